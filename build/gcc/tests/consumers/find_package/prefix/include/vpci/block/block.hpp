@@ -1,0 +1,66 @@
+// vpci::block<Id, T>: a block descriptor binding a block ID to a payload type, checked at compile time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+
+#include <vpci/block/block_buffer.hpp>
+#include <vpci/block/layout.hpp>
+#include <vpci/protocol/block_id.hpp>
+#include <vpci/protocol/constants.hpp>
+#include <vpci/protocol/result.hpp>
+
+namespace vpci {
+
+template <std::uint32_t Id, class T>
+struct block {
+  static_assert(std::is_trivially_copyable_v<T>,
+                "vpci::block<Id, T>: T must be trivially copyable (a plain struct of integers, enums, bytes and arrays)");
+  static_assert(Id < invalidatable_block_count,
+                "vpci::block<Id, T>: Id must be below 64, the blocks the PF can invalidate with a UINT64 mask");
+  static_assert(wire_encodable<T>,
+                "vpci::block<Id, T>: T has no wire layout; list its fields with a vpci_fields(vpci::type_tag<T>) function");
+  static_assert(encoded_size<T> <= max_block_size,
+                "vpci::block<Id, T>: T encodes to more than vpci::max_block_size (128 bytes, VPCI_MAX_READ_WRITE_BLOCK_SIZE)");
+
+  using value_type = T;
+  static constexpr block_id id{Id};
+  static constexpr std::uint32_t id_value = Id;
+  // The block length on the wire: every read and write of this block moves exactly this many bytes.
+  static constexpr std::size_t size = encoded_size<T>;
+  using buffer_type = block_buffer<size>;
+
+  static constexpr void encode(const T& value, std::span<std::byte, size> out) noexcept {
+    detail::codec<T>::encode(value, out.data());
+  }
+  // Fewer than `size` bytes of room: buffer_too_small, nothing written.
+  [[nodiscard]] static constexpr errc encode(const T& value, std::span<std::byte> out) noexcept {
+    if (out.size() < size) return errc::buffer_too_small;
+    detail::codec<T>::encode(value, out.data());
+    return no_error;
+  }
+  [[nodiscard]] static constexpr buffer_type to_buffer(const T& value) noexcept {
+    buffer_type buffer;
+    (void)buffer.resize(size);
+    detail::codec<T>::encode(value, buffer.data());
+    return buffer;
+  }
+  // Exactly `size` bytes or invalid_length; a field a peer filled with an impossible value: bad_data.
+  [[nodiscard]] static constexpr result<T> decode(std::span<const std::byte> in) noexcept {
+    if (in.size() != size) return errc::invalid_length;
+    T value{};
+    if (!detail::codec<T>::decode(in.data(), value)) return errc::bad_data;
+    return value;
+  }
+};
+
+template <class B>
+concept block_descriptor = requires {
+  typename B::value_type;
+  { B::id } -> std::convertible_to<block_id>;
+  { B::size } -> std::convertible_to<std::size_t>;
+} && std::is_same_v<B, block<B::id_value, typename B::value_type>>;
+
+}  // namespace vpci

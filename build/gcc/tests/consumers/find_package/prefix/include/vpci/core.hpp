@@ -1,0 +1,16 @@
+// vpci/core.hpp: the freestanding core. No Boost, no exceptions, no RTTI, no heap, no I/O:
+// builds with -ffreestanding -fno-exceptions -fno-rtti, for firmware as well as hosts.
+#pragma once
+
+#include <vpci/block/block.hpp>
+#include <vpci/block/block_buffer.hpp>
+#include <vpci/block/endian.hpp>
+#include <vpci/block/layout.hpp>
+#include <vpci/protocol/block_id.hpp>
+#include <vpci/protocol/constants.hpp>
+#include <vpci/protocol/errc.hpp>
+#include <vpci/protocol/ntstatus.hpp>
+#include <vpci/protocol/result.hpp>
+#include <vpci/protocol/status_mapping.hpp>
+#include <vpci/wire/hyperv.hpp>
+#include <vpci/wire/windows.hpp>

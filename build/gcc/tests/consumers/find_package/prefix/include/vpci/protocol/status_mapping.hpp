@@ -1,0 +1,69 @@
+// The mapping between vpci::errc and NTSTATUS, in both directions.
+//
+// Several errc values share one NTSTATUS (Windows has fewer codes), so the mapping is a round trip
+// from the NTSTATUS side: to_ntstatus(to_errc(s)) == s for every error status the library names.
+#pragma once
+
+#include <vpci/protocol/errc.hpp>
+#include <vpci/protocol/ntstatus.hpp>
+
+namespace vpci {
+
+constexpr ntstatus to_ntstatus(errc e) noexcept {
+  if (e == no_error) return ntstatus::success;
+  switch (e) {
+    case errc::invalid_length:
+    case errc::invalid_block_id:
+    case errc::invalid_argument:
+    case errc::out_of_range: return ntstatus::invalid_parameter;
+    case errc::buffer_too_small: return ntstatus::buffer_too_small;
+    case errc::truncated_message:
+    case errc::malformed_message:
+    case errc::capability_loop:
+    case errc::bad_capability_pointer:
+    case errc::bad_data:
+    case errc::torn_read: return ntstatus::bad_data;
+    case errc::unknown_message_type:
+    case errc::protocol_violation: return ntstatus::invalid_device_request;
+    case errc::read_only:
+    case errc::access_denied:
+    case errc::quarantined: return ntstatus::access_denied;
+    case errc::insufficient_resources: return ntstatus::insufficient_resources;
+    case errc::not_found: return ntstatus::not_found;
+    case errc::busy: return ntstatus::device_not_ready;
+    case errc::timeout: return ntstatus::io_timeout;
+    case errc::cancelled:
+    case errc::vf_removed: return ntstatus::cancelled;
+    case errc::not_supported: return ntstatus::not_supported;
+    case errc::revision_mismatch: return ntstatus::revision_mismatch;
+    case errc::empty_response:
+    case errc::device_error: return ntstatus::unsuccessful;
+  }
+  return ntstatus::unsuccessful;
+}
+
+// Success and informational statuses (STATUS_PENDING) are not errors and map to no_error.
+// Any status this library does not name maps by severity: errors and warnings to device_error.
+constexpr errc to_errc(ntstatus s) noexcept {
+  switch (s) {
+    case ntstatus::success:
+    case ntstatus::pending: return no_error;
+    case ntstatus::buffer_overflow:
+    case ntstatus::buffer_too_small: return errc::buffer_too_small;
+    case ntstatus::unsuccessful: return errc::device_error;
+    case ntstatus::invalid_parameter: return errc::invalid_argument;
+    case ntstatus::invalid_device_request: return errc::protocol_violation;
+    case ntstatus::access_denied: return errc::access_denied;
+    case ntstatus::revision_mismatch: return errc::revision_mismatch;
+    case ntstatus::insufficient_resources: return errc::insufficient_resources;
+    case ntstatus::device_not_ready: return errc::busy;
+    case ntstatus::io_timeout: return errc::timeout;
+    case ntstatus::not_supported: return errc::not_supported;
+    case ntstatus::cancelled: return errc::cancelled;
+    case ntstatus::not_found: return errc::not_found;
+    case ntstatus::bad_data: return errc::bad_data;
+  }
+  return nt_success(s) ? no_error : errc::device_error;
+}
+
+}  // namespace vpci

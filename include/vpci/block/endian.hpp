@@ -1,0 +1,43 @@
+// Little-endian load/store of unsigned integers, byte by byte: the same bytes on every host.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+
+namespace vpci::le {
+
+template <class U>
+  requires std::is_unsigned_v<U>
+constexpr void store(std::byte* out, U value) noexcept {
+  for (std::size_t i = 0; i < sizeof(U); ++i) {
+    out[i] = static_cast<std::byte>(static_cast<std::uint8_t>(value >> (8 * i)));
+  }
+}
+
+template <class U>
+  requires std::is_unsigned_v<U>
+[[nodiscard]] constexpr U load(const std::byte* in) noexcept {
+  U value = 0;
+  for (std::size_t i = 0; i < sizeof(U); ++i) {
+    value = static_cast<U>(value | static_cast<U>(static_cast<U>(in[i]) << (8 * i)));
+  }
+  return value;
+}
+
+constexpr void store_u8(std::byte* out, std::uint8_t v) noexcept { store(out, v); }
+constexpr void store_u16(std::byte* out, std::uint16_t v) noexcept { store(out, v); }
+constexpr void store_u32(std::byte* out, std::uint32_t v) noexcept { store(out, v); }
+constexpr void store_u64(std::byte* out, std::uint64_t v) noexcept { store(out, v); }
+[[nodiscard]] constexpr std::uint8_t load_u8(const std::byte* in) noexcept { return load<std::uint8_t>(in); }
+[[nodiscard]] constexpr std::uint16_t load_u16(const std::byte* in) noexcept { return load<std::uint16_t>(in); }
+[[nodiscard]] constexpr std::uint32_t load_u32(const std::byte* in) noexcept { return load<std::uint32_t>(in); }
+[[nodiscard]] constexpr std::uint64_t load_u64(const std::byte* in) noexcept { return load<std::uint64_t>(in); }
+
+// Bounds-free copy usable in constant expressions and without <cstring> in the freestanding core.
+constexpr void copy(std::span<const std::byte> from, std::byte* to) noexcept {
+  for (std::size_t i = 0; i < from.size(); ++i) to[i] = from[i];
+}
+
+}  // namespace vpci::le

@@ -1,0 +1,216 @@
+// Field-by-field little-endian wire layout of block payload types.
+//
+// A payload type is encodable when it is an integer, enum, bool, std::byte, float/double, an array
+// (C array or std::array) of encodable elements, or a struct whose fields are listed once by a
+// vpci_fields function found by argument-dependent lookup:
+//
+//   struct vf_config {
+//     std::uint16_t version;
+//     std::uint16_t flags;
+//     std::uint32_t mtu;
+//     friend constexpr auto vpci_fields(vpci::type_tag<vf_config>) {
+//       return vpci::fields(&vf_config::version, &vf_config::flags, &vf_config::mtu);
+//     }
+//   };
+//
+// Fields are packed in the order listed, with no padding, each little-endian: the bytes are the same
+// on every host and compiler, so the PF and the VF agree on a block described once.
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+
+#include <vpci/block/endian.hpp>
+
+namespace vpci {
+
+template <class T>
+struct type_tag {};
+
+// The field list of a described struct: pointers to its data members, in wire order.
+template <class T, class... Members>
+constexpr auto fields(Members T::*... members) noexcept {
+  return std::tuple<Members T::*...>{members...};
+}
+
+namespace detail {
+
+template <class T>
+concept described_struct = std::is_class_v<T> && requires { vpci_fields(type_tag<T>{}); };
+
+template <class T>
+struct codec;  // no definition: T has no wire layout
+
+template <class T>
+concept encodable = requires { codec<T>::size; };
+
+template <class T>
+  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>)
+struct codec<T> {
+  static constexpr std::size_t size = sizeof(T);
+  using wire = std::make_unsigned_t<T>;
+  static constexpr void encode(const T& v, std::byte* out) noexcept { le::store(out, static_cast<wire>(v)); }
+  static constexpr bool decode(const std::byte* in, T& v) noexcept {
+    v = static_cast<T>(le::load<wire>(in));
+    return true;
+  }
+};
+
+// bool travels as one byte, 0 or 1; any other byte from a peer is bad data, not UB.
+template <>
+struct codec<bool> {
+  static constexpr std::size_t size = 1;
+  static constexpr void encode(const bool& v, std::byte* out) noexcept { out[0] = static_cast<std::byte>(v ? 1 : 0); }
+  static constexpr bool decode(const std::byte* in, bool& v) noexcept {
+    if (in[0] != std::byte{0} && in[0] != std::byte{1}) return false;
+    v = in[0] == std::byte{1};
+    return true;
+  }
+};
+
+template <>
+struct codec<std::byte> {
+  static constexpr std::size_t size = 1;
+  static constexpr void encode(const std::byte& v, std::byte* out) noexcept { out[0] = v; }
+  static constexpr bool decode(const std::byte* in, std::byte& v) noexcept {
+    v = in[0];
+    return true;
+  }
+};
+
+template <class T>
+  requires std::is_enum_v<T>
+struct codec<T> {
+  using underlying = std::underlying_type_t<T>;
+  static constexpr std::size_t size = codec<underlying>::size;
+  static constexpr void encode(const T& v, std::byte* out) noexcept {
+    codec<underlying>::encode(static_cast<underlying>(v), out);
+  }
+  static constexpr bool decode(const std::byte* in, T& v) noexcept {
+    underlying u{};
+    if (!codec<underlying>::decode(in, u)) return false;
+    v = static_cast<T>(u);
+    return true;
+  }
+};
+
+template <class T>
+  requires std::is_floating_point_v<T> && (sizeof(T) == 4 || sizeof(T) == 8)
+struct codec<T> {
+  using wire = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  static constexpr std::size_t size = sizeof(T);
+  static constexpr void encode(const T& v, std::byte* out) noexcept { le::store(out, std::bit_cast<wire>(v)); }
+  static constexpr bool decode(const std::byte* in, T& v) noexcept {
+    v = std::bit_cast<T>(le::load<wire>(in));
+    return true;
+  }
+};
+
+template <class E, std::size_t N>
+  requires encodable<E>
+struct codec<std::array<E, N>> {
+  static constexpr std::size_t size = N * codec<E>::size;
+  static constexpr void encode(const std::array<E, N>& v, std::byte* out) noexcept {
+    for (std::size_t i = 0; i < N; ++i) codec<E>::encode(v[i], out + i * codec<E>::size);
+  }
+  static constexpr bool decode(const std::byte* in, std::array<E, N>& v) noexcept {
+    for (std::size_t i = 0; i < N; ++i)
+      if (!codec<E>::decode(in + i * codec<E>::size, v[i])) return false;
+    return true;
+  }
+};
+
+template <class E, std::size_t N>
+  requires encodable<E>
+struct codec<E[N]> {
+  static constexpr std::size_t size = N * codec<E>::size;
+  static constexpr void encode(const E (&v)[N], std::byte* out) noexcept {
+    for (std::size_t i = 0; i < N; ++i) codec<E>::encode(v[i], out + i * codec<E>::size);
+  }
+  static constexpr bool decode(const std::byte* in, E (&v)[N]) noexcept {
+    for (std::size_t i = 0; i < N; ++i)
+      if (!codec<E>::decode(in + i * codec<E>::size, v[i])) return false;
+    return true;
+  }
+};
+
+template <class M>
+struct member_type;
+template <class T, class M>
+struct member_type<M T::*> {
+  using type = M;
+};
+
+template <class T>
+using field_list_t = decltype(vpci_fields(type_tag<T>{}));
+
+template <class T, class List = field_list_t<T>>
+struct all_fields_encodable;
+template <class T, class... Ptrs>
+struct all_fields_encodable<T, std::tuple<Ptrs...>>
+    : std::bool_constant<(encodable<typename member_type<Ptrs>::type> && ...)> {};
+
+template <class T, class List = field_list_t<T>>
+struct fields_size;
+template <class T, class... Ptrs>
+struct fields_size<T, std::tuple<Ptrs...>>
+    : std::integral_constant<std::size_t, (codec<typename member_type<Ptrs>::type>::size + ... + 0)> {};
+
+template <class T>
+  requires described_struct<T> && all_fields_encodable<T>::value
+struct codec<T> {
+  static constexpr std::size_t size = fields_size<T>::value;
+  static constexpr void encode(const T& v, std::byte* out) noexcept {
+    std::apply(
+        [&](auto... members) {
+          std::size_t at = 0;
+          ((encode_one(v.*members, out, at)), ...);
+        },
+        vpci_fields(type_tag<T>{}));
+  }
+  static constexpr bool decode(const std::byte* in, T& v) noexcept {
+    return std::apply(
+        [&](auto... members) {
+          std::size_t at = 0;
+          return (decode_one(in, v.*members, at) && ...);
+        },
+        vpci_fields(type_tag<T>{}));
+  }
+
+ private:
+  template <class M>
+  static constexpr void encode_one(const M& field, std::byte* out, std::size_t& at) noexcept {
+    codec<M>::encode(field, out + at);
+    at += codec<M>::size;
+  }
+  template <class M>
+  static constexpr bool decode_one(const std::byte* in, M& field, std::size_t& at) noexcept {
+    bool ok = codec<M>::decode(in + at, field);
+    at += codec<M>::size;
+    return ok;
+  }
+};
+
+template <class T>
+consteval std::size_t encoded_size_or_zero() {
+  if constexpr (encodable<T>) {
+    return codec<T>::size;
+  } else {
+    return 0;
+  }
+}
+
+}  // namespace detail
+
+// The number of bytes T occupies on the wire (0 when T has no wire layout).
+template <class T>
+inline constexpr std::size_t encoded_size = detail::encoded_size_or_zero<T>();
+
+template <class T>
+concept wire_encodable = detail::encodable<T>;
+
+}  // namespace vpci

@@ -1,0 +1,88 @@
+// vpci/error.hpp (hosted): vpci::errc as a std::error_code / boost::system::error_code enum, and the
+// NTSTATUS mapping for error codes.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+#include <boost/system/error_code.hpp>
+
+#include <vpci/protocol/errc.hpp>
+#include <vpci/protocol/ntstatus.hpp>
+#include <vpci/protocol/status_mapping.hpp>
+
+namespace vpci {
+
+// A short English text for each errc; also usable from the core's callers that have no category.
+constexpr const char* describe(errc e) noexcept {
+  if (e == no_error) return "success";
+  switch (e) {
+    case errc::invalid_length: return "block length must be 1 to 128 bytes";
+    case errc::buffer_too_small: return "buffer too small";
+    case errc::invalid_block_id: return "invalid block ID";
+    case errc::invalid_argument: return "invalid argument";
+    case errc::truncated_message: return "message truncated";
+    case errc::malformed_message: return "malformed message";
+    case errc::unknown_message_type: return "unknown message type";
+    case errc::empty_response: return "read response reports success but carries no data";
+    case errc::out_of_range: return "offset or length outside the configuration space";
+    case errc::read_only: return "configuration space is read-only";
+    case errc::capability_loop: return "capability list loops";
+    case errc::bad_capability_pointer: return "capability pointer invalid";
+    case errc::insufficient_resources: return "insufficient resources";
+    case errc::not_found: return "not found";
+    case errc::access_denied: return "access denied";
+    case errc::busy: return "device busy: too many requests in flight";
+    case errc::timeout: return "operation timed out";
+    case errc::cancelled: return "operation cancelled";
+    case errc::not_supported: return "not supported";
+    case errc::revision_mismatch: return "mailbox layout revision mismatch";
+    case errc::protocol_violation: return "peer violated the protocol";
+    case errc::quarantined: return "VF quarantined until reset";
+    case errc::vf_removed: return "VF removed or reset";
+    case errc::bad_data: return "block data does not decode";
+    case errc::torn_read: return "block kept changing during a consistent read";
+    case errc::device_error: return "device reported a failure";
+  }
+  return "unknown vpci error";
+}
+
+namespace detail {
+class vpci_category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "vpci"; }
+  std::string message(int value) const override { return describe(static_cast<errc>(value)); }
+};
+}  // namespace detail
+
+inline const std::error_category& error_category() noexcept {
+  static const detail::vpci_category category;
+  return category;
+}
+
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
+
+// The error code for a status a peer reported (success and pending give an empty error code).
+inline std::error_code make_error_code(ntstatus s) noexcept {
+  const errc e = to_errc(s);
+  return e == no_error ? std::error_code{} : make_error_code(e);
+}
+
+// The NTSTATUS to report for an error code: vpci errors map as to_ntstatus(errc); an empty code is
+// STATUS_SUCCESS; anything from another category is STATUS_UNSUCCESSFUL.
+inline ntstatus to_ntstatus(const std::error_code& ec) noexcept {
+  if (!ec) return ntstatus::success;
+  if (ec.category() == error_category()) return to_ntstatus(static_cast<errc>(ec.value()));
+  return ntstatus::unsuccessful;
+}
+inline ntstatus to_ntstatus(const boost::system::error_code& ec) noexcept {
+  return to_ntstatus(static_cast<std::error_code>(ec));
+}
+
+}  // namespace vpci
+
+template <>
+struct std::is_error_code_enum<vpci::errc> : std::true_type {};
+
+template <>
+struct boost::system::is_error_code_enum<vpci::errc> : std::true_type {};

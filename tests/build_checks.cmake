@@ -1,0 +1,53 @@
+# Build-level checks run from ctest: the freestanding core, consumer projects, negative compile tests.
+
+set(vpci_include ${PROJECT_SOURCE_DIR}/include)
+find_program(VPCI_NM NAMES nm REQUIRED)
+
+add_test(NAME freestanding_core_host
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/freestanding/check_freestanding.sh ${CMAKE_CXX_COMPILER} ${vpci_include}
+          ${CMAKE_CURRENT_SOURCE_DIR}/freestanding/core_tu.cpp ${CMAKE_CURRENT_BINARY_DIR}/core_tu_host.o ${VPCI_NM})
+set_tests_properties(freestanding_core_host PROPERTIES LABELS build)
+
+find_program(VPCI_ARM_GXX arm-none-eabi-g++)
+find_program(VPCI_ARM_NM arm-none-eabi-nm)
+if(VPCI_ARM_GXX AND VPCI_ARM_NM)
+  add_test(NAME freestanding_core_cortex_m4
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/freestanding/check_freestanding.sh ${VPCI_ARM_GXX} ${vpci_include}
+            ${CMAKE_CURRENT_SOURCE_DIR}/freestanding/core_tu.cpp ${CMAKE_CURRENT_BINARY_DIR}/core_tu_m4.o ${VPCI_ARM_NM}
+            -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16)
+  set_tests_properties(freestanding_core_cortex_m4 PROPERTIES LABELS build)
+else()
+  message(STATUS "vpci: arm-none-eabi-g++ not found; the Cortex-M4 build of the core is not tested")
+endif()
+
+# Negative compile tests: each file must fail to compile, with the message that names the rule.
+function(vpci_compile_fail name source message)
+  add_test(NAME compile_fail_${name}
+    COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -I ${vpci_include}
+            ${CMAKE_CURRENT_SOURCE_DIR}/compile_fail/${source})
+  set_tests_properties(compile_fail_${name} PROPERTIES LABELS build PASS_REGULAR_EXPRESSION "${message}")
+endfunction()
+vpci_compile_fail(block_buffer_129 block_buffer_129.cpp "N exceeds vpci::max_block_size")
+vpci_compile_fail(block_129_byte_type block_129_byte_type.cpp "T encodes to more than vpci::max_block_size")
+vpci_compile_fail(block_not_trivially_copyable block_not_trivially_copyable.cpp "T must be trivially copyable")
+vpci_compile_fail(block_id_64 block_id_64.cpp "Id must be below 64")
+vpci_compile_fail(block_undescribed_struct block_undescribed_struct.cpp "T has no wire layout")
+# Control: the same harness accepts a valid descriptor, so a failure above is the rule, not the harness.
+add_test(NAME compile_pass_control
+  COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -Werror -I ${vpci_include}
+          ${CMAKE_CURRENT_SOURCE_DIR}/compile_fail/control_valid.cpp)
+set_tests_properties(compile_pass_control PROPERTIES LABELS build)
+
+# Consumer projects: install + find_package, and add_subdirectory, each built and run.
+set(consumer_dir ${CMAKE_CURRENT_BINARY_DIR}/consumers)
+add_test(NAME consumer_find_package
+  COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/find_package
+          -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer/find_package -DCXX=${CMAKE_CXX_COMPILER}
+          -DGENERATOR=${CMAKE_GENERATOR} -DMODE=install
+          -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
+add_test(NAME consumer_add_subdirectory
+  COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/add_subdirectory
+          -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer/add_subdirectory -DCXX=${CMAKE_CXX_COMPILER}
+          -DGENERATOR=${CMAKE_GENERATOR} -DMODE=subdirectory
+          -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
+set_tests_properties(consumer_find_package consumer_add_subdirectory PROPERTIES LABELS build TIMEOUT 600)
