@@ -1,0 +1,268 @@
+// The free space of the extended config space (0x100 up to the snapshot's end) and a placement allocator
+// that puts a region there as a VSEC, linked into the extended capability list, and frees it again.
+// Freestanding: no heap, no I/O; the allocator edits the caller's span in place.
+//
+// Which bytes a capability occupies (its extent), from its header at offset O:
+// - fixed-size capabilities use their size from the PCIe base spec: AER 0x48 (the largest layout, with the
+//   root-port and TLP-prefix log registers), Device Serial Number 0x0C, Power Budgeting 0x10, ARI 8, ATS 8,
+//   SR-IOV 0x40, Page Request 0x10, LTR 8, PASID 8, L1 PM Substates 0x10, PTM 0x0C, Data Link Feature
+//   0x0C, the Null Capability 4;
+// - VSEC and DVSEC: their length field (when it decodes);
+// - ACS: 8 bytes plus the egress control vector when the capability register advertises one;
+// - Resizable BAR: 4 + 8 bytes per resizable BAR (the count in the first control register);
+// - anything else (unknown IDs, variable layouts such as Virtual Channel, or a VSEC whose length does not
+//   decode): from O up to the next capability header above it in address order, or to the end of the
+//   space if none is above it, and at least the header dword.
+// The rule is conservative on purpose: treating space as used only costs room, while writing over a
+// register some capability owns breaks the device. For the same reason a dword is free only if no
+// capability occupies it *and* it reads as zero (devices keep undocumented registers outside the list),
+// and the dword at 0x100 (the list head) is never reported free, even when the list is empty.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <vpci/block/endian.hpp>
+#include <vpci/config/access.hpp>
+#include <vpci/config/capabilities.hpp>
+#include <vpci/config/sriov.hpp>
+#include <vpci/config/vsec.hpp>
+#include <vpci/protocol/errc.hpp>
+#include <vpci/protocol/result.hpp>
+
+namespace vpci::config {
+
+// [start, end) in bytes, both dword aligned.
+struct free_range {
+  std::uint16_t start = 0;
+  std::uint16_t end = 0;
+  [[nodiscard]] constexpr std::size_t size() const noexcept { return std::size_t{end} - start; }
+  friend constexpr bool operator==(const free_range&, const free_range&) = default;
+};
+
+// At most every other dword of the extended space is a separate free range.
+inline constexpr std::size_t max_free_ranges = max_extended_capabilities / 2;
+using free_space_map = bounded_list<free_range, max_free_ranges>;
+
+// The extent of a capability whose size the spec fixes or its registers state; 0 when it has neither
+// (then the caller applies the "up to the next header" rule).
+[[nodiscard]] constexpr std::size_t known_extent(std::span<const std::byte> space, const extended_capability& cap) noexcept {
+  namespace id = extended_capability_id;
+  switch (cap.id) {
+    case id::null_capability: return 4;
+    case id::advanced_error_reporting: return 0x48;
+    case id::device_serial_number: return 0x0C;
+    case id::power_budgeting: return 0x10;
+    case id::alternative_routing_id: return 8;
+    case id::address_translation_services: return 8;
+    case id::sriov: return sriov_capability_size;
+    case id::page_request: return 0x10;
+    case id::latency_tolerance_reporting: return 8;
+    case id::pasid: return 8;
+    case id::l1_pm_substates: return 0x10;
+    case id::precision_time_measurement: return 0x0C;
+    case id::data_link_feature: return 0x0C;
+    case id::vendor_specific: {
+      auto v = decode_vsec(space, cap.offset);
+      return v ? v->length : 0;
+    }
+    case id::designated_vendor_specific: {
+      auto d = decode_dvsec(space, cap.offset);
+      return d ? d->length : 0;
+    }
+    case id::access_control_services: {
+      if (cap.offset + std::size_t{6} > space.size()) return 0;
+      const std::uint16_t acs_caps = le::load_u16(space.data() + cap.offset + 4);
+      if ((acs_caps & 0x0020) == 0) return 8;  // no egress control vector
+      const std::size_t bits = (acs_caps >> 8) == 0 ? 256 : (acs_caps >> 8);
+      return 8 + 4 * ((bits + 31) / 32);
+    }
+    case id::resizable_bar: {
+      if (cap.offset + std::size_t{12} > space.size()) return 0;
+      const std::size_t bars = (le::load_u32(space.data() + cap.offset + 8) >> 5) & 0x7;
+      return bars >= 1 && bars <= 6 ? 4 + 8 * bars : 0;
+    }
+    default: return 0;
+  }
+}
+
+namespace detail {
+// One bit per dword of a 4096-byte space.
+class dword_set {
+ public:
+  constexpr void insert(std::size_t offset) noexcept {
+    const std::size_t dword = offset / 4;
+    if (dword < 1024) words_[dword / 64] |= std::uint64_t{1} << (dword % 64);
+  }
+  // Inserts every dword overlapping [start, end).
+  constexpr void insert_range(std::size_t start, std::size_t end) noexcept {
+    for (std::size_t at = start & ~std::size_t{3}; at < end; at += 4) insert(at);
+  }
+  [[nodiscard]] constexpr bool contains(std::size_t offset) const noexcept {
+    const std::size_t dword = offset / 4;
+    return dword < 1024 && (words_[dword / 64] >> (dword % 64) & 1) != 0;
+  }
+
+ private:
+  std::array<std::uint64_t, 16> words_{};
+};
+
+// Dwords of the extended space that capabilities occupy, by the extent rules above. Fails with the
+// extended walk's error: a broken list says nothing reliable about what is used.
+constexpr errc occupied_dwords(std::span<const std::byte> space, dword_set& used) noexcept {
+  dword_set headers;
+  errc e = for_each_extended_capability(space, [&](const extended_capability& c) { headers.insert(c.offset); });
+  if (e != no_error) return e;
+  const std::size_t limit = space.size() < extended_space_size ? space.size() : extended_space_size;
+  used.insert(extended_capabilities_start);
+  e = for_each_extended_capability(space, [&](const extended_capability& c) {
+    std::size_t extent = known_extent(space, c);
+    if (extent == 0) {
+      extent = 4;
+      while (c.offset + extent < limit && !headers.contains(c.offset + extent)) extent += 4;
+    }
+    used.insert_range(c.offset, c.offset + extent);
+  });
+  return e;
+}
+
+constexpr std::size_t extended_limit(std::span<const std::byte> space) noexcept {
+  const std::size_t limit = space.size() < extended_space_size ? space.size() : extended_space_size;
+  return limit & ~std::size_t{3};
+}
+}  // namespace detail
+
+// The free ranges of [0x100, end of snapshot), ascending. A snapshot of 256 bytes or less has none. Fails
+// with the extended walk's error when the list is malformed.
+[[nodiscard]] constexpr result<free_space_map> find_free_space(std::span<const std::byte> space) noexcept {
+  free_space_map map;
+  detail::dword_set used;
+  if (errc e = detail::occupied_dwords(space, used); e != no_error) return e;
+  const std::size_t limit = detail::extended_limit(space);
+  std::size_t run_start = 0;
+  bool in_run = false;
+  for (std::size_t at = extended_capabilities_start; at < limit; at += 4) {
+    const bool is_free = !used.contains(at) && le::load_u32(space.data() + at) == 0;
+    if (is_free && !in_run) {
+      run_start = at;
+      in_run = true;
+    } else if (!is_free && in_run) {
+      map.push_back({static_cast<std::uint16_t>(run_start), static_cast<std::uint16_t>(at)});
+      in_run = false;
+    }
+  }
+  if (in_run) map.push_back({static_cast<std::uint16_t>(run_start), static_cast<std::uint16_t>(limit)});
+  return map;
+}
+
+struct vsec_request {
+  std::uint16_t vsec_id = 0;
+  std::uint8_t vsec_revision = 0;  // 0..15
+  std::uint16_t length = 0;        // bytes, both headers included: 8..0xFFC, a multiple of 4
+};
+
+// Version of the extended capability header written for a placed VSEC.
+inline constexpr std::uint8_t placed_vsec_version = 1;
+
+// Places a VSEC of request.length bytes in the lowest free range that holds it, writes its two headers
+// (the body stays zero, as free space is), and appends it to the end of the extended list. If the list is
+// empty, the VSEC goes at 0x100 when the space from there is free; otherwise a Null Capability header
+// (ID 0, version 0) at 0x100 points to it. Returns the VSEC's offset.
+// Errors, with the span unchanged: errc::invalid_argument (length not 8..0xFFC and dword aligned, or
+// revision > 15); the extended walk's error for a malformed list; errc::insufficient_resources when no
+// free range holds it (including a space with no extended part: 256 bytes, or all ones at 0x100).
+[[nodiscard]] constexpr result<std::uint16_t> place_vsec(std::span<std::byte> space, const vsec_request& request) noexcept {
+  if (request.length < vsec_header_size || request.length > 0xFFC || request.length % 4 != 0 ||
+      request.vsec_revision > 0xF)
+    return errc::invalid_argument;
+  const std::span<const std::byte> view{space};
+  auto map = find_free_space(view);
+  if (!map) return map.error();
+
+  const bool list_empty = extended_list_empty(view);
+  if (list_empty && (space.size() < extended_capabilities_start + 4 ||
+                     detail::read_u32(view, extended_capabilities_start) != 0))
+    return errc::insufficient_resources;
+
+  std::size_t offset = 0;
+  if (list_empty && !map->empty() && (*map)[0].start == extended_capabilities_start + 4 &&
+      (*map)[0].end >= extended_capabilities_start + request.length) {
+    offset = extended_capabilities_start;
+  } else {
+    for (const free_range& r : *map) {
+      if (r.size() >= request.length) {
+        offset = r.start;
+        break;
+      }
+    }
+    if (offset == 0) return errc::insufficient_resources;
+  }
+
+  std::size_t tail = 0;
+  if (!list_empty) {
+    errc e = for_each_extended_capability(view, [&](const extended_capability& c) { tail = c.offset; });
+    if (e != no_error) return e;  // unreachable: find_free_space walked the same list
+  }
+  std::byte* p = space.data();
+  le::store_u32(p + offset, encode_extended_header(extended_capability_id::vendor_specific, placed_vsec_version, 0));
+  le::store_u32(p + offset + 4, encode_vsec_word(request.vsec_id, request.vsec_revision, request.length));
+  const auto link = static_cast<std::uint16_t>(offset);
+  if (list_empty) {
+    if (offset != extended_capabilities_start)
+      le::store_u32(p + extended_capabilities_start, encode_extended_header(extended_capability_id::null_capability, 0, link));
+  } else {
+    const extended_capability last = decode_extended_header(le::load_u32(p + tail), static_cast<std::uint16_t>(tail));
+    le::store_u32(p + tail, encode_extended_header(last.id, last.version, link));
+  }
+  return link;
+}
+
+// Unlinks the VSEC whose header is at `offset` and zeroes its bytes. When it is the head at 0x100 and
+// others follow, a Null Capability header pointing to the next one stays at 0x100 (the list must start
+// there); when a Null Capability head would end up pointing nowhere, it becomes zero (the empty list).
+// Errors, with the span unchanged: the extended walk's error for a malformed list; errc::not_found when no
+// VSEC is linked at `offset`; decode_vsec's errors for its length; errc::out_of_range when the VSEC runs
+// past the snapshot; errc::malformed_message when its length covers another capability's header.
+[[nodiscard]] constexpr errc free_vsec(std::span<std::byte> space, std::uint16_t offset) noexcept {
+  const std::span<const std::byte> view{space};
+  extended_capability target;
+  std::size_t predecessor = 0;
+  std::size_t previous = 0;
+  bool found = false;
+  errc e = for_each_extended_capability(view, [&](const extended_capability& c) {
+    if (!found && c.offset == offset) {
+      target = c;
+      predecessor = previous;
+      found = true;
+    }
+    previous = c.offset;
+  });
+  if (e != no_error) return e;
+  if (!found || target.id != extended_capability_id::vendor_specific) return errc::not_found;
+  auto vsec = decode_vsec(view, offset);
+  if (!vsec) return vsec.error();
+  const std::size_t end = std::size_t{offset} + vsec->length;
+  if (end > space.size()) return errc::out_of_range;
+  bool covers_other = false;
+  e = for_each_extended_capability(view, [&](const extended_capability& c) {
+    if (c.offset > offset && c.offset < end) covers_other = true;
+  });
+  if (covers_other) return errc::malformed_message;
+
+  std::byte* p = space.data();
+  for (std::size_t at = offset; at < end; ++at) p[at] = std::byte{0};
+  if (predecessor == 0) {
+    if (target.next != 0)
+      le::store_u32(p + offset, encode_extended_header(extended_capability_id::null_capability, 0, target.next));
+  } else {
+    const extended_capability before =
+        decode_extended_header(le::load_u32(p + predecessor), static_cast<std::uint16_t>(predecessor));
+    // A Null Capability head left with no successor is the empty list, whose header is zero.
+    le::store_u32(p + predecessor, encode_extended_header(before.id, before.version, target.next));
+  }
+  return no_error;
+}
+
+}  // namespace vpci::config

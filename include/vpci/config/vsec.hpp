@@ -1,0 +1,97 @@
+// Vendor-specific (VSEC, ID 0x000B) and designated vendor-specific (DVSEC, ID 0x0023) extended
+// capability headers. Freestanding: no heap, no I/O.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <vpci/block/endian.hpp>
+#include <vpci/config/access.hpp>
+#include <vpci/config/capabilities.hpp>
+#include <vpci/protocol/errc.hpp>
+#include <vpci/protocol/result.hpp>
+
+namespace vpci::config {
+
+inline constexpr std::size_t vsec_header_size = 8;    // extended header + VSEC header
+inline constexpr std::size_t dvsec_header_size = 10;  // extended header + DVSEC header 1 + DVSEC ID
+inline constexpr std::size_t max_vsec_length = 0xFFF;  // 12-bit length field
+
+struct vsec_header {
+  std::uint16_t offset = 0;
+  std::uint8_t version = 0;  // of the extended capability header
+  std::uint16_t next = 0;
+  std::uint16_t vsec_id = 0;   // +4 bits 15:0
+  std::uint8_t vsec_revision = 0;  // +4 bits 19:16
+  std::uint16_t length = 0;    // +4 bits 31:20, bytes, both headers included
+  friend constexpr bool operator==(const vsec_header&, const vsec_header&) = default;
+};
+
+struct dvsec_header {
+  std::uint16_t offset = 0;
+  std::uint8_t version = 0;
+  std::uint16_t next = 0;
+  std::uint16_t vendor_id = 0;  // DVSEC header 1 (+4) bits 15:0
+  std::uint8_t revision = 0;    // +4 bits 19:16
+  std::uint16_t length = 0;     // +4 bits 31:20, bytes, headers included
+  std::uint16_t dvsec_id = 0;   // DVSEC header 2 (+8) bits 15:0
+  friend constexpr bool operator==(const dvsec_header&, const dvsec_header&) = default;
+};
+
+[[nodiscard]] constexpr std::uint32_t encode_vsec_word(std::uint16_t vsec_id, std::uint8_t revision,
+                                                       std::uint16_t length) noexcept {
+  return static_cast<std::uint32_t>(vsec_id) | static_cast<std::uint32_t>(revision & 0xF) << 16 |
+         static_cast<std::uint32_t>(length & 0xFFF) << 20;
+}
+
+namespace detail {
+// Both headers share the checks: the headers readable in the snapshot, the right ID, a length covering
+// at least the headers, and a region ending inside the 4096-byte space.
+constexpr errc check_vendor_header(std::span<const std::byte> space, std::size_t offset, std::size_t header_bytes,
+                                   std::uint16_t expected_id, std::uint16_t length) noexcept {
+  if (decode_extended_header(le::load_u32(space.data() + offset), 0).id != expected_id) return errc::not_found;
+  if (length < header_bytes) return errc::malformed_message;
+  if (offset + length > extended_space_size) return errc::out_of_range;
+  return no_error;
+}
+}  // namespace detail
+
+// Decodes the VSEC at `offset`. Errors: errc::out_of_range when the snapshot ends before the 8 header
+// bytes or the length runs past 4096; errc::not_found when the capability there is not a VSEC;
+// errc::malformed_message when the length is below 8 (it includes both headers).
+[[nodiscard]] constexpr result<vsec_header> decode_vsec(std::span<const std::byte> space, std::size_t offset) noexcept {
+  if (offset > space.size() || space.size() - offset < vsec_header_size) return errc::out_of_range;
+  const std::byte* p = space.data() + offset;
+  const extended_capability ext = decode_extended_header(le::load_u32(p), static_cast<std::uint16_t>(offset));
+  const std::uint32_t word = le::load_u32(p + 4);
+  vsec_header h{ext.offset, ext.version, ext.next, static_cast<std::uint16_t>(word & 0xFFFF),
+                static_cast<std::uint8_t>((word >> 16) & 0xF), static_cast<std::uint16_t>(word >> 20)};
+  if (errc e = detail::check_vendor_header(space, offset, vsec_header_size, extended_capability_id::vendor_specific,
+                                           h.length);
+      e != no_error)
+    return e;
+  return h;
+}
+
+// Decodes the DVSEC at `offset`; the same errors as decode_vsec, with a minimum length of 10 (0xA).
+[[nodiscard]] constexpr result<dvsec_header> decode_dvsec(std::span<const std::byte> space, std::size_t offset) noexcept {
+  if (offset > space.size() || space.size() - offset < dvsec_header_size) return errc::out_of_range;
+  const std::byte* p = space.data() + offset;
+  const extended_capability ext = decode_extended_header(le::load_u32(p), static_cast<std::uint16_t>(offset));
+  const std::uint32_t word = le::load_u32(p + 4);
+  dvsec_header h{ext.offset,
+                 ext.version,
+                 ext.next,
+                 static_cast<std::uint16_t>(word & 0xFFFF),
+                 static_cast<std::uint8_t>((word >> 16) & 0xF),
+                 static_cast<std::uint16_t>(word >> 20),
+                 le::load_u16(p + 8)};
+  if (errc e = detail::check_vendor_header(space, offset, dvsec_header_size,
+                                           extended_capability_id::designated_vendor_specific, h.length);
+      e != no_error)
+    return e;
+  return h;
+}
+
+}  // namespace vpci::config
