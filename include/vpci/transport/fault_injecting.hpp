@@ -1,0 +1,152 @@
+// vpci::fault_injecting_transport: wraps any config_space_transport and fails a chosen operation with a
+// chosen error, for "fail at every step" tests: run a scenario with the failure at operation 0, 1, 2, ...
+// until a run finishes without reaching the failure (fault_triggered() stays false), checking each time that
+// the failure is reported and nothing is left half done.
+//
+// Operations are read, write, async_read and async_write, numbered from 0 in the order they are started
+// (an async operation counts when it is initiated). A failed operation does not reach the wrapped
+// transport: a synchronous one returns 0 with the error, an asynchronous one completes with (error, 0)
+// through a post to the handler's associated executor (never inline), like the wrapped transport's.
+// size() and get_executor() are not operations. Not thread-safe (one thread or strand), as the counters
+// are plain.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <vpci/error.hpp>
+#include <vpci/transport/concept.hpp>
+
+namespace vpci {
+
+// Whether the failure hits only the chosen operation or it and every one after (a device that died).
+enum class fault_persistence { once, from_then_on };
+
+// Transport may be a reference type (wrap an existing transport) or an object type (the wrapper owns it,
+// constructed in place from the constructor's arguments).
+template <class Transport>
+  requires config_space_transport<std::remove_cvref_t<Transport>>
+class fault_injecting_transport {
+ public:
+  using next_layer_type = std::remove_cvref_t<Transport>;
+  using executor_type = typename next_layer_type::executor_type;
+
+  static constexpr std::size_t never = std::numeric_limits<std::size_t>::max();
+
+  template <class... Args>
+  explicit fault_injecting_transport(Args&&... args) : next_(std::forward<Args>(args)...) {}
+
+  // Fails operation number `operation_index` (counting from 0 over the operations started so far and
+  // later) with `error`. Replaces any previous plan; does not reset the count.
+  void fail_at(std::size_t operation_index, boost::system::error_code error,
+               fault_persistence persistence = fault_persistence::once) noexcept {
+    fail_index_ = operation_index;
+    error_ = error;
+    persistence_ = persistence;
+  }
+  // No further failures.
+  void disarm() noexcept { fail_index_ = never; }
+
+  // Operations started so far, failed ones included.
+  [[nodiscard]] std::size_t operation_count() const noexcept { return operation_count_; }
+  // Operations that were failed by injection.
+  [[nodiscard]] std::size_t faults_injected() const noexcept { return faults_injected_; }
+  [[nodiscard]] bool fault_triggered() const noexcept { return faults_injected_ != 0; }
+
+  [[nodiscard]] next_layer_type& next_layer() noexcept { return next_; }
+  [[nodiscard]] const next_layer_type& next_layer() const noexcept { return next_; }
+
+  [[nodiscard]] executor_type get_executor() const noexcept { return next_.get_executor(); }
+  [[nodiscard]] std::size_t size() const noexcept { return next_.size(); }
+
+  std::size_t read(std::size_t offset, std::span<std::byte> buffer, boost::system::error_code& ec) {
+    if (take_fault()) {
+      ec = error_;
+      return 0;
+    }
+    return next_.read(offset, buffer, ec);
+  }
+
+  std::size_t write(std::size_t offset, std::span<const std::byte> bytes, boost::system::error_code& ec) {
+    if (take_fault()) {
+      ec = error_;
+      return 0;
+    }
+    return next_.write(offset, bytes, ec);
+  }
+
+  // Completion signature void(boost::system::error_code, std::size_t); errors, cancellation and
+  // inline-completion rules are the wrapped transport's, plus the injected error.
+  template <class CompletionToken>
+  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        initiate_read{this}, token, offset, buffer);
+  }
+
+  template <class CompletionToken>
+  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        initiate_write{this}, token, offset, bytes);
+  }
+
+ private:
+  // Counts one operation; true when it is the one (or one of those) to fail.
+  bool take_fault() noexcept {
+    const std::size_t index = operation_count_++;
+    const bool hit = fail_index_ != never && (index == fail_index_ ||
+                                              (persistence_ == fault_persistence::from_then_on && index > fail_index_));
+    if (hit) ++faults_injected_;
+    return hit;
+  }
+
+  template <class Handler>
+  void post_failure(Handler&& handler) {
+    boost::asio::post(next_.get_executor(),
+                      boost::asio::append(std::forward<Handler>(handler), error_, std::size_t{0}));
+  }
+
+  struct initiate_read {
+    fault_injecting_transport* self;
+    using executor_type = fault_injecting_transport::executor_type;
+    executor_type get_executor() const noexcept { return self->get_executor(); }
+    template <class Handler>
+    void operator()(Handler&& handler, std::size_t offset, std::span<std::byte> buffer) const {
+      if (self->take_fault()) {
+        self->post_failure(std::forward<Handler>(handler));
+      } else {
+        self->next_.async_read(offset, buffer, std::forward<Handler>(handler));
+      }
+    }
+  };
+  struct initiate_write {
+    fault_injecting_transport* self;
+    using executor_type = fault_injecting_transport::executor_type;
+    executor_type get_executor() const noexcept { return self->get_executor(); }
+    template <class Handler>
+    void operator()(Handler&& handler, std::size_t offset, std::span<const std::byte> bytes) const {
+      if (self->take_fault()) {
+        self->post_failure(std::forward<Handler>(handler));
+      } else {
+        self->next_.async_write(offset, bytes, std::forward<Handler>(handler));
+      }
+    }
+  };
+
+  Transport next_;
+  std::size_t operation_count_ = 0;
+  std::size_t faults_injected_ = 0;
+  std::size_t fail_index_ = never;
+  boost::system::error_code error_;
+  fault_persistence persistence_ = fault_persistence::once;
+};
+
+}  // namespace vpci
