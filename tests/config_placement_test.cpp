@@ -1,0 +1,244 @@
+#include <boost/test/unit_test.hpp>
+
+#include <cstdint>
+#include <ostream>
+#include <vector>
+
+#include <vpci/config/placement.hpp>
+
+#include "config_fixtures.hpp"
+
+using namespace vpci;
+using vpci::test::config_image;
+namespace cid = config::extended_capability_id;
+
+namespace {
+std::vector<config::free_range> ranges(const config_image& image, std::size_t size = 4096) {
+  auto map = config::find_free_space(image.view(size));
+  BOOST_TEST_REQUIRE(map.has_value());
+  return {map->begin(), map->end()};
+}
+using range_list = std::vector<config::free_range>;
+}  // namespace
+
+namespace vpci::config {
+std::ostream& boost_test_print_type(std::ostream& out, const free_range& r) {
+  return out << std::hex << "[0x" << r.start << ", 0x" << r.end << ")" << std::dec;
+}
+}  // namespace vpci::config
+
+namespace {
+
+std::vector<std::uint16_t> list_offsets(const config_image& image) {
+  const auto walk = config::walk_extended_capabilities(image.view());
+  BOOST_TEST((walk.error == no_error));
+  std::vector<std::uint16_t> out;
+  for (const auto& c : walk.entries) out.push_back(c.offset);
+  return out;
+}
+using v16 = std::vector<std::uint16_t>;
+
+// AER at 0x100 (0x48 bytes), ARI at 0x148 (8), SR-IOV at 0x150 (0x40): used up to 0x190.
+config_image pf_with_caps() {
+  config_image image;
+  image.extended_capability(0x100, cid::advanced_error_reporting, 2, 0x148);
+  image.extended_capability(0x148, cid::alternative_routing_id, 1, 0x150);
+  image.extended_capability(0x150, cid::sriov, 1, 0);
+  image.put16(0x150 + 0x0E, 8);  // TotalVFs: a nonzero register inside the capability
+  return image;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(config_placement)
+
+BOOST_AUTO_TEST_CASE(empty_list_leaves_all_but_the_head_free) {
+  BOOST_TEST(ranges(config_image{}) == range_list({{0x104, 0x1000}}), boost::test_tools::per_element());
+  BOOST_TEST(ranges(config_image{}, 256).empty());
+  BOOST_TEST(ranges(config_image{}, 0x200) == range_list({{0x104, 0x200}}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(known_extents) {
+  BOOST_TEST(ranges(pf_with_caps()) == range_list({{0x190, 0x1000}}), boost::test_tools::per_element());
+  config_image image;
+  image.extended_capability(0x100, cid::device_serial_number, 1, 0x200);   // 0x0C
+  image.extended_capability(0x200, cid::vendor_specific, 1, 0x300);        // its length: 0x18
+  image.put32(0x204, config::encode_vsec_word(7, 0, 0x18));
+  image.extended_capability(0x300, cid::access_control_services, 1, 0x400);
+  image.put16(0x304, 0x2020);  // egress control with a 32-bit vector: 8 + 4 bytes
+  image.extended_capability(0x400, cid::resizable_bar, 1, 0);
+  image.put32(0x408, 2u << 5);  // two resizable BARs: 4 + 2 * 8 bytes
+  BOOST_TEST(ranges(image) == range_list({{0x10C, 0x200}, {0x218, 0x300}, {0x30C, 0x400}, {0x414, 0x1000}}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_ids_occupy_up_to_the_next_header) {
+  config_image image;
+  image.extended_capability(0x100, 0x0019, 1, 0x300);  // Secondary PCIe: variable size, treated as unknown
+  image.extended_capability(0x300, cid::latency_tolerance_reporting, 1, 0x200);
+  image.extended_capability(0x200, 0x7777, 1, 0);       // unknown: up to the header at 0x300
+  BOOST_TEST(ranges(image) == range_list({{0x308, 0x1000}}), boost::test_tools::per_element());
+  image.extended_capability(0x300, 0x7778, 1, 0x200);   // unknown and highest: to the end of the space
+  BOOST_TEST(ranges(image).empty());
+  image.extended_capability(0x300, cid::latency_tolerance_reporting, 1, 0x200);
+  image.extended_capability(0x200, cid::pasid, 1, 0);
+  BOOST_TEST(ranges(image) == range_list({{0x208, 0x300}, {0x308, 0x1000}}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(nonzero_dwords_outside_the_list_are_not_free) {
+  config_image image;
+  image.put32(0x800, 0xDEADBEEFu);  // a register the device keeps outside its list
+  image.put8(0x901, 0x01);
+  BOOST_TEST(ranges(image) == range_list({{0x104, 0x800}, {0x804, 0x900}, {0x904, 0x1000}}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(malformed_list_has_no_free_space) {
+  config_image image;
+  image.extended_capability(0x100, cid::advanced_error_reporting, 1, 0x100);
+  BOOST_TEST((config::find_free_space(image.view()).error() == errc::capability_loop));
+  image.extended_capability(0x100, cid::advanced_error_reporting, 1, 0x80);
+  BOOST_TEST((config::find_free_space(image.view()).error() == errc::bad_capability_pointer));
+}
+
+BOOST_AUTO_TEST_CASE(places_at_0x100_in_an_empty_list_and_frees) {
+  config_image image;
+  const auto before = image.bytes();
+  const auto placed = config::place_vsec(image.span(), {0x1AB, 2, 0x40});
+  BOOST_TEST_REQUIRE(placed.has_value());
+  BOOST_TEST(*placed == 0x100);
+  BOOST_TEST(image.get32(0x100) == 0x0001000Bu);  // VSEC, version 1, next 0
+  BOOST_TEST(image.get32(0x104) == 0x040201ABu);
+  BOOST_TEST(list_offsets(image) == v16({0x100}), boost::test_tools::per_element());
+  const auto v = config::decode_vsec(image.view(), 0x100);
+  BOOST_TEST((*v == config::vsec_header{0x100, 1, 0, 0x1AB, 2, 0x40}));
+  BOOST_TEST(ranges(image) == range_list({{0x140, 0x1000}}), boost::test_tools::per_element());
+
+  BOOST_TEST((config::free_vsec(image.span(), 0x100) == no_error));
+  BOOST_TEST((image.bytes() == before));
+}
+
+BOOST_AUTO_TEST_CASE(appends_at_the_tail_and_frees_byte_for_byte) {
+  config_image image = pf_with_caps();
+  const auto before = image.bytes();
+  const auto placed = config::place_vsec(image.span(), {0x0001, 0, 0x80});
+  BOOST_TEST_REQUIRE(placed.has_value());
+  BOOST_TEST(*placed == 0x190);
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0x148, 0x150, 0x190}), boost::test_tools::per_element());
+  BOOST_TEST(image.get32(0x150) == config::encode_extended_header(cid::sriov, 1, 0x190));
+  BOOST_TEST(config::find_sriov(image.view())->total_vfs == 8);  // the SR-IOV registers are intact
+  BOOST_TEST((config::free_vsec(image.span(), 0x190) == no_error));
+  BOOST_TEST((image.bytes() == before));
+}
+
+BOOST_AUTO_TEST_CASE(one_region_per_vf_then_free_in_any_order) {
+  config_image image = pf_with_caps();
+  const auto before = image.bytes();
+  std::vector<std::uint16_t> placed;
+  for (std::uint16_t vf = 0; vf < 8; ++vf) {
+    auto at = config::place_vsec(image.span(), {static_cast<std::uint16_t>(0x100 + vf), 1, 0x100});
+    BOOST_TEST_REQUIRE(at.has_value());
+    placed.push_back(*at);
+  }
+  BOOST_TEST(placed == v16({0x190, 0x290, 0x390, 0x490, 0x590, 0x690, 0x790, 0x890}), boost::test_tools::per_element());
+  BOOST_TEST(list_offsets(image).size() == 11u);
+  // Free the middle one: the list skips it and the space is reused by the next placement.
+  BOOST_TEST((config::free_vsec(image.span(), 0x390) == no_error));
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0x148, 0x150, 0x190, 0x290, 0x490, 0x590, 0x690, 0x790, 0x890}),
+             boost::test_tools::per_element());
+  auto again = config::place_vsec(image.span(), {0x200, 1, 0x100});
+  BOOST_TEST(*again == 0x390);
+  BOOST_TEST(list_offsets(image).back() == 0x390);
+  for (int at : {0x890, 0x190, 0x390, 0x490, 0x290, 0x690, 0x590, 0x790})
+    BOOST_TEST((config::free_vsec(image.span(), static_cast<std::uint16_t>(at)) == no_error));
+  BOOST_TEST((image.bytes() == before));
+}
+
+BOOST_AUTO_TEST_CASE(empty_list_with_0x100_unusable_gets_a_null_head) {
+  config_image image;
+  image.put32(0x108, 0x5A5A5A5Au);  // 0x100 is the empty head but 0x108 holds an unlisted register
+  const auto before = image.bytes();
+  const auto placed = config::place_vsec(image.span(), {0x0042, 0, 0x20});
+  BOOST_TEST_REQUIRE(placed.has_value());
+  BOOST_TEST(*placed == 0x10C);
+  BOOST_TEST(image.get32(0x100) == config::encode_extended_header(cid::null_capability, 0, 0x10C));
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0x10C}), boost::test_tools::per_element());
+  BOOST_TEST((config::free_vsec(image.span(), 0x10C) == no_error));
+  BOOST_TEST(image.get32(0x100) == 0u);  // the empty list again
+  BOOST_TEST((image.bytes() == before));
+}
+
+BOOST_AUTO_TEST_CASE(freeing_the_head_keeps_the_list_at_0x100) {
+  config_image image;
+  const auto before = image.bytes();
+  BOOST_TEST(*config::place_vsec(image.span(), {1, 0, 0x10}) == 0x100);
+  BOOST_TEST(*config::place_vsec(image.span(), {2, 0, 0x10}) == 0x110);
+  BOOST_TEST((config::free_vsec(image.span(), 0x100) == no_error));
+  BOOST_TEST(image.get32(0x100) == config::encode_extended_header(cid::null_capability, 0, 0x110));
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0x110}), boost::test_tools::per_element());
+  BOOST_TEST(config::decode_vsec(image.view(), 0x110)->vsec_id == 2);
+  BOOST_TEST((config::free_vsec(image.span(), 0x110) == no_error));
+  BOOST_TEST((image.bytes() == before));
+}
+
+BOOST_AUTO_TEST_CASE(does_not_fit_changes_nothing) {
+  config_image image = pf_with_caps();
+  image.put32(0x800, 1);  // splits the free space into [0x190, 0x800) and [0x804, 0x1000)
+  const auto before = image.bytes();
+  auto too_big = config::place_vsec(image.span(), {1, 0, 0x800});
+  BOOST_TEST((too_big.error() == errc::insufficient_resources));
+  BOOST_TEST((image.bytes() == before));
+  BOOST_TEST(*config::place_vsec(image.span(), {1, 0, 0x7FC}) == 0x804);  // only the upper range fits it
+
+  config_image conventional;
+  const auto conventional_before = conventional.bytes();
+  BOOST_TEST((config::place_vsec(conventional.span(256), {1, 0, 8}).error() == errc::insufficient_resources));
+  BOOST_TEST((conventional.bytes() == conventional_before));
+
+  config_image no_extended_space;
+  for (std::size_t at = 0x100; at < 0x1000; at += 4) no_extended_space.put32(at, 0xFFFFFFFFu);
+  const auto all_ones = no_extended_space.bytes();
+  BOOST_TEST((config::place_vsec(no_extended_space.span(), {1, 0, 8}).error() == errc::insufficient_resources));
+  BOOST_TEST((no_extended_space.bytes() == all_ones));
+}
+
+BOOST_AUTO_TEST_CASE(bad_requests_change_nothing) {
+  config_image image = pf_with_caps();
+  const auto before = image.bytes();
+  for (int length : {0, 4, 6, 10, 0xFFD, 0x1000})
+    BOOST_TEST((config::place_vsec(image.span(), {1, 0, static_cast<std::uint16_t>(length)}).error() == errc::invalid_argument));
+  BOOST_TEST((config::place_vsec(image.span(), {1, 16, 8}).error() == errc::invalid_argument));
+  BOOST_TEST((image.bytes() == before));
+}
+
+BOOST_AUTO_TEST_CASE(malformed_list_is_not_edited) {
+  config_image image = pf_with_caps();
+  image.extended_capability(0x150, cid::sriov, 1, 0x148);  // SR-IOV -> ARI -> SR-IOV ...
+  const auto before = image.bytes();
+  BOOST_TEST((config::place_vsec(image.span(), {1, 0, 8}).error() == errc::capability_loop));
+  BOOST_TEST((config::free_vsec(image.span(), 0x150) == errc::capability_loop));
+  BOOST_TEST((image.bytes() == before));
+}
+
+BOOST_AUTO_TEST_CASE(free_refuses_what_it_did_not_place) {
+  config_image image = pf_with_caps();
+  const auto placed = config::place_vsec(image.span(), {1, 0, 0x20});
+  const auto before = image.bytes();
+  BOOST_TEST((config::free_vsec(image.span(), 0x150) == errc::not_found));  // SR-IOV, not a VSEC
+  BOOST_TEST((config::free_vsec(image.span(), 0x194) == errc::not_found));  // inside, not a header
+  BOOST_TEST((config::free_vsec(image.span(), 0x800) == errc::not_found));
+  BOOST_TEST((image.bytes() == before));
+  // A VSEC whose length would swallow the next capability's header is not zeroed.
+  image.put32(*placed + 4u, config::encode_vsec_word(1, 0, 0x20));
+  image.extended_capability(*placed, cid::vendor_specific, 1, 0x1A0);
+  image.extended_capability(0x1A0, cid::alternative_routing_id, 1, 0);
+  const auto overlapping = image.bytes();
+  BOOST_TEST((config::free_vsec(image.span(), *placed) == errc::malformed_message));
+  BOOST_TEST((image.bytes() == overlapping));
+  // A VSEC with an invalid length: decode_vsec's error.
+  image.put32(*placed + 4u, config::encode_vsec_word(1, 0, 4));
+  const auto short_length = image.bytes();
+  BOOST_TEST((config::free_vsec(image.span(), *placed) == errc::malformed_message));
+  BOOST_TEST((image.bytes() == short_length));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
