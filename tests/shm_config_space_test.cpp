@@ -1,0 +1,406 @@
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <vpci/transport/shm_config_space.hpp>
+
+namespace {
+
+using boost::system::error_code;
+using vpci::errc;
+using vpci::shm_access;
+using vpci::shm_config_space;
+using vpci::shm_doorbell;
+using vpci::shm_role;
+
+// Failure guard for waits that a passing test ends at once.
+constexpr std::chrono::seconds guard{10};
+
+std::string unique_name(const char* what) {
+  return "/vpci-test-" + std::string(what) + "-" + std::to_string(::getpid());
+}
+
+std::vector<std::byte> bytes(std::initializer_list<unsigned> values) {
+  std::vector<std::byte> out;
+  for (unsigned v : values) out.push_back(static_cast<std::byte>(v));
+  return out;
+}
+
+std::vector<unsigned> numbers(std::span<const std::byte> in) {
+  std::vector<unsigned> out;
+  for (std::byte b : in) out.push_back(std::to_integer<unsigned>(b));
+  return out;
+}
+
+std::vector<unsigned> read_numbers(const shm_config_space& space, std::size_t offset, std::size_t length) {
+  std::vector<std::byte> out(length);
+  error_code ec;
+  BOOST_TEST(space.read(offset, out, ec) == length);
+  BOOST_TEST(!ec);
+  return numbers(out);
+}
+
+// The POSIX shared-memory object `name` exists.
+bool shm_exists(const std::string& name) {
+  const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+template <class Exception>
+bool has_code(const Exception& e, error_code expected) {
+  return e.code() == expected;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(shm_config_space_suite)
+
+BOOST_AUTO_TEST_CASE(only_256_and_4096_byte_spaces_exist) {
+  boost::asio::io_context io;
+  BOOST_CHECK_THROW(shm_config_space::create_anonymous(io.get_executor(), 512), std::invalid_argument);
+  BOOST_CHECK_THROW(shm_config_space::create(io.get_executor(), unique_name("badsize"), 100), std::invalid_argument);
+  BOOST_TEST(!shm_exists(unique_name("badsize")));
+  const auto small = shm_config_space::create_anonymous(io.get_executor(), 256);
+  const auto large = shm_config_space::create_anonymous(io.get_executor(), 4096);
+  BOOST_TEST(small.size() == 256U);
+  BOOST_TEST(large.size() == 4096U);
+  BOOST_TEST(read_numbers(large, 0, 4096) == std::vector<unsigned>(4096), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(bytes_written_by_one_view_are_read_by_the_other) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  auto driver = device.view(io.get_executor(), shm_role::driver);
+  BOOST_TEST((driver.role() == shm_role::driver));
+  error_code ec;
+  BOOST_TEST(driver.write(0x41, bytes({1, 2, 3, 4, 5, 6, 7}), ec) == 7U);  // 1 + 2 + 4-byte accesses
+  BOOST_TEST(!ec);
+  BOOST_TEST(read_numbers(device, 0x40, 9) == (std::vector<unsigned>{0, 1, 2, 3, 4, 5, 6, 7, 0}),
+             boost::test_tools::per_element());
+  BOOST_TEST(device.write(0xFC, bytes({0xEF, 0xBE, 0xAD, 0xDE}), ec) == 4U);
+  BOOST_TEST(read_numbers(driver, 0xFC, 4) == (std::vector<unsigned>{0xEF, 0xBE, 0xAD, 0xDE}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(out_of_range_and_empty_accesses_fail_exactly_and_change_nothing) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  auto driver = device.view(io.get_executor(), shm_role::driver);
+  std::array<std::byte, 8> buffer{};
+  buffer.fill(std::byte{0x77});
+  const auto to_device = device.doorbell_sequence(shm_doorbell::to_device);
+  constexpr std::size_t huge = std::numeric_limits<std::size_t>::max();
+  struct bad_case {
+    std::size_t offset;
+    std::size_t length;
+    errc expected;
+  };
+  const bad_case cases[] = {{257, 1, errc::out_of_range},      {256, 1, errc::out_of_range},
+                            {252, 8, errc::out_of_range},      {huge, 1, errc::out_of_range},
+                            {huge - 3, 8, errc::out_of_range}, {256, 0, errc::invalid_argument},
+                            {0, 0, errc::invalid_argument}};
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT("offset " << c.offset << " length " << c.length) {
+      error_code ec;
+      BOOST_TEST(driver.read(c.offset, std::span(buffer).first(c.length), ec) == 0U);
+      BOOST_TEST((ec == c.expected));
+      ec = {};
+      BOOST_TEST(driver.write(c.offset, std::span<const std::byte>(buffer).first(c.length), ec) == 0U);
+      BOOST_TEST((ec == c.expected));
+      BOOST_TEST((device.set_write_mask(c.offset, std::span<const std::byte>(buffer).first(c.length)) == c.expected));
+    }
+  }
+  BOOST_TEST(read_numbers(device, 0, 256) == std::vector<unsigned>(256), boost::test_tools::per_element());
+  BOOST_TEST(device.doorbell_sequence(shm_doorbell::to_device) == to_device);  // failed writes ring nothing
+}
+
+BOOST_AUTO_TEST_CASE(the_write_mask_protects_bits_from_the_driver_side_only) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  auto driver = device.view(io.get_executor(), shm_role::driver);
+  error_code ec;
+  BOOST_TEST(device.write(0x10, bytes({0xA0, 0x11, 0x22, 0x33}), ec) == 4U);
+  BOOST_TEST(device.set_write_mask(0x10, bytes({0x0F, 0x00, 0xFF, 0x00})) == vpci::no_error);
+  BOOST_TEST(driver.write(0x10, bytes({0x5F, 0x99, 0x99, 0x99}), ec) == 4U);
+  BOOST_TEST(!ec);
+  BOOST_TEST(read_numbers(device, 0x10, 4) == (std::vector<unsigned>{0xAF, 0x11, 0x99, 0x33}),
+             boost::test_tools::per_element());
+  BOOST_TEST(driver.write(0x11, bytes({0x55}), ec) == 1U);  // a fully protected byte: ignored
+  BOOST_TEST(read_numbers(device, 0x11, 1) == std::vector<unsigned>{0x11}, boost::test_tools::per_element());
+  BOOST_TEST(device.write(0x10, bytes({0xFF, 0xFF}), ec) == 2U);  // the device side writes every bit
+  BOOST_TEST(read_numbers(driver, 0x10, 2) == (std::vector<unsigned>{0xFF, 0xFF}), boost::test_tools::per_element());
+  BOOST_TEST((driver.set_write_mask(0x10, bytes({0xFF})) == errc::access_denied));
+}
+
+BOOST_AUTO_TEST_CASE(a_read_only_view_refuses_writes_and_changes_nothing) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  const auto viewer = device.view(io.get_executor(), shm_role::driver, shm_access::read_only);
+  auto writer = device.view(io.get_executor(), shm_role::driver, shm_access::read_only);
+  BOOST_TEST((writer.access() == shm_access::read_only));
+  error_code ec;
+  BOOST_TEST(device.write(0x20, bytes({1, 2}), ec) == 2U);
+  const auto rung = device.doorbell_sequence(shm_doorbell::to_device);
+  BOOST_TEST(writer.write(0x20, bytes({9, 9}), ec) == 0U);
+  BOOST_TEST((ec == errc::read_only));
+  BOOST_TEST((writer.set_write_mask(0x20, bytes({0})) == errc::read_only));
+  BOOST_TEST(read_numbers(viewer, 0x20, 2) == (std::vector<unsigned>{1, 2}), boost::test_tools::per_element());
+  BOOST_TEST(device.doorbell_sequence(shm_doorbell::to_device) == rung);
+}
+
+BOOST_AUTO_TEST_CASE(each_write_call_rings_the_other_sides_doorbell_once) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  auto driver = device.view(io.get_executor(), shm_role::driver);
+  const auto to_device = device.doorbell_sequence(shm_doorbell::to_device);
+  const auto to_driver = device.doorbell_sequence(shm_doorbell::to_driver);
+  error_code ec;
+  BOOST_TEST(driver.write(0x40, std::vector<std::byte>(16), ec) == 16U);  // four dword accesses, one ring
+  BOOST_TEST(device.doorbell_sequence(shm_doorbell::to_device) == to_device + 1);
+  BOOST_TEST(device.doorbell_sequence(shm_doorbell::to_driver) == to_driver);
+  BOOST_TEST(device.write(0x40, bytes({1}), ec) == 1U);
+  BOOST_TEST(driver.doorbell_sequence(shm_doorbell::to_driver) == to_driver + 1);
+  BOOST_TEST(driver.doorbell_sequence(shm_doorbell::to_device) == to_device + 1);
+  driver.ring_doorbell(shm_doorbell::to_device);
+  BOOST_TEST(device.doorbell_sequence(shm_doorbell::to_device) == to_device + 2);
+}
+
+BOOST_AUTO_TEST_CASE(waiting_returns_at_once_on_a_change_and_times_out_without_one) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  const auto seen = device.doorbell_sequence(shm_doorbell::to_device);
+  error_code ec;
+  BOOST_TEST(device.wait_for_doorbell(shm_doorbell::to_device, seen, std::chrono::nanoseconds::zero(), ec) == seen);
+  BOOST_TEST((ec == errc::timeout));
+  device.ring_doorbell(shm_doorbell::to_device);
+  BOOST_TEST(device.wait_for_doorbell(shm_doorbell::to_device, seen, guard, ec) == seen + 1);
+  BOOST_TEST(!ec);
+}
+
+BOOST_AUTO_TEST_CASE(async_read_and_write_complete_through_the_executor_never_inline) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 4096);
+  auto driver = device.view(io.get_executor(), shm_role::driver);
+  const auto pattern = bytes({0x10, 0x20, 0x30});
+  std::array<std::byte, 3> back{};
+  int done = 0;
+  driver.async_write(0xFFD, pattern, [&](error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 3U);
+    ++done;
+  });
+  device.async_read(0xFFD, back, [&](error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 3U);
+    ++done;
+  });
+  driver.async_read(0x1000, back, [&](error_code ec, std::size_t n) {
+    BOOST_TEST((ec == errc::out_of_range));
+    BOOST_TEST(n == 0U);
+    ++done;
+  });
+  BOOST_TEST(done == 0);
+  BOOST_TEST(io.run() == 3U);
+  BOOST_TEST(done == 3);
+  BOOST_TEST(numbers(back) == numbers(pattern), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(async_doorbell_wait_completes_on_a_ring_and_at_once_on_an_old_sequence) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  auto driver = device.view(io.get_executor(), shm_role::driver);
+  const auto seen = device.doorbell_sequence(shm_doorbell::to_device);
+  std::vector<std::uint32_t> woke;
+  device.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t sequence) {
+    BOOST_TEST(!ec);
+    woke.push_back(sequence);
+  });
+  BOOST_TEST(io.poll() == 0U);  // nothing rang
+  error_code ec;
+  BOOST_TEST(driver.write(0, bytes({1}), ec) == 1U);  // rings to_device from this thread; the helper wakes
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST(woke == std::vector<std::uint32_t>{seen + 1}, boost::test_tools::per_element());
+
+  // Waiting for a change from an outdated sequence completes at once, but still through the executor.
+  io.restart();  // the io_context stopped when it ran out of work
+  device.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code e, std::uint32_t sequence) {
+    BOOST_TEST(!e);
+    woke.push_back(sequence);
+  });
+  BOOST_TEST(woke.size() == 1U);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST(woke == (std::vector<std::uint32_t>{seen + 1, seen + 1}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(async_doorbell_wait_is_cancellable_and_ends_with_its_view) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  boost::asio::cancellation_signal signal;
+  std::vector<error_code> results;
+  const auto seen = device.doorbell_sequence(shm_doorbell::to_device);
+  device.async_wait_doorbell(
+      shm_doorbell::to_device, seen,
+      boost::asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, std::uint32_t sequence) {
+        BOOST_TEST(sequence == seen);
+        results.push_back(ec);
+      }));
+  BOOST_TEST(io.poll() == 0U);
+  signal.emit(boost::asio::cancellation_type::terminal);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 1U);
+  BOOST_TEST((results[0] == errc::cancelled));
+
+  io.restart();  // the io_context stopped when it ran out of work
+  {
+    auto driver = device.view(io.get_executor(), shm_role::driver);
+    driver.async_wait_doorbell(shm_doorbell::to_driver, driver.doorbell_sequence(shm_doorbell::to_driver),
+                               [&](error_code ec, std::uint32_t) { results.push_back(ec); });
+    BOOST_TEST(io.poll() == 0U);
+  }  // the view goes away with its wait pending
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 2U);
+  BOOST_TEST((results[1] == errc::cancelled));
+  BOOST_TEST(device.doorbell_sequence(shm_doorbell::to_device) == seen);  // cancelling rang nothing
+}
+
+BOOST_AUTO_TEST_CASE(a_named_space_is_opened_by_name_and_unlinked_by_its_creator) {
+  boost::asio::io_context io;
+  const std::string name = unique_name("named");
+  {
+    auto device = shm_config_space::create(io.get_executor(), name, 4096);
+    BOOST_TEST(shm_exists(name));
+    try {
+      (void)shm_config_space::create(io.get_executor(), name, 256);
+      BOOST_FAIL("creating an existing name must fail");
+    } catch (const boost::system::system_error& e) {
+      BOOST_TEST(has_code(e, error_code(EEXIST, boost::system::system_category())));
+    }
+    auto driver = shm_config_space::open(io.get_executor(), name);
+    BOOST_TEST(driver.size() == 4096U);
+    BOOST_TEST((driver.role() == shm_role::driver));
+    error_code ec;
+    BOOST_TEST(driver.write(0x800, bytes({0xAB, 0xCD}), ec) == 2U);
+    BOOST_TEST(read_numbers(device, 0x800, 2) == (std::vector<unsigned>{0xAB, 0xCD}), boost::test_tools::per_element());
+    const auto reader = shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only);
+    BOOST_TEST(read_numbers(reader, 0x800, 2) == (std::vector<unsigned>{0xAB, 0xCD}), boost::test_tools::per_element());
+  }
+  BOOST_TEST(!shm_exists(name));
+  try {
+    (void)shm_config_space::open(io.get_executor(), name);
+    BOOST_FAIL("opening a missing name must fail");
+  } catch (const boost::system::system_error& e) {
+    BOOST_TEST(has_code(e, error_code(ENOENT, boost::system::system_category())));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(opening_a_foreign_object_is_refused) {
+  boost::asio::io_context io;
+  const std::string name = unique_name("foreign");
+  const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  struct cleanup {
+    const std::string& name;
+    int fd;
+    ~cleanup() {
+      ::close(fd);
+      ::shm_unlink(name.c_str());
+    }
+  } unlink_at_end{name, fd};
+
+  const auto expect_open_error = [&](error_code expected) {
+    try {
+      (void)shm_config_space::open(io.get_executor(), name);
+      BOOST_FAIL("open must refuse the object");
+    } catch (const boost::system::system_error& e) {
+      BOOST_TEST(has_code(e, expected));
+    }
+  };
+  BOOST_TEST_REQUIRE(::ftruncate(fd, 100) == 0);  // a length no vpci space has
+  expect_open_error(errc::bad_data);
+
+  // The length of a 256-byte space (256 header + 256 space + 256 mask) but no magic.
+  BOOST_TEST_REQUIRE(::ftruncate(fd, 768) == 0);
+  expect_open_error(errc::bad_data);
+
+  void* base = ::mmap(nullptr, 768, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  BOOST_TEST_REQUIRE(base != MAP_FAILED);
+  auto* words = static_cast<std::uint32_t*>(base);
+  words[0] = 0x69637076;  // magic
+  words[1] = 2;           // a later layout version
+  words[2] = 256;
+  expect_open_error(errc::revision_mismatch);
+  words[1] = 1;
+  words[2] = 4096;  // a size that does not match the length
+  expect_open_error(errc::bad_data);
+  words[2] = 256;
+  BOOST_CHECK_NO_THROW((void)shm_config_space::open(io.get_executor(), name));
+  ::munmap(base, 768);
+}
+
+// Two processes: the parent is the device (PF), the child maps the space by name as the driver (VF),
+// writes a request and rings; the parent wakes on the doorbell, checks the bytes and answers; the child
+// wakes on its own doorbell and checks the answer. Bounded waits only guard against a hang.
+BOOST_AUTO_TEST_CASE(two_processes_exchange_data_through_a_named_space) {
+  boost::asio::io_context io;
+  const std::string name = unique_name("fork");
+  auto device = shm_config_space::create(io.get_executor(), name, 4096);
+  const auto request_rung = device.doorbell_sequence(shm_doorbell::to_device);
+  const auto reply_rung = device.doorbell_sequence(shm_doorbell::to_driver);
+
+  const ::pid_t child = ::fork();
+  BOOST_TEST_REQUIRE(child >= 0);
+  if (child == 0) {
+    // The child reports through its exit status only and never returns into the test framework.
+    int status = 0;
+    try {
+      boost::asio::io_context child_io;
+      auto driver = shm_config_space::open(child_io.get_executor(), name);
+      std::array<std::byte, 12> request{};
+      for (std::size_t i = 0; i != request.size(); ++i) request[i] = static_cast<std::byte>(0xA0 + i);
+      error_code ec;
+      if (driver.write(0x101, request, ec) != request.size() || ec) status = 10;
+      const auto woke = driver.wait_for_doorbell(shm_doorbell::to_driver, reply_rung, guard, ec);
+      if (status == 0 && (ec || woke != reply_rung + 1)) status = 11;
+      std::array<std::byte, 4> reply{};
+      if (status == 0 && (driver.read(0x200, reply, ec) != 4 || ec)) status = 12;
+      if (status == 0 && numbers(reply) != std::vector<unsigned>{0x0D, 0xF0, 0xAD, 0x8B}) status = 13;
+    } catch (...) {
+      status = 20;
+    }
+    ::_exit(status);
+  }
+
+  error_code ec;
+  const auto woke = device.wait_for_doorbell(shm_doorbell::to_device, request_rung, guard, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(woke == request_rung + 1);  // one write call, one ring
+  BOOST_TEST(read_numbers(device, 0x100, 14) ==
+                 (std::vector<unsigned>{0, 0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB, 0}),
+             boost::test_tools::per_element());
+  BOOST_TEST(device.write(0x200, bytes({0x0D, 0xF0, 0xAD, 0x8B}), ec) == 4U);  // rings to_driver
+
+  int status = -1;
+  BOOST_TEST_REQUIRE(::waitpid(child, &status, 0) == child);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
