@@ -20,3 +20,6 @@
 #include <vpci/protocol/status_mapping.hpp>
 #include <vpci/wire/hyperv.hpp>
 #include <vpci/wire/windows.hpp>
+#include <vpci/wire/framing.hpp>
+#include <vpci/engine/vf_messages.hpp>
+#include <vpci/engine/pf_messages.hpp>

@@ -1,0 +1,88 @@
+// Type-erased pending operations for the endpoints: the completion handler lives in storage from its
+// associated allocator (Asio's recycling allocator by default, so a steady stream of operations does
+// not touch the heap) until the engine reports the operation's completion.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <utility>
+
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+#include <boost/system/error_code.hpp>
+
+namespace vpci::detail {
+
+// One pending operation. complete() hands (error, value) to the user's handler and frees the storage;
+// it is called exactly once, from the endpoint's executor, never from the initiating function.
+template <class... Values>
+struct pending_operation {
+  using complete_function = void (*)(pending_operation*, boost::system::error_code, Values...);
+  complete_function complete_fn;
+  void complete(boost::system::error_code ec, Values... values) { complete_fn(this, ec, std::move(values)...); }
+
+ protected:
+  explicit pending_operation(complete_function fn) noexcept : complete_fn(fn) {}
+  ~pending_operation() = default;
+};
+
+template <class Handler>
+auto handler_allocator(const Handler& handler) {
+  return boost::asio::get_associated_allocator(handler, boost::asio::recycling_allocator<void>());
+}
+
+// Allocates and constructs T with the handler's associated allocator.
+template <class T, class Handler, class... Args>
+T* allocate_operation(const Handler& handler, Args&&... args) {
+  using allocator = typename std::allocator_traits<decltype(handler_allocator(handler))>::template rebind_alloc<T>;
+  allocator alloc(handler_allocator(handler));
+  T* storage = std::allocator_traits<allocator>::allocate(alloc, 1);
+  try {
+    return ::new (static_cast<void*>(storage)) T(std::forward<Args>(args)...);
+  } catch (...) {
+    std::allocator_traits<allocator>::deallocate(alloc, storage, 1);
+    throw;
+  }
+}
+
+// Destroys and frees an operation allocated by allocate_operation, before its handler runs, so the
+// handler may start the next operation in the same recycled storage.
+template <class T, class Handler>
+void deallocate_operation(T* op, const Handler& handler) {
+  using allocator = typename std::allocator_traits<decltype(handler_allocator(handler))>::template rebind_alloc<T>;
+  allocator alloc(handler_allocator(handler));
+  op->~T();
+  std::allocator_traits<allocator>::deallocate(alloc, op, 1);
+}
+
+// The usual concrete operation: holds the handler and a work guard on its associated executor.
+template <class Handler, class Executor, class... Values>
+struct handler_operation final : pending_operation<Values...> {
+  using base = pending_operation<Values...>;
+  using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
+
+  handler_operation(Handler&& h, const Executor& fallback)
+      : base(&do_complete), handler(std::move(h)),
+        work(boost::asio::get_associated_executor(handler, fallback)) {}
+
+  static void do_complete(base* b, boost::system::error_code ec, Values... values) {
+    auto* self = static_cast<handler_operation*>(b);
+    Handler h = std::move(self->handler);
+    auto guard = std::move(self->work);
+    boost::asio::get_associated_cancellation_slot(h).clear();
+    deallocate_operation(self, h);
+    auto executor = guard.get_executor();
+    boost::asio::dispatch(executor, [h = std::move(h), ec, ... v = std::move(values)]() mutable {
+      std::move(h)(ec, std::move(v)...);
+    });
+  }
+
+  Handler handler;
+  boost::asio::executor_work_guard<work_executor> work;
+};
+
+}  // namespace vpci::detail

@@ -1,0 +1,89 @@
+// vpci::interface_standard: a C-compatible mirror of VPCI_INTERFACE_STANDARD (vpci.h), so driver code
+// written against ReadVfConfigBlock / WriteVfConfigBlock ports line for line.
+//
+//   auto vpci_if = vf.interface();
+//   NTSTATUS status = vpci_if.ReadVfConfigBlock(vpci_if.Context, 1, buffer, sizeof buffer);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <boost/system/error_code.hpp>
+
+#include <vpci/error.hpp>
+#include <vpci/protocol/block_id.hpp>
+#include <vpci/protocol/constants.hpp>
+#include <vpci/protocol/ntstatus.hpp>
+
+extern "C" {
+// NTSTATUS VPCI_READ_BLOCK(PVOID Context, ULONG BlockId, PVOID Buffer, ULONG Length); WRITE the same.
+typedef std::uint32_t (*vpci_block_function)(void* context, std::uint32_t block_id, void* buffer,
+                                              std::uint32_t length);
+typedef void (*vpci_interface_reference)(void* context);
+}
+
+namespace vpci {
+
+// Field order and types as in vpci.h: WriteVfConfigBlock comes before ReadVfConfigBlock.
+struct interface_standard {
+  std::uint16_t Size;
+  std::uint16_t Version;
+  void* Context;
+  vpci_interface_reference InterfaceReference;
+  vpci_interface_reference InterfaceDereference;
+  vpci_block_function WriteVfConfigBlock;
+  vpci_block_function ReadVfConfigBlock;
+  std::uint32_t SerialNumber;
+};
+
+inline constexpr std::uint16_t interface_standard_version = 1;
+
+namespace detail {
+inline void interface_no_reference(void*) noexcept {}
+
+// Length 0 or > 128 and a null buffer are STATUS_INVALID_PARAMETER before anything is sent; every
+// other outcome is the endpoint's error mapped to its NTSTATUS (a short buffer: BUFFER_TOO_SMALL).
+template <class Endpoint>
+std::uint32_t interface_read(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
+  if (context == nullptr || buffer == nullptr || length == 0 || length > max_block_size)
+    return to_underlying(ntstatus::invalid_parameter);
+  boost::system::error_code ec;
+  try {
+    static_cast<Endpoint*>(context)->read_block(block_id{block},
+                                                std::span<std::byte>(static_cast<std::byte*>(buffer), length), ec);
+  } catch (...) {
+    return to_underlying(ntstatus::insufficient_resources);
+  }
+  return to_underlying(to_ntstatus(ec));
+}
+
+template <class Endpoint>
+std::uint32_t interface_write(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
+  if (context == nullptr || buffer == nullptr || length == 0 || length > max_block_size)
+    return to_underlying(ntstatus::invalid_parameter);
+  boost::system::error_code ec;
+  try {
+    static_cast<Endpoint*>(context)->write_block(
+        block_id{block}, std::span<const std::byte>(static_cast<const std::byte*>(buffer), length), ec);
+  } catch (...) {
+    return to_underlying(ntstatus::insufficient_resources);
+  }
+  return to_underlying(to_ntstatus(ec));
+}
+}  // namespace detail
+
+// The facade over any endpoint with synchronous read_block/write_block(error_code&) forms.
+template <class Endpoint>
+interface_standard make_interface_standard(Endpoint& endpoint, std::uint32_t serial_number = 0) noexcept {
+  return interface_standard{sizeof(interface_standard),
+                            interface_standard_version,
+                            &endpoint,
+                            &detail::interface_no_reference,
+                            &detail::interface_no_reference,
+                            &detail::interface_write<Endpoint>,
+                            &detail::interface_read<Endpoint>,
+                            serial_number};
+}
+
+}  // namespace vpci

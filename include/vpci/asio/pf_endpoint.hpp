@@ -1,0 +1,197 @@
+// vpci::pf_endpoint: the PF driver's side of the block channel. It owns the block store (per VF, per
+// block: stored contents and/or IHV handlers), places and services each VF's config-space mailbox, and
+// raises invalidations. A thin shell over engine::pf_blocks and engine::pf_mailbox_session.
+//
+// Thread safety: one PF endpoint is used from one thread (or strand) at a time; the memory transport's
+// write hook runs on the thread that performs the VF's write.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <vpci/config/placement.hpp>
+#include <vpci/engine/pf_blocks.hpp>
+#include <vpci/engine/pf_mailbox.hpp>
+#include <vpci/error.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/wire/mailbox.hpp>
+
+namespace vpci {
+
+using engine::block_access;
+using engine::quarantine_reason;
+using engine::vf_index;
+
+// Adapts two callables to engine::block_handler, for IHVs that compute blocks instead of storing them:
+//   on_read(vf, id, std::span<std::byte> out, std::size_t& bytes) -> ntstatus
+//   on_write(vf, id, std::span<const std::byte> data) -> ntstatus
+class function_block_handler final : public engine::block_handler {
+ public:
+  using read_function = std::function<ntstatus(vf_index, block_id, std::span<std::byte>, std::size_t&)>;
+  using write_function = std::function<ntstatus(vf_index, block_id, std::span<const std::byte>)>;
+
+  function_block_handler(read_function on_read, write_function on_write)
+      : on_read_(std::move(on_read)), on_write_(std::move(on_write)) {}
+
+  ntstatus on_read(vf_index vf, block_id id, std::span<std::byte> out, std::size_t& bytes) override {
+    if (!on_read_) return ntstatus::access_denied;
+    return on_read_(vf, id, out, bytes);
+  }
+  ntstatus on_write(vf_index vf, block_id id, std::span<const std::byte> data) override {
+    if (!on_write_) return ntstatus::access_denied;
+    return on_write_(vf, id, data);
+  }
+
+ private:
+  read_function on_read_;
+  write_function on_write_;
+};
+
+template <std::size_t MaxVfs = 256>
+class pf_endpoint {
+ public:
+  using store_type = engine::pf_blocks<MaxVfs>;
+  using session_type = engine::pf_mailbox_session<MaxVfs>;
+
+  explicit pf_endpoint(engine::pf_limits limits = {}) : store_(std::make_unique<store_type>(limits)) {}
+  pf_endpoint(const pf_endpoint&) = delete;
+  pf_endpoint& operator=(const pf_endpoint&) = delete;
+  ~pf_endpoint() {
+    for (auto& attachment : memory_attachments_)
+      if (attachment.detach) attachment.detach();
+  }
+
+  // The block store: define blocks, store values, read counters.
+  [[nodiscard]] store_type& blocks() noexcept { return *store_; }
+  [[nodiscard]] const store_type& blocks() const noexcept { return *store_; }
+
+  // Registers VF `vf` (index 0..MaxVfs-1) with its routing ID.
+  boost::system::error_code register_vf(vf_index vf, std::uint16_t routing_id) {
+    return code(store_->register_vf(vf, routing_id));
+  }
+
+  // Defines a typed block of `vf` from its descriptor, with an optional handler that computes it.
+  template <class Block>
+  boost::system::error_code define(vf_index vf, const typename Block::value_type& initial,
+                                   block_access access = block_access::read_write,
+                                   engine::block_handler* handler = nullptr) {
+    return code(store_->template define<Block>(vf, initial, access, handler));
+  }
+  boost::system::error_code define_block(vf_index vf, block_id id, std::span<const std::byte> initial,
+                                         block_access access = block_access::read_write,
+                                         engine::block_handler* handler = nullptr) {
+    return code(store_->define_block(vf, id, initial, access, handler));
+  }
+  // Updates a stored block; with `invalidate` the VF is told to re-read it.
+  template <class Block>
+  boost::system::error_code store(vf_index vf, const typename Block::value_type& value, bool invalidate_block = true) {
+    if (auto ec = code(store_->template store<Block>(vf, value)); ec) return ec;
+    if (!invalidate_block) return {};
+    block_mask mask;
+    (void)mask.set(Block::id);
+    return invalidate(vf, mask);
+  }
+  template <class Block>
+  result<typename Block::value_type> load(vf_index vf) const noexcept {
+    return store_->template load<Block>(vf);
+  }
+
+  // ORs `mask` into the VF's invalidations and publishes them (coalesced until the VF takes them).
+  boost::system::error_code invalidate(vf_index vf, block_mask mask) {
+    if (auto ec = code(store_->invalidate(vf, mask)); ec) return ec;
+    service(vf);
+    return {};
+  }
+  // SRIOV_INVALIDATE_BLOCK_ALL_VFS.
+  void invalidate_all(block_mask mask) {
+    store_->invalidate_all(mask);
+    for (auto& attachment : memory_attachments_) attachment.service();
+  }
+
+  // A PF-initiated VF reset (FLR): lifts quarantine; blocks and pending invalidations survive.
+  boost::system::error_code reset_vf(vf_index vf) { return code(store_->reset_vf(vf)); }
+
+  // Places VF `vf`'s mailbox window as a VSEC in unused extended config space of `space` (the VF's
+  // simulated config space), makes the PF-owned registers read-only as a device would, and services
+  // the window from the space's write hook. Returns the window's offset.
+  // Errors: insufficient_resources (no room: nothing changed), not_found (VF not registered),
+  // invalid_argument (VF already attached).
+  template <class Clock, class WaitTraits>
+  result<std::size_t> attach_mailbox(vf_index vf, basic_memory_config_space<Clock, WaitTraits>& space) {
+    if (!store_->registered(vf)) return errc::not_found;
+    for (auto& attachment : memory_attachments_)
+      if (attachment.vf == vf) return errc::invalid_argument;
+    std::vector<std::byte> image(space.size());
+    if (auto e = space.device_read(0, image); e != no_error) return e;
+    auto placed = config::place_vsec(image, {mailbox::vsec_id, mailbox::vsec_revision,
+                                             static_cast<std::uint16_t>(mailbox::window_size)});
+    if (!placed) return placed.error();
+    const std::size_t window = *placed;
+    (void)space.device_write(0, image);
+
+    auto session = std::make_unique<session_type>(*store_, vf);
+    apply(space, window, session->initialize());
+    // The VF may write the control, request and acknowledgement registers and the data window only:
+    // the headers, identification and status registers are read-only to it, as in a real device.
+    (void)space.set_register_kind(window, mailbox::reg::control, register_kind::read_only);
+    (void)space.set_register_kind(window + mailbox::status_area, mailbox::status_area_size, register_kind::read_only);
+    (void)space.set_register_kind(window + mailbox::reg::reserved, 8, register_kind::read_only);
+
+    memory_attachment attachment;
+    attachment.vf = vf;
+    attachment.session = std::move(session);
+    session_type* raw = attachment.session.get();
+    auto service_window = [this, raw, &space, window] {
+      std::array<std::byte, mailbox::window_size> bytes{};
+      if (space.device_read(window, bytes) != no_error) return;
+      apply(space, window, raw->service(bytes));
+    };
+    attachment.service = service_window;
+    attachment.detach = [&space] { space.set_write_hook({}); };
+    space.set_write_hook([service_window, window](std::size_t offset, std::size_t length) {
+      if (offset + length > window && offset < window + mailbox::window_size) service_window();
+    });
+    memory_attachments_.push_back(std::move(attachment));
+    return window;
+  }
+
+  // The mailbox session of an attached VF (for counters and tests), or nullptr.
+  [[nodiscard]] const session_type* mailbox_session(vf_index vf) const noexcept {
+    for (const auto& attachment : memory_attachments_)
+      if (attachment.vf == vf) return attachment.session.get();
+    return nullptr;
+  }
+
+  // Services VF `vf`'s window now (bindings without a write hook call this from their doorbell or poll).
+  void service(vf_index vf) {
+    for (auto& attachment : memory_attachments_)
+      if (attachment.vf == vf) attachment.service();
+  }
+
+ private:
+  struct memory_attachment {
+    vf_index vf{0};
+    std::unique_ptr<session_type> session;
+    std::function<void()> service;
+    std::function<void()> detach;
+  };
+
+  static boost::system::error_code code(errc e) {
+    return e == no_error ? boost::system::error_code{} : boost::system::error_code(make_error_code(e));
+  }
+
+  template <class Space, class Writes>
+  static void apply(Space& space, std::size_t window, const Writes& writes) {
+    for (const engine::register_write& w : writes) (void)space.device_write(window + w.offset, w.bytes);
+  }
+
+  std::unique_ptr<store_type> store_;
+  std::vector<memory_attachment> memory_attachments_;
+};
+
+}  // namespace vpci

@@ -1,0 +1,199 @@
+// Stream framing for the Hyper-V binding: VMBus packets carried over a byte stream (local socket, TCP).
+//
+// A frame is a u32 little-endian length L followed by L bytes: one VMBus packet (the 16-byte
+// descriptor, then the payload). VMBus delimits packets itself; a byte stream does not, so the prefix
+// restores the packet boundary and the packet length the read response's data length is computed from.
+// L must be 16..164 (a descriptor at least; at most a write request of a full block with the Linux
+// tail). Any other L means the peer is not speaking this protocol or the stream lost sync; nothing after
+// it can be trusted, so the decoder's error is sticky and the caller closes the stream.
+//
+// Freestanding: no heap, no exceptions; the decoder keeps one frame in a fixed buffer.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <vpci/block/endian.hpp>
+#include <vpci/protocol/constants.hpp>
+#include <vpci/protocol/result.hpp>
+#include <vpci/wire/hyperv.hpp>
+
+namespace vpci::hyperv {
+
+inline constexpr std::size_t frame_prefix_size = 4;
+// The smallest packet: a bare descriptor.
+inline constexpr std::size_t min_frame_packet_size = vmbus::descriptor_size;
+// The largest packet: descriptor + write request of a full block + the Linux reserved tail.
+inline constexpr std::size_t max_frame_packet_size =
+    vmbus::descriptor_size + write_request::header_size + max_block_size + write_request::linux_reserved_tail;
+static_assert(max_frame_packet_size == 164);
+inline constexpr std::size_t max_frame_size = frame_prefix_size + max_frame_packet_size;
+
+// Exact frame sizes of the fixed-size messages, for sizing buffers.
+inline constexpr std::size_t read_request_frame_size =
+    frame_prefix_size + vmbus::descriptor_size + read_request::wire_size;
+inline constexpr std::size_t write_completion_frame_size = frame_prefix_size + write_completion::wire_size;
+inline constexpr std::size_t invalidate_frame_size = frame_prefix_size + invalidate::wire_size;
+// The largest frame a PF sends: a read response carrying a full block.
+inline constexpr std::size_t max_response_frame_size = frame_prefix_size + read_response::header_size + max_block_size;
+
+[[nodiscard]] constexpr bool valid_frame_packet_size(std::size_t size) noexcept {
+  return size >= min_frame_packet_size && size <= max_frame_packet_size;
+}
+
+namespace detail {
+constexpr void store_frame_prefix(std::size_t packet_size, std::byte* out) noexcept {
+  le::store_u32(out, static_cast<std::uint32_t>(packet_size));
+}
+
+// Wraps an encoded request payload (already at out + prefix + descriptor) into a VF request packet:
+// in-band data, payload right after the descriptor, completion requested.
+constexpr std::size_t finish_request_frame(std::uint64_t transaction_id, std::size_t payload_size,
+                                           std::span<std::byte> out) noexcept {
+  const std::size_t packet_size = vmbus::descriptor_size + payload_size;
+  vmbus::store_descriptor(vmbus::make_descriptor(vmbus::packet_data_inband, packet_size, transaction_id,
+                                                 vmbus::flag_completion_requested),
+                          out.data() + frame_prefix_size);
+  store_frame_prefix(packet_size, out.data());
+  return frame_prefix_size + packet_size;
+}
+
+// Encodes a packet-level message (which already carries its descriptor) behind a prefix.
+template <class Message>
+constexpr result<std::size_t> encode_packet_frame(const Message& message, std::span<std::byte> out) noexcept {
+  if (out.size() < frame_prefix_size) return errc::buffer_too_small;
+  auto packet_size = encode(message, out.subspan(frame_prefix_size));
+  if (!packet_size) return packet_size.error();
+  store_frame_prefix(*packet_size, out.data());
+  return frame_prefix_size + *packet_size;
+}
+}  // namespace detail
+
+// Each encoder writes prefix + packet at the start of `out` and returns the frame size. On any error
+// (invalid argument or length, `out` too small) nothing is written.
+
+// The VF's READ_BLOCK request frame (36 bytes).
+[[nodiscard]] constexpr result<std::size_t> encode_read_request_frame(std::uint64_t transaction_id,
+                                                                      const read_request& request,
+                                                                      std::span<std::byte> out) noexcept {
+  constexpr std::size_t header = frame_prefix_size + vmbus::descriptor_size;
+  if (out.size() < header) return errc::buffer_too_small;
+  auto payload_size = encode(request, out.subspan(header));
+  if (!payload_size) return payload_size.error();
+  return detail::finish_request_frame(transaction_id, *payload_size, out);
+}
+
+// The VF's WRITE_BLOCK request frame (36 + data bytes, + 4 with the Linux reserved tail).
+[[nodiscard]] constexpr result<std::size_t> encode_write_request_frame(std::uint64_t transaction_id,
+                                                                       const write_request& request,
+                                                                       std::span<std::byte> out,
+                                                                       bool with_linux_tail = false) noexcept {
+  constexpr std::size_t header = frame_prefix_size + vmbus::descriptor_size;
+  if (out.size() < header) return errc::buffer_too_small;
+  auto payload_size = encode(request, out.subspan(header), with_linux_tail);
+  if (!payload_size) return payload_size.error();
+  return detail::finish_request_frame(transaction_id, *payload_size, out);
+}
+
+// The PF's answer to a read (24 + data bytes; 24 for a failure).
+[[nodiscard]] constexpr result<std::size_t> encode_read_response_frame(const read_response& response,
+                                                                       std::span<std::byte> out) noexcept {
+  return detail::encode_packet_frame(response, out);
+}
+
+// The PF's answer to a write (24 bytes).
+[[nodiscard]] constexpr result<std::size_t> encode_write_completion_frame(const write_completion& completion,
+                                                                          std::span<std::byte> out) noexcept {
+  return detail::encode_packet_frame(completion, out);
+}
+
+// The PF's INVALIDATE_BLOCK doorbell (36 bytes).
+[[nodiscard]] constexpr result<std::size_t> encode_invalidate_frame(const invalidate& message,
+                                                                    std::span<std::byte> out) noexcept {
+  return detail::encode_packet_frame(message, out);
+}
+
+// Incremental frame decoder: feed whatever the stream delivered (any chunking, one byte at a time
+// included) and take complete packets out, one per call.
+//
+//   while (!chunk.empty()) {
+//     auto step = decoder.feed(chunk);
+//     chunk = chunk.subspan(step.consumed);
+//     if (step.error != vpci::no_error) { close the stream; break; }
+//     if (!step.packet.empty()) engine.on_packet(step.packet);
+//   }
+//   at end of stream: decoder.finish() is truncated_message when the stream was cut mid-frame.
+//
+// Only the length is checked here; the packet's content is the engines' business.
+class frame_decoder {
+ public:
+  struct step {
+    std::size_t consumed{0};               // bytes of the input taken
+    std::span<const std::byte> packet{};  // a whole packet, or empty; valid until the next feed/reset
+    errc error{no_error};                 // malformed_message: bad length, sticky
+  };
+
+  constexpr frame_decoder() noexcept = default;
+
+  // Takes bytes up to the end of the next frame. A non-empty input always advances (consumed >= 1)
+  // unless the decoder is in error.
+  constexpr step feed(std::span<const std::byte> input) noexcept {
+    if (error_ != no_error) return {0, {}, error_};
+    if (packet_ready_) {
+      // The previous call handed out the packet; its bytes may now be reused.
+      filled_ = 0;
+      packet_ready_ = false;
+    }
+    std::size_t consumed = 0;
+    if (filled_ < frame_prefix_size) {
+      consumed += take(input, frame_prefix_size - filled_);
+      if (filled_ < frame_prefix_size) return {consumed, {}, no_error};
+      const std::uint32_t length = le::load_u32(buffer_.data());
+      if (!valid_frame_packet_size(length)) {
+        error_ = errc::malformed_message;
+        return {consumed, {}, error_};
+      }
+      packet_size_ = length;
+    }
+    const std::size_t frame_size = frame_prefix_size + packet_size_;
+    consumed += take(input.subspan(consumed), frame_size - filled_);
+    if (filled_ < frame_size) return {consumed, {}, no_error};
+    packet_ready_ = true;
+    return {consumed, std::span<const std::byte>{buffer_.data() + frame_prefix_size, packet_size_}, no_error};
+  }
+
+  // The sticky error, or no_error.
+  [[nodiscard]] constexpr errc error() const noexcept { return error_; }
+  // True when no partial frame is buffered (the last packet handed out counts as consumed).
+  [[nodiscard]] constexpr bool at_frame_boundary() const noexcept { return filled_ == 0 || packet_ready_; }
+  // The verdict at end of stream: the sticky error, truncated_message when cut mid-frame, else no_error.
+  [[nodiscard]] constexpr errc finish() const noexcept {
+    if (error_ != no_error) return error_;
+    return at_frame_boundary() ? no_error : errc::truncated_message;
+  }
+  // Forgets everything, the error included (a new stream).
+  constexpr void reset() noexcept {
+    filled_ = 0;
+    packet_size_ = 0;
+    packet_ready_ = false;
+    error_ = no_error;
+  }
+
+ private:
+  constexpr std::size_t take(std::span<const std::byte> input, std::size_t wanted) noexcept {
+    const std::size_t n = input.size() < wanted ? input.size() : wanted;
+    le::copy(input.first(n), buffer_.data() + filled_);
+    filled_ += n;
+    return n;
+  }
+
+  std::array<std::byte, max_frame_size> buffer_{};
+  std::size_t filled_{0};
+  std::size_t packet_size_{0};
+  bool packet_ready_{false};
+  errc error_{no_error};
+};
+
+}  // namespace vpci::hyperv

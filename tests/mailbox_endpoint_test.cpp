@@ -1,0 +1,306 @@
+// Binding 1 end to end in one process: a VF endpoint and a PF endpoint over memory_config_space.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <thread>
+#include <ostream>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+
+#include "../examples/blocks.hpp"
+
+using namespace vpci;
+using namespace std::chrono_literals;
+
+namespace {
+
+// BOOST_TEST prints the operands of a failed comparison.
+}  // namespace
+namespace std {
+inline std::ostream& boost_test_print_type(std::ostream& out, std::byte b) { return out << static_cast<unsigned>(b); }
+}  // namespace std
+namespace {
+
+// A PF with VF 0 attached through a 4096-byte simulated config space, and the VF's endpoint.
+struct mailbox_fixture {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  pf_endpoint<4> pf;
+  std::size_t window = 0;
+  std::optional<vf_endpoint<memory_config_space>> vf;
+
+  explicit mailbox_fixture(vf_options options = {}) {
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}, block_access::read_only));
+    BOOST_REQUIRE(!pf.define<example::vf_config_block>(0, {1, example::vf_flags::link_up, 1500, 0, 4}));
+    example::stats_frame stats{};
+    stats.sequence = 7;
+    for (std::size_t i = 0; i < stats.data.size(); ++i) stats.data[i] = static_cast<std::uint8_t>(i);
+    BOOST_REQUIRE(!pf.define<example::stats_block>(0, stats, block_access::read_only));
+    auto placed = pf.attach_mailbox(0, space);
+    BOOST_REQUIRE(placed.has_value());
+    window = *placed;
+    vf.emplace(space, window, options);
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(mailbox_endpoint)
+
+BOOST_AUTO_TEST_CASE(window_is_a_linked_vsec_with_the_documented_identity) {
+  mailbox_fixture f;
+  BOOST_TEST(f.window == 0x100u);  // an empty extended list: the VSEC becomes its head
+  std::array<std::byte, 16> head{};
+  BOOST_REQUIRE(f.space.device_read(f.window, head) == no_error);
+  BOOST_TEST(le::load_u32(head.data()) == 0x0001000Bu);                 // VSEC, version 1, next 0
+  BOOST_TEST(le::load_u32(head.data() + 4) == ((0x0D0u << 20) | (1u << 16) | 0x5650u));
+  BOOST_TEST(le::load_u32(head.data() + 8) == 0x49435056u);             // "VPCI"
+  BOOST_TEST(le::load_u32(head.data() + 12) == 0x00030001u);            // version 1, both capabilities
+}
+
+BOOST_AUTO_TEST_CASE(coroutine_reads_and_writes_typed_blocks) {
+  mailbox_fixture f;
+  bool finished = false;
+  boost::asio::co_spawn(
+      f.io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto mac = co_await f.vf->async_read(example::mac_block{}, boost::asio::use_awaitable);
+        BOOST_TEST(mac[0] == 0x00);
+        BOOST_TEST(mac[5] == 0x03);
+        auto config = co_await f.vf->async_read(example::vf_config_block{}, boost::asio::use_awaitable);
+        BOOST_TEST(config.mtu == 1500u);
+        example::vf_config updated = config;
+        updated.mtu = 9000;
+        const std::size_t written =
+            co_await f.vf->async_write(example::vf_config_block{}, updated, boost::asio::use_awaitable);
+        BOOST_TEST(written == example::vf_config_block::size);
+        auto stats = co_await f.vf->async_read(example::stats_block{}, boost::asio::use_awaitable);
+        BOOST_TEST(stats.sequence == 7u);
+        BOOST_TEST(stats.data[119] == 119u);
+        finished = true;
+      },
+      boost::asio::detached);
+  f.io.run();
+  BOOST_TEST(finished);
+  auto stored = f.pf.load<example::vf_config_block>(0);
+  BOOST_REQUIRE(stored.has_value());
+  BOOST_TEST(stored->mtu == 9000u);
+}
+
+BOOST_AUTO_TEST_CASE(raw_read_reports_bytes_and_exact_errors) {
+  mailbox_fixture f;
+  std::array<std::byte, 16> big{};
+  std::array<std::byte, 4> small{};
+  std::array<std::byte, 8> other{};
+  std::vector<std::pair<boost::system::error_code, std::size_t>> results;
+  auto record = [&](boost::system::error_code ec, std::size_t n) { results.emplace_back(ec, n); };
+  f.vf->async_read_block(example::mac_block::id, big, record);          // 6 bytes of 16 requested
+  f.vf->async_read_block(example::mac_block::id, small, record);        // shorter than the block
+  f.vf->async_read_block(block_id{40}, other, record);                  // nobody defines block 40
+  f.vf->async_write_block(example::mac_block::id, std::span(big).first(6), record);  // read-only block
+  f.vf->async_read_block(block_id{1}, std::span<std::byte>{}, record);  // length 0
+  f.io.run();
+  BOOST_REQUIRE(results.size() == 5u);
+  // Completions arrive in request order; the refused length is refused before anything is sent.
+  BOOST_TEST(results[0].first == boost::system::error_code{});
+  BOOST_TEST(results[0].second == 6u);
+  BOOST_TEST(big[1] == std::byte{0x15});
+  BOOST_TEST((results[1].first == errc::buffer_too_small));
+  BOOST_TEST(small == (std::array<std::byte, 4>{}));
+  BOOST_TEST((results[2].first == errc::invalid_argument));
+  BOOST_TEST((results[3].first == errc::access_denied));
+  BOOST_TEST((results[4].first == errc::invalid_length));
+}
+
+BOOST_AUTO_TEST_CASE(every_completion_token) {
+  mailbox_fixture f;
+  std::array<std::byte, 6> a{}, b{}, c{}, d{};
+  std::size_t callback_bytes = 0;
+  f.vf->async_read_block(example::mac_block::id, a, [&](boost::system::error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    callback_bytes = n;
+  });
+  auto deferred_op = f.vf->async_read_block(example::mac_block::id, b, boost::asio::deferred);
+  std::size_t deferred_bytes = 0;
+  std::move(deferred_op)([&](boost::system::error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    deferred_bytes = n;
+  });
+  std::size_t tuple_bytes = 0;
+  f.vf->async_read_block(example::mac_block::id, c,
+                         boost::asio::as_tuple([&](std::tuple<boost::system::error_code, std::size_t> t) {
+                           BOOST_TEST(!std::get<0>(t));
+                           tuple_bytes = std::get<1>(t);
+                         }));
+  std::future<std::size_t> future = f.vf->async_read_block(example::mac_block::id, d, boost::asio::use_future);
+  f.io.run();
+  BOOST_TEST(callback_bytes == 6u);
+  BOOST_TEST(deferred_bytes == 6u);
+  BOOST_TEST(tuple_bytes == 6u);
+  BOOST_TEST(future.get() == 6u);
+  BOOST_TEST(d[5] == std::byte{0x03});
+}
+
+BOOST_AUTO_TEST_CASE(invalidation_is_latched_before_the_wait_and_coalesced) {
+  mailbox_fixture f;
+  // Raised with no reader waiting: must not be lost.
+  BOOST_TEST(!f.pf.invalidate(0, block_mask{0b001}));
+  BOOST_TEST(!f.pf.invalidate(0, block_mask{0b100}));
+  std::optional<block_mask> seen;
+  f.vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask mask) {
+    BOOST_TEST(!ec);
+    seen = mask;
+  });
+  f.io.run();
+  BOOST_REQUIRE(seen.has_value());
+  BOOST_TEST(seen->bits() == 0b101u);
+  // The VF acknowledged: the PF's latch is clear.
+  BOOST_TEST(f.pf.mailbox_session(0)->latched_invalidations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(invalidate_then_reread_sees_the_new_value) {
+  mailbox_fixture f;
+  bool finished = false;
+  boost::asio::co_spawn(
+      f.io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto before = co_await f.vf->async_read(example::vf_config_block{}, boost::asio::use_awaitable);
+        BOOST_TEST(before.vlan == 0u);
+        example::vf_config changed = before;
+        changed.vlan = 42;
+        BOOST_TEST(!f.pf.store<example::vf_config_block>(0, changed));  // stores and invalidates block 1
+        auto mask = co_await f.vf->async_wait_invalidate(boost::asio::use_awaitable);
+        BOOST_TEST(mask.test(example::vf_config_block::id));
+        auto after = co_await f.vf->async_read(example::vf_config_block{}, boost::asio::use_awaitable);
+        BOOST_TEST(after.vlan == 42u);
+        finished = true;
+      },
+      boost::asio::detached);
+  f.io.run();
+  BOOST_TEST(finished);
+}
+
+BOOST_AUTO_TEST_CASE(synchronous_forms_and_the_c_facade) {
+  mailbox_fixture f;
+  auto mac = f.vf->read(example::mac_block{});
+  BOOST_TEST(mac[2] == 0x5d);
+  boost::system::error_code ec;
+  std::array<std::byte, 4> small{};
+  BOOST_TEST(f.vf->read_block(example::mac_block::id, small, ec) == 0u);
+  BOOST_TEST((ec == errc::buffer_too_small));
+  BOOST_CHECK_THROW(f.vf->read_block(example::mac_block::id, small), boost::system::system_error);
+
+  interface_standard vpci_if = f.vf->interface();
+  BOOST_TEST(vpci_if.Size == sizeof(interface_standard));
+  BOOST_TEST(vpci_if.Version == 1u);
+  std::array<std::uint8_t, 128> buffer{};
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 6) == 0u);
+  BOOST_TEST(buffer[5] == 0x03);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 0) == 0xC000000Du);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 129) == 0xC000000Du);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 4) == 0xC0000023u);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, nullptr, 6) == 0xC000000Du);
+  const std::array<std::uint8_t, 11> config{2, 0, 1, 0, 0x28, 0x23, 0, 0, 7, 0, 2};
+  BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 1, const_cast<std::uint8_t*>(config.data()), 11) == 0u);
+  BOOST_TEST(f.pf.load<example::vf_config_block>(0)->mtu == 9000u);
+  BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 1, const_cast<std::uint8_t*>(config.data()), 10) ==
+             0xC000000Du);
+}
+
+BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
+  vf_options options;
+  options.default_timeout = 2ms;
+  options.poll_interval = 100us;
+  mailbox_fixture f(options);
+  // The PF stops servicing: the request goes unanswered.
+  f.space.set_write_hook({});
+  std::array<std::byte, 6> buffer{};
+  boost::system::error_code first;
+  f.vf->async_read_block(example::mac_block::id, buffer, [&](boost::system::error_code ec, std::size_t) {
+    first = ec;
+    // The PF comes back and answers the abandoned request late.
+    f.pf.service(0);
+  });
+  f.io.run();
+  BOOST_TEST((first == errc::timeout));
+  BOOST_TEST(buffer == (std::array<std::byte, 6>{}));  // the late answer never reaches the buffer
+  // The next request goes through once the late answer was seen and dropped.
+  f.io.restart();
+  auto session = f.pf.mailbox_session(0);
+  std::size_t bytes = 0;
+  boost::system::error_code second;
+  f.vf->async_read_block(example::mac_block::id, buffer, [&](boost::system::error_code ec, std::size_t n) {
+    second = ec;
+    bytes = n;
+  });
+  // Service on each VF write again, as the attached hook did.
+  f.space.set_write_hook([&](std::size_t, std::size_t) { f.pf.service(0); });
+  f.io.run();
+  BOOST_TEST(!second);
+  BOOST_TEST(bytes == 6u);
+  BOOST_TEST(f.vf->engine().late_replies_dropped() == 1u);
+  BOOST_TEST(session->last_sequence() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(cancellation_of_queued_and_active_requests) {
+  mailbox_fixture f;
+  f.space.set_write_hook({});  // the PF does not answer: requests stay pending
+  std::array<std::byte, 6> a{}, b{};
+  boost::asio::cancellation_signal cancel_a, cancel_b;
+  boost::system::error_code ea, eb;
+  f.vf->async_read_block(example::mac_block::id, a,
+                         boost::asio::bind_cancellation_slot(cancel_a.slot(), [&](boost::system::error_code ec, std::size_t) {
+                           ea = ec;
+                         }));
+  f.vf->async_write_block(example::vf_config_block::id, std::span<const std::byte>(b).first(6),
+                          boost::asio::bind_cancellation_slot(cancel_b.slot(), [&](boost::system::error_code ec, std::size_t) {
+                            eb = ec;
+                          }));
+  f.io.poll();  // the read is written to the mailbox and waits; the write is queued behind it
+  cancel_b.emit(boost::asio::cancellation_type::partial);  // queued: nothing happened yet, so allowed
+  cancel_a.emit(boost::asio::cancellation_type::total);    // a read has no side effect
+  f.io.poll();
+  BOOST_TEST((ea == errc::cancelled));
+  BOOST_TEST((eb == errc::cancelled));
+  BOOST_TEST(f.vf->engine().has_orphan());
+}
+
+BOOST_AUTO_TEST_CASE(removal_completes_every_pending_operation_in_order) {
+  mailbox_fixture f;
+  f.space.set_write_hook({});
+  std::array<std::byte, 6> a{}, b{}, c{};
+  std::vector<int> order;
+  std::vector<boost::system::error_code> errors;
+  auto on = [&](int which) {
+    return [&, which](boost::system::error_code ec, std::size_t) {
+      order.push_back(which);
+      errors.push_back(ec);
+    };
+  };
+  f.vf->async_read_block(example::mac_block::id, a, on(1));
+  f.vf->async_read_block(example::mac_block::id, b, on(2));
+  f.vf->async_read_block(example::mac_block::id, c, on(3));
+  f.io.poll();
+  f.vf->remove();
+  f.io.poll();
+  BOOST_TEST(order == (std::vector<int>{1, 2, 3}), boost::test_tools::per_element());
+  for (auto& ec : errors) BOOST_TEST((ec == errc::vf_removed));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
