@@ -1,0 +1,471 @@
+// The PF side of the Hyper-V binding against a scripted fake VF: exact response bytes, isolation
+// (another wslot, another VF's block, unregistered blocks), bad lengths, protocol violations and
+// quarantine, flooding, invalidation frames, garbage, and the VF engine and PF session talking through
+// the stream framing in memory.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <ostream>
+#include <random>
+#include <span>
+#include <vector>
+
+#include <vpci/core.hpp>
+
+namespace vpci {
+inline std::ostream& boost_test_print_type(std::ostream& os, errc e) { return os << "errc(" << static_cast<int>(e) << ")"; }
+inline std::ostream& boost_test_print_type(std::ostream& os, ntstatus s) {
+  return os << "ntstatus(0x" << std::hex << static_cast<std::uint32_t>(s) << std::dec << ")";
+}
+namespace engine {
+inline std::ostream& boost_test_print_type(std::ostream& os, quarantine_reason r) {
+  return os << "quarantine_reason(" << static_cast<int>(r) << ")";
+}
+inline std::ostream& boost_test_print_type(std::ostream& os, vf_event_kind k) {
+  return os << "vf_event_kind(" << static_cast<int>(k) << ")";
+}
+inline std::ostream& boost_test_print_type(std::ostream& os, vf_op_handle h) {
+  return os << "vf_op_handle(0x" << std::hex << h.transaction_id << std::dec << ")";
+}
+}  // namespace engine
+}  // namespace vpci
+
+using namespace vpci;
+using namespace vpci::engine;
+using vpci::hyperv::wslot;
+
+namespace {
+
+constexpr vf_index vf0 = 0;
+constexpr vf_index vf1 = 1;
+constexpr wslot slot0{2, 1};
+constexpr wslot slot1{3, 0};
+
+std::vector<unsigned> ints(std::span<const std::byte> in) {
+  std::vector<unsigned> out;
+  for (std::byte b : in) out.push_back(std::to_integer<unsigned>(b));
+  return out;
+}
+
+std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
+  std::vector<std::byte> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>(seed + i * 5);
+  return out;
+}
+
+// Request packets as a VF sends them (frame content, without the prefix).
+std::vector<std::byte> read_packet(std::uint64_t id, std::uint32_t block, wslot slot, std::uint32_t length) {
+  std::vector<std::byte> packet(32);
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_data_inband, 32, id,
+                                                                 hyperv::vmbus::flag_completion_requested),
+                                  packet.data());
+  // Field by field, so lengths the encoder refuses (0, 129) can be sent too.
+  le::store_u32(packet.data() + 16, static_cast<std::uint32_t>(hyperv::message_type::read_block));
+  le::store_u32(packet.data() + 20, block);
+  le::store_u32(packet.data() + 24, *hyperv::encode_wslot(slot));
+  le::store_u32(packet.data() + 28, length);
+  return packet;
+}
+std::vector<std::byte> write_packet(std::uint64_t id, std::uint32_t block, wslot slot, std::span<const std::byte> data,
+                                    bool linux_tail = false, std::uint32_t claimed = 0) {
+  const std::size_t size = 32 + data.size() + (linux_tail ? 4 : 0);
+  std::vector<std::byte> packet(size);
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_data_inband, size, id,
+                                                                 hyperv::vmbus::flag_completion_requested),
+                                  packet.data());
+  le::store_u32(packet.data() + 16, static_cast<std::uint32_t>(hyperv::message_type::write_block));
+  le::store_u32(packet.data() + 20, block);
+  le::store_u32(packet.data() + 24, *hyperv::encode_wslot(slot));
+  le::store_u32(packet.data() + 28, claimed != 0 ? claimed : static_cast<std::uint32_t>(data.size()));
+  le::copy(data, packet.data() + 32);
+  return packet;
+}
+
+struct fixture {
+  pf_blocks<4> store{pf_limits{4}};
+  pf_message_session<4> session0{store, vf0, slot0};
+  pf_message_session<4> session1{store, vf1, slot1};
+  std::array<std::byte, pf_message_session<4>::response_buffer_size> out{};
+  std::vector<std::byte> block3 = pattern(16, 0x30);
+  std::vector<std::byte> block5 = pattern(8, 0x50);
+
+  fixture() {
+    BOOST_REQUIRE(store.register_vf(vf0, 0x0101) == no_error);
+    BOOST_REQUIRE(store.register_vf(vf1, 0x0102) == no_error);
+    BOOST_REQUIRE(store.define_block(vf0, block_id{3}, block3) == no_error);
+    BOOST_REQUIRE(store.define_block(vf1, block_id{5}, block5) == no_error);
+  }
+
+  // Sends one packet, expects a response frame; returns the reply and retires it.
+  pf_reply answer(pf_message_session<4>& session, std::span<const std::byte> packet) {
+    auto reply = session.on_packet(packet, out);
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_REQUIRE(reply->size >= 24u);
+    BOOST_TEST(le::load_u32(out.data()) == reply->size - 4);
+    session.response_written(*reply);
+    return *reply;
+  }
+  std::span<const std::byte> response_packet(const pf_reply& reply) const {
+    return std::span<const std::byte>{out}.subspan(4, reply.size - 4);
+  }
+  // The status on the wire, which must be the one the reply reports.
+  ntstatus status_of(const pf_reply& reply) const {
+    const auto wire = static_cast<ntstatus>(le::load_u32(out.data() + 20));
+    BOOST_TEST(wire == reply.status);
+    return wire;
+  }
+
+  void expect_untouched() const {
+    BOOST_TEST(ints(store.contents(vf0, block_id{3})) == ints(block3), boost::test_tools::per_element());
+    BOOST_TEST(ints(store.contents(vf1, block_id{5})) == ints(block5), boost::test_tools::per_element());
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(pf_message_session_serving)
+
+BOOST_FIXTURE_TEST_CASE(read_of_own_block_is_byte_exact, fixture) {
+  const pf_reply reply = answer(session0, read_packet(0x10001, 3, slot0, 16));
+  BOOST_TEST(reply.size == 40u);
+  BOOST_TEST(reply.status == ntstatus::success);
+  BOOST_TEST(reply.admitted);
+  std::vector<unsigned> expected{0x24, 0x00, 0x00, 0x00,                          // L = 36
+                                 0x0B, 0x00, 0x02, 0x00, 0x05, 0x00, 0x00, 0x00,  // completion, len8 5
+                                 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,  // echoed transaction id
+                                 0x00, 0x00, 0x00, 0x00};                         // STATUS_SUCCESS
+  for (std::byte b : block3) expected.push_back(std::to_integer<unsigned>(b));
+  BOOST_TEST(ints(std::span{out}.first(reply.size)) == expected, boost::test_tools::per_element());
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+  BOOST_TEST(store.counters(vf0).reads == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(read_asking_more_than_the_block_gets_the_block, fixture) {
+  const pf_reply reply = answer(session0, read_packet(7, 3, slot0, 128));
+  BOOST_TEST(reply.status == ntstatus::success);
+  auto decoded = hyperv::decode_read_response(response_packet(reply));
+  BOOST_REQUIRE(decoded.has_value());
+  BOOST_TEST(decoded->data.size() == 16u);
+  // Less than the block: STATUS_BUFFER_TOO_SMALL, no data.
+  const pf_reply small = answer(session0, read_packet(8, 3, slot0, 15));
+  BOOST_TEST(small.status == ntstatus::buffer_too_small);
+  BOOST_TEST(small.size == 24u);
+}
+
+BOOST_FIXTURE_TEST_CASE(write_of_own_block_changes_it, fixture) {
+  const auto data = pattern(16, 0x99);
+  const pf_reply reply = answer(session0, write_packet(0x20002, 3, slot0, data));
+  BOOST_TEST(reply.size == 24u);
+  BOOST_TEST(reply.status == ntstatus::success);
+  const std::vector<unsigned> expected{0x14, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
+                                       0x02, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+  BOOST_TEST(ints(std::span{out}.first(24)) == expected, boost::test_tools::per_element());
+  BOOST_TEST(ints(store.contents(vf0, block_id{3})) == ints(data), boost::test_tools::per_element());
+  // The Linux tail is accepted the same way.
+  const auto again = pattern(16, 0x11);
+  BOOST_TEST(answer(session0, write_packet(3, 3, slot0, again, true)).status == ntstatus::success);
+  BOOST_TEST(ints(store.contents(vf0, block_id{3})) == ints(again), boost::test_tools::per_element());
+  // A length other than the block's: STATUS_INVALID_PARAMETER, unchanged.
+  BOOST_TEST(answer(session0, write_packet(4, 3, slot0, pattern(15, 0))).status == ntstatus::invalid_parameter);
+  BOOST_TEST(ints(store.contents(vf0, block_id{3})) == ints(again), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(pf_message_session_isolation)
+
+BOOST_FIXTURE_TEST_CASE(wslot_of_another_vf_is_access_denied, fixture) {
+  // VF 0's connection naming VF 1's slot, for VF 1's block and for its own.
+  for (std::uint32_t block : {3u, 5u}) {
+    BOOST_TEST(status_of(answer(session0, read_packet(1, block, slot1, 8))) == ntstatus::access_denied);
+    BOOST_TEST(status_of(answer(session0, write_packet(2, block, slot1, pattern(8, 0)))) == ntstatus::access_denied);
+    BOOST_TEST(status_of(answer(session0, write_packet(2, block, slot1, pattern(16, 0)))) == ntstatus::access_denied);
+  }
+  // Isolation outranks validation: a bad length with a foreign slot is still access denied.
+  BOOST_TEST(status_of(answer(session0, read_packet(3, 3, slot1, 0))) == ntstatus::access_denied);
+  BOOST_TEST(session0.counters().foreign_slot == 7u);
+  expect_untouched();
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(another_vfs_block_is_access_denied, fixture) {
+  const pf_reply read = answer(session0, read_packet(1, 5, slot0, 8));
+  BOOST_TEST(read.status == ntstatus::access_denied);
+  BOOST_TEST(read.size == 24u);
+  BOOST_TEST(answer(session0, write_packet(2, 5, slot0, pattern(8, 0xAA))).status == ntstatus::access_denied);
+  expect_untouched();
+  // The owner still reads it.
+  BOOST_TEST(answer(session1, read_packet(3, 5, slot1, 8)).status == ntstatus::success);
+}
+
+BOOST_FIXTURE_TEST_CASE(unregistered_block_is_invalid_parameter, fixture) {
+  for (std::uint32_t block : {9u, 63u, 64u, 0xFFFFFFFFu}) {
+    BOOST_TEST(answer(session0, read_packet(1, block, slot0, 8)).status == ntstatus::invalid_parameter);
+    BOOST_TEST(answer(session0, write_packet(2, block, slot0, pattern(8, 0))).status == ntstatus::invalid_parameter);
+  }
+  expect_untouched();
+  BOOST_TEST(!store.defined(vf0, block_id{9}));
+}
+
+BOOST_FIXTURE_TEST_CASE(lengths_0_and_129_are_invalid_parameter, fixture) {
+  BOOST_TEST(answer(session0, read_packet(1, 3, slot0, 0)).status == ntstatus::invalid_parameter);
+  BOOST_TEST(answer(session0, read_packet(2, 3, slot0, 129)).status == ntstatus::invalid_parameter);
+  BOOST_TEST(answer(session0, write_packet(3, 3, slot0, std::span<const std::byte>{})).status ==
+             ntstatus::invalid_parameter);
+  BOOST_TEST(answer(session0, write_packet(4, 3, slot0, pattern(128, 0), false, 129)).status ==
+             ntstatus::invalid_parameter);
+  BOOST_TEST(session0.counters().invalid_length == 4u);
+  expect_untouched();
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  // The transaction ID is echoed on refusals too.
+  auto reply = session0.on_packet(read_packet(0xABCDEF, 3, slot0, 0), out);
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_TEST(le::load_u64(out.data() + 12) == 0xABCDEFu);
+  BOOST_TEST(reply->admitted);
+  session0.response_written(*reply);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(pf_message_session_violations)
+
+BOOST_FIXTURE_TEST_CASE(protocol_violations_quarantine_and_change_nothing, fixture) {
+  auto unknown_type = read_packet(1, 3, slot0, 8);
+  le::store_u32(unknown_type.data() + 16, 0x42490077);
+  auto completion_packet = read_packet(1, 3, slot0, 8);
+  le::store_u16(completion_packet.data(), hyperv::vmbus::packet_completion);
+  auto bad_len8 = read_packet(1, 3, slot0, 8);
+  le::store_u16(bad_len8.data() + 4, 3);
+  auto bad_offset = read_packet(1, 3, slot0, 8);
+  le::store_u16(bad_offset.data() + 2, 1);
+  auto reserved_wslot = read_packet(1, 3, slot0, 8);
+  le::store_u32(reserved_wslot.data() + 24, 0x100 | 0x22);
+  auto long_read = read_packet(1, 3, slot0, 8);
+  long_read.resize(40);
+  le::store_u16(long_read.data() + 4, 5);
+  auto invalidate_from_vf = std::vector<std::byte>(32);
+  BOOST_REQUIRE(hyperv::encode(hyperv::invalidate{slot0, block_mask{1}}, invalidate_from_vf).has_value());
+  auto version_query = read_packet(1, 3, slot0, 8);
+  le::store_u32(version_query.data() + 16, static_cast<std::uint32_t>(hyperv::message_type::query_protocol_version));
+  auto write_short = write_packet(1, 3, slot0, pattern(16, 0), false, 20);
+  auto write_extra = write_packet(1, 3, slot0, pattern(16, 0), false, 10);
+  const std::vector<std::byte> garbage(16, std::byte{0xFF});
+
+  for (const auto& packet : {unknown_type, completion_packet, bad_len8, bad_offset, reserved_wslot, long_read,
+                             invalidate_from_vf, version_query, write_short, write_extra, garbage}) {
+    fixture f;
+    out.fill(std::byte{0x5A});
+    auto reply = f.session0.on_packet(packet, out);
+    BOOST_TEST(reply.error() == errc::protocol_violation);
+    BOOST_TEST(f.store.quarantined(vf0) == quarantine_reason::protocol_violation);
+    BOOST_TEST(f.store.counters(vf0).violations == 1u);
+    BOOST_TEST(f.store.in_flight(vf0) == 0u);
+    f.expect_untouched();
+    for (std::byte b : out) BOOST_REQUIRE(std::to_integer<unsigned>(b) == 0x5Au);
+    // The other VF keeps being served.
+    BOOST_TEST(f.store.quarantined(vf1) == quarantine_reason::none);
+    BOOST_TEST(f.answer(f.session1, read_packet(2, 5, slot1, 8)).status == ntstatus::success);
+    // The quarantined VF is refused until reset.
+    const pf_reply refused = f.answer(f.session0, read_packet(3, 3, slot0, 16));
+    BOOST_TEST(refused.status == ntstatus::access_denied);
+    BOOST_TEST(!refused.admitted);
+    BOOST_TEST(f.answer(f.session0, write_packet(4, 3, slot0, pattern(16, 1))).status == ntstatus::access_denied);
+    f.expect_untouched();
+    BOOST_REQUIRE(f.store.reset_vf(vf0) == no_error);
+    BOOST_TEST(f.answer(f.session0, read_packet(5, 3, slot0, 16)).status == ntstatus::success);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(small_response_buffer_changes_nothing, fixture) {
+  std::array<std::byte, 151> small{};
+  BOOST_TEST(session0.on_packet(read_packet(1, 3, slot0, 16), small).error() == errc::buffer_too_small);
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+}
+
+BOOST_FIXTURE_TEST_CASE(flooding_gets_device_not_ready, fixture) {
+  // Four requests admitted and not yet written: the cap (4) is reached.
+  std::vector<pf_reply> queued;
+  for (std::uint64_t id = 1; id <= 4; ++id) {
+    auto reply = session0.on_packet(read_packet(id, 3, slot0, 16), out);
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(reply->admitted);
+    queued.push_back(*reply);
+  }
+  BOOST_TEST(store.in_flight(vf0) == 4u);
+  for (std::uint64_t id = 5; id <= 8; ++id) {
+    auto reply = session0.on_packet(write_packet(id, 3, slot0, pattern(16, 0xEE)), out);
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(reply->status == ntstatus::device_not_ready);
+    BOOST_TEST(!reply->admitted);
+    BOOST_TEST(le::load_u64(out.data() + 12) == id);
+    session0.response_written(*reply);
+  }
+  // Bad requests count against the cap too.
+  BOOST_TEST(session0.on_packet(read_packet(9, 3, slot0, 0), out)->status == ntstatus::device_not_ready);
+  BOOST_TEST(store.in_flight(vf0) == 4u);
+  BOOST_TEST(store.counters(vf0).busy == 5u);
+  expect_untouched();
+  // Busy is not a violation: no quarantine; the other VF is unaffected.
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  BOOST_TEST(answer(session1, read_packet(1, 5, slot1, 8)).status == ntstatus::success);
+  // Writing one queued response admits one more.
+  session0.response_written(queued.front());
+  BOOST_TEST(store.in_flight(vf0) == 3u);
+  auto admitted = session0.on_packet(read_packet(10, 3, slot0, 16), out);
+  BOOST_REQUIRE(admitted.has_value());
+  BOOST_TEST(admitted->status == ntstatus::success);
+  BOOST_TEST(store.in_flight(vf0) == 4u);
+}
+
+BOOST_FIXTURE_TEST_CASE(invalidate_frames, fixture) {
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  auto size = session0.make_invalidate(block_mask{0x8}, frame);
+  BOOST_REQUIRE(size.has_value());
+  BOOST_TEST(*size == 36u);
+  const std::vector<unsigned> expected{0x20, 0x00, 0x00, 0x00, 0x06, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00, 0x00,
+                                       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x00, 0x49, 0x42,
+                                       0x22, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+  BOOST_TEST(ints(frame) == expected, boost::test_tools::per_element());
+
+  // Pending invalidations are coalesced in the store and taken once.
+  BOOST_TEST(session0.make_pending_invalidate(frame).value() == 0u);
+  BOOST_REQUIRE(store.invalidate(vf0, block_mask{0x1}) == no_error);
+  BOOST_REQUIRE(store.invalidate(vf0, block_mask{0x4}) == no_error);
+  std::array<std::byte, 35> too_small{};
+  BOOST_TEST(session0.make_pending_invalidate(too_small).error() == errc::buffer_too_small);
+  BOOST_TEST(store.pending_invalidations(vf0).bits() == 0x5u);
+  BOOST_TEST(session0.make_pending_invalidate(frame).value() == 36u);
+  BOOST_TEST(le::load_u64(frame.data() + 28) == 0x5u);
+  BOOST_TEST(store.pending_invalidations(vf0).empty());
+  BOOST_TEST(session0.make_pending_invalidate(frame).value() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(garbage_fuzz) {
+  std::mt19937 random{777};
+  std::size_t violations = 0;
+  std::size_t answered = 0;
+  for (int round = 0; round < 20000; ++round) {
+    fixture f;
+    std::vector<std::byte> packet;
+    if (round % 2 == 0) {
+      packet.resize(std::uniform_int_distribution<std::size_t>{0, 170}(random));
+      for (auto& b : packet) b = static_cast<std::byte>(random());
+    } else {
+      packet = round % 4 == 1 ? read_packet(random(), 3, slot0, 16) : write_packet(random(), 3, slot0, pattern(16, 1));
+      const int flips = std::uniform_int_distribution<int>{1, 3}(random);
+      for (int i = 0; i < flips; ++i)
+        packet[std::uniform_int_distribution<std::size_t>{0, packet.size() - 1}(random)] = static_cast<std::byte>(random());
+    }
+    auto reply = f.session0.on_packet(packet, f.out);
+    if (!reply) {
+      BOOST_REQUIRE(reply.error() == errc::protocol_violation);
+      BOOST_REQUIRE(f.store.quarantined(vf0) == quarantine_reason::protocol_violation);
+      ++violations;
+    } else {
+      ++answered;
+      BOOST_REQUIRE(reply->size <= f.out.size());
+      const auto response = std::span<const std::byte>{f.out}.subspan(4, reply->size - 4);
+      BOOST_REQUIRE(hyperv::vmbus::decode_descriptor(response).has_value());
+      BOOST_REQUIRE(le::load_u64(f.out.data() + 12) == le::load_u64(packet.data() + 8));
+    }
+    // VF 1's block never changes, whatever VF 0 sends.
+    BOOST_REQUIRE(ints(f.store.contents(vf1, block_id{5})) == ints(f.block5));
+  }
+  BOOST_TEST(violations > 0u);
+  BOOST_TEST(answered > 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(pf_message_session_end_to_end)
+
+// A VF engine and a PF session exchange frames through byte buffers, with the decoders on each side
+// fed in awkward chunks: reads, writes, a refusal and an invalidation arrive as on a real stream.
+BOOST_AUTO_TEST_CASE(vf_engine_and_pf_session_through_the_framing) {
+  pf_blocks<4> store;
+  BOOST_REQUIRE(store.register_vf(vf0, 0x0101) == no_error);
+  BOOST_REQUIRE(store.define_block(vf0, block_id{3}, pattern(16, 0x30)) == no_error);
+  pf_message_session<4> pf{store, vf0, slot0};
+  vf_message_engine<> vf{slot0};
+  hyperv::frame_decoder at_pf;
+  hyperv::frame_decoder at_vf;
+  std::vector<std::byte> to_pf;
+  std::vector<std::byte> to_vf;
+  std::array<std::byte, hyperv::max_frame_size> frame{};
+  std::vector<vf_event> events;
+
+  auto pump = [&](std::size_t chunk) {
+    std::span<const std::byte> rest{to_pf};
+    while (!rest.empty()) {
+      auto step = at_pf.feed(rest.first(rest.size() < chunk ? rest.size() : chunk));
+      BOOST_REQUIRE(step.error == no_error);
+      rest = rest.subspan(step.consumed);
+      if (step.packet.empty()) continue;
+      std::array<std::byte, pf_message_session<4>::response_buffer_size> response{};
+      auto reply = pf.on_packet(step.packet, response);
+      BOOST_REQUIRE(reply.has_value());
+      to_vf.insert(to_vf.end(), response.begin(), response.begin() + static_cast<std::ptrdiff_t>(reply->size));
+      pf.response_written(*reply);
+    }
+    to_pf.clear();
+    rest = to_vf;
+    while (!rest.empty()) {
+      auto step = at_vf.feed(rest.first(rest.size() < chunk ? rest.size() : chunk));
+      BOOST_REQUIRE(step.error == no_error);
+      rest = rest.subspan(step.consumed);
+      if (!step.packet.empty()) events.push_back(vf.on_packet(step.packet));
+    }
+    to_vf.clear();
+  };
+  auto send = [&](std::size_t size) { to_pf.insert(to_pf.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(size)); };
+
+  std::array<std::byte, 16> first{};
+  auto r1 = vf.start_read(block_id{3}, first, 100, frame);
+  BOOST_REQUIRE(r1.has_value());
+  send(r1->frame_size);
+  const auto written = pattern(16, 0x77);
+  auto w = vf.start_write(block_id{3}, written, 100, frame, true);
+  BOOST_REQUIRE(w.has_value());
+  send(w->frame_size);
+  std::array<std::byte, 16> second{};
+  auto r2 = vf.start_read(block_id{3}, second, 100, frame);
+  BOOST_REQUIRE(r2.has_value());
+  send(r2->frame_size);
+  std::array<std::byte, 8> foreign{};
+  auto r3 = vf.start_read(block_id{9}, foreign, 100, frame);
+  BOOST_REQUIRE(r3.has_value());
+  send(r3->frame_size);
+  pump(3);
+
+  BOOST_REQUIRE(events.size() == 4u);
+  for (const auto& e : events) BOOST_TEST(e.kind == vf_event_kind::completion);
+  BOOST_TEST(events[0].completion.handle == r1->handle);
+  BOOST_TEST(events[0].completion.error == no_error);
+  BOOST_TEST(ints(first) == ints(pattern(16, 0x30)), boost::test_tools::per_element());
+  BOOST_TEST(events[1].completion.handle == w->handle);
+  BOOST_TEST(events[1].completion.bytes == 16u);
+  BOOST_TEST(ints(second) == ints(written), boost::test_tools::per_element());
+  BOOST_TEST(events[3].completion.error == errc::invalid_argument);  // STATUS_INVALID_PARAMETER
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+  BOOST_TEST(vf.in_flight_count() == 0u);
+
+  // The PF invalidates twice before the VF looks: one latched, coalesced mask.
+  events.clear();
+  BOOST_REQUIRE(store.invalidate(vf0, block_mask{0x8}) == no_error);
+  BOOST_REQUIRE(store.invalidate(vf0, block_mask{0x1}) == no_error);
+  auto size = pf.make_pending_invalidate(frame);
+  BOOST_REQUIRE(size.has_value());
+  to_vf.insert(to_vf.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(*size));
+  pump(1);
+  BOOST_REQUIRE(events.size() == 1u);
+  BOOST_TEST(events[0].kind == vf_event_kind::invalidated);
+  BOOST_TEST(vf.take_invalidations().bits() == 0x9u);
+  BOOST_TEST(at_pf.finish() == no_error);
+  BOOST_TEST(at_vf.finish() == no_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

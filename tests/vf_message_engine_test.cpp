@@ -1,0 +1,538 @@
+// The VF side of the Hyper-V binding against a scripted fake PF: exact request bytes, completions and
+// status mapping, timeouts and cancellation with late replies, stale and unknown transaction IDs, a
+// full table, VF removal, invalidations latched and coalesced, and a garbage fuzz. Time is a number.
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <ostream>
+#include <random>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include <vpci/core.hpp>
+
+namespace vpci {
+inline std::ostream& boost_test_print_type(std::ostream& os, errc e) { return os << "errc(" << static_cast<int>(e) << ")"; }
+namespace engine {
+inline std::ostream& boost_test_print_type(std::ostream& os, vf_event_kind k) {
+  return os << "vf_event_kind(" << static_cast<int>(k) << ")";
+}
+inline std::ostream& boost_test_print_type(std::ostream& os, vf_drop_reason r) {
+  return os << "vf_drop_reason(" << static_cast<int>(r) << ")";
+}
+inline std::ostream& boost_test_print_type(std::ostream& os, vf_op_handle h) {
+  return os << "vf_op_handle(0x" << std::hex << h.transaction_id << std::dec << ")";
+}
+}  // namespace engine
+}  // namespace vpci
+
+using namespace vpci;
+using namespace vpci::engine;
+using vpci::hyperv::wslot;
+
+namespace {
+
+constexpr wslot own_slot{2, 1};
+
+std::vector<unsigned> ints(std::span<const std::byte> in) {
+  std::vector<unsigned> out;
+  for (std::byte b : in) out.push_back(std::to_integer<unsigned>(b));
+  return out;
+}
+
+std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
+  std::vector<std::byte> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>(seed + i * 7);
+  return out;
+}
+
+// The fake PF's packets (frame content, no prefix).
+std::vector<std::byte> read_reply(std::uint64_t id, ntstatus status, std::span<const std::byte> data) {
+  std::vector<std::byte> packet(hyperv::vmbus::max_packet_size);
+  auto size = hyperv::encode(hyperv::read_response{id, status, data}, packet);
+  BOOST_REQUIRE(size.has_value());
+  packet.resize(*size);
+  return packet;
+}
+// A read response whose data part is whatever the test wants (the encoder refuses impossible ones).
+std::vector<std::byte> raw_read_reply(std::uint64_t id, ntstatus status, std::size_t data_size) {
+  std::vector<std::byte> packet(20 + data_size, std::byte{0xD7});
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_completion, packet.size(), id),
+                                  packet.data());
+  le::store_u32(packet.data() + 16, static_cast<std::uint32_t>(status));
+  return packet;
+}
+std::vector<std::byte> write_reply(std::uint64_t id, ntstatus status) {
+  std::vector<std::byte> packet(hyperv::write_completion::wire_size);
+  auto size = hyperv::encode(hyperv::write_completion{id, status}, packet);
+  BOOST_REQUIRE(size.has_value());
+  return packet;
+}
+std::vector<std::byte> invalidate_packet(wslot slot, std::uint64_t mask) {
+  std::vector<std::byte> packet(hyperv::invalidate::wire_size);
+  auto size = hyperv::encode(hyperv::invalidate{slot, block_mask{mask}}, packet);
+  BOOST_REQUIRE(size.has_value());
+  return packet;
+}
+
+struct fixture {
+  vf_message_engine<> vf{own_slot};
+  std::array<std::byte, hyperv::max_frame_size> frame{};
+
+  vf_started read(std::uint32_t block, std::span<std::byte> destination, std::uint64_t deadline = 1000) {
+    auto started = vf.start_read(block_id{block}, destination, deadline, frame);
+    BOOST_REQUIRE(started.has_value());
+    return *started;
+  }
+  vf_started write(std::uint32_t block, std::span<const std::byte> data, std::uint64_t deadline = 1000) {
+    auto started = vf.start_write(block_id{block}, data, deadline, frame);
+    BOOST_REQUIRE(started.has_value());
+    return *started;
+  }
+};
+
+void expect_completion(const vf_event& event, vf_op_handle handle, errc error, std::size_t bytes) {
+  BOOST_TEST(event.kind == vf_event_kind::completion);
+  BOOST_TEST(event.completion.handle == handle);
+  BOOST_TEST(event.completion.error == error);
+  BOOST_TEST(event.completion.bytes == bytes);
+}
+
+void expect_dropped(const vf_event& event, vf_drop_reason reason) {
+  BOOST_TEST(event.kind == vf_event_kind::dropped);
+  BOOST_TEST(event.dropped == reason);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(vf_message_engine_requests)
+
+BOOST_FIXTURE_TEST_CASE(read_request_bytes_match_the_layout_table, fixture) {
+  std::array<std::byte, 16> destination{};
+  const auto started = read(3, destination);
+  BOOST_TEST(started.frame_size == 36u);
+  const std::uint64_t id = started.handle.transaction_id;
+  BOOST_TEST(id != 0u);
+  BOOST_TEST((id & 0xFFFF) < 64u);
+  const std::vector<unsigned> payload{0x09, 0x00, 0x49, 0x42, 0x03, 0x00, 0x00, 0x00,
+                                      0x22, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00};
+  BOOST_TEST(ints(std::span{frame}.subspan(20, 16)) == payload, boost::test_tools::per_element());
+  BOOST_TEST(le::load_u32(frame.data()) == 32u);
+  BOOST_TEST(le::load_u16(frame.data() + 4) == hyperv::vmbus::packet_data_inband);
+  BOOST_TEST(le::load_u16(frame.data() + 6) == 2u);
+  BOOST_TEST(le::load_u16(frame.data() + 8) == 4u);
+  BOOST_TEST(le::load_u16(frame.data() + 10) == hyperv::vmbus::flag_completion_requested);
+  BOOST_TEST(le::load_u64(frame.data() + 12) == id);
+  BOOST_TEST(vf.in_flight(started.handle));
+  BOOST_TEST(vf.in_flight_count() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(write_request_bytes_and_linux_tail, fixture) {
+  const auto data = pattern(10, 0x40);
+  const auto started = write(5, data);
+  BOOST_TEST(started.frame_size == 46u);
+  auto request = hyperv::decode_write_request(std::span<const std::byte>{frame}.subspan(20, 26));
+  BOOST_REQUIRE(request.has_value());
+  BOOST_TEST(request->block.value() == 5u);
+  BOOST_TEST((request->slot == own_slot));
+  BOOST_TEST(ints(request->data) == ints(data), boost::test_tools::per_element());
+
+  auto tailed = vf.start_write(block_id{5}, data, 1000, frame, true);
+  BOOST_REQUIRE(tailed.has_value());
+  BOOST_TEST(tailed->frame_size == 50u);
+  BOOST_TEST(le::load_u32(frame.data()) == 46u);
+  BOOST_TEST(hyperv::decode_write_request(std::span<const std::byte>{frame}.subspan(20, 30)).has_value());
+}
+
+BOOST_FIXTURE_TEST_CASE(bad_arguments_start_nothing, fixture) {
+  std::array<std::byte, 129> big{};
+  frame.fill(std::byte{0x5A});
+  BOOST_TEST(vf.start_read(block_id{1}, std::span{big}.first(0), 10, frame).error() == errc::invalid_length);
+  BOOST_TEST(vf.start_read(block_id{1}, big, 10, frame).error() == errc::invalid_length);
+  BOOST_TEST(vf.start_write(block_id{1}, std::span<const std::byte>{}, 10, frame).error() == errc::invalid_length);
+  BOOST_TEST(vf.start_write(block_id{1}, big, 10, frame).error() == errc::invalid_length);
+  BOOST_TEST(vf.start_read(block_id{1}, std::span{big}.first(8), 10, std::span{frame}.first(35)).error() ==
+             errc::buffer_too_small);
+  BOOST_TEST(vf.start_write(block_id{1}, std::span{big}.first(8), 10, std::span{frame}.first(43)).error() ==
+             errc::buffer_too_small);
+  BOOST_TEST(vf.in_flight_count() == 0u);
+  BOOST_TEST(vf.next_deadline() == no_deadline);
+  for (std::byte b : frame) BOOST_REQUIRE(std::to_integer<unsigned>(b) == 0x5Au);
+
+  vf_message_engine<4> bad_slot{wslot{32, 0}};
+  BOOST_TEST(bad_slot.start_read(block_id{1}, std::span{big}.first(8), 10, frame).error() == errc::invalid_argument);
+  BOOST_TEST(bad_slot.in_flight_count() == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(vf_message_engine_completions)
+
+BOOST_FIXTURE_TEST_CASE(read_copies_the_data, fixture) {
+  std::array<std::byte, 20> memory{};
+  memory.fill(std::byte{0xEE});
+  const auto destination = std::span{memory}.subspan(2, 16);
+  const auto started = read(3, destination);
+  const auto data = pattern(16, 1);
+  expect_completion(vf.on_packet(read_reply(started.handle.transaction_id, ntstatus::success, data)), started.handle,
+                    no_error, 16);
+  BOOST_TEST(ints(destination) == ints(data), boost::test_tools::per_element());
+  BOOST_TEST(std::to_integer<unsigned>(memory[0]) == 0xEEu);
+  BOOST_TEST(std::to_integer<unsigned>(memory[1]) == 0xEEu);
+  BOOST_TEST(std::to_integer<unsigned>(memory[18]) == 0xEEu);
+  BOOST_TEST(std::to_integer<unsigned>(memory[19]) == 0xEEu);
+  BOOST_TEST(!vf.in_flight(started.handle));
+  BOOST_TEST(vf.counters().completed == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(shorter_read_reports_its_length, fixture) {
+  std::array<std::byte, 16> destination{};
+  const auto started = read(3, destination);
+  const auto data = pattern(6, 9);
+  expect_completion(vf.on_packet(read_reply(started.handle.transaction_id, ntstatus::success, data)), started.handle,
+                    no_error, 6);
+  BOOST_TEST(ints(std::span{destination}.first(6)) == ints(data), boost::test_tools::per_element());
+  BOOST_TEST(std::to_integer<unsigned>(destination[6]) == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(more_data_than_requested_is_a_violation, fixture) {
+  std::array<std::byte, 8> destination{};
+  const auto started = read(3, destination);
+  expect_completion(vf.on_packet(read_reply(started.handle.transaction_id, ntstatus::success, pattern(9, 3))),
+                    started.handle, errc::protocol_violation, 0);
+  for (std::byte b : destination) BOOST_TEST(std::to_integer<unsigned>(b) == 0u);
+  BOOST_TEST(vf.counters().protocol_violations == 1u);
+
+  // Past the 128-byte maximum, too (the codec refuses it before the length comparison).
+  std::array<std::byte, 128> full{};
+  const auto second = read(3, full);
+  expect_completion(vf.on_packet(raw_read_reply(second.handle.transaction_id, ntstatus::success, 129)), second.handle,
+                    errc::protocol_violation, 0);
+  for (std::byte b : full) BOOST_TEST(std::to_integer<unsigned>(b) == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(success_without_data_is_empty_response, fixture) {
+  std::array<std::byte, 8> destination{};
+  const auto started = read(3, destination);
+  expect_completion(vf.on_packet(raw_read_reply(started.handle.transaction_id, ntstatus::success, 0)), started.handle,
+                    errc::empty_response, 0);
+  const auto pending = read(3, destination);
+  expect_completion(vf.on_packet(raw_read_reply(pending.handle.transaction_id, ntstatus::pending, 0)), pending.handle,
+                    errc::empty_response, 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(peer_statuses_map_to_errc, fixture) {
+  const std::array<std::pair<ntstatus, errc>, 6> cases{{
+      {ntstatus::access_denied, errc::access_denied},
+      {ntstatus::invalid_parameter, errc::invalid_argument},
+      {ntstatus::device_not_ready, errc::busy},
+      {ntstatus::buffer_too_small, errc::buffer_too_small},
+      {ntstatus::unsuccessful, errc::device_error},
+      {static_cast<ntstatus>(0xC0001234u), errc::device_error},
+  }};
+  for (const auto& [status, error] : cases) {
+    std::array<std::byte, 8> destination{};
+    const auto r = read(3, destination);
+    expect_completion(vf.on_packet(read_reply(r.handle.transaction_id, status, {})), r.handle, error, 0);
+    // A failure that carries data anyway: the data is ignored.
+    const auto r2 = read(3, destination);
+    expect_completion(vf.on_packet(raw_read_reply(r2.handle.transaction_id, status, 4)), r2.handle, error, 0);
+    for (std::byte b : destination) BOOST_TEST(std::to_integer<unsigned>(b) == 0u);
+    const auto w = write(3, pattern(8, 0));
+    expect_completion(vf.on_packet(write_reply(w.handle.transaction_id, status)), w.handle, error, 0);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(write_completes_with_its_length, fixture) {
+  const auto started = write(5, pattern(12, 0));
+  const vf_event event = vf.on_packet(write_reply(started.handle.transaction_id, ntstatus::success));
+  expect_completion(event, started.handle, no_error, 12);
+  BOOST_TEST((event.completion.kind == vf_op_kind::write));
+}
+
+BOOST_FIXTURE_TEST_CASE(reply_of_the_wrong_shape_fails_the_operation, fixture) {
+  // A read response shaped reply (with data) for a write.
+  const auto w = write(5, pattern(4, 0));
+  expect_completion(vf.on_packet(read_reply(w.handle.transaction_id, ntstatus::success, pattern(4, 0))), w.handle,
+                    errc::protocol_violation, 0);
+  // An in-band request carrying a live transaction ID answers nothing.
+  std::array<std::byte, 8> destination{};
+  const auto r = read(3, destination);
+  std::array<std::byte, hyperv::max_frame_size> request{};
+  auto size = hyperv::encode_read_request_frame(r.handle.transaction_id, {block_id{3}, own_slot, 8}, request);
+  BOOST_REQUIRE(size.has_value());
+  expect_dropped(vf.on_packet(std::span{request}.subspan(4, *size - 4)), vf_drop_reason::unexpected_message);
+  BOOST_TEST(vf.in_flight(r.handle));
+  BOOST_TEST(vf.counters().dropped_unexpected == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(vf_message_engine_lifecycle)
+
+BOOST_FIXTURE_TEST_CASE(timeout_then_late_reply_is_dropped, fixture) {
+  std::array<std::byte, 16> a{};
+  std::array<std::byte, 16> b{};
+  const auto first = read(3, a, 500);
+  const auto second = read(4, b, 200);
+  BOOST_TEST(vf.next_deadline() == 200u);
+  BOOST_TEST(!vf.expire(199));
+  expect_completion(vf.expire(200), second.handle, errc::timeout, 0);
+  BOOST_TEST(!vf.expire(499));
+  BOOST_TEST(vf.next_deadline() == 500u);
+  expect_completion(vf.expire(10'000), first.handle, errc::timeout, 0);
+  BOOST_TEST(!vf.expire(10'000));
+  BOOST_TEST(vf.next_deadline() == no_deadline);
+  BOOST_TEST(vf.counters().timed_out == 2u);
+
+  expect_dropped(vf.on_packet(read_reply(second.handle.transaction_id, ntstatus::success, pattern(16, 1))),
+                 vf_drop_reason::unknown_id);
+  expect_dropped(vf.on_packet(read_reply(first.handle.transaction_id, ntstatus::success, pattern(16, 1))),
+                 vf_drop_reason::unknown_id);
+  for (std::byte x : a) BOOST_TEST(std::to_integer<unsigned>(x) == 0u);
+  for (std::byte x : b) BOOST_TEST(std::to_integer<unsigned>(x) == 0u);
+  BOOST_TEST(vf.counters().dropped_unknown_id == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(equal_deadlines_expire_in_start_order, fixture) {
+  std::array<std::byte, 4> d{};
+  const auto x = read(1, d, 100);
+  const auto y = write(2, pattern(4, 0), 100);
+  const auto z = read(3, d, 100);
+  expect_completion(vf.expire(100), x.handle, errc::timeout, 0);
+  expect_completion(vf.expire(100), y.handle, errc::timeout, 0);
+  expect_completion(vf.expire(100), z.handle, errc::timeout, 0);
+  BOOST_TEST(!vf.expire(100));
+}
+
+BOOST_FIXTURE_TEST_CASE(cancel_then_late_reply_is_dropped, fixture) {
+  std::array<std::byte, 16> destination{};
+  const auto started = read(3, destination);
+  expect_completion(vf.cancel(started.handle), started.handle, errc::cancelled, 0);
+  BOOST_TEST(!vf.cancel(started.handle));
+  BOOST_TEST(vf.in_flight_count() == 0u);
+  expect_dropped(vf.on_packet(read_reply(started.handle.transaction_id, ntstatus::success, pattern(16, 1))),
+                 vf_drop_reason::unknown_id);
+  for (std::byte x : destination) BOOST_TEST(std::to_integer<unsigned>(x) == 0u);
+  BOOST_TEST(vf.counters().cancelled == 1u);
+  BOOST_TEST(vf.counters().dropped_unknown_id == 1u);
+  BOOST_TEST(!vf.cancel(vf_op_handle{0}));
+  BOOST_TEST(!vf.cancel(vf_op_handle{0xFFFFFFFFFFFFFFFFull}));
+}
+
+BOOST_FIXTURE_TEST_CASE(stale_and_unknown_ids_are_dropped_and_counted, fixture) {
+  std::array<std::byte, 16> destination{};
+  const auto started = read(3, destination);
+  const std::uint64_t id = started.handle.transaction_id;
+  const std::uint64_t slot = id & 0xFFFF;
+  // The right slot with another generation, a slot past the table, a slot never used, ID 0.
+  for (std::uint64_t bogus : {id + (std::uint64_t{1} << 16), id - (std::uint64_t{1} << 16), std::uint64_t{64},
+                              std::uint64_t{0xFFFF}, ((slot + 1) % 64) | (std::uint64_t{1} << 16), std::uint64_t{0},
+                              slot}) {
+    expect_dropped(vf.on_packet(read_reply(bogus, ntstatus::success, pattern(16, 1))), vf_drop_reason::unknown_id);
+    expect_dropped(vf.on_packet(write_reply(bogus, ntstatus::success)), vf_drop_reason::unknown_id);
+  }
+  BOOST_TEST(vf.counters().dropped_unknown_id == 14u);
+  BOOST_TEST(vf.in_flight(started.handle));
+  for (std::byte x : destination) BOOST_TEST(std::to_integer<unsigned>(x) == 0u);
+  // The real reply still completes, once; a duplicate is stale.
+  expect_completion(vf.on_packet(read_reply(id, ntstatus::success, pattern(16, 1))), started.handle, no_error, 16);
+  expect_dropped(vf.on_packet(read_reply(id, ntstatus::success, pattern(16, 2))), vf_drop_reason::unknown_id);
+  BOOST_TEST(ints(destination) == ints(pattern(16, 1)), boost::test_tools::per_element());
+}
+
+BOOST_FIXTURE_TEST_CASE(sixty_four_in_flight_then_busy, fixture) {
+  std::array<std::array<std::byte, 8>, 65> destinations{};
+  std::vector<vf_op_handle> handles;
+  for (std::size_t i = 0; i < 64; ++i) handles.push_back(read(static_cast<std::uint32_t>(i), destinations[i]).handle);
+  BOOST_TEST(vf.in_flight_count() == 64u);
+  std::vector<std::uint64_t> slots;
+  for (auto h : handles) slots.push_back(h.transaction_id & 0xFFFF);
+  std::sort(slots.begin(), slots.end());
+  for (std::size_t i = 0; i < 64; ++i) BOOST_TEST(slots[i] == i);
+
+  frame.fill(std::byte{0x5A});
+  BOOST_TEST(vf.start_read(block_id{1}, destinations[64], 10, frame).error() == errc::busy);
+  BOOST_TEST(vf.start_write(block_id{1}, pattern(8, 0), 10, frame).error() == errc::busy);
+  for (std::byte b : frame) BOOST_REQUIRE(std::to_integer<unsigned>(b) == 0x5Au);
+
+  // Completing one frees its slot; the next operation reuses it with a new generation.
+  const vf_op_handle old = handles[17];
+  expect_completion(vf.on_packet(read_reply(old.transaction_id, ntstatus::success, pattern(8, 1))), old, no_error, 8);
+  const auto reused = read(1, destinations[64]);
+  BOOST_TEST((reused.handle.transaction_id & 0xFFFF) == (old.transaction_id & 0xFFFF));
+  BOOST_TEST(reused.handle.transaction_id == old.transaction_id + (std::uint64_t{1} << 16));
+  expect_dropped(vf.on_packet(read_reply(old.transaction_id, ntstatus::success, pattern(8, 2))), vf_drop_reason::unknown_id);
+  BOOST_TEST(vf.in_flight(reused.handle));
+  for (std::byte b : destinations[64]) BOOST_TEST(std::to_integer<unsigned>(b) == 0u);
+  BOOST_TEST(vf.start_read(block_id{1}, destinations[64], 10, frame).error() == errc::busy);
+}
+
+BOOST_FIXTURE_TEST_CASE(removal_completes_everything_in_start_order, fixture) {
+  std::array<std::byte, 8> d{};
+  const auto a = read(1, d);
+  const auto b = write(2, pattern(4, 0));
+  const auto c = read(3, d);
+  // Free a's slot and start another: the table order is no longer the start order.
+  expect_completion(vf.on_packet(read_reply(a.handle.transaction_id, ntstatus::success, pattern(8, 0))), a.handle,
+                    no_error, 8);
+  const auto e = read(4, d);
+  const auto f = write(5, pattern(4, 0));
+  std::vector<vf_completion> removed;
+  BOOST_TEST(vf.remove([&](const vf_completion& done) { removed.push_back(done); }) == 4u);
+  BOOST_REQUIRE(removed.size() == 4u);
+  const std::array<vf_op_handle, 4> order{b.handle, c.handle, e.handle, f.handle};
+  for (std::size_t i = 0; i < 4; ++i) {
+    BOOST_TEST(removed[i].handle == order[i]);
+    BOOST_TEST(removed[i].error == errc::vf_removed);
+    BOOST_TEST(removed[i].bytes == 0u);
+  }
+  BOOST_TEST(vf.in_flight_count() == 0u);
+  BOOST_TEST(vf.next_deadline() == no_deadline);
+  BOOST_TEST(vf.counters().removed == 4u);
+  BOOST_TEST(vf.remove([&](const vf_completion&) { BOOST_FAIL("nothing left"); }) == 0u);
+  // A sink that starts a new operation (a driver retrying at once) does not have it removed too.
+  std::array<std::byte, 8> retry_destination{};
+  const auto pending = read(7, d);
+  vf_op_handle retried{};
+  BOOST_TEST(vf.remove([&](const vf_completion& done) {
+    BOOST_TEST(done.handle == pending.handle);
+    retried = read(8, retry_destination).handle;
+  }) == 1u);
+  BOOST_TEST(vf.in_flight(retried));
+  BOOST_TEST(vf.cancel(retried).completion.error == errc::cancelled);
+  // Replies for removed operations are stale; the engine keeps working.
+  expect_dropped(vf.on_packet(read_reply(c.handle.transaction_id, ntstatus::success, pattern(8, 0))),
+                 vf_drop_reason::unknown_id);
+  const auto g = read(6, d);
+  expect_completion(vf.on_packet(read_reply(g.handle.transaction_id, ntstatus::success, pattern(8, 5))), g.handle,
+                    no_error, 8);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(vf_message_engine_invalidations)
+
+BOOST_FIXTURE_TEST_CASE(invalidations_are_latched_and_coalesced, fixture) {
+  const vf_event first = vf.on_packet(invalidate_packet(own_slot, 0x9));
+  BOOST_TEST(first.kind == vf_event_kind::invalidated);
+  BOOST_TEST(first.invalidated.bits() == 0x9u);
+  BOOST_TEST(vf.on_packet(invalidate_packet(own_slot, 0x8000000000000002ull)).invalidated.bits() ==
+             0x8000000000000002ull);
+  BOOST_TEST(vf.pending_invalidations().bits() == 0x800000000000000Bull);
+  BOOST_TEST(vf.take_invalidations().bits() == 0x800000000000000Bull);
+  BOOST_TEST(vf.take_invalidations().empty());
+  BOOST_TEST(vf.counters().invalidations == 2u);
+  // Latched while operations come and go.
+  BOOST_TEST(vf.on_packet(invalidate_packet(own_slot, 0x10)).kind == vf_event_kind::invalidated);
+  std::array<std::byte, 4> d{};
+  const auto r = read(4, d);
+  BOOST_TEST(vf.remove([](const vf_completion&) {}) == 1u);
+  (void)r;
+  BOOST_TEST(vf.take_invalidations().bits() == 0x10u);
+}
+
+BOOST_FIXTURE_TEST_CASE(foreign_and_malformed_invalidations_are_dropped, fixture) {
+  expect_dropped(vf.on_packet(invalidate_packet(wslot{2, 2}, 0x1)), vf_drop_reason::foreign_slot);
+  expect_dropped(vf.on_packet(invalidate_packet(wslot{3, 1}, 0x1)), vf_drop_reason::foreign_slot);
+  auto packet = invalidate_packet(own_slot, 0x1);
+  auto short_packet = packet;
+  short_packet.resize(31);
+  le::store_u16(short_packet.data() + 4, 4);
+  expect_dropped(vf.on_packet(short_packet), vf_drop_reason::malformed);
+  auto reserved_bits = packet;
+  le::store_u32(reserved_bits.data() + 20, 0x122);
+  expect_dropped(vf.on_packet(reserved_bits), vf_drop_reason::malformed);
+  auto bad_len8 = packet;
+  le::store_u16(bad_len8.data() + 4, 5);
+  expect_dropped(vf.on_packet(bad_len8), vf_drop_reason::malformed);
+  auto unknown_type = packet;
+  le::store_u32(unknown_type.data() + 16, 0x42490077);
+  expect_dropped(vf.on_packet(unknown_type), vf_drop_reason::unexpected_message);
+  auto other_packet_type = packet;
+  le::store_u16(other_packet_type.data(), 7);
+  expect_dropped(vf.on_packet(other_packet_type), vf_drop_reason::unexpected_message);
+  expect_dropped(vf.on_packet(std::span<const std::byte>{packet}.first(15)), vf_drop_reason::malformed);
+  BOOST_TEST(vf.pending_invalidations().empty());
+  BOOST_TEST(vf.counters().dropped_foreign_slot == 2u);
+  BOOST_TEST(vf.counters().dropped_malformed == 4u);
+  BOOST_TEST(vf.counters().dropped_unexpected == 2u);
+  BOOST_TEST(vf.counters().invalidations == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(vf_message_engine_fuzz)
+
+// Random and mutated packets against a table of reads whose destinations sit between guard bytes:
+// nothing crashes, no byte outside a destination changes, and a destination changes only when its own
+// operation completes successfully with that many bytes.
+BOOST_AUTO_TEST_CASE(garbage_never_writes_outside_destinations) {
+  std::mt19937 random{4242};
+  constexpr std::size_t ops = 16;
+  constexpr std::size_t stride = 160;
+  std::vector<std::byte> memory(ops * stride, std::byte{0xC3});
+  vf_message_engine<ops> vf{own_slot};
+  std::array<std::byte, hyperv::max_frame_size> frame{};
+  std::array<vf_op_handle, ops> handles{};
+  std::array<std::size_t, ops> lengths{};
+  std::size_t completions = 0;
+
+  auto start = [&](std::size_t i) {
+    lengths[i] = std::uniform_int_distribution<std::size_t>{1, 128}(random);
+    std::fill_n(memory.begin() + static_cast<std::ptrdiff_t>(i * stride), stride, std::byte{0xC3});
+    auto started = vf.start_read(block_id{static_cast<std::uint32_t>(i)}, std::span{memory}.subspan(i * stride + 16, lengths[i]),
+                                 1'000'000, frame);
+    BOOST_REQUIRE(started.has_value());
+    handles[i] = started->handle;
+  };
+  for (std::size_t i = 0; i < ops; ++i) start(i);
+
+  for (int round = 0; round < 20000; ++round) {
+    std::vector<std::byte> packet;
+    const int kind = round % 4;
+    if (kind == 0) {
+      packet.resize(std::uniform_int_distribution<std::size_t>{0, 170}(random));
+      for (auto& b : packet) b = static_cast<std::byte>(random());
+    } else {
+      // A plausible reply to a random live operation, then a few random byte flips.
+      const std::size_t target = std::uniform_int_distribution<std::size_t>{0, ops - 1}(random);
+      const std::size_t n = std::uniform_int_distribution<std::size_t>{0, 129}(random);
+      packet = raw_read_reply(handles[target].transaction_id, kind == 1 ? ntstatus::success : static_cast<ntstatus>(random()), n);
+      for (auto& b : std::span{packet}.subspan(20)) b = static_cast<std::byte>(random());
+      const int flips = std::uniform_int_distribution<int>{0, 3}(random);
+      for (int f = 0; f < flips && !packet.empty(); ++f)
+        packet[std::uniform_int_distribution<std::size_t>{0, packet.size() - 1}(random)] = static_cast<std::byte>(random());
+    }
+    const auto before = memory;
+    const vf_event event = vf.on_packet(packet);
+    std::size_t changed_op = ops;
+    if (event.kind == vf_event_kind::completion) {
+      for (std::size_t i = 0; i < ops; ++i)
+        if (handles[i] == event.completion.handle) changed_op = i;
+      BOOST_REQUIRE(changed_op < ops);
+      BOOST_REQUIRE(event.completion.bytes <= lengths[changed_op]);
+      if (event.completion.error != no_error) BOOST_REQUIRE(event.completion.bytes == 0u);
+      ++completions;
+    }
+    for (std::size_t i = 0; i < memory.size(); ++i) {
+      if (memory[i] == before[i]) continue;
+      const std::size_t op = i / stride;
+      const std::size_t at = i % stride;
+      BOOST_REQUIRE(op == changed_op);
+      BOOST_REQUIRE(at >= 16u);
+      BOOST_REQUIRE(at < 16 + event.completion.bytes);
+    }
+    if (changed_op < ops) start(changed_op);
+  }
+  BOOST_TEST(completions > 100u);
+  const auto& c = vf.counters();
+  BOOST_TEST(c.dropped_malformed + c.dropped_unknown_id + c.dropped_unexpected + c.dropped_foreign_slot + completions ==
+             20000u - c.invalidations);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
