@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -19,6 +20,7 @@
 #include <vpci/engine/pf_mailbox.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/shm_config_space.hpp>
 #include <vpci/wire/mailbox.hpp>
 
 namespace vpci {
@@ -160,6 +162,74 @@ class pf_endpoint {
     return window;
   }
 
+  // Places VF `vf`'s mailbox window in a shared-memory config space (`device` must be a device-role view
+  // the PF keeps) and makes the PF-owned registers read-only to the driver side through the shared write
+  // mask. Service it with wait_and_service() from the PF's thread. Errors as the memory overload.
+  result<std::size_t> attach_mailbox(vf_index vf, shm_config_space& device) {
+    if (!store_->registered(vf)) return errc::not_found;
+    if (device.role() != shm_role::device) return errc::access_denied;
+    for (auto& attachment : memory_attachments_)
+      if (attachment.vf == vf) return errc::invalid_argument;
+    std::vector<std::byte> image(device.size());
+    boost::system::error_code ec;
+    device.read(0, image, ec);
+    if (ec) return errc::device_error;
+    auto placed = config::place_vsec(image, {mailbox::vsec_id, mailbox::vsec_revision,
+                                             static_cast<std::uint16_t>(mailbox::window_size)});
+    if (!placed) return placed.error();
+    const std::size_t window = *placed;
+    device.write(0, image, ec);
+    if (ec) return errc::device_error;
+
+    auto session = std::make_unique<session_type>(*store_, vf);
+    for (const engine::register_write& w : session->initialize()) device.write(window + w.offset, w.bytes, ec);
+    // Driver-writable: control, the request area, the acknowledgement registers and the data window.
+    std::array<std::byte, mailbox::window_size> mask{};
+    for (std::size_t i = mailbox::reg::control; i < mailbox::status_area; ++i) mask[i] = std::byte{0xFF};
+    for (std::size_t i = mailbox::reg::invalidate_ack_low; i < mailbox::reg::reserved; ++i) mask[i] = std::byte{0xFF};
+    for (std::size_t i = mailbox::reg::data; i < mailbox::window_size; ++i) mask[i] = std::byte{0xFF};
+    std::vector<std::byte> all_read_only(device.size());
+    (void)device.set_write_mask(0, all_read_only);
+    (void)device.set_write_mask(window, mask);
+
+    memory_attachment attachment;
+    attachment.vf = vf;
+    attachment.session = std::move(session);
+    session_type* raw = attachment.session.get();
+    attachment.service = [raw, &device, window] {
+      std::array<std::byte, mailbox::window_size> bytes{};
+      boost::system::error_code read_error;
+      device.read(window, bytes, read_error);
+      if (read_error) return;
+      for (const engine::register_write& w : raw->service(bytes)) {
+        boost::system::error_code write_error;
+        device.write(window + w.offset, w.bytes, write_error);
+      }
+    };
+    attachment.wait = [&device](std::uint32_t seen, std::chrono::nanoseconds timeout) {
+      boost::system::error_code wait_error;
+      return device.wait_for_doorbell(shm_doorbell::to_device, seen, timeout, wait_error);
+    };
+    attachment.sequence = [&device] { return device.doorbell_sequence(shm_doorbell::to_device); };
+    memory_attachments_.push_back(std::move(attachment));
+    return window;
+  }
+
+  // For doorbell-driven attachments (shared memory): services the window, then waits up to `timeout`
+  // for the VF to ring and services it again. Returns true if the VF rang. Call it in a loop on the
+  // PF's thread; a VF write between two calls is never missed (the doorbell sequence is read first).
+  bool wait_and_service(vf_index vf, std::chrono::nanoseconds timeout) {
+    for (auto& attachment : memory_attachments_) {
+      if (attachment.vf != vf || !attachment.wait) continue;
+      const std::uint32_t seen = attachment.sequence();
+      attachment.service();
+      if (attachment.wait(seen, timeout) == seen) return false;
+      attachment.service();
+      return true;
+    }
+    return false;
+  }
+
   // The mailbox session of an attached VF (for counters and tests), or nullptr.
   [[nodiscard]] const session_type* mailbox_session(vf_index vf) const noexcept {
     for (const auto& attachment : memory_attachments_)
@@ -179,6 +249,8 @@ class pf_endpoint {
     std::unique_ptr<session_type> session;
     std::function<void()> service;
     std::function<void()> detach;
+    std::function<std::uint32_t(std::uint32_t, std::chrono::nanoseconds)> wait;
+    std::function<std::uint32_t()> sequence;
   };
 
   static boost::system::error_code code(errc e) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <thread>
 #include <type_traits>
@@ -18,27 +19,23 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <vpci/asio/detail/operation.hpp>
+#include <vpci/asio/doorbell.hpp>
 #include <vpci/asio/interface_standard.hpp>
 #include <vpci/block/block.hpp>
 #include <vpci/engine/vf_mailbox.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
-#include <vpci/transport/memory_config_space.hpp>
 
 namespace vpci {
-
-// Transports whose synchronous accesses never block (memory, shared memory): the endpoint performs
-// their register accesses inline instead of through their asynchronous operations.
-template <class Transport>
-struct is_nonblocking_transport : std::false_type {};
-template <class Clock, class WaitTraits>
-struct is_nonblocking_transport<basic_memory_config_space<Clock, WaitTraits>> : std::true_type {};
 
 struct vf_options {
   // The deadline of a request that names none: vpci::errc::timeout past it.
@@ -66,7 +63,19 @@ class vf_endpoint {
 
   vf_endpoint(const vf_endpoint&) = delete;
   vf_endpoint& operator=(const vf_endpoint&) = delete;
-  ~vf_endpoint() { engine_.remove(); }
+  // Pending handlers are completed with vpci::errc::vf_removed; internal waits still queued on the
+  // executor see that the endpoint is gone and do nothing.
+  ~vf_endpoint() {
+    doorbell_cancel_.emit(boost::asio::cancellation_type::all);
+    timer_.cancel();
+    engine_.remove();
+    for (;;) {
+      const auto action = engine_.step(0);
+      if (action.what != engine::mailbox_action::kind::complete) break;
+      deliver(action.done);
+    }
+    if (invalidate_waiter_ != nullptr) std::exchange(invalidate_waiter_, nullptr)->complete(errc::vf_removed, block_mask{});
+  }
 
   executor_type get_executor() noexcept { return timer_.get_executor(); }
   [[nodiscard]] const vf_options& options() const noexcept { return options_; }
@@ -359,7 +368,8 @@ class vf_endpoint {
       return;
     }
     pump_scheduled_ = true;
-    boost::asio::post(get_executor(), [this] {
+    boost::asio::post(get_executor(), [this, life = std::weak_ptr<char>(life_)] {
+      if (life.expired()) return;
       pump_scheduled_ = false;
       pump();
     });
@@ -391,6 +401,7 @@ class vf_endpoint {
       deliver_invalidations();
       if (action.what == kind::wait) {
         arm_timer(action.until);
+        arm_doorbell();
       } else {
         arm_timer(engine_.next_deadline());
       }
@@ -406,6 +417,7 @@ class vf_endpoint {
       if (ec) return engine_.on_transport_error(transport_error(ec));
       engine_.on_written(now);
     } else {
+      note_doorbell();
       auto into = std::span<std::byte>(scratch_).first(action.length);
       transport_.read(window_ + action.offset, into, ec);
       if (ec) return engine_.on_transport_error(transport_error(ec));
@@ -413,9 +425,16 @@ class vf_endpoint {
     }
   }
 
+  // The doorbell's sequence before a read: a peer write after it ends the next wait at once.
+  void note_doorbell() noexcept {
+    if constexpr (transport_doorbell<Transport>::available) doorbell_seen_ = transport_doorbell<Transport>::sequence(transport_);
+  }
+
   void perform_async(const engine::mailbox_action& action) {
     io_in_flight_ = true;
-    auto done = [this, what = action.what](boost::system::error_code ec, std::size_t n) {
+    auto done = [this, what = action.what, life = std::weak_ptr<char>(life_)](boost::system::error_code ec,
+                                                                              std::size_t n) {
+      if (life.expired()) return;
       io_in_flight_ = false;
       if (ec) engine_.on_transport_error(transport_error(ec));
       else if (what == engine::mailbox_action::kind::write) engine_.on_written(now_ns());
@@ -447,13 +466,34 @@ class vf_endpoint {
     timer_armed_ = true;
     const auto now = now_ns();
     timer_.expires_after(std::chrono::nanoseconds(until > now ? static_cast<std::int64_t>(until - now) : 0));
-    timer_.async_wait([this, generation = ++timer_generation_](boost::system::error_code ec) {
-      if (generation != timer_generation_) return;  // superseded by a later arm
+    timer_.async_wait([this, generation = ++timer_generation_, life = std::weak_ptr<char>(life_)](
+                          boost::system::error_code ec) {
+      if (life.expired() || generation != timer_generation_) return;  // gone, or superseded by a later arm
       timer_armed_ = false;
       if (ec == boost::asio::error::operation_aborted) return;
       engine_.wake();
       pump();
     });
+  }
+
+  // With a doorbell, a waiting engine wakes when the peer writes instead of at the next poll.
+  void arm_doorbell() {
+    if constexpr (transport_doorbell<Transport>::available) {
+      if (doorbell_armed_) return;
+      doorbell_armed_ = true;
+      transport_doorbell<Transport>::async_wait(
+          transport_, doorbell_seen_,
+          boost::asio::bind_cancellation_slot(
+              doorbell_cancel_.slot(),
+              boost::asio::bind_executor(get_executor(), [this, life = std::weak_ptr<char>(life_)](
+                                                             boost::system::error_code ec, std::uint32_t) {
+            if (life.expired()) return;
+            doorbell_armed_ = false;
+            if (ec) return;
+            engine_.wake();
+            pump();
+          })));
+    }
   }
 
   void deliver(const engine::op_completion& done) {
@@ -518,6 +558,7 @@ class vf_endpoint {
             if (io) engine_.on_transport_error(transport_error(io));
             else engine_.on_written(now);
           } else {
+            note_doorbell();
             auto into = std::span<std::byte>(scratch_).first(action.length);
             transport_.read(window_ + action.offset, into, io);
             if (io) engine_.on_transport_error(transport_error(io));
@@ -545,8 +586,9 @@ class vf_endpoint {
   void wait_until(std::uint64_t until) {
     const auto now = now_ns();
     if (until <= now) return;
-    if constexpr (requires { transport_.wait_for_device(std::chrono::nanoseconds{}); }) {
-      transport_.wait_for_device(std::chrono::nanoseconds(static_cast<std::int64_t>(until - now)));
+    if constexpr (transport_doorbell<Transport>::available) {
+      transport_doorbell<Transport>::wait(transport_, doorbell_seen_,
+                                          std::chrono::nanoseconds(static_cast<std::int64_t>(until - now)));
     } else {
       std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<std::int64_t>(until - now)));
     }
@@ -565,6 +607,10 @@ class vf_endpoint {
   engine::op_handle sync_handle_{};
   engine::op_completion sync_result_{};
   bool sync_done_{false};
+  std::shared_ptr<char> life_ = std::make_shared<char>();
+  boost::asio::cancellation_signal doorbell_cancel_;
+  std::uint32_t doorbell_seen_{0};
+  bool doorbell_armed_{false};
   bool timer_armed_{false};
   bool pumping_{false};
   bool pump_scheduled_{false};
