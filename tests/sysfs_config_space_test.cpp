@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -16,11 +17,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
@@ -200,11 +199,9 @@ BOOST_AUTO_TEST_CASE(async_read_with_several_tokens) {
   auto deferred_op = space.async_read(0x80, b, boost::asio::as_tuple(boost::asio::deferred));
   std::tuple<error_code, std::size_t> deferred_result{};
   std::move(deferred_op)([&](std::tuple<error_code, std::size_t> r) { deferred_result = r; });
-  std::size_t n_c = 0;
-  boost::asio::co_spawn(
-      io,
-      [&]() -> boost::asio::awaitable<void> { n_c = co_await space.async_read(0xFF0, c, boost::asio::use_awaitable); },
-      boost::asio::detached);
+  // (use_awaitable is covered by transport_tokens_test; clang 14's -fsanitize=function cannot compile Asio
+  // coroutines, llvm/llvm-project#49689, so this test stays coroutine-free.)
+  std::future<std::size_t> future_c = space.async_read(0xFF0, c, boost::asio::use_future);
   BOOST_TEST(n_a == 0u);
   io.run();
   BOOST_TEST(!ec_a);
@@ -213,7 +210,7 @@ BOOST_AUTO_TEST_CASE(async_read_with_several_tokens) {
   BOOST_TEST(!std::get<0>(deferred_result));
   BOOST_TEST(std::get<1>(deferred_result) == 64u);
   BOOST_TEST((b == slice(file.original(), 0x80, 64)));
-  BOOST_TEST(n_c == 16u);
+  BOOST_TEST(future_c.get() == 16u);
   BOOST_TEST((c == slice(file.original(), 0xFF0, 16)));
 }
 

@@ -46,6 +46,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -223,22 +224,23 @@ class sysfs_config_space {
     return ec ? 0 : in.size();
   }
 
+  // Without a token, returns a deferred operation (boost::asio::deferred).
   // Completion signature: void(boost::system::error_code, std::size_t bytes_read). Errors: those of read,
   // and boost::asio::error::operation_aborted when cancelled (or the object closed) before the transfer
   // started. Cancellation: terminal, partial and total are honoured until the worker starts the transfer;
   // a started transfer (at most 4096 bytes of config accesses) runs to its end. Never completes inline.
-  template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  template <class CompletionToken = boost::asio::deferred_t>
   auto async_read(std::size_t offset, std::span<std::byte> out,
-                  CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
+                  CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiation{this}, token, offset, out.data(), out.size(), false);
   }
 
   // Completion signature: void(boost::system::error_code, std::size_t bytes_written). Errors: those of
   // write and of async_read; errc::read_only is also reported through the completion, never inline.
-  template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  template <class CompletionToken = boost::asio::deferred_t>
   auto async_write(std::size_t offset, std::span<const std::byte> in,
-                   CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
+                   CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiation{this}, token, offset, const_cast<std::byte*>(in.data()), in.size(), true);
   }
