@@ -31,7 +31,6 @@ struct manual_clock {
   using period = std::nano;
   using duration = std::chrono::nanoseconds;
   using time_point = std::chrono::time_point<manual_clock>;
-  static constexpr bool is_steady = true;
   static time_point now() noexcept { return current; }
   static void advance(duration by) noexcept { current += by; }
   static inline time_point current{};

@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(byte_writes_to_one_dword_lose_no_update) {
   auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
   auto driver = device.view(io.get_executor(), shm_role::driver);
   constexpr int rounds = 20000;
-  const auto hammer = [rounds](shm_config_space& space, std::size_t offset, std::uint8_t last) {
+  const auto hammer = [](shm_config_space& space, std::size_t offset, std::uint8_t last) {
     error_code ec;
     for (int i = 0; i != rounds; ++i) {
       const std::byte value = i + 1 == rounds ? static_cast<std::byte>(last) : static_cast<std::byte>(i);

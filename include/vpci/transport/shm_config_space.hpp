@@ -675,6 +675,10 @@ class shm_config_space {
   };
 
   struct cancel_wait {
+    // A constructor, not aggregate initialization: the slot constructs it with parentheses, which clang 14
+    // does not accept for aggregates.
+    cancel_wait(std::shared_ptr<detail::shm_doorbell_waiter> w, detail::shm_doorbell_waiter::pending* op) noexcept
+        : waiter(std::move(w)), operation(op) {}
     std::shared_ptr<detail::shm_doorbell_waiter> waiter;
     detail::shm_doorbell_waiter::pending* operation;
     void operator()(boost::asio::cancellation_type type) const {
