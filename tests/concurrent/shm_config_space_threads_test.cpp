@@ -94,8 +94,8 @@ BOOST_AUTO_TEST_CASE(byte_writes_to_one_dword_lose_no_update) {
   BOOST_TEST(std::to_integer<unsigned>(dword[3]) == 0U);
 }
 
-// A device thread serves requests: it sleeps on to_device, reads the request, writes the reply (which rings
-// to_driver). The driver thread writes a request and sleeps on to_driver for each round.
+// A device thread serves requests: it blocks on to_device, reads the request, writes the reply (which rings
+// to_driver). The driver thread writes a request and blocks on to_driver for each round.
 BOOST_AUTO_TEST_CASE(doorbells_wake_the_other_thread_for_every_round) {
   boost::asio::io_context io;
   auto device = shm_config_space::create_anonymous(io.get_executor(), 4096);
