@@ -23,17 +23,11 @@
 #include <vpci/asio/vf_endpoint.hpp>
 
 #include "../examples/blocks.hpp"
+#include "test_support.hpp"
 
 using namespace vpci;
 using namespace std::chrono_literals;
 
-namespace {
-
-// BOOST_TEST prints the operands of a failed comparison.
-}  // namespace
-namespace std {
-inline std::ostream& boost_test_print_type(std::ostream& out, std::byte b) { return out << static_cast<unsigned>(b); }
-}  // namespace std
 namespace {
 
 // A PF with VF 0 attached through a 4096-byte simulated config space, and the VF's endpoint.

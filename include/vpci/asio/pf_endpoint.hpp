@@ -15,6 +15,10 @@
 #include <span>
 #include <vector>
 
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+
+#include <vpci/asio/pf_stream_server.hpp>
 #include <vpci/config/placement.hpp>
 #include <vpci/engine/pf_blocks.hpp>
 #include <vpci/engine/pf_mailbox.hpp>
@@ -66,6 +70,10 @@ class pf_endpoint {
   ~pf_endpoint() {
     for (auto& attachment : memory_attachments_)
       if (attachment.detach) attachment.detach();
+    while (!stream_attachments_.empty()) {
+      auto stop = stream_attachments_.back().stop;
+      stop(make_error_code(errc::vf_removed));
+    }
   }
 
   // The block store: define blocks, store values, read counters.
@@ -113,6 +121,7 @@ class pf_endpoint {
   void invalidate_all(block_mask mask) {
     store_->invalidate_all(mask);
     for (auto& attachment : memory_attachments_) attachment.service();
+    for (std::size_t i = 0; i < stream_attachments_.size(); ++i) stream_attachments_[i].push();
   }
 
   // A PF-initiated VF reset (FLR): lifts quarantine; blocks and pending invalidations survive.
@@ -230,6 +239,38 @@ class pf_endpoint {
     return false;
   }
 
+  // Serves VF `vf` over the Hyper-V binding on `stream` (connected to that VF: the PF knows which VF a
+  // connection belongs to, never from the messages) with the VF's wslot `slot`, until the stream closes
+  // or the VF is cut off. Completion: void(boost::system::error_code): success when the VF closed the
+  // stream; vpci::errc::protocol_violation (garbage, a broken frame, a message a VF may not send: the
+  // VF is quarantined); vpci::errc::quarantined (overflow: the VF sent without reading its answers);
+  // vpci::errc::not_found (VF not registered); stream errors. Invalidations raised while serving are sent
+  // at once. The stream must outlive the operation; closing it ends the operation.
+  template <class Stream, class CompletionToken>
+  auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+        [this, vf, slot, &stream](auto handler) {
+          auto executor = boost::asio::get_associated_executor(handler, stream.get_executor());
+          if (!store_->registered(vf)) {
+            boost::asio::post(executor, [h = std::move(handler)]() mutable {
+              std::move(h)(boost::system::error_code(make_error_code(errc::not_found)));
+            });
+            return;
+          }
+          auto shared_handler = std::make_shared<decltype(handler)>(std::move(handler));
+          auto server = std::make_shared<detail::pf_stream_server<MaxVfs, Stream>>(
+              *store_, vf, slot, stream, [this, vf, executor, shared_handler](boost::system::error_code ec) {
+                forget_stream(vf);
+                boost::asio::post(executor, [shared_handler, ec]() mutable { std::move(*shared_handler)(ec); });
+              });
+          stream_attachments_.push_back(stream_attachment{vf, [server] { server->push_invalidations(); },
+                                                          [server](boost::system::error_code ec) { server->stop(ec); }});
+          server->start();
+          server->push_invalidations();
+        },
+        token);
+  }
+
   // The mailbox session of an attached VF (for counters and tests), or nullptr.
   [[nodiscard]] const session_type* mailbox_session(vf_index vf) const noexcept {
     for (const auto& attachment : memory_attachments_)
@@ -237,10 +278,32 @@ class pf_endpoint {
     return nullptr;
   }
 
-  // Services VF `vf`'s window now (bindings without a write hook call this from their doorbell or poll).
+  // Services VF `vf`'s window now (bindings without a write hook call this from their doorbell or poll),
+  // and sends pending invalidations on its streams.
   void service(vf_index vf) {
     for (auto& attachment : memory_attachments_)
       if (attachment.vf == vf) attachment.service();
+    for (std::size_t i = 0; i < stream_attachments_.size(); ++i)
+      if (stream_attachments_[i].vf == vf) stream_attachments_[i].push();
+  }
+
+  // VF removal: stops serving its streams (their operations complete with vpci::errc::vf_removed) and
+  // forgets the VF and its blocks.
+  boost::system::error_code remove_vf(vf_index vf) {
+    for (std::size_t i = 0; i < stream_attachments_.size();) {
+      if (stream_attachments_[i].vf == vf) {
+        auto stop = stream_attachments_[i].stop;
+        stop(make_error_code(errc::vf_removed));  // erases the attachment through forget_stream
+      } else {
+        ++i;
+      }
+    }
+    std::erase_if(memory_attachments_, [&](memory_attachment& a) {
+      if (a.vf != vf) return false;
+      if (a.detach) a.detach();
+      return true;
+    });
+    return code(store_->unregister_vf(vf));
   }
 
  private:
@@ -253,6 +316,16 @@ class pf_endpoint {
     std::function<std::uint32_t()> sequence;
   };
 
+  struct stream_attachment {
+    vf_index vf{0};
+    std::function<void()> push;
+    std::function<void(boost::system::error_code)> stop;
+  };
+
+  void forget_stream(vf_index vf) {
+    std::erase_if(stream_attachments_, [vf](const stream_attachment& a) { return a.vf == vf; });
+  }
+
   static boost::system::error_code code(errc e) {
     return e == no_error ? boost::system::error_code{} : boost::system::error_code(make_error_code(e));
   }
@@ -264,6 +337,7 @@ class pf_endpoint {
 
   std::unique_ptr<store_type> store_;
   std::vector<memory_attachment> memory_attachments_;
+  std::vector<stream_attachment> stream_attachments_;
 };
 
 }  // namespace vpci

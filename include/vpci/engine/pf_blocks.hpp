@@ -53,8 +53,9 @@ struct serve_result {
 };
 
 struct pf_limits {
-  // Requests a VF may have in flight before it is answered busy (STATUS_DEVICE_NOT_READY).
-  std::uint32_t max_in_flight{16};
+  // Requests a VF may have in flight before it is answered busy (STATUS_DEVICE_NOT_READY). The default
+  // matches the VF engines' own limit, so a VF that keeps to the protocol never sees busy.
+  std::uint32_t max_in_flight{64};
 };
 
 template <std::size_t MaxVfs>

@@ -48,6 +48,7 @@ class pf_mailbox_session {
     last_sequence_ = 0;
     shadow_ = {};
     latched_ = block_mask{};
+    reraised_ = block_mask{};
     writes_.push(mailbox::reg::magic, identity_);
     writes_.push(mailbox::reg::control, zeros_.first(4 + mailbox::request_area_size));
     writes_.push(mailbox::status_area, shadow_bytes());
@@ -72,28 +73,30 @@ class pf_mailbox_session {
       status_changed = true;
     }
 
-    const std::uint32_t control = load(window, mailbox::reg::control);
-    if ((control & mailbox::control_reset) != 0) {
-      // A reset resynchronises the sequence and lifts quarantine; latched invalidations survive it.
-      (void)store_->reset_vf(vf_);
-      last_sequence_ = 0;
-      latched_ |= store_->take_invalidations(vf_);
-      shadow_.status = 0;
-      shadow_.byte_count = 0;
-      shadow_.ack_sequence = 0;
-      emit_status_update(nullptr, 0, /*clear_ack=*/true);
-      writes_.push(mailbox::reg::control, zeros_.first(4));
-      event_ = mailbox_event::reset;
-      return writes_;
-    }
-
     // Invalidations the VF has taken leave the latch; new ones from the PF join it (OR-coalesced).
     const block_mask acknowledged{std::uint64_t{load(window, mailbox::reg::invalidate_ack_low)} |
                                   (std::uint64_t{load(window, mailbox::reg::invalidate_ack_high)} << 32)};
     const bool clear_ack = !acknowledged.empty();
     const block_mask before = latched_;
-    latched_ = block_mask{latched_.bits() & ~acknowledged.bits()};
-    latched_ |= store_->take_invalidations(vf_);
+    take_acknowledged(acknowledged);
+    latch_raised();
+
+    const std::uint32_t control = load(window, mailbox::reg::control);
+    if ((control & mailbox::control_reset) != 0) {
+      // A reset resynchronises the sequence and lifts quarantine; latched invalidations survive it.
+      // The request area is cleared too: the request left in it must neither run again nor count as a
+      // skipped sequence once the VF restarts from 0.
+      (void)store_->reset_vf(vf_);
+      last_sequence_ = 0;
+      shadow_.status = 0;
+      shadow_.byte_count = 0;
+      shadow_.ack_sequence = 0;
+      emit_status_update(nullptr, 0, /*clear_ack=*/true);
+      writes_.push(mailbox::request_area, zeros_.first(mailbox::request_area_size));
+      writes_.push(mailbox::reg::control, zeros_.first(4));
+      event_ = mailbox_event::reset;
+      return writes_;
+    }
     if (latched_ != before || clear_ack) status_changed = true;
 
     std::size_t data_length = 0;
@@ -138,6 +141,20 @@ class pf_mailbox_session {
     std::uint32_t ack_sequence{0};
   };
 
+  // Acknowledged bits leave the latch, except a bit the PF raised again while it was latched: the VF
+  // may have read the latch before that raise, so the bit stays latched for one more delivery (a
+  // duplicate at worst, never a lost invalidation).
+  constexpr void take_acknowledged(block_mask acknowledged) noexcept {
+    latched_ = block_mask{latched_.bits() & ~(acknowledged.bits() & ~reraised_.bits())};
+    reraised_ = block_mask{reraised_.bits() & ~acknowledged.bits()};
+  }
+  // New invalidations from the PF join the latch (OR-coalesced); note those that hit a latched bit.
+  constexpr void latch_raised() noexcept {
+    const block_mask raised = store_->take_invalidations(vf_);
+    reraised_ |= raised & latched_;
+    latched_ |= raised;
+  }
+
   static constexpr std::uint32_t load(std::span<const std::byte> window, std::uint16_t offset) noexcept {
     return le::load_u32(window.data() + offset);
   }
@@ -158,7 +175,9 @@ class pf_mailbox_session {
       answer = store_->serve_write(vf_, id, window.subspan(mailbox::reg::data, in_window));
       if (in_window == 0 && answer.status == ntstatus::success) answer = {ntstatus::invalid_parameter, 0};
     } else {
+      // A quarantined VF is refused whatever it asks; otherwise the operation is unknown.
       store_->count_dropped(vf_);
+      if (store_->quarantined(vf_) != quarantine_reason::none) answer.status = ntstatus::access_denied;
     }
     shadow_.status = static_cast<std::uint32_t>(answer.status);
     shadow_.byte_count = static_cast<std::uint32_t>(answer.bytes);
@@ -209,6 +228,7 @@ class pf_mailbox_session {
   std::uint32_t last_sequence_{0};
   status_shadow shadow_{};
   block_mask latched_{};
+  block_mask reraised_{};  // latched bits raised again since they were latched
   mailbox_event event_{mailbox_event::none};
   write_list writes_{};
   std::array<std::byte, 12> identity_{};

@@ -141,7 +141,16 @@ class vf_mailbox_engine {
     if (io_in_flight_) return {};
 
     if (!probed_) {
-      if (!has_work() && !watching_) return {};
+      if (!has_work()) {
+        if (!watching_) return {};
+        // Only watching, and the last probe found no usable mailbox: probe again at the poll
+        // interval, not in a loop.
+        if (probe_backoff_) {
+          probe_backoff_ = false;
+          probe_not_before_ = now + config_.poll_interval_ns;
+        }
+        if (now < probe_not_before_) return wait_action(probe_not_before_);
+      }
       return begin_read(phase::probe, mailbox::reg::magic, probe_length);
     }
     if (followup_length_ != 0) {
@@ -224,7 +233,7 @@ class vf_mailbox_engine {
     const phase was = phase_;
     phase_ = phase::idle;
     if (bytes.size() != expected_read_) {
-      on_transport_error(errc::malformed_message);
+      fail_io(errc::malformed_message, was);
       return;
     }
     switch (was) {
@@ -237,17 +246,10 @@ class vf_mailbox_engine {
     }
   }
 
-  // The last write or read failed in the transport: the active operation fails with `error`, and the
-  // mailbox state is read afresh (probe) before the next request.
-  constexpr void on_transport_error(errc error) noexcept {
-    io_in_flight_ = false;
-    phase_ = phase::idle;
-    if (active_ != no_op) complete_active(error, 0);
-    probed_ = false;
-    orphan_ = false;
-    followup_length_ = 0;
-    status_due_ = waiting_ = resetting_ = reset_write_due_ = false;
-  }
+  // The last write or read failed in the transport: the active operation (for a failed probe, the
+  // oldest queued one) fails with `error`, and the mailbox state is read afresh (probe) before the next
+  // request.
+  constexpr void on_transport_error(errc error) noexcept { fail_io(error, phase_); }
 
   // --- observers ----------------------------------------------------------------------------------
   [[nodiscard]] constexpr std::uint32_t sequence() const noexcept { return sequence_; }
@@ -260,6 +262,20 @@ class vf_mailbox_engine {
   enum class op_state : std::uint8_t { free, queued, active, done };
   enum class phase : std::uint8_t { idle, probe, write_data, write_request, status, data, verify_generation, write_ack,
                                     reset_request, reset_poll };
+
+  // A failed probe fails the oldest request (as a probe that finds no mailbox does), so a dead
+  // transport fails requests instead of being probed in a loop.
+  constexpr void fail_io(errc error, phase was) noexcept {
+    io_in_flight_ = false;
+    phase_ = phase::idle;
+    if (active_ != no_op) complete_active(error, 0);
+    else if (was == phase::probe) fail_probe(error);
+    probed_ = false;
+    orphan_ = false;
+    followup_length_ = 0;
+    status_due_ = waiting_ = resetting_ = reset_write_due_ = false;
+  }
+
   static constexpr std::size_t no_op = MaxQueued;
   static constexpr std::size_t probe_length = mailbox::reg::reserved - mailbox::reg::magic;
 
@@ -400,7 +416,7 @@ class vf_mailbox_engine {
     else if ((at(mailbox::reg::version) & 0xFFFFu) != mailbox::layout_version) error = errc::revision_mismatch;
     if (error != no_error) {
       // Not a vpci mailbox (or another layout): fail the oldest request, probe again for the next.
-      if (active_ != no_op || activate_next()) complete_active(error, 0);
+      fail_probe(error);
       return;
     }
     probed_ = true;
@@ -415,6 +431,11 @@ class vf_mailbox_engine {
                        (std::uint64_t{at(mailbox::reg::invalidate_mask_high)} << 32)},
             block_mask{std::uint64_t{at(mailbox::reg::invalidate_ack_low)} |
                        (std::uint64_t{at(mailbox::reg::invalidate_ack_high)} << 32)});
+  }
+
+  constexpr void fail_probe(errc error) noexcept {
+    if (active_ != no_op || activate_next()) complete_active(error, 0);
+    else probe_backoff_ = true;
   }
 
   // `mask` is the PF's latch, `acknowledged` what the acknowledgement registers still hold (bits the
@@ -444,6 +465,7 @@ class vf_mailbox_engine {
     if (orphan_) {
       if (ack == sequence_) {
         orphan_ = false;  // the abandoned request's answer: dropped
+        orphan_since_ = ~std::uint64_t{0};  // the next orphan gets its own full timeout
         ++late_replies_;
         return;
       }
@@ -506,6 +528,7 @@ class vf_mailbox_engine {
     if ((le::load_u32(bytes.data()) & mailbox::control_reset) == 0) {
       sequence_ = 0;
       orphan_ = false;
+      orphan_since_ = ~std::uint64_t{0};
       resetting_ = false;
       return;
     }
@@ -540,6 +563,8 @@ class vf_mailbox_engine {
   std::uint16_t followup_offset_{0};
   std::size_t followup_length_{0};
   std::uint64_t orphan_since_{~std::uint64_t{0}};
+  std::uint64_t probe_not_before_{0};
+  bool probe_backoff_{false};
   std::uint64_t wake_at_{0};
   std::uint64_t reset_deadline_{0};
   std::size_t expected_read_{0};

@@ -1,0 +1,314 @@
+// Binding 2 end to end in one process: a VF message endpoint and a PF serving it over a local socket.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <future>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect_pipe.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/vf_message_endpoint.hpp>
+
+#include "../examples/blocks.hpp"
+#include "test_support.hpp"
+
+using namespace vpci;
+using namespace std::chrono_literals;
+using socket_type = boost::asio::local::stream_protocol::socket;
+
+namespace {
+
+constexpr hyperv::wslot vf0_slot{2, 1};
+constexpr hyperv::wslot vf1_slot{3, 0};
+
+struct message_fixture {
+  boost::asio::io_context io;
+  socket_type vf_socket{io};
+  socket_type pf_socket{io};
+  pf_endpoint<4> pf;
+  std::optional<vf_message_endpoint<socket_type>> vf;
+  std::optional<boost::system::error_code> served;
+
+  explicit message_fixture(vf_options options = {}, engine::pf_limits limits = {}) : pf(limits) {
+    boost::asio::local::connect_pair(vf_socket, pf_socket);
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.register_vf(1, 0x0102));
+    BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}, block_access::read_only));
+    BOOST_REQUIRE(!pf.define<example::vf_config_block>(0, {1, example::vf_flags::link_up, 1500, 0, 4}));
+    BOOST_REQUIRE(!pf.define_block(1, block_id{9}, std::array<std::byte, 4>{}));  // VF 1's own block
+    pf.async_serve(0, vf0_slot, pf_socket, [this](boost::system::error_code ec) { served = ec; });
+    vf.emplace(vf_socket, vf0_slot, options);
+  }
+  void close_vf() {
+    boost::system::error_code ignored;
+    vf_socket.shutdown(socket_type::shutdown_both, ignored);
+    vf_socket.close(ignored);
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(message_endpoint)
+
+BOOST_AUTO_TEST_CASE(coroutine_reads_writes_and_sees_invalidations) {
+  message_fixture f;
+  bool finished = false;
+  boost::asio::co_spawn(
+      f.io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto mac = co_await f.vf->async_read(example::mac_block{}, boost::asio::use_awaitable);
+        BOOST_TEST(mac[2] == 0x5d);
+        auto config = co_await f.vf->async_read(example::vf_config_block{}, boost::asio::use_awaitable);
+        config.mtu = 9000;
+        const std::size_t written = co_await f.vf->async_write(example::vf_config_block{}, config, boost::asio::use_awaitable);
+        BOOST_TEST(written == example::vf_config_block::size);
+        config.vlan = 7;
+        BOOST_TEST(!f.pf.store<example::vf_config_block>(0, config));  // stores and invalidates block 1
+        auto mask = co_await f.vf->async_wait_invalidate(boost::asio::use_awaitable);
+        BOOST_TEST(mask.bits() == 0b10u);
+        auto after = co_await f.vf->async_read(example::vf_config_block{}, boost::asio::use_awaitable);
+        BOOST_TEST(after.vlan == 7u);
+        BOOST_TEST(after.mtu == 9000u);
+        finished = true;
+        f.close_vf();
+      },
+      boost::asio::detached);
+  f.io.run();
+  BOOST_TEST(finished);
+  BOOST_REQUIRE(f.served.has_value());
+  BOOST_TEST(!*f.served);  // the VF closed: serving ends cleanly
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_requests_complete_with_exact_statuses) {
+  message_fixture f;
+  std::array<std::array<std::byte, 6>, 40> buffers{};
+  std::array<std::byte, 4> small{};
+  std::array<std::byte, 4> foreign{};
+  std::size_t ok = 0;
+  std::size_t completed = 0;
+  constexpr std::size_t total = 44;
+  boost::system::error_code too_small, other_vf, nobody, zero;
+  auto done = [&] {
+    if (++completed == total) f.close_vf();
+  };
+  for (auto& buffer : buffers)
+    f.vf->async_read_block(example::mac_block::id, buffer, [&](boost::system::error_code ec, std::size_t n) {
+      if (!ec && n == 6) ++ok;
+      done();
+    });
+  f.vf->async_read_block(example::mac_block::id, small, [&](boost::system::error_code ec, std::size_t) {
+    too_small = ec;
+    done();
+  });
+  f.vf->async_read_block(block_id{9}, foreign, [&](boost::system::error_code ec, std::size_t) {
+    other_vf = ec;
+    done();
+  });
+  f.vf->async_read_block(block_id{30}, foreign, [&](boost::system::error_code ec, std::size_t) {
+    nobody = ec;
+    done();
+  });
+  f.vf->async_read_block(block_id{1}, std::span<std::byte>{}, [&](boost::system::error_code ec, std::size_t) {
+    zero = ec;
+    done();
+  });
+  f.io.run();
+  BOOST_TEST(completed == total);
+  BOOST_TEST(ok == buffers.size());
+  BOOST_TEST(buffers[39][5] == std::byte{0x03});
+  BOOST_TEST((too_small == errc::buffer_too_small));
+  BOOST_TEST(small == (std::array<std::byte, 4>{}));
+  BOOST_TEST((other_vf == errc::access_denied));
+  BOOST_TEST((nobody == errc::invalid_argument));
+  BOOST_TEST((zero == errc::invalid_length));
+  BOOST_TEST(f.pf.blocks().in_flight(0) == 0u);  // every admitted request retired
+}
+
+BOOST_AUTO_TEST_CASE(completion_tokens_and_synchronous_forms) {
+  message_fixture f;
+  std::thread runner;
+  auto guard = boost::asio::make_work_guard(f.io);
+  runner = std::thread([&] { f.io.run(); });
+  // use_future and the synchronous forms need the io_context running on another thread.
+  std::array<std::byte, 6> a{};
+  std::future<std::size_t> future = f.vf->async_read_block(example::mac_block::id, a, boost::asio::use_future);
+  BOOST_TEST(future.get() == 6u);
+  auto mac = [&] {
+    boost::system::error_code ec;
+    auto value = f.vf->read(example::mac_block{}, ec);
+    BOOST_TEST(!ec);
+    return value;
+  }();
+  BOOST_TEST(mac[5] == 0x03);
+  interface_standard vpci_if = f.vf->interface();
+  std::array<std::uint8_t, 16> buffer{};
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 16) == 0u);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 4) == 0xC0000023u);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 200) == 0xC000000Du);
+  BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 0, buffer.data(), 6) == 0xC0000022u);  // read-only block
+  boost::asio::post(f.io, [&] { f.close_vf(); });
+  guard.reset();
+  runner.join();
+}
+
+BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
+  vf_options options;
+  options.default_timeout = 1ms;
+  boost::asio::io_context io;
+  socket_type vf_socket{io}, fake_pf{io};
+  boost::asio::local::connect_pair(vf_socket, fake_pf);
+  vf_message_endpoint<socket_type> vf(vf_socket, vf0_slot, options);
+  const std::array<std::byte, 6> data{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}, std::byte{6}};
+  std::array<std::byte, hyperv::read_request_frame_size> request{};
+  std::array<std::byte, hyperv::max_response_frame_size> response{};
+  auto answer = [&](std::span<const std::byte> frame) {
+    const auto id = hyperv::vmbus::decode_descriptor(frame.subspan(4))->transaction_id;
+    auto size = hyperv::encode_read_response_frame(hyperv::read_response{id, ntstatus::success, data}, response);
+    boost::asio::write(fake_pf, boost::asio::buffer(response.data(), *size));
+  };
+
+  // A scripted PF that answers the first request only after the VF gave up on it.
+  std::array<std::byte, 6> first_buffer{};
+  std::array<std::byte, 6> second_buffer{};
+  boost::system::error_code first, second;
+  std::size_t second_bytes = 0;
+  vf.async_read_block(block_id{0}, first_buffer, [&](boost::system::error_code ec, std::size_t) {
+    first = ec;
+    answer(request);  // the late answer to the timed-out request
+    vf.async_read_block(block_id{0}, second_buffer, [&](boost::system::error_code ec2, std::size_t n) {
+      second = ec2;
+      second_bytes = n;
+    });
+    boost::asio::async_read(fake_pf, boost::asio::buffer(request), [&](boost::system::error_code ec3, std::size_t) {
+      BOOST_REQUIRE(!ec3);
+      answer(request);
+    });
+  });
+  boost::asio::async_read(fake_pf, boost::asio::buffer(request), [](boost::system::error_code, std::size_t) {});
+  io.run();
+  BOOST_TEST((first == errc::timeout));
+  BOOST_TEST(first_buffer == (std::array<std::byte, 6>{}));  // the late answer never reached it
+  BOOST_TEST(!second);
+  BOOST_TEST(second_bytes == 6u);
+  BOOST_TEST(second_buffer == data);
+  BOOST_TEST(vf.engine().counters().dropped_unknown_id == 1u);
+  BOOST_TEST(vf.engine().counters().timed_out == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(garbage_from_the_vf_quarantines_it_and_other_vfs_keep_being_served) {
+  boost::asio::io_context io;
+  socket_type vf0{io}, pf0{io}, vf1{io}, pf1{io};
+  boost::asio::local::connect_pair(vf0, pf0);
+  boost::asio::local::connect_pair(vf1, pf1);
+  pf_endpoint<4> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 1));
+  BOOST_REQUIRE(!pf.register_vf(1, 2));
+  BOOST_REQUIRE(!pf.define_block(1, block_id{9}, std::array<std::byte, 4>{std::byte{9}, std::byte{9}, std::byte{9}, std::byte{9}}));
+  std::optional<boost::system::error_code> served0;
+  pf.async_serve(0, vf0_slot, pf0, [&](boost::system::error_code ec) { served0 = ec; });
+  pf.async_serve(1, vf1_slot, pf1, [&](boost::system::error_code) {});
+  const std::array<std::byte, 8> garbage{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                                         std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}};
+  boost::asio::write(vf0, boost::asio::buffer(garbage));
+  vf_message_endpoint<socket_type> good(vf1, vf1_slot);
+  std::array<std::byte, 4> block{};
+  std::size_t read = 0;
+  good.async_read_block(block_id{9}, block, [&](boost::system::error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    read = n;
+    boost::system::error_code ignored;
+    vf1.close(ignored);
+  });
+  io.run();
+  BOOST_REQUIRE(served0.has_value());
+  BOOST_TEST((*served0 == errc::protocol_violation));
+  BOOST_TEST((pf.blocks().quarantined(0) == quarantine_reason::protocol_violation));
+  BOOST_TEST((pf.blocks().quarantined(1) == quarantine_reason::none));
+  BOOST_TEST(read == 4u);
+  BOOST_TEST(block[0] == std::byte{9});
+}
+
+BOOST_AUTO_TEST_CASE(vf_that_floods_without_reading_is_quarantined_for_overflow) {
+  boost::asio::io_context io;
+  socket_type vf0{io}, pf0{io};
+  boost::asio::local::connect_pair(vf0, pf0);
+  engine::pf_limits limits;
+  limits.max_in_flight = 2;
+  pf_endpoint<2> pf(limits);
+  BOOST_REQUIRE(!pf.register_vf(0, 1));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{1}, std::array<std::byte, 128>{}));
+  std::optional<boost::system::error_code> served;
+  pf.async_serve(0, vf0_slot, pf0, [&](boost::system::error_code ec) { served = ec; });
+  // The VF writes requests and never reads: answers pile up once the socket buffer is full.
+  std::array<std::byte, hyperv::read_request_frame_size> frame{};
+  (void)hyperv::encode_read_request_frame(1, hyperv::read_request{block_id{1}, vf0_slot, 128}, frame);
+  std::vector<std::byte> flood;
+  for (int i = 0; i < 4000; ++i) flood.insert(flood.end(), frame.begin(), frame.end());
+  vf0.non_blocking(true);
+  std::size_t offset = 0;
+  while (!served && offset < flood.size()) {
+    boost::system::error_code ec;
+    offset += vf0.write_some(boost::asio::buffer(flood.data() + offset, flood.size() - offset), ec);
+    io.poll();
+  }
+  BOOST_REQUIRE(served.has_value());
+  BOOST_TEST((*served == errc::quarantined));
+  BOOST_TEST((pf.blocks().quarantined(0) == quarantine_reason::overflow));
+  BOOST_TEST(pf.blocks().counters(0).busy > 0u);
+  BOOST_TEST(pf.blocks().in_flight(0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(removal_mid_request_completes_everything_in_order) {
+  boost::asio::io_context io;
+  socket_type vf_socket{io}, silent_pf{io};
+  boost::asio::local::connect_pair(vf_socket, silent_pf);
+  vf_message_endpoint<socket_type> vf(vf_socket, vf0_slot);
+  std::vector<int> order;
+  std::array<std::array<std::byte, 4>, 3> buffers{};
+  for (int i = 0; i < 3; ++i)
+    vf.async_read_block(block_id{1}, buffers[static_cast<std::size_t>(i)], [&, i](boost::system::error_code ec, std::size_t) {
+      BOOST_TEST((ec == errc::vf_removed));
+      order.push_back(i);
+    });
+  io.poll();
+  vf.remove();
+  io.poll();
+  BOOST_TEST(order == (std::vector<int>{0, 1, 2}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(cancellation_with_a_late_reply) {
+  boost::asio::io_context io;
+  socket_type vf_socket{io}, fake_pf{io};
+  boost::asio::local::connect_pair(vf_socket, fake_pf);
+  vf_message_endpoint<socket_type> vf(vf_socket, vf0_slot);
+  boost::asio::cancellation_signal signal;
+  std::array<std::byte, 6> buffer{};
+  boost::system::error_code result;
+  vf.async_read_block(block_id{0}, buffer,
+                      boost::asio::bind_cancellation_slot(signal.slot(), [&](boost::system::error_code ec, std::size_t) {
+                        result = ec;
+                      }));
+  io.poll();
+  signal.emit(boost::asio::cancellation_type::partial);
+  io.poll();
+  BOOST_TEST((result == errc::cancelled));
+  BOOST_TEST(vf.engine().in_flight_count() == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
