@@ -1,0 +1,256 @@
+// Binding 1 under transport failures: a vf_endpoint over vpci::fault_injecting_transport wrapping a
+// memory_config_space that a pf_endpoint services. "Fail at every step": for N = 0, 1, 2, ... the Nth
+// transport operation fails; each typed operation must complete exactly once with either the right
+// result or the injected error (mapped), never hang or return a wrong or mixed value, and the endpoint
+// must recover (a fresh probe) so that the next operation succeeds. fault_injecting_transport is not a
+// nonblocking transport for vf_endpoint, so this covers its asynchronous transport path.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/transport/fault_injecting.hpp>
+
+using namespace vpci;
+using namespace std::chrono_literals;
+
+namespace {
+
+using word_block = block<3, std::uint32_t>;
+
+struct frame {
+  std::uint32_t sequence;
+  std::array<std::uint8_t, 124> data;
+  friend constexpr auto vpci_fields(type_tag<frame>) { return fields(&frame::sequence, &frame::data); }
+};
+using frame_block = block<4, frame>;  // 128 bytes: the whole data window
+static_assert(frame_block::size == 128);
+
+frame make_frame(std::uint32_t sequence) {
+  frame f{};
+  f.sequence = sequence;
+  for (std::size_t i = 0; i < f.data.size(); ++i) f.data[i] = static_cast<std::uint8_t>(sequence * 31 + i);
+  return f;
+}
+bool same(const frame& a, const frame& b) { return a.sequence == b.sequence && a.data == b.data; }
+
+using faulty = fault_injecting_transport<memory_config_space&>;
+static_assert(!is_nonblocking_transport<faulty>::value);
+
+struct fault_fixture {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  pf_endpoint<2> pf;
+  faulty transport{space};
+  std::optional<vf_endpoint<faulty>> vf;
+
+  fault_fixture() {
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.define<word_block>(0, 0xA1B2C3D4u));
+    BOOST_REQUIRE(!pf.define<frame_block>(0, make_frame(7)));
+    auto placed = pf.attach_mailbox(0, space);
+    BOOST_REQUIRE(placed.has_value());
+    vf.emplace(transport, *placed);
+  }
+
+  // Runs the io_context until `done` (bounded: a hang fails the test instead of blocking it).
+  template <class Done>
+  void run_until(Done done) {
+    io.restart();
+    for (int i = 0; i < 100 && !done(); ++i) io.run_for(100ms);
+    BOOST_REQUIRE(done());
+  }
+
+  template <class Block>
+  std::pair<boost::system::error_code, typename Block::value_type> read() {
+    int calls = 0;
+    boost::system::error_code result;
+    typename Block::value_type value{};
+    vf->async_read(Block{}, [&](boost::system::error_code ec, typename Block::value_type v) {
+      ++calls;
+      result = ec;
+      value = v;
+    });
+    run_until([&] { return calls != 0; });
+    io.restart();
+    io.poll();  // nothing may complete twice
+    BOOST_TEST(calls == 1);
+    return {result, value};
+  }
+
+  template <class Block>
+  std::pair<boost::system::error_code, std::size_t> write(const typename Block::value_type& value) {
+    int calls = 0;
+    boost::system::error_code result;
+    std::size_t bytes = 0;
+    vf->async_write(Block{}, value, [&](boost::system::error_code ec, std::size_t n) {
+      ++calls;
+      result = ec;
+      bytes = n;
+    });
+    run_until([&] { return calls != 0; });
+    io.restart();
+    io.poll();
+    BOOST_TEST(calls == 1);
+    return {result, bytes};
+  }
+};
+
+// The error a vf_endpoint reports for a failed transport operation: vpci's own codes as they are,
+// anything else as device_error.
+boost::system::error_code mapped(const boost::system::error_code& injected) {
+  if (injected.category() == vpci::error_category()) return injected;
+  return errc::device_error;
+}
+
+const boost::system::error_code injected_errors[] = {
+    errc::out_of_range,
+    make_error_code(boost::system::errc::io_error),
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(mailbox_fault)
+
+BOOST_AUTO_TEST_CASE(the_fixture_reads_without_faults) {
+  fault_fixture f;
+  const auto [ec, value] = f.read<word_block>();
+  BOOST_TEST(!ec);
+  BOOST_TEST(value == 0xA1B2C3D4u);
+  // probe, request, status, data, generation
+  BOOST_TEST(f.transport.operation_count() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(fail_at_every_step_of_a_typed_read) {
+  for (const auto& injected : injected_errors) {
+    std::size_t failing = 0;
+    for (std::size_t n = 0;; ++n) {
+      BOOST_TEST_CONTEXT("error " << injected.message() << ", failing operation " << n) {
+        fault_fixture f;
+        f.transport.fail_at(n, injected);
+        const auto [ec, value] = f.read<word_block>();
+        const bool hit = f.transport.fault_triggered();
+        f.transport.disarm();
+        if (!hit) {
+          BOOST_TEST(!ec);
+          BOOST_TEST(value == 0xA1B2C3D4u);
+          break;
+        }
+        ++failing;
+        BOOST_TEST(f.transport.faults_injected() == 1u);
+        // Either the right value or the injected error: never a wrong value.
+        if (ec) {
+          BOOST_TEST(ec == mapped(injected));
+          BOOST_TEST(value == 0u);
+        } else {
+          BOOST_TEST(value == 0xA1B2C3D4u);
+        }
+        // The endpoint recovers: the next read succeeds, after a fresh probe of the window when the
+        // failure reached the engine.
+        const std::size_t before = f.transport.operation_count();
+        const auto [again, value2] = f.read<word_block>();
+        BOOST_TEST(!again);
+        BOOST_TEST(value2 == 0xA1B2C3D4u);
+        BOOST_TEST(f.transport.operation_count() - before == (ec ? 5u : 4u));
+        // And the PF saw nothing it had to refuse.
+        BOOST_TEST((f.pf.blocks().quarantined(0) == quarantine_reason::none));
+        BOOST_TEST(f.pf.blocks().counters(0).violations == 0u);
+      }
+      BOOST_REQUIRE(n < 20u);
+    }
+    BOOST_TEST(failing == 5u);  // every one of the read's five accesses was failed once
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fail_at_every_step_of_a_full_window_read_while_the_pf_updates) {
+  // The 128-byte block, with the PF storing a new frame and invalidating it between attempts: the
+  // value read is always one whole frame, never a mix.
+  for (std::size_t n = 0;; ++n) {
+    BOOST_TEST_CONTEXT("failing operation " << n) {
+      fault_fixture f;
+      f.transport.fail_at(n, errc::device_error);
+      const auto [ec, value] = f.read<frame_block>();
+      const bool hit = f.transport.fault_triggered();
+      f.transport.disarm();
+      if (ec) {
+        BOOST_TEST(hit);
+        BOOST_TEST((ec == errc::device_error));
+      } else {
+        BOOST_TEST(same(value, make_frame(7)));
+      }
+      BOOST_TEST(!f.pf.store<frame_block>(0, make_frame(8)));
+      const auto [again, fresh] = f.read<frame_block>();
+      BOOST_TEST(!again);
+      BOOST_TEST(same(fresh, make_frame(8)));
+      if (!hit) break;
+    }
+    BOOST_REQUIRE(n < 40u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fail_at_every_step_of_a_typed_write) {
+  std::size_t failing = 0;
+  for (std::size_t n = 0;; ++n) {
+    BOOST_TEST_CONTEXT("failing operation " << n) {
+      fault_fixture f;
+      f.transport.fail_at(n, errc::device_error);
+      const auto [ec, bytes] = f.write<word_block>(0x01020304u);
+      const bool hit = f.transport.fault_triggered();
+      f.transport.disarm();
+      auto stored = f.pf.load<word_block>(0);
+      BOOST_REQUIRE(stored.has_value());
+      if (!hit) {
+        BOOST_TEST(!ec);
+        BOOST_TEST(bytes == 4u);
+        BOOST_TEST(*stored == 0x01020304u);
+        break;
+      }
+      ++failing;
+      if (ec) {
+        BOOST_TEST((ec == errc::device_error));
+        BOOST_TEST(bytes == 0u);
+        // The outcome of a failed write is unknown to the VF, but the block holds one of the two
+        // values, never a mix.
+        BOOST_TEST((*stored == 0x01020304u || *stored == 0xA1B2C3D4u));
+      } else {
+        BOOST_TEST(*stored == 0x01020304u);
+      }
+      const auto [again, value] = f.read<word_block>();
+      BOOST_TEST(!again);
+      BOOST_TEST(value == *stored);
+      const auto [rewrite, n2] = f.write<word_block>(0x0A0B0C0Du);
+      BOOST_TEST(!rewrite);
+      BOOST_TEST(n2 == 4u);
+      BOOST_TEST(*f.pf.load<word_block>(0) == 0x0A0B0C0Du);
+    }
+    BOOST_REQUIRE(n < 20u);
+  }
+  BOOST_TEST(failing == 5u);  // probe, data window, request, status, generation
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_transport_fails_requests_promptly_and_a_revived_one_works) {
+  fault_fixture f;
+  f.transport.fail_at(0, errc::device_error, fault_persistence::from_then_on);
+  for (int i = 0; i < 3; ++i) {
+    const auto [ec, value] = f.read<word_block>();
+    BOOST_TEST((ec == errc::device_error));
+    BOOST_TEST(value == 0u);
+  }
+  // Each failed on its first access (the probe) instead of probing in a loop until its deadline.
+  BOOST_TEST(f.transport.operation_count() == 3u);
+  f.transport.disarm();
+  const auto [ec, value] = f.read<word_block>();
+  BOOST_TEST(!ec);
+  BOOST_TEST(value == 0xA1B2C3D4u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
