@@ -1,101 +1,248 @@
-// vpci-demo: builds typed blocks, encodes the Hyper-V vPCI messages a VF and a PF exchange for a read
-// and a write, decodes them back and prints every step.
+// vpci-demo: a PF process and a VF process exchanging configuration blocks, over both bindings.
+//
+//   1. The config-space mailbox (binding 1) in a shared-memory config space: the PF places the mailbox
+//      VSEC, the VF finds it by walking the extended capability list.
+//   2. Hyper-V vPCI messages (binding 2) over a Unix socket.
+//
+// In each, the VF reads its MAC address and configuration, writes a new configuration, the PF answers
+// by refreshing the statistics block and invalidating it, the VF re-reads it, and the VF measures how
+// many 128-byte blocks per second the binding moves.
 #include <array>
+#include <chrono>
 #include <cstdio>
-#include <span>
+#include <cstdlib>
+#include <string>
 
-#include <vpci/core.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <vpci/vpci.hpp>
 
 #include "blocks.hpp"
 
 namespace {
 
-void print_bytes(const char* label, std::span<const std::byte> bytes) {
-  std::printf("  %-26s (%3zu bytes)", label, bytes.size());
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (i % 16 == 0) std::printf("\n    %04zx:", i);
-    std::printf(" %02x", static_cast<unsigned>(bytes[i]));
-  }
-  std::printf("\n");
+using namespace std::chrono_literals;
+using socket_type = boost::asio::local::stream_protocol::socket;
+using clock_type = std::chrono::steady_clock;
+
+constexpr vpci::vf_index vf0 = 0;
+constexpr vpci::hyperv::wslot vf0_slot{2, 1};
+constexpr int throughput_reads = 20000;
+
+// Block 3: the VF says which phase it has finished (the PF moves on to the next binding).
+using phase_block = vpci::block<3, std::uint32_t>;
+
+void say(const char* who, const std::string& text) {
+  std::printf("[%s] %s\n", who, text.c_str());
+  std::fflush(stdout);
 }
 
-int fail(const char* what, vpci::errc e) {
-  std::fprintf(stderr, "vpci-demo: %s failed (errc %d)\n", what, static_cast<int>(e));
-  return 1;
+std::string mac_text(const example::mac_address& mac) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+  return text;
+}
+
+std::string throughput_text(const char* binding, int blocks, clock_type::duration elapsed) {
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  char text[160];
+  std::snprintf(text, sizeof text, "throughput %-28s %8.0f blocks/s  %7.2f MB/s  (%d x 128-byte reads)", binding,
+                blocks / seconds, blocks * 128.0 / seconds / 1e6, blocks);
+  return text;
+}
+
+// ---- the PF process -------------------------------------------------------------------------------
+
+// The PF's reaction to a VF writing its configuration: refresh the statistics and invalidate them.
+class pf_logic final : public vpci::engine::block_handler {
+ public:
+  explicit pf_logic(vpci::pf_endpoint<4>& pf) : pf_(pf) {}
+  vpci::ntstatus on_read(vpci::vf_index vf, vpci::block_id, std::span<std::byte> out, std::size_t& bytes) override {
+    const auto config = pf_.blocks().contents(vf, example::vf_config_block::id);
+    vpci::le::copy(config, out.data());
+    bytes = config.size();
+    return vpci::ntstatus::success;
+  }
+  vpci::ntstatus on_write(vpci::vf_index vf, vpci::block_id, std::span<const std::byte> data) override {
+    auto config = example::vf_config_block::decode(data);
+    if (!config) return vpci::ntstatus::invalid_parameter;
+    if (config->mtu < 68 || config->mtu > 9216) return vpci::ntstatus::invalid_parameter;  // the IHV's own rule
+    (void)pf_.blocks().store(vf, example::vf_config_block::id, data);
+    say("PF", "VF " + std::to_string(vf) + " set MTU " + std::to_string(config->mtu) + ", VLAN " +
+                  std::to_string(config->vlan) + "; refreshing statistics and invalidating block 2");
+    ++sequence_;
+    example::stats_frame stats{};
+    stats.sequence = sequence_;
+    for (std::size_t i = 0; i < stats.data.size(); ++i) stats.data[i] = static_cast<std::uint8_t>(sequence_ + i);
+    (void)pf_.store<example::stats_block>(vf, stats, /*invalidate=*/false);
+    invalidate_pending_ = true;
+    return vpci::ntstatus::success;
+  }
+  // Invalidations are raised after the write's answer went out (outside the handler).
+  bool take_invalidate() { return std::exchange(invalidate_pending_, false); }
+
+ private:
+  vpci::pf_endpoint<4>& pf_;
+  std::uint16_t sequence_{0};
+  bool invalidate_pending_{false};
+};
+
+void define_blocks(vpci::pf_endpoint<4>& pf, pf_logic& logic) {
+  (void)pf.define<example::mac_block>(vf0, {0x00, 0x15, 0x5d, 0x2a, 0x00, 0x01}, vpci::block_access::read_only);
+  (void)pf.define<example::vf_config_block>(vf0, {1, example::vf_flags::link_up, 1500, 0, 4},
+                                            vpci::block_access::read_write, &logic);
+  (void)pf.define<example::stats_block>(vf0, example::stats_frame{}, vpci::block_access::read_only);
+  (void)pf.define<phase_block>(vf0, 0u);
+}
+
+int run_pf(vpci::pf_endpoint<4>& pf, pf_logic& logic, vpci::shm_config_space& device,
+           boost::asio::local::stream_protocol::acceptor& acceptor, boost::asio::io_context& io, pid_t vf_process) {
+  // Phase 1: the mailbox in shared memory, serviced on its doorbell.
+  say("PF", "serving VF 0 through the config-space mailbox in shared memory");
+  while (pf.load<phase_block>(vf0).value() < 1) {
+    (void)pf.wait_and_service(vf0, 50ms);
+    if (logic.take_invalidate()) (void)pf.invalidate(vf0, vpci::block_mask{1u << example::stats_block::id.value()});
+    int status = 0;
+    if (waitpid(vf_process, &status, WNOHANG) == vf_process) return 1;  // the VF died early
+  }
+  // Phase 2: Hyper-V messages over the Unix socket. The mailbox is retired first: one binding per VF.
+  (void)pf.wait_and_service(vf0, 0ms);  // answer the phase write
+  (void)pf.detach_mailbox(vf0);
+  say("PF", "serving VF 0 with Hyper-V vPCI messages over a Unix socket");
+  socket_type connection = acceptor.accept();
+  (void)pf.blocks().store(vf0, phase_block::id, phase_block::to_buffer(0u).span());
+  boost::system::error_code served;
+  pf.async_serve(vf0, vf0_slot, connection, [&](boost::system::error_code ec) { served = ec; });
+  // The handler asks for invalidations; raise them between events.
+  while (io.run_one() != 0)
+    if (logic.take_invalidate()) (void)pf.invalidate(vf0, vpci::block_mask{1u << example::stats_block::id.value()});
+  say("PF", "VF closed the connection (" + (served ? served.message() : std::string("cleanly")) + ")");
+  (void)device;
+  int status = 0;
+  waitpid(vf_process, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+// ---- the VF process -------------------------------------------------------------------------------
+
+template <class Endpoint>
+boost::asio::awaitable<void> vf_session(Endpoint& vf, const char* binding) {
+  using boost::asio::use_awaitable;
+  const auto mac = co_await vf.async_read(example::mac_block{}, use_awaitable);
+  say("VF", std::string("MAC address ") + mac_text(mac));
+  auto config = co_await vf.async_read(example::vf_config_block{}, use_awaitable);
+  say("VF", "configuration v" + std::to_string(config.version) + ": MTU " + std::to_string(config.mtu) + ", " +
+                std::to_string(config.queue_pairs) + " queue pairs");
+  config.mtu = 9000;
+  config.vlan = 100;
+  co_await vf.async_write(example::vf_config_block{}, config, use_awaitable);
+  say("VF", "wrote MTU 9000, VLAN 100");
+  const vpci::block_mask changed = co_await vf.async_wait_invalidate(use_awaitable);
+  std::string which;
+  for (vpci::block_id id : changed) which += " " + std::to_string(id.value());
+  say("VF", "PF invalidated block(s)" + which + "; re-reading");
+  const auto stats = co_await vf.async_read(example::stats_block{}, use_awaitable);
+  say("VF", "statistics frame sequence " + std::to_string(stats.sequence) + ", first data byte " +
+                std::to_string(stats.data[0]));
+  config.mtu = 100000;  // outside the IHV's range: the PF's handler refuses it
+  boost::system::error_code refused;
+  std::array<std::byte, example::vf_config_block::size> raw{};
+  example::vf_config_block::encode(config, raw);
+  co_await vf.async_write_block(example::vf_config_block::id, raw,
+                                boost::asio::redirect_error(use_awaitable, refused));
+  say("VF", "MTU 100000 refused by the PF: " + refused.message() + " (NTSTATUS 0x" +
+                [&] {
+                  char hex[16];
+                  std::snprintf(hex, sizeof hex, "%08X", vpci::to_underlying(vpci::to_ntstatus(refused)));
+                  return std::string(hex);
+                }() + ")");
+
+  std::array<std::byte, 128> block{};
+  const auto start = clock_type::now();
+  for (int i = 0; i < throughput_reads; ++i) co_await vf.async_read_block(example::stats_block::id, block, use_awaitable);
+  say("VF", throughput_text(binding, throughput_reads, clock_type::now() - start));
+  co_await vf.async_write(phase_block{}, 1u, use_awaitable);
+}
+
+int run_vf(const std::string& shm_name, const std::string& socket_path) {
+  boost::asio::io_context io;
+  try {
+    // Binding 1: find the mailbox in the VF's config space, then use it.
+    auto space = vpci::shm_config_space::open(io.get_executor(), shm_name, vpci::shm_role::driver);
+    std::array<std::byte, 4096> snapshot{};
+    boost::system::error_code ec;
+    space.read(0, snapshot, ec);
+    auto window = vpci::config::find_mailbox(snapshot);
+    if (ec || !window) {
+      say("VF", "no vpci mailbox in the config space");
+      return 1;
+    }
+    char found[64];
+    std::snprintf(found, sizeof found, "found the mailbox VSEC at 0x%03zx", *window);
+    say("VF", found);
+    vpci::vf_endpoint<vpci::shm_config_space> mailbox_vf(space, *window);
+    bool ok = false;
+    boost::asio::co_spawn(io, vf_session(mailbox_vf, "mailbox over shared memory"),
+                          [&](std::exception_ptr e) { ok = !e; });
+    io.run();
+    if (!ok) return 1;
+
+    // Binding 2: Hyper-V messages over the PF's socket.
+    io.restart();
+    socket_type socket(io);
+    socket.connect(boost::asio::local::stream_protocol::endpoint(socket_path));
+    say("VF", "connected to the PF's socket");
+    ok = false;
+    {
+      vpci::vf_message_endpoint<socket_type> message_vf(socket, vf0_slot);
+      boost::asio::co_spawn(io, vf_session(message_vf, "Hyper-V messages over a socket"), [&](std::exception_ptr e) {
+        ok = !e;
+        message_vf.close();  // the endpoint reads until its stream closes
+      });
+      io.run();
+    }
+    return ok ? 0 : 1;
+  } catch (const std::exception& e) {
+    say("VF", std::string("failed: ") + e.what());
+    return 1;
+  }
 }
 
 }  // namespace
 
 int main() {
-  using namespace vpci;
-  const hyperv::wslot slot{2, 1};  // the VF at device 2, function 1 of the virtual bus
-
-  // 1. The VF reads its configuration block (block 1): request, and the PF's response.
-  std::printf("read of block %u (%zu bytes) on slot dev %u func %u\n", example::vf_config_block::id.value(),
-              example::vf_config_block::size, slot.device, slot.function);
-  std::array<std::byte, hyperv::vmbus::max_packet_size> request{};
-  auto request_size = hyperv::encode(
-      hyperv::read_request{example::vf_config_block::id, slot, example::vf_config_block::size}, request);
-  if (!request_size) return fail("encode read request", request_size.error());
-  print_bytes("VF -> PF read request", std::span{request}.first(*request_size));
-
-  auto decoded_request = hyperv::decode_read_request(std::span{request}.first(*request_size));
-  if (!decoded_request) return fail("decode read request", decoded_request.error());
-  std::printf("  PF decoded: block %u, %u bytes requested, slot dev %u func %u\n",
-              decoded_request->block.value(), decoded_request->bytes_requested, decoded_request->slot.device,
-              decoded_request->slot.function);
-
-  const example::vf_config config{1, example::vf_flags::link_up, 9000, 100, 8};
-  const auto config_bytes = example::vf_config_block::to_buffer(config);
-  std::array<std::byte, hyperv::vmbus::max_packet_size> response{};
-  auto response_size = hyperv::encode(hyperv::read_response{7, ntstatus::success, config_bytes.span()}, response);
-  if (!response_size) return fail("encode read response", response_size.error());
-  print_bytes("PF -> VF read response", std::span{response}.first(*response_size));
-
-  auto decoded_response = hyperv::decode_read_response(std::span{response}.first(*response_size));
-  if (!decoded_response) return fail("decode read response", decoded_response.error());
-  auto read_back = example::vf_config_block::decode(decoded_response->data);
-  if (!read_back) return fail("decode vf_config", read_back.error());
-  std::printf("  VF decoded: transaction %llu, status 0x%08x, version %u, flags 0x%x, mtu %u, vlan %u, %u queue pairs\n",
-              static_cast<unsigned long long>(decoded_response->transaction_id),
-              static_cast<unsigned>(decoded_response->status), read_back->version,
-              static_cast<unsigned>(read_back->flags), read_back->mtu, read_back->vlan, read_back->queue_pairs);
-
-  // 2. The VF writes its MAC address block (block 0), as the Linux guest sends it (4 reserved bytes).
-  const example::mac_address mac{0x00, 0x15, 0x5d, 0x01, 0x02, 0x03};
-  const auto mac_bytes = example::mac_block::to_buffer(mac);
-  std::printf("\nwrite of block %u (%zu bytes)\n", example::mac_block::id.value(), example::mac_block::size);
-  auto write_size = hyperv::encode(hyperv::write_request{example::mac_block::id, slot, mac_bytes.span()}, request,
-                                   /*with_linux_tail=*/true);
-  if (!write_size) return fail("encode write request", write_size.error());
-  print_bytes("VF -> PF write request", std::span{request}.first(*write_size));
-  auto decoded_write = hyperv::decode_write_request(std::span{request}.first(*write_size));
-  if (!decoded_write) return fail("decode write request", decoded_write.error());
-  auto mac_back = example::mac_block::decode(decoded_write->data);
-  if (!mac_back) return fail("decode mac", mac_back.error());
-  std::printf("  PF decoded: block %u, %zu bytes, MAC %02x:%02x:%02x:%02x:%02x:%02x\n", decoded_write->block.value(),
-              decoded_write->data.size(), (*mac_back)[0], (*mac_back)[1], (*mac_back)[2], (*mac_back)[3],
-              (*mac_back)[4], (*mac_back)[5]);
-
-  auto completion_size = hyperv::encode(hyperv::write_completion{8, ntstatus::success}, response);
-  if (!completion_size) return fail("encode write completion", completion_size.error());
-  print_bytes("PF -> VF write completion", std::span{response}.first(*completion_size));
-  auto completion = hyperv::decode_write_completion(std::span{response}.first(*completion_size));
-  if (!completion) return fail("decode write completion", completion.error());
-  std::printf("  VF decoded: transaction %llu, status 0x%08x\n",
-              static_cast<unsigned long long>(completion->transaction_id), static_cast<unsigned>(completion->status));
-
-  // 3. The PF invalidates blocks 0 and 2; the VF learns which blocks to re-read.
-  auto mask = block_mask::of({example::mac_block::id, example::stats_block::id});
-  if (!mask) return fail("build mask", mask.error());
-  auto invalidate_size = hyperv::encode(hyperv::invalidate{slot, *mask}, response);
-  if (!invalidate_size) return fail("encode invalidate", invalidate_size.error());
-  std::printf("\ninvalidate\n");
-  print_bytes("PF -> VF invalidate", std::span{response}.first(*invalidate_size));
-  auto invalidated = hyperv::decode_invalidate(std::span{response}.first(*invalidate_size));
-  if (!invalidated) return fail("decode invalidate", invalidated.error());
-  std::printf("  VF decoded: re-read blocks");
-  for (block_id id : invalidated->mask) std::printf(" %u", id.value());
-  std::printf("\n");
-  return 0;
+  const std::string shm_name = "/vpci-demo-" + std::to_string(getpid());
+  const std::string socket_path = "/tmp/vpci-demo-" + std::to_string(getpid()) + ".sock";
+  boost::asio::io_context io;
+  auto device = vpci::shm_config_space::create(io.get_executor(), shm_name, 4096);
+  vpci::pf_endpoint<4> pf;
+  pf_logic logic(pf);
+  (void)pf.register_vf(vf0, 0x0101);
+  define_blocks(pf, logic);
+  auto window = pf.attach_mailbox(vf0, device);
+  if (!window) {
+    std::fprintf(stderr, "vpci-demo: no room for the mailbox\n");
+    return 1;
+  }
+  ::unlink(socket_path.c_str());
+  boost::asio::local::stream_protocol::acceptor acceptor(io, boost::asio::local::stream_protocol::endpoint(socket_path));
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child < 0) return 1;
+  if (child == 0) {
+    // The VF process builds its own io_context; it uses nothing of the PF's but the names.
+    std::_Exit(run_vf(shm_name, socket_path));
+  }
+  const int result = run_pf(pf, logic, device, acceptor, io, child);
+  ::unlink(socket_path.c_str());
+  say("PF", result == 0 ? "done" : "the VF process failed");
+  return result;
 }

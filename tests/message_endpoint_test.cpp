@@ -194,6 +194,7 @@ BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
     vf.async_read_block(block_id{0}, second_buffer, [&](boost::system::error_code ec2, std::size_t n) {
       second = ec2;
       second_bytes = n;
+      vf.close();
     });
     boost::asio::async_read(fake_pf, boost::asio::buffer(request), [&](boost::system::error_code ec3, std::size_t) {
       BOOST_REQUIRE(!ec3);

@@ -9,6 +9,7 @@
 #include <vpci/config/access.hpp>
 #include <vpci/config/capabilities.hpp>
 #include <vpci/config/header.hpp>
+#include <vpci/config/find_mailbox.hpp>
 #include <vpci/config/placement.hpp>
 #include <vpci/config/sriov.hpp>
 #include <vpci/config/vsec.hpp>

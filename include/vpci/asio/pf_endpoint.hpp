@@ -157,7 +157,7 @@ class pf_endpoint {
     attachment.vf = vf;
     attachment.session = std::move(session);
     session_type* raw = attachment.session.get();
-    auto service_window = [this, raw, &space, window] {
+    auto service_window = [raw, &space, window] {
       std::array<std::byte, mailbox::window_size> bytes{};
       if (space.device_read(window, bytes) != no_error) return;
       apply(space, window, raw->service(bytes));
@@ -285,6 +285,17 @@ class pf_endpoint {
       if (attachment.vf == vf) attachment.service();
     for (std::size_t i = 0; i < stream_attachments_.size(); ++i)
       if (stream_attachments_[i].vf == vf) stream_attachments_[i].push();
+  }
+
+  // Stops servicing VF `vf`'s mailbox window (its write hook is removed; the VSEC stays in place).
+  // Invalidations raised afterwards wait in the store for the VF's next binding. not_found if none.
+  boost::system::error_code detach_mailbox(vf_index vf) {
+    const auto removed = std::erase_if(memory_attachments_, [&](memory_attachment& a) {
+      if (a.vf != vf) return false;
+      if (a.detach) a.detach();
+      return true;
+    });
+    return removed == 0 ? code(errc::not_found) : boost::system::error_code{};
   }
 
   // VF removal: stops serving its streams (their operations complete with vpci::errc::vf_removed) and

@@ -94,7 +94,7 @@ class vf_endpoint {
   auto async_read_block(block_id id, std::span<std::byte> buffer, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, block_id block, std::span<std::byte> destination, std::chrono::nanoseconds timeout) {
-          start(mailbox::operation::read, block, destination, {}, timeout, std::move(handler));
+          this->start(mailbox::operation::read, block, destination, {}, timeout, std::move(handler));
         },
         token, id, buffer, options_.default_timeout);
   }
@@ -104,7 +104,7 @@ class vf_endpoint {
                         CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, block_id block, std::span<std::byte> destination, std::chrono::nanoseconds t) {
-          start(mailbox::operation::read, block, destination, {}, t, std::move(handler));
+          this->start(mailbox::operation::read, block, destination, {}, t, std::move(handler));
         },
         token, id, buffer, timeout);
   }
@@ -117,7 +117,7 @@ class vf_endpoint {
   auto async_write_block(block_id id, std::span<const std::byte> data, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, block_id block, std::span<const std::byte> bytes, std::chrono::nanoseconds timeout) {
-          start(mailbox::operation::write, block, {}, bytes, timeout, std::move(handler));
+          this->start(mailbox::operation::write, block, {}, bytes, timeout, std::move(handler));
         },
         token, id, data, options_.default_timeout);
   }
@@ -132,7 +132,7 @@ class vf_endpoint {
         [this](auto handler) {
           using op_type = typed_read_operation<Block, decltype(handler)>;
           auto* op = detail::allocate_operation<op_type>(handler, std::move(handler), get_executor());
-          start_erased(mailbox::operation::read, Block::id, op->buffer, {}, options_.default_timeout, op,
+          this->start_erased(mailbox::operation::read, Block::id, op->buffer, {}, options_.default_timeout, op,
                        op->handler);
         },
         token);
@@ -147,7 +147,7 @@ class vf_endpoint {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const typename Block::value_type& v, std::chrono::nanoseconds timeout) {
           const auto bytes = Block::to_buffer(v);  // copied into the engine by start()
-          start(mailbox::operation::write, Block::id, {}, bytes.span(), timeout, std::move(handler));
+          this->start(mailbox::operation::write, Block::id, {}, bytes.span(), timeout, std::move(handler));
         },
         token, value, options_.default_timeout);
   }
@@ -159,7 +159,7 @@ class vf_endpoint {
   template <class CompletionToken>
   auto async_wait_invalidate(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, block_mask)>(
-        [this](auto handler) { start_invalidate_wait(std::move(handler)); }, token);
+        [this](auto handler) { this->start_invalidate_wait(std::move(handler)); }, token);
   }
 
   // ---- synchronous -----------------------------------------------------------------------------
@@ -278,6 +278,7 @@ class vf_endpoint {
   };
 
   struct cancel_request {
+    cancel_request(vf_endpoint* s, engine::op_handle h, bool w) noexcept : self(s), handle(h), is_write(w) {}
     vf_endpoint* self;
     engine::op_handle handle;
     bool is_write;
@@ -307,7 +308,7 @@ class vf_endpoint {
              std::span<const std::byte> data, std::chrono::nanoseconds timeout, Handler&& handler) {
     using op_type = detail::handler_operation<std::decay_t<Handler>, executor_type, std::size_t>;
     auto* op = detail::allocate_operation<op_type>(handler, std::move(handler), get_executor());
-    start_erased(operation, id, destination, data, timeout, op, op->handler);
+    this->start_erased(operation, id, destination, data, timeout, op, op->handler);
   }
 
   template <class Handler>
@@ -347,6 +348,7 @@ class vf_endpoint {
   }
 
   struct cancel_invalidate_wait {
+    explicit cancel_invalidate_wait(vf_endpoint* s) noexcept : self(s) {}
     vf_endpoint* self;
     void operator()(boost::asio::cancellation_type_t) const {
       if (self->invalidate_waiter_ == nullptr) return;

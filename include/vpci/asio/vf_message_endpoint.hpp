@@ -4,6 +4,9 @@
 // frames, feeds received frames to the engine, runs the deadline timer and resumes waiters.
 //
 // Requests are pipelined: up to 64 are in flight at once, answered in any order (transaction IDs).
+// From its first operation on, the endpoint keeps reading the stream until the stream closes or fails,
+// so invalidations are latched as soon as they arrive; close() (or closing the stream) ends that, and
+// every pending operation then completes with vpci::errc::vf_removed.
 // Thread safety: one executor (strand or single-threaded io_context) per endpoint.
 #pragma once
 
@@ -72,7 +75,7 @@ class vf_message_endpoint {
   auto async_read_block(block_id id, std::span<std::byte> buffer, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, block_id block, std::span<std::byte> destination) {
-          start(engine::vf_op_kind::read, block, destination, {}, std::move(handler));
+          this->start(engine::vf_op_kind::read, block, destination, {}, std::move(handler));
         },
         token, id, buffer);
   }
@@ -84,7 +87,7 @@ class vf_message_endpoint {
   auto async_write_block(block_id id, std::span<const std::byte> data, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, block_id block, std::span<const std::byte> bytes) {
-          start(engine::vf_op_kind::write, block, {}, bytes, std::move(handler));
+          this->start(engine::vf_op_kind::write, block, {}, bytes, std::move(handler));
         },
         token, id, data);
   }
@@ -98,7 +101,7 @@ class vf_message_endpoint {
         [this](auto handler) {
           using op_type = typed_read_operation<Block, decltype(handler)>;
           auto* op = detail::allocate_operation<op_type>(handler, std::move(handler), get_executor());
-          start_erased(engine::vf_op_kind::read, Block::id, op->buffer, {}, op, op->handler);
+          this->start_erased(engine::vf_op_kind::read, Block::id, op->buffer, {}, op, op->handler);
         },
         token);
   }
@@ -110,7 +113,7 @@ class vf_message_endpoint {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const typename Block::value_type& v) {
           const auto bytes = Block::to_buffer(v);
-          start(engine::vf_op_kind::write, Block::id, {}, bytes.span(), std::move(handler));
+          this->start(engine::vf_op_kind::write, Block::id, {}, bytes.span(), std::move(handler));
         },
         token, value);
   }
@@ -120,7 +123,7 @@ class vf_message_endpoint {
   template <class CompletionToken>
   auto async_wait_invalidate(CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, block_mask)>(
-        [this](auto handler) { start_invalidate_wait(std::move(handler)); }, token);
+        [this](auto handler) { this->start_invalidate_wait(std::move(handler)); }, token);
   }
 
   // Synchronous forms: run the asynchronous operation and wait for it. The endpoint's executor must be
@@ -165,6 +168,14 @@ class vf_message_endpoint {
 
   [[nodiscard]] interface_standard interface() noexcept { return make_interface_standard(*this); }
 
+  // Closes the stream: reading stops and pending operations complete with vpci::errc::vf_removed.
+  void close() {
+    boost::system::error_code ignored;
+    if constexpr (requires { stream_.shutdown(Stream::shutdown_both, ignored); }) stream_.shutdown(Stream::shutdown_both, ignored);
+    if constexpr (requires { stream_.close(ignored); }) stream_.close(ignored);
+    fail_all(boost::asio::error::operation_aborted);
+  }
+
   // VF removal or reset: every pending operation completes with vpci::errc::vf_removed, in order.
   void remove() {
     engine_.remove([this](const engine::vf_completion& done) { deliver(done); });
@@ -203,6 +214,7 @@ class vf_message_endpoint {
   };
 
   struct cancel_request {
+    cancel_request(vf_message_endpoint* s, engine::vf_op_handle h, bool w) noexcept : self(s), handle(h), is_write(w) {}
     vf_message_endpoint* self;
     engine::vf_op_handle handle;
     bool is_write;
@@ -219,12 +231,12 @@ class vf_message_endpoint {
   };
 
   struct cancel_invalidate_wait {
+    explicit cancel_invalidate_wait(vf_message_endpoint* s) noexcept : self(s) {}
     vf_message_endpoint* self;
     void operator()(boost::asio::cancellation_type_t) const {
       if (self->invalidate_waiter_ == nullptr) return;
       auto* waiter = std::exchange(self->invalidate_waiter_, nullptr);
       boost::asio::post(self->get_executor(), [waiter] { waiter->complete(errc::cancelled, block_mask{}); });
-      self->stop_reading_when_idle();
     }
   };
 
@@ -238,7 +250,7 @@ class vf_message_endpoint {
              Handler&& handler) {
     using op_type = detail::handler_operation<std::decay_t<Handler>, executor_type, std::size_t>;
     auto* op = detail::allocate_operation<op_type>(handler, std::move(handler), get_executor());
-    start_erased(kind, id, destination, data, op, op->handler);
+    this->start_erased(kind, id, destination, data, op, op->handler);
   }
 
   template <class Handler>
@@ -299,7 +311,6 @@ class vf_message_endpoint {
                                writing_frames_.clear();
                                if (ec) return fail_all(ec);
                                flush();
-                               stop_reading_when_idle();
                              });
   }
 
@@ -310,15 +321,9 @@ class vf_message_endpoint {
                             [this, life = std::weak_ptr<char>(life_)](boost::system::error_code ec, std::size_t n) {
                               if (life.expired()) return;
                               reading_ = false;
-                              if (ec == boost::asio::error::operation_aborted && !closed_) {
-                                // Stopped while idle; resume if work arrived meanwhile.
-                                if (engine_.in_flight_count() != 0 || invalidate_waiter_ != nullptr) ensure_reading();
-                                return;
-                              }
                               if (ec) return fail_all(ec);
                               consume(std::span<const std::byte>(input_.data(), n));
-                              if (!closed_ && (engine_.in_flight_count() != 0 || invalidate_waiter_ != nullptr))
-                                ensure_reading();
+                              if (!closed_) ensure_reading();
                             });
   }
 
@@ -342,7 +347,6 @@ class vf_message_endpoint {
   void deliver_invalidations() {
     if (invalidate_waiter_ == nullptr || engine_.pending_invalidations().empty()) return;
     std::exchange(invalidate_waiter_, nullptr)->complete({}, engine_.take_invalidations());
-    stop_reading_when_idle();
   }
 
   void deliver(const engine::vf_completion& done) {
@@ -350,18 +354,6 @@ class vf_message_endpoint {
     if (op == nullptr) return;
     op->complete(done.error == no_error ? boost::system::error_code{} : boost::system::error_code(make_error_code(done.error)),
                  done.bytes);
-    stop_reading_when_idle();
-  }
-
-  // Reading goes on only while something waits for the PF, so an io_context with nothing left to do
-  // returns from run(). Invalidations that arrive meanwhile wait in the stream and are latched on the
-  // next read.
-  void stop_reading_when_idle() {
-    if (!reading_ || writing_ || engine_.in_flight_count() != 0 || invalidate_waiter_ != nullptr) return;
-    if constexpr (requires { stream_.cancel(); }) {
-      boost::system::error_code ignored;
-      stream_.cancel(ignored);
-    }
   }
 
   // The stream failed or closed: every pending operation completes, with vf_removed for a clean close.

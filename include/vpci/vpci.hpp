@@ -1,0 +1,16 @@
+// vpci/vpci.hpp: the hosted umbrella: the freestanding core plus the error model, the config-space
+// transports and the Asio endpoints of both bindings.
+#pragma once
+
+#include <vpci/core.hpp>
+
+#include <vpci/asio/interface_standard.hpp>
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/error.hpp>
+#include <vpci/transport/concept.hpp>
+#include <vpci/transport/fault_injecting.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/shm_config_space.hpp>
+#include <vpci/transport/sysfs_config_space.hpp>
