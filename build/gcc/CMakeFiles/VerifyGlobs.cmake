@@ -8,6 +8,7 @@ set(OLD_GLOB
   "/work/main/tests/block_test.cpp"
   "/work/main/tests/config_capabilities_test.cpp"
   "/work/main/tests/config_header_test.cpp"
+  "/work/main/tests/config_lspci_test.cpp"
   "/work/main/tests/config_placement_test.cpp"
   "/work/main/tests/config_sriov_test.cpp"
   "/work/main/tests/config_vsec_test.cpp"
@@ -15,12 +16,19 @@ set(OLD_GLOB
   "/work/main/tests/fault_injecting_test.cpp"
   "/work/main/tests/framing_test.cpp"
   "/work/main/tests/hyperv_wire_test.cpp"
+  "/work/main/tests/inspect_test.cpp"
   "/work/main/tests/mailbox_endpoint_test.cpp"
+  "/work/main/tests/mailbox_fault_test.cpp"
   "/work/main/tests/memory_config_space_test.cpp"
+  "/work/main/tests/message_endpoint_test.cpp"
+  "/work/main/tests/pf_blocks_test.cpp"
+  "/work/main/tests/pf_mailbox_test.cpp"
   "/work/main/tests/pf_message_session_test.cpp"
   "/work/main/tests/protocol_test.cpp"
   "/work/main/tests/shm_config_space_test.cpp"
   "/work/main/tests/sysfs_config_space_test.cpp"
+  "/work/main/tests/transport_tokens_test.cpp"
+  "/work/main/tests/vf_mailbox_engine_test.cpp"
   "/work/main/tests/vf_message_engine_test.cpp"
   "/work/main/tests/windows_wire_test.cpp"
   )
@@ -32,6 +40,8 @@ endif()
 # concurrent_tests at tests/CMakeLists.txt:29 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/concurrent/*_test.cpp")
 set(OLD_GLOB
+  "/work/main/tests/concurrent/mailbox_shm_test.cpp"
+  "/work/main/tests/concurrent/shm_config_space_threads_test.cpp"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -534,7 +534,15 @@ class vf_mailbox_engine {
     }
     if (now >= reset_deadline_) {
       resetting_ = false;
-      start_reset();  // the PF did not answer: ask again
+      if (has_work()) {
+        start_reset();  // the PF did not answer: ask again while requests wait for it
+      } else {
+        // Nobody waits: go quiet instead of polling an unresponsive PF forever. The next request probes
+        // the window again and resumes from what it finds.
+        orphan_ = false;
+        orphan_since_ = ~std::uint64_t{0};
+        probed_ = false;
+      }
       return;
     }
     wake_at_ = now + config_.poll_interval_ns;

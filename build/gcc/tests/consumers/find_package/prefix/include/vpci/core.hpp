@@ -6,6 +6,13 @@
 #include <vpci/block/block_buffer.hpp>
 #include <vpci/block/endian.hpp>
 #include <vpci/block/layout.hpp>
+#include <vpci/config/access.hpp>
+#include <vpci/config/capabilities.hpp>
+#include <vpci/config/header.hpp>
+#include <vpci/config/find_mailbox.hpp>
+#include <vpci/config/placement.hpp>
+#include <vpci/config/sriov.hpp>
+#include <vpci/config/vsec.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/constants.hpp>
 #include <vpci/protocol/errc.hpp>
@@ -14,3 +21,6 @@
 #include <vpci/protocol/status_mapping.hpp>
 #include <vpci/wire/hyperv.hpp>
 #include <vpci/wire/windows.hpp>
+#include <vpci/wire/framing.hpp>
+#include <vpci/engine/vf_messages.hpp>
+#include <vpci/engine/pf_messages.hpp>

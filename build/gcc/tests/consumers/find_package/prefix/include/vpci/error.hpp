@@ -11,6 +11,14 @@
 #include <vpci/protocol/ntstatus.hpp>
 #include <vpci/protocol/status_mapping.hpp>
 
+// The specializations come before anything that could instantiate the traits for vpci::errc (overload
+// resolution of to_ntstatus(errc) against to_ntstatus(const std::error_code&) below does).
+template <>
+struct std::is_error_code_enum<vpci::errc> : std::true_type {};
+
+template <>
+struct boost::system::is_error_code_enum<vpci::errc> : std::true_type {};
+
 namespace vpci {
 
 // A short English text for each errc; also usable from the core's callers that have no category.
@@ -80,9 +88,3 @@ inline ntstatus to_ntstatus(const boost::system::error_code& ec) noexcept {
 }
 
 }  // namespace vpci
-
-template <>
-struct std::is_error_code_enum<vpci::errc> : std::true_type {};
-
-template <>
-struct boost::system::is_error_code_enum<vpci::errc> : std::true_type {};

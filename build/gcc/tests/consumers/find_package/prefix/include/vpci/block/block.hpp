@@ -1,6 +1,7 @@
 // vpci::block<Id, T>: a block descriptor binding a block ID to a payload type, checked at compile time.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -33,6 +34,10 @@ struct block {
   using buffer_type = block_buffer<size>;
 
   static constexpr void encode(const T& value, std::span<std::byte, size> out) noexcept {
+    detail::codec<T>::encode(value, out.data());
+  }
+  // An array of exactly the block's size: chosen over the span overloads (which would be ambiguous).
+  static constexpr void encode(const T& value, std::array<std::byte, size>& out) noexcept {
     detail::codec<T>::encode(value, out.data());
   }
   // Fewer than `size` bytes of room: buffer_too_small, nothing written.
