@@ -149,6 +149,21 @@ BOOST_AUTO_TEST_CASE(completion_tokens_and_synchronous_forms) {
   std::array<std::byte, 6> a{};
   std::future<std::size_t> future = f.vf->async_read_block(example::mac_block::id, a, boost::asio::use_future);
   BOOST_TEST(future.get() == 6u);
+  // deferred and as_tuple, launched on the endpoint's executor and awaited through a promise.
+  std::promise<std::size_t> deferred_done;
+  std::promise<std::size_t> tuple_done;
+  std::array<std::byte, 6> b{}, c{};
+  boost::asio::post(f.io, [&] {
+    auto op = f.vf->async_read_block(example::mac_block::id, b, boost::asio::deferred);
+    std::move(op)([&](boost::system::error_code ec, std::size_t n) { deferred_done.set_value(ec ? 0 : n); });
+    f.vf->async_read_block(example::mac_block::id, c,
+                           boost::asio::as_tuple([&](std::tuple<boost::system::error_code, std::size_t> t) {
+                             tuple_done.set_value(std::get<0>(t) ? 0 : std::get<1>(t));
+                           }));
+  });
+  BOOST_TEST(deferred_done.get_future().get() == 6u);
+  BOOST_TEST(tuple_done.get_future().get() == 6u);
+  BOOST_TEST(c[1] == std::byte{0x15});
   auto mac = [&] {
     boost::system::error_code ec;
     auto value = f.vf->read(example::mac_block{}, ec);

@@ -24,3 +24,8 @@
 #include <vpci/wire/framing.hpp>
 #include <vpci/engine/vf_messages.hpp>
 #include <vpci/engine/pf_messages.hpp>
+#include <vpci/engine/pf_blocks.hpp>
+#include <vpci/engine/pf_mailbox.hpp>
+#include <vpci/engine/registers.hpp>
+#include <vpci/engine/vf_mailbox.hpp>
+#include <vpci/wire/mailbox.hpp>

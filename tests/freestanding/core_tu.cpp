@@ -34,3 +34,36 @@ extern "C" int vpci_freestanding_probe(const std::byte* in, unsigned length, std
   if (buffer.assign(bytes.first(length < 16 ? length : 16)) == vpci::no_error) score += static_cast<int>(buffer.size());
   return score + static_cast<int>(vpci::to_ntstatus(vpci::errc::timeout) == vpci::ntstatus::io_timeout);
 }
+
+// The engines and the config-space model, as firmware would run them from a doorbell handler.
+namespace {
+vpci::engine::pf_blocks<4> store;
+vpci::engine::pf_mailbox_session<4> mailbox_session{store, 0};
+vpci::engine::pf_message_session<4> message_session{store, 1, {2, 1}};
+vpci::engine::vf_mailbox_engine<4> vf_mailbox;
+vpci::engine::vf_message_engine<8> vf_messages{{2, 1}};
+}  // namespace
+
+extern "C" int vpci_freestanding_engines(std::byte* window, unsigned window_length, std::byte* config_space,
+                                         unsigned config_length, std::uint64_t now) {
+  int score = 0;
+  (void)store.register_vf(0, 0x0101);
+  (void)store.define<vf_config_block>(0, vf_config{1, 0, 1500});
+  for (const auto& w : mailbox_session.service({window, window_length})) score += static_cast<int>(w.bytes.size());
+  std::byte destination[8]{};
+  if (auto handle = vf_mailbox.start_read(vf_config_block::id, destination, now + 1000)) score += handle->slot;
+  const auto action = vf_mailbox.step(now);
+  score += static_cast<int>(action.what);
+  std::byte frame[vpci::hyperv::max_frame_size]{};
+  if (auto started = vf_messages.start_read(vpci::block_id{1}, destination, now + 1000, frame)) score += static_cast<int>(started->frame_size);
+  std::byte response[vpci::hyperv::max_response_frame_size]{};
+  if (auto reply = message_session.on_packet({frame + 4, 32}, response)) score += static_cast<int>(reply->size);
+  (void)vf_messages.on_packet({response + 4, 20});
+  const std::span<std::byte> space{config_space, config_length};
+  if (auto header = vpci::config::decode_header(space)) score += header->vendor_id;
+  (void)vpci::config::for_each_extended_capability(space, [&](const vpci::config::extended_capability& c) { score += c.id; });
+  if (auto placed = vpci::config::place_vsec(space, {vpci::mailbox::vsec_id, 1, 208})) score += *placed;
+  if (auto found = vpci::config::find_mailbox(space)) score += static_cast<int>(*found);
+  if (auto sriov = vpci::config::find_sriov(space)) score += sriov->total_vfs;
+  return score;
+}

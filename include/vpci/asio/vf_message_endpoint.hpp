@@ -320,9 +320,16 @@ class vf_message_endpoint {
     stream_.async_read_some(boost::asio::buffer(input_),
                             [this, life = std::weak_ptr<char>(life_)](boost::system::error_code ec, std::size_t n) {
                               if (life.expired()) return;
-                              reading_ = false;
-                              if (ec) return fail_all(ec);
+                              if (ec) {
+                                reading_ = false;
+                                return fail_all(ec);
+                              }
+                              // Still "reading" while the chunk is consumed: a completion handler run
+                              // from consume() may start an operation, and a read started then would
+                              // receive into input_ (Asio reads speculatively at initiation) under the
+                              // chunk being parsed.
                               consume(std::span<const std::byte>(input_.data(), n));
+                              reading_ = false;
                               if (!closed_) ensure_reading();
                             });
   }
