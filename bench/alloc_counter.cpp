@@ -1,0 +1,86 @@
+// Counting replacements of the global allocation functions for the bench binary: every operator new in
+// any thread bumps one counter (the allocs/op counter of each benchmark), and live heap bytes are
+// tracked with malloc_usable_size (the PF's memory per VF in BM_pf_scale). Only this binary has them.
+#include "alloc_counter.hpp"
+
+#include <malloc.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+
+std::atomic<std::uint64_t> allocations{0};
+std::atomic<std::int64_t> live_bytes{0};
+
+void account(void* p) noexcept {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  live_bytes.fetch_add(static_cast<std::int64_t>(::malloc_usable_size(p)), std::memory_order_relaxed);
+}
+
+void* allocate_nothrow(std::size_t size) noexcept {
+  void* p = std::malloc(size == 0 ? 1 : size);
+  if (p != nullptr) account(p);
+  return p;
+}
+
+void* allocate_aligned_nothrow(std::size_t size, std::align_val_t alignment) noexcept {
+  const auto align = static_cast<std::size_t>(alignment);
+  // aligned_alloc wants a size that is a multiple of the alignment.
+  const std::size_t rounded = ((size == 0 ? 1 : size) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, rounded);
+  if (p != nullptr) account(p);
+  return p;
+}
+
+void* allocate(std::size_t size) {
+  void* p = allocate_nothrow(size);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+void* allocate_aligned(std::size_t size, std::align_val_t alignment) {
+  void* p = allocate_aligned_nothrow(size, alignment);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+void release(void* p) noexcept {
+  if (p == nullptr) return;
+  live_bytes.fetch_sub(static_cast<std::int64_t>(::malloc_usable_size(p)), std::memory_order_relaxed);
+  std::free(p);
+}
+
+}  // namespace
+
+namespace vpci_bench {
+std::uint64_t allocation_count() noexcept { return allocations.load(std::memory_order_relaxed); }
+std::int64_t live_heap_bytes() noexcept { return live_bytes.load(std::memory_order_relaxed); }
+}  // namespace vpci_bench
+
+void* operator new(std::size_t size) { return allocate(size); }
+void* operator new[](std::size_t size) { return allocate(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return allocate_nothrow(size); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return allocate_nothrow(size); }
+void* operator new(std::size_t size, std::align_val_t alignment) { return allocate_aligned(size, alignment); }
+void* operator new[](std::size_t size, std::align_val_t alignment) { return allocate_aligned(size, alignment); }
+void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return allocate_aligned_nothrow(size, alignment);
+}
+void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return allocate_aligned_nothrow(size, alignment);
+}
+
+void operator delete(void* p) noexcept { release(p); }
+void operator delete[](void* p) noexcept { release(p); }
+void operator delete(void* p, std::size_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t) noexcept { release(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }

@@ -1,0 +1,163 @@
+// Binding 1, the config-space mailbox: a VF endpoint reading and writing one block through a PF endpoint.
+//   memory_sync / memory_async  over memory_config_space, the PF serviced in-process from the write hook
+//   shm_cross_thread            over shm_config_space, the PF servicing on its doorbell in another thread
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+
+#include "alloc_counter.hpp"
+#include "bench_support.hpp"
+
+using namespace vpci_bench;
+
+namespace {
+
+constexpr vpci::block_id bench_block{3};
+
+std::vector<std::byte> pattern(std::size_t size) {
+  std::vector<std::byte> bytes(size);
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::byte>(i * 7 + 1);
+  return bytes;
+}
+
+// VF 0 with one block of `size` bytes, its window in a 4096-byte simulated config space.
+struct memory_mailbox {
+  boost::asio::io_context io;
+  vpci::memory_config_space space{io, 4096};
+  vpci::pf_endpoint<4> pf;
+  std::optional<vpci::vf_endpoint<vpci::memory_config_space>> vf;
+
+  explicit memory_mailbox(std::size_t size) {
+    (void)pf.register_vf(0, 0x0101);
+    (void)pf.define_block(0, bench_block, pattern(size));
+    auto window = pf.attach_mailbox(0, space);
+    if (!window) throw std::runtime_error("attach_mailbox failed");
+    vf.emplace(space, *window);
+  }
+};
+
+void BM_read_block_memory_sync(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  memory_mailbox m(size);
+  std::array<std::byte, 128> buffer{};
+  const auto destination = std::span<std::byte>(buffer).first(size);
+  boost::system::error_code ec;
+  for (int i = 0; i < warmup_operations; ++i) (void)m.vf->read_block(bench_block, destination, ec);
+  const std::uint64_t before = allocation_count();
+  for (auto _ : state) {
+    const std::size_t n = m.vf->read_block(bench_block, destination, ec);
+    if (ec || n != size) {
+      state.SkipWithError(ec ? ec.message().c_str() : "short read");
+      break;
+    }
+    benchmark::DoNotOptimize(buffer.data());
+  }
+  report_allocations(state, before);
+  report_blocks(state, size);
+}
+BENCHMARK(BM_read_block_memory_sync)->Apply(block_sizes)->UseRealTime();
+
+void BM_write_block_memory_sync(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  memory_mailbox m(size);
+  const std::vector<std::byte> data = pattern(size);
+  boost::system::error_code ec;
+  for (int i = 0; i < warmup_operations; ++i) (void)m.vf->write_block(bench_block, data, ec);
+  const std::uint64_t before = allocation_count();
+  for (auto _ : state) {
+    const std::size_t n = m.vf->write_block(bench_block, data, ec);
+    if (ec || n != size) {
+      state.SkipWithError(ec ? ec.message().c_str() : "short write");
+      break;
+    }
+  }
+  report_allocations(state, before);
+  report_blocks(state, size);
+}
+BENCHMARK(BM_write_block_memory_sync)->Apply(block_sizes)->UseRealTime();
+
+void BM_read_block_memory_async(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  memory_mailbox m(size);
+  std::array<std::byte, 128> buffer{};
+  const auto destination = std::span<std::byte>(buffer).first(size);
+  std::uint64_t before = 0;
+  boost::asio::co_spawn(
+      m.io,
+      [&]() -> boost::asio::awaitable<void> {
+        boost::system::error_code ec;
+        auto token = boost::asio::redirect_error(boost::asio::use_awaitable, ec);
+        for (int i = 0; i < warmup_operations; ++i) (void)co_await m.vf->async_read_block(bench_block, destination, token);
+        before = allocation_count();
+        for (auto _ : state) {
+          const std::size_t n = co_await m.vf->async_read_block(bench_block, destination, token);
+          if (ec || n != size) {
+            state.SkipWithError(ec ? ec.message().c_str() : "short read");
+            break;
+          }
+          benchmark::DoNotOptimize(buffer.data());
+        }
+      },
+      rethrow);
+  m.io.run();
+  report_allocations(state, before);
+  report_blocks(state, size);
+}
+BENCHMARK(BM_read_block_memory_async)->Apply(block_sizes)->UseRealTime();
+
+// The VF reads synchronously on the benchmark thread (it sleeps on its doorbell between its accesses);
+// the PF thread sleeps on the to_device doorbell and services the window when the VF rings.
+void BM_read_block_shm_cross_thread(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  boost::asio::io_context pf_io;  // executors for the views; nothing runs on them (all waits block)
+  boost::asio::io_context vf_io;
+  vpci::shm_config_space device = vpci::shm_config_space::create_anonymous(pf_io.get_executor(), 4096);
+  vpci::shm_config_space driver = device.view(vf_io.get_executor(), vpci::shm_role::driver);
+  vpci::pf_endpoint<2> pf;
+  (void)pf.register_vf(0, 0x0101);
+  (void)pf.define_block(0, bench_block, pattern(size));
+  auto window = pf.attach_mailbox(0, device);
+  if (!window) {
+    state.SkipWithError("attach_mailbox failed");
+    return;
+  }
+  std::atomic<bool> stop{false};
+  std::thread pf_thread([&] {
+    while (!stop.load(std::memory_order_acquire)) (void)pf.wait_and_service(0, std::chrono::milliseconds(100));
+  });
+
+  vpci::vf_endpoint<vpci::shm_config_space> vf(driver, *window);
+  std::array<std::byte, 128> buffer{};
+  const auto destination = std::span<std::byte>(buffer).first(size);
+  boost::system::error_code ec;
+  for (int i = 0; i < warmup_operations; ++i) (void)vf.read_block(bench_block, destination, ec);
+  const std::uint64_t before = allocation_count();
+  for (auto _ : state) {
+    const std::size_t n = vf.read_block(bench_block, destination, ec);
+    if (ec || n != size) {
+      state.SkipWithError(ec ? ec.message().c_str() : "short read");
+      break;
+    }
+    benchmark::DoNotOptimize(buffer.data());
+  }
+  report_allocations(state, before);
+  stop.store(true, std::memory_order_release);
+  driver.ring_doorbell(vpci::shm_doorbell::to_device);  // wakes the PF thread to see `stop`
+  pf_thread.join();
+  report_blocks(state, size);
+}
+BENCHMARK(BM_read_block_shm_cross_thread)->Apply(block_sizes)->UseRealTime();
+
+}  // namespace
