@@ -14,12 +14,7 @@
 
 #include <vpci/core.hpp>
 
-namespace vpci {
-// Boost.Test cannot print enum class values on its own.
-inline std::ostream& boost_test_print_type(std::ostream& os, errc e) {
-  return os << "errc(" << static_cast<int>(e) << ")";
-}
-}  // namespace vpci
+#include "test_support.hpp"
 
 using namespace vpci;
 

@@ -12,15 +12,7 @@
 
 #include <vpci/error.hpp>
 
-namespace vpci {
-// Boost.Test cannot print enum class values on its own.
-inline std::ostream& boost_test_print_type(std::ostream& os, errc e) {
-  return os << "errc(" << static_cast<int>(e) << ")";
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, ntstatus s) {
-  return os << "ntstatus(0x" << std::hex << static_cast<std::uint32_t>(s) << std::dec << ")";
-}
-}  // namespace vpci
+#include "test_support.hpp"
 
 using vpci::errc;
 using vpci::ntstatus;

@@ -15,45 +15,14 @@
 
 #include <vpci/core.hpp>
 
-namespace vpci {
-// Boost.Test cannot print enum class values on its own.
-inline std::ostream& boost_test_print_type(std::ostream& os, errc e) {
-  return os << "errc(" << static_cast<int>(e) << ")";
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, ntstatus s) {
-  return os << "ntstatus(0x" << std::hex << static_cast<std::uint32_t>(s) << std::dec << ")";
-}
-namespace hyperv {
-inline std::ostream& boost_test_print_type(std::ostream& os, message_type t) {
-  return os << "message_type(0x" << std::hex << static_cast<std::uint32_t>(t) << std::dec << ")";
-}
-}  // namespace hyperv
-}  // namespace vpci
+#include "test_support.hpp"
 
 using namespace vpci;
 using namespace vpci::hyperv;
 
 namespace {
 
-using bytes = std::vector<std::byte>;
-
-bytes make_bytes(std::initializer_list<unsigned> values) {
-  bytes out;
-  for (unsigned v : values) out.push_back(static_cast<std::byte>(v));
-  return out;
-}
-
-std::vector<unsigned> octets(std::span<const std::byte> in) {
-  std::vector<unsigned> out;
-  for (std::byte b : in) out.push_back(std::to_integer<unsigned>(b));
-  return out;
-}
-
-bytes pattern(std::size_t n, unsigned start = 0) {
-  bytes out(n);
-  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>((start + i) & 0xFF);
-  return out;
-}
+using namespace vpci::test;
 
 void put_u16(bytes& b, std::size_t at, std::uint16_t v) { le::store_u16(b.data() + at, v); }
 void put_u32(bytes& b, std::size_t at, std::uint32_t v) { le::store_u32(b.data() + at, v); }

@@ -14,20 +14,7 @@
 
 #include <vpci/engine/pf_blocks.hpp>
 
-namespace vpci {
-inline std::ostream& boost_test_print_type(std::ostream& os, ntstatus s) {
-  return os << "ntstatus(0x" << std::hex << static_cast<std::uint32_t>(s) << std::dec << ")";
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, errc e) { return os << "errc(" << static_cast<int>(e) << ")"; }
-namespace engine {
-inline std::ostream& boost_test_print_type(std::ostream& os, quarantine_reason r) {
-  return os << "quarantine_reason(" << static_cast<int>(r) << ")";
-}
-}  // namespace engine
-}  // namespace vpci
-namespace std {
-inline std::ostream& boost_test_print_type(std::ostream& out, std::byte b) { return out << static_cast<unsigned>(b); }
-}  // namespace std
+#include "test_support.hpp"
 
 using namespace vpci;
 using namespace vpci::engine;

@@ -16,22 +16,7 @@
 #include <vpci/engine/pf_mailbox.hpp>
 #include <vpci/wire/mailbox.hpp>
 
-namespace vpci {
-inline std::ostream& boost_test_print_type(std::ostream& os, ntstatus s) {
-  return os << "ntstatus(0x" << std::hex << static_cast<std::uint32_t>(s) << std::dec << ")";
-}
-namespace engine {
-inline std::ostream& boost_test_print_type(std::ostream& os, quarantine_reason r) {
-  return os << "quarantine_reason(" << static_cast<int>(r) << ")";
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, mailbox_event e) {
-  return os << "mailbox_event(" << static_cast<int>(e) << ")";
-}
-}  // namespace engine
-}  // namespace vpci
-namespace std {
-inline std::ostream& boost_test_print_type(std::ostream& out, std::byte b) { return out << static_cast<unsigned>(b); }
-}  // namespace std
+#include "test_support.hpp"
 
 using namespace vpci;
 using namespace vpci::engine;

@@ -14,23 +14,7 @@
 
 #include <vpci/core.hpp>
 
-namespace vpci {
-inline std::ostream& boost_test_print_type(std::ostream& os, errc e) { return os << "errc(" << static_cast<int>(e) << ")"; }
-inline std::ostream& boost_test_print_type(std::ostream& os, ntstatus s) {
-  return os << "ntstatus(0x" << std::hex << static_cast<std::uint32_t>(s) << std::dec << ")";
-}
-namespace engine {
-inline std::ostream& boost_test_print_type(std::ostream& os, quarantine_reason r) {
-  return os << "quarantine_reason(" << static_cast<int>(r) << ")";
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, vf_event_kind k) {
-  return os << "vf_event_kind(" << static_cast<int>(k) << ")";
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, vf_op_handle h) {
-  return os << "vf_op_handle(0x" << std::hex << h.transaction_id << std::dec << ")";
-}
-}  // namespace engine
-}  // namespace vpci
+#include "test_support.hpp"
 
 using namespace vpci;
 using namespace vpci::engine;

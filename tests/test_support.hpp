@@ -1,11 +1,18 @@
-// Shared by the tests: how BOOST_TEST prints values it has no operator<< for.
+// Shared by the tests: how BOOST_TEST prints vpci values, and small byte-buffer helpers.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <initializer_list>
 #include <ios>
 #include <ostream>
+#include <span>
+#include <type_traits>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
+
+#include <vpci/core.hpp>
 
 namespace boost::test_tools::tt_detail {
 template <>
@@ -17,3 +24,60 @@ struct print_log_value<std::byte> {
   }
 };
 }  // namespace boost::test_tools::tt_detail
+
+namespace vpci {
+// Any vpci enumeration prints as its number (hex for 32-bit values such as NTSTATUS and message types).
+template <class E>
+  requires std::is_enum_v<E>
+std::ostream& boost_test_print_type(std::ostream& out, const E& value) {
+  const auto number = static_cast<std::underlying_type_t<E>>(value);
+  const auto flags = out.flags();
+  if constexpr (sizeof(E) >= 4 && std::is_unsigned_v<std::underlying_type_t<E>>)
+    out << "0x" << std::hex << static_cast<std::uint64_t>(number);
+  else
+    out << static_cast<std::int64_t>(number);
+  out.flags(flags);
+  return out;
+}
+namespace engine {
+using vpci::boost_test_print_type;
+inline std::ostream& boost_test_print_type(std::ostream& out, const vf_op_handle& handle) {
+  const auto flags = out.flags();
+  out << "vf_op_handle(0x" << std::hex << handle.transaction_id << ")";
+  out.flags(flags);
+  return out;
+}
+}  // namespace engine
+namespace hyperv {
+using vpci::boost_test_print_type;
+}
+namespace config {
+using vpci::boost_test_print_type;
+}
+}  // namespace vpci
+
+namespace vpci::test {
+
+using bytes = std::vector<std::byte>;
+
+inline bytes make_bytes(std::initializer_list<unsigned> values) {
+  bytes out;
+  for (unsigned v : values) out.push_back(static_cast<std::byte>(v));
+  return out;
+}
+
+// The bytes as numbers, for per-element comparisons that print readably.
+inline std::vector<unsigned> octets(std::span<const std::byte> in) {
+  std::vector<unsigned> out;
+  for (std::byte b : in) out.push_back(std::to_integer<unsigned>(b));
+  return out;
+}
+
+// n bytes counting up from `start`, wrapping at 256.
+inline bytes pattern(std::size_t n, unsigned start = 0) {
+  bytes out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>((start + i) & 0xFF);
+  return out;
+}
+
+}  // namespace vpci::test

@@ -19,8 +19,9 @@
 #include <vpci/engine/vf_mailbox.hpp>
 #include <vpci/wire/mailbox.hpp>
 
+#include "test_support.hpp"
+
 namespace vpci {
-inline std::ostream& boost_test_print_type(std::ostream& os, errc e) { return os << "errc(" << static_cast<int>(e) << ")"; }
 namespace engine {
 inline std::ostream& boost_test_print_type(std::ostream& os, op_handle h) {
   return os << "op_handle(" << h.slot << "/" << h.generation << ")";
@@ -30,9 +31,6 @@ inline std::ostream& boost_test_print_type(std::ostream& os, mailbox_action::kin
 }
 }  // namespace engine
 }  // namespace vpci
-namespace std {
-inline std::ostream& boost_test_print_type(std::ostream& out, std::byte b) { return out << static_cast<unsigned>(b); }
-}  // namespace std
 
 using namespace vpci;
 using namespace vpci::engine;

@@ -15,20 +15,7 @@
 
 #include <vpci/core.hpp>
 
-namespace vpci {
-inline std::ostream& boost_test_print_type(std::ostream& os, errc e) { return os << "errc(" << static_cast<int>(e) << ")"; }
-namespace engine {
-inline std::ostream& boost_test_print_type(std::ostream& os, vf_event_kind k) {
-  return os << "vf_event_kind(" << static_cast<int>(k) << ")";
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, vf_drop_reason r) {
-  return os << "vf_drop_reason(" << static_cast<int>(r) << ")";
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, vf_op_handle h) {
-  return os << "vf_op_handle(0x" << std::hex << h.transaction_id << std::dec << ")";
-}
-}  // namespace engine
-}  // namespace vpci
+#include "test_support.hpp"
 
 using namespace vpci;
 using namespace vpci::engine;
