@@ -33,6 +33,9 @@ class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<Ma
       : store_(store), session_(store, vf, slot), stream_(stream), done_(std::move(done)) {
     pending_.reserve(queue_limit() * hyperv::max_response_frame_size);
     writing_.reserve(queue_limit() * hyperv::max_response_frame_size);
+    // The replies queue to the same bound as their frames: serving never allocates once started.
+    pending_replies_.reserve(queue_limit());
+    writing_replies_.reserve(queue_limit());
   }
 
   void start() { read(); }
