@@ -30,18 +30,6 @@ namespace {
 constexpr vpci::block_id bench_block{3};
 constexpr vpci::hyperv::wslot bench_slot{2, 1};
 
-// The PF's in-flight cap is raised above the VF's 64 (see bench/RESULTS.md, open points): pf_stream_server
-// counts an answer in flight until its write's completion handler has run on the PF thread, and the VF
-// on the other core may already have read that answer and sent its next request, which the PF can
-// process first. With the default cap, 64 pipelined reads see STATUS_DEVICE_NOT_READY now and then (as
-// many at once as one write batch held: 26 observed). The VF never has more than 64 in flight, so the
-// raised cap changes nothing that is measured.
-vpci::engine::pf_limits pf_limits() {
-  vpci::engine::pf_limits limits;
-  limits.max_in_flight = 2 * 64;
-  return limits;
-}
-
 struct hyperv_pair {
   boost::asio::io_context vf_io;
   boost::asio::io_context pf_io;
@@ -52,7 +40,7 @@ struct hyperv_pair {
   std::thread pf_thread;
   boost::system::error_code served;  // how serving ended (read after the PF thread is joined)
 
-  explicit hyperv_pair(std::size_t size) : pf(pf_limits()) {
+  explicit hyperv_pair(std::size_t size) {
     boost::asio::local::connect_pair(vf_socket, pf_socket);
     (void)pf.register_vf(0, 0x0101);
     std::vector<std::byte> initial(size, std::byte{0x5A});

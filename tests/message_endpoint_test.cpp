@@ -2,7 +2,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <functional>
 #include <future>
+#include <boost/asio/buffers_iterator.hpp>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -288,6 +290,68 @@ BOOST_AUTO_TEST_CASE(vf_that_floods_without_reading_is_quarantined_for_overflow)
   BOOST_TEST((pf.blocks().quarantined(0) == quarantine_reason::overflow));
   BOOST_TEST(pf.blocks().counters(0).busy > 0u);
   BOOST_TEST(pf.blocks().in_flight(0) == 0u);
+}
+
+// A stream whose writes wait until the test releases them: the moment between an answer being handed
+// to the stream and the stream having taken it becomes observable.
+class held_write_stream {
+ public:
+  using executor_type = socket_type::executor_type;
+  explicit held_write_stream(socket_type& socket) : socket_(socket) {}
+  executor_type get_executor() { return socket_.get_executor(); }
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    socket_.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class Buffers, class Handler>
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    held_.assign(boost::asio::buffers_begin(buffers), boost::asio::buffers_end(buffers));
+    release_ = [this, h = std::move(handler)]() mutable {
+      boost::system::error_code ec;
+      const std::size_t n = boost::asio::write(socket_, boost::asio::buffer(held_), ec);
+      std::move(h)(ec, n);
+    };
+  }
+  bool holding() const { return static_cast<bool>(release_); }
+  void release() { std::exchange(release_, nullptr)(); }
+
+ private:
+  socket_type& socket_;
+  std::vector<char> held_;
+  std::function<void()> release_;
+};
+
+BOOST_AUTO_TEST_CASE(answers_leave_the_in_flight_count_when_handed_to_the_stream) {
+  boost::asio::io_context io;
+  socket_type vf_socket{io}, pf_socket{io};
+  boost::asio::local::connect_pair(vf_socket, pf_socket);
+  held_write_stream pf_stream(pf_socket);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 1));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{1}, std::array<std::byte, 8>{}));
+  pf.async_serve(0, vf0_slot, pf_stream, [](boost::system::error_code) {});
+  vf_message_endpoint<socket_type> vf(vf_socket, vf0_slot);
+  std::array<std::array<std::byte, 8>, 64> buffers{};
+  std::size_t ok = 0;
+  for (auto& buffer : buffers)
+    vf.async_read_block(block_id{1}, buffer, [&](boost::system::error_code ec, std::size_t) {
+      if (!ec) ++ok;
+    });
+  while (!pf_stream.holding()) io.run_one();
+  io.poll();  // the PF reads the other requests while its first answer waits in the stream
+  // One answer was handed to the stream and left the in-flight count at once, although the stream has
+  // not taken it yet; the others wait behind that write and are still in flight.
+  BOOST_TEST(pf.blocks().in_flight(0) == buffers.size() - 1);
+  while (pf_stream.holding() || ok < buffers.size()) {
+    if (pf_stream.holding()) pf_stream.release();
+    io.poll();
+  }
+  BOOST_TEST(ok == buffers.size());
+  BOOST_TEST(pf.blocks().counters(0).busy == 0u);
+  vf.close();
+  boost::system::error_code ignored;
+  pf_socket.close(ignored);
+  io.poll();
 }
 
 BOOST_AUTO_TEST_CASE(removal_mid_request_completes_everything_in_order) {

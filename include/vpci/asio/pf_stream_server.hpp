@@ -104,11 +104,14 @@ class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<Ma
     writing_now_ = true;
     std::swap(pending_, writing_);
     std::swap(pending_replies_, writing_replies_);
+    // An answer leaves the PF's in-flight count when it is handed to the stream: the VF cannot see it,
+    // and send its next request, any earlier. It keeps counting against the overflow bound (queued_)
+    // until the stream has taken it.
+    for (const auto& reply : writing_replies_) session_.response_written(reply);
     boost::asio::async_write(stream_, boost::asio::buffer(writing_),
                              [self = this->shared_from_this()](boost::system::error_code ec, std::size_t) {
                                self->writing_now_ = false;
-                               if (self->finished_) return;  // finish() retired everything already
-                               for (const auto& reply : self->writing_replies_) self->session_.response_written(reply);
+                               if (self->finished_) return;
                                self->queued_ -= self->writing_replies_.size();
                                self->writing_replies_.clear();
                                self->writing_.clear();
@@ -120,9 +123,8 @@ class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<Ma
   void finish(boost::system::error_code ec) {
     if (finished_) return;
     finished_ = true;
-    // Answers that were never written are retired: nothing stays counted in flight.
+    // Answers that were never handed to the stream are retired: nothing stays counted in flight.
     for (const auto& reply : pending_replies_) session_.response_written(reply);
-    for (const auto& reply : writing_replies_) session_.response_written(reply);
     pending_replies_.clear();
     writing_replies_.clear();
     if (done_) std::exchange(done_, nullptr)(ec);
