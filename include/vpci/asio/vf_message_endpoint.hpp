@@ -99,7 +99,7 @@ class vf_message_endpoint {
     using value_type = typename Block::value_type;
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, value_type)>(
         [this](auto handler) {
-          using op_type = typed_read_operation<Block, decltype(handler)>;
+          using op_type = detail::decoding_read_operation<Block, decltype(handler), executor_type>;
           auto* op = detail::allocate_operation<op_type>(handler, std::move(handler), get_executor());
           this->start_erased(engine::vf_op_kind::read, Block::id, op->buffer, {}, op, op->handler);
         },
@@ -186,32 +186,6 @@ class vf_message_endpoint {
  private:
   using rw_operation = detail::pending_operation<std::size_t>;
   using invalidate_operation = detail::pending_operation<block_mask>;
-
-  template <class Block, class Handler>
-  struct typed_read_operation final : rw_operation {
-    using value_type = typename Block::value_type;
-    template <class Executor>
-    typed_read_operation(Handler&& h, const Executor& fallback)
-        : rw_operation(&do_complete), handler(std::move(h)), work(boost::asio::get_associated_executor(handler, fallback)) {}
-    static void do_complete(rw_operation* base, boost::system::error_code ec, std::size_t n) {
-      auto* self = static_cast<typed_read_operation*>(base);
-      value_type value{};
-      if (!ec) {
-        auto decoded = Block::decode(std::span<const std::byte>(self->buffer).first(n));
-        if (decoded) value = *decoded;
-        else ec = decoded.error();
-      }
-      Handler h = std::move(self->handler);
-      auto guard = std::move(self->work);
-      boost::asio::get_associated_cancellation_slot(h).clear();
-      detail::deallocate_operation(self, h);
-      auto executor = guard.get_executor();
-      boost::asio::dispatch(executor, [h = std::move(h), ec, value]() mutable { std::move(h)(ec, value); });
-    }
-    std::array<std::byte, Block::size> buffer{};
-    Handler handler;
-    boost::asio::executor_work_guard<boost::asio::associated_executor_t<Handler, executor_type>> work;
-  };
 
   struct cancel_request {
     cancel_request(vf_message_endpoint* s, engine::vf_op_handle h, bool w) noexcept : self(s), handle(h), is_write(w) {}

@@ -3,7 +3,9 @@
 // not touch the heap) until the engine reports the operation's completion.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <span>
 #include <memory>
 #include <utility>
 
@@ -14,6 +16,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/system/error_code.hpp>
+
+#include <vpci/error.hpp>
 
 namespace vpci::detail {
 
@@ -81,6 +85,38 @@ struct handler_operation final : pending_operation<Values...> {
     });
   }
 
+  Handler handler;
+  boost::asio::executor_work_guard<work_executor> work;
+};
+
+// A typed read: the endpoint reads the block's bytes into `buffer`; completion decodes them and hands the
+// user's handler (error, value). Bytes that do not decode complete with their errc (bad_data, ...).
+template <class Block, class Handler, class Executor>
+struct decoding_read_operation final : pending_operation<std::size_t> {
+  using base = pending_operation<std::size_t>;
+  using value_type = typename Block::value_type;
+  using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
+
+  decoding_read_operation(Handler&& h, const Executor& fallback)
+      : base(&do_complete), handler(std::move(h)), work(boost::asio::get_associated_executor(handler, fallback)) {}
+
+  static void do_complete(base* b, boost::system::error_code ec, std::size_t n) {
+    auto* self = static_cast<decoding_read_operation*>(b);
+    value_type value{};
+    if (!ec) {
+      auto decoded = Block::decode(std::span<const std::byte>(self->buffer).first(n));
+      if (decoded) value = *decoded;
+      else ec = make_error_code(decoded.error());
+    }
+    Handler h = std::move(self->handler);
+    auto guard = std::move(self->work);
+    boost::asio::get_associated_cancellation_slot(h).clear();
+    deallocate_operation(self, h);
+    auto executor = guard.get_executor();
+    boost::asio::dispatch(executor, [h = std::move(h), ec, value]() mutable { std::move(h)(ec, value); });
+  }
+
+  std::array<std::byte, Block::size> buffer{};
   Handler handler;
   boost::asio::executor_work_guard<work_executor> work;
 };
