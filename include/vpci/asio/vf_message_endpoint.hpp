@@ -14,7 +14,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <future>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <span>
 #include <utility>
@@ -26,7 +27,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -129,7 +129,7 @@ class vf_message_endpoint {
   // Synchronous forms: run the asynchronous operation and wait for it. The endpoint's executor must be
   // run by another thread (calling them from that thread would wait forever: vpci::errc::busy instead).
   std::size_t read_block(block_id id, std::span<std::byte> buffer, boost::system::error_code& ec) {
-    return wait_for([&] { return async_read_block(id, buffer, boost::asio::use_future); }, ec);
+    return wait_for([&](auto handler) { async_read_block(id, buffer, std::move(handler)); }, ec);
   }
   std::size_t read_block(block_id id, std::span<std::byte> buffer) {
     boost::system::error_code ec;
@@ -138,7 +138,7 @@ class vf_message_endpoint {
     return n;
   }
   std::size_t write_block(block_id id, std::span<const std::byte> data, boost::system::error_code& ec) {
-    return wait_for([&] { return async_write_block(id, data, boost::asio::use_future); }, ec);
+    return wait_for([&](auto handler) { async_write_block(id, data, std::move(handler)); }, ec);
   }
   std::size_t write_block(block_id id, std::span<const std::byte> data) {
     boost::system::error_code ec;
@@ -374,6 +374,9 @@ class vf_message_endpoint {
     }
   }
 
+  // Starts the operation on the endpoint's executor and blocks this thread until it completes. A mutex
+  // and condition variable rather than a std::future: the handler signals while holding the lock, so
+  // nothing of this frame is touched after the waiting thread may return.
   template <class Start>
   std::size_t wait_for(Start start_operation, boost::system::error_code& ec) {
     ec = {};
@@ -381,17 +384,22 @@ class vf_message_endpoint {
       ec = errc::busy;
       return 0;
     }
-    try {
-      std::future<std::size_t> result;
-      std::promise<std::future<std::size_t>> started;
-      auto started_future = started.get_future();
-      boost::asio::post(get_executor(), [&] { started.set_value(start_operation()); });
-      result = started_future.get();
-      return result.get();
-    } catch (const boost::system::system_error& error) {
-      ec = error.code();
-      return 0;
-    }
+    std::mutex mutex;
+    std::condition_variable done_signal;
+    bool done = false;
+    std::size_t bytes = 0;
+    boost::asio::post(get_executor(), [&] {
+      start_operation([&](boost::system::error_code result, std::size_t n) {
+        std::lock_guard lock(mutex);
+        ec = result;
+        bytes = n;
+        done = true;
+        done_signal.notify_one();
+      });
+    });
+    std::unique_lock lock(mutex);
+    done_signal.wait(lock, [&] { return done; });
+    return bytes;
   }
 
   Stream& stream_;
