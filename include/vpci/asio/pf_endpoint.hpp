@@ -210,10 +210,13 @@ class pf_endpoint {
       boost::system::error_code read_error;
       device.read(window, bytes, read_error);
       if (read_error) return;
-      for (const engine::register_write& w : raw->service(bytes)) {
+      // One update, one ring: the VF wakes to a complete answer, not once per register.
+      const auto& writes = raw->service(bytes);
+      for (const engine::register_write& w : writes) {
         boost::system::error_code write_error;
-        device.write(window + w.offset, w.bytes, write_error);
+        device.write(window + w.offset, w.bytes, write_error, shm_ring::none);
       }
+      if (!writes.empty()) device.ring_doorbell(shm_doorbell::to_driver);
     };
     attachment.wait = [&device](std::uint32_t seen, std::chrono::nanoseconds timeout) {
       boost::system::error_code wait_error;

@@ -79,6 +79,10 @@ namespace vpci {
 enum class shm_role { device, driver };
 enum class shm_doorbell { to_device, to_driver };
 enum class shm_access { read_write, read_only };
+// Whether a write rings the other side's doorbell. A writer that publishes several writes as one update
+// (the PF answering a mailbox request) writes them with `none` and rings once at the end, so the peer
+// wakes once, to a complete update, instead of once per register.
+enum class shm_ring { after_write, none };
 
 namespace detail {
 
@@ -427,8 +431,9 @@ class shm_config_space {
 
   // Errors: those of read(), and vpci::errc::read_only on a read-only view (nothing written, no ring).
   // A driver-role view leaves bits the write mask protects unchanged. Rings the other side's doorbell
-  // once after all bytes are stored.
-  std::size_t write(std::size_t offset, std::span<const std::byte> bytes, boost::system::error_code& ec) {
+  // once after all bytes are stored, unless `ring` is shm_ring::none.
+  std::size_t write(std::size_t offset, std::span<const std::byte> bytes, boost::system::error_code& ec,
+                    shm_ring ring = shm_ring::after_write) {
     if (const errc e = config::check_access(size(), offset, bytes.size()); e != no_error) {
       ec = e;
       return 0;
@@ -450,7 +455,8 @@ class shm_config_space {
       return no_error;
     });
     ec = {};
-    doorbell_words(role_ == shm_role::driver ? shm_doorbell::to_device : shm_doorbell::to_driver).ring();
+    if (ring == shm_ring::after_write)
+      doorbell_words(role_ == shm_role::driver ? shm_doorbell::to_device : shm_doorbell::to_driver).ring();
     return bytes.size();
   }
 
