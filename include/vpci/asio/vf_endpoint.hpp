@@ -28,6 +28,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <vpci/asio/detail/operation.hpp>
+#include <vpci/asio/detail/sync_forms.hpp>
 #include <vpci/asio/doorbell.hpp>
 #include <vpci/asio/interface_standard.hpp>
 #include <vpci/block/block.hpp>
@@ -47,8 +48,10 @@ struct vf_options {
 };
 
 template <config_space_transport Transport>
-class vf_endpoint {
+class vf_endpoint : public detail::vf_sync_forms<vf_endpoint<Transport>> {
  public:
+  using detail::vf_sync_forms<vf_endpoint>::read_block;
+  using detail::vf_sync_forms<vf_endpoint>::write_block;
   using executor_type = boost::asio::any_io_executor;
   using transport_type = Transport;
   static constexpr std::size_t max_queued = 16;
@@ -165,59 +168,12 @@ class vf_endpoint {
   // ---- synchronous -----------------------------------------------------------------------------
   // Blocking forms, for callers without an event loop (the C facade, tools). They drive the engine on
   // the calling thread and must not overlap asynchronous operations of this endpoint (vpci::errc::busy).
+  // The throwing and typed forms (read(Block), write(Block, value)) come from detail::vf_sync_forms.
   std::size_t read_block(block_id id, std::span<std::byte> buffer, boost::system::error_code& ec) {
     return run_sync(mailbox::operation::read, id, buffer, {}, ec);
   }
-  std::size_t read_block(block_id id, std::span<std::byte> buffer) {
-    boost::system::error_code ec;
-    const std::size_t n = read_block(id, buffer, ec);
-    throw_if(ec, "vpci::vf_endpoint::read_block");
-    return n;
-  }
   std::size_t write_block(block_id id, std::span<const std::byte> data, boost::system::error_code& ec) {
     return run_sync(mailbox::operation::write, id, {}, data, ec);
-  }
-  std::size_t write_block(block_id id, std::span<const std::byte> data) {
-    boost::system::error_code ec;
-    const std::size_t n = write_block(id, data, ec);
-    throw_if(ec, "vpci::vf_endpoint::write_block");
-    return n;
-  }
-  template <class Block>
-    requires block_descriptor<Block>
-  typename Block::value_type read(Block, boost::system::error_code& ec) {
-    typename Block::buffer_type buffer;
-    (void)buffer.resize(Block::size);
-    const std::size_t n = read_block(Block::id, buffer.span(), ec);
-    if (ec) return {};
-    auto decoded = Block::decode(buffer.span().first(n));
-    if (!decoded) {
-      ec = decoded.error();
-      return {};
-    }
-    return *decoded;
-  }
-  template <class Block>
-    requires block_descriptor<Block>
-  typename Block::value_type read(Block block) {
-    boost::system::error_code ec;
-    auto value = read(block, ec);
-    throw_if(ec, "vpci::vf_endpoint::read");
-    return value;
-  }
-  template <class Block>
-    requires block_descriptor<Block>
-  std::size_t write(Block, const typename Block::value_type& value, boost::system::error_code& ec) {
-    const auto bytes = Block::to_buffer(value);
-    return write_block(Block::id, bytes.span(), ec);
-  }
-  template <class Block>
-    requires block_descriptor<Block>
-  std::size_t write(Block block, const typename Block::value_type& value) {
-    boost::system::error_code ec;
-    const std::size_t n = write(block, value, ec);
-    throw_if(ec, "vpci::vf_endpoint::write");
-    return n;
   }
   // Polls the window once and returns the invalidations latched so far (possibly empty), taking them.
   block_mask poll_invalidations(boost::system::error_code& ec) {
@@ -270,9 +226,6 @@ class vf_endpoint {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::steady_clock::now().time_since_epoch())
                                           .count());
-  }
-  static void throw_if(const boost::system::error_code& ec, const char* what) {
-    if (ec) throw boost::system::system_error(ec, what);
   }
 
   template <class Handler>

@@ -31,6 +31,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <vpci/asio/detail/operation.hpp>
+#include <vpci/asio/detail/sync_forms.hpp>
 #include <vpci/asio/interface_standard.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/block/block.hpp>
@@ -41,8 +42,10 @@
 namespace vpci {
 
 template <class Stream>
-class vf_message_endpoint {
+class vf_message_endpoint : public detail::vf_sync_forms<vf_message_endpoint<Stream>> {
  public:
+  using detail::vf_sync_forms<vf_message_endpoint>::read_block;
+  using detail::vf_sync_forms<vf_message_endpoint>::write_block;
   using executor_type = typename Stream::executor_type;
   static constexpr std::size_t max_in_flight = 64;
 
@@ -128,44 +131,13 @@ class vf_message_endpoint {
 
   // Synchronous forms: run the asynchronous operation and wait for it. The endpoint's executor must be
   // run by another thread (calling them from that thread would wait forever: vpci::errc::busy instead).
+  // The throwing and typed forms (read(Block), write(Block, value)) come from detail::vf_sync_forms.
   std::size_t read_block(block_id id, std::span<std::byte> buffer, boost::system::error_code& ec) {
     return wait_for([&](auto handler) { async_read_block(id, buffer, std::move(handler)); }, ec);
-  }
-  std::size_t read_block(block_id id, std::span<std::byte> buffer) {
-    boost::system::error_code ec;
-    const std::size_t n = read_block(id, buffer, ec);
-    if (ec) throw boost::system::system_error(ec, "vpci::vf_message_endpoint::read_block");
-    return n;
   }
   std::size_t write_block(block_id id, std::span<const std::byte> data, boost::system::error_code& ec) {
     return wait_for([&](auto handler) { async_write_block(id, data, std::move(handler)); }, ec);
   }
-  std::size_t write_block(block_id id, std::span<const std::byte> data) {
-    boost::system::error_code ec;
-    const std::size_t n = write_block(id, data, ec);
-    if (ec) throw boost::system::system_error(ec, "vpci::vf_message_endpoint::write_block");
-    return n;
-  }
-  template <class Block>
-    requires block_descriptor<Block>
-  typename Block::value_type read(Block, boost::system::error_code& ec) {
-    std::array<std::byte, Block::size> bytes{};
-    const std::size_t n = read_block(Block::id, bytes, ec);
-    if (ec) return {};
-    auto decoded = Block::decode(std::span<const std::byte>(bytes).first(n));
-    if (!decoded) {
-      ec = decoded.error();
-      return {};
-    }
-    return *decoded;
-  }
-  template <class Block>
-    requires block_descriptor<Block>
-  std::size_t write(Block, const typename Block::value_type& value, boost::system::error_code& ec) {
-    const auto bytes = Block::to_buffer(value);
-    return write_block(Block::id, bytes.span(), ec);
-  }
-
   [[nodiscard]] interface_standard interface() noexcept { return make_interface_standard(*this); }
 
   // Closes the stream: reading stops and pending operations complete with vpci::errc::vf_removed.

@@ -1,0 +1,81 @@
+// The synchronous convenience forms both VF endpoints offer (throwing overloads, typed blocks), built on
+// the endpoint's own read_block/write_block(id, span, error_code&) primitives.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <span>
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <vpci/block/block.hpp>
+#include <vpci/error.hpp>
+#include <vpci/protocol/block_id.hpp>
+
+namespace vpci::detail {
+
+template <class Endpoint>
+class vf_sync_forms {
+ public:
+  // Throws boost::system::system_error where the error_code overload would report an error.
+  std::size_t read_block(block_id id, std::span<std::byte> buffer) {
+    boost::system::error_code ec;
+    const std::size_t n = self().read_block(id, buffer, ec);
+    throw_if(ec, "vpci: read_block");
+    return n;
+  }
+  std::size_t write_block(block_id id, std::span<const std::byte> data) {
+    boost::system::error_code ec;
+    const std::size_t n = self().write_block(id, data, ec);
+    throw_if(ec, "vpci: write_block");
+    return n;
+  }
+
+  // Typed read: the block's bytes decoded; vpci::errc::bad_data (or invalid_length) when they do not decode.
+  template <class Block>
+    requires block_descriptor<Block>
+  typename Block::value_type read(Block, boost::system::error_code& ec) {
+    std::array<std::byte, Block::size> bytes{};
+    const std::size_t n = self().read_block(Block::id, bytes, ec);
+    if (ec) return {};
+    auto decoded = Block::decode(std::span<const std::byte>(bytes).first(n));
+    if (!decoded) {
+      ec = make_error_code(decoded.error());
+      return {};
+    }
+    return *decoded;
+  }
+  template <class Block>
+    requires block_descriptor<Block>
+  typename Block::value_type read(Block block) {
+    boost::system::error_code ec;
+    auto value = read(block, ec);
+    throw_if(ec, "vpci: read");
+    return value;
+  }
+
+  // Typed write: the value encoded field by field, then written whole.
+  template <class Block>
+    requires block_descriptor<Block>
+  std::size_t write(Block, const typename Block::value_type& value, boost::system::error_code& ec) {
+    const auto bytes = Block::to_buffer(value);
+    return self().write_block(Block::id, bytes.span(), ec);
+  }
+  template <class Block>
+    requires block_descriptor<Block>
+  std::size_t write(Block block, const typename Block::value_type& value) {
+    boost::system::error_code ec;
+    const std::size_t n = write(block, value, ec);
+    throw_if(ec, "vpci: write");
+    return n;
+  }
+
+ private:
+  Endpoint& self() noexcept { return static_cast<Endpoint&>(*this); }
+  static void throw_if(const boost::system::error_code& ec, const char* what) {
+    if (ec) throw boost::system::system_error(ec, what);
+  }
+};
+
+}  // namespace vpci::detail
