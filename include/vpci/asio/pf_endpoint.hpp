@@ -68,7 +68,7 @@ class pf_endpoint {
   pf_endpoint(const pf_endpoint&) = delete;
   pf_endpoint& operator=(const pf_endpoint&) = delete;
   ~pf_endpoint() {
-    for (auto& attachment : memory_attachments_)
+    for (auto& attachment : mailbox_attachments_)
       if (attachment.detach) attachment.detach();
     while (!stream_attachments_.empty()) {
       auto stop = stream_attachments_.back().stop;
@@ -120,7 +120,7 @@ class pf_endpoint {
   // SRIOV_INVALIDATE_BLOCK_ALL_VFS.
   void invalidate_all(block_mask mask) {
     store_->invalidate_all(mask);
-    for (auto& attachment : memory_attachments_) attachment.service();
+    for (auto& attachment : mailbox_attachments_) attachment.service();
     for (std::size_t i = 0; i < stream_attachments_.size(); ++i) stream_attachments_[i].push();
   }
 
@@ -134,96 +134,74 @@ class pf_endpoint {
   // invalid_argument (VF already attached).
   template <class Clock, class WaitTraits>
   result<std::size_t> attach_mailbox(vf_index vf, basic_memory_config_space<Clock, WaitTraits>& space) {
-    if (!store_->registered(vf)) return errc::not_found;
-    for (auto& attachment : memory_attachments_)
-      if (attachment.vf == vf) return errc::invalid_argument;
     std::vector<std::byte> image(space.size());
     if (auto e = space.device_read(0, image); e != no_error) return e;
-    auto placed = config::place_vsec(image, {mailbox::vsec_id, mailbox::vsec_revision,
-                                             static_cast<std::uint16_t>(mailbox::window_size)});
+    auto placed = place_window(vf, image);
     if (!placed) return placed.error();
     const std::size_t window = *placed;
     (void)space.device_write(0, image);
+    (void)space.set_register_kind(window, mailbox::window_size, register_kind::read_only);
+    for (const mailbox::register_range& r : mailbox::vf_writable_ranges)
+      (void)space.set_register_kind(window + r.start, std::size_t{r.end} - r.start, register_kind::read_write);
 
-    auto session = std::make_unique<session_type>(*store_, vf);
-    apply(space, window, session->initialize());
-    // The VF may write the control, request and acknowledgement registers and the data window only:
-    // the headers, identification and status registers are read-only to it, as in a real device.
-    (void)space.set_register_kind(window, mailbox::reg::control, register_kind::read_only);
-    (void)space.set_register_kind(window + mailbox::status_area, mailbox::status_area_size, register_kind::read_only);
-    (void)space.set_register_kind(window + mailbox::reg::reserved, 8, register_kind::read_only);
-
-    memory_attachment attachment;
-    attachment.vf = vf;
-    attachment.session = std::move(session);
-    session_type* raw = attachment.session.get();
-    auto service_window = [raw, &space, window] {
-      std::array<std::byte, mailbox::window_size> bytes{};
-      if (space.device_read(window, bytes) != no_error) return;
-      apply(space, window, raw->service(bytes));
+    auto write_register = [&space](std::size_t offset, std::span<const std::byte> bytes) {
+      (void)space.device_write(offset, bytes);
     };
-    attachment.service = service_window;
+    mailbox_attachment& attachment = attach(
+        vf, window, write_register,
+        [&space](std::size_t offset, std::span<std::byte> bytes) { return space.device_read(offset, bytes) == no_error; },
+        write_register, [] {});
     attachment.detach = [&space] { space.set_write_hook({}); };
-    space.set_write_hook([service_window, window](std::size_t offset, std::size_t length) {
-      if (offset + length > window && offset < window + mailbox::window_size) service_window();
+    space.set_write_hook([service = attachment.service, window](std::size_t offset, std::size_t length) {
+      if (offset + length > window && offset < window + mailbox::window_size) service();
     });
-    memory_attachments_.push_back(std::move(attachment));
     return window;
   }
 
   // Places VF `vf`'s mailbox window in a shared-memory config space (`device` must be a device-role view
   // the PF keeps) and makes the PF-owned registers read-only to the driver side through the shared write
-  // mask. Service it with wait_and_service() from the PF's thread. Errors as the memory overload.
+  // mask. Service it with wait_and_service() from the PF's thread. Errors as the memory overload, and
+  // access_denied for a driver-role view.
   result<std::size_t> attach_mailbox(vf_index vf, shm_config_space& device) {
-    if (!store_->registered(vf)) return errc::not_found;
     if (device.role() != shm_role::device) return errc::access_denied;
-    for (auto& attachment : memory_attachments_)
-      if (attachment.vf == vf) return errc::invalid_argument;
     std::vector<std::byte> image(device.size());
     boost::system::error_code ec;
     device.read(0, image, ec);
     if (ec) return errc::device_error;
-    auto placed = config::place_vsec(image, {mailbox::vsec_id, mailbox::vsec_revision,
-                                             static_cast<std::uint16_t>(mailbox::window_size)});
+    auto placed = place_window(vf, image);
     if (!placed) return placed.error();
     const std::size_t window = *placed;
     device.write(0, image, ec);
     if (ec) return errc::device_error;
-
-    auto session = std::make_unique<session_type>(*store_, vf);
-    for (const engine::register_write& w : session->initialize()) device.write(window + w.offset, w.bytes, ec);
-    // Driver-writable: control, the request area, the acknowledgement registers and the data window.
     std::array<std::byte, mailbox::window_size> mask{};
-    for (std::size_t i = mailbox::reg::control; i < mailbox::status_area; ++i) mask[i] = std::byte{0xFF};
-    for (std::size_t i = mailbox::reg::invalidate_ack_low; i < mailbox::reg::reserved; ++i) mask[i] = std::byte{0xFF};
-    for (std::size_t i = mailbox::reg::data; i < mailbox::window_size; ++i) mask[i] = std::byte{0xFF};
+    for (const mailbox::register_range& r : mailbox::vf_writable_ranges)
+      for (std::size_t i = r.start; i < r.end; ++i) mask[i] = std::byte{0xFF};
     std::vector<std::byte> all_read_only(device.size());
     (void)device.set_write_mask(0, all_read_only);
     (void)device.set_write_mask(window, mask);
 
-    memory_attachment attachment;
-    attachment.vf = vf;
-    attachment.session = std::move(session);
-    session_type* raw = attachment.session.get();
-    attachment.service = [raw, &device, window] {
-      std::array<std::byte, mailbox::window_size> bytes{};
-      boost::system::error_code read_error;
-      device.read(window, bytes, read_error);
-      if (read_error) return;
-      // One update, one ring: the VF wakes to a complete answer, not once per register.
-      const auto& writes = raw->service(bytes);
-      for (const engine::register_write& w : writes) {
-        boost::system::error_code write_error;
-        device.write(window + w.offset, w.bytes, write_error, shm_ring::none);
-      }
-      if (!writes.empty()) device.ring_doorbell(shm_doorbell::to_driver);
-    };
+    mailbox_attachment& attachment = attach(
+        vf, window,
+        [&device](std::size_t offset, std::span<const std::byte> bytes) {
+          boost::system::error_code ignored;
+          device.write(offset, bytes, ignored);
+        },
+        [&device](std::size_t offset, std::span<std::byte> bytes) {
+          boost::system::error_code read_error;
+          device.read(offset, bytes, read_error);
+          return !read_error;
+        },
+        // One update, one ring: the VF wakes to a complete answer, not once per register.
+        [&device](std::size_t offset, std::span<const std::byte> bytes) {
+          boost::system::error_code ignored;
+          device.write(offset, bytes, ignored, shm_ring::none);
+        },
+        [&device] { device.ring_doorbell(shm_doorbell::to_driver); });
     attachment.wait = [&device](std::uint32_t seen, std::chrono::nanoseconds timeout) {
       boost::system::error_code wait_error;
       return device.wait_for_doorbell(shm_doorbell::to_device, seen, timeout, wait_error);
     };
     attachment.sequence = [&device] { return device.doorbell_sequence(shm_doorbell::to_device); };
-    memory_attachments_.push_back(std::move(attachment));
     return window;
   }
 
@@ -231,7 +209,7 @@ class pf_endpoint {
   // for the VF to ring and services it again. Returns true if the VF rang. Call it in a loop on the
   // PF's thread; a VF write between two calls is never missed (the doorbell sequence is read first).
   bool wait_and_service(vf_index vf, std::chrono::nanoseconds timeout) {
-    for (auto& attachment : memory_attachments_) {
+    for (auto& attachment : mailbox_attachments_) {
       if (attachment.vf != vf || !attachment.wait) continue;
       const std::uint32_t seen = attachment.sequence();
       attachment.service();
@@ -276,7 +254,7 @@ class pf_endpoint {
 
   // The mailbox session of an attached VF (for counters and tests), or nullptr.
   [[nodiscard]] const session_type* mailbox_session(vf_index vf) const noexcept {
-    for (const auto& attachment : memory_attachments_)
+    for (const auto& attachment : mailbox_attachments_)
       if (attachment.vf == vf) return attachment.session.get();
     return nullptr;
   }
@@ -284,7 +262,7 @@ class pf_endpoint {
   // Services VF `vf`'s window now (bindings without a write hook call this from their doorbell or poll),
   // and sends pending invalidations on its streams.
   void service(vf_index vf) {
-    for (auto& attachment : memory_attachments_)
+    for (auto& attachment : mailbox_attachments_)
       if (attachment.vf == vf) attachment.service();
     for (std::size_t i = 0; i < stream_attachments_.size(); ++i)
       if (stream_attachments_[i].vf == vf) stream_attachments_[i].push();
@@ -293,7 +271,7 @@ class pf_endpoint {
   // Stops servicing VF `vf`'s mailbox window (its write hook is removed; the VSEC stays in place).
   // Invalidations raised afterwards wait in the store for the VF's next binding. not_found if none.
   boost::system::error_code detach_mailbox(vf_index vf) {
-    const auto removed = std::erase_if(memory_attachments_, [&](memory_attachment& a) {
+    const auto removed = std::erase_if(mailbox_attachments_, [&](mailbox_attachment& a) {
       if (a.vf != vf) return false;
       if (a.detach) a.detach();
       return true;
@@ -312,7 +290,7 @@ class pf_endpoint {
         ++i;
       }
     }
-    std::erase_if(memory_attachments_, [&](memory_attachment& a) {
+    std::erase_if(mailbox_attachments_, [&](mailbox_attachment& a) {
       if (a.vf != vf) return false;
       if (a.detach) a.detach();
       return true;
@@ -321,7 +299,7 @@ class pf_endpoint {
   }
 
  private:
-  struct memory_attachment {
+  struct mailbox_attachment {
     vf_index vf{0};
     std::unique_ptr<session_type> session;
     std::function<void()> service;
@@ -329,6 +307,40 @@ class pf_endpoint {
     std::function<std::uint32_t(std::uint32_t, std::chrono::nanoseconds)> wait;
     std::function<std::uint32_t()> sequence;
   };
+
+  // Checks that `vf` can take a mailbox and places its VSEC in the config-space `image` (which is left
+  // unchanged on any error). Returns the window's offset.
+  result<std::size_t> place_window(vf_index vf, std::span<std::byte> image) {
+    if (!store_->registered(vf)) return errc::not_found;
+    for (const auto& attachment : mailbox_attachments_)
+      if (attachment.vf == vf) return errc::invalid_argument;
+    auto placed = config::place_vsec(image, {mailbox::vsec_id, mailbox::vsec_revision,
+                                             static_cast<std::uint16_t>(mailbox::window_size)});
+    if (!placed) return placed.error();
+    return std::size_t{*placed};
+  }
+
+  // Creates VF `vf`'s session, initialises its window through `initialize_register`, and records how to
+  // service it: read the window, let the session decide, perform its writes in order, then `publish`.
+  template <class Initialize, class ReadWindow, class WriteRegister, class Publish>
+  mailbox_attachment& attach(vf_index vf, std::size_t window, Initialize initialize_register, ReadWindow read_window,
+                             WriteRegister write_register, Publish publish) {
+    auto session = std::make_unique<session_type>(*store_, vf);
+    for (const engine::register_write& w : session->initialize()) initialize_register(window + w.offset, w.bytes);
+    mailbox_attachment attachment;
+    attachment.vf = vf;
+    session_type* raw = session.get();
+    attachment.session = std::move(session);
+    attachment.service = [raw, window, read_window, write_register, publish] {
+      std::array<std::byte, mailbox::window_size> bytes{};
+      if (!read_window(window, bytes)) return;
+      const auto& writes = raw->service(bytes);
+      for (const engine::register_write& w : writes) write_register(window + w.offset, w.bytes);
+      if (!writes.empty()) publish();
+    };
+    mailbox_attachments_.push_back(std::move(attachment));
+    return mailbox_attachments_.back();
+  }
 
   struct stream_attachment {
     vf_index vf{0};
@@ -344,13 +356,9 @@ class pf_endpoint {
     return e == no_error ? boost::system::error_code{} : boost::system::error_code(make_error_code(e));
   }
 
-  template <class Space, class Writes>
-  static void apply(Space& space, std::size_t window, const Writes& writes) {
-    for (const engine::register_write& w : writes) (void)space.device_write(window + w.offset, w.bytes);
-  }
 
   std::unique_ptr<store_type> store_;
-  std::vector<memory_attachment> memory_attachments_;
+  std::vector<mailbox_attachment> mailbox_attachments_;
   std::vector<stream_attachment> stream_attachments_;
 };
 

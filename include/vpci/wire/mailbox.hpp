@@ -63,6 +63,19 @@ inline constexpr std::size_t vf_poll_size = reg::reserved - reg::generation;  //
 inline constexpr std::uint16_t request_area = reg::request_operation;
 inline constexpr std::size_t request_area_size = reg::generation - reg::request_operation;  // 16
 
+// The registers a VF may write, as [start, end) offsets: control, the request area, the acknowledgement
+// registers and the data window. Everything else in the window is the PF's (docs/protocol.md, ownership);
+// a device makes it read-only to the VF.
+struct register_range {
+  std::uint16_t start;
+  std::uint16_t end;
+};
+inline constexpr register_range vf_writable_ranges[] = {
+    {reg::control, reg::generation},
+    {reg::invalidate_ack_low, reg::reserved},
+    {reg::data, static_cast<std::uint16_t>(window_size)},
+};
+
 enum class operation : std::uint8_t { read = 1, write = 2 };
 
 static_assert(window_size == 208);
