@@ -307,9 +307,8 @@ class vf_endpoint : public detail::vf_sync_forms<vf_endpoint<Transport>> {
   void pump() {
     if (pumping_ || io_in_flight_) return;
     pumping_ = true;
-    // As in drive_sync_until: the clock is read again only after what can take time (a delivered
-    // completion runs user code; a write runs the PF's service on a memory transport), not after the
-    // inline reads of a non-blocking transport.
+    // The clock is read again only after what can take time: a delivered completion runs user code,
+    // and perform_sync says when an access did.
     std::uint64_t now = now_ns();
     for (;;) {
       repump_ = false;
@@ -322,8 +321,7 @@ class vf_endpoint : public detail::vf_sync_forms<vf_endpoint<Transport>> {
       }
       if (action.what == kind::write || action.what == kind::read) {
         if constexpr (is_nonblocking_transport<Transport>::value) {
-          perform_inline(action, now);
-          if (action.what == kind::write) now = now_ns();
+          (void)perform_sync(action, now);
           continue;
         } else {
           perform_async(action);
@@ -342,19 +340,27 @@ class vf_endpoint : public detail::vf_sync_forms<vf_endpoint<Transport>> {
     pumping_ = false;
   }
 
-  void perform_inline(const engine::mailbox_action& action, std::uint64_t now) {
+  // Performs a register access synchronously and reports it to the engine. `now` is read again only
+  // after what can take time: a write (on a memory transport the PF services it inside the call) or any
+  // access to a transport that may block. Reads of a non-blocking transport take nanoseconds; re-reading
+  // the clock after each was a third of a synchronous read over memory_config_space (clock_gettime).
+  // Returns the transport's error, already reported to the engine.
+  boost::system::error_code perform_sync(const engine::mailbox_action& action, std::uint64_t& now) {
     boost::system::error_code ec;
     if (action.what == engine::mailbox_action::kind::write) {
       transport_.write(window_ + action.offset, action.bytes, ec);
-      if (ec) return engine_.on_transport_error(transport_error(ec));
-      engine_.on_written(now);
-    } else {
-      note_doorbell();
-      auto into = std::span<std::byte>(scratch_).first(action.length);
-      transport_.read(window_ + action.offset, into, ec);
-      if (ec) return engine_.on_transport_error(transport_error(ec));
-      engine_.on_read(into, now);
+      now = now_ns();
+      if (ec) engine_.on_transport_error(transport_error(ec));
+      else engine_.on_written(now);
+      return ec;
     }
+    note_doorbell();
+    auto into = std::span<std::byte>(scratch_).first(action.length);
+    transport_.read(window_ + action.offset, into, ec);
+    if constexpr (!is_nonblocking_transport<Transport>::value) now = now_ns();
+    if (ec) engine_.on_transport_error(transport_error(ec));
+    else engine_.on_read(into, now);
+    return ec;
   }
 
   // The doorbell's sequence before a read: a peer write after it ends the next wait at once.
@@ -473,10 +479,7 @@ class vf_endpoint : public detail::vf_sync_forms<vf_endpoint<Transport>> {
   template <class Done>
   void drive_sync_until(Done done, bool single_poll, boost::system::error_code& ec, std::uint64_t start = 0) {
     bool polled = false;
-    // The clock is read again only after something that can take time: a wait, a write (on a memory
-    // transport the PF services it inside the call), or any access to a transport that may block.
-    // Reads of a non-blocking transport and completions take nanoseconds; re-reading the clock after
-    // each was a third of a synchronous read over memory_config_space (clock_gettime, measured).
+    // The clock is read again after a wait and where perform_sync says an access took time.
     std::uint64_t now = start != 0 ? start : now_ns();
     while (!done()) {
       const auto action = engine_.step(now);
@@ -490,21 +493,8 @@ class vf_endpoint : public detail::vf_sync_forms<vf_endpoint<Transport>> {
           break;
         case kind::write:
         case kind::read: {
-          boost::system::error_code io;
-          if (action.what == kind::write) {
-            transport_.write(window_ + action.offset, action.bytes, io);
-            now = now_ns();
-            if (io) engine_.on_transport_error(transport_error(io));
-            else engine_.on_written(now);
-          } else {
-            note_doorbell();
-            auto into = std::span<std::byte>(scratch_).first(action.length);
-            transport_.read(window_ + action.offset, into, io);
-            if constexpr (!is_nonblocking_transport<Transport>::value) now = now_ns();
-            if (io) engine_.on_transport_error(transport_error(io));
-            else engine_.on_read(into, now);
-            polled = true;
-          }
+          const boost::system::error_code io = perform_sync(action, now);
+          if (action.what == kind::read) polled = true;
           if (io && single_poll) {
             ec = io;
             return;
