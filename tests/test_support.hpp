@@ -80,4 +80,26 @@ inline bytes pattern(std::size_t n, unsigned start = 0) {
   return out;
 }
 
+// An encoder call refused with `expected`: the whole output buffer (pre-filled with 0xAA) stays as it
+// was. `encode` is found by argument-dependent lookup in the message's namespace.
+template <class Message, class... Extra>
+void check_refused(const Message& m, std::size_t out_size, errc expected, Extra... extra) {
+  bytes out(out_size, std::byte{0xAA});
+  auto r = encode(m, std::span<std::byte>{out}, extra...);
+  BOOST_TEST(!r.has_value());
+  BOOST_TEST((r.error() == expected));
+  BOOST_TEST(octets(out) == std::vector<unsigned>(out_size, 0xAA));
+}
+
+// A decoder call refused with `expected`: a variable assigned only on success keeps its old value.
+template <class Decode, class T>
+void check_rejected(Decode decode, std::span<const std::byte> in, errc expected, const T& sentinel) {
+  T out = sentinel;
+  auto r = decode(in);
+  if (r) out = *r;
+  BOOST_TEST(!r.has_value());
+  BOOST_TEST((r.error() == expected));
+  BOOST_TEST((out == sentinel));
+}
+
 }  // namespace vpci::test

@@ -20,25 +20,6 @@ namespace {
 
 using namespace vpci::test;
 
-template <class Message>
-void check_refused(const Message& m, std::size_t out_size, errc expected) {
-  bytes out(out_size, std::byte{0xAA});
-  auto r = encode(m, std::span<std::byte>{out});
-  BOOST_TEST(!r.has_value());
-  BOOST_TEST((r.error() == expected));
-  BOOST_TEST(octets(out) == std::vector<unsigned>(out_size, 0xAA));
-}
-
-template <class Decode, class T>
-void check_rejected(Decode decode, std::span<const std::byte> in, errc expected, const T& sentinel) {
-  T out = sentinel;
-  auto r = decode(in);
-  if (r) out = *r;
-  BOOST_TEST(!r.has_value());
-  BOOST_TEST((r.error() == expected));
-  BOOST_TEST((out == sentinel));
-}
-
 struct write_input_value {
   std::uint32_t block;
   const std::byte* data;
