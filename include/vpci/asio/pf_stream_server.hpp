@@ -22,7 +22,8 @@ namespace vpci::detail {
 
 // Reads request frames, answers each through the session (isolation, admission and statuses live
 // there), and writes the answers in order. Answers queue while the VF does not read them; past
-// 2 x max_in_flight queued answers the VF is quarantined for overflow and the stream is given up.
+// the session's answer_queue_limit() queued answers the VF is quarantined for overflow and the stream is
+// given up. Both decisions (framing errors, overflow) are the session's; this class only moves bytes.
 template <std::size_t MaxVfs, class Stream>
 class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<MaxVfs, Stream>> {
  public:
@@ -30,7 +31,7 @@ class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<Ma
 
   pf_stream_server(engine::pf_blocks<MaxVfs>& store, engine::vf_index vf, hyperv::wslot slot, Stream& stream,
                    done_function done)
-      : store_(store), session_(store, vf, slot), stream_(stream), done_(std::move(done)) {
+      : session_(store, vf, slot), stream_(stream), done_(std::move(done)) {
     pending_.reserve(queue_limit() * hyperv::max_response_frame_size);
     writing_.reserve(queue_limit() * hyperv::max_response_frame_size);
     // The replies queue to the same bound as their frames: serving never allocates once started.
@@ -57,7 +58,7 @@ class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<Ma
   [[nodiscard]] bool finished() const noexcept { return finished_; }
 
  private:
-  std::size_t queue_limit() const noexcept { return 2 * std::size_t{store_.limits().max_in_flight} + 2; }
+  std::size_t queue_limit() const noexcept { return session_.answer_queue_limit(); }
 
   void read() {
     if (finished_) return;
@@ -75,18 +76,16 @@ class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<Ma
       const auto step = decoder_.feed(chunk);
       chunk = chunk.subspan(step.consumed);
       if (step.error != no_error) {
-        // Garbage or an oversized frame: the stream has no framing left. A protocol violation.
-        store_.quarantine(session_.vf(), engine::quarantine_reason::protocol_violation);
-        return finish(make_error_code(errc::protocol_violation));
+        // Garbage or an oversized frame: the stream has no framing left.
+        return finish(make_error_code(session_.on_framing_error()));
       }
       if (step.packet.empty()) continue;
       std::array<std::byte, hyperv::max_response_frame_size> response{};
       auto reply = session_.on_packet(step.packet, response);
       if (!reply) return finish(make_error_code(reply.error()));
       if (queued_ >= queue_limit()) {
-        // The VF sends without reading the answers: overflow.
-        store_.quarantine(session_.vf(), engine::quarantine_reason::overflow);
-        return finish(make_error_code(errc::quarantined));
+        // The VF sends without reading the answers.
+        return finish(make_error_code(session_.on_overflow()));
       }
       enqueue(std::span<const std::byte>(response).first(reply->size), *reply);
     }
@@ -130,7 +129,6 @@ class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<Ma
     if (done_) std::exchange(done_, nullptr)(ec);
   }
 
-  engine::pf_blocks<MaxVfs>& store_;
   engine::pf_message_session<MaxVfs> session_;
   Stream& stream_;
   done_function done_;

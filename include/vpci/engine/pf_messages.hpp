@@ -106,6 +106,22 @@ class pf_message_session {
     if (reply.admitted) store_->retire(vf_);
   }
 
+  // The stream carrying this VF's frames lost its framing (a bad length, garbage): a protocol violation.
+  // The VF is quarantined; the caller closes the stream. Returns errc::protocol_violation.
+  constexpr errc on_framing_error() noexcept { return violation().error(); }
+
+  // How many answers the transport may hold for this VF, unread, before the VF overflows it: twice the
+  // in-flight cap (the answers in flight plus as many busy refusals) and two invalidations.
+  [[nodiscard]] constexpr std::size_t answer_queue_limit() const noexcept {
+    return 2 * std::size_t{store_->limits().max_in_flight} + 2;
+  }
+  // The VF sent more while answer_queue_limit() answers waited for it: overflow. The VF is quarantined;
+  // the caller gives the stream up. Returns errc::quarantined.
+  constexpr errc on_overflow() noexcept {
+    store_->quarantine(vf_, quarantine_reason::overflow);
+    return errc::quarantined;
+  }
+
   [[nodiscard]] constexpr vf_index vf() const noexcept { return vf_; }
   [[nodiscard]] constexpr hyperv::wslot slot() const noexcept { return slot_; }
   [[nodiscard]] constexpr const pf_session_counters& counters() const noexcept { return counters_; }
