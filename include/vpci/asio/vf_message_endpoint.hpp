@@ -203,9 +203,13 @@ class vf_message_endpoint : public detail::vf_sync_forms<vf_message_endpoint<Str
   void start_erased(engine::vf_op_kind kind, block_id id, std::span<std::byte> destination,
                     std::span<const std::byte> data, rw_operation* op, Handler& handler) {
     const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(options_.default_timeout.count());
-    std::array<std::byte, hyperv::max_frame_size> frame{};
+    // The engine encodes the request frame straight into the send queue (reserved for 64 frames).
+    const std::size_t at = pending_frames_.size();
+    pending_frames_.resize(at + hyperv::max_frame_size);
+    const auto frame = std::span<std::byte>(pending_frames_).subspan(at);
     auto started = kind == engine::vf_op_kind::read ? engine_.start_read(id, destination, deadline, frame)
                                                     : engine_.start_write(id, data, deadline, frame);
+    pending_frames_.resize(started ? at + started->frame_size : at);
     if (!started) {
       boost::asio::post(get_executor(), [op, e = started.error()] { op->complete(e, 0); });
       return;
@@ -214,7 +218,6 @@ class vf_message_endpoint : public detail::vf_sync_forms<vf_message_endpoint<Str
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     if (slot.is_connected())
       slot.template emplace<cancel_request>(this, started->handle, kind == engine::vf_op_kind::write);
-    pending_frames_.insert(pending_frames_.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(started->frame_size));
     flush();
     ensure_reading();
     arm_timer();
