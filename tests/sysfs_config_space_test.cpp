@@ -199,8 +199,7 @@ BOOST_AUTO_TEST_CASE(async_read_with_several_tokens) {
   auto deferred_op = space.async_read(0x80, b, boost::asio::as_tuple(boost::asio::deferred));
   std::tuple<error_code, std::size_t> deferred_result{};
   std::move(deferred_op)([&](std::tuple<error_code, std::size_t> r) { deferred_result = r; });
-  // (use_awaitable is covered by transport_tokens_test; clang 14's -fsanitize=function cannot compile Asio
-  // coroutines, llvm/llvm-project#49689, so this test stays coroutine-free.)
+  // (use_awaitable is covered by transport_tokens_test.)
   std::future<std::size_t> future_c = space.async_read(0xFF0, c, boost::asio::use_future);
   BOOST_TEST(n_a == 0u);
   io.run();

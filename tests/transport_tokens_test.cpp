@@ -127,18 +127,22 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(deferred, Backend, backends) {
   BOOST_TEST(std::to_integer<unsigned>(back[2]) == 0x33U);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(use_future_with_a_thread_running_the_context, Backend, backends) {
+// The futures are fulfilled by running the context on this thread: the token is exercised without a
+// second thread (libstdc++'s future handoff across threads draws ThreadSanitizer reports of its own).
+BOOST_AUTO_TEST_CASE_TEMPLATE(use_future, Backend, backends) {
   Backend backend;
-  auto work = boost::asio::make_work_guard(backend.io);
-  std::thread runner([&] { backend.io.run(); });
   std::array<std::byte, 4> back{};
   std::future<std::size_t> written = backend.transport.async_write(0x40, pattern, boost::asio::use_future);
+  BOOST_TEST((written.wait_for(std::chrono::seconds(0)) == std::future_status::timeout));  // never inline
+  backend.io.run();
   BOOST_TEST_REQUIRE((written.wait_for(guard) == std::future_status::ready));
   BOOST_TEST(written.get() == 4U);
   std::future<std::size_t> read = backend.transport.async_read(0x40, back, boost::asio::use_future);
+  std::future<std::size_t> bad = backend.transport.async_read(0x101, back, boost::asio::use_future);
+  backend.io.restart();
+  backend.io.run();
   BOOST_TEST_REQUIRE((read.wait_for(guard) == std::future_status::ready));
   BOOST_TEST(read.get() == 4U);
-  std::future<std::size_t> bad = backend.transport.async_read(0x101, back, boost::asio::use_future);
   BOOST_TEST_REQUIRE((bad.wait_for(guard) == std::future_status::ready));
   try {
     (void)bad.get();
@@ -146,8 +150,6 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(use_future_with_a_thread_running_the_context, Back
   } catch (const boost::system::system_error& e) {
     BOOST_TEST((e.code() == errc::out_of_range));
   }
-  work.reset();
-  runner.join();
   BOOST_TEST(std::to_integer<unsigned>(back[1]) == 0x22U);
 }
 
