@@ -70,6 +70,7 @@ BOOST_AUTO_TEST_CASE(values_match_ntstatus_h) {
   BOOST_TEST(to_underlying(ntstatus::buffer_overflow) == 0x80000005u);
   BOOST_TEST(to_underlying(ntstatus::unsuccessful) == 0xC0000001u);
   BOOST_TEST(to_underlying(ntstatus::invalid_parameter) == 0xC000000Du);
+  BOOST_TEST(to_underlying(ntstatus::no_such_device) == 0xC000000Eu);
   BOOST_TEST(to_underlying(ntstatus::invalid_device_request) == 0xC0000010u);
   BOOST_TEST(to_underlying(ntstatus::access_denied) == 0xC0000022u);
   BOOST_TEST(to_underlying(ntstatus::buffer_too_small) == 0xC0000023u);
@@ -81,7 +82,7 @@ BOOST_AUTO_TEST_CASE(values_match_ntstatus_h) {
   BOOST_TEST(to_underlying(ntstatus::cancelled) == 0xC0000120u);
   BOOST_TEST(to_underlying(ntstatus::not_found) == 0xC0000225u);
   BOOST_TEST(to_underlying(ntstatus::bad_data) == 0xC000090Bu);
-  BOOST_TEST(std::size(known_ntstatus_values) == 16u);
+  BOOST_TEST(std::size(known_ntstatus_values) == 17u);
 }
 
 BOOST_AUTO_TEST_CASE(severity_is_the_top_two_bits) {

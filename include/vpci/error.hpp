@@ -1,23 +1,33 @@
-// vpci/error.hpp (hosted): vpci::errc as a std::error_code / boost::system::error_code enum, and the
-// NTSTATUS mapping for error codes.
+// vpci/error.hpp (hosted): vpci::errc as a boost::system::error_code enum (Asio's error idiom), the
+// NTSTATUS mapping for error codes, and std::error_code interop through Boost.System's conversion.
+//
+//   boost::system::error_code ec = vpci::errc::timeout;   // what Asio handlers receive
+//   if (ec == vpci::errc::timeout) ...                    // compare with the enum, never by value()
+//   std::error_code std_ec = ec;                           // converts; std_ec == vpci::errc::timeout
+//
+// Errors from elsewhere (a socket's eof, a system errno, a transport's own code) pass through the
+// library unchanged: an operation that fails because its transport failed completes with the transport's
+// error_code, whatever its category.
 #pragma once
 
+#include <cstddef>
+#include <cstring>
 #include <string>
 #include <system_error>
 
+#include <boost/system/error_category.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/ntstatus.hpp>
 #include <vpci/protocol/status_mapping.hpp>
 
-// The specializations come before anything that could instantiate the traits for vpci::errc (overload
-// resolution of to_ntstatus(errc) against to_ntstatus(const std::error_code&) below does).
-template <>
-struct std::is_error_code_enum<vpci::errc> : std::true_type {};
-
+// The specializations come before anything that could instantiate the traits for vpci::errc.
 template <>
 struct boost::system::is_error_code_enum<vpci::errc> : std::true_type {};
+// std::error_code ec = vpci::errc::x works too: make_error_code's boost::system::error_code converts.
+template <>
+struct std::is_error_code_enum<vpci::errc> : std::true_type {};
 
 namespace vpci {
 
@@ -44,47 +54,56 @@ constexpr const char* describe(errc e) noexcept {
     case errc::timeout: return "operation timed out";
     case errc::cancelled: return "operation cancelled";
     case errc::not_supported: return "not supported";
-    case errc::revision_mismatch: return "mailbox layout revision mismatch";
+    case errc::revision_mismatch: return "protocol or layout revision mismatch";
     case errc::protocol_violation: return "peer violated the protocol";
     case errc::quarantined: return "VF quarantined until reset";
     case errc::vf_removed: return "VF removed or reset";
     case errc::bad_data: return "block data does not decode";
     case errc::torn_read: return "block kept changing during a consistent read";
     case errc::device_error: return "device reported a failure";
+    case errc::peer_gone: return "peer is gone: it exited, crashed or restarted";
   }
   return "unknown vpci error";
 }
 
 namespace detail {
-class vpci_category final : public std::error_category {
+class vpci_category final : public boost::system::error_category {
  public:
+  // A fixed identifier: the category compares equal across shared objects that each hold a copy.
+  constexpr vpci_category() noexcept : boost::system::error_category(0x7670'6369'5f65'7272ULL) {}
   const char* name() const noexcept override { return "vpci"; }
   std::string message(int value) const override { return describe(static_cast<errc>(value)); }
+  const char* message(int value, char* buffer, std::size_t length) const noexcept override {
+    if (length == 0) return buffer;
+    std::strncpy(buffer, describe(static_cast<errc>(value)), length - 1);
+    buffer[length - 1] = '\0';
+    return buffer;
+  }
 };
 }  // namespace detail
 
-inline const std::error_category& error_category() noexcept {
+inline const boost::system::error_category& error_category() noexcept {
   static const detail::vpci_category category;
   return category;
 }
 
-inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
+inline boost::system::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
 // The error code for a status a peer reported (success and pending give an empty error code).
-inline std::error_code make_error_code(ntstatus s) noexcept {
+inline boost::system::error_code make_error_code(ntstatus s) noexcept {
   const errc e = to_errc(s);
-  return e == no_error ? std::error_code{} : make_error_code(e);
+  return e == no_error ? boost::system::error_code{} : make_error_code(e);
 }
 
 // The NTSTATUS to report for an error code: vpci errors map as to_ntstatus(errc); an empty code is
 // STATUS_SUCCESS; anything from another category is STATUS_UNSUCCESSFUL.
-inline ntstatus to_ntstatus(const std::error_code& ec) noexcept {
+inline ntstatus to_ntstatus(const boost::system::error_code& ec) noexcept {
   if (!ec) return ntstatus::success;
   if (ec.category() == error_category()) return to_ntstatus(static_cast<errc>(ec.value()));
   return ntstatus::unsuccessful;
 }
-inline ntstatus to_ntstatus(const boost::system::error_code& ec) noexcept {
-  return to_ntstatus(static_cast<std::error_code>(ec));
+inline ntstatus to_ntstatus(const std::error_code& ec) noexcept {
+  return to_ntstatus(boost::system::error_code(ec));
 }
 
 }  // namespace vpci

@@ -33,6 +33,7 @@ enum class errc : int {
   bad_data,               // block bytes do not decode to the described type
   torn_read,              // block changed under every retry of a consistent read
   device_error,           // peer reported a failure with no more specific meaning
+  peer_gone,              // the peer is dead (crashed, exited, restarted): not merely slow
 };
 
 // Success is the zero value; core functions that return a bare errc use it.

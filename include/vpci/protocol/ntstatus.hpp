@@ -11,6 +11,7 @@ enum class ntstatus : std::uint32_t {
   buffer_overflow = 0x80000005,
   unsuccessful = 0xC0000001,
   invalid_parameter = 0xC000000D,
+  no_such_device = 0xC000000E,
   invalid_device_request = 0xC0000010,
   access_denied = 0xC0000022,
   buffer_too_small = 0xC0000023,
@@ -41,7 +42,8 @@ constexpr bool nt_error(ntstatus s) noexcept { return severity(s) == ntstatus_se
 // Every NTSTATUS value this library names, for tests and for validating statuses read off the wire.
 inline constexpr ntstatus known_ntstatus_values[] = {
     ntstatus::success,          ntstatus::pending,           ntstatus::buffer_overflow,
-    ntstatus::unsuccessful,     ntstatus::invalid_parameter, ntstatus::invalid_device_request,
+    ntstatus::unsuccessful,     ntstatus::invalid_parameter, ntstatus::no_such_device,
+    ntstatus::invalid_device_request,
     ntstatus::access_denied,    ntstatus::buffer_too_small,  ntstatus::revision_mismatch,
     ntstatus::insufficient_resources, ntstatus::device_not_ready, ntstatus::io_timeout,
     ntstatus::not_supported,    ntstatus::cancelled,         ntstatus::not_found,

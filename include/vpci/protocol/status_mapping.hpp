@@ -34,6 +34,7 @@ constexpr ntstatus to_ntstatus(errc e) noexcept {
     case errc::timeout: return ntstatus::io_timeout;
     case errc::cancelled:
     case errc::vf_removed: return ntstatus::cancelled;
+    case errc::peer_gone: return ntstatus::no_such_device;
     case errc::not_supported: return ntstatus::not_supported;
     case errc::revision_mismatch: return ntstatus::revision_mismatch;
     case errc::empty_response:
@@ -52,6 +53,7 @@ constexpr errc to_errc(ntstatus s) noexcept {
     case ntstatus::buffer_too_small: return errc::buffer_too_small;
     case ntstatus::unsuccessful: return errc::device_error;
     case ntstatus::invalid_parameter: return errc::invalid_argument;
+    case ntstatus::no_such_device: return errc::peer_gone;
     case ntstatus::invalid_device_request: return errc::protocol_violation;
     case ntstatus::access_denied: return errc::access_denied;
     case ntstatus::revision_mismatch: return errc::revision_mismatch;

@@ -37,6 +37,7 @@
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
+#include <vpci/transport/traits.hpp>
 #include <vpci/transport/detail/deferred_access.hpp>
 
 namespace vpci {
@@ -58,6 +59,8 @@ class basic_memory_config_space {
   using clock_type = Clock;
   using duration = typename Clock::duration;
   using timer_type = boost::asio::basic_waitable_timer<Clock, WaitTraits, executor_type>;
+  // Synchronous accesses touch memory only (transport/traits.hpp).
+  static constexpr bool nonblocking_access = true;
 
   // Called once per driver-side write call (sync or async) after all its bytes were applied, with the
   // range the call wrote. This is the device's doorbell: a simulated device services its registers here.
@@ -326,5 +329,6 @@ class basic_memory_config_space {
 using memory_config_space = basic_memory_config_space<>;
 
 static_assert(config_space_transport<memory_config_space>);
+static_assert(nonblocking_transport_v<memory_config_space>);
 
 }  // namespace vpci

@@ -72,6 +72,7 @@
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
+#include <vpci/transport/traits.hpp>
 #include <vpci/transport/detail/deferred_access.hpp>
 
 namespace vpci {
@@ -309,6 +310,8 @@ class shm_doorbell_waiter {
 class shm_config_space {
  public:
   using executor_type = boost::asio::any_io_executor;
+  // Synchronous accesses are atomic loads and stores on the mapping (transport/traits.hpp).
+  static constexpr bool nonblocking_access = true;
 
   // Creates the named shared object (name as for shm_open, e.g. "/vpci-pf0"; it must not exist yet) with a
   // zero-filled space of `size` bytes (256 or 4096, else std::invalid_argument), every bit driver-writable.
@@ -533,6 +536,21 @@ class shm_config_space {
     }
   }
 
+  // The peer's signal (transport/traits.hpp): the doorbell the other side rings, to_driver for a
+  // driver-role view and to_device for a device-role view.
+  [[nodiscard]] shm_doorbell incoming_doorbell() const noexcept {
+    return role_ == shm_role::driver ? shm_doorbell::to_driver : shm_doorbell::to_device;
+  }
+  [[nodiscard]] std::uint32_t peer_signal_sequence() const noexcept { return doorbell_sequence(incoming_doorbell()); }
+  std::uint32_t wait_peer_signal(std::uint32_t seen, std::chrono::nanoseconds timeout,
+                                 boost::system::error_code& ec) const {
+    return wait_for_doorbell(incoming_doorbell(), seen, timeout, ec);
+  }
+  template <class CompletionToken>
+  auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token) {
+    return async_wait_doorbell(incoming_doorbell(), seen, std::forward<CompletionToken>(token));
+  }
+
   // Waits without blocking the caller: a helper thread of this view sleeps on the futex and posts the
   // completion to the handler's associated executor (default: this view's executor).
   // Completion signature: void(boost::system::error_code, std::uint32_t sequence). Never completes inline;
@@ -722,5 +740,7 @@ class shm_config_space {
 };
 
 static_assert(config_space_transport<shm_config_space>);
+static_assert(nonblocking_transport_v<shm_config_space>);
+static_assert(peer_signalling_transport<shm_config_space>);
 
 }  // namespace vpci

@@ -1,0 +1,114 @@
+// The endpoints' timing policies: virtual time moves only when the test says so, and timers complete
+// exactly when it reaches them.
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <vector>
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <vpci/asio/timing.hpp>
+
+using namespace std::chrono_literals;
+
+namespace {
+// Runs what is ready; an io_context that ran out of work stops and must be restarted (Asio's rule).
+void run_ready(boost::asio::io_context& io) {
+  io.restart();
+  io.poll();
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(timing)
+
+BOOST_AUTO_TEST_CASE(manual_timers_complete_when_virtual_time_reaches_them_in_expiry_order) {
+  boost::asio::io_context io;
+  vpci::manual_timing clock;
+  auto early = clock.make_timer(io.get_executor());
+  auto late = clock.make_timer(io.get_executor());
+  std::vector<int> fired;
+  late.expires_at(2'000);
+  late.async_wait([&](boost::system::error_code ec) { fired.push_back(ec ? -2 : 2); });
+  early.expires_at(1'000);
+  early.async_wait([&](boost::system::error_code ec) { fired.push_back(ec ? -1 : 1); });
+  BOOST_TEST(clock.armed() == 2u);
+  BOOST_TEST(clock.next_expiry() == 1'000u);
+  run_ready(io);
+  BOOST_TEST(fired.empty());
+  clock.advance(std::chrono::nanoseconds(999));
+  run_ready(io);
+  BOOST_TEST(fired.empty());
+  clock.advance(std::chrono::nanoseconds(1'001));
+  run_ready(io);
+  BOOST_TEST(fired == (std::vector<int>{1, 2}), boost::test_tools::per_element());
+  BOOST_TEST(clock.now() == 2'000u);
+  BOOST_TEST(clock.armed() == 0u);
+  BOOST_TEST(clock.next_expiry() == vpci::never);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_and_rearm_abort_the_wait_in_progress) {
+  boost::asio::io_context io;
+  vpci::manual_timing clock;
+  auto timer = clock.make_timer(io.get_executor());
+  std::vector<boost::system::error_code> results;
+  timer.expires_at(100);
+  timer.async_wait([&](boost::system::error_code ec) { results.push_back(ec); });
+  BOOST_TEST(timer.cancel() == 1u);
+  timer.expires_at(200);
+  timer.async_wait([&](boost::system::error_code ec) { results.push_back(ec); });
+  timer.expires_at(300);  // re-arming aborts the wait in progress, as Asio's timers do
+  timer.async_wait([&](boost::system::error_code ec) { results.push_back(ec); });
+  clock.advance_to(1'000);
+  run_ready(io);
+  BOOST_REQUIRE(results.size() == 3u);
+  BOOST_TEST((results[0] == boost::asio::error::operation_aborted));
+  BOOST_TEST((results[1] == boost::asio::error::operation_aborted));
+  BOOST_TEST(!results[2]);
+}
+
+BOOST_AUTO_TEST_CASE(an_expired_timer_completes_at_once_but_never_inline) {
+  boost::asio::io_context io;
+  vpci::manual_timing clock;
+  clock.advance(5ms);
+  auto timer = clock.make_timer(io.get_executor());
+  timer.expires_at(1'000);
+  bool fired = false;
+  timer.async_wait([&](boost::system::error_code ec) { fired = !ec; });
+  BOOST_TEST(!fired);
+  run_ready(io);
+  BOOST_TEST(fired);
+}
+
+BOOST_AUTO_TEST_CASE(sleeping_moves_virtual_time_and_never_backwards) {
+  vpci::manual_timing clock;
+  const vpci::manual_timing copy = clock;  // copies share the clock
+  clock.sleep_until(50);
+  BOOST_TEST(copy.now() == 50u);
+  clock.sleep_until(10);
+  BOOST_TEST(copy.now() == 50u);
+  BOOST_TEST(vpci::deadline_after(vpci::never - 5, 1s) == vpci::never - 1);
+  BOOST_TEST(vpci::to_nanoseconds(-3ns) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_destroyed_timer_aborts_its_wait) {
+  boost::asio::io_context io;
+  vpci::manual_timing clock;
+  boost::system::error_code result;
+  {
+    auto timer = clock.make_timer(io.get_executor());
+    timer.expires_at(100);
+    timer.async_wait([&](boost::system::error_code ec) { result = ec; });
+  }
+  BOOST_TEST(clock.armed() == 0u);
+  run_ready(io);
+  BOOST_TEST((result == boost::asio::error::operation_aborted));
+}
+
+BOOST_AUTO_TEST_CASE(steady_timing_is_monotonic) {
+  const std::uint64_t a = vpci::steady_timing::now();
+  const std::uint64_t b = vpci::steady_timing::now();
+  BOOST_TEST(b >= a);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
