@@ -38,7 +38,7 @@ struct mailbox_fixture {
   std::size_t window = 0;
   std::optional<vf_endpoint<memory_config_space>> vf;
 
-  explicit mailbox_fixture(vf_options options = {}) {
+  explicit mailbox_fixture(vf_mailbox_options options = {}) {
     BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
     BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}, block_access::read_only));
     BOOST_REQUIRE(!pf.define<example::vf_config_block>(0, {1, example::vf_flags::link_up, 1500, 0, 4}));
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_and_the_c_facade) {
 }
 
 BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
-  vf_options options;
+  vf_mailbox_options options;
   options.default_timeout = 2ms;
   options.poll_interval = 100us;
   mailbox_fixture f(options);

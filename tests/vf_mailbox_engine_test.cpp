@@ -74,6 +74,7 @@ std::string describe(const traced& t) {
     case kind::wait: out << "wait"; break;
     case kind::complete: out << "done"; break;
     case kind::idle: out << "idle"; break;
+    case kind::send: out << "send"; break;
   }
   return out.str();
 }
@@ -141,7 +142,8 @@ struct harness {
     switch (a.what) {
       case kind::write:
         if (fail_next != no_error) {
-          vf.on_transport_error(std::exchange(fail_next, no_error));
+          fail_next = no_error;
+          vf.on_transport_error(now);
           break;
         }
         BOOST_REQUIRE(a.offset + a.bytes.size() <= window.size());
@@ -152,7 +154,8 @@ struct harness {
         break;
       case kind::read: {
         if (fail_next != no_error) {
-          vf.on_transport_error(std::exchange(fail_next, no_error));
+          fail_next = no_error;
+          vf.on_transport_error(now);
           break;
         }
         if (before_read) before_read(a);
@@ -322,7 +325,7 @@ BOOST_AUTO_TEST_CASE(a_window_that_always_changes_fails_with_torn_read) {
   BOOST_TEST(vf_mailbox_config{}.max_torn_retries == 32u);
 }
 
-BOOST_AUTO_TEST_CASE(an_odd_generation_is_read_again_at_once) {
+BOOST_AUTO_TEST_CASE(an_odd_generation_is_read_again_after_a_short_back_off) {
   harness h;
   std::array<std::byte, 16> destination{};
   (void)h.read(5, destination);
@@ -341,12 +344,57 @@ BOOST_AUTO_TEST_CASE(an_odd_generation_is_read_again_at_once) {
     }
   };
   h.run();
-  BOOST_TEST(h.script() == (script_t{"R 8 64", "W 18 16", "R 28 32", "R 28 32", "R 50 16", "R 28 4", "done", "idle"}),
+  BOOST_TEST(h.script() == (script_t{"R 8 64", "W 18 16", "R 28 32", "wait", "R 28 32", "R 50 16", "R 28 4", "done",
+                                     "idle"}),
              boost::test_tools::per_element());
+  BOOST_TEST(h.trace[4].at - h.trace[2].at == vf_mailbox_config{}.unstable_backoff_ns);
   BOOST_REQUIRE(h.done.size() == 1u);
   BOOST_TEST((h.done[0].error == no_error));
   BOOST_TEST(h.done[0].bytes == 16u);
   BOOST_TEST(h.vf.torn_retries() == 0u);
+  BOOST_TEST(h.vf.unstable_reads() == 1u);
+}
+
+// Case 1 of the hostile-peers issue: a PF that dies (or lies) between "generation odd" and "generation
+// even" left the VF re-reading the status at once, forever: deadlines never fired. Now each odd read
+// backs off (doubling, up to the poll interval), the deadline fires on time, the orphan is reset after
+// its timeout, and an idle watcher polls an odd window at most once per watch interval.
+BOOST_AUTO_TEST_CASE(case_1_generation_left_odd_backs_off_and_deadlines_fire) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 1'000;
+  config.unstable_backoff_ns = 10;
+  config.orphan_timeout_ns = 50'000;
+  config.watch_interval_ns = 100'000;
+  harness h(config);
+  std::array<std::byte, 16> destination{};
+  destination.fill(std::byte{0xEE});
+  const std::uint64_t start = h.now;
+  (void)h.read(5, destination, start + 10'000);
+  h.pf_answers = false;
+  h.set_u32(reg::generation, h.u32(reg::generation) + 1);  // the PF died mid-update
+  h.run(start + 10'000);
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == errc::timeout));
+  for (std::byte b : destination) BOOST_TEST(b == std::byte{0xEE});
+  // Bounded polling: back-offs 10, 20, 40, ... capped at the poll interval, so about 10 us / 1 us reads.
+  const std::size_t reads = h.count("R 28 32");
+  BOOST_TEST(reads >= 10u);
+  BOOST_TEST(reads <= 20u);
+  for (std::size_t i = 1; i < h.trace.size(); ++i)
+    if (h.trace[i].what == kind::read && h.trace[i - 1].what == kind::read)
+      BOOST_TEST(h.trace[i].at > h.trace[i - 1].at);  // never two status reads at the same instant
+  // The abandoned request is an orphan; past its timeout the VF resets the mailbox.
+  BOOST_TEST(h.vf.has_orphan());
+  h.run(start + 10'000 + 60'000);
+  BOOST_TEST(h.count("W 14 4") == 1u);
+  BOOST_TEST(h.vf.resets() == 1u);
+  // An idle watcher over the dead PF: one read per watch interval at most, never a spin.
+  harness w(config);
+  w.pf_answers = false;
+  w.set_u32(reg::generation, w.u32(reg::generation) + 1);
+  w.vf.watch_invalidations(true);
+  w.run(w.now + 1'000'000);
+  BOOST_TEST(w.count("R 28 32") == 10u);  // 1 ms at one read per 100 us
 }
 
 BOOST_AUTO_TEST_CASE(an_unanswered_request_is_polled_then_times_out_and_its_late_reply_is_dropped) {
@@ -697,9 +745,10 @@ BOOST_AUTO_TEST_CASE(a_foreign_or_newer_window_is_refused_at_the_probe) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(watching_a_window_without_a_mailbox_probes_at_the_poll_interval) {
+BOOST_AUTO_TEST_CASE(watching_a_window_without_a_mailbox_probes_at_the_watch_interval) {
   vf_mailbox_config config;
-  config.poll_interval_ns = 100;
+  config.poll_interval_ns = 10;
+  config.watch_interval_ns = 100;
   harness h(config);
   h.set_u32(reg::magic, 0);
   h.vf.watch_invalidations(true);
@@ -738,7 +787,7 @@ BOOST_AUTO_TEST_CASE(invalidations_raised_before_any_wait_are_latched_and_acknow
   // More raised while watching: coalesced on the VF side until taken.
   BOOST_TEST((h.store.invalidate(0, block_mask{0b10}) == no_error));
   h.service();
-  h.now += 20'000;
+  h.now += vf_mailbox_config{}.watch_interval_ns;
   (void)h.settle();
   BOOST_TEST(h.vf.take_invalidations().bits() == ((std::uint64_t{1} << 40) | 0b111));
   BOOST_TEST(h.vf.take_invalidations().empty());
@@ -775,14 +824,14 @@ BOOST_AUTO_TEST_CASE(acknowledgement_carries_exactly_the_new_bits_and_the_still_
   BOOST_TEST(h.trace[1].data == ack, boost::test_tools::per_element());
   BOOST_TEST(h.vf.pending_invalidations().bits() == ((std::uint64_t{1} << 63) | 0b100));  // bit 1 is not new
   // Nothing new on the next poll (all latched bits are in the acknowledgement registers): no write.
-  h.now += 20'000;
+  h.now += vf_mailbox_config{}.watch_interval_ns;
   const std::size_t mark = h.trace.size();
   (void)h.settle();
   BOOST_TEST(h.script(mark) == (script_t{"R 28 32", "wait"}), boost::test_tools::per_element());
   // An odd generation hides the mask: nothing latched from it.
   h.set_u32(reg::generation, 1);
   h.set_u32(reg::invalidate_mask_low, 0b1110000);
-  h.now += 20'000;
+  h.now += vf_mailbox_config{}.watch_interval_ns;
   (void)h.step();
   BOOST_TEST(h.vf.pending_invalidations().bits() == ((std::uint64_t{1} << 63) | 0b100));
 }
@@ -801,7 +850,8 @@ BOOST_AUTO_TEST_CASE(transport_errors_fail_the_active_operation_and_reprobe) {
                                      "R 50 16", "R 28 4", "done", "idle"}),
              boost::test_tools::per_element());
   BOOST_REQUIRE(h.done.size() == 2u);
-  BOOST_TEST((h.done[0].error == errc::device_error));
+  BOOST_TEST(h.done[0].transport_failure);
+  BOOST_TEST(!h.done[1].transport_failure);
   BOOST_TEST(a == (std::array<std::byte, 16>{}));
   BOOST_TEST((h.done[1].error == no_error));
   BOOST_TEST(copy_of(b) == pattern(16, 0x10), boost::test_tools::per_element());
@@ -821,10 +871,11 @@ BOOST_AUTO_TEST_CASE(a_failed_probe_fails_the_oldest_request_and_a_watch_backs_o
   h.run();
   BOOST_REQUIRE(h.done.size() == 2u);
   BOOST_TEST(h.done[0].handle == first);
-  BOOST_TEST((h.done[0].error == errc::device_error));
+  BOOST_TEST(h.done[0].transport_failure);
   BOOST_TEST((h.done[1].error == no_error));
   BOOST_TEST(h.count("R 8 64") == 2u);
-  // Only watching: a failed probe is retried at the poll interval.
+  // Only watching: a failed probe is retried at the watch interval.
+  config.watch_interval_ns = 100;
   harness w(config);
   w.vf.watch_invalidations(true);
   w.fail_next = errc::device_error;
@@ -852,7 +903,7 @@ BOOST_AUTO_TEST_CASE(a_transport_error_at_every_access_of_a_read) {
         const mailbox_action x = h.vf.step(h.now);
         if (x.what == kind::read || x.what == kind::write) {
           if (accesses++ == n) {
-            h.vf.on_transport_error(errc::out_of_range);
+            h.vf.on_transport_error(h.now);
             continue;
           }
           if (x.what == kind::write) {
@@ -868,7 +919,8 @@ BOOST_AUTO_TEST_CASE(a_transport_error_at_every_access_of_a_read) {
         }
       }
       BOOST_REQUIRE(h.done.size() == 1u);
-      BOOST_TEST((h.done[0].error == errc::out_of_range));
+      // Marked as the transport's failure: the binding reports the transport's own error code.
+      BOOST_TEST(h.done[0].transport_failure);
       for (std::byte x : a) BOOST_TEST(x == std::byte{0xEE});
       const std::size_t mark = h.trace.size();
       std::array<std::byte, 16> b{};

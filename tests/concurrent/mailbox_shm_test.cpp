@@ -61,7 +61,7 @@ BOOST_AUTO_TEST_CASE(concurrent_writer_and_reader_never_see_a_torn_block) {
     }
   });
 
-  vf_options options;
+  vf_mailbox_options options;
   options.default_timeout = 5s;
   vf_endpoint<shm_config_space> vf(f.driver, f.window, options);
   std::size_t reads = 0;

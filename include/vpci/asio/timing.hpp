@@ -15,6 +15,9 @@
 //                                                 cancel(); a cancelled or re-armed wait completes with
 //                                                 boost::asio::error::operation_aborted
 //   void T::sleep_until(std::uint64_t ns) const   blocks the calling thread until `ns`
+//   static constexpr bool T::is_virtual           true when time is not real: a blocking wait for a
+//                                                 peer then only looks (a zero timeout) and sleeps
+//                                                 virtually
 #pragma once
 
 #include <algorithm>
@@ -53,6 +56,8 @@ inline std::uint64_t deadline_after(std::uint64_t now, std::chrono::nanoseconds 
 
 // Real time.
 struct steady_timing {
+  // Waits of the synchronous forms take real time.
+  static constexpr bool is_virtual = false;
   class timer_type {
    public:
     explicit timer_type(const boost::asio::any_io_executor& executor) : timer_(executor) {}
@@ -176,6 +181,9 @@ class manual_timing {
     std::uint64_t id_{0};
     std::uint64_t expiry_{never};
   };
+
+  // The synchronous forms never wait on real time: sleep_until() moves this clock instead.
+  static constexpr bool is_virtual = true;
 
   manual_timing() : state_(std::make_shared<state>()) {}
 

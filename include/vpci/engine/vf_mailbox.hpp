@@ -1,23 +1,32 @@
 // The VF side of the config-space mailbox (binding 1), sans-I/O.
 //
 // The binding asks step(now) what to do next and reports back: a register write to perform
-// (on_written), a register read (on_read with the bytes), a wait until a time or a doorbell, an
-// operation that completed, or nothing to do. Every protocol decision (sequencing, the seqlock retry,
-// invalidation acknowledgement, late replies after a timeout, mailbox reset) lives here.
+// (on_written), a register read (on_read with the bytes), a wait until a time or a peer signal, an
+// operation that completed, or nothing to do. Every protocol decision (sequencing, the seqlock retry and
+// its back-off, invalidation acknowledgement, late replies after a timeout, mailbox reset, what a
+// cancellation may leave behind) lives here.
 //
-// Requests run one at a time through the single data window, in the order they were started; up to
-// MaxQueued wait behind it. The engine never touches caller memory after an operation completed:
-// reads land in engine storage and are copied to the destination only when the operation succeeds,
-// and write data is copied in when the operation starts.
+// The engine is one explicit state machine (`state`): what it is doing with the window right now. At
+// most one register access is in flight. Requests run one at a time through the single data window, in
+// the order they were started; up to MaxQueued wait behind it. A request whose request area was written
+// is "on the wire" until the PF acknowledges its sequence; if its operation ends first (timeout,
+// cancellation, removal) the request is an orphan whose late answer is read and dropped.
+//
+// The engine never touches caller memory after an operation completed: reads land in engine storage and
+// are copied to the destination only when the operation succeeds, and write data is copied in when the
+// operation starts. Nothing the PF writes is trusted: every count and status is checked, and a PF that
+// stops mid-update (generation left odd) costs bounded polling, never a spin.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 
 #include <vpci/block/block_buffer.hpp>
 #include <vpci/block/endian.hpp>
+#include <vpci/engine/vf_operation.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/ntstatus.hpp>
@@ -28,13 +37,21 @@
 namespace vpci::engine {
 
 struct vf_mailbox_config {
-  // How long to wait between status reads when no doorbell wakes the VF earlier.
+  // How long to wait between status reads while a request awaits its answer and no peer signal wakes
+  // the VF earlier.
   std::uint64_t poll_interval_ns{20'000};
+  // How long an idle VF that watches for invalidations waits between status reads when no peer signal
+  // wakes it earlier: the bound on invalidation delivery latency for a transport that cannot signal.
+  std::uint64_t watch_interval_ns{10'000'000};
   // How often a read is retried when the PF updated the window while the VF read it.
   std::uint32_t max_torn_retries{32};
-  // How long an abandoned request (timed out or cancelled) may stay unanswered before the VF resets
-  // the mailbox to resynchronise.
+  // How long an abandoned request (timed out or cancelled) may stay unanswered before the VF resets the
+  // mailbox to resynchronise; also how long the VF waits for the PF to finish a reset.
   std::uint64_t orphan_timeout_ns{100'000'000};
+  // The first wait before the status is read again after an odd generation (the PF mid-update) while a
+  // request waits for its answer; each further odd read doubles it, up to the poll interval. A watcher
+  // that finds the generation odd looks again at its next watch poll.
+  std::uint64_t unstable_backoff_ns{1'000};
 };
 
 struct op_handle {
@@ -43,88 +60,114 @@ struct op_handle {
   friend constexpr bool operator==(op_handle, op_handle) noexcept = default;
 };
 
-struct op_completion {
-  op_handle handle{};
-  errc error{no_error};
-  std::size_t bytes{0};
-};
-
-struct mailbox_action {
-  enum class kind : std::uint8_t { idle, write, read, wait, complete };
-  kind what{kind::idle};
-  std::uint16_t offset{0};              // write/read: window offset
-  std::span<const std::byte> bytes{};   // write: what to write
-  std::size_t length{0};                // read: how many bytes
-  std::uint64_t until{0};               // wait: the time to call step() again at the latest
-  op_completion done{};                 // complete
-};
+using op_completion = completion<op_handle>;
+using mailbox_action = action<op_handle>;
 
 template <std::size_t MaxQueued = 16>
 class vf_mailbox_engine {
   static_assert(MaxQueued >= 1 && MaxQueued < 0xFFFF, "vf_mailbox_engine: MaxQueued must be 1..65534");
 
  public:
+  using handle_type = op_handle;
+  static constexpr std::size_t max_operations = MaxQueued;
+  [[nodiscard]] static constexpr std::size_t slot_of(op_handle handle) noexcept { return handle.slot; }
+
+  // What the engine is doing with the window. The states that name an access (probing, writing_*,
+  // reading_*, verifying, acknowledging, requesting_reset) issue it from step() and wait for its report;
+  // the *_wait states wait for a time or a peer signal.
+  enum class state : std::uint8_t {
+    unprobed,          // nothing known about the window: probe before anything else (when there is work)
+    probing,           // reading the identification, the sequences and the latch (0x08-0x47)
+    probe_backoff,     // the last probe found no usable mailbox and only a watcher waits: probe later
+    ready,             // probed, nothing on the wire: start the next request, watch, or rest
+    writing_data,      // a write request's data into the data window
+    writing_request,   // the request area, its sequence last
+    answer_wait,       // a request (or an orphan) is on the wire: wait for a peer signal or the poll interval
+    reading_status,    // the 32-byte status area
+    unstable_wait,     // the generation was odd: bounded back-off before reading the status again
+    reading_data,      // the answer's data
+    verifying,         // the closing generation read
+    acknowledging,     // writing the acknowledgement of taken invalidations
+    watch_wait,        // idle, watching for invalidations: wait for a peer signal or the watch interval
+    requesting_reset,  // writing control = RESET
+    reset_wait,        // waiting before reading control again
+    reading_control,   // reading control: the PF clears RESET when done
+  };
+
   constexpr explicit vf_mailbox_engine(vf_mailbox_config config = {}) noexcept : config_(config) {}
 
   // --- starting, cancelling, expiring -------------------------------------------------------------
-  // Queues a read of block `id` into `destination` (1..128 bytes: the bytes requested).
+  // Queues a read of block `id` into `destination` (1..128 bytes: the bytes requested). Errors, with
+  // nothing started: invalid_length, busy (MaxQueued operations pending).
   [[nodiscard]] constexpr result<op_handle> start_read(block_id id, std::span<std::byte> destination,
                                                        std::uint64_t deadline) noexcept {
     if (!valid_block_length(destination.size())) return errc::invalid_length;
-    return enqueue(mailbox::operation::read, id, destination, {}, deadline);
+    return enqueue(operation_kind::read, id, destination, {}, deadline);
   }
-  // Queues a write of `data` (1..128 bytes, copied now) to block `id`.
+  // Queues a write of `data` (1..128 bytes, copied now) to block `id`. Errors as start_read.
   [[nodiscard]] constexpr result<op_handle> start_write(block_id id, std::span<const std::byte> data,
                                                         std::uint64_t deadline) noexcept {
     if (!valid_block_length(data.size())) return errc::invalid_length;
-    return enqueue(mailbox::operation::write, id, {}, data, deadline);
+    return enqueue(operation_kind::write, id, {}, data, deadline);
   }
-  // Completes the operation with errc::cancelled (delivered by the next step()). A request the PF
-  // may already have seen is abandoned: its late answer is read and dropped. False if not pending.
-  constexpr bool cancel(op_handle handle) noexcept { return finish_early(handle, errc::cancelled); }
-  // True while the operation waits behind others: cancelling it then has no effect on the PF.
+  // Completes the operation with errc::cancelled (delivered by the next step()) if `scope` allows: a
+  // read always; a write with_effects always, without_effects only while it waits behind others
+  // (nothing of it reached the window). A request the PF may already hold becomes an orphan: its late
+  // answer is read and dropped. False if not pending or not allowed.
+  constexpr bool cancel(op_handle handle, cancel_scope scope = cancel_scope::with_effects) noexcept {
+    const std::size_t slot = find(handle);
+    if (slot == no_op) return false;
+    if (scope == cancel_scope::without_effects && ops_[slot].kind == operation_kind::write && !waiting_behind(slot))
+      return false;
+    end_early(slot, errc::cancelled, false);
+    return true;
+  }
+  // True while the operation waits behind others: nothing of it has reached the window.
   [[nodiscard]] constexpr bool is_queued(op_handle handle) const noexcept {
-    return handle.slot < MaxQueued && ops_[handle.slot].generation == handle.generation &&
-           ops_[handle.slot].state == op_state::queued;
+    const std::size_t slot = find(handle);
+    return slot != no_op && waiting_behind(slot);
   }
   // Completes every operation whose deadline is <= now with errc::timeout.
   constexpr void expire(std::uint64_t now) noexcept {
-    for (std::size_t i = 0; i < MaxQueued; ++i) {
-      op& o = ops_[i];
-      if (o.state != op_state::free && o.state != op_state::done && o.deadline <= now)
-        (void)finish_early(op_handle{static_cast<std::uint16_t>(i), o.generation}, errc::timeout);
-    }
+    for (std::size_t i = 0; i < MaxQueued; ++i)
+      if (ops_[i].pending && ops_[i].deadline <= now) end_early(i, errc::timeout, false);
   }
   // The earliest deadline of a pending operation, or UINT64_MAX.
   [[nodiscard]] constexpr std::uint64_t next_deadline() const noexcept {
     std::uint64_t earliest = ~std::uint64_t{0};
     for (const op& o : ops_)
-      if ((o.state == op_state::queued || o.state == op_state::active) && o.deadline < earliest) earliest = o.deadline;
+      if (o.pending && o.deadline < earliest) earliest = o.deadline;
     return earliest;
   }
-  // VF removal or reset: every pending operation completes with errc::vf_removed, in start order, and
-  // the mailbox is probed afresh before the next request.
-  constexpr void remove() noexcept {
-    while (true) {
-      std::size_t best = MaxQueued;
-      for (std::size_t i = 0; i < MaxQueued; ++i) {
-        const op& o = ops_[i];
-        if ((o.state == op_state::queued || o.state == op_state::active) &&
-            (best == MaxQueued || o.order < ops_[best].order))
-          best = i;
-      }
-      if (best == MaxQueued) break;
-      (void)finish_early(op_handle{static_cast<std::uint16_t>(best), ops_[best].generation}, errc::vf_removed);
+  // VF removal or reset: every pending operation completes with `reason` (with `transport_failure`, the
+  // binding reports its own failure instead), in start order, and the window is probed afresh before the
+  // next request. An access in flight is still reported back (and its result discarded).
+  constexpr void remove(errc reason = errc::vf_removed, bool transport_failure = false) noexcept {
+    for (;;) {
+      std::size_t oldest = no_op;
+      for (std::size_t i = 0; i < MaxQueued; ++i)
+        if (ops_[i].pending && (oldest == no_op || ops_[i].order < ops_[oldest].order)) oldest = i;
+      if (oldest == no_op) break;
+      end_early(oldest, reason, transport_failure);
     }
-    probed_ = false;
-    orphan_ = false;
-    followup_length_ = 0;
-    status_due_ = waiting_ = resetting_ = reset_write_due_ = false;
+    on_wire_ = false;
+    if (in_flight_) discard_report_ = true;
+    state_ = state::unprobed;
+  }
+  // Operations started and not yet reported by step() (queued, active or completed-undelivered).
+  [[nodiscard]] constexpr bool has_pending() const noexcept { return has_work() || ready_count_ != 0; }
+  // Takes the next completion step() would report, without starting any I/O: for a binding that must
+  // deliver completions now (removal, teardown). False when none is ready.
+  constexpr bool next_completion(op_completion& out) noexcept {
+    if (ready_count_ == 0) return false;
+    out = take_ready().done;
+    return true;
   }
 
   // --- invalidations ------------------------------------------------------------------------------
-  // While watching, an idle engine polls the status area for invalidations.
+  // While watching, an idle engine reads the status area every watch interval (or on a peer signal).
   constexpr void watch_invalidations(bool on) noexcept { watching_ = on; }
+  [[nodiscard]] constexpr bool watching() const noexcept { return watching_; }
   [[nodiscard]] constexpr block_mask pending_invalidations() const noexcept { return invalidations_; }
   constexpr block_mask take_invalidations() noexcept {
     const block_mask mask = invalidations_;
@@ -138,150 +181,150 @@ class vf_mailbox_engine {
   constexpr mailbox_action step(std::uint64_t now) noexcept {
     expire(now);
     if (ready_count_ != 0) return take_ready();
-    if (io_in_flight_) return {};
+    if (in_flight_) return {};  // an access is in flight: its report comes first
+    for (;;) {
+      switch (state_) {
+        case state::unprobed:
+          if (!has_work() && !watching_) return {};
+          state_ = state::probing;
+          continue;
+        case state::probing: return issue_read(mailbox::reg::magic, probe_length);
+        case state::probe_backoff:
+          if (!has_work()) {
+            if (!watching_) {
+              state_ = state::unprobed;
+              return {};
+            }
+            if (now < wake_at_ && !take_wake()) return wait_action(wake_at_);
+          }
+          state_ = state::probing;
+          continue;
 
-    if (!probed_) {
-      if (!has_work()) {
-        if (!watching_) return {};
-        // Only watching, and the last probe found no usable mailbox: probe again at the poll
-        // interval, not in a loop.
-        if (probe_backoff_) {
-          probe_backoff_ = false;
-          probe_not_before_ = now + config_.poll_interval_ns;
-        }
-        if (now < probe_not_before_) return wait_action(probe_not_before_);
+        case state::ready:
+          if (!pending_ack_.empty()) {
+            start_acknowledging(state::ready);
+            continue;
+          }
+          if (activate_next()) {
+            state_ = ops_[active_].kind == operation_kind::write ? state::writing_data : state::writing_request;
+            continue;
+          }
+          if (!watching_) return {};
+          enter_wait(state::watch_wait, now + config_.watch_interval_ns);
+          return wait_action(wake_at_);
+
+        case state::writing_data:
+        case state::writing_request:
+          if (active_ == no_op) {  // its operation ended before its first byte reached the window
+            state_ = state::ready;
+            continue;
+          }
+          if (state_ == state::writing_data) return issue_write(mailbox::reg::data, ops_[active_].data.span());
+          return issue_write(mailbox::request_area, encode_request());
+        case state::acknowledging: return issue_write(mailbox::reg::invalidate_ack_low, ack_bytes_);
+        case state::requesting_reset:
+          le::store_u32(control_bytes_.data(), mailbox::control_reset);
+          return issue_write(mailbox::reg::control, control_bytes_);
+
+        case state::reading_status: return issue_read(mailbox::status_area, mailbox::vf_poll_size);
+        case state::reading_data: return issue_read(mailbox::reg::data, count_);
+        case state::verifying: return issue_read(mailbox::reg::generation, 4);
+        case state::reading_control: return issue_read(mailbox::reg::control, 4);
+
+        case state::watch_wait:
+          if (has_work() || !watching_) {
+            state_ = state::ready;
+            continue;
+          }
+          [[fallthrough]];
+        case state::answer_wait:
+        case state::unstable_wait:
+          if (now < wake_at_ && !take_wake()) return wait_action(wake_at_);
+          state_ = state::reading_status;
+          continue;
+        case state::reset_wait:
+          if (now < wake_at_ && !take_wake()) return wait_action(wake_at_);
+          state_ = state::reading_control;
+          continue;
       }
-      return begin_read(phase::probe, mailbox::reg::magic, probe_length);
-    }
-    if (followup_length_ != 0) {
-      const std::size_t length = followup_length_;
-      followup_length_ = 0;
-      return begin_read(followup_phase_, followup_offset_, length);
-    }
-    if (reset_write_due_) {
-      reset_write_due_ = false;
-      le::store_u32(control_bytes_.data(), mailbox::control_reset);
-      return begin_write(phase::reset_request, mailbox::reg::control, control_bytes_);
-    }
-    if (resetting_) {
-      if (now < wake_at_ && !woken_) return wait_action(wake_at_);
-      woken_ = false;
-      return begin_read(phase::reset_poll, mailbox::reg::control, 4);
-    }
-    if (!pending_invalidation_ack_.empty()) {
-      le::store_u64(ack_bytes_.data(), pending_invalidation_ack_.bits());
-      pending_invalidation_ack_ = block_mask{};
-      return begin_write(phase::write_ack, mailbox::reg::invalidate_ack_low, ack_bytes_);
-    }
-    if (waiting_) {
-      if (now < wake_at_ && !woken_) return wait_action(wake_at_);
-      waiting_ = false;
-      woken_ = false;
-      status_due_ = true;
-    }
-    if (status_due_) {
-      status_due_ = false;
-      return begin_read(phase::status, mailbox::status_area, mailbox::vf_poll_size);
-    }
-    if (orphan_) return wait_for_pf(now);
-    if (active_ == no_op && !activate_next()) {
-      if (watching_) return wait_for_pf(now);
       return {};
     }
-    op& o = ops_[active_];
-    if (!request_written_) {
-      if (o.operation == mailbox::operation::write && !data_written_)
-        return begin_write(phase::write_data, mailbox::reg::data, o.data.span());
-      sequence_ += 1;
-      const std::size_t length = o.operation == mailbox::operation::read ? o.destination.size() : o.data.size();
-      le::store_u32(request_bytes_.data() + 0, static_cast<std::uint32_t>(o.operation));
-      le::store_u32(request_bytes_.data() + 4, o.id.value());
-      le::store_u32(request_bytes_.data() + 8, static_cast<std::uint32_t>(length));
-      le::store_u32(request_bytes_.data() + 12, sequence_);
-      return begin_write(phase::write_request, mailbox::request_area, request_bytes_);
-    }
-    return wait_for_pf(now);
   }
 
-  // A doorbell or notification arrived: a waiting engine reads the status area at once.
+  // A peer signal (doorbell, interrupt) arrived: a waiting engine reads at once.
   constexpr void wake() noexcept { woken_ = true; }
 
   // The last write action finished.
   constexpr void on_written(std::uint64_t now) noexcept {
-    io_in_flight_ = false;
-    switch (phase_) {
-      case phase::write_data: data_written_ = true; break;
-      case phase::write_request:
-        // From here the PF may act on the request: abandoning it now leaves an orphan.
-        request_written_ = true;
-        if (active_ == no_op) orphan_ = true;  // cancelled or timed out while the write was in flight
-        status_due_ = true;
-        break;
-      case phase::reset_request:
-        resetting_ = true;
-        wake_at_ = now;  // poll at once: an in-process PF has already answered
+    if (!take_report()) return;
+    switch (state_) {
+      case state::writing_data:
+        // Cancelled or expired while its data was written: nothing reached the PF.
+        state_ = active_ == no_op ? state::ready : state::writing_request;
+        return;
+      case state::writing_request:
+        // From here the PF may act on the request: if its operation already ended, it is an orphan.
+        on_wire_ = true;
+        wire_owner_ = active_;
+        active_ = no_op;
+        orphan_since_ = never_seen;
+        enter_wait(state::answer_wait, now);  // read the status at once: an in-process PF has answered
+        return;
+      case state::acknowledging:
+        state_ = after_ack_;
+        return;
+      case state::requesting_reset:
+        ++resets_;
         reset_deadline_ = now + config_.orphan_timeout_ns;
-        break;
-      default: break;
-    }
-    phase_ = phase::idle;
-  }
-
-  // The bytes of the last read action.
-  constexpr void on_read(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
-    io_in_flight_ = false;
-    const phase was = phase_;
-    phase_ = phase::idle;
-    if (bytes.size() != expected_read_) {
-      fail_io(errc::malformed_message, was);
-      return;
-    }
-    switch (was) {
-      case phase::probe: after_probe(bytes); return;
-      case phase::status: after_status(bytes, now); return;
-      case phase::data: after_data(bytes); return;
-      case phase::verify_generation: after_generation(bytes); return;
-      case phase::reset_poll: after_reset_poll(bytes, now); return;
+        enter_wait(state::reset_wait, now);
+        return;
       default: return;
     }
   }
 
-  // The last write or read failed in the transport: the active operation (for a failed probe, the
-  // oldest queued one) fails with `error`, and the mailbox state is read afresh (probe) before the next
-  // request.
-  constexpr void on_transport_error(errc error) noexcept { fail_io(error, phase_); }
+  // The bytes of the last read action.
+  constexpr void on_read(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
+    if (!take_report()) return;
+    if (bytes.size() != expected_read_) return fail_access(errc::malformed_message, false, now);
+    switch (state_) {
+      case state::probing: return after_probe(bytes, now);
+      case state::reading_status: return after_status(bytes, now);
+      case state::reading_data:
+        (void)data_.assign(bytes);
+        state_ = state::verifying;
+        return;
+      case state::verifying: return after_generation(bytes, now);
+      case state::reading_control: return after_control(bytes, now);
+      default: return;
+    }
+  }
+
+  // The last write or read failed in the transport. The operation it served (for a failed probe, the
+  // oldest queued one) fails, marked as a transport failure so the binding reports the transport's own
+  // error; the window is probed afresh before the next request.
+  constexpr void on_transport_error(std::uint64_t now = 0) noexcept {
+    if (!take_report()) return;
+    fail_access(errc::device_error, true, now);
+  }
 
   // --- observers ----------------------------------------------------------------------------------
+  [[nodiscard]] constexpr state current_state() const noexcept { return state_; }
+  [[nodiscard]] constexpr bool io_in_flight() const noexcept { return in_flight_; }
   [[nodiscard]] constexpr std::uint32_t sequence() const noexcept { return sequence_; }
   [[nodiscard]] constexpr std::uint64_t late_replies_dropped() const noexcept { return late_replies_; }
   [[nodiscard]] constexpr std::uint64_t torn_retries() const noexcept { return torn_retries_total_; }
+  [[nodiscard]] constexpr std::uint64_t unstable_reads() const noexcept { return unstable_reads_; }
   [[nodiscard]] constexpr std::uint64_t resets() const noexcept { return resets_; }
-  [[nodiscard]] constexpr bool has_orphan() const noexcept { return orphan_; }
+  [[nodiscard]] constexpr bool has_orphan() const noexcept { return on_wire_ && wire_owner_ == no_op; }
 
  private:
-  enum class op_state : std::uint8_t { free, queued, active, done };
-  enum class phase : std::uint8_t { idle, probe, write_data, write_request, status, data, verify_generation, write_ack,
-                                    reset_request, reset_poll };
-
-  // A failed probe fails the oldest request (as a probe that finds no mailbox does), so a dead
-  // transport fails requests instead of being probed in a loop.
-  constexpr void fail_io(errc error, phase was) noexcept {
-    io_in_flight_ = false;
-    phase_ = phase::idle;
-    if (active_ != no_op) complete_active(error, 0);
-    else if (was == phase::probe) fail_probe(error);
-    probed_ = false;
-    orphan_ = false;
-    followup_length_ = 0;
-    status_due_ = waiting_ = resetting_ = reset_write_due_ = false;
-  }
-
   static constexpr std::size_t no_op = MaxQueued;
   static constexpr std::size_t probe_length = mailbox::reg::reserved - mailbox::reg::magic;
 
   struct op {
-    op_state state{op_state::free};
-    mailbox::operation operation{mailbox::operation::read};
+    bool pending{false};  // started, not yet ended
+    bool reported{true};  // ended and handed out by step() (or never used)
+    operation_kind kind{operation_kind::read};
     std::uint16_t generation{0};
     block_id id{};
     std::span<std::byte> destination{};
@@ -290,13 +333,21 @@ class vf_mailbox_engine {
     std::uint64_t order{0};
   };
 
-  constexpr result<op_handle> enqueue(mailbox::operation operation, block_id id, std::span<std::byte> destination,
+  // --- operations ---
+  constexpr std::size_t find(op_handle handle) const noexcept {
+    if (handle.slot >= MaxQueued) return no_op;
+    const op& o = ops_[handle.slot];
+    return o.generation == handle.generation && o.pending ? handle.slot : no_op;
+  }
+
+  constexpr result<op_handle> enqueue(operation_kind kind, block_id id, std::span<std::byte> destination,
                                       std::span<const std::byte> data, std::uint64_t deadline) noexcept {
     for (std::size_t i = 0; i < MaxQueued; ++i) {
       op& o = ops_[i];
-      if (o.state != op_state::free) continue;
-      o.state = op_state::queued;
-      o.operation = operation;
+      if (o.pending || !o.reported) continue;
+      o.pending = true;
+      o.reported = false;
+      o.kind = kind;
       o.generation = static_cast<std::uint16_t>(o.generation + 1);
       o.id = id;
       o.destination = destination;
@@ -310,83 +361,62 @@ class vf_mailbox_engine {
 
   constexpr bool has_work() const noexcept {
     for (const op& o : ops_)
-      if (o.state == op_state::queued || o.state == op_state::active) return true;
+      if (o.pending) return true;
     return false;
   }
-
-  constexpr bool finish_early(op_handle handle, errc error) noexcept {
-    if (handle.slot >= MaxQueued) return false;
-    op& o = ops_[handle.slot];
-    if (o.generation != handle.generation || (o.state != op_state::queued && o.state != op_state::active)) return false;
-    if (handle.slot == active_) {
-      // The PF may already hold the request: its sequence must be acknowledged (or the mailbox
-      // reset) before the next request, and its late answer is dropped.
-      if (request_written_) orphan_ = true;
-      active_ = no_op;
-      request_written_ = false;
-      data_written_ = false;
-      followup_length_ = 0;
-    }
-    push_ready(handle, error, 0);
-    o.state = op_state::done;
-    o.destination = {};
-    return true;
+  // Pending and nothing of it reached the window yet.
+  constexpr bool waiting_behind(std::size_t slot) const noexcept {
+    return slot != active_ && !(on_wire_ && wire_owner_ == slot);
   }
 
-  constexpr void push_ready(op_handle handle, errc error, std::size_t bytes) noexcept {
-    ready_[(ready_head_ + ready_count_) % ready_.size()] = op_completion{handle, error, bytes};
+  // Ends operation `slot`, reporting (error, bytes) from the next step().
+  constexpr void end(std::size_t slot, errc error, std::size_t bytes, bool transport_failure) noexcept {
+    op& o = ops_[slot];
+    o.pending = false;
+    o.destination = {};
+    ready_[(ready_head_ + ready_count_) % ready_.size()] =
+        op_completion{op_handle{static_cast<std::uint16_t>(slot), o.generation}, error, bytes, transport_failure};
     ++ready_count_;
   }
+  // Ends an operation before its answer: a request it put on the wire becomes an orphan.
+  constexpr void end_early(std::size_t slot, errc error, bool transport_failure) noexcept {
+    if (slot == active_) active_ = no_op;
+    if (on_wire_ && wire_owner_ == slot) wire_owner_ = no_op;
+    end(slot, error, 0, transport_failure);
+  }
+  // The request on the wire has its answer (or failed): ends its owner, if it still has one.
+  constexpr void end_wire(errc error, std::size_t bytes) noexcept {
+    on_wire_ = false;
+    if (wire_owner_ == no_op) return;
+    const std::size_t owner = wire_owner_;
+    wire_owner_ = no_op;
+    end(owner, error, bytes, false);
+  }
+
   constexpr mailbox_action take_ready() noexcept {
     const op_completion done = ready_[ready_head_];
     ready_head_ = (ready_head_ + 1) % ready_.size();
     --ready_count_;
-    ops_[done.handle.slot].state = op_state::free;
+    ops_[done.handle.slot].reported = true;
     mailbox_action a;
     a.what = mailbox_action::kind::complete;
     a.done = done;
     return a;
   }
 
-  constexpr void complete_active(errc error, std::size_t bytes) noexcept {
-    op& o = ops_[active_];
-    push_ready(op_handle{static_cast<std::uint16_t>(active_), o.generation}, error, bytes);
-    o.state = op_state::done;
-    o.destination = {};
-    active_ = no_op;
-    request_written_ = false;
-    data_written_ = false;
-  }
-
   constexpr bool activate_next() noexcept {
     std::size_t best = no_op;
     for (std::size_t i = 0; i < MaxQueued; ++i)
-      if (ops_[i].state == op_state::queued && (best == no_op || ops_[i].order < ops_[best].order)) best = i;
+      if (ops_[i].pending && (best == no_op || ops_[i].order < ops_[best].order)) best = i;
     if (best == no_op) return false;
     active_ = best;
-    ops_[best].state = op_state::active;
     torn_retries_ = 0;
-    request_written_ = false;
-    data_written_ = false;
     return true;
   }
 
-  constexpr mailbox_action wait_action(std::uint64_t until) const noexcept {
-    mailbox_action a;
-    a.what = mailbox_action::kind::wait;
-    const std::uint64_t deadline = next_deadline();
-    a.until = deadline < until ? deadline : until;
-    return a;
-  }
-  constexpr mailbox_action wait_for_pf(std::uint64_t now) noexcept {
-    waiting_ = true;
-    wake_at_ = now + config_.poll_interval_ns;
-    return wait_action(wake_at_);
-  }
-
-  constexpr mailbox_action begin_read(phase next, std::uint16_t offset, std::size_t length) noexcept {
-    phase_ = next;
-    io_in_flight_ = true;
+  // --- accesses ---
+  constexpr mailbox_action issue_read(std::uint16_t offset, std::size_t length) noexcept {
+    in_flight_ = true;
     expected_read_ = length;
     mailbox_action a;
     a.what = mailbox_action::kind::read;
@@ -394,48 +424,114 @@ class vf_mailbox_engine {
     a.length = length;
     return a;
   }
-  constexpr mailbox_action begin_write(phase next, std::uint16_t offset, std::span<const std::byte> bytes) noexcept {
-    phase_ = next;
-    io_in_flight_ = true;
+  constexpr mailbox_action issue_write(std::uint16_t offset, std::span<const std::byte> bytes) noexcept {
+    in_flight_ = true;
     mailbox_action a;
     a.what = mailbox_action::kind::write;
     a.offset = offset;
     a.bytes = bytes;
     return a;
   }
-  constexpr void follow_with_read(phase next, std::uint16_t offset, std::size_t length) noexcept {
-    followup_phase_ = next;
-    followup_offset_ = offset;
-    followup_length_ = length;
+  // The report of the access in flight; false when remove() made it moot (the result is discarded).
+  constexpr bool take_report() noexcept {
+    if (!in_flight_) return false;
+    in_flight_ = false;
+    return !std::exchange(discard_report_, false);
   }
 
-  constexpr void after_probe(std::span<const std::byte> bytes) noexcept {
-    const auto at = [&](std::uint16_t reg) { return le::load_u32(bytes.data() + (reg - mailbox::reg::magic)); };
-    errc error = no_error;
-    if (at(mailbox::reg::magic) != mailbox::magic) error = errc::not_found;
-    else if ((at(mailbox::reg::version) & 0xFFFFu) != mailbox::layout_version) error = errc::revision_mismatch;
-    if (error != no_error) {
-      // Not a vpci mailbox (or another layout): fail the oldest request, probe again for the next.
-      fail_probe(error);
+  // The request area of the active operation, with the next sequence number (written last).
+  constexpr std::span<const std::byte> encode_request() noexcept {
+    const op& o = ops_[active_];
+    const std::size_t length = o.kind == operation_kind::read ? o.destination.size() : o.data.size();
+    le::store_u32(request_bytes_.data() + 0, o.kind == operation_kind::read
+                                                 ? static_cast<std::uint32_t>(mailbox::operation::read)
+                                                 : static_cast<std::uint32_t>(mailbox::operation::write));
+    le::store_u32(request_bytes_.data() + 4, o.id.value());
+    le::store_u32(request_bytes_.data() + 8, static_cast<std::uint32_t>(length));
+    sequence_ += 1;
+    le::store_u32(request_bytes_.data() + 12, sequence_);
+    return request_bytes_;
+  }
+
+  constexpr void start_acknowledging(state after) noexcept {
+    le::store_u64(ack_bytes_.data(), pending_ack_.bits());
+    pending_ack_ = block_mask{};
+    after_ack_ = after;
+    state_ = state::acknowledging;
+  }
+
+  // --- waiting ---
+  constexpr bool take_wake() noexcept { return std::exchange(woken_, false); }
+  constexpr void enter_wait(state next, std::uint64_t wake_at) noexcept {
+    state_ = next;
+    wake_at_ = wake_at;
+    woken_ = false;
+  }
+  // Waits `next` (after acknowledging newly taken invalidations, if any).
+  constexpr void wait_then(state next, std::uint64_t wake_at) noexcept {
+    enter_wait(next, wake_at);
+    if (!pending_ack_.empty()) start_acknowledging(next);
+  }
+  constexpr mailbox_action wait_action(std::uint64_t until) const noexcept {
+    mailbox_action a;
+    a.what = mailbox_action::kind::wait;
+    const std::uint64_t deadline = next_deadline();
+    a.until = deadline < until ? deadline : until;
+    return a;
+  }
+
+  // --- reports ---
+  // A failed or malformed access: the operation it served fails; the window is probed afresh. A probe
+  // that fails fails the oldest request, so a dead or foreign window fails requests instead of being
+  // probed in a loop; a lone watcher backs off to the watch interval instead.
+  constexpr void fail_access(errc error, bool transport_failure, std::uint64_t now) noexcept {
+    const state was = state_;
+    if (was == state::probing) {
+      fail_probe(error, transport_failure, now);
       return;
     }
-    probed_ = true;
+    if (active_ != no_op) {
+      const std::size_t slot = active_;
+      active_ = no_op;
+      end(slot, error, 0, transport_failure);
+    } else if (on_wire_ && wire_owner_ != no_op) {
+      const std::size_t slot = wire_owner_;
+      wire_owner_ = no_op;
+      end(slot, error, 0, transport_failure);
+    }
+    on_wire_ = false;
+    state_ = state::unprobed;
+  }
+
+  constexpr void fail_probe(errc error, bool transport_failure, std::uint64_t now) noexcept {
+    if (activate_next()) {
+      const std::size_t slot = active_;
+      active_ = no_op;
+      end(slot, error, 0, transport_failure);
+    }
+    if (!has_work() && watching_) enter_wait(state::probe_backoff, now + config_.watch_interval_ns);
+    else state_ = state::unprobed;
+  }
+
+  constexpr void after_probe(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
+    const auto at = [&](std::uint16_t reg) { return le::load_u32(bytes.data() + (reg - mailbox::reg::magic)); };
+    if (at(mailbox::reg::magic) != mailbox::magic) return fail_probe(errc::not_found, false, now);
+    if ((at(mailbox::reg::version) & 0xFFFFu) != mailbox::layout_version)
+      return fail_probe(errc::revision_mismatch, false, now);
     const std::uint32_t requested = at(mailbox::reg::request_sequence);
     const std::uint32_t acknowledged = at(mailbox::reg::ack_sequence);
     sequence_ = requested;
-    // An earlier driver instance left a request unanswered: wait for it (or reset) before ours.
-    orphan_ = requested != acknowledged;
-    orphan_since_ = ~std::uint64_t{0};
     if ((at(mailbox::reg::generation) & 1u) == 0)
       latch(block_mask{std::uint64_t{at(mailbox::reg::invalidate_mask_low)} |
                        (std::uint64_t{at(mailbox::reg::invalidate_mask_high)} << 32)},
             block_mask{std::uint64_t{at(mailbox::reg::invalidate_ack_low)} |
                        (std::uint64_t{at(mailbox::reg::invalidate_ack_high)} << 32)});
-  }
-
-  constexpr void fail_probe(errc error) noexcept {
-    if (active_ != no_op || activate_next()) complete_active(error, 0);
-    else probe_backoff_ = true;
+    // An earlier driver instance left a request unanswered: an orphan, waited for (or reset) first.
+    on_wire_ = requested != acknowledged;
+    wire_owner_ = no_op;
+    orphan_since_ = never_seen;
+    if (on_wire_) wait_then(state::answer_wait, now + config_.poll_interval_ns);
+    else state_ = state::ready;
   }
 
   // `mask` is the PF's latch, `acknowledged` what the acknowledgement registers still hold (bits the
@@ -446,135 +542,140 @@ class vf_mailbox_engine {
     const block_mask fresh{mask.bits() & ~acknowledged.bits()};
     if (fresh.empty()) return;
     invalidations_ |= fresh;
-    pending_invalidation_ack_ |= fresh;
-    pending_invalidation_ack_ |= acknowledged;
+    pending_ack_ |= fresh;
+    pending_ack_ |= acknowledged;
+  }
+
+  // An orphan's timeout runs from the first status read that found it unanswered, so every orphan gets
+  // the full timeout however long its operation waited before it was abandoned.
+  constexpr bool orphan_overdue(std::uint64_t now) noexcept {
+    if (!on_wire_ || wire_owner_ != no_op) return false;
+    if (orphan_since_ == never_seen) orphan_since_ = now;
+    return now - orphan_since_ >= config_.orphan_timeout_ns;
   }
 
   constexpr void after_status(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
     generation_ = le::load_u32(bytes.data() + 0);
     if ((generation_ & 1u) != 0) {
-      // The PF is mid-update: nothing read this time is trustworthy; read again at once.
-      status_due_ = true;
+      // The PF is mid-update (or died mid-update): nothing read this time is trustworthy. Read again
+      // after a back-off that doubles up to the interval this wait has anyway, so a PF that stops with
+      // the generation odd costs bounded polling and every deadline still fires.
+      ++unstable_reads_;
+      if (orphan_overdue(now)) return start_reset();
+      if (!on_wire_) {
+        // Only watching: nothing waits on this read, so the next look is the next watch poll.
+        enter_wait(state::watch_wait, now + config_.watch_interval_ns);
+        return;
+      }
+      unstable_backoff_ = unstable_backoff_ == 0 ? config_.unstable_backoff_ns : unstable_backoff_ * 2;
+      if (unstable_backoff_ > config_.poll_interval_ns) unstable_backoff_ = config_.poll_interval_ns;
+      if (unstable_backoff_ == 0) unstable_backoff_ = 1;
+      enter_wait(state::unstable_wait, now + unstable_backoff_);
       return;
     }
+    unstable_backoff_ = 0;
     const auto status = static_cast<ntstatus>(le::load_u32(bytes.data() + 4));
     const std::uint32_t count = le::load_u32(bytes.data() + 8);
     const std::uint32_t ack = le::load_u32(bytes.data() + 12);
     latch(block_mask{le::load_u64(bytes.data() + 16)}, block_mask{le::load_u64(bytes.data() + 24)});
 
-    if (orphan_) {
-      if (ack == sequence_) {
-        orphan_ = false;  // the abandoned request's answer: dropped
-        orphan_since_ = ~std::uint64_t{0};  // the next orphan gets its own full timeout
-        ++late_replies_;
-        return;
-      }
-      if (orphan_since_ == ~std::uint64_t{0}) orphan_since_ = now;
-      if (now - orphan_since_ >= config_.orphan_timeout_ns) start_reset();
+    if (!on_wire_) {
+      state_ = state::ready;  // a watcher's poll; ready acknowledges what it took
       return;
     }
-    if (active_ == no_op || !request_written_ || ack != sequence_) return;
+    if (ack != sequence_) {
+      if (orphan_overdue(now)) return start_reset();
+      wait_then(state::answer_wait, now + config_.poll_interval_ns);
+      return;
+    }
+    if (wire_owner_ == no_op) {
+      on_wire_ = false;  // the abandoned request's answer: dropped
+      ++late_replies_;
+      state_ = state::ready;
+      return;
+    }
     status_ = status;
     count_ = count;
-    const op& o = ops_[active_];
-    if (status == ntstatus::success && o.operation == mailbox::operation::read && count != 0 &&
-        count <= o.destination.size()) {
-      follow_with_read(phase::data, mailbox::reg::data, count);
+    const op& o = ops_[wire_owner_];
+    const bool has_data = status == ntstatus::success && o.kind == operation_kind::read && count != 0 &&
+                          count <= o.destination.size();
+    state_ = has_data ? state::reading_data : state::verifying;
+  }
+
+  constexpr void after_generation(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
+    if (wire_owner_ == no_op) {
+      on_wire_ = false;  // its operation ended while the answer was read: dropped
+      ++late_replies_;
+      state_ = state::ready;
       return;
     }
-    follow_with_read(phase::verify_generation, mailbox::reg::generation, 4);
-  }
-
-  constexpr void after_data(std::span<const std::byte> bytes) noexcept {
-    (void)data_.assign(bytes);
-    follow_with_read(phase::verify_generation, mailbox::reg::generation, 4);
-  }
-
-  constexpr void after_generation(std::span<const std::byte> bytes) noexcept {
-    if (active_ == no_op) return;
     if (le::load_u32(bytes.data()) != generation_) {
       // The PF rewrote the window while we read it: read the status and data again, never mixing.
       ++torn_retries_total_;
       if (++torn_retries_ > config_.max_torn_retries) {
-        complete_active(errc::torn_read, 0);
+        end_wire(errc::torn_read, 0);
+        state_ = state::ready;
         return;
       }
-      status_due_ = true;
+      enter_wait(state::answer_wait, now);
+      woken_ = true;
       return;
     }
-    const op& o = ops_[active_];
+    state_ = state::ready;
+    const op& o = ops_[wire_owner_];
     if (status_ != ntstatus::success) {
       const errc error = to_errc(status_);
-      complete_active(error == no_error ? errc::device_error : error, 0);
-      return;
+      return end_wire(error == no_error ? errc::device_error : error, 0);
     }
-    if (o.operation == mailbox::operation::read) {
-      if (count_ == 0) return complete_active(errc::empty_response, 0);
-      if (count_ > o.destination.size() || data_.size() != count_) return complete_active(errc::protocol_violation, 0);
+    if (o.kind == operation_kind::read) {
+      if (count_ == 0) return end_wire(errc::empty_response, 0);
+      if (count_ > o.destination.size() || data_.size() != count_) return end_wire(errc::protocol_violation, 0);
       le::copy(data_.span(), o.destination.data());
-      return complete_active(no_error, count_);
+      return end_wire(no_error, count_);
     }
-    if (count_ != o.data.size()) return complete_active(errc::protocol_violation, 0);
-    complete_active(no_error, count_);
+    if (count_ != o.data.size()) return end_wire(errc::protocol_violation, 0);
+    end_wire(no_error, count_);
   }
 
-  constexpr void start_reset() noexcept {
-    ++resets_;
-    reset_write_due_ = true;
-    waiting_ = false;
-  }
+  constexpr void start_reset() noexcept { state_ = state::requesting_reset; }
 
-  constexpr void after_reset_poll(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
+  constexpr void after_control(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
     if ((le::load_u32(bytes.data()) & mailbox::control_reset) == 0) {
       sequence_ = 0;
-      orphan_ = false;
-      orphan_since_ = ~std::uint64_t{0};
-      resetting_ = false;
+      on_wire_ = false;
+      state_ = state::ready;
       return;
     }
     if (now >= reset_deadline_) {
-      resetting_ = false;
-      if (has_work()) {
-        start_reset();  // the PF did not answer: ask again while requests wait for it
-      } else {
-        // Nobody waits: go quiet instead of polling an unresponsive PF forever. The next request probes
-        // the window again and resumes from what it finds.
-        orphan_ = false;
-        orphan_since_ = ~std::uint64_t{0};
-        probed_ = false;
-      }
+      on_wire_ = false;
+      // The PF did not answer: ask again while requests wait for it; with nobody waiting, go quiet
+      // instead of polling an unresponsive PF forever (the next request probes the window afresh).
+      state_ = has_work() ? state::requesting_reset : state::unprobed;
       return;
     }
-    wake_at_ = now + config_.poll_interval_ns;
+    enter_wait(state::reset_wait, now + config_.poll_interval_ns);
   }
 
   vf_mailbox_config config_;
   std::array<op, MaxQueued> ops_{};
-  std::array<op_completion, MaxQueued + 1> ready_{};
+  std::array<op_completion, MaxQueued> ready_{};
   std::size_t ready_head_{0};
   std::size_t ready_count_{0};
-  std::size_t active_{no_op};
+  std::size_t active_{no_op};      // the operation being written to the window
+  std::size_t wire_owner_{no_op};  // the operation whose request is on the wire; no_op: an orphan
   std::uint64_t next_order_{0};
-  phase phase_{phase::idle};
-  bool probed_{false};
-  bool io_in_flight_{false};
-  bool request_written_{false};
-  bool data_written_{false};
-  bool status_due_{false};
-  bool waiting_{false};
+  state state_{state::unprobed};
+  state after_ack_{state::ready};
+  bool in_flight_{false};          // the access of state_ was issued and not yet reported
+  bool discard_report_{false};     // remove() happened while an access was in flight
+  bool on_wire_{false};            // a request was written and its sequence not yet acknowledged
   bool woken_{false};
   bool watching_{false};
-  bool orphan_{false};
-  bool resetting_{false};
-  bool reset_write_due_{false};
-  phase followup_phase_{phase::idle};
-  std::uint16_t followup_offset_{0};
-  std::size_t followup_length_{0};
-  std::uint64_t orphan_since_{~std::uint64_t{0}};
-  std::uint64_t probe_not_before_{0};
-  bool probe_backoff_{false};
+  static constexpr std::uint64_t never_seen = ~std::uint64_t{0};
+  std::uint64_t orphan_since_{never_seen};  // the first status read that found the orphan unanswered
   std::uint64_t wake_at_{0};
   std::uint64_t reset_deadline_{0};
+  std::uint64_t unstable_backoff_{0};
   std::size_t expected_read_{0};
   std::uint32_t sequence_{0};
   std::uint32_t generation_{0};
@@ -582,10 +683,11 @@ class vf_mailbox_engine {
   std::uint32_t count_{0};
   std::uint32_t torn_retries_{0};
   std::uint64_t torn_retries_total_{0};
+  std::uint64_t unstable_reads_{0};
   std::uint64_t late_replies_{0};
   std::uint64_t resets_{0};
   block_mask invalidations_{};
-  block_mask pending_invalidation_ack_{};
+  block_mask pending_ack_{};
   block_buffer<max_block_size> data_{};
   std::array<std::byte, mailbox::request_area_size> request_bytes_{};
   std::array<std::byte, 8> ack_bytes_{};

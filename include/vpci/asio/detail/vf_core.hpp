@@ -1,0 +1,556 @@
+// The one VF endpoint core both bindings share. It owns the operation table (keyed by the engine's full
+// handle), the invalidation waiter, the typed and synchronous forms, cancellation, deadlines and the
+// endpoint's life (dead peer, close, removal, destruction). A binding (vf_endpoint for the config-space
+// mailbox, vf_message_endpoint for Hyper-V messages) supplies only how its engine's I/O is performed, as
+// the `Derived` class of this template:
+//
+//   executor_type get_executor()
+//   Engine& engine_ref()
+//   bool perform(const action& a, std::uint64_t& now)
+//       an I/O action (read/write/send): perform it and report it to the engine. True when done inline
+//       (`now` updated); false when it completes later, the binding then reports it to the engine and
+//       calls resume().
+//   void await_peer()       the engine waits: make sure the peer can wake it (a peer signal, a read)
+//   void rest()             the engine has nothing to do: release what keeps the executor busy
+//   boost::system::error_code peer_status()
+//       an empty code while the peer may be alive; the reason it is known to be gone otherwise
+//   bool prepare_blocking() make the binding's I/O usable from the calling thread (false: busy)
+//   boost::system::error_code perform_blocking(const action& a, std::uint64_t& now)
+//   void wait_blocking(std::uint64_t until)
+//       the synchronous forms' I/O on the calling thread; wait_blocking returns at `until` or as soon as
+//       the peer may have acted (it feeds the engine what arrived)
+//   void shut_down()        close(): stop using the transport or stream
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <vpci/asio/detail/operation.hpp>
+#include <vpci/asio/detail/sync_forms.hpp>
+#include <vpci/asio/interface_standard.hpp>
+#include <vpci/asio/timing.hpp>
+#include <vpci/block/block.hpp>
+#include <vpci/engine/vf_operation.hpp>
+#include <vpci/error.hpp>
+#include <vpci/protocol/block_id.hpp>
+
+namespace vpci::detail {
+
+// What the I/O a binding started may still touch after its endpoint is gone: the handlers of that I/O
+// hold this, check `alive` and return.
+struct vf_life {
+  bool alive{true};
+};
+
+template <class Derived, class Engine, class Timing, class Executor>
+class vf_core : public vf_sync_forms<Derived> {
+ public:
+  using handle_type = typename Engine::handle_type;
+  using action_type = engine::action<handle_type>;
+  using completion_type = engine::completion<handle_type>;
+  using timing_type = Timing;
+  using executor_type = Executor;
+  static constexpr std::size_t max_operations = Engine::max_operations;
+
+  vf_core(const vf_core&) = delete;
+  vf_core& operator=(const vf_core&) = delete;
+
+  // ---- asynchronous operations ---------------------------------------------------------------------
+  // Reads block `id` into `buffer` (1..128 bytes: the bytes requested).
+  // Completion: void(boost::system::error_code, std::size_t bytes_read).
+  // Errors: vpci::errc::invalid_length (buffer size: refused before anything is sent), busy (the
+  //   binding's operations are all in use), timeout, cancelled, the PF's status mapped to errc
+  //   (invalid_argument, access_denied, buffer_too_small, busy for STATUS_DEVICE_NOT_READY, ...),
+  //   empty_response, protocol_violation, torn_read, vf_removed (remove() or the endpoint destroyed),
+  //   peer_gone (the transport knows the PF is dead), and the transport's or stream's own error when it
+  //   failed (eof, connection_reset, an errno, a transport's errc), passed through unchanged. Once the
+  //   peer is gone or the stream failed, every operation fails at once with that same error.
+  // Cancellation: terminal, partial and total (a read has no effect on the PF). `buffer` must stay
+  //   valid until completion; after completion the endpoint never touches it.
+  template <class CompletionToken>
+  auto async_read_block(block_id id, std::span<std::byte> buffer, CompletionToken&& token) {
+    return async_read_block(id, buffer, default_timeout_, std::forward<CompletionToken>(token));
+  }
+  // As async_read_block, with this request's own timeout.
+  template <class CompletionToken>
+  auto async_read_block(block_id id, std::span<std::byte> buffer, std::chrono::nanoseconds timeout,
+                        CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, block_id block, std::span<std::byte> destination, std::chrono::nanoseconds t) {
+          using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
+          auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
+          this->start(engine::operation_kind::read, block, destination, {}, t, op, op->handler);
+        },
+        token, id, buffer, timeout);
+  }
+
+  // Writes `data` (1..128 bytes, copied at initiation) to block `id`.
+  // Completion: void(boost::system::error_code, std::size_t bytes_written). Errors as async_read_block.
+  // Cancellation: terminal and partial always (the PF may already have applied the write: the outcome is
+  //   unknown, the endpoint stays usable); total only while the request has not left the VF (it is then
+  //   never sent: nothing happened).
+  template <class CompletionToken>
+  auto async_write_block(block_id id, std::span<const std::byte> data, CompletionToken&& token) {
+    return async_write_block(id, data, default_timeout_, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken>
+  auto async_write_block(block_id id, std::span<const std::byte> data, std::chrono::nanoseconds timeout,
+                         CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, block_id block, std::span<const std::byte> bytes, std::chrono::nanoseconds t) {
+          using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
+          auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
+          this->start(engine::operation_kind::write, block, {}, bytes, t, op, op->handler);
+        },
+        token, id, data, timeout);
+  }
+
+  // Typed read: completion void(boost::system::error_code, typename Block::value_type). Bytes that do
+  // not decode give vpci::errc::bad_data. Errors and cancellation as async_read_block.
+  template <class Block, class CompletionToken>
+    requires block_descriptor<Block>
+  auto async_read(Block, CompletionToken&& token) {
+    using value_type = typename Block::value_type;
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, value_type)>(
+        [this](auto handler) {
+          using op_type = decoding_read_operation<Block, std::decay_t<decltype(handler)>, executor_type>;
+          auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
+          this->start(engine::operation_kind::read, Block::id, op->buffer, {}, default_timeout_, op, op->handler);
+        },
+        token);
+  }
+
+  // Typed write: completion void(boost::system::error_code, std::size_t bytes_written). The value is
+  // encoded when the operation is initiated (lazy tokens such as use_awaitable and deferred initiate
+  // later), so it is captured by value. Errors and cancellation as async_write_block.
+  template <class Block, class CompletionToken>
+    requires block_descriptor<Block>
+  auto async_write(Block, const typename Block::value_type& value, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const typename Block::value_type& v) {
+          const auto bytes = Block::to_buffer(v);  // copied into the engine by start()
+          using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
+          auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
+          this->start(engine::operation_kind::write, Block::id, {}, bytes.span(), default_timeout_, op, op->handler);
+        },
+        token, value);
+  }
+
+  // Waits for invalidations. Latched: bits the PF raised before the wait started are delivered at once
+  // (never inline), OR-coalesced. Completion: void(boost::system::error_code, vpci::block_mask) with a
+  // non-empty mask. Errors: vpci::errc::busy (another wait is pending: one waiter at a time), cancelled,
+  // vf_removed, and the dead-peer errors of async_read_block.
+  // Cancellation: terminal, partial and total (the latched bits stay latched for the next wait).
+  template <class CompletionToken>
+  auto async_wait_invalidate(CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, block_mask)>(
+        [this](auto handler) {
+          using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, block_mask>;
+          auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
+          this->start_wait(op, op->handler);
+        },
+        token);
+  }
+
+  // ---- synchronous forms -----------------------------------------------------------------------------
+  // Blocking forms for callers without an event loop (the C facades, tools). They perform the operation
+  // on the calling thread, driving the binding's I/O themselves (config accesses; blocking reads and
+  // writes of the stream), so nothing needs to run the endpoint's executor. They fail with
+  // vpci::errc::busy while an asynchronous operation or invalidation wait of this endpoint is pending;
+  // like every call on an endpoint, they must not run concurrently with another call or with the
+  // endpoint's handlers. Errors as the asynchronous forms; the deadline is the default timeout. The
+  // throwing and typed forms (read(Block), write(Block, value)) come from detail::vf_sync_forms.
+  using vf_sync_forms<Derived>::read_block;
+  using vf_sync_forms<Derived>::write_block;
+  std::size_t read_block(block_id id, std::span<std::byte> buffer, boost::system::error_code& ec) {
+    return run_blocking(engine::operation_kind::read, id, buffer, {}, ec);
+  }
+  std::size_t write_block(block_id id, std::span<const std::byte> data, boost::system::error_code& ec) {
+    return run_blocking(engine::operation_kind::write, id, {}, data, ec);
+  }
+  // Looks once for invalidations (one poll of the window; what the stream already delivered) and returns
+  // those latched so far, possibly none, taking them. Errors as read_block.
+  block_mask poll_invalidations(boost::system::error_code& ec) {
+    ec = {};
+    if (!blocking_allowed(ec)) return {};
+    const blocking_scope scope(*this);
+    auto& e = self().engine_ref();
+    const bool was_watching = waiter_ != nullptr;
+    e.watch_invalidations(true);
+    e.wake();
+    std::uint64_t now = timing_.now();
+    bool looked = false;
+    for (;;) {
+      const action_type a = e.step(now);
+      if (a.what == action_type::kind::complete) continue;  // a cancelled operation's late report
+      if (a.what == action_type::kind::wait || a.what == action_type::kind::idle) {
+        if (looked) break;
+        self().wait_blocking(now);  // take what already arrived, without waiting
+        looked = true;
+        continue;
+      }
+      if (const auto io = self().perform_blocking(a, now); io) {
+        ec = io;
+        break;
+      }
+      looked = looked || a.what == action_type::kind::read;
+    }
+    e.watch_invalidations(was_watching);
+    return e.take_invalidations();
+  }
+
+  // The VPCI_INTERFACE_STANDARD facade: driver code written against vpci.h ports line for line.
+  [[nodiscard]] interface_standard interface() noexcept { return make_interface_standard(self()); }
+
+  // ---- life --------------------------------------------------------------------------------------
+  // VF removal or reset: every pending operation completes with vpci::errc::vf_removed, in the order
+  // they were started (from the executor, never inside this call), and so does a pending invalidation
+  // wait. The endpoint stays usable: binding 1 probes the window afresh before its next request.
+  void remove() {
+    self().engine_ref().remove(errc::vf_removed, false);
+    post_completions();
+    if (waiter_ != nullptr) complete_waiter(make_error_code(errc::vf_removed), {});
+    schedule_pump();
+  }
+
+  // Stops using the transport or stream: pending operations and a pending wait complete with
+  // boost::asio::error::operation_aborted, nothing of the endpoint stays armed on the executor (run()
+  // returns once the completions ran), and every later operation fails at once with
+  // boost::asio::error::bad_descriptor.
+  void close() {
+    fail(boost::asio::error::operation_aborted);
+    dead_ = boost::asio::error::bad_descriptor;
+    arm_timer(never);
+    self().shut_down();
+  }
+
+  // The error every operation now fails with (the peer is gone, the stream failed, the endpoint was
+  // closed), or an empty code while the endpoint works.
+  [[nodiscard]] const boost::system::error_code& failure() const noexcept { return dead_; }
+  [[nodiscard]] const Timing& timing() const noexcept { return timing_; }
+
+ protected:
+  using rw_operation = pending_operation<std::size_t>;
+  using wait_operation = pending_operation<block_mask>;
+
+  vf_core(const executor_type& executor, std::chrono::nanoseconds default_timeout, Timing timing)
+      : timing_(std::move(timing)), timer_(timing_.make_timer(executor)), default_timeout_(default_timeout) {}
+
+  // Pending handlers complete with vpci::errc::vf_removed; I/O still queued on the executor sees that
+  // the endpoint is gone and touches nothing of it.
+  ~vf_core() = default;
+  void destroy() {
+    life_->alive = false;
+    (void)timer_.cancel();
+    auto& e = self().engine_ref();
+    e.remove(errc::vf_removed, false);
+    completion_type done{};
+    while (e.next_completion(done)) deliver(done);
+    for (auto& entry : entries_)
+      if (entry.op != nullptr) std::exchange(entry.op, nullptr)->complete(make_error_code(errc::vf_removed), 0);
+    if (waiter_ != nullptr) complete_waiter(make_error_code(errc::vf_removed), {});
+  }
+
+  // ---- for the binding ---------------------------------------------------------------------------
+  // Asynchronous I/O the binding started has been reported to the engine: continue.
+  void resume() { pump(); }
+  // The peer signalled (a doorbell), or bytes arrived: the engine looks at once.
+  void wake_and_resume() {
+    self().engine_ref().wake();
+    pump();
+  }
+  // The transport or stream failed for good (the peer is gone, the stream ended or broke): every
+  // pending operation and the wait complete with `ec`, and every later one fails at once with it.
+  void fail(boost::system::error_code ec) {
+    if (!dead_) dead_ = ec;
+    transport_error_ = ec;
+    self().engine_ref().remove(errc::device_error, true);
+    if (!blocking_) post_completions();  // a synchronous form takes its own completion from the engine
+    if (waiter_ != nullptr) complete_waiter(ec, {});
+    schedule_pump();
+  }
+  // The error of the transport failure the engine is about to report (engine completions marked
+  // transport_failure complete with it).
+  void note_transport_error(boost::system::error_code ec) { transport_error_ = ec; }
+
+  [[nodiscard]] bool active() const noexcept {
+    if (waiter_ != nullptr) return true;
+    for (const auto& entry : entries_)
+      if (entry.op != nullptr) return true;
+    return false;
+  }
+  [[nodiscard]] const std::shared_ptr<vf_life>& life() const noexcept { return life_; }
+  Timing timing_;
+
+ private:
+  Derived& self() noexcept { return static_cast<Derived&>(*this); }
+
+  struct entry {
+    handle_type handle{};
+    rw_operation* op{nullptr};
+  };
+
+  struct cancel_request {
+    cancel_request(vf_core* s, handle_type h) noexcept : self(s), handle(h) {}
+    vf_core* self;
+    handle_type handle;
+    void operator()(boost::asio::cancellation_type_t type) const {
+      using boost::asio::cancellation_type;
+      const auto scope = (type & (cancellation_type::terminal | cancellation_type::partial)) != cancellation_type::none
+                             ? engine::cancel_scope::with_effects
+                             : engine::cancel_scope::without_effects;
+      if (!self->self().engine_ref().cancel(handle, scope)) return;
+      // Complete it now (posted), so its slot is free for the next operation; the engine's own report
+      // of it, if any, then matches no entry and is ignored.
+      if (rw_operation* op = self->take(handle)) self->post_completion(op, make_error_code(errc::cancelled));
+      self->schedule_pump();
+    }
+  };
+  struct cancel_wait {
+    explicit cancel_wait(vf_core* s) noexcept : self(s) {}
+    vf_core* self;
+    void operator()(boost::asio::cancellation_type_t) const {
+      if (self->waiter_ == nullptr) return;
+      wait_operation* waiter = std::exchange(self->waiter_, nullptr);
+      self->self().engine_ref().watch_invalidations(false);
+      boost::asio::post(self->self().get_executor(),
+                        [waiter] { waiter->complete(make_error_code(errc::cancelled), block_mask{}); });
+      self->schedule_pump();
+    }
+  };
+
+  template <class Handler>
+  void start(engine::operation_kind kind, block_id id, std::span<std::byte> destination,
+             std::span<const std::byte> data, std::chrono::nanoseconds timeout, rw_operation* op, Handler& handler) {
+    if (dead_ || (dead_ = self().peer_status())) return post_completion(op, dead_);
+    auto& e = self().engine_ref();
+    const std::uint64_t deadline = deadline_after(timing_.now(), timeout);
+    auto started = kind == engine::operation_kind::read ? e.start_read(id, destination, deadline)
+                                                        : e.start_write(id, data, deadline);
+    if (!started) return post_completion(op, make_error_code(started.error()));  // never inline
+    entries_[Engine::slot_of(*started)] = entry{*started, op};
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.template emplace<cancel_request>(this, *started);
+    schedule_pump();
+  }
+
+  template <class Handler>
+  void start_wait(wait_operation* op, Handler& handler) {
+    if (dead_ || (dead_ = self().peer_status())) {
+      boost::asio::post(self().get_executor(), [op, ec = dead_] { op->complete(ec, block_mask{}); });
+      return;
+    }
+    if (waiter_ != nullptr) {
+      boost::asio::post(self().get_executor(), [op] { op->complete(make_error_code(errc::busy), block_mask{}); });
+      return;
+    }
+    waiter_ = op;
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.template emplace<cancel_wait>(this);
+    self().engine_ref().watch_invalidations(true);
+    schedule_pump();  // latched bits are delivered by the pump, from the executor
+  }
+
+  rw_operation* take(handle_type handle) noexcept {
+    entry& e = entries_[Engine::slot_of(handle)];
+    if (e.op == nullptr || !(e.handle == handle)) return nullptr;
+    return std::exchange(e.op, nullptr);
+  }
+  void post_completion(rw_operation* op, boost::system::error_code ec) {
+    boost::asio::post(self().get_executor(), [op, ec] { op->complete(ec, 0); });
+  }
+  void complete_waiter(boost::system::error_code ec, block_mask mask) {
+    wait_operation* waiter = std::exchange(waiter_, nullptr);
+    self().engine_ref().watch_invalidations(false);
+    boost::asio::post(self().get_executor(), [waiter, ec, mask] { waiter->complete(ec, mask); });
+  }
+
+  boost::system::error_code error_of(const completion_type& done) const {
+    if (done.transport_failure) return transport_error_ ? transport_error_ : make_error_code(errc::device_error);
+    return done.error == no_error ? boost::system::error_code{} : make_error_code(done.error);
+  }
+  void deliver(const completion_type& done) {
+    if (rw_operation* op = take(done.handle)) op->complete(error_of(done), done.bytes);
+  }
+  // Completions the engine has ready, delivered from the executor in the order they happened (their
+  // slots are free at once for the operations started next).
+  void post_completions() {
+    completion_type done{};
+    while (self().engine_ref().next_completion(done))
+      if (rw_operation* op = take(done.handle)) {
+        const auto ec = error_of(done);
+        const std::size_t bytes = done.bytes;
+        boost::asio::post(self().get_executor(), [op, ec, bytes] { op->complete(ec, bytes); });
+      }
+  }
+  void deliver_invalidations() {
+    auto& e = self().engine_ref();
+    if (waiter_ == nullptr || e.pending_invalidations().empty()) return;
+    wait_operation* waiter = std::exchange(waiter_, nullptr);
+    e.watch_invalidations(false);
+    waiter->complete({}, e.take_invalidations());
+  }
+
+  void schedule_pump() {
+    if (pumping_) {
+      repump_ = true;
+      return;
+    }
+    if (pump_scheduled_) return;
+    pump_scheduled_ = true;
+    boost::asio::post(self().get_executor(), [this, life = life_] {
+      if (!life->alive) return;
+      pump_scheduled_ = false;
+      pump();
+    });
+  }
+
+  // Runs the engine until it must wait for I/O or time. Completions are delivered from here, so a
+  // handler that resumes a coroutine runs inside this loop and may start the next operation.
+  void pump() {
+    if (pumping_) {
+      repump_ = true;
+      return;
+    }
+    pumping_ = true;
+    auto& e = self().engine_ref();
+    std::uint64_t now = timing_.now();
+    for (;;) {
+      repump_ = false;
+      const action_type a = e.step(now);
+      switch (a.what) {
+        case action_type::kind::complete:
+          deliver(a.done);
+          now = timing_.now();  // a handler ran user code
+          continue;
+        case action_type::kind::read:
+        case action_type::kind::write:
+        case action_type::kind::send:
+          if (self().perform(a, now)) continue;
+          break;  // the I/O completes later and resumes the pump
+        case action_type::kind::wait:
+          arm_timer(a.until);
+          self().await_peer();
+          break;
+        case action_type::kind::idle:
+          arm_timer(never);
+          if (!active()) self().rest();
+          else self().await_peer();
+          break;
+      }
+      deliver_invalidations();
+      if (!repump_) break;
+    }
+    pumping_ = false;
+  }
+
+  void arm_timer(std::uint64_t until) {
+    if (until == never) {
+      if (timer_armed_) {
+        timer_armed_ = false;
+        (void)timer_.cancel();
+      }
+      return;
+    }
+    if (timer_armed_ && timer_at_ <= until) return;
+    timer_armed_ = true;
+    timer_at_ = until;
+    timer_.expires_at(until);
+    timer_.async_wait([this, life = life_, generation = ++timer_generation_](boost::system::error_code) {
+      if (!life->alive || generation != timer_generation_) return;  // gone, or superseded by a later arm
+      timer_armed_ = false;
+      pump();
+    });
+  }
+
+  bool blocking_allowed(boost::system::error_code& ec) {
+    if (dead_ || (dead_ = self().peer_status())) {
+      ec = dead_;
+      return false;
+    }
+    if (active() || pump_scheduled_ || self().engine_ref().io_in_flight() || !self().prepare_blocking()) {
+      ec = errc::busy;
+      return false;
+    }
+    return true;
+  }
+
+  std::size_t run_blocking(engine::operation_kind kind, block_id id, std::span<std::byte> destination,
+                           std::span<const std::byte> data, boost::system::error_code& ec) {
+    ec = {};
+    if (!blocking_allowed(ec)) return 0;
+    const blocking_scope scope(*this);
+    auto& e = self().engine_ref();
+    std::uint64_t now = timing_.now();
+    auto started = kind == engine::operation_kind::read ? e.start_read(id, destination, deadline_after(now, default_timeout_))
+                                                        : e.start_write(id, data, deadline_after(now, default_timeout_));
+    if (!started) {
+      ec = started.error();
+      return 0;
+    }
+    for (;;) {
+      const action_type a = e.step(now);
+      switch (a.what) {
+        case action_type::kind::complete:
+          if (!(a.done.handle == *started)) continue;  // a cancelled operation's late report
+          if (a.done.transport_failure || a.done.error != no_error) {
+            ec = error_of(a.done);
+            return 0;
+          }
+          return a.done.bytes;
+        case action_type::kind::read:
+        case action_type::kind::write:
+        case action_type::kind::send:
+          if (const auto io = self().perform_blocking(a, now); io) transport_error_ = io;
+          continue;
+        case action_type::kind::wait:
+          self().wait_blocking(a.until);
+          now = timing_.now();
+          continue;
+        case action_type::kind::idle:
+          // Cannot happen while the operation is pending (the engine always has an action for it); if it
+          // ever did, the operation ends here rather than waiting forever.
+          ec = dead_ ? dead_ : make_error_code(errc::device_error);
+          return 0;
+      }
+    }
+  }
+
+  struct blocking_scope {
+    explicit blocking_scope(vf_core& c) noexcept : core(c) { core.blocking_ = true; }
+    ~blocking_scope() { core.blocking_ = false; }
+    blocking_scope(const blocking_scope&) = delete;
+    blocking_scope& operator=(const blocking_scope&) = delete;
+    vf_core& core;
+  };
+
+  typename Timing::timer_type timer_;
+  std::chrono::nanoseconds default_timeout_;
+  std::array<entry, Engine::max_operations> entries_{};
+  wait_operation* waiter_{nullptr};
+  std::shared_ptr<vf_life> life_ = std::make_shared<vf_life>();
+  boost::system::error_code dead_{};
+  boost::system::error_code transport_error_{};
+  std::uint64_t timer_at_{0};
+  std::uint64_t timer_generation_{0};
+  bool timer_armed_{false};
+  bool pumping_{false};
+  bool pump_scheduled_{false};
+  bool repump_{false};
+  bool blocking_{false};
+};
+
+}  // namespace vpci::detail

@@ -1,0 +1,230 @@
+// The VF side of the Hyper-V binding over a byte stream, sans-I/O (freestanding: no heap, no I/O):
+// vf_message_engine's transaction table plus what a stream needs around it, so that the VF endpoint core
+// drives binding 2 exactly as it drives binding 1 (step / report, engine/vf_operation.hpp):
+// - the send queue: each request frame waits in its operation's slot until step() hands the unsent
+//   frames, in start order, to the binding as one `send` action; on_sent() reports that the stream took
+//   them. A request cancelled before its frame was handed over is never sent.
+// - the receive side: on_received() takes whatever the stream delivered, in any chunking, through the
+//   frame decoder; a framing error is a protocol violation the channel reports once (the binding
+//   closes the stream), after which it accepts nothing more.
+// - the rules: a write may be cancelled without effects only while its frame was not handed to the
+//   stream; completions are reported by step() in the order they happened.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <vpci/block/endian.hpp>
+#include <vpci/engine/vf_messages.hpp>
+#include <vpci/engine/vf_operation.hpp>
+#include <vpci/protocol/errc.hpp>
+#include <vpci/protocol/result.hpp>
+#include <vpci/wire/framing.hpp>
+
+namespace vpci::engine {
+
+template <std::size_t MaxInFlight = 64>
+class vf_message_channel {
+ public:
+  using handle_type = vf_op_handle;
+  using message_action = action<vf_op_handle>;
+  using message_completion = completion<vf_op_handle>;
+  static constexpr std::size_t max_operations = MaxInFlight;
+  // The largest single send: every operation's frame at once.
+  static constexpr std::size_t max_send_size = MaxInFlight * hyperv::max_frame_size;
+  [[nodiscard]] static constexpr std::size_t slot_of(vf_op_handle handle) noexcept {
+    return static_cast<std::size_t>(handle.transaction_id & 0xFFFF);
+  }
+
+  // `slot` is this VF's wslot: written into every request, and the only one whose invalidations count.
+  constexpr explicit vf_message_channel(hyperv::wslot slot) noexcept : engine_(slot) {}
+
+  // --- operations ---------------------------------------------------------------------------------
+  // Starts a read of destination.size() bytes (1..128) of `block`; its frame waits for the next send.
+  // Errors, with nothing started: invalid_length, invalid_argument (wslot), busy (MaxInFlight in flight),
+  // and the errors of a dead channel (see receive_error()).
+  [[nodiscard]] constexpr result<vf_op_handle> start_read(block_id block, std::span<std::byte> destination,
+                                                          std::uint64_t deadline) noexcept {
+    if (receive_error_ != no_error) return receive_error_;
+    std::array<std::byte, hyperv::max_frame_size> frame{};
+    auto started = engine_.start_read(block, destination, deadline, frame);
+    if (!started) return started.error();
+    queue(started->handle, operation_kind::read, std::span<const std::byte>(frame).first(started->frame_size));
+    return started->handle;
+  }
+  // Starts a write of `data` (1..128 bytes, encoded into the frame now). Errors as start_read.
+  [[nodiscard]] constexpr result<vf_op_handle> start_write(block_id block, std::span<const std::byte> data,
+                                                           std::uint64_t deadline) noexcept {
+    if (receive_error_ != no_error) return receive_error_;
+    std::array<std::byte, hyperv::max_frame_size> frame{};
+    auto started = engine_.start_write(block, data, deadline, frame);
+    if (!started) return started.error();
+    queue(started->handle, operation_kind::write, std::span<const std::byte>(frame).first(started->frame_size));
+    return started->handle;
+  }
+
+  // Ends the operation as cancelled if `scope` allows: a read always; a write with_effects always,
+  // without_effects only while its frame was not handed to the stream (it is then never sent). True
+  // means the operation is complete now, with errc::cancelled: step() does not report it (its slot may be
+  // reused at once). A reply that still arrives is dropped as an unknown transaction ID. False if not in
+  // flight or not allowed.
+  constexpr bool cancel(vf_op_handle handle, cancel_scope scope = cancel_scope::with_effects) noexcept {
+    if (!engine_.in_flight(handle)) return false;
+    const std::size_t slot = slot_of(handle);
+    if (scope == cancel_scope::without_effects && frames_[slot].kind == operation_kind::write &&
+        !frames_[slot].unsent)
+      return false;
+    frames_[slot].unsent = false;
+    (void)engine_.cancel(handle);
+    return true;
+  }
+  [[nodiscard]] constexpr bool is_unsent(vf_op_handle handle) const noexcept {
+    return engine_.in_flight(handle) && frames_[slot_of(handle)].unsent;
+  }
+
+  // VF removal, or the stream is gone: every operation in flight completes with `reason` (with
+  // `transport_failure` the binding reports the stream's own error), in start order; unsent frames are
+  // dropped. Latched invalidations stay latched.
+  constexpr void remove(errc reason = errc::vf_removed, bool transport_failure = false) noexcept {
+    engine_.remove([&](const vf_completion& done) {
+      frames_[slot_of(done.handle)].unsent = false;
+      push_completion(message_completion{done.handle, reason, 0, transport_failure});
+    });
+  }
+  [[nodiscard]] constexpr bool has_pending() const noexcept { return engine_.in_flight_count() != 0 || ready_count_ != 0; }
+  // Takes the next completion step() would report, without starting a send: for a binding that must
+  // deliver completions now (removal, teardown). False when none is ready.
+  constexpr bool next_completion(message_completion& out) noexcept {
+    if (ready_count_ == 0) return false;
+    out = ready_[ready_head_];
+    ready_head_ = (ready_head_ + 1) % ready_.size();
+    --ready_count_;
+    return true;
+  }
+
+  // --- driving ------------------------------------------------------------------------------------
+  // complete (a completion, in the order they happened), send (the unsent frames, in start order; call
+  // on_sent() once the stream took them all), wait (until the next deadline of an operation in flight),
+  // or idle.
+  constexpr message_action step(std::uint64_t now) noexcept {
+    while (const vf_event expired = engine_.expire(now)) push(expired);
+    message_action a;
+    if (next_completion(a.done)) {
+      a.what = message_action::kind::complete;
+      return a;
+    }
+    if (!sending_ && gather() != 0) {
+      sending_ = true;
+      a.what = message_action::kind::send;
+      a.bytes = std::span<const std::byte>(batch_).first(batch_size_);
+      return a;
+    }
+    const std::uint64_t deadline = engine_.next_deadline();
+    if (deadline != no_deadline) {
+      a.what = message_action::kind::wait;
+      a.until = deadline;
+    }
+    return a;
+  }
+
+  // The stream took the last send.
+  constexpr void on_sent() noexcept { sending_ = false; }
+
+  // Bytes the stream delivered. Returns no_error, or the protocol violation that ends the stream (the
+  // sticky framing error: a length outside the framing's bounds); once it is reported the channel
+  // accepts nothing more and every start fails with it.
+  constexpr errc on_received(std::span<const std::byte> chunk) noexcept {
+    if (receive_error_ != no_error) return receive_error_;
+    while (!chunk.empty()) {
+      const auto step_result = decoder_.feed(chunk);
+      chunk = chunk.subspan(step_result.consumed);
+      if (step_result.error != no_error) {
+        receive_error_ = errc::protocol_violation;
+        return receive_error_;
+      }
+      if (step_result.packet.empty()) continue;
+      const vf_event event = engine_.on_packet(step_result.packet);
+      if (event.kind == vf_event_kind::completion) push(event);
+    }
+    return no_error;
+  }
+  // The stream ended (eof): cut mid-frame is truncated_message, else no_error.
+  [[nodiscard]] constexpr errc on_end_of_stream() const noexcept { return decoder_.finish(); }
+  [[nodiscard]] constexpr errc receive_error() const noexcept { return receive_error_; }
+
+  // --- invalidations ------------------------------------------------------------------------------
+  // The stream is read continuously while the channel is in use, so invalidations are latched as they
+  // arrive whether or not anyone watches.
+  constexpr void watch_invalidations(bool) noexcept {}
+  [[nodiscard]] constexpr block_mask pending_invalidations() const noexcept { return engine_.pending_invalidations(); }
+  constexpr block_mask take_invalidations() noexcept { return engine_.take_invalidations(); }
+
+  [[nodiscard]] constexpr const vf_message_engine<MaxInFlight>& engine() const noexcept { return engine_; }
+  // A send was handed to the binding and not yet reported.
+  [[nodiscard]] constexpr bool io_in_flight() const noexcept { return sending_; }
+  // Nothing for the engine to do on a peer signal: what arrives is fed through on_received().
+  constexpr void wake() noexcept {}
+
+ private:
+  struct frame_slot {
+    std::array<std::byte, hyperv::max_frame_size> bytes{};
+    std::size_t size{0};
+    std::uint64_t order{0};
+    operation_kind kind{operation_kind::read};
+    bool unsent{false};
+  };
+
+  constexpr void queue(vf_op_handle handle, operation_kind kind, std::span<const std::byte> frame) noexcept {
+    frame_slot& f = frames_[slot_of(handle)];
+    le::copy(frame, f.bytes.data());
+    f.size = frame.size();
+    f.order = next_order_++;
+    f.kind = kind;
+    f.unsent = true;
+  }
+
+  // Copies the unsent frames, oldest first, into the batch; returns its size.
+  constexpr std::size_t gather() noexcept {
+    batch_size_ = 0;
+    for (;;) {
+      std::size_t oldest = MaxInFlight;
+      for (std::size_t i = 0; i < MaxInFlight; ++i)
+        if (frames_[i].unsent && (oldest == MaxInFlight || frames_[i].order < frames_[oldest].order)) oldest = i;
+      if (oldest == MaxInFlight) return batch_size_;
+      frame_slot& f = frames_[oldest];
+      le::copy(std::span<const std::byte>(f.bytes).first(f.size), batch_.data() + batch_size_);
+      batch_size_ += f.size;
+      f.unsent = false;
+    }
+  }
+
+  constexpr void push(const vf_event& event) noexcept {
+    if (event.kind != vf_event_kind::completion) return;
+    const vf_completion& c = event.completion;
+    frames_[slot_of(c.handle)].unsent = false;
+    push_completion(message_completion{c.handle, c.error, c.bytes, false});
+  }
+  constexpr void push_completion(const message_completion& c) noexcept {
+    // Bounded: between two steps each operation in flight completes at most once, and the binding steps
+    // right after every report that completes operations.
+    if (ready_count_ == ready_.size()) return;
+    ready_[(ready_head_ + ready_count_) % ready_.size()] = c;
+    ++ready_count_;
+  }
+
+  vf_message_engine<MaxInFlight> engine_;
+  hyperv::frame_decoder decoder_{};
+  std::array<frame_slot, MaxInFlight> frames_{};
+  std::array<std::byte, max_send_size> batch_{};
+  std::size_t batch_size_{0};
+  std::array<message_completion, 2 * MaxInFlight> ready_{};
+  std::size_t ready_head_{0};
+  std::size_t ready_count_{0};
+  std::uint64_t next_order_{0};
+  errc receive_error_{no_error};
+  bool sending_{false};
+};
+
+}  // namespace vpci::engine

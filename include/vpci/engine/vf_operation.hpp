@@ -1,0 +1,54 @@
+// What both VF engines share (freestanding): how an operation completes, how a caller may cancel it, and
+// the actions an engine asks its binding to perform. The hosted VF endpoint core (asio/detail/vf_core.hpp)
+// drives either engine through this vocabulary; only the I/O actions differ between the bindings.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include <vpci/protocol/errc.hpp>
+
+namespace vpci::engine {
+
+// How much of an operation's effect a cancellation may leave behind (Asio's cancellation types):
+// - with_effects: terminal and partial cancellation: the peer may already have acted on the request
+//   (a write may have been applied); the engine stays usable and drops the late answer.
+// - without_effects: total cancellation: only while the request has not left the VF, so the peer never
+//   sees it. A read has no effect on the peer's blocks and is always cancellable.
+enum class cancel_scope : std::uint8_t { with_effects, without_effects };
+
+enum class operation_kind : std::uint8_t { read, write };
+
+// One operation's outcome. `Handle` is the engine's full operation handle (slot and generation): a
+// completion is matched to its operation by the whole handle, never by the slot alone.
+template <class Handle>
+struct completion {
+  Handle handle{};
+  errc error{no_error};
+  std::size_t bytes{0};
+  // The operation failed because the transport or stream failed: the binding reports that failure's own
+  // error code (a socket's eof, an errno) instead of `error`, so the real cause reaches the caller.
+  bool transport_failure{false};
+};
+
+// What an engine asks of its binding next. Only the members its `what` names are meaningful.
+template <class Handle>
+struct action {
+  enum class kind : std::uint8_t {
+    idle,      // nothing to do until an operation starts, a wait ends or I/O completes
+    complete,  // deliver `done`
+    write,     // binding 1: write `bytes` at window `offset`, then on_written()
+    read,      // binding 1: read `length` bytes at window `offset`, then on_read()
+    send,      // binding 2: send `bytes` on the stream, then on_sent()
+    wait,      // call step() again at `until` at the latest, or earlier on a peer signal (wake())
+  };
+  kind what{kind::idle};
+  std::uint16_t offset{0};
+  std::span<const std::byte> bytes{};
+  std::size_t length{0};
+  std::uint64_t until{0};
+  completion<Handle> done{};
+};
+
+}  // namespace vpci::engine
