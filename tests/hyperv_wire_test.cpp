@@ -16,6 +16,7 @@
 
 #include <vpci/core.hpp>
 
+#include "linux_packets.hpp"
 #include "test_support.hpp"
 
 using namespace vpci;
@@ -24,6 +25,7 @@ using namespace vpci::hyperv;
 namespace {
 
 using namespace vpci::test;
+using namespace vpci::test::linux_packets;
 
 void put_u16(bytes& b, std::size_t at, std::uint16_t v) { le::store_u16(b.data() + at, v); }
 void put_u32(bytes& b, std::size_t at, std::uint32_t v) { le::store_u32(b.data() + at, v); }
@@ -888,51 +890,6 @@ BOOST_AUTO_TEST_SUITE_END()
 // pci_write_block, pci_version_request, pci_dev_inval_block) and the padding rule of
 // vmbus_sendpacket_getid (packet length rounded up to 8 with zeros), never produced by vpci's encoders.
 // The case_N tests are the cases issue 9 lists; each failed before the padding change.
-namespace {
-
-bytes concat(std::initializer_list<bytes> parts) {
-  bytes out;
-  for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
-  return out;
-}
-bytes repeat(std::size_t n, unsigned value) { return bytes(n, static_cast<std::byte>(value)); }
-
-// A Linux guest's 5-byte write of block 7 from slot dev 2 fn 1, transaction 7, as it arrives: 16 + 16 + 5
-// + 4 reserved = 41 bytes, padded to 48 (len8 6).
-bytes linux_write_5(bool padded) {
-  auto packet = concat({make_bytes({0x06, 0x00, 0x02, 0x00, 0x06, 0x00, 0x01, 0x00,    // in-band, offset8 2, len8 6,
-                                    0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,    // completion requested; id 7
-                                    0x0A, 0x00, 0x49, 0x42, 0x07, 0x00, 0x00, 0x00,    // PCI_WRITE_BLOCK, block 7
-                                    0x22, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00,    // wslot 0x22, byte_count 5
-                                    0xA1, 0xA2, 0xA3, 0xA4, 0xA5}),                    // bytes[5]
-                        repeat(4, 0x00)});                                            // pkt.reserved
-  if (padded) packet = concat({packet, repeat(7, 0x00)});                             // VMBus padding
-  return packet;
-}
-
-// A full 128-byte write as Linux sends it: 16 + 16 + 128 + 4 = 164 bytes, padded to 168 (len8 21).
-bytes linux_write_128() {
-  return concat({make_bytes({0x06, 0x00, 0x02, 0x00, 0x15, 0x00, 0x01, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                             0x00,                                                   // id 9
-                             0x0A, 0x00, 0x49, 0x42, 0x03, 0x00, 0x00, 0x00,          // PCI_WRITE_BLOCK, block 3
-                             0x22, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00}),        // wslot, byte_count 128
-                 pattern(128, 0x10), repeat(4, 0x00), repeat(4, 0x00)});
-}
-
-// A host's read completion carrying `data`, padded by VMBus: 20 + n rounded up to 8.
-bytes host_read_completion(std::uint64_t id, std::uint32_t status, const bytes& data) {
-  const std::size_t size = 20 + data.size();
-  const std::size_t padded_size = (size + 7) / 8 * 8;
-  bytes packet = concat({make_bytes({0x0B, 0x00, 0x02, 0x00}), make_bytes({static_cast<unsigned>(padded_size / 8), 0x00}),
-                         make_bytes({0x00, 0x00}), repeat(8, 0x00), repeat(4, 0x00), data,
-                         repeat(padded_size - size, 0x00)});
-  put_u32(packet, 8, static_cast<std::uint32_t>(id));
-  put_u32(packet, 12, static_cast<std::uint32_t>(id >> 32));
-  put_u32(packet, 16, status);
-  return packet;
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(hyperv_real_peer_packets)
 
@@ -943,6 +900,7 @@ BOOST_AUTO_TEST_CASE(case_1_write_completion_as_a_guest_receives_it_is_24_bytes)
                                   0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // transaction 7
                                   0x00, 0x00, 0x00, 0x00,                           // status 0
                                   0x00, 0x00, 0x00, 0x00});                         // padding
+  BOOST_TEST(octets(packet) == octets(host_completion(7, 0)));
   auto r = decode_write_completion(packet);
   BOOST_TEST_REQUIRE(r.has_value());
   BOOST_TEST((*r == write_completion{7, ntstatus::success}));
@@ -1037,6 +995,7 @@ BOOST_AUTO_TEST_CASE(case_4_version_request_as_a_pci_hyperv_guest_sends_it) {
                                   0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // transaction 1
                                   0x13, 0x00, 0x49, 0x42,                           // PCI_QUERY_PROTOCOL_VERSION
                                   0x04, 0x00, 0x01, 0x00});                         // 0x00010004
+  BOOST_TEST(octets(packet) == octets(linux_version_request(1, protocol_version_1_4)));
   auto d = vmbus::decode_descriptor(packet);
   BOOST_TEST_REQUIRE(d.has_value());
   auto type = peek_message_type(std::span{packet}.subspan(16));
