@@ -1,5 +1,6 @@
-// Stream framing of the Hyper-V binding: exact frame bytes, the incremental decoder under any
-// chunking, a stream cut mid-frame, lengths outside 16..164, garbage.
+// Stream framing of the Hyper-V binding: exact (padded) frame bytes, the incremental decoder under any
+// chunking, the packets real VMBus peers send carried one byte at a time, a stream cut mid-frame,
+// lengths outside 16..168, garbage.
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -8,14 +9,17 @@
 #include <ostream>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <vpci/core.hpp>
 
+#include "linux_packets.hpp"
 #include "test_support.hpp"
 
 using namespace vpci;
 using namespace vpci::hyperv;
+namespace linux_packets = vpci::test::linux_packets;
 
 namespace {
 
@@ -76,12 +80,19 @@ BOOST_AUTO_TEST_SUITE(framing_encode)
 BOOST_AUTO_TEST_CASE(sizes) {
   BOOST_TEST(frame_prefix_size == 4u);
   BOOST_TEST(min_frame_packet_size == 16u);
-  BOOST_TEST(max_frame_packet_size == 164u);
-  BOOST_TEST(max_frame_size == 168u);
+  BOOST_TEST(max_frame_packet_size == 168u);
+  BOOST_TEST(max_frame_size == 172u);
   BOOST_TEST(read_request_frame_size == 36u);
-  BOOST_TEST(write_completion_frame_size == 24u);
+  BOOST_TEST(write_completion_frame_size == 28u);
   BOOST_TEST(invalidate_frame_size == 36u);
-  BOOST_TEST(max_response_frame_size == 152u);
+  BOOST_TEST(version_request_frame_size == 28u);
+  BOOST_TEST(version_response_frame_size == 28u);
+  BOOST_TEST(max_response_frame_size == 156u);
+  BOOST_TEST(write_request_frame_size(5, false) == 44u);   // 37 -> 40
+  BOOST_TEST(write_request_frame_size(5, true) == 52u);    // 41 -> 48
+  BOOST_TEST(write_request_frame_size(4, true) == 44u);    // 40, already aligned
+  BOOST_TEST(write_request_frame_size(128, false) == 164u);
+  BOOST_TEST(write_request_frame_size(128, true) == 172u);  // 164 -> 168
 }
 
 BOOST_AUTO_TEST_CASE(read_request_frame_is_byte_exact) {
@@ -99,61 +110,81 @@ BOOST_AUTO_TEST_CASE(read_request_frame_is_byte_exact) {
 BOOST_AUTO_TEST_CASE(write_request_frame_with_and_without_linux_tail) {
   std::array<std::byte, max_frame_size> buffer{};
   const std::array<std::byte, 5> data{std::byte{0xA1}, std::byte{0xA2}, std::byte{0xA3}, std::byte{0xA4}, std::byte{0xA5}};
+  buffer.fill(std::byte{0xEE});
   auto plain = encode_write_request_frame(0x20003, write_request{block_id{7}, wslot{1, 0}, data}, buffer);
   BOOST_REQUIRE(plain.has_value());
-  BOOST_TEST(*plain == 41u);
+  BOOST_TEST(*plain == 44u);
   const auto expected = bytes({
-      0x25, 0x00, 0x00, 0x00,                          // L = 37
-      0x06, 0x00, 0x02, 0x00, 0x05, 0x00, 0x01, 0x00,  // len8 = ceil(37 / 8) = 5
+      0x28, 0x00, 0x00, 0x00,                          // L = 40: 16 + 16 + 5 = 37, padded
+      0x06, 0x00, 0x02, 0x00, 0x05, 0x00, 0x01, 0x00,  // len8 5
       0x03, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,  // transaction id 0x20003
       0x0A, 0x00, 0x49, 0x42, 0x07, 0x00, 0x00, 0x00,  // WRITE_BLOCK, block 7
       0x01, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00,  // wslot dev 1, 5 bytes
       0xA1, 0xA2, 0xA3, 0xA4, 0xA5,
+      0x00, 0x00, 0x00,                                // padding
   });
   BOOST_TEST(ints(frame_of(buffer, *plain)) == ints(expected), boost::test_tools::per_element());
+  BOOST_TEST(std::to_integer<unsigned>(buffer[44]) == 0xEEu);
 
+  // As Linux sends it: 4 reserved bytes, 41 -> 48, the frame's content is linux_packets::linux_write_5.
   buffer.fill(std::byte{0xEE});
-  auto tailed = encode_write_request_frame(0x20003, write_request{block_id{7}, wslot{1, 0}, data}, buffer, true);
+  auto tailed = encode_write_request_frame(7, write_request{block_id{7}, wslot{2, 1}, data}, buffer, true);
   BOOST_REQUIRE(tailed.has_value());
-  BOOST_TEST(*tailed == 45u);
-  BOOST_TEST(le::load_u32(buffer.data()) == 41u);
-  BOOST_TEST(le::load_u16(buffer.data() + 8) == 6u);  // len8 = ceil(41 / 8)
-  for (std::size_t i = 41; i < 45; ++i) BOOST_TEST(std::to_integer<unsigned>(buffer[i]) == 0u);
-  BOOST_TEST(std::to_integer<unsigned>(buffer[45]) == 0xEEu);
+  BOOST_TEST(*tailed == 52u);
+  BOOST_TEST(le::load_u32(buffer.data()) == 48u);
+  BOOST_TEST(ints(std::span{buffer}.subspan(4, 48)) == ints(linux_packets::linux_write_5(true)),
+             boost::test_tools::per_element());
+  BOOST_TEST(std::to_integer<unsigned>(buffer[52]) == 0xEEu);
 }
 
-BOOST_AUTO_TEST_CASE(largest_frame_is_a_full_write_with_tail) {
+BOOST_AUTO_TEST_CASE(largest_frame_is_a_full_write_as_linux_sends_it) {
   std::array<std::byte, max_frame_size> buffer{};
-  std::array<std::byte, 128> data{};
-  auto size = encode_write_request_frame(1, write_request{block_id{0}, wslot{}, data}, buffer, true);
+  const auto data = vpci::test::pattern(128, 0x10);
+  auto size = encode_write_request_frame(9, write_request{block_id{3}, wslot{2, 1}, data}, buffer, true);
   BOOST_REQUIRE(size.has_value());
   BOOST_TEST(*size == max_frame_size);
-  BOOST_TEST(le::load_u32(buffer.data()) == 164u);
+  BOOST_TEST(le::load_u32(buffer.data()) == 168u);
+  BOOST_TEST(ints(std::span{buffer}.subspan(4)) == ints(linux_packets::linux_write_128()),
+             boost::test_tools::per_element());
   frame_decoder decoder;
-  auto result = decode_all(decoder, buffer, buffer.size());
+  auto result = decode_all(decoder, buffer, 1);
   BOOST_TEST(result.error == no_error);
   BOOST_REQUIRE(result.packets.size() == 1u);
-  BOOST_TEST(result.packets[0].size() == 164u);
+  BOOST_TEST(result.packets[0].size() == 168u);
 }
 
 BOOST_AUTO_TEST_CASE(response_and_invalidate_frames) {
   std::array<std::byte, max_frame_size> buffer{};
   const std::array<std::byte, 3> data{std::byte{1}, std::byte{2}, std::byte{3}};
+  buffer.fill(std::byte{0xEE});
   auto read = encode_read_response_frame(read_response{0x10001, ntstatus::success, data}, buffer);
   BOOST_REQUIRE(read.has_value());
-  BOOST_TEST(*read == 27u);
-  BOOST_TEST(le::load_u32(buffer.data()) == 23u);
-  auto decoded = decode_read_response(std::span<const std::byte>{buffer}.subspan(4, 23));
+  BOOST_TEST(*read == 28u);
+  BOOST_TEST(le::load_u32(buffer.data()) == 24u);  // 20 + 3 = 23, padded
+  BOOST_TEST(ints(std::span{buffer}.subspan(4, 24)) ==
+                 ints(linux_packets::host_read_completion(0x10001, 0, vpci::test::make_bytes({1, 2, 3}))),
+             boost::test_tools::per_element());
+  auto decoded = decode_read_response(std::span<const std::byte>{buffer}.subspan(4, 24));
   BOOST_REQUIRE(decoded.has_value());
   BOOST_TEST(decoded->transaction_id == 0x10001u);
-  BOOST_TEST(decoded->data.size() == 3u);
+  BOOST_TEST(decoded->data.size() == 4u);
+  BOOST_TEST(decoded->data_for(3).size() == 3u);
 
   auto write = encode_write_completion_frame(write_completion{0x30002, ntstatus::access_denied}, buffer);
   BOOST_REQUIRE(write.has_value());
-  BOOST_TEST(*write == 24u);
-  const auto expected_write = bytes({0x14, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
-                                     0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x22, 0x00, 0x00, 0xC0});
+  BOOST_TEST(*write == 28u);
+  const auto expected_write = bytes({0x18, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
+                                     0x02, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x22, 0x00, 0x00, 0xC0,
+                                     0x00, 0x00, 0x00, 0x00});
   BOOST_TEST(ints(frame_of(buffer, *write)) == ints(expected_write), boost::test_tools::per_element());
+
+  auto version = encode_version_response_frame(version_response{0x30003, ntstatus::success, 0x10004}, buffer);
+  BOOST_REQUIRE(version.has_value());
+  BOOST_TEST(*version == 28u);
+  const auto expected_version = bytes({0x18, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
+                                       0x03, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                       0x04, 0x00, 0x01, 0x00});
+  BOOST_TEST(ints(frame_of(buffer, *version)) == ints(expected_version), boost::test_tools::per_element());
 
   auto inval = encode_invalidate_frame(invalidate{wslot{2, 1}, block_mask{0x8000000000000009ull}}, buffer);
   BOOST_REQUIRE(inval.has_value());
@@ -184,9 +215,21 @@ BOOST_AUTO_TEST_CASE(encoders_refuse_and_write_nothing) {
              errc::buffer_too_small);
   BOOST_TEST(encode_write_request_frame(1, write_request{block_id{3}, wslot{2, 1}, data}, std::span{buffer}.first(44), true).error() ==
              errc::buffer_too_small);
+  BOOST_TEST(encode_write_request_frame(1, write_request{block_id{3}, wslot{2, 1}, data}, std::span{buffer}.first(51), true).error() ==
+             errc::buffer_too_small);  // 48 bytes of packet fit, the padded 48 + 4 of frame do not
   BOOST_TEST(encode_write_request_frame(1, write_request{block_id{3}, wslot{2, 1}, {}}, buffer).error() == errc::invalid_length);
-  BOOST_TEST(encode_write_completion_frame(write_completion{1, ntstatus::success}, std::span{buffer}.first(23)).error() ==
+  BOOST_TEST(encode_write_request_frame(1, write_request{block_id{3}, wslot{2, 1}, std::span{data}.first(5)},
+                                        std::span{buffer}.first(43))
+                 .error() == errc::buffer_too_small);  // 37 bytes of packet fit, the padded 40 do not
+  BOOST_TEST(encode_write_completion_frame(write_completion{1, ntstatus::success}, std::span{buffer}.first(27)).error() ==
              errc::buffer_too_small);
+  BOOST_TEST(encode_version_request_frame(1, version_request{0x10004}, std::span{buffer}.first(27)).error() ==
+             errc::buffer_too_small);
+  BOOST_TEST(encode_version_response_frame(version_response{1, ntstatus::success, 0}, std::span{buffer}.first(27))
+                 .error() == errc::buffer_too_small);
+  BOOST_TEST(encode_read_response_frame(read_response{1, ntstatus::success, std::span{data}.first(5)},
+                                        std::span{buffer}.first(35))
+                 .error() == errc::buffer_too_small);
   BOOST_TEST(encode_invalidate_frame(invalidate{wslot{2, 8}, block_mask{1}}, buffer).error() == errc::invalid_argument);
   BOOST_TEST(encode_read_response_frame(read_response{1, ntstatus::success, {}}, buffer).error() == errc::invalid_length);
   BOOST_TEST(untouched());
@@ -276,8 +319,8 @@ BOOST_AUTO_TEST_CASE(stream_cut_mid_frame) {
   BOOST_TEST(fresh.feed({}).consumed == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(lengths_outside_16_to_164_are_sticky_errors) {
-  for (std::uint32_t length : {0u, 1u, 15u, 165u, 168u, 4096u, 0xFFFFFFFFu}) {
+BOOST_AUTO_TEST_CASE(lengths_outside_16_to_168_are_sticky_errors) {
+  for (std::uint32_t length : {0u, 1u, 15u, 169u, 172u, 4096u, 0xFFFFFFFFu}) {
     std::array<std::byte, 4 + 200> stream{};
     le::store_u32(stream.data(), length);
     frame_decoder decoder;
@@ -298,7 +341,7 @@ BOOST_AUTO_TEST_CASE(lengths_outside_16_to_164_are_sticky_errors) {
     BOOST_TEST(fresh.error == no_error);
     BOOST_TEST(fresh.packets.size() == 1u);
   }
-  for (std::uint32_t length : {16u, 164u}) {
+  for (std::uint32_t length : {16u, 164u, 165u, 168u}) {
     std::vector<std::byte> stream(4 + length, std::byte{0x77});
     le::store_u32(stream.data(), length);
     frame_decoder decoder;
@@ -310,8 +353,8 @@ BOOST_AUTO_TEST_CASE(lengths_outside_16_to_164_are_sticky_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(oversized_length_arriving_byte_by_byte) {
-  // 165 = 0xA5 arrives one byte at a time: the error appears with the fourth prefix byte.
-  const auto stream = bytes({0xA5, 0x00, 0x00, 0x00, 0x01, 0x02});
+  // 169 = 0xA9 arrives one byte at a time: the error appears with the fourth prefix byte.
+  const auto stream = bytes({0xA9, 0x00, 0x00, 0x00, 0x01, 0x02});
   frame_decoder decoder;
   for (std::size_t i = 0; i < 3; ++i) {
     auto step = decoder.feed(std::span{stream}.subspan(i, 1));
@@ -332,7 +375,7 @@ BOOST_AUTO_TEST_CASE(garbage_fuzz_never_overruns) {
     for (auto& b : stream) b = static_cast<std::byte>(random());
     // Half the rounds start with a plausible length so the packet path gets exercised too.
     if (round % 2 == 0 && stream.size() >= 4)
-      le::store_u32(stream.data(), std::uniform_int_distribution<std::uint32_t>{16, 164}(random));
+      le::store_u32(stream.data(), std::uniform_int_distribution<std::uint32_t>{16, 168}(random));
     frame_decoder decoder;
     auto result = decode_all(decoder, stream, std::uniform_int_distribution<std::size_t>{1, 64}(random));
     for (const auto& packet : result.packets) BOOST_REQUIRE(valid_frame_packet_size(packet.size()));
@@ -344,6 +387,125 @@ BOOST_AUTO_TEST_CASE(garbage_fuzz_never_overruns) {
   }
   BOOST_TEST(packets > 0u);
   BOOST_TEST(errors > 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The packets real VMBus peers send (tests/linux_packets.hpp, written out by hand from the pci-hyperv.c
+// structs), each framed with L = its length and fed one byte at a time: the decoder hands back exactly the
+// packet, and the message decoders accept it.
+BOOST_AUTO_TEST_SUITE(framing_real_peer_packets)
+
+namespace {
+using namespace vpci::test::linux_packets;
+
+std::vector<std::byte> framed(const std::vector<std::byte>& packet) {
+  std::vector<std::byte> frame(4);
+  le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
+  frame.insert(frame.end(), packet.begin(), packet.end());
+  return frame;
+}
+
+struct peer_packet {
+  const char* what;
+  std::vector<std::byte> bytes;
+  std::size_t size;
+};
+
+std::vector<peer_packet> peer_packets() {
+  return {
+      {"write completion", host_completion(7, 0), 24},
+      {"error completion", host_completion(8, 0xC0000022u), 24},
+      {"5-byte write, unpadded", linux_write_5(false), 41},
+      {"5-byte write", linux_write_5(true), 48},
+      {"128-byte write", linux_write_128(), 168},
+      {"read completion, 0 padding bytes", host_read_completion(9, 0, vpci::test::pattern(4, 1)), 24},
+      {"read completion, 4 padding bytes", host_read_completion(10, 0, vpci::test::pattern(16, 1)), 40},
+      {"read completion, 7 padding bytes", host_read_completion(11, 0, vpci::test::pattern(5, 1)), 32},
+      {"read completion, full block", host_read_completion(12, 0, vpci::test::pattern(128, 1)), 152},
+      {"version request", linux_version_request(1, 0x10004), 24},
+      {"version mismatch", host_completion(1, 0xC0000059u), 24},
+  };
+}
+
+// Each packet decodes as the message it is.
+void expect_decodes(const peer_packet& p, std::span<const std::byte> packet) {
+  const std::string what = p.what;
+  if (what.find("completion") != std::string::npos && what.find("read") == std::string::npos) {
+    BOOST_TEST(decode_write_completion(packet).has_value());
+  } else if (what.find("read completion") != std::string::npos) {
+    BOOST_TEST(decode_read_response(packet).has_value());
+  } else if (what.find("write") != std::string::npos) {
+    BOOST_TEST(decode_write_request(packet.subspan(16)).has_value());
+  } else if (what == "version request") {
+    BOOST_TEST(decode_version_request(packet.subspan(16)).has_value());
+  } else {
+    BOOST_TEST(decode_version_response(packet).has_value());
+  }
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(each_packet_in_one_byte_chunks) {
+  for (const auto& p : peer_packets()) {
+    BOOST_TEST_CONTEXT(p.what) {
+      BOOST_TEST(p.bytes.size() == p.size);
+      const auto frame = framed(p.bytes);
+      frame_decoder decoder;
+      auto result = decode_all(decoder, frame, 1);
+      BOOST_TEST(result.error == no_error);
+      BOOST_TEST(result.finish == no_error);
+      BOOST_REQUIRE(result.packets.size() == 1u);
+      BOOST_TEST(ints(result.packets[0]) == ints(p.bytes), boost::test_tools::per_element());
+      expect_decodes(p, result.packets[0]);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(all_packets_in_one_stream_in_one_byte_chunks) {
+  const auto packets = peer_packets();
+  std::vector<std::byte> stream;
+  for (const auto& p : packets) {
+    const auto frame = framed(p.bytes);
+    stream.insert(stream.end(), frame.begin(), frame.end());
+  }
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{3}, std::size_t{8}, stream.size()}) {
+    frame_decoder decoder;
+    auto result = decode_all(decoder, stream, chunk);
+    BOOST_TEST(result.error == no_error);
+    BOOST_TEST(result.finish == no_error);
+    BOOST_REQUIRE(result.packets.size() == packets.size());
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+      BOOST_TEST(ints(result.packets[i]) == ints(packets[i].bytes), boost::test_tools::per_element());
+      expect_decodes(packets[i], result.packets[i]);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(vpci_encoders_produce_the_same_frames) {
+  // What vpci sends is byte for byte what the real peers send (L = the padded length).
+  std::array<std::byte, max_frame_size> buffer{};
+  const auto data5 = vpci::test::make_bytes({0xA1, 0xA2, 0xA3, 0xA4, 0xA5});
+  auto write5 = encode_write_request_frame(7, write_request{block_id{7}, wslot{2, 1}, data5}, buffer, true);
+  BOOST_REQUIRE(write5.has_value());
+  BOOST_TEST(ints(frame_of(buffer, *write5)) == ints(framed(linux_write_5(true))), boost::test_tools::per_element());
+  auto version = encode_version_request_frame(1, version_request{0x10004}, buffer);
+  BOOST_REQUIRE(version.has_value());
+  BOOST_TEST(ints(frame_of(buffer, *version)) == ints(framed(linux_version_request(1, 0x10004))),
+             boost::test_tools::per_element());
+  auto completion = encode_write_completion_frame(write_completion{7, ntstatus::success}, buffer);
+  BOOST_REQUIRE(completion.has_value());
+  BOOST_TEST(ints(frame_of(buffer, *completion)) == ints(framed(host_completion(7, 0))), boost::test_tools::per_element());
+  auto mismatch = encode_version_response_frame(version_response{1, ntstatus::revision_mismatch, 0}, buffer);
+  BOOST_REQUIRE(mismatch.has_value());
+  BOOST_TEST(ints(frame_of(buffer, *mismatch)) == ints(framed(host_completion(1, 0xC0000059u))),
+             boost::test_tools::per_element());
+  for (std::size_t n : {std::size_t{4}, std::size_t{16}, std::size_t{5}, std::size_t{128}}) {
+    const auto data = vpci::test::pattern(n, 1);
+    auto read = encode_read_response_frame(read_response{9, ntstatus::success, data}, buffer);
+    BOOST_REQUIRE(read.has_value());
+    BOOST_TEST(ints(frame_of(buffer, *read)) == ints(framed(host_read_completion(9, 0, data))),
+               boost::test_tools::per_element());
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -113,14 +113,15 @@ BOOST_AUTO_TEST_SUITE(pf_message_session_serving)
 
 BOOST_FIXTURE_TEST_CASE(read_of_own_block_is_byte_exact, fixture) {
   const pf_reply reply = answer(session0, read_packet(0x10001, 3, slot0, 16));
-  BOOST_TEST(reply.size == 40u);
+  BOOST_TEST(reply.size == 44u);
   BOOST_TEST(reply.status == ntstatus::success);
   BOOST_TEST(reply.admitted);
-  std::vector<unsigned> expected{0x24, 0x00, 0x00, 0x00,                          // L = 36
+  std::vector<unsigned> expected{0x28, 0x00, 0x00, 0x00,                          // L = 40: 36, padded
                                  0x0B, 0x00, 0x02, 0x00, 0x05, 0x00, 0x00, 0x00,  // completion, len8 5
                                  0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,  // echoed transaction id
                                  0x00, 0x00, 0x00, 0x00};                         // STATUS_SUCCESS
   for (std::byte b : block3) expected.push_back(std::to_integer<unsigned>(b));
+  for (int i = 0; i < 4; ++i) expected.push_back(0);                             // padding
   BOOST_TEST(ints(std::span{out}.first(reply.size)) == expected, boost::test_tools::per_element());
   BOOST_TEST(store.in_flight(vf0) == 0u);
   BOOST_TEST(store.counters(vf0).reads == 1u);
@@ -131,21 +132,22 @@ BOOST_FIXTURE_TEST_CASE(read_asking_more_than_the_block_gets_the_block, fixture)
   BOOST_TEST(reply.status == ntstatus::success);
   auto decoded = hyperv::decode_read_response(response_packet(reply));
   BOOST_REQUIRE(decoded.has_value());
-  BOOST_TEST(decoded->data.size() == 16u);
+  BOOST_TEST(decoded->data.size() == 20u);  // the 16-byte block and 4 bytes of padding: the wire has no length
   // Less than the block: STATUS_BUFFER_TOO_SMALL, no data.
   const pf_reply small = answer(session0, read_packet(8, 3, slot0, 15));
   BOOST_TEST(small.status == ntstatus::buffer_too_small);
-  BOOST_TEST(small.size == 24u);
+  BOOST_TEST(small.size == 28u);
 }
 
 BOOST_FIXTURE_TEST_CASE(write_of_own_block_changes_it, fixture) {
   const auto data = pattern(16, 0x99);
   const pf_reply reply = answer(session0, write_packet(0x20002, 3, slot0, data));
-  BOOST_TEST(reply.size == 24u);
+  BOOST_TEST(reply.size == 28u);
   BOOST_TEST(reply.status == ntstatus::success);
-  const std::vector<unsigned> expected{0x14, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
-                                       0x02, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
-  BOOST_TEST(ints(std::span{out}.first(24)) == expected, boost::test_tools::per_element());
+  const std::vector<unsigned> expected{0x18, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
+                                       0x02, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                       0x00, 0x00, 0x00, 0x00};
+  BOOST_TEST(ints(std::span{out}.first(28)) == expected, boost::test_tools::per_element());
   BOOST_TEST(ints(store.contents(vf0, block_id{3})) == ints(data), boost::test_tools::per_element());
   // The Linux tail is accepted the same way.
   const auto again = pattern(16, 0x11);
@@ -178,7 +180,7 @@ BOOST_FIXTURE_TEST_CASE(wslot_of_another_vf_is_access_denied, fixture) {
 BOOST_FIXTURE_TEST_CASE(another_vfs_block_is_access_denied, fixture) {
   const pf_reply read = answer(session0, read_packet(1, 5, slot0, 8));
   BOOST_TEST(read.status == ntstatus::access_denied);
-  BOOST_TEST(read.size == 24u);
+  BOOST_TEST(read.size == 28u);
   BOOST_TEST(answer(session0, write_packet(2, 5, slot0, pattern(8, 0xAA))).status == ntstatus::access_denied);
   expect_untouched();
   // The owner still reads it.
@@ -235,7 +237,7 @@ BOOST_FIXTURE_TEST_CASE(protocol_violations_quarantine_and_change_nothing, fixtu
   auto version_query = read_packet(1, 3, slot0, 8);
   le::store_u32(version_query.data() + 16, static_cast<std::uint32_t>(hyperv::message_type::query_protocol_version));
   auto write_short = write_packet(1, 3, slot0, pattern(16, 0), false, 20);
-  auto write_extra = write_packet(1, 3, slot0, pattern(16, 0), false, 10);
+  auto write_extra = write_packet(1, 3, slot0, pattern(16, 0), false, 4);  // 12 bytes past a padded 4-byte write
   const std::vector<std::byte> garbage(16, std::byte{0xFF});
 
   for (const auto& packet : {unknown_type, completion_packet, bad_len8, bad_offset, reserved_wslot, long_read,

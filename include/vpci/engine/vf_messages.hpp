@@ -324,10 +324,12 @@ class vf_message_engine {
     bump(counters_.completed);
     if (error != no_error) return finish(slot, error, 0);
     // Informational statuses (STATUS_PENDING) count as success and need data like success does.
-    if (reply->data.empty()) return finish(slot, errc::empty_response, 0);
-    if (reply->data.size() > s.length) return violation(slot);
-    le::copy(reply->data, s.destination.data());
-    return finish(slot, no_error, reply->data.size());
+    // VMBus pads the packet: what follows the status is the data plus up to 7 padding bytes, and a read
+    // returns min(requested, present) of it (hv_pci_read_config_compl).
+    const auto data = reply->data_for(s.length);
+    if (data.empty()) return finish(slot, errc::empty_response, 0);
+    le::copy(data, s.destination.data());
+    return finish(slot, no_error, data.size());
   }
 
   constexpr vf_event violation(std::size_t slot) noexcept {

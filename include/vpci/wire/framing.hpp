@@ -1,11 +1,14 @@
 // Stream framing for the Hyper-V binding: VMBus packets carried over a byte stream (local socket, TCP).
 //
 // A frame is a u32 little-endian length L followed by L bytes: one VMBus packet (the 16-byte
-// descriptor, then the payload). VMBus delimits packets itself; a byte stream does not, so the prefix
-// restores the packet boundary and the packet length the read response's data length is computed from.
-// L must be 16..164 (a descriptor at least; at most a write request of a full block with the Linux
-// tail). Any other L means the peer is not speaking this protocol or the stream lost sync; nothing after
-// it can be trusted, so the decoder's error is sticky and the caller closes the stream.
+// descriptor, then the payload) as VMBus would carry it, padded with zeros to len8 * 8 bytes. VMBus
+// delimits packets itself; a byte stream does not, so the prefix restores the packet boundary. Senders
+// write L = len8 * 8 (every encoder here pads); receivers take any L from 16 to 168, so the unpadded
+// packets earlier vpci peers sent (up to 7 bytes short of len8 * 8) still decode: the descriptor and
+// message decoders check the rest. 168 is the largest real packet: a full 128-byte write as Linux sends
+// it (16 + 16 + 128 + 4 reserved = 164, padded). Any other L means the peer is not speaking this protocol
+// or the stream lost sync; nothing after it can be trusted, so the decoder's error is sticky and the
+// caller closes the stream.
 //
 // Freestanding: no heap, no exceptions; the decoder keeps one frame in a fixed buffer.
 #pragma once
@@ -25,19 +28,25 @@ namespace vpci::hyperv {
 inline constexpr std::size_t frame_prefix_size = 4;
 // The smallest packet: a bare descriptor.
 inline constexpr std::size_t min_frame_packet_size = vmbus::descriptor_size;
-// The largest packet: descriptor + write request of a full block + the Linux reserved tail.
-inline constexpr std::size_t max_frame_packet_size =
-    vmbus::descriptor_size + write_request::header_size + max_block_size + write_request::linux_reserved_tail;
-static_assert(max_frame_packet_size == 164);
+// The largest packet: a full write with the Linux reserved tail, padded (168).
+inline constexpr std::size_t max_frame_packet_size = vmbus::max_packet_size;
 inline constexpr std::size_t max_frame_size = frame_prefix_size + max_frame_packet_size;
 
 // Exact frame sizes of the fixed-size messages, for sizing buffers.
 inline constexpr std::size_t read_request_frame_size =
-    frame_prefix_size + vmbus::descriptor_size + read_request::wire_size;
+    frame_prefix_size + vmbus::padded(vmbus::descriptor_size + read_request::wire_size);
 inline constexpr std::size_t write_completion_frame_size = frame_prefix_size + write_completion::wire_size;
 inline constexpr std::size_t invalidate_frame_size = frame_prefix_size + invalidate::wire_size;
-// The largest frame a PF sends: a read response carrying a full block.
-inline constexpr std::size_t max_response_frame_size = frame_prefix_size + read_response::header_size + max_block_size;
+inline constexpr std::size_t version_request_frame_size =
+    frame_prefix_size + vmbus::padded(vmbus::descriptor_size + version_request::wire_size);
+inline constexpr std::size_t version_response_frame_size = frame_prefix_size + version_response::wire_size;
+// A write request frame carrying `byte_count` bytes (with or without the Linux tail), padded.
+[[nodiscard]] constexpr std::size_t write_request_frame_size(std::size_t byte_count, bool with_linux_tail) noexcept {
+  return frame_prefix_size + vmbus::padded(vmbus::descriptor_size + write_request::header_size + byte_count +
+                                           (with_linux_tail ? write_request::linux_reserved_tail : 0));
+}
+// The largest frame a PF sends: a read response carrying a full block, padded (4 + 152).
+inline constexpr std::size_t max_response_frame_size = frame_prefix_size + read_response::max_wire_size;
 
 [[nodiscard]] constexpr bool valid_frame_packet_size(std::size_t size) noexcept {
   return size >= min_frame_packet_size && size <= max_frame_packet_size;
@@ -48,19 +57,34 @@ constexpr void store_frame_prefix(std::size_t packet_size, std::byte* out) noexc
   le::store_u32(out, static_cast<std::uint32_t>(packet_size));
 }
 
-// Wraps an encoded request payload (already at out + prefix + descriptor) into a VF request packet:
-// in-band data, payload right after the descriptor, completion requested.
+// Wraps an encoded request payload (already at out + prefix + descriptor, payload_size bytes) into a VF
+// request packet: in-band data, payload right after the descriptor, completion requested, padded with
+// zeros to len8 * 8 as vmbus_sendpacket does. The caller checked that `out` holds the padded frame.
 constexpr std::size_t finish_request_frame(std::uint64_t transaction_id, std::size_t payload_size,
                                            std::span<std::byte> out) noexcept {
-  const std::size_t packet_size = vmbus::descriptor_size + payload_size;
+  const std::size_t message_size = vmbus::descriptor_size + payload_size;
+  const std::size_t packet_size = vmbus::padded(message_size);
   vmbus::store_descriptor(vmbus::make_descriptor(vmbus::packet_data_inband, packet_size, transaction_id,
                                                  vmbus::flag_completion_requested),
                           out.data() + frame_prefix_size);
+  zero(out.data() + frame_prefix_size + message_size, out.data() + frame_prefix_size + packet_size);
   store_frame_prefix(packet_size, out.data());
   return frame_prefix_size + packet_size;
 }
 
-// Encodes a packet-level message (which already carries its descriptor) behind a prefix.
+// Encodes a request payload behind prefix and descriptor, after checking `out` holds the whole padded
+// frame (frame_size bytes), so a refusal writes nothing.
+template <class Encode>
+constexpr result<std::size_t> encode_request_frame(std::uint64_t transaction_id, std::size_t frame_size,
+                                                   std::span<std::byte> out, Encode encode_payload) noexcept {
+  constexpr std::size_t header = frame_prefix_size + vmbus::descriptor_size;
+  if (out.size() < frame_size) return errc::buffer_too_small;
+  auto payload_size = encode_payload(out.subspan(header));
+  if (!payload_size) return payload_size.error();
+  return finish_request_frame(transaction_id, *payload_size, out);
+}
+
+// Encodes a packet-level message (which already carries its descriptor and padding) behind a prefix.
 template <class Message>
 constexpr result<std::size_t> encode_packet_frame(const Message& message, std::span<std::byte> out) noexcept {
   if (out.size() < frame_prefix_size) return errc::buffer_too_small;
@@ -71,45 +95,58 @@ constexpr result<std::size_t> encode_packet_frame(const Message& message, std::s
 }
 }  // namespace detail
 
-// Each encoder writes prefix + packet at the start of `out` and returns the frame size. On any error
-// (invalid argument or length, `out` too small) nothing is written.
+// Each encoder writes prefix + padded packet at the start of `out` and returns the frame size. On any
+// error (invalid argument or length, `out` too small) nothing is written. `out` is checked against the
+// whole padded frame before the message's fields.
 
-// The VF's READ_BLOCK request frame (36 bytes).
+// The VF's READ_BLOCK request frame (36 bytes: L = 32).
 [[nodiscard]] constexpr result<std::size_t> encode_read_request_frame(std::uint64_t transaction_id,
                                                                       const read_request& request,
                                                                       std::span<std::byte> out) noexcept {
-  constexpr std::size_t header = frame_prefix_size + vmbus::descriptor_size;
-  if (out.size() < header) return errc::buffer_too_small;
-  auto payload_size = encode(request, out.subspan(header));
-  if (!payload_size) return payload_size.error();
-  return detail::finish_request_frame(transaction_id, *payload_size, out);
+  return detail::encode_request_frame(transaction_id, read_request_frame_size, out,
+                                      [&](std::span<std::byte> payload) { return encode(request, payload); });
 }
 
-// The VF's WRITE_BLOCK request frame (36 + data bytes, + 4 with the Linux reserved tail).
+// The VF's WRITE_BLOCK request frame: write_request_frame_size(n, with_linux_tail) bytes, e.g. 5 bytes of
+// data as Linux sends them: L = 16 + 16 + 5 + 4 = 41, padded to 48, frame 52. The data length decides the
+// frame size, so it is checked first: 0 or above 128 bytes is invalid_length whatever the size of `out`.
 [[nodiscard]] constexpr result<std::size_t> encode_write_request_frame(std::uint64_t transaction_id,
                                                                        const write_request& request,
                                                                        std::span<std::byte> out,
                                                                        bool with_linux_tail = false) noexcept {
-  constexpr std::size_t header = frame_prefix_size + vmbus::descriptor_size;
-  if (out.size() < header) return errc::buffer_too_small;
-  auto payload_size = encode(request, out.subspan(header), with_linux_tail);
-  if (!payload_size) return payload_size.error();
-  return detail::finish_request_frame(transaction_id, *payload_size, out);
+  if (!valid_block_length(request.data.size())) return errc::invalid_length;
+  return detail::encode_request_frame(
+      transaction_id, write_request_frame_size(request.data.size(), with_linux_tail), out,
+      [&](std::span<std::byte> payload) { return encode(request, payload, with_linux_tail); });
 }
 
-// The PF's answer to a read (24 + data bytes; 24 for a failure).
+// The VF's QUERY_PROTOCOL_VERSION request frame (28 bytes: L = 24).
+[[nodiscard]] constexpr result<std::size_t> encode_version_request_frame(std::uint64_t transaction_id,
+                                                                         const version_request& request,
+                                                                         std::span<std::byte> out) noexcept {
+  return detail::encode_request_frame(transaction_id, version_request_frame_size, out,
+                                      [&](std::span<std::byte> payload) { return encode(request, payload); });
+}
+
+// The PF's answer to a read: 4 + padded(20 + data) bytes (28 for a failure).
 [[nodiscard]] constexpr result<std::size_t> encode_read_response_frame(const read_response& response,
                                                                        std::span<std::byte> out) noexcept {
   return detail::encode_packet_frame(response, out);
 }
 
-// The PF's answer to a write (24 bytes).
+// The PF's answer to a write (28 bytes: L = 24).
 [[nodiscard]] constexpr result<std::size_t> encode_write_completion_frame(const write_completion& completion,
                                                                           std::span<std::byte> out) noexcept {
   return detail::encode_packet_frame(completion, out);
 }
 
-// The PF's INVALIDATE_BLOCK doorbell (36 bytes).
+// The PF's answer to a version request (28 bytes: L = 24).
+[[nodiscard]] constexpr result<std::size_t> encode_version_response_frame(const version_response& response,
+                                                                          std::span<std::byte> out) noexcept {
+  return detail::encode_packet_frame(response, out);
+}
+
+// The PF's INVALIDATE_BLOCK doorbell (36 bytes: L = 32).
 [[nodiscard]] constexpr result<std::size_t> encode_invalidate_frame(const invalidate& message,
                                                                     std::span<std::byte> out) noexcept {
   return detail::encode_packet_frame(message, out);

@@ -1,12 +1,24 @@
-// Byte-exact codecs for the Hyper-V vPCI block messages (Linux pci-hyperv.c layouts; packed, little-endian).
+// Byte-exact codecs for the Hyper-V vPCI block and version messages (Linux pci-hyperv.c layouts; packed,
+// little-endian).
 //
-// Requests (read, write) are the payloads a guest hands to VMBus; responses and the invalidate message
-// include the 16-byte VMBus packet descriptor, as the guest's completion and channel callbacks see them.
-// Packet lengths are exact: the read response's data length is the packet length minus 20.
-// Decoders validate every length and field before touching the output; encoders refuse invalid
-// arguments and write nothing then.
+// Requests (read, write, version query) are the payloads a guest hands to vmbus_sendpacket; responses and
+// the invalidate message include the 16-byte VMBus packet descriptor, as pci-hyperv.c's channel callback
+// (hv_pci_onchannelcallback, via vmbus_recvpacket_raw) sees them.
+//
+// Padding. VMBus describes a packet only by len8: the sender pads every packet with zeros to a multiple of
+// 8 bytes (drivers/hv/channel.c, vmbus_sendpacket_getid) and the receiver is handed len8 * 8 bytes
+// (drivers/hv/ring_buffer.c, hv_ringbuffer_read). So:
+// - encoders of whole packets (responses, invalidate) emit the padded packet, zeros in the padding; the
+//   request frames of framing.hpp pad the packet around the request payloads encoded here;
+// - decoders accept a message followed by trailing bytes up to the padded size of its largest legal form
+//   (vmbus::padded), and refuse more as malformed_message. Length fields (byte_count) govern, never the
+//   packet length. The content of the padding is not checked: pci-hyperv.c never reads it, and in a read
+//   completion it cannot even be told apart from data (no length field says where the data ends).
+// Decoders validate every length and field before touching the output; encoders refuse invalid arguments
+// and write nothing then.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -29,14 +41,18 @@ enum class message_type : std::uint32_t {
   query_protocol_version = pci_message_base + 0x13,
 };
 
-// Protocol versions are (major << 16) | minor.
+// Protocol versions are (major << 16) | minor (PCI_MAKE_VERSION).
 constexpr std::uint32_t protocol_version(std::uint16_t major, std::uint16_t minor) noexcept {
   return (std::uint32_t{major} << 16) | minor;
 }
-inline constexpr std::uint32_t protocol_version_1_1 = protocol_version(1, 1);
-inline constexpr std::uint32_t protocol_version_1_2 = protocol_version(1, 2);
-inline constexpr std::uint32_t protocol_version_1_3 = protocol_version(1, 3);
-inline constexpr std::uint32_t protocol_version_1_4 = protocol_version(1, 4);
+inline constexpr std::uint32_t protocol_version_1_1 = protocol_version(1, 1);  // Windows 10
+inline constexpr std::uint32_t protocol_version_1_2 = protocol_version(1, 2);  // RS1
+inline constexpr std::uint32_t protocol_version_1_3 = protocol_version(1, 3);  // Vibranium
+inline constexpr std::uint32_t protocol_version_1_4 = protocol_version(1, 4);  // WS2022
+
+// pci_protocol_versions[] of pci-hyperv.c: what a Linux guest offers, in the order it probes (highest first).
+inline constexpr std::array<std::uint32_t, 4> linux_protocol_versions{protocol_version_1_4, protocol_version_1_3,
+                                                                      protocol_version_1_2, protocol_version_1_1};
 
 // union win_slot: device bits 4:0, function bits 7:5, bits 31:8 reserved (must be zero).
 struct wslot {
@@ -60,8 +76,15 @@ inline constexpr std::uint16_t packet_data_inband = 6;
 inline constexpr std::uint16_t packet_completion = 11;
 inline constexpr std::uint16_t flag_completion_requested = 1;
 inline constexpr std::size_t descriptor_size = 16;
-// The largest packet these messages use: a read response carrying a full block.
-inline constexpr std::size_t max_packet_size = descriptor_size + 4 + max_block_size;
+
+// The size VMBus carries a packet of `size` bytes in: rounded up to 8 (vmbus_sendpacket_getid's
+// packetlen_aligned). Also the bound on trailing bytes a receiver accepts.
+[[nodiscard]] constexpr std::size_t padded(std::size_t size) noexcept { return (size + 7) & ~std::size_t{7}; }
+
+// The largest packet of this protocol: a full 128-byte write as Linux sends it (descriptor, 16-byte
+// header, data, 4 reserved bytes), padded: 16 + 16 + 128 + 4 = 164 -> 168.
+inline constexpr std::size_t max_packet_size = padded(descriptor_size + 16 + max_block_size + 4);
+static_assert(max_packet_size == 168);
 
 struct packet_descriptor {
   std::uint16_t type{0};
@@ -76,7 +99,7 @@ struct packet_descriptor {
 [[nodiscard]] constexpr packet_descriptor make_descriptor(std::uint16_t type, std::size_t packet_size,
                                                           std::uint64_t transaction_id,
                                                           std::uint16_t flags = 0) noexcept {
-  return {type, static_cast<std::uint16_t>(descriptor_size / 8), static_cast<std::uint16_t>((packet_size + 7) / 8),
+  return {type, static_cast<std::uint16_t>(descriptor_size / 8), static_cast<std::uint16_t>(padded(packet_size) / 8),
           flags, transaction_id};
 }
 
@@ -89,7 +112,9 @@ constexpr void store_descriptor(const packet_descriptor& d, std::byte* out) noex
 }
 
 // Decodes and checks the descriptor of a whole packet: the payload offset must lie inside the packet,
-// after the descriptor, and len8 must be the packet's own length rounded up to 8 bytes.
+// after the descriptor, and len8 * 8 must be the packet's length rounded up to 8 bytes. A packet as VMBus
+// delivers it is exactly len8 * 8 bytes; one up to 7 bytes shorter (the unpadded form earlier vpci peers
+// sent on a stream) is accepted too.
 [[nodiscard]] constexpr result<packet_descriptor> decode_descriptor(std::span<const std::byte> packet) noexcept {
   if (packet.size() < descriptor_size) return errc::truncated_message;
   packet_descriptor d{le::load_u16(packet.data() + 0), le::load_u16(packet.data() + 2),
@@ -98,10 +123,24 @@ constexpr void store_descriptor(const packet_descriptor& d, std::byte* out) noex
   const std::size_t offset = std::size_t{d.offset8} * 8;
   const std::size_t length = std::size_t{d.len8} * 8;
   if (offset < descriptor_size || offset > packet.size()) return errc::malformed_message;
-  if (length < packet.size() || length - packet.size() >= 8) return errc::malformed_message;
+  if (length != padded(packet.size())) return errc::malformed_message;
   return d;
 }
 }  // namespace vmbus
+
+namespace detail {
+// A message of `size` bytes whose legal forms span minimum..maximum bytes: fewer is truncated, more than
+// the padded size of the largest form is malformed (what VMBus padding cannot explain).
+constexpr errc check_size(std::size_t size, std::size_t minimum, std::size_t maximum) noexcept {
+  if (size < minimum) return errc::truncated_message;
+  if (size > vmbus::padded(maximum)) return errc::malformed_message;
+  return no_error;
+}
+
+constexpr void zero(std::byte* from, std::byte* to) noexcept {
+  for (; from != to; ++from) *from = std::byte{0};
+}
+}  // namespace detail
 
 // Reads the message type at the start of a request payload.
 [[nodiscard]] constexpr result<message_type> peek_message_type(std::span<const std::byte> payload) noexcept {
@@ -125,7 +164,8 @@ constexpr errc expect_type(std::span<const std::byte> payload, message_type expe
 }
 }  // namespace detail
 
-// struct pci_read_block: type 0:4, block_id 4:4, wslot 8:4, bytes_requested 12:4.
+// struct pci_read_block: type 0:4, block_id 4:4, wslot 8:4, bytes_requested 12:4. 16 bytes, a multiple of
+// 8: the packet (32 bytes) never carries padding.
 struct read_request {
   static constexpr std::size_t wire_size = 16;
   block_id block{};
@@ -148,8 +188,8 @@ struct read_request {
 
 [[nodiscard]] constexpr result<read_request> decode_read_request(std::span<const std::byte> payload) noexcept {
   if (auto e = detail::expect_type(payload, message_type::read_block); e != no_error) return e;
-  if (payload.size() < read_request::wire_size) return errc::truncated_message;
-  if (payload.size() > read_request::wire_size) return errc::malformed_message;
+  if (auto e = detail::check_size(payload.size(), read_request::wire_size, read_request::wire_size); e != no_error)
+    return e;
   auto slot = decode_wslot(le::load_u32(payload.data() + 8));
   if (!slot) return slot.error();
   const std::uint32_t length = le::load_u32(payload.data() + 12);
@@ -157,49 +197,75 @@ struct read_request {
   return read_request{block_id{le::load_u32(payload.data() + 4)}, *slot, length};
 }
 
-// struct pci_read_block_response: descriptor 0:16, status 16:4, bytes 20:n (n = packet length - 20).
+// struct pci_read_block_response: descriptor 0:16, status u32 16:4, bytes 20:n. No field carries n: the
+// receiver sees every byte after the status, the data followed by the sender's padding (up to 7 bytes).
 struct read_response {
   static constexpr std::size_t header_size = vmbus::descriptor_size + 4;
+  // The largest packet: a full block, padded (148 -> 152 bytes).
+  static constexpr std::size_t max_wire_size = vmbus::padded(header_size + max_block_size);
   std::uint64_t transaction_id{0};
   ntstatus status{ntstatus::success};
-  std::span<const std::byte> data{};  // a view into the decoded packet
+  // Encoding: the data to send. Decoding: every byte present after the status (0..132), a view into the
+  // packet; use data_for() to take what a read returns.
+  std::span<const std::byte> data{};
+
+  // hv_pci_read_config_compl: a read of `bytes_requested` bytes returns min(requested, present) of them.
+  // (pci-hyperv.c copies them only when the status is 0 and fails the read when none are returned; that
+  // decision is the engine's.)
+  [[nodiscard]] constexpr std::span<const std::byte> data_for(std::size_t bytes_requested) const noexcept {
+    return data.first(data.size() < bytes_requested ? data.size() : bytes_requested);
+  }
 };
 
-// Encodes a completion packet. A success must carry 1..128 bytes (a success with no data reads as a
-// failure on the guest side); a failure carries none.
+// Encodes the padded completion packet. A success must carry 1..128 bytes (a success with no data reads
+// as a failure on the guest side); a failure carries none (24 bytes on the wire).
 [[nodiscard]] constexpr result<std::size_t> encode(const read_response& m, std::span<std::byte> out) noexcept {
   if (m.status == ntstatus::success ? !valid_block_length(m.data.size()) : !m.data.empty())
     return errc::invalid_length;
-  const std::size_t size = read_response::header_size + m.data.size();
+  const std::size_t message_size = read_response::header_size + m.data.size();
+  const std::size_t size = vmbus::padded(message_size);
   if (out.size() < size) return errc::buffer_too_small;
   vmbus::store_descriptor(vmbus::make_descriptor(vmbus::packet_completion, size, m.transaction_id), out.data());
   le::store_u32(out.data() + 16, static_cast<std::uint32_t>(m.status));
   le::copy(m.data, out.data() + read_response::header_size);
+  detail::zero(out.data() + message_size, out.data() + size);
   return size;
 }
 
+// Accepts 20..152 bytes. Errors: truncated_message below 20; malformed_message above 152 or for a bad
+// descriptor; unknown_message_type when not a completion; empty_response for a success with no byte at all
+// after the status (only the unpadded 20-byte form can say that; VMBus never delivers it).
 [[nodiscard]] constexpr result<read_response> decode_read_response(std::span<const std::byte> packet) noexcept {
-  if (packet.size() < read_response::header_size) return errc::truncated_message;
+  if (auto e = detail::check_size(packet.size(), read_response::header_size, read_response::max_wire_size);
+      e != no_error)
+    return e;
   auto d = vmbus::decode_descriptor(packet);
   if (!d) return d.error();
   if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
   const auto status = static_cast<ntstatus>(le::load_u32(packet.data() + 16));
-  const std::size_t length = packet.size() - read_response::header_size;
-  if (length > max_block_size) return errc::malformed_message;
-  if (status == ntstatus::success && length == 0) return errc::empty_response;
+  if (status == ntstatus::success && packet.size() == read_response::header_size) return errc::empty_response;
   return read_response{d->transaction_id, status, packet.subspan(read_response::header_size)};
 }
 
 // struct pci_write_block: type 0:4, block_id 4:4, wslot 8:4, byte_count 12:4, bytes 16:n.
+// hv_write_config_block sends offsetof(bytes) + n + 4 bytes: 4 reserved (zero) bytes past the data, a
+// quirk for 2018-era hosts; VMBus then pads the packet.
 struct write_request {
   static constexpr std::size_t header_size = 16;
-  // The Linux guest sends 4 reserved bytes past the data (a quirk for 2018-era hosts).
   static constexpr std::size_t linux_reserved_tail = 4;
   block_id block{};
   wslot slot{};
   std::span<const std::byte> data{};
+
+  // The largest payload a receiver accepts for `byte_count` bytes of data: header, data, the Linux tail,
+  // padded (16 + n + 4 rounded up; the 16-byte descriptor before it keeps the alignment).
+  [[nodiscard]] static constexpr std::size_t max_payload_size(std::size_t byte_count) noexcept {
+    return vmbus::padded(header_size + byte_count + linux_reserved_tail);
+  }
 };
 
+// Encodes the payload (16 + n bytes, 20 + n with the Linux tail, whose 4 bytes are zero). The frame
+// encoder pads the packet around it.
 [[nodiscard]] constexpr result<std::size_t> encode(const write_request& m, std::span<std::byte> out,
                                                    bool with_linux_tail = false) noexcept {
   auto slot = encode_wslot(m.slot);
@@ -213,10 +279,14 @@ struct write_request {
   le::store_u32(out.data() + 8, *slot);
   le::store_u32(out.data() + 12, static_cast<std::uint32_t>(m.data.size()));
   le::copy(m.data, out.data() + write_request::header_size);
-  for (std::size_t i = size - tail; i < size; ++i) out[i] = std::byte{0};
+  detail::zero(out.data() + size - tail, out.data() + size);
   return size;
 }
 
+// byte_count (1..128) says how much data there is; anything after it up to max_payload_size(byte_count)
+// (the Linux tail, VMBus padding) is ignored. Errors: invalid_length for byte_count 0 or above 128;
+// truncated_message when fewer bytes than byte_count follow the header; malformed_message for more
+// trailing bytes than max_payload_size allows or a wslot with reserved bits.
 [[nodiscard]] constexpr result<write_request> decode_write_request(std::span<const std::byte> payload) noexcept {
   if (auto e = detail::expect_type(payload, message_type::write_block); e != no_error) return e;
   if (payload.size() < write_request::header_size) return errc::truncated_message;
@@ -224,16 +294,18 @@ struct write_request {
   if (!slot) return slot.error();
   const std::uint32_t count = le::load_u32(payload.data() + 12);
   if (!valid_block_length(count)) return errc::invalid_length;
-  const std::size_t present = payload.size() - write_request::header_size;
-  if (count > present) return errc::truncated_message;
-  if (present != count && present != count + write_request::linux_reserved_tail) return errc::malformed_message;
+  if (auto e = detail::check_size(payload.size(), write_request::header_size + count,
+                                  write_request::max_payload_size(count));
+      e != no_error)
+    return e;
   return write_request{block_id{le::load_u32(payload.data() + 4)}, *slot,
                        payload.subspan(write_request::header_size, count)};
 }
 
-// struct pci_response for a write: descriptor 0:16, status s32 16:4.
+// struct pci_response for a write: descriptor 0:16, status s32 16:4 (20 bytes), padded to 24 on the wire.
 struct write_completion {
-  static constexpr std::size_t wire_size = vmbus::descriptor_size + 4;
+  static constexpr std::size_t message_size = vmbus::descriptor_size + 4;
+  static constexpr std::size_t wire_size = vmbus::padded(message_size);
   std::uint64_t transaction_id{0};
   ntstatus status{ntstatus::success};
   friend constexpr bool operator==(const write_completion&, const write_completion&) noexcept = default;
@@ -244,19 +316,23 @@ struct write_completion {
   vmbus::store_descriptor(vmbus::make_descriptor(vmbus::packet_completion, write_completion::wire_size, m.transaction_id),
                           out.data());
   le::store_u32(out.data() + 16, static_cast<std::uint32_t>(m.status));
+  detail::zero(out.data() + write_completion::message_size, out.data() + write_completion::wire_size);
   return write_completion::wire_size;
 }
 
+// Accepts 20..24 bytes (hv_pci_write_config_compl reads only the status).
 [[nodiscard]] constexpr result<write_completion> decode_write_completion(std::span<const std::byte> packet) noexcept {
-  if (packet.size() < write_completion::wire_size) return errc::truncated_message;
-  if (packet.size() > write_completion::wire_size) return errc::malformed_message;
+  if (auto e = detail::check_size(packet.size(), write_completion::message_size, write_completion::message_size);
+      e != no_error)
+    return e;
   auto d = vmbus::decode_descriptor(packet);
   if (!d) return d.error();
   if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
   return write_completion{d->transaction_id, static_cast<ntstatus>(le::load_u32(packet.data() + 16))};
 }
 
-// struct pci_dev_inval_block: descriptor 0:16, type 16:4, wslot 20:4, block_mask 24:8.
+// struct pci_dev_inval_block: descriptor 0:16, type 16:4, wslot 20:4, block_mask 24:8. 32 bytes, a
+// multiple of 8, so it never carries padding.
 struct invalidate {
   static constexpr std::size_t wire_size = 32;
   wslot slot{};
@@ -275,19 +351,90 @@ struct invalidate {
   return invalidate::wire_size;
 }
 
-// A short invalidate is dropped as malformed, as the Linux guest does.
+// Exactly 32 bytes with the payload right after the descriptor. A short invalidate is truncated (the
+// Linux guest drops it as "too small"); a longer one is malformed: no padding can explain it.
 [[nodiscard]] constexpr result<invalidate> decode_invalidate(std::span<const std::byte> packet) noexcept {
-  if (packet.size() < invalidate::wire_size) return errc::truncated_message;
-  if (packet.size() > invalidate::wire_size) return errc::malformed_message;
+  if (auto e = detail::check_size(packet.size(), invalidate::wire_size, invalidate::wire_size); e != no_error)
+    return e;
   auto d = vmbus::decode_descriptor(packet);
   if (!d) return d.error();
   if (d->type != vmbus::packet_data_inband) return errc::unknown_message_type;
   const auto payload = packet.subspan(std::size_t{d->offset8} * 8);
   if (payload.size() != invalidate::wire_size - vmbus::descriptor_size) return errc::malformed_message;
   if (auto e = detail::expect_type(payload, message_type::invalidate_block); e != no_error) return e;
-  auto slot = decode_wslot(le::load_u32(packet.data() + 20));
+  auto slot = decode_wslot(le::load_u32(payload.data() + 4));
   if (!slot) return slot.error();
-  return invalidate{*slot, block_mask{le::load_u64(packet.data() + 24)}};
+  return invalidate{*slot, block_mask{le::load_u64(payload.data() + 8)}};
+}
+
+// struct pci_version_request: type 0:4 (QUERY_PROTOCOL_VERSION), protocol_version 4:4. 8 bytes: the packet
+// (24 bytes) never carries padding. The first message a pci-hyperv guest sends (hv_pci_protocol_negotiation).
+struct version_request {
+  static constexpr std::size_t wire_size = 8;
+  std::uint32_t version{0};
+  friend constexpr bool operator==(const version_request&, const version_request&) noexcept = default;
+};
+
+// Any version value encodes and decodes: an unknown one is answered STATUS_REVISION_MISMATCH, not refused.
+[[nodiscard]] constexpr result<std::size_t> encode(const version_request& m, std::span<std::byte> out) noexcept {
+  if (out.size() < version_request::wire_size) return errc::buffer_too_small;
+  le::store_u32(out.data() + 0, static_cast<std::uint32_t>(message_type::query_protocol_version));
+  le::store_u32(out.data() + 4, m.version);
+  return version_request::wire_size;
+}
+
+[[nodiscard]] constexpr result<version_request> decode_version_request(std::span<const std::byte> payload) noexcept {
+  if (auto e = detail::expect_type(payload, message_type::query_protocol_version); e != no_error) return e;
+  if (auto e = detail::check_size(payload.size(), version_request::wire_size, version_request::wire_size);
+      e != no_error)
+    return e;
+  return version_request{le::load_u32(payload.data() + 4)};
+}
+
+// The answer to a version request: descriptor 0:16, status 16:4, protocol_version 20:4 (24 bytes).
+// pci-hyperv.c reads only the status (hv_pci_generic_compl); a host that answers with a bare pci_response
+// (20 bytes) reaches the guest padded to the same 24 bytes with zeros where the version would be. OpenVMM's
+// VSP (QueryProtocolVersionReply) fills the version in; it is informational only.
+struct version_response {
+  static constexpr std::size_t min_size = vmbus::descriptor_size + 4;
+  static constexpr std::size_t wire_size = vmbus::descriptor_size + 8;
+  std::uint64_t transaction_id{0};
+  ntstatus status{ntstatus::success};
+  std::uint32_t version{0};  // decoding the 20-byte form: 0
+  friend constexpr bool operator==(const version_response&, const version_response&) noexcept = default;
+};
+
+[[nodiscard]] constexpr result<std::size_t> encode(const version_response& m, std::span<std::byte> out) noexcept {
+  if (out.size() < version_response::wire_size) return errc::buffer_too_small;
+  vmbus::store_descriptor(vmbus::make_descriptor(vmbus::packet_completion, version_response::wire_size, m.transaction_id),
+                          out.data());
+  le::store_u32(out.data() + 16, static_cast<std::uint32_t>(m.status));
+  le::store_u32(out.data() + 20, m.version);
+  return version_response::wire_size;
+}
+
+// Accepts 20..24 bytes; the version is read only when all four of its bytes are present.
+[[nodiscard]] constexpr result<version_response> decode_version_response(std::span<const std::byte> packet) noexcept {
+  if (auto e = detail::check_size(packet.size(), version_response::min_size, version_response::wire_size);
+      e != no_error)
+    return e;
+  auto d = vmbus::decode_descriptor(packet);
+  if (!d) return d.error();
+  if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
+  const std::uint32_t version =
+      packet.size() >= version_response::wire_size ? le::load_u32(packet.data() + 20) : std::uint32_t{0};
+  return version_response{d->transaction_id, static_cast<ntstatus>(le::load_u32(packet.data() + 16)), version};
+}
+
+// What a guest makes of the status answering one version it offered (hv_pci_protocol_negotiation): a
+// status that is non-negative as an s32 (success and informational values) accepts the version;
+// STATUS_REVISION_MISMATCH asks for the next lower one; any other status ends the negotiation (-EPROTO).
+enum class version_verdict : std::uint8_t { accepted, next_version, failed };
+
+[[nodiscard]] constexpr version_verdict judge_version_status(ntstatus status) noexcept {
+  if (nt_success(status)) return version_verdict::accepted;
+  if (status == ntstatus::revision_mismatch) return version_verdict::next_version;
+  return version_verdict::failed;
 }
 
 }  // namespace vpci::hyperv

@@ -1,0 +1,74 @@
+// Hyper-V vPCI packets as real VMBus peers deliver them, written out by hand from the pci-hyperv.c structs
+// (struct vmpacket_descriptor, pci_response, pci_read_block_response, pci_write_block,
+// pci_version_request) and the padding rule of vmbus_sendpacket_getid (the packet rounded up to 8 bytes
+// with zeros). Never produced by vpci's encoders: the tests compare the encoders against these.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include <vpci/core.hpp>
+
+#include "test_support.hpp"
+
+namespace vpci::test::linux_packets {
+
+inline bytes concat(std::initializer_list<bytes> parts) {
+  bytes out;
+  for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+  return out;
+}
+inline bytes repeat(std::size_t n, unsigned value) { return bytes(n, static_cast<std::byte>(value)); }
+
+// A Linux guest's 5-byte write of block 7 (A1..A5) from slot dev 2 fn 1, transaction 7: 16 + 16 + 5 + 4
+// reserved = 41 bytes, padded by VMBus to 48 (len8 6).
+inline bytes linux_write_5(bool padded) {
+  auto packet = concat({make_bytes({0x06, 0x00, 0x02, 0x00, 0x06, 0x00, 0x01, 0x00,    // in-band, offset8 2, len8 6,
+                                    0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,    // completion requested; id 7
+                                    0x0A, 0x00, 0x49, 0x42, 0x07, 0x00, 0x00, 0x00,    // PCI_WRITE_BLOCK, block 7
+                                    0x22, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00,    // wslot 0x22, byte_count 5
+                                    0xA1, 0xA2, 0xA3, 0xA4, 0xA5}),                    // bytes[5]
+                        repeat(4, 0x00)});                                            // pkt.reserved
+  if (padded) packet = concat({packet, repeat(7, 0x00)});                             // VMBus padding
+  return packet;
+}
+
+// A full 128-byte write of block 3 (pattern from 0x10), transaction 9, as Linux sends it: 16 + 16 + 128 + 4
+// = 164 bytes, padded to 168 (len8 21).
+inline bytes linux_write_128() {
+  return concat({make_bytes({0x06, 0x00, 0x02, 0x00, 0x15, 0x00, 0x01, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                             0x00,                                                   // id 9
+                             0x0A, 0x00, 0x49, 0x42, 0x03, 0x00, 0x00, 0x00,          // PCI_WRITE_BLOCK, block 3
+                             0x22, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00}),        // wslot, byte_count 128
+                 pattern(128, 0x10), repeat(4, 0x00), repeat(4, 0x00)});              // reserved, padding
+}
+
+// A read completion carrying `data` (none for a failure), padded by VMBus: 20 + n rounded up to 8.
+inline bytes host_read_completion(std::uint64_t id, std::uint32_t status, const bytes& data) {
+  const std::size_t size = 20 + data.size();
+  const std::size_t padded_size = (size + 7) / 8 * 8;
+  bytes packet = concat({make_bytes({0x0B, 0x00, 0x02, 0x00}),  // VM_PKT_COMP, offset8 2
+                         make_bytes({static_cast<unsigned>(padded_size / 8), 0x00, 0x00, 0x00}),  // len8, flags 0
+                         repeat(8, 0x00), repeat(4, 0x00), data, repeat(padded_size - size, 0x00)});
+  le::store_u64(packet.data() + 8, id);
+  le::store_u32(packet.data() + 16, status);
+  return packet;
+}
+
+// struct pci_response (a write's completion, or a version answer) padded from 20 to 24 bytes.
+inline bytes host_completion(std::uint64_t id, std::uint32_t status) { return host_read_completion(id, status, {}); }
+
+// hv_pci_protocol_negotiation's request for `version`: 16 + 8 = 24 bytes, no padding.
+inline bytes linux_version_request(std::uint64_t id, std::uint32_t version) {
+  auto packet = make_bytes({0x06, 0x00, 0x02, 0x00, 0x03, 0x00, 0x01, 0x00,   // in-band, len8 3, completion requested
+                            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // transaction ID
+                            0x13, 0x00, 0x49, 0x42,                           // PCI_QUERY_PROTOCOL_VERSION
+                            0x00, 0x00, 0x00, 0x00});                         // protocol_version
+  le::store_u64(packet.data() + 8, id);
+  le::store_u32(packet.data() + 20, version);
+  return packet;
+}
+
+}  // namespace vpci::test::linux_packets
