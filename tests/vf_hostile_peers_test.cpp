@@ -1,0 +1,599 @@
+// The VF endpoints against hostile, crashed and restarted PFs (the hostile-peers issue, VF side): each
+// numbered case of the issue is a test named after it. Time is virtual (vpci::manual_timing): nothing
+// here waits on real time for a deadline.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/timing.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/shm_config_space.hpp>
+#include <vpci/transport/test_stream.hpp>
+
+#include "../examples/blocks.hpp"
+#include "test_support.hpp"
+
+using namespace vpci;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr hyperv::wslot own_slot{2, 1};
+constexpr std::size_t window = 0x100;
+
+void run_ready(boost::asio::io_context& io) {
+  io.restart();
+  io.poll();
+}
+
+// Runs the io_context and moves virtual time to each next timer until `done()` or `limit` (virtual).
+template <class Done>
+void run_until(boost::asio::io_context& io, const manual_timing& clock, Done done, std::uint64_t limit) {
+  for (int i = 0; i < 1'000'000 && !done(); ++i) {
+    run_ready(io);
+    if (done()) return;
+    const std::uint64_t next = clock.next_expiry();
+    if (next == never || next > limit) return;
+    clock.advance_to(next);
+  }
+}
+
+// A config space with a hand-written binding-1 window at 0x100: identification, the PF's status, and
+// whatever generation the test wants. Nobody services it: the PF is dead.
+struct dead_pf_window {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  std::size_t accesses = 0;
+
+  explicit dead_pf_window(std::uint32_t generation) {
+    std::array<std::byte, mailbox::window_size> w{};
+    le::store_u32(w.data() + mailbox::reg::ext_header, 0x0001000B);
+    le::store_u32(w.data() + mailbox::reg::vsec_header,
+                  (std::uint32_t{mailbox::window_size} << 20) | (1u << 16) | mailbox::vsec_id);
+    le::store_u32(w.data() + mailbox::reg::magic, mailbox::magic);
+    le::store_u32(w.data() + mailbox::reg::version, std::uint32_t{mailbox::layout_version} | (3u << 16));
+    le::store_u32(w.data() + mailbox::reg::generation, generation);
+    BOOST_REQUIRE(space.device_write(window, w) == no_error);
+    space.set_access_observer([this](access_direction, std::size_t, std::size_t) { ++accesses; });
+  }
+};
+
+// Parses the VF's request frames the PF end has received: (transaction ID, message type) each.
+struct request_seen {
+  std::uint64_t id;
+  hyperv::message_type type;
+  std::uint32_t block;
+};
+std::vector<request_seen> take_requests(test_stream& pf) {
+  std::vector<request_seen> out;
+  std::vector<std::byte> bytes(pf.available());
+  if (bytes.empty()) return out;
+  boost::system::error_code ec;
+  const std::size_t n = pf.read_some(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  BOOST_REQUIRE(!ec);
+  hyperv::frame_decoder decoder;
+  std::span<const std::byte> rest(bytes.data(), n);
+  while (!rest.empty()) {
+    const auto step = decoder.feed(rest);
+    rest = rest.subspan(step.consumed);
+    BOOST_REQUIRE(step.error == no_error);
+    if (step.packet.empty()) continue;
+    const auto packet = step.packet;
+    out.push_back(request_seen{le::load_u64(packet.data() + 8), static_cast<hyperv::message_type>(le::load_u32(packet.data() + 16)),
+                               le::load_u32(packet.data() + 20)});
+  }
+  return out;
+}
+void send(test_stream& pf, std::span<const std::byte> frame) {
+  boost::system::error_code ec;
+  std::size_t done = 0;
+  while (done < frame.size() && !ec) done += pf.write_some(boost::asio::buffer(frame.data() + done, frame.size() - done), ec);
+  BOOST_REQUIRE(!ec);
+}
+void answer_read(test_stream& pf, std::uint64_t id, std::span<const std::byte> data,
+                 ntstatus status = ntstatus::success) {
+  std::array<std::byte, hyperv::max_frame_size> frame{};
+  auto size = hyperv::encode_read_response_frame(hyperv::read_response{id, status, data}, frame);
+  BOOST_REQUIRE(size.has_value());
+  send(pf, std::span<const std::byte>(frame).first(*size));
+}
+void send_invalidate(test_stream& pf, std::uint64_t mask) {
+  std::array<std::byte, hyperv::max_frame_size> frame{};
+  auto size = hyperv::encode_invalidate_frame(hyperv::invalidate{own_slot, block_mask{mask}}, frame);
+  BOOST_REQUIRE(size.has_value());
+  send(pf, std::span<const std::byte>(frame).first(*size));
+}
+
+using message_vf = vf_message_endpoint<test_stream, manual_timing>;
+
+struct message_fixture {
+  boost::asio::io_context io;
+  manual_timing clock;
+  std::pair<test_stream, test_stream> ends = test_stream::make_pair(io.get_executor());
+  test_stream& vf_end = ends.first;
+  test_stream& pf_end = ends.second;
+  std::optional<message_vf> vf;
+  explicit message_fixture(std::chrono::nanoseconds timeout = 1s) {
+    vf.emplace(vf_end, own_slot, vf_message_options{timeout}, clock);
+  }
+};
+
+struct outcome {
+  bool done = false;
+  int calls = 0;
+  boost::system::error_code ec;
+  std::size_t bytes = 0;
+  auto handler() {
+    return [this](boost::system::error_code e, std::size_t n) {
+      ++calls;
+      done = true;
+      ec = e;
+      bytes = n;
+    };
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(vf_hostile_peers)
+
+// Case 1: a PF that dies between "generation odd" and "generation even". The VF's operations time out
+// on time, other handlers on the io_context keep running, the synchronous forms return, and an idle
+// invalidation watcher costs bounded config accesses.
+BOOST_AUTO_TEST_CASE(case_1_generation_left_odd_starves_nothing) {
+  dead_pf_window w(7);  // odd: the PF stopped mid-update
+  manual_timing clock;
+  vf_mailbox_options options;
+  options.default_timeout = 5ms;
+  vf_endpoint vf(w.space, window, options, clock);
+  std::array<std::byte, 8> buffer{};
+  outcome read;
+  vf.async_read_block(block_id{1}, buffer, read.handler());
+  int other_handlers = 0;
+  for (int i = 0; i < 100; ++i) boost::asio::post(w.io, [&] { ++other_handlers; });
+  run_ready(w.io);
+  BOOST_TEST(other_handlers == 100);  // never starved
+  BOOST_TEST(!read.done);
+  run_until(w.io, clock, [&] { return read.done; }, 10'000'000);
+  BOOST_TEST(read.calls == 1);
+  BOOST_TEST((read.ec == errc::timeout));
+  BOOST_TEST(clock.now() == 5'000'000u);  // exactly at the deadline
+  // Bounded polling: the probe (16 dwords), the request (4), then status reads of 8 dwords with a
+  // back-off doubling from 1 us to the 20 us poll interval: about 5 ms / 20 us reads, never a spin.
+  const std::size_t status_reads = (w.accesses - 16u - 4u) / 8u;
+  BOOST_TEST(status_reads <= 5'000u / 20u + 6u);
+  BOOST_TEST(status_reads >= 5'000u / 20u - 6u);
+  // The synchronous form returns at its deadline too (virtual time moves instead of sleeping).
+  boost::system::error_code ec;
+  const std::uint64_t before = clock.now();
+  BOOST_TEST(vf.read_block(block_id{1}, buffer, ec) == 0u);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(clock.now() - before >= 5'000'000u);
+  // An idle invalidation watcher over the dead PF: at most one status read per watch interval (10 ms).
+  vpci::vf_mailbox_options idle_options;
+  manual_timing idle_clock;
+  dead_pf_window idle(9);
+  vf_endpoint watcher(idle.space, window, idle_options, idle_clock);
+  bool woke = false;
+  watcher.async_wait_invalidate([&](boost::system::error_code, block_mask) { woke = true; });
+  run_until(idle.io, idle_clock, [] { return false; }, 1'000'000'000);  // one virtual second
+  BOOST_TEST(!woke);
+  BOOST_TEST(idle.accesses <= 16u + 100u * 8u);  // the probe, then <= 100 polls of 8 dwords per second
+  BOOST_TEST(idle.accesses >= 90u * 8u);
+}
+
+// Case 6: with every slot busy, cancelling one operation and starting another completes the cancelled
+// one with `cancelled` (once), and the new one with its own answer; a late answer for the cancelled one
+// is dropped.
+BOOST_AUTO_TEST_CASE(case_6_cancel_then_reuse_matches_completions_by_full_handle) {
+  message_fixture f;
+  std::vector<std::array<std::byte, 4>> buffers(64);
+  std::vector<outcome> results(64);
+  boost::asio::cancellation_signal cancel_first;
+  f.vf->async_read_block(block_id{1}, buffers[0], boost::asio::bind_cancellation_slot(cancel_first.slot(), results[0].handler()));
+  for (std::size_t i = 1; i < 64; ++i) f.vf->async_read_block(block_id{1}, buffers[i], results[i].handler());
+  run_ready(f.io);
+  const auto first_batch = take_requests(f.pf_end);
+  BOOST_REQUIRE(first_batch.size() == 64u);
+  cancel_first.emit(boost::asio::cancellation_type::terminal);
+  std::array<std::byte, 4> fresh_buffer{};
+  outcome fresh;
+  f.vf->async_read_block(block_id{2}, fresh_buffer, fresh.handler());
+  run_ready(f.io);
+  BOOST_TEST(results[0].calls == 1);
+  BOOST_TEST((results[0].ec == errc::cancelled));
+  const auto second_batch = take_requests(f.pf_end);
+  BOOST_REQUIRE(second_batch.size() == 1u);
+  BOOST_TEST(second_batch[0].block == 2u);
+  BOOST_TEST(second_batch[0].id != first_batch[0].id);       // the slot's generation moved on
+  BOOST_TEST((second_batch[0].id & 0xFFFF) == (first_batch[0].id & 0xFFFF));  // the same slot
+  // The PF answers the cancelled request late, then the new one.
+  const std::array<std::byte, 4> stale{std::byte{0xBA}, std::byte{0xD0}, std::byte{0xBA}, std::byte{0xD0}};
+  const std::array<std::byte, 4> good{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}};
+  answer_read(f.pf_end, first_batch[0].id, stale);
+  answer_read(f.pf_end, second_batch[0].id, good);
+  run_ready(f.io);
+  BOOST_TEST(fresh.calls == 1);
+  BOOST_TEST(!fresh.ec);
+  BOOST_TEST(fresh_buffer == good);
+  BOOST_TEST(results[0].calls == 1);  // completed exactly once
+  BOOST_TEST(buffers[0] == (std::array<std::byte, 4>{}));
+  BOOST_TEST(f.vf->engine().counters().dropped_unknown_id == 1u);
+  f.vf->close();
+  run_ready(f.io);
+  for (std::size_t i = 1; i < 64; ++i) BOOST_TEST(results[i].calls == 1);
+}
+
+// Case 7: two waits started back to back while a bit is latched: the first gets the bit, the second is
+// refused busy (one waiter at a time), on both bindings alike.
+BOOST_AUTO_TEST_CASE(case_7_two_waits_with_bits_latched) {
+  message_fixture f;
+  std::array<std::byte, 4> buffer{};
+  outcome read;
+  f.vf->async_read_block(block_id{1}, buffer, read.handler());  // the endpoint now reads the stream
+  run_ready(f.io);
+  const auto requests = take_requests(f.pf_end);
+  BOOST_REQUIRE(requests.size() == 1u);
+  answer_read(f.pf_end, requests[0].id, buffer);
+  send_invalidate(f.pf_end, 0b100);
+  run_ready(f.io);
+  BOOST_TEST(read.done);
+  BOOST_TEST(f.vf->channel().pending_invalidations().bits() == 0b100u);
+  std::optional<std::pair<boost::system::error_code, block_mask>> first, second;
+  f.vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask m) { first.emplace(ec, m); });
+  f.vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask m) { second.emplace(ec, m); });
+  BOOST_TEST(!first.has_value());  // never inline
+  run_ready(f.io);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_REQUIRE(second.has_value());
+  BOOST_TEST(!first->first);
+  BOOST_TEST(first->second.bits() == 0b100u);
+  BOOST_TEST((second->first == errc::busy));
+  BOOST_TEST(second->second.empty());
+  f.vf->close();
+  run_ready(f.io);
+
+  // Binding 1, the same rule: a PF with bit 5 latched before the waits.
+  boost::asio::io_context io;
+  manual_timing clock;
+  memory_config_space space(io, 4096);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {}, block_access::read_only));
+  const std::size_t at = *pf.attach_mailbox(0, space);
+  (void)pf.invalidate(0, block_mask{1u << 5});
+  vf_endpoint mailbox_vf(space, at, vf_mailbox_options{}, clock);
+  first.reset();
+  second.reset();
+  mailbox_vf.async_wait_invalidate([&](boost::system::error_code ec, block_mask m) { first.emplace(ec, m); });
+  mailbox_vf.async_wait_invalidate([&](boost::system::error_code ec, block_mask m) { second.emplace(ec, m); });
+  run_ready(io);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_REQUIRE(second.has_value());
+  BOOST_TEST(!first->first);
+  BOOST_TEST(first->second.bits() == (1u << 5));
+  BOOST_TEST((second->first == errc::busy));
+}
+
+// Case 8: after the PF dies, every pending call fails with the real cause (end of stream, connection
+// reset), and every later call fails at once with the same cause, sending nothing.
+BOOST_AUTO_TEST_CASE(case_8_a_dead_pf_fails_every_call_at_once_with_the_real_cause) {
+  for (const bool reset : {false, true}) {
+    BOOST_TEST_CONTEXT((reset ? "connection reset" : "end of stream")) {
+      message_fixture f;
+      std::array<std::byte, 4> a{}, b{};
+      outcome first, second;
+      f.vf->async_read_block(block_id{1}, a, first.handler());
+      f.vf->async_write_block(block_id{2}, b, second.handler());
+      run_ready(f.io);
+      BOOST_TEST(take_requests(f.pf_end).size() == 2u);
+      if (reset) f.pf_end.reset();
+      else f.pf_end.close();
+      run_ready(f.io);
+      const boost::system::error_code cause =
+          reset ? boost::system::error_code(boost::asio::error::connection_reset) : boost::system::error_code(boost::asio::error::eof);
+      BOOST_TEST(first.calls == 1);
+      BOOST_TEST(second.calls == 1);
+      BOOST_TEST((first.ec == cause));
+      BOOST_TEST((second.ec == cause));
+      BOOST_TEST((f.vf->failure() == cause));
+      // Later calls: at once (no virtual time passes), the same cause, nothing written.
+      const std::size_t written = f.vf_end.written().size();
+      outcome later;
+      f.vf->async_read_block(block_id{1}, a, later.handler());
+      std::optional<boost::system::error_code> wait_error;
+      f.vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask) { wait_error = ec; });
+      run_ready(f.io);
+      BOOST_TEST(later.calls == 1);
+      BOOST_TEST((later.ec == cause));
+      BOOST_REQUIRE(wait_error.has_value());
+      BOOST_TEST((*wait_error == cause));
+      boost::system::error_code sync_error;
+      BOOST_TEST(f.vf->read_block(block_id{1}, a, sync_error) == 0u);
+      BOOST_TEST((sync_error == cause));
+      BOOST_TEST(f.vf_end.written().size() == written);
+      BOOST_TEST(f.clock.now() == 0u);
+    }
+  }
+}
+
+// A stream cut in the middle of a frame is truncated_message, not a clean end.
+BOOST_AUTO_TEST_CASE(case_12_a_stream_cut_mid_frame_is_truncated_message) {
+  message_fixture f;
+  std::array<std::byte, 4> a{};
+  outcome read;
+  f.vf->async_read_block(block_id{1}, a, read.handler());
+  run_ready(f.io);
+  const auto requests = take_requests(f.pf_end);
+  BOOST_REQUIRE(requests.size() == 1u);
+  std::array<std::byte, hyperv::max_frame_size> frame{};
+  auto size = hyperv::encode_read_response_frame(hyperv::read_response{requests[0].id, ntstatus::success, a}, frame);
+  BOOST_REQUIRE(size.has_value());
+  send(f.pf_end, std::span<const std::byte>(frame).first(*size - 3));
+  f.pf_end.close();
+  run_ready(f.io);
+  BOOST_TEST(read.calls == 1);
+  BOOST_TEST((read.ec == errc::truncated_message));
+}
+
+// Case 12, VF half: garbage that breaks the framing is a violation: the VF closes the stream.
+BOOST_AUTO_TEST_CASE(case_12_a_framing_violation_closes_the_stream) {
+  message_fixture f;
+  std::array<std::byte, 4> a{};
+  outcome read;
+  f.vf->async_read_block(block_id{1}, a, read.handler());
+  run_ready(f.io);
+  (void)take_requests(f.pf_end);
+  const std::array<std::byte, 8> garbage{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0x7F}};
+  send(f.pf_end, garbage);
+  run_ready(f.io);
+  BOOST_TEST((read.ec == errc::protocol_violation));
+  // Closed by the VF: the PF's next read sees the end of the stream.
+  boost::system::error_code ec;
+  std::array<std::byte, 4> probe{};
+  (void)f.pf_end.read_some(boost::asio::buffer(probe), ec);
+  BOOST_TEST((ec == boost::asio::error::eof));
+}
+
+// Case 9: close() leaves nothing armed: run() returns at once, no virtual timer remains.
+BOOST_AUTO_TEST_CASE(case_9_close_leaves_no_timer_armed) {
+  message_fixture f;
+  std::array<std::byte, 4> a{};
+  outcome read;
+  f.vf->async_read_block(block_id{1}, a, read.handler());
+  run_ready(f.io);
+  BOOST_TEST(f.clock.armed() == 1u);  // the deadline
+  f.vf->close();
+  f.io.restart();
+  f.io.run();  // returns: nothing of the endpoint is left on the io_context
+  BOOST_TEST(f.clock.armed() == 0u);
+  BOOST_TEST((read.ec == boost::asio::error::operation_aborted));
+  outcome after;
+  f.vf->async_read_block(block_id{1}, a, after.handler());
+  f.io.restart();
+  f.io.run();
+  BOOST_TEST((after.ec == boost::asio::error::bad_descriptor));
+
+  // Binding 1: after close(), nothing armed either, also with a watcher pending.
+  dead_pf_window w(8);
+  manual_timing clock;
+  vf_endpoint vf(w.space, window, vf_mailbox_options{}, clock);
+  std::optional<boost::system::error_code> waited;
+  vf.async_wait_invalidate([&](boost::system::error_code ec, block_mask) { waited = ec; });
+  run_ready(w.io);
+  BOOST_TEST(clock.armed() == 1u);
+  vf.close();
+  w.io.restart();
+  w.io.run();
+  BOOST_TEST(clock.armed() == 0u);
+  BOOST_REQUIRE(waited.has_value());
+  BOOST_TEST((*waited == boost::asio::error::operation_aborted));
+}
+
+// A PF silent for longer than the deadline, then sending everything at once: the operations time out on
+// time, the late answers are dropped, the invalidation is latched, and the endpoint keeps working.
+BOOST_AUTO_TEST_CASE(a_silent_peer_then_everything_at_once) {
+  message_fixture f(2ms);
+  std::array<std::array<std::byte, 4>, 3> buffers{};
+  std::array<outcome, 3> results;
+  for (std::size_t i = 0; i < 3; ++i) f.vf->async_read_block(block_id{1}, buffers[i], results[i].handler());
+  run_ready(f.io);
+  const auto requests = take_requests(f.pf_end);
+  BOOST_REQUIRE(requests.size() == 3u);
+  run_until(f.io, f.clock, [&] { return results[2].done; }, 10'000'000);
+  for (const auto& r : results) BOOST_TEST((r.ec == errc::timeout));
+  BOOST_TEST(f.clock.now() == 2'000'000u);
+  const std::array<std::byte, 4> late{std::byte{9}, std::byte{9}, std::byte{9}, std::byte{9}};
+  for (const auto& r : requests) answer_read(f.pf_end, r.id, late);
+  send_invalidate(f.pf_end, 0b1);
+  std::optional<block_mask> invalidated;
+  f.vf->async_wait_invalidate([&](boost::system::error_code, block_mask m) { invalidated = m; });
+  run_ready(f.io);
+  for (const auto& b : buffers) BOOST_TEST(b == (std::array<std::byte, 4>{}));  // never written after the timeout
+  BOOST_TEST(f.vf->engine().counters().dropped_unknown_id == 3u);
+  BOOST_REQUIRE(invalidated.has_value());
+  BOOST_TEST(invalidated->bits() == 1u);
+  outcome again;
+  std::array<std::byte, 4> fresh{};
+  f.vf->async_read_block(block_id{1}, fresh, again.handler());
+  run_ready(f.io);
+  const auto next = take_requests(f.pf_end);
+  BOOST_REQUIRE(next.size() == 1u);
+  answer_read(f.pf_end, next[0].id, late);
+  run_ready(f.io);
+  BOOST_TEST(!again.ec);
+  BOOST_TEST(fresh == late);
+  f.vf->close();
+  run_ready(f.io);
+}
+
+// A VF destroyed with operations pending, on both bindings: every handler runs once with vf_removed, and
+// I/O still queued on the io_context touches nothing of the dead endpoint (ASan).
+BOOST_AUTO_TEST_CASE(a_vf_destroyed_with_operations_pending) {
+  message_fixture f;
+  std::array<std::byte, 4> a{}, b{};
+  outcome read, write;
+  std::optional<boost::system::error_code> waited;
+  f.vf->async_read_block(block_id{1}, a, read.handler());
+  f.vf->async_write_block(block_id{1}, b, write.handler());
+  f.vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask) { waited = ec; });
+  run_ready(f.io);  // the request frames are written, a read is pending on the stream
+  f.vf.reset();
+  const auto requests = take_requests(f.pf_end);
+  for (const auto& r : requests) answer_read(f.pf_end, r.id, a);  // arrives for nobody
+  run_ready(f.io);
+  BOOST_TEST(read.calls == 1);
+  BOOST_TEST(write.calls == 1);
+  BOOST_TEST((read.ec == errc::vf_removed));
+  BOOST_TEST((write.ec == errc::vf_removed));
+  BOOST_REQUIRE(waited.has_value());
+  BOOST_TEST((*waited == errc::vf_removed));
+
+  // Binding 1 over a transport whose accesses complete later (the fault-injecting wrapper: asynchronous).
+  boost::asio::io_context io;
+  memory_config_space space(io, 4096);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {}, block_access::read_only));
+  const std::size_t at = *pf.attach_mailbox(0, space);
+  fault_injecting_transport<memory_config_space&> faulty(space);
+  auto mailbox_vf = std::make_unique<vf_endpoint<fault_injecting_transport<memory_config_space&>, manual_timing>>(
+      faulty, at, vf_mailbox_options{}, manual_timing{});
+  std::array<std::byte, 6> mac{};
+  outcome mailbox_read;
+  mailbox_vf->async_read_block(example::mac_block::id, mac, mailbox_read.handler());
+  io.poll_one();
+  io.poll_one();  // an access is now in flight on the executor
+  mailbox_vf.reset();
+  run_ready(io);
+  BOOST_TEST(mailbox_read.calls == 1);
+  BOOST_TEST((mailbox_read.ec == errc::vf_removed));
+}
+
+// Case 15: a VF endpoint destroyed while it waits on a shared-memory doorbell, then the io_context run
+// again: the wait's completion finds its cancellation slot alive and the endpoint gone (ASan).
+BOOST_AUTO_TEST_CASE(case_15_destroyed_while_waiting_on_a_shared_memory_doorbell) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 4096);
+  auto driver = device.view(io.get_executor(), shm_role::driver);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {}, block_access::read_only));
+  const auto at = pf.attach_mailbox(0, device);
+  BOOST_REQUIRE(at.has_value());
+  for (int round = 0; round < 3; ++round) {
+    auto vf = std::make_unique<vf_endpoint<shm_config_space, manual_timing>>(driver, *at, vf_mailbox_options{},
+                                                                             manual_timing{});
+    std::optional<boost::system::error_code> waited;
+    vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask) { waited = ec; });
+    for (int i = 0; i < 10 && io.poll_one() != 0; ++i) {
+    }
+    vf.reset();
+    run_ready(io);
+    BOOST_REQUIRE(waited.has_value());
+    BOOST_TEST((*waited == errc::vf_removed));
+  }
+  device.ring_doorbell(shm_doorbell::to_driver);
+  run_ready(io);
+}
+
+// An io_context stopped in the middle of an exchange and restarted: the operation completes normally.
+BOOST_AUTO_TEST_CASE(an_io_context_stopped_and_restarted_mid_operation) {
+  message_fixture f;
+  std::array<std::byte, 4> a{};
+  outcome read;
+  f.vf->async_read_block(block_id{1}, a, read.handler());
+  f.io.run_one();
+  f.io.stop();
+  f.io.run();  // stopped: runs nothing
+  const auto requests = take_requests(f.pf_end);
+  BOOST_REQUIRE(requests.size() <= 1u);
+  f.io.restart();
+  run_ready(f.io);
+  auto all = requests;
+  for (const auto& r : take_requests(f.pf_end)) all.push_back(r);
+  BOOST_REQUIRE(all.size() == 1u);
+  const std::array<std::byte, 4> data{std::byte{5}, std::byte{6}, std::byte{7}, std::byte{8}};
+  answer_read(f.pf_end, all[0].id, data);
+  f.io.stop();
+  f.io.restart();
+  run_ready(f.io);
+  BOOST_TEST(read.calls == 1);
+  BOOST_TEST(!read.ec);
+  BOOST_TEST(a == data);
+  f.vf->close();
+  run_ready(f.io);
+}
+
+// Fail at every step, binding 2: a typed read and a typed write against a real PF over the test stream,
+// with the VF's Nth stream operation failing. Each run ends cleanly: each operation completes once, with
+// success or the injected error (passed through), and afterwards the endpoint either works or fails
+// everything at once with that same error.
+BOOST_AUTO_TEST_CASE(fail_at_every_step_of_a_read_and_a_write) {
+  const boost::system::error_code injected = boost::asio::error::connection_reset;
+  for (std::size_t n = 0;; ++n) {
+    boost::asio::io_context io;
+    manual_timing clock;
+    auto [vf_end, pf_end] = test_stream::make_pair(io.get_executor());
+    vf_end.set_read_chunk(7);
+    pf_endpoint<2> pf;
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.define<example::vf_config_block>(0, {1, example::vf_flags::link_up, 1500, 0, 4}));
+    std::optional<boost::system::error_code> served;
+    pf.async_serve(0, own_slot, pf_end, [&](boost::system::error_code ec) { served = ec; });
+    vf_end.fail_at(n, injected);
+    std::optional<message_vf> vf;
+    vf.emplace(vf_end, own_slot, vf_message_options{}, clock);
+    int read_calls = 0, write_calls = 0;
+    boost::system::error_code read_ec, write_ec;
+    example::vf_config value{};
+    vf->async_read(example::vf_config_block{}, [&](boost::system::error_code ec, example::vf_config v) {
+      ++read_calls;
+      read_ec = ec;
+      value = v;
+    });
+    vf->async_write(example::vf_config_block{}, example::vf_config{1, example::vf_flags::link_up, 9000, 0, 4},
+                    [&](boost::system::error_code ec, std::size_t) {
+                      ++write_calls;
+                      write_ec = ec;
+                    });
+    run_until(io, clock, [&] { return read_calls != 0 && write_calls != 0; }, 5'000'000'000);
+    const bool faulted = vf_end.fault_triggered();
+    BOOST_TEST_CONTEXT("failing stream operation " << n) {
+      BOOST_TEST(read_calls == 1);
+      BOOST_TEST(write_calls == 1);
+      BOOST_TEST((!read_ec || read_ec == injected));
+      BOOST_TEST((!write_ec || write_ec == injected));
+      if (!read_ec) BOOST_TEST(value.mtu == 1500u);
+      if (faulted) {
+        BOOST_TEST((vf->failure() == injected));
+        outcome later;
+        std::array<std::byte, 4> b{};
+        vf->async_read_block(block_id{1}, b, later.handler());
+        run_ready(io);
+        BOOST_TEST((later.ec == injected));
+      }
+    }
+    vf->close();
+    vf.reset();
+    run_ready(io);
+    if (!faulted) break;
+    BOOST_REQUIRE(n < 64u);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
