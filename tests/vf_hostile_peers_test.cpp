@@ -120,17 +120,13 @@ void send_invalidate(test_stream& pf, std::uint64_t mask) {
 
 using message_vf = vf_message_endpoint<test_stream, manual_timing>;
 
-struct message_fixture {
-  boost::asio::io_context io;
-  manual_timing clock;
-  std::pair<test_stream, test_stream> ends = test_stream::make_pair(io.get_executor());
-  test_stream& vf_end = ends.first;
-  test_stream& pf_end = ends.second;
-  std::optional<message_vf> vf;
-  explicit message_fixture(std::chrono::nanoseconds timeout = 1s) {
-    vf.emplace(vf_end, own_slot, vf_message_options{timeout}, clock);
-  }
-};
+// A PF with VF 0 registered and its read-only MAC block (block 0) defined.
+std::unique_ptr<pf_endpoint<2>> make_pf() {
+  auto pf = std::make_unique<pf_endpoint<2>>();
+  BOOST_REQUIRE(!pf->register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf->define<example::mac_block>(0, {}, block_access::read_only));
+  return pf;
+}
 
 struct outcome {
   bool done = false;
@@ -144,6 +140,26 @@ struct outcome {
       ec = e;
       bytes = n;
     };
+  }
+};
+
+struct message_fixture {
+  boost::asio::io_context io;
+  manual_timing clock;
+  std::pair<test_stream, test_stream> ends = test_stream::make_pair(io.get_executor());
+  test_stream& vf_end = ends.first;
+  test_stream& pf_end = ends.second;
+  std::optional<message_vf> vf;
+  explicit message_fixture(std::chrono::nanoseconds timeout = 1s) {
+    vf.emplace(vf_end, own_slot, vf_message_options{timeout}, clock);
+  }
+  // Starts a read of block 1 into `buffer`; returns the transaction ID the PF end received.
+  std::uint64_t read_one(std::span<std::byte> buffer, outcome& result) {
+    vf->async_read_block(block_id{1}, buffer, result.handler());
+    run_ready(io);
+    const auto requests = take_requests(pf_end);
+    BOOST_REQUIRE(requests.size() == 1u);
+    return requests[0].id;
   }
 };
 
@@ -244,11 +260,8 @@ BOOST_AUTO_TEST_CASE(case_7_two_waits_with_bits_latched) {
   message_fixture f;
   std::array<std::byte, 4> buffer{};
   outcome read;
-  f.vf->async_read_block(block_id{1}, buffer, read.handler());  // the endpoint now reads the stream
-  run_ready(f.io);
-  const auto requests = take_requests(f.pf_end);
-  BOOST_REQUIRE(requests.size() == 1u);
-  answer_read(f.pf_end, requests[0].id, buffer);
+  const std::uint64_t id = f.read_one(buffer, read);  // the endpoint now reads the stream
+  answer_read(f.pf_end, id, buffer);
   send_invalidate(f.pf_end, 0b100);
   run_ready(f.io);
   BOOST_TEST(read.done);
@@ -271,11 +284,9 @@ BOOST_AUTO_TEST_CASE(case_7_two_waits_with_bits_latched) {
   boost::asio::io_context io;
   manual_timing clock;
   memory_config_space space(io, 4096);
-  pf_endpoint<2> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {}, block_access::read_only));
-  const std::size_t at = *pf.attach_mailbox(0, space);
-  (void)pf.invalidate(0, block_mask{1u << 5});
+  auto pf = make_pf();
+  const std::size_t at = *pf->attach_mailbox(0, space);
+  (void)pf->invalidate(0, block_mask{1u << 5});
   vf_endpoint mailbox_vf(space, at, vf_mailbox_options{}, clock);
   first.reset();
   second.reset();
@@ -336,12 +347,9 @@ BOOST_AUTO_TEST_CASE(case_12_a_stream_cut_mid_frame_is_truncated_message) {
   message_fixture f;
   std::array<std::byte, 4> a{};
   outcome read;
-  f.vf->async_read_block(block_id{1}, a, read.handler());
-  run_ready(f.io);
-  const auto requests = take_requests(f.pf_end);
-  BOOST_REQUIRE(requests.size() == 1u);
+  const std::uint64_t id = f.read_one(a, read);
   std::array<std::byte, hyperv::max_frame_size> frame{};
-  auto size = hyperv::encode_read_response_frame(hyperv::read_response{requests[0].id, ntstatus::success, a}, frame);
+  auto size = hyperv::encode_read_response_frame(hyperv::read_response{id, ntstatus::success, a}, frame);
   BOOST_REQUIRE(size.has_value());
   send(f.pf_end, std::span<const std::byte>(frame).first(*size - 3));
   f.pf_end.close();
@@ -355,9 +363,7 @@ BOOST_AUTO_TEST_CASE(case_12_a_framing_violation_closes_the_stream) {
   message_fixture f;
   std::array<std::byte, 4> a{};
   outcome read;
-  f.vf->async_read_block(block_id{1}, a, read.handler());
-  run_ready(f.io);
-  (void)take_requests(f.pf_end);
+  (void)f.read_one(a, read);
   const std::array<std::byte, 8> garbage{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0x7F}};
   send(f.pf_end, garbage);
   run_ready(f.io);
@@ -466,10 +472,8 @@ BOOST_AUTO_TEST_CASE(a_vf_destroyed_with_operations_pending) {
   // Binding 1 over a transport whose accesses complete later (the fault-injecting wrapper: asynchronous).
   boost::asio::io_context io;
   memory_config_space space(io, 4096);
-  pf_endpoint<2> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {}, block_access::read_only));
-  const std::size_t at = *pf.attach_mailbox(0, space);
+  auto pf = make_pf();
+  const std::size_t at = *pf->attach_mailbox(0, space);
   fault_injecting_transport<memory_config_space&> faulty(space);
   auto mailbox_vf = std::make_unique<vf_endpoint<fault_injecting_transport<memory_config_space&>, manual_timing>>(
       faulty, at, vf_mailbox_options{}, manual_timing{});
@@ -490,10 +494,8 @@ BOOST_AUTO_TEST_CASE(case_15_destroyed_while_waiting_on_a_shared_memory_doorbell
   boost::asio::io_context io;
   auto device = shm_config_space::create_anonymous(io.get_executor(), 4096);
   auto driver = device.view(io.get_executor(), shm_role::driver);
-  pf_endpoint<2> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {}, block_access::read_only));
-  const auto at = pf.attach_mailbox(0, device);
+  auto pf = make_pf();
+  const auto at = pf->attach_mailbox(0, device);
   BOOST_REQUIRE(at.has_value());
   for (int round = 0; round < 3; ++round) {
     auto vf = std::make_unique<vf_endpoint<shm_config_space, manual_timing>>(driver, *at, vf_mailbox_options{},

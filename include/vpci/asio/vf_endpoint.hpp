@@ -55,26 +55,18 @@ struct vf_mailbox_options {
 };
 
 template <config_space_transport Transport, class Timing = steady_timing>
-class vf_endpoint final
-    : public detail::vf_core<vf_endpoint<Transport, Timing>, engine::vf_mailbox_engine<16>, Timing,
-                             typename Transport::executor_type> {
-  using core = detail::vf_core<vf_endpoint, engine::vf_mailbox_engine<16>, Timing, typename Transport::executor_type>;
-  friend core;
+class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>, engine::vf_mailbox_engine<16>,
+                                                 Timing, typename Transport::executor_type, vf_mailbox_options> {
+  using core = typename vf_endpoint::vf_core;
 
  public:
-  using engine_type = engine::vf_mailbox_engine<16>;
-  using executor_type = typename Transport::executor_type;
-  using transport_type = Transport;
-  using options_type = vf_mailbox_options;
-  static constexpr std::size_t max_queued = engine_type::max_operations;
-
+  // Up to 16 requests wait in engine_type; they run one at a time through the window.
   // `window` is the config-space offset of the mailbox VSEC (docs/protocol.md; config::find_mailbox
   // finds it). The transport must outlive the endpoint.
   vf_endpoint(Transport& transport, std::size_t window, vf_mailbox_options options = {}, Timing timing = {})
-      : core(transport.get_executor(), options.default_timeout, std::move(timing)),
+      : core(transport.get_executor(), options, std::move(timing)),
         transport_(transport),
         window_(window),
-        options_(options),
         engine_(engine::vf_mailbox_config{to_nanoseconds(options.poll_interval), to_nanoseconds(options.watch_interval),
                                           options.max_torn_retries, to_nanoseconds(options.orphan_timeout)}) {}
 
@@ -85,12 +77,13 @@ class vf_endpoint final
     disarm();
   }
 
-  executor_type get_executor() const noexcept { return transport_.get_executor(); }
-  [[nodiscard]] const vf_mailbox_options& options() const noexcept { return options_; }
-  [[nodiscard]] const engine_type& engine() const noexcept { return engine_; }
+  typename core::executor_type get_executor() const noexcept { return transport_.get_executor(); }
+  [[nodiscard]] const typename core::engine_type& engine() const noexcept { return engine_; }
   [[nodiscard]] Transport& transport() noexcept { return transport_; }
 
  private:
+  friend core;
+  using engine_type = typename core::engine_type;
   engine_type& engine_ref() noexcept { return engine_; }
 
   // What asynchronous I/O and waits may still touch after the endpoint is gone.
@@ -223,19 +216,11 @@ class vf_endpoint final
 
   Transport& transport_;
   std::size_t window_;
-  vf_mailbox_options options_;
   engine_type engine_;
   std::shared_ptr<io_state> io_ = std::make_shared<io_state>();
   std::uint32_t signal_seen_{0};
   bool signal_armed_{false};
   bool liveness_armed_{false};
 };
-
-template <config_space_transport Transport>
-vf_endpoint(Transport&, std::size_t) -> vf_endpoint<Transport>;
-template <config_space_transport Transport>
-vf_endpoint(Transport&, std::size_t, vf_mailbox_options) -> vf_endpoint<Transport>;
-template <config_space_transport Transport, class Timing>
-vf_endpoint(Transport&, std::size_t, vf_mailbox_options, Timing) -> vf_endpoint<Transport, Timing>;
 
 }  // namespace vpci

@@ -48,37 +48,32 @@ struct vf_message_options {
 };
 
 template <class Stream, class Timing = steady_timing>
-class vf_message_endpoint final
-    : public detail::vf_core<vf_message_endpoint<Stream, Timing>, engine::vf_message_channel<64>, Timing,
-                             typename Stream::executor_type> {
-  using core = detail::vf_core<vf_message_endpoint, engine::vf_message_channel<64>, Timing, typename Stream::executor_type>;
-  friend core;
+class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Stream, Timing>,
+                                                         engine::vf_message_channel<64>, Timing,
+                                                         typename Stream::executor_type, vf_message_options> {
+  using core = typename vf_message_endpoint::vf_core;
+  using channel_type = typename core::engine_type;
 
  public:
-  using channel_type = engine::vf_message_channel<64>;
-  using executor_type = typename Stream::executor_type;
-  using options_type = vf_message_options;
-  static constexpr std::size_t max_in_flight = channel_type::max_operations;
-
+  // Up to 64 requests are in flight at once, answered in any order.
   // `slot` is this VF's wslot on the virtual bus: written into every request; only invalidations for it
   // are accepted. The stream must be connected to the PF and outlive the endpoint.
   vf_message_endpoint(Stream& stream, hyperv::wslot slot, vf_message_options options = {}, Timing timing = {})
-      : core(stream.get_executor(), options.default_timeout, std::move(timing)),
+      : core(stream.get_executor(), options, std::move(timing)),
         stream_(stream),
-        options_(options),
         channel_(std::make_unique<channel_type>(slot)) {}
 
   // Pending operations complete with vpci::errc::vf_removed; a read or write still in progress on the
   // stream keeps its own buffers and finds the endpoint gone.
   ~vf_message_endpoint() { this->destroy(); }
 
-  executor_type get_executor() const noexcept { return stream_.get_executor(); }
-  [[nodiscard]] const vf_message_options& options() const noexcept { return options_; }
+  typename core::executor_type get_executor() const noexcept { return stream_.get_executor(); }
   [[nodiscard]] const engine::vf_message_engine<64>& engine() const noexcept { return channel_->engine(); }
   [[nodiscard]] const channel_type& channel() const noexcept { return *channel_; }
   [[nodiscard]] Stream& stream() noexcept { return stream_; }
 
  private:
+  friend core;
   channel_type& engine_ref() noexcept { return *channel_; }
 
   // What a read or write in progress may still touch after the endpoint is gone.
@@ -234,18 +229,10 @@ class vf_message_endpoint final
   }
 
   Stream& stream_;
-  vf_message_options options_;
   std::unique_ptr<channel_type> channel_;
   std::shared_ptr<io_state> io_ = std::make_shared<io_state>();
   std::uint64_t read_generation_{0};
   bool reading_{false};
 };
-
-template <class Stream>
-vf_message_endpoint(Stream&, hyperv::wslot) -> vf_message_endpoint<Stream>;
-template <class Stream>
-vf_message_endpoint(Stream&, hyperv::wslot, vf_message_options) -> vf_message_endpoint<Stream>;
-template <class Stream, class Timing>
-vf_message_endpoint(Stream&, hyperv::wslot, vf_message_options, Timing) -> vf_message_endpoint<Stream, Timing>;
 
 }  // namespace vpci

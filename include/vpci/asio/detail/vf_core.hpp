@@ -55,7 +55,7 @@ struct vf_life {
   bool alive{true};
 };
 
-template <class Derived, class Engine, class Timing, class Executor>
+template <class Derived, class Engine, class Timing, class Executor, class Options>
 class vf_core : public vf_sync_forms<Derived> {
  public:
   using handle_type = typename Engine::handle_type;
@@ -63,6 +63,7 @@ class vf_core : public vf_sync_forms<Derived> {
   using completion_type = engine::completion<handle_type>;
   using timing_type = Timing;
   using executor_type = Executor;
+  using engine_type = Engine;
   static constexpr std::size_t max_operations = Engine::max_operations;
 
   vf_core(const vf_core&) = delete;
@@ -241,13 +242,17 @@ class vf_core : public vf_sync_forms<Derived> {
   // closed), or an empty code while the endpoint works.
   [[nodiscard]] const boost::system::error_code& failure() const noexcept { return dead_; }
   [[nodiscard]] const Timing& timing() const noexcept { return timing_; }
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
 
  protected:
   using rw_operation = pending_operation<std::size_t>;
   using wait_operation = pending_operation<block_mask>;
 
-  vf_core(const executor_type& executor, std::chrono::nanoseconds default_timeout, Timing timing)
-      : timing_(std::move(timing)), timer_(timing_.make_timer(executor)), default_timeout_(default_timeout) {}
+  vf_core(const executor_type& executor, const Options& options, Timing timing)
+      : timing_(std::move(timing)),
+        options_(options),
+        timer_(timing_.make_timer(executor)),
+        default_timeout_(options.default_timeout) {}
 
   // Pending handlers complete with vpci::errc::vf_removed; I/O still queued on the executor sees that
   // the endpoint is gone and touches nothing of it.
@@ -294,6 +299,7 @@ class vf_core : public vf_sync_forms<Derived> {
   }
   [[nodiscard]] const std::shared_ptr<vf_life>& life() const noexcept { return life_; }
   Timing timing_;
+  Options options_;
 
  private:
   Derived& self() noexcept { return static_cast<Derived&>(*this); }
