@@ -256,6 +256,11 @@ class shm_doorbell_words {
   return true;
 }
 
+// Whether the peer of a `watcher`-role view is gone: the device for a driver, the drivers for a device.
+[[nodiscard]] inline bool shm_peer_gone(const shm_mapping& mapping, shm_role watcher) noexcept {
+  return watcher == shm_role::driver ? !shm_device_present(mapping) : shm_drivers_gone(mapping);
+}
+
 // What a doorbell wait watches (detail/shm_wait_queue.hpp): the doorbell's sequence.
 class shm_doorbell_watch {
  public:
@@ -276,10 +281,7 @@ class shm_peer_watch {
   shm_peer_watch(std::shared_ptr<shm_mapping> mapping, shm_role watcher) noexcept
       : mapping_(std::move(mapping)), watcher_(watcher) {}
 
-  [[nodiscard]] std::uint32_t observe() const noexcept {
-    const bool gone = watcher_ == shm_role::driver ? !shm_device_present(*mapping_) : shm_drivers_gone(*mapping_);
-    return gone ? 1 : 0;
-  }
+  [[nodiscard]] std::uint32_t observe() const noexcept { return shm_peer_gone(*mapping_, watcher_) ? 1 : 0; }
 
   // The device can only go, so a driver watches its one word. Drivers come and go, but the drivers are
   // gone only after the last present one went: a device sleeps on any present driver's word, or on the
@@ -688,7 +690,7 @@ class shm_config_space {
   // device-role view), no system call; thread-safe. Reads and writes keep working on a space whose peer
   // is gone (the memory stays), but nobody answers in it any more.
   [[nodiscard]] bool peer_alive() const noexcept {
-    return detail::shm_peer_watch(mapping_, role_).observe() == 0;
+    return !detail::shm_peer_gone(*mapping_, role_);
   }
 
   // Waits until peer_alive() is false, without blocking the caller: a helper thread of this view sleeps

@@ -90,14 +90,16 @@ class presence_holder {
  public:
   // Throws boost::system::system_error: vpci::errc::insufficient_resources when every candidate is
   // present, the errno of set_robust_list (a kernel without robust futexes) or of thread creation.
-  explicit presence_holder(std::span<std::uint32_t* const> candidates) : owner_(::getpid()) {
-    std::unique_lock lock(mutex_);
-    thread_ = std::make_unique<std::thread>([this, candidates] { run(candidates); });
-    changed_.wait(lock, [this] { return phase_ != phase::starting; });
-    if (phase_ == phase::failed) {
+  explicit presence_holder(std::span<std::uint32_t* const> candidates)
+      : state_(std::make_unique<holder_state>()), owner_(::getpid()) {
+    holder_state& state = *state_;
+    std::unique_lock lock(state.mutex);
+    thread_ = std::make_unique<std::thread>([&state, candidates] { run(state, candidates); });
+    state.changed.wait(lock, [&state] { return state.current != stage::starting; });
+    if (state.current == stage::failed) {
       const boost::system::error_code ec =
-          error_ != 0 ? boost::system::error_code(error_, boost::system::system_category())
-                      : boost::system::error_code(errc::insufficient_resources);
+          state.error != 0 ? boost::system::error_code(state.error, boost::system::system_category())
+                           : boost::system::error_code(errc::insufficient_resources);
       lock.unlock();
       thread_->join();
       thread_.reset();
@@ -108,35 +110,49 @@ class presence_holder {
   presence_holder& operator=(const presence_holder&) = delete;
   ~presence_holder() { release(); }
 
-  [[nodiscard]] std::uint32_t& word() const noexcept { return *word_; }
   [[nodiscard]] bool made_in_this_process() const noexcept { return ::getpid() == owner_; }
 
   // Marks the word gone (if it still holds this holder's TID), wakes its sleepers and ends the thread.
-  // Idempotent. In a process forked from the one that claimed the word, only forgets the thread (which
-  // does not exist there).
+  // Idempotent. In a process forked from the one that claimed the word, only forgets the thread and its
+  // state: the thread does not exist there, and the copied mutex and condition variable still count it
+  // (destroying them would wait for it for ever).
   void release() noexcept {
     if (!thread_) return;
     if (!made_in_this_process()) {
-      (void)thread_.release();  // the std::thread copy describes the parent's thread: never join or destroy it
+      (void)thread_.release();
+      (void)state_.release();
       return;
     }
-    std::atomic_ref<std::uint32_t> ref(*word_);
-    std::uint32_t value = ref.load(std::memory_order_seq_cst);
-    while ((value & FUTEX_TID_MASK) == tid_ && (value & FUTEX_OWNER_DIED) == 0) {
-      if (ref.compare_exchange_weak(value, FUTEX_OWNER_DIED, std::memory_order_seq_cst)) break;
+    holder_state& state = *state_;
+    std::atomic_ref<std::uint32_t> word(*state.word);
+    std::uint32_t value = word.load(std::memory_order_seq_cst);
+    while ((value & FUTEX_TID_MASK) == state.tid && (value & FUTEX_OWNER_DIED) == 0) {
+      if (word.compare_exchange_weak(value, FUTEX_OWNER_DIED, std::memory_order_seq_cst)) break;
     }
-    futex_wake_all(*word_);
+    futex_wake_all(*state.word);
     {
-      std::lock_guard lock(mutex_);
-      phase_ = phase::stopping;
+      std::lock_guard lock(state.mutex);
+      state.current = stage::stopping;
     }
-    changed_.notify_all();
+    state.changed.notify_all();
     thread_->join();
     thread_.reset();
   }
 
  private:
-  enum class phase { starting, holding, failed, stopping };
+  enum class stage { starting, holding, failed, stopping };
+
+  // What the holder thread shares with its owner, at a stable address the kernel's list can point into.
+  struct holder_state {
+    ::robust_list_head head{};
+    ::robust_list entry{};
+    std::mutex mutex;
+    std::condition_variable changed;
+    stage current = stage::starting;
+    std::uint32_t* word = nullptr;
+    std::uint32_t tid = 0;
+    int error = 0;
+  };
 
   static bool try_claim(std::uint32_t& word, std::uint32_t tid) noexcept {
     std::atomic_ref<std::uint32_t> ref(word);
@@ -149,21 +165,21 @@ class presence_holder {
 
   // The holder thread: registers its robust list first, so the word is covered from the instant it holds
   // this thread's TID, then claims, reports, and waits until released.
-  void run(std::span<std::uint32_t* const> candidates) {
+  static void run(holder_state& state, std::span<std::uint32_t* const> candidates) {
     const auto tid = static_cast<std::uint32_t>(::syscall(SYS_gettid));
-    head_.list.next = &entry_;
-    entry_.next = &head_.list;
-    head_.list_op_pending = nullptr;
+    state.head.list.next = &state.entry;
+    state.entry.next = &state.head.list;
+    state.head.list_op_pending = nullptr;
     int error = 0;
     std::uint32_t* claimed = nullptr;
     bool registered = false;
     for (std::uint32_t* candidate : candidates) {
       // The kernel finds the word at entry + futex_offset; it reads the offset only when the thread exits,
       // and the word holds this TID only after the offset points at it.
-      head_.futex_offset = static_cast<long>(reinterpret_cast<std::uintptr_t>(candidate) -
-                                             reinterpret_cast<std::uintptr_t>(&entry_));
+      state.head.futex_offset = static_cast<long>(reinterpret_cast<std::uintptr_t>(candidate) -
+                                                  reinterpret_cast<std::uintptr_t>(&state.entry));
       if (!registered) {
-        if (::syscall(SYS_set_robust_list, &head_, sizeof head_) != 0) {
+        if (::syscall(SYS_set_robust_list, &state.head, sizeof state.head) != 0) {
           error = errno;
           break;
         }
@@ -174,24 +190,17 @@ class presence_holder {
         break;
       }
     }
-    std::unique_lock lock(mutex_);
-    word_ = claimed;
-    tid_ = tid;
-    error_ = error;
-    phase_ = claimed != nullptr ? phase::holding : phase::failed;
-    changed_.notify_all();
+    std::unique_lock lock(state.mutex);
+    state.word = claimed;
+    state.tid = tid;
+    state.error = error;
+    state.current = claimed != nullptr ? stage::holding : stage::failed;
+    state.changed.notify_all();
     if (claimed == nullptr) return;
-    changed_.wait(lock, [this] { return phase_ == phase::stopping; });
+    state.changed.wait(lock, [&state] { return state.current == stage::stopping; });
   }
 
-  ::robust_list_head head_{};
-  ::robust_list entry_{};
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  phase phase_ = phase::starting;
-  std::uint32_t* word_ = nullptr;
-  std::uint32_t tid_ = 0;
-  int error_ = 0;
+  std::unique_ptr<holder_state> state_;
   ::pid_t owner_;
   std::unique_ptr<std::thread> thread_;
 };

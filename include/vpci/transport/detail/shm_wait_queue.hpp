@@ -57,7 +57,7 @@ struct shm_wait_pending {
 template <class Watch>
 class shm_wait_queue {
  public:
-  explicit shm_wait_queue(Watch watch) : watch_(std::move(watch)), owner_(::getpid()) {}
+  explicit shm_wait_queue(Watch watch) : watch_(std::move(watch)), state_(std::make_unique<queue_state>()), owner_(::getpid()) {}
   shm_wait_queue(const shm_wait_queue&) = delete;
   shm_wait_queue& operator=(const shm_wait_queue&) = delete;
   ~shm_wait_queue() { shutdown(); }
@@ -68,54 +68,61 @@ class shm_wait_queue {
   // Takes ownership of `op`: finishes it at once (posted) when the value already differs from its `seen`,
   // else when it changes, on cancellation or on shutdown (vpci::errc::cancelled).
   void add(shm_wait_pending* op) {
-    std::unique_lock lock(mutex_);
+    queue_state& state = *state_;
+    std::unique_lock lock(state.mutex);
     const std::uint32_t current = watch_.observe();
-    if (stopping_ || current != op->seen) {
+    if (state.stopping || current != op->seen) {
+      const bool stopping = state.stopping;
       lock.unlock();
-      op->finish(stopping_ ? boost::system::error_code{errc::cancelled} : boost::system::error_code{}, current);
+      op->finish(stopping ? boost::system::error_code{errc::cancelled} : boost::system::error_code{}, current);
       return;
     }
-    link(op);
+    state.link(op);
     if (!thread_) thread_ = std::make_unique<std::thread>([this] { run(); });
-    idle_.notify_one();
+    state.idle.notify_one();
   }
 
   // Unlinks the wait `id` if it is still pending and returns it (the caller finishes it); nullptr if it
   // already finished.
   shm_wait_pending* remove(std::uint64_t id) {
-    std::lock_guard lock(mutex_);
-    for (shm_wait_pending* p = head_; p != nullptr; p = p->next) {
+    queue_state& state = *state_;
+    std::lock_guard lock(state.mutex);
+    for (shm_wait_pending* p = state.head; p != nullptr; p = p->next) {
       if (p->id == id) {
-        unlink(p);
+        state.unlink(p);
         return p;
       }
     }
     return nullptr;
   }
 
-  // Stops the helper thread and finishes every pending wait with vpci::errc::cancelled. In a process forked
-  // from the one that made the queue, abandons it instead: its helper thread and its waits' handlers
-  // belong to the parent.
+  // Stops the helper thread and finishes every pending wait with vpci::errc::cancelled. Idempotent. In a
+  // process forked from the one that made the queue, abandons it instead: the helper thread and the waits'
+  // handlers belong to the parent, and the copied mutex and condition variables may still count the
+  // helper (destroying them would wait for it for ever).
   void shutdown() {
+    if (!state_) return;
     if (::getpid() != owner_) {
       (void)thread_.release();
+      (void)state_.release();
       return;
     }
+    queue_state& state = *state_;
     shm_wait_pending* abandoned = nullptr;
     {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      abandoned = head_;
-      head_ = nullptr;
+      std::lock_guard lock(state.mutex);
+      state.stopping = true;
+      abandoned = state.head;
+      state.head = nullptr;
     }
-    idle_.notify_all();
+    state.idle.notify_all();
     if (thread_) {
-      // The helper may have checked `stopping_` just before going to sleep on the futex, where no state of
+      // The helper may have checked `stopping` just before going to sleep on the futex, where no state of
       // ours reaches it without a wake; so wake until it confirms it left.
-      std::unique_lock lock(mutex_);
-      while (!exited_) {
+      std::unique_lock lock(state.mutex);
+      while (!state.exited) {
         watch_.wake();
-        exited_signal_.wait_for(lock, std::chrono::milliseconds(1));
+        state.exited_signal.wait_for(lock, std::chrono::milliseconds(1));
       }
       lock.unlock();
       thread_->join();
@@ -125,18 +132,28 @@ class shm_wait_queue {
   }
 
  private:
-  void link(shm_wait_pending* op) noexcept {
-    op->prev = nullptr;
-    op->next = head_;
-    if (head_ != nullptr) head_->prev = op;
-    head_ = op;
-  }
-  void unlink(shm_wait_pending* op) noexcept {
-    if (op->prev != nullptr) op->prev->next = op->next;
-    else head_ = op->next;
-    if (op->next != nullptr) op->next->prev = op->prev;
-    op->next = op->prev = nullptr;
-  }
+  struct queue_state {
+    std::mutex mutex;
+    std::condition_variable idle;
+    std::condition_variable exited_signal;
+    shm_wait_pending* head = nullptr;
+    bool stopping = false;
+    bool exited = false;
+
+    void link(shm_wait_pending* op) noexcept {
+      op->prev = nullptr;
+      op->next = head;
+      if (head != nullptr) head->prev = op;
+      head = op;
+    }
+    void unlink(shm_wait_pending* op) noexcept {
+      if (op->prev != nullptr) op->prev->next = op->next;
+      else head = op->next;
+      if (op->next != nullptr) op->next->prev = op->prev;
+      op->next = op->prev = nullptr;
+    }
+  };
+
   static void finish_all(shm_wait_pending* list, boost::system::error_code ec, std::uint32_t observed) {
     while (list != nullptr) {
       shm_wait_pending* next = list->next;
@@ -146,18 +163,19 @@ class shm_wait_queue {
   }
 
   void run() {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      if (head_ == nullptr) {
-        idle_.wait(lock);
+    queue_state& state = *state_;
+    std::unique_lock lock(state.mutex);
+    while (!state.stopping) {
+      if (state.head == nullptr) {
+        state.idle.wait(lock);
         continue;
       }
       const std::uint32_t current = watch_.observe();
       shm_wait_pending* ready = nullptr;
-      for (shm_wait_pending* p = head_; p != nullptr;) {
+      for (shm_wait_pending* p = state.head; p != nullptr;) {
         shm_wait_pending* next = p->next;
         if (p->seen != current) {
-          unlink(p);
+          state.unlink(p);
           p->next = ready;
           ready = p;
         }
@@ -171,19 +189,14 @@ class shm_wait_queue {
       }
       lock.lock();
     }
-    exited_ = true;
-    exited_signal_.notify_all();
+    state.exited = true;
+    state.exited_signal.notify_all();
   }
 
   Watch watch_;
+  std::unique_ptr<queue_state> state_;
   ::pid_t owner_;
   std::atomic<std::uint64_t> next_id_{1};
-  std::mutex mutex_;
-  std::condition_variable idle_;
-  std::condition_variable exited_signal_;
-  shm_wait_pending* head_ = nullptr;
-  bool stopping_ = false;
-  bool exited_ = false;
   std::unique_ptr<std::thread> thread_;
 };
 
