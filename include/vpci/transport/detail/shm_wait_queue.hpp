@@ -224,12 +224,20 @@ class shm_wait_operation final : public shm_wait_pending {
     boost::asio::post(target, [self = std::move(self), ec, observed]() mutable {
       Handler handler = std::move(self->handler_);
       self.reset();  // freed first, so that the handler may start the next wait
-      if constexpr (Result == shm_wait_result::with_value) std::move(handler)(ec, observed);
-      else std::move(handler)(ec);
+      complete(handler, ec, observed);
     });
   }
 
  private:
+  static void complete(Handler& handler, boost::system::error_code ec, std::uint32_t observed) {
+    if constexpr (Result == shm_wait_result::with_value) {
+      std::move(handler)(ec, observed);
+    } else {
+      (void)observed;
+      std::move(handler)(ec);
+    }
+  }
+
   Handler handler_;
   boost::asio::executor_work_guard<handler_executor> work_;
 };
