@@ -73,7 +73,9 @@
 //
 // Fork: views belong to the process that made them. A child forked after views exist must not use the
 // views it inherited: it opens the object itself (open()) and, if it ends with destructors, destroying
-// inherited views there releases nothing, unlinks nothing and joins no thread of its parent.
+// inherited views there releases nothing, unlinks nothing and joins no thread of its parent. So a PF that
+// daemonizes (forks, and lets the parent exit) must create its space afterwards: its presence ends with the
+// process that created it.
 #pragma once
 
 #include <array>
@@ -404,7 +406,8 @@ class shm_config_space {
   // see its device gone (peer_alive() false, async_wait_peer_gone completes, to_driver rings), as if it
   // had exited; a live device of the old object keeps its now nameless mapping and its views still work.
   // Throws boost::system::system_error with the errno of a failing shm_open/shm_unlink/ftruncate/mmap, or
-  // as presence_holder when the device's presence cannot be registered; nothing is left behind then.
+  // of set_robust_list or thread creation when the device's presence cannot be registered; nothing is left
+  // behind then.
   static shm_config_space create(executor_type executor, const std::string& name, std::size_t size,
                                  shm_create mode = shm_create::exclusive) {
     check_size(size);
@@ -446,7 +449,8 @@ class shm_config_space {
   }
 
   // An unnamed space (MAP_SHARED | MAP_ANONYMOUS) and its device-role view: shared with children forked
-  // afterwards and, through view(), between threads of this process. This process is its device.
+  // afterwards and, through view(), between threads of this process. This process is its device. Throws
+  // as create().
   static shm_config_space create_anonymous(executor_type executor, std::size_t size) {
     check_size(size);
     const std::size_t length = detail::shm_layout::total_size(size);
@@ -460,7 +464,8 @@ class shm_config_space {
   // shm_open/fstat/mmap, vpci::errc::bad_data when the object is not a vpci config space (wrong magic or
   // length), vpci::errc::revision_mismatch for another layout version, vpci::errc::peer_gone when its
   // device is gone (crashed, shut down or replaced: nobody will ever answer in it),
-  // vpci::errc::insufficient_resources when eight drivers are attached already.
+  // vpci::errc::insufficient_resources when eight drivers are attached already, the errno of
+  // set_robust_list or thread creation when this driver's presence cannot be registered.
   static shm_config_space open(executor_type executor, const std::string& name, shm_role role = shm_role::driver,
                                shm_access access = shm_access::read_write) {
     const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
@@ -499,8 +504,8 @@ class shm_config_space {
 
   // Another view of the same mapping, e.g. the driver side of a space this process created. A device-role
   // view of the creating mapping shares the device's presence (while it lasts); a read-write driver-role
-  // view shares this mapping's driver presence, attaching it first if no such view exists. Throws as open()
-  // for insufficient_resources, or as presence_holder.
+  // view shares this mapping's driver presence, attaching it first if no such view exists (throws then as
+  // open() does for a driver's presence).
   [[nodiscard]] shm_config_space view(executor_type executor, shm_role role,
                                       shm_access access = shm_access::read_write) const {
     return shm_config_space(std::move(executor), mapping_, presence_for(mapping_, role, access), role, access);
