@@ -19,6 +19,13 @@ using vpci::memory_config_space;
 
 static_assert(vpci::config_space_transport<fault_injecting_transport<memory_config_space&>>);
 static_assert(vpci::config_space_transport<fault_injecting_transport<memory_config_space>>);
+// Traits pass through only where the wrapped transport has them (shm_liveness_test checks the positive side),
+// and nonblocking_access never does: the endpoints drive the wrapper through its async forms, where every
+// injected failure shows.
+static_assert(vpci::nonblocking_transport_v<memory_config_space>);
+static_assert(!vpci::nonblocking_transport_v<fault_injecting_transport<memory_config_space&>>);
+static_assert(!vpci::peer_signalling_transport<fault_injecting_transport<memory_config_space&>>);
+static_assert(!vpci::liveness_transport<fault_injecting_transport<memory_config_space>>);
 
 unsigned byte_at(const memory_config_space& space, std::size_t offset) {
   std::byte value{};

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -281,6 +282,69 @@ BOOST_AUTO_TEST_CASE(async_doorbell_wait_is_cancellable_and_ends_with_its_view) 
   BOOST_TEST(device.doorbell_sequence(shm_doorbell::to_device) == seen);  // cancelling rang nothing
 }
 
+// Case 15: the owner of the cancellation signal (a VF endpoint) is destroyed after cancelling its wait and
+// before the cancelled completion runs. The completion must not touch the slot: its signal is gone.
+BOOST_AUTO_TEST_CASE(case_15_a_queued_wait_completion_outlives_its_cancellation_signal) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  const auto seen = device.doorbell_sequence(shm_doorbell::to_device);
+  std::vector<error_code> results;
+  auto signal = std::make_unique<boost::asio::cancellation_signal>();
+  device.async_wait_doorbell(shm_doorbell::to_device, seen,
+                             boost::asio::bind_cancellation_slot(
+                                 signal->slot(), [&](error_code ec, std::uint32_t) { results.push_back(ec); }));
+  BOOST_TEST(io.poll() == 0U);
+  signal->emit(boost::asio::cancellation_type::all);
+  signal.reset();  // its owner goes away with the completion queued
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 1U);
+  BOOST_TEST((results[0] == errc::cancelled));
+}
+
+// The signal may also die while the wait is pending: the wait is then no longer cancellable but completes.
+BOOST_AUTO_TEST_CASE(case_15_a_pending_wait_outlives_its_cancellation_signal) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  const auto seen = device.doorbell_sequence(shm_doorbell::to_device);
+  std::vector<std::uint32_t> woke;
+  auto signal = std::make_unique<boost::asio::cancellation_signal>();
+  device.async_wait_doorbell(shm_doorbell::to_device, seen,
+                             boost::asio::bind_cancellation_slot(signal->slot(), [&](error_code ec, std::uint32_t sequence) {
+                               BOOST_TEST(!ec);
+                               woke.push_back(sequence);
+                             }));
+  BOOST_TEST(io.poll() == 0U);
+  signal.reset();
+  device.ring_doorbell(shm_doorbell::to_device);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST(woke == std::vector<std::uint32_t>{seen + 1}, boost::test_tools::per_element());
+}
+
+// A wait leaves its cancellation handler in the slot when it completes (as Asio's timers do); a late emit
+// on that slot must reach nothing, not a later wait bound to another slot.
+BOOST_AUTO_TEST_CASE(a_late_cancellation_does_not_reach_a_later_wait) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  boost::asio::cancellation_signal first;
+  boost::asio::cancellation_signal second;
+  std::vector<error_code> results;
+  const auto record = [&](error_code ec, std::uint32_t) { results.push_back(ec); };
+  auto seen = device.doorbell_sequence(shm_doorbell::to_device);
+  device.async_wait_doorbell(shm_doorbell::to_device, seen, boost::asio::bind_cancellation_slot(first.slot(), record));
+  device.ring_doorbell(shm_doorbell::to_device);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  io.restart();
+  seen = device.doorbell_sequence(shm_doorbell::to_device);
+  device.async_wait_doorbell(shm_doorbell::to_device, seen, boost::asio::bind_cancellation_slot(second.slot(), record));
+  first.emit(boost::asio::cancellation_type::all);
+  BOOST_TEST(io.poll() == 0U);  // the second wait still waits
+  device.ring_doorbell(shm_doorbell::to_device);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 2U);
+  BOOST_TEST(!results[0]);
+  BOOST_TEST(!results[1]);
+}
+
 BOOST_AUTO_TEST_CASE(a_named_space_is_opened_by_name_and_unlinked_by_its_creator) {
   boost::asio::io_context io;
   const std::string name = unique_name("named");
@@ -344,14 +408,20 @@ BOOST_AUTO_TEST_CASE(opening_a_foreign_object_is_refused) {
   BOOST_TEST_REQUIRE(base != MAP_FAILED);
   auto* words = static_cast<std::uint32_t*>(base);
   words[0] = 0x69637076;  // magic
-  words[1] = 2;           // a later layout version
+  words[1] = 3;           // a later layout version
   words[2] = 256;
   expect_open_error(errc::revision_mismatch);
-  words[1] = 1;
+  words[1] = 1;  // the layout before presence words
+  expect_open_error(errc::revision_mismatch);
+  words[1] = 2;
   words[2] = 4096;  // a size that does not match the length
   expect_open_error(errc::bad_data);
   words[2] = 256;
-  BOOST_CHECK_NO_THROW((void)shm_config_space::open(io.get_executor(), name));
+  expect_open_error(errc::peer_gone);  // no device ever claimed its presence word (at 192)
+  words[192 / 4] = 0x40000000;         // FUTEX_OWNER_DIED: its device died
+  expect_open_error(errc::peer_gone);
+  words[192 / 4] = static_cast<std::uint32_t>(::getpid());  // "present" (a thread ID no kernel will clear here)
+  BOOST_CHECK_NO_THROW((void)shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only));
   ::munmap(base, 768);
 }
 

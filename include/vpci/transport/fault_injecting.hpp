@@ -9,8 +9,13 @@
 // through a post to the handler's associated executor (never inline), like the wrapped transport's.
 // size() and get_executor() are not operations. Not thread-safe (one thread or strand), as the counters
 // are plain.
+//
+// Traits (transport/traits.hpp): the wrapper has the peer signal and the liveness of the wrapped transport
+// when it has them, passed through unchanged and never failed (they are not operations). It never claims
+// nonblocking_access: endpoints then drive it through async_read/async_write, where every failure shows.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -25,6 +30,7 @@
 
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
+#include <vpci/transport/traits.hpp>
 
 namespace vpci {
 
@@ -96,6 +102,35 @@ class fault_injecting_transport {
   auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiate_write{this}, token, offset, bytes);
+  }
+
+  // The wrapped transport's peer signal, when it has one (semantics: the wrapped transport's).
+  [[nodiscard]] std::uint32_t peer_signal_sequence() const
+    requires peer_signalling_transport<next_layer_type>
+  {
+    return next_.peer_signal_sequence();
+  }
+  std::uint32_t wait_peer_signal(std::uint32_t seen, std::chrono::nanoseconds timeout, boost::system::error_code& ec) const
+    requires peer_signalling_transport<next_layer_type>
+  {
+    return next_.wait_peer_signal(seen, timeout, ec);
+  }
+  template <class CompletionToken>
+    requires peer_signalling_transport<next_layer_type>
+  auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token) {
+    return next_.async_wait_peer_signal(seen, std::forward<CompletionToken>(token));
+  }
+
+  // The wrapped transport's liveness, when it has one (semantics: the wrapped transport's).
+  [[nodiscard]] bool peer_alive() const
+    requires liveness_transport<next_layer_type>
+  {
+    return next_.peer_alive();
+  }
+  template <class CompletionToken>
+    requires liveness_transport<next_layer_type>
+  auto async_wait_peer_gone(CompletionToken&& token) {
+    return next_.async_wait_peer_gone(std::forward<CompletionToken>(token));
   }
 
  private:

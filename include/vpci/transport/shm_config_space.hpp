@@ -1,12 +1,15 @@
 // vpci::shm_config_space: a configuration space in POSIX shared memory that a device-side (PF) process and
 // a driver-side (VF) process both map, with futex doorbells so each side sees the other's writes without
-// polling. Linux only (futex).
+// polling, and presence words so each side tells a dead peer from a slow one. Linux only (futex, robust
+// futexes).
 //
 // Mapping layout (one shared object, all little-endian words in host order, which is the same on both
-// sides of one machine):
-//   [0, 256)                  header: magic "vpci" 0x69637076, layout version, space size;
+// sides of one machine; layout version 2):
+//   [0, 256)                  header: magic "vpci" 0x69637076 at 0, layout version at 4, space size at 8;
 //                             to_device doorbell (sequence, waiter count) at 64, to_driver at 128
-//                             (separate cache lines so the two directions do not share one)
+//                             (separate cache lines so the two directions do not share one);
+//                             presence at 192: the device's presence word at 192, "a driver has attached"
+//                             at 196, eight driver presence words at 200..231
 //   [256, 256 + size)         the configuration space, byte n of the space at byte 256 + n
 //   [256 + size, 256 + 2size) driver-side write mask, one bit per config-space bit (1 = writable)
 //
@@ -31,16 +34,55 @@
 // may set the mask. A read-only view refuses every write with vpci::errc::read_only (enforced in
 // software; it may still wait for and ring doorbells).
 //
-// Threads: one view may be used from several threads at once for read/write/doorbells (all shared state is
-// atomic); the asynchronous doorbell wait uses a helper thread per doorbell and view, started on first use.
+// Liveness (transport/traits.hpp's liveness_transport): each side's presence is a word in the header that
+// the holding process registers with the kernel as a robust futex (detail/shm_presence.hpp). The kernel
+// marks it gone while that process exits, however it exits (crash, SIGKILL, exec, normal exit), before the
+// process's parent can reap it, and wakes the watchers: a dead peer is known at once, a slow or stopped
+// one stays present for as long as it lives.
+//   - The device is the process that created the object (create, create_anonymous): it is present while
+//     that process keeps a device-role view of its mapping. Destroying the last one is a clean shutdown
+//     (the device is marked gone, to_driver rings so waiting drivers wake, the name is unlinked); so is
+//     replacing the object (create with shm_create::replace). A device is never present again in the
+//     same object: a restarted PF makes a new one. Device-role views that open() an existing object are
+//     co-devices: they neither keep the device present nor end it.
+//   - A driver is a mapping with read-write driver-role views (open() with shm_role::driver, or view()):
+//     it claims one of eight driver words with its first such view and releases it with its last (or
+//     when its process exits). Read-only views are observers and claim nothing. Drivers come and go; the
+//     device's peer is gone when a driver has attached since the object was made and none is attached now.
+//   - peer_alive() is one atomic load (nine for a device-role view), no system call; open() of an object
+//     whose device is gone fails with vpci::errc::peer_gone; async_wait_peer_gone completes as soon as
+//     the peer is gone (a helper thread sleeps on the presence word).
+//   - The doorbell waits do not watch liveness: a peer that crashes leaves them waiting until their
+//     timeout or cancellation (a clean shutdown or replace rings to_driver, so drivers wake at once).
+//     Wait on the doorbell and on async_wait_peer_gone together, or check peer_alive() when a wait
+//     brought no progress.
+// Why robust futexes, and not the alternatives: a PID in the header with pidfd_open/poll is immediate but
+// needs /proc start times against PID reuse, means nothing across PID namespaces and needs a second
+// mechanism for a clean shutdown of a process that goes on living; fcntl record locks are dropped when
+// the holder closes any descriptor of the file and cannot be waited for without taking them; flock and
+// OFD locks are inherited across fork, so a VF forked from the PF after the object was made (as the demo
+// does) would keep its dead parent's lock alive. A presence word is cleared by the kernel per thread, and
+// fork copies no thread: the child never holds its parent's presence. The kernel matches the holder by its
+// thread ID in the holder's own PID namespace and wakes through the shared page, so liveness works
+// between containers too (they must share the object, e.g. a bind-mounted /dev/shm).
+//
+// Threads: one view may be used from several threads at once (all shared state is atomic or locked).
+// The asynchronous waits use a helper thread per view and doorbell or peer, started on first use; each
+// side's presence is held by a dedicated thread of the process that holds it (the kernel clears robust
+// futexes per thread, so the holder must live exactly as long as the presence).
+//
+// Fork: views belong to the process that made them. A child forked after views exist must not use the
+// views it inherited: it opens the object itself (open()) and, if it ends with destructors, destroying
+// inherited views there releases nothing, unlinks nothing and joins no thread of its parent. So a PF that
+// daemonizes (forks, and lets the parent exit) must create its space afterwards: its presence ends with the
+// process that created it.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cerrno>
 #include <chrono>
-#include <climits>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,23 +90,16 @@
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/cancellation_type.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
@@ -74,6 +109,9 @@
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/traits.hpp>
 #include <vpci/transport/detail/deferred_access.hpp>
+#include <vpci/transport/detail/futex.hpp>
+#include <vpci/transport/detail/shm_presence.hpp>
+#include <vpci/transport/detail/shm_wait_queue.hpp>
 
 namespace vpci {
 
@@ -84,62 +122,91 @@ enum class shm_access { read_write, read_only };
 // (the PF answering a mailbox request) writes them with `none` and rings once at the end, so the peer
 // wakes once, to a complete update, instead of once per register.
 enum class shm_ring { after_write, none };
+// What create() does when the name exists: fail (EEXIST), or replace the object. Replacing marks the old
+// object's device gone (its drivers learn it at once, as if the old device had exited) and unlinks it;
+// processes that still map it keep their mapping until they let go of it.
+enum class shm_create { exclusive, replace };
 
 namespace detail {
 
 struct shm_layout {
   static constexpr std::uint32_t magic = 0x69637076;  // "vpci" in memory order
-  static constexpr std::uint32_t version = 1;
+  static constexpr std::uint32_t version = 2;         // 2: presence words
   static constexpr std::size_t magic_offset = 0;
   static constexpr std::size_t version_offset = 4;
   static constexpr std::size_t size_offset = 8;
   static constexpr std::size_t doorbell_offset[2] = {64, 128};  // indexed by shm_doorbell
   static constexpr std::size_t waiter_count_delta = 4;          // waiter count follows the sequence
+  static constexpr std::size_t device_presence_offset = 192;
+  static constexpr std::size_t driver_attached_offset = 196;    // 0 until a driver first attaches, then 1
+  static constexpr std::size_t driver_presence_offset = 200;
+  static constexpr std::size_t driver_slots = 8;
   static constexpr std::size_t header_size = 256;
   static constexpr std::size_t total_size(std::size_t space_size) noexcept { return header_size + 2 * space_size; }
+  static constexpr bool valid_length(std::size_t length) noexcept {
+    return length == total_size(config::conventional_space_size) || length == total_size(config::extended_space_size);
+  }
 };
+static_assert(shm_layout::driver_presence_offset + 4 * shm_layout::driver_slots <= shm_layout::header_size);
 
 inline boost::system::error_code last_system_error() noexcept {
   return {errno, boost::system::system_category()};
 }
 
-// One mmap of the shared object, shared by every view of it in this process. The view that created a
-// named object unlinks the name when the last view of its mapping goes away.
+class shm_side_presence;
+
+// One mmap of the shared object, shared by every view of it in this process.
 class shm_mapping {
  public:
   // `space_size` is validated by the caller and kept here: the size word in the shared header is never
   // trusted again, since the other process could change it.
-  shm_mapping(void* base, std::size_t length, std::size_t space_size, std::string unlink_name) noexcept
-      : base_(static_cast<std::byte*>(base)),
-        length_(length),
-        space_size_(space_size),
-        unlink_name_(std::move(unlink_name)) {}
+  shm_mapping(void* base, std::size_t length, std::size_t space_size) noexcept
+      : base_(static_cast<std::byte*>(base)), length_(length), space_size_(space_size) {}
   shm_mapping(const shm_mapping&) = delete;
   shm_mapping& operator=(const shm_mapping&) = delete;
-  ~shm_mapping() {
-    ::munmap(base_, length_);
-    if (!unlink_name_.empty()) ::shm_unlink(unlink_name_.c_str());
-  }
+  ~shm_mapping() { ::munmap(base_, length_); }
 
   // The 4-byte word at `offset` into the mapping (4-aligned: the mapping is page-aligned).
   [[nodiscard]] std::uint32_t& word(std::size_t offset) const noexcept {
     return *reinterpret_cast<std::uint32_t*>(base_ + offset);
   }
+  [[nodiscard]] std::uint32_t load(std::size_t offset) const noexcept {
+    return std::atomic_ref<std::uint32_t>(word(offset)).load(std::memory_order_seq_cst);
+  }
   [[nodiscard]] std::size_t space_size() const noexcept { return space_size_; }
+
+  // The name this process created the object under, and the object's identity.
+  void set_name(std::string name, const struct ::stat& identity) {
+    name_ = std::move(name);
+    device_id_ = identity.st_dev;
+    inode_ = identity.st_ino;
+  }
+  // Unlinks the name if it still refers to this object: after a replace it names another one. (A replace
+  // racing with this check in the same microsecond can still lose its new name; replacing a live device
+  // is the user's decision to make, not a race to run.)
+  void unlink_name_if_still_ours() const noexcept {
+    if (name_.empty()) return;
+    const int fd = ::shm_open(name_.c_str(), O_RDONLY, 0);
+    if (fd < 0) return;
+    struct ::stat status {};
+    const bool ours = ::fstat(fd, &status) == 0 && status.st_dev == device_id_ && status.st_ino == inode_;
+    ::close(fd);
+    if (ours) ::shm_unlink(name_.c_str());
+  }
+
+  // The presences this mapping's views share (see shm_config_space::presence_for).
+  std::mutex presence_mutex;
+  std::weak_ptr<shm_side_presence> device_presence;
+  std::weak_ptr<shm_side_presence> driver_presence;
 
  private:
   std::byte* base_;
   std::size_t length_;
   std::size_t space_size_;
-  std::string unlink_name_;
+  std::string name_;
+  ::dev_t device_id_{};
+  ::ino_t inode_{};
 };
-
-inline long futex_wait(std::uint32_t& word, std::uint32_t expected, const ::timespec* timeout) noexcept {
-  return ::syscall(SYS_futex, &word, FUTEX_WAIT, expected, timeout, nullptr, 0);
-}
-inline void futex_wake_all(std::uint32_t& word) noexcept {
-  ::syscall(SYS_futex, &word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
 
 // The sequence and waiter-count words of one doorbell.
 class shm_doorbell_words {
@@ -172,138 +239,155 @@ class shm_doorbell_words {
   std::uint32_t* waiters_;
 };
 
-// Asynchronous doorbell waits of one view and one doorbell: a helper thread sleeps on the futex for all of
-// them and posts each completion to its handler's executor, so no io_context thread ever blocks.
-class shm_doorbell_waiter {
+// Whether the device of the object behind `mapping` is present. Anything but a present word (unclaimed
+// included: a device claims its word before the object's magic is published) counts as gone.
+[[nodiscard]] inline bool shm_device_present(const shm_mapping& mapping) noexcept {
+  return load_presence(mapping.word(shm_layout::device_presence_offset)) == presence::present;
+}
+
+[[nodiscard]] inline std::uint32_t& shm_driver_word(const shm_mapping& mapping, std::size_t slot) noexcept {
+  return mapping.word(shm_layout::driver_presence_offset + 4 * slot);
+}
+
+// Whether the drivers are gone: one attached since the object was made and none is attached now.
+[[nodiscard]] inline bool shm_drivers_gone(const shm_mapping& mapping) noexcept {
+  if (mapping.load(shm_layout::driver_attached_offset) == 0) return false;
+  for (std::size_t slot = 0; slot != shm_layout::driver_slots; ++slot) {
+    if (load_presence(shm_driver_word(mapping, slot)) == presence::present) return false;
+  }
+  return true;
+}
+
+// Whether the peer of a `watcher`-role view is gone: the device for a driver, the drivers for a device.
+[[nodiscard]] inline bool shm_peer_gone(const shm_mapping& mapping, shm_role watcher) noexcept {
+  return watcher == shm_role::driver ? !shm_device_present(mapping) : shm_drivers_gone(mapping);
+}
+
+// What a doorbell wait watches (detail/shm_wait_queue.hpp): the doorbell's sequence.
+class shm_doorbell_watch {
  public:
-  struct pending {
-    pending* next = nullptr;
-    pending* prev = nullptr;
-    std::uint32_t seen = 0;
-    virtual void finish(boost::system::error_code ec, std::uint32_t sequence) = 0;
-    virtual ~pending() = default;
-  };
-
-  shm_doorbell_waiter(std::shared_ptr<shm_mapping> mapping, shm_doorbell which)
+  shm_doorbell_watch(std::shared_ptr<shm_mapping> mapping, shm_doorbell which) noexcept
       : mapping_(std::move(mapping)), words_(*mapping_, which) {}
-  shm_doorbell_waiter(const shm_doorbell_waiter&) = delete;
-  shm_doorbell_waiter& operator=(const shm_doorbell_waiter&) = delete;
-  ~shm_doorbell_waiter() { shutdown(); }
+  [[nodiscard]] std::uint32_t observe() const noexcept { return words_.sequence(); }
+  void sleep(std::uint32_t seen) const noexcept { words_.sleep_while_equal(seen, nullptr); }
+  void wake() const noexcept { words_.wake_all(); }
 
-  [[nodiscard]] std::uint32_t sequence() const noexcept { return words_.sequence(); }
+ private:
+  std::shared_ptr<shm_mapping> mapping_;  // keeps the words mapped
+  shm_doorbell_words words_;
+};
 
-  // Takes ownership of `op`: finishes it at once (posted) when the sequence already differs from its
-  // `seen`, else when the doorbell rings, on cancellation or on shutdown.
-  void add(pending* op) {
-    std::unique_lock lock(mutex_);
-    const std::uint32_t current = words_.sequence();
-    if (stopping_ || current != op->seen) {
-      lock.unlock();
-      op->finish(stopping_ ? boost::system::error_code{errc::cancelled} : boost::system::error_code{}, current);
+// What a liveness wait watches: 1 once the peer of a `watcher`-role view is gone, else 0.
+class shm_peer_watch {
+ public:
+  shm_peer_watch(std::shared_ptr<shm_mapping> mapping, shm_role watcher) noexcept
+      : mapping_(std::move(mapping)), watcher_(watcher) {}
+
+  [[nodiscard]] std::uint32_t observe() const noexcept { return shm_peer_gone(*mapping_, watcher_) ? 1 : 0; }
+
+  // The device can only go, so a driver watches its one word. Drivers come and go, but the drivers are
+  // gone only after the last present one went: a device sleeps on any present driver's word, or on the
+  // "attached" word while none ever attached.
+  void sleep(std::uint32_t) const noexcept {
+    if (watcher_ == shm_role::driver) {
+      sleep_while_present(mapping_->word(shm_layout::device_presence_offset));
       return;
     }
-    link(op);
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
-    idle_.notify_one();
-  }
-
-  // Removes `op` if it is still waiting (the caller then finishes it); false if it already finished.
-  bool remove(pending* op) {
-    std::lock_guard lock(mutex_);
-    for (pending* p = head_; p != nullptr; p = p->next) {
-      if (p == op) {
-        unlink(op);
-        return true;
+    if (mapping_->load(shm_layout::driver_attached_offset) == 0) {
+      const ::timespec recheck{static_cast<::time_t>(presence_recheck.count()), 0};
+      (void)futex_wait(mapping_->word(shm_layout::driver_attached_offset), 0, &recheck);
+      return;
+    }
+    for (std::size_t slot = 0; slot != shm_layout::driver_slots; ++slot) {
+      std::uint32_t& word = shm_driver_word(*mapping_, slot);
+      if (load_presence(word) == presence::present) {
+        sleep_while_present(word);
+        return;
       }
     }
-    return false;
   }
 
-  // Stops the helper thread and finishes every pending wait with vpci::errc::cancelled.
-  void shutdown() {
-    pending* abandoned = nullptr;
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      abandoned = head_;
-      head_ = nullptr;
+  void wake() const noexcept {
+    if (watcher_ == shm_role::driver) {
+      futex_wake_all(mapping_->word(shm_layout::device_presence_offset));
+      return;
     }
-    idle_.notify_all();
-    if (thread_.joinable()) {
-      // The helper may have checked `stopping_` just before going to sleep on the futex, where no state
-      // of ours can reach it without changing the shared sequence; so wake until it confirms it left.
-      std::unique_lock lock(mutex_);
-      while (!exited_) {
-        words_.wake_all();
-        exited_signal_.wait_for(lock, std::chrono::milliseconds(1));
-      }
-      lock.unlock();
-      thread_.join();
-    }
-    finish_all(abandoned, errc::cancelled, words_.sequence());
+    futex_wake_all(mapping_->word(shm_layout::driver_attached_offset));
+    for (std::size_t slot = 0; slot != shm_layout::driver_slots; ++slot) futex_wake_all(shm_driver_word(*mapping_, slot));
   }
 
  private:
-  void link(pending* op) noexcept {
-    op->prev = nullptr;
-    op->next = head_;
-    if (head_ != nullptr) head_->prev = op;
-    head_ = op;
-  }
-  void unlink(pending* op) noexcept {
-    if (op->prev != nullptr) op->prev->next = op->next;
-    else head_ = op->next;
-    if (op->next != nullptr) op->next->prev = op->prev;
-    op->next = op->prev = nullptr;
-  }
-  static void finish_all(pending* list, boost::system::error_code ec, std::uint32_t sequence) {
-    while (list != nullptr) {
-      pending* next = list->next;
-      list->finish(ec, sequence);
-      list = next;
-    }
-  }
-
-  void run() {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      if (head_ == nullptr) {
-        idle_.wait(lock);
-        continue;
-      }
-      const std::uint32_t current = words_.sequence();
-      pending* ready = nullptr;
-      for (pending* p = head_; p != nullptr;) {
-        pending* next = p->next;
-        if (p->seen != current) {
-          unlink(p);
-          p->next = ready;
-          ready = p;
-        }
-        p = next;
-      }
-      lock.unlock();
-      if (ready != nullptr) {
-        finish_all(ready, {}, current);
-      } else {
-        words_.sleep_while_equal(current, nullptr);
-      }
-      lock.lock();
-    }
-    exited_ = true;
-    exited_signal_.notify_all();
-  }
-
   std::shared_ptr<shm_mapping> mapping_;
-  shm_doorbell_words words_;
-  std::mutex mutex_;
-  std::condition_variable idle_;
-  std::condition_variable exited_signal_;
-  pending* head_ = nullptr;
-  bool stopping_ = false;
-  bool exited_ = false;
-  std::thread thread_;
+  shm_role watcher_;
 };
+
+// One side's presence as this process holds it for one mapping: the device's (shared by the device-role
+// views of the mapping that created the object) or a driver's (shared by the read-write driver-role views
+// of one mapping). It ends with the last view that shares it.
+class shm_side_presence {
+ public:
+  // Throws boost::system::system_error as presence_holder (insufficient_resources: eight drivers attached).
+  shm_side_presence(std::shared_ptr<shm_mapping> mapping, shm_role side)
+      : mapping_(std::move(mapping)), side_(side), holder_(candidates(*mapping_, side).words()) {
+    if (side_ == shm_role::driver) {
+      std::atomic_ref<std::uint32_t> attached(mapping_->word(shm_layout::driver_attached_offset));
+      if (attached.exchange(1, std::memory_order_seq_cst) == 0) futex_wake_all(mapping_->word(shm_layout::driver_attached_offset));
+    }
+  }
+  shm_side_presence(const shm_side_presence&) = delete;
+  shm_side_presence& operator=(const shm_side_presence&) = delete;
+  ~shm_side_presence() {
+    if (!holder_.made_in_this_process()) return;  // a forked child's copy: the parent's presence, left alone
+    holder_.release();
+    if (side_ == shm_role::device) {
+      // Drivers waiting for an answer wake now instead of at their timeout, and find the device gone.
+      shm_doorbell_words(*mapping_, shm_doorbell::to_driver).ring();
+      mapping_->unlink_name_if_still_ours();
+    }
+  }
+
+  [[nodiscard]] bool made_in_this_process() const noexcept { return holder_.made_in_this_process(); }
+
+ private:
+  struct candidate_words {
+    std::array<std::uint32_t*, shm_layout::driver_slots> all{};
+    std::size_t count = 0;
+    [[nodiscard]] std::span<std::uint32_t* const> words() const noexcept { return std::span(all).first(count); }
+  };
+  static candidate_words candidates(const shm_mapping& mapping, shm_role side) noexcept {
+    candidate_words result;
+    if (side == shm_role::device) {
+      result.all[0] = &mapping.word(shm_layout::device_presence_offset);
+      result.count = 1;
+    } else {
+      for (std::size_t slot = 0; slot != shm_layout::driver_slots; ++slot) result.all[slot] = &shm_driver_word(mapping, slot);
+      result.count = shm_layout::driver_slots;
+    }
+    return result;
+  }
+
+  std::shared_ptr<shm_mapping> mapping_;  // keeps the word mapped while the kernel may still write it
+  shm_role side_;
+  presence_holder holder_;
+};
+
+// Marks the object behind `fd` as having lost its device, if it is a vpci space of this layout: it is
+// being replaced, and drivers still mapping it must learn so at once (to_driver rings, so those waiting
+// for an answer wake). Anything else is left as it is.
+inline void shm_mark_replaced(int fd) noexcept {
+  struct ::stat status {};
+  if (::fstat(fd, &status) != 0 || !shm_layout::valid_length(static_cast<std::size_t>(status.st_size))) return;
+  const auto length = static_cast<std::size_t>(status.st_size);
+  void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return;
+  {
+    const shm_mapping old(base, length, (length - shm_layout::header_size) / 2);  // unmaps on scope exit
+    if (old.load(shm_layout::magic_offset) == shm_layout::magic && old.load(shm_layout::version_offset) == shm_layout::version) {
+      mark_presence_gone(old.word(shm_layout::device_presence_offset));
+      shm_doorbell_words(old, shm_doorbell::to_driver).ring();
+    }
+  }
+}
 
 }  // namespace detail
 
@@ -313,18 +397,38 @@ class shm_config_space {
   // Synchronous accesses are atomic loads and stores on the mapping (transport/traits.hpp).
   static constexpr bool nonblocking_access = true;
 
-  // Creates the named shared object (name as for shm_open, e.g. "/vpci-pf0"; it must not exist yet) with a
-  // zero-filled space of `size` bytes (256 or 4096, else std::invalid_argument), every bit driver-writable.
-  // This view owns the name: it is unlinked when the last view of this mapping in this process goes away.
-  // Throws boost::system::system_error with the errno of a failing shm_open/ftruncate/mmap.
+  // Creates the named shared object (name as for shm_open, e.g. "/vpci-pf0") with a zero-filled space of
+  // `size` bytes (256 or 4096, else std::invalid_argument), every bit driver-writable, and returns its
+  // device-role view: this process is the object's device (see Liveness above). The name exists until the
+  // last device-role view of this mapping goes away (unless another create() replaced it meanwhile).
+  // `mode`: shm_create::exclusive fails with EEXIST when the name exists; shm_create::replace replaces an
+  // existing object, stale (its device died or shut down) or not: drivers still mapping the old object
+  // see its device gone (peer_alive() false, async_wait_peer_gone completes, to_driver rings), as if it
+  // had exited; a live device of the old object keeps its now nameless mapping and its views still work.
+  // Throws boost::system::system_error with the errno of a failing shm_open/shm_unlink/ftruncate/mmap, or
+  // of set_robust_list or thread creation when the device's presence cannot be registered; nothing is left
+  // behind then.
   static shm_config_space create(executor_type executor, const std::string& name, std::size_t size,
-                                 shm_role role = shm_role::device) {
+                                 shm_create mode = shm_create::exclusive) {
     check_size(size);
-    const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    constexpr int replace_attempts = 4;  // another process may create the name between unlink and create
+    int fd = -1;
+    for (int attempt = 0;; ++attempt) {
+      fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+      if (fd >= 0 || errno != EEXIST || mode != shm_create::replace || attempt == replace_attempts) break;
+      if (const int old = ::shm_open(name.c_str(), O_RDWR, 0); old >= 0) {
+        detail::shm_mark_replaced(old);
+        ::close(old);
+      }
+      if (::shm_unlink(name.c_str()) != 0 && errno != ENOENT) {
+        throw boost::system::system_error(detail::last_system_error(), "shm_unlink " + name);
+      }
+    }
     if (fd < 0) throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
     const std::size_t length = detail::shm_layout::total_size(size);
+    struct ::stat identity {};
     void* base = MAP_FAILED;
-    if (::ftruncate(fd, static_cast<::off_t>(length)) == 0) {
+    if (::ftruncate(fd, static_cast<::off_t>(length)) == 0 && ::fstat(fd, &identity) == 0) {
       base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     }
     if (base == MAP_FAILED) {
@@ -334,14 +438,34 @@ class shm_config_space {
       throw boost::system::system_error(ec, "create shared config space " + name);
     }
     ::close(fd);
-    auto mapping = std::make_shared<detail::shm_mapping>(base, length, size, name);
-    initialize(*mapping, size);
-    return shm_config_space(std::move(executor), std::move(mapping), role, shm_access::read_write);
+    auto mapping = std::make_shared<detail::shm_mapping>(base, length, size);
+    try {
+      mapping->set_name(name, identity);
+      return make_device(std::move(executor), std::move(mapping));
+    } catch (...) {
+      ::shm_unlink(name.c_str());
+      throw;
+    }
   }
 
-  // Maps an existing named object made by create(). Throws boost::system::system_error: the errno of a
-  // failing shm_open/fstat/mmap, vpci::errc::bad_data when the object is not a vpci config space (wrong
-  // magic or length), vpci::errc::revision_mismatch for another layout version.
+  // An unnamed space (MAP_SHARED | MAP_ANONYMOUS) and its device-role view: shared with children forked
+  // afterwards and, through view(), between threads of this process. This process is its device. Throws
+  // as create().
+  static shm_config_space create_anonymous(executor_type executor, std::size_t size) {
+    check_size(size);
+    const std::size_t length = detail::shm_layout::total_size(size);
+    void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) throw boost::system::system_error(detail::last_system_error(), "mmap anonymous");
+    return make_device(std::move(executor), std::make_shared<detail::shm_mapping>(base, length, size));
+  }
+
+  // Maps an existing named object made by create(). A read-write driver-role view attaches this mapping
+  // as a driver (see Liveness above). Throws boost::system::system_error: the errno of a failing
+  // shm_open/fstat/mmap, vpci::errc::bad_data when the object is not a vpci config space (wrong magic or
+  // length), vpci::errc::revision_mismatch for another layout version, vpci::errc::peer_gone when its
+  // device is gone (crashed, shut down or replaced: nobody will ever answer in it),
+  // vpci::errc::insufficient_resources when eight drivers are attached already, the errno of
+  // set_robust_list or thread creation when this driver's presence cannot be registered.
   static shm_config_space open(executor_type executor, const std::string& name, shm_role role = shm_role::driver,
                                shm_access access = shm_access::read_write) {
     const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
@@ -353,8 +477,7 @@ class shm_config_space {
       throw boost::system::system_error(ec, "fstat " + name);
     }
     const auto length = static_cast<std::size_t>(status.st_size);
-    if (length != detail::shm_layout::total_size(config::conventional_space_size) &&
-        length != detail::shm_layout::total_size(config::extended_space_size)) {
+    if (!detail::shm_layout::valid_length(length)) {
       ::close(fd);
       throw boost::system::system_error(errc::bad_data, "shared config space " + name + " has a foreign length");
     }
@@ -364,50 +487,42 @@ class shm_config_space {
     if (base == MAP_FAILED) throw boost::system::system_error(map_error, "mmap " + name);
     // The space size follows from the object's length, checked above.
     const std::size_t size = (length - detail::shm_layout::header_size) / 2;
-    auto mapping = std::make_shared<detail::shm_mapping>(base, length, size, std::string{});
-    const auto header_word = [&](std::size_t offset) {
-      return std::atomic_ref<std::uint32_t>(mapping->word(offset)).load(std::memory_order_acquire);
-    };
-    if (header_word(detail::shm_layout::magic_offset) != detail::shm_layout::magic ||
-        header_word(detail::shm_layout::size_offset) != size) {
+    auto mapping = std::make_shared<detail::shm_mapping>(base, length, size);
+    if (mapping->load(detail::shm_layout::magic_offset) != detail::shm_layout::magic ||
+        mapping->load(detail::shm_layout::size_offset) != size) {
       throw boost::system::system_error(errc::bad_data, "shared object " + name + " is not a vpci config space");
     }
-    if (header_word(detail::shm_layout::version_offset) != detail::shm_layout::version) {
+    if (mapping->load(detail::shm_layout::version_offset) != detail::shm_layout::version) {
       throw boost::system::system_error(errc::revision_mismatch, "shared config space " + name);
     }
-    return shm_config_space(std::move(executor), std::move(mapping), role, access);
+    if (!detail::shm_device_present(*mapping)) {
+      throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device is gone");
+    }
+    auto presence = presence_for(mapping, role, access);
+    return shm_config_space(std::move(executor), std::move(mapping), std::move(presence), role, access);
   }
 
-  // An unnamed space (MAP_SHARED | MAP_ANONYMOUS): shared with children forked afterwards and, through
-  // view(), between threads of this process.
-  static shm_config_space create_anonymous(executor_type executor, std::size_t size, shm_role role = shm_role::device) {
-    check_size(size);
-    const std::size_t length = detail::shm_layout::total_size(size);
-    void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) throw boost::system::system_error(detail::last_system_error(), "mmap anonymous");
-    auto mapping = std::make_shared<detail::shm_mapping>(base, length, size, std::string{});
-    initialize(*mapping, size);
-    return shm_config_space(std::move(executor), std::move(mapping), role, shm_access::read_write);
-  }
-
-  // Another view of the same mapping, e.g. the driver side of a space this process created.
+  // Another view of the same mapping, e.g. the driver side of a space this process created. A device-role
+  // view of the creating mapping shares the device's presence (while it lasts); a read-write driver-role
+  // view shares this mapping's driver presence, attaching it first if no such view exists (throws then as
+  // open() does for a driver's presence).
   [[nodiscard]] shm_config_space view(executor_type executor, shm_role role,
                                       shm_access access = shm_access::read_write) const {
-    return shm_config_space(std::move(executor), mapping_, role, access);
+    return shm_config_space(std::move(executor), mapping_, presence_for(mapping_, role, access), role, access);
   }
 
   shm_config_space(shm_config_space&&) noexcept = default;
   shm_config_space& operator=(shm_config_space&& other) noexcept {
-    shutdown_waiters();
+    shutdown_waits();
     executor_ = std::move(other.executor_);
     mapping_ = std::move(other.mapping_);
-    waiters_[0] = std::move(other.waiters_[0]);
-    waiters_[1] = std::move(other.waiters_[1]);
+    presence_ = std::move(other.presence_);
+    waits_ = std::move(other.waits_);
     role_ = other.role_;
     access_ = other.access_;
     return *this;
   }
-  ~shm_config_space() { shutdown_waiters(); }
+  ~shm_config_space() { shutdown_waits(); }
 
   [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
   [[nodiscard]] std::size_t size() const noexcept { return mapping_->space_size(); }
@@ -557,17 +672,66 @@ class shm_config_space {
   // completes (with success) as soon as the sequence differs from `seen_sequence`, at once if it already
   // does. Errors: vpci::errc::cancelled on cancellation or when this view is destroyed or assigned first.
   // Cancellation: terminal, partial and total (nothing has happened when a wait is cancelled). No timeout:
-  // bound it with a timer and per-operation cancellation. The view may be moved while a wait is pending.
+  // bound it with a timer and per-operation cancellation. The cancellation slot, as with Asio's own timers
+  // and sockets: the wait installs its handler when it starts and never touches the slot again, and the
+  // handler stays installed after the wait completed, harmlessly (it finds the wait by a unique id through
+  // a weak reference: a late emit cancels nothing, whatever wait runs now). So the signal may be
+  // destroyed at any time, with the wait pending (it then completes normally, no longer cancellable) or
+  // its completion queued (the completion does not touch the slot); emit it only where the handler's
+  // executor runs, as Asio requires of every slot. Thread-safe; the view may be moved while a wait is
+  // pending.
   template <class CompletionToken>
   auto async_wait_doorbell(shm_doorbell which, std::uint32_t seen_sequence, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::uint32_t)>(
         initiate_wait{this}, token, which, seen_sequence);
   }
 
+  // ---- liveness (transport/traits.hpp) ----
+
+  // Whether this view's peer is still there: for a driver-role view the device, for a device-role view
+  // the drivers (true until one attached and after, while at least one is attached). False as soon as
+  // the peer's process has exited (the kernel marks it while the process exits), shut down cleanly or
+  // was replaced. For a driver-role view, once false it stays false. One atomic load (nine for a
+  // device-role view), no system call; thread-safe. Reads and writes keep working on a space whose peer
+  // is gone (the memory stays), but nobody answers in it any more.
+  [[nodiscard]] bool peer_alive() const noexcept {
+    return !detail::shm_peer_gone(*mapping_, role_);
+  }
+
+  // Waits until peer_alive() is false, without blocking the caller: a helper thread of this view sleeps
+  // on the peer's presence word and posts the completion to the handler's associated executor (default:
+  // this view's executor). Completion signature: void(boost::system::error_code). Never completes inline;
+  // completes with success as soon as the peer is gone (posted at once if it already is), within the
+  // time the kernel takes to end the dying process (a one-second re-check covers the one case where its
+  // single wake-up could be lost: the watcher it woke dies before passing it on). Errors:
+  // vpci::errc::cancelled on cancellation or when this view is destroyed or assigned first. Cancellation:
+  // terminal, partial and total; the cancellation slot's rules are those of async_wait_doorbell.
+  // Thread-safe; the view may be moved while a wait is pending.
+  template <class CompletionToken>
+  auto async_wait_peer_gone(CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(initiate_peer_gone{this},
+                                                                                         token);
+  }
+
  private:
-  shm_config_space(executor_type executor, std::shared_ptr<detail::shm_mapping> mapping, shm_role role,
-                   shm_access access)
-      : executor_(std::move(executor)), mapping_(std::move(mapping)), role_(role), access_(access) {}
+  using doorbell_queue = detail::shm_wait_queue<detail::shm_doorbell_watch>;
+  using peer_queue = detail::shm_wait_queue<detail::shm_peer_watch>;
+
+  // The asynchronous waits of one view, made on first use. Behind a pointer so the view stays movable.
+  struct view_waits {
+    std::mutex mutex;
+    std::shared_ptr<doorbell_queue> doorbells[2];
+    std::shared_ptr<peer_queue> peer;
+  };
+
+  shm_config_space(executor_type executor, std::shared_ptr<detail::shm_mapping> mapping,
+                   std::shared_ptr<detail::shm_side_presence> presence, shm_role role, shm_access access)
+      : executor_(std::move(executor)),
+        mapping_(std::move(mapping)),
+        presence_(std::move(presence)),
+        waits_(std::make_unique<view_waits>()),
+        role_(role),
+        access_(access) {}
 
   static void check_size(std::size_t size) {
     if (size != config::conventional_space_size && size != config::extended_space_size) {
@@ -575,19 +739,40 @@ class shm_config_space {
     }
   }
 
-  // A fresh mapping is zero-filled; mark every bit driver-writable, then publish the magic last so that an
-  // opener that sees the magic also sees the rest of the header.
-  static void initialize(const detail::shm_mapping& mapping, std::size_t size) noexcept {
+  // A fresh mapping is zero-filled: mark every bit driver-writable, claim the device's presence, then
+  // publish the magic last, so that an opener that sees the magic also sees the rest of the header and a
+  // present device (or one that has gone since).
+  static shm_config_space make_device(executor_type executor, std::shared_ptr<detail::shm_mapping> mapping) {
+    const std::size_t size = mapping->space_size();
     for (std::size_t at = 0; at != size; at += 4) {
-      std::atomic_ref<std::uint32_t>(mapping.word(detail::shm_layout::header_size + size + at))
+      std::atomic_ref<std::uint32_t>(mapping->word(detail::shm_layout::header_size + size + at))
           .store(0xFFFFFFFF, std::memory_order_relaxed);
     }
-    std::atomic_ref<std::uint32_t>(mapping.word(detail::shm_layout::version_offset))
+    std::atomic_ref<std::uint32_t>(mapping->word(detail::shm_layout::version_offset))
         .store(detail::shm_layout::version, std::memory_order_relaxed);
-    std::atomic_ref<std::uint32_t>(mapping.word(detail::shm_layout::size_offset))
+    std::atomic_ref<std::uint32_t>(mapping->word(detail::shm_layout::size_offset))
         .store(static_cast<std::uint32_t>(size), std::memory_order_relaxed);
-    std::atomic_ref<std::uint32_t>(mapping.word(detail::shm_layout::magic_offset))
+    auto presence = std::make_shared<detail::shm_side_presence>(mapping, shm_role::device);
+    mapping->device_presence = presence;
+    std::atomic_ref<std::uint32_t>(mapping->word(detail::shm_layout::magic_offset))
         .store(detail::shm_layout::magic, std::memory_order_release);
+    return shm_config_space(std::move(executor), std::move(mapping), std::move(presence), shm_role::device,
+                            shm_access::read_write);
+  }
+
+  // The presence a new view of `mapping` shares: the device's for a device-role view of the creating
+  // mapping (none once it has gone: a device never comes back), this mapping's driver presence for a
+  // read-write driver-role view (attached anew when none is held in this process), none otherwise.
+  static std::shared_ptr<detail::shm_side_presence> presence_for(const std::shared_ptr<detail::shm_mapping>& mapping,
+                                                                 shm_role role, shm_access access) {
+    std::lock_guard lock(mapping->presence_mutex);
+    if (role == shm_role::device) return mapping->device_presence.lock();
+    if (access != shm_access::read_write) return nullptr;
+    auto presence = mapping->driver_presence.lock();
+    if (presence && presence->made_in_this_process()) return presence;
+    presence = std::make_shared<detail::shm_side_presence>(mapping, shm_role::driver);
+    mapping->driver_presence = presence;
+    return presence;
   }
 
   // Bit position of byte `index` (0..3, in config-space order) within a dword loaded in host order.
@@ -620,17 +805,32 @@ class shm_config_space {
     }
   }
 
-  void shutdown_waiters() noexcept {
-    for (auto& waiter : waiters_) {
-      if (waiter) waiter->shutdown();
-      waiter.reset();
+  // Ends every wait of this view (cancelled). The queues' helper threads are joined outside the lock.
+  void shutdown_waits() noexcept {
+    if (!waits_) return;
+    std::shared_ptr<doorbell_queue> doorbells[2];
+    std::shared_ptr<peer_queue> peer;
+    {
+      std::lock_guard lock(waits_->mutex);
+      doorbells[0] = std::move(waits_->doorbells[0]);
+      doorbells[1] = std::move(waits_->doorbells[1]);
+      peer = std::move(waits_->peer);
     }
+    for (auto& queue : doorbells)
+      if (queue) queue->shutdown();
+    if (peer) peer->shutdown();
   }
 
-  detail::shm_doorbell_waiter& waiter(shm_doorbell which) {
-    auto& slot = waiters_[static_cast<int>(which)];
-    if (!slot) slot = std::make_shared<detail::shm_doorbell_waiter>(mapping_, which);
-    return *slot;
+  std::shared_ptr<doorbell_queue> doorbell_waits(shm_doorbell which) {
+    std::lock_guard lock(waits_->mutex);
+    auto& queue = waits_->doorbells[static_cast<int>(which)];
+    if (!queue) queue = std::make_shared<doorbell_queue>(detail::shm_doorbell_watch(mapping_, which));
+    return queue;
+  }
+  std::shared_ptr<peer_queue> peer_waits() {
+    std::lock_guard lock(waits_->mutex);
+    if (!waits_->peer) waits_->peer = std::make_shared<peer_queue>(detail::shm_peer_watch(mapping_, role_));
+    return waits_->peer;
   }
 
   struct read_access {
@@ -667,74 +867,32 @@ class shm_config_space {
     }
   };
 
-  // One pending asynchronous doorbell wait. Its completion always runs on the handler's executor, where
-  // the cancellation slot is also cleared (slots are not thread-safe).
-  template <class Handler>
-  class wait_operation final : public detail::shm_doorbell_waiter::pending {
-   public:
-    using handler_executor = boost::asio::associated_executor_t<Handler, executor_type>;
-
-    wait_operation(Handler handler, const executor_type& io_executor, std::uint32_t seen)
-        : handler_(std::move(handler)),
-          work_(boost::asio::get_associated_executor(handler_, io_executor)) {
-      this->seen = seen;
-    }
-
-    void finish(boost::system::error_code ec, std::uint32_t sequence) override {
-      std::unique_ptr<wait_operation> self(this);
-      const handler_executor target = work_.get_executor();
-      boost::asio::post(target, [self = std::move(self), ec, sequence]() mutable {
-        auto slot = boost::asio::get_associated_cancellation_slot(self->handler_);
-        if (slot.is_connected()) slot.clear();
-        Handler handler = std::move(self->handler_);
-        self.reset();
-        std::move(handler)(ec, sequence);
-      });
-    }
-
-    Handler handler_;
-
-   private:
-    boost::asio::executor_work_guard<handler_executor> work_;
-  };
-
-  struct cancel_wait {
-    // A constructor, not aggregate initialization: the slot constructs it with parentheses, which clang 14
-    // does not accept for aggregates.
-    cancel_wait(std::shared_ptr<detail::shm_doorbell_waiter> w, detail::shm_doorbell_waiter::pending* op) noexcept
-        : waiter(std::move(w)), operation(op) {}
-    std::shared_ptr<detail::shm_doorbell_waiter> waiter;
-    detail::shm_doorbell_waiter::pending* operation;
-    void operator()(boost::asio::cancellation_type type) const {
-      using boost::asio::cancellation_type;
-      if ((type & (cancellation_type::terminal | cancellation_type::partial | cancellation_type::total)) ==
-          cancellation_type::none) {
-        return;
-      }
-      if (waiter->remove(operation)) operation->finish(errc::cancelled, waiter->sequence());
-    }
-  };
-
   struct initiate_wait {
     shm_config_space* self;
     using executor_type = shm_config_space::executor_type;
     executor_type get_executor() const noexcept { return self->executor_; }
     template <class Handler>
     void operator()(Handler&& handler, shm_doorbell which, std::uint32_t seen) const {
-      using operation_type = wait_operation<std::decay_t<Handler>>;
-      auto slot = boost::asio::get_associated_cancellation_slot(handler);
-      auto operation = std::make_unique<operation_type>(std::forward<Handler>(handler), self->executor_, seen);
-      detail::shm_doorbell_waiter& waiter = self->waiter(which);
-      if (slot.is_connected()) {
-        slot.template emplace<cancel_wait>(self->waiters_[static_cast<int>(which)], operation.get());
-      }
-      waiter.add(operation.release());
+      detail::start_shm_wait<detail::shm_wait_result::with_value>(self->doorbell_waits(which),
+                                                                  std::forward<Handler>(handler), self->executor_, seen);
+    }
+  };
+
+  struct initiate_peer_gone {
+    shm_config_space* self;
+    using executor_type = shm_config_space::executor_type;
+    executor_type get_executor() const noexcept { return self->executor_; }
+    template <class Handler>
+    void operator()(Handler&& handler) const {
+      detail::start_shm_wait<detail::shm_wait_result::without_value>(self->peer_waits(), std::forward<Handler>(handler),
+                                                                     self->executor_, 0);
     }
   };
 
   executor_type executor_;
   std::shared_ptr<detail::shm_mapping> mapping_;
-  std::shared_ptr<detail::shm_doorbell_waiter> waiters_[2];
+  std::shared_ptr<detail::shm_side_presence> presence_;  // this view's share of its side's presence, if any
+  std::unique_ptr<view_waits> waits_;
   shm_role role_;
   shm_access access_;
 };
@@ -742,5 +900,6 @@ class shm_config_space {
 static_assert(config_space_transport<shm_config_space>);
 static_assert(nonblocking_transport_v<shm_config_space>);
 static_assert(peer_signalling_transport<shm_config_space>);
+static_assert(liveness_transport<shm_config_space>);
 
 }  // namespace vpci

@@ -1,0 +1,575 @@
+// shm_config_space liveness (issue 8, case 11): a dead PF is told from a slow one, across processes and
+// within one; a restarted PF replaces its stale object; a PF sees its VFs come and go. Processes are
+// forked, killed with SIGKILL and reaped: once waitpid returned, the kernel has finished the exit, so the
+// tests check the result at once, without waiting. Every wait on another process is bounded by `guard`.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <vpci/transport/fault_injecting.hpp>
+#include <vpci/transport/shm_config_space.hpp>
+
+namespace {
+
+using boost::system::error_code;
+using vpci::errc;
+using vpci::shm_access;
+using vpci::shm_config_space;
+using vpci::shm_create;
+using vpci::shm_doorbell;
+using vpci::shm_role;
+
+// Failure guard for waits that a passing test ends at once.
+constexpr std::chrono::seconds guard{10};
+constexpr int guard_ms = 10'000;
+
+std::string unique_name(const char* what) {
+  return "/vpci-live-" + std::string(what) + "-" + std::to_string(::getpid());
+}
+
+bool shm_exists(const std::string& name) {
+  const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+std::vector<unsigned> read_numbers(const shm_config_space& space, std::size_t offset, std::size_t length) {
+  std::vector<std::byte> out(length);
+  error_code ec;
+  BOOST_TEST(space.read(offset, out, ec) == length);
+  BOOST_TEST(!ec);
+  std::vector<unsigned> numbers;
+  for (std::byte b : out) numbers.push_back(std::to_integer<unsigned>(b));
+  return numbers;
+}
+
+const std::array<std::byte, 2> marker{std::byte{0xC0}, std::byte{0xDE}};
+
+template <class Action>
+void check_system_error(Action&& action, error_code expected) {
+  try {
+    action();
+    BOOST_FAIL("expected boost::system::system_error " << expected.message());
+  } catch (const boost::system::system_error& e) {
+    BOOST_TEST(e.code() == expected, e.code().message() << " instead of " << expected.message());
+  }
+}
+
+void check_open_fails(const std::string& name, error_code expected) {
+  boost::asio::io_context io;
+  check_system_error([&] { (void)shm_config_space::open(io.get_executor(), name); }, expected);
+}
+
+error_code system_code(int value) { return {value, boost::system::system_category()}; }
+
+// One byte from `fd` within `bound`; -1 when none came (timeout or end of file).
+int read_byte_within(int fd, std::chrono::milliseconds bound = guard) {
+  ::pollfd ready{fd, POLLIN, 0};
+  if (::poll(&ready, 1, static_cast<int>(bound.count())) != 1) return -1;
+  char byte = 0;
+  return ::read(fd, &byte, 1) == 1 ? static_cast<unsigned char>(byte) : -1;
+}
+void write_byte(int fd, char byte) { (void)!::write(fd, &byte, 1); }
+
+// A forked child, killed and reaped if the test forgets it. Its end is waited for through a pidfd, so that
+// a wait for a clean exit is bounded without sleeping.
+class child_process {
+ public:
+  explicit child_process(::pid_t pid) : pid_(pid), pidfd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {}
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+  ~child_process() {
+    if (pid_ > 0) kill();
+    if (pidfd_ >= 0) ::close(pidfd_);
+  }
+
+  // SIGKILL, then reap: when this returns, the kernel has finished the child's exit.
+  void kill() {
+    ::kill(pid_, SIGKILL);
+    (void)reap();
+  }
+  // Waits (at most `guard`, then kills it) for the child to exit by itself; its exit status, -1 if it did
+  // not exit normally.
+  int wait_exit() {
+    ::pollfd ended{pidfd_, POLLIN, 0};
+    if (pidfd_ < 0 || ::poll(&ended, 1, guard_ms) != 1) ::kill(pid_, SIGKILL);
+    return reap();
+  }
+  [[nodiscard]] ::pid_t pid() const noexcept { return pid_; }
+
+ private:
+  int reap() {
+    int status = 0;
+    ::pid_t reaped = -1;
+    do {
+      reaped = ::waitpid(pid_, &status, 0);
+    } while (reaped < 0 && errno == EINTR);
+    pid_ = -1;
+    return reaped >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  ::pid_t pid_;
+  int pidfd_;
+};
+
+struct pipe_pair {
+  int read_end = -1;
+  int write_end = -1;
+  pipe_pair() {
+    int ends[2];
+    BOOST_TEST_REQUIRE(::pipe(ends) == 0);
+    read_end = ends[0];
+    write_end = ends[1];
+  }
+  pipe_pair(const pipe_pair&) = delete;
+  pipe_pair& operator=(const pipe_pair&) = delete;
+  ~pipe_pair() {
+    if (read_end >= 0) ::close(read_end);
+    if (write_end >= 0) ::close(write_end);
+  }
+};
+
+// A process playing one side: it reports 'R' on `ready` once its view exists ('F' if that failed), then
+// waits for a command byte ('q': destroy the view, then exit 0). Killing it is its crash. The child never
+// returns into the test framework.
+struct side_process {
+  pipe_pair ready;
+  pipe_pair command;
+  std::unique_ptr<child_process> process;
+};
+
+enum class side { pf_creating, vf_opening };
+
+std::unique_ptr<side_process> spawn(side which, const std::string& name, shm_create mode = shm_create::exclusive) {
+  auto result = std::make_unique<side_process>();
+  const ::pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    char report = 'F';
+    try {
+      boost::asio::io_context io;
+      std::optional<shm_config_space> view;
+      if (which == side::pf_creating) {
+        view.emplace(shm_config_space::create(io.get_executor(), name, 256, mode));
+        error_code ec;
+        (void)view->write(0x10, marker, ec);
+      } else {
+        view.emplace(shm_config_space::open(io.get_executor(), name));
+      }
+      report = 'R';
+      write_byte(result->ready.write_end, report);
+      char command = 0;
+      (void)!::read(result->command.read_end, &command, 1);  // a command, or end of file if the test died
+    } catch (...) {
+      write_byte(result->ready.write_end, report);
+    }
+    ::_exit(report == 'R' ? 0 : 1);
+  }
+  result->process = std::make_unique<child_process>(pid);
+  return result;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(shm_liveness)
+
+static_assert(vpci::liveness_transport<shm_config_space>);
+static_assert(vpci::liveness_transport<vpci::fault_injecting_transport<shm_config_space&>>);
+static_assert(vpci::peer_signalling_transport<vpci::fault_injecting_transport<shm_config_space&>>);
+static_assert(!vpci::nonblocking_transport_v<vpci::fault_injecting_transport<shm_config_space&>>);
+
+BOOST_AUTO_TEST_CASE(case_11_a_killed_pf_is_gone_for_its_vf_at_once_and_a_stopped_one_is_not) {
+  const std::string name = unique_name("killed-pf");
+  auto pf = spawn(side::pf_creating, name);
+  BOOST_TEST_REQUIRE(read_byte_within(pf->ready.read_end) == 'R');
+
+  boost::asio::io_context io;
+  auto vf = shm_config_space::open(io.get_executor(), name);
+  BOOST_TEST(read_numbers(vf, 0x10, 2) == (std::vector<unsigned>{0xC0, 0xDE}), boost::test_tools::per_element());
+  BOOST_TEST(vf.peer_alive());
+  std::vector<error_code> gone;
+  vf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  const auto answers_seen = vf.peer_signal_sequence();
+
+  // A stopped PF is slow, not dead.
+  BOOST_TEST_REQUIRE(::kill(pf->process->pid(), SIGSTOP) == 0);
+  BOOST_TEST(vf.peer_alive());
+  BOOST_TEST(io.poll() == 0U);
+
+  pf->process->kill();
+  BOOST_TEST(!vf.peer_alive());  // marked by the kernel while the PF exited: nothing to wait for
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(gone.size() == 1U);
+  BOOST_TEST(!gone[0]);
+  BOOST_TEST(vf.peer_signal_sequence() == answers_seen);  // nobody rang: the wait learnt it from the kernel
+
+  // The stale object is still there. A new VF is refused at once instead of timing out in it later, and
+  // a restarted PF cannot take the name without asking to replace it.
+  BOOST_TEST(shm_exists(name));
+  check_open_fails(name, errc::peer_gone);
+  check_system_error([&] { (void)shm_config_space::create(io.get_executor(), name, 256); }, system_code(EEXIST));
+  ::shm_unlink(name.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(case_11_a_restarted_pf_replaces_the_stale_object_and_a_new_vf_works) {
+  const std::string name = unique_name("restart");
+  auto crashed = spawn(side::pf_creating, name);
+  BOOST_TEST_REQUIRE(read_byte_within(crashed->ready.read_end) == 'R');
+  boost::asio::io_context io;
+  auto old_vf = shm_config_space::open(io.get_executor(), name);
+  crashed->process->kill();
+
+  auto pf = shm_config_space::create(io.get_executor(), name, 4096, shm_create::replace);
+  BOOST_TEST(pf.size() == 4096U);
+  BOOST_TEST(!old_vf.peer_alive());  // the old object stays dead for those who still map it
+
+  auto vf = shm_config_space::open(io.get_executor(), name);
+  BOOST_TEST(vf.peer_alive());
+  BOOST_TEST(pf.peer_alive());
+  const auto requests_seen = pf.doorbell_sequence(shm_doorbell::to_device);
+  error_code ec;
+  const std::array<std::byte, 4> request{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}};
+  BOOST_TEST(vf.write(0x800, request, ec) == 4U);
+  BOOST_TEST(pf.wait_for_doorbell(shm_doorbell::to_device, requests_seen, guard, ec) == requests_seen + 1);
+  BOOST_TEST(!ec);
+  BOOST_TEST(read_numbers(pf, 0x800, 4) == (std::vector<unsigned>{1, 2, 3, 4}), boost::test_tools::per_element());
+  BOOST_TEST(read_numbers(old_vf, 0x10, 2) == (std::vector<unsigned>{0xC0, 0xDE}), boost::test_tools::per_element());
+  BOOST_TEST(read_numbers(vf, 0x10, 2) == (std::vector<unsigned>{0, 0}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(replacing_a_live_object_tells_its_vfs_their_pf_is_gone) {
+  const std::string name = unique_name("replace-live");
+  boost::asio::io_context io;
+  std::optional<shm_config_space> old_pf(shm_config_space::create(io.get_executor(), name, 256));
+  auto old_vf = shm_config_space::open(io.get_executor(), name);
+  std::vector<error_code> gone;
+  std::vector<std::uint32_t> answers;
+  const auto answers_seen = old_vf.peer_signal_sequence();
+  old_vf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  old_vf.async_wait_peer_signal(answers_seen, [&](error_code ec, std::uint32_t sequence) {
+    BOOST_TEST(!ec);
+    answers.push_back(sequence);
+  });
+  BOOST_TEST(io.poll() == 0U);
+
+  auto pf = shm_config_space::create(io.get_executor(), name, 256, shm_create::replace);
+  BOOST_TEST(!old_vf.peer_alive());
+  for (int i = 0; i != 2 && io.run_one_for(guard) == 1; ++i) {
+  }
+  BOOST_TEST_REQUIRE(gone.size() == 1U);
+  BOOST_TEST(!gone[0]);
+  // A VF waiting for an answer wakes at once too (to_driver rang), to find its PF gone.
+  BOOST_TEST(answers == std::vector<std::uint32_t>{answers_seen + 1}, boost::test_tools::per_element());
+
+  old_pf.reset();  // the replaced PF shuts down: the name is no longer its own, it stays
+  BOOST_TEST(shm_exists(name));
+  auto vf = shm_config_space::open(io.get_executor(), name);
+  BOOST_TEST(vf.peer_alive());
+}
+
+BOOST_AUTO_TEST_CASE(replace_takes_over_a_name_that_holds_no_vpci_space) {
+  const std::string name = unique_name("replace-foreign");
+  const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  BOOST_TEST_REQUIRE(::ftruncate(fd, 100) == 0);
+  ::close(fd);
+  boost::asio::io_context io;
+  check_system_error([&] { (void)shm_config_space::create(io.get_executor(), name, 256); }, system_code(EEXIST));
+  {
+    auto pf = shm_config_space::create(io.get_executor(), name, 256, shm_create::replace);
+    auto vf = shm_config_space::open(io.get_executor(), name);
+    BOOST_TEST(vf.size() == 256U);
+    BOOST_TEST(vf.peer_alive());
+  }
+  BOOST_TEST(!shm_exists(name));
+}
+
+BOOST_AUTO_TEST_CASE(case_11_a_pf_that_shuts_down_cleanly_is_gone_for_its_vf) {
+  const std::string name = unique_name("clean-pf");
+  auto pf = spawn(side::pf_creating, name);
+  BOOST_TEST_REQUIRE(read_byte_within(pf->ready.read_end) == 'R');
+  boost::asio::io_context io;
+  auto vf = shm_config_space::open(io.get_executor(), name);
+  std::vector<error_code> gone;
+  vf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  const auto answers_seen = vf.peer_signal_sequence();
+  BOOST_TEST(io.poll() == 0U);
+
+  write_byte(pf->command.write_end, 'q');
+  BOOST_TEST(pf->process->wait_exit() == 0);
+  BOOST_TEST(!vf.peer_alive());
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(gone.size() == 1U);
+  BOOST_TEST(!gone[0]);
+  BOOST_TEST(vf.peer_signal_sequence() == answers_seen + 1);  // the PF rang on its way out
+  BOOST_TEST(!shm_exists(name));                               // and took its name with it
+  check_open_fails(name, system_code(ENOENT));
+}
+
+// One process, one mapping: the device is present while a device-role view of the creating mapping exists.
+BOOST_AUTO_TEST_CASE(case_11_in_process_the_last_device_view_ends_the_device) {
+  boost::asio::io_context io;
+  std::optional<shm_config_space> device(shm_config_space::create_anonymous(io.get_executor(), 256));
+  std::optional<shm_config_space> second_device(device->view(io.get_executor(), shm_role::device));
+  auto driver = device->view(io.get_executor(), shm_role::driver);
+  std::vector<error_code> gone;
+  driver.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+
+  device.reset();
+  BOOST_TEST(driver.peer_alive());  // another device-role view still holds it
+  BOOST_TEST(io.poll() == 0U);
+  shm_config_space moved = std::move(*second_device);
+  second_device.reset();
+  BOOST_TEST(driver.peer_alive());  // moving a view moves its share
+  { [[maybe_unused]] const shm_config_space gone_with_this = std::move(moved); }
+  BOOST_TEST(!driver.peer_alive());
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(gone.size() == 1U);
+  BOOST_TEST(!gone[0]);
+
+  const auto late_device = driver.view(io.get_executor(), shm_role::device);
+  BOOST_TEST(!driver.peer_alive());  // a device never comes back in the same object
+}
+
+BOOST_AUTO_TEST_CASE(in_process_a_named_device_takes_its_name_when_it_ends) {
+  const std::string name = unique_name("in-process");
+  boost::asio::io_context io;
+  std::optional<shm_config_space> device(shm_config_space::create(io.get_executor(), name, 256));
+  auto driver = shm_config_space::open(io.get_executor(), name);
+  auto observer = shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only);
+  BOOST_TEST(driver.peer_alive());
+  device.reset();
+  BOOST_TEST(!driver.peer_alive());
+  BOOST_TEST(!observer.peer_alive());
+  BOOST_TEST(!shm_exists(name));
+}
+
+// The demo's shape: the PF creates the space, then forks its VF, which opens it by name. The VF inherits
+// copies of the PF's views, which must not keep a dead PF alive.
+BOOST_AUTO_TEST_CASE(case_11_a_pf_killed_after_forking_its_vf_is_gone_for_that_vf) {
+  const std::string name = unique_name("fork-pf");
+  pipe_pair verdict;
+  const ::pid_t pf_pid = ::fork();
+  BOOST_TEST_REQUIRE(pf_pid >= 0);
+  if (pf_pid == 0) {
+    try {
+      boost::asio::io_context io;
+      auto device = shm_config_space::create(io.get_executor(), name, 256);
+      if (::fork() == 0) {
+        // The VF: 'R' once it opened the space, then 'G' if it saw its PF go, 'X' if not.
+        char result = 'X';
+        try {
+          boost::asio::io_context vf_io;
+          auto vf = shm_config_space::open(vf_io.get_executor(), name);
+          write_byte(verdict.write_end, 'R');
+          bool gone = false;
+          vf.async_wait_peer_gone([&](error_code ec) { gone = !ec; });
+          (void)vf_io.run_one_for(guard);
+          bool refused = false;
+          try {
+            (void)shm_config_space::open(vf_io.get_executor(), name);
+          } catch (const boost::system::system_error& e) {
+            refused = e.code() == errc::peer_gone;
+          }
+          if (gone && refused && !vf.peer_alive()) result = 'G';
+        } catch (...) {
+        }
+        write_byte(verdict.write_end, result);
+        ::_exit(0);
+      }
+      ::pause();  // until killed
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+  child_process pf(pf_pid);
+  BOOST_TEST_REQUIRE(read_byte_within(verdict.read_end) == 'R');
+  pf.kill();
+  BOOST_TEST(read_byte_within(verdict.read_end, guard + std::chrono::seconds(5)) == 'G');
+  ::shm_unlink(name.c_str());
+}
+
+// The other direction of the same shape: the VF forked from the PF dies, and the PF sees it.
+BOOST_AUTO_TEST_CASE(case_11_a_killed_vf_is_gone_for_its_pf) {
+  const std::string name = unique_name("killed-vf");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  BOOST_TEST(pf.peer_alive());  // no VF attached yet: none has gone
+  std::vector<error_code> gone;
+  pf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  BOOST_TEST(io.poll() == 0U);
+
+  auto vf = spawn(side::vf_opening, name);
+  BOOST_TEST_REQUIRE(read_byte_within(vf->ready.read_end) == 'R');
+  BOOST_TEST(pf.peer_alive());
+  BOOST_TEST(io.poll() == 0U);  // a VF attaching is not a VF leaving
+  vf->process->kill();
+  BOOST_TEST(!pf.peer_alive());
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(gone.size() == 1U);
+  BOOST_TEST(!gone[0]);
+
+  auto restarted_vf = shm_config_space::open(io.get_executor(), name);  // VFs come back
+  BOOST_TEST(pf.peer_alive());
+  BOOST_TEST(restarted_vf.peer_alive());
+}
+
+BOOST_AUTO_TEST_CASE(a_pf_sees_its_vfs_come_and_go_and_observers_do_not_count) {
+  const std::string name = unique_name("vfs");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  std::vector<error_code> gone;
+  pf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  const auto observer = shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only);
+  {
+    const auto first = shm_config_space::open(io.get_executor(), name);  // its own mapping, its own attachment
+    {
+      const auto second = shm_config_space::open(io.get_executor(), name);
+      const auto second_view = second.view(io.get_executor(), shm_role::driver);  // same mapping: same attachment
+    }
+    BOOST_TEST(pf.peer_alive());  // `first` is still attached
+    BOOST_TEST(io.poll() == 0U);
+  }
+  BOOST_TEST(!pf.peer_alive());  // the observer is no driver
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(gone.size() == 1U);
+  BOOST_TEST(!gone[0]);
+}
+
+BOOST_AUTO_TEST_CASE(at_most_eight_vfs_attach_at_once) {
+  const std::string name = unique_name("eight");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  std::vector<shm_config_space> vfs;
+  for (int i = 0; i != 8; ++i) vfs.push_back(shm_config_space::open(io.get_executor(), name));
+  check_open_fails(name, errc::insufficient_resources);
+  BOOST_CHECK_NO_THROW(
+      (void)shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only));
+  vfs.erase(vfs.begin());
+  vfs.push_back(shm_config_space::open(io.get_executor(), name));  // a freed word is claimed again
+  BOOST_TEST(pf.peer_alive());
+}
+
+BOOST_AUTO_TEST_CASE(peer_gone_waits_complete_through_the_executor_and_are_cancellable) {
+  boost::asio::io_context io;
+  std::optional<shm_config_space> device(shm_config_space::create_anonymous(io.get_executor(), 256));
+  auto driver = device->view(io.get_executor(), shm_role::driver);
+  std::vector<error_code> results;
+  const auto record = [&](error_code ec) { results.push_back(ec); };
+
+  boost::asio::cancellation_signal signal;
+  driver.async_wait_peer_gone(boost::asio::bind_cancellation_slot(signal.slot(), record));
+  BOOST_TEST(io.poll() == 0U);
+  signal.emit(boost::asio::cancellation_type::terminal);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 1U);
+  BOOST_TEST((results[0] == errc::cancelled));
+
+  io.restart();
+  {
+    auto short_lived = device->view(io.get_executor(), shm_role::driver);
+    short_lived.async_wait_peer_gone(record);
+    BOOST_TEST(io.poll() == 0U);
+  }  // the view goes away with its wait pending
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 2U);
+  BOOST_TEST((results[1] == errc::cancelled));
+
+  // A wait outlives its cancellation signal (case 15's rule, for this wait too).
+  io.restart();
+  auto dying_signal = std::make_unique<boost::asio::cancellation_signal>();
+  driver.async_wait_peer_gone(boost::asio::bind_cancellation_slot(dying_signal->slot(), record));
+  BOOST_TEST(io.poll() == 0U);
+  dying_signal.reset();
+  device.reset();
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 3U);
+  BOOST_TEST(!results[2]);
+
+  // Already gone: completes at once, but never inline.
+  io.restart();
+  driver.async_wait_peer_gone(record);
+  BOOST_TEST(results.size() == 3U);
+  BOOST_TEST(io.poll() == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 4U);
+  BOOST_TEST(!results[3]);
+}
+
+// A child forked after the views were made destroys its copies of them (as a child that returns through
+// destructors does): that must neither end the parent's presence nor unlink its name.
+BOOST_AUTO_TEST_CASE(a_forked_child_destroying_inherited_views_changes_nothing_for_the_parent) {
+  const std::string name = unique_name("fork-copy");
+  boost::asio::io_context io;
+  std::optional<shm_config_space> pf(shm_config_space::create(io.get_executor(), name, 256));
+  std::optional<shm_config_space> vf(shm_config_space::open(io.get_executor(), name));
+  std::vector<error_code> gone;
+  vf->async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  const ::pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    vf.reset();
+    pf.reset();
+    ::_exit(0);
+  }
+  child_process child(pid);
+  BOOST_TEST(child.wait_exit() == 0);
+  BOOST_TEST(vf->peer_alive());
+  BOOST_TEST(pf->peer_alive());
+  BOOST_TEST(shm_exists(name));
+  BOOST_TEST(io.poll() == 0U);
+  pf.reset();
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST(gone.size() == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(the_fault_injecting_wrapper_passes_liveness_and_the_peer_signal_through) {
+  boost::asio::io_context io;
+  std::optional<shm_config_space> device(shm_config_space::create_anonymous(io.get_executor(), 256));
+  auto driver = device->view(io.get_executor(), shm_role::driver);
+  vpci::fault_injecting_transport<shm_config_space&> wrapped(driver);
+  wrapped.fail_at(0, errc::device_error, vpci::fault_persistence::from_then_on);
+  const auto seen = wrapped.peer_signal_sequence();
+  BOOST_TEST(seen == driver.peer_signal_sequence());
+  std::vector<std::uint32_t> signals;
+  std::vector<error_code> gone;
+  wrapped.async_wait_peer_signal(seen, [&](error_code ec, std::uint32_t sequence) {
+    BOOST_TEST(!ec);
+    signals.push_back(sequence);
+  });
+  wrapped.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  BOOST_TEST(wrapped.peer_alive());
+  BOOST_TEST(io.poll() == 0U);
+  device.reset();  // rings to_driver on its way out
+  BOOST_TEST(!wrapped.peer_alive());
+  for (int i = 0; i != 2 && io.run_one_for(guard) == 1; ++i) {
+  }
+  BOOST_TEST(signals == std::vector<std::uint32_t>{seen + 1}, boost::test_tools::per_element());
+  BOOST_TEST(gone.size() == 1U);
+  error_code ec;
+  BOOST_TEST(wrapped.wait_peer_signal(seen, std::chrono::nanoseconds::zero(), ec) == seen + 1);
+  BOOST_TEST(!ec);
+  BOOST_TEST(wrapped.operation_count() == 0U);  // none of these is an operation, none was failed
+}
+
+BOOST_AUTO_TEST_SUITE_END()
