@@ -525,6 +525,8 @@ class vf_core : public vf_sync_forms<Derived> {
         case action_type::kind::wait:
           self().wait_blocking(a.until);
           now = timing_.now();
+          // A wait that brought no answer may mean a dead peer: the operation then ends with it now.
+          if (const auto gone = self().peer_status(); gone) fail(gone);
           continue;
         case action_type::kind::idle:
           // Cannot happen while the operation is pending (the engine always has an action for it); if it
