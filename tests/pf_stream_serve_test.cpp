@@ -6,7 +6,9 @@
 // everything at once. Time is virtual (vpci::manual_timing).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -14,6 +16,8 @@
 #include <optional>
 #include <vector>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
 
@@ -56,14 +60,20 @@ class scripted_vf {
     send(std::span<const std::byte>(frame).first(*size));
     return id_sent;
   }
-  void send(std::span<const std::byte> bytes_out) { boost::asio::write(end_, boost::asio::buffer(bytes_out.data(), bytes_out.size())); }
+  // Sends bytes; a stream the PF closed fails the write (recorded in send_error).
+  void send(std::span<const std::byte> bytes_out) {
+    error_code ec;
+    boost::asio::write(end_, boost::asio::buffer(bytes_out.data(), bytes_out.size()), ec);
+    if (ec) send_error = ec;
+  }
 
-  // Reads what is there now (never waits); returns the packets decoded.
-  std::size_t receive() {
+  // Reads what is there now, at most `budget` bytes (never waits); returns the packets decoded.
+  std::size_t receive(std::size_t budget = test_stream::unlimited) {
     std::size_t packets = 0;
     std::array<std::byte, 512> chunk{};
-    while (end_.available() > 0) {
-      const std::size_t n = end_.read_some(boost::asio::buffer(chunk));
+    while (end_.available() > 0 && budget > 0) {
+      const std::size_t n = end_.read_some(boost::asio::buffer(chunk.data(), std::min(chunk.size(), budget)));
+      budget -= n;
       std::span<const std::byte> rest(chunk.data(), n);
       while (!rest.empty()) {
         auto step = decoder_.feed(rest);
@@ -83,6 +93,7 @@ class scripted_vf {
   block_mask invalidated{};
   std::size_t invalidate_frames{0};
   std::size_t duplicate_answers{0};
+  error_code send_error;
 
   std::size_t count(ntstatus status) const {
     std::size_t n = 0;
@@ -128,6 +139,9 @@ struct serve_fixture {
   std::deque<std::pair<test_stream, test_stream>> connections;
   std::optional<pf_endpoint<4>> pf;
 
+  manual_timing clock;
+  pf_stream_options<manual_timing> options{std::chrono::milliseconds(100), clock};
+
   explicit serve_fixture(engine::pf_limits limits = {}) {
     pf.emplace(limits);
     for (vf_index vf : {vf_index{0}, vf_index{1}}) {
@@ -150,6 +164,15 @@ struct serve_fixture {
         if (vf.receive() == 0) return;
       }
     }
+  }
+  // Serves on virtual time (options.stall_timeout).
+  template <class Handler>
+  void serve(vf_index vf, hyperv::wslot slot, test_stream& stream, Handler&& handler) {
+    pf->async_serve(vf, slot, stream, options, std::forward<Handler>(handler));
+  }
+  void advance_stall_timeout() {
+    clock.advance(options.stall_timeout);
+    run();
   }
   std::uint32_t block_value(vf_index vf) const { return le::load_u32(pf->blocks().contents(vf, block1).data()); }
 };
@@ -278,16 +301,17 @@ BOOST_AUTO_TEST_CASE(case_4_a_vf_keeping_64_in_flight_never_sees_busy) {
     serve_result served;
     f.pf->async_serve(0, slot0, pf_end, served.handler());
     scripted_vf vf(vf_end, slot0);
+    const std::size_t total = chunk == 1 ? 300 : 1000;
     for (int i = 0; i < 64; ++i) vf.send_read(block1);
     std::size_t sent = 64;
-    while (vf.answers.size() < 1000) {
+    while (vf.answers.size() < total) {
       f.run();
       const std::size_t before = vf.answers.size();
       vf.receive();
-      for (std::size_t i = before; i < vf.answers.size() && sent < 1000; ++i, ++sent) vf.send_read(block1);
+      for (std::size_t i = before; i < vf.answers.size() && sent < total; ++i, ++sent) vf.send_read(block1);
       BOOST_REQUIRE(vf.answers.size() > before || f.io.poll() > 0 || vf_end.available() > 0);
     }
-    BOOST_TEST(vf.count(ntstatus::success) == 1000u);
+    BOOST_TEST(vf.count(ntstatus::success) == total);
     BOOST_TEST(f.pf->blocks().counters(0).busy == 0u);
     BOOST_TEST(!served.ec.has_value());
   }
@@ -435,6 +459,307 @@ BOOST_AUTO_TEST_CASE(a_handler_may_invalidate_from_inside_on_write) {
   BOOST_TEST(vf.invalidated.bits() == ((std::uint64_t{1} << 5) | (std::uint64_t{1} << 9) | (std::uint64_t{1} << 40)));
   BOOST_TEST(!served.ec.has_value());
   BOOST_TEST(pf.blocks().pending_invalidations(0).empty());
+  // Again while the PF holds its answers at the limit and has stopped reading (the stream is stalled):
+  // the invalidation still waits, coalesced, and arrives once the VF reads.
+  pf_end.set_unread_limit(1);
+  for (std::uint32_t i = 0; i < 300; ++i) ids.push_back(vf.send_write(block_id{2}, value_bytes(i % 64)));
+  f.run();
+  BOOST_TEST(pf_end.pending_reads() == 0u);
+  pf_end.set_unread_limit(test_stream::unlimited);
+  f.exchange(vf);
+  BOOST_TEST(vf.answers.size() == ids.size());
+  BOOST_TEST(vf.invalidated.bits() == ~std::uint64_t{0});
+  BOOST_TEST(!served.ec.has_value());
+}
+
+// A block handler that removes its own VF from inside on_write, in the middle of a chunk: serving ends
+// with vf_removed, nothing after that request runs, nothing runs on freed memory.
+BOOST_AUTO_TEST_CASE(a_handler_may_remove_its_vf_from_inside_on_write) {
+  serve_fixture f;
+  pf_endpoint<4>& pf = *f.pf;
+  int calls = 0;
+  function_block_handler handler(nullptr, [&](vf_index vf, block_id, std::span<const std::byte>) {
+    ++calls;
+    return pf.remove_vf(vf) ? ntstatus::unsuccessful : ntstatus::success;
+  });
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, value_bytes(0), block_access::read_write, &handler));
+  auto& [vf_end, pf_end] = f.connect();
+  serve_result served;
+  pf.async_serve(0, slot0, pf_end, served.handler());
+  scripted_vf vf(vf_end, slot0);
+  vf.send_read(block1);
+  vf.send_write(block_id{2}, value_bytes(1));
+  vf.send_write(block_id{2}, value_bytes(2));
+  vf.send_read(block1);
+  f.exchange(vf);
+  BOOST_REQUIRE(served.ec.has_value());
+  BOOST_TEST((*served.ec == errc::vf_removed));
+  BOOST_TEST(calls == 1);
+  BOOST_TEST(!pf.blocks().registered(0));
+  BOOST_TEST(!pf_end.is_open());
+  BOOST_TEST(pf.streams(0) == 0u);
+}
+
+// Case 2 with a VF that never reads: the PF stops reading once the answers it holds are at their limit,
+// so nothing past them is executed; after the stall timeout the VF is quarantined for overflow, the
+// stream closed, and nothing stays in flight. Another VF is served throughout.
+BOOST_AUTO_TEST_CASE(case_2_a_vf_that_never_reads_is_quarantined_after_the_stall_and_nothing_more_runs) {
+  engine::pf_limits limits;
+  limits.max_in_flight = 4;
+  serve_fixture f(limits);
+  auto& [vf_end, pf_end] = f.connect();
+  auto& [other_vf_end, other_pf_end] = f.connect();
+  pf_end.set_unread_limit(1);
+  serve_result served, other;
+  f.serve(0, slot0, pf_end, served.handler());
+  f.serve(1, slot1, other_pf_end, other.handler());
+  scripted_vf vf(vf_end, slot0), good(other_vf_end, slot1);
+  for (std::uint32_t v = 1; v <= 200; ++v) vf.send_write(block1, value_bytes(v));
+  f.run();
+  BOOST_TEST(pf_end.pending_reads() == 0u);  // backpressure: the PF stopped reading
+  BOOST_TEST(pf_end.available() > 0u);
+  // The writes that ran are the first ones, in order, each with its answer held (handed to the stream or
+  // waiting behind it); the other held answers are busy refusals; nothing else was decoded.
+  const std::uint64_t applied = f.pf->blocks().counters(0).writes;
+  BOOST_TEST(applied >= 4u);
+  BOOST_TEST(applied + f.pf->blocks().counters(0).busy <= 2u * 4u + 2u);
+  BOOST_TEST(f.block_value(0) == applied);
+  BOOST_TEST(f.pf->blocks().in_flight(0) <= 4u);
+  for (int period = 0; period < 2 && !served.ec; ++period) {
+    const std::uint64_t read = good.send_read(block1);
+    f.exchange(good);
+    BOOST_TEST(good.answers[read] == ntstatus::success);
+    f.advance_stall_timeout();
+  }
+  BOOST_REQUIRE(served.ec.has_value());  // within two stall timeouts
+  BOOST_TEST((*served.ec == errc::quarantined));
+  BOOST_TEST(served.completions == 1);
+  BOOST_TEST(f.pf->blocks().quarantined(0) == quarantine_reason::overflow);
+  BOOST_TEST(!pf_end.is_open());
+  BOOST_TEST(f.pf->blocks().counters(0).writes == applied);  // nothing past the held answers ran
+  BOOST_TEST(f.block_value(0) == applied);
+  BOOST_TEST(f.pf->blocks().in_flight(0) == 0u);
+  BOOST_TEST(f.pf->streams(0) == 0u);
+  BOOST_TEST(f.clock.armed() == 0u);  // the stall timer is gone with the stream
+  // The other VF is untouched.
+  const std::uint64_t read = good.send_read(block1);
+  f.exchange(good);
+  BOOST_TEST(good.answers[read] == ntstatus::success);
+  BOOST_TEST(!other.ec.has_value());
+  BOOST_TEST(f.pf->blocks().quarantined(1) == quarantine_reason::none);
+}
+
+// Case 4: a VF that reads its answers, however slowly, is never quarantined: each stall period the stream
+// takes a little.
+BOOST_AUTO_TEST_CASE(case_4_a_vf_that_reads_slowly_is_never_quarantined) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  pf_end.set_unread_limit(hyperv::max_response_frame_size);
+  serve_result served;
+  f.serve(0, slot0, pf_end, served.handler());
+  scripted_vf vf(vf_end, slot0);
+  for (int i = 0; i < 200; ++i) vf.send_read(block1);
+  for (int period = 0; period < 1000 && vf.answers.size() < 200; ++period) {
+    f.run();
+    vf.receive(50);
+    f.advance_stall_timeout();
+  }
+  BOOST_TEST(vf.answers.size() == 200u);
+  BOOST_TEST(!served.ec.has_value());
+  BOOST_TEST(f.pf->blocks().quarantined(0) == quarantine_reason::none);
+  BOOST_TEST(f.pf->blocks().in_flight(0) == 0u);
+}
+
+// A VF silent for far longer than the stall timeout (nothing held, nothing judged), then everything at
+// once: all of it is answered.
+BOOST_AUTO_TEST_CASE(a_vf_silent_past_the_stall_timeout_then_sending_everything_at_once) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  serve_result served;
+  f.serve(0, slot0, pf_end, served.handler());
+  scripted_vf vf(vf_end, slot0);
+  f.run();
+  for (int i = 0; i < 10; ++i) f.advance_stall_timeout();
+  BOOST_TEST(!served.ec.has_value());
+  BOOST_TEST(f.clock.armed() == 0u);  // an idle stream arms nothing
+  for (int i = 0; i < 150; ++i) vf.send_read(block1);
+  const std::uint64_t write = vf.send_write(block1, value_bytes(77));
+  for (int i = 0; i < 50; ++i) vf.send_read(block1);
+  f.exchange(vf);
+  BOOST_TEST(vf.answers.size() == 201u);
+  BOOST_TEST(vf.count(ntstatus::success) + vf.count(ntstatus::device_not_ready) == 201u);
+  BOOST_TEST(f.pf->blocks().quarantined(0) == quarantine_reason::none);
+  BOOST_TEST(!served.ec.has_value());
+  if (vf.answers[write] == ntstatus::success) BOOST_TEST(f.block_value(0) == 77u);
+}
+
+// Fail at every step: the PF's stream fails its Nth operation (once, or from then on) for every N of a
+// scenario (reads, a write, an invalidation, more reads, the VF closing). Each run ends cleanly: one
+// completion with the injected error, nothing in flight, the stream closed and forgotten, no
+// invalidation lost, and the endpoint serves the VF's next stream.
+BOOST_AUTO_TEST_CASE(fail_at_every_step) {
+  const error_code injected = boost::asio::error::connection_reset;
+  for (auto persistence : {fault_persistence::once, fault_persistence::from_then_on}) {
+    for (std::size_t chunk : {std::size_t{4096}, std::size_t{7}}) {
+      std::size_t step = 0;
+      for (;; ++step) {
+        serve_fixture f;
+        auto& [vf_end, pf_end] = f.connect();
+        pf_end.set_read_chunk(chunk);
+        pf_end.fail_at(step, injected, persistence);
+        serve_result served;
+        f.serve(0, slot0, pf_end, served.handler());
+        scripted_vf vf(vf_end, slot0);
+        vf.send_read(block1);
+        f.exchange(vf);
+        vf.send_write(block1, value_bytes(5));
+        vf.send_read(block1);
+        f.exchange(vf);
+        BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{0x3}));
+        f.exchange(vf);
+        for (int i = 0; i < 3; ++i) vf.send_read(block1);
+        f.exchange(vf);
+        vf_end.close();
+        f.run();
+        BOOST_TEST_CONTEXT("failing operation " << step << (persistence == fault_persistence::once ? " once" : " on")
+                                                << ", chunk " << chunk) {
+          BOOST_REQUIRE(served.completions == 1);
+          if (!pf_end.fault_triggered()) {
+            BOOST_TEST(!*served.ec);
+            BOOST_TEST(vf.answers.size() == 6u);
+            break;
+          }
+          BOOST_TEST((*served.ec == boost::asio::error::connection_reset));
+          BOOST_TEST(f.pf->blocks().in_flight(0) == 0u);
+          BOOST_TEST(f.pf->streams(0) == 0u);
+          BOOST_TEST(!pf_end.is_open());
+          BOOST_TEST(f.pf->blocks().quarantined(0) == quarantine_reason::none);
+          BOOST_TEST(vf.duplicate_answers == 0u);
+          // The endpoint serves the VF's next stream, which gets what the failed one did not deliver.
+          auto& [next_vf_end, next_pf_end] = f.connect();
+          serve_result next_served;
+          f.serve(0, slot0, next_pf_end, next_served.handler());
+          scripted_vf next(next_vf_end, slot0);
+          const std::uint64_t read = next.send_read(block1);
+          f.exchange(next);
+          BOOST_TEST(next.answers[read] == ntstatus::success);
+          BOOST_TEST(((vf.invalidated | next.invalidated).bits() & 0x3u) == 0x3u);
+          BOOST_TEST(!next_served.ec.has_value());
+        }
+      }
+      BOOST_TEST(step > 8u);
+    }
+  }
+}
+
+// async_serve's per-operation cancellation ends serving with cancelled and closes the stream; a VF not
+// registered is not_found; neither completes inline.
+BOOST_AUTO_TEST_CASE(cancellation_and_an_unregistered_vf) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  boost::asio::cancellation_signal signal;
+  serve_result served;
+  f.serve(0, slot0, pf_end, boost::asio::bind_cancellation_slot(signal.slot(), served.handler()));
+  scripted_vf vf(vf_end, slot0);
+  pf_end.set_unread_limit(1);
+  for (int i = 0; i < 5; ++i) vf.send_read(block1);
+  f.run();
+  signal.emit(boost::asio::cancellation_type::terminal);
+  BOOST_TEST(!served.ec.has_value());
+  f.run();
+  BOOST_REQUIRE(served.ec.has_value());
+  BOOST_TEST((*served.ec == errc::cancelled));
+  BOOST_TEST(!pf_end.is_open());
+  BOOST_TEST(f.pf->streams(0) == 0u);
+  BOOST_TEST(f.pf->blocks().in_flight(0) == 0u);
+  signal.emit(boost::asio::cancellation_type::terminal);  // after completion: nothing
+  f.run();
+  BOOST_TEST(served.completions == 1);
+
+  auto& [other_vf_end, other_pf_end] = f.connect();
+  serve_result unknown;
+  f.serve(3, slot1, other_pf_end, unknown.handler());
+  BOOST_TEST(!unknown.ec.has_value());
+  f.run();
+  BOOST_REQUIRE(unknown.ec.has_value());
+  BOOST_TEST((*unknown.ec == errc::not_found));
+  (void)other_vf_end;
+}
+
+// A VF that half-closes after its requests still gets every answer; serving then ends with success.
+BOOST_AUTO_TEST_CASE(a_half_closed_vf_gets_its_answers_then_serving_ends) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  pf_end.set_unread_limit(hyperv::max_response_frame_size);
+  serve_result served;
+  f.serve(0, slot0, pf_end, served.handler());
+  scripted_vf vf(vf_end, slot0);
+  for (int i = 0; i < 20; ++i) vf.send_read(block1);
+  vf_end.shutdown(test_stream::shutdown_send);
+  f.run();
+  BOOST_TEST(!served.ec.has_value());  // answers are still waiting for the VF
+  f.exchange(vf);
+  BOOST_TEST(vf.count(ntstatus::success) == 20u);
+  BOOST_REQUIRE(served.ec.has_value());
+  BOOST_TEST(!*served.ec);
+  BOOST_TEST(!pf_end.is_open());
+}
+
+// Case 5: what a crashed stream had not delivered reaches the VF's other stream, and the next one.
+BOOST_AUTO_TEST_CASE(case_5_an_invalidation_a_dead_stream_did_not_deliver_reaches_the_others) {
+  serve_fixture f;
+  auto& [dead_vf, dead_pf] = f.connect();
+  dead_pf.set_unread_limit(1);  // the VF is stuck before it dies
+  serve_result dead_served;
+  f.serve(0, slot0, dead_pf, dead_served.handler());
+  f.run();
+  BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{0x10}));  // into the stalled stream
+  f.run();
+  BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{0x20}));  // pending behind it
+  f.run();
+  dead_vf.reset();  // the VF crashes
+  f.run();
+  BOOST_REQUIRE(dead_served.ec.has_value());
+  BOOST_TEST((*dead_served.ec == boost::asio::error::connection_reset));
+  BOOST_TEST(f.pf->blocks().pending_invalidations(0).bits() == 0x30u);  // kept for the next stream
+  auto& [vf_end, pf_end] = f.connect();
+  serve_result served;
+  f.serve(0, slot0, pf_end, served.handler());
+  scripted_vf vf(vf_end, slot0);
+  f.exchange(vf);
+  BOOST_TEST(vf.invalidated.bits() == 0x30u);
+  // With a second stream live when one dies, it gets the dead one's undelivered mask at once.
+  auto& [third_vf, third_pf] = f.connect();
+  third_pf.set_unread_limit(1);
+  serve_result third_served;
+  f.serve(0, slot0, third_pf, third_served.handler());
+  f.run();
+  BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{0x100}));
+  f.run();
+  BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{0x200}));
+  f.exchange(vf);
+  third_vf.reset();
+  f.exchange(vf);
+  BOOST_TEST(vf.invalidated.bits() == 0x330u);
+  BOOST_TEST(f.pf->blocks().pending_invalidations(0).empty());
+}
+
+// An io_context stopped in the middle of an exchange and restarted: serving carries on, nothing lost.
+BOOST_AUTO_TEST_CASE(an_io_context_stopped_and_restarted_mid_exchange) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  pf_end.set_read_chunk(50);
+  serve_result served;
+  f.serve(0, slot0, pf_end, served.handler());
+  scripted_vf vf(vf_end, slot0);
+  for (int i = 0; i < 60; ++i) vf.send_read(block1);
+  f.io.poll_one();
+  f.io.poll_one();
+  f.io.stop();
+  BOOST_TEST(f.io.poll() == 0u);
+  f.exchange(vf);
+  BOOST_TEST(vf.count(ntstatus::success) == 60u);
+  BOOST_TEST(!served.ec.has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
