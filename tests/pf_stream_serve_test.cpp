@@ -18,6 +18,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
 
@@ -683,6 +684,12 @@ BOOST_AUTO_TEST_CASE(cancellation_and_an_unregistered_vf) {
   f.run();
   BOOST_REQUIRE(unknown.ec.has_value());
   BOOST_TEST((*unknown.ec == errc::not_found));
+  serve_result bad_slot;
+  f.serve(1, hyperv::wslot{32, 0}, other_pf_end, bad_slot.handler());
+  f.run();
+  BOOST_REQUIRE(bad_slot.ec.has_value());
+  BOOST_TEST((*bad_slot.ec == errc::invalid_argument));
+  BOOST_TEST(f.pf->streams(1) == 0u);
   (void)other_vf_end;
 }
 
@@ -760,6 +767,32 @@ BOOST_AUTO_TEST_CASE(an_io_context_stopped_and_restarted_mid_exchange) {
   f.exchange(vf);
   BOOST_TEST(vf.count(ntstatus::success) == 60u);
   BOOST_TEST(!served.ec.has_value());
+}
+
+// Any completion token: a deferred serve starts only when launched, for both overloads (the options are
+// held by the deferred operation, not referenced).
+BOOST_AUTO_TEST_CASE(async_serve_with_a_deferred_token) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  auto& [timed_vf_end, timed_pf_end] = f.connect();
+  auto plain = f.pf->async_serve(0, slot0, pf_end, boost::asio::deferred);
+  auto timed = f.pf->async_serve(1, slot1, timed_pf_end, pf_stream_options<manual_timing>{std::chrono::seconds(1), f.clock},
+                                 boost::asio::deferred);
+  BOOST_TEST(f.pf->streams(0) == 0u);
+  serve_result first, second;
+  std::move(plain)(first.handler());
+  std::move(timed)(second.handler());
+  BOOST_TEST(f.pf->streams(0) == 1u);
+  BOOST_TEST(f.pf->streams(1) == 1u);
+  scripted_vf vf(timed_vf_end, slot1);
+  const std::uint64_t read = vf.send_read(block1);
+  f.exchange(vf);
+  BOOST_TEST(vf.answers[read] == ntstatus::success);
+  vf_end.close();
+  timed_vf_end.close();
+  f.run();
+  BOOST_TEST(!*first.ec);
+  BOOST_TEST(!*second.ec);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -243,14 +243,14 @@ class pf_endpoint {
   // - vpci::errc::quarantined: overflow, the stream took none of the VF's answers for the stall timeout
   //   (options.stall_timeout) while the VF kept them waiting;
   // - vpci::errc::vf_removed: remove_vf(vf), or this endpoint destroyed;
-  // - vpci::errc::not_found: VF not registered;
+  // - vpci::errc::not_found: VF not registered; vpci::errc::invalid_argument: `slot` does not encode;
   // - vpci::errc::cancelled: the operation was cancelled;
   // - the stream's own errors, unchanged.
   // Whenever serving ends, the PF closes the stream (shutdown and close, where Stream has them), so the
   // VF sees the end. Cancellation: terminal, partial and total through the handler's cancellation slot;
   // all end serving with vpci::errc::cancelled (emit on the endpoint's thread).
   // Thread safety: the endpoint's (one thread or strand), which must be the stream's executor. The stream
-  // must outlive the operation.
+  // and its executor's context must outlive the operation (destroying the endpoint ends it).
   template <class Stream, class CompletionToken>
   auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, CompletionToken&& token) {
     return async_serve(vf, slot, stream, pf_stream_options<>{}, std::forward<CompletionToken>(token));
@@ -261,9 +261,11 @@ class pf_endpoint {
                    CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
         [this, vf, slot, &stream, options](auto handler) {
-          if (!store_->registered(vf)) {
-            boost::asio::post(stream.get_executor(),
-                              boost::asio::append(std::move(handler), boost::system::error_code(make_error_code(errc::not_found))));
+          const errc refused = !store_->registered(vf)          ? errc::not_found
+                               : !hyperv::encode_wslot(slot).has_value() ? errc::invalid_argument
+                                                                         : no_error;
+          if (refused != no_error) {
+            boost::asio::post(stream.get_executor(), boost::asio::append(std::move(handler), code(refused)));
             return;
           }
           auto cancellation = boost::asio::get_associated_cancellation_slot(handler);

@@ -20,6 +20,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -95,7 +96,7 @@ class pf_stream_server final : public pf_stream_link,
   [[nodiscard]] engine::vf_index vf() const noexcept override { return session_.vf(); }
 
   void invalidate(block_mask mask) override {
-    if (finished_ || mask.empty()) return;
+    if (phase_ == phase::finished || mask.empty()) return;
     session_.invalidate(mask);
     flush();
   }
@@ -106,16 +107,20 @@ class pf_stream_server final : public pf_stream_link,
   static constexpr std::size_t invalidate_frame_size = engine::pf_message_session<MaxVfs>::invalidate_buffer_size;
   static constexpr std::size_t response_size = engine::pf_message_session<MaxVfs>::response_buffer_size;
 
+  // serving: reading and answering; draining: the VF ended its stream, answers already produced are
+  // still written; finished: serving ended (the completion was delivered), later I/O does nothing.
+  enum class phase : std::uint8_t { serving, draining, finished };
+
   [[nodiscard]] bool input_left() const noexcept { return input_begin_ != input_end_; }
 
   // Reads when the session accepts input and everything read so far was fed to it.
   void read() {
-    if (finished_ || reading_ || input_ended_ || input_left() || !session_.accepting()) return;
+    if (phase_ != phase::serving || reading_ || input_left() || !session_.accepting()) return;
     reading_ = true;
     stream_.async_read_some(boost::asio::buffer(input_), [self = this->shared_from_this()](boost::system::error_code ec,
                                                                                            std::size_t n) {
       self->reading_ = false;
-      if (self->finished_) return;
+      if (self->phase_ == phase::finished) return;
       if (ec == boost::asio::error::eof) return self->end_of_input();
       if (ec) return self->finish(ec);
       self->input_begin_ = 0;
@@ -125,7 +130,7 @@ class pf_stream_server final : public pf_stream_link,
   }
 
   void end_of_input() {
-    input_ended_ = true;
+    phase_ = phase::draining;
     verdict_ = make_code(session_.on_end_of_stream());
     // Answers already produced still go to a VF that only half-closed; the last write ends serving.
     if (!writing_ && session_.unsent_answers() == 0) finish(verdict_);
@@ -135,7 +140,7 @@ class pf_stream_server final : public pf_stream_link,
   // reads more if it can.
   void resume() {
     consuming_ = true;
-    while (input_left() && !finished_) {
+    while (input_left() && phase_ != phase::finished) {
       std::array<std::byte, response_size> response{};
       const engine::pf_input_step step =
           session_.on_input(std::span<const std::byte>(input_).subspan(input_begin_, input_end_ - input_begin_), response);
@@ -149,7 +154,7 @@ class pf_stream_server final : public pf_stream_link,
       if (step.consumed == 0) break;  // the answer queue is full: wait for the stream
     }
     consuming_ = false;
-    if (finished_) return;
+    if (phase_ == phase::finished) return;
     flush();
     read();
     arm_stall_timer();  // answers may now be held behind a handoff in progress
@@ -158,7 +163,7 @@ class pf_stream_server final : public pf_stream_link,
   // Starts a handoff when none is in the stream and there is something to hand over. Never finishes
   // serving (invalidate() relies on it).
   void flush() {
-    if (finished_ || writing_ || consuming_ || !session_.has_output()) return;
+    if (phase_ == phase::finished || writing_ || consuming_ || !session_.has_output()) return;
     std::array<std::byte, invalidate_frame_size> frame{};
     auto handoff = session_.begin_handoff(frame);
     if (!handoff) return;  // cannot happen: the buffer is sized and no handoff is in progress
@@ -174,7 +179,7 @@ class pf_stream_server final : public pf_stream_link,
   void write() {
     stream_.async_write_some(boost::asio::buffer(handoff_.data() + written_, handoff_.size() - written_),
                              [self = this->shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                               if (self->finished_) return;
+                               if (self->phase_ == phase::finished) return;
                                self->written(ec, n);
                              });
   }
@@ -182,23 +187,23 @@ class pf_stream_server final : public pf_stream_link,
   void written(boost::system::error_code ec, std::size_t n) {
     session_.on_stream_progress(n);
     written_ += n;
-    if (ec) return finish(input_ended_ ? verdict_ : ec);  // after end of stream, the VF is simply gone
+    if (ec) return finish(phase_ == phase::draining ? verdict_ : ec);  // after end of stream, the VF is simply gone
     if (written_ < handoff_.size()) return write();
     writing_ = false;
     session_.end_handoff();
-    if (input_ended_ && session_.unsent_answers() == 0) return finish(verdict_);
+    if (phase_ == phase::draining && session_.unsent_answers() == 0) return finish(verdict_);
     resume();
   }
 
   void arm_stall_timer() {
-    if (timer_armed_ || finished_) return;
+    if (timer_armed_ || phase_ == phase::finished) return;
     const std::uint64_t due = session_.arm_stall_check(timing_.now());
     if (due == engine::pf_message_session<MaxVfs>::no_deadline) return;
     timer_armed_ = true;
     timer_.expires_at(due);
     timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
       self->timer_armed_ = false;
-      if (self->finished_ || ec) return;
+      if (self->phase_ == phase::finished || ec) return;
       if (const errc verdict = self->session_.on_stall_check(); verdict != no_error)
         return self->finish(make_code(verdict));
       self->arm_stall_timer();
@@ -206,8 +211,8 @@ class pf_stream_server final : public pf_stream_link,
   }
 
   void finish(boost::system::error_code ec) {
-    if (finished_) return;
-    finished_ = true;
+    if (phase_ == phase::finished) return;
+    phase_ = phase::finished;
     session_.end_of_serving();
     if (timer_armed_) timer_.cancel();
     close_stream();
@@ -240,13 +245,13 @@ class pf_stream_server final : public pf_stream_link,
   std::vector<std::byte> unsent_;   // answer frames produced since the last handoff
   std::vector<std::byte> handoff_;  // the handoff in the stream
   std::size_t written_{0};          // bytes of handoff_ the stream took
-  boost::system::error_code verdict_;  // how serving ends once input ended
-  bool reading_{false};
-  bool writing_{false};
-  bool consuming_{false};
-  bool timer_armed_{false};
-  bool input_ended_{false};
-  bool finished_{false};
+  boost::system::error_code verdict_;  // how serving ends once draining
+  phase phase_{phase::serving};
+  // Orthogonal to the phase: what is in progress.
+  bool reading_{false};      // an async_read_some
+  bool writing_{false};      // a handoff in the stream
+  bool consuming_{false};    // inside resume() (a block handler may call back into invalidate())
+  bool timer_armed_{false};  // the stall timer
 };
 
 }  // namespace vpci::detail
