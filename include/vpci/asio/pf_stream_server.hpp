@@ -9,7 +9,8 @@
 //   resumes when the stream has taken the answers handed to it.
 // - It keeps one handoff in the stream at a time (the pending invalidation frame, then every answer
 //   produced since the last one, written with async_write_some until taken) and reports each write's
-//   bytes to the session.
+//   bytes to the session. An answer produced while no handoff is in the stream goes out at once; those
+//   produced meanwhile gather into the next handoff.
 // - A stall timer (the timing policy's) runs while the session watches for a stall.
 // - End of stream: it stops reading, lets the answers already produced reach a VF that only half-closed,
 //   and ends with the session's verdict (success, or truncated_message when cut inside a frame).
@@ -98,7 +99,7 @@ class pf_stream_server final : public pf_stream_link,
   void invalidate(block_mask mask) override {
     if (phase_ == phase::finished || mask.empty()) return;
     session_.invalidate(mask);
-    flush();
+    if (!consuming_) flush();  // from a block handler inside resume(): its loop hands it over
   }
 
   void stop(boost::system::error_code ec) override { finish(ec); }
@@ -149,8 +150,10 @@ class pf_stream_server final : public pf_stream_link,
         consuming_ = false;
         return finish(make_code(step.error));
       }
-      if (step.reply.size != 0)
+      if (step.reply.size != 0) {
         unsent_.insert(unsent_.end(), response.begin(), response.begin() + static_cast<std::ptrdiff_t>(step.reply.size));
+        flush();  // the first answer goes out at once; the rest gather behind it into the next handoff
+      }
       if (step.consumed == 0) break;  // the answer queue is full: wait for the stream
     }
     consuming_ = false;
@@ -163,7 +166,7 @@ class pf_stream_server final : public pf_stream_link,
   // Starts a handoff when none is in the stream and there is something to hand over. Never finishes
   // serving (invalidate() relies on it).
   void flush() {
-    if (phase_ == phase::finished || writing_ || consuming_ || !session_.has_output()) return;
+    if (phase_ == phase::finished || writing_ || !session_.has_output()) return;
     std::array<std::byte, invalidate_frame_size> frame{};
     auto handoff = session_.begin_handoff(frame);
     if (!handoff) return;  // cannot happen: the buffer is sized and no handoff is in progress
@@ -250,7 +253,7 @@ class pf_stream_server final : public pf_stream_link,
   // Orthogonal to the phase: what is in progress.
   bool reading_{false};      // an async_read_some
   bool writing_{false};      // a handoff in the stream
-  bool consuming_{false};    // inside resume() (a block handler may call back into invalidate())
+  bool consuming_{false};    // inside resume(): a block handler's invalidate() waits for its loop
   bool timer_armed_{false};  // the stall timer
 };
 
