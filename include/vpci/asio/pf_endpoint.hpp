@@ -76,7 +76,8 @@ class pf_endpoint {
       if (attachment.detach) attachment.detach();
     // Every stream ends now (vf_removed, closed); their I/O still queued finds them finished and does
     // nothing, so nothing runs on this endpoint's memory afterwards.
-    for (const auto& stream : streams_of([](vf_index) { return true; })) stream->stop(make_error_code(errc::vf_removed));
+    for (const auto& stream : streams_of([](vf_index) { return true; }))
+      stream->stop(make_error_code(errc::vf_removed));
   }
 
   // The block store: define blocks, store values, read counters.
@@ -269,8 +270,8 @@ class pf_endpoint {
             return;
           }
           auto cancellation = boost::asio::get_associated_cancellation_slot(handler);
-          auto done = [this, executor = stream.get_executor(), h = std::move(handler)](detail::pf_stream_link& link,
-                                                                                      boost::system::error_code ec) mutable {
+          auto done = [this, executor = stream.get_executor(), h = std::move(handler)](
+                          detail::pf_stream_link& link, boost::system::error_code ec) mutable {
             if (auto s = boost::asio::get_associated_cancellation_slot(h); s.is_connected()) s.clear();
             forget_stream(link);
             boost::asio::post(executor, boost::asio::append(std::move(h), ec));
@@ -278,7 +279,8 @@ class pf_endpoint {
           auto server = std::make_shared<detail::pf_stream_server<MaxVfs, Stream, Timing, decltype(done)>>(
               *store_, vf, slot, stream, options, std::move(done));
           if (cancellation.is_connected())
-            cancellation.template emplace<cancel_serving>(std::weak_ptr<detail::pf_stream_link>(server), stream.get_executor());
+            cancellation.template emplace<cancel_serving>(std::weak_ptr<detail::pf_stream_link>(server),
+                                                          stream.get_executor());
           stream_attachments_.push_back(server);
           server->start();
           push_invalidations(vf);  // those raised while the VF had no stream
@@ -288,8 +290,8 @@ class pf_endpoint {
 
   // How many streams of VF `vf` are being served.
   [[nodiscard]] std::size_t streams(vf_index vf) const noexcept {
-    return static_cast<std::size_t>(
-        std::count_if(stream_attachments_.begin(), stream_attachments_.end(), [vf](const auto& s) { return s->vf() == vf; }));
+    return static_cast<std::size_t>(std::count_if(stream_attachments_.begin(), stream_attachments_.end(),
+                                                  [vf](const auto& s) { return s->vf() == vf; }));
   }
 
   // The mailbox session of an attached VF (for counters and tests), or nullptr.

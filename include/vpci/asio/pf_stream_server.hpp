@@ -134,7 +134,7 @@ class pf_stream_server final : public pf_stream_link,
     phase_ = phase::draining;
     verdict_ = make_code(session_.on_end_of_stream());
     // Answers already produced still go to a VF that only half-closed; the last write ends serving.
-    if (!writing_ && session_.unsent_answers() == 0) finish(verdict_);
+    if (!session_.handoff_in_progress() && session_.unsent_answers() == 0) finish(verdict_);
   }
 
   // Feeds the input not yet fed while the session takes it, hands what it produced to the stream, and
@@ -143,15 +143,16 @@ class pf_stream_server final : public pf_stream_link,
     consuming_ = true;
     while (input_left() && phase_ != phase::finished) {
       std::array<std::byte, response_size> response{};
-      const engine::pf_input_step step =
-          session_.on_input(std::span<const std::byte>(input_).subspan(input_begin_, input_end_ - input_begin_), response);
+      const auto input = std::span<const std::byte>(input_).subspan(input_begin_, input_end_ - input_begin_);
+      const engine::pf_input_step step = session_.on_input(input, response);
       input_begin_ += step.consumed;
       if (step.error != no_error) {
         consuming_ = false;
         return finish(make_code(step.error));
       }
       if (step.reply.size != 0) {
-        unsent_.insert(unsent_.end(), response.begin(), response.begin() + static_cast<std::ptrdiff_t>(step.reply.size));
+        const auto frame = std::span<const std::byte>(response).first(step.reply.size);
+        unsent_.insert(unsent_.end(), frame.begin(), frame.end());
         flush();  // the first answer goes out at once; the rest gather behind it into the next handoff
       }
       if (step.consumed == 0) break;  // the answer queue is full: wait for the stream
@@ -166,15 +167,15 @@ class pf_stream_server final : public pf_stream_link,
   // Starts a handoff when none is in the stream and there is something to hand over. Never finishes
   // serving (invalidate() relies on it).
   void flush() {
-    if (phase_ == phase::finished || writing_ || !session_.has_output()) return;
+    if (phase_ == phase::finished || session_.handoff_in_progress() || !session_.has_output()) return;
     std::array<std::byte, invalidate_frame_size> frame{};
     auto handoff = session_.begin_handoff(frame);
-    if (!handoff) return;  // cannot happen: the buffer is sized and no handoff is in progress
+    // Cannot fail: the buffer is sized, no handoff is in progress, async_serve checked the wslot.
+    if (!handoff) return;
     handoff_.assign(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(handoff->invalidate_size));
     handoff_.insert(handoff_.end(), unsent_.begin(), unsent_.end());
     unsent_.clear();
     written_ = 0;
-    writing_ = true;
     write();
     arm_stall_timer();
   }
@@ -192,7 +193,6 @@ class pf_stream_server final : public pf_stream_link,
     written_ += n;
     if (ec) return finish(phase_ == phase::draining ? verdict_ : ec);  // after end of stream, the VF is simply gone
     if (written_ < handoff_.size()) return write();
-    writing_ = false;
     session_.end_handoff();
     if (phase_ == phase::draining && session_.unsent_answers() == 0) return finish(verdict_);
     resume();
@@ -251,8 +251,8 @@ class pf_stream_server final : public pf_stream_link,
   boost::system::error_code verdict_;  // how serving ends once draining
   phase phase_{phase::serving};
   // Orthogonal to the phase: what is in progress.
+  // (A handoff in the stream is the session's handoff_in_progress().)
   bool reading_{false};      // an async_read_some
-  bool writing_{false};      // a handoff in the stream
   bool consuming_{false};    // inside resume(): a block handler's invalidate() waits for its loop
   bool timer_armed_{false};  // the stall timer
 };

@@ -171,7 +171,8 @@ class test_stream {
   }
   // Abortive close: the peer's reads and writes fail with connection_reset; unread bytes are discarded.
   void reset() {
-    if (state_) state_->end_connection(end_, boost::asio::error::connection_reset, boost::asio::error::connection_reset);
+    if (state_)
+      state_->end_connection(end_, boost::asio::error::connection_reset, boost::asio::error::connection_reset);
   }
   [[nodiscard]] bool is_open() const {
     std::lock_guard lock(state_->mutex);
@@ -520,7 +521,8 @@ class test_stream {
           abort_pending(ends[end], ready);
         } else {
           for (auto* queue : {&ends[end].reads, &ends[end].writes}) {
-            auto it = std::find_if(queue->begin(), queue->end(), [&](const pending_operation& op) { return op.id == *id; });
+            auto it = std::find_if(queue->begin(), queue->end(),
+                                   [&](const pending_operation& op) { return op.id == *id; });
             if (it == queue->end()) continue;
             ready.push_back({std::move(it->handler), boost::asio::error::operation_aborted, 0});
             queue->erase(it);
