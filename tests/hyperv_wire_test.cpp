@@ -1150,7 +1150,9 @@ BOOST_AUTO_TEST_CASE(case_2_pf_session_answers_the_writes_linux_sends) {
     auto completion = decode_write_completion(std::span<const std::byte>{out}.subspan(4, 24));
     BOOST_TEST_REQUIRE(completion.has_value());
     BOOST_TEST(completion->transaction_id == le::load_u64(packet.data() + 8));
-    session.response_written(*reply);
+    std::array<std::byte, engine::pf_message_session<2>::invalidate_buffer_size> invalidation{};
+    BOOST_TEST_REQUIRE(session.begin_handoff(invalidation).has_value());  // the answer leaves for the VF
+    session.end_handoff();
   }
   BOOST_TEST(octets(store.contents(0, block_id{7})) == (std::vector<unsigned>{0xA1, 0xA2, 0xA3, 0xA4, 0xA5}));
   BOOST_TEST(octets(store.contents(0, block_id{3})) == octets(pattern(128, 0x10)));

@@ -299,8 +299,11 @@ BOOST_AUTO_TEST_CASE(vf_that_floods_without_reading_is_quarantined_for_overflow)
   BOOST_REQUIRE(!pf.register_vf(0, 1));
   BOOST_REQUIRE(!pf.define_block(0, block_id{1}, std::array<std::byte, 128>{}));
   std::optional<boost::system::error_code> served;
-  pf.async_serve(0, vf0_slot, pf0, [&](boost::system::error_code ec) { served = ec; });
-  // The VF writes requests and never reads: answers pile up once the socket buffer is full.
+  manual_timing clock;
+  const pf_stream_options<manual_timing> options{100ms, clock};
+  pf.async_serve(0, vf0_slot, pf0, options, [&](boost::system::error_code ec) { served = ec; });
+  // The VF writes requests and never reads: answers pile up once the socket buffer is full, then the PF
+  // stops reading (backpressure).
   std::array<std::byte, hyperv::read_request_frame_size> frame{};
   (void)hyperv::encode_read_request_frame(1, hyperv::read_request{block_id{1}, vf0_slot, 128}, frame);
   std::vector<std::byte> flood;
@@ -309,7 +312,14 @@ BOOST_AUTO_TEST_CASE(vf_that_floods_without_reading_is_quarantined_for_overflow)
   std::size_t offset = 0;
   while (!served && offset < flood.size()) {
     boost::system::error_code ec;
-    offset += vf0.write_some(boost::asio::buffer(flood.data() + offset, flood.size() - offset), ec);
+    const std::size_t n = vf0.write_some(boost::asio::buffer(flood.data() + offset, flood.size() - offset), ec);
+    offset += n;
+    if (io.poll() == 0 && n == 0) break;  // both sides are stuck
+  }
+  // The stream takes none of the PF's answers for the stall timeout (caught within two).
+  for (int i = 0; i < 2 && !served; ++i) {
+    clock.advance(options.stall_timeout);
+    io.restart();
     io.poll();
   }
   BOOST_REQUIRE(served.has_value());
@@ -340,6 +350,7 @@ class held_write_stream {
     };
   }
   bool holding() const { return static_cast<bool>(release_); }
+  std::size_t held_bytes() const { return held_.size(); }
   void release() { std::exchange(release_, nullptr)(); }
 
  private:
@@ -365,10 +376,15 @@ BOOST_AUTO_TEST_CASE(answers_leave_the_in_flight_count_when_handed_to_the_stream
       if (!ec) ++ok;
     });
   while (!pf_stream.holding()) io.run_one();
-  io.poll();  // the PF reads the other requests while its first answer waits in the stream
-  // One answer was handed to the stream and left the in-flight count at once, although the stream has
-  // not taken it yet; the others wait behind that write and are still in flight.
-  BOOST_TEST(pf.blocks().in_flight(0) == buffers.size() - 1);
+  io.poll();  // the PF reads the other requests while its first answers wait in the stream
+  // The answers handed to the stream left the in-flight count at once, although the stream has not taken
+  // them yet; the others wait behind that write and are still in flight.
+  std::array<std::byte, hyperv::max_response_frame_size> answer{};
+  const std::size_t answer_size =
+      hyperv::encode_read_response_frame(hyperv::read_response{1, ntstatus::success, std::array<std::byte, 8>{}}, answer)
+          .value();
+  BOOST_TEST(pf_stream.held_bytes() % answer_size == 0u);
+  BOOST_TEST(pf.blocks().in_flight(0) == buffers.size() - pf_stream.held_bytes() / answer_size);
   while (pf_stream.holding() || ok < buffers.size()) {
     if (pf_stream.holding()) pf_stream.release();
     io.poll();

@@ -82,14 +82,23 @@ struct fixture {
     BOOST_REQUIRE(store.define_block(vf1, block_id{5}, block5) == no_error);
   }
 
-  // Sends one packet, expects a response frame; returns the reply and retires it.
+  // Sends one packet, expects a response frame; returns the reply, handed to the stream and taken.
   pf_reply answer(pf_message_session<4>& session, std::span<const std::byte> packet) {
     auto reply = session.on_packet(packet, out);
     BOOST_REQUIRE(reply.has_value());
     BOOST_REQUIRE(reply->size >= 24u);
     BOOST_TEST(le::load_u32(out.data()) == reply->size - 4);
-    session.response_written(*reply);
+    hand_off(session);
     return *reply;
+  }
+  // Hands everything waiting to the stream, which takes it all.
+  static pf_handoff hand_off(pf_message_session<4>& session) {
+    std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+    auto handoff = session.begin_handoff(frame);
+    BOOST_REQUIRE(handoff.has_value());
+    session.on_stream_progress(1);
+    session.end_handoff();
+    return *handoff;
   }
   std::span<const std::byte> response_packet(const pf_reply& reply) const {
     return std::span<const std::byte>{out}.subspan(4, reply.size - 4);
@@ -211,7 +220,8 @@ BOOST_FIXTURE_TEST_CASE(lengths_0_and_129_are_invalid_parameter, fixture) {
   BOOST_REQUIRE(reply.has_value());
   BOOST_TEST(le::load_u64(out.data() + 12) == 0xABCDEFu);
   BOOST_TEST(reply->admitted);
-  session0.response_written(*reply);
+  hand_off(session0);
+  BOOST_TEST(store.in_flight(vf0) == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -273,13 +283,11 @@ BOOST_FIXTURE_TEST_CASE(small_response_buffer_changes_nothing, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(flooding_gets_device_not_ready, fixture) {
-  // Four requests admitted and not yet written: the cap (4) is reached.
-  std::vector<pf_reply> queued;
+  // Four requests admitted and not yet handed to the stream: the cap (4) is reached.
   for (std::uint64_t id = 1; id <= 4; ++id) {
     auto reply = session0.on_packet(read_packet(id, 3, slot0, 16), out);
     BOOST_REQUIRE(reply.has_value());
     BOOST_TEST(reply->admitted);
-    queued.push_back(*reply);
   }
   BOOST_TEST(store.in_flight(vf0) == 4u);
   for (std::uint64_t id = 5; id <= 8; ++id) {
@@ -288,23 +296,30 @@ BOOST_FIXTURE_TEST_CASE(flooding_gets_device_not_ready, fixture) {
     BOOST_TEST(reply->status == ntstatus::device_not_ready);
     BOOST_TEST(!reply->admitted);
     BOOST_TEST(le::load_u64(out.data() + 12) == id);
-    session0.response_written(*reply);
   }
   // Bad requests count against the cap too.
   BOOST_TEST(session0.on_packet(read_packet(9, 3, slot0, 0), out)->status == ntstatus::device_not_ready);
   BOOST_TEST(store.in_flight(vf0) == 4u);
   BOOST_TEST(store.counters(vf0).busy == 5u);
+  BOOST_TEST(session0.held_answers() == 9u);
   expect_untouched();
   // Busy is not a violation: no quarantine; the other VF is unaffected.
   BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
   BOOST_TEST(answer(session1, read_packet(1, 5, slot1, 8)).status == ntstatus::success);
-  // Writing one queued response admits one more.
-  session0.response_written(queued.front());
-  BOOST_TEST(store.in_flight(vf0) == 3u);
+  // Handing the answers to the stream takes them out of the in-flight count: one more is admitted.
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  auto handoff = session0.begin_handoff(frame);
+  BOOST_REQUIRE(handoff.has_value());
+  BOOST_TEST(handoff->answers == 9u);
+  BOOST_TEST(handoff->invalidate_size == 0u);
+  BOOST_TEST(store.in_flight(vf0) == 0u);
   auto admitted = session0.on_packet(read_packet(10, 3, slot0, 16), out);
   BOOST_REQUIRE(admitted.has_value());
   BOOST_TEST(admitted->status == ntstatus::success);
-  BOOST_TEST(store.in_flight(vf0) == 4u);
+  BOOST_TEST(store.in_flight(vf0) == 1u);
+  // Still held until the stream takes them.
+  BOOST_TEST(session0.held_answers() == 10u);
+  BOOST_TEST(session0.unsent_answers() == 1u);
 }
 
 BOOST_FIXTURE_TEST_CASE(invalidate_frames, fixture) {
@@ -317,17 +332,26 @@ BOOST_FIXTURE_TEST_CASE(invalidate_frames, fixture) {
                                        0x22, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
   BOOST_TEST(ints(frame) == expected, boost::test_tools::per_element());
 
-  // Pending invalidations are coalesced in the store and taken once.
-  BOOST_TEST(session0.make_pending_invalidate(frame).value() == 0u);
-  BOOST_REQUIRE(store.invalidate(vf0, block_mask{0x1}) == no_error);
-  BOOST_REQUIRE(store.invalidate(vf0, block_mask{0x4}) == no_error);
+  // Invalidations raised on the stream are coalesced and handed over as one frame.
+  BOOST_TEST(!session0.has_output());
+  session0.invalidate(block_mask{0x1});
+  session0.invalidate(block_mask{0x4});
+  BOOST_TEST(session0.has_output());
   std::array<std::byte, 35> too_small{};
-  BOOST_TEST(session0.make_pending_invalidate(too_small).error() == errc::buffer_too_small);
-  BOOST_TEST(store.pending_invalidations(vf0).bits() == 0x5u);
-  BOOST_TEST(session0.make_pending_invalidate(frame).value() == 36u);
+  BOOST_TEST(session0.begin_handoff(too_small).error() == errc::buffer_too_small);
+  BOOST_TEST(session0.pending_invalidation().bits() == 0x5u);
+  BOOST_TEST(!session0.handoff_in_progress());
+  frame.fill(std::byte{0});
+  auto handoff = session0.begin_handoff(frame);
+  BOOST_REQUIRE(handoff.has_value());
+  BOOST_TEST(handoff->invalidate_size == 36u);
+  BOOST_TEST(handoff->answers == 0u);
   BOOST_TEST(le::load_u64(frame.data() + 28) == 0x5u);
-  BOOST_TEST(store.pending_invalidations(vf0).empty());
-  BOOST_TEST(session0.make_pending_invalidate(frame).value() == 0u);
+  BOOST_TEST(session0.pending_invalidation().empty());
+  // A second handoff cannot start while one is in progress.
+  BOOST_TEST(session0.begin_handoff(frame).error() == errc::invalid_argument);
+  session0.end_handoff();
+  BOOST_TEST(!session0.has_output());
 }
 
 BOOST_AUTO_TEST_CASE(garbage_fuzz) {
@@ -395,7 +419,7 @@ BOOST_AUTO_TEST_CASE(vf_engine_and_pf_session_through_the_framing) {
       auto reply = pf.on_packet(step.packet, response);
       BOOST_REQUIRE(reply.has_value());
       to_vf.insert(to_vf.end(), response.begin(), response.begin() + static_cast<std::ptrdiff_t>(reply->size));
-      pf.response_written(*reply);
+      fixture::hand_off(pf);
     }
     to_pf.clear();
     rest = to_vf;
@@ -441,17 +465,237 @@ BOOST_AUTO_TEST_CASE(vf_engine_and_pf_session_through_the_framing) {
 
   // The PF invalidates twice before the VF looks: one latched, coalesced mask.
   events.clear();
-  BOOST_REQUIRE(store.invalidate(vf0, block_mask{0x8}) == no_error);
-  BOOST_REQUIRE(store.invalidate(vf0, block_mask{0x1}) == no_error);
-  auto size = pf.make_pending_invalidate(frame);
-  BOOST_REQUIRE(size.has_value());
-  to_vf.insert(to_vf.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(*size));
+  pf.invalidate(block_mask{0x8});
+  pf.invalidate(block_mask{0x1});
+  auto handoff = pf.begin_handoff(frame);
+  BOOST_REQUIRE(handoff.has_value());
+  pf.end_handoff();
+  to_vf.insert(to_vf.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(handoff->invalidate_size));
   pump(1);
   BOOST_REQUIRE(events.size() == 1u);
   BOOST_TEST(events[0].kind == vf_event_kind::invalidated);
   BOOST_TEST(vf.take_invalidations().bits() == 0x9u);
   BOOST_TEST(at_pf.finish() == no_error);
   BOOST_TEST(at_vf.finish() == no_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(pf_message_session_answer_queue)
+
+namespace {
+// Request frames (with the length prefix) for on_input.
+std::vector<std::byte> frames(std::size_t count, std::uint64_t first_id, bool write) {
+  std::vector<std::byte> out;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto packet = write ? write_packet(first_id + i, 3, slot0, pattern(16, static_cast<unsigned>(i)))
+                              : read_packet(first_id + i, 3, slot0, 16);
+    std::array<std::byte, 4> prefix{};
+    le::store_u32(prefix.data(), static_cast<std::uint32_t>(packet.size()));
+    out.insert(out.end(), prefix.begin(), prefix.end());
+    out.insert(out.end(), packet.begin(), packet.end());
+  }
+  return out;
+}
+
+// Feeds `input` until the session stops taking it; returns the bytes consumed and counts the answers.
+std::size_t feed(pf_message_session<4>& session, std::span<const std::byte> input, std::size_t& answers) {
+  std::array<std::byte, pf_message_session<4>::response_buffer_size> response{};
+  std::size_t consumed = 0;
+  while (consumed < input.size()) {
+    const pf_input_step step = session.on_input(input.subspan(consumed), response);
+    BOOST_REQUIRE(step.error == no_error);
+    if (step.consumed == 0) break;
+    consumed += step.consumed;
+    if (step.reply.size != 0) ++answers;
+  }
+  return consumed;
+}
+}  // namespace
+
+// Case 2: once answer_queue_limit() answers are held, the next request is not decoded, let alone
+// executed; nothing is counted for it.
+BOOST_FIXTURE_TEST_CASE(case_2_the_overflowing_request_is_not_executed, fixture) {
+  const std::size_t limit = session0.answer_queue_limit();
+  BOOST_TEST(limit == 10u);  // cap 4: 4 admitted, 4 refusals, 2 more
+  const auto input = frames(limit + 5, 1, true);
+  std::size_t answers = 0;
+  const std::size_t consumed = feed(session0, input, answers);
+  BOOST_TEST(answers == limit);
+  BOOST_TEST(!session0.accepting());
+  BOOST_TEST(consumed == input.size() / (limit + 5) * limit);  // stopped at a frame boundary
+  BOOST_TEST(store.counters(vf0).writes == 4u);                // the admitted ones only
+  BOOST_TEST(store.in_flight(vf0) == 4u);
+  // The packet path refuses too, changing nothing.
+  const auto before = ints(store.contents(vf0, block_id{3}));
+  BOOST_TEST(session0.on_packet(write_packet(99, 3, slot0, pattern(16, 0xEE)), out).error() == errc::busy);
+  BOOST_TEST(ints(store.contents(vf0, block_id{3})) == before, boost::test_tools::per_element());
+  BOOST_TEST(store.in_flight(vf0) == 4u);
+  BOOST_TEST(store.counters(vf0).busy == 6u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  // Serving ends with answers unsent: nothing stays counted in flight.
+  session0.end_of_serving();
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+  session0.end_of_serving();  // idempotent
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+}
+
+// Case 2: after a handoff is taken, input resumes where it stopped.
+BOOST_FIXTURE_TEST_CASE(input_resumes_when_the_stream_takes_the_answers, fixture) {
+  const auto input = frames(25, 1, false);
+  std::size_t answers = 0;
+  std::size_t consumed = feed(session0, input, answers);
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  while (consumed < input.size()) {
+    auto handoff = session0.begin_handoff(frame);
+    BOOST_REQUIRE(handoff.has_value());
+    BOOST_TEST(!session0.accepting());  // still held until taken
+    BOOST_TEST(feed(session0, std::span<const std::byte>(input).subspan(consumed), answers) == 0u);
+    session0.on_stream_progress(100);
+    session0.end_handoff();
+    consumed += feed(session0, std::span<const std::byte>(input).subspan(consumed), answers);
+  }
+  BOOST_TEST(answers == 25u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+}
+
+// Case 3: invalidations coalesce into one pending mask per stream, never count against the answer
+// queue, and at most one frame rides in a handoff while the next mask waits.
+BOOST_FIXTURE_TEST_CASE(case_3_invalidations_coalesce_and_never_count_as_answers, fixture) {
+  for (unsigned i = 0; i < 1000; ++i) session0.invalidate(block_mask{std::uint64_t{1} << (i % 64)});
+  BOOST_TEST(session0.held_answers() == 0u);
+  BOOST_TEST(session0.accepting());
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  auto first = session0.begin_handoff(frame);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST(first->invalidate_size == hyperv::invalidate_frame_size);
+  BOOST_TEST(le::load_u64(frame.data() + 28) == ~std::uint64_t{0});
+  // More while the stream is stalled: one pending mask, whatever the count.
+  for (unsigned i = 0; i < 1000; ++i) session0.invalidate(block_mask{std::uint64_t{1} << (i % 3)});
+  BOOST_TEST(session0.pending_invalidation().bits() == 0x7u);
+  BOOST_TEST(session0.held_answers() == 0u);
+  // No answers held: a stalled stream carrying only invalidations is never a stall of the VF's answers.
+  BOOST_TEST(session0.arm_stall_check(0) == pf_message_session<4>::no_deadline);
+  BOOST_TEST(session0.on_stall_check() == no_error);
+  // A full answer queue does not stop invalidations either.
+  const auto input = frames(20, 1, false);
+  std::size_t answers = 0;
+  feed(session0, input, answers);
+  BOOST_TEST(!session0.accepting());
+  session0.invalidate(block_mask{0x8});
+  BOOST_TEST(session0.pending_invalidation().bits() == 0xFu);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+}
+
+// Case 3 and 5: invalidations not known to be delivered go back to the store when serving ends.
+BOOST_FIXTURE_TEST_CASE(undelivered_invalidations_go_back_to_the_store, fixture) {
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  session0.invalidate(block_mask{0x1});
+  BOOST_REQUIRE(session0.begin_handoff(frame).has_value());  // in the stream, not known to be taken
+  session0.invalidate(block_mask{0x2});                      // pending
+  session0.end_of_serving();
+  BOOST_TEST(store.pending_invalidations(vf0).bits() == 0x3u);
+  BOOST_TEST(!session0.has_output());
+  // A delivered one does not come back.
+  pf_message_session<4> next{store, vf0, slot0};
+  next.invalidate(store.take_invalidations(vf0));
+  fixture::hand_off(next);
+  next.end_of_serving();
+  BOOST_TEST(store.pending_invalidations(vf0).empty());
+}
+
+// Case 4: a stream that takes nothing for a whole stall check while answers are held quarantines the VF
+// for overflow; any progress, or holding no answers, does not.
+BOOST_FIXTURE_TEST_CASE(case_4_only_a_stream_that_takes_nothing_is_quarantined, fixture) {
+  constexpr std::uint64_t timeout = 1000;
+  pf_message_session<4> session{store, vf0, slot0, timeout};
+  BOOST_TEST(session.arm_stall_check(0) == pf_message_session<4>::no_deadline);  // nothing handed
+  std::size_t answers = 0;
+  const auto input = frames(3, 1, false);
+  feed(session, input, answers);
+  BOOST_TEST(session.arm_stall_check(0) == pf_message_session<4>::no_deadline);  // held, not handed yet
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  BOOST_REQUIRE(session.begin_handoff(frame).has_value());
+  BOOST_TEST(session.arm_stall_check(50) == 1050u);
+  session.on_stream_progress(0);  // a write that took nothing is no progress
+  session.on_stream_progress(7);
+  BOOST_TEST(session.on_stall_check() == no_error);  // it moved
+  BOOST_TEST(session.arm_stall_check(1050) == 2050u);
+  BOOST_TEST(session.on_stall_check() == errc::quarantined);  // nothing since
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::overflow);
+  BOOST_TEST(store.counters(vf0).violations == 0u);
+  // The in-flight count was already released at the handoff; ending leaves nothing.
+  session.end_of_serving();
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+  // The deadline saturates instead of wrapping.
+  pf_message_session<4> forever{store, vf1, slot1, pf_message_session<4>::no_deadline};
+  BOOST_REQUIRE(forever.on_packet(read_packet(1, 5, slot1, 8), out).has_value());
+  BOOST_REQUIRE(forever.begin_handoff(frame).has_value());
+  BOOST_TEST(forever.arm_stall_check(5) == pf_message_session<4>::no_deadline - 1);
+}
+
+// Case 4: the in-flight count is answers admitted and not yet handed to the stream, so 200 requests at
+// once get busy past the cap while a VF that keeps 4 in flight (the cap) never does.
+BOOST_FIXTURE_TEST_CASE(case_4_accounting_busy_only_past_the_cap, fixture) {
+  const auto burst = frames(200, 1, false);
+  std::size_t answers = 0;
+  std::size_t consumed = 0;
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  while (consumed < burst.size()) {
+    consumed += feed(session0, std::span<const std::byte>(burst).subspan(consumed), answers);
+    fixture::hand_off(session0);
+  }
+  BOOST_TEST(answers == 200u);
+  BOOST_TEST(store.counters(vf0).busy > 0u);
+  BOOST_TEST(store.counters(vf0).reads + store.counters(vf0).busy == 200u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+  // Four at a time, each batch handed before the next arrives: never busy.
+  pf_blocks<4> calm{pf_limits{4}};
+  BOOST_REQUIRE(calm.register_vf(vf0, 1) == no_error);
+  BOOST_REQUIRE(calm.define_block(vf0, block_id{3}, pattern(16, 0)) == no_error);
+  pf_message_session<4> steady{calm, vf0, slot0};
+  for (int round = 0; round < 50; ++round) {
+    const auto four = frames(4, 1, false);
+    std::size_t n = 0;
+    BOOST_TEST(feed(steady, four, n) == four.size());
+    BOOST_TEST(steady.begin_handoff(frame).has_value());
+    steady.end_handoff();
+  }
+  BOOST_TEST(calm.counters(vf0).busy == 0u);
+}
+
+// Case 12, the engine's verdicts: garbage and bad frames are violations once (sticky, counted once);
+// a stream cut inside a frame is truncated_message without quarantine.
+BOOST_FIXTURE_TEST_CASE(case_12_framing_verdicts, fixture) {
+  std::array<std::byte, pf_message_session<4>::response_buffer_size> response{};
+  const std::vector<std::byte> garbage(12, std::byte{0xFF});
+  const pf_input_step step = session0.on_input(garbage, response);
+  BOOST_TEST(step.error == errc::protocol_violation);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::protocol_violation);
+  BOOST_TEST(session0.on_input(garbage, response).error == errc::protocol_violation);
+  BOOST_TEST(store.counters(vf0).violations == 1u);
+  // A message a VF may not send, inside a good frame.
+  fixture g;
+  auto inval = std::vector<std::byte>(hyperv::invalidate_frame_size);
+  BOOST_REQUIRE(hyperv::encode_invalidate_frame(hyperv::invalidate{slot0, block_mask{1}}, inval).has_value());
+  BOOST_TEST(g.session0.on_input(inval, response).error == errc::protocol_violation);
+  BOOST_TEST(g.session0.on_input(inval, response).error == errc::protocol_violation);
+  BOOST_TEST(g.store.counters(vf0).violations == 1u);
+  // Cut mid-frame.
+  fixture h;
+  const auto one = frames(1, 1, false);
+  std::size_t answers = 0;
+  BOOST_TEST(feed(h.session0, std::span<const std::byte>(one).first(one.size() - 3), answers) == one.size() - 3);
+  BOOST_TEST(h.session0.on_end_of_stream() == errc::truncated_message);
+  BOOST_TEST(h.store.quarantined(vf0) == quarantine_reason::none);
+  BOOST_TEST(feed(h.session0, std::span<const std::byte>(one).last(3), answers) == 3u);
+  BOOST_TEST(answers == 1u);
+  BOOST_TEST(h.session0.on_end_of_stream() == no_error);
+  // A response buffer too small consumes nothing.
+  std::array<std::byte, 10> tiny{};
+  BOOST_TEST(h.session0.on_input(one, tiny).error == errc::buffer_too_small);
+  BOOST_TEST(h.session0.on_input(one, tiny).consumed == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -208,6 +208,34 @@ BOOST_FIXTURE_TEST_CASE(orderly_close_delivers_what_was_written_then_eof, pair_f
   BOOST_TEST((*closed_read.ec == boost::asio::error::bad_descriptor));
 }
 
+BOOST_FIXTURE_TEST_CASE(shutdown_send_half_closes_and_shutdown_receive_stops_reading, pair_fixture) {
+  boost::asio::write(a, boost::asio::buffer(pattern(3)));
+  std::array<std::byte, 8> in{};
+  outcome waiting;
+  b.async_read_some(boost::asio::buffer(in), waiting.handler());
+  run();  // takes the 3 bytes
+  outcome after;
+  b.async_read_some(boost::asio::buffer(in), after.handler());
+  a.shutdown(test_stream::shutdown_send);
+  run();
+  BOOST_TEST(waiting.bytes == 3U);
+  BOOST_TEST((*after.ec == boost::asio::error::eof));
+  error_code ec;
+  BOOST_TEST(a.write_some(boost::asio::buffer(pattern(1)), ec) == 0U);
+  BOOST_TEST((ec == boost::asio::error::broken_pipe));
+  // The half-closed end still reads.
+  boost::asio::write(b, boost::asio::buffer(pattern(2)));
+  BOOST_TEST(a.read_some(boost::asio::buffer(in)) == 2U);
+  BOOST_TEST(a.is_open());
+  // shutdown_receive: this end's reads end, the peer's writes fail.
+  b.shutdown(test_stream::shutdown_receive, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(b.read_some(boost::asio::buffer(in), ec) == 0U);
+  BOOST_TEST((ec == boost::asio::error::eof));
+  boost::asio::write(b, boost::asio::buffer(pattern(1)));  // b still sends
+  BOOST_TEST(a.read_some(boost::asio::buffer(in)) == 1U);
+}
+
 BOOST_FIXTURE_TEST_CASE(a_pending_read_sees_the_peer_close, pair_fixture) {
   std::array<std::byte, 4> in{};
   outcome read;

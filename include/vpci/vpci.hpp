@@ -14,3 +14,4 @@
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/shm_config_space.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
+#include <vpci/transport/test_stream.hpp>

@@ -6,6 +6,7 @@
 // write hook runs on the thread that performs the VF's write.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -15,7 +16,10 @@
 #include <span>
 #include <vector>
 
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/post.hpp>
 
 #include <vpci/asio/pf_stream_server.hpp>
@@ -70,10 +74,10 @@ class pf_endpoint {
   ~pf_endpoint() {
     for (auto& attachment : mailbox_attachments_)
       if (attachment.detach) attachment.detach();
-    while (!stream_attachments_.empty()) {
-      auto stop = stream_attachments_.back().stop;
-      stop(make_error_code(errc::vf_removed));
-    }
+    // Every stream ends now (vf_removed, closed); their I/O still queued finds them finished and does
+    // nothing, so nothing runs on this endpoint's memory afterwards.
+    for (const auto& stream : streams_of([](vf_index) { return true; }))
+      stream->stop(make_error_code(errc::vf_removed));
   }
 
   // The block store: define blocks, store values, read counters.
@@ -121,7 +125,11 @@ class pf_endpoint {
   void invalidate_all(block_mask mask) {
     store_->invalidate_all(mask);
     for (auto& attachment : mailbox_attachments_) attachment.service();
-    for (std::size_t i = 0; i < stream_attachments_.size(); ++i) stream_attachments_[i].push();
+    std::vector<vf_index> served;
+    for (const auto& stream : stream_attachments_) served.push_back(stream->vf());
+    std::sort(served.begin(), served.end());
+    served.erase(std::unique(served.begin(), served.end()), served.end());
+    for (vf_index vf : served) push_invalidations(vf);
   }
 
   // A PF-initiated VF reset (FLR): lifts quarantine; blocks and pending invalidations survive.
@@ -221,35 +229,69 @@ class pf_endpoint {
   }
 
   // Serves VF `vf` over the Hyper-V binding on `stream` (connected to that VF: the PF knows which VF a
-  // connection belongs to, never from the messages) with the VF's wslot `slot`, until the stream closes
-  // or the VF is cut off. Completion: void(boost::system::error_code): success when the VF closed the
-  // stream; vpci::errc::protocol_violation (garbage, a broken frame, a message a VF may not send: the
-  // VF is quarantined); vpci::errc::quarantined (overflow: the VF sent without reading its answers);
-  // vpci::errc::not_found (VF not registered); stream errors. Invalidations raised while serving are sent
-  // at once. The stream must outlive the operation; closing it ends the operation.
+  // connection belongs to, never from the messages) with the VF's wslot `slot`, until the stream ends or
+  // the VF is cut off. Each call is its own attachment: a VF may have several streams (a reconnect
+  // before the old stream is seen to end); invalidations go to every stream of the VF, and to the next
+  // one when it has none. The answer queue, backpressure, invalidation coalescing and quarantine rules
+  // are engine::pf_message_session's (docs/hyperv-binding.md).
+  //
+  // Completion: void(boost::system::error_code), never inline. Errors:
+  // - success: the VF closed the stream at a frame boundary (answers already produced were written
+  //   first, for a VF that only half-closed);
+  // - vpci::errc::truncated_message: the stream ended inside a frame (the VF crashed; no quarantine);
+  // - vpci::errc::protocol_violation: garbage, a broken frame, a message a VF may not send (the VF is
+  //   quarantined);
+  // - vpci::errc::quarantined: overflow, the stream took none of the VF's answers for the stall timeout
+  //   (options.stall_timeout) while the VF kept them waiting;
+  // - vpci::errc::vf_removed: remove_vf(vf), or this endpoint destroyed;
+  // - vpci::errc::not_found: VF not registered; vpci::errc::invalid_argument: `slot` does not encode;
+  // - vpci::errc::cancelled: the operation was cancelled;
+  // - the stream's own errors, unchanged.
+  // Whenever serving ends, the PF closes the stream (shutdown and close, where Stream has them), so the
+  // VF sees the end. Cancellation: terminal, partial and total through the handler's cancellation slot;
+  // all end serving with vpci::errc::cancelled (emit on the endpoint's thread).
+  // Thread safety: the endpoint's (one thread or strand), which must be the stream's executor. The stream
+  // and its executor's context must outlive the operation (destroying the endpoint ends it).
   template <class Stream, class CompletionToken>
   auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, CompletionToken&& token) {
+    return async_serve(vf, slot, stream, pf_stream_options<>{}, std::forward<CompletionToken>(token));
+  }
+  // As above, with a stall timeout and timing policy (vpci::manual_timing in tests).
+  template <class Stream, class Timing, class CompletionToken>
+  auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, const pf_stream_options<Timing>& options,
+                   CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
-        [this, vf, slot, &stream](auto handler) {
-          auto executor = boost::asio::get_associated_executor(handler, stream.get_executor());
-          if (!store_->registered(vf)) {
-            boost::asio::post(executor, [h = std::move(handler)]() mutable {
-              std::move(h)(boost::system::error_code(make_error_code(errc::not_found)));
-            });
+        [this, vf, slot, &stream, options](auto handler) {
+          const errc refused = !store_->registered(vf)          ? errc::not_found
+                               : !hyperv::encode_wslot(slot).has_value() ? errc::invalid_argument
+                                                                         : no_error;
+          if (refused != no_error) {
+            boost::asio::post(stream.get_executor(), boost::asio::append(std::move(handler), code(refused)));
             return;
           }
-          auto shared_handler = std::make_shared<decltype(handler)>(std::move(handler));
-          auto server = std::make_shared<detail::pf_stream_server<MaxVfs, Stream>>(
-              *store_, vf, slot, stream, [this, vf, executor, shared_handler](boost::system::error_code ec) {
-                forget_stream(vf);
-                boost::asio::post(executor, [shared_handler, ec]() mutable { std::move(*shared_handler)(ec); });
-              });
-          stream_attachments_.push_back(stream_attachment{vf, [server] { server->push_invalidations(); },
-                                                          [server](boost::system::error_code ec) { server->stop(ec); }});
+          auto cancellation = boost::asio::get_associated_cancellation_slot(handler);
+          auto done = [this, executor = stream.get_executor(), h = std::move(handler)](
+                          detail::pf_stream_link& link, boost::system::error_code ec) mutable {
+            if (auto s = boost::asio::get_associated_cancellation_slot(h); s.is_connected()) s.clear();
+            forget_stream(link);
+            boost::asio::post(executor, boost::asio::append(std::move(h), ec));
+          };
+          auto server = std::make_shared<detail::pf_stream_server<MaxVfs, Stream, Timing, decltype(done)>>(
+              *store_, vf, slot, stream, options, std::move(done));
+          if (cancellation.is_connected())
+            cancellation.template emplace<cancel_serving>(std::weak_ptr<detail::pf_stream_link>(server),
+                                                          stream.get_executor());
+          stream_attachments_.push_back(server);
           server->start();
-          server->push_invalidations();
+          push_invalidations(vf);  // those raised while the VF had no stream
         },
         token);
+  }
+
+  // How many streams of VF `vf` are being served.
+  [[nodiscard]] std::size_t streams(vf_index vf) const noexcept {
+    return static_cast<std::size_t>(std::count_if(stream_attachments_.begin(), stream_attachments_.end(),
+                                                  [vf](const auto& s) { return s->vf() == vf; }));
   }
 
   // The mailbox session of an attached VF (for counters and tests), or nullptr.
@@ -260,12 +302,12 @@ class pf_endpoint {
   }
 
   // Services VF `vf`'s window now (bindings without a write hook call this from their doorbell or poll),
-  // and sends pending invalidations on its streams.
+  // and hands pending invalidations to every stream of the VF (coalesced there until the stream takes
+  // them). Safe from inside a block handler (on_write while a stream is being served).
   void service(vf_index vf) {
     for (auto& attachment : mailbox_attachments_)
       if (attachment.vf == vf) attachment.service();
-    for (std::size_t i = 0; i < stream_attachments_.size(); ++i)
-      if (stream_attachments_[i].vf == vf) stream_attachments_[i].push();
+    push_invalidations(vf);
   }
 
   // Stops servicing VF `vf`'s mailbox window (its write hook is removed; the VSEC stays in place).
@@ -279,17 +321,11 @@ class pf_endpoint {
     return removed == 0 ? code(errc::not_found) : boost::system::error_code{};
   }
 
-  // VF removal: stops serving its streams (their operations complete with vpci::errc::vf_removed) and
-  // forgets the VF and its blocks.
+  // VF removal: stops serving every stream of it (their operations complete with vpci::errc::vf_removed;
+  // the streams are closed) and forgets the VF and its blocks.
   boost::system::error_code remove_vf(vf_index vf) {
-    for (std::size_t i = 0; i < stream_attachments_.size();) {
-      if (stream_attachments_[i].vf == vf) {
-        auto stop = stream_attachments_[i].stop;
-        stop(make_error_code(errc::vf_removed));  // erases the attachment through forget_stream
-      } else {
-        ++i;
-      }
-    }
+    for (const auto& stream : streams_of([vf](vf_index v) { return v == vf; }))
+      stream->stop(make_error_code(errc::vf_removed));
     std::erase_if(mailbox_attachments_, [&](mailbox_attachment& a) {
       if (a.vf != vf) return false;
       if (a.detach) a.detach();
@@ -342,15 +378,46 @@ class pf_endpoint {
     return mailbox_attachments_.back();
   }
 
-  struct stream_attachment {
-    vf_index vf{0};
-    std::function<void()> push;
-    std::function<void(boost::system::error_code)> stop;
-  };
-
-  void forget_stream(vf_index vf) {
-    std::erase_if(stream_attachments_, [vf](const stream_attachment& a) { return a.vf == vf; });
+  // The streams whose VF matches, held: stopping one removes it from stream_attachments_.
+  template <class Match>
+  std::vector<std::shared_ptr<detail::pf_stream_link>> streams_of(Match match) const {
+    std::vector<std::shared_ptr<detail::pf_stream_link>> out;
+    for (const auto& stream : stream_attachments_)
+      if (match(stream->vf())) out.push_back(stream);
+    return out;
   }
+
+  // Takes VF `vf`'s pending invalidations from the store and hands them to every stream of it. With no
+  // stream they stay in the store for the next one.
+  void push_invalidations(vf_index vf) {
+    const auto streams = streams_of([vf](vf_index v) { return v == vf; });
+    if (streams.empty()) return;
+    const block_mask mask = store_->take_invalidations(vf);
+    if (mask.empty()) return;
+    for (const auto& stream : streams) stream->invalidate(mask);
+  }
+
+  // A stream ended: only it is forgotten. What it had not delivered went back to the store; the VF's
+  // other streams get it.
+  void forget_stream(const detail::pf_stream_link& link) {
+    const vf_index vf = link.vf();
+    std::erase_if(stream_attachments_, [&link](const auto& s) { return s.get() == &link; });
+    push_invalidations(vf);
+  }
+
+  // The per-operation cancellation handler of async_serve. Stopping is posted: completing from inside
+  // the slot's handler would clear the slot while the handler runs.
+  struct cancel_serving {
+    cancel_serving(std::weak_ptr<detail::pf_stream_link> l, boost::asio::any_io_executor e)
+        : link(std::move(l)), executor(std::move(e)) {}
+    std::weak_ptr<detail::pf_stream_link> link;
+    boost::asio::any_io_executor executor;
+    void operator()(boost::asio::cancellation_type_t) const {
+      boost::asio::post(executor, [link = link] {
+        if (auto stream = link.lock()) stream->stop(make_error_code(errc::cancelled));
+      });
+    }
+  };
 
   static boost::system::error_code code(errc e) {
     return e == no_error ? boost::system::error_code{} : boost::system::error_code(make_error_code(e));
@@ -359,7 +426,7 @@ class pf_endpoint {
 
   std::unique_ptr<store_type> store_;
   std::vector<mailbox_attachment> mailbox_attachments_;
-  std::vector<stream_attachment> stream_attachments_;
+  std::vector<std::shared_ptr<detail::pf_stream_link>> stream_attachments_;
 };
 
 }  // namespace vpci

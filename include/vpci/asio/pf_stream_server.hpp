@@ -1,146 +1,260 @@
 // Serving one VF over the Hyper-V binding (binding 2) on an Asio stream: the PF half of
 // vf_message_endpoint. Used through pf_endpoint::async_serve.
+//
+// Every decision is engine::pf_message_session's (framing verdicts, admission, the answer queue and its
+// backpressure, invalidation coalescing, the stall verdict); this class only moves bytes between the
+// stream and the session and runs the stall timer:
+// - It reads while the session accepts input, and feeds it every byte read. When the session stops
+//   accepting (the VF's answers are at their limit) it stops reading and keeps what it has not fed, and
+//   resumes when the stream has taken the answers handed to it.
+// - It keeps one handoff in the stream at a time (the pending invalidation frame, then every answer
+//   produced since the last one, written with async_write_some until taken) and reports each write's
+//   bytes to the session. An answer produced while no handoff is in the stream goes out at once; those
+//   produced meanwhile gather into the next handoff.
+// - A stall timer (the timing policy's) runs while the session watches for a stall.
+// - End of stream: it stops reading, lets the answers already produced reach a VF that only half-closed,
+//   and ends with the session's verdict (success, or truncated_message when cut inside a frame).
+// - Whenever serving ends, for any reason, the session releases what it held and the stream is closed
+//   (shutdown and close, where the stream has them), so the VF sees the end.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
-#include <functional>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
 
-#include <boost/asio/write.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/asio/timing.hpp>
 #include <vpci/engine/pf_blocks.hpp>
 #include <vpci/engine/pf_messages.hpp>
 #include <vpci/error.hpp>
 #include <vpci/wire/framing.hpp>
 
+namespace vpci {
+
+// How pf_endpoint::async_serve serves one stream.
+template <class Timing = steady_timing>
+struct pf_stream_options {
+  // How long the stream may take none of the answers the PF holds for the VF before the VF is
+  // quarantined for overflow (it sends but does not read). Judged by a periodic check, so a stall is
+  // caught between one and two stall timeouts after the stream stopped taking bytes.
+  std::chrono::nanoseconds stall_timeout{static_cast<std::int64_t>(engine::default_stall_timeout)};
+  // What "now" is and the stall timer (vpci::manual_timing in tests).
+  Timing timing{};
+};
+
+}  // namespace vpci
+
 namespace vpci::detail {
 
-// Reads request frames, answers each through the session (isolation, admission and statuses live
-// there), and writes the answers in order. Answers queue while the VF does not read them; past
-// the session's answer_queue_limit() queued answers the VF is quarantined for overflow and the stream is
-// given up. Both decisions (framing errors, overflow) are the session's; this class only moves bytes.
-template <std::size_t MaxVfs, class Stream>
-class pf_stream_server : public std::enable_shared_from_this<pf_stream_server<MaxVfs, Stream>> {
+// What pf_endpoint keeps of each stream it serves, whatever the stream's type. Single-threaded: called
+// on the stream's executor (the PF's thread or strand).
+class pf_stream_link {
  public:
-  using done_function = std::function<void(boost::system::error_code)>;
+  pf_stream_link() = default;
+  pf_stream_link(const pf_stream_link&) = delete;
+  pf_stream_link& operator=(const pf_stream_link&) = delete;
+  [[nodiscard]] virtual engine::vf_index vf() const noexcept = 0;
+  // ORs `mask` into the stream's pending invalidation and sends it when the stream can take it. Never
+  // ends serving by itself (so a caller may iterate its streams while calling it).
+  virtual void invalidate(block_mask mask) = 0;
+  // Ends serving with `ec` (once) and closes the stream.
+  virtual void stop(boost::system::error_code ec) = 0;
 
+ protected:
+  ~pf_stream_link() = default;
+};
+
+// Done: void(pf_stream_link&, boost::system::error_code), called once when serving ends.
+template <std::size_t MaxVfs, class Stream, class Timing, class Done>
+class pf_stream_server final : public pf_stream_link,
+                               public std::enable_shared_from_this<pf_stream_server<MaxVfs, Stream, Timing, Done>> {
+ public:
   pf_stream_server(engine::pf_blocks<MaxVfs>& store, engine::vf_index vf, hyperv::wslot slot, Stream& stream,
-                   done_function done)
-      : session_(store, vf, slot), stream_(stream), done_(std::move(done)) {
-    pending_.reserve(queue_limit() * hyperv::max_response_frame_size);
-    writing_.reserve(queue_limit() * hyperv::max_response_frame_size);
-    // The replies queue to the same bound as their frames: serving never allocates once started.
-    pending_replies_.reserve(queue_limit());
-    writing_replies_.reserve(queue_limit());
+                   const pf_stream_options<Timing>& options, Done done)
+      : session_(store, vf, slot, to_nanoseconds(options.stall_timeout)),
+        stream_(stream),
+        timing_(options.timing),
+        timer_(timing_.make_timer(stream.get_executor())),
+        done_(std::move(done)) {
+    // Both buffers are reserved to their bound: serving never allocates once started.
+    const std::size_t bound = invalidate_frame_size + session_.answer_queue_limit() * hyperv::max_response_frame_size;
+    unsent_.reserve(bound);
+    handoff_.reserve(bound);
   }
+  ~pf_stream_server() = default;
 
   void start() { read(); }
 
-  // Sends the VF's pending (coalesced) invalidations, if any.
-  void push_invalidations() {
-    if (finished_) return;
-    std::array<std::byte, hyperv::invalidate_frame_size> frame{};
-    auto size = session_.make_pending_invalidate(frame);
-    if (!size || *size == 0) return;
-    enqueue(std::span<const std::byte>(frame).first(*size), engine::pf_reply{});
+  [[nodiscard]] engine::vf_index vf() const noexcept override { return session_.vf(); }
+
+  void invalidate(block_mask mask) override {
+    if (phase_ == phase::finished || mask.empty()) return;
+    session_.invalidate(mask);
+    if (!consuming_) flush();  // from a block handler inside resume(): its loop hands it over
   }
 
-  // Stops serving: the completion is delivered with `ec` once.
-  void stop(boost::system::error_code ec) { finish(ec); }
-
-  [[nodiscard]] const engine::pf_message_session<MaxVfs>& session() const noexcept { return session_; }
-  [[nodiscard]] engine::vf_index vf() const noexcept { return session_.vf(); }
-  [[nodiscard]] bool finished() const noexcept { return finished_; }
+  void stop(boost::system::error_code ec) override { finish(ec); }
 
  private:
-  std::size_t queue_limit() const noexcept { return session_.answer_queue_limit(); }
+  static constexpr std::size_t invalidate_frame_size = engine::pf_message_session<MaxVfs>::invalidate_buffer_size;
+  static constexpr std::size_t response_size = engine::pf_message_session<MaxVfs>::response_buffer_size;
 
+  // serving: reading and answering; draining: the VF ended its stream, answers already produced are
+  // still written; finished: serving ended (the completion was delivered), later I/O does nothing.
+  enum class phase : std::uint8_t { serving, draining, finished };
+
+  [[nodiscard]] bool input_left() const noexcept { return input_begin_ != input_end_; }
+
+  // Reads when the session accepts input and everything read so far was fed to it.
   void read() {
-    if (finished_) return;
-    stream_.async_read_some(boost::asio::buffer(input_), [self = this->shared_from_this()](
-                                                             boost::system::error_code ec, std::size_t n) {
-      if (self->finished_) return;
-      if (ec) return self->finish(ec == boost::asio::error::eof ? boost::system::error_code{} : ec);
-      self->consume(std::span<const std::byte>(self->input_.data(), n));
-      self->read();
+    if (phase_ != phase::serving || reading_ || input_left() || !session_.accepting()) return;
+    reading_ = true;
+    stream_.async_read_some(boost::asio::buffer(input_), [self = this->shared_from_this()](boost::system::error_code ec,
+                                                                                           std::size_t n) {
+      self->reading_ = false;
+      if (self->phase_ == phase::finished) return;
+      if (ec == boost::asio::error::eof) return self->end_of_input();
+      if (ec) return self->finish(ec);
+      self->input_begin_ = 0;
+      self->input_end_ = n;
+      self->resume();
     });
   }
 
-  void consume(std::span<const std::byte> chunk) {
-    while (!chunk.empty() && !finished_) {
-      const auto step = decoder_.feed(chunk);
-      chunk = chunk.subspan(step.consumed);
+  void end_of_input() {
+    phase_ = phase::draining;
+    verdict_ = make_code(session_.on_end_of_stream());
+    // Answers already produced still go to a VF that only half-closed; the last write ends serving.
+    if (!session_.handoff_in_progress() && session_.unsent_answers() == 0) finish(verdict_);
+  }
+
+  // Feeds the input not yet fed while the session takes it, hands what it produced to the stream, and
+  // reads more if it can.
+  void resume() {
+    consuming_ = true;
+    while (input_left() && phase_ != phase::finished) {
+      std::array<std::byte, response_size> response{};
+      const auto input = std::span<const std::byte>(input_).subspan(input_begin_, input_end_ - input_begin_);
+      const engine::pf_input_step step = session_.on_input(input, response);
+      input_begin_ += step.consumed;
       if (step.error != no_error) {
-        // Garbage or an oversized frame: the stream has no framing left.
-        return finish(make_error_code(session_.on_framing_error()));
+        consuming_ = false;
+        return finish(make_code(step.error));
       }
-      if (step.packet.empty()) continue;
-      std::array<std::byte, hyperv::max_response_frame_size> response{};
-      auto reply = session_.on_packet(step.packet, response);
-      if (!reply) return finish(make_error_code(reply.error()));
-      if (queued_ >= queue_limit()) {
-        // The VF sends without reading the answers.
-        return finish(make_error_code(session_.on_overflow()));
+      if (step.reply.size != 0) {
+        const auto frame = std::span<const std::byte>(response).first(step.reply.size);
+        unsent_.insert(unsent_.end(), frame.begin(), frame.end());
+        flush();  // the first answer goes out at once; the rest gather behind it into the next handoff
       }
-      enqueue(std::span<const std::byte>(response).first(reply->size), *reply);
+      if (step.consumed == 0) break;  // the answer queue is full: wait for the stream
     }
-  }
-
-  void enqueue(std::span<const std::byte> frame, const engine::pf_reply& reply) {
-    pending_.insert(pending_.end(), frame.begin(), frame.end());
-    pending_replies_.push_back(reply);
-    ++queued_;
+    consuming_ = false;
+    if (phase_ == phase::finished) return;
     flush();
+    read();
+    arm_stall_timer();  // answers may now be held behind a handoff in progress
   }
 
+  // Starts a handoff when none is in the stream and there is something to hand over. Never finishes
+  // serving (invalidate() relies on it).
   void flush() {
-    if (writing_now_ || pending_.empty() || finished_) return;
-    writing_now_ = true;
-    std::swap(pending_, writing_);
-    std::swap(pending_replies_, writing_replies_);
-    // An answer leaves the PF's in-flight count when it is handed to the stream: the VF cannot see it,
-    // and send its next request, any earlier. It keeps counting against the overflow bound (queued_)
-    // until the stream has taken it.
-    for (const auto& reply : writing_replies_) session_.response_written(reply);
-    boost::asio::async_write(stream_, boost::asio::buffer(writing_),
-                             [self = this->shared_from_this()](boost::system::error_code ec, std::size_t) {
-                               self->writing_now_ = false;
-                               if (self->finished_) return;
-                               self->queued_ -= self->writing_replies_.size();
-                               self->writing_replies_.clear();
-                               self->writing_.clear();
-                               if (ec) return self->finish(ec);
-                               self->flush();
+    if (phase_ == phase::finished || session_.handoff_in_progress() || !session_.has_output()) return;
+    std::array<std::byte, invalidate_frame_size> frame{};
+    auto handoff = session_.begin_handoff(frame);
+    // Cannot fail: the buffer is sized, no handoff is in progress, async_serve checked the wslot.
+    if (!handoff) return;
+    handoff_.assign(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(handoff->invalidate_size));
+    handoff_.insert(handoff_.end(), unsent_.begin(), unsent_.end());
+    unsent_.clear();
+    written_ = 0;
+    write();
+    arm_stall_timer();
+  }
+
+  void write() {
+    stream_.async_write_some(boost::asio::buffer(handoff_.data() + written_, handoff_.size() - written_),
+                             [self = this->shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                               if (self->phase_ == phase::finished) return;
+                               self->written(ec, n);
                              });
   }
 
+  void written(boost::system::error_code ec, std::size_t n) {
+    session_.on_stream_progress(n);
+    written_ += n;
+    if (ec) return finish(phase_ == phase::draining ? verdict_ : ec);  // after end of stream, the VF is simply gone
+    if (written_ < handoff_.size()) return write();
+    session_.end_handoff();
+    if (phase_ == phase::draining && session_.unsent_answers() == 0) return finish(verdict_);
+    resume();
+  }
+
+  void arm_stall_timer() {
+    if (timer_armed_ || phase_ == phase::finished) return;
+    const std::uint64_t due = session_.arm_stall_check(timing_.now());
+    if (due == engine::pf_message_session<MaxVfs>::no_deadline) return;
+    timer_armed_ = true;
+    timer_.expires_at(due);
+    timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
+      self->timer_armed_ = false;
+      if (self->phase_ == phase::finished || ec) return;
+      if (const errc verdict = self->session_.on_stall_check(); verdict != no_error)
+        return self->finish(make_code(verdict));
+      self->arm_stall_timer();
+    });
+  }
+
   void finish(boost::system::error_code ec) {
-    if (finished_) return;
-    finished_ = true;
-    // Answers that were never handed to the stream are retired: nothing stays counted in flight.
-    for (const auto& reply : pending_replies_) session_.response_written(reply);
-    pending_replies_.clear();
-    writing_replies_.clear();
-    if (done_) std::exchange(done_, nullptr)(ec);
+    if (phase_ == phase::finished) return;
+    phase_ = phase::finished;
+    session_.end_of_serving();
+    if (timer_armed_) timer_.cancel();
+    close_stream();
+    if (done_) {
+      Done done = std::move(*done_);
+      done_.reset();
+      std::move(done)(*this, ec);
+    }
+  }
+
+  void close_stream() {
+    boost::system::error_code ignored;
+    if constexpr (requires { stream_.shutdown(Stream::shutdown_both, ignored); })
+      stream_.shutdown(Stream::shutdown_both, ignored);
+    if constexpr (requires { stream_.close(ignored); }) stream_.close(ignored);
+  }
+
+  static boost::system::error_code make_code(errc e) {
+    return e == no_error ? boost::system::error_code{} : make_error_code(e);
   }
 
   engine::pf_message_session<MaxVfs> session_;
   Stream& stream_;
-  done_function done_;
-  hyperv::frame_decoder decoder_{};
+  Timing timing_;
+  typename Timing::timer_type timer_;
+  std::optional<Done> done_;
   std::array<std::byte, 4096> input_{};
-  std::vector<std::byte> pending_;
-  std::vector<std::byte> writing_;
-  std::vector<engine::pf_reply> pending_replies_;
-  std::vector<engine::pf_reply> writing_replies_;
-  std::size_t queued_{0};
-  bool writing_now_{false};
-  bool finished_{false};
+  std::size_t input_begin_{0};  // input_[input_begin_, input_end_) is read but not yet fed
+  std::size_t input_end_{0};
+  std::vector<std::byte> unsent_;   // answer frames produced since the last handoff
+  std::vector<std::byte> handoff_;  // the handoff in the stream
+  std::size_t written_{0};          // bytes of handoff_ the stream took
+  boost::system::error_code verdict_;  // how serving ends once draining
+  phase phase_{phase::serving};
+  // Orthogonal to the phase: what is in progress.
+  // (A handoff in the stream is the session's handoff_in_progress().)
+  bool reading_{false};      // an async_read_some
+  bool consuming_{false};    // inside resume(): a block handler's invalidate() waits for its loop
+  bool timer_armed_{false};  // the stall timer
 };
 
 }  // namespace vpci::detail

@@ -1,21 +1,44 @@
 // The PF side of the Hyper-V binding as a sans-I/O session (freestanding: no heap, no I/O): one
-// session per VF connection, answering that VF's READ_BLOCK / WRITE_BLOCK packets from the shared
-// pf_blocks store and producing the response frames to send.
+// session per VF stream, answering that VF's READ_BLOCK / WRITE_BLOCK packets from the shared
+// pf_blocks store, and deciding everything about the stream's answer queue: when to take more input,
+// what is handed to the stream and when, invalidation coalescing, and when the VF is quarantined.
+// The transport (pf_endpoint::async_serve over Asio, or firmware's own loop) only moves bytes.
 //
-// Trust: the session knows which VF a connection belongs to (the PF accepted the channel); nothing in a
+// Trust: the session knows which VF a stream belongs to (the PF accepted the channel); nothing in a
 // message can name another VF. A request carrying another wslot is refused with STATUS_ACCESS_DENIED;
 // the store refuses another VF's blocks the same way and unregistered blocks with
 // STATUS_INVALID_PARAMETER. A refused request changes nothing.
 //
-// What quarantines: only a protocol violation (a malformed descriptor, a packet type or message type a
-// VF does not send, a request whose fields do not decode). Error statuses never do; flooding is handled
-// by the store's in-flight cap (STATUS_DEVICE_NOT_READY) and, when the transport's send queue itself
-// overflows, by the transport layer calling quarantine(overflow).
+// What quarantines: a protocol violation (garbage or a broken frame on the stream, a malformed
+// descriptor, a packet type or message type a VF does not send, a request whose fields do not decode):
+// the transport then closes the stream. And overflow: a stream that takes none of the answers the PF
+// holds for the VF for a whole stall check period (the VF does not read its answers). Error statuses
+// never quarantine; a VF over its in-flight cap gets STATUS_DEVICE_NOT_READY.
 //
-// Retiring: each admitted request counts as in flight in the store until its response has left the
-// PF. The transport calls response_written(reply) (or store.retire(vf) when reply.admitted) once the
-// response frame is written, so the in-flight count is the number of responses queued and not yet
-// written. Responses refused at admission (busy, quarantined) were never counted and must not retire.
+// The answer queue, step by step:
+// 1. Input. on_input() takes stream bytes (any chunking) and answers each complete request into
+//    response_out; the transport appends that frame to its unsent answers. The session takes no input
+//    while answer_queue_limit() answers are held (unsent, or handed to the stream and not yet taken):
+//    on_input() then consumes nothing, and the transport stops reading the stream (backpressure) until
+//    answers drain. So the request that would overflow the queue is never decoded, let alone executed.
+// 2. Handoff. When no handoff is in progress and has_output(), the transport calls begin_handoff() and
+//    writes the pending invalidation frame it encodes, then every unsent answer, in order. Admitted
+//    answers leave the VF's in-flight count there: the VF cannot see them, and send its next request,
+//    any earlier, so a VF keeping to 64 in flight never gets STATUS_DEVICE_NOT_READY.
+// 3. Progress. The transport reports every write's bytes (on_stream_progress) and the end of the
+//    handoff (end_handoff); the handed answers then leave the queue and input resumes.
+// 4. Stall. While a handoff is in progress and answers are held, the transport arms a timer at
+//    arm_stall_check(now) and calls on_stall_check() when it fires: if the stream took nothing since
+//    the check was armed, the VF is quarantined for overflow (errc::quarantined; close the stream).
+//    A stall is thus caught between one and two stall timeouts after the stream stopped taking bytes.
+// 5. End. end_of_serving() when serving stops, for any reason: unsent admitted answers leave the
+//    in-flight count and undelivered invalidations go back to the store, so nothing stays counted and
+//    no invalidation is lost (the VF's next stream gets it).
+//
+// Invalidations: invalidate(mask) ORs into this stream's one pending mask (coalescing); it becomes one
+// INVALIDATE_BLOCK frame at the next handoff. It never counts against the answer queue, so at most one
+// invalidation frame waits per stream and one rides in the handoff, however many are raised against a
+// stalled stream.
 #pragma once
 
 #include <cstddef>
@@ -35,11 +58,15 @@
 
 namespace vpci::engine {
 
+// How long (ns) a stream may take none of the answers the PF holds for its VF before the VF is
+// quarantined for overflow, unless the transport chooses another: 5 s.
+inline constexpr std::uint64_t default_stall_timeout = 5'000'000'000;
+
 // The answer on_packet produced: `size` bytes of response_out to send (a whole frame).
 struct pf_reply {
   std::size_t size{0};
   ntstatus status{ntstatus::success};  // the status carried in the response
-  bool admitted{false};                // counted in flight: retire once written
+  bool admitted{false};                // counted in flight until handed to the stream
 };
 
 // Requests the session answered without reaching the store (saturating).
@@ -48,22 +75,190 @@ struct pf_session_counters {
   std::uint64_t invalid_length{0};  // length 0 or above 128
 };
 
+// One step of on_input.
+struct pf_input_step {
+  std::size_t consumed{0};  // bytes of the input taken; 0 with input left: the answer queue is full
+  pf_reply reply{};         // reply.size > 0: an answer frame in response_out, to queue
+  errc error{no_error};     // protocol_violation (quarantined: close the stream) or buffer_too_small
+};
+
+// What begin_handoff handed to the stream.
+struct pf_handoff {
+  std::size_t answers{0};          // the unsent answers, to write in order after the invalidation
+  std::size_t invalidate_size{0};  // bytes of invalidate_out to write first (0: none pending)
+};
+
 template <std::size_t MaxVfs>
 class pf_message_session {
  public:
   // response_out must hold at least this much: a read response frame carrying a full block.
   static constexpr std::size_t response_buffer_size = hyperv::max_response_frame_size;
+  // invalidate_out of begin_handoff must hold at least this much.
+  static constexpr std::size_t invalidate_buffer_size = hyperv::invalidate_frame_size;
+  static constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
 
-  constexpr pf_message_session(pf_blocks<MaxVfs>& store, vf_index vf, hyperv::wslot slot) noexcept
-      : store_(&store), vf_(vf), slot_(slot) {}
+  constexpr pf_message_session(pf_blocks<MaxVfs>& store, vf_index vf, hyperv::wslot slot,
+                               std::uint64_t stall_timeout = default_stall_timeout) noexcept
+      : store_(&store), vf_(vf), slot_(slot), stall_timeout_(stall_timeout) {}
 
-  // One packet from the VF (a frame's content, without the length prefix). On success the response
-  // frame is in response_out. Errors:
-  // - buffer_too_small: response_out < response_buffer_size (nothing decoded, nothing changed);
+  // --- input ----------------------------------------------------------------------------------------
+  // Stream bytes from the VF, any chunking: takes bytes up to the end of the next frame and answers the
+  // request it completes into response_out. Call again with the rest. Consumes nothing while the answer
+  // queue is full (accepting() is false): stop reading the stream and call again after end_handoff().
+  // Errors: buffer_too_small (response_out < response_buffer_size; nothing consumed), protocol_violation
+  // (garbage, a bad frame length, or a packet on_packet calls one: the VF is quarantined and the
+  // stream must be closed; nothing after it on the stream is trusted, so the error is sticky).
+  constexpr pf_input_step on_input(std::span<const std::byte> input, std::span<std::byte> response_out) noexcept {
+    if (response_out.size() < response_buffer_size) return {0, {}, errc::buffer_too_small};
+    if (stream_violated_) return {0, {}, errc::protocol_violation};
+    if (!accepting() || input.empty()) return {};
+    const auto step = decoder_.feed(input);
+    if (step.error != no_error) return stream_violation(step.consumed);
+    if (step.packet.empty()) return {step.consumed, {}, no_error};
+    auto reply = on_packet(step.packet, response_out);
+    if (!reply) return reply.error() == errc::protocol_violation ? stream_violation(step.consumed)
+                                                                 : pf_input_step{step.consumed, {}, reply.error()};
+    return {step.consumed, *reply, no_error};
+  }
+
+  // The stream ended (end of stream from the VF): truncated_message when it was cut inside a frame (the
+  // partial frame is discarded; a crash, not a violation: no quarantine), else no_error.
+  [[nodiscard]] constexpr errc on_end_of_stream() const noexcept { return decoder_.finish(); }
+
+  // One whole packet from the VF (a frame's content, without the length prefix), for transports that
+  // deliver packets themselves. On success the response frame is in response_out and counts as an unsent
+  // answer. Errors (nothing decoded or changed unless said):
+  // - buffer_too_small: response_out < response_buffer_size;
+  // - busy: the answer queue is full (accepting() is false): the transport must wait for end_handoff();
   // - protocol_violation: the VF broke the protocol; the VF is quarantined in the store and the caller
   //   closes the connection. No block changed.
   constexpr result<pf_reply> on_packet(std::span<const std::byte> packet, std::span<std::byte> response_out) noexcept {
     if (response_out.size() < response_buffer_size) return errc::buffer_too_small;
+    if (!accepting()) return errc::busy;
+    auto reply = answer(packet, response_out);
+    if (reply) {
+      ++unsent_;
+      if (reply->admitted) ++unsent_admitted_;
+    }
+    return reply;
+  }
+
+  // --- the answer queue -----------------------------------------------------------------------------
+  // How many answers the PF holds for the VF, unsent or handed to the stream and not yet taken, before it
+  // stops taking input: the in-flight cap's worth of admitted answers, as many refusals, and two more,
+  // so that a cap of 0 still answers (busy) and makes progress.
+  [[nodiscard]] constexpr std::size_t answer_queue_limit() const noexcept {
+    return 2 * std::size_t{store_->limits().max_in_flight} + 2;
+  }
+  [[nodiscard]] constexpr std::size_t held_answers() const noexcept { return unsent_ + handed_; }
+  [[nodiscard]] constexpr std::size_t unsent_answers() const noexcept { return unsent_; }
+  // Whether the session takes more input now.
+  [[nodiscard]] constexpr bool accepting() const noexcept { return held_answers() < answer_queue_limit(); }
+
+  // ORs `mask` into this stream's pending invalidation (coalesced until the next handoff). Never counts
+  // against the answer queue.
+  constexpr void invalidate(block_mask mask) noexcept { pending_invalidation_ |= mask; }
+  [[nodiscard]] constexpr block_mask pending_invalidation() const noexcept { return pending_invalidation_; }
+
+  // Whether there is something to hand to the stream (unsent answers or a pending invalidation).
+  [[nodiscard]] constexpr bool has_output() const noexcept { return unsent_ != 0 || !pending_invalidation_.empty(); }
+  [[nodiscard]] constexpr bool handoff_in_progress() const noexcept { return handing_off_; }
+
+  // Hands everything waiting to the stream: the pending invalidation, encoded into invalidate_out (to be
+  // written first), then the unsent answers in the order on_packet produced them. The admitted ones
+  // leave the in-flight count now. Errors (nothing changed): buffer_too_small (invalidate_out <
+  // invalidate_buffer_size), invalid_argument (a handoff is already in progress).
+  constexpr result<pf_handoff> begin_handoff(std::span<std::byte> invalidate_out) noexcept {
+    if (invalidate_out.size() < invalidate_buffer_size) return errc::buffer_too_small;
+    if (handing_off_) return errc::invalid_argument;
+    pf_handoff handoff{unsent_, 0};
+    if (!pending_invalidation_.empty()) {
+      auto size = make_invalidate(pending_invalidation_, invalidate_out);
+      if (!size) return size.error();
+      handoff.invalidate_size = *size;
+      handed_invalidation_ = pending_invalidation_;
+      pending_invalidation_ = block_mask{};
+    }
+    retire_unsent_admitted();
+    handed_ = unsent_;
+    unsent_ = 0;
+    handing_off_ = true;
+    return handoff;
+  }
+  // The stream took `bytes` of the handoff (any write, partial ones included).
+  constexpr void on_stream_progress(std::size_t bytes) noexcept {
+    if (bytes != 0) ++progress_;
+  }
+  // The stream took the whole handoff: its answers leave the queue (input resumes), its invalidation is
+  // delivered.
+  constexpr void end_handoff() noexcept {
+    handed_ = 0;
+    handed_invalidation_ = block_mask{};
+    handing_off_ = false;
+  }
+
+  // --- stall ----------------------------------------------------------------------------------------
+  // When a stall check is due: `now` + the stall timeout while a handoff is in progress and answers are
+  // held (the check then judges progress from this moment on), else no_deadline (no check needed).
+  [[nodiscard]] constexpr std::uint64_t arm_stall_check(std::uint64_t now) noexcept {
+    if (!stall_watched()) return no_deadline;
+    progress_at_check_ = progress_;
+    return stall_timeout_ >= no_deadline - now ? no_deadline - 1 : now + stall_timeout_;
+  }
+  // The stall check armed by arm_stall_check came due. quarantined when the stream took nothing since
+  // while answers stayed held: the VF does not read its answers; it is quarantined for overflow and the
+  // caller closes the stream. Otherwise no_error (arm again if arm_stall_check says so).
+  constexpr errc on_stall_check() noexcept {
+    if (!stall_watched() || progress_ != progress_at_check_) return no_error;
+    store_->quarantine(vf_, quarantine_reason::overflow);
+    return errc::quarantined;
+  }
+
+  // --- end --------------------------------------------------------------------------------------------
+  // Serving this stream stopped (any reason). Admitted answers never handed leave the in-flight count;
+  // invalidations not known to be delivered (pending, or in an unfinished handoff) go back to the store
+  // for the VF's other or next stream. Idempotent.
+  constexpr void end_of_serving() noexcept {
+    retire_unsent_admitted();
+    const block_mask undelivered = pending_invalidation_ | handed_invalidation_;
+    if (!undelivered.empty()) (void)store_->invalidate(vf_, undelivered);
+    pending_invalidation_ = block_mask{};
+    handed_invalidation_ = block_mask{};
+    unsent_ = 0;
+    handed_ = 0;
+    handing_off_ = false;
+  }
+
+  // Encodes an INVALIDATE_BLOCK frame for this VF (hyperv::invalidate_frame_size bytes).
+  [[nodiscard]] constexpr result<std::size_t> make_invalidate(block_mask mask, std::span<std::byte> out) const noexcept {
+    return hyperv::encode_invalidate_frame(hyperv::invalidate{slot_, mask}, out);
+  }
+
+  [[nodiscard]] constexpr vf_index vf() const noexcept { return vf_; }
+  [[nodiscard]] constexpr hyperv::wslot slot() const noexcept { return slot_; }
+  [[nodiscard]] constexpr const pf_session_counters& counters() const noexcept { return counters_; }
+
+ private:
+  enum class message_kind : std::uint8_t { read, write };
+
+  static constexpr void bump(std::uint64_t& counter) noexcept {
+    if (counter != ~std::uint64_t{0}) ++counter;
+  }
+
+  // A violation on the stream: quarantined once (on_packet or here), sticky from then on.
+  constexpr pf_input_step stream_violation(std::size_t consumed) noexcept {
+    if (decoder_.error() != no_error) (void)violation();  // a framing error: on_packet did not see it
+    stream_violated_ = true;
+    return {consumed, {}, errc::protocol_violation};
+  }
+
+  constexpr void retire_unsent_admitted() noexcept {
+    for (; unsent_admitted_ != 0; --unsent_admitted_) store_->retire(vf_);
+  }
+
+  [[nodiscard]] constexpr bool stall_watched() const noexcept { return handing_off_ && held_answers() != 0; }
+
+  constexpr result<pf_reply> answer(std::span<const std::byte> packet, std::span<std::byte> response_out) noexcept {
     auto descriptor = hyperv::vmbus::decode_descriptor(packet);
     if (!descriptor || descriptor->type != hyperv::vmbus::packet_data_inband) return violation();
     const auto payload = packet.subspan(std::size_t{descriptor->offset8} * 8);
@@ -82,55 +277,6 @@ class pf_message_session {
     }
     // INVALIDATE_BLOCK flows PF to VF only; protocol-version negotiation is not part of this binding.
     return violation();
-  }
-
-  // Encodes an INVALIDATE_BLOCK frame for this VF (hyperv::invalidate_frame_size bytes). Does not touch
-  // the store's pending mask.
-  [[nodiscard]] constexpr result<std::size_t> make_invalidate(block_mask mask, std::span<std::byte> out) const noexcept {
-    return hyperv::encode_invalidate_frame(hyperv::invalidate{slot_, mask}, out);
-  }
-
-  // Takes the store's pending (coalesced) invalidations of this VF and encodes them; 0 when none are
-  // pending. On an error the mask stays pending.
-  [[nodiscard]] constexpr result<std::size_t> make_pending_invalidate(std::span<std::byte> out) noexcept {
-    const block_mask pending = store_->pending_invalidations(vf_);
-    if (pending.empty()) return std::size_t{0};
-    auto size = make_invalidate(pending, out);
-    if (!size) return size.error();
-    (void)store_->take_invalidations(vf_);
-    return *size;
-  }
-
-  // The response of `reply` has been written to the VF: retires it from the in-flight count.
-  constexpr void response_written(const pf_reply& reply) noexcept {
-    if (reply.admitted) store_->retire(vf_);
-  }
-
-  // The stream carrying this VF's frames lost its framing (a bad length, garbage): a protocol violation.
-  // The VF is quarantined; the caller closes the stream. Returns errc::protocol_violation.
-  constexpr errc on_framing_error() noexcept { return violation().error(); }
-
-  // How many answers the transport may hold for this VF, unread, before the VF overflows it: twice the
-  // in-flight cap (the answers in flight plus as many busy refusals) and two invalidations.
-  [[nodiscard]] constexpr std::size_t answer_queue_limit() const noexcept {
-    return 2 * std::size_t{store_->limits().max_in_flight} + 2;
-  }
-  // The VF sent more while answer_queue_limit() answers waited for it: overflow. The VF is quarantined;
-  // the caller gives the stream up. Returns errc::quarantined.
-  constexpr errc on_overflow() noexcept {
-    store_->quarantine(vf_, quarantine_reason::overflow);
-    return errc::quarantined;
-  }
-
-  [[nodiscard]] constexpr vf_index vf() const noexcept { return vf_; }
-  [[nodiscard]] constexpr hyperv::wslot slot() const noexcept { return slot_; }
-  [[nodiscard]] constexpr const pf_session_counters& counters() const noexcept { return counters_; }
-
- private:
-  enum class message_kind : std::uint8_t { read, write };
-
-  static constexpr void bump(std::uint64_t& counter) noexcept {
-    if (counter != ~std::uint64_t{0}) ++counter;
   }
 
   constexpr result<pf_reply> violation() noexcept {
@@ -190,7 +336,7 @@ class pf_message_session {
   }
 
   // out is at least response_buffer_size and the data at most a block, so encoding cannot fail; if it
-  // ever did, the admitted request is retired rather than leaked.
+  // ever did, the admitted request is retired rather than leaked (it was never counted as unsent).
   constexpr result<pf_reply> respond(message_kind kind, std::uint64_t id, ntstatus status,
                                      std::span<const std::byte> data, bool admitted, std::span<std::byte> out) noexcept {
     auto size = kind == message_kind::read
@@ -206,7 +352,18 @@ class pf_message_session {
   pf_blocks<MaxVfs>* store_;
   vf_index vf_;
   hyperv::wslot slot_;
+  std::uint64_t stall_timeout_;
   pf_session_counters counters_{};
+  hyperv::frame_decoder decoder_{};
+  std::size_t unsent_{0};           // answers produced, not yet handed to the stream
+  std::size_t unsent_admitted_{0};  // of which counted in flight
+  std::size_t handed_{0};           // answers in the handoff in progress
+  block_mask pending_invalidation_{};
+  block_mask handed_invalidation_{};
+  std::uint64_t progress_{0};           // writes that took bytes
+  std::uint64_t progress_at_check_{0};  // progress_ when the stall check was armed
+  bool handing_off_{false};
+  bool stream_violated_{false};
 };
 
 }  // namespace vpci::engine

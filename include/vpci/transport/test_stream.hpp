@@ -14,7 +14,9 @@
 // - A peer that does not read: set_unread_limit(n) lets at most n bytes written by this end wait unread
 //   at the peer (a full socket buffer); a write then waits until the peer reads. Raising the limit
 //   resumes waiting writes at once.
-// - Ending: close() is an orderly close (the peer reads what was written, then end of stream;
+// - Ending: shutdown(shutdown_send) half-closes (the peer reads what was written, then end of stream;
+//   this end may still read), shutdown(shutdown_receive) stops this end reading, as a socket's;
+//   close() is an orderly close (the peer reads what was written, then end of stream;
 //   boost::asio::error::eof), reset() an abortive one (the peer's reads and writes fail with
 //   boost::asio::error::connection_reset, unread bytes are discarded). Either end may do either; a
 //   destroyed end closes. After close() or reset() a peer's write fails with broken_pipe (close) or
@@ -150,6 +152,15 @@ class test_stream {
   }
 
   // --- ending ----------------------------------------------------------------------------------------
+  enum shutdown_type { shutdown_receive, shutdown_send, shutdown_both };
+  // As a socket's shutdown: after shutdown_send the peer reads what was written, then eof, and this end's
+  // writes fail with broken_pipe; after shutdown_receive this end's reads end with eof and the peer's
+  // writes fail with broken_pipe. Pending operations so ended complete with those errors.
+  void shutdown(shutdown_type what, boost::system::error_code& ec) {
+    state_->shutdown(end_, what != shutdown_receive, what != shutdown_send);
+    ec = {};
+  }
+  void shutdown(shutdown_type what) { state_->shutdown(end_, what != shutdown_receive, what != shutdown_send); }
   // Orderly close (see the header comment). Closing a closed end does nothing.
   void close() {
     if (state_) state_->end_connection(end_, boost::asio::error::eof, boost::asio::error::broken_pipe);
@@ -160,7 +171,8 @@ class test_stream {
   }
   // Abortive close: the peer's reads and writes fail with connection_reset; unread bytes are discarded.
   void reset() {
-    if (state_) state_->end_connection(end_, boost::asio::error::connection_reset, boost::asio::error::connection_reset);
+    if (state_)
+      state_->end_connection(end_, boost::asio::error::connection_reset, boost::asio::error::connection_reset);
   }
   [[nodiscard]] bool is_open() const {
     std::lock_guard lock(state_->mutex);
@@ -275,6 +287,8 @@ class test_stream {
     explicit end_state(executor_type e) : executor(std::move(e)) {}
     executor_type executor;
     bool open{true};
+    bool sending{true};    // false after shutdown(shutdown_send)
+    bool receiving{true};  // false after shutdown(shutdown_receive)
     std::size_t read_chunk{unlimited};
     std::size_t write_chunk{unlimited};
     std::size_t unread_limit{unlimited};
@@ -334,6 +348,11 @@ class test_stream {
     // One read at `end` into `buffers`, if it can proceed: bytes, or the writer's end.
     bool try_read(int end, const buffer_list& buffers, boost::system::error_code& ec, std::size_t& n) {
       direction& from = inbound(end);
+      if (!ends[end].receiving) {
+        ec = boost::asio::error::eof;
+        n = 0;
+        return true;
+      }
       if (!from.unread.empty()) {
         const std::size_t limit = std::min(ends[end].read_chunk, from.unread.size());
         n = 0;
@@ -359,8 +378,8 @@ class test_stream {
     bool try_write(int end, const buffer_list& buffers, boost::system::error_code& ec, std::size_t& n) {
       direction& to = outbound(end);
       end_state& writer = ends[end];
-      if (to.reader_ended) {
-        ec = to.reader_ended;
+      if (!writer.sending || to.reader_ended) {
+        ec = writer.sending ? to.reader_ended : boost::system::error_code(boost::asio::error::broken_pipe);
         n = 0;
         return true;
       }
@@ -466,6 +485,26 @@ class test_stream {
       deliver(ready);
     }
 
+    void shutdown(int end, bool send, bool receive) {
+      std::vector<ready_completion> ready;
+      {
+        std::lock_guard lock(mutex);
+        if (!ends[end].open) return;
+        if (send && ends[end].sending) {
+          ends[end].sending = false;
+          if (!outbound(end).writer_ended) outbound(end).writer_ended = boost::asio::error::eof;
+        }
+        if (receive && ends[end].receiving) {
+          ends[end].receiving = false;
+          if (!inbound(end).reader_ended) inbound(end).reader_ended = boost::asio::error::broken_pipe;
+          inbound(end).unread.clear();
+        }
+        progress(ready);
+        changed.notify_all();
+      }
+      deliver(ready);
+    }
+
     void abort_pending(end_state& end, std::vector<ready_completion>& ready) {
       for (auto* queue : {&end.reads, &end.writes}) {
         for (auto& op : *queue) ready.push_back({std::move(op.handler), boost::asio::error::operation_aborted, 0});
@@ -482,7 +521,8 @@ class test_stream {
           abort_pending(ends[end], ready);
         } else {
           for (auto* queue : {&ends[end].reads, &ends[end].writes}) {
-            auto it = std::find_if(queue->begin(), queue->end(), [&](const pending_operation& op) { return op.id == *id; });
+            auto it = std::find_if(queue->begin(), queue->end(),
+                                   [&](const pending_operation& op) { return op.id == *id; });
             if (it == queue->end()) continue;
             ready.push_back({std::move(it->handler), boost::asio::error::operation_aborted, 0});
             queue->erase(it);
