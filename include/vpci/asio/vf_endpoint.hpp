@@ -15,6 +15,7 @@
 // Completion handlers run on their associated executors.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -88,7 +89,8 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
 
   // What asynchronous I/O and waits may still touch after the endpoint is gone.
   struct io_state {
-    std::array<std::byte, mailbox::window_size> scratch{};
+    std::array<std::byte, mailbox::window_size> scratch{};  // what an asynchronous read lands in
+    std::array<std::byte, mailbox::window_size> outgoing{}; // what an asynchronous write sends
     boost::asio::cancellation_signal signal_cancel;
     boost::asio::cancellation_signal liveness_cancel;
   };
@@ -106,7 +108,10 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
         this->resume();
       };
       if (a.what == core::action_type::kind::write) {
-        transport_.async_write(window_ + a.offset, a.bytes, std::move(done));
+        // The bytes are copied out of the engine: the write may outlive the endpoint.
+        std::copy(a.bytes.begin(), a.bytes.end(), io_->outgoing.begin());
+        transport_.async_write(window_ + a.offset, std::span<const std::byte>(io_->outgoing).first(a.bytes.size()),
+                               std::move(done));
       } else {
         note_signal();
         transport_.async_read(window_ + a.offset, std::span<std::byte>(io_->scratch).first(a.length), std::move(done));

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <span>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include <boost/asio/associated_allocator.hpp>
@@ -22,16 +23,44 @@
 namespace vpci::detail {
 
 // One pending operation. complete() hands (error, value) to the user's handler and frees the storage;
-// it is called exactly once, from the endpoint's executor, never from the initiating function.
+// it is called exactly once, from the endpoint's executor, never from the initiating function. destroy()
+// frees it without calling the handler: for a completion that can no longer run (its io_context was
+// destroyed first), as Asio destroys abandoned handlers.
 template <class... Values>
 struct pending_operation {
-  using complete_function = void (*)(pending_operation*, boost::system::error_code, Values...);
+  using complete_function = void (*)(pending_operation*, bool invoke, boost::system::error_code, Values...);
   complete_function complete_fn;
-  void complete(boost::system::error_code ec, Values... values) { complete_fn(this, ec, std::move(values)...); }
+  void complete(boost::system::error_code ec, Values... values) { complete_fn(this, true, ec, std::move(values)...); }
+  void destroy() { complete_fn(this, false, {}, Values{}...); }
 
  protected:
   explicit pending_operation(complete_function fn) noexcept : complete_fn(fn) {}
   ~pending_operation() = default;
+};
+
+// A completion posted to an executor: it owns the operation until it runs, and destroys it unrun if the
+// executor's context goes away first, so a completion posted during teardown never leaks.
+template <class... Values>
+class posted_completion {
+ public:
+  posted_completion(pending_operation<Values...>* op, boost::system::error_code ec, Values... values)
+      : op_(op), ec_(ec), values_(std::move(values)...) {}
+  posted_completion(posted_completion&& other) noexcept
+      : op_(std::exchange(other.op_, nullptr)), ec_(other.ec_), values_(std::move(other.values_)) {}
+  posted_completion(const posted_completion&) = delete;
+  posted_completion& operator=(const posted_completion&) = delete;
+  posted_completion& operator=(posted_completion&&) = delete;
+  ~posted_completion() {
+    if (op_ != nullptr) op_->destroy();
+  }
+  void operator()() {
+    std::apply([this](Values&... values) { std::exchange(op_, nullptr)->complete(ec_, std::move(values)...); }, values_);
+  }
+
+ private:
+  pending_operation<Values...>* op_;
+  boost::system::error_code ec_;
+  std::tuple<Values...> values_;
 };
 
 template <class Handler>
@@ -73,12 +102,13 @@ struct handler_operation final : pending_operation<Values...> {
       : base(&do_complete), handler(std::move(h)),
         work(boost::asio::get_associated_executor(handler, fallback)) {}
 
-  static void do_complete(base* b, boost::system::error_code ec, Values... values) {
+  static void do_complete(base* b, bool invoke, boost::system::error_code ec, Values... values) {
     auto* self = static_cast<handler_operation*>(b);
     Handler h = std::move(self->handler);
     auto guard = std::move(self->work);
     boost::asio::get_associated_cancellation_slot(h).clear();
     deallocate_operation(self, h);
+    if (!invoke) return;
     auto executor = guard.get_executor();
     boost::asio::dispatch(executor, [h = std::move(h), ec, ... v = std::move(values)]() mutable {
       std::move(h)(ec, std::move(v)...);
@@ -100,8 +130,14 @@ struct decoding_read_operation final : pending_operation<std::size_t> {
   decoding_read_operation(Handler&& h, const Executor& fallback)
       : base(&do_complete), handler(std::move(h)), work(boost::asio::get_associated_executor(handler, fallback)) {}
 
-  static void do_complete(base* b, boost::system::error_code ec, std::size_t n) {
+  static void do_complete(base* b, bool invoke, boost::system::error_code ec, std::size_t n) {
     auto* self = static_cast<decoding_read_operation*>(b);
+    if (!invoke) {
+      Handler h = std::move(self->handler);
+      boost::asio::get_associated_cancellation_slot(h).clear();
+      deallocate_operation(self, h);
+      return;
+    }
     value_type value{};
     if (!ec) {
       auto decoded = Block::decode(std::span<const std::byte>(self->buffer).first(n));

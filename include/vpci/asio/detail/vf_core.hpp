@@ -333,7 +333,7 @@ class vf_core : public vf_sync_forms<Derived> {
       wait_operation* waiter = std::exchange(self->waiter_, nullptr);
       self->self().engine_ref().watch_invalidations(false);
       boost::asio::post(self->self().get_executor(),
-                        [waiter] { waiter->complete(make_error_code(errc::cancelled), block_mask{}); });
+                        posted_completion<block_mask>(waiter, make_error_code(errc::cancelled), block_mask{}));
       self->schedule_pump();
     }
   };
@@ -356,11 +356,11 @@ class vf_core : public vf_sync_forms<Derived> {
   template <class Handler>
   void start_wait(wait_operation* op, Handler& handler) {
     if (dead_ || (dead_ = self().peer_status())) {
-      boost::asio::post(self().get_executor(), [op, ec = dead_] { op->complete(ec, block_mask{}); });
+      boost::asio::post(self().get_executor(), posted_completion<block_mask>(op, dead_, block_mask{}));
       return;
     }
     if (waiter_ != nullptr) {
-      boost::asio::post(self().get_executor(), [op] { op->complete(make_error_code(errc::busy), block_mask{}); });
+      boost::asio::post(self().get_executor(), posted_completion<block_mask>(op, make_error_code(errc::busy), block_mask{}));
       return;
     }
     waiter_ = op;
@@ -375,13 +375,13 @@ class vf_core : public vf_sync_forms<Derived> {
     if (e.op == nullptr || !(e.handle == handle)) return nullptr;
     return std::exchange(e.op, nullptr);
   }
-  void post_completion(rw_operation* op, boost::system::error_code ec) {
-    boost::asio::post(self().get_executor(), [op, ec] { op->complete(ec, 0); });
+  void post_completion(rw_operation* op, boost::system::error_code ec, std::size_t bytes = 0) {
+    boost::asio::post(self().get_executor(), posted_completion<std::size_t>(op, ec, bytes));
   }
   void complete_waiter(boost::system::error_code ec, block_mask mask) {
     wait_operation* waiter = std::exchange(waiter_, nullptr);
     self().engine_ref().watch_invalidations(false);
-    boost::asio::post(self().get_executor(), [waiter, ec, mask] { waiter->complete(ec, mask); });
+    boost::asio::post(self().get_executor(), posted_completion<block_mask>(waiter, ec, mask));
   }
 
   boost::system::error_code error_of(const completion_type& done) const {
@@ -396,11 +396,7 @@ class vf_core : public vf_sync_forms<Derived> {
   void post_completions() {
     completion_type done{};
     while (self().engine_ref().next_completion(done))
-      if (rw_operation* op = take(done.handle)) {
-        const auto ec = error_of(done);
-        const std::size_t bytes = done.bytes;
-        boost::asio::post(self().get_executor(), [op, ec, bytes] { op->complete(ec, bytes); });
-      }
+      if (rw_operation* op = take(done.handle)) post_completion(op, error_of(done), done.bytes);
   }
   void deliver_invalidations() {
     auto& e = self().engine_ref();
