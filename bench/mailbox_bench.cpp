@@ -16,6 +16,8 @@
 
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/shm_config_space.hpp>
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"
