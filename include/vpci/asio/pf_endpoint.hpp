@@ -35,6 +35,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/system_executor.hpp>
 #include <boost/system/result.hpp>
 
 #include <vpci/asio/pf_mailbox_server.hpp>
@@ -234,7 +235,9 @@ class pf_endpoint {
           using handler_type = decltype(handler);
           auto attachment = find_mailbox(vf);
           if (!attachment || attachment->serving()) {
-            const auto executor = boost::asio::get_associated_executor(handler);
+            const auto executor = boost::asio::get_associated_executor(
+                handler, attachment ? attachment->io_executor()
+                                    : boost::asio::any_io_executor(boost::asio::system_executor()));
             const boost::system::error_code ec = make_error_code(attachment ? errc::invalid_argument : errc::not_found);
             boost::asio::post(executor, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
             return;
