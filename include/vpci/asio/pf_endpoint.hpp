@@ -121,17 +121,17 @@ class pf_endpoint {
   [[nodiscard]] boost::system::error_code define(vf_index vf, const typename Block::value_type& initial,
                                                  block_access access = block_access::read_write,
                                                  std::shared_ptr<engine::block_handler> handler = nullptr) {
-    auto ec = code(store_->template define<Block>(vf, initial, access, handler.get()));
-    if (!ec) keep_handler(vf, Block::id, std::move(handler));
-    return ec;
+    const auto bytes = Block::to_buffer(initial);
+    return define_block(vf, Block::id, bytes.span(), access, std::move(handler));
   }
   // Errors: not_found (VF not registered), invalid_block_id (64 or above), invalid_length (0 or above
   // 128 bytes); nothing changed then.
   [[nodiscard]] boost::system::error_code define_block(vf_index vf, block_id id, std::span<const std::byte> initial,
                                                        block_access access = block_access::read_write,
                                                        std::shared_ptr<engine::block_handler> handler = nullptr) {
-    auto ec = code(store_->define_block(vf, id, initial, access, handler.get()));
-    if (!ec) keep_handler(vf, id, std::move(handler));
+    auto owned = handler ? std::make_shared<owned_handler>(std::move(handler), keeper_) : nullptr;
+    auto ec = code(store_->define_block(vf, id, initial, access, owned.get()));
+    if (!ec) keep_handler(vf, id, std::move(owned));
     return ec;
   }
   // Updates a stored block; with `invalidate_block` the VF is told to re-read it.
@@ -208,7 +208,7 @@ class pf_endpoint {
                                               static_cast<std::uint16_t>(mailbox::window_size)});
     if (!window) return make_error_code(window.error());
     auto server = std::make_shared<detail::pf_mailbox_server<MaxVfs, Transport, Timing>>(
-        *store_, keeper_, vf, std::size_t{*window}, transport, timing_, options);
+        *store_, vf, std::size_t{*window}, transport, timing_, options);
     if (auto opened = server->open(original, placed); opened) return opened;
     mailbox_attachments_.push_back(std::move(server));
     return std::size_t{*window};
@@ -406,6 +406,49 @@ class pf_endpoint {
     return true;
   }
 
+  // Handlers let go of (redefined block, removed VF) while a handler may be running (one that redefines
+  // or removes its own block): released when the outermost handler call returns.
+  class handler_keeper {
+   public:
+    void enter() noexcept { ++depth_; }
+    void leave() noexcept {
+      if (--depth_ == 0) retired_.clear();
+    }
+    void retire(std::shared_ptr<engine::block_handler> handler) {
+      if (handler && depth_ != 0) retired_.push_back(std::move(handler));
+    }
+
+   private:
+    std::size_t depth_{0};
+    std::vector<std::shared_ptr<engine::block_handler>> retired_;
+  };
+
+  // What the store calls: the user's handler, owned, kept alive (with itself) for the length of each call,
+  // whichever binding made it.
+  class owned_handler final : public engine::block_handler, public std::enable_shared_from_this<owned_handler> {
+   public:
+    owned_handler(std::shared_ptr<engine::block_handler> handler, handler_keeper& keeper) noexcept
+        : handler_(std::move(handler)), keeper_(&keeper) {}
+    ntstatus on_read(vf_index vf, block_id id, std::span<std::byte> out, std::size_t& bytes) override {
+      const auto self = this->shared_from_this();
+      keeper_->enter();
+      const ntstatus status = handler_->on_read(vf, id, out, bytes);
+      keeper_->leave();
+      return status;
+    }
+    ntstatus on_write(vf_index vf, block_id id, std::span<const std::byte> data) override {
+      const auto self = this->shared_from_this();
+      keeper_->enter();
+      const ntstatus status = handler_->on_write(vf, id, data);
+      keeper_->leave();
+      return status;
+    }
+
+   private:
+    std::shared_ptr<engine::block_handler> handler_;
+    handler_keeper* keeper_;
+  };
+
   void keep_handler(vf_index vf, block_id id, std::shared_ptr<engine::block_handler> handler) {
     const std::pair<vf_index, std::uint32_t> key{vf, id.value()};
     auto it = handlers_.find(key);
@@ -432,8 +475,7 @@ class pf_endpoint {
 
   std::unique_ptr<store_type> store_;
   Timing timing_;
-  // Declared before the attachments: a handler retired during the destructor's detaches stays valid.
-  detail::handler_keeper keeper_;
+  handler_keeper keeper_;  // before the handlers: they refer to it
   std::map<std::pair<vf_index, std::uint32_t>, std::shared_ptr<engine::block_handler>> handlers_;
   std::vector<std::shared_ptr<mailbox_attachment>> mailbox_attachments_;
   std::vector<stream_attachment> stream_attachments_;

@@ -24,7 +24,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -75,23 +74,6 @@ namespace detail {
 
 using engine::vf_index;
 
-// Block handlers a pf_endpoint has let go of while a handler may be running (a handler that redefines or
-// removes its own block): they are released when the outermost handler dispatch ends.
-class handler_keeper {
- public:
-  void enter() noexcept { ++depth_; }
-  void leave() noexcept {
-    if (--depth_ == 0) retired_.clear();
-  }
-  void retire(std::shared_ptr<engine::block_handler> handler) {
-    if (handler && depth_ != 0) retired_.push_back(std::move(handler));
-  }
-
- private:
-  std::size_t depth_{0};
-  std::vector<std::shared_ptr<engine::block_handler>> retired_;
-};
-
 // The user's async_serve handler, type-erased: completes once, posted to the handler's executor (which
 // the serving loop also runs on), with the work kept until then.
 class serve_completion {
@@ -133,8 +115,8 @@ class pf_mailbox_attachment {
  public:
   using session_type = engine::pf_mailbox_session<MaxVfs>;
 
-  pf_mailbox_attachment(engine::pf_blocks<MaxVfs>& store, handler_keeper& keeper, vf_index vf, std::size_t window)
-      : session_(store, vf), keeper_(&keeper), window_(window) {}
+  pf_mailbox_attachment(engine::pf_blocks<MaxVfs>& store, vf_index vf, std::size_t window)
+      : session_(store, vf), window_(window) {}
   pf_mailbox_attachment(const pf_mailbox_attachment&) = delete;
   pf_mailbox_attachment& operator=(const pf_mailbox_attachment&) = delete;
   virtual ~pf_mailbox_attachment() = default;
@@ -156,8 +138,8 @@ class pf_mailbox_attachment {
   [[nodiscard]] virtual bool serving() const noexcept = 0;
   // Ends serving with `reason` (after the pass in progress, if any); no-op when not serving.
   virtual void stop_serving(boost::system::error_code reason) = 0;
-  // No more passes and no more hooks: serving ends with `reason`. The store and the keeper may be gone
-  // afterwards; the transport must stay until serving has completed.
+  // No more passes and no more hooks: serving ends with `reason`. The store may be gone afterwards; the
+  // transport must stay until serving has completed.
   virtual void detach(boost::system::error_code reason) = 0;
   // The PF's own accesses to the VF's config space outside the protocol registers.
   virtual std::size_t read_config(std::size_t offset, std::span<std::byte> out, boost::system::error_code& ec) = 0;
@@ -165,16 +147,10 @@ class pf_mailbox_attachment {
                                    boost::system::error_code& ec) = 0;
 
  protected:
-  // The session's verdict on the window's bytes, with handler lifetimes held while it runs.
-  const typename session_type::write_list& decide(std::span<const std::byte> window) {
-    keeper_->enter();
-    const auto& writes = session_.service(window);
-    keeper_->leave();
-    return writes;
-  }
+  // The session's verdict on the window's bytes (block handlers may run inside).
+  const typename session_type::write_list& decide(std::span<const std::byte> window) { return session_.service(window); }
 
   session_type session_;
-  handler_keeper* keeper_;
   std::size_t window_;
 };
 
@@ -192,9 +168,9 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   static constexpr bool sync_io = nonblocking_transport_v<Transport> || device_side_transport<Transport>;
 
  public:
-  pf_mailbox_server(engine::pf_blocks<MaxVfs>& store, handler_keeper& keeper, vf_index vf, std::size_t window,
-                    Transport& transport, const Timing& timing, const mailbox_options& options)
-      : base(store, keeper, vf, window),
+  pf_mailbox_server(engine::pf_blocks<MaxVfs>& store, vf_index vf, std::size_t window, Transport& transport,
+                    const Timing& timing, const mailbox_options& options)
+      : base(store, vf, window),
         transport_(transport),
         timing_(timing),
         timer_(timing.make_timer(boost::asio::any_io_executor(transport.get_executor()))),
