@@ -748,6 +748,55 @@ BOOST_AUTO_TEST_CASE(attach_mailbox_refusals_attach_nothing) {
   BOOST_TEST(f.pf->mailbox_session(1) == nullptr);
 }
 
+// Fail at every step of attaching: the transport's error comes back unchanged, the space is as it was
+// (nothing linked, the window's bytes restored), nothing is attached, and a later attach works.
+BOOST_AUTO_TEST_CASE(attach_mailbox_fails_cleanly_at_every_step) {
+  bool reached_the_end = false;
+  for (std::size_t step = 0; step < 64 && !reached_the_end; ++step) {
+    BOOST_TEST_CONTEXT("failing operation " << step) {
+      memory_fixture f({}, /*attach=*/false);
+      // An existing capability, so that the window is linked from it (not the list's head).
+      BOOST_REQUIRE(f.space.device_write(0x100, u32_bytes(0x0001000Bu)) == no_error);  // VSEC, next 0
+      BOOST_REQUIRE(f.space.device_write(0x104, u32_bytes((0x010u << 20) | (1u << 16) | 0x1234u)) == no_error);
+      const auto before = snapshot(f.space);
+      fault_injecting_transport<memory_config_space&> transport(f.space);
+      transport.fail_at(step, make_error_code(boost::system::errc::io_error));
+      std::vector<std::size_t> written;  // dword accesses of the PF's writes, in order
+      f.space.set_access_observer([&](access_direction direction, std::size_t offset, std::size_t) {
+        if (direction == access_direction::write) written.push_back(offset);
+      });
+      auto placed = f.pf->attach_mailbox(0, transport);
+      if (!transport.fault_triggered()) {
+        reached_the_end = true;
+        BOOST_REQUIRE(placed.has_value());
+        BOOST_TEST(*placed != 0x100u);
+        BOOST_TEST(config::find_mailbox(snapshot(f.space)).has_value());
+        // The window is complete before anything makes it reachable: its header, capability ID last,
+        // then the link from the capability at 0x100.
+        BOOST_REQUIRE(written.size() >= 3u);
+        BOOST_TEST(written[written.size() - 3] == *placed + 4);
+        BOOST_TEST(written[written.size() - 2] == *placed);
+        BOOST_TEST(written.back() == 0x100u);
+        continue;
+      }
+      BOOST_TEST(!placed.has_value());
+      BOOST_TEST((placed.error() == boost::system::errc::io_error));
+      BOOST_TEST(snapshot(f.space) == before, boost::test_tools::per_element());
+      BOOST_TEST(f.pf->mailbox_session(0) == nullptr);
+      transport.disarm();
+      placed = f.pf->attach_mailbox(0, transport);
+      BOOST_REQUIRE(placed.has_value());
+      f.window = *placed;
+      raw_vf vf = f.vf();
+      vf.request(op_read, 5, block5_size);
+      BOOST_TEST(!f.pf->service(0));
+      BOOST_TEST(vf.answered());
+      BOOST_TEST(vf.data(block5_size) == pattern(block5_size, 0x10), boost::test_tools::per_element());
+    }
+  }
+  BOOST_TEST(reached_the_end);
+}
+
 // ---- the endpoint destroyed with attachments live ---------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(pf_destroyed_with_mailbox_attachments_live) {

@@ -4,15 +4,18 @@
 // its own view of a VF's config space (NdisMGet/SetVirtualFunctionBusData). A thin shell over
 // engine::pf_blocks, engine::pf_mailbox_session (through asio/pf_mailbox_server.hpp) and the stream server.
 //
-// Errors, one idiom across the class: a command returns boost::system::error_code (empty on success); a
-// query that produces a value returns boost::system::result<T>; read_vf_config/write_vf_config return the
-// bytes transferred (0 on failure) as NDIS does, with an error_code& overload as every transport has.
-// Errors of a transport pass through unchanged.
+// Errors, one idiom across the class: a command that can fail returns boost::system::error_code (empty on
+// success, [[nodiscard]]); a query that can fail returns boost::system::result<T>; read_vf_config and
+// write_vf_config return the bytes transferred (0 on failure) as NDIS does, with an error_code& overload
+// as every transport has; async operations complete with void(boost::system::error_code). Errors of a
+// transport pass through unchanged. (Accessors that cannot fail return plain values: blocks(),
+// mailbox_session() (nullptr when none), invalidate_all().)
 //
 // Block handlers are owned: define() takes a std::shared_ptr<engine::block_handler>, kept until the block
 // is redefined or its VF removed (or the endpoint destroyed), and never released while it runs. A handler
 // may call back into the endpoint from on_read/on_write (invalidate, store, load, define, remove_vf...):
-// an invalidation raised there is published right after the answer that is being served.
+// an invalidation raised there is published right after the answer that is being served. It must not
+// destroy the endpoint.
 //
 // Thread safety: one PF endpoint is used from one thread (or strand) at a time; async_serve's loops run
 // on the handler's executor, which must be that thread; on a transport with write hooks the window is

@@ -177,19 +177,17 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
         schedule_(to_nanoseconds(options.polling.fast), to_nanoseconds(options.polling.slow)),
         kind_(select_kind(options)) {}
 
-  // Initialises the placed window and links it in: the window (VSEC header and registers) first, then the
-  // driver-side protection, then the link from the capability list (the bytes outside the window that
-  // differ between `original` and `placed`), so a VF walking the list never finds a half-made window. On
-  // an error the window's bytes are put back as they were (best effort) and nothing is linked.
+  // Initialises the placed window and links it in: the registers first, then the driver-side protection,
+  // then the VSEC header (its capability ID last: at the head of the list, 0x100, that dword is the
+  // link), then the link from the capability before it (the dword outside the window that placement
+  // changed), so a VF walking the list never finds a half-made window. On an error the window's bytes are
+  // put back as they were (best effort) and nothing is linked.
   boost::system::error_code open(std::span<const std::byte> original, std::span<const std::byte> placed) {
     const std::size_t window = this->window_;
     boost::system::error_code ec;
-    device_side_write(transport_, window, placed.subspan(window, 8), ec);
-    if (!ec) {
-      for (const engine::register_write& w : this->session_.initialize()) {
-        device_side_write(transport_, window + w.offset, w.bytes, ec);
-        if (ec) break;
-      }
+    for (const engine::register_write& w : this->session_.initialize()) {
+      device_side_write(transport_, window + w.offset, w.bytes, ec);
+      if (ec) break;
     }
     if (!ec) {
       std::array<std::byte, mailbox::window_size> mask{};
@@ -199,36 +197,19 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       // Without protection the session's shadow undoes what a VF writes there (engine/pf_mailbox.hpp).
       if (protected_ != no_error && protected_ != errc::not_supported) ec = protected_;
     }
+    if (!ec) device_side_write(transport_, window + 4, placed.subspan(window + 4, 4), ec);
+    if (!ec) device_side_write(transport_, window, placed.subspan(window, 4), ec);
+    for (std::size_t at = 0; !ec && at + 4 <= placed.size(); at += 4) {
+      if (at >= window && at < window + mailbox::window_size) continue;
+      const auto word = placed.subspan(at, 4);
+      if (!std::equal(word.begin(), word.end(), original.begin() + static_cast<std::ptrdiff_t>(at)))
+        device_side_write(transport_, at, word, ec);
+    }
     if (ec) {
       boost::system::error_code ignored;
       device_side_write(transport_, window, original.subspan(window, mailbox::window_size), ignored);
       device_side_publish(transport_);
       return ec;
-    }
-    // The link: dword runs outside the window that placement changed.
-    for (std::size_t at = 0; at < placed.size();) {
-      const bool differs = at + 4 <= placed.size() && (at < window || at >= window + mailbox::window_size) &&
-                           !std::equal(placed.begin() + static_cast<std::ptrdiff_t>(at),
-                                       placed.begin() + static_cast<std::ptrdiff_t>(at + 4),
-                                       original.begin() + static_cast<std::ptrdiff_t>(at));
-      if (!differs) {
-        at += 4;
-        continue;
-      }
-      std::size_t end = at + 4;
-      while (end + 4 <= placed.size() && (end < window || end >= window + mailbox::window_size) &&
-             !std::equal(placed.begin() + static_cast<std::ptrdiff_t>(end),
-                         placed.begin() + static_cast<std::ptrdiff_t>(end + 4),
-                         original.begin() + static_cast<std::ptrdiff_t>(end)))
-        end += 4;
-      device_side_write(transport_, at, placed.subspan(at, end - at), ec);
-      if (ec) {
-        boost::system::error_code ignored;
-        device_side_write(transport_, window, original.subspan(window, mailbox::window_size), ignored);
-        device_side_publish(transport_);
-        return ec;
-      }
-      at = end;
     }
     device_side_publish(transport_);
     if constexpr (write_observing_transport<Transport>) {
