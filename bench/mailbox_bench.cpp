@@ -16,6 +16,8 @@
 
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/shm_config_space.hpp>
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"
@@ -118,7 +120,8 @@ void BM_read_block_memory_async(benchmark::State& state) {
 BENCHMARK(BM_read_block_memory_async)->Apply(block_sizes)->UseRealTime();
 
 // The VF reads synchronously on the benchmark thread (it sleeps on its doorbell between its accesses);
-// the PF thread sleeps on the to_device doorbell and services the window when the VF rings.
+// the PF thread sleeps on the to_device doorbell (the view's peer signal) and services the window when
+// the VF rings.
 void BM_read_block_shm_cross_thread(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
   boost::asio::io_context pf_io;  // executors for the views; nothing runs on them (all waits block)
@@ -134,8 +137,15 @@ void BM_read_block_shm_cross_thread(benchmark::State& state) {
     return;
   }
   std::atomic<bool> stop{false};
+  // A PF without an event loop: the synchronous service() and the transport's peer signal (read the
+  // count, service, sleep until it moves), allocation-free. pf.async_serve on an io_context does the same.
   std::thread pf_thread([&] {
-    while (!stop.load(std::memory_order_acquire)) (void)pf.wait_and_service(0, std::chrono::milliseconds(100));
+    while (!stop.load(std::memory_order_acquire)) {
+      const std::uint32_t seen = device.peer_signal_sequence();
+      (void)pf.service(0);
+      boost::system::error_code ignored;
+      (void)device.wait_peer_signal(seen, std::chrono::milliseconds(100), ignored);
+    }
   });
 
   vpci::vf_endpoint<vpci::shm_config_space> vf(driver, *window);

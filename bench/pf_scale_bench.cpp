@@ -13,6 +13,7 @@
 
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/transport/memory_config_space.hpp>
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"

@@ -10,7 +10,9 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <csignal>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include <sys/wait.h>
@@ -21,6 +23,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <vpci/vpci.hpp>
@@ -95,27 +98,36 @@ class pf_logic final : public vpci::engine::block_handler {
   bool invalidate_pending_{false};
 };
 
-void define_blocks(vpci::pf_endpoint<4>& pf, pf_logic& logic) {
+void define_blocks(vpci::pf_endpoint<4>& pf, const std::shared_ptr<pf_logic>& logic) {
   (void)pf.define<example::mac_block>(vf0, {0x00, 0x15, 0x5d, 0x2a, 0x00, 0x01}, vpci::block_access::read_only);
   (void)pf.define<example::vf_config_block>(vf0, {1, example::vf_flags::link_up, 1500, 0, 4},
-                                            vpci::block_access::read_write, &logic);
+                                            vpci::block_access::read_write, logic);
   (void)pf.define<example::stats_block>(vf0, example::stats_frame{}, vpci::block_access::read_only);
   (void)pf.define<phase_block>(vf0, 0u);
 }
 
-int run_pf(vpci::pf_endpoint<4>& pf, pf_logic& logic, vpci::shm_config_space& device,
+int run_pf(vpci::pf_endpoint<4>& pf, pf_logic& logic, boost::asio::signal_set& child_exit,
            boost::asio::local::stream_protocol::acceptor& acceptor, boost::asio::io_context& io, pid_t vf_process) {
-  // Phase 1: the mailbox in shared memory, serviced on its doorbell.
+  // The VF process's exit (expected at the end of phase 2) also ends phase 1 if it comes early.
+  bool vf_exited = false;
+  int vf_status = 0;
+  child_exit.async_wait([&](boost::system::error_code ec, int) {
+    if (ec || waitpid(vf_process, &vf_status, WNOHANG) != vf_process) return;
+    vf_exited = true;
+    (void)pf.detach_mailbox(vf0);
+  });
+  // Phase 1: the mailbox in shared memory, served on its doorbell; the handler's invalidations are raised
+  // between events.
   say("PF", "serving VF 0 through the config-space mailbox in shared memory");
-  while (pf.load<phase_block>(vf0).value() < 1) {
-    (void)pf.wait_and_service(vf0, 50ms);
+  bool mailbox_served = false;
+  pf.async_serve(vf0, [&](boost::system::error_code) { mailbox_served = true; });
+  while (!mailbox_served && io.run_one() != 0) {
     if (logic.take_invalidate()) (void)pf.invalidate(vf0, vpci::block_mask{1u << example::stats_block::id.value()});
-    int status = 0;
-    if (waitpid(vf_process, &status, WNOHANG) == vf_process) return 1;  // the VF died early
+    // The phase write was answered in the pass that stored it: the mailbox can be retired.
+    if (pf.load<phase_block>(vf0).value() >= 1) (void)pf.detach_mailbox(vf0);
   }
-  // Phase 2: Hyper-V messages over the Unix socket. The mailbox is retired first: one binding per VF.
-  (void)pf.wait_and_service(vf0, 0ms);  // answer the phase write
-  (void)pf.detach_mailbox(vf0);
+  if (vf_exited) return 1;  // the VF died early
+  // Phase 2: Hyper-V messages over the Unix socket (the mailbox was retired: one binding per VF).
   say("PF", "serving VF 0 with Hyper-V vPCI messages over a Unix socket");
   socket_type connection = acceptor.accept();
   (void)pf.blocks().store(vf0, phase_block::id, phase_block::to_buffer(0u).span());
@@ -125,10 +137,8 @@ int run_pf(vpci::pf_endpoint<4>& pf, pf_logic& logic, vpci::shm_config_space& de
   while (io.run_one() != 0)
     if (logic.take_invalidate()) (void)pf.invalidate(vf0, vpci::block_mask{1u << example::stats_block::id.value()});
   say("PF", "VF closed the connection (" + (served ? served.message() : std::string("cleanly")) + ")");
-  (void)device;
-  int status = 0;
-  waitpid(vf_process, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  if (!vf_exited) waitpid(vf_process, &vf_status, 0);
+  return WIFEXITED(vf_status) ? WEXITSTATUS(vf_status) : 1;
 }
 
 // ---- the VF process -------------------------------------------------------------------------------
@@ -224,7 +234,7 @@ int main() {
   boost::asio::io_context io;
   auto device = vpci::shm_config_space::create(io.get_executor(), shm_name, 4096);
   vpci::pf_endpoint<4> pf;
-  pf_logic logic(pf);
+  auto logic = std::make_shared<pf_logic>(pf);
   (void)pf.register_vf(vf0, 0x0101);
   define_blocks(pf, logic);
   auto window = pf.attach_mailbox(vf0, device);
@@ -234,6 +244,8 @@ int main() {
   }
   ::unlink(socket_path.c_str());
   boost::asio::local::stream_protocol::acceptor acceptor(io, boost::asio::local::stream_protocol::endpoint(socket_path));
+  // Installed before the fork, so that an early exit of the VF process is not missed.
+  boost::asio::signal_set child_exit(io, SIGCHLD);
   std::fflush(stdout);
   const pid_t child = fork();
   if (child < 0) return 1;
@@ -241,7 +253,7 @@ int main() {
     // The VF process builds its own io_context; it uses nothing of the PF's but the names.
     std::_Exit(run_vf(shm_name, socket_path));
   }
-  const int result = run_pf(pf, logic, device, acceptor, io, child);
+  const int result = run_pf(pf, *logic, child_exit, acceptor, io, child);
   ::unlink(socket_path.c_str());
   say("PF", result == 0 ? "done" : "the VF process failed");
   return result;

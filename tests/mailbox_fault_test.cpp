@@ -19,6 +19,7 @@
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/transport/fault_injecting.hpp>
+#include <vpci/transport/memory_config_space.hpp>
 
 using namespace vpci;
 using namespace std::chrono_literals;

@@ -335,6 +335,51 @@ BOOST_AUTO_TEST_CASE(a_hook_replaced_from_inside_itself_takes_effect_afterwards)
   BOOST_TEST(order == expected, boost::test_tools::per_element());
 }
 
+// Case 14 (issue 8): a device model serving this space (a PF's mailbox) and the user's own hook both
+// see every driver-side write; adding and removing observers works from inside a write.
+BOOST_AUTO_TEST_CASE(case_14_several_parties_observe_driver_writes) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 256);
+  std::vector<std::size_t> order;  // who ran, then the offset it saw
+  space.set_write_hook([&](std::size_t offset, std::size_t) { order.insert(order.end(), {0, offset}); });
+  const vpci::write_hook_id first = space.add_write_hook([&](std::size_t offset, std::size_t length) {
+    order.insert(order.end(), {1, offset});
+    BOOST_TEST(length == 2U);
+  });
+  vpci::write_hook_id late = 0;
+  vpci::write_hook_id second = 0;
+  second = space.add_write_hook([&](std::size_t offset, std::size_t) {
+    order.insert(order.end(), {2, offset});
+    if (late == 0) {
+      // Added during a write: runs from the next write on. Removing itself: it finishes this call.
+      late = space.add_write_hook([&](std::size_t offset2, std::size_t) { order.insert(order.end(), {3, offset2}); });
+      BOOST_TEST(space.remove_write_hook(second));
+      order.push_back(22);
+    }
+  });
+  BOOST_TEST(first != second);
+  error_code ec;
+  BOOST_TEST(space.write(0x40, bytes({1, 2}), ec) == 2U);
+  BOOST_TEST(space.write(0x42, bytes({3, 4}), ec) == 2U);
+  BOOST_TEST(space.device_write(0x40, bytes({9})) == vpci::no_error);  // the device side calls nobody
+  const std::vector<std::size_t> expected{0, 0x40, 1, 0x40, 2, 0x40, 22, 0, 0x42, 1, 0x42, 3, 0x42};
+  BOOST_TEST(order == expected, boost::test_tools::per_element());
+
+  // Removing: once true, then false; the replaceable hook is independent of the added ones.
+  BOOST_TEST(!space.remove_write_hook(second));
+  BOOST_TEST(space.remove_write_hook(first));
+  BOOST_TEST(!space.remove_write_hook(first));
+  BOOST_TEST(!space.remove_write_hook(0));
+  space.set_write_hook({});
+  order.clear();
+  BOOST_TEST(space.write(0x44, bytes({5, 6}), ec) == 2U);
+  BOOST_TEST(order == (std::vector<std::size_t>{3, 0x44}), boost::test_tools::per_element());
+  BOOST_TEST(space.remove_write_hook(late));
+  order.clear();
+  BOOST_TEST(space.write(0x44, bytes({5, 6}), ec) == 2U);
+  BOOST_TEST(order.empty());
+}
+
 BOOST_AUTO_TEST_CASE(async_operations_complete_through_the_executor_never_inline) {
   boost::asio::io_context io;
   memory_config_space space(io, 256);

@@ -443,12 +443,13 @@ BOOST_AUTO_TEST_CASE(case_12_a_stream_cut_mid_frame_is_truncated_message) {
 BOOST_AUTO_TEST_CASE(a_handler_may_invalidate_from_inside_on_write) {
   serve_fixture f;
   pf_endpoint<4>& pf = *f.pf;
-  function_block_handler handler(nullptr, [&pf](vf_index vf, block_id id, std::span<const std::byte> data) {
-    const std::uint32_t bit = le::load_u32(data.data());
-    (void)id;
-    return pf.invalidate(vf, block_mask{std::uint64_t{1} << bit}) ? ntstatus::unsuccessful : ntstatus::success;
-  });
-  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, value_bytes(0), block_access::read_write, &handler));
+  auto handler = std::make_shared<function_block_handler>(
+      nullptr, [&pf](vf_index vf, block_id id, std::span<const std::byte> data) {
+        const std::uint32_t bit = le::load_u32(data.data());
+        (void)id;
+        return pf.invalidate(vf, block_mask{std::uint64_t{1} << bit}) ? ntstatus::unsuccessful : ntstatus::success;
+      });
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, value_bytes(0), block_access::read_write, handler));
   auto& [vf_end, pf_end] = f.connect();
   serve_result served;
   pf.async_serve(0, slot0, pf_end, served.handler());
@@ -479,11 +480,11 @@ BOOST_AUTO_TEST_CASE(a_handler_may_remove_its_vf_from_inside_on_write) {
   serve_fixture f;
   pf_endpoint<4>& pf = *f.pf;
   int calls = 0;
-  function_block_handler handler(nullptr, [&](vf_index vf, block_id, std::span<const std::byte>) {
+  auto handler = std::make_shared<function_block_handler>(nullptr, [&](vf_index vf, block_id, std::span<const std::byte>) {
     ++calls;
     return pf.remove_vf(vf) ? ntstatus::unsuccessful : ntstatus::success;
   });
-  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, value_bytes(0), block_access::read_write, &handler));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, value_bytes(0), block_access::read_write, handler));
   auto& [vf_end, pf_end] = f.connect();
   serve_result served;
   pf.async_serve(0, slot0, pf_end, served.handler());

@@ -4,6 +4,8 @@
 
 #include <array>
 #include <chrono>
+#include <csignal>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include <vpci/vpci.hpp>
@@ -66,6 +69,8 @@ BOOST_AUTO_TEST_CASE(mailbox_over_named_shared_memory) {
   pf_endpoint<2> pf;
   define_blocks(pf);
   BOOST_REQUIRE(pf.attach_mailbox(0, device).has_value());
+  // The child's exit ends serving (installed before the fork: an early exit is not missed).
+  boost::asio::signal_set child_exit(io, SIGCHLD);
   const pid_t child = fork();
   BOOST_REQUIRE(child >= 0);
   if (child == 0) {
@@ -88,14 +93,17 @@ BOOST_AUTO_TEST_CASE(mailbox_over_named_shared_memory) {
     std::_Exit(result);
   }
   int status = -2;
-  for (int rounds = 0; rounds < 20000; ++rounds) {
-    (void)pf.wait_and_service(0, 5ms);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int) {
     int raw = 0;
-    if (waitpid(child, &raw, WNOHANG) == child) {
-      status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-      break;
-    }
-  }
+    if (!ec && waitpid(child, &raw, WNOHANG) != child) return child_exit.async_wait(on_signal);
+    status = ec ? -3 : WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    (void)pf.detach_mailbox(0);
+  };
+  child_exit.async_wait(on_signal);
+  boost::system::error_code served = errc::timeout;
+  pf.async_serve(0, [&](boost::system::error_code ec) { served = ec; });
+  io.run();  // serves the VF process on the doorbell until it exits
+  BOOST_TEST(!served);
   BOOST_TEST(status == 0);
   BOOST_TEST(pf.load<example::vf_config_block>(0)->mtu == 4321u);
 }

@@ -1,5 +1,6 @@
 // The README's PF handler, with a VF around it so the program runs.
 #include <cstdio>
+#include <memory>
 #include <boost/asio/io_context.hpp>
 #include <vpci/vpci.hpp>
 
@@ -30,9 +31,9 @@ int main() {
   boost::asio::io_context io;
   vpci::memory_config_space space(io, 4096);
   vpci::pf_endpoint<4> pf;
-  config_handler handler;
+  auto handler = std::make_shared<config_handler>();  // the PF keeps it as long as the block uses it
   (void)pf.register_vf(2, 0x0103);
-  (void)pf.define<example::vf_config_block>(2, {}, vpci::block_access::read_write, &handler);
+  (void)pf.define<example::vf_config_block>(2, {}, vpci::block_access::read_write, handler);
   vpci::vf_endpoint vf(space, *pf.attach_mailbox(2, space));
   example::vf_config config = vf.read(example::vf_config_block{});
   config.mtu = 100000;

@@ -28,4 +28,5 @@
 #include <vpci/engine/pf_mailbox.hpp>
 #include <vpci/engine/registers.hpp>
 #include <vpci/engine/vf_mailbox.hpp>
+#include <vpci/engine/poll_schedule.hpp>
 #include <vpci/wire/mailbox.hpp>

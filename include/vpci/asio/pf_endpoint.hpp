@@ -1,9 +1,25 @@
 // vpci::pf_endpoint: the PF driver's side of the block channel. It owns the block store (per VF, per
-// block: stored contents and/or IHV handlers), places and services each VF's config-space mailbox, and
-// raises invalidations. A thin shell over engine::pf_blocks and engine::pf_mailbox_session.
+// block: stored contents and/or IHV handlers), places and serves each VF's config-space mailbox over any
+// config_space_transport, serves the Hyper-V binding over streams, raises invalidations, and gives the PF
+// its own view of a VF's config space (NdisMGet/SetVirtualFunctionBusData). A thin shell over
+// engine::pf_blocks, engine::pf_mailbox_session (through asio/pf_mailbox_server.hpp) and the stream server.
 //
-// Thread safety: one PF endpoint is used from one thread (or strand) at a time; the memory transport's
-// write hook runs on the thread that performs the VF's write.
+// Errors, one idiom across the class: a command that can fail returns boost::system::error_code (empty on
+// success, [[nodiscard]]); a query that can fail returns boost::system::result<T>; read_vf_config and
+// write_vf_config return the bytes transferred (0 on failure) as NDIS does, with an error_code& overload
+// as every transport has; async operations complete with void(boost::system::error_code). Errors of a
+// transport pass through unchanged. (Accessors that cannot fail return plain values: blocks(),
+// mailbox_session() (nullptr when none), invalidate_all().)
+//
+// Block handlers are owned: define() takes a std::shared_ptr<engine::block_handler>, kept until the block
+// is redefined or its VF removed (or the endpoint destroyed), and never released while it runs. A handler
+// may call back into the endpoint from on_read/on_write (invalidate, store, load, define, remove_vf...):
+// an invalidation raised there is published right after the answer that is being served. It must not
+// destroy the endpoint.
+//
+// Thread safety: one PF endpoint is used from one thread (or strand) at a time; async_serve's loops run
+// on the handler's executor, which must be that thread; on a transport with write hooks the window is
+// served on the thread that performs the VF's write.
 #pragma once
 
 #include <algorithm>
@@ -12,23 +28,30 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/system_executor.hpp>
+#include <boost/system/result.hpp>
 
+#include <vpci/asio/pf_mailbox_server.hpp>
 #include <vpci/asio/pf_stream_server.hpp>
+#include <vpci/asio/timing.hpp>
 #include <vpci/config/placement.hpp>
 #include <vpci/engine/pf_blocks.hpp>
 #include <vpci/engine/pf_mailbox.hpp>
 #include <vpci/error.hpp>
-#include <vpci/transport/memory_config_space.hpp>
-#include <vpci/transport/shm_config_space.hpp>
+#include <vpci/transport/concept.hpp>
+#include <vpci/transport/device_side.hpp>
 #include <vpci/wire/mailbox.hpp>
 
 namespace vpci {
@@ -37,7 +60,8 @@ using engine::block_access;
 using engine::quarantine_reason;
 using engine::vf_index;
 
-// Adapts two callables to engine::block_handler, for IHVs that compute blocks instead of storing them:
+// Adapts two callables to engine::block_handler, for IHVs that compute blocks instead of storing them
+// (pf.define<B>(vf, initial, access, std::make_shared<vpci::function_block_handler>(on_read, on_write))):
 //   on_read(vf, id, std::span<std::byte> out, std::size_t& bytes) -> ntstatus
 //   on_write(vf, id, std::span<const std::byte> data) -> ntstatus
 class function_block_handler final : public engine::block_handler {
@@ -62,69 +86,96 @@ class function_block_handler final : public engine::block_handler {
   write_function on_write_;
 };
 
-template <std::size_t MaxVfs = 256>
+template <std::size_t MaxVfs = 256, class Timing = steady_timing>
 class pf_endpoint {
  public:
   using store_type = engine::pf_blocks<MaxVfs>;
   using session_type = engine::pf_mailbox_session<MaxVfs>;
+  using timing_type = Timing;
 
-  explicit pf_endpoint(engine::pf_limits limits = {}) : store_(std::make_unique<store_type>(limits)) {}
+  explicit pf_endpoint(engine::pf_limits limits = {}, Timing timing = {})
+      : store_(std::make_unique<store_type>(limits)), timing_(std::move(timing)) {}
   pf_endpoint(const pf_endpoint&) = delete;
   pf_endpoint& operator=(const pf_endpoint&) = delete;
+  // Mailbox attachments: write hooks are removed; serving operations complete with vpci::errc::vf_removed
+  // once the transport operation they have in flight finished (run the io_context to deliver them; the
+  // transports must stay alive until then). Nothing keeps running on the endpoint's memory.
   ~pf_endpoint() {
-    for (auto& attachment : mailbox_attachments_)
-      if (attachment.detach) attachment.detach();
+    for (auto& attachment : mailbox_attachments_) attachment->detach(make_error_code(errc::vf_removed));
     // Every stream ends now (vf_removed, closed); their I/O still queued finds them finished and does
     // nothing, so nothing runs on this endpoint's memory afterwards.
     for (const auto& stream : streams_of([](vf_index) { return true; }))
       stream->stop(make_error_code(errc::vf_removed));
   }
 
-  // The block store: define blocks, store values, read counters.
+  // The block store: define blocks, store values, read counters. A handler given to the store directly
+  // is not owned (the engine's contract: the caller keeps it alive); define() here owns it.
   [[nodiscard]] store_type& blocks() noexcept { return *store_; }
   [[nodiscard]] const store_type& blocks() const noexcept { return *store_; }
 
   // Registers VF `vf` (index 0..MaxVfs-1) with its routing ID.
-  boost::system::error_code register_vf(vf_index vf, std::uint16_t routing_id) {
+  // Errors: invalid_argument (out of range or already registered).
+  [[nodiscard]] boost::system::error_code register_vf(vf_index vf, std::uint16_t routing_id) {
     return code(store_->register_vf(vf, routing_id));
   }
 
-  // Defines a typed block of `vf` from its descriptor, with an optional handler that computes it.
+  // Defines a typed block of `vf` from its descriptor, with an optional handler that computes it. The
+  // endpoint keeps the handler until the block is redefined or the VF removed.
+  // Errors: not_found (VF not registered); nothing changed then.
   template <class Block>
-  boost::system::error_code define(vf_index vf, const typename Block::value_type& initial,
-                                   block_access access = block_access::read_write,
-                                   engine::block_handler* handler = nullptr) {
-    return code(store_->template define<Block>(vf, initial, access, handler));
+  [[nodiscard]] boost::system::error_code define(vf_index vf, const typename Block::value_type& initial,
+                                                 block_access access = block_access::read_write,
+                                                 std::shared_ptr<engine::block_handler> handler = nullptr) {
+    const auto bytes = Block::to_buffer(initial);
+    return define_block(vf, Block::id, bytes.span(), access, std::move(handler));
   }
-  boost::system::error_code define_block(vf_index vf, block_id id, std::span<const std::byte> initial,
-                                         block_access access = block_access::read_write,
-                                         engine::block_handler* handler = nullptr) {
-    return code(store_->define_block(vf, id, initial, access, handler));
+  // Errors: not_found (VF not registered), invalid_block_id (64 or above), invalid_length (0 or above
+  // 128 bytes); nothing changed then.
+  [[nodiscard]] boost::system::error_code define_block(vf_index vf, block_id id, std::span<const std::byte> initial,
+                                                       block_access access = block_access::read_write,
+                                                       std::shared_ptr<engine::block_handler> handler = nullptr) {
+    auto owned = handler ? std::make_shared<owned_handler>(std::move(handler), keeper_) : nullptr;
+    auto ec = code(store_->define_block(vf, id, initial, access, owned.get()));
+    if (!ec) keep_handler(vf, id, std::move(owned));
+    return ec;
   }
-  // Updates a stored block; with `invalidate` the VF is told to re-read it.
+  // Updates a stored block; with `invalidate_block` the VF is told to re-read it.
+  // Errors: not_found (no such block), invalid_length (not the block's size); those of invalidate().
   template <class Block>
-  boost::system::error_code store(vf_index vf, const typename Block::value_type& value, bool invalidate_block = true) {
+  [[nodiscard]] boost::system::error_code store(vf_index vf, const typename Block::value_type& value,
+                                                bool invalidate_block = true) {
     if (auto ec = code(store_->template store<Block>(vf, value)); ec) return ec;
     if (!invalidate_block) return {};
     block_mask mask;
     (void)mask.set(Block::id);
     return invalidate(vf, mask);
   }
+  // Errors: not_found (no such block), bad_data (the stored bytes do not decode).
   template <class Block>
-  result<typename Block::value_type> load(vf_index vf) const noexcept {
-    return store_->template load<Block>(vf);
+  [[nodiscard]] boost::system::result<typename Block::value_type> load(vf_index vf) const {
+    auto loaded = store_->template load<Block>(vf);
+    if (!loaded) return make_error_code(loaded.error());
+    return std::move(*loaded);
   }
 
-  // ORs `mask` into the VF's invalidations and publishes them (coalesced until the VF takes them).
-  boost::system::error_code invalidate(vf_index vf, block_mask mask) {
+  // ORs `mask` into the VF's invalidations and publishes them (coalesced until the VF takes them): at once
+  // on a transport whose accesses never block (also from inside a block handler: right after the answer
+  // being served), by the serving loop otherwise, and on the VF's streams.
+  // Errors: not_found (VF not registered; nothing changed); a transport error while publishing (the
+  // invalidation stays pending and is published by the next service).
+  [[nodiscard]] boost::system::error_code invalidate(vf_index vf, block_mask mask) {
     if (auto ec = code(store_->invalidate(vf, mask)); ec) return ec;
-    service(vf);
-    return {};
+    boost::system::error_code ec;
+    if (auto attachment = find_mailbox(vf)) ec = attachment->publish_invalidations();
+    push_invalidations(vf);
+    return ec;
   }
-  // SRIOV_INVALIDATE_BLOCK_ALL_VFS.
+  // SRIOV_INVALIDATE_BLOCK_ALL_VFS. Publishing errors are left to each VF's next service.
   void invalidate_all(block_mask mask) {
     store_->invalidate_all(mask);
-    for (auto& attachment : mailbox_attachments_) attachment.service();
+    // A handler run by one publish may attach or detach: publish to the attachments there were.
+    const auto attachments = mailbox_attachments_;
+    for (auto& attachment : attachments) (void)attachment->publish_invalidations();
     std::vector<vf_index> served;
     for (const auto& stream : stream_attachments_) served.push_back(stream->vf());
     std::sort(served.begin(), served.end());
@@ -133,99 +184,79 @@ class pf_endpoint {
   }
 
   // A PF-initiated VF reset (FLR): lifts quarantine; blocks and pending invalidations survive.
-  boost::system::error_code reset_vf(vf_index vf) { return code(store_->reset_vf(vf)); }
+  // Errors: not_found (VF not registered).
+  [[nodiscard]] boost::system::error_code reset_vf(vf_index vf) { return code(store_->reset_vf(vf)); }
 
-  // Places VF `vf`'s mailbox window as a VSEC in unused extended config space of `space` (the VF's
-  // simulated config space), makes the PF-owned registers read-only as a device would, and services
-  // the window from the space's write hook. Returns the window's offset.
-  // Errors: insufficient_resources (no room: nothing changed), not_found (VF not registered),
-  // invalid_argument (VF already attached).
-  template <class Clock, class WaitTraits>
-  result<std::size_t> attach_mailbox(vf_index vf, basic_memory_config_space<Clock, WaitTraits>& space) {
-    std::vector<std::byte> image(space.size());
-    if (auto e = space.device_read(0, image); e != no_error) return e;
-    auto placed = place_window(vf, image);
-    if (!placed) return placed.error();
-    const std::size_t window = *placed;
-    (void)space.device_write(0, image);
-    (void)space.set_register_kind(window, mailbox::window_size, register_kind::read_only);
-    for (const mailbox::register_range& r : mailbox::vf_writable_ranges)
-      (void)space.set_register_kind(window + r.start, std::size_t{r.end} - r.start, register_kind::read_write);
-
-    auto write_register = [&space](std::size_t offset, std::span<const std::byte> bytes) {
-      (void)space.device_write(offset, bytes);
-    };
-    mailbox_attachment& attachment = attach(
-        vf, window, write_register,
-        [&space](std::size_t offset, std::span<std::byte> bytes) { return space.device_read(offset, bytes) == no_error; },
-        write_register, [] {});
-    attachment.detach = [&space] { space.set_write_hook({}); };
-    space.set_write_hook([service = attachment.service, window](std::size_t offset, std::size_t length) {
-      if (offset + length > window && offset < window + mailbox::window_size) service();
-    });
-    return window;
-  }
-
-  // Places VF `vf`'s mailbox window in a shared-memory config space (`device` must be a device-role view
-  // the PF keeps) and makes the PF-owned registers read-only to the driver side through the shared write
-  // mask. Service it with wait_and_service() from the PF's thread. Errors as the memory overload, and
-  // access_denied for a driver-role view.
-  result<std::size_t> attach_mailbox(vf_index vf, shm_config_space& device) {
-    if (device.role() != shm_role::device) return errc::access_denied;
-    std::vector<std::byte> image(device.size());
+  // Places VF `vf`'s mailbox window as a VSEC in unused extended config space of `transport` (the VF's
+  // config space as the device sees it: a memory_config_space, a shared-memory view in the device role,
+  // any config_space_transport whose writes reach every bit), initialises it, links it into the extended
+  // capability list last, and makes the PF-owned registers read-only to the VF where the transport can
+  // (transport/traits.hpp; elsewhere the session undoes a VF's write there, docs/protocol.md). On a
+  // transport with write hooks (and options.service_on_write) the window is served inside each VF write
+  // from now on; otherwise async_serve() or service() serve it. `transport` must outlive the attachment
+  // (detach_mailbox, remove_vf or this endpoint's destruction, and any async_serve's completion).
+  // Returns the window's offset.
+  // Errors: not_found (VF not registered), invalid_argument (VF already attached, or polling.fast not
+  // above zero or above polling.slow), insufficient_resources (no room), the transport's errors (e.g.
+  // access_denied from a shared-memory view in the driver role); nothing is attached then, and nothing
+  // linked.
+  template <config_space_transport Transport>
+  [[nodiscard]] boost::system::result<std::size_t> attach_mailbox(vf_index vf, Transport& transport,
+                                                                  mailbox_options options = {}) {
+    if (options.polling.fast <= std::chrono::nanoseconds::zero() || options.polling.slow < options.polling.fast)
+      return make_error_code(errc::invalid_argument);
+    if (!store_->registered(vf)) return make_error_code(errc::not_found);
+    if (find_mailbox(vf)) return make_error_code(errc::invalid_argument);
+    std::vector<std::byte> original(transport.size());
     boost::system::error_code ec;
-    device.read(0, image, ec);
-    if (ec) return errc::device_error;
-    auto placed = place_window(vf, image);
-    if (!placed) return placed.error();
-    const std::size_t window = *placed;
-    device.write(0, image, ec);
-    if (ec) return errc::device_error;
-    std::array<std::byte, mailbox::window_size> mask{};
-    for (const mailbox::register_range& r : mailbox::vf_writable_ranges)
-      for (std::size_t i = r.start; i < r.end; ++i) mask[i] = std::byte{0xFF};
-    std::vector<std::byte> all_read_only(device.size());
-    (void)device.set_write_mask(0, all_read_only);
-    (void)device.set_write_mask(window, mask);
-
-    mailbox_attachment& attachment = attach(
-        vf, window,
-        [&device](std::size_t offset, std::span<const std::byte> bytes) {
-          boost::system::error_code ignored;
-          device.write(offset, bytes, ignored);
-        },
-        [&device](std::size_t offset, std::span<std::byte> bytes) {
-          boost::system::error_code read_error;
-          device.read(offset, bytes, read_error);
-          return !read_error;
-        },
-        // One update, one ring: the VF wakes to a complete answer, not once per register.
-        [&device](std::size_t offset, std::span<const std::byte> bytes) {
-          boost::system::error_code ignored;
-          device.write(offset, bytes, ignored, shm_ring::none);
-        },
-        [&device] { device.ring_doorbell(shm_doorbell::to_driver); });
-    attachment.wait = [&device](std::uint32_t seen, std::chrono::nanoseconds timeout) {
-      boost::system::error_code wait_error;
-      return device.wait_for_doorbell(shm_doorbell::to_device, seen, timeout, wait_error);
-    };
-    attachment.sequence = [&device] { return device.doorbell_sequence(shm_doorbell::to_device); };
-    return window;
+    device_side_read(transport, 0, original, ec);
+    if (ec) return ec;
+    std::vector<std::byte> placed = original;
+    auto window = config::place_vsec(placed, {mailbox::vsec_id, mailbox::vsec_revision,
+                                              static_cast<std::uint16_t>(mailbox::window_size)});
+    if (!window) return make_error_code(window.error());
+    auto server = std::make_shared<detail::pf_mailbox_server<MaxVfs, Transport, Timing>>(
+        *store_, vf, std::size_t{*window}, transport, timing_, options);
+    if (auto opened = server->open(original, placed); opened) return opened;
+    mailbox_attachments_.push_back(std::move(server));
+    return std::size_t{*window};
   }
 
-  // For doorbell-driven attachments (shared memory): services the window, then waits up to `timeout`
-  // for the VF to ring and services it again. Returns true if the VF rang. Call it in a loop on the
-  // PF's thread; a VF write between two calls is never missed (the doorbell sequence is read first).
-  bool wait_and_service(vf_index vf, std::chrono::nanoseconds timeout) {
-    for (auto& attachment : mailbox_attachments_) {
-      if (attachment.vf != vf || !attachment.wait) continue;
-      const std::uint32_t seen = attachment.sequence();
-      attachment.service();
-      if (attachment.wait(seen, timeout) == seen) return false;
-      attachment.service();
-      return true;
-    }
-    return false;
+  // Serves VF `vf`'s mailbox window until the attachment ends: on the transport's peer signal (a
+  // doorbell) where it has one, else by polling it (mailbox_options::polling, on the Timing policy's
+  // timers); on a transport with write hooks the hooks serve it and this operation only waits. Serve any
+  // number of VFs from one thread: one operation each, on one io_context.
+  // Completion signature: void(boost::system::error_code). Success: the attachment was detached
+  // (detach_mailbox). Errors: vpci::errc::vf_removed (remove_vf, or this endpoint destroyed),
+  // vpci::errc::cancelled (per-operation cancellation), vpci::errc::not_found (no mailbox attachment for
+  // `vf`), vpci::errc::invalid_argument (already being served), a transport error, unchanged (a failed
+  // access or signal wait: serving ends; call async_serve again to resume).
+  // Cancellation: terminal and partial; serving stops after the pass in progress (the window is never
+  // left in the middle of an update) and the attachment stays.
+  // Never completes inline; completes on the handler's associated executor (default: the transport's;
+  // for not_found, which has no transport, the system executor), which is also where the loop runs, and
+  // only once the loop's last transport operation has finished. Thread safety: as the endpoint.
+  template <class CompletionToken>
+  auto async_serve(vf_index vf, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+        [this, vf](auto handler) {
+          using handler_type = decltype(handler);
+          auto attachment = find_mailbox(vf);
+          if (!attachment || attachment->serving()) {
+            const auto executor = boost::asio::get_associated_executor(
+                handler, attachment ? attachment->io_executor()
+                                    : boost::asio::any_io_executor(boost::asio::system_executor()));
+            const boost::system::error_code ec = make_error_code(attachment ? errc::invalid_argument : errc::not_found);
+            boost::asio::post(executor, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
+            return;
+          }
+          auto slot = boost::asio::get_associated_cancellation_slot(handler);
+          if (slot.is_connected()) slot.template emplace<cancel_serving>(attachment);
+          attachment->start_serving(
+              std::make_unique<detail::serve_completion_for<handler_type, boost::asio::any_io_executor>>(
+                  std::move(handler), attachment->io_executor()));
+        },
+        token);
   }
 
   // Serves VF `vf` over the Hyper-V binding on `stream` (connected to that VF: the PF knows which VF a
@@ -254,11 +285,12 @@ class pf_endpoint {
   // and its executor's context must outlive the operation (destroying the endpoint ends it).
   template <class Stream, class CompletionToken>
   auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, CompletionToken&& token) {
-    return async_serve(vf, slot, stream, pf_stream_options<>{}, std::forward<CompletionToken>(token));
+    return async_serve(vf, slot, stream, pf_stream_options<Timing>{pf_stream_options<Timing>{}.stall_timeout, timing_},
+                       std::forward<CompletionToken>(token));
   }
   // As above, with a stall timeout and timing policy (vpci::manual_timing in tests).
-  template <class Stream, class Timing, class CompletionToken>
-  auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, const pf_stream_options<Timing>& options,
+  template <class Stream, class StreamTiming, class CompletionToken>
+  auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, const pf_stream_options<StreamTiming>& options,
                    CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
         [this, vf, slot, &stream, options](auto handler) {
@@ -276,10 +308,10 @@ class pf_endpoint {
             forget_stream(link);
             boost::asio::post(executor, boost::asio::append(std::move(h), ec));
           };
-          auto server = std::make_shared<detail::pf_stream_server<MaxVfs, Stream, Timing, decltype(done)>>(
+          auto server = std::make_shared<detail::pf_stream_server<MaxVfs, Stream, StreamTiming, decltype(done)>>(
               *store_, vf, slot, stream, options, std::move(done));
           if (cancellation.is_connected())
-            cancellation.template emplace<cancel_serving>(std::weak_ptr<detail::pf_stream_link>(server),
+            cancellation.template emplace<cancel_stream_serving>(std::weak_ptr<detail::pf_stream_link>(server),
                                                           stream.get_executor());
           stream_attachments_.push_back(server);
           server->start();
@@ -294,88 +326,174 @@ class pf_endpoint {
                                                   [vf](const auto& s) { return s->vf() == vf; }));
   }
 
-  // The mailbox session of an attached VF (for counters and tests), or nullptr.
+  // The mailbox session of an attached VF (for counters and tests), or nullptr when none is attached.
   [[nodiscard]] const session_type* mailbox_session(vf_index vf) const noexcept {
     for (const auto& attachment : mailbox_attachments_)
-      if (attachment.vf == vf) return attachment.session.get();
+      if (attachment->vf() == vf) return &attachment->session();
     return nullptr;
   }
 
-  // Services VF `vf`'s window now (bindings without a write hook call this from their doorbell or poll),
-  // and hands pending invalidations to every stream of the VF (coalesced there until the stream takes
-  // them). Safe from inside a block handler (on_write while a stream is being served).
-  void service(vf_index vf) {
-    for (auto& attachment : mailbox_attachments_)
-      if (attachment.vf == vf) attachment.service();
-    push_invalidations(vf);
+  // The synchronous entry, for callers without an event loop: services VF `vf`'s window now (one pass, on
+  // the caller's thread, blocking on a blocking transport; during a pass in progress, a second pass right
+  // after it) and hands pending invalidations to every stream of the VF (coalesced there until the stream
+  // takes them). Safe from inside a block handler.
+  // Errors: not_found (neither a mailbox nor a stream for `vf`), the transport's.
+  [[nodiscard]] boost::system::error_code service(vf_index vf) {
+    boost::system::error_code ec;
+    bool found = false;
+    if (auto attachment = find_mailbox(vf)) {
+      found = true;
+      ec = attachment->service();
+    }
+    if (streams(vf) != 0) {
+      found = true;
+      push_invalidations(vf);
+    }
+    return found ? ec : code(errc::not_found);
   }
 
-  // Stops servicing VF `vf`'s mailbox window (its write hook is removed; the VSEC stays in place).
-  // Invalidations raised afterwards wait in the store for the VF's next binding. not_found if none.
-  boost::system::error_code detach_mailbox(vf_index vf) {
-    const auto removed = std::erase_if(mailbox_attachments_, [&](mailbox_attachment& a) {
-      if (a.vf != vf) return false;
-      if (a.detach) a.detach();
-      return true;
-    });
-    return removed == 0 ? code(errc::not_found) : boost::system::error_code{};
+  // NdisMGetVirtualFunctionBusData: reads `buffer.size()` bytes of VF `vf`'s config space at `offset`,
+  // as the device sees it, through the transport its mailbox is attached on. Returns the bytes read, 0 on
+  // failure (as NDIS does). Errors: not_found (no mailbox attachment for `vf`), out_of_range (outside the
+  // space), invalid_argument (empty buffer), access_denied (overlaps the mailbox's protocol registers: the
+  // window after its 8-byte VSEC header), the transport's; `buffer` is left unchanged then.
+  std::size_t read_vf_config(vf_index vf, std::size_t offset, std::span<std::byte> buffer,
+                             boost::system::error_code& ec) {
+    auto attachment = find_mailbox(vf);
+    if (!attachment) {
+      ec = errc::not_found;
+      return 0;
+    }
+    return attachment->read_config(offset, buffer, ec);
+  }
+  std::size_t read_vf_config(vf_index vf, std::size_t offset, std::span<std::byte> buffer) {
+    boost::system::error_code ignored;
+    return read_vf_config(vf, offset, buffer, ignored);
   }
 
-  // VF removal: stops serving every stream of it (their operations complete with vpci::errc::vf_removed;
-  // the streams are closed) and forgets the VF and its blocks.
-  boost::system::error_code remove_vf(vf_index vf) {
+  // NdisMSetVirtualFunctionBusData: writes `data` into VF `vf`'s config space at `offset` as the device
+  // (read-only bits included; a VF waiting on the transport's signal is woken once). Returns the bytes
+  // written, 0 on failure. Errors as read_vf_config; a refused write changes nothing.
+  std::size_t write_vf_config(vf_index vf, std::size_t offset, std::span<const std::byte> data,
+                              boost::system::error_code& ec) {
+    auto attachment = find_mailbox(vf);
+    if (!attachment) {
+      ec = errc::not_found;
+      return 0;
+    }
+    return attachment->write_config(offset, data, ec);
+  }
+  std::size_t write_vf_config(vf_index vf, std::size_t offset, std::span<const std::byte> data) {
+    boost::system::error_code ignored;
+    return write_vf_config(vf, offset, data, ignored);
+  }
+
+  // Stops serving VF `vf`'s mailbox window: its write hook is removed, its async_serve completes with
+  // success; the VSEC stays in place. Invalidations raised afterwards wait in the store for the VF's next
+  // binding. Errors: not_found (no mailbox attachment for `vf`).
+  [[nodiscard]] boost::system::error_code detach_mailbox(vf_index vf) {
+    return end_mailbox(vf, {}) ? boost::system::error_code{} : code(errc::not_found);
+  }
+
+  // VF removal: stops serving every stream of it (closed) and its mailbox (their operations complete with
+  // vpci::errc::vf_removed) and forgets the VF, its blocks and their handlers.
+  // Errors: not_found (VF not registered).
+  [[nodiscard]] boost::system::error_code remove_vf(vf_index vf) {
     for (const auto& stream : streams_of([vf](vf_index v) { return v == vf; }))
-      stream->stop(make_error_code(errc::vf_removed));
-    std::erase_if(mailbox_attachments_, [&](mailbox_attachment& a) {
-      if (a.vf != vf) return false;
-      if (a.detach) a.detach();
-      return true;
-    });
-    return code(store_->unregister_vf(vf));
+      stream->stop(make_error_code(errc::vf_removed));  // closed; its async_serve completes with vf_removed
+    (void)end_mailbox(vf, make_error_code(errc::vf_removed));
+    const auto ec = code(store_->unregister_vf(vf));
+    if (!ec) {
+      for (auto it = handlers_.lower_bound({vf, 0}); it != handlers_.end() && it->first.first == vf;) {
+        keeper_.retire(std::move(it->second));
+        it = handlers_.erase(it);
+      }
+    }
+    return ec;
   }
 
  private:
-  struct mailbox_attachment {
-    vf_index vf{0};
-    std::unique_ptr<session_type> session;
-    std::function<void()> service;
-    std::function<void()> detach;
-    std::function<std::uint32_t(std::uint32_t, std::chrono::nanoseconds)> wait;
-    std::function<std::uint32_t()> sequence;
+  using mailbox_attachment = detail::pf_mailbox_attachment<MaxVfs>;
+
+  // Per-operation cancellation of a mailbox async_serve: serving stops, the attachment stays.
+  struct cancel_serving {
+    // A constructor, not aggregate initialization: the slot constructs it with parentheses, which clang 14
+    // does not accept for aggregates.
+    explicit cancel_serving(const std::shared_ptr<mailbox_attachment>& a) noexcept : attachment(a) {}
+    std::weak_ptr<mailbox_attachment> attachment;
+    void operator()(boost::asio::cancellation_type type) const {
+      using boost::asio::cancellation_type;
+      if ((type & (cancellation_type::terminal | cancellation_type::partial)) == cancellation_type::none) return;
+      if (auto a = attachment.lock()) a->stop_serving(make_error_code(errc::cancelled));
+    }
   };
 
-  // Checks that `vf` can take a mailbox and places its VSEC in the config-space `image` (which is left
-  // unchanged on any error). Returns the window's offset.
-  result<std::size_t> place_window(vf_index vf, std::span<std::byte> image) {
-    if (!store_->registered(vf)) return errc::not_found;
+  // A shared reference: a handler run by the attachment may detach it (or others) meanwhile.
+  [[nodiscard]] std::shared_ptr<mailbox_attachment> find_mailbox(vf_index vf) const {
     for (const auto& attachment : mailbox_attachments_)
-      if (attachment.vf == vf) return errc::invalid_argument;
-    auto placed = config::place_vsec(image, {mailbox::vsec_id, mailbox::vsec_revision,
-                                             static_cast<std::uint16_t>(mailbox::window_size)});
-    if (!placed) return placed.error();
-    return std::size_t{*placed};
+      if (attachment->vf() == vf) return attachment;
+    return nullptr;
   }
 
-  // Creates VF `vf`'s session, initialises its window through `initialize_register`, and records how to
-  // service it: read the window, let the session decide, perform its writes in order, then `publish`.
-  template <class Initialize, class ReadWindow, class WriteRegister, class Publish>
-  mailbox_attachment& attach(vf_index vf, std::size_t window, Initialize initialize_register, ReadWindow read_window,
-                             WriteRegister write_register, Publish publish) {
-    auto session = std::make_unique<session_type>(*store_, vf);
-    for (const engine::register_write& w : session->initialize()) initialize_register(window + w.offset, w.bytes);
-    mailbox_attachment attachment;
-    attachment.vf = vf;
-    session_type* raw = session.get();
-    attachment.session = std::move(session);
-    attachment.service = [raw, window, read_window, write_register, publish] {
-      std::array<std::byte, mailbox::window_size> bytes{};
-      if (!read_window(window, bytes)) return;
-      const auto& writes = raw->service(bytes);
-      for (const engine::register_write& w : writes) write_register(window + w.offset, w.bytes);
-      if (!writes.empty()) publish();
-    };
-    mailbox_attachments_.push_back(std::move(attachment));
-    return mailbox_attachments_.back();
+  bool end_mailbox(vf_index vf, boost::system::error_code reason) {
+    auto attachment = find_mailbox(vf);
+    if (!attachment) return false;
+    std::erase(mailbox_attachments_, attachment);
+    attachment->detach(reason);
+    return true;
+  }
+
+  // Handlers let go of (redefined block, removed VF) while a handler may be running (one that redefines
+  // or removes its own block): released when the outermost handler call returns.
+  class handler_keeper {
+   public:
+    void enter() noexcept { ++depth_; }
+    void leave() noexcept {
+      if (--depth_ == 0) retired_.clear();
+    }
+    void retire(std::shared_ptr<engine::block_handler> handler) {
+      if (handler && depth_ != 0) retired_.push_back(std::move(handler));
+    }
+
+   private:
+    std::size_t depth_{0};
+    std::vector<std::shared_ptr<engine::block_handler>> retired_;
+  };
+
+  // What the store calls: the user's handler, owned, kept alive (with itself) for the length of each call,
+  // whichever binding made it.
+  class owned_handler final : public engine::block_handler, public std::enable_shared_from_this<owned_handler> {
+   public:
+    owned_handler(std::shared_ptr<engine::block_handler> handler, handler_keeper& keeper) noexcept
+        : handler_(std::move(handler)), keeper_(&keeper) {}
+    ntstatus on_read(vf_index vf, block_id id, std::span<std::byte> out, std::size_t& bytes) override {
+      const auto self = this->shared_from_this();
+      keeper_->enter();
+      const ntstatus status = handler_->on_read(vf, id, out, bytes);
+      keeper_->leave();
+      return status;
+    }
+    ntstatus on_write(vf_index vf, block_id id, std::span<const std::byte> data) override {
+      const auto self = this->shared_from_this();
+      keeper_->enter();
+      const ntstatus status = handler_->on_write(vf, id, data);
+      keeper_->leave();
+      return status;
+    }
+
+   private:
+    std::shared_ptr<engine::block_handler> handler_;
+    handler_keeper* keeper_;
+  };
+
+  void keep_handler(vf_index vf, block_id id, std::shared_ptr<engine::block_handler> handler) {
+    const std::pair<vf_index, std::uint32_t> key{vf, id.value()};
+    auto it = handlers_.find(key);
+    if (it != handlers_.end()) {
+      keeper_.retire(std::move(it->second));
+      handlers_.erase(it);
+    }
+    if (handler) handlers_.emplace(key, std::move(handler));
   }
 
   // The streams whose VF matches, held: stopping one removes it from stream_attachments_.
@@ -407,8 +525,8 @@ class pf_endpoint {
 
   // The per-operation cancellation handler of async_serve. Stopping is posted: completing from inside
   // the slot's handler would clear the slot while the handler runs.
-  struct cancel_serving {
-    cancel_serving(std::weak_ptr<detail::pf_stream_link> l, boost::asio::any_io_executor e)
+  struct cancel_stream_serving {
+    cancel_stream_serving(std::weak_ptr<detail::pf_stream_link> l, boost::asio::any_io_executor e)
         : link(std::move(l)), executor(std::move(e)) {}
     std::weak_ptr<detail::pf_stream_link> link;
     boost::asio::any_io_executor executor;
@@ -423,9 +541,11 @@ class pf_endpoint {
     return e == no_error ? boost::system::error_code{} : boost::system::error_code(make_error_code(e));
   }
 
-
   std::unique_ptr<store_type> store_;
-  std::vector<mailbox_attachment> mailbox_attachments_;
+  Timing timing_;
+  handler_keeper keeper_;  // before the handlers: they refer to it
+  std::map<std::pair<vf_index, std::uint32_t>, std::shared_ptr<engine::block_handler>> handlers_;
+  std::vector<std::shared_ptr<mailbox_attachment>> mailbox_attachments_;
   std::vector<std::shared_ptr<detail::pf_stream_link>> stream_attachments_;
 };
 

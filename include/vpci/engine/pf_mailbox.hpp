@@ -2,8 +2,13 @@
 //
 // The binding calls service() with the current bytes of the VF's register window whenever the VF may
 // have written it (a write hook, a doorbell, or a bounded poll) and whenever the PF raised an
-// invalidation; it then performs the returned register writes in order. The session owns the status
-// area: it keeps a shadow of every PF-owned register, so a VF that writes there is detected.
+// invalidation; it then performs the returned register writes in order.
+//
+// PF-owned registers (identification, status area, reserved) are read-only to the VF, as on a device: a
+// config write to read-only bits never reaches the device's state, so a device cannot even see it, and it
+// is no protocol violation. The session keeps a shadow of every one of them as a defence for transports
+// that cannot make bits read-only: a VF write that got through is undone (the registers are restored in
+// one status update) and counted as dropped, the VF is not quarantined.
 #pragma once
 
 #include <array>
@@ -23,9 +28,10 @@ namespace vpci::engine {
 enum class mailbox_event : std::uint8_t {
   none,            // nothing new
   served,          // a request was answered
-  violation,       // sequence skipped or reversed, or a PF-owned register written: quarantined
+  violation,       // sequence skipped or reversed: quarantined
   reset,           // the VF asked for a mailbox reset
   invalidation,    // only the invalidation mask or its acknowledgement changed
+  restored,        // only PF-owned registers were restored (a write the transport let through, undone)
 };
 
 template <std::size_t MaxVfs>
@@ -65,11 +71,14 @@ class pf_mailbox_session {
     if (window.size() < mailbox::window_size) return writes_;
     bool status_changed = false;
 
+    bool restored = false;
     if (!pf_registers_intact(window)) {
-      // The VF wrote into registers only the PF may write: restore them and quarantine the VF.
-      store_->quarantine(vf_, quarantine_reason::protocol_violation);
-      event_ = mailbox_event::violation;
+      // A write into registers only the PF writes got through the transport (a device's read-only bits
+      // would have dropped it): undo it, as if it had been dropped, and count it.
+      store_->count_dropped(vf_);
       writes_.push(mailbox::reg::magic, identity_);
+      writes_.push(mailbox::reg::reserved, zeros_.first(mailbox::reserved_size));
+      restored = true;
       status_changed = true;
     }
 
@@ -122,7 +131,8 @@ class pf_mailbox_session {
     }
 
     if (status_changed) {
-      if (event_ == mailbox_event::none) event_ = mailbox_event::invalidation;
+      if (event_ == mailbox_event::none) event_ = restored && latched_ == before && !clear_ack ? mailbox_event::restored
+                                                                                              : mailbox_event::invalidation;
       emit_status_update(data_length == 0 ? nullptr : data_.data(), data_length, clear_ack);
     }
     return writes_;
@@ -213,15 +223,21 @@ class pf_mailbox_session {
     return shadow_image_;
   }
 
-  // Identification and status registers must hold exactly what the PF last wrote.
+  // Identification, status and reserved registers must hold exactly what the PF last wrote.
   constexpr bool pf_registers_intact(std::span<const std::byte> window) noexcept {
     for (std::size_t i = 0; i < identity_.size(); ++i)
       if (window[mailbox::reg::magic + i] != identity_[i]) return false;
     const auto expected = shadow_bytes();
     for (std::size_t i = 0; i < expected.size(); ++i)
       if (window[mailbox::status_area + i] != expected[i]) return false;
+    for (std::size_t i = 0; i < mailbox::reserved_size; ++i)
+      if (window[mailbox::reg::reserved + i] != std::byte{0}) return false;
     return true;
   }
+  // The shadow covers every byte of the window after the VSEC header that the VF may not write.
+  static_assert(mailbox::reg::magic + 12 == mailbox::reg::control);
+  static_assert(mailbox::status_area + mailbox::status_area_size == mailbox::reg::invalidate_ack_low);
+  static_assert(mailbox::reg::reserved + mailbox::reserved_size == mailbox::reg::data);
 
   pf_blocks<MaxVfs>* store_;
   vf_index vf_;

@@ -8,6 +8,8 @@
 //   VF or PF driver sees. Writes go through the per-bit register kinds; reads return the stored bytes.
 // - The device side (device_read/device_write/set_register_kind/set_write_mask/...) is the simulated
 //   device itself: it bypasses the register kinds and never calls the hooks.
+// - Write hooks: one replaceable hook (set_write_hook) and any number of added ones (add_write_hook), so
+//   a PF serving a mailbox here and the user's own hook both see every driver-side write.
 //
 // Atomicity and threading: an in-process, single-threaded model. Every driver-side call performs all its
 // aligned 1/2/4-byte accesses (config::for_each_access) back to back with nothing interleaved, so each
@@ -206,6 +208,29 @@ class basic_memory_config_space {
   // running hook returns). An empty function removes the hook. A hook that throws propagates the exception
   // to the driver-side caller (sync) or out of the io_context's run (async); the bytes stay written.
   void set_write_hook(write_hook hook) { replace_callback(write_hook_, pending_write_hook_, std::move(hook)); }
+
+  // More observers of driver-side writes, beside the one set_write_hook installs (a PF serving a mailbox in
+  // this space, a logger, a test): each runs once per driver-side write call, after the set_write_hook one,
+  // in the order they were added, with the same (offset, length) and the same no-re-entry rule. Hooks may
+  // be added and removed at any time, also from inside a hook: a hook removed during a write is not called
+  // again (one already running finishes), a hook added during a write runs from the next write on.
+  // add_write_hook returns the id to remove it with; an empty function is stored but never called.
+  // remove_write_hook is false when `id` is not added (never was, or already removed).
+  write_hook_id add_write_hook(write_hook hook) {
+    const write_hook_id id = next_write_hook_id_++;
+    added_write_hooks_.push_back(added_write_hook{id, std::make_shared<write_hook>(std::move(hook))});
+    return id;
+  }
+  bool remove_write_hook(write_hook_id id) noexcept {
+    for (added_write_hook& entry : added_write_hooks_) {
+      if (entry.id != id || !entry.hook) continue;
+      // A write in progress may be iterating the list: leave a tombstone, compacted after the write.
+      entry.hook.reset();
+      if (!in_callback_) drop_removed_write_hooks();
+      return true;
+    }
+    return false;
+  }
   void set_access_observer(access_observer observer) {
     replace_callback(access_observer_, pending_access_observer_, std::move(observer));
   }
@@ -262,10 +287,22 @@ class basic_memory_config_space {
   }
 
   void ring_write_hook(std::size_t offset, std::size_t length) {
-    if (in_callback_ || !write_hook_) return;
+    if (in_callback_ || (!write_hook_ && added_write_hooks_.empty())) return;
     in_callback_ = true;
     callback_scope<write_hook> scope{*this, write_hook_, pending_write_hook_};
-    write_hook_(offset, length);
+    if (write_hook_) write_hook_(offset, length);
+    // Hooks added during this write are past `count`; each call holds its hook, which a removal during the
+    // call (or a reallocation of the list by an addition) must not destroy under it.
+    const std::size_t count = added_write_hooks_.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::shared_ptr<write_hook> hook = added_write_hooks_[i].hook;
+      if (hook && *hook) (*hook)(offset, length);
+    }
+    drop_removed_write_hooks();
+  }
+
+  void drop_removed_write_hooks() noexcept {
+    std::erase_if(added_write_hooks_, [](const added_write_hook& entry) { return !entry.hook; });
   }
 
   template <class Handler, class Access>
@@ -318,7 +355,14 @@ class basic_memory_config_space {
   std::vector<std::byte> bytes_;
   std::vector<std::byte> read_write_bits_;
   std::vector<std::byte> write_one_to_clear_bits_;
+  struct added_write_hook {
+    write_hook_id id;
+    std::shared_ptr<write_hook> hook;  // null once removed
+  };
+
   write_hook write_hook_;
+  std::vector<added_write_hook> added_write_hooks_;
+  write_hook_id next_write_hook_id_ = 1;
   access_observer access_observer_;
   std::unique_ptr<write_hook> pending_write_hook_;
   std::unique_ptr<access_observer> pending_access_observer_;
@@ -330,5 +374,8 @@ using memory_config_space = basic_memory_config_space<>;
 
 static_assert(config_space_transport<memory_config_space>);
 static_assert(nonblocking_transport_v<memory_config_space>);
+static_assert(device_side_transport<memory_config_space>);
+static_assert(write_protecting_transport<memory_config_space>);
+static_assert(write_observing_transport<memory_config_space>);
 
 }  // namespace vpci

@@ -665,6 +665,14 @@ class shm_config_space {
   auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token) {
     return async_wait_doorbell(incoming_doorbell(), seen, std::forward<CompletionToken>(token));
   }
+  // One signal per update (transport/traits.hpp): writes that do not ring, then one ring of the other
+  // side's doorbell.
+  std::size_t write_unsignalled(std::size_t offset, std::span<const std::byte> bytes, boost::system::error_code& ec) {
+    return write(offset, bytes, ec, shm_ring::none);
+  }
+  void signal_peer() const noexcept {
+    ring_doorbell(role_ == shm_role::driver ? shm_doorbell::to_device : shm_doorbell::to_driver);
+  }
 
   // Waits without blocking the caller: a helper thread of this view sleeps on the futex and posts the
   // completion to the handler's associated executor (default: this view's executor).
@@ -901,5 +909,7 @@ static_assert(config_space_transport<shm_config_space>);
 static_assert(nonblocking_transport_v<shm_config_space>);
 static_assert(peer_signalling_transport<shm_config_space>);
 static_assert(liveness_transport<shm_config_space>);
+static_assert(write_protecting_transport<shm_config_space>);
+static_assert(update_signalling_transport<shm_config_space>);
 
 }  // namespace vpci

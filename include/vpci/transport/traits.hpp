@@ -21,16 +21,48 @@
 //     async_wait_peer_gone(token)                      void(boost::system::error_code): success when the
 //                                                     peer is gone; per-operation cancellation
 //   Endpoints over such a transport fail their operations with vpci::errc::peer_gone once it is.
+//
+// What the device side (a PF serving a VF's config space) may find, detected the same way; a transport
+// without them is driven through its ordinary read/write, which must then reach every bit:
+//
+// - The device's own side of a simulated space: accesses that bypass the driver-side register semantics
+//   (read-only bits) and write observers, as the device itself would store its registers.
+//     vpci::errc device_read(offset, std::span<std::byte>) const
+//     vpci::errc device_write(offset, std::span<const std::byte>)
+//
+// - Driver-side write protection: the device makes bits read-only to the driver side, as hardware does
+//   (a config write to read-only bits never reaches the device's state).
+//     vpci::errc set_write_mask(offset, std::span<const std::byte> mask)   per bit, 1 = the driver may write
+//
+// - Synchronous observation of driver-side writes (an in-process device model): a hook runs inside each
+//   driver-side write call, after its bytes are stored, on the writer's thread; several parties may
+//   observe the same space.
+//     write_hook_id add_write_hook(std::function<void(std::size_t offset, std::size_t length)>)
+//     bool remove_write_hook(write_hook_id)                false when the id is not (or no longer) added
+//
+// - One signal per update: a write normally signals the peer by itself; a writer publishing several writes
+//   as one update writes them unsignalled and signals once, so the peer wakes once, to a complete update.
+//     std::size_t write_unsignalled(offset, std::span<const std::byte>, ec)
+//     void signal_peer()
 #pragma once
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
+#include <utility>
 
 #include <boost/asio/deferred.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/protocol/errc.hpp>
+
 namespace vpci {
+
+// Names a hook added with add_write_hook.
+using write_hook_id = std::uint64_t;
 
 template <class T>
 inline constexpr bool nonblocking_transport_v = requires {
@@ -51,5 +83,31 @@ concept liveness_transport = requires(T& t, const T& ct) {
   { ct.peer_alive() } -> std::same_as<bool>;
   t.async_wait_peer_gone(boost::asio::deferred);
 };
+
+template <class T>
+concept device_side_transport =
+    requires(T& t, const T& ct, std::size_t offset, std::span<std::byte> out, std::span<const std::byte> in) {
+      { ct.device_read(offset, out) } -> std::same_as<errc>;
+      { t.device_write(offset, in) } -> std::same_as<errc>;
+    };
+
+template <class T>
+concept write_protecting_transport = requires(T& t, std::size_t offset, std::span<const std::byte> mask) {
+  { t.set_write_mask(offset, mask) } -> std::same_as<errc>;
+};
+
+template <class T>
+concept write_observing_transport =
+    requires(T& t, std::function<void(std::size_t, std::size_t)> hook, write_hook_id id) {
+      { t.add_write_hook(std::move(hook)) } -> std::same_as<write_hook_id>;
+      { t.remove_write_hook(id) } -> std::same_as<bool>;
+    };
+
+template <class T>
+concept update_signalling_transport =
+    requires(T& t, std::size_t offset, std::span<const std::byte> in, boost::system::error_code& ec) {
+      { t.write_unsignalled(offset, in, ec) } -> std::same_as<std::size_t>;
+      t.signal_peer();
+    };
 
 }  // namespace vpci

@@ -59,13 +59,14 @@ inline constexpr std::size_t status_area_size = reg::invalidate_ack_low - reg::g
 // What the VF reads to poll: the status area plus the acknowledgement registers (32 bytes), so it can
 // tell bits it acknowledged but the PF has not cleared yet from new ones.
 inline constexpr std::size_t vf_poll_size = reg::reserved - reg::generation;  // 32
+inline constexpr std::size_t reserved_size = reg::data - reg::reserved;       // 8
 // The request area the VF writes in one transfer, in ascending order so the sequence lands last.
 inline constexpr std::uint16_t request_area = reg::request_operation;
 inline constexpr std::size_t request_area_size = reg::generation - reg::request_operation;  // 16
 
 // The registers a VF may write, as [start, end) offsets: control, the request area, the acknowledgement
 // registers and the data window. Everything else in the window is the PF's (docs/protocol.md, ownership);
-// a device makes it read-only to the VF.
+// a device makes it read-only to the VF, so a VF's write there never takes effect.
 struct register_range {
   std::uint16_t start;
   std::uint16_t end;
@@ -82,5 +83,6 @@ static_assert(window_size == 208);
 static_assert(status_area_size == 24);
 static_assert(request_area_size == 16);
 static_assert(vf_poll_size == 32);
+static_assert(reserved_size == 8);
 
 }  // namespace vpci::mailbox

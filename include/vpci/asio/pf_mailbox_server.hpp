@@ -1,0 +1,527 @@
+// vpci/asio/pf_mailbox_server.hpp (hosted; detail: used through pf_endpoint): one VF's mailbox window
+// as the PF serves it over any config_space_transport. It places nothing and decides nothing: the
+// placement is pf_endpoint's, every protocol decision engine::pf_mailbox_session's, the polling rhythm
+// engine::poll_schedule's. This file only moves the window's bytes and schedules the services.
+//
+// How a VF's writes are noticed, from what the transport says of itself (transport/traits.hpp):
+// - observed: the transport runs a hook inside each driver-side write (an in-process device model); the
+//   window is serviced inside the VF's write, before the write returns;
+// - signalled: the transport has a peer signal (a doorbell); the serving loop sleeps on it;
+// - polled: neither; the serving loop polls the window on an engine::poll_schedule, on the Timing
+//   policy's timers.
+// Accesses go through transport/device_side.hpp, synchronously on transports whose accesses never block
+// (or that have a device side of their own), else through async_read/async_write.
+//
+// One service ("pass"): read the window, let the session decide, perform its writes in order, signal the
+// peer once. A pass is never nested in another pass of the same window: a service asked for during a pass
+// (a block handler calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass
+// right after it. A pass once started always completes its writes, so the window is never left in the
+// middle of an update by a stop, a detach or the pf_endpoint's destruction.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <vpci/asio/timing.hpp>
+#include <vpci/config/access.hpp>
+#include <vpci/engine/pf_blocks.hpp>
+#include <vpci/engine/pf_mailbox.hpp>
+#include <vpci/engine/poll_schedule.hpp>
+#include <vpci/error.hpp>
+#include <vpci/transport/concept.hpp>
+#include <vpci/transport/device_side.hpp>
+#include <vpci/transport/traits.hpp>
+#include <vpci/wire/mailbox.hpp>
+
+namespace vpci {
+
+// How the PF polls a VF's window on a transport that neither reports writes nor signals (any other
+// transport ignores it): every `fast` while the VF is active, backing off (doubling) while it is idle,
+// at least every `slow`. A VF request waits at most `slow` for its answer.
+struct mailbox_polling {
+  std::chrono::nanoseconds fast{std::chrono::microseconds(20)};
+  std::chrono::nanoseconds slow{std::chrono::milliseconds(10)};
+};
+
+struct mailbox_options {
+  mailbox_polling polling{};
+  // On a transport that reports driver-side writes in-process (write hooks), service the window inside
+  // each VF write from attach on. False: the window is served like any other transport's (async_serve
+  // polls or waits for the peer signal; service() runs a pass).
+  bool service_on_write{true};
+};
+
+namespace detail {
+
+using engine::vf_index;
+
+// The user's async_serve handler, type-erased: completes once, posted to the handler's executor (which
+// the serving loop also runs on), with the work kept until then.
+class serve_completion {
+ public:
+  virtual ~serve_completion() = default;
+  [[nodiscard]] virtual boost::asio::any_io_executor executor() const = 0;
+  virtual void complete(boost::system::error_code ec) = 0;
+};
+
+template <class Handler, class IoExecutor>
+class serve_completion_for final : public serve_completion {
+ public:
+  using handler_executor = boost::asio::associated_executor_t<Handler, IoExecutor>;
+
+  serve_completion_for(Handler handler, const IoExecutor& io_executor)
+      : handler_(std::move(handler)), work_(boost::asio::get_associated_executor(handler_, io_executor)) {}
+
+  [[nodiscard]] boost::asio::any_io_executor executor() const override { return work_.get_executor(); }
+
+  void complete(boost::system::error_code ec) override {
+    const handler_executor target = work_.get_executor();
+    boost::asio::post(target, [handler = std::move(handler_), work = std::move(work_), ec]() mutable {
+      // The slot is cleared on the handler's executor before the handler runs (slots are not thread-safe).
+      auto slot = boost::asio::get_associated_cancellation_slot(handler);
+      if (slot.is_connected()) slot.clear();
+      work.reset();
+      std::move(handler)(ec);
+    });
+  }
+
+ private:
+  Handler handler_;
+  boost::asio::executor_work_guard<handler_executor> work_;
+};
+
+// One attached window, as pf_endpoint sees it (the transport's type is erased here).
+template <std::size_t MaxVfs>
+class pf_mailbox_attachment {
+ public:
+  using session_type = engine::pf_mailbox_session<MaxVfs>;
+
+  pf_mailbox_attachment(engine::pf_blocks<MaxVfs>& store, vf_index vf, std::size_t window)
+      : session_(store, vf), window_(window) {}
+  pf_mailbox_attachment(const pf_mailbox_attachment&) = delete;
+  pf_mailbox_attachment& operator=(const pf_mailbox_attachment&) = delete;
+  virtual ~pf_mailbox_attachment() = default;
+
+  [[nodiscard]] vf_index vf() const noexcept { return session_.vf(); }
+  [[nodiscard]] std::size_t window() const noexcept { return window_; }
+  [[nodiscard]] const session_type& session() const noexcept { return session_; }
+  // The transport's executor: where serving completes when the handler names none.
+  [[nodiscard]] virtual boost::asio::any_io_executor io_executor() const = 0;
+
+  // A pass now, on the caller's thread (blocking I/O on a blocking transport); during a pass in progress,
+  // a second pass after it. Errors: the transport's.
+  virtual boost::system::error_code service() = 0;
+  // The store has invalidations for this VF: publish them (at once where the transport never blocks; else
+  // by waking the serving loop, or with the next service when nothing serves).
+  virtual boost::system::error_code publish_invalidations() = 0;
+  // Starts serving (pf_endpoint::async_serve); the completion reports how serving ended.
+  virtual void start_serving(std::unique_ptr<serve_completion> completion) = 0;
+  [[nodiscard]] virtual bool serving() const noexcept = 0;
+  // Ends serving with `reason` (after the pass in progress, if any); no-op when not serving.
+  virtual void stop_serving(boost::system::error_code reason) = 0;
+  // No more passes and no more hooks: serving ends with `reason`. The store may be gone afterwards; the
+  // transport must stay until serving has completed.
+  virtual void detach(boost::system::error_code reason) = 0;
+  // The PF's own accesses to the VF's config space outside the protocol registers.
+  virtual std::size_t read_config(std::size_t offset, std::span<std::byte> out, boost::system::error_code& ec) = 0;
+  virtual std::size_t write_config(std::size_t offset, std::span<const std::byte> bytes,
+                                   boost::system::error_code& ec) = 0;
+
+ protected:
+  // The session's verdict on the window's bytes (block handlers may run inside).
+  const typename session_type::write_list& decide(std::span<const std::byte> window) { return session_.service(window); }
+
+  session_type session_;
+  std::size_t window_;
+};
+
+template <std::size_t MaxVfs, config_space_transport Transport, class Timing>
+class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
+                                public std::enable_shared_from_this<pf_mailbox_server<MaxVfs, Transport, Timing>> {
+  using base = pf_mailbox_attachment<MaxVfs>;
+  using timer_type = typename Timing::timer_type;
+
+  enum class kind { observed, signalled, polled };
+  // Where the serving loop is: nothing scheduled (not serving, or serving passively on write hooks), its
+  // first step posted, in a pass, or waiting for the peer's signal or the poll timer.
+  enum class loop_state { idle, posted, passing, waiting };
+
+  static constexpr bool sync_io = nonblocking_transport_v<Transport> || device_side_transport<Transport>;
+
+ public:
+  pf_mailbox_server(engine::pf_blocks<MaxVfs>& store, vf_index vf, std::size_t window, Transport& transport,
+                    const Timing& timing, const mailbox_options& options)
+      : base(store, vf, window),
+        transport_(transport),
+        timing_(timing),
+        timer_(timing.make_timer(boost::asio::any_io_executor(transport.get_executor()))),
+        schedule_(to_nanoseconds(options.polling.fast), to_nanoseconds(options.polling.slow)),
+        kind_(select_kind(options)) {}
+
+  // Initialises the placed window and links it in: the registers first, then the driver-side protection,
+  // then the VSEC header (its capability ID last: at the head of the list, 0x100, that dword is the
+  // link), then the link from the capability before it (the dword outside the window that placement
+  // changed), so a VF walking the list never finds a half-made window. On an error the window's bytes are
+  // put back as they were (best effort) and nothing is linked.
+  boost::system::error_code open(std::span<const std::byte> original, std::span<const std::byte> placed) {
+    const std::size_t window = this->window_;
+    boost::system::error_code ec;
+    for (const engine::register_write& w : this->session_.initialize()) {
+      device_side_write(transport_, window + w.offset, w.bytes, ec);
+      if (ec) break;
+    }
+    if (!ec) {
+      std::array<std::byte, mailbox::window_size> mask{};
+      for (const mailbox::register_range& r : mailbox::vf_writable_ranges)
+        for (std::size_t i = r.start; i < r.end; ++i) mask[i] = std::byte{0xFF};
+      const errc protected_ = protect_driver_writes(transport_, window, mask);
+      // Without protection the session's shadow undoes what a VF writes there (engine/pf_mailbox.hpp).
+      if (protected_ != no_error && protected_ != errc::not_supported) ec = protected_;
+    }
+    if (!ec) device_side_write(transport_, window + 4, placed.subspan(window + 4, 4), ec);
+    if (!ec) device_side_write(transport_, window, placed.subspan(window, 4), ec);
+    for (std::size_t at = 0; !ec && at + 4 <= placed.size(); at += 4) {
+      if (at >= window && at < window + mailbox::window_size) continue;
+      const auto word = placed.subspan(at, 4);
+      if (!std::equal(word.begin(), word.end(), original.begin() + static_cast<std::ptrdiff_t>(at)))
+        device_side_write(transport_, at, word, ec);
+    }
+    if (ec) {
+      boost::system::error_code ignored;
+      device_side_write(transport_, window, original.subspan(window, mailbox::window_size), ignored);
+      device_side_publish(transport_);
+      return ec;
+    }
+    device_side_publish(transport_);
+    if constexpr (write_observing_transport<Transport>) {
+      if (kind_ == kind::observed) {
+        hook_ = transport_.add_write_hook(
+            [self = this->shared_from_this(), begin = window, end = window + mailbox::window_size](
+                std::size_t offset, std::size_t length) {
+              if (offset < end && offset + length > begin) (void)self->service();
+            });
+      }
+    }
+    return {};
+  }
+
+  [[nodiscard]] boost::asio::any_io_executor io_executor() const override {
+    return boost::asio::any_io_executor(transport_.get_executor());
+  }
+
+  boost::system::error_code service() override {
+    bool wrote = false;
+    return pass_now(wrote);
+  }
+
+  boost::system::error_code publish_invalidations() override {
+    if constexpr (sync_io) {
+      return service();
+    } else {
+      kick();
+      return {};
+    }
+  }
+
+  [[nodiscard]] bool serving() const noexcept override { return completion_ != nullptr; }
+
+  void start_serving(std::unique_ptr<serve_completion> completion) override {
+    completion_ = std::move(completion);
+    executor_ = completion_->executor();
+    stopping_ = false;
+    stop_reason_ = {};
+    if (detached_) {
+      stop_serving(errc::vf_removed);
+      return;
+    }
+    if (kind_ == kind::observed) return;  // the write hook serves; serving only ends
+    // The first pass runs from the loop's executor, never inside async_serve's initiation.
+    state_ = loop_state::posted;
+    boost::asio::post(executor_, [self = this->shared_from_this()] {
+      self->state_ = loop_state::idle;
+      self->loop_pass();
+    });
+  }
+
+  void stop_serving(boost::system::error_code reason) override {
+    if (!completion_ || stopping_) return;
+    stopping_ = true;
+    stop_reason_ = reason;
+    switch (state_) {
+      case loop_state::idle: finish(); return;
+      case loop_state::posted:   // the posted step finishes
+      case loop_state::passing:  // the pass completes its writes, then finishes
+        return;
+      case loop_state::waiting: cancel_wait(); return;
+    }
+  }
+
+  void detach(boost::system::error_code reason) override {
+    detached_ = true;
+    if constexpr (write_observing_transport<Transport>) {
+      if (hook_) (void)transport_.remove_write_hook(*std::exchange(hook_, std::nullopt));
+    }
+    stop_serving(reason);
+  }
+
+  std::size_t read_config(std::size_t offset, std::span<std::byte> out, boost::system::error_code& ec) override {
+    if (!config_access_allowed(offset, out.size(), ec)) return 0;
+    return device_side_read(transport_, offset, out, ec);
+  }
+  std::size_t write_config(std::size_t offset, std::span<const std::byte> bytes,
+                           boost::system::error_code& ec) override {
+    if (!config_access_allowed(offset, bytes.size(), ec)) return 0;
+    const std::size_t written = device_side_write(transport_, offset, bytes, ec);
+    if (written != 0) device_side_publish(transport_);
+    return written;
+  }
+
+ private:
+  kind select_kind(const mailbox_options& options) const noexcept {
+    if constexpr (write_observing_transport<Transport>)
+      if (options.service_on_write) return kind::observed;
+    if constexpr (peer_signalling_transport<Transport>) return kind::signalled;
+    return kind::polled;
+  }
+
+  // Outside the space: out_of_range; zero length: invalid_argument (as every transport); overlapping the
+  // protocol registers (the window after its 8-byte VSEC header, which the binding owns): access_denied.
+  bool config_access_allowed(std::size_t offset, std::size_t length, boost::system::error_code& ec) const {
+    if (const errc e = config::check_access(transport_.size(), offset, length); e != no_error) {
+      ec = e;
+      return false;
+    }
+    const std::size_t protocol_begin = this->window_ + mailbox::reg::magic;
+    const std::size_t protocol_end = this->window_ + mailbox::window_size;
+    if (offset < protocol_end && offset + length > protocol_begin) {
+      ec = errc::access_denied;
+      return false;
+    }
+    ec = {};
+    return true;
+  }
+
+  // A synchronous pass (repeated while one was asked for during it). `wrote`: the window changed.
+  boost::system::error_code pass_now(bool& wrote) {
+    if (servicing_) {
+      again_ = true;
+      return {};
+    }
+    servicing_ = true;
+    boost::system::error_code ec = finish_update_now(wrote);  // an update a failed write interrupted
+    for (bool read = true; !ec && read && !detached_;) {
+      again_ = false;
+      device_side_read(transport_, this->window_, buffer_, ec);
+      if (ec) break;
+      writes_ = &this->decide(buffer_);
+      next_write_ = 0;
+      ec = finish_update_now(wrote);
+      read = again_;
+    }
+    again_ = false;
+    servicing_ = false;
+    return ec;
+  }
+  // Performs the writes of the update in progress from next_write_ on, then signals the peer once. A
+  // failed write leaves the rest for the next pass, which finishes this update before anything else: the
+  // VF never sees half an update as complete (ack_sequence is its last write).
+  boost::system::error_code finish_update_now(bool& wrote) {
+    if (writes_ == nullptr) return {};
+    boost::system::error_code ec;
+    for (; next_write_ < writes_->size(); ++next_write_) {
+      const engine::register_write& w = (*writes_)[next_write_];
+      device_side_write(transport_, this->window_ + w.offset, w.bytes, ec);
+      if (ec) return ec;
+    }
+    end_update(wrote);
+    return {};
+  }
+  void end_update(bool& wrote) {
+    if (!writes_->empty()) {
+      device_side_publish(transport_);
+      wrote = true;
+      active_ = true;
+    }
+    writes_ = nullptr;
+  }
+
+  // ---- the serving loop (signalled and polled kinds) ----
+
+  void loop_pass() {
+    if (stopping_ || detached_) return finish();
+    if constexpr (peer_signalling_transport<Transport>) {
+      // Read the signal's count before the pass: a signal during the pass is not lost.
+      if (kind_ == kind::signalled) seen_ = transport_.peer_signal_sequence();
+    }
+    state_ = loop_state::passing;
+    kicked_ = false;
+    if constexpr (sync_io) {
+      bool wrote = false;
+      const boost::system::error_code ec = pass_now(wrote);
+      after_pass(ec);
+    } else {
+      async_pass();
+    }
+  }
+
+  void async_pass() {
+    if (servicing_) {  // a synchronous service() is running (it called into a handler that got here)
+      again_ = true;
+      return after_pass({});
+    }
+    servicing_ = true;
+    again_ = false;
+    // An update a failed write interrupted is finished first, then the window is read as usual.
+    resuming_ = writes_ != nullptr;
+    if (resuming_) return write_next();
+    read_next();
+  }
+  void read_next() {
+    transport_.async_read(this->window_, buffer_,
+                          boost::asio::bind_executor(executor_, [self = this->shared_from_this()](
+                                                                    boost::system::error_code ec, std::size_t) {
+                            self->on_pass_read(ec);
+                          }));
+  }
+  void on_pass_read(boost::system::error_code ec) {
+    if (ec || detached_) return end_async_pass(ec);
+    writes_ = &this->decide(buffer_);
+    next_write_ = 0;
+    write_next();
+  }
+  void write_next() {
+    if (next_write_ == writes_->size()) {
+      bool wrote = false;
+      end_update(wrote);
+      const bool resumed = std::exchange(resuming_, false);
+      const bool asked = std::exchange(again_, false);
+      if ((resumed || asked) && !detached_) return read_next();
+      return end_async_pass({});
+    }
+    const engine::register_write& w = (*writes_)[next_write_];
+    transport_.async_write(this->window_ + w.offset, w.bytes,
+                           boost::asio::bind_executor(executor_, [self = this->shared_from_this()](
+                                                                     boost::system::error_code ec, std::size_t) {
+                             if (ec) return self->end_async_pass(ec);
+                             ++self->next_write_;
+                             self->write_next();
+                           }));
+  }
+  void end_async_pass(boost::system::error_code ec) {
+    servicing_ = false;
+    after_pass(ec);
+  }
+
+  void after_pass(boost::system::error_code ec) {
+    state_ = loop_state::idle;
+    if (ec && !stopping_) {
+      // A failed transport access ends serving with the transport's error, unchanged.
+      stopping_ = true;
+      stop_reason_ = ec;
+    }
+    if (stopping_ || detached_) return finish();
+    if (kicked_) return loop_pass();
+    state_ = loop_state::waiting;
+    if constexpr (peer_signalling_transport<Transport>) {
+      if (kind_ == kind::signalled) {
+        transport_.async_wait_peer_signal(
+            seen_, boost::asio::bind_cancellation_slot(
+                       wait_cancel_.slot(),
+                       boost::asio::bind_executor(executor_, [self = this->shared_from_this()](
+                                                                 boost::system::error_code wait_error, std::uint32_t) {
+                         self->after_wait(wait_error);
+                       })));
+        return;
+      }
+    }
+    const bool active = std::exchange(active_, false);
+    timer_.expires_at(deadline_after(timing_.now(), std::chrono::nanoseconds(schedule_.after_poll(active))));
+    timer_.async_wait(boost::asio::bind_executor(
+        executor_, [self = this->shared_from_this()](boost::system::error_code) { self->after_wait({}); }));
+  }
+
+  void after_wait(boost::system::error_code wait_error) {
+    state_ = loop_state::idle;
+    // A wait we cancelled (stop, kick) is not an error; any other failure of the peer signal ends serving.
+    if (wait_error && !stopping_ && !kicked_) {
+      stopping_ = true;
+      stop_reason_ = wait_error;
+    }
+    loop_pass();
+  }
+
+  // Makes the loop run a pass now (blocking transports: a publish that must not block the caller).
+  void kick() {
+    if (servicing_) {  // a pass is running (a handler published from inside it): one more pass after it
+      again_ = true;
+      return;
+    }
+    if (!completion_ || stopping_ || detached_ || kind_ == kind::observed) return;
+    if (state_ == loop_state::passing) {
+      again_ = true;
+    } else if (state_ == loop_state::waiting) {
+      kicked_ = true;
+      cancel_wait();
+    }
+  }
+
+  void cancel_wait() {
+    if (kind_ == kind::signalled) wait_cancel_.emit(boost::asio::cancellation_type::terminal);
+    else (void)timer_.cancel();
+  }
+
+  void finish() {
+    state_ = loop_state::idle;
+    if (!completion_) return;
+    std::unique_ptr<serve_completion> completion = std::move(completion_);
+    stopping_ = false;
+    completion->complete(std::exchange(stop_reason_, {}));
+  }
+
+  Transport& transport_;
+  Timing timing_;
+  timer_type timer_;
+  engine::poll_schedule schedule_;
+  kind kind_;
+  std::optional<write_hook_id> hook_;
+  std::array<std::byte, mailbox::window_size> buffer_{};
+  // The update in progress: the session's writes (valid until its next service) and the next to perform.
+  const typename base::session_type::write_list* writes_{nullptr};
+  std::size_t next_write_{0};
+  bool servicing_{false};
+  bool again_{false};     // a pass was asked for during the pass in progress
+  bool resuming_{false};  // the asynchronous pass began by finishing an interrupted update
+  bool active_{false};   // a pass changed the window since the loop last scheduled a poll
+  bool detached_{false};
+  // Serving.
+  std::unique_ptr<serve_completion> completion_;
+  boost::asio::any_io_executor executor_;
+  loop_state state_{loop_state::idle};
+  bool stopping_{false};
+  bool kicked_{false};
+  boost::system::error_code stop_reason_;
+  std::uint32_t seen_{0};
+  boost::asio::cancellation_signal wait_cancel_;
+};
+
+}  // namespace detail
+}  // namespace vpci

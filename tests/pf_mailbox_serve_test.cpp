@@ -1,0 +1,859 @@
+// The PF serving binding 1 (issue 8): mailbox attachments over any config_space_transport, served inside
+// the VF's write (write hooks), on the peer signal, or by adaptive polling on virtual time; PF-owned
+// registers (case 13); the PF's own view of a VF's config space (NdisMGet/SetVirtualFunctionBusData);
+// block handlers that call back into the endpoint; the endpoint destroyed with attachments live.
+//
+// The VF here is mostly a scripted one writing raw registers through the transport's driver side, so
+// that every register, every poll and every virtual instant is exact.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <vector>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/timing.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/block/endian.hpp>
+#include <vpci/transport/fault_injecting.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/shm_config_space.hpp>
+
+#include "test_support.hpp"
+
+using namespace vpci;
+using namespace std::chrono_literals;
+namespace reg = vpci::mailbox::reg;
+
+namespace {
+
+constexpr std::uint32_t op_read = 1;
+constexpr std::uint32_t op_write = 2;
+constexpr block_id block5{5};
+constexpr std::size_t block5_size = 16;
+
+std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
+  std::vector<std::byte> out(n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::byte>(seed + i * 7);
+  return out;
+}
+std::array<std::byte, 4> u32_bytes(std::uint32_t value) {
+  std::array<std::byte, 4> out{};
+  le::store_u32(out.data(), value);
+  return out;
+}
+block_mask bit(std::uint32_t id) {
+  block_mask mask;
+  (void)mask.set(block_id{id});
+  return mask;
+}
+
+// A transport that has nothing but the concept (no write hooks, no signal, no device side, no write
+// protection): the PF must poll it and write through its ordinary write. It counts window reads (polls).
+// NonBlocking says whether its synchronous accesses may be used inline (else async_read/async_write).
+template <bool NonBlocking>
+class plain_transport {
+ public:
+  using executor_type = memory_config_space::executor_type;
+  static constexpr bool nonblocking_access = NonBlocking;
+
+  explicit plain_transport(memory_config_space& space) : space_(space) {}
+
+  [[nodiscard]] executor_type get_executor() const { return space_.get_executor(); }
+  [[nodiscard]] std::size_t size() const { return space_.size(); }
+  std::size_t read(std::size_t offset, std::span<std::byte> out, boost::system::error_code& ec) {
+    count(out.size());
+    return space_.read(offset, out, ec);
+  }
+  std::size_t write(std::size_t offset, std::span<const std::byte> in, boost::system::error_code& ec) {
+    return space_.write(offset, in, ec);
+  }
+  template <class CompletionToken>
+  auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token) {
+    count(out.size());
+    return space_.async_read(offset, out, std::forward<CompletionToken>(token));
+  }
+  template <class CompletionToken>
+  auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token) {
+    return space_.async_write(offset, in, std::forward<CompletionToken>(token));
+  }
+
+  // Reads of one whole mailbox window: the PF's polls.
+  std::size_t polls = 0;
+
+ private:
+  void count(std::size_t length) {
+    if (length == mailbox::window_size) ++polls;
+  }
+  memory_config_space& space_;
+};
+static_assert(config_space_transport<plain_transport<true>>);
+static_assert(!write_observing_transport<plain_transport<true>> && !peer_signalling_transport<plain_transport<true>>);
+static_assert(!nonblocking_transport_v<plain_transport<false>>);
+
+// A scripted VF: raw register accesses through the driver side of a memory_config_space.
+struct raw_vf {
+  memory_config_space& space;
+  std::size_t window;
+  std::uint32_t sequence = 0;
+
+  // The request area in one 16-byte write, sequence last (as docs/protocol.md says).
+  void request(std::uint32_t op, std::uint32_t id, std::uint32_t length) {
+    std::array<std::byte, 16> area{};
+    le::store_u32(area.data() + 0, op);
+    le::store_u32(area.data() + 4, id);
+    le::store_u32(area.data() + 8, length);
+    le::store_u32(area.data() + 12, ++sequence);
+    boost::system::error_code ec;
+    BOOST_REQUIRE(space.write(window + reg::request_operation, area, ec) == 16u);
+  }
+  void write_data(std::span<const std::byte> data) {
+    boost::system::error_code ec;
+    BOOST_REQUIRE(space.write(window + reg::data, data, ec) == data.size());
+  }
+  void write_u32(std::uint16_t offset, std::uint32_t value) {
+    boost::system::error_code ec;
+    BOOST_REQUIRE(space.write(window + offset, u32_bytes(value), ec) == 4u);
+  }
+  [[nodiscard]] std::uint32_t u32(std::uint16_t offset) const {
+    std::array<std::byte, 4> bytes{};
+    BOOST_REQUIRE(space.device_read(window + offset, bytes) == no_error);
+    return le::load_u32(bytes.data());
+  }
+  [[nodiscard]] std::vector<std::byte> data(std::size_t n) const {
+    std::vector<std::byte> out(n);
+    BOOST_REQUIRE(space.device_read(window + reg::data, out) == no_error);
+    return out;
+  }
+  [[nodiscard]] bool answered() const { return u32(reg::ack_sequence) == sequence && u32(reg::generation) % 2 == 0; }
+  [[nodiscard]] std::uint64_t mask() const {
+    return std::uint64_t{u32(reg::invalidate_mask_low)} | (std::uint64_t{u32(reg::invalidate_mask_high)} << 32);
+  }
+};
+
+std::vector<std::byte> snapshot(const memory_config_space& space) {
+  std::vector<std::byte> bytes(space.size());
+  BOOST_REQUIRE(space.device_read(0, bytes) == no_error);
+  return bytes;
+}
+
+// Records a completion: how many times, with what.
+struct serve_result {
+  int calls = 0;
+  boost::system::error_code ec;
+  auto handler() {
+    return [this](boost::system::error_code e) {
+      ++calls;
+      ec = e;
+    };
+  }
+};
+
+template <class Timing = steady_timing>
+struct memory_fixture {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  Timing timing{};
+  std::optional<pf_endpoint<4, Timing>> pf{std::in_place, engine::pf_limits{}, timing};
+  std::size_t window = 0;
+
+  explicit memory_fixture(mailbox_options options = {}, bool attach = true) {
+    BOOST_REQUIRE(!pf->register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf->define_block(0, block5, pattern(block5_size, 0x10)));
+    if (attach) {
+      auto placed = pf->attach_mailbox(0, space, options);
+      BOOST_REQUIRE(placed.has_value());
+      window = *placed;
+    }
+  }
+  raw_vf vf() { return raw_vf{space, window}; }
+  void settle() {
+    io.restart();
+    io.poll();
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(pf_mailbox_serve)
+
+// ---- case 14: serving over any transport ------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(case_14_a_users_write_hook_still_runs_beside_the_pf) {
+  memory_fixture f({}, /*attach=*/false);
+  std::vector<std::size_t> user_saw;
+  // The user's hook, before and after the attachment: the PF neither replaces it nor is replaced by it.
+  f.space.set_write_hook([&](std::size_t offset, std::size_t length) { user_saw.insert(user_saw.end(), {offset, length}); });
+  auto placed = f.pf->attach_mailbox(0, f.space);
+  BOOST_REQUIRE(placed.has_value());
+  f.window = *placed;
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  // Answered inside the VF's write: nothing ran on the io_context.
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(vf.u32(reg::status) == 0u);
+  BOOST_TEST(vf.data(block5_size) == pattern(block5_size, 0x10), boost::test_tools::per_element());
+  BOOST_TEST(user_saw == (std::vector<std::size_t>{f.window + reg::request_operation, 16}), boost::test_tools::per_element());
+
+  // A hook installed after the attachment replaces only the user's.
+  std::size_t replaced_calls = 0;
+  f.space.set_write_hook([&](std::size_t, std::size_t) { ++replaced_calls; });
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(replaced_calls == 1u);
+  BOOST_TEST(user_saw.size() == 2u);
+  // The PF's own register writes are the device's: no hook sees them.
+  BOOST_TEST(f.pf->invalidate(0, bit(3)) == boost::system::error_code{});
+  BOOST_TEST(vf.mask() == 0b1000u);
+  BOOST_TEST(replaced_calls == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(case_14_adaptive_polling_on_virtual_time_counts_every_poll_on_both_access_paths) {
+  for (const bool nonblocking : {true, false}) {
+    BOOST_TEST_CONTEXT((nonblocking ? "inline accesses" : "asynchronous accesses")) {
+      memory_fixture<manual_timing> f({}, /*attach=*/false);
+      std::optional<plain_transport<true>> inline_transport;
+      std::optional<plain_transport<false>> async_transport;
+      mailbox_options options;
+      options.polling = {1ms, 8ms};
+      boost::system::result<std::size_t> placed = make_error_code(errc::not_found);
+      if (nonblocking) placed = f.pf->attach_mailbox(0, inline_transport.emplace(f.space), options);
+      else placed = f.pf->attach_mailbox(0, async_transport.emplace(f.space), options);
+      BOOST_REQUIRE(placed.has_value());
+      f.window = *placed;
+      auto polls = [&] { return nonblocking ? inline_transport->polls : async_transport->polls; };
+      BOOST_TEST(polls() == 0u);  // attaching reads the whole space, not the window
+
+      serve_result served;
+      f.pf->async_serve(0, served.handler());
+      BOOST_TEST(polls() == 0u);  // never inside the initiation
+      auto at = [&](std::chrono::milliseconds t) {
+        f.timing.advance_to(to_nanoseconds(t));
+        f.settle();
+      };
+      at(0ms);
+      BOOST_TEST(polls() == 1u);
+      // Idle: the next polls come after 1, 2, 4, 8, 8 ms: at 1, 3, 7, 15, 23.
+      const std::pair<std::chrono::milliseconds, std::size_t> idle[] = {
+          {1ms, 2}, {2ms, 2}, {3ms, 3}, {6ms, 3}, {7ms, 4}, {14ms, 4}, {15ms, 5}};
+      for (const auto& [t, expected] : idle) {
+        at(t);
+        BOOST_TEST(polls() == expected, "at " << t.count() << " ms");
+      }
+      // The VF asks at 16 ms; the PF, backed off, answers with its poll at 23 ms, not before.
+      at(16ms);
+      raw_vf vf = f.vf();
+      vf.request(op_read, 5, block5_size);
+      at(22ms);
+      BOOST_TEST(polls() == 5u);
+      BOOST_TEST(!vf.answered());
+      at(23ms);
+      BOOST_TEST(polls() == 6u);
+      BOOST_TEST(vf.answered());
+      BOOST_TEST(vf.u32(reg::status) == 0u);
+      BOOST_TEST(vf.u32(reg::byte_count) == block5_size);
+      BOOST_TEST(vf.data(block5_size) == pattern(block5_size, 0x10), boost::test_tools::per_element());
+      // Active: fast again (24, 25), then backing off (27, 31).
+      const std::pair<std::chrono::milliseconds, std::size_t> after[] = {
+          {24ms, 7}, {25ms, 8}, {26ms, 8}, {27ms, 9}, {30ms, 9}, {31ms, 10}};
+      for (const auto& [t, expected] : after) {
+        at(t);
+        BOOST_TEST(polls() == expected, "at " << t.count() << " ms");
+      }
+      // Detached: serving ends with success, the timer is gone, nothing polls any more.
+      BOOST_TEST(!f.pf->detach_mailbox(0));
+      f.settle();
+      BOOST_TEST(served.calls == 1);
+      BOOST_TEST(!served.ec);
+      BOOST_TEST(f.timing.armed() == 0u);
+      at(100ms);
+      BOOST_TEST(polls() == 10u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(case_14_an_invalidation_on_an_asynchronous_transport_is_published_by_the_loop_at_once) {
+  memory_fixture<manual_timing> f({}, /*attach=*/false);
+  plain_transport<false> transport(f.space);
+  mailbox_options options;
+  options.polling = {1ms, 8ms};
+  auto placed = f.pf->attach_mailbox(0, transport, options);
+  BOOST_REQUIRE(placed.has_value());
+  f.window = *placed;
+  raw_vf vf = f.vf();
+  serve_result served;
+  f.pf->async_serve(0, served.handler());
+  for (auto t : {0ms, 1ms, 3ms}) {
+    f.timing.advance_to(to_nanoseconds(t));
+    f.settle();
+  }
+  BOOST_TEST(transport.polls == 3u);  // next poll at 7 ms
+  // No blocking I/O inside invalidate(): the loop is woken and publishes before the timer is due.
+  BOOST_TEST(!f.pf->invalidate(0, bit(9)));
+  BOOST_TEST(vf.mask() == 0u);
+  f.settle();
+  BOOST_TEST(transport.polls == 4u);
+  BOOST_TEST(vf.mask() == (std::uint64_t{1} << 9));
+  BOOST_TEST(vf.u32(reg::generation) % 2 == 0u);
+  BOOST_TEST(served.calls == 0);
+  BOOST_TEST(!f.pf->detach_mailbox(0));
+  f.settle();
+  BOOST_TEST(served.calls == 1);
+}
+
+// 256 VFs, each in its own config space, served by one PF on one thread; each VF's write makes the PF's
+// handler invalidate that VF's block 2 from inside on_write.
+BOOST_AUTO_TEST_CASE(case_14_256_vfs_over_memory_served_on_one_thread) {
+  constexpr std::size_t count = 256;
+  boost::asio::io_context io;
+  std::vector<std::unique_ptr<memory_config_space>> spaces;  // outlive the endpoint
+  auto pf = std::make_unique<pf_endpoint<count>>();
+  std::vector<std::unique_ptr<vf_endpoint<memory_config_space>>> vfs;
+  std::vector<serve_result> served(count);
+  auto handler = std::make_shared<function_block_handler>(
+      [](vf_index vf, block_id, std::span<std::byte> out, std::size_t& bytes) {
+        le::store_u32(out.data(), 0xA0000000u + vf);
+        bytes = 4;
+        return ntstatus::success;
+      },
+      [&pf](vf_index vf, block_id, std::span<const std::byte> data) {
+        (void)pf->blocks().store(vf, block_id{2}, data);
+        return pf->invalidate(vf, bit(2)) ? ntstatus::unsuccessful : ntstatus::success;
+      });
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto vf = static_cast<vf_index>(i);
+    BOOST_REQUIRE(!pf->register_vf(vf, static_cast<std::uint16_t>(0x100 + i)));
+    BOOST_REQUIRE(!pf->define_block(vf, block_id{1}, std::array<std::byte, 4>{}, block_access::read_write, handler));
+    BOOST_REQUIRE(!pf->define_block(vf, block_id{2}, std::array<std::byte, 4>{}, block_access::read_only));
+    spaces.push_back(std::make_unique<memory_config_space>(io, 4096));
+    auto placed = pf->attach_mailbox(vf, *spaces.back());
+    BOOST_REQUIRE(placed.has_value());
+    vfs.push_back(std::make_unique<vf_endpoint<memory_config_space>>(*spaces.back(), *placed));
+    pf->async_serve(vf, served[i].handler());
+  }
+  handler.reset();  // the PF owns it now
+  using word_block = block<1, std::uint32_t>;
+  using echo_block = block<2, std::uint32_t>;
+  std::vector<std::uint32_t> read_back(count), echoed(count);
+  std::vector<std::uint64_t> invalidated(count);
+  std::size_t finished = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    boost::asio::co_spawn(
+        io,
+        [&, i]() -> boost::asio::awaitable<void> {
+          auto& vf = *vfs[i];
+          read_back[i] = co_await vf.async_read(word_block{}, boost::asio::use_awaitable);
+          co_await vf.async_write(word_block{}, 0xB0000000u + static_cast<std::uint32_t>(i), boost::asio::use_awaitable);
+          invalidated[i] = (co_await vf.async_wait_invalidate(boost::asio::use_awaitable)).bits();
+          echoed[i] = co_await vf.async_read(echo_block{}, boost::asio::use_awaitable);
+          // The last VF done retires every mailbox: serving completes and io.run() returns.
+          if (++finished == count)
+            for (std::size_t v = 0; v < count; ++v) BOOST_TEST(!pf->detach_mailbox(static_cast<vf_index>(v)));
+        },
+        [](std::exception_ptr e) { BOOST_TEST(!e); });
+  }
+  // Bounded: a lost invalidation fails the test instead of hanging it (a passing run returns as soon as
+  // the last serving operation completed).
+  for (int guard = 0; guard < 100 && !io.stopped(); ++guard) io.run_for(100ms);
+  BOOST_REQUIRE(finished == count);
+  for (std::size_t i = 0; i < count; ++i) {
+    BOOST_TEST_CONTEXT("vf " << i) {
+      BOOST_TEST(read_back[i] == 0xA0000000u + i);
+      BOOST_TEST(invalidated[i] == 0b100u);
+      BOOST_TEST(echoed[i] == 0xB0000000u + i);  // its own write, nobody else's
+      BOOST_TEST(served[i].calls == 1);
+      BOOST_TEST(!served[i].ec);
+      BOOST_TEST((pf->blocks().quarantined(static_cast<vf_index>(i)) == quarantine_reason::none));
+    }
+  }
+}
+
+// ---- case 13: PF-owned registers --------------------------------------------------------------------
+
+// On a transport that makes them read-only (as a device does), a VF's write there never takes effect: the
+// PF does not see it, nothing is counted, nobody is quarantined.
+BOOST_AUTO_TEST_CASE(case_13_pf_owned_registers_are_read_only_to_the_vf_as_on_a_device) {
+  memory_fixture f;
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  BOOST_REQUIRE(vf.answered());
+  const auto before = snapshot(f.space);
+  const auto counters = f.pf->blocks().counters(0);
+  for (std::uint16_t offset : {reg::magic, reg::version, reg::limits, reg::generation, reg::status, reg::byte_count,
+                               reg::ack_sequence, reg::invalidate_mask_low, reg::invalidate_mask_high, reg::reserved,
+                               static_cast<std::uint16_t>(reg::reserved + 4)}) {
+    vf.write_u32(offset, 0xDEADBEEF);
+  }
+  BOOST_TEST(snapshot(f.space) == before, boost::test_tools::per_element());
+  BOOST_TEST(f.pf->blocks().counters(0).dropped == counters.dropped);
+  BOOST_TEST(f.pf->blocks().counters(0).violations == 0u);
+  BOOST_TEST((f.pf->blocks().quarantined(0) == quarantine_reason::none));
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(vf.u32(reg::status) == 0u);
+}
+
+// A transport that cannot protect bits lets the write land; the PF undoes it at its next service, counts
+// it as dropped, and does not quarantine (the outcome a device gives, as far as it can be given).
+BOOST_AUTO_TEST_CASE(case_13_on_a_transport_without_write_protection_the_pf_undoes_the_write) {
+  memory_fixture<manual_timing> f({}, /*attach=*/false);
+  plain_transport<true> transport(f.space);
+  auto placed = f.pf->attach_mailbox(0, transport);
+  BOOST_REQUIRE(placed.has_value());
+  f.window = *placed;
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(!f.pf->service(0));
+  BOOST_REQUIRE(vf.answered());
+  const std::uint32_t generation = vf.u32(reg::generation);
+  vf.write_u32(reg::status, 0xDEADBEEF);
+  vf.write_u32(reg::magic, 0);
+  vf.write_u32(reg::reserved, 7);
+  BOOST_TEST(vf.u32(reg::status) == 0xDEADBEEFu);  // it got through
+  BOOST_TEST(!f.pf->service(0));
+  BOOST_TEST(vf.u32(reg::status) == 0u);
+  BOOST_TEST(vf.u32(reg::magic) == mailbox::magic);
+  BOOST_TEST(vf.u32(reg::reserved) == 0u);
+  BOOST_TEST(vf.u32(reg::generation) == generation + 2);
+  BOOST_TEST(vf.u32(reg::ack_sequence) == vf.sequence);
+  BOOST_TEST(f.pf->blocks().counters(0).dropped == 1u);
+  BOOST_TEST(f.pf->blocks().counters(0).violations == 0u);
+  BOOST_TEST((f.pf->blocks().quarantined(0) == quarantine_reason::none));
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(!f.pf->service(0));
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(vf.u32(reg::status) == 0u);
+}
+
+// ---- the PF's view of a VF's config space (NdisMGet/SetVirtualFunctionBusData) ----------------------
+
+BOOST_AUTO_TEST_CASE(read_and_write_vf_config_transfer_bytes_as_the_device) {
+  memory_fixture f;
+  // The device writes bits the driver side cannot: make 0x40..0x43 read-only to the driver first.
+  BOOST_REQUIRE(f.space.set_register_kind(0x40, 4, register_kind::read_only) == no_error);
+  int user_hook_calls = 0;
+  f.space.set_write_hook([&](std::size_t, std::size_t) { ++user_hook_calls; });
+  const std::array<std::byte, 6> data{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}, std::byte{6}};
+  BOOST_TEST(f.pf->write_vf_config(0, 0x40, data) == 6u);
+  std::array<std::byte, 6> back{};
+  BOOST_TEST(f.pf->read_vf_config(0, 0x40, back) == 6u);
+  BOOST_TEST(back == data, boost::test_tools::per_element());
+  BOOST_TEST(user_hook_calls == 0);  // the device's own writes are not driver writes
+  // The error_code forms.
+  boost::system::error_code ec = errc::timeout;
+  BOOST_TEST(f.pf->read_vf_config(0, 0x41, std::span(back).first(2), ec) == 2u);
+  BOOST_TEST(!ec);
+  BOOST_TEST(std::to_integer<int>(back[0]) == 2);
+  // The VSEC header of the window is capability structure, not protocol: the PF may read and write it
+  // (to link another capability after it, say).
+  std::array<std::byte, 8> header{};
+  BOOST_TEST(f.pf->read_vf_config(0, f.window, header, ec) == 8u);
+  BOOST_TEST(!ec);
+  BOOST_TEST(le::load_u32(header.data()) == 0x0001000Bu);
+  BOOST_TEST(f.pf->write_vf_config(0, f.window, std::span(header).first(4), ec) == 4u);
+  BOOST_TEST(!ec);
+  // Right after the window is free space again.
+  BOOST_TEST(f.pf->write_vf_config(0, f.window + mailbox::window_size, std::span(data).first(4), ec) == 4u);
+  BOOST_TEST(!ec);
+}
+
+BOOST_AUTO_TEST_CASE(read_and_write_vf_config_refusals_return_0_and_change_nothing) {
+  memory_fixture f;
+  (void)f.pf->register_vf(1, 0x0102);  // registered, no mailbox
+  const auto before = snapshot(f.space);
+  struct refusal {
+    const char* what;
+    vf_index vf;
+    std::size_t offset;
+    std::size_t length;
+    errc expected;
+  };
+  const refusal refusals[] = {
+      {"VF without a mailbox", 1, 0x40, 4, errc::not_found},
+      {"unregistered VF", 3, 0x40, 4, errc::not_found},
+      {"past the end", 0, 4094, 4, errc::out_of_range},
+      {"offset past the size", 0, 4097, 1, errc::out_of_range},
+      {"huge offset", 0, ~std::size_t{0} - 1, 4, errc::out_of_range},
+      {"empty", 0, 0x40, 0, errc::invalid_argument},
+      {"first protocol register", 0, f.window + reg::magic, 4, errc::access_denied},
+      {"header into protocol", 0, f.window + 4, 8, errc::access_denied},
+      {"status area", 0, f.window + reg::status, 4, errc::access_denied},
+      {"last data byte", 0, f.window + mailbox::window_size - 1, 1, errc::access_denied},
+      {"across the whole window", 0, f.window - 4, mailbox::window_size + 8, errc::access_denied},
+  };
+  for (const refusal& r : refusals) {
+    BOOST_TEST_CONTEXT(r.what) {
+      std::vector<std::byte> buffer(r.length, std::byte{0xEE});
+      std::vector<std::byte> source(r.length, std::byte{0x5A});
+      boost::system::error_code ec;
+      BOOST_TEST(f.pf->read_vf_config(r.vf, r.offset, buffer, ec) == 0u);
+      BOOST_TEST((ec == r.expected));
+      BOOST_TEST(f.pf->read_vf_config(r.vf, r.offset, buffer) == 0u);  // NDIS: 0 on failure
+      BOOST_TEST(buffer == std::vector<std::byte>(r.length, std::byte{0xEE}), boost::test_tools::per_element());
+      ec = {};
+      BOOST_TEST(f.pf->write_vf_config(r.vf, r.offset, source, ec) == 0u);
+      BOOST_TEST((ec == r.expected));
+      BOOST_TEST(f.pf->write_vf_config(r.vf, r.offset, source) == 0u);
+      BOOST_TEST(snapshot(f.space) == before, boost::test_tools::per_element());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(read_vf_config_passes_a_transport_error_through_unchanged) {
+  memory_fixture f({}, /*attach=*/false);
+  fault_injecting_transport<memory_config_space&> transport(f.space);
+  auto placed = f.pf->attach_mailbox(0, transport);
+  BOOST_REQUIRE(placed.has_value());
+  transport.fail_at(transport.operation_count(), make_error_code(boost::system::errc::io_error));
+  std::array<std::byte, 4> buffer{};
+  boost::system::error_code ec;
+  BOOST_TEST(f.pf->read_vf_config(0, 0x40, buffer, ec) == 0u);
+  BOOST_TEST((ec == boost::system::errc::io_error));
+  BOOST_TEST((ec.category() == boost::system::generic_category()));
+  BOOST_TEST(f.pf->read_vf_config(0, 0x40, buffer, ec) == 4u);  // failed once only
+  BOOST_TEST(!ec);
+}
+
+BOOST_AUTO_TEST_CASE(write_vf_config_on_shared_memory_signals_the_vf_once) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 4096);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(pf.attach_mailbox(0, device).has_value());
+  const std::uint32_t seen = device.doorbell_sequence(shm_doorbell::to_driver);
+  const std::vector<std::byte> data = pattern(12, 3);
+  BOOST_TEST(pf.write_vf_config(0, 0x40, data) == 12u);
+  BOOST_TEST(device.doorbell_sequence(shm_doorbell::to_driver) == seen + 1);
+  std::vector<std::byte> back(12);
+  BOOST_TEST(pf.read_vf_config(0, 0x40, back) == 12u);
+  BOOST_TEST(back == data, boost::test_tools::per_element());
+}
+
+// ---- handlers: owned, and free to call back into the endpoint ----------------------------------------
+
+BOOST_AUTO_TEST_CASE(invalidate_from_inside_on_write_is_published_right_after_the_answer) {
+  for (const bool hooks : {true, false}) {
+    BOOST_TEST_CONTEXT((hooks ? "served inside the VF's write" : "served by async_serve on the peer's writes")) {
+      memory_fixture<manual_timing> f({}, /*attach=*/false);
+      int writes = 0;
+      auto handler = std::make_shared<function_block_handler>(nullptr, [&](vf_index vf, block_id, std::span<const std::byte>) {
+        ++writes;
+        BOOST_TEST(!f.pf->invalidate(vf, bit(7)));
+        BOOST_TEST(!f.pf->invalidate(vf, bit(40)));
+        return ntstatus::success;
+      });
+      BOOST_REQUIRE(!f.pf->define_block(0, block_id{6}, std::array<std::byte, 8>{}, block_access::write_only, handler));
+      mailbox_options options;
+      options.service_on_write = hooks;
+      options.polling = {1ms, 1ms};
+      auto placed = f.pf->attach_mailbox(0, f.space, options);
+      BOOST_REQUIRE(placed.has_value());
+      f.window = *placed;
+      serve_result served;
+      if (!hooks) f.pf->async_serve(0, served.handler());
+      f.settle();
+      raw_vf vf = f.vf();
+      vf.write_data(pattern(8, 0x30));
+      vf.request(op_write, 6, 8);
+      if (!hooks) {
+        f.timing.advance(1ms);
+        f.settle();
+      }
+      BOOST_TEST(writes == 1);
+      BOOST_TEST(vf.answered());
+      BOOST_TEST(vf.u32(reg::status) == 0u);
+      BOOST_TEST(vf.u32(reg::byte_count) == 8u);
+      BOOST_TEST(vf.mask() == ((std::uint64_t{1} << 7) | (std::uint64_t{1} << 40)));
+      // Two updates: the answer, then the invalidations (no nested service in between).
+      BOOST_TEST(vf.u32(reg::generation) == 4u);
+      BOOST_TEST(f.pf->mailbox_session(0)->last_sequence() == 1u);
+      if (!hooks) {
+        BOOST_TEST(!f.pf->detach_mailbox(0));
+        f.settle();
+        BOOST_TEST(served.calls == 1);
+      }
+    }
+  }
+}
+
+// A handler that redefines or removes its own block lets go of itself; the endpoint keeps it alive until
+// it has returned, then releases it.
+BOOST_AUTO_TEST_CASE(a_handler_may_release_itself_from_inside_on_write) {
+  memory_fixture f;
+  std::weak_ptr<engine::block_handler> watch;
+  {
+    auto handler = std::make_shared<function_block_handler>(nullptr, [&](vf_index vf, block_id id, std::span<const std::byte>) {
+      BOOST_TEST(!f.pf->define_block(vf, id, std::array<std::byte, 8>{}, block_access::read_write));  // no handler now
+      BOOST_TEST(!watch.expired());  // still running, still alive
+      return ntstatus::success;
+    });
+    watch = handler;
+    BOOST_REQUIRE(!f.pf->define_block(0, block_id{6}, std::array<std::byte, 8>{}, block_access::read_write, handler));
+  }
+  BOOST_TEST(!watch.expired());  // owned by the endpoint
+  raw_vf vf = f.vf();
+  vf.write_data(pattern(8, 0x30));
+  vf.request(op_write, 6, 8);
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(vf.u32(reg::status) == 0u);
+  BOOST_TEST(watch.expired());  // released once the dispatch ended
+  // Removing the VF from inside a handler: the answer still goes out, the VF is gone afterwards.
+  BOOST_REQUIRE(!f.pf->define_block(0, block_id{6}, std::array<std::byte, 8>{}, block_access::read_write,
+                                    std::make_shared<function_block_handler>(nullptr, [&](vf_index vf, block_id, std::span<const std::byte>) {
+                                      BOOST_TEST(!f.pf->remove_vf(vf));
+                                      return ntstatus::success;
+                                    })));
+  vf.write_data(pattern(8, 0x31));
+  vf.request(op_write, 6, 8);
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(!f.pf->blocks().registered(0));
+  BOOST_TEST(f.pf->mailbox_session(0) == nullptr);
+  vf.request(op_read, 5, block5_size);  // nobody serves the window any more
+  BOOST_TEST(!vf.answered());
+}
+
+// ---- async_serve's own contract ------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(async_serve_errors_cancellation_and_removal) {
+  memory_fixture<manual_timing> f({}, /*attach=*/false);
+  plain_transport<true> transport(f.space);
+  mailbox_options options;
+  options.polling = {1ms, 1ms};
+  auto placed = f.pf->attach_mailbox(0, transport, options);
+  BOOST_REQUIRE(placed.has_value());
+  f.window = *placed;
+  auto on_io = [&](serve_result& r) { return boost::asio::bind_executor(f.io, r.handler()); };
+
+  serve_result unknown;
+  f.pf->async_serve(2, on_io(unknown));  // no mailbox for VF 2
+  serve_result first, second;
+  boost::asio::cancellation_signal cancel;
+  f.pf->async_serve(0, boost::asio::bind_cancellation_slot(cancel.slot(), first.handler()));
+  f.pf->async_serve(0, second.handler());  // already being served
+  BOOST_TEST(unknown.calls + first.calls + second.calls == 0);  // never inline
+  f.settle();
+  BOOST_TEST(unknown.calls == 1);
+  BOOST_TEST((unknown.ec == errc::not_found));
+  BOOST_TEST(second.calls == 1);
+  BOOST_TEST((second.ec == errc::invalid_argument));
+  BOOST_TEST(first.calls == 0);
+  BOOST_TEST(transport.polls == 1u);
+
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  BOOST_TEST(first.calls == 0);  // completes through the executor
+  f.settle();
+  BOOST_TEST(first.calls == 1);
+  BOOST_TEST((first.ec == errc::cancelled));
+  f.timing.advance(10ms);
+  f.settle();
+  BOOST_TEST(transport.polls == 1u);  // not serving any more
+  BOOST_TEST(f.timing.armed() == 0u);
+
+  // The attachment stayed: it can be served again; removing the VF ends that with vf_removed.
+  serve_result third;
+  f.pf->async_serve(0, third.handler());
+  f.settle();
+  BOOST_TEST(transport.polls == 2u);
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  f.timing.advance(1ms);
+  f.settle();
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(!f.pf->remove_vf(0));
+  f.settle();
+  BOOST_TEST(third.calls == 1);
+  BOOST_TEST((third.ec == errc::vf_removed));
+  BOOST_TEST(f.timing.armed() == 0u);
+}
+
+// A transport failing in the middle of an update ends serving with its error, unchanged; the next pass
+// finishes that update first, so the VF never takes half an answer for a whole one.
+BOOST_AUTO_TEST_CASE(async_serve_ends_on_a_transport_error_and_the_interrupted_update_is_finished_later) {
+  for (std::size_t failing_write = 0; failing_write < 6; ++failing_write) {
+    BOOST_TEST_CONTEXT("failing write " << failing_write) {
+      memory_fixture<manual_timing> f({}, /*attach=*/false);
+      fault_injecting_transport<memory_config_space&> transport(f.space);
+      mailbox_options options;
+      options.polling = {1ms, 1ms};
+      auto placed = f.pf->attach_mailbox(0, transport, options);
+      BOOST_REQUIRE(placed.has_value());
+      f.window = *placed;
+      serve_result served;
+      f.pf->async_serve(0, served.handler());
+      f.settle();  // the first (idle) poll: one read
+      raw_vf vf = f.vf();
+      vf.request(op_read, 5, block5_size);
+      // The next poll reads the window (operation n), then writes the answer (n+1 ...).
+      transport.fail_at(transport.operation_count() + 1 + failing_write, make_error_code(boost::system::errc::io_error));
+      f.timing.advance(1ms);
+      f.settle();
+      BOOST_TEST(transport.fault_triggered());
+      BOOST_TEST(served.calls == 1);
+      BOOST_TEST((served.ec == boost::system::errc::io_error));
+      BOOST_TEST(!vf.answered());
+      BOOST_TEST(f.timing.armed() == 0u);
+      // The synchronous entry finishes the update and the VF gets the whole answer.
+      BOOST_TEST(!f.pf->service(0));
+      BOOST_TEST(vf.answered());
+      BOOST_TEST(vf.u32(reg::status) == 0u);
+      BOOST_TEST(vf.u32(reg::byte_count) == block5_size);
+      BOOST_TEST(vf.data(block5_size) == pattern(block5_size, 0x10), boost::test_tools::per_element());
+      BOOST_TEST((f.pf->blocks().quarantined(0) == quarantine_reason::none));
+      BOOST_TEST(f.pf->blocks().counters(0).dropped == 0u);
+      BOOST_TEST(f.pf->blocks().counters(0).reads == 1u);  // served once, not again
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(attach_mailbox_refusals_attach_nothing) {
+  memory_fixture f({}, /*attach=*/false);
+  const auto before = snapshot(f.space);
+  mailbox_options bad;
+  bad.polling = {0ms, 1ms};
+  auto refused = f.pf->attach_mailbox(0, f.space, bad);
+  BOOST_TEST((refused.error() == errc::invalid_argument));
+  bad.polling = {2ms, 1ms};
+  BOOST_TEST((f.pf->attach_mailbox(0, f.space, bad).error() == errc::invalid_argument));
+  BOOST_TEST((f.pf->attach_mailbox(3, f.space).error() == errc::not_found));
+  memory_config_space small(f.io, 256);  // no extended space
+  BOOST_TEST((f.pf->attach_mailbox(0, small).error() == errc::insufficient_resources));
+  BOOST_TEST(snapshot(f.space) == before, boost::test_tools::per_element());
+  BOOST_TEST(f.pf->mailbox_session(0) == nullptr);
+  BOOST_REQUIRE(f.pf->attach_mailbox(0, f.space).has_value());
+  BOOST_TEST((f.pf->attach_mailbox(0, f.space).error() == errc::invalid_argument));
+
+  // A shared-memory view in the driver role cannot protect the PF's registers: refused, bytes restored.
+  auto device = shm_config_space::create_anonymous(f.io.get_executor(), 4096);
+  auto driver = device.view(f.io.get_executor(), shm_role::driver);
+  BOOST_REQUIRE(!f.pf->register_vf(1, 0x0102));
+  std::vector<std::byte> shm_before(4096), shm_after(4096);
+  boost::system::error_code ec;
+  device.read(0, shm_before, ec);
+  BOOST_TEST((f.pf->attach_mailbox(1, driver).error() == errc::access_denied));
+  device.read(0, shm_after, ec);
+  BOOST_TEST(shm_after == shm_before, boost::test_tools::per_element());
+  BOOST_TEST(f.pf->mailbox_session(1) == nullptr);
+}
+
+// Fail at every step of attaching: the transport's error comes back unchanged, the space is as it was
+// (nothing linked, the window's bytes restored), nothing is attached, and a later attach works.
+BOOST_AUTO_TEST_CASE(attach_mailbox_fails_cleanly_at_every_step) {
+  bool reached_the_end = false;
+  for (std::size_t step = 0; step < 64 && !reached_the_end; ++step) {
+    BOOST_TEST_CONTEXT("failing operation " << step) {
+      memory_fixture f({}, /*attach=*/false);
+      // An existing capability, so that the window is linked from it (not the list's head).
+      BOOST_REQUIRE(f.space.device_write(0x100, u32_bytes(0x0001000Bu)) == no_error);  // VSEC, next 0
+      BOOST_REQUIRE(f.space.device_write(0x104, u32_bytes((0x010u << 20) | (1u << 16) | 0x1234u)) == no_error);
+      const auto before = snapshot(f.space);
+      fault_injecting_transport<memory_config_space&> transport(f.space);
+      transport.fail_at(step, make_error_code(boost::system::errc::io_error));
+      std::vector<std::size_t> written;  // dword accesses of the PF's writes, in order
+      f.space.set_access_observer([&](access_direction direction, std::size_t offset, std::size_t) {
+        if (direction == access_direction::write) written.push_back(offset);
+      });
+      auto placed = f.pf->attach_mailbox(0, transport);
+      if (!transport.fault_triggered()) {
+        reached_the_end = true;
+        BOOST_REQUIRE(placed.has_value());
+        BOOST_TEST(*placed != 0x100u);
+        BOOST_TEST(config::find_mailbox(snapshot(f.space)).has_value());
+        // The window is complete before anything makes it reachable: its header, capability ID last,
+        // then the link from the capability at 0x100.
+        BOOST_REQUIRE(written.size() >= 3u);
+        BOOST_TEST(written[written.size() - 3] == *placed + 4);
+        BOOST_TEST(written[written.size() - 2] == *placed);
+        BOOST_TEST(written.back() == 0x100u);
+        continue;
+      }
+      BOOST_TEST(!placed.has_value());
+      BOOST_TEST((placed.error() == boost::system::errc::io_error));
+      BOOST_TEST(snapshot(f.space) == before, boost::test_tools::per_element());
+      BOOST_TEST(f.pf->mailbox_session(0) == nullptr);
+      transport.disarm();
+      placed = f.pf->attach_mailbox(0, transport);
+      BOOST_REQUIRE(placed.has_value());
+      f.window = *placed;
+      raw_vf vf = f.vf();
+      vf.request(op_read, 5, block5_size);
+      BOOST_TEST(!f.pf->service(0));
+      BOOST_TEST(vf.answered());
+      BOOST_TEST(vf.data(block5_size) == pattern(block5_size, 0x10), boost::test_tools::per_element());
+    }
+  }
+  BOOST_TEST(reached_the_end);
+}
+
+// ---- the endpoint destroyed with attachments live ---------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(pf_destroyed_with_mailbox_attachments_live) {
+  boost::asio::io_context io;
+  manual_timing timing;
+  memory_config_space hooked(io, 4096), polled_inline(io, 4096), polled_async(io, 4096);
+  plain_transport<true> inline_transport(polled_inline);
+  plain_transport<false> async_transport(polled_async);
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 4096);
+  int user_hook_calls = 0;
+  hooked.set_write_hook([&](std::size_t, std::size_t) { ++user_hook_calls; });
+  std::vector<serve_result> served(4);
+  std::size_t hooked_window = 0;
+  {
+    pf_endpoint<4, manual_timing> pf({}, timing);
+    for (vf_index vf = 0; vf < 4; ++vf) {
+      BOOST_REQUIRE(!pf.register_vf(vf, static_cast<std::uint16_t>(0x100 + vf)));
+      BOOST_REQUIRE(!pf.define_block(vf, block5, pattern(block5_size, 0x10)));
+    }
+    auto placed = pf.attach_mailbox(0, hooked);
+    BOOST_REQUIRE(placed.has_value());
+    hooked_window = *placed;
+    BOOST_REQUIRE(pf.attach_mailbox(1, inline_transport).has_value());
+    BOOST_REQUIRE(pf.attach_mailbox(2, async_transport).has_value());
+    BOOST_REQUIRE(pf.attach_mailbox(3, device).has_value());
+    for (vf_index vf = 0; vf < 4; ++vf) pf.async_serve(vf, served[vf].handler());
+    io.poll();  // every loop is now waiting: a timer, a timer, a doorbell
+    BOOST_TEST(timing.armed() == 2u);
+    // VF 1's loop is waiting on its timer again and VF 2's has a read in flight when the endpoint goes.
+    timing.advance(std::chrono::microseconds(20));
+    BOOST_TEST(async_transport.polls == 1u);
+    io.run_one();  // VF 1's timer: a whole pass (inline accesses), then the next wait
+    io.run_one();  // VF 2's timer: the asynchronous read is started, not completed
+    BOOST_TEST(inline_transport.polls == 2u);
+    BOOST_TEST(async_transport.polls == 2u);
+    BOOST_TEST(timing.armed() == 1u);
+  }
+  for (const serve_result& s : served) BOOST_TEST(s.calls == 0);  // never inline, not even here
+  io.restart();
+  io.run();  // every pending operation finishes on memory that is still alive; nothing else runs
+  for (std::size_t vf = 0; vf < served.size(); ++vf) {
+    BOOST_TEST_CONTEXT("vf " << vf) {
+      BOOST_TEST(served[vf].calls == 1);
+      BOOST_TEST((served[vf].ec == errc::vf_removed));
+    }
+  }
+  BOOST_TEST(timing.armed() == 0u);
+  // The PF's write hook is gone, the user's stays.
+  raw_vf vf{hooked, hooked_window};
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(user_hook_calls == 1);
+  BOOST_TEST(!vf.answered());
+  timing.advance(1s);
+  io.restart();
+  io.run();
+  BOOST_TEST(async_transport.polls == 2u);
+  BOOST_TEST(inline_transport.polls == 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
