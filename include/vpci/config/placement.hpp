@@ -221,7 +221,8 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
 
 // Unlinks the VSEC whose header is at `offset` and zeroes its bytes. When it is the head at 0x100 and
 // others follow, a Null Capability header pointing to the next one stays at 0x100 (the list must start
-// there); when a Null Capability head would end up pointing nowhere, it becomes zero (the empty list).
+// there); the header that links past it keeps its ID and version, so the Null Capability head place_vsec
+// writes (version 0) becomes zero, the empty list, when it would end up pointing nowhere.
 // Errors, with the span unchanged: the extended walk's error for a malformed list; errc::not_found when no
 // VSEC is linked at `offset`; decode_vsec's errors for its length; errc::out_of_range when the VSEC runs
 // past the snapshot; errc::malformed_message when its length covers another capability's header.
