@@ -237,17 +237,34 @@ void block_seeds(corpus_writer& w) {
   w.write("block_codec", "every-kind-zero", every_block::to_buffer(every_kind{}).span());
 }
 
+// The placement target's request prefix: [mode][VSEC ID][revision][length / 4]; mode 0 asks for a
+// dword-aligned length, here the mailbox window.
+bytes placement_request() {
+  bytes request(6);
+  le::store_u16(request.data() + 1, mailbox::vsec_id);
+  request[3] = std::byte{mailbox::vsec_revision};
+  le::store_u16(request.data() + 4, static_cast<std::uint16_t>(mailbox::window_size / 4));
+  return request;
+}
+
 void config_seeds(corpus_writer& w) {
   using namespace vpci::fuzz;
+  // Every image for the walks; for the other targets the images that reach their cases, to keep the
+  // committed corpus small.
+  const auto uses = [](const std::string& name, std::initializer_list<const char*> names) {
+    for (const char* n : names)
+      if (name == n) return true;
+    return false;
+  };
   for (const auto& seed : config_image_seeds()) {
-    for (const char* target : {"config_capabilities", "config_sriov", "config_find_mailbox"})
-      w.write(target, seed.name, seed.image);
-    // Placement: [mode][VSEC ID][revision][length], then the image; mode 0: a valid request.
-    bytes request(6);
-    le::store_u16(request.data() + 1, mailbox::vsec_id);
-    request[3] = std::byte{mailbox::vsec_revision};
-    le::store_u16(request.data() + 4, static_cast<std::uint16_t>(mailbox::window_size / 4));
-    w.write("config_placement", seed.name + "-mailbox", concat({request, seed.image}));
+    w.write("config_capabilities", seed.name, seed.image);
+    if (uses(seed.name, {"sriov-pf-4096", "sriov-pf-cut-in-sriov", "extended-misaligned-next"}))
+      w.write("config_sriov", seed.name, seed.image);
+    if (uses(seed.name, {"sriov-pf-4096", "mailbox-placed-on-empty-list", "vpci-vsec-revision-2", "extended-loop"}))
+      w.write("config_find_mailbox", seed.name, seed.image);
+    if (uses(seed.name, {"sriov-pf-4096", "sriov-pf-256", "empty-extended-list", "mailbox-placed-on-empty-list",
+                         "no-extended-space", "vpci-vsec-revision-2"}))
+      w.write("config_placement", seed.name + "-mailbox", concat({placement_request(), seed.image}));
   }
 }
 
@@ -301,11 +318,7 @@ void reference_seeds(corpus_writer& w, const fs::path& dumps) {
       const std::string seed = "ref-" + name + "-" + std::to_string(index++);
       for (const char* target : {"config_capabilities", "config_sriov", "config_find_mailbox"})
         w.write(target, seed, device.config);
-      bytes request(6);
-      le::store_u16(request.data() + 1, mailbox::vsec_id);
-      request[3] = std::byte{mailbox::vsec_revision};
-      le::store_u16(request.data() + 4, static_cast<std::uint16_t>(mailbox::window_size / 4));
-      w.write("config_placement", seed, concat({request, device.config}));
+      w.write("config_placement", seed, concat({placement_request(), device.config}));
     }
   }
 }
