@@ -20,8 +20,9 @@
 // - free_vsec of a just-placed VSEC restores the image byte for byte;
 // - free_vsec of each VSEC of the original list: refuses with the documented errors and the image
 //   unchanged, or unlinks it (the list is the old one without it, a Null Capability head taking its place
-//   at 0x100 when others follow, the empty list when a version-0 Null head is left pointing nowhere) and
-//   zeroes its bytes, changing nothing else but the predecessor's link.
+//   at 0x100 when others follow; Null Capabilities of version 0 it leaves at the end of the list go too,
+//   the list stays walkable) and zeroes its bytes, changing nothing else but the relinked and the unlinked
+//   headers.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -181,29 +182,47 @@ void check_free(const image& original, const walked& w, std::uint16_t offset) {
   const std::size_t end = std::size_t{offset} + header->length;
   VPCI_FUZZ_CHECK(end <= original.size());
 
-  const bool head = target == w.list.begin();
-  const std::size_t link = head ? 0x100 : std::prev(target)->offset;
-  for (std::size_t i = 0; i < space.size(); ++i) {
-    const bool linked = i >= link && i < link + 4;
-    if (linked) continue;
-    VPCI_FUZZ_CHECK(space[i] == (i >= offset && i < end ? std::byte{0} : original[i]));
-  }
-
+  // The list it leaves: the old one without the VSEC, its predecessor linked past it (a Null head at 0x100
+  // when it was the head and others follow). When the VSEC ended the list, Null Capabilities of version 0
+  // left at the end would be all-zero headers: they go too, back to the last other entry.
+  const auto t = static_cast<std::size_t>(target - w.list.begin());
   std::vector<extended_capability> expected;
-  for (auto it = w.list.begin(); it != w.list.end(); ++it) {
-    if (it == target) continue;
-    expected.push_back(*it);
-    if (std::next(it) == target) expected.back().next = target->next;
+  for (std::size_t i = 0; i < w.list.size(); ++i)
+    if (i != t) expected.push_back(w.list[i]);
+  if (t == 0) {
+    if (target->next != 0) expected.insert(expected.begin(), {extended_capability_id::null_capability, 0, 0x100, target->next});
+  } else {
+    expected[t - 1].next = target->next;
+    while (target->next == 0 && !expected.empty() && expected.back().id == extended_capability_id::null_capability &&
+           expected.back().version == 0) {
+      expected.pop_back();
+      if (!expected.empty()) expected.back().next = 0;
+    }
   }
-  if (head && target->next != 0) expected.insert(expected.begin(), {extended_capability_id::null_capability, 0, 0x100, target->next});
-  // A head left as a Null Capability (version 0) pointing nowhere is the all-zero header: the empty list.
-  if (expected.size() == 1 && expected[0].id == extended_capability_id::null_capability && expected[0].version == 0 &&
-      expected[0].next == 0)
-    expected.clear();
   const walked after = walk(space);
   VPCI_FUZZ_CHECK(after.error == no_error);
   VPCI_FUZZ_CHECK(after.list == expected);
   VPCI_FUZZ_CHECK(extended_list_empty(space) == expected.empty());
+
+  // Bytes: the VSEC's are zero (but a Null head written at 0x100), relinked headers are as the list says,
+  // unlinked Null Capabilities are zero, and nothing else changed.
+  std::vector<bool> header_dword(space.size(), false);
+  for (const extended_capability& c : w.list)
+    for (std::size_t i = c.offset; i < c.offset + 4u; ++i) header_dword[i] = true;
+  for (std::size_t i = 0; i < space.size(); ++i) {
+    const bool in_vsec = i >= offset && i < end;
+    if (t == 0 && target->next != 0 && i < offset + 4u) continue;  // the Null head, checked by the walk
+    if (in_vsec) {
+      VPCI_FUZZ_CHECK(space[i] == std::byte{0});
+    } else if (header_dword[i]) {
+      const std::size_t at = i & ~std::size_t{3};
+      const bool kept = std::any_of(expected.begin(), expected.end(),
+                                    [&](const extended_capability& c) { return c.offset == at; });
+      if (!kept) VPCI_FUZZ_CHECK(space[i] == std::byte{0});
+    } else {
+      VPCI_FUZZ_CHECK(space[i] == original[i]);
+    }
+  }
 }
 
 }  // namespace
