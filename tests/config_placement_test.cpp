@@ -241,4 +241,40 @@ BOOST_AUTO_TEST_CASE(free_refuses_what_it_did_not_place) {
   BOOST_TEST((image.bytes() == short_length));
 }
 
+// Found by the config_placement fuzz target: freeing the VSEC behind a Null Capability (version 0) in the
+// middle of the list wrote that Null header as all zeros, which the walk reads as a broken link.
+BOOST_AUTO_TEST_CASE(freeing_the_vsec_behind_a_null_capability_keeps_the_list_walkable) {
+  config_image image = pf_with_caps();
+  image.extended_capability(0x150, cid::sriov, 1, 0x190);
+  image.extended_capability(0x190, cid::null_capability, 0, 0x1A0);  // links SR-IOV to the VSEC
+  image.extended_capability(0x1A0, cid::vendor_specific, 1, 0);
+  image.put32(0x1A4, config::encode_vsec_word(0x5650, 1, 0x20));
+  BOOST_TEST((config::free_vsec(image.span(), 0x1A0) == no_error));
+  // The Null Capability would link nothing: it is unlinked too, and SR-IOV ends the list.
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0x148, 0x150}), boost::test_tools::per_element());
+  BOOST_TEST(image.get32(0x150) == config::encode_extended_header(cid::sriov, 1, 0));
+  for (std::size_t at = 0x190; at < 0x1C0; at += 4) BOOST_TEST(image.get32(at) == 0u);
+  BOOST_TEST(image.get32(0x150 + 0x0C) == 8u << 16);  // SR-IOV's registers are untouched
+
+  // A chain of Null Capabilities from the head: all of them go, leaving the empty list.
+  config_image nulls;
+  nulls.extended_capability(0x100, cid::null_capability, 0, 0x110);
+  nulls.extended_capability(0x110, cid::null_capability, 0, 0x120);
+  nulls.extended_capability(0x120, cid::vendor_specific, 1, 0);
+  nulls.put32(0x124, config::encode_vsec_word(0x5650, 1, 0x10));
+  BOOST_TEST((config::free_vsec(nulls.span(), 0x120) == no_error));
+  BOOST_TEST(config::extended_list_empty(nulls.view()));
+  BOOST_TEST((config::walk_extended_capabilities(nulls.view()).error == no_error));
+  BOOST_TEST((nulls.bytes() == config_image{}.bytes()));
+
+  // A Null Capability of another version is not all zeros when it ends the list: it stays.
+  config_image versioned = pf_with_caps();
+  versioned.extended_capability(0x150, cid::sriov, 1, 0x190);
+  versioned.extended_capability(0x190, cid::null_capability, 1, 0x1A0);
+  versioned.extended_capability(0x1A0, cid::vendor_specific, 1, 0);
+  versioned.put32(0x1A4, config::encode_vsec_word(0x5650, 1, 0x20));
+  BOOST_TEST((config::free_vsec(versioned.span(), 0x1A0) == no_error));
+  BOOST_TEST(list_offsets(versioned) == v16({0x100, 0x148, 0x150, 0x190}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

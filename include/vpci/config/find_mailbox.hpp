@@ -16,6 +16,8 @@ namespace vpci::config {
 
 // The offset of the mailbox window, errc::not_found when the list holds no vpci VSEC, errc::not_supported
 // for a vpci VSEC of another revision or too short for the window, or the walk's error for a malformed list.
+// The first vpci VSEC in list order decides; a window found before the list breaks is returned, while the
+// walk's error takes precedence over not_supported (a list that is broken cannot be trusted either way).
 [[nodiscard]] constexpr result<std::size_t> find_mailbox(std::span<const std::byte> space) noexcept {
   std::size_t found = 0;
   errc status = errc::not_found;

@@ -221,7 +221,10 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
 
 // Unlinks the VSEC whose header is at `offset` and zeroes its bytes. When it is the head at 0x100 and
 // others follow, a Null Capability header pointing to the next one stays at 0x100 (the list must start
-// there); when a Null Capability head would end up pointing nowhere, it becomes zero (the empty list).
+// there). The header that links past it keeps its ID and version, with one exception: a Null Capability of
+// version 0 left pointing nowhere would be an all-zero header, which ends a list only at 0x100 (the empty
+// list) and reads as a broken link anywhere else. It links nothing, so it is unlinked and zeroed as well,
+// with any such Null Capabilities before it: the entry before them ends the list, or the list is empty.
 // Errors, with the span unchanged: the extended walk's error for a malformed list; errc::not_found when no
 // VSEC is linked at `offset`; decode_vsec's errors for its length; errc::out_of_range when the VSEC runs
 // past the snapshot; errc::malformed_message when its length covers another capability's header.
@@ -230,14 +233,18 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
   extended_capability target;
   std::size_t predecessor = 0;
   std::size_t previous = 0;
+  std::size_t keeper = 0;  // the last entry before the target that is not a Null Capability of version 0
   bool found = false;
   errc e = for_each_extended_capability(view, [&](const extended_capability& c) {
-    if (!found && c.offset == offset) {
+    if (found) return;
+    if (c.offset == offset) {
       target = c;
       predecessor = previous;
       found = true;
+      return;
     }
     previous = c.offset;
+    if (c.id != extended_capability_id::null_capability || c.version != 0) keeper = c.offset;
   });
   if (e != no_error) return e;
   if (!found || target.id != extended_capability_id::vendor_specific) return errc::not_found;
@@ -259,8 +266,27 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
   } else {
     const extended_capability before =
         decode_extended_header(le::load_u32(p + predecessor), static_cast<std::uint16_t>(predecessor));
-    // A Null Capability head left with no successor is the empty list, whose header is zero.
-    le::store_u32(p + predecessor, encode_extended_header(before.id, before.version, target.next));
+    const std::uint32_t linked = encode_extended_header(before.id, before.version, target.next);
+    if (linked != 0 || predecessor == extended_capabilities_start) {
+      // At 0x100 an all-zero header is the empty list.
+      le::store_u32(p + predecessor, linked);
+    } else {
+      // The VSEC ended the list behind Null Capabilities of version 0: the keeper ends it now (or, with none,
+      // the list is empty) and the Null Capabilities from there up to the VSEC are zeroed. The walk above
+      // followed this chain, so it reaches `offset`.
+      std::size_t at = extended_capabilities_start;
+      if (keeper != 0) {
+        const extended_capability kept =
+            decode_extended_header(le::load_u32(p + keeper), static_cast<std::uint16_t>(keeper));
+        at = kept.next;
+        le::store_u32(p + keeper, encode_extended_header(kept.id, kept.version, 0));
+      }
+      while (at != offset) {
+        const std::size_t next = decode_extended_header(le::load_u32(p + at), static_cast<std::uint16_t>(at)).next;
+        le::store_u32(p + at, 0);
+        at = next;
+      }
+    }
   }
   return no_error;
 }

@@ -1,0 +1,256 @@
+// Fuzz target: free-space placement (config/placement.hpp): find_free_space, place_vsec and free_vsec on
+// arbitrary config-space images, with a VSEC request taken from the input.
+//
+// Input: byte 0 = mode (bit 0: take the length raw, else a dword-aligned 0..0xFFC; bit 1: take the
+// revision raw, else 0..15), VSEC ID (2 bytes), revision (1), length (2); the rest is the image (an
+// exact-size heap copy).
+//
+// Invariants:
+// - find_free_space fails exactly when the extended walk fails, with its error; its ranges are ascending,
+//   dword aligned, non-empty, separated (maximal runs), inside [0x104, min(size, 4096)), read as zero, hold
+//   no capability header and overlap no capability's extent (the extent rules of placement.hpp's comment);
+// - place_vsec refuses an invalid request with invalid_argument, a malformed list with the walk's error,
+//   and no room with insufficient_resources (then no free range holds the VSEC), the image unchanged in
+//   every case;
+// - a placed VSEC lies in the lowest free range that holds it (or at 0x100 on an empty list), inside the
+//   image and the 4096-byte space, overlapping no capability; only its 8 header bytes and one link dword
+//   change; the list becomes the old one plus the VSEC at its end (behind a Null Capability head at 0x100
+//   for an empty list); its headers decode as requested; the free space afterwards excludes it; a second
+//   placement never overlaps the first;
+// - free_vsec of a just-placed VSEC restores the image byte for byte;
+// - free_vsec of each VSEC of the original list: refuses with the documented errors and the image
+//   unchanged, or unlinks it (the list is the old one without it, a Null Capability head taking its place
+//   at 0x100 when others follow; Null Capabilities of version 0 it leaves at the end of the list go too,
+//   the list stays walkable) and zeroes its bytes, changing nothing else but the relinked and the unlinked
+//   headers.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <vpci/config/capabilities.hpp>
+#include <vpci/config/placement.hpp>
+#include <vpci/config/vsec.hpp>
+
+#include "fuzz_support.hpp"
+
+using namespace vpci;
+using namespace vpci::config;
+using namespace vpci::fuzz;
+
+namespace {
+
+using image = std::vector<std::byte>;
+
+struct walked {
+  std::vector<extended_capability> list;
+  errc error{no_error};
+};
+
+walked walk(std::span<const std::byte> space) {
+  walked w;
+  w.error = for_each_extended_capability(space, [&](const extended_capability& c) { w.list.push_back(c); });
+  return w;
+}
+
+std::size_t limit_of(std::span<const std::byte> space) {
+  return std::min(space.size(), extended_space_size) & ~std::size_t{3};
+}
+
+// The bytes a capability occupies by placement.hpp's rules: its known extent, else up to the next header
+// above it (or the end of the space), at least its header dword.
+std::size_t extent_end(std::span<const std::byte> space, const extended_capability& c,
+                       const std::vector<extended_capability>& list) {
+  const std::size_t known = known_extent(space, c);
+  if (known != 0) return c.offset + known;
+  std::size_t end = std::max(std::min(space.size(), extended_space_size), std::size_t{c.offset} + 4);
+  for (const extended_capability& other : list)
+    if (other.offset > c.offset && other.offset < end) end = std::max(std::size_t{other.offset}, std::size_t{c.offset} + 4);
+  return end;
+}
+
+bool overlaps(std::size_t a, std::size_t a_end, std::size_t b, std::size_t b_end) { return a < b_end && b < a_end; }
+
+void check_free_space(std::span<const std::byte> space, const walked& w, const result<free_space_map>& map) {
+  VPCI_FUZZ_CHECK(map.has_value() == (w.error == no_error));
+  if (!map) {
+    VPCI_FUZZ_CHECK(map.error() == w.error && map->empty());
+    return;
+  }
+  const std::size_t limit = limit_of(space);
+  std::size_t previous_end = 0;
+  for (const free_range& r : *map) {
+    VPCI_FUZZ_CHECK(r.start % 4 == 0 && r.end % 4 == 0 && r.start < r.end);
+    VPCI_FUZZ_CHECK(r.start >= extended_capabilities_start + 4 && r.end <= limit);
+    VPCI_FUZZ_CHECK(r.start > previous_end);  // ascending and separated
+    previous_end = r.end;
+    for (std::size_t at = r.start; at < r.end; at += 4) VPCI_FUZZ_CHECK(le::load_u32(space.data() + at) == 0);
+    for (const extended_capability& c : w.list) {
+      VPCI_FUZZ_CHECK(!(c.offset >= r.start && c.offset < r.end));
+      VPCI_FUZZ_CHECK(!overlaps(r.start, r.end, c.offset, extent_end(space, c, w.list)));
+    }
+  }
+  VPCI_FUZZ_CHECK(map->size() <= max_free_ranges);
+  if (space.size() <= 256) VPCI_FUZZ_CHECK(map->empty());
+}
+
+void check_place(const image& original, const walked& w, const result<free_space_map>& map,
+                 const vsec_request& request) {
+  image space = original;
+  auto placed = place_vsec(space, request);
+  const bool request_ok = request.length >= 8 && request.length <= 0xFFC && request.length % 4 == 0 &&
+                          request.vsec_revision <= 0xF;
+  if (!placed) VPCI_FUZZ_CHECK(space == original);
+  if (!request_ok) {
+    VPCI_FUZZ_CHECK(!placed && placed.error() == errc::invalid_argument);
+    return;
+  }
+  if (w.error != no_error) {
+    VPCI_FUZZ_CHECK(!placed && placed.error() == w.error);
+    return;
+  }
+  const bool list_empty = extended_list_empty(original);
+  const bool head_fits = list_empty && !map->empty() && (*map)[0].start == 0x104 && (*map)[0].end >= 0x100u + request.length;
+  const free_range* lowest = nullptr;
+  for (const free_range& r : *map)
+    if (r.size() >= request.length) {
+      lowest = &r;
+      break;
+    }
+  if (!placed) {
+    VPCI_FUZZ_CHECK(placed.error() == errc::insufficient_resources);
+    VPCI_FUZZ_CHECK((lowest == nullptr && !head_fits) ||
+                    (list_empty && (original.size() < 0x104 || le::load_u32(original.data() + 0x100) != 0)));
+    return;
+  }
+
+  const std::size_t offset = *placed;
+  const std::size_t end = offset + request.length;
+  VPCI_FUZZ_CHECK(offset % 4 == 0 && offset >= 0x100 && end <= limit_of(original));
+  if (head_fits) VPCI_FUZZ_CHECK(offset == 0x100);
+  else VPCI_FUZZ_CHECK(lowest != nullptr && offset == lowest->start);
+  for (const extended_capability& c : w.list)
+    VPCI_FUZZ_CHECK(!overlaps(offset, end, c.offset, extent_end(original, c, w.list)));
+
+  // Only the VSEC's headers and one link changed.
+  const std::size_t link = list_empty ? 0x100 : w.list.back().offset;
+  for (std::size_t i = 0; i < space.size(); ++i) {
+    const bool header = i >= offset && i < offset + 8;
+    const bool linked = i >= link && i < link + 4;
+    if (!header && !linked) VPCI_FUZZ_CHECK(space[i] == original[i]);
+  }
+
+  const walked after = walk(space);
+  VPCI_FUZZ_CHECK(after.error == no_error);
+  std::vector<extended_capability> expected = w.list;
+  if (list_empty && offset != 0x100) expected.push_back({extended_capability_id::null_capability, 0, 0x100, 0});
+  if (!expected.empty()) expected.back().next = static_cast<std::uint16_t>(offset);
+  expected.push_back({extended_capability_id::vendor_specific, placed_vsec_version, static_cast<std::uint16_t>(offset), 0});
+  VPCI_FUZZ_CHECK(after.list == expected);
+  auto header = decode_vsec(space, offset);
+  VPCI_FUZZ_CHECK(header.has_value() && header->vsec_id == request.vsec_id &&
+                  header->vsec_revision == request.vsec_revision && header->length == request.length);
+
+  auto map_after = find_free_space(space);
+  VPCI_FUZZ_CHECK(map_after.has_value());
+  for (const free_range& r : *map_after) VPCI_FUZZ_CHECK(!overlaps(offset, end, r.start, r.end));
+  check_free_space(space, after, map_after);
+
+  image twice = space;
+  auto second = place_vsec(twice, request);
+  if (second) VPCI_FUZZ_CHECK(!overlaps(offset, end, *second, *second + request.length));
+
+  VPCI_FUZZ_CHECK(free_vsec(space, static_cast<std::uint16_t>(offset)) == no_error);
+  VPCI_FUZZ_CHECK(space == original);
+}
+
+void check_free(const image& original, const walked& w, std::uint16_t offset) {
+  image space = original;
+  const errc e = free_vsec(space, offset);
+  if (e != no_error) {
+    VPCI_FUZZ_CHECK(space == original);
+    VPCI_FUZZ_CHECK(one_of(e, errc::not_found, errc::out_of_range, errc::malformed_message, errc::capability_loop,
+                           errc::bad_capability_pointer));
+    if (w.error != no_error) VPCI_FUZZ_CHECK(e == w.error);
+    return;
+  }
+  VPCI_FUZZ_CHECK(w.error == no_error);
+  auto target = std::find_if(w.list.begin(), w.list.end(), [&](const extended_capability& c) { return c.offset == offset; });
+  VPCI_FUZZ_CHECK(target != w.list.end() && target->id == extended_capability_id::vendor_specific);
+  auto header = decode_vsec(original, offset);
+  VPCI_FUZZ_CHECK(header.has_value());
+  const std::size_t end = std::size_t{offset} + header->length;
+  VPCI_FUZZ_CHECK(end <= original.size());
+
+  // The list it leaves: the old one without the VSEC, its predecessor linked past it (a Null head at 0x100
+  // when it was the head and others follow). When the VSEC ended the list, Null Capabilities of version 0
+  // left at the end would be all-zero headers: they go too, back to the last other entry.
+  const auto t = static_cast<std::size_t>(target - w.list.begin());
+  std::vector<extended_capability> expected;
+  for (std::size_t i = 0; i < w.list.size(); ++i)
+    if (i != t) expected.push_back(w.list[i]);
+  if (t == 0) {
+    if (target->next != 0) expected.insert(expected.begin(), {extended_capability_id::null_capability, 0, 0x100, target->next});
+  } else {
+    expected[t - 1].next = target->next;
+    while (target->next == 0 && !expected.empty() && expected.back().id == extended_capability_id::null_capability &&
+           expected.back().version == 0) {
+      expected.pop_back();
+      if (!expected.empty()) expected.back().next = 0;
+    }
+  }
+  const walked after = walk(space);
+  VPCI_FUZZ_CHECK(after.error == no_error);
+  VPCI_FUZZ_CHECK(after.list == expected);
+  VPCI_FUZZ_CHECK(extended_list_empty(space) == expected.empty());
+
+  // Bytes: the VSEC's are zero (but a Null head written at 0x100), relinked headers are as the list says,
+  // unlinked Null Capabilities are zero, and nothing else changed.
+  std::vector<bool> header_dword(space.size(), false);
+  for (const extended_capability& c : w.list)
+    for (std::size_t i = c.offset; i < c.offset + 4u; ++i) header_dword[i] = true;
+  for (std::size_t i = 0; i < space.size(); ++i) {
+    const bool in_vsec = i >= offset && i < end;
+    if (t == 0 && target->next != 0 && i < offset + 4u) continue;  // the Null head, checked by the walk
+    if (in_vsec) {
+      VPCI_FUZZ_CHECK(space[i] == std::byte{0});
+    } else if (header_dword[i]) {
+      const std::size_t at = i & ~std::size_t{3};
+      const bool kept = std::any_of(expected.begin(), expected.end(),
+                                    [&](const extended_capability& c) { return c.offset == at; });
+      if (!kept) VPCI_FUZZ_CHECK(space[i] == std::byte{0});
+    } else {
+      VPCI_FUZZ_CHECK(space[i] == original[i]);
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  input_reader in{as_bytes(data, size)};
+  const std::uint8_t mode = in.u8();
+  vsec_request request;
+  request.vsec_id = in.u16();
+  request.vsec_revision = in.u8();
+  request.length = in.u16();
+  if ((mode & 1) == 0) request.length = static_cast<std::uint16_t>(4 * (request.length % 0x400));
+  if ((mode & 2) == 0) request.vsec_revision &= 0xF;
+  const exact_bytes exact{in.rest()};
+  const image original(exact.view().begin(), exact.view().end());
+
+  const walked w = walk(exact.view());
+  const auto map = find_free_space(exact.view());
+  check_free_space(exact.view(), w, map);
+  check_place(original, w, map, request);
+
+  std::size_t tried = 0;
+  for (const extended_capability& c : w.list) {
+    if (c.id != extended_capability_id::vendor_specific) continue;
+    check_free(original, w, c.offset);
+    if (++tried == 8) break;
+  }
+  check_free(original, w, 0x100);
+  check_free(original, w, static_cast<std::uint16_t>(request.length));
+  return 0;
+}

@@ -1,0 +1,352 @@
+// Writes the seed corpora of the fuzz targets.
+//
+//   vpci_fuzz_make_corpus OUT
+//       the committed seeds, OUT/<target>/<name>: hand-made valid inputs (the VMBus packets of
+//       tests/linux_packets.hpp, messages from vpci's encoders, synthesized config spaces, small dumps);
+//       tests/fuzz/corpus is this output (regression inputs found by fuzzing are added there by hand);
+//   vpci_fuzz_make_corpus --reference-only OUT DUMPS
+//       extra seeds from the lspci -xxxx dumps in DUMPS (../shared/reference/pci-dumps, which must not be
+//       copied into the project): each device's config space for the config-space targets and each dump
+//       for the lspci target, written to the build tree. A missing DUMPS directory writes nothing.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <vpci/block/endian.hpp>
+#include <vpci/config/capabilities.hpp>
+#include <vpci/config/placement.hpp>
+#include <vpci/config/sriov.hpp>
+#include <vpci/config/vsec.hpp>
+#include <vpci/wire/framing.hpp>
+#include <vpci/wire/hyperv.hpp>
+#include <vpci/wire/mailbox.hpp>
+#include <vpci/wire/windows.hpp>
+
+#include "every_kind.hpp"
+#include "config_image_seeds.hpp"
+#include "linux_packets.hpp"
+#include "lspci_dump.hpp"
+
+namespace fs = std::filesystem;
+using namespace vpci;
+using vpci::test::bytes;
+using vpci::test::make_bytes;
+using vpci::test::pattern;
+namespace lp = vpci::test::linux_packets;
+
+namespace {
+
+class corpus_writer {
+ public:
+  explicit corpus_writer(fs::path root) : root_(std::move(root)) {}
+  void write(const std::string& target, const std::string& name, std::span<const std::byte> data) {
+    const fs::path dir = root_ / target;
+    fs::create_directories(dir);
+    std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+    if (!out) throw std::runtime_error("cannot write " + (dir / name).string());
+    ++count_;
+  }
+  void write_text(const std::string& target, const std::string& name, const std::string& text) {
+    write(target, name, std::as_bytes(std::span{text.data(), text.size()}));
+  }
+  [[nodiscard]] std::size_t count() const { return count_; }
+
+ private:
+  fs::path root_;
+  std::size_t count_ = 0;
+};
+
+bytes concat(std::initializer_list<bytes> parts) { return lp::concat(parts); }
+
+template <class Encode>
+bytes encoded(std::size_t room, Encode encode) {
+  bytes out(room);
+  auto n = encode(std::span<std::byte>{out});
+  if (!n) throw std::runtime_error("a seed failed to encode");
+  out.resize(*n);
+  return out;
+}
+
+bytes after_descriptor(const bytes& packet) { return bytes(packet.begin() + 16, packet.end()); }
+
+void hyperv_seeds(corpus_writer& w) {
+  using namespace vpci::hyperv;
+  const read_request read{block_id{3}, wslot{2, 1}, 16};
+  const bytes read_payload = encoded(64, [&](auto out) { return encode(read, out); });
+  const bytes read_frame = encoded(64, [&](auto out) { return encode_read_request_frame(5, read, out); });
+  const bytes read_packet(read_frame.begin() + 4, read_frame.end());
+  const bytes block_data = pattern(16, 0x30);
+  const bytes response_16 = lp::host_read_completion(5, 0, block_data);
+  const bytes response_5 = lp::host_read_completion(6, 0, pattern(5, 0xA1));
+  const bytes response_128 = lp::host_read_completion(7, 0, pattern(128, 0x10));
+  const bytes response_failed = lp::host_read_completion(8, 0xC0000225, {});
+  const bytes write_5 = lp::linux_write_5(true);
+  const bytes write_5_unpadded = lp::linux_write_5(false);
+  const bytes write_128 = lp::linux_write_128();
+  const bytes completion = lp::host_completion(7, 0);
+  const bytes completion_failed = lp::host_completion(9, 0xC0000001);
+  const bytes version_request_1_4 = lp::linux_version_request(1, protocol_version_1_4);
+  const invalidate inval{wslot{2, 1}, block_mask{0x8000000000000009u}};
+  const bytes inval_packet = encoded(64, [&](auto out) { return encode(inval, out); });
+  const bytes version_answer = encoded(64, [&](auto out) {
+    return encode(version_response{1, ntstatus::success, protocol_version_1_4}, out);
+  });
+  const bytes version_mismatch = encoded(64, [&](auto out) {
+    return encode(version_response{2, ntstatus::revision_mismatch, 0}, out);
+  });
+
+  w.write("hyperv_descriptor", "read-request-packet", read_packet);
+  w.write("hyperv_descriptor", "linux-write-5-padded", write_5);
+  w.write("hyperv_descriptor", "linux-write-5-unpadded", write_5_unpadded);
+  w.write("hyperv_descriptor", "linux-write-128", write_128);
+  w.write("hyperv_descriptor", "host-read-completion-5", response_5);
+  w.write("hyperv_descriptor", "host-completion", completion);
+  w.write("hyperv_descriptor", "linux-version-request", version_request_1_4);
+  w.write("hyperv_descriptor", "invalidate", inval_packet);
+
+  w.write("hyperv_read_request", "block-3-16-bytes", read_payload);
+  w.write("hyperv_read_request", "block-63-128-bytes",
+          encoded(64, [&](auto out) { return encode(read_request{block_id{63}, wslot{31, 7}, 128}, out); }));
+  w.write("hyperv_read_request", "block-ffffffff-1-byte",
+          encoded(64, [&](auto out) { return encode(read_request{block_id{0xFFFFFFFF}, wslot{0, 0}, 1}, out); }));
+
+  w.write("hyperv_write_request", "linux-write-5-padded", after_descriptor(write_5));
+  w.write("hyperv_write_request", "linux-write-5-unpadded", after_descriptor(write_5_unpadded));
+  w.write("hyperv_write_request", "linux-write-128", after_descriptor(write_128));
+  const bytes one = make_bytes({0x5A});
+  w.write("hyperv_write_request", "write-1-byte-no-tail",
+          encoded(64, [&](auto out) { return encode(write_request{block_id{1}, wslot{0, 0}, one}, out); }));
+
+  w.write("hyperv_read_response", "host-read-completion-16", response_16);
+  w.write("hyperv_read_response", "host-read-completion-5", response_5);
+  w.write("hyperv_read_response", "host-read-completion-128", response_128);
+  w.write("hyperv_read_response", "host-read-failed", response_failed);
+  w.write("hyperv_read_response", "unpadded-5",
+          bytes(response_5.begin(), response_5.begin() + 25));
+
+  w.write("hyperv_write_completion", "host-completion", completion);
+  w.write("hyperv_write_completion", "host-completion-failed", completion_failed);
+  w.write("hyperv_write_completion", "unpadded-20", bytes(completion.begin(), completion.begin() + 20));
+
+  w.write("hyperv_invalidate", "invalidate-blocks-0-3-63", inval_packet);
+  w.write("hyperv_invalidate", "invalidate-all",
+          encoded(64, [&](auto out) { return encode(invalidate{wslot{31, 7}, block_mask::all()}, out); }));
+
+  for (const std::uint32_t version : linux_protocol_versions) {
+    const bytes packet = lp::linux_version_request(version, version);
+    w.write("hyperv_version_request", "linux-version-" + std::to_string(version >> 16) + "." +
+                                          std::to_string(version & 0xFFFF),
+            after_descriptor(packet));
+  }
+  w.write("hyperv_version_response", "accepted-1.4", version_answer);
+  w.write("hyperv_version_response", "revision-mismatch", version_mismatch);
+  w.write("hyperv_version_response", "bare-pci-response-padded", completion);
+  w.write("hyperv_version_response", "bare-pci-response-20", bytes(completion.begin(), completion.begin() + 20));
+
+  // Frame decoder: [k][k chunk sizes][stream].
+  bytes stream;
+  auto add_frame = [&](const bytes& packet) {
+    bytes prefix(4);
+    le::store_u32(prefix.data(), static_cast<std::uint32_t>(packet.size()));
+    stream = concat({stream, prefix, packet});
+  };
+  add_frame(version_request_1_4);
+  add_frame(version_answer);
+  add_frame(read_packet);
+  add_frame(response_16);
+  add_frame(write_5);
+  add_frame(completion);
+  add_frame(inval_packet);
+  add_frame(write_128);
+  add_frame(response_128);
+  const auto with_chunks = [](std::initializer_list<unsigned> sizes, const bytes& s) {
+    bytes head{static_cast<std::byte>(sizes.size() - 1)};
+    for (unsigned size : sizes) head.push_back(static_cast<std::byte>(size));
+    return lp::concat({head, s});
+  };
+  w.write("hyperv_frame_decoder", "session-whole", with_chunks({255}, stream));
+  w.write("hyperv_frame_decoder", "session-1-byte-chunks", with_chunks({1}, stream));
+  w.write("hyperv_frame_decoder", "session-mixed-chunks", with_chunks({3, 0, 7, 40, 1, 200}, stream));
+  w.write("hyperv_frame_decoder", "session-cut-mid-frame",
+          with_chunks({5, 13}, bytes(stream.begin(), stream.begin() + 60)));
+  bytes bad = stream;
+  le::store_u32(bad.data() + 4 + version_request_1_4.size() + 4 + version_answer.size(), 169);
+  w.write("hyperv_frame_decoder", "session-bad-length", with_chunks({9}, bad));
+}
+
+void windows_seeds(corpus_writer& w) {
+  using namespace vpci::windows;
+  const bytes data = pattern(12, 0x40);
+  w.write("windows_ioctl", "read-block-3-16",
+          encoded(16, [&](auto out) { return encode(read_block_input{block_id{3}, 16}, out); }));
+  w.write("windows_ioctl", "write-block-7-12",
+          encoded(160, [&](auto out) { return encode(write_block_input{block_id{7}, data}, out); }));
+  w.write("windows_ioctl", "invalidate-output",
+          encoded(16, [&](auto out) { return encode(invalidate_block_output{block_mask{0x11}}, out); }));
+
+  using namespace vpci::windows::ndis;
+  bytes read_oid(20 + 16);
+  (void)encode(vf_config_block_parameters{2, block_id{3}, 16, 20}, read_oid);
+  w.write("ndis_oid", "read-vf-2-block-3", read_oid);
+  bytes write_oid = concat({bytes(24), pattern(8, 0x90)});
+  (void)encode(vf_config_block_parameters{0, block_id{9}, 8, 24}, write_oid);
+  w.write("ndis_oid", "write-vf-0-gap-before-data", write_oid);
+  bytes later_revision = write_oid;  // a revision-2 structure of 24 bytes
+  later_revision[1] = std::byte{2};
+  le::store_u16(later_revision.data() + 2, 24);
+  w.write("ndis_oid", "later-revision-size-24", later_revision);
+  bytes info(16);
+  (void)encode(vf_invalidate_config_block_info{block_mask{0xF0}}, info);
+  w.write("ndis_oid", "invalidate-info", info);
+}
+
+void block_seeds(corpus_writer& w) {
+  using namespace vpci::fuzz;
+  every_kind v{};
+  v.u8 = 0xFE;
+  v.i8 = -2;
+  v.u16 = 0xBEEF;
+  v.i16 = -300;
+  v.u32 = 0xDEADBEEF;
+  v.i32 = -70000;
+  v.u64 = 0x0123456789ABCDEFu;
+  v.i64 = -1;
+  v.c = 'v';
+  v.c16 = u'\u20AC';
+  v.flag = true;
+  v.raw = std::byte{0x7F};
+  v.col = color::red;
+  v.pl = plain_b;
+  v.f = 1.5f;
+  v.d = -0.25;
+  v.arr = {1, 2, 0xFFFF};
+  v.flags[0] = false;
+  v.flags[1] = true;
+  v.nested = {0xCAFE, true, {std::byte{1}, std::byte{2}}};
+  v.nested_array = {inner{1, false, {}}, inner{2, true, {std::byte{0xFF}, std::byte{0}}}};
+  v.grid[0][0] = 1;
+  v.grid[1][1] = -1;
+  w.write("block_codec", "every-kind", every_block::to_buffer(v).span());
+  w.write("block_codec", "every-kind-zero", every_block::to_buffer(every_kind{}).span());
+}
+
+// The placement target's request prefix: [mode][VSEC ID][revision][length / 4]; mode 0 asks for a
+// dword-aligned length, here the mailbox window.
+bytes placement_request() {
+  bytes request(6);
+  le::store_u16(request.data() + 1, mailbox::vsec_id);
+  request[3] = std::byte{mailbox::vsec_revision};
+  le::store_u16(request.data() + 4, static_cast<std::uint16_t>(mailbox::window_size / 4));
+  return request;
+}
+
+void config_seeds(corpus_writer& w) {
+  using namespace vpci::fuzz;
+  // Every image for the walks; for the other targets the images that reach their cases, to keep the
+  // committed corpus small.
+  const auto uses = [](const std::string& name, std::initializer_list<const char*> names) {
+    for (const char* n : names)
+      if (name == n) return true;
+    return false;
+  };
+  for (const auto& seed : config_image_seeds()) {
+    w.write("config_capabilities", seed.name, seed.image);
+    if (uses(seed.name, {"sriov-pf-4096", "sriov-pf-cut-in-sriov", "extended-misaligned-next"}))
+      w.write("config_sriov", seed.name, seed.image);
+    if (uses(seed.name, {"sriov-pf-4096", "mailbox-placed-on-empty-list", "vpci-vsec-revision-2", "extended-loop"}))
+      w.write("config_find_mailbox", seed.name, seed.image);
+    if (uses(seed.name, {"sriov-pf-4096", "sriov-pf-256", "empty-extended-list", "mailbox-placed-on-empty-list",
+                         "no-extended-space", "vpci-vsec-revision-2"}))
+      w.write("config_placement", seed.name + "-mailbox", concat({placement_request(), seed.image}));
+  }
+}
+
+std::string dump_text(const std::string& device_line, std::span<const std::byte> config, const char* eol) {
+  std::ostringstream out;
+  out << device_line << eol;
+  char buffer[8];
+  for (std::size_t at = 0; at < config.size(); at += 16) {
+    std::snprintf(buffer, sizeof buffer, "%02zx:", at);
+    out << buffer;
+    for (std::size_t i = at; i < at + 16 && i < config.size(); ++i) {
+      std::snprintf(buffer, sizeof buffer, " %02x", std::to_integer<unsigned>(config[i]));
+      out << buffer;
+    }
+    out << eol;
+  }
+  return out.str();
+}
+
+void lspci_seeds(corpus_writer& w) {
+  using namespace vpci::fuzz;
+  const auto seeds = config_image_seeds();
+  const auto& full = seeds.front().image;
+  const std::span<const std::byte> config{full};
+  w.write_text("lspci_dump", "one-device-x",
+               dump_text("00:02.0 Ethernet controller: Synthesized (rev 01)", config.first(64), "\n"));
+  w.write_text("lspci_dump", "one-device-xxxx-crlf",
+               dump_text("0000:3b:00.0 Ethernet controller: Synthesized SR-IOV PF", config, "\r\n"));
+  w.write_text("lspci_dump", "two-devices-verbose",
+               dump_text("00:00.0 Host bridge: Synthesized", config.first(256), "\n") +
+                   "\tSubsystem: Synthesized\n\tFlags: fast devsel\n\n" +
+                   dump_text("ff:1f.7 Unassigned class [ff00]", config.first(64), "\n"));
+}
+
+// Each device of each dump in `dumps`: its config space for the config targets, and the dump itself.
+void reference_seeds(corpus_writer& w, const fs::path& dumps) {
+  if (!fs::is_directory(dumps)) return;
+  for (const auto& entry : fs::directory_iterator(dumps)) {
+    if (!entry.is_regular_file() || entry.path().extension() == ".md") continue;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string name = entry.path().filename().string();
+    w.write_text("lspci_dump", "ref-" + name, text.str());
+    std::istringstream parse_in(text.str());
+    std::string error;
+    auto devices = example::parse_lspci_dump(parse_in, error);
+    if (!devices) continue;
+    std::size_t index = 0;
+    for (const auto& device : *devices) {
+      const std::string seed = "ref-" + name + "-" + std::to_string(index++);
+      for (const char* target : {"config_capabilities", "config_sriov", "config_find_mailbox"})
+        w.write(target, seed, device.config);
+      w.write("config_placement", seed, concat({placement_request(), device.config}));
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc == 4 && std::string(argv[1]) == "--reference-only") {
+      corpus_writer w{argv[2]};
+      reference_seeds(w, argv[3]);
+      std::cout << "vpci_fuzz_make_corpus: " << w.count() << " reference seeds in " << argv[2] << "\n";
+      return 0;
+    }
+    if (argc != 2) {
+      std::cerr << "usage: " << argv[0] << " OUT | --reference-only OUT DUMPS\n";
+      return 2;
+    }
+    corpus_writer w{argv[1]};
+    hyperv_seeds(w);
+    windows_seeds(w);
+    block_seeds(w);
+    config_seeds(w);
+    lspci_seeds(w);
+    std::cout << "vpci_fuzz_make_corpus: " << w.count() << " seeds in " << argv[1] << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "vpci_fuzz_make_corpus: " << e.what() << "\n";
+    return 1;
+  }
+}
