@@ -54,6 +54,7 @@ constexpr errc_mapping all_errc[] = {
     {errc::torn_read, 25, ntstatus::bad_data},
     {errc::device_error, 26, ntstatus::unsuccessful},
     {errc::peer_gone, 27, ntstatus::no_such_device},
+    {errc::peer_restarted, 28, ntstatus::cancelled},
 };
 
 struct status_mapping {

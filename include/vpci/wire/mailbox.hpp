@@ -1,6 +1,8 @@
-// The config-space mailbox register window (binding 1), layout version 1. docs/protocol.md is the
-// specification; this header is its byte-exact mirror. Offsets are from the start of the VSEC that
-// holds the window (its extended capability header). All registers are little-endian dwords.
+// The config-space mailbox register window (binding 1), layout 2. docs/protocol.md is the specification;
+// this header is its byte-exact mirror (and include/vpci/c/vpci_mailbox.h its C11 twin, checked against
+// it by a test). Offsets are from the start of the DVSEC that holds the window (its extended capability
+// header). All registers are little-endian dwords; every register the protocol exchanges is one dword,
+// written and read with single dword accesses, so no multi-register update needs a seqlock.
 #pragma once
 
 #include <cstddef>
@@ -10,79 +12,132 @@
 
 namespace vpci::mailbox {
 
-inline constexpr std::uint16_t vsec_id = 0x5650;       // "VP": identifies a vpci mailbox VSEC
-inline constexpr std::uint8_t vsec_revision = 1;
-inline constexpr std::uint32_t magic = 0x49435056;     // "VPCI" in little-endian bytes
-inline constexpr std::uint16_t layout_version = 1;
+// The window is a Designated Vendor-Specific Extended Capability (0x0023). Its owner is named by the DVSEC
+// vendor ID (the IHV's; vpci's default is the function's own vendor ID) and the DVSEC ID (vpci's default
+// 0x5650, "VP"); both are configurable on both sides.
+inline constexpr std::uint16_t default_dvsec_id = 0x5650;
+inline constexpr std::uint8_t dvsec_revision = 2;
+inline constexpr std::uint16_t layout_version = 2;
 
-// Capability bits of the identification register.
+// Capability bits of the identity register (bits 31:16).
 namespace capability {
 inline constexpr std::uint16_t invalidation = 0x0001;  // latched invalidation mask + acknowledgement
-inline constexpr std::uint16_t generation = 0x0002;    // seqlock generation counter
+inline constexpr std::uint16_t signal = 0x0002;        // the PF signals the VF on status changes (control.signal)
+inline constexpr std::uint16_t heartbeat = 0x0004;     // status.heartbeat advances every limits.heartbeat_ms
 }  // namespace capability
-inline constexpr std::uint16_t capabilities = capability::invalidation | capability::generation;
 
 // Register offsets.
 namespace reg {
-inline constexpr std::uint16_t ext_header = 0x00;       // PCIe extended capability header (id 0x000B)
-inline constexpr std::uint16_t vsec_header = 0x04;      // VSEC ID 15:0, revision 19:16, length 31:20
-inline constexpr std::uint16_t magic = 0x08;            // RO "VPCI"
-inline constexpr std::uint16_t version = 0x0C;          // RO layout version 15:0, capabilities 31:16
-inline constexpr std::uint16_t limits = 0x10;           // RO max block size 15:0, data window size 31:16
-inline constexpr std::uint16_t control = 0x14;          // VF sets bit 0 (reset); PF clears it when done
-// Request area: written by the VF, sequence last.
-inline constexpr std::uint16_t request_operation = 0x18;  // operation 7:0, bits 31:8 zero
-inline constexpr std::uint16_t request_block_id = 0x1C;
-inline constexpr std::uint16_t request_length = 0x20;
-inline constexpr std::uint16_t request_sequence = 0x24;   // the doorbell: a new request when = ack + 1
-// Status area: written by the PF only, acknowledged sequence last.
-inline constexpr std::uint16_t generation = 0x28;       // odd while the PF updates status, mask or data
-inline constexpr std::uint16_t status = 0x2C;           // NTSTATUS of the acknowledged request
-inline constexpr std::uint16_t byte_count = 0x30;       // bytes read or written
-inline constexpr std::uint16_t ack_sequence = 0x34;     // sequence of the request this status answers
-inline constexpr std::uint16_t invalidate_mask_low = 0x38;   // latched mask, bits 31:0
-inline constexpr std::uint16_t invalidate_mask_high = 0x3C;  // latched mask, bits 63:32
-// Written by the VF: the mask bits it has taken.
-inline constexpr std::uint16_t invalidate_ack_low = 0x40;
-inline constexpr std::uint16_t invalidate_ack_high = 0x44;
-inline constexpr std::uint16_t reserved = 0x48;         // 8 bytes, read as zero
-inline constexpr std::uint16_t data = 0x50;             // 128-byte data window
+inline constexpr std::uint16_t ext_header = 0x00;      // PCIe extended capability header: ID 0x0023, version 1, next
+inline constexpr std::uint16_t dvsec_header1 = 0x04;   // DVSEC vendor ID 15:0, revision 19:16, length 31:20
+inline constexpr std::uint16_t dvsec_header2 = 0x08;   // DVSEC ID 15:0; 31:16 reserved (zero)
+inline constexpr std::uint16_t identity = 0x0C;        // RO: layout version 15:0, capabilities 31:16
+inline constexpr std::uint16_t limits = 0x10;          // RO: max block 7:0, window dwords 15:8, heartbeat ms 31:16
+inline constexpr std::uint16_t control = 0x14;         // VF: bit 0 RESET (PF clears), bit 1 SIGNAL
+inline constexpr std::uint16_t request_block = 0x18;   // VF: block ID (any 32-bit value)
+inline constexpr std::uint16_t request = 0x1C;         // VF, written last: sequence, length, operation
+inline constexpr std::uint16_t status = 0x20;          // PF, written last: ack, count, flags, heartbeat, epoch
+inline constexpr std::uint16_t result = 0x24;          // PF: NTSTATUS of the acknowledged request
+inline constexpr std::uint16_t invalidate_mask_low = 0x28;   // PF: latched mask 31:0
+inline constexpr std::uint16_t invalidate_mask_high = 0x2C;  // PF: latched mask 63:32
+inline constexpr std::uint16_t invalidate_ack_low = 0x30;    // VF sets, PF clears: bits taken, 31:0
+inline constexpr std::uint16_t invalidate_ack_high = 0x34;   // 63:32
+inline constexpr std::uint16_t data = 0x38;            // 128-byte data window
 }  // namespace reg
 
 inline constexpr std::size_t data_window_size = max_block_size;
-inline constexpr std::size_t window_size = reg::data + data_window_size;  // 0xD0 = 208 bytes
+inline constexpr std::size_t window_size = reg::data + data_window_size;  // 0xB8 = 184 bytes
+// The invalidation registers the VF reads when status.invalidated is set: mask and acknowledgement.
+inline constexpr std::uint16_t invalidation_area = reg::invalidate_mask_low;
+inline constexpr std::size_t invalidation_area_size = reg::data - reg::invalidate_mask_low;  // 16
+inline constexpr std::uint16_t ack_area = reg::invalidate_ack_low;
+inline constexpr std::size_t ack_area_size = 8;
+
+// control
 inline constexpr std::uint32_t control_reset = 0x1;
+inline constexpr std::uint32_t control_signal = 0x2;
+inline constexpr std::uint32_t control_defined = control_reset | control_signal;
 
-// The status area the VF reads in one transfer: generation .. invalidate_mask_high.
-inline constexpr std::uint16_t status_area = reg::generation;
-inline constexpr std::size_t status_area_size = reg::invalidate_ack_low - reg::generation;  // 24
-// What the VF reads to poll: the status area plus the acknowledgement registers (32 bytes), so it can
-// tell bits it acknowledged but the PF has not cleared yet from new ones.
-inline constexpr std::size_t vf_poll_size = reg::reserved - reg::generation;  // 32
-inline constexpr std::size_t reserved_size = reg::data - reg::reserved;       // 8
-// The request area the VF writes in one transfer, in ascending order so the sequence lands last.
-inline constexpr std::uint16_t request_area = reg::request_operation;
-inline constexpr std::size_t request_area_size = reg::generation - reg::request_operation;  // 16
+enum class operation : std::uint8_t { read = 1, write = 2 };
 
-// The registers a VF may write, as [start, end) offsets: control, the request area, the acknowledgement
-// registers and the data window. Everything else in the window is the PF's (docs/protocol.md, ownership);
-// a device makes it read-only to the VF, so a VF's write there never takes effect.
+// The request dword: sequence 15:0, length 23:16 (1..128), operation 25:24, bits 31:26 zero.
+struct request_word {
+  std::uint16_t sequence{0};
+  std::uint8_t length{0};
+  std::uint8_t operation{0};  // the raw 2-bit field: 1 read, 2 write, else unknown
+  bool reserved_bits{false};  // bits 31:26 were not zero
+  friend constexpr bool operator==(const request_word&, const request_word&) = default;
+};
+[[nodiscard]] constexpr std::uint32_t encode_request(std::uint16_t sequence, std::size_t length,
+                                                     mailbox::operation op) noexcept {
+  return std::uint32_t{sequence} | (static_cast<std::uint32_t>(length & 0xFF) << 16) |
+         (static_cast<std::uint32_t>(op) << 24);
+}
+[[nodiscard]] constexpr request_word decode_request(std::uint32_t word) noexcept {
+  return request_word{static_cast<std::uint16_t>(word & 0xFFFF), static_cast<std::uint8_t>((word >> 16) & 0xFF),
+                      static_cast<std::uint8_t>((word >> 24) & 0x3), (word >> 26) != 0};
+}
+
+// The status dword: ack sequence 15:0, byte count 23:16, FAILED 24 (result holds the NTSTATUS),
+// INVALIDATED 25 (the latched mask is non-zero), heartbeat 27:26, epoch 31:28 (never 0 once initialised).
+struct status_word {
+  std::uint16_t ack{0};
+  std::uint8_t count{0};
+  bool failed{false};
+  bool invalidated{false};
+  std::uint8_t heartbeat{0};
+  std::uint8_t epoch{0};
+  friend constexpr bool operator==(const status_word&, const status_word&) = default;
+};
+[[nodiscard]] constexpr std::uint32_t encode_status(const status_word& s) noexcept {
+  return std::uint32_t{s.ack} | (std::uint32_t{s.count} << 16) | (s.failed ? std::uint32_t{1} << 24 : 0u) |
+         (s.invalidated ? std::uint32_t{1} << 25 : 0u) | (std::uint32_t{s.heartbeat & 0x3u} << 26) |
+         (std::uint32_t{s.epoch & 0xFu} << 28);
+}
+[[nodiscard]] constexpr status_word decode_status(std::uint32_t word) noexcept {
+  return status_word{static_cast<std::uint16_t>(word & 0xFFFF), static_cast<std::uint8_t>((word >> 16) & 0xFF),
+                     ((word >> 24) & 1u) != 0,  ((word >> 25) & 1u) != 0,
+                     static_cast<std::uint8_t>((word >> 26) & 0x3), static_cast<std::uint8_t>((word >> 28) & 0xF)};
+}
+// The fields that describe an answer (what a tear check compares): the heartbeat and the INVALIDATED flag
+// change on their own while an answer stands.
+inline constexpr std::uint32_t status_answer_fields = 0xF1FFFFFFu;
+
+// The next epoch after `current` (1..15; 0 means "never initialised").
+[[nodiscard]] constexpr std::uint8_t next_epoch(std::uint8_t current) noexcept {
+  return static_cast<std::uint8_t>(current >= 15 ? 1 : current + 1);
+}
+
+// identity and limits
+[[nodiscard]] constexpr std::uint32_t encode_identity(std::uint16_t capabilities) noexcept {
+  return std::uint32_t{layout_version} | (std::uint32_t{capabilities} << 16);
+}
+[[nodiscard]] constexpr std::uint32_t encode_limits(std::uint16_t heartbeat_ms) noexcept {
+  return std::uint32_t{max_block_size} | (std::uint32_t{data_window_size / 4} << 8) | (std::uint32_t{heartbeat_ms} << 16);
+}
+
+// The registers a VF may write, as [start, end) offsets: control, the request registers, the
+// acknowledgement registers and the data window. Everything else in the window is the PF's
+// (docs/protocol.md, ownership): a device makes it read-only to the VF.
 struct register_range {
   std::uint16_t start;
   std::uint16_t end;
 };
 inline constexpr register_range vf_writable_ranges[] = {
-    {reg::control, reg::generation},
-    {reg::invalidate_ack_low, reg::reserved},
+    {reg::control, reg::status},
+    {reg::invalidate_ack_low, static_cast<std::uint16_t>(reg::invalidate_ack_high + 4)},
     {reg::data, static_cast<std::uint16_t>(window_size)},
 };
+// The PF-owned registers after the DVSEC headers: identity, limits, status, result and the mask.
+inline constexpr register_range pf_owned_ranges[] = {
+    {reg::identity, reg::control},
+    {reg::status, reg::invalidate_ack_low},
+};
 
-enum class operation : std::uint8_t { read = 1, write = 2 };
-
-static_assert(window_size == 208);
-static_assert(status_area_size == 24);
-static_assert(request_area_size == 16);
-static_assert(vf_poll_size == 32);
-static_assert(reserved_size == 8);
+static_assert(window_size == 0xB8);
+static_assert(invalidation_area_size == 16);
+static_assert(encode_request(0xFFFF, 128, operation::write) == 0x0280FFFFu);
+static_assert(decode_status(encode_status(status_word{0x1234, 128, true, true, 3, 15})) ==
+              status_word{0x1234, 128, true, true, 3, 15});
 
 }  // namespace vpci::mailbox
