@@ -12,7 +12,8 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include <vpci/core.hpp>
+#include <vpci/engine/vf_messages.hpp>
+#include <vpci/protocol/errc.hpp>
 
 namespace boost::test_tools::tt_detail {
 template <>

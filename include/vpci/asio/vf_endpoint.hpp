@@ -5,8 +5,9 @@
 // - on a transport whose accesses never block (memory, shared memory) they run inline on the endpoint's
 //   executor; on any other (sysfs, a fault-injecting wrapper) through its asynchronous operations;
 // - while the engine waits for the PF, a transport with a peer signal (a doorbell) wakes it as soon as the
-//   PF wrote; otherwise the engine polls (poll_interval while a request waits, watch_interval while only
-//   an invalidation wait is pending);
+//   PF wrote, and the VF asks the PF to signal it (control.signal) so an idle watcher costs no config
+//   access at all; otherwise the engine polls the status dword (poll_interval while a request waits,
+//   watch_interval while only an invalidation wait is pending: 100 accesses per second by default);
 // - a transport that knows its peer's liveness (transport/traits.hpp) ends every operation with
 //   vpci::errc::peer_gone once the PF is dead, at once and for good.
 //
@@ -51,8 +52,12 @@ struct vf_mailbox_options {
   std::chrono::nanoseconds watch_interval{std::chrono::milliseconds(10)};
   // How long an abandoned request may stay unanswered before the VF resets the mailbox.
   std::chrono::nanoseconds orphan_timeout{std::chrono::milliseconds(100)};
-  // How often a read is retried when the PF kept changing the window under it (then errc::torn_read).
+  // How often a read is retried when the PF kept changing its answer under it (then errc::torn_read).
   std::uint32_t max_torn_retries{32};
+  // The window's owner, as its DVSEC names it: the DVSEC ID (vpci's default 0x5650), and the DVSEC vendor
+  // ID (0: whatever discovery found; config::find_mailbox matches it).
+  std::uint16_t dvsec_id{mailbox::default_dvsec_id};
+  std::uint16_t dvsec_vendor{0};
 };
 
 template <config_space_transport Transport, class Timing = steady_timing>
@@ -69,7 +74,8 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
         transport_(transport),
         window_(window),
         engine_(engine::vf_mailbox_config{to_nanoseconds(options.poll_interval), to_nanoseconds(options.watch_interval),
-                                          options.max_torn_retries, to_nanoseconds(options.orphan_timeout)}) {}
+                                          options.max_torn_retries, to_nanoseconds(options.orphan_timeout),
+                                          peer_signalling_transport<Transport>, options.dvsec_id, options.dvsec_vendor}) {}
 
   // Pending operations complete with vpci::errc::vf_removed; I/O and waits still queued on the executor
   // find the endpoint gone and touch nothing of it.

@@ -1,10 +1,12 @@
-// The VF side of the config-space mailbox (binding 1), sans-I/O.
+// The VF side of the config-space mailbox (binding 1, layout 2), sans-I/O.
 //
 // The binding asks step(now) what to do next and reports back: a register write to perform
 // (on_written), a register read (on_read with the bytes), a wait until a time or a peer signal, an
-// operation that completed, or nothing to do. Every protocol decision (sequencing, the seqlock retry and
-// its back-off, invalidation acknowledgement, late replies after a timeout, mailbox reset, what a
-// cancellation may leave behind) lives here.
+// operation that completed, or nothing to do. Every protocol decision (sequencing, the tear check,
+// invalidation acknowledgement, late replies after a timeout, mailbox reset, a restarted or silent PF, what
+// a cancellation may leave behind) lives here. The access pattern is the floor docs/protocol.md states: a
+// read of n bytes is ceil(n/4) + 4 config accesses when the PF has answered by the first status read, a
+// write ceil(n/4) + 3, and the block register is not written again while the block ID does not change.
 //
 // The engine is one explicit state machine (`state`): what it is doing with the window right now. At
 // most one register access is in flight. Requests run one at a time through the single data window, in
@@ -15,7 +17,7 @@
 // The engine never touches caller memory after an operation completed: reads land in engine storage and
 // are copied to the destination only when the operation succeeds, and write data is copied in when the
 // operation starts. Nothing the PF writes is trusted: every count and status is checked, and a PF that
-// stops mid-update (generation left odd) costs bounded polling, never a spin.
+// stops answering costs bounded polling, never a spin.
 #pragma once
 
 #include <array>
@@ -41,17 +43,23 @@ struct vf_mailbox_config {
   // the VF earlier.
   std::uint64_t poll_interval_ns{20'000};
   // How long an idle VF that watches for invalidations waits between status reads when no peer signal
-  // wakes it earlier: the bound on invalidation delivery latency for a transport that cannot signal.
+  // wakes it: the bound on invalidation delivery latency for a transport that cannot signal (10 ms: 100
+  // config accesses per second).
   std::uint64_t watch_interval_ns{10'000'000};
-  // How often a read is retried when the PF updated the window while the VF read it.
+  // How often a read is retried when the PF changed its answer while the VF read it.
   std::uint32_t max_torn_retries{32};
   // How long an abandoned request (timed out or cancelled) may stay unanswered before the VF resets the
   // mailbox to resynchronise; also how long the VF waits for the PF to finish a reset.
   std::uint64_t orphan_timeout_ns{100'000'000};
-  // The first wait before the status is read again after an odd generation (the PF mid-update) while a
-  // request waits for its answer; each further odd read doubles it, up to the poll interval. A watcher
-  // that finds the generation odd looks again at its next watch poll.
-  std::uint64_t unstable_backoff_ns{1'000};
+  // The transport can carry the PF's signal to this VF (a doorbell, an interrupt): when the PF offers
+  // signalling, the VF asks for it (control.signal) and, idle, waits for the signal instead of polling.
+  bool use_signal{false};
+  // The DVSEC ID the window must carry (vendors that assign their own pass theirs), and the DVSEC
+  // vendor ID (0: not checked here; discovery matched it).
+  std::uint16_t dvsec_id{mailbox::default_dvsec_id};
+  std::uint16_t dvsec_vendor{0};
+  // A PF whose heartbeat (when it offers one) has not moved for this many heartbeat intervals is gone.
+  std::uint32_t heartbeat_misses{4};
 };
 
 struct op_handle {
@@ -72,33 +80,35 @@ class vf_mailbox_engine {
   static constexpr std::size_t max_operations = MaxQueued;
   [[nodiscard]] static constexpr std::size_t slot_of(op_handle handle) noexcept { return handle.slot; }
 
-  // What the engine is doing with the window. The states that name an access (probing, writing_*,
-  // reading_*, verifying, acknowledging, requesting_reset) issue it from step() and wait for its report;
-  // the *_wait states wait for a time or a peer signal.
+  // What the engine is doing with the window. The states that name an access issue it from step() and
+  // wait for its report; the *_wait states wait for a time or a peer signal.
   enum class state : std::uint8_t {
-    unprobed,          // nothing known about the window: probe before anything else (when there is work)
-    probing,           // reading the identification, the sequences and the latch (0x08-0x47)
-    probe_backoff,     // the last probe found no usable mailbox and only a watcher waits: probe later
-    ready,             // probed, nothing on the wire: start the next request, watch, or rest
-    writing_data,      // a write request's data into the data window
-    writing_request,   // the request area, its sequence last
-    answer_wait,       // a request (or an orphan) is on the wire: wait for a peer signal or the poll interval
-    reading_status,    // the 32-byte status area
-    unstable_wait,     // the generation was odd: bounded back-off before reading the status again
-    reading_data,      // the answer's data
-    verifying,         // the closing generation read
-    acknowledging,     // writing the acknowledgement of taken invalidations
-    watch_wait,        // idle, watching for invalidations: wait for a peer signal or the watch interval
-    requesting_reset,  // writing control = RESET
-    reset_wait,        // waiting before reading control again
-    reading_control,   // reading control: the PF clears RESET when done
+    unprobed,               // nothing known about the window: probe before anything else (when there is work)
+    probing,                // reading the headers, identity, limits, control, request and status (0x00-0x23)
+    probe_backoff,          // the last probe found no usable window and only a watcher waits: probe later
+    enabling_signal,        // writing control.signal: the PF signals this VF instead of being polled
+    ready,                  // probed, nothing on the wire: start the next request, watch, or rest
+    writing_data,           // a write request's data into the data window
+    writing_block,          // the request's block ID (skipped while it is the one already there)
+    writing_request,        // the request dword: the doorbell
+    answer_wait,            // a request (or an orphan) is on the wire: wait for a peer signal or the poll interval
+    reading_status,         // the status dword
+    reading_result,         // the NTSTATUS of a FAILED answer
+    reading_data,           // the answer's data
+    verifying,              // the tear check: the status dword again
+    reading_invalidations,  // the mask and acknowledgement registers (the status said INVALIDATED)
+    acknowledging,          // writing the acknowledgement of taken invalidations
+    watch_wait,             // idle, watching: wait for a peer signal, or the watch interval without one
+    requesting_reset,       // writing control.reset
+    reset_wait,             // waiting before reading control again
+    reading_control,        // reading control: the PF clears RESET when done
   };
 
   constexpr explicit vf_mailbox_engine(vf_mailbox_config config = {}) noexcept : config_(config) {}
 
   // --- starting, cancelling, expiring -------------------------------------------------------------
-  // Queues a read of block `id` into `destination` (1..128 bytes: the bytes requested). Errors, with
-  // nothing started: invalid_length, busy (MaxQueued operations pending).
+  // Queues a read of block `id` (any 32-bit ID) into `destination` (1..128 bytes: the bytes requested).
+  // Errors, with nothing started: invalid_length, busy (MaxQueued operations pending).
   [[nodiscard]] constexpr result<op_handle> start_read(block_id id, std::span<std::byte> destination,
                                                        std::uint64_t deadline) noexcept {
     if (!valid_block_length(destination.size())) return errc::invalid_length;
@@ -134,7 +144,7 @@ class vf_mailbox_engine {
   }
   // The earliest deadline of a pending operation, or UINT64_MAX.
   [[nodiscard]] constexpr std::uint64_t next_deadline() const noexcept {
-    std::uint64_t earliest = ~std::uint64_t{0};
+    std::uint64_t earliest = never_;
     for (const op& o : ops_)
       if (o.pending && o.deadline < earliest) earliest = o.deadline;
     return earliest;
@@ -143,13 +153,7 @@ class vf_mailbox_engine {
   // binding reports its own failure instead), in start order, and the window is probed afresh before the
   // next request. An access in flight is still reported back (and its result discarded).
   constexpr void remove(errc reason = errc::vf_removed, bool transport_failure = false) noexcept {
-    for (;;) {
-      std::size_t oldest = no_op;
-      for (std::size_t i = 0; i < MaxQueued; ++i)
-        if (ops_[i].pending && (oldest == no_op || ops_[i].order < ops_[oldest].order)) oldest = i;
-      if (oldest == no_op) break;
-      end_early(oldest, reason, transport_failure);
-    }
+    end_all(reason, transport_failure);
     on_wire_ = false;
     if (in_flight_) discard_report_ = true;
     state_ = state::unprobed;
@@ -165,7 +169,7 @@ class vf_mailbox_engine {
   }
 
   // --- invalidations ------------------------------------------------------------------------------
-  // While watching, an idle engine reads the status area every watch interval (or on a peer signal).
+  // While watching, an idle engine reads the status every watch interval, or waits for the PF's signal.
   constexpr void watch_invalidations(bool on) noexcept { watching_ = on; }
   [[nodiscard]] constexpr bool watching() const noexcept { return watching_; }
   [[nodiscard]] constexpr block_mask pending_invalidations() const noexcept { return invalidations_; }
@@ -188,7 +192,7 @@ class vf_mailbox_engine {
           if (!has_work() && !watching_) return {};
           state_ = state::probing;
           continue;
-        case state::probing: return issue_read(mailbox::reg::magic, probe_length);
+        case state::probing: return issue_read(0, probe_length);
         case state::probe_backoff:
           if (!has_work()) {
             if (!watching_) {
@@ -199,36 +203,58 @@ class vf_mailbox_engine {
           }
           state_ = state::probing;
           continue;
+        case state::enabling_signal:
+          le::store_u32(control_bytes_.data(), mailbox::control_signal);
+          return issue_write(mailbox::reg::control, control_bytes_);
 
         case state::ready:
-          if (!pending_ack_.empty()) {
-            start_acknowledging(state::ready);
+          if (reading_invalidations_due_) {
+            reading_invalidations_due_ = false;
+            after_invalidations_ = state::ready;
+            state_ = state::reading_invalidations;
             continue;
           }
           if (activate_next()) {
-            state_ = ops_[active_].kind == operation_kind::write ? state::writing_data : state::writing_request;
+            if (silent_) {
+              // The PF's heartbeat stopped: look once; a PF that moved again is served, else the request
+              // fails at once (no request is sent to a PF that is gone).
+              state_ = state::reading_status;
+              continue;
+            }
+            const op& o = ops_[active_];
+            state_ = o.kind == operation_kind::write ? state::writing_data
+                     : needs_block_write() ? state::writing_block
+                                           : state::writing_request;
             continue;
           }
           if (!watching_) return {};
-          enter_wait(state::watch_wait, now + config_.watch_interval_ns);
+          enter_wait(state::watch_wait, signal_ ? never_ : now + config_.watch_interval_ns);
           return wait_action(wake_at_);
 
         case state::writing_data:
+        case state::writing_block:
         case state::writing_request:
-          if (active_ == no_op) {  // its operation ended before its first byte reached the window
+          if (active_ == no_op) {  // its operation ended before its doorbell reached the window
             state_ = state::ready;
             continue;
           }
           if (state_ == state::writing_data) return issue_write(mailbox::reg::data, ops_[active_].data.span());
-          return issue_write(mailbox::request_area, encode_request());
-        case state::acknowledging: return issue_write(mailbox::reg::invalidate_ack_low, ack_bytes_);
-        case state::requesting_reset:
-          le::store_u32(control_bytes_.data(), mailbox::control_reset);
-          return issue_write(mailbox::reg::control, control_bytes_);
+          if (state_ == state::writing_block) {
+            block_writing_ = ops_[active_].id.value();
+            le::store_u32(block_bytes_.data(), block_writing_);
+            return issue_write(mailbox::reg::request_block, block_bytes_);
+          }
+          return issue_write(mailbox::reg::request, encode_request());
 
-        case state::reading_status: return issue_read(mailbox::status_area, mailbox::vf_poll_size);
-        case state::reading_data: return issue_read(mailbox::reg::data, count_);
-        case state::verifying: return issue_read(mailbox::reg::generation, 4);
+        case state::reading_status:
+        case state::verifying: return issue_read(mailbox::reg::status, 4);
+        case state::reading_result: return issue_read(mailbox::reg::result, 4);
+        case state::reading_data: return issue_read(mailbox::reg::data, answer_.count);
+        case state::reading_invalidations: return issue_read(mailbox::invalidation_area, mailbox::invalidation_area_size);
+        case state::acknowledging: return issue_write(mailbox::ack_area, ack_bytes_);
+        case state::requesting_reset:
+          le::store_u32(control_bytes_.data(), mailbox::control_reset | (signal_ ? mailbox::control_signal : 0u));
+          return issue_write(mailbox::reg::control, control_bytes_);
         case state::reading_control: return issue_read(mailbox::reg::control, 4);
 
         case state::watch_wait:
@@ -238,7 +264,6 @@ class vf_mailbox_engine {
           }
           [[fallthrough]];
         case state::answer_wait:
-        case state::unstable_wait:
           if (now < wake_at_ && !take_wake()) return wait_action(wake_at_);
           state_ = state::reading_status;
           continue;
@@ -258,8 +283,14 @@ class vf_mailbox_engine {
   constexpr void on_written(std::uint64_t now) noexcept {
     if (!take_report()) return;
     switch (state_) {
+      case state::enabling_signal: state_ = state::ready; return;
       case state::writing_data:
-        // Cancelled or expired while its data was written: nothing reached the PF.
+        if (active_ == no_op) state_ = state::ready;  // cancelled while its data was written: nothing sent
+        else state_ = needs_block_write() ? state::writing_block : state::writing_request;
+        return;
+      case state::writing_block:
+        block_in_window_ = block_writing_;
+        block_known_ = true;
         state_ = active_ == no_op ? state::ready : state::writing_request;
         return;
       case state::writing_request:
@@ -267,12 +298,11 @@ class vf_mailbox_engine {
         on_wire_ = true;
         wire_owner_ = active_;
         active_ = no_op;
-        orphan_since_ = never_seen;
+        orphan_since_ = never_;
+        torn_retries_ = 0;
         enter_wait(state::answer_wait, now);  // read the status at once: an in-process PF has answered
         return;
-      case state::acknowledging:
-        state_ = after_ack_;
-        return;
+      case state::acknowledging: state_ = after_invalidations_; return;
       case state::requesting_reset:
         ++resets_;
         reset_deadline_ = now + config_.orphan_timeout_ns;
@@ -288,12 +318,14 @@ class vf_mailbox_engine {
     if (bytes.size() != expected_read_) return fail_access(errc::malformed_message, false, now);
     switch (state_) {
       case state::probing: return after_probe(bytes, now);
-      case state::reading_status: return after_status(bytes, now);
+      case state::reading_status: return after_status(le::load_u32(bytes.data()), now);
+      case state::reading_result: return after_result(static_cast<ntstatus>(le::load_u32(bytes.data())));
       case state::reading_data:
         (void)data_.assign(bytes);
         state_ = state::verifying;
         return;
-      case state::verifying: return after_generation(bytes, now);
+      case state::verifying: return after_verify(le::load_u32(bytes.data()));
+      case state::reading_invalidations: return after_invalidations(bytes);
       case state::reading_control: return after_control(bytes, now);
       default: return;
     }
@@ -310,16 +342,21 @@ class vf_mailbox_engine {
   // --- observers ----------------------------------------------------------------------------------
   [[nodiscard]] constexpr state current_state() const noexcept { return state_; }
   [[nodiscard]] constexpr bool io_in_flight() const noexcept { return in_flight_; }
-  [[nodiscard]] constexpr std::uint32_t sequence() const noexcept { return sequence_; }
+  [[nodiscard]] constexpr std::uint16_t sequence() const noexcept { return sequence_; }
+  [[nodiscard]] constexpr std::uint8_t epoch() const noexcept { return epoch_; }
+  [[nodiscard]] constexpr bool signalled() const noexcept { return signal_; }
   [[nodiscard]] constexpr std::uint64_t late_replies_dropped() const noexcept { return late_replies_; }
   [[nodiscard]] constexpr std::uint64_t torn_retries() const noexcept { return torn_retries_total_; }
-  [[nodiscard]] constexpr std::uint64_t unstable_reads() const noexcept { return unstable_reads_; }
   [[nodiscard]] constexpr std::uint64_t resets() const noexcept { return resets_; }
+  [[nodiscard]] constexpr std::uint64_t restarts_seen() const noexcept { return restarts_; }
   [[nodiscard]] constexpr bool has_orphan() const noexcept { return on_wire_ && wire_owner_ == no_op; }
+  [[nodiscard]] constexpr bool peer_silent() const noexcept { return silent_; }
 
  private:
   static constexpr std::size_t no_op = MaxQueued;
-  static constexpr std::size_t probe_length = mailbox::reg::reserved - mailbox::reg::magic;
+  static constexpr std::uint64_t never_ = ~std::uint64_t{0};
+  // The probe reads the window from its extended capability header to the status dword.
+  static constexpr std::size_t probe_length = mailbox::reg::status + 4;
 
   struct op {
     bool pending{false};  // started, not yet ended
@@ -384,6 +421,16 @@ class vf_mailbox_engine {
     if (on_wire_ && wire_owner_ == slot) wire_owner_ = no_op;
     end(slot, error, 0, transport_failure);
   }
+  // Ends every pending operation, oldest first.
+  constexpr void end_all(errc error, bool transport_failure) noexcept {
+    for (;;) {
+      std::size_t oldest = no_op;
+      for (std::size_t i = 0; i < MaxQueued; ++i)
+        if (ops_[i].pending && (oldest == no_op || ops_[i].order < ops_[oldest].order)) oldest = i;
+      if (oldest == no_op) return;
+      end_early(oldest, error, transport_failure);
+    }
+  }
   // The request on the wire has its answer (or failed): ends its owner, if it still has one.
   constexpr void end_wire(errc error, std::size_t bytes) noexcept {
     on_wire_ = false;
@@ -405,14 +452,18 @@ class vf_mailbox_engine {
   }
 
   constexpr bool activate_next() noexcept {
+    if (active_ != no_op) return true;
     std::size_t best = no_op;
     for (std::size_t i = 0; i < MaxQueued; ++i)
       if (ops_[i].pending && (best == no_op || ops_[i].order < ops_[best].order)) best = i;
     if (best == no_op) return false;
     active_ = best;
-    torn_retries_ = 0;
     return true;
   }
+
+  // The block register keeps its value between requests (the PF zeroes it only when it initialises or
+  // resets the window): a request for the same block skips the write.
+  constexpr bool needs_block_write() const noexcept { return !block_known_ || block_in_window_ != ops_[active_].id.value(); }
 
   // --- accesses ---
   constexpr mailbox_action issue_read(std::uint16_t offset, std::size_t length) noexcept {
@@ -439,25 +490,17 @@ class vf_mailbox_engine {
     return !std::exchange(discard_report_, false);
   }
 
-  // The request area of the active operation, with the next sequence number (written last).
+  // The request dword of the active operation, with the next sequence number (16-bit, never 0: a PF
+  // reads 0 as "no request").
   constexpr std::span<const std::byte> encode_request() noexcept {
     const op& o = ops_[active_];
     const std::size_t length = o.kind == operation_kind::read ? o.destination.size() : o.data.size();
-    le::store_u32(request_bytes_.data() + 0, o.kind == operation_kind::read
-                                                 ? static_cast<std::uint32_t>(mailbox::operation::read)
-                                                 : static_cast<std::uint32_t>(mailbox::operation::write));
-    le::store_u32(request_bytes_.data() + 4, o.id.value());
-    le::store_u32(request_bytes_.data() + 8, static_cast<std::uint32_t>(length));
-    sequence_ += 1;
-    le::store_u32(request_bytes_.data() + 12, sequence_);
+    sequence_ = static_cast<std::uint16_t>(sequence_ + 1);
+    if (sequence_ == 0) sequence_ = 1;
+    le::store_u32(request_bytes_.data(),
+                  mailbox::encode_request(sequence_, length,
+                                          o.kind == operation_kind::read ? mailbox::operation::read : mailbox::operation::write));
     return request_bytes_;
-  }
-
-  constexpr void start_acknowledging(state after) noexcept {
-    le::store_u64(ack_bytes_.data(), pending_ack_.bits());
-    pending_ack_ = block_mask{};
-    after_ack_ = after;
-    state_ = state::acknowledging;
   }
 
   // --- waiting ---
@@ -466,11 +509,6 @@ class vf_mailbox_engine {
     state_ = next;
     wake_at_ = wake_at;
     woken_ = false;
-  }
-  // Waits `next` (after acknowledging newly taken invalidations, if any).
-  constexpr void wait_then(state next, std::uint64_t wake_at) noexcept {
-    enter_wait(next, wake_at);
-    if (!pending_ack_.empty()) start_acknowledging(next);
   }
   constexpr mailbox_action wait_action(std::uint64_t until) const noexcept {
     mailbox_action a;
@@ -485,11 +523,7 @@ class vf_mailbox_engine {
   // that fails fails the oldest request, so a dead or foreign window fails requests instead of being
   // probed in a loop; a lone watcher backs off to the watch interval instead.
   constexpr void fail_access(errc error, bool transport_failure, std::uint64_t now) noexcept {
-    const state was = state_;
-    if (was == state::probing) {
-      fail_probe(error, transport_failure, now);
-      return;
-    }
+    if (state_ == state::probing) return fail_probe(error, transport_failure, now);
     if (active_ != no_op) {
       const std::size_t slot = active_;
       active_ = no_op;
@@ -500,6 +534,7 @@ class vf_mailbox_engine {
       end(slot, error, 0, transport_failure);
     }
     on_wire_ = false;
+    block_known_ = false;
     state_ = state::unprobed;
   }
 
@@ -514,135 +549,184 @@ class vf_mailbox_engine {
   }
 
   constexpr void after_probe(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
-    const auto at = [&](std::uint16_t reg) { return le::load_u32(bytes.data() + (reg - mailbox::reg::magic)); };
-    if (at(mailbox::reg::magic) != mailbox::magic) return fail_probe(errc::not_found, false, now);
-    if ((at(mailbox::reg::version) & 0xFFFFu) != mailbox::layout_version)
+    const auto at = [&](std::uint16_t reg) { return le::load_u32(bytes.data() + reg); };
+    const std::uint32_t header1 = at(mailbox::reg::dvsec_header1);
+    const bool dvsec = (at(mailbox::reg::ext_header) & 0xFFFFu) == 0x0023u &&
+                       (at(mailbox::reg::dvsec_header2) & 0xFFFFu) == config_.dvsec_id &&
+                       (config_.dvsec_vendor == 0 || (header1 & 0xFFFFu) == config_.dvsec_vendor) &&
+                       (header1 >> 20) >= mailbox::window_size;
+    if (!dvsec) return fail_probe(errc::not_found, false, now);
+    const std::uint32_t identity = at(mailbox::reg::identity);
+    if (((header1 >> 16) & 0xFu) != mailbox::dvsec_revision || (identity & 0xFFFFu) != mailbox::layout_version)
       return fail_probe(errc::revision_mismatch, false, now);
-    const std::uint32_t requested = at(mailbox::reg::request_sequence);
-    const std::uint32_t acknowledged = at(mailbox::reg::ack_sequence);
-    sequence_ = requested;
-    if ((at(mailbox::reg::generation) & 1u) == 0)
-      latch(block_mask{std::uint64_t{at(mailbox::reg::invalidate_mask_low)} |
-                       (std::uint64_t{at(mailbox::reg::invalidate_mask_high)} << 32)},
-            block_mask{std::uint64_t{at(mailbox::reg::invalidate_ack_low)} |
-                       (std::uint64_t{at(mailbox::reg::invalidate_ack_high)} << 32)});
+    const mailbox::status_word status = mailbox::decode_status(at(mailbox::reg::status));
+    if (status.epoch == 0) return fail_probe(errc::not_found, false, now);  // the PF never initialised it
+    const auto capabilities = static_cast<std::uint16_t>(identity >> 16);
+    heartbeat_interval_ns_ = (capabilities & mailbox::capability::heartbeat) != 0
+                                 ? std::uint64_t{at(mailbox::reg::limits) >> 16} * 1'000'000
+                                 : 0;
+    signal_ = config_.use_signal && (capabilities & mailbox::capability::signal) != 0;
+    epoch_ = status.epoch;
+    note_heartbeat(status.heartbeat, now, true);
+    const mailbox::request_word request = mailbox::decode_request(at(mailbox::reg::request));
+    sequence_ = request.sequence;
+    block_in_window_ = at(mailbox::reg::request_block);
+    block_known_ = true;
     // An earlier driver instance left a request unanswered: an orphan, waited for (or reset) first.
-    on_wire_ = requested != acknowledged;
+    on_wire_ = request.sequence != 0 && request.sequence != status.ack;
     wire_owner_ = no_op;
-    orphan_since_ = never_seen;
-    if (on_wire_) wait_then(state::answer_wait, now + config_.poll_interval_ns);
-    else state_ = state::ready;
+    orphan_since_ = never_;
+    reading_invalidations_due_ = status.invalidated;
+    const bool signal_asked = (at(mailbox::reg::control) & mailbox::control_signal) != 0;
+    if (on_wire_) enter_wait(state::answer_wait, now + config_.poll_interval_ns);
+    else state_ = signal_ && !signal_asked ? state::enabling_signal : state::ready;
   }
 
-  // `mask` is the PF's latch, `acknowledged` what the acknowledgement registers still hold (bits the
-  // VF took that the PF has not cleared yet). Everything else in the latch is new: deliver it and
-  // acknowledge it, keeping the unprocessed acknowledgements in the write. A torn view can only make a
-  // bit look new twice (a duplicate notification), never hide one.
-  constexpr void latch(block_mask mask, block_mask acknowledged) noexcept {
-    const block_mask fresh{mask.bits() & ~acknowledged.bits()};
-    if (fresh.empty()) return;
-    invalidations_ |= fresh;
-    pending_ack_ |= fresh;
-    pending_ack_ |= acknowledged;
+  // The heartbeat moved: the PF is alive. Not moved for heartbeat_misses intervals: the PF is gone.
+  constexpr void note_heartbeat(std::uint8_t beat, std::uint64_t now, bool reset) noexcept {
+    if (reset || beat != heartbeat_) {
+      heartbeat_ = beat;
+      heartbeat_seen_at_ = now;
+      silent_ = false;
+    }
+  }
+  constexpr bool heartbeat_lost(std::uint64_t now) const noexcept {
+    return heartbeat_interval_ns_ != 0 && now - heartbeat_seen_at_ > heartbeat_interval_ns_ * config_.heartbeat_misses;
   }
 
   // An orphan's timeout runs from the first status read that found it unanswered, so every orphan gets
   // the full timeout however long its operation waited before it was abandoned.
   constexpr bool orphan_overdue(std::uint64_t now) noexcept {
     if (!on_wire_ || wire_owner_ != no_op) return false;
-    if (orphan_since_ == never_seen) orphan_since_ = now;
+    if (orphan_since_ == never_) orphan_since_ = now;
     return now - orphan_since_ >= config_.orphan_timeout_ns;
   }
 
-  constexpr void after_status(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
-    generation_ = le::load_u32(bytes.data() + 0);
-    if ((generation_ & 1u) != 0) {
-      // The PF is mid-update (or died mid-update): nothing read this time is trustworthy. Read again
-      // after a back-off that doubles up to the interval this wait has anyway, so a PF that stops with
-      // the generation odd costs bounded polling and every deadline still fires.
-      ++unstable_reads_;
-      if (orphan_overdue(now)) return start_reset();
-      if (!on_wire_) {
-        // Only watching: nothing waits on this read, so the next look is the next watch poll.
-        enter_wait(state::watch_wait, now + config_.watch_interval_ns);
-        return;
-      }
-      unstable_backoff_ = unstable_backoff_ == 0 ? config_.unstable_backoff_ns : unstable_backoff_ * 2;
-      if (unstable_backoff_ > config_.poll_interval_ns) unstable_backoff_ = config_.poll_interval_ns;
-      if (unstable_backoff_ == 0) unstable_backoff_ = 1;
-      enter_wait(state::unstable_wait, now + unstable_backoff_);
-      return;
+  // Waits for the next status read (after reading newly raised invalidations, if any).
+  constexpr void wait_then(state next, std::uint64_t wake_at, bool invalidated) noexcept {
+    enter_wait(next, wake_at);
+    if (invalidated) {
+      after_invalidations_ = next;
+      state_ = state::reading_invalidations;
     }
-    unstable_backoff_ = 0;
-    const auto status = static_cast<ntstatus>(le::load_u32(bytes.data() + 4));
-    const std::uint32_t count = le::load_u32(bytes.data() + 8);
-    const std::uint32_t ack = le::load_u32(bytes.data() + 12);
-    latch(block_mask{le::load_u64(bytes.data() + 16)}, block_mask{le::load_u64(bytes.data() + 24)});
+  }
 
+  constexpr void after_status(std::uint32_t word, std::uint64_t now) noexcept {
+    const mailbox::status_word status = mailbox::decode_status(word);
+    if (status.epoch != epoch_) {
+      // The PF re-initialised the window (a restart, an FLR): what was on the wire may or may not have run.
+      ++restarts_;
+      if (on_wire_) end_wire(errc::peer_restarted, 0);
+      on_wire_ = false;
+      block_known_ = false;
+      state_ = state::unprobed;
+      return;
+    }
+    note_heartbeat(status.heartbeat, now, false);
+    if (heartbeat_lost(now)) {
+      // The PF stopped beating: every operation ends with peer_gone; a new one looks once first.
+      silent_ = true;
+      on_wire_ = false;
+      end_all(errc::peer_gone, false);
+      state_ = state::ready;
+      return;
+    }
+    if (silent_) silent_ = false;
     if (!on_wire_) {
-      state_ = state::ready;  // a watcher's poll; ready acknowledges what it took
+      // A watcher's poll, or a look at a PF that was silent: the next request goes out from ready.
+      reading_invalidations_due_ = reading_invalidations_due_ || status.invalidated;
+      state_ = state::ready;
       return;
     }
-    if (ack != sequence_) {
+    if (status.ack != sequence_) {
       if (orphan_overdue(now)) return start_reset();
-      wait_then(state::answer_wait, now + config_.poll_interval_ns);
+      wait_then(state::answer_wait, now + config_.poll_interval_ns, status.invalidated);
       return;
     }
+    reading_invalidations_due_ = reading_invalidations_due_ || status.invalidated;
     if (wire_owner_ == no_op) {
       on_wire_ = false;  // the abandoned request's answer: dropped
       ++late_replies_;
       state_ = state::ready;
       return;
     }
-    status_ = status;
-    count_ = count;
+    answer_ = status;
+    answer_word_ = word;
     const op& o = ops_[wire_owner_];
-    const bool has_data = status == ntstatus::success && o.kind == operation_kind::read && count != 0 &&
-                          count <= o.destination.size();
-    state_ = has_data ? state::reading_data : state::verifying;
+    if (status.failed) {
+      state_ = state::reading_result;
+      return;
+    }
+    if (o.kind == operation_kind::write) {
+      state_ = state::ready;
+      return end_wire(status.count == o.data.size() ? no_error : errc::protocol_violation,
+                      status.count == o.data.size() ? status.count : 0);
+    }
+    if (status.count == 0) {
+      state_ = state::ready;
+      return end_wire(errc::empty_response, 0);
+    }
+    if (status.count > o.destination.size()) {
+      state_ = state::ready;
+      return end_wire(errc::protocol_violation, 0);
+    }
+    state_ = state::reading_data;
   }
 
-  constexpr void after_generation(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
+  constexpr void after_result(ntstatus result) noexcept {
+    state_ = state::ready;
+    const errc error = to_errc(result);
+    // FAILED with a success status contradicts itself.
+    end_wire(error == no_error ? errc::protocol_violation : error, 0);
+  }
+
+  constexpr void after_verify(std::uint32_t word) noexcept {
     if (wire_owner_ == no_op) {
       on_wire_ = false;  // its operation ended while the answer was read: dropped
       ++late_replies_;
       state_ = state::ready;
       return;
     }
-    if (le::load_u32(bytes.data()) != generation_) {
-      // The PF rewrote the window while we read it: read the status and data again, never mixing.
+    if ((word & mailbox::status_answer_fields) != (answer_word_ & mailbox::status_answer_fields)) {
+      // The answer changed while we read it (the PF re-initialised or misbehaves): read it again, never
+      // mixing two answers; bounded.
       ++torn_retries_total_;
       if (++torn_retries_ > config_.max_torn_retries) {
-        end_wire(errc::torn_read, 0);
         state_ = state::ready;
-        return;
+        return end_wire(errc::torn_read, 0);
       }
-      enter_wait(state::answer_wait, now);
-      woken_ = true;
+      state_ = state::reading_status;
       return;
     }
-    state_ = state::ready;
+    reading_invalidations_due_ = reading_invalidations_due_ || mailbox::decode_status(word).invalidated;
     const op& o = ops_[wire_owner_];
-    if (status_ != ntstatus::success) {
-      const errc error = to_errc(status_);
-      return end_wire(error == no_error ? errc::device_error : error, 0);
-    }
-    if (o.kind == operation_kind::read) {
-      if (count_ == 0) return end_wire(errc::empty_response, 0);
-      if (count_ > o.destination.size() || data_.size() != count_) return end_wire(errc::protocol_violation, 0);
-      le::copy(data_.span(), o.destination.data());
-      return end_wire(no_error, count_);
-    }
-    if (count_ != o.data.size()) return end_wire(errc::protocol_violation, 0);
-    end_wire(no_error, count_);
+    le::copy(data_.span(), o.destination.data());
+    state_ = state::ready;
+    end_wire(no_error, data_.size());
+  }
+
+  // `mask` is the PF's latch, `acknowledged` what the acknowledgement registers still hold (bits the VF
+  // took that the PF has not cleared yet). Everything else in the latch is new: deliver it and acknowledge
+  // it, keeping the unprocessed acknowledgements in the write. A stale view can only make a bit look new
+  // twice (a duplicate notification), never hide one.
+  constexpr void after_invalidations(std::span<const std::byte> bytes) noexcept {
+    const block_mask mask{le::load_u64(bytes.data())};
+    const block_mask acknowledged{le::load_u64(bytes.data() + 8)};
+    const block_mask fresh{mask.bits() & ~acknowledged.bits()};
+    state_ = after_invalidations_;
+    if (fresh.empty()) return;
+    invalidations_ |= fresh;
+    le::store_u64(ack_bytes_.data(), fresh.bits() | acknowledged.bits());
+    state_ = state::acknowledging;
   }
 
   constexpr void start_reset() noexcept { state_ = state::requesting_reset; }
 
   constexpr void after_control(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
     if ((le::load_u32(bytes.data()) & mailbox::control_reset) == 0) {
-      sequence_ = 0;
+      // The PF reset the window: it adopts the next sequence, and zeroed the request registers.
       on_wire_ = false;
+      block_known_ = false;
       state_ = state::ready;
       return;
     }
@@ -665,31 +749,38 @@ class vf_mailbox_engine {
   std::size_t wire_owner_{no_op};  // the operation whose request is on the wire; no_op: an orphan
   std::uint64_t next_order_{0};
   state state_{state::unprobed};
-  state after_ack_{state::ready};
+  state after_invalidations_{state::ready};
   bool in_flight_{false};          // the access of state_ was issued and not yet reported
   bool discard_report_{false};     // remove() happened while an access was in flight
   bool on_wire_{false};            // a request was written and its sequence not yet acknowledged
   bool woken_{false};
   bool watching_{false};
-  static constexpr std::uint64_t never_seen = ~std::uint64_t{0};
-  std::uint64_t orphan_since_{never_seen};  // the first status read that found the orphan unanswered
+  bool signal_{false};             // the PF signals this VF (asked through control.signal)
+  bool silent_{false};             // the PF's heartbeat stopped
+  bool block_known_{false};        // block_in_window_ is what the block register holds
+  bool reading_invalidations_due_{false};
+  std::uint32_t block_in_window_{0};
+  std::uint32_t block_writing_{0};
+  std::uint64_t orphan_since_{never_};
   std::uint64_t wake_at_{0};
   std::uint64_t reset_deadline_{0};
-  std::uint64_t unstable_backoff_{0};
+  std::uint64_t heartbeat_interval_ns_{0};
+  std::uint64_t heartbeat_seen_at_{0};
+  std::uint8_t heartbeat_{0};
+  std::uint8_t epoch_{0};
   std::size_t expected_read_{0};
-  std::uint32_t sequence_{0};
-  std::uint32_t generation_{0};
-  ntstatus status_{ntstatus::success};
-  std::uint32_t count_{0};
+  std::uint16_t sequence_{0};
+  mailbox::status_word answer_{};
+  std::uint32_t answer_word_{0};
   std::uint32_t torn_retries_{0};
   std::uint64_t torn_retries_total_{0};
-  std::uint64_t unstable_reads_{0};
   std::uint64_t late_replies_{0};
   std::uint64_t resets_{0};
+  std::uint64_t restarts_{0};
   block_mask invalidations_{};
-  block_mask pending_ack_{};
   block_buffer<max_block_size> data_{};
-  std::array<std::byte, mailbox::request_area_size> request_bytes_{};
+  std::array<std::byte, 4> request_bytes_{};
+  std::array<std::byte, 4> block_bytes_{};
   std::array<std::byte, 8> ack_bytes_{};
   std::array<std::byte, 4> control_bytes_{};
 };
