@@ -10,7 +10,7 @@
 #include <vpci/wire/mailbox.hpp>
 
 #include "config_fixtures.hpp"
-#include "test_printing.hpp"
+#include "test_support.hpp"
 
 using namespace vpci;
 using vpci::test::config_image;

@@ -34,7 +34,7 @@
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/shm_config_space.hpp>
 
-#include "test_printing.hpp"
+#include "test_support.hpp"
 
 using namespace vpci;
 using namespace std::chrono_literals;

@@ -18,7 +18,7 @@
 #include <vpci/engine/pf_mailbox.hpp>
 #include <vpci/wire/mailbox.hpp>
 
-#include "test_printing.hpp"
+#include "test_support.hpp"
 
 using namespace vpci;
 using namespace vpci::engine;

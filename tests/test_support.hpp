@@ -1,5 +1,4 @@
-// Shared by the tests: how BOOST_TEST prints vpci values (test_printing.hpp and the VF operation handle),
-// and small byte-buffer helpers.
+// Shared by the tests: how BOOST_TEST prints vpci values, and small byte-buffer helpers.
 #pragma once
 
 #include <cstddef>
@@ -13,18 +12,50 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include <vpci/core.hpp>
+#include <vpci/engine/vf_messages.hpp>
+#include <vpci/protocol/errc.hpp>
 
-#include "test_printing.hpp"
+namespace boost::test_tools::tt_detail {
+template <>
+struct print_log_value<std::byte> {
+  void operator()(std::ostream& out, std::byte value) {
+    const auto flags = out.flags();
+    out << "0x" << std::hex << static_cast<unsigned>(value);
+    out.flags(flags);
+  }
+};
+}  // namespace boost::test_tools::tt_detail
 
-namespace vpci::engine {
+namespace vpci {
+// Any vpci enumeration prints as its number (hex for 32-bit values such as NTSTATUS and message types).
+template <class E>
+  requires std::is_enum_v<E>
+std::ostream& boost_test_print_type(std::ostream& out, const E& value) {
+  const auto number = static_cast<std::underlying_type_t<E>>(value);
+  const auto flags = out.flags();
+  if constexpr (sizeof(E) >= 4 && std::is_unsigned_v<std::underlying_type_t<E>>)
+    out << "0x" << std::hex << static_cast<std::uint64_t>(number);
+  else
+    out << static_cast<std::int64_t>(number);
+  out.flags(flags);
+  return out;
+}
+namespace engine {
+using vpci::boost_test_print_type;
 inline std::ostream& boost_test_print_type(std::ostream& out, const vf_op_handle& handle) {
   const auto flags = out.flags();
   out << "vf_op_handle(0x" << std::hex << handle.transaction_id << ")";
   out.flags(flags);
   return out;
 }
-}  // namespace vpci::engine
+}  // namespace engine
+namespace hyperv {
+using vpci::boost_test_print_type;
+}
+namespace config {
+using vpci::boost_test_print_type;
+}
+}  // namespace vpci
 
 namespace vpci::test {
 
