@@ -732,6 +732,35 @@ BOOST_AUTO_TEST_CASE(a_request_area_written_in_1_and_2_byte_pieces) {
   }
 }
 
+// ---- a VF writing during the PF's update ---------------------------------------------------------------
+
+// The PF decides on the copy it read; what the VF writes meanwhile is seen by the next service. The PF
+// writes none of the VF's registers in an answer (only the acknowledgement registers it clears), so a
+// request written during the update is not lost; an acknowledgement written between the PF's read and its
+// clearing of the acknowledgement registers is lost, and its bit stays latched: delivered again, not lost.
+BOOST_AUTO_TEST_CASE(a_vf_writing_during_the_pfs_update) {
+  fixture f;
+  BOOST_TEST((f.store.invalidate(0, block_mask{0b110}) == no_error));
+  f.service();
+  // The VF acknowledges bit 1 and asks for block 6; the PF reads the window...
+  f.vf_write_u32(reg::invalidate_ack_low, 0b10);
+  f.request(op_read, 6, 8, 1);
+  const window_type seen = f.window;
+  const auto& writes = f.session.service(seen);
+  // ...and before its writes land, the VF acknowledges bit 2 too and writes its next request.
+  f.vf_write_u32(reg::invalidate_ack_low, 0b110);
+  f.request(op_read, 5, 16, 2);
+  f.apply(writes);
+  f.expect_writes({{0x38, pattern(8, 0x60)}, w32(0x30, 0), w32(0x28, 0b100), w32(0x20, status_word(1, 8, false, true, 0, 1))});
+  BOOST_TEST(f.u32(reg::request) == request_word(2, 16, op_read));  // untouched by the PF
+  BOOST_TEST(f.u32(reg::invalidate_ack_low) == 0u);                // the second acknowledgement was cleared
+  BOOST_TEST(f.mask() == 0b100u);                                   // bit 2 stays latched: seen again
+  f.service();
+  BOOST_TEST((f.session.last_event() == mailbox_event::served));
+  BOOST_TEST(f.u32(reg::status) == status_word(2, 16, false, true, 0, 1));
+  BOOST_TEST(copy_of(std::span(f.window).subspan(reg::data, 16)) == pattern(16, 0x10), boost::test_tools::per_element());
+}
+
 // ---- the PF restarting, FLR ---------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(a_pf_restarting_mid_request_picks_a_new_epoch_and_adopts_the_vfs_next_sequence) {
