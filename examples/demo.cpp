@@ -1,7 +1,7 @@
 // vpci-demo: a PF process and a VF process exchanging configuration blocks, over both bindings.
 //
 //   1. The config-space mailbox (binding 1) in a shared-memory config space: the PF places the mailbox
-//      VSEC, the VF finds it by walking the extended capability list.
+//      DVSEC, the VF finds it by walking the extended capability list.
 //   2. Hyper-V vPCI messages (binding 2) over a Unix socket.
 //
 // In each, the VF reads its MAC address and configuration, writes a new configuration, the PF answers
@@ -196,7 +196,7 @@ int run_vf(const std::string& shm_name, const std::string& socket_path) {
       return 1;
     }
     char found[64];
-    std::snprintf(found, sizeof found, "found the mailbox VSEC at 0x%03zx", *window);
+    std::snprintf(found, sizeof found, "found the mailbox DVSEC at 0x%03zx", *window);
     say("VF", found);
     vpci::vf_endpoint<vpci::shm_config_space> mailbox_vf(space, *window);
     bool ok = false;

@@ -5,7 +5,9 @@
 //   vpci-inspect [--json] --dump FILE          every device of an `lspci -xxxx` text dump
 //
 // Prints the header, the standard and extended capabilities, the SR-IOV capability with the VF routing
-// IDs, VSECs and the free ranges of the extended space. Malformed content is listed under "errors" and
+// IDs, VSECs and DVSECs (the fields lspci -vvv shows for them), a vpci mailbox window's live state when the
+// function has one (the DVSEC with its own vendor ID and DVSEC ID 0x5650: config::find_mailbox), and the
+// free ranges of the extended space. Malformed content is listed under "errors" and
 // the rest of the device is still printed; a bad address, an unreadable device or file, or a dump that
 // does not parse is a message on stderr and exit status 1 (2 for a usage error).
 #include <algorithm>
@@ -19,9 +21,16 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include <vpci/core.hpp>
+#include <vpci/block/endian.hpp>
+#include <vpci/config/capabilities.hpp>
+#include <vpci/config/find_mailbox.hpp>
+#include <vpci/config/header.hpp>
+#include <vpci/config/placement.hpp>
+#include <vpci/config/sriov.hpp>
+#include <vpci/config/vsec.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
+#include <vpci/wire/mailbox.hpp>
 
 #include "lspci_dump.hpp"
 
@@ -34,6 +43,28 @@ struct vsec_entry {
   std::uint16_t vsec_id;
   std::uint8_t revision;
   std::uint16_t length;
+};
+
+struct dvsec_entry {
+  std::uint16_t offset;
+  std::uint16_t vendor_id;
+  std::uint16_t dvsec_id;
+  std::uint8_t revision;
+  std::uint16_t length;
+};
+
+// A vpci mailbox window (binding 1, layout 2) as its registers show it now (docs/protocol.md).
+struct mailbox_report {
+  std::size_t offset = 0;
+  std::uint32_t identity = 0;
+  std::uint32_t limits = 0;
+  std::uint32_t control = 0;
+  std::uint32_t request_block = 0;
+  mailbox::request_word request;
+  mailbox::status_word status;
+  std::uint32_t result = 0;
+  std::uint64_t latched = 0;
+  std::uint64_t acknowledged = 0;
 };
 
 struct sriov_report {
@@ -49,6 +80,8 @@ struct device_report {
   std::vector<config::extended_capability> extended_capabilities;
   std::optional<sriov_report> sriov;
   std::vector<vsec_entry> vsecs;
+  std::vector<dvsec_entry> dvsecs;
+  std::optional<mailbox_report> mailbox;
   std::vector<config::free_range> free;
   std::vector<std::string> errors;
 };
@@ -93,7 +126,10 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
       else
         r.errors.push_back("vsec " + where + ": " + describe(v.error()));
     } else if (cap.id == config::extended_capability_id::designated_vendor_specific) {
-      if (auto d = config::decode_dvsec(space, cap.offset); !d) r.errors.push_back("dvsec " + where + ": " + describe(d.error()));
+      if (auto d = config::decode_dvsec(space, cap.offset))
+        r.dvsecs.push_back({d->offset, d->vendor_id, d->dvsec_id, d->revision, d->length});
+      else
+        r.errors.push_back("dvsec " + where + ": " + describe(d.error()));
     } else if (cap.id == config::extended_capability_id::sriov && !r.sriov) {
       auto s = config::decode_sriov(space, cap.offset);
       if (!s) {
@@ -119,9 +155,67 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
     }
   }
 
+  // The mailbox window under vpci's default names; one with those names that this tool cannot read is an
+  // error (a broken list was reported above).
+  if (auto window = config::find_mailbox(space)) {
+    if (*window + mailbox::window_size > space.size()) {
+      r.errors.push_back("mailbox [" + hex(static_cast<unsigned>(*window), 3) + "]: the window runs past the snapshot");
+    } else {
+      const auto at = [&](std::uint16_t reg) { return le::load_u32(space.data() + *window + reg); };
+      mailbox_report m;
+      m.offset = *window;
+      m.identity = at(mailbox::reg::identity);
+      m.limits = at(mailbox::reg::limits);
+      m.control = at(mailbox::reg::control);
+      m.request_block = at(mailbox::reg::request_block);
+      m.request = mailbox::decode_request(at(mailbox::reg::request));
+      m.status = mailbox::decode_status(at(mailbox::reg::status));
+      m.result = at(mailbox::reg::result);
+      m.latched = at(mailbox::reg::invalidate_mask_low) | std::uint64_t{at(mailbox::reg::invalidate_mask_high)} << 32;
+      m.acknowledged = at(mailbox::reg::invalidate_ack_low) | std::uint64_t{at(mailbox::reg::invalidate_ack_high)} << 32;
+      r.mailbox = m;
+    }
+  } else if (window.error() == errc::revision_mismatch || window.error() == errc::not_supported) {
+    r.errors.push_back(std::string("mailbox: a DVSEC with vpci's names that is no layout-2 window: ") + describe(window.error()));
+  }
+
   // A broken extended list was reported above; its free space is unknown, so none is listed.
   if (auto map = config::find_free_space(space)) r.free.assign(map->begin(), map->end());
   return r;
+}
+
+std::string operation_name(std::uint8_t operation) {
+  switch (operation) {
+    case static_cast<std::uint8_t>(mailbox::operation::read): return "read";
+    case static_cast<std::uint8_t>(mailbox::operation::write): return "write";
+    default: return "operation " + std::to_string(operation);
+  }
+}
+
+std::string capability_names(std::uint16_t caps) {
+  std::string out;
+  if ((caps & mailbox::capability::invalidation) != 0) out += " invalidation";
+  if ((caps & mailbox::capability::signal) != 0) out += " signal";
+  if ((caps & mailbox::capability::heartbeat) != 0) out += " heartbeat";
+  if ((caps & ~(mailbox::capability::invalidation | mailbox::capability::signal | mailbox::capability::heartbeat)) != 0)
+    out += " 0x" + hex(caps, 4);
+  return out.empty() ? " none" : out;
+}
+
+void print_mailbox(const mailbox_report& m) {
+  const auto caps = static_cast<std::uint16_t>(m.identity >> 16);
+  std::printf("  mailbox [%03zx]: layout %u, capabilities%s, max block %u, data %u dwords, heartbeat %u ms\n", m.offset,
+              m.identity & 0xFFFFu, capability_names(caps).c_str(), m.limits & 0xFFu, (m.limits >> 8) & 0xFFu,
+              m.limits >> 16);
+  std::printf("    control %08x%s%s\n", m.control, (m.control & mailbox::control_reset) != 0 ? " RESET" : "",
+              (m.control & mailbox::control_signal) != 0 ? " SIGNAL" : "");
+  std::printf("    request: sequence %u, block %08x, length %u, %s%s\n", m.request.sequence, m.request_block,
+              m.request.length, operation_name(m.request.operation).c_str(), m.request.reserved_bits ? ", reserved bits set" : "");
+  std::printf("    status: epoch %u, acknowledged %u, count %u, heartbeat %u%s%s; result %08x\n", m.status.epoch,
+              m.status.ack, m.status.count, m.status.heartbeat, m.status.failed ? ", FAILED" : "",
+              m.status.invalidated ? ", INVALIDATED" : "", m.result);
+  std::printf("    invalidations: latched %016llx, acknowledged %016llx\n", static_cast<unsigned long long>(m.latched),
+              static_cast<unsigned long long>(m.acknowledged));
 }
 
 void print_human(const device_report& r) {
@@ -150,6 +244,10 @@ void print_human(const device_report& r) {
   }
   for (const auto& v : r.vsecs)
     std::printf("  vsec [%03x]: id %04x rev %u length %u\n", v.offset, v.vsec_id, v.revision, v.length);
+  for (const auto& d : r.dvsecs)
+    std::printf("  dvsec [%03x]: vendor %04x id %04x rev %u length %u\n", d.offset, d.vendor_id, d.dvsec_id, d.revision,
+                d.length);
+  if (r.mailbox) print_mailbox(*r.mailbox);
   if (!r.free.empty()) {
     std::printf("  free:");
     for (const auto& f : r.free) std::printf(" [%03x, %03x)", f.start, f.end);
@@ -208,7 +306,30 @@ std::string to_json(const device_report& r) {
     j += std::string(i ? "," : "") + "{\"offset\":" + std::to_string(r.vsecs[i].offset) +
          ",\"vsec_id\":" + std::to_string(r.vsecs[i].vsec_id) + ",\"revision\":" + std::to_string(r.vsecs[i].revision) +
          ",\"length\":" + std::to_string(r.vsecs[i].length) + "}";
-  j += "],\"free\":[";
+  j += "],\"dvsecs\":[";
+  for (std::size_t i = 0; i < r.dvsecs.size(); ++i)
+    j += std::string(i ? "," : "") + "{\"offset\":" + std::to_string(r.dvsecs[i].offset) +
+         ",\"vendor_id\":" + std::to_string(r.dvsecs[i].vendor_id) + ",\"dvsec_id\":" + std::to_string(r.dvsecs[i].dvsec_id) +
+         ",\"revision\":" + std::to_string(r.dvsecs[i].revision) + ",\"length\":" + std::to_string(r.dvsecs[i].length) + "}";
+  j += "],\"mailbox\":";
+  if (r.mailbox) {
+    const auto& m = *r.mailbox;
+    const auto boolean = [](bool b) { return std::string(b ? "true" : "false"); };
+    j += "{\"offset\":" + std::to_string(m.offset) + ",\"layout\":" + std::to_string(m.identity & 0xFFFFu) +
+         ",\"capabilities\":" + std::to_string(m.identity >> 16) + ",\"max_block\":" + std::to_string(m.limits & 0xFFu) +
+         ",\"data_dwords\":" + std::to_string((m.limits >> 8) & 0xFFu) + ",\"heartbeat_ms\":" + std::to_string(m.limits >> 16) +
+         ",\"control\":" + std::to_string(m.control) + ",\"request\":{\"sequence\":" + std::to_string(m.request.sequence) +
+         ",\"block\":" + std::to_string(m.request_block) + ",\"length\":" + std::to_string(m.request.length) +
+         ",\"operation\":" + std::to_string(m.request.operation) + ",\"reserved_bits\":" + boolean(m.request.reserved_bits) +
+         "},\"status\":{\"epoch\":" + std::to_string(m.status.epoch) + ",\"acknowledged\":" + std::to_string(m.status.ack) +
+         ",\"count\":" + std::to_string(m.status.count) + ",\"heartbeat\":" + std::to_string(m.status.heartbeat) +
+         ",\"failed\":" + boolean(m.status.failed) + ",\"invalidated\":" + boolean(m.status.invalidated) +
+         "},\"result\":" + std::to_string(m.result) + ",\"latched\":" + std::to_string(m.latched) +
+         ",\"acknowledged\":" + std::to_string(m.acknowledged) + "}";
+  } else {
+    j += "null";
+  }
+  j += ",\"free\":[";
   for (std::size_t i = 0; i < r.free.size(); ++i)
     j += std::string(i ? "," : "") + "[" + std::to_string(r.free[i].start) + "," + std::to_string(r.free[i].end) + "]";
   j += "],\"errors\":[";

@@ -277,4 +277,57 @@ BOOST_AUTO_TEST_CASE(freeing_the_vsec_behind_a_null_capability_keeps_the_list_wa
   BOOST_TEST(list_offsets(versioned) == v16({0x100, 0x148, 0x150, 0x190}), boost::test_tools::per_element());
 }
 
+// DVSECs are placed by the same rule as VSECs, with their three header dwords.
+BOOST_AUTO_TEST_CASE(places_a_dvsec_by_the_same_rule_and_frees_it) {
+  config_image image;
+  const auto before = image.bytes();
+  const auto placed = config::place_dvsec(image.span(), {0x8086, 0x5650, 2, 0xB8});
+  BOOST_TEST_REQUIRE(placed.has_value());
+  BOOST_TEST(*placed == 0x100);
+  BOOST_TEST(image.get32(0x100) == 0x00010023u);  // DVSEC, version 1, next 0
+  BOOST_TEST(image.get32(0x104) == 0x0B828086u);  // vendor 8086, revision 2, length 0xB8
+  BOOST_TEST(image.get32(0x108) == 0x00005650u);  // DVSEC ID
+  const auto d = config::decode_dvsec(image.view(), 0x100);
+  BOOST_TEST((*d == config::dvsec_header{0x100, 1, 0, 0x8086, 2, 0xB8, 0x5650}));
+  BOOST_TEST(ranges(image) == range_list({{0x1B8, 0x1000}}), boost::test_tools::per_element());
+  // A VSEC next: after the DVSEC, linked from it.
+  const auto vsec = config::place_vsec(image.span(), {0x1234, 1, 0x10});
+  BOOST_TEST(*vsec == 0x1B8);
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0x1B8}), boost::test_tools::per_element());
+  // Each free refuses the other kind.
+  BOOST_TEST((config::free_vsec(image.span(), 0x100) == errc::not_found));
+  BOOST_TEST((config::free_dvsec(image.span(), 0x1B8) == errc::not_found));
+  BOOST_TEST((config::free_dvsec(image.span(), 0x100) == no_error));
+  BOOST_TEST(image.get32(0x100) == config::encode_extended_header(cid::null_capability, 0, 0x1B8));
+  BOOST_TEST((config::free_vsec(image.span(), 0x1B8) == no_error));
+  BOOST_TEST((image.bytes() == before));
+
+  // Appended to a PF's list, freed byte for byte.
+  config_image pf = pf_with_caps();
+  const auto pf_before = pf.bytes();
+  BOOST_TEST(*config::place_dvsec(pf.span(), {0x1AF4, 0x0042, 0, 0x0C}) == 0x190);
+  BOOST_TEST(pf.get32(0x150) == config::encode_extended_header(cid::sriov, 1, 0x190));
+  BOOST_TEST((config::free_dvsec(pf.span(), 0x190) == no_error));
+  BOOST_TEST((pf.bytes() == pf_before));
+}
+
+BOOST_AUTO_TEST_CASE(bad_dvsec_requests_change_nothing) {
+  config_image image = pf_with_caps();
+  const auto before = image.bytes();
+  for (int length : {0, 8, 10, 14, 0xFFD, 0x1000})
+    BOOST_TEST((config::place_dvsec(image.span(), {1, 2, 0, static_cast<std::uint16_t>(length)}).error() == errc::invalid_argument),
+               "length " << length);
+  BOOST_TEST((config::place_dvsec(image.span(), {1, 2, 16, 0x10}).error() == errc::invalid_argument));
+  BOOST_TEST((image.bytes() == before));
+  image.extended_capability(0x150, cid::sriov, 1, 0x148);  // a loop
+  const auto looping = image.bytes();
+  BOOST_TEST((config::place_dvsec(image.span(), {1, 2, 0, 0x10}).error() == errc::capability_loop));
+  BOOST_TEST((image.bytes() == looping));
+  config_image full;
+  for (std::size_t at = 0x104; at < 0x1000; at += 4) full.put32(at, 1);
+  const auto full_before = full.bytes();
+  BOOST_TEST((config::place_dvsec(full.span(), {1, 2, 0, 0x10}).error() == errc::insufficient_resources));
+  BOOST_TEST((full.bytes() == full_before));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

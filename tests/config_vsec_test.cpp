@@ -70,4 +70,41 @@ BOOST_AUTO_TEST_CASE(truncated_snapshot_and_wrong_id) {
   BOOST_TEST((config::decode_dvsec(image.view(), 0x100).error() == errc::not_found));
 }
 
+BOOST_AUTO_TEST_CASE(encodes_dvsec_headers) {
+  BOOST_TEST(config::encode_dvsec_header1(0x8086, 2, 0xB8) == 0x0B828086u);
+  BOOST_TEST(config::encode_dvsec_header1(0x1E98, 1, 0x38) == 0x03811E98u);
+  BOOST_TEST(config::encode_dvsec_header2(0x5650) == 0x00005650u);
+}
+
+BOOST_AUTO_TEST_CASE(find_dvsec_names_a_dvsec_by_vendor_and_id_in_list_order) {
+  config_image image;
+  image.extended_capability(0x100, cid::designated_vendor_specific, 1, 0x140);  // CXL's DVSEC ID 0
+  image.put32(0x104, config::encode_dvsec_header1(0x1E98, 1, 0x38));
+  image.put32(0x108, config::encode_dvsec_header2(0));
+  image.extended_capability(0x140, cid::vendor_specific, 1, 0x180);  // a VSEC with the same ID: not a DVSEC
+  image.put32(0x144, config::encode_vsec_word(0x5650, 2, 0x10));
+  image.extended_capability(0x180, cid::designated_vendor_specific, 1, 0x1C0);  // another vendor's 0x5650
+  image.put32(0x184, config::encode_dvsec_header1(0x1AF4, 2, 0x10));
+  image.put32(0x188, config::encode_dvsec_header2(0x5650));
+  image.extended_capability(0x1C0, cid::designated_vendor_specific, 1, 0x200);  // the one
+  image.put32(0x1C4, config::encode_dvsec_header1(0x8086, 2, 0x10));
+  image.put32(0x1C8, config::encode_dvsec_header2(0x5650));
+  image.extended_capability(0x200, cid::designated_vendor_specific, 1, 0);  // a second one: never looked at
+  image.put32(0x204, config::encode_dvsec_header1(0x8086, 3, 0x10));
+  image.put32(0x208, config::encode_dvsec_header2(0x5650));
+  const auto found = config::find_dvsec(image.view(), 0x8086, 0x5650);
+  BOOST_TEST_REQUIRE(found.has_value());
+  BOOST_TEST((*found == config::dvsec_header{0x1C0, 1, 0x200, 0x8086, 2, 0x10, 0x5650}));
+  BOOST_TEST(config::find_dvsec(image.view(), 0x1AF4, 0x5650)->offset == 0x180);
+  BOOST_TEST(config::find_dvsec(image.view(), 0x1E98, 0)->offset == 0x100);
+  BOOST_TEST((config::find_dvsec(image.view(), 0x8086, 0x5651).error() == errc::not_found));
+  // A DVSEC whose header does not decode is skipped.
+  image.put32(0x1C4, config::encode_dvsec_header1(0x8086, 2, 4));
+  BOOST_TEST(config::find_dvsec(image.view(), 0x8086, 0x5650)->offset == 0x200);
+  // A list that breaks before one is found: the walk's error; after it: found.
+  image.extended_capability(0x180, cid::designated_vendor_specific, 1, 0x180);  // loops onto itself
+  BOOST_TEST((config::find_dvsec(image.view(), 0x8086, 0x5650).error() == errc::capability_loop));
+  BOOST_TEST(config::find_dvsec(image.view(), 0x1E98, 0)->offset == 0x100);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

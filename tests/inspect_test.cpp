@@ -13,8 +13,11 @@
 #include <boost/json/src.hpp>
 
 #include <vpci/config/capabilities.hpp>
+#include <vpci/config/placement.hpp>
 #include <vpci/config/sriov.hpp>
 #include <vpci/config/vsec.hpp>
+#include <vpci/engine/pf_mailbox.hpp>
+#include <vpci/wire/mailbox.hpp>
 
 #include "config_fixtures.hpp"
 #include "lspci_reference.hpp"
@@ -108,6 +111,43 @@ config_image sriov_pf() {
   image.put16(0x150 + 0x1A, 0x154C);
   image.extended_capability(0x200, cid::vendor_specific, 1, 0);
   image.put32(0x204, config::encode_vsec_word(0x00A5, 1, 0x20));
+  return image;
+}
+
+// A VF (8086:154c, a PCIe function) whose mailbox window a PF placed at 0x100 and serves: the live registers
+// after the session initialised it (epoch 1, 100 ms heartbeat, the signal announced), answered a read of
+// block 5 (sequence 1), failed a write to a read-only block (sequence 2), latched invalidations of blocks 1
+// and 40, beat twice, and after the VF set SIGNAL and acknowledged block 1 without the PF servicing it yet.
+config_image vf_with_mailbox() {
+  config_image image{0x8086, 0x154C};
+  image.capability_pointer(0x40);
+  image.standard_capability(0x40, 0x10, 0x00);
+  image.put16(0x42, 0x0002);  // PCIe capability version 2, endpoint
+  const auto window = config::place_dvsec(image.span(), {0x8086, mailbox::default_dvsec_id, mailbox::dvsec_revision,
+                                                         static_cast<std::uint16_t>(mailbox::window_size)});
+  BOOST_TEST_REQUIRE(window.has_value());
+  engine::pf_blocks<1> store;
+  BOOST_TEST_REQUIRE((store.register_vf(0, 1) == no_error));
+  BOOST_TEST_REQUIRE((store.define_block(0, block_id{5}, std::vector<std::byte>(16, std::byte{0x55})) == no_error));
+  BOOST_TEST_REQUIRE((store.define_block(0, block_id{6}, std::vector<std::byte>(8), engine::block_access::read_only) == no_error));
+  engine::pf_mailbox_session<1> session(store, 0, {100, true});
+  auto apply = [&](const auto& writes) {
+    for (const engine::register_write& w : writes)
+      for (std::size_t i = 0; i < w.bytes.size(); ++i) image.span()[*window + w.offset + i] = w.bytes[i];
+  };
+  auto view = [&] { return image.view().subspan(*window, mailbox::window_size); };
+  apply(session.initialize(view(), 0));
+  image.put32(*window + 0x18u, 5);
+  image.put32(*window + 0x1Cu, mailbox::encode_request(1, 16, mailbox::operation::read));
+  apply(session.service(view()));
+  image.put32(*window + 0x18u, 6);
+  image.put32(*window + 0x1Cu, mailbox::encode_request(2, 8, mailbox::operation::write));
+  apply(session.service(view()));
+  BOOST_TEST_REQUIRE((store.invalidate(0, block_mask{(std::uint64_t{1} << 40) | 0b10}) == no_error));
+  apply(session.service(view(), 100'000'000));
+  apply(session.tick(200'000'000));
+  image.put32(*window + 0x14u, mailbox::control_signal);
+  image.put32(*window + 0x30u, 0b10);
   return image;
 }
 
@@ -298,6 +338,60 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_with_a_message) {
   r = run_inspect("--frobnicate");
   BOOST_TEST(r.exit_status == 2);
   BOOST_TEST(r.err.find("usage: vpci-inspect") == 0u);
+}
+
+// vpci-inspect shows the window's DVSEC with the fields lspci -vvv shows ("Designated Vendor-Specific:
+// Vendor=8086 ID=5650 Rev=2 Len=184") and decodes the window's live state.
+BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
+  if (skip_without_binary()) return;
+  temp_file dump(dump_text("04:10.0 Ethernet controller: synthesized VF", vf_with_mailbox().view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out ==
+             "0000:04:10.0  vendor 8086 device 154c class 000000 rev 00 header type 00  (4096 bytes)\n"
+             "  capabilities:\n"
+             "    [40] id 10\n"
+             "  extended capabilities:\n"
+             "    [100] id 0023 v1\n"
+             "  dvsec [100]: vendor 8086 id 5650 rev 2 length 184\n"
+             "  mailbox [100]: layout 2, capabilities invalidation signal heartbeat, max block 128, data 32 dwords, heartbeat 100 ms\n"
+             "    control 00000002 SIGNAL\n"
+             "    request: sequence 2, block 00000006, length 8, write\n"
+             "    status: epoch 1, acknowledged 2, count 0, heartbeat 2, FAILED, INVALIDATED; result c0000022\n"
+             "    invalidations: latched 0000010000000002, acknowledged 0000000000000002\n"
+             "  free: [1b8, 1000)\n");
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0);
+  const json::value doc = json::parse(r.out);
+  const auto& d = doc.as_array()[0];
+  BOOST_TEST(json::serialize(d.at("dvsecs")) == R"([{"offset":256,"vendor_id":32902,"dvsec_id":22096,"revision":2,"length":184}])");
+  BOOST_TEST(json::serialize(d.at("mailbox")) ==
+             R"({"offset":256,"layout":2,"capabilities":7,"max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":2,)"
+             R"("request":{"sequence":2,"block":6,"length":8,"operation":2,"reserved_bits":false},)"
+             R"("status":{"epoch":1,"acknowledged":2,"count":0,"heartbeat":2,"failed":true,"invalidated":true},)"
+             R"("result":3221225506,"latched":1099511627778,"acknowledged":2})");
+  BOOST_TEST(d.at("errors").as_array().empty());
+  if (!test::lspci_available()) {
+    BOOST_TEST_MESSAGE("lspci not installed: comparison skipped");
+    return;
+  }
+  const auto lspci = test::run_command("lspci -vvv -F '" + dump.path() + "' 2>/dev/null").out;
+  BOOST_TEST(lspci.find("Capabilities: [100 v1] Designated Vendor-Specific: Vendor=8086 ID=5650 Rev=2 Len=184") != std::string::npos,
+             lspci);
+}
+
+// A DVSEC with vpci's names that is no layout-2 window is an error, not a mailbox.
+BOOST_AUTO_TEST_CASE(a_dvsec_with_vpcis_names_of_another_layout_is_an_error) {
+  if (skip_without_binary()) return;
+  auto image = vf_with_mailbox();
+  image.put32(0x10C, 0x00070003u);  // identity: layout 3
+  temp_file dump(dump_text("04:10.0 VF", image.view()));
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0);
+  const json::value doc = json::parse(r.out);
+  BOOST_TEST(doc.as_array()[0].at("mailbox").is_null());
+  BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) ==
+             R"(["mailbox: a DVSEC with vpci's names that is no layout-2 window: protocol or layout revision mismatch"])");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,7 +18,7 @@ int main() {
   vpci::pf_endpoint<> pf;                     // the PF driver's side
   (void)pf.register_vf(0, 0x0101);
   (void)pf.define<config_block>(0, {1, 1500});
-  auto window = pf.attach_mailbox(0, space);  // a VSEC in unused extended config space
+  auto window = pf.attach_mailbox(0, space);  // a DVSEC in unused extended config space
   vpci::vf_endpoint vf(space, *window);       // the VF driver's side
   const vf_config config = vf.read(config_block{});
   std::printf("version %u, MTU %u\n", config.version, config.mtu);

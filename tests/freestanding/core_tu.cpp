@@ -49,7 +49,10 @@ extern "C" int vpci_freestanding_engines(std::byte* window, unsigned window_leng
   int score = 0;
   (void)store.register_vf(0, 0x0101);
   (void)store.define<vf_config_block>(0, vf_config{1, 0, 1500});
-  for (const auto& w : mailbox_session.service({window, window_length})) score += static_cast<int>(w.bytes.size());
+  if (!mailbox_session.initialized())
+    for (const auto& w : mailbox_session.initialize({window, window_length}, now)) score += static_cast<int>(w.bytes.size());
+  for (const auto& w : mailbox_session.service({window, window_length}, now)) score += static_cast<int>(w.bytes.size());
+  for (const auto& w : mailbox_session.tick(now)) score += static_cast<int>(w.bytes.size());
   std::byte destination[8]{};
   if (auto handle = vf_mailbox.start_read(vf_config_block::id, destination, now + 1000)) score += handle->slot;
   const auto action = vf_mailbox.step(now);
@@ -62,7 +65,9 @@ extern "C" int vpci_freestanding_engines(std::byte* window, unsigned window_leng
   const std::span<std::byte> space{config_space, config_length};
   if (auto header = vpci::config::decode_header(space)) score += header->vendor_id;
   (void)vpci::config::for_each_extended_capability(space, [&](const vpci::config::extended_capability& c) { score += c.id; });
-  if (auto placed = vpci::config::place_vsec(space, {vpci::mailbox::vsec_id, 1, 208})) score += *placed;
+  if (auto placed = vpci::config::place_dvsec(space, {0x8086, vpci::mailbox::default_dvsec_id, vpci::mailbox::dvsec_revision,
+                                                       static_cast<std::uint16_t>(vpci::mailbox::window_size)}))
+    score += *placed;
   if (auto found = vpci::config::find_mailbox(space)) score += static_cast<int>(*found);
   if (auto sriov = vpci::config::find_sriov(space)) score += sriov->total_vfs;
   return score;

@@ -1,17 +1,23 @@
-// Fuzz target: mailbox discovery (config/find_mailbox.hpp) on arbitrary config-space images.
+// Fuzz target: mailbox discovery (config/find_mailbox.hpp, layout 2) on arbitrary config-space images.
+//
+// Input: byte 0 = mode (bit 0: name the DVSEC by the next 4 bytes, vendor ID then DVSEC ID, else use the
+// function's own vendor ID and DVSEC ID 0x5650); the rest is the image (an exact-size heap copy).
 //
 // Invariants:
-// - find_mailbox returns the offset of the first VSEC of the extended list, in list order, whose header
-//   decodes and carries the vpci VSEC ID, when that VSEC has the vpci revision and a length covering the
-//   208-byte window, even when the list breaks after it; otherwise the walk's error for a malformed list;
-//   otherwise not_supported when that first vpci VSEC has another revision or is too short, or not_found;
+// - find_mailbox returns the offset of the first DVSEC of the extended list, in list order, whose header
+//   decodes and carries the vendor ID and DVSEC ID asked for, when it has revision 2, a length covering the
+//   184-byte window and identity layout 2, even when the list breaks after it; for such a first DVSEC of
+//   another revision or layout: revision_mismatch, too short: not_supported, its identity register past the
+//   snapshot: out_of_range; with no such DVSEC: the walk's error for a malformed list, else not_found; the
+//   default names need the standard header (out_of_range for a snapshot below 64 bytes);
 // - a returned window is dword aligned, in the extended space (0x100 or above), inside the 4096-byte space
-//   and inside its VSEC;
+//   and inside its DVSEC;
 // - no read past the input (exact-size heap copy).
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include <vpci/block/endian.hpp>
 #include <vpci/config/capabilities.hpp>
 #include <vpci/config/find_mailbox.hpp>
 #include <vpci/config/vsec.hpp>
@@ -24,21 +30,31 @@ using namespace vpci::config;
 using namespace vpci::fuzz;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const exact_bytes image{as_bytes(data, size)};
+  input_reader in{as_bytes(data, size)};
+  const std::uint8_t mode = in.u8();
+  const bool named = (mode & 1) != 0;
+  const std::uint16_t asked_vendor = named ? in.u16() : 0;
+  const std::uint16_t asked_id = named ? in.u16() : mailbox::default_dvsec_id;
+  const exact_bytes image{in.rest()};
   const auto space = image.view();
 
-  auto found = find_mailbox(space);
+  auto found = named ? find_mailbox(space, asked_vendor, asked_id) : find_mailbox(space);
+  if (!named && space.size() < 64) {
+    VPCI_FUZZ_CHECK(!found && found.error() == errc::out_of_range);
+    return 0;
+  }
+  const std::uint16_t vendor = named ? asked_vendor : le::load_u16(space.data());
 
   std::vector<extended_capability> list;
   const errc walk = for_each_extended_capability(space, [&](const extended_capability& c) { list.push_back(c); });
   const extended_capability* first = nullptr;
-  vsec_header first_header{};
+  dvsec_header first_header{};
   for (const extended_capability& c : list) {
-    if (c.id != extended_capability_id::vendor_specific) continue;
-    auto v = decode_vsec(space, c.offset);
-    if (!v || v->vsec_id != mailbox::vsec_id) continue;
+    if (c.id != extended_capability_id::designated_vendor_specific) continue;
+    auto d = decode_dvsec(space, c.offset);
+    if (!d || d->vendor_id != vendor || d->dvsec_id != asked_id) continue;
     first = &c;
-    first_header = *v;
+    first_header = *d;
     break;
   }
 
@@ -46,8 +62,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     VPCI_FUZZ_CHECK(!found && found.error() == (walk != no_error ? walk : errc::not_found));
     return 0;
   }
-  if (first_header.vsec_revision != mailbox::vsec_revision || first_header.length < mailbox::window_size) {
-    VPCI_FUZZ_CHECK(!found && found.error() == (walk != no_error ? walk : errc::not_supported));
+  if (first_header.revision != mailbox::dvsec_revision) {
+    VPCI_FUZZ_CHECK(!found && found.error() == errc::revision_mismatch);
+    return 0;
+  }
+  if (first_header.length < mailbox::window_size) {
+    VPCI_FUZZ_CHECK(!found && found.error() == errc::not_supported);
+    return 0;
+  }
+  const std::size_t identity = std::size_t{first->offset} + mailbox::reg::identity;
+  if (identity + 4 > space.size()) {
+    VPCI_FUZZ_CHECK(!found && found.error() == errc::out_of_range);
+    return 0;
+  }
+  if ((le::load_u32(space.data() + identity) & 0xFFFF) != mailbox::layout_version) {
+    VPCI_FUZZ_CHECK(!found && found.error() == errc::revision_mismatch);
     return 0;
   }
   VPCI_FUZZ_CHECK(found.has_value() && *found == first->offset);

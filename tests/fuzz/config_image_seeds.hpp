@@ -51,13 +51,14 @@ class seed_image {
   std::vector<std::byte> bytes_;
 };
 
-// The mailbox window's read-only registers as a PF presents them (docs/protocol.md).
-inline void put_mailbox(seed_image& s, std::size_t at, std::uint16_t next, std::uint8_t revision = mailbox::vsec_revision) {
-  s.extended(at, config::extended_capability_id::vendor_specific, 1, next);
-  s.put32(at + 4, config::encode_vsec_word(mailbox::vsec_id, revision, static_cast<std::uint16_t>(mailbox::window_size)));
-  s.put32(at + mailbox::reg::magic, mailbox::magic);
-  s.put32(at + mailbox::reg::version, std::uint32_t{mailbox::capabilities} << 16 | mailbox::layout_version);
-  s.put32(at + mailbox::reg::limits, std::uint32_t{mailbox::data_window_size} << 16 | max_block_size);
+// The mailbox window as a PF presents it (docs/protocol.md): a DVSEC with the function's vendor ID (8086)
+// and DVSEC ID 0x5650, its identity (of `layout`) and limits.
+inline void put_mailbox(seed_image& s, std::size_t at, std::uint16_t next, std::uint16_t layout = mailbox::layout_version) {
+  s.extended(at, config::extended_capability_id::designated_vendor_specific, 1, next);
+  s.put32(at + 4, config::encode_dvsec_header1(0x8086, mailbox::dvsec_revision, static_cast<std::uint16_t>(mailbox::window_size)));
+  s.put32(at + 8, config::encode_dvsec_header2(mailbox::default_dvsec_id));
+  s.put32(at + mailbox::reg::identity, (mailbox::encode_identity(0x7) & 0xFFFF0000u) | layout);
+  s.put32(at + mailbox::reg::limits, mailbox::encode_limits(100));
 }
 
 inline seed_image sriov_pf() {
@@ -86,7 +87,7 @@ inline seed_image sriov_pf() {
   s.extended(0x1B0, id::resizable_bar, 1, 0x1C0);
   s.put32(0x1B0 + 8, 1u << 5);  // one resizable BAR
   s.extended(0x1C0, id::designated_vendor_specific, 1, 0x200);
-  s.put32(0x1C0 + 4, config::encode_vsec_word(0x1E98, 0, 0x10));
+  s.put32(0x1C0 + 4, config::encode_dvsec_header1(0x1E98, 0, 0x10));
   put_mailbox(s, 0x200, 0);
   return s;
 }
@@ -106,8 +107,10 @@ inline std::vector<config_image_seed> config_image_seeds() {
   seeds.push_back({"empty-extended-list", empty.all()});
 
   seed_image placed = empty;
-  config::vsec_request request{mailbox::vsec_id, mailbox::vsec_revision, static_cast<std::uint16_t>(mailbox::window_size)};
-  (void)config::place_vsec(placed.all(), request);
+  config::dvsec_request request{0x8086, mailbox::default_dvsec_id, mailbox::dvsec_revision,
+                                static_cast<std::uint16_t>(mailbox::window_size)};
+  if (auto at = config::place_dvsec(placed.all(), request))
+    placed.put32(*at + std::size_t{mailbox::reg::identity}, mailbox::encode_identity(0x7));
   seeds.push_back({"mailbox-placed-on-empty-list", placed.all()});
 
   seed_image no_extended = empty;
@@ -116,18 +119,19 @@ inline std::vector<config_image_seed> config_image_seeds() {
 
   seed_image loop = empty;
   loop.extended(0x100, id::advanced_error_reporting, 1, 0x148);
-  loop.extended(0x148, id::vendor_specific, 1, 0x100);
-  loop.put32(0x148 + 4, config::encode_vsec_word(mailbox::vsec_id, 1, 0x10));
+  loop.extended(0x148, id::designated_vendor_specific, 1, 0x100);
+  loop.put32(0x148 + 4, config::encode_dvsec_header1(0x8086, mailbox::dvsec_revision, 0x10));
+  loop.put32(0x148 + 8, config::encode_dvsec_header2(mailbox::default_dvsec_id));
   seeds.push_back({"extended-loop", loop.all()});
 
   seed_image misaligned = empty;
   misaligned.extended(0x100, id::sriov, 1, 0x142);
   seeds.push_back({"extended-misaligned-next", misaligned.all()});
 
-  seed_image wrong_revision = empty;
-  wrong_revision.extended(0x100, id::null_capability, 0, 0x180);
-  put_mailbox(wrong_revision, 0x180, 0, 2);
-  seeds.push_back({"vpci-vsec-revision-2", wrong_revision.all()});
+  seed_image wrong_layout = empty;
+  wrong_layout.extended(0x100, id::null_capability, 0, 0x180);
+  put_mailbox(wrong_layout, 0x180, 0, 3);
+  seeds.push_back({"vpci-dvsec-layout-3", wrong_layout.all()});
 
   seed_image standard_loop;
   standard_loop.capability_list(0x40);

@@ -1,9 +1,10 @@
-// Fuzz target: free-space placement (config/placement.hpp): find_free_space, place_vsec and free_vsec on
-// arbitrary config-space images, with a VSEC request taken from the input.
+// Fuzz target: free-space placement (config/placement.hpp): find_free_space, place_vsec / place_dvsec and
+// free_vsec / free_dvsec on arbitrary config-space images, with a request taken from the input.
 //
 // Input: byte 0 = mode (bit 0: take the length raw, else a dword-aligned 0..0xFFC; bit 1: take the
-// revision raw, else 0..15), VSEC ID (2 bytes), revision (1), length (2); the rest is the image (an
-// exact-size heap copy).
+// revision raw, else 0..15; bit 2: a DVSEC, whose vendor ID is the ID given and whose DVSEC ID is that ID
+// with its bytes swapped, else a VSEC), ID (2 bytes), revision (1), length (2); the rest is the image (an
+// exact-size heap copy). What is said below of VSECs holds for DVSECs alike, with their 12 header bytes.
 //
 // Invariants:
 // - find_free_space fails exactly when the extended walk fails, with its error; its ranges are ascending,
@@ -94,11 +95,51 @@ void check_free_space(std::span<const std::byte> space, const walked& w, const r
   if (space.size() <= 256) VPCI_FUZZ_CHECK(map->empty());
 }
 
-void check_place(const image& original, const walked& w, const result<free_space_map>& map,
-                 const vsec_request& request) {
+// What is placed: a VSEC or a DVSEC, its request and the functions that place, decode and free it.
+struct placement_kind {
+  bool dvsec{false};
+  vsec_request request{};
+  [[nodiscard]] std::uint16_t id() const { return dvsec ? extended_capability_id::designated_vendor_specific : extended_capability_id::vendor_specific; }
+  [[nodiscard]] std::uint8_t version() const { return dvsec ? placed_dvsec_version : placed_vsec_version; }
+  [[nodiscard]] std::size_t header_size() const { return dvsec ? 12 : 8; }
+  [[nodiscard]] std::uint16_t dvsec_id() const {
+    return static_cast<std::uint16_t>(request.vsec_id << 8 | request.vsec_id >> 8);
+  }
+  [[nodiscard]] result<std::uint16_t> place(std::span<std::byte> space) const {
+    if (dvsec) return place_dvsec(space, {request.vsec_id, dvsec_id(), request.vsec_revision, request.length});
+    return place_vsec(space, request);
+  }
+  [[nodiscard]] errc free(std::span<std::byte> space, std::uint16_t offset) const {
+    return dvsec ? free_dvsec(space, offset) : free_vsec(space, offset);
+  }
+  // The length of the capability at `offset` when it decodes as this kind.
+  [[nodiscard]] result<std::uint16_t> length_at(std::span<const std::byte> space, std::size_t offset) const {
+    if (dvsec) {
+      auto d = decode_dvsec(space, offset);
+      if (!d) return d.error();
+      return d->length;
+    }
+    auto v = decode_vsec(space, offset);
+    if (!v) return v.error();
+    return v->length;
+  }
+  [[nodiscard]] bool decodes_as_requested(std::span<const std::byte> space, std::size_t offset) const {
+    if (dvsec) {
+      auto d = decode_dvsec(space, offset);
+      return d.has_value() && d->vendor_id == request.vsec_id && d->dvsec_id == dvsec_id() &&
+             d->revision == request.vsec_revision && d->length == request.length;
+    }
+    auto v = decode_vsec(space, offset);
+    return v.has_value() && v->vsec_id == request.vsec_id && v->vsec_revision == request.vsec_revision &&
+           v->length == request.length;
+  }
+};
+
+void check_place(const image& original, const walked& w, const result<free_space_map>& map, const placement_kind& kind) {
+  const vsec_request& request = kind.request;
   image space = original;
-  auto placed = place_vsec(space, request);
-  const bool request_ok = request.length >= 8 && request.length <= 0xFFC && request.length % 4 == 0 &&
+  auto placed = kind.place(space);
+  const bool request_ok = request.length >= kind.header_size() && request.length <= 0xFFC && request.length % 4 == 0 &&
                           request.vsec_revision <= 0xF;
   if (!placed) VPCI_FUZZ_CHECK(space == original);
   if (!request_ok) {
@@ -135,7 +176,7 @@ void check_place(const image& original, const walked& w, const result<free_space
   // Only the VSEC's headers and one link changed.
   const std::size_t link = list_empty ? 0x100 : w.list.back().offset;
   for (std::size_t i = 0; i < space.size(); ++i) {
-    const bool header = i >= offset && i < offset + 8;
+    const bool header = i >= offset && i < offset + kind.header_size();
     const bool linked = i >= link && i < link + 4;
     if (!header && !linked) VPCI_FUZZ_CHECK(space[i] == original[i]);
   }
@@ -145,11 +186,9 @@ void check_place(const image& original, const walked& w, const result<free_space
   std::vector<extended_capability> expected = w.list;
   if (list_empty && offset != 0x100) expected.push_back({extended_capability_id::null_capability, 0, 0x100, 0});
   if (!expected.empty()) expected.back().next = static_cast<std::uint16_t>(offset);
-  expected.push_back({extended_capability_id::vendor_specific, placed_vsec_version, static_cast<std::uint16_t>(offset), 0});
+  expected.push_back({kind.id(), kind.version(), static_cast<std::uint16_t>(offset), 0});
   VPCI_FUZZ_CHECK(after.list == expected);
-  auto header = decode_vsec(space, offset);
-  VPCI_FUZZ_CHECK(header.has_value() && header->vsec_id == request.vsec_id &&
-                  header->vsec_revision == request.vsec_revision && header->length == request.length);
+  VPCI_FUZZ_CHECK(kind.decodes_as_requested(space, offset));
 
   auto map_after = find_free_space(space);
   VPCI_FUZZ_CHECK(map_after.has_value());
@@ -157,16 +196,16 @@ void check_place(const image& original, const walked& w, const result<free_space
   check_free_space(space, after, map_after);
 
   image twice = space;
-  auto second = place_vsec(twice, request);
+  auto second = kind.place(twice);
   if (second) VPCI_FUZZ_CHECK(!overlaps(offset, end, *second, *second + request.length));
 
-  VPCI_FUZZ_CHECK(free_vsec(space, static_cast<std::uint16_t>(offset)) == no_error);
+  VPCI_FUZZ_CHECK(kind.free(space, static_cast<std::uint16_t>(offset)) == no_error);
   VPCI_FUZZ_CHECK(space == original);
 }
 
-void check_free(const image& original, const walked& w, std::uint16_t offset) {
+void check_free(const image& original, const walked& w, std::uint16_t offset, const placement_kind& kind) {
   image space = original;
-  const errc e = free_vsec(space, offset);
+  const errc e = kind.free(space, offset);
   if (e != no_error) {
     VPCI_FUZZ_CHECK(space == original);
     VPCI_FUZZ_CHECK(one_of(e, errc::not_found, errc::out_of_range, errc::malformed_message, errc::capability_loop,
@@ -176,10 +215,10 @@ void check_free(const image& original, const walked& w, std::uint16_t offset) {
   }
   VPCI_FUZZ_CHECK(w.error == no_error);
   auto target = std::find_if(w.list.begin(), w.list.end(), [&](const extended_capability& c) { return c.offset == offset; });
-  VPCI_FUZZ_CHECK(target != w.list.end() && target->id == extended_capability_id::vendor_specific);
-  auto header = decode_vsec(original, offset);
-  VPCI_FUZZ_CHECK(header.has_value());
-  const std::size_t end = std::size_t{offset} + header->length;
+  VPCI_FUZZ_CHECK(target != w.list.end() && target->id == kind.id());
+  auto length = kind.length_at(original, offset);
+  VPCI_FUZZ_CHECK(length.has_value());
+  const std::size_t end = std::size_t{offset} + *length;
   VPCI_FUZZ_CHECK(end <= original.size());
 
   // The list it leaves: the old one without the VSEC, its predecessor linked past it (a Null head at 0x100
@@ -230,7 +269,9 @@ void check_free(const image& original, const walked& w, std::uint16_t offset) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   input_reader in{as_bytes(data, size)};
   const std::uint8_t mode = in.u8();
-  vsec_request request;
+  placement_kind kind;
+  kind.dvsec = (mode & 4) != 0;
+  vsec_request& request = kind.request;
   request.vsec_id = in.u16();
   request.vsec_revision = in.u8();
   request.length = in.u16();
@@ -242,15 +283,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const walked w = walk(exact.view());
   const auto map = find_free_space(exact.view());
   check_free_space(exact.view(), w, map);
-  check_place(original, w, map, request);
+  check_place(original, w, map, kind);
 
   std::size_t tried = 0;
   for (const extended_capability& c : w.list) {
-    if (c.id != extended_capability_id::vendor_specific) continue;
-    check_free(original, w, c.offset);
+    if (c.id != kind.id()) continue;
+    check_free(original, w, c.offset, kind);
     if (++tried == 8) break;
   }
-  check_free(original, w, 0x100);
-  check_free(original, w, static_cast<std::uint16_t>(request.length));
+  check_free(original, w, 0x100, kind);
+  check_free(original, w, static_cast<std::uint16_t>(request.length), kind);
   return 0;
 }

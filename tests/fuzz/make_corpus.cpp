@@ -237,15 +237,19 @@ void block_seeds(corpus_writer& w) {
   w.write("block_codec", "every-kind-zero", every_block::to_buffer(every_kind{}).span());
 }
 
-// The placement target's request prefix: [mode][VSEC ID][revision][length / 4]; mode 0 asks for a
-// dword-aligned length, here the mailbox window.
-bytes placement_request() {
+// The placement target's request prefix: [mode][ID][revision][length / 4]; mode 4 asks for a DVSEC of a
+// dword-aligned length, here the mailbox window (vendor 8086 and its DVSEC ID 0x8680: the ID's bytes
+// swapped), mode 0 for a VSEC.
+bytes placement_request(bool dvsec) {
   bytes request(6);
-  le::store_u16(request.data() + 1, mailbox::vsec_id);
-  request[3] = std::byte{mailbox::vsec_revision};
+  request[0] = std::byte{static_cast<unsigned char>(dvsec ? 4 : 0)};
+  le::store_u16(request.data() + 1, 0x8086);
+  request[3] = std::byte{mailbox::dvsec_revision};
   le::store_u16(request.data() + 4, static_cast<std::uint16_t>(mailbox::window_size / 4));
   return request;
 }
+// The discovery target's prefix: mode 0, the function's own vendor ID and DVSEC ID 0x5650.
+bytes find_mailbox_prefix() { return bytes(1); }
 
 void config_seeds(corpus_writer& w) {
   using namespace vpci::fuzz;
@@ -260,11 +264,13 @@ void config_seeds(corpus_writer& w) {
     w.write("config_capabilities", seed.name, seed.image);
     if (uses(seed.name, {"sriov-pf-4096", "sriov-pf-cut-in-sriov", "extended-misaligned-next"}))
       w.write("config_sriov", seed.name, seed.image);
-    if (uses(seed.name, {"sriov-pf-4096", "mailbox-placed-on-empty-list", "vpci-vsec-revision-2", "extended-loop"}))
-      w.write("config_find_mailbox", seed.name, seed.image);
+    if (uses(seed.name, {"sriov-pf-4096", "mailbox-placed-on-empty-list", "vpci-dvsec-layout-3", "extended-loop"}))
+      w.write("config_find_mailbox", seed.name, concat({find_mailbox_prefix(), seed.image}));
     if (uses(seed.name, {"sriov-pf-4096", "sriov-pf-256", "empty-extended-list", "mailbox-placed-on-empty-list",
-                         "no-extended-space", "vpci-vsec-revision-2"}))
-      w.write("config_placement", seed.name + "-mailbox", concat({placement_request(), seed.image}));
+                         "no-extended-space", "vpci-dvsec-layout-3"})) {
+      w.write("config_placement", seed.name + "-mailbox", concat({placement_request(true), seed.image}));
+      w.write("config_placement", seed.name + "-vsec", concat({placement_request(false), seed.image}));
+    }
   }
 }
 
@@ -316,9 +322,9 @@ void reference_seeds(corpus_writer& w, const fs::path& dumps) {
     std::size_t index = 0;
     for (const auto& device : *devices) {
       const std::string seed = "ref-" + name + "-" + std::to_string(index++);
-      for (const char* target : {"config_capabilities", "config_sriov", "config_find_mailbox"})
-        w.write(target, seed, device.config);
-      w.write("config_placement", seed, concat({placement_request(), device.config}));
+      for (const char* target : {"config_capabilities", "config_sriov"}) w.write(target, seed, device.config);
+      w.write("config_find_mailbox", seed, concat({find_mailbox_prefix(), device.config}));
+      w.write("config_placement", seed, concat({placement_request(true), device.config}));
     }
   }
 }

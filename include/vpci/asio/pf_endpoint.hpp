@@ -46,6 +46,8 @@
 #include <vpci/asio/pf_mailbox_server.hpp>
 #include <vpci/asio/pf_stream_server.hpp>
 #include <vpci/asio/timing.hpp>
+#include <vpci/block/endian.hpp>
+#include <vpci/config/find_mailbox.hpp>
 #include <vpci/config/placement.hpp>
 #include <vpci/engine/pf_blocks.hpp>
 #include <vpci/engine/pf_mailbox.hpp>
@@ -183,27 +185,41 @@ class pf_endpoint {
     for (vf_index vf : served) push_invalidations(vf);
   }
 
-  // A PF-initiated VF reset (FLR): lifts quarantine; blocks and pending invalidations survive.
-  // Errors: not_found (VF not registered).
-  [[nodiscard]] boost::system::error_code reset_vf(vf_index vf) { return code(store_->reset_vf(vf)); }
+  // A PF-initiated VF reset (FLR): lifts quarantine; blocks and pending invalidations survive. An attached
+  // mailbox window is re-initialised with a new epoch (its invalidation latch kept and re-published; a VF
+  // sees the new epoch and resynchronises): at once on a transport whose accesses never block, else by the
+  // serving loop's next pass (or the next service()).
+  // Errors: not_found (VF not registered); a transport error while re-initialising (the re-initialisation
+  // stays pending: the next pass makes it).
+  [[nodiscard]] boost::system::error_code reset_vf(vf_index vf) {
+    if (auto ec = code(store_->reset_vf(vf)); ec) return ec;
+    if (auto attachment = find_mailbox(vf)) return attachment->reinitialize();
+    return {};
+  }
 
-  // Places VF `vf`'s mailbox window as a VSEC in unused extended config space of `transport` (the VF's
-  // config space as the device sees it: a memory_config_space, a shared-memory view in the device role,
-  // any config_space_transport whose writes reach every bit), initialises it, links it into the extended
+  // Places VF `vf`'s mailbox window as a DVSEC (options.dvsec_vendor_id, default the function's own vendor
+  // ID; options.dvsec_id, default 0x5650) in unused extended config space of `transport` (the VF's config
+  // space as the device sees it: a memory_config_space, a shared-memory view in the device role, any
+  // config_space_transport whose writes reach every bit), initialises it, links it into the extended
   // capability list last, and makes the PF-owned registers read-only to the VF where the transport can
-  // (transport/traits.hpp; elsewhere the session undoes a VF's write there, docs/protocol.md). On a
-  // transport with write hooks (and options.service_on_write) the window is served inside each VF write
-  // from now on; otherwise async_serve() or service() serve it. `transport` must outlive the attachment
-  // (detach_mailbox, remove_vf or this endpoint's destruction, and any async_serve's completion).
-  // Returns the window's offset.
-  // Errors: not_found (VF not registered), invalid_argument (VF already attached, or polling.fast not
-  // above zero or above polling.slow), insufficient_resources (no room), the transport's errors (e.g.
-  // access_denied from a shared-memory view in the driver role); nothing is attached then, and nothing
+  // (transport/traits.hpp; elsewhere the session undoes a VF's write there, docs/protocol.md). A space that
+  // already holds a layout-2 window with these DVSEC names (a PF process that restarted on a shared-memory
+  // space, a re-attach after detach_mailbox) is attached in place: re-initialised with the next epoch, so
+  // the VF resynchronises instead of being quarantined. On a transport with write hooks (and
+  // options.service_on_write) the window is served inside each VF write from now on; otherwise async_serve()
+  // or service() serve it. `transport` must outlive the attachment (detach_mailbox, remove_vf or this
+  // endpoint's destruction, and any async_serve's completion). Returns the window's offset.
+  // Errors: not_found (VF not registered), invalid_argument (VF already attached, polling.fast not above
+  // zero or above polling.slow, a heartbeat below 0 or above 65535 ms), insufficient_resources (no room),
+  // revision_mismatch / not_supported (the space holds a DVSEC with these names that is not a layout-2
+  // window: config::find_mailbox), the extended list's error when it is malformed, the transport's errors
+  // (e.g. access_denied from a shared-memory view in the driver role); nothing is attached then, and nothing
   // linked.
   template <config_space_transport Transport>
   [[nodiscard]] boost::system::result<std::size_t> attach_mailbox(vf_index vf, Transport& transport,
                                                                   mailbox_options options = {}) {
-    if (options.polling.fast <= std::chrono::nanoseconds::zero() || options.polling.slow < options.polling.fast)
+    if (options.polling.fast <= std::chrono::nanoseconds::zero() || options.polling.slow < options.polling.fast ||
+        options.heartbeat.count() < 0 || options.heartbeat.count() > 0xFFFF)
       return make_error_code(errc::invalid_argument);
     if (!store_->registered(vf)) return make_error_code(errc::not_found);
     if (find_mailbox(vf)) return make_error_code(errc::invalid_argument);
@@ -211,21 +227,34 @@ class pf_endpoint {
     boost::system::error_code ec;
     device_side_read(transport, 0, original, ec);
     if (ec) return ec;
+    const std::uint16_t vendor =
+        options.dvsec_vendor_id.value_or(original.size() >= 2 ? le::load_u16(original.data()) : std::uint16_t{0});
     std::vector<std::byte> placed = original;
-    auto window = config::place_vsec(placed, {mailbox::vsec_id, mailbox::vsec_revision,
-                                              static_cast<std::uint16_t>(mailbox::window_size)});
-    if (!window) return make_error_code(window.error());
-    auto server = std::make_shared<detail::pf_mailbox_server<MaxVfs, Transport, Timing>>(
-        *store_, vf, std::size_t{*window}, transport, timing_, options);
+    std::size_t window = 0;
+    if (auto existing = config::find_mailbox(original, vendor, options.dvsec_id)) {
+      window = *existing;
+      if (window + mailbox::window_size > original.size()) return make_error_code(errc::out_of_range);
+    } else if (existing.error() != errc::not_found) {
+      return make_error_code(existing.error());
+    } else {
+      auto at = config::place_dvsec(placed, {vendor, options.dvsec_id, mailbox::dvsec_revision,
+                                             static_cast<std::uint16_t>(mailbox::window_size)});
+      if (!at) return make_error_code(at.error());
+      window = *at;
+    }
+    auto server = std::make_shared<detail::pf_mailbox_server<MaxVfs, Transport, Timing>>(*store_, vf, window, transport,
+                                                                                         timing_, options);
     if (auto opened = server->open(original, placed); opened) return opened;
     mailbox_attachments_.push_back(std::move(server));
-    return std::size_t{*window};
+    return window;
   }
 
   // Serves VF `vf`'s mailbox window until the attachment ends: on the transport's peer signal (a
   // doorbell) where it has one, else by polling it (mailbox_options::polling, on the Timing policy's
-  // timers); on a transport with write hooks the hooks serve it and this operation only waits. Serve any
-  // number of VFs from one thread: one operation each, on one io_context.
+  // timers); on a transport with write hooks the hooks serve it. Whatever the transport, the window's
+  // heartbeat (mailbox_options::heartbeat) advances on the Timing policy's timers while this operation runs,
+  // and the VF is signalled after the PF's updates when it asked (control.SIGNAL) and the transport has a
+  // signal. Serve any number of VFs from one thread: one operation each, on one io_context.
   // Completion signature: void(boost::system::error_code). Success: the attachment was detached
   // (detach_mailbox). Errors: vpci::errc::vf_removed (remove_vf, or this endpoint destroyed),
   // vpci::errc::cancelled (per-operation cancellation), vpci::errc::not_found (no mailbox attachment for
@@ -356,7 +385,7 @@ class pf_endpoint {
   // as the device sees it, through the transport its mailbox is attached on. Returns the bytes read, 0 on
   // failure (as NDIS does). Errors: not_found (no mailbox attachment for `vf`), out_of_range (outside the
   // space), invalid_argument (empty buffer), access_denied (overlaps the mailbox's protocol registers: the
-  // window after its 8-byte VSEC header), the transport's; `buffer` is left unchanged then.
+  // window after its 12 bytes of DVSEC headers), the transport's; `buffer` is left unchanged then.
   std::size_t read_vf_config(vf_index vf, std::size_t offset, std::span<std::byte> buffer,
                              boost::system::error_code& ec) {
     auto attachment = find_mailbox(vf);
@@ -389,7 +418,7 @@ class pf_endpoint {
   }
 
   // Stops serving VF `vf`'s mailbox window: its write hook is removed, its async_serve completes with
-  // success; the VSEC stays in place. Invalidations raised afterwards wait in the store for the VF's next
+  // success; the DVSEC stays in place (a later attach_mailbox re-attaches to it with a new epoch). Invalidations raised afterwards wait in the store for the VF's next
   // binding. Errors: not_found (no mailbox attachment for `vf`).
   [[nodiscard]] boost::system::error_code detach_mailbox(vf_index vf) {
     return end_mailbox(vf, {}) ? boost::system::error_code{} : code(errc::not_found);

@@ -12,8 +12,10 @@
 // Accesses go through transport/device_side.hpp, synchronously on transports whose accesses never block
 // (or that have a device side of their own), else through async_read/async_write.
 //
-// One service ("pass"): read the window, let the session decide, perform its writes in order, signal the
-// peer once. A pass is never nested in another pass of the same window: a service asked for during a pass
+// One service ("pass"): read the window, let the session decide (with the Timing policy's time, so a
+// heartbeat that is due rides along), perform its writes in order, and raise the VF's signal once when the
+// session says so (the VF set control.SIGNAL; transports with a peer signal: transport/traits.hpp). The
+// serving loop also wakes when the session's next heartbeat is due. A pass is never nested in another pass of the same window: a service asked for during a pass
 // (a block handler calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass
 // right after it. A pass once started always completes its writes, so the window is never left in the
 // middle of an update by a stop, a detach or the pf_endpoint's destruction.
@@ -68,6 +70,16 @@ struct mailbox_options {
   // each VF write from attach on. False: the window is served like any other transport's (async_serve
   // polls or waits for the peer signal; service() runs a pass).
   bool service_on_write{true};
+  // The window's DVSEC names (docs/protocol.md, Discovery): the DVSEC vendor ID (none: the function's own
+  // vendor ID, read from config offset 0x00 when attaching) and the DVSEC ID. A VF finds the window with
+  // the same two values (config::find_mailbox).
+  std::optional<std::uint16_t> dvsec_vendor_id{};
+  std::uint16_t dvsec_id{mailbox::default_dvsec_id};
+  // The heartbeat the window announces (limits bits 31:16): async_serve advances status bits 27:26 at
+  // this interval on the Timing policy's timers (service() advances it too when it is due), and a VF that
+  // sees no change for 4 intervals while it waits reports the PF gone. 0 ms: no heartbeat, for a PF that
+  // serves only from write hooks without async_serve. Whole milliseconds, at most 65535.
+  std::chrono::milliseconds heartbeat{100};
 };
 
 namespace detail {
@@ -115,8 +127,9 @@ class pf_mailbox_attachment {
  public:
   using session_type = engine::pf_mailbox_session<MaxVfs>;
 
-  pf_mailbox_attachment(engine::pf_blocks<MaxVfs>& store, vf_index vf, std::size_t window)
-      : session_(store, vf), window_(window) {}
+  pf_mailbox_attachment(engine::pf_blocks<MaxVfs>& store, vf_index vf, std::size_t window,
+                        engine::pf_mailbox_config config)
+      : session_(store, vf, config), window_(window) {}
   pf_mailbox_attachment(const pf_mailbox_attachment&) = delete;
   pf_mailbox_attachment& operator=(const pf_mailbox_attachment&) = delete;
   virtual ~pf_mailbox_attachment() = default;
@@ -133,6 +146,9 @@ class pf_mailbox_attachment {
   // The store has invalidations for this VF: publish them (at once where the transport never blocks; else
   // by waking the serving loop, or with the next service when nothing serves).
   virtual boost::system::error_code publish_invalidations() = 0;
+  // The VF was reset (FLR): re-initialise the window with a new epoch (the session keeps its latch), at
+  // once where the transport never blocks, else by the serving loop's next pass (or the next service).
+  virtual boost::system::error_code reinitialize() = 0;
   // Starts serving (pf_endpoint::async_serve); the completion reports how serving ended.
   virtual void start_serving(std::unique_ptr<serve_completion> completion) = 0;
   [[nodiscard]] virtual bool serving() const noexcept = 0;
@@ -147,11 +163,16 @@ class pf_mailbox_attachment {
                                    boost::system::error_code& ec) = 0;
 
  protected:
-  // The session's verdict on the window's bytes (block handlers may run inside).
-  const typename session_type::write_list& decide(std::span<const std::byte> window) { return session_.service(window); }
+  // The session's verdict on the window's bytes (block handlers may run inside): a re-initialisation when
+  // one is pending, else a service with the time (a heartbeat that is due rides along).
+  const typename session_type::write_list& decide(std::span<const std::byte> window, std::uint64_t now) {
+    if (std::exchange(reinitialize_, false)) return session_.initialize(window, now);
+    return session_.service(window, now);
+  }
 
   session_type session_;
   std::size_t window_;
+  bool reinitialize_{false};  // the next decision re-initialises the window (an FLR)
 };
 
 template <std::size_t MaxVfs, config_space_transport Transport, class Timing>
@@ -168,24 +189,34 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   static constexpr bool sync_io = nonblocking_transport_v<Transport> || device_side_transport<Transport>;
 
  public:
+  // What the session announces over this transport: the heartbeat of the options, and the signal capability
+  // where the device side can signal the VF.
+  static engine::pf_mailbox_config session_config(const mailbox_options& options) noexcept {
+    return engine::pf_mailbox_config{static_cast<std::uint16_t>(options.heartbeat.count()),
+                                     device_side_signalling_transport<Transport>};
+  }
+
   pf_mailbox_server(engine::pf_blocks<MaxVfs>& store, vf_index vf, std::size_t window, Transport& transport,
                     const Timing& timing, const mailbox_options& options)
-      : base(store, vf, window),
+      : base(store, vf, window, session_config(options)),
         transport_(transport),
         timing_(timing),
         timer_(timing.make_timer(boost::asio::any_io_executor(transport.get_executor()))),
         schedule_(to_nanoseconds(options.polling.fast), to_nanoseconds(options.polling.slow)),
         kind_(select_kind(options)) {}
 
-  // Initialises the placed window and links it in: the registers first, then the driver-side protection,
-  // then the VSEC header (its capability ID last: at the head of the list, 0x100, that dword is the
-  // link), then the link from the capability before it (the dword outside the window that placement
-  // changed), so a VF walking the list never finds a half-made window. On an error the window's bytes are
-  // put back as they were (best effort) and nothing is linked.
+  // Initialises the placed window and links it in: the registers first (a new epoch, different from the
+  // one the window shows: a PF re-attaching to a window it served before), then the driver-side
+  // protection, then the DVSEC headers (the capability ID last: at the head of the list, 0x100, that dword
+  // is the link), then the link from the capability before it (the dword outside the window that placement
+  // changed), so a VF walking the list never finds a half-made window. `placed` equal to `original` (a
+  // window that was there already) writes no header and no link. On an error the window's bytes are put
+  // back as they were (best effort) and nothing is linked.
   boost::system::error_code open(std::span<const std::byte> original, std::span<const std::byte> placed) {
     const std::size_t window = this->window_;
     boost::system::error_code ec;
-    for (const engine::register_write& w : this->session_.initialize()) {
+    for (const engine::register_write& w :
+         this->session_.initialize(original.subspan(window, mailbox::window_size), timing_.now())) {
       device_side_write(transport_, window + w.offset, w.bytes, ec);
       if (ec) break;
     }
@@ -197,8 +228,12 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       // Without protection the session's shadow undoes what a VF writes there (engine/pf_mailbox.hpp).
       if (protected_ != no_error && protected_ != errc::not_supported) ec = protected_;
     }
-    if (!ec) device_side_write(transport_, window + 4, placed.subspan(window + 4, 4), ec);
-    if (!ec) device_side_write(transport_, window, placed.subspan(window, 4), ec);
+    const auto headers = placed.subspan(window + 4, mailbox::reg::identity - 4);
+    const bool new_headers = !std::equal(headers.begin(), headers.end(), original.begin() + static_cast<std::ptrdiff_t>(window + 4));
+    if (!ec && new_headers) device_side_write(transport_, window + 4, headers, ec);
+    const auto header = placed.subspan(window, 4);
+    const bool new_header = !std::equal(header.begin(), header.end(), original.begin() + static_cast<std::ptrdiff_t>(window));
+    if (!ec && new_header) device_side_write(transport_, window, header, ec);
     for (std::size_t at = 0; !ec && at + 4 <= placed.size(); at += 4) {
       if (at >= window && at < window + mailbox::window_size) continue;
       const auto word = placed.subspan(at, 4);
@@ -242,6 +277,11 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     }
   }
 
+  boost::system::error_code reinitialize() override {
+    this->reinitialize_ = true;
+    return publish_invalidations();
+  }
+
   [[nodiscard]] bool serving() const noexcept override { return completion_ != nullptr; }
 
   void start_serving(std::unique_ptr<serve_completion> completion) override {
@@ -253,7 +293,8 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       stop_serving(errc::vf_removed);
       return;
     }
-    if (kind_ == kind::observed) return;  // the write hook serves; serving only ends
+    // The write hook serves; without a heartbeat to keep, serving only ends.
+    if (kind_ == kind::observed && this->session_.next_tick() == engine::no_tick) return;
     // The first pass runs from the loop's executor, never inside async_serve's initiation.
     state_ = loop_state::posted;
     boost::asio::post(executor_, [self = this->shared_from_this()] {
@@ -304,13 +345,14 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   }
 
   // Outside the space: out_of_range; zero length: invalid_argument (as every transport); overlapping the
-  // protocol registers (the window after its 8-byte VSEC header, which the binding owns): access_denied.
+  // protocol registers (the window after its 12 bytes of DVSEC headers, which the binding owns):
+  // access_denied.
   bool config_access_allowed(std::size_t offset, std::size_t length, boost::system::error_code& ec) const {
     if (const errc e = config::check_access(transport_.size(), offset, length); e != no_error) {
       ec = e;
       return false;
     }
-    const std::size_t protocol_begin = this->window_ + mailbox::reg::magic;
+    const std::size_t protocol_begin = this->window_ + mailbox::reg::identity;
     const std::size_t protocol_end = this->window_ + mailbox::window_size;
     if (offset < protocol_end && offset + length > protocol_begin) {
       ec = errc::access_denied;
@@ -332,8 +374,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       again_ = false;
       device_side_read(transport_, this->window_, buffer_, ec);
       if (ec) break;
-      writes_ = &this->decide(buffer_);
-      next_write_ = 0;
+      decided(this->decide(buffer_, timing_.now()));
       ec = finish_update_now(wrote);
       read = again_;
     }
@@ -341,9 +382,17 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     servicing_ = false;
     return ec;
   }
-  // Performs the writes of the update in progress from next_write_ on, then signals the peer once. A
-  // failed write leaves the rest for the next pass, which finishes this update before anything else: the
-  // VF never sees half an update as complete (ack_sequence is its last write).
+  // The session's decision becomes the update in progress, with what to do once it is written.
+  void decided(const typename base::session_type::write_list& writes) {
+    writes_ = &writes;
+    next_write_ = 0;
+    signal_after_ = this->session_.signal_vf();
+    // A heartbeat alone is no sign of a busy VF: the poll schedule keeps backing off.
+    update_active_ = this->session_.last_event() != engine::mailbox_event::heartbeat;
+  }
+  // Performs the writes of the update in progress from next_write_ on, then signals the peer once when the
+  // session asked for it. A failed write leaves the rest for the next pass, which finishes this update
+  // before anything else: the VF never sees half an update as complete (status is its last write).
   boost::system::error_code finish_update_now(bool& wrote) {
     if (writes_ == nullptr) return {};
     boost::system::error_code ec;
@@ -357,9 +406,9 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   }
   void end_update(bool& wrote) {
     if (!writes_->empty()) {
-      device_side_publish(transport_);
+      if (signal_after_) device_side_publish(transport_);
       wrote = true;
-      active_ = true;
+      if (update_active_) active_ = true;
     }
     writes_ = nullptr;
   }
@@ -404,8 +453,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   }
   void on_pass_read(boost::system::error_code ec) {
     if (ec || detached_) return end_async_pass(ec);
-    writes_ = &this->decide(buffer_);
-    next_write_ = 0;
+    decided(this->decide(buffer_, timing_.now()));
     write_next();
   }
   void write_next() {
@@ -440,32 +488,51 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     }
     if (stopping_ || detached_) return finish();
     if (kicked_) return loop_pass();
+    // The timer: the next poll (polled kind) or the next heartbeat, whichever comes first; the peer signal
+    // (signalled kind) beside it. With neither (write hooks and no heartbeat) the loop rests until stopped.
+    std::uint64_t deadline = this->session_.next_tick();
+    if (kind_ == kind::polled) {
+      const bool active = std::exchange(active_, false);
+      deadline = std::min(deadline, deadline_after(timing_.now(), std::chrono::nanoseconds(schedule_.after_poll(active))));
+    }
+    const bool on_timer = deadline != engine::no_tick;
+    const bool on_signal = kind_ == kind::signalled;
+    if (!on_timer && !on_signal) return;
     state_ = loop_state::waiting;
+    waits_ = 0;
+    woken_ = false;
+    if (on_timer) {
+      ++waits_;
+      timer_.expires_at(deadline);
+      timer_.async_wait(boost::asio::bind_executor(
+          executor_, [self = this->shared_from_this()](boost::system::error_code) { self->after_wait(false, {}); }));
+    }
     if constexpr (peer_signalling_transport<Transport>) {
-      if (kind_ == kind::signalled) {
+      if (on_signal) {
+        ++waits_;
         transport_.async_wait_peer_signal(
             seen_, boost::asio::bind_cancellation_slot(
                        wait_cancel_.slot(),
                        boost::asio::bind_executor(executor_, [self = this->shared_from_this()](
                                                                  boost::system::error_code wait_error, std::uint32_t) {
-                         self->after_wait(wait_error);
+                         self->after_wait(true, wait_error);
                        })));
-        return;
       }
     }
-    const bool active = std::exchange(active_, false);
-    timer_.expires_at(deadline_after(timing_.now(), std::chrono::nanoseconds(schedule_.after_poll(active))));
-    timer_.async_wait(boost::asio::bind_executor(
-        executor_, [self = this->shared_from_this()](boost::system::error_code) { self->after_wait({}); }));
   }
 
-  void after_wait(boost::system::error_code wait_error) {
-    state_ = loop_state::idle;
-    // A wait we cancelled (stop, kick) is not an error; any other failure of the peer signal ends serving.
-    if (wait_error && !stopping_ && !kicked_) {
+  // One of the loop's waits completed. The first one cancels the other; the loop goes on once both are in.
+  void after_wait(bool from_signal, boost::system::error_code wait_error) {
+    // A wait we cancelled (stop, kick, the other wait completing first) is not an error; any other failure
+    // of the peer signal ends serving.
+    if (from_signal && wait_error && !woken_ && !stopping_ && !kicked_) {
       stopping_ = true;
       stop_reason_ = wait_error;
     }
+    --waits_;
+    if (!std::exchange(woken_, true) && waits_ != 0) cancel_wait();
+    if (waits_ != 0) return;
+    state_ = loop_state::idle;
     loop_pass();
   }
 
@@ -475,7 +542,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       again_ = true;
       return;
     }
-    if (!completion_ || stopping_ || detached_ || kind_ == kind::observed) return;
+    if (!completion_ || stopping_ || detached_) return;
     if (state_ == loop_state::passing) {
       again_ = true;
     } else if (state_ == loop_state::waiting) {
@@ -486,7 +553,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
 
   void cancel_wait() {
     if (kind_ == kind::signalled) wait_cancel_.emit(boost::asio::cancellation_type::terminal);
-    else (void)timer_.cancel();
+    (void)timer_.cancel();
   }
 
   void finish() {
@@ -507,6 +574,8 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   // The update in progress: the session's writes (valid until its next service) and the next to perform.
   const typename base::session_type::write_list* writes_{nullptr};
   std::size_t next_write_{0};
+  bool signal_after_{false};   // raise the VF's signal once the update is written
+  bool update_active_{false};  // the update is more than a heartbeat
   bool servicing_{false};
   bool again_{false};     // a pass was asked for during the pass in progress
   bool resuming_{false};  // the asynchronous pass began by finishing an interrupted update
@@ -520,6 +589,8 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   bool kicked_{false};
   boost::system::error_code stop_reason_;
   std::uint32_t seen_{0};
+  int waits_{0};        // the loop's waits in flight (the timer, the peer signal)
+  bool woken_{false};   // one of them completed (or was cancelled) since they were started
   boost::asio::cancellation_signal wait_cancel_;
 };
 

@@ -1,12 +1,16 @@
-// Discovery of the vpci mailbox window (binding 1) in a config-space snapshot: the VSEC with the vpci
-// VSEC ID and revision, found by walking the extended capability list (docs/protocol.md, Discovery).
+// Discovery of the vpci mailbox window (binding 1, layout 2) in a config-space snapshot: the DVSEC named by
+// its DVSEC vendor ID and DVSEC ID, found by walking the extended capability list (docs/protocol.md,
+// Discovery). Both names are the IHV's choice; vpci's defaults are the function's own vendor ID (config
+// offset 0x00) and DVSEC ID 0x5650 ("VP").
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include <vpci/block/endian.hpp>
 #include <vpci/config/capabilities.hpp>
+#include <vpci/config/header.hpp>
 #include <vpci/config/vsec.hpp>
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/result.hpp>
@@ -14,27 +18,34 @@
 
 namespace vpci::config {
 
-// The offset of the mailbox window, errc::not_found when the list holds no vpci VSEC, errc::not_supported
-// for a vpci VSEC of another revision or too short for the window, or the walk's error for a malformed list.
-// The first vpci VSEC in list order decides; a window found before the list breaks is returned, while the
-// walk's error takes precedence over not_supported (a list that is broken cannot be trusted either way).
+// The offset of the mailbox window: the first DVSEC in list order whose DVSEC vendor ID and DVSEC ID are
+// `dvsec_vendor_id` and `dvsec_id` (a DVSEC of another vendor or ID is foreign and skipped), if it is a
+// layout-2 window. Errors:
+// - errc::not_found: no such DVSEC in the (well-formed part of the) list;
+// - errc::revision_mismatch: the DVSEC revision is not 2, or the identity register's layout version is not 2
+//   (a window this library does not speak);
+// - errc::not_supported: a revision-2 DVSEC shorter than the window (0xB8 bytes);
+// - errc::out_of_range: the snapshot ends before the identity register;
+// - the walk's error when the list breaks before such a DVSEC (a broken list cannot be trusted).
+// The first DVSEC with these names decides: a later one is never looked at.
+[[nodiscard]] constexpr result<std::size_t> find_mailbox(std::span<const std::byte> space, std::uint16_t dvsec_vendor_id,
+                                                         std::uint16_t dvsec_id = mailbox::default_dvsec_id) noexcept {
+  auto dvsec = find_dvsec(space, dvsec_vendor_id, dvsec_id);
+  if (!dvsec) return dvsec.error();
+  if (dvsec->revision != mailbox::dvsec_revision) return errc::revision_mismatch;
+  if (dvsec->length < mailbox::window_size) return errc::not_supported;
+  const std::size_t identity = std::size_t{dvsec->offset} + mailbox::reg::identity;
+  if (identity + 4 > space.size()) return errc::out_of_range;
+  if ((le::load_u32(space.data() + identity) & 0xFFFFu) != mailbox::layout_version) return errc::revision_mismatch;
+  return std::size_t{dvsec->offset};
+}
+
+// The same with vpci's defaults: the function's own vendor ID (from the standard header; errc::out_of_range
+// for a snapshot shorter than it) and DVSEC ID 0x5650.
 [[nodiscard]] constexpr result<std::size_t> find_mailbox(std::span<const std::byte> space) noexcept {
-  std::size_t found = 0;
-  errc status = errc::not_found;
-  const errc walk = for_each_extended_capability(space, [&](const extended_capability& cap) {
-    if (status != errc::not_found || cap.id != extended_capability_id::vendor_specific) return;
-    auto vsec = decode_vsec(space, cap.offset);
-    if (!vsec || vsec->vsec_id != mailbox::vsec_id) return;
-    if (vsec->vsec_revision != mailbox::vsec_revision || vsec->length < mailbox::window_size) {
-      status = errc::not_supported;
-      return;
-    }
-    found = cap.offset;
-    status = no_error;
-  });
-  if (status == no_error) return found;
-  if (walk != no_error) return walk;
-  return status;
+  auto header = decode_header(space);
+  if (!header) return header.error();
+  return find_mailbox(space, header->vendor_id, mailbox::default_dvsec_id);
 }
 
 }  // namespace vpci::config

@@ -1,5 +1,6 @@
 // The free space of the extended config space (0x100 up to the snapshot's end) and a placement allocator
-// that puts a region there as a VSEC, linked into the extended capability list, and frees it again.
+// that puts a region there as a VSEC or a DVSEC (one rule for both), linked into the extended capability
+// list, and frees it again.
 // Freestanding: no heap, no I/O; the allocator edits the caller's span in place.
 //
 // Which bytes a capability occupies (its extent), from its header at offset O:
@@ -163,20 +164,27 @@ struct vsec_request {
   std::uint16_t length = 0;        // bytes, both headers included: 8..0xFFC, a multiple of 4
 };
 
-// Version of the extended capability header written for a placed VSEC.
-inline constexpr std::uint8_t placed_vsec_version = 1;
+struct dvsec_request {
+  std::uint16_t vendor_id = 0;  // the DVSEC vendor ID: who defines the DVSEC ID
+  std::uint16_t dvsec_id = 0;
+  std::uint8_t revision = 0;  // 0..15
+  std::uint16_t length = 0;   // bytes, all three header dwords included: 12..0xFFC, a multiple of 4
+};
 
-// Places a VSEC of request.length bytes in the lowest free range that holds it, writes its two headers
-// (the body stays zero, as free space is), and appends it to the end of the extended list. If the list is
-// empty, the VSEC goes at 0x100 when the space from there is free; otherwise a Null Capability header
-// (ID 0, version 0) at 0x100 points to it. Returns the VSEC's offset.
-// Errors, with the span unchanged: errc::invalid_argument (length not 8..0xFFC and dword aligned, or
-// revision > 15); the extended walk's error for a malformed list; errc::insufficient_resources when no
-// free range holds it (including a space with no extended part: 256 bytes, or all ones at 0x100).
-[[nodiscard]] constexpr result<std::uint16_t> place_vsec(std::span<std::byte> space, const vsec_request& request) noexcept {
-  if (request.length < vsec_header_size || request.length > 0xFFC || request.length % 4 != 0 ||
-      request.vsec_revision > 0xF)
-    return errc::invalid_argument;
+// Version of the extended capability header written for a placed VSEC or DVSEC.
+inline constexpr std::uint8_t placed_vsec_version = 1;
+inline constexpr std::uint8_t placed_dvsec_version = 1;
+
+namespace detail {
+// The placement rule, shared by VSECs and DVSECs: puts a capability of `length` bytes (already validated)
+// with extended capability ID `id` in the lowest free range that holds it, writes its extended header and
+// then `headers` (the dwords after it; the body stays zero, as free space is), and appends it to the end of
+// the extended list. If the list is empty, it goes at 0x100 when the space from there is free; otherwise a
+// Null Capability header (ID 0, version 0) at 0x100 points to it. Returns its offset. Errors, with the span
+// unchanged: the extended walk's error for a malformed list; errc::insufficient_resources when no free range
+// holds it (including a space with no extended part: 256 bytes, or all ones at 0x100).
+constexpr result<std::uint16_t> place_extended(std::span<std::byte> space, std::uint16_t id, std::uint8_t version,
+                                               std::span<const std::uint32_t> headers, std::size_t length) noexcept {
   const std::span<const std::byte> view{space};
   auto map = find_free_space(view);
   if (!map) return map.error();
@@ -188,11 +196,11 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
 
   std::size_t offset = 0;
   if (list_empty && !map->empty() && (*map)[0].start == extended_capabilities_start + 4 &&
-      (*map)[0].end >= extended_capabilities_start + request.length) {
+      (*map)[0].end >= extended_capabilities_start + length) {
     offset = extended_capabilities_start;
   } else {
     for (const free_range& r : *map) {
-      if (r.size() >= request.length) {
+      if (r.size() >= length) {
         offset = r.start;
         break;
       }
@@ -206,8 +214,8 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
     if (e != no_error) return e;  // unreachable: find_free_space walked the same list
   }
   std::byte* p = space.data();
-  le::store_u32(p + offset, encode_extended_header(extended_capability_id::vendor_specific, placed_vsec_version, 0));
-  le::store_u32(p + offset + 4, encode_vsec_word(request.vsec_id, request.vsec_revision, request.length));
+  le::store_u32(p + offset, encode_extended_header(id, version, 0));
+  for (std::size_t i = 0; i < headers.size(); ++i) le::store_u32(p + offset + 4 + 4 * i, headers[i]);
   const auto link = static_cast<std::uint16_t>(offset);
   if (list_empty) {
     if (offset != extended_capabilities_start)
@@ -219,16 +227,47 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
   return link;
 }
 
-// Unlinks the VSEC whose header is at `offset` and zeroes its bytes. When it is the head at 0x100 and
-// others follow, a Null Capability header pointing to the next one stays at 0x100 (the list must start
-// there). The header that links past it keeps its ID and version, with one exception: a Null Capability of
-// version 0 left pointing nowhere would be an all-zero header, which ends a list only at 0x100 (the empty
-// list) and reads as a broken link anywhere else. It links nothing, so it is unlinked and zeroed as well,
-// with any such Null Capabilities before it: the entry before them ends the list, or the list is empty.
-// Errors, with the span unchanged: the extended walk's error for a malformed list; errc::not_found when no
-// VSEC is linked at `offset`; decode_vsec's errors for its length; errc::out_of_range when the VSEC runs
-// past the snapshot; errc::malformed_message when its length covers another capability's header.
-[[nodiscard]] constexpr errc free_vsec(std::span<std::byte> space, std::uint16_t offset) noexcept {
+// A region length both placements accept: dword aligned, from `minimum` up to the 12-bit length field's
+// largest multiple of 4.
+constexpr bool valid_placed_length(std::size_t length, std::size_t minimum) noexcept {
+  return length >= minimum && length <= 0xFFC && length % 4 == 0;
+}
+}  // namespace detail
+
+// Places a VSEC of request.length bytes by the placement rule (detail::place_extended: the lowest free
+// range that holds it, appended to the extended list, or at 0x100 / behind a Null Capability head when the
+// list is empty) and writes its two headers. Returns the VSEC's offset.
+// Errors, with the span unchanged: errc::invalid_argument (length not 8..0xFFC and dword aligned, or
+// revision > 15); the extended walk's error for a malformed list; errc::insufficient_resources when no
+// free range holds it (including a space with no extended part: 256 bytes, or all ones at 0x100).
+[[nodiscard]] constexpr result<std::uint16_t> place_vsec(std::span<std::byte> space, const vsec_request& request) noexcept {
+  if (!detail::valid_placed_length(request.length, vsec_header_size) || request.vsec_revision > 0xF)
+    return errc::invalid_argument;
+  const std::uint32_t headers[] = {encode_vsec_word(request.vsec_id, request.vsec_revision, request.length)};
+  return detail::place_extended(space, extended_capability_id::vendor_specific, placed_vsec_version, headers,
+                                request.length);
+}
+
+// Places a DVSEC (Designated Vendor-Specific Extended Capability, ID 0x0023) of request.length bytes by the
+// same rule and writes its three header dwords (extended header; DVSEC vendor ID, revision and length;
+// DVSEC ID). Returns the DVSEC's offset. Errors, with the span unchanged: errc::invalid_argument (length
+// not 12..0xFFC and dword aligned, or revision > 15); otherwise those of place_vsec.
+[[nodiscard]] constexpr result<std::uint16_t> place_dvsec(std::span<std::byte> space, const dvsec_request& request) noexcept {
+  constexpr std::size_t dvsec_headers_size = 12;  // the DVSEC ID ends at 10; a length is dword aligned
+  if (!detail::valid_placed_length(request.length, dvsec_headers_size) || request.revision > 0xF)
+    return errc::invalid_argument;
+  const std::uint32_t headers[] = {encode_dvsec_header1(request.vendor_id, request.revision, request.length),
+                                   encode_dvsec_header2(request.dvsec_id)};
+  return detail::place_extended(space, extended_capability_id::designated_vendor_specific, placed_dvsec_version,
+                                headers, request.length);
+}
+
+namespace detail {
+// Unlinks the capability with extended ID `id` whose header is at `offset` and whose length
+// `length_of(view, offset)` gives (a result<header with .length>), and zeroes its bytes; the rules and
+// errors of free_vsec below.
+template <class LengthOf>
+constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, std::uint16_t id, LengthOf length_of) noexcept {
   const std::span<const std::byte> view{space};
   extended_capability target;
   std::size_t predecessor = 0;
@@ -247,10 +286,10 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
     if (c.id != extended_capability_id::null_capability || c.version != 0) keeper = c.offset;
   });
   if (e != no_error) return e;
-  if (!found || target.id != extended_capability_id::vendor_specific) return errc::not_found;
-  auto vsec = decode_vsec(view, offset);
-  if (!vsec) return vsec.error();
-  const std::size_t end = std::size_t{offset} + vsec->length;
+  if (!found || target.id != id) return errc::not_found;
+  auto header = length_of(view, offset);
+  if (!header) return header.error();
+  const std::size_t end = std::size_t{offset} + header->length;
   if (end > space.size()) return errc::out_of_range;
   bool covers_other = false;
   e = for_each_extended_capability(view, [&](const extended_capability& c) {
@@ -271,9 +310,9 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
       // At 0x100 an all-zero header is the empty list.
       le::store_u32(p + predecessor, linked);
     } else {
-      // The VSEC ended the list behind Null Capabilities of version 0: the keeper ends it now (or, with none,
-      // the list is empty) and the Null Capabilities from there up to the VSEC are zeroed. The walk above
-      // followed this chain, so it reaches `offset`.
+      // The capability ended the list behind Null Capabilities of version 0: the keeper ends it now (or,
+      // with none, the list is empty) and the Null Capabilities from there up to it are zeroed. The walk
+      // above followed this chain, so it reaches `offset`.
       std::size_t at = extended_capabilities_start;
       if (keeper != 0) {
         const extended_capability kept =
@@ -289,6 +328,28 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
     }
   }
   return no_error;
+}
+}  // namespace detail
+
+// Unlinks the VSEC whose header is at `offset` and zeroes its bytes. When it is the head at 0x100 and
+// others follow, a Null Capability header pointing to the next one stays at 0x100 (the list must start
+// there). The header that links past it keeps its ID and version, with one exception: a Null Capability of
+// version 0 left pointing nowhere would be an all-zero header, which ends a list only at 0x100 (the empty
+// list) and reads as a broken link anywhere else. It links nothing, so it is unlinked and zeroed as well,
+// with any such Null Capabilities before it: the entry before them ends the list, or the list is empty.
+// Errors, with the span unchanged: the extended walk's error for a malformed list; errc::not_found when no
+// VSEC is linked at `offset`; decode_vsec's errors for its length; errc::out_of_range when the VSEC runs
+// past the snapshot; errc::malformed_message when its length covers another capability's header.
+[[nodiscard]] constexpr errc free_vsec(std::span<std::byte> space, std::uint16_t offset) noexcept {
+  return detail::free_extended(space, offset, extended_capability_id::vendor_specific,
+                               [](std::span<const std::byte> view, std::size_t at) { return decode_vsec(view, at); });
+}
+
+// Unlinks the DVSEC whose header is at `offset` and zeroes its bytes, by free_vsec's rules; errc::not_found
+// when no DVSEC is linked at `offset`, decode_dvsec's errors for its length, otherwise free_vsec's errors.
+[[nodiscard]] constexpr errc free_dvsec(std::span<std::byte> space, std::uint16_t offset) noexcept {
+  return detail::free_extended(space, offset, extended_capability_id::designated_vendor_specific,
+                               [](std::span<const std::byte> view, std::size_t at) { return decode_dvsec(view, at); });
 }
 
 }  // namespace vpci::config

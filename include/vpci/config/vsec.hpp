@@ -44,6 +44,13 @@ struct dvsec_header {
   return static_cast<std::uint32_t>(vsec_id) | static_cast<std::uint32_t>(revision & 0xF) << 16 |
          static_cast<std::uint32_t>(length & 0xFFF) << 20;
 }
+// DVSEC header 1 (+4) has the VSEC header's layout, with the DVSEC vendor ID in bits 15:0; DVSEC header 2
+// (+8) holds the DVSEC ID in bits 15:0 (bits 31:16 are reserved, zero).
+[[nodiscard]] constexpr std::uint32_t encode_dvsec_header1(std::uint16_t vendor_id, std::uint8_t revision,
+                                                           std::uint16_t length) noexcept {
+  return encode_vsec_word(vendor_id, revision, length);
+}
+[[nodiscard]] constexpr std::uint32_t encode_dvsec_header2(std::uint16_t dvsec_id) noexcept { return dvsec_id; }
 
 namespace detail {
 // Both headers share the checks: the headers readable in the snapshot, the right ID, a length covering
@@ -92,6 +99,25 @@ constexpr errc check_vendor_header(std::span<const std::byte> space, std::size_t
       e != no_error)
     return e;
   return h;
+}
+
+// The first DVSEC in list order whose DVSEC vendor ID and DVSEC ID are these (a DVSEC is named by both: the
+// same DVSEC ID means different things under different vendors). A DVSEC whose header does not decode is
+// skipped. Errors: errc::not_found when the (well-formed part of the) list has none; the walk's error when
+// the list breaks before one is found.
+[[nodiscard]] constexpr result<dvsec_header> find_dvsec(std::span<const std::byte> space, std::uint16_t vendor_id,
+                                                        std::uint16_t dvsec_id) noexcept {
+  dvsec_header found;
+  bool have = false;
+  const errc walk = for_each_extended_capability(space, [&](const extended_capability& cap) {
+    if (have || cap.id != extended_capability_id::designated_vendor_specific) return;
+    auto d = decode_dvsec(space, cap.offset);
+    if (!d || d->vendor_id != vendor_id || d->dvsec_id != dvsec_id) return;
+    found = *d;
+    have = true;
+  });
+  if (have) return found;
+  return walk != no_error ? walk : errc::not_found;
 }
 
 }  // namespace vpci::config

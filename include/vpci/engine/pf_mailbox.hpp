@@ -1,14 +1,25 @@
-// The PF side of the config-space mailbox (binding 1), sans-I/O: one session per VF window.
+// The PF side of the config-space mailbox (binding 1, layout 2), sans-I/O: one session per VF window.
 //
-// The binding calls service() with the current bytes of the VF's register window whenever the VF may
-// have written it (a write hook, a doorbell, or a bounded poll) and whenever the PF raised an
-// invalidation; it then performs the returned register writes in order.
+// The binding calls initialize() once when it places (or re-attaches to, or re-initialises after an FLR)
+// the window, then service() with a snapshot of the VF's register window whenever the VF may have written
+// it (a write hook, a doorbell, or a bounded poll) and whenever the PF raised an invalidation, and tick()
+// (or service() with the time) so that the heartbeat advances. Each call returns the register writes to
+// perform, in order; signal_vf() then says whether to raise the VF's signal after them. The session never
+// reads a clock: times are passed in (nanoseconds of any monotonic clock).
 //
-// PF-owned registers (identification, status area, reserved) are read-only to the VF, as on a device: a
-// config write to read-only bits never reaches the device's state, so a device cannot even see it, and it
-// is no protocol violation. The session keeps a shadow of every one of them as a defence for transports
-// that cannot make bits read-only: a VF write that got through is undone (the registers are restored in
-// one status update) and counted as dropped, the VF is not quarantined.
+// `window` is a copy the binding read, not live registers: a request is decided and a written block taken
+// from that one copy, so a VF that changes the window meanwhile cannot make the PF validate one value and
+// use another. The session writes only the registers whose value changes, so an answer costs the fewest
+// register writes: a read answer writes the data dwords that differ from the window, `result` when it
+// changes, and `status`, always last (docs/protocol.md, the PF's service routine).
+//
+// PF-owned registers (identity, limits, status, result, invalidation mask) are read-only to the VF, as on a
+// device: a config write to read-only bits never reaches the device's state, so a device cannot even see
+// it, and it is no protocol violation. The session keeps what it last wrote there as a defence for
+// transports that cannot make bits read-only: a VF write that got through is undone (the register
+// rewritten) and counted as dropped; the VF is not quarantined.
+//
+// Freestanding: no heap, no exceptions.
 #pragma once
 
 #include <array>
@@ -24,132 +35,293 @@
 
 namespace vpci::engine {
 
-// What one service() call did, for counters and tests.
+// What one call did, for counters and tests (the most significant when several happened).
 enum class mailbox_event : std::uint8_t {
-  none,            // nothing new
-  served,          // a request was answered
-  violation,       // sequence skipped or reversed: quarantined
-  reset,           // the VF asked for a mailbox reset
-  invalidation,    // only the invalidation mask or its acknowledgement changed
-  restored,        // only PF-owned registers were restored (a write the transport let through, undone)
+  none,          // nothing new
+  initialized,   // the window was (re)initialised: a new epoch
+  served,        // a request was answered
+  violation,     // a sequence neither replayed nor next: answered FAILED and quarantined
+  reset,         // the VF asked for a mailbox reset
+  invalidation,  // only the invalidation mask or its acknowledgement changed
+  restored,      // only PF-owned registers were restored (a VF write the transport let through, undone)
+  heartbeat,     // only the heartbeat advanced
 };
+
+// What a window announces, fixed for the session's life.
+struct pf_mailbox_config {
+  // Interval of the heartbeat in milliseconds (limits bits 31:16, capability bit 18); 0: no heartbeat.
+  std::uint16_t heartbeat_ms{0};
+  // The binding can raise the VF's signal (capability bit 17): a VF that sets control.SIGNAL is signalled.
+  bool signal{false};
+};
+
+// No heartbeat is due: next_tick() of a session without one.
+inline constexpr std::uint64_t no_tick = ~std::uint64_t{0};
 
 template <std::size_t MaxVfs>
 class pf_mailbox_session {
  public:
+  // The longest update: identity and limits restored, data, result, two acknowledgement registers, two
+  // mask registers, status, request_block, request and control (a reset).
   using write_list = register_write_list<12>;
 
-  constexpr pf_mailbox_session(pf_blocks<MaxVfs>& store, vf_index vf) noexcept : store_(&store), vf_(vf) {
-    le::store_u32(identity_.data() + 0, mailbox::magic);
-    le::store_u32(identity_.data() + 4, std::uint32_t{mailbox::layout_version} |
-                                            (std::uint32_t{mailbox::capabilities} << 16));
-    le::store_u32(identity_.data() + 8, std::uint32_t{max_block_size} | (std::uint32_t{mailbox::data_window_size} << 16));
-  }
+  constexpr pf_mailbox_session(pf_blocks<MaxVfs>& store, vf_index vf, pf_mailbox_config config = {}) noexcept
+      : store_(&store), vf_(vf), config_(config) {}
 
   [[nodiscard]] constexpr vf_index vf() const noexcept { return vf_; }
+  [[nodiscard]] constexpr const pf_mailbox_config& config() const noexcept { return config_; }
 
-  // The writes that initialise a freshly placed window (after its two VSEC header dwords).
-  [[nodiscard]] constexpr const write_list& initialize() noexcept {
-    writes_.clear();
+  // (Re)initialises the window, whose current bytes `window` holds (at least mailbox::window_size from the
+  // DVSEC's start; anything shorter counts as a window never initialised): a new epoch, different from the
+  // one the window shows (and from this session's own), the sequence unsynchronised (the VF's first
+  // non-zero sequence is adopted), the request registers, result, acknowledgement registers and data window
+  // zero, the invalidation latch published (this session's, with the store's pending invalidations), the
+  // heartbeat scheduled from `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
+  // signalled to see the new epoch); RESET and undefined bits are cleared, so a reset in progress completes.
+  // Writes: identity and limits, [control], request registers, result and mask, acknowledgement registers,
+  // data window, and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
+  constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0) noexcept {
+    begin();
+    const bool readable = window.size() >= mailbox::window_size;
+    const std::uint8_t shown = readable ? mailbox::decode_status(load(window, mailbox::reg::status)).epoch : 0;
+    std::uint8_t epoch = mailbox::next_epoch(shown);
+    if (initialized_ && epoch == status_.epoch) epoch = mailbox::next_epoch(epoch);
+    const std::uint32_t control = readable ? load(window, mailbox::reg::control) : 0;
+    signal_requested_ = (control & mailbox::control_signal) != 0;
+
     last_sequence_ = 0;
-    shadow_ = {};
-    latched_ = block_mask{};
-    reraised_ = block_mask{};
-    writes_.push(mailbox::reg::magic, identity_);
-    writes_.push(mailbox::reg::control, zeros_.first(4 + mailbox::request_area_size));
-    writes_.push(mailbox::status_area, shadow_bytes());
-    writes_.push(mailbox::reg::invalidate_ack_low, zeros_.first(16));
-    writes_.push(mailbox::reg::data, zeros_.first(mailbox::data_window_size));
+    synchronised_ = false;
+    result_ = ntstatus::success;
+    reraised_ = block_mask{};  // the VF reads the whole latch after it sees the new epoch
+    latch_raised();
+    status_ = mailbox::status_word{0, 0, false, !latched_.empty(), 0, epoch};
+    next_beat_ = config_.heartbeat_ms == 0 ? no_tick : now + beat_interval();
+
+    set_owned(mailbox::reg::identity, mailbox::encode_identity(capabilities()));
+    set_owned(mailbox::reg::limits, mailbox::encode_limits(config_.heartbeat_ms));
+    set_owned(mailbox::reg::result, 0);
+    set_owned(mailbox::reg::invalidate_mask_low, mask_low());
+    set_owned(mailbox::reg::invalidate_mask_high, mask_high());
+    set_owned(mailbox::reg::status, mailbox::encode_status(status_));
+    writes_.push(mailbox::reg::identity, owned(mailbox::reg::identity, 8));
+    if ((control & ~mailbox::control_signal) != 0) push_control(control);
+    writes_.push(mailbox::reg::request_block, zeros(8));
+    writes_.push(mailbox::reg::result, owned(mailbox::reg::result, 12));
+    writes_.push(mailbox::ack_area, zeros(mailbox::ack_area_size));
+    writes_.push(mailbox::reg::data, zeros(mailbox::data_window_size));
+    writes_.push(mailbox::reg::status, owned(mailbox::reg::status, 4));
+    initialized_ = true;
+    event_ = mailbox_event::initialized;
+    signal_ = signal_requested_;
     return writes_;
   }
 
-  // Services the window. `window` must hold at least mailbox::window_size bytes (a shorter one is
-  // ignored: event none, no writes). Returns the writes to perform, in order.
-  constexpr const write_list& service(std::span<const std::byte> window) noexcept {
-    writes_.clear();
-    event_ = mailbox_event::none;
-    if (window.size() < mailbox::window_size) return writes_;
-    bool status_changed = false;
+  // Services the window (a snapshot of at least mailbox::window_size bytes; a shorter one, or a session not
+  // initialised yet, is ignored: event none, no writes). Returns the writes to perform, in order. With `now`
+  // a heartbeat that is due advances in the same status write.
+  constexpr const write_list& service(std::span<const std::byte> window) noexcept { return serve_window(window, false, 0); }
+  constexpr const write_list& service(std::span<const std::byte> window, std::uint64_t now) noexcept {
+    return serve_window(window, true, now);
+  }
 
+  // The heartbeat without reading the window: when it is due at `now`, status bits 27:26 advance (one
+  // status write, event heartbeat); otherwise nothing. A heartbeat alone does not signal the VF: a VF that
+  // watches liveness checks status on its own timer, and an idle VF on a signal must cost nothing.
+  constexpr const write_list& tick(std::uint64_t now) noexcept {
+    begin();
+    if (!initialized_ || !beat_due(now)) return writes_;
+    beat(now);
+    push_status();
+    event_ = mailbox_event::heartbeat;
+    return writes_;
+  }
+  // When the next heartbeat is due (no_tick without a heartbeat, or before initialize()).
+  [[nodiscard]] constexpr std::uint64_t next_tick() const noexcept { return initialized_ ? next_beat_ : no_tick; }
+
+  // After the last call: raise the VF's signal once the writes are performed (the VF set control.SIGNAL and
+  // the update changed something it reads; never for a heartbeat alone).
+  [[nodiscard]] constexpr bool signal_vf() const noexcept { return signal_; }
+
+  [[nodiscard]] constexpr mailbox_event last_event() const noexcept { return event_; }
+  // The last sequence answered (0 before any); meaningful once synchronised().
+  [[nodiscard]] constexpr std::uint16_t last_sequence() const noexcept { return last_sequence_; }
+  // False from initialize() or a reset until the VF's first request sets the sequence.
+  [[nodiscard]] constexpr bool synchronised() const noexcept { return synchronised_; }
+  [[nodiscard]] constexpr block_mask latched_invalidations() const noexcept { return latched_; }
+  [[nodiscard]] constexpr std::uint8_t epoch() const noexcept { return status_.epoch; }
+  // The status dword as the PF last wrote it.
+  [[nodiscard]] constexpr std::uint32_t status() const noexcept { return mailbox::encode_status(status_); }
+  [[nodiscard]] constexpr ntstatus result() const noexcept { return result_; }
+  [[nodiscard]] constexpr bool initialized() const noexcept { return initialized_; }
+
+ private:
+  static constexpr std::size_t owned_size = 24;  // identity, limits | status, result, mask low, mask high
+
+  constexpr const write_list& serve_window(std::span<const std::byte> window, bool timed, std::uint64_t now) noexcept {
+    begin();
+    if (window.size() < mailbox::window_size || !initialized_) return writes_;
+
+    // 0. PF-owned registers a VF write changed (a transport without read-only bits let it through): undone,
+    // counted as dropped. Identity and limits are rewritten first; result, mask and status by the update.
     bool restored = false;
-    if (!pf_registers_intact(window)) {
-      // A write into registers only the PF writes got through the transport (a device's read-only bits
-      // would have dropped it): undo it, as if it had been dropped, and count it.
-      store_->count_dropped(vf_);
-      writes_.push(mailbox::reg::magic, identity_);
-      writes_.push(mailbox::reg::reserved, zeros_.first(mailbox::reserved_size));
+    for (const std::uint16_t r : {mailbox::reg::identity, mailbox::reg::limits}) {
+      if (load(window, r) == owned_value(r)) continue;
+      writes_.push(r, owned(r, 4));
       restored = true;
-      status_changed = true;
     }
+    dirty_ = 0;
+    for (const std::uint16_t r : {mailbox::reg::status, mailbox::reg::result, mailbox::reg::invalidate_mask_low,
+                                  mailbox::reg::invalidate_mask_high}) {
+      if (load(window, r) == owned_value(r)) continue;
+      dirty_ |= dirty_bit(r);
+      restored = true;
+    }
+    if (restored) store_->count_dropped(vf_);
 
-    // Invalidations the VF has taken leave the latch; new ones from the PF join it (OR-coalesced).
-    const block_mask acknowledged{std::uint64_t{load(window, mailbox::reg::invalidate_ack_low)} |
-                                  (std::uint64_t{load(window, mailbox::reg::invalidate_ack_high)} << 32)};
-    const bool clear_ack = !acknowledged.empty();
+    // 1. Invalidations the VF acknowledged leave the latch; new ones from the PF join it (OR-coalesced).
+    const std::uint32_t ack_low = load(window, mailbox::reg::invalidate_ack_low);
+    const std::uint32_t ack_high = load(window, mailbox::reg::invalidate_ack_high);
     const block_mask before = latched_;
-    take_acknowledged(acknowledged);
+    take_acknowledged(block_mask{std::uint64_t{ack_low} | (std::uint64_t{ack_high} << 32)});
     latch_raised();
+    const bool invalidation = latched_ != before || ack_low != 0 || ack_high != 0;
 
+    // 2. A reset: nothing else this time.
     const std::uint32_t control = load(window, mailbox::reg::control);
+    signal_requested_ = (control & mailbox::control_signal) != 0;
     if ((control & mailbox::control_reset) != 0) {
-      // A reset resynchronises the sequence and lifts quarantine; latched invalidations survive it.
-      // The request area is cleared too: the request left in it must neither run again nor count as a
-      // skipped sequence once the VF restarts from 0.
-      (void)store_->reset_vf(vf_);
+      (void)store_->reset_vf(vf_);  // lifts quarantine; blocks and pending invalidations stay
       last_sequence_ = 0;
-      shadow_.status = 0;
-      shadow_.byte_count = 0;
-      shadow_.ack_sequence = 0;
-      emit_status_update(nullptr, 0, /*clear_ack=*/true);
-      writes_.push(mailbox::request_area, zeros_.first(mailbox::request_area_size));
-      writes_.push(mailbox::reg::control, zeros_.first(4));
+      synchronised_ = false;
+      result_ = ntstatus::success;
+      status_.ack = 0;
+      status_.count = 0;
+      if (timed && beat_due(now)) beat(now);
+      publish(window, {}, ack_low, ack_high);
+      const std::uint32_t request_block = load(window, mailbox::reg::request_block);
+      const std::uint32_t request = load(window, mailbox::reg::request);
+      if (request_block != 0 && request != 0) {
+        writes_.push(mailbox::reg::request_block, zeros(8));
+      } else if (request_block != 0) {
+        writes_.push(mailbox::reg::request_block, zeros(4));
+      } else if (request != 0) {
+        writes_.push(mailbox::reg::request, zeros(4));
+      }
+      push_control(control);  // last: the VF's wait for the reset ends here
       event_ = mailbox_event::reset;
+      signal_ = signal_requested_;
       return writes_;
     }
-    if (latched_ != before || clear_ack) status_changed = true;
 
-    std::size_t data_length = 0;
-    const std::uint32_t sequence = load(window, mailbox::reg::request_sequence);
-    if (sequence == last_sequence_) {
-      // No new request: a replayed sequence number is a no-op, the status still answers it.
-    } else if (sequence == last_sequence_ + 1) {
-      data_length = serve(window);
-      last_sequence_ = sequence;
-      shadow_.ack_sequence = sequence;
-      if (event_ == mailbox_event::none) event_ = mailbox_event::served;
-      status_changed = true;
-    } else {
+    // 3. The request: adopted when unsynchronised, a replay is a no-op, the next one is executed, anything
+    // else is a violation.
+    const mailbox::request_word request = mailbox::decode_request(load(window, mailbox::reg::request));
+    std::span<const std::byte> answer_data{};
+    if (!synchronised_ ? request.sequence != 0 : request.sequence == next_sequence()) {
+      answer_data = execute(window, request);
+      event_ = mailbox_event::served;
+    } else if (synchronised_ && request.sequence != last_sequence_) {
       // Skipped or reversed: the VF lost track of the protocol. Answer it so it does not wait for a
       // timeout, resynchronise on its number, and quarantine it until it resets the mailbox.
       store_->quarantine(vf_, quarantine_reason::protocol_violation);
-      shadow_.status = static_cast<std::uint32_t>(ntstatus::invalid_device_request);
-      shadow_.byte_count = 0;
-      shadow_.ack_sequence = sequence;
-      last_sequence_ = sequence;
+      answered(request.sequence, ntstatus::invalid_device_request, 0);
       event_ = mailbox_event::violation;
-      status_changed = true;
     }
 
-    if (status_changed) {
-      if (event_ == mailbox_event::none) event_ = restored && latched_ == before && !clear_ack ? mailbox_event::restored
-                                                                                              : mailbox_event::invalidation;
-      emit_status_update(data_length == 0 ? nullptr : data_.data(), data_length, clear_ack);
+    // 4. The heartbeat, when due, rides in the same status write.
+    const bool beat_now = timed && beat_due(now);
+    if (beat_now) beat(now);
+
+    // 5. Publish: data, result, acknowledgement registers, mask, status last.
+    publish(window, answer_data, ack_low, ack_high);
+    if (event_ == mailbox_event::none) {
+      if (invalidation) event_ = mailbox_event::invalidation;
+      else if (restored) event_ = mailbox_event::restored;
+      else if (beat_now) event_ = mailbox_event::heartbeat;
     }
+    // A heartbeat alone (only the status write, carrying nothing but the new heartbeat) does not signal.
+    const bool heartbeat_only = beat_now && event_ == mailbox_event::heartbeat;
+    signal_ = signal_requested_ && !writes_.empty() && !heartbeat_only;
     return writes_;
   }
 
-  [[nodiscard]] constexpr mailbox_event last_event() const noexcept { return event_; }
-  [[nodiscard]] constexpr std::uint32_t last_sequence() const noexcept { return last_sequence_; }
-  [[nodiscard]] constexpr block_mask latched_invalidations() const noexcept { return latched_; }
-  [[nodiscard]] constexpr std::uint32_t generation() const noexcept { return shadow_.generation; }
+  // Executes the request in the window: fills data_ (a read's answer) and the answer fields; returns the
+  // answer's data, padded with zeros to whole dwords (empty for anything but a successful read).
+  constexpr std::span<const std::byte> execute(std::span<const std::byte> window, const mailbox::request_word& request) noexcept {
+    const block_id id{load(window, mailbox::reg::request_block)};  // any 32-bit value, as the VF wrote it
+    serve_result answer{ntstatus::invalid_device_request, 0};
+    std::size_t data_length = 0;
+    if (!request.reserved_bits && request.operation == static_cast<std::uint8_t>(mailbox::operation::read)) {
+      answer = store_->serve_read(vf_, id, request.length, data_);
+      if (answer.status == ntstatus::success) data_length = answer.bytes;
+    } else if (!request.reserved_bits && request.operation == static_cast<std::uint8_t>(mailbox::operation::write)) {
+      // A length above 128 never reaches the data window: serve_write refuses the empty span.
+      const std::size_t in_window = request.length <= mailbox::data_window_size ? request.length : 0;
+      answer = store_->serve_write(vf_, id, window.subspan(mailbox::reg::data, in_window));
+    } else {
+      // A quarantined VF is refused whatever it asks; otherwise the operation is unknown.
+      store_->count_dropped(vf_);
+      if (store_->quarantined(vf_) != quarantine_reason::none) answer.status = ntstatus::access_denied;
+    }
+    if (answer.status != ntstatus::success) answer.bytes = 0;
+    answered(request.sequence, answer.status, answer.bytes);
+    if (data_length == 0) return {};
+    const std::size_t padded = (data_length + 3) & ~std::size_t{3};
+    for (std::size_t i = data_length; i < padded; ++i) data_[i] = std::byte{0};
+    return std::span<const std::byte>(data_).first(padded);
+  }
 
- private:
-  struct status_shadow {
-    std::uint32_t generation{0};
-    std::uint32_t status{0};
-    std::uint32_t byte_count{0};
-    std::uint32_t ack_sequence{0};
-  };
+  constexpr void answered(std::uint16_t sequence, ntstatus status, std::size_t bytes) noexcept {
+    last_sequence_ = sequence;
+    synchronised_ = true;
+    result_ = status;
+    status_.ack = sequence;
+    status_.count = static_cast<std::uint8_t>(bytes);
+  }
+
+  // Writes what changed, in the protocol's order: the data dwords of a read answer that differ from the
+  // window, result, the acknowledgement registers the VF set (cleared), the mask registers, and status.
+  constexpr void publish(std::span<const std::byte> window, std::span<const std::byte> answer, std::uint32_t ack_low,
+                         std::uint32_t ack_high) noexcept {
+    if (!answer.empty()) push_data(window.subspan(mailbox::reg::data, answer.size()), answer);
+    push_if_changed(mailbox::reg::result, static_cast<std::uint32_t>(result_));
+    if (ack_low != 0) writes_.push(mailbox::reg::invalidate_ack_low, zeros(4));
+    if (ack_high != 0) writes_.push(mailbox::reg::invalidate_ack_high, zeros(4));
+    push_if_changed(mailbox::reg::invalidate_mask_low, mask_low());
+    push_if_changed(mailbox::reg::invalidate_mask_high, mask_high());
+    status_.failed = result_ != ntstatus::success;
+    status_.invalidated = !latched_.empty();
+    push_if_changed(mailbox::reg::status, mailbox::encode_status(status_));
+  }
+
+  // The dwords from the first to the last that differ from what the window holds (none: no write).
+  constexpr void push_data(std::span<const std::byte> shown, std::span<const std::byte> answer) noexcept {
+    std::size_t first = answer.size();
+    std::size_t end = 0;
+    for (std::size_t at = 0; at < answer.size(); at += 4) {
+      bool same = true;
+      for (std::size_t i = at; i < at + 4; ++i) same = same && shown[i] == answer[i];
+      if (same) continue;
+      if (first == answer.size()) first = at;
+      end = at + 4;
+    }
+    if (end != 0) writes_.push(static_cast<std::uint16_t>(mailbox::reg::data + first), answer.subspan(first, end - first));
+  }
+
+  constexpr void push_if_changed(std::uint16_t r, std::uint32_t value) noexcept {
+    if (value == owned_value(r) && (dirty_ & dirty_bit(r)) == 0) return;
+    set_owned(r, value);
+    writes_.push(r, owned(r, 4));
+  }
+  constexpr void push_status() noexcept {
+    set_owned(mailbox::reg::status, mailbox::encode_status(status_));
+    writes_.push(mailbox::reg::status, owned(mailbox::reg::status, 4));
+  }
+  // control with RESET (and undefined bits) cleared, the VF's SIGNAL kept.
+  constexpr void push_control(std::uint32_t control) noexcept {
+    le::store_u32(control_word_.data(), control & mailbox::control_signal);
+    writes_.push(mailbox::reg::control, control_word_);
+  }
 
   // Acknowledged bits leave the latch, except a bit the PF raised again while it was latched: the VF
   // may have read the latch before that raise, so the bit stays latched for one more delivery (a
@@ -164,99 +336,86 @@ class pf_mailbox_session {
     reraised_ |= raised & latched_;
     latched_ |= raised;
   }
+  [[nodiscard]] constexpr std::uint32_t mask_low() const noexcept { return static_cast<std::uint32_t>(latched_.bits()); }
+  [[nodiscard]] constexpr std::uint32_t mask_high() const noexcept {
+    return static_cast<std::uint32_t>(latched_.bits() >> 32);
+  }
 
+  [[nodiscard]] constexpr std::uint16_t next_sequence() const noexcept {
+    return static_cast<std::uint16_t>(last_sequence_ + 1u);
+  }
+  [[nodiscard]] constexpr std::uint16_t capabilities() const noexcept {
+    std::uint16_t caps = mailbox::capability::invalidation;
+    if (config_.signal) caps |= mailbox::capability::signal;
+    if (config_.heartbeat_ms != 0) caps |= mailbox::capability::heartbeat;
+    return caps;
+  }
+
+  [[nodiscard]] constexpr std::uint64_t beat_interval() const noexcept {
+    return std::uint64_t{config_.heartbeat_ms} * 1'000'000u;
+  }
+  [[nodiscard]] constexpr bool beat_due(std::uint64_t now) const noexcept { return next_beat_ != no_tick && now >= next_beat_; }
+  // Advances the heartbeat; the next one is due an interval after `now` (not after the missed deadline: a
+  // late tick does not bring a burst of beats).
+  constexpr void beat(std::uint64_t now) noexcept {
+    status_.heartbeat = static_cast<std::uint8_t>((status_.heartbeat + 1u) & 0x3u);
+    next_beat_ = now + beat_interval();
+  }
+
+  constexpr void begin() noexcept {
+    writes_.clear();
+    event_ = mailbox_event::none;
+    signal_ = false;
+    dirty_ = 0;
+  }
+
+  // The PF-owned registers as last written, in register order: [0, 8) identity and limits (0x0C-0x13),
+  // [8, 24) status, result and the mask (0x20-0x2F), as the window's pf_owned_ranges.
+  static constexpr std::size_t owned_index(std::uint16_t r) noexcept {
+    return r < mailbox::reg::control ? std::size_t{r} - mailbox::reg::identity : std::size_t{r} - mailbox::reg::status + 8;
+  }
+  static_assert(mailbox::pf_owned_ranges[0].start == mailbox::reg::identity &&
+                mailbox::pf_owned_ranges[0].end == mailbox::reg::control);
+  static_assert(mailbox::pf_owned_ranges[1].start == mailbox::reg::status &&
+                mailbox::pf_owned_ranges[1].end == mailbox::reg::invalidate_ack_low);
+  static constexpr std::uint8_t dirty_bit(std::uint16_t r) noexcept {
+    return static_cast<std::uint8_t>(1u << (owned_index(r) / 4));
+  }
+  constexpr void set_owned(std::uint16_t r, std::uint32_t value) noexcept { le::store_u32(owned_.data() + owned_index(r), value); }
+  [[nodiscard]] constexpr std::uint32_t owned_value(std::uint16_t r) const noexcept {
+    return le::load_u32(owned_.data() + owned_index(r));
+  }
+  [[nodiscard]] constexpr std::span<const std::byte> owned(std::uint16_t r, std::size_t length) const noexcept {
+    return std::span<const std::byte>(owned_).subspan(owned_index(r), length);
+  }
+  static constexpr std::span<const std::byte> zeros(std::size_t length) noexcept {
+    return std::span<const std::byte>(zeros_).first(length);
+  }
   static constexpr std::uint32_t load(std::span<const std::byte> window, std::uint16_t offset) noexcept {
     return le::load_u32(window.data() + offset);
   }
 
-  // Executes the request in the window and fills the status shadow; returns the bytes of read data.
-  constexpr std::size_t serve(std::span<const std::byte> window) noexcept {
-    const std::uint32_t operation = load(window, mailbox::reg::request_operation);
-    const block_id id{load(window, mailbox::reg::request_block_id)};
-    const std::uint32_t length = load(window, mailbox::reg::request_length);
-    serve_result answer{ntstatus::invalid_device_request, 0};
-    std::size_t data_length = 0;
-    if (operation == static_cast<std::uint32_t>(mailbox::operation::read)) {
-      answer = store_->serve_read(vf_, id, length, data_);
-      if (answer.status == ntstatus::success) data_length = answer.bytes;
-    } else if (operation == static_cast<std::uint32_t>(mailbox::operation::write)) {
-      // A length outside 1..128 never reaches the data window: serve_write refuses it first.
-      const std::size_t in_window = length <= mailbox::data_window_size ? length : 0;
-      answer = store_->serve_write(vf_, id, window.subspan(mailbox::reg::data, in_window));
-      if (in_window == 0 && answer.status == ntstatus::success) answer = {ntstatus::invalid_parameter, 0};
-    } else {
-      // A quarantined VF is refused whatever it asks; otherwise the operation is unknown.
-      store_->count_dropped(vf_);
-      if (store_->quarantined(vf_) != quarantine_reason::none) answer.status = ntstatus::access_denied;
-    }
-    shadow_.status = static_cast<std::uint32_t>(answer.status);
-    shadow_.byte_count = static_cast<std::uint32_t>(answer.bytes);
-    return data_length;
-  }
-
-  // The generation goes odd, the data, status and mask are written, the generation goes even, and
-  // the acknowledged sequence is written last: a VF that sees the new sequence sees everything else.
-  constexpr void emit_status_update(const std::byte* data, std::size_t data_length, bool clear_ack) noexcept {
-    shadow_.generation += 1;
-    le::store_u32(generation_odd_.data(), shadow_.generation);
-    writes_.push(mailbox::reg::generation, generation_odd_);
-    if (data != nullptr) writes_.push(mailbox::reg::data, std::span<const std::byte>{data, data_length});
-    le::store_u32(status_words_.data(), shadow_.status);
-    le::store_u32(status_words_.data() + 4, shadow_.byte_count);
-    writes_.push(mailbox::reg::status, status_words_);
-    le::store_u64(mask_words_.data(), latched_.bits());
-    writes_.push(mailbox::reg::invalidate_mask_low, mask_words_);
-    if (clear_ack) writes_.push(mailbox::reg::invalidate_ack_low, zeros_.first(8));
-    shadow_.generation += 1;
-    le::store_u32(generation_even_.data(), shadow_.generation);
-    writes_.push(mailbox::reg::generation, generation_even_);
-    le::store_u32(ack_word_.data(), shadow_.ack_sequence);
-    writes_.push(mailbox::reg::ack_sequence, ack_word_);
-  }
-
-  constexpr std::span<const std::byte> shadow_bytes() noexcept {
-    le::store_u32(shadow_image_.data() + 0, shadow_.generation);
-    le::store_u32(shadow_image_.data() + 4, shadow_.status);
-    le::store_u32(shadow_image_.data() + 8, shadow_.byte_count);
-    le::store_u32(shadow_image_.data() + 12, shadow_.ack_sequence);
-    le::store_u64(shadow_image_.data() + 16, latched_.bits());
-    return shadow_image_;
-  }
-
-  // Identification, status and reserved registers must hold exactly what the PF last wrote.
-  constexpr bool pf_registers_intact(std::span<const std::byte> window) noexcept {
-    for (std::size_t i = 0; i < identity_.size(); ++i)
-      if (window[mailbox::reg::magic + i] != identity_[i]) return false;
-    const auto expected = shadow_bytes();
-    for (std::size_t i = 0; i < expected.size(); ++i)
-      if (window[mailbox::status_area + i] != expected[i]) return false;
-    for (std::size_t i = 0; i < mailbox::reserved_size; ++i)
-      if (window[mailbox::reg::reserved + i] != std::byte{0}) return false;
-    return true;
-  }
-  // The shadow covers every byte of the window after the VSEC header that the VF may not write.
-  static_assert(mailbox::reg::magic + 12 == mailbox::reg::control);
-  static_assert(mailbox::status_area + mailbox::status_area_size == mailbox::reg::invalidate_ack_low);
-  static_assert(mailbox::reg::reserved + mailbox::reserved_size == mailbox::reg::data);
+  static constexpr std::array<std::byte, mailbox::data_window_size> zeros_{};
 
   pf_blocks<MaxVfs>* store_;
   vf_index vf_;
-  std::uint32_t last_sequence_{0};
-  status_shadow shadow_{};
+  pf_mailbox_config config_;
+  mailbox::status_word status_{};
+  ntstatus result_{ntstatus::success};
   block_mask latched_{};
   block_mask reraised_{};  // latched bits raised again since they were latched
+  std::uint64_t next_beat_{no_tick};
+  std::uint16_t last_sequence_{0};
+  bool synchronised_{false};
+  bool initialized_{false};
+  bool signal_requested_{false};  // control.SIGNAL as the VF last set it
+  bool signal_{false};
+  std::uint8_t dirty_{0};  // PF-owned registers (status, result, mask) the window shows changed
   mailbox_event event_{mailbox_event::none};
   write_list writes_{};
-  std::array<std::byte, 12> identity_{};
-  std::array<std::byte, 4> generation_odd_{};
-  std::array<std::byte, 4> generation_even_{};
-  std::array<std::byte, 8> status_words_{};
-  std::array<std::byte, 8> mask_words_{};
-  std::array<std::byte, 4> ack_word_{};
-  std::array<std::byte, mailbox::status_area_size> shadow_image_{};
+  std::array<std::byte, owned_size> owned_{};
+  std::array<std::byte, 4> control_word_{};
   std::array<std::byte, max_block_size> data_{};
-  static constexpr std::array<std::byte, max_block_size> zeros_storage_{};
-  std::span<const std::byte> zeros_{zeros_storage_};
 };
 
 }  // namespace vpci::engine

@@ -50,11 +50,16 @@ std::size_t device_side_write(Transport& transport, std::size_t offset, std::spa
   }
 }
 
+// Whether the device side can signal the driver side when it completed an update (device_side_publish
+// does something): a transport with one signal per update, driven through its ordinary writes.
+template <class Transport>
+concept device_side_signalling_transport = !device_side_transport<Transport> && update_signalling_transport<Transport>;
+
 // Tells the peer that an update made with device_side_write is complete (nothing to do on transports
 // that do not signal their peer, or that signal on every write).
 template <config_space_transport Transport>
 void device_side_publish(Transport& transport) {
-  if constexpr (!device_side_transport<Transport> && update_signalling_transport<Transport>) transport.signal_peer();
+  if constexpr (device_side_signalling_transport<Transport>) transport.signal_peer();
 }
 
 // Makes the bytes [offset, offset + mask.size()) writable by the driver side exactly where `mask` has a

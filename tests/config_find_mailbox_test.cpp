@@ -1,0 +1,114 @@
+// Discovery of the mailbox window (config::find_mailbox, layout 2): the DVSEC named by its DVSEC vendor ID
+// and DVSEC ID, first in list order; a foreign DVSEC skipped; a wrong revision, layout or length refused
+// with the error that says which; the function's own vendor ID as the default.
+#include <boost/test/unit_test.hpp>
+
+#include <cstdint>
+
+#include <vpci/config/find_mailbox.hpp>
+#include <vpci/config/placement.hpp>
+#include <vpci/wire/mailbox.hpp>
+
+#include "config_fixtures.hpp"
+#include "test_support.hpp"
+
+using namespace vpci;
+using vpci::test::config_image;
+namespace cid = config::extended_capability_id;
+
+namespace {
+
+// A window at `at`, as a PF leaves it after placement and initialisation (identity written).
+void window(config_image& image, std::uint16_t at, std::uint16_t next, std::uint16_t vendor, std::uint16_t id,
+            std::uint8_t revision = 2, std::uint16_t length = 0xB8, std::uint16_t layout = 2) {
+  image.extended_capability(at, cid::designated_vendor_specific, 1, next);
+  image.put32(at + 4u, config::encode_dvsec_header1(vendor, revision, length));
+  image.put32(at + 8u, config::encode_dvsec_header2(id));
+  image.put32(at + 0x0Cu, std::uint32_t{layout} | 0x00070000u);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(config_find_mailbox)
+
+BOOST_AUTO_TEST_CASE(finds_the_dvsec_with_its_names) {
+  config_image image{0x8086, 0x1572};
+  image.extended_capability(0x100, cid::sriov, 1, 0x200);
+  window(image, 0x200, 0, 0x8086, 0x5650);
+  BOOST_TEST(*config::find_mailbox(image.view()) == 0x200u);  // the function's vendor, ID 0x5650
+  BOOST_TEST(*config::find_mailbox(image.view(), 0x8086) == 0x200u);
+  BOOST_TEST(*config::find_mailbox(image.view(), 0x8086, 0x5650) == 0x200u);
+  BOOST_TEST((config::find_mailbox(image.view(), 0x1AF4).error() == errc::not_found));
+  BOOST_TEST((config::find_mailbox(image.view(), 0x8086, 0x5651).error() == errc::not_found));
+  // Names of the IHV's choosing.
+  window(image, 0x200, 0, 0x1AF4, 0x0042);
+  BOOST_TEST((config::find_mailbox(image.view()).error() == errc::not_found));
+  BOOST_TEST(*config::find_mailbox(image.view(), 0x1AF4, 0x0042) == 0x200u);
+  // What the placement allocator makes is found.
+  config_image placed{0x10EC, 0x8168};
+  const auto at = config::place_dvsec(placed.span(), {0x10EC, mailbox::default_dvsec_id, mailbox::dvsec_revision,
+                                                      static_cast<std::uint16_t>(mailbox::window_size)});
+  BOOST_TEST_REQUIRE(at.has_value());
+  placed.put32(*at + std::size_t{mailbox::reg::identity}, mailbox::encode_identity(mailbox::capability::invalidation));
+  BOOST_TEST(*config::find_mailbox(placed.view()) == *at);
+}
+
+BOOST_AUTO_TEST_CASE(foreign_dvsecs_and_vsecs_are_skipped) {
+  config_image image{0x8086, 0x1572};
+  window(image, 0x100, 0x200, 0x1AF4, 0x5650);  // another vendor's ID 0x5650
+  image.extended_capability(0x200, cid::vendor_specific, 1, 0x240);  // a layout-1 window: a VSEC 0x5650
+  image.put32(0x204, config::encode_vsec_word(0x5650, 1, 0xD0));
+  window(image, 0x300, 0, 0x8086, 0x5650);
+  image.extended_capability(0x240, cid::designated_vendor_specific, 1, 0x300);  // the vendor's other DVSEC
+  image.put32(0x244, config::encode_dvsec_header1(0x8086, 2, 0x10));
+  image.put32(0x248, config::encode_dvsec_header2(0x0001));
+  BOOST_TEST(*config::find_mailbox(image.view()) == 0x300u);
+}
+
+BOOST_AUTO_TEST_CASE(a_window_this_library_does_not_speak_is_refused_with_the_reason) {
+  struct variant {
+    const char* what;
+    std::uint8_t revision;
+    std::uint16_t length;
+    std::uint16_t layout;
+    errc expected;
+  };
+  const variant variants[] = {
+      {"DVSEC revision 1", 1, 0xB8, 2, errc::revision_mismatch},
+      {"DVSEC revision 3", 3, 0x100, 2, errc::revision_mismatch},
+      {"identity layout 1", 2, 0xB8, 1, errc::revision_mismatch},
+      {"identity layout 3", 2, 0xB8, 3, errc::revision_mismatch},
+      {"identity layout 0 (never initialised)", 2, 0xB8, 0, errc::revision_mismatch},
+      {"0xB4 bytes: shorter than the window", 2, 0xB4, 2, errc::not_supported},
+      {"0x0C bytes", 2, 0x0C, 2, errc::not_supported},
+  };
+  for (const variant& v : variants) {
+    BOOST_TEST_CONTEXT(v.what) {
+      config_image image{0x8086, 0x1572};
+      window(image, 0x100, 0x300, 0x8086, 0x5650, v.revision, v.length, v.layout);
+      window(image, 0x300, 0, 0x8086, 0x5650);  // a good one later: the first one decides
+      BOOST_TEST((config::find_mailbox(image.view()).error() == v.expected));
+    }
+  }
+  // Longer than the window is fine (room for a later layout's registers).
+  config_image longer{0x8086, 0x1572};
+  window(longer, 0x100, 0, 0x8086, 0x5650, 2, 0x200);
+  BOOST_TEST(*config::find_mailbox(longer.view()) == 0x100u);
+}
+
+BOOST_AUTO_TEST_CASE(truncated_snapshots_and_broken_lists) {
+  config_image image{0x8086, 0x1572};
+  image.extended_capability(0x100, cid::sriov, 1, 0x200);
+  window(image, 0x200, 0x300, 0x8086, 0x5650);
+  image.extended_capability(0x300, cid::alternative_routing_id, 1, 0x300);  // loops after the window
+  BOOST_TEST(*config::find_mailbox(image.view()) == 0x200u);               // found before the list breaks
+  BOOST_TEST((config::find_mailbox(image.view(0x20C)).error() == errc::out_of_range));  // ends before identity
+  BOOST_TEST((config::find_mailbox(image.view(0x100)).error() == errc::not_found));      // no extended space
+  BOOST_TEST((config::find_mailbox(image.view(63)).error() == errc::out_of_range));      // no vendor ID to default to
+  BOOST_TEST(*config::find_mailbox(image.view(0x210), 0x8086) == 0x200u);  // named: no header needed
+  config_image broken{0x8086, 0x1572};
+  broken.extended_capability(0x100, cid::sriov, 1, 0x100);  // loops before any window
+  BOOST_TEST((config::find_mailbox(broken.view()).error() == errc::capability_loop));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
