@@ -21,6 +21,7 @@
 
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/config/find_mailbox.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 
 #include "../examples/blocks.hpp"
@@ -59,15 +60,24 @@ struct mailbox_fixture {
 
 BOOST_AUTO_TEST_SUITE(mailbox_endpoint)
 
-BOOST_AUTO_TEST_CASE(window_is_a_linked_vsec_with_the_documented_identity) {
+BOOST_AUTO_TEST_CASE(window_is_a_linked_dvsec_with_the_documented_identity) {
   mailbox_fixture f;
-  BOOST_TEST(f.window == 0x100u);  // an empty extended list: the VSEC becomes its head
-  std::array<std::byte, 16> head{};
+  BOOST_TEST(f.window == 0x100u);  // an empty extended list: the DVSEC becomes its head
+  std::array<std::byte, 24> head{};
   BOOST_REQUIRE(f.space.device_read(f.window, head) == no_error);
-  BOOST_TEST(le::load_u32(head.data()) == 0x0001000Bu);                 // VSEC, version 1, next 0
-  BOOST_TEST(le::load_u32(head.data() + 4) == ((0x0D0u << 20) | (1u << 16) | 0x5650u));
-  BOOST_TEST(le::load_u32(head.data() + 8) == 0x49435056u);             // "VPCI"
-  BOOST_TEST(le::load_u32(head.data() + 12) == 0x00030001u);            // version 1, both capabilities
+  BOOST_TEST(le::load_u32(head.data()) == 0x00010023u);  // DVSEC, version 1, next 0
+  // DVSEC vendor = the function's own vendor ID (0 in this blank space), revision 2, length 0xB8.
+  BOOST_TEST(le::load_u32(head.data() + 4) == ((0x0B8u << 20) | (2u << 16) | 0x0000u));
+  BOOST_TEST(le::load_u32(head.data() + 8) == 0x00005650u);   // DVSEC ID "VP"
+  BOOST_TEST((le::load_u32(head.data() + 12) & 0xFFFFu) == 2u);  // layout 2
+  BOOST_TEST((le::load_u32(head.data() + 16) & 0xFFFFu) == 0x2080u);  // 128-byte blocks, 32-dword window
+  BOOST_TEST(le::load_u32(head.data() + 20) == 0u);  // control
+  // vpci's discovery finds it by its names.
+  std::vector<std::byte> image(4096);
+  BOOST_REQUIRE(f.space.device_read(0, image) == no_error);
+  const auto found = config::find_mailbox(image);
+  BOOST_REQUIRE(found.has_value());
+  BOOST_TEST(*found == f.window);
 }
 
 BOOST_AUTO_TEST_CASE(coroutine_reads_and_writes_typed_blocks) {
