@@ -251,7 +251,14 @@ class vf_mailbox_engine {
         case state::reading_result: return issue_read(mailbox::reg::result, 4);
         case state::reading_data: return issue_read(mailbox::reg::data, answer_.count);
         case state::reading_invalidations: return issue_read(mailbox::invalidation_area, mailbox::invalidation_area_size);
-        case state::acknowledging: return issue_write(mailbox::ack_area, ack_bytes_);
+        case state::acknowledging: {
+          // Only the acknowledgement dwords that carry bits: the PF clears both anyway.
+          const std::uint64_t ack = le::load_u64(ack_bytes_.data());
+          if ((ack >> 32) == 0) return issue_write(mailbox::reg::invalidate_ack_low, std::span<const std::byte>(ack_bytes_).first(4));
+          if ((ack & 0xFFFFFFFFu) == 0)
+            return issue_write(mailbox::reg::invalidate_ack_high, std::span<const std::byte>(ack_bytes_).subspan(4));
+          return issue_write(mailbox::ack_area, ack_bytes_);
+        }
         case state::requesting_reset:
           le::store_u32(control_bytes_.data(), mailbox::control_reset | (signal_ ? mailbox::control_signal : 0u));
           return issue_write(mailbox::reg::control, control_bytes_);
