@@ -306,4 +306,65 @@ BOOST_AUTO_TEST_CASE(removal_completes_every_pending_operation_in_order) {
   for (auto& ec : errors) BOOST_TEST((ec == errc::vf_removed));
 }
 
+// Issue 10's budgets, counted as config cycles on the VF's side of a simulated device (the transport's
+// access observer sees every aligned access): a read or write of n bytes costs at most ceil(n/4) + 5 VF
+// accesses once the window is probed (a read ceil(n/4) + 3, a write ceil(n/4) + 2, + 1 when the block
+// register must change), and an idle invalidation watcher 100 accesses per second.
+BOOST_AUTO_TEST_CASE(config_access_budgets_counted_on_the_transport) {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  std::vector<std::byte> contents(128);
+  for (std::size_t i = 0; i < contents.size(); ++i) contents[i] = static_cast<std::byte>(i);
+  // Block 1 holds 4 bytes, block 2 64, block 3 128.
+  const auto id_of = [](std::size_t n) { return block_id{n == 4 ? 1u : n == 64 ? 2u : 3u}; };
+  for (const std::size_t n : {4u, 64u, 128u})
+    BOOST_REQUIRE(!pf.define_block(0, id_of(n), std::span<const std::byte>(contents).first(n)));
+  const auto window = pf.attach_mailbox(0, space);
+  BOOST_REQUIRE(window.has_value());
+  std::size_t accesses = 0;
+  space.set_access_observer([&](access_direction, std::size_t, std::size_t) { ++accesses; });
+  vf_endpoint vf(space, *window);
+  std::array<std::byte, 128> buffer{};
+  boost::system::error_code ec;
+  (void)vf.read_block(id_of(4), std::span(buffer).first(4), ec);  // the probe happens here
+  BOOST_REQUIRE(!ec);
+  for (const std::size_t n : {4u, 64u, 128u}) {
+    BOOST_TEST_CONTEXT(n << " bytes") {
+      const auto span = std::span(buffer).first(n);
+      accesses = 0;
+      BOOST_TEST(vf.read_block(id_of(n), span, ec) == n);
+      // The request, the status, the data, the tear check, and the block register when it changes.
+      BOOST_TEST(accesses == (n + 3) / 4 + 3 + (n == 4 ? 0 : 1));
+      BOOST_TEST(accesses <= (n + 3) / 4 + 5);
+      accesses = 0;
+      BOOST_TEST(vf.read_block(id_of(n), span, ec) == n);
+      BOOST_TEST(accesses == (n + 3) / 4 + 3);
+      accesses = 0;
+      BOOST_TEST(vf.write_block(id_of(n), span, ec) == n);
+      BOOST_TEST(accesses == (n + 3) / 4 + 2);
+      BOOST_TEST(!ec);
+    }
+  }
+  // An idle watcher, one virtual second: one status dword per 10 ms.
+  manual_timing clock;
+  vf_endpoint watcher(space, *window, vf_mailbox_options{}, clock);
+  bool woke = false;
+  watcher.async_wait_invalidate([&](boost::system::error_code, block_mask) { woke = true; });
+  io.restart();
+  io.poll();  // the probe
+  accesses = 0;
+  for (int i = 0; i < 100; ++i) {
+    clock.advance(std::chrono::milliseconds(10));
+    io.restart();
+    io.poll();
+  }
+  BOOST_TEST(!woke);
+  BOOST_TEST(accesses == 100u);
+  watcher.close();
+  io.restart();
+  io.poll();
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,8 +5,9 @@
 // operation that completed, or nothing to do. Every protocol decision (sequencing, the tear check,
 // invalidation acknowledgement, late replies after a timeout, mailbox reset, a restarted or silent PF, what
 // a cancellation may leave behind) lives here. The access pattern is the floor docs/protocol.md states: a
-// read of n bytes is ceil(n/4) + 4 config accesses when the PF has answered by the first status read, a
-// write ceil(n/4) + 3, and the block register is not written again while the block ID does not change.
+// read of n bytes is ceil(n/4) + 3 config accesses when the PF has answered by the first status read, a
+// write ceil(n/4) + 2, each + 1 when the block register must change (it is not written again while the
+// block ID stays the same).
 //
 // The engine is one explicit state machine (`state`): what it is doing with the window right now. At
 // most one register access is in flight. Requests run one at a time through the single data window, in
