@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/timing.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/shm_config_space.hpp>
@@ -34,21 +35,32 @@ std::vector<std::byte> pattern(std::size_t size) {
   return bytes;
 }
 
-// VF 0 with one block of `size` bytes, its window in a 4096-byte simulated config space.
-struct memory_mailbox {
+// VF 0 with one block of `size` bytes, its window in a 4096-byte simulated config space. `accesses`
+// counts the VF's config accesses (every aligned access of the driver side: a config cycle each on real
+// hardware; the PF's own accesses are the device's and not counted).
+template <class Timing = vpci::steady_timing>
+struct basic_memory_mailbox {
   boost::asio::io_context io;
   vpci::memory_config_space space{io, 4096};
   vpci::pf_endpoint<4> pf;
-  std::optional<vpci::vf_endpoint<vpci::memory_config_space>> vf;
+  std::optional<vpci::vf_endpoint<vpci::memory_config_space, Timing>> vf;
+  std::uint64_t accesses = 0;
 
-  explicit memory_mailbox(std::size_t size) {
+  explicit basic_memory_mailbox(std::size_t size, Timing timing = {}) {
     (void)pf.register_vf(0, 0x0101);
     (void)pf.define_block(0, bench_block, pattern(size));
     auto window = pf.attach_mailbox(0, space);
     if (!window) throw std::runtime_error("attach_mailbox failed");
-    vf.emplace(space, *window);
+    space.set_access_observer([this](vpci::access_direction, std::size_t, std::size_t) { ++accesses; });
+    vf.emplace(space, *window, vpci::vf_mailbox_options{}, std::move(timing));
+  }
+  // The VF's config accesses per operation since `accesses` was last zeroed, as a benchmark counter.
+  void report_accesses(benchmark::State& state) const {
+    if (state.iterations() != 0)
+      state.counters["config_accesses/op"] = static_cast<double>(accesses) / static_cast<double>(state.iterations());
   }
 };
+using memory_mailbox = basic_memory_mailbox<>;
 
 void BM_read_block_memory_sync(benchmark::State& state) {
   const auto size = static_cast<std::size_t>(state.range(0));
@@ -58,6 +70,7 @@ void BM_read_block_memory_sync(benchmark::State& state) {
   boost::system::error_code ec;
   for (int i = 0; i < warmup_operations; ++i) (void)m.vf->read_block(bench_block, destination, ec);
   const std::uint64_t before = allocation_count();
+  m.accesses = 0;
   for (auto _ : state) {
     const std::size_t n = m.vf->read_block(bench_block, destination, ec);
     if (ec || n != size) {
@@ -68,6 +81,7 @@ void BM_read_block_memory_sync(benchmark::State& state) {
   }
   report_allocations(state, before);
   report_blocks(state, size);
+  m.report_accesses(state);
 }
 BENCHMARK(BM_read_block_memory_sync)->Apply(block_sizes)->UseRealTime();
 
@@ -78,6 +92,7 @@ void BM_write_block_memory_sync(benchmark::State& state) {
   boost::system::error_code ec;
   for (int i = 0; i < warmup_operations; ++i) (void)m.vf->write_block(bench_block, data, ec);
   const std::uint64_t before = allocation_count();
+  m.accesses = 0;
   for (auto _ : state) {
     const std::size_t n = m.vf->write_block(bench_block, data, ec);
     if (ec || n != size) {
@@ -87,6 +102,7 @@ void BM_write_block_memory_sync(benchmark::State& state) {
   }
   report_allocations(state, before);
   report_blocks(state, size);
+  m.report_accesses(state);
 }
 BENCHMARK(BM_write_block_memory_sync)->Apply(block_sizes)->UseRealTime();
 
@@ -103,6 +119,7 @@ void BM_read_block_memory_async(benchmark::State& state) {
         auto token = boost::asio::redirect_error(boost::asio::use_awaitable, ec);
         for (int i = 0; i < warmup_operations; ++i) (void)co_await m.vf->async_read_block(bench_block, destination, token);
         before = allocation_count();
+        m.accesses = 0;
         for (auto _ : state) {
           const std::size_t n = co_await m.vf->async_read_block(bench_block, destination, token);
           if (ec || n != size) {
@@ -116,8 +133,32 @@ void BM_read_block_memory_async(benchmark::State& state) {
   m.io.run();
   report_allocations(state, before);
   report_blocks(state, size);
+  m.report_accesses(state);
 }
 BENCHMARK(BM_read_block_memory_async)->Apply(block_sizes)->UseRealTime();
+
+// An idle VF that waits for invalidations, on a transport without a signal: what it costs in config
+// accesses per second of (virtual) time. Each iteration is 10 ms of virtual time.
+void BM_idle_invalidation_watch(benchmark::State& state) {
+  vpci::manual_timing clock;
+  basic_memory_mailbox<vpci::manual_timing> m(4, clock);
+  bool woke = false;
+  m.vf->async_wait_invalidate([&](boost::system::error_code, vpci::block_mask) { woke = true; });
+  m.io.poll();  // the probe
+  m.accesses = 0;
+  for (auto _ : state) {
+    clock.advance(std::chrono::milliseconds(10));
+    m.io.restart();
+    m.io.poll();
+  }
+  if (woke) state.SkipWithError("the idle watcher woke");
+  state.counters["config_accesses/s"] =
+      static_cast<double>(m.accesses) / (static_cast<double>(state.iterations()) * 0.010);
+  m.vf->close();
+  m.io.restart();
+  m.io.poll();
+}
+BENCHMARK(BM_idle_invalidation_watch);
 
 // The VF reads synchronously on the benchmark thread (it sleeps on its doorbell between its accesses);
 // the PF thread sleeps on the to_device doorbell (the view's peer signal) and services the window when

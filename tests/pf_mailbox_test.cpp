@@ -436,15 +436,15 @@ BOOST_AUTO_TEST_CASE(the_first_non_zero_sequence_after_initialisation_is_adopted
   f.service();
   BOOST_TEST(f.status().ack == 0x1235u);
   BOOST_TEST(f.status().count == 8u);
-  // 16-bit sequences wrap: after 0xFFFF comes 0.
+  // 16-bit sequences wrap: after 0xFFFF comes 1 (0 is never a request).
   fixture w;
   w.request(op_read, 5, 16, 0xFFFF);
   w.service();
   BOOST_TEST(w.status().ack == 0xFFFFu);
-  w.request(op_read, 6, 8, 0);
+  w.request(op_read, 6, 8, 1);
   w.service();
   BOOST_TEST((w.session.last_event() == mailbox_event::served));
-  BOOST_TEST(w.status().ack == 0u);
+  BOOST_TEST(w.status().ack == 1u);
   BOOST_TEST(w.status().count == 8u);
   BOOST_TEST((w.store.quarantined(0) == quarantine_reason::none));
   // Sequence 0 before any request is no request at all.

@@ -61,6 +61,7 @@ struct spec_pf {
   std::uint64_t latched = 0;
   std::uint16_t capabilities = mailbox::capability::invalidation;
   std::uint16_t heartbeat_ms = 0;
+  int violations = 0;
 
   std::uint32_t u32(std::uint16_t offset) const { return le::load_u32(window.data() + offset); }
   void set(std::uint16_t offset, std::uint32_t value) { le::store_u32(window.data() + offset, value); }
@@ -126,6 +127,15 @@ struct spec_pf {
     const auto request = mailbox::decode_request(u32(reg::request));
     if (request.sequence == 0) return;
     if (synchronised && request.sequence == last_sequence) return;  // replay
+    const auto next = static_cast<std::uint16_t>(last_sequence + 1 == 0x10000 ? 1 : last_sequence + 1);
+    if (synchronised && request.sequence != next) {
+      // Skipped or reversed: a violation.
+      ++violations;
+      last_sequence = request.sequence;
+      set(reg::result, static_cast<std::uint32_t>(ntstatus::invalid_device_request));
+      publish(request.sequence, 0, true);
+      return;
+    }
     synchronised = true;
     last_sequence = request.sequence;
     const std::uint32_t id = u32(reg::request_block);
@@ -877,6 +887,25 @@ BOOST_AUTO_TEST_CASE(a_request_left_by_an_earlier_driver_is_an_orphan) {
   BOOST_TEST((h.done[0].error == no_error));
   BOOST_TEST(h.vf.late_replies_dropped() == 1u);
   BOOST_TEST(h.vf.sequence() == 42u);
+}
+
+// Sequences are 16-bit and never 0: after 0xFFFF the VF continues with 1, and a PF that follows the
+// specification serves it (found by a long benchmark run: a PF that expected 0 quarantined the VF).
+BOOST_AUTO_TEST_CASE(the_sequence_wraps_past_0xFFFF_to_1) {
+  harness h;
+  h.pf.set(reg::request, mailbox::encode_request(0xFFFE, 16, mailbox::operation::read));
+  h.pf.set(reg::status, mailbox::encode_status({0xFFFE, 16, false, false, 0, h.pf.epoch}));
+  h.pf.synchronised = true;
+  h.pf.last_sequence = 0xFFFE;
+  std::array<std::byte, 16> a{};
+  for (int i = 0; i < 3; ++i) {
+    (void)h.read(5, a);
+    h.run();
+  }
+  BOOST_REQUIRE(h.done.size() == 3u);
+  for (const auto& d : h.done) BOOST_TEST((d.error == no_error));
+  BOOST_TEST(h.vf.sequence() == 2u);  // 0xFFFF, then 1, then 2
+  BOOST_TEST(h.pf.violations == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -341,8 +341,11 @@ class pf_mailbox_session {
     return static_cast<std::uint32_t>(latched_.bits() >> 32);
   }
 
+  // The sequence after the last one: + 1, wrapping past 0xFFFF to 1 (0 is never a request: a window whose
+  // request register reads 0 holds none).
   [[nodiscard]] constexpr std::uint16_t next_sequence() const noexcept {
-    return static_cast<std::uint16_t>(last_sequence_ + 1u);
+    const auto next = static_cast<std::uint16_t>(last_sequence_ + 1u);
+    return next == 0 ? std::uint16_t{1} : next;
   }
   [[nodiscard]] constexpr std::uint16_t capabilities() const noexcept {
     std::uint16_t caps = mailbox::capability::invalidation;
