@@ -598,4 +598,38 @@ BOOST_AUTO_TEST_CASE(fail_at_every_step_of_a_read_and_a_write) {
   }
 }
 
+// Case 11, the VF's half: a PF whose shared-memory space ends (its last device-role view is gone, as when
+// its process exits) fails the VF's pending operation with peer_gone at once, not at its deadline, and
+// every later call fails at once with it. No virtual time passes.
+BOOST_AUTO_TEST_CASE(case_11_a_vf_tells_a_dead_pf_from_a_slow_one) {
+  boost::asio::io_context io;
+  std::optional<shm_config_space> device(shm_config_space::create_anonymous(io.get_executor(), 4096));
+  auto driver = device->view(io.get_executor(), shm_role::driver);
+  auto pf = make_pf();
+  const auto at = pf->attach_mailbox(0, *device);
+  BOOST_REQUIRE(at.has_value());
+  manual_timing clock;
+  vf_endpoint vf(driver, *at, vf_mailbox_options{}, clock);
+  std::array<std::byte, 6> mac{};
+  outcome read;
+  vf.async_read_block(example::mac_block::id, mac, read.handler());  // nobody serves: the PF is slow
+  run_ready(io);
+  BOOST_TEST(!read.done);
+  BOOST_TEST(driver.peer_alive());
+  pf.reset();
+  device.reset();  // the PF's space ends
+  BOOST_TEST(!driver.peer_alive());
+  for (int i = 0; i < 1000 && !read.done; ++i) io.run_one_for(std::chrono::milliseconds(10));
+  BOOST_TEST(read.calls == 1);
+  BOOST_TEST((read.ec == errc::peer_gone));
+  BOOST_TEST(clock.now() == 0u);
+  outcome later;
+  vf.async_read_block(example::mac_block::id, mac, later.handler());
+  run_ready(io);
+  BOOST_TEST((later.ec == errc::peer_gone));
+  boost::system::error_code ec;
+  BOOST_TEST(vf.read_block(example::mac_block::id, mac, ec) == 0u);
+  BOOST_TEST((ec == errc::peer_gone));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
