@@ -3,6 +3,8 @@
 // (a local socket, TCP). The operations, their completion signatures, errors, cancellation and
 // threading rules are those of the VF endpoint core (asio/detail/vf_core.hpp), the same on both
 // bindings; this class supplies how the message channel's I/O is performed:
+// - the stream starts with protocol-version negotiation (vf_message_options::negotiate, on by default):
+//   block requests wait until a version is agreed (negotiated_version());
 // - requests are pipelined: up to 64 are in flight at once, answered in any order (transaction IDs);
 //   frames started while a send is in progress go out together in the next one;
 // - from its first operation on, the endpoint keeps reading the stream, so invalidations are latched as
