@@ -458,7 +458,6 @@ BOOST_AUTO_TEST_CASE(a_pf_supporting_none_of_the_versions) {
   e2e f(engine::pf_negotiation{true, hyperv::protocol_version(2, 0), hyperv::protocol_version(2, 0)});
   std::array<std::byte, 6> block{};
   outcome read;
-  std::optional<boost::system::error_code> waited;
   f.vf->async_read_block(block_id{1}, block, read.handler());
   run_until(f.io, f.clock, [&] { return read.done; }, 10 * second);
   BOOST_TEST((read.ec == errc::revision_mismatch));

@@ -628,6 +628,7 @@ BOOST_FIXTURE_TEST_CASE(undelivered_invalidations_go_back_to_the_store, fixture)
   BOOST_TEST(!session0.has_output());
   // A delivered one does not come back.
   pf_message_session<4> next{store, vf0, slot0};
+  negotiate(next);
   next.invalidate(store.take_invalidations(vf0));
   fixture::hand_off(next);
   next.end_of_serving();
@@ -944,6 +945,50 @@ BOOST_FIXTURE_TEST_CASE(malformed_version_requests_are_violations, negotiation_f
     hand_off(session);
   }
   BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+}
+
+// With negotiation required, invalidations wait until the agreeing answer was handed to the stream and
+// then follow it; a refused offer releases nothing. Without, they go at once.
+BOOST_FIXTURE_TEST_CASE(invalidations_follow_agreement, negotiation_fixture) {
+  pf_message_session<4> session{store, vf0, slot0, default_stall_timeout, pf_negotiation{true, 0x10001, 0x10003}};
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  session.invalidate(block_mask{0x3});
+  BOOST_TEST(session.invalidations_held());
+  BOOST_TEST(!session.has_output());
+  BOOST_REQUIRE(session.on_packet(linux_version_request(1, 0x10004), out).has_value());  // mismatch
+  auto first = session.begin_handoff(frame);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST(first->answers == 1u);
+  BOOST_TEST(first->invalidate_size == 0u);
+  session.end_handoff();
+  BOOST_TEST(!session.has_output());
+  BOOST_REQUIRE(session.on_packet(linux_version_request(2, 0x10003), out).has_value());  // agreed
+  session.invalidate(block_mask{0x4});
+  auto agreeing = session.begin_handoff(frame);
+  BOOST_REQUIRE(agreeing.has_value());
+  BOOST_TEST(agreeing->answers == 1u);
+  BOOST_TEST(agreeing->invalidate_size == 0u);  // not ahead of the version answer
+  session.end_handoff();
+  BOOST_TEST(!session.invalidations_held());
+  BOOST_TEST(session.has_output());
+  auto after = session.begin_handoff(frame);
+  BOOST_REQUIRE(after.has_value());
+  BOOST_TEST(after->invalidate_size == hyperv::invalidate_frame_size);
+  BOOST_TEST(le::load_u64(frame.data() + 28) == 0x7u);
+  session.end_handoff();
+  // Held invalidations of a stream that ends before agreement go back to the store.
+  pf_message_session<4> cut{store, vf0, slot0};
+  cut.invalidate(block_mask{0x10});
+  cut.end_of_serving();
+  BOOST_TEST(store.pending_invalidations(vf0).bits() == 0x10u);
+  // Not required: at once.
+  pf_message_session<4> optional{store, vf0, slot0, default_stall_timeout, pf_negotiation{false, 0x10001, 0x10004}};
+  optional.invalidate(store.take_invalidations(vf0));
+  BOOST_TEST(!optional.invalidations_held());
+  BOOST_TEST(optional.has_output());
+  auto handoff = optional.begin_handoff(frame);
+  BOOST_REQUIRE(handoff.has_value());
+  BOOST_TEST(handoff->invalidate_size == hyperv::invalidate_frame_size);
 }
 
 // A quarantined VF agrees nothing: STATUS_ACCESS_DENIED, as its block requests get.

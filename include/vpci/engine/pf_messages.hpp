@@ -48,7 +48,8 @@
 //    no invalidation is lost (the VF's next stream gets it).
 //
 // Invalidations: invalidate(mask) ORs into this stream's one pending mask (coalescing); it becomes one
-// INVALIDATE_BLOCK frame at the next handoff. It never counts against the answer queue, so at most one
+// INVALIDATE_BLOCK frame at the next handoff (with negotiation required, the first handoff after the one
+// carrying the answer that agreed a version). It never counts against the answer queue, so at most one
 // invalidation frame waits per stream and one rides in the handoff, however many are raised against a
 // stalled stream.
 #pragma once
@@ -195,19 +196,26 @@ class pf_message_session {
   constexpr void invalidate(block_mask mask) noexcept { pending_invalidation_ |= mask; }
   [[nodiscard]] constexpr block_mask pending_invalidation() const noexcept { return pending_invalidation_; }
 
-  // Whether there is something to hand to the stream (unsent answers or a pending invalidation).
-  [[nodiscard]] constexpr bool has_output() const noexcept { return unsent_ != 0 || !pending_invalidation_.empty(); }
+  // With negotiation required, nothing but version answers reaches the VF before agreement, as on a host
+  // (a pci-hyperv guest drops what arrives for a device it does not have yet): invalidations wait,
+  // coalesced, until the answer that agreed a version has been handed to the stream, and follow it.
+  [[nodiscard]] constexpr bool invalidations_held() const noexcept { return negotiation_.required && !agreement_handed_; }
+
+  // Whether there is something to hand to the stream (unsent answers or a pending invalidation not held).
+  [[nodiscard]] constexpr bool has_output() const noexcept {
+    return unsent_ != 0 || (!pending_invalidation_.empty() && !invalidations_held());
+  }
   [[nodiscard]] constexpr bool handoff_in_progress() const noexcept { return handing_off_; }
 
-  // Hands everything waiting to the stream: the pending invalidation, encoded into invalidate_out (to be
-  // written first), then the unsent answers in the order on_packet produced them. The admitted ones
-  // leave the in-flight count now. Errors (nothing changed): buffer_too_small (invalidate_out <
-  // invalidate_buffer_size), invalid_argument (a handoff is already in progress).
+  // Hands everything waiting to the stream: the pending invalidation (unless held), encoded into
+  // invalidate_out (to be written first), then the unsent answers in the order on_packet produced them.
+  // The admitted ones leave the in-flight count now. Errors (nothing changed): buffer_too_small
+  // (invalidate_out < invalidate_buffer_size), invalid_argument (a handoff is already in progress).
   constexpr result<pf_handoff> begin_handoff(std::span<std::byte> invalidate_out) noexcept {
     if (invalidate_out.size() < invalidate_buffer_size) return errc::buffer_too_small;
     if (handing_off_) return errc::invalid_argument;
     pf_handoff handoff{unsent_, 0};
-    if (!pending_invalidation_.empty()) {
+    if (!pending_invalidation_.empty() && !invalidations_held()) {
       auto size = make_invalidate(pending_invalidation_, invalidate_out);
       if (!size) return size.error();
       handoff.invalidate_size = *size;
@@ -218,6 +226,7 @@ class pf_message_session {
     handed_ = unsent_;
     unsent_ = 0;
     handing_off_ = true;
+    if (negotiation_state_ == pf_negotiation_state::agreed) agreement_handed_ = true;  // it is in this handoff or before
     return handoff;
   }
   // The stream took `bytes` of the handoff (any write, partial ones included).
@@ -442,6 +451,7 @@ class pf_message_session {
   pf_negotiation negotiation_;
   std::uint32_t negotiated_version_{0};
   pf_negotiation_state negotiation_state_{pf_negotiation_state::waiting};
+  bool agreement_handed_{false};  // the answer that agreed a version was handed to the stream
   bool handing_off_{false};
   bool stream_violated_{false};
 };
