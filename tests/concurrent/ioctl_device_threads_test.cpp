@@ -35,7 +35,9 @@ BOOST_AUTO_TEST_CASE(callers_on_their_own_threads_wait_on_events) {
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
   manual_timing clock;
-  auto [vf_end, pf_end] = test_stream::make_pair(io.get_executor());
+  auto ends = test_stream::make_pair(io.get_executor());
+  test_stream& vf_end = ends.first;
+  test_stream& pf_end = ends.second;
   pf_endpoint<2> pf;
   BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
   BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
