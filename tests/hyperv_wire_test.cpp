@@ -1140,6 +1140,16 @@ BOOST_AUTO_TEST_CASE(case_2_pf_session_answers_the_writes_linux_sends) {
   BOOST_TEST_REQUIRE(store.define_block(0, block_id{3}, pattern(128, 0)) == no_error);
   engine::pf_message_session<2> session{store, 0, wslot{2, 1}};
   std::array<std::byte, engine::pf_message_session<2>::response_buffer_size> out{};
+  // As a guest does, the version first (hv_pci_protocol_negotiation): 1.4, agreed.
+  auto agreed = session.on_packet(linux_version_request(0x1234, 0x10004), out);
+  BOOST_TEST_REQUIRE(agreed.has_value());
+  BOOST_TEST((agreed->status == ntstatus::success));
+  BOOST_TEST(session.negotiated_version() == 0x10004u);
+  {
+    std::array<std::byte, engine::pf_message_session<2>::invalidate_buffer_size> invalidation{};
+    BOOST_TEST_REQUIRE(session.begin_handoff(invalidation).has_value());
+    session.end_handoff();
+  }
   for (const auto& packet : {linux_write_5(false), linux_write_5(true), linux_write_128()}) {
     auto reply = session.on_packet(packet, out);
     BOOST_TEST_REQUIRE(reply.has_value());

@@ -214,6 +214,7 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_run_on_the_calling_thread) {
 BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
   vf_message_options options;
   options.default_timeout = 1ms;
+  options.negotiate = false;  // the scripted PF below answers block requests only
   boost::asio::io_context io;
   socket_type vf_socket{io}, fake_pf{io};
   boost::asio::local::connect_pair(vf_socket, fake_pf);
@@ -306,7 +307,9 @@ BOOST_AUTO_TEST_CASE(vf_that_floods_without_reading_is_quarantined_for_overflow)
   // stops reading (backpressure).
   std::array<std::byte, hyperv::read_request_frame_size> frame{};
   (void)hyperv::encode_read_request_frame(1, hyperv::read_request{block_id{1}, vf0_slot, 128}, frame);
-  std::vector<std::byte> flood;
+  std::array<std::byte, hyperv::version_request_frame_size> version{};  // negotiation comes first
+  (void)hyperv::encode_version_request_frame(1, hyperv::version_request{hyperv::protocol_version_1_4}, version);
+  std::vector<std::byte> flood(version.begin(), version.end());
   for (int i = 0; i < 4000; ++i) flood.insert(flood.end(), frame.begin(), frame.end());
   vf0.non_blocking(true);
   std::size_t offset = 0;
@@ -375,6 +378,10 @@ BOOST_AUTO_TEST_CASE(answers_leave_the_in_flight_count_when_handed_to_the_stream
     vf.async_read_block(block_id{1}, buffer, [&](boost::system::error_code ec, std::size_t) {
       if (!ec) ++ok;
     });
+  while (!pf_stream.holding()) io.run_one();
+  // The first write is the answer to the VF's version request; block requests follow agreement.
+  BOOST_TEST(pf_stream.held_bytes() == hyperv::version_response_frame_size);
+  pf_stream.release();
   while (!pf_stream.holding()) io.run_one();
   io.poll();  // the PF reads the other requests while its first answers wait in the stream
   // The answers handed to the stream left the in-flight count at once, although the stream has not taken

@@ -1,7 +1,8 @@
 // The PF side of the Hyper-V binding against a scripted fake VF: exact response bytes, isolation
 // (another wslot, another VF's block, unregistered blocks), bad lengths, protocol violations and
-// quarantine, flooding, invalidation frames, garbage, and the VF engine and PF session talking through
-// the stream framing in memory.
+// quarantine, flooding, invalidation frames, garbage, protocol-version negotiation (the packets a Linux
+// guest sends, tests/linux_packets.hpp), and the VF engine and PF session talking through the stream
+// framing in memory.
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -14,6 +15,7 @@
 
 #include <vpci/core.hpp>
 
+#include "linux_packets.hpp"
 #include "test_support.hpp"
 
 using namespace vpci;
@@ -67,6 +69,17 @@ std::vector<std::byte> write_packet(std::uint64_t id, std::uint32_t block, wslot
   return packet;
 }
 
+// Agrees version 1.4 on a session as a Linux guest does first, and hands the answer to the stream.
+void negotiate(pf_message_session<4>& session, std::uint64_t id = 0x77) {
+  std::array<std::byte, pf_message_session<4>::response_buffer_size> response{};
+  auto reply = session.on_packet(vpci::test::linux_packets::linux_version_request(id, 0x10004), response);
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_REQUIRE(reply->status == ntstatus::success);
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  BOOST_REQUIRE(session.begin_handoff(frame).has_value());
+  session.end_handoff();
+}
+
 struct fixture {
   pf_blocks<4> store{pf_limits{4}};
   pf_message_session<4> session0{store, vf0, slot0};
@@ -80,6 +93,8 @@ struct fixture {
     BOOST_REQUIRE(store.register_vf(vf1, 0x0102) == no_error);
     BOOST_REQUIRE(store.define_block(vf0, block_id{3}, block3) == no_error);
     BOOST_REQUIRE(store.define_block(vf1, block_id{5}, block5) == no_error);
+    negotiate(session0);
+    negotiate(session1);
   }
 
   // Sends one packet, expects a response frame; returns the reply, handed to the stream and taken.
@@ -136,12 +151,26 @@ BOOST_FIXTURE_TEST_CASE(read_of_own_block_is_byte_exact, fixture) {
   BOOST_TEST(store.counters(vf0).reads == 1u);
 }
 
-BOOST_FIXTURE_TEST_CASE(read_asking_more_than_the_block_gets_the_block, fixture) {
+// A read longer than the block is answered with exactly the bytes requested: the block's, then zeros.
+// The wire has no length field and VMBus pads the packet, so a VF takes every byte present (up to what
+// it asked for) as data; answering only the block's 16 bytes would hand it 4 bytes of padding as data.
+BOOST_FIXTURE_TEST_CASE(read_asking_more_than_the_block_gets_exactly_the_bytes_requested, fixture) {
   const pf_reply reply = answer(session0, read_packet(7, 3, slot0, 128));
   BOOST_TEST(reply.status == ntstatus::success);
+  BOOST_TEST(reply.size == 4u + 152u);  // 20 + 128 = 148, padded to 152
   auto decoded = hyperv::decode_read_response(response_packet(reply));
   BOOST_REQUIRE(decoded.has_value());
-  BOOST_TEST(decoded->data.size() == 20u);  // the 16-byte block and 4 bytes of padding: the wire has no length
+  const auto data = decoded->data_for(128);
+  BOOST_REQUIRE(data.size() == 128u);
+  BOOST_TEST(ints(data.first(16)) == ints(block3), boost::test_tools::per_element());
+  BOOST_TEST(ints(data.subspan(16)) == std::vector<unsigned>(112, 0u), boost::test_tools::per_element());
+  // 17 bytes of a 16-byte block: 20 + 17 = 37, padded to 40; the VF takes 17 (the block and one zero).
+  const pf_reply odd = answer(session0, read_packet(9, 3, slot0, 17));
+  BOOST_TEST(odd.size == 44u);
+  auto odd_decoded = hyperv::decode_read_response(response_packet(odd));
+  BOOST_REQUIRE(odd_decoded.has_value());
+  BOOST_TEST(ints(odd_decoded->data_for(17)) == ints(vpci::test::linux_packets::concat({block3, vpci::test::make_bytes({0})})),
+             boost::test_tools::per_element());
   // Less than the block: STATUS_BUFFER_TOO_SMALL, no data.
   const pf_reply small = answer(session0, read_packet(8, 3, slot0, 15));
   BOOST_TEST(small.status == ntstatus::buffer_too_small);
@@ -400,6 +429,7 @@ BOOST_AUTO_TEST_CASE(vf_engine_and_pf_session_through_the_framing) {
   BOOST_REQUIRE(store.register_vf(vf0, 0x0101) == no_error);
   BOOST_REQUIRE(store.define_block(vf0, block_id{3}, pattern(16, 0x30)) == no_error);
   pf_message_session<4> pf{store, vf0, slot0};
+  negotiate(pf);
   vf_message_engine<> vf{slot0};
   hyperv::frame_decoder at_pf;
   hyperv::frame_decoder at_vf;
@@ -598,6 +628,7 @@ BOOST_FIXTURE_TEST_CASE(undelivered_invalidations_go_back_to_the_store, fixture)
   BOOST_TEST(!session0.has_output());
   // A delivered one does not come back.
   pf_message_session<4> next{store, vf0, slot0};
+  negotiate(next);
   next.invalidate(store.take_invalidations(vf0));
   fixture::hand_off(next);
   next.end_of_serving();
@@ -609,6 +640,7 @@ BOOST_FIXTURE_TEST_CASE(undelivered_invalidations_go_back_to_the_store, fixture)
 BOOST_FIXTURE_TEST_CASE(case_4_only_a_stream_that_takes_nothing_is_quarantined, fixture) {
   constexpr std::uint64_t timeout = 1000;
   pf_message_session<4> session{store, vf0, slot0, timeout};
+  negotiate(session);
   BOOST_TEST(session.arm_stall_check(0) == pf_message_session<4>::no_deadline);  // nothing handed
   std::size_t answers = 0;
   const auto input = frames(3, 1, false);
@@ -629,6 +661,7 @@ BOOST_FIXTURE_TEST_CASE(case_4_only_a_stream_that_takes_nothing_is_quarantined, 
   BOOST_TEST(store.in_flight(vf0) == 0u);
   // The deadline saturates instead of wrapping.
   pf_message_session<4> forever{store, vf1, slot1, pf_message_session<4>::no_deadline};
+  negotiate(forever);
   BOOST_REQUIRE(forever.on_packet(read_packet(1, 5, slot1, 8), out).has_value());
   BOOST_REQUIRE(forever.begin_handoff(frame).has_value());
   BOOST_TEST(forever.arm_stall_check(5) == pf_message_session<4>::no_deadline - 1);
@@ -655,6 +688,7 @@ BOOST_FIXTURE_TEST_CASE(case_4_accounting_busy_only_past_the_cap, fixture) {
   BOOST_REQUIRE(calm.register_vf(vf0, 1) == no_error);
   BOOST_REQUIRE(calm.define_block(vf0, block_id{3}, pattern(16, 0)) == no_error);
   pf_message_session<4> steady{calm, vf0, slot0};
+  negotiate(steady);
   for (int round = 0; round < 50; ++round) {
     const auto four = frames(4, 1, false);
     std::size_t n = 0;
@@ -696,6 +730,303 @@ BOOST_FIXTURE_TEST_CASE(case_12_framing_verdicts, fixture) {
   std::array<std::byte, 10> tiny{};
   BOOST_TEST(h.session0.on_input(one, tiny).error == errc::buffer_too_small);
   BOOST_TEST(h.session0.on_input(one, tiny).consumed == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Protocol-version negotiation against the packets a Linux guest sends (hv_pci_protocol_negotiation),
+// with a host's rules (OpenVMM's VSP): docs/hyperv-binding.md, "Version negotiation".
+BOOST_AUTO_TEST_SUITE(pf_message_session_negotiation)
+
+namespace {
+using vpci::test::linux_packets::linux_version_request;
+using vpci::test::linux_packets::linux_write_5;
+
+struct negotiation_fixture {
+  pf_blocks<4> store{pf_limits{4}};
+  std::array<std::byte, pf_message_session<4>::response_buffer_size> out{};
+  negotiation_fixture() {
+    BOOST_REQUIRE(store.register_vf(vf0, 0x0101) == no_error);
+    BOOST_REQUIRE(store.define_block(vf0, block_id{7}, pattern(5, 0)) == no_error);
+    BOOST_REQUIRE(store.define_block(vf0, block_id{3}, pattern(16, 0x30)) == no_error);
+  }
+  // The answer frame to a version request: 28 bytes, L = 24, the packet a host's
+  // QueryProtocolVersionReply is (struct pci_response and the version).
+  std::vector<unsigned> version_answer(std::uint64_t id, std::uint32_t status, std::uint32_t version) const {
+    std::vector<std::byte> frame(28);
+    le::store_u32(frame.data(), 24);
+    const std::vector<std::byte> descriptor = vpci::test::make_bytes({0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00});
+    std::copy(descriptor.begin(), descriptor.end(), frame.begin() + 4);
+    le::store_u64(frame.data() + 12, id);
+    le::store_u32(frame.data() + 20, status);
+    le::store_u32(frame.data() + 24, version);
+    return ints(frame);
+  }
+  void hand_off(pf_message_session<4>& session) { fixture::hand_off(session); }
+};
+}  // namespace
+
+// The guest's first offer, 1.4, is agreed: STATUS_SUCCESS with the version, echoing the transaction ID.
+// The answer is held in the answer queue but never counted in flight.
+BOOST_FIXTURE_TEST_CASE(linux_first_offer_is_agreed_byte_exact, negotiation_fixture) {
+  pf_message_session<4> session{store, vf0, slot0};
+  BOOST_TEST(session.negotiation_state() == pf_negotiation_state::waiting);
+  BOOST_TEST(session.negotiated_version() == 0u);
+  auto reply = session.on_packet(linux_version_request(0xFFFF8880'12345678, 0x10004), out);
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_TEST(reply->size == 28u);
+  BOOST_TEST(reply->status == ntstatus::success);
+  BOOST_TEST(!reply->admitted);
+  BOOST_TEST(ints(std::span{out}.first(28)) == version_answer(0xFFFF8880'12345678, 0, 0x10004),
+             boost::test_tools::per_element());
+  BOOST_TEST(session.negotiation_state() == pf_negotiation_state::agreed);
+  BOOST_TEST(session.negotiated_version() == 0x10004u);
+  BOOST_TEST(session.held_answers() == 1u);
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+  BOOST_TEST(session.counters().version_requests == 1u);
+  BOOST_TEST(session.counters().version_mismatches == 0u);
+  // Block messages are served from now on.
+  hand_off(session);
+  auto write = session.on_packet(linux_write_5(true), out);
+  BOOST_REQUIRE(write.has_value());
+  BOOST_TEST(write->status == ntstatus::success);
+  BOOST_TEST(ints(store.contents(vf0, block_id{7})) == (std::vector<unsigned>{0xA1, 0xA2, 0xA3, 0xA4, 0xA5}));
+}
+
+// A PF supporting 1.1 and 1.2 refuses the guest's 1.4 and 1.3 with STATUS_REVISION_MISMATCH (the
+// version field: its highest) and agrees 1.2; the probe may go on after a mismatch.
+BOOST_FIXTURE_TEST_CASE(mismatch_then_a_lower_version_is_agreed, negotiation_fixture) {
+  pf_message_session<4> session{store, vf0, slot0, default_stall_timeout, pf_negotiation{true, 0x10001, 0x10002}};
+  const std::uint32_t mismatch = 0xC0000059;
+  std::uint64_t id = 1;
+  for (std::uint32_t version : {0x10004u, 0x10003u}) {
+    auto reply = session.on_packet(linux_version_request(id, version), out);
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(reply->status == ntstatus::revision_mismatch);
+    BOOST_TEST(ints(std::span{out}.first(28)) == version_answer(id, mismatch, 0x10002), boost::test_tools::per_element());
+    BOOST_TEST(session.negotiation_state() == pf_negotiation_state::waiting);
+    hand_off(session);
+    ++id;
+  }
+  auto agreed = session.on_packet(linux_version_request(id, 0x10002), out);
+  BOOST_REQUIRE(agreed.has_value());
+  BOOST_TEST(ints(std::span{out}.first(28)) == version_answer(id, 0, 0x10002), boost::test_tools::per_element());
+  BOOST_TEST(session.negotiated_version() == 0x10002u);
+  BOOST_TEST(session.counters().version_requests == 3u);
+  BOOST_TEST(session.counters().version_mismatches == 2u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+}
+
+// Every version a Linux guest offers refused: the session keeps waiting (the guest gives up with
+// -EPROTO); nothing is agreed, nothing is quarantined, and a block message is still refused as a
+// violation.
+BOOST_FIXTURE_TEST_CASE(every_linux_version_refused, negotiation_fixture) {
+  pf_message_session<4> session{store, vf0, slot0, default_stall_timeout,
+                                pf_negotiation{true, hyperv::protocol_version(2, 0), hyperv::protocol_version(2, 1)}};
+  std::uint64_t id = 10;
+  for (std::uint32_t version : hyperv::linux_protocol_versions) {
+    auto reply = session.on_packet(linux_version_request(id, version), out);
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(ints(std::span{out}.first(28)) == version_answer(id, 0xC0000059, 0x20001), boost::test_tools::per_element());
+    hand_off(session);
+    ++id;
+  }
+  BOOST_TEST(session.negotiation_state() == pf_negotiation_state::waiting);
+  BOOST_TEST(session.negotiated_version() == 0u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  out.fill(std::byte{0x5A});
+  BOOST_TEST(session.on_packet(read_packet(20, 3, slot0, 16), out).error() == errc::protocol_violation);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::protocol_violation);
+  for (std::byte b : out) BOOST_REQUIRE(std::to_integer<unsigned>(b) == 0x5Au);
+}
+
+// With negotiation required (the default), a block message first is a protocol violation: the VF is
+// quarantined, nothing answered or changed. Also after a mismatch, before agreement.
+BOOST_FIXTURE_TEST_CASE(a_block_message_before_negotiation_when_required_is_a_violation, negotiation_fixture) {
+  BOOST_TEST(pf_negotiation{}.required);
+  const auto before = ints(store.contents(vf0, block_id{7}));
+  for (const auto& packet : {linux_write_5(true), read_packet(1, 3, slot0, 16)}) {
+    for (bool after_mismatch : {false, true}) {
+      negotiation_fixture f;
+      pf_message_session<4> session{f.store, vf0, slot0, default_stall_timeout, pf_negotiation{true, 0x10001, 0x10001}};
+      if (after_mismatch) {
+        auto mismatch = session.on_packet(linux_version_request(1, 0x10004), f.out);
+        BOOST_REQUIRE(mismatch.has_value());
+        BOOST_TEST(mismatch->status == ntstatus::revision_mismatch);
+        f.hand_off(session);
+      }
+      f.out.fill(std::byte{0x5A});
+      BOOST_TEST(session.on_packet(packet, f.out).error() == errc::protocol_violation);
+      BOOST_TEST(f.store.quarantined(vf0) == quarantine_reason::protocol_violation);
+      BOOST_TEST(f.store.counters(vf0).violations == 1u);
+      BOOST_TEST(f.store.in_flight(vf0) == 0u);
+      BOOST_TEST(ints(f.store.contents(vf0, block_id{7})) == before);
+      for (std::byte b : f.out) BOOST_REQUIRE(std::to_integer<unsigned>(b) == 0x5Au);
+      BOOST_TEST(session.held_answers() == 0u);
+    }
+  }
+  // The same through the framing: the frame is consumed, the verdict sticky.
+  pf_message_session<4> session{store, vf0, slot0};
+  std::vector<std::byte> frame(4);
+  const auto packet = linux_write_5(true);
+  le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
+  frame.insert(frame.end(), packet.begin(), packet.end());
+  const pf_input_step step = session.on_input(frame, out);
+  BOOST_TEST(step.error == errc::protocol_violation);
+  BOOST_TEST(step.consumed == frame.size());
+  BOOST_TEST(session.on_input(frame, out).error == errc::protocol_violation);
+}
+
+// A second negotiation mid-stream (after agreement) is a protocol violation, as on a host.
+BOOST_FIXTURE_TEST_CASE(a_second_negotiation_mid_stream_is_a_violation, negotiation_fixture) {
+  pf_message_session<4> session{store, vf0, slot0};
+  BOOST_REQUIRE(session.on_packet(linux_version_request(1, 0x10004), out).has_value());
+  hand_off(session);
+  BOOST_REQUIRE(session.on_packet(read_packet(2, 3, slot0, 16), out).has_value());
+  hand_off(session);
+  out.fill(std::byte{0x5A});
+  BOOST_TEST(session.on_packet(linux_version_request(3, 0x10004), out).error() == errc::protocol_violation);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::protocol_violation);
+  BOOST_TEST(session.negotiated_version() == 0x10004u);  // what was agreed stays known
+  for (std::byte b : out) BOOST_REQUIRE(std::to_integer<unsigned>(b) == 0x5Au);
+  // Right after agreement, before any block message, too.
+  negotiation_fixture g;
+  pf_message_session<4> other{g.store, vf0, slot0};
+  BOOST_REQUIRE(other.on_packet(linux_version_request(1, 0x10003), g.out).has_value());
+  BOOST_TEST(other.on_packet(linux_version_request(2, 0x10003), g.out).error() == errc::protocol_violation);
+}
+
+// Negotiation not required: block messages are served from the start; a version request is answered
+// while no block message was, and is a second negotiation mid-stream after one.
+BOOST_FIXTURE_TEST_CASE(negotiation_not_required, negotiation_fixture) {
+  const pf_negotiation optional{false, 0x10001, 0x10004};
+  pf_message_session<4> session{store, vf0, slot0, default_stall_timeout, optional};
+  auto read = session.on_packet(read_packet(1, 3, slot0, 16), out);
+  BOOST_REQUIRE(read.has_value());
+  BOOST_TEST(read->status == ntstatus::success);
+  BOOST_TEST(session.negotiation_state() == pf_negotiation_state::skipped);
+  hand_off(session);
+  BOOST_TEST(session.on_packet(linux_version_request(2, 0x10004), out).error() == errc::protocol_violation);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::protocol_violation);
+  // A peer that does negotiate is answered as with negotiation required.
+  negotiation_fixture g;
+  pf_message_session<4> polite{g.store, vf0, slot0, default_stall_timeout, optional};
+  auto agreed = polite.on_packet(linux_version_request(1, 0x10004), g.out);
+  BOOST_REQUIRE(agreed.has_value());
+  BOOST_TEST(agreed->status == ntstatus::success);
+  BOOST_TEST(polite.negotiated_version() == 0x10004u);
+  g.hand_off(polite);
+  BOOST_TEST(polite.on_packet(read_packet(2, 3, slot0, 16), g.out).has_value());
+}
+
+// Version requests that do not decode, or arrive as a completion, are violations. An unknown version is
+// not: any u32 is a version a guest may offer, answered STATUS_REVISION_MISMATCH.
+BOOST_FIXTURE_TEST_CASE(malformed_version_requests_are_violations, negotiation_fixture) {
+  auto truncated = linux_version_request(1, 0x10004);  // type only: 16 + 4 = 20 bytes
+  truncated.resize(20);
+  le::store_u16(truncated.data() + 4, 3);
+  auto too_long = linux_version_request(1, 0x10004);  // 8 payload bytes past the padded 8
+  too_long.resize(32);
+  le::store_u16(too_long.data() + 4, 4);
+  auto as_completion = linux_version_request(1, 0x10004);
+  le::store_u16(as_completion.data(), hyperv::vmbus::packet_completion);
+  for (const auto& packet : {truncated, too_long, as_completion}) {
+    negotiation_fixture f;
+    pf_message_session<4> session{f.store, vf0, slot0};
+    BOOST_TEST(session.on_packet(packet, f.out).error() == errc::protocol_violation);
+    BOOST_TEST(f.store.quarantined(vf0) == quarantine_reason::protocol_violation);
+    BOOST_TEST(session.negotiated_version() == 0u);
+  }
+  pf_message_session<4> session{store, vf0, slot0};
+  for (std::uint32_t version : {0u, 0xFFFFFFFFu, 0x10000u, 0x10005u}) {
+    auto reply = session.on_packet(linux_version_request(version, version), out);
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(reply->status == ntstatus::revision_mismatch);
+    hand_off(session);
+  }
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+}
+
+// With negotiation required, invalidations wait until the agreeing answer was handed to the stream and
+// then follow it; a refused offer releases nothing. Without, they go at once.
+BOOST_FIXTURE_TEST_CASE(invalidations_follow_agreement, negotiation_fixture) {
+  pf_message_session<4> session{store, vf0, slot0, default_stall_timeout, pf_negotiation{true, 0x10001, 0x10003}};
+  std::array<std::byte, hyperv::invalidate_frame_size> frame{};
+  session.invalidate(block_mask{0x3});
+  BOOST_TEST(session.invalidations_held());
+  BOOST_TEST(!session.has_output());
+  BOOST_REQUIRE(session.on_packet(linux_version_request(1, 0x10004), out).has_value());  // mismatch
+  auto first = session.begin_handoff(frame);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST(first->answers == 1u);
+  BOOST_TEST(first->invalidate_size == 0u);
+  session.end_handoff();
+  BOOST_TEST(!session.has_output());
+  BOOST_REQUIRE(session.on_packet(linux_version_request(2, 0x10003), out).has_value());  // agreed
+  session.invalidate(block_mask{0x4});
+  auto agreeing = session.begin_handoff(frame);
+  BOOST_REQUIRE(agreeing.has_value());
+  BOOST_TEST(agreeing->answers == 1u);
+  BOOST_TEST(agreeing->invalidate_size == 0u);  // not ahead of the version answer
+  session.end_handoff();
+  BOOST_TEST(!session.invalidations_held());
+  BOOST_TEST(session.has_output());
+  auto after = session.begin_handoff(frame);
+  BOOST_REQUIRE(after.has_value());
+  BOOST_TEST(after->invalidate_size == hyperv::invalidate_frame_size);
+  BOOST_TEST(le::load_u64(frame.data() + 28) == 0x7u);
+  session.end_handoff();
+  // Held invalidations of a stream that ends before agreement go back to the store.
+  pf_message_session<4> cut{store, vf0, slot0};
+  cut.invalidate(block_mask{0x10});
+  cut.end_of_serving();
+  BOOST_TEST(store.pending_invalidations(vf0).bits() == 0x10u);
+  // Not required: at once.
+  pf_message_session<4> optional{store, vf0, slot0, default_stall_timeout, pf_negotiation{false, 0x10001, 0x10004}};
+  optional.invalidate(store.take_invalidations(vf0));
+  BOOST_TEST(!optional.invalidations_held());
+  BOOST_TEST(optional.has_output());
+  auto handoff = optional.begin_handoff(frame);
+  BOOST_REQUIRE(handoff.has_value());
+  BOOST_TEST(handoff->invalidate_size == hyperv::invalidate_frame_size);
+}
+
+// A quarantined VF agrees nothing: STATUS_ACCESS_DENIED, as its block requests get.
+BOOST_FIXTURE_TEST_CASE(a_quarantined_vf_is_refused_negotiation, negotiation_fixture) {
+  store.quarantine(vf0, quarantine_reason::overflow);
+  pf_message_session<4> session{store, vf0, slot0};
+  auto reply = session.on_packet(linux_version_request(5, 0x10004), out);
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_TEST(reply->status == ntstatus::access_denied);
+  BOOST_TEST(session.negotiation_state() == pf_negotiation_state::waiting);
+  BOOST_TEST(session.counters().version_mismatches == 0u);
+  hand_off(session);
+  BOOST_REQUIRE(store.reset_vf(vf0) == no_error);
+  BOOST_TEST(session.on_packet(linux_version_request(6, 0x10004), out)->status == ntstatus::success);
+}
+
+// A handler that produces fewer bytes than the block: the answer still carries exactly the bytes
+// requested, zeros after what the handler produced (never the handler's unused buffer).
+BOOST_FIXTURE_TEST_CASE(a_short_handler_answer_is_zero_filled_to_the_request, negotiation_fixture) {
+  struct short_handler final : block_handler {
+    ntstatus on_read(vf_index, block_id, std::span<std::byte> o, std::size_t& bytes) override {
+      for (auto& b : o) b = std::byte{0xEE};  // scribbles over the whole block
+      bytes = 3;
+      return ntstatus::success;
+    }
+    ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return ntstatus::success; }
+  } handler;
+  BOOST_REQUIRE(store.define_block(vf0, block_id{4}, pattern(8, 0), block_access::read_write, &handler) == no_error);
+  pf_message_session<4> session{store, vf0, slot0};
+  negotiate(session);
+  auto reply = session.on_packet(read_packet(1, 4, slot0, 8), out);
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_TEST(reply->status == ntstatus::success);
+  BOOST_TEST(reply->size == 4u + 32u);  // 20 + 8 = 28, padded to 32
+  auto decoded = hyperv::decode_read_response(std::span<const std::byte>{out}.subspan(4, 32));
+  BOOST_REQUIRE(decoded.has_value());
+  BOOST_TEST(ints(decoded->data) == (std::vector<unsigned>{0xEE, 0xEE, 0xEE, 0, 0, 0, 0, 0, 0, 0, 0, 0}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

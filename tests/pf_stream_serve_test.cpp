@@ -141,7 +141,11 @@ struct serve_fixture {
   std::optional<pf_endpoint<4>> pf;
 
   manual_timing clock;
-  pf_stream_options<manual_timing> options{std::chrono::milliseconds(100), clock};
+  // These scripted VFs send block requests without negotiating a protocol version first (what this file
+  // tests is serving, not negotiation: tests/hyperv_negotiation_test.cpp has that).
+  static constexpr engine::pf_negotiation no_negotiation{.required = false};
+  pf_stream_options<manual_timing> options{std::chrono::milliseconds(100), clock, no_negotiation};
+  pf_stream_options<> plain{.negotiation = no_negotiation};  // real time, as the overload without options
 
   explicit serve_fixture(engine::pf_limits limits = {}) {
     pf.emplace(limits);
@@ -207,7 +211,7 @@ BOOST_AUTO_TEST_CASE(case_2_the_overflowing_request_is_not_executed) {
                         block_size);
   pf_end.set_unread_limit(hyperv::write_completion_frame_size);
   serve_result served;
-  f.pf->async_serve(0, slot0, pf_end, served.handler());
+  f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
   scripted_vf vf(vf_end, slot0);
   constexpr std::uint32_t total = 30;
   for (std::uint32_t v = 1; v <= total; ++v) vf.send_write(block1, value_bytes(v));
@@ -235,7 +239,7 @@ BOOST_AUTO_TEST_CASE(case_3_invalidation_bursts_coalesce) {
   auto& [vf_end, pf_end] = f.connect();
   pf_end.set_unread_limit(1);  // the VF is not reading just now
   serve_result served;
-  f.pf->async_serve(0, slot0, pf_end, served.handler());
+  f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
   scripted_vf vf(vf_end, slot0);
   f.run();
   for (unsigned i = 0; i < 131; ++i) BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{std::uint64_t{1} << (i % 64)}));
@@ -257,7 +261,7 @@ BOOST_AUTO_TEST_CASE(case_3_invalidations_against_a_stalled_stream_stay_bounded)
   auto& [vf_end, pf_end] = f.connect();
   pf_end.set_unread_limit(1);
   serve_result served;
-  f.pf->async_serve(0, slot0, pf_end, served.handler());
+  f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
   scripted_vf vf(vf_end, slot0);
   for (unsigned round = 0; round < 20; ++round) {
     for (unsigned i = 0; i < 500; ++i) BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{std::uint64_t{1} << (i % 64)}));
@@ -277,7 +281,7 @@ BOOST_AUTO_TEST_CASE(case_4_a_vf_that_sends_200_reads_at_once_and_reads_every_an
   serve_fixture f;
   auto& [vf_end, pf_end] = f.connect();
   serve_result served;
-  f.pf->async_serve(0, slot0, pf_end, served.handler());
+  f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
   scripted_vf vf(vf_end, slot0);
   for (int i = 0; i < 200; ++i) vf.send_read(block1);
   f.exchange(vf);
@@ -300,7 +304,7 @@ BOOST_AUTO_TEST_CASE(case_4_a_vf_keeping_64_in_flight_never_sees_busy) {
     pf_end.set_read_chunk(chunk);
     vf_end.set_read_chunk(chunk);
     serve_result served;
-    f.pf->async_serve(0, slot0, pf_end, served.handler());
+    f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
     scripted_vf vf(vf_end, slot0);
     const std::size_t total = chunk == 1 ? 300 : 1000;
     for (int i = 0; i < 64; ++i) vf.send_read(block1);
@@ -325,10 +329,10 @@ BOOST_AUTO_TEST_CASE(case_5_reconnects) {
   auto& [old_vf, old_pf] = f.connect();
   auto& [new_vf, new_pf] = f.connect();
   serve_result old_served, new_served;
-  f.pf->async_serve(0, slot0, old_pf, old_served.handler());
+  f.pf->async_serve(0, slot0, old_pf, f.plain, old_served.handler());
   f.run();
   // The VF restarts: a new connection, then the old one is seen to end.
-  f.pf->async_serve(0, slot0, new_pf, new_served.handler());
+  f.pf->async_serve(0, slot0, new_pf, f.plain, new_served.handler());
   f.run();
   old_vf.close();
   f.run();
@@ -359,9 +363,9 @@ BOOST_AUTO_TEST_CASE(case_5_a_pf_destroyed_with_streams_live) {
   auto& [vf1_end, pf1_end] = f.connect();
   auto& [vf0b_end, pf0b_end] = f.connect();
   serve_result s0, s1, s0b;
-  f.pf->async_serve(0, slot0, pf0_end, s0.handler());
-  f.pf->async_serve(1, slot1, pf1_end, s1.handler());
-  f.pf->async_serve(0, slot0, pf0b_end, s0b.handler());
+  f.pf->async_serve(0, slot0, pf0_end, f.plain, s0.handler());
+  f.pf->async_serve(1, slot1, pf1_end, f.plain, s1.handler());
+  f.pf->async_serve(0, slot0, pf0b_end, f.plain, s0b.handler());
   scripted_vf vf0(vf0_end, slot0), vf1(vf1_end, slot1);
   pf1_end.set_unread_limit(1);  // a write held by the stream
   for (int i = 0; i < 10; ++i) {
@@ -398,8 +402,8 @@ BOOST_AUTO_TEST_CASE(case_12_violations_close_the_stream) {
     auto& [vf_end, pf_end] = f.connect();
     auto& [other_vf_end, other_pf_end] = f.connect();
     serve_result served, other;
-    f.pf->async_serve(0, slot0, pf_end, served.handler());
-    f.pf->async_serve(1, slot1, other_pf_end, other.handler());
+    f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
+    f.pf->async_serve(1, slot1, other_pf_end, f.plain, other.handler());
     scripted_vf vf(vf_end, slot0), good(other_vf_end, slot1);
     vf.send(sent);
     const std::uint64_t read = good.send_read(block1);
@@ -424,7 +428,7 @@ BOOST_AUTO_TEST_CASE(case_12_a_stream_cut_mid_frame_is_truncated_message) {
   serve_fixture f;
   auto& [vf_end, pf_end] = f.connect();
   serve_result served;
-  f.pf->async_serve(0, slot0, pf_end, served.handler());
+  f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
   std::array<std::byte, hyperv::max_frame_size> frame{};
   auto size = hyperv::encode_read_request_frame(9, hyperv::read_request{block1, slot0, block_size}, frame);
   BOOST_REQUIRE(size.has_value());
@@ -452,7 +456,7 @@ BOOST_AUTO_TEST_CASE(a_handler_may_invalidate_from_inside_on_write) {
   BOOST_REQUIRE(!pf.define_block(0, block_id{2}, value_bytes(0), block_access::read_write, handler));
   auto& [vf_end, pf_end] = f.connect();
   serve_result served;
-  pf.async_serve(0, slot0, pf_end, served.handler());
+  pf.async_serve(0, slot0, pf_end, f.plain, served.handler());
   scripted_vf vf(vf_end, slot0);
   std::vector<std::uint64_t> ids;
   for (std::uint32_t bit : {5u, 9u, 40u}) ids.push_back(vf.send_write(block_id{2}, value_bytes(bit)));
@@ -487,7 +491,7 @@ BOOST_AUTO_TEST_CASE(a_handler_may_remove_its_vf_from_inside_on_write) {
   BOOST_REQUIRE(!pf.define_block(0, block_id{2}, value_bytes(0), block_access::read_write, handler));
   auto& [vf_end, pf_end] = f.connect();
   serve_result served;
-  pf.async_serve(0, slot0, pf_end, served.handler());
+  pf.async_serve(0, slot0, pf_end, f.plain, served.handler());
   scripted_vf vf(vf_end, slot0);
   vf.send_read(block1);
   vf.send_write(block_id{2}, value_bytes(1));
@@ -777,8 +781,10 @@ BOOST_AUTO_TEST_CASE(async_serve_with_a_deferred_token) {
   auto& [vf_end, pf_end] = f.connect();
   auto& [timed_vf_end, timed_pf_end] = f.connect();
   auto plain = f.pf->async_serve(0, slot0, pf_end, boost::asio::deferred);
-  auto timed = f.pf->async_serve(1, slot1, timed_pf_end, pf_stream_options<manual_timing>{std::chrono::seconds(1), f.clock},
-                                 boost::asio::deferred);
+  auto timed = f.pf->async_serve(
+      1, slot1, timed_pf_end,
+      pf_stream_options<manual_timing>{std::chrono::seconds(1), f.clock, serve_fixture::no_negotiation},
+      boost::asio::deferred);
   BOOST_TEST(f.pf->streams(0) == 0u);
   serve_result first, second;
   std::move(plain)(first.handler());

@@ -152,7 +152,8 @@ struct message_fixture {
   test_stream& pf_end = ends.second;
   std::optional<message_vf> vf;
   explicit message_fixture(std::chrono::nanoseconds timeout = 1s) {
-    vf.emplace(vf_end, own_slot, vf_message_options{timeout}, clock);
+    // The scripted PF answers block requests only: no version negotiation.
+    vf.emplace(vf_end, own_slot, vf_message_options{.default_timeout = timeout, .negotiate = false}, clock);
   }
   // Starts a read of block 1 into `buffer`; returns the transaction ID the PF end received.
   std::uint64_t read_one(std::span<std::byte> buffer, outcome& result) {

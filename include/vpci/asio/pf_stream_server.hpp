@@ -49,6 +49,9 @@ struct pf_stream_options {
   std::chrono::nanoseconds stall_timeout{static_cast<std::int64_t>(engine::default_stall_timeout)};
   // What "now" is and the stall timer (vpci::manual_timing in tests).
   Timing timing{};
+  // Protocol-version negotiation: required by default (a block message first is a protocol violation),
+  // versions 1.1 to 1.4 supported (engine::pf_negotiation).
+  engine::pf_negotiation negotiation{};
 };
 
 }  // namespace vpci
@@ -80,7 +83,7 @@ class pf_stream_server final : public pf_stream_link,
  public:
   pf_stream_server(engine::pf_blocks<MaxVfs>& store, engine::vf_index vf, hyperv::wslot slot, Stream& stream,
                    const pf_stream_options<Timing>& options, Done done)
-      : session_(store, vf, slot, to_nanoseconds(options.stall_timeout)),
+      : session_(store, vf, slot, to_nanoseconds(options.stall_timeout), options.negotiation),
         stream_(stream),
         timing_(options.timing),
         timer_(timing_.make_timer(stream.get_executor())),

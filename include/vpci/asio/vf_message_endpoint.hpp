@@ -3,6 +3,8 @@
 // (a local socket, TCP). The operations, their completion signatures, errors, cancellation and
 // threading rules are those of the VF endpoint core (asio/detail/vf_core.hpp), the same on both
 // bindings; this class supplies how the message channel's I/O is performed:
+// - the stream starts with protocol-version negotiation (vf_message_options::negotiate, on by default):
+//   block requests wait until a version is agreed (negotiated_version());
 // - requests are pipelined: up to 64 are in flight at once, answered in any order (transaction IDs);
 //   frames started while a send is in progress go out together in the next one;
 // - from its first operation on, the endpoint keeps reading the stream, so invalidations are latched as
@@ -45,6 +47,15 @@ namespace vpci {
 struct vf_message_options {
   // The deadline of a request that names none (and of the synchronous forms): vpci::errc::timeout past it.
   std::chrono::nanoseconds default_timeout{std::chrono::seconds(1)};
+  // Protocol-version negotiation when the stream starts, as a pci-hyperv guest does it
+  // (docs/hyperv-binding.md): before any block request the endpoint offers 1.4, then 1.3, 1.2, 1.1;
+  // operations started meanwhile wait (their deadlines run). If no version is agreed every pending and
+  // later operation fails with vpci::errc::revision_mismatch (every version refused), vpci::errc::timeout
+  // (no answer within negotiation_timeout) or the PF's refusal mapped to errc. Turn it off for a PF that
+  // does not answer QUERY_PROTOCOL_VERSION.
+  bool negotiate{true};
+  // How long the PF may take to answer each version offered.
+  std::chrono::nanoseconds negotiation_timeout{std::chrono::seconds(1)};
 };
 
 template <class Stream, class Timing = steady_timing>
@@ -61,7 +72,8 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   vf_message_endpoint(Stream& stream, hyperv::wslot slot, vf_message_options options = {}, Timing timing = {})
       : core(stream.get_executor(), options, std::move(timing)),
         stream_(stream),
-        channel_(std::make_unique<channel_type>(slot)) {}
+        channel_(std::make_unique<channel_type>(
+            slot, engine::vf_negotiation_options{options.negotiate, to_nanoseconds(options.negotiation_timeout)})) {}
 
   // Pending operations complete with vpci::errc::vf_removed; a read or write still in progress on the
   // stream keeps its own buffers and finds the endpoint gone.
@@ -70,6 +82,9 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   typename core::executor_type get_executor() const noexcept { return stream_.get_executor(); }
   [[nodiscard]] const engine::vf_message_engine<64>& engine() const noexcept { return channel_->engine(); }
   [[nodiscard]] const channel_type& channel() const noexcept { return *channel_; }
+  // The protocol version agreed with the PF, (major << 16) | minor (hyperv::protocol_version_1_4, ...);
+  // 0 before agreement, after a failed negotiation, or with negotiation off.
+  [[nodiscard]] std::uint32_t negotiated_version() const noexcept { return channel_->negotiated_version(); }
   [[nodiscard]] Stream& stream() noexcept { return stream_; }
 
  private:
@@ -181,7 +196,7 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   boost::system::error_code perform_blocking(const typename core::action_type& a, std::uint64_t& now) {
     boost::system::error_code ec;
     std::span<const std::byte> rest = a.bytes;
-    const std::uint64_t deadline = channel_->engine().next_deadline();
+    const std::uint64_t deadline = channel_->next_deadline();
     while (!rest.empty() && !ec) {
       if (!ready_for(POLLOUT, deadline)) {
         if (this->timing_.now() >= deadline) break;  // the operation times out; the frames stay unsent

@@ -15,6 +15,18 @@
 // holds for the VF for a whole stall check period (the VF does not read its answers). Error statuses
 // never quarantine; a VF over its in-flight cap gets STATUS_DEVICE_NOT_READY.
 //
+// Version negotiation (pf_negotiation): a QUERY_PROTOCOL_VERSION for a version in the supported range is
+// answered STATUS_SUCCESS and agrees that version; any other version STATUS_REVISION_MISMATCH, and the
+// VF may offer the next. With negotiation required (the default, as a Hyper-V host requires it), a block
+// message before a version is agreed is a protocol violation; without, block messages are served from
+// the start. Either way a version request after agreement, or after block messages were served, is a
+// protocol violation (a second negotiation mid-stream). OpenVMM's VSP (vm/devices/pci/vpci/src/device.rs)
+// is the public host these rules follow; docs/hyperv-binding.md states them.
+//
+// Reads are answered with exactly the bytes requested: the block's bytes, then zeros. A read completion
+// has no length field and VMBus pads it, so the VF takes every byte present (up to what it asked for) as
+// data (hv_pci_read_config_compl); an answer shorter than the request would hand it the padding as data.
+//
 // The answer queue, step by step:
 // 1. Input. on_input() takes stream bytes (any chunking) and answers each complete request into
 //    response_out; the transport appends that frame to its unsent answers. The session takes no input
@@ -36,11 +48,13 @@
 //    no invalidation is lost (the VF's next stream gets it).
 //
 // Invalidations: invalidate(mask) ORs into this stream's one pending mask (coalescing); it becomes one
-// INVALIDATE_BLOCK frame at the next handoff. It never counts against the answer queue, so at most one
+// INVALIDATE_BLOCK frame at the next handoff (with negotiation required, the first handoff after the one
+// carrying the answer that agreed a version). It never counts against the answer queue, so at most one
 // invalidation frame waits per stream and one rides in the handoff, however many are raised against a
 // stalled stream.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -62,6 +76,24 @@ namespace vpci::engine {
 // quarantined for overflow, unless the transport chooses another: 5 s.
 inline constexpr std::uint64_t default_stall_timeout = 5'000'000'000;
 
+// How a session treats protocol-version negotiation.
+struct pf_negotiation {
+  // A version must be agreed before any block message (a block message first is a protocol violation),
+  // as a Hyper-V host requires. false: block messages are served from the start, for peers that never
+  // negotiate; a version request is still answered as long as no block message was.
+  bool required{true};
+  // The supported versions, (major << 16) | minor, inclusive: 1.1 .. 1.4 (what pci-hyperv.c offers).
+  std::uint32_t lowest{hyperv::protocol_version_1_1};
+  std::uint32_t highest{hyperv::protocol_version_1_4};
+};
+
+// Where negotiation stands on a stream.
+enum class pf_negotiation_state : std::uint8_t {
+  waiting,  // nothing agreed yet, no block message served
+  agreed,   // a version is agreed (negotiated_version())
+  skipped,  // negotiation not required and block messages were served without it
+};
+
 // The answer on_packet produced: `size` bytes of response_out to send (a whole frame).
 struct pf_reply {
   std::size_t size{0};
@@ -71,8 +103,10 @@ struct pf_reply {
 
 // Requests the session answered without reaching the store (saturating).
 struct pf_session_counters {
-  std::uint64_t foreign_slot{0};    // wslot of another function
-  std::uint64_t invalid_length{0};  // length 0 or above 128
+  std::uint64_t foreign_slot{0};       // wslot of another function
+  std::uint64_t invalid_length{0};     // length 0 or above 128
+  std::uint64_t version_requests{0};   // QUERY_PROTOCOL_VERSION answered (agreed or mismatched)
+  std::uint64_t version_mismatches{0}; // of which answered STATUS_REVISION_MISMATCH
 };
 
 // One step of on_input.
@@ -98,8 +132,9 @@ class pf_message_session {
   static constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
 
   constexpr pf_message_session(pf_blocks<MaxVfs>& store, vf_index vf, hyperv::wslot slot,
-                               std::uint64_t stall_timeout = default_stall_timeout) noexcept
-      : store_(&store), vf_(vf), slot_(slot), stall_timeout_(stall_timeout) {}
+                               std::uint64_t stall_timeout = default_stall_timeout,
+                               pf_negotiation negotiation = {}) noexcept
+      : store_(&store), vf_(vf), slot_(slot), stall_timeout_(stall_timeout), negotiation_(negotiation) {}
 
   // --- input ----------------------------------------------------------------------------------------
   // Stream bytes from the VF, any chunking: takes bytes up to the end of the next frame and answers the
@@ -127,7 +162,8 @@ class pf_message_session {
 
   // One whole packet from the VF (a frame's content, without the length prefix), for transports that
   // deliver packets themselves. On success the response frame is in response_out and counts as an unsent
-  // answer. Errors (nothing decoded or changed unless said):
+  // answer (a version request's answer too; it is never counted in flight). Errors (nothing decoded or
+  // changed unless said):
   // - buffer_too_small: response_out < response_buffer_size;
   // - busy: the answer queue is full (accepting() is false): the transport must wait for end_handoff();
   // - protocol_violation: the VF broke the protocol; the VF is quarantined in the store and the caller
@@ -160,19 +196,26 @@ class pf_message_session {
   constexpr void invalidate(block_mask mask) noexcept { pending_invalidation_ |= mask; }
   [[nodiscard]] constexpr block_mask pending_invalidation() const noexcept { return pending_invalidation_; }
 
-  // Whether there is something to hand to the stream (unsent answers or a pending invalidation).
-  [[nodiscard]] constexpr bool has_output() const noexcept { return unsent_ != 0 || !pending_invalidation_.empty(); }
+  // With negotiation required, nothing but version answers reaches the VF before agreement, as on a host
+  // (a pci-hyperv guest drops what arrives for a device it does not have yet): invalidations wait,
+  // coalesced, until the answer that agreed a version has been handed to the stream, and follow it.
+  [[nodiscard]] constexpr bool invalidations_held() const noexcept { return negotiation_.required && !agreement_handed_; }
+
+  // Whether there is something to hand to the stream (unsent answers or a pending invalidation not held).
+  [[nodiscard]] constexpr bool has_output() const noexcept {
+    return unsent_ != 0 || (!pending_invalidation_.empty() && !invalidations_held());
+  }
   [[nodiscard]] constexpr bool handoff_in_progress() const noexcept { return handing_off_; }
 
-  // Hands everything waiting to the stream: the pending invalidation, encoded into invalidate_out (to be
-  // written first), then the unsent answers in the order on_packet produced them. The admitted ones
-  // leave the in-flight count now. Errors (nothing changed): buffer_too_small (invalidate_out <
-  // invalidate_buffer_size), invalid_argument (a handoff is already in progress).
+  // Hands everything waiting to the stream: the pending invalidation (unless held), encoded into
+  // invalidate_out (to be written first), then the unsent answers in the order on_packet produced them.
+  // The admitted ones leave the in-flight count now. Errors (nothing changed): buffer_too_small
+  // (invalidate_out < invalidate_buffer_size), invalid_argument (a handoff is already in progress).
   constexpr result<pf_handoff> begin_handoff(std::span<std::byte> invalidate_out) noexcept {
     if (invalidate_out.size() < invalidate_buffer_size) return errc::buffer_too_small;
     if (handing_off_) return errc::invalid_argument;
     pf_handoff handoff{unsent_, 0};
-    if (!pending_invalidation_.empty()) {
+    if (!pending_invalidation_.empty() && !invalidations_held()) {
       auto size = make_invalidate(pending_invalidation_, invalidate_out);
       if (!size) return size.error();
       handoff.invalidate_size = *size;
@@ -183,6 +226,7 @@ class pf_message_session {
     handed_ = unsent_;
     unsent_ = 0;
     handing_off_ = true;
+    if (negotiation_state_ == pf_negotiation_state::agreed) agreement_handed_ = true;  // it is in this handoff or before
     return handoff;
   }
   // The stream took `bytes` of the handoff (any write, partial ones included).
@@ -237,9 +281,17 @@ class pf_message_session {
   [[nodiscard]] constexpr vf_index vf() const noexcept { return vf_; }
   [[nodiscard]] constexpr hyperv::wslot slot() const noexcept { return slot_; }
   [[nodiscard]] constexpr const pf_session_counters& counters() const noexcept { return counters_; }
+  [[nodiscard]] constexpr const pf_negotiation& negotiation() const noexcept { return negotiation_; }
+  [[nodiscard]] constexpr pf_negotiation_state negotiation_state() const noexcept { return negotiation_state_; }
+  // The version agreed on this stream, or 0 while none is.
+  [[nodiscard]] constexpr std::uint32_t negotiated_version() const noexcept { return negotiated_version_; }
 
  private:
   enum class message_kind : std::uint8_t { read, write };
+
+  [[nodiscard]] constexpr bool supported(std::uint32_t version) const noexcept {
+    return version >= negotiation_.lowest && version <= negotiation_.highest;
+  }
 
   static constexpr void bump(std::uint64_t& counter) noexcept {
     if (counter != ~std::uint64_t{0}) ++counter;
@@ -265,18 +317,49 @@ class pf_message_session {
     auto type = hyperv::peek_message_type(payload);
     if (!type) return violation();
     const std::uint64_t id = descriptor->transaction_id;
+    if (*type == hyperv::message_type::query_protocol_version) return answer_version(payload, id, response_out);
+    if (*type != hyperv::message_type::read_block && *type != hyperv::message_type::write_block) return violation();
+    // A block message: only after agreement when negotiation is required (a host gives the channel up).
+    if (negotiation_state_ == pf_negotiation_state::waiting) {
+      if (negotiation_.required) return violation();
+      negotiation_state_ = pf_negotiation_state::skipped;
+    }
     if (*type == hyperv::message_type::read_block) {
       auto request = hyperv::decode_read_request(payload);
       if (!request) return refused_or_violation(request.error(), payload, message_kind::read, id, response_out);
       return answer_read(*request, id, response_out);
     }
-    if (*type == hyperv::message_type::write_block) {
-      auto request = hyperv::decode_write_request(payload);
-      if (!request) return refused_or_violation(request.error(), payload, message_kind::write, id, response_out);
-      return answer_write(*request, id, response_out);
+    auto request = hyperv::decode_write_request(payload);
+    if (!request) return refused_or_violation(request.error(), payload, message_kind::write, id, response_out);
+    return answer_write(*request, id, response_out);
+  }
+
+  // QUERY_PROTOCOL_VERSION: answered while nothing is agreed and no block message was served; the answer
+  // carries the version agreed, or on a mismatch the highest this PF supports (informational: the guest
+  // reads only the status). Anything else is a second negotiation mid-stream: a violation.
+  constexpr result<pf_reply> answer_version(std::span<const std::byte> payload, std::uint64_t id,
+                                            std::span<std::byte> out) noexcept {
+    if (negotiation_state_ != pf_negotiation_state::waiting) return violation();
+    auto request = hyperv::decode_version_request(payload);
+    if (!request) return violation();
+    // A VF the store refuses everything (quarantined by another of its streams, unregistered) agrees
+    // nothing either: STATUS_ACCESS_DENIED ends its negotiation.
+    const bool refused = !store_->registered(vf_) || store_->quarantined(vf_) != quarantine_reason::none;
+    const bool accepted = !refused && supported(request->version);
+    const ntstatus status = refused ? ntstatus::access_denied
+                            : accepted ? ntstatus::success
+                                       : ntstatus::revision_mismatch;
+    auto size = hyperv::encode_version_response_frame(
+        hyperv::version_response{id, status, accepted ? request->version : negotiation_.highest}, out);
+    if (!size) return size.error();
+    bump(counters_.version_requests);
+    if (accepted) {
+      negotiation_state_ = pf_negotiation_state::agreed;
+      negotiated_version_ = request->version;
+    } else if (!refused) {
+      bump(counters_.version_mismatches);
     }
-    // INVALIDATE_BLOCK flows PF to VF only; protocol-version negotiation is not part of this binding.
-    return violation();
+    return pf_reply{*size, status, false};
   }
 
   constexpr result<pf_reply> violation() noexcept {
@@ -315,11 +398,14 @@ class pf_message_session {
       bump(counters_.foreign_slot);
       return respond(message_kind::read, id, ntstatus::access_denied, {}, true, out);
     }
-    block_buffer<max_block_size> data;
-    const serve_result served = store_->serve_read(vf_, request.block, request.bytes_requested, data.storage());
-    const std::span<const std::byte> bytes =
-        served.status == ntstatus::success ? std::span<const std::byte>{data.storage().first(served.bytes)}
-                                           : std::span<const std::byte>{};
+    // Exactly the bytes requested: the block's, then zeros (a handler's unused bytes included). The VF
+    // cannot tell a shorter answer's padding from data (hv_pci_read_config_compl).
+    std::array<std::byte, max_block_size> data{};
+    const serve_result served = store_->serve_read(vf_, request.block, request.bytes_requested, data);
+    for (std::size_t i = served.bytes; i < data.size(); ++i) data[i] = std::byte{0};
+    const std::span<const std::byte> bytes = served.status == ntstatus::success
+                                                 ? std::span<const std::byte>{data}.first(request.bytes_requested)
+                                                 : std::span<const std::byte>{};
     return respond(message_kind::read, id, served.status, bytes, true, out);
   }
 
@@ -362,6 +448,10 @@ class pf_message_session {
   block_mask handed_invalidation_{};
   std::uint64_t progress_{0};           // writes that took bytes
   std::uint64_t progress_at_check_{0};  // progress_ when the stall check was armed
+  pf_negotiation negotiation_;
+  std::uint32_t negotiated_version_{0};
+  pf_negotiation_state negotiation_state_{pf_negotiation_state::waiting};
+  bool agreement_handed_{false};  // the answer that agreed a version was handed to the stream
   bool handing_off_{false};
   bool stream_violated_{false};
 };

@@ -9,6 +9,13 @@
 //   closes the stream), after which it accepts nothing more.
 // - the rules: a write may be cancelled without effects only while its frame was not handed to the
 //   stream; completions are reported by step() in the order they happened.
+// - version negotiation (engine/vf_negotiation.hpp, on unless turned off): the first step() sends
+//   QUERY_PROTOCOL_VERSION, and block request frames wait in their slots until a version is agreed;
+//   operations started meanwhile wait there, their deadlines running. If negotiation fails, every pending
+//   operation completes with its error (revision_mismatch when every version was refused, timeout when
+//   no answer came, the PF's status otherwise) and every later start fails at once with it.
+// - a completion whose ID names an operation whose frame was not yet sent cannot answer it (the PF never
+//   saw the request): it is dropped, and the request is still sent.
 #pragma once
 
 #include <array>
@@ -18,6 +25,7 @@
 
 #include <vpci/block/endian.hpp>
 #include <vpci/engine/vf_messages.hpp>
+#include <vpci/engine/vf_negotiation.hpp>
 #include <vpci/engine/vf_operation.hpp>
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/result.hpp>
@@ -39,15 +47,16 @@ class vf_message_channel {
   }
 
   // `slot` is this VF's wslot: written into every request, and the only one whose invalidations count.
-  constexpr explicit vf_message_channel(hyperv::wslot slot) noexcept : engine_(slot) {}
+  constexpr explicit vf_message_channel(hyperv::wslot slot, vf_negotiation_options negotiation = {}) noexcept
+      : engine_(slot), negotiation_(negotiation) {}
 
   // --- operations ---------------------------------------------------------------------------------
   // Starts a read of destination.size() bytes (1..128) of `block`; its frame waits for the next send.
   // Errors, with nothing started: invalid_length, invalid_argument (wslot), busy (MaxInFlight in flight),
-  // and the errors of a dead channel (see receive_error()).
+  // the errors of a dead channel (see receive_error()) and of a failed negotiation (negotiation().error()).
   [[nodiscard]] constexpr result<vf_op_handle> start_read(block_id block, std::span<std::byte> destination,
                                                           std::uint64_t deadline) noexcept {
-    if (receive_error_ != no_error) return receive_error_;
+    if (const errc dead = refusal(); dead != no_error) return dead;
     std::array<std::byte, hyperv::max_frame_size> frame{};
     auto started = engine_.start_read(block, destination, deadline, frame);
     if (!started) return started.error();
@@ -57,7 +66,7 @@ class vf_message_channel {
   // Starts a write of `data` (1..128 bytes, encoded into the frame now). Errors as start_read.
   [[nodiscard]] constexpr result<vf_op_handle> start_write(block_id block, std::span<const std::byte> data,
                                                            std::uint64_t deadline) noexcept {
-    if (receive_error_ != no_error) return receive_error_;
+    if (const errc dead = refusal(); dead != no_error) return dead;
     std::array<std::byte, hyperv::max_frame_size> frame{};
     auto started = engine_.start_write(block, data, deadline, frame);
     if (!started) return started.error();
@@ -86,12 +95,14 @@ class vf_message_channel {
 
   // VF removal, or the stream is gone: every operation in flight completes with `reason` (with
   // `transport_failure` the binding reports the stream's own error), in start order; unsent frames are
-  // dropped. Latched invalidations stay latched.
+  // dropped. Latched invalidations stay latched. A negotiation in progress survives a removal (the
+  // stream is still there) and ends with `reason` when the stream is gone.
   constexpr void remove(errc reason = errc::vf_removed, bool transport_failure = false) noexcept {
     engine_.remove([&](const vf_completion& done) {
       frames_[slot_of(done.handle)].unsent = false;
       push_completion(message_completion{done.handle, reason, 0, transport_failure});
     });
+    if (transport_failure) negotiation_.abandon(reason);
   }
   [[nodiscard]] constexpr bool has_pending() const noexcept { return engine_.in_flight_count() != 0 || ready_count_ != 0; }
   // Takes the next completion step() would report, without starting a send: for a binding that must
@@ -110,18 +121,29 @@ class vf_message_channel {
   // or idle.
   constexpr message_action step(std::uint64_t now) noexcept {
     while (const vf_event expired = engine_.expire(now)) push(expired);
+    if (negotiation_.expire(now)) fail_pending(negotiation_.error());
     message_action a;
     if (next_completion(a.done)) {
       a.what = message_action::kind::complete;
       return a;
     }
-    if (!sending_ && gather() != 0) {
+    if (!sending_ && negotiation_.wants_to_send()) {
+      // Cannot fail: an offer is due and the batch holds any frame.
+      if (auto size = negotiation_.send(now, batch_)) {
+        batch_size_ = *size;
+        sending_ = true;
+        a.what = message_action::kind::send;
+        a.bytes = std::span<const std::byte>(batch_).first(batch_size_);
+        return a;
+      }
+    }
+    if (!sending_ && negotiation_.open() && gather() != 0) {
       sending_ = true;
       a.what = message_action::kind::send;
       a.bytes = std::span<const std::byte>(batch_).first(batch_size_);
       return a;
     }
-    const std::uint64_t deadline = engine_.next_deadline();
+    const std::uint64_t deadline = next_deadline();
     if (deadline != no_deadline) {
       a.what = message_action::kind::wait;
       a.until = deadline;
@@ -145,8 +167,7 @@ class vf_message_channel {
         return receive_error_;
       }
       if (step_result.packet.empty()) continue;
-      const vf_event event = engine_.on_packet(step_result.packet);
-      if (event.kind == vf_event_kind::completion) push(event);
+      on_packet(step_result.packet);
     }
     return no_error;
   }
@@ -160,6 +181,20 @@ class vf_message_channel {
   constexpr void watch_invalidations(bool) noexcept {}
   [[nodiscard]] constexpr block_mask pending_invalidations() const noexcept { return engine_.pending_invalidations(); }
   constexpr block_mask take_invalidations() noexcept { return engine_.take_invalidations(); }
+
+  // --- negotiation ----------------------------------------------------------------------------------
+  [[nodiscard]] constexpr const vf_negotiation& negotiation() const noexcept { return negotiation_; }
+  // The protocol version agreed with the PF, (major << 16) | minor; 0 while none is (or negotiation is off).
+  [[nodiscard]] constexpr std::uint32_t negotiated_version() const noexcept { return negotiation_.version(); }
+
+  // The earliest deadline: of an operation in flight or of the negotiation's offer; no_deadline if none.
+  [[nodiscard]] constexpr std::uint64_t next_deadline() const noexcept {
+    const std::uint64_t operations = engine_.next_deadline();
+    const std::uint64_t offer = negotiation_.deadline();
+    return operations < offer ? operations : offer;
+  }
+  // Completions dropped because they named an operation whose request was not yet sent (saturating).
+  [[nodiscard]] constexpr std::uint64_t dropped_unsent_answers() const noexcept { return dropped_unsent_; }
 
   [[nodiscard]] constexpr const vf_message_engine<MaxInFlight>& engine() const noexcept { return engine_; }
   // A send was handed to the binding and not yet reported.
@@ -175,6 +210,36 @@ class vf_message_channel {
     operation_kind kind{operation_kind::read};
     bool unsent{false};
   };
+
+  [[nodiscard]] constexpr errc refusal() const noexcept {
+    if (receive_error_ != no_error) return receive_error_;
+    return negotiation_.failed() ? negotiation_.error() : no_error;
+  }
+
+  // One packet from the PF: the negotiation's answer, or the engine's.
+  constexpr void on_packet(std::span<const std::byte> packet) noexcept {
+    auto descriptor = hyperv::vmbus::decode_descriptor(packet);
+    if (descriptor && descriptor->type == hyperv::vmbus::packet_completion) {
+      if (negotiation_.answers(descriptor->transaction_id)) {
+        if (negotiation_.on_answer(packet) == vf_negotiation_state::failed) fail_pending(negotiation_.error());
+        return;
+      }
+      if (is_unsent(vf_op_handle{descriptor->transaction_id})) {
+        if (dropped_unsent_ != ~std::uint64_t{0}) ++dropped_unsent_;
+        return;
+      }
+    }
+    const vf_event event = engine_.on_packet(packet);
+    if (event.kind == vf_event_kind::completion) push(event);
+  }
+
+  // Negotiation failed: every operation in flight ends with its error; their frames are never sent.
+  constexpr void fail_pending(errc reason) noexcept {
+    engine_.fail_all(reason, [&](const vf_completion& done) {
+      frames_[slot_of(done.handle)].unsent = false;
+      push_completion(message_completion{done.handle, reason, 0, false});
+    });
+  }
 
   constexpr void queue(vf_op_handle handle, operation_kind kind, std::span<const std::byte> frame) noexcept {
     frame_slot& f = frames_[slot_of(handle)];
@@ -215,6 +280,7 @@ class vf_message_channel {
   }
 
   vf_message_engine<MaxInFlight> engine_;
+  vf_negotiation negotiation_;
   hyperv::frame_decoder decoder_{};
   std::array<frame_slot, MaxInFlight> frames_{};
   std::array<std::byte, max_send_size> batch_{};
@@ -223,6 +289,7 @@ class vf_message_channel {
   std::size_t ready_head_{0};
   std::size_t ready_count_{0};
   std::uint64_t next_order_{0};
+  std::uint64_t dropped_unsent_{0};
   errc receive_error_{no_error};
   bool sending_{false};
 };

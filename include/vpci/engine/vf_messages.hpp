@@ -184,6 +184,18 @@ class vf_message_engine {
   // operation the sink itself starts is not part of this removal.
   template <class Sink>
   constexpr std::size_t remove(Sink&& sink) {
+    return fail_all(errc::vf_removed, [&](const vf_completion& done) {
+      bump(counters_.removed);
+      sink(done);
+    });
+  }
+
+  // Completes every operation in flight with `reason`, in the order they were started, calling
+  // `sink(const vf_completion&)` for each; returns how many. For what ends every operation at once
+  // besides removal (a failed protocol-version negotiation). The engine stays usable; an operation the
+  // sink itself starts is not part of this.
+  template <class Sink>
+  constexpr std::size_t fail_all(errc reason, Sink&& sink) {
     const std::uint64_t started_before = next_sequence_;
     std::size_t count = 0;
     for (;;) {
@@ -193,8 +205,7 @@ class vf_message_engine {
             (oldest == MaxInFlight || slots_[i].sequence < slots_[oldest].sequence))
           oldest = i;
       if (oldest == MaxInFlight) return count;
-      bump(counters_.removed);
-      const vf_event event = finish(oldest, errc::vf_removed, 0);
+      const vf_event event = finish(oldest, reason, 0);
       sink(event.completion);
       ++count;
     }

@@ -1,0 +1,291 @@
+// vpci::ioctl_device: the VF side's IOCTL shape of vpci.h (the "asynchronous alternative" to
+// ReadVfConfigBlock / WriteVfConfigBlock) over any VF endpoint (both bindings), so driver code that builds
+// IOCTL_VPCI_READ_BLOCK / IOCTL_VPCI_WRITE_BLOCK / IOCTL_VPCI_INVALIDATE_BLOCK requests ports line for
+// line:
+//
+//   vpci::ioctl_device device(endpoint);
+//   VPCI_READ_BLOCK_INPUT input{BlockId, sizeof buffer};     // vpci::windows::encode(read_block_input)
+//   vpci::io_status_block iosb;
+//   vpci::io_event event;                                     // KeInitializeEvent(NotificationEvent)
+//   auto status = device.device_io_control(vpci::ioctl::read_block, &input, sizeof input, buffer,
+//                                          sizeof buffer, iosb, event);
+//   if (status == vpci::ntstatus::pending) { event.wait(); status = iosb.Status; }
+//
+// The requests (METHOD_NEITHER: the caller's buffers are used in place):
+// - IOCTL_VPCI_READ_BLOCK: input VPCI_READ_BLOCK_INPUT {BlockId, BytesRequested} (8 bytes); the block's
+//   bytes land in the output buffer, which must hold BytesRequested; Information = the bytes read.
+// - IOCTL_VPCI_WRITE_BLOCK: input VPCI_WRITE_BLOCK_INPUT {BlockId, DataLength, Data} (8 + DataLength
+//   bytes); no output (an output buffer is ignored); Information = the bytes written.
+// - IOCTL_VPCI_INVALIDATE_BLOCK: no input (ignored); kept pending until the PF invalidates blocks, then
+//   completed with VPCI_INVALIDATE_BLOCK_OUTPUT {BlockMask} in the output buffer (8 bytes), Information 8.
+//   The caller re-issues it, as NDIS does; invalidations raised while none is pending are latched by the
+//   endpoint and complete the next one at once, so none is lost. One may be pending at a time: a second
+//   completes STATUS_DEVICE_NOT_READY (the endpoint's one-waiter rule).
+//
+// Completion (IoStatus, as the WDK pages state): Status is STATUS_SUCCESS or the failure; Information is
+// as above on success and 0 otherwise. device_io_control returns
+// - at once, with the final status, for a request refused before it starts: STATUS_INVALID_DEVICE_REQUEST
+//   (an unknown code), STATUS_BUFFER_TOO_SMALL (InputBufferLength below the input structure, and its data
+//   for a write; OutputBufferLength below BytesRequested for a read, below 8 for an invalidate),
+//   STATUS_INVALID_PARAMETER (BytesRequested or DataLength 0 or above 128, a null buffer it needs). IoStatus
+//   is filled before it returns; nothing reaches the endpoint.
+// - STATUS_PENDING otherwise (IoStatus.Status reads STATUS_PENDING until completion): the request
+//   completes later with the PF's status (STATUS_ACCESS_DENIED, STATUS_INVALID_PARAMETER,
+//   STATUS_BUFFER_TOO_SMALL, ...) or the endpoint's error as vpci::to_ntstatus maps it (STATUS_IO_TIMEOUT,
+//   STATUS_REVISION_MISMATCH, STATUS_NO_SUCH_DEVICE for a dead PF, STATUS_CANCELLED for a VF removal;
+//   STATUS_UNSUCCESSFUL for a stream or transport failure), or STATUS_CANCELLED when cancelled.
+// Either way the completion is signalled exactly once: the event is set (it stays set until reset, as a
+// notification KEVENT; device_io_control resets it first), or the completion routine is called with the
+// status block, on the endpoint's executor and never inside device_io_control.
+//
+// Cancellation (IoCancelIrp / CancelIoEx): cancel_io(iosb) cancels the pending request completing into
+// `iosb`, cancel_io() every pending one. A read and an invalidate complete STATUS_CANCELLED at once; a
+// write completes STATUS_CANCELLED only while its request has not left the VF (it is then never sent),
+// otherwise it completes with the PF's answer, since the PF may already have applied it.
+//
+// Threading: device_io_control and cancel_io may be called from any thread (they hand the work to the
+// endpoint's executor and never wait); completion routines run on the endpoint's executor. io_event::wait
+// blocks its caller: never on the thread running the endpoint's executor. The caller keeps the buffers and
+// the status block valid until completion (METHOD_NEITHER). The endpoint must outlive the facade; requests
+// pending when the facade is destroyed still complete.
+#pragma once
+
+#include <array>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <utility>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <vpci/block/endian.hpp>
+#include <vpci/error.hpp>
+#include <vpci/protocol/block_id.hpp>
+#include <vpci/protocol/constants.hpp>
+#include <vpci/protocol/ntstatus.hpp>
+#include <vpci/wire/windows.hpp>
+
+namespace vpci {
+
+// IO_STATUS_BLOCK: the final status of a request and its Information.
+struct io_status_block {
+  ntstatus Status{ntstatus::success};
+  std::uintptr_t Information{0};
+};
+
+// A notification event (KEVENT, NotificationEvent): set() signals it and it stays signalled until
+// reset(); wait() (KeWaitForSingleObject's role) blocks until it is signalled. Thread-safe.
+class io_event {
+ public:
+  void set() {
+    std::lock_guard lock(mutex_);
+    signaled_ = true;
+    changed_.notify_all();
+  }
+  void reset() {
+    std::lock_guard lock(mutex_);
+    signaled_ = false;
+  }
+  [[nodiscard]] bool signaled() const {
+    std::lock_guard lock(mutex_);
+    return signaled_;
+  }
+  void wait() const {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return signaled_; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  bool signaled_{false};
+};
+
+template <class Endpoint>
+class ioctl_device {
+ public:
+  // An IoCompletion routine's role: called once with the request's status block.
+  using completion_routine = std::function<void(io_status_block&)>;
+
+  explicit ioctl_device(Endpoint& endpoint) : state_(std::make_shared<state>(endpoint)) {}
+  ioctl_device(const ioctl_device&) = delete;
+  ioctl_device& operator=(const ioctl_device&) = delete;
+
+  // Issues request `code` with the caller's buffers; `event` is set when it completes. Returns
+  // STATUS_PENDING, or the final status of a request refused at once (see above).
+  ntstatus device_io_control(std::uint32_t code, const void* input, std::uint32_t input_length, void* output,
+                             std::uint32_t output_length, io_status_block& status, io_event& event) {
+    event.reset();
+    return issue(code, input, input_length, output, output_length, status, completion{&event, {}});
+  }
+  // As above; `routine(status)` is called on the endpoint's executor when it completes.
+  ntstatus device_io_control(std::uint32_t code, const void* input, std::uint32_t input_length, void* output,
+                             std::uint32_t output_length, io_status_block& status, completion_routine routine) {
+    return issue(code, input, input_length, output, output_length, status, completion{nullptr, std::move(routine)});
+  }
+
+  // Cancels the pending request completing into `status` (nothing if none is).
+  void cancel_io(io_status_block& status) {
+    boost::asio::post(state_->endpoint->get_executor(), [s = state_, target = &status] {
+      for (const auto& r : s->pending)
+        if (r->status == target) emit_cancel(*r);
+    });
+  }
+  // Cancels every pending request.
+  void cancel_io() {
+    boost::asio::post(state_->endpoint->get_executor(), [s = state_] {
+      for (const auto& r : s->pending) emit_cancel(*r);
+    });
+  }
+
+  [[nodiscard]] Endpoint& endpoint() const noexcept { return *state_->endpoint; }
+
+ private:
+  struct completion {
+    io_event* event{nullptr};
+    completion_routine routine;
+    void signal(io_status_block& status) {
+      if (event != nullptr) event->set();
+      else if (routine) routine(status);
+    }
+  };
+
+  enum class kind : std::uint8_t { read, write, invalidate };
+
+  struct request {
+    kind what{kind::read};
+    io_status_block* status{nullptr};
+    completion done;
+    block_id block{};
+    std::span<std::byte> output{};
+    std::array<std::byte, max_block_size> data{};  // a write's data, copied at issue
+    std::size_t length{0};
+    boost::asio::cancellation_signal cancel;
+  };
+
+  // Touched only on the endpoint's executor.
+  struct state {
+    explicit state(Endpoint& e) : endpoint(&e) {}
+    Endpoint* endpoint;
+    std::list<std::shared_ptr<request>> pending;  // started, not yet completed
+  };
+
+  ntstatus issue(std::uint32_t code, const void* input, std::uint32_t input_length, void* output,
+                 std::uint32_t output_length, io_status_block& status, completion done) {
+    auto r = std::make_unique<request>();
+    const ntstatus refused = prepare(*r, code, input, input_length, output, output_length);
+    if (refused != ntstatus::pending) {
+      status.Status = refused;
+      status.Information = 0;
+      if (done.event != nullptr) {
+        done.event->set();
+      } else if (done.routine) {
+        boost::asio::post(state_->endpoint->get_executor(),
+                          [routine = std::move(done.routine), &status]() mutable { routine(status); });
+      }
+      return refused;
+    }
+    status.Status = ntstatus::pending;
+    status.Information = 0;
+    r->status = &status;
+    r->done = std::move(done);
+    boost::asio::post(state_->endpoint->get_executor(),
+                      [s = state_, owned = std::shared_ptr<request>(std::move(r))]() mutable { start(s, owned); });
+    return ntstatus::pending;
+  }
+
+  // Checks the buffers of request `code` against its rules; STATUS_PENDING when it may start.
+  static ntstatus prepare(request& r, std::uint32_t code, const void* input, std::uint32_t input_length, void* output,
+                          std::uint32_t output_length) {
+    const auto in = std::span<const std::byte>(static_cast<const std::byte*>(input), input == nullptr ? 0 : input_length);
+    switch (code) {
+      case ioctl::read_block: {
+        if (input_length < windows::read_block_input::wire_size) return ntstatus::buffer_too_small;
+        if (input == nullptr) return ntstatus::invalid_parameter;
+        auto decoded = windows::decode_read_block_input(in);
+        if (!decoded) return decoded.error() == errc::buffer_too_small ? ntstatus::buffer_too_small : ntstatus::invalid_parameter;
+        if (output_length < decoded->bytes_requested) return ntstatus::buffer_too_small;
+        if (output == nullptr) return ntstatus::invalid_parameter;
+        r.what = kind::read;
+        r.block = decoded->block;
+        r.output = std::span<std::byte>(static_cast<std::byte*>(output), decoded->bytes_requested);
+        return ntstatus::pending;
+      }
+      case ioctl::write_block: {
+        if (input_length < windows::write_block_input::header_size) return ntstatus::buffer_too_small;
+        if (input == nullptr) return ntstatus::invalid_parameter;
+        auto decoded = windows::decode_write_block_input(in);
+        if (!decoded) return decoded.error() == errc::buffer_too_small ? ntstatus::buffer_too_small : ntstatus::invalid_parameter;
+        r.what = kind::write;
+        r.block = decoded->block;
+        r.length = decoded->data.size();
+        le::copy(decoded->data, r.data.data());
+        return ntstatus::pending;
+      }
+      case ioctl::invalidate_block: {
+        if (output_length < windows::invalidate_block_output::wire_size) return ntstatus::buffer_too_small;
+        if (output == nullptr) return ntstatus::invalid_parameter;
+        r.what = kind::invalidate;
+        r.output = std::span<std::byte>(static_cast<std::byte*>(output), windows::invalidate_block_output::wire_size);
+        return ntstatus::pending;
+      }
+      default: return ntstatus::invalid_device_request;
+    }
+  }
+
+  // On the executor: hands the request to the endpoint.
+  static void start(const std::shared_ptr<state>& s, const std::shared_ptr<request>& r) {
+    const auto where = s->pending.insert(s->pending.end(), r);
+    request* raw = r.get();
+    auto finish = [s, where](boost::system::error_code ec, std::size_t bytes) {
+      const std::shared_ptr<request> done = std::move(*where);
+      s->pending.erase(where);
+      complete(*done, ec, bytes);
+    };
+    switch (raw->what) {
+      case kind::read:
+        s->endpoint->async_read_block(raw->block, raw->output,
+                                      boost::asio::bind_cancellation_slot(raw->cancel.slot(), std::move(finish)));
+        break;
+      case kind::write:
+        s->endpoint->async_write_block(raw->block, std::span<const std::byte>(raw->data).first(raw->length),
+                                       boost::asio::bind_cancellation_slot(raw->cancel.slot(), std::move(finish)));
+        break;
+      case kind::invalidate:
+        s->endpoint->async_wait_invalidate(boost::asio::bind_cancellation_slot(
+            raw->cancel.slot(), [finish = std::move(finish), raw](boost::system::error_code ec, block_mask mask) mutable {
+              if (!ec) (void)windows::encode(windows::invalidate_block_output{mask}, raw->output);
+              finish(ec, windows::invalidate_block_output::wire_size);
+            }));
+        break;
+    }
+  }
+
+  static void emit_cancel(request& r) {
+    // A write that left the VF may have been applied: only total cancellation, which refuses then.
+    r.cancel.emit(r.what == kind::write ? boost::asio::cancellation_type::total : boost::asio::cancellation_type::terminal);
+  }
+
+  static void complete(request& r, const boost::system::error_code& ec, std::size_t bytes) {
+    ntstatus final_status = ntstatus::success;
+    if (ec == boost::asio::error::operation_aborted) final_status = ntstatus::cancelled;  // the endpoint was closed
+    else if (ec) final_status = to_ntstatus(ec);
+    r.status->Status = final_status;
+    r.status->Information = final_status == ntstatus::success ? bytes : 0;
+    r.done.signal(*r.status);
+  }
+
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace vpci

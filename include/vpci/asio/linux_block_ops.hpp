@@ -1,0 +1,275 @@
+// vpci::linux_block_ops: the VF functions of Linux's drivers/pci/controller/pci-hyperv-intf.c that a VF
+// driver such as mlx5 calls (hyperv_read_cfg_blk, hyperv_write_cfg_blk, hyperv_reg_block_invalidate),
+// over any VF endpoint (vf_endpoint or vf_message_endpoint: one core serves both), with Linux's return
+// convention, so Linux driver code ports line for line:
+//
+//   vpci::linux_block_ops dev(endpoint);                        // the endpoint's executor runs elsewhere
+//   unsigned int bytes_returned;
+//   int rc = hyperv_read_cfg_blk(&dev, buf, HV_CONFIG_BLOCK_SIZE_MAX, block_id, &bytes_returned);
+//   rc = hyperv_reg_block_invalidate(&dev, context, mlx5_hv_vhca_invalidate);
+//
+// Return values (0 or a negative errno, as pci-hyperv.c's hv_read_config_block / hv_write_config_block /
+// hv_register_block_invalidate; <cerrno> values):
+//   0            success; a read stores the bytes read in *bytes_returned (1..len), nothing else does;
+//   -EINVAL      a length of 0 or above 128, a null buffer or bytes_returned: nothing is sent;
+//   -EIO         the PF answered with a failure status (access denied, invalid parameter, buffer too small,
+//                device not ready, ...), or with success and no data (an empty answer), or with an answer
+//                that breaks the protocol; also the endpoint's own limit of requests in flight (busy);
+//   -ENODEV      the device is gone: the operation was ended by a VF removal (the endpoint's remove() or
+//                destruction), the PF is known dead, the stream or transport failed or ended, or the
+//                endpoint was closed; once the endpoint is dead every call returns it (Linux's answer once
+//                the channel is rescinded: wait_for_response, get_pcichild_wslot);
+//   -ETIMEDOUT   no answer by the endpoint's default timeout. Linux waits without a deadline (only a
+//                rescinded channel ends the wait, with -ENODEV); vpci bounds the wait and reports it apart
+//                from -ENODEV because the endpoint stays usable: a slow PF is not a removed device;
+//   -EPROTO      no protocol version could be agreed with the PF (binding 2; hv_pci_protocol_negotiation's
+//                error), or the mailbox layout's revision differs (binding 1);
+//   -EDEADLK     read_cfg_blk or write_cfg_blk called on the thread running the endpoint's executor (the
+//                invalidation callback included): the call would wait for that very thread;
+//   -EOPNOTSUPP  the free functions with a null `dev` (pci-hyperv-intf.c's answer when no backend is there);
+//   -errno       a transport's own system error (sysfs' EACCES, ...), passed through.
+//
+// Threading, as in Linux: read_cfg_blk and write_cfg_blk sleep until the answer, so they are called from
+// threads other than the one running the endpoint's executor (Linux: process context), which must be
+// running; they may be called from several threads at once (pipelined). The invalidation callback runs
+// on the endpoint's executor (Linux: the channel callback) and must not sleep; it may call
+// reg_blk_invalidate. reg_blk_invalidate may be called from any thread, the callback included.
+//
+// Invalidations: while a callback is registered the facade keeps the endpoint's invalidation wait (do not
+// start async_wait_invalidate on that endpoint meanwhile: it would be refused busy, and invalidations
+// would stop reaching the callback). Invalidations raised while none is registered are latched by the
+// endpoint and delivered to the next callback registered, never lost (Linux drops them).
+//
+// Lifetime: destroy the facade before the endpoint, while the endpoint's executor runs (or from its
+// thread): the destructor unregisters the callback first, as mlx5_hv_unregister_invalidate does.
+#pragma once
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <vpci/error.hpp>
+#include <vpci/protocol/block_id.hpp>
+#include <vpci/protocol/constants.hpp>
+
+extern "C" {
+// void (*block_invalidate)(void *context, u64 block_mask)
+typedef void (*vpci_linux_block_invalidate)(void* context, std::uint64_t block_mask);
+}
+
+namespace vpci {
+
+namespace detail {
+
+// Whether the calling thread is running `executor`: an io_context's executor or a strand of one, directly
+// or inside a type-erased executor (any_io_executor). Other kinds of executor answer false.
+template <class Executor>
+bool running_in_this_thread(const Executor& executor) {
+  if constexpr (requires { executor.running_in_this_thread(); }) {
+    return executor.running_in_this_thread();
+  } else if constexpr (requires { executor.template target<boost::asio::io_context::executor_type>(); }) {
+    using plain = boost::asio::io_context::executor_type;
+    using tracked = std::decay_t<decltype(boost::asio::prefer(std::declval<plain>(),
+                                                              boost::asio::execution::outstanding_work.tracked))>;
+    if (const auto* e = executor.template target<plain>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<tracked>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return e->running_in_this_thread();
+    return false;
+  } else {
+    return false;
+  }
+}
+
+// One blocking call's result, shared with the handler that produces it (which may outlive nothing: the
+// caller waits, but the handler's last touch must not race the caller's return).
+struct linux_call_result {
+  std::mutex mutex;
+  std::condition_variable ready;
+  bool done{false};
+  int rc{0};
+  std::size_t bytes{0};
+  void set(int value, std::size_t n = 0) {
+    std::lock_guard lock(mutex);
+    rc = value;
+    bytes = n;
+    done = true;
+    ready.notify_all();
+  }
+  int wait() {
+    std::unique_lock lock(mutex);
+    ready.wait(lock, [this] { return done; });
+    return rc;
+  }
+};
+
+}  // namespace detail
+
+template <class Endpoint>
+class linux_block_ops {
+ public:
+  // HV_CONFIG_BLOCK_SIZE_MAX.
+  static constexpr unsigned int block_size_max = static_cast<unsigned int>(max_block_size);
+
+  explicit linux_block_ops(Endpoint& endpoint) : state_(std::make_shared<state>(endpoint)) {}
+  linux_block_ops(const linux_block_ops&) = delete;
+  linux_block_ops& operator=(const linux_block_ops&) = delete;
+  // Unregisters the callback (as reg_blk_invalidate(nullptr, nullptr)): none runs once this returns. A
+  // facade that never registered one touches nothing.
+  ~linux_block_ops() {
+    if (registered_.load()) (void)reg_blk_invalidate(nullptr, nullptr);
+  }
+
+  // hyperv_read_cfg_blk: reads `buf_len` (1..128) bytes of block `block_id` into `buf`; on success stores
+  // the bytes read (1..buf_len) in *bytes_returned. Sleeps until the answer. Return values: above.
+  int read_cfg_blk(void* buf, unsigned int buf_len, unsigned int block_id, unsigned int* bytes_returned) {
+    if (buf == nullptr || bytes_returned == nullptr || buf_len == 0 || buf_len > block_size_max) return -EINVAL;
+    const auto destination = std::span<std::byte>(static_cast<std::byte*>(buf), buf_len);
+    std::size_t bytes = 0;
+    const int rc = call([destination, block_id](const std::shared_ptr<state>& s, auto done) {
+      s->endpoint->async_read_block(block_id_of(block_id), destination, std::move(done));
+    }, bytes);
+    if (rc == 0) *bytes_returned = static_cast<unsigned int>(bytes);
+    return rc;
+  }
+
+  // hyperv_write_cfg_blk: writes `len` (1..128) bytes of `buf` to block `block_id`. Sleeps until the
+  // answer. Return values: above.
+  int write_cfg_blk(void* buf, unsigned int len, unsigned int block_id) {
+    if (buf == nullptr || len == 0 || len > block_size_max) return -EINVAL;
+    const auto data = std::span<const std::byte>(static_cast<const std::byte*>(buf), len);
+    std::size_t bytes = 0;
+    return call([data, block_id](const std::shared_ptr<state>& s, auto done) {
+      s->endpoint->async_write_block(block_id_of(block_id), data, std::move(done));
+    }, bytes);
+  }
+
+  // hyperv_reg_block_invalidate: `block_invalidate(context, mask)` is called for every invalidation from
+  // now on (replacing any earlier callback); a null callback unregisters. Returns 0, or -ENODEV once the
+  // endpoint is dead. Never sleeps on the endpoint's own thread; from another it waits until the
+  // registration took effect (no earlier callback runs afterwards).
+  int reg_blk_invalidate(void* context, vpci_linux_block_invalidate block_invalidate) {
+    auto s = state_;
+    if (block_invalidate != nullptr) registered_.store(true);
+    auto apply = [s, context, block_invalidate] {
+      const bool dead = static_cast<bool>(s->endpoint->failure());
+      if (block_invalidate == nullptr) {  // unregistering always takes effect
+        s->context = nullptr;
+        s->callback = nullptr;
+        if (s->waiting) s->cancel.emit(boost::asio::cancellation_type::terminal);
+        return dead ? -ENODEV : 0;
+      }
+      if (dead) return -ENODEV;
+      s->context = context;
+      s->callback = block_invalidate;
+      arm(s);
+      return 0;
+    };
+    if (detail::running_in_this_thread(s->endpoint->get_executor())) return apply();
+    auto result = std::make_shared<detail::linux_call_result>();
+    boost::asio::post(s->endpoint->get_executor(), [apply, result] { result->set(apply()); });
+    return result->wait();
+  }
+
+  [[nodiscard]] Endpoint& endpoint() const noexcept { return *state_->endpoint; }
+
+ private:
+  // Touched only on the endpoint's executor (the blocking calls hand their work to it).
+  struct state {
+    explicit state(Endpoint& e) : endpoint(&e) {}
+    Endpoint* endpoint;
+    void* context{nullptr};
+    vpci_linux_block_invalidate callback{nullptr};
+    bool waiting{false};
+    boost::asio::cancellation_signal cancel;
+  };
+
+  static block_id block_id_of(unsigned int id) noexcept { return block_id{static_cast<std::uint32_t>(id)}; }
+
+  // Starts `operation(state, handler)` on the endpoint's executor and waits for its completion, mapped to
+  // an errno.
+  template <class Operation>
+  int call(Operation operation, std::size_t& bytes) {
+    auto s = state_;
+    if (detail::running_in_this_thread(s->endpoint->get_executor())) return -EDEADLK;
+    auto result = std::make_shared<detail::linux_call_result>();
+    boost::asio::post(s->endpoint->get_executor(), [s, result, operation]() mutable {
+      operation(s, [s, result](boost::system::error_code ec, std::size_t n) { result->set(to_errno(*s, ec), n); });
+    });
+    const int rc = result->wait();
+    std::lock_guard lock(result->mutex);
+    bytes = result->bytes;
+    return rc;
+  }
+
+  // The errno for an operation's outcome (on the endpoint's executor, where failure() may be read).
+  static int to_errno(const state& s, const boost::system::error_code& ec) {
+    if (!ec) return 0;
+    if (ec == s.endpoint->failure() || ec == errc::vf_removed || ec == errc::peer_gone ||
+        ec == boost::asio::error::operation_aborted)
+      return -ENODEV;
+    if (ec == errc::timeout) return -ETIMEDOUT;
+    if (ec == errc::revision_mismatch) return -EPROTO;
+    if (ec.category() == error_category()) return -EIO;
+    if ((ec.category() == boost::system::system_category() || ec.category() == boost::system::generic_category()) &&
+        ec.value() > 0)
+      return -ec.value();
+    return -EIO;
+  }
+
+  // Keeps one invalidation wait pending while a callback is registered; each delivery calls the callback
+  // registered at that moment.
+  static void arm(const std::shared_ptr<state>& s) {
+    if (s->waiting) return;
+    s->waiting = true;
+    s->endpoint->async_wait_invalidate(boost::asio::bind_cancellation_slot(
+        s->cancel.slot(), [s](boost::system::error_code ec, block_mask mask) {
+          s->waiting = false;
+          if (!ec) {
+            if (s->callback != nullptr) s->callback(s->context, mask.bits());
+          } else if (ec != errc::cancelled && ec != errc::vf_removed) {
+            return;  // the endpoint is dead, or another waiter holds the wait: nothing more comes here
+          }
+          if (s->callback != nullptr) arm(s);  // (a cancelled wait's bits stay latched for this one)
+        }));
+  }
+
+  std::shared_ptr<state> state_;
+  std::atomic<bool> registered_{false};  // a callback was ever registered (the destructor must unregister)
+};
+
+// pci-hyperv-intf.c's exported functions, taking the facade where Linux takes the struct pci_dev.
+template <class Endpoint>
+int hyperv_read_cfg_blk(linux_block_ops<Endpoint>* dev, void* buf, unsigned int buf_len, unsigned int block_id,
+                        unsigned int* bytes_returned) {
+  return dev == nullptr ? -EOPNOTSUPP : dev->read_cfg_blk(buf, buf_len, block_id, bytes_returned);
+}
+template <class Endpoint>
+int hyperv_write_cfg_blk(linux_block_ops<Endpoint>* dev, void* buf, unsigned int len, unsigned int block_id) {
+  return dev == nullptr ? -EOPNOTSUPP : dev->write_cfg_blk(buf, len, block_id);
+}
+template <class Endpoint>
+int hyperv_reg_block_invalidate(linux_block_ops<Endpoint>* dev, void* context,
+                                vpci_linux_block_invalidate block_invalidate) {
+  return dev == nullptr ? -EOPNOTSUPP : dev->reg_blk_invalidate(context, block_invalidate);
+}
+
+}  // namespace vpci

@@ -1,0 +1,90 @@
+// vpci::ioctl_device used as a Windows driver uses IOCTLs: requests issued from threads other than the
+// one running the endpoint's executor, each caller waiting on its own event (KeWaitForSingleObject's
+// role), and a cancellation from yet another thread. Under ThreadSanitizer too.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <vpci/asio/ioctl_device.hpp>
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/timing.hpp>
+#include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/transport/test_stream.hpp>
+
+#include "../test_support.hpp"
+
+using namespace vpci;
+using namespace std::chrono_literals;
+using vpci::test::pattern;
+
+BOOST_AUTO_TEST_SUITE(ioctl_device_threads)
+
+BOOST_AUTO_TEST_CASE(callers_on_their_own_threads_wait_on_events) {
+  constexpr hyperv::wslot slot{2, 1};
+  using message_vf = vf_message_endpoint<test_stream, manual_timing>;
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  manual_timing clock;
+  auto ends = test_stream::make_pair(io.get_executor());
+  test_stream& vf_end = ends.first;
+  test_stream& pf_end = ends.second;
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
+  pf.async_serve(0, slot, pf_end, pf_stream_options<manual_timing>{5s, clock}, [](auto) {});
+  message_vf vf(vf_end, slot, vf_message_options{}, clock);
+  ioctl_device device(vf);
+  std::thread runner([&] { io.run(); });
+
+  constexpr std::size_t callers = 6;
+  std::array<io_status_block, callers> statuses{};
+  std::array<std::array<std::byte, 128>, callers> outputs{};
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < callers; ++i)
+    threads.emplace_back([&, i] {
+      std::array<std::byte, 8> input{};
+      le::store_u32(input.data(), 2);
+      le::store_u32(input.data() + 4, 128);
+      for (int round = 0; round < 10; ++round) {
+        io_event event;
+        const ntstatus issued = device.device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 128,
+                                                         statuses[i], event);
+        if (issued == ntstatus::pending) event.wait();
+        if (statuses[i].Status != ntstatus::success) return;
+      }
+    });
+  // An invalidate request waited on by this thread, cancelled from another.
+  std::array<std::byte, 8> mask{};
+  io_status_block wait_status;
+  io_event wait_event;
+  BOOST_TEST(device.device_io_control(ioctl::invalidate_block, nullptr, 0, mask.data(), 8, wait_status, wait_event) ==
+             ntstatus::pending);
+  std::thread canceller([&] { device.cancel_io(wait_status); });
+  wait_event.wait();
+  canceller.join();
+  for (auto& thread : threads) thread.join();
+  BOOST_TEST(wait_status.Status == ntstatus::cancelled);
+  for (std::size_t i = 0; i < callers; ++i) {
+    BOOST_TEST(statuses[i].Status == ntstatus::success);
+    BOOST_TEST(statuses[i].Information == 128u);
+    BOOST_TEST(vpci::test::octets(outputs[i]) == vpci::test::octets(pattern(128, 0x80)));
+  }
+  boost::asio::post(io, [&] {
+    vf.close();
+    pf_end.close();
+  });
+  guard.reset();
+  runner.join();
+}
+
+BOOST_AUTO_TEST_SUITE_END()

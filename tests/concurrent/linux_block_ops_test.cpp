@@ -1,0 +1,526 @@
+// The Linux-shaped VF facade (vpci::linux_block_ops: hyperv_read_cfg_blk, hyperv_write_cfg_blk,
+// hyperv_reg_block_invalidate): every return value, on both bindings, with the endpoint's executor on its
+// own thread (Linux's channel-callback context) and the driver calling from another (process context).
+// Time is virtual (vpci::manual_timing): nothing waits on real time for a deadline.
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <vpci/asio/linux_block_ops.hpp>
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/timing.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/transport/fault_injecting.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/test_stream.hpp>
+
+#include "../test_support.hpp"
+
+using namespace vpci;
+using namespace std::chrono_literals;
+using vpci::test::bytes;
+using vpci::test::octets;
+using vpci::test::pattern;
+
+namespace {
+
+constexpr hyperv::wslot own_slot{2, 1};
+using message_vf = vf_message_endpoint<test_stream, manual_timing>;
+
+// An io_context run by its own thread; the test thread hands it work and waits.
+struct io_thread {
+  boost::asio::io_context io;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard{io.get_executor()};
+  std::thread thread;
+
+  void start() { thread = std::thread([this] { io.run(); }); }
+  // Runs `f` on the io thread; returns its result.
+  template <class F>
+  auto on_io(F f) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto result = task.get_future();
+    boost::asio::post(io, [&task] { task(); });
+    return result.get();
+  }
+  // Lets run() return once nothing is left to do, and joins.
+  void finish() {
+    if (!thread.joinable()) return;
+    guard.reset();
+    thread.join();
+  }
+};
+
+// Waits (without sleeping) until `ready()`, handing the io thread a turn each time.
+template <class Ready>
+void until(io_thread& t, Ready ready) {
+  while (!ready()) {
+    t.on_io([] { return 0; });
+    std::this_thread::yield();
+  }
+}
+
+// Binding 2: a PF serving VF 0 over a test stream (or a silent scripted PF), the VF endpoint, the facade.
+// VF 0 has block 1 (6 bytes), block 2 (128 bytes, as mlx5 uses them) and block 3 (4 bytes, read-only);
+// VF 1 has block 9.
+struct message_setup {
+  io_thread t;
+  manual_timing clock;
+  std::pair<test_stream, test_stream> ends = test_stream::make_pair(t.io.get_executor());
+  test_stream& vf_end = ends.first;
+  test_stream& pf_end = ends.second;
+  pf_endpoint<2> pf;
+  std::optional<message_vf> vf;
+  std::optional<linux_block_ops<message_vf>> ops;
+
+  explicit message_setup(engine::pf_negotiation negotiation = {}, vf_message_options options = {}, bool serve = true) {
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.register_vf(1, 0x0102));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{1}, pattern(6, 0x61)));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{3}, pattern(4, 0x30), block_access::read_only));
+    BOOST_REQUIRE(!pf.define_block(1, block_id{9}, pattern(4, 0x90)));
+    if (serve) pf.async_serve(0, own_slot, pf_end, pf_stream_options<manual_timing>{5s, clock, negotiation}, [](auto) {});
+    vf.emplace(vf_end, own_slot, options, clock);
+    ops.emplace(*vf);
+    t.start();
+  }
+  ~message_setup() {
+    t.on_io([this] {
+      ops.reset();
+      vf->close();
+      pf_end.close();
+      return 0;
+    });
+    t.finish();
+  }
+  bytes pf_block(std::uint32_t id) {
+    return t.on_io([&] {
+      const auto c = pf.blocks().contents(0, block_id{id});
+      return bytes(c.begin(), c.end());
+    });
+  }
+};
+
+// What an invalidation callback saw: (context, mask) and the thread it ran on.
+struct invalidations {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::pair<void*, std::uint64_t>> seen;
+  std::vector<std::thread::id> threads;
+  static void callback(void* context, std::uint64_t mask) {
+    auto* self = static_cast<invalidations*>(context);
+    std::lock_guard lock(self->mutex);
+    self->seen.emplace_back(context, mask);
+    self->threads.push_back(std::this_thread::get_id());
+    self->changed.notify_all();
+  }
+  void wait_for(std::size_t count) {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return seen.size() >= count; });
+  }
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    return seen.size();
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(linux_block_ops_facade)
+
+// 0: reads and writes as mlx5 makes them (128 bytes, through the exported-function shape) and smaller
+// ones; a read stores the bytes read; on binding 2 a read longer than the block returns what it asked.
+BOOST_AUTO_TEST_CASE(success_returns_0) {
+  message_setup s;
+  linux_block_ops<message_vf>* dev = &*s.ops;
+  std::array<std::byte, 128> frame{};
+  unsigned int bytes_returned = 0xDEAD;
+  BOOST_TEST(hyperv_read_cfg_blk(dev, frame.data(), 128, 2, &bytes_returned) == 0);
+  BOOST_TEST(bytes_returned == 128u);
+  BOOST_TEST(octets(frame) == octets(pattern(128, 0x80)));
+  const bytes written = pattern(128, 0x11);
+  BOOST_TEST(hyperv_write_cfg_blk(dev, const_cast<std::byte*>(written.data()), 128, 2) == 0);
+  BOOST_TEST(octets(s.pf_block(2)) == octets(written));
+  std::array<std::byte, 6> mac{};
+  BOOST_TEST(s.ops->read_cfg_blk(mac.data(), 6, 1, &bytes_returned) == 0);
+  BOOST_TEST(bytes_returned == 6u);
+  BOOST_TEST(octets(mac) == octets(pattern(6, 0x61)));
+  std::array<std::byte, 16> longer{};
+  BOOST_TEST(s.ops->read_cfg_blk(longer.data(), 16, 1, &bytes_returned) == 0);
+  BOOST_TEST(bytes_returned == 16u);
+  BOOST_TEST(s.vf->negotiated_version() == hyperv::protocol_version_1_4);
+}
+
+// Several driver threads at once (Linux callers sleep independently): each gets its own answer.
+BOOST_AUTO_TEST_CASE(concurrent_callers) {
+  message_setup s;
+  std::vector<std::thread> threads;
+  std::array<int, 8> rcs{};
+  std::array<std::array<std::byte, 128>, 8> buffers{};
+  for (std::size_t i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] {
+      for (int round = 0; round < 20 && rcs[i] == 0; ++round) {
+        unsigned int n = 0;
+        rcs[i] = s.ops->read_cfg_blk(buffers[i].data(), 128, 2, &n);
+        if (rcs[i] == 0 && n != 128) rcs[i] = 1;
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  for (std::size_t i = 0; i < 8; ++i) {
+    BOOST_TEST(rcs[i] == 0);
+    BOOST_TEST(octets(buffers[i]) == octets(pattern(128, 0x80)));
+  }
+}
+
+// -EINVAL: length 0 or above 128, null pointers; nothing is sent, nothing written back.
+BOOST_AUTO_TEST_CASE(einval_before_anything_is_sent) {
+  message_setup s;
+  std::array<std::byte, 129> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 0, 1, &bytes_returned) == -EINVAL);
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 129, 1, &bytes_returned) == -EINVAL);
+  BOOST_TEST(s.ops->read_cfg_blk(nullptr, 6, 1, &bytes_returned) == -EINVAL);
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, nullptr) == -EINVAL);
+  BOOST_TEST(s.ops->write_cfg_blk(buffer.data(), 0, 1) == -EINVAL);
+  BOOST_TEST(s.ops->write_cfg_blk(buffer.data(), 129, 1) == -EINVAL);
+  BOOST_TEST(s.ops->write_cfg_blk(nullptr, 6, 1) == -EINVAL);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+  BOOST_TEST(s.vf_end.written().empty());
+  BOOST_TEST(octets(s.pf_block(1)) == octets(pattern(6, 0x61)));
+}
+
+// -EIO: every failure status the PF answers with; nothing is written to the buffer or bytes_returned.
+BOOST_AUTO_TEST_CASE(eio_for_failure_statuses) {
+  message_setup s;
+  std::array<std::byte, 8> buffer{};
+  buffer.fill(std::byte{0xCC});
+  unsigned int bytes_returned = 0xDEAD;
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 30, &bytes_returned) == -EIO);  // STATUS_INVALID_PARAMETER
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 4, 9, &bytes_returned) == -EIO);   // VF 1's: ACCESS_DENIED
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 4, 1, &bytes_returned) == -EIO);   // BUFFER_TOO_SMALL
+  BOOST_TEST(s.ops->write_cfg_blk(buffer.data(), 4, 3) == -EIO);                   // read-only: ACCESS_DENIED
+  BOOST_TEST(s.ops->write_cfg_blk(buffer.data(), 5, 1) == -EIO);                   // wrong length
+  BOOST_TEST(s.ops->write_cfg_blk(buffer.data(), 4, 0xFFFFFFFFu) == -EIO);         // no such block
+  BOOST_TEST(bytes_returned == 0xDEADu);
+  for (std::byte b : buffer) BOOST_TEST(std::to_integer<unsigned>(b) == 0xCCu);
+  BOOST_TEST(octets(s.pf_block(3)) == octets(pattern(4, 0x30)));
+  BOOST_TEST(octets(s.pf_block(1)) == octets(pattern(6, 0x61)));
+  // The endpoint keeps working.
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned) == 0);
+}
+
+// -EIO for an empty answer (success and no byte of data, the unpadded 20-byte form) and for an answer
+// that breaks the protocol; the endpoint stays usable. The PF is scripted by the test thread.
+BOOST_AUTO_TEST_CASE(eio_for_an_empty_or_broken_answer) {
+  vf_message_options options;
+  options.negotiate = false;
+  message_setup s({}, options, false);
+  auto answer_next = [&](auto make_packet) {
+    std::array<std::byte, 4> prefix{};
+    boost::asio::read(s.pf_end, boost::asio::buffer(prefix));
+    bytes request(le::load_u32(prefix.data()));
+    boost::asio::read(s.pf_end, boost::asio::buffer(request));
+    const std::uint64_t id = le::load_u64(request.data() + 8);
+    const bytes packet = make_packet(id);
+    bytes frame(4);
+    le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
+    frame.insert(frame.end(), packet.begin(), packet.end());
+    boost::asio::write(s.pf_end, boost::asio::buffer(frame));
+  };
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  auto empty = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
+  answer_next([](std::uint64_t id) {
+    bytes packet(20);  // a read completion, STATUS_SUCCESS, nothing after the status
+    hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_completion, 20, id), packet.data());
+    return packet;
+  });
+  BOOST_TEST(empty.get() == -EIO);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+  auto broken = std::async(std::launch::async, [&] { return s.ops->write_cfg_blk(buffer.data(), 6, 1); });
+  answer_next([](std::uint64_t id) {
+    bytes packet(40);  // a write completion 16 bytes past its padded size
+    hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_completion, 40, id), packet.data());
+    return packet;
+  });
+  BOOST_TEST(broken.get() == -EIO);
+  auto fine = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
+  answer_next([](std::uint64_t id) {
+    bytes packet(hyperv::read_response::max_wire_size);
+    const bytes data = pattern(6, 0x42);
+    auto size = hyperv::encode(hyperv::read_response{id, ntstatus::success, data}, packet);
+    packet.resize(*size);
+    return packet;
+  });
+  BOOST_TEST(fine.get() == 0);
+  BOOST_TEST(bytes_returned == 6u);
+  BOOST_TEST(octets(buffer) == octets(pattern(6, 0x42)));
+}
+
+// -ENODEV: a VF removal ends a pending call with it; once the stream is gone (the PF removed the VF and
+// closed it) or the endpoint is closed, every call returns it, registering a callback included.
+BOOST_AUTO_TEST_CASE(enodev_once_removed) {
+  {
+    vf_message_options options;
+    options.negotiate = false;
+    message_setup s({}, options, false);  // a PF that never answers
+    std::array<std::byte, 6> buffer{};
+    unsigned int bytes_returned = 0xDEAD;
+    auto pending = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
+    until(s.t, [&] { return s.pf_end.available() >= hyperv::read_request_frame_size; });
+    s.t.on_io([&] {
+      s.vf->remove();
+      return 0;
+    });
+    BOOST_TEST(pending.get() == -ENODEV);
+    BOOST_TEST(bytes_returned == 0xDEADu);
+  }
+  {
+    message_setup s;
+    std::array<std::byte, 6> buffer{};
+    unsigned int bytes_returned = 0;
+    BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned) == 0);
+    s.t.on_io([&] { return static_cast<bool>(s.pf.remove_vf(0)); });  // the PF closes the stream
+    until(s.t, [&] { return s.t.on_io([&] { return static_cast<bool>(s.vf->failure()); }); });
+    BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned) == -ENODEV);
+    BOOST_TEST(s.ops->write_cfg_blk(buffer.data(), 6, 1) == -ENODEV);
+    invalidations seen;
+    BOOST_TEST(s.ops->reg_blk_invalidate(&seen, &invalidations::callback) == -ENODEV);
+    BOOST_TEST(s.ops->reg_blk_invalidate(nullptr, nullptr) == -ENODEV);
+  }
+  {
+    message_setup s;
+    s.t.on_io([&] {
+      s.vf->close();
+      return 0;
+    });
+    std::array<std::byte, 6> buffer{};
+    unsigned int bytes_returned = 0;
+    BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned) == -ENODEV);
+  }
+}
+
+// -ETIMEDOUT: a PF that does not answer by the endpoint's default timeout (virtual). The endpoint stays
+// usable: -ETIMEDOUT is not -ENODEV.
+BOOST_AUTO_TEST_CASE(etimedout_when_the_pf_does_not_answer) {
+  vf_message_options options;
+  options.negotiate = false;
+  options.default_timeout = 3s;
+  message_setup s({}, options, false);
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  auto pending = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
+  until(s.t, [&] { return s.clock.armed() != 0; });  // the request is out, its deadline armed
+  BOOST_TEST(s.clock.next_expiry() == 3'000'000'000u);
+  s.clock.advance(3s);
+  BOOST_TEST(pending.get() == -ETIMEDOUT);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+  BOOST_TEST(!s.t.on_io([&] { return static_cast<bool>(s.vf->failure()); }));
+}
+
+// -EPROTO: no protocol version agreed with the PF.
+BOOST_AUTO_TEST_CASE(eproto_when_no_version_agrees) {
+  message_setup s(engine::pf_negotiation{true, hyperv::protocol_version(2, 0), hyperv::protocol_version(2, 0)});
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned) == -EPROTO);
+  BOOST_TEST(s.ops->write_cfg_blk(buffer.data(), 6, 1) == -EPROTO);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+}
+
+// -EDEADLK on the endpoint's own thread (a handler, the invalidation callback), where the call could
+// only wait for itself; reg_blk_invalidate works there.
+BOOST_AUTO_TEST_CASE(edeadlk_on_the_endpoints_thread) {
+  message_setup s;
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  BOOST_TEST(s.t.on_io([&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); }) == -EDEADLK);
+  BOOST_TEST(s.t.on_io([&] { return s.ops->write_cfg_blk(buffer.data(), 6, 1); }) == -EDEADLK);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+  struct from_callback {
+    linux_block_ops<message_vf>* ops;
+    std::promise<std::pair<int, int>> result;
+    static void callback(void* context, std::uint64_t) {
+      auto* self = static_cast<from_callback*>(context);
+      std::array<std::byte, 6> b{};
+      unsigned int n = 0;
+      const int read = self->ops->read_cfg_blk(b.data(), 6, 1, &n);
+      const int reregister = self->ops->reg_blk_invalidate(nullptr, nullptr);
+      self->result.set_value({read, reregister});
+    }
+  } probe{&*s.ops, {}};
+  auto result = probe.result.get_future();
+  BOOST_TEST(s.ops->reg_blk_invalidate(&probe, &from_callback::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{1})); });
+  const auto [read, reregister] = result.get();
+  BOOST_TEST(read == -EDEADLK);
+  BOOST_TEST(reregister == 0);
+}
+
+// -EOPNOTSUPP from the exported functions without a device (no backend, as pci-hyperv-intf.c answers).
+BOOST_AUTO_TEST_CASE(eopnotsupp_without_a_device) {
+  linux_block_ops<message_vf>* none = nullptr;
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  BOOST_TEST(hyperv_read_cfg_blk(none, buffer.data(), 6, 1, &bytes_returned) == -EOPNOTSUPP);
+  BOOST_TEST(hyperv_write_cfg_blk(none, buffer.data(), 6, 1) == -EOPNOTSUPP);
+  BOOST_TEST(hyperv_reg_block_invalidate(none, nullptr, &invalidations::callback) == -EOPNOTSUPP);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+}
+
+// The invalidation callback: called with (context, mask) on the endpoint's thread; an invalidation
+// raised before registration, or while none is registered, is latched and delivered to the next one
+// (never lost); replacing and unregistering take effect when the call returns.
+BOOST_AUTO_TEST_CASE(invalidation_callback) {
+  message_setup s;
+  invalidations first, second;
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x100})); });  // before anyone listens
+  BOOST_TEST(hyperv_reg_block_invalidate(&*s.ops, &first, &invalidations::callback) == 0);
+  first.wait_for(1);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x5})); });
+  first.wait_for(2);
+  {
+    std::lock_guard lock(first.mutex);
+    BOOST_TEST(first.seen[0].first == static_cast<void*>(&first));
+    BOOST_TEST(first.seen[0].second == 0x100u);
+    BOOST_TEST(first.seen[1].second == 0x5u);
+    for (const auto& id : first.threads) BOOST_TEST((id == s.t.thread.get_id()));
+  }
+  // Replaced: the next one goes to the new callback only.
+  BOOST_TEST(s.ops->reg_blk_invalidate(&second, &invalidations::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x8})); });
+  second.wait_for(1);
+  BOOST_TEST(first.count() == 2u);
+  // Unregistered (as mlx5_hv_unregister_invalidate): nothing is called, the bits stay latched...
+  BOOST_TEST(s.ops->reg_blk_invalidate(nullptr, nullptr) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x30})); });
+  until(s.t, [&] { return s.t.on_io([&] { return s.vf->channel().pending_invalidations().bits() == 0x30u; }); });
+  BOOST_TEST(second.count() == 1u);
+  // ...for the next registration.
+  BOOST_TEST(s.ops->reg_blk_invalidate(&second, &invalidations::callback) == 0);
+  second.wait_for(2);
+  std::lock_guard lock(second.mutex);
+  BOOST_TEST(second.seen[0].second == 0x8u);
+  BOOST_TEST(second.seen[1].second == 0x30u);
+}
+
+// Binding 1: the same facade over a config-space mailbox endpoint (the PF services the window from the
+// transport's write hook on the endpoint's thread). The driver thread's calls are driven through virtual
+// time by the test thread.
+BOOST_AUTO_TEST_CASE(binding_1_too) {
+  using mailbox_vf = vf_endpoint<memory_config_space, manual_timing>;
+  io_thread t;
+  manual_timing clock;
+  memory_config_space space(t.io, 4096);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
+  const auto window = pf.attach_mailbox(0, space);
+  BOOST_REQUIRE(window.has_value());
+  std::optional<mailbox_vf> vf;
+  vf.emplace(space, *window, vf_mailbox_options{}, clock);
+  std::optional<linux_block_ops<mailbox_vf>> ops;
+  ops.emplace(*vf);
+  t.start();
+  // Runs `call` on a driver thread, moving virtual time while it waits.
+  auto driven = [&](auto call) {
+    auto result = std::async(std::launch::async, call);
+    while (result.wait_for(0s) != std::future_status::ready) {
+      const std::uint64_t next = clock.next_expiry();
+      if (next != never) clock.advance_to(next);
+      t.on_io([] { return 0; });
+      std::this_thread::yield();
+    }
+    return result.get();
+  };
+  std::array<std::byte, 128> frame{};
+  unsigned int bytes_returned = 0;
+  BOOST_TEST(driven([&] { return ops->read_cfg_blk(frame.data(), 128, 2, &bytes_returned); }) == 0);
+  BOOST_TEST(bytes_returned == 128u);
+  BOOST_TEST(octets(frame) == octets(pattern(128, 0x80)));
+  const bytes written = pattern(128, 0x07);
+  BOOST_TEST(driven([&] { return ops->write_cfg_blk(const_cast<std::byte*>(written.data()), 128, 2); }) == 0);
+  BOOST_TEST(octets(t.on_io([&] {
+               const auto c = pf.blocks().contents(0, block_id{2});
+               return bytes(c.begin(), c.end());
+             })) == octets(written));
+  BOOST_TEST(driven([&] { return ops->read_cfg_blk(frame.data(), 128, 5, &bytes_returned); }) == -EIO);
+  BOOST_TEST(ops->read_cfg_blk(frame.data(), 0, 2, &bytes_returned) == -EINVAL);
+  invalidations seen;
+  BOOST_TEST(ops->reg_blk_invalidate(&seen, &invalidations::callback) == 0);
+  t.on_io([&] { return static_cast<bool>(pf.invalidate(0, block_mask{0x4})); });
+  while (seen.count() == 0) {
+    const std::uint64_t next = clock.next_expiry();
+    if (next != never) clock.advance_to(next);
+    t.on_io([] { return 0; });
+    std::this_thread::yield();
+  }
+  {
+    std::lock_guard lock(seen.mutex);
+    BOOST_TEST(seen.seen[0].second == 0x4u);
+  }
+  t.on_io([&] {
+    ops.reset();
+    vf->close();
+    return 0;
+  });
+  t.finish();
+}
+
+// -errno: a transport's own system error passes through (binding 1 over a transport that fails every
+// access with EACCES, as a sysfs config file without permission would).
+BOOST_AUTO_TEST_CASE(a_transport_errno_passes_through) {
+  using faulty_transport = fault_injecting_transport<memory_config_space&>;
+  using mailbox_vf = vf_endpoint<faulty_transport, manual_timing>;
+  io_thread t;
+  manual_timing clock;
+  memory_config_space space(t.io, 4096);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(8, 0x80)));
+  const auto window = pf.attach_mailbox(0, space);
+  BOOST_REQUIRE(window.has_value());
+  faulty_transport faulty(space);
+  faulty.fail_at(0, make_error_code(boost::system::errc::permission_denied), fault_persistence::from_then_on);
+  std::optional<mailbox_vf> vf;
+  vf.emplace(faulty, *window, vf_mailbox_options{}, clock);
+  std::optional<linux_block_ops<mailbox_vf>> ops;
+  ops.emplace(*vf);
+  t.start();
+  std::array<std::byte, 8> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  auto result = std::async(std::launch::async, [&] { return ops->read_cfg_blk(buffer.data(), 8, 2, &bytes_returned); });
+  while (result.wait_for(0s) != std::future_status::ready) {
+    const std::uint64_t next = clock.next_expiry();
+    if (next != never) clock.advance_to(next);
+    t.on_io([] { return 0; });
+    std::this_thread::yield();
+  }
+  BOOST_TEST(result.get() == -EACCES);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+  t.on_io([&] {
+    ops.reset();
+    vf->close();
+    return 0;
+  });
+  t.finish();
+}
+
+BOOST_AUTO_TEST_SUITE_END()

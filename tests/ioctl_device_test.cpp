@@ -1,0 +1,472 @@
+// The Windows IOCTL shape on the VF side (vpci::ioctl_device::device_io_control): every code, every
+// buffer-length rule, pending and immediate completion, the PF's statuses, cancellation, an invalidation
+// completing a pending IOCTL_VPCI_INVALIDATE_BLOCK, events and completion routines; over binding 2 (a PF
+// serving a test_stream) and binding 1. Time is virtual (vpci::manual_timing).
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/write.hpp>
+
+#include <vpci/asio/ioctl_device.hpp>
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/timing.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/test_stream.hpp>
+
+#include "test_support.hpp"
+
+using namespace vpci;
+using namespace std::chrono_literals;
+using vpci::test::bytes;
+using vpci::test::octets;
+using vpci::test::pattern;
+
+namespace {
+
+constexpr hyperv::wslot own_slot{2, 1};
+using message_vf = vf_message_endpoint<test_stream, manual_timing>;
+
+void run_ready(boost::asio::io_context& io) {
+  io.restart();
+  io.poll();
+}
+
+template <class Done>
+void run_until(boost::asio::io_context& io, const manual_timing& clock, Done done, std::uint64_t limit = 60'000'000'000) {
+  for (int i = 0; i < 100'000 && !done(); ++i) {
+    run_ready(io);
+    if (done()) return;
+    const std::uint64_t next = clock.next_expiry();
+    if (next == never || next > limit) return;
+    clock.advance_to(next);
+  }
+}
+
+// VPCI_READ_BLOCK_INPUT / VPCI_WRITE_BLOCK_INPUT as a driver lays them out (field by field, so that
+// values the encoders refuse can be sent too).
+bytes read_input(std::uint32_t block, std::uint32_t bytes_requested) {
+  bytes in(8);
+  le::store_u32(in.data(), block);
+  le::store_u32(in.data() + 4, bytes_requested);
+  return in;
+}
+bytes write_input(std::uint32_t block, const bytes& data, std::uint32_t claimed = 0) {
+  bytes in(8);
+  le::store_u32(in.data(), block);
+  le::store_u32(in.data() + 4, claimed != 0 ? claimed : static_cast<std::uint32_t>(data.size()));
+  in.insert(in.end(), data.begin(), data.end());
+  return in;
+}
+
+// A PF serving VF 0 (block 1: 6 bytes; block 3: 4 bytes, read-only; VF 1 owns block 9) over a test
+// stream, or nobody (a silent PF), the VF endpoint and the IOCTL device.
+struct ioctl_setup {
+  boost::asio::io_context io;
+  manual_timing clock;
+  std::pair<test_stream, test_stream> ends = test_stream::make_pair(io.get_executor());
+  test_stream& vf_end = ends.first;
+  test_stream& pf_end = ends.second;
+  pf_endpoint<2> pf;
+  std::optional<message_vf> vf;
+  std::optional<ioctl_device<message_vf>> device;
+
+  explicit ioctl_setup(bool serve = true, vf_message_options options = {}, engine::pf_negotiation negotiation = {}) {
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.register_vf(1, 0x0102));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{1}, pattern(6, 0x61)));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{3}, pattern(4, 0x30), block_access::read_only));
+    BOOST_REQUIRE(!pf.define_block(1, block_id{9}, pattern(4, 0x90)));
+    if (serve) pf.async_serve(0, own_slot, pf_end, pf_stream_options<manual_timing>{5s, clock, negotiation}, [](auto) {});
+    vf.emplace(vf_end, own_slot, options, clock);
+    device.emplace(*vf);
+  }
+  ~ioctl_setup() {
+    device.reset();
+    vf->close();
+    run_ready(io);
+  }
+  ntstatus call(std::uint32_t code, const bytes& input, std::span<std::byte> output, io_status_block& status,
+                io_event& event) {
+    return device->device_io_control(code, input.empty() ? nullptr : input.data(), static_cast<std::uint32_t>(input.size()),
+                                     output.empty() ? nullptr : output.data(), static_cast<std::uint32_t>(output.size()),
+                                     status, event);
+  }
+  // Issues a request, expects STATUS_PENDING, runs until it completes, and returns its status block.
+  io_status_block complete(std::uint32_t code, const bytes& input, std::span<std::byte> output) {
+    io_status_block status;
+    io_event event;
+    BOOST_TEST(call(code, input, output, status, event) == ntstatus::pending);
+    BOOST_TEST(status.Status == ntstatus::pending);
+    BOOST_TEST(!event.signaled());  // never completed inside the call
+    run_until(io, clock, [&] { return event.signaled(); });
+    BOOST_TEST(event.signaled());
+    return status;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ioctl_device_requests)
+
+// The three codes are vpci.h's CTL_CODEs (FILE_DEVICE_VPCI 0x2A, METHOD_NEITHER, read|write access).
+BOOST_AUTO_TEST_CASE(codes) {
+  BOOST_TEST(ioctl::invalidate_block == 0x002AC007u);
+  BOOST_TEST(ioctl::read_block == 0x002AC00Bu);
+  BOOST_TEST(ioctl::write_block == 0x002AC00Fu);
+}
+
+// IOCTL_VPCI_READ_BLOCK: pending, then STATUS_SUCCESS with the data in the output buffer and
+// Information the bytes read; an output buffer larger than BytesRequested is written only that far.
+BOOST_AUTO_TEST_CASE(read_block_pending_then_success) {
+  ioctl_setup s;
+  std::array<std::byte, 10> output{};
+  output.fill(std::byte{0xEE});
+  const io_status_block status = s.complete(ioctl::read_block, read_input(1, 6), output);
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(status.Information == 6u);
+  BOOST_TEST(octets(std::span{output}.first(6)) == octets(pattern(6, 0x61)));
+  BOOST_TEST(octets(std::span{output}.subspan(6)) == std::vector<unsigned>(4, 0xEEu));
+  BOOST_TEST(s.vf->negotiated_version() == hyperv::protocol_version_1_4);
+}
+
+// IOCTL_VPCI_WRITE_BLOCK: pending, then STATUS_SUCCESS with Information the bytes written; no output
+// buffer (one given is ignored).
+BOOST_AUTO_TEST_CASE(write_block_pending_then_success) {
+  ioctl_setup s;
+  const bytes data = pattern(6, 0x17);
+  const io_status_block status = s.complete(ioctl::write_block, write_input(1, data), {});
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(status.Information == 6u);
+  BOOST_TEST(octets(s.pf.blocks().contents(0, block_id{1})) == octets(data));
+  std::array<std::byte, 4> ignored{};
+  const io_status_block again = s.complete(ioctl::write_block, write_input(1, pattern(6, 0x18)), ignored);
+  BOOST_TEST(again.Status == ntstatus::success);
+  BOOST_TEST(octets(ignored) == std::vector<unsigned>(4, 0u));
+}
+
+// IOCTL_VPCI_INVALIDATE_BLOCK: stays pending until the PF invalidates, then VPCI_INVALIDATE_BLOCK_OUTPUT
+// {BlockMask}, Information 8; re-issued, an invalidation raised meanwhile completes it at once.
+BOOST_AUTO_TEST_CASE(invalidate_block_pending_until_an_invalidation) {
+  ioctl_setup s;
+  std::array<std::byte, 8> output{};
+  io_status_block status;
+  io_event event;
+  BOOST_TEST(s.call(ioctl::invalidate_block, {}, output, status, event) == ntstatus::pending);
+  run_until(s.io, s.clock, [] { return false; }, 3'000'000'000);  // virtual seconds pass: still pending
+  BOOST_TEST(!event.signaled());
+  BOOST_TEST(status.Status == ntstatus::pending);
+  BOOST_REQUIRE(!s.pf.invalidate(0, block_mask{0x8000'0000'0000'0003}));
+  run_ready(s.io);
+  BOOST_REQUIRE(event.signaled());
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(status.Information == 8u);
+  BOOST_TEST(octets(output) == (std::vector<unsigned>{0x03, 0, 0, 0, 0, 0, 0, 0x80}));
+  // Raised while no request is pending: latched, and the re-issued request completes with it.
+  BOOST_REQUIRE(!s.pf.invalidate(0, block_mask{0x10}));
+  run_ready(s.io);
+  const io_status_block next = s.complete(ioctl::invalidate_block, {}, output);
+  BOOST_TEST(next.Status == ntstatus::success);
+  BOOST_TEST(le::load_u64(output.data()) == 0x10u);
+}
+
+// One invalidate request pending at a time: a second completes STATUS_DEVICE_NOT_READY.
+BOOST_AUTO_TEST_CASE(a_second_invalidate_request_is_refused) {
+  ioctl_setup s;
+  std::array<std::byte, 8> first_out{}, second_out{};
+  io_status_block first, second;
+  io_event first_event, second_event;
+  BOOST_TEST(s.call(ioctl::invalidate_block, {}, first_out, first, first_event) == ntstatus::pending);
+  BOOST_TEST(s.call(ioctl::invalidate_block, {}, second_out, second, second_event) == ntstatus::pending);
+  run_ready(s.io);
+  BOOST_REQUIRE(second_event.signaled());
+  BOOST_TEST(second.Status == ntstatus::device_not_ready);
+  BOOST_TEST(second.Information == 0u);
+  BOOST_TEST(!first_event.signaled());
+  s.device->cancel_io(first);
+  run_ready(s.io);
+  BOOST_TEST(first.Status == ntstatus::cancelled);
+}
+
+// Immediate completion: an unknown code, and every buffer-length and parameter rule. IoStatus is filled
+// before the call returns, Information 0, the event set, the output untouched and nothing sent.
+BOOST_AUTO_TEST_CASE(requests_refused_at_once) {
+  ioctl_setup s;
+  std::array<std::byte, 16> output{};
+  output.fill(std::byte{0xEE});
+  const std::span<std::byte> none{};
+  struct refusal {
+    const char* what;
+    std::uint32_t code;
+    bytes input;
+    std::span<std::byte> output;
+    ntstatus expected;
+  };
+  const std::vector<refusal> refusals{
+      {"unknown code (function 4)", ioctl::read_block + 8, read_input(1, 6), output, ntstatus::invalid_device_request},
+      {"PF-side IOCTL", ioctl::sriov_invalidate_block, {}, output, ntstatus::invalid_device_request},
+      {"code 0", 0, read_input(1, 6), output, ntstatus::invalid_device_request},
+      {"read: input 7 bytes", ioctl::read_block, bytes(7), output, ntstatus::buffer_too_small},
+      {"read: no input", ioctl::read_block, {}, output, ntstatus::buffer_too_small},
+      {"read: output below BytesRequested", ioctl::read_block, read_input(1, 6), std::span{output}.first(5),
+       ntstatus::buffer_too_small},
+      {"read: BytesRequested 0", ioctl::read_block, read_input(1, 0), output, ntstatus::invalid_parameter},
+      {"read: BytesRequested 129", ioctl::read_block, read_input(1, 129), output, ntstatus::invalid_parameter},
+      {"read: no output", ioctl::read_block, read_input(1, 6), none, ntstatus::buffer_too_small},
+      {"write: input 7 bytes", ioctl::write_block, bytes(7), none, ntstatus::buffer_too_small},
+      {"write: data shorter than DataLength", ioctl::write_block, write_input(1, pattern(5, 0), 6), none,
+       ntstatus::buffer_too_small},
+      {"write: DataLength 0", ioctl::write_block, write_input(1, {}), none, ntstatus::invalid_parameter},
+      {"write: DataLength 129", ioctl::write_block, write_input(1, pattern(129, 0)), none, ntstatus::invalid_parameter},
+      {"invalidate: output 7 bytes", ioctl::invalidate_block, {}, std::span{output}.first(7), ntstatus::buffer_too_small},
+      {"invalidate: no output", ioctl::invalidate_block, {}, none, ntstatus::buffer_too_small},
+  };
+  for (const refusal& r : refusals) {
+    BOOST_TEST_CONTEXT(r.what) {
+      io_status_block status{ntstatus::pending, 77};
+      io_event event;
+      BOOST_TEST(s.call(r.code, r.input, r.output, status, event) == r.expected);
+      BOOST_TEST(status.Status == r.expected);
+      BOOST_TEST(status.Information == 0u);
+      BOOST_TEST(event.signaled());
+    }
+  }
+  run_ready(s.io);
+  BOOST_TEST(octets(output) == std::vector<unsigned>(16, 0xEEu));
+  BOOST_TEST(s.vf_end.written().empty());
+  // Null buffers with lengths that claim room: STATUS_INVALID_PARAMETER.
+  io_status_block status;
+  io_event event;
+  const bytes input = read_input(1, 6);
+  BOOST_TEST(s.device->device_io_control(ioctl::read_block, nullptr, 8, output.data(), 16, status, event) ==
+             ntstatus::invalid_parameter);
+  BOOST_TEST(s.device->device_io_control(ioctl::read_block, input.data(), 8, nullptr, 16, status, event) ==
+             ntstatus::invalid_parameter);
+  BOOST_TEST(s.device->device_io_control(ioctl::write_block, nullptr, 16, nullptr, 0, status, event) ==
+             ntstatus::invalid_parameter);
+  BOOST_TEST(s.device->device_io_control(ioctl::invalidate_block, nullptr, 0, nullptr, 8, status, event) ==
+             ntstatus::invalid_parameter);
+  BOOST_TEST(status.Status == ntstatus::invalid_parameter);
+}
+
+// The PF's failure statuses reach IoStatus.Status as they are, with Information 0 and the output untouched.
+BOOST_AUTO_TEST_CASE(pf_failure_statuses) {
+  ioctl_setup s;
+  std::array<std::byte, 8> output{};
+  output.fill(std::byte{0xEE});
+  struct failure {
+    std::uint32_t code;
+    bytes input;
+    std::size_t output_size;
+    ntstatus expected;
+  };
+  for (const failure& f : {failure{ioctl::read_block, read_input(30, 6), 8, ntstatus::invalid_parameter},
+                           failure{ioctl::read_block, read_input(9, 4), 8, ntstatus::access_denied},
+                           failure{ioctl::read_block, read_input(1, 4), 8, ntstatus::buffer_too_small},
+                           failure{ioctl::write_block, write_input(3, pattern(4, 0)), 0, ntstatus::access_denied},
+                           failure{ioctl::write_block, write_input(1, pattern(5, 0)), 0, ntstatus::invalid_parameter}}) {
+    const io_status_block status = s.complete(f.code, f.input, std::span{output}.first(f.output_size));
+    BOOST_TEST(status.Status == f.expected);
+    BOOST_TEST(status.Information == 0u);
+  }
+  BOOST_TEST(octets(output) == std::vector<unsigned>(8, 0xEEu));
+  BOOST_TEST(octets(s.pf.blocks().contents(0, block_id{3})) == octets(pattern(4, 0x30)));
+}
+
+// The endpoint's own errors, as vpci::to_ntstatus maps them: a deadline (STATUS_IO_TIMEOUT), no version
+// agreed (STATUS_REVISION_MISMATCH), the stream gone (STATUS_UNSUCCESSFUL), the endpoint closed.
+BOOST_AUTO_TEST_CASE(endpoint_errors) {
+  {
+    vf_message_options options;
+    options.negotiate = false;
+    options.default_timeout = 2s;
+    ioctl_setup s(false, options);
+    std::array<std::byte, 6> output{};
+    const io_status_block status = s.complete(ioctl::read_block, read_input(1, 6), output);
+    BOOST_TEST(status.Status == ntstatus::io_timeout);
+    BOOST_TEST(s.clock.now() == 2'000'000'000u);
+  }
+  {
+    ioctl_setup s(true, {}, engine::pf_negotiation{true, hyperv::protocol_version(2, 0), hyperv::protocol_version(2, 0)});
+    std::array<std::byte, 6> output{};
+    BOOST_TEST(s.complete(ioctl::read_block, read_input(1, 6), output).Status == ntstatus::revision_mismatch);
+  }
+  {
+    ioctl_setup s;
+    std::array<std::byte, 6> output{};
+    BOOST_REQUIRE(!s.pf.remove_vf(0));
+    const io_status_block status = s.complete(ioctl::read_block, read_input(1, 6), output);
+    BOOST_TEST(status.Status == ntstatus::unsuccessful);  // end of stream
+  }
+  {
+    vf_message_options options;
+    options.negotiate = false;
+    ioctl_setup s(false, options);
+    std::array<std::byte, 8> output{};
+    io_status_block read, wait;
+    io_event read_event, wait_event;
+    BOOST_TEST(s.call(ioctl::read_block, read_input(1, 6), output, read, read_event) == ntstatus::pending);
+    BOOST_TEST(s.call(ioctl::invalidate_block, {}, output, wait, wait_event) == ntstatus::pending);
+    run_ready(s.io);
+    s.vf->close();
+    run_ready(s.io);
+    BOOST_TEST(read.Status == ntstatus::cancelled);
+    BOOST_TEST(wait.Status == ntstatus::cancelled);
+  }
+}
+
+// Cancellation: a pending read and a pending invalidate complete STATUS_CANCELLED (output untouched);
+// cancel_io() cancels all; a request not pending (completed, or never issued) is not affected.
+BOOST_AUTO_TEST_CASE(cancellation) {
+  vf_message_options options;
+  options.negotiate = false;
+  ioctl_setup s(false, options);  // a PF that never answers
+  std::array<std::byte, 8> read_out{}, wait_out{};
+  read_out.fill(std::byte{0xEE});
+  io_status_block read, wait, unrelated{ntstatus::success, 5};
+  io_event read_event, wait_event;
+  BOOST_TEST(s.call(ioctl::read_block, read_input(1, 6), read_out, read, read_event) == ntstatus::pending);
+  BOOST_TEST(s.call(ioctl::invalidate_block, {}, wait_out, wait, wait_event) == ntstatus::pending);
+  run_ready(s.io);
+  s.device->cancel_io(unrelated);
+  run_ready(s.io);
+  BOOST_TEST(!read_event.signaled());
+  BOOST_TEST(unrelated.Information == 5u);
+  s.device->cancel_io(read);
+  run_ready(s.io);
+  BOOST_REQUIRE(read_event.signaled());
+  BOOST_TEST(read.Status == ntstatus::cancelled);
+  BOOST_TEST(read.Information == 0u);
+  BOOST_TEST(octets(read_out) == std::vector<unsigned>(8, 0xEEu));
+  BOOST_TEST(!wait_event.signaled());
+  s.device->cancel_io();
+  run_ready(s.io);
+  BOOST_REQUIRE(wait_event.signaled());
+  BOOST_TEST(wait.Status == ntstatus::cancelled);
+  s.device->cancel_io(read);  // completed already: nothing happens
+  run_ready(s.io);
+  BOOST_TEST(read.Status == ntstatus::cancelled);
+}
+
+// A write is cancelled only while its request has not left the VF (then never sent); once sent, the PF
+// may have applied it, so it completes with the PF's answer.
+BOOST_AUTO_TEST_CASE(cancelling_a_write) {
+  vf_message_options options;
+  options.negotiate = false;
+  ioctl_setup s(false, options);  // the test answers for the PF
+  io_status_block unsent, sent;
+  io_event unsent_event, sent_event;
+  BOOST_TEST(s.call(ioctl::write_block, write_input(1, pattern(6, 1)), {}, unsent, unsent_event) == ntstatus::pending);
+  s.device->cancel_io(unsent);  // runs before the request is handed to the stream
+  run_ready(s.io);
+  BOOST_REQUIRE(unsent_event.signaled());
+  BOOST_TEST(unsent.Status == ntstatus::cancelled);
+  BOOST_TEST(s.vf_end.written().empty());  // never sent
+  BOOST_TEST(s.call(ioctl::write_block, write_input(1, pattern(6, 2)), {}, sent, sent_event) == ntstatus::pending);
+  run_ready(s.io);
+  const auto written = s.vf_end.written();
+  BOOST_REQUIRE(written.size() == hyperv::write_request_frame_size(6, false));
+  s.device->cancel_io(sent);
+  run_ready(s.io);
+  BOOST_TEST(!sent_event.signaled());  // not cancellable any more
+  std::array<std::byte, hyperv::write_completion_frame_size> answer{};
+  const std::uint64_t id = le::load_u64(written.data() + 4 + 8);
+  BOOST_REQUIRE(hyperv::encode_write_completion_frame(hyperv::write_completion{id, ntstatus::success}, answer).has_value());
+  boost::asio::write(s.pf_end, boost::asio::buffer(answer));
+  run_ready(s.io);
+  BOOST_REQUIRE(sent_event.signaled());
+  BOOST_TEST(sent.Status == ntstatus::success);
+  BOOST_TEST(sent.Information == 6u);
+}
+
+// A completion routine instead of an event: called once with the status block, on the executor, never
+// inside device_io_control, for pending and immediate completions alike.
+BOOST_AUTO_TEST_CASE(completion_routines) {
+  ioctl_setup s;
+  std::array<std::byte, 6> output{};
+  const bytes input = read_input(1, 6);
+  io_status_block status, refused;
+  int calls = 0, refused_calls = 0;
+  io_status_block* seen = nullptr;
+  BOOST_TEST(s.device->device_io_control(ioctl::read_block, input.data(), 8, output.data(), 6, status,
+                                         [&](io_status_block& iosb) {
+                                           ++calls;
+                                           seen = &iosb;
+                                         }) == ntstatus::pending);
+  BOOST_TEST(s.device->device_io_control(0x1234, nullptr, 0, nullptr, 0, refused,
+                                         [&](io_status_block& iosb) {
+                                           ++refused_calls;
+                                           BOOST_TEST(iosb.Status == ntstatus::invalid_device_request);
+                                         }) == ntstatus::invalid_device_request);
+  BOOST_TEST(calls == 0);
+  BOOST_TEST(refused_calls == 0);  // posted, not inline
+  run_until(s.io, s.clock, [&] { return calls != 0; });
+  BOOST_TEST(calls == 1);
+  BOOST_TEST(refused_calls == 1);
+  BOOST_TEST(seen == &status);
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(status.Information == 6u);
+  BOOST_TEST(octets(output) == octets(pattern(6, 0x61)));
+}
+
+// Requests still pending when the facade is destroyed complete as usual.
+BOOST_AUTO_TEST_CASE(destroyed_with_requests_pending) {
+  ioctl_setup s;
+  std::array<std::byte, 6> output{};
+  io_status_block status;
+  io_event event;
+  BOOST_TEST(s.call(ioctl::read_block, read_input(1, 6), output, status, event) == ntstatus::pending);
+  s.device.reset();
+  run_until(s.io, s.clock, [&] { return event.signaled(); });
+  BOOST_TEST(status.Status == ntstatus::success);
+}
+
+// Binding 1: the same requests over a config-space mailbox endpoint.
+BOOST_AUTO_TEST_CASE(binding_1_too) {
+  boost::asio::io_context io;
+  manual_timing clock;
+  memory_config_space space(io, 4096);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(16, 0x20)));
+  const auto window = pf.attach_mailbox(0, space);
+  BOOST_REQUIRE(window.has_value());
+  vf_endpoint<memory_config_space, manual_timing> vf(space, *window, vf_mailbox_options{}, clock);
+  ioctl_device device(vf);
+  std::array<std::byte, 16> output{};
+  const bytes input = read_input(2, 16);
+  io_status_block status;
+  io_event event;
+  BOOST_TEST(device.device_io_control(ioctl::read_block, input.data(), 8, output.data(), 16, status, event) ==
+             ntstatus::pending);
+  run_until(io, clock, [&] { return event.signaled(); });
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(status.Information == 16u);
+  BOOST_TEST(octets(output) == octets(pattern(16, 0x20)));
+  const bytes write = write_input(2, pattern(16, 0x21));
+  BOOST_TEST(device.device_io_control(ioctl::write_block, write.data(), static_cast<std::uint32_t>(write.size()), nullptr,
+                                      0, status, event) == ntstatus::pending);
+  run_until(io, clock, [&] { return event.signaled(); });
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(octets(pf.blocks().contents(0, block_id{2})) == octets(pattern(16, 0x21)));
+  std::array<std::byte, 8> mask{};
+  BOOST_TEST(device.device_io_control(ioctl::invalidate_block, nullptr, 0, mask.data(), 8, status, event) ==
+             ntstatus::pending);
+  BOOST_REQUIRE(!pf.invalidate(0, block_mask{0x4}));
+  run_until(io, clock, [&] { return event.signaled(); });
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(le::load_u64(mask.data()) == 0x4u);
+  vf.close();
+  run_ready(io);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
