@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <memory>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -76,7 +77,7 @@ class scripted_handler final : public engine::block_handler {
 struct ndis_fixture {
   pf_endpoint<4> pf;
   ndis_pf<pf_endpoint<4>> ndis{pf};
-  scripted_handler handler;
+  std::shared_ptr<scripted_handler> handler = std::make_shared<scripted_handler>();
   ndis_fixture() {
     BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
     BOOST_REQUIRE(!pf.register_vf(1, 0x0102));
@@ -84,7 +85,7 @@ struct ndis_fixture {
     BOOST_REQUIRE(!pf.define_block(0, block_id{1}, pattern(6, 0x61)));
     BOOST_REQUIRE(!pf.define_block(0, block_id{3}, pattern(4, 0x30), block_access::read_only));
     BOOST_REQUIRE(!pf.define_block(0, block_id{4}, pattern(4, 0x40), block_access::write_only));
-    BOOST_REQUIRE(!pf.define_block(0, block_id{5}, pattern(8, 0x50), block_access::read_write, &handler));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{5}, pattern(8, 0x50), block_access::read_write, handler));
     BOOST_REQUIRE(!pf.define_block(1, block_id{9}, pattern(4, 0x90)));
   }
   ndis_oid_request read_request(bytes& buffer, std::uint32_t input = 0, std::uint32_t output = 0) {
@@ -183,7 +184,7 @@ BOOST_FIXTURE_TEST_CASE(not_supported, ndis_fixture) {
   BOOST_TEST(octets(buffer) == octets(before));
   expect_unchanged();
   // An IHV handler's STATUS_NOT_SUPPORTED too.
-  handler.answer = ntstatus::not_supported;
+  handler->answer = ntstatus::not_supported;
   bytes computed = information_buffer({.block = 5, .length = 8}, 28);
   auto handled = read_request(computed);
   BOOST_TEST(ndis.oid_request(handled) == ndis_status::not_supported);
@@ -306,7 +307,7 @@ BOOST_FIXTURE_TEST_CASE(failure_and_resources, ndis_fixture) {
   auto w1 = write_request(write_read_only);
   BOOST_TEST(ndis.oid_request(w1) == ndis_status::failure);
   for (ntstatus answer : {ntstatus::unsuccessful, ntstatus::device_not_ready, ntstatus::access_denied}) {
-    handler.answer = answer;
+    handler->answer = answer;
     bytes computed = information_buffer({.block = 5, .length = 8}, 28);
     auto read = read_request(computed);
     BOOST_TEST(ndis.oid_request(read) == ndis_status::failure);
@@ -315,11 +316,11 @@ BOOST_FIXTURE_TEST_CASE(failure_and_resources, ndis_fixture) {
     auto write = write_request(written);
     BOOST_TEST(ndis.oid_request(write) == ndis_status::failure);
   }
-  handler.answer = ntstatus::insufficient_resources;
+  handler->answer = ntstatus::insufficient_resources;
   bytes computed = information_buffer({.block = 5, .length = 8}, 28);
   auto read = read_request(computed);
   BOOST_TEST(ndis.oid_request(read) == ndis_status::resources);
-  handler.answer = ntstatus::success;
+  handler->answer = ntstatus::success;
   pf.blocks().quarantine(0, engine::quarantine_reason::protocol_violation);
   bytes quarantined = information_buffer({}, 26);
   auto q = read_request(quarantined);
