@@ -682,11 +682,19 @@ BOOST_AUTO_TEST_CASE(caller_storage_holds_the_blocks) {
   BOOST_TEST((s.define_block(1, block_id{0}, b) == no_error));
   BOOST_TEST((s.define_block(1, block_id{64}, c) == no_error));
   BOOST_TEST((s.define_block(1, block_id{65}, pattern(1, 0)) == errc::insufficient_resources));
-  // Packed in ID order, in the caller's arena.
-  std::vector<std::byte> expected = b;
+  // Packed in the order defined, in the caller's arena.
+  std::vector<std::byte> expected = a;
+  expected.insert(expected.end(), b.begin(), b.end());
   expected.insert(expected.end(), c.begin(), c.end());
-  expected.insert(expected.end(), a.begin(), a.end());
   BOOST_TEST(copy_of(arena) == expected, boost::test_tools::per_element());
+  // A redefined block's bytes are closed up and it goes last.
+  const auto b2 = pattern(4, 0x40);
+  BOOST_TEST((s.define_block(1, block_id{0}, b2) == no_error));
+  expected = a;
+  expected.insert(expected.end(), c.begin(), c.end());
+  expected.insert(expected.end(), b2.begin(), b2.end());
+  BOOST_TEST(copy_of(std::span(arena).first(15)) == expected, boost::test_tools::per_element());
+  BOOST_TEST(s.bytes_used() == 15u);
   std::array<std::byte, 8> out{};
   BOOST_TEST((s.serve_read(1, block_id{64}, 8, out).status == ntstatus::success));
   BOOST_TEST(copy_of(std::span(out).first(6)) == c, boost::test_tools::per_element());
