@@ -727,6 +727,23 @@ BOOST_AUTO_TEST_CASE(default_capacity_holds_64_full_blocks_per_vf) {
   BOOST_TEST(s.bytes_used() == 128u * 128u);
 }
 
+// The PF may define or store a block from the store's own contents(), even where the definition moves
+// those bytes in the arena.
+BOOST_AUTO_TEST_CASE(defining_from_the_stores_own_contents) {
+  store_fixture f;
+  store_type& s = f.s;
+  // Block 5 (16 bytes) is the first in the arena: redefining it closes its bytes up, moving block 6's.
+  BOOST_TEST((s.define_block(0, block_id{5}, s.contents(0, block_id{6})) == no_error));
+  BOOST_TEST(copy_of(s.contents(0, block_id{5})) == f.b6, boost::test_tools::per_element());
+  BOOST_TEST(copy_of(s.contents(0, block_id{6})) == f.b6, boost::test_tools::per_element());
+  BOOST_TEST((s.define_block(0, block_id{0xFFFFFFFF}, s.contents(0, block_id{7})) == no_error));
+  BOOST_TEST(copy_of(s.contents(0, block_id{0xFFFFFFFF})) == f.b7, boost::test_tools::per_element());
+  BOOST_TEST((s.store(0, block_id{6}, s.contents(0, block_id{6})) == no_error));
+  BOOST_TEST((s.store(0, block_id{6}, s.contents(0, block_id{7})) == no_error));
+  BOOST_TEST(copy_of(s.contents(0, block_id{6})) == f.b7, boost::test_tools::per_element());
+  BOOST_TEST(copy_of(s.contents(1, block_id{20})) == f.b20, boost::test_tools::per_element());
+}
+
 // Invalidation: blocks 0..63 only. By ID a wider ID is invalid_block_id with nothing changed; by
 // descriptor it does not compile (tests/compile_fail/store_invalidate_block_64.cpp).
 BOOST_AUTO_TEST_CASE(invalidation_by_id_stops_at_63) {

@@ -17,7 +17,8 @@
 //
 // Block IDs are any 32-bit value (a Windows BlockId is a ULONG). A block is found by binary search
 // over the slots, sorted by (ID, VF): O(log n) for any ID, sparse or not, and the same search tells
-// whether another VF defines the ID. Only blocks 0..63 can be invalidated (the UINT64 BlockMask).
+// whether another VF defines the ID (the hosted default store adds a direct index of blocks 0..63, for
+// hundreds of VFs). Only blocks 0..63 can be invalidated (the UINT64 BlockMask).
 #pragma once
 
 #include <array>
@@ -209,6 +210,9 @@ class pf_blocks {
                                   block_handler* handler = nullptr) noexcept {
     if (!registered(vf)) return errc::not_found;
     if (!valid_block_length(initial.size())) return errc::invalid_length;
+    // `initial` may be another block's contents(), which the arena moves below: taken first.
+    std::array<std::byte, max_block_size> staged;
+    copy_bytes(staged.data(), initial.data(), initial.size());
     const position at = locate(vf, id);
     const std::uint32_t region = static_cast<std::uint32_t>(initial.size()) + (handler != nullptr ? handler_bytes : 0u);
     const std::uint32_t old_region = at.found ? region_size(slots_[at.index]) : 0u;
@@ -232,7 +236,7 @@ class pf_blocks {
       const auto representation = std::bit_cast<std::array<std::byte, handler_bytes>>(handler);
       le::copy(representation, arena_ + slot.offset_);
     }
-    copy_bytes(contents_of(slot), initial.data(), initial.size());
+    copy_bytes(contents_of(slot), staged.data(), initial.size());
     return no_error;
   }
   // Defines a typed block from its descriptor: the size is the descriptor's, the contents `initial`.
@@ -492,12 +496,12 @@ class pf_blocks {
     used_bytes_ -= size;
   }
 
-  // Contents into or out of the arena (never overlapping). On a host the compiler's memcpy: a byte loop
-  // costs tens of nanoseconds per 128-byte request there. Freestanding, the byte loop: memcpy would be
-  // linked in for it, hundreds of bytes of a firmware's flash.
+  // Contents into or out of the arena (the same bytes at most: store() given a block's own contents()).
+  // On a host the compiler's memmove: a byte loop costs tens of nanoseconds per 128-byte request there.
+  // Freestanding, the byte loop: memmove would be linked in for it, hundreds of bytes of flash.
   static void copy_bytes(std::byte* to, const std::byte* from, std::size_t size) noexcept {
 #if __STDC_HOSTED__
-    __builtin_memcpy(to, from, size);
+    __builtin_memmove(to, from, size);
 #else
     for (std::size_t i = 0; i < size; ++i) to[i] = from[i];
 #endif
