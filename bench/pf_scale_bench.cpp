@@ -3,7 +3,7 @@
 // in-process): what the PF's per-request cost does as the number of VFs grows. Counters: the PF's heap
 // bytes per VF (its block store, sessions and attachments: everything pf_endpoint allocated while the
 // VFs were registered, defined and attached, divided by the VF count) and the store's share per VF slot.
-// The store finds a block by binary search over all VFs' blocks (16384 at 256 VFs).
+// The store finds blocks 0..63 through its direct index (pf_endpoint uses the hosted default store).
 #include <array>
 #include <cstddef>
 #include <memory>
