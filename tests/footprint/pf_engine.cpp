@@ -57,10 +57,17 @@ union session_slot {
 };
 session_slot sessions[vf_count];
 
-// The platform maps each VF's mailbox window; the writes the session returns go there in order.
-void apply(const session::write_list& writes, std::byte* window) {
-  for (const auto& write : writes)
+// The platform maps each VF's mailbox window; the writes the session returns go there in order. (Only
+// the session's constructor, initialize() and service() are named here, so the measurement follows the
+// session as it changes.)
+template <class Writes>
+std::size_t apply(const Writes& writes, std::byte* window) {
+  std::size_t count = 0;
+  for (const auto& write : writes) {
     for (std::size_t i = 0; i < write.bytes.size(); ++i) window[write.offset + i] = write.bytes[i];
+    ++count;
+  }
+  return count;
 }
 
 }  // namespace
@@ -88,8 +95,7 @@ extern "C" int vpci_pf_dispatch(unsigned what, unsigned vf, std::uint32_t id, st
       return static_cast<int>(store.define_block(index, vpci::block_id{id}, {window, length},
                                                  vpci::engine::block_access::read_write, &counter));
     case doorbell:
-      apply(sessions[vf].value.service({window, vpci::mailbox::window_size}), window);
-      return static_cast<int>(sessions[vf].value.last_event());
+      return static_cast<int>(apply(sessions[vf].value.service({window, vpci::mailbox::window_size}), window));
     case update:
       if (const auto e = store.store(index, vpci::block_id{id}, {window, length}); e != vpci::no_error)
         return static_cast<int>(e);
