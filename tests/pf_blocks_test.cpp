@@ -1,15 +1,22 @@
 // The PF's block store (engine::pf_blocks): VF lifecycle, typed and raw blocks, the status of every
 // serve_read / serve_write refusal exactly as docs/protocol.md's status table gives it, the state left
-// unchanged by every refusal, admission (busy cap), quarantine only on overflow or violation, and
-// OR-coalesced invalidations.
+// unchanged by every refusal, admission (busy cap), quarantine only on overflow or violation,
+// OR-coalesced invalidations; any 32-bit block ID (sparse IDs), capacity fixed at compile time, by the
+// caller or by default, refused beyond it with nothing changed, and the packed arena checked against a
+// model through thousands of random definitions, redefinitions and removals.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
+#include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include <vpci/engine/pf_blocks.hpp>
@@ -37,6 +44,9 @@ std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
   return out;
 }
 std::vector<std::byte> copy_of(std::span<const std::byte> bytes) { return {bytes.begin(), bytes.end()}; }
+
+// IDs a snapshot looks at beyond 0..63: the edges of the 32-bit range and around the mask's end.
+constexpr std::uint32_t sparse_ids[] = {64, 65, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF};
 
 // VF 0 and VF 1 registered. VF 0: block 5 raw 16 bytes (read-write), block 6 raw 8 bytes read-only,
 // block 7 raw 8 bytes write-only, word_block. VF 1: block 20 (8 bytes), nobody else defines it.
@@ -68,8 +78,10 @@ struct store_fixture {
   };
   snapshot take() const {
     snapshot snap;
-    for (vf_index vf : {vf_index{0}, vf_index{1}})
+    for (vf_index vf : {vf_index{0}, vf_index{1}}) {
       for (std::uint32_t id = 0; id < 64; ++id) snap.blocks.push_back(copy_of(s.contents(vf, block_id{id})));
+      for (std::uint32_t id : sparse_ids) snap.blocks.push_back(copy_of(s.contents(vf, block_id{id})));
+    }
     snap.pending0 = s.pending_invalidations(0).bits();
     snap.pending1 = s.pending_invalidations(1).bits();
     snap.q0 = s.quarantined(0);
@@ -86,7 +98,7 @@ struct store_fixture {
     const snapshot now = take();
     BOOST_REQUIRE(now.blocks.size() == before.blocks.size());
     for (std::size_t i = 0; i < now.blocks.size(); ++i) {
-      BOOST_TEST_CONTEXT("vf " << i / 64 << " block " << i % 64) {
+      BOOST_TEST_CONTEXT("snapshot entry " << i) {
         BOOST_TEST(now.blocks[i] == before.blocks[i], boost::test_tools::per_element());
       }
     }
@@ -221,11 +233,12 @@ BOOST_AUTO_TEST_CASE(define_store_load_typed_and_raw) {
   BOOST_TEST((s.store(3, block_id{5}, pattern(16, 0)) == errc::not_found));
   BOOST_TEST(copy_of(s.contents(0, block_id{5})) == next, boost::test_tools::per_element());
   BOOST_TEST((s.define_block(3, block_id{1}, pattern(4, 0)) == errc::not_found));  // VF 3 not registered
-  BOOST_TEST((s.define_block(0, block_id{64}, pattern(4, 0)) == errc::invalid_block_id));
   BOOST_TEST((s.define_block(0, block_id{8}, {}) == errc::invalid_length));
   BOOST_TEST((s.define_block(0, block_id{8}, pattern(129, 0)) == errc::invalid_length));
   BOOST_TEST(!s.defined(0, block_id{8}));
-  BOOST_TEST(!s.defined(0, block_id{64}));
+  // Any 32-bit ID is a block ID (only invalidation stops at 63).
+  BOOST_TEST((s.define_block(0, block_id{64}, pattern(4, 0)) == no_error));
+  BOOST_TEST(s.defined(0, block_id{64}));
   BOOST_TEST((s.define_block(0, block_id{8}, pattern(128, 0)) == no_error));
   BOOST_TEST(s.contents(0, block_id{8}).size() == 128u);
   // Redefinition replaces size and contents.
@@ -502,6 +515,448 @@ BOOST_AUTO_TEST_CASE(invalidations_coalesce_and_survive_reset) {
   BOOST_TEST(f.s.pending_invalidations(1).bits() == 0b1000u);
   BOOST_TEST((f.s.unregister_vf(1) == no_error));
   BOOST_TEST(f.s.pending_invalidations(1).empty());
+}
+
+// Sparse IDs: 0, 63, 64, 0x80000000 and 0xFFFFFFFF are blocks like any other, each its own, on every path.
+BOOST_AUTO_TEST_CASE(sparse_ids_are_blocks_like_any_other) {
+  store_fixture f;
+  store_type& s = f.s;
+  const std::uint32_t ids[] = {0, 63, 64, 0x80000000, 0xFFFFFFFF};
+  std::map<std::uint32_t, std::vector<std::byte>> vf0;
+  for (std::size_t i = 0; i < std::size(ids); ++i) {
+    vf0[ids[i]] = pattern(1 + i * 31, static_cast<unsigned>(0x20 + i));  // 1, 32, 63, 94 and 125 bytes
+    BOOST_REQUIRE((s.define_block(0, block_id{ids[i]}, vf0[ids[i]]) == no_error));
+  }
+  // VF 1 defines two of the same IDs with other sizes, in the other order.
+  const auto vf1_far = pattern(7, 0xC0);
+  const auto vf1_64 = pattern(128, 0xD0);
+  BOOST_REQUIRE((s.define_block(1, block_id{0xFFFFFFFF}, vf1_far) == no_error));
+  BOOST_REQUIRE((s.define_block(1, block_id{64}, vf1_64) == no_error));
+
+  std::array<std::byte, 128> out{};
+  for (std::uint32_t id : ids) {
+    BOOST_TEST_CONTEXT("block 0x" << std::hex << id) {
+      BOOST_TEST(s.defined(0, block_id{id}));
+      BOOST_TEST(copy_of(s.contents(0, block_id{id})) == vf0[id], boost::test_tools::per_element());
+      const serve_result answer = s.serve_read(0, block_id{id}, 128, out);
+      BOOST_TEST((answer.status == ntstatus::success));
+      BOOST_REQUIRE(answer.bytes == vf0[id].size());
+      BOOST_TEST(copy_of(std::span(out).first(answer.bytes)) == vf0[id], boost::test_tools::per_element());
+    }
+  }
+  serve_result answer = s.serve_read(1, block_id{64}, 128, out);
+  BOOST_TEST((answer.status == ntstatus::success));
+  BOOST_TEST(copy_of(std::span(out).first(answer.bytes)) == vf1_64, boost::test_tools::per_element());
+  answer = s.serve_read(1, block_id{0xFFFFFFFF}, 128, out);
+  BOOST_TEST(copy_of(std::span(out).first(answer.bytes)) == vf1_far, boost::test_tools::per_element());
+
+  // Refusals change nothing: another VF's sparse block, IDs next to the defined ones that nobody defines.
+  const auto before = f.take();
+  out.fill(std::byte{0xEE});
+  BOOST_TEST((s.serve_read(1, block_id{0x80000000}, 128, out).status == ntstatus::access_denied));
+  BOOST_TEST((s.serve_write(1, block_id{63}, vf0[63]).status == ntstatus::access_denied));
+  for (std::uint32_t id : {1u, 62u, 65u, 0x7FFFFFFFu, 0x80000001u, 0xFFFFFFFEu}) {
+    BOOST_TEST_CONTEXT("nobody's block 0x" << std::hex << id) {
+      BOOST_TEST((s.serve_read(0, block_id{id}, 128, out).status == ntstatus::invalid_parameter));
+      BOOST_TEST((s.serve_write(0, block_id{id}, pattern(4, 0)).status == ntstatus::invalid_parameter));
+    }
+  }
+  BOOST_TEST((s.serve_read(2, block_id{0xFFFFFFFF}, 128, out).status == ntstatus::access_denied));  // unregistered
+  BOOST_TEST((s.store(0, block_id{0xFFFFFFFE}, pattern(4, 0)) == errc::not_found));
+  f.expect_unchanged(before);
+  for (std::byte b : out) BOOST_TEST(b == std::byte{0xEE});
+
+  // Writes and the PF's updates reach exactly their block.
+  const auto written = pattern(125, 0x77);
+  BOOST_TEST((s.serve_write(0, block_id{0xFFFFFFFF}, written).status == ntstatus::success));
+  vf0[0xFFFFFFFF] = written;
+  const auto updated = pattern(94, 0x55);
+  BOOST_TEST((s.store(0, block_id{0x80000000}, updated) == no_error));
+  vf0[0x80000000] = updated;
+  for (std::uint32_t id : ids) BOOST_TEST(copy_of(s.contents(0, block_id{id})) == vf0[id], boost::test_tools::per_element());
+  BOOST_TEST(copy_of(s.contents(1, block_id{0xFFFFFFFF})) == vf1_far, boost::test_tools::per_element());
+
+  // Typed blocks with far IDs.
+  using far_block = block<0x80000000u, std::uint32_t>;
+  BOOST_TEST((s.define<far_block>(1, 0xA1B2C3D4u) == no_error));
+  BOOST_TEST(*s.load<far_block>(1) == 0xA1B2C3D4u);
+  BOOST_TEST((s.store<far_block>(1, 0x01020304u) == no_error));
+  BOOST_TEST(*s.load<far_block>(1) == 0x01020304u);
+  BOOST_TEST(copy_of(s.contents(0, block_id{0x80000000})) == vf0[0x80000000], boost::test_tools::per_element());
+
+  // Removing VF 1 leaves VF 0's blocks as they were; VF 1's IDs are nobody's now.
+  BOOST_TEST((s.unregister_vf(1) == no_error));
+  for (std::uint32_t id : ids) BOOST_TEST(copy_of(s.contents(0, block_id{id})) == vf0[id], boost::test_tools::per_element());
+  BOOST_TEST((s.serve_read(0, block_id{20}, 8, out).status == ntstatus::invalid_parameter));
+}
+
+// Beyond capacity (slots or bytes) a definition is refused with insufficient_resources and nothing
+// changes; room freed by a smaller redefinition or a removed VF is used again.
+BOOST_AUTO_TEST_CASE(definitions_beyond_capacity_are_refused_and_change_nothing) {
+  static_pf_blocks<2, 4, 40> s;
+  BOOST_TEST(s.block_capacity() == 4u);
+  BOOST_TEST(s.byte_capacity() == 40u);
+  BOOST_TEST(s.blocks_defined() == 0u);
+  BOOST_REQUIRE((s.register_vf(0, 1) == no_error));
+  BOOST_REQUIRE((s.register_vf(1, 2) == no_error));
+  const std::pair<vf_index, std::uint32_t> keys[] = {{0, 0xFFFFFFFF}, {1, 0}, {0, 64}, {1, 0x80000000}, {0, 7}, {1, 8}};
+  std::map<std::pair<vf_index, std::uint32_t>, std::vector<std::byte>> model;
+  std::map<std::pair<vf_index, std::uint32_t>, bool> computed;
+  auto define = [&](vf_index vf, std::uint32_t id, std::size_t size, unsigned seed, block_handler* handler = nullptr) {
+    const auto bytes = pattern(size, seed);
+    const errc e = s.define_block(vf, block_id{id}, bytes, block_access::read_write, handler);
+    if (e == no_error) {
+      model[{vf, id}] = bytes;
+      computed[{vf, id}] = handler != nullptr;
+    }
+    return e;
+  };
+  auto expect_model = [&] {
+    std::size_t bytes = 0;
+    for (const auto& key : keys) {
+      const auto it = model.find(key);
+      BOOST_TEST_CONTEXT("vf " << key.first << " block 0x" << std::hex << key.second) {
+        BOOST_TEST(s.defined(key.first, block_id{key.second}) == (it != model.end()));
+        const auto expected = it == model.end() ? std::vector<std::byte>{} : it->second;
+        BOOST_TEST(copy_of(s.contents(key.first, block_id{key.second})) == expected, boost::test_tools::per_element());
+      }
+      if (it != model.end()) bytes += it->second.size() + (computed[key] ? sizeof(block_handler*) : 0);
+    }
+    BOOST_TEST(s.blocks_defined() == model.size());
+    BOOST_TEST(s.bytes_used() == bytes);
+  };
+  BOOST_TEST((define(0, 0xFFFFFFFF, 10, 1) == no_error));
+  BOOST_TEST((define(1, 0, 10, 2) == no_error));
+  BOOST_TEST((define(0, 64, 10, 3) == no_error));
+  BOOST_TEST((define(1, 0x80000000, 9, 4) == no_error));
+  expect_model();
+
+  scripted_handler h;
+  BOOST_TEST((define(0, 7, 1, 5) == errc::insufficient_resources));  // every slot taken
+  BOOST_TEST((define(1, 0x80000000, 11, 6) == errc::insufficient_resources));  // 41 bytes of 40
+  // A handler's pointer is kept in the arena: the block needs that much more room.
+  BOOST_TEST((define(1, 0x80000000, 9, 6, &h) == errc::insufficient_resources));
+  BOOST_TEST((s.define_block(3, block_id{1}, pattern(1, 0)) == errc::not_found));
+  expect_model();
+
+  BOOST_TEST((define(1, 0x80000000, 10, 7) == no_error));  // exactly full
+  BOOST_TEST(s.bytes_used() == 40u);
+  BOOST_TEST((define(0, 64, 1, 8) == no_error));  // shrinks: the blocks after it move down
+  expect_model();
+  BOOST_TEST((define(1, 0x80000000, 10 + 9 - sizeof(block_handler*), 9, &h) == no_error));
+  std::array<std::byte, 128> out{};
+  h.fill = pattern(128, 0x31);
+  h.claim = 128;
+  BOOST_TEST((s.serve_read(1, block_id{0x80000000}, 128, out).status == ntstatus::success));
+  BOOST_TEST(h.last_id == 0x80000000u);
+  BOOST_TEST((define(0, 7, 1, 10) == errc::insufficient_resources));
+  expect_model();
+
+  // A removed VF's slots and bytes are free again.
+  BOOST_TEST((s.unregister_vf(1) == no_error));
+  model.erase({1, 0});
+  model.erase({1, 0x80000000});
+  expect_model();
+  BOOST_TEST((define(0, 7, 29, 11) == no_error));
+  BOOST_TEST((define(1, 8, 1, 12) == errc::not_found));  // VF 1 is gone
+  BOOST_TEST((s.register_vf(1, 2) == no_error));
+  BOOST_TEST((define(1, 8, 1, 12) == errc::insufficient_resources));  // 41 bytes of 40
+  BOOST_TEST((define(1, 8, 0, 12) == errc::invalid_length));
+  expect_model();
+  BOOST_TEST(s.bytes_used() == 40u);
+}
+
+// The caller's storage: the store keeps its blocks in the slots and arena it is given.
+BOOST_AUTO_TEST_CASE(caller_storage_holds_the_blocks) {
+  std::array<pf_block_slot, 3> slots;
+  std::array<std::byte, 16> arena{};
+  pf_blocks<2> s{slots, arena, pf_limits{2}};
+  BOOST_TEST(s.block_capacity() == 3u);
+  BOOST_TEST(s.byte_capacity() == 16u);
+  BOOST_TEST(s.limits().max_in_flight == 2u);
+  BOOST_REQUIRE((s.register_vf(1, 7) == no_error));
+  const auto a = pattern(5, 0x10);
+  const auto b = pattern(5, 0x20);
+  const auto c = pattern(6, 0x30);
+  BOOST_TEST((s.define_block(1, block_id{0xFFFFFFFF}, a) == no_error));
+  BOOST_TEST((s.define_block(1, block_id{0}, b) == no_error));
+  BOOST_TEST((s.define_block(1, block_id{64}, c) == no_error));
+  BOOST_TEST((s.define_block(1, block_id{65}, pattern(1, 0)) == errc::insufficient_resources));
+  // Packed in the order defined, in the caller's arena.
+  std::vector<std::byte> expected = a;
+  expected.insert(expected.end(), b.begin(), b.end());
+  expected.insert(expected.end(), c.begin(), c.end());
+  BOOST_TEST(copy_of(arena) == expected, boost::test_tools::per_element());
+  // A redefined block's bytes are closed up and it goes last.
+  const auto b2 = pattern(4, 0x40);
+  BOOST_TEST((s.define_block(1, block_id{0}, b2) == no_error));
+  expected = a;
+  expected.insert(expected.end(), c.begin(), c.end());
+  expected.insert(expected.end(), b2.begin(), b2.end());
+  BOOST_TEST(copy_of(std::span(arena).first(15)) == expected, boost::test_tools::per_element());
+  BOOST_TEST(s.bytes_used() == 15u);
+  std::array<std::byte, 8> out{};
+  BOOST_TEST((s.serve_read(1, block_id{64}, 8, out).status == ntstatus::success));
+  BOOST_TEST(copy_of(std::span(out).first(6)) == c, boost::test_tools::per_element());
+  BOOST_TEST((s.admit(1) == ntstatus::success));
+  BOOST_TEST((s.admit(1) == ntstatus::success));
+  BOOST_TEST((s.admit(1) == ntstatus::device_not_ready));
+}
+
+// pf_blocks<MaxVfs> made with limits only: every VF's 64 blocks of 128 bytes, shared by the VFs.
+BOOST_AUTO_TEST_CASE(default_capacity_holds_64_full_blocks_per_vf) {
+  auto owned = std::make_unique<pf_blocks<2>>();
+  pf_blocks<2>& s = *owned;
+  BOOST_TEST(s.block_capacity() == 128u);
+  BOOST_TEST(s.byte_capacity() == 128u * 128u);
+  BOOST_REQUIRE((s.register_vf(0, 1) == no_error));
+  BOOST_REQUIRE((s.register_vf(1, 2) == no_error));
+  // VF 0 takes all of it with IDs spread over the 32-bit range; VF 1 has no room left.
+  for (std::uint32_t i = 0; i < 128; ++i)
+    BOOST_REQUIRE((s.define_block(0, block_id{i * 0x02000001u}, pattern(128, i)) == no_error));
+  BOOST_TEST((s.define_block(1, block_id{1}, pattern(1, 0)) == errc::insufficient_resources));
+  for (std::uint32_t i = 0; i < 128; i += 17)
+    BOOST_TEST(copy_of(s.contents(0, block_id{i * 0x02000001u})) == pattern(128, i), boost::test_tools::per_element());
+  BOOST_TEST((s.unregister_vf(0) == no_error));
+  BOOST_TEST(s.blocks_defined() == 0u);
+  BOOST_REQUIRE((s.register_vf(0, 1) == no_error));
+  for (std::uint32_t id = 0; id < 64; ++id) {
+    BOOST_REQUIRE((s.define_block(0, block_id{id}, pattern(128, id)) == no_error));
+    BOOST_REQUIRE((s.define_block(1, block_id{id}, pattern(128, id + 1)) == no_error));
+  }
+  BOOST_TEST(s.bytes_used() == 128u * 128u);
+}
+
+// The PF may define or store a block from the store's own contents(), even where the definition moves
+// those bytes in the arena.
+BOOST_AUTO_TEST_CASE(defining_from_the_stores_own_contents) {
+  store_fixture f;
+  store_type& s = f.s;
+  // Block 5 (16 bytes) is the first in the arena: redefining it closes its bytes up, moving block 6's.
+  BOOST_TEST((s.define_block(0, block_id{5}, s.contents(0, block_id{6})) == no_error));
+  BOOST_TEST(copy_of(s.contents(0, block_id{5})) == f.b6, boost::test_tools::per_element());
+  BOOST_TEST(copy_of(s.contents(0, block_id{6})) == f.b6, boost::test_tools::per_element());
+  BOOST_TEST((s.define_block(0, block_id{0xFFFFFFFF}, s.contents(0, block_id{7})) == no_error));
+  BOOST_TEST(copy_of(s.contents(0, block_id{0xFFFFFFFF})) == f.b7, boost::test_tools::per_element());
+  BOOST_TEST((s.store(0, block_id{6}, s.contents(0, block_id{6})) == no_error));
+  BOOST_TEST((s.store(0, block_id{6}, s.contents(0, block_id{7})) == no_error));
+  BOOST_TEST(copy_of(s.contents(0, block_id{6})) == f.b7, boost::test_tools::per_element());
+  BOOST_TEST(copy_of(s.contents(1, block_id{20})) == f.b20, boost::test_tools::per_element());
+}
+
+// Invalidation: blocks 0..63 only. By ID a wider ID is invalid_block_id with nothing changed; by
+// descriptor it does not compile (tests/compile_fail/store_invalidate_block_64.cpp).
+BOOST_AUTO_TEST_CASE(invalidation_by_id_stops_at_63) {
+  store_fixture f;
+  BOOST_TEST((f.s.invalidate(0, block_id{63}) == no_error));
+  BOOST_TEST(f.s.pending_invalidations(0).bits() == std::uint64_t{1} << 63);
+  for (std::uint32_t id : sparse_ids) {
+    BOOST_TEST((f.s.define_block(0, block_id{id}, pattern(4, 0)) == no_error));  // a block all the same
+    BOOST_TEST((f.s.invalidate(0, block_id{id}) == errc::invalid_block_id));
+  }
+  BOOST_TEST(f.s.pending_invalidations(0).bits() == std::uint64_t{1} << 63);
+  BOOST_TEST((f.s.invalidate(2, block_id{1}) == errc::not_found));
+  BOOST_TEST(f.s.pending_invalidations(2).empty());
+  BOOST_TEST((f.s.invalidate<word_block>(1) == no_error));
+  BOOST_TEST(f.s.pending_invalidations(1).bits() == std::uint64_t{1} << 3);
+  BOOST_TEST((f.s.invalidate(1, mask_of<word_block, pair_block>()) == no_error));
+  BOOST_TEST(f.s.pending_invalidations(1).bits() == ((std::uint64_t{1} << 3) | (std::uint64_t{1} << 9)));
+  static_assert(word_block::invalidatable && !block<64, std::uint32_t>::invalidatable);
+}
+
+namespace {
+// Runs `during` inside the handler call, as a PF's handler that calls back into the store would.
+class reentrant_handler final : public block_handler {
+ public:
+  std::function<void()> during;
+  int calls{0};
+  ntstatus on_read(vf_index, block_id, std::span<std::byte> out, std::size_t& bytes) override {
+    ++calls;
+    if (during) during();
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(0xA0 + i);
+    bytes = out.size();
+    return ntstatus::success;
+  }
+  ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override {
+    ++calls;
+    if (during) during();
+    return ntstatus::success;
+  }
+};
+}  // namespace
+
+// A handler may define or remove blocks while it is serving: its own block's slot and region move (or
+// go), and the answer and the store stay right.
+BOOST_AUTO_TEST_CASE(a_handler_that_changes_the_store_while_serving_gets_its_answer) {
+  store_fixture f;
+  reentrant_handler h;
+  BOOST_REQUIRE((f.s.define_block(0, block_id{0xFFFFFFFF}, pattern(8, 0x11), block_access::read_write, &h) == no_error));
+  h.during = [&] {
+    // Lower IDs: every later slot and region moves up, the handler's own included.
+    BOOST_REQUIRE((f.s.define_block(0, block_id{1}, pattern(100, 1)) == no_error));
+    BOOST_REQUIRE((f.s.define_block(1, block_id{2}, pattern(100, 2)) == no_error));
+  };
+  std::array<std::byte, 128> out{};
+  const serve_result answer = f.s.serve_read(0, block_id{0xFFFFFFFF}, 8, out);
+  BOOST_TEST((answer.status == ntstatus::success));
+  BOOST_TEST(answer.bytes == 8u);
+  BOOST_TEST(out[7] == std::byte{0xA7});
+  BOOST_TEST(copy_of(f.s.contents(0, block_id{5})) == f.b5, boost::test_tools::per_element());
+  BOOST_TEST(copy_of(f.s.contents(0, block_id{0xFFFFFFFF})) == pattern(8, 0x11), boost::test_tools::per_element());
+  BOOST_TEST(f.s.counters(0).reads == 1u);
+  // Still a handler block after moving: the handler answers again.
+  h.during = nullptr;
+  BOOST_TEST((f.s.serve_read(0, block_id{0xFFFFFFFF}, 8, out).status == ntstatus::success));
+  BOOST_TEST(h.calls == 2);
+  // A handler that removes its own VF while serving a write.
+  h.during = [&] { BOOST_REQUIRE((f.s.unregister_vf(0) == no_error)); };
+  BOOST_TEST((f.s.serve_write(0, block_id{0xFFFFFFFF}, pattern(8, 0)).status == ntstatus::success));
+  BOOST_TEST(!f.s.registered(0));
+  BOOST_TEST(copy_of(f.s.contents(1, block_id{20})) == f.b20, boost::test_tools::per_element());
+  BOOST_TEST(copy_of(f.s.contents(1, block_id{2})) == pattern(100, 2), boost::test_tools::per_element());
+}
+
+// The packed arena against a model: thousands of random definitions (new, redefined larger or smaller,
+// with and without handlers), PF updates, VF writes and reads, and VF removals over sparse IDs, with the
+// capacity reached again and again. After every step each block holds exactly its bytes.
+namespace {
+struct model_run {
+  int defined = 0;
+  int refused_slots = 0;
+  int refused_bytes = 0;
+};
+model_run run_against_model(pf_blocks<3>& s) {
+  const std::size_t slot_count = s.block_capacity();
+  const std::size_t byte_count = s.byte_capacity();
+  const std::uint32_t ids[] = {0,    1,          2,          62,         63,         64,         65,         1000,
+                               4096, 0x7FFFFFFE, 0x7FFFFFFF, 0x80000000, 0x80000001, 0xFFFFFFFD, 0xFFFFFFFE, 0xFFFFFFFF};
+  struct entry {
+    std::vector<std::byte> bytes;
+    bool computed;
+  };
+  std::map<std::pair<vf_index, std::uint32_t>, entry> model;
+  bool registered[3] = {true, true, true};
+  for (vf_index vf = 0; vf < 3; ++vf) BOOST_REQUIRE((s.register_vf(vf, vf) == no_error));
+  scripted_handler h;
+  h.fill = pattern(128, 0x99);
+  std::mt19937 random{20261201};
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
+  auto region = [](const entry& e) { return e.bytes.size() + (e.computed ? sizeof(block_handler*) : 0); };
+  auto used = [&] {
+    std::size_t bytes = 0;
+    for (const auto& [key, e] : model) bytes += region(e);
+    return bytes;
+  };
+  int defined = 0, refused_slots = 0, refused_bytes = 0;
+  std::array<std::byte, 128> out{};
+  for (int step = 0; step < 4000; ++step) {
+    const auto vf = static_cast<vf_index>(pick(3));
+    const std::uint32_t id = ids[pick(std::size(ids))];
+    const auto key = std::make_pair(vf, id);
+    const auto it = model.find(key);
+    const unsigned seed = static_cast<unsigned>(step);
+    BOOST_TEST_CONTEXT("step " << step << ": vf " << vf << " block 0x" << std::hex << id) {
+      const std::size_t what = pick(40);
+      switch (what < 20 ? 0 : what < 24 ? 1 : what < 28 ? 2 : what < 29 ? 3 : 4) {
+        case 0: {
+          // Mostly small blocks (the slots run out), sometimes large ones (the bytes run out).
+          entry next{pattern(pick(4) == 0 ? 1 + pick(128) : 1 + pick(16), seed), pick(8) == 0};
+          const std::size_t grow = region(next) - std::min(region(next), it == model.end() ? 0 : region(it->second));
+          errc expected = no_error;
+          if (!registered[vf]) expected = errc::not_found;
+          else if (it == model.end() && model.size() == slot_count) expected = errc::insufficient_resources;
+          else if (grow > byte_count - used()) expected = errc::insufficient_resources;
+          const errc e = s.define_block(vf, block_id{id}, next.bytes, block_access::read_write, next.computed ? &h : nullptr);
+          BOOST_TEST((e == expected));
+          if (e == no_error) {
+            model[key] = next;
+            ++defined;
+          } else if (e == errc::insufficient_resources) {
+            ++(it == model.end() && model.size() == slot_count ? refused_slots : refused_bytes);
+          }
+          break;
+        }
+        case 1: {  // the PF's update, sometimes of the wrong size
+          const std::size_t size = it == model.end() ? 4 : it->second.bytes.size() + (pick(4) == 0 ? 1 : 0);
+          const auto bytes = pattern(size, seed);
+          const errc expected = it == model.end() ? errc::not_found
+                                : size != it->second.bytes.size() ? errc::invalid_length : no_error;
+          BOOST_TEST((s.store(vf, block_id{id}, bytes) == expected));
+          if (expected == no_error) it->second.bytes = bytes;
+          break;
+        }
+        case 2: {  // the VF's write: stored blocks take it, handler blocks pass it to the handler
+          if (it == model.end()) break;
+          const auto bytes = pattern(it->second.bytes.size(), seed);
+          BOOST_TEST((s.serve_write(vf, block_id{id}, bytes).status == ntstatus::success));
+          if (!it->second.computed) it->second.bytes = bytes;
+          else BOOST_TEST(copy_of(h.written) == bytes, boost::test_tools::per_element());
+          break;
+        }
+        case 3: {
+          if (registered[vf]) {
+            BOOST_TEST((s.unregister_vf(vf) == no_error));
+            std::erase_if(model, [vf](const auto& item) { return item.first.first == vf; });
+          } else {
+            BOOST_TEST((s.register_vf(vf, vf) == no_error));
+          }
+          registered[vf] = !registered[vf];
+          break;
+        }
+        default: {  // the VF's read: the stored bytes, or the handler's answer
+          if (it == model.end()) {
+            const bool another = std::any_of(model.begin(), model.end(), [id](const auto& item) { return item.first.second == id; });
+            const ntstatus expected = !registered[vf] || another ? ntstatus::access_denied : ntstatus::invalid_parameter;
+            BOOST_TEST((s.serve_read(vf, block_id{id}, 128, out).status == expected));
+            break;
+          }
+          const std::size_t size = it->second.bytes.size();
+          h.claim = size;
+          const serve_result answer = s.serve_read(vf, block_id{id}, 128, out);
+          BOOST_TEST((answer.status == ntstatus::success));
+          BOOST_TEST(answer.bytes == size);
+          const auto expected = it->second.computed ? std::vector<std::byte>(h.fill.begin(), h.fill.begin() + static_cast<std::ptrdiff_t>(size))
+                                                    : it->second.bytes;
+          BOOST_TEST(copy_of(std::span(out).first(answer.bytes)) == expected, boost::test_tools::per_element());
+          if (it->second.computed) {
+            BOOST_TEST(h.last_id == id);
+            BOOST_TEST(h.last_vf == vf);
+          }
+          break;
+        }
+      }
+      // Every block, every step.
+      for (vf_index v = 0; v < 3; ++v) {
+        for (std::uint32_t other : ids) {
+          const auto m = model.find({v, other});
+          const auto expected = m == model.end() ? std::vector<std::byte>{} : m->second.bytes;
+          BOOST_TEST(copy_of(s.contents(v, block_id{other})) == expected, boost::test_tools::per_element());
+        }
+      }
+      BOOST_TEST(s.blocks_defined() == model.size());
+      BOOST_TEST(s.bytes_used() == used());
+    }
+  }
+  BOOST_TEST_MESSAGE("defined " << defined << ", refused for slots " << refused_slots << ", for bytes " << refused_bytes);
+  return {defined, refused_slots, refused_bytes};
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(random_definitions_keep_every_block_intact) {
+  auto s = std::make_unique<static_pf_blocks<3, 24, 400>>();
+  const model_run run = run_against_model(*s);
+  // The run reached both limits many times and defined many blocks.
+  BOOST_TEST(run.defined > 500);
+  BOOST_TEST(run.refused_slots > 20);
+  BOOST_TEST(run.refused_bytes > 20);
+}
+
+// The same with the hosted default capacity, whose direct index finds blocks 0..63: it follows every
+// slot inserted and removed.
+BOOST_AUTO_TEST_CASE(random_definitions_keep_every_block_intact_with_the_default_capacity) {
+  auto s = std::make_unique<pf_blocks<3>>();
+  const model_run run = run_against_model(*s);
+  BOOST_TEST(run.defined > 500);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

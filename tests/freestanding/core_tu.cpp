@@ -37,7 +37,7 @@ extern "C" int vpci_freestanding_probe(const std::byte* in, unsigned length, std
 
 // The engines and the config-space model, as firmware would run them from a doorbell handler.
 namespace {
-vpci::engine::pf_blocks<4> store;
+vpci::engine::static_pf_blocks<4, 32, 512> store;  // firmware sizes its store: no heap here
 vpci::engine::pf_mailbox_session<4> mailbox_session{store, 0};
 vpci::engine::pf_message_session<4> message_session{store, 1, {2, 1}};
 vpci::engine::vf_mailbox_engine<4> vf_mailbox;

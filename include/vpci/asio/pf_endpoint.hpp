@@ -131,8 +131,8 @@ class pf_endpoint {
     const auto bytes = Block::to_buffer(initial);
     return define_block(vf, Block::id, bytes.span(), access, std::move(handler));
   }
-  // Errors: not_found (VF not registered), invalid_block_id (64 or above), invalid_length (0 or above
-  // 128 bytes); nothing changed then.
+  // Any 32-bit block ID. Errors: not_found (VF not registered), invalid_length (0 or above 128 bytes),
+  // insufficient_resources (the store's capacity is used up); nothing changed then.
   [[nodiscard]] boost::system::error_code define_block(vf_index vf, block_id id, std::span<const std::byte> initial,
                                                        block_access access = block_access::read_write,
                                                        std::shared_ptr<engine::block_handler> handler = nullptr) {
@@ -141,16 +141,18 @@ class pf_endpoint {
     if (!ec) keep_handler(vf, id, std::move(owned));
     return ec;
   }
-  // Updates a stored block; with `invalidate_block` the VF is told to re-read it.
-  // Errors: not_found (no such block), invalid_length (not the block's size); those of invalidate().
+  // Updates a stored block; with `invalidate_block` (the default for blocks 0..63, the ones that can be
+  // invalidated) the VF is told to re-read it.
+  // Errors: not_found (no such block), invalid_length (not the block's size), invalid_block_id
+  // (`invalidate_block` for a block of ID 64 or above); nothing changed then; those of invalidate().
   template <class Block>
   [[nodiscard]] boost::system::error_code store(vf_index vf, const typename Block::value_type& value,
-                                                bool invalidate_block = true) {
+                                                bool invalidate_block = Block::invalidatable) {
+    if (invalidate_block && !Block::invalidatable) return code(errc::invalid_block_id);
     if (auto ec = code(store_->template store<Block>(vf, value)); ec) return ec;
     if (!invalidate_block) return {};
-    block_mask mask;
-    (void)mask.set(Block::id);
-    return invalidate(vf, mask);
+    if constexpr (Block::invalidatable) return invalidate(vf, Block::mask());
+    else return {};
   }
   // Errors: not_found (no such block), bad_data (the stored bytes do not decode).
   template <class Block>

@@ -19,8 +19,6 @@ template <std::uint32_t Id, class T>
 struct block {
   static_assert(std::is_trivially_copyable_v<T>,
                 "vpci::block<Id, T>: T must be trivially copyable (a plain struct of integers, enums, bytes and arrays)");
-  static_assert(Id < invalidatable_block_count,
-                "vpci::block<Id, T>: Id must be below 64, the blocks the PF can invalidate with a UINT64 mask");
   static_assert(wire_encodable<T>,
                 "vpci::block<Id, T>: T has no wire layout; list its fields with a vpci_fields(vpci::type_tag<T>) function");
   static_assert(encoded_size<T> <= max_block_size,
@@ -29,6 +27,8 @@ struct block {
   using value_type = T;
   static constexpr block_id id{Id};
   static constexpr std::uint32_t id_value = Id;
+  // Any 32-bit ID names a block, but only blocks 0..63 can be invalidated (the UINT64 BlockMask).
+  static constexpr bool invalidatable = Id < invalidatable_block_count;
   // The block length on the wire: every read and write of this block moves exactly this many bytes.
   static constexpr std::size_t size = encoded_size<T>;
   using buffer_type = block_buffer<size>;
@@ -52,6 +52,14 @@ struct block {
     detail::codec<T>::encode(value, buffer.data());
     return buffer;
   }
+  // This block's bit in an invalidation mask. A block that cannot be invalidated (Id 64 or above) has
+  // none: asking for it does not compile.
+  [[nodiscard]] static constexpr block_mask mask() noexcept {
+    static_assert(invalidatable,
+                  "vpci::block<Id, T>::mask(): only blocks with an Id below 64 can be invalidated (the UINT64 BlockMask)");
+    if constexpr (invalidatable) return block_mask{std::uint64_t{1} << Id};
+    else return block_mask{};
+  }
   // Exactly `size` bytes or invalid_length; a field a peer filled with an impossible value: bad_data.
   [[nodiscard]] static constexpr result<T> decode(std::span<const std::byte> in) noexcept {
     if (in.size() != size) return errc::invalid_length;
@@ -67,5 +75,11 @@ concept block_descriptor = requires {
   { B::id } -> std::convertible_to<block_id>;
   { B::size } -> std::convertible_to<std::size_t>;
 } && std::is_same_v<B, block<B::id_value, typename B::value_type>>;
+
+// The invalidation mask of several blocks, from their descriptors; checked as Block::mask() is.
+template <block_descriptor... Blocks>
+[[nodiscard]] constexpr block_mask mask_of() noexcept {
+  return (block_mask{} | ... | Blocks::mask());
+}
 
 }  // namespace vpci

@@ -2,12 +2,35 @@
 // handler, with the isolation and admission rules every binding shares. Bindings (the config-space
 // mailbox, the Hyper-V messages) decode requests, tag them with the VF they physically came from, and
 // call serve_read / serve_write here; nothing a VF sends can name another VF.
+//
+// Capacity is fixed when the store is made, never grown: how many blocks all VFs together may define
+// (one slot each) and how many bytes of contents they may hold (one arena, packed in the order blocks
+// were defined: a block takes exactly its size, and a block with a handler sizeof(block_handler*) more,
+// where its handler is kept; a redefined or removed block's bytes are closed up). Three ways to make
+// one, one set of rules:
+// - static_pf_blocks<MaxVfs, MaxBlocks, MaxBytes>: the storage inside the object, sized at compile
+//   time (firmware: a global one is zero-initialised, .bss, and set up by its constructor at startup);
+// - pf_blocks<MaxVfs>(slots, arena): the caller's storage;
+// - pf_blocks<MaxVfs>(limits), hosted builds only: default_block_capacity slots and
+//   default_byte_capacity bytes (every VF 64 blocks of 128 bytes), allocated once by the constructor.
+// Bindings and sessions take a pf_blocks<MaxVfs>&, which each of them is.
+//
+// Block IDs are any 32-bit value (a Windows BlockId is a ULONG). A block is found by binary search
+// over the slots, sorted by (ID, VF): O(log n) for any ID, sparse or not, and the same search tells
+// whether another VF defines the ID (the hosted default store adds a direct index of blocks 0..63, for
+// hundreds of VFs). Only blocks 0..63 can be invalidated (the UINT64 BlockMask).
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
+
+#if __STDC_HOSTED__
+#include <memory>
+#endif
 
 #include <vpci/block/block.hpp>
 #include <vpci/block/block_buffer.hpp>
@@ -37,14 +60,20 @@ class block_handler {
   ~block_handler() = default;
 };
 
+// A counter is the target's word: 32 bits on a 32-bit microcontroller, 64 bits on a 64-bit host. On a
+// microcontroller a 64-bit count costs a second word per counter and a two-word saturating add on every
+// request, and buys nothing: at one config cycle per microsecond and at least five cycles per request,
+// 2^32 requests take more than five hours of back-to-back traffic, and a count that saturates says so.
+using vf_counter = std::conditional_t<(sizeof(void*) < 8), std::uint32_t, std::uint64_t>;
+
 // Per-VF counters a PF operator wants to see (all saturate rather than wrap).
 struct vf_counters {
-  std::uint64_t reads{0};
-  std::uint64_t writes{0};
-  std::uint64_t refused{0};       // requests answered with an error status
-  std::uint64_t busy{0};          // requests answered STATUS_DEVICE_NOT_READY
-  std::uint64_t dropped{0};       // frames or doorbells ignored (stale, duplicate, quarantined)
-  std::uint64_t violations{0};    // protocol violations seen
+  vf_counter reads{0};
+  vf_counter writes{0};
+  vf_counter refused{0};     // requests answered with an error status
+  vf_counter busy{0};        // requests answered STATUS_DEVICE_NOT_READY
+  vf_counter dropped{0};     // frames or doorbells ignored (stale, duplicate, quarantined)
+  vf_counter violations{0};  // protocol violations seen
 };
 
 struct serve_result {
@@ -59,17 +88,85 @@ struct pf_limits {
 };
 
 template <std::size_t MaxVfs>
+class pf_blocks;
+
+// One defined block: the store's bookkeeping, in storage the store is given (12 bytes). Trivial, so
+// storage for many of them costs nothing until blocks are defined.
+class pf_block_slot {
+  template <std::size_t>
+  friend class pf_blocks;
+
+  std::uint32_t id_;
+  std::uint32_t offset_;  // of the block's region in the arena
+  vf_index vf_;
+  std::uint8_t size_;   // of the contents, 1..128
+  std::uint8_t flags_;  // block_access bits, and computed_flag
+};
+
+template <std::size_t MaxVfs>
 class pf_blocks {
   static_assert(MaxVfs >= 1 && MaxVfs <= 0xFFFF, "pf_blocks: MaxVfs must be 1..65535");
 
  public:
   static constexpr std::size_t max_vfs = MaxVfs;
+  // The capacity of pf_blocks<MaxVfs>(limits) in a hosted build: what the store held before capacity
+  // became a choice (every VF 64 blocks of 128 bytes), now shared by the VFs and allocated once.
+  static constexpr std::size_t default_block_capacity = MaxVfs * invalidatable_block_count;
+  static constexpr std::size_t default_byte_capacity = default_block_capacity * max_block_size;
 
-  constexpr explicit pf_blocks(pf_limits limits = {}) noexcept : limits_(limits) {}
+  // Serves from the caller's storage, which must outlive the store: `slots` bound how many blocks all
+  // VFs together may define, `arena` their contents (up to 4 GiB of it is used).
+  pf_blocks(std::span<pf_block_slot> slots, std::span<std::byte> arena, pf_limits limits = {}) noexcept
+      : limits_(limits),
+        slots_(slots.data()),
+        arena_(arena.data()),
+        slot_capacity_(slots.size()),
+        byte_capacity_(arena.size() > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(arena.size())) {}
+#if __STDC_HOSTED__
+  // Hosted: default_block_capacity slots and default_byte_capacity bytes from the heap, allocated here
+  // once (untouched until blocks are defined), with a direct index of blocks 0..63 (below); serving
+  // never allocates.
+  explicit pf_blocks(pf_limits limits = {}) : limits_(limits) {
+    auto slots = std::make_unique_for_overwrite<pf_block_slot[]>(default_block_capacity);
+    auto arena = std::make_unique_for_overwrite<std::byte[]>(default_byte_capacity);
+    auto direct = std::make_unique<std::uint32_t[]>(MaxVfs * invalidatable_block_count);
+    slots_ = slots.release();
+    arena_ = arena.release();
+    direct_ = direct.release();
+    slot_capacity_ = default_block_capacity;
+    byte_capacity_ = static_cast<std::uint32_t>(default_byte_capacity);
+  }
+  ~pf_blocks() {
+    if (direct_ != nullptr) {  // the storage is this store's own
+      delete[] slots_;
+      delete[] arena_;
+      delete[] direct_;
+    }
+  }
+#else
+  // A freestanding build has no heap: the store must be given its storage.
+  template <class Limits = pf_limits>
+    requires std::is_same_v<Limits, pf_limits>
+  explicit pf_blocks(Limits = {}) {
+    static_assert(sizeof(Limits) == 0,
+                  "vpci::engine::pf_blocks<MaxVfs>: a freestanding build has no default capacity (it would need the "
+                  "heap); use static_pf_blocks<MaxVfs, MaxBlocks, MaxBytes> or give the store its slots and arena");
+  }
+#endif
+  // The store refers to its storage (its own, or the caller's): copying it would share that.
+  pf_blocks(const pf_blocks&) = delete;
+  pf_blocks& operator=(const pf_blocks&) = delete;
+
+  // --- capacity -----------------------------------------------------------------------------------
+  [[nodiscard]] std::size_t block_capacity() const noexcept { return slot_capacity_; }
+  [[nodiscard]] std::size_t byte_capacity() const noexcept { return byte_capacity_; }
+  [[nodiscard]] std::size_t blocks_defined() const noexcept { return used_slots_; }
+  // Arena bytes in use: the contents of every block, and the pointer of every block with a handler.
+  [[nodiscard]] std::size_t bytes_used() const noexcept { return used_bytes_; }
 
   // --- VF lifecycle -------------------------------------------------------------------------------
   // Registers VF `vf` with its routing ID. Already registered or out of range: errors, nothing changed.
-  [[nodiscard]] constexpr errc register_vf(vf_index vf, std::uint16_t routing_id) noexcept {
+  [[nodiscard]] errc register_vf(vf_index vf, std::uint16_t routing_id) noexcept {
     if (vf >= MaxVfs) return errc::invalid_argument;
     if (vfs_[vf].registered) return errc::invalid_argument;
     vfs_[vf] = vf_state{};
@@ -77,76 +174,102 @@ class pf_blocks {
     vfs_[vf].routing_id = routing_id;
     return no_error;
   }
-  // Forgets the VF and every block of it.
-  [[nodiscard]] constexpr errc unregister_vf(vf_index vf) noexcept {
+  // Forgets the VF and every block of it; their slots and bytes are free again.
+  [[nodiscard]] errc unregister_vf(vf_index vf) noexcept {
     if (!registered(vf)) return errc::not_found;
-    for (block_id id : block_mask{vfs_[vf].defined_mask}) --owners_[id.value()];
+    for (std::size_t i = used_slots_; i-- > 0;) {
+      if (slots_[i].vf_ != vf) continue;
+      free_region(slots_[i]);
+      index_removed(i);
+      --used_slots_;
+      for (std::size_t j = i; j < used_slots_; ++j) slots_[j] = slots_[j + 1];
+    }
     vfs_[vf] = vf_state{};
     return no_error;
   }
   // A VF reset (FLR): lifts quarantine and clears in-flight accounting; blocks stay defined and
   // pending invalidations stay pending (an invalidation is never lost).
-  [[nodiscard]] constexpr errc reset_vf(vf_index vf) noexcept {
+  [[nodiscard]] errc reset_vf(vf_index vf) noexcept {
     if (!registered(vf)) return errc::not_found;
     vfs_[vf].quarantine = quarantine_reason::none;
     vfs_[vf].in_flight = 0;
     return no_error;
   }
-  [[nodiscard]] constexpr bool registered(vf_index vf) const noexcept { return vf < MaxVfs && vfs_[vf].registered; }
-  [[nodiscard]] constexpr std::uint16_t routing_id(vf_index vf) const noexcept {
+  [[nodiscard]] bool registered(vf_index vf) const noexcept { return vf < MaxVfs && vfs_[vf].registered; }
+  [[nodiscard]] std::uint16_t routing_id(vf_index vf) const noexcept {
     return registered(vf) ? vfs_[vf].routing_id : 0;
   }
 
   // --- blocks -------------------------------------------------------------------------------------
-  // Defines raw block `id` of `vf` with `initial` contents (its length is the block's size, 1..128).
-  [[nodiscard]] constexpr errc define_block(vf_index vf, block_id id, std::span<const std::byte> initial,
-                                            block_access access = block_access::read_write,
-                                            block_handler* handler = nullptr) noexcept {
+  // Defines raw block `id` (any 32-bit ID) of `vf` with `initial` contents (its length is the block's
+  // size, 1..128); a block already defined is redefined (size, contents, access, handler).
+  // Errors, nothing changed: not_found (VF not registered), invalid_length, insufficient_resources (no
+  // free slot for a new block, or not enough free bytes for its contents).
+  [[nodiscard]] errc define_block(vf_index vf, block_id id, std::span<const std::byte> initial,
+                                  block_access access = block_access::read_write,
+                                  block_handler* handler = nullptr) noexcept {
     if (!registered(vf)) return errc::not_found;
-    if (!id.invalidatable()) return errc::invalid_block_id;
     if (!valid_block_length(initial.size())) return errc::invalid_length;
-    block_slot& slot = vfs_[vf].blocks[id.value()];
-    (void)slot.contents.assign(initial);
-    if (!slot.defined) {
-      ++owners_[id.value()];
-      vfs_[vf].defined_mask |= std::uint64_t{1} << id.value();
+    // `initial` may be another block's contents(), which the arena moves below: taken first.
+    std::array<std::byte, max_block_size> staged;
+    copy_bytes(staged.data(), initial.data(), initial.size());
+    const position at = locate(vf, id);
+    const std::uint32_t region = static_cast<std::uint32_t>(initial.size()) + (handler != nullptr ? handler_bytes : 0u);
+    const std::uint32_t old_region = at.found ? region_size(slots_[at.index]) : 0u;
+    if (!at.found && used_slots_ == slot_capacity_) return errc::insufficient_resources;
+    if (region > old_region && region - old_region > byte_capacity_ - used_bytes_) return errc::insufficient_resources;
+    if (at.found) {
+      free_region(slots_[at.index]);  // redefined: its region is made anew at the end
+    } else {
+      for (std::size_t i = used_slots_; i > at.index; --i) slots_[i] = slots_[i - 1];
+      slots_[at.index].id_ = id.value();
+      slots_[at.index].vf_ = vf;
+      ++used_slots_;
+      index_inserted(at.index);
     }
-    slot.access = access;
-    slot.handler = handler;
-    slot.defined = true;
+    pf_block_slot& slot = slots_[at.index];
+    slot.offset_ = used_bytes_;
+    used_bytes_ += region;
+    slot.size_ = static_cast<std::uint8_t>(initial.size());
+    slot.flags_ = static_cast<std::uint8_t>((static_cast<std::uint8_t>(access) & 3u) | (handler != nullptr ? computed_flag : 0u));
+    if (handler != nullptr) {
+      const auto representation = std::bit_cast<std::array<std::byte, handler_bytes>>(handler);
+      le::copy(representation, arena_ + slot.offset_);
+    }
+    copy_bytes(contents_of(slot), staged.data(), initial.size());
     return no_error;
   }
   // Defines a typed block from its descriptor: the size is the descriptor's, the contents `initial`.
   template <class Block>
-  [[nodiscard]] constexpr errc define(vf_index vf, const typename Block::value_type& initial,
-                                      block_access access = block_access::read_write,
-                                      block_handler* handler = nullptr) noexcept {
+  [[nodiscard]] errc define(vf_index vf, const typename Block::value_type& initial,
+                            block_access access = block_access::read_write,
+                            block_handler* handler = nullptr) noexcept {
     const auto bytes = Block::to_buffer(initial);
     return define_block(vf, Block::id, bytes.span(), access, handler);
   }
-  [[nodiscard]] constexpr bool defined(vf_index vf, block_id id) const noexcept {
-    return registered(vf) && id.invalidatable() && vfs_[vf].blocks[id.value()].defined;
-  }
+  [[nodiscard]] bool defined(vf_index vf, block_id id) const noexcept { return find(vf, id) != nullptr; }
   // The PF's own update of a stored block (same size as defined). Does not invalidate by itself.
-  [[nodiscard]] constexpr errc store(vf_index vf, block_id id, std::span<const std::byte> bytes) noexcept {
-    if (!defined(vf, id)) return errc::not_found;
-    block_slot& slot = vfs_[vf].blocks[id.value()];
-    if (bytes.size() != slot.contents.size()) return errc::invalid_length;
-    (void)slot.contents.assign(bytes);
+  [[nodiscard]] errc store(vf_index vf, block_id id, std::span<const std::byte> bytes) noexcept {
+    const pf_block_slot* slot = find(vf, id);
+    if (slot == nullptr) return errc::not_found;
+    if (bytes.size() != slot->size_) return errc::invalid_length;
+    copy_bytes(contents_of(*slot), bytes.data(), bytes.size());
     return no_error;
   }
   template <class Block>
-  [[nodiscard]] constexpr errc store(vf_index vf, const typename Block::value_type& value) noexcept {
+  [[nodiscard]] errc store(vf_index vf, const typename Block::value_type& value) noexcept {
     const auto bytes = Block::to_buffer(value);
     return store(vf, Block::id, bytes.span());
   }
-  // The stored bytes of a block (empty when not defined).
-  [[nodiscard]] constexpr std::span<const std::byte> contents(vf_index vf, block_id id) const noexcept {
-    if (!defined(vf, id)) return {};
-    return vfs_[vf].blocks[id.value()].contents.span();
+  // The stored bytes of a block (empty when not defined). Valid until the next define_block, define
+  // or unregister_vf (which may move contents in the arena).
+  [[nodiscard]] std::span<const std::byte> contents(vf_index vf, block_id id) const noexcept {
+    const pf_block_slot* slot = find(vf, id);
+    if (slot == nullptr) return {};
+    return {contents_of(*slot), slot->size_};
   }
   template <class Block>
-  [[nodiscard]] constexpr result<typename Block::value_type> load(vf_index vf) const noexcept {
+  [[nodiscard]] result<typename Block::value_type> load(vf_index vf) const noexcept {
     if (!defined(vf, Block::id)) return errc::not_found;
     return Block::decode(contents(vf, Block::id));
   }
@@ -154,28 +277,31 @@ class pf_blocks {
   // --- serving requests a VF sent -----------------------------------------------------------------
   // The VF's read of `requested` bytes of block `id`, answered into `out` (>= the block's size).
   // Windows semantics: Length 0 or > 128 is STATUS_INVALID_PARAMETER; an undefined block or an ID the
-  // VF has no block for is STATUS_INVALID_PARAMETER; a length below the block's size is
-  // STATUS_BUFFER_TOO_SMALL; a write-only block is STATUS_ACCESS_DENIED.
-  constexpr serve_result serve_read(vf_index vf, block_id id, std::size_t requested, std::span<std::byte> out) noexcept {
+  // VF has no block for is STATUS_INVALID_PARAMETER, or STATUS_ACCESS_DENIED when another VF defines
+  // it; a length below the block's size is STATUS_BUFFER_TOO_SMALL; a write-only block is
+  // STATUS_ACCESS_DENIED.
+  serve_result serve_read(vf_index vf, block_id id, std::size_t requested, std::span<std::byte> out) noexcept {
     if (!registered(vf)) return {ntstatus::access_denied, 0};
     vf_state& state = vfs_[vf];
     if (state.quarantine != quarantine_reason::none) return refuse(state, ntstatus::access_denied);
     if (!valid_block_length(requested)) return refuse(state, ntstatus::invalid_parameter);
-    if (!id.invalidatable() || !state.blocks[id.value()].defined) return refuse(state, undefined_block_status(id));
-    block_slot& slot = state.blocks[id.value()];
-    if ((static_cast<std::uint8_t>(slot.access) & 1u) == 0) return refuse(state, ntstatus::access_denied);
-    const std::size_t size = slot.contents.size();
+    const position at = locate(vf, id);
+    if (!at.found) return refuse(state, undefined_block_status(at, id));
+    const pf_block_slot& slot = slots_[at.index];
+    if ((slot.flags_ & readable_flag) == 0) return refuse(state, ntstatus::access_denied);
+    const std::size_t size = slot.size_;
     if (requested < size || out.size() < size) return refuse(state, ntstatus::buffer_too_small);
     serve_result answer{ntstatus::success, size};
-    if (slot.handler != nullptr) {
+    if ((slot.flags_ & computed_flag) != 0) {
+      // The handler may define or remove blocks: nothing of the slot is used after it returns.
       std::size_t produced = 0;
-      answer.status = slot.handler->on_read(vf, id, out.first(size), produced);
+      answer.status = handler_of(slot)->on_read(vf, id, out.first(size), produced);
       // A handler cannot claim more than the block holds: the answer is clamped, never over-read.
       answer.bytes = produced > size ? size : produced;
       if (answer.status != ntstatus::success) answer.bytes = 0;
       else if (answer.bytes == 0) answer.status = ntstatus::unsuccessful;
     } else {
-      le::copy(slot.contents.span(), out.data());
+      copy_bytes(out.data(), contents_of(slot), size);
     }
     if (answer.status != ntstatus::success) return refuse(state, answer.status);
     bump(state.counters.reads);
@@ -183,20 +309,21 @@ class pf_blocks {
   }
 
   // The VF's write of `data` to block `id`: the length must equal the block's size.
-  constexpr serve_result serve_write(vf_index vf, block_id id, std::span<const std::byte> data) noexcept {
+  serve_result serve_write(vf_index vf, block_id id, std::span<const std::byte> data) noexcept {
     if (!registered(vf)) return {ntstatus::access_denied, 0};
     vf_state& state = vfs_[vf];
     if (state.quarantine != quarantine_reason::none) return refuse(state, ntstatus::access_denied);
     if (!valid_block_length(data.size())) return refuse(state, ntstatus::invalid_parameter);
-    if (!id.invalidatable() || !state.blocks[id.value()].defined) return refuse(state, undefined_block_status(id));
-    block_slot& slot = state.blocks[id.value()];
-    if ((static_cast<std::uint8_t>(slot.access) & 2u) == 0) return refuse(state, ntstatus::access_denied);
-    if (data.size() != slot.contents.size()) return refuse(state, ntstatus::invalid_parameter);
-    if (slot.handler != nullptr) {
-      const ntstatus status = slot.handler->on_write(vf, id, data);
+    const position at = locate(vf, id);
+    if (!at.found) return refuse(state, undefined_block_status(at, id));
+    const pf_block_slot& slot = slots_[at.index];
+    if ((slot.flags_ & writable_flag) == 0) return refuse(state, ntstatus::access_denied);
+    if (data.size() != slot.size_) return refuse(state, ntstatus::invalid_parameter);
+    if ((slot.flags_ & computed_flag) != 0) {
+      const ntstatus status = handler_of(slot)->on_write(vf, id, data);
       if (status != ntstatus::success) return refuse(state, status);
     } else {
-      (void)slot.contents.assign(data);
+      copy_bytes(contents_of(slot), data.data(), data.size());
     }
     bump(state.counters.writes);
     return {ntstatus::success, data.size()};
@@ -204,7 +331,7 @@ class pf_blocks {
 
   // --- admission: requests in flight, quarantine --------------------------------------------------
   // Admits one more request of `vf`: busy past the cap, access_denied when quarantined or unknown.
-  [[nodiscard]] constexpr ntstatus admit(vf_index vf) noexcept {
+  [[nodiscard]] ntstatus admit(vf_index vf) noexcept {
     if (!registered(vf)) return ntstatus::access_denied;
     vf_state& state = vfs_[vf];
     if (state.quarantine != quarantine_reason::none) {
@@ -219,45 +346,57 @@ class pf_blocks {
     return ntstatus::success;
   }
   // The answer to an admitted request has left the PF.
-  constexpr void retire(vf_index vf) noexcept {
+  void retire(vf_index vf) noexcept {
     if (registered(vf) && vfs_[vf].in_flight > 0) --vfs_[vf].in_flight;
   }
-  [[nodiscard]] constexpr std::uint32_t in_flight(vf_index vf) const noexcept {
+  [[nodiscard]] std::uint32_t in_flight(vf_index vf) const noexcept {
     return registered(vf) ? vfs_[vf].in_flight : 0;
   }
-  constexpr void quarantine(vf_index vf, quarantine_reason reason) noexcept {
+  void quarantine(vf_index vf, quarantine_reason reason) noexcept {
     if (!registered(vf) || reason == quarantine_reason::none) return;
     if (reason == quarantine_reason::protocol_violation) bump(vfs_[vf].counters.violations);
     if (vfs_[vf].quarantine == quarantine_reason::none) vfs_[vf].quarantine = reason;
   }
-  [[nodiscard]] constexpr quarantine_reason quarantined(vf_index vf) const noexcept {
+  [[nodiscard]] quarantine_reason quarantined(vf_index vf) const noexcept {
     return registered(vf) ? vfs_[vf].quarantine : quarantine_reason::none;
   }
-  constexpr void count_dropped(vf_index vf) noexcept {
+  void count_dropped(vf_index vf) noexcept {
     if (registered(vf)) bump(vfs_[vf].counters.dropped);
   }
-  [[nodiscard]] constexpr vf_counters counters(vf_index vf) const noexcept {
+  [[nodiscard]] vf_counters counters(vf_index vf) const noexcept {
     return registered(vf) ? vfs_[vf].counters : vf_counters{};
   }
-  [[nodiscard]] constexpr const pf_limits& limits() const noexcept { return limits_; }
+  [[nodiscard]] const pf_limits& limits() const noexcept { return limits_; }
 
   // --- invalidation -------------------------------------------------------------------------------
   // ORs `mask` into the VF's pending invalidations (coalescing); bindings deliver and clear them.
-  [[nodiscard]] constexpr errc invalidate(vf_index vf, block_mask mask) noexcept {
+  [[nodiscard]] errc invalidate(vf_index vf, block_mask mask) noexcept {
     if (!registered(vf)) return errc::not_found;
     vfs_[vf].pending_invalidations |= mask;
     return no_error;
   }
+  // One block by ID. Errors, nothing changed: invalid_block_id (64 or above: the mask has no bit for
+  // it), not_found (VF not registered).
+  [[nodiscard]] errc invalidate(vf_index vf, block_id id) noexcept {
+    block_mask mask;
+    if (const errc e = mask.set(id); e != no_error) return e;
+    return invalidate(vf, mask);
+  }
+  // One block by descriptor: a block that cannot be invalidated (Id 64 or above) does not compile.
+  template <class Block>
+  [[nodiscard]] errc invalidate(vf_index vf) noexcept {
+    return invalidate(vf, Block::mask());
+  }
   // SRIOV_INVALIDATE_BLOCK_ALL_VFS.
-  constexpr void invalidate_all(block_mask mask) noexcept {
+  void invalidate_all(block_mask mask) noexcept {
     for (vf_state& state : vfs_)
       if (state.registered) state.pending_invalidations |= mask;
   }
-  [[nodiscard]] constexpr block_mask pending_invalidations(vf_index vf) const noexcept {
+  [[nodiscard]] block_mask pending_invalidations(vf_index vf) const noexcept {
     return registered(vf) ? vfs_[vf].pending_invalidations : block_mask{};
   }
   // Takes the pending mask (the binding has delivered it).
-  constexpr block_mask take_invalidations(vf_index vf) noexcept {
+  block_mask take_invalidations(vf_index vf) noexcept {
     if (!registered(vf)) return {};
     const block_mask mask = vfs_[vf].pending_invalidations;
     vfs_[vf].pending_invalidations = block_mask{};
@@ -265,38 +404,169 @@ class pf_blocks {
   }
 
  private:
-  struct block_slot {
-    block_buffer<max_block_size> contents{};
-    block_handler* handler{nullptr};
-    block_access access{block_access::read_write};
-    bool defined{false};
-  };
   struct vf_state {
-    std::array<block_slot, invalidatable_block_count> blocks{};
     vf_counters counters{};
     block_mask pending_invalidations{};
-    std::uint64_t defined_mask{0};
     std::uint32_t in_flight{0};
     std::uint16_t routing_id{0};
     quarantine_reason quarantine{quarantine_reason::none};
     bool registered{false};
   };
+  // Where (vf, id) is or would be inserted in the slots, sorted by (ID, VF).
+  struct position {
+    std::size_t index;
+    bool found;
+  };
 
-  static constexpr void bump(std::uint64_t& counter) noexcept {
-    if (counter != ~std::uint64_t{0}) ++counter;
+  // `vf` is registered (below MaxVfs).
+  [[nodiscard]] position locate(vf_index vf, block_id id) const noexcept {
+    const std::uint64_t key = key_of(id.value(), vf);
+#if __STDC_HOSTED__
+    if (direct_ != nullptr && id.value() < invalidatable_block_count) {
+      // Taken only when it names this very block: the index speeds lookups up and never decides them.
+      const std::uint32_t entry = direct_[direct_entry(vf, id.value())];
+      if (entry != 0 && entry <= used_slots_ && key_of(slots_[entry - 1]) == key) return {entry - 1, true};
+    }
+#endif
+    // A lower bound without branches on the data: every probe's outcome is a conditional move, so a
+    // request costs the same ~log2(n) steps whatever the IDs, with no mispredicted branches.
+    const pf_block_slot* base = slots_;
+    std::size_t count = used_slots_;
+    while (count > 1) {
+      const std::size_t half = count / 2;
+      base = key_of(base[half - 1]) < key ? base + half : base;
+      count -= half;
+    }
+    const std::size_t index = static_cast<std::size_t>(base - slots_) + (count == 1 && key_of(*base) < key ? 1 : 0);
+    return {index, index < used_slots_ && key_of(slots_[index]) == key};
   }
-  // A block another VF owns is that VF's: access denied. A block nobody defines: invalid parameter.
-  constexpr ntstatus undefined_block_status(block_id id) const noexcept {
-    return id.invalidatable() && owners_[id.value()] > 0 ? ntstatus::access_denied : ntstatus::invalid_parameter;
+  static constexpr std::uint64_t key_of(std::uint32_t id, vf_index vf) noexcept { return (std::uint64_t{id} << 16) | vf; }
+  static constexpr std::uint64_t key_of(const pf_block_slot& slot) noexcept { return key_of(slot.id_, slot.vf_); }
+  [[nodiscard]] const pf_block_slot* find(vf_index vf, block_id id) const noexcept {
+    if (!registered(vf)) return nullptr;
+    const position at = locate(vf, id);
+    return at.found ? &slots_[at.index] : nullptr;
   }
-  constexpr serve_result refuse(vf_state& state, ntstatus status) noexcept {
+
+  // A block another VF defines is that VF's: access denied. A block nobody defines: invalid parameter.
+  // The slots of one ID are adjacent, so another VF's is right beside where this VF's would be.
+  [[nodiscard]] ntstatus undefined_block_status(position at, block_id id) const noexcept {
+    const bool after = at.index < used_slots_ && slots_[at.index].id_ == id.value();
+    const bool before = at.index > 0 && slots_[at.index - 1].id_ == id.value();
+    return after || before ? ntstatus::access_denied : ntstatus::invalid_parameter;
+  }
+
+  // The direct index (hosted default storage): entry (vf, id) of blocks 0..63 is the slot index + 1, or 0.
+  // A round-robin over many VFs' blocks finds each in one step instead of ~log2(n) probes spread over the
+  // slots, which miss the cache once there are thousands (256 VFs x 64 blocks). Kept in step with every
+  // slot that is inserted or removed (O(MaxVfs * 64) then, like the slot shift itself).
+  static constexpr std::size_t direct_entry(vf_index vf, std::uint32_t id) noexcept {
+    return std::size_t{vf} * invalidatable_block_count + id;
+  }
+  void index_inserted([[maybe_unused]] std::size_t index) noexcept {
+#if __STDC_HOSTED__
+    if (direct_ == nullptr) return;
+    // Branch-free and 32-bit, so the compiler vectorises the pass.
+    const auto moved = static_cast<std::uint32_t>(index);  // entries above it name a slot that moved up
+    for (std::size_t i = 0; i < MaxVfs * invalidatable_block_count; ++i)
+      direct_[i] += static_cast<std::uint32_t>(direct_[i] > moved);
+    const pf_block_slot& slot = slots_[index];
+    if (slot.id_ < invalidatable_block_count) direct_[direct_entry(slot.vf_, slot.id_)] = static_cast<std::uint32_t>(index + 1);
+#endif
+  }
+  void index_removed([[maybe_unused]] std::size_t index) noexcept {
+#if __STDC_HOSTED__
+    if (direct_ == nullptr) return;
+    const pf_block_slot& slot = slots_[index];
+    if (slot.id_ < invalidatable_block_count) direct_[direct_entry(slot.vf_, slot.id_)] = 0;
+    const auto moved = static_cast<std::uint32_t>(index + 1);  // entries above it name a slot that moved down
+    for (std::size_t i = 0; i < MaxVfs * invalidatable_block_count; ++i)
+      direct_[i] -= static_cast<std::uint32_t>(direct_[i] > moved);
+#endif
+  }
+
+  // Frees a block's region: the regions after it move down (the arena stays packed), and so do their
+  // offsets.
+  void free_region(const pf_block_slot& slot) noexcept {
+    const std::uint32_t offset = slot.offset_;
+    const std::uint32_t size = region_size(slot);
+    for (std::uint32_t i = offset; i + size < used_bytes_; ++i) arena_[i] = arena_[i + size];
+    for (std::size_t i = 0; i < used_slots_; ++i)
+      if (slots_[i].offset_ > offset) slots_[i].offset_ -= size;
+    used_bytes_ -= size;
+  }
+
+  // Contents into or out of the arena (the same bytes at most: store() given a block's own contents()).
+  // On a host the compiler's memmove: a byte loop costs tens of nanoseconds per 128-byte request there.
+  // Freestanding, the byte loop: memmove would be linked in for it, hundreds of bytes of flash.
+  static void copy_bytes(std::byte* to, const std::byte* from, std::size_t size) noexcept {
+#if __STDC_HOSTED__
+    __builtin_memmove(to, from, size);
+#else
+    for (std::size_t i = 0; i < size; ++i) to[i] = from[i];
+#endif
+  }
+
+  // A block's region in the arena: its handler, when it has one, then its contents.
+  static constexpr std::uint8_t readable_flag = static_cast<std::uint8_t>(block_access::read_only);
+  static constexpr std::uint8_t writable_flag = static_cast<std::uint8_t>(block_access::write_only);
+  static constexpr std::uint8_t computed_flag = 4;
+  static constexpr std::uint32_t handler_bytes = sizeof(block_handler*);
+  static constexpr std::uint32_t region_size(const pf_block_slot& slot) noexcept {
+    return slot.size_ + ((slot.flags_ & computed_flag) != 0 ? handler_bytes : 0u);
+  }
+  [[nodiscard]] std::byte* contents_of(const pf_block_slot& slot) const noexcept {
+    return arena_ + slot.offset_ + ((slot.flags_ & computed_flag) != 0 ? handler_bytes : 0u);
+  }
+  [[nodiscard]] block_handler* handler_of(const pf_block_slot& slot) const noexcept {
+    std::array<std::byte, handler_bytes> representation;
+    for (std::size_t i = 0; i < handler_bytes; ++i) representation[i] = arena_[slot.offset_ + i];
+    return std::bit_cast<block_handler*>(representation);
+  }
+
+  template <class Counter>
+  static void bump(Counter& counter) noexcept {
+    if (counter != static_cast<Counter>(~Counter{0})) ++counter;
+  }
+  serve_result refuse(vf_state& state, ntstatus status) noexcept {
     bump(state.counters.refused);
     return {status, 0};
   }
 
   pf_limits limits_;
-  std::array<std::uint32_t, invalidatable_block_count> owners_{};  // how many VFs define each block ID
+  pf_block_slot* slots_{nullptr};
+  std::byte* arena_{nullptr};
+  std::size_t slot_capacity_{0};
+  std::size_t used_slots_{0};
+  std::uint32_t byte_capacity_{0};
+  std::uint32_t used_bytes_{0};
+  std::uint32_t* direct_{nullptr};  // hosted default storage only: the direct index, and the storage is ours
   std::array<vf_state, MaxVfs> vfs_{};
+};
+
+namespace detail {
+// static_pf_blocks' storage, a base constructed before the store that refers to it.
+template <std::size_t MaxBlocks, std::size_t MaxBytes>
+struct pf_blocks_storage {
+  // Left uninitialised: the store reads a slot or a byte only after writing it (and a global is zero).
+  std::array<pf_block_slot, MaxBlocks> slots;
+  std::array<std::byte, MaxBytes> arena;
+};
+}  // namespace detail
+
+// A store with its storage inside: up to MaxBlocks blocks in all (over all VFs) holding up to MaxBytes
+// bytes of contents in all. E.g. static_pf_blocks<4, 32, 300>: 4 VFs, 32 blocks, 300 bytes.
+template <std::size_t MaxVfs, std::size_t MaxBlocks, std::size_t MaxBytes>
+class static_pf_blocks : private detail::pf_blocks_storage<MaxBlocks, MaxBytes>, public pf_blocks<MaxVfs> {
+  static_assert(MaxBlocks >= 1, "static_pf_blocks: MaxBlocks must be at least 1");
+  static_assert(MaxBytes >= 1 && MaxBytes <= 0xFFFFFFFFu, "static_pf_blocks: MaxBytes must be 1..2^32-1");
+  using storage = detail::pf_blocks_storage<MaxBlocks, MaxBytes>;
+
+ public:
+  // Not constexpr on purpose: a global one is zero-initialised (.bss) and set up at startup, instead of
+  // being constant-initialised into .data with its storage's addresses (.data costs flash as well).
+  explicit static_pf_blocks(pf_limits limits = {}) noexcept
+      : pf_blocks<MaxVfs>(storage::slots, storage::arena, limits) {}
 };
 
 }  // namespace vpci::engine

@@ -1,0 +1,3 @@
+#include <vpci/core.hpp>
+constexpr auto size = vpci::block<64, std::uint32_t>::size;  // any 32-bit ID names a block...
+constexpr auto mask = vpci::block<64, std::uint32_t>::mask();  // must not compile: ...but 64 has no mask bit
