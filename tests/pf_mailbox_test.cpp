@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(each_initialisation_picks_an_epoch_other_than_the_one_shown
 
 // ---- answers: exact bytes, order and count --------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(a_read_answer_writes_the_data_then_status_and_only_what_changed) {
+BOOST_AUTO_TEST_CASE(a_read_answer_writes_the_data_then_status) {
   fixture f;
   f.vf_write(reg::data, pattern(128, 0xEE));  // stale bytes in the data window
   f.next(op_read, 5, 32);
@@ -250,23 +250,17 @@ BOOST_AUTO_TEST_CASE(a_read_answer_writes_the_data_then_status_and_only_what_cha
              boost::test_tools::per_element());
   BOOST_TEST(f.session.last_sequence() == 1u);
   BOOST_TEST(f.session.synchronised());
-
-  // The same block again: the data window already holds it, so the answer is one write (status).
+  // The same block again: the answer's dwords are written again (a device's own registers cost it
+  // nothing; a diff would cost firmware flash), then status.
   f.next(op_read, 5, 16);
-  f.expect_writes({w32(0x20, status_word(2, 16, false, false, 0, 1))});
+  f.expect_writes({{0x38, pattern(16, 0x10)}, w32(0x20, status_word(2, 16, false, false, 0, 1))});
   // A 5-byte block: written as two whole dwords, the last padded with zeros.
   f.next(op_read, 9, 8);
   f.expect_writes({{0x38, padded(pattern(5, 0x90))}, w32(0x20, status_word(3, 5, false, false, 0, 1))});
-  // 128 bytes whose first two dwords the window already holds: from the first dword that differs.
-  f.vf_write(reg::data, slice(pattern(128, 0x80), 0, 8));
   f.next(op_read, 8, 128);
-  f.expect_writes({{0x40, slice(pattern(128, 0x80), 8)}, w32(0x20, status_word(4, 128, false, false, 0, 1))});
+  f.expect_writes({{0x38, pattern(128, 0x80)}, w32(0x20, status_word(4, 128, false, false, 0, 1))});
   BOOST_TEST(copy_of(std::span(f.window).subspan(reg::data)) == pattern(128, 0x80), boost::test_tools::per_element());
-  // Only the middle dword differs: only it is written.
-  f.window[reg::data + 64] ^= std::byte{1};
-  f.next(op_read, 8, 128);
-  f.expect_writes({{0x78, slice(pattern(128, 0x80), 64, 4)}, w32(0x20, status_word(5, 128, false, false, 0, 1))});
-  BOOST_TEST(f.store.counters(0).reads == 5u);
+  BOOST_TEST(f.store.counters(0).reads == 4u);
   // Nothing new: no writes.
   f.service();
   BOOST_TEST(f.last.empty());
@@ -505,12 +499,13 @@ BOOST_AUTO_TEST_CASE(a_reset_lifts_quarantine_keeps_the_latch_and_clears_control
   f.service();
   f.expect_writes({{0x38, pattern(8, 0x60)}, w32(0x20, status_word(1, 8, false, true, 0, 1))});
   BOOST_TEST(f.store.counters(0).violations == 1u);
-  // A reset with the request registers already zero writes only what changed, and control.
+  // A reset with the request registers already zero: status, the request registers (one write, whatever
+  // they hold), and control.
   f.vf_write_u32(reg::request_block, 0);
   f.vf_write_u32(reg::request, 0);
   f.vf_write_u32(reg::control, mailbox::control_reset);
   f.service();
-  f.expect_writes({w32(0x20, status_word(0, 0, false, true, 0, 1)), w32(0x14, 0)});
+  f.expect_writes({w32(0x20, status_word(0, 0, false, true, 0, 1)), {0x18, zeros(8)}, w32(0x14, 0)});
   BOOST_TEST(!f.session.signal_vf());
 }
 

@@ -1,6 +1,9 @@
-// Little-endian load/store of unsigned integers, byte by byte: the same bytes on every host.
+// Little-endian load/store of unsigned integers: the same bytes on every host. Byte by byte in constant
+// expressions and on big-endian hosts; one word access elsewhere (a 4-byte register is one load or store,
+// which firmware footprint and host speed both want).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -11,6 +14,10 @@ namespace vpci::le {
 template <class U>
   requires std::is_unsigned_v<U>
 constexpr void store(std::byte* out, U value) noexcept {
+  if (!std::is_constant_evaluated() && std::endian::native == std::endian::little) {
+    __builtin_memcpy(out, &value, sizeof(U));
+    return;
+  }
   for (std::size_t i = 0; i < sizeof(U); ++i) {
     out[i] = static_cast<std::byte>(static_cast<std::uint8_t>(value >> (8 * i)));
   }
@@ -19,6 +26,11 @@ constexpr void store(std::byte* out, U value) noexcept {
 template <class U>
   requires std::is_unsigned_v<U>
 [[nodiscard]] constexpr U load(const std::byte* in) noexcept {
+  if (!std::is_constant_evaluated() && std::endian::native == std::endian::little) {
+    U word;
+    __builtin_memcpy(&word, in, sizeof(U));
+    return word;
+  }
   U value = 0;
   for (std::size_t i = 0; i < sizeof(U); ++i) {
     value = static_cast<U>(value | static_cast<U>(static_cast<U>(in[i]) << (8 * i)));

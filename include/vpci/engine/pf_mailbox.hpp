@@ -108,7 +108,8 @@ class pf_mailbox_session {
     writes_.push(mailbox::reg::request_block, zeros(8));
     writes_.push(mailbox::reg::result, owned(mailbox::reg::result, 12));
     writes_.push(mailbox::ack_area, zeros(mailbox::ack_area_size));
-    writes_.push(mailbox::reg::data, zeros(mailbox::data_window_size));
+    for (std::byte& b : data_) b = std::byte{0};
+    writes_.push(mailbox::reg::data, data_);
     writes_.push(mailbox::reg::status, owned(mailbox::reg::status, 4));
     initialized_ = true;
     event_ = mailbox_event::initialized;
@@ -164,17 +165,13 @@ class pf_mailbox_session {
     // 0. PF-owned registers a VF write changed (a transport without read-only bits let it through): undone,
     // counted as dropped. Identity and limits are rewritten first; result, mask and status by the update.
     bool restored = false;
-    for (const std::uint16_t r : {mailbox::reg::identity, mailbox::reg::limits}) {
-      if (load(window, r) == owned_value(r)) continue;
-      writes_.push(r, owned(r, 4));
-      restored = true;
-    }
     dirty_ = 0;
-    for (const std::uint16_t r : {mailbox::reg::status, mailbox::reg::result, mailbox::reg::invalidate_mask_low,
-                                  mailbox::reg::invalidate_mask_high}) {
-      if (load(window, r) == owned_value(r)) continue;
-      dirty_ |= dirty_bit(r);
+    for (std::size_t i = 0; i < owned_size / 4; ++i) {
+      const std::uint16_t r = owned_register(i);
+      if (load(window, r) == le::load_u32(owned_.data() + 4 * i)) continue;
       restored = true;
+      if (r < mailbox::reg::control) writes_.push(r, owned(r, 4));
+      else dirty_ = static_cast<std::uint8_t>(dirty_ | (1u << i));
     }
     if (restored) store_->count_dropped(vf_);
 
@@ -197,16 +194,8 @@ class pf_mailbox_session {
       status_.ack = 0;
       status_.count = 0;
       if (timed && beat_due(now)) beat(now);
-      publish(window, {}, ack_low, ack_high);
-      const std::uint32_t request_block = load(window, mailbox::reg::request_block);
-      const std::uint32_t request = load(window, mailbox::reg::request);
-      if (request_block != 0 && request != 0) {
-        writes_.push(mailbox::reg::request_block, zeros(8));
-      } else if (request_block != 0) {
-        writes_.push(mailbox::reg::request_block, zeros(4));
-      } else if (request != 0) {
-        writes_.push(mailbox::reg::request, zeros(4));
-      }
+      publish({}, ack_low, ack_high);
+      writes_.push(mailbox::reg::request_block, zeros(8));  // both request registers
       push_control(control);  // last: the VF's wait for the reset ends here
       event_ = mailbox_event::reset;
       signal_ = signal_requested_;
@@ -233,7 +222,7 @@ class pf_mailbox_session {
     if (beat_now) beat(now);
 
     // 5. Publish: data, result, acknowledgement registers, mask, status last.
-    publish(window, answer_data, ack_low, ack_high);
+    publish(answer_data, ack_low, ack_high);
     if (event_ == mailbox_event::none) {
       if (invalidation) event_ = mailbox_event::invalidation;
       else if (restored) event_ = mailbox_event::restored;
@@ -279,11 +268,10 @@ class pf_mailbox_session {
     status_.count = static_cast<std::uint8_t>(bytes);
   }
 
-  // Writes what changed, in the protocol's order: the data dwords of a read answer that differ from the
-  // window, result, the acknowledgement registers the VF set (cleared), the mask registers, and status.
-  constexpr void publish(std::span<const std::byte> window, std::span<const std::byte> answer, std::uint32_t ack_low,
-                         std::uint32_t ack_high) noexcept {
-    if (!answer.empty()) push_data(window.subspan(mailbox::reg::data, answer.size()), answer);
+  // Writes in the protocol's order: a read answer's data, then what changed of result, the acknowledgement
+  // registers the VF set (cleared), the mask registers, and status.
+  constexpr void publish(std::span<const std::byte> answer, std::uint32_t ack_low, std::uint32_t ack_high) noexcept {
+    if (!answer.empty()) push_data(answer);
     push_if_changed(mailbox::reg::result, static_cast<std::uint32_t>(result_));
     if (ack_low != 0) writes_.push(mailbox::reg::invalidate_ack_low, zeros(4));
     if (ack_high != 0) writes_.push(mailbox::reg::invalidate_ack_high, zeros(4));
@@ -294,19 +282,9 @@ class pf_mailbox_session {
     push_if_changed(mailbox::reg::status, mailbox::encode_status(status_));
   }
 
-  // The dwords from the first to the last that differ from what the window holds (none: no write).
-  constexpr void push_data(std::span<const std::byte> shown, std::span<const std::byte> answer) noexcept {
-    std::size_t first = answer.size();
-    std::size_t end = 0;
-    for (std::size_t at = 0; at < answer.size(); at += 4) {
-      bool same = true;
-      for (std::size_t i = at; i < at + 4; ++i) same = same && shown[i] == answer[i];
-      if (same) continue;
-      if (first == answer.size()) first = at;
-      end = at + 4;
-    }
-    if (end != 0) writes_.push(static_cast<std::uint16_t>(mailbox::reg::data + first), answer.subspan(first, end - first));
-  }
+  // A read answer's dwords, all of them: writing its own registers costs a device nothing, and a diff
+  // would cost firmware flash.
+  constexpr void push_data(std::span<const std::byte> answer) noexcept { writes_.push(mailbox::reg::data, answer); }
 
   constexpr void push_if_changed(std::uint16_t r, std::uint32_t value) noexcept {
     if (value == owned_value(r) && (dirty_ & dirty_bit(r)) == 0) return;
@@ -381,6 +359,10 @@ class pf_mailbox_session {
                 mailbox::pf_owned_ranges[0].end == mailbox::reg::control);
   static_assert(mailbox::pf_owned_ranges[1].start == mailbox::reg::status &&
                 mailbox::pf_owned_ranges[1].end == mailbox::reg::invalidate_ack_low);
+  // The register of owned_ dword `i` (the inverse of owned_index).
+  static constexpr std::uint16_t owned_register(std::size_t i) noexcept {
+    return static_cast<std::uint16_t>(i < 2 ? mailbox::reg::identity + 4 * i : mailbox::reg::status + 4 * (i - 2));
+  }
   static constexpr std::uint8_t dirty_bit(std::uint16_t r) noexcept {
     return static_cast<std::uint8_t>(1u << (owned_index(r) / 4));
   }
@@ -391,6 +373,7 @@ class pf_mailbox_session {
   [[nodiscard]] constexpr std::span<const std::byte> owned(std::uint16_t r, std::size_t length) const noexcept {
     return std::span<const std::byte>(owned_).subspan(owned_index(r), length);
   }
+  // Zero dwords for the request and acknowledgement registers (the data window is zeroed from data_).
   static constexpr std::span<const std::byte> zeros(std::size_t length) noexcept {
     return std::span<const std::byte>(zeros_).first(length);
   }
@@ -398,7 +381,7 @@ class pf_mailbox_session {
     return le::load_u32(window.data() + offset);
   }
 
-  static constexpr std::array<std::byte, mailbox::data_window_size> zeros_{};
+  static constexpr std::array<std::byte, 8> zeros_{};
 
   pf_blocks<MaxVfs>* store_;
   vf_index vf_;
