@@ -1,5 +1,8 @@
 // vpci/vpci.hpp: the hosted umbrella: the freestanding core plus the error model, the config-space
-// transports and the Asio endpoints of both bindings.
+// transports and the Asio endpoints of both bindings. The porting facades (asio/linux_block_ops.hpp,
+// asio/ioctl_device.hpp, asio/ndis_pf.hpp) are left out on purpose: they define Linux- and Windows-shaped
+// names (read_cfg_blk, device_io_control, NDIS_* structures) that code being ported may already define,
+// so a port includes the one it needs.
 #pragma once
 
 #include <vpci/core.hpp>
