@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -461,6 +462,43 @@ BOOST_AUTO_TEST_CASE(raw_registers_sequence_rules_quarantine_reset_and_a_reraise
   BOOST_TEST(vf.request(9, 3, 4, VPCI_OP_READ) == VPCI_STATUS(9, 4, 0, 1, 0, epoch + 1));
   pf.signal(SIGTERM);
   BOOST_TEST(pf.wait_exit() == 0);
+}
+
+// Section 3: the write mask keeps a driver view out of PF registers, but the VF's process maps the object
+// and can write past it: the PF undoes such writes (its shadow), counts them, and quarantines nobody.
+BOOST_AUTO_TEST_CASE(writes_past_the_mask_into_pf_registers_are_undone_and_counted) {
+  const std::string name = unique_name();
+  firmware_process pf(program(), name, {"--heartbeat", "0"});
+  BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
+  raw_vf vf(name);
+  BOOST_TEST(vf.request(5, 3, 4, VPCI_OP_READ) == VPCI_STATUS(5, 4, 0, 0, 0, 1));
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  void* base = ::mmap(nullptr, 256 + 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_TEST_REQUIRE(base != MAP_FAILED);
+  auto word = [&](std::uint32_t reg) { return std::atomic_ref<std::uint32_t>(static_cast<std::uint32_t*>(base)[(256 + vf.window + reg) / 4]); };
+  word(VPCI_REG_IDENTITY).store(0xDEADBEEF);
+  word(VPCI_REG_STATUS).store(0x12345678);
+  vf.space.ring_doorbell(shm_doorbell::to_device);
+  (void)vf.wait_status([&](std::uint32_t s) { return s == VPCI_STATUS(5, 4, 0, 0, 0, 1); });
+  BOOST_TEST(vf.read(VPCI_REG_IDENTITY) == VPCI_IDENTITY(VPCI_CAP_INVALIDATION | VPCI_CAP_SIGNAL));
+  ::munmap(base, 256 + 2 * 4096);
+  BOOST_TEST(vf.request(6, 3, 4, VPCI_OP_READ) == VPCI_STATUS(6, 4, 0, 0, 0, 1));  // not quarantined
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0);
+  BOOST_TEST(pf.output().find("VF 0 stopped (2 writes into PF registers undone)") != std::string::npos);
+}
+
+// Sections 5.1 and 5.2: RESET and the reserved control bits are cleared, SIGNAL is kept.
+BOOST_AUTO_TEST_CASE(reset_clears_the_reserved_control_bits_and_keeps_signal) {
+  const std::string name = unique_name();
+  firmware_process pf(program(), name, {"--heartbeat", "0"});
+  BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
+  raw_vf vf(name);
+  vf.write(VPCI_REG_CONTROL, 0x80000100u | VPCI_CONTROL_RESET | VPCI_CONTROL_SIGNAL);
+  (void)vf.wait_status([&](std::uint32_t) { return (vf.read(VPCI_REG_CONTROL) & VPCI_CONTROL_RESET) == 0; });
+  BOOST_TEST(vf.read(VPCI_REG_CONTROL) == VPCI_CONTROL_SIGNAL);
 }
 
 BOOST_AUTO_TEST_CASE(sequence_wraps_past_0xffff_to_1) {

@@ -214,7 +214,7 @@ static void initialise_window(struct vf_state* v) {
   const uint8_t shown = VPCI_STATUS_EPOCH(reg_load(v, VPCI_REG_STATUS));
   reg_store(v, VPCI_REG_IDENTITY, VPCI_IDENTITY(caps));
   reg_store(v, VPCI_REG_LIMITS, VPCI_LIMITS(heartbeat_ms));
-  atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(~VPCI_CONTROL_RESET));
+  atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(VPCI_CONTROL_SIGNAL)); /* RESET, 31:2 */
   reg_store(v, VPCI_REG_REQUEST_BLOCK, 0);
   reg_store(v, VPCI_REG_REQUEST, 0);
   reg_store(v, VPCI_REG_RESULT, 0);
@@ -278,7 +278,7 @@ static void reset_window(struct vf_state* v, const uint32_t* copy) {
   reg_store(v, VPCI_REG_REQUEST_BLOCK, 0);
   reg_store(v, VPCI_REG_REQUEST, 0);
   v->quarantined = false;
-  atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(~VPCI_CONTROL_RESET));
+  atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(VPCI_CONTROL_SIGNAL)); /* RESET, 31:2 */
 }
 
 /* The request in `copy` (docs/protocol.md 4.2 execute()): the answer's fields, a read's data in `answer`. */
@@ -320,7 +320,8 @@ static bool service(struct vf_state* v, bool beat) {
   bool changed = false;
   for (uint32_t r = 0; r < VPCI_REG_DATA; r += 4) /* a VF's write into a PF register is undone */
     if (pf_owned(r) && copy[r / 4] != v->shadow[r / 4]) {
-      reg_store(v, r, v->shadow[r / 4]);
+      if (r < VPCI_REG_CONTROL) reg_store(v, r, v->shadow[r / 4]);
+      else v->shadow[r / 4] = copy[r / 4]; /* result, mask, status: publish() rewrites them in order */
       ++v->dropped;
       changed = true;
     }
