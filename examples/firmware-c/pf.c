@@ -129,7 +129,7 @@ static uint32_t block_read(unsigned vf, uint32_t id, unsigned length, uint8_t* o
   return VPCI_STATUS_SUCCESS;
 }
 
-static uint64_t pending[MAX_VFS]; /* invalidations raised, not yet taken by the VF's service (atomic access) */
+static _Atomic uint64_t pending[MAX_VFS]; /* invalidations raised, not yet taken by the VF's service */
 
 static uint32_t block_write(unsigned vf, uint32_t id, const uint8_t* in, unsigned length) {
   uint8_t* data;
@@ -141,7 +141,7 @@ static uint32_t block_write(unsigned vf, uint32_t id, const uint8_t* in, unsigne
   if (id == RAISE_BLOCK) { /* raised after this answer: the next service takes them */
     uint64_t mask = 0;
     for (unsigned i = 0; i < 8; ++i) mask |= (uint64_t)in[i] << (8 * i);
-    __atomic_fetch_or(&pending[vf], mask, __ATOMIC_SEQ_CST);
+    atomic_fetch_or(&pending[vf], mask);
   } else {
     memcpy(data, in, length);
   }
@@ -207,6 +207,12 @@ static uint32_t status_word(struct vf_state* v) {
   return VPCI_STATUS(v->last, v->count, v->result != 0, v->latch != 0, v->heartbeat, v->epoch);
 }
 
+/* control's RESET and undefined bits cleared, the VF's SIGNAL kept (5.1, 5.2); written only if they are set. */
+static void clear_control(struct vf_state* v) {
+  if (reg_load(v, VPCI_REG_CONTROL) & ~VPCI_CONTROL_SIGNAL)
+    atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(VPCI_CONTROL_SIGNAL));
+}
+
 /* docs/protocol.md 5.1: identity, limits, control.RESET cleared, request registers, result, mask, acks,
  * data, then status (a new epoch) last. */
 static void initialise_window(struct vf_state* v) {
@@ -214,7 +220,7 @@ static void initialise_window(struct vf_state* v) {
   const uint8_t shown = VPCI_STATUS_EPOCH(reg_load(v, VPCI_REG_STATUS));
   reg_store(v, VPCI_REG_IDENTITY, VPCI_IDENTITY(caps));
   reg_store(v, VPCI_REG_LIMITS, VPCI_LIMITS(heartbeat_ms));
-  atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(VPCI_CONTROL_SIGNAL)); /* RESET, 31:2 */
+  clear_control(v);
   reg_store(v, VPCI_REG_REQUEST_BLOCK, 0);
   reg_store(v, VPCI_REG_REQUEST, 0);
   reg_store(v, VPCI_REG_RESULT, 0);
@@ -278,7 +284,7 @@ static void reset_window(struct vf_state* v, const uint32_t* copy) {
   reg_store(v, VPCI_REG_REQUEST_BLOCK, 0);
   reg_store(v, VPCI_REG_REQUEST, 0);
   v->quarantined = false;
-  atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(VPCI_CONTROL_SIGNAL)); /* RESET, 31:2 */
+  clear_control(v);
 }
 
 /* The request in `copy` (docs/protocol.md 4.2 execute()): the answer's fields, a read's data in `answer`. */
@@ -328,7 +334,7 @@ static bool service(struct vf_state* v, bool beat) {
   const uint64_t acked = copy[VPCI_REG_INVALIDATE_ACK_LOW / 4] | (uint64_t)copy[VPCI_REG_INVALIDATE_ACK_HIGH / 4] << 32;
   v->latch &= ~(acked & ~v->reraised);
   v->reraised &= ~acked;
-  const uint64_t raised = __atomic_exchange_n(&pending[v->index], 0, __ATOMIC_SEQ_CST);
+  const uint64_t raised = atomic_exchange(&pending[v->index], 0);
   v->reraised |= raised & v->latch;
   v->latch |= raised;
   if (beat) v->heartbeat = (uint8_t)((v->heartbeat + 1u) & 3u);
@@ -493,7 +499,7 @@ static void* serve_vf(void* arg) {
     if (beat) next_beat = now + interval;
     signal |= service(v, beat);
     if (signal && (reg_load(v, VPCI_REG_CONTROL) & VPCI_CONTROL_SIGNAL)) ring(&v->map[SHM_TO_DRIVER / 4]);
-    if (__atomic_load_n(&pending[v->index], __ATOMIC_SEQ_CST) != 0) continue;
+    if (atomic_load(&pending[v->index]) != 0) continue;
     const struct timespec timeout = to_timespec(next_beat - now);
     wait_doorbell(doorbell, seen, interval != 0 ? &timeout : NULL);
   }
@@ -512,7 +518,7 @@ static void raise_statistics(void) {
   for (unsigned v = 0; v < vf_count; ++v)
     for (unsigned i = 0; i < 4; ++i) contents[v][STATS_BLOCK][i] = (uint8_t)(stats_generation >> (8 * i));
   pthread_mutex_unlock(&store_lock);
-  for (unsigned v = 0; v < vf_count; ++v) __atomic_fetch_or(&pending[v], 1ull << STATS_BLOCK, __ATOMIC_SEQ_CST);
+  for (unsigned v = 0; v < vf_count; ++v) atomic_fetch_or(&pending[v], 1ull << STATS_BLOCK);
   wake_all();
 }
 
