@@ -52,13 +52,13 @@ class firmware_process {
     BOOST_TEST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
     std::vector<std::string> args{program, "--shm", name};
     args.insert(args.end(), options.begin(), options.end());
+    std::vector<char*> argv;  // made before the fork: the child only calls async-signal-safe functions
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = ::fork();
     BOOST_TEST_REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
       ::dup2(out[1], STDOUT_FILENO);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
