@@ -245,9 +245,10 @@ static void initialise_window(struct vf_state* v) {
 static bool publish(struct vf_state* v, const uint32_t* copy, const uint8_t* answer, unsigned answer_length) {
   const uint32_t status_before = v->shadow[VPCI_REG_STATUS / 4];
   bool changed = answer_length != 0;
-#ifdef VPCI_FW_BROKEN_STATUS_BEFORE_DATA /* BROKEN: the VF may see the answer before its data */
+#ifdef VPCI_FW_BROKEN_STATUS_BEFORE_DATA /* BROKEN: the VF sees the answer 1 ms before its data (a slow data path) */
   reg_update(v, VPCI_REG_STATUS, status_word(v));
   ring(&v->map[SHM_TO_DRIVER / 4]);
+  nanosleep(&(struct timespec){0, 1000000}, NULL);
 #endif
   for (unsigned i = 0; i < answer_length; i += 4) { /* whole dwords, zero-padded */
     uint32_t word = 0;
