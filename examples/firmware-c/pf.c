@@ -446,7 +446,8 @@ static int build_space(struct vf_state* v) {
   return 0;
 }
 
-/* A clean shutdown: the device marked gone, waiting drivers woken, the name unlinked if still ours. */
+/* A clean shutdown: the device marked gone, waiting drivers woken, the name unlinked if still ours. The
+ * mapping stays until main() joined this thread: main may still ring the thread's doorbell. */
 static void release_space(struct vf_state* v) {
   aword* presence = &v->map[SHM_DEVICE_PRESENCE / 4];
   uint32_t value = atomic_load(presence);
@@ -461,7 +462,6 @@ static void release_space(struct vf_state* v) {
     if (fstat(fd, &st) == 0 && st.st_dev == v->dev && st.st_ino == v->ino) shm_unlink(v->name);
     close(fd);
   }
-  munmap((void*)v->map, SHM_LENGTH);
 }
 
 static int64_t now_ns(void) {
@@ -607,6 +607,7 @@ int main(int argc, char** argv) {
   for (unsigned v = 0; v < running; ++v) {
     if (vfs[v].failed == 0) ring(&vfs[v].map[SHM_TO_DEVICE / 4]);
     pthread_join(vfs[v].thread, NULL);
+    if (vfs[v].failed == 0) munmap((void*)vfs[v].map, SHM_LENGTH);
   }
   for (unsigned v = 0; v < running && ok; ++v)
     printf("vpci-firmware-c-pf: VF %u stopped (%lu writes into PF registers undone)\n", v, vfs[v].dropped);
