@@ -198,8 +198,10 @@ static void reg_store(struct vf_state* v, uint32_t r, uint32_t value) {
   v->shadow[r / 4] = value;
   atomic_store(space_word(v, WINDOW + r), host_le(value));
 }
-static void reg_update(struct vf_state* v, uint32_t r, uint32_t value) { /* only registers whose value changes */
-  if (v->shadow[r / 4] != value) reg_store(v, r, value);
+static bool reg_update(struct vf_state* v, uint32_t r, uint32_t value) { /* only registers whose value changes */
+  if (v->shadow[r / 4] == value) return false;
+  reg_store(v, r, value);
+  return true;
 }
 static bool pf_owned(uint32_t r) { return r <= VPCI_REG_LIMITS || (r >= VPCI_REG_STATUS && r <= VPCI_REG_INVALIDATE_MASK_HIGH); }
 
@@ -246,7 +248,7 @@ static bool publish(struct vf_state* v, const uint32_t* copy, const uint8_t* ans
   const uint32_t status_before = v->shadow[VPCI_REG_STATUS / 4];
   bool changed = answer_length != 0;
 #ifdef VPCI_FW_BROKEN_STATUS_BEFORE_DATA /* BROKEN: the VF sees the answer 1 ms before its data (a slow data path) */
-  reg_update(v, VPCI_REG_STATUS, status_word(v));
+  (void)reg_update(v, VPCI_REG_STATUS, status_word(v));
   ring(&v->map[SHM_TO_DRIVER / 4]);
   nanosleep(&(struct timespec){0, 1000000}, NULL);
 #endif
@@ -255,23 +257,17 @@ static bool publish(struct vf_state* v, const uint32_t* copy, const uint8_t* ans
     for (unsigned j = 0; j < 4 && i + j < answer_length; ++j) word |= (uint32_t)answer[i + j] << (8 * j);
     reg_store(v, VPCI_REG_DATA + i, word);
   }
-  const uint32_t owned[3][2] = {{VPCI_REG_RESULT, v->result},
-                                {VPCI_REG_INVALIDATE_MASK_LOW, (uint32_t)v->latch},
-                                {VPCI_REG_INVALIDATE_MASK_HIGH, (uint32_t)(v->latch >> 32)}};
-  for (unsigned i = 0; i < 3; ++i) {
-    if (i == 1) { /* between result and the mask: the acknowledgements the VF set, cleared */
-      for (uint32_t r = VPCI_REG_INVALIDATE_ACK_LOW; r <= VPCI_REG_INVALIDATE_ACK_HIGH; r += 4)
-        if (copy[r / 4] != 0) {
-          reg_store(v, r, 0);
-          changed = true;
-        }
+  changed |= reg_update(v, VPCI_REG_RESULT, v->result);
+  for (uint32_t r = VPCI_REG_INVALIDATE_ACK_LOW; r <= VPCI_REG_INVALIDATE_ACK_HIGH; r += 4)
+    if (copy[r / 4] != 0) { /* the acknowledgements the VF set, cleared */
+      reg_store(v, r, 0);
+      changed = true;
     }
-    changed |= v->shadow[owned[i][0] / 4] != owned[i][1];
-    reg_update(v, owned[i][0], owned[i][1]);
-  }
+  changed |= reg_update(v, VPCI_REG_INVALIDATE_MASK_LOW, (uint32_t)v->latch);
+  changed |= reg_update(v, VPCI_REG_INVALIDATE_MASK_HIGH, (uint32_t)(v->latch >> 32));
   const uint32_t status = status_word(v);
-  changed |= (status & ~(3u << 26)) != (status_before & ~(3u << 26));
-  reg_update(v, VPCI_REG_STATUS, status);
+  changed |= (status & ~(3u << 26)) != (status_before & ~(3u << 26)); /* a heartbeat alone: no signal */
+  (void)reg_update(v, VPCI_REG_STATUS, status);
   return changed;
 }
 
@@ -344,12 +340,12 @@ static bool service(struct vf_state* v, bool beat) {
     return true;
   }
   const uint16_t sequence = VPCI_REQUEST_SEQUENCE(copy[VPCI_REG_REQUEST / 4]);
-  const uint16_t next = (uint16_t)(v->last == 0xFFFFu ? 1u : v->last + 1u);
   uint8_t answer[VPCI_MAX_BLOCK_SIZE];
   unsigned answer_length = 0;
 #ifdef VPCI_FW_BROKEN_NO_SEQUENCE_CHECK /* BROKEN: skipped and reversed sequences are executed */
-  const bool run = sequence != 0 && (!v->synchronised || sequence != v->last) && next != 0;
+  const bool run = sequence != 0 && (!v->synchronised || sequence != v->last);
 #else
+  const uint16_t next = (uint16_t)(v->last == 0xFFFFu ? 1u : v->last + 1u); /* 0 is never a request */
   const bool run = sequence != 0 && (!v->synchronised || sequence == next);
 #endif
   if (run) {
