@@ -29,6 +29,7 @@
 #include <vpci/c/vpci_mailbox.h>
 #include <vpci/vpci.hpp>
 
+#include "child_process.hpp"
 #include "test_support.hpp"
 
 using namespace vpci;
@@ -55,25 +56,24 @@ class firmware_process {
     std::vector<char*> argv;  // made before the fork: the child only calls async-signal-safe functions
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    pid_ = ::fork();
-    BOOST_TEST_REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
+    const ::pid_t pid = ::fork();
+    BOOST_TEST_REQUIRE(pid >= 0);
+    if (pid == 0) {
       ::dup2(out[1], STDOUT_FILENO);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
     ::close(out[1]);
     stdout_ = out[0];
-    pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    process_.emplace(pid);
   }
   firmware_process(const firmware_process&) = delete;
   firmware_process& operator=(const firmware_process&) = delete;
   ~firmware_process() {
-    if (pid_ > 0) {  // a clean stop, so that the PF removes its names
-      ::kill(pid_, SIGTERM);
+    if (process_->running()) {  // a clean stop, so that the PF removes its names
+      process_->signal(SIGTERM);
       (void)wait_exit();
     }
-    if (pidfd_ >= 0) ::close(pidfd_);
     if (stdout_ >= 0) ::close(stdout_);
   }
 
@@ -91,30 +91,18 @@ class firmware_process {
     }
     return true;
   }
-  void signal(int number) const { ::kill(pid_, number); }
+  void signal(int number) const { process_->signal(number); }
   // Waits (bounded, then SIGKILL) for the PF to exit; its exit status, -1 if it did not exit normally.
   int wait_exit() {
-    ::pollfd ended{pidfd_, POLLIN, 0};
-    if (pidfd_ < 0 || ::poll(&ended, 1, guard_ms) != 1) ::kill(pid_, SIGKILL);
+    const int status = process_->wait_exit();
     (void)wait_for("never printed");  // the rest of its output, up to the pipe's end
-    return reap();
+    return status;
   }
   [[nodiscard]] const std::string& output() const noexcept { return output_; }
 
  private:
-  int reap() {
-    int status = 0;
-    ::pid_t reaped = -1;
-    do {
-      reaped = ::waitpid(pid_, &status, 0);
-    } while (reaped < 0 && errno == EINTR);
-    pid_ = -1;
-    return reaped >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  ::pid_t pid_ = -1;
+  std::optional<vpci::test::child_process> process_;
   int stdout_ = -1;
-  int pidfd_ = -1;
   std::string output_;
 };
 

@@ -29,6 +29,8 @@
 #include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/shm_config_space.hpp>
 
+#include "child_process.hpp"
+
 namespace {
 
 using boost::system::error_code;
@@ -92,46 +94,7 @@ int read_byte_within(int fd, std::chrono::milliseconds bound = guard) {
 }
 void write_byte(int fd, char byte) { (void)!::write(fd, &byte, 1); }
 
-// A forked child, killed and reaped if the test forgets it. Its end is waited for through a pidfd, so that
-// a wait for a clean exit is bounded without sleeping.
-class child_process {
- public:
-  explicit child_process(::pid_t pid) : pid_(pid), pidfd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {}
-  child_process(const child_process&) = delete;
-  child_process& operator=(const child_process&) = delete;
-  ~child_process() {
-    if (pid_ > 0) kill();
-    if (pidfd_ >= 0) ::close(pidfd_);
-  }
-
-  // SIGKILL, then reap: when this returns, the kernel has finished the child's exit.
-  void kill() {
-    ::kill(pid_, SIGKILL);
-    (void)reap();
-  }
-  // Waits (at most `guard`, then kills it) for the child to exit by itself; its exit status, -1 if it did
-  // not exit normally.
-  int wait_exit() {
-    ::pollfd ended{pidfd_, POLLIN, 0};
-    if (pidfd_ < 0 || ::poll(&ended, 1, guard_ms) != 1) ::kill(pid_, SIGKILL);
-    return reap();
-  }
-  [[nodiscard]] ::pid_t pid() const noexcept { return pid_; }
-
- private:
-  int reap() {
-    int status = 0;
-    ::pid_t reaped = -1;
-    do {
-      reaped = ::waitpid(pid_, &status, 0);
-    } while (reaped < 0 && errno == EINTR);
-    pid_ = -1;
-    return reaped >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  ::pid_t pid_;
-  int pidfd_;
-};
+using vpci::test::child_process;
 
 struct pipe_pair {
   int read_end = -1;
