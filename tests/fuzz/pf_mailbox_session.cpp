@@ -41,10 +41,12 @@
 #include <vpci/wire/mailbox.hpp>
 
 #include "fuzz_support.hpp"
+#include "session_inputs.hpp"
 #include "session_support.hpp"
 
 using namespace vpci;
 using namespace vpci::fuzz;
+using namespace vpci::fuzz::pf_mailbox_ops;
 namespace reg = vpci::mailbox::reg;
 
 namespace {
@@ -52,21 +54,6 @@ namespace {
 constexpr std::size_t window_size = mailbox::window_size;
 using window_bytes = std::array<std::byte, window_size>;
 using session_type = engine::pf_mailbox_session<session_fixture::max_vfs>;
-
-enum pf_mailbox_op : std::uint8_t {
-  op_vf_write,       // offset, width (1, 2 or 4), value: a raw VF config write
-  op_vf_request,     // a well-formed request: op, ID, length, sequence mode, [data]
-  op_vf_ack,         // the VF acknowledges what the mask shows, and'ed with an input mask
-  op_vf_reset,       // the VF sets control.RESET (and SIGNAL as the input says)
-  op_service,        // the PF services a copy of the window; flags: timed, a VF write races it
-  op_tick,           // time advances; the PF ticks
-  op_invalidate,     // the PF raises invalidations (a mask, one ID, or all VFs)
-  op_pf_update,      // the PF updates one of VF 0's stored blocks
-  op_flr,            // an FLR of VF 0: reset_vf, then initialize
-  op_restart,        // the PF restarts: a new session, initialize
-  op_short_service,  // a window snapshot shorter than the window
-  op_count,
-};
 
 std::uint32_t load(std::span<const std::byte> w, std::size_t offset) { return le::load_u32(w.data() + offset); }
 

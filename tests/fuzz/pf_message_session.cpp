@@ -39,30 +39,17 @@
 #include <vpci/wire/hyperv.hpp>
 
 #include "fuzz_support.hpp"
+#include "session_inputs.hpp"
 #include "session_support.hpp"
 
 using namespace vpci;
 using namespace vpci::fuzz;
+using namespace vpci::fuzz::pf_message_ops;
 using namespace vpci::hyperv;
 
 namespace {
 
 using session_type = engine::pf_message_session<session_fixture::max_vfs>;
-
-enum pf_message_op : std::uint8_t {
-  op_raw_bytes,     // n, then n stream bytes
-  op_request,       // a request frame built from fields, fed in chunks the input sizes
-  op_handoff,       // begin_handoff, then as the flags say: progress, end_handoff
-  op_progress,      // on_stream_progress(n)
-  op_end_handoff,   // end_handoff
-  op_stall_check,   // arm_stall_check(now), time passes, maybe progress, on_stall_check
-  op_invalidate,    // session.invalidate(mask)
-  op_store_raise,   // the store's own pending invalidations (another binding's)
-  op_pf_update,     // the PF updates one of VF 0's stored blocks
-  op_end_serving,   // end_of_serving
-  op_small_buffer,  // on_input with a response buffer one byte short
-  op_count,
-};
 
 enum class negotiation { waiting, agreed, skipped };
 

@@ -36,9 +36,11 @@
 #include <vpci/wire/hyperv.hpp>
 
 #include "fuzz_support.hpp"
+#include "session_inputs.hpp"
 
 using namespace vpci;
 using namespace vpci::fuzz;
+using namespace vpci::fuzz::vf_message_ops;
 using namespace vpci::hyperv;
 
 namespace {
@@ -46,21 +48,6 @@ namespace {
 constexpr std::size_t max_in_flight = 4;
 using channel_type = engine::vf_message_channel<max_in_flight>;
 using action_kind = channel_type::message_action::kind;
-
-enum vf_message_op : std::uint8_t {
-  op_start_read,    // ID, length, deadline
-  op_start_write,   // ID, length, data, deadline, Linux tail
-  op_cancel,        // the k-th operation in flight, scope
-  op_step,          // step() until nothing but a wait/idle; flags: report the send taken
-  op_raw,           // n, then n bytes from the PF
-  op_answer,        // an answer built for the k-th operation in flight (status, data length), chunked
-  op_version,       // a version answer (ID 1..5, status, length 20..24)
-  op_invalidate,    // an INVALIDATE_BLOCK (own or foreign wslot)
-  op_time,          // time advances
-  op_remove,        // remove(reason, transport failure)
-  op_sent,          // on_sent()
-  op_count,
-};
 
 struct operation {
   engine::operation_kind kind{};
