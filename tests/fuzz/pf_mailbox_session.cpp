@@ -426,8 +426,14 @@ struct harness {
           if (session) initialize(false);
           break;
         case op_restart:
-          // The latch lived in the old session: only what the store still holds is known to the new one.
-          outstanding = 0;
+          // The new session takes the latch over from the mask registers (docs/protocol.md 5.3), which a
+          // device keeps from the VF; without read-only bits the VF may have overwritten them, and only
+          // what they still show survives.
+          if (shared_memory) outstanding &= load(window, reg::invalidate_mask_low) | std::uint64_t{load(window, reg::invalidate_mask_high)} << 32;
+          // A window that does not look initialised (epoch 0, another layout) holds no latch.
+          if (mailbox::decode_status(load(window, reg::status)).epoch == 0 ||
+              (load(window, reg::identity) & 0xFFFF) != mailbox::layout_version)
+            outstanding = 0;
           initialize(true);
           break;
         case op_short_service: {
