@@ -251,18 +251,46 @@ struct harness {
       VPCI_FUZZ_CHECK(step.error == no_error && step.reply.size > 0);
       check_answer(a, std::span<const std::byte>(out.view()).first(step.reply.size), step.reply);
       VPCI_FUZZ_CHECK(out.untouched_from(step.reply.size));
-      if (a.agree) {
-        state = negotiation::agreed;
-        agreement_answered = true;
-      }
-      if (a.type == message_type::write_block && a.status == ntstatus::success) fixture.written(a.block, a.write_data);
-      ++unsent;
-      if (a.admitted) {
-        ++unsent_admitted;
-        ++in_flight;
-      }
+      answered(a);
       // A fresh sentinel for the next answer.
       out = sentinel_buffer{session_type::response_buffer_size};
+    }
+  }
+
+  // A whole packet through on_packet, as a transport that delivers packets itself: judged as on the stream,
+  // but a full queue is errc::busy (nothing decoded) and a violation does not kill the stream's framing.
+  void packet(std::span<const std::byte> bytes) {
+    const exact_bytes copy{bytes};
+    sentinel_buffer out{session_type::response_buffer_size};
+    const bool full = unsent + handed >= limit();
+    auto reply = session.on_packet(copy.view(), out.span());
+    if (full) {
+      VPCI_FUZZ_CHECK(!reply && reply.error() == errc::busy && out.untouched_from(0));
+      return;
+    }
+    const expected_answer a = judge(copy.view());
+    if (a.violation) {
+      VPCI_FUZZ_CHECK(!reply && reply.error() == errc::protocol_violation && out.untouched_from(0));
+      quarantined = true;
+      return;
+    }
+    VPCI_FUZZ_CHECK(reply.has_value());
+    check_answer(a, std::span<const std::byte>(out.view()).first(reply->size), *reply);
+    VPCI_FUZZ_CHECK(out.untouched_from(reply->size));
+    answered(a);
+  }
+
+  // The model takes an answer that was queued.
+  void answered(const expected_answer& a) {
+    if (a.agree) {
+      state = negotiation::agreed;
+      agreement_answered = true;
+    }
+    if (a.type == message_type::write_block && a.status == ntstatus::success) fixture.written(a.block, a.write_data);
+    ++unsent;
+    if (a.admitted) {
+      ++unsent_admitted;
+      ++in_flight;
     }
   }
 
@@ -440,6 +468,7 @@ struct harness {
           VPCI_FUZZ_CHECK(step.consumed == 0 && step.error == errc::buffer_too_small && out.untouched_from(0));
           break;
         }
+        case op_packet: packet(in.take(in.u8())); break;
         default: break;
       }
       check();

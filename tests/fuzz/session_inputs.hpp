@@ -38,6 +38,7 @@ enum op : std::uint8_t {
   op_pf_update,     // the PF updates one of VF 0's stored blocks
   op_end_serving,   // end_of_serving
   op_small_buffer,  // on_input with a response buffer one byte short
+  op_packet,        // n, then a whole packet of n bytes handed to on_packet (a transport that frames itself)
   op_count,
 };
 }  // namespace pf_message_ops

@@ -32,6 +32,7 @@
 
 #include <vpci/block/endian.hpp>
 #include <vpci/engine/vf_message_channel.hpp>
+#include <vpci/protocol/status_mapping.hpp>
 #include <vpci/wire/framing.hpp>
 #include <vpci/wire/hyperv.hpp>
 
@@ -74,6 +75,8 @@ struct harness {
   bool send_outstanding{false};
   errc framing{no_error};
   frame_decoder stream{};  // what the channel's own decoder sees, to know where frames start
+  channel_type::message_completion last_completion_{};
+  std::vector<std::byte> last_destination_{};  // a read's destination when it completed
 
   harness(wslot s, bool negotiate) : channel(s, engine::vf_negotiation_options{negotiate, 1'000'000}), slot(s) {}
 
@@ -92,6 +95,9 @@ struct harness {
     } else {
       VPCI_FUZZ_CHECK(c.bytes == 0);
     }
+    last_completion_ = c;
+    last_destination_.clear();
+    if (op.kind == engine::operation_kind::read) last_destination_.assign(op.destination.get(), op.destination.get() + op.length);
     if (op.kind == engine::operation_kind::read) {
       const std::size_t written = c.error == no_error ? c.bytes : 0;
       for (std::size_t i = written; i < op.length; ++i) VPCI_FUZZ_CHECK(op.destination[i] == sentinel);
@@ -283,7 +289,68 @@ struct harness {
       size = frame_prefix_size + packet;
     }
     le::store_u32(frame.data(), static_cast<std::uint32_t>(size - frame_prefix_size));
+    // Arriving whole on a frame boundary, the answer is judged here too: it completes its operation if that
+    // operation's request was sent (else it is dropped: the PF never saw the request), as the codec and the
+    // status mapping say.
+    const bool whole = framing == no_error && stream.at_frame_boundary() && it != live.end();
+    const bool answers = whole && it->second.sent;
+    const std::size_t completed_before = completed;
+    expected_completion expect{};
+    if (answers) expect = judge_answer(it->second, std::span<const std::byte>(frame).subspan(frame_prefix_size, size - frame_prefix_size));
+    const operation* op = it != live.end() ? &it->second : nullptr;
+    std::vector<std::byte> destination_before;
+    if (op != nullptr && op->kind == engine::operation_kind::read)
+      destination_before.assign(op->destination.get(), op->destination.get() + op->length);
+    last_completion_ = {};
     feed_chunked(std::span<const std::byte>(frame).first(size), in.u8());
+    if (!whole) return;
+    if (!answers) {
+      VPCI_FUZZ_CHECK(completed == completed_before && live.count(id) == 1);
+      return;
+    }
+    VPCI_FUZZ_CHECK(completed == completed_before + 1 && live.count(id) == 0);
+    VPCI_FUZZ_CHECK(last_completion_.handle.transaction_id == id && last_completion_.error == expect.error &&
+                    last_completion_.bytes == expect.bytes);
+    if (expect.error == no_error && !destination_before.empty()) {
+      for (std::size_t i = 0; i < expect.bytes; ++i) VPCI_FUZZ_CHECK(last_destination_[i] == expect.data[i]);
+    }
+  }
+
+  struct expected_completion {
+    errc error{no_error};
+    std::size_t bytes{0};
+    std::array<std::byte, 160> data{};
+  };
+
+  // What an answer packet does to the operation it names (vf_messages.hpp's contract, restated from the
+  // codec and status_mapping: hv_pci_read_config_compl takes min(requested, present) bytes).
+  static expected_completion judge_answer(const operation& op, std::span<const std::byte> packet) {
+    expected_completion e;
+    if (op.kind == engine::operation_kind::write) {
+      auto r = decode_write_completion(packet);
+      if (!r) {
+        e.error = errc::protocol_violation;
+        return e;
+      }
+      e.error = to_errc(r->status);
+      e.bytes = e.error == no_error ? op.length : 0;
+      return e;
+    }
+    auto r = decode_read_response(packet);
+    if (!r) {
+      e.error = r.error() == errc::empty_response ? errc::empty_response : errc::protocol_violation;
+      return e;
+    }
+    e.error = to_errc(r->status);
+    if (e.error != no_error) return e;
+    const auto data = r->data_for(op.length);
+    if (data.empty()) {
+      e.error = errc::empty_response;
+      return e;
+    }
+    e.bytes = data.size();
+    for (std::size_t i = 0; i < data.size(); ++i) e.data[i] = data[i];
+    return e;
   }
 
   void version(input_reader& in) {
