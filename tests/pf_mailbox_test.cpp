@@ -794,6 +794,43 @@ BOOST_AUTO_TEST_CASE(a_pf_restarting_mid_request_picks_a_new_epoch_and_adopts_th
   BOOST_TEST((store->quarantined(0) == quarantine_reason::none));
 }
 
+// Found by the pf_mailbox_session fuzz target: a restarted PF (a new session on the window) published an
+// empty latch, so invalidations its predecessor had latched and the VF had not yet taken were lost
+// (docs/protocol.md 5.3: latched invalidations survive a PF restart and are published again).
+BOOST_AUTO_TEST_CASE(a_restarted_pf_republishes_the_latch_its_predecessor_published) {
+  fixture f;
+  BOOST_TEST((f.store.invalidate(0, block_mask{0x8000000000000021ull}) == no_error));
+  f.next(op_read, 5, 16);
+  BOOST_TEST(f.mask() == 0x8000000000000021ull);
+  // The PF process dies before the VF takes the invalidations; the restarted one has a new store.
+  auto store = std::make_unique<pf_blocks<4>>();
+  BOOST_REQUIRE((store->register_vf(0, 0x0101) == no_error));
+  BOOST_TEST((store->invalidate(0, block_mask{0x2}) == no_error));  // raised since, in the new store
+  pf_mailbox_session<4> restarted(*store, 0);
+  f.apply(restarted.initialize(f.window, 0));
+  BOOST_TEST(f.mask() == 0x8000000000000023ull);
+  BOOST_TEST(restarted.latched_invalidations().bits() == 0x8000000000000023ull);
+  BOOST_TEST(f.u32(reg::status) == status_word(0, 0, false, true, 0, 2));
+  // The VF takes them; they leave the latch as usual.
+  f.vf_write_u32(reg::invalidate_ack_low, 0x23);
+  f.vf_write_u32(reg::invalidate_ack_high, 0x80000000);
+  f.apply(restarted.service(f.window));
+  BOOST_TEST(f.mask() == 0u);
+  BOOST_TEST(f.u32(reg::status) == status_word(0, 0, false, false, 0, 2));
+  // A window no PF initialised holds no latch to take over: epoch 0 (freshly placed), or whatever config
+  // space held (not layout 2).
+  window_type fresh{};
+  le::store_u32(fresh.data() + reg::invalidate_mask_low, 0xFFFFFFFF);
+  pf_mailbox_session<4> first(*store, 0);
+  (void)first.initialize(fresh, 0);
+  BOOST_TEST(first.latched_invalidations().bits() == 0u);
+  window_type garbage;
+  garbage.fill(std::byte{0xAA});
+  pf_mailbox_session<4> second(*store, 0);
+  (void)second.initialize(garbage, 0);
+  BOOST_TEST(second.latched_invalidations().bits() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(reinitialising_after_an_flr_keeps_and_republishes_the_latch) {
   fixture f;
   BOOST_TEST((f.store.invalidate(0, block_mask{0b1001}) == no_error));

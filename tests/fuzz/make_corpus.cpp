@@ -32,6 +32,7 @@
 #include "config_image_seeds.hpp"
 #include "linux_packets.hpp"
 #include "lspci_dump.hpp"
+#include "session_inputs.hpp"
 
 namespace fs = std::filesystem;
 using namespace vpci;
@@ -329,6 +330,192 @@ void reference_seeds(corpus_writer& w, const fs::path& dumps) {
   }
 }
 
+// ---- the session targets: a setup, then operation codes (session_inputs.hpp) and their arguments --------
+
+// Little-endian values appended in order.
+class input_builder {
+ public:
+  input_builder& u8(unsigned v) {
+    out_.push_back(static_cast<std::byte>(v & 0xFF));
+    return *this;
+  }
+  input_builder& u16(unsigned v) { return u8(v).u8(v >> 8); }
+  input_builder& u32(std::uint32_t v) { return u16(v & 0xFFFF).u16(v >> 16); }
+  input_builder& u64(std::uint64_t v) { return u32(static_cast<std::uint32_t>(v)).u32(static_cast<std::uint32_t>(v >> 32)); }
+  input_builder& fill(std::size_t n, unsigned seed) {
+    for (std::size_t i = 0; i < n; ++i) u8(static_cast<unsigned>(seed + i * 3));
+    return *this;
+  }
+  [[nodiscard]] const bytes& get() const { return out_; }
+
+ private:
+  bytes out_;
+};
+
+// session_support.hpp's setup: VF 0 block 1 (16 bytes, read-write), block 63 (8 bytes, read-only),
+// block 64 (4 bytes, read-write, a handler answering 4 bytes), block 0x100 (128 bytes, write-only); VF 1
+// blocks 1 (8 bytes) and 7 (4 bytes). ID selectors index fuzz::block_ids {0, 1, 7, 63, 64, 0x100, ...}.
+void standard_blocks(input_builder& b) {
+  b.u8(3);                                  // 4 blocks of VF 0
+  b.u8(1).u8(15).u8(2).fill(16, 0x10);      // ID 1, 16 bytes, read-write
+  b.u8(3).u8(7).u8(0).fill(8, 0x60);        // ID 63, 8 bytes, read-only
+  b.u8(4).u8(3).u8(0x14).fill(4, 0x40);     // ID 64, 4 bytes, read-write, handled:
+  b.u8(0).u8(4).u8(0x20);                   //   read/write success, 4 bytes produced, fill 0x20
+  b.u8(5).u8(127).u8(1).fill(128, 0x80);    // ID 0x100, 128 bytes, write-only
+  b.u8(2);                                  // 2 blocks of VF 1
+  b.u8(1).u8(7);                            // ID 1, 8 bytes
+  b.u8(2).u8(3);                            // ID 7, 4 bytes
+}
+
+void pf_mailbox_seeds(corpus_writer& w) {
+  namespace op = vpci::fuzz::pf_mailbox_ops;
+  const std::string t = "pf_mailbox_session";
+  // Reads, writes, invalidation and acknowledgement, a reset, an FLR and a restart, serviced in between.
+  {
+    input_builder b;
+    b.u8(0x01).u8(0);  // SIGNAL, no heartbeat, read-only PF registers, a zero window
+    standard_blocks(b);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);           // read block 1
+    b.u8(op::op_vf_request).u8(0x01).u8(1).u8(16).fill(16, 0x33).u8(op::op_service).u8(0);  // write block 1
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);           // read it back
+    b.u8(op::op_vf_request).u8(0x00).u8(4).u8(8).u8(op::op_service).u8(0);            // the handled block
+    b.u8(op::op_vf_request).u8(0x00).u8(2).u8(8).u8(op::op_service).u8(0);            // VF 1's block 7: denied
+    b.u8(op::op_invalidate).u8(0).u64(0x8000000000000003ull).u8(op::op_service).u8(0);
+    b.u8(op::op_vf_ack).u8(0).u8(op::op_service).u8(0);
+    b.u8(op::op_pf_update).u8(0).fill(16, 0x90);
+    b.u8(op::op_vf_reset).u8(1).u8(op::op_service).u8(0);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);
+    b.u8(op::op_flr).u8(op::op_restart);
+    b.u8(op::op_vf_request).u8(0x00).u8(3).u8(8).u8(op::op_service).u8(0);
+    w.write(t, "read-write-invalidate-reset-flr-restart", b.get());
+  }
+  // A skipped sequence: a violation, refused while quarantined, lifted by a reset.
+  {
+    input_builder b;
+    b.u8(0x00).u8(0);
+    standard_blocks(b);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);
+    b.u8(op::op_vf_request).u8(0x20).u8(1).u8(16).u16(0x4000).u8(op::op_service).u8(0);  // sequence 0x4000
+    b.u8(op::op_vf_request).u8(0x01).u8(1).u8(16).fill(16, 0x77).u8(op::op_service).u8(0);
+    b.u8(op::op_vf_request).u8(0x10).u8(1).u8(16).u8(op::op_service).u8(0);  // a replay
+    b.u8(op::op_vf_reset).u8(0).u8(op::op_service).u8(0);
+    b.u8(op::op_vf_request).u8(0x41).u8(5).u8(128).u8(0xFF).fill(128, 0x01).u8(op::op_service).u8(0);  // bad op
+    b.u8(op::op_vf_request).u8(0x01).u8(5).u8(128).fill(128, 0x02).u8(op::op_service).u8(0);
+    w.write(t, "violation-quarantine-reset", b.get());
+  }
+  // Shared memory: VF writes over PF registers, restored; a heartbeat; a VF write racing the service.
+  {
+    input_builder b;
+    b.u8(0x07).u8(1);  // SIGNAL, a heartbeat of 2 ms, no read-only bits
+    standard_blocks(b);
+    b.u8(op::op_vf_write).u8(0x20).u8(2).u32(0xFFFFFFFF).u8(op::op_service).u8(1).u16(3);
+    b.u8(op::op_vf_write).u8(0x0C).u8(1).u32(0x1234).u8(op::op_vf_write).u8(0x29).u8(0).u32(0xFF);
+    b.u8(op::op_service).u8(0);
+    b.u8(op::op_tick).u16(300).u8(op::op_tick).u16(1);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(3).u8(0x1C).u32(0x00100005).u16(1);
+    b.u8(op::op_short_service).u8(100);
+    w.write(t, "shared-memory-heartbeat-race", b.get());
+  }
+  // A session not initialised yet ignores the window; then it is.
+  {
+    input_builder b;
+    b.u8(0x18).u8(0).fill(mailbox::window_size, 0xC0);  // an initial window of garbage, not initialised
+    standard_blocks(b);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0).u8(op::op_tick).u16(5);
+    b.u8(op::op_restart).u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);
+    w.write(t, "uninitialised-then-restarted", b.get());
+  }
+}
+
+void pf_message_seeds(corpus_writer& w) {
+  namespace op = vpci::fuzz::pf_message_ops;
+  const std::string t = "pf_message_session";
+  // Negotiation required, cap 4: version 1.4 agreed, reads and writes, a foreign wslot, a bad length,
+  // invalidations held until the agreement is handed over, handoffs, end of serving.
+  {
+    input_builder b;
+    b.u8(0x09).u8(0x21).u16(5);  // required, cap 4, wslot device 1 function 1, stall 6 ms
+    standard_blocks(b);
+    b.u8(op::op_invalidate).u8(0x80).u64(0x5);
+    b.u8(op::op_request).u8(2).u8(1).u8(4).u8(0);         // version 1.4, ID 1, whole
+    b.u8(op::op_handoff).u8(3);
+    b.u8(op::op_request).u8(0).u8(2).u8(1).u8(16).u8(5);    // read block 1, 16 bytes, chunked
+    b.u8(op::op_request).u8(1).u8(3).u8(16).u8(1).fill(16, 0x44).u8(0);  // write block 1
+    b.u8(op::op_request).u8(0).u8(4).u8(1).u8(16).u8(0);
+    b.u8(op::op_request).u8(0x10).u8(5).u8(0x00).u8(7).u8(1).u8(16).u8(0);  // a foreign wslot
+    b.u8(op::op_request).u8(0x20).u8(6).u8(1).u32(0).u8(0);  // length 0
+    b.u8(op::op_handoff).u8(1).u8(op::op_progress).u8(10).u8(op::op_end_handoff);
+    b.u8(op::op_request).u8(0).u8(7).u8(4).u8(4).u8(0);   // the handled block
+    b.u8(op::op_invalidate).u8(0).u8(63).u8(op::op_handoff).u8(0).u8(op::op_end_serving);
+    w.write(t, "negotiated-reads-writes-invalidations", b.get());
+  }
+  // No negotiation, cap 1: busy answers, a full queue, a stall quarantines, then everything is refused.
+  {
+    input_builder b;
+    b.u8(0x02).u8(0x00).u16(0);
+    standard_blocks(b);
+    for (unsigned i = 0; i < 6; ++i) b.u8(op::op_request).u8(0).u8(i + 1).u8(1).u8(16).u8(0);
+    b.u8(op::op_handoff).u8(0).u8(op::op_stall_check).u8(0);
+    b.u8(op::op_request).u8(0).u8(9).u8(1).u8(16).u8(0).u8(op::op_end_handoff);
+    b.u8(op::op_request).u8(0).u8(10).u8(1).u8(16).u8(0).u8(op::op_store_raise).u64(1).u8(op::op_end_serving);
+    w.write(t, "busy-full-queue-stall", b.get());
+  }
+  // A bad frame length on the stream: a violation; the stream is dead from then on.
+  {
+    input_builder b;
+    b.u8(0x00).u8(0x00).u16(0);
+    standard_blocks(b);
+    b.u8(op::op_request).u8(0).u8(1).u8(1).u8(16).u8(0);
+    b.u8(op::op_raw_bytes).u8(8).u32(0x1000).u32(0);
+    b.u8(op::op_request).u8(0).u8(2).u8(1).u8(16).u8(0).u8(op::op_small_buffer).u8(2).u8(1).u8(2).u8(3);
+    w.write(t, "bad-frame-length", b.get());
+  }
+}
+
+void vf_message_seeds(corpus_writer& w) {
+  namespace op = vpci::fuzz::vf_message_ops;
+  const std::string t = "vf_message_engine";
+  // Negotiation: 1.4 refused, 1.3 agreed; a read and a write answered, an invalidation, a stale answer.
+  {
+    input_builder b;
+    b.u8(0x01).u8(0x21);
+    b.u8(op::op_start_read).u32(1).u8(15).u16(1000);
+    b.u8(op::op_step).u8(1).u8(op::op_version).u8(0).u8(5).u8(4);  // ID 1: STATUS_REVISION_MISMATCH
+    b.u8(op::op_step).u8(1).u8(op::op_version).u8(1).u8(0).u8(4);  // ID 2: success
+    b.u8(op::op_step).u8(1);
+    b.u8(op::op_answer).u8(0).u8(0).u8(0).u8(16).fill(16, 0x10).u8(0);  // success, 16 bytes, whole
+    b.u8(op::op_start_write).u32(3).u8(7).u16(1000).fill(8, 0x20).u8(op::op_step).u8(1);
+    b.u8(op::op_answer).u8(0).u8(0).u8(0).u8(4).u8(3);  // success, in 3-byte chunks
+    b.u8(op::op_invalidate).u8(0).u64(0x11).u8(op::op_invalidate).u8(1).u8(3).u8(1).u64(0x2);
+    b.u8(op::op_answer).u8(0x80).u64(0x10000).u8(0).u8(4).u8(0);
+    w.write(t, "negotiated-read-write-invalidate", b.get());
+  }
+  // No negotiation: a full table, busy, cancellations, short and failed answers, timeouts, a removal.
+  {
+    input_builder b;
+    b.u8(0x00).u8(0x00);
+    for (unsigned i = 0; i < 5; ++i) b.u8(op::op_start_read).u32(i).u8(31).u16(10);
+    b.u8(op::op_cancel).u8(0).u8(0).u8(op::op_step).u8(0).u8(op::op_sent);
+    b.u8(op::op_answer).u8(0).u8(0).u8(0).u8(3).fill(3, 0x55).u8(0);  // 3 of 32 bytes
+    b.u8(op::op_answer).u8(0).u8(0).u8(2).u8(0).u8(0);                // STATUS_UNSUCCESSFUL
+    b.u8(op::op_start_write).u32(9).u8(127).u16(5).fill(128, 0x01);
+    b.u8(op::op_cancel).u8(1).u8(0).u8(op::op_time).u16(20).u8(op::op_step).u8(1);
+    b.u8(op::op_start_read).u32(7).u8(0xF0).u16(1);  // length 0
+    b.u8(op::op_start_read).u32(7).u8(1).u16(50).u8(op::op_remove).u8(3);
+    w.write(t, "table-full-cancel-timeout-remove", b.get());
+  }
+  // Garbage from the PF: a framing error is sticky and every start fails with it.
+  {
+    input_builder b;
+    b.u8(0x00).u8(0x05);
+    b.u8(op::op_start_read).u32(1).u8(15).u16(100).u8(op::op_step).u8(1);
+    b.u8(op::op_raw).u8(24).u32(20).fill(20, 0x0B);
+    b.u8(op::op_raw).u8(4).u32(0xFFFF);
+    b.u8(op::op_start_read).u32(1).u8(15).u16(100);
+    w.write(t, "garbage-then-framing-error", b.get());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -349,6 +536,9 @@ int main(int argc, char** argv) {
     block_seeds(w);
     config_seeds(w);
     lspci_seeds(w);
+    pf_mailbox_seeds(w);
+    pf_message_seeds(w);
+    vf_message_seeds(w);
     std::cout << "vpci_fuzz_make_corpus: " << w.count() << " seeds in " << argv[1] << "\n";
     return 0;
   } catch (const std::exception& e) {

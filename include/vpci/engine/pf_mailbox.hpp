@@ -76,7 +76,8 @@ class pf_mailbox_session {
   // one the window shows (and from this session's own), the sequence unsynchronised (the VF's first
   // non-zero sequence is adopted), the request registers, result, acknowledgement registers and data window
   // zero, the invalidation latch published (this session's, with the store's pending invalidations), the
-  // heartbeat scheduled from `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
+  // heartbeat scheduled from `now`. The latch includes the mask the window shows when some PF initialised
+  // it (a restarted PF republishes its predecessor's latch). control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
   // signalled to see the new epoch); RESET and undefined bits are cleared, so a reset in progress completes.
   // Writes: identity and limits, [control], request registers, result and mask, acknowledgement registers,
   // data window, and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
@@ -89,6 +90,13 @@ class pf_mailbox_session {
     const std::uint32_t control = readable ? load(window, mailbox::reg::control) : 0;
     signal_requested_ = (control & mailbox::control_signal) != 0;
 
+    // A window some PF initialised (an epoch and layout 2: not whatever config space held) publishes that
+    // PF's latch in the mask registers, which the VF cannot write: a restarted PF (a new session) takes it
+    // over, so invalidations the old one latched survive the restart (docs/protocol.md 5.3). For this
+    // session's own re-initialisation (an FLR) it is the latch it already holds.
+    if (shown != 0 && static_cast<std::uint16_t>(load(window, mailbox::reg::identity)) == mailbox::layout_version)
+      latched_ |= block_mask{std::uint64_t{load(window, mailbox::reg::invalidate_mask_low)} |
+                             (std::uint64_t{load(window, mailbox::reg::invalidate_mask_high)} << 32)};
     last_sequence_ = 0;
     synchronised_ = false;
     result_ = ntstatus::success;

@@ -1,0 +1,451 @@
+// Fuzz target: the VF side of the Hyper-V binding, engine::vf_message_channel (vf_message_engine's
+// transaction table, the send queue, the receive framing and version negotiation), driven as the VF
+// endpoint core drives it, against a hostile PF: the PF's stream is raw input bytes, or answers built for
+// the operations in flight with statuses and data lengths the input picks, version answers and
+// invalidations, in any chunking; operations are started, cancelled and removed, and time advances, as
+// the input says.
+//
+// Input: byte 0 the mode (bit 0 negotiation on), byte 1 the VF's wslot; then operations, one opcode byte
+// each (vf_message_ops below), until the input ends; then the VF is removed and every completion drained.
+//
+// Invariants:
+// - every operation started completes exactly once (by step() or next_completion(), or at once by a
+//   cancel() that returns true), with the handle start_* returned; a handle is never reused; the engine's
+//   in-flight count is the operations started and not completed;
+// - a completion never carries more bytes than requested: a successful read 1..requested bytes, written
+//   into the destination and nothing after them; a successful write exactly its length; a failure 0 bytes
+//   and the destination untouched. Destinations are exact-size heap blocks (AddressSanitizer);
+// - start_* refuses a length outside 1..128 (invalid_length), a full table (busy), and after a framing
+//   error or a failed negotiation that error, starting nothing;
+// - what step() sends is whole frames: version offers (1.4, 1.3, ... with IDs 1, 2, ...) while negotiating,
+//   then each operation's request frame exactly once, never one of an operation already complete, never a
+//   block request before negotiation is open;
+// - a framing error is reported once and is sticky; nothing else the PF sends (malformed packets, unknown
+//   or stale IDs, foreign invalidations) fails the channel.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include <vpci/block/endian.hpp>
+#include <vpci/engine/vf_message_channel.hpp>
+#include <vpci/protocol/status_mapping.hpp>
+#include <vpci/wire/framing.hpp>
+#include <vpci/wire/hyperv.hpp>
+
+#include "fuzz_support.hpp"
+#include "session_inputs.hpp"
+
+using namespace vpci;
+using namespace vpci::fuzz;
+using namespace vpci::fuzz::vf_message_ops;
+using namespace vpci::hyperv;
+
+namespace {
+
+constexpr std::size_t max_in_flight = 4;
+using channel_type = engine::vf_message_channel<max_in_flight>;
+using action_kind = channel_type::message_action::kind;
+
+struct operation {
+  engine::operation_kind kind{};
+  std::size_t length{0};
+  std::unique_ptr<std::byte[]> destination;  // reads: exactly `length` bytes, pre-filled with a sentinel
+  bool sent{false};
+};
+
+constexpr std::byte sentinel{0xA5};
+
+constexpr std::array<ntstatus, 7> answer_statuses{ntstatus::success,      ntstatus::pending,          ntstatus::unsuccessful,
+                                                  ntstatus::access_denied, ntstatus::invalid_parameter,
+                                                  ntstatus::revision_mismatch, ntstatus::buffer_too_small};
+
+struct harness {
+  channel_type channel;
+  wslot slot;
+  std::uint64_t now{0};
+  std::map<std::uint64_t, operation> live;  // by transaction ID
+  std::set<std::uint64_t> ever;             // every handle start_* returned
+  std::size_t started{0};
+  std::size_t completed{0};
+  std::size_t version_offers{0};
+  bool send_outstanding{false};
+  errc framing{no_error};
+  frame_decoder stream{};  // what the channel's own decoder sees, to know where frames start
+  channel_type::message_completion last_completion_{};
+  std::vector<std::byte> last_destination_{};  // a read's destination when it completed
+
+  harness(wslot s, bool negotiate) : channel(s, engine::vf_negotiation_options{negotiate, 1'000'000}), slot(s) {}
+
+  void complete(const channel_type::message_completion& c) {
+    const auto it = live.find(c.handle.transaction_id);
+    VPCI_FUZZ_CHECK(it != live.end());  // started, and not completed before
+    const operation& op = it->second;
+    VPCI_FUZZ_CHECK(c.bytes <= op.length);
+    if (c.error == no_error) {
+      VPCI_FUZZ_CHECK(!c.transport_failure);
+      if (op.kind == engine::operation_kind::write) {
+        VPCI_FUZZ_CHECK(c.bytes == op.length);
+      } else {
+        VPCI_FUZZ_CHECK(c.bytes >= 1);
+      }
+    } else {
+      VPCI_FUZZ_CHECK(c.bytes == 0);
+    }
+    last_completion_ = c;
+    last_destination_.clear();
+    if (op.kind == engine::operation_kind::read) last_destination_.assign(op.destination.get(), op.destination.get() + op.length);
+    if (op.kind == engine::operation_kind::read) {
+      const std::size_t written = c.error == no_error ? c.bytes : 0;
+      for (std::size_t i = written; i < op.length; ++i) VPCI_FUZZ_CHECK(op.destination[i] == sentinel);
+    }
+    live.erase(it);
+    ++completed;
+  }
+
+  // A send: whole frames, each a version offer or the request of an operation in flight not sent before.
+  void sent_bytes(std::span<const std::byte> bytes) {
+    VPCI_FUZZ_CHECK(!send_outstanding);
+    frame_decoder decoder;
+    const exact_bytes copy{bytes};
+    auto rest = copy.view();
+    std::size_t frames = 0;
+    while (!rest.empty()) {
+      const auto step = decoder.feed(rest);
+      VPCI_FUZZ_CHECK(step.error == no_error);
+      rest = rest.subspan(step.consumed);
+      if (step.packet.empty()) continue;
+      ++frames;
+      auto d = vmbus::decode_descriptor(step.packet);
+      VPCI_FUZZ_CHECK(d && d->type == vmbus::packet_data_inband && d->flags == vmbus::flag_completion_requested);
+      const auto payload = step.packet.subspan(std::size_t{d->offset8} * 8);
+      auto type = peek_message_type(payload);
+      VPCI_FUZZ_CHECK(type.has_value());
+      if (*type == message_type::query_protocol_version) {
+        auto v = decode_version_request(payload);
+        VPCI_FUZZ_CHECK(v && version_offers < linux_protocol_versions.size());
+        VPCI_FUZZ_CHECK(d->transaction_id == version_offers + 1 && v->version == linux_protocol_versions[version_offers]);
+        ++version_offers;
+        continue;
+      }
+      const auto it = live.find(d->transaction_id);
+      VPCI_FUZZ_CHECK(it != live.end() && !it->second.sent);
+      VPCI_FUZZ_CHECK(channel.negotiation().open());
+      it->second.sent = true;
+      if (*type == message_type::read_block) {
+        auto r = decode_read_request(payload);
+        VPCI_FUZZ_CHECK(r && it->second.kind == engine::operation_kind::read && r->bytes_requested == it->second.length &&
+                        r->slot == slot);
+      } else {
+        auto w = decode_write_request(payload);
+        VPCI_FUZZ_CHECK(w && it->second.kind == engine::operation_kind::write && w->data.size() == it->second.length &&
+                        w->slot == slot);
+      }
+    }
+    VPCI_FUZZ_CHECK(frames >= 1 && decoder.at_frame_boundary());
+    send_outstanding = true;
+  }
+
+  // step() as the endpoint core runs it: completions delivered, a send performed (reported when `report`).
+  void step(bool report) {
+    for (int guard = 0; guard < 64; ++guard) {
+      const auto a = channel.step(now);
+      if (a.what == action_kind::complete) {
+        complete(a.done);
+        continue;
+      }
+      if (a.what == action_kind::send) {
+        sent_bytes(a.bytes);
+        if (!report) return;
+        channel.on_sent();
+        send_outstanding = false;
+        continue;
+      }
+      if (a.what == action_kind::wait) VPCI_FUZZ_CHECK(a.until == channel.next_deadline() && a.until > now);
+      else VPCI_FUZZ_CHECK(a.what == action_kind::idle);
+      return;
+    }
+    invariant_broken("step() keeps asking for work", __FILE__, __LINE__);
+  }
+
+  // Completions the channel holds are delivered right away (the core does so after every report).
+  void drain() {
+    channel_type::message_completion c;
+    while (channel.next_completion(c)) complete(c);
+  }
+
+  void received(std::span<const std::byte> chunk) {
+    const exact_bytes copy{chunk};
+    const errc before = channel.receive_error();
+    for (auto rest = copy.view(); !rest.empty();) {
+      const auto step = stream.feed(rest);
+      if (step.error != no_error) break;
+      rest = rest.subspan(step.consumed);
+    }
+    const errc e = channel.on_received(copy.view());
+    VPCI_FUZZ_CHECK((e != no_error) == (stream.error() != no_error));
+    if (before != no_error) VPCI_FUZZ_CHECK(e == before);
+    if (e != no_error) {
+      VPCI_FUZZ_CHECK(e == errc::protocol_violation && channel.receive_error() == e);
+      framing = e;
+    }
+    drain();
+  }
+
+  errc refusal() const {
+    if (framing != no_error) return framing;
+    return channel.negotiation().failed() ? channel.negotiation().error() : no_error;
+  }
+
+  void start(input_reader& in, bool read) {
+    const std::uint32_t id = in.u32();
+    const std::uint8_t l = in.u8();
+    const std::size_t length = l < 0xF0 ? 1 + l % max_block_size : (l & 1) * 129;  // sometimes 0 or 129
+    const std::uint64_t deadline = now + std::uint64_t{in.u16()} * 1000;
+    const std::size_t in_flight = live.size();
+    VPCI_FUZZ_CHECK(channel.engine().in_flight_count() == in_flight);
+    const errc refused = refusal();
+    operation op;
+    op.kind = read ? engine::operation_kind::read : engine::operation_kind::write;
+    op.length = length;
+    result<engine::vf_op_handle> h = errc::invalid_argument;
+    if (read) {
+      op.destination = std::make_unique<std::byte[]>(length);
+      for (std::size_t i = 0; i < length; ++i) op.destination[i] = sentinel;
+      h = channel.start_read(block_id{id}, std::span<std::byte>(op.destination.get(), length), deadline);
+    } else {
+      const exact_bytes data{in.take(length)};
+      std::vector<std::byte> padded(length, std::byte{0x11});
+      for (std::size_t i = 0; i < data.view().size(); ++i) padded[i] = data.view()[i];
+      const exact_bytes exact{padded};
+      h = channel.start_write(block_id{id}, exact.view(), deadline);
+    }
+    if (refused != no_error) {
+      VPCI_FUZZ_CHECK(!h && h.error() == refused);
+    } else if (length == 0 || length > max_block_size) {
+      VPCI_FUZZ_CHECK(!h && h.error() == errc::invalid_length);
+    } else if (in_flight == max_in_flight) {
+      VPCI_FUZZ_CHECK(!h && h.error() == errc::busy);
+    } else {
+      VPCI_FUZZ_CHECK(h.has_value());
+      VPCI_FUZZ_CHECK(h->transaction_id >= 0x10000);  // never a version offer's ID
+      VPCI_FUZZ_CHECK(ever.insert(h->transaction_id).second);
+      live.emplace(h->transaction_id, std::move(op));
+      ++started;
+    }
+    VPCI_FUZZ_CHECK(channel.engine().in_flight_count() == live.size());
+  }
+
+  [[nodiscard]] std::uint64_t pick_live(input_reader& in) const {
+    if (live.empty()) return in.u64();
+    auto it = live.begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(in.u8() % live.size()));
+    return it->first;
+  }
+
+  void cancel(input_reader& in) {
+    const std::uint8_t flags = in.u8();
+    const std::uint64_t id = (flags & 0x80) != 0 ? in.u64() : pick_live(in);
+    const auto scope = (flags & 1) != 0 ? engine::cancel_scope::without_effects : engine::cancel_scope::with_effects;
+    const auto it = live.find(id);
+    const bool was_sent = it != live.end() && it->second.sent;
+    const bool done = channel.cancel(engine::vf_op_handle{id}, scope);
+    if (it == live.end()) {
+      VPCI_FUZZ_CHECK(!done);
+      return;
+    }
+    const bool allowed = it->second.kind == engine::operation_kind::read || scope == engine::cancel_scope::with_effects || !was_sent;
+    VPCI_FUZZ_CHECK(done == allowed);
+    if (done) {
+      // Complete now, with errc::cancelled; step() never reports it.
+      complete(channel_type::message_completion{engine::vf_op_handle{id}, errc::cancelled, 0, false});
+    }
+  }
+
+  // An answer frame for an operation (or any ID), with the status and data length the input picks.
+  void answer(input_reader& in) {
+    const std::uint8_t flags = in.u8();
+    const std::uint64_t id = (flags & 0x80) != 0 ? in.u64() : pick_live(in);
+    const ntstatus status = (flags & 0x40) != 0 ? static_cast<ntstatus>(in.u32()) : answer_statuses[in.u8() % answer_statuses.size()];
+    std::array<std::byte, max_frame_size> frame{};
+    std::size_t size = 0;
+    const auto it = live.find(id);
+    const bool read = it != live.end() ? it->second.kind == engine::operation_kind::read : (flags & 1) != 0;
+    if (read) {
+      const std::size_t n = in.u8() % (read_response::max_wire_size - read_response::header_size + 1);
+      const std::size_t packet = read_response::header_size + n;
+      vmbus::store_descriptor(vmbus::make_descriptor(vmbus::packet_completion, packet, id), frame.data() + frame_prefix_size);
+      le::store_u32(frame.data() + frame_prefix_size + 16, static_cast<std::uint32_t>(status));
+      const auto data = in.take(n);
+      for (std::size_t i = 0; i < data.size(); ++i) frame[frame_prefix_size + read_response::header_size + i] = data[i];
+      size = frame_prefix_size + packet;
+    } else {
+      const std::size_t packet = write_completion::message_size + in.u8() % 5;  // 20..24
+      vmbus::store_descriptor(vmbus::make_descriptor(vmbus::packet_completion, packet, id), frame.data() + frame_prefix_size);
+      le::store_u32(frame.data() + frame_prefix_size + 16, static_cast<std::uint32_t>(status));
+      size = frame_prefix_size + packet;
+    }
+    le::store_u32(frame.data(), static_cast<std::uint32_t>(size - frame_prefix_size));
+    // Arriving whole on a frame boundary, the answer is judged here too: it completes its operation if that
+    // operation's request was sent (else it is dropped: the PF never saw the request), as the codec and the
+    // status mapping say.
+    const bool whole = framing == no_error && stream.at_frame_boundary() && it != live.end();
+    const bool answers = whole && it->second.sent;
+    const std::size_t completed_before = completed;
+    expected_completion expect{};
+    if (answers) expect = judge_answer(it->second, std::span<const std::byte>(frame).subspan(frame_prefix_size, size - frame_prefix_size));
+    const operation* op = it != live.end() ? &it->second : nullptr;
+    std::vector<std::byte> destination_before;
+    if (op != nullptr && op->kind == engine::operation_kind::read)
+      destination_before.assign(op->destination.get(), op->destination.get() + op->length);
+    last_completion_ = {};
+    feed_chunked(std::span<const std::byte>(frame).first(size), in.u8());
+    if (!whole) return;
+    if (!answers) {
+      VPCI_FUZZ_CHECK(completed == completed_before && live.count(id) == 1);
+      return;
+    }
+    VPCI_FUZZ_CHECK(completed == completed_before + 1 && live.count(id) == 0);
+    VPCI_FUZZ_CHECK(last_completion_.handle.transaction_id == id && last_completion_.error == expect.error &&
+                    last_completion_.bytes == expect.bytes);
+    if (expect.error == no_error && !destination_before.empty()) {
+      for (std::size_t i = 0; i < expect.bytes; ++i) VPCI_FUZZ_CHECK(last_destination_[i] == expect.data[i]);
+    }
+  }
+
+  struct expected_completion {
+    errc error{no_error};
+    std::size_t bytes{0};
+    std::array<std::byte, 160> data{};
+  };
+
+  // What an answer packet does to the operation it names (vf_messages.hpp's contract, restated from the
+  // codec and status_mapping: hv_pci_read_config_compl takes min(requested, present) bytes).
+  static expected_completion judge_answer(const operation& op, std::span<const std::byte> packet) {
+    expected_completion e;
+    if (op.kind == engine::operation_kind::write) {
+      auto r = decode_write_completion(packet);
+      if (!r) {
+        e.error = errc::protocol_violation;
+        return e;
+      }
+      e.error = to_errc(r->status);
+      e.bytes = e.error == no_error ? op.length : 0;
+      return e;
+    }
+    auto r = decode_read_response(packet);
+    if (!r) {
+      e.error = r.error() == errc::empty_response ? errc::empty_response : errc::protocol_violation;
+      return e;
+    }
+    e.error = to_errc(r->status);
+    if (e.error != no_error) return e;
+    const auto data = r->data_for(op.length);
+    if (data.empty()) {
+      e.error = errc::empty_response;
+      return e;
+    }
+    e.bytes = data.size();
+    for (std::size_t i = 0; i < data.size(); ++i) e.data[i] = data[i];
+    return e;
+  }
+
+  void version(input_reader& in) {
+    const std::uint64_t id = 1 + in.u8() % 5;
+    const ntstatus status = answer_statuses[in.u8() % answer_statuses.size()];
+    std::array<std::byte, frame_prefix_size + version_response::wire_size> frame{};
+    const std::size_t packet = version_response::min_size + in.u8() % 5;
+    vmbus::store_descriptor(vmbus::make_descriptor(vmbus::packet_completion, packet, id), frame.data() + frame_prefix_size);
+    le::store_u32(frame.data() + frame_prefix_size + 16, static_cast<std::uint32_t>(status));
+    le::store_u32(frame.data(), static_cast<std::uint32_t>(packet));
+    feed_chunked(std::span<const std::byte>(frame).first(frame_prefix_size + packet), in.u8());
+  }
+
+  void invalidate(input_reader& in) {
+    const std::uint8_t flags = in.u8();
+    const wslot target = (flags & 1) != 0 ? wslot{static_cast<std::uint8_t>(in.u8() % 32), static_cast<std::uint8_t>(in.u8() % 8)} : slot;
+    const std::uint64_t mask = in.u64();
+    const block_mask before = channel.pending_invalidations();
+    std::array<std::byte, invalidate_frame_size> frame{};
+    VPCI_FUZZ_CHECK(encode_invalidate_frame(hyperv::invalidate{target, block_mask{mask}}, frame).has_value());
+    const bool whole = framing == no_error && stream.at_frame_boundary();
+    received(frame);
+    // Fed whole at a frame boundary: its own invalidation latches its bits (OR-coalesced), a foreign one
+    // nothing.
+    if (whole) {
+      const std::uint64_t expected = before.bits() | (target == slot ? mask : 0);
+      VPCI_FUZZ_CHECK(channel.pending_invalidations().bits() == expected);
+    }
+    if ((flags & 4) != 0) {
+      const block_mask taken = channel.take_invalidations();
+      VPCI_FUZZ_CHECK(channel.pending_invalidations().empty() && (whole ? taken.bits() == (before.bits() | (target == slot ? mask : 0)) : true));
+    }
+  }
+
+  void feed_chunked(std::span<const std::byte> bytes, std::uint8_t chunking) {
+    while (!bytes.empty()) {
+      const std::size_t n = chunking == 0 ? bytes.size() : 1 + (chunking + bytes.size()) % 19;
+      const std::size_t k = n < bytes.size() ? n : bytes.size();
+      received(bytes.first(k));
+      bytes = bytes.subspan(k);
+    }
+  }
+
+  void remove(input_reader& in) {
+    const std::uint8_t flags = in.u8();
+    const std::size_t before = live.size();
+    const std::size_t completed_before = completed;
+    channel.remove((flags & 1) != 0 ? errc::vf_removed : errc::peer_gone, (flags & 2) != 0);
+    drain();
+    VPCI_FUZZ_CHECK(live.empty() && completed - completed_before == before);
+    if ((flags & 2) != 0) send_outstanding = false;  // the stream is gone: no send to wait for
+  }
+
+  void run(input_reader& in) {
+    while (!in.empty()) {
+      switch (in.u8() % op_count) {
+        case op_start_read: start(in, true); break;
+        case op_start_write: start(in, false); break;
+        case op_cancel: cancel(in); break;
+        case op_step:
+          if (!send_outstanding) step((in.u8() & 1) != 0);
+          break;
+        case op_raw: received(in.take(in.u8())); break;
+        case op_answer: answer(in); break;
+        case op_version: version(in); break;
+        case op_invalidate: invalidate(in); break;
+        case op_time: now += std::uint64_t{in.u16()} * 1000; break;
+        case op_remove: remove(in); break;
+        case op_sent:
+          if (send_outstanding) {
+            channel.on_sent();
+            send_outstanding = false;
+          }
+          break;
+        default: break;
+      }
+      VPCI_FUZZ_CHECK(channel.engine().in_flight_count() == live.size());
+      VPCI_FUZZ_CHECK(started == completed + live.size());
+    }
+    // The end: every operation still in flight completes (removal), none twice, none lost.
+    channel.remove(errc::vf_removed, false);
+    drain();
+    if (!send_outstanding) step(true);
+    VPCI_FUZZ_CHECK(live.empty() && started == completed);
+    VPCI_FUZZ_CHECK(!channel.has_pending());
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  input_reader in{as_bytes(data, size)};
+  const std::uint8_t mode = in.u8();
+  const std::uint8_t raw_slot = in.u8();
+  harness h{wslot{static_cast<std::uint8_t>(raw_slot & 0x1F), static_cast<std::uint8_t>(raw_slot >> 5)}, (mode & 1) != 0};
+  h.run(in);
+  return 0;
+}
