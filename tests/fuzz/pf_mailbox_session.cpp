@@ -235,12 +235,10 @@ struct harness {
     const bool reset = (control & mailbox::control_reset) != 0;
     const mailbox::request_word q = mailbox::decode_request(load(snap, reg::request));
     enum class expect { nothing, execute, violation } what = expect::nothing;
-    // Unsynchronised, a zero sequence is no request; synchronised, it is neither the replay nor the next
-    // one: a violation (pf_mailbox_test's a_request_area_written_in_1_and_2_byte_pieces; docs/protocol.md
-    // 4.2's pseudocode says "nothing to execute" there, which the engine and its tests do not follow).
-    if (!reset) {
-      if (!synchronised ? q.sequence != 0 : q.sequence == next_sequence(last)) what = expect::execute;
-      else if (synchronised && q.sequence != last) what = expect::violation;
+    // Sequence 0 is never a request (docs/protocol.md 4.2); unsynchronised, any other is adopted.
+    if (!reset && q.sequence != 0) {
+      if (!synchronised || q.sequence == next_sequence(last)) what = expect::execute;
+      else if (q.sequence != last) what = expect::violation;
     }
     const std::uint32_t id = load(snap, reg::request_block);
     verdict v;

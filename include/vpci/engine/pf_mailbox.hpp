@@ -210,14 +210,16 @@ class pf_mailbox_session {
       return writes_;
     }
 
-    // 3. The request: adopted when unsynchronised, a replay is a no-op, the next one is executed, anything
-    // else is a violation.
+    // 3. The request: sequence 0 is never one (the register's reset value, and what a VF writing the dword
+    // byte by byte shows across a carry from 0x00FF); otherwise adopted when unsynchronised, a replay is a
+    // no-op, the next one is executed, anything else is a violation.
     const mailbox::request_word request = mailbox::decode_request(load(window, mailbox::reg::request));
     std::span<const std::byte> answer_data{};
-    if (!synchronised_ ? request.sequence != 0 : request.sequence == next_sequence()) {
+    if (request.sequence == 0) {
+    } else if (!synchronised_ || request.sequence == next_sequence()) {
       answer_data = execute(window, request);
       event_ = mailbox_event::served;
-    } else if (synchronised_ && request.sequence != last_sequence_) {
+    } else if (request.sequence != last_sequence_) {
       // Skipped or reversed: the VF lost track of the protocol. Answer it so it does not wait for a
       // timeout, resynchronise on its number, and quarantine it until it resets the mailbox.
       store_->quarantine(vf_, quarantine_reason::protocol_violation);
