@@ -47,6 +47,8 @@ vpci_compile_fail(store_invalidate_block_64 store_invalidate_block_64.cpp
 vpci_compile_fail(freestanding_store_without_storage freestanding_store_without_storage.cpp
                   "a freestanding build has no default capacity" -ffreestanding -fno-exceptions -fno-rtti)
 vpci_compile_fail(block_undescribed_struct block_undescribed_struct.cpp "T has no wire layout")
+vpci_compile_fail(block_unlisted_member block_unlisted_member.cpp "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_unencodable_field block_unencodable_field.cpp "field N of T is not encodable")
 # Control: the same harness accepts a valid descriptor, so a failure above is the rule, not the harness.
 add_test(NAME compile_pass_control
   COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -Werror -I ${vpci_include}
