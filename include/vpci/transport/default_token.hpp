@@ -2,10 +2,10 @@
 // uses when the caller passes none.
 //
 // It is Asio's default for the executor (boost::asio::default_completion_token_t<Executor>: an executor
-// made with, e.g., boost::asio::use_awaitable.as_default_on(ex) gives use_awaitable). Asio before 1.29
-// (Boost 1.84) has no default for a plain executor (the trait is void, so the call would not compile);
-// there vpci uses boost::asio::deferred, which is what later Asio versions chose as the default, so a call
-// without a token returns a deferred operation with every Boost vpci supports.
+// made with, e.g., boost::asio::use_awaitable.as_default_on(ex) gives use_awaitable). Before Boost 1.86,
+// Asio has no default for a plain executor (the trait is void, so the call would not compile); there vpci
+// uses boost::asio::deferred, the default Boost 1.86 chose for every executor, so a call without a token
+// returns a deferred operation with every Boost vpci supports (1.81 and later).
 #pragma once
 
 #include <type_traits>
