@@ -310,13 +310,20 @@ std::string operation_name(std::uint8_t operation) {
   }
 }
 
+// The mailbox's capability bits by name (unknown bits as one "0x...." entry).
+std::vector<std::string> capability_list(std::uint16_t caps) {
+  std::vector<std::string> out;
+  if ((caps & mailbox::capability::invalidation) != 0) out.emplace_back("invalidation");
+  if ((caps & mailbox::capability::signal) != 0) out.emplace_back("signal");
+  if ((caps & mailbox::capability::heartbeat) != 0) out.emplace_back("heartbeat");
+  if ((caps & ~(mailbox::capability::invalidation | mailbox::capability::signal | mailbox::capability::heartbeat)) != 0)
+    out.push_back("0x" + hex(caps, 4));
+  return out;
+}
+
 std::string capability_names(std::uint16_t caps) {
   std::string out;
-  if ((caps & mailbox::capability::invalidation) != 0) out += " invalidation";
-  if ((caps & mailbox::capability::signal) != 0) out += " signal";
-  if ((caps & mailbox::capability::heartbeat) != 0) out += " heartbeat";
-  if ((caps & ~(mailbox::capability::invalidation | mailbox::capability::signal | mailbox::capability::heartbeat)) != 0)
-    out += " 0x" + hex(caps, 4);
+  for (const auto& name : capability_list(caps)) out += " " + name;
   return out.empty() ? " none" : out;
 }
 
@@ -498,9 +505,11 @@ std::string sriov_json(const sriov_report& report) {
 std::string mailbox_json(const mailbox_report& m) {
   const auto verdict = judge(m);
   return "{\"offset\":" + hex_json(m.offset, 3) + ",\"layout\":" + std::to_string(m.identity & 0xFFFFu) +
-         ",\"capabilities\":" + hex_json(m.identity >> 16, 4) + ",\"max_block\":" + std::to_string(m.limits & 0xFFu) +
+         ",\"capabilities\":" + hex_json(m.identity >> 16, 4) + ",\"capability_names\":" +
+         json_array(capability_list(static_cast<std::uint16_t>(m.identity >> 16)), json_string) + ",\"max_block\":" + std::to_string(m.limits & 0xFFu) +
          ",\"data_dwords\":" + std::to_string((m.limits >> 8) & 0xFFu) + ",\"heartbeat_ms\":" + std::to_string(m.limits >> 16) +
-         ",\"control\":" + hex_json(m.control, 8) + ",\"request\":{\"sequence\":" + std::to_string(m.request.sequence) +
+         ",\"control\":" + hex_json(m.control, 8) + ",\"reset\":" + boolean_json((m.control & mailbox::control_reset) != 0) +
+         ",\"signal\":" + boolean_json((m.control & mailbox::control_signal) != 0) + ",\"request\":{\"sequence\":" + std::to_string(m.request.sequence) +
          ",\"block\":" + hex_json(m.request_block, 8) + ",\"length\":" + std::to_string(m.request.length) +
          ",\"operation\":" + json_string(operation_name(m.request.operation)) +
          ",\"reserved_bits\":" + boolean_json(m.request.reserved_bits) + "},\"status\":{\"epoch\":" +

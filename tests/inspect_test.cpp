@@ -410,8 +410,8 @@ BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
   BOOST_TEST(json::serialize(d.at("dvsecs")) ==
              R"([{"offset":"0x100","vendor_id":"0x8086","dvsec_id":"0x5650","revision":2,"length":184}])");
   BOOST_TEST(json::serialize(d.at("mailbox")) ==
-             R"({"offset":"0x100","layout":2,"capabilities":"0x0007","max_block":128,"data_dwords":32,"heartbeat_ms":100,)"
-             R"("control":"0x00000002","request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
+             R"({"offset":"0x100","layout":2,"capabilities":"0x0007","capability_names":["invalidation","signal","heartbeat"],)"
+             R"("max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":"0x00000002","reset":false,"signal":true,"request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
              R"("status":{"epoch":1,"acknowledged":2,"count":0,"heartbeat":2,"failed":true,"invalidated":true},)"
              R"("result":"0xc0000022","invalidations":{"latched":"0x0000010000000002","acknowledged":"0x0000000000000002"},)"
              R"("state":"answered","quarantine":"possible"})");
