@@ -1,6 +1,7 @@
 // The block set the examples share: what an IHV would write once in a header both drivers include.
 #pragma once
 
+// readme-begin
 #include <array>
 #include <cstdint>
 
@@ -44,3 +45,4 @@ static_assert(vf_config_block::size == 11);
 static_assert(stats_block::size == 128);
 
 }  // namespace example
+// readme-end

@@ -1,46 +1,292 @@
-// vpci-codec: the Hyper-V vPCI frames a VF and a PF exchange, as a pci-hyperv guest and a host would:
-// version negotiation, a read, a write as Linux sends it, an invalidation. Every frame is printed as it
-// goes on the stream (u32 length, then the packet padded to 8 bytes as VMBus carries it) and decoded back.
+// vpci-codec: the Hyper-V vPCI frames a VF and a PF exchange (binding 2), decoded field by field.
+//
+//   vpci-codec                       a walkthrough: version negotiation, a read, a write as Linux sends it,
+//                                    an invalidation, each frame encoded and then decoded
+//   vpci-codec [--frame|--packet] HEX...
+//                                    decodes your own bytes: a frame (u32 length prefix, then the packet)
+//                                    or a bare VMBus packet; without --frame/--packet, bytes whose first
+//                                    four are the length of the rest are a frame. HEX may be split over
+//                                    arguments and may contain spaces, ':', '-', ',' and "0x" prefixes;
+//                                    "-" reads it from standard input.
+//
+// Every packet, yours or the walkthrough's, is printed the same way: the bytes, the VMBus descriptor
+// (type, offset8, len8, flags, transaction ID), then the message's own fields. A completion does not say
+// which request it answers (the transaction ID does), so its fields are shown as every completion reads
+// them (status, then the bytes after it: a read's block data, a version completion's version).
+// Bytes that do not decode: the fields that did, then the error, and exit status 1 (2 for a usage error).
 #include <array>
+#include <cctype>
 #include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <optional>
 #include <span>
+#include <string>
+#include <vector>
 
 #include <vpci/core.hpp>
+#include <vpci/error.hpp>
 
 #include "blocks.hpp"
 
 namespace {
 
-using frame_buffer = std::array<std::byte, vpci::hyperv::max_frame_size>;
+using namespace vpci;
+using frame_buffer = std::array<std::byte, hyperv::max_frame_size>;
 
-void print_bytes(const char* label, std::span<const std::byte> bytes) {
-  std::printf("  %-31s (%3zu bytes)", label, bytes.size());
+void print_bytes(std::span<const std::byte> bytes, const char* indent) {
   for (std::size_t i = 0; i < bytes.size(); ++i) {
-    if (i % 16 == 0) std::printf("\n    %04zx:", i);
+    if (i % 16 == 0) std::printf("%s%s%04zx:", i ? "\n" : "", indent, i);
     std::printf(" %02x", static_cast<unsigned>(bytes[i]));
   }
-  std::printf("\n");
+  if (!bytes.empty()) std::printf("\n");
 }
 
-int fail(const char* what, vpci::errc e) {
-  std::fprintf(stderr, "vpci-codec: %s failed (errc %d)\n", what, static_cast<int>(e));
+const char* ntstatus_name(std::uint32_t status) {
+  switch (static_cast<ntstatus>(status)) {
+    case ntstatus::success: return "STATUS_SUCCESS";
+    case ntstatus::pending: return "STATUS_PENDING";
+    case ntstatus::buffer_overflow: return "STATUS_BUFFER_OVERFLOW";
+    case ntstatus::unsuccessful: return "STATUS_UNSUCCESSFUL";
+    case ntstatus::invalid_parameter: return "STATUS_INVALID_PARAMETER";
+    case ntstatus::no_such_device: return "STATUS_NO_SUCH_DEVICE";
+    case ntstatus::invalid_device_request: return "STATUS_INVALID_DEVICE_REQUEST";
+    case ntstatus::access_denied: return "STATUS_ACCESS_DENIED";
+    case ntstatus::buffer_too_small: return "STATUS_BUFFER_TOO_SMALL";
+    case ntstatus::revision_mismatch: return "STATUS_REVISION_MISMATCH";
+    case ntstatus::insufficient_resources: return "STATUS_INSUFFICIENT_RESOURCES";
+    case ntstatus::device_not_ready: return "STATUS_DEVICE_NOT_READY";
+    case ntstatus::io_timeout: return "STATUS_IO_TIMEOUT";
+    case ntstatus::not_supported: return "STATUS_NOT_SUPPORTED";
+    case ntstatus::cancelled: return "STATUS_CANCELLED";
+    case ntstatus::not_found: return "STATUS_NOT_FOUND";
+    case ntstatus::bad_data: return "STATUS_BAD_DATA";
+  }
+  return "an NTSTATUS vpci does not name";
+}
+
+const char* descriptor_type_name(std::uint16_t type) {
+  switch (type) {
+    case hyperv::vmbus::packet_data_inband: return "VM_PKT_DATA_INBAND";
+    case hyperv::vmbus::packet_completion: return "VM_PKT_COMP";
+    default: return "not a type vPCI uses";
+  }
+}
+
+void print_status(std::uint32_t status) { std::printf("    status:           0x%08x (%s)\n", status, ntstatus_name(status)); }
+
+void print_wslot(std::uint32_t raw) {
+  std::printf("    wslot:            0x%08x", raw);
+  if (auto slot = hyperv::decode_wslot(raw))
+    std::printf(" (device %u, function %u)\n", slot->device, slot->function);
+  else
+    std::printf(" (reserved bits 31:8 set)\n");
+}
+
+int failed(errc e) {
+  std::printf("    error:            %s\n", describe(e));
   return 1;
 }
 
-// The packet inside a frame.
+// Decodes and prints one VMBus packet; 0 when it decoded, 1 after printing the error.
+int print_packet(std::span<const std::byte> packet) {
+  std::printf("  packet (%zu bytes):\n", packet.size());
+  print_bytes(packet, "    ");
+  if (packet.size() < hyperv::vmbus::descriptor_size) return failed(errc::truncated_message);
+  const std::uint16_t type = le::load_u16(packet.data());
+  const std::uint16_t offset8 = le::load_u16(packet.data() + 2);
+  const std::uint16_t len8 = le::load_u16(packet.data() + 4);
+  const std::uint16_t flags = le::load_u16(packet.data() + 6);
+  std::printf("    descriptor type:  %u (%s)\n", type, descriptor_type_name(type));
+  std::printf("    offset8:          %u (payload at byte %u)\n", offset8, offset8 * 8u);
+  std::printf("    len8:             %u (%u bytes)\n", len8, len8 * 8u);
+  std::printf("    flags:            0x%04x%s\n", flags,
+              (flags & hyperv::vmbus::flag_completion_requested) != 0 ? " (completion requested)" : "");
+  std::printf("    transaction ID:   %llu\n", static_cast<unsigned long long>(le::load_u64(packet.data() + 8)));
+  auto descriptor = hyperv::vmbus::decode_descriptor(packet);
+  if (!descriptor) return failed(descriptor.error());
+
+  if (descriptor->type == hyperv::vmbus::packet_completion) {
+    if (packet.size() < hyperv::read_response::header_size) return failed(errc::truncated_message);
+    const std::uint32_t status = le::load_u32(packet.data() + 16);
+    const auto after = packet.subspan(hyperv::read_response::header_size);
+    std::printf("    message:          completion (answers the request with this transaction ID)\n");
+    print_status(status);
+    std::printf("    after the status: %zu bytes (a read's block data and padding; a write's padding; a version "
+                "completion's version)\n",
+                after.size());
+    print_bytes(after, "      ");
+    if (after.size() == 4) {  // a version completion's size (a write completion's too: its 4 bytes are padding)
+      const std::uint32_t version = le::load_u32(after.data());
+      std::printf("    if it answers a version query: version 0x%08x (%u.%u)\n", version, version >> 16, version & 0xFFFFu);
+    }
+    return 0;
+  }
+  if (descriptor->type != hyperv::vmbus::packet_data_inband) return failed(errc::unknown_message_type);
+
+  const auto payload = packet.subspan(std::size_t{descriptor->offset8} * 8);
+  auto kind = hyperv::peek_message_type(payload);
+  if (!kind) return failed(kind.error());
+  const std::uint32_t raw_type = le::load_u32(payload.data());
+  switch (*kind) {
+    case hyperv::message_type::read_block: {
+      std::printf("    message:          0x%08x PCI_READ_BLOCK (VF -> PF)\n", raw_type);
+      if (payload.size() >= hyperv::read_request::wire_size) {
+        std::printf("    block ID:         %u\n", le::load_u32(payload.data() + 4));
+        print_wslot(le::load_u32(payload.data() + 8));
+        std::printf("    bytes requested:  %u\n", le::load_u32(payload.data() + 12));
+      }
+      auto m = hyperv::decode_read_request(payload);
+      return m ? 0 : failed(m.error());
+    }
+    case hyperv::message_type::write_block: {
+      std::printf("    message:          0x%08x PCI_WRITE_BLOCK (VF -> PF)\n", raw_type);
+      if (payload.size() >= hyperv::write_request::header_size) {
+        std::printf("    block ID:         %u\n", le::load_u32(payload.data() + 4));
+        print_wslot(le::load_u32(payload.data() + 8));
+        std::printf("    byte count:       %u\n", le::load_u32(payload.data() + 12));
+      }
+      auto m = hyperv::decode_write_request(payload);
+      if (!m) return failed(m.error());
+      std::printf("    data:             %zu bytes\n", m->data.size());
+      print_bytes(m->data, "      ");
+      const auto rest = payload.subspan(hyperv::write_request::header_size + m->data.size());
+      std::printf("    after the data:   %zu bytes (Linux's 4 reserved bytes and VMBus padding)\n", rest.size());
+      print_bytes(rest, "      ");
+      return 0;
+    }
+    case hyperv::message_type::query_protocol_version: {
+      std::printf("    message:          0x%08x PCI_QUERY_PROTOCOL_VERSION (VF -> PF)\n", raw_type);
+      auto m = hyperv::decode_version_request(payload);
+      if (!m) return failed(m.error());
+      std::printf("    protocol version: 0x%08x (%u.%u)\n", m->version, m->version >> 16, m->version & 0xFFFFu);
+      return 0;
+    }
+    case hyperv::message_type::invalidate_block: {
+      std::printf("    message:          0x%08x PCI_INVALIDATE_BLOCK (PF -> VF)\n", raw_type);
+      if (payload.size() >= 16) {
+        print_wslot(le::load_u32(payload.data() + 4));
+        std::printf("    block mask:       0x%016llx\n", static_cast<unsigned long long>(le::load_u64(payload.data() + 8)));
+      }
+      auto m = hyperv::decode_invalidate(packet);
+      if (!m) return failed(m.error());
+      std::printf("    blocks:          ");
+      for (block_id id : m->mask) std::printf(" %u", id.value());
+      std::printf("\n");
+      return 0;
+    }
+  }
+  return failed(errc::unknown_message_type);
+}
+
+// Decodes and prints one frame: the length prefix, then its packet.
+int print_frame(std::span<const std::byte> frame) {
+  if (frame.size() < hyperv::frame_prefix_size) {
+    std::printf("frame (%zu bytes): shorter than the 4-byte length prefix\n", frame.size());
+    return 1;
+  }
+  const std::uint32_t length = le::load_u32(frame.data());
+  const auto packet = frame.subspan(hyperv::frame_prefix_size);
+  std::printf("frame (%zu bytes): length prefix %u (%02x %02x %02x %02x)\n", frame.size(), length,
+              static_cast<unsigned>(frame[0]), static_cast<unsigned>(frame[1]), static_cast<unsigned>(frame[2]),
+              static_cast<unsigned>(frame[3]));
+  if (length != packet.size()) {
+    std::printf("  error: the prefix says %u bytes, %zu follow\n", length, packet.size());
+    return 1;
+  }
+  if (!hyperv::valid_frame_packet_size(length)) {
+    std::printf("  error: %u is no packet length (a frame carries %zu to %zu bytes: the stream lost sync)\n", length,
+                hyperv::min_frame_packet_size, hyperv::max_frame_packet_size);
+    return 1;
+  }
+  return print_packet(packet);
+}
+
+// ---- your own bytes ----------------------------------------------------------------------------------
+
+// Hex digits with any of " \t\n:-," between them and optional "0x" prefixes; std::nullopt for anything
+// else or an odd number of digits.
+std::optional<std::vector<std::byte>> parse_hex(const std::string& text, std::string& error) {
+  std::string digits;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '0' && i + 1 < text.size() && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
+      ++i;
+    } else if (std::isxdigit(static_cast<unsigned char>(c)) != 0) {
+      digits += c;
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != ':' && c != '-' && c != ',') {
+      error = std::string("'") + c + "' is not a hex digit";
+      return std::nullopt;
+    }
+  }
+  if (digits.empty() || digits.size() % 2 != 0) {
+    error = digits.empty() ? "no bytes given" : "an odd number of hex digits";
+    return std::nullopt;
+  }
+  std::vector<std::byte> bytes;
+  for (std::size_t i = 0; i < digits.size(); i += 2)
+    bytes.push_back(static_cast<std::byte>(std::stoul(digits.substr(i, 2), nullptr, 16)));
+  return bytes;
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: vpci-codec                                 (the walkthrough)\n"
+                       "       vpci-codec [--frame|--packet] HEX... | -    (decode your own frame or packet)\n");
+  return 2;
+}
+
+int decode_user_bytes(int argc, char** argv) {
+  enum class form { guess, frame, packet } as = form::guess;
+  std::string text;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--frame") {
+      as = form::frame;
+    } else if (arg == "--packet") {
+      as = form::packet;
+    } else if (arg == "-") {
+      text.append(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else if (arg.size() > 1 && arg[0] == '-' && arg[1] == '-') {
+      return usage();
+    } else {
+      text += arg + " ";
+    }
+  }
+  std::string error;
+  const auto bytes = parse_hex(text, error);
+  if (!bytes) {
+    std::fprintf(stderr, "vpci-codec: %s\n", error.c_str());
+    return usage();
+  }
+  if (as == form::guess)
+    as = bytes->size() >= hyperv::frame_prefix_size && le::load_u32(bytes->data()) == bytes->size() - hyperv::frame_prefix_size
+             ? form::frame
+             : form::packet;
+  return as == form::frame ? print_frame(*bytes) : print_packet(*bytes);
+}
+
+// ---- the walkthrough ---------------------------------------------------------------------------------
+
+int fail(const char* what, errc e) {
+  std::fprintf(stderr, "vpci-codec: %s failed: %s\n", what, describe(e));
+  return 1;
+}
+
+// Prints a frame the walkthrough built, as `vpci-codec HEX` would print it.
+int show(const char* label, const frame_buffer& frame, std::size_t size) {
+  std::printf("%s: ", label);
+  return print_frame(std::span<const std::byte>{frame}.first(size));
+}
+
+// The packet inside a frame, and the request payload inside a VF's packet (after the descriptor).
 std::span<const std::byte> packet_of(const frame_buffer& frame, std::size_t frame_size) {
-  return std::span<const std::byte>{frame}.subspan(vpci::hyperv::frame_prefix_size,
-                                                   frame_size - vpci::hyperv::frame_prefix_size);
+  return std::span<const std::byte>{frame}.subspan(hyperv::frame_prefix_size, frame_size - hyperv::frame_prefix_size);
 }
-// The request payload inside a VF's frame (after the descriptor).
 std::span<const std::byte> payload_of(const frame_buffer& frame, std::size_t frame_size) {
-  return packet_of(frame, frame_size).subspan(vpci::hyperv::vmbus::descriptor_size);
+  return packet_of(frame, frame_size).subspan(hyperv::vmbus::descriptor_size);
 }
 
-}  // namespace
-
-int main() {
-  using namespace vpci;
+int walkthrough() {
   const hyperv::wslot slot{2, 1};  // the VF at device 2, function 1 of the virtual bus
   frame_buffer request{};
   frame_buffer response{};
@@ -48,12 +294,12 @@ int main() {
 
   // 1. Version negotiation: the VF offers the versions a Linux guest probes, highest first; this PF
   //    speaks up to 1.3, so it answers STATUS_REVISION_MISMATCH to 1.4 and accepts 1.3.
-  std::printf("version negotiation\n");
+  std::printf("== version negotiation\n");
   std::uint32_t agreed = 0;
   for (std::uint32_t offered : hyperv::linux_protocol_versions) {
     auto sent = hyperv::encode_version_request_frame(transaction, hyperv::version_request{offered}, request);
     if (!sent) return fail("encode version request", sent.error());
-    print_bytes("VF -> PF QUERY_PROTOCOL_VERSION", std::span{request}.first(*sent));
+    if (show("VF -> PF", request, *sent) != 0) return 1;
     auto asked = hyperv::decode_version_request(payload_of(request, *sent));
     if (!asked) return fail("decode version request", asked.error());
     const ntstatus status = asked->version <= hyperv::protocol_version_1_3 && asked->version >= hyperv::protocol_version_1_1
@@ -62,13 +308,11 @@ int main() {
     auto answered = hyperv::encode_version_response_frame(
         hyperv::version_response{transaction, status, hyperv::protocol_version_1_3}, response);
     if (!answered) return fail("encode version response", answered.error());
-    print_bytes("PF -> VF completion", std::span{response}.first(*answered));
+    if (show("PF -> VF", response, *answered) != 0) return 1;
     auto answer = hyperv::decode_version_response(packet_of(response, *answered));
     if (!answer) return fail("decode version response", answer.error());
     ++transaction;
     const auto verdict = hyperv::judge_version_status(answer->status);
-    std::printf("  VF: version 0x%05x -> status 0x%08x\n", static_cast<unsigned>(offered),
-                static_cast<unsigned>(answer->status));
     if (verdict == hyperv::version_verdict::accepted) {
       agreed = offered;
       break;
@@ -76,33 +320,31 @@ int main() {
     if (verdict == hyperv::version_verdict::failed) break;
   }
   if (agreed == 0) return fail("negotiate a version", errc::revision_mismatch);
-  std::printf("  agreed on version 0x%05x\n", static_cast<unsigned>(agreed));
+  std::printf("agreed on version %u.%u\n", agreed >> 16, agreed & 0xFFFFu);
 
-  // 2. The VF reads its configuration block (block 1, 11 bytes).
-  std::printf("\nread of block %u (%zu bytes)\n", example::vf_config_block::id.value(), example::vf_config_block::size);
+  // 2. The VF reads its configuration block (examples/blocks.hpp: block 1, 11 bytes).
+  std::printf("\n== read of block %u (%zu bytes)\n", example::vf_config_block::id.value(), example::vf_config_block::size);
   auto read_size = hyperv::encode_read_request_frame(
       transaction, hyperv::read_request{example::vf_config_block::id, slot, example::vf_config_block::size}, request);
   if (!read_size) return fail("encode read request", read_size.error());
-  print_bytes("VF -> PF READ_BLOCK", std::span{request}.first(*read_size));
+  if (show("VF -> PF", request, *read_size) != 0) return 1;
   auto read = hyperv::decode_read_request(payload_of(request, *read_size));
   if (!read) return fail("decode read request", read.error());
-  std::printf("  PF decoded: block %u, %u bytes requested, slot dev %u func %u\n", read->block.value(),
-              read->bytes_requested, read->slot.device, read->slot.function);
 
   const example::vf_config config{1, example::vf_flags::link_up, 9000, 100, 8};
   const auto config_bytes = example::vf_config_block::to_buffer(config);
   auto response_size =
       hyperv::encode_read_response_frame(hyperv::read_response{transaction, ntstatus::success, config_bytes.span()}, response);
   if (!response_size) return fail("encode read response", response_size.error());
-  print_bytes("PF -> VF completion (padded)", std::span{response}.first(*response_size));
+  if (show("PF -> VF", response, *response_size) != 0) return 1;
   auto completion = hyperv::decode_read_response(packet_of(response, *response_size));
   if (!completion) return fail("decode read response", completion.error());
   // 20 + 11 = 31 bytes, padded to 32: one padding byte follows the data; the read takes min(requested, present).
   const auto data = completion->data_for(read->bytes_requested);
   auto read_back = example::vf_config_block::decode(data);
   if (!read_back) return fail("decode vf_config", read_back.error());
-  std::printf("  VF decoded: %zu bytes present, %zu taken; version %u, flags 0x%x, mtu %u, vlan %u, %u queue pairs\n",
-              completion->data.size(), data.size(), read_back->version, static_cast<unsigned>(read_back->flags),
+  std::printf("the VF takes %zu of the %zu bytes: vf_config{version %u, flags 0x%x, mtu %u, vlan %u, queue_pairs %u}\n",
+              data.size(), completion->data.size(), read_back->version, static_cast<unsigned>(read_back->flags),
               read_back->mtu, read_back->vlan, read_back->queue_pairs);
   ++transaction;
 
@@ -110,37 +352,35 @@ int main() {
   //    padding: 16 + 16 + 6 + 4 = 42 bytes, padded to 48.
   const example::mac_address mac{0x00, 0x15, 0x5d, 0x01, 0x02, 0x03};
   const auto mac_bytes = example::mac_block::to_buffer(mac);
-  std::printf("\nwrite of block %u (%zu bytes)\n", example::mac_block::id.value(), example::mac_block::size);
+  std::printf("\n== write of block %u (%zu bytes)\n", example::mac_block::id.value(), example::mac_block::size);
   auto write_size = hyperv::encode_write_request_frame(
       transaction, hyperv::write_request{example::mac_block::id, slot, mac_bytes.span()}, request, /*with_linux_tail=*/true);
   if (!write_size) return fail("encode write request", write_size.error());
-  print_bytes("VF -> PF WRITE_BLOCK", std::span{request}.first(*write_size));
+  if (show("VF -> PF", request, *write_size) != 0) return 1;
   auto write = hyperv::decode_write_request(payload_of(request, *write_size));
   if (!write) return fail("decode write request", write.error());
   auto mac_back = example::mac_block::decode(write->data);
   if (!mac_back) return fail("decode mac", mac_back.error());
-  std::printf("  PF decoded: block %u, byte_count %zu, MAC %02x:%02x:%02x:%02x:%02x:%02x\n", write->block.value(),
-              write->data.size(), (*mac_back)[0], (*mac_back)[1], (*mac_back)[2], (*mac_back)[3], (*mac_back)[4],
-              (*mac_back)[5]);
+  std::printf("the PF stores MAC %02x:%02x:%02x:%02x:%02x:%02x\n", (*mac_back)[0], (*mac_back)[1], (*mac_back)[2],
+              (*mac_back)[3], (*mac_back)[4], (*mac_back)[5]);
   auto done_size = hyperv::encode_write_completion_frame(hyperv::write_completion{transaction, ntstatus::success}, response);
   if (!done_size) return fail("encode write completion", done_size.error());
-  print_bytes("PF -> VF completion (padded)", std::span{response}.first(*done_size));
-  auto done = hyperv::decode_write_completion(packet_of(response, *done_size));
-  if (!done) return fail("decode write completion", done.error());
-  std::printf("  VF decoded: transaction %llu, status 0x%08x\n", static_cast<unsigned long long>(done->transaction_id),
-              static_cast<unsigned>(done->status));
+  if (show("PF -> VF", response, *done_size) != 0) return 1;
 
   // 4. The PF invalidates blocks 0 and 2; the VF learns which blocks to re-read.
   auto mask = block_mask::of({example::mac_block::id, example::stats_block::id});
   if (!mask) return fail("build mask", mask.error());
   auto invalidate_size = hyperv::encode_invalidate_frame(hyperv::invalidate{slot, *mask}, response);
   if (!invalidate_size) return fail("encode invalidate", invalidate_size.error());
-  std::printf("\ninvalidate\n");
-  print_bytes("PF -> VF INVALIDATE_BLOCK", std::span{response}.first(*invalidate_size));
-  auto invalidated = hyperv::decode_invalidate(packet_of(response, *invalidate_size));
-  if (!invalidated) return fail("decode invalidate", invalidated.error());
-  std::printf("  VF decoded: re-read blocks");
-  for (block_id id : invalidated->mask) std::printf(" %u", id.value());
-  std::printf("\n");
-  return 0;
+  std::printf("\n== invalidation of blocks %u and %u\n", example::mac_block::id.value(), example::stats_block::id.value());
+  return show("PF -> VF", response, *invalidate_size);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 1) return walkthrough();
+  const std::string first = argv[1];
+  if (first == "--help" || first == "-h") return usage(), 0;
+  return decode_user_bytes(argc, argv);
 }

@@ -1,20 +1,29 @@
 // vpci-inspect: what the config-space model sees in a PCI function, for a driver engineer pointing it at
 // a device or at a customer's dump.
 //
-//   vpci-inspect [--json] [DDDD:BB:DD.F ...]   devices through sysfs, read-only (no address: all of them)
-//   vpci-inspect [--json] --dump FILE          every device of an `lspci -xxxx` text dump
+//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] [DDDD:BB:DD.F ...]   devices through sysfs, read-only
+//                                                                   (no address: all of them)
+//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] --dump FILE         every device of an `lspci -xxxx` dump
 //
-// Prints the header, the standard and extended capabilities, the SR-IOV capability with the VF routing
-// IDs, VSECs and DVSECs (the fields lspci -vvv shows for them), a vpci mailbox window's live state when the
-// function has one (the DVSEC with its own vendor ID and DVSEC ID 0x5650: config::find_mailbox), and the
-// free ranges of the extended space. Malformed content is listed under "errors" and
+// -d keeps the devices with that vendor and/or device ID (hex, as lspci -d; an empty part matches any).
+// Prints the header, the standard and extended capabilities by offset, ID and lspci's name, the SR-IOV
+// capability (counts, IOVCtl with VF Enable and VF MSE, IOVSta, page sizes, the VF BARs, and each VF's
+// routing ID, marked "not enabled" while VF Enable is clear), VSECs and DVSECs (the fields lspci -vvv shows
+// for them), a vpci mailbox window's live state when the function has one (the DVSEC with its own vendor ID
+// and DVSEC ID 0x5650: config::find_mailbox; the layout, epoch, the request's and the acknowledged
+// sequence, whether a request is pending, the latched and acknowledged invalidation masks, and what the
+// registers say about a quarantine), and the free ranges of the extended space. The JSON output has the
+// same fields; what the human output shows in hexadecimal (IDs, offsets, registers, masks, addresses) is a
+// "0x..." string there, counts and sizes are numbers. Malformed content is listed under "errors" and
 // the rest of the device is still printed; a bad address, an unreadable device or file, or a dump that
 // does not parse is a message on stderr and exit status 1 (2 for a usage error).
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +38,8 @@
 #include <vpci/config/sriov.hpp>
 #include <vpci/config/vsec.hpp>
 #include <vpci/error.hpp>
+#include <vpci/protocol/constants.hpp>
+#include <vpci/protocol/ntstatus.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
 #include <vpci/wire/mailbox.hpp>
 
@@ -91,6 +102,113 @@ std::string hex(unsigned value, int width) {
   std::snprintf(buffer, sizeof buffer, "%0*x", width, value);
   return buffer;
 }
+
+// lspci's names (pciutils 3.x, ls-caps.c and ls-ecaps.c), so a reader can match the two outputs.
+std::string capability_name(std::uint8_t id) {
+  switch (id) {
+    case 0x00: return "Null";
+    case 0x01: return "Power Management";
+    case 0x02: return "AGP";
+    case 0x03: return "Vital Product Data";
+    case 0x04: return "Slot ID";
+    case 0x05: return "MSI";
+    case 0x06: return "CompactPCI hot-swap";
+    case 0x07: return "PCI-X";
+    case 0x08: return "HyperTransport";
+    case 0x09: return "Vendor Specific Information";
+    case 0x0A: return "Debug port";
+    case 0x0B: return "CompactPCI central resource control";
+    case 0x0C: return "Hot-plug capable";
+    case 0x0D: return "Subsystem";
+    case 0x0E: return "AGP3";
+    case 0x0F: return "Secure device";
+    case 0x10: return "Express";
+    case 0x11: return "MSI-X";
+    case 0x12: return "SATA HBA";
+    case 0x13: return "PCI Advanced Features";
+    case 0x14: return "Enhanced Allocation (EA)";
+    default: return "Capability ID 0x" + hex(id, 0);
+  }
+}
+
+std::string extended_capability_name(std::uint16_t id) {
+  switch (id) {
+    case 0x0000: return "Null";
+    case 0x0001: return "Advanced Error Reporting";
+    case 0x0002: return "Virtual Channel";
+    case 0x0003: return "Device Serial Number";
+    case 0x0004: return "Power Budgeting";
+    case 0x0005: return "Root Complex Link";
+    case 0x0006: return "Root Complex Internal Link";
+    case 0x0007: return "Root Complex Event Collector Endpoint Association";
+    case 0x0008: return "Multi-Function Virtual Channel";
+    case 0x0009: return "Virtual Channel";
+    case 0x000A: return "Root Complex Register Block";
+    case 0x000B: return "Vendor Specific Information";
+    case 0x000D: return "Access Control Services";
+    case 0x000E: return "Alternative Routing-ID Interpretation (ARI)";
+    case 0x000F: return "Address Translation Service (ATS)";
+    case 0x0010: return "Single Root I/O Virtualization (SR-IOV)";
+    case 0x0011: return "Multi-Root I/O Virtualization";
+    case 0x0012: return "Multicast";
+    case 0x0013: return "Page Request Interface (PRI)";
+    case 0x0015: return "Physical Resizable BAR";
+    case 0x0016: return "Dynamic Power Allocation";
+    case 0x0017: return "Transaction Processing Hints";
+    case 0x0018: return "Latency Tolerance Reporting";
+    case 0x0019: return "Secondary PCI Express";
+    case 0x001A: return "Protocol Multiplexing";
+    case 0x001B: return "Process Address Space ID (PASID)";
+    case 0x001C: return "LN Requester";
+    case 0x001D: return "Downstream Port Containment";
+    case 0x001E: return "L1 PM Substates";
+    case 0x001F: return "Precision Time Measurement";
+    case 0x0021: return "FRS Queueing";
+    case 0x0022: return "Readiness Time Reporting";
+    case 0x0023: return "Designated Vendor-Specific";
+    case 0x0024: return "Virtual Resizable BAR";
+    case 0x0025: return "Data Link Feature";
+    case 0x0026: return "Physical Layer 16.0 GT/s";
+    case 0x0027: return "Lane Margining at the Receiver";
+    case 0x0028: return "Hierarchy ID";
+    case 0x0029: return "Native PCIe Enclosure Management";
+    case 0x002E: return "Data Object Exchange";
+    default: return "Extended Capability ID 0x" + hex(id, 0);
+  }
+}
+
+// A VF BAR as the SR-IOV capability holds it: memory only, 32- or 64-bit (then it takes the next BAR's
+// dword as its upper half), prefetchable or not. BARs that are all zero (not implemented) are left out.
+struct vf_bar {
+  unsigned index = 0;
+  std::uint64_t address = 0;
+  bool is_64bit = false;
+  bool prefetchable = false;
+};
+
+std::vector<vf_bar> decode_vf_bars(const std::array<std::uint32_t, 6>& raw) {
+  std::vector<vf_bar> out;
+  for (unsigned i = 0; i < raw.size(); ++i) {
+    const std::uint32_t low = raw[i];
+    const bool is_64bit = ((low >> 1) & 3u) == 2u && i + 1 < raw.size();
+    const std::uint64_t high = is_64bit ? raw[i + 1] : 0;
+    if (low != 0 || high != 0) out.push_back({i, (high << 32) | (low & ~std::uint64_t{0xF}), is_64bit, (low & 8u) != 0});
+    if (is_64bit) ++i;
+  }
+  return out;
+}
+
+// What the mailbox registers say about the VF's last request and a quarantine (docs/protocol.md 4.4): a
+// sequence violation is answered STATUS_INVALID_DEVICE_REQUEST for a well-formed request, and quarantines
+// the VF; a quarantined VF is answered STATUS_ACCESS_DENIED, which is also the answer for a read-only or
+// another VF's block, so that one is only "possible".
+enum class request_state { idle, pending, answered };
+enum class quarantine_state { no, yes, possible };
+
+struct mailbox_verdict {
+  request_state request = request_state::idle;
+  quarantine_state quarantine = quarantine_state::no;
+};
 
 device_report analyse(const pci_address& address, std::span<const std::byte> space) {
   device_report r;
@@ -192,14 +310,62 @@ std::string operation_name(std::uint8_t operation) {
   }
 }
 
+// The mailbox's capability bits by name (unknown bits as one "0x...." entry).
+std::vector<std::string> capability_list(std::uint16_t caps) {
+  std::vector<std::string> out;
+  if ((caps & mailbox::capability::invalidation) != 0) out.emplace_back("invalidation");
+  if ((caps & mailbox::capability::signal) != 0) out.emplace_back("signal");
+  if ((caps & mailbox::capability::heartbeat) != 0) out.emplace_back("heartbeat");
+  if ((caps & ~(mailbox::capability::invalidation | mailbox::capability::signal | mailbox::capability::heartbeat)) != 0)
+    out.push_back("0x" + hex(caps, 4));
+  return out;
+}
+
 std::string capability_names(std::uint16_t caps) {
   std::string out;
-  if ((caps & mailbox::capability::invalidation) != 0) out += " invalidation";
-  if ((caps & mailbox::capability::signal) != 0) out += " signal";
-  if ((caps & mailbox::capability::heartbeat) != 0) out += " heartbeat";
-  if ((caps & ~(mailbox::capability::invalidation | mailbox::capability::signal | mailbox::capability::heartbeat)) != 0)
-    out += " 0x" + hex(caps, 4);
+  for (const auto& name : capability_list(caps)) out += " " + name;
   return out.empty() ? " none" : out;
+}
+
+mailbox_verdict judge(const mailbox_report& m) {
+  mailbox_verdict v;
+  if (m.request.sequence != 0) v.request = m.request.sequence == m.status.ack ? request_state::answered : request_state::pending;
+  const bool well_formed = !m.request.reserved_bits && (m.request.operation == static_cast<std::uint8_t>(mailbox::operation::read) ||
+                                                         m.request.operation == static_cast<std::uint8_t>(mailbox::operation::write)) &&
+                           m.request.length >= 1 && m.request.length <= max_block_size;
+  if (m.status.failed && m.result == static_cast<std::uint32_t>(ntstatus::invalid_device_request) && well_formed &&
+      v.request == request_state::answered)
+    v.quarantine = quarantine_state::yes;
+  else if (m.status.failed && m.result == static_cast<std::uint32_t>(ntstatus::access_denied))
+    v.quarantine = quarantine_state::possible;
+  return v;
+}
+
+const char* request_state_name(request_state s) {
+  switch (s) {
+    case request_state::idle: return "idle";
+    case request_state::pending: return "pending";
+    case request_state::answered: return "answered";
+  }
+  return "?";
+}
+const char* quarantine_name(quarantine_state s) {
+  switch (s) {
+    case quarantine_state::no: return "no";
+    case quarantine_state::yes: return "yes";
+    case quarantine_state::possible: return "possible";
+  }
+  return "?";
+}
+std::string quarantine_text(quarantine_state s) {
+  switch (s) {
+    case quarantine_state::no: return "no";
+    case quarantine_state::yes:
+      return "yes (a sequence violation: the PF refuses every request until a mailbox reset or an FLR)";
+    case quarantine_state::possible:
+      return "possible (STATUS_ACCESS_DENIED: a read-only or another VF's block, or a quarantined VF)";
+  }
+  return "?";
 }
 
 void print_mailbox(const mailbox_report& m) {
@@ -216,6 +382,36 @@ void print_mailbox(const mailbox_report& m) {
               m.status.invalidated ? ", INVALIDATED" : "", m.result);
   std::printf("    invalidations: latched %016llx, acknowledged %016llx\n", static_cast<unsigned long long>(m.latched),
               static_cast<unsigned long long>(m.acknowledged));
+  const auto verdict = judge(m);
+  std::string request;
+  switch (verdict.request) {
+    case request_state::idle: request = "idle (no request since the window was reset)"; break;
+    case request_state::pending:
+      request = "request " + std::to_string(m.request.sequence) + " pending (the PF has acknowledged " +
+                std::to_string(m.status.ack) + ")";
+      break;
+    case request_state::answered: request = "request " + std::to_string(m.request.sequence) + " answered"; break;
+  }
+  std::printf("    state: %s; quarantine: %s\n", request.c_str(), quarantine_text(verdict.quarantine).c_str());
+}
+
+const char* flag(bool on) { return on ? "+" : "-"; }
+
+void print_sriov(const sriov_report& report) {
+  const auto& s = report.capability;
+  std::printf("  sr-iov [%03x]: InitialVFs %u TotalVFs %u NumVFs %u First VF Offset %u VF Stride %u VF Device ID %04x\n",
+              s.offset, s.initial_vfs, s.total_vfs, s.num_vfs, s.first_vf_offset, s.vf_stride, s.vf_device_id);
+  std::printf("    IOVCtl %04x: VF Enable%s VF MSE%s ARIHierarchy%s; IOVSta %04x: Migration%s\n", s.control,
+              flag(s.vf_enable()), flag(s.vf_memory_space_enable()), flag(s.ari_capable_hierarchy()), s.status,
+              flag((s.status & 1u) != 0));
+  std::printf("    Supported Page Size %08x, System Page Size %08x\n", s.supported_page_sizes, s.system_page_size);
+  for (const auto& bar : decode_vf_bars(s.vf_bars))
+    std::printf("    VF BAR%u: memory at %0*llx (%s, %sprefetchable)\n", bar.index, bar.is_64bit ? 16 : 8,
+                static_cast<unsigned long long>(bar.address), bar.is_64bit ? "64-bit" : "32-bit",
+                bar.prefetchable ? "" : "non-");
+  const char* enabled = s.vf_enable() ? "" : " (not enabled)";
+  for (std::size_t n = 0; n < report.vf_routing_ids.size(); ++n)
+    std::printf("    VF %zu: %s%s\n", n, report.vf_routing_ids[n].to_string().c_str(), enabled);
 }
 
 void print_human(const device_report& r) {
@@ -229,19 +425,14 @@ void print_human(const device_report& r) {
   }
   if (!r.capabilities.empty()) {
     std::printf("  capabilities:\n");
-    for (const auto& c : r.capabilities) std::printf("    [%02x] id %02x\n", c.offset, c.id);
+    for (const auto& c : r.capabilities) std::printf("    [%02x] %s (id %02x)\n", c.offset, capability_name(c.id).c_str(), c.id);
   }
   if (!r.extended_capabilities.empty()) {
     std::printf("  extended capabilities:\n");
-    for (const auto& c : r.extended_capabilities) std::printf("    [%03x] id %04x v%u\n", c.offset, c.id, c.version);
+    for (const auto& c : r.extended_capabilities)
+      std::printf("    [%03x v%u] %s (id %04x)\n", c.offset, c.version, extended_capability_name(c.id).c_str(), c.id);
   }
-  if (r.sriov) {
-    const auto& s = r.sriov->capability;
-    std::printf("  sr-iov [%03x]: InitialVFs %u TotalVFs %u NumVFs %u First VF Offset %u VF Stride %u VF Device ID %04x%s\n",
-                s.offset, s.initial_vfs, s.total_vfs, s.num_vfs, s.first_vf_offset, s.vf_stride, s.vf_device_id,
-                s.ari_capable_hierarchy() ? " ARI" : "");
-    for (const auto& vf : r.sriov->vf_routing_ids) std::printf("    VF %s\n", vf.to_string().c_str());
-  }
+  if (r.sriov) print_sriov(*r.sriov);
   for (const auto& v : r.vsecs)
     std::printf("  vsec [%03x]: id %04x rev %u length %u\n", v.offset, v.vsec_id, v.revision, v.length);
   for (const auto& d : r.dvsecs)
@@ -271,70 +462,98 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+// JSON: hexadecimal values as "0x..." strings (the digits the human output shows), counts as numbers.
+std::string hex_json(std::uint64_t value, int width) {
+  char buffer[24];
+  std::snprintf(buffer, sizeof buffer, "\"0x%0*llx\"", width, static_cast<unsigned long long>(value));
+  return buffer;
+}
+std::string boolean_json(bool b) { return b ? "true" : "false"; }
+
+template <class T, class Format>
+std::string json_array(const std::vector<T>& items, Format format) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + format(items[i]);
+  return out + "]";
+}
+
+std::string sriov_json(const sriov_report& report) {
+  const auto& s = report.capability;
+  std::string j = "{\"offset\":" + hex_json(s.offset, 3) + ",\"initial_vfs\":" + std::to_string(s.initial_vfs) +
+                  ",\"total_vfs\":" + std::to_string(s.total_vfs) + ",\"num_vfs\":" + std::to_string(s.num_vfs) +
+                  ",\"first_vf_offset\":" + std::to_string(s.first_vf_offset) + ",\"vf_stride\":" + std::to_string(s.vf_stride) +
+                  ",\"vf_device_id\":" + hex_json(s.vf_device_id, 4) + ",\"control\":" + hex_json(s.control, 4) +
+                  ",\"vf_enable\":" + boolean_json(s.vf_enable()) + ",\"vf_memory_space_enable\":" +
+                  boolean_json(s.vf_memory_space_enable()) + ",\"ari_capable_hierarchy\":" +
+                  boolean_json(s.ari_capable_hierarchy()) + ",\"status\":" + hex_json(s.status, 4) +
+                  ",\"vf_migration_status\":" + boolean_json((s.status & 1u) != 0) +
+                  ",\"supported_page_sizes\":" + hex_json(s.supported_page_sizes, 8) +
+                  ",\"system_page_size\":" + hex_json(s.system_page_size, 8);
+  j += ",\"vf_bars\":" + json_array(decode_vf_bars(s.vf_bars), [](const vf_bar& b) {
+    return "{\"bar\":" + std::to_string(b.index) + ",\"address\":" + hex_json(b.address, b.is_64bit ? 16 : 8) +
+           ",\"64bit\":" + boolean_json(b.is_64bit) + ",\"prefetchable\":" + boolean_json(b.prefetchable) + "}";
+  });
+  std::vector<std::size_t> indices(report.vf_routing_ids.size());
+  for (std::size_t n = 0; n < indices.size(); ++n) indices[n] = n;
+  j += ",\"vfs\":" + json_array(indices, [&](std::size_t n) {
+    return "{\"vf\":" + std::to_string(n) + ",\"routing_id\":" + json_string(report.vf_routing_ids[n].to_string()) +
+           ",\"enabled\":" + boolean_json(s.vf_enable()) + "}";
+  });
+  return j + "}";
+}
+
+std::string mailbox_json(const mailbox_report& m) {
+  const auto verdict = judge(m);
+  return "{\"offset\":" + hex_json(m.offset, 3) + ",\"layout\":" + std::to_string(m.identity & 0xFFFFu) +
+         ",\"capabilities\":" + hex_json(m.identity >> 16, 4) + ",\"capability_names\":" +
+         json_array(capability_list(static_cast<std::uint16_t>(m.identity >> 16)), json_string) + ",\"max_block\":" + std::to_string(m.limits & 0xFFu) +
+         ",\"data_dwords\":" + std::to_string((m.limits >> 8) & 0xFFu) + ",\"heartbeat_ms\":" + std::to_string(m.limits >> 16) +
+         ",\"control\":" + hex_json(m.control, 8) + ",\"reset\":" + boolean_json((m.control & mailbox::control_reset) != 0) +
+         ",\"signal\":" + boolean_json((m.control & mailbox::control_signal) != 0) + ",\"request\":{\"sequence\":" + std::to_string(m.request.sequence) +
+         ",\"block\":" + hex_json(m.request_block, 8) + ",\"length\":" + std::to_string(m.request.length) +
+         ",\"operation\":" + json_string(operation_name(m.request.operation)) +
+         ",\"reserved_bits\":" + boolean_json(m.request.reserved_bits) + "},\"status\":{\"epoch\":" +
+         std::to_string(m.status.epoch) + ",\"acknowledged\":" + std::to_string(m.status.ack) +
+         ",\"count\":" + std::to_string(m.status.count) + ",\"heartbeat\":" + std::to_string(m.status.heartbeat) +
+         ",\"failed\":" + boolean_json(m.status.failed) + ",\"invalidated\":" + boolean_json(m.status.invalidated) +
+         "},\"result\":" + hex_json(m.result, 8) + ",\"invalidations\":{\"latched\":" + hex_json(m.latched, 16) +
+         ",\"acknowledged\":" + hex_json(m.acknowledged, 16) + "},\"state\":" +
+         json_string(request_state_name(verdict.request)) + ",\"quarantine\":" + json_string(quarantine_name(verdict.quarantine)) +
+         "}";
+}
+
 std::string to_json(const device_report& r) {
   std::string j = "{\"address\":" + json_string(r.address.to_string());
   j += ",\"size\":" + std::to_string(r.size);
-  j += ",\"vendor\":" + (r.header ? std::to_string(r.header->vendor_id) : "null");
-  j += ",\"device\":" + (r.header ? std::to_string(r.header->device_id) : "null");
-  j += ",\"class\":" + (r.header ? std::to_string(r.header->class_code()) : "null");
-  j += ",\"capabilities\":[";
-  for (std::size_t i = 0; i < r.capabilities.size(); ++i)
-    j += std::string(i ? "," : "") + "{\"id\":" + std::to_string(r.capabilities[i].id) +
-         ",\"offset\":" + std::to_string(r.capabilities[i].offset) + "}";
-  j += "],\"extended_capabilities\":[";
-  for (std::size_t i = 0; i < r.extended_capabilities.size(); ++i) {
-    const auto& c = r.extended_capabilities[i];
-    j += std::string(i ? "," : "") + "{\"id\":" + std::to_string(c.id) + ",\"version\":" + std::to_string(c.version) +
-         ",\"offset\":" + std::to_string(c.offset) + "}";
-  }
-  j += "],\"sriov\":";
-  if (r.sriov) {
-    const auto& s = r.sriov->capability;
-    j += "{\"offset\":" + std::to_string(s.offset) + ",\"initial_vfs\":" + std::to_string(s.initial_vfs) +
-         ",\"total_vfs\":" + std::to_string(s.total_vfs) + ",\"num_vfs\":" + std::to_string(s.num_vfs) +
-         ",\"first_vf_offset\":" + std::to_string(s.first_vf_offset) + ",\"vf_stride\":" + std::to_string(s.vf_stride) +
-         ",\"vf_device_id\":" + std::to_string(s.vf_device_id) +
-         ",\"ari_capable_hierarchy\":" + (s.ari_capable_hierarchy() ? "true" : "false") + ",\"vf_routing_ids\":[";
-    for (std::size_t i = 0; i < r.sriov->vf_routing_ids.size(); ++i)
-      j += std::string(i ? "," : "") + json_string(r.sriov->vf_routing_ids[i].to_string());
-    j += "]}";
-  } else {
-    j += "null";
-  }
-  j += ",\"vsecs\":[";
-  for (std::size_t i = 0; i < r.vsecs.size(); ++i)
-    j += std::string(i ? "," : "") + "{\"offset\":" + std::to_string(r.vsecs[i].offset) +
-         ",\"vsec_id\":" + std::to_string(r.vsecs[i].vsec_id) + ",\"revision\":" + std::to_string(r.vsecs[i].revision) +
-         ",\"length\":" + std::to_string(r.vsecs[i].length) + "}";
-  j += "],\"dvsecs\":[";
-  for (std::size_t i = 0; i < r.dvsecs.size(); ++i)
-    j += std::string(i ? "," : "") + "{\"offset\":" + std::to_string(r.dvsecs[i].offset) +
-         ",\"vendor_id\":" + std::to_string(r.dvsecs[i].vendor_id) + ",\"dvsec_id\":" + std::to_string(r.dvsecs[i].dvsec_id) +
-         ",\"revision\":" + std::to_string(r.dvsecs[i].revision) + ",\"length\":" + std::to_string(r.dvsecs[i].length) + "}";
-  j += "],\"mailbox\":";
-  if (r.mailbox) {
-    const auto& m = *r.mailbox;
-    const auto boolean = [](bool b) { return std::string(b ? "true" : "false"); };
-    j += "{\"offset\":" + std::to_string(m.offset) + ",\"layout\":" + std::to_string(m.identity & 0xFFFFu) +
-         ",\"capabilities\":" + std::to_string(m.identity >> 16) + ",\"max_block\":" + std::to_string(m.limits & 0xFFu) +
-         ",\"data_dwords\":" + std::to_string((m.limits >> 8) & 0xFFu) + ",\"heartbeat_ms\":" + std::to_string(m.limits >> 16) +
-         ",\"control\":" + std::to_string(m.control) + ",\"request\":{\"sequence\":" + std::to_string(m.request.sequence) +
-         ",\"block\":" + std::to_string(m.request_block) + ",\"length\":" + std::to_string(m.request.length) +
-         ",\"operation\":" + std::to_string(m.request.operation) + ",\"reserved_bits\":" + boolean(m.request.reserved_bits) +
-         "},\"status\":{\"epoch\":" + std::to_string(m.status.epoch) + ",\"acknowledged\":" + std::to_string(m.status.ack) +
-         ",\"count\":" + std::to_string(m.status.count) + ",\"heartbeat\":" + std::to_string(m.status.heartbeat) +
-         ",\"failed\":" + boolean(m.status.failed) + ",\"invalidated\":" + boolean(m.status.invalidated) +
-         "},\"result\":" + std::to_string(m.result) + ",\"latched\":" + std::to_string(m.latched) +
-         ",\"acknowledged\":" + std::to_string(m.acknowledged) + "}";
-  } else {
-    j += "null";
-  }
-  j += ",\"free\":[";
-  for (std::size_t i = 0; i < r.free.size(); ++i)
-    j += std::string(i ? "," : "") + "[" + std::to_string(r.free[i].start) + "," + std::to_string(r.free[i].end) + "]";
-  j += "],\"errors\":[";
-  for (std::size_t i = 0; i < r.errors.size(); ++i) j += std::string(i ? "," : "") + json_string(r.errors[i]);
-  return j + "]}";
+  j += ",\"vendor\":" + (r.header ? hex_json(r.header->vendor_id, 4) : "null");
+  j += ",\"device\":" + (r.header ? hex_json(r.header->device_id, 4) : "null");
+  j += ",\"class\":" + (r.header ? hex_json(r.header->class_code(), 6) : "null");
+  j += ",\"revision\":" + (r.header ? hex_json(r.header->revision_id, 2) : "null");
+  j += ",\"header_type\":" + (r.header ? hex_json(r.header->header_type, 2) : "null");
+  j += ",\"capabilities\":" + json_array(r.capabilities, [](const config::capability& c) {
+    return "{\"offset\":" + hex_json(c.offset, 2) + ",\"id\":" + hex_json(c.id, 2) +
+           ",\"name\":" + json_string(capability_name(c.id)) + "}";
+  });
+  j += ",\"extended_capabilities\":" + json_array(r.extended_capabilities, [](const config::extended_capability& c) {
+    return "{\"offset\":" + hex_json(c.offset, 3) + ",\"id\":" + hex_json(c.id, 4) + ",\"version\":" +
+           std::to_string(c.version) + ",\"name\":" + json_string(extended_capability_name(c.id)) + "}";
+  });
+  j += ",\"sriov\":" + (r.sriov ? sriov_json(*r.sriov) : "null");
+  j += ",\"vsecs\":" + json_array(r.vsecs, [](const vsec_entry& v) {
+    return "{\"offset\":" + hex_json(v.offset, 3) + ",\"vsec_id\":" + hex_json(v.vsec_id, 4) +
+           ",\"revision\":" + std::to_string(v.revision) + ",\"length\":" + std::to_string(v.length) + "}";
+  });
+  j += ",\"dvsecs\":" + json_array(r.dvsecs, [](const dvsec_entry& d) {
+    return "{\"offset\":" + hex_json(d.offset, 3) + ",\"vendor_id\":" + hex_json(d.vendor_id, 4) +
+           ",\"dvsec_id\":" + hex_json(d.dvsec_id, 4) + ",\"revision\":" + std::to_string(d.revision) +
+           ",\"length\":" + std::to_string(d.length) + "}";
+  });
+  j += ",\"mailbox\":" + (r.mailbox ? mailbox_json(*r.mailbox) : "null");
+  j += ",\"free\":" + json_array(r.free, [](const config::free_range& f) {
+    return "[" + hex_json(f.start, 3) + "," + hex_json(f.end, 3) + "]";
+  });
+  j += ",\"errors\":" + json_array(r.errors, [](const std::string& e) { return json_string(e); });
+  return j + "}";
 }
 
 // Reads the whole readable config space of one device through the read-only sysfs transport.
@@ -359,65 +578,131 @@ bool read_device(boost::asio::io_context& io, const std::string& address_text, s
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: vpci-inspect [--json] [DDDD:BB:DD.F ...]\n       vpci-inspect [--json] --dump FILE\n");
+  std::fprintf(stderr,
+               "usage: vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] [DDDD:BB:DD.F ...]\n"
+               "       vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] --dump FILE\n");
   return 2;
+}
+
+// -d [VENDOR]:[DEVICE], as lspci -d: hex IDs, an empty part matches any.
+struct id_filter {
+  std::optional<std::uint16_t> vendor;
+  std::optional<std::uint16_t> device;
+
+  static std::optional<id_filter> parse(const std::string& text) {
+    const auto colon = text.find(':');
+    if (colon == std::string::npos || text.find(':', colon + 1) != std::string::npos) return std::nullopt;
+    id_filter f;
+    const auto part = [](const std::string& digits, std::optional<std::uint16_t>& out) {
+      if (digits.empty() || digits == "*") return true;
+      if (digits.size() > 4 || digits.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return false;
+      out = static_cast<std::uint16_t>(std::stoul(digits, nullptr, 16));
+      return true;
+    };
+    if (!part(text.substr(0, colon), f.vendor) || !part(text.substr(colon + 1), f.device)) return std::nullopt;
+    return f;
+  }
+  [[nodiscard]] bool matches(const device_report& r) const {
+    if (!vendor && !device) return true;
+    if (!r.header) return false;
+    return (!vendor || *vendor == r.header->vendor_id) && (!device || *device == r.header->device_id);
+  }
+};
+
+struct options {
+  bool json = false;
+  std::optional<id_filter> filter;
+  // Where the configuration spaces come from: one of these.
+  std::string dump;                    // --dump FILE
+  std::vector<std::string> addresses;  // sysfs (none given: every device)
+};
+
+// Parses the command line; std::nullopt after printing usage (exit status in `status`).
+std::optional<options> parse_options(int argc, char** argv, int& status) {
+  options o;
+  status = 2;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--json") {
+      o.json = true;
+    } else if (arg == "--dump") {
+      if (i + 1 >= argc || !o.dump.empty()) return usage(), std::nullopt;
+      o.dump = argv[++i];
+    } else if (arg == "-d") {
+      if (i + 1 >= argc || o.filter) return usage(), std::nullopt;
+      o.filter = id_filter::parse(argv[++i]);
+      if (!o.filter) {
+        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE] in hex\n", argv[i]);
+        return usage(), std::nullopt;
+      }
+    } else if (arg == "--help" || arg == "-h") {
+      usage();
+      status = 0;
+      return std::nullopt;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usage(), std::nullopt;
+    } else {
+      o.addresses.push_back(arg);
+    }
+  }
+  if (!o.dump.empty() && !o.addresses.empty()) return usage(), std::nullopt;
+  return o;
+}
+
+// The devices of an lspci -xxxx dump; false after a message.
+bool read_dump(const std::string& path, std::vector<device_report>& out) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "vpci-inspect: cannot open %s\n", path.c_str());
+    return false;
+  }
+  std::string error;
+  const auto devices = example::parse_lspci_dump(in, error);
+  if (!devices) {
+    std::fprintf(stderr, "vpci-inspect: %s: %s\n", path.c_str(), error.c_str());
+    return false;
+  }
+  for (const auto& d : *devices) out.push_back(analyse(d.address, d.config));
+  return true;
+}
+
+// The named devices through sysfs, or every device when none is named; false when any failed.
+bool read_sysfs(std::vector<std::string> addresses, std::vector<device_report>& out) {
+  boost::asio::io_context io;
+  if (addresses.empty()) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/sys/bus/pci/devices", ec))
+      addresses.push_back(entry.path().filename().string());
+    if (ec) {
+      std::fprintf(stderr, "vpci-inspect: cannot list /sys/bus/pci/devices: %s\n", ec.message().c_str());
+      return false;
+    }
+    std::sort(addresses.begin(), addresses.end());
+  }
+  bool ok = true;
+  for (const auto& a : addresses) ok = read_device(io, a, out) && ok;
+  return ok;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool json = false;
-  std::string dump;
-  std::vector<std::string> addresses;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--json") {
-      json = true;
-    } else if (arg == "--dump") {
-      if (i + 1 >= argc || !dump.empty()) return usage();
-      dump = argv[++i];
-    } else if (arg == "--help" || arg == "-h") {
-      usage();
-      return 0;
-    } else if (!arg.empty() && arg[0] == '-') {
-      return usage();
-    } else {
-      addresses.push_back(arg);
-    }
-  }
-  if (!dump.empty() && !addresses.empty()) return usage();
+  int status = 0;
+  const auto o = parse_options(argc, argv, status);
+  if (!o) return status;
 
   std::vector<device_report> reports;
   bool ok = true;
-  if (!dump.empty()) {
-    std::ifstream in(dump);
-    if (!in) {
-      std::fprintf(stderr, "vpci-inspect: cannot open %s\n", dump.c_str());
-      return 1;
-    }
-    std::string error;
-    const auto devices = example::parse_lspci_dump(in, error);
-    if (!devices) {
-      std::fprintf(stderr, "vpci-inspect: %s: %s\n", dump.c_str(), error.c_str());
-      return 1;
-    }
-    for (const auto& d : *devices) reports.push_back(analyse(d.address, d.config));
+  if (!o->dump.empty()) {
+    if (!read_dump(o->dump, reports)) return 1;
   } else {
-    boost::asio::io_context io;
-    if (addresses.empty()) {
-      std::error_code ec;
-      for (const auto& entry : std::filesystem::directory_iterator("/sys/bus/pci/devices", ec))
-        addresses.push_back(entry.path().filename().string());
-      if (ec) {
-        std::fprintf(stderr, "vpci-inspect: cannot list /sys/bus/pci/devices: %s\n", ec.message().c_str());
-        return 1;
-      }
-      std::sort(addresses.begin(), addresses.end());
-    }
-    for (const auto& a : addresses) ok = read_device(io, a, reports) && ok;
+    ok = read_sysfs(o->addresses, reports);
   }
+  if (o->filter)
+    reports.erase(std::remove_if(reports.begin(), reports.end(), [&](const device_report& r) { return !o->filter->matches(r); }),
+                  reports.end());
 
-  if (json) {
+  if (o->json) {
     std::printf("[");
     for (std::size_t i = 0; i < reports.size(); ++i) std::printf("%s%s", i ? ",\n" : "\n", to_json(reports[i]).c_str());
     std::printf("\n]\n");

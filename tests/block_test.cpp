@@ -2,6 +2,7 @@
 // field-by-field little-endian layout, shown on a realistic IHV descriptor set.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -138,6 +139,22 @@ struct c_arrays {
   std::uint16_t values[3];
   std::uint8_t grid[2][2];
   friend constexpr auto vpci_fields(type_tag<c_arrays>) { return fields(&c_arrays::values, &c_arrays::grid); }
+};
+
+// A member left out of the list is no wire layout (vpci::block says which rule; tests/compile_fail);
+// fields_with_gaps keeps members off the wire on purpose.
+struct unlisted {
+  std::uint32_t sent;
+  std::uint32_t forgotten;
+  friend constexpr auto vpci_fields(type_tag<unlisted>) { return fields(&unlisted::sent); }
+};
+struct gapped {
+  std::uint16_t sent;
+  std::uint32_t local_cache = 0xCAFE;  // never on the wire: the decoder's own default
+  std::uint8_t also_sent;
+  friend constexpr auto vpci_fields(type_tag<gapped>) {
+    return fields_with_gaps(&gapped::sent, &gapped::also_sent);
+  }
 };
 
 }  // namespace
@@ -480,6 +497,21 @@ BOOST_AUTO_TEST_CASE(nested_structs_and_arrays) {
   BOOST_TEST((back->words == value.words));
   BOOST_TEST(std::to_integer<unsigned>(back->tag) == 0xEEu);
   BOOST_TEST(back->tail == 0x0B0C0D0Eu);
+}
+
+BOOST_AUTO_TEST_CASE(a_field_list_must_name_every_member_unless_it_declares_gaps) {
+  static_assert(!wire_encodable<unlisted>);
+  static_assert(wire_encodable<outer> && wire_encodable<c_arrays>);  // C arrays count element by element
+  static_assert(encoded_size<gapped> == 3);
+  const gapped value{0x0102, 0x11223344, 0x7F};
+  const auto buffer = block<11, gapped>::to_buffer(value);
+  const std::array<std::byte, 3> expected{std::byte{0x02}, std::byte{0x01}, std::byte{0x7F}};
+  BOOST_TEST((std::equal(buffer.span().begin(), buffer.span().end(), expected.begin(), expected.end())));
+  auto back = block<11, gapped>::decode(buffer.span());
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST(back->sent == 0x0102u);
+  BOOST_TEST(back->also_sent == 0x7Fu);
+  BOOST_TEST(back->local_cache == 0xCAFEu);  // the gap is the decoder's T{}, not the sender's value
 }
 
 BOOST_AUTO_TEST_CASE(c_arrays_encode_element_by_element) {

@@ -47,22 +47,25 @@ vpci_compile_fail(store_invalidate_block_64 store_invalidate_block_64.cpp
 vpci_compile_fail(freestanding_store_without_storage freestanding_store_without_storage.cpp
                   "a freestanding build has no default capacity" -ffreestanding -fno-exceptions -fno-rtti)
 vpci_compile_fail(block_undescribed_struct block_undescribed_struct.cpp "T has no wire layout")
+vpci_compile_fail(block_unlisted_member block_unlisted_member.cpp "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_unencodable_field block_unencodable_field.cpp "field N of T is not encodable")
 # Control: the same harness accepts a valid descriptor, so a failure above is the rule, not the harness.
 add_test(NAME compile_pass_control
   COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -Werror -I ${vpci_include}
           ${CMAKE_CURRENT_SOURCE_DIR}/compile_fail/control_valid.cpp)
 set_tests_properties(compile_pass_control PROPERTIES LABELS build)
 
-# Consumer projects: install + find_package, and add_subdirectory, each built and run.
+# Consumer projects (tests/consumer/run_consumer.cmake): install + find_package (hosted, and core alone)
+# + pkg-config, and add_subdirectory; each built and run.
 set(consumer_dir ${CMAKE_CURRENT_BINARY_DIR}/consumers)
 add_test(NAME consumer_find_package
   COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/find_package
-          -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer/find_package -DCXX=${CMAKE_CXX_COMPILER}
+          -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer -DCXX=${CMAKE_CXX_COMPILER}
           -DGENERATOR=${CMAKE_GENERATOR} -DMODE=install
           -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
 add_test(NAME consumer_add_subdirectory
   COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/add_subdirectory
-          -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer/add_subdirectory -DCXX=${CMAKE_CXX_COMPILER}
+          -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer -DCXX=${CMAKE_CXX_COMPILER}
           -DGENERATOR=${CMAKE_GENERATOR} -DMODE=subdirectory
           -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
 set_tests_properties(consumer_find_package consumer_add_subdirectory PROPERTIES LABELS build TIMEOUT 600)

@@ -3,3 +3,8 @@ if(TARGET vpci-inspect AND TARGET vpci_inspect_test)
   add_dependencies(vpci_inspect_test vpci-inspect)
   set_tests_properties(inspect_test PROPERTIES ENVIRONMENT "VPCI_INSPECT=$<TARGET_FILE:vpci-inspect>")
 endif()
+# codec_tool_test runs the vpci-codec binary built by examples/.
+if(TARGET vpci-codec AND TARGET vpci_codec_tool_test)
+  add_dependencies(vpci_codec_tool_test vpci-codec)
+  set_tests_properties(codec_tool_test PROPERTIES ENVIRONMENT "VPCI_CODEC=$<TARGET_FILE:vpci-codec>")
+endif()

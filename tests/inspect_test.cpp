@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -82,9 +83,19 @@ std::string dump_text(const std::string& header, std::span<const std::byte> byte
   return text + "\n";
 }
 
+// A JSON value vpci-inspect prints in hexadecimal ("0x..." string) or as a number.
+std::int64_t number(const json::value& v) {
+  if (v.is_string()) {
+    const std::string text(v.as_string());
+    BOOST_TEST_REQUIRE(text.rfind("0x", 0) == 0u, text);
+    return std::stoll(text, nullptr, 16);
+  }
+  return v.as_int64();
+}
+
 std::vector<std::int64_t> ints(const json::value& array, const char* key) {
   std::vector<std::int64_t> out;
-  for (const auto& item : array.as_array()) out.push_back(item.at(key).as_int64());
+  for (const auto& item : array.as_array()) out.push_back(number(item.at(key)));
   return out;
 }
 
@@ -118,7 +129,9 @@ config_image sriov_pf() {
 // after the session initialised it (epoch 1, 100 ms heartbeat, the signal announced), answered a read of
 // block 5 (sequence 1), failed a write to a read-only block (sequence 2), latched invalidations of blocks 1
 // and 40, beat twice, and after the VF set SIGNAL and acknowledged block 1 without the PF servicing it yet.
-config_image vf_with_mailbox() {
+// With `skip_a_sequence`, the VF then sends sequence 7 after 2: the PF answers the violation and
+// quarantines the VF.
+config_image vf_with_mailbox(bool skip_a_sequence = false) {
   config_image image{0x8086, 0x154C};
   image.capability_pointer(0x40);
   image.standard_capability(0x40, 0x10, 0x00);
@@ -148,6 +161,24 @@ config_image vf_with_mailbox() {
   apply(session.tick(200'000'000));
   image.put32(*window + 0x14u, mailbox::control_signal);
   image.put32(*window + 0x30u, 0b10);
+  if (skip_a_sequence) {
+    image.put32(*window + mailbox::reg::request, mailbox::encode_request(7, 8, mailbox::operation::read));
+    apply(session.service(view()));
+    BOOST_TEST_REQUIRE((store.quarantined(0) != engine::quarantine_reason::none));
+  }
+  return image;
+}
+
+// The same PF with its VFs enabled (IOVCtl VF Enable, VF MSE), page sizes, and VF BARs: BAR0/1 one
+// 64-bit prefetchable BAR at 0x2000000000, BAR2 a 32-bit one at 0xfe000000, BAR3..5 not implemented.
+config_image sriov_pf_enabled() {
+  auto image = sriov_pf();
+  image.put16(0x150 + 0x08, 0x0009);
+  image.put32(0x150 + 0x1C, 0x00000553);
+  image.put32(0x150 + 0x20, 0x00000001);
+  image.put32(0x150 + 0x24, 0x0000000C);
+  image.put32(0x150 + 0x28, 0x00000020);
+  image.put32(0x150 + 0x2C, 0xFE000000);
   return image;
 }
 
@@ -177,8 +208,9 @@ BOOST_AUTO_TEST_CASE(json_for_a_synthesized_dump) {
 
   const auto& d = doc.as_array()[0];
   BOOST_TEST(d.at("address").as_string() == "0000:03:00.0");
-  BOOST_TEST(d.at("vendor").as_int64() == 0x8086);
-  BOOST_TEST(d.at("device").as_int64() == 0x1572);
+  BOOST_TEST(d.at("vendor").as_string() == "0x8086");
+  BOOST_TEST(d.at("device").as_string() == "0x1572");
+  BOOST_TEST(d.at("class").as_string() == "0x020000");
   BOOST_TEST(ints(d.at("capabilities"), "offset") == std::vector<std::int64_t>({0x40, 0x70}), boost::test_tools::per_element());
   BOOST_TEST(ints(d.at("capabilities"), "id") == std::vector<std::int64_t>({0x01, 0x10}), boost::test_tools::per_element());
   BOOST_TEST(ints(d.at("extended_capabilities"), "offset") == std::vector<std::int64_t>({0x100, 0x150, 0x200}),
@@ -193,12 +225,19 @@ BOOST_AUTO_TEST_CASE(json_for_a_synthesized_dump) {
   BOOST_TEST(s.at("num_vfs").as_int64() == 4);
   BOOST_TEST(s.at("first_vf_offset").as_int64() == 384);
   BOOST_TEST(s.at("vf_stride").as_int64() == 2);
-  BOOST_TEST(s.at("vf_device_id").as_int64() == 0x154C);
-  BOOST_TEST(json::serialize(s.at("vf_routing_ids")) ==
-             R"(["0000:04:10.0","0000:04:10.2","0000:04:10.4","0000:04:10.6"])");
-  BOOST_TEST(json::serialize(d.at("vsecs")) == R"([{"offset":512,"vsec_id":165,"revision":1,"length":32}])");
+  BOOST_TEST(s.at("vf_device_id").as_string() == "0x154c");
+  BOOST_TEST(s.at("control").as_string() == "0x0000");
+  BOOST_TEST(!s.at("vf_enable").as_bool());
+  BOOST_TEST(json::serialize(s.at("vfs")) ==
+             R"([{"vf":0,"routing_id":"0000:04:10.0","enabled":false},{"vf":1,"routing_id":"0000:04:10.2","enabled":false},)"
+             R"({"vf":2,"routing_id":"0000:04:10.4","enabled":false},{"vf":3,"routing_id":"0000:04:10.6","enabled":false}])");
+  BOOST_TEST(json::serialize(d.at("vsecs")) == R"([{"offset":"0x200","vsec_id":"0x00a5","revision":1,"length":32}])");
+  BOOST_TEST(json::serialize(d.at("extended_capabilities")) ==
+             R"x([{"offset":"0x100","id":"0x000e","version":1,"name":"Alternative Routing-ID Interpretation (ARI)"},)x"
+             R"x({"offset":"0x150","id":"0x0010","version":1,"name":"Single Root I/O Virtualization (SR-IOV)"},)x"
+             R"x({"offset":"0x200","id":"0x000b","version":1,"name":"Vendor Specific Information"}])x");
   // ARI 0x100..0x108, SR-IOV 0x150..0x190, VSEC 0x200..0x220.
-  BOOST_TEST(json::serialize(d.at("free")) == "[[264,336],[400,512],[544,4096]]");
+  BOOST_TEST(json::serialize(d.at("free")) == R"([["0x108","0x150"],["0x190","0x200"],["0x220","0x1000"]])");
   BOOST_TEST(d.at("errors").as_array().empty());
 
   const auto& l = doc.as_array()[1];
@@ -218,17 +257,19 @@ BOOST_AUTO_TEST_CASE(human_output_for_a_synthesized_dump) {
   BOOST_TEST(r.out ==
              "0000:03:00.0  vendor 8086 device 1572 class 020000 rev 00 header type 00  (4096 bytes)\n"
              "  capabilities:\n"
-             "    [40] id 01\n"
-             "    [70] id 10\n"
+             "    [40] Power Management (id 01)\n"
+             "    [70] Express (id 10)\n"
              "  extended capabilities:\n"
-             "    [100] id 000e v1\n"
-             "    [150] id 0010 v1\n"
-             "    [200] id 000b v1\n"
+             "    [100 v1] Alternative Routing-ID Interpretation (ARI) (id 000e)\n"
+             "    [150 v1] Single Root I/O Virtualization (SR-IOV) (id 0010)\n"
+             "    [200 v1] Vendor Specific Information (id 000b)\n"
              "  sr-iov [150]: InitialVFs 64 TotalVFs 64 NumVFs 4 First VF Offset 384 VF Stride 2 VF Device ID 154c\n"
-             "    VF 0000:04:10.0\n"
-             "    VF 0000:04:10.2\n"
-             "    VF 0000:04:10.4\n"
-             "    VF 0000:04:10.6\n"
+             "    IOVCtl 0000: VF Enable- VF MSE- ARIHierarchy-; IOVSta 0000: Migration-\n"
+             "    Supported Page Size 00000000, System Page Size 00000000\n"
+             "    VF 0: 0000:04:10.0 (not enabled)\n"
+             "    VF 1: 0000:04:10.2 (not enabled)\n"
+             "    VF 2: 0000:04:10.4 (not enabled)\n"
+             "    VF 3: 0000:04:10.6 (not enabled)\n"
              "  vsec [200]: id 00a5 rev 1 length 32\n"
              "  free: [108, 150) [190, 200) [220, 1000)\n");
 }
@@ -243,7 +284,7 @@ BOOST_AUTO_TEST_CASE(malformed_sriov_and_truncated_spaces_are_listed_as_errors) 
   BOOST_TEST(r.exit_status == 0);
   const json::value doc = json::parse(r.out);
   BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) == R"(["sriov: NumVFs 65 exceeds TotalVFs 64"])");
-  BOOST_TEST(doc.as_array()[0].at("sriov").at("vf_routing_ids").as_array().size() == 65u);
+  BOOST_TEST(doc.as_array()[0].at("sriov").at("vfs").as_array().size() == 65u);
   BOOST_TEST(json::serialize(doc.as_array()[1].at("errors")) ==
              R"(["capabilities: at the capability pointer: offset or length outside the configuration space"])");
 }
@@ -350,26 +391,30 @@ BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
   BOOST_TEST(human.out ==
              "0000:04:10.0  vendor 8086 device 154c class 000000 rev 00 header type 00  (4096 bytes)\n"
              "  capabilities:\n"
-             "    [40] id 10\n"
+             "    [40] Express (id 10)\n"
              "  extended capabilities:\n"
-             "    [100] id 0023 v1\n"
+             "    [100 v1] Designated Vendor-Specific (id 0023)\n"
              "  dvsec [100]: vendor 8086 id 5650 rev 2 length 184\n"
              "  mailbox [100]: layout 2, capabilities invalidation signal heartbeat, max block 128, data 32 dwords, heartbeat 100 ms\n"
              "    control 00000002 SIGNAL\n"
              "    request: sequence 2, block 00000006, length 8, write\n"
              "    status: epoch 1, acknowledged 2, count 0, heartbeat 2, FAILED, INVALIDATED; result c0000022\n"
              "    invalidations: latched 0000010000000002, acknowledged 0000000000000002\n"
+             "    state: request 2 answered; quarantine: possible (STATUS_ACCESS_DENIED: a read-only or another VF's "
+             "block, or a quarantined VF)\n"
              "  free: [1b8, 1000)\n");
   const auto r = run_inspect("--json --dump '" + dump.path() + "'");
   BOOST_TEST(r.exit_status == 0);
   const json::value doc = json::parse(r.out);
   const auto& d = doc.as_array()[0];
-  BOOST_TEST(json::serialize(d.at("dvsecs")) == R"([{"offset":256,"vendor_id":32902,"dvsec_id":22096,"revision":2,"length":184}])");
+  BOOST_TEST(json::serialize(d.at("dvsecs")) ==
+             R"([{"offset":"0x100","vendor_id":"0x8086","dvsec_id":"0x5650","revision":2,"length":184}])");
   BOOST_TEST(json::serialize(d.at("mailbox")) ==
-             R"({"offset":256,"layout":2,"capabilities":7,"max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":2,)"
-             R"("request":{"sequence":2,"block":6,"length":8,"operation":2,"reserved_bits":false},)"
+             R"({"offset":"0x100","layout":2,"capabilities":"0x0007","capability_names":["invalidation","signal","heartbeat"],)"
+             R"("max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":"0x00000002","reset":false,"signal":true,"request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
              R"("status":{"epoch":1,"acknowledged":2,"count":0,"heartbeat":2,"failed":true,"invalidated":true},)"
-             R"("result":3221225506,"latched":1099511627778,"acknowledged":2})");
+             R"("result":"0xc0000022","invalidations":{"latched":"0x0000010000000002","acknowledged":"0x0000000000000002"},)"
+             R"("state":"answered","quarantine":"possible"})");
   BOOST_TEST(d.at("errors").as_array().empty());
   if (!test::lspci_available()) {
     BOOST_TEST_MESSAGE("lspci not installed: comparison skipped");
@@ -392,6 +437,115 @@ BOOST_AUTO_TEST_CASE(a_dvsec_with_vpcis_names_of_another_layout_is_an_error) {
   BOOST_TEST(doc.as_array()[0].at("mailbox").is_null());
   BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) ==
              R"(["mailbox: a DVSEC with vpci's names that is no layout-2 window: protocol or layout revision mismatch"])");
+}
+
+// IOVCtl and IOVSta as lspci shows them, the VFs enabled, page sizes and the implemented VF BARs, in both
+// outputs.
+BOOST_AUTO_TEST_CASE(sriov_control_status_and_vf_bars) {
+  if (skip_without_binary()) return;
+  temp_file dump(dump_text("03:00.0 PF", sriov_pf_enabled().view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  const std::string expected =
+      "  sr-iov [150]: InitialVFs 64 TotalVFs 64 NumVFs 4 First VF Offset 384 VF Stride 2 VF Device ID 154c\n"
+      "    IOVCtl 0009: VF Enable+ VF MSE+ ARIHierarchy-; IOVSta 0000: Migration-\n"
+      "    Supported Page Size 00000553, System Page Size 00000001\n"
+      "    VF BAR0: memory at 0000002000000000 (64-bit, prefetchable)\n"
+      "    VF BAR2: memory at fe000000 (32-bit, non-prefetchable)\n"
+      "    VF 0: 0000:04:10.0\n"
+      "    VF 1: 0000:04:10.2\n"
+      "    VF 2: 0000:04:10.4\n"
+      "    VF 3: 0000:04:10.6\n";
+  BOOST_TEST(human.out.find(expected) != std::string::npos, human.out);
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0);
+  const json::value doc = json::parse(r.out);
+  const auto& s = doc.as_array()[0].at("sriov");
+  BOOST_TEST(s.at("control").as_string() == "0x0009");
+  BOOST_TEST(s.at("vf_enable").as_bool());
+  BOOST_TEST(s.at("vf_memory_space_enable").as_bool());
+  BOOST_TEST(!s.at("ari_capable_hierarchy").as_bool());
+  BOOST_TEST(s.at("status").as_string() == "0x0000");
+  BOOST_TEST(s.at("supported_page_sizes").as_string() == "0x00000553");
+  BOOST_TEST(s.at("system_page_size").as_string() == "0x00000001");
+  BOOST_TEST(json::serialize(s.at("vf_bars")) ==
+             R"([{"bar":0,"address":"0x0000002000000000","64bit":true,"prefetchable":true},)"
+             R"({"bar":2,"address":"0xfe000000","64bit":false,"prefetchable":false}])");
+  for (const auto& vf : s.at("vfs").as_array()) BOOST_TEST(vf.at("enabled").as_bool());
+}
+
+// Every capability's name is the one lspci prints for it (the start of lspci's text after the offset).
+BOOST_AUTO_TEST_CASE(capability_names_are_lspcis) {
+  if (skip_without_binary()) return;
+  const char* env = std::getenv("VPCI_PCI_DUMPS");
+  const fs::path dir = env ? fs::path(env) : fs::path(__FILE__).parent_path() / ".." / ".." / "shared" / "reference" / "pci-dumps";
+  if (!fs::is_directory(dir) || !test::lspci_available()) {
+    BOOST_TEST_MESSAGE("no reference dumps or no lspci: skipped");
+    return;
+  }
+  std::size_t compared = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename() == "README.md") continue;
+    const json::value doc = json::parse(run_inspect("--json --dump '" + entry.path().string() + "'").out);
+    const auto reference = test::parse_lspci_verbose(test::run_command("lspci -D -vvv -F '" + entry.path().string() + "' 2>/dev/null").out);
+    for (const auto& device : doc.as_array()) {
+      const std::string address(device.at("address").as_string());
+      auto it = std::find_if(reference.begin(), reference.end(), [&](const auto& d) { return d.address == address; });
+      BOOST_TEST_REQUIRE((it != reference.end()));
+      const auto check = [&](const json::array& ours, const std::vector<test::lspci_capability>& theirs) {
+        BOOST_TEST_REQUIRE(ours.size() >= theirs.size());
+        for (std::size_t i = 0; i < theirs.size(); ++i) {
+          const std::string name(ours[i].at("name").as_string());
+          BOOST_TEST(theirs[i].text.rfind(name, 0) == 0u, address << ": ours '" << name << "', lspci '" << theirs[i].text << "'");
+          ++compared;
+        }
+      };
+      check(device.at("capabilities").as_array(), it->capabilities);
+      check(device.at("extended_capabilities").as_array(), it->extended_capabilities);
+    }
+  }
+  BOOST_TEST(compared > 0u);
+}
+
+// The first things to look at when a VF hangs: a request the PF has not answered, and a quarantine.
+BOOST_AUTO_TEST_CASE(mailbox_pending_request_and_quarantine) {
+  if (skip_without_binary()) return;
+  auto pending = vf_with_mailbox();
+  pending.put32(0x100 + mailbox::reg::request, mailbox::encode_request(3, 8, mailbox::operation::read));  // not serviced
+  const auto quarantined = vf_with_mailbox(/*skip_a_sequence=*/true);
+  temp_file dump(dump_text("04:10.0 pending", pending.view()) + dump_text("04:10.2 quarantined", quarantined.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find("    state: request 3 pending (the PF has acknowledged 2); quarantine: possible") != std::string::npos,
+             human.out);
+  BOOST_TEST(human.out.find("    state: request 7 answered; quarantine: yes (a sequence violation: the PF refuses every "
+                            "request until a mailbox reset or an FLR)") != std::string::npos,
+             human.out);
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST(doc.as_array()[0].at("mailbox").at("state").as_string() == "pending");
+  BOOST_TEST(doc.as_array()[1].at("mailbox").at("state").as_string() == "answered");
+  BOOST_TEST(doc.as_array()[1].at("mailbox").at("quarantine").as_string() == "yes");
+  BOOST_TEST(doc.as_array()[1].at("mailbox").at("result").as_string() == "0xc0000010");
+}
+
+// -d VENDOR:DEVICE keeps the matching devices, as lspci -d; a malformed filter is a usage error.
+BOOST_AUTO_TEST_CASE(dash_d_filters_by_vendor_and_device) {
+  if (skip_without_binary()) return;
+  temp_file dump(dump_text("03:00.0 PF", sriov_pf().view()) + dump_text("04:10.0 VF", vf_with_mailbox().view()) +
+                 dump_text("00:02.0 virtio", looping_device().view(256)));
+  const auto addresses = [&](const std::string& filter) {
+    const json::value doc = json::parse(run_inspect("--json -d " + filter + " --dump '" + dump.path() + "'").out);
+    std::vector<std::string> out;
+    for (const auto& d : doc.as_array()) out.emplace_back(d.at("address").as_string());
+    return out;
+  };
+  BOOST_TEST(addresses("8086:") == std::vector<std::string>({"0000:03:00.0", "0000:04:10.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("8086:154c") == std::vector<std::string>({"0000:04:10.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses(":1041") == std::vector<std::string>({"0000:00:02.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("1234:5678").empty());
+  const auto bad = run_inspect("-d 8086 --dump '" + dump.path() + "'");
+  BOOST_TEST(bad.exit_status == 2);
+  BOOST_TEST(bad.err.find("vpci-inspect: -d 8086: expected [VENDOR]:[DEVICE] in hex\n") == 0u, bad.err);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -40,6 +40,7 @@ inline bool lspci_available() { return run_command("command -v lspci >/dev/null 
 struct lspci_capability {
   unsigned offset = 0;
   std::vector<unsigned> ids;  // the IDs lspci's name stands for; empty when the name is not in the table
+  std::string text;           // what lspci prints after "[offset] ": the name, then its details
 };
 
 struct lspci_device {
@@ -127,7 +128,7 @@ inline std::vector<lspci_device> parse_lspci_verbose(const std::string& text) {
       continue;
     }
     if ((extended && device.extended_marker) || (!extended && device.standard_marker)) continue;
-    lspci_capability cap{static_cast<unsigned>(std::strtoul(inside.c_str(), nullptr, 16)), detail::ids_for(name, extended)};
+    lspci_capability cap{static_cast<unsigned>(std::strtoul(inside.c_str(), nullptr, 16)), detail::ids_for(name, extended), std::string(name)};
     (extended ? device.extended_capabilities : device.capabilities).push_back(cap);
   }
   return devices;

@@ -1,7 +1,8 @@
 # cmake -P script: every examples/readme/*.cpp part between "// readme-begin" and "// readme-end" must
-# appear verbatim in README.md, so the README only shows code that compiles and runs.
+# appear verbatim in README.md, so the README only shows code that compiles and runs; so must the block
+# set those programs share, examples/blocks.hpp.
 file(READ ${README} readme)
-file(GLOB snippets ${SNIPPETS}/*.cpp)
+file(GLOB snippets ${SNIPPETS}/*.cpp ${SNIPPETS}/../blocks.hpp)
 foreach(snippet IN LISTS snippets)
   file(READ ${snippet} text)
   string(FIND "${text}" "// readme-begin\n" begin)

@@ -8,10 +8,9 @@
 
 #include "../blocks.hpp"
 
-using example::vf_config_block;
-using vf_type = vpci::vf_endpoint<vpci::memory_config_space>;
-
 // readme-begin
+using example::vf_config_block;                                 // examples/blocks.hpp, above
+using vf_type = vpci::vf_endpoint<vpci::memory_config_space>;  // the VF's endpoint on binding 1
 // Follows the VF's configuration: re-reads it whenever the PF invalidates it.
 boost::asio::awaitable<void> follow_config(vf_type& vf, int updates) {
   using boost::asio::use_awaitable;

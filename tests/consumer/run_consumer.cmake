@@ -1,25 +1,51 @@
-# cmake -P script: builds and runs a consumer project against this source tree.
-# MODE=install: configure vpci alone, install it to a prefix, then find_package it from the consumer.
-# MODE=subdirectory: the consumer pulls the source tree in with add_subdirectory.
+# cmake -P script: builds and runs consumer projects against this source tree.
+# MODE=install: configure vpci alone, install it to a prefix, then
+#   - find_package(vpci) from a hosted consumer (links vpci::vpci only),
+#   - find_package(vpci COMPONENTS core) from a core consumer with Boost and Threads made unfindable,
+#   - pkg-config --cflags --libs vpci (and vpci-core) for the same two programs, compiled by hand.
+# MODE=subdirectory: the consumer pulls the source tree in with add_subdirectory (hosted and core).
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
 function(run)
-  execute_process(COMMAND ${ARGV} RESULT_VARIABLE status)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message("${out}${err}")
   if(NOT status EQUAL 0)
     message(FATAL_ERROR "command failed (${status}): ${ARGV}")
   endif()
+endfunction()
+
+function(build_and_run source_dir build_dir)
+  run(${CMAKE_COMMAND} -S ${source_dir} -B ${build_dir} -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} ${ARGN})
+  run(${CMAKE_COMMAND} --build ${build_dir})
+  run(${build_dir}/app)
+endfunction()
+
+# Compiles one source with the flags pkg-config gives for `package`, then runs it.
+function(pkg_config_build_and_run package source how)
+  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ${package} RESULT_VARIABLE status
+                  OUTPUT_VARIABLE flags ERROR_VARIABLE err OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "pkg-config --cflags --libs ${package} failed: ${err}")
+  endif()
+  message("pkg-config --cflags --libs ${package}: ${flags}")
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  run(${CXX} -std=c++20 "-DVPCI_CONSUMER_HOW=\"${how}\"" ${source} ${flags} -o ${WORK}/pkg-config-${package})
+  run(${WORK}/pkg-config-${package})
 endfunction()
 
 if(MODE STREQUAL "install")
   run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/vpci-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
       -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=OFF -DVPCI_BUILD_BENCH=OFF)
   run(${CMAKE_COMMAND} --install ${WORK}/vpci-build --prefix ${WORK}/prefix)
-  run(${CMAKE_COMMAND} -S ${CONSUMER} -B ${WORK}/app-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
-      -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  build_and_run(${CONSUMER}/find_package ${WORK}/app-build -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  build_and_run(${CONSUMER}/find_package_core ${WORK}/core-app-build -DCMAKE_PREFIX_PATH=${WORK}/prefix
+                -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_Threads=ON)
+  find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
+  set(ENV{PKG_CONFIG_PATH} ${WORK}/prefix/share/pkgconfig)
+  pkg_config_build_and_run(vpci ${CONSUMER}/hosted_main.cpp "built with pkg-config")
+  pkg_config_build_and_run(vpci-core ${CONSUMER}/core_main.cpp "core built with pkg-config")
 else()
-  run(${CMAKE_COMMAND} -S ${CONSUMER} -B ${WORK}/app-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
-      -DVPCI_SOURCE=${SOURCE})
+  build_and_run(${CONSUMER}/add_subdirectory ${WORK}/app-build -DVPCI_SOURCE=${SOURCE})
+  run(${WORK}/app-build/core_app)
 endif()
-run(${CMAKE_COMMAND} --build ${WORK}/app-build)
-run(${WORK}/app-build/app)

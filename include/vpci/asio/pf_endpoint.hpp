@@ -53,6 +53,7 @@
 #include <vpci/engine/pf_mailbox.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
+#include <vpci/transport/default_token.hpp>
 #include <vpci/transport/device_side.hpp>
 #include <vpci/wire/mailbox.hpp>
 
@@ -87,6 +88,13 @@ class function_block_handler final : public engine::block_handler {
   read_function on_read_;
   write_function on_write_;
 };
+
+namespace detail {
+template <class T>
+inline constexpr bool is_pf_stream_options = false;
+template <class Timing>
+inline constexpr bool is_pf_stream_options<pf_stream_options<Timing>> = true;
+}  // namespace detail
 
 template <std::size_t MaxVfs = 256, class Timing = steady_timing>
 class pf_endpoint {
@@ -267,8 +275,9 @@ class pf_endpoint {
   // Never completes inline; completes on the handler's associated executor (default: the transport's;
   // for not_found, which has no transport, the system executor), which is also where the loop runs, and
   // only once the loop's last transport operation has finished. Thread safety: as the endpoint.
-  template <class CompletionToken>
-  auto async_serve(vf_index vf, CompletionToken&& token) {
+  // Without a token: vpci::default_completion_token_t<boost::asio::any_io_executor> (deferred).
+  template <class CompletionToken = vpci::default_completion_token_t<boost::asio::any_io_executor>>
+  auto async_serve(vf_index vf, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
         [this, vf](auto handler) {
           using handler_type = decltype(handler);
@@ -314,15 +323,18 @@ class pf_endpoint {
   // all end serving with vpci::errc::cancelled (emit on the endpoint's thread).
   // Thread safety: the endpoint's (one thread or strand), which must be the stream's executor. The stream
   // and its executor's context must outlive the operation (destroying the endpoint ends it).
-  template <class Stream, class CompletionToken>
-  auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, CompletionToken&& token) {
+  // Without a token: vpci::default_completion_token_t<typename Stream::executor_type>.
+  template <class Stream, class CompletionToken = vpci::default_completion_token_t<typename Stream::executor_type>>
+    requires(!detail::is_pf_stream_options<std::remove_cvref_t<CompletionToken>>)  // that is the form below
+  auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, CompletionToken&& token = CompletionToken{}) {
     return async_serve(vf, slot, stream, pf_stream_options<Timing>{pf_stream_options<Timing>{}.stall_timeout, timing_},
                        std::forward<CompletionToken>(token));
   }
   // As above, with a stall timeout and timing policy (vpci::manual_timing in tests).
-  template <class Stream, class StreamTiming, class CompletionToken>
+  template <class Stream, class StreamTiming,
+            class CompletionToken = vpci::default_completion_token_t<typename Stream::executor_type>>
   auto async_serve(vf_index vf, hyperv::wslot slot, Stream& stream, const pf_stream_options<StreamTiming>& options,
-                   CompletionToken&& token) {
+                   CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
         [this, vf, slot, &stream, options](auto handler) {
           const errc refused = !store_->registered(vf)          ? errc::not_found

@@ -19,7 +19,9 @@ template <std::uint32_t Id, class T>
 struct block {
   static_assert(std::is_trivially_copyable_v<T>,
                 "vpci::block<Id, T>: T must be trivially copyable (a plain struct of integers, enums, bytes and arrays)");
-  static_assert(wire_encodable<T>,
+  // A described struct with a bad field list gets its own message (field N not encodable, members left
+  // out) from layout_diagnosed; any other type without a layout gets this one.
+  static_assert(detail::layout_diagnosed<T>(),
                 "vpci::block<Id, T>: T has no wire layout; list its fields with a vpci_fields(vpci::type_tag<T>) function");
   static_assert(encoded_size<T> <= max_block_size,
                 "vpci::block<Id, T>: T encodes to more than vpci::max_block_size (128 bytes, VPCI_MAX_READ_WRITE_BLOCK_SIZE)");

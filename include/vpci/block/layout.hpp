@@ -15,6 +15,13 @@
 //
 // Fields are packed in the order listed, with no padding, each little-endian: the bytes are the same
 // on every host and compiler, so the PF and the VF agree on a block described once.
+//
+// The list names every member of an aggregate: one left out (a member added to the struct later, say)
+// would silently never travel, so vpci::block rejects it at compile time ("leaves out members of T").
+// Members are counted by how many initializers T{...} accepts (C arrays count their elements, as brace
+// elision does). A struct that deliberately keeps members off the wire (a local cache, padding the
+// peer never sees) says so with vpci::fields_with_gaps(...) instead of vpci::fields(...). Types that are
+// not aggregates (constructors, private members) cannot be counted and are not checked.
 #pragma once
 
 #include <array>
@@ -23,6 +30,7 @@
 #include <cstdint>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include <vpci/block/endian.hpp>
 
@@ -31,10 +39,22 @@ namespace vpci {
 template <class T>
 struct type_tag {};
 
-// The field list of a described struct: pointers to its data members, in wire order.
+// The field list of a described struct: pointers to its data members, in wire order. Every member of
+// an aggregate must be listed.
 template <class T, class... Members>
 constexpr auto fields(Members T::*... members) noexcept {
   return std::tuple<Members T::*...>{members...};
+}
+
+// A field list that deliberately leaves members of the struct off the wire (they keep whatever the
+// decoding side's T{} gives them).
+template <class List>
+struct field_list_with_gaps {
+  List list;
+};
+template <class T, class... Members>
+constexpr auto fields_with_gaps(Members T::*... members) noexcept {
+  return field_list_with_gaps<std::tuple<Members T::*...>>{{members...}};
 }
 
 namespace detail {
@@ -145,8 +165,67 @@ struct member_type<M T::*> {
   using type = M;
 };
 
+template <class List>
+constexpr const List& field_tuple(const List& list) noexcept {
+  return list;
+}
+template <class List>
+constexpr const List& field_tuple(const field_list_with_gaps<List>& list) noexcept {
+  return list.list;
+}
+// The described struct's fields as a std::tuple of member pointers, whichever way they were listed.
 template <class T>
-using field_list_t = decltype(vpci_fields(type_tag<T>{}));
+constexpr auto listed_fields() noexcept {
+  return field_tuple(vpci_fields(type_tag<T>{}));
+}
+template <class T>
+using field_list_t = decltype(listed_fields<T>());
+
+template <class T>
+inline constexpr bool has_gaps = false;
+template <class List>
+inline constexpr bool has_gaps<field_list_with_gaps<List>> = true;
+template <class T>
+inline constexpr bool fields_declared_with_gaps = has_gaps<decltype(vpci_fields(type_tag<T>{}))>;
+
+// ---- counting an aggregate's members: how many initializers T{...} accepts ----
+struct any_initializer {
+  template <class M>
+  operator M() const noexcept;  // never defined: only asked about in unevaluated requires-expressions
+};
+template <std::size_t>
+using any_initializer_at = any_initializer;
+
+template <class T, class Indices>
+struct brace_probe;
+template <class T, std::size_t... I>
+struct brace_probe<T, std::index_sequence<I...>> {
+  static constexpr bool accepts = requires { T{any_initializer_at<I>{}...}; };
+};
+template <class T, std::size_t N>
+inline constexpr bool accepts_initializers = brace_probe<T, std::make_index_sequence<N>>::accepts;
+
+// The initializers a member takes in T{...}: a C array one per element (brace elision), anything else
+// one (an initializer converts to it directly).
+template <class M>
+inline constexpr std::size_t initializers_of = std::is_array_v<M> ? sizeof(M) / sizeof(std::remove_all_extents_t<M>) : 1;
+
+template <class T, class List = field_list_t<T>>
+struct listed_initializers;
+template <class T, class... Ptrs>
+struct listed_initializers<T, std::tuple<Ptrs...>>
+    : std::integral_constant<std::size_t, (initializers_of<typename member_type<Ptrs>::type> + ... + 0)> {};
+
+// True unless T is an aggregate whose fields(...) list leaves members out: T{...} then accepts more
+// initializers than the listed members take.
+template <class T>
+consteval bool lists_every_member() {
+  if constexpr (!std::is_aggregate_v<T> || fields_declared_with_gaps<T>) {
+    return true;
+  } else {
+    return !accepts_initializers<T, listed_initializers<T>::value + 1>;
+  }
+}
 
 template <class T, class List = field_list_t<T>>
 struct all_fields_encodable;
@@ -161,7 +240,7 @@ struct fields_size<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (codec<typename member_type<Ptrs>::type>::size + ... + 0)> {};
 
 template <class T>
-  requires described_struct<T> && all_fields_encodable<T>::value
+  requires described_struct<T> && all_fields_encodable<T>::value && (lists_every_member<T>())
 struct codec<T> {
   static constexpr std::size_t size = fields_size<T>::value;
   static constexpr void encode(const T& v, std::byte* out) noexcept {
@@ -170,7 +249,7 @@ struct codec<T> {
           std::size_t at = 0;
           ((encode_one(v.*members, out, at)), ...);
         },
-        vpci_fields(type_tag<T>{}));
+        listed_fields<T>());
   }
   static constexpr bool decode(const std::byte* in, T& v) noexcept {
     return std::apply(
@@ -178,7 +257,7 @@ struct codec<T> {
           std::size_t at = 0;
           return (decode_one(in, v.*members, at) && ...);
         },
-        vpci_fields(type_tag<T>{}));
+        listed_fields<T>());
   }
 
  private:
@@ -194,6 +273,40 @@ struct codec<T> {
     return ok;
   }
 };
+
+// ---- the diagnostics vpci::block gives for a type without a wire layout ----
+// Each names the rule broken; the compiler's "required from" lines give T and N.
+template <class T, std::size_t N, class Member>
+struct listed_field {
+  static_assert(encodable<Member>,
+                "vpci::block<Id, T>: field N of T is not encodable (an integer, enum, bool, std::byte, float, "
+                "double, an array of those, or a struct with its own vpci_fields)");
+  static constexpr bool ok = encodable<Member>;
+};
+template <class T, class Ptrs = field_list_t<T>, class Indices = std::make_index_sequence<std::tuple_size_v<Ptrs>>>
+struct listed_fields_check;
+template <class T, class... Ptrs, std::size_t... N>
+struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> {
+  static constexpr bool ok = (listed_field<T, N, typename member_type<Ptrs>::type>::ok && ...);
+};
+template <class T>
+struct field_list_check {
+  static_assert(lists_every_member<T>(),
+                "vpci::block<Id, T>: the vpci_fields list of T leaves out members of T; list every member, or "
+                "use vpci::fields_with_gaps(...) to keep some off the wire deliberately");
+  static constexpr bool ok = lists_every_member<T>();
+};
+// True when T has a wire layout. For a described struct that has none, the failing rule's own
+// static_assert has already spoken, so this is true to keep the generic message quiet.
+template <class T>
+consteval bool layout_diagnosed() {
+  if constexpr (described_struct<T>) {
+    if constexpr (listed_fields_check<T>::ok) static_cast<void>(field_list_check<T>::ok);
+    return true;
+  } else {
+    return encodable<T>;
+  }
+}
 
 template <class T>
 consteval std::size_t encoded_size_or_zero() {

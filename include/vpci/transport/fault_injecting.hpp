@@ -29,6 +29,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <vpci/error.hpp>
+#include <vpci/transport/default_token.hpp>
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/traits.hpp>
 
@@ -92,14 +93,14 @@ class fault_injecting_transport {
 
   // Completion signature void(boost::system::error_code, std::size_t); errors, cancellation and
   // inline-completion rules are the wrapped transport's, plus the injected error.
-  template <class CompletionToken>
-  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiate_read{this}, token, offset, buffer);
   }
 
-  template <class CompletionToken>
-  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiate_write{this}, token, offset, bytes);
   }
@@ -115,9 +116,9 @@ class fault_injecting_transport {
   {
     return next_.wait_peer_signal(seen, timeout, ec);
   }
-  template <class CompletionToken>
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
     requires peer_signalling_transport<next_layer_type>
-  auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token) {
+  auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token = CompletionToken{}) {
     return next_.async_wait_peer_signal(seen, std::forward<CompletionToken>(token));
   }
 
@@ -127,9 +128,9 @@ class fault_injecting_transport {
   {
     return next_.peer_alive();
   }
-  template <class CompletionToken>
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
     requires liveness_transport<next_layer_type>
-  auto async_wait_peer_gone(CompletionToken&& token) {
+  auto async_wait_peer_gone(CompletionToken&& token = CompletionToken{}) {
     return next_.async_wait_peer_gone(std::forward<CompletionToken>(token));
   }
 

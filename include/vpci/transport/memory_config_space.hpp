@@ -38,6 +38,7 @@
 
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
+#include <vpci/transport/default_token.hpp>
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/traits.hpp>
 #include <vpci/transport/detail/deferred_access.hpp>
@@ -135,15 +136,15 @@ class basic_memory_config_space {
   // vpci::errc::cancelled when the latency wait was cancelled (nothing transferred then).
   // Cancellation: terminal/partial/total while a latency is pending; none without latency (nothing waits).
   // `buffer` and this object must stay valid until the handler runs.
-  template <class CompletionToken>
-  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiate_read{this}, token, offset, buffer);
   }
 
   // As async_read, for write(); the write hook runs when the access is performed.
-  template <class CompletionToken>
-  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiate_write{this}, token, offset, bytes);
   }

@@ -106,6 +106,7 @@
 
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
+#include <vpci/transport/default_token.hpp>
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/traits.hpp>
 #include <vpci/transport/detail/deferred_access.hpp>
@@ -583,13 +584,13 @@ class shm_config_space {
   // this view's executor), immediately before the handler runs; never completes inline. Errors as the
   // synchronous forms. No cancellation (nothing waits). `buffer` must stay valid and this view must stay
   // in place (not destroyed, not moved) until the handler runs.
-  template <class CompletionToken>
-  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiate_read{this}, token, offset, buffer);
   }
-  template <class CompletionToken>
-  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiate_write{this}, token, offset, bytes);
   }
@@ -661,8 +662,8 @@ class shm_config_space {
                                  boost::system::error_code& ec) const {
     return wait_for_doorbell(incoming_doorbell(), seen, timeout, ec);
   }
-  template <class CompletionToken>
-  auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token = CompletionToken{}) {
     return async_wait_doorbell(incoming_doorbell(), seen, std::forward<CompletionToken>(token));
   }
   // One signal per update (transport/traits.hpp): writes that do not ring, then one ring of the other
@@ -688,8 +689,8 @@ class shm_config_space {
   // its completion queued (the completion does not touch the slot); emit it only where the handler's
   // executor runs, as Asio requires of every slot. Thread-safe; the view may be moved while a wait is
   // pending.
-  template <class CompletionToken>
-  auto async_wait_doorbell(shm_doorbell which, std::uint32_t seen_sequence, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_wait_doorbell(shm_doorbell which, std::uint32_t seen_sequence, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::uint32_t)>(
         initiate_wait{this}, token, which, seen_sequence);
   }
@@ -715,8 +716,8 @@ class shm_config_space {
   // vpci::errc::cancelled on cancellation or when this view is destroyed or assigned first. Cancellation:
   // terminal, partial and total; the cancellation slot's rules are those of async_wait_doorbell.
   // Thread-safe; the view may be moved while a wait is pending.
-  template <class CompletionToken>
-  auto async_wait_peer_gone(CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_wait_peer_gone(CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(initiate_peer_gone{this},
                                                                                          token);
   }

@@ -56,6 +56,7 @@
 
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
+#include <vpci/transport/default_token.hpp>
 
 namespace vpci {
 
@@ -229,7 +230,7 @@ class sysfs_config_space {
   // and boost::asio::error::operation_aborted when cancelled (or the object closed) before the transfer
   // started. Cancellation: terminal, partial and total are honoured until the worker starts the transfer;
   // a started transfer (at most 4096 bytes of config accesses) runs to its end. Never completes inline.
-  template <class CompletionToken = boost::asio::deferred_t>
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_read(std::size_t offset, std::span<std::byte> out,
                   CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
@@ -238,7 +239,7 @@ class sysfs_config_space {
 
   // Completion signature: void(boost::system::error_code, std::size_t bytes_written). Errors: those of
   // write and of async_read; errc::read_only is also reported through the completion, never inline.
-  template <class CompletionToken = boost::asio::deferred_t>
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_write(std::size_t offset, std::span<const std::byte> in,
                    CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(

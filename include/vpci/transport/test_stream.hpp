@@ -113,16 +113,16 @@ class test_stream {
   // Completion: void(boost::system::error_code, std::size_t). Errors: the injected error; eof after the
   // peer closed and everything it wrote was read; connection_reset after a reset; bad_descriptor when
   // this end is closed; operation_aborted when cancelled or closed while pending.
-  template <class MutableBufferSequence, class ReadToken>
-  auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token) {
+  template <class MutableBufferSequence, class ReadToken = vpci::default_completion_token_t<executor_type>>
+  auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token = ReadToken{}) {
     return boost::asio::async_initiate<ReadToken, void(boost::system::error_code, std::size_t)>(
         initiate{this}, token, buffer_list{to_vector<boost::asio::mutable_buffer>(buffers), {}});
   }
   // Completion: void(boost::system::error_code, std::size_t). Errors: the injected error; broken_pipe
   // after the peer closed; connection_reset after a reset; bad_descriptor when this end is closed;
   // operation_aborted when cancelled or closed while pending (nothing transferred).
-  template <class ConstBufferSequence, class WriteToken>
-  auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
+  template <class ConstBufferSequence, class WriteToken = vpci::default_completion_token_t<executor_type>>
+  auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token = WriteToken{}) {
     return boost::asio::async_initiate<WriteToken, void(boost::system::error_code, std::size_t)>(
         initiate{this}, token, buffer_list{{}, to_vector<boost::asio::const_buffer>(buffers)});
   }

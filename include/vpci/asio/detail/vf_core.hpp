@@ -46,6 +46,7 @@
 #include <vpci/engine/vf_operation.hpp>
 #include <vpci/error.hpp>
 #include <vpci/protocol/block_id.hpp>
+#include <vpci/transport/default_token.hpp>
 
 namespace vpci::detail {
 
@@ -70,6 +71,8 @@ class vf_core : public vf_sync_forms<Derived> {
   vf_core& operator=(const vf_core&) = delete;
 
   // ---- asynchronous operations ---------------------------------------------------------------------
+  // Each takes any Asio completion token; without one, vpci::default_completion_token_t<executor_type>
+  // (vpci/transport/default_token.hpp: the executor's default, else boost::asio::deferred).
   // Reads block `id` into `buffer` (1..128 bytes: the bytes requested).
   // Completion: void(boost::system::error_code, std::size_t bytes_read).
   // Errors: vpci::errc::invalid_length (buffer size: refused before anything is sent), busy (the
@@ -81,14 +84,15 @@ class vf_core : public vf_sync_forms<Derived> {
   //   peer is gone or the stream failed, every operation fails at once with that same error.
   // Cancellation: terminal, partial and total (a read has no effect on the PF). `buffer` must stay
   //   valid until completion; after completion the endpoint never touches it.
-  template <class CompletionToken>
-  auto async_read_block(block_id id, std::span<std::byte> buffer, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<Executor>>
+    requires(!std::is_convertible_v<CompletionToken, std::chrono::nanoseconds>)  // that is the timeout form
+  auto async_read_block(block_id id, std::span<std::byte> buffer, CompletionToken&& token = CompletionToken{}) {
     return async_read_block(id, buffer, default_timeout_, std::forward<CompletionToken>(token));
   }
   // As async_read_block, with this request's own timeout.
-  template <class CompletionToken>
+  template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_read_block(block_id id, std::span<std::byte> buffer, std::chrono::nanoseconds timeout,
-                        CompletionToken&& token) {
+                        CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, block_id block, std::span<std::byte> destination, std::chrono::nanoseconds t) {
           using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
@@ -103,13 +107,14 @@ class vf_core : public vf_sync_forms<Derived> {
   // Cancellation: terminal and partial always (the PF may already have applied the write: the outcome is
   //   unknown, the endpoint stays usable); total only while the request has not left the VF (it is then
   //   never sent: nothing happened).
-  template <class CompletionToken>
-  auto async_write_block(block_id id, std::span<const std::byte> data, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<Executor>>
+    requires(!std::is_convertible_v<CompletionToken, std::chrono::nanoseconds>)  // that is the timeout form
+  auto async_write_block(block_id id, std::span<const std::byte> data, CompletionToken&& token = CompletionToken{}) {
     return async_write_block(id, data, default_timeout_, std::forward<CompletionToken>(token));
   }
-  template <class CompletionToken>
+  template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_write_block(block_id id, std::span<const std::byte> data, std::chrono::nanoseconds timeout,
-                         CompletionToken&& token) {
+                         CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, block_id block, std::span<const std::byte> bytes, std::chrono::nanoseconds t) {
           using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
@@ -121,9 +126,9 @@ class vf_core : public vf_sync_forms<Derived> {
 
   // Typed read: completion void(boost::system::error_code, typename Block::value_type). Bytes that do
   // not decode give vpci::errc::bad_data. Errors and cancellation as async_read_block.
-  template <class Block, class CompletionToken>
+  template <class Block, class CompletionToken = vpci::default_completion_token_t<Executor>>
     requires block_descriptor<Block>
-  auto async_read(Block, CompletionToken&& token) {
+  auto async_read(Block, CompletionToken&& token = CompletionToken{}) {
     using value_type = typename Block::value_type;
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, value_type)>(
         [this](auto handler) {
@@ -137,9 +142,9 @@ class vf_core : public vf_sync_forms<Derived> {
   // Typed write: completion void(boost::system::error_code, std::size_t bytes_written). The value is
   // encoded when the operation is initiated (lazy tokens such as use_awaitable and deferred initiate
   // later), so it is captured by value. Errors and cancellation as async_write_block.
-  template <class Block, class CompletionToken>
+  template <class Block, class CompletionToken = vpci::default_completion_token_t<Executor>>
     requires block_descriptor<Block>
-  auto async_write(Block, const typename Block::value_type& value, CompletionToken&& token) {
+  auto async_write(Block, const typename Block::value_type& value, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const typename Block::value_type& v) {
           const auto bytes = Block::to_buffer(v);  // copied into the engine by start()
@@ -155,8 +160,8 @@ class vf_core : public vf_sync_forms<Derived> {
   // non-empty mask. Errors: vpci::errc::busy (another wait is pending: one waiter at a time), cancelled,
   // vf_removed, and the dead-peer errors of async_read_block.
   // Cancellation: terminal, partial and total (the latched bits stay latched for the next wait).
-  template <class CompletionToken>
-  auto async_wait_invalidate(CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<Executor>>
+  auto async_wait_invalidate(CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, block_mask)>(
         [this](auto handler) {
           using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, block_mask>;

@@ -1,0 +1,33 @@
+# pkg-config files: vpci-core.pc (the freestanding core: an include path) and, with VPCI_HOSTED, vpci.pc
+# (the hosted layer: Boost's include path where it is not the compiler's own, -pthread, -lrt on Linux).
+# Both want C++20 (-std=c++20), which pkg-config cannot express without clashing with a newer -std.
+# Header-only and architecture independent: installed to share/pkgconfig, relocatable (the prefix is
+# found from the file's own place, so `cmake --install --prefix` anywhere gives a working file).
+if(IS_ABSOLUTE "${CMAKE_INSTALL_DATADIR}")
+  set(vpci_pc_prefix "${CMAKE_INSTALL_PREFIX}")
+else()
+  file(RELATIVE_PATH vpci_pc_up "/prefix/${CMAKE_INSTALL_DATADIR}/pkgconfig" "/prefix")
+  string(REGEX REPLACE "/$" "" vpci_pc_up "${vpci_pc_up}")
+  set(vpci_pc_prefix "\${pcfiledir}/${vpci_pc_up}")
+endif()
+set(vpci_pc_includedir "${CMAKE_INSTALL_INCLUDEDIR}")
+if(NOT IS_ABSOLUTE "${vpci_pc_includedir}")
+  set(vpci_pc_includedir "\${prefix}/${vpci_pc_includedir}")
+endif()
+configure_file(${CMAKE_CURRENT_LIST_DIR}/vpci-core.pc.in ${PROJECT_BINARY_DIR}/vpci-core.pc @ONLY)
+set(vpci_pc_files ${PROJECT_BINARY_DIR}/vpci-core.pc)
+if(VPCI_HOSTED)
+  set(vpci_pc_cflags "")
+  foreach(dir IN LISTS Boost_INCLUDE_DIRS)
+    if(NOT dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+      string(APPEND vpci_pc_cflags " -I${dir}")
+    endif()
+  endforeach()
+  set(vpci_pc_libs "-pthread")
+  if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+    string(APPEND vpci_pc_libs " -lrt")
+  endif()
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/vpci.pc.in ${PROJECT_BINARY_DIR}/vpci.pc @ONLY)
+  list(APPEND vpci_pc_files ${PROJECT_BINARY_DIR}/vpci.pc)
+endif()
+install(FILES ${vpci_pc_files} DESTINATION ${CMAKE_INSTALL_DATADIR}/pkgconfig)

@@ -1,0 +1,136 @@
+// vpci-codec decoding a user's own bytes: every field of each packet kind, frames and bare packets, and
+// a clear error (exit status 1) for bytes that do not decode.
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <string>
+
+#include "lspci_reference.hpp"  // test::run_command
+
+namespace {
+
+// The binary under test; tests/config_checks.cmake passes its path.
+const char* codec_binary() { return std::getenv("VPCI_CODEC"); }
+
+bool skip_without_binary() {
+  if (codec_binary() != nullptr) return false;
+  BOOST_TEST_MESSAGE("VPCI_CODEC is not set (examples not built): vpci-codec tests skipped");
+  return true;
+}
+
+vpci::test::command_output codec(const std::string& arguments) {
+  return vpci::test::run_command(std::string("'") + codec_binary() + "' " + arguments + " 2>&1");
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// A Linux guest's read of block 1 (11 bytes) from the VF at device 2 function 1, transaction 3.
+const std::string read_packet = "06 00 02 00 04 00 01 00 03 00 00 00 00 00 00 00 09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00";
+const std::string read_fields =
+    "    0000: 06 00 02 00 04 00 01 00 03 00 00 00 00 00 00 00\n"
+    "    0010: 09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00\n"
+    "    descriptor type:  6 (VM_PKT_DATA_INBAND)\n"
+    "    offset8:          2 (payload at byte 16)\n"
+    "    len8:             4 (32 bytes)\n"
+    "    flags:            0x0001 (completion requested)\n"
+    "    transaction ID:   3\n"
+    "    message:          0x42490009 PCI_READ_BLOCK (VF -> PF)\n"
+    "    block ID:         1\n"
+    "    wslot:            0x00000022 (device 2, function 1)\n"
+    "    bytes requested:  11\n";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(codec_tool)
+
+BOOST_AUTO_TEST_CASE(a_frame_and_the_bare_packet_print_the_same_fields) {
+  if (skip_without_binary()) return;
+  const auto frame = codec("20 00 00 00 " + read_packet);
+  BOOST_TEST(frame.exit_status == 0);
+  BOOST_TEST(frame.out == "frame (36 bytes): length prefix 32 (20 00 00 00)\n  packet (32 bytes):\n" + read_fields);
+  const auto packet = codec(read_packet);
+  BOOST_TEST(packet.exit_status == 0);
+  BOOST_TEST(packet.out == "  packet (32 bytes):\n" + read_fields);
+  // Separators, 0x prefixes, and standard input.
+  const auto piped = vpci::test::run_command("echo '0x06,0x00:02-00 0400010003000000 0000000009004942 0100000022000000 0b000000' | '" +
+                                             std::string(codec_binary()) + "' --packet - 2>&1");
+  BOOST_TEST(piped.exit_status == 0);
+  BOOST_TEST(piped.out == packet.out);
+}
+
+BOOST_AUTO_TEST_CASE(a_write_as_linux_sends_it) {
+  if (skip_without_binary()) return;
+  const auto w = codec("06000200060001000400000000000000 0a004942000000002200000006000000 00155d01020300000000000000000000");
+  BOOST_TEST(w.exit_status == 0);
+  BOOST_TEST(w.out.find("    message:          0x4249000a PCI_WRITE_BLOCK (VF -> PF)\n"
+                        "    block ID:         0\n"
+                        "    wslot:            0x00000022 (device 2, function 1)\n"
+                        "    byte count:       6\n"
+                        "    data:             6 bytes\n"
+                        "      0000: 00 15 5d 01 02 03\n"
+                        "    after the data:   10 bytes (Linux's 4 reserved bytes and VMBus padding)\n") != std::string::npos,
+             w.out);
+}
+
+BOOST_AUTO_TEST_CASE(completions_and_invalidations) {
+  if (skip_without_binary()) return;
+  const auto read_answer = codec("0b000200040000000300000000000000 00000000010004002823000064000800");
+  BOOST_TEST(read_answer.exit_status == 0);
+  BOOST_TEST(read_answer.out.find("    descriptor type:  11 (VM_PKT_COMP)\n") != std::string::npos, read_answer.out);
+  BOOST_TEST(read_answer.out.find("    status:           0x00000000 (STATUS_SUCCESS)\n"
+                                  "    after the status: 12 bytes") != std::string::npos,
+             read_answer.out);
+  BOOST_TEST(read_answer.out.find("      0000: 01 00 04 00 28 23 00 00 64 00 08 00\n") != std::string::npos, read_answer.out);
+  const auto refused = codec("0b00020003000000 0100000000000000 590000c0 03000100");
+  BOOST_TEST(refused.out.find("    status:           0xc0000059 (STATUS_REVISION_MISMATCH)\n") != std::string::npos, refused.out);
+  BOOST_TEST(refused.out.find("    if it answers a version query: version 0x00010003 (1.3)\n") != std::string::npos, refused.out);
+  const auto invalidate = codec("06000200040000000000000000000000 1200494222000000 0500000000000080");
+  BOOST_TEST(invalidate.exit_status == 0);
+  BOOST_TEST(invalidate.out.find("    message:          0x42490012 PCI_INVALIDATE_BLOCK (PF -> VF)\n"
+                                 "    wslot:            0x00000022 (device 2, function 1)\n"
+                                 "    block mask:       0x8000000000000005\n"
+                                 "    blocks:           0 2 63\n") != std::string::npos,
+             invalidate.out);
+  const auto version = codec("06000200030001000100000000000000 1300494204000100");
+  BOOST_TEST(version.out.find("    protocol version: 0x00010004 (1.4)\n") != std::string::npos, version.out);
+}
+
+BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
+  if (skip_without_binary()) return;
+  // wslot with reserved bits set: the fields, then the error.
+  auto r = codec("06 00 02 00 04 00 01 00 03 00 00 00 00 00 00 00 09 00 49 42 01 00 00 00 22 01 00 00 0b 00 00 00");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.out.find("    wslot:            0x00000122 (reserved bits 31:8 set)\n") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("    error:            ") != std::string::npos, r.out);
+  // A length prefix that does not match the bytes after it (forced with --frame).
+  r = codec("--frame 21 00 00 00 " + read_packet);
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.out.find("  error: the prefix says 33 bytes, 32 follow\n") != std::string::npos, r.out);
+  // An unknown message type.
+  r = codec("06000200030001000100000000000000 7700494204000100");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.out.find("    error:            ") != std::string::npos, r.out);
+  // Not hex, or an odd number of digits: usage errors.
+  r = codec("06 0");
+  BOOST_TEST(r.exit_status == 2);
+  BOOST_TEST(r.out.find("vpci-codec: an odd number of hex digits\n") == 0u, r.out);
+  r = codec("hello");
+  BOOST_TEST(r.exit_status == 2);
+  BOOST_TEST(r.out.find("vpci-codec: 'h' is not a hex digit\n") == 0u, r.out);
+}
+
+BOOST_AUTO_TEST_CASE(the_walkthrough_prints_every_packet_the_same_way) {
+  if (skip_without_binary()) return;
+  const auto r = codec("");
+  BOOST_TEST(r.exit_status == 0);
+  const std::size_t packets = count(r.out, "  packet (");
+  BOOST_TEST(packets == 9u);  // 2 version rounds, a read, a write, each with its completion; an invalidation
+  for (const char* field : {"descriptor type:", "offset8:", "len8:", "flags:", "transaction ID:", "message:"})
+    BOOST_TEST(count(r.out, field) == packets, field);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
