@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <vpci/block/endian.hpp>
@@ -38,6 +39,8 @@ class stream_port {
   virtual std::string send(std::span<const std::byte> bytes) = 0;
   // Reads exactly out.size() bytes within `timeout` (eof: the PF closed the stream before they all came).
   virtual io receive(std::span<std::byte> out, std::chrono::milliseconds timeout) = 0;
+  // Writes as much of `bytes` as the stream takes before it stays full for `timeout`; returns how much.
+  virtual std::size_t send_within(std::span<const std::byte> bytes, std::chrono::milliseconds timeout) = 0;
   // Ends the VF's sending direction (the PF sees the end of the stream).
   virtual void shutdown_send() = 0;
 };
@@ -710,26 +713,37 @@ inline std::vector<hyperv_case> hyperv_cases() {
         return pass();
       });
   add("hyperv.unread_answers_stall", "hyperv-binding.md How the PF serves a stream", "a VF that never reads its answers is cut off after the stall timeout",
-      [small](hyperv_context& ctx) {
+      [](hyperv_context& ctx) {
         if (!ctx.stall) return skip("give the PF's stall timeout (--stall-ms) to bound this case");
-        const block_spec* b = small(ctx);
+        const block_spec* b = ctx.blocks.full_rw() ? ctx.blocks.full_rw() : ctx.blocks.small_rw();
         if (!b) return skip(missing("read-write block"));
         vf_stream s(ctx);
         VPCI_HV_OPEN(s);
+        // Requests until both directions are full: the PF's answers fill the VF's receive side, the PF
+        // stops reading, the VF's requests fill the PF's receive side.
+        const auto one = read_frame(0x10000, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size));
         std::vector<std::byte> bytes;
-        for (std::uint64_t i = 0; i < 1000; ++i) {
-          const auto f = read_frame(0x10000 + (i % 64), b->id, ctx.wslot, static_cast<std::uint32_t>(b->size));
-          bytes.insert(bytes.end(), f.begin(), f.end());
+        for (int i = 0; i < 4096; ++i) bytes.insert(bytes.end(), one.begin(), one.end());
+        std::size_t sent = 0;
+        for (int round = 0; round < 64; ++round) {
+          const std::size_t n = s.port().send_within(bytes, std::chrono::milliseconds(50));
+          sent += n;
+          if (n < bytes.size()) break;
         }
-        (void)s.send(bytes);  // the PF may stop reading and cut the stream meanwhile
-        // Reading now: the PF must have given the stream up within two stall timeouts.
-        const auto deadline = std::chrono::steady_clock::now() + 2 * *ctx.stall + ctx.timeout;
+        // Not reading for two stall timeouts: the PF must give the stream up (quarantine, close).
+        std::this_thread::sleep_for(2 * *ctx.stall + std::chrono::milliseconds(50));
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        std::vector<std::byte> sink(4096);
         while (std::chrono::steady_clock::now() < deadline) {
-          std::array<std::byte, 512> sink{};
-          const auto got = s.port().receive(std::span<std::byte>(sink).first(1), ctx.timeout);
-          if (got == stream_port::io::eof || got == stream_port::io::error) return pass("stream closed");
+          switch (s.port().receive(sink, ctx.timeout)) {
+            case stream_port::io::ok: continue;
+            case stream_port::io::eof:
+            case stream_port::io::error: return pass("stream closed after " + std::to_string(sent) + " request bytes");
+            case stream_port::io::timeout:
+              return fail("the stream is still open two stall timeouts after the VF stopped reading");
+          }
         }
-        return fail("the stream is still open two stall timeouts after the VF stopped reading");
+        return fail("the PF kept sending answers for 10 s after the stall");
       });
 
   // ---- protocol violations: each quarantines the VF; they run last (the one that needs an agreed

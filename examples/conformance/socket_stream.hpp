@@ -44,6 +44,22 @@ class socket_stream_port final : public stream_port {
     return {};
   }
 
+  std::size_t send_within(std::span<const std::byte> bytes, std::chrono::milliseconds timeout) override {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ::ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;
+      ::pollfd p{fd_, POLLOUT, 0};
+      if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) break;  // full for the whole timeout
+    }
+    return sent;
+  }
+
   io receive(std::span<std::byte> out, std::chrono::milliseconds timeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::size_t got = 0;
