@@ -155,8 +155,10 @@ class mailbox_vf {
     if (width == 4) {
       wr(mailbox::reg::request, request_word);
     } else {  // section 3, access widths: the upper half first, the sequence last
-      wr(mailbox::reg::request + 2, request_word >> 16, 2);
-      wr(mailbox::reg::request, request_word & 0xFFFF, 2);
+      std::array<std::byte, 4> b{};
+      le::store_u32(b.data(), request_word);
+      put(mailbox::reg::request + 2, std::span<const std::byte>(b).subspan(2, 2), 2);
+      put(mailbox::reg::request, std::span<const std::byte>(b).first(2), 2);
     }
     const auto s = static_cast<std::uint16_t>(request_word & 0xFFFF);
     sequence_ = s;
