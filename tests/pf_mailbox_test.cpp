@@ -794,6 +794,32 @@ BOOST_AUTO_TEST_CASE(a_pf_restarting_mid_request_picks_a_new_epoch_and_adopts_th
   BOOST_TEST((store->quarantined(0) == quarantine_reason::none));
 }
 
+// Found by vpci-conformance (mailbox.invalidation_survives_restart): a PF restarting onto its window
+// published an empty latch, losing the invalidations the old PF had latched and the VF had not taken,
+// though docs/protocol.md 4.3 and 5.3 promise they survive. The restarted session keeps what the window
+// shows, less what the VF acknowledged (it took those).
+BOOST_AUTO_TEST_CASE(conformance_a_restarted_pf_keeps_the_latch_its_window_shows) {
+  fixture f;
+  BOOST_TEST((f.store.invalidate(0, block_mask{(std::uint64_t{1} << 3) | (std::uint64_t{1} << 40) | 1u}) == no_error));
+  f.service();
+  BOOST_REQUIRE(f.mask() == ((std::uint64_t{1} << 3) | (std::uint64_t{1} << 40) | 1u));
+  f.vf_write_u32(reg::invalidate_ack_low, 1u);  // the VF took bit 0; the old PF dies before it clears it
+  auto store = std::make_unique<pf_blocks<4>>();
+  BOOST_REQUIRE((store->register_vf(0, 0x0101) == no_error));
+  pf_mailbox_session<4> restarted(*store, 0);
+  f.apply(restarted.initialize(f.window, 0));
+  BOOST_TEST(restarted.latched_invalidations().bits() == ((std::uint64_t{1} << 3) | (std::uint64_t{1} << 40)));
+  BOOST_TEST(f.mask() == ((std::uint64_t{1} << 3) | (std::uint64_t{1} << 40)));
+  BOOST_TEST(f.status().invalidated);
+  BOOST_TEST(f.u32(reg::invalidate_ack_low) == 0u);
+  // A window never initialised (epoch 0) holds no latch, whatever its mask registers show.
+  window_type blank{};
+  le::store_u32(blank.data() + reg::invalidate_mask_low, 0xFFu);
+  pf_mailbox_session<4> fresh(*store, 0);
+  (void)fresh.initialize(blank, 0);
+  BOOST_TEST(fresh.latched_invalidations().empty());
+}
+
 BOOST_AUTO_TEST_CASE(reinitialising_after_an_flr_keeps_and_republishes_the_latch) {
   fixture f;
   BOOST_TEST((f.store.invalidate(0, block_mask{0b1001}) == no_error));

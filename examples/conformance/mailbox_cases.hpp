@@ -887,6 +887,26 @@ inline std::vector<mailbox_case> mailbox_cases() {
         return pass("epoch " + std::to_string(old_epoch) + " -> " + std::to_string(s.epoch));
       });
 
+  add("mailbox.invalidation_survives_restart", "protocol.md 4.3, 5.3", "a bit latched before a PF restart is published again after it",
+      [](mailbox_context& ctx) {
+        VPCI_CONFORMANCE_NEEDS_INVALIDATION(ctx);
+        if (auto why = ctx.control->can_restart(); !why.empty()) return skip(why);
+        mailbox_vf vf(ctx.vf0);
+        VPCI_CONFORMANCE_START(vf);
+        VPCI_CONFORMANCE_CHECK(detail::drain(vf));
+        VPCI_CONFORMANCE_CHECK(detail::raise(ctx, 1u << 11));
+        VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 1u << 11, "after the raise"));
+        const std::uint8_t old_epoch = vf.epoch();
+        VPCI_CONFORMANCE_CHECK(ctx.control->restart());
+        std::string why;
+        if (!vf.wait_status([&](std::uint32_t s) { return mailbox::decode_status(s).epoch != old_epoch; }, why))
+          return fail("no new epoch after the restart: " + why);
+        VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 1u << 11, "after the restart"));
+        detail::acknowledge(vf, 1u << 11);
+        VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 0, "after the acknowledgement"));
+        return pass();
+      });
+
   // ---- 5.5: liveness ----
   add("mailbox.heartbeat", "protocol.md 5.5", "status bits 27:26 advance within the announced interval", [](mailbox_context& ctx) {
     mailbox_vf vf(ctx.vf0);

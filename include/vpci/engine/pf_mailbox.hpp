@@ -93,6 +93,12 @@ class pf_mailbox_session {
     synchronised_ = false;
     result_ = ntstatus::success;
     reraised_ = block_mask{};  // the VF reads the whole latch after it sees the new epoch
+    // A window that was initialised (epoch non-zero) shows the latch its PF published: a PF that restarts
+    // onto it (a new process on the same shared memory, firmware whose registers survive its reboot) keeps
+    // those invalidations, less the ones the VF acknowledged and that PF never cleared (it took them).
+    if (readable && shown != 0)
+      latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low) &
+                             ~window_mask(window, mailbox::reg::invalidate_ack_low)};
     latch_raised();
     status_ = mailbox::status_word{0, 0, false, !latched_.empty(), 0, epoch};
     next_beat_ = config_.heartbeat_ms == 0 ? no_tick : now + beat_interval();
@@ -379,6 +385,10 @@ class pf_mailbox_session {
   }
   static constexpr std::uint32_t load(std::span<const std::byte> window, std::uint16_t offset) noexcept {
     return le::load_u32(window.data() + offset);
+  }
+  // The 64-bit mask of a low/high register pair.
+  static constexpr std::uint64_t window_mask(std::span<const std::byte> window, std::uint16_t low) noexcept {
+    return std::uint64_t{load(window, low)} | (std::uint64_t{load(window, static_cast<std::uint16_t>(low + 4))} << 32);
   }
 
   static constexpr std::array<std::byte, 8> zeros_{};
