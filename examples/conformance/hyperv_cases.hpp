@@ -262,10 +262,6 @@ inline std::vector<std::byte> data_of(const packet& p, std::size_t n) {
   if (!(stream).connected()) return fail("cannot connect: " + (stream).error()); \
   if (auto negotiated_ = (stream).negotiate(); !negotiated_.empty()) return fail(negotiated_)
 
-inline std::string missing(std::string_view role) {
-  return "the profile names no " + std::string(role) + " (see --block and the conformance profile)";
-}
-
 // A status-table row over binding 2.
 inline case_result status_row(hyperv_context& ctx, std::optional<std::uint32_t> block, std::string_view role,
                               std::vector<std::byte> (*make)(hyperv_context&, std::uint32_t), ntstatus expected) {

@@ -56,8 +56,6 @@ inline std::vector<std::byte> pattern(std::uint32_t seed, std::size_t size) {
   return bytes;
 }
 
-inline std::string ntstatus_text(std::uint32_t value) { return hex(value); }
-
 // One request's outcome as the VF saw it.
 struct mailbox_answer {
   bool answered{false};
@@ -124,7 +122,7 @@ class mailbox_vf {
     }
   }
 
-  // Polls status until its ack is `s` (or, with `any_change`, until it differs from `from`).
+  // Polls status until `done(status)` holds, within the port's budget (`why` says what was seen otherwise).
   std::optional<std::uint32_t> wait_status(const std::function<bool(std::uint32_t)>& done, std::string& why) {
     const auto started = std::chrono::steady_clock::now();
     for (std::size_t polls = 0;; ++polls) {
@@ -145,7 +143,6 @@ class mailbox_vf {
   // wait for its ack, `result`, the data of a read (count bytes), and the tear check.
   mailbox_answer transact(std::uint32_t request_word, std::uint32_t block, std::span<const std::byte> write_data = {},
                           std::size_t width = 4) {
-    mailbox_answer a;
     if (!write_data.empty()) {
       std::vector<std::byte> padded(write_data.begin(), write_data.end());
       padded.resize((padded.size() + 3) & ~std::size_t{3});
@@ -165,6 +162,7 @@ class mailbox_vf {
     return collect(s, (request_word >> 24 & 3u) == 1);
   }
 
+  // The answer to sequence `s`: waits for its ack, reads result and (a read) the data, then the tear check.
   mailbox_answer collect(std::uint16_t s, bool read_data) {
     mailbox_answer a;
     if (!error_.empty()) {
@@ -255,9 +253,7 @@ inline std::string start(mailbox_vf& vf) {
 #define VPCI_CONFORMANCE_CHECK(text)            \
   if (auto checked_ = (text); !checked_.empty()) return fail(checked_)
 
-inline std::string missing(std::string_view role) {
-  return "the profile names no " + std::string(role) + " (see --block and the conformance profile)";
-}
+using conformance::missing;
 
 // A status-table row: a request of `word` (its sequence filled in) on `block` answered FAILED with `expected`.
 inline case_result status_row(mailbox_context& ctx, std::optional<std::uint32_t> block, std::string_view role,

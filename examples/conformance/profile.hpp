@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <vpci/engine/pf_blocks.hpp>
@@ -75,6 +76,11 @@ inline profile default_profile() {
   p.empty_block = 7;
   p.second_vf_block = block_spec{40, 8, block_access::read_write};
   return p;
+}
+
+// The SKIP reason of a case whose block role the profile does not fill.
+inline std::string missing(std::string_view role) {
+  return "the profile names no " + std::string(role) + " (see --block and the conformance profile)";
 }
 
 // The initial contents --self gives a block: byte i is (id * 29 + i) mod 256.
