@@ -41,6 +41,7 @@ Targets, binding 2 (Hyper-V vPCI messages, raw frames):
 
 Options:
   --case PATTERN            run only matching cases (a name or a glob; repeatable)
+  --exclude PATTERN         leave matching cases out (repeatable)
   --list                    list the cases and exit
   --json                    print the results as JSON
   --timeout MS              how long to wait for each answer (default 1000)
@@ -55,12 +56,15 @@ Options:
   --stall-ms MS             the PF's stall timeout on binding 2 (enables hyperv.unread_answers_stall)
   --invalidate-cmd CMD      a shell command that makes the PF raise an invalidation: {vf} and {mask}
                             (hex) are replaced; it returns once the PF has taken it
+  --invalidate-block ID     or: writing 8 bytes (a little-endian mask) to block ID makes the PF raise
+                            those bits for the writing VF (a vendor's test hook)
   --restart-cmd CMD         a shell command that restarts the PF (and returns once it serves again)
 
 Without --block the PF is assumed to define the conformance profile (what --self defines): VF 0 has
 block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, write-only), 0x12345678
 (8, read-write), 6 (handler: STATUS_DEVICE_NOT_READY), 7 (handler: success, 0 bytes); VF 1 has block 40
-(8, read-write); 0xDEAD0000 is defined by nobody.
+(8, read-write); 0xDEAD0000 is defined by nobody. With --block the profile is only what the options
+give (0xDEAD0000 stays the undefined block); a case whose block is not given is SKIPped.
 Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
 the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
 setup error.
@@ -72,11 +76,12 @@ struct options {
   std::string shm, shm2, sysfs, sysfs2, unix_path, unix_path2, tcp, tcp2;
   bool allow_write{false};
   std::vector<std::string> cases;
+  std::vector<std::string> excluded;
   bool list{false}, json{false};
   std::chrono::milliseconds timeout{1000};
   std::optional<std::chrono::milliseconds> stall;
-  profile blocks = default_profile();
-  bool blocks_given{false};
+  profile given;   // what the block options said
+  profile blocks;  // what the cases assume: see the end of parse()
   std::optional<std::uint16_t> dvsec_vendor;
   std::uint16_t dvsec_id{vpci::mailbox::default_dvsec_id};
   std::uint32_t wslot{0x22}, wslot2{0x42};
@@ -126,19 +131,19 @@ options parse(int argc, char** argv) {
     else if (a == "--tcp") o.tcp = value(i), o.binding = "hyperv";
     else if (a == "--tcp2") o.tcp2 = value(i);
     else if (a == "--case") o.cases.push_back(value(i));
+    else if (a == "--exclude") o.excluded.push_back(value(i));
     else if (a == "--list") o.list = true;
     else if (a == "--json") o.json = true;
     else if (a == "--timeout") o.timeout = std::chrono::milliseconds(number(value(i)));
     else if (a == "--stall-ms") o.stall = std::chrono::milliseconds(number(value(i)));
     else if (a == "--block") {
-      if (!o.blocks_given) o.blocks.blocks.clear();
-      o.blocks_given = true;
-      o.blocks.blocks.push_back(parse_block(value(i)));
-    } else if (a == "--foreign-block") o.blocks.foreign_block = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--undefined-block") o.blocks.undefined_block = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--not-ready-block") o.blocks.not_ready_block = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--empty-block") o.blocks.empty_block = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--second-block") o.blocks.second_vf_block = parse_block(value(i));
+      o.given.blocks.push_back(parse_block(value(i)));
+    } else if (a == "--foreign-block") o.given.foreign_block = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--undefined-block") o.given.undefined_block = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--not-ready-block") o.given.not_ready_block = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--empty-block") o.given.empty_block = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--second-block") o.given.second_vf_block = parse_block(value(i));
+    else if (a == "--invalidate-block") o.given.invalidation_trigger = static_cast<std::uint32_t>(number(value(i)));
     else if (a == "--dvsec-vendor") o.dvsec_vendor = static_cast<std::uint16_t>(number(value(i)));
     else if (a == "--dvsec-id") o.dvsec_id = static_cast<std::uint16_t>(number(value(i)));
     else if (a == "--wslot") o.wslot = static_cast<std::uint32_t>(number(value(i)));
@@ -148,7 +153,29 @@ options parse(int argc, char** argv) {
     else throw std::invalid_argument("unknown option " + a);
   }
   if (o.binding != "mailbox" && o.binding != "hyperv") throw std::invalid_argument("--binding is mailbox or hyperv");
+  // Without --block: the conformance profile, with any role given overriding it. With --block: only what
+  // the options give, and the default undefined block ID.
+  const profile defaults = default_profile();
+  o.blocks = o.given.blocks.empty() ? defaults : o.given;
+  if (o.given.blocks.empty()) o.blocks.blocks = defaults.blocks;
+  auto pick = [&](auto member) {
+    if (o.given.*member) o.blocks.*member = o.given.*member;
+    else if (o.given.blocks.empty() || member == &profile::undefined_block) o.blocks.*member = defaults.*member;
+  };
+  pick(&profile::foreign_block);
+  pick(&profile::undefined_block);
+  pick(&profile::not_ready_block);
+  pick(&profile::empty_block);
+  if (o.given.second_vf_block) o.blocks.second_vf_block = o.given.second_vf_block;
+  o.blocks.invalidation_trigger = o.given.invalidation_trigger;
   return o;
+}
+
+// The cases less those --exclude names.
+template <class Case>
+std::vector<Case> only(std::vector<Case> cases, const options& o) {
+  std::erase_if(cases, [&](const Case& c) { return !o.excluded.empty() && selected(c.name, o.excluded); });
+  return cases;
 }
 
 // --invalidate-cmd / --restart-cmd for an external PF.
@@ -238,7 +265,7 @@ int run_mailbox(const options& o) {
     throw std::invalid_argument("binding 1 needs --self, --shm NAME or --sysfs BDF");
   }
   mailbox_context ctx{*vf0, vf1.get(), o.blocks, control};
-  return finish(run_cases(mailbox_cases(), ctx, o.cases, print_line));
+  return finish(run_cases(only(mailbox_cases(), o), ctx, o.cases, print_line));
 }
 
 int run_hyperv(const options& o) {
@@ -263,7 +290,7 @@ int run_hyperv(const options& o) {
     throw std::invalid_argument("binding 2 needs --self, --unix PATH or --tcp HOST:PORT");
   }
   hyperv_context ctx{*target, o.blocks, control, wslot, wslot2, o.timeout, o.stall};
-  return finish(run_cases(hyperv_cases(), ctx, o.cases, print_line));
+  return finish(run_cases(only(hyperv_cases(), o), ctx, o.cases, print_line));
 }
 
 }  // namespace
@@ -273,7 +300,8 @@ int main(int argc, char** argv) {
     const options o = parse(argc, argv);
     json_output = o.json;
     if (o.list) {
-      const auto lines = o.binding == "hyperv" ? list_cases(hyperv_cases(), o.cases) : list_cases(mailbox_cases(), o.cases);
+      const auto lines = o.binding == "hyperv" ? list_cases(only(hyperv_cases(), o), o.cases)
+                                               : list_cases(only(mailbox_cases(), o), o.cases);
       for (const std::string& line : lines) std::printf("%s\n", line.c_str());
       return 0;
     }

@@ -2,8 +2,9 @@
 //
 // The cases need to know the PF's blocks. Without --block options the tool assumes the conformance
 // profile below (the blocks `--self` defines, and the set a PF must define to be checked on every row of
-// docs/protocol.md 4.4); each --block ID:SIZE[:ro|:wo] replaces the profile's VF blocks, and the other
-// roles (--foreign-block, --undefined-block, --not-ready-block, --empty-block) are given one by one.
+// docs/protocol.md 4.4). --block ID:SIZE[:ro|:wo] options replace the whole profile: the VF's blocks are
+// those given, and the other roles (--foreign-block, --second-block, --not-ready-block, --empty-block,
+// --invalidate-block) are given one by one; only the undefined block ID keeps its default (0xDEAD0000).
 // A case whose block role is missing is SKIPped with the reason.
 #pragma once
 
@@ -38,6 +39,9 @@ struct profile {
   std::optional<std::uint32_t> empty_block;
   // The second VF's own block (read-write), for the isolation and flood cases.
   std::optional<block_spec> second_vf_block;
+  // A block through which the VF makes the PF raise invalidations (a vendor's test hook, not part of the
+  // protocol): writing 8 bytes, a little-endian 64-bit mask, raises those bits for the writing VF.
+  std::optional<std::uint32_t> invalidation_trigger;
 
   [[nodiscard]] const block_spec* find(auto&& match) const {
     for (const block_spec& b : blocks)
