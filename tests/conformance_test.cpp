@@ -263,15 +263,15 @@ BOOST_AUTO_TEST_SUITE(conformance_suite)
 // ---- output ----------------------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(lines_summary_json_and_case_selection) {
-  const std::vector<case_report> reports{{"mailbox.a", "protocol.md 4.4", pass()},
-                                         {"mailbox.b", "protocol.md 4.2", fail("no answer within 5 ms (\"x\")")},
+  const std::vector<case_report> reports{{"mailbox.a", "protocol.md §4.4", pass()},
+                                         {"mailbox.b", "protocol.md §4.2", fail("no answer within 5 ms (\"x\")")},
                                          {"hyperv.c", "hyperv-binding.md Framing", skip("why")}};
-  BOOST_TEST(format_line(reports[0]) == "PASS  mailbox.a  protocol.md 4.4");
-  BOOST_TEST(format_line(reports[1]) == "FAIL  mailbox.b  protocol.md 4.2  no answer within 5 ms (\"x\")");
+  BOOST_TEST(format_line(reports[0]) == "PASS  mailbox.a  protocol.md §4.4");
+  BOOST_TEST(format_line(reports[1]) == "FAIL  mailbox.b  protocol.md §4.2  no answer within 5 ms (\"x\")");
   BOOST_TEST(format_summary(summarize(reports)) == "1 passed, 1 failed, 1 skipped");
   BOOST_TEST(format_json(reports) ==
-             "{\"cases\":[{\"name\":\"mailbox.a\",\"section\":\"protocol.md 4.4\",\"verdict\":\"PASS\",\"reason\":\"\"},"
-             "{\"name\":\"mailbox.b\",\"section\":\"protocol.md 4.2\",\"verdict\":\"FAIL\",\"reason\":\"no answer within 5 ms (\\\"x\\\")\"},"
+             "{\"cases\":[{\"name\":\"mailbox.a\",\"section\":\"protocol.md §4.4\",\"verdict\":\"PASS\",\"reason\":\"\"},"
+             "{\"name\":\"mailbox.b\",\"section\":\"protocol.md §4.2\",\"verdict\":\"FAIL\",\"reason\":\"no answer within 5 ms (\\\"x\\\")\"},"
              "{\"name\":\"hyperv.c\",\"section\":\"hyperv-binding.md Framing\",\"verdict\":\"SKIP\",\"reason\":\"why\"}],"
              "\"passed\":1,\"failed\":1,\"skipped\":1}");
   BOOST_TEST(selected("mailbox.sequence_skip", {}));

@@ -305,7 +305,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
   };
   auto small = [](hyperv_context& ctx) { return ctx.blocks.small_rw(); };
 
-  add("hyperv.version_negotiation", "hyperv-binding.md Version negotiation", "1.4 offered: STATUS_SUCCESS, the version echoed, 24 bytes",
+  add("hyperv.version_negotiation", "hyperv-binding.md §Version negotiation", "1.4 offered: STATUS_SUCCESS, the version echoed, 24 bytes",
       [](hyperv_context& ctx) {
         vf_stream s(ctx);
         if (!s.connected()) return fail("cannot connect: " + s.error());
@@ -317,7 +317,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         if (get32(p.body, 4) != version_1_4) return fail("version field " + hex(get32(p.body, 4)) + ", expected 0x00010004");
         return pass();
       });
-  add("hyperv.version_mismatch", "hyperv-binding.md Version negotiation", "an unknown version: REVISION_MISMATCH; a lower offer then agrees",
+  add("hyperv.version_mismatch", "hyperv-binding.md §Version negotiation", "an unknown version: REVISION_MISMATCH; a lower offer then agrees",
       [](hyperv_context& ctx) {
         vf_stream s(ctx);
         if (!s.connected()) return fail("cannot connect: " + s.error());
@@ -335,7 +335,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         }
         return pass();
       });
-  add("hyperv.read_exact_length", "hyperv-binding.md Padding rule 4", "a read answer carries exactly bytes_requested, padded",
+  add("hyperv.read_exact_length", "hyperv-binding.md §Padding rule 4", "a read answer carries exactly bytes_requested, padded",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -346,7 +346,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         VPCI_HV_CHECK(expect_read(p, static_cast<std::uint32_t>(b->size)));
         return pass();
       });
-  add("hyperv.read_longer_than_block", "hyperv-binding.md Padding rule 4", "a read longer than the block: the block, then zeros, bytes_requested in all",
+  add("hyperv.read_longer_than_block", "hyperv-binding.md §Padding rule 4", "a read longer than the block: the block, then zeros, bytes_requested in all",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -364,7 +364,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         if (data_of(p, n) != expected) return fail("the answer is not the block's bytes followed by zeros");
         return pass();
       });
-  add("hyperv.write_then_read", "hyperv-binding.md What the PF session answers", "a write (Linux tail) completes with 24 bytes; the block reads back",
+  add("hyperv.write_then_read", "hyperv-binding.md §What the PF session answers", "a write (Linux tail) completes with 24 bytes; the block reads back",
       [](hyperv_context& ctx) {
         vf_stream s(ctx);
         VPCI_HV_OPEN(s);
@@ -383,7 +383,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         if (checked == 0) return skip(missing("read-write block"));
         return pass(std::to_string(checked) + " blocks (128 bytes: the largest frame, 168)");
       });
-  add("hyperv.length_0", "hyperv-binding.md What the PF session answers 4", "read and write of 0 bytes: STATUS_INVALID_PARAMETER",
+  add("hyperv.length_0", "hyperv-binding.md §What the PF session answers 4", "read and write of 0 bytes: STATUS_INVALID_PARAMETER",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -393,7 +393,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         return status_row(ctx, b->id, "", [](hyperv_context& c, std::uint32_t id) { return write_frame(0x10000, id, c.wslot, {}); },
                           ntstatus::invalid_parameter);
       });
-  add("hyperv.length_1", "hyperv-binding.md What the PF session answers 5", "1 byte: read BUFFER_TOO_SMALL, write INVALID_PARAMETER",
+  add("hyperv.length_1", "hyperv-binding.md §What the PF session answers 5", "1 byte: read BUFFER_TOO_SMALL, write INVALID_PARAMETER",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -407,7 +407,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
                           },
                           ntstatus::invalid_parameter);
       });
-  add("hyperv.length_128", "hyperv-binding.md Padding rule 4", "128 bytes read: a 152-byte answer", [](hyperv_context& ctx) {
+  add("hyperv.length_128", "hyperv-binding.md §Padding rule 4", "128 bytes read: a 152-byte answer", [](hyperv_context& ctx) {
     const block_spec* b = ctx.blocks.full_rw();
     if (!b) return skip(missing("128-byte read-write block"));
     vf_stream s(ctx);
@@ -417,7 +417,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
     VPCI_HV_CHECK(expect_read(p, 128));
     return pass();
   });
-  add("hyperv.length_129", "hyperv-binding.md What the PF session answers 4", "129 bytes (read and write): STATUS_INVALID_PARAMETER",
+  add("hyperv.length_129", "hyperv-binding.md §What the PF session answers 4", "129 bytes (read and write): STATUS_INVALID_PARAMETER",
       [](hyperv_context& ctx) {
         const block_spec* b = ctx.blocks.full_rw() ? ctx.blocks.full_rw() : ctx.blocks.small_rw();
         if (!b) return skip(missing("read-write block"));
@@ -431,7 +431,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
                           },
                           ntstatus::invalid_parameter);
       });
-  add("hyperv.length_0xffffffff", "hyperv-binding.md What the PF session answers 4", "a read of 0xFFFFFFFF bytes: STATUS_INVALID_PARAMETER",
+  add("hyperv.length_0xffffffff", "hyperv-binding.md §What the PF session answers 4", "a read of 0xFFFFFFFF bytes: STATUS_INVALID_PARAMETER",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -439,19 +439,19 @@ inline std::vector<hyperv_case> hyperv_cases() {
                           [](hyperv_context& c, std::uint32_t id) { return read_frame(0x10000, id, c.wslot, 0xFFFFFFFF); },
                           ntstatus::invalid_parameter);
       });
-  add("hyperv.undefined_block", "hyperv-binding.md What the PF session answers 5", "a block nobody defines: STATUS_INVALID_PARAMETER",
+  add("hyperv.undefined_block", "hyperv-binding.md §What the PF session answers 5", "a block nobody defines: STATUS_INVALID_PARAMETER",
       [](hyperv_context& ctx) {
         return status_row(ctx, ctx.blocks.undefined_block, "undefined block ID",
                           [](hyperv_context& c, std::uint32_t id) { return read_frame(0x10000, id, c.wslot, 8); },
                           ntstatus::invalid_parameter);
       });
-  add("hyperv.foreign_block", "hyperv-binding.md What the PF session answers 5", "another VF's block: STATUS_ACCESS_DENIED",
+  add("hyperv.foreign_block", "hyperv-binding.md §What the PF session answers 5", "another VF's block: STATUS_ACCESS_DENIED",
       [](hyperv_context& ctx) {
         return status_row(ctx, ctx.blocks.foreign_block, "foreign block",
                           [](hyperv_context& c, std::uint32_t id) { return read_frame(0x10000, id, c.wslot, 128); },
                           ntstatus::access_denied);
       });
-  add("hyperv.foreign_wslot", "hyperv-binding.md What the PF session answers 3", "a wslot not this VF's: STATUS_ACCESS_DENIED (before length checks)",
+  add("hyperv.foreign_wslot", "hyperv-binding.md §What the PF session answers 3", "a wslot not this VF's: STATUS_ACCESS_DENIED (before length checks)",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -459,7 +459,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
                           [](hyperv_context& c, std::uint32_t id) { return read_frame(0x10000, id, (c.wslot ^ 0x1Fu) & 0xFF, 0); },
                           ntstatus::access_denied);
       });
-  add("hyperv.read_too_short", "hyperv-binding.md What the PF session answers 5", "a read below the block's size: STATUS_BUFFER_TOO_SMALL",
+  add("hyperv.read_too_short", "hyperv-binding.md §What the PF session answers 5", "a read below the block's size: STATUS_BUFFER_TOO_SMALL",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -470,7 +470,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         VPCI_HV_CHECK(expect_status(p, ntstatus::buffer_too_small));
         return pass();
       });
-  add("hyperv.write_wrong_length", "hyperv-binding.md What the PF session answers 5", "a write of another length: STATUS_INVALID_PARAMETER",
+  add("hyperv.write_wrong_length", "hyperv-binding.md §What the PF session answers 5", "a write of another length: STATUS_INVALID_PARAMETER",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -481,7 +481,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         VPCI_HV_CHECK(expect_status(p, ntstatus::invalid_parameter));
         return pass();
       });
-  add("hyperv.write_read_only", "hyperv-binding.md What the PF session answers 5", "a write to a read-only block: STATUS_ACCESS_DENIED",
+  add("hyperv.write_read_only", "hyperv-binding.md §What the PF session answers 5", "a write to a read-only block: STATUS_ACCESS_DENIED",
       [](hyperv_context& ctx) {
         const block_spec* b = ctx.blocks.read_only();
         if (!b) return skip(missing("read-only block"));
@@ -492,7 +492,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         VPCI_HV_CHECK(expect_status(p, ntstatus::access_denied));
         return pass();
       });
-  add("hyperv.read_write_only", "hyperv-binding.md What the PF session answers 5", "a read of a write-only block: STATUS_ACCESS_DENIED",
+  add("hyperv.read_write_only", "hyperv-binding.md §What the PF session answers 5", "a read of a write-only block: STATUS_ACCESS_DENIED",
       [](hyperv_context& ctx) {
         const block_spec* b = ctx.blocks.write_only();
         if (!b) return skip(missing("write-only block"));
@@ -503,13 +503,13 @@ inline std::vector<hyperv_case> hyperv_cases() {
         VPCI_HV_CHECK(expect_status(p, ntstatus::access_denied));
         return pass();
       });
-  add("hyperv.handler_status_passthrough", "hyperv-binding.md What the PF session answers 5", "an IHV handler's STATUS_DEVICE_NOT_READY passed through",
+  add("hyperv.handler_status_passthrough", "hyperv-binding.md §What the PF session answers 5", "an IHV handler's STATUS_DEVICE_NOT_READY passed through",
       [](hyperv_context& ctx) {
         return status_row(ctx, ctx.blocks.not_ready_block, "not-ready handler block",
                           [](hyperv_context& c, std::uint32_t id) { return read_frame(0x10000, id, c.wslot, 128); },
                           ntstatus::device_not_ready);
       });
-  add("hyperv.padded_packets", "hyperv-binding.md Padding rules 1, 3, 5, 6", "writes with and without the Linux tail, non-zero padding: accepted",
+  add("hyperv.padded_packets", "hyperv-binding.md §Padding rules 1, 3, 5, 6", "writes with and without the Linux tail, non-zero padding: accepted",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -532,7 +532,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         }
         return pass("4 variants");
       });
-  add("hyperv.unpadded_frame", "hyperv-binding.md Framing", "L up to 7 bytes short of len8 * 8 passes the framing", [](hyperv_context& ctx) {
+  add("hyperv.unpadded_frame", "hyperv-binding.md §Framing", "L up to 7 bytes short of len8 * 8 passes the framing", [](hyperv_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     if (!b) return skip(missing("read-write block"));
     vf_stream s(ctx);
@@ -548,7 +548,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
     VPCI_HV_CHECK(expect_status(p, ntstatus::success));
     return pass("L = " + std::to_string(32 + b->size + (tail ? 4 : 0)));
   });
-  add("hyperv.one_byte_chunks", "hyperv-binding.md Framing", "a request sent one byte at a time is answered", [small](hyperv_context& ctx) {
+  add("hyperv.one_byte_chunks", "hyperv-binding.md §Framing", "a request sent one byte at a time is answered", [small](hyperv_context& ctx) {
     const block_spec* b = small(ctx);
     if (!b) return skip(missing("read-write block"));
     vf_stream s(ctx);
@@ -560,7 +560,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
     VPCI_HV_CHECK(expect_read(p, static_cast<std::uint32_t>(b->size)));
     return pass();
   });
-  add("hyperv.transaction_id_echo", "hyperv-binding.md The VMBus packet descriptor", "any 64-bit transaction ID is echoed", [small](hyperv_context& ctx) {
+  add("hyperv.transaction_id_echo", "hyperv-binding.md §The VMBus packet descriptor", "any 64-bit transaction ID is echoed", [small](hyperv_context& ctx) {
     const block_spec* b = small(ctx);
     if (!b) return skip(missing("read-write block"));
     vf_stream s(ctx);
@@ -572,7 +572,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
     }
     return pass();
   });
-  add("hyperv.transaction_id_reuse", "hyperv-binding.md What the PF session answers", "two requests with one ID: both executed, answered in order",
+  add("hyperv.transaction_id_reuse", "hyperv-binding.md §What the PF session answers", "two requests with one ID: both executed, answered in order",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -597,7 +597,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         if (data_of(p, b->size) != second) return fail("the second write with the reused ID was not executed");
         return pass();
       });
-  add("hyperv.unread_answers", "hyperv-binding.md How the PF serves a stream", "200 requests before any answer is read: all answered in order (the first 64 served)",
+  add("hyperv.unread_answers", "hyperv-binding.md §How the PF serves a stream", "200 requests before any answer is read: all answered in order (the first 64 served)",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -624,7 +624,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         }
         return pass("200 answers, " + std::to_string(refused) + " past the in-flight cap refused (DEVICE_NOT_READY)");
       });
-  add("hyperv.invalidate_frame", "hyperv-binding.md Invalidations", "a raised mask arrives as one 36-byte INVALIDATE_BLOCK frame",
+  add("hyperv.invalidate_frame", "hyperv-binding.md §Invalidations", "a raised mask arrives as one 36-byte INVALIDATE_BLOCK frame",
       [](hyperv_context& ctx) {
         if (!ctx.control) return skip("the tool cannot make this PF raise invalidations (--invalidate-cmd)");
         if (auto why = ctx.control->can_invalidate(); !why.empty()) return skip(why);
@@ -641,7 +641,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
           return fail("INVALIDATE_BLOCK " + hex(get32(p.body, 0)) + " wslot " + hex(get32(p.body, 4)) + " mask " + hex(get64(p.body, 8), 16));
         return pass();
       });
-  add("hyperv.isolation_two_streams", "hyperv-binding.md What the PF session answers 3, 5", "each VF's block and wslot are its own",
+  add("hyperv.isolation_two_streams", "hyperv-binding.md §What the PF session answers 3, 5", "each VF's block and wslot are its own",
       [](hyperv_context& ctx) {
         if (!ctx.target.has_second()) return skip("no second VF stream (--unix2 / --tcp2)");
         const auto other = ctx.blocks.second_vf_block;
@@ -665,7 +665,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         if (data_of(p, other->size) != data) return fail("VF 1's block changed");
         return pass();
       });
-  add("hyperv.flood_two_streams", "hyperv-binding.md How the PF serves a stream", "VF 1 is answered while VF 0 floods without reading",
+  add("hyperv.flood_two_streams", "hyperv-binding.md §How the PF serves a stream", "VF 1 is answered while VF 0 floods without reading",
       [](hyperv_context& ctx) {
         if (!ctx.target.has_second()) return skip("no second VF stream (--unix2 / --tcp2)");
         const auto other = ctx.blocks.second_vf_block;
@@ -688,7 +688,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         }
         return pass("300 unread VF 0 requests, 20 VF 1 answers");
       });
-  add("hyperv.truncated_frame_no_quarantine", "hyperv-binding.md Framing", "a stream cut inside a frame is not a violation: the next stream is served",
+  add("hyperv.truncated_frame_no_quarantine", "hyperv-binding.md §Framing", "a stream cut inside a frame is not a violation: the next stream is served",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         if (!b) return skip(missing("read-write block"));
@@ -708,7 +708,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
         VPCI_HV_CHECK(expect_read(p, static_cast<std::uint32_t>(b->size)));
         return pass();
       });
-  add("hyperv.unread_answers_stall", "hyperv-binding.md How the PF serves a stream", "a VF that never reads its answers is cut off after the stall timeout",
+  add("hyperv.unread_answers_stall", "hyperv-binding.md §How the PF serves a stream", "a VF that never reads its answers is cut off after the stall timeout",
       [](hyperv_context& ctx) {
         if (!ctx.stall) return skip("give the PF's stall timeout (--stall-ms) to bound this case");
         const block_spec* b = ctx.blocks.full_rw() ? ctx.blocks.full_rw() : ctx.blocks.small_rw();
@@ -744,56 +744,56 @@ inline std::vector<hyperv_case> hyperv_cases() {
 
   // ---- protocol violations: each quarantines the VF; they run last (the one that needs an agreed
   // version first) ----
-  add("hyperv.version_after_agreement", "hyperv-binding.md Version negotiation", "a second QUERY_PROTOCOL_VERSION after agreement: closed",
+  add("hyperv.version_after_agreement", "hyperv-binding.md §Version negotiation", "a second QUERY_PROTOCOL_VERSION after agreement: closed",
       [](hyperv_context& ctx) { return violation(ctx, version_frame(9, version_1_4), negotiation::agreed); });
-  add("hyperv.frame_length_short", "hyperv-binding.md Framing", "L = 15: the stream is closed, no answer",
+  add("hyperv.frame_length_short", "hyperv-binding.md §Framing", "L = 15: the stream is closed, no answer",
       [](hyperv_context& ctx) { return violation(ctx, words({15, 0, 0, 0})); });
-  add("hyperv.frame_length_long", "hyperv-binding.md Framing", "L = 169: the stream is closed, no answer", [](hyperv_context& ctx) {
+  add("hyperv.frame_length_long", "hyperv-binding.md §Framing", "L = 169: the stream is closed, no answer", [](hyperv_context& ctx) {
     auto bytes = words({169});
     bytes.resize(4 + 169);
     return violation(ctx, bytes);
   });
-  add("hyperv.frame_length_0xffffffff", "hyperv-binding.md Framing", "L = 0xFFFFFFFF: the stream is closed, no answer",
+  add("hyperv.frame_length_0xffffffff", "hyperv-binding.md §Framing", "L = 0xFFFFFFFF: the stream is closed, no answer",
       [](hyperv_context& ctx) { return violation(ctx, words({0xFFFFFFFF, 6, 0, 0})); });
-  add("hyperv.descriptor_len8_mismatch", "hyperv-binding.md The VMBus packet descriptor", "len8 * 8 not L rounded up: closed",
+  add("hyperv.descriptor_len8_mismatch", "hyperv-binding.md §The VMBus packet descriptor", "len8 * 8 not L rounded up: closed",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         frame_options o;
         o.len8 = 9;
         return violation(ctx, frame(0x10000, words({msg_read, b ? b->id : 1, ctx.wslot, 4}), o));
       });
-  add("hyperv.unknown_message_type", "hyperv-binding.md What the PF session answers 1", "an unknown message type: closed",
+  add("hyperv.unknown_message_type", "hyperv-binding.md §What the PF session answers 1", "an unknown message type: closed",
       [](hyperv_context& ctx) { return violation(ctx, frame(0x10000, words({0x42490077, 1, ctx.wslot, 4}))); });
-  add("hyperv.completion_from_vf", "hyperv-binding.md What the PF session answers 1", "a completion packet from the VF: closed",
+  add("hyperv.completion_from_vf", "hyperv-binding.md §What the PF session answers 1", "a completion packet from the VF: closed",
       [](hyperv_context& ctx) {
         frame_options o;
         o.type = type_completion;
         o.flags = 0;
         return violation(ctx, frame(0x10000, words({0}), o));
       });
-  add("hyperv.invalidate_from_vf", "hyperv-binding.md What the PF session answers 1", "INVALIDATE_BLOCK sent by the VF: closed",
+  add("hyperv.invalidate_from_vf", "hyperv-binding.md §What the PF session answers 1", "INVALIDATE_BLOCK sent by the VF: closed",
       [](hyperv_context& ctx) { return violation(ctx, frame(0, words({msg_invalidate, ctx.wslot, 1, 0}))); });
-  add("hyperv.trailing_bytes", "hyperv-binding.md Padding rule 5", "a read request with 8 bytes past its padded size: closed",
+  add("hyperv.trailing_bytes", "hyperv-binding.md §Padding rule 5", "a read request with 8 bytes past its padded size: closed",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         return violation(ctx, frame(0x10000, words({msg_read, b ? b->id : 1, ctx.wslot, 4, 0, 0})));
       });
-  add("hyperv.wslot_reserved_bits", "hyperv-binding.md Messages", "a wslot with bits 31:8 set: closed", [small](hyperv_context& ctx) {
+  add("hyperv.wslot_reserved_bits", "hyperv-binding.md §Messages", "a wslot with bits 31:8 set: closed", [small](hyperv_context& ctx) {
     const block_spec* b = small(ctx);
     return violation(ctx, read_frame(0x10000, b ? b->id : 1, ctx.wslot | 0x100, 4));
   });
-  add("hyperv.write_byte_count_0xffffffff", "hyperv-binding.md Padding rule 5", "a write whose byte_count exceeds the bytes present: closed",
+  add("hyperv.write_byte_count_0xffffffff", "hyperv-binding.md §Padding rule 5", "a write whose byte_count exceeds the bytes present: closed",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         const auto data = pattern(5, 8);
         return violation(ctx, frame(0x10000, write_payload(b ? b->id : 1, ctx.wslot, 0xFFFFFFFF, data, true)));
       });
-  add("hyperv.block_before_negotiation", "hyperv-binding.md Version negotiation", "READ_BLOCK before a version is agreed: closed",
+  add("hyperv.block_before_negotiation", "hyperv-binding.md §Version negotiation", "READ_BLOCK before a version is agreed: closed",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         return violation(ctx, read_frame(0x10000, b ? b->id : 1, ctx.wslot, 4), negotiation::none);
       });
-  add("hyperv.quarantine_persists", "hyperv-binding.md What the PF session answers 2", "after a violation the VF's new stream is refused: ACCESS_DENIED",
+  add("hyperv.quarantine_persists", "hyperv-binding.md §What the PF session answers 2", "after a violation the VF's new stream is refused: ACCESS_DENIED",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
         // Commit one violation of our own, so the case stands alone under --case.

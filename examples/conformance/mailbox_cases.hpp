@@ -404,7 +404,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     cases.push_back({name, section, checks, std::move(run)});
   };
 
-  add("mailbox.window_registers", "protocol.md 2, 3", "DVSEC headers, identity, limits, epoch", [](mailbox_context& ctx) {
+  add("mailbox.window_registers", "protocol.md §2, §3", "DVSEC headers, identity, limits, epoch", [](mailbox_context& ctx) {
     mailbox_vf vf(ctx.vf0);
     const std::uint32_t h0 = vf.rd(0x00), h1 = vf.rd(0x04), h2 = vf.rd(0x08);
     const std::uint32_t identity = vf.rd(mailbox::reg::identity), limits = vf.rd(mailbox::reg::limits);
@@ -424,7 +424,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     return pass("identity " + hex(identity) + ", limits " + hex(limits));
   });
 
-  add("mailbox.reset", "protocol.md 5.2", "RESET completes: request registers, result, status ack/count zero; epoch kept",
+  add("mailbox.reset", "protocol.md §5.2", "RESET completes: request registers, result, status ack/count zero; epoch kept",
       [](mailbox_context& ctx) {
         const block_spec* b = ctx.blocks.small_rw();
         if (!b) return skip(detail::missing("read-write block"));
@@ -452,7 +452,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
       });
 
   // ---- 4.4 statuses ----
-  add("mailbox.read_success", "protocol.md 4.4", "a read answers the block's size, result 0", [](mailbox_context& ctx) {
+  add("mailbox.read_success", "protocol.md §4.4", "a read answers the block's size, result 0", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     if (!b) return skip(detail::missing("read-write block"));
     mailbox_vf vf(ctx.vf0);
@@ -461,7 +461,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     if (const block_spec* ro = ctx.blocks.read_only()) VPCI_CONFORMANCE_CHECK(expect_success(vf.read(ro->id, ro->size), ro->size));
     return pass();
   });
-  add("mailbox.read_longer_than_block", "protocol.md 4.4", "a read of 128 bytes answers the block's size", [](mailbox_context& ctx) {
+  add("mailbox.read_longer_than_block", "protocol.md §4.4", "a read of 128 bytes answers the block's size", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     if (!b) return skip(detail::missing("read-write block below 128 bytes"));
     mailbox_vf vf(ctx.vf0);
@@ -469,7 +469,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     VPCI_CONFORMANCE_CHECK(expect_success(vf.read(b->id, 128), b->size));
     return pass("count " + std::to_string(b->size));
   });
-  add("mailbox.any_32bit_block_id", "protocol.md 3, 4.4", "a block ID above 63 is served", [](mailbox_context& ctx) {
+  add("mailbox.any_32bit_block_id", "protocol.md §3, §4.4", "a block ID above 63 is served", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.high_id();
     if (!b) return skip(detail::missing("block with an ID above 63"));
     mailbox_vf vf(ctx.vf0);
@@ -477,7 +477,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     VPCI_CONFORMANCE_CHECK(expect_success(vf.read(b->id, b->size), b->size));
     return pass("block " + hex(b->id));
   });
-  add("mailbox.write_then_read", "protocol.md 4.4", "a write answers count = length; the block reads back", [](mailbox_context& ctx) {
+  add("mailbox.write_then_read", "protocol.md §4.4", "a write answers count = length; the block reads back", [](mailbox_context& ctx) {
     mailbox_vf vf(ctx.vf0);
     VPCI_CONFORMANCE_START(vf);
     int checked = 0;
@@ -493,7 +493,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     if (checked == 0) return skip(detail::missing("read-write block"));
     return pass(std::to_string(checked) + " blocks");
   });
-  add("mailbox.length_0", "protocol.md 4.4", "length 0 (read and write): STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
+  add("mailbox.length_0", "protocol.md §4.4", "length 0 (read and write): STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     if (auto r = status_row(ctx, b ? std::optional(b->id) : std::nullopt, "read-write block", op_bits(operation::read),
                             ntstatus::invalid_parameter);
@@ -502,7 +502,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     return status_row(ctx, b ? std::optional(b->id) : std::nullopt, "read-write block", op_bits(operation::write),
                       ntstatus::invalid_parameter);
   });
-  add("mailbox.length_1", "protocol.md 4.4", "length 1 below the block's size: read BUFFER_TOO_SMALL, write INVALID_PARAMETER",
+  add("mailbox.length_1", "protocol.md §4.4", "length 1 below the block's size: read BUFFER_TOO_SMALL, write INVALID_PARAMETER",
       [](mailbox_context& ctx) {
         const block_spec* b = ctx.blocks.small_rw();
         const auto id = b ? std::optional(b->id) : std::nullopt;
@@ -511,7 +511,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
           return r;
         return status_row(ctx, id, "read-write block", op_bits(operation::write) | length_bits(1), ntstatus::invalid_parameter, 1);
       });
-  add("mailbox.length_128", "protocol.md 4.4", "a 128-byte block read and written whole", [](mailbox_context& ctx) {
+  add("mailbox.length_128", "protocol.md §4.4", "a 128-byte block read and written whole", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.full_rw();
     if (!b) return skip(detail::missing("128-byte read-write block"));
     mailbox_vf vf(ctx.vf0);
@@ -523,7 +523,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     if (r.data != data) return fail("128 bytes do not read back");
     return pass();
   });
-  add("mailbox.length_129", "protocol.md 4.4", "length 129 (read and write): STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
+  add("mailbox.length_129", "protocol.md §4.4", "length 129 (read and write): STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.full_rw() ? ctx.blocks.full_rw() : ctx.blocks.small_rw();
     const auto id = b ? std::optional(b->id) : std::nullopt;
     if (auto r = status_row(ctx, id, "read-write block", op_bits(operation::read) | length_bits(129), ntstatus::invalid_parameter);
@@ -533,7 +533,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
   });
   // The length field is 8 bits (23:16): 0xFF is the largest length a request can carry (the binding-2
   // case hyperv.length_0xffffffff sends the 32-bit one).
-  add("mailbox.length_255", "protocol.md 4.4", "length field all ones (255): STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
+  add("mailbox.length_255", "protocol.md §4.4", "length field all ones (255): STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.full_rw() ? ctx.blocks.full_rw() : ctx.blocks.small_rw();
     const auto id = b ? std::optional(b->id) : std::nullopt;
     if (auto r = status_row(ctx, id, "read-write block", op_bits(operation::read) | length_bits(255), ntstatus::invalid_parameter);
@@ -541,11 +541,11 @@ inline std::vector<mailbox_case> mailbox_cases() {
       return r;
     return status_row(ctx, id, "read-write block", op_bits(operation::write) | length_bits(255), ntstatus::invalid_parameter);
   });
-  add("mailbox.undefined_block", "protocol.md 4.4", "a block nobody defines: STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
+  add("mailbox.undefined_block", "protocol.md §4.4", "a block nobody defines: STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
     return status_row(ctx, ctx.blocks.undefined_block, "undefined block ID", op_bits(operation::read) | length_bits(8),
                       ntstatus::invalid_parameter);
   });
-  add("mailbox.foreign_block", "protocol.md 4.4", "another VF's block: STATUS_ACCESS_DENIED", [](mailbox_context& ctx) {
+  add("mailbox.foreign_block", "protocol.md §4.4", "another VF's block: STATUS_ACCESS_DENIED", [](mailbox_context& ctx) {
     const std::size_t size = ctx.blocks.second_vf_block ? ctx.blocks.second_vf_block->size : 8;
     if (auto r = status_row(ctx, ctx.blocks.foreign_block, "foreign block", op_bits(operation::read) | length_bits(128),
                             ntstatus::access_denied);
@@ -554,18 +554,18 @@ inline std::vector<mailbox_case> mailbox_cases() {
     return status_row(ctx, ctx.blocks.foreign_block, "foreign block", op_bits(operation::write) | length_bits(size),
                       ntstatus::access_denied, size);
   });
-  add("mailbox.read_too_short", "protocol.md 4.4", "a read below the block's size: STATUS_BUFFER_TOO_SMALL", [](mailbox_context& ctx) {
+  add("mailbox.read_too_short", "protocol.md §4.4", "a read below the block's size: STATUS_BUFFER_TOO_SMALL", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     return status_row(ctx, b ? std::optional(b->id) : std::nullopt, "read-write block",
                       op_bits(operation::read) | length_bits(b ? b->size - 1 : 0), ntstatus::buffer_too_small);
   });
-  add("mailbox.write_wrong_length", "protocol.md 4.4", "a write of another length: STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
+  add("mailbox.write_wrong_length", "protocol.md §4.4", "a write of another length: STATUS_INVALID_PARAMETER", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     const std::size_t n = b ? b->size + 4 : 0;
     return status_row(ctx, b ? std::optional(b->id) : std::nullopt, "read-write block",
                       op_bits(operation::write) | length_bits(n), ntstatus::invalid_parameter, n);
   });
-  add("mailbox.write_read_only", "protocol.md 4.4", "a write to a read-only block: STATUS_ACCESS_DENIED, block unchanged",
+  add("mailbox.write_read_only", "protocol.md §4.4", "a write to a read-only block: STATUS_ACCESS_DENIED, block unchanged",
       [](mailbox_context& ctx) {
         const block_spec* b = ctx.blocks.read_only();
         if (!b) return skip(detail::missing("read-only block"));
@@ -582,12 +582,12 @@ inline std::vector<mailbox_case> mailbox_cases() {
         if (after.data != before.data) return fail("the refused write changed the read-only block");
         return r;
       });
-  add("mailbox.read_write_only", "protocol.md 4.4", "a read of a write-only block: STATUS_ACCESS_DENIED", [](mailbox_context& ctx) {
+  add("mailbox.read_write_only", "protocol.md §4.4", "a read of a write-only block: STATUS_ACCESS_DENIED", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.write_only();
     return status_row(ctx, b ? std::optional(b->id) : std::nullopt, "write-only block",
                       op_bits(operation::read) | length_bits(b ? b->size : 0), ntstatus::access_denied);
   });
-  add("mailbox.unknown_operation", "protocol.md 4.4", "operations 0 and 3: STATUS_INVALID_DEVICE_REQUEST", [](mailbox_context& ctx) {
+  add("mailbox.unknown_operation", "protocol.md §4.4", "operations 0 and 3: STATUS_INVALID_DEVICE_REQUEST", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     const auto id = b ? std::optional(b->id) : std::nullopt;
     for (const std::uint32_t op : {0u, 3u}) {
@@ -599,7 +599,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     }
     return pass("operations 0, 3");
   });
-  add("mailbox.reserved_request_bits", "protocol.md 3, 4.4", "request bits 31:26 set: STATUS_INVALID_DEVICE_REQUEST",
+  add("mailbox.reserved_request_bits", "protocol.md §3, §4.4", "request bits 31:26 set: STATUS_INVALID_DEVICE_REQUEST",
       [](mailbox_context& ctx) {
         const block_spec* b = ctx.blocks.small_rw();
         const auto id = b ? std::optional(b->id) : std::nullopt;
@@ -613,25 +613,25 @@ inline std::vector<mailbox_case> mailbox_cases() {
         }
         return pass("bits 26..31, one at a time");
       });
-  add("mailbox.handler_status_passthrough", "protocol.md 4.4", "an IHV handler's STATUS_DEVICE_NOT_READY passed through",
+  add("mailbox.handler_status_passthrough", "protocol.md §4.4", "an IHV handler's STATUS_DEVICE_NOT_READY passed through",
       [](mailbox_context& ctx) {
         return status_row(ctx, ctx.blocks.not_ready_block, "not-ready handler block", op_bits(operation::read) | length_bits(128),
                           ntstatus::device_not_ready);
       });
-  add("mailbox.handler_empty_success", "protocol.md 4.4", "a handler's success with 0 bytes: STATUS_UNSUCCESSFUL",
+  add("mailbox.handler_empty_success", "protocol.md §4.4", "a handler's success with 0 bytes: STATUS_UNSUCCESSFUL",
       [](mailbox_context& ctx) {
         return status_row(ctx, ctx.blocks.empty_block, "empty handler block", op_bits(operation::read) | length_bits(128),
                           ntstatus::unsuccessful);
       });
 
   // ---- 3: access widths, piecewise requests, PF-owned registers ----
-  add("mailbox.pf_register_write_4", "protocol.md 3", "dword writes into PF registers ignored or undone; no quarantine",
+  add("mailbox.pf_register_write_4", "protocol.md §3", "dword writes into PF registers ignored or undone; no quarantine",
       [](mailbox_context& ctx) { return detail::pf_register_writes(ctx, 4); });
-  add("mailbox.pf_register_write_2", "protocol.md 3", "2-byte writes into PF registers ignored or undone; no quarantine",
+  add("mailbox.pf_register_write_2", "protocol.md §3", "2-byte writes into PF registers ignored or undone; no quarantine",
       [](mailbox_context& ctx) { return detail::pf_register_writes(ctx, 2); });
-  add("mailbox.pf_register_write_1", "protocol.md 3", "1-byte writes into PF registers ignored or undone; no quarantine",
+  add("mailbox.pf_register_write_1", "protocol.md §3", "1-byte writes into PF registers ignored or undone; no quarantine",
       [](mailbox_context& ctx) { return detail::pf_register_writes(ctx, 1); });
-  add("mailbox.request_piecewise", "protocol.md 3", "data in 1-byte writes, block register and doorbell in 2-byte halves (upper first)",
+  add("mailbox.request_piecewise", "protocol.md §3", "data in 1-byte writes, block register and doorbell in 2-byte halves (upper first)",
       [](mailbox_context& ctx) {
         const block_spec* b = ctx.blocks.small_rw();
         if (!b) return skip(detail::missing("read-write block"));
@@ -649,7 +649,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
       });
 
   // ---- 4.2: sequences ----
-  add("mailbox.sequence_replay", "protocol.md 4.2", "a replayed doorbell is a no-op, even with new data", [](mailbox_context& ctx) {
+  add("mailbox.sequence_replay", "protocol.md §4.2", "a replayed doorbell is a no-op, even with new data", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     if (!b) return skip(detail::missing("read-write block"));
     mailbox_vf vf(ctx.vf0);
@@ -670,11 +670,11 @@ inline std::vector<mailbox_case> mailbox_cases() {
     if (r.data != first) return fail("the replayed write was executed again");
     return pass();
   });
-  add("mailbox.sequence_skip", "protocol.md 4.2, 4.4", "a skipped sequence: FAILED INVALID_DEVICE_REQUEST, quarantine until reset",
+  add("mailbox.sequence_skip", "protocol.md §4.2, §4.4", "a skipped sequence: FAILED INVALID_DEVICE_REQUEST, quarantine until reset",
       [](mailbox_context& ctx) { return detail::sequence_violation(ctx, false); });
-  add("mailbox.sequence_reverse", "protocol.md 4.2, 4.4", "a reversed sequence: FAILED INVALID_DEVICE_REQUEST, quarantine until reset",
+  add("mailbox.sequence_reverse", "protocol.md §4.2, §4.4", "a reversed sequence: FAILED INVALID_DEVICE_REQUEST, quarantine until reset",
       [](mailbox_context& ctx) { return detail::sequence_violation(ctx, true); });
-  add("mailbox.sequence_wrap", "protocol.md 4.2, 5.2", "unsynchronised: 0 is nothing, the next is adopted; 0xFFFF is followed by 1",
+  add("mailbox.sequence_wrap", "protocol.md §4.2, §5.2", "unsynchronised: 0 is nothing, the next is adopted; 0xFFFF is followed by 1",
       [](mailbox_context& ctx) {
         const block_spec* b = ctx.blocks.small_rw();
         if (!b) return skip(detail::missing("read-write block"));
@@ -696,7 +696,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         if (r.data != pattern(2003, b->size)) return fail("the block does not hold the write of sequence 2");
         return pass("(0), 0xFFFE, 0xFFFF, 1, 2, 3");
       });
-  add("mailbox.sequence_zero_synchronised", "protocol.md 4.2", "sequence 0 once synchronised: a violation like any skip",
+  add("mailbox.sequence_zero_synchronised", "protocol.md §4.2", "sequence 0 once synchronised: a violation like any skip",
       [](mailbox_context& ctx) {
         const block_spec* b = ctx.blocks.small_rw();
         if (!b) return skip(detail::missing("read-write block"));
@@ -709,7 +709,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         VPCI_CONFORMANCE_CHECK(expect_success(vf.read(b->id, b->size), b->size));
         return pass("FAILED, ack 0, quarantined until reset");
       });
-  add("mailbox.answer_data_before_status", "protocol.md 4.2", "data and result are in place when status acknowledges",
+  add("mailbox.answer_data_before_status", "protocol.md §4.2", "data and result are in place when status acknowledges",
       [](mailbox_context& ctx) {
         const block_spec* a = ctx.blocks.small_rw();
         const block_spec* big = ctx.blocks.full_rw();
@@ -735,7 +735,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         }
         return pass("32 rounds");
       });
-  add("mailbox.unread_answers", "protocol.md 4.1, 4.2", "a VF that rings without reading answers: bounded verdicts, reset recovers",
+  add("mailbox.unread_answers", "protocol.md §4.1, §4.2", "a VF that rings without reading answers: bounded verdicts, reset recovers",
       [](mailbox_context& ctx) {
         const block_spec* b = ctx.blocks.small_rw();
         if (!b) return skip(detail::missing("read-write block"));
@@ -766,7 +766,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
       });
 
   // ---- 4.3: invalidations ----
-  add("mailbox.invalidation_published", "protocol.md 4.3", "raised bits (low and high dword) latched, INVALIDATED set",
+  add("mailbox.invalidation_published", "protocol.md §4.3", "raised bits (low and high dword) latched, INVALIDATED set",
       [](mailbox_context& ctx) {
         VPCI_CONFORMANCE_NEEDS_INVALIDATION(ctx);
         mailbox_vf vf(ctx.vf0);
@@ -779,7 +779,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 0, "after the acknowledgement"));
         return pass();
       });
-  add("mailbox.invalidation_latched_until_ack", "protocol.md 4.3", "a latched bit survives requests; the ack clears it and the ack registers",
+  add("mailbox.invalidation_latched_until_ack", "protocol.md §4.3", "a latched bit survives requests; the ack clears it and the ack registers",
       [](mailbox_context& ctx) {
         VPCI_CONFORMANCE_NEEDS_INVALIDATION(ctx);
         const block_spec* b = ctx.blocks.small_rw();
@@ -799,7 +799,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 0, "after the acknowledgement"));
         return pass();
       });
-  add("mailbox.invalidation_coalesced", "protocol.md 4.3", "two raises before the VF looks: one mask with both bits; partial ack keeps the other",
+  add("mailbox.invalidation_coalesced", "protocol.md §4.3", "two raises before the VF looks: one mask with both bits; partial ack keeps the other",
       [](mailbox_context& ctx) {
         VPCI_CONFORMANCE_NEEDS_INVALIDATION(ctx);
         mailbox_vf vf(ctx.vf0);
@@ -814,7 +814,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 0, "after acknowledging the other"));
         return pass();
       });
-  add("mailbox.invalidation_reraise_while_latched", "protocol.md 4.3", "a bit raised again while latched stays through one ack",
+  add("mailbox.invalidation_reraise_while_latched", "protocol.md §4.3", "a bit raised again while latched stays through one ack",
       [](mailbox_context& ctx) {
         VPCI_CONFORMANCE_NEEDS_INVALIDATION(ctx);
         mailbox_vf vf(ctx.vf0);
@@ -831,7 +831,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 0, "after the second acknowledgement"));
         return pass();
       });
-  add("mailbox.invalidation_ack_unlatched", "protocol.md 4.3", "acknowledging bits that are not latched changes nothing",
+  add("mailbox.invalidation_ack_unlatched", "protocol.md §4.3", "acknowledging bits that are not latched changes nothing",
       [](mailbox_context& ctx) {
         VPCI_CONFORMANCE_NEEDS_INVALIDATION(ctx);
         const block_spec* b = ctx.blocks.small_rw();
@@ -848,7 +848,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 0, "after the acknowledgement"));
         return pass();
       });
-  add("mailbox.invalidation_survives_reset", "protocol.md 4.3, 5.2", "a mailbox reset keeps the latch", [](mailbox_context& ctx) {
+  add("mailbox.invalidation_survives_reset", "protocol.md §4.3, §5.2", "a mailbox reset keeps the latch", [](mailbox_context& ctx) {
     VPCI_CONFORMANCE_NEEDS_INVALIDATION(ctx);
     mailbox_vf vf(ctx.vf0);
     VPCI_CONFORMANCE_START(vf);
@@ -863,7 +863,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
   });
 
   // ---- 5.3: PF restart ----
-  add("mailbox.pf_restart_epoch", "protocol.md 5.1, 5.3", "a restart: next epoch, reset values, the VF's next sequence adopted",
+  add("mailbox.pf_restart_epoch", "protocol.md §5.1, §5.3", "a restart: next epoch, reset values, the VF's next sequence adopted",
       [](mailbox_context& ctx) {
         if (!ctx.control) return skip("the tool cannot restart this PF (--restart-cmd)");
         if (auto why = ctx.control->can_restart(); !why.empty()) return skip(why);
@@ -895,7 +895,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         return pass("epoch " + std::to_string(old_epoch) + " -> " + std::to_string(s.epoch));
       });
 
-  add("mailbox.invalidation_survives_restart", "protocol.md 4.3, 5.3", "a bit latched before a PF restart is published again after it",
+  add("mailbox.invalidation_survives_restart", "protocol.md §4.3, §5.3", "a bit latched before a PF restart is published again after it",
       [](mailbox_context& ctx) {
         VPCI_CONFORMANCE_NEEDS_INVALIDATION(ctx);
         if (auto why = ctx.control->can_restart(); !why.empty()) return skip(why);
@@ -916,7 +916,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
       });
 
   // ---- 5.5: liveness ----
-  add("mailbox.heartbeat", "protocol.md 5.5", "status bits 27:26 advance within the announced interval", [](mailbox_context& ctx) {
+  add("mailbox.heartbeat", "protocol.md §5.5", "status bits 27:26 advance within the announced interval", [](mailbox_context& ctx) {
     mailbox_vf vf(ctx.vf0);
     const std::uint32_t identity = vf.rd(mailbox::reg::identity), limits = vf.rd(mailbox::reg::limits);
     VPCI_CONFORMANCE_CHECK(vf.error());
@@ -935,7 +935,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
   });
 
   // ---- two VFs ----
-  add("mailbox.isolation_two_vfs", "protocol.md 4.2, 4.4", "one VF's quarantine and invalidations do not reach the other",
+  add("mailbox.isolation_two_vfs", "protocol.md §4.2, §4.4", "one VF's quarantine and invalidations do not reach the other",
       [](mailbox_context& ctx) {
         if (!ctx.vf1) return skip("no second VF window (--shm2 NAME)");
         const block_spec* b = ctx.blocks.small_rw();
@@ -966,7 +966,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         VPCI_CONFORMANCE_CHECK(vf0.reset());
         return pass();
       });
-  add("mailbox.flood_two_vfs", "protocol.md 4.1, 4.2", "VF 1 is answered while VF 0 floods its window", [](mailbox_context& ctx) {
+  add("mailbox.flood_two_vfs", "protocol.md §4.1, §4.2", "VF 1 is answered while VF 0 floods its window", [](mailbox_context& ctx) {
     if (!ctx.vf1) return skip("no second VF window (--shm2 NAME)");
     const block_spec* b = ctx.blocks.small_rw();
     if (!b || !ctx.blocks.second_vf_block) return skip(detail::missing("read-write block and second VF block"));

@@ -28,7 +28,7 @@ inline case_result skip(std::string reason) { return {verdict::skip, std::move(r
 // One finished case as reported.
 struct case_report {
   std::string name;
-  std::string section;  // the rule's section in the doc, e.g. "protocol.md 4.4"
+  std::string section;  // the rule's section in the doc, e.g. "protocol.md §4.4"
   case_result result;
 };
 
@@ -73,7 +73,7 @@ inline summary summarize(const std::vector<case_report>& reports) {
   return s;
 }
 
-// "PASS  mailbox.read_success  protocol.md 4.4  16 bytes"
+// "PASS  mailbox.read_success  protocol.md §4.4  16 bytes"
 inline std::string format_line(const case_report& r) {
   std::string line(verdict_name(r.result.outcome));
   line += "  " + r.name + "  " + r.section;
