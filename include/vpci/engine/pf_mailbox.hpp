@@ -93,10 +93,11 @@ class pf_mailbox_session {
     // A window some PF initialised (an epoch and layout 2: not whatever config space held) publishes that
     // PF's latch in the mask registers, which the VF cannot write: a restarted PF (a new session) takes it
     // over, so invalidations the old one latched survive the restart (docs/protocol.md 5.3). For this
-    // session's own re-initialisation (an FLR) it is the latch it already holds.
+    // session's own re-initialisation (an FLR) it is the latch it already holds. Bits the VF acknowledged
+    // but the old PF never cleared are kept too: the VF reads them again, a duplicate at worst, as after
+    // an FLR (a raise the old PF saw after the acknowledgement would otherwise be lost).
     if (shown != 0 && static_cast<std::uint16_t>(load(window, mailbox::reg::identity)) == mailbox::layout_version)
-      latched_ |= block_mask{std::uint64_t{load(window, mailbox::reg::invalidate_mask_low)} |
-                             (std::uint64_t{load(window, mailbox::reg::invalidate_mask_high)} << 32)};
+      latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low)};
     last_sequence_ = 0;
     synchronised_ = false;
     result_ = ntstatus::success;
@@ -389,6 +390,10 @@ class pf_mailbox_session {
   }
   static constexpr std::uint32_t load(std::span<const std::byte> window, std::uint16_t offset) noexcept {
     return le::load_u32(window.data() + offset);
+  }
+  // The 64-bit mask of a low/high register pair.
+  static constexpr std::uint64_t window_mask(std::span<const std::byte> window, std::uint16_t low) noexcept {
+    return std::uint64_t{load(window, low)} | (std::uint64_t{load(window, static_cast<std::uint16_t>(low + 4))} << 32);
   }
 
   static constexpr std::array<std::byte, 8> zeros_{};

@@ -1,0 +1,316 @@
+// vpci-conformance: checks a PF implementation against docs/protocol.md (binding 1, the config-space
+// mailbox, layout 2) or docs/hyperv-binding.md (binding 2, Hyper-V vPCI messages over a stream), acting
+// as a VF, well-behaved and hostile. The cases are in mailbox_cases.hpp and hyperv_cases.hpp; this file
+// only parses the command line, opens the transport and prints.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <vpci/transport/shm_config_space.hpp>
+#include <vpci/transport/sysfs_config_space.hpp>
+
+#include "conformance/mailbox_port.hpp"
+#include "conformance/runner.hpp"
+#include "conformance/self_pf.hpp"
+#include "conformance/socket_stream.hpp"
+
+namespace {
+
+using namespace vpci::conformance;
+
+constexpr const char* usage = R"(usage: vpci-conformance TARGET [options]
+
+Checks a PF against docs/protocol.md (binding 1) or docs/hyperv-binding.md (binding 2), acting as a VF.
+
+Targets, binding 1 (the config-space mailbox):
+  --self                    vpci's own PF, started in this process (defines the conformance profile)
+  --shm NAME                a PF serving a POSIX shared-memory config space (vpci's shm_config_space)
+  --shm2 NAME               the second VF's space (isolation and flood cases)
+  --sysfs BDF --allow-write a VF's config space through sysfs (writes refused without --allow-write)
+  --sysfs2 BDF              the second VF
+Targets, binding 2 (Hyper-V vPCI messages, raw frames):
+  --self --binding hyperv   vpci's own PF, serving socket pairs on a thread of this process
+  --unix PATH / --tcp HOST:PORT, and --unix2 / --tcp2 for the second VF's stream
+
+Options:
+  --case PATTERN            run only matching cases (a name or a glob; repeatable)
+  --exclude PATTERN         leave matching cases out (repeatable)
+  --list                    list the cases and exit
+  --json                    print the results as JSON
+  --timeout MS              how long to wait for each answer (default 1000)
+  --block ID:SIZE[:ro|:wo]  the VF's blocks (repeatable; replaces the profile's VF blocks)
+  --foreign-block ID        a block of another VF only      --undefined-block ID   a block nobody defines
+  --second-block ID:SIZE    the second VF's own block
+  --not-ready-block ID      a block whose handler answers STATUS_DEVICE_NOT_READY
+  --empty-block ID          a block whose handler reports success with 0 bytes
+  --dvsec-vendor ID         the window's DVSEC vendor ID (default: the function's own vendor ID)
+  --dvsec-id ID             the window's DVSEC ID (default 0x5650)
+  --wslot N / --wslot2 N    the VFs' wslots on binding 2 (default 0x22 / 0x42)
+  --stall-ms MS             the PF's stall timeout on binding 2 (enables hyperv.unread_answers_stall)
+  --invalidate-cmd CMD      a shell command that makes the PF raise an invalidation: {vf} and {mask}
+                            (hex) are replaced; it returns once the PF has taken it
+  --invalidate-block ID     or: writing 8 bytes (a little-endian mask) to block ID makes the PF raise
+                            those bits for the writing VF (a vendor's test hook)
+  --restart-cmd CMD         a shell command that restarts the PF (and returns once it serves again)
+
+Without --block the PF is assumed to define the conformance profile (what --self defines): VF 0 has
+block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, write-only), 0x12345678
+(8, read-write), 6 (handler: STATUS_DEVICE_NOT_READY), 7 (handler: success, 0 bytes); VF 1 has block 40
+(8, read-write); 0xDEAD0000 is defined by nobody. With --block the profile is only what the options
+give (0xDEAD0000 stays the undefined block); a case whose block is not given is SKIPped.
+Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
+the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
+setup error.
+)";
+
+struct options {
+  bool self{false};
+  std::string binding{"mailbox"};
+  std::string shm, shm2, sysfs, sysfs2, unix_path, unix_path2, tcp, tcp2;
+  bool allow_write{false};
+  std::vector<std::string> cases;
+  std::vector<std::string> excluded;
+  bool list{false}, json{false};
+  std::chrono::milliseconds timeout{1000};
+  std::optional<std::chrono::milliseconds> stall;
+  profile given;   // what the block options said
+  profile blocks;  // what the cases assume: see the end of parse()
+  std::optional<std::uint16_t> dvsec_vendor;
+  std::uint16_t dvsec_id{vpci::mailbox::default_dvsec_id};
+  std::uint32_t wslot{0x22}, wslot2{0x42};
+  std::string invalidate_cmd, restart_cmd;
+};
+
+std::uint64_t number(const std::string& text) { return std::stoull(text, nullptr, 0); }
+
+block_spec parse_block(const std::string& text) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) throw std::invalid_argument("expected ID:SIZE, got " + text);
+  block_spec b;
+  b.id = static_cast<std::uint32_t>(number(text.substr(0, colon)));
+  std::string rest = text.substr(colon + 1);
+  const auto mode = rest.find(':');
+  b.size = number(rest.substr(0, mode));
+  if (b.size == 0 || b.size > 128) throw std::invalid_argument("block size must be 1..128: " + text);
+  if (mode != std::string::npos) {
+    const std::string m = rest.substr(mode + 1);
+    if (m == "ro") b.access = vpci::engine::block_access::read_only;
+    else if (m == "wo") b.access = vpci::engine::block_access::write_only;
+    else if (m != "rw") throw std::invalid_argument("block access must be ro, wo or rw: " + text);
+  }
+  return b;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  auto value = [&](int& i) -> std::string {
+    if (i + 1 >= argc) throw std::invalid_argument(std::string(argv[i]) + " needs a value");
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      std::exit(0);
+    } else if (a == "--self") o.self = true;
+    else if (a == "--binding") o.binding = value(i);
+    else if (a == "--shm") o.shm = value(i);
+    else if (a == "--shm2") o.shm2 = value(i);
+    else if (a == "--sysfs") o.sysfs = value(i);
+    else if (a == "--sysfs2") o.sysfs2 = value(i);
+    else if (a == "--allow-write") o.allow_write = true;
+    else if (a == "--unix") o.unix_path = value(i), o.binding = "hyperv";
+    else if (a == "--unix2") o.unix_path2 = value(i);
+    else if (a == "--tcp") o.tcp = value(i), o.binding = "hyperv";
+    else if (a == "--tcp2") o.tcp2 = value(i);
+    else if (a == "--case") o.cases.push_back(value(i));
+    else if (a == "--exclude") o.excluded.push_back(value(i));
+    else if (a == "--list") o.list = true;
+    else if (a == "--json") o.json = true;
+    else if (a == "--timeout") o.timeout = std::chrono::milliseconds(number(value(i)));
+    else if (a == "--stall-ms") o.stall = std::chrono::milliseconds(number(value(i)));
+    else if (a == "--block") {
+      o.given.blocks.push_back(parse_block(value(i)));
+    } else if (a == "--foreign-block") o.given.foreign_block = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--undefined-block") o.given.undefined_block = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--not-ready-block") o.given.not_ready_block = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--empty-block") o.given.empty_block = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--second-block") o.given.second_vf_block = parse_block(value(i));
+    else if (a == "--invalidate-block") o.given.invalidation_trigger = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--dvsec-vendor") o.dvsec_vendor = static_cast<std::uint16_t>(number(value(i)));
+    else if (a == "--dvsec-id") o.dvsec_id = static_cast<std::uint16_t>(number(value(i)));
+    else if (a == "--wslot") o.wslot = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--wslot2") o.wslot2 = static_cast<std::uint32_t>(number(value(i)));
+    else if (a == "--invalidate-cmd") o.invalidate_cmd = value(i);
+    else if (a == "--restart-cmd") o.restart_cmd = value(i);
+    else throw std::invalid_argument("unknown option " + a);
+  }
+  if (o.binding != "mailbox" && o.binding != "hyperv") throw std::invalid_argument("--binding is mailbox or hyperv");
+  // Without --block: the conformance profile, with any role given overriding it. With --block: only what
+  // the options give, and the default undefined block ID.
+  const profile defaults = default_profile();
+  o.blocks = o.given.blocks.empty() ? defaults : o.given;
+  if (o.given.blocks.empty()) o.blocks.blocks = defaults.blocks;
+  auto pick = [&](auto member) {
+    if (o.given.*member) o.blocks.*member = o.given.*member;
+    else if (o.given.blocks.empty() || member == &profile::undefined_block) o.blocks.*member = defaults.*member;
+  };
+  pick(&profile::foreign_block);
+  pick(&profile::undefined_block);
+  pick(&profile::not_ready_block);
+  pick(&profile::empty_block);
+  if (o.given.second_vf_block) o.blocks.second_vf_block = o.given.second_vf_block;
+  o.blocks.invalidation_trigger = o.given.invalidation_trigger;
+  return o;
+}
+
+// The cases less those --exclude names.
+template <class Case>
+std::vector<Case> only(std::vector<Case> cases, const options& o) {
+  std::erase_if(cases, [&](const Case& c) { return !o.excluded.empty() && selected(c.name, o.excluded); });
+  return cases;
+}
+
+// --invalidate-cmd / --restart-cmd for an external PF.
+class command_control final : public pf_control {
+ public:
+  command_control(std::string invalidate, std::string restart) : invalidate_(std::move(invalidate)), restart_(std::move(restart)) {}
+  [[nodiscard]] std::string can_invalidate() const override {
+    return invalidate_.empty() ? "the tool cannot make this PF raise invalidations (--invalidate-cmd)" : "";
+  }
+  [[nodiscard]] std::string can_restart() const override {
+    return restart_.empty() ? "the tool cannot restart this PF (--restart-cmd)" : "";
+  }
+  std::string invalidate(int vf, std::uint64_t mask) override {
+    std::string cmd = invalidate_;
+    replace(cmd, "{vf}", std::to_string(vf));
+    replace(cmd, "{mask}", hex(mask, 16));
+    return run(cmd);
+  }
+  std::string restart() override { return run(restart_); }
+
+ private:
+  static void replace(std::string& s, const std::string& what, const std::string& with) {
+    for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + with.size())) s.replace(at, what.size(), with);
+  }
+  static std::string run(const std::string& cmd) {
+    const int status = std::system(cmd.c_str());
+    return status == 0 ? std::string{} : "`" + cmd + "` exited with status " + std::to_string(status);
+  }
+  std::string invalidate_, restart_;
+};
+
+bool json_output = false;
+void print_line(const case_report& r) {
+  if (!json_output) std::printf("%s\n", format_line(r).c_str()), std::fflush(stdout);
+}
+
+int finish(const std::vector<case_report>& reports) {
+  if (json_output) std::printf("%s\n", format_json(reports).c_str());
+  else std::printf("%s\n", format_summary(summarize(reports)).c_str());
+  return summarize(reports).failed == 0 ? 0 : 1;
+}
+
+template <class Transport>
+std::unique_ptr<mailbox_port> open_port(Transport& t, const options& o, answer_budget budget) {
+  auto window = find_window(t, o.dvsec_vendor, o.dvsec_id);
+  if (!window) throw boost::system::system_error(window.error(), "no layout-2 mailbox DVSEC found");
+  return std::make_unique<transport_mailbox_port<Transport>>(t, *window, budget);
+}
+
+int run_mailbox(const options& o) {
+  boost::asio::io_context io;
+  const answer_budget real{0, o.timeout, std::chrono::microseconds(20)};
+  std::unique_ptr<self_mailbox_pf> self;
+  std::optional<vpci::shm_config_space> shm, shm2;
+  std::unique_ptr<vpci::sysfs_config_space> sysfs, sysfs2;
+  std::unique_ptr<mailbox_port> vf0, vf1;
+  command_control commands(o.invalidate_cmd, o.restart_cmd);
+  pf_control* control = &commands;
+  if (o.self) {
+    self = std::make_unique<self_mailbox_pf>(o.blocks);
+    if (auto e = self->start(); !e.empty()) throw std::runtime_error("starting vpci's PF: " + e);
+    // The PF answers inside the VF's writes: a few status polls, no real time.
+    const answer_budget in_process{16, o.timeout, {}};
+    vf0 = open_port(self->space(0), o, in_process);
+    vf1 = open_port(self->space(1), o, in_process);
+    control = self.get();
+  } else if (!o.shm.empty()) {
+    shm.emplace(vpci::shm_config_space::open(io.get_executor(), o.shm, vpci::shm_role::driver));
+    vf0 = open_port(*shm, o, real);
+    if (!o.shm2.empty()) {
+      shm2.emplace(vpci::shm_config_space::open(io.get_executor(), o.shm2, vpci::shm_role::driver));
+      vf1 = open_port(*shm2, o, real);
+    }
+  } else if (!o.sysfs.empty()) {
+    if (!o.allow_write) throw std::invalid_argument("--sysfs writes the VF's config space: give --allow-write to allow it");
+    auto open_sysfs = [&](const std::string& bdf) {
+      return std::make_unique<vpci::sysfs_config_space>(io.get_executor(), "/sys/bus/pci/devices/" + bdf + "/config",
+                                                        vpci::access_mode::read_write);
+    };
+    sysfs = open_sysfs(o.sysfs);
+    vf0 = open_port(*sysfs, o, real);
+    if (!o.sysfs2.empty()) {
+      sysfs2 = open_sysfs(o.sysfs2);
+      vf1 = open_port(*sysfs2, o, real);
+    }
+  } else {
+    throw std::invalid_argument("binding 1 needs --self, --shm NAME or --sysfs BDF");
+  }
+  mailbox_context ctx{*vf0, vf1.get(), o.blocks, control};
+  return finish(run_cases(only(mailbox_cases(), o), ctx, o.cases, print_line));
+}
+
+int run_hyperv(const options& o) {
+  std::unique_ptr<self_stream_pf> self;
+  std::unique_ptr<socket_stream_target> sockets;
+  command_control commands(o.invalidate_cmd, o.restart_cmd);
+  stream_target* target = nullptr;
+  pf_control* control = &commands;
+  std::uint32_t wslot = o.wslot, wslot2 = o.wslot2;
+  if (o.self) {
+    self = std::make_unique<self_stream_pf>(o.blocks, o.stall.value_or(std::chrono::seconds(5)));
+    if (!self->setup_error().empty()) throw std::runtime_error("starting vpci's PF: " + self->setup_error());
+    target = self.get();
+    control = self.get();
+    wslot = vpci::hyperv::encode_wslot(self_wslots[0]).value();
+    wslot2 = vpci::hyperv::encode_wslot(self_wslots[1]).value();
+  } else if (!o.unix_path.empty() || !o.tcp.empty()) {
+    const bool tcp = o.unix_path.empty();
+    sockets = std::make_unique<socket_stream_target>(tcp, tcp ? o.tcp : o.unix_path, tcp ? o.tcp2 : o.unix_path2);
+    target = sockets.get();
+  } else {
+    throw std::invalid_argument("binding 2 needs --self, --unix PATH or --tcp HOST:PORT");
+  }
+  hyperv_context ctx{*target, o.blocks, control, wslot, wslot2, o.timeout, o.stall};
+  return finish(run_cases(only(hyperv_cases(), o), ctx, o.cases, print_line));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const options o = parse(argc, argv);
+    json_output = o.json;
+    if (o.list) {
+      const auto lines = o.binding == "hyperv" ? list_cases(only(hyperv_cases(), o), o.cases)
+                                               : list_cases(only(mailbox_cases(), o), o.cases);
+      for (const std::string& line : lines) std::printf("%s\n", line.c_str());
+      return 0;
+    }
+    return o.binding == "hyperv" ? run_hyperv(o) : run_mailbox(o);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "vpci-conformance: %s\n\n%s", e.what(), usage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vpci-conformance: %s\n", e.what());
+    return 2;
+  }
+}

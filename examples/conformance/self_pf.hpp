@@ -1,0 +1,199 @@
+// vpci-conformance --self: vpci's own PF, started by the tool, with the conformance profile's blocks.
+// - Binding 1: pf_endpoint serving two VF windows over memory_config_space in this thread (the window is
+//   served inside each VF write, as a device's write hook would); a restart replaces the PF endpoint by a
+//   new one that attaches to the same windows in place (a new epoch), as a restarted PF process does.
+// - Binding 2: pf_endpoint serving each stream the tool opens (a Unix socket pair) on a thread of its own.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include <sys/socket.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+
+#include "mailbox_port.hpp"
+#include "profile.hpp"
+#include "socket_stream.hpp"
+
+namespace vpci::conformance {
+
+inline constexpr std::uint16_t self_vendor_id = 0x1AF4;
+inline constexpr hyperv::wslot self_wslots[2] = {{2, 1}, {2, 2}};  // 0x22, 0x42
+
+// Registers VF 0 and VF 1 and defines the profile's blocks: VF 0's own (contents initial_contents()),
+// the handler blocks, and the second VF's block.
+template <class Endpoint>
+std::string define_profile(Endpoint& pf, const profile& p) {
+  for (const vf_index vf : {vf_index{0}, vf_index{1}})
+    if (auto ec = pf.register_vf(vf, static_cast<std::uint16_t>(0x0101 + vf)); ec) return "register_vf: " + ec.message();
+  for (const block_spec& b : p.blocks)
+    if (auto ec = pf.define_block(0, block_id{b.id}, initial_contents(b.id, b.size), b.access); ec)
+      return "define block " + hex(b.id) + ": " + ec.message();
+  if (p.not_ready_block) {
+    auto handler = std::make_shared<function_block_handler>(
+        [](vf_index, block_id, std::span<std::byte>, std::size_t&) { return ntstatus::device_not_ready; }, nullptr);
+    if (auto ec = pf.define_block(0, block_id{*p.not_ready_block}, initial_contents(*p.not_ready_block, 8),
+                                  block_access::read_write, handler);
+        ec)
+      return "define handler block: " + ec.message();
+  }
+  if (p.empty_block) {
+    auto handler = std::make_shared<function_block_handler>(
+        [](vf_index, block_id, std::span<std::byte>, std::size_t& bytes) {
+          bytes = 0;
+          return ntstatus::success;
+        },
+        nullptr);
+    if (auto ec = pf.define_block(0, block_id{*p.empty_block}, initial_contents(*p.empty_block, 8),
+                                  block_access::read_write, handler);
+        ec)
+      return "define handler block: " + ec.message();
+  }
+  if (p.second_vf_block) {
+    const block_spec& b = *p.second_vf_block;
+    if (auto ec = pf.define_block(1, block_id{b.id}, initial_contents(b.id, b.size), b.access); ec)
+      return "define the second VF's block: " + ec.message();
+  }
+  return {};
+}
+
+class self_mailbox_pf final : public pf_control {
+ public:
+  using endpoint = pf_endpoint<4>;
+
+  explicit self_mailbox_pf(profile p) : profile_(std::move(p)) {
+    for (auto& space : spaces_) {
+      const std::array<std::byte, 2> vendor{static_cast<std::byte>(self_vendor_id & 0xFF), static_cast<std::byte>(self_vendor_id >> 8)};
+      (void)space->device_write(0, vendor);
+    }
+  }
+
+  // Starts (or restarts) the PF. Returns an error text.
+  std::string start() {
+    pf_.reset();  // the old PF process "exits": its windows stay as they are
+    pf_ = std::make_unique<endpoint>();
+    if (auto e = define_profile(*pf_, profile_); !e.empty()) return e;
+    mailbox_options options;
+    options.heartbeat = std::chrono::milliseconds(0);  // served from the write hook: no serving loop to beat
+    for (const vf_index vf : {vf_index{0}, vf_index{1}})
+      if (auto at = pf_->attach_mailbox(vf, *spaces_[vf], options); !at) return "attach_mailbox: " + at.error().message();
+    return {};
+  }
+
+  memory_config_space& space(int vf) { return *spaces_[static_cast<std::size_t>(vf)]; }
+  endpoint& pf() { return *pf_; }
+
+  [[nodiscard]] std::string can_invalidate() const override { return {}; }
+  [[nodiscard]] std::string can_restart() const override { return {}; }
+  std::string invalidate(int vf, std::uint64_t mask) override {
+    auto ec = pf_->invalidate(static_cast<vf_index>(vf), block_mask{mask});
+    return ec ? ec.message() : std::string{};
+  }
+  std::string restart() override { return start(); }
+
+ private:
+  profile profile_;
+  boost::asio::io_context io_;
+  std::array<std::unique_ptr<memory_config_space>, 2> spaces_{std::make_unique<memory_config_space>(io_, 4096),
+                                                               std::make_unique<memory_config_space>(io_, 4096)};
+  std::unique_ptr<endpoint> pf_;
+};
+
+// The binding-2 PF on its own thread; every connect() is a new stream (a socket pair) it serves.
+class self_stream_pf final : public stream_target, public pf_control {
+ public:
+  using endpoint = pf_endpoint<4>;
+  using socket = boost::asio::local::stream_protocol::socket;
+
+  explicit self_stream_pf(profile p, std::chrono::nanoseconds stall = std::chrono::seconds(5))
+      : stall_(stall) {
+    setup_error_ = define_profile(pf_, p);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  self_stream_pf(const self_stream_pf&) = delete;
+  self_stream_pf& operator=(const self_stream_pf&) = delete;
+  ~self_stream_pf() override {
+    on_pf([this] {
+      for (auto& s : sockets_) {
+        boost::system::error_code ignored;
+        s.close(ignored);
+      }
+      return std::string{};
+    });
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  [[nodiscard]] const std::string& setup_error() const { return setup_error_; }
+
+  std::unique_ptr<stream_port> connect(int vf, std::string& error) override {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+      error = std::strerror(errno);
+      return nullptr;
+    }
+    error = on_pf([this, vf, fd = fds[1]] {
+      sockets_.emplace_back(io_);
+      socket& s = sockets_.back();
+      boost::system::error_code ec;
+      s.assign(boost::asio::local::stream_protocol(), fd, ec);
+      if (ec) return ec.message();
+      pf_stream_options<steady_timing> options;
+      options.stall_timeout = stall_;
+      pf_.async_serve(static_cast<vf_index>(vf), self_wslots[vf], s, options, [](boost::system::error_code) {});
+      return std::string{};
+    });
+    if (!error.empty()) {
+      ::close(fds[0]);
+      return nullptr;
+    }
+    return std::make_unique<socket_stream_port>(fds[0]);
+  }
+  [[nodiscard]] bool has_second() const override { return true; }
+
+  [[nodiscard]] std::string can_invalidate() const override { return {}; }
+  [[nodiscard]] std::string can_restart() const override { return "--self on binding 2 does not restart its PF"; }
+  std::string invalidate(int vf, std::uint64_t mask) override {
+    return on_pf([this, vf, mask] {
+      auto ec = pf_.invalidate(static_cast<vf_index>(vf), block_mask{mask});
+      return ec ? ec.message() : std::string{};
+    });
+  }
+  std::string restart() override { return can_restart(); }
+
+ private:
+  // Runs `f` on the PF's thread and waits for its result.
+  template <class F>
+  std::string on_pf(F f) {
+    std::promise<std::string> done;
+    auto result = done.get_future();
+    boost::asio::post(io_, [&] { done.set_value(f()); });
+    return result.get();
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
+  std::list<socket> sockets_;  // every stream served, kept until the PF ends
+  endpoint pf_;
+  std::chrono::nanoseconds stall_;
+  std::string setup_error_;
+  std::thread thread_;
+};
+
+}  // namespace vpci::conformance

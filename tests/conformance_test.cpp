@@ -1,0 +1,447 @@
+// vpci-conformance's case engine (examples/conformance/) run in-process: it passes against vpci's PF on
+// both bindings (in this thread over memory_config_space, in another thread over POSIX shared memory, in
+// another thread over a Unix socket pair), and fails each broken PF on the case that checks the rule it
+// breaks. The broken PFs are vpci's own PF session behind a fault: the session decides, the fault bends
+// one rule (the sequence check, the invalidation latch, the VF a block belongs to, the order of writes).
+// The in-process PFs answer inside the VF's writes, so their cases wait on status polls, never real time.
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <vpci/config/placement.hpp>
+#include <vpci/engine/pf_mailbox.hpp>
+#include <vpci/transport/shm_config_space.hpp>
+
+#include "conformance/mailbox_port.hpp"
+#include "conformance/runner.hpp"
+#include "conformance/self_pf.hpp"
+
+using namespace vpci;
+using namespace vpci::conformance;
+
+namespace {
+
+const case_report* find_report(const std::vector<case_report>& reports, std::string_view name) {
+  for (const case_report& r : reports)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+// Every case passed or was skipped for one of `allowed_skips`.
+void expect_no_failure(const std::vector<case_report>& reports, std::initializer_list<std::string_view> allowed_skips) {
+  BOOST_TEST(!reports.empty());
+  for (const case_report& r : reports) {
+    BOOST_TEST_CONTEXT(format_line(r)) {
+      BOOST_TEST((r.result.outcome != verdict::fail));
+      if (r.result.outcome == verdict::skip) {
+        bool allowed = false;
+        for (const std::string_view s : allowed_skips) allowed = allowed || r.name == s;
+        BOOST_TEST(allowed);
+      }
+    }
+  }
+}
+
+const answer_budget in_process{16, std::chrono::milliseconds(1000), {}};
+
+// ---- a broken PF: vpci's session behind one fault ----------------------------------------------------------
+
+enum class fault {
+  none,
+  no_sequence_check,                 // executes any new sequence as the next one
+  invalidation_cleared_without_ack,  // drops the latch whenever it serves a request
+  foreign_block_served,              // answers VF 0's requests for VF 1's block from VF 1's block
+  status_before_data,                // writes status first, and (a slow device) one register write per two VF accesses
+};
+
+class faulty_pf final : public pf_control {
+ public:
+  static constexpr std::uint16_t vendor = 0x1AF4;
+
+  explicit faulty_pf(fault f) : fault_(f) {
+    const profile p = default_profile();
+    for (const vf_index vf : {vf_index{0}, vf_index{1}}) BOOST_REQUIRE((store_->register_vf(vf, static_cast<std::uint16_t>(0x101 + vf)) == no_error));
+    for (const block_spec& b : p.blocks)
+      BOOST_REQUIRE((store_->define_block(0, block_id{b.id}, initial_contents(b.id, b.size), b.access) == no_error));
+    BOOST_REQUIRE((store_->define_block(0, block_id{*p.not_ready_block}, initial_contents(6, 8), block_access::read_write, &not_ready_) == no_error));
+    BOOST_REQUIRE((store_->define_block(0, block_id{*p.empty_block}, initial_contents(7, 8), block_access::read_write, &empty_) == no_error));
+    BOOST_REQUIRE((store_->define_block(1, block_id{40}, initial_contents(40, 8)) == no_error));
+    if (f == fault::foreign_block_served)
+      BOOST_REQUIRE((store_->define_block(0, block_id{40}, initial_contents(40, 8), block_access::read_write, &foreign_) == no_error));
+    for (std::size_t vf = 0; vf < 2; ++vf) place(vf);
+  }
+  faulty_pf(const faulty_pf&) = delete;
+  faulty_pf& operator=(const faulty_pf&) = delete;
+
+  memory_config_space& space(int vf) { return *spaces_[static_cast<std::size_t>(vf)]; }
+
+  [[nodiscard]] std::string can_invalidate() const override { return {}; }
+  [[nodiscard]] std::string can_restart() const override { return "the broken test PF does not restart"; }
+  std::string invalidate(int vf, std::uint64_t mask) override {
+    if (store_->invalidate(static_cast<vf_index>(vf), block_mask{mask}) != no_error) return "invalidate refused";
+    service(static_cast<std::size_t>(vf));
+    return {};
+  }
+  std::string restart() override { return can_restart(); }
+
+ private:
+  struct pending_write {
+    std::size_t offset;
+    std::vector<std::byte> bytes;
+  };
+
+  // The window at 0x100, its headers and registers written as a device does; the PF-owned registers and the
+  // headers read-only to the VF.
+  void place(std::size_t vf) {
+    memory_config_space& s = *spaces_[vf];
+    std::vector<std::byte> image(4096);
+    image[0] = std::byte{vendor & 0xFF};
+    image[1] = std::byte{vendor >> 8};
+    auto at = config::place_dvsec(image, {vendor, mailbox::default_dvsec_id, mailbox::dvsec_revision,
+                                          static_cast<std::uint16_t>(mailbox::window_size)});
+    BOOST_REQUIRE(at.has_value());
+    window_ = *at;
+    for (const engine::register_write& w : sessions_[vf]->initialize(std::span<const std::byte>(image).subspan(window_, mailbox::window_size)))
+      std::copy(w.bytes.begin(), w.bytes.end(), image.begin() + static_cast<std::ptrdiff_t>(window_ + w.offset));
+    BOOST_REQUIRE((s.device_write(0, image) == no_error));
+    BOOST_REQUIRE((s.set_register_kind(0, 4096, register_kind::read_only) == no_error));
+    for (const mailbox::register_range& r : mailbox::vf_writable_ranges)
+      BOOST_REQUIRE((s.set_register_kind(window_ + r.start, r.end - r.start, register_kind::read_write) == no_error));
+    s.add_write_hook([this, vf](std::size_t, std::size_t) { service(vf); });
+    if (fault_ == fault::status_before_data)
+      s.set_access_observer([this](access_direction, std::size_t, std::size_t) {
+        if (++accesses_ % 2 == 0) apply_one();
+      });
+  }
+
+  void apply_one() {
+    if (queue_.empty()) return;
+    const pending_write w = std::move(queue_.front());
+    queue_.pop_front();
+    (void)spaces_[queue_vf_]->device_write(w.offset, w.bytes);
+  }
+
+  void service(std::size_t vf) {
+    while (!queue_.empty()) apply_one();  // the previous update completes first
+    memory_config_space& s = *spaces_[vf];
+    std::array<std::byte, mailbox::window_size> copy{};
+    BOOST_REQUIRE((s.device_read(window_, copy) == no_error));
+    auto& session = *sessions_[vf];
+    const std::uint32_t request = le::load_u32(copy.data() + mailbox::reg::request);
+    const auto sequence = static_cast<std::uint16_t>(request & 0xFFFF);
+    std::uint16_t& delta = delta_[vf];
+    if (fault_ == fault::no_sequence_check) {
+      // The session sees the VF's sequences shifted so that every new one is its "next".
+      if (!session.synchronised()) delta = 0;
+      const auto status = le::load_u32(copy.data() + mailbox::reg::status);
+      le::store_u32(copy.data() + mailbox::reg::status, (status & 0xFFFF0000u) | static_cast<std::uint16_t>((status & 0xFFFF) - delta));
+      if (session.synchronised() && sequence != 0) {
+        const auto seen = static_cast<std::uint16_t>(sequence - delta);
+        const std::uint16_t last = session.last_sequence();
+        const auto next = static_cast<std::uint16_t>(last + 1 == 0x10000 ? 1 : last + 1);
+        if (seen != last && seen != next) delta = static_cast<std::uint16_t>(sequence - next);
+        le::store_u32(copy.data() + mailbox::reg::request,
+                      (request & 0xFFFF0000u) | static_cast<std::uint16_t>(sequence - delta));
+      }
+    }
+    if (fault_ == fault::invalidation_cleared_without_ack && sequence != last_request_[vf] && sequence != 0) {
+      // Serving a new request "acknowledges" whatever is latched, though the VF acknowledged nothing.
+      const block_mask latched = session.latched_invalidations();
+      le::store_u32(copy.data() + mailbox::reg::invalidate_ack_low, static_cast<std::uint32_t>(latched.bits()));
+      le::store_u32(copy.data() + mailbox::reg::invalidate_ack_high, static_cast<std::uint32_t>(latched.bits() >> 32));
+    }
+    last_request_[vf] = sequence;
+    std::vector<pending_write> writes;
+    for (const engine::register_write& w : session.service(copy)) writes.push_back({window_ + w.offset, {w.bytes.begin(), w.bytes.end()}});
+    for (pending_write& w : writes) {
+      if (fault_ == fault::no_sequence_check && w.offset == window_ + mailbox::reg::status) {
+        const auto status = le::load_u32(w.bytes.data());
+        le::store_u32(w.bytes.data(), (status & 0xFFFF0000u) | static_cast<std::uint16_t>((status & 0xFFFF) + delta));
+      }
+    }
+    if (fault_ == fault::status_before_data) {
+      std::stable_partition(writes.begin(), writes.end(), [&](const pending_write& w) { return w.offset == window_ + mailbox::reg::status; });
+      queue_vf_ = vf;
+      for (pending_write& w : writes) queue_.push_back(std::move(w));
+      apply_one();  // status, at once
+      return;
+    }
+    for (const pending_write& w : writes) (void)s.device_write(w.offset, w.bytes);
+  }
+
+  // The handler of a broken lookup: VF 0's block 40 answered from VF 1's.
+  class foreign_reader final : public engine::block_handler {
+   public:
+    explicit foreign_reader(engine::pf_blocks<4>& store) : store_(store) {}
+    ntstatus on_read(vf_index, block_id id, std::span<std::byte> out, std::size_t& bytes) override {
+      const auto other = store_.contents(1, id);
+      std::copy(other.begin(), other.end(), out.begin());
+      bytes = other.size();
+      return ntstatus::success;
+    }
+    ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return ntstatus::success; }
+
+   private:
+    engine::pf_blocks<4>& store_;
+  };
+  class status_handler final : public engine::block_handler {
+   public:
+    explicit status_handler(ntstatus s) : status_(s) {}
+    ntstatus on_read(vf_index, block_id, std::span<std::byte>, std::size_t& bytes) override {
+      bytes = 0;
+      return status_;
+    }
+    ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return status_; }
+
+   private:
+    ntstatus status_;
+  };
+
+  fault fault_;
+  boost::asio::io_context io_;
+  std::unique_ptr<engine::pf_blocks<4>> store_ = std::make_unique<engine::pf_blocks<4>>();
+  std::array<std::unique_ptr<engine::pf_mailbox_session<4>>, 2> sessions_{
+      std::make_unique<engine::pf_mailbox_session<4>>(*store_, 0), std::make_unique<engine::pf_mailbox_session<4>>(*store_, 1)};
+  std::array<std::unique_ptr<memory_config_space>, 2> spaces_{std::make_unique<memory_config_space>(io_, 4096),
+                                                               std::make_unique<memory_config_space>(io_, 4096)};
+  foreign_reader foreign_{*store_};
+  status_handler not_ready_{ntstatus::device_not_ready};
+  status_handler empty_{ntstatus::success};
+  std::size_t window_{0};
+  std::array<std::uint16_t, 2> delta_{};
+  std::array<std::uint16_t, 2> last_request_{};
+  std::deque<pending_write> queue_;
+  std::size_t queue_vf_{0};
+  std::size_t accesses_{0};
+};
+
+std::vector<case_report> run_against(faulty_pf& pf, const std::vector<std::string>& patterns) {
+  auto vf0 = std::make_unique<transport_mailbox_port<memory_config_space>>(pf.space(0), *find_window(pf.space(0), std::nullopt), in_process);
+  auto vf1 = std::make_unique<transport_mailbox_port<memory_config_space>>(pf.space(1), *find_window(pf.space(1), std::nullopt), in_process);
+  const profile p = default_profile();
+  mailbox_context ctx{*vf0, vf1.get(), p, &pf};
+  return run_cases(mailbox_cases(), ctx, patterns);
+}
+
+// The broken PF fails `failing` (and the same PF without its fault passes it).
+void expect_fails(fault f, std::string_view failing) {
+  faulty_pf good(fault::none), broken(f);
+  const std::vector<std::string> only{std::string(failing)};
+  const auto passed = run_against(good, only);
+  const auto failed = run_against(broken, only);
+  BOOST_REQUIRE(passed.size() == 1u);
+  BOOST_REQUIRE(failed.size() == 1u);
+  BOOST_TEST_MESSAGE(format_line(failed[0]));
+  BOOST_TEST_CONTEXT(format_line(passed[0]) << " / " << format_line(failed[0])) {
+    BOOST_TEST((passed[0].result.outcome == verdict::pass));
+    BOOST_TEST((failed[0].result.outcome == verdict::fail));
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conformance_suite)
+
+// ---- output ----------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(lines_summary_json_and_case_selection) {
+  const std::vector<case_report> reports{{"mailbox.a", "protocol.md §4.4", pass()},
+                                         {"mailbox.b", "protocol.md §4.2", fail("no answer within 5 ms (\"x\")")},
+                                         {"hyperv.c", "hyperv-binding.md Framing", skip("why")}};
+  BOOST_TEST(format_line(reports[0]) == "PASS  mailbox.a  protocol.md §4.4");
+  BOOST_TEST(format_line(reports[1]) == "FAIL  mailbox.b  protocol.md §4.2  no answer within 5 ms (\"x\")");
+  BOOST_TEST(format_summary(summarize(reports)) == "1 passed, 1 failed, 1 skipped");
+  BOOST_TEST(format_json(reports) ==
+             "{\"cases\":[{\"name\":\"mailbox.a\",\"section\":\"protocol.md §4.4\",\"verdict\":\"PASS\",\"reason\":\"\"},"
+             "{\"name\":\"mailbox.b\",\"section\":\"protocol.md §4.2\",\"verdict\":\"FAIL\",\"reason\":\"no answer within 5 ms (\\\"x\\\")\"},"
+             "{\"name\":\"hyperv.c\",\"section\":\"hyperv-binding.md Framing\",\"verdict\":\"SKIP\",\"reason\":\"why\"}],"
+             "\"passed\":1,\"failed\":1,\"skipped\":1}");
+  BOOST_TEST(selected("mailbox.sequence_skip", {}));
+  BOOST_TEST(selected("mailbox.sequence_skip", {"mailbox.sequence_*"}));
+  BOOST_TEST(selected("mailbox.sequence_skip", {"hyperv.*", "mailbox.sequence_skip"}));
+  BOOST_TEST(!selected("mailbox.sequence_skip", {"mailbox.length_*"}));
+  // Every case has a unique name and a section.
+  std::vector<std::string> names;
+  for (const auto& c : mailbox_cases()) {
+    names.emplace_back(c.name);
+    BOOST_TEST(!c.section.empty());
+  }
+  for (const auto& c : hyperv_cases()) {
+    names.emplace_back(c.name);
+    BOOST_TEST(!c.section.empty());
+  }
+  std::sort(names.begin(), names.end());
+  BOOST_TEST((std::adjacent_find(names.begin(), names.end()) == names.end()));
+}
+
+// ---- vpci's PF passes --------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_vpcis_pf_in_process) {
+  self_mailbox_pf pf(default_profile());
+  BOOST_REQUIRE(pf.start().empty());
+  transport_mailbox_port<memory_config_space> vf0(pf.space(0), *find_window(pf.space(0), std::nullopt), in_process);
+  transport_mailbox_port<memory_config_space> vf1(pf.space(1), *find_window(pf.space(1), std::nullopt), in_process);
+  const profile p = default_profile();
+  mailbox_context ctx{vf0, &vf1, p, &pf};
+  expect_no_failure(run_cases(mailbox_cases(), ctx, {}), {"mailbox.heartbeat"});
+}
+
+BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_the_broken_pfs_harness_without_a_fault) {
+  faulty_pf pf(fault::none);
+  expect_no_failure(run_against(pf, {}), {"mailbox.heartbeat", "mailbox.pf_restart_epoch", "mailbox.invalidation_survives_restart"});
+}
+
+// vpci's PF in another thread, serving a named shared-memory space on its doorbell, with a heartbeat; the
+// VF side opens the space by name as `vpci-conformance --shm NAME --shm2 NAME2` does.
+BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_vpcis_pf_over_shm_in_another_thread) {
+  const std::string names[2] = {"/vpci-conformance-test-" + std::to_string(::getpid()) + "-0",
+                                "/vpci-conformance-test-" + std::to_string(::getpid()) + "-1"};
+  boost::asio::io_context pf_io;
+  std::optional<shm_config_space> devices[2];
+  for (int vf = 0; vf < 2; ++vf) {
+    devices[vf].emplace(shm_config_space::create(pf_io.get_executor(), names[vf], 4096, shm_create::replace));
+    const std::array<std::byte, 2> vendor{std::byte{0xF4}, std::byte{0x1A}};
+    boost::system::error_code ec;
+    devices[vf]->write(0, vendor, ec);
+    BOOST_REQUIRE(!ec);
+  }
+  // The PF "process": an endpoint with the profile's blocks serving both windows; a restart replaces it by
+  // a new one that attaches to the same windows in place (a new epoch), as a restarted PF process does.
+  std::unique_ptr<pf_endpoint<4>> pf;
+  auto start_pf = [&]() -> std::string {
+    pf.reset();
+    pf = std::make_unique<pf_endpoint<4>>();
+    if (auto e = define_profile(*pf, default_profile()); !e.empty()) return e;
+    mailbox_options options;
+    options.heartbeat = std::chrono::milliseconds(20);
+    for (int vf = 0; vf < 2; ++vf) {
+      if (auto at = pf->attach_mailbox(static_cast<vf_index>(vf), *devices[vf], options); !at) return at.error().message();
+      pf->async_serve(static_cast<vf_index>(vf), [](boost::system::error_code) {});
+    }
+    return {};
+  };
+  BOOST_REQUIRE(start_pf().empty());
+  std::thread pf_thread([&] { pf_io.run(); });
+
+  struct threaded_control final : pf_control {
+    boost::asio::io_context& io;
+    std::unique_ptr<pf_endpoint<4>>& pf;
+    std::function<std::string()> start;
+    threaded_control(boost::asio::io_context& i, std::unique_ptr<pf_endpoint<4>>& p, std::function<std::string()> s)
+        : io(i), pf(p), start(std::move(s)) {}
+    [[nodiscard]] std::string can_invalidate() const override { return {}; }
+    [[nodiscard]] std::string can_restart() const override { return {}; }
+    std::string on_pf(const std::function<std::string()>& f) {
+      std::promise<std::string> done;
+      boost::asio::post(io, [&] { done.set_value(f()); });
+      return done.get_future().get();
+    }
+    std::string invalidate(int vf, std::uint64_t mask) override {
+      return on_pf([&] {
+        auto ec = pf->invalidate(static_cast<vf_index>(vf), block_mask{mask});
+        return ec ? ec.message() : std::string{};
+      });
+    }
+    std::string restart() override { return on_pf(start); }
+  } control(pf_io, pf, start_pf);
+
+  std::vector<case_report> reports;
+  {
+    boost::asio::io_context vf_io;
+    auto vf0_space = shm_config_space::open(vf_io.get_executor(), names[0], shm_role::driver);
+    auto vf1_space = shm_config_space::open(vf_io.get_executor(), names[1], shm_role::driver);
+    const answer_budget real{0, std::chrono::milliseconds(2000), std::chrono::microseconds(20)};
+    transport_mailbox_port<shm_config_space> vf0(vf0_space, *find_window(vf0_space, std::nullopt), real);
+    transport_mailbox_port<shm_config_space> vf1(vf1_space, *find_window(vf1_space, std::nullopt), real);
+    const profile p = default_profile();
+    mailbox_context ctx{vf0, &vf1, p, &control};
+    reports = run_cases(mailbox_cases(), ctx, {});
+  }
+  std::promise<void> stopped;
+  boost::asio::post(pf_io, [&] {
+    pf.reset();  // ends serving (vf_removed); the loops finish their passes
+    stopped.set_value();
+  });
+  stopped.get_future().get();
+  pf_thread.join();  // run() returns once the serving loops completed
+  expect_no_failure(reports, {});
+  const case_report* heartbeat = find_report(reports, "mailbox.heartbeat");
+  BOOST_REQUIRE(heartbeat != nullptr);
+  BOOST_TEST((heartbeat->result.outcome == verdict::pass));
+}
+
+// vpci's PF on its own thread, serving each stream the cases open (a Unix socket pair).
+BOOST_AUTO_TEST_CASE(hyperv_cases_pass_against_vpcis_pf_over_a_unix_socket) {
+  self_stream_pf pf(default_profile());
+  BOOST_REQUIRE(pf.setup_error().empty());
+  const profile p = default_profile();
+  hyperv_context ctx{pf, p, &pf, 0x22, 0x42, std::chrono::milliseconds(2000), std::nullopt};
+  expect_no_failure(run_cases(hyperv_cases(), ctx, {}), {"hyperv.unread_answers_stall"});
+}
+
+// ---- broken PFs fail the case of the rule they break ---------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_pf_without_a_sequence_check_fails_sequence_skip) {
+  expect_fails(fault::no_sequence_check, "mailbox.sequence_skip");
+  expect_fails(fault::no_sequence_check, "mailbox.sequence_reverse");
+}
+
+BOOST_AUTO_TEST_CASE(a_pf_clearing_an_invalidation_without_acknowledgement_fails_latched_until_ack) {
+  expect_fails(fault::invalidation_cleared_without_ack, "mailbox.invalidation_latched_until_ack");
+}
+
+BOOST_AUTO_TEST_CASE(a_pf_serving_another_vfs_block_fails_foreign_block_and_isolation) {
+  expect_fails(fault::foreign_block_served, "mailbox.foreign_block");
+  expect_fails(fault::foreign_block_served, "mailbox.isolation_two_vfs");
+}
+
+BOOST_AUTO_TEST_CASE(a_pf_writing_status_before_the_data_fails_answer_data_before_status) {
+  expect_fails(fault::status_before_data, "mailbox.answer_data_before_status");
+}
+
+// A PF that never answers is a FAIL "no answer within ...", bounded by the port's budget, never a hang.
+BOOST_AUTO_TEST_CASE(a_pf_that_never_answers_fails_every_case_within_the_budget) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 4096);
+  // A window that looks initialised (epoch 1) but nobody serves.
+  std::vector<std::byte> image(4096);
+  image[0] = std::byte{0xF4};
+  image[1] = std::byte{0x1A};
+  auto at = config::place_dvsec(image, {0x1AF4, mailbox::default_dvsec_id, mailbox::dvsec_revision,
+                                        static_cast<std::uint16_t>(mailbox::window_size)});
+  BOOST_REQUIRE(at.has_value());
+  le::store_u32(image.data() + *at + mailbox::reg::identity, mailbox::encode_identity(mailbox::capability::invalidation));
+  le::store_u32(image.data() + *at + mailbox::reg::limits, mailbox::encode_limits(0));
+  le::store_u32(image.data() + *at + mailbox::reg::status, 0x10000000);
+  BOOST_REQUIRE((space.device_write(0, image) == no_error));
+  transport_mailbox_port<memory_config_space> vf0(space, *at, in_process);
+  const profile p = default_profile();
+  mailbox_context ctx{vf0, nullptr, p, nullptr};
+  const auto reports = run_cases(mailbox_cases(), ctx, {"mailbox.read_success", "mailbox.sequence_skip"});
+  BOOST_REQUIRE(reports.size() == 2u);
+  for (const case_report& r : reports) {
+    BOOST_TEST((r.result.outcome == verdict::fail));
+    // The reset never completes: control bit 0 stays set.
+    BOOST_TEST(r.result.reason.find("within 16 status polls") != std::string::npos, r.result.reason);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
