@@ -156,7 +156,9 @@ class pf_mailbox_session {
   [[nodiscard]] constexpr bool initialized() const noexcept { return initialized_; }
 
  private:
-  static constexpr std::size_t owned_size = 24;  // identity, limits | status, result, mask low, mask high
+  static constexpr std::size_t owned_size = 24;
+  // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
+  friend struct explore_access;  // identity, limits | status, result, mask low, mask high
 
   constexpr const write_list& serve_window(std::span<const std::byte> window, bool timed, std::uint64_t now) noexcept {
     begin();

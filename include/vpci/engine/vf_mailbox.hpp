@@ -362,6 +362,8 @@ class vf_mailbox_engine {
 
  private:
   static constexpr std::size_t no_op = MaxQueued;
+  // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
+  friend struct explore_access;
   static constexpr std::uint64_t never_ = ~std::uint64_t{0};
   // The probe reads the window from its extended capability header to the status dword.
   static constexpr std::size_t probe_length = mailbox::reg::status + 4;
