@@ -93,6 +93,12 @@ mailbox_world::mailbox_world(mailbox_scenario scenario)
     std::memcpy(window_.data() + w.offset, w.bytes.data(), w.bytes.size());
   vf_.watch_invalidations(true);
   pump();
+  // The root is the VF after its first probe, watching (the probe's interleavings with a PF are explored
+  // after every re-initialisation and failed access): the depth bound goes to the requests.
+  while (mode_ == vf_mode::access && invariant_ == nullptr) {
+    vf_access_step();
+    pump();
+  }
 }
 
 void mailbox_world::fail(const char* invariant, std::string detail) {

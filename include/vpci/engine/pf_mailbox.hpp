@@ -74,12 +74,14 @@ class pf_mailbox_session {
   // (Re)initialises the window, whose current bytes `window` holds (at least mailbox::window_size from the
   // DVSEC's start; anything shorter counts as a window never initialised): a new epoch, different from the
   // one the window shows (and from this session's own), the sequence unsynchronised (the VF's first
-  // non-zero sequence is adopted), the request registers, result, acknowledgement registers and data window
-  // zero, the invalidation latch published (this session's, with the store's pending invalidations), the
-  // heartbeat scheduled from `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
+  // non-zero sequence is adopted), `request`, result and acknowledgement registers zero (request_block and
+  // the data window too unless the window shows an epoch), the invalidation latch published (this
+  // session's, with the store's pending invalidations), the heartbeat scheduled from `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
   // signalled to see the new epoch); RESET and undefined bits are cleared, so a reset in progress completes.
-  // Writes: identity and limits, [control], request registers, result and mask, acknowledgement registers,
-  // data window, and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
+  // A window that already shows an epoch keeps request_block and the data window (a VF may be composing a
+  // request there); only `request` is zeroed. Writes: identity and limits, [control], request registers
+  // (only `request` for a live window), result and mask, acknowledgement registers, data window (not for a
+  // live window), and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
   constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0) noexcept {
     begin();
     const bool readable = window.size() >= mailbox::window_size;
@@ -105,11 +107,19 @@ class pf_mailbox_session {
     set_owned(mailbox::reg::status, mailbox::encode_status(status_));
     writes_.push(mailbox::reg::identity, owned(mailbox::reg::identity, 8));
     if ((control & ~mailbox::control_signal) != 0) push_control(control);
-    writes_.push(mailbox::reg::request_block, zeros(8));
+    // A live window (it shows an epoch) may hold a request the VF is composing: the VF learns of the new
+    // epoch only from its next status read, and until then writes the rest of its data and rings. Its block
+    // register and data stay as it wrote them, so the request the new PF adopts is the VF's whole request
+    // (its outcome is then reported as unknown: peer_restarted). Only the doorbell is zeroed, so a request
+    // rung before the re-initialisation is never run. A window never initialised is zeroed whole.
+    if (shown != 0) writes_.push(mailbox::reg::request, zeros(4));
+    else writes_.push(mailbox::reg::request_block, zeros(8));
     writes_.push(mailbox::reg::result, owned(mailbox::reg::result, 12));
     writes_.push(mailbox::ack_area, zeros(mailbox::ack_area_size));
-    for (std::byte& b : data_) b = std::byte{0};
-    writes_.push(mailbox::reg::data, data_);
+    if (shown == 0) {
+      for (std::byte& b : data_) b = std::byte{0};
+      writes_.push(mailbox::reg::data, data_);
+    }
     writes_.push(mailbox::reg::status, owned(mailbox::reg::status, 4));
     initialized_ = true;
     event_ = mailbox_event::initialized;

@@ -471,8 +471,8 @@ class vf_mailbox_engine {
     return true;
   }
 
-  // The block register keeps its value between requests (the PF zeroes it only when it initialises or
-  // resets the window): a request for the same block skips the write.
+  // The block register keeps its value between requests (the PF zeroes it only when it resets the window or
+  // initialises a fresh one; the probe reads it): a request for the same block skips the write.
   constexpr bool needs_block_write() const noexcept { return !block_known_ || block_in_window_ != ops_[active_].id.value(); }
 
   // --- accesses ---
