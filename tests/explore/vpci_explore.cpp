@@ -1,5 +1,5 @@
 // vpci-explore: the exhaustive interleaving explorer's command line.
-//   vpci-explore [--binding mailbox|hyperv] [--depth N] [--max-states N] [--no-progress-check]
+//   vpci-explore [--binding mailbox|hyperv] [--depth N] [--max-states N] [--no-progress-check] [budgets]
 // Prints the distinct states explored, the transitions, the time; on a violation the shrunk trace, and
 // exits 1. Exit 2: bad arguments.
 #include <cstdio>
@@ -14,7 +14,9 @@ namespace {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: vpci-explore [--binding mailbox|hyperv] [--depth N] [--max-states N] [--no-progress-check]\n");
+               "usage: vpci-explore [--binding mailbox|hyperv] [--depth N] [--max-states N] [--no-progress-check]\n"
+               "  binding 1 budgets: [--requests N] [--raises N] [--pf-updates N] [--cancels N] [--failed-accesses N]\n"
+               "                     [--missed-doorbells N] [--extra-doorbells N] [--reinits N] [--removals N]\n");
   return 2;
 }
 
@@ -41,6 +43,8 @@ int main(int argc, char** argv) {
   std::string binding = "mailbox";
   vpci::explore::search_limits limits;
   limits.depth = 0;
+  vpci::explore::mailbox_scenario mailbox;
+  const auto count = [](const char* text) { return static_cast<unsigned>(std::strtoul(text, nullptr, 10)); };
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -48,12 +52,22 @@ int main(int argc, char** argv) {
     else if (arg == "--depth" && has_value) limits.depth = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
     else if (arg == "--max-states" && has_value) limits.max_states = std::strtoull(argv[++i], nullptr, 10);
     else if (arg == "--no-progress-check") limits.check_progress = false;
+    // The environment's budgets (binding 1): how many of each event the search may insert anywhere.
+    else if (arg == "--requests" && has_value) mailbox.requests = count(argv[++i]);
+    else if (arg == "--raises" && has_value) mailbox.raises = count(argv[++i]);
+    else if (arg == "--pf-updates" && has_value) mailbox.pf_updates = count(argv[++i]);
+    else if (arg == "--cancels" && has_value) mailbox.cancels = count(argv[++i]);
+    else if (arg == "--failed-accesses" && has_value) mailbox.failed_accesses = count(argv[++i]);
+    else if (arg == "--missed-doorbells" && has_value) mailbox.missed_doorbells = count(argv[++i]);
+    else if (arg == "--extra-doorbells" && has_value) mailbox.extra_doorbells = count(argv[++i]);
+    else if (arg == "--reinits" && has_value) mailbox.reinits = count(argv[++i]);
+    else if (arg == "--removals" && has_value) mailbox.removals = count(argv[++i]);
     else return usage();
   }
   if (limits.depth > 250) return usage();
   if (binding == "mailbox") {
     if (limits.depth == 0) limits.depth = 24;
-    return run(vpci::explore::mailbox_world{}, limits, "mailbox");
+    return run(vpci::explore::mailbox_world{mailbox}, limits, "mailbox");
   }
   return usage();
 }
