@@ -253,7 +253,10 @@ class explorer {
       notes.clear();
       World copy = w;
       (void)copy.check_progress();
-      for (const std::string& n : notes) result_.trace.push_back("   " + n);
+      // Its last steps (a livelock repeats itself).
+      const std::size_t shown = notes.size() < 24 ? notes.size() : 24;
+      if (shown < notes.size()) result_.trace.push_back("   ... " + std::to_string(notes.size() - shown) + " steps ...");
+      for (std::size_t i = notes.size() - shown; i < notes.size(); ++i) result_.trace.push_back("   " + notes[i]);
       result_.detail = copy.detail();
     } else if (w.violation() != nullptr) {
       result_.detail = w.detail();
