@@ -8,6 +8,7 @@
 #include <string>
 
 #include "explore_search.hpp"
+#include "hyperv_world.hpp"
 #include "mailbox_world.hpp"
 
 namespace {
@@ -16,7 +17,8 @@ int usage() {
   std::fprintf(stderr,
                "usage: vpci-explore [--binding mailbox|hyperv] [--depth N] [--max-states N] [--no-progress-check]\n"
                "  binding 1 budgets: [--requests N] [--raises N] [--pf-updates N] [--cancels N] [--failed-accesses N]\n"
-               "                     [--missed-doorbells N] [--extra-doorbells N] [--reinits N] [--removals N]\n");
+               "                     [--missed-doorbells N] [--extra-doorbells N] [--reinits N] [--removals N]\n"
+               "  binding 2 budgets: [--requests N] [--raises N] [--cancels N] [--disconnects N]\n");
   return 2;
 }
 
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
   vpci::explore::search_limits limits;
   limits.depth = 0;
   vpci::explore::mailbox_scenario mailbox;
+  vpci::explore::hyperv_scenario hyperv;
   const auto count = [](const char* text) { return static_cast<unsigned>(std::strtoul(text, nullptr, 10)); };
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -53,10 +56,11 @@ int main(int argc, char** argv) {
     else if (arg == "--max-states" && has_value) limits.max_states = std::strtoull(argv[++i], nullptr, 10);
     else if (arg == "--no-progress-check") limits.check_progress = false;
     // The environment's budgets (binding 1): how many of each event the search may insert anywhere.
-    else if (arg == "--requests" && has_value) mailbox.requests = count(argv[++i]);
-    else if (arg == "--raises" && has_value) mailbox.raises = count(argv[++i]);
+    else if (arg == "--requests" && has_value) mailbox.requests = hyperv.requests = count(argv[++i]);
+    else if (arg == "--raises" && has_value) mailbox.raises = hyperv.raises = count(argv[++i]);
+    else if (arg == "--disconnects" && has_value) hyperv.disconnects = count(argv[++i]);
     else if (arg == "--pf-updates" && has_value) mailbox.pf_updates = count(argv[++i]);
-    else if (arg == "--cancels" && has_value) mailbox.cancels = count(argv[++i]);
+    else if (arg == "--cancels" && has_value) mailbox.cancels = hyperv.cancels = count(argv[++i]);
     else if (arg == "--failed-accesses" && has_value) mailbox.failed_accesses = count(argv[++i]);
     else if (arg == "--missed-doorbells" && has_value) mailbox.missed_doorbells = count(argv[++i]);
     else if (arg == "--extra-doorbells" && has_value) mailbox.extra_doorbells = count(argv[++i]);
@@ -68,6 +72,10 @@ int main(int argc, char** argv) {
   if (binding == "mailbox") {
     if (limits.depth == 0) limits.depth = 24;
     return run(vpci::explore::mailbox_world{mailbox}, limits, "mailbox");
+  }
+  if (binding == "hyperv") {
+    if (limits.depth == 0) limits.depth = 16;
+    return run(vpci::explore::hyperv_world{hyperv}, limits, "hyperv");
   }
   return usage();
 }
