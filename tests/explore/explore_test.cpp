@@ -6,6 +6,7 @@
 #include <string>
 
 #include "explore_search.hpp"
+#include "hyperv_world.hpp"
 #include "mailbox_world.hpp"
 
 using namespace vpci::explore;
@@ -52,6 +53,27 @@ BOOST_AUTO_TEST_CASE(a_pf_that_writes_status_before_data_returns_a_torn_block) {
   BOOST_TEST(r.invariant == "no torn block", trace_of(r));
   BOOST_TEST(!r.trace.empty());
   BOOST_TEST(r.trace.size() < 50u);  // shrunk, the fair run cut to its last steps
+  BOOST_TEST_MESSAGE(trace_of(r));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(explore_hyperv)
+
+BOOST_AUTO_TEST_CASE(bounded_exploration_finds_no_violation) {
+  const search_result r = explore(hyperv_world{}, 10);
+  BOOST_TEST_MESSAGE(r.states << " states, " << r.transitions << " transitions");
+  BOOST_TEST(r.invariant.empty(), trace_of(r));
+  BOOST_TEST(r.complete);
+  BOOST_TEST(r.states > 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(a_pf_that_does_not_end_serving_loses_an_invalidation) {
+  hyperv_scenario scenario;
+  scenario.planted_skip_end_of_serving = true;
+  const search_result r = explore(hyperv_world{scenario}, 10);
+  BOOST_TEST(r.invariant == "no invalidation is lost", trace_of(r));
+  BOOST_TEST(!r.trace.empty());
   BOOST_TEST_MESSAGE(trace_of(r));
 }
 

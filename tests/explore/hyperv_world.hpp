@@ -43,6 +43,9 @@ struct hyperv_scenario {
   unsigned raises{1};
   unsigned cancels{1};
   unsigned disconnects{1};
+  // A deliberately broken PF binding (the planted-bug test): it ends a dropped stream without
+  // end_of_serving, so what the stream held is never given back.
+  bool planted_skip_end_of_serving{false};
 };
 
 class hyperv_world {
