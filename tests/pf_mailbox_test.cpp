@@ -802,6 +802,32 @@ BOOST_AUTO_TEST_CASE(a_pf_restarting_mid_request_picks_a_new_epoch_and_adopts_th
   BOOST_TEST((store->quarantined(0) == quarantine_reason::none));
 }
 
+// Found by the interleaving explorer (tests/explore): the VF took bit 1 from the latch and was about to
+// acknowledge it; the PF raised bit 1 again (noted as re-raised, so the acknowledgement of the first
+// raise would not take it out) and then re-initialised the window. The re-initialisation forgot the
+// re-raise, and the VF's acknowledgement, written after it (the VF learns of the new epoch only from its
+// next status read), took the second raise out of the latch before the VF ever saw it.
+BOOST_AUTO_TEST_CASE(explore_reinit_keeps_a_reraised_invalidation) {
+  fixture f;
+  BOOST_TEST((f.store.invalidate(0, block_mask{0b10}) == no_error));
+  f.service();
+  BOOST_TEST(f.mask() == 0b10u);  // the VF reads the latch here and delivers bit 1
+  BOOST_TEST((f.store.invalidate(0, block_mask{0b10}) == no_error));  // raised again while latched
+  f.service();
+  f.apply(f.session.initialize(f.window, 0));
+  BOOST_TEST(f.mask() == 0b10u);
+  f.vf_write_u32(reg::invalidate_ack_low, 0b10);  // the acknowledgement of the first delivery, late
+  f.service();
+  BOOST_TEST(f.mask() == 0b10u);  // still latched: the second raise is delivered after the new epoch
+  BOOST_TEST(f.status().invalidated);
+  BOOST_TEST(f.u32(reg::invalidate_ack_low) == 0u);
+  // Its own acknowledgement then takes it out.
+  f.vf_write_u32(reg::invalidate_ack_low, 0b10);
+  f.service();
+  BOOST_TEST(f.mask() == 0u);
+  BOOST_TEST(!f.status().invalidated);
+}
+
 // Found by the interleaving explorer (tests/explore): the PF re-initialised the window while the VF was
 // writing a write request's data; the VF, which learns of a new epoch only from its next status read,
 // went on with the rest of the data, kept the block register it had written, and rang. The new PF adopts

@@ -94,7 +94,9 @@ class pf_mailbox_session {
     last_sequence_ = 0;
     synchronised_ = false;
     result_ = ntstatus::success;
-    reraised_ = block_mask{};  // the VF reads the whole latch after it sees the new epoch
+    // Re-raises are kept: a VF that took a bit before the re-initialisation may still write its
+    // acknowledgement after it (it learns of the new epoch only from its next status read), and that
+    // acknowledgement must not take out a raise it never saw.
     latch_raised();
     status_ = mailbox::status_word{0, 0, false, !latched_.empty(), 0, epoch};
     next_beat_ = config_.heartbeat_ms == 0 ? no_tick : now + beat_interval();
