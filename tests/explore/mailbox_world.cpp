@@ -68,8 +68,8 @@ int mailbox_world::decode_version(std::uint32_t block, const std::byte* data, st
 }
 
 mailbox_world::mailbox_world(mailbox_scenario scenario)
-    : vf_(engine::vf_mailbox_config{poll_ns, watch_ns, 32, orphan_ns, false}),
-      pf_(live_store(), vf),
+    : vf_(engine::vf_mailbox_config{poll_ns, watch_ns, 32, scenario.orphan_ns, scenario.signal}),
+      pf_(live_store(), vf, engine::pf_mailbox_config{0, scenario.signal}),
       scenario_(scenario) {
   store_type& store = live_store();
   if (!store.registered(vf)) {
@@ -93,12 +93,21 @@ mailbox_world::mailbox_world(mailbox_scenario scenario)
     std::memcpy(window_.data() + w.offset, w.bytes.data(), w.bytes.size());
   vf_.watch_invalidations(true);
   pump();
-  // The root is the VF after its first probe, watching (the probe's interleavings with a PF are explored
-  // after every re-initialisation and failed access): the depth bound goes to the requests.
+  // The root is the VF after its first probe (and, with the signal, after it asked for it), watching (the
+  // probe's interleavings with a PF are explored after every re-initialisation and failed access): the
+  // depth bound goes to the requests.
   while (mode_ == vf_mode::access && invariant_ == nullptr) {
     vf_access_step();
     pump();
+    if (doorbells_ != 0 && scenario_.signal) {
+      // The PF services the VF's control write (SIGNAL) before the root.
+      doorbells_ = 0;
+      explore_access::load(store_, live_store());
+      (void)pf_.service(window_);
+      explore_access::save(live_store(), store_);
+    }
   }
+  doorbells_ = 0;
 }
 
 void mailbox_world::fail(const char* invariant, std::string detail) {
@@ -132,6 +141,8 @@ void mailbox_world::enabled(std::vector<step_type>& out) const {
   if (extra_ < scenario_.extra_doorbells && queue_count_ == 0 && doorbells_ == 0) out.push_back({act::extra_doorbell, 0});
   if (reinits_ < scenario_.reinits) out.push_back({act::pf_reinit, 0});
   if (removals_ < scenario_.removals) out.push_back({act::vf_remove, 0});
+  if (signals_ != 0) out.push_back({act::vf_signal, 0});
+  if (signals_ != 0 && missed_signals_ < scenario_.missed_signals) out.push_back({act::drop_signal, 0});
 }
 
 bool mailbox_world::apply(step_type s) {
@@ -212,6 +223,15 @@ bool mailbox_world::apply(step_type s) {
       --doorbells_;
       break;
     case act::pf_write: pf_write_step(); break;
+    case act::vf_signal:
+      --signals_;
+      vf_.wake();
+      if (mode_ == vf_mode::waiting) mode_ = vf_mode::idle;
+      break;
+    case act::drop_signal:
+      ++missed_signals_;
+      --signals_;
+      break;
     case act::pf_raise: {
       ++raises_;
       (void)live_store().invalidate(vf, block_id{s.arg});
@@ -238,6 +258,8 @@ bool mailbox_world::apply(step_type s) {
       queue_count_ = 0;
       queue_head_ = 0;
       queue_writes(pf_.initialize(window_, now_));
+      signal_when_written_ = pf_.signal_vf();
+      signal_if_done();
       break;
     }
     case act::tick: {
@@ -373,6 +395,8 @@ void mailbox_world::pf_service_now() {
   const engine::mailbox_event event = pf_.last_event();
   note("PF services: event " + std::to_string(static_cast<int>(event)) + ", " + std::to_string(writes.size()) + " writes");
   queue_writes(writes);
+  signal_when_written_ = pf_.signal_vf();
+  signal_if_done();
   if (scenario_.bug == planted_bug::latch_forgotten) explore_access::forget_latch(pf_);
   explore_access::save(live_store(), store_);
   if ((event == engine::mailbox_event::served || event == engine::mailbox_event::violation) &&
@@ -432,7 +456,15 @@ void mailbox_world::pf_write_step() {
   if (w.length == 0) {
     queue_head_ = static_cast<std::uint8_t>((queue_head_ + 1) % queue_.size());
     --queue_count_;
+    signal_if_done();
   }
+}
+
+// The PF raises the VF's signal once the writes of the update that asked for it are performed.
+void mailbox_world::signal_if_done() {
+  if (!signal_when_written_ || queue_count_ != 0) return;
+  signal_when_written_ = false;
+  if (signals_ < 2) ++signals_;
 }
 
 // ---- the state's hash -----------------------------------------------------------------------------
@@ -455,6 +487,8 @@ std::uint64_t mailbox_world::hash() const {
   if (mode_ == vf_mode::waiting) h.value(until_);
   h.value(now_);
   h.value(doorbells_);
+  h.value(signal_when_written_);
+  h.value(signals_);
   h.value(queue_count_);
   for (std::uint8_t k = 0; k < queue_count_; ++k) {
     const pf_write& w = queue_[(queue_head_ + k) % queue_.size()];
@@ -474,7 +508,8 @@ std::uint64_t mailbox_world::hash() const {
   h.value(refused_versions_);
   h.value(raised_ever_);
   h.value(undelivered_);
-  const std::array<std::uint8_t, 8> budgets{raises_, updates_, cancels_, faults_, missed_, extra_, reinits_, removals_};
+  const std::array<std::uint8_t, 9> budgets{raises_, updates_, cancels_, faults_, missed_, extra_, reinits_, removals_,
+                                            missed_signals_};
   h.bytes(budgets.data(), budgets.size());
   return h.digest();
 }
@@ -508,6 +543,7 @@ bool mailbox_world::check_progress() {
     if (queue_count_ != 0) s = {act::pf_write, 0};
     else if (doorbells_ != 0) s = {act::pf_service, 0};
     else if (mode_ == vf_mode::access) s = {act::vf_access, 0};
+    else if (signals_ != 0) s = {act::vf_signal, 0};
     (void)apply(s);
   }
   if (invariant_ != nullptr) return false;
@@ -543,6 +579,8 @@ std::string mailbox_world::describe(step_type s) const {
     case act::pf_update: return "PF updates block 1 and invalidates it";
     case act::pf_reinit: return "PF re-initialises the window (new epoch)";
     case act::tick: return "time advances";
+    case act::vf_signal: return "the PF's signal reaches the VF";
+    case act::drop_signal: return "the PF's signal is lost";
   }
   return "?";
 }

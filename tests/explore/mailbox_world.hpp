@@ -57,6 +57,9 @@ struct mailbox_scenario {
   unsigned extra_doorbells{1};  // a duplicated doorbell: a PF service nobody rang for
   unsigned reinits{1};          // PF re-initialisations of the window (new epoch)
   unsigned removals{0};         // VF removals (engine.remove())
+  unsigned missed_signals{0};   // PF -> VF signals lost (with `signal`)
+  bool signal{false};           // the PF offers the signal and the VF uses it (it sleeps while idle)
+  std::uint64_t orphan_ns{200'000};  // the VF's orphan timeout: after it, the VF resets the mailbox
   planted_bug bug{planted_bug::none};
 };
 
@@ -66,12 +69,11 @@ class mailbox_world {
   static constexpr std::uint16_t vf = 0;
   // Virtual time: the VF polls an answer every 20 us, watches every 100 us, resets an orphan after
   // 200 us; a request's deadline is 150 us after its start; the PF polls its window every 50 us.
-  static constexpr std::uint64_t poll_ns = 20'000, watch_ns = 100'000, orphan_ns = 200'000, deadline_ns = 150'000,
-                                 pf_poll_ns = 50'000;
+  static constexpr std::uint64_t poll_ns = 20'000, watch_ns = 100'000, deadline_ns = 150'000, pf_poll_ns = 50'000;
 
   enum class act : std::uint8_t {
     vf_start, vf_access, vf_fail, vf_cancel, vf_cancel_queued, vf_remove,
-    pf_service, pf_write, pf_raise, pf_update, pf_reinit, drop_doorbell, extra_doorbell, tick,
+    pf_service, pf_write, pf_raise, pf_update, pf_reinit, drop_doorbell, extra_doorbell, tick, vf_signal, drop_signal,
   };
   struct step_type {
     act what;
@@ -136,6 +138,7 @@ class mailbox_world {
   void pf_service_now();
   void pf_write_step();
   void queue_writes(const session::write_list& writes);
+  void signal_if_done();
   void commit_check(const std::array<std::byte, 64>& before);
 
   std::array<std::byte, mailbox::window_size> window_{};
@@ -153,6 +156,8 @@ class mailbox_world {
   std::uint64_t now_{0};
   // the PF's driver: doorbells not yet serviced, writes not yet performed
   std::uint8_t doorbells_{0};
+  bool signal_when_written_{false};  // the last service asked to signal the VF once its writes are done
+  std::uint8_t signals_{0};          // PF -> VF signals not yet delivered
   std::uint8_t queue_head_{0};
   std::uint8_t queue_count_{0};
   std::array<pf_write, 16> queue_{};
@@ -167,7 +172,8 @@ class mailbox_world {
   std::uint64_t undelivered_{0};  // raised and not delivered since
   // budgets
   mailbox_scenario scenario_;
-  std::uint8_t raises_{0}, updates_{0}, cancels_{0}, faults_{0}, missed_{0}, extra_{0}, reinits_{0}, removals_{0};
+  std::uint8_t raises_{0}, updates_{0}, cancels_{0}, faults_{0}, missed_{0}, extra_{0}, reinits_{0}, removals_{0},
+      missed_signals_{0};
   // a violation
   const char* invariant_{nullptr};
   std::string detail_;

@@ -2,6 +2,7 @@
 //   vpci-explore [--binding mailbox|hyperv] [--depth N] [--max-states N] [--no-progress-check] [budgets]
 // Prints the distinct states explored, the transitions, the time; on a violation the shrunk trace, and
 // exits 1. Exit 2: bad arguments.
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,7 @@ int usage() {
                "usage: vpci-explore [--binding mailbox|hyperv] [--depth N] [--max-states N] [--no-progress-check]\n"
                "  binding 1 budgets: [--requests N] [--raises N] [--pf-updates N] [--cancels N] [--failed-accesses N]\n"
                "                     [--missed-doorbells N] [--extra-doorbells N] [--reinits N] [--removals N]\n"
+               "                     [--signal] [--missed-signals N] [--orphan-us N]\n"
                "  binding 2 budgets: [--requests N] [--raises N] [--cancels N] [--disconnects N]\n");
   return 2;
 }
@@ -66,6 +68,9 @@ int main(int argc, char** argv) {
     else if (arg == "--extra-doorbells" && has_value) mailbox.extra_doorbells = count(argv[++i]);
     else if (arg == "--reinits" && has_value) mailbox.reinits = count(argv[++i]);
     else if (arg == "--removals" && has_value) mailbox.removals = count(argv[++i]);
+    else if (arg == "--signal") mailbox.signal = true;
+    else if (arg == "--missed-signals" && has_value) mailbox.missed_signals = count(argv[++i]);
+    else if (arg == "--orphan-us" && has_value) mailbox.orphan_ns = std::uint64_t{count(argv[++i])} * 1000;
     else return usage();
   }
   if (limits.depth > 250) return usage();
