@@ -36,6 +36,14 @@ BOOST_AUTO_TEST_CASE(bounded_exploration_finds_no_violation) {
   BOOST_TEST(r.states > 5000u);
 }
 
+BOOST_AUTO_TEST_CASE(bounded_exploration_with_the_signal_finds_no_violation) {
+  mailbox_scenario scenario;
+  scenario.signal = true;
+  const search_result r = explore(mailbox_world{scenario}, 7);
+  BOOST_TEST(r.invariant.empty(), trace_of(r));
+  BOOST_TEST(r.states > 1000u);
+}
+
 BOOST_AUTO_TEST_CASE(a_pf_that_forgets_its_latch_loses_an_invalidation) {
   mailbox_scenario scenario;
   scenario.bug = planted_bug::latch_forgotten;
