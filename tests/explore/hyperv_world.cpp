@@ -137,7 +137,7 @@ bool hyperv_world::apply(step_type s) {
       ++started_;
       if (r) {
         requests_[i] = request{req_state::pending, *r, commits_};
-        note("request " + std::to_string(i) + " started");
+        if (log_ != nullptr) note("request " + std::to_string(i) + " started");
       } else {
         requests_[i].state = req_state::completed;
         hasher after;
@@ -147,7 +147,7 @@ bool hyperv_world::apply(step_type s) {
         const bool dead = vf_.negotiation().failed() || vf_.receive_error() != no_error;
         if (r.error() != errc::busy && !dead) fail("refused start", "a start refused with an unexpected error");
         else if (before.digest() != after.digest()) fail("refused start changes nothing", "a refused start changed the channel");
-        note("request " + std::to_string(i) + " refused at its start");
+        if (log_ != nullptr) note("request " + std::to_string(i) + " refused at its start");
       }
       break;
     }
@@ -158,9 +158,9 @@ bool hyperv_world::apply(step_type s) {
       if (vf_.cancel(requests_[s.arg].handle, s.what == act::vf_cancel ? engine::cancel_scope::with_effects
                                                                         : engine::cancel_scope::without_effects)) {
         requests_[s.arg].state = req_state::completed;
-        note("request " + std::to_string(s.arg) + " cancelled");
+        if (log_ != nullptr) note("request " + std::to_string(s.arg) + " cancelled");
       } else {
-        note("cancellation refused");
+        if (log_ != nullptr) note("cancellation refused");
       }
       break;
     case act::stream_takes_send:
@@ -183,7 +183,7 @@ bool hyperv_world::apply(step_type s) {
       std::memcpy(handoff_.data() + handoff_size_, unsent_.data(), unsent_size_);
       handoff_size_ += unsent_size_;
       unsent_size_ = 0;
-      note("PF hands off " + std::to_string(handoff_size_) + " bytes");
+      if (log_ != nullptr) note("PF hands off " + std::to_string(handoff_size_) + " bytes");
       if (handoff_size_ == 0) pf_.end_handoff();
       break;
     }
@@ -241,7 +241,7 @@ void hyperv_world::pump() {
         std::memcpy(up_.data() + up_size_, a.bytes.data(), a.bytes.size());
         up_size_ += a.bytes.size();
         vf_sending_ = true;
-        note("VF sends " + std::to_string(a.bytes.size()) + " bytes");
+        if (log_ != nullptr) note("VF sends " + std::to_string(a.bytes.size()) + " bytes");
         return;
       case vf_action::kind::wait:
         if (a.until <= now_) return fail("no spin", "a wait for a moment already past");
@@ -260,7 +260,7 @@ void hyperv_world::on_completion(const channel::message_completion& done) {
   request& r = requests_[i];
   r.state = req_state::completed;
   const menu_entry& m = menu[i];
-  note("request " + std::to_string(i) + " completed: " + std::to_string(static_cast<int>(done.error)));
+  if (log_ != nullptr) note("request " + std::to_string(i) + " completed: " + std::to_string(static_cast<int>(done.error)));
   if (done.error == no_error) {
     if (done.bytes != m.length) return fail("answers are whole", "a short answer");
     if (m.write) {
@@ -299,7 +299,7 @@ void hyperv_world::pf_input(std::size_t limit) {
       if (unsent_size_ + step.reply.size > unsent_.size()) return fail("bounded stream", "the PF's answers overflow");
       std::memcpy(unsent_.data() + unsent_size_, response.data(), step.reply.size);
       unsent_size_ += step.reply.size;
-      note("PF answers (status " + std::to_string(static_cast<std::uint32_t>(step.reply.status)) + ")");
+      if (log_ != nullptr) note("PF answers (status " + std::to_string(static_cast<std::uint32_t>(step.reply.status)) + ")");
       if (step.reply.status != ntstatus::success) {
         explore_access::save(live_store(), store_);
         if (store_.arena != before) return fail("refused requests change nothing", "a refused request changed the store");
@@ -319,7 +319,7 @@ void hyperv_world::commit_check(const std::array<std::byte, 64>& before) {
   const int version = decode_version(1, contents.data(), 8);
   if (version < 0) return fail("no torn block", "the store took bytes that are no version of block 1");
   if (commit_index_[static_cast<std::size_t>(version)] == 0) commit_index_[static_cast<std::size_t>(version)] = ++commits_;
-  note("store commits block 1 version " + std::to_string(version));
+  if (log_ != nullptr) note("store commits block 1 version " + std::to_string(version));
 }
 
 void hyperv_world::pf_write(std::size_t limit) {

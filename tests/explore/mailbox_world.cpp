@@ -173,7 +173,7 @@ bool mailbox_world::apply(step_type s) {
         requests_[i].state = req_state::pending;
         requests_[i].handle = *r;
         requests_[i].floor = commits_;
-        note("request " + std::to_string(i) + " started");
+        if (log_ != nullptr) note("request " + std::to_string(i) + " started");
       } else {
         // Refused at the start: it counts as completed, and must have changed nothing.
         requests_[i].state = req_state::completed;
@@ -181,7 +181,7 @@ bool mailbox_world::apply(step_type s) {
         explore_access::hash(after, vf_);
         if (r.error() != errc::busy) fail("refused start", std::string("start refused with ") + errc_name(r.error()));
         else if (before.digest() != after.digest()) fail("refused start changes nothing", "a busy start changed the engine");
-        note("request " + std::to_string(i) + " refused: busy");
+        if (log_ != nullptr) note("request " + std::to_string(i) + " refused: busy");
       }
       break;
     }
@@ -198,7 +198,7 @@ bool mailbox_world::apply(step_type s) {
       explore_access::hash(before, vf_);
       const bool done = vf_.cancel(requests_[s.arg].handle, s.what == act::vf_cancel ? engine::cancel_scope::with_effects
                                                                                       : engine::cancel_scope::without_effects);
-      note(done ? "cancelled" : "cancellation refused");
+      if (log_ != nullptr) note(done ? "cancelled" : "cancellation refused");
       if (!done) {
         explore::hasher after;
         explore_access::hash(after, vf_);
@@ -267,7 +267,7 @@ bool mailbox_world::apply(step_type s) {
       now_ = next;
       if (now_ % pf_poll_ns == 0 && doorbells_ < 2) ++doorbells_;  // the PF's bounded poll
       if (mode_ == vf_mode::waiting && now_ >= until_) mode_ = vf_mode::idle;
-      note("now " + std::to_string(now_ / 1000) + " us");
+      if (log_ != nullptr) note("now " + std::to_string(now_ / 1000) + " us");
       break;
     }
   }
@@ -334,7 +334,7 @@ void mailbox_world::on_completion(const engine::op_completion& done) {
   request& r = requests_[i];
   r.state = req_state::completed;
   const menu_entry& m = menu[i];
-  note("request " + std::to_string(i) + " completed: " + errc_name(done.error) + (done.transport_failure ? " (transport)" : ""));
+  if (log_ != nullptr) note("request " + std::to_string(i) + " completed: " + errc_name(done.error) + (done.transport_failure ? " (transport)" : ""));
   if (done.error == no_error) {
     if (done.bytes != m.length)
       return fail("answers are whole", "request " + std::to_string(i) + " returned " + std::to_string(done.bytes) + " bytes");
@@ -393,7 +393,7 @@ void mailbox_world::pf_service_now() {
   const std::array<std::byte, 64> arena_before = store_.arena;
   const session::write_list& writes = pf_.service(window_);
   const engine::mailbox_event event = pf_.last_event();
-  note("PF services: event " + std::to_string(static_cast<int>(event)) + ", " + std::to_string(writes.size()) + " writes");
+  if (log_ != nullptr) note("PF services: event " + std::to_string(static_cast<int>(event)) + ", " + std::to_string(writes.size()) + " writes");
   queue_writes(writes);
   signal_when_written_ = pf_.signal_vf();
   signal_if_done();
@@ -416,7 +416,7 @@ void mailbox_world::commit_check(const std::array<std::byte, 64>& before) {
   if (version < 0) return fail("no torn block", "the store took bytes that are no version of block 1");
   if ((refused_versions_ >> version & 1u) != 0) return fail("refused requests change nothing", "a refused write was committed");
   if (commit_index_[static_cast<std::size_t>(version)] == 0) commit_index_[static_cast<std::size_t>(version)] = ++commits_;
-  note("store commits block 1 version " + std::to_string(version));
+  if (log_ != nullptr) note("store commits block 1 version " + std::to_string(version));
 }
 
 void mailbox_world::queue_writes(const session::write_list& writes) {
