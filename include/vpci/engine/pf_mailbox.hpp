@@ -76,8 +76,9 @@ class pf_mailbox_session {
   // one the window shows (and from this session's own), the sequence unsynchronised (the VF's first
   // non-zero sequence is adopted), `request`, result and acknowledgement registers zero (request_block and
   // the data window too unless the window shows an epoch), the invalidation latch published (this
-  // session's, with the store's pending invalidations), the heartbeat scheduled from `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
-  // signalled to see the new epoch); RESET and undefined bits are cleared, so a reset in progress completes.
+  // session's, with the store's pending invalidations), the heartbeat scheduled from `now`. control keeps
+  // the VF's SIGNAL bit (a VF sleeping on the signal is signalled to see the new epoch); RESET and undefined
+  // bits are cleared, so a reset in progress completes.
   // A window that already shows an epoch keeps request_block and the data window (a VF may be composing a
   // request there); only `request` is zeroed. Writes: identity and limits, [control], request registers
   // (only `request` for a live window), result and mask, acknowledgement registers, data window (not for a
@@ -168,9 +169,10 @@ class pf_mailbox_session {
   [[nodiscard]] constexpr bool initialized() const noexcept { return initialized_; }
 
  private:
-  static constexpr std::size_t owned_size = 24;
   // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
-  friend struct explore_access;  // identity, limits | status, result, mask low, mask high
+  friend struct explore_access;
+
+  static constexpr std::size_t owned_size = 24;  // identity, limits | status, result, mask low, mask high
 
   constexpr const write_list& serve_window(std::span<const std::byte> window, bool timed, std::uint64_t now) noexcept {
     begin();
