@@ -1,5 +1,7 @@
 #include "hyperv_world.hpp"
 
+#include "explore_oracle.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -13,31 +15,6 @@ constexpr hyperv::wslot vf_slot{3, 0};
 
 std::array<std::array<std::byte, max_block_size>, hyperv_world::max_requests> destinations;
 
-std::array<std::byte, 8> pattern(std::uint32_t block, std::uint8_t version, std::size_t length) {
-  std::array<std::byte, 8> out{};
-  for (std::size_t i = 0; i < length; ++i)
-    out[i] = static_cast<std::byte>(i == 0 ? block : i == 1 ? version : (block * 31 + version * 7u + i * 13u) & 0xFFu);
-  return out;
-}
-int decode_version(std::uint32_t block, const std::byte* data, std::size_t length) {
-  const auto version = static_cast<std::uint8_t>(data[1]);
-  const auto expected = pattern(block, version, length);
-  return std::memcmp(expected.data(), data, length) == 0 ? version : -1;
-}
-bool outcome_unknown(const engine::completion<engine::vf_op_handle>& done) {
-  if (done.transport_failure) return true;
-  switch (done.error) {
-    case errc::timeout:
-    case errc::cancelled:
-    case errc::peer_restarted:
-    case errc::peer_gone:
-    case errc::vf_removed:
-    case errc::protocol_violation:
-    case errc::malformed_message:
-    case errc::device_error: return true;
-    default: return false;
-  }
-}
 template <class T>
 void hash_representation(hasher& h, const T& object) {
   h.bytes(&object, sizeof object);  // reading an object's representation is always allowed
@@ -54,11 +31,11 @@ hyperv_world::hyperv_world(hyperv_scenario scenario)
   store_type& store = live_store();
   if (!store.registered(0)) {
     (void)store.register_vf(0, 0x0101);
-    const auto one = pattern(1, 0, 8), two = pattern(2, 0, 4);
+    const auto one = block_version(1, 0, 8), two = block_version(2, 0, 4);
     (void)store.define_block(0, block_id{1}, std::span<const std::byte>(one).first(8));
     (void)store.define_block(0, block_id{2}, std::span<const std::byte>(two).first(4), engine::block_access::read_only);
   }
-  (void)store.store(0, block_id{1}, std::span<const std::byte>(pattern(1, 0, 8)).first(8));
+  (void)store.store(0, block_id{1}, std::span<const std::byte>(block_version(1, 0, 8)).first(8));
   (void)store.take_invalidations(0);
   (void)store.reset_vf(0);
   explore_access::save(store, store_);
@@ -129,7 +106,7 @@ bool hyperv_world::apply(step_type s) {
       hash_representation(before, vf_);
       vpci::result<engine::vf_op_handle> r = errc::invalid_argument;
       if (m.write) {
-        const auto data = pattern(m.block, static_cast<std::uint8_t>(1 + i), m.length);
+        const auto data = block_version(m.block, static_cast<std::uint8_t>(1 + i), m.length);
         r = vf_.start_write(block_id{m.block}, std::span<const std::byte>(data).first(m.length), now_ + deadline_ns);
       } else {
         r = vf_.start_read(block_id{m.block}, std::span<std::byte>(destinations[i]).first(m.length), now_ + deadline_ns);
@@ -268,7 +245,7 @@ void hyperv_world::on_completion(const channel::message_completion& done) {
       if (commit_index_[1 + i] == 0) return fail("a successful write was committed", "the store never held it");
       return;
     }
-    const int version = decode_version(m.block, destinations[i].data(), m.length);
+    const int version = version_of(m.block, destinations[i].data(), m.length);
     if (version < 0) return fail("no torn block", "a read returned bytes that are no version of the block");
     if (m.block == 1) {
       const std::uint8_t index = commit_index_[static_cast<std::size_t>(version)];
@@ -316,7 +293,7 @@ void hyperv_world::commit_check(const std::array<std::byte, 64>& before) {
   explore_access::save(live_store(), store_);
   if (store_.arena == before) return;
   const auto contents = live_store().contents(0, block_id{1});
-  const int version = decode_version(1, contents.data(), 8);
+  const int version = version_of(1, contents.data(), 8);
   if (version < 0) return fail("no torn block", "the store took bytes that are no version of block 1");
   if (commit_index_[static_cast<std::size_t>(version)] == 0) commit_index_[static_cast<std::size_t>(version)] = ++commits_;
   if (log_ != nullptr) note("store commits block 1 version " + std::to_string(version));

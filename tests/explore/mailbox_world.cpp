@@ -1,5 +1,7 @@
 #include "mailbox_world.hpp"
 
+#include "explore_oracle.hpp"
+
 #include <cstring>
 
 namespace vpci::explore {
@@ -30,41 +32,11 @@ const char* errc_name(errc e) {
   return i < std::size(names) ? names[i] : "?";
 }
 
-// Errors after which the request may or may not have taken effect at the PF.
-bool outcome_unknown(const engine::op_completion& done) {
-  if (done.transport_failure) return true;
-  switch (done.error) {
-    case errc::timeout:
-    case errc::cancelled:
-    case errc::peer_restarted:
-    case errc::peer_gone:
-    case errc::vf_removed:
-    case errc::torn_read:
-    case errc::protocol_violation:
-    case errc::malformed_message:
-    case errc::device_error: return true;
-    default: return false;
-  }
-}
 }  // namespace
 
 mailbox_world::store_type& mailbox_world::live_store() {
   static store_type store;
   return store;
-}
-
-std::array<std::byte, 8> mailbox_world::pattern(std::uint32_t block, std::uint8_t version, std::size_t length) {
-  std::array<std::byte, 8> out{};
-  for (std::size_t i = 0; i < length; ++i)
-    out[i] = static_cast<std::byte>(i == 0 ? block : i == 1 ? version : (block * 31 + version * 7u + i * 13u) & 0xFFu);
-  return out;
-}
-
-// The version a block's bytes are, or -1: bytes that are no version of the block.
-int mailbox_world::decode_version(std::uint32_t block, const std::byte* data, std::size_t length) {
-  const auto version = static_cast<std::uint8_t>(data[1]);
-  const auto expected = pattern(block, version, length);
-  return std::memcmp(expected.data(), data, length) == 0 ? version : -1;
 }
 
 mailbox_world::mailbox_world(mailbox_scenario scenario)
@@ -74,12 +46,12 @@ mailbox_world::mailbox_world(mailbox_scenario scenario)
   store_type& store = live_store();
   if (!store.registered(vf)) {
     (void)store.register_vf(vf, 0x0101);
-    const auto one = pattern(1, 0, 8), two = pattern(2, 0, 4);
+    const auto one = block_version(1, 0, 8), two = block_version(2, 0, 4);
     (void)store.define_block(vf, block_id{1}, std::span<const std::byte>(one).first(8));
     (void)store.define_block(vf, block_id{2}, std::span<const std::byte>(two).first(4), engine::block_access::read_only);
   }
   // A fresh store image: the blocks at version 0, nothing pending.
-  (void)store.store(vf, block_id{1}, std::span<const std::byte>(pattern(1, 0, 8)).first(8));
+  (void)store.store(vf, block_id{1}, std::span<const std::byte>(block_version(1, 0, 8)).first(8));
   (void)store.take_invalidations(vf);
   (void)store.reset_vf(vf);
   explore_access::save(store, store_);
@@ -163,7 +135,7 @@ bool mailbox_world::apply(step_type s) {
       vpci::result<engine::op_handle> r = errc::invalid_argument;
       const std::uint64_t deadline = now_ + deadline_ns;
       if (m.write) {
-        const auto data = pattern(m.block, static_cast<std::uint8_t>(1 + i), m.length);
+        const auto data = block_version(m.block, static_cast<std::uint8_t>(1 + i), m.length);
         r = vf_.start_write(block_id{m.block}, std::span<const std::byte>(data).first(m.length), deadline);
       } else {
         r = vf_.start_read(block_id{m.block}, std::span<std::byte>(destinations[i]).first(m.length), deadline);
@@ -243,7 +215,7 @@ bool mailbox_world::apply(step_type s) {
     case act::pf_update: {
       ++updates_;
       const auto version = static_cast<std::uint8_t>(32 + updates_);
-      (void)live_store().store(vf, block_id{1}, std::span<const std::byte>(pattern(1, version, 8)).first(8));
+      (void)live_store().store(vf, block_id{1}, std::span<const std::byte>(block_version(1, version, 8)).first(8));
       commit_index_[version] = ++commits_;
       (void)live_store().invalidate(vf, block_id{1});
       raised_ever_ |= 2;
@@ -345,7 +317,7 @@ void mailbox_world::on_completion(const engine::op_completion& done) {
         return fail("a successful write was committed", "request " + std::to_string(i) + " succeeded, store never held it");
       return;
     }
-    const int version = decode_version(m.block, destinations[i].data(), m.length);
+    const int version = version_of(m.block, destinations[i].data(), m.length);
     if (version < 0) {
       std::string bytes;
       for (std::size_t k = 0; k < m.length; ++k) bytes += hex(static_cast<std::uint32_t>(destinations[i][k])).substr(8) + " ";
@@ -412,7 +384,7 @@ void mailbox_world::commit_check(const std::array<std::byte, 64>& before) {
   std::memcpy(now.data(), contents.data(), 8);
   explore_access::save(live_store(), store_);
   if (std::memcmp(before.data(), store_.arena.data(), 64) == 0) return;
-  const int version = decode_version(1, now.data(), 8);
+  const int version = version_of(1, now.data(), 8);
   if (version < 0) return fail("no torn block", "the store took bytes that are no version of block 1");
   if ((refused_versions_ >> version & 1u) != 0) return fail("refused requests change nothing", "a refused write was committed");
   if (commit_index_[static_cast<std::size_t>(version)] == 0) commit_index_[static_cast<std::size_t>(version)] = ++commits_;

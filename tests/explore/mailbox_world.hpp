@@ -126,8 +126,6 @@ class mailbox_world {
   void note(const std::string& text) {
     if (log_ != nullptr) log_->push_back(text);
   }
-  static std::array<std::byte, 8> pattern(std::uint32_t block, std::uint8_t version, std::size_t length);
-  static int decode_version(std::uint32_t block, const std::byte* data, std::size_t length);
   [[nodiscard]] std::uint64_t next_time() const;
   [[nodiscard]] bool quiescent() const;
   [[nodiscard]] std::string pending_text() const;
