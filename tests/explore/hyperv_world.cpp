@@ -261,12 +261,12 @@ void hyperv_world::on_completion(const channel::message_completion& done) {
 }
 
 void hyperv_world::pf_input(std::size_t limit) {
-  std::array<std::byte, 64> before = store_.arena;
-  explore_access::save(live_store(), store_);
-  before = store_.arena;
   std::size_t offered = std::min(limit, up_size_);
   std::size_t taken = 0;
   while (taken < offered) {
+    // The store before this frame: a refused request must leave it as it was.
+    explore_access::save(live_store(), store_);
+    const std::array<std::byte, 64> before_frame = store_.arena;
     std::array<std::byte, session::response_buffer_size> response{};
     const engine::pf_input_step step =
         pf_.on_input(std::span<const std::byte>(up_).subspan(taken, offered - taken), response);
@@ -279,14 +279,15 @@ void hyperv_world::pf_input(std::size_t limit) {
       if (log_ != nullptr) note("PF answers (status " + std::to_string(static_cast<std::uint32_t>(step.reply.status)) + ")");
       if (step.reply.status != ntstatus::success) {
         explore_access::save(live_store(), store_);
-        if (store_.arena != before) return fail("refused requests change nothing", "a refused request changed the store");
+        if (store_.arena != before_frame)
+          return fail("refused requests change nothing", "a refused request changed the store");
       }
     }
+    commit_check(before_frame);  // each frame's commit: two writes in one chunk are two versions
     if (step.consumed == 0) break;
   }
   std::memmove(up_.data(), up_.data() + taken, up_size_ - taken);
   up_size_ -= taken;
-  commit_check(before);
 }
 
 void hyperv_world::commit_check(const std::array<std::byte, 64>& before) {
