@@ -187,10 +187,9 @@ BOOST_AUTO_TEST_CASE(initialize_writes_the_documented_image_status_last) {
   const write_sequence expected{
       {0x0C, concat({u32_bytes(0x00070002), u32_bytes(0x00642080)})},  // identity: layout 2, caps 7; limits
       w32(0x14, mailbox::control_signal),                               // RESET and bit 3 cleared, SIGNAL kept
-      {0x18, zeros(8)},                                                 // request_block, request
+      {0x1C, zeros(4)},  // request (the window shows an epoch: request_block and data are the VF's)
       {0x24, zeros(12)},                                                // result, mask (empty latch)
       {0x30, zeros(8)},                                                 // acknowledgement registers
-      {0x38, zeros(128)},                                               // data window
       w32(0x20, status_word(0, 0, false, false, 0, 0xB)),               // status last: the next epoch
   };
   BOOST_TEST(got == expected, boost::test_tools::per_element());
@@ -198,6 +197,15 @@ BOOST_AUTO_TEST_CASE(initialize_writes_the_documented_image_status_last) {
   BOOST_TEST(session.signal_vf());  // the VF asked for signals: it is told of the new epoch
   BOOST_TEST(session.epoch() == 0xBu);
   BOOST_TEST(!session.synchronised());
+  // A window that shows no epoch was never initialised: all of it is zeroed, the VF's registers too.
+  pf_mailbox_session<2> fresh(*store, 1, {100, true});
+  le::store_u32(window.data() + reg::status, 0);
+  got.clear();
+  for (const register_write& w : fresh.initialize(window, 0)) got.push_back({w.offset, copy_of(w.bytes)});
+  BOOST_TEST(got.size() == 7u);
+  BOOST_TEST((got.size() > 2 && got[2] == recorded_write{0x18, zeros(8)}));
+  BOOST_TEST((got.size() > 5 && got[5] == recorded_write{0x38, zeros(128)}));
+  BOOST_TEST(fresh.epoch() == 1u);
   BOOST_TEST(session.next_tick() == 105'000'000u);
   for (const register_write& w : writes)
     for (std::size_t i = 0; i < w.bytes.size(); ++i) window[w.offset + i] = w.bytes[i];
@@ -875,6 +883,61 @@ BOOST_AUTO_TEST_CASE(a_restarted_pf_keeps_bits_acknowledged_but_not_cleared) {
   BOOST_TEST(f.u32(reg::invalidate_ack_low) == 0u);
 }
 
+// Found by the interleaving explorer (tests/explore): the VF took bit 1 from the latch and was about to
+// acknowledge it; the PF raised bit 1 again (noted as re-raised, so the acknowledgement of the first
+// raise would not take it out) and then re-initialised the window. The re-initialisation forgot the
+// re-raise, and the VF's acknowledgement, written after it (the VF learns of the new epoch only from its
+// next status read), took the second raise out of the latch before the VF ever saw it.
+BOOST_AUTO_TEST_CASE(explore_reinit_keeps_a_reraised_invalidation) {
+  fixture f;
+  BOOST_TEST((f.store.invalidate(0, block_mask{0b10}) == no_error));
+  f.service();
+  BOOST_TEST(f.mask() == 0b10u);  // the VF reads the latch here and delivers bit 1
+  BOOST_TEST((f.store.invalidate(0, block_mask{0b10}) == no_error));  // raised again while latched
+  f.service();
+  f.apply(f.session.initialize(f.window, 0));
+  BOOST_TEST(f.mask() == 0b10u);
+  f.vf_write_u32(reg::invalidate_ack_low, 0b10);  // the acknowledgement of the first delivery, late
+  f.service();
+  BOOST_TEST(f.mask() == 0b10u);  // still latched: the second raise is delivered after the new epoch
+  BOOST_TEST(f.status().invalidated);
+  BOOST_TEST(f.u32(reg::invalidate_ack_low) == 0u);
+  // Its own acknowledgement then takes it out.
+  f.vf_write_u32(reg::invalidate_ack_low, 0b10);
+  f.service();
+  BOOST_TEST(f.mask() == 0u);
+  BOOST_TEST(!f.status().invalidated);
+}
+
+// Found by the interleaving explorer (tests/explore): the PF re-initialised the window while the VF was
+// writing a write request's data; the VF, which learns of a new epoch only from its next status read,
+// went on with the rest of the data, kept the block register it had written, and rang. The new PF adopts
+// the first sequence it sees, so it executed that request: with the data window it had zeroed under the
+// VF's first dword, it stored bytes that are neither the old block nor the VF's write. A re-initialisation
+// of a live window (one that shows an epoch) leaves what the VF composes (request_block and the data
+// window) as the VF wrote it; only the doorbell (request) is zeroed.
+BOOST_AUTO_TEST_CASE(explore_reinit_keeps_a_request_being_composed) {
+  fixture f;
+  const bytes written = pattern(16, 0xC0);
+  f.vf_write(reg::data, slice(written, 0, 8));  // the first half of the data, then the PF re-initialises
+  f.vf_write_u32(reg::request_block, 5);
+  f.apply(f.session.initialize(f.window, 0));
+  BOOST_TEST(f.session.epoch() == 2u);
+  BOOST_TEST(f.u32(reg::request) == 0u);
+  for (const recorded_write& w : f.last) {
+    BOOST_TEST(w.offset != reg::request_block);
+    BOOST_TEST((w.offset + w.data.size() <= reg::data || w.offset >= reg::data + mailbox::data_window_size));
+  }
+  // The VF (still on epoch 1) writes the rest and rings: the new PF adopts it and stores exactly the VF's bytes.
+  f.vf_write(reg::data + 8, slice(written, 8, 8));
+  f.vf_write_u32(reg::request, request_word(7, 16, op_write));
+  f.service();
+  BOOST_TEST((f.session.last_event() == mailbox_event::served));
+  BOOST_TEST(f.status().ack == 7u);
+  BOOST_TEST(!f.status().failed);
+  BOOST_TEST(copy_of(f.store.contents(0, block_id{5})) == written, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(reinitialising_after_an_flr_keeps_and_republishes_the_latch) {
   fixture f;
   BOOST_TEST((f.store.invalidate(0, block_mask{0b1001}) == no_error));
@@ -892,7 +955,9 @@ BOOST_AUTO_TEST_CASE(reinitialising_after_an_flr_keeps_and_republishes_the_latch
   BOOST_TEST(f.u32(reg::invalidate_ack_low) == 0u);
   BOOST_TEST(f.u32(reg::control) == mailbox::control_signal);  // untouched: it held nothing to clear
   BOOST_TEST(f.session.signal_vf());
-  BOOST_TEST(copy_of(std::span(f.window).subspan(reg::data)) == zeros(128), boost::test_tools::per_element());
+  // The data window is the VF's while it may compose a request (explore_reinit_keeps_a_request_being_composed):
+  // it still holds the last answer (block 5's 16 bytes).
+  BOOST_TEST(copy_of(std::span(f.window).subspan(reg::data, 16)) == pattern(16, 0x10), boost::test_tools::per_element());
   // Unsynchronised: the VF's next request, whatever its sequence, is adopted.
   f.request(op_read, 6, 8, 1);
   f.service();

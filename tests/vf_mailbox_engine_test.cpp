@@ -663,6 +663,46 @@ BOOST_AUTO_TEST_CASE(watching_a_window_without_a_mailbox_probes_at_the_watch_int
   BOOST_TEST(h.count("R 0 36") == 2u);
 }
 
+// Found by the interleaving explorer (tests/explore): the PF signalled while the VF had an access in flight
+// (here the block register of a read whose deadline passed meanwhile). The signal was noted, then
+// forgotten when the engine began its idle wait, so a VF that sleeps on the signal never read the status
+// that announced the invalidation. A signal counts until the VF issues a status read after it.
+BOOST_AUTO_TEST_CASE(explore_a_signal_during_an_access_is_not_lost) {
+  spec_pf pf;
+  pf.capabilities = mailbox::capability::invalidation | mailbox::capability::signal;
+  pf.initialise();
+  vf_mailbox_config config;
+  config.use_signal = true;
+  vf_mailbox_engine<2> vf(config);
+  vf.watch_invalidations(true);
+  mailbox_action a = vf.step(0);
+  BOOST_REQUIRE((a.what == kind::read && a.offset == 0));
+  vf.on_read(std::span<const std::byte>(pf.window).first(a.length), 0);
+  a = vf.step(0);
+  BOOST_REQUIRE((a.what == kind::write && a.offset == reg::control));
+  vf.on_written(0);
+  a = vf.step(0);
+  BOOST_REQUIRE((a.what == kind::wait && a.until == ~std::uint64_t{0}));  // asleep until signalled
+
+  std::array<std::byte, 8> destination{};
+  BOOST_REQUIRE(vf.start_read(block_id{1}, destination, 100).has_value());
+  a = vf.step(0);
+  BOOST_REQUIRE((a.what == kind::write && a.offset == reg::request_block));  // in flight from here
+  a = vf.step(200);
+  BOOST_TEST((a.what == kind::complete && a.done.error == errc::timeout));
+  pf.invalidate(0x2);  // the PF raises, publishes, and signals the VF
+  vf.wake();
+  vf.on_written(200);  // the block register write completes; nothing is left to send
+  a = vf.step(200);
+  BOOST_TEST((a.what == kind::read && a.offset == reg::status), "the signal was lost: the VF went back to sleep");
+  if (a.what != kind::read) return;
+  vf.on_read(std::span<const std::byte>(pf.window).subspan(reg::status, 4), 200);
+  a = vf.step(200);
+  BOOST_REQUIRE((a.what == kind::read && a.offset == mailbox::invalidation_area));
+  vf.on_read(std::span<const std::byte>(pf.window).subspan(mailbox::invalidation_area, mailbox::invalidation_area_size), 200);
+  BOOST_TEST(vf.pending_invalidations().bits() == 0x2u);
+}
+
 // The idle budget of issue 10: a watcher without a signal reads one dword per watch interval (10 ms by
 // default: 100 accesses per second); with a signal it reads nothing until the PF signals.
 BOOST_AUTO_TEST_CASE(an_idle_watcher_costs_one_dword_per_watch_interval_or_nothing_with_a_signal) {

@@ -223,22 +223,22 @@ static void initialise_window(struct vf_state* v) {
   reg_store(v, VPCI_REG_IDENTITY, VPCI_IDENTITY(caps));
   reg_store(v, VPCI_REG_LIMITS, VPCI_LIMITS(heartbeat_ms));
   clear_control(v);
-  reg_store(v, VPCI_REG_REQUEST_BLOCK, 0);
+  if (shown == 0) reg_store(v, VPCI_REG_REQUEST_BLOCK, 0); /* a live window keeps what the VF composes (5.1) */
   reg_store(v, VPCI_REG_REQUEST, 0);
   reg_store(v, VPCI_REG_RESULT, 0);
   reg_store(v, VPCI_REG_INVALIDATE_MASK_LOW, (uint32_t)v->latch);
   reg_store(v, VPCI_REG_INVALIDATE_MASK_HIGH, (uint32_t)(v->latch >> 32));
   reg_store(v, VPCI_REG_INVALIDATE_ACK_LOW, 0);
   reg_store(v, VPCI_REG_INVALIDATE_ACK_HIGH, 0);
-  for (uint32_t r = VPCI_REG_DATA; r < VPCI_WINDOW_SIZE; r += 4) reg_store(v, r, 0);
+  if (shown == 0)
+    for (uint32_t r = VPCI_REG_DATA; r < VPCI_WINDOW_SIZE; r += 4) reg_store(v, r, 0);
   v->epoch = (uint8_t)(shown % 15u + 1u); /* 1..15, never 0 */
   v->last = 0;
   v->count = 0;
   v->heartbeat = 0;
   v->synchronised = false;
   v->quarantined = false;
-  v->result = 0;
-  v->reraised = 0;
+  v->result = 0; /* the latch and its re-raised bits are kept (5.1) */
   reg_store(v, VPCI_REG_STATUS, status_word(v));
 }
 
@@ -278,7 +278,7 @@ static void reset_window(struct vf_state* v, const uint32_t* copy) {
   v->result = 0;
   v->count = 0;
   (void)publish(v, copy, NULL, 0);
-  reg_store(v, VPCI_REG_REQUEST_BLOCK, 0);
+  if (shown == 0) reg_store(v, VPCI_REG_REQUEST_BLOCK, 0); /* a live window keeps what the VF composes (5.1) */
   reg_store(v, VPCI_REG_REQUEST, 0);
   v->quarantined = false;
   clear_control(v);

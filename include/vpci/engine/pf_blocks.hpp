@@ -404,6 +404,8 @@ class pf_blocks {
   }
 
  private:
+  // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
+  friend struct explore_access;
   struct vf_state {
     vf_counters counters{};
     block_mask pending_invalidations{};

@@ -74,13 +74,16 @@ class pf_mailbox_session {
   // (Re)initialises the window, whose current bytes `window` holds (at least mailbox::window_size from the
   // DVSEC's start; anything shorter counts as a window never initialised): a new epoch, different from the
   // one the window shows (and from this session's own), the sequence unsynchronised (the VF's first
-  // non-zero sequence is adopted), the request registers, result, acknowledgement registers and data window
-  // zero, the invalidation latch published (this session's, with the store's pending invalidations), the
-  // heartbeat scheduled from `now`. The latch includes the mask the window shows when some PF initialised
-  // it (a restarted PF republishes its predecessor's latch). control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
-  // signalled to see the new epoch); RESET and undefined bits are cleared, so a reset in progress completes.
-  // Writes: identity and limits, [control], request registers, result and mask, acknowledgement registers,
-  // data window, and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
+  // non-zero sequence is adopted), `request`, result and acknowledgement registers zero (request_block and
+  // the data window too unless the window shows an epoch), the invalidation latch published (this
+  // session's, with the store's pending invalidations, and the mask the window shows when some PF
+  // initialised it: a restarted PF republishes its predecessor's latch), the heartbeat scheduled from
+  // `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is signalled to see the new
+  // epoch); RESET and undefined bits are cleared, so a reset in progress completes.
+  // A window that already shows an epoch keeps request_block and the data window (a VF may be composing a
+  // request there); only `request` is zeroed. Writes: identity and limits, [control], request registers
+  // (only `request` for a live window), result and mask, acknowledgement registers, data window (not for a
+  // live window), and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
   constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0) noexcept {
     begin();
     const bool readable = window.size() >= mailbox::window_size;
@@ -101,7 +104,9 @@ class pf_mailbox_session {
     last_sequence_ = 0;
     synchronised_ = false;
     result_ = ntstatus::success;
-    reraised_ = block_mask{};  // the VF reads the whole latch after it sees the new epoch
+    // Re-raises are kept: a VF that took a bit before the re-initialisation may still write its
+    // acknowledgement after it (it learns of the new epoch only from its next status read), and that
+    // acknowledgement must not take out a raise it never saw.
     latch_raised();
     status_ = mailbox::status_word{0, 0, false, !latched_.empty(), 0, epoch};
     next_beat_ = config_.heartbeat_ms == 0 ? no_tick : now + beat_interval();
@@ -114,11 +119,19 @@ class pf_mailbox_session {
     set_owned(mailbox::reg::status, mailbox::encode_status(status_));
     writes_.push(mailbox::reg::identity, owned(mailbox::reg::identity, 8));
     if ((control & ~mailbox::control_signal) != 0) push_control(control);
-    writes_.push(mailbox::reg::request_block, zeros(8));
+    // A live window (it shows an epoch) may hold a request the VF is composing: the VF learns of the new
+    // epoch only from its next status read, and until then writes the rest of its data and rings. Its block
+    // register and data stay as it wrote them, so the request the new PF adopts is the VF's whole request
+    // (its outcome is then reported as unknown: peer_restarted). Only the doorbell is zeroed, so a request
+    // rung before the re-initialisation is never run. A window never initialised is zeroed whole.
+    if (shown != 0) writes_.push(mailbox::reg::request, zeros(4));
+    else writes_.push(mailbox::reg::request_block, zeros(8));
     writes_.push(mailbox::reg::result, owned(mailbox::reg::result, 12));
     writes_.push(mailbox::ack_area, zeros(mailbox::ack_area_size));
-    for (std::byte& b : data_) b = std::byte{0};
-    writes_.push(mailbox::reg::data, data_);
+    if (shown == 0) {
+      for (std::byte& b : data_) b = std::byte{0};
+      writes_.push(mailbox::reg::data, data_);
+    }
     writes_.push(mailbox::reg::status, owned(mailbox::reg::status, 4));
     initialized_ = true;
     event_ = mailbox_event::initialized;
@@ -165,6 +178,9 @@ class pf_mailbox_session {
   [[nodiscard]] constexpr bool initialized() const noexcept { return initialized_; }
 
  private:
+  // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
+  friend struct explore_access;
+
   static constexpr std::size_t owned_size = 24;  // identity, limits | status, result, mask low, mask high
 
   constexpr const write_list& serve_window(std::span<const std::byte> window, bool timed, std::uint64_t now) noexcept {

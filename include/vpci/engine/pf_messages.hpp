@@ -44,8 +44,8 @@
 //    the check was armed, the VF is quarantined for overflow (errc::quarantined; close the stream).
 //    A stall is thus caught between one and two stall timeouts after the stream stopped taking bytes.
 // 5. End. end_of_serving() when serving stops, for any reason: unsent admitted answers leave the
-//    in-flight count and undelivered invalidations go back to the store, so nothing stays counted and
-//    no invalidation is lost (the VF's next stream gets it).
+//    in-flight count and invalidations not known to be read by the VF go back to the store, so nothing
+//    stays counted and no invalidation is lost (the VF's next stream gets it).
 //
 // Invalidations: invalidate(mask) ORs into this stream's one pending mask (coalescing); it becomes one
 // INVALIDATE_BLOCK frame at the next handoff (with negotiation required, the first handoff after the one
@@ -233,10 +233,11 @@ class pf_message_session {
   constexpr void on_stream_progress(std::size_t bytes) noexcept {
     if (bytes != 0) ++progress_;
   }
-  // The stream took the whole handoff: its answers leave the queue (input resumes), its invalidation is
-  // delivered.
+  // The stream took the whole handoff: its answers leave the queue (input resumes). Its invalidation is
+  // in the stream, not known to be read: it is remembered until serving ends (end_of_serving).
   constexpr void end_handoff() noexcept {
     handed_ = 0;
+    carried_invalidations_ |= handed_invalidation_;
     handed_invalidation_ = block_mask{};
     handing_off_ = false;
   }
@@ -260,14 +261,17 @@ class pf_message_session {
 
   // --- end --------------------------------------------------------------------------------------------
   // Serving this stream stopped (any reason). Admitted answers never handed leave the in-flight count;
-  // invalidations not known to be delivered (pending, or in an unfinished handoff) go back to the store
-  // for the VF's other or next stream. Idempotent.
+  // invalidations not known to be delivered go back to the store for the VF's other or next stream: the
+  // pending one, the one in an unfinished handoff, and every one the stream took, since a stream that
+  // took bytes says nothing about whether the VF read them before it ended (a duplicate at worst, never a
+  // loss). Idempotent.
   constexpr void end_of_serving() noexcept {
     retire_unsent_admitted();
-    const block_mask undelivered = pending_invalidation_ | handed_invalidation_;
+    const block_mask undelivered = pending_invalidation_ | handed_invalidation_ | carried_invalidations_;
     if (!undelivered.empty()) (void)store_->invalidate(vf_, undelivered);
     pending_invalidation_ = block_mask{};
     handed_invalidation_ = block_mask{};
+    carried_invalidations_ = block_mask{};
     unsent_ = 0;
     handed_ = 0;
     handing_off_ = false;
@@ -446,6 +450,7 @@ class pf_message_session {
   std::size_t handed_{0};           // answers in the handoff in progress
   block_mask pending_invalidation_{};
   block_mask handed_invalidation_{};
+  block_mask carried_invalidations_{};  // every invalidation a finished handoff put in this stream
   std::uint64_t progress_{0};           // writes that took bytes
   std::uint64_t progress_at_check_{0};  // progress_ when the stall check was armed
   pf_negotiation negotiation_;

@@ -230,7 +230,7 @@ class vf_mailbox_engine {
           }
           if (!watching_) return {};
           enter_wait(state::watch_wait, signal_ ? never_ : now + config_.watch_interval_ns);
-          return wait_action(wake_at_);
+          continue;  // a signal that came meanwhile ends the wait at once
 
         case state::writing_data:
         case state::writing_block:
@@ -284,7 +284,8 @@ class vf_mailbox_engine {
     }
   }
 
-  // A peer signal (doorbell, interrupt) arrived: a waiting engine reads at once.
+  // A peer signal (doorbell, interrupt) arrived: a waiting engine reads at once; an engine that is not
+  // waiting (an access in flight, say) reads the status at its next wait, unless it reads it before.
   constexpr void wake() noexcept { woken_ = true; }
 
   // The last write action finished.
@@ -362,6 +363,8 @@ class vf_mailbox_engine {
 
  private:
   static constexpr std::size_t no_op = MaxQueued;
+  // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
+  friend struct explore_access;
   static constexpr std::uint64_t never_ = ~std::uint64_t{0};
   // The probe reads the window from its extended capability header to the status dword.
   static constexpr std::size_t probe_length = mailbox::reg::status + 4;
@@ -469,14 +472,16 @@ class vf_mailbox_engine {
     return true;
   }
 
-  // The block register keeps its value between requests (the PF zeroes it only when it initialises or
-  // resets the window): a request for the same block skips the write.
+  // The block register keeps its value between requests (the PF zeroes it only when it resets the window or
+  // initialises a fresh one; the probe reads it): a request for the same block skips the write.
   constexpr bool needs_block_write() const noexcept { return !block_known_ || block_in_window_ != ops_[active_].id.value(); }
 
   // --- accesses ---
   constexpr mailbox_action issue_read(std::uint16_t offset, std::size_t length) noexcept {
     in_flight_ = true;
     expected_read_ = length;
+    // This read sees every status the PF wrote before it signalled: the signals so far are answered.
+    if (offset <= mailbox::reg::status && mailbox::reg::status < offset + length) woken_ = false;
     mailbox_action a;
     a.what = mailbox_action::kind::read;
     a.offset = offset;
@@ -513,10 +518,11 @@ class vf_mailbox_engine {
 
   // --- waiting ---
   constexpr bool take_wake() noexcept { return std::exchange(woken_, false); }
+  // A signal that came before the wait still ends it: only a status read issued after the signal has
+  // seen what the PF signalled (issue_read forgets the signal then).
   constexpr void enter_wait(state next, std::uint64_t wake_at) noexcept {
     state_ = next;
     wake_at_ = wake_at;
-    woken_ = false;
   }
   constexpr mailbox_action wait_action(std::uint64_t until) const noexcept {
     mailbox_action a;
