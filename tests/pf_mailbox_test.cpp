@@ -938,6 +938,23 @@ BOOST_AUTO_TEST_CASE(explore_reinit_keeps_a_request_being_composed) {
   BOOST_TEST(copy_of(f.store.contents(0, block_id{5})) == written, boost::test_tools::per_element());
 }
 
+// An FLR returns the function to its reset values whole, live window or not: after it, nothing one user of
+// the VF wrote or read (its last block ID, its data, a read answer) is left in config space for the next
+// user (a VF is reassigned to another guest after an FLR). A PF restart keeps them (the test above).
+BOOST_AUTO_TEST_CASE(an_flr_leaves_nothing_of_the_previous_user_in_the_window) {
+  fixture f;
+  f.next(op_read, 5, 16);  // a read answer in the data window
+  f.vf_write(reg::data + 16, pattern(8, 0xC0));
+  f.vf_write_u32(reg::request_block, 6);
+  BOOST_REQUIRE(f.u32(reg::request_block) == 6u);
+  f.apply(f.session.initialize(f.window, 0, /*function_reset=*/true));
+  BOOST_TEST(f.session.epoch() == 2u);
+  BOOST_TEST(f.u32(reg::request_block) == 0u);
+  BOOST_TEST(f.u32(reg::request) == 0u);
+  BOOST_TEST(copy_of(std::span(f.window).subspan(reg::data)) == zeros(128), boost::test_tools::per_element());
+  BOOST_TEST(f.u32(reg::status) == status_word(0, 0, false, false, 0, 2));
+}
+
 BOOST_AUTO_TEST_CASE(reinitialising_after_an_flr_keeps_and_republishes_the_latch) {
   fixture f;
   BOOST_TEST((f.store.invalidate(0, block_mask{0b1001}) == no_error));

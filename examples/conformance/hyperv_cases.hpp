@@ -166,6 +166,27 @@ class vf_stream {
       case stream_port::io::timeout: return "no answer within " + std::to_string(ctx_.timeout.count()) + " ms";
       case stream_port::io::error: return "stream error";
     }
+    return receive_after(prefix, p);
+  }
+
+  // Invalidations may come between any two answers (and again on a VF's next stream: a PF cannot know
+  // that a stream it wrote one into was read, hyperv-binding.md §Invalidations): the answer-waiting calls
+  // set them aside here, as a VF does.
+  [[nodiscard]] std::uint64_t invalidations_seen() const { return invalidations_; }
+  static bool is_invalidation(const packet& p) {
+    return p.type == type_inband && p.body.size() >= 16 && get32(p.body, 0) == msg_invalidate;
+  }
+  // The next frame that is not an invalidation.
+  std::string next_answer(packet& p) {
+    for (;;) {
+      if (auto e = receive(p); !e.empty()) return e;
+      if (!is_invalidation(p)) return {};
+      invalidations_ |= get64(p.body, 8);
+    }
+  }
+
+ private:
+  std::string receive_after(std::span<const std::byte, 4> prefix, packet& p) {
     p.length = get32(prefix, 0);
     if (p.length < 16 || p.length > 168) return "the PF sent a frame length of " + std::to_string(p.length);
     std::vector<std::byte> bytes(p.length);
@@ -182,9 +203,11 @@ class vf_stream {
     return {};
   }
 
+ public:
+
   // Receives a completion echoing `txid` of exactly `length` bytes (L).
   std::string completion(packet& p, std::uint64_t txid, std::optional<std::uint32_t> length = {}) {
-    if (auto e = receive(p); !e.empty()) return e;
+    if (auto e = next_answer(p); !e.empty()) return e;
     if (p.type != type_completion || p.flags != 0)
       return "packet type " + std::to_string(p.type) + " flags " + std::to_string(p.flags) + ", expected a completion (11, 0)";
     if (p.txid != txid) return "transaction ID " + hex(p.txid, 16) + ", expected " + hex(txid, 16);
@@ -223,7 +246,14 @@ class vf_stream {
     std::array<std::byte, 4> prefix{};
     switch (port_->receive(prefix, ctx_.timeout)) {
       case stream_port::io::eof: return {};
-      case stream_port::io::ok: return "the PF answered (frame length " + std::to_string(get32(prefix, 0)) + ") instead of closing the stream";
+      case stream_port::io::ok: {
+        packet p;
+        if (receive_after(prefix, p).empty() && is_invalidation(p)) {  // set aside; the close may follow
+          invalidations_ |= get64(p.body, 8);
+          return expect_closed();
+        }
+        return "the PF answered (frame length " + std::to_string(get32(prefix, 0)) + ") instead of closing the stream";
+      }
       case stream_port::io::timeout:
         return "the stream was still open " + std::to_string(ctx_.timeout.count()) + " ms later (expected the PF to close it)";
       case stream_port::io::error: return {};  // a reset connection is closed too
@@ -235,6 +265,7 @@ class vf_stream {
   hyperv_context& ctx_;
   std::unique_ptr<stream_port> port_;
   std::string error_;
+  std::uint64_t invalidations_{0};
 };
 
 // Answer checks: a read success carries exactly `requested` bytes (rule 4), padded; a failure is the
@@ -634,10 +665,14 @@ inline std::vector<hyperv_case> hyperv_cases() {
         VPCI_HV_CHECK(ctx.control->invalidate(0, mask));
         packet p;
         VPCI_HV_CHECK(s.receive(p));
+        // An invalidation an earlier stream of this VF carried may come first (a duplicate; it cannot be
+        // known to have been read): the frame that carries the raised bits counts.
+        for (int earlier = 0; s.is_invalidation(p) && p.body.size() >= 16 && (get64(p.body, 8) & mask) != mask && earlier < 4; ++earlier)
+          VPCI_HV_CHECK(s.receive(p));
         if (p.length != 32 || p.type != type_inband || p.flags != 0 || p.txid != 0)
           return fail("frame L " + std::to_string(p.length) + " type " + std::to_string(p.type) + " flags " + std::to_string(p.flags) +
                       " ID " + hex(p.txid, 16) + ", expected 32, 6, 0, 0");
-        if (get32(p.body, 0) != msg_invalidate || get32(p.body, 4) != ctx.wslot || get64(p.body, 8) != mask)
+        if (get32(p.body, 0) != msg_invalidate || get32(p.body, 4) != ctx.wslot || (get64(p.body, 8) & mask) != mask)
           return fail("INVALIDATE_BLOCK " + hex(get32(p.body, 0)) + " wslot " + hex(get32(p.body, 4)) + " mask " + hex(get64(p.body, 8), 16));
         return pass();
       });

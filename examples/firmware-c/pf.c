@@ -278,7 +278,7 @@ static void reset_window(struct vf_state* v, const uint32_t* copy) {
   v->result = 0;
   v->count = 0;
   (void)publish(v, copy, NULL, 0);
-  if (shown == 0) reg_store(v, VPCI_REG_REQUEST_BLOCK, 0); /* a live window keeps what the VF composes (5.1) */
+  reg_store(v, VPCI_REG_REQUEST_BLOCK, 0);
   reg_store(v, VPCI_REG_REQUEST, 0);
   v->quarantined = false;
   clear_control(v);

@@ -142,7 +142,7 @@ class pf_firmware {
           out.text("MISMATCH: reset_vf refused VF 0").end_line();
           ++summary.mismatches;
         }
-        apply(session_.initialize(window_), out, summary);
+        apply(session_.initialize(window_, 0, /*function_reset=*/true), out, summary);
         return;
       case step_kind::raise:
         out.text("PF invalidate block ").dec(s.value).end_line();

@@ -102,7 +102,7 @@ extern "C" int vpci_pf_dispatch(unsigned what, unsigned vf, std::uint32_t id, st
       return static_cast<int>(store.invalidate(index, vpci::block_id{id}));
     case flr:
       (void)store.reset_vf(index);
-      apply(sessions[vf].value.initialize({window, vpci::mailbox::window_size}), window);
+      apply(sessions[vf].value.initialize({window, vpci::mailbox::window_size}, 0, /*function_reset=*/true), window);
       return 0;
     case disable_vf:
       return static_cast<int>(store.unregister_vf(index));

@@ -166,7 +166,7 @@ class pf_mailbox_attachment {
   // The session's verdict on the window's bytes (block handlers may run inside): a re-initialisation when
   // one is pending, else a service with the time (a heartbeat that is due rides along).
   const typename session_type::write_list& decide(std::span<const std::byte> window, std::uint64_t now) {
-    if (std::exchange(reinitialize_, false)) return session_.initialize(window, now);
+    if (std::exchange(reinitialize_, false)) return session_.initialize(window, now, /*function_reset=*/true);
     return session_.service(window, now);
   }
 

@@ -84,12 +84,13 @@ class pf_mailbox_session {
   // request there); only `request` is zeroed. Writes: identity and limits, [control], request registers
   // (only `request` for a live window), result and mask, acknowledgement registers, data window (not for a
   // live window), and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
-  constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0) noexcept {
+  constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0,
+                                         bool function_reset = false) noexcept {
     begin();
     const bool readable = window.size() >= mailbox::window_size;
     const std::uint8_t shown = readable ? mailbox::decode_status(load(window, mailbox::reg::status)).epoch : 0;
     std::uint8_t epoch = mailbox::next_epoch(shown);
-    if (initialized_ && epoch == status_.epoch) epoch = mailbox::next_epoch(epoch);
+    if (epoch == status_.epoch) epoch = mailbox::next_epoch(epoch);  // 0 before the first: never an epoch
     const std::uint32_t control = readable ? load(window, mailbox::reg::control) : 0;
     signal_requested_ = (control & mailbox::control_signal) != 0;
 
@@ -124,11 +125,12 @@ class pf_mailbox_session {
     // register and data stay as it wrote them, so the request the new PF adopts is the VF's whole request
     // (its outcome is then reported as unknown: peer_restarted). Only the doorbell is zeroed, so a request
     // rung before the re-initialisation is never run. A window never initialised is zeroed whole.
-    if (shown != 0) writes_.push(mailbox::reg::request, zeros(4));
-    else writes_.push(mailbox::reg::request_block, zeros(8));
+    const bool live = shown != 0 && !function_reset;
+    const auto skipped = static_cast<std::uint16_t>(4 * live);  // request_block, kept in a live window
+    writes_.push(static_cast<std::uint16_t>(mailbox::reg::request_block + skipped), zeros(std::size_t{8} - skipped));
     writes_.push(mailbox::reg::result, owned(mailbox::reg::result, 12));
     writes_.push(mailbox::ack_area, zeros(mailbox::ack_area_size));
-    if (shown == 0) {
+    if (!live) {
       for (std::byte& b : data_) b = std::byte{0};
       writes_.push(mailbox::reg::data, data_);
     }
