@@ -137,6 +137,61 @@ void BM_read_block_memory_async(benchmark::State& state) {
 }
 BENCHMARK(BM_read_block_memory_async)->Apply(block_sizes)->UseRealTime();
 
+// The protocol's own floor for the in-process rows: the VF's config accesses of one operation (recorded
+// through the access observer, each aligned access as it reaches the transport), replayed as the same
+// number of raw transport accesses of the same offsets and widths on a memory_config_space with no PF
+// behind it. scripts/bench divides read/write_block_memory_sync by it: what the engines, the PF's
+// service and the clock add on top of the register traffic the protocol needs.
+struct recorded_access {
+  vpci::access_direction direction;
+  std::size_t offset;
+  std::size_t width;
+};
+
+void raw_accesses(benchmark::State& state, bool write) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  std::vector<recorded_access> trace;
+  {
+    memory_mailbox m(size);
+    std::array<std::byte, 128> buffer{};
+    const std::vector<std::byte> data = pattern(size);
+    boost::system::error_code ec;
+    for (int i = 0; i < 2; ++i) {  // the first operation probes the window; the second is steady state
+      trace.clear();
+      m.space.set_access_observer([&](vpci::access_direction d, std::size_t offset, std::size_t width) {
+        trace.push_back({d, offset, width});
+      });
+      if (write) (void)m.vf->write_block(bench_block, data, ec);
+      else (void)m.vf->read_block(bench_block, std::span<std::byte>(buffer).first(size), ec);
+      m.space.set_access_observer({});
+      if (ec) {
+        state.SkipWithError(ec.message().c_str());
+        return;
+      }
+    }
+  }
+  boost::asio::io_context io;
+  vpci::memory_config_space raw(io, 4096);
+  std::array<std::byte, 4> word{};
+  boost::system::error_code ec;
+  const std::uint64_t before = allocation_count();
+  for (auto _ : state) {
+    for (const recorded_access& a : trace) {
+      const auto bytes = std::span<std::byte>(word).first(a.width);
+      if (a.direction == vpci::access_direction::write) raw.write(a.offset, bytes, ec);
+      else raw.read(a.offset, bytes, ec);
+    }
+    benchmark::DoNotOptimize(word.data());
+  }
+  report_allocations(state, before);
+  report_blocks(state, size);
+  state.counters["config_accesses/op"] = static_cast<double>(trace.size());
+}
+void BM_baseline_raw_accesses_read(benchmark::State& state) { raw_accesses(state, false); }
+void BM_baseline_raw_accesses_write(benchmark::State& state) { raw_accesses(state, true); }
+BENCHMARK(BM_baseline_raw_accesses_read)->Apply(block_sizes)->UseRealTime();
+BENCHMARK(BM_baseline_raw_accesses_write)->Apply(block_sizes)->UseRealTime();
+
 // An idle VF that waits for invalidations, on a transport without a signal: what it costs in config
 // accesses per second of (virtual) time. Each iteration is 10 ms of virtual time.
 void BM_idle_invalidation_watch(benchmark::State& state) {

@@ -280,6 +280,10 @@ BOOST_AUTO_TEST_CASE(case_3_invalidations_against_a_stalled_stream_stay_bounded)
 BOOST_AUTO_TEST_CASE(case_4_a_vf_that_sends_200_reads_at_once_and_reads_every_answer_is_not_quarantined) {
   serve_fixture f;
   auto& [vf_end, pf_end] = f.connect();
+  // The VF reads nothing until it sent all 200: its end holds 1 KiB of answers (a socket buffer), so
+  // answers stay in flight behind it. (Without that limit the PF, feeding a stream a turn at a time,
+  // hands each turn's answers over before admitting the next: issue 14.)
+  pf_end.set_unread_limit(1024);
   serve_result served;
   f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
   scripted_vf vf(vf_end, slot0);
@@ -320,6 +324,62 @@ BOOST_AUTO_TEST_CASE(case_4_a_vf_keeping_64_in_flight_never_sees_busy) {
     BOOST_TEST(f.pf->blocks().counters(0).busy == 0u);
     BOOST_TEST(!served.ec.has_value());
   }
+}
+
+// Issue 14: a flooding VF raised another VF's p99 2.5x, because the PF fed a stream everything one read
+// of it brought (a hundred requests) before any other stream's request. Now a stream is fed at most
+// frames_per_turn frames per turn: VF 1's one request, read while VF 0's 64 wait, is handled after the
+// first turn of VF 0's, and every request is still answered once, in order per stream, none busy.
+BOOST_AUTO_TEST_CASE(issue_14_a_flooding_vf_does_not_hold_another_vfs_request_behind_its_batch) {
+  constexpr std::size_t turn = engine::pf_message_session<4>::frames_per_turn;
+  serve_fixture f;
+  std::vector<vf_index> handled;  // the VF of each read the PF executed, in order
+  auto handler = std::make_shared<function_block_handler>(
+      [&handled](vf_index vf, block_id, std::span<std::byte> out, std::size_t& n) {
+        handled.push_back(vf);
+        std::fill(out.begin(), out.begin() + block_size, std::byte{0x11});
+        n = block_size;
+        return ntstatus::success;
+      },
+      nullptr);
+  for (vf_index vf : {vf_index{0}, vf_index{1}})
+    BOOST_REQUIRE(!f.pf->define_block(vf, block_id{2}, value_bytes(0), block_access::read_only, handler));
+  auto& [flood_end, flood_pf] = f.connect();
+  auto& [quiet_end, quiet_pf] = f.connect();
+  serve_result flood_served;
+  serve_result quiet_served;
+  f.pf->async_serve(0, slot0, flood_pf, f.plain, flood_served.handler());
+  f.pf->async_serve(1, slot1, quiet_pf, f.plain, quiet_served.handler());
+  f.run();  // both streams are being read
+  scripted_vf flood(flood_end, slot0);
+  scripted_vf quiet(quiet_end, slot1);
+  // The flood arrives as one write (one read of the stream brings all of it), then VF 1's request.
+  bytes batch;
+  for (std::uint64_t id = 1; id <= 64; ++id) {
+    std::array<std::byte, hyperv::max_frame_size> frame{};
+    auto size = hyperv::encode_read_request_frame(id, hyperv::read_request{block_id{2}, slot0, block_size}, frame);
+    BOOST_REQUIRE(size.has_value());
+    batch.insert(batch.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(*size));
+  }
+  flood.send(batch);
+  const std::uint64_t quiet_id = quiet.send_read(block_id{2});
+  f.run();
+  BOOST_REQUIRE(handled.size() == 65u);
+  const auto at = static_cast<std::size_t>(std::find(handled.begin(), handled.end(), vf_index{1}) - handled.begin());
+  BOOST_TEST(at == turn);  // one turn of the flood, then VF 1
+  BOOST_TEST(std::count(handled.begin(), handled.end(), vf_index{0}) == 64);
+  f.exchange(flood);
+  f.exchange(quiet);
+  BOOST_TEST(flood.answers.size() == 64u);
+  BOOST_TEST(flood.count(ntstatus::success) == 64u);
+  BOOST_TEST(flood.duplicate_answers == 0u);
+  BOOST_TEST(quiet.answers.size() == 1u);
+  BOOST_TEST(quiet.answers[quiet_id] == ntstatus::success);
+  BOOST_TEST(f.pf->blocks().counters(0).busy == 0u);
+  BOOST_TEST(f.pf->blocks().in_flight(0) == 0u);
+  BOOST_TEST(f.pf->blocks().in_flight(1) == 0u);
+  BOOST_TEST(!flood_served.ec.has_value());
+  BOOST_TEST(!quiet_served.ec.has_value());
 }
 
 // Case 5. Each stream is its own attachment: ending one forgets only it; invalidations reach the other;

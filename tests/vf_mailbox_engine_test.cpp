@@ -738,6 +738,50 @@ BOOST_AUTO_TEST_CASE(an_idle_watcher_costs_one_dword_per_watch_interval_or_nothi
   BOOST_TEST(!p.vf.signalled());
 }
 
+// Issue 14: over shared memory across threads a read took 3 to 4 times the doorbell ping-pong, because the
+// VF on a doorbell still woke every poll interval (20 us) while the PF worked on the answer. A PF that
+// signals this VF is read when it signals, and otherwise only every watch interval; a PF that does not
+// signal is still polled at the poll interval.
+BOOST_AUTO_TEST_CASE(issue_14_a_signalled_vf_waits_for_the_signal_not_the_poll_interval) {
+  vf_mailbox_config signalled;
+  signalled.use_signal = true;
+  const std::uint64_t poll = signalled.poll_interval_ns;
+  const std::uint64_t watch = signalled.watch_interval_ns;
+  harness s(signalled, mailbox::capability::invalidation | mailbox::capability::signal);
+  s.pf_answers = false;
+  std::array<std::byte, 16> out{};
+  const op_handle h = s.read(5, out);
+  const mailbox_action first = s.settle();
+  BOOST_TEST(s.script() == (script_t{"R 0 36", "W 14 4", "W 18 4", "W 1c 4", "R 20 4", "wait"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(first.until == s.now + watch);
+  // One virtual millisecond without the PF's answer or signal: not one more access.
+  const std::size_t mark = s.trace.size();
+  s.run(s.now + 1'000'000);
+  BOOST_TEST(s.script(mark) == (script_t{"wait"}), boost::test_tools::per_element());
+  // The PF answers and signals: one status read, the data, the tear check.
+  s.pf.service(mailbox::reg::request);
+  s.vf.wake();
+  const std::size_t answered = s.trace.size();
+  (void)s.settle();
+  BOOST_TEST(s.script(answered) == (script_t{"R 20 4", "R 38 16", "R 20 4", "done", "idle"}),
+             boost::test_tools::per_element());
+  BOOST_REQUIRE(s.done.size() == 1u);
+  BOOST_TEST(s.done[0].handle == h);
+  BOOST_TEST(copy_of(out) == s.pf.blocks[5], boost::test_tools::per_element());
+
+  // Without the signal: one status read per poll interval (50 in a virtual millisecond).
+  harness p;
+  p.pf_answers = false;
+  std::array<std::byte, 16> polled{};
+  (void)p.read(5, polled);
+  const mailbox_action w = p.settle();
+  BOOST_TEST(w.until == p.now + poll);
+  const std::size_t before = p.count("R 20 4");
+  p.run(p.now + 1'000'000);
+  BOOST_TEST(p.count("R 20 4") - before == 1'000'000 / poll);
+}
+
 BOOST_AUTO_TEST_CASE(invalidations_are_latched_acknowledged_and_delivered_once) {
   harness h;
   h.pf.invalidate((std::uint64_t{1} << 40) | 0b101);

@@ -7,6 +7,8 @@
 // - It reads while the session accepts input, and feeds it every byte read. When the session stops
 //   accepting (the VF's answers are at their limit) it stops reading and keeps what it has not fed, and
 //   resumes when the stream has taken the answers handed to it.
+// - It feeds a stream at most frames_per_turn frames at a time (the session's fairness rule), so that the
+//   other streams on the same thread are served between the turns of a VF that pipelines.
 // - It keeps one handoff in the stream at a time (the pending invalidation frame, then every answer
 //   produced since the last one, written with async_write_some until taken) and reports each write's
 //   bytes to the session. An answer produced while no handoff is in the stream goes out at once; those
@@ -30,6 +32,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/asio/timing.hpp>
@@ -141,10 +144,17 @@ class pf_stream_server final : public pf_stream_link,
   }
 
   // Feeds the input not yet fed while the session takes it, hands what it produced to the stream, and
-  // reads more if it can.
+  // reads more if it can. At most frames_per_turn frames per call: the rest is fed in a turn posted to
+  // the stream's executor, behind the work already queued there (other VFs' streams).
   void resume() {
     consuming_ = true;
+    std::size_t frames = 0;
     while (input_left() && phase_ != phase::finished) {
+      if (frames == engine::pf_message_session<MaxVfs>::frames_per_turn) {
+        next_turn();
+        break;
+      }
+      ++frames;
       std::array<std::byte, response_size> response{};
       const auto input = std::span<const std::byte>(input_).subspan(input_begin_, input_end_ - input_begin_);
       const engine::pf_input_step step = session_.on_input(input, response);
@@ -165,6 +175,17 @@ class pf_stream_server final : public pf_stream_link,
     flush();
     read();
     arm_stall_timer();  // answers may now be held behind a handoff in progress
+  }
+
+  // The rest of the input is fed in a later turn (one pending at a time; a handoff's completion may feed
+  // it first, which leaves the turn nothing or less to do).
+  void next_turn() {
+    if (turn_posted_) return;
+    turn_posted_ = true;
+    boost::asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      self->turn_posted_ = false;
+      if (self->phase_ != phase::finished) self->resume();
+    });
   }
 
   // Starts a handoff when none is in the stream and there is something to hand over. Never finishes
@@ -257,6 +278,7 @@ class pf_stream_server final : public pf_stream_link,
   // (A handoff in the stream is the session's handoff_in_progress().)
   bool reading_{false};      // an async_read_some
   bool consuming_{false};    // inside resume(): a block handler's invalidate() waits for its loop
+  bool turn_posted_{false};  // resume() posted the next turn of the input
   bool timer_armed_{false};  // the stall timer
 };
 

@@ -45,7 +45,8 @@ namespace vpci {
 struct vf_mailbox_options {
   // The deadline of a request that names none (and of the synchronous forms): vpci::errc::timeout past it.
   std::chrono::nanoseconds default_timeout{std::chrono::seconds(1)};
-  // Status polling while a request awaits its answer and no peer signal wakes the VF earlier.
+  // Status polling while a request awaits its answer from a PF that does not signal this VF (a PF that
+  // does is read when it signals, and every watch_interval as a safety net).
   std::chrono::nanoseconds poll_interval{std::chrono::microseconds(20)};
   // Status polling while only an invalidation wait is pending and no peer signal wakes the VF: the bound
   // on invalidation delivery latency over a transport without a signal.

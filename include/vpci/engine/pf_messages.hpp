@@ -130,6 +130,12 @@ class pf_message_session {
   // invalidate_out of begin_handoff must hold at least this much.
   static constexpr std::size_t invalidate_buffer_size = hyperv::invalidate_frame_size;
   static constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
+  // Fairness between the streams of one PF thread: a transport feeds a stream at most this many frames
+  // per turn, then lets the thread's other work run before the rest. A VF that pipelines fills one read
+  // of the stream with a hundred requests; fed at once, they put every other VF's request behind all of
+  // them (issue 14: a flooding VF raised another VF's p99 2.5x). Per turn, 8 frames of work is a few
+  // microseconds, and the answers of a turn still go out in one handoff.
+  static constexpr std::size_t frames_per_turn = 8;
 
   constexpr pf_message_session(pf_blocks<MaxVfs>& store, vf_index vf, hyperv::wslot slot,
                                std::uint64_t stall_timeout = default_stall_timeout,

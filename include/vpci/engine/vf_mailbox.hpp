@@ -40,8 +40,10 @@
 namespace vpci::engine {
 
 struct vf_mailbox_config {
-  // How long to wait between status reads while a request awaits its answer and no peer signal wakes
-  // the VF earlier.
+  // How long to wait between status reads while a request awaits its answer from a PF that does not
+  // signal this VF. A PF that does (the VF asked through control.signal) is read when it signals, and
+  // otherwise only every watch interval, as a safety net for the orphan timeout and the heartbeat: a VF
+  // on a doorbell that also woke every poll interval cost the PF a core's worth of wake-ups (issue 14).
   std::uint64_t poll_interval_ns{20'000};
   // How long an idle VF that watches for invalidations waits between status reads when no peer signal
   // wakes it: the bound on invalidation delivery latency for a transport that cannot signal (10 ms: 100
@@ -292,7 +294,10 @@ class vf_mailbox_engine {
   constexpr void on_written(std::uint64_t now) noexcept {
     if (!take_report()) return;
     switch (state_) {
-      case state::enabling_signal: state_ = state::ready; return;
+      case state::enabling_signal:
+        signalled_ = true;
+        state_ = state::ready;
+        return;
       case state::writing_data:
         if (active_ == no_op) state_ = state::ready;  // cancelled while its data was written: nothing sent
         else state_ = needs_block_write() ? state::writing_block : state::writing_request;
@@ -517,6 +522,10 @@ class vf_mailbox_engine {
   }
 
   // --- waiting ---
+  // When an unanswered request's status is read next (vf_mailbox_config::poll_interval_ns).
+  [[nodiscard]] constexpr std::uint64_t answer_poll_at(std::uint64_t now) const noexcept {
+    return now + (signalled_ ? config_.watch_interval_ns : config_.poll_interval_ns);
+  }
   constexpr bool take_wake() noexcept { return std::exchange(woken_, false); }
   // A signal that came before the wait still ends it: only a status read issued after the signal has
   // seen what the PF signalled (issue_read forgets the signal then).
@@ -592,7 +601,8 @@ class vf_mailbox_engine {
     orphan_since_ = never_;
     reading_invalidations_due_ = status.invalidated;
     const bool signal_asked = (at(mailbox::reg::control) & mailbox::control_signal) != 0;
-    if (on_wire_) enter_wait(state::answer_wait, now + config_.poll_interval_ns);
+    signalled_ = signal_ && signal_asked;
+    if (on_wire_) enter_wait(state::answer_wait, answer_poll_at(now));
     else state_ = signal_ && !signal_asked ? state::enabling_signal : state::ready;
   }
 
@@ -654,7 +664,7 @@ class vf_mailbox_engine {
     }
     if (status.ack != sequence_) {
       if (orphan_overdue(now)) return start_reset();
-      wait_then(state::answer_wait, now + config_.poll_interval_ns, status.invalidated);
+      wait_then(state::answer_wait, answer_poll_at(now), status.invalidated);
       return;
     }
     reading_invalidations_due_ = reading_invalidations_due_ || status.invalidated;
@@ -770,6 +780,7 @@ class vf_mailbox_engine {
   bool woken_{false};
   bool watching_{false};
   bool signal_{false};             // the PF signals this VF (asked through control.signal)
+  bool signalled_{false};          // ... and control.signal is set in the window: the PF signals now
   bool silent_{false};             // the PF's heartbeat stopped
   bool block_known_{false};        // block_in_window_ is what the block register holds
   bool reading_invalidations_due_{false};

@@ -1,0 +1,215 @@
+// Isolation between VFs: how much a flooding VF raises another VF's latency, on each binding. One PF
+// thread serves two VFs. VF 1, the measured one, reads one block at a time on the benchmark thread; with
+// the argument 1, VF 0 floods the PF from a thread of its own (start_flood) for the whole run (binding 1: 16 reads queued on its window; binding 2: 64 reads always in flight on its
+// stream). Counters: p50_ns and p99_ns of VF 1's reads, and the flood's reads per VF 1 read;
+// scripts/bench divides flood/1's p99 by flood/0's (same run).
+//   flood_mailbox  shared memory, one space per VF, the PF serving both windows on their doorbells
+//   flood_hyperv   Unix socket pairs, the PF serving both streams
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <span>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/transport/shm_config_space.hpp>
+
+#include "alloc_counter.hpp"
+#include "bench_support.hpp"
+#include "perf/latency_histogram.hpp"
+
+using namespace vpci_bench;
+
+namespace {
+
+constexpr vpci::block_id flood_block{3};
+constexpr std::size_t flood_size = 128;
+constexpr vpci::hyperv::wslot flood_slot{2, 1};
+using clock_type = std::chrono::steady_clock;
+
+std::vector<std::byte> flood_pattern() { return std::vector<std::byte>(flood_size, std::byte{0x5A}); }
+
+void report_latency(benchmark::State& state, const vpci_perf::latency_histogram& h) {
+  state.counters["p50_ns"] = static_cast<double>(h.percentile(50));
+  state.counters["p99_ns"] = static_cast<double>(h.percentile(99));
+}
+
+// VF 1's reads, one at a time on `io` (co_await each), one per iteration; their latency goes into `h`.
+// Then `finish` runs on `io` (it stops the flood and closes what keeps `io` busy).
+template <class Endpoint, class Finish>
+void measure(benchmark::State& state, boost::asio::io_context& io, Endpoint& vf, vpci_perf::latency_histogram& h,
+             Finish finish) {
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        std::array<std::byte, flood_size> buffer{};
+        boost::system::error_code ec;
+        auto token = boost::asio::redirect_error(boost::asio::use_awaitable, ec);
+        for (int i = 0; i < warmup_operations; ++i) (void)co_await vf.async_read_block(flood_block, buffer, token);
+        for (auto _ : state) {
+          const auto start = clock_type::now();
+          const std::size_t n = co_await vf.async_read_block(flood_block, buffer, token);
+          h.record(static_cast<std::uint64_t>(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start).count()));
+          if (ec || n != flood_size) {
+            state.SkipWithError(ec ? ec.message().c_str() : "short read");
+            break;
+          }
+        }
+        finish();
+      },
+      rethrow);
+  io.run();
+}
+
+// VF 0's flood: `depth` reads always in flight (each completion starts the next) until stop(), then
+// `drained` once none is.
+template <class Endpoint>
+class flooder {
+ public:
+  flooder(Endpoint& vf, std::size_t depth, std::function<void()> drained)
+      : vf_(vf), depth_(depth), drained_(std::move(drained)) {}
+  void start() {
+    for (std::size_t i = 0; i != depth_; ++i) issue(i);
+  }
+  void stop() {
+    stopping_ = true;
+    if (outstanding_ == 0 && drained_) std::exchange(drained_, nullptr)();
+  }
+  [[nodiscard]] std::uint64_t completed() const noexcept { return completed_; }
+
+ private:
+  void issue(std::size_t i) {
+    ++outstanding_;
+    vf_.async_read_block(flood_block, buffers_[i], [this, i](boost::system::error_code ec, std::size_t) {
+      --outstanding_;
+      ++completed_;
+      if (!ec && !stopping_) return issue(i);
+      if (outstanding_ == 0 && drained_) std::exchange(drained_, nullptr)();
+    });
+  }
+  Endpoint& vf_;
+  std::size_t depth_;
+  std::function<void()> drained_;
+  std::array<std::array<std::byte, flood_size>, 64> buffers_{};
+  std::size_t outstanding_{0};
+  std::uint64_t completed_{0};
+  bool stopping_{false};
+};
+
+// The flooding VF's thread. (At SCHED_IDLE, to leave VF 1 and the PF their cores as a flooding VM on
+// CPUs of its own would, it hardly ran on a busy 2-core machine: no flood at all. So it runs at normal
+// priority, and on 2 cores the figure includes the scheduler's share of the three busy threads.)
+template <class Load>
+std::thread start_flood(boost::asio::io_context& io, Load& load) {
+  return std::thread([&io, &load] {
+    load.start();
+    io.run();
+  });
+}
+
+void BM_flood_mailbox(benchmark::State& state) {
+  const bool flood = state.range(0) != 0;
+  boost::asio::io_context pf_io;
+  boost::asio::io_context vf_io;
+  boost::asio::io_context flood_io;
+  std::array<std::optional<vpci::shm_config_space>, 2> device;
+  std::array<std::optional<vpci::shm_config_space>, 2> driver;
+  vpci::pf_endpoint<2> pf;
+  std::array<std::size_t, 2> window{};
+  for (vpci::vf_index vf = 0; vf != 2; ++vf) {
+    device[vf].emplace(vpci::shm_config_space::create_anonymous(pf_io.get_executor(), 4096));
+    driver[vf].emplace(device[vf]->view(vf == 0 ? flood_io.get_executor() : vf_io.get_executor(), vpci::shm_role::driver));
+    (void)pf.register_vf(vf, static_cast<std::uint16_t>(0x0101 + vf));
+    (void)pf.define_block(vf, flood_block, flood_pattern());
+    auto at = pf.attach_mailbox(vf, *device[vf]);
+    if (!at) {
+      state.SkipWithError("attach_mailbox failed");
+      return;
+    }
+    window[vf] = *at;
+    pf.async_serve(vf, [](boost::system::error_code) {});
+  }
+  std::thread pf_thread([&] { pf_io.run(); });
+  vpci_perf::latency_histogram h;
+  std::uint64_t flooded = 0;
+  {
+    vpci::vf_endpoint<vpci::shm_config_space> vf0(*driver[0], window[0]);
+    vpci::vf_endpoint<vpci::shm_config_space> vf1(*driver[1], window[1]);
+    // Binding 1 runs one request at a time through a window: 16 queued keep the window always busy.
+    flooder<decltype(vf0)> load(vf0, 16, [&] { vf0.close(); });
+    std::thread flood_thread;
+    if (flood) flood_thread = start_flood(flood_io, load);
+    measure(state, vf_io, vf1, h, [&] { vf1.close(); });
+    boost::asio::post(flood_io, [&] { load.stop(); });
+    if (flood_thread.joinable()) flood_thread.join();
+    flooded = load.completed();
+  }
+  boost::asio::post(pf_io, [&] {
+    (void)pf.detach_mailbox(0);
+    (void)pf.detach_mailbox(1);
+  });
+  pf_thread.join();
+  report_latency(state, h);
+  report_blocks(state, flood_size);
+  if (state.iterations() != 0)
+    state.counters["flood_reads/read"] = static_cast<double>(flooded) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_flood_mailbox)->Arg(0)->Arg(1)->UseRealTime();
+
+void BM_flood_hyperv(benchmark::State& state) {
+  const bool flood = state.range(0) != 0;
+  boost::asio::io_context pf_io;
+  boost::asio::io_context vf_io;
+  boost::asio::io_context flood_io;
+  socket_type pf_socket0(pf_io), pf_socket1(pf_io);
+  socket_type vf_socket0(flood_io), vf_socket1(vf_io);
+  boost::asio::local::connect_pair(vf_socket0, pf_socket0);
+  boost::asio::local::connect_pair(vf_socket1, pf_socket1);
+  // Room for the flooder's 64 in flight and the answers the stream has not taken yet.
+  vpci::pf_endpoint<2> pf(vpci::engine::pf_limits{128});
+  for (vpci::vf_index vf = 0; vf != 2; ++vf) {
+    (void)pf.register_vf(vf, static_cast<std::uint16_t>(0x0101 + vf));
+    (void)pf.define_block(vf, flood_block, flood_pattern());
+  }
+  // Serving ends when the VFs close their sockets; the PF's run() then runs out of work.
+  pf.async_serve(0, flood_slot, pf_socket0, [](boost::system::error_code) {});
+  pf.async_serve(1, flood_slot, pf_socket1, [](boost::system::error_code) {});
+  std::thread pf_thread([&] { pf_io.run(); });
+  vpci_perf::latency_histogram h;
+  std::uint64_t flooded = 0;
+  {
+    vpci::vf_message_endpoint<socket_type> vf0(vf_socket0, flood_slot);
+    vpci::vf_message_endpoint<socket_type> vf1(vf_socket1, flood_slot);
+    flooder<decltype(vf0)> load(vf0, 64, [&] { vf0.close(); });
+    std::thread flood_thread;
+    if (flood) flood_thread = start_flood(flood_io, load);
+    measure(state, vf_io, vf1, h, [&] { vf1.close(); });
+    boost::asio::post(flood_io, [&] { load.stop(); });
+    if (flood_thread.joinable()) flood_thread.join();
+    flooded = load.completed();
+  }
+  vf_socket0.close();
+  vf_socket1.close();
+  pf_thread.join();
+  report_latency(state, h);
+  report_blocks(state, flood_size);
+  if (state.iterations() != 0)
+    state.counters["flood_reads/read"] = static_cast<double>(flooded) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_flood_hyperv)->Arg(0)->Arg(1)->UseRealTime();
+
+}  // namespace

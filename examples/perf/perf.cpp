@@ -1,0 +1,782 @@
+// vpci-perf: block throughput and latency of the vpci block channel, like fio or iperf3 for config blocks.
+// Point it at vpci's own peers (both roles in one process, or the PF and VF roles in two processes) or,
+// with the VF role, at a real device through sysfs.
+//
+//   vpci-perf [--role pf|vf|both] [--binding mailbox|hyperv] TRANSPORT [options]
+//
+//   TRANSPORT (one of)
+//     --memory             in-process config space (binding 1) or socket pair (binding 2); role both only
+//     --shm NAME           shared-memory config space NAME (binding 1); the PF creates it, the VF opens it
+//     --unix PATH          Unix stream socket (binding 2); the PF listens, the VF connects
+//     --tcp HOST:PORT      TCP (binding 2); the PF listens (port 0 with role both: any free port)
+//     --sysfs FILE         a real device's config file (binding 1, role vf): reads only unless --allow-write
+//     --vfio-user SOCKET   a vfio-user server (binding 1, role vf): see run_vfio_user below
+//   options
+//     --block-size N       bytes per block, 1..128 (128)
+//     --block-id N         the block used (3)
+//     --queue-depth N      operations in flight, 1..16 on binding 1 and 1..64 on binding 2 (1)
+//     --read-percent N     share of reads, 0..100, spread evenly over the operations (100)
+//     --count N            measured operations (default: --duration 5 when neither is given)
+//     --duration SECONDS   measure for this long
+//     --warmup N           operations before measuring (100)
+//     --timeout MS         per-operation deadline (1000)
+//     --allow-write        let --sysfs write (writes need it there)
+//     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
+//     --json               the final figures as one JSON object on stdout (progress stays on stderr)
+//     --quiet              no progress lines
+//
+// Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency percentiles (p50, p90,
+// p99, p99.9, max) from a log-linear histogram (perf/latency_histogram.hpp), config accesses per operation
+// on binding 1 where the transport reports its accesses (--memory), and errors by kind. Ctrl-C (SIGINT or
+// SIGTERM) ends a run cleanly with the figures so far. A PF role serves until Ctrl-C.
+//
+// The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
+// writes that same pattern, so a read that returns anything else is an error ("data mismatch").
+// Exit status: 0 when the run had no errors, 1 when it had, 2 on bad arguments or setup failure.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <vpci/vpci.hpp>
+
+#include "perf/latency_histogram.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using local_socket = boost::asio::local::stream_protocol::socket;
+using tcp = boost::asio::ip::tcp;
+
+constexpr vpci::vf_index perf_vf = 0;
+constexpr vpci::hyperv::wslot perf_slot{2, 1};
+
+enum class role_kind { pf, vf, both };
+enum class binding_kind { mailbox, hyperv };
+enum class transport_kind { none, memory, shm, unix_socket, tcp_socket, sysfs, vfio_user };
+
+struct options {
+  role_kind role{role_kind::both};
+  binding_kind binding{binding_kind::mailbox};
+  transport_kind transport{transport_kind::none};
+  std::string where;  // the name, path, HOST:PORT or file of the transport
+  std::size_t block_size{128};
+  std::uint32_t block_id{3};
+  std::size_t queue_depth{1};
+  unsigned read_percent{100};
+  std::optional<std::uint64_t> count;
+  std::optional<double> duration;
+  std::uint64_t warmup{100};
+  std::chrono::milliseconds timeout{1000};
+  bool allow_write{false};
+  bool verify{true};
+  bool json{false};
+  bool quiet{false};
+};
+
+const char* name_of(binding_kind b) { return b == binding_kind::mailbox ? "mailbox" : "hyperv"; }
+const char* name_of(transport_kind t) {
+  switch (t) {
+    case transport_kind::none: return "none";
+    case transport_kind::memory: return "memory";
+    case transport_kind::shm: return "shm";
+    case transport_kind::unix_socket: return "unix";
+    case transport_kind::tcp_socket: return "tcp";
+    case transport_kind::sysfs: return "sysfs";
+    case transport_kind::vfio_user: return "vfio-user";
+  }
+  return "?";
+}
+const char* name_of(role_kind r) { return r == role_kind::pf ? "pf" : r == role_kind::vf ? "vf" : "both"; }
+
+[[noreturn]] void usage_error(const std::string& text) {
+  std::fprintf(stderr, "vpci-perf: %s (vpci-perf --help)\n", text.c_str());
+  std::exit(2);
+}
+
+template <class T>
+T parse_number(std::string_view text, const char* what, T low, T high) {
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value < low || value > high)
+    usage_error(std::string("bad ") + what + " '" + std::string(text) + "'");
+  return value;
+}
+
+void print_help() {
+  std::printf(
+      "usage: vpci-perf [--role pf|vf|both] [--binding mailbox|hyperv] TRANSPORT [options]\n"
+      "transports: --memory | --shm NAME | --unix PATH | --tcp HOST:PORT | --sysfs FILE | --vfio-user SOCKET\n"
+      "options: --block-size N (1..128)  --block-id N  --queue-depth N  --read-percent N (0..100)\n"
+      "         --count N | --duration SECONDS  --warmup N  --timeout MS  --allow-write  --no-verify\n"
+      "         --json  --quiet\n");
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  bool binding_given = false;
+  auto value = [&](int& i) -> std::string_view {
+    if (i + 1 >= argc) usage_error(std::string(argv[i]) + " needs a value");
+    return argv[++i];
+  };
+  auto set_transport = [&](transport_kind t, std::string where) {
+    if (o.transport != transport_kind::none) usage_error("give one transport");
+    o.transport = t;
+    o.where = std::move(where);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      print_help();
+      std::exit(0);
+    } else if (a == "--role") {
+      const auto v = value(i);
+      o.role = v == "pf" ? role_kind::pf : v == "vf" ? role_kind::vf : v == "both" ? role_kind::both
+                                                                                 : (usage_error("bad role"), role_kind::both);
+    } else if (a == "--binding") {
+      const auto v = value(i);
+      binding_given = true;
+      o.binding = v == "mailbox" || v == "1"  ? binding_kind::mailbox
+                  : v == "hyperv" || v == "2" ? binding_kind::hyperv
+                                              : (usage_error("bad binding"), binding_kind::mailbox);
+    } else if (a == "--memory") {
+      set_transport(transport_kind::memory, "");
+    } else if (a == "--shm") {
+      set_transport(transport_kind::shm, std::string(value(i)));
+    } else if (a == "--unix") {
+      set_transport(transport_kind::unix_socket, std::string(value(i)));
+    } else if (a == "--tcp") {
+      set_transport(transport_kind::tcp_socket, std::string(value(i)));
+    } else if (a == "--sysfs") {
+      set_transport(transport_kind::sysfs, std::string(value(i)));
+    } else if (a == "--vfio-user") {
+      set_transport(transport_kind::vfio_user, std::string(value(i)));
+    } else if (a == "--block-size") {
+      o.block_size = parse_number<std::size_t>(value(i), "block size", 1, vpci::max_block_size);
+    } else if (a == "--block-id") {
+      o.block_id = parse_number<std::uint32_t>(value(i), "block ID", 0, 0xFFFFFFFFu);
+    } else if (a == "--queue-depth") {
+      o.queue_depth = parse_number<std::size_t>(value(i), "queue depth", 1, 64);
+    } else if (a == "--read-percent") {
+      o.read_percent = parse_number<unsigned>(value(i), "read percentage", 0, 100);
+    } else if (a == "--count") {
+      o.count = parse_number<std::uint64_t>(value(i), "count", 1, ~std::uint64_t{0} / 2);
+    } else if (a == "--duration") {
+      const std::string v(value(i));
+      char* end = nullptr;
+      const double seconds = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(seconds > 0) || seconds > 1e7) usage_error("bad duration '" + v + "'");
+      o.duration = seconds;
+    } else if (a == "--warmup") {
+      o.warmup = parse_number<std::uint64_t>(value(i), "warm-up count", 0, ~std::uint64_t{0} / 2);
+    } else if (a == "--timeout") {
+      o.timeout = std::chrono::milliseconds(parse_number<std::uint32_t>(value(i), "timeout", 1, 3'600'000));
+    } else if (a == "--allow-write") {
+      o.allow_write = true;
+    } else if (a == "--no-verify") {
+      o.verify = false;
+    } else if (a == "--json") {
+      o.json = true;
+    } else if (a == "--quiet") {
+      o.quiet = true;
+    } else {
+      usage_error("unknown argument '" + std::string(a) + "'");
+    }
+  }
+  if (o.transport == transport_kind::none) usage_error("give a transport");
+  // The transport implies the binding where only one fits; a contradiction is an error.
+  const bool socket = o.transport == transport_kind::unix_socket || o.transport == transport_kind::tcp_socket;
+  if (socket) {
+    if (binding_given && o.binding != binding_kind::hyperv) usage_error("sockets carry binding 2 (--binding hyperv)");
+    o.binding = binding_kind::hyperv;
+  } else if (o.transport != transport_kind::memory) {
+    if (binding_given && o.binding != binding_kind::mailbox)
+      usage_error(std::string(name_of(o.transport)) + " carries binding 1 (--binding mailbox)");
+    o.binding = binding_kind::mailbox;
+  }
+  if (o.transport == transport_kind::memory && o.role != role_kind::both) usage_error("--memory needs --role both");
+  const bool device = o.transport == transport_kind::sysfs || o.transport == transport_kind::vfio_user;
+  if (device && o.role != role_kind::vf) usage_error(std::string("--") + name_of(o.transport) + " needs --role vf (the device is the PF)");
+  if (device) o.verify = false;  // the device's block holds the device's data
+  if (o.transport == transport_kind::sysfs && o.read_percent != 100 && !o.allow_write)
+    usage_error("writes through sysfs need --allow-write");
+  const std::size_t max_depth = o.binding == binding_kind::mailbox ? 16 : 64;
+  if (o.queue_depth > max_depth)
+    usage_error("queue depth above " + std::to_string(max_depth) + " on binding " +
+                (o.binding == binding_kind::mailbox ? "1" : "2"));
+  if (!o.count && !o.duration) o.duration = 5.0;
+  return o;
+}
+
+// The block's contents: the PF defines it with this pattern and the VF writes the same bytes back.
+std::vector<std::byte> pattern(std::size_t size) {
+  std::vector<std::byte> bytes(size);
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::byte>(i * 7 + 1);
+  return bytes;
+}
+
+// ---- figures ------------------------------------------------------------------------------------------
+
+struct figures {
+  vpci_perf::latency_histogram latency;  // measured operations that succeeded
+  std::uint64_t reads{0};
+  std::uint64_t writes{0};
+  std::uint64_t failed{0};
+  std::map<std::string, std::uint64_t> errors;  // by kind
+  double seconds{0};
+  std::optional<double> accesses_per_op;
+  bool interrupted{false};
+  [[nodiscard]] std::uint64_t blocks() const { return reads + writes; }
+};
+
+std::string json_escape(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void print_figures(const options& o, const figures& f) {
+  const double seconds = f.seconds > 0 ? f.seconds : 1e-9;
+  const double blocks_per_s = static_cast<double>(f.blocks()) / seconds;
+  const double mb_per_s = blocks_per_s * static_cast<double>(o.block_size) / 1e6;
+  const auto& h = f.latency;
+  if (o.json) {
+    std::printf("{\"binding\":\"%s\",\"transport\":\"%s\",\"role\":\"%s\",\"block_size\":%zu,\"queue_depth\":%zu,"
+                "\"read_percent\":%u,\"operations\":%" PRIu64 ",\"reads\":%" PRIu64 ",\"writes\":%" PRIu64
+                ",\"seconds\":%.6f,\"blocks_per_second\":%.1f,\"mb_per_second\":%.3f,"
+                "\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
+                ",\"p99_9\":%" PRIu64 ",\"max\":%" PRIu64 "},",
+                name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth, o.read_percent,
+                f.blocks() + f.failed, f.reads, f.writes, f.seconds, blocks_per_s, mb_per_s, h.min(), h.mean(),
+                h.percentile(50), h.percentile(90), h.percentile(99), h.percentile(99.9), h.max());
+    if (f.accesses_per_op) std::printf("\"config_accesses_per_op\":%.3f,", *f.accesses_per_op);
+    else std::printf("\"config_accesses_per_op\":null,");
+    std::printf("\"error_count\":%" PRIu64 ",\"errors\":{", f.failed);
+    bool first = true;
+    for (const auto& [kind, n] : f.errors) {
+      std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", json_escape(kind).c_str(), n);
+      first = false;
+    }
+    std::printf("},\"interrupted\":%s}\n", f.interrupted ? "true" : "false");
+    return;
+  }
+  std::printf("%s over %s, %zu-byte blocks, queue depth %zu, %u%% reads%s\n", name_of(o.binding), name_of(o.transport),
+              o.block_size, o.queue_depth, o.read_percent, f.interrupted ? " (interrupted)" : "");
+  std::printf("  operations  %" PRIu64 " (%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " failed) in %.3f s\n",
+              f.blocks() + f.failed, f.reads, f.writes, f.failed, f.seconds);
+  std::printf("  blocks/s    %.0f\n  MB/s        %.3f\n", blocks_per_s, mb_per_s);
+  auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  std::printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (min %.2f, mean %.2f)\n",
+              us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
+              us(h.min()), h.mean() / 1000.0);
+  if (f.accesses_per_op) std::printf("  config accesses per operation  %.2f\n", *f.accesses_per_op);
+  if (f.errors.empty()) {
+    std::printf("  errors      none\n");
+  } else {
+    for (const auto& [kind, n] : f.errors) std::printf("  errors      %" PRIu64 " x %s\n", n, kind.c_str());
+  }
+}
+
+// Errors after which the endpoint will not serve again: the run stops instead of counting them forever.
+bool ends_the_run(const boost::system::error_code& ec) {
+  return ec == vpci::errc::peer_gone || ec == vpci::errc::vf_removed || ec == vpci::errc::truncated_message ||
+         ec == vpci::errc::protocol_violation || ec == vpci::errc::revision_mismatch || ec == vpci::errc::not_found ||
+         ec == vpci::errc::quarantined || ec == boost::asio::error::eof ||
+         ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe ||
+         ec == boost::asio::error::operation_aborted;
+}
+
+// ---- the VF: the load generator -----------------------------------------------------------------------
+
+// Keeps --queue-depth operations in flight on `vf` (each completion starts the next), measures after the
+// warm-up, prints progress each second, stops at the count or duration or on Ctrl-C, then calls `done`
+// (on the endpoint's executor, once no operation is in flight).
+template <class Endpoint>
+class load_generator {
+ public:
+  load_generator(Endpoint& vf, const options& o, boost::asio::io_context& io, std::function<void()> done)
+      : vf_(vf), o_(o), io_(io), progress_(io), signals_(io, SIGINT, SIGTERM), done_(std::move(done)),
+        expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size) {}
+
+  void start() {
+    signals_.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      f_.interrupted = true;
+      stop_issuing();
+    });
+    started_ = clock_type::now();
+    if (o_.warmup == 0) begin_measuring(started_);
+    active_ = o_.queue_depth;
+    for (std::size_t slot = 0; slot != o_.queue_depth; ++slot) issue(slot);
+    tick();
+  }
+
+  figures& result() { return f_; }
+  // Called when measuring starts (the config-access counter resets there).
+  std::function<void()> on_measure_start;
+  // Called at the end: the config accesses counted since on_measure_start, if the transport counts them.
+  std::function<std::optional<std::uint64_t>()> accesses;
+
+ private:
+  void begin_measuring(clock_type::time_point at) {
+    measuring_ = true;
+    measure_start_ = at;
+    last_tick_ = at;
+    if (on_measure_start) on_measure_start();
+  }
+
+  bool is_write(std::uint64_t n) const {
+    // Bresenham: writes spread evenly, (100 - read_percent) in every 100 operations.
+    const std::uint64_t w = 100 - o_.read_percent;
+    return (n + 1) * w / 100 != n * w / 100;
+  }
+
+  void issue(std::size_t slot) {
+    if (stopping_ || (o_.count && measuring_ && measured_issued_ >= *o_.count)) return retire();
+    const std::uint64_t n = issued_++;
+    if (measuring_) ++measured_issued_;
+    const bool write = is_write(n);
+    const auto start = clock_type::now();
+    const bool measured = measuring_;
+    const vpci::block_id id{o_.block_id};
+    auto buffer = std::span<std::byte>(buffers_).subspan(slot * o_.block_size, o_.block_size);
+    auto done = [this, slot, start, write, measured](boost::system::error_code ec, std::size_t n_bytes) {
+      complete(slot, start, write, measured, ec, n_bytes);
+    };
+    if (write) vf_.async_write_block(id, std::span<const std::byte>(expected_), o_.timeout, std::move(done));
+    else vf_.async_read_block(id, buffer, o_.timeout, std::move(done));
+  }
+
+  void complete(std::size_t slot, clock_type::time_point start, bool write, bool measured, boost::system::error_code ec,
+                std::size_t n) {
+    const auto end = clock_type::now();
+    if (!ec && n != o_.block_size) ec = make_error_code(vpci::errc::protocol_violation);
+    std::string error;
+    if (ec) {
+      error = ec.message();
+    } else if (!write && o_.verify &&
+               !std::equal(expected_.begin(), expected_.end(), buffers_.begin() + static_cast<std::ptrdiff_t>(slot * o_.block_size))) {
+      error = "data mismatch";
+    }
+    if (measured) {
+      if (error.empty()) {
+        f_.latency.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()));
+        interval_.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()));
+        ++(write ? f_.writes : f_.reads);
+      } else {
+        ++f_.failed;
+        ++f_.errors[error];
+      }
+    } else if (!error.empty()) {
+      ++f_.errors["warm-up: " + error];
+      ++f_.failed;
+    }
+    ++completed_;
+    if (!measuring_ && completed_ >= o_.warmup) begin_measuring(end);
+    if (ec && ends_the_run(ec)) stop_issuing();
+    if (measuring_ && o_.duration && std::chrono::duration<double>(end - measure_start_).count() >= *o_.duration)
+      stop_issuing();
+    issue(slot);
+  }
+
+  void stop_issuing() { stopping_ = true; }
+
+  void retire() {
+    if (--active_ != 0) return;
+    const auto end = clock_type::now();
+    if (measuring_) f_.seconds = std::chrono::duration<double>(end - measure_start_).count();
+    if (accesses && f_.blocks() + f_.failed != 0) {
+      if (const auto n = accesses(); n)
+        f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.blocks() + f_.failed);
+    }
+    progress_.cancel();
+    signals_.cancel();
+    done_();
+  }
+
+  // One line per second on stderr: the last second's blocks/s, MB/s and p99, and the errors so far.
+  void tick() {
+    progress_.expires_after(std::chrono::seconds(1));
+    progress_.async_wait([this](boost::system::error_code ec) {
+      if (ec || active_ == 0) return;
+      const auto now = clock_type::now();
+      if (o_.duration && measuring_ && std::chrono::duration<double>(now - measure_start_).count() >= *o_.duration)
+        stop_issuing();
+      if (!o_.quiet && measuring_) {
+        const double span = std::chrono::duration<double>(now - last_tick_).count();
+        const double rate = static_cast<double>(interval_.count()) / (span > 0 ? span : 1);
+        std::fprintf(stderr, "[%6.1fs] %10.0f blocks/s %9.3f MB/s  p99 %8.2f us  errors %" PRIu64 "\n",
+                     std::chrono::duration<double>(now - measure_start_).count(), rate,
+                     rate * static_cast<double>(o_.block_size) / 1e6, static_cast<double>(interval_.percentile(99)) / 1000.0,
+                     f_.failed);
+      } else if (!o_.quiet) {
+        std::fprintf(stderr, "[warm-up] %" PRIu64 " of %" PRIu64 " operations\n", completed_, o_.warmup);
+      }
+      interval_.reset();
+      last_tick_ = now;
+      tick();
+    });
+  }
+
+  Endpoint& vf_;
+  const options& o_;
+  boost::asio::io_context& io_;
+  boost::asio::steady_timer progress_;
+  boost::asio::signal_set signals_;
+  std::function<void()> done_;
+  std::vector<std::byte> expected_;
+  std::vector<std::byte> buffers_;  // one block per slot
+  figures f_;
+  vpci_perf::latency_histogram interval_;
+  clock_type::time_point started_{};
+  clock_type::time_point measure_start_{};
+  clock_type::time_point last_tick_{};
+  std::uint64_t issued_{0};
+  std::uint64_t measured_issued_{0};
+  std::uint64_t completed_{0};
+  std::size_t active_{0};
+  bool measuring_{false};
+  bool stopping_{false};
+};
+
+// Runs the load on `vf` until it is done; returns the figures.
+template <class Endpoint>
+figures generate_load(Endpoint& vf, const options& o, boost::asio::io_context& io,
+                      std::function<void()> on_measure_start = {},
+                      std::function<std::optional<std::uint64_t>()> accesses = {}, std::function<void()> after = {}) {
+  figures result;
+  load_generator<Endpoint> load(vf, o, io, [&] {
+    result = load.result();
+    if (after) after();
+  });
+  load.on_measure_start = std::move(on_measure_start);
+  load.accesses = std::move(accesses);
+  boost::asio::post(io, [&] { load.start(); });
+  io.run();
+  return result;
+}
+
+// Finds the mailbox window in the VF's config space (as a driver does: walking the capability list).
+template <class Transport>
+std::optional<std::size_t> find_window(Transport& space) {
+  std::vector<std::byte> snapshot(space.size());
+  boost::system::error_code ec;
+  space.read(0, snapshot, ec);
+  if (ec) {
+    std::fprintf(stderr, "vpci-perf: reading the config space failed: %s\n", ec.message().c_str());
+    return std::nullopt;
+  }
+  auto window = vpci::config::find_mailbox(snapshot);
+  if (!window) {
+    std::fprintf(stderr, "vpci-perf: no vpci mailbox in the config space (%s)\n",
+                 make_error_code(window.error()).message().c_str());
+    return std::nullopt;
+  }
+  return *window;
+}
+
+// The VF role of binding 1 on any config-space transport: the hook every transport (vfio-user included)
+// plugs into.
+template <class Transport>
+figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_context& io,
+                       std::function<void()> on_measure_start = {},
+                       std::function<std::optional<std::uint64_t>()> accesses = {}, std::function<void()> after = {}) {
+  const auto window = find_window(space);
+  if (!window) std::exit(2);
+  vpci::vf_mailbox_options mo;
+  mo.default_timeout = o.timeout;
+  vpci::vf_endpoint<Transport> vf(space, *window, mo);
+  return generate_load(vf, o, io, std::move(on_measure_start), std::move(accesses), std::move(after));
+}
+
+template <class Stream>
+figures run_message_vf(Stream& stream, const options& o, boost::asio::io_context& io, std::function<void()> after = {}) {
+  vpci::vf_message_options mo;
+  mo.default_timeout = o.timeout;
+  vpci::vf_message_endpoint<Stream> vf(stream, perf_slot, mo);
+  return generate_load(vf, o, io, {}, {}, [&] {
+    vf.close();  // the endpoint keeps reading its stream until closed
+    if (after) after();
+  });
+}
+
+// ---- the PF -------------------------------------------------------------------------------------------
+
+using pf_type = vpci::pf_endpoint<4>;
+
+std::unique_ptr<pf_type> make_pf(const options& o) {
+  // Room for every request a VF may pipeline: 64 in flight on binding 2 (docs/hyperv-binding.md), and the
+  // answers the stream has not written yet.
+  vpci::engine::pf_limits limits;
+  limits.max_in_flight = std::max<std::uint32_t>(limits.max_in_flight, static_cast<std::uint32_t>(2 * o.queue_depth));
+  auto pf = std::make_unique<pf_type>(limits);
+  (void)pf->register_vf(perf_vf, 0x0101);
+  if (auto ec = pf->define_block(perf_vf, vpci::block_id{o.block_id}, pattern(o.block_size)); ec) {
+    std::fprintf(stderr, "vpci-perf: defining the block failed: %s\n", ec.message().c_str());
+    std::exit(2);
+  }
+  return pf;
+}
+
+// Serves binding 2 on every connection `acceptor` accepts, until `io` stops.
+template <class Acceptor>
+void accept_loop(pf_type& pf, Acceptor& acceptor, bool quiet) {
+  acceptor.async_accept([&pf, &acceptor, quiet](boost::system::error_code ec, typename Acceptor::protocol_type::socket s) {
+    if (ec) return;
+    auto socket = std::make_shared<typename Acceptor::protocol_type::socket>(std::move(s));
+    pf.async_serve(perf_vf, perf_slot, *socket, [socket, quiet](boost::system::error_code served) {
+      if (!quiet) std::fprintf(stderr, "[pf] connection ended: %s\n", served ? served.message().c_str() : "closed by the VF");
+    });
+    accept_loop(pf, acceptor, quiet);
+  });
+}
+
+tcp::endpoint tcp_endpoint(const std::string& where, boost::asio::io_context& io) {
+  const auto colon = where.rfind(':');
+  if (colon == std::string::npos) usage_error("--tcp wants HOST:PORT");
+  std::string host = where.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const auto port = parse_number<unsigned short>(std::string_view(where).substr(colon + 1), "port", 0, 65535);
+  tcp::resolver resolver(io);
+  const auto found = resolver.resolve(host.empty() ? "0.0.0.0" : host, std::to_string(port));
+  return *found.begin();
+}
+
+// The PF role alone: serves until Ctrl-C.
+int run_pf(const options& o) {
+  boost::asio::io_context io;
+  auto pf = make_pf(o);
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::optional<vpci::shm_config_space> space;
+  std::optional<boost::asio::local::stream_protocol::acceptor> unix_acceptor;
+  std::optional<tcp::acceptor> tcp_acceptor;
+  switch (o.transport) {
+    case transport_kind::shm: {
+      space.emplace(vpci::shm_config_space::create(io.get_executor(), o.where, 4096, vpci::shm_create::replace));
+      if (auto window = pf->attach_mailbox(perf_vf, *space); !window) {
+        std::fprintf(stderr, "vpci-perf: attaching the mailbox failed: %s\n", window.error().message().c_str());
+        return 2;
+      }
+      pf->async_serve(perf_vf, [](boost::system::error_code ec) {
+        if (ec && ec != vpci::errc::vf_removed) std::fprintf(stderr, "[pf] serving ended: %s\n", ec.message().c_str());
+      });
+      break;
+    }
+    case transport_kind::unix_socket:
+      ::unlink(o.where.c_str());
+      unix_acceptor.emplace(io, boost::asio::local::stream_protocol::endpoint(o.where));
+      accept_loop(*pf, *unix_acceptor, o.quiet);
+      break;
+    case transport_kind::tcp_socket:
+      tcp_acceptor.emplace(io, tcp_endpoint(o.where, io));
+      accept_loop(*pf, *tcp_acceptor, o.quiet);
+      break;
+    default: usage_error("the PF role serves --shm, --unix or --tcp");
+  }
+  if (!o.quiet)
+    std::fprintf(stderr, "[pf] serving VF 0, block %u (%zu bytes), on %s %s; Ctrl-C ends\n", o.block_id, o.block_size,
+                 name_of(o.transport), o.where.c_str());
+  signals.async_wait([&](boost::system::error_code, int) {
+    if (space) (void)pf->detach_mailbox(perf_vf);
+    pf.reset();  // every stream ends (vf_removed) and is closed
+    if (unix_acceptor) {
+      unix_acceptor->close();
+      ::unlink(o.where.c_str());
+    }
+    if (tcp_acceptor) tcp_acceptor->close();
+  });
+  io.run();
+  return 0;
+}
+
+// ---- the VF role alone --------------------------------------------------------------------------------
+
+figures run_vf(const options& o) {
+  boost::asio::io_context io;
+  switch (o.transport) {
+    case transport_kind::shm: {
+      auto space = vpci::shm_config_space::open(io.get_executor(), o.where, vpci::shm_role::driver);
+      return run_mailbox_vf(space, o, io);
+    }
+    case transport_kind::sysfs: {
+      vpci::sysfs_config_space space(io.get_executor(), o.where,
+                                     o.allow_write ? vpci::access_mode::read_write : vpci::access_mode::read_only);
+      return run_mailbox_vf(space, o, io);
+    }
+    case transport_kind::vfio_user:
+      // The hook for the vfio-user transport (another branch): open the server's socket as a
+      // config_space_transport here and hand it to run_mailbox_vf(transport, o, io), as sysfs above.
+      std::fprintf(stderr, "vpci-perf: this build has no vfio-user transport yet (%s)\n", o.where.c_str());
+      std::exit(2);
+    case transport_kind::unix_socket: {
+      local_socket socket(io);
+      socket.connect(boost::asio::local::stream_protocol::endpoint(o.where));
+      return run_message_vf(socket, o, io);
+    }
+    case transport_kind::tcp_socket: {
+      tcp::socket socket(io);
+      socket.connect(tcp_endpoint(o.where, io));
+      socket.set_option(tcp::no_delay(true));
+      return run_message_vf(socket, o, io);
+    }
+    default: usage_error("the VF role uses --shm, --unix, --tcp, --sysfs or --vfio-user");
+  }
+}
+
+// ---- both roles in one process ------------------------------------------------------------------------
+
+// On --memory: one thread; the PF serves inside the VF's writes (binding 1) or on the same io_context
+// (binding 2). On any other transport: the PF on a thread of its own, as in two processes.
+figures run_both(const options& o) {
+  if (o.transport == transport_kind::memory) {
+    // The transports are declared before the PF, which must be gone before them.
+    boost::asio::io_context io;
+    if (o.binding == binding_kind::mailbox) {
+      vpci::memory_config_space space(io, 4096);
+      auto pf = make_pf(o);
+      if (auto window = pf->attach_mailbox(perf_vf, space); !window) {
+        std::fprintf(stderr, "vpci-perf: attaching the mailbox failed: %s\n", window.error().message().c_str());
+        std::exit(2);
+      }
+      // The VF's accesses only: each is a config cycle on real hardware (the PF's are the device's own).
+      std::uint64_t accesses = 0;
+      space.set_access_observer([&](vpci::access_direction, std::size_t, std::size_t) { ++accesses; });
+      pf->async_serve(perf_vf, [](boost::system::error_code) {});  // the heartbeat (the hook serves)
+      return run_mailbox_vf(
+          space, o, io, [&] { accesses = 0; }, [&]() -> std::optional<std::uint64_t> { return accesses; },
+          [&] { (void)pf->detach_mailbox(perf_vf); });
+    }
+    local_socket pf_side(io);
+    local_socket vf_side(io);
+    boost::asio::local::connect_pair(pf_side, vf_side);
+    auto pf = make_pf(o);
+    pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
+    return run_message_vf(vf_side, o, io);
+  }
+
+  boost::asio::io_context pf_io;
+  std::unique_ptr<pf_type> pf;
+  std::thread pf_thread;
+  auto join = [&] {
+    if (pf_thread.joinable()) pf_thread.join();
+  };
+  switch (o.transport) {
+    case transport_kind::shm: {
+      const std::string name = o.where.empty() ? "/vpci-perf-" + std::to_string(::getpid()) : o.where;
+      auto device = vpci::shm_config_space::create(pf_io.get_executor(), name, 4096, vpci::shm_create::replace);
+      pf = make_pf(o);
+      if (auto window = pf->attach_mailbox(perf_vf, device); !window) {
+        std::fprintf(stderr, "vpci-perf: attaching the mailbox failed: %s\n", window.error().message().c_str());
+        std::exit(2);
+      }
+      pf->async_serve(perf_vf, [](boost::system::error_code) {});
+      pf_thread = std::thread([&] { pf_io.run(); });
+      boost::asio::io_context io;
+      auto space = vpci::shm_config_space::open(io.get_executor(), name, vpci::shm_role::driver);
+      auto result = run_mailbox_vf(space, o, io);
+      boost::asio::post(pf_io, [&] { (void)pf->detach_mailbox(perf_vf); });  // serving ends; pf_io runs out
+      join();
+      pf.reset();
+      return result;
+    }
+    case transport_kind::unix_socket: {
+      ::unlink(o.where.c_str());
+      boost::asio::local::stream_protocol::acceptor acceptor(pf_io, boost::asio::local::stream_protocol::endpoint(o.where));
+      local_socket pf_side(pf_io);
+      pf = make_pf(o);
+      acceptor.async_accept(pf_side, [&](boost::system::error_code ec) {
+        if (!ec) pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
+      });
+      pf_thread = std::thread([&] { pf_io.run(); });
+      boost::asio::io_context io;
+      local_socket socket(io);
+      socket.connect(boost::asio::local::stream_protocol::endpoint(o.where));
+      auto result = run_message_vf(socket, o, io, [&] { socket.close(); });  // the PF sees the end and finishes
+      join();
+      pf.reset();
+      ::unlink(o.where.c_str());
+      return result;
+    }
+    case transport_kind::tcp_socket: {
+      tcp::acceptor acceptor(pf_io, tcp_endpoint(o.where, pf_io));
+      const tcp::endpoint listening = acceptor.local_endpoint();
+      tcp::socket pf_side(pf_io);
+      pf = make_pf(o);
+      acceptor.async_accept(pf_side, [&](boost::system::error_code ec) {
+        if (ec) return;
+        pf_side.set_option(tcp::no_delay(true));
+        pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
+      });
+      pf_thread = std::thread([&] { pf_io.run(); });
+      boost::asio::io_context io;
+      tcp::socket socket(io);
+      const tcp::endpoint to(listening.address().is_unspecified() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
+                                                                   : listening.address(),
+                             listening.port());
+      socket.connect(to);
+      socket.set_option(tcp::no_delay(true));
+      auto result = run_message_vf(socket, o, io, [&] { socket.close(); });
+      join();
+      pf.reset();
+      return result;
+    }
+    default: usage_error("--role both uses --memory, --shm, --unix or --tcp");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+  try {
+    if (o.role == role_kind::pf) return run_pf(o);
+    if (!o.quiet && !o.json)
+      std::fprintf(stderr, "vpci-perf: %s over %s, role %s, %zu-byte blocks, queue depth %zu, %u%% reads\n",
+                   name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth,
+                   o.read_percent);
+    const figures f = o.role == role_kind::vf ? run_vf(o) : run_both(o);
+    print_figures(o, f);
+    return f.failed == 0 ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vpci-perf: %s\n", e.what());
+    return 2;
+  }
+}
