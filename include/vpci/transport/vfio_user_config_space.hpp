@@ -364,13 +364,13 @@ class vfio_user_config_space {
   }
 
   std::size_t run_sync(plan& p, boost::system::error_code& ec) {
-    ec = p.check();
+    ec = broken_ ? broken_ : p.check();
     if (!ec && active_) ec = errc::busy;
-    if (!ec && broken_) ec = broken_;
     if (ec) return 0;
     std::vector<std::byte> tx;
     std::vector<std::byte> rx(max_reply_size);
-    while (p.next(tx, next_id_++)) {
+    while (p.next(tx, next_id_)) {
+      ++next_id_;
       boost::asio::write(socket_, boost::asio::buffer(tx), ec);
       if (!ec) boost::asio::read(socket_, boost::asio::buffer(rx.data(), vfio_user::header_size), ec);
       if (ec) {
@@ -429,8 +429,7 @@ class vfio_user_config_space {
       }
       if (at == state::queued) self->active_ = true;  // resumed by the operation before it (posted)
       at = state::running;
-      boost::system::error_code ec = p->check();
-      if (!ec && self->broken_) ec = self->broken_;
+      boost::system::error_code ec = self->broken_ ? self->broken_ : p->check();
       if (ec) return finish(s, ec);
       send_next(s);
     }
@@ -470,7 +469,8 @@ class vfio_user_config_space {
 
     template <class Self>
     void send_next(Self& s) {
-      if (!p->next(tx, self->next_id_++)) return finish(s, {});
+      if (!p->next(tx, self->next_id_)) return finish(s, {});
+      ++self->next_id_;
       at = state::writing;
       boost::asio::async_write(self->socket_, boost::asio::buffer(tx), std::move(s));
     }
