@@ -166,6 +166,20 @@ class vfio_user_config_space {
     return run_sync(p, ec);
   }
 
+  // VFIO_USER_DEVICE_RESET: the function-level reset (on a vpci server: the layout's FLR, the mailbox window
+  // re-initialised with a new epoch). Errors: not_supported (the device did not announce
+  // VFIO_DEVICE_FLAGS_RESET; nothing sent), not_connected, and a server's error reply as for accesses.
+  void reset(boost::system::error_code& ec) {
+    plan p(this, plan::kind::reset);
+    run_sync(p, ec);
+  }
+  // Completion: void(boost::system::error_code); never inline. Errors as reset().
+  template <class CompletionToken>
+  auto async_reset(CompletionToken&& token) {
+    return async_exchange(plan(this, plan::kind::reset), std::forward<CompletionToken>(token),
+                          [](boost::system::error_code ec, std::size_t) { return ec; });
+  }
+
   // Completion: void(boost::system::error_code, std::size_t bytes_transferred); never inline. Errors as
   // read(). No cancellation (see above). `out` and this object must stay valid until completion.
   template <class CompletionToken>
@@ -184,7 +198,7 @@ class vfio_user_config_space {
   // One operation's messages: what to send next and what to make of each reply. Owns its buffers.
   class plan {
    public:
-    enum class kind { handshake, read, write };
+    enum class kind { handshake, read, write, reset };
 
     plan(vfio_user_config_space* owner, kind k, std::size_t offset = 0, std::span<std::byte> out = {},
          std::span<const std::byte> in = {})
@@ -194,6 +208,9 @@ class vfio_user_config_space {
     [[nodiscard]] boost::system::error_code check() const {
       if (kind_ == kind::handshake) return {};
       if (owner_->size_ == 0 || !owner_->socket_.is_open()) return boost::asio::error::not_connected;
+      if (kind_ == kind::reset)
+        return (owner_->device_info_.flags & vfio_user::device_flag_reset) != 0 ? boost::system::error_code{}
+                                                                                 : make_error_code(errc::not_supported);
       const std::size_t length = kind_ == kind::read ? out_.size() : in_.size();
       if (const errc e = config::check_access(owner_->size_, offset_, length); e != no_error) return e;
       if (kind_ == kind::write && (owner_->config_region_.flags & vfio_user::region_flag_write) == 0)
@@ -223,6 +240,11 @@ class vfio_user_config_space {
           } else {
             return false;
           }
+          break;
+        case kind::reset:
+          if (stage_ != 0) return false;
+          command_ = vfio_user::command::device_reset;
+          size = vfio_user::encode_command(id, command_, tx);
           break;
         case kind::read:
         case kind::write: {
@@ -256,6 +278,9 @@ class vfio_user_config_space {
       switch (kind_) {
         case kind::handshake:
           return accept_handshake(payload);
+        case kind::reset:
+          ++stage_;
+          return payload.empty() ? boost::system::error_code{} : make_error_code(errc::malformed_message);
         case kind::read: {
           auto reply = vfio_user::decode_region_access(payload, true);
           if (!reply) return errc::malformed_message;

@@ -43,8 +43,13 @@ class vfio_user_fd_list {
   [[nodiscard]] bool truncated() const noexcept { return truncated_; }
   void mark_truncated() noexcept { truncated_ = true; }
   void push(int fd) { fds_.push_back(fd); }
-  // Takes descriptor `i` (the list no longer closes it); -1 when out of range or already taken.
-  [[nodiscard]] int take(std::size_t i) noexcept { return i < fds_.size() ? std::exchange(fds_[i], -1) : -1; }
+  // Takes descriptor `i` out of the list (the list no longer holds or closes it); -1 when out of range.
+  [[nodiscard]] int take(std::size_t i) noexcept {
+    if (i >= fds_.size()) return -1;
+    const int fd = fds_[i];
+    fds_.erase(fds_.begin() + static_cast<std::ptrdiff_t>(i));
+    return fd;
+  }
   void clear() noexcept {
     for (int fd : fds_)
       if (fd >= 0) ::close(fd);
