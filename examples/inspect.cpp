@@ -3,6 +3,8 @@
 //
 //   vpci-inspect [--json] [DDDD:BB:DD.F ...]   devices through sysfs, read-only (no address: all of them)
 //   vpci-inspect [--json] --dump FILE          every device of an `lspci -xxxx` text dump
+//   vpci-inspect [--json] --vfio-user SOCKET   the device a vfio-user server emulates (docs/vfio-user.md),
+//                                              listed as 0000:00:00.0
 //
 // Prints the header, the standard and extended capabilities, the SR-IOV capability with the VF routing
 // IDs, VSECs and DVSECs (the fields lspci -vvv shows for them), a vpci mailbox window's live state when the
@@ -30,6 +32,7 @@
 #include <vpci/config/vsec.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
+#include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/wire/mailbox.hpp>
 
 #include "lspci_dump.hpp"
@@ -358,8 +361,25 @@ bool read_device(boost::asio::io_context& io, const std::string& address_text, s
   return true;
 }
 
+// Reads the whole config space of the device a vfio-user server emulates (region 7 over the socket).
+bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std::vector<device_report>& out) {
+  vfio_user_config_space space{io.get_executor()};
+  boost::system::error_code ec;
+  space.connect(socket, ec);
+  std::vector<std::byte> bytes(space.size());
+  if (!ec) space.read(0, bytes, ec);
+  if (ec) {
+    std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", socket.c_str(), ec.message().c_str());
+    return false;
+  }
+  out.push_back(analyse(pci_address{}, bytes));
+  return true;
+}
+
 int usage() {
-  std::fprintf(stderr, "usage: vpci-inspect [--json] [DDDD:BB:DD.F ...]\n       vpci-inspect [--json] --dump FILE\n");
+  std::fprintf(stderr,
+               "usage: vpci-inspect [--json] [DDDD:BB:DD.F ...]\n       vpci-inspect [--json] --dump FILE\n"
+               "       vpci-inspect [--json] --vfio-user SOCKET\n");
   return 2;
 }
 
@@ -368,6 +388,7 @@ int usage() {
 int main(int argc, char** argv) {
   bool json = false;
   std::string dump;
+  std::string vfio_user_socket;
   std::vector<std::string> addresses;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -376,6 +397,9 @@ int main(int argc, char** argv) {
     } else if (arg == "--dump") {
       if (i + 1 >= argc || !dump.empty()) return usage();
       dump = argv[++i];
+    } else if (arg == "--vfio-user") {
+      if (i + 1 >= argc || !vfio_user_socket.empty()) return usage();
+      vfio_user_socket = argv[++i];
     } else if (arg == "--help" || arg == "-h") {
       usage();
       return 0;
@@ -386,6 +410,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!dump.empty() && !addresses.empty()) return usage();
+  if (!vfio_user_socket.empty() && (!dump.empty() || !addresses.empty())) return usage();
 
   std::vector<device_report> reports;
   bool ok = true;
@@ -402,6 +427,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (const auto& d : *devices) reports.push_back(analyse(d.address, d.config));
+  } else if (!vfio_user_socket.empty()) {
+    boost::asio::io_context io;
+    ok = read_vfio_user(io, vfio_user_socket, reports);
   } else {
     boost::asio::io_context io;
     if (addresses.empty()) {
