@@ -412,6 +412,30 @@ BOOST_AUTO_TEST_CASE(hostile_client_oversized_message_is_dropped) {
   BOOST_TEST(octets(first) == octets(make_bytes({0xF4, 0x1A})), boost::test_tools::per_element());
 }
 
+// Thousands of No_reply messages at once are served one after another without nesting a call per message.
+BOOST_AUTO_TEST_CASE(hostile_client_no_reply_flood) {
+  socket_fixture f;
+  f.serve();
+  f.put(message(1, vu::command::version, vu::version{0, 1, {}}));
+  BOOST_TEST(f.get().size() > 16u);
+  bytes flood;
+  for (std::uint16_t i = 0; i < 3000; ++i) {
+    const bytes one = message(i, vu::command::region_write,
+                              vu::region_access{0x40, 7, 4, make_bytes({i & 0xFFu, static_cast<unsigned>(i >> 8), 0, 0})}, vu::flag_no_reply);
+    flood.insert(flood.end(), one.begin(), one.end());
+  }
+  f.put(flood);
+  f.put(message(2, vu::command::region_read, vu::region_access{0x40, 7, 2}));
+  for (int i = 0; i < 100 && !f.done; ++i) {
+    const bytes reply = f.get();
+    if (reply.empty()) continue;
+    BOOST_TEST(octets(std::span(reply).subspan(32)) == octets(make_bytes({2999 & 0xFF, 2999 >> 8})),
+               boost::test_tools::per_element());
+    break;
+  }
+  BOOST_TEST(!f.done);
+}
+
 BOOST_AUTO_TEST_CASE(hostile_client_framing_ends_serving) {
   {
     socket_fixture f;

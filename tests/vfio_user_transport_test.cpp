@@ -11,7 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include <vpci/asio/vfio_user_device_server.hpp>
 #include <vpci/transport/vfio_user_config_space.hpp>
@@ -195,6 +198,61 @@ BOOST_AUTO_TEST_CASE(operations_started_together_run_in_order) {
   BOOST_TEST(order == (std::vector<int>{1, 2, 3}));
   BOOST_TEST(octets(a) == octets(value), boost::test_tools::per_element());
   BOOST_TEST(octets(b) == octets(make_bytes({0x34, 0x12})), boost::test_tools::per_element());
+}
+
+// Cancellation is not supported: a cancelled operation still completes with its reply, and the stream stays
+// in step (a half-read reply would desynchronise it).
+BOOST_AUTO_TEST_CASE(cancellation_leaves_the_stream_in_step) {
+  served_fixture f;
+  boost::asio::cancellation_signal cancel;
+  std::array<std::byte, 4> id{};
+  boost::system::error_code ec = errc::device_error;
+  bool done = false;
+  f.client.async_read(0, id, boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code e, std::size_t) {
+                        ec = e;
+                        done = true;
+                      }));
+  f.io.restart();
+  f.io.poll_one();  // the request is on its way
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  f.run_until([&] { return done; });
+  BOOST_TEST(!ec);
+  BOOST_TEST(octets(id) == octets(make_bytes({0xF4, 0x1A, 0x34, 0x12})), boost::test_tools::per_element());
+  BOOST_TEST(f.client.is_open());
+}
+
+BOOST_AUTO_TEST_CASE(async_connect_to_a_listening_path) {
+  boost::asio::io_context io;
+  vfio_user_device_space space(io);
+  vfio_user_device_server server(space);
+  const std::string path = "/tmp/vpci-vfio-user-connect-" + std::to_string(::getpid());
+  ::unlink(path.c_str());
+  boost::asio::local::stream_protocol::acceptor acceptor(io, boost::asio::local::stream_protocol::endpoint(path));
+  socket_type accepted(io);
+  acceptor.async_accept(accepted, [&](boost::system::error_code ec) {
+    BOOST_REQUIRE(!ec);
+    server.async_serve(accepted, [](boost::system::error_code) {});
+  });
+  vfio_user_config_space client(io);
+  boost::system::error_code connected = errc::device_error;
+  bool done = false;
+  client.async_connect(path, [&](boost::system::error_code ec) {
+    connected = ec;
+    done = true;
+  });
+  for (int i = 0; i < 1000 && !done; ++i) {
+    io.restart();
+    io.run_one();
+  }
+  ::unlink(path.c_str());
+  BOOST_TEST(!connected);
+  BOOST_TEST(client.size() == 4096u);
+  // Nobody listening: the socket's error, unchanged.
+  vfio_user_config_space lonely(io);
+  boost::system::error_code ec;
+  lonely.connect(path, ec);
+  BOOST_TEST((ec == boost::system::errc::no_such_file_or_directory));
+  BOOST_TEST(!lonely.is_open());
 }
 
 BOOST_AUTO_TEST_CASE(bounds_are_checked_before_anything_is_sent) {

@@ -515,7 +515,11 @@ class vfio_user_device_server {
     }
 
     void send(std::vector<std::byte> reply) {
-      if (reply.empty()) return read_header();
+      if (reply.empty()) {
+        // Posted, not called: a flood of No_reply messages must not nest one call per message.
+        boost::asio::post(socket_.get_executor(), [self = this->shared_from_this()] { self->read_header(); });
+        return;
+      }
       tx_ = std::move(reply);
       boost::asio::async_write(socket_, boost::asio::buffer(tx_),
                                [self = this->shared_from_this()](boost::system::error_code ec, std::size_t) {

@@ -59,6 +59,8 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -427,6 +429,13 @@ class vfio_user_config_space {
     size_ = 0;
   }
 
+  // The socket's operations never see the caller's cancellation slot: a request half written, or a reply
+  // half read, would leave the stream out of step (see "Cancellation" above).
+  template <class Handler>
+  static auto uncancellable(Handler&& handler) {
+    return boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(), std::forward<Handler>(handler));
+  }
+
   // The asynchronous engine: one operation's exchanges, queued behind the operations started before it.
   template <class Adapt>
   struct exchange_op {
@@ -468,7 +477,9 @@ class vfio_user_config_space {
       if (at == state::writing) {
         at = state::reading_header;
         rx.resize(max_reply_size);
-        boost::asio::async_read(self->socket_, boost::asio::buffer(rx.data(), vfio_user::header_size), std::move(s));
+        // The buffer is taken before `s` (which owns rx) is moved: argument evaluation order is unspecified.
+        const auto into = boost::asio::buffer(rx.data(), vfio_user::header_size);
+        boost::asio::async_read(self->socket_, into, uncancellable(std::move(s)));
         return;
       }
       if (at == state::reading_header) {
@@ -481,9 +492,8 @@ class vfio_user_config_space {
         h = *decoded;
         if (h.payload_size() != 0) {
           at = state::reading_payload;
-          boost::asio::async_read(self->socket_,
-                                  boost::asio::buffer(rx.data() + vfio_user::header_size, h.payload_size()),
-                                  std::move(s));
+          const auto into = boost::asio::buffer(rx.data() + vfio_user::header_size, h.payload_size());
+          boost::asio::async_read(self->socket_, into, uncancellable(std::move(s)));
           return;
         }
       }
@@ -497,7 +507,8 @@ class vfio_user_config_space {
       if (!p->next(tx, self->next_id_)) return finish(s, {});
       ++self->next_id_;
       at = state::writing;
-      boost::asio::async_write(self->socket_, boost::asio::buffer(tx), std::move(s));
+      const auto from = boost::asio::buffer(tx);
+      boost::asio::async_write(self->socket_, from, uncancellable(std::move(s)));
     }
 
     template <class Self>
@@ -540,7 +551,8 @@ class vfio_user_config_space {
       boost::system::error_code ignored;
       self->socket_.close(ignored);
       connecting = true;
-      self->socket_.async_connect(protocol_type::endpoint(path), std::move(s));
+      const protocol_type::endpoint endpoint(path);
+      self->socket_.async_connect(endpoint, uncancellable(std::move(s)));
     }
     template <class Self>
     void operator()(Self& s, boost::system::error_code ec) {
