@@ -13,6 +13,10 @@ using namespace vpci;
 using namespace vpci::test;
 namespace vu = vpci::vfio_user;
 
+// The codec is constexpr (freestanding style): the capability reader works at compile time.
+static_assert(vu::parse_capabilities(R"({"capabilities":{"max_data_xfer_size":64}})")->max_data_xfer_size == 64);
+static_assert(!vu::parse_capabilities(R"({"capabilities":{"max_data_xfer_size":-64}})").has_value());
+
 namespace {
 
 template <class Payload>

@@ -120,8 +120,13 @@ class vfio_user_config_space {
 
   // ---- connecting ----
 
-  // Blocking connect to `path` and handshake. Errors: the socket's (connect), the handshake's (above).
+  // Blocking connect to `path` and handshake. Errors: the socket's (connect), the handshake's (above),
+  // vpci::errc::busy while an asynchronous operation is pending (nothing changes then).
   void connect(const std::string& path, boost::system::error_code& ec) {
+    if (active_) {  // an asynchronous operation still uses the socket
+      ec = errc::busy;
+      return;
+    }
     reset_state();
     socket_.close(ec);
     socket_.connect(protocol_type::endpoint(path), ec);
@@ -129,6 +134,10 @@ class vfio_user_config_space {
   }
   // Adopts a connected socket (a socketpair end, an accepted connection) and performs the handshake.
   void open(socket_type socket, boost::system::error_code& ec) {
+    if (active_) {
+      ec = errc::busy;
+      return;
+    }
     reset_state();
     socket_ = std::move(socket);
     handshake_sync(ec);
