@@ -237,25 +237,6 @@ class json_reader {
  public:
   explicit constexpr json_reader(std::string_view text) noexcept : text_(text) {}
 
-  [[nodiscard]] constexpr errc read_document(capabilities& caps) noexcept {
-    skip_space();
-    if (empty()) return no_error;  // no version data at all: every capability at its default
-    if (peek() != '{') return errc::malformed_message;
-    errc e = read_object(0, [&](std::string_view key, json_reader& r) -> errc {
-      if (key != "capabilities") return r.skip_value(1);
-      r.skip_space();
-      if (r.empty() || r.peek() != '{') return errc::malformed_message;
-      return r.read_object(1, [&](std::string_view name, json_reader& inner) -> errc {
-        if (name == "max_data_xfer_size") return inner.read_u32(caps.max_data_xfer_size);
-        if (name == "max_msg_fds") return inner.read_u32(caps.max_msg_fds);
-        return inner.skip_value(2);
-      });
-    });
-    if (e != no_error) return e;
-    skip_space();
-    return empty() ? no_error : errc::malformed_message;
-  }
-
  private:
   static constexpr int max_depth = 16;
 
@@ -409,6 +390,29 @@ class json_reader {
     }
   }
 
+ public:
+  // Defined after the members it uses: clang 14 cannot evaluate at compile time a member template that is
+  // used before its definition in the class.
+  [[nodiscard]] constexpr errc read_document(capabilities& caps) noexcept {
+    skip_space();
+    if (empty()) return no_error;  // no version data at all: every capability at its default
+    if (peek() != '{') return errc::malformed_message;
+    errc e = read_object(0, [&](std::string_view key, json_reader& r) -> errc {
+      if (key != "capabilities") return r.skip_value(1);
+      r.skip_space();
+      if (r.empty() || r.peek() != '{') return errc::malformed_message;
+      return r.read_object(1, [&](std::string_view name, json_reader& inner) -> errc {
+        if (name == "max_data_xfer_size") return inner.read_u32(caps.max_data_xfer_size);
+        if (name == "max_msg_fds") return inner.read_u32(caps.max_msg_fds);
+        return inner.skip_value(2);
+      });
+    });
+    if (e != no_error) return e;
+    skip_space();
+    return empty() ? no_error : errc::malformed_message;
+  }
+
+ private:
   std::string_view text_;
   std::size_t at_{0};
 };
