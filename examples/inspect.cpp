@@ -4,6 +4,8 @@
 //   vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] [DDDD:BB:DD.F ...]   devices through sysfs, read-only
 //                                                                   (no address: all of them)
 //   vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] --dump FILE         every device of an `lspci -xxxx` dump
+//   vpci-inspect [--json] --vfio-user SOCKET                         the device a vfio-user server emulates
+//                                                                   (docs/vfio-user.md), listed as 0000:00:00.0
 //
 // -d keeps the devices with that vendor and/or device ID (hex, as lspci -d; an empty part matches any).
 // Prints the header, the standard and extended capabilities by offset, ID and lspci's name, the SR-IOV
@@ -41,6 +43,7 @@
 #include <vpci/protocol/constants.hpp>
 #include <vpci/protocol/ntstatus.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
+#include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/wire/mailbox.hpp>
 
 #include "lspci_dump.hpp"
@@ -577,10 +580,26 @@ bool read_device(boost::asio::io_context& io, const std::string& address_text, s
   return true;
 }
 
+// Reads the whole config space of the device a vfio-user server emulates (region 7 over the socket).
+bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std::vector<device_report>& out) {
+  vfio_user_config_space space{io.get_executor()};
+  boost::system::error_code ec;
+  space.connect(socket, ec);
+  std::vector<std::byte> bytes(space.size());
+  if (!ec) space.read(0, bytes, ec);
+  if (ec) {
+    std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", socket.c_str(), ec.message().c_str());
+    return false;
+  }
+  out.push_back(analyse(pci_address{}, bytes));
+  return true;
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] [DDDD:BB:DD.F ...]\n"
-               "       vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] --dump FILE\n");
+               "       vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] --dump FILE\n"
+               "       vpci-inspect [--json] --vfio-user SOCKET\n");
   return 2;
 }
 
@@ -614,6 +633,7 @@ struct options {
   std::optional<id_filter> filter;
   // Where the configuration spaces come from: one of these.
   std::string dump;                    // --dump FILE
+  std::string vfio_user_socket;        // --vfio-user SOCKET
   std::vector<std::string> addresses;  // sysfs (none given: every device)
 };
 
@@ -628,6 +648,9 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
     } else if (arg == "--dump") {
       if (i + 1 >= argc || !o.dump.empty()) return usage(), std::nullopt;
       o.dump = argv[++i];
+    } else if (arg == "--vfio-user") {
+      if (i + 1 >= argc || !o.vfio_user_socket.empty()) return usage(), std::nullopt;
+      o.vfio_user_socket = argv[++i];
     } else if (arg == "-d") {
       if (i + 1 >= argc || o.filter) return usage(), std::nullopt;
       o.filter = id_filter::parse(argv[++i]);
@@ -646,6 +669,7 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
     }
   }
   if (!o.dump.empty() && !o.addresses.empty()) return usage(), std::nullopt;
+  if (!o.vfio_user_socket.empty() && (!o.dump.empty() || !o.addresses.empty())) return usage(), std::nullopt;
   return o;
 }
 
@@ -695,6 +719,9 @@ int main(int argc, char** argv) {
   bool ok = true;
   if (!o->dump.empty()) {
     if (!read_dump(o->dump, reports)) return 1;
+  } else if (!o->vfio_user_socket.empty()) {
+    boost::asio::io_context io;
+    ok = read_vfio_user(io, o->vfio_user_socket, reports);
   } else {
     ok = read_sysfs(o->addresses, reports);
   }

@@ -1,0 +1,590 @@
+// vpci::vfio_user_config_space: the configuration space of a PCI device that a vfio-user server emulates
+// (QEMU docs/interop/vfio-user.rst; a vpci vfio_user_device_server, a libvfio-user or SPDK server), as a
+// config_space_transport over an AF_UNIX stream socket.
+//
+// Connecting (connect / open, or async_connect / async_open) performs the handshake, in this order:
+// - VFIO_USER_VERSION: major 0, minor 1, capabilities {"max_msg_fds":1,"max_data_xfer_size":4096}. The reply
+//   must keep major 0 and not raise the minor; its JSON is parsed strictly (wire/vfio_user.hpp) and its
+//   max_data_xfer_size (default 1 MiB) bounds every REGION_READ/REGION_WRITE this client sends.
+// - VFIO_USER_DEVICE_GET_INFO: the device must say it is a PCI device (VFIO_DEVICE_FLAGS_PCI) with the
+//   config region (index 7).
+// - VFIO_USER_DEVICE_GET_REGION_INFO for region 7 (VFIO_PCI_CONFIG_REGION_INDEX): readable, at least 256
+//   bytes. size() is 4096 when the region holds an extended space, else 256.
+// Handshake errors: vpci::errc::not_supported (another major version, not a PCI device, no readable config
+// region of 256 bytes or more, a max_data_xfer_size below 4), vpci::errc::malformed_message (JSON that does
+// not parse, a reply that does not decode or answers another region), the framing errors below, the
+// socket's errors unchanged. The socket is closed after a failed handshake.
+//
+// Accesses: read/write split the transfer into REGION_READ / REGION_WRITE messages of region 7, each of at
+// most min(max_data_xfer_size, 4096) bytes and ending on a dword boundary (so no naturally aligned 1/2/4-byte
+// access of config::for_each_access straddles two messages). How the server performs one message is its
+// own: vpci's server performs it as one indivisible driver-side call of its device model. A config region
+// without VFIO_REGION_INFO_FLAG_WRITE makes writes fail locally with vpci::errc::read_only.
+//
+// Errors of an access: config::check_access's (out_of_range, invalid_argument; nothing sent then);
+// boost::asio::error::not_connected before a handshake succeeded; a server error reply: its errno as a
+// boost::system::error_code of the system category (an error reply with errno 0: vpci::errc::device_error);
+// vpci::errc::malformed_message for a reply that frames correctly but does not match the request (another
+// offset, region or count, a payload of the wrong size, an error reply with payload); the socket's errors
+// (eof when the server went away) unchanged. Framing violations leave the stream unusable:
+// vpci::errc::protocol_violation for a reply with another message ID or command, a message that is not a
+// reply, a message size below 16 or above this client's limit (16 + 16 + 4096); the socket is then closed and
+// every later operation fails with the error that broke it. Bytes transferred before an error are not
+// reported (0 on error), as for every transport.
+//
+// Threading and ordering: one object is used from one thread (or strand). Asynchronous operations may be
+// started while others are pending: they run one after another in the order started (each operation's
+// messages are never interleaved with another's). The synchronous forms block the calling thread on the
+// socket; they fail with vpci::errc::busy while an asynchronous operation is pending. Never run the server
+// on the same thread as a synchronous form (it would wait for itself): use the asynchronous forms there.
+//
+// Cancellation: none. A request on the wire cannot be withdrawn, and its reply must be consumed to keep the
+// stream in step; close() ends every pending operation (operation_aborted).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <vpci/config/access.hpp>
+#include <vpci/error.hpp>
+#include <vpci/transport/concept.hpp>
+#include <vpci/wire/vfio_user.hpp>
+
+namespace vpci {
+
+class vfio_user_config_space {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+  using protocol_type = boost::asio::local::stream_protocol;
+  using socket_type = protocol_type::socket;
+
+  // The most data one REGION_READ/REGION_WRITE of this client carries (also announced to the server).
+  static constexpr std::size_t max_transfer = 4096;
+  // The largest reply accepted: header, the region access or region info fixed part, and max_transfer.
+  static constexpr std::size_t max_reply_size = vfio_user::header_size + 16 + max_transfer;
+
+  explicit vfio_user_config_space(executor_type executor) : socket_(std::move(executor)) {}
+  template <class ExecutionContext>
+    requires std::convertible_to<ExecutionContext&, boost::asio::execution_context&>
+  explicit vfio_user_config_space(ExecutionContext& context)
+      : vfio_user_config_space(executor_type(context.get_executor())) {}
+  // Connects to the server listening at `path` and performs the handshake; throws boost::system::system_error
+  // with connect()'s errors. (What a command-line tool wants: vfio_user_config_space space(io, path);)
+  vfio_user_config_space(executor_type executor, const std::string& path) : socket_(std::move(executor)) {
+    boost::system::error_code ec;
+    connect(path, ec);
+    if (ec) throw boost::system::system_error(ec, "vpci: vfio-user connect " + path);
+  }
+  template <class ExecutionContext>
+    requires std::convertible_to<ExecutionContext&, boost::asio::execution_context&>
+  vfio_user_config_space(ExecutionContext& context, const std::string& path)
+      : vfio_user_config_space(executor_type(context.get_executor()), path) {}
+
+  // Pending operations refer to this object: it neither copies nor moves.
+  vfio_user_config_space(const vfio_user_config_space&) = delete;
+  vfio_user_config_space& operator=(const vfio_user_config_space&) = delete;
+
+  [[nodiscard]] executor_type get_executor() noexcept { return socket_.get_executor(); }
+  // 256 or 4096 once connected; 0 before (every access then fails with not_connected).
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool is_open() const noexcept { return size_ != 0 && socket_.is_open() && !broken_; }
+  // What the handshake learnt (meaningful once connected).
+  [[nodiscard]] const vfio_user::capabilities& server_capabilities() const noexcept { return server_caps_; }
+  [[nodiscard]] const vfio_user::device_info& device_info() const noexcept { return device_info_; }
+  [[nodiscard]] const vfio_user::region_info& config_region() const noexcept { return config_region_; }
+  [[nodiscard]] std::uint16_t negotiated_minor() const noexcept { return minor_; }
+
+  // ---- connecting ----
+
+  // Blocking connect to `path` and handshake. Errors: the socket's (connect), the handshake's (above),
+  // vpci::errc::busy while an asynchronous operation is pending (nothing changes then).
+  void connect(const std::string& path, boost::system::error_code& ec) {
+    if (active_) {  // an asynchronous operation still uses the socket
+      ec = errc::busy;
+      return;
+    }
+    reset_state();
+    socket_.close(ec);
+    socket_.connect(protocol_type::endpoint(path), ec);
+    if (!ec) handshake_sync(ec);
+  }
+  // Adopts a connected socket (a socketpair end, an accepted connection) and performs the handshake.
+  void open(socket_type socket, boost::system::error_code& ec) {
+    if (active_) {
+      ec = errc::busy;
+      return;
+    }
+    reset_state();
+    socket_ = std::move(socket);
+    handshake_sync(ec);
+  }
+
+  // Completion: void(boost::system::error_code). Errors as connect(). Never completes inline.
+  template <class CompletionToken>
+  auto async_connect(std::string path, CompletionToken&& token) {
+    return boost::asio::async_compose<CompletionToken, void(boost::system::error_code)>(
+        connect_op{this, std::move(path), false}, token, socket_);
+  }
+  // Completion: void(boost::system::error_code). Errors as open(). Never completes inline.
+  template <class CompletionToken>
+  auto async_open(socket_type socket, CompletionToken&& token) {
+    reset_state();
+    socket_ = std::move(socket);
+    return async_exchange(plan(this, plan::kind::handshake), std::forward<CompletionToken>(token),
+                          [](boost::system::error_code ec, std::size_t) { return ec; });
+  }
+
+  // Closes the socket: pending operations complete with boost::asio::error::operation_aborted (or the
+  // error of their last I/O); later ones with not_connected.
+  void close() noexcept {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    size_ = 0;
+  }
+
+  // ---- config_space_transport ----
+
+  std::size_t read(std::size_t offset, std::span<std::byte> out, boost::system::error_code& ec) {
+    plan p(this, plan::kind::read, offset, out);
+    return run_sync(p, ec);
+  }
+  std::size_t write(std::size_t offset, std::span<const std::byte> in, boost::system::error_code& ec) {
+    plan p(this, plan::kind::write, offset, {}, in);
+    return run_sync(p, ec);
+  }
+
+  // VFIO_USER_DEVICE_RESET: the function-level reset (on a vpci server: the layout's FLR, the mailbox window
+  // re-initialised with a new epoch). Errors: not_supported (the device did not announce
+  // VFIO_DEVICE_FLAGS_RESET; nothing sent), not_connected, and a server's error reply as for accesses.
+  void reset(boost::system::error_code& ec) {
+    plan p(this, plan::kind::reset);
+    run_sync(p, ec);
+  }
+  // Completion: void(boost::system::error_code); never inline. Errors as reset().
+  template <class CompletionToken>
+  auto async_reset(CompletionToken&& token) {
+    return async_exchange(plan(this, plan::kind::reset), std::forward<CompletionToken>(token),
+                          [](boost::system::error_code ec, std::size_t) { return ec; });
+  }
+
+  // Completion: void(boost::system::error_code, std::size_t bytes_transferred); never inline. Errors as
+  // read(). No cancellation (see above). `out` and this object must stay valid until completion.
+  template <class CompletionToken>
+  auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token) {
+    return async_exchange(plan(this, plan::kind::read, offset, out), std::forward<CompletionToken>(token),
+                          [](boost::system::error_code ec, std::size_t n) { return std::pair{ec, n}; });
+  }
+  // As async_read, for write().
+  template <class CompletionToken>
+  auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token) {
+    return async_exchange(plan(this, plan::kind::write, offset, {}, in), std::forward<CompletionToken>(token),
+                          [](boost::system::error_code ec, std::size_t n) { return std::pair{ec, n}; });
+  }
+
+ private:
+  // One operation's messages: what to send next and what to make of each reply. Owns its buffers.
+  class plan {
+   public:
+    enum class kind { handshake, read, write, reset };
+
+    plan(vfio_user_config_space* owner, kind k, std::size_t offset = 0, std::span<std::byte> out = {},
+         std::span<const std::byte> in = {})
+        : owner_(owner), kind_(k), offset_(offset), out_(out), in_(in) {}
+
+    // Checks made before anything is sent. Errors: not_connected, out_of_range, invalid_argument, read_only.
+    [[nodiscard]] boost::system::error_code check() const {
+      if (kind_ == kind::handshake) return {};
+      if (owner_->size_ == 0 || !owner_->socket_.is_open()) return boost::asio::error::not_connected;
+      if (kind_ == kind::reset)
+        return (owner_->device_info_.flags & vfio_user::device_flag_reset) != 0 ? boost::system::error_code{}
+                                                                                 : make_error_code(errc::not_supported);
+      const std::size_t length = kind_ == kind::read ? out_.size() : in_.size();
+      if (const errc e = config::check_access(owner_->size_, offset_, length); e != no_error) return e;
+      if (kind_ == kind::write && (owner_->config_region_.flags & vfio_user::region_flag_write) == 0)
+        return errc::read_only;
+      return {};
+    }
+
+    // Encodes the next request into `tx` with message ID `id`; false when the operation is complete.
+    bool next(std::vector<std::byte>& tx, std::uint16_t id) {
+      id_ = id;
+      tx.resize(vfio_user::header_size + vfio_user::region_access_size + max_transfer);
+      result<std::size_t> size = errc::invalid_argument;
+      switch (kind_) {
+        case kind::handshake:
+          if (stage_ == 0) {
+            command_ = vfio_user::command::version;
+            size = vfio_user::encode_command(id, command_, vfio_user::version{0, vfio_user::version_minor, client_json},
+                                             tx);
+          } else if (stage_ == 1) {
+            command_ = vfio_user::command::device_get_info;
+            size = vfio_user::encode_command(id, command_, vfio_user::device_info{}, tx);
+          } else if (stage_ == 2) {
+            command_ = vfio_user::command::device_get_region_info;
+            vfio_user::region_info request{};
+            request.index = vfio_user::pci_config_region_index;
+            size = vfio_user::encode_command(id, command_, request, tx);
+          } else {
+            return false;
+          }
+          break;
+        case kind::reset:
+          if (stage_ != 0) return false;
+          command_ = vfio_user::command::device_reset;
+          size = vfio_user::encode_command(id, command_, tx);
+          break;
+        case kind::read:
+        case kind::write: {
+          const std::size_t total = kind_ == kind::read ? out_.size() : in_.size();
+          if (done_ == total) return false;
+          const std::size_t at = offset_ + done_;
+          chunk_ = std::min(total - done_, owner_->chunk_ - (at & 3));
+          vfio_user::region_access access{at, vfio_user::pci_config_region_index, static_cast<std::uint32_t>(chunk_)};
+          if (kind_ == kind::read) {
+            command_ = vfio_user::command::region_read;
+          } else {
+            command_ = vfio_user::command::region_write;
+            access.data = in_.subspan(done_, chunk_);
+          }
+          size = vfio_user::encode_command(id, command_, access, tx);
+          break;
+        }
+      }
+      tx.resize(*size);  // the buffer is sized for every request above: encoding cannot fail
+      return true;
+    }
+
+    [[nodiscard]] std::uint16_t id() const noexcept { return id_; }
+    [[nodiscard]] vfio_user::command expected_command() const noexcept { return command_; }
+    [[nodiscard]] std::size_t transferred() const noexcept { return done_; }
+    [[nodiscard]] bool is_handshake() const noexcept { return kind_ == kind::handshake; }
+
+    // The reply to the request just sent, its header already checked (a reply, this ID and command, no
+    // error). Errors: the handshake's verdicts, malformed_message.
+    boost::system::error_code accept(std::span<const std::byte> payload) {
+      switch (kind_) {
+        case kind::handshake:
+          return accept_handshake(payload);
+        case kind::reset:
+          ++stage_;
+          return payload.empty() ? boost::system::error_code{} : make_error_code(errc::malformed_message);
+        case kind::read: {
+          auto reply = vfio_user::decode_region_access(payload, true);
+          if (!reply) return errc::malformed_message;
+          if (!echoes(*reply)) return errc::malformed_message;
+          std::copy(reply->data.begin(), reply->data.end(), out_.begin() + static_cast<std::ptrdiff_t>(done_));
+          done_ += chunk_;
+          return {};
+        }
+        case kind::write: {
+          auto reply = vfio_user::decode_region_access(payload, false);
+          if (!reply || !echoes(*reply)) return errc::malformed_message;
+          done_ += chunk_;
+          return {};
+        }
+      }
+      return errc::malformed_message;
+    }
+
+   private:
+    [[nodiscard]] bool echoes(const vfio_user::region_access& reply) const noexcept {
+      return reply.offset == offset_ + done_ && reply.region == vfio_user::pci_config_region_index &&
+             reply.count == chunk_;
+    }
+
+    boost::system::error_code accept_handshake(std::span<const std::byte> payload) {
+      const int stage = stage_++;
+      if (stage == 0) {
+        auto v = vfio_user::decode_version(payload);
+        if (!v) return errc::malformed_message;
+        if (v->major != vfio_user::version_major) return errc::not_supported;
+        if (v->minor > vfio_user::version_minor) return errc::malformed_message;
+        auto caps = vfio_user::parse_capabilities(v->json);
+        if (!caps) return errc::malformed_message;
+        if (caps->max_data_xfer_size < 4) return errc::not_supported;
+        owner_->minor_ = v->minor;
+        owner_->server_caps_ = *caps;
+        owner_->chunk_ = std::min<std::size_t>(max_transfer, caps->max_data_xfer_size) & ~std::size_t{3};
+        return {};
+      }
+      if (stage == 1) {
+        auto info = vfio_user::decode_device_info(payload);
+        if (!info) return errc::malformed_message;
+        if ((info->flags & vfio_user::device_flag_pci) == 0 ||
+            info->num_regions <= vfio_user::pci_config_region_index)
+          return errc::not_supported;
+        owner_->device_info_ = *info;
+        return {};
+      }
+      auto region = vfio_user::decode_region_info(payload, true);
+      if (!region || region->index != vfio_user::pci_config_region_index) return errc::malformed_message;
+      if (region->size < config::conventional_space_size || (region->flags & vfio_user::region_flag_read) == 0)
+        return errc::not_supported;
+      owner_->config_region_ = *region;
+      owner_->size_ =
+          region->size >= config::extended_space_size ? config::extended_space_size : config::conventional_space_size;
+      return {};
+    }
+
+    static constexpr std::string_view client_json = R"({"capabilities":{"max_msg_fds":1,"max_data_xfer_size":4096}})";
+
+    vfio_user_config_space* owner_;
+    kind kind_;
+    std::size_t offset_;
+    std::span<std::byte> out_;
+    std::span<const std::byte> in_;
+    std::size_t done_{0};
+    std::size_t chunk_{0};
+    int stage_{0};
+    std::uint16_t id_{0};
+    vfio_user::command command_{vfio_user::command::version};
+  };
+
+  void reset_state() noexcept {
+    size_ = 0;
+    broken_ = {};
+    chunk_ = max_transfer;
+    server_caps_ = {};
+    device_info_ = {};
+    config_region_ = {};
+    minor_ = 0;
+  }
+
+  // Verdict on a reply header before its payload is read: framing errors break the stream.
+  [[nodiscard]] static boost::system::error_code check_header(const vfio_user::header& h, const plan& p) {
+    if (h.message_size > max_reply_size || !h.is_reply() || h.message_id != p.id() ||
+        h.command != static_cast<std::uint16_t>(p.expected_command()))
+      return errc::protocol_violation;
+    return {};
+  }
+  // Verdict on a complete reply whose framing is fine.
+  [[nodiscard]] static boost::system::error_code check_reply(const vfio_user::header& h, plan& p,
+                                                             std::span<const std::byte> payload) {
+    if (h.error()) {
+      if (!payload.empty()) return errc::malformed_message;
+      if (h.error_number == 0) return errc::device_error;
+      return boost::system::error_code(static_cast<int>(h.error_number), boost::system::system_category());
+    }
+    return p.accept(payload);
+  }
+
+  void break_stream(boost::system::error_code ec) noexcept {
+    if (!broken_) broken_ = ec;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    size_ = 0;
+  }
+
+  std::size_t run_sync(plan& p, boost::system::error_code& ec) {
+    ec = broken_ ? broken_ : p.check();
+    if (!ec && active_) ec = errc::busy;
+    if (ec) return 0;
+    std::vector<std::byte> tx;
+    std::vector<std::byte> rx(max_reply_size);
+    while (p.next(tx, next_id_)) {
+      ++next_id_;
+      boost::asio::write(socket_, boost::asio::buffer(tx), ec);
+      if (!ec) boost::asio::read(socket_, boost::asio::buffer(rx.data(), vfio_user::header_size), ec);
+      if (ec) {
+        break_stream(ec);
+        return 0;
+      }
+      auto h = vfio_user::decode_header(std::span<const std::byte>(rx.data(), vfio_user::header_size));
+      ec = h ? check_header(*h, p) : boost::system::error_code(errc::protocol_violation);
+      if (!ec && h->payload_size() != 0)
+        boost::asio::read(socket_, boost::asio::buffer(rx.data() + vfio_user::header_size, h->payload_size()), ec);
+      if (ec) {  // a framing verdict or an I/O error: the stream is out of step
+        break_stream(ec);
+        return 0;
+      }
+      ec = check_reply(*h, p, std::span<const std::byte>(rx.data() + vfio_user::header_size, h->payload_size()));
+      if (ec) return 0;
+    }
+    return p.transferred();
+  }
+
+  void handshake_sync(boost::system::error_code& ec) {
+    plan p(this, plan::kind::handshake);
+    run_sync(p, ec);
+    if (ec) fail_handshake();
+  }
+  void fail_handshake() noexcept {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    size_ = 0;
+  }
+
+  // The socket's operations never see the caller's cancellation slot: a request half written, or a reply
+  // half read, would leave the stream out of step (see "Cancellation" above).
+  template <class Handler>
+  static auto uncancellable(Handler&& handler) {
+    return boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(), std::forward<Handler>(handler));
+  }
+
+  // The asynchronous engine: one operation's exchanges, queued behind the operations started before it.
+  template <class Adapt>
+  struct exchange_op {
+    vfio_user_config_space* self;
+    std::unique_ptr<plan> p;
+    Adapt adapt;  // (ec, n) -> the completion's arguments
+    enum class state { start, queued, running, writing, reading_header, reading_payload } at{state::start};
+    std::vector<std::byte> tx{};
+    std::vector<std::byte> rx{};
+    vfio_user::header h{};
+
+    template <class Self>
+    void operator()(Self& s) {
+      if (at == state::start) {
+        if (self->active_) {
+          at = state::queued;
+          auto shared = std::make_shared<Self>(std::move(s));
+          self->waiting_.push_back([shared] { (*shared)(); });
+          return;
+        }
+        self->active_ = true;
+        at = state::running;
+        boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
+        return;
+      }
+      if (at == state::queued) self->active_ = true;  // resumed by the operation before it (posted)
+      at = state::running;
+      boost::system::error_code ec = self->broken_ ? self->broken_ : p->check();
+      if (ec) return finish(s, ec);
+      send_next(s);
+    }
+
+    template <class Self>
+    void operator()(Self& s, boost::system::error_code ec, std::size_t) {
+      if (ec) {
+        self->break_stream(ec);
+        return finish(s, ec);
+      }
+      if (at == state::writing) {
+        at = state::reading_header;
+        rx.resize(max_reply_size);
+        // The buffer is taken before `s` (which owns rx) is moved: argument evaluation order is unspecified.
+        const auto into = boost::asio::buffer(rx.data(), vfio_user::header_size);
+        boost::asio::async_read(self->socket_, into, uncancellable(std::move(s)));
+        return;
+      }
+      if (at == state::reading_header) {
+        auto decoded = vfio_user::decode_header(std::span<const std::byte>(rx.data(), vfio_user::header_size));
+        ec = decoded ? check_header(*decoded, *p) : boost::system::error_code(errc::protocol_violation);
+        if (ec) {
+          self->break_stream(ec);
+          return finish(s, ec);
+        }
+        h = *decoded;
+        if (h.payload_size() != 0) {
+          at = state::reading_payload;
+          const auto into = boost::asio::buffer(rx.data() + vfio_user::header_size, h.payload_size());
+          boost::asio::async_read(self->socket_, into, uncancellable(std::move(s)));
+          return;
+        }
+      }
+      ec = check_reply(h, *p, std::span<const std::byte>(rx.data() + vfio_user::header_size, h.payload_size()));
+      if (ec) return finish(s, ec);
+      send_next(s);
+    }
+
+    template <class Self>
+    void send_next(Self& s) {
+      if (!p->next(tx, self->next_id_)) return finish(s, {});
+      ++self->next_id_;
+      at = state::writing;
+      const auto from = boost::asio::buffer(tx);
+      boost::asio::async_write(self->socket_, from, uncancellable(std::move(s)));
+    }
+
+    template <class Self>
+    void finish(Self& s, boost::system::error_code ec) {
+      const std::size_t n = ec ? 0 : p->transferred();
+      if (ec && p->is_handshake()) self->fail_handshake();
+      self->active_ = false;
+      if (!self->waiting_.empty()) {
+        auto next = std::move(self->waiting_.front());
+        self->waiting_.pop_front();
+        boost::asio::post(self->socket_.get_executor(), std::move(next));
+      }
+      std::apply([&s](auto&&... args) { s.complete(std::forward<decltype(args)>(args)...); }, as_tuple(adapt(ec, n)));
+    }
+
+    static std::tuple<boost::system::error_code> as_tuple(boost::system::error_code ec) { return {ec}; }
+    static std::tuple<boost::system::error_code, std::size_t> as_tuple(std::pair<boost::system::error_code, std::size_t> r) {
+      return {r.first, r.second};
+    }
+  };
+
+  template <class CompletionToken, class Adapt>
+  auto async_exchange(plan p, CompletionToken&& token, Adapt adapt) {
+    using signature = std::conditional_t<std::is_same_v<std::invoke_result_t<Adapt, boost::system::error_code, std::size_t>,
+                                                        boost::system::error_code>,
+                                         void(boost::system::error_code), void(boost::system::error_code, std::size_t)>;
+    return boost::asio::async_compose<CompletionToken, signature>(
+        exchange_op<Adapt>{this, std::make_unique<plan>(std::move(p)), std::move(adapt)}, token, socket_);
+  }
+
+  // async_connect: the socket's connect, then the handshake.
+  struct connect_op {
+    vfio_user_config_space* self;
+    std::string path;
+    bool connecting;
+
+    template <class Self>
+    void operator()(Self& s) {
+      self->reset_state();
+      boost::system::error_code ignored;
+      self->socket_.close(ignored);
+      connecting = true;
+      const protocol_type::endpoint endpoint(path);
+      self->socket_.async_connect(endpoint, uncancellable(std::move(s)));
+    }
+    template <class Self>
+    void operator()(Self& s, boost::system::error_code ec) {
+      if (!connecting || ec) return s.complete(ec);
+      connecting = false;
+      self->async_exchange(plan(self, plan::kind::handshake), std::move(s),
+                           [](boost::system::error_code e, std::size_t) { return e; });
+    }
+  };
+
+  socket_type socket_;
+  std::size_t size_{0};
+  std::size_t chunk_{max_transfer};
+  std::uint16_t next_id_{1};
+  std::uint16_t minor_{0};
+  vfio_user::capabilities server_caps_{};
+  vfio_user::device_info device_info_{};
+  vfio_user::region_info config_region_{};
+  boost::system::error_code broken_{};
+  bool active_{false};
+  std::deque<std::function<void()>> waiting_;
+};
+
+static_assert(config_space_transport<vfio_user_config_space>);
+
+}  // namespace vpci

@@ -1,0 +1,513 @@
+// vfio_user_device_server: every message's verdict through its sans-I/O core (handle), byte for byte, then
+// over a socket with a hostile client (framing, oversized messages, descriptors, cancellation, isolation).
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <cerrno>
+#include <string_view>
+#include <vector>
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <vpci/asio/vfio_user_device_server.hpp>
+
+#include "test_support.hpp"
+
+using namespace vpci;
+using namespace vpci::test;
+namespace vu = vpci::vfio_user;
+using socket_type = boost::asio::local::stream_protocol::socket;
+
+namespace {
+
+template <class Payload>
+bytes message(std::uint16_t id, vu::command c, const Payload& p, std::uint32_t extra_flags = 0) {
+  bytes out(8192);
+  auto n = vu::encode_command(id, c, p, out);
+  BOOST_REQUIRE(n.has_value());
+  out.resize(*n);
+  vu::host_store(out.data() + 8, extra_flags);
+  return out;
+}
+bytes bare(std::uint16_t id, vu::command c) {
+  bytes out(16);
+  BOOST_REQUIRE(vu::encode_command(id, c, out).has_value());
+  return out;
+}
+
+struct device_fixture {
+  boost::asio::io_context io;
+  vfio_user_device_space space{io};
+  int resets = 0;
+  vfio_user_device_server server{space, [this]() -> boost::system::error_code {
+                                   ++resets;
+                                   return {};
+                                 }};
+
+  device_fixture() {
+    const bytes header = make_bytes({0xF4, 0x1A, 0x34, 0x12});
+    BOOST_REQUIRE(space.model().device_write(0, header) == no_error);
+  }
+
+  // The reply to `m` (empty: none); `fds` passed along.
+  bytes send(const bytes& m, detail::vfio_user_fd_list& fds) {
+    auto h = vu::decode_header(m);
+    BOOST_REQUIRE(h.has_value());
+    return server.handle(*h, std::span<const std::byte>(m).subspan(16), fds);
+  }
+  bytes send(const bytes& m) {
+    detail::vfio_user_fd_list none;
+    return send(m, none);
+  }
+  void negotiate() {
+    const bytes reply = send(message(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"}));
+    BOOST_REQUIRE(reply.size() > 16u);
+  }
+};
+
+// The error reply a command gets: header only, error bit, errno.
+bytes error_reply(std::uint16_t id, vu::command c, std::uint32_t error) {
+  bytes out(16);
+  (void)vu::encode(vu::header{id, static_cast<std::uint16_t>(c), 16, 1 | vu::flag_error, error}, out);
+  return out;
+}
+
+std::uint64_t drain_eventfd(int fd) {
+  std::uint64_t count = 0;
+  if (::read(fd, &count, sizeof count) != static_cast<ssize_t>(sizeof count)) return 0;
+  return count;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(vfio_user_server)
+
+BOOST_AUTO_TEST_CASE(version_first_and_once) {
+  device_fixture f;
+  BOOST_TEST(octets(f.send(message(1, vu::command::device_get_info, vu::device_info{}))) ==
+                 octets(error_reply(1, vu::command::device_get_info, EINVAL)),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(f.send(message(2, vu::command::version, vu::version{1, 0, {}}))) ==
+                 octets(error_reply(2, vu::command::version, ENOTSUP)),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(f.send(message(3, vu::command::version, vu::version{0, 0, R"({"capabilities":)"}))) ==
+                 octets(error_reply(3, vu::command::version, EINVAL)),
+             boost::test_tools::per_element());
+  const bytes reply = f.send(message(4, vu::command::version, vu::version{0, 7, R"({"capabilities":{}})"}));
+  const std::string_view json = R"({"capabilities":{"max_msg_fds":8,"max_data_xfer_size":4096}})";
+  bytes expected = make_bytes({0x04, 0, 0x01, 0, 0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x01, 0x00});
+  for (char c : json) expected.push_back(static_cast<std::byte>(c));
+  expected.push_back(std::byte{0});
+  expected[4] = static_cast<std::byte>(expected.size());
+  BOOST_TEST(octets(reply) == octets(expected), boost::test_tools::per_element());
+  BOOST_TEST(octets(f.send(message(5, vu::command::version, vu::version{0, 1, {}}))) ==
+                 octets(error_reply(5, vu::command::version, EINVAL)),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(device_info_and_regions) {
+  device_fixture f;
+  f.negotiate();
+  BOOST_TEST(octets(f.send(message(2, vu::command::device_get_info, vu::device_info{}))) ==
+                 octets(make_bytes({0x02, 0, 0x04, 0, 0x20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x03, 0,
+                                    0, 0, 0x09, 0, 0, 0, 0x05, 0, 0, 0})),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(f.send(message(3, vu::command::device_get_info, vu::device_info{8, 0, 0, 0}))) ==
+                 octets(error_reply(3, vu::command::device_get_info, EINVAL)),
+             boost::test_tools::per_element());
+  vu::region_info config{};
+  config.index = 7;
+  BOOST_TEST(octets(f.send(message(4, vu::command::device_get_region_info, config))) ==
+                 octets(make_bytes({0x04, 0, 0x05, 0, 0x30, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0x03, 0,
+                                    0, 0, 0x07, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                    0})),
+             boost::test_tools::per_element());
+  vu::region_info bar0{};
+  auto reply = vu::decode_region_info(std::span<const std::byte>(f.send(message(5, vu::command::device_get_region_info, bar0))).subspan(16));
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_TEST(reply->size == 0u);
+  BOOST_TEST(reply->flags == 0u);
+  vu::region_info bad{};
+  bad.index = 9;
+  BOOST_TEST(octets(f.send(message(6, vu::command::device_get_region_info, bad))) ==
+                 octets(error_reply(6, vu::command::device_get_region_info, EINVAL)),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(region_access_and_its_refusals) {
+  device_fixture f;
+  f.negotiate();
+  BOOST_TEST(octets(f.send(message(2, vu::command::region_read, vu::region_access{0, 7, 4}))) ==
+                 octets(make_bytes({0x02, 0, 0x09, 0, 0x24, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                    0, 0x07, 0, 0, 0, 0x04, 0, 0, 0, 0xF4, 0x1A, 0x34, 0x12})),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(f.send(message(3, vu::command::region_write, vu::region_access{0x40, 7, 2, make_bytes({9, 8})}))) ==
+                 octets(make_bytes({0x03, 0, 0x0A, 0, 0x20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0,
+                                    0, 0x07, 0, 0, 0, 0x02, 0, 0, 0})),
+             boost::test_tools::per_element());
+  bytes stored(2);
+  BOOST_TEST(f.space.model().device_read(0x40, stored) == no_error);
+  BOOST_TEST(octets(stored) == octets(make_bytes({9, 8})), boost::test_tools::per_element());
+  // Another region, nothing, too much, past the end, offsets that wrap: EINVAL, nothing changed.
+  const bytes before = [&] {
+    bytes all(4096);
+    (void)f.space.model().device_read(0, all);
+    return all;
+  }();
+  for (const vu::region_access& a :
+       {vu::region_access{0, 0, 4}, vu::region_access{0, 7, 0}, vu::region_access{0, 7, 4097},
+        vu::region_access{4094, 7, 4}, vu::region_access{~std::uint64_t{0}, 7, 2}, vu::region_access{4096, 7, 1}}) {
+    BOOST_TEST_INFO("offset " << a.offset << " region " << a.region << " count " << a.count);
+    BOOST_TEST(octets(f.send(message(4, vu::command::region_read, a))) ==
+                   octets(error_reply(4, vu::command::region_read, EINVAL)),
+               boost::test_tools::per_element());
+    const bytes data = pattern(std::min<std::size_t>(a.count, 8000));
+    BOOST_TEST(octets(f.send(message(5, vu::command::region_write, vu::region_access{a.offset, a.region, a.count, data}))) ==
+                   octets(error_reply(5, vu::command::region_write, EINVAL)),
+               boost::test_tools::per_element());
+  }
+  // A write whose count disagrees with its data.
+  bytes lying = message(6, vu::command::region_write, vu::region_access{0x40, 7, 2, make_bytes({1, 2})});
+  vu::host_store(lying.data() + 28, std::uint32_t{4});
+  BOOST_TEST(octets(f.send(lying)) == octets(error_reply(6, vu::command::region_write, EINVAL)),
+             boost::test_tools::per_element());
+  bytes after(4096);
+  (void)f.space.model().device_read(0, after);
+  BOOST_TEST(octets(after) == octets(before), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(irq_info) {
+  device_fixture f;
+  f.negotiate();
+  BOOST_TEST(octets(f.send(message(2, vu::command::device_get_irq_info, vu::irq_info{16, 0, 0, 0}))) ==
+                 octets(make_bytes({0x02, 0, 0x07, 0, 0x20, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x07, 0,
+                                    0, 0, 0, 0, 0, 0, 0x01, 0, 0, 0})),
+             boost::test_tools::per_element());
+  auto msix = vu::decode_irq_info(
+      std::span<const std::byte>(f.send(message(3, vu::command::device_get_irq_info, vu::irq_info{16, 0, 2, 0}))).subspan(16));
+  BOOST_REQUIRE(msix.has_value());
+  BOOST_TEST(msix->count == 0u);
+  BOOST_TEST(octets(f.send(message(4, vu::command::device_get_irq_info, vu::irq_info{16, 0, 5, 0}))) ==
+                 octets(error_reply(4, vu::command::device_get_irq_info, EINVAL)),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(intx_eventfd_trigger_mask_unmask) {
+  device_fixture f;
+  f.negotiate();
+  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  BOOST_REQUIRE(efd >= 0);
+  // Raised before any eventfd: pending, delivered on install.
+  f.space.signal_peer();
+  BOOST_TEST(f.server.interrupt_pending());
+  detail::vfio_user_fd_list fds;
+  fds.push(::dup(efd));
+  const bytes install =
+      message(2, vu::command::device_set_irqs,
+              vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_trigger, 0, 0, 1, {}});
+  BOOST_TEST(octets(f.send(install, fds)) ==
+                 octets(make_bytes({0x02, 0, 0x08, 0, 0x10, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0})),
+             boost::test_tools::per_element());
+  BOOST_TEST(fds.empty());  // taken
+  BOOST_TEST(f.server.interrupt_installed());
+  BOOST_TEST(drain_eventfd(efd) == 1u);
+  BOOST_TEST(f.server.interrupt_masked());  // automasked
+  // While masked: pending, nothing signalled.
+  f.space.signal_peer();
+  BOOST_TEST(drain_eventfd(efd) == 0u);
+  const bytes unmask =
+      message(3, vu::command::device_set_irqs, vu::irq_set{20, vu::irq_set_data_none | vu::irq_set_action_unmask, 0, 0, 1, {}});
+  BOOST_TEST(f.send(unmask).size() == 16u);
+  BOOST_TEST(drain_eventfd(efd) == 1u);
+  // Unmasked, nothing pending: a raise is delivered at once.
+  BOOST_TEST(f.send(unmask).size() == 16u);
+  f.space.signal_peer();
+  BOOST_TEST(drain_eventfd(efd) == 1u);
+  // A client-triggered interrupt (DATA_BOOL true) after an unmask.
+  BOOST_TEST(f.send(unmask).size() == 16u);
+  const bytes trigger_bool =
+      message(4, vu::command::device_set_irqs,
+              vu::irq_set{21, vu::irq_set_data_bool | vu::irq_set_action_trigger, 0, 0, 1, make_bytes({1})});
+  BOOST_TEST(f.send(trigger_bool).size() == 16u);
+  BOOST_TEST(drain_eventfd(efd) == 1u);
+  // Hostile shapes: EINVAL, the eventfd still installed.
+  for (const vu::irq_set& bad :
+       {vu::irq_set{20, vu::irq_set_data_none | vu::irq_set_action_trigger, 0, 0, 2, {}},
+        vu::irq_set{20, vu::irq_set_data_none | vu::irq_set_action_trigger, 0, 1, 1, {}},
+        vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_unmask, 0, 0, 1, {}},
+        vu::irq_set{20, vu::irq_set_data_none | vu::irq_set_action_trigger, 2, 0, 1, {}},
+        vu::irq_set{19, vu::irq_set_data_none | vu::irq_set_action_trigger, 0, 0, 1, {}}}) {
+    BOOST_TEST(octets(f.send(message(5, vu::command::device_set_irqs, bad))) ==
+                   octets(error_reply(5, vu::command::device_set_irqs, EINVAL)),
+               boost::test_tools::per_element());
+  }
+  // Descriptors with a message that takes none: EINVAL, and they stay in the list for the caller to close.
+  detail::vfio_user_fd_list stray;
+  stray.push(::dup(efd));
+  BOOST_TEST(octets(f.send(unmask, stray)) == octets(error_reply(3, vu::command::device_set_irqs, EINVAL)),
+             boost::test_tools::per_element());
+  BOOST_TEST(stray.size() == 1u);
+  BOOST_TEST(f.server.interrupt_installed());
+  // Disable: count 0.
+  BOOST_TEST(f.send(message(6, vu::command::device_set_irqs,
+                            vu::irq_set{20, vu::irq_set_data_none | vu::irq_set_action_trigger, 0, 0, 0, {}}))
+                 .size() == 16u);
+  BOOST_TEST(!f.server.interrupt_installed());
+  // MSI "disable all" is accepted.
+  BOOST_TEST(f.send(message(7, vu::command::device_set_irqs,
+                            vu::irq_set{20, vu::irq_set_data_none | vu::irq_set_action_trigger, 1, 0, 0, {}}))
+                 .size() == 16u);
+  ::close(efd);
+}
+
+BOOST_AUTO_TEST_CASE(reset_dma_and_unknown_commands) {
+  device_fixture f;
+  f.negotiate();
+  BOOST_TEST(octets(f.send(bare(2, vu::command::device_reset))) ==
+                 octets(make_bytes({0x02, 0, 0x0D, 0, 0x10, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0})),
+             boost::test_tools::per_element());
+  BOOST_TEST(f.resets == 1);
+  const bytes map = message(3, vu::command::dma_map, vu::dma_map{32, 3, 0, 0x100000, 0x1000});
+  BOOST_TEST(octets(f.send(map)) == octets(make_bytes({0x03, 0, 0x02, 0, 0x10, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0})),
+             boost::test_tools::per_element());
+  const bytes unmap = message(4, vu::command::dma_unmap, vu::dma_unmap{24, 0, 0x100000, 0x1000});
+  bytes echoed = unmap;
+  echoed[8] = std::byte{1};
+  BOOST_TEST(octets(f.send(unmap)) == octets(echoed), boost::test_tools::per_element());
+  BOOST_TEST(octets(f.send(message(5, vu::command::dma_unmap, vu::dma_unmap{24, 1, 0, 0}))) ==
+                 octets(error_reply(5, vu::command::dma_unmap, EINVAL)),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(f.send(bare(6, vu::command::device_get_region_io_fds))) ==
+                 octets(error_reply(6, vu::command::device_get_region_io_fds, ENOTSUP)),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(f.send(bare(7, static_cast<vu::command>(0x7777)))) ==
+                 octets(error_reply(7, static_cast<vu::command>(0x7777), ENOTSUP)),
+             boost::test_tools::per_element());
+  // No_reply: nothing comes back, error or not; the effect still happens.
+  BOOST_TEST(f.send(message(8, vu::command::region_write, vu::region_access{0x44, 7, 1, make_bytes({5})},
+                            vu::flag_no_reply))
+                 .empty());
+  BOOST_TEST(f.send(message(9, vu::command::region_read, vu::region_access{0, 0, 1}, vu::flag_no_reply)).empty());
+  bytes stored(1);
+  (void)f.space.model().device_read(0x44, stored);
+  BOOST_TEST(std::to_integer<int>(stored[0]) == 5);
+  // A reply sent to the server.
+  bytes reply = bare(10, vu::command::device_reset);
+  reply[8] = std::byte{1};
+  BOOST_TEST(octets(f.send(reply)) == octets(error_reply(10, vu::command::device_reset, EINVAL)),
+             boost::test_tools::per_element());
+  BOOST_TEST(f.resets == 1);
+  // Without a reset function: no RESET flag, ENOTSUP.
+  vfio_user_device_space space(f.io);
+  vfio_user_device_server plain(space);
+  detail::vfio_user_fd_list none;
+  const bytes v = message(1, vu::command::version, vu::version{0, 1, {}});
+  (void)plain.handle(*vu::decode_header(v), std::span<const std::byte>(v).subspan(16), none);
+  const bytes info = message(2, vu::command::device_get_info, vu::device_info{});
+  auto decoded = vu::decode_device_info(
+      std::span<const std::byte>(plain.handle(*vu::decode_header(info), std::span<const std::byte>(info).subspan(16), none)).subspan(16));
+  BOOST_TEST(decoded->flags == vu::device_flag_pci);
+  const bytes r = bare(3, vu::command::device_reset);
+  BOOST_TEST(octets(plain.handle(*vu::decode_header(r), {}, none)) == octets(error_reply(3, vu::command::device_reset, ENOTSUP)),
+             boost::test_tools::per_element());
+}
+
+// ---- over a socket ----
+
+namespace {
+
+struct socket_fixture : device_fixture {
+  int client = -1;
+  socket_type server_socket{io};
+  boost::system::error_code served = make_error_code(errc::device_error);
+  bool done = false;
+
+  socket_fixture() {
+    int fds[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    client = fds[0];
+    server_socket.assign(boost::asio::local::stream_protocol(), fds[1]);
+  }
+  ~socket_fixture() {
+    if (client >= 0) ::close(client);
+  }
+  void serve() {
+    server.async_serve(server_socket, [this](boost::system::error_code ec) {
+      served = ec;
+      done = true;
+    });
+  }
+  void put(const bytes& m, std::span<const int> fds = {}) {
+    BOOST_REQUIRE(detail::vfio_user_send(client, m, fds) == 0);
+  }
+  void turn() {
+    for (int i = 0; i < 100; ++i) {
+      io.restart();
+      if (io.poll() == 0) break;
+    }
+  }
+  // The next reply (the server has had its turns).
+  bytes get() {
+    turn();
+    bytes h(16);
+    if (::recv(client, h.data(), 16, MSG_DONTWAIT) != 16) return {};
+    auto header = vu::decode_header(h);
+    BOOST_REQUIRE(header.has_value());
+    bytes payload(header->payload_size());
+    if (!payload.empty()) BOOST_REQUIRE(::recv(client, payload.data(), payload.size(), MSG_DONTWAIT) == static_cast<ssize_t>(payload.size()));
+    h.insert(h.end(), payload.begin(), payload.end());
+    return h;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(served_over_a_socket_with_an_eventfd) {
+  socket_fixture f;
+  f.serve();
+  BOOST_TEST(!f.done);
+  f.put(message(1, vu::command::version, vu::version{0, 1, {}}));
+  BOOST_TEST(f.get().size() > 16u);
+  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  const std::array<int, 1> passed{efd};
+  f.put(message(2, vu::command::device_set_irqs,
+                vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_trigger, 0, 0, 1, {}}),
+        passed);
+  BOOST_TEST(f.get().size() == 16u);
+  BOOST_TEST(f.server.interrupt_installed());
+  f.space.signal_peer();
+  BOOST_TEST(drain_eventfd(efd) == 1u);
+  // DMA_MAP with a descriptor: accepted, the descriptor closed by the server (only ours remains).
+  f.put(message(3, vu::command::dma_map, vu::dma_map{32, 3, 0, 0x100000, 0x1000}), passed);
+  BOOST_TEST(f.get().size() == 16u);
+  // The client leaves between messages: serving ends with success, the eventfd is closed.
+  ::close(std::exchange(f.client, -1));
+  f.turn();
+  BOOST_TEST(f.done);
+  BOOST_TEST(!f.served);
+  BOOST_TEST(!f.server.interrupt_installed());
+  ::close(efd);
+}
+
+BOOST_AUTO_TEST_CASE(hostile_client_oversized_message_is_dropped) {
+  socket_fixture f;
+  f.serve();
+  f.put(message(1, vu::command::version, vu::version{0, 1, {}}));
+  BOOST_TEST(f.get().size() > 16u);
+  bytes huge = message(2, vu::command::region_write, vu::region_access{0, 7, 6000, pattern(6000)});
+  f.put(huge);
+  BOOST_TEST(octets(f.get()) == octets(error_reply(2, vu::command::region_write, E2BIG)),
+             boost::test_tools::per_element());
+  // Still in step.
+  f.put(message(3, vu::command::region_read, vu::region_access{0, 7, 2}));
+  BOOST_TEST(f.get().size() == 34u);
+  bytes first(2);
+  (void)f.space.model().device_read(0, first);
+  BOOST_TEST(octets(first) == octets(make_bytes({0xF4, 0x1A})), boost::test_tools::per_element());
+}
+
+// Thousands of No_reply messages at once are served one after another without nesting a call per message.
+BOOST_AUTO_TEST_CASE(hostile_client_no_reply_flood) {
+  socket_fixture f;
+  f.serve();
+  f.put(message(1, vu::command::version, vu::version{0, 1, {}}));
+  BOOST_TEST(f.get().size() > 16u);
+  bytes flood;
+  for (std::uint16_t i = 0; i < 3000; ++i) {
+    const bytes one = message(i, vu::command::region_write,
+                              vu::region_access{0x40, 7, 4, make_bytes({i & 0xFFu, static_cast<unsigned>(i >> 8), 0, 0})}, vu::flag_no_reply);
+    flood.insert(flood.end(), one.begin(), one.end());
+  }
+  f.put(flood);
+  f.put(message(2, vu::command::region_read, vu::region_access{0x40, 7, 2}));
+  for (int i = 0; i < 100 && !f.done; ++i) {
+    const bytes reply = f.get();
+    if (reply.empty()) continue;
+    BOOST_TEST(octets(std::span(reply).subspan(32)) == octets(make_bytes({2999 & 0xFF, 2999 >> 8})),
+               boost::test_tools::per_element());
+    break;
+  }
+  BOOST_TEST(!f.done);
+}
+
+BOOST_AUTO_TEST_CASE(hostile_client_framing_ends_serving) {
+  {
+    socket_fixture f;
+    f.serve();
+    f.put(make_bytes({1, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));  // message size 8
+    f.turn();
+    BOOST_TEST(f.done);
+    BOOST_TEST((f.served == errc::protocol_violation));
+  }
+  {
+    socket_fixture f;
+    f.serve();
+    f.put(make_bytes({1, 0, 1, 0, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));  // ends inside the message
+    ::close(std::exchange(f.client, -1));
+    f.turn();
+    BOOST_TEST(f.done);
+    BOOST_TEST((f.served == errc::truncated_message));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(one_client_at_a_time_and_cancellation) {
+  socket_fixture f;
+  boost::asio::cancellation_signal cancel;
+  f.server.async_serve(f.server_socket, boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code ec) {
+                         f.served = ec;
+                         f.done = true;
+                       }));
+  socket_type other(f.io);
+  boost::system::error_code second;
+  f.server.async_serve(other, [&](boost::system::error_code ec) { second = ec; });
+  f.turn();
+  BOOST_TEST((second == errc::busy));
+  BOOST_TEST(!f.done);
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  f.turn();
+  BOOST_TEST(f.done);
+  BOOST_TEST((f.served == errc::cancelled));
+  BOOST_TEST(!f.server.serving());
+}
+
+BOOST_AUTO_TEST_CASE(a_hostile_client_does_not_disturb_another_vf) {
+  socket_fixture hostile;
+  hostile.serve();
+  // Another VF: its own space, server and socket on the same loop.
+  vfio_user_device_space other_space(hostile.io);
+  vfio_user_device_server other_server(other_space);
+  int fds[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  socket_type other_socket(hostile.io, boost::asio::local::stream_protocol(), fds[1]);
+  bool other_done = false;
+  other_server.async_serve(other_socket, [&](boost::system::error_code) { other_done = true; });
+  BOOST_REQUIRE(detail::vfio_user_send(fds[0], message(1, vu::command::version, vu::version{0, 1, {}}), {}) == 0);
+  // The hostile client: garbage before VERSION, a write to region 7 without VERSION, then broken framing.
+  hostile.put(message(1, vu::command::region_write, vu::region_access{0, 7, 4, make_bytes({1, 2, 3, 4})}));
+  BOOST_TEST(octets(hostile.get()) == octets(error_reply(1, vu::command::region_write, EINVAL)),
+             boost::test_tools::per_element());
+  hostile.put(make_bytes({9, 0, 9, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  hostile.turn();
+  BOOST_TEST((hostile.served == errc::protocol_violation));
+  bytes first(4);
+  (void)hostile.space.model().device_read(0, first);
+  BOOST_TEST(octets(first) == octets(make_bytes({0xF4, 0x1A, 0x34, 0x12})), boost::test_tools::per_element());
+  // The other VF still answers.
+  BOOST_TEST(!other_done);
+  BOOST_REQUIRE(detail::vfio_user_send(fds[0], message(2, vu::command::region_write, vu::region_access{0, 7, 1, make_bytes({7})}), {}) == 0);
+  hostile.turn();
+  bytes stored(1);
+  (void)other_space.model().device_read(0, stored);
+  BOOST_TEST(std::to_integer<int>(stored[0]) == 7);
+  ::close(fds[0]);
+  hostile.turn();
+  BOOST_TEST(other_done);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,471 @@
+// vfio_user_config_space: against vpci's own server in one process (asynchronous forms, one io_context),
+// and against scripted servers that lie (synchronous forms: the whole script is in the socket before the
+// client runs, so nothing waits on time).
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <cerrno>
+#include <string_view>
+#include <vector>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <vpci/asio/vfio_user_device_server.hpp>
+#include <vpci/transport/vfio_user_config_space.hpp>
+
+#include "test_support.hpp"
+
+using namespace vpci;
+using namespace vpci::test;
+namespace vu = vpci::vfio_user;
+using socket_type = boost::asio::local::stream_protocol::socket;
+
+namespace {
+
+struct socket_pair {
+  socket_pair(boost::asio::io_context& io) : client(io), server(io) {
+    int fds[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    client.assign(boost::asio::local::stream_protocol(), fds[0]);
+    server.assign(boost::asio::local::stream_protocol(), fds[1]);
+  }
+  socket_type client;
+  socket_type server;
+};
+
+// vpci's server and a connected client, both on `io`.
+struct served_fixture {
+  boost::asio::io_context io;
+  vfio_user_device_space space{io};
+  vfio_user_device_server server{space};
+  socket_pair sockets{io};
+  vfio_user_config_space client{io};
+  boost::system::error_code served = make_error_code(errc::device_error);
+  bool serve_done = false;
+
+  served_fixture() {
+    const bytes header = make_bytes({0xF4, 0x1A, 0x34, 0x12});  // vendor 0x1AF4, device 0x1234
+    BOOST_REQUIRE(space.model().device_write(0, header) == no_error);
+    BOOST_REQUIRE(space.model().set_register_kind(0, 4, register_kind::read_only) == no_error);
+    server.async_serve(sockets.server, [this](boost::system::error_code ec) {
+      served = ec;
+      serve_done = true;
+    });
+    boost::system::error_code opened = make_error_code(errc::device_error);
+    bool done = false;
+    client.async_open(std::move(sockets.client), [&](boost::system::error_code ec) {
+      opened = ec;
+      done = true;
+    });
+    run_until([&] { return done; });
+    BOOST_REQUIRE(!opened);
+  }
+
+  // Runs the loop until `done` (bounded by turns, never by time).
+  template <class Done>
+  void run_until(Done done) {
+    for (int turns = 0; turns < 10000 && !done(); ++turns) {
+      io.restart();
+      io.run_one();
+    }
+    BOOST_REQUIRE(done());
+  }
+};
+
+// A scripted server: the replies are written before the client runs.
+struct scripted_fixture {
+  boost::asio::io_context io;
+  socket_pair sockets{io};
+  vfio_user_config_space client{io};
+
+  void reply(const bytes& message) {
+    BOOST_REQUIRE(::write(sockets.server.native_handle(), message.data(), message.size()) ==
+                  static_cast<ssize_t>(message.size()));
+  }
+  template <class Payload>
+  void reply(std::uint16_t id, vu::command c, const Payload& payload) {
+    bytes out(8192);
+    auto n = vu::encode(payload, std::span<std::byte>(out).subspan(16));
+    BOOST_REQUIRE(n.has_value());
+    BOOST_REQUIRE(vu::encode(vu::header{id, static_cast<std::uint16_t>(c), static_cast<std::uint32_t>(16 + *n), 1, 0},
+                             out)
+                      .has_value());
+    out.resize(16 + *n);
+    reply(out);
+  }
+  void reply_header(vu::header h) {
+    bytes out(16);
+    BOOST_REQUIRE(vu::encode(h, out).has_value());
+    reply(out);
+  }
+  void handshake(std::string_view json = R"({"capabilities":{"max_data_xfer_size":1048576}})",
+                 std::uint64_t region_size = 4096, std::uint32_t region_flags = 3) {
+    reply(1, vu::command::version, vu::version{0, 1, json});
+    reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    reply(3, vu::command::device_get_region_info, vu::region_info{32, region_flags, 7, 0, region_size, 0});
+  }
+  boost::system::error_code open() {
+    boost::system::error_code ec;
+    client.open(std::move(sockets.client), ec);
+    return ec;
+  }
+  // Everything the client sent so far, split into messages.
+  std::vector<bytes> requests() {
+    std::vector<bytes> out;
+    bytes all(65536);
+    const ssize_t n = ::recv(sockets.server.native_handle(), all.data(), all.size(), MSG_DONTWAIT);
+    if (n <= 0) return out;
+    all.resize(static_cast<std::size_t>(n));
+    std::size_t at = 0;
+    while (at + 16 <= all.size()) {
+      auto h = vu::decode_header(std::span<const std::byte>(all).subspan(at));
+      BOOST_REQUIRE(h.has_value());
+      out.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(at),
+                       all.begin() + static_cast<std::ptrdiff_t>(at + h->message_size));
+      at += h->message_size;
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(vfio_user_transport)
+
+BOOST_AUTO_TEST_CASE(handshake_learns_the_device) {
+  served_fixture f;
+  BOOST_TEST(f.client.size() == 4096u);
+  BOOST_TEST(f.client.is_open());
+  BOOST_TEST(f.client.negotiated_minor() == 1);
+  BOOST_TEST(f.client.server_capabilities().max_data_xfer_size == 4096u);
+  BOOST_TEST(f.client.device_info().num_regions == 9u);
+  BOOST_TEST(f.client.device_info().num_irqs == 5u);
+  BOOST_TEST(f.client.config_region().size == 4096u);
+}
+
+BOOST_AUTO_TEST_CASE(reads_and_writes_through_the_register_semantics) {
+  served_fixture f;
+  std::array<std::byte, 4> id{};
+  boost::system::error_code ec = errc::device_error;
+  std::size_t n = 0;
+  f.client.async_read(0, id, [&](boost::system::error_code e, std::size_t k) { ec = e, n = k; });
+  f.run_until([&] { return n != 0 || ec != errc::device_error; });
+  BOOST_TEST(!ec);
+  BOOST_TEST(octets(id) == octets(make_bytes({0xF4, 0x1A, 0x34, 0x12})), boost::test_tools::per_element());
+  // A 4 KiB transfer is one message each way; the vendor ID stays (read-only), the rest is stored.
+  const bytes data = pattern(4096, 7);
+  bool wrote = false;
+  f.client.async_write(0, data, [&](boost::system::error_code e, std::size_t k) {
+    ec = e, n = k;
+    wrote = true;
+  });
+  f.run_until([&] { return wrote; });
+  BOOST_TEST(!ec);
+  BOOST_TEST(n == 4096u);
+  bytes stored(4096);
+  BOOST_TEST(f.space.model().device_read(0, stored) == no_error);
+  BOOST_TEST(octets(std::span(stored).first(4)) == octets(make_bytes({0xF4, 0x1A, 0x34, 0x12})),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(std::span(stored).subspan(4)) == octets(std::span(data).subspan(4)),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(operations_started_together_run_in_order) {
+  served_fixture f;
+  std::array<std::byte, 2> a{};
+  std::array<std::byte, 2> b{};
+  std::vector<int> order;
+  const bytes value = make_bytes({0x55, 0x66});
+  f.client.async_write(0x40, value, [&](boost::system::error_code ec, std::size_t) {
+    BOOST_TEST(!ec);
+    order.push_back(1);
+  });
+  f.client.async_read(0x40, a, [&](boost::system::error_code ec, std::size_t) {
+    BOOST_TEST(!ec);
+    order.push_back(2);
+  });
+  f.client.async_read(0x02, b, [&](boost::system::error_code ec, std::size_t) {
+    BOOST_TEST(!ec);
+    order.push_back(3);
+  });
+  f.run_until([&] { return order.size() == 3; });
+  BOOST_TEST(order == (std::vector<int>{1, 2, 3}));
+  BOOST_TEST(octets(a) == octets(value), boost::test_tools::per_element());
+  BOOST_TEST(octets(b) == octets(make_bytes({0x34, 0x12})), boost::test_tools::per_element());
+}
+
+// Cancellation is not supported: a cancelled operation still completes with its reply, and the stream stays
+// in step (a half-read reply would desynchronise it).
+BOOST_AUTO_TEST_CASE(cancellation_leaves_the_stream_in_step) {
+  served_fixture f;
+  boost::asio::cancellation_signal cancel;
+  std::array<std::byte, 4> id{};
+  boost::system::error_code ec = errc::device_error;
+  bool done = false;
+  f.client.async_read(0, id, boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code e, std::size_t) {
+                        ec = e;
+                        done = true;
+                      }));
+  f.io.restart();
+  f.io.poll_one();  // the request is on its way
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  f.run_until([&] { return done; });
+  BOOST_TEST(!ec);
+  BOOST_TEST(octets(id) == octets(make_bytes({0xF4, 0x1A, 0x34, 0x12})), boost::test_tools::per_element());
+  BOOST_TEST(f.client.is_open());
+}
+
+BOOST_AUTO_TEST_CASE(async_connect_to_a_listening_path) {
+  boost::asio::io_context io;
+  vfio_user_device_space space(io);
+  vfio_user_device_server server(space);
+  const std::string path = "/tmp/vpci-vfio-user-connect-" + std::to_string(::getpid());
+  ::unlink(path.c_str());
+  boost::asio::local::stream_protocol::acceptor acceptor(io, boost::asio::local::stream_protocol::endpoint(path));
+  socket_type accepted(io);
+  acceptor.async_accept(accepted, [&](boost::system::error_code ec) {
+    BOOST_REQUIRE(!ec);
+    server.async_serve(accepted, [](boost::system::error_code) {});
+  });
+  vfio_user_config_space client(io);
+  boost::system::error_code connected = errc::device_error;
+  bool done = false;
+  client.async_connect(path, [&](boost::system::error_code ec) {
+    connected = ec;
+    done = true;
+  });
+  for (int i = 0; i < 1000 && !done; ++i) {
+    io.restart();
+    io.run_one();
+  }
+  ::unlink(path.c_str());
+  BOOST_TEST(!connected);
+  BOOST_TEST(client.size() == 4096u);
+  // Nobody listening: the socket's error, unchanged.
+  vfio_user_config_space lonely(io);
+  boost::system::error_code ec;
+  lonely.connect(path, ec);
+  BOOST_TEST((ec == boost::system::errc::no_such_file_or_directory));
+  BOOST_TEST(!lonely.is_open());
+}
+
+BOOST_AUTO_TEST_CASE(bounds_are_checked_before_anything_is_sent) {
+  served_fixture f;
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  bool done = false;
+  f.client.async_read(4094, out, [&](boost::system::error_code e, std::size_t n) {
+    ec = e;
+    BOOST_TEST(n == 0u);
+    done = true;
+  });
+  BOOST_TEST(!done);  // never inline
+  f.run_until([&] { return done; });
+  BOOST_TEST((ec == errc::out_of_range));
+  done = false;
+  f.client.async_read(0, std::span<std::byte>{}, [&](boost::system::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  f.run_until([&] { return done; });
+  BOOST_TEST((ec == errc::invalid_argument));
+  // Not connected.
+  vfio_user_config_space idle(f.io);
+  BOOST_TEST(idle.size() == 0u);
+  idle.read(0, out, ec);
+  BOOST_TEST((ec == boost::asio::error::not_connected));
+}
+
+BOOST_AUTO_TEST_CASE(a_server_error_reply_is_its_errno) {
+  scripted_fixture f;
+  f.handshake();
+  f.reply_header(vu::header{4, 9, 16, 1 | vu::flag_error, EIO});
+  f.reply_header(vu::header{5, 9, 16, 1 | vu::flag_error, 0});
+  f.reply(6, vu::command::region_read, vu::region_access{0, 7, 2, make_bytes({0xAB, 0xCD})});
+  BOOST_REQUIRE(!f.open());
+  std::array<std::byte, 2> out{};
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == boost::system::error_code(EIO, boost::system::system_category())));
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == errc::device_error));
+  // The stream is still in step: the next read succeeds.
+  BOOST_TEST(f.client.read(0, out, ec) == 2u);
+  BOOST_TEST(!ec);
+  BOOST_TEST(octets(out) == octets(make_bytes({0xAB, 0xCD})), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(hostile_server_wrong_message_id_breaks_the_stream) {
+  scripted_fixture f;
+  f.handshake();
+  f.reply(9, vu::command::region_read, vu::region_access{0, 7, 4, make_bytes({1, 2, 3, 4})});
+  BOOST_REQUIRE(!f.open());
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == errc::protocol_violation));
+  BOOST_TEST(octets(out) == std::vector<unsigned>(4, 0));
+  BOOST_TEST(!f.client.is_open());
+  f.client.read(0, out, ec);
+  BOOST_TEST((ec == errc::protocol_violation));
+}
+
+BOOST_AUTO_TEST_CASE(hostile_server_wrong_command_or_not_a_reply) {
+  for (const vu::header lie : {vu::header{4, 10, 20, 1, 0}, vu::header{4, 9, 20, 0, 0}, vu::header{4, 9, 12, 1, 0}}) {
+    scripted_fixture f;
+    f.handshake();
+    f.reply_header(lie);
+    f.reply(make_bytes({1, 2, 3, 4}));
+    BOOST_REQUIRE(!f.open());
+    std::array<std::byte, 4> out{};
+    boost::system::error_code ec;
+    BOOST_TEST(f.client.read(0, out, ec) == 0u);
+    BOOST_TEST((ec == errc::protocol_violation));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(hostile_server_oversized_reply_is_not_read) {
+  scripted_fixture f;
+  f.handshake();
+  f.reply_header(vu::header{4, 9, 1U << 30, 1, 0});
+  BOOST_REQUIRE(!f.open());
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == errc::protocol_violation));
+}
+
+BOOST_AUTO_TEST_CASE(hostile_server_short_or_mismatched_data) {
+  scripted_fixture f;
+  f.handshake();
+  // count says 4, two bytes follow (the message size agrees with the two).
+  bytes short_reply(16 + 16 + 2);
+  (void)vu::encode(vu::header{4, 9, 34, 1, 0}, short_reply);
+  (void)vu::encode(vu::region_access{0, 7, 2}, std::span<std::byte>(short_reply).subspan(16));
+  vu::host_store(short_reply.data() + 28, std::uint32_t{4});
+  f.reply(short_reply);
+  // Another offset, another region, another count.
+  f.reply(5, vu::command::region_read, vu::region_access{8, 7, 4, make_bytes({1, 2, 3, 4})});
+  f.reply(6, vu::command::region_read, vu::region_access{0, 6, 4, make_bytes({1, 2, 3, 4})});
+  f.reply(7, vu::command::region_read, vu::region_access{0, 7, 2, make_bytes({1, 2})});
+  // An error reply with a payload.
+  f.reply(make_bytes({8, 0, 9, 0, 20, 0, 0, 0, 0x21, 0, 0, 0, 5, 0, 0, 0, 1, 2, 3, 4}));
+  f.reply(9, vu::command::region_read, vu::region_access{0, 7, 4, make_bytes({1, 2, 3, 4})});
+  BOOST_REQUIRE(!f.open());
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  for (int i = 0; i < 5; ++i) {
+    BOOST_TEST(f.client.read(0, out, ec) == 0u);
+    BOOST_TEST((ec == errc::malformed_message));
+  }
+  BOOST_TEST(f.client.read(0, out, ec) == 4u);
+  BOOST_TEST(!ec);
+}
+
+BOOST_AUTO_TEST_CASE(hostile_server_handshakes) {
+  struct lie {
+    std::string_view json;
+    std::uint16_t major;
+    std::uint16_t minor;
+    std::uint64_t region_size;
+    std::uint32_t region_flags;
+    std::uint32_t device_flags;
+    errc expected;
+  };
+  const std::string_view good = R"({"capabilities":{}})";
+  for (const lie& l : {lie{good, 1, 0, 4096, 3, 2, errc::not_supported}, lie{good, 0, 2, 4096, 3, 2, errc::malformed_message},
+                       lie{R"({"capabilities":)", 0, 0, 4096, 3, 2, errc::malformed_message},
+                       lie{R"({"capabilities":{"max_data_xfer_size":2}})", 0, 0, 4096, 3, 2, errc::not_supported},
+                       lie{good, 0, 0, 255, 3, 2, errc::not_supported}, lie{good, 0, 0, 4096, 2, 2, errc::not_supported},
+                       lie{good, 0, 0, 4096, 3, 1, errc::not_supported}}) {
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{l.major, l.minor, l.json});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, l.device_flags, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, l.region_flags, 7, 0, l.region_size, 0});
+    const auto ec = f.open();
+    BOOST_TEST_INFO(l.json << " " << l.major << "." << l.minor << " size " << l.region_size);
+    BOOST_TEST((ec == l.expected));
+    BOOST_TEST(f.client.size() == 0u);
+    BOOST_TEST(!f.client.is_open());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_256_byte_region_and_a_read_only_region) {
+  scripted_fixture f;
+  f.handshake(R"({"capabilities":{}})", 256, vu::region_flag_read);
+  BOOST_REQUIRE(!f.open());
+  BOOST_TEST(f.client.size() == 256u);
+  boost::system::error_code ec;
+  const bytes value = make_bytes({1});
+  BOOST_TEST(f.client.write(0x40, value, ec) == 0u);
+  BOOST_TEST((ec == errc::read_only));
+  std::array<std::byte, 4> out{};
+  f.client.read(256, out, ec);
+  BOOST_TEST((ec == errc::out_of_range));
+}
+
+BOOST_AUTO_TEST_CASE(transfers_split_at_max_data_xfer_size_on_dword_boundaries) {
+  scripted_fixture f;
+  f.handshake(R"({"capabilities":{"max_data_xfer_size":10}})");
+  // A 14-byte read at 0x42 in messages of at most 8 bytes ending on dword boundaries: 0x42+6, 0x48+8.
+  f.reply(4, vu::command::region_read, vu::region_access{0x42, 7, 6, pattern(6, 0)});
+  f.reply(5, vu::command::region_read, vu::region_access{0x48, 7, 8, pattern(8, 6)});
+  BOOST_REQUIRE(!f.open());
+  (void)f.requests();  // the handshake
+  bytes out(14);
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.read(0x42, out, ec) == 14u);
+  BOOST_TEST(!ec);
+  BOOST_TEST(octets(out) == octets(pattern(14)), boost::test_tools::per_element());
+  const auto sent = f.requests();
+  BOOST_REQUIRE(sent.size() == 2u);
+  BOOST_TEST(octets(sent[0]) == octets(make_bytes({0x04, 0, 0x09, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0,
+                                                   0, 0, 0, 0, 0, 0, 0x07, 0, 0, 0, 0x06, 0, 0, 0})),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(sent[1]) == octets(make_bytes({0x05, 0, 0x09, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x48, 0,
+                                                   0, 0, 0, 0, 0, 0, 0x07, 0, 0, 0, 0x08, 0, 0, 0})),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(the_handshake_requests_byte_for_byte) {
+  scripted_fixture f;
+  f.handshake();
+  BOOST_REQUIRE(!f.open());
+  const auto sent = f.requests();
+  BOOST_REQUIRE(sent.size() == 3u);
+  const std::string_view json = R"({"capabilities":{"max_msg_fds":1,"max_data_xfer_size":4096}})";
+  bytes version = make_bytes({0x01, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x01, 0x00});
+  for (char c : json) version.push_back(static_cast<std::byte>(c));
+  version.push_back(std::byte{0});
+  version[4] = static_cast<std::byte>(version.size());
+  BOOST_TEST(octets(sent[0]) == octets(version), boost::test_tools::per_element());
+  BOOST_TEST(octets(sent[1]) == octets(make_bytes({0x02, 0, 0x04, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0,
+                                                   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})),
+             boost::test_tools::per_element());
+  BOOST_TEST(octets(sent[2]) == octets(make_bytes({0x03, 0, 0x05, 0, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0,
+                                                   0, 0, 0, 0, 0, 0, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                   0, 0, 0, 0, 0, 0, 0, 0, 0})),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_server_that_hangs_up_mid_reply) {
+  scripted_fixture f;
+  f.handshake();
+  f.reply(make_bytes({4, 0, 9, 0, 36, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  BOOST_REQUIRE(!f.open());
+  ::shutdown(f.sockets.server.native_handle(), SHUT_WR);  // the server's side ends inside the reply
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == boost::asio::error::eof));
+  f.client.read(0, out, ec);
+  BOOST_TEST((ec == boost::asio::error::eof));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
