@@ -90,8 +90,9 @@ BOOST_AUTO_TEST_CASE(inspect_shows_the_mailbox_over_vfio_user) {
   BOOST_TEST(WIFEXITED(child_status));
   BOOST_TEST(WEXITSTATUS(child_status) == 0);
   BOOST_TEST_INFO(out);
-  BOOST_TEST(out.find("22096") != std::string::npos);  // DVSEC ID 0x5650 of the mailbox window
-  BOOST_TEST(out.find("\"mailbox\":{") != std::string::npos);
+  BOOST_TEST(out.find("\"dvsec_id\":\"0x5650\"") != std::string::npos);  // the mailbox window's DVSEC
+  BOOST_TEST(out.find("\"mailbox\":{\"offset\":\"0x100\",\"layout\":2") != std::string::npos);
+  BOOST_TEST(out.find("\"state\":\"idle\"") != std::string::npos);
   // A socket nobody listens on: a message and exit status 1.
   const std::string none = run(std::string("'") + inspect + "' --vfio-user '" + path + "' 2>/dev/null", status);
   BOOST_TEST(WEXITSTATUS(status) == 1);
