@@ -22,6 +22,7 @@
 #include <vpci/wire/hyperv.hpp>
 #include <vpci/wire/windows.hpp>
 #include <vpci/wire/framing.hpp>
+#include <vpci/wire/vfio_user.hpp>
 #include <vpci/engine/vf_messages.hpp>
 #include <vpci/engine/pf_messages.hpp>
 #include <vpci/engine/pf_blocks.hpp>
