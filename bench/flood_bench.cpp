@@ -1,10 +1,24 @@
 // Isolation between VFs: how much a flooding VF raises another VF's latency, on each binding. One PF
 // thread serves two VFs. VF 1, the measured one, reads one block at a time on the benchmark thread; with
-// the argument 1, VF 0 floods the PF from a thread of its own (start_flood) for the whole run (binding 1: 16 reads queued on its window; binding 2: 64 reads always in flight on its
-// stream). Counters: p50_ns and p99_ns of VF 1's reads, and the flood's reads per VF 1 read;
-// scripts/bench divides flood/1's p99 by flood/0's (same run).
+// the argument 1, VF 0 floods the PF from a thread of its own (start_flood) for the whole run (binding 1:
+// 16 reads queued on its window; binding 2: 64 reads always in flight on its stream). Counters: p50_ns
+// and p99_ns of VF 1's reads, the flood's reads per VF 1 read, and cpus (how many CPUs the three threads
+// were placed on); scripts/bench divides flood/1's p99 by flood/0's (same run).
 //   flood_mailbox  shared memory, one space per VF, the PF serving both windows on their doorbells
 //   flood_hyperv   Unix socket pairs, the PF serving both streams
+//
+// Where the threads run (flood_cpus): the figure is meant to be the PF's isolation, what the flood costs
+// VF 1 through the PF (its one thread, the order it takes turns in, its writes). A flooding VF's client
+// runs in its own VM on CPUs of its own; here it is a thread that is busy all the time. Left to the
+// scheduler on 2 CPUs, the three threads (PF, flooder, VF 1) took turns on the cores: measured on
+// binding 2 (PF instrumented, 20000 reads), between VF 1's request and its execution the PF ran at most
+// 16 of the flood's frames (two turns) at p99, and executing and writing VF 1's answer took under 2 us,
+// while p99 was 50-100 us: the PF's and VF 1's threads waiting on a run queue (their schedstat wait per
+// read 3x to 5x the unflooded run's). That is the host scheduler, not the PF. So the flooder gets a CPU
+// the PF and VF 1 do not use: with 3 or more CPUs each thread has its own; with 2, the PF and VF 1 share
+// one (VF 1 sleeps while the PF works for it, as in the unflooded run, which runs the same way) and the
+// flooder has the other; with 1, nothing is placed. The flood still saturates the PF (the flooder keeps
+// its requests in flight, so the PF always has the flood's frames to take turns with).
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -14,6 +28,9 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -110,12 +127,50 @@ class flooder {
   bool stopping_{false};
 };
 
-// The flooding VF's thread. (At SCHED_IDLE, to leave VF 1 and the PF their cores as a flooding VM on
-// CPUs of its own would, it hardly ran on a busy 2-core machine: no flood at all. So it runs at normal
-// priority, and on 2 cores the figure includes the scheduler's share of the three busy threads.)
+// The CPUs of the three threads (see the top of the file), from the CPUs this process may use.
+class flood_cpus {
+ public:
+  flood_cpus() {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+    for (std::size_t cpu = 0; cpu != std::size_t{CPU_SETSIZE} && count_ != cpus_.size(); ++cpu)
+      if (CPU_ISSET(cpu, &allowed)) cpus_[count_++] = cpu;
+  }
+  // How many CPUs the threads are placed on (0: not placed).
+  [[nodiscard]] std::size_t placed() const noexcept { return count_ < 2 ? 0 : count_; }
+  void pf() const { pin(0); }
+  void measured_vf() const { pin(count_ < 3 ? 0 : 1); }
+  void flooder() const { pin(count_ < 3 ? 1 : 2); }
+
+ private:
+  void pin(std::size_t which) const {
+    if (placed() == 0) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpus_[which], &set);
+    (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  }
+  std::array<std::size_t, 3> cpus_{};
+  std::size_t count_{0};
+};
+
+// Runs `body` on the calling thread placed as the measured VF, then gives the thread back its CPUs
+// (it is the benchmark's own thread).
+template <class Body>
+void as_measured_vf(const flood_cpus& cpus, Body body) {
+  cpu_set_t before;
+  CPU_ZERO(&before);
+  const bool saved = pthread_getaffinity_np(pthread_self(), sizeof before, &before) == 0;
+  cpus.measured_vf();
+  body();
+  if (saved) (void)pthread_setaffinity_np(pthread_self(), sizeof before, &before);
+}
+
 template <class Load>
-std::thread start_flood(boost::asio::io_context& io, Load& load) {
-  return std::thread([&io, &load] {
+std::thread start_flood(const flood_cpus& cpus, boost::asio::io_context& io, Load& load) {
+  return std::thread([&cpus, &io, &load] {
+    cpus.flooder();
     load.start();
     io.run();
   });
@@ -123,6 +178,7 @@ std::thread start_flood(boost::asio::io_context& io, Load& load) {
 
 void BM_flood_mailbox(benchmark::State& state) {
   const bool flood = state.range(0) != 0;
+  const flood_cpus cpus;
   boost::asio::io_context pf_io;
   boost::asio::io_context vf_io;
   boost::asio::io_context flood_io;
@@ -143,7 +199,10 @@ void BM_flood_mailbox(benchmark::State& state) {
     window[vf] = *at;
     pf.async_serve(vf, [](boost::system::error_code) {});
   }
-  std::thread pf_thread([&] { pf_io.run(); });
+  std::thread pf_thread([&] {
+    cpus.pf();
+    pf_io.run();
+  });
   vpci_perf::latency_histogram h;
   std::uint64_t flooded = 0;
   {
@@ -152,8 +211,8 @@ void BM_flood_mailbox(benchmark::State& state) {
     // Binding 1 runs one request at a time through a window: 16 queued keep the window always busy.
     flooder<decltype(vf0)> load(vf0, 16, [&] { vf0.close(); });
     std::thread flood_thread;
-    if (flood) flood_thread = start_flood(flood_io, load);
-    measure(state, vf_io, vf1, h, [&] { vf1.close(); });
+    if (flood) flood_thread = start_flood(cpus, flood_io, load);
+    as_measured_vf(cpus, [&] { measure(state, vf_io, vf1, h, [&] { vf1.close(); }); });
     boost::asio::post(flood_io, [&] { load.stop(); });
     if (flood_thread.joinable()) flood_thread.join();
     flooded = load.completed();
@@ -167,11 +226,13 @@ void BM_flood_mailbox(benchmark::State& state) {
   report_blocks(state, flood_size);
   if (state.iterations() != 0)
     state.counters["flood_reads/read"] = static_cast<double>(flooded) / static_cast<double>(state.iterations());
+  state.counters["cpus"] = static_cast<double>(cpus.placed());
 }
 BENCHMARK(BM_flood_mailbox)->Arg(0)->Arg(1)->UseRealTime();
 
 void BM_flood_hyperv(benchmark::State& state) {
   const bool flood = state.range(0) != 0;
+  const flood_cpus cpus;
   boost::asio::io_context pf_io;
   boost::asio::io_context vf_io;
   boost::asio::io_context flood_io;
@@ -188,7 +249,10 @@ void BM_flood_hyperv(benchmark::State& state) {
   // Serving ends when the VFs close their sockets; the PF's run() then runs out of work.
   pf.async_serve(0, flood_slot, pf_socket0, [](boost::system::error_code) {});
   pf.async_serve(1, flood_slot, pf_socket1, [](boost::system::error_code) {});
-  std::thread pf_thread([&] { pf_io.run(); });
+  std::thread pf_thread([&] {
+    cpus.pf();
+    pf_io.run();
+  });
   vpci_perf::latency_histogram h;
   std::uint64_t flooded = 0;
   {
@@ -196,8 +260,8 @@ void BM_flood_hyperv(benchmark::State& state) {
     vpci::vf_message_endpoint<socket_type> vf1(vf_socket1, flood_slot);
     flooder<decltype(vf0)> load(vf0, 64, [&] { vf0.close(); });
     std::thread flood_thread;
-    if (flood) flood_thread = start_flood(flood_io, load);
-    measure(state, vf_io, vf1, h, [&] { vf1.close(); });
+    if (flood) flood_thread = start_flood(cpus, flood_io, load);
+    as_measured_vf(cpus, [&] { measure(state, vf_io, vf1, h, [&] { vf1.close(); }); });
     boost::asio::post(flood_io, [&] { load.stop(); });
     if (flood_thread.joinable()) flood_thread.join();
     flooded = load.completed();
@@ -209,6 +273,7 @@ void BM_flood_hyperv(benchmark::State& state) {
   report_blocks(state, flood_size);
   if (state.iterations() != 0)
     state.counters["flood_reads/read"] = static_cast<double>(flooded) / static_cast<double>(state.iterations());
+  state.counters["cpus"] = static_cast<double>(cpus.placed());
 }
 BENCHMARK(BM_flood_hyperv)->Arg(0)->Arg(1)->UseRealTime();
 
