@@ -9,6 +9,7 @@
 // next run. Every receive is bounded by the answer timeout: a PF that never answers is a FAIL, never a hang.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -675,6 +676,67 @@ inline std::vector<hyperv_case> hyperv_cases() {
         if (get32(p.body, 0) != msg_invalidate || get32(p.body, 4) != ctx.wslot || (get64(p.body, 8) & mask) != mask)
           return fail("INVALIDATE_BLOCK " + hex(get32(p.body, 0)) + " wslot " + hex(get32(p.body, 4)) + " mask " + hex(get64(p.body, 8), 16));
         return pass();
+      });
+  add("hyperv.invalidation_coalesced", "hyperv-binding.md §Invalidations", "three raises against a stalled stream: at most one INVALIDATE frame carries them, with their OR",
+      [](hyperv_context& ctx) {
+        if (!ctx.control) return skip("the tool cannot make this PF raise invalidations (--invalidate-cmd)");
+        if (auto why = ctx.control->can_invalidate(); !why.empty()) return skip(why);
+        const block_spec* b = ctx.blocks.full_rw() ? ctx.blocks.full_rw() : ctx.blocks.small_rw();
+        if (!b) return skip(missing("read-write block"));
+        vf_stream s(ctx);
+        VPCI_HV_OPEN(s);
+        packet p;
+        // One round trip first: what the PF gives back from this VF's earlier streams may come here.
+        VPCI_HV_CHECK(s.read(b->id, static_cast<std::uint32_t>(b->size), p, 0x10000));
+        // Stall the stream: requests, never reading, until the PF takes nothing more for a while (its
+        // answers fill the VF's receive side, it cannot write, and stops reading). Well inside the PF's
+        // stall timeout. Each send continues the request the previous one cut.
+        const auto one = read_frame(0x20000, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size));
+        std::vector<std::byte> bytes;
+        for (int i = 0; i < 1024; ++i) bytes.insert(bytes.end(), one.begin(), one.end());
+        const auto full = std::chrono::milliseconds(ctx.stall ? std::max<std::chrono::milliseconds::rep>(1, ctx.stall->count() / 10) : 20);
+        std::size_t sent = 0;
+        bool stalled = false;
+        for (int round = 0; round < 4096 && !stalled; ++round) {
+          const std::size_t n = s.port().send_within(std::span<const std::byte>(bytes).subspan(sent % one.size()), full);
+          sent += n;
+          stalled = n == 0;
+        }
+        if (!stalled) return fail("the stream never filled (" + std::to_string(sent) + " request bytes taken without reading)");
+        // Three raises while the VF reads nothing: one pending mask, one frame.
+        const std::uint64_t raised[3] = {std::uint64_t{1} << 20, std::uint64_t{1} << 21, std::uint64_t{1} << 52};
+        const std::uint64_t all = raised[0] | raised[1] | raised[2];
+        for (const std::uint64_t m : raised) VPCI_HV_CHECK(ctx.control->invalidate(0, m));
+        // Read everything: the answers of the whole requests sent, then the rest of a request cut short and
+        // one more read, whose answer comes after everything the raises caused.
+        std::size_t frames = 0, answers = 0;
+        std::uint64_t carried = 0;
+        auto take = [&](std::size_t until) -> std::string {
+          while (answers < until) {
+            packet q;
+            if (auto e = s.receive(q); !e.empty()) return "after " + std::to_string(answers) + " answers: " + e;
+            if (s.is_invalidation(q)) {
+              const std::uint64_t m = get64(q.body, 8);
+              if ((m & all) != 0) ++frames, carried |= m & all;
+              continue;
+            }
+            if (q.type != type_completion) return "packet type " + std::to_string(q.type) + " among the answers";
+            ++answers;
+          }
+          return {};
+        };
+        VPCI_HV_CHECK(take(sent / one.size()));
+        if (const std::size_t cut = sent % one.size(); cut != 0) {
+          VPCI_HV_CHECK(s.send(std::span<const std::byte>(one).subspan(cut)));
+          VPCI_HV_CHECK(take(answers + 1));
+        }
+        VPCI_HV_CHECK(s.send(read_frame(0x7FFFF, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size))));
+        VPCI_HV_CHECK(take(answers + 1));
+        if (frames == 0) return fail("no INVALIDATE_BLOCK frame carried the raised bits " + hex(all, 16));
+        if (frames > 1)
+          return fail(std::to_string(frames) + " INVALIDATE_BLOCK frames carried the bits raised against a stalled stream: at most one pending frame (their OR)");
+        if (carried != all) return fail("the frame carried " + hex(carried, 16) + " of the raised " + hex(all, 16));
+        return pass("one frame, mask " + hex(all, 16) + ", after " + std::to_string(answers) + " answers");
       });
   add("hyperv.isolation_two_streams", "hyperv-binding.md §What the PF session answers 3, 5", "each VF's block and wslot are its own",
       [](hyperv_context& ctx) {
