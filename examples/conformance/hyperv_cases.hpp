@@ -694,14 +694,17 @@ inline std::vector<hyperv_case> hyperv_cases() {
         const auto one = read_frame(0x20000, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size));
         std::vector<std::byte> bytes;
         for (int i = 0; i < 1024; ++i) bytes.insert(bytes.end(), one.begin(), one.end());
-        const auto full = std::chrono::milliseconds(ctx.stall ? std::max<std::chrono::milliseconds::rep>(1, ctx.stall->count() / 10) : 20);
+        const auto full = std::chrono::milliseconds(ctx.stall ? std::max<std::chrono::milliseconds::rep>(1, ctx.stall->count() / 10) : 25);
+        // Stalled: two windows in a row take nothing (one could be a PF that was only descheduled, and then
+        // the raises would each find its writer free: separate frames, rightly).
         std::size_t sent = 0;
-        bool stalled = false;
-        for (int round = 0; round < 4096 && !stalled; ++round) {
+        int idle = 0;
+        for (int round = 0; round < 4096 && idle < 2; ++round) {
           const std::size_t n = s.port().send_within(std::span<const std::byte>(bytes).subspan(sent % one.size()), full);
           sent += n;
-          stalled = n == 0;
+          idle = n == 0 ? idle + 1 : 0;
         }
+        const bool stalled = idle == 2;
         if (!stalled) return fail("the stream never filled (" + std::to_string(sent) + " request bytes taken without reading)");
         // Three raises while the VF reads nothing: one pending mask, one frame.
         const std::uint64_t raised[3] = {std::uint64_t{1} << 20, std::uint64_t{1} << 21, std::uint64_t{1} << 52};
