@@ -1071,7 +1071,10 @@ inline std::vector<mailbox_case> mailbox_cases() {
           const auto limit = std::chrono::milliseconds(3 * interval + 50);
           while (beats < 2 && std::chrono::steady_clock::now() - started < limit) {
             const std::uint8_t now = mailbox::decode_status(vf.rd(mailbox::reg::status)).heartbeat;
-            if (now != beat) ++beats, beat = now;
+            if (now != beat) {
+              ++beats;
+              beat = now;
+            }
             std::this_thread::sleep_for(std::chrono::microseconds(200));
           }
           VPCI_CONFORMANCE_CHECK(vf.error());
