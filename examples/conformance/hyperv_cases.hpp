@@ -294,6 +294,25 @@ inline std::vector<std::byte> data_of(const packet& p, std::size_t n) {
   if (!(stream).connected()) return fail("cannot connect: " + (stream).error()); \
   if (auto negotiated_ = (stream).negotiate(); !negotiated_.empty()) return fail(negotiated_)
 
+// Sends copies of the request `one` without reading any answer until the PF takes nothing for two windows
+// in a row: the stream is stalled (its answers fill the VF's receive side, it cannot write, it stops
+// reading). One window without progress could be a PF that was only descheduled, or TCP buffers still
+// growing. Each send continues the request the previous one cut. Returns the bytes sent, or nothing when
+// the stream never filled (bounded: 4096 windows).
+inline std::optional<std::size_t> stall_stream(stream_port& port, const std::vector<std::byte>& one, std::chrono::milliseconds window) {
+  std::vector<std::byte> bytes;
+  for (int i = 0; i < 1024; ++i) bytes.insert(bytes.end(), one.begin(), one.end());
+  std::size_t sent = 0;
+  int idle = 0;
+  for (int round = 0; round < 4096 && idle < 2; ++round) {
+    const std::size_t n = port.send_within(std::span<const std::byte>(bytes).subspan(sent % one.size()), window);
+    sent += n;
+    idle = n == 0 ? idle + 1 : 0;
+  }
+  if (idle < 2) return std::nullopt;
+  return sent;
+}
+
 // A status-table row over binding 2.
 inline case_result status_row(hyperv_context& ctx, std::optional<std::uint32_t> block, std::string_view role,
                               std::vector<std::byte> (*make)(hyperv_context&, std::uint32_t), ntstatus expected) {
@@ -688,24 +707,12 @@ inline std::vector<hyperv_case> hyperv_cases() {
         packet p;
         // One round trip first: what the PF gives back from this VF's earlier streams may come here.
         VPCI_HV_CHECK(s.read(b->id, static_cast<std::uint32_t>(b->size), p, 0x10000));
-        // Stall the stream: requests, never reading, until the PF takes nothing more for a while (its
-        // answers fill the VF's receive side, it cannot write, and stops reading). Well inside the PF's
-        // stall timeout. Each send continues the request the previous one cut.
+        // Stall the stream, well inside the PF's stall timeout.
         const auto one = read_frame(0x20000, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size));
-        std::vector<std::byte> bytes;
-        for (int i = 0; i < 1024; ++i) bytes.insert(bytes.end(), one.begin(), one.end());
-        const auto full = std::chrono::milliseconds(ctx.stall ? std::max<std::chrono::milliseconds::rep>(1, ctx.stall->count() / 10) : 25);
-        // Stalled: two windows in a row take nothing (one could be a PF that was only descheduled, and then
-        // the raises would each find its writer free: separate frames, rightly).
-        std::size_t sent = 0;
-        int idle = 0;
-        for (int round = 0; round < 4096 && idle < 2; ++round) {
-          const std::size_t n = s.port().send_within(std::span<const std::byte>(bytes).subspan(sent % one.size()), full);
-          sent += n;
-          idle = n == 0 ? idle + 1 : 0;
-        }
-        const bool stalled = idle == 2;
-        if (!stalled) return fail("the stream never filled (" + std::to_string(sent) + " request bytes taken without reading)");
+        const auto window = std::chrono::milliseconds(ctx.stall ? std::max<std::chrono::milliseconds::rep>(1, ctx.stall->count() / 10) : 25);
+        const auto stalled = stall_stream(s.port(), one, window);
+        if (!stalled) return fail("the stream never filled (requests taken for 4096 windows without reading)");
+        const std::size_t sent = *stalled;
         // Three raises while the VF reads nothing: one pending mask, one frame.
         const std::uint64_t raised[3] = {std::uint64_t{1} << 20, std::uint64_t{1} << 21, std::uint64_t{1} << 52};
         const std::uint64_t all = raised[0] | raised[1] | raised[2];
@@ -815,17 +822,11 @@ inline std::vector<hyperv_case> hyperv_cases() {
         if (!b) return skip(missing("read-write block"));
         vf_stream s(ctx);
         VPCI_HV_OPEN(s);
-        // Requests until both directions are full: the PF's answers fill the VF's receive side, the PF
-        // stops reading, the VF's requests fill the PF's receive side.
+        // Requests until the stream is stalled.
         const auto one = read_frame(0x10000, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size));
-        std::vector<std::byte> bytes;
-        for (int i = 0; i < 4096; ++i) bytes.insert(bytes.end(), one.begin(), one.end());
-        std::size_t sent = 0;
-        for (int round = 0; round < 64; ++round) {
-          const std::size_t n = s.port().send_within(bytes, std::chrono::milliseconds(50));
-          sent += n;
-          if (n < bytes.size()) break;
-        }
+        const auto stalled = stall_stream(s.port(), one, std::chrono::milliseconds(50));
+        if (!stalled) return fail("the stream never filled (requests taken for 4096 windows without reading)");
+        const std::size_t sent = *stalled;
         // Not reading for two stall timeouts: the PF must give the stream up (quarantine, close).
         std::this_thread::sleep_for(2 * *ctx.stall + std::chrono::milliseconds(50));
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
