@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -70,6 +72,8 @@ enum class fault {
   invalidation_cleared_without_ack,  // drops the latch whenever it serves a request
   foreign_block_served,              // answers VF 0's requests for VF 1's block from VF 1's block
   status_before_data,                // writes status first, and (a slow device) one register write per two VF accesses
+  no_signal_after_invalidation,      // signals the VF after answers only, not when it publishes a raised invalidation
+  flr_keeps_window,                  // an FLR re-initialises like a PF restart: request_block and the data window kept
 };
 
 class faulty_pf final : public pf_control {
@@ -97,10 +101,23 @@ class faulty_pf final : public pf_control {
   [[nodiscard]] std::string can_restart() const override { return "the broken test PF does not restart"; }
   std::string invalidate(int vf, std::uint64_t mask) override {
     if (store_->invalidate(static_cast<vf_index>(vf), block_mask{mask}) != no_error) return "invalidate refused";
-    service(static_cast<std::size_t>(vf));
+    service(static_cast<std::size_t>(vf), true);
     return {};
   }
   std::string restart() override { return can_restart(); }
+  [[nodiscard]] std::string can_flr() const override { return {}; }
+  std::string flr(int vf) override {
+    const auto v = static_cast<std::size_t>(vf);
+    while (!queue_.empty()) apply_one();
+    if (store_->reset_vf(static_cast<vf_index>(vf)) != no_error) return "reset_vf refused";
+    std::array<std::byte, mailbox::window_size> copy{};
+    BOOST_REQUIRE((spaces_[v]->device_read(window_, copy) == no_error));
+    for (const engine::register_write& w : sessions_[v]->initialize(copy, 0, fault_ != fault::flr_keeps_window))
+      (void)spaces_[v]->device_write(window_ + w.offset, w.bytes);
+    return {};
+  }
+  // How often the PF signalled VF `vf` (the SIGNAL capability it announces: a counter a test port reads).
+  [[nodiscard]] std::uint32_t signals(int vf) const { return signals_[static_cast<std::size_t>(vf)]; }
 
  private:
   struct pending_write {
@@ -139,7 +156,7 @@ class faulty_pf final : public pf_control {
     (void)spaces_[queue_vf_]->device_write(w.offset, w.bytes);
   }
 
-  void service(std::size_t vf) {
+  void service(std::size_t vf, bool raised = false) {
     while (!queue_.empty()) apply_one();  // the previous update completes first
     memory_config_space& s = *spaces_[vf];
     std::array<std::byte, mailbox::window_size> copy{};
@@ -177,6 +194,7 @@ class faulty_pf final : public pf_control {
         le::store_u32(w.bytes.data(), (status & 0xFFFF0000u) | static_cast<std::uint16_t>((status & 0xFFFF) + delta));
       }
     }
+    if (session.signal_vf() && !(raised && fault_ == fault::no_signal_after_invalidation)) ++signals_[vf];
     if (fault_ == fault::status_before_data) {
       std::stable_partition(writes.begin(), writes.end(), [&](const pending_write& w) { return w.offset == window_ + mailbox::reg::status; });
       queue_vf_ = vf;
@@ -219,7 +237,8 @@ class faulty_pf final : public pf_control {
   boost::asio::io_context io_;
   std::unique_ptr<engine::pf_blocks<4>> store_ = std::make_unique<engine::pf_blocks<4>>();
   std::array<std::unique_ptr<engine::pf_mailbox_session<4>>, 2> sessions_{
-      std::make_unique<engine::pf_mailbox_session<4>>(*store_, 0), std::make_unique<engine::pf_mailbox_session<4>>(*store_, 1)};
+      std::make_unique<engine::pf_mailbox_session<4>>(*store_, 0, engine::pf_mailbox_config{0, true}),
+      std::make_unique<engine::pf_mailbox_session<4>>(*store_, 1, engine::pf_mailbox_config{0, true})};
   std::array<std::unique_ptr<memory_config_space>, 2> spaces_{std::make_unique<memory_config_space>(io_, 4096),
                                                                std::make_unique<memory_config_space>(io_, 4096)};
   foreign_reader foreign_{*store_};
@@ -231,11 +250,31 @@ class faulty_pf final : public pf_control {
   std::deque<pending_write> queue_;
   std::size_t queue_vf_{0};
   std::size_t accesses_{0};
+  std::array<std::uint32_t, 2> signals_{};
+};
+
+// The broken PFs' window as the VF sees it, with the PF's signal count observable.
+class signalled_port final : public mailbox_port {
+ public:
+  signalled_port(faulty_pf& pf, int vf)
+      : pf_(pf), vf_(vf), port_(pf.space(vf), *find_window(pf.space(vf), std::nullopt), in_process) {}
+  std::string read(std::size_t offset, std::span<std::byte> out) override { return port_.read(offset, out); }
+  std::string write(std::size_t offset, std::span<const std::byte> bytes, std::size_t width) override {
+    return port_.write(offset, bytes, width);
+  }
+  bool wait_more(std::size_t polls, std::chrono::steady_clock::time_point started) override { return port_.wait_more(polls, started); }
+  [[nodiscard]] std::string budget() const override { return port_.budget(); }
+  [[nodiscard]] std::optional<std::uint32_t> signal_count() const override { return pf_.signals(vf_); }
+
+ private:
+  faulty_pf& pf_;
+  int vf_;
+  transport_mailbox_port<memory_config_space> port_;
 };
 
 std::vector<case_report> run_against(faulty_pf& pf, const std::vector<std::string>& patterns) {
-  auto vf0 = std::make_unique<transport_mailbox_port<memory_config_space>>(pf.space(0), *find_window(pf.space(0), std::nullopt), in_process);
-  auto vf1 = std::make_unique<transport_mailbox_port<memory_config_space>>(pf.space(1), *find_window(pf.space(1), std::nullopt), in_process);
+  auto vf0 = std::make_unique<signalled_port>(pf, 0);
+  auto vf1 = std::make_unique<signalled_port>(pf, 1);
   const profile p = default_profile();
   mailbox_context ctx{*vf0, vf1.get(), p, &pf};
   return run_cases(mailbox_cases(), ctx, patterns);
@@ -254,6 +293,112 @@ void expect_fails(fault f, std::string_view failing) {
     BOOST_TEST((passed[0].result.outcome == verdict::pass));
     BOOST_TEST((failed[0].result.outcome == verdict::fail));
   }
+}
+
+
+// ---- a broken binding-2 PF: a minimal one written here, frame by frame ------------------------------------
+
+// Serves one stream on a thread of its own: version offers agreed, READ_BLOCK answered with zeros, writes
+// blocking (a VF that does not read stalls it). Invalidations raised through pf_control wait for the next
+// answer; `coalesce` ORs them into one pending frame (the rule), otherwise each raise is its own frame.
+class frame_pf final : public stream_target, public pf_control {
+ public:
+  explicit frame_pf(bool coalesce) : coalesce_(coalesce) {}
+  frame_pf(const frame_pf&) = delete;
+  frame_pf& operator=(const frame_pf&) = delete;
+  ~frame_pf() override {
+    for (std::thread& t : threads_) t.join();
+  }
+
+  std::unique_ptr<stream_port> connect(int, std::string& error) override {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+      error = "socketpair failed";
+      return nullptr;
+    }
+    threads_.emplace_back([this, fd = fds[1]] { serve(fd); });
+    return std::make_unique<socket_stream_port>(fds[0]);
+  }
+  [[nodiscard]] bool has_second() const override { return false; }
+  [[nodiscard]] std::string can_invalidate() const override { return {}; }
+  [[nodiscard]] std::string can_restart() const override { return "no restart"; }
+  std::string invalidate(int, std::uint64_t mask) override {
+    const std::lock_guard lock(mutex_);
+    if (coalesce_ && !pending_.empty()) pending_.back() |= mask;
+    else pending_.push_back(mask);
+    return {};
+  }
+  std::string restart() override { return can_restart(); }
+
+ private:
+  static std::vector<std::byte> packet(std::uint16_t type, std::uint64_t txid, const std::vector<std::byte>& body) {
+    const std::size_t padded = (16 + body.size() + 7) & ~std::size_t{7};
+    std::vector<std::byte> out;
+    hv::put32(out, static_cast<std::uint32_t>(padded));
+    hv::put32(out, std::uint32_t{type} | (2u << 16));
+    hv::put32(out, static_cast<std::uint32_t>(padded / 8));
+    hv::put32(out, static_cast<std::uint32_t>(txid));
+    hv::put32(out, static_cast<std::uint32_t>(txid >> 32));
+    out.insert(out.end(), body.begin(), body.end());
+    out.resize(4 + padded);
+    return out;
+  }
+  static bool all(int fd, std::byte* at, std::size_t n, bool sending) {
+    while (n != 0) {
+      const ::ssize_t done = sending ? ::send(fd, at, n, MSG_NOSIGNAL) : ::recv(fd, at, n, 0);
+      if (done <= 0) return false;
+      at += done;
+      n -= static_cast<std::size_t>(done);
+    }
+    return true;
+  }
+  void serve(int fd) {
+    for (;;) {
+      std::array<std::byte, 4> prefix{};
+      if (!all(fd, prefix.data(), 4, false)) break;
+      const std::uint32_t length = le::load_u32(prefix.data());
+      if (length < 24 || length > 168) break;
+      std::vector<std::byte> bytes(length);
+      if (!all(fd, bytes.data(), length, false)) break;
+      const std::uint64_t txid = hv::get64(bytes, 8);
+      const std::uint32_t message = hv::get32(bytes, 16);
+      std::vector<std::byte> body;
+      hv::put32(body, 0);  // STATUS_SUCCESS
+      if (message == hv::msg_version) hv::put32(body, hv::get32(bytes, 20));
+      else if (message == hv::msg_read) body.resize(4 + std::min<std::uint32_t>(hv::get32(bytes, 28), 128));
+      std::vector<std::uint64_t> masks;
+      {
+        const std::lock_guard lock(mutex_);
+        masks.swap(pending_);
+      }
+      std::vector<std::byte> out;
+      for (const std::uint64_t m : masks) {
+        std::vector<std::byte> invalidation;
+        for (const std::uint32_t w : {hv::msg_invalidate, 0x22u, static_cast<std::uint32_t>(m), static_cast<std::uint32_t>(m >> 32)})
+          hv::put32(invalidation, w);
+        const auto frame = packet(hv::type_inband, 0, invalidation);
+        out.insert(out.end(), frame.begin(), frame.end());
+      }
+      const auto answer = packet(hv::type_completion, txid, body);
+      out.insert(out.end(), answer.begin(), answer.end());
+      if (!all(fd, out.data(), out.size(), true)) break;
+    }
+    ::close(fd);
+  }
+
+  bool coalesce_;
+  std::mutex mutex_;
+  std::vector<std::uint64_t> pending_;
+  std::vector<std::thread> threads_;
+};
+
+case_report run_hyperv_case(stream_target& target, pf_control& control, std::string_view name) {
+  profile p;
+  p.blocks = {{3, 128, block_access::read_write}};
+  hyperv_context ctx{target, p, &control, 0x22, 0x42, std::chrono::milliseconds(2000), std::nullopt};
+  const auto reports = run_cases(hyperv_cases(), ctx, {std::string(name)});
+  BOOST_REQUIRE(reports.size() == 1u);
+  return reports[0];
 }
 
 }  // namespace
@@ -301,7 +446,8 @@ BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_vpcis_pf_in_process) {
   transport_mailbox_port<memory_config_space> vf1(pf.space(1), *find_window(pf.space(1), std::nullopt), in_process);
   const profile p = default_profile();
   mailbox_context ctx{vf0, &vf1, p, &pf};
-  expect_no_failure(run_cases(mailbox_cases(), ctx, {}), {"mailbox.heartbeat"});
+  // The memory transport has no signal: vpci's PF does not announce SIGNAL there.
+  expect_no_failure(run_cases(mailbox_cases(), ctx, {}), {"mailbox.heartbeat", "mailbox.signal"});
 }
 
 BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_the_broken_pfs_harness_without_a_fault) {
@@ -361,6 +507,13 @@ BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_vpcis_pf_over_shm_in_another_thr
       });
     }
     std::string restart() override { return on_pf(start); }
+    [[nodiscard]] std::string can_flr() const override { return {}; }
+    std::string flr(int vf) override {
+      return on_pf([&] {
+        auto ec = pf->reset_vf(static_cast<vf_index>(vf));
+        return ec ? ec.message() : std::string{};
+      });
+    }
   } control(pf_io, pf, start_pf);
 
   std::vector<case_report> reports;
@@ -383,9 +536,12 @@ BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_vpcis_pf_over_shm_in_another_thr
   stopped.get_future().get();
   pf_thread.join();  // run() returns once the serving loops completed
   expect_no_failure(reports, {});
-  const case_report* heartbeat = find_report(reports, "mailbox.heartbeat");
-  BOOST_REQUIRE(heartbeat != nullptr);
-  BOOST_TEST((heartbeat->result.outcome == verdict::pass));
+  // Over shared memory the PF signals (the to_driver doorbell) and beats: these cases ran, not skipped.
+  for (const std::string_view name : {"mailbox.heartbeat", "mailbox.signal", "mailbox.flr"}) {
+    const case_report* r = find_report(reports, name);
+    BOOST_REQUIRE(r != nullptr);
+    BOOST_TEST_CONTEXT(format_line(*r)) { BOOST_TEST((r->result.outcome == verdict::pass)); }
+  }
 }
 
 // vpci's PF on its own thread, serving each stream the cases open (a Unix socket pair).
@@ -415,6 +571,34 @@ BOOST_AUTO_TEST_CASE(a_pf_serving_another_vfs_block_fails_foreign_block_and_isol
 
 BOOST_AUTO_TEST_CASE(a_pf_writing_status_before_the_data_fails_answer_data_before_status) {
   expect_fails(fault::status_before_data, "mailbox.answer_data_before_status");
+}
+
+BOOST_AUTO_TEST_CASE(a_pf_not_signalling_a_raised_invalidation_fails_signal) {
+  expect_fails(fault::no_signal_after_invalidation, "mailbox.signal");
+}
+
+BOOST_AUTO_TEST_CASE(a_pf_keeping_the_window_across_an_flr_fails_flr) {
+  expect_fails(fault::flr_keeps_window, "mailbox.flr");
+}
+
+// Binding 2: a PF that sends one INVALIDATE_BLOCK frame per raise against a stalled stream (instead of one
+// pending frame with their OR) fails hyperv.invalidation_coalesced; the same PF coalescing passes it.
+BOOST_AUTO_TEST_CASE(a_pf_not_coalescing_invalidations_fails_invalidation_coalesced) {
+  case_report passed, failed;
+  {
+    frame_pf good(true);
+    passed = run_hyperv_case(good, good, "hyperv.invalidation_coalesced");
+  }
+  {
+    frame_pf broken(false);
+    failed = run_hyperv_case(broken, broken, "hyperv.invalidation_coalesced");
+  }
+  BOOST_TEST_MESSAGE(format_line(failed));
+  BOOST_TEST_CONTEXT(format_line(passed) << " / " << format_line(failed)) {
+    BOOST_TEST((passed.result.outcome == verdict::pass));
+    BOOST_TEST((failed.result.outcome == verdict::fail));
+    BOOST_TEST(failed.result.reason.find("3 INVALIDATE_BLOCK frames") != std::string::npos);
+  }
 }
 
 // A PF that never answers is a FAIL "no answer within ...", bounded by the port's budget, never a hang.

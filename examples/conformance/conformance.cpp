@@ -37,6 +37,8 @@ Targets, binding 1 (the config-space mailbox):
   --sysfs2 BDF              the second VF
 Targets, binding 2 (Hyper-V vPCI messages, raw frames):
   --self --binding hyperv   vpci's own PF, serving socket pairs on a thread of this process
+  --self --tcp HOST:0       vpci's own PF listening on HOST (any free port, one listener per VF), the cases
+                            connecting over TCP as to an external PF
   --unix PATH / --tcp HOST:PORT, and --unix2 / --tcp2 for the second VF's stream
 
 Options:
@@ -59,6 +61,8 @@ Options:
   --invalidate-block ID     or: writing 8 bytes (a little-endian mask) to block ID makes the PF raise
                             those bits for the writing VF (a vendor's test hook)
   --restart-cmd CMD         a shell command that restarts the PF (and returns once it serves again)
+  --flr-cmd CMD             a shell command that makes the PF reset VF {vf} (an FLR, protocol.md 5.4); it
+                            returns once the PF has taken it (other VFs may be reset too)
 
 Without --block the PF is assumed to define the conformance profile (what --self defines): VF 0 has
 block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, write-only), 0x12345678
@@ -85,7 +89,7 @@ struct options {
   std::optional<std::uint16_t> dvsec_vendor;
   std::uint16_t dvsec_id{vpci::mailbox::default_dvsec_id};
   std::uint32_t wslot{0x22}, wslot2{0x42};
-  std::string invalidate_cmd, restart_cmd;
+  std::string invalidate_cmd, restart_cmd, flr_cmd;
 };
 
 std::uint64_t number(const std::string& text) { return std::stoull(text, nullptr, 0); }
@@ -150,6 +154,7 @@ options parse(int argc, char** argv) {
     else if (a == "--wslot2") o.wslot2 = static_cast<std::uint32_t>(number(value(i)));
     else if (a == "--invalidate-cmd") o.invalidate_cmd = value(i);
     else if (a == "--restart-cmd") o.restart_cmd = value(i);
+    else if (a == "--flr-cmd") o.flr_cmd = value(i);
     else throw std::invalid_argument("unknown option " + a);
   }
   if (o.binding != "mailbox" && o.binding != "hyperv") throw std::invalid_argument("--binding is mailbox or hyperv");
@@ -178,10 +183,11 @@ std::vector<Case> only(std::vector<Case> cases, const options& o) {
   return cases;
 }
 
-// --invalidate-cmd / --restart-cmd for an external PF.
+// --invalidate-cmd / --restart-cmd / --flr-cmd for an external PF.
 class command_control final : public pf_control {
  public:
-  command_control(std::string invalidate, std::string restart) : invalidate_(std::move(invalidate)), restart_(std::move(restart)) {}
+  command_control(std::string invalidate, std::string restart, std::string flr)
+      : invalidate_(std::move(invalidate)), restart_(std::move(restart)), flr_(std::move(flr)) {}
   [[nodiscard]] std::string can_invalidate() const override {
     return invalidate_.empty() ? "the tool cannot make this PF raise invalidations (--invalidate-cmd)" : "";
   }
@@ -195,6 +201,13 @@ class command_control final : public pf_control {
     return run(cmd);
   }
   std::string restart() override { return run(restart_); }
+  [[nodiscard]] std::string can_flr() const override { return flr_.empty() ? pf_control::can_flr() : ""; }
+  std::string flr(int vf) override {
+    if (flr_.empty()) return can_flr();
+    std::string cmd = flr_;
+    replace(cmd, "{vf}", std::to_string(vf));
+    return run(cmd);
+  }
 
  private:
   static void replace(std::string& s, const std::string& what, const std::string& with) {
@@ -204,7 +217,7 @@ class command_control final : public pf_control {
     const int status = std::system(cmd.c_str());
     return status == 0 ? std::string{} : "`" + cmd + "` exited with status " + std::to_string(status);
   }
-  std::string invalidate_, restart_;
+  std::string invalidate_, restart_, flr_;
 };
 
 bool json_output = false;
@@ -232,7 +245,7 @@ int run_mailbox(const options& o) {
   std::optional<vpci::shm_config_space> shm, shm2;
   std::unique_ptr<vpci::sysfs_config_space> sysfs, sysfs2;
   std::unique_ptr<mailbox_port> vf0, vf1;
-  command_control commands(o.invalidate_cmd, o.restart_cmd);
+  command_control commands(o.invalidate_cmd, o.restart_cmd, o.flr_cmd);
   pf_control* control = &commands;
   if (o.self) {
     self = std::make_unique<self_mailbox_pf>(o.blocks);
@@ -271,12 +284,20 @@ int run_mailbox(const options& o) {
 int run_hyperv(const options& o) {
   std::unique_ptr<self_stream_pf> self;
   std::unique_ptr<socket_stream_target> sockets;
-  command_control commands(o.invalidate_cmd, o.restart_cmd);
+  command_control commands(o.invalidate_cmd, o.restart_cmd, o.flr_cmd);
   stream_target* target = nullptr;
   pf_control* control = &commands;
   std::uint32_t wslot = o.wslot, wslot2 = o.wslot2;
   if (o.self) {
-    self = std::make_unique<self_stream_pf>(o.blocks, o.stall.value_or(std::chrono::seconds(5)));
+    std::string tcp_host;
+    if (!o.tcp.empty()) {  // --self --tcp HOST:0: vpci's PF listens there, the cases connect over TCP
+      const auto colon = o.tcp.rfind(':');
+      if (colon == std::string::npos || o.tcp.substr(colon + 1) != "0")
+        throw std::invalid_argument("--self --tcp takes HOST:0 (the PF listens on any free port, one per VF)");
+      tcp_host = o.tcp.substr(0, colon);
+      if (tcp_host.size() >= 2 && tcp_host.front() == '[' && tcp_host.back() == ']') tcp_host = tcp_host.substr(1, tcp_host.size() - 2);
+    }
+    self = std::make_unique<self_stream_pf>(o.blocks, o.stall.value_or(std::chrono::seconds(5)), tcp_host);
     if (!self->setup_error().empty()) throw std::runtime_error("starting vpci's PF: " + self->setup_error());
     target = self.get();
     control = self.get();

@@ -9,6 +9,7 @@
 // next run. Every receive is bounded by the answer timeout: a PF that never answers is a FAIL, never a hang.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -292,6 +293,25 @@ inline std::vector<std::byte> data_of(const packet& p, std::size_t n) {
 #define VPCI_HV_OPEN(stream)                                                       \
   if (!(stream).connected()) return fail("cannot connect: " + (stream).error()); \
   if (auto negotiated_ = (stream).negotiate(); !negotiated_.empty()) return fail(negotiated_)
+
+// Sends copies of the request `one` without reading any answer until the PF takes nothing for two windows
+// in a row: the stream is stalled (its answers fill the VF's receive side, it cannot write, it stops
+// reading). One window without progress could be a PF that was only descheduled, or TCP buffers still
+// growing. Each send continues the request the previous one cut. Returns the bytes sent, or nothing when
+// the stream never filled (bounded: 4096 windows).
+inline std::optional<std::size_t> stall_stream(stream_port& port, const std::vector<std::byte>& one, std::chrono::milliseconds window) {
+  std::vector<std::byte> bytes;
+  for (int i = 0; i < 1024; ++i) bytes.insert(bytes.end(), one.begin(), one.end());
+  std::size_t sent = 0;
+  int idle = 0;
+  for (int round = 0; round < 4096 && idle < 2; ++round) {
+    const std::size_t n = port.send_within(std::span<const std::byte>(bytes).subspan(sent % one.size()), window);
+    sent += n;
+    idle = n == 0 ? idle + 1 : 0;
+  }
+  if (idle < 2) return std::nullopt;
+  return sent;
+}
 
 // A status-table row over binding 2.
 inline case_result status_row(hyperv_context& ctx, std::optional<std::uint32_t> block, std::string_view role,
@@ -676,6 +696,58 @@ inline std::vector<hyperv_case> hyperv_cases() {
           return fail("INVALIDATE_BLOCK " + hex(get32(p.body, 0)) + " wslot " + hex(get32(p.body, 4)) + " mask " + hex(get64(p.body, 8), 16));
         return pass();
       });
+  add("hyperv.invalidation_coalesced", "hyperv-binding.md §Invalidations", "three raises against a stalled stream: at most one INVALIDATE frame carries them, with their OR",
+      [](hyperv_context& ctx) {
+        if (!ctx.control) return skip("the tool cannot make this PF raise invalidations (--invalidate-cmd)");
+        if (auto why = ctx.control->can_invalidate(); !why.empty()) return skip(why);
+        const block_spec* b = ctx.blocks.full_rw() ? ctx.blocks.full_rw() : ctx.blocks.small_rw();
+        if (!b) return skip(missing("read-write block"));
+        vf_stream s(ctx);
+        VPCI_HV_OPEN(s);
+        packet p;
+        // One round trip first: what the PF gives back from this VF's earlier streams may come here.
+        VPCI_HV_CHECK(s.read(b->id, static_cast<std::uint32_t>(b->size), p, 0x10000));
+        // Stall the stream, well inside the PF's stall timeout.
+        const auto one = read_frame(0x20000, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size));
+        const auto window = std::chrono::milliseconds(ctx.stall ? std::max<std::chrono::milliseconds::rep>(1, ctx.stall->count() / 10) : 25);
+        const auto stalled = stall_stream(s.port(), one, window);
+        if (!stalled) return fail("the stream never filled (requests taken for 4096 windows without reading)");
+        const std::size_t sent = *stalled;
+        // Three raises while the VF reads nothing: one pending mask, one frame.
+        const std::uint64_t raised[3] = {std::uint64_t{1} << 20, std::uint64_t{1} << 21, std::uint64_t{1} << 52};
+        const std::uint64_t all = raised[0] | raised[1] | raised[2];
+        for (const std::uint64_t m : raised) VPCI_HV_CHECK(ctx.control->invalidate(0, m));
+        // Read everything: the answers of the whole requests sent, then the rest of a request cut short and
+        // one more read, whose answer comes after everything the raises caused.
+        std::size_t frames = 0, answers = 0;
+        std::uint64_t carried = 0;
+        auto take = [&](std::size_t until) -> std::string {
+          while (answers < until) {
+            packet q;
+            if (auto e = s.receive(q); !e.empty()) return "after " + std::to_string(answers) + " answers: " + e;
+            if (s.is_invalidation(q)) {
+              const std::uint64_t m = get64(q.body, 8);
+              if ((m & all) != 0) ++frames, carried |= m & all;
+              continue;
+            }
+            if (q.type != type_completion) return "packet type " + std::to_string(q.type) + " among the answers";
+            ++answers;
+          }
+          return {};
+        };
+        VPCI_HV_CHECK(take(sent / one.size()));
+        if (const std::size_t cut = sent % one.size(); cut != 0) {
+          VPCI_HV_CHECK(s.send(std::span<const std::byte>(one).subspan(cut)));
+          VPCI_HV_CHECK(take(answers + 1));
+        }
+        VPCI_HV_CHECK(s.send(read_frame(0x7FFFF, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size))));
+        VPCI_HV_CHECK(take(answers + 1));
+        if (frames == 0) return fail("no INVALIDATE_BLOCK frame carried the raised bits " + hex(all, 16));
+        if (frames > 1)
+          return fail(std::to_string(frames) + " INVALIDATE_BLOCK frames carried the bits raised against a stalled stream: at most one pending frame (their OR)");
+        if (carried != all) return fail("the frame carried " + hex(carried, 16) + " of the raised " + hex(all, 16));
+        return pass("one frame, mask " + hex(all, 16) + ", after " + std::to_string(answers) + " answers");
+      });
   add("hyperv.isolation_two_streams", "hyperv-binding.md §What the PF session answers 3, 5", "each VF's block and wslot are its own",
       [](hyperv_context& ctx) {
         if (!ctx.target.has_second()) return skip("no second VF stream (--unix2 / --tcp2)");
@@ -750,17 +822,11 @@ inline std::vector<hyperv_case> hyperv_cases() {
         if (!b) return skip(missing("read-write block"));
         vf_stream s(ctx);
         VPCI_HV_OPEN(s);
-        // Requests until both directions are full: the PF's answers fill the VF's receive side, the PF
-        // stops reading, the VF's requests fill the PF's receive side.
+        // Requests until the stream is stalled.
         const auto one = read_frame(0x10000, b->id, ctx.wslot, static_cast<std::uint32_t>(b->size));
-        std::vector<std::byte> bytes;
-        for (int i = 0; i < 4096; ++i) bytes.insert(bytes.end(), one.begin(), one.end());
-        std::size_t sent = 0;
-        for (int round = 0; round < 64; ++round) {
-          const std::size_t n = s.port().send_within(bytes, std::chrono::milliseconds(50));
-          sent += n;
-          if (n < bytes.size()) break;
-        }
+        const auto stalled = stall_stream(s.port(), one, std::chrono::milliseconds(50));
+        if (!stalled) return fail("the stream never filled (requests taken for 4096 windows without reading)");
+        const std::size_t sent = *stalled;
         // Not reading for two stall timeouts: the PF must give the stream up (quarantine, close).
         std::this_thread::sleep_for(2 * *ctx.stall + std::chrono::milliseconds(50));
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

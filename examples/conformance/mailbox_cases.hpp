@@ -41,6 +41,9 @@ class mailbox_port {
   // and says whether the wait goes on. False ends the wait as "no answer within budget()".
   virtual bool wait_more(std::size_t polls, std::chrono::steady_clock::time_point started) = 0;
   [[nodiscard]] virtual std::string budget() const = 0;
+  // How often the PF has signalled this VF so far (docs/protocol.md 4.2, SIGNAL; over shared memory the
+  // to_driver doorbell's sequence), or nothing where the port cannot observe the PF's signal.
+  [[nodiscard]] virtual std::optional<std::uint32_t> signal_count() const { return std::nullopt; }
 };
 
 // A pattern of `size` bytes that differs for each `seed`.
@@ -380,6 +383,16 @@ inline std::string drain(mailbox_vf& vf) {
   if (latched == 0) return {};
   acknowledge(vf, latched);
   return wait_mask(vf, 0, "draining the latch before the case");
+}
+
+// Waits (within the port's budget) until the PF's signal count moves from `seen`.
+inline std::string wait_signal(mailbox_port& port, std::uint32_t seen, std::string_view after) {
+  const auto started = std::chrono::steady_clock::now();
+  for (std::size_t polls = 0;; ++polls) {
+    if (port.signal_count().value_or(seen) != seen) return {};
+    if (!port.wait_more(polls, started))
+      return "control.SIGNAL set, but no signal within " + port.budget() + " after " + std::string(after);
+  }
 }
 
 inline std::string cannot_invalidate(const mailbox_context& ctx) {
@@ -932,6 +945,68 @@ inline std::vector<mailbox_case> mailbox_cases() {
         return pass();
       });
 
+
+  // ---- 5.4: FLR ----
+  add("mailbox.flr", "protocol.md §5.4, §5.1", "an FLR of a live window: new epoch, request_block and data zeroed, blocks and latch kept, quarantine lifted",
+      [](mailbox_context& ctx) {
+        if (!ctx.control) return skip("the tool cannot make this PF reset a VF (--flr-cmd)");
+        if (auto why = ctx.control->can_flr(); !why.empty()) return skip(why);
+        const block_spec* b = ctx.blocks.small_rw();
+        if (!b) return skip(detail::missing("read-write block"));
+        mailbox_vf vf(ctx.vf0);
+        VPCI_CONFORMANCE_START(vf);
+        // The previous user's traces: a latched invalidation, a write (its block ID and data in the window),
+        // a quarantine (a skipped sequence).
+        const bool latched = detail::cannot_invalidate(ctx).empty();
+        if (latched) {
+          VPCI_CONFORMANCE_CHECK(detail::drain(vf));
+          VPCI_CONFORMANCE_CHECK(detail::raise(ctx, vf, 1u << 13));
+          VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 1u << 13, "after the raise"));
+        }
+        const auto data = pattern(9000, b->size);
+        VPCI_CONFORMANCE_CHECK(expect_success(vf.write(b->id, data), b->size));
+        const std::uint16_t bad = mailbox_vf::after(mailbox_vf::after(vf.sequence()));
+        const auto q = vf.transact(mailbox::encode_request(bad, b->size, mailbox::operation::read), b->id);
+        if (auto e = expect_failure(q, ntstatus::invalid_device_request); !e.empty()) return fail("a skipped sequence before the FLR: " + e);
+        if (vf.rd(mailbox::reg::request_block) == 0) return fail("request_block reads 0 before the FLR");
+        const std::uint8_t old_epoch = mailbox::decode_status(q.status).epoch;
+        VPCI_CONFORMANCE_CHECK(ctx.control->flr(0));
+        std::string why;
+        const auto st = vf.wait_status([&](std::uint32_t s) { return mailbox::decode_status(s).epoch != old_epoch; }, why);
+        if (!st) return fail("epoch still " + std::to_string(old_epoch) + " after the FLR: " + why);
+        const auto s = mailbox::decode_status(*st);
+        const std::uint8_t expected = old_epoch >= 15 ? 1 : static_cast<std::uint8_t>(old_epoch + 1);
+        if (s.epoch != expected) return fail("new epoch " + std::to_string(s.epoch) + ", expected " + std::to_string(expected));
+        if (s.ack != 0 || s.count != 0 || s.failed) return fail("status " + hex(*st) + " after the FLR: ack, count, FAILED must be 0");
+        const std::uint32_t rb = vf.rd(mailbox::reg::request_block), rq = vf.rd(mailbox::reg::request);
+        const std::uint32_t result = vf.rd(mailbox::reg::result), control = vf.rd(mailbox::reg::control);
+        const std::uint32_t ack_low = vf.rd(mailbox::reg::invalidate_ack_low), ack_high = vf.rd(mailbox::reg::invalidate_ack_high);
+        VPCI_CONFORMANCE_CHECK(vf.error());
+        if (rb != 0) return fail("request_block " + hex(rb) + " after the FLR: an FLR zeroes it, live window or not");
+        if (rq != 0 || result != 0) return fail("request " + hex(rq) + ", result " + hex(result) + " after the FLR, expected 0");
+        if ((control & ~mailbox::control_signal) != 0) return fail("control " + hex(control) + " after the FLR: bits other than SIGNAL must be clear");
+        if (ack_low != 0 || ack_high != 0) return fail("acknowledgement registers not zero after the FLR");
+        std::array<std::byte, mailbox::data_window_size> window{};
+        if (auto e = ctx.vf0.read(mailbox::reg::data, window); !e.empty()) return fail(e);
+        for (std::size_t i = 0; i < window.size(); ++i)
+          if (window[i] != std::byte{0})
+            return fail("data window byte " + std::to_string(i) + " is " + hex(std::to_integer<unsigned>(window[i]), 2) +
+                        " after the FLR: an FLR zeroes the data window, live window or not");
+        if (latched) {
+          if (detail::read_mask(vf) != (1u << 13) || !s.invalidated)
+            return fail("the latch after the FLR: mask " + hex(detail::read_mask(vf), 16) + ", status " + hex(*st) + " (an FLR keeps the latch)");
+        }
+        // The quarantine is lifted, the VF's next sequence adopted, the block kept.
+        const auto r = vf.read(b->id, b->size);
+        if (auto e = expect_success(r, b->size); !e.empty()) return fail("first request after the FLR: " + e);
+        if (r.data != data) return fail("the block lost what was written before the FLR (an FLR keeps the VF's blocks)");
+        if (latched) {
+          detail::acknowledge(vf, 1u << 13);
+          VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 0, "after the acknowledgement"));
+        }
+        return pass("epoch " + std::to_string(old_epoch) + " -> " + std::to_string(s.epoch) + (latched ? ", latch kept" : ""));
+      });
+
   // ---- 5.5: liveness ----
   add("mailbox.heartbeat", "protocol.md §5.5", "status bits 27:26 advance within the announced interval", [](mailbox_context& ctx) {
     mailbox_vf vf(ctx.vf0);
@@ -950,6 +1025,69 @@ inline std::vector<mailbox_case> mailbox_cases() {
     }
     return fail("heartbeat unchanged for " + std::to_string(limit.count()) + " ms (announced interval " + std::to_string(interval) + " ms)");
   });
+
+
+  // ---- 4.2 publish(): the PF's signal ----
+  add("mailbox.signal", "protocol.md §4.2, §5.5", "control.SIGNAL set: signalled after an answer, an invalidation and its acknowledgement; not for a heartbeat alone",
+      [](mailbox_context& ctx) {
+        mailbox_vf vf(ctx.vf0);
+        const std::uint32_t identity = vf.rd(mailbox::reg::identity), limits = vf.rd(mailbox::reg::limits);
+        VPCI_CONFORMANCE_CHECK(vf.error());
+        if (((identity >> 16) & mailbox::capability::signal) == 0) return skip("the PF does not announce SIGNAL (identity bit 17)");
+        if (!ctx.vf0.signal_count())
+          return skip("this port cannot observe the PF's signal (the in-process memory space has none; over shared memory it is the to_driver doorbell)");
+        const block_spec* b = ctx.blocks.small_rw();
+        if (!b) return skip(detail::missing("read-write block"));
+        VPCI_CONFORMANCE_START(vf);
+        const bool invalidations = detail::cannot_invalidate(ctx).empty();
+        if (invalidations) VPCI_CONFORMANCE_CHECK(detail::drain(vf));
+        vf.wr(mailbox::reg::control, mailbox::control_signal);
+        VPCI_CONFORMANCE_CHECK(vf.error());
+        std::string checked = "answer";
+        // An answer (status, data) changes what the VF reads.
+        std::uint32_t seen = *ctx.vf0.signal_count();
+        VPCI_CONFORMANCE_CHECK(expect_success(vf.read(b->id, b->size), b->size));
+        VPCI_CONFORMANCE_CHECK(detail::wait_signal(ctx.vf0, seen, "an answer"));
+        if (invalidations) {
+          // A raise (mask, INVALIDATED), and the acknowledgement taken (the mask cleared). Through a trigger
+          // block the raise rides on that request's answer; the acknowledgement is signalled on its own.
+          seen = *ctx.vf0.signal_count();
+          VPCI_CONFORMANCE_CHECK(detail::raise(ctx, vf, 1u << 14));
+          VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 1u << 14, "after the raise"));
+          VPCI_CONFORMANCE_CHECK(detail::wait_signal(ctx.vf0, seen, "an invalidation"));
+          seen = *ctx.vf0.signal_count();
+          detail::acknowledge(vf, 1u << 14);
+          VPCI_CONFORMANCE_CHECK(detail::wait_mask(vf, 0, "after the acknowledgement"));
+          VPCI_CONFORMANCE_CHECK(detail::wait_signal(ctx.vf0, seen, "the acknowledgement was taken (mask cleared)"));
+          checked += ", invalidation, acknowledgement";
+        }
+        if (((identity >> 16) & mailbox::capability::heartbeat) != 0 && (limits >> 16) != 0) {
+          // Nothing but heartbeats for two beats: no signal (section 5.5).
+          const std::uint32_t interval = limits >> 16;
+          seen = *ctx.vf0.signal_count();
+          std::uint8_t beat = mailbox::decode_status(vf.rd(mailbox::reg::status)).heartbeat;
+          int beats = 0;
+          const auto started = std::chrono::steady_clock::now();
+          const auto limit = std::chrono::milliseconds(3 * interval + 50);
+          while (beats < 2 && std::chrono::steady_clock::now() - started < limit) {
+            const std::uint8_t now = mailbox::decode_status(vf.rd(mailbox::reg::status)).heartbeat;
+            if (now != beat) {
+              ++beats;
+              beat = now;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+          VPCI_CONFORMANCE_CHECK(vf.error());
+          if (beats < 2) return fail("the heartbeat did not advance twice within " + std::to_string(limit.count()) + " ms");
+          if (const auto now = *ctx.vf0.signal_count(); now != seen)
+            return fail("signalled " + std::to_string(now - seen) + " times while only the heartbeat changed (a heartbeat alone does not signal)");
+          checked += "; two heartbeats unsignalled";
+        } else {
+          checked += "; no HEARTBEAT: the heartbeat rule not checked";
+        }
+        vf.wr(mailbox::reg::control, 0);
+        return pass(checked);
+      });
 
   // ---- two VFs ----
   add("mailbox.isolation_two_vfs", "protocol.md §4.2, §4.4", "one VF's quarantine and invalidations do not reach the other",

@@ -18,6 +18,7 @@
 #include <vpci/config/vsec.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
+#include <vpci/transport/traits.hpp>
 #include <vpci/wire/mailbox.hpp>
 
 #include "mailbox_cases.hpp"
@@ -62,6 +63,10 @@ class transport_mailbox_port final : public mailbox_port {
   [[nodiscard]] std::string budget() const override {
     return budget_.polls != 0 ? std::to_string(budget_.polls) + " status polls (in-process PF)"
                               : std::to_string(budget_.timeout.count()) + " ms";
+  }
+  [[nodiscard]] std::optional<std::uint32_t> signal_count() const override {
+    if constexpr (peer_signalling_transport<Transport>) return transport_.peer_signal_sequence();
+    else return std::nullopt;
   }
 
  private:

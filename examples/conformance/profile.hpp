@@ -94,8 +94,9 @@ inline std::vector<std::byte> initial_contents(std::uint32_t id, std::size_t siz
   return bytes;
 }
 
-// What the tool can make the PF do besides answering: raise invalidations, restart. --self does both;
-// an external PF through --invalidate-cmd / --restart-cmd; otherwise the cases that need it SKIP.
+// What the tool can make the PF do besides answering: raise invalidations, restart, reset a VF (an FLR).
+// --self does all three; an external PF through --invalidate-cmd / --restart-cmd / --flr-cmd; otherwise the
+// cases that need it SKIP.
 class pf_control {
  public:
   virtual ~pf_control() = default;
@@ -105,6 +106,10 @@ class pf_control {
   // Raises `mask` (blocks 0..63) for VF `vf` (0: the VF under test, 1: the second VF). Returns an error text.
   virtual std::string invalidate(int vf, std::uint64_t mask) = 0;
   virtual std::string restart() = 0;
+  // A Function Level Reset of VF `vf` (docs/protocol.md 5.4). Returns once the PF has taken it (the case
+  // waits for the new epoch). By default a PF under test cannot be made to reset a VF.
+  [[nodiscard]] virtual std::string can_flr() const { return "the tool cannot make this PF reset a VF (--flr-cmd)"; }
+  virtual std::string flr(int /*vf*/) { return can_flr(); }
 };
 
 }  // namespace vpci::conformance

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs vpci-conformance against examples/firmware-c's PF (or one of its broken variants) over shared
 # memory: starts the PF with two VFs, waits for it to be ready, runs the tool with the firmware's blocks
-# (examples/firmware-c/README.md) and SIGHUP as its restart, stops the PF, and exits with the tool's status.
+# (examples/firmware-c/README.md), SIGHUP as its restart and SIGUSR2 as an FLR, stops the PF, and exits with the tool's status.
 # usage: run_against_firmware_c.sh CONFORMANCE PF NAME [vpci-conformance options...]
 set -u
 conformance=$1
@@ -25,7 +25,7 @@ until grep -q "ready" "$log"; do
 done
 "$conformance" --shm "$name" --shm2 "$name-1" \
   --block 1:16 --block 2:128:ro --block 3:4 --block 4:8:wo --block 5:128 --block 0xC0DE0001:12 --block 40:8 \
-  --foreign-block 41 --second-block 41:8 --invalidate-block 4 --restart-cmd "kill -HUP $pid" "$@"
+  --foreign-block 41 --second-block 41:8 --invalidate-block 4 --restart-cmd "kill -HUP $pid" --flr-cmd "kill -USR2 $pid" "$@"
 status=$?
 kill -TERM "$pid" 2>/dev/null
 wait "$pid"

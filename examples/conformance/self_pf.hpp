@@ -2,12 +2,15 @@
 // - Binding 1: pf_endpoint serving two VF windows over memory_config_space in this thread (the window is
 //   served inside each VF write, as a device's write hook would); a restart replaces the PF endpoint by a
 //   new one that attaches to the same windows in place (a new epoch), as a restarted PF process does.
-// - Binding 2: pf_endpoint serving each stream the tool opens (a Unix socket pair) on a thread of its own.
+// - Binding 2: pf_endpoint serving each stream the tool opens on a thread of its own: a Unix socket pair,
+//   or (with a TCP address) a loopback TCP connection to a listener of the PF's, one per VF, so the tool's
+//   TCP path (connect_tcp) is what carries the cases.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <list>
 #include <memory>
@@ -20,8 +23,10 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/transport/memory_config_space.hpp>
@@ -105,6 +110,11 @@ class self_mailbox_pf final : public pf_control {
     return ec ? ec.message() : std::string{};
   }
   std::string restart() override { return start(); }
+  [[nodiscard]] std::string can_flr() const override { return {}; }
+  std::string flr(int vf) override {
+    auto ec = pf_->reset_vf(static_cast<vf_index>(vf));
+    return ec ? ec.message() : std::string{};
+  }
 
  private:
   profile profile_;
@@ -120,19 +130,35 @@ class self_stream_pf final : public stream_target, public pf_control {
   using endpoint = pf_endpoint<4>;
   using socket = boost::asio::local::stream_protocol::socket;
 
-  explicit self_stream_pf(profile p, std::chrono::nanoseconds stall = std::chrono::seconds(5))
+  // `tcp_host`: serve over TCP, listening on that host (any free port, one listener per VF), instead of
+  // socket pairs.
+  explicit self_stream_pf(profile p, std::chrono::nanoseconds stall = std::chrono::seconds(5), std::string tcp_host = {})
       : stall_(stall) {
     setup_error_ = define_profile(pf_, p);
+    if (setup_error_.empty() && !tcp_host.empty()) {
+      try {
+        boost::asio::ip::tcp::resolver resolver(io_);
+        const auto where = *resolver.resolve(tcp_host, "0").begin();
+        for (std::size_t vf = 0; vf < 2; ++vf) {
+          acceptors_.emplace_back(io_, where.endpoint());
+          const auto bound = acceptors_.back().local_endpoint();
+          addresses_[vf] = (bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string()) +
+                           ":" + std::to_string(bound.port());
+        }
+      } catch (const boost::system::system_error& e) {
+        setup_error_ = "listening on " + tcp_host + ": " + e.what();
+      }
+    }
     thread_ = std::thread([this] { io_.run(); });
   }
   self_stream_pf(const self_stream_pf&) = delete;
   self_stream_pf& operator=(const self_stream_pf&) = delete;
   ~self_stream_pf() override {
     on_pf([this] {
-      for (auto& s : sockets_) {
-        boost::system::error_code ignored;
-        s.close(ignored);
-      }
+      boost::system::error_code ignored;
+      for (auto& s : sockets_) s.close(ignored);
+      for (auto& s : tcp_sockets_) s.close(ignored);
+      for (auto& a : acceptors_) a.close(ignored);
       return std::string{};
     });
     work_.reset();
@@ -142,7 +168,11 @@ class self_stream_pf final : public stream_target, public pf_control {
 
   [[nodiscard]] const std::string& setup_error() const { return setup_error_; }
 
+  // The address VF `vf`'s listener is bound to (TCP only).
+  [[nodiscard]] const std::string& address(int vf) const { return addresses_[static_cast<std::size_t>(vf)]; }
+
   std::unique_ptr<stream_port> connect(int vf, std::string& error) override {
+    if (!acceptors_.empty()) return connect_over_tcp(vf, error);
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
       error = std::strerror(errno);
@@ -169,6 +199,7 @@ class self_stream_pf final : public stream_target, public pf_control {
 
   [[nodiscard]] std::string can_invalidate() const override { return {}; }
   [[nodiscard]] std::string can_restart() const override { return "--self on binding 2 does not restart its PF"; }
+  [[nodiscard]] std::string can_flr() const override { return "binding 2 has no window to reset (an FLR ends the VF's streams)"; }
   std::string invalidate(int vf, std::uint64_t mask) override {
     return on_pf([this, vf, mask] {
       auto ec = pf_.invalidate(static_cast<vf_index>(vf), block_mask{mask});
@@ -187,9 +218,41 @@ class self_stream_pf final : public stream_target, public pf_control {
     return result.get();
   }
 
+  // The PF accepts one connection on VF `vf`'s listener and serves it; the tool connects with connect_tcp.
+  std::unique_ptr<stream_port> connect_over_tcp(int vf, std::string& error) {
+    auto accepted = std::make_shared<std::promise<std::string>>();
+    auto done = accepted->get_future();
+    error = on_pf([this, vf, accepted] {
+      acceptors_[static_cast<std::size_t>(vf)].async_accept(
+          [this, vf, accepted](boost::system::error_code ec, boost::asio::ip::tcp::socket s) {
+            if (ec) return accepted->set_value("accept: " + ec.message());
+            tcp_sockets_.push_back(std::move(s));
+            pf_stream_options<steady_timing> options;
+            options.stall_timeout = stall_;
+            pf_.async_serve(static_cast<vf_index>(vf), self_wslots[vf], tcp_sockets_.back(), options, [](boost::system::error_code) {});
+            accepted->set_value({});
+          });
+      return std::string{};
+    });
+    if (!error.empty()) return nullptr;
+    auto port = connect_tcp(addresses_[static_cast<std::size_t>(vf)], error);
+    if (!port) {
+      on_pf([this] {
+        boost::system::error_code ignored;
+        for (auto& a : acceptors_) a.cancel(ignored);
+        return std::string{};
+      });
+    }
+    if (auto e = done.get(); !e.empty() && error.empty()) error = e;
+    return error.empty() ? std::move(port) : nullptr;
+  }
+
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
   std::list<socket> sockets_;  // every stream served, kept until the PF ends
+  std::deque<boost::asio::ip::tcp::acceptor> acceptors_;  // TCP only: VF 0's, VF 1's
+  std::list<boost::asio::ip::tcp::socket> tcp_sockets_;
+  std::array<std::string, 2> addresses_{};
   endpoint pf_;
   std::chrono::nanoseconds stall_;
   std::string setup_error_;

@@ -7,7 +7,8 @@
  * futex, so the kernel marks the device gone if this process dies), services the window whenever the
  * VF rings the to_device doorbell, and rings to_driver after an update when the VF asked (control.SIGNAL).
  * The main thread only takes signals: SIGTERM/SIGINT stop, SIGUSR1 raises the statistics block's
- * invalidation, SIGHUP re-initialises every window (a new epoch, as after an FLR or a PF restart).
+ * invalidation, SIGHUP re-initialises every window (a new epoch, as after a PF restart), SIGUSR2 is an FLR
+ * of every VF (5.4: the same, and request_block and the data window zeroed even on a live window).
  *
  * Broken variants for conformance testing (compile-time, each a few lines marked BROKEN):
  * VPCI_FW_BROKEN_NO_SEQUENCE_CHECK, VPCI_FW_BROKEN_CLEAR_WITHOUT_ACK, VPCI_FW_BROKEN_CROSS_VF,
@@ -181,7 +182,7 @@ struct vf_state {
   uint8_t epoch, heartbeat;
   unsigned count;
   unsigned long dropped; /* VF writes into PF registers, undone */
-  atomic_bool reinitialise;
+  atomic_bool reinitialise, function_reset;
   int failed; /* setup: 0 ok, else errno */
 };
 
@@ -216,21 +217,21 @@ static void clear_control(struct vf_state* v) {
 }
 
 /* docs/protocol.md 5.1: identity, limits, control.RESET cleared, request registers, result, mask, acks,
- * data, then status (a new epoch) last. */
-static void initialise_window(struct vf_state* v) {
+ * data, then status (a new epoch) last. An FLR (5.4) zeroes request_block and the data window, live or not. */
+static void initialise_window(struct vf_state* v, bool flr) {
   const uint16_t caps = (uint16_t)(VPCI_CAP_INVALIDATION | VPCI_CAP_SIGNAL | (heartbeat_ms ? VPCI_CAP_HEARTBEAT : 0));
   const uint8_t shown = VPCI_STATUS_EPOCH(reg_load(v, VPCI_REG_STATUS));
   reg_store(v, VPCI_REG_IDENTITY, VPCI_IDENTITY(caps));
   reg_store(v, VPCI_REG_LIMITS, VPCI_LIMITS(heartbeat_ms));
   clear_control(v);
-  if (shown == 0) reg_store(v, VPCI_REG_REQUEST_BLOCK, 0); /* a live window keeps what the VF composes (5.1) */
+  if (shown == 0 || flr) reg_store(v, VPCI_REG_REQUEST_BLOCK, 0); /* a live window keeps what the VF composes (5.1) */
   reg_store(v, VPCI_REG_REQUEST, 0);
   reg_store(v, VPCI_REG_RESULT, 0);
   reg_store(v, VPCI_REG_INVALIDATE_MASK_LOW, (uint32_t)v->latch);
   reg_store(v, VPCI_REG_INVALIDATE_MASK_HIGH, (uint32_t)(v->latch >> 32));
   reg_store(v, VPCI_REG_INVALIDATE_ACK_LOW, 0);
   reg_store(v, VPCI_REG_INVALIDATE_ACK_HIGH, 0);
-  if (shown == 0)
+  if (shown == 0 || flr)
     for (uint32_t r = VPCI_REG_DATA; r < VPCI_WINDOW_SIZE; r += 4) reg_store(v, r, 0);
   v->epoch = (uint8_t)(shown % 15u + 1u); /* 1..15, never 0 */
   v->last = 0;
@@ -423,7 +424,7 @@ static int build_space(struct vf_state* v) {
                           (r >= VPCI_REG_INVALIDATE_ACK_LOW && r < VPCI_WINDOW_SIZE);
     atomic_store(&v->map[(SHM_HEADER + SHM_SPACE + at) / 4], writable ? 0xFFFFFFFFu : 0u);
   }
-  initialise_window(v);
+  initialise_window(v, false);
   atomic_store(space_word(v, 0x00), host_le(VENDOR_ID | DEVICE_ID << 16));
   atomic_store(space_word(v, 0x08), host_le(0x02000000u)); /* class: network controller */
   reg_store(v, VPCI_REG_DVSEC_HEADER1, VENDOR_ID | VPCI_DVSEC_REVISION << 16 | VPCI_WINDOW_SIZE << 20);
@@ -487,8 +488,9 @@ static void* serve_vf(void* arg) {
   while (!atomic_load(&stopping)) {
     const uint32_t seen = atomic_load(doorbell); /* before servicing: no ring is lost */
     bool signal = false;
-    if (atomic_exchange(&v->reinitialise, false)) {
-      initialise_window(v);
+    const bool flr = atomic_exchange(&v->function_reset, false);
+    if (atomic_exchange(&v->reinitialise, false) || flr) {
+      initialise_window(v, flr);
       signal = true;
     }
     const int64_t now = now_ns();
@@ -535,7 +537,8 @@ static int usage(void) {
           "  --heartbeat MS: status heartbeat interval, 0 for none (default 100)\n"
           "  --invalidate-every MS: raise the statistics block's invalidation periodically (default never)\n"
           "  --replace: replace existing objects of these names (their drivers see the old device gone)\n"
-          "  signals: SIGTERM/SIGINT stop, SIGUSR1 raises the statistics invalidation, SIGHUP re-initialises\n");
+          "  signals: SIGTERM/SIGINT stop, SIGUSR1 raises the statistics invalidation, SIGHUP re-initialises,\n"
+          "  SIGUSR2 resets every VF (an FLR)\n");
   return 2;
 }
 
@@ -558,6 +561,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits it: only sigtimedwait takes them */
   sem_init(&started, 0, 0);
   unsigned running = 0;
@@ -590,8 +594,8 @@ int main(int argc, char** argv) {
     const int taken = sigtimedwait(&set, NULL, every_ms ? &timeout : NULL);
     if (taken == SIGINT || taken == SIGTERM) break;
     if (taken == SIGUSR1) raise_statistics();
-    if (taken == SIGHUP) {
-      for (unsigned v = 0; v < vf_count; ++v) atomic_store(&vfs[v].reinitialise, true);
+    if (taken == SIGHUP || taken == SIGUSR2) {
+      for (unsigned v = 0; v < vf_count; ++v) atomic_store(taken == SIGHUP ? &vfs[v].reinitialise : &vfs[v].function_reset, true);
       wake_all();
     }
     if (taken < 0 && errno == EAGAIN) {
