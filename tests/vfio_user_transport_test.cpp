@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <string_view>
 #include <vector>
@@ -79,10 +80,12 @@ struct served_fixture {
 };
 
 // A scripted server: the replies are written before the client runs.
-struct scripted_fixture {
+template <class Timing>
+struct basic_scripted_fixture {
   boost::asio::io_context io;
+  Timing clock{};
   socket_pair sockets{io};
-  vfio_user_config_space client{io};
+  basic_vfio_user_config_space<Timing> client{io, vfio_user_client_options<Timing>{std::chrono::seconds(1), clock}};
 
   void reply(const bytes& message) {
     BOOST_REQUIRE(::write(sockets.server.native_handle(), message.data(), message.size()) ==
@@ -133,6 +136,18 @@ struct scripted_fixture {
     return out;
   }
 };
+using scripted_fixture = basic_scripted_fixture<steady_timing>;
+// Virtual time: a server that stays silent is judged without waiting.
+using silent_fixture = basic_scripted_fixture<manual_timing>;
+
+// Runs `io` until `done` (bounded by turns, never by time).
+template <class Done>
+void run_until(boost::asio::io_context& io, Done done) {
+  for (int turns = 0; turns < 10000 && !done(); ++turns) {
+    io.restart();
+    if (io.poll_one() == 0) break;
+  }
+}
 
 }  // namespace
 
@@ -466,6 +481,209 @@ BOOST_AUTO_TEST_CASE(a_server_that_hangs_up_mid_reply) {
   BOOST_TEST((ec == boost::asio::error::eof));
   f.client.read(0, out, ec);
   BOOST_TEST((ec == boost::asio::error::eof));
+}
+
+// A server that reads a request and never answers: the operation fails with timeout at its deadline (not
+// before), the socket is closed (a late reply would answer the next request) and later operations fail at
+// once with the same error; the server sees nothing more.
+BOOST_AUTO_TEST_CASE(hostile_server_silent_after_a_request_times_out) {
+  silent_fixture f;
+  f.handshake();
+  BOOST_REQUIRE(!f.open());
+  (void)f.requests();
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  std::size_t n = 99;
+  bool done = false;
+  f.client.async_read(0, out, [&](boost::system::error_code e, std::size_t k) {
+    ec = e, n = k;
+    done = true;
+  });
+  run_until(f.io, [&] { return done; });
+  BOOST_TEST(!done);
+  BOOST_TEST(f.requests().size() == 1u);  // the request is with the server
+  f.clock.advance(std::chrono::milliseconds(999));
+  run_until(f.io, [&] { return done; });
+  BOOST_TEST(!done);
+  f.clock.advance(std::chrono::milliseconds(1));
+  run_until(f.io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(n == 0u);
+  BOOST_TEST(!f.client.is_open());
+  BOOST_TEST(f.clock.armed() == 0u);
+  // The client closed its end: a late reply finds nobody (and could never be taken for the next request's).
+  const bytes late = make_bytes({4, 0, 9, 0, 16, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0});
+  BOOST_TEST(::send(f.sockets.server.native_handle(), late.data(), late.size(), MSG_NOSIGNAL) == -1);
+  BOOST_TEST(errno == EPIPE);
+  // The next operation fails at once, sending nothing.
+  done = false;
+  f.client.async_read(0, out, [&](boost::system::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  run_until(f.io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(octets(out) == std::vector<unsigned>(4, 0));
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == errc::timeout));
+}
+
+// The synchronous form: under virtual time it looks, then moves time to the deadline.
+BOOST_AUTO_TEST_CASE(hostile_server_silent_synchronous_form_times_out) {
+  silent_fixture f;
+  f.handshake();
+  BOOST_REQUIRE(!f.open());
+  const std::uint64_t start = f.clock.now();
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(f.clock.now() - start == 1'000'000'000u);
+  BOOST_TEST(!f.client.is_open());
+  const bytes value = make_bytes({1});
+  BOOST_TEST(f.client.write(0x40, value, ec) == 0u);
+  BOOST_TEST((ec == errc::timeout));
+}
+
+// Half a reply, then silence: the deadline covers the whole reply.
+BOOST_AUTO_TEST_CASE(hostile_server_stops_mid_reply_times_out) {
+  silent_fixture f;
+  f.handshake();
+  f.reply(make_bytes({4, 0, 9, 0, 36, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  BOOST_REQUIRE(!f.open());
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  bool done = false;
+  f.client.async_read(0, out, [&](boost::system::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  run_until(f.io, [&] { return done; });
+  BOOST_TEST(!done);
+  f.clock.advance(std::chrono::seconds(1));
+  run_until(f.io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_TEST((ec == errc::timeout));
+}
+
+// A silent server during the handshake: the handshake fails with timeout, the client stays unconnected.
+BOOST_AUTO_TEST_CASE(hostile_server_silent_during_the_handshake) {
+  silent_fixture f;
+  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+  boost::system::error_code ec = errc::device_error;
+  bool done = false;
+  f.client.async_open(std::move(f.sockets.client), [&](boost::system::error_code e) {
+    ec = e;
+    done = true;
+  });
+  run_until(f.io, [&] { return done; });
+  BOOST_TEST(!done);
+  f.clock.advance(std::chrono::seconds(1));
+  run_until(f.io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(f.client.size() == 0u);
+  BOOST_TEST(!f.client.is_open());
+}
+
+// Each request has its own deadline: replies that come in time, one after another, never time out, and a
+// deadline of a completed operation never fires later.
+BOOST_AUTO_TEST_CASE(each_request_has_its_own_deadline) {
+  boost::asio::io_context io;
+  manual_timing clock;
+  vfio_user_device_space space(io);
+  vfio_user_device_server server(space);
+  socket_pair sockets(io);
+  basic_vfio_user_config_space<manual_timing> client(
+      io, vfio_user_client_options<manual_timing>{std::chrono::milliseconds(50), clock});
+  server.async_serve(sockets.server, [](boost::system::error_code) {});
+  boost::system::error_code ec = errc::device_error;
+  bool done = false;
+  client.async_open(std::move(sockets.client), [&](boost::system::error_code e) {
+    ec = e;
+    done = true;
+  });
+  run_until(io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_REQUIRE(!ec);
+  std::array<std::byte, 4> out{};
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(std::chrono::milliseconds(40));  // between requests: no deadline runs
+    done = false;
+    client.async_read(0, out, [&](boost::system::error_code e, std::size_t) {
+      ec = e;
+      done = true;
+    });
+    run_until(io, [&] { return done; });
+    BOOST_REQUIRE(done);
+    BOOST_TEST(!ec);
+    BOOST_TEST(clock.armed() == 0u);
+  }
+  clock.advance(std::chrono::seconds(10));
+  io.restart();
+  io.poll();
+  BOOST_TEST(client.is_open());
+}
+
+// Without a completion token the operations return vpci::default_completion_token_t's (deferred with a
+// plain executor): nothing starts until the deferred operation is invoked.
+BOOST_AUTO_TEST_CASE(operations_without_a_token_are_deferred) {
+  boost::asio::io_context io;
+  vfio_user_device_space space(io);
+  const bytes header = make_bytes({0xF4, 0x1A, 0x34, 0x12});
+  BOOST_REQUIRE(space.model().device_write(0, header) == no_error);
+  vfio_user_device_server server(space);
+  socket_pair sockets(io);
+  vfio_user_config_space client(io);
+  server.async_serve(sockets.server, [](boost::system::error_code) {});
+  int completed = 0;
+  auto open = client.async_open(std::move(sockets.client));
+  std::move(open)([&](boost::system::error_code e) {
+    BOOST_TEST(!e);
+    ++completed;
+  });
+  run_until(io, [&] { return completed == 1; });
+  BOOST_REQUIRE(completed == 1);
+  const bytes value = make_bytes({0x5A});
+  auto write = client.async_write(0x40, value);
+  std::array<std::byte, 4> id{};
+  auto read = client.async_read(0, id);
+  io.restart();
+  io.poll();
+  BOOST_TEST(octets(id) == std::vector<unsigned>(4, 0));  // not started
+  std::move(write)([&](boost::system::error_code e, std::size_t n) {
+    BOOST_TEST(!e);
+    BOOST_TEST(n == 1u);
+    ++completed;
+  });
+  std::move(read)([&](boost::system::error_code e, std::size_t n) {
+    BOOST_TEST(!e);
+    BOOST_TEST(n == 4u);
+    ++completed;
+  });
+  run_until(io, [&] { return completed == 3; });
+  BOOST_TEST(completed == 3);
+  BOOST_TEST(octets(id) == octets(header), boost::test_tools::per_element());
+  bytes stored(1);
+  BOOST_TEST(space.model().device_read(0x40, stored) == no_error);
+  BOOST_TEST(octets(stored) == octets(value), boost::test_tools::per_element());
+  auto reset = client.async_reset();
+  std::move(reset)([&](boost::system::error_code e) {
+    BOOST_TEST((!e || e == errc::not_supported));
+    ++completed;
+  });
+  run_until(io, [&] { return completed == 4; });
+  BOOST_TEST(completed == 4);
+  // async_connect, too (nobody listens at this path: the socket's error).
+  auto connect = client.async_connect("/nonexistent/vpci-vfio-user.sock");
+  std::move(connect)([&](boost::system::error_code e) {
+    BOOST_TEST((e == boost::system::errc::no_such_file_or_directory));
+    ++completed;
+  });
+  run_until(io, [&] { return completed == 5; });
+  BOOST_TEST(completed == 5);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

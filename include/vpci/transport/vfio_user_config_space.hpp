@@ -32,18 +32,33 @@
 // every later operation fails with the error that broke it. Bytes transferred before an error are not
 // reported (0 on error), as for every transport.
 //
+// Asynchronous operations take any completion token; without one, vpci::default_completion_token_t
+// (vpci/transport/default_token.hpp: the executor's default, else boost::asio::deferred).
+//
 // Threading and ordering: one object is used from one thread (or strand). Asynchronous operations may be
 // started while others are pending: they run one after another in the order started (each operation's
 // messages are never interleaved with another's). The synchronous forms block the calling thread on the
 // socket; they fail with vpci::errc::busy while an asynchronous operation is pending. Never run the server
 // on the same thread as a synchronous form (it would wait for itself): use the asynchronous forms there.
 //
+// Reply deadline: each request must be answered within options.reply_timeout (default 1 s), measured by the
+// options' timing policy (vpci::steady_timing, or vpci::manual_timing in tests: virtual time, where a
+// synchronous form only looks at the socket and then moves virtual time to the deadline). A server that
+// accepts a request and never answers fails the operation with vpci::errc::timeout; the stream is then out
+// of step (a late reply would answer the next request), so the socket is closed and every later operation
+// fails at once with errc::timeout, as for the framing violations above. The deadline covers writing the
+// request and reading its whole reply; each message of a split transfer and of the handshake has its own.
+//
 // Cancellation: none. A request on the wire cannot be withdrawn, and its reply must be consumed to keep the
-// stream in step; close() ends every pending operation (operation_aborted).
+// stream in step; close() ends every pending operation (operation_aborted). The reply deadline bounds how
+// long an operation can wait.
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -57,6 +72,8 @@
 #include <utility>
 #include <vector>
 
+#include <poll.h>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -69,14 +86,27 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <vpci/asio/timing.hpp>
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
+#include <vpci/transport/default_token.hpp>
 #include <vpci/wire/vfio_user.hpp>
 
 namespace vpci {
 
-class vfio_user_config_space {
+// How a vfio-user client waits for its server.
+template <class Timing = steady_timing>
+struct vfio_user_client_options {
+  // How long one request may wait for its reply (see "Reply deadline" above). Zero or negative: at once.
+  std::chrono::nanoseconds reply_timeout{std::chrono::seconds(1)};
+  // What "now" is and the deadline timer (vpci::manual_timing in tests).
+  Timing timing{};
+};
+
+// vfio_user_config_space (below) is this with real time; tests use basic_vfio_user_config_space<manual_timing>.
+template <class Timing = steady_timing>
+class basic_vfio_user_config_space {
  public:
   using executor_type = boost::asio::any_io_executor;
   using protocol_type = boost::asio::local::stream_protocol;
@@ -87,26 +117,36 @@ class vfio_user_config_space {
   // The largest reply accepted: header, the region access or region info fixed part, and max_transfer.
   static constexpr std::size_t max_reply_size = vfio_user::header_size + 16 + max_transfer;
 
-  explicit vfio_user_config_space(executor_type executor) : socket_(std::move(executor)) {}
+  using timing_type = Timing;
+  using options_type = vfio_user_client_options<Timing>;
+
+  explicit basic_vfio_user_config_space(executor_type executor, const options_type& options = {})
+      : socket_(std::move(executor)),
+        reply_timeout_(options.reply_timeout),
+        timing_(options.timing),
+        timer_(timing_.make_timer(socket_.get_executor())) {}
   template <class ExecutionContext>
     requires std::convertible_to<ExecutionContext&, boost::asio::execution_context&>
-  explicit vfio_user_config_space(ExecutionContext& context)
-      : vfio_user_config_space(executor_type(context.get_executor())) {}
+  explicit basic_vfio_user_config_space(ExecutionContext& context, const options_type& options = {})
+      : basic_vfio_user_config_space(executor_type(context.get_executor()), options) {}
   // Connects to the server listening at `path` and performs the handshake; throws boost::system::system_error
   // with connect()'s errors. (What a command-line tool wants: vfio_user_config_space space(io, path);)
-  vfio_user_config_space(executor_type executor, const std::string& path) : socket_(std::move(executor)) {
+  basic_vfio_user_config_space(executor_type executor, const std::string& path, const options_type& options = {})
+      : basic_vfio_user_config_space(std::move(executor), options) {
     boost::system::error_code ec;
     connect(path, ec);
     if (ec) throw boost::system::system_error(ec, "vpci: vfio-user connect " + path);
   }
   template <class ExecutionContext>
     requires std::convertible_to<ExecutionContext&, boost::asio::execution_context&>
-  vfio_user_config_space(ExecutionContext& context, const std::string& path)
-      : vfio_user_config_space(executor_type(context.get_executor()), path) {}
+  basic_vfio_user_config_space(ExecutionContext& context, const std::string& path, const options_type& options = {})
+      : basic_vfio_user_config_space(executor_type(context.get_executor()), path, options) {}
+  // Pending deadline completions check this before touching the object.
+  ~basic_vfio_user_config_space() { life_->alive = false; }
 
   // Pending operations refer to this object: it neither copies nor moves.
-  vfio_user_config_space(const vfio_user_config_space&) = delete;
-  vfio_user_config_space& operator=(const vfio_user_config_space&) = delete;
+  basic_vfio_user_config_space(const basic_vfio_user_config_space&) = delete;
+  basic_vfio_user_config_space& operator=(const basic_vfio_user_config_space&) = delete;
 
   [[nodiscard]] executor_type get_executor() noexcept { return socket_.get_executor(); }
   // 256 or 4096 once connected; 0 before (every access then fails with not_connected).
@@ -144,14 +184,14 @@ class vfio_user_config_space {
   }
 
   // Completion: void(boost::system::error_code). Errors as connect(). Never completes inline.
-  template <class CompletionToken>
-  auto async_connect(std::string path, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_connect(std::string path, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_compose<CompletionToken, void(boost::system::error_code)>(
         connect_op{this, std::move(path), false}, token, socket_);
   }
   // Completion: void(boost::system::error_code). Errors as open(). Never completes inline.
-  template <class CompletionToken>
-  auto async_open(socket_type socket, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_open(socket_type socket, CompletionToken&& token = CompletionToken{}) {
     reset_state();
     socket_ = std::move(socket);
     return async_exchange(plan(this, plan::kind::handshake), std::forward<CompletionToken>(token),
@@ -185,22 +225,22 @@ class vfio_user_config_space {
     run_sync(p, ec);
   }
   // Completion: void(boost::system::error_code); never inline. Errors as reset().
-  template <class CompletionToken>
-  auto async_reset(CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_reset(CompletionToken&& token = CompletionToken{}) {
     return async_exchange(plan(this, plan::kind::reset), std::forward<CompletionToken>(token),
                           [](boost::system::error_code ec, std::size_t) { return ec; });
   }
 
   // Completion: void(boost::system::error_code, std::size_t bytes_transferred); never inline. Errors as
   // read(). No cancellation (see above). `out` and this object must stay valid until completion.
-  template <class CompletionToken>
-  auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token = CompletionToken{}) {
     return async_exchange(plan(this, plan::kind::read, offset, out), std::forward<CompletionToken>(token),
                           [](boost::system::error_code ec, std::size_t n) { return std::pair{ec, n}; });
   }
   // As async_read, for write().
-  template <class CompletionToken>
-  auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token = CompletionToken{}) {
     return async_exchange(plan(this, plan::kind::write, offset, {}, in), std::forward<CompletionToken>(token),
                           [](boost::system::error_code ec, std::size_t n) { return std::pair{ec, n}; });
   }
@@ -211,7 +251,7 @@ class vfio_user_config_space {
    public:
     enum class kind { handshake, read, write, reset };
 
-    plan(vfio_user_config_space* owner, kind k, std::size_t offset = 0, std::span<std::byte> out = {},
+    plan(basic_vfio_user_config_space* owner, kind k, std::size_t offset = 0, std::span<std::byte> out = {},
          std::span<const std::byte> in = {})
         : owner_(owner), kind_(k), offset_(offset), out_(out), in_(in) {}
 
@@ -352,7 +392,7 @@ class vfio_user_config_space {
 
     static constexpr std::string_view client_json = R"({"capabilities":{"max_msg_fds":1,"max_data_xfer_size":4096}})";
 
-    vfio_user_config_space* owner_;
+    basic_vfio_user_config_space* owner_;
     kind kind_;
     std::size_t offset_;
     std::span<std::byte> out_;
@@ -407,8 +447,9 @@ class vfio_user_config_space {
     std::vector<std::byte> rx(max_reply_size);
     while (p.next(tx, next_id_)) {
       ++next_id_;
-      boost::asio::write(socket_, boost::asio::buffer(tx), ec);
-      if (!ec) boost::asio::read(socket_, boost::asio::buffer(rx.data(), vfio_user::header_size), ec);
+      const std::uint64_t deadline = deadline_after(timing_.now(), reply_timeout_);
+      transfer_sync(POLLOUT, std::span<std::byte>(tx), deadline, ec);
+      if (!ec) transfer_sync(POLLIN, std::span<std::byte>(rx.data(), vfio_user::header_size), deadline, ec);
       if (ec) {
         break_stream(ec);
         return 0;
@@ -416,7 +457,8 @@ class vfio_user_config_space {
       auto h = vfio_user::decode_header(std::span<const std::byte>(rx.data(), vfio_user::header_size));
       ec = h ? check_header(*h, p) : boost::system::error_code(errc::protocol_violation);
       if (!ec && h->payload_size() != 0)
-        boost::asio::read(socket_, boost::asio::buffer(rx.data() + vfio_user::header_size, h->payload_size()), ec);
+        transfer_sync(POLLIN, std::span<std::byte>(rx.data() + vfio_user::header_size, h->payload_size()), deadline,
+                      ec);
       if (ec) {  // a framing verdict or an I/O error: the stream is out of step
         break_stream(ec);
         return 0;
@@ -425,6 +467,36 @@ class vfio_user_config_space {
       if (ec) return 0;
     }
     return p.transferred();
+  }
+
+  // Writes (POLLOUT) or reads (POLLIN) all of `bytes` before `deadline`: errc::timeout when it passes, the
+  // socket's errors unchanged. Under virtual time it only looks at the socket and then moves time to the
+  // deadline (the timing policy's rule for blocking waits).
+  void transfer_sync(short direction, std::span<std::byte> bytes, std::uint64_t deadline, boost::system::error_code& ec) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const std::uint64_t now = timing_.now();
+      if (now >= deadline) {
+        ec = errc::timeout;
+        return;
+      }
+      const std::uint64_t wait_ms = (deadline - now + 999'999) / 1'000'000;
+      pollfd ready{socket_.native_handle(), direction, 0};
+      const int n = ::poll(&ready, 1, Timing::is_virtual ? 0 : static_cast<int>(std::min<std::uint64_t>(wait_ms, INT_MAX)));
+      if (n < 0 && errno != EINTR) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+        return;
+      }
+      if (n <= 0) {
+        if (Timing::is_virtual) timing_.sleep_until(deadline);
+        continue;
+      }
+      // Ready (or hung up / failed, which the transfer reports): this does not block.
+      const std::span<std::byte> rest = bytes.subspan(done);
+      done += direction == POLLIN ? socket_.read_some(boost::asio::buffer(rest.data(), rest.size()), ec)
+                                  : socket_.write_some(boost::asio::buffer(rest.data(), rest.size()), ec);
+      if (ec) return;
+    }
   }
 
   void handshake_sync(boost::system::error_code& ec) {
@@ -448,7 +520,7 @@ class vfio_user_config_space {
   // The asynchronous engine: one operation's exchanges, queued behind the operations started before it.
   template <class Adapt>
   struct exchange_op {
-    vfio_user_config_space* self;
+    basic_vfio_user_config_space* self;
     std::unique_ptr<plan> p;
     Adapt adapt;  // (ec, n) -> the completion's arguments
     enum class state { start, queued, running, writing, reading_header, reading_payload } at{state::start};
@@ -481,7 +553,7 @@ class vfio_user_config_space {
     void operator()(Self& s, boost::system::error_code ec, std::size_t) {
       if (ec) {
         self->break_stream(ec);
-        return finish(s, ec);
+        return finish(s, self->broken_);  // the deadline's timeout when it closed the socket under us
       }
       if (at == state::writing) {
         at = state::reading_header;
@@ -516,6 +588,7 @@ class vfio_user_config_space {
       if (!p->next(tx, self->next_id_)) return finish(s, {});
       ++self->next_id_;
       at = state::writing;
+      self->arm_deadline();
       const auto from = boost::asio::buffer(tx);
       boost::asio::async_write(self->socket_, from, uncancellable(std::move(s)));
     }
@@ -523,6 +596,7 @@ class vfio_user_config_space {
     template <class Self>
     void finish(Self& s, boost::system::error_code ec) {
       const std::size_t n = ec ? 0 : p->transferred();
+      self->disarm_deadline();
       if (ec && p->is_handshake()) self->fail_handshake();
       self->active_ = false;
       if (!self->waiting_.empty()) {
@@ -550,7 +624,7 @@ class vfio_user_config_space {
 
   // async_connect: the socket's connect, then the handshake.
   struct connect_op {
-    vfio_user_config_space* self;
+    basic_vfio_user_config_space* self;
     std::string path;
     bool connecting;
 
@@ -572,7 +646,32 @@ class vfio_user_config_space {
     }
   };
 
+  // What a pending deadline completion holds: the object may be gone when it runs.
+  struct life_state {
+    bool alive{true};
+  };
+
+  // Arms the reply deadline of the request about to be sent; expiry breaks the stream with errc::timeout
+  // (closing the socket ends the pending write or read, which then reports broken_).
+  void arm_deadline() {
+    const std::uint64_t generation = ++deadline_generation_;
+    timer_.expires_at(deadline_after(timing_.now(), reply_timeout_));
+    timer_.async_wait([this, life = life_, generation](boost::system::error_code ec) {
+      if (!life->alive || ec || generation != deadline_generation_) return;  // gone, cancelled or superseded
+      break_stream(errc::timeout);
+    });
+  }
+  void disarm_deadline() {
+    ++deadline_generation_;
+    timer_.cancel();
+  }
+
   socket_type socket_;
+  std::shared_ptr<life_state> life_{std::make_shared<life_state>()};
+  std::chrono::nanoseconds reply_timeout_;
+  Timing timing_;
+  typename Timing::timer_type timer_;
+  std::uint64_t deadline_generation_{0};
   std::size_t size_{0};
   std::size_t chunk_{max_transfer};
   std::uint16_t next_id_{1};
@@ -585,6 +684,9 @@ class vfio_user_config_space {
   std::deque<std::function<void()>> waiting_;
 };
 
+using vfio_user_config_space = basic_vfio_user_config_space<>;
+
 static_assert(config_space_transport<vfio_user_config_space>);
+static_assert(config_space_transport<basic_vfio_user_config_space<manual_timing>>);
 
 }  // namespace vpci
