@@ -18,6 +18,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include <vpci/asio/vfio_user_device_server.hpp>
+#include <vpci/transport/detail/vfio_user_fds.hpp>
 #include <vpci/transport/vfio_user_config_space.hpp>
 
 #include "test_support.hpp"
@@ -110,7 +111,8 @@ struct basic_scripted_fixture {
   void handshake(std::string_view json = R"({"capabilities":{"max_data_xfer_size":1048576}})",
                  std::uint64_t region_size = 4096, std::uint32_t region_flags = 3) {
     reply(1, vu::command::version, vu::version{0, 1, json});
-    reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    // No IRQ types: the client asks nothing about interrupts.
+    reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 0});
     reply(3, vu::command::device_get_region_info, vu::region_info{32, region_flags, 7, 0, region_size, 0});
   }
   boost::system::error_code open() {
@@ -684,6 +686,155 @@ BOOST_AUTO_TEST_CASE(operations_without_a_token_are_deferred) {
   });
   run_until(io, [&] { return completed == 5; });
   BOOST_TEST(completed == 5);
+}
+
+// The handshake installs an eventfd for the INTx the server offers; each signal of it counts once, ends the
+// waits, and the client unmasks INTx (AUTOMASKED) so the next one is delivered.
+BOOST_AUTO_TEST_CASE(the_interrupt_is_installed_counted_and_unmasked) {
+  served_fixture f;
+  BOOST_TEST(f.client.interrupt_installed());
+  BOOST_TEST(f.server.interrupt_installed());
+  const std::uint32_t start = f.client.peer_signal_sequence();
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.wait_peer_signal(start, std::chrono::nanoseconds(0), ec) == start);
+  BOOST_TEST((ec == errc::timeout));
+  for (std::uint32_t round = 1; round <= 3; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      std::uint32_t seen = 0;
+      bool done = false;
+      f.client.async_wait_peer_signal(start + round - 1, [&](boost::system::error_code e, std::uint32_t n) {
+        ec = e;
+        seen = n;
+        done = true;
+      });
+      f.io.restart();
+      f.io.poll();
+      BOOST_TEST(!done);
+      f.space.signal_peer();  // the device raises INTx: delivered, then masked until the client unmasks
+      BOOST_TEST(f.server.interrupt_masked());
+      f.run_until([&] { return done; });
+      BOOST_TEST(!ec);
+      BOOST_TEST(seen == start + round);
+      f.run_until([&] { return !f.server.interrupt_masked(); });  // the UNMASK went out by itself
+    }
+  }
+  // A raise while masked is delivered by the unmask: never lost. The synchronous wait sees it.
+  f.space.signal_peer();
+  f.space.signal_peer();
+  BOOST_TEST(f.client.wait_peer_signal(start + 3, std::chrono::nanoseconds(0), ec) == start + 4);
+  BOOST_TEST(!ec);
+}
+
+BOOST_AUTO_TEST_CASE(a_signal_wait_is_cancellable_and_ends_with_close) {
+  served_fixture f;
+  boost::asio::cancellation_signal cancel;
+  boost::system::error_code ec;
+  bool done = false;
+  const std::uint32_t start = f.client.peer_signal_sequence();
+  f.client.async_wait_peer_signal(start, boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code e, std::uint32_t) {
+                                    ec = e;
+                                    done = true;
+                                  }));
+  f.io.restart();
+  f.io.poll();
+  BOOST_TEST(!done);
+  cancel.emit(boost::asio::cancellation_type::partial);
+  f.run_until([&] { return done; });
+  BOOST_TEST((ec == errc::cancelled));
+  done = false;
+  f.client.async_wait_peer_signal(start, [&](boost::system::error_code e, std::uint32_t) {
+    ec = e;
+    done = true;
+  });
+  f.io.restart();
+  f.io.poll();
+  f.client.close();
+  f.run_until([&] { return done; });
+  BOOST_TEST((ec == errc::cancelled));
+  BOOST_TEST(!f.client.interrupt_installed());
+}
+
+// The interrupt's part of the handshake, byte for byte: GET_IRQ_INFO for INTx, then SET_IRQS TRIGGER |
+// DATA_EVENTFD with one descriptor as SCM_RIGHTS.
+BOOST_AUTO_TEST_CASE(the_interrupt_handshake_byte_for_byte) {
+  scripted_fixture f;
+  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+  f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+  f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+  f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd | vu::irq_info_maskable, 0, 1});
+  f.reply_header(vu::header{5, 8, 16, 1, 0});
+  BOOST_REQUIRE(!f.open());
+  BOOST_TEST(f.client.interrupt_installed());
+  bytes all(4096);
+  detail::vfio_user_fd_list fds;
+  const ssize_t n = detail::vfio_user_receive(f.sockets.server.native_handle(), all, fds);
+  BOOST_REQUIRE(n > 0);
+  all.resize(static_cast<std::size_t>(n));
+  BOOST_REQUIRE(fds.size() == 1u);
+  // The last two requests (the first three are the_handshake_requests_byte_for_byte's).
+  const bytes irq_info = make_bytes({0x04, 0, 0x07, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0,
+                                     0, 0, 0, 0, 0, 0, 0, 0});
+  const bytes set_irqs = make_bytes({0x05, 0, 0x08, 0, 0x24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x14, 0, 0, 0, 0x24, 0, 0, 0,
+                                     0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0, 0, 0});
+  BOOST_REQUIRE(all.size() >= irq_info.size() + set_irqs.size());
+  const auto tail = std::span<const std::byte>(all).last(irq_info.size() + set_irqs.size());
+  BOOST_TEST(octets(tail.first(irq_info.size())) == octets(irq_info), boost::test_tools::per_element());
+  BOOST_TEST(octets(tail.subspan(irq_info.size())) == octets(set_irqs), boost::test_tools::per_element());
+  // The descriptor is the client's eventfd: a write to it is the client's signal.
+  const std::uint32_t start = f.client.peer_signal_sequence();
+  const std::uint64_t one = 1;
+  BOOST_REQUIRE(::write(fds.take(0), &one, sizeof one) == static_cast<ssize_t>(sizeof one));
+  BOOST_TEST(f.client.peer_signal_sequence() == start + 1);
+}
+
+// A server that offers no INTx eventfd, or refuses the client's: no interrupt, and not an error.
+BOOST_AUTO_TEST_CASE(a_server_without_the_interrupt) {
+  {
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, 0, 0, 1});  // no EVENTFD
+    BOOST_REQUIRE(!f.open());
+    BOOST_TEST(!f.client.interrupt_installed());
+    BOOST_TEST(f.requests().size() == 4u);  // no SET_IRQS
+    boost::system::error_code ec;
+    f.client.wait_peer_signal(0, std::chrono::nanoseconds(0), ec);
+    BOOST_TEST((ec == errc::not_supported));
+  }
+  {
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.reply_header(vu::header{4, 7, 16, 1 | vu::flag_error, ENOTSUP});
+    BOOST_REQUIRE(!f.open());
+    BOOST_TEST(!f.client.interrupt_installed());
+  }
+  {
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 0, 1});
+    f.reply_header(vu::header{5, 8, 16, 1 | vu::flag_error, EINVAL});
+    f.reply(6, vu::command::region_read, vu::region_access{0, 7, 2, make_bytes({0xAB, 0xCD})});
+    BOOST_REQUIRE(!f.open());
+    BOOST_TEST(!f.client.interrupt_installed());
+    std::array<std::byte, 2> out{};
+    boost::system::error_code ec;
+    BOOST_TEST(f.client.read(0, out, ec) == 2u);  // in step
+    BOOST_TEST(!ec);
+  }
+  {  // A lie in the IRQ info is a lie like any other.
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 3, 1});  // another index
+    BOOST_TEST((f.open() == errc::malformed_message));
+    BOOST_TEST(!f.client.is_open());
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
