@@ -10,6 +10,9 @@
 //   config region (index 7).
 // - VFIO_USER_DEVICE_GET_REGION_INFO for region 7 (VFIO_PCI_CONFIG_REGION_INDEX): readable, at least 256
 //   bytes. size() is 4096 when the region holds an extended space, else 256.
+// - When the device has IRQ types (and options.use_interrupt): VFIO_USER_DEVICE_GET_IRQ_INFO for INTx and,
+//   when it offers an eventfd, VFIO_USER_DEVICE_SET_IRQS installing this client's (see "the device's
+//   interrupt" below; a server without it is not an error).
 // Handshake errors: vpci::errc::not_supported (another major version, not a PCI device, no readable config
 // region of 256 bytes or more, a max_data_xfer_size below 4), vpci::errc::malformed_message (JSON that does
 // not parse, a reply that does not decode or answers another region), the framing errors below, the
