@@ -15,8 +15,8 @@
 //   interrupt" below; a server without it is not an error).
 // Handshake errors: vpci::errc::not_supported (another major version, not a PCI device, no readable config
 // region of 256 bytes or more, a max_data_xfer_size below 4), vpci::errc::malformed_message (JSON that does
-// not parse, a reply that does not decode or answers another region), the framing errors below, the
-// socket's errors unchanged. The socket is closed after a failed handshake.
+// not parse, a reply that does not decode or answers another region), vpci::errc::timeout (a silent server,
+// see "Reply deadline"), the framing errors below, the socket's errors unchanged. The socket is closed after a failed handshake.
 //
 // Accesses: read/write split the transfer into REGION_READ / REGION_WRITE messages of region 7, each of at
 // most min(max_data_xfer_size, 4096) bytes and ending on a dword boundary (so no naturally aligned 1/2/4-byte
@@ -28,8 +28,8 @@
 // boost::asio::error::not_connected before a handshake succeeded; a server error reply: its errno as a
 // boost::system::error_code of the system category (an error reply with errno 0: vpci::errc::device_error);
 // vpci::errc::malformed_message for a reply that frames correctly but does not match the request (another
-// offset, region or count, a payload of the wrong size, an error reply with payload); the socket's errors
-// (eof when the server went away) unchanged. Framing violations leave the stream unusable:
+// offset, region or count, a payload of the wrong size, an error reply with payload); vpci::errc::timeout
+// (see "Reply deadline"); the socket's errors (eof when the server went away) unchanged. Framing violations leave the stream unusable:
 // vpci::errc::protocol_violation for a reply with another message ID or command, a message that is not a
 // reply, a message size below 16 or above this client's limit (16 + 16 + 4096); the socket is then closed and
 // every later operation fails with the error that broke it. Bytes transferred before an error are not
