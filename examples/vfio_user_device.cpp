@@ -1,28 +1,39 @@
 // vpci-vfio-user-device: a vpci PF serving one VF as a PCI device over vfio-user, for QEMU's vfio-user-pci
 // (docs/vfio-user.md has the QEMU command line), vpci-inspect --vfio-user and vpci's own VF.
 //
-//   vpci-vfio-user-device SOCKET [--once]
+//   vpci-vfio-user-device SOCKET [--once] [--conformance-profile]
 //
 // Listens on the AF_UNIX socket SOCKET (replacing a stale one) and serves one client at a time; --once
 // exits after the first client leaves. The device: vendor 0x1234, device 0x5650, class ff0000, a PCI
 // Express endpoint capability (so a guest reaches the extended space), INTA; the layout-2 mailbox DVSEC in
 // the extended space, serving the example blocks (examples/blocks.hpp: MAC, VF configuration, statistics)
 // with a 100 ms heartbeat. DEVICE_RESET is the layout's FLR. SIGINT/SIGTERM end it.
+// --conformance-profile serves vpci-conformance's profile instead (examples/conformance/profile.hpp: the
+// blocks `vpci-conformance --self` defines) and block 8 as the invalidation trigger (8 bytes, write-only:
+// writing a little-endian mask raises those bits for the VF), for
+// `vpci-conformance --vfio-user SOCKET --invalidate-block 8`.
+// It prints "listening on SOCKET" once the socket accepts connections (what scripts wait for).
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <vpci/asio/vfio_user_device_server.hpp>
 #include <vpci/vpci.hpp>
 
 #include "blocks.hpp"
+#include "conformance/profile.hpp"
 
 namespace {
 
@@ -45,13 +56,15 @@ std::array<std::byte, 0x100> vf_header() {
   return h;
 }
 
+constexpr std::uint32_t invalidation_trigger = 8;
+
 struct device {
   boost::asio::io_context& io;
   vfio_user_device_space space{io};
-  pf_endpoint<1> pf;
+  pf_endpoint<2> pf;  // VF 1 only holds the conformance profile's foreign block
   vfio_user_device_server server{space, [this] { return pf.reset_vf(0); }};
 
-  explicit device(boost::asio::io_context& context) : io(context) {
+  device(boost::asio::io_context& context, bool conformance_profile) : io(context) {
     const auto header = vf_header();
     auto& model = space.model();
     if (model.device_write(0, header) != no_error ||
@@ -59,11 +72,25 @@ struct device {
         model.set_register_kind(0x04, 2, register_kind::read_write) != no_error ||   // command
         model.set_register_kind(0x3C, 1, register_kind::read_write) != no_error)     // interrupt line
       throw std::runtime_error("config header");
-    if (pf.register_vf(0, 0x0001) ||
-        pf.define<example::mac_block>(0, {0x02, 0x00, 0x00, 0x00, 0x56, 0x50}, block_access::read_only) ||
-        pf.define<example::vf_config_block>(0, {1, example::vf_flags::link_up, 1500, 0, 4}) ||
-        pf.define<example::stats_block>(0, {}, block_access::read_only))
+    if (conformance_profile) {
+      if (auto e = conformance::define_profile(pf, conformance::default_profile()); !e.empty()) throw std::runtime_error(e);
+      // The trigger: the handler only takes the mask; the invalidation is raised on the next turn of the loop,
+      // outside the PF's handling of this request.
+      auto trigger = std::make_shared<function_block_handler>(
+          nullptr, [this](vf_index vf, block_id, std::span<const std::byte> data) {
+            if (data.size() != 8) return ntstatus::invalid_parameter;
+            const std::uint64_t mask = le::load_u64(data.data());
+            boost::asio::post(io, [this, vf, mask] { (void)pf.invalidate(vf, block_mask{mask}); });
+            return ntstatus::success;
+          });
+      if (pf.define_block(0, block_id{invalidation_trigger}, std::vector<std::byte>(8), block_access::write_only, trigger))
+        throw std::runtime_error("the invalidation trigger block");
+    } else if (pf.register_vf(0, 0x0001) ||
+               pf.define<example::mac_block>(0, {0x02, 0x00, 0x00, 0x00, 0x56, 0x50}, block_access::read_only) ||
+               pf.define<example::vf_config_block>(0, {1, example::vf_flags::link_up, 1500, 0, 4}) ||
+               pf.define<example::stats_block>(0, {}, block_access::read_only)) {
       throw std::runtime_error("blocks");
+    }
     auto window = pf.attach_mailbox(0, space);
     if (!window) throw boost::system::system_error(window.error(), "attach_mailbox");
     std::printf("mailbox window at 0x%zx\n", *window);
@@ -73,15 +100,22 @@ struct device {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3 || (argc == 3 && std::strcmp(argv[2], "--once") != 0)) {
-    std::fprintf(stderr, "usage: vpci-vfio-user-device SOCKET [--once]\n");
+  bool once = false;
+  bool conformance_profile = false;
+  bool usage = argc < 2 || argv[1][0] == '-';
+  for (int i = 2; i < argc && !usage; ++i) {
+    if (std::strcmp(argv[i], "--once") == 0) once = true;
+    else if (std::strcmp(argv[i], "--conformance-profile") == 0) conformance_profile = true;
+    else usage = true;
+  }
+  if (usage) {
+    std::fprintf(stderr, "usage: vpci-vfio-user-device SOCKET [--once] [--conformance-profile]\n");
     return 2;
   }
   const std::string path = argv[1];
-  const bool once = argc == 3;
   try {
     boost::asio::io_context io;
-    device d(io);
+    device d(io, conformance_profile);
     ::unlink(path.c_str());
     protocol::acceptor acceptor(io, protocol::endpoint(path));
     protocol::socket client(io);

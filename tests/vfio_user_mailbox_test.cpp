@@ -241,6 +241,78 @@ BOOST_AUTO_TEST_CASE(pf_raises_the_vf_interrupt_through_the_eventfd) {
   ::close(efd);
 }
 
+namespace {
+
+// One idle watcher over vfio-user, with or without the interrupt (see the test below).
+void idle_watcher(bool interrupt) {
+  boost::asio::io_context io;
+  manual_timing clock;
+  pf_side pf(io);
+  int fds[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  socket_type server_socket(io, boost::asio::local::stream_protocol(), fds[1]);
+  bool served = false;
+  pf.server.async_serve(server_socket, [&](boost::system::error_code) { served = true; });
+  vfio_user_config_space client(io, vfio_user_client_options<>{1s, {}, interrupt});
+  bool opened = false;
+  client.async_open(socket_type(io, boost::asio::local::stream_protocol(), fds[0]), [&](boost::system::error_code ec) {
+    BOOST_TEST(!ec);
+    opened = true;
+  });
+  drive(io, clock, [&] { return opened; });
+  BOOST_REQUIRE(client.interrupt_installed() == interrupt);
+  // The VF's config accesses: each REGION_READ/REGION_WRITE reaches the model as driver-side accesses.
+  std::size_t accesses = 0;
+  pf.space.model().set_access_observer([&](access_direction, std::size_t, std::size_t) { ++accesses; });
+  vf_endpoint<vfio_user_config_space, manual_timing> watcher(client, pf.window, vf_mailbox_options{}, clock);
+  bool woke = false;
+  block_mask delivered{};
+  watcher.async_wait_invalidate([&](boost::system::error_code ec, block_mask mask) {
+    BOOST_TEST(!ec);
+    delivered = mask;
+    woke = true;
+  });
+  for (int i = 0; i < 200; ++i) {  // the probe and control.SIGNAL, no time passing
+    io.restart();
+    io.poll();
+  }
+  BOOST_REQUIRE(watcher.engine().signalled() == interrupt);
+  BOOST_REQUIRE(accesses > 0u);
+  accesses = 0;
+  for (int i = 0; i < 100; ++i) {
+    clock.advance(10ms);
+    io.restart();
+    io.poll();
+  }
+  BOOST_TEST(!woke);
+  BOOST_TEST(accesses == (interrupt ? 0u : 100u));  // the status dword, once per watch interval
+  if (interrupt) BOOST_TEST(!pf.server.interrupt_masked());  // every interrupt so far was unmasked again
+  BOOST_REQUIRE(!pf.pf.invalidate(0, example::mac_block::mask()));
+  for (int i = 0; i < 200 && !woke; ++i) {  // no time passes: only the interrupt can wake it
+    io.restart();
+    io.poll();
+  }
+  BOOST_TEST(woke == interrupt);
+  if (!interrupt) drive(io, clock, [&] { return woke; });  // the next poll finds it
+  BOOST_TEST(delivered.test(example::mac_block::id));
+  BOOST_TEST(accesses > 0u);
+  watcher.close();
+  client.close();
+  drive(io, clock, [&] { return served; });
+}
+
+}  // namespace
+
+// An idle VF over vfio-user waits for the interrupt instead of polling: the PF's window offers the signal,
+// the client installed the eventfd, so a watcher makes no config access in a virtual second; an
+// invalidation the PF raises wakes it through INTx at once. A client told not to install the interrupt
+// makes the VF poll: one status read per 10 ms, 100 in the second, and the invalidation is found by a poll.
+BOOST_AUTO_TEST_CASE(an_idle_watcher_waits_for_the_interrupt) {
+  for (const bool interrupt : {true, false}) {
+    BOOST_TEST_CONTEXT("interrupt " << interrupt) { idle_watcher(interrupt); }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(vf_and_pf_in_two_processes) {
   int fds[2];
   BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include <vpci/asio/vfio_user_device_server.hpp>
+#include <vpci/transport/detail/vfio_user_fds.hpp>
 #include <vpci/transport/vfio_user_config_space.hpp>
 
 #include "test_support.hpp"
@@ -79,10 +81,12 @@ struct served_fixture {
 };
 
 // A scripted server: the replies are written before the client runs.
-struct scripted_fixture {
+template <class Timing>
+struct basic_scripted_fixture {
   boost::asio::io_context io;
+  Timing clock{};
   socket_pair sockets{io};
-  vfio_user_config_space client{io};
+  basic_vfio_user_config_space<Timing> client{io, vfio_user_client_options<Timing>{std::chrono::seconds(1), clock}};
 
   void reply(const bytes& message) {
     BOOST_REQUIRE(::write(sockets.server.native_handle(), message.data(), message.size()) ==
@@ -107,7 +111,8 @@ struct scripted_fixture {
   void handshake(std::string_view json = R"({"capabilities":{"max_data_xfer_size":1048576}})",
                  std::uint64_t region_size = 4096, std::uint32_t region_flags = 3) {
     reply(1, vu::command::version, vu::version{0, 1, json});
-    reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    // No IRQ types: the client asks nothing about interrupts.
+    reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 0});
     reply(3, vu::command::device_get_region_info, vu::region_info{32, region_flags, 7, 0, region_size, 0});
   }
   boost::system::error_code open() {
@@ -133,6 +138,18 @@ struct scripted_fixture {
     return out;
   }
 };
+using scripted_fixture = basic_scripted_fixture<steady_timing>;
+// Virtual time: a server that stays silent is judged without waiting.
+using silent_fixture = basic_scripted_fixture<manual_timing>;
+
+// Runs `io` until `done` (bounded by turns, never by time).
+template <class Done>
+void run_until(boost::asio::io_context& io, Done done) {
+  for (int turns = 0; turns < 10000 && !done(); ++turns) {
+    io.restart();
+    if (io.poll_one() == 0) break;
+  }
+}
 
 }  // namespace
 
@@ -466,6 +483,358 @@ BOOST_AUTO_TEST_CASE(a_server_that_hangs_up_mid_reply) {
   BOOST_TEST((ec == boost::asio::error::eof));
   f.client.read(0, out, ec);
   BOOST_TEST((ec == boost::asio::error::eof));
+}
+
+// A server that reads a request and never answers: the operation fails with timeout at its deadline (not
+// before), the socket is closed (a late reply would answer the next request) and later operations fail at
+// once with the same error; the server sees nothing more.
+BOOST_AUTO_TEST_CASE(hostile_server_silent_after_a_request_times_out) {
+  silent_fixture f;
+  f.handshake();
+  BOOST_REQUIRE(!f.open());
+  (void)f.requests();
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  std::size_t n = 99;
+  bool done = false;
+  f.client.async_read(0, out, [&](boost::system::error_code e, std::size_t k) {
+    ec = e, n = k;
+    done = true;
+  });
+  run_until(f.io, [&] { return done; });
+  BOOST_TEST(!done);
+  BOOST_TEST(f.requests().size() == 1u);  // the request is with the server
+  f.clock.advance(std::chrono::milliseconds(999));
+  run_until(f.io, [&] { return done; });
+  BOOST_TEST(!done);
+  f.clock.advance(std::chrono::milliseconds(1));
+  run_until(f.io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(n == 0u);
+  BOOST_TEST(!f.client.is_open());
+  BOOST_TEST(f.clock.armed() == 0u);
+  // The client closed its end: a late reply finds nobody (and could never be taken for the next request's).
+  const bytes late = make_bytes({4, 0, 9, 0, 16, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0});
+  BOOST_TEST(::send(f.sockets.server.native_handle(), late.data(), late.size(), MSG_NOSIGNAL) == -1);
+  BOOST_TEST(errno == EPIPE);
+  // The next operation fails at once, sending nothing.
+  done = false;
+  f.client.async_read(0, out, [&](boost::system::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  run_until(f.io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(octets(out) == std::vector<unsigned>(4, 0));
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == errc::timeout));
+}
+
+// The synchronous form: under virtual time it looks, then moves time to the deadline.
+BOOST_AUTO_TEST_CASE(hostile_server_silent_synchronous_form_times_out) {
+  silent_fixture f;
+  f.handshake();
+  BOOST_REQUIRE(!f.open());
+  const std::uint64_t start = f.clock.now();
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.read(0, out, ec) == 0u);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(f.clock.now() - start == 1'000'000'000u);
+  BOOST_TEST(!f.client.is_open());
+  const bytes value = make_bytes({1});
+  BOOST_TEST(f.client.write(0x40, value, ec) == 0u);
+  BOOST_TEST((ec == errc::timeout));
+}
+
+// Half a reply, then silence: the deadline covers the whole reply.
+BOOST_AUTO_TEST_CASE(hostile_server_stops_mid_reply_times_out) {
+  silent_fixture f;
+  f.handshake();
+  f.reply(make_bytes({4, 0, 9, 0, 36, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+  BOOST_REQUIRE(!f.open());
+  std::array<std::byte, 4> out{};
+  boost::system::error_code ec;
+  bool done = false;
+  f.client.async_read(0, out, [&](boost::system::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  run_until(f.io, [&] { return done; });
+  BOOST_TEST(!done);
+  f.clock.advance(std::chrono::seconds(1));
+  run_until(f.io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_TEST((ec == errc::timeout));
+}
+
+// A silent server during the handshake: the handshake fails with timeout, the client stays unconnected.
+BOOST_AUTO_TEST_CASE(hostile_server_silent_during_the_handshake) {
+  silent_fixture f;
+  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+  boost::system::error_code ec = errc::device_error;
+  bool done = false;
+  f.client.async_open(std::move(f.sockets.client), [&](boost::system::error_code e) {
+    ec = e;
+    done = true;
+  });
+  run_until(f.io, [&] { return done; });
+  BOOST_TEST(!done);
+  f.clock.advance(std::chrono::seconds(1));
+  run_until(f.io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(f.client.size() == 0u);
+  BOOST_TEST(!f.client.is_open());
+}
+
+// Each request has its own deadline: replies that come in time, one after another, never time out, and a
+// deadline of a completed operation never fires later.
+BOOST_AUTO_TEST_CASE(each_request_has_its_own_deadline) {
+  boost::asio::io_context io;
+  manual_timing clock;
+  vfio_user_device_space space(io);
+  vfio_user_device_server server(space);
+  socket_pair sockets(io);
+  basic_vfio_user_config_space<manual_timing> client(
+      io, vfio_user_client_options<manual_timing>{std::chrono::milliseconds(50), clock});
+  server.async_serve(sockets.server, [](boost::system::error_code) {});
+  boost::system::error_code ec = errc::device_error;
+  bool done = false;
+  client.async_open(std::move(sockets.client), [&](boost::system::error_code e) {
+    ec = e;
+    done = true;
+  });
+  run_until(io, [&] { return done; });
+  BOOST_REQUIRE(done);
+  BOOST_REQUIRE(!ec);
+  std::array<std::byte, 4> out{};
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(std::chrono::milliseconds(40));  // between requests: no deadline runs
+    done = false;
+    client.async_read(0, out, [&](boost::system::error_code e, std::size_t) {
+      ec = e;
+      done = true;
+    });
+    run_until(io, [&] { return done; });
+    BOOST_REQUIRE(done);
+    BOOST_TEST(!ec);
+    BOOST_TEST(clock.armed() == 0u);
+  }
+  clock.advance(std::chrono::seconds(10));
+  io.restart();
+  io.poll();
+  BOOST_TEST(client.is_open());
+}
+
+// Without a completion token the operations return vpci::default_completion_token_t's (deferred with a
+// plain executor): nothing starts until the deferred operation is invoked.
+BOOST_AUTO_TEST_CASE(operations_without_a_token_are_deferred) {
+  boost::asio::io_context io;
+  vfio_user_device_space space(io);
+  const bytes header = make_bytes({0xF4, 0x1A, 0x34, 0x12});
+  BOOST_REQUIRE(space.model().device_write(0, header) == no_error);
+  vfio_user_device_server server(space);
+  socket_pair sockets(io);
+  vfio_user_config_space client(io);
+  server.async_serve(sockets.server, [](boost::system::error_code) {});
+  int completed = 0;
+  auto open = client.async_open(std::move(sockets.client));
+  std::move(open)([&](boost::system::error_code e) {
+    BOOST_TEST(!e);
+    ++completed;
+  });
+  run_until(io, [&] { return completed == 1; });
+  BOOST_REQUIRE(completed == 1);
+  const bytes value = make_bytes({0x5A});
+  auto write = client.async_write(0x40, value);
+  std::array<std::byte, 4> id{};
+  auto read = client.async_read(0, id);
+  io.restart();
+  io.poll();
+  BOOST_TEST(octets(id) == std::vector<unsigned>(4, 0));  // not started
+  std::move(write)([&](boost::system::error_code e, std::size_t n) {
+    BOOST_TEST(!e);
+    BOOST_TEST(n == 1u);
+    ++completed;
+  });
+  std::move(read)([&](boost::system::error_code e, std::size_t n) {
+    BOOST_TEST(!e);
+    BOOST_TEST(n == 4u);
+    ++completed;
+  });
+  run_until(io, [&] { return completed == 3; });
+  BOOST_TEST(completed == 3);
+  BOOST_TEST(octets(id) == octets(header), boost::test_tools::per_element());
+  bytes stored(1);
+  BOOST_TEST(space.model().device_read(0x40, stored) == no_error);
+  BOOST_TEST(octets(stored) == octets(value), boost::test_tools::per_element());
+  auto reset = client.async_reset();
+  std::move(reset)([&](boost::system::error_code e) {
+    BOOST_TEST((!e || e == errc::not_supported));
+    ++completed;
+  });
+  run_until(io, [&] { return completed == 4; });
+  BOOST_TEST(completed == 4);
+  // async_connect, too (nobody listens at this path: the socket's error).
+  auto connect = client.async_connect("/nonexistent/vpci-vfio-user.sock");
+  std::move(connect)([&](boost::system::error_code e) {
+    BOOST_TEST((e == boost::system::errc::no_such_file_or_directory));
+    ++completed;
+  });
+  run_until(io, [&] { return completed == 5; });
+  BOOST_TEST(completed == 5);
+}
+
+// The handshake installs an eventfd for the INTx the server offers; each signal of it counts once, ends the
+// waits, and the client unmasks INTx (AUTOMASKED) so the next one is delivered.
+BOOST_AUTO_TEST_CASE(the_interrupt_is_installed_counted_and_unmasked) {
+  served_fixture f;
+  BOOST_TEST(f.client.interrupt_installed());
+  BOOST_TEST(f.server.interrupt_installed());
+  const std::uint32_t start = f.client.peer_signal_sequence();
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.wait_peer_signal(start, std::chrono::nanoseconds(0), ec) == start);
+  BOOST_TEST((ec == errc::timeout));
+  for (std::uint32_t round = 1; round <= 3; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      std::uint32_t seen = 0;
+      bool done = false;
+      f.client.async_wait_peer_signal(start + round - 1, [&](boost::system::error_code e, std::uint32_t n) {
+        ec = e;
+        seen = n;
+        done = true;
+      });
+      f.io.restart();
+      f.io.poll();
+      BOOST_TEST(!done);
+      f.space.signal_peer();  // the device raises INTx: delivered, then masked until the client unmasks
+      BOOST_TEST(f.server.interrupt_masked());
+      f.run_until([&] { return done; });
+      BOOST_TEST(!ec);
+      BOOST_TEST(seen == start + round);
+      f.run_until([&] { return !f.server.interrupt_masked(); });  // the UNMASK went out by itself
+    }
+  }
+  // A raise while masked is delivered by the unmask: never lost. The synchronous wait sees it.
+  f.space.signal_peer();
+  f.space.signal_peer();
+  BOOST_TEST(f.client.wait_peer_signal(start + 3, std::chrono::nanoseconds(0), ec) == start + 4);
+  BOOST_TEST(!ec);
+}
+
+BOOST_AUTO_TEST_CASE(a_signal_wait_is_cancellable_and_ends_with_close) {
+  served_fixture f;
+  boost::asio::cancellation_signal cancel;
+  boost::system::error_code ec;
+  bool done = false;
+  const std::uint32_t start = f.client.peer_signal_sequence();
+  f.client.async_wait_peer_signal(start, boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code e, std::uint32_t) {
+                                    ec = e;
+                                    done = true;
+                                  }));
+  f.io.restart();
+  f.io.poll();
+  BOOST_TEST(!done);
+  cancel.emit(boost::asio::cancellation_type::partial);
+  f.run_until([&] { return done; });
+  BOOST_TEST((ec == errc::cancelled));
+  done = false;
+  f.client.async_wait_peer_signal(start, [&](boost::system::error_code e, std::uint32_t) {
+    ec = e;
+    done = true;
+  });
+  f.io.restart();
+  f.io.poll();
+  f.client.close();
+  f.run_until([&] { return done; });
+  BOOST_TEST((ec == errc::cancelled));
+  BOOST_TEST(!f.client.interrupt_installed());
+}
+
+// The interrupt's part of the handshake, byte for byte: GET_IRQ_INFO for INTx, then SET_IRQS TRIGGER |
+// DATA_EVENTFD with one descriptor as SCM_RIGHTS.
+BOOST_AUTO_TEST_CASE(the_interrupt_handshake_byte_for_byte) {
+  scripted_fixture f;
+  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+  f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+  f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+  f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd | vu::irq_info_maskable, 0, 1});
+  f.reply_header(vu::header{5, 8, 16, 1, 0});
+  BOOST_REQUIRE(!f.open());
+  BOOST_TEST(f.client.interrupt_installed());
+  bytes all(4096);
+  detail::vfio_user_fd_list fds;
+  const ssize_t n = detail::vfio_user_receive(f.sockets.server.native_handle(), all, fds);
+  BOOST_REQUIRE(n > 0);
+  all.resize(static_cast<std::size_t>(n));
+  BOOST_REQUIRE(fds.size() == 1u);
+  // The last two requests (the first three are the_handshake_requests_byte_for_byte's).
+  const bytes irq_info = make_bytes({0x04, 0, 0x07, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0,
+                                     0, 0, 0, 0, 0, 0, 0, 0});
+  const bytes set_irqs = make_bytes({0x05, 0, 0x08, 0, 0x24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x14, 0, 0, 0, 0x24, 0, 0, 0,
+                                     0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0, 0, 0});
+  BOOST_REQUIRE(all.size() >= irq_info.size() + set_irqs.size());
+  const auto tail = std::span<const std::byte>(all).last(irq_info.size() + set_irqs.size());
+  BOOST_TEST(octets(tail.first(irq_info.size())) == octets(irq_info), boost::test_tools::per_element());
+  BOOST_TEST(octets(tail.subspan(irq_info.size())) == octets(set_irqs), boost::test_tools::per_element());
+  // The descriptor is the client's eventfd: a write to it is the client's signal.
+  const std::uint32_t start = f.client.peer_signal_sequence();
+  const std::uint64_t one = 1;
+  BOOST_REQUIRE(::write(fds.take(0), &one, sizeof one) == static_cast<ssize_t>(sizeof one));
+  BOOST_TEST(f.client.peer_signal_sequence() == start + 1);
+}
+
+// A server that offers no INTx eventfd, or refuses the client's: no interrupt, and not an error.
+BOOST_AUTO_TEST_CASE(a_server_without_the_interrupt) {
+  {
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, 0, 0, 1});  // no EVENTFD
+    BOOST_REQUIRE(!f.open());
+    BOOST_TEST(!f.client.interrupt_installed());
+    BOOST_TEST(f.requests().size() == 4u);  // no SET_IRQS
+    boost::system::error_code ec;
+    f.client.wait_peer_signal(0, std::chrono::nanoseconds(0), ec);
+    BOOST_TEST((ec == errc::not_supported));
+  }
+  {
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.reply_header(vu::header{4, 7, 16, 1 | vu::flag_error, ENOTSUP});
+    BOOST_REQUIRE(!f.open());
+    BOOST_TEST(!f.client.interrupt_installed());
+  }
+  {
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 0, 1});
+    f.reply_header(vu::header{5, 8, 16, 1 | vu::flag_error, EINVAL});
+    f.reply(6, vu::command::region_read, vu::region_access{0, 7, 2, make_bytes({0xAB, 0xCD})});
+    BOOST_REQUIRE(!f.open());
+    BOOST_TEST(!f.client.interrupt_installed());
+    std::array<std::byte, 2> out{};
+    boost::system::error_code ec;
+    BOOST_TEST(f.client.read(0, out, ec) == 2u);  // in step
+    BOOST_TEST(!ec);
+  }
+  {  // A lie in the IRQ info is a lie like any other.
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 3, 1});  // another index
+    BOOST_TEST((f.open() == errc::malformed_message));
+    BOOST_TEST(!f.client.is_open());
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,6 +15,7 @@
 
 #include <vpci/transport/shm_config_space.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
+#include <vpci/transport/vfio_user_config_space.hpp>
 
 #include "conformance/mailbox_port.hpp"
 #include "conformance/runner.hpp"
@@ -35,6 +36,9 @@ Targets, binding 1 (the config-space mailbox):
   --shm2 NAME               the second VF's space (isolation and flood cases)
   --sysfs BDF --allow-write a VF's config space through sysfs (writes refused without --allow-write)
   --sysfs2 BDF              the second VF
+  --vfio-user SOCKET        a VF's config space served by a vfio-user server (vpci-vfio-user-device,
+                            any libvfio-user device): REGION_READ/REGION_WRITE of its config region
+  --vfio-user2 SOCKET       the second VF's server
 Targets, binding 2 (Hyper-V vPCI messages, raw frames):
   --self --binding hyperv   vpci's own PF, serving socket pairs on a thread of this process
   --self --tcp HOST:0       vpci's own PF listening on HOST (any free port, one listener per VF), the cases
@@ -77,7 +81,7 @@ setup error.
 struct options {
   bool self{false};
   std::string binding{"mailbox"};
-  std::string shm, shm2, sysfs, sysfs2, unix_path, unix_path2, tcp, tcp2;
+  std::string shm, shm2, sysfs, sysfs2, vfio_user, vfio_user2, unix_path, unix_path2, tcp, tcp2;
   bool allow_write{false};
   std::vector<std::string> cases;
   std::vector<std::string> excluded;
@@ -129,6 +133,8 @@ options parse(int argc, char** argv) {
     else if (a == "--shm2") o.shm2 = value(i);
     else if (a == "--sysfs") o.sysfs = value(i);
     else if (a == "--sysfs2") o.sysfs2 = value(i);
+    else if (a == "--vfio-user") o.vfio_user = value(i);
+    else if (a == "--vfio-user2") o.vfio_user2 = value(i);
     else if (a == "--allow-write") o.allow_write = true;
     else if (a == "--unix") o.unix_path = value(i), o.binding = "hyperv";
     else if (a == "--unix2") o.unix_path2 = value(i);
@@ -244,6 +250,7 @@ int run_mailbox(const options& o) {
   std::unique_ptr<self_mailbox_pf> self;
   std::optional<vpci::shm_config_space> shm, shm2;
   std::unique_ptr<vpci::sysfs_config_space> sysfs, sysfs2;
+  std::unique_ptr<vpci::vfio_user_config_space> vfio_user, vfio_user2;
   std::unique_ptr<mailbox_port> vf0, vf1;
   command_control commands(o.invalidate_cmd, o.restart_cmd, o.flr_cmd);
   pf_control* control = &commands;
@@ -274,8 +281,17 @@ int run_mailbox(const options& o) {
       sysfs2 = open_sysfs(o.sysfs2);
       vf1 = open_port(*sysfs2, o, real);
     }
+  } else if (!o.vfio_user.empty()) {
+    // The server is another process: the synchronous forms (each access one request and its reply, each
+    // bounded by the client's reply deadline) are what the cases' register accesses are.
+    vfio_user = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user);
+    vf0 = open_port(*vfio_user, o, real);
+    if (!o.vfio_user2.empty()) {
+      vfio_user2 = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user2);
+      vf1 = open_port(*vfio_user2, o, real);
+    }
   } else {
-    throw std::invalid_argument("binding 1 needs --self, --shm NAME or --sysfs BDF");
+    throw std::invalid_argument("binding 1 needs --self, --shm NAME, --sysfs BDF or --vfio-user SOCKET");
   }
   mailbox_context ctx{*vf0, vf1.get(), o.blocks, control};
   return finish(run_cases(only(mailbox_cases(), o), ctx, o.cases, print_line));

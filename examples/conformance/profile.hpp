@@ -10,12 +10,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/engine/pf_blocks.hpp>
+
+#include "report.hpp"
 
 namespace vpci::conformance {
 
@@ -92,6 +97,44 @@ inline std::vector<std::byte> initial_contents(std::uint32_t id, std::size_t siz
   std::vector<std::byte> bytes(size);
   for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::byte>((id * 29u + i) & 0xFFu);
   return bytes;
+}
+
+// Registers VF 0 and VF 1 of `pf` (a vpci::pf_endpoint; vpci-vfio-user-device --conformance-profile
+// uses it too) and defines the profile's blocks: VF 0's own (contents initial_contents()),
+// the handler blocks, and the second VF's block.
+template <class Endpoint>
+std::string define_profile(Endpoint& pf, const profile& p) {
+  for (const vf_index vf : {vf_index{0}, vf_index{1}})
+    if (auto ec = pf.register_vf(vf, static_cast<std::uint16_t>(0x0101 + vf)); ec) return "register_vf: " + ec.message();
+  for (const block_spec& b : p.blocks)
+    if (auto ec = pf.define_block(0, block_id{b.id}, initial_contents(b.id, b.size), b.access); ec)
+      return "define block " + hex(b.id) + ": " + ec.message();
+  if (p.not_ready_block) {
+    auto handler = std::make_shared<function_block_handler>(
+        [](vf_index, block_id, std::span<std::byte>, std::size_t&) { return ntstatus::device_not_ready; }, nullptr);
+    if (auto ec = pf.define_block(0, block_id{*p.not_ready_block}, initial_contents(*p.not_ready_block, 8),
+                                  block_access::read_write, handler);
+        ec)
+      return "define handler block: " + ec.message();
+  }
+  if (p.empty_block) {
+    auto handler = std::make_shared<function_block_handler>(
+        [](vf_index, block_id, std::span<std::byte>, std::size_t& bytes) {
+          bytes = 0;
+          return ntstatus::success;
+        },
+        nullptr);
+    if (auto ec = pf.define_block(0, block_id{*p.empty_block}, initial_contents(*p.empty_block, 8),
+                                  block_access::read_write, handler);
+        ec)
+      return "define handler block: " + ec.message();
+  }
+  if (p.second_vf_block) {
+    const block_spec& b = *p.second_vf_block;
+    if (auto ec = pf.define_block(1, block_id{b.id}, initial_contents(b.id, b.size), b.access); ec)
+      return "define the second VF's block: " + ec.message();
+  }
+  return {};
 }
 
 // What the tool can make the PF do besides answering: raise invalidations, restart, reset a VF (an FLR).

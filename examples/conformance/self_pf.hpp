@@ -40,43 +40,6 @@ namespace vpci::conformance {
 inline constexpr std::uint16_t self_vendor_id = 0x1AF4;
 inline constexpr hyperv::wslot self_wslots[2] = {{2, 1}, {2, 2}};  // 0x22, 0x42
 
-// Registers VF 0 and VF 1 and defines the profile's blocks: VF 0's own (contents initial_contents()),
-// the handler blocks, and the second VF's block.
-template <class Endpoint>
-std::string define_profile(Endpoint& pf, const profile& p) {
-  for (const vf_index vf : {vf_index{0}, vf_index{1}})
-    if (auto ec = pf.register_vf(vf, static_cast<std::uint16_t>(0x0101 + vf)); ec) return "register_vf: " + ec.message();
-  for (const block_spec& b : p.blocks)
-    if (auto ec = pf.define_block(0, block_id{b.id}, initial_contents(b.id, b.size), b.access); ec)
-      return "define block " + hex(b.id) + ": " + ec.message();
-  if (p.not_ready_block) {
-    auto handler = std::make_shared<function_block_handler>(
-        [](vf_index, block_id, std::span<std::byte>, std::size_t&) { return ntstatus::device_not_ready; }, nullptr);
-    if (auto ec = pf.define_block(0, block_id{*p.not_ready_block}, initial_contents(*p.not_ready_block, 8),
-                                  block_access::read_write, handler);
-        ec)
-      return "define handler block: " + ec.message();
-  }
-  if (p.empty_block) {
-    auto handler = std::make_shared<function_block_handler>(
-        [](vf_index, block_id, std::span<std::byte>, std::size_t& bytes) {
-          bytes = 0;
-          return ntstatus::success;
-        },
-        nullptr);
-    if (auto ec = pf.define_block(0, block_id{*p.empty_block}, initial_contents(*p.empty_block, 8),
-                                  block_access::read_write, handler);
-        ec)
-      return "define handler block: " + ec.message();
-  }
-  if (p.second_vf_block) {
-    const block_spec& b = *p.second_vf_block;
-    if (auto ec = pf.define_block(1, block_id{b.id}, initial_contents(b.id, b.size), b.access); ec)
-      return "define the second VF's block: " + ec.message();
-  }
-  return {};
-}
-
 class self_mailbox_pf final : public pf_control {
  public:
   using endpoint = pf_endpoint<4>;

@@ -10,7 +10,8 @@
 //     --unix PATH          Unix stream socket (binding 2); the PF listens, the VF connects
 //     --tcp HOST:PORT      TCP (binding 2); the PF listens (port 0 with role both: any free port)
 //     --sysfs FILE         a real device's config file (binding 1, role vf): reads only unless --allow-write
-//     --vfio-user SOCKET   a vfio-user server (binding 1, role vf): see run_vfio_user below
+//     --vfio-user SOCKET   a vfio-user server's device (binding 1, role vf): vpci-vfio-user-device or any
+//                          libvfio-user device; each config access is one REGION_READ/REGION_WRITE exchange
 //   options
 //     --block-size N       bytes per block, 1..128 (128)
 //     --block-id N         the block used (3)
@@ -65,6 +66,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/vpci.hpp>
 
 #include "perf/latency_histogram.hpp"
@@ -641,11 +643,12 @@ figures run_vf(const options& o) {
                                      o.allow_write ? vpci::access_mode::read_write : vpci::access_mode::read_only);
       return run_mailbox_vf(space, o, io);
     }
-    case transport_kind::vfio_user:
-      // The hook for the vfio-user transport (another branch): open the server's socket as a
-      // config_space_transport here and hand it to run_mailbox_vf(transport, o, io), as sysfs above.
-      std::fprintf(stderr, "vpci-perf: this build has no vfio-user transport yet (%s)\n", o.where.c_str());
-      std::exit(2);
+    case transport_kind::vfio_user: {
+      // Connects and handshakes (throws with the reason when that fails); every config access of the VF is
+      // then a REGION_READ/REGION_WRITE exchange with the server.
+      vpci::vfio_user_config_space space(io.get_executor(), o.where);
+      return run_mailbox_vf(space, o, io);
+    }
     case transport_kind::unix_socket: {
       local_socket socket(io);
       socket.connect(boost::asio::local::stream_protocol::endpoint(o.where));

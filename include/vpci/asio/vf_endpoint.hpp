@@ -76,7 +76,7 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
         window_(window),
         engine_(engine::vf_mailbox_config{to_nanoseconds(options.poll_interval), to_nanoseconds(options.watch_interval),
                                           options.max_torn_retries, to_nanoseconds(options.orphan_timeout),
-                                          peer_signalling_transport<Transport>, options.dvsec_id, options.dvsec_vendor}) {}
+                                          peer_signal_available(transport), options.dvsec_id, options.dvsec_vendor}) {}
 
   // Pending operations complete with vpci::errc::vf_removed; I/O and waits still queued on the executor
   // find the endpoint gone and touch nothing of it.

@@ -15,6 +15,10 @@
 //                                                     per-operation cancellation (cancelled)
 //   Read the count, act (read the registers), then wait for a change from the count read: a signal in
 //   between is never lost.
+//     bool peer_signal_available() const              optional: false when this connection cannot carry
+//                                                     the signal after all (a vfio-user server without an
+//                                                     INTx eventfd); the endpoints then poll. Read when an
+//                                                     endpoint is made.
 //
 // - Liveness of the peer: the transport can tell a dead peer (crashed, exited, replaced) from a slow one.
 //     bool peer_alive() const                          false once the peer is known to be gone
@@ -77,6 +81,19 @@ concept peer_signalling_transport =
       { ct.wait_peer_signal(seen, timeout, ec) } -> std::same_as<std::uint32_t>;
       t.async_wait_peer_signal(seen, boost::asio::deferred);
     };
+
+// Whether a peer-signalling transport's signal works on this connection (peer_signal_available(), where the
+// transport has it; otherwise always).
+template <class T>
+[[nodiscard]] bool peer_signal_available(const T& transport) noexcept {
+  if constexpr (!peer_signalling_transport<T>) {
+    return false;
+  } else if constexpr (requires { { transport.peer_signal_available() } -> std::convertible_to<bool>; }) {
+    return transport.peer_signal_available();
+  } else {
+    return true;
+  }
+}
 
 template <class T>
 concept liveness_transport = requires(T& t, const T& ct) {

@@ -10,10 +10,13 @@
 //   config region (index 7).
 // - VFIO_USER_DEVICE_GET_REGION_INFO for region 7 (VFIO_PCI_CONFIG_REGION_INDEX): readable, at least 256
 //   bytes. size() is 4096 when the region holds an extended space, else 256.
+// - When the device has IRQ types (and options.use_interrupt): VFIO_USER_DEVICE_GET_IRQ_INFO for INTx and,
+//   when it offers an eventfd, VFIO_USER_DEVICE_SET_IRQS installing this client's (see "the device's
+//   interrupt" below; a server without it is not an error).
 // Handshake errors: vpci::errc::not_supported (another major version, not a PCI device, no readable config
 // region of 256 bytes or more, a max_data_xfer_size below 4), vpci::errc::malformed_message (JSON that does
-// not parse, a reply that does not decode or answers another region), the framing errors below, the
-// socket's errors unchanged. The socket is closed after a failed handshake.
+// not parse, a reply that does not decode or answers another region), vpci::errc::timeout (a silent server,
+// see "Reply deadline"), the framing errors below, the socket's errors unchanged. The socket is closed after a failed handshake.
 //
 // Accesses: read/write split the transfer into REGION_READ / REGION_WRITE messages of region 7, each of at
 // most min(max_data_xfer_size, 4096) bytes and ending on a dword boundary (so no naturally aligned 1/2/4-byte
@@ -25,12 +28,15 @@
 // boost::asio::error::not_connected before a handshake succeeded; a server error reply: its errno as a
 // boost::system::error_code of the system category (an error reply with errno 0: vpci::errc::device_error);
 // vpci::errc::malformed_message for a reply that frames correctly but does not match the request (another
-// offset, region or count, a payload of the wrong size, an error reply with payload); the socket's errors
-// (eof when the server went away) unchanged. Framing violations leave the stream unusable:
+// offset, region or count, a payload of the wrong size, an error reply with payload); vpci::errc::timeout
+// (see "Reply deadline"); the socket's errors (eof when the server went away) unchanged. Framing violations leave the stream unusable:
 // vpci::errc::protocol_violation for a reply with another message ID or command, a message that is not a
 // reply, a message size below 16 or above this client's limit (16 + 16 + 4096); the socket is then closed and
 // every later operation fails with the error that broke it. Bytes transferred before an error are not
 // reported (0 on error), as for every transport.
+//
+// Asynchronous operations take any completion token; without one, vpci::default_completion_token_t
+// (vpci/transport/default_token.hpp: the executor's default, else boost::asio::deferred).
 //
 // Threading and ordering: one object is used from one thread (or strand). Asynchronous operations may be
 // started while others are pending: they run one after another in the order started (each operation's
@@ -38,12 +44,24 @@
 // socket; they fail with vpci::errc::busy while an asynchronous operation is pending. Never run the server
 // on the same thread as a synchronous form (it would wait for itself): use the asynchronous forms there.
 //
+// Reply deadline: each request must be answered within options.reply_timeout (default 1 s), measured by the
+// options' timing policy (vpci::steady_timing, or vpci::manual_timing in tests: virtual time, where a
+// synchronous form only looks at the socket and then moves virtual time to the deadline). A server that
+// accepts a request and never answers fails the operation with vpci::errc::timeout; the stream is then out
+// of step (a late reply would answer the next request), so the socket is closed and every later operation
+// fails at once with errc::timeout, as for the framing violations above. The deadline covers writing the
+// request and reading its whole reply; each message of a split transfer and of the handshake has its own.
+//
 // Cancellation: none. A request on the wire cannot be withdrawn, and its reply must be consumed to keep the
-// stream in step; close() ends every pending operation (operation_aborted).
+// stream in step; close() ends every pending operation (operation_aborted). The reply deadline bounds how
+// long an operation can wait.
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -57,26 +75,51 @@
 #include <utility>
 #include <vector>
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/compose.hpp>
+#include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <vpci/asio/timing.hpp>
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
+#include <vpci/transport/default_token.hpp>
+#include <vpci/transport/detail/vfio_user_fds.hpp>
+#include <vpci/transport/traits.hpp>
 #include <vpci/wire/vfio_user.hpp>
 
 namespace vpci {
 
-class vfio_user_config_space {
+// How a vfio-user client waits for its server.
+template <class Timing = steady_timing>
+struct vfio_user_client_options {
+  // How long one request may wait for its reply (see "Reply deadline" above). Zero or negative: at once.
+  std::chrono::nanoseconds reply_timeout{std::chrono::seconds(1)};
+  // What "now" is and the deadline timer (vpci::manual_timing in tests).
+  Timing timing{};
+  // Install an eventfd for the device's INTx when the server offers one (see "the device's interrupt"):
+  // false keeps the client without it, so an endpoint over it polls.
+  bool use_interrupt{true};
+};
+
+// vfio_user_config_space (below) is this with real time; tests use basic_vfio_user_config_space<manual_timing>.
+template <class Timing = steady_timing>
+class basic_vfio_user_config_space {
  public:
   using executor_type = boost::asio::any_io_executor;
   using protocol_type = boost::asio::local::stream_protocol;
@@ -87,26 +130,41 @@ class vfio_user_config_space {
   // The largest reply accepted: header, the region access or region info fixed part, and max_transfer.
   static constexpr std::size_t max_reply_size = vfio_user::header_size + 16 + max_transfer;
 
-  explicit vfio_user_config_space(executor_type executor) : socket_(std::move(executor)) {}
+  using timing_type = Timing;
+  using options_type = vfio_user_client_options<Timing>;
+
+  explicit basic_vfio_user_config_space(executor_type executor, const options_type& options = {})
+      : socket_(executor),
+        irq_(std::move(executor)),
+        use_interrupt_(options.use_interrupt),
+        reply_timeout_(options.reply_timeout),
+        timing_(options.timing),
+        timer_(timing_.make_timer(socket_.get_executor())) {}
   template <class ExecutionContext>
     requires std::convertible_to<ExecutionContext&, boost::asio::execution_context&>
-  explicit vfio_user_config_space(ExecutionContext& context)
-      : vfio_user_config_space(executor_type(context.get_executor())) {}
+  explicit basic_vfio_user_config_space(ExecutionContext& context, const options_type& options = {})
+      : basic_vfio_user_config_space(executor_type(context.get_executor()), options) {}
   // Connects to the server listening at `path` and performs the handshake; throws boost::system::system_error
   // with connect()'s errors. (What a command-line tool wants: vfio_user_config_space space(io, path);)
-  vfio_user_config_space(executor_type executor, const std::string& path) : socket_(std::move(executor)) {
+  basic_vfio_user_config_space(executor_type executor, const std::string& path, const options_type& options = {})
+      : basic_vfio_user_config_space(std::move(executor), options) {
     boost::system::error_code ec;
     connect(path, ec);
     if (ec) throw boost::system::system_error(ec, "vpci: vfio-user connect " + path);
   }
   template <class ExecutionContext>
     requires std::convertible_to<ExecutionContext&, boost::asio::execution_context&>
-  vfio_user_config_space(ExecutionContext& context, const std::string& path)
-      : vfio_user_config_space(executor_type(context.get_executor()), path) {}
+  basic_vfio_user_config_space(ExecutionContext& context, const std::string& path, const options_type& options = {})
+      : basic_vfio_user_config_space(executor_type(context.get_executor()), path, options) {}
+  // Pending deadline completions check this before touching the object.
+  ~basic_vfio_user_config_space() {
+    life_->alive = false;
+    drop_interrupt();
+  }
 
   // Pending operations refer to this object: it neither copies nor moves.
-  vfio_user_config_space(const vfio_user_config_space&) = delete;
-  vfio_user_config_space& operator=(const vfio_user_config_space&) = delete;
+  basic_vfio_user_config_space(const basic_vfio_user_config_space&) = delete;
+  basic_vfio_user_config_space& operator=(const basic_vfio_user_config_space&) = delete;
 
   [[nodiscard]] executor_type get_executor() noexcept { return socket_.get_executor(); }
   // 256 or 4096 once connected; 0 before (every access then fails with not_connected).
@@ -144,14 +202,14 @@ class vfio_user_config_space {
   }
 
   // Completion: void(boost::system::error_code). Errors as connect(). Never completes inline.
-  template <class CompletionToken>
-  auto async_connect(std::string path, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_connect(std::string path, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_compose<CompletionToken, void(boost::system::error_code)>(
         connect_op{this, std::move(path), false}, token, socket_);
   }
   // Completion: void(boost::system::error_code). Errors as open(). Never completes inline.
-  template <class CompletionToken>
-  auto async_open(socket_type socket, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_open(socket_type socket, CompletionToken&& token = CompletionToken{}) {
     reset_state();
     socket_ = std::move(socket);
     return async_exchange(plan(this, plan::kind::handshake), std::forward<CompletionToken>(token),
@@ -164,6 +222,54 @@ class vfio_user_config_space {
     boost::system::error_code ignored;
     socket_.close(ignored);
     size_ = 0;
+    drop_interrupt();
+  }
+
+  // ---- the device's interrupt: the peer's signal (transport/traits.hpp) ----
+  //
+  // The handshake installs an eventfd (DEVICE_SET_IRQS, TRIGGER | DATA_EVENTFD, passed with SCM_RIGHTS) for
+  // the INTx interrupt when the server offers one with EVENTFD (DEVICE_GET_IRQ_INFO, index 0); a server that
+  // offers none or refuses the eventfd (an error reply) leaves the client without it (interrupt_installed()
+  // false), which is not an error. Each time the eventfd is found signalled, the count below goes up by one
+  // and an UNMASK (SET_IRQS, ACTION_UNMASK | DATA_NONE) is due: INTx is AUTOMASKED under VFIO, so the
+  // server delivers the next interrupt only once unmasked. The UNMASK goes out before the next operation's
+  // own requests (or on its own, queued like an operation, when an asynchronous wait finds the signal); an
+  // error reply to it is not reported to that operation.
+
+  [[nodiscard]] bool interrupt_installed() const noexcept { return irq_native_ >= 0; }
+  // For the endpoints (transport/traits.hpp): the signal works only with the interrupt installed; without
+  // it a vf_endpoint made over this client polls.
+  [[nodiscard]] bool peer_signal_available() const noexcept { return interrupt_installed(); }
+  // The interrupt's count (wraps): how many times the eventfd was found signalled. Looks at the eventfd
+  // first (a non-blocking read), so a signal already delivered counts.
+  [[nodiscard]] std::uint32_t peer_signal_sequence() const noexcept { return drain_signals(); }
+  // Blocks until the count differs from `seen` or `timeout` passes (errc::timeout); with no interrupt
+  // installed, errc::not_supported at once. Returns the count.
+  std::uint32_t wait_peer_signal(std::uint32_t seen, std::chrono::nanoseconds timeout, boost::system::error_code& ec) const {
+    ec = {};
+    std::uint32_t now = drain_signals();
+    if (now != seen) return now;
+    if (irq_native_ < 0) {
+      ec = errc::not_supported;
+      return now;
+    }
+    const std::uint64_t wait_ms = (to_nanoseconds(timeout) + 999'999) / 1'000'000;
+    pollfd ready{irq_native_, POLLIN, 0};
+    while (::poll(&ready, 1, static_cast<int>(std::min<std::uint64_t>(wait_ms, INT_MAX))) < 0 && errno == EINTR) {
+    }
+    now = drain_signals();
+    if (now == seen) ec = errc::timeout;
+    return now;
+  }
+  // Completion: void(boost::system::error_code, std::uint32_t count): success as soon as the count differs
+  // from `seen` (at once, posted, when it already does). Never completes inline. Errors: not_supported (no
+  // interrupt installed), vpci::errc::cancelled (cancellation, close(), the object destroyed), the error
+  // that broke the stream. Cancellation: terminal, partial and total (nothing has happened). Any number
+  // of waits may be pending; each signal ends them all.
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token = CompletionToken{}) {
+    return boost::asio::async_compose<CompletionToken, void(boost::system::error_code, std::uint32_t)>(
+        signal_wait_op{this, life_, seen}, token, socket_);
   }
 
   // ---- config_space_transport ----
@@ -185,33 +291,39 @@ class vfio_user_config_space {
     run_sync(p, ec);
   }
   // Completion: void(boost::system::error_code); never inline. Errors as reset().
-  template <class CompletionToken>
-  auto async_reset(CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_reset(CompletionToken&& token = CompletionToken{}) {
     return async_exchange(plan(this, plan::kind::reset), std::forward<CompletionToken>(token),
                           [](boost::system::error_code ec, std::size_t) { return ec; });
   }
 
   // Completion: void(boost::system::error_code, std::size_t bytes_transferred); never inline. Errors as
   // read(). No cancellation (see above). `out` and this object must stay valid until completion.
-  template <class CompletionToken>
-  auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token = CompletionToken{}) {
     return async_exchange(plan(this, plan::kind::read, offset, out), std::forward<CompletionToken>(token),
                           [](boost::system::error_code ec, std::size_t n) { return std::pair{ec, n}; });
   }
   // As async_read, for write().
-  template <class CompletionToken>
-  auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token = CompletionToken{}) {
     return async_exchange(plan(this, plan::kind::write, offset, {}, in), std::forward<CompletionToken>(token),
                           [](boost::system::error_code ec, std::size_t n) { return std::pair{ec, n}; });
   }
 
  private:
+  // What a pending completion (a deadline, a signal wait) holds: the object may be gone when it runs.
+  struct life_state {
+    bool alive{true};
+  };
+
   // One operation's messages: what to send next and what to make of each reply. Owns its buffers.
   class plan {
    public:
-    enum class kind { handshake, read, write, reset };
+    // unmask: no request of its own, only the UNMASK that is due (see unmask_first).
+    enum class kind { handshake, read, write, reset, unmask };
 
-    plan(vfio_user_config_space* owner, kind k, std::size_t offset = 0, std::span<std::byte> out = {},
+    plan(basic_vfio_user_config_space* owner, kind k, std::size_t offset = 0, std::span<std::byte> out = {},
          std::span<const std::byte> in = {})
         : owner_(owner), kind_(k), offset_(offset), out_(out), in_(in) {}
 
@@ -219,6 +331,7 @@ class vfio_user_config_space {
     [[nodiscard]] boost::system::error_code check() const {
       if (kind_ == kind::handshake) return {};
       if (owner_->size_ == 0 || !owner_->socket_.is_open()) return boost::asio::error::not_connected;
+      if (kind_ == kind::unmask) return {};
       if (kind_ == kind::reset)
         return (owner_->device_info_.flags & vfio_user::device_flag_reset) != 0 ? boost::system::error_code{}
                                                                                  : make_error_code(errc::not_supported);
@@ -234,6 +347,18 @@ class vfio_user_config_space {
       id_ = id;
       tx.resize(vfio_user::header_size + vfio_user::region_access_size + max_transfer);
       result<std::size_t> size = errc::invalid_argument;
+      in_prefix_ = unmask_first_;
+      if (unmask_first_) {
+        unmask_first_ = false;
+        command_ = vfio_user::command::device_set_irqs;
+        size = vfio_user::encode_command(
+            id, command_,
+            vfio_user::irq_set{vfio_user::irq_set_size, vfio_user::irq_set_data_none | vfio_user::irq_set_action_unmask,
+                               vfio_user::pci_intx_irq_index, 0, 1, {}},
+            tx);
+        tx.resize(*size);
+        return true;
+      }
       switch (kind_) {
         case kind::handshake:
           if (stage_ == 0) {
@@ -248,10 +373,25 @@ class vfio_user_config_space {
             vfio_user::region_info request{};
             request.index = vfio_user::pci_config_region_index;
             size = vfio_user::encode_command(id, command_, request, tx);
+          } else if (stage_ == 3) {
+            command_ = vfio_user::command::device_get_irq_info;
+            size = vfio_user::encode_command(id, command_, vfio_user::irq_info{16, 0, vfio_user::pci_intx_irq_index, 0}, tx);
+          } else if (stage_ == 4) {
+            // The eventfd the server will signal; without one (no descriptors left) the client goes on without
+            // the interrupt.
+            if (!owner_->make_pending_irq_fd()) return false;
+            command_ = vfio_user::command::device_set_irqs;
+            size = vfio_user::encode_command(
+                id, command_,
+                vfio_user::irq_set{vfio_user::irq_set_size, vfio_user::irq_set_data_eventfd | vfio_user::irq_set_action_trigger,
+                                   vfio_user::pci_intx_irq_index, 0, 1, {}},
+                tx);
           } else {
             return false;
           }
           break;
+        case kind::unmask:
+          return false;
         case kind::reset:
           if (stage_ != 0) return false;
           command_ = vfio_user::command::device_reset;
@@ -282,11 +422,30 @@ class vfio_user_config_space {
     [[nodiscard]] vfio_user::command expected_command() const noexcept { return command_; }
     [[nodiscard]] std::size_t transferred() const noexcept { return done_; }
     [[nodiscard]] bool is_handshake() const noexcept { return kind_ == kind::handshake; }
+    // Sends the due UNMASK before this operation's own requests.
+    void unmask_first() noexcept { unmask_first_ = true; }
+    // The descriptor to pass with the request just encoded (SCM_RIGHTS), or -1.
+    [[nodiscard]] int pass_fd() const noexcept {
+      return kind_ == kind::handshake && stage_ == 4 && !in_prefix_ ? owner_->pending_irq_fd_ : -1;
+    }
+    // An error reply to the interrupt's requests (GET_IRQ_INFO, SET_IRQS, UNMASK) means "no interrupt" and is
+    // not the operation's error.
+    [[nodiscard]] bool tolerates_refusal() const noexcept {
+      return in_prefix_ || (kind_ == kind::handshake && stage_ >= 3);
+    }
+    void refused() noexcept {
+      if (in_prefix_) return;
+      owner_->drop_interrupt();
+      stage_ = handshake_done;
+    }
 
     // The reply to the request just sent, its header already checked (a reply, this ID and command, no
     // error). Errors: the handshake's verdicts, malformed_message.
     boost::system::error_code accept(std::span<const std::byte> payload) {
+      if (in_prefix_) return payload.empty() ? boost::system::error_code{} : make_error_code(errc::malformed_message);
       switch (kind_) {
+        case kind::unmask:
+          return {};
         case kind::handshake:
           return accept_handshake(payload);
         case kind::reset:
@@ -340,19 +499,35 @@ class vfio_user_config_space {
         owner_->device_info_ = *info;
         return {};
       }
-      auto region = vfio_user::decode_region_info(payload, true);
-      if (!region || region->index != vfio_user::pci_config_region_index) return errc::malformed_message;
-      if (region->size < config::conventional_space_size || (region->flags & vfio_user::region_flag_read) == 0)
-        return errc::not_supported;
-      owner_->config_region_ = *region;
-      owner_->size_ =
-          region->size >= config::extended_space_size ? config::extended_space_size : config::conventional_space_size;
+      if (stage == 2) {
+        auto region = vfio_user::decode_region_info(payload, true);
+        if (!region || region->index != vfio_user::pci_config_region_index) return errc::malformed_message;
+        if (region->size < config::conventional_space_size || (region->flags & vfio_user::region_flag_read) == 0)
+          return errc::not_supported;
+        owner_->config_region_ = *region;
+        owner_->size_ =
+            region->size >= config::extended_space_size ? config::extended_space_size : config::conventional_space_size;
+        if (!owner_->use_interrupt_ || owner_->device_info_.num_irqs <= vfio_user::pci_intx_irq_index)
+          stage_ = handshake_done;  // no INTx wanted or none offered
+        return {};
+      }
+      if (stage == 3) {
+        auto irq = vfio_user::decode_irq_info(payload);
+        if (!irq || irq->index != vfio_user::pci_intx_irq_index) return errc::malformed_message;
+        if (irq->count == 0 || (irq->flags & vfio_user::irq_info_eventfd) == 0) stage_ = handshake_done;
+        return {};
+      }
+      // stage 4: the eventfd is installed.
+      if (!payload.empty()) return errc::malformed_message;
+      owner_->adopt_pending_irq_fd();
       return {};
     }
 
+    static constexpr int handshake_done = 5;
+
     static constexpr std::string_view client_json = R"({"capabilities":{"max_msg_fds":1,"max_data_xfer_size":4096}})";
 
-    vfio_user_config_space* owner_;
+    basic_vfio_user_config_space* owner_;
     kind kind_;
     std::size_t offset_;
     std::span<std::byte> out_;
@@ -362,9 +537,12 @@ class vfio_user_config_space {
     int stage_{0};
     std::uint16_t id_{0};
     vfio_user::command command_{vfio_user::command::version};
+    bool unmask_first_{false};
+    bool in_prefix_{false};  // the request on the wire is the UNMASK sent first
   };
 
   void reset_state() noexcept {
+    drop_interrupt();
     size_ = 0;
     broken_ = {};
     chunk_ = max_transfer;
@@ -386,6 +564,10 @@ class vfio_user_config_space {
                                                              std::span<const std::byte> payload) {
     if (h.error()) {
       if (!payload.empty()) return errc::malformed_message;
+      if (p.tolerates_refusal()) {
+        p.refused();
+        return {};
+      }
       if (h.error_number == 0) return errc::device_error;
       return boost::system::error_code(static_cast<int>(h.error_number), boost::system::system_category());
     }
@@ -397,18 +579,24 @@ class vfio_user_config_space {
     boost::system::error_code ignored;
     socket_.close(ignored);
     size_ = 0;
+    drop_interrupt();
   }
 
   std::size_t run_sync(plan& p, boost::system::error_code& ec) {
     ec = broken_ ? broken_ : p.check();
     if (!ec && active_) ec = errc::busy;
     if (ec) return 0;
+    take_due_unmask(p);
     std::vector<std::byte> tx;
     std::vector<std::byte> rx(max_reply_size);
     while (p.next(tx, next_id_)) {
       ++next_id_;
-      boost::asio::write(socket_, boost::asio::buffer(tx), ec);
-      if (!ec) boost::asio::read(socket_, boost::asio::buffer(rx.data(), vfio_user::header_size), ec);
+      const std::uint64_t deadline = deadline_after(timing_.now(), reply_timeout_);
+      if (const int fd = p.pass_fd(); fd >= 0)
+        send_with_fd(tx, fd, ec);
+      else
+        transfer_sync(POLLOUT, std::span<std::byte>(tx), deadline, ec);
+      if (!ec) transfer_sync(POLLIN, std::span<std::byte>(rx.data(), vfio_user::header_size), deadline, ec);
       if (ec) {
         break_stream(ec);
         return 0;
@@ -416,7 +604,8 @@ class vfio_user_config_space {
       auto h = vfio_user::decode_header(std::span<const std::byte>(rx.data(), vfio_user::header_size));
       ec = h ? check_header(*h, p) : boost::system::error_code(errc::protocol_violation);
       if (!ec && h->payload_size() != 0)
-        boost::asio::read(socket_, boost::asio::buffer(rx.data() + vfio_user::header_size, h->payload_size()), ec);
+        transfer_sync(POLLIN, std::span<std::byte>(rx.data() + vfio_user::header_size, h->payload_size()), deadline,
+                      ec);
       if (ec) {  // a framing verdict or an I/O error: the stream is out of step
         break_stream(ec);
         return 0;
@@ -425,6 +614,36 @@ class vfio_user_config_space {
       if (ec) return 0;
     }
     return p.transferred();
+  }
+
+  // Writes (POLLOUT) or reads (POLLIN) all of `bytes` before `deadline`: errc::timeout when it passes, the
+  // socket's errors unchanged. Under virtual time it only looks at the socket and then moves time to the
+  // deadline (the timing policy's rule for blocking waits).
+  void transfer_sync(short direction, std::span<std::byte> bytes, std::uint64_t deadline, boost::system::error_code& ec) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const std::uint64_t now = timing_.now();
+      if (now >= deadline) {
+        ec = errc::timeout;
+        return;
+      }
+      const std::uint64_t wait_ms = (deadline - now + 999'999) / 1'000'000;
+      pollfd ready{socket_.native_handle(), direction, 0};
+      const int n = ::poll(&ready, 1, Timing::is_virtual ? 0 : static_cast<int>(std::min<std::uint64_t>(wait_ms, INT_MAX)));
+      if (n < 0 && errno != EINTR) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+        return;
+      }
+      if (n <= 0) {
+        if (Timing::is_virtual) timing_.sleep_until(deadline);
+        continue;
+      }
+      // Ready (or hung up / failed, which the transfer reports): this does not block.
+      const std::span<std::byte> rest = bytes.subspan(done);
+      done += direction == POLLIN ? socket_.read_some(boost::asio::buffer(rest.data(), rest.size()), ec)
+                                  : socket_.write_some(boost::asio::buffer(rest.data(), rest.size()), ec);
+      if (ec) return;
+    }
   }
 
   void handshake_sync(boost::system::error_code& ec) {
@@ -436,7 +655,97 @@ class vfio_user_config_space {
     boost::system::error_code ignored;
     socket_.close(ignored);
     size_ = 0;
+    drop_interrupt();
   }
+
+  // Sends `tx` with `fd` as SCM_RIGHTS (the SET_IRQS of the handshake: a few bytes into a socket the server
+  // has just emptied, so the blocking send does not wait).
+  void send_with_fd(std::span<const std::byte> tx, int fd, boost::system::error_code& ec) {
+    if (const int error = detail::vfio_user_send(socket_.native_handle(), tx, std::span<const int>(&fd, 1)); error != 0)
+      ec = boost::system::error_code(error, boost::system::system_category());
+  }
+
+  // ---- the interrupt ----
+
+  void take_due_unmask(plan& p) noexcept {
+    if (unmask_due_ && !p.is_handshake()) {
+      p.unmask_first();
+      unmask_due_ = false;
+    }
+  }
+  bool make_pending_irq_fd() noexcept {
+    if (pending_irq_fd_ < 0) pending_irq_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return pending_irq_fd_ >= 0;
+  }
+  void adopt_pending_irq_fd() {
+    boost::system::error_code ec;
+    irq_.assign(pending_irq_fd_, ec);
+    if (ec) {
+      ::close(pending_irq_fd_);
+    } else {
+      irq_native_ = pending_irq_fd_;
+    }
+    pending_irq_fd_ = -1;
+  }
+  // Closes the eventfd (pending waits end with cancelled) and forgets a due UNMASK.
+  void drop_interrupt() noexcept {
+    if (pending_irq_fd_ >= 0) ::close(pending_irq_fd_);
+    pending_irq_fd_ = -1;
+    boost::system::error_code ignored;
+    irq_.close(ignored);
+    irq_native_ = -1;
+    unmask_due_ = false;
+  }
+  // Reads the eventfd without blocking: a signal counts once and makes an UNMASK due.
+  std::uint32_t drain_signals() const noexcept {
+    if (irq_native_ < 0) return signals_;
+    std::uint64_t count = 0;
+    ssize_t n;
+    do {
+      n = ::read(irq_native_, &count, sizeof count);
+    } while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(sizeof count) && count != 0) {
+      ++signals_;
+      unmask_due_ = true;
+    }
+    return signals_;
+  }
+  // Sends the due UNMASK as an operation of its own, queued behind those started before (one at a time;
+  // an operation that starts first takes it instead and this one then sends nothing).
+  void schedule_unmask() {
+    if (!unmask_due_ || unmask_queued_ || size_ == 0) return;
+    unmask_queued_ = true;
+    async_exchange(plan(this, plan::kind::unmask), [this, life = life_](boost::system::error_code, std::size_t) {
+      if (life->alive) unmask_queued_ = false;
+    }, [](boost::system::error_code ec, std::size_t n) { return std::pair{ec, n}; });
+  }
+
+  struct signal_wait_op {
+    basic_vfio_user_config_space* self;
+    std::shared_ptr<life_state> life;
+    std::uint32_t seen;
+    bool started{false};
+
+    template <class Self>
+    void operator()(Self& s, boost::system::error_code ec = {}) {
+      if (!started) {
+        started = true;
+        s.reset_cancellation_state(boost::asio::enable_total_cancellation());
+        boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
+        return;
+      }
+      if (!life->alive) return s.complete(make_error_code(errc::cancelled), std::uint32_t{0});
+      if (ec == boost::asio::error::operation_aborted || (!ec && s.cancelled() != boost::asio::cancellation_type::none))
+        return s.complete(self->broken_ ? self->broken_ : make_error_code(errc::cancelled), self->signals_);
+      if (ec) return s.complete(ec, self->signals_);
+      const std::uint32_t now = self->drain_signals();
+      self->schedule_unmask();
+      if (now != seen) return s.complete(boost::system::error_code{}, now);
+      if (self->irq_native_ < 0)
+        return s.complete(self->broken_ ? self->broken_ : make_error_code(errc::not_supported), now);
+      self->irq_.async_wait(boost::asio::posix::stream_descriptor::wait_read, std::move(s));
+    }
+  };
 
   // The socket's operations never see the caller's cancellation slot: a request half written, or a reply
   // half read, would leave the stream out of step (see "Cancellation" above).
@@ -448,7 +757,7 @@ class vfio_user_config_space {
   // The asynchronous engine: one operation's exchanges, queued behind the operations started before it.
   template <class Adapt>
   struct exchange_op {
-    vfio_user_config_space* self;
+    basic_vfio_user_config_space* self;
     std::unique_ptr<plan> p;
     Adapt adapt;  // (ec, n) -> the completion's arguments
     enum class state { start, queued, running, writing, reading_header, reading_payload } at{state::start};
@@ -474,6 +783,7 @@ class vfio_user_config_space {
       at = state::running;
       boost::system::error_code ec = self->broken_ ? self->broken_ : p->check();
       if (ec) return finish(s, ec);
+      self->take_due_unmask(*p);
       send_next(s);
     }
 
@@ -481,7 +791,7 @@ class vfio_user_config_space {
     void operator()(Self& s, boost::system::error_code ec, std::size_t) {
       if (ec) {
         self->break_stream(ec);
-        return finish(s, ec);
+        return finish(s, self->broken_);  // the deadline's timeout when it closed the socket under us
       }
       if (at == state::writing) {
         at = state::reading_header;
@@ -516,6 +826,15 @@ class vfio_user_config_space {
       if (!p->next(tx, self->next_id_)) return finish(s, {});
       ++self->next_id_;
       at = state::writing;
+      self->arm_deadline();
+      if (const int fd = p->pass_fd(); fd >= 0) {
+        boost::system::error_code ec;
+        self->send_with_fd(tx, fd, ec);
+        const std::size_t n = ec ? 0 : tx.size();
+        boost::asio::post(self->socket_.get_executor(),
+                          [s = std::move(s), ec, n]() mutable { s(ec, n); });
+        return;
+      }
       const auto from = boost::asio::buffer(tx);
       boost::asio::async_write(self->socket_, from, uncancellable(std::move(s)));
     }
@@ -523,6 +842,7 @@ class vfio_user_config_space {
     template <class Self>
     void finish(Self& s, boost::system::error_code ec) {
       const std::size_t n = ec ? 0 : p->transferred();
+      self->disarm_deadline();
       if (ec && p->is_handshake()) self->fail_handshake();
       self->active_ = false;
       if (!self->waiting_.empty()) {
@@ -550,7 +870,7 @@ class vfio_user_config_space {
 
   // async_connect: the socket's connect, then the handshake.
   struct connect_op {
-    vfio_user_config_space* self;
+    basic_vfio_user_config_space* self;
     std::string path;
     bool connecting;
 
@@ -572,7 +892,34 @@ class vfio_user_config_space {
     }
   };
 
+  // Arms the reply deadline of the request about to be sent; expiry breaks the stream with errc::timeout
+  // (closing the socket ends the pending write or read, which then reports broken_).
+  void arm_deadline() {
+    const std::uint64_t generation = ++deadline_generation_;
+    timer_.expires_at(deadline_after(timing_.now(), reply_timeout_));
+    timer_.async_wait([this, life = life_, generation](boost::system::error_code ec) {
+      if (!life->alive || ec || generation != deadline_generation_) return;  // gone, cancelled or superseded
+      break_stream(errc::timeout);
+    });
+  }
+  void disarm_deadline() {
+    ++deadline_generation_;
+    timer_.cancel();
+  }
+
   socket_type socket_;
+  boost::asio::posix::stream_descriptor irq_;  // the installed eventfd
+  int irq_native_{-1};
+  int pending_irq_fd_{-1};                      // created for SET_IRQS, installed when the server accepts it
+  mutable std::uint32_t signals_{0};
+  mutable bool unmask_due_{false};
+  bool unmask_queued_{false};
+  std::shared_ptr<life_state> life_{std::make_shared<life_state>()};
+  bool use_interrupt_;
+  std::chrono::nanoseconds reply_timeout_;
+  Timing timing_;
+  typename Timing::timer_type timer_;
+  std::uint64_t deadline_generation_{0};
   std::size_t size_{0};
   std::size_t chunk_{max_transfer};
   std::uint16_t next_id_{1};
@@ -585,6 +932,10 @@ class vfio_user_config_space {
   std::deque<std::function<void()>> waiting_;
 };
 
+using vfio_user_config_space = basic_vfio_user_config_space<>;
+
 static_assert(config_space_transport<vfio_user_config_space>);
+static_assert(config_space_transport<basic_vfio_user_config_space<manual_timing>>);
+static_assert(peer_signalling_transport<vfio_user_config_space>);
 
 }  // namespace vpci

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Runs COMMAND... against a vpci-vfio-user-device process: starts the device on SOCKET with the device
+# options given before "--", waits for its "listening on" line (read from its output: no polling), runs
+# the command, stops the device (SIGTERM) and exits with the command's status (2 when the device did not
+# start).
+# usage: run_with_vfio_user_device.sh DEVICE SOCKET [DEVICE_OPTION...] -- COMMAND [ARGS...]
+set -u
+device=$1
+socket=$2
+shift 2
+device_options=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  device_options+=("$1")
+  shift
+done
+if [ $# -lt 2 ]; then
+  echo "usage: run_with_vfio_user_device.sh DEVICE SOCKET [DEVICE_OPTION...] -- COMMAND [ARGS...]" >&2
+  exit 2
+fi
+shift  # --
+exec {out}< <(exec "$device" "$socket" "${device_options[@]}" 2>&1)
+pid=$!
+ready=0
+# Each line within 10 s; the device prints a line or two before it listens.
+while IFS= read -r -t 10 line <&"$out"; do
+  case $line in
+    "listening on "*) ready=1; break ;;
+  esac
+done
+if [ "$ready" -ne 1 ]; then
+  echo "vpci-vfio-user-device did not start listening on $socket" >&2
+  kill -TERM "$pid" 2>/dev/null
+  exit 2
+fi
+# Keep draining the device's output (its connection lines) so it never blocks on a full pipe.
+cat <&"$out" >/dev/null &
+drain=$!
+"$@"
+status=$?
+kill -TERM "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+wait "$drain" 2>/dev/null
+exec {out}<&-
+exit "$status"
