@@ -46,11 +46,13 @@
 #include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/wire/mailbox.hpp>
 
+#include "json_string.hpp"
 #include "lspci_dump.hpp"
 
 namespace {
 
 using namespace vpci;
+using vpci::example::json_string;
 
 struct vsec_entry {
   std::uint16_t offset;
@@ -448,21 +450,6 @@ void print_human(const device_report& r) {
     std::printf("\n");
   }
   for (const auto& e : r.errors) std::printf("  error: %s\n", e.c_str());
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += "\\u" + hex(static_cast<unsigned char>(c), 4);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 // JSON: hexadecimal values as "0x..." strings (the digits the human output shows), counts as numbers.

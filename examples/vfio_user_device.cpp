@@ -86,9 +86,9 @@ struct device {
       if (pf.define_block(0, block_id{invalidation_trigger}, std::vector<std::byte>(8), block_access::write_only, trigger))
         throw std::runtime_error("the invalidation trigger block");
     } else if (pf.register_vf(0, 0x0001) ||
-               pf.define<example::mac_block>(0, {0x02, 0x00, 0x00, 0x00, 0x56, 0x50}, block_access::read_only) ||
-               pf.define<example::vf_config_block>(0, {1, example::vf_flags::link_up, 1500, 0, 4}) ||
-               pf.define<example::stats_block>(0, {}, block_access::read_only)) {
+               pf.define<::example::mac_block>(0, {0x02, 0x00, 0x00, 0x00, 0x56, 0x50}, block_access::read_only) ||
+               pf.define<::example::vf_config_block>(0, {1, ::example::vf_flags::link_up, 1500, 0, 4}) ||
+               pf.define<::example::stats_block>(0, {}, block_access::read_only)) {
       throw std::runtime_error("blocks");
     }
     auto window = pf.attach_mailbox(0, space);

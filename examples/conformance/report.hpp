@@ -12,7 +12,11 @@
 
 #include <fnmatch.h>
 
+#include "../json_string.hpp"
+
 namespace vpci::conformance {
+
+using vpci::example::json_string;
 
 enum class verdict { pass, fail, skip };
 
@@ -84,23 +88,6 @@ inline std::string format_line(const case_report& r) {
 inline std::string format_summary(const summary& s) {
   return std::to_string(s.passed) + " passed, " + std::to_string(s.failed) + " failed, " + std::to_string(s.skipped) +
          " skipped";
-}
-
-inline std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 // {"cases":[{"name":...,"section":...,"verdict":"PASS","reason":...},...],"passed":N,"failed":M,"skipped":K}

@@ -69,6 +69,7 @@
 #include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/vpci.hpp>
 
+#include "json_string.hpp"
 #include "perf/latency_histogram.hpp"
 
 namespace {
@@ -258,23 +259,6 @@ struct figures {
   [[nodiscard]] std::uint64_t blocks() const { return reads + writes; }
 };
 
-std::string json_escape(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 void print_figures(const options& o, const figures& f) {
   const double seconds = f.seconds > 0 ? f.seconds : 1e-9;
   const double blocks_per_s = static_cast<double>(f.blocks()) / seconds;
@@ -294,7 +278,7 @@ void print_figures(const options& o, const figures& f) {
     std::printf("\"error_count\":%" PRIu64 ",\"errors\":{", f.failed);
     bool first = true;
     for (const auto& [kind, n] : f.errors) {
-      std::printf("%s\"%s\":%" PRIu64, first ? "" : ",", json_escape(kind).c_str(), n);
+      std::printf("%s%s:%" PRIu64, first ? "" : ",", vpci::example::json_string(kind).c_str(), n);
       first = false;
     }
     std::printf("},\"interrupted\":%s}\n", f.interrupted ? "true" : "false");
