@@ -43,7 +43,6 @@ using vpci::shm_role;
 
 // Failure guard for waits that a passing test ends at once.
 constexpr std::chrono::seconds guard{10};
-constexpr int guard_ms = 10'000;
 
 std::string unique_name(const char* what) {
   return "/vpci-live-" + std::string(what) + "-" + std::to_string(::getpid());
