@@ -188,11 +188,18 @@ struct harness {
     const std::uint8_t epoch = session->epoch();
     VPCI_FUZZ_CHECK(epoch != 0 && epoch != shown && (own == 0 || epoch != own));
     apply(writes, window);
-    // The VF's registers are zeroed (control keeps only SIGNAL), the data window too.
+    // The VF's registers are zeroed (control keeps only SIGNAL); a window that showed no epoch loses its
+    // request_block and data window too, a live one keeps what the VF composes there (docs/protocol.md 5.1).
     VPCI_FUZZ_CHECK(load(window, reg::control) == (load(snap.view(), reg::control) & mailbox::control_signal));
-    for (std::uint16_t r : {reg::request_block, reg::request, reg::invalidate_ack_low, reg::invalidate_ack_high})
+    for (std::uint16_t r : {reg::request, reg::invalidate_ack_low, reg::invalidate_ack_high})
       VPCI_FUZZ_CHECK(load(window, r) == 0);
-    for (std::size_t i = reg::data; i < window_size; ++i) VPCI_FUZZ_CHECK(window[i] == std::byte{0});
+    if (shown == 0) {
+      VPCI_FUZZ_CHECK(load(window, reg::request_block) == 0);
+      for (std::size_t i = reg::data; i < window_size; ++i) VPCI_FUZZ_CHECK(window[i] == std::byte{0});
+    } else {
+      VPCI_FUZZ_CHECK(load(window, reg::request_block) == load(snap.view(), reg::request_block));
+      for (std::size_t i = reg::data; i < window_size; ++i) VPCI_FUZZ_CHECK(window[i] == snap.view()[i]);
+    }
     const mailbox::status_word st = mailbox::decode_status(load(window, reg::status));
     VPCI_FUZZ_CHECK(st.ack == 0 && st.count == 0 && !st.failed && st.heartbeat == 0);
     VPCI_FUZZ_CHECK(session->signal_vf() == ((load(snap.view(), reg::control) & mailbox::control_signal) != 0));

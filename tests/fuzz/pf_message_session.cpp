@@ -88,6 +88,7 @@ struct harness {
   bool handing_off{false};
   std::uint64_t pending{0};  // the session's pending invalidation
   std::uint64_t in_handoff{0};
+  std::uint64_t carried{0};  // invalidations finished handoffs put in the stream: given back at its end
   std::uint64_t store_pending{0};
   bool armed{false};
   bool progressed{false};
@@ -334,6 +335,7 @@ struct harness {
   void end_handoff() {
     session.end_handoff();
     handed = 0;
+    carried |= in_handoff;
     in_handoff = 0;
     handing_off = false;
   }
@@ -359,9 +361,10 @@ struct harness {
     session.end_of_serving();
     in_flight -= static_cast<std::uint32_t>(unsent_admitted);
     unsent_admitted = 0;
-    store_pending |= pending | in_handoff;
+    store_pending |= pending | in_handoff | carried;  // a stream that took bytes says nothing of the VF reading them
     pending = 0;
     in_handoff = 0;
+    carried = 0;
     unsent = 0;
     handed = 0;
     handing_off = false;
