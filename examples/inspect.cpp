@@ -183,7 +183,7 @@ std::string extended_capability_name(std::uint16_t id) {
 }
 
 // A VF BAR as the SR-IOV capability holds it: memory only, 32- or 64-bit (then it takes the next BAR's
-// dword as its upper half), prefetchable or not. BARs that are all zero (not implemented) are left out.
+// dword as its upper half), prefetchable or not. BARs that read all zero (the device has none there) are left out.
 struct vf_bar {
   unsigned index = 0;
   std::uint64_t address = 0;
