@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <vpci/core.hpp>
+#include <vpci/engine/vf_message_channel.hpp>
 
 #include "test_support.hpp"
 
@@ -452,6 +453,93 @@ BOOST_FIXTURE_TEST_CASE(foreign_and_malformed_invalidations_are_dropped, fixture
   BOOST_TEST(vf.counters().dropped_malformed == 4u);
   BOOST_TEST(vf.counters().dropped_unexpected == 2u);
   BOOST_TEST(vf.counters().invalidations == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The channel's send queue: frames leave in start order; a frame cancelled before it was handed over
+// never leaves, and the slot it frees takes a later operation's frame, which leaves after the older ones.
+BOOST_AUTO_TEST_SUITE(vf_message_channel_sending)
+
+using channel_type = vf_message_channel<4>;
+using action_kind = channel_type::message_action::kind;
+
+// The block IDs of the read requests in one send, in order.
+std::vector<std::uint32_t> blocks_sent(std::span<const std::byte> batch) {
+  std::vector<std::uint32_t> out;
+  hyperv::frame_decoder decoder;
+  while (!batch.empty()) {
+    const auto step = decoder.feed(batch);
+    batch = batch.subspan(step.consumed);
+    BOOST_REQUIRE(step.error == no_error);
+    if (step.packet.empty()) continue;
+    const auto descriptor = hyperv::vmbus::decode_descriptor(step.packet);
+    BOOST_REQUIRE(descriptor.has_value());
+    const auto request = hyperv::decode_read_request(step.packet.subspan(std::size_t{descriptor->offset8} * 8));
+    BOOST_REQUIRE(request.has_value());
+    out.push_back(request->block.value());
+  }
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(frames_leave_in_start_order_and_a_cancelled_unsent_frame_never_leaves) {
+  channel_type channel(own_slot, vf_negotiation_options{.enabled = false});
+  std::array<std::array<std::byte, 8>, 5> destinations{};
+  std::vector<vf_op_handle> handles;
+  for (std::uint32_t block = 1; block <= 3; ++block) {
+    auto started = channel.start_read(block_id{block}, destinations[block - 1], 1000);
+    BOOST_REQUIRE(started.has_value());
+    handles.push_back(*started);
+  }
+  BOOST_TEST(channel.cancel(handles[1], cancel_scope::without_effects));  // block 2, never handed over
+  for (std::uint32_t block = 4; block <= 5; ++block)
+    BOOST_REQUIRE(channel.start_read(block_id{block}, destinations[block - 1], 1000).has_value());
+  const auto a = channel.step(0);
+  BOOST_REQUIRE(a.what == action_kind::send);
+  BOOST_TEST(blocks_sent(a.bytes) == (std::vector<std::uint32_t>{1, 3, 4, 5}), boost::test_tools::per_element());
+  channel.on_sent();
+  // Nothing is left to send: the channel waits for the earliest deadline.
+  const auto b = channel.step(0);
+  BOOST_TEST((b.what == action_kind::wait));
+  BOOST_TEST(b.until == 1000u);
+  // A frame started after the send leaves alone, in the next one.
+  BOOST_TEST(channel.cancel(handles[0]));
+  auto later = channel.start_read(block_id{6}, destinations[0], 2000);
+  BOOST_REQUIRE(later.has_value());
+  const auto c = channel.step(0);
+  BOOST_REQUIRE(c.what == action_kind::send);
+  BOOST_TEST(blocks_sent(c.bytes) == (std::vector<std::uint32_t>{6}), boost::test_tools::per_element());
+}
+
+// The earliest deadline is tracked as operations start and end, not rescanned on every step: it must
+// still be exact after the operation holding it ends, and expiry must see every deadline that passed.
+BOOST_AUTO_TEST_CASE(deadlines_stay_exact_as_operations_end_in_any_order) {
+  channel_type channel(own_slot, vf_negotiation_options{.enabled = false});
+  std::array<std::array<std::byte, 8>, 4> destinations{};
+  const std::array<std::uint64_t, 4> deadlines{300, 100, 400, 100};
+  std::array<vf_op_handle, 4> handles{};
+  for (std::size_t i = 0; i < 4; ++i) {
+    auto started = channel.start_read(block_id{static_cast<std::uint32_t>(i)}, destinations[i], deadlines[i]);
+    BOOST_REQUIRE(started.has_value());
+    handles[i] = *started;
+  }
+  BOOST_TEST(channel.next_deadline() == 100u);
+  BOOST_TEST(channel.cancel(handles[1]));  // one of the two at 100
+  BOOST_TEST(channel.next_deadline() == 100u);
+  BOOST_TEST(channel.cancel(handles[3]));  // the other
+  BOOST_TEST(channel.next_deadline() == 300u);
+  const auto sent = channel.step(0);
+  BOOST_REQUIRE(sent.what == action_kind::send);
+  channel.on_sent();
+  BOOST_TEST((channel.step(299).what == action_kind::wait));
+  const auto expired = channel.step(300);
+  BOOST_REQUIRE(expired.what == action_kind::complete);
+  BOOST_TEST(expired.done.handle.transaction_id == handles[0].transaction_id);
+  BOOST_TEST((expired.done.error == errc::timeout));
+  BOOST_TEST(channel.next_deadline() == 400u);
+  BOOST_TEST(channel.cancel(handles[2]));
+  BOOST_TEST(channel.next_deadline() == no_deadline);
+  BOOST_TEST((channel.step(1000).what == action_kind::idle));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -33,8 +33,9 @@ struct explore_access {
       h.value(o.data.size());
       h.bytes(o.data.data(), o.data.size());
       h.value(o.deadline);
-      h.value(o.order);
     }
+    h.value(e.pending_count_);
+    for (std::size_t i = 0; i < e.pending_count_; ++i) h.value(e.pending_[i]);
     h.value(e.ready_count_);
     for (std::size_t i = 0; i < e.ready_count_; ++i) {
       const auto& c = e.ready_[(e.ready_head_ + i) % e.ready_.size()];
@@ -46,7 +47,6 @@ struct explore_access {
     }
     h.value(e.active_);
     h.value(e.wire_owner_);
-    h.value(e.next_order_);
     h.value(e.state_);
     h.value(e.after_invalidations_);
     const std::uint16_t flags = static_cast<std::uint16_t>(

@@ -29,6 +29,7 @@
 
 #include <vpci/block/block_buffer.hpp>
 #include <vpci/block/endian.hpp>
+#include <vpci/engine/earliest_deadline.hpp>
 #include <vpci/engine/vf_operation.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/errc.hpp>
@@ -142,15 +143,18 @@ class vf_mailbox_engine {
   }
   // Completes every operation whose deadline is <= now with errc::timeout.
   constexpr void expire(std::uint64_t now) noexcept {
+    if (deadlines_.nothing_due(now)) return;
     for (std::size_t i = 0; i < MaxQueued; ++i)
       if (ops_[i].pending && ops_[i].deadline <= now) end_early(i, errc::timeout, false);
   }
   // The earliest deadline of a pending operation, or UINT64_MAX.
   [[nodiscard]] constexpr std::uint64_t next_deadline() const noexcept {
-    std::uint64_t earliest = never_;
-    for (const op& o : ops_)
-      if (o.pending && o.deadline < earliest) earliest = o.deadline;
-    return earliest;
+    return deadlines_.earliest([this] {
+      std::uint64_t earliest = never_;
+      for (const op& o : ops_)
+        if (o.pending && o.deadline < earliest) earliest = o.deadline;
+      return earliest;
+    });
   }
   // VF removal or reset: every pending operation completes with `reason` (with `transport_failure`, the
   // binding reports its own failure instead), in start order, and the window is probed afresh before the
@@ -383,7 +387,6 @@ class vf_mailbox_engine {
     std::span<std::byte> destination{};
     block_buffer<max_block_size> data{};
     std::uint64_t deadline{0};
-    std::uint64_t order{0};
   };
 
   // --- operations ---
@@ -406,17 +409,14 @@ class vf_mailbox_engine {
       o.destination = destination;
       (void)o.data.assign(data);
       o.deadline = deadline;
-      o.order = next_order_++;
+      deadlines_.started(deadline);
+      pending_[pending_count_++] = static_cast<std::uint16_t>(i);
       return op_handle{static_cast<std::uint16_t>(i), o.generation};
     }
     return errc::busy;
   }
 
-  constexpr bool has_work() const noexcept {
-    for (const op& o : ops_)
-      if (o.pending) return true;
-    return false;
-  }
+  constexpr bool has_work() const noexcept { return deadlines_.pending() != 0; }
   // Pending and nothing of it reached the window yet.
   constexpr bool waiting_behind(std::size_t slot) const noexcept {
     return slot != active_ && !(on_wire_ && wire_owner_ == slot);
@@ -427,6 +427,11 @@ class vf_mailbox_engine {
     op& o = ops_[slot];
     o.pending = false;
     o.destination = {};
+    deadlines_.ended(o.deadline);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < pending_count_; ++i)
+      if (pending_[i] != slot) pending_[kept++] = pending_[i];
+    pending_count_ = kept;
     ready_[(ready_head_ + ready_count_) % ready_.size()] =
         op_completion{op_handle{static_cast<std::uint16_t>(slot), o.generation}, error, bytes, transport_failure};
     ++ready_count_;
@@ -439,13 +444,7 @@ class vf_mailbox_engine {
   }
   // Ends every pending operation, oldest first.
   constexpr void end_all(errc error, bool transport_failure) noexcept {
-    for (;;) {
-      std::size_t oldest = no_op;
-      for (std::size_t i = 0; i < MaxQueued; ++i)
-        if (ops_[i].pending && (oldest == no_op || ops_[i].order < ops_[oldest].order)) oldest = i;
-      if (oldest == no_op) return;
-      end_early(oldest, error, transport_failure);
-    }
+    while (pending_count_ != 0) end_early(pending_[0], error, transport_failure);
   }
   // The request on the wire has its answer (or failed): ends its owner, if it still has one.
   constexpr void end_wire(errc error, std::size_t bytes) noexcept {
@@ -469,11 +468,8 @@ class vf_mailbox_engine {
 
   constexpr bool activate_next() noexcept {
     if (active_ != no_op) return true;
-    std::size_t best = no_op;
-    for (std::size_t i = 0; i < MaxQueued; ++i)
-      if (ops_[i].pending && (best == no_op || ops_[i].order < ops_[best].order)) best = i;
-    if (best == no_op) return false;
-    active_ = best;
+    if (pending_count_ == 0) return false;
+    active_ = pending_[0];
     return true;
   }
 
@@ -766,12 +762,14 @@ class vf_mailbox_engine {
 
   vf_mailbox_config config_;
   std::array<op, MaxQueued> ops_{};
+  earliest_deadline deadlines_{};  // of the pending operations in ops_
   std::array<op_completion, MaxQueued> ready_{};
   std::size_t ready_head_{0};
   std::size_t ready_count_{0};
   std::size_t active_{no_op};      // the operation being written to the window
   std::size_t wire_owner_{no_op};  // the operation whose request is on the wire; no_op: an orphan
-  std::uint64_t next_order_{0};
+  std::array<std::uint16_t, MaxQueued> pending_{};  // the pending operations' slots, oldest first
+  std::size_t pending_count_{0};
   state state_{state::unprobed};
   state after_invalidations_{state::ready};
   bool in_flight_{false};          // the access of state_ was issued and not yet reported

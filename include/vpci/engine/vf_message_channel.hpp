@@ -85,7 +85,7 @@ class vf_message_channel {
     if (scope == cancel_scope::without_effects && frames_[slot].kind == operation_kind::write &&
         !frames_[slot].unsent)
       return false;
-    frames_[slot].unsent = false;
+    drop_unsent(slot);
     (void)engine_.cancel(handle);
     return true;
   }
@@ -99,7 +99,7 @@ class vf_message_channel {
   // stream is still there) and ends with `reason` when the stream is gone.
   constexpr void remove(errc reason = errc::vf_removed, bool transport_failure = false) noexcept {
     engine_.remove([&](const vf_completion& done) {
-      frames_[slot_of(done.handle)].unsent = false;
+      drop_unsent(slot_of(done.handle));
       push_completion(message_completion{done.handle, reason, 0, transport_failure});
     });
     if (transport_failure) negotiation_.abandon(reason);
@@ -206,9 +206,8 @@ class vf_message_channel {
   struct frame_slot {
     std::array<std::byte, hyperv::max_frame_size> bytes{};
     std::size_t size{0};
-    std::uint64_t order{0};
     operation_kind kind{operation_kind::read};
-    bool unsent{false};
+    bool unsent{false};  // in send_queue_
   };
 
   [[nodiscard]] constexpr errc refusal() const noexcept {
@@ -236,39 +235,51 @@ class vf_message_channel {
   // Negotiation failed: every operation in flight ends with its error; their frames are never sent.
   constexpr void fail_pending(errc reason) noexcept {
     engine_.fail_all(reason, [&](const vf_completion& done) {
-      frames_[slot_of(done.handle)].unsent = false;
+      drop_unsent(slot_of(done.handle));
       push_completion(message_completion{done.handle, reason, 0, false});
     });
   }
 
+  // The slot's frame joins the send queue (its operation was just started: the slot is in no queue).
   constexpr void queue(vf_op_handle handle, operation_kind kind, std::span<const std::byte> frame) noexcept {
-    frame_slot& f = frames_[slot_of(handle)];
+    const std::size_t slot = slot_of(handle);
+    frame_slot& f = frames_[slot];
     le::copy(frame, f.bytes.data());
     f.size = frame.size();
-    f.order = next_order_++;
     f.kind = kind;
     f.unsent = true;
+    send_queue_[(send_head_ + send_count_) % MaxInFlight] = static_cast<std::uint16_t>(slot);
+    ++send_count_;
+  }
+  // The slot's operation ended or was cancelled: a frame still waiting is never sent. Rare (a cancel or
+  // an answer before the send, a removal), so the queue is closed up here and sending never scans.
+  constexpr void drop_unsent(std::size_t slot) noexcept {
+    if (!frames_[slot].unsent) return;
+    frames_[slot].unsent = false;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < send_count_; ++i) {
+      const std::uint16_t queued = send_queue_[(send_head_ + i) % MaxInFlight];
+      if (queued != slot) send_queue_[(send_head_ + kept++) % MaxInFlight] = queued;
+    }
+    send_count_ = kept;
   }
 
-  // Copies the unsent frames, oldest first, into the batch; returns its size.
+  // Copies the unsent frames, oldest first (the queue is in start order), into the batch; returns its size.
   constexpr std::size_t gather() noexcept {
     batch_size_ = 0;
-    for (;;) {
-      std::size_t oldest = MaxInFlight;
-      for (std::size_t i = 0; i < MaxInFlight; ++i)
-        if (frames_[i].unsent && (oldest == MaxInFlight || frames_[i].order < frames_[oldest].order)) oldest = i;
-      if (oldest == MaxInFlight) return batch_size_;
-      frame_slot& f = frames_[oldest];
+    for (; send_count_ != 0; --send_count_, send_head_ = (send_head_ + 1) % MaxInFlight) {
+      frame_slot& f = frames_[send_queue_[send_head_]];
       le::copy(std::span<const std::byte>(f.bytes).first(f.size), batch_.data() + batch_size_);
       batch_size_ += f.size;
       f.unsent = false;
     }
+    return batch_size_;
   }
 
   constexpr void push(const vf_event& event) noexcept {
     if (event.kind != vf_event_kind::completion) return;
     const vf_completion& c = event.completion;
-    frames_[slot_of(c.handle)].unsent = false;
+    drop_unsent(slot_of(c.handle));
     push_completion(message_completion{c.handle, c.error, c.bytes, false});
   }
   constexpr void push_completion(const message_completion& c) noexcept {
@@ -283,12 +294,14 @@ class vf_message_channel {
   vf_negotiation negotiation_;
   hyperv::frame_decoder decoder_{};
   std::array<frame_slot, MaxInFlight> frames_{};
+  std::array<std::uint16_t, MaxInFlight> send_queue_{};  // the slots of the unsent frames, in start order
+  std::size_t send_head_{0};
+  std::size_t send_count_{0};
   std::array<std::byte, max_send_size> batch_{};
   std::size_t batch_size_{0};
   std::array<message_completion, 2 * MaxInFlight> ready_{};
   std::size_t ready_head_{0};
   std::size_t ready_count_{0};
-  std::uint64_t next_order_{0};
   std::uint64_t dropped_unsent_{0};
   errc receive_error_{no_error};
   bool sending_{false};

@@ -22,6 +22,7 @@
 
 #include <vpci/block/block_buffer.hpp>
 #include <vpci/block/endian.hpp>
+#include <vpci/engine/earliest_deadline.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/ntstatus.hpp>
@@ -148,6 +149,7 @@ class vf_message_engine {
   // The next operation whose deadline is at or before `now_ns` (earliest deadline first, then the
   // earliest started), completed with errc::timeout; an empty event when none. Call until empty.
   constexpr vf_event expire(std::uint64_t now_ns) noexcept {
+    if (deadlines_.nothing_due(now_ns)) return {};
     std::size_t found = MaxInFlight;
     for (std::size_t i = 0; i < MaxInFlight; ++i) {
       const op_slot& s = slots_[i];
@@ -163,10 +165,12 @@ class vf_message_engine {
 
   // The earliest deadline in flight, or no_deadline.
   [[nodiscard]] constexpr std::uint64_t next_deadline() const noexcept {
-    std::uint64_t earliest = no_deadline;
-    for (const op_slot& s : slots_)
-      if (s.busy && s.deadline_ns < earliest) earliest = s.deadline_ns;
-    return earliest;
+    return deadlines_.earliest([this] {
+      std::uint64_t earliest = no_deadline;
+      for (const op_slot& s : slots_)
+        if (s.busy && s.deadline_ns < earliest) earliest = s.deadline_ns;
+      return earliest;
+    });
   }
 
   // Completes the operation with errc::cancelled; its slot is free at once and a reply that still
@@ -222,7 +226,7 @@ class vf_message_engine {
   [[nodiscard]] constexpr bool in_flight(vf_op_handle handle) const noexcept {
     return find(handle.transaction_id) != MaxInFlight;
   }
-  [[nodiscard]] constexpr std::size_t in_flight_count() const noexcept { return busy_count_; }
+  [[nodiscard]] constexpr std::size_t in_flight_count() const noexcept { return deadlines_.pending(); }
   [[nodiscard]] constexpr const vf_message_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] constexpr hyperv::wslot slot() const noexcept { return slot_; }
 
@@ -252,7 +256,7 @@ class vf_message_engine {
 
   // Starts after the slot used last, so a freed slot rests before it is reused.
   constexpr std::size_t find_free_slot() const noexcept {
-    if (busy_count_ == MaxInFlight) return MaxInFlight;
+    if (deadlines_.pending() == MaxInFlight) return MaxInFlight;
     for (std::size_t n = 0; n < MaxInFlight; ++n) {
       const std::size_t i = (cursor_ + n) % MaxInFlight;
       if (!slots_[i].busy) return i;
@@ -279,7 +283,7 @@ class vf_message_engine {
     s.length = length;
     s.kind = kind;
     s.busy = true;
-    ++busy_count_;
+    deadlines_.started(deadline_ns);
     cursor_ = (slot + 1) % MaxInFlight;
   }
 
@@ -291,7 +295,7 @@ class vf_message_engine {
     event.completion = vf_completion{vf_op_handle{transaction_id(slot, s.generation)}, s.kind, error, bytes};
     s.busy = false;
     s.destination = {};
-    --busy_count_;
+    deadlines_.ended(s.deadline_ns);
     return event;
   }
 
@@ -368,7 +372,7 @@ class vf_message_engine {
   vf_message_counters counters_{};
   block_mask pending_invalidations_{};
   std::uint64_t next_sequence_{0};
-  std::size_t busy_count_{0};
+  earliest_deadline deadlines_{};  // of the busy slots, and how many there are
   std::size_t cursor_{0};
   hyperv::wslot slot_{};
 };
