@@ -14,18 +14,14 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/local/connect_pair.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <vpci/transport/shm_config_space.hpp>
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"
+#include "uds_echo.hpp"
 
 using namespace vpci_bench;
 
@@ -95,60 +91,23 @@ void BM_baseline_co_await_post(benchmark::State& state) {
 BENCHMARK(BM_baseline_co_await_post)->UseRealTime();
 
 void BM_baseline_uds_echo(benchmark::State& state) {
-  boost::asio::io_context client_io;
-  boost::asio::io_context server_io;
-  socket_type client(client_io);
-  socket_type server(server_io);
-  boost::asio::local::connect_pair(client, server);
-
-  // The echo side: read 128 bytes, write them back, until the client closes.
-  boost::asio::co_spawn(
-      server_io,
-      [&]() -> boost::asio::awaitable<void> {
-        std::array<std::byte, 128> block{};
-        boost::system::error_code ec;
-        for (;;) {
-          co_await boost::asio::async_read(server, boost::asio::buffer(block),
-                                           boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-          if (ec) co_return;
-          co_await boost::asio::async_write(server, boost::asio::buffer(block),
-                                            boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-          if (ec) co_return;
-        }
-      },
-      rethrow);
-  std::thread server_thread([&] { server_io.run(); });
-
+  uds_echo_pair pair;
   std::uint64_t before = 0;
   boost::asio::co_spawn(
-      client_io,
+      pair.client_io,
       [&]() -> boost::asio::awaitable<void> {
-        std::array<std::byte, 128> out{};
-        std::array<std::byte, 128> in{};
-        out.fill(std::byte{0x5A});
-        boost::system::error_code ec;
-        auto echo = [&]() -> boost::asio::awaitable<bool> {
-          co_await boost::asio::async_write(client, boost::asio::buffer(out),
-                                            boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-          if (!ec)
-            co_await boost::asio::async_read(client, boost::asio::buffer(in),
-                                             boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-          co_return !ec;
-        };
-        for (int i = 0; i < warmup_operations; ++i) (void)co_await echo();
+        for (int i = 0; i < warmup_operations; ++i) (void)co_await pair.echo();
         before = allocation_count();
         for (auto _ : state) {
-          if (!co_await echo()) {
-            state.SkipWithError(ec.message().c_str());
+          if (!co_await pair.echo()) {
+            state.SkipWithError(pair.ec.message().c_str());
             break;
           }
         }
-        client.close();
       },
       rethrow);
-  client_io.run();
+  pair.client_io.run();
   report_allocations(state, before);
-  server_thread.join();
   report_blocks(state, 128);
 }
 BENCHMARK(BM_baseline_uds_echo)->UseRealTime();

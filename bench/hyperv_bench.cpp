@@ -3,7 +3,12 @@
 // driver and a PF driver would be.
 //   hyperv_uds            one read at a time (co_await each)
 //   hyperv_uds_pipelined  16 or 64 reads of 128 bytes kept in flight; an iteration is one completion
+//   hyperv_uds_paired     hyperv_uds/128 against the uds_echo floor in the same process, alternating
+//                         every 64 round trips: the ratio the <= 1.15x target judges. Separate benchmarks
+//                         run seconds apart, and a cross-thread round trip on a shared machine moves by
+//                         a fifth from one second to the next, more than the difference measured.
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <stdexcept>
@@ -22,6 +27,7 @@
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"
+#include "uds_echo.hpp"
 
 using namespace vpci_bench;
 
@@ -173,5 +179,83 @@ void BM_read_block_hyperv_uds_pipelined(benchmark::State& state) {
   report_blocks(state, 128);
 }
 BENCHMARK(BM_read_block_hyperv_uds_pipelined)->Arg(16)->Arg(64)->UseRealTime();
+
+// Runs `stretch()` (an awaitable<bool>) on `io` to its end from this thread; false if it failed.
+template <class Stretch>
+bool run_stretch(boost::asio::io_context& io, Stretch stretch) {
+  bool done = false;
+  bool ok = false;
+  boost::asio::co_spawn(io, stretch(), [&](std::exception_ptr error, bool result) {
+    rethrow(error);
+    ok = result;
+    done = true;
+  });
+  io.restart();  // the echo client's context runs out of work between stretches
+  while (!done) io.run_one();
+  return ok;
+}
+
+// An iteration is 64 reads and 64 echoes (which goes first alternates), each stretch timed on its own.
+// Counters: ns/op of each, and `vs_echo`, the read's time over the echo's.
+void BM_read_block_hyperv_uds_paired(benchmark::State& state) {
+  hyperv_pair p(128);
+  uds_echo_pair echo;
+  std::array<std::byte, 128> buffer{};
+  boost::system::error_code ec;
+  constexpr int stretch = 64;
+  auto reads = [&](int count) {
+    return [&, count]() -> boost::asio::awaitable<bool> {
+      auto token = boost::asio::redirect_error(boost::asio::use_awaitable, ec);
+      for (int i = 0; i < count; ++i) {
+        const std::size_t n = co_await p.vf->async_read_block(bench_block, buffer, token);
+        if (ec || n != buffer.size()) co_return false;
+      }
+      co_return true;
+    };
+  };
+  auto echoes = [&](int count) {
+    return [&, count]() -> boost::asio::awaitable<bool> {
+      for (int i = 0; i < count; ++i)
+        if (!co_await echo.echo()) co_return false;
+      co_return true;
+    };
+  };
+  using clock = std::chrono::steady_clock;
+  clock::duration read_time{}, echo_time{};
+  const auto timed = [&](boost::asio::io_context& io, auto body, clock::duration& total) {
+    const auto start = clock::now();
+    const bool ok = run_stretch(io, body);
+    total += clock::now() - start;
+    return ok;
+  };
+  bool ok = run_stretch(p.vf_io, reads(warmup_operations)) && run_stretch(echo.client_io, echoes(warmup_operations));
+  const std::uint64_t before = allocation_count();
+  bool reads_first = true;
+  for (auto _ : state) {
+    if (!ok) break;
+    ok = reads_first ? timed(p.vf_io, reads(stretch), read_time) && timed(echo.client_io, echoes(stretch), echo_time)
+                     : timed(echo.client_io, echoes(stretch), echo_time) && timed(p.vf_io, reads(stretch), read_time);
+    reads_first = !reads_first;
+  }
+  report_allocations(state, before);
+  boost::asio::post(p.vf_io, [&p] { p.finish(); });
+  p.vf_io.restart();
+  p.vf_io.run();
+  if (!ok) {
+    const boost::system::error_code failed = ec ? ec : echo.ec;
+    state.SkipWithError(failed ? failed.message().c_str() : "short read");
+    return;
+  }
+  report_blocks(state, 2 * stretch * 128);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 2 * stretch);
+  const double ops = static_cast<double>(state.iterations()) * stretch;
+  const auto ns = [ops](clock::duration total) {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(total).count()) / ops;
+  };
+  state.counters["ns_hyperv"] = ns(read_time);
+  state.counters["ns_echo"] = ns(echo_time);
+  state.counters["vs_echo"] = ns(echo_time) > 0 ? ns(read_time) / ns(echo_time) : 0;
+}
+BENCHMARK(BM_read_block_hyperv_uds_paired)->UseRealTime();
 
 }  // namespace

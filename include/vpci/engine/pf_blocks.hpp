@@ -126,9 +126,10 @@ class pf_blocks {
 #if __STDC_HOSTED__
   // Hosted: default_block_capacity slots and default_byte_capacity bytes from the heap, allocated here
   // once (untouched until blocks are defined), with a direct index of blocks 0..63 (below); serving
-  // never allocates. The arena starts on a cache line, so a 128-byte block defined among 128-byte
-  // blocks spans two lines, not three (the heap aligns to 16 bytes only): a PF serving hundreds of
-  // VFs reads contents that are not in cache, and each line is a miss.
+  // never allocates. The arena starts on a 128-byte boundary (the heap aligns to 16 bytes only), so a
+  // 128-byte block defined among 128-byte blocks is one aligned pair of cache lines, not three lines:
+  // a PF serving hundreds of VFs reads contents that are not in cache, each line is a miss, and the
+  // hardware fetches a line's aligned pair with it.
   explicit pf_blocks(pf_limits limits = {}) : limits_(limits) {
     auto slots = std::make_unique_for_overwrite<pf_block_slot[]>(default_block_capacity);
     std::unique_ptr<std::byte[], arena_delete> arena(
@@ -540,7 +541,7 @@ class pf_blocks {
   }
 
 #if __STDC_HOSTED__
-  static constexpr std::align_val_t arena_alignment{64};
+  static constexpr std::align_val_t arena_alignment{max_block_size};
   struct arena_delete {
     void operator()(std::byte* arena) const noexcept { ::operator delete[](arena, arena_alignment); }
   };
