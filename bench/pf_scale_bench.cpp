@@ -5,15 +5,7 @@
 // everything pf_endpoint allocated while the VFs were registered, defined and attached, divided by the
 // VF count) and the store's share per VF slot. The store finds blocks 0..63 through its direct index
 // (pf_endpoint uses the hosted default store).
-//
-//   pf_scale/N/B         N VFs alone: ns/op, blocks/s
-//   pf_scale_paired/N/B  N VFs against 1 VF in the same process, alternating every 256 reads: the ratio
-//                        the >= 0.9x target judges. Separate benchmarks run seconds apart, and on a shared
-//                        machine the neighbours' load moves either by 20% from one second to the next,
-//                        more than the difference measured; alternating short stretches gives both
-//                        configurations the same machine.
 #include <array>
-#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -134,46 +126,5 @@ BENCHMARK(BM_pf_scale)
     ->Args({1, 64})->Args({16, 64})->Args({64, 64})->Args({256, 64})
     ->Args({1, 1})->Args({256, 1})
     ->UseRealTime();
-
-// An iteration is 256 reads from N VFs and 256 from 1 VF (which goes first alternates), each stretch
-// timed on its own. Counters: ns/op of each and `vs_1vf`, N VFs' blocks/s over 1 VF's.
-void BM_pf_scale_paired(benchmark::State& state) {
-  const auto read_blocks = static_cast<std::uint32_t>(state.range(1));
-  pf_world many(static_cast<std::size_t>(state.range(0)), read_blocks);
-  pf_world one(1, read_blocks);
-  boost::system::error_code ec;
-  if (!many.ok() || !one.ok()) return state.SkipWithError("attach_mailbox failed");
-  if (!many.warm_up(ec) || !one.warm_up(ec)) return fail(state, ec);
-  constexpr int stretch = 256;
-  using clock = std::chrono::steady_clock;
-  clock::duration many_time{}, one_time{};
-  const auto run = [&](pf_world& world, clock::duration& total) {
-    const auto start = clock::now();
-    for (int i = 0; i < stretch; ++i)
-      if (!world.read_next(ec)) return false;
-    total += clock::now() - start;
-    return true;
-  };
-  bool many_first = true;
-  const std::uint64_t before = allocation_count();
-  for (auto _ : state) {
-    const bool done = many_first ? run(many, many_time) && run(one, one_time) : run(one, one_time) && run(many, many_time);
-    if (!done) {
-      fail(state, ec);
-      break;
-    }
-    many_first = !many_first;
-  }
-  report_allocations(state, before);
-  report_blocks(state, 2 * stretch * block_bytes);
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 2 * stretch);
-  const double ops = static_cast<double>(state.iterations()) * stretch;
-  const double many_ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(many_time).count()) / ops;
-  const double one_ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(one_time).count()) / ops;
-  state.counters["ns_nvf"] = many_ns;
-  state.counters["ns_1vf"] = one_ns;
-  state.counters["vs_1vf"] = many_ns > 0 ? one_ns / many_ns : 0;
-}
-BENCHMARK(BM_pf_scale_paired)->Args({256, 64})->Args({256, 1})->UseRealTime();
 
 }  // namespace
