@@ -93,7 +93,8 @@ void measure(benchmark::State& state, boost::asio::io_context& io, Endpoint& vf,
 }
 
 // VF 0's flood: `depth` reads always in flight (each completion starts the next) until stop(), then
-// `drained` once none is.
+// `drained` once none is. A read that fails ends its slot and is counted (counter flood_errors): a PF
+// that answered busy would otherwise thin the flood out unnoticed.
 template <class Endpoint>
 class flooder {
  public:
@@ -107,6 +108,7 @@ class flooder {
     if (outstanding_ == 0 && drained_) std::exchange(drained_, nullptr)();
   }
   [[nodiscard]] std::uint64_t completed() const noexcept { return completed_; }
+  [[nodiscard]] std::uint64_t failed() const noexcept { return failed_; }
 
  private:
   void issue(std::size_t i) {
@@ -114,6 +116,7 @@ class flooder {
     vf_.async_read_block(flood_block, buffers_[i], [this, i](boost::system::error_code ec, std::size_t) {
       --outstanding_;
       ++completed_;
+      if (ec && !stopping_) ++failed_;
       if (!ec && !stopping_) return issue(i);
       if (outstanding_ == 0 && drained_) std::exchange(drained_, nullptr)();
     });
@@ -124,6 +127,7 @@ class flooder {
   std::array<std::array<std::byte, flood_size>, 64> buffers_{};
   std::size_t outstanding_{0};
   std::uint64_t completed_{0};
+  std::uint64_t failed_{0};
   bool stopping_{false};
 };
 
@@ -205,6 +209,7 @@ void BM_flood_mailbox(benchmark::State& state) {
   });
   vpci_perf::latency_histogram h;
   std::uint64_t flooded = 0;
+  std::uint64_t flood_errors = 0;
   {
     vpci::vf_endpoint<vpci::shm_config_space> vf0(*driver[0], window[0]);
     vpci::vf_endpoint<vpci::shm_config_space> vf1(*driver[1], window[1]);
@@ -216,6 +221,7 @@ void BM_flood_mailbox(benchmark::State& state) {
     boost::asio::post(flood_io, [&] { load.stop(); });
     if (flood_thread.joinable()) flood_thread.join();
     flooded = load.completed();
+    flood_errors = load.failed();
   }
   boost::asio::post(pf_io, [&] {
     (void)pf.detach_mailbox(0);
@@ -226,6 +232,7 @@ void BM_flood_mailbox(benchmark::State& state) {
   report_blocks(state, flood_size);
   if (state.iterations() != 0)
     state.counters["flood_reads/read"] = static_cast<double>(flooded) / static_cast<double>(state.iterations());
+  state.counters["flood_errors"] = static_cast<double>(flood_errors);
   state.counters["cpus"] = static_cast<double>(cpus.placed());
 }
 BENCHMARK(BM_flood_mailbox)->Arg(0)->Arg(1)->UseRealTime();
@@ -240,8 +247,10 @@ void BM_flood_hyperv(benchmark::State& state) {
   socket_type vf_socket0(flood_io), vf_socket1(vf_io);
   boost::asio::local::connect_pair(vf_socket0, pf_socket0);
   boost::asio::local::connect_pair(vf_socket1, pf_socket1);
-  // Room for the flooder's 64 in flight and the answers the stream has not taken yet.
-  vpci::pf_endpoint<2> pf(vpci::engine::pf_limits{128});
+  // The default limits: the flooder keeps exactly the VF engine's 64 in flight, which the PF's default
+  // cap admits (an answer leaves the count when it is handed to the stream, before the VF can read it);
+  // flood_errors shows any busy answer.
+  vpci::pf_endpoint<2> pf;
   for (vpci::vf_index vf = 0; vf != 2; ++vf) {
     (void)pf.register_vf(vf, static_cast<std::uint16_t>(0x0101 + vf));
     (void)pf.define_block(vf, flood_block, flood_pattern());
@@ -255,6 +264,7 @@ void BM_flood_hyperv(benchmark::State& state) {
   });
   vpci_perf::latency_histogram h;
   std::uint64_t flooded = 0;
+  std::uint64_t flood_errors = 0;
   {
     vpci::vf_message_endpoint<socket_type> vf0(vf_socket0, flood_slot);
     vpci::vf_message_endpoint<socket_type> vf1(vf_socket1, flood_slot);
@@ -265,6 +275,7 @@ void BM_flood_hyperv(benchmark::State& state) {
     boost::asio::post(flood_io, [&] { load.stop(); });
     if (flood_thread.joinable()) flood_thread.join();
     flooded = load.completed();
+    flood_errors = load.failed();
   }
   vf_socket0.close();
   vf_socket1.close();
@@ -273,6 +284,7 @@ void BM_flood_hyperv(benchmark::State& state) {
   report_blocks(state, flood_size);
   if (state.iterations() != 0)
     state.counters["flood_reads/read"] = static_cast<double>(flooded) / static_cast<double>(state.iterations());
+  state.counters["flood_errors"] = static_cast<double>(flood_errors);
   state.counters["cpus"] = static_cast<double>(cpus.placed());
 }
 BENCHMARK(BM_flood_hyperv)->Arg(0)->Arg(1)->UseRealTime();
