@@ -1,6 +1,6 @@
 // What a VF engine's deadline checks need to know of its pending operations, kept as they start and end
-// (freestanding): how many are pending, and a lower bound of their earliest deadline, exact until the
-// operation holding it ends. A step with nothing due then costs no pass over the operation table, which
+// (freestanding): a lower bound of their earliest deadline, exact until the operation holding it ends.
+// The engine counts its operations itself and says how many are left when one ends. A step with nothing due then costs no pass over the operation table, which
 // an endpoint would otherwise make several times per request: a VF driver serving many VFs from one
 // thread, or a PF host running hundreds of VF endpoints, pays those passes in cache misses. The table
 // stays the truth; `earliest()` rescans it only after the operation holding the bound ended.
@@ -16,12 +16,11 @@ class earliest_deadline {
   static constexpr std::uint64_t none = ~std::uint64_t{0};
 
   constexpr void started(std::uint64_t deadline) noexcept {
-    ++pending_;
     if (deadline < bound_) bound_ = deadline;  // still a lower bound when it was not exact
   }
-  constexpr void ended(std::uint64_t deadline) noexcept {
-    if (pending_ == 0) return;
-    if (--pending_ == 0) {
+  // An operation with `deadline` ended; `still_pending` are left.
+  constexpr void ended(std::uint64_t deadline, std::size_t still_pending) noexcept {
+    if (still_pending == 0) {
       bound_ = none;
       exact_ = true;
     } else if (deadline == bound_) {
@@ -40,12 +39,10 @@ class earliest_deadline {
     }
     return bound_;
   }
-  [[nodiscard]] constexpr std::size_t pending() const noexcept { return pending_; }
 
  private:
   mutable std::uint64_t bound_{none};
   mutable bool exact_{true};
-  std::size_t pending_{0};
 };
 
 }  // namespace vpci::engine

@@ -416,7 +416,7 @@ class vf_mailbox_engine {
     return errc::busy;
   }
 
-  constexpr bool has_work() const noexcept { return deadlines_.pending() != 0; }
+  constexpr bool has_work() const noexcept { return pending_count_ != 0; }
   // Pending and nothing of it reached the window yet.
   constexpr bool waiting_behind(std::size_t slot) const noexcept {
     return slot != active_ && !(on_wire_ && wire_owner_ == slot);
@@ -427,11 +427,11 @@ class vf_mailbox_engine {
     op& o = ops_[slot];
     o.pending = false;
     o.destination = {};
-    deadlines_.ended(o.deadline);
     std::size_t kept = 0;
     for (std::size_t i = 0; i < pending_count_; ++i)
       if (pending_[i] != slot) pending_[kept++] = pending_[i];
     pending_count_ = kept;
+    deadlines_.ended(o.deadline, pending_count_);
     ready_[(ready_head_ + ready_count_) % ready_.size()] =
         op_completion{op_handle{static_cast<std::uint16_t>(slot), o.generation}, error, bytes, transport_failure};
     ++ready_count_;

@@ -226,7 +226,7 @@ class vf_message_engine {
   [[nodiscard]] constexpr bool in_flight(vf_op_handle handle) const noexcept {
     return find(handle.transaction_id) != MaxInFlight;
   }
-  [[nodiscard]] constexpr std::size_t in_flight_count() const noexcept { return deadlines_.pending(); }
+  [[nodiscard]] constexpr std::size_t in_flight_count() const noexcept { return busy_count_; }
   [[nodiscard]] constexpr const vf_message_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] constexpr hyperv::wslot slot() const noexcept { return slot_; }
 
@@ -256,7 +256,7 @@ class vf_message_engine {
 
   // Starts after the slot used last, so a freed slot rests before it is reused.
   constexpr std::size_t find_free_slot() const noexcept {
-    if (deadlines_.pending() == MaxInFlight) return MaxInFlight;
+    if (busy_count_ == MaxInFlight) return MaxInFlight;
     for (std::size_t n = 0; n < MaxInFlight; ++n) {
       const std::size_t i = (cursor_ + n) % MaxInFlight;
       if (!slots_[i].busy) return i;
@@ -283,6 +283,7 @@ class vf_message_engine {
     s.length = length;
     s.kind = kind;
     s.busy = true;
+    ++busy_count_;
     deadlines_.started(deadline_ns);
     cursor_ = (slot + 1) % MaxInFlight;
   }
@@ -295,7 +296,8 @@ class vf_message_engine {
     event.completion = vf_completion{vf_op_handle{transaction_id(slot, s.generation)}, s.kind, error, bytes};
     s.busy = false;
     s.destination = {};
-    deadlines_.ended(s.deadline_ns);
+    --busy_count_;
+    deadlines_.ended(s.deadline_ns, busy_count_);
     return event;
   }
 
@@ -372,7 +374,8 @@ class vf_message_engine {
   vf_message_counters counters_{};
   block_mask pending_invalidations_{};
   std::uint64_t next_sequence_{0};
-  earliest_deadline deadlines_{};  // of the busy slots, and how many there are
+  earliest_deadline deadlines_{};  // of the busy slots
+  std::size_t busy_count_{0};
   std::size_t cursor_{0};
   hyperv::wslot slot_{};
 };

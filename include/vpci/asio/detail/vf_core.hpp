@@ -270,10 +270,7 @@ class vf_core : public vf_sync_forms<Derived> {
     completion_type done{};
     while (e.next_completion(done)) deliver(done);
     for (auto& entry : entries_)
-      if (entry.op != nullptr) {
-        --live_entries_;
-        std::exchange(entry.op, nullptr)->complete(make_error_code(errc::vf_removed), 0);
-      }
+      if (entry.op != nullptr) std::exchange(entry.op, nullptr)->complete(make_error_code(errc::vf_removed), 0);
     if (waiter_ != nullptr) complete_waiter(make_error_code(errc::vf_removed), {});
   }
 
@@ -299,7 +296,12 @@ class vf_core : public vf_sync_forms<Derived> {
   // transport_failure complete with it).
   void note_transport_error(boost::system::error_code ec) { transport_error_ = ec; }
 
-  [[nodiscard]] bool active() const noexcept { return waiter_ != nullptr || live_entries_ != 0; }
+  [[nodiscard]] bool active() const noexcept {
+    if (waiter_ != nullptr) return true;
+    for (const auto& entry : entries_)
+      if (entry.op != nullptr) return true;
+    return false;
+  }
   [[nodiscard]] const std::shared_ptr<vf_life>& life() const noexcept { return life_; }
   Timing timing_;
   Options options_;
@@ -350,9 +352,7 @@ class vf_core : public vf_sync_forms<Derived> {
     auto started = kind == engine::operation_kind::read ? e.start_read(id, destination, deadline)
                                                         : e.start_write(id, data, deadline);
     if (!started) return post_completion(op, make_error_code(started.error()));  // never inline
-    entry& slot_entry = entries_[Engine::slot_of(*started)];
-    if (slot_entry.op == nullptr) ++live_entries_;  // always, as the engine gives out only slots it reported
-    slot_entry = entry{*started, op};
+    entries_[Engine::slot_of(*started)] = entry{*started, op};
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     if (slot.is_connected()) slot.template emplace<cancel_request>(this, *started);
     schedule_pump();
@@ -378,7 +378,6 @@ class vf_core : public vf_sync_forms<Derived> {
   rw_operation* take(handle_type handle) noexcept {
     entry& e = entries_[Engine::slot_of(handle)];
     if (e.op == nullptr || !(e.handle == handle)) return nullptr;
-    --live_entries_;
     return std::exchange(e.op, nullptr);
   }
   void post_completion(rw_operation* op, boost::system::error_code ec, std::size_t bytes = 0) {
@@ -550,7 +549,6 @@ class vf_core : public vf_sync_forms<Derived> {
   typename Timing::timer_type timer_;
   std::chrono::nanoseconds default_timeout_;
   std::array<entry, Engine::max_operations> entries_{};
-  std::size_t live_entries_{0};  // entries with an operation
   wait_operation* waiter_{nullptr};
   std::shared_ptr<vf_life> life_ = std::make_shared<vf_life>();
   boost::system::error_code dead_{};
