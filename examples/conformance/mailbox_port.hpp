@@ -19,7 +19,6 @@
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/traits.hpp>
-#include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/wire/mailbox.hpp>
 
 #include "mailbox_cases.hpp"
@@ -34,14 +33,6 @@ struct answer_budget {
   std::chrono::milliseconds timeout{1000};
   std::chrono::microseconds interval{20};
 };
-
-// Whether the transport's signal count moves once per signal the PF gives. Not over vfio-user: the
-// device's interrupt is INTx, automasked until the client unmasks it with its next message, so signals
-// given meanwhile coalesce into one that arrives late (docs/vfio-user.md); mailbox.signal then SKIPs.
-template <class Transport>
-inline constexpr bool counts_each_signal = peer_signalling_transport<Transport>;
-template <class Timing>
-inline constexpr bool counts_each_signal<basic_vfio_user_config_space<Timing>> = false;
 
 template <config_space_transport Transport>
 class transport_mailbox_port final : public mailbox_port {
@@ -74,7 +65,8 @@ class transport_mailbox_port final : public mailbox_port {
                               : std::to_string(budget_.timeout.count()) + " ms";
   }
   [[nodiscard]] std::optional<std::uint32_t> signal_count() const override {
-    if constexpr (counts_each_signal<Transport>) return transport_.peer_signal_sequence();
+    // A transport that coalesces signals (vfio-user's automasked INTx) cannot be counted: mailbox.signal SKIPs.
+    if constexpr (peer_signals_counted_v<Transport>) return transport_.peer_signal_sequence();
     else return std::nullopt;
   }
 

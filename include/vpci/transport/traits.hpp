@@ -19,6 +19,9 @@
 //                                                     the signal after all (a vfio-user server without an
 //                                                     INTx eventfd); the endpoints then poll. Read when an
 //                                                     endpoint is made.
+//     static constexpr bool peer_signals_coalesce      optional, true: signals given while one is still
+//                                                     undelivered arrive as one (an automasked interrupt),
+//                                                     so the count does not move once per signal.
 //
 // - Liveness of the peer: the transport can tell a dead peer (crashed, exited, replaced) from a slow one.
 //     bool peer_alive() const                          false once the peer is known to be gone
@@ -94,6 +97,12 @@ template <class T>
     return true;
   }
 }
+
+// Whether the signal count moves once per signal the peer gives (not when the transport coalesces them).
+template <class T>
+inline constexpr bool peer_signals_counted_v = peer_signalling_transport<T> && !requires {
+  requires T::peer_signals_coalesce;
+};
 
 template <class T>
 concept liveness_transport = requires(T& t, const T& ct) {

@@ -127,6 +127,9 @@ class basic_vfio_user_config_space {
 
   // The most data one REGION_READ/REGION_WRITE of this client carries (also announced to the server).
   static constexpr std::size_t max_transfer = 4096;
+  // The device's INTx is automasked until the client unmasks it with its next message: signals given
+  // meanwhile arrive as one, late (docs/vfio-user.md).
+  static constexpr bool peer_signals_coalesce = true;
   // The largest reply accepted: header, the region access or region info fixed part, and max_transfer.
   static constexpr std::size_t max_reply_size = vfio_user::header_size + 16 + max_transfer;
 
