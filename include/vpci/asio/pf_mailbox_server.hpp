@@ -370,11 +370,14 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     }
     servicing_ = true;
     boost::system::error_code ec = finish_update_now(wrote);  // an update a failed write interrupted
+    // The copy lives on the stack, which is in cache whichever VF's window this is (buffer_ is one more
+    // per-VF object to miss on when a PF serves hundreds); the session keeps nothing of it.
+    std::array<std::byte, mailbox::window_size> window;
     for (bool read = true; !ec && read && !detached_;) {
       again_ = false;
-      device_side_read(transport_, this->window_, buffer_, ec);
+      device_side_read(transport_, this->window_, window, ec);
       if (ec) break;
-      decided(this->decide(buffer_, timing_.now()));
+      decided(this->decide(window, timing_.now()));
       ec = finish_update_now(wrote);
       read = again_;
     }

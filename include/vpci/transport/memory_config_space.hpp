@@ -219,14 +219,15 @@ class basic_memory_config_space {
   // remove_write_hook is false when `id` is not added (never was, or already removed).
   write_hook_id add_write_hook(write_hook hook) {
     const write_hook_id id = next_write_hook_id_++;
-    added_write_hooks_.push_back(added_write_hook{id, std::make_shared<write_hook>(std::move(hook))});
+    added_write_hooks_.push_back(added_write_hook{id, std::make_unique<write_hook>(std::move(hook)), false});
     return id;
   }
   bool remove_write_hook(write_hook_id id) noexcept {
     for (added_write_hook& entry : added_write_hooks_) {
-      if (entry.id != id || !entry.hook) continue;
-      // A write in progress may be iterating the list: leave a tombstone, compacted after the write.
-      entry.hook.reset();
+      if (entry.id != id || entry.removed) continue;
+      // A write in progress may be iterating the list or running this very hook: leave a tombstone,
+      // destroyed and compacted after the write.
+      entry.removed = true;
       if (!in_callback_) drop_removed_write_hooks();
       return true;
     }
@@ -292,18 +293,18 @@ class basic_memory_config_space {
     in_callback_ = true;
     callback_scope<write_hook> scope{*this, write_hook_, pending_write_hook_};
     if (write_hook_) write_hook_(offset, length);
-    // Hooks added during this write are past `count`; each call holds its hook, which a removal during the
-    // call (or a reallocation of the list by an addition) must not destroy under it.
+    // Hooks added during this write are past `count`. Each hook lives on the heap, so a reallocation of the
+    // list by an addition during its call does not move it, and a removal only marks it (see above).
     const std::size_t count = added_write_hooks_.size();
     for (std::size_t i = 0; i < count; ++i) {
-      const std::shared_ptr<write_hook> hook = added_write_hooks_[i].hook;
-      if (hook && *hook) (*hook)(offset, length);
+      const added_write_hook& entry = added_write_hooks_[i];
+      if (write_hook& hook = *entry.hook; !entry.removed && hook) hook(offset, length);
     }
     drop_removed_write_hooks();
   }
 
   void drop_removed_write_hooks() noexcept {
-    std::erase_if(added_write_hooks_, [](const added_write_hook& entry) { return !entry.hook; });
+    std::erase_if(added_write_hooks_, [](const added_write_hook& entry) { return entry.removed; });
   }
 
   template <class Handler, class Access>
@@ -358,7 +359,8 @@ class basic_memory_config_space {
   std::vector<std::byte> write_one_to_clear_bits_;
   struct added_write_hook {
     write_hook_id id;
-    std::shared_ptr<write_hook> hook;  // null once removed
+    std::unique_ptr<write_hook> hook;
+    bool removed;  // a tombstone until the write in progress ends
   };
 
   write_hook write_hook_;
