@@ -320,7 +320,7 @@ class vf_core : public vf_sync_forms<Derived> {
       --count_;
       return std::exchange(e.op, nullptr);
     }
-    // Takes out each operation in slot order and passes it to `f` (which may start more; those stay).
+    // Takes out each operation, in slot order, and passes it to `f`.
     template <class F>
     void take_each(F f) {
       for (entry& e : entries_)
