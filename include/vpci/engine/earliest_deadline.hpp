@@ -1,9 +1,10 @@
 // What a VF engine's deadline checks need to know of its pending operations, kept as they start and end
 // (freestanding): a lower bound of their earliest deadline, exact until the operation holding it ends.
-// The engine counts its operations itself and says how many are left when one ends. A step with nothing due then costs no pass over the operation table, which
-// an endpoint would otherwise make several times per request: a VF driver serving many VFs from one
-// thread, or a PF host running hundreds of VF endpoints, pays those passes in cache misses. The table
-// stays the truth; `earliest()` rescans it only after the operation holding the bound ended.
+// The engine counts its operations itself and says how many are left when one ends. A step with nothing
+// due then costs no pass over the operation table, which an endpoint would otherwise make several times
+// per request: a VF driver serving many VFs from one thread, or a PF host running hundreds of VF
+// endpoints, pays those passes in cache misses. The table stays the truth; `earliest()` rescans it only
+// after the operation holding the bound ended.
 #pragma once
 
 #include <cstddef>
