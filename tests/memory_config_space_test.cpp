@@ -75,6 +75,13 @@ unsigned byte_at(const Space& space, std::size_t offset) {
   return std::to_integer<unsigned>(value);
 }
 
+template <class Space>
+std::vector<unsigned> numbers_at(const Space& space, std::size_t offset, std::size_t count) {
+  std::vector<std::byte> part(count);
+  BOOST_TEST(space.device_read(offset, part) == vpci::no_error);
+  return numbers(part);
+}
+
 struct observed_access {
   access_direction direction;
   std::size_t offset;
@@ -240,6 +247,56 @@ BOOST_AUTO_TEST_CASE(write_one_to_clear_bits_clear_on_one_and_keep_on_zero) {
   BOOST_TEST(byte_at(space, 0x20) == 0x12U);
 }
 
+// Dwords whose every bit is read-write are stored without reading the masks: a protected byte must not
+// protect the other bytes of its dword, and a dword made read-write again must store everything.
+BOOST_AUTO_TEST_CASE(register_kinds_apply_to_exactly_their_bytes_as_they_change) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 4096);
+  error_code ec;
+  BOOST_TEST(space.device_write(0x40, bytes({0xA0, 0xA1, 0xA2, 0xA3})) == vpci::no_error);
+  BOOST_TEST(space.set_register_kind(0x41, 1, register_kind::read_only) == vpci::no_error);
+  BOOST_TEST(space.write(0x40, bytes({1, 2, 3, 4}), ec) == 4U);
+  BOOST_TEST(numbers_at(space, 0x40, 4) == (std::vector<unsigned>{1, 0xA1, 3, 4}),
+             boost::test_tools::per_element());
+  BOOST_TEST(space.write(0x7C, bytes({5, 6, 7, 8}), ec) == 4U);  // another dword of the same cache line
+  BOOST_TEST(space.write(0x80, bytes({9}), ec) == 1U);
+  BOOST_TEST(byte_at(space, 0x7F) == 8U);
+  BOOST_TEST(byte_at(space, 0x80) == 9U);
+
+  // Read-write again: the whole dword stores what is written.
+  BOOST_TEST(space.set_register_kind(0x41, 1, register_kind::read_write) == vpci::no_error);
+  BOOST_TEST(space.write(0x40, bytes({0x11, 0x22, 0x33, 0x44}), ec) == 4U);
+  BOOST_TEST(numbers_at(space, 0x40, 4) == (std::vector<unsigned>{0x11, 0x22, 0x33, 0x44}),
+             boost::test_tools::per_element());
+
+  // The last dword of the space, through the per-bit masks.
+  BOOST_TEST(space.device_write(0xFFC, bytes({0xF0, 0xF0, 0xF0, 0xF0})) == vpci::no_error);
+  BOOST_TEST(space.set_write_mask(0xFFF, bytes({0x0F})) == vpci::no_error);
+  BOOST_TEST(space.set_write_one_to_clear_mask(0xFFE, bytes({0xF0})) == vpci::no_error);
+  BOOST_TEST(space.write(0xFFC, bytes({0x05, 0x06, 0x37, 0x08}), ec) == 4U);  // 0xFFE: 0xF0 & ~0x30, low nibble 7
+  BOOST_TEST(numbers_at(space, 0xFFC, 4) == (std::vector<unsigned>{0x05, 0x06, 0xC7, 0xF8}),
+             boost::test_tools::per_element());
+  BOOST_TEST(space.set_write_mask(0xFFE, bytes({0xFF, 0xFF})) == vpci::no_error);
+  BOOST_TEST(space.write(0xFFC, bytes({1, 2, 3, 4}), ec) == 4U);
+  BOOST_TEST(numbers_at(space, 0xFFC, 4) == (std::vector<unsigned>{1, 2, 3, 4}),
+             boost::test_tools::per_element());
+}
+
+// The kinds are consulted per access: an observer that protects a byte between two accesses of one write
+// protects it from the next access on.
+BOOST_AUTO_TEST_CASE(a_kind_changed_between_two_accesses_applies_to_the_second) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 256);
+  space.set_access_observer([&](access_direction direction, std::size_t offset, std::size_t) {
+    if (direction == access_direction::write && offset == 0x40)
+      BOOST_TEST(space.set_register_kind(0x44, 4, register_kind::read_only) == vpci::no_error);
+  });
+  error_code ec;
+  BOOST_TEST(space.write(0x40, bytes({1, 2, 3, 4, 5, 6, 7, 8}), ec) == 8U);
+  BOOST_TEST(numbers_at(space, 0x40, 8) == (std::vector<unsigned>{1, 2, 3, 4, 0, 0, 0, 0}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(transfers_split_into_naturally_aligned_accesses) {
   boost::asio::io_context io;
   memory_config_space space(io, 4096);
@@ -378,6 +435,36 @@ BOOST_AUTO_TEST_CASE(case_14_several_parties_observe_driver_writes) {
   order.clear();
   BOOST_TEST(space.write(0x44, bytes({5, 6}), ec) == 2U);
   BOOST_TEST(order.empty());
+}
+
+// add_write_hook takes any callable: one that is not a std::function, one whose state is larger than a
+// pointer, and an empty std::function, which is kept (its id removes it) but never called.
+BOOST_AUTO_TEST_CASE(added_hooks_of_any_callable_run_and_an_empty_one_is_skipped) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 256);
+  std::vector<std::size_t> seen;
+  struct recorder {
+    std::vector<std::size_t>* into;
+    std::size_t tag;
+    std::array<std::size_t, 2> range;
+    void operator()(std::size_t offset, std::size_t length) const {
+      if (offset < range[1] && offset + length > range[0]) into->insert(into->end(), {tag, offset, length});
+    }
+  };
+  const vpci::write_hook_id window = space.add_write_hook(recorder{&seen, 7, {0x40, 0x80}});
+  const vpci::write_hook_id empty = space.add_write_hook(memory_config_space::write_hook{});
+  const vpci::write_hook_id all = space.add_write_hook(recorder{&seen, 8, {0, 256}});
+  error_code ec;
+  BOOST_TEST(space.write(0x7E, bytes({1, 2, 3, 4}), ec) == 4U);
+  BOOST_TEST(space.write(0x10, bytes({1}), ec) == 1U);
+  BOOST_TEST(seen == (std::vector<std::size_t>{7, 0x7E, 4, 8, 0x7E, 4, 8, 0x10, 1}), boost::test_tools::per_element());
+  BOOST_TEST(space.remove_write_hook(empty));
+  BOOST_TEST(space.remove_write_hook(window));
+  seen.clear();
+  BOOST_TEST(space.write(0x40, bytes({1}), ec) == 1U);
+  BOOST_TEST(seen == (std::vector<std::size_t>{8, 0x40, 1}), boost::test_tools::per_element());
+  BOOST_TEST(space.remove_write_hook(all));
+  BOOST_TEST(!space.remove_write_hook(all));
 }
 
 BOOST_AUTO_TEST_CASE(async_operations_complete_through_the_executor_never_inline) {

@@ -140,7 +140,11 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
       return ec;
     }
     note_signal();
-    const auto into = std::span<std::byte>(io_->scratch).first(a.length);
+    // The engine copies what it keeps before report() returns, so a synchronous read lands on the stack:
+    // a PF's thread serving hundreds of VFs in one process finds it in cache, where each VF's own
+    // scratch would be one more cold line per 64 bytes.
+    std::array<std::byte, mailbox::window_size> landed;
+    const auto into = std::span<std::byte>(landed).first(a.length);
     transport_.read(window_ + a.offset, into, ec);
     if constexpr (!nonblocking_transport_v<Transport>) now = this->timing_.now();
     report(a.what, ec, into, now);

@@ -20,13 +20,14 @@
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
-#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -55,8 +56,10 @@ enum class register_kind {
 // Direction of one aligned access reported to an access observer.
 enum class access_direction { read, write };
 
+// Aligned to a cache line: the fields every access reads come first and then fill exactly one line (see
+// the member list).
 template <class Clock = std::chrono::steady_clock, class WaitTraits = boost::asio::wait_traits<Clock>>
-class basic_memory_config_space {
+class alignas(64) basic_memory_config_space {
  public:
   using executor_type = boost::asio::any_io_executor;
   using clock_type = Clock;
@@ -77,6 +80,11 @@ class basic_memory_config_space {
   basic_memory_config_space(executor_type executor, std::size_t size)
       : storage_(zeroed_storage(checked_size(size))), size_(size), executor_(std::move(executor)) {
     std::memset(read_write_bits(), 0xFF, size_);
+    std::memset(plain_dword_bits(), 0xFF, size_ / 4 / 8);
+  }
+  ~basic_memory_config_space() {
+    // One by one: a long list destroyed through its links would recurse once per hook.
+    while (added_hooks_) added_hooks_ = std::move(added_hooks_->next);
   }
 
   template <class ExecutionContext>
@@ -119,7 +127,12 @@ class basic_memory_config_space {
       return 0;
     }
     (void)config::for_each_access(offset, bytes.size(), [&](std::size_t at, std::size_t width) {
-      for (std::size_t i = at; i != at + width; ++i) store_through_register_kind(i, bytes[i - offset]);
+      // Checked per access: an observer may change the register kinds between two accesses.
+      if (is_plain_read_write(at)) {
+        std::memcpy(contents() + at, bytes.data() + (at - offset), width);
+      } else {
+        for (std::size_t i = at; i != at + width; ++i) store_through_register_kind(i, bytes[i - offset]);
+      }
       observe(access_direction::write, at, width);
       return no_error;
     });
@@ -171,6 +184,7 @@ class basic_memory_config_space {
       read_write_bits()[i] = kind == register_kind::read_write ? all : none;
       write_one_to_clear_bits()[i] = kind == register_kind::write_one_to_clear ? all : none;
     }
+    classify_dwords(offset, length);
     return no_error;
   }
 
@@ -182,6 +196,7 @@ class basic_memory_config_space {
       read_write_bits()[offset + i] = mask[i];
       write_one_to_clear_bits()[offset + i] &= ~mask[i];
     }
+    classify_dwords(offset, mask.size());
     return no_error;
   }
 
@@ -193,6 +208,7 @@ class basic_memory_config_space {
       write_one_to_clear_bits()[offset + i] = mask[i];
       read_write_bits()[offset + i] &= ~mask[i];
     }
+    classify_dwords(offset, mask.size());
     return no_error;
   }
 
@@ -214,19 +230,25 @@ class basic_memory_config_space {
   // in the order they were added, with the same (offset, length) and the same no-re-entry rule. Hooks may
   // be added and removed at any time, also from inside a hook: a hook removed during a write is not called
   // again (one already running finishes), a hook added during a write runs from the next write on.
-  // add_write_hook returns the id to remove it with; an empty function is stored but never called.
-  // remove_write_hook is false when `id` is not added (never was, or already removed).
-  write_hook_id add_write_hook(write_hook hook) {
-    const write_hook_id id = next_write_hook_id_++;
-    added_write_hooks_.push_back(added_write_hook{id, std::make_unique<write_hook>(std::move(hook)), false});
-    return id;
+  // add_write_hook takes any callable with that signature (a write_hook too) and returns the id to remove
+  // it with; an empty write_hook is stored but never called. remove_write_hook is false when `id` is not
+  // added (never was, or already removed).
+  template <class Hook>
+    requires std::invocable<Hook&, std::size_t, std::size_t>
+  write_hook_id add_write_hook(Hook hook) {
+    auto node = std::make_unique<hook_of<Hook>>(std::move(hook));
+    node->id = next_write_hook_id_++;
+    std::unique_ptr<hook_node>* link = &added_hooks_;
+    while (*link) link = &(*link)->next;
+    *link = std::move(node);
+    return (*link)->id;
   }
   bool remove_write_hook(write_hook_id id) noexcept {
-    for (added_write_hook& entry : added_write_hooks_) {
-      if (entry.id != id || entry.removed) continue;
-      // A write in progress may be iterating the list or running this very hook: leave a tombstone,
-      // destroyed and compacted after the write.
-      entry.removed = true;
+    for (hook_node* node = added_hooks_.get(); node != nullptr; node = node->next.get()) {
+      if (node->id != id || node->removed) continue;
+      // A write in progress may be walking the list or running this very hook: leave a tombstone,
+      // destroyed and unlinked after the write.
+      node->removed = true;
       if (!in_callback_) drop_removed_write_hooks();
       return true;
     }
@@ -242,14 +264,37 @@ class basic_memory_config_space {
   [[nodiscard]] duration latency() const noexcept { return latency_; }
 
  private:
-  // The contents, then the read-write mask, then the write-1-to-clear mask, in one allocation.
-  static std::unique_ptr<std::byte[]> zeroed_storage(std::size_t size) { return std::make_unique<std::byte[]>(3 * size); }
+  // The contents, the read-write mask, the write-1-to-clear mask and the plain-dword bits, in one allocation.
+  static std::unique_ptr<std::byte[]> zeroed_storage(std::size_t size) {
+    return std::make_unique<std::byte[]>(3 * size + size / 4 / 8);
+  }
   [[nodiscard]] std::byte* contents() noexcept { return storage_.get(); }
   [[nodiscard]] const std::byte* contents() const noexcept { return storage_.get(); }
   [[nodiscard]] std::byte* read_write_bits() noexcept { return storage_.get() + size_; }
   [[nodiscard]] const std::byte* read_write_bits() const noexcept { return storage_.get() + size_; }
   [[nodiscard]] std::byte* write_one_to_clear_bits() noexcept { return storage_.get() + 2 * size_; }
   [[nodiscard]] const std::byte* write_one_to_clear_bits() const noexcept { return storage_.get() + 2 * size_; }
+
+  // An access to a dword whose every bit is read-write stores what is written without reading the masks
+  // (two more cache lines per 64 bytes). One bit per dword, set when the dword is plain read-write; an
+  // aligned access of at most 4 bytes lies inside one dword.
+  [[nodiscard]] std::byte* plain_dword_bits() noexcept { return storage_.get() + 3 * size_; }
+  [[nodiscard]] const std::byte* plain_dword_bits() const noexcept { return storage_.get() + 3 * size_; }
+  [[nodiscard]] bool is_plain_read_write(std::size_t at) const noexcept {
+    const std::size_t dword = at / 4;
+    return ((plain_dword_bits()[dword / 8] >> (dword % 8)) & std::byte{1}) != std::byte{0};
+  }
+  void classify_dwords(std::size_t offset, std::size_t length) noexcept {
+    if (length == 0) return;
+    for (std::size_t dword = offset / 4; dword <= (offset + length - 1) / 4; ++dword) {
+      bool plain = true;
+      for (std::size_t i = 4 * dword; i != 4 * dword + 4; ++i)
+        plain = plain && read_write_bits()[i] == std::byte{0xFF} && write_one_to_clear_bits()[i] == std::byte{0};
+      const std::byte bit{static_cast<unsigned char>(1U << (dword % 8))};
+      std::byte& bits = plain_dword_bits()[dword / 8];
+      bits = plain ? bits | bit : bits & ~bit;
+    }
+  }
 
   static std::size_t checked_size(std::size_t size) {
     if (size != config::conventional_space_size && size != config::extended_space_size) {
@@ -297,22 +342,29 @@ class basic_memory_config_space {
   }
 
   void ring_write_hook(std::size_t offset, std::size_t length) {
-    if (in_callback_ || (!write_hook_ && added_write_hooks_.empty())) return;
+    if (in_callback_ || (!added_hooks_ && !write_hook_)) return;
     in_callback_ = true;
     callback_scope<write_hook> scope{*this, write_hook_, pending_write_hook_};
     if (write_hook_) write_hook_(offset, length);
-    // Hooks added during this write are past `count`. Each hook lives on the heap, so a reallocation of the
-    // list by an addition during its call does not move it, and a removal only marks it (see above).
-    const std::size_t count = added_write_hooks_.size();
-    for (std::size_t i = 0; i < count; ++i) {
-      const added_write_hook& entry = added_write_hooks_[i];
-      if (write_hook& hook = *entry.hook; !entry.removed && hook) hook(offset, length);
+    // Hooks added during this write are linked after `last`; a removal during it only marks the node (see
+    // remove_write_hook), so every node stays where it is until the walk ends.
+    hook_node* last = added_hooks_.get();
+    while (last != nullptr && last->next) last = last->next.get();
+    for (hook_node* node = added_hooks_.get(); node != nullptr; node = node->next.get()) {
+      if (!node->removed) node->call(offset, length);
+      if (node == last) break;
     }
     drop_removed_write_hooks();
   }
 
   void drop_removed_write_hooks() noexcept {
-    std::erase_if(added_write_hooks_, [](const added_write_hook& entry) { return entry.removed; });
+    for (std::unique_ptr<hook_node>* link = &added_hooks_; *link;) {
+      if ((*link)->removed) {
+        *link = std::move((*link)->next);
+      } else {
+        link = &(*link)->next;
+      }
+    }
   }
 
   template <class Handler, class Access>
@@ -361,24 +413,43 @@ class basic_memory_config_space {
     }
   };
 
-  // What every driver-side access reads first sits together at the front: a PF serving hundreds of these
-  // spaces touches each once per request, and every cache line of it is then one more miss.
+  // An added hook and the callable it runs, in one allocation of one cache line for a callable of up to
+  // 32 bytes (a PF's mailbox hook is one).
+  struct alignas(64) hook_node {
+    hook_node() = default;
+    hook_node(const hook_node&) = delete;
+    hook_node& operator=(const hook_node&) = delete;
+    virtual ~hook_node() = default;
+    virtual void call(std::size_t offset, std::size_t length) = 0;
+    std::unique_ptr<hook_node> next;
+    write_hook_id id = 0;
+    bool removed = false;  // a tombstone until the write in progress ends
+  };
+  template <class Hook>
+  struct hook_of final : hook_node {
+    explicit hook_of(Hook h) : hook(std::move(h)) {}
+    void call(std::size_t offset, std::size_t length) override {
+      if constexpr (std::is_same_v<Hook, write_hook>) {
+        if (!hook) return;
+      }
+      hook(offset, length);
+    }
+    Hook hook;
+  };
+
+  // The first cache line holds everything a driver-side read touches besides the bytes; a write adds the
+  // replaceable hook, on the next line. A PF serving hundreds of these spaces touches each once per
+  // request, and every line of it is then one more cache miss.
   std::unique_ptr<std::byte[]> storage_;
   std::size_t size_;
   bool in_callback_ = false;
-  executor_type executor_;
-  struct added_write_hook {
-    write_hook_id id;
-    std::unique_ptr<write_hook> hook;
-    bool removed;  // a tombstone until the write in progress ends
-  };
-
-  write_hook write_hook_;
-  std::vector<added_write_hook> added_write_hooks_;
-  write_hook_id next_write_hook_id_ = 1;
+  std::unique_ptr<hook_node> added_hooks_;
   access_observer access_observer_;
+  write_hook write_hook_;
   std::unique_ptr<write_hook> pending_write_hook_;
   std::unique_ptr<access_observer> pending_access_observer_;
+  write_hook_id next_write_hook_id_ = 1;
+  executor_type executor_;
   duration latency_ = duration::zero();
 };
 
