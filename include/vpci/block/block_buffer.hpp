@@ -63,8 +63,10 @@ class block_buffer {
   }
 
  private:
-  std::array<std::byte, N> bytes_{};
+  // The length first: it shares a cache line with whatever precedes the buffer in an object, so setting
+  // or reading it leaves the bytes' lines alone.
   std::size_t size_{0};
+  std::array<std::byte, N> bytes_{};
 };
 
 namespace detail {

@@ -411,13 +411,15 @@ class pf_blocks {
  private:
   // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
   friend struct explore_access;
+  // What every request reads (registered, quarantine, the invalidations to publish) next to the counter
+  // it bumps (reads, writes): one cache line per request, where a PF serves hundreds of VFs.
   struct vf_state {
-    vf_counters counters{};
-    block_mask pending_invalidations{};
-    std::uint32_t in_flight{0};
-    std::uint16_t routing_id{0};
-    quarantine_reason quarantine{quarantine_reason::none};
     bool registered{false};
+    quarantine_reason quarantine{quarantine_reason::none};
+    std::uint16_t routing_id{0};
+    std::uint32_t in_flight{0};
+    block_mask pending_invalidations{};
+    vf_counters counters{};
   };
   // Where (vf, id) is or would be inserted in the slots, sorted by (ID, VF).
   struct position {

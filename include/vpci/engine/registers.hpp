@@ -32,8 +32,8 @@ class register_write_list {
   [[nodiscard]] constexpr const register_write& operator[](std::size_t i) const noexcept { return writes_[i]; }
 
  private:
+  std::size_t count_{0};  // first: clearing and pushing then share the first entries' cache line
   std::array<register_write, Capacity> writes_{};
-  std::size_t count_{0};
 };
 
 }  // namespace vpci::engine
