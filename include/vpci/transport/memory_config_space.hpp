@@ -309,28 +309,34 @@ class alignas(64) basic_memory_config_space {
     contents()[at] = ((contents()[at] & ~writable) | (value & writable)) & ~cleared;
   }
 
-  // Restores the "not inside a callback" state and installs a replacement set during the callback, also
-  // when the callback throws.
+  // The replaceable hook and the observer are held through pointers, null when there is none: the
+  // pointers fit in the object's first cache line, where two std::function objects would not.
+  // A replacement set during a callback waits in `pending` (an empty function there removes); this
+  // installs it once the callback returns, also when the callback throws.
   template <class Callback>
   struct callback_scope {
     basic_memory_config_space& self;
-    Callback& current;
+    std::unique_ptr<Callback>& current;
     std::unique_ptr<Callback>& pending;
     ~callback_scope() {
       self.in_callback_ = false;
       if (pending) {
-        current = std::move(*pending);
-        pending.reset();
+        if (*pending) {
+          current = std::move(pending);
+        } else {
+          current.reset();
+          pending.reset();
+        }
       }
     }
   };
 
   template <class Callback>
-  void replace_callback(Callback& current, std::unique_ptr<Callback>& pending, Callback replacement) {
+  void replace_callback(std::unique_ptr<Callback>& current, std::unique_ptr<Callback>& pending, Callback replacement) {
     if (in_callback_) {
       pending = std::make_unique<Callback>(std::move(replacement));
     } else {
-      current = std::move(replacement);
+      current = replacement ? std::make_unique<Callback>(std::move(replacement)) : nullptr;
     }
   }
 
@@ -338,14 +344,14 @@ class alignas(64) basic_memory_config_space {
     if (in_callback_ || !access_observer_) return;
     in_callback_ = true;
     callback_scope<access_observer> scope{*this, access_observer_, pending_access_observer_};
-    access_observer_(direction, at, width);
+    (*access_observer_)(direction, at, width);
   }
 
   void ring_write_hook(std::size_t offset, std::size_t length) {
     if (in_callback_ || (!added_hooks_ && !write_hook_)) return;
     in_callback_ = true;
     callback_scope<write_hook> scope{*this, write_hook_, pending_write_hook_};
-    if (write_hook_) write_hook_(offset, length);
+    if (write_hook_) (*write_hook_)(offset, length);
     // Hooks added during this write are linked after `last`; a removal during it only marks the node (see
     // remove_write_hook), so every node stays where it is until the walk ends.
     hook_node* last = added_hooks_.get();
@@ -437,15 +443,15 @@ class alignas(64) basic_memory_config_space {
     Hook hook;
   };
 
-  // The first cache line holds everything a driver-side read touches besides the bytes; a write adds the
-  // replaceable hook, on the next line. A PF serving hundreds of these spaces touches each once per
-  // request, and every line of it is then one more cache miss.
+  // The first cache line holds everything a driver-side access touches besides the bytes (and the hooks
+  // and observer it calls): a PF serving hundreds of these spaces touches each once per request, and
+  // every line of it is then one more cache miss.
   std::unique_ptr<std::byte[]> storage_;
   std::size_t size_;
   bool in_callback_ = false;
   std::unique_ptr<hook_node> added_hooks_;
-  access_observer access_observer_;
-  write_hook write_hook_;
+  std::unique_ptr<access_observer> access_observer_;
+  std::unique_ptr<write_hook> write_hook_;
   std::unique_ptr<write_hook> pending_write_hook_;
   std::unique_ptr<access_observer> pending_access_observer_;
   write_hook_id next_write_hook_id_ = 1;

@@ -254,9 +254,9 @@ class vf_core : public vf_sync_forms<Derived> {
   using wait_operation = pending_operation<block_mask>;
 
   vf_core(const executor_type& executor, const Options& options, Timing timing)
-      : timing_(std::move(timing)),
+      : default_timeout_(options.default_timeout),
+        timing_(std::move(timing)),
         options_(options),
-        default_timeout_(options.default_timeout),
         timer_(timing_.make_timer(executor)) {}
 
   // Pending handlers complete with vpci::errc::vf_removed; I/O still queued on the executor sees that
@@ -297,8 +297,6 @@ class vf_core : public vf_sync_forms<Derived> {
 
   [[nodiscard]] bool active() const noexcept { return waiter_ != nullptr || !operations_.empty(); }
   [[nodiscard]] const std::shared_ptr<vf_life>& life() const noexcept { return life_; }
-  Timing timing_;
-  Options options_;
 
  private:
   Derived& self() noexcept { return static_cast<Derived&>(*this); }
@@ -568,8 +566,9 @@ class vf_core : public vf_sync_forms<Derived> {
     vf_core& core;
   };
 
-  // What every synchronous call reads comes first, in one or two cache lines (operations_ starts with its
-  // count): a PF's benchmark serving 256 VFs in one process counts every other line as a miss.
+  // What every synchronous call reads comes first, at the start of the endpoint's object (operations_
+  // starts with its count): a PF's benchmark serving 256 VFs in one process counts every other cache
+  // line as a miss.
   std::chrono::nanoseconds default_timeout_;
   wait_operation* waiter_{nullptr};
   boost::system::error_code dead_{};
@@ -583,7 +582,13 @@ class vf_core : public vf_sync_forms<Derived> {
   std::uint64_t timer_at_{0};
   std::uint64_t timer_generation_{0};
   std::shared_ptr<vf_life> life_ = std::make_shared<vf_life>();
-  typename Timing::timer_type timer_;
+
+ protected:
+  Timing timing_;
+  Options options_;
+
+ private:
+  typename Timing::timer_type timer_;  // after timing_, which makes it
 };
 
 }  // namespace vpci::detail
