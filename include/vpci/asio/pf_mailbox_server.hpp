@@ -569,7 +569,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     completion->complete(std::exchange(stop_reason_, {}));
   }
 
-  // What every pass touches comes first, in one cache line: a PF serving hundreds of VFs misses on each
+  // What every pass touches comes first, together: a PF serving hundreds of VFs misses on each cache
   // line of each server once per request.
   Transport& transport_;
   // The update in progress: the session's writes (valid until its next service) and the next to perform.

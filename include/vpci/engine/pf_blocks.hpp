@@ -412,7 +412,7 @@ class pf_blocks {
   // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
   friend struct explore_access;
   // What every request reads (registered, quarantine, the invalidations to publish) next to the counter
-  // it bumps (reads, writes): one cache line per request, where a PF serves hundreds of VFs.
+  // it bumps (reads, writes): a PF serving hundreds of VFs misses on each line of this once per request.
   struct vf_state {
     bool registered{false};
     quarantine_reason quarantine{quarantine_reason::none};
