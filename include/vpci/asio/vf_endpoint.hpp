@@ -61,9 +61,8 @@ struct vf_mailbox_options {
   std::uint16_t dvsec_vendor{0};
 };
 
-// Aligned to a cache line, so that what every call reads (at the start: see vf_core) is one line.
 template <config_space_transport Transport, class Timing = steady_timing>
-class alignas(64) vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>, engine::vf_mailbox_engine<16>,
+class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>, engine::vf_mailbox_engine<16>,
                                                  Timing, typename Transport::executor_type, vf_mailbox_options> {
   using core = typename vf_endpoint::vf_core;
 
