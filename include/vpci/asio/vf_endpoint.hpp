@@ -140,9 +140,9 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
       return ec;
     }
     note_signal();
-    // The engine copies what it keeps before report() returns, so a synchronous read lands on the stack:
-    // a PF's thread serving hundreds of VFs in one process finds it in cache, where each VF's own
-    // scratch would be one more cold line per 64 bytes.
+    // The engine copies what it keeps before report() returns, so a synchronous read lands on the stack,
+    // which is in cache whichever endpoint this is: in a process driving hundreds of them, each one's own
+    // scratch is one more cold line per 64 bytes.
     std::array<std::byte, mailbox::window_size> landed;
     const auto into = std::span<std::byte>(landed).first(a.length);
     transport_.read(window_ + a.offset, into, ec);

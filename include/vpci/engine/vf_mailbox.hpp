@@ -379,7 +379,7 @@ class vf_mailbox_engine {
   static constexpr std::size_t probe_length = mailbox::reg::status + 4;
 
   // What a request touches comes first, the data's length included (block_buffer keeps it before the
-  // bytes): a read touches one cache line of its slot.
+  // bytes), so a read leaves the data's lines alone.
   struct op {
     bool pending{false};  // started, not yet ended
     bool reported{true};  // ended and handed out by step() (or never used)
@@ -763,10 +763,9 @@ class vf_mailbox_engine {
     enter_wait(state::reset_wait, now + config_.poll_interval_ns);
   }
 
-  // Members in the order a request touches them: the scalars, the small arrays and the first slot of
-  // each table share the first cache lines; the slots' data, the answer's data and the counters come
-  // last. A PF's benchmark serving 256 VFs in one process counts every other line as
-  // a miss.
+  // Members roughly in the order a request touches them: the scalars first, then the small arrays and
+  // the operation slots; the answer's data and the counters last. A PF's benchmark serving 256 VFs in
+  // one process counts every cache line a request touches as a miss.
   std::size_t ready_head_{0};
   std::size_t ready_count_{0};
   std::size_t active_{no_op};      // the operation being written to the window
