@@ -1,10 +1,12 @@
 // Binding 1 end to end in one process: a VF endpoint and a PF endpoint over memory_config_space.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <future>
+#include <new>
 #include <optional>
 #include <thread>
 #include <ostream>
@@ -141,6 +143,27 @@ BOOST_AUTO_TEST_CASE(a_space_and_a_vf_endpoint_may_live_in_a_coroutine_frame) {
       boost::asio::detached);
   io.run();
   BOOST_TEST(done);
+}
+
+// A completion handler runs inside the endpoint's pump; one that destroys the endpoint (a coroutine whose
+// frame holds it, returning) must find nothing of it touched afterwards. The storage is filled with a
+// pattern right after the destruction: a write by the endpoint after that would change it.
+BOOST_AUTO_TEST_CASE(an_endpoint_destroyed_by_its_completion_handler_is_not_touched_again) {
+  using endpoint = vf_endpoint<memory_config_space>;
+  mailbox_fixture f;
+  alignas(endpoint) std::array<std::byte, sizeof(endpoint)> storage{};
+  auto* vf = new (storage.data()) endpoint(f.space, f.window);
+  bool called = false;
+  vf->async_read(example::mac_block{}, [&](boost::system::error_code ec, example::mac_address mac) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(mac[5] == 0x03);
+    vf->~endpoint();
+    storage.fill(std::byte{0xA5});
+    called = true;
+  });
+  f.io.run();
+  BOOST_TEST(called);
+  BOOST_TEST(std::all_of(storage.begin(), storage.end(), [](std::byte b) { return b == std::byte{0xA5}; }));
 }
 
 BOOST_AUTO_TEST_CASE(raw_read_reports_bytes_and_exact_errors) {
