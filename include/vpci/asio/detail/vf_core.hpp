@@ -264,7 +264,6 @@ class vf_core : public vf_sync_forms<Derived> {
   ~vf_core() = default;
   void destroy() {
     life_->alive = false;
-    if (destroyed_while_pumping_ != nullptr) *destroyed_while_pumping_ = true;
     (void)timer_.cancel();
     auto& e = self().engine_ref();
     e.remove(errc::vf_removed, false);
@@ -455,9 +454,8 @@ class vf_core : public vf_sync_forms<Derived> {
     }
     pumping_ = true;
     // A handler delivered here may destroy this endpoint (a coroutine holding it returns): then nothing of
-    // it is touched again. The flag lives on the stack; destroy() sets it.
-    bool destroyed = false;
-    destroyed_while_pumping_ = &destroyed;
+    // it is touched again. The life record outlives it, as it does for every handler that was posted.
+    const std::shared_ptr<vf_life> life = life_;
     auto& e = self().engine_ref();
     std::uint64_t now = timing_.now();
     for (;;) {
@@ -466,7 +464,7 @@ class vf_core : public vf_sync_forms<Derived> {
       switch (a.what) {
         case action_type::kind::complete:
           deliver(a.done);
-          if (destroyed) return;
+          if (!life->alive) return;
           now = timing_.now();  // a handler ran user code
           continue;
         case action_type::kind::read:
@@ -485,11 +483,10 @@ class vf_core : public vf_sync_forms<Derived> {
           break;
       }
       deliver_invalidations();
-      if (destroyed) return;
+      if (!life->alive) return;
       if (!repump_) break;
     }
     pumping_ = false;
-    destroyed_while_pumping_ = nullptr;
   }
 
   void arm_timer(std::uint64_t until) {
@@ -590,7 +587,6 @@ class vf_core : public vf_sync_forms<Derived> {
   std::uint64_t timer_at_{0};
   std::uint64_t timer_generation_{0};
   std::shared_ptr<vf_life> life_ = std::make_shared<vf_life>();
-  bool* destroyed_while_pumping_{nullptr};  // pump()'s flag while it runs
 
  protected:
   Timing timing_;
