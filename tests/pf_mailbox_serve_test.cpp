@@ -1040,6 +1040,87 @@ BOOST_AUTO_TEST_CASE(the_pf_writes_per_answer) {
   BOOST_TEST(answer(op_write, 2, 64).empty());
 }
 
+// A write hook services the window only for a write that can change the PF's decision: writes that only
+// compose a request (the block register, the data window) wait for the doorbell, which reads them then.
+BOOST_AUTO_TEST_CASE(a_write_that_only_composes_a_request_runs_no_service) {
+  memory_fixture f;
+  raw_vf vf = f.vf();
+  const auto* session = f.pf->mailbox_session(0);
+  BOOST_REQUIRE(session != nullptr);
+  auto last_event = [&] { return session->last_event(); };
+  vf.request(op_read, 5, block5_size);
+  BOOST_REQUIRE(vf.succeeded(block5_size));
+  BOOST_REQUIRE(last_event() == engine::mailbox_event::served);
+  const std::vector<std::byte> answered = snapshot(f.space);
+
+  // Composing: the block register (whole, or one byte of it) and the data window (whole, or a part):
+  // no service, so the last decision is still the answer, and the PF wrote nothing.
+  vf.write_u32(reg::request_block, 0x0000'0009u);
+  BOOST_TEST((last_event() == engine::mailbox_event::served));
+  boost::system::error_code ec;
+  const std::array<std::byte, 1> low_byte{std::byte{5}};
+  BOOST_REQUIRE(f.space.write(f.window + reg::request_block, low_byte, ec) == 1u);
+  BOOST_TEST((last_event() == engine::mailbox_event::served));
+  vf.write_data(pattern(mailbox::data_window_size, 0x40));
+  vf.write_u32(static_cast<std::uint16_t>(reg::data + 124), 0x1234'5678u);
+  BOOST_TEST((last_event() == engine::mailbox_event::served));
+  std::vector<std::byte> composed = answered;
+  le::store_u32(composed.data() + f.window + reg::request_block, 5);
+  const std::vector<std::byte> data = pattern(mailbox::data_window_size, 0x40);
+  std::copy(data.begin(), data.end(), composed.begin() + static_cast<std::ptrdiff_t>(f.window + reg::data));
+  le::store_u32(composed.data() + f.window + reg::data + 124, 0x1234'5678u);
+  BOOST_TEST(snapshot(f.space) == composed, boost::test_tools::per_element());
+  BOOST_TEST(f.pf->blocks().counters(0).reads == 1u);
+  BOOST_TEST(f.pf->blocks().counters(0).refused == 0u);
+
+  // The doorbell alone, in its own write: the request is the block register as composed (block 5).
+  vf.write_u32(reg::request, std::uint32_t{++vf.sequence} | std::uint32_t{block5_size} << 16 | op_read << 24);
+  BOOST_TEST((last_event() == engine::mailbox_event::served));
+  BOOST_TEST(vf.succeeded(block5_size));
+  BOOST_TEST(vf.data(block5_size) == pattern(block5_size, 0x10), boost::test_tools::per_element());
+  BOOST_TEST(f.pf->blocks().counters(0).reads == 2u);
+
+  // Any other write is serviced, even one that only reaches into a composing register: the request
+  // registers written together, the control register, an acknowledgement register.
+  vf.write_u32(reg::control, 0);
+  BOOST_TEST((last_event() == engine::mailbox_event::none));
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST((last_event() == engine::mailbox_event::served));
+  BOOST_TEST(vf.succeeded(block5_size));
+  vf.write_u32(reg::invalidate_ack_low, 0);
+  BOOST_TEST((last_event() == engine::mailbox_event::none));
+  BOOST_TEST(f.pf->blocks().counters(0).reads == 3u);
+}
+
+// A block register naming a block the VF has none of (another VF's, undefined, any 32-bit value) is only
+// composed: nothing is counted, refused or quarantined until the VF rings for it.
+BOOST_AUTO_TEST_CASE(a_block_register_naming_no_block_of_its_own_changes_nothing) {
+  memory_fixture f;
+  BOOST_REQUIRE(!f.pf->register_vf(1, 0x0102));
+  BOOST_REQUIRE(!f.pf->define_block(1, block_id{6}, pattern(8, 0x60)));
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  BOOST_REQUIRE(vf.succeeded(block5_size));
+  for (const std::uint32_t id : {6u, 7u, 64u, 0xFFFF'FFFFu}) {
+    BOOST_TEST_CONTEXT("block register " << id) {
+      vf.write_u32(reg::request_block, id);
+      const auto counters = f.pf->blocks().counters(0);
+      BOOST_TEST(counters.reads == 1u);
+      BOOST_TEST(counters.refused == 0u);
+      BOOST_TEST(counters.dropped == 0u);
+      BOOST_TEST(counters.violations == 0u);
+      BOOST_TEST((f.pf->blocks().quarantined(0) == engine::quarantine_reason::none));
+      BOOST_TEST(vf.succeeded(block5_size));
+    }
+  }
+  // Rung for, another VF's block is refused as ever.
+  vf.write_u32(reg::request_block, 6);
+  vf.write_u32(reg::request, std::uint32_t{++vf.sequence} | 8u << 16 | op_read << 24);
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(vf.u32(reg::result) == static_cast<std::uint32_t>(ntstatus::access_denied));
+  BOOST_TEST(f.pf->blocks().counters(0).refused == 1u);
+}
+
 // ---- the heartbeat ---------------------------------------------------------------------------------------
 
 // async_serve advances status bits 27:26 every mailbox_options::heartbeat on the Timing policy's timers,

@@ -9,9 +9,9 @@
 //
 // `window` is a copy the binding read, not live registers: a request is decided and a written block taken
 // from that one copy, so a VF that changes the window meanwhile cannot make the PF validate one value and
-// use another. The session writes only the registers whose value changes, so an answer costs the fewest
-// register writes: a read answer writes the data dwords that differ from the window, `result` when it
-// changes, and `status`, always last (docs/protocol.md, the PF's service routine).
+// use another. The session writes only the registers an answer changes, so it costs the fewest register
+// writes: a read answer's data dwords (all of them), `result` when it changes, and `status`, always last
+// (docs/protocol.md, the PF's service routine).
 //
 // PF-owned registers (identity, limits, status, result, invalidation mask) are read-only to the VF, as on a
 // device: a config write to read-only bits never reaches the device's state, so a device cannot even see
@@ -148,6 +148,27 @@ class pf_mailbox_session {
   constexpr const write_list& service(std::span<const std::byte> window, std::uint64_t now) noexcept {
     return serve_window(window, true, now);
   }
+
+  // What a VF write of `length` bytes at `offset` in the window (offsets from the DVSEC's start) calls for,
+  // for a binding told of each VF write (a write hook). A write wholly inside request_block or the data
+  // window only composes a request: the PF reads those registers once the VF rings `request`, and a
+  // service now would find nothing to do (a replayed sequence is a no-op). Skipping it saves a whole
+  // service per block register write and per data write, most of a request's work on an in-process
+  // device model. A write to request_block still names the block that is likely asked for next:
+  // anticipate() it. Any other write, one reaching outside the protocol registers included, asks for a
+  // service.
+  enum class write_effect : std::uint8_t { service, anticipate, none };
+  [[nodiscard]] static constexpr write_effect effect_of_write(std::size_t offset, std::size_t length) noexcept {
+    const auto inside = [offset, length](std::size_t begin, std::size_t size) {
+      return offset >= begin && length <= size && offset - begin <= size - length;
+    };
+    if (inside(mailbox::reg::request_block, 4)) return write_effect::anticipate;
+    if (inside(mailbox::reg::data, mailbox::data_window_size)) return write_effect::none;
+    return write_effect::service;
+  }
+  // The VF wrote `id` to its block register: nothing is decided, but the store starts bringing the block
+  // into the cache, so that it is there when the VF rings for it (pf_blocks::prefetch).
+  void anticipate(block_id id) const noexcept { store_->prefetch(vf_, id); }
 
   // The heartbeat without reading the window: when it is due at `now`, status bits 27:26 advance (one
   // status write, event heartbeat); otherwise nothing. A heartbeat alone does not signal the VF: a VF that
