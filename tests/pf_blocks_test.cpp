@@ -353,6 +353,32 @@ BOOST_AUTO_TEST_CASE(serve_write_statuses_follow_the_status_table) {
   BOOST_TEST(f.s.counters(0).refused == 8u);
 }
 
+// prefetch is a hint: whatever it names (the VF's own block, a computed one, another VF's, none, an
+// unregistered or out-of-range VF), no handler runs and no counter, content or quarantine changes.
+BOOST_AUTO_TEST_CASE(prefetch_is_a_hint_that_changes_nothing) {
+  store_fixture f;
+  scripted_handler h;
+  BOOST_REQUIRE((f.s.define_block(0, block_id{11}, pattern(10, 0), block_access::read_write, &h) == no_error));
+  const auto same_counters = [](const vf_counters& a, const vf_counters& b) {
+    return a.reads == b.reads && a.writes == b.writes && a.refused == b.refused && a.busy == b.busy &&
+           a.dropped == b.dropped && a.violations == b.violations;
+  };
+  const vf_counters before0 = f.s.counters(0);
+  const vf_counters before1 = f.s.counters(1);
+  const struct {
+    vf_index vf;
+    std::uint32_t id;
+  } named[] = {{0, 5}, {0, 11}, {0, 20}, {0, 9}, {0, 0xFFFF'FFFF}, {1, 5}, {3, 5}, {4, 5}, {0xFFFF, 5}};
+  for (const auto& n : named) f.s.prefetch(n.vf, block_id{n.id});
+  BOOST_TEST(h.reads == 0);
+  BOOST_TEST(h.writes == 0);
+  BOOST_TEST(same_counters(f.s.counters(0), before0));
+  BOOST_TEST(same_counters(f.s.counters(1), before1));
+  BOOST_TEST((f.s.quarantined(0) == quarantine_reason::none));
+  BOOST_TEST(copy_of(f.s.contents(0, block_id{5})) == f.b5, boost::test_tools::per_element());
+  BOOST_TEST(!f.s.registered(3));
+}
+
 BOOST_AUTO_TEST_CASE(handler_statuses_pass_through_and_byte_counts_are_checked) {
   store_fixture f;
   scripted_handler h;

@@ -247,47 +247,48 @@ BOOST_AUTO_TEST_CASE(each_initialisation_picks_an_epoch_other_than_the_one_shown
 // ---- answers: exact bytes, order and count --------------------------------------------------------------
 
 // Which VF writes a binding told of each write must service: all but those wholly inside request_block or
-// the data window, where a VF composes its request.
-BOOST_AUTO_TEST_CASE(which_vf_writes_ask_for_a_service) {
+// the data window (composing), of which a block register write names the block to anticipate.
+BOOST_AUTO_TEST_CASE(the_effect_of_every_vf_write_on_the_window) {
   using session = pf_mailbox_session<4>;
+  using effect = session::write_effect;
   struct row {
     std::size_t offset;
     std::size_t length;
-    bool asks;
+    effect expected;
   };
   const row rows[] = {
-      {reg::request_block, 4, false},
-      {reg::request_block, 1, false},
-      {reg::request_block + 2, 2, false},
-      {reg::request_block + 3, 1, false},
-      {reg::request_block, 8, true},  // with the doorbell
-      {reg::request_block + 2, 4, true},
-      {reg::request_block - 1, 2, true},
-      {reg::request, 4, true},
-      {reg::request + 3, 1, true},
-      {reg::control, 4, true},
-      {reg::control, 8, true},  // control with the block register
-      {reg::data, mailbox::data_window_size, false},
-      {reg::data, 4, false},
-      {reg::data + 124, 4, false},
-      {reg::data + 127, 1, false},
-      {reg::data - 4, 8, true},  // an acknowledgement register with the data
-      {reg::data + 124, 8, true},  // past the window
-      {reg::data + mailbox::data_window_size, 4, true},
-      {reg::invalidate_ack_low, 4, true},
-      {reg::invalidate_ack_high, 4, true},
-      {reg::status, 4, true},
-      {reg::identity, 4, true},
-      {0, mailbox::window_size, true},
-      {reg::data, std::size_t{0} - 1, true},  // a length that would wrap
-      {std::size_t{0} - 4, 4, true},
+      {reg::request_block, 4, effect::anticipate},
+      {reg::request_block, 1, effect::anticipate},
+      {reg::request_block + 2, 2, effect::anticipate},
+      {reg::request_block + 3, 1, effect::anticipate},
+      {reg::request_block, 8, effect::service},  // with the doorbell
+      {reg::request_block + 2, 4, effect::service},
+      {reg::request_block - 1, 2, effect::service},
+      {reg::request, 4, effect::service},
+      {reg::request + 3, 1, effect::service},
+      {reg::control, 4, effect::service},
+      {reg::control, 8, effect::service},  // control with the block register
+      {reg::data, mailbox::data_window_size, effect::none},
+      {reg::data, 4, effect::none},
+      {reg::data + 124, 4, effect::none},
+      {reg::data + 127, 1, effect::none},
+      {reg::data - 4, 8, effect::service},  // an acknowledgement register with the data
+      {reg::data + 124, 8, effect::service},  // past the window
+      {reg::data + mailbox::data_window_size, 4, effect::service},
+      {reg::invalidate_ack_low, 4, effect::service},
+      {reg::invalidate_ack_high, 4, effect::service},
+      {reg::status, 4, effect::service},
+      {reg::identity, 4, effect::service},
+      {0, mailbox::window_size, effect::service},
+      {reg::data, std::size_t{0} - 1, effect::service},  // a length that would wrap
+      {std::size_t{0} - 4, 4, effect::service},
   };
   for (const row& r : rows) {
     BOOST_TEST_CONTEXT("offset " << r.offset << ", length " << r.length) {
-      BOOST_TEST(session::write_asks_service(r.offset, r.length) == r.asks);
+      BOOST_TEST((session::effect_of_write(r.offset, r.length) == r.expected));
     }
   }
-  static_assert(!session::write_asks_service(reg::data, 4));
+  static_assert(session::effect_of_write(reg::data, 4) == effect::none);
 }
 
 BOOST_AUTO_TEST_CASE(a_read_answer_writes_the_data_then_status) {

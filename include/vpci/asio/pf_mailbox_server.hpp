@@ -6,7 +6,7 @@
 // How a VF's writes are noticed, from what the transport says of itself (transport/traits.hpp):
 // - observed: the transport runs a hook inside each driver-side write (an in-process device model); the
 //   window is serviced inside the VF's write, before the write returns (except a write that only
-//   composes a request: engine::pf_mailbox_session::write_asks_service);
+//   composes a request: engine::pf_mailbox_session::effect_of_write);
 // - signalled: the transport has a peer signal (a doorbell); the serving loop sleeps on it;
 // - polled: neither; the serving loop polls the window on an engine::poll_schedule, on the Timing
 //   policy's timers.
@@ -45,6 +45,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <vpci/asio/timing.hpp>
+#include <vpci/block/endian.hpp>
 #include <vpci/config/access.hpp>
 #include <vpci/engine/pf_blocks.hpp>
 #include <vpci/engine/pf_mailbox.hpp>
@@ -253,13 +254,17 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     if constexpr (write_observing_transport<Transport>) {
       if (kind_ == kind::observed) {
         // A write that only composes a request (the block register, the data window) waits for the
-        // doorbell: the session says which writes can change its decision.
+        // doorbell: the session says what each write calls for.
         hook_ = transport_.add_write_hook(
             [self = this->shared_from_this(), begin = window, end = window + mailbox::window_size](
                 std::size_t offset, std::size_t length) {
               if (offset >= end || offset + length <= begin) return;
-              if (offset >= begin && !base::session_type::write_asks_service(offset - begin, length)) return;
-              (void)self->service();
+              using effect = typename base::session_type::write_effect;
+              switch (offset < begin ? effect::service : base::session_type::effect_of_write(offset - begin, length)) {
+                case effect::service: (void)self->service(); return;
+                case effect::anticipate: self->anticipate(); return;
+                case effect::none: return;
+              }
             });
       }
     }
@@ -268,6 +273,14 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
 
   [[nodiscard]] boost::asio::any_io_executor io_executor() const override {
     return boost::asio::any_io_executor(transport_.get_executor());
+  }
+
+  // The VF wrote its block register: the store is told which block the coming request names.
+  void anticipate() {
+    std::array<std::byte, 4> block{};
+    boost::system::error_code ec;
+    device_side_read(transport_, this->window_ + mailbox::reg::request_block, block, ec);
+    if (!ec) this->session_.anticipate(block_id{le::load_u32(block.data())});
   }
 
   boost::system::error_code service() override {

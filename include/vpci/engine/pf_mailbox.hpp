@@ -149,19 +149,26 @@ class pf_mailbox_session {
     return serve_window(window, true, now);
   }
 
-  // Whether a VF write of `length` bytes at `offset` in the window (offsets from the DVSEC's start) can
-  // change what service() decides, for a binding told of each VF write (a write hook). A write wholly
-  // inside request_block or the data window cannot: those are where a VF composes its request, read only
-  // once it rings `request`, and a service now would find nothing to do but what the previous one did (a
-  // replayed sequence is a no-op). Skipping it saves a whole service per block register write and per
-  // data write, most of a request's work on an in-process device model. Any other write, one reaching
-  // outside the protocol registers included, asks for a service.
-  [[nodiscard]] static constexpr bool write_asks_service(std::size_t offset, std::size_t length) noexcept {
+  // What a VF write of `length` bytes at `offset` in the window (offsets from the DVSEC's start) calls for,
+  // for a binding told of each VF write (a write hook). A write wholly inside request_block or the data
+  // window only composes a request: the PF reads those registers once the VF rings `request`, and a
+  // service now would find nothing to do (a replayed sequence is a no-op). Skipping it saves a whole
+  // service per block register write and per data write, most of a request's work on an in-process
+  // device model. A write to request_block still names the block that is likely asked for next:
+  // anticipate() it. Any other write, one reaching outside the protocol registers included, asks for a
+  // service.
+  enum class write_effect : std::uint8_t { service, anticipate, none };
+  [[nodiscard]] static constexpr write_effect effect_of_write(std::size_t offset, std::size_t length) noexcept {
     const auto inside = [offset, length](std::size_t begin, std::size_t size) {
       return offset >= begin && length <= size && offset - begin <= size - length;
     };
-    return !inside(mailbox::reg::request_block, 4) && !inside(mailbox::reg::data, mailbox::data_window_size);
+    if (inside(mailbox::reg::request_block, 4)) return write_effect::anticipate;
+    if (inside(mailbox::reg::data, mailbox::data_window_size)) return write_effect::none;
+    return write_effect::service;
   }
+  // The VF wrote `id` to its block register: nothing is decided, but the store starts bringing the block
+  // into the cache, so that it is there when the VF rings for it (pf_blocks::prefetch).
+  void anticipate(block_id id) const noexcept { store_->prefetch(vf_, id); }
 
   // The heartbeat without reading the window: when it is due at `now`, status bits 27:26 advance (one
   // status write, event heartbeat); otherwise nothing. A heartbeat alone does not signal the VF: a VF that
