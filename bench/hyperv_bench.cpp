@@ -246,15 +246,8 @@ void BM_read_block_hyperv_uds_paired(benchmark::State& state) {
     state.SkipWithError(failed ? failed.message().c_str() : "short read");
     return;
   }
-  report_blocks(state, 2 * stretch * 128);
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 2 * stretch);
-  const double ops = static_cast<double>(state.iterations()) * stretch;
-  const auto ns = [ops](clock::duration total) {
-    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(total).count()) / ops;
-  };
-  state.counters["ns_hyperv"] = ns(read_time);
-  state.counters["ns_echo"] = ns(echo_time);
-  state.counters["vs_echo"] = ns(echo_time) > 0 ? ns(read_time) / ns(echo_time) : 0;
+  const auto [read_ns, echo_ns] = report_paired(state, stretch, 128, "ns_hyperv", read_time, "ns_echo", echo_time);
+  state.counters["vs_echo"] = echo_ns > 0 ? read_ns / echo_ns : 0;
 }
 BENCHMARK(BM_read_block_hyperv_uds_paired)->UseRealTime();
 

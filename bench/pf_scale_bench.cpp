@@ -166,15 +166,8 @@ void BM_pf_scale_paired(benchmark::State& state) {
   }
   if (!ok) return fail(state, ec);
   report_allocations(state, before);
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 2 * stretch);
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * 2 * stretch * static_cast<std::int64_t>(block_bytes));
-  const double reads = static_cast<double>(state.iterations()) * stretch;
-  const auto ns = [reads](clock::duration total) {
-    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(total).count()) / reads;
-  };
-  state.counters["ns_1vf"] = ns(one_time);
-  state.counters["ns_many"] = ns(many_time);
-  state.counters["vs_1vf"] = ns(many_time) > 0 ? ns(one_time) / ns(many_time) : 0;
+  const auto [one_ns, many_ns] = report_paired(state, stretch, block_bytes, "ns_1vf", one_time, "ns_many", many_time);
+  state.counters["vs_1vf"] = many_ns > 0 ? one_ns / many_ns : 0;
 }
 BENCHMARK(BM_pf_scale_paired)->Args({256, 64})->Args({256, 1})->Args({1, 64})->UseRealTime();
 

@@ -216,8 +216,9 @@ class pf_endpoint {
   // already holds a layout-2 window with these DVSEC names (a PF process that restarted on a shared-memory
   // space, a re-attach after detach_mailbox) is attached in place: re-initialised with the next epoch, so
   // the VF resynchronises instead of being quarantined. On a transport with write hooks (and
-  // options.service_on_write) the window is served inside each VF write from now on; otherwise async_serve()
-  // or service() serve it. `transport` must outlive the attachment (detach_mailbox, remove_vf or this
+  // options.service_on_write) the window is served inside each VF write from now on (but a write that only
+  // composes a request: engine::pf_mailbox_session::effect_of_write); otherwise async_serve() or service()
+  // serve it. `transport` must outlive the attachment (detach_mailbox, remove_vf or this
   // endpoint's destruction, and any async_serve's completion). Returns the window's offset.
   // Errors: not_found (VF not registered), invalid_argument (VF already attached, polling.fast not above
   // zero or above polling.slow, a heartbeat below 0 or above 65535 ms), insufficient_resources (no room),

@@ -69,8 +69,9 @@ struct mailbox_polling {
 struct mailbox_options {
   mailbox_polling polling{};
   // On a transport that reports driver-side writes in-process (write hooks), service the window inside
-  // each VF write from attach on. False: the window is served like any other transport's (async_serve
-  // polls or waits for the peer signal; service() runs a pass).
+  // each VF write from attach on (but a write that only composes a request, which waits for the
+  // doorbell: engine::pf_mailbox_session::effect_of_write). False: the window is served like any other
+  // transport's (async_serve polls or waits for the peer signal; service() runs a pass).
   bool service_on_write{true};
   // The window's DVSEC names (docs/protocol.md, Discovery): the DVSEC vendor ID (none: the function's own
   // vendor ID, read from config offset 0x00 when attaching) and the DVSEC ID. A VF finds the window with
