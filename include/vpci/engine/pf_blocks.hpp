@@ -339,14 +339,11 @@ class pf_blocks {
   // their contents in memory, not in cache; a binding that sees the VF write its block register before
   // the doorbell overlaps that wait with the VF's next access. Nothing for an unknown VF or block.
   void prefetch(vf_index vf, block_id id) const noexcept {
-    if (!registered(vf)) return;
-    const position at = locate(vf, id);
-    if (!at.found) return;
-    const pf_block_slot& slot = slots_[at.index];
-    if ((slot.flags_ & computed_flag) != 0) return;
-#if defined(__GNUC__) || defined(__clang__)
-    const std::byte* contents = contents_of(slot);
-    for (std::size_t at_byte = 0; at_byte < slot.size_; at_byte += prefetch_stride) __builtin_prefetch(contents + at_byte);
+    const pf_block_slot* slot = find(vf, id);
+    if (slot == nullptr || (slot->flags_ & computed_flag) != 0) return;
+#if defined(__GNUC__)  // clang defines it too
+    const std::byte* contents = contents_of(*slot);
+    for (std::size_t at = 0; at < slot->size_; at += prefetch_stride) __builtin_prefetch(contents + at);
 #endif
   }
 
