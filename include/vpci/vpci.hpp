@@ -13,6 +13,7 @@
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/asio/vf_message_endpoint.hpp>
 #include <vpci/error.hpp>
+#include <vpci/transport/access_counting.hpp>
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/memory_config_space.hpp>

@@ -10,9 +10,10 @@
 // size() and get_executor() are not operations. Not thread-safe (one thread or strand), as the counters
 // are plain.
 //
-// Traits (transport/traits.hpp): the wrapper has the peer signal and the liveness of the wrapped transport
-// when it has them, passed through unchanged and never failed (they are not operations). It never claims
-// nonblocking_access: endpoints then drive it through async_read/async_write, where every failure shows.
+// Traits (transport/traits.hpp): the wrapper has the peer signal (with its availability and coalescing) and
+// the liveness of the wrapped transport when it has them, passed through unchanged and never failed (they
+// are not operations; detail/transport_layer.hpp). It never claims nonblocking_access: endpoints then
+// drive it through async_read/async_write, where every failure shows.
 #pragma once
 
 #include <chrono>
@@ -31,7 +32,7 @@
 #include <vpci/error.hpp>
 #include <vpci/transport/default_token.hpp>
 #include <vpci/transport/concept.hpp>
-#include <vpci/transport/traits.hpp>
+#include <vpci/transport/detail/transport_layer.hpp>
 
 namespace vpci {
 
@@ -42,15 +43,18 @@ enum class fault_persistence { once, from_then_on };
 // constructed in place from the constructor's arguments).
 template <class Transport>
   requires config_space_transport<std::remove_cvref_t<Transport>>
-class fault_injecting_transport {
+class fault_injecting_transport : public detail::transport_layer<Transport> {
+  using layer = detail::transport_layer<Transport>;
+  using layer::next_;
+
  public:
-  using next_layer_type = std::remove_cvref_t<Transport>;
-  using executor_type = typename next_layer_type::executor_type;
+  using typename layer::executor_type;
+  using typename layer::next_layer_type;
 
   static constexpr std::size_t never = std::numeric_limits<std::size_t>::max();
 
   template <class... Args>
-  explicit fault_injecting_transport(Args&&... args) : next_(std::forward<Args>(args)...) {}
+  explicit fault_injecting_transport(Args&&... args) : layer(std::forward<Args>(args)...) {}
 
   // Fails operation number `operation_index` (counting from 0 over the operations started so far and
   // later) with `error`. Replaces any previous plan; does not reset the count.
@@ -68,12 +72,6 @@ class fault_injecting_transport {
   // Operations that were failed by injection.
   [[nodiscard]] std::size_t faults_injected() const noexcept { return faults_injected_; }
   [[nodiscard]] bool fault_triggered() const noexcept { return faults_injected_ != 0; }
-
-  [[nodiscard]] next_layer_type& next_layer() noexcept { return next_; }
-  [[nodiscard]] const next_layer_type& next_layer() const noexcept { return next_; }
-
-  [[nodiscard]] executor_type get_executor() const noexcept { return next_.get_executor(); }
-  [[nodiscard]] std::size_t size() const noexcept { return next_.size(); }
 
   std::size_t read(std::size_t offset, std::span<std::byte> buffer, boost::system::error_code& ec) {
     if (take_fault()) {
@@ -103,35 +101,6 @@ class fault_injecting_transport {
   auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
         initiate_write{this}, token, offset, bytes);
-  }
-
-  // The wrapped transport's peer signal, when it has one (semantics: the wrapped transport's).
-  [[nodiscard]] std::uint32_t peer_signal_sequence() const
-    requires peer_signalling_transport<next_layer_type>
-  {
-    return next_.peer_signal_sequence();
-  }
-  std::uint32_t wait_peer_signal(std::uint32_t seen, std::chrono::nanoseconds timeout, boost::system::error_code& ec) const
-    requires peer_signalling_transport<next_layer_type>
-  {
-    return next_.wait_peer_signal(seen, timeout, ec);
-  }
-  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
-    requires peer_signalling_transport<next_layer_type>
-  auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token = CompletionToken{}) {
-    return next_.async_wait_peer_signal(seen, std::forward<CompletionToken>(token));
-  }
-
-  // The wrapped transport's liveness, when it has one (semantics: the wrapped transport's).
-  [[nodiscard]] bool peer_alive() const
-    requires liveness_transport<next_layer_type>
-  {
-    return next_.peer_alive();
-  }
-  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
-    requires liveness_transport<next_layer_type>
-  auto async_wait_peer_gone(CompletionToken&& token = CompletionToken{}) {
-    return next_.async_wait_peer_gone(std::forward<CompletionToken>(token));
   }
 
  private:
@@ -177,7 +146,6 @@ class fault_injecting_transport {
     }
   };
 
-  Transport next_;
   std::size_t operation_count_ = 0;
   std::size_t faults_injected_ = 0;
   std::size_t fail_index_ = never;
