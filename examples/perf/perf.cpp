@@ -28,7 +28,8 @@
 //
 // Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency percentiles (p50, p90,
 // p99, p99.9, max) from a log-linear histogram (perf/latency_histogram.hpp), config accesses per operation
-// on binding 1 where the transport reports its accesses (--memory), and errors by kind. Ctrl-C (SIGINT or
+// on binding 1 (the VF's, counted by vpci::access_counting_transport on every transport), and errors by
+// kind. Ctrl-C (SIGINT or
 // SIGTERM) ends a run cleanly with the figures so far. A PF role serves until Ctrl-C.
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
@@ -336,7 +337,9 @@ class load_generator {
   }
 
   figures& result() { return f_; }
-  // Called when measuring starts (the config-access counter resets there).
+  // Called once measuring has started and every warm-up operation still in flight then has completed: the
+  // config-access counter resets there, so that it holds the measured operations' accesses only (binding
+  // 1 performs the operations on its one window in the order they were started).
   std::function<void()> on_measure_start;
   // Called at the end: the config accesses counted since on_measure_start, if the transport counts them.
   std::function<std::optional<std::uint64_t>()> accesses;
@@ -346,6 +349,9 @@ class load_generator {
     measuring_ = true;
     measure_start_ = at;
     last_tick_ = at;
+    if (warmup_in_flight_ == 0) start_counting();
+  }
+  void start_counting() {
     if (on_measure_start) on_measure_start();
   }
 
@@ -359,6 +365,7 @@ class load_generator {
     if (stopping_ || (o_.count && measuring_ && measured_issued_ >= *o_.count)) return retire();
     const std::uint64_t n = issued_++;
     if (measuring_) ++measured_issued_;
+    else ++warmup_in_flight_;
     const bool write = is_write(n);
     const auto start = clock_type::now();
     const bool measured = measuring_;
@@ -396,6 +403,7 @@ class load_generator {
       ++f_.failed;
     }
     ++completed_;
+    if (!measured && --warmup_in_flight_ == 0 && measuring_) start_counting();
     if (!measuring_ && completed_ >= o_.warmup) begin_measuring(end);
     if (ec && ends_the_run(ec)) stop_issuing();
     if (measuring_ && o_.duration && std::chrono::duration<double>(end - measure_start_).count() >= *o_.duration)
@@ -457,6 +465,7 @@ class load_generator {
   clock_type::time_point last_tick_{};
   std::uint64_t issued_{0};
   std::uint64_t measured_issued_{0};
+  std::size_t warmup_in_flight_{0};
   std::uint64_t completed_{0};
   std::size_t active_{0};
   bool measuring_{false};
@@ -500,17 +509,20 @@ std::optional<std::size_t> find_window(Transport& space) {
 }
 
 // The VF role of binding 1 on any config-space transport: the hook every transport (vfio-user included)
-// plugs into.
+// plugs into. The VF's config accesses are counted on its way to the transport, whichever it is (the PF's
+// are the device's own, not config cycles).
 template <class Transport>
-figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_context& io,
-                       std::function<void()> on_measure_start = {},
-                       std::function<std::optional<std::uint64_t>()> accesses = {}, std::function<void()> after = {}) {
+figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_context& io, std::function<void()> after = {}) {
   const auto window = find_window(space);
   if (!window) std::exit(2);
   vpci::vf_mailbox_options mo;
   mo.default_timeout = o.timeout;
-  vpci::vf_endpoint<Transport> vf(space, *window, mo);
-  return generate_load(vf, o, io, std::move(on_measure_start), std::move(accesses), std::move(after));
+  using counted_type = vpci::access_counting_transport<Transport&>;
+  counted_type counted(space);
+  vpci::vf_endpoint<counted_type> vf(counted, *window, mo);
+  return generate_load(
+      vf, o, io, [&] { counted.reset_counts(); },
+      [&]() -> std::optional<std::uint64_t> { return counted.counts().total(); }, std::move(after));
 }
 
 template <class Stream>
@@ -663,13 +675,8 @@ figures run_both(const options& o) {
         std::fprintf(stderr, "vpci-perf: attaching the mailbox failed: %s\n", window.error().message().c_str());
         std::exit(2);
       }
-      // The VF's accesses only: each is a config cycle on real hardware (the PF's are the device's own).
-      std::uint64_t accesses = 0;
-      space.set_access_observer([&](vpci::access_direction, std::size_t, std::size_t) { ++accesses; });
       pf->async_serve(perf_vf, [](boost::system::error_code) {});  // the heartbeat (the hook serves)
-      return run_mailbox_vf(
-          space, o, io, [&] { accesses = 0; }, [&]() -> std::optional<std::uint64_t> { return accesses; },
-          [&] { (void)pf->detach_mailbox(perf_vf); });
+      return run_mailbox_vf(space, o, io, [&] { (void)pf->detach_mailbox(perf_vf); });
     }
     local_socket pf_side(io);
     local_socket vf_side(io);

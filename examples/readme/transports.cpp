@@ -30,6 +30,17 @@ void sysfs_example(boost::asio::io_context& io, const std::string& address /* "0
               static_cast<unsigned>(id[1]), static_cast<unsigned>(id[0]));
 }
 
+// The config accesses a driver makes, counted on any transport (a VF endpoint takes the wrapper as it
+// takes the transport: vpci::vf_endpoint vf(counted, window)).
+void counting_example(vpci::config_space_transport auto& transport) {
+  vpci::access_counting_transport<decltype(transport)> counted(transport);
+  std::array<std::byte, 7> bytes{};
+  boost::system::error_code ec;
+  counted.read(0x01, bytes, ec);  // a byte at 0x01, a word at 0x02, a dword at 0x04
+  std::printf("%s: %llu config reads\n", ec ? ec.message().c_str() : "ok",
+              static_cast<unsigned long long>(counted.counts().reads));
+}
+
 // Shared memory between a PF process (device role) and a VF process (driver role), futex doorbells.
 void shm_example(boost::asio::io_context& io) {
   const std::string name = "/vpci-readme-" + std::to_string(::getpid());
@@ -47,8 +58,14 @@ int main() {
   boost::asio::io_context io;
   memory_example(io);
   shm_example(io);
+  vpci::memory_config_space space(io, 256);
+  counting_example(space);
   for (const auto& entry : std::filesystem::directory_iterator("/sys/bus/pci/devices")) {
     sysfs_example(io, entry.path().filename().string());
+    vpci::sysfs_config_space device(io.get_executor());
+    boost::system::error_code ec;
+    device.open_device(entry.path().filename().string(), vpci::access_mode::read_only, ec);
+    if (!ec) counting_example(device);
     break;
   }
 }
