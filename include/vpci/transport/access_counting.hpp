@@ -6,13 +6,16 @@
 // What counts as one access: a read or write call is the naturally aligned 1-, 2- and 4-byte accesses
 // config::for_each_access splits it into, as a config request carries at most a dword and Linux's sysfs
 // config file splits a range the same way (a 128-byte read is 32 accesses, 7 bytes at offset 1 are 3).
+// A transport that carries a range in one message (vfio_user_config_space) is counted the same way: in the
+// accesses a guest's driver would make, each trapped on its own, not in messages.
 // Each call counts the accesses of the bytes it transferred (returned, or passed to the handler), whatever
 // its error: a refused call transferred nothing and counts nothing. An asynchronous call counts when it
 // completes, before its handler runs, so a handler sees its own accesses counted.
 //
 // Traits: the wrapped transport's, passed through (detail/transport_layer.hpp), and nonblocking_access
 // when the wrapped transport has it (counting never blocks), so endpoints drive the wrapper exactly as they
-// would drive the transport itself. Not thread-safe (one thread or strand), as the counters are plain.
+// would drive the transport itself. Not thread-safe (one thread or strand), as the counters are plain. The
+// wrapper must outlive its asynchronous operations, as a transport must.
 #pragma once
 
 #include <cstddef>
