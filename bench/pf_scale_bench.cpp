@@ -171,4 +171,37 @@ void BM_pf_scale_paired(benchmark::State& state) {
 }
 BENCHMARK(BM_pf_scale_paired)->Args({256, 64})->Args({256, 1})->Args({1, 64})->UseRealTime();
 
+// A VF's blocks going and coming back while the others stay (an FLR reassigning it, SR-IOV cycling):
+// among `vf_count` VFs of 64 blocks of 128 bytes each, one VF is unregistered, registered again and its 64
+// blocks defined again, per iteration, on the PF's store alone; the VFs take turns, so the one churned
+// always holds the arena's lowest regions (the arena is packed in definition order): everything above
+// them moves. The PF serves no one meanwhile.
+void BM_pf_vf_churn(benchmark::State& state) {
+  const auto vf_count = static_cast<std::size_t>(state.range(0));
+  auto store = std::make_unique<pf_type::store_type>();
+  std::array<std::byte, block_bytes> initial{};
+  const auto define_all = [&](vpci::vf_index vf) {
+    for (std::size_t b = 0; b < blocks_per_vf; ++b) {
+      initial.fill(static_cast<std::byte>(vf + b));
+      if (store->define_block(vf, vpci::block_id{static_cast<std::uint32_t>(b)}, initial) != vpci::no_error) return false;
+    }
+    return true;
+  };
+  for (std::size_t vf = 0; vf < vf_count; ++vf) {
+    const auto index = static_cast<vpci::vf_index>(vf);
+    if (store->register_vf(index, static_cast<std::uint16_t>(vf)) != vpci::no_error || !define_all(index))
+      return state.SkipWithError("defining the blocks failed");
+  }
+  std::size_t next = 0;
+  for (auto _ : state) {
+    const auto churned = static_cast<vpci::vf_index>(next);
+    next = (next + 1) % vf_count;
+    if (store->unregister_vf(churned) != vpci::no_error || store->register_vf(churned, 0) != vpci::no_error ||
+        !define_all(churned))
+      return state.SkipWithError("the churn failed");
+  }
+  state.counters["blocks"] = static_cast<double>(store->blocks_defined());
+}
+BENCHMARK(BM_pf_vf_churn)->Arg(1)->Arg(256)->UseRealTime();
+
 }  // namespace
