@@ -25,12 +25,10 @@
 #include <utility>
 
 #include <boost/asio/associator.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/config/access.hpp>
 #include <vpci/transport/concept.hpp>
-#include <vpci/transport/default_token.hpp>
 #include <vpci/transport/detail/transport_layer.hpp>
 #include <vpci/transport/traits.hpp>
 
@@ -74,8 +72,9 @@ struct counting_completion {
 
 template <class Transport>
   requires config_space_transport<std::remove_cvref_t<Transport>>
-class access_counting_transport : public detail::transport_layer<Transport> {
-  using layer = detail::transport_layer<Transport>;
+class access_counting_transport : public detail::transport_layer<access_counting_transport<Transport>, Transport> {
+  using layer = detail::transport_layer<access_counting_transport<Transport>, Transport>;
+  friend layer;
   using layer::next_;
 
  public:
@@ -102,44 +101,16 @@ class access_counting_transport : public detail::transport_layer<Transport> {
     return transferred;
   }
 
-  // Completion signature void(boost::system::error_code, std::size_t); errors, cancellation and
-  // inline-completion rules are the wrapped transport's.
-  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
-  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token = CompletionToken{}) {
-    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        initiate_read{this}, token, offset, buffer);
-  }
-
-  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
-  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token = CompletionToken{}) {
-    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        initiate_write{this}, token, offset, bytes);
-  }
+  // async_read and async_write: detail/transport_layer.hpp's, counted when they complete.
 
  private:
-  template <class Handler>
-  static auto counting(Handler&& handler, std::uint64_t& counter, std::size_t offset) {
-    return detail::counting_completion<std::decay_t<Handler>>{std::forward<Handler>(handler), &counter, offset};
+  // An asynchronous operation (detail/transport_layer.hpp), passed on with a completion that counts it.
+  template <class Handler, class Buffer>
+  void start(Handler&& handler, std::size_t offset, Buffer buffer) {
+    std::uint64_t& counter = std::is_const_v<typename Buffer::element_type> ? counts_.writes : counts_.reads;
+    this->start_on_next(detail::counting_completion<std::decay_t<Handler>>{std::forward<Handler>(handler), &counter, offset},
+                        offset, buffer);
   }
-
-  struct initiate_read {
-    access_counting_transport* self;
-    using executor_type = access_counting_transport::executor_type;
-    executor_type get_executor() const noexcept { return self->get_executor(); }
-    template <class Handler>
-    void operator()(Handler&& handler, std::size_t offset, std::span<std::byte> buffer) const {
-      self->next_.async_read(offset, buffer, counting(std::forward<Handler>(handler), self->counts_.reads, offset));
-    }
-  };
-  struct initiate_write {
-    access_counting_transport* self;
-    using executor_type = access_counting_transport::executor_type;
-    executor_type get_executor() const noexcept { return self->get_executor(); }
-    template <class Handler>
-    void operator()(Handler&& handler, std::size_t offset, std::span<const std::byte> bytes) const {
-      self->next_.async_write(offset, bytes, counting(std::forward<Handler>(handler), self->counts_.writes, offset));
-    }
-  };
 
   config_access_counts counts_;
 };

@@ -25,12 +25,10 @@
 #include <utility>
 
 #include <boost/asio/append.hpp>
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/error.hpp>
-#include <vpci/transport/default_token.hpp>
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/detail/transport_layer.hpp>
 
@@ -43,8 +41,9 @@ enum class fault_persistence { once, from_then_on };
 // constructed in place from the constructor's arguments).
 template <class Transport>
   requires config_space_transport<std::remove_cvref_t<Transport>>
-class fault_injecting_transport : public detail::transport_layer<Transport> {
-  using layer = detail::transport_layer<Transport>;
+class fault_injecting_transport : public detail::transport_layer<fault_injecting_transport<Transport>, Transport> {
+  using layer = detail::transport_layer<fault_injecting_transport<Transport>, Transport>;
+  friend layer;
   using layer::next_;
 
  public:
@@ -89,19 +88,8 @@ class fault_injecting_transport : public detail::transport_layer<Transport> {
     return next_.write(offset, bytes, ec);
   }
 
-  // Completion signature void(boost::system::error_code, std::size_t); errors, cancellation and
-  // inline-completion rules are the wrapped transport's, plus the injected error.
-  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
-  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token = CompletionToken{}) {
-    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        initiate_read{this}, token, offset, buffer);
-  }
-
-  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
-  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token = CompletionToken{}) {
-    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        initiate_write{this}, token, offset, bytes);
-  }
+  // async_read and async_write (detail/transport_layer.hpp): the wrapped transport's, or the injected
+  // error through a post to the handler's associated executor (never inline).
 
  private:
   // Counts one operation; true when it is the one (or one of those) to fail.
@@ -119,32 +107,15 @@ class fault_injecting_transport : public detail::transport_layer<Transport> {
                       boost::asio::append(std::forward<Handler>(handler), error_, std::size_t{0}));
   }
 
-  struct initiate_read {
-    fault_injecting_transport* self;
-    using executor_type = fault_injecting_transport::executor_type;
-    executor_type get_executor() const noexcept { return self->get_executor(); }
-    template <class Handler>
-    void operator()(Handler&& handler, std::size_t offset, std::span<std::byte> buffer) const {
-      if (self->take_fault()) {
-        self->post_failure(std::forward<Handler>(handler));
-      } else {
-        self->next_.async_read(offset, buffer, std::forward<Handler>(handler));
-      }
+  // An asynchronous operation (detail/transport_layer.hpp): failed, or passed on.
+  template <class Handler, class Buffer>
+  void start(Handler&& handler, std::size_t offset, Buffer buffer) {
+    if (take_fault()) {
+      post_failure(std::forward<Handler>(handler));
+    } else {
+      this->start_on_next(std::forward<Handler>(handler), offset, buffer);
     }
-  };
-  struct initiate_write {
-    fault_injecting_transport* self;
-    using executor_type = fault_injecting_transport::executor_type;
-    executor_type get_executor() const noexcept { return self->get_executor(); }
-    template <class Handler>
-    void operator()(Handler&& handler, std::size_t offset, std::span<const std::byte> bytes) const {
-      if (self->take_fault()) {
-        self->post_failure(std::forward<Handler>(handler));
-      } else {
-        self->next_.async_write(offset, bytes, std::forward<Handler>(handler));
-      }
-    }
-  };
+  }
 
   std::size_t operation_count_ = 0;
   std::size_t faults_injected_ = 0;

@@ -1,17 +1,22 @@
 // vpci/transport/detail/transport_layer.hpp (hosted, not public API): what every wrapper of a
 // config_space_transport passes through unchanged, so that a wrapped transport keeps the traits a driver
 // side relies on (transport/traits.hpp): the executor, the size, the peer signal (with whether this
-// connection carries it and whether its signals coalesce) and the peer's liveness. A wrapper derives from
-// it and defines read, write, async_read and async_write; whether it claims nonblocking_access is its own
-// decision. The device-side features (device_read, write hooks, unsignalled writes) are not passed
-// through: a wrapper is a driver's view of the space.
+// connection carries it and whether its signals coalesce) and the peer's liveness; and the asynchronous
+// entry points, which hand each operation to the wrapper's start(handler, offset, buffer) (a read when the
+// buffer is std::span<std::byte>, a write when it is std::span<const std::byte>), which ends in
+// start_on_next or completes the handler itself. A wrapper derives from it (CRTP), defines read, write
+// and start, and decides whether it claims nonblocking_access. The device-side features (device_read,
+// write hooks, unsignalled writes) are not passed through: a wrapper is a driver's view of the space.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <type_traits>
 #include <utility>
 
+#include <boost/asio/async_result.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/transport/concept.hpp>
@@ -22,7 +27,7 @@ namespace vpci::detail {
 
 // Transport may be a reference type (wrap an existing transport) or an object type (the layer owns it,
 // constructed in place from the constructor's arguments).
-template <class Transport>
+template <class Derived, class Transport>
   requires config_space_transport<std::remove_cvref_t<Transport>>
 class transport_layer {
  public:
@@ -41,6 +46,20 @@ class transport_layer {
 
   [[nodiscard]] executor_type get_executor() const noexcept { return next_.get_executor(); }
   [[nodiscard]] std::size_t size() const noexcept { return next_.size(); }
+
+  // Completion signature void(boost::system::error_code, std::size_t); errors, cancellation and
+  // inline-completion rules are the wrapped transport's, and the wrapper's where it adds some. The
+  // wrapper must outlive its operations, as a transport must.
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_read(std::size_t offset, std::span<std::byte> buffer, CompletionToken&& token = CompletionToken{}) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        initiation{static_cast<Derived*>(this)}, token, offset, buffer);
+  }
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_write(std::size_t offset, std::span<const std::byte> bytes, CompletionToken&& token = CompletionToken{}) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
+        initiation{static_cast<Derived*>(this)}, token, offset, bytes);
+  }
 
   // The wrapped transport's peer signal, when it has one (semantics: the wrapped transport's).
   [[nodiscard]] std::uint32_t peer_signal_sequence() const
@@ -80,7 +99,28 @@ class transport_layer {
  protected:
   ~transport_layer() = default;
 
+  // The operation, as the wrapper's start() was given it, on the wrapped transport.
+  template <class Handler, class Buffer>
+  void start_on_next(Handler&& handler, std::size_t offset, Buffer buffer) {
+    if constexpr (std::is_const_v<typename Buffer::element_type>) {
+      next_.async_write(offset, buffer, std::forward<Handler>(handler));
+    } else {
+      next_.async_read(offset, buffer, std::forward<Handler>(handler));
+    }
+  }
+
   Transport next_;
+
+ private:
+  struct initiation {
+    Derived* self;
+    using executor_type = transport_layer::executor_type;
+    executor_type get_executor() const noexcept { return self->get_executor(); }
+    template <class Handler, class Buffer>
+    void operator()(Handler&& handler, std::size_t offset, Buffer buffer) const {
+      self->start(std::forward<Handler>(handler), offset, buffer);
+    }
+  };
 };
 
 }  // namespace vpci::detail
