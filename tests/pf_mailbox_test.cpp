@@ -291,6 +291,38 @@ BOOST_AUTO_TEST_CASE(the_effect_of_every_vf_write_on_the_window) {
   static_assert(session::effect_of_write(reg::data, 4) == effect::none);
 }
 
+// The same verdict for a write anywhere in the VF's config space (a write hook's offsets), the window at
+// 0x100: a write that misses the window asks for nothing, one starting before it for a service.
+BOOST_AUTO_TEST_CASE(the_effect_of_a_config_write_around_the_window) {
+  using session = pf_mailbox_session<4>;
+  using effect = session::write_effect;
+  constexpr std::size_t window = 0x100;
+  struct row {
+    std::size_t offset;
+    std::size_t length;
+    effect expected;
+  };
+  const row rows[] = {
+      {0x04, 2, effect::none},                                       // the command register
+      {window - 4, 4, effect::none},                                 // just below the window
+      {window + mailbox::window_size, 4, effect::none},              // just past it
+      {0xFFC, 4, effect::none},                                      // the end of the extended space
+      {window - 2, 4, effect::service},                              // into the DVSEC header from below
+      {window - 4, 8, effect::service},
+      {window, 4, effect::service},                                  // the DVSEC header itself
+      {window + reg::request_block, 4, effect::anticipate},
+      {window + reg::request, 4, effect::service},
+      {window + reg::data, mailbox::data_window_size, effect::none},
+      {window + reg::data + 124, 8, effect::service},                // past the window's end
+  };
+  for (const row& r : rows) {
+    BOOST_TEST_CONTEXT("offset " << r.offset << ", length " << r.length) {
+      BOOST_TEST((session::effect_of_config_write(window, r.offset, r.length) == r.expected));
+    }
+  }
+  static_assert(session::effect_of_config_write(window, window + reg::data, 4) == effect::none);
+}
+
 BOOST_AUTO_TEST_CASE(a_read_answer_writes_the_data_then_status) {
   fixture f;
   f.vf_write(reg::data, pattern(128, 0xEE));  // stale bytes in the data window

@@ -5,8 +5,9 @@
 //
 // How a VF's writes are noticed, from what the transport says of itself (transport/traits.hpp):
 // - observed: the transport runs a hook inside each driver-side write (an in-process device model); the
-//   window is serviced inside the VF's write, before the write returns (except a write that only
-//   composes a request: engine::pf_mailbox_session::effect_of_write);
+//   window is serviced inside the VF's write, before the write returns, as the session's verdict on the
+//   write says (engine::pf_mailbox_session::effect_of_config_write: not a write that only composes a
+//   request);
 // - signalled: the transport has a peer signal (a doorbell); the serving loop sleeps on it;
 // - polled: neither; the serving loop polls the window on an engine::poll_schedule, on the Timing
 //   policy's timers.
@@ -257,11 +258,9 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
         // A write that only composes a request (the block register, the data window) waits for the
         // doorbell: the session says what each write calls for.
         hook_ = transport_.add_write_hook(
-            [self = this->shared_from_this(), begin = window, end = window + mailbox::window_size](
-                std::size_t offset, std::size_t length) {
-              if (offset >= end || offset + length <= begin) return;
+            [self = this->shared_from_this(), window](std::size_t offset, std::size_t length) {
               using effect = typename base::session_type::write_effect;
-              switch (offset < begin ? effect::service : base::session_type::effect_of_write(offset - begin, length)) {
+              switch (base::session_type::effect_of_config_write(window, offset, length)) {
                 case effect::service: (void)self->service(); return;
                 case effect::anticipate: self->anticipate(); return;
                 case effect::none: return;

@@ -166,6 +166,15 @@ class pf_mailbox_session {
     if (inside(mailbox::reg::data, mailbox::data_window_size)) return write_effect::none;
     return write_effect::service;
   }
+  // The same for a VF write anywhere in its config space, the window starting at `window`: nothing for a
+  // write that misses the window, a service for one that starts before it (it reaches the DVSEC header),
+  // else effect_of_write's verdict.
+  [[nodiscard]] static constexpr write_effect effect_of_config_write(std::size_t window, std::size_t offset,
+                                                                     std::size_t length) noexcept {
+    if (offset >= window + mailbox::window_size || offset + length <= window) return write_effect::none;
+    if (offset < window) return write_effect::service;
+    return effect_of_write(offset - window, length);
+  }
   // The VF wrote `id` to its block register: nothing is decided, but the store starts bringing the block
   // into the cache, so that it is there when the VF rings for it (pf_blocks::prefetch).
   void anticipate(block_id id) const noexcept { store_->prefetch(vf_, id); }
