@@ -29,8 +29,8 @@
 // Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency percentiles (p50, p90,
 // p99, p99.9, max) from a log-linear histogram (perf/latency_histogram.hpp), config accesses per operation
 // on binding 1 (the VF's, counted by vpci::access_counting_transport on every transport), and errors by
-// kind. Ctrl-C (SIGINT or
-// SIGTERM) ends a run cleanly with the figures so far. A PF role serves until Ctrl-C.
+// kind. Ctrl-C (SIGINT or SIGTERM) ends a run cleanly with the figures so far. A PF role serves until
+// Ctrl-C.
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
 // writes that same pattern, so a read that returns anything else is an error ("data mismatch").
@@ -340,8 +340,8 @@ class load_generator {
   // Called once measuring has started and every warm-up operation still in flight then has completed: the
   // config-access counter resets there, so that it holds the measured operations' accesses only (binding
   // 1 performs the operations on its one window in the order they were started).
-  std::function<void()> on_measure_start;
-  // Called at the end: the config accesses counted since on_measure_start, if the transport counts them.
+  std::function<void()> on_counting_start;
+  // Called at the end: the config accesses counted since on_counting_start, if the transport counts them.
   std::function<std::optional<std::uint64_t>()> accesses;
 
  private:
@@ -352,7 +352,7 @@ class load_generator {
     if (warmup_in_flight_ == 0) start_counting();
   }
   void start_counting() {
-    if (on_measure_start) on_measure_start();
+    if (on_counting_start) on_counting_start();
   }
 
   bool is_write(std::uint64_t n) const {
@@ -475,14 +475,14 @@ class load_generator {
 // Runs the load on `vf` until it is done; returns the figures.
 template <class Endpoint>
 figures generate_load(Endpoint& vf, const options& o, boost::asio::io_context& io,
-                      std::function<void()> on_measure_start = {},
+                      std::function<void()> on_counting_start = {},
                       std::function<std::optional<std::uint64_t>()> accesses = {}, std::function<void()> after = {}) {
   figures result;
   load_generator<Endpoint> load(vf, o, io, [&] {
     result = load.result();
     if (after) after();
   });
-  load.on_measure_start = std::move(on_measure_start);
+  load.on_counting_start = std::move(on_counting_start);
   load.accesses = std::move(accesses);
   boost::asio::post(io, [&] { load.start(); });
   io.run();
