@@ -32,6 +32,20 @@ constexpr std::size_t block_bytes = 128;
 using pf_type = vpci::pf_endpoint<max_vfs>;
 using vf_type = vpci::vf_endpoint<vpci::memory_config_space>;
 
+// Defines VF `vf`'s 64 blocks of 128 bytes (block b holds the byte vf + b) on a pf_endpoint or on its
+// store; false if a definition failed.
+template <class Pf>
+bool define_vf_blocks(Pf& pf, vpci::vf_index vf) {
+  std::array<std::byte, block_bytes> initial{};
+  for (std::size_t b = 0; b < blocks_per_vf; ++b) {
+    initial.fill(static_cast<std::byte>(vf + b));
+    // pf_endpoint answers with an error_code, the store with an errc: each one's default is success.
+    const auto result = pf.define_block(vf, vpci::block_id{static_cast<std::uint32_t>(b)}, initial);
+    if (result != decltype(result){}) return false;
+  }
+  return true;
+}
+
 // A PF with `vf_count` VFs, each with 64 blocks of 128 bytes and its own mailbox, and the VFs' endpoints;
 // reads go round-robin over the VFs, then to the next of the first `read_blocks` blocks.
 class pf_world {
@@ -40,14 +54,10 @@ class pf_world {
     for (std::size_t i = 0; i < vf_count; ++i) spaces_.push_back(std::make_unique<vpci::memory_config_space>(io_, 4096));
     const std::int64_t heap_before_pf = live_heap_bytes();
     pf_ = std::make_unique<pf_type>();
-    std::array<std::byte, block_bytes> initial{};
     for (std::size_t vf = 0; vf < vf_count; ++vf) {
       const auto index = static_cast<vpci::vf_index>(vf);
       (void)pf_->register_vf(index, static_cast<std::uint16_t>(0x0100 + vf));
-      for (std::size_t b = 0; b < blocks_per_vf; ++b) {
-        initial.fill(static_cast<std::byte>(vf + b));
-        (void)pf_->define_block(index, vpci::block_id{static_cast<std::uint32_t>(b)}, initial);
-      }
+      (void)define_vf_blocks(*pf_, index);
       auto window = pf_->attach_mailbox(index, *spaces_[vf]);
       if (!window) return;  // ok() is false
       windows_.push_back(*window);
@@ -179,17 +189,9 @@ BENCHMARK(BM_pf_scale_paired)->Args({256, 64})->Args({256, 1})->Args({1, 64})->U
 void BM_pf_vf_churn(benchmark::State& state) {
   const auto vf_count = static_cast<std::size_t>(state.range(0));
   auto store = std::make_unique<pf_type::store_type>();
-  std::array<std::byte, block_bytes> initial{};
-  const auto define_all = [&](vpci::vf_index vf) {
-    for (std::size_t b = 0; b < blocks_per_vf; ++b) {
-      initial.fill(static_cast<std::byte>(vf + b));
-      if (store->define_block(vf, vpci::block_id{static_cast<std::uint32_t>(b)}, initial) != vpci::no_error) return false;
-    }
-    return true;
-  };
   for (std::size_t vf = 0; vf < vf_count; ++vf) {
     const auto index = static_cast<vpci::vf_index>(vf);
-    if (store->register_vf(index, static_cast<std::uint16_t>(vf)) != vpci::no_error || !define_all(index))
+    if (store->register_vf(index, static_cast<std::uint16_t>(vf)) != vpci::no_error || !define_vf_blocks(*store, index))
       return state.SkipWithError("defining the blocks failed");
   }
   std::size_t next = 0;
@@ -197,7 +199,7 @@ void BM_pf_vf_churn(benchmark::State& state) {
     const auto churned = static_cast<vpci::vf_index>(next);
     next = (next + 1) % vf_count;
     if (store->unregister_vf(churned) != vpci::no_error || store->register_vf(churned, 0) != vpci::no_error ||
-        !define_all(churned))
+        !define_vf_blocks(*store, churned))
       return state.SkipWithError("the churn failed");
   }
   state.counters["blocks"] = static_cast<double>(store->blocks_defined());
