@@ -254,4 +254,50 @@ BOOST_AUTO_TEST_CASE(a_vf_endpoint_through_the_wrapper_costs_the_protocol_floor)
   BOOST_TEST(observed.reads + observed.writes == 36U + 35U + 34U);
 }
 
+// A block whose length is not a multiple of 4 cost a config access more than the floor each way (two for a
+// three-byte tail): the VF moved its tail through the data window as a word and a byte, which a
+// byte-granular path (sysfs, this wrapper) carries as two accesses. vpci-perf over vfio-user with 11-byte
+// blocks showed 6.50 accesses per operation against a floor of 5.5. Now the window moves whole dwords.
+BOOST_AUTO_TEST_CASE(an_odd_length_block_costs_the_protocol_floor) {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  vpci::pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  for (const std::size_t length : {1U, 2U, 3U, 5U, 11U, 127U}) {
+    BOOST_TEST_CONTEXT("a block of " << length << " bytes") {
+      std::vector<std::byte> contents(length);
+      for (std::size_t i = 0; i < length; ++i) contents[i] = static_cast<std::byte>(0xA0 + i);
+      const vpci::block_id id{static_cast<std::uint32_t>(length)};
+      BOOST_REQUIRE(!pf.define_block(0, id, contents));
+    }
+  }
+  const auto window = pf.attach_mailbox(0, space);
+  BOOST_REQUIRE(window.has_value());
+  counted_memory counted(space);
+  vpci::vf_endpoint vf(counted, *window);
+  error_code ec;
+  for (const std::size_t length : {1U, 2U, 3U, 5U, 11U, 127U}) {
+    BOOST_TEST_CONTEXT("a block of " << length << " bytes") {
+      const vpci::block_id id{static_cast<std::uint32_t>(length)};
+      const std::size_t dwords = (length + 3) / 4;
+      std::vector<std::byte> buffer(length);
+      BOOST_TEST(vf.read_block(id, buffer, ec) == length);  // the first names the block: not counted
+      BOOST_REQUIRE(!ec);
+      counted.reset_counts();
+      BOOST_TEST(vf.read_block(id, buffer, ec) == length);
+      BOOST_TEST(!ec);
+      BOOST_TEST((counted.counts() == config_access_counts{dwords + 2, 1}));  // status, data, tear check; doorbell
+      for (std::size_t i = 0; i < length; ++i) BOOST_TEST(buffer[i] == static_cast<std::byte>(0xA0 + i));
+      std::vector<std::byte> written(length);
+      for (std::size_t i = 0; i < length; ++i) written[i] = static_cast<std::byte>(0x30 + i);
+      counted.reset_counts();
+      BOOST_TEST(vf.write_block(id, written, ec) == length);
+      BOOST_TEST(!ec);
+      BOOST_TEST((counted.counts() == config_access_counts{1, dwords + 1}));  // data and doorbell; the status
+      BOOST_TEST(vf.read_block(id, buffer, ec) == length);
+      BOOST_TEST(buffer == written, boost::test_tools::per_element());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -314,7 +314,7 @@ class pf_mailbox_session {
     if (answer.status != ntstatus::success) answer.bytes = 0;
     answered(request.sequence, answer.status, answer.bytes);
     if (data_length == 0) return {};
-    const std::size_t padded = (data_length + 3) & ~std::size_t{3};
+    const std::size_t padded = mailbox::data_extent(data_length);
     for (std::size_t i = data_length; i < padded; ++i) data_[i] = std::byte{0};
     return std::span<const std::byte>(data_).first(padded);
   }

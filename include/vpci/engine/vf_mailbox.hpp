@@ -245,7 +245,7 @@ class vf_mailbox_engine {
             state_ = state::ready;
             continue;
           }
-          if (state_ == state::writing_data) return issue_write(mailbox::reg::data, ops_[active_].data.span());
+          if (state_ == state::writing_data) return issue_write(mailbox::reg::data, window_data(ops_[active_].data));
           if (state_ == state::writing_block) {
             block_writing_ = ops_[active_].id.value();
             le::store_u32(block_bytes_.data(), block_writing_);
@@ -256,7 +256,7 @@ class vf_mailbox_engine {
         case state::reading_status:
         case state::verifying: return issue_read(mailbox::reg::status, 4);
         case state::reading_result: return issue_read(mailbox::reg::result, 4);
-        case state::reading_data: return issue_read(mailbox::reg::data, answer_.count);
+        case state::reading_data: return issue_read(mailbox::reg::data, mailbox::data_extent(answer_.count));
         case state::reading_invalidations: return issue_read(mailbox::invalidation_area, mailbox::invalidation_area_size);
         case state::acknowledging: {
           // Only the acknowledgement dwords that carry bits: the PF clears both anyway.
@@ -339,7 +339,7 @@ class vf_mailbox_engine {
       case state::reading_status: return after_status(le::load_u32(bytes.data()), now);
       case state::reading_result: return after_result(static_cast<ntstatus>(le::load_u32(bytes.data())));
       case state::reading_data:
-        (void)data_.assign(bytes);
+        (void)data_.assign(bytes.first(answer_.count));  // the rest is the answer's padding to a dword
         state_ = state::verifying;
         return;
       case state::verifying: return after_verify(le::load_u32(bytes.data()));
@@ -505,6 +505,16 @@ class vf_mailbox_engine {
     if (!in_flight_) return false;
     in_flight_ = false;
     return !std::exchange(discard_report_, false);
+  }
+
+  // A write's data as the window takes it: whole dwords (mailbox::data_extent), the padding zero. A tail of
+  // one to three bytes written as such would cost a word and a byte access more (one more config access,
+  // two for three bytes), and a window must only ever see dword accesses.
+  static constexpr std::span<const std::byte> window_data(block_buffer<max_block_size>& data) noexcept {
+    const std::span<std::byte> storage = data.storage();
+    const std::size_t extent = mailbox::data_extent(data.size());
+    for (std::size_t i = data.size(); i < extent; ++i) storage[i] = std::byte{0};
+    return storage.first(extent);
   }
 
   // The request dword of the active operation, with the next sequence number (16-bit, never 0: a PF
