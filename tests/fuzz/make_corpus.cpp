@@ -516,6 +516,58 @@ void vf_message_seeds(corpus_writer& w) {
   }
 }
 
+void vf_mailbox_seeds(corpus_writer& w) {
+  namespace op = vpci::fuzz::vf_mailbox_ops;
+  const std::string t = "vf_mailbox_engine";
+  // A well-formed window: a read answered (11 bytes, a count not a multiple of 4), a write answered, an
+  // invalidation raised and acknowledged, a signal.
+  {
+    input_builder b;
+    b.u8(0x20 | 0x40 | 0x02);  // start initialised, capabilities: invalidation; watching
+    b.u8(op::op_start_read).u32(5).u8(10).u16(1000);
+    b.u8(op::op_step).u8(0).u8(op::op_step).u8(0).u8(op::op_step).u8(0);  // probe, block, doorbell
+    b.u8(op::op_answer).u8(0).u8(11).u8(11).fill(11, 0x50);               // ack = sequence, 11 bytes
+    b.u8(op::op_settle);
+    b.u8(op::op_start_write).u32(5).u8(10).fill(11, 0x70).u16(1000).u8(op::op_settle);
+    b.u8(op::op_answer).u8(0).u8(11).u8(0).u8(op::op_settle);
+    b.u8(op::op_invalidate).u64(0x8000000000000005ULL).u8(op::op_time).u16(200).u8(op::op_settle);
+    b.u8(op::op_wake).u8(op::op_settle);
+    w.write(t, "read-write-invalidate", b.get());
+  }
+  // Hostile answers: a count above the request, a torn answer between the data and the tear check, a
+  // failed answer, a new epoch in the middle of a request, an access that fails, a short read.
+  {
+    input_builder b;
+    b.u8(0x20 | 0x40 | 0x04);  // initialised; two torn retries
+    b.u8(op::op_start_read).u32(1).u8(7).u16(5000).u8(op::op_settle);
+    b.u8(op::op_answer).u8(0).u8(200).u8(0).u8(op::op_time).u16(20).u8(op::op_settle);  // count 200 for 8 bytes
+    b.u8(op::op_start_read).u32(1).u8(7).u16(5000).u8(op::op_settle);
+    b.u8(op::op_answer).u8(0).u8(8).u8(8).fill(8, 0x10).u8(op::op_time).u16(20);
+    b.u8(op::op_step).u8(0).u8(op::op_step).u8(0);                        // status, data
+    b.u8(op::op_answer).u8(0).u8(4).u8(4).fill(4, 0x90).u8(op::op_settle);  // re-answered under the VF
+    b.u8(op::op_start_write).u32(2).u8(3).fill(4, 0x33).u16(5000).u8(op::op_settle);
+    b.u8(op::op_answer).u8(0x42).u8(0).u32(0xC0000022).u8(0).u8(op::op_time).u16(20).u8(op::op_settle);
+    b.u8(op::op_start_read).u32(3).u8(3).u16(5000).u8(op::op_step).u8(0);
+    b.u8(op::op_initialise).u8(1).u8(op::op_time).u16(20).u8(op::op_settle);  // the PF restarted under it
+    b.u8(op::op_start_read).u32(3).u8(3).u16(5000).u8(op::op_step).u8(1).u8(op::op_step).u8(2);
+    b.u8(op::op_time).u16(20).u8(op::op_settle);
+    w.write(t, "hostile-answers", b.get());
+  }
+  // Orphans and resets: requests that time out or are cancelled, a queue full, the VF resetting the
+  // mailbox while the PF never finishes the reset, then does; a removal.
+  {
+    input_builder b;
+    b.u8(0x20 | 0x40 | 0x01);  // initialised; the signal asked for, not offered
+    for (unsigned i = 0; i < 5; ++i) b.u8(op::op_start_read).u32(i).u8(15).u16(50);
+    b.u8(op::op_cancel).u8(0).u8(1).u8(op::op_cancel).u8(1).u8(0).u8(op::op_settle);
+    b.u8(op::op_time).u16(100).u8(op::op_settle).u8(op::op_time).u16(600).u8(op::op_settle);
+    b.u8(op::op_reset_done).u8(op::op_time).u16(10).u8(op::op_settle);
+    b.u8(op::op_start_write).u32(9).u8(127).fill(128, 0x01).u16(100).u8(op::op_step).u8(0);
+    b.u8(op::op_poke).u8(8).u32(0xFFFFFFFF).u8(op::op_settle).u8(op::op_remove).u8(3);
+    w.write(t, "orphans-resets-remove", b.get());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -539,6 +591,7 @@ int main(int argc, char** argv) {
     pf_mailbox_seeds(w);
     pf_message_seeds(w);
     vf_message_seeds(w);
+    vf_mailbox_seeds(w);
     std::cout << "vpci_fuzz_make_corpus: " << w.count() << " seeds in " << argv[1] << "\n";
     return 0;
   } catch (const std::exception& e) {

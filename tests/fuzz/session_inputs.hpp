@@ -61,4 +61,26 @@ enum op : std::uint8_t {
 };
 }  // namespace vf_message_ops
 
+// tests/fuzz/vf_mailbox_engine.cpp
+namespace vf_mailbox_ops {
+enum op : std::uint8_t {
+  op_start_read,          // ID, length, deadline
+  op_start_write,         // ID, length, data, deadline
+  op_cancel,              // scope, the k-th operation pending
+  op_step,                // one action of step(); how: the access fails (bit 0), a read comes back short (bit 1)
+  op_settle,              // step() until it waits or idles, every access succeeding
+  op_poke,                // the PF writes any dword of the window: dword index, value
+  op_answer,              // the PF publishes an answer: flags, [ack offset], count, [epoch], [result], data
+  op_invalidate,          // the PF latches a mask (64 bits) and sets INVALIDATED as it is non-zero
+  op_initialise,          // the PF (re)initialises the window: capabilities, [heartbeat], the next epoch
+  op_reset_done,          // the PF clears control.RESET
+  op_wake,                // a peer signal reaches the VF
+  op_time,                // time advances
+  op_watch,               // watch invalidations on or off
+  op_take_invalidations,  // the binding takes the pending invalidations
+  op_remove,              // remove(reason, transport failure)
+  op_count,
+};
+}  // namespace vf_mailbox_ops
+
 }  // namespace vpci::fuzz
