@@ -528,7 +528,7 @@ void vf_mailbox_seeds(corpus_writer& w) {
     b.u8(op::op_step).u8(0).u8(op::op_step).u8(0).u8(op::op_step).u8(0);  // probe, block, doorbell
     b.u8(op::op_answer).u8(0).u8(11).u8(11).fill(11, 0x50);               // ack = sequence, 11 bytes
     b.u8(op::op_settle);
-    b.u8(op::op_start_write).u32(5).u8(10).fill(11, 0x70).u16(1000).u8(op::op_settle);
+    b.u8(op::op_start_write).u32(5).u8(10).u16(1000).fill(11, 0x70).u8(op::op_settle);
     b.u8(op::op_answer).u8(0).u8(11).u8(0).u8(op::op_settle);
     b.u8(op::op_invalidate).u64(0x8000000000000005ULL).u8(op::op_time).u16(200).u8(op::op_settle);
     b.u8(op::op_wake).u8(op::op_settle);
@@ -545,7 +545,7 @@ void vf_mailbox_seeds(corpus_writer& w) {
     b.u8(op::op_answer).u8(0).u8(8).u8(8).fill(8, 0x10).u8(op::op_time).u16(20);
     b.u8(op::op_step).u8(0).u8(op::op_step).u8(0);                        // status, data
     b.u8(op::op_answer).u8(0).u8(4).u8(4).fill(4, 0x90).u8(op::op_settle);  // re-answered under the VF
-    b.u8(op::op_start_write).u32(2).u8(3).fill(4, 0x33).u16(5000).u8(op::op_settle);
+    b.u8(op::op_start_write).u32(2).u8(3).u16(5000).fill(4, 0x33).u8(op::op_settle);
     b.u8(op::op_answer).u8(0x42).u8(0).u32(0xC0000022).u8(0).u8(op::op_time).u16(20).u8(op::op_settle);
     b.u8(op::op_start_read).u32(3).u8(3).u16(5000).u8(op::op_step).u8(0);
     b.u8(op::op_initialise).u8(1).u8(op::op_time).u16(20).u8(op::op_settle);  // the PF restarted under it
@@ -562,7 +562,7 @@ void vf_mailbox_seeds(corpus_writer& w) {
     b.u8(op::op_cancel).u8(0).u8(1).u8(op::op_cancel).u8(1).u8(0).u8(op::op_settle);
     b.u8(op::op_time).u16(100).u8(op::op_settle).u8(op::op_time).u16(600).u8(op::op_settle);
     b.u8(op::op_reset_done).u8(op::op_time).u16(10).u8(op::op_settle);
-    b.u8(op::op_start_write).u32(9).u8(127).fill(128, 0x01).u16(100).u8(op::op_step).u8(0);
+    b.u8(op::op_start_write).u32(9).u8(127).u16(100).fill(128, 0x01).u8(op::op_step).u8(0);
     b.u8(op::op_poke).u8(8).u32(0xFFFFFFFF).u8(op::op_settle).u8(op::op_remove).u8(3);
     w.write(t, "orphans-resets-remove", b.get());
   }

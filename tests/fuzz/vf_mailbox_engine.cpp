@@ -38,6 +38,7 @@
 
 #include "fuzz_support.hpp"
 #include "session_inputs.hpp"
+#include "vf_operations.hpp"
 
 using namespace vpci;
 using namespace vpci::fuzz;
@@ -49,14 +50,7 @@ namespace {
 constexpr std::size_t max_queued = 4;
 using engine_type = engine::vf_mailbox_engine<max_queued>;
 using action_kind = engine::mailbox_action::kind;
-constexpr std::byte sentinel{0xA5};
 
-struct operation {
-  engine::operation_kind kind{};
-  std::size_t length{0};
-  std::unique_ptr<std::byte[]> destination;  // reads: exactly `length` bytes, pre-filled with the sentinel
-  std::vector<std::byte> data;               // writes: the bytes given to start_write
-};
 
 engine::vf_mailbox_config config_of(std::uint8_t mode) {
   engine::vf_mailbox_config c;
@@ -73,7 +67,7 @@ struct harness {
   engine_type vf;
   std::array<std::byte, mailbox::window_size> window{};
   std::uint64_t now{0};
-  std::map<std::uint32_t, operation> live;  // by slot << 16 | generation
+  std::map<std::uint32_t, vf_operation> live;  // by slot << 16 | generation
   std::size_t started{0};
   std::size_t completed{0};
   std::vector<std::byte> last_data;  // what the last read of the data window returned
@@ -104,22 +98,11 @@ struct harness {
   void complete(const engine::op_completion& c) {
     const auto it = live.find(key(c.handle));
     VPCI_FUZZ_CHECK(it != live.end());  // started, and not completed before
-    const operation& op = it->second;
-    VPCI_FUZZ_CHECK(c.bytes <= op.length);
-    if (c.error == no_error) {
-      VPCI_FUZZ_CHECK(!c.transport_failure);
-      if (op.kind == engine::operation_kind::write) {
-        VPCI_FUZZ_CHECK(c.bytes == op.length);
-      } else {
-        VPCI_FUZZ_CHECK(c.bytes >= 1 && c.bytes <= last_data.size());
-        for (std::size_t i = 0; i < c.bytes; ++i) VPCI_FUZZ_CHECK(op.destination[i] == last_data[i]);
-      }
-    } else {
-      VPCI_FUZZ_CHECK(c.bytes == 0);
-    }
-    if (op.kind == engine::operation_kind::read) {
-      const std::size_t written = c.error == no_error ? c.bytes : 0;
-      for (std::size_t i = written; i < op.length; ++i) VPCI_FUZZ_CHECK(op.destination[i] == sentinel);
+    const vf_operation& op = it->second;
+    check_vf_completion(op, c.error, c.bytes, c.transport_failure);
+    if (c.error == no_error && op.kind == engine::operation_kind::read) {
+      VPCI_FUZZ_CHECK(c.bytes <= last_data.size());
+      for (std::size_t i = 0; i < c.bytes; ++i) VPCI_FUZZ_CHECK(op.destination[i] == last_data[i]);
     }
     live.erase(it);
     ++completed;
@@ -213,24 +196,14 @@ struct harness {
   }
 
   void start(input_reader& in, bool read) {
-    const std::uint32_t id = in.u32();
-    const std::uint8_t l = in.u8();
-    const std::size_t length = l < 0xF0 ? 1 + l % max_block_size : (l & 1) * 129;  // sometimes 0 or 129
-    const std::uint64_t deadline = now + std::uint64_t{in.u16()} * 100;
-    operation op;
-    op.kind = read ? engine::operation_kind::read : engine::operation_kind::write;
-    op.length = length;
+    vf_operation op = take_vf_operation(in, read, now, 100);
+    const std::size_t length = op.length;
     result<engine::op_handle> h = errc::invalid_argument;
     if (read) {
-      op.destination = std::make_unique<std::byte[]>(length);
-      for (std::size_t i = 0; i < length; ++i) op.destination[i] = sentinel;
-      h = vf.start_read(block_id{id}, std::span<std::byte>(op.destination.get(), length), deadline);
+      h = vf.start_read(op.id, op.destination_span(), op.deadline);
     } else {
-      const auto given = in.take(length);
-      op.data.assign(length, std::byte{0x11});
-      for (std::size_t i = 0; i < given.size(); ++i) op.data[i] = given[i];
       const exact_bytes exact{op.data};
-      h = vf.start_write(block_id{id}, exact.view(), deadline);  // copied now: `exact` may go
+      h = vf.start_write(op.id, exact.view(), op.deadline);  // copied now: `exact` may go
     }
     if (length == 0 || length > max_block_size) {
       VPCI_FUZZ_CHECK(!h && h.error() == errc::invalid_length);

@@ -38,6 +38,7 @@
 
 #include "fuzz_support.hpp"
 #include "session_inputs.hpp"
+#include "vf_operations.hpp"
 
 using namespace vpci;
 using namespace vpci::fuzz;
@@ -50,14 +51,9 @@ constexpr std::size_t max_in_flight = 4;
 using channel_type = engine::vf_message_channel<max_in_flight>;
 using action_kind = channel_type::message_action::kind;
 
-struct operation {
-  engine::operation_kind kind{};
-  std::size_t length{0};
-  std::unique_ptr<std::byte[]> destination;  // reads: exactly `length` bytes, pre-filled with a sentinel
+struct operation : vf_operation {
   bool sent{false};
 };
-
-constexpr std::byte sentinel{0xA5};
 
 constexpr std::array<ntstatus, 7> answer_statuses{ntstatus::success,      ntstatus::pending,          ntstatus::unsuccessful,
                                                   ntstatus::access_denied, ntstatus::invalid_parameter,
@@ -84,24 +80,10 @@ struct harness {
     const auto it = live.find(c.handle.transaction_id);
     VPCI_FUZZ_CHECK(it != live.end());  // started, and not completed before
     const operation& op = it->second;
-    VPCI_FUZZ_CHECK(c.bytes <= op.length);
-    if (c.error == no_error) {
-      VPCI_FUZZ_CHECK(!c.transport_failure);
-      if (op.kind == engine::operation_kind::write) {
-        VPCI_FUZZ_CHECK(c.bytes == op.length);
-      } else {
-        VPCI_FUZZ_CHECK(c.bytes >= 1);
-      }
-    } else {
-      VPCI_FUZZ_CHECK(c.bytes == 0);
-    }
+    check_vf_completion(op, c.error, c.bytes, c.transport_failure);
     last_completion_ = c;
     last_destination_.clear();
     if (op.kind == engine::operation_kind::read) last_destination_.assign(op.destination.get(), op.destination.get() + op.length);
-    if (op.kind == engine::operation_kind::read) {
-      const std::size_t written = c.error == no_error ? c.bytes : 0;
-      for (std::size_t i = written; i < op.length; ++i) VPCI_FUZZ_CHECK(op.destination[i] == sentinel);
-    }
     live.erase(it);
     ++completed;
   }
@@ -201,27 +183,17 @@ struct harness {
   }
 
   void start(input_reader& in, bool read) {
-    const std::uint32_t id = in.u32();
-    const std::uint8_t l = in.u8();
-    const std::size_t length = l < 0xF0 ? 1 + l % max_block_size : (l & 1) * 129;  // sometimes 0 or 129
-    const std::uint64_t deadline = now + std::uint64_t{in.u16()} * 1000;
+    operation op{take_vf_operation(in, read, now, 1000)};
+    const std::size_t length = op.length;
     const std::size_t in_flight = live.size();
     VPCI_FUZZ_CHECK(channel.engine().in_flight_count() == in_flight);
     const errc refused = refusal();
-    operation op;
-    op.kind = read ? engine::operation_kind::read : engine::operation_kind::write;
-    op.length = length;
     result<engine::vf_op_handle> h = errc::invalid_argument;
     if (read) {
-      op.destination = std::make_unique<std::byte[]>(length);
-      for (std::size_t i = 0; i < length; ++i) op.destination[i] = sentinel;
-      h = channel.start_read(block_id{id}, std::span<std::byte>(op.destination.get(), length), deadline);
+      h = channel.start_read(op.id, op.destination_span(), op.deadline);
     } else {
-      const exact_bytes data{in.take(length)};
-      std::vector<std::byte> padded(length, std::byte{0x11});
-      for (std::size_t i = 0; i < data.view().size(); ++i) padded[i] = data.view()[i];
-      const exact_bytes exact{padded};
-      h = channel.start_write(block_id{id}, exact.view(), deadline);
+      const exact_bytes exact{op.data};
+      h = channel.start_write(op.id, exact.view(), op.deadline);
     }
     if (refused != no_error) {
       VPCI_FUZZ_CHECK(!h && h.error() == refused);
