@@ -254,10 +254,11 @@ BOOST_AUTO_TEST_CASE(a_vf_endpoint_through_the_wrapper_costs_the_protocol_floor)
   BOOST_TEST(observed.reads + observed.writes == 36U + 35U + 34U);
 }
 
-// A block whose length is not a multiple of 4 cost a config access more than the floor each way (two for a
-// three-byte tail): the VF moved its tail through the data window as a word and a byte, which a
-// byte-granular path (sysfs, this wrapper) carries as two accesses. vpci-perf over vfio-user with 11-byte
-// blocks showed 6.50 accesses per operation against a floor of 5.5. Now the window moves whole dwords.
+// A block whose length leaves a three-byte tail (3, 11, 127 bytes) cost a config access more than the floor
+// each way: the VF moved the tail through the data window as a word and a byte, which a byte-granular path
+// (sysfs, this wrapper) carries as two accesses; a one- or two-byte tail went as one narrower access.
+// vpci-perf over vfio-user with 11-byte blocks showed 6.50 accesses per operation against a floor of 5.5.
+// Now the window moves whole dwords, and every length costs the floor.
 BOOST_AUTO_TEST_CASE(an_odd_length_block_costs_the_protocol_floor) {
   boost::asio::io_context io;
   memory_config_space space{io, 4096};

@@ -508,8 +508,8 @@ class vf_mailbox_engine {
   }
 
   // A write's data as the window takes it: whole dwords (mailbox::data_extent), the padding zero. A tail of
-  // one to three bytes written as such would cost a word and a byte access more (one more config access,
-  // two for three bytes), and a window must only ever see dword accesses.
+  // one to three bytes written as such goes as a byte, a word, or a word and a byte: accesses narrower than
+  // the window's dwords, and for three bytes one config access more than the floor.
   static constexpr std::span<const std::byte> window_data(block_buffer<max_block_size>& data) noexcept {
     const std::span<std::byte> storage = data.storage();
     const std::size_t extent = mailbox::data_extent(data.size());
