@@ -314,9 +314,7 @@ class pf_mailbox_session {
     if (answer.status != ntstatus::success) answer.bytes = 0;
     answered(request.sequence, answer.status, answer.bytes);
     if (data_length == 0) return {};
-    const std::size_t padded = mailbox::data_extent(data_length);
-    for (std::size_t i = data_length; i < padded; ++i) data_[i] = std::byte{0};
-    return std::span<const std::byte>(data_).first(padded);
+    return mailbox::zero_padded(data_, data_length);
   }
 
   constexpr void answered(std::uint16_t sequence, ntstatus status, std::size_t bytes) noexcept {

@@ -245,7 +245,12 @@ class vf_mailbox_engine {
             state_ = state::ready;
             continue;
           }
-          if (state_ == state::writing_data) return issue_write(mailbox::reg::data, window_data(ops_[active_].data));
+          // Whole dwords, zero-padded: a tail of one to three bytes written as such would go as a byte, a
+          // word, or a word and a byte, narrower than the window's dwords (three bytes: one access more).
+          if (state_ == state::writing_data) {
+            block_buffer<max_block_size>& data = ops_[active_].data;
+            return issue_write(mailbox::reg::data, mailbox::zero_padded(data.storage(), data.size()));
+          }
           if (state_ == state::writing_block) {
             block_writing_ = ops_[active_].id.value();
             le::store_u32(block_bytes_.data(), block_writing_);
@@ -505,16 +510,6 @@ class vf_mailbox_engine {
     if (!in_flight_) return false;
     in_flight_ = false;
     return !std::exchange(discard_report_, false);
-  }
-
-  // A write's data as the window takes it: whole dwords (mailbox::data_extent), the padding zero. A tail of
-  // one to three bytes written as such goes as a byte, a word, or a word and a byte: accesses narrower than
-  // the window's dwords, and for three bytes one config access more than the floor.
-  static constexpr std::span<const std::byte> window_data(block_buffer<max_block_size>& data) noexcept {
-    const std::span<std::byte> storage = data.storage();
-    const std::size_t extent = mailbox::data_extent(data.size());
-    for (std::size_t i = data.size(); i < extent; ++i) storage[i] = std::byte{0};
-    return storage.first(extent);
   }
 
   // The request dword of the active operation, with the next sequence number (16-bit, never 0: a PF

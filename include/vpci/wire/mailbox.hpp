@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include <vpci/protocol/constants.hpp>
 
@@ -48,8 +49,16 @@ inline constexpr std::uint16_t data = 0x38;            // 128-byte data window
 inline constexpr std::size_t data_window_size = max_block_size;
 inline constexpr std::size_t window_size = reg::data + data_window_size;  // 0xB8 = 184 bytes
 // The bytes of the data window that `length` bytes of block data occupy: whole dwords, as every access to
-// the window is a single dword. The PF zero-pads a read's answer to them; a write's padding is ignored.
+// the window is a single dword. The PF zero-pads a read's answer to them, the VF a write's data (which the
+// PF ignores past `length`).
 [[nodiscard]] constexpr std::size_t data_extent(std::size_t length) noexcept { return (length + 3) & ~std::size_t{3}; }
+// The first `length` bytes of `storage` as the data window carries them: zeroed up to data_extent(length),
+// which `storage` must hold (a block buffer of max_block_size bytes does).
+constexpr std::span<const std::byte> zero_padded(std::span<std::byte> storage, std::size_t length) noexcept {
+  const std::size_t extent = data_extent(length);
+  for (std::size_t i = length; i < extent; ++i) storage[i] = std::byte{0};
+  return storage.first(extent);
+}
 // The invalidation registers the VF reads when status.invalidated is set: mask and acknowledgement.
 inline constexpr std::uint16_t invalidation_area = reg::invalidate_mask_low;
 inline constexpr std::size_t invalidation_area_size = reg::data - reg::invalidate_mask_low;  // 16
