@@ -33,6 +33,8 @@
 #include <vector>
 
 #include <vpci/block/endian.hpp>
+#include <vpci/config/capabilities.hpp>
+#include <vpci/config/vsec.hpp>
 #include <vpci/engine/vf_mailbox.hpp>
 #include <vpci/wire/mailbox.hpp>
 
@@ -84,10 +86,9 @@ struct harness {
 
   // A well-formed layout-2 window, as a PF's (re)initialisation writes it.
   void initialise(std::uint16_t capabilities, std::uint16_t heartbeat_ms, std::uint8_t epoch) {
-    set(reg::ext_header, 0x00010023);
-    set(reg::dvsec_header1, 0x1AF4u | (std::uint32_t{mailbox::dvsec_revision} << 16) |
-                                (std::uint32_t{mailbox::window_size} << 20));
-    set(reg::dvsec_header2, mailbox::default_dvsec_id);
+    set(reg::ext_header, config::encode_extended_header(config::extended_capability_id::designated_vendor_specific, 1, 0));
+    set(reg::dvsec_header1, config::encode_dvsec_header1(0x1AF4, mailbox::dvsec_revision, mailbox::window_size));
+    set(reg::dvsec_header2, config::encode_dvsec_header2(mailbox::default_dvsec_id));
     set(reg::identity, mailbox::encode_identity(capabilities));
     set(reg::limits, mailbox::encode_limits(heartbeat_ms));
     set(reg::control, u32(reg::control) & mailbox::control_signal);
