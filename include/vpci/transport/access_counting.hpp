@@ -83,8 +83,7 @@ class access_counting_transport : public detail::transport_layer<access_counting
   // Counting adds no wait: the wrapper blocks exactly when the wrapped transport does.
   static constexpr bool nonblocking_access = nonblocking_transport_v<next_layer_type>;
 
-  template <class... Args>
-  explicit access_counting_transport(Args&&... args) : layer(std::forward<Args>(args)...) {}
+  using layer::layer;  // the wrapped transport, or its constructor's arguments
 
   [[nodiscard]] config_access_counts counts() const noexcept { return counts_; }
   void reset_counts() noexcept { counts_ = {}; }

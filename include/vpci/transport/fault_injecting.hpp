@@ -52,8 +52,7 @@ class fault_injecting_transport : public detail::transport_layer<fault_injecting
 
   static constexpr std::size_t never = std::numeric_limits<std::size_t>::max();
 
-  template <class... Args>
-  explicit fault_injecting_transport(Args&&... args) : layer(std::forward<Args>(args)...) {}
+  using layer::layer;  // the wrapped transport, or its constructor's arguments
 
   // Fails operation number `operation_index` (counting from 0 over the operations started so far and
   // later) with `error`. Replaces any previous plan; does not reset the count.
