@@ -995,8 +995,9 @@ BOOST_AUTO_TEST_CASE(random_definitions_keep_every_block_intact) {
   BOOST_TEST(run.refused_bytes > 20);
 }
 
-// The same with the hosted default capacity, whose direct index finds blocks 0..63: it follows every
-// slot inserted and removed.
+// The same with the hosted default capacity, whose direct index finds blocks 0..63: a definition or a
+// removal outdates it, the next request rebuilds it, and the PF's own lookups in between (contents, store,
+// define) take the binary search.
 BOOST_AUTO_TEST_CASE(random_definitions_keep_every_block_intact_with_the_default_capacity) {
   auto s = std::make_unique<pf_blocks<3>>();
   const model_run run = run_against_model(*s);

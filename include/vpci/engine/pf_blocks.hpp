@@ -180,9 +180,9 @@ class pf_blocks {
     return no_error;
   }
   // Forgets the VF and every block of it; their slots and bytes are free again. Each region is freed in
-  // turn (the arena above it moves down), then the slots close up in one pass and the index is rebuilt
-  // once: a slot shift and an index pass per block made SR-IOV's end on a PF serving 256 VFs x 64 blocks
-  // take seconds.
+  // turn (the arena above it moves down), then the slots close up in one pass and the index is marked
+  // outdated: a slot shift and an index pass per block made SR-IOV's end on a PF serving 256 VFs x 64
+  // blocks take seconds.
   [[nodiscard]] errc unregister_vf(vf_index vf) noexcept {
     if (!registered(vf)) return errc::not_found;
     for (std::size_t i = 0; i < used_slots_; ++i)
@@ -192,7 +192,7 @@ class pf_blocks {
       if (slots_[i].vf_ != vf) slots_[kept++] = slots_[i];
     if (kept != used_slots_) {
       used_slots_ = kept;
-      index_rebuilt();
+      index_outdated();
     }
     vfs_[vf] = vf_state{};
     return no_error;
@@ -231,11 +231,11 @@ class pf_blocks {
     if (at.found) {
       free_region(slots_[at.index]);  // redefined: its region is made anew at the end
     } else {
-      for (std::size_t i = used_slots_; i > at.index; --i) slots_[i] = slots_[i - 1];
+      slots_opened(at.index);
       slots_[at.index].id_ = id.value();
       slots_[at.index].vf_ = vf;
       ++used_slots_;
-      index_inserted(at.index);
+      index_outdated();
     }
     pf_block_slot& slot = slots_[at.index];
     slot.offset_ = used_bytes_;
@@ -295,6 +295,7 @@ class pf_blocks {
     vf_state& state = vfs_[vf];
     if (state.quarantine != quarantine_reason::none) return refuse(state, ntstatus::access_denied);
     if (!valid_block_length(requested)) return refuse(state, ntstatus::invalid_parameter);
+    index_updated();
     const position at = locate(vf, id);
     if (!at.found) return refuse(state, undefined_block_status(at, id));
     const pf_block_slot& slot = slots_[at.index];
@@ -324,6 +325,7 @@ class pf_blocks {
     vf_state& state = vfs_[vf];
     if (state.quarantine != quarantine_reason::none) return refuse(state, ntstatus::access_denied);
     if (!valid_block_length(data.size())) return refuse(state, ntstatus::invalid_parameter);
+    index_updated();
     const position at = locate(vf, id);
     if (!at.found) return refuse(state, undefined_block_status(at, id));
     const pf_block_slot& slot = slots_[at.index];
@@ -449,7 +451,7 @@ class pf_blocks {
   [[nodiscard]] position locate(vf_index vf, block_id id) const noexcept {
     const std::uint64_t key = key_of(id.value(), vf);
 #if __STDC_HOSTED__
-    if (direct_ != nullptr && id.value() < invalidatable_block_count) {
+    if (direct_ != nullptr && direct_current_ && id.value() < invalidatable_block_count) {
       // Taken only when it names this very block: the index speeds lookups up and never decides them.
       const std::uint32_t entry = direct_[direct_entry(vf, id.value())];
       if (entry != 0 && entry <= used_slots_ && key_of(slots_[entry - 1]) == key) return {entry - 1, true};
@@ -485,30 +487,36 @@ class pf_blocks {
 
   // The direct index (hosted default storage): entry (vf, id) of blocks 0..63 is the slot index + 1, or 0.
   // A round-robin over many VFs' blocks finds each in one step instead of ~log2(n) probes spread over the
-  // slots, which miss the cache once there are thousands (256 VFs x 64 blocks). Kept in step with every
-  // slot inserted (O(MaxVfs * 64) then, like the slot shift itself), rebuilt once when a VF's slots go.
+  // slots, which miss the cache once there are thousands (256 VFs x 64 blocks). A slot inserted or
+  // removed moves the slots above it, so it only marks the index outdated; the next request a VF sends
+  // rebuilds it, once (O(MaxVfs * 64 + blocks)). Keeping it in step with each insertion instead was a pass
+  // over all MaxVfs * 64 entries per block defined: a PF defining its VFs' blocks one by one paid that
+  // per block (256 VFs x 64 blocks: 16384 passes of 16384 entries). Lookups between a definition and the
+  // next request (the PF's own define, store, contents) take the binary search.
   static constexpr std::size_t direct_entry(vf_index vf, std::uint32_t id) noexcept {
     return std::size_t{vf} * invalidatable_block_count + id;
   }
-  void index_inserted([[maybe_unused]] std::size_t index) noexcept {
+  void index_outdated() noexcept {
 #if __STDC_HOSTED__
-    if (direct_ == nullptr) return;
-    // Branch-free and 32-bit, so the compiler vectorises the pass.
-    const auto moved = static_cast<std::uint32_t>(index);  // entries above it name a slot that moved up
-    for (std::size_t i = 0; i < MaxVfs * invalidatable_block_count; ++i)
-      direct_[i] += static_cast<std::uint32_t>(direct_[i] > moved);
-    const pf_block_slot& slot = slots_[index];
-    if (slot.id_ < invalidatable_block_count) direct_[direct_entry(slot.vf_, slot.id_)] = static_cast<std::uint32_t>(index + 1);
+    direct_current_ = false;
 #endif
   }
-  // Every entry anew from the slots, after slots were removed.
-  void index_rebuilt() noexcept {
+  void index_updated() noexcept {
 #if __STDC_HOSTED__
-    if (direct_ == nullptr) return;
+    if (direct_ == nullptr || direct_current_) return;
     for (std::size_t i = 0; i < MaxVfs * invalidatable_block_count; ++i) direct_[i] = 0;
     for (std::size_t i = 0; i < used_slots_; ++i)
       if (slots_[i].id_ < invalidatable_block_count)
         direct_[direct_entry(slots_[i].vf_, slots_[i].id_)] = static_cast<std::uint32_t>(i + 1);
+    direct_current_ = true;
+#endif
+  }
+  // Slots [index, used) move up by one, opening slot `index` (there is room: the caller checked).
+  void slots_opened(std::size_t index) noexcept {
+#if __STDC_HOSTED__
+    __builtin_memmove(slots_ + index + 1, slots_ + index, (used_slots_ - index) * sizeof(pf_block_slot));
+#else
+    for (std::size_t i = used_slots_; i > index; --i) slots_[i] = slots_[i - 1];
 #endif
   }
 
@@ -577,6 +585,7 @@ class pf_blocks {
   std::uint32_t byte_capacity_{0};
   std::uint32_t used_bytes_{0};
   std::uint32_t* direct_{nullptr};  // hosted default storage only: the direct index, and the storage is ours
+  bool direct_current_{true};       // the direct index names every slot where it is (index_updated)
   std::array<vf_state, MaxVfs> vfs_{};
 };
 
