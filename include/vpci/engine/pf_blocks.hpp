@@ -585,7 +585,9 @@ class pf_blocks {
   std::uint32_t byte_capacity_{0};
   std::uint32_t used_bytes_{0};
   std::uint32_t* direct_{nullptr};  // hosted default storage only: the direct index, and the storage is ours
-  bool direct_current_{true};       // the direct index names every slot where it is (index_updated)
+#if __STDC_HOSTED__
+  bool direct_current_{true};  // the direct index names every slot where it is (index_updated)
+#endif
   std::array<vf_state, MaxVfs> vfs_{};
 };
 
