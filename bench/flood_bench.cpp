@@ -23,7 +23,13 @@
 // its p50 up 10 to 15 %. The unflooded p99 is 9 to 12 us beside the PF and 24 to 28 us across CPUs,
 // where each request wakes the other CPU, as a VF's request to the PF does in a deployment.) The flood
 // still saturates the PF (the flooder keeps its requests in flight, so the PF always has the flood's
-// frames to take turns with).
+// frames to take turns with). On a host where the PF got fast enough for the flooder's thread to be busy
+// all the time (AMD EPYC, 2 vCPUs, bench/RESULTS.md ninth pass), VF 1 then waited for the CPU it
+// shares with the flooder: binding 2 p99 0.85 to 2.6 ms against 92 to 143 us unflooded, each read of
+// VF 1 taking 94 to 97 us of wall time for a p50 of 30 to 43 us. So on 2 CPUs the flooder runs at
+// SCHED_IDLE: on its CPU it has whatever VF 1 does not use, the way a VM of its own would leave VF 1
+// alone. The counter pf_busy (the PF thread's CPU time over the wall time) shows the flood still pressing
+// the PF: 0.72 flooded against 0.36 unflooded on that host, at 28 to 32 flood reads per read of VF 1.
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -150,7 +156,14 @@ class flood_cpus {
   [[nodiscard]] std::size_t placed() const noexcept { return count_ < 2 ? 0 : count_; }
   void pf() const { pin(0); }
   void measured_vf() const { pin(1); }
-  void flooder() const { pin(count_ < 3 ? 1 : 2); }
+  // Sharing VF 1's CPU (2 CPUs), the flooder runs at SCHED_IDLE: it takes all the time VF 1 leaves and
+  // never any VF 1 wants, as a flooding VF's client in a VM of its own cannot (see the top of the file).
+  void flooder() const {
+    pin(count_ < 3 ? 1 : 2);
+    if (count_ != 2) return;
+    sched_param none{};
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+  }
 
  private:
   void pin(std::size_t which) const {
@@ -175,6 +188,31 @@ void as_measured_vf(const flood_cpus& cpus, Body body) {
   body();
   if (saved) (void)pthread_setaffinity_np(pthread_self(), sizeof before, &before);
 }
+
+// CPU time a thread has run so far (its CPU-time clock); zero when the clock cannot be read.
+std::chrono::nanoseconds cpu_time(std::thread& thread) {
+  clockid_t clock{};
+  timespec now{};
+  if (pthread_getcpuclockid(thread.native_handle(), &clock) != 0 || clock_gettime(clock, &now) != 0) return {};
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+// How busy the PF's thread was while VF 1 was measured: its CPU time over the wall time (1: it never
+// waited for work). Reported as the counter pf_busy, so a run shows how hard the flood pressed the PF.
+class pf_busy_meter {
+ public:
+  explicit pf_busy_meter(std::thread& pf) : pf_(pf), cpu_(cpu_time(pf)), wall_(clock_type::now()) {}
+  [[nodiscard]] double busy() const {
+    const std::chrono::duration<double> wall = clock_type::now() - wall_;
+    const std::chrono::duration<double> cpu = cpu_time(pf_) - cpu_;
+    return wall.count() > 0 ? cpu.count() / wall.count() : 0;
+  }
+
+ private:
+  std::thread& pf_;
+  std::chrono::nanoseconds cpu_;
+  clock_type::time_point wall_;
+};
 
 template <class Load>
 std::thread start_flood(const flood_cpus& cpus, boost::asio::io_context& io, Load& load) {
@@ -215,6 +253,7 @@ void BM_flood_mailbox(benchmark::State& state) {
   vpci_perf::latency_histogram h;
   std::uint64_t flooded = 0;
   std::uint64_t flood_errors = 0;
+  double pf_busy = 0;
   {
     vpci::vf_endpoint<vpci::shm_config_space> vf0(*driver[0], window[0]);
     vpci::vf_endpoint<vpci::shm_config_space> vf1(*driver[1], window[1]);
@@ -222,7 +261,9 @@ void BM_flood_mailbox(benchmark::State& state) {
     flooder<decltype(vf0)> load(vf0, 16, [&] { vf0.close(); });
     std::thread flood_thread;
     if (flood) flood_thread = start_flood(cpus, flood_io, load);
+    const pf_busy_meter meter(pf_thread);
     as_measured_vf(cpus, [&] { measure(state, vf_io, vf1, h, [&] { vf1.close(); }); });
+    pf_busy = meter.busy();
     boost::asio::post(flood_io, [&] { load.stop(); });
     if (flood_thread.joinable()) flood_thread.join();
     flooded = load.completed();
@@ -239,6 +280,7 @@ void BM_flood_mailbox(benchmark::State& state) {
     state.counters["flood_reads/read"] = static_cast<double>(flooded) / static_cast<double>(state.iterations());
   state.counters["flood_errors"] = static_cast<double>(flood_errors);
   state.counters["cpus"] = static_cast<double>(cpus.placed());
+  state.counters["pf_busy"] = pf_busy;
 }
 BENCHMARK(BM_flood_mailbox)->Arg(0)->Arg(1)->UseRealTime();
 
@@ -270,13 +312,16 @@ void BM_flood_hyperv(benchmark::State& state) {
   vpci_perf::latency_histogram h;
   std::uint64_t flooded = 0;
   std::uint64_t flood_errors = 0;
+  double pf_busy = 0;
   {
     vpci::vf_message_endpoint<socket_type> vf0(vf_socket0, flood_slot);
     vpci::vf_message_endpoint<socket_type> vf1(vf_socket1, flood_slot);
     flooder<decltype(vf0)> load(vf0, 64, [&] { vf0.close(); });
     std::thread flood_thread;
     if (flood) flood_thread = start_flood(cpus, flood_io, load);
+    const pf_busy_meter meter(pf_thread);
     as_measured_vf(cpus, [&] { measure(state, vf_io, vf1, h, [&] { vf1.close(); }); });
+    pf_busy = meter.busy();
     boost::asio::post(flood_io, [&] { load.stop(); });
     if (flood_thread.joinable()) flood_thread.join();
     flooded = load.completed();
@@ -291,6 +336,7 @@ void BM_flood_hyperv(benchmark::State& state) {
     state.counters["flood_reads/read"] = static_cast<double>(flooded) / static_cast<double>(state.iterations());
   state.counters["flood_errors"] = static_cast<double>(flood_errors);
   state.counters["cpus"] = static_cast<double>(cpus.placed());
+  state.counters["pf_busy"] = pf_busy;
 }
 BENCHMARK(BM_flood_hyperv)->Arg(0)->Arg(1)->UseRealTime();
 
