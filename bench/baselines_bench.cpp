@@ -21,6 +21,7 @@
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"
+#include "cpu_placement.hpp"
 #include "uds_echo.hpp"
 
 using namespace vpci_bench;
@@ -91,6 +92,7 @@ void BM_baseline_co_await_post(benchmark::State& state) {
 BENCHMARK(BM_baseline_co_await_post)->UseRealTime();
 
 void BM_baseline_uds_echo(benchmark::State& state) {
+  const placed_scope on_client_cpu;
   uds_echo_pair pair;
   std::uint64_t before = 0;
   boost::asio::co_spawn(
@@ -123,7 +125,9 @@ void BM_baseline_shm_pingpong(benchmark::State& state) {
   // The device side: wait for the driver's doorbell, read its 128 bytes, write them back elsewhere
   // (the write rings the driver's doorbell). The sequence is read once and then carried, so a ring
   // between two waits is never missed.
+  const placed_scope on_client_cpu;
   std::thread device_thread([&] {
+    cpu_placement{}.pin(cpu_placement::server);
     std::array<std::byte, 128> block{};
     boost::system::error_code ec;
     std::uint32_t seen = device.doorbell_sequence(vpci::shm_doorbell::to_device);

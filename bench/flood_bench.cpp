@@ -57,6 +57,7 @@
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"
+#include "cpu_placement.hpp"
 #include "perf/latency_histogram.hpp"
 
 using namespace vpci_bench;
@@ -142,52 +143,24 @@ class flooder {
   bool stopping_{false};
 };
 
-// The CPUs of the three threads (see the top of the file), from the CPUs this process may use.
+// The CPUs of the three threads (see the top of the file): the PF on the server CPU, VF 1 on the
+// client CPU, the flooder on a third or (2 CPUs) beside VF 1.
 class flood_cpus {
  public:
-  flood_cpus() {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
-    for (std::size_t cpu = 0; cpu != std::size_t{CPU_SETSIZE} && count_ != cpus_.size(); ++cpu)
-      if (CPU_ISSET(cpu, &allowed)) cpus_[count_++] = cpu;
-  }
-  // How many CPUs the threads are placed on (0: not placed).
-  [[nodiscard]] std::size_t placed() const noexcept { return count_ < 2 ? 0 : count_; }
-  void pf() const { pin(0); }
-  void measured_vf() const { pin(1); }
+  [[nodiscard]] std::size_t placed() const noexcept { return cpus_.placed(); }
+  void pf() const { cpus_.pin(cpu_placement::server); }
   // Sharing VF 1's CPU (2 CPUs), the flooder runs at SCHED_IDLE: it takes all the time VF 1 leaves and
   // never any VF 1 wants, as a flooding VF's client in a VM of its own cannot (see the top of the file).
   void flooder() const {
-    pin(count_ < 3 ? 1 : 2);
-    if (count_ != 2) return;
+    if (placed() != 2) return cpus_.pin(2);
+    cpus_.pin(cpu_placement::client);
     sched_param none{};
     (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
   }
 
  private:
-  void pin(std::size_t which) const {
-    if (placed() == 0) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpus_[which], &set);
-    (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-  }
-  std::array<std::size_t, 3> cpus_{};
-  std::size_t count_{0};
+  cpu_placement cpus_;
 };
-
-// Runs `body` on the calling thread placed as the measured VF, then gives the thread back its CPUs
-// (it is the benchmark's own thread).
-template <class Body>
-void as_measured_vf(const flood_cpus& cpus, Body body) {
-  cpu_set_t before;
-  CPU_ZERO(&before);
-  const bool saved = pthread_getaffinity_np(pthread_self(), sizeof before, &before) == 0;
-  cpus.measured_vf();
-  body();
-  if (saved) (void)pthread_setaffinity_np(pthread_self(), sizeof before, &before);
-}
 
 // CPU time a thread has run so far (its CPU-time clock); zero when the clock cannot be read.
 std::chrono::nanoseconds cpu_time(std::thread& thread) {
@@ -262,7 +235,10 @@ void BM_flood_mailbox(benchmark::State& state) {
     std::thread flood_thread;
     if (flood) flood_thread = start_flood(cpus, flood_io, load);
     const pf_busy_meter meter(pf_thread);
-    as_measured_vf(cpus, [&] { measure(state, vf_io, vf1, h, [&] { vf1.close(); }); });
+    {
+      const placed_scope on_client_cpu;
+      measure(state, vf_io, vf1, h, [&] { vf1.close(); });
+    }
     pf_busy = meter.busy();
     boost::asio::post(flood_io, [&] { load.stop(); });
     if (flood_thread.joinable()) flood_thread.join();
@@ -320,7 +296,10 @@ void BM_flood_hyperv(benchmark::State& state) {
     std::thread flood_thread;
     if (flood) flood_thread = start_flood(cpus, flood_io, load);
     const pf_busy_meter meter(pf_thread);
-    as_measured_vf(cpus, [&] { measure(state, vf_io, vf1, h, [&] { vf1.close(); }); });
+    {
+      const placed_scope on_client_cpu;
+      measure(state, vf_io, vf1, h, [&] { vf1.close(); });
+    }
     pf_busy = meter.busy();
     boost::asio::post(flood_io, [&] { load.stop(); });
     if (flood_thread.joinable()) flood_thread.join();

@@ -27,6 +27,7 @@
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"
+#include "cpu_placement.hpp"
 #include "uds_echo.hpp"
 
 using namespace vpci_bench;
@@ -54,7 +55,10 @@ struct hyperv_pair {
     // Serving ends when the VF closes its socket (end of stream); run() then runs out of work.
     pf.async_serve(0, bench_slot, pf_socket, [this](boost::system::error_code ec) { served = ec; });
     vf.emplace(vf_socket, bench_slot);
-    pf_thread = std::thread([this] { pf_io.run(); });
+    pf_thread = std::thread([this] {
+      cpu_placement{}.pin(cpu_placement::server);
+      pf_io.run();
+    });
   }
   hyperv_pair(const hyperv_pair&) = delete;
   hyperv_pair& operator=(const hyperv_pair&) = delete;
@@ -70,6 +74,7 @@ struct hyperv_pair {
 };
 
 void BM_read_block_hyperv_uds(benchmark::State& state) {
+  const placed_scope on_client_cpu;
   const auto size = static_cast<std::size_t>(state.range(0));
   hyperv_pair p(size);
   std::array<std::byte, 128> buffer{};
@@ -162,6 +167,7 @@ class pipeline {
 };
 
 void BM_read_block_hyperv_uds_pipelined(benchmark::State& state) {
+  const placed_scope on_client_cpu;
   const auto depth = static_cast<std::size_t>(state.range(0));
   hyperv_pair p(128);
   pipeline run(p, state, depth);
@@ -198,6 +204,7 @@ bool run_stretch(boost::asio::io_context& io, Stretch stretch) {
 // An iteration is 64 reads and 64 echoes (which goes first alternates), each stretch timed on its own.
 // Counters: ns/op of each, and `vs_echo`, the read's time over the echo's.
 void BM_read_block_hyperv_uds_paired(benchmark::State& state) {
+  const placed_scope on_client_cpu;
   hyperv_pair p(128);
   uds_echo_pair echo;
   std::array<std::byte, 128> buffer{};

@@ -22,6 +22,7 @@
 
 #include "alloc_counter.hpp"
 #include "bench_support.hpp"
+#include "cpu_placement.hpp"
 
 using namespace vpci_bench;
 
@@ -238,7 +239,9 @@ void BM_read_block_shm_cross_thread(benchmark::State& state) {
   std::atomic<bool> stop{false};
   // A PF without an event loop: the synchronous service() and the transport's peer signal (read the
   // count, service, sleep until it moves), allocation-free. pf.async_serve on an io_context does the same.
+  const placed_scope on_client_cpu;
   std::thread pf_thread([&] {
+    cpu_placement{}.pin(cpu_placement::server);
     while (!stop.load(std::memory_order_acquire)) {
       const std::uint32_t seen = device.peer_signal_sequence();
       (void)pf.service(0);

@@ -17,6 +17,7 @@
 #include <boost/asio/write.hpp>
 
 #include "bench_support.hpp"
+#include "cpu_placement.hpp"
 
 namespace vpci_bench {
 
@@ -34,7 +35,10 @@ struct uds_echo_pair {
     boost::asio::local::connect_pair(client, server);
     out.fill(std::byte{0x5A});
     boost::asio::co_spawn(server_io, serve(), rethrow);
-    server_thread = std::thread([this] { server_io.run(); });
+    server_thread = std::thread([this] {
+      cpu_placement{}.pin(cpu_placement::server);
+      server_io.run();
+    });
   }
   uds_echo_pair(const uds_echo_pair&) = delete;
   uds_echo_pair& operator=(const uds_echo_pair&) = delete;
