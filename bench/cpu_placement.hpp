@@ -22,13 +22,10 @@ class cpu_placement {
   static constexpr std::size_t client = 0;  // the benchmark thread: a VF, an echo client
   static constexpr std::size_t server = 1;  // a PF's, a device's or an echo server's thread
 
-  cpu_placement() {
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
-    for (std::size_t cpu = 0; cpu != std::size_t{CPU_SETSIZE} && count_ != cpus_.size(); ++cpu)
-      if (CPU_ISSET(cpu, &allowed)) cpus_[count_++] = cpu;
-  }
+  // The CPUs as the process had them when the first placement was made: a thread placed since (the
+  // benchmark thread inside a placed_scope, and the threads it starts, which inherit its CPU) still
+  // places the others on their own CPUs.
+  cpu_placement() : cpu_placement(process_cpus()) {}
   // How many CPUs threads are placed on (0: one CPU, nothing placed).
   [[nodiscard]] std::size_t placed() const noexcept { return count_ < 2 ? 0 : count_; }
   // Places the calling thread on the `which`-th CPU (0, 1 or 2; past the last one, the last).
@@ -41,6 +38,21 @@ class cpu_placement {
   }
 
  private:
+  static const cpu_placement& process_cpus() {
+    static const cpu_placement first = read_calling_thread();
+    return first;
+  }
+  static cpu_placement read_calling_thread() {
+    cpu_placement p(0);
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return p;
+    for (std::size_t cpu = 0; cpu != std::size_t{CPU_SETSIZE} && p.count_ != p.cpus_.size(); ++cpu)
+      if (CPU_ISSET(cpu, &allowed)) p.cpus_[p.count_++] = cpu;
+    return p;
+  }
+  explicit cpu_placement(int) {}
+
   std::array<std::size_t, 3> cpus_{};
   std::size_t count_{0};
 };
