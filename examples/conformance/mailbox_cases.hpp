@@ -59,12 +59,6 @@ inline std::vector<std::byte> pattern(std::uint32_t seed, std::size_t size) {
   return bytes;
 }
 
-// Whether `status` still shows the answer `was` showed: the heartbeat and INVALIDATED change on their own
-// while an answer stands (a PF's heartbeat may tick between any two reads).
-inline bool same_answer(std::uint32_t status, std::uint32_t was) {
-  return (status & mailbox::status_answer_fields) == (was & mailbox::status_answer_fields);
-}
-
 // One request's outcome as the VF saw it.
 struct mailbox_answer {
   bool answered{false};
@@ -190,7 +184,7 @@ class mailbox_vf {
       if (auto e = port_.read(mailbox::reg::data, a.data); !e.empty()) a.error = e;
       a.data.resize(n);
       const std::uint32_t again = rd(mailbox::reg::status);
-      if (!same_answer(again, a.status))
+      if (!mailbox::same_answer(again, a.status))
         a.error = "status changed while the answer was read: " + hex(a.status) + " then " + hex(again);
     }
     if (!error_.empty() && a.error.empty()) a.error = error_;
@@ -683,7 +677,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
     vf.wr(mailbox::reg::request, mailbox::encode_request(vf.sequence(), b->size, operation::write));
     const std::uint32_t status = vf.rd(mailbox::reg::status);
     VPCI_CONFORMANCE_CHECK(vf.error());
-    if (!same_answer(status, w.status)) return fail("status " + hex(status) + " after the replay, was " + hex(w.status));
+    if (!mailbox::same_answer(status, w.status)) return fail("status " + hex(status) + " after the replay, was " + hex(w.status));
     const auto r = vf.read(b->id, b->size);
     VPCI_CONFORMANCE_CHECK(expect_success(r, b->size));
     if (r.data != first) return fail("the replayed write was executed again");
@@ -732,7 +726,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
         vf.wr(mailbox::reg::request, mailbox::encode_request(0, b->size, operation::write));
         const std::uint32_t status = vf.rd(mailbox::reg::status);
         VPCI_CONFORMANCE_CHECK(vf.error());
-        if (!same_answer(status, w.status)) return fail("status " + hex(status) + " after sequence 0, was " + hex(w.status));
+        if (!mailbox::same_answer(status, w.status)) return fail("status " + hex(status) + " after sequence 0, was " + hex(w.status));
         // The next sequence still runs (a quarantined VF would get STATUS_ACCESS_DENIED) and the block holds
         // the first write.
         const auto r = vf.read(b->id, b->size);

@@ -53,7 +53,6 @@ constexpr std::size_t max_queued = 4;
 using engine_type = engine::vf_mailbox_engine<max_queued>;
 using action_kind = engine::mailbox_action::kind;
 
-
 engine::vf_mailbox_config config_of(std::uint8_t mode) {
   engine::vf_mailbox_config c;
   c.use_signal = (mode & 1) != 0;

@@ -715,7 +715,7 @@ class vf_mailbox_engine {
       state_ = state::ready;
       return;
     }
-    if ((word & mailbox::status_answer_fields) != (answer_word_ & mailbox::status_answer_fields)) {
+    if (!mailbox::same_answer(word, answer_word_)) {
       // The answer changed while we read it (the PF re-initialised or misbehaves): read it again, never
       // mixing two answers; bounded.
       ++torn_retries_total_;

@@ -114,6 +114,10 @@ struct status_word {
 // The fields that describe an answer (what a tear check compares): the heartbeat and the INVALIDATED flag
 // change on their own while an answer stands.
 inline constexpr std::uint32_t status_answer_fields = 0xF1FFFFFFu;
+// Whether status word `now` still shows the answer `was` showed (any heartbeat, either INVALIDATED).
+[[nodiscard]] constexpr bool same_answer(std::uint32_t now, std::uint32_t was) noexcept {
+  return (now & status_answer_fields) == (was & status_answer_fields);
+}
 
 // The next epoch after `current` (1..15; 0 means "never initialised").
 [[nodiscard]] constexpr std::uint8_t next_epoch(std::uint8_t current) noexcept {
