@@ -122,12 +122,12 @@ void BM_baseline_shm_pingpong(benchmark::State& state) {
   constexpr std::size_t answer_at = 0x200;
   std::atomic<bool> stop{false};
 
+  const placed_scope on_client_cpu;
   // The device side: wait for the driver's doorbell, read its 128 bytes, write them back elsewhere
   // (the write rings the driver's doorbell). The sequence is read once and then carried, so a ring
   // between two waits is never missed.
-  const placed_scope on_client_cpu;
   std::thread device_thread([&] {
-    cpu_placement{}.pin(cpu_placement::server);
+    place_as_server();
     std::array<std::byte, 128> block{};
     boost::system::error_code ec;
     std::uint32_t seen = device.doorbell_sequence(vpci::shm_doorbell::to_device);

@@ -16,46 +16,49 @@
 
 namespace vpci_bench {
 
-// The first CPUs this process may use, in order; pin(i) places the calling thread on the i-th.
+// The first CPUs this process may use, in order, as it had them at its first placement: a thread placed
+// since (the benchmark thread inside a placed_scope, and the threads it starts, which inherit its CPU)
+// still places the others on CPUs of their own. pin(i) places the calling thread on the i-th.
 class cpu_placement {
  public:
   static constexpr std::size_t client = 0;  // the benchmark thread: a VF, an echo client
   static constexpr std::size_t server = 1;  // a PF's, a device's or an echo server's thread
 
-  // The CPUs as the process had them when the first placement was made: a thread placed since (the
-  // benchmark thread inside a placed_scope, and the threads it starts, which inherit its CPU) still
-  // places the others on their own CPUs.
-  cpu_placement() : cpu_placement(process_cpus()) {}
+  cpu_placement() : cpus_(process_cpus()) {}
   // How many CPUs threads are placed on (0: one CPU, nothing placed).
-  [[nodiscard]] std::size_t placed() const noexcept { return count_ < 2 ? 0 : count_; }
+  [[nodiscard]] std::size_t placed() const noexcept { return cpus_.count < 2 ? 0 : cpus_.count; }
   // Places the calling thread on the `which`-th CPU (0, 1 or 2; past the last one, the last).
   void pin(std::size_t which) const {
     if (placed() == 0) return;
     cpu_set_t set;
     CPU_ZERO(&set);
-    CPU_SET(cpus_[which < count_ ? which : count_ - 1], &set);
+    CPU_SET(cpus_.cpus[which < cpus_.count ? which : cpus_.count - 1], &set);
     (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
 
  private:
-  static const cpu_placement& process_cpus() {
-    static const cpu_placement first = read_calling_thread();
+  struct cpu_list {
+    std::array<std::size_t, 3> cpus{};
+    std::size_t count{0};
+  };
+  static const cpu_list& process_cpus() {
+    static const cpu_list first = [] {
+      cpu_list list;
+      cpu_set_t allowed;
+      CPU_ZERO(&allowed);
+      if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return list;
+      for (std::size_t cpu = 0; cpu != std::size_t{CPU_SETSIZE} && list.count != list.cpus.size(); ++cpu)
+        if (CPU_ISSET(cpu, &allowed)) list.cpus[list.count++] = cpu;
+      return list;
+    }();
     return first;
   }
-  static cpu_placement read_calling_thread() {
-    cpu_placement p(0);
-    cpu_set_t allowed;
-    CPU_ZERO(&allowed);
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return p;
-    for (std::size_t cpu = 0; cpu != std::size_t{CPU_SETSIZE} && p.count_ != p.cpus_.size(); ++cpu)
-      if (CPU_ISSET(cpu, &allowed)) p.cpus_[p.count_++] = cpu;
-    return p;
-  }
-  explicit cpu_placement(int) {}
 
-  std::array<std::size_t, 3> cpus_{};
-  std::size_t count_{0};
+  cpu_list cpus_;
 };
+
+// Places the calling thread, a server's (PF, device, echo server), on the server CPU for good.
+inline void place_as_server() { cpu_placement{}.pin(cpu_placement::server); }
 
 // Places the calling thread (the benchmark's own) on the `which`-th CPU for the scope, then gives it back
 // the CPUs it had.

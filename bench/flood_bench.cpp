@@ -22,8 +22,8 @@
 // 2.77x, its p50 doubling; VF 1 beside the flooder, which mostly waits for the PF, 1.26x, 1.28x, 1.19x,
 // its p50 up 10 to 15 %. The unflooded p99 is 9 to 12 us beside the PF and 24 to 28 us across CPUs,
 // where each request wakes the other CPU, as a VF's request to the PF does in a deployment.) The flood
-// still saturates the PF (the flooder keeps its requests in flight, so the PF always has the flood's
-// frames to take turns with). On a host where the PF got fast enough for the flooder's thread to be busy
+// keeps the PF busy (the flooder keeps its requests in flight, so the PF has the flood's frames to take
+// turns with whenever VF 1 asks). On a host where the PF got fast enough for the flooder's thread to be busy
 // all the time (AMD EPYC, 2 vCPUs, bench/RESULTS.md ninth pass), VF 1 then waited for the CPU it
 // shares with the flooder: binding 2 p99 0.85 to 2.6 ms against 92 to 143 us unflooded, each read of
 // VF 1 taking 94 to 97 us of wall time for a p50 of 30 to 43 us. So on 2 CPUs the flooder runs at
@@ -148,14 +148,17 @@ class flooder {
 class flood_cpus {
  public:
   [[nodiscard]] std::size_t placed() const noexcept { return cpus_.placed(); }
-  void pf() const { cpus_.pin(cpu_placement::server); }
+  void pf() const { place_as_server(); }
   // Sharing VF 1's CPU (2 CPUs), the flooder runs at SCHED_IDLE: it takes all the time VF 1 leaves and
   // never any VF 1 wants, as a flooding VF's client in a VM of its own cannot (see the top of the file).
   void flooder() const {
-    if (placed() != 2) return cpus_.pin(2);
-    cpus_.pin(cpu_placement::client);
-    sched_param none{};
-    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+    if (placed() == 2) {
+      cpus_.pin(cpu_placement::client);
+      sched_param none{};
+      (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+    } else {
+      cpus_.pin(2);  // a CPU of its own (nothing placed on 1 CPU)
+    }
   }
 
  private:

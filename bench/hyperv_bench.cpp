@@ -56,7 +56,7 @@ struct hyperv_pair {
     pf.async_serve(0, bench_slot, pf_socket, [this](boost::system::error_code ec) { served = ec; });
     vf.emplace(vf_socket, bench_slot);
     pf_thread = std::thread([this] {
-      cpu_placement{}.pin(cpu_placement::server);
+      place_as_server();
       pf_io.run();
     });
   }

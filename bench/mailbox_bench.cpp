@@ -241,7 +241,7 @@ void BM_read_block_shm_cross_thread(benchmark::State& state) {
   // count, service, sleep until it moves), allocation-free. pf.async_serve on an io_context does the same.
   const placed_scope on_client_cpu;
   std::thread pf_thread([&] {
-    cpu_placement{}.pin(cpu_placement::server);
+    place_as_server();
     while (!stop.load(std::memory_order_acquire)) {
       const std::uint32_t seen = device.peer_signal_sequence();
       (void)pf.service(0);

@@ -36,7 +36,7 @@ struct uds_echo_pair {
     out.fill(std::byte{0x5A});
     boost::asio::co_spawn(server_io, serve(), rethrow);
     server_thread = std::thread([this] {
-      cpu_placement{}.pin(cpu_placement::server);
+      place_as_server();
       server_io.run();
     });
   }
