@@ -132,7 +132,8 @@ void BM_pf_scale(benchmark::State& state) {
   state.counters["store_bytes/vf_slot"] = world.store_bytes_per_vf_slot();
 }
 // {VFs, blocks each VF's reads rotate over}: with 64 the reads cover 8 KiB of block contents for 1 VF
-// and 2 MiB for 256 VFs (as much as L2: the contents then come from L3 whatever the PF does); with 1
+// and 2 MiB for 256 VFs (as much as L2: the contents then come from L3 or memory, and the PF's block
+// register prefetch has the VF's doorbell write, in-process about 90 ns, to bring them in); with 1
 // the contents stay in cache, so what grows is the PF's own per-VF cost (and the simulated config
 // spaces' and VF endpoints').
 BENCHMARK(BM_pf_scale)
