@@ -7,7 +7,7 @@
 // (one slot each) and how many bytes of contents they may hold (one arena, packed in the order blocks
 // were defined: a block takes exactly its size, and a block with a handler sizeof(block_handler*) more,
 // where its handler is kept; a redefined or removed block's bytes are closed up). Three ways to make
-// one, one set of rules:
+// one, one set of rules (the hosted default store also skews VFs' runs of blocks apart, below):
 // - static_pf_blocks<MaxVfs, MaxBlocks, MaxBytes>: the storage inside the object, sized at compile
 //   time (firmware: a global one is zero-initialised, .bss, and set up by its constructor at startup);
 // - pf_blocks<MaxVfs>(slots, arena): the caller's storage;
@@ -114,6 +114,18 @@ class pf_blocks {
   // became a choice (every VF 64 blocks of 128 bytes), now shared by the VFs and allocated once.
   static constexpr std::size_t default_block_capacity = MaxVfs * invalidatable_block_count;
   static constexpr std::size_t default_byte_capacity = default_block_capacity * max_block_size;
+  // Run skews (hosted default store only). A PF defines its VFs' blocks VF by VF, each VF the same set,
+  // so the arena holds one run per VF and block b of every VF sits one run's length from the next VF's.
+  // When that length is a multiple of 1 KiB (64 blocks of 128 bytes: 8 KiB) the VFs' copies of a block
+  // fall into a few cache sets: at 256 VFs x 8 KiB, block b of all VFs maps to 16 of L2's 1024 sets (1 MiB,
+  // 16 ways) and a round over the VFs misses L2 on every read although it touches 32 KiB of contents. So
+  // a run that follows one of such a length starts run_skew bytes later (two lines: 128-byte blocks stay
+  // aligned pairs of lines), from room the store adds for it (run_skew per VF) and never counts against
+  // byte_capacity(): what fits without skews fits with them, and when the room is used up runs are
+  // simply not skewed. Stores on the caller's storage are never skewed (their bytes are exactly theirs).
+  static constexpr std::size_t run_skew = 128;
+  static constexpr std::size_t run_alias_period = 1024;
+  static constexpr std::size_t default_skew_capacity = MaxVfs * run_skew;
 
   // Serves from the caller's storage, which must outlive the store: `slots` bound how many blocks all
   // VFs together may define, `arena` their contents (up to 4 GiB of it is used).
@@ -133,13 +145,14 @@ class pf_blocks {
   explicit pf_blocks(pf_limits limits = {}) : limits_(limits) {
     auto slots = std::make_unique_for_overwrite<pf_block_slot[]>(default_block_capacity);
     std::unique_ptr<std::byte[], arena_delete> arena(
-        static_cast<std::byte*>(::operator new[](default_byte_capacity, arena_alignment)));
+        static_cast<std::byte*>(::operator new[](default_byte_capacity + default_skew_capacity, arena_alignment)));
     auto direct = std::make_unique<std::uint32_t[]>(MaxVfs * invalidatable_block_count);
     slots_ = slots.release();
     arena_ = arena.release();
     direct_ = direct.release();
     slot_capacity_ = default_block_capacity;
     byte_capacity_ = static_cast<std::uint32_t>(default_byte_capacity);
+    skew_capacity_ = static_cast<std::uint32_t>(default_skew_capacity);
   }
   ~pf_blocks() {
     if (direct_ != nullptr) {  // the storage is this store's own
@@ -168,6 +181,14 @@ class pf_blocks {
   [[nodiscard]] std::size_t blocks_defined() const noexcept { return used_slots_; }
   // Arena bytes in use: the contents of every block, and the pointer of every block with a handler.
   [[nodiscard]] std::size_t bytes_used() const noexcept { return used_bytes_; }
+  // The arena's size: byte_capacity(), and in the hosted default store the room for run skews.
+  [[nodiscard]] std::size_t arena_size() const noexcept {
+#if __STDC_HOSTED__
+    return std::size_t{byte_capacity_} + skew_capacity_;
+#else
+    return byte_capacity_;
+#endif
+  }
 
   // --- VF lifecycle -------------------------------------------------------------------------------
   // Registers VF `vf` with its routing ID. Already registered or out of range: errors, nothing changed.
@@ -238,10 +259,13 @@ class pf_blocks {
       index_outdated();
     }
     pf_block_slot& slot = slots_[at.index];
-    slot.offset_ = used_bytes_;
+    const std::uint32_t skew = start_of_run(vf);
+    slot.offset_ = arena_end() + skew;
     used_bytes_ += region;
+    run_skewed(skew);
     slot.size_ = static_cast<std::uint8_t>(initial.size());
-    slot.flags_ = static_cast<std::uint8_t>((static_cast<std::uint8_t>(access) & 3u) | (handler != nullptr ? computed_flag : 0u));
+    slot.flags_ = static_cast<std::uint8_t>((static_cast<std::uint8_t>(access) & 3u) | (handler != nullptr ? computed_flag : 0u) |
+                                            (skew != 0 ? skewed_flag : 0u));
     if (handler != nullptr) {
       const auto representation = std::bit_cast<std::array<std::byte, handler_bytes>>(handler);
       le::copy(representation, arena_ + slot.offset_);
@@ -525,15 +549,61 @@ class pf_blocks {
 #endif
   }
 
-  // Frees a block's region: the regions after it move down (the arena stays packed), and so do their
-  // offsets.
+  // Frees a block's region, its run skew included: the regions after it move down (the arena stays
+  // packed), and so do their offsets.
   void free_region(const pf_block_slot& slot) noexcept {
-    const std::uint32_t offset = slot.offset_;
-    const std::uint32_t size = region_size(slot);
-    copy_bytes(arena_ + offset, arena_ + offset + size, used_bytes_ - offset - size);
+    const std::uint32_t skew = skew_of(slot);
+    const std::uint32_t held = region_size(slot);
+    const std::uint32_t start = slot.offset_ - skew;
+    const std::uint32_t size = held + skew;
+    copy_bytes(arena_ + start, arena_ + start + size, arena_end() - start - size);
     for (std::size_t i = 0; i < used_slots_; ++i)
-      if (slots_[i].offset_ > offset) slots_[i].offset_ -= size;
-    used_bytes_ -= size;
+      if (slots_[i].offset_ > start) slots_[i].offset_ -= size;
+    used_bytes_ -= held;
+    run_freed(skew);
+  }
+
+  // Run skews (see run_skew); nothing in a freestanding build. A definition for another VF than the
+  // one before starts a run; the skew it starts with is 0 or run_skew.
+  [[nodiscard]] std::uint32_t start_of_run([[maybe_unused]] vf_index vf) noexcept {
+#if __STDC_HOSTED__
+    if (vf == run_vf_) return 0;
+    const std::uint32_t end = arena_end();
+    const bool aliasing = run_vf_ != no_run && end > run_start_ && (end - run_start_) % run_alias_period == 0;
+    const std::uint32_t skew = aliasing && skew_capacity_ - skew_used_ >= run_skew ? std::uint32_t{run_skew} : 0u;
+    run_vf_ = vf;
+    run_start_ = end + skew;
+    return skew;
+#else
+    return 0;
+#endif
+  }
+  void run_skewed([[maybe_unused]] std::uint32_t skew) noexcept {
+#if __STDC_HOSTED__
+    skew_used_ += skew;
+#endif
+  }
+  // A freed region moves the arena under the run being defined: the next definition starts one afresh.
+  void run_freed([[maybe_unused]] std::uint32_t skew) noexcept {
+#if __STDC_HOSTED__
+    skew_used_ -= skew;
+    run_vf_ = no_run;
+#endif
+  }
+  // Where the next region goes: past every region and skew.
+  [[nodiscard]] std::uint32_t arena_end() const noexcept {
+#if __STDC_HOSTED__
+    return used_bytes_ + skew_used_;
+#else
+    return used_bytes_;
+#endif
+  }
+  [[nodiscard]] static constexpr std::uint32_t skew_of([[maybe_unused]] const pf_block_slot& slot) noexcept {
+#if __STDC_HOSTED__
+    return (slot.flags_ & skewed_flag) != 0 ? std::uint32_t{run_skew} : 0u;
+#else
+    return 0;
+#endif
   }
 
   // Contents into or out of the arena (the same bytes at most: store() given a block's own contents()).
@@ -551,6 +621,7 @@ class pf_blocks {
   static constexpr std::uint8_t readable_flag = static_cast<std::uint8_t>(block_access::read_only);
   static constexpr std::uint8_t writable_flag = static_cast<std::uint8_t>(block_access::write_only);
   static constexpr std::uint8_t computed_flag = 4;
+  static constexpr std::uint8_t skewed_flag = 8;  // the region starts with a run skew (run_skew bytes of no block)
   static constexpr std::uint32_t handler_bytes = sizeof(block_handler*);
   static constexpr std::uint32_t region_size(const pf_block_slot& slot) noexcept {
     return slot.size_ + ((slot.flags_ & computed_flag) != 0 ? handler_bytes : 0u);
@@ -592,6 +663,11 @@ class pf_blocks {
   std::uint32_t* direct_{nullptr};  // hosted default storage only: the direct index, and the storage is ours
 #if __STDC_HOSTED__
   bool direct_current_{true};  // the direct index names every slot where it is (index_updated)
+  static constexpr vf_index no_run = 0xFFFF;  // a VF index is below MaxVfs <= 0xFFFF
+  std::uint32_t skew_capacity_{0};  // the hosted default store's room for run skews; 0: never skewed
+  std::uint32_t skew_used_{0};
+  std::uint32_t run_start_{0};  // where the run being defined (of VF run_vf_) starts
+  vf_index run_vf_{no_run};
 #endif
   std::array<vf_state, MaxVfs> vfs_{};
 };
