@@ -88,11 +88,11 @@ class pf_world {
     return static_cast<double>(pf_bytes_) / static_cast<double>(vf_count_);
   }
   // The store object and the slots and arena it allocated (its default capacity: 64 blocks of 128
-  // bytes per VF slot), per VF slot.
+  // bytes per VF slot, and its room for run skews), per VF slot.
   [[nodiscard]] double store_bytes_per_vf_slot() const noexcept {
     const auto& store = pf_->blocks();
     return static_cast<double>(sizeof(pf_type::store_type) +
-                               store.block_capacity() * sizeof(vpci::engine::pf_block_slot) + store.byte_capacity()) /
+                               store.block_capacity() * sizeof(vpci::engine::pf_block_slot) + store.arena_size()) /
            static_cast<double>(max_vfs);
   }
 
