@@ -803,7 +803,10 @@ BOOST_AUTO_TEST_CASE(pf_scale_the_vfs_copies_of_a_block_do_not_share_the_cache_s
         const auto contents = s.contents(vf, block_id{id});
         BOOST_TEST(copy_of(contents) == pattern(128, vf + id), boost::test_tools::per_element());
         BOOST_TEST(reinterpret_cast<std::uintptr_t>(contents.data()) % 128 == 0u);  // still two lines
-        if (vf > 0) BOOST_TEST(contents.data() - s.contents(static_cast<vf_index>(vf - 1), block_id{id}).data() == 8192 + 128);
+        if (vf > 0) {
+          const auto previous = s.contents(static_cast<vf_index>(vf - 1), block_id{id});
+          BOOST_TEST(contents.data() - previous.data() == 8192 + 128);
+        }
         sets.push_back(l2_set(contents));
       }
       std::sort(sets.begin(), sets.end());
@@ -849,13 +852,16 @@ BOOST_AUTO_TEST_CASE(pf_scale_run_skews_never_take_the_capacitys_bytes) {
   BOOST_TEST(s.bytes_used() == 128u * 128u);
   BOOST_TEST((s.define_block(0, block_id{1000}, pattern(1, 0)) == errc::insufficient_resources));
   // Run r starts with block r / 2 * 8 of VF r % 2.
-  const auto run_start = [&](std::uint32_t run) { return s.contents(static_cast<vf_index>(run % 2), block_id{run / 2 * 8}).data(); };
+  const auto run_start = [&](std::uint32_t run) {
+    return s.contents(static_cast<vf_index>(run % 2), block_id{run / 2 * 8}).data();
+  };
   const std::ptrdiff_t expected[] = {1024 + 128, 1024 + 128, 1024, 1024, 1024, 1024, 1024, 1024,
                                      1024,       1024,       1024, 1024, 1024, 1024, 1024};
   for (std::uint32_t run = 1; run < 16; ++run) BOOST_TEST(run_start(run) - run_start(run - 1) == expected[run - 1]);
   for (std::uint32_t run = 0; run < 16; ++run)
     for (std::uint32_t i = 0; i < 8; ++i)
-      BOOST_TEST(copy_of(s.contents(static_cast<vf_index>(run % 2), block_id{run / 2 * 8 + i})) == pattern(128, run * 8 + i),
+      BOOST_TEST(copy_of(s.contents(static_cast<vf_index>(run % 2), block_id{run / 2 * 8 + i})) ==
+                     pattern(128, run * 8 + i),
                  boost::test_tools::per_element());
 }
 

@@ -136,12 +136,12 @@ class pf_blocks {
         slot_capacity_(slots.size()),
         byte_capacity_(arena.size() > 0xFFFFFFFFu ? 0xFFFFFFFFu : static_cast<std::uint32_t>(arena.size())) {}
 #if __STDC_HOSTED__
-  // Hosted: default_block_capacity slots and default_byte_capacity bytes from the heap, allocated here
-  // once (untouched until blocks are defined), with a direct index of blocks 0..63 (below); serving
-  // never allocates. The arena starts on a 128-byte boundary (the heap aligns to 16 bytes only), so a
-  // 128-byte block defined among 128-byte blocks is one aligned pair of cache lines, not three lines:
-  // a PF serving hundreds of VFs reads contents that are not in cache, each line is a miss, and the
-  // hardware fetches a line's aligned pair with it.
+  // Hosted: default_block_capacity slots and default_byte_capacity bytes (and default_skew_capacity for
+  // run skews) from the heap, allocated here once (untouched until blocks are defined), with a direct
+  // index of blocks 0..63 (below); serving never allocates. The arena starts on a 128-byte boundary (the
+  // heap aligns to 16 bytes only), so a 128-byte block defined among 128-byte blocks is one aligned pair
+  // of cache lines, not three lines: a PF serving hundreds of VFs reads contents that are not in cache,
+  // each line is a miss, and the hardware fetches a line's aligned pair with it.
   explicit pf_blocks(pf_limits limits = {}) : limits_(limits) {
     auto slots = std::make_unique_for_overwrite<pf_block_slot[]>(default_block_capacity);
     std::unique_ptr<std::byte[], arena_delete> arena(
@@ -264,8 +264,8 @@ class pf_blocks {
     used_bytes_ += region;
     run_skewed(skew);
     slot.size_ = static_cast<std::uint8_t>(initial.size());
-    slot.flags_ = static_cast<std::uint8_t>((static_cast<std::uint8_t>(access) & 3u) | (handler != nullptr ? computed_flag : 0u) |
-                                            (skew != 0 ? skewed_flag : 0u));
+    slot.flags_ = static_cast<std::uint8_t>((static_cast<std::uint8_t>(access) & 3u) |
+                                            (handler != nullptr ? computed_flag : 0u) | (skew != 0 ? skewed_flag : 0u));
     if (handler != nullptr) {
       const auto representation = std::bit_cast<std::array<std::byte, handler_bytes>>(handler);
       le::copy(representation, arena_ + slot.offset_);
