@@ -729,6 +729,16 @@ BOOST_AUTO_TEST_CASE(caller_storage_holds_the_blocks) {
   BOOST_TEST((s.admit(1) == ntstatus::device_not_ready));
 }
 
+namespace {
+// The hosted default store of two VFs, both registered (routing IDs 1 and 2).
+std::unique_ptr<pf_blocks<2>> default_store_with_two_vfs() {
+  auto store = std::make_unique<pf_blocks<2>>();
+  BOOST_REQUIRE((store->register_vf(0, 1) == no_error));
+  BOOST_REQUIRE((store->register_vf(1, 2) == no_error));
+  return store;
+}
+}  // namespace
+
 // pf_blocks<MaxVfs> made with limits only: every VF's 64 blocks of 128 bytes, shared by the VFs.
 BOOST_AUTO_TEST_CASE(default_capacity_holds_64_full_blocks_per_vf) {
   auto owned = std::make_unique<pf_blocks<2>>();
@@ -757,10 +767,8 @@ BOOST_AUTO_TEST_CASE(default_capacity_holds_64_full_blocks_per_vf) {
 // arena every 128-byte block spanned three cache lines; a PF serving hundreds of VFs finds the contents
 // out of cache, and each line is a miss. The arena now starts on a cache line: two lines per block.
 BOOST_AUTO_TEST_CASE(pf_scale_the_default_store_keeps_128_byte_blocks_on_two_cache_lines) {
-  auto owned = std::make_unique<pf_blocks<2>>();
+  const auto owned = default_store_with_two_vfs();
   pf_blocks<2>& s = *owned;
-  BOOST_REQUIRE((s.register_vf(0, 1) == no_error));
-  BOOST_REQUIRE((s.register_vf(1, 2) == no_error));
   for (std::uint32_t id = 0; id < 64; ++id)
     for (vf_index vf = 0; vf < 2; ++vf) BOOST_REQUIRE((s.define_block(vf, block_id{id}, pattern(128, id + vf)) == no_error));
   for (std::uint32_t id = 0; id < 64; ++id)
@@ -840,10 +848,8 @@ BOOST_AUTO_TEST_CASE(pf_scale_runs_that_do_not_alias_stay_packed) {
 // byte_capacity() promises can still be defined. Two VFs take turns defining 1 KiB runs: the second and
 // third runs are skewed, the room is then used up, and all 16 KiB fit.
 BOOST_AUTO_TEST_CASE(pf_scale_run_skews_never_take_the_capacitys_bytes) {
-  auto owned = std::make_unique<pf_blocks<2>>();
+  const auto owned = default_store_with_two_vfs();
   pf_blocks<2>& s = *owned;
-  BOOST_REQUIRE((s.register_vf(0, 1) == no_error));
-  BOOST_REQUIRE((s.register_vf(1, 2) == no_error));
   for (std::uint32_t run = 0; run < 16; ++run)
     for (std::uint32_t i = 0; i < 8; ++i) {
       const auto vf = static_cast<vf_index>(run % 2);
