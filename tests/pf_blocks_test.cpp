@@ -1137,4 +1137,85 @@ BOOST_AUTO_TEST_CASE(random_definitions_keep_every_block_intact_with_the_default
   BOOST_TEST(run.defined > 500);
 }
 
+// The run skews against a model: VFs defining runs of 1 KiB (8 new blocks of 128 bytes or 16 of 64, which
+// are skewed while there is room) among runs of other lengths, redefinitions to other sizes, and VFs
+// leaving and coming back, with the capacity reached again and again. After every step each block holds
+// exactly its bytes, no two blocks overlap, the bytes in use are the model's, and what the model says
+// fits is accepted.
+BOOST_AUTO_TEST_CASE(random_runs_with_skews_keep_every_block_intact) {
+  constexpr vf_index vfs = 4;
+  auto owned = std::make_unique<pf_blocks<vfs>>();
+  pf_blocks<vfs>& s = *owned;
+  std::map<std::pair<vf_index, std::uint32_t>, std::vector<std::byte>> model;
+  std::array<bool, vfs> registered{};
+  std::mt19937 random{20261202};
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
+  const auto used = [&] {
+    std::size_t bytes = 0;
+    for (const auto& item : model) bytes += item.second.size();
+    return bytes;
+  };
+  int refused = 0, removed = 0, step = 0;
+  std::ptrdiff_t most_gaps = 0;
+  const auto check = [&] {
+    BOOST_TEST(s.bytes_used() == used());
+    std::vector<std::pair<const std::byte*, std::size_t>> places;
+    for (const auto& [key, bytes] : model) {
+      const auto contents = s.contents(key.first, block_id{key.second});
+      BOOST_TEST(std::equal(contents.begin(), contents.end(), bytes.begin(), bytes.end()),
+                 "step " << step << ": VF " << key.first << " block " << key.second);
+      places.emplace_back(contents.data(), contents.size());
+    }
+    std::sort(places.begin(), places.end());
+    std::ptrdiff_t gaps = 0;  // skews between blocks (a skew before the first block is not seen)
+    for (std::size_t i = 1; i < places.size(); ++i) {
+      const std::ptrdiff_t gap = places[i].first - (places[i - 1].first + places[i - 1].second);
+      BOOST_TEST(gap >= 0, "step " << step << ": blocks overlap");
+      gaps += gap;
+    }
+    most_gaps = std::max(most_gaps, gaps);
+  };
+  const auto define = [&](vf_index vf, std::uint32_t id, std::size_t size) {
+    const auto bytes = pattern(size, static_cast<unsigned>(step++));
+    const auto it = model.find({vf, id});
+    const std::size_t old = it == model.end() ? 0 : it->second.size();
+    const bool fits = (it != model.end() || model.size() < s.block_capacity()) &&
+                      (size <= old || size - old <= s.byte_capacity() - used());
+    const errc e = s.define_block(vf, block_id{id}, bytes);
+    BOOST_TEST((e == (fits ? no_error : errc::insufficient_resources)), "step " << step);
+    if (e == no_error) model[{vf, id}] = bytes;
+    else ++refused;
+    check();
+  };
+  for (int run = 0; run < 600; ++run) {
+    const auto vf = static_cast<vf_index>(pick(vfs));
+    if (!registered[vf]) {
+      BOOST_REQUIRE((s.register_vf(vf, vf) == no_error));
+      registered[vf] = true;
+    } else if (pick(30) == 0) {
+      BOOST_REQUIRE((s.unregister_vf(vf) == no_error));
+      std::erase_if(model, [&](const auto& item) { return item.first.first == vf; });
+      registered[vf] = false;
+      ++removed;
+      check();
+      continue;
+    }
+    const std::size_t kind = pick(5);
+    if (kind < 3) {  // 1 KiB of new blocks (IDs 64 and above take the binary search)
+      const std::size_t size = kind == 0 ? 64 : 128;
+      std::uint32_t id = static_cast<std::uint32_t>(pick(100));
+      for (std::size_t n = 0; n < 1024 / size; ++n) {
+        for (int tries = 0; tries < 100 && model.contains({vf, id}); ++tries) id = (id + 1) % 100;
+        define(vf, id, size);  // a redefinition when the VF has all 100 IDs
+      }
+    } else {  // a few definitions of any size, new or redefined
+      for (std::size_t n = 1 + pick(6); n > 0; --n) define(vf, static_cast<std::uint32_t>(pick(100)), 1 + pick(128));
+    }
+  }
+  BOOST_TEST_MESSAGE("refused " << refused << ", VFs removed " << removed << ", skew bytes at most " << most_gaps);
+  BOOST_TEST(refused > 20);  // the capacity was reached
+  BOOST_TEST(removed > 5);
+  BOOST_TEST(most_gaps >= 3 * 128);  // runs were skewed
+}
+
 BOOST_AUTO_TEST_SUITE_END()
