@@ -568,8 +568,9 @@ class pf_blocks {
   [[nodiscard]] std::uint32_t start_of_run([[maybe_unused]] vf_index vf) noexcept {
 #if __STDC_HOSTED__
     if (vf == run_vf_) return 0;
+    // A run in progress holds at least its first region above run_start_: a removal ends it (run_freed).
     const std::uint32_t end = arena_end();
-    const bool aliasing = run_vf_ != no_run && end > run_start_ && (end - run_start_) % run_alias_period == 0;
+    const bool aliasing = run_vf_ != no_run && (end - run_start_) % run_alias_period == 0;
     const std::uint32_t skew = aliasing && skew_capacity_ - skew_used_ >= run_skew ? std::uint32_t{run_skew} : 0u;
     run_vf_ = vf;
     run_start_ = end + skew;
