@@ -1,10 +1,17 @@
 // tests/child_process.hpp: a child process a test started, waited for through a pidfd so that every wait
-// for its end is bounded without sleeping, and killed and reaped if the test forgets it.
+// for its end is bounded without sleeping, and killed and reaped if the test forgets it; and a program
+// started as one, its output read through a pipe, every wait for a line of it bounded too.
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -54,6 +61,82 @@ class child_process {
 
   ::pid_t pid_;
   int pidfd_;
+};
+
+
+// A program run as a child process with its stdout (and, if asked, its stderr) on a pipe. The destructor
+// stops a program still running with SIGTERM (a clean stop, so that it removes what it created), then
+// kills it if it does not end within the guard.
+class program_process {
+ public:
+  enum class capture { stdout_only, stdout_and_stderr };
+
+  // `args[0]` is the program's path. running() is false if the pipe or the fork failed.
+  explicit program_process(std::vector<std::string> args, capture what = capture::stdout_only) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return;
+    std::vector<char*> argv;  // made before the fork: the child only calls async-signal-safe functions
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const ::pid_t pid = ::fork();
+    if (pid < 0) {
+      ::close(out[0]);
+      ::close(out[1]);
+      return;
+    }
+    if (pid == 0) {
+      ::dup2(out[1], STDOUT_FILENO);
+      if (what == capture::stdout_and_stderr) ::dup2(out[1], STDERR_FILENO);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    output_fd_ = out[0];
+    process_.emplace(pid);
+  }
+  program_process(const program_process&) = delete;
+  program_process& operator=(const program_process&) = delete;
+  ~program_process() {
+    if (running()) {
+      process_->signal(SIGTERM);
+      (void)wait_exit();
+    }
+    if (output_fd_ >= 0) ::close(output_fd_);
+  }
+
+  [[nodiscard]] bool running() const noexcept { return process_ && process_->running(); }
+  // Reads the output until `text` is in it (at most child_process::guard_ms). False if the program's
+  // output ended first or it took too long.
+  bool wait_for_output(std::string_view text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(child_process::guard_ms);
+    while (output_.find(text) == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      ::pollfd readable{output_fd_, POLLIN, 0};
+      if (output_fd_ < 0 || left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) != 1) return false;
+      char buffer[256];
+      const ::ssize_t n = ::read(output_fd_, buffer, sizeof buffer);
+      if (n <= 0) return false;
+      output_.append(buffer, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  void signal(int number) const {
+    if (running()) process_->signal(number);
+  }
+  // Waits (bounded, then SIGKILL) for the program to exit and reads the rest of its output; its exit
+  // status, -1 if it did not exit normally (or never started).
+  int wait_exit() {
+    if (!running()) return -1;
+    const int status = process_->wait_exit();
+    (void)wait_for_output("\n\x01never printed");  // the rest of the output, up to the pipe's end
+    return status;
+  }
+  [[nodiscard]] const std::string& output() const noexcept { return output_; }
+
+ private:
+  std::optional<child_process> process_;
+  int output_fd_ = -1;
+  std::string output_;
 };
 
 }  // namespace vpci::test

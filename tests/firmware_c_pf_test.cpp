@@ -44,66 +44,30 @@ std::string unique_name() {
   return "/vpci-fwc-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
 }
 
-// The PF as a child process: started with its stdout on a pipe, ready once it printed "ready", killed
-// and reaped if a test forgets it.
+// The PF as a child process: started with its stdout on a pipe, ready once it printed "ready", stopped
+// cleanly (SIGTERM, so that it removes its names) or killed and reaped if a test forgets it.
 class firmware_process {
  public:
-  firmware_process(const std::string& program, const std::string& name, std::vector<std::string> options = {}) {
-    int out[2];
-    BOOST_TEST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    std::vector<std::string> args{program, "--shm", name};
-    args.insert(args.end(), options.begin(), options.end());
-    std::vector<char*> argv;  // made before the fork: the child only calls async-signal-safe functions
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const ::pid_t pid = ::fork();
-    BOOST_TEST_REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    stdout_ = out[0];
-    process_.emplace(pid);
-  }
-  firmware_process(const firmware_process&) = delete;
-  firmware_process& operator=(const firmware_process&) = delete;
-  ~firmware_process() {
-    if (process_->running()) {  // a clean stop, so that the PF removes its names
-      process_->signal(SIGTERM);
-      (void)wait_exit();
-    }
-    if (stdout_ >= 0) ::close(stdout_);
+  firmware_process(const std::string& program, const std::string& name, std::vector<std::string> options = {})
+      : process_(arguments(program, name, std::move(options))) {
+    BOOST_TEST_REQUIRE(process_.running());
   }
 
   // Reads the PF's output until `line` is in it (bounded). False if it exited or took too long.
-  bool wait_for(const std::string& line) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(guard_ms);
-    while (output_.find(line + "\n") == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      ::pollfd readable{stdout_, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) != 1) return false;
-      char buffer[256];
-      const ::ssize_t n = ::read(stdout_, buffer, sizeof buffer);
-      if (n <= 0) return false;
-      output_.append(buffer, static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-  void signal(int number) const { process_->signal(number); }
+  bool wait_for(const std::string& line) { return process_.wait_for_output(line + "\n"); }
+  void signal(int number) const { process_.signal(number); }
   // Waits (bounded, then SIGKILL) for the PF to exit; its exit status, -1 if it did not exit normally.
-  int wait_exit() {
-    const int status = process_->wait_exit();
-    (void)wait_for("never printed");  // the rest of its output, up to the pipe's end
-    return status;
-  }
-  [[nodiscard]] const std::string& output() const noexcept { return output_; }
+  int wait_exit() { return process_.wait_exit(); }
+  [[nodiscard]] const std::string& output() const noexcept { return process_.output(); }
 
  private:
-  std::optional<vpci::test::child_process> process_;
-  int stdout_ = -1;
-  std::string output_;
+  static std::vector<std::string> arguments(const std::string& program, const std::string& name,
+                                            std::vector<std::string> options) {
+    std::vector<std::string> args{program, "--shm", name};
+    args.insert(args.end(), options.begin(), options.end());
+    return args;
+  }
+  vpci::test::program_process process_;
 };
 
 std::string program(const char* suffix = "") { return std::string(VPCI_FIRMWARE_C_DIR "/vpci-firmware-c-pf") + suffix; }

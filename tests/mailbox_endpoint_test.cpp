@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <new>
 #include <optional>
@@ -19,6 +20,8 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -433,6 +436,42 @@ BOOST_AUTO_TEST_CASE(seventy_thousand_requests_wrap_the_sequence) {
   for (int i = 0; i < 70'000 && !ec; ++i) (void)f.vf->read_block(example::mac_block::id, mac, ec);
   BOOST_TEST(!ec);
   BOOST_TEST(f.vf->engine().sequence() == (70'000u % 0xFFFFu));
+  BOOST_TEST(f.pf.blocks().counters(0).violations == 0u);
+}
+
+
+// A program whose completion handlers start the next read (a load generator, a coroutine reading in a
+// loop), over a transport whose PF answers inside the VF's own writes: the endpoint still gives its
+// executor to other work between completions, so posted handlers, timers and signals run. Before, one
+// turn of the executor delivered every completion and performed every next read, as long as the program
+// kept reading: `vpci-perf --memory` printed no progress line and ignored Ctrl-C.
+BOOST_AUTO_TEST_CASE(handlers_that_start_the_next_read_do_not_starve_the_executor) {
+  mailbox_fixture f;
+  constexpr std::size_t turn = vf_endpoint<memory_config_space>::completions_per_turn;
+  constexpr std::size_t reads = 4 * turn;
+  std::size_t completed = 0;
+  std::optional<std::size_t> posted_ran_after;
+  std::optional<std::size_t> timer_ran_after;
+  std::array<std::byte, 6> mac{};
+  std::function<void()> read_next = [&] {
+    f.vf->async_read_block(example::mac_block::id, mac, [&](boost::system::error_code ec, std::size_t n) {
+      BOOST_TEST(!ec);
+      BOOST_TEST(n == mac.size());
+      if (++completed < reads) read_next();
+    });
+  };
+  read_next();
+  boost::asio::post(f.io, [&] { posted_ran_after = completed; });
+  // Due at once: it runs when the executor next looks at its timers, without waiting for any time.
+  boost::asio::steady_timer timer(f.io, boost::asio::steady_timer::time_point::min());
+  timer.async_wait([&](boost::system::error_code) { timer_ran_after = completed; });
+  f.io.run();
+  BOOST_TEST(completed == reads);
+  BOOST_REQUIRE(posted_ran_after.has_value());
+  // Posted behind the first read's turn: it runs as soon as that turn has delivered its share.
+  BOOST_TEST(*posted_ran_after == turn);
+  BOOST_REQUIRE(timer_ran_after.has_value());
+  BOOST_TEST(*timer_ran_after <= 2 * turn);
   BOOST_TEST(f.pf.blocks().counters(0).violations == 0u);
 }
 

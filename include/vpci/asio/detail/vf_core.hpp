@@ -66,6 +66,11 @@ class vf_core : public vf_sync_forms<Derived> {
   using executor_type = Executor;
   using engine_type = Engine;
   static constexpr std::size_t max_operations = Engine::max_operations;
+  // At most this many completions are delivered in one turn of the executor while operations are still
+  // pending: a program whose handlers start the next operation (a load loop, a coroutine reading in a
+  // loop) over a transport whose PF answers inline would otherwise keep the turn as long as it reads, and
+  // the executor's timers, signals and other handlers would never run.
+  static constexpr std::size_t completions_per_turn = 64;
 
   vf_core(const vf_core&) = delete;
   vf_core& operator=(const vf_core&) = delete;
@@ -445,8 +450,10 @@ class vf_core : public vf_sync_forms<Derived> {
     });
   }
 
-  // Runs the engine until it must wait for I/O or time. Completions are delivered from here, so a
-  // handler that resumes a coroutine runs inside this loop and may start the next operation.
+  // Runs the engine until it must wait for I/O or time, or has delivered completions_per_turn
+  // completions with operations still pending (the rest in a turn posted behind what the executor has
+  // queued). Completions are delivered from here, so a handler that resumes a coroutine runs inside this
+  // loop and may start the next operation.
   void pump() {
     if (pumping_) {
       repump_ = true;
@@ -458,6 +465,7 @@ class vf_core : public vf_sync_forms<Derived> {
     const std::shared_ptr<vf_life> life = life_;
     auto& e = self().engine_ref();
     std::uint64_t now = timing_.now();
+    std::size_t delivered = 0;
     for (;;) {
       repump_ = false;
       const action_type a = e.step(now);
@@ -465,6 +473,11 @@ class vf_core : public vf_sync_forms<Derived> {
         case action_type::kind::complete:
           deliver(a.done);
           if (!life->alive) return;
+          if (++delivered >= completions_per_turn && !operations_.empty()) {
+            pumping_ = false;
+            schedule_pump();
+            return;
+          }
           now = timing_.now();  // a handler ran user code
           continue;
         case action_type::kind::read:
