@@ -63,7 +63,6 @@ class child_process {
   int pidfd_;
 };
 
-
 // A program run as a child process with its stdout (and, if asked, its stderr) on a pipe. The destructor
 // stops a program still running with SIGTERM (a clean stop, so that it removes what it created), then
 // kills it if it does not end within the guard.
@@ -108,16 +107,9 @@ class program_process {
   // Reads the output until `text` is in it (at most child_process::guard_ms). False if the program's
   // output ended first or it took too long.
   bool wait_for_output(std::string_view text) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(child_process::guard_ms);
-    while (output_.find(text) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      ::pollfd readable{output_fd_, POLLIN, 0};
-      if (output_fd_ < 0 || left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) != 1) return false;
-      char buffer[256];
-      const ::ssize_t n = ::read(output_fd_, buffer, sizeof buffer);
-      if (n <= 0) return false;
-      output_.append(buffer, static_cast<std::size_t>(n));
-    }
+    const auto deadline = guard_deadline();
+    while (output_.find(text) == std::string::npos)
+      if (!read_some(deadline)) return false;
     return true;
   }
   void signal(int number) const {
@@ -128,12 +120,29 @@ class program_process {
   int wait_exit() {
     if (!running()) return -1;
     const int status = process_->wait_exit();
-    (void)wait_for_output("\n\x01never printed");  // the rest of the output, up to the pipe's end
+    const auto deadline = guard_deadline();
+    while (read_some(deadline)) {
+    }
     return status;
   }
   [[nodiscard]] const std::string& output() const noexcept { return output_; }
 
  private:
+  static std::chrono::steady_clock::time_point guard_deadline() {
+    return std::chrono::steady_clock::now() + std::chrono::milliseconds(child_process::guard_ms);
+  }
+  // Appends what the program wrote next; false once its output ended or `deadline` passed.
+  bool read_some(std::chrono::steady_clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    ::pollfd readable{output_fd_, POLLIN, 0};
+    if (output_fd_ < 0 || left.count() <= 0 || ::poll(&readable, 1, static_cast<int>(left.count())) != 1) return false;
+    char buffer[256];
+    const ::ssize_t n = ::read(output_fd_, buffer, sizeof buffer);
+    if (n <= 0) return false;
+    output_.append(buffer, static_cast<std::size_t>(n));
+    return true;
+  }
+
   std::optional<child_process> process_;
   int output_fd_ = -1;
   std::string output_;

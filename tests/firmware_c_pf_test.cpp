@@ -15,10 +15,7 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -37,7 +34,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int guard_ms = 10000;  // no step of a working PF comes near this
+constexpr int guard_ms = vpci::test::child_process::guard_ms;  // no step of a working PF comes near this
 
 std::string unique_name() {
   static int counter = 0;

@@ -439,7 +439,6 @@ BOOST_AUTO_TEST_CASE(seventy_thousand_requests_wrap_the_sequence) {
   BOOST_TEST(f.pf.blocks().counters(0).violations == 0u);
 }
 
-
 // A program whose completion handlers start the next read (a load generator, a coroutine reading in a
 // loop), over a transport whose PF answers inside the VF's own writes: the endpoint still gives its
 // executor to other work between completions, so posted handlers, timers and signals run. Before, one
