@@ -120,13 +120,20 @@ int print_packet(std::span<const std::byte> packet) {
       const std::uint32_t version = le::load_u32(after.data());
       std::printf("    if it answers a version query: version 0x%08x (%u.%u)\n", version, version >> 16, version & 0xFFFFu);
     }
-    return 0;
+    // Bytes no completion decoder accepts (above a full read answer's 152, or a success with nothing
+    // after the status) are no completion, whichever request they claim to answer.
+    if (hyperv::decode_write_completion(packet) || hyperv::decode_version_response(packet)) return 0;
+    auto read = hyperv::decode_read_response(packet);
+    return read ? 0 : failed(read.error());
   }
   if (descriptor->type != hyperv::vmbus::packet_data_inband) return failed(errc::unknown_message_type);
 
   const auto payload = packet.subspan(std::size_t{descriptor->offset8} * 8);
   auto kind = hyperv::peek_message_type(payload);
-  if (!kind) return failed(kind.error());
+  if (!kind) {
+    if (payload.size() >= 4) std::printf("    message:          0x%08x (unknown)\n", le::load_u32(payload.data()));
+    return failed(kind.error());
+  }
   const std::uint32_t raw_type = le::load_u32(payload.data());
   switch (*kind) {
     case hyperv::message_type::read_block: {

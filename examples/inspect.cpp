@@ -184,29 +184,36 @@ std::string extended_capability_name(std::uint16_t id) {
 
 // A VF BAR as the SR-IOV capability holds it: memory only, 32- or 64-bit (then it takes the next BAR's
 // dword as its upper half), prefetchable or not. BARs that read all zero (the device has none there) are left out.
+// A 64-bit BAR5 has no next BAR: it is shown as the device types it, with its upper half missing.
 struct vf_bar {
   unsigned index = 0;
   std::uint64_t address = 0;
   bool is_64bit = false;
   bool prefetchable = false;
+  bool upper_half_missing = false;
 };
 
 std::vector<vf_bar> decode_vf_bars(const std::array<std::uint32_t, 6>& raw) {
   std::vector<vf_bar> out;
   for (unsigned i = 0; i < raw.size(); ++i) {
     const std::uint32_t low = raw[i];
-    const bool is_64bit = ((low >> 1) & 3u) == 2u && i + 1 < raw.size();
-    const std::uint64_t high = is_64bit ? raw[i + 1] : 0;
-    if (low != 0 || high != 0) out.push_back({i, (high << 32) | (low & ~std::uint64_t{0xF}), is_64bit, (low & 8u) != 0});
+    const bool is_64bit = ((low >> 1) & 3u) == 2u;
+    const bool upper_half_missing = is_64bit && i + 1 == raw.size();
+    const std::uint64_t high = is_64bit && !upper_half_missing ? raw[i + 1] : 0;
+    if (low != 0 || high != 0)
+      out.push_back({i, (high << 32) | (low & ~std::uint64_t{0xF}), is_64bit, (low & 8u) != 0, upper_half_missing});
     if (is_64bit) ++i;
   }
   return out;
 }
 
-// What the mailbox registers say about the VF's last request and a quarantine (docs/protocol.md 4.4): a
-// sequence violation is answered STATUS_INVALID_DEVICE_REQUEST for a well-formed request, and quarantines
-// the VF; a quarantined VF is answered STATUS_ACCESS_DENIED, which is also the answer for a read-only or
-// another VF's block, so that one is only "possible".
+// What the mailbox registers say about the VF's last request and a quarantine (docs/protocol.md 4.2,
+// 4.4): a sequence violation is answered STATUS_INVALID_DEVICE_REQUEST, whatever the request, and
+// quarantines the VF. Outside a violation that status answers only an unknown operation or reserved bits
+// (a bad length is STATUS_INVALID_PARAMETER), so for a read or write the window shows, it means a
+// quarantine; for another request, or when the answer is the previous request's (one is pending), it is
+// only "possible". A quarantined VF is answered STATUS_ACCESS_DENIED, which is also the answer for a
+// read-only or another VF's block: "possible" too.
 enum class request_state { idle, pending, answered };
 enum class quarantine_state { no, yes, possible };
 
@@ -225,10 +232,16 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
     return r;
   }
   r.header = *header;
+  // Both read as all ones; lspci says "Unknown header type" for the second and reads no capability.
+  if (!header->present())
+    r.errors.push_back("header: vendor ID " + hex(header->vendor_id, 4) + ": no function answers here (absent, or in reset)");
+  if (!header->known_layout())
+    r.errors.push_back("header: unknown header type " + hex(header->layout(), 2) +
+                       " (layouts 00 to 02 are defined): its capability list is not read");
 
   const auto walk = config::walk_capabilities(space);
   r.capabilities.assign(walk.entries.begin(), walk.entries.end());
-  if (walk.error != no_error) {
+  if (walk.error != no_error && header->known_layout()) {
     const std::string after = walk.entries.empty() ? "at the capability pointer"
                                                    : "after [" + hex(walk.entries.end()[-1].offset, 2) + "]";
     r.errors.push_back("capabilities: " + after + ": " + describe(walk.error));
@@ -264,11 +277,19 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
         r.errors.push_back("sriov: NumVFs " + std::to_string(s->num_vfs) + " exceeds TotalVFs " + std::to_string(s->total_vfs));
       if (s->zero_stride_with_multiple_vfs())
         r.errors.push_back("sriov: VF Stride 0 with NumVFs " + std::to_string(s->num_vfs));
+      if (s->zero_first_vf_offset())
+        r.errors.push_back("sriov: First VF Offset 0 with NumVFs " + std::to_string(s->num_vfs) + ": VF 0 would be the PF");
+      for (const auto& bar : decode_vf_bars(s->vf_bars))
+        if (bar.upper_half_missing)
+          r.errors.push_back("sriov: VF BAR" + std::to_string(bar.index) + " is 64-bit but is the last BAR: no upper half");
       const config::routing_id pf{address.routing_id()};
       for (std::uint16_t n = 0; n < s->num_vfs; ++n) {
         auto rid = config::vf_routing_id(pf, *s, n);
         if (!rid) {
-          if (rid.error() != errc::malformed_message)  // the zero stride is reported once, above
+          // The zero offset and the zero stride (malformed_message) are reported once, above.
+          if (rid.error() == errc::out_of_range)
+            r.errors.push_back("sriov: VF " + std::to_string(n) + " and above: routing IDs past bus ff");
+          else if (rid.error() != errc::malformed_message)
             r.errors.push_back("sriov: VF " + std::to_string(n) + " routing ID: " + describe(rid.error()));
           break;
         }
@@ -335,13 +356,12 @@ std::string capability_names(std::uint16_t caps) {
 mailbox_verdict judge(const mailbox_report& m) {
   mailbox_verdict v;
   if (m.request.sequence != 0) v.request = m.request.sequence == m.status.ack ? request_state::answered : request_state::pending;
-  const bool well_formed = !m.request.reserved_bits && (m.request.operation == static_cast<std::uint8_t>(mailbox::operation::read) ||
-                                                         m.request.operation == static_cast<std::uint8_t>(mailbox::operation::write)) &&
-                           m.request.length >= 1 && m.request.length <= max_block_size;
-  if (m.status.failed && m.result == static_cast<std::uint32_t>(ntstatus::invalid_device_request) && well_formed &&
-      v.request == request_state::answered)
-    v.quarantine = quarantine_state::yes;
-  else if (m.status.failed && m.result == static_cast<std::uint32_t>(ntstatus::access_denied))
+  const bool known_operation = !m.request.reserved_bits && (m.request.operation == static_cast<std::uint8_t>(mailbox::operation::read) ||
+                                                             m.request.operation == static_cast<std::uint8_t>(mailbox::operation::write));
+  if (!m.status.failed) return v;
+  if (m.result == static_cast<std::uint32_t>(ntstatus::invalid_device_request))
+    v.quarantine = known_operation && v.request == request_state::answered ? quarantine_state::yes : quarantine_state::possible;
+  else if (m.result == static_cast<std::uint32_t>(ntstatus::access_denied))
     v.quarantine = quarantine_state::possible;
   return v;
 }
@@ -362,12 +382,14 @@ const char* quarantine_name(quarantine_state s) {
   }
   return "?";
 }
-std::string quarantine_text(quarantine_state s) {
+std::string quarantine_text(quarantine_state s, std::uint32_t result) {
   switch (s) {
     case quarantine_state::no: return "no";
     case quarantine_state::yes:
       return "yes (a sequence violation: the PF refuses every request until a mailbox reset or an FLR)";
     case quarantine_state::possible:
+      if (result == static_cast<std::uint32_t>(ntstatus::invalid_device_request))
+        return "possible (STATUS_INVALID_DEVICE_REQUEST: an unknown operation or reserved bits, or a sequence violation)";
       return "possible (STATUS_ACCESS_DENIED: a read-only or another VF's block, or a quarantined VF)";
   }
   return "?";
@@ -397,7 +419,7 @@ void print_mailbox(const mailbox_report& m) {
       break;
     case request_state::answered: request = "request " + std::to_string(m.request.sequence) + " answered"; break;
   }
-  std::printf("    state: %s; quarantine: %s\n", request.c_str(), quarantine_text(verdict.quarantine).c_str());
+  std::printf("    state: %s; quarantine: %s\n", request.c_str(), quarantine_text(verdict.quarantine, m.result).c_str());
 }
 
 const char* flag(bool on) { return on ? "+" : "-"; }

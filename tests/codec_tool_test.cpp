@@ -110,10 +110,12 @@ BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
   r = codec("--frame 21 00 00 00 " + read_packet);
   BOOST_TEST(r.exit_status == 1);
   BOOST_TEST(r.out.find("  error: the prefix says 33 bytes, 32 follow\n") != std::string::npos, r.out);
-  // An unknown message type.
+  // An unknown message type: the type word is shown, then the error.
   r = codec("06000200030001000100000000000000 7700494204000100");
   BOOST_TEST(r.exit_status == 1);
-  BOOST_TEST(r.out.find("    error:            ") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("    message:          0x42490077 (unknown)\n"
+                        "    error:            unknown message type\n") != std::string::npos,
+             r.out);
   // Not hex, or an odd number of digits: usage errors.
   r = codec("06 0");
   BOOST_TEST(r.exit_status == 2);
@@ -121,6 +123,25 @@ BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
   r = codec("hello");
   BOOST_TEST(r.exit_status == 2);
   BOOST_TEST(r.out.find("vpci-codec: 'h' is not a hex digit\n") == 0u, r.out);
+}
+
+// A completion no completion decoder accepts is an error, as for every other packet: 168 bytes (len8 21)
+// is above the largest read answer (a 128-byte block padded: 152), as the same bytes in a frame.
+BOOST_AUTO_TEST_CASE(a_completion_larger_than_any_answer_does_not_decode) {
+  if (skip_without_binary()) return;
+  std::string packet = "0b00020015000000 0500000000000000 00000000";
+  for (int i = 0; i < 148; ++i) packet += " 00";
+  for (const std::string& input : {packet, "--frame a8000000 " + packet}) {
+    const auto r = codec(input);
+    BOOST_TEST(r.exit_status == 1, r.out);
+    BOOST_TEST(r.out.find("    after the status: 148 bytes") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("    error:            malformed message\n") != std::string::npos, r.out);
+  }
+  // The largest a read answer can be, and a write completion's 24 bytes, still decode.
+  std::string largest = "0b00020013000000 0500000000000000 00000000";
+  for (int i = 0; i < 132; ++i) largest += " 00";
+  BOOST_TEST(codec(largest).exit_status == 0);
+  BOOST_TEST(codec("0b00020003000000 0500000000000000 00000000 00000000").exit_status == 0);
 }
 
 BOOST_AUTO_TEST_CASE(the_walkthrough_prints_every_packet_the_same_way) {

@@ -1,5 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -92,6 +93,43 @@ BOOST_AUTO_TEST_CASE(standard_pointer_into_the_header) {
   const auto walk = config::walk_capabilities(image.view(256));
   BOOST_TEST((walk.error == errc::bad_capability_pointer));
   BOOST_TEST(offsets(walk) == v8({0x40}), boost::test_tools::per_element());
+}
+
+// An entry that reads ID 0xFF is nothing answering there, not a capability: Linux's walk ends at it
+// (__pci_find_next_cap_ttl) and lspci prints "<chain broken>"; what follows it is not listed.
+BOOST_AUTO_TEST_CASE(standard_entry_with_id_ff_ends_the_walk) {
+  config_image image;
+  image.capability_pointer(0x40);
+  image.standard_capability(0x40, 0x01, 0x50);
+  image.standard_capability(0x50, 0xFF, 0x60);
+  image.standard_capability(0x60, 0x05, 0x00);
+  const auto before = image.bytes();
+  const auto walk = config::walk_capabilities(image.view(256));
+  BOOST_TEST((walk.error == errc::bad_capability_pointer));
+  BOOST_TEST(offsets(walk) == v8({0x40}), boost::test_tools::per_element());
+  BOOST_TEST((config::find_capability(image.view(256), 0x05).error() == errc::bad_capability_pointer));
+  BOOST_TEST((image.bytes() == before));
+}
+
+// Layouts other than 0, 1 and 2 say nowhere where a capability pointer is: an absent function's all-ones
+// space (layout 0x7F, status bit 4 set) walked from 0x34 read 0xFF entries until it "looped".
+BOOST_AUTO_TEST_CASE(unknown_header_layout_has_no_standard_list) {
+  std::array<std::byte, 4096> ones{};
+  ones.fill(std::byte{0xFF});
+  const auto walk = config::walk_capabilities(ones);
+  BOOST_TEST((walk.error == errc::not_supported));
+  BOOST_TEST(walk.entries.empty());
+  BOOST_TEST((config::walk_extended_capabilities(ones).error == no_error));  // all ones at 0x100: no list
+  BOOST_TEST(config::walk_extended_capabilities(ones).entries.empty());
+
+  config_image image;
+  image.capability_pointer(0x40);
+  image.standard_capability(0x40, 0x01, 0x00);
+  image.put8(0x0E, 0x83);  // a multi-function device of layout 3
+  BOOST_TEST((config::walk_capabilities(image.view(256)).error == errc::not_supported));
+  image.put8(0x0E, 0x81);  // layout 1, a bridge: the same pointer at 0x34
+  BOOST_TEST((config::walk_capabilities(image.view(256)).error == no_error));
+  BOOST_TEST(config::walk_capabilities(image.view(256)).entries.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(standard_misaligned_pointer_is_masked) {

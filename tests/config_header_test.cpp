@@ -52,6 +52,8 @@ BOOST_AUTO_TEST_CASE(absent_function_reads_all_ones) {
   const auto h = config::decode_header(ones);
   BOOST_TEST_REQUIRE(h.has_value());
   BOOST_TEST(!h->present());
+  BOOST_TEST(h->layout() == 0x7F);
+  BOOST_TEST(!h->known_layout());  // so no capability pointer is read
 }
 
 BOOST_AUTO_TEST_CASE(truncated_snapshot_is_out_of_range) {

@@ -168,6 +168,20 @@ BOOST_AUTO_TEST_CASE(zero_stride_with_several_vfs_is_flagged) {
   BOOST_TEST((one->validate() == no_error));
 }
 
+// First VF Offset 0 makes VF 0 the PF itself: Linux refuses such a PF (compute_max_vf_buses). With
+// NumVFs 0 the offset is never used.
+BOOST_AUTO_TEST_CASE(zero_first_vf_offset_is_flagged) {
+  const auto s = config::find_sriov(make_pf({0x0001, 4, 4, 1, 0, 1, 0x1000}).view());
+  BOOST_TEST_REQUIRE(s.has_value());
+  BOOST_TEST(s->zero_first_vf_offset());
+  BOOST_TEST(!s->zero_stride_with_multiple_vfs());
+  BOOST_TEST((s->validate() == errc::malformed_message));
+  BOOST_TEST((config::vf_routing_id(config::routing_id{0x0300}, *s, 0).error() == errc::malformed_message));
+  const auto none = config::find_sriov(make_pf({0x0000, 4, 4, 0, 0, 1, 0x1000}).view());
+  BOOST_TEST(!none->zero_first_vf_offset());
+  BOOST_TEST((none->validate() == no_error));
+}
+
 BOOST_AUTO_TEST_CASE(no_vfs_enabled_has_no_routing_ids) {
   const auto s = config::find_sriov(make_pf({0x0000, 16, 16, 0, 1, 1, 0x1000}).view());
   BOOST_TEST((config::vf_routing_id(config::routing_id{0x0100}, *s, 0).error() == errc::not_found));

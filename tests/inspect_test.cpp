@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -129,9 +130,9 @@ config_image sriov_pf() {
 // after the session initialised it (epoch 1, 100 ms heartbeat, the signal announced), answered a read of
 // block 5 (sequence 1), failed a write to a read-only block (sequence 2), latched invalidations of blocks 1
 // and 40, beat twice, and after the VF set SIGNAL and acknowledged block 1 without the PF servicing it yet.
-// With `skip_a_sequence`, the VF then sends sequence 7 after 2: the PF answers the violation and
-// quarantines the VF.
-config_image vf_with_mailbox(bool skip_a_sequence = false) {
+// With `last_request`, the VF then sends that request word and the PF answers it: sequence 7 (after 2) is a
+// violation, and the PF quarantines the VF.
+config_image vf_with_mailbox(std::optional<std::uint32_t> last_request = std::nullopt) {
   config_image image{0x8086, 0x154C};
   image.capability_pointer(0x40);
   image.standard_capability(0x40, 0x10, 0x00);
@@ -161,10 +162,11 @@ config_image vf_with_mailbox(bool skip_a_sequence = false) {
   apply(session.tick(200'000'000));
   image.put32(*window + 0x14u, mailbox::control_signal);
   image.put32(*window + 0x30u, 0b10);
-  if (skip_a_sequence) {
-    image.put32(*window + mailbox::reg::request, mailbox::encode_request(7, 8, mailbox::operation::read));
+  if (last_request) {
+    image.put32(*window + mailbox::reg::request, *last_request);
     apply(session.service(view()));
-    BOOST_TEST_REQUIRE((store.quarantined(0) != engine::quarantine_reason::none));
+    const bool violation = mailbox::decode_request(*last_request).sequence != 3;
+    BOOST_TEST_REQUIRE(((store.quarantined(0) != engine::quarantine_reason::none) == violation));
   }
   return image;
 }
@@ -474,6 +476,64 @@ BOOST_AUTO_TEST_CASE(sriov_control_status_and_vf_bars) {
   for (const auto& vf : s.at("vfs").as_array()) BOOST_TEST(vf.at("enabled").as_bool());
 }
 
+// What a gone or resetting function reads (all ones) and an entry reading ID 0xFF: lspci says "Unknown
+// header type 7f" and "<chain broken>", Linux ends its walk; the tool listed 0xFF entries as capabilities
+// and walked past them (and an all-ones space "looped").
+BOOST_AUTO_TEST_CASE(an_absent_function_and_an_entry_with_id_ff_end_the_walk) {
+  if (skip_without_binary()) return;
+  config_image absent;
+  for (std::size_t at = 0; at < 4096; at += 4) absent.put32(at, 0xFFFFFFFFu);
+  config_image broken{0x8086, 0x0003};
+  broken.capability_pointer(0x40);
+  broken.standard_capability(0x40, 0x01, 0x50);
+  broken.standard_capability(0x50, 0xFF, 0x60);
+  broken.standard_capability(0x60, 0x05, 0x00);
+  temp_file dump(dump_text("05:00.0 absent", absent.view()) + dump_text("00:03.0 broken", broken.view(256)));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find("0000:05:00.0  vendor ffff device ffff class ffffff rev ff header type ff  (4096 bytes)\n"
+                            "  error: header: vendor ID ffff: no function answers here (absent, or in reset)\n"
+                            "  error: header: unknown header type 7f (layouts 00 to 02 are defined): its capability "
+                            "list is not read\n"
+                            "0000:00:03.0") != std::string::npos,
+             human.out);
+  BOOST_TEST(human.out.find("  capabilities:\n"
+                            "    [40] Power Management (id 01)\n"
+                            "  error: capabilities: after [40]: capability pointer invalid\n") != std::string::npos,
+             human.out);
+  BOOST_TEST(human.out.find("Capability ID 0xff") == std::string::npos, human.out);
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST(doc.as_array()[0].at("capabilities").as_array().empty());
+  BOOST_TEST(doc.as_array()[0].at("errors").as_array().size() == 2u);
+  BOOST_TEST(doc.as_array()[1].at("capabilities").as_array().size() == 1u);
+}
+
+// SR-IOV values Linux refuses or cannot place, each named: First VF Offset 0 (VF 0 would be the PF), a
+// 64-bit VF BAR5 (no BAR above it for the upper half; lspci shows it as 64-bit), routing IDs past bus 255.
+BOOST_AUTO_TEST_CASE(sriov_values_that_cannot_be_placed_are_named) {
+  if (skip_without_binary()) return;
+  auto zero_offset = sriov_pf();
+  zero_offset.put16(0x150 + 0x14, 0);
+  auto last_bar_64bit = sriov_pf_enabled();
+  last_bar_64bit.put32(0x150 + 0x24 + 5 * 4, 0x0000000C);
+  auto past_bus_ff = sriov_pf();
+  past_bus_ff.put16(0x150 + 0x14, 0x02FE);  // from fd:00.0 (0xFD00): VF 0 at ff:1f.6 (0xFFFE), VF 1 past bus ff
+  temp_file dump(dump_text("03:00.0 zero offset", zero_offset.view()) + dump_text("03:00.1 BAR5", last_bar_64bit.view()) +
+                 dump_text("fd:00.0 past bus ff", past_bus_ff.view()));
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) ==
+             R"(["sriov: First VF Offset 0 with NumVFs 4: VF 0 would be the PF"])");
+  BOOST_TEST(doc.as_array()[0].at("sriov").at("vfs").as_array().empty());
+  BOOST_TEST(json::serialize(doc.as_array()[1].at("errors")) ==
+             R"(["sriov: VF BAR5 is 64-bit but is the last BAR: no upper half"])");
+  BOOST_TEST(json::serialize(doc.as_array()[1].at("sriov").at("vf_bars").as_array().back()) ==
+             R"({"bar":5,"address":"0x0000000000000000","64bit":true,"prefetchable":true})");
+  BOOST_TEST(json::serialize(doc.as_array()[2].at("errors")) == R"(["sriov: VF 1 and above: routing IDs past bus ff"])");
+  BOOST_TEST(doc.as_array()[2].at("sriov").at("vfs").as_array().size() == 1u);
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.out.find("    VF BAR5: memory at 0000000000000000 (64-bit, prefetchable)\n") != std::string::npos, human.out);
+}
+
 // Every capability's name is the one lspci prints for it (the start of lspci's text after the offset).
 BOOST_AUTO_TEST_CASE(capability_names_are_lspcis) {
   if (skip_without_binary()) return;
@@ -512,7 +572,7 @@ BOOST_AUTO_TEST_CASE(mailbox_pending_request_and_quarantine) {
   if (skip_without_binary()) return;
   auto pending = vf_with_mailbox();
   pending.put32(0x100 + mailbox::reg::request, mailbox::encode_request(3, 8, mailbox::operation::read));  // not serviced
-  const auto quarantined = vf_with_mailbox(/*skip_a_sequence=*/true);
+  const auto quarantined = vf_with_mailbox(mailbox::encode_request(7, 8, mailbox::operation::read));
   temp_file dump(dump_text("04:10.0 pending", pending.view()) + dump_text("04:10.2 quarantined", quarantined.view()));
   const auto human = run_inspect("--dump '" + dump.path() + "'");
   BOOST_TEST(human.exit_status == 0);
@@ -526,6 +586,37 @@ BOOST_AUTO_TEST_CASE(mailbox_pending_request_and_quarantine) {
   BOOST_TEST(doc.as_array()[1].at("mailbox").at("state").as_string() == "answered");
   BOOST_TEST(doc.as_array()[1].at("mailbox").at("quarantine").as_string() == "yes");
   BOOST_TEST(doc.as_array()[1].at("mailbox").at("result").as_string() == "0xc0000010");
+}
+
+// A violation is answered STATUS_INVALID_DEVICE_REQUEST whatever the request; outside one, that status
+// answers only an unknown operation or reserved bits (a length of 0 or above 128 is
+// STATUS_INVALID_PARAMETER). So a read or write with a bad length is a quarantine, and a request with an
+// unknown operation may be one; the tool said "no" to both.
+BOOST_AUTO_TEST_CASE(quarantine_after_a_violation_with_a_bad_length_or_operation) {
+  if (skip_without_binary()) return;
+  const auto operation_3 = static_cast<mailbox::operation>(3);
+  const auto zero_length = vf_with_mailbox(mailbox::encode_request(7, 0, mailbox::operation::read));
+  const auto long_write = vf_with_mailbox(mailbox::encode_request(7, 200, mailbox::operation::write));
+  const auto unknown_violation = vf_with_mailbox(mailbox::encode_request(7, 8, operation_3));
+  const auto unknown_in_sequence = vf_with_mailbox(mailbox::encode_request(3, 8, operation_3));  // no violation
+  temp_file dump(dump_text("04:10.0 zero", zero_length.view()) + dump_text("04:10.1 long", long_write.view()) +
+                 dump_text("04:10.2 op3", unknown_violation.view()) + dump_text("04:10.3 op3", unknown_in_sequence.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  const std::string yes = "quarantine: yes (a sequence violation: the PF refuses every request until a mailbox reset or an FLR)";
+  const std::string possible =
+      "quarantine: possible (STATUS_INVALID_DEVICE_REQUEST: an unknown operation or reserved bits, or a sequence violation)";
+  BOOST_TEST(human.out.find("    request: sequence 7, block 00000006, length 0, read\n") != std::string::npos, human.out);
+  BOOST_TEST(human.out.find("    state: request 7 answered; " + yes) != std::string::npos, human.out);
+  BOOST_TEST(human.out.find("    request: sequence 7, block 00000006, length 200, write\n") != std::string::npos, human.out);
+  BOOST_TEST(human.out.find("    state: request 7 answered; " + possible) != std::string::npos, human.out);
+  BOOST_TEST(human.out.find("    state: request 3 answered; " + possible) != std::string::npos, human.out);
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST(doc.as_array()[0].at("mailbox").at("quarantine").as_string() == "yes");
+  BOOST_TEST(doc.as_array()[1].at("mailbox").at("quarantine").as_string() == "yes");
+  BOOST_TEST(doc.as_array()[2].at("mailbox").at("quarantine").as_string() == "possible");
+  BOOST_TEST(doc.as_array()[3].at("mailbox").at("quarantine").as_string() == "possible");
+  BOOST_TEST(doc.as_array()[3].at("mailbox").at("result").as_string() == "0xc0000010");
 }
 
 // -d VENDOR:DEVICE keeps the matching devices, as lspci -d; a malformed filter is a usage error.

@@ -5,8 +5,12 @@
 // dword positions), every read is checked against the snapshot's size, and a malformed list ends the walk
 // with an error while keeping what was found before it:
 // - errc::capability_loop: a pointer leads back to an entry already visited (self loops included);
-// - errc::bad_capability_pointer: a standard pointer into the header (< 0x40); an extended `next` below
-//   0x100, not dword aligned, or leading to an empty (all-zero or all-ones) header;
+// - errc::bad_capability_pointer: a standard pointer into the header (< 0x40) or to an entry with ID 0xFF
+//   (what an absent or resetting function reads: Linux ends its walk there, lspci says "chain broken");
+//   an extended `next` below 0x100, not dword aligned, or leading to an empty (all-zero or all-ones)
+//   header;
+// - errc::not_supported: the standard list of a header layout other than 0, 1 and 2 (an all-ones space
+//   reads layout 0x7F): no layout says where its capability pointer is, so nothing is walked;
 // - errc::out_of_range: the pointer is valid but the snapshot ends before the entry (a truncated snapshot,
 //   e.g. the 64 bytes an unprivileged sysfs read returns).
 //
@@ -37,6 +41,8 @@ inline constexpr std::size_t standard_capabilities_start = 0x40;
 // Upper bounds on list lengths: one entry per dword position the list may use.
 inline constexpr std::size_t max_standard_capabilities = (256 - standard_capabilities_start) / 4;           // 48
 inline constexpr std::size_t max_extended_capabilities = (4096 - extended_capabilities_start) / 4;         // 960
+// The ID a standard entry reads as when nothing answers there: never a capability.
+inline constexpr std::uint8_t absent_capability_id = 0xFF;
 
 // Standard capability IDs used in this library and its tools.
 namespace capability_id {
@@ -155,12 +161,14 @@ constexpr errc for_each_capability(std::span<const std::byte> space, Visitor&& v
   auto header = decode_header(space);
   if (!header) return header.error();
   if (!header->has_capabilities_list()) return no_error;
+  if (!header->known_layout()) return errc::not_supported;
   detail::visited_dwords visited;
   std::size_t pointer = header->capabilities_pointer & 0xFCu;
   while (pointer != 0) {
     if (pointer < standard_capabilities_start) return errc::bad_capability_pointer;
     if (pointer + 2 > space.size()) return errc::out_of_range;
     if (visited.test_and_set(pointer)) return errc::capability_loop;
+    if (le::load_u8(space.data() + pointer) == absent_capability_id) return errc::bad_capability_pointer;
     const capability entry{le::load_u8(space.data() + pointer), static_cast<std::uint8_t>(pointer),
                            le::load_u8(space.data() + pointer + 1)};
     detail::visit_entry(visit, entry);

@@ -50,6 +50,10 @@ struct standard_header {
     return static_cast<std::uint8_t>(header_type & 0x7F);
   }
   [[nodiscard]] constexpr bool multi_function() const noexcept { return (header_type & 0x80) != 0; }
+  // Layouts 0 (endpoint), 1 (bridge) and 2 (CardBus bridge) are the ones PCI defines.
+  [[nodiscard]] constexpr bool known_layout() const noexcept {
+    return layout() <= static_cast<std::uint8_t>(header_layout::cardbus_bridge);
+  }
   [[nodiscard]] constexpr bool has_capabilities_list() const noexcept {
     return (status & status_capabilities_list) != 0;
   }

@@ -98,10 +98,12 @@ struct sriov_capability {
   // Values the spec does not allow; the decode keeps them so that a tool can show what the device says.
   [[nodiscard]] constexpr bool num_vfs_exceeds_total_vfs() const noexcept { return num_vfs > total_vfs; }
   [[nodiscard]] constexpr bool zero_stride_with_multiple_vfs() const noexcept { return vf_stride == 0 && num_vfs > 1; }
-  // errc::malformed_message if either flag above is set (NumVFs > TotalVFs first), else no_error.
+  // VF 0 would be the PF itself (Linux refuses such a PF: compute_max_vf_buses in drivers/pci/iov.c).
+  [[nodiscard]] constexpr bool zero_first_vf_offset() const noexcept { return first_vf_offset == 0 && num_vfs > 0; }
+  // errc::malformed_message if any flag above is set, else no_error.
   [[nodiscard]] constexpr errc validate() const noexcept {
-    if (num_vfs_exceeds_total_vfs()) return errc::malformed_message;
-    if (zero_stride_with_multiple_vfs()) return errc::malformed_message;
+    if (num_vfs_exceeds_total_vfs() || zero_stride_with_multiple_vfs() || zero_first_vf_offset())
+      return errc::malformed_message;
     return no_error;
   }
 };
@@ -143,13 +145,13 @@ struct sriov_capability {
 }
 
 // The routing ID of VF n (0-based): (PF routing ID) + First VF Offset + n * VF Stride, which may carry
-// into the bus number. Errors: errc::not_found when n >= NumVFs; errc::malformed_message when n > 0 and
-// the stride is 0 (two VFs would share one ID); errc::out_of_range when the sum passes 0xFFFF (no bus
-// above 255 to land on).
+// into the bus number. Errors: errc::not_found when n >= NumVFs; errc::malformed_message when the First
+// VF Offset is 0 (VF 0 would be the PF) or when n > 0 and the stride is 0 (two VFs would share one ID);
+// errc::out_of_range when the sum passes 0xFFFF (no bus above 255 to land on).
 [[nodiscard]] constexpr result<routing_id> vf_routing_id(routing_id pf, const sriov_capability& sriov,
                                                          std::uint16_t n) noexcept {
   if (n >= sriov.num_vfs) return errc::not_found;
-  if (n > 0 && sriov.vf_stride == 0) return errc::malformed_message;
+  if (sriov.first_vf_offset == 0 || (n > 0 && sriov.vf_stride == 0)) return errc::malformed_message;
   const std::uint32_t rid = std::uint32_t{pf.value} + sriov.first_vf_offset + std::uint32_t{n} * sriov.vf_stride;
   if (rid > 0xFFFF) return errc::out_of_range;
   return routing_id{static_cast<std::uint16_t>(rid)};
