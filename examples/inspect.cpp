@@ -485,7 +485,10 @@ std::string boolean_json(bool b) { return b ? "true" : "false"; }
 template <class T, class Format>
 std::string json_array(const std::vector<T>& items, Format format) {
   std::string out = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + format(items[i]);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i != 0) out += ',';
+    out += format(items[i]);
+  }
   return out + "]";
 }
 
@@ -562,7 +565,12 @@ std::string to_json(const device_report& r) {
   });
   j += ",\"mailbox\":" + (r.mailbox ? mailbox_json(*r.mailbox) : "null");
   j += ",\"free\":" + json_array(r.free, [](const config::free_range& f) {
-    return "[" + hex_json(f.start, 3) + "," + hex_json(f.end, 3) + "]";
+    // Appended, not "[" + ...: g++ 12 at -O3 reports a false -Wrestrict for a literal + string&& here.
+    std::string pair = "[";
+    pair += hex_json(f.start, 3);
+    pair += ',';
+    pair += hex_json(f.end, 3);
+    return pair + "]";
   });
   j += ",\"errors\":" + json_array(r.errors, [](const std::string& e) { return json_string(e); });
   return j + "}";

@@ -366,6 +366,28 @@ BOOST_AUTO_TEST_CASE(removal_completes_every_pending_operation_in_order) {
   for (auto& ec : errors) BOOST_TEST((ec == errc::vf_removed));
 }
 
+// A program without an event loop (the synchronous forms only) that removes its VF: the next synchronous
+// read works. It failed with `busy` until someone ran the io_context, for the pump remove() had posted.
+BOOST_AUTO_TEST_CASE(a_synchronous_read_right_after_remove_is_not_busy) {
+  mailbox_fixture f;
+  boost::system::error_code ec;
+  std::array<std::byte, 6> mac{};
+  BOOST_TEST(f.vf->read_block(example::mac_block::id, mac, ec) == 6u);
+  f.vf->remove();
+  mac = {};
+  BOOST_TEST(f.vf->read_block(example::mac_block::id, mac, ec) == 6u);
+  BOOST_TEST(!ec, ec.message());
+  BOOST_TEST(mac[5] == std::byte{0x03});
+  // The pump remove() posted finds nothing to do when it runs; the endpoint still works asynchronously.
+  BOOST_TEST(f.io.poll() >= 1u);
+  f.io.restart();  // the poll ran out of work, which stops an io_context
+  std::optional<boost::system::error_code> done;
+  f.vf->async_read_block(example::mac_block::id, mac, [&](boost::system::error_code e, std::size_t) { done = e; });
+  f.io.poll();
+  BOOST_TEST_REQUIRE(done.has_value());
+  BOOST_TEST(!*done);
+}
+
 // Issue 10's budgets, counted as config cycles on the VF's side of a simulated device (the transport's
 // access observer sees every aligned access): a read or write of n bytes costs at most ceil(n/4) + 5 VF
 // accesses once the window is probed (a read ceil(n/4) + 3, a write ceil(n/4) + 2, + 1 when the block

@@ -526,7 +526,10 @@ class vf_core : public vf_sync_forms<Derived> {
       ec = dead_;
       return false;
     }
-    if (active() || pump_scheduled_ || self().engine_ref().io_in_flight() || !self().prepare_blocking()) {
+    // A pump merely posted (remove() posts one) holds nothing a synchronous call could interleave with:
+    // it steps the engine, which the call leaves idle. Refusing for it failed every synchronous call
+    // after remove() in a program that runs no event loop.
+    if (active() || self().engine_ref().io_in_flight() || !self().prepare_blocking()) {
       ec = errc::busy;
       return false;
     }
