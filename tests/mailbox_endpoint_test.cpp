@@ -240,6 +240,34 @@ BOOST_AUTO_TEST_CASE(invalidation_is_latched_before_the_wait_and_coalesced) {
   BOOST_TEST(f.pf.mailbox_session(0)->latched_invalidations().empty());
 }
 
+// The PF invalidates one block by ID or by descriptor, published at once as a mask is. README offered
+// blocks().invalidate<Block>(vf) for it, which only raises the bit in the store: a waiting VF saw it at
+// the PF's next service (its heartbeat), or never without a serving loop.
+BOOST_AUTO_TEST_CASE(invalidate_one_block_by_id_or_descriptor_publishes_at_once) {
+  mailbox_fixture f;
+  const auto* session = f.pf.mailbox_session(0);
+  BOOST_TEST(!f.pf.invalidate(0, example::stats_block::id));
+  BOOST_TEST(session->latched_invalidations().bits() == (std::uint64_t{1} << example::stats_block::id.value()));
+  BOOST_TEST(!f.pf.invalidate<example::vf_config_block>(0));
+  BOOST_TEST(session->latched_invalidations().bits() ==
+             ((std::uint64_t{1} << example::stats_block::id.value()) | (std::uint64_t{1} << example::vf_config_block::id.value())));
+  // No bit for block 64; an unregistered VF: refused, nothing raised.
+  BOOST_TEST((f.pf.invalidate(0, block_id{64}) == errc::invalid_block_id));
+  BOOST_TEST((f.pf.invalidate(3, block_id{0}) == errc::not_found));
+  BOOST_TEST(session->latched_invalidations().bits() ==
+             ((std::uint64_t{1} << example::stats_block::id.value()) | (std::uint64_t{1} << example::vf_config_block::id.value())));
+  BOOST_TEST(f.pf.blocks().pending_invalidations(0).empty());
+  std::optional<block_mask> seen;
+  f.vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask mask) {
+    BOOST_TEST(!ec);
+    seen = mask;
+  });
+  f.io.poll();
+  BOOST_REQUIRE(seen.has_value());
+  BOOST_TEST(seen->test(example::stats_block::id));
+  BOOST_TEST(seen->test(example::vf_config_block::id));
+}
+
 BOOST_AUTO_TEST_CASE(invalidate_then_reread_sees_the_new_value) {
   mailbox_fixture f;
   bool finished = false;

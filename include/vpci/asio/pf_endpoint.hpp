@@ -176,11 +176,17 @@ class pf_endpoint {
   // Errors: not_found (VF not registered; nothing changed); a transport error while publishing (the
   // invalidation stays pending and is published by the next service).
   [[nodiscard]] boost::system::error_code invalidate(vf_index vf, block_mask mask) {
-    if (auto ec = code(store_->invalidate(vf, mask)); ec) return ec;
-    boost::system::error_code ec;
-    if (auto attachment = find_mailbox(vf)) ec = attachment->publish_invalidations();
-    push_invalidations(vf);
-    return ec;
+    return publish_raised(vf, store_->invalidate(vf, mask));
+  }
+  // One block by ID, published the same way. Errors: invalid_block_id (64 or above: the mask has no bit
+  // for it) and those above; nothing changed then.
+  [[nodiscard]] boost::system::error_code invalidate(vf_index vf, block_id id) {
+    return publish_raised(vf, store_->invalidate(vf, id));
+  }
+  // One block by descriptor: a block that cannot be invalidated (Id 64 or above) does not compile.
+  template <class Block>
+  [[nodiscard]] boost::system::error_code invalidate(vf_index vf) {
+    return invalidate(vf, Block::mask());
   }
   // SRIOV_INVALIDATE_BLOCK_ALL_VFS. Publishing errors are left to each VF's next service.
   void invalidate_all(block_mask mask) {
@@ -547,6 +553,16 @@ class pf_endpoint {
     for (const auto& stream : stream_attachments_)
       if (match(stream->vf())) out.push_back(stream);
     return out;
+  }
+
+  // After the store raised an invalidation for `vf` (`raised` is its verdict): publishes it in the VF's
+  // mailbox window and hands it to its streams.
+  boost::system::error_code publish_raised(vf_index vf, errc raised) {
+    if (auto ec = code(raised); ec) return ec;
+    boost::system::error_code ec;
+    if (auto attachment = find_mailbox(vf)) ec = attachment->publish_invalidations();
+    push_invalidations(vf);
+    return ec;
   }
 
   // Takes VF `vf`'s pending invalidations from the store and hands them to every stream of it. With no
