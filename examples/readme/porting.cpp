@@ -22,10 +22,10 @@ void on_invalidate(void* context, std::uint64_t block_mask) {  // Linux's block_
               static_cast<unsigned long long>(block_mask));
 }
 int linux_style(vf_type& vf, unsigned int block_id) {
+  char context[] = "mlx5";  // handed back to the callback: declared first, so it outlives dev's registration
   vpci::linux_block_ops dev(vf);
   unsigned char buf[vpci::linux_block_ops<vf_type>::block_size_max];  // HV_CONFIG_BLOCK_SIZE_MAX (128)
   unsigned int bytes_returned = 0;
-  char context[] = "mlx5";  // handed back to the callback
   int rc = hyperv_read_cfg_blk(&dev, buf, sizeof buf, block_id, &bytes_returned);
   if (rc == 0) rc = hyperv_reg_block_invalidate(&dev, context, on_invalidate);
   std::printf("Linux: rc %d, %u bytes of block %u\n", rc, bytes_returned, block_id);

@@ -35,7 +35,9 @@ int main() {
   (void)pf.define<vf_config_block>(0, {1, example::vf_flags::none, 1500, 0, 1});
   vf_type vf(space, *pf.attach_mailbox(0, space));
   boost::asio::co_spawn(io, follow_config(vf, 1), boost::asio::detached);
-  boost::asio::post(io, [&] { (void)pf.store<vf_config_block>(0, {1, example::vf_flags::none, 9000, 0, 1}); });
+  io.poll();  // the first read (MTU 1500), up to the wait for an invalidation
+  (void)pf.store<vf_config_block>(0, {1, example::vf_flags::none, 9000, 0, 1});  // invalidates block 1
+  io.restart();
   io.run();
   return pf.load<vf_config_block>(0)->vlan == 100 ? 0 : 1;
 }
