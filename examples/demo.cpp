@@ -316,9 +316,26 @@ int run_vf(const std::string& shm_name, const std::string& socket_path) {
   }
 }
 
+constexpr const char* usage =
+    "usage: vpci-demo [--help]\n"
+    "A PF process and a VF process exchanging configuration blocks: over the config-space mailbox (two VFs,\n"
+    "one shared-memory config space each), then over Hyper-V vPCI messages on a Unix socket. It prints what\n"
+    "it builds first, then each step. It takes no options: it makes its own shared memory and socket.\n";
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1) {
+    const std::string option = argv[1];
+    if (argc == 2 && (option == "--help" || option == "-h")) {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    // Not run with an option it would ignore: the user meant something the demo does not do.
+    const char* unexpected = option == "--help" || option == "-h" ? argv[2] : argv[1];
+    std::fprintf(stderr, "vpci-demo: unexpected argument '%s'\n%s", unexpected, usage);
+    return 2;
+  }
   const std::string shm_name = "/vpci-demo-" + std::to_string(getpid());
   const std::string socket_path = "/tmp/vpci-demo-" + std::to_string(getpid()) + ".sock";
   print_plan(shm_name, socket_path);
