@@ -5,6 +5,13 @@
 # start).
 # usage: run_with_vfio_user_device.sh DEVICE SOCKET [DEVICE_OPTION...] -- COMMAND [ARGS...]
 set -u
+usage() {
+  echo "usage: run_with_vfio_user_device.sh DEVICE SOCKET [DEVICE_OPTION...] -- COMMAND [ARGS...]" >&2
+  exit 2
+}
+# Counted before DEVICE and SOCKET are read: under set -u a missing one would end the script as an unbound
+# variable (status 1) instead of a usage error.
+[ $# -ge 2 ] || usage
 device=$1
 socket=$2
 shift 2
@@ -13,10 +20,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   device_options+=("$1")
   shift
 done
-if [ $# -lt 2 ]; then
-  echo "usage: run_with_vfio_user_device.sh DEVICE SOCKET [DEVICE_OPTION...] -- COMMAND [ARGS...]" >&2
-  exit 2
-fi
+[ $# -ge 2 ] || usage
 shift  # --
 exec {out}< <(exec "$device" "$socket" "${device_options[@]}" 2>&1)
 pid=$!

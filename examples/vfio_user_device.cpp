@@ -28,6 +28,9 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <vpci/asio/vfio_user_device_server.hpp>
 #include <vpci/vpci.hpp>
@@ -97,11 +100,32 @@ struct device {
   }
 };
 
+// Listens on the socket at `path`. A path the socket cannot take (a missing directory, no permission, a
+// name longer than sun_path) is the user's to fix: the error says why, for a message naming the path,
+// instead of an exception from inside Asio whose text is a source location.
+boost::system::error_code listen(protocol::acceptor& acceptor, const std::string& path) {
+  boost::system::error_code ec;
+  try {
+    const protocol::endpoint endpoint(path);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+  } catch (const boost::system::system_error& e) {  // the endpoint's own: the path does not fit sun_path
+    ec = e.code();
+  }
+  return ec;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool once = false;
   bool conformance_profile = false;
+  const char* const usage_text = "usage: vpci-vfio-user-device SOCKET [--once] [--conformance-profile]\n";
+  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::fputs(usage_text, stdout);
+    return 0;
+  }
   bool usage = argc < 2 || argv[1][0] == '-';
   for (int i = 2; i < argc && !usage; ++i) {
     if (std::strcmp(argv[i], "--once") == 0) once = true;
@@ -109,7 +133,7 @@ int main(int argc, char** argv) {
     else usage = true;
   }
   if (usage) {
-    std::fprintf(stderr, "usage: vpci-vfio-user-device SOCKET [--once] [--conformance-profile]\n");
+    std::fputs(usage_text, stderr);
     return 2;
   }
   const std::string path = argv[1];
@@ -117,7 +141,11 @@ int main(int argc, char** argv) {
     boost::asio::io_context io;
     device d(io, conformance_profile);
     ::unlink(path.c_str());
-    protocol::acceptor acceptor(io, protocol::endpoint(path));
+    protocol::acceptor acceptor(io);
+    if (const auto ec = listen(acceptor, path)) {
+      std::fprintf(stderr, "vpci-vfio-user-device: cannot listen on %s: %s\n", path.c_str(), ec.message().c_str());
+      return 1;
+    }
     protocol::socket client(io);
     bool stopping = false;
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);

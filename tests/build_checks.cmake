@@ -75,4 +75,4 @@ add_test(NAME consumer_add_subdirectory
           -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer -DCXX=${CMAKE_CXX_COMPILER}
           -DGENERATOR=${CMAKE_GENERATOR} -DMODE=subdirectory
           -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
-set_tests_properties(consumer_find_package consumer_add_subdirectory PROPERTIES LABELS build TIMEOUT 600)
+set_tests_properties(consumer_find_package consumer_add_subdirectory PROPERTIES LABELS build TIMEOUT 1200)

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <future>
@@ -32,6 +33,7 @@
 #include <vpci/engine/pf_mailbox.hpp>
 #include <vpci/transport/shm_config_space.hpp>
 
+#include "child_process.hpp"
 #include "conformance/mailbox_port.hpp"
 #include "conformance/runner.hpp"
 #include "conformance/self_pf.hpp"
@@ -265,7 +267,7 @@ class faulty_pf final : public pf_control {
 class signalled_port final : public mailbox_port {
  public:
   signalled_port(faulty_pf& pf, int vf)
-      : pf_(pf), vf_(vf), port_(pf.space(vf), *find_window(pf.space(vf), std::nullopt), in_process) {}
+      : pf_(pf), vf_(vf), port_(pf.space(vf), *find_window(pf.space(vf), std::nullopt), in_process, "the broken test PF's memory space") {}
   std::string read(std::size_t offset, std::span<std::byte> out) override { return port_.read(offset, out); }
   std::string write(std::size_t offset, std::span<const std::byte> bytes, std::size_t width) override {
     return port_.write(offset, bytes, width);
@@ -273,6 +275,7 @@ class signalled_port final : public mailbox_port {
   bool wait_more(std::size_t polls, std::chrono::steady_clock::time_point started) override { return port_.wait_more(polls, started); }
   [[nodiscard]] std::string budget() const override { return port_.budget(); }
   [[nodiscard]] std::optional<std::uint32_t> signal_count() const override { return pf_.signals(vf_); }
+  [[nodiscard]] std::string signal_unobservable() const override { return {}; }
 
  private:
   faulty_pf& pf_;
@@ -450,8 +453,8 @@ BOOST_AUTO_TEST_CASE(lines_summary_json_and_case_selection) {
 BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_vpcis_pf_in_process) {
   self_mailbox_pf pf(default_profile());
   BOOST_REQUIRE(pf.start().empty());
-  transport_mailbox_port<memory_config_space> vf0(pf.space(0), *find_window(pf.space(0), std::nullopt), in_process);
-  transport_mailbox_port<memory_config_space> vf1(pf.space(1), *find_window(pf.space(1), std::nullopt), in_process);
+  transport_mailbox_port<memory_config_space> vf0(pf.space(0), *find_window(pf.space(0), std::nullopt), in_process, "the memory space");
+  transport_mailbox_port<memory_config_space> vf1(pf.space(1), *find_window(pf.space(1), std::nullopt), in_process, "the memory space");
   const profile p = default_profile();
   mailbox_context ctx{vf0, &vf1, p, &pf};
   // The memory transport has no signal: vpci's PF does not announce SIGNAL there.
@@ -543,8 +546,8 @@ BOOST_AUTO_TEST_CASE(mailbox_cases_pass_against_vpcis_pf_over_shm_in_another_thr
     auto vf0_space = shm_config_space::open(vf_io.get_executor(), names[0], shm_role::driver);
     auto vf1_space = shm_config_space::open(vf_io.get_executor(), names[1], shm_role::driver);
     const answer_budget real{0, std::chrono::milliseconds(2000), std::chrono::microseconds(20)};
-    transport_mailbox_port<shm_config_space> vf0(vf0_space, *find_window(vf0_space, std::nullopt), real);
-    transport_mailbox_port<shm_config_space> vf1(vf1_space, *find_window(vf1_space, std::nullopt), real);
+    transport_mailbox_port<shm_config_space> vf0(vf0_space, *find_window(vf0_space, std::nullopt), real, "shared memory");
+    transport_mailbox_port<shm_config_space> vf1(vf1_space, *find_window(vf1_space, std::nullopt), real, "shared memory");
     const profile p = default_profile();
     mailbox_context ctx{vf0, &vf1, p, &control};
     reports = run_cases(mailbox_cases(), ctx, {});
@@ -637,7 +640,7 @@ BOOST_AUTO_TEST_CASE(a_pf_that_never_answers_fails_every_case_within_the_budget)
   le::store_u32(image.data() + *at + mailbox::reg::limits, mailbox::encode_limits(0));
   le::store_u32(image.data() + *at + mailbox::reg::status, 0x10000000);
   BOOST_REQUIRE((space.device_write(0, image) == no_error));
-  transport_mailbox_port<memory_config_space> vf0(space, *at, in_process);
+  transport_mailbox_port<memory_config_space> vf0(space, *at, in_process, "the memory space");
   const profile p = default_profile();
   mailbox_context ctx{vf0, nullptr, p, nullptr};
   const auto reports = run_cases(mailbox_cases(), ctx, {"mailbox.read_success", "mailbox.sequence_skip"});
@@ -646,6 +649,192 @@ BOOST_AUTO_TEST_CASE(a_pf_that_never_answers_fails_every_case_within_the_budget)
     BOOST_TEST((r.result.outcome == verdict::fail));
     // The reset never completes: control bit 0 stays set.
     BOOST_TEST(r.result.reason.find("within 16 status polls") != std::string::npos, r.result.reason);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- the tools, run as their users run them ----------------------------------------------------------------
+
+// vpci-conformance, vpci-vfio-user-device and examples/run_with_vfio_user_device.sh as child processes, every
+// wait bounded (child_process.hpp). tests/CMakeLists.txt passes their paths where the examples are built;
+// elsewhere (the ThreadSanitizer configuration) these cases have nothing to run.
+namespace {
+
+struct tool_run {
+  int status;
+  std::string output;  // stdout and stderr
+};
+
+tool_run run_tool(std::vector<std::string> args) {
+  vpci::test::program_process program(std::move(args), vpci::test::program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(program.running());
+  const int status = program.wait_exit();
+  return {status, program.output()};
+}
+
+bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+
+// The paths, or nothing (with a message) outside ctest.
+std::optional<std::vector<std::string>> tool_paths(std::initializer_list<const char*> variables) {
+  std::vector<std::string> paths;
+  for (const char* variable : variables) {
+    const char* path = std::getenv(variable);
+    if (path == nullptr) {
+      BOOST_TEST_MESSAGE(variable << " not set: run through ctest with the examples built");
+      return std::nullopt;
+    }
+    paths.emplace_back(path);
+  }
+  return paths;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(conformance_tools)
+
+// Each numeric option's value: not a number, negative (strtoull takes "-5" as 2^64-5), past 64 bits, past
+// what the option's field holds (truncated before), trailing text. Before, the first printed only
+// "vpci-conformance: stoull", the one past 64 bits did so without the usage, and the others ran with a
+// value nobody gave.
+BOOST_AUTO_TEST_CASE(a_bad_number_is_a_usage_error_naming_the_option_and_the_value) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  struct bad_value {
+    std::vector<std::string> args;
+    std::string_view option, shown;
+  };
+  const bad_value bad[] = {
+      {{"--timeout", "abc"}, "--timeout", "'abc'"},
+      {{"--timeout", "-5"}, "--timeout", "'-5'"},
+      {{"--timeout", "0"}, "--timeout", "'0'"},
+      {{"--timeout", "18446744073709551616"}, "--timeout", "'18446744073709551616'"},
+      {{"--stall-ms", "300ms"}, "--stall-ms", "'300ms'"},
+      {{"--wslot", "0x100000022"}, "--wslot", "'0x100000022'"},
+      {{"--dvsec-id", "70000"}, "--dvsec-id", "'70000'"},
+      {{"--dvsec-vendor", " 0x1AF4"}, "--dvsec-vendor", "' 0x1AF4'"},
+      {{"--foreign-block", "4294967296"}, "--foreign-block", "'4294967296'"},
+      {{"--block", "1:abc"}, "--block SIZE", "'abc'"},
+      {{"--block", "1:129"}, "--block SIZE", "'129'"},
+      {{"--second-block", "-1:8"}, "--second-block ID", "'-1'"},
+  };
+  for (const bad_value& b : bad) {
+    std::vector<std::string> args{paths->at(0), "--self", "--list"};
+    args.insert(args.end(), b.args.begin(), b.args.end());
+    BOOST_TEST_CONTEXT(b.args[0] << " " << b.args[1]) {
+      const tool_run run = run_tool(args);
+      BOOST_TEST(run.status == 2);
+      BOOST_TEST(contains(run.output, "vpci-conformance: " + std::string(b.option) + ": " + std::string(b.shown) + " is not a number in "),
+                 run.output);
+      BOOST_TEST(contains(run.output, "usage: vpci-conformance"));
+    }
+  }
+  // What the options take: decimal, 0x hex, the bounds themselves.
+  for (const auto& good : std::vector<std::vector<std::string>>{
+           {"--timeout", "0x3E8"}, {"--timeout", "86400000"}, {"--wslot", "0xFFFFFFFF"}, {"--dvsec-id", "0xFFFF"}, {"--block", "1:128:ro"}}) {
+    std::vector<std::string> args{paths->at(0), "--self", "--list"};
+    args.insert(args.end(), good.begin(), good.end());
+    BOOST_TEST_CONTEXT(good[0] << " " << good[1]) {
+      const tool_run run = run_tool(args);
+      BOOST_TEST(run.status == 0, run.output);
+    }
+  }
+}
+
+// A --case pattern that matches nothing (a typo, a case of the other binding) ran nothing and ended in
+// "0 passed" with exit status 0: a CI job with the typo passed having checked nothing.
+BOOST_AUTO_TEST_CASE(a_case_pattern_matching_no_case_is_a_usage_error) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const std::string& conformance = paths->at(0);
+  {
+    const tool_run run = run_tool({conformance, "--self", "--case", "mailbox.sequnce_skip"});
+    BOOST_TEST(run.status == 2);
+    BOOST_TEST(contains(run.output, "vpci-conformance: --case mailbox.sequnce_skip matches no mailbox case"), run.output);
+    BOOST_TEST(!contains(run.output, "0 passed"));
+  }
+  {  // one good pattern does not cover a bad one beside it; --list checks them too
+    const tool_run run = run_tool({conformance, "--self", "--list", "--case", "mailbox.sequence_*", "--case", "hyperv.*"});
+    BOOST_TEST(run.status == 2);
+    BOOST_TEST(contains(run.output, "--case hyperv.* matches no mailbox case"), run.output);
+  }
+  {
+    const tool_run run = run_tool({conformance, "--self", "--binding", "hyperv", "--list", "--case", "mailbox.*"});
+    BOOST_TEST(run.status == 2);
+    BOOST_TEST(contains(run.output, "--case mailbox.* matches no hyperv case"), run.output);
+  }
+  {  // a pattern that matches, even with all it matches excluded, is no mistake
+    const tool_run run = run_tool({conformance, "--self", "--list", "--case", "mailbox.sequence_*", "--exclude", "mailbox.sequence_wrap"});
+    BOOST_TEST(run.status == 0, run.output);
+    BOOST_TEST(contains(run.output, "mailbox.sequence_skip"));
+    BOOST_TEST(!contains(run.output, "mailbox.sequence_wrap"));
+  }
+}
+
+// Over vfio-user (vpci-vfio-user-device --conformance-profile, as README.md runs it) the SKIP reasons spoke
+// of other transports: mailbox.signal of "the in-process memory space" and shared memory although the device
+// announces SIGNAL (vfio-user's interrupt coalesces signals), the two-VF cases of --shm2 NAME.
+BOOST_AUTO_TEST_CASE(skip_reasons_over_vfio_user_name_vfio_user_and_its_options) {
+  const auto paths = tool_paths({"VPCI_RUN_WITH_VFIO_USER_DEVICE", "VPCI_VFIO_USER_DEVICE", "VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const std::string socket = "/tmp/vpci-conformance-test-" + std::to_string(::getpid()) + ".sock";
+  const tool_run run = run_tool({paths->at(0), paths->at(1), socket, "--conformance-profile", "--", paths->at(2), "--vfio-user",
+                                 socket, "--invalidate-block", "8"});
+  BOOST_TEST(run.status == 0, run.output);
+  BOOST_TEST(contains(run.output, "SKIP  mailbox.signal  protocol.md §4.2, §5.5  vfio-user (--vfio-user SOCKET) delivers the PF's signals coalesced"),
+             run.output);
+  BOOST_TEST(contains(run.output, "SKIP  mailbox.isolation_two_vfs  protocol.md §4.2, §4.4  no second VF window (--vfio-user2 SOCKET)\n"));
+  BOOST_TEST(contains(run.output, "SKIP  mailbox.flood_two_vfs  protocol.md §4.1, §4.2  no second VF window (--vfio-user2 SOCKET)\n"));
+  for (const std::string_view other : {"--shm", "shared memory", "in-process", "memory space", "sysfs", "--unix", "--tcp"})
+    BOOST_TEST(!contains(run.output, other), other);
+}
+
+// A socket path the device cannot bind printed Boost's exception text: "bind: No such file or directory
+// [system:2 at .../reactive_socket_service.hpp:161:5 in function '...']".
+BOOST_AUTO_TEST_CASE(a_socket_path_the_device_cannot_bind_is_a_one_line_error_naming_it) {
+  const auto paths = tool_paths({"VPCI_VFIO_USER_DEVICE"});
+  if (!paths) return;
+  const std::string missing_directory = "/tmp/vpci-conformance-test-" + std::to_string(::getpid()) + "-missing/device.sock";
+  const std::string too_long = "/tmp/" + std::string(200, 'x') + ".sock";  // longer than sockaddr_un's sun_path
+  for (const auto& [path, reason] : {std::pair{missing_directory, std::string_view("No such file or directory")},
+                                     std::pair{too_long, std::string_view("File name too long")}}) {
+    BOOST_TEST_CONTEXT(path) {
+      const tool_run run = run_tool({paths->at(0), path, "--once"});
+      BOOST_TEST(run.status == 1);
+      BOOST_TEST(contains(run.output, "vpci-vfio-user-device: cannot listen on " + path + ": " + std::string(reason) + "\n"), run.output);
+      BOOST_TEST(!contains(run.output, ".hpp"), run.output);
+      BOOST_TEST(!contains(run.output, "listening on"));
+    }
+  }
+}
+
+// Without arguments the script read $1 under set -u: "$1: unbound variable", status 1.
+BOOST_AUTO_TEST_CASE(run_with_vfio_user_device_without_arguments_prints_its_usage) {
+  const auto paths = tool_paths({"VPCI_RUN_WITH_VFIO_USER_DEVICE"});
+  if (!paths) return;
+  const std::string& script = paths->at(0);
+  for (const auto& args : std::vector<std::vector<std::string>>{{script}, {script, "DEVICE"}, {script, "DEVICE", "SOCKET", "--"}}) {
+    BOOST_TEST_CONTEXT(args.size() - 1 << " arguments") {
+      const tool_run run = run_tool(args);
+      BOOST_TEST(run.status == 2);
+      BOOST_TEST(contains(run.output, "usage: run_with_vfio_user_device.sh DEVICE SOCKET"), run.output);
+      BOOST_TEST(!contains(run.output, "unbound variable"), run.output);
+    }
+  }
+}
+
+// The same for the script that runs vpci-conformance against examples/firmware-c's PF.
+BOOST_AUTO_TEST_CASE(run_against_firmware_c_without_arguments_prints_its_usage) {
+  const auto paths = tool_paths({"VPCI_RUN_AGAINST_FIRMWARE_C"});
+  if (!paths) return;
+  const std::string& script = paths->at(0);
+  for (const auto& args : std::vector<std::vector<std::string>>{{"/bin/sh", script}, {"/bin/sh", script, "CONFORMANCE", "PF"}}) {
+    BOOST_TEST_CONTEXT(args.size() - 2 << " arguments") {
+      const tool_run run = run_tool(args);
+      BOOST_TEST(run.status == 2);
+      BOOST_TEST(contains(run.output, "usage: run_against_firmware_c.sh CONFORMANCE PF NAME"), run.output);
+      BOOST_TEST(!contains(run.output, "parameter not set"), run.output);
+    }
   }
 }
 

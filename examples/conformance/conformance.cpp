@@ -2,12 +2,18 @@
 // mailbox, layout 2) or docs/hyperv-binding.md (binding 2, Hyper-V vPCI messages over a stream), acting
 // as a VF, well-behaved and hostile. The cases are in mailbox_cases.hpp and hyperv_cases.hpp; this file
 // only parses the command line, opens the transport and prints.
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -46,7 +52,8 @@ Targets, binding 2 (Hyper-V vPCI messages, raw frames):
   --unix PATH / --tcp HOST:PORT, and --unix2 / --tcp2 for the second VF's stream
 
 Options:
-  --case PATTERN            run only matching cases (a name or a glob; repeatable)
+  --case PATTERN            run only matching cases (a name or a glob; repeatable; one that matches no
+                            case of the binding is an error)
   --exclude PATTERN         leave matching cases out (repeatable)
   --list                    list the cases and exit
   --json                    print the results as JSON
@@ -96,22 +103,54 @@ struct options {
   std::string invalidate_cmd, restart_cmd, flr_cmd;
 };
 
-std::uint64_t number(const std::string& text) { return std::stoull(text, nullptr, 0); }
+// What a numeric option accepts. The bounds are what the value is stored in (an ID) or what the tool can
+// wait for (a time: steady_clock deadlines overflow long before milliseconds do).
+struct number_range {
+  std::uint64_t min, max;
+  const char* described;
+};
+constexpr number_range milliseconds_range{1, 86'400'000, "1..86400000 (a day)"};
+constexpr number_range id32_range{0, 0xFFFF'FFFF, "0..0xFFFFFFFF"};
+constexpr number_range id16_range{0, 0xFFFF, "0..0xFFFF"};
+constexpr number_range block_size_range{1, 128, "1..128"};
 
-block_spec parse_block(const std::string& text) {
+// `text` as `option`'s value: decimal, 0x hex or 0 octal (strtoull's base 0), the whole text, within
+// `range`. strtoull alone would take "-5" as 2^64-5, "12x" as 12 and " 7" as 7: a first character that is
+// not a digit and anything left over are refused here, so a value is used only as written.
+std::uint64_t number(std::string_view option, const std::string& text, number_range range) {
+  const auto refused = [&] {
+    return std::invalid_argument(std::string(option) + ": '" + text + "' is not a number in " + range.described);
+  };
+  if (text.empty() || text[0] < '0' || text[0] > '9') throw refused();
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long value = std::strtoull(text.c_str(), &end, 0);
+  if (errno == ERANGE || *end != '\0' || value < range.min || value > range.max) throw refused();
+  return value;
+}
+std::uint32_t id32(std::string_view option, const std::string& text) {
+  return static_cast<std::uint32_t>(number(option, text, id32_range));
+}
+std::uint16_t id16(std::string_view option, const std::string& text) {
+  return static_cast<std::uint16_t>(number(option, text, id16_range));
+}
+std::chrono::milliseconds milliseconds(std::string_view option, const std::string& text) {
+  return std::chrono::milliseconds(number(option, text, milliseconds_range));
+}
+
+block_spec parse_block(std::string_view option, const std::string& text) {
   const auto colon = text.find(':');
-  if (colon == std::string::npos) throw std::invalid_argument("expected ID:SIZE, got " + text);
+  if (colon == std::string::npos) throw std::invalid_argument(std::string(option) + ": expected ID:SIZE, got " + text);
   block_spec b;
-  b.id = static_cast<std::uint32_t>(number(text.substr(0, colon)));
+  b.id = id32(std::string(option) + " ID", text.substr(0, colon));
   std::string rest = text.substr(colon + 1);
   const auto mode = rest.find(':');
-  b.size = number(rest.substr(0, mode));
-  if (b.size == 0 || b.size > 128) throw std::invalid_argument("block size must be 1..128: " + text);
+  b.size = number(std::string(option) + " SIZE", rest.substr(0, mode), block_size_range);
   if (mode != std::string::npos) {
     const std::string m = rest.substr(mode + 1);
     if (m == "ro") b.access = vpci::engine::block_access::read_only;
     else if (m == "wo") b.access = vpci::engine::block_access::write_only;
-    else if (m != "rw") throw std::invalid_argument("block access must be ro, wo or rw: " + text);
+    else if (m != "rw") throw std::invalid_argument(std::string(option) + ": block access must be ro, wo or rw: " + text);
   }
   return b;
 }
@@ -144,20 +183,20 @@ options parse(int argc, char** argv) {
     else if (a == "--exclude") o.excluded.push_back(value(i));
     else if (a == "--list") o.list = true;
     else if (a == "--json") o.json = true;
-    else if (a == "--timeout") o.timeout = std::chrono::milliseconds(number(value(i)));
-    else if (a == "--stall-ms") o.stall = std::chrono::milliseconds(number(value(i)));
+    else if (a == "--timeout") o.timeout = milliseconds(a, value(i));
+    else if (a == "--stall-ms") o.stall = milliseconds(a, value(i));
     else if (a == "--block") {
-      o.given.blocks.push_back(parse_block(value(i)));
-    } else if (a == "--foreign-block") o.given.foreign_block = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--undefined-block") o.given.undefined_block = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--not-ready-block") o.given.not_ready_block = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--empty-block") o.given.empty_block = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--second-block") o.given.second_vf_block = parse_block(value(i));
-    else if (a == "--invalidate-block") o.given.invalidation_trigger = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--dvsec-vendor") o.dvsec_vendor = static_cast<std::uint16_t>(number(value(i)));
-    else if (a == "--dvsec-id") o.dvsec_id = static_cast<std::uint16_t>(number(value(i)));
-    else if (a == "--wslot") o.wslot = static_cast<std::uint32_t>(number(value(i)));
-    else if (a == "--wslot2") o.wslot2 = static_cast<std::uint32_t>(number(value(i)));
+      o.given.blocks.push_back(parse_block(a, value(i)));
+    } else if (a == "--foreign-block") o.given.foreign_block = id32(a, value(i));
+    else if (a == "--undefined-block") o.given.undefined_block = id32(a, value(i));
+    else if (a == "--not-ready-block") o.given.not_ready_block = id32(a, value(i));
+    else if (a == "--empty-block") o.given.empty_block = id32(a, value(i));
+    else if (a == "--second-block") o.given.second_vf_block = parse_block(a, value(i));
+    else if (a == "--invalidate-block") o.given.invalidation_trigger = id32(a, value(i));
+    else if (a == "--dvsec-vendor") o.dvsec_vendor = id16(a, value(i));
+    else if (a == "--dvsec-id") o.dvsec_id = id16(a, value(i));
+    else if (a == "--wslot") o.wslot = id32(a, value(i));
+    else if (a == "--wslot2") o.wslot2 = id32(a, value(i));
     else if (a == "--invalidate-cmd") o.invalidate_cmd = value(i);
     else if (a == "--restart-cmd") o.restart_cmd = value(i);
     else if (a == "--flr-cmd") o.flr_cmd = value(i);
@@ -180,6 +219,16 @@ options parse(int argc, char** argv) {
   if (o.given.second_vf_block) o.blocks.second_vf_block = o.given.second_vf_block;
   o.blocks.invalidation_trigger = o.given.invalidation_trigger;
   return o;
+}
+
+// A --case pattern that matches no case of the binding is a mistake (a typo, a case of the other binding):
+// running nothing for it would end in "0 passed" and exit status 0, and a CI job would pass having checked
+// nothing. Checked against every case, --exclude aside: excluding what --case selects is not a typo.
+template <class Case>
+void check_case_patterns(const std::vector<Case>& cases, const options& o) {
+  for (const std::string& pattern : o.cases)
+    if (std::none_of(cases.begin(), cases.end(), [&](const Case& c) { return selected(c.name, {pattern}); }))
+      throw std::invalid_argument("--case " + pattern + " matches no " + o.binding + " case (--list shows them)");
 }
 
 // The cases less those --exclude names.
@@ -238,10 +287,10 @@ int finish(const std::vector<case_report>& reports) {
 }
 
 template <class Transport>
-std::unique_ptr<mailbox_port> open_port(Transport& t, const options& o, answer_budget budget) {
+std::unique_ptr<mailbox_port> open_port(Transport& t, const options& o, answer_budget budget, std::string reached_through) {
   auto window = find_window(t, o.dvsec_vendor, o.dvsec_id);
   if (!window) throw boost::system::system_error(window.error(), "no layout-2 mailbox DVSEC found");
-  return std::make_unique<transport_mailbox_port<Transport>>(t, *window, budget);
+  return std::make_unique<transport_mailbox_port<Transport>>(t, *window, budget, std::move(reached_through));
 }
 
 int run_mailbox(const options& o) {
@@ -254,20 +303,22 @@ int run_mailbox(const options& o) {
   std::unique_ptr<mailbox_port> vf0, vf1;
   command_control commands(o.invalidate_cmd, o.restart_cmd, o.flr_cmd);
   pf_control* control = &commands;
+  std::string second_vf_option;  // named by the two-VF cases' SKIP reason
   if (o.self) {
     self = std::make_unique<self_mailbox_pf>(o.blocks);
     if (auto e = self->start(); !e.empty()) throw std::runtime_error("starting vpci's PF: " + e);
     // The PF answers inside the VF's writes: a few status polls, no real time.
     const answer_budget in_process{16, o.timeout, {}};
-    vf0 = open_port(self->space(0), o, in_process);
-    vf1 = open_port(self->space(1), o, in_process);
+    vf0 = open_port(self->space(0), o, in_process, "the in-process memory space (--self)");
+    vf1 = open_port(self->space(1), o, in_process, "the in-process memory space (--self)");
     control = self.get();
   } else if (!o.shm.empty()) {
     shm.emplace(vpci::shm_config_space::open(io.get_executor(), o.shm, vpci::shm_role::driver));
-    vf0 = open_port(*shm, o, real);
+    vf0 = open_port(*shm, o, real, "POSIX shared memory (--shm NAME)");
+    second_vf_option = "--shm2 NAME";
     if (!o.shm2.empty()) {
       shm2.emplace(vpci::shm_config_space::open(io.get_executor(), o.shm2, vpci::shm_role::driver));
-      vf1 = open_port(*shm2, o, real);
+      vf1 = open_port(*shm2, o, real, "POSIX shared memory (--shm2 NAME)");
     }
   } else if (!o.sysfs.empty()) {
     if (!o.allow_write) throw std::invalid_argument("--sysfs writes the VF's config space: give --allow-write to allow it");
@@ -276,24 +327,26 @@ int run_mailbox(const options& o) {
                                                         vpci::access_mode::read_write);
     };
     sysfs = open_sysfs(o.sysfs);
-    vf0 = open_port(*sysfs, o, real);
+    vf0 = open_port(*sysfs, o, real, "sysfs (--sysfs BDF)");
+    second_vf_option = "--sysfs2 BDF";
     if (!o.sysfs2.empty()) {
       sysfs2 = open_sysfs(o.sysfs2);
-      vf1 = open_port(*sysfs2, o, real);
+      vf1 = open_port(*sysfs2, o, real, "sysfs (--sysfs2 BDF)");
     }
   } else if (!o.vfio_user.empty()) {
     // The server is another process: the synchronous forms (each access one request and its reply, each
     // bounded by the client's reply deadline) are what the cases' register accesses are.
     vfio_user = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user);
-    vf0 = open_port(*vfio_user, o, real);
+    vf0 = open_port(*vfio_user, o, real, "vfio-user (--vfio-user SOCKET)");
+    second_vf_option = "--vfio-user2 SOCKET";
     if (!o.vfio_user2.empty()) {
       vfio_user2 = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user2);
-      vf1 = open_port(*vfio_user2, o, real);
+      vf1 = open_port(*vfio_user2, o, real, "vfio-user (--vfio-user2 SOCKET)");
     }
   } else {
     throw std::invalid_argument("binding 1 needs --self, --shm NAME, --sysfs BDF or --vfio-user SOCKET");
   }
-  mailbox_context ctx{*vf0, vf1.get(), o.blocks, control};
+  mailbox_context ctx{*vf0, vf1.get(), o.blocks, control, second_vf_option};
   return finish(run_cases(only(mailbox_cases(), o), ctx, o.cases, print_line));
 }
 
@@ -336,6 +389,8 @@ int main(int argc, char** argv) {
   try {
     const options o = parse(argc, argv);
     json_output = o.json;
+    if (o.binding == "hyperv") check_case_patterns(hyperv_cases(), o);
+    else check_case_patterns(mailbox_cases(), o);
     if (o.list) {
       const auto lines = o.binding == "hyperv" ? list_cases(only(hyperv_cases(), o), o.cases)
                                                : list_cases(only(mailbox_cases(), o), o.cases);

@@ -1,5 +1,5 @@
-// vpci-conformance: a mailbox_port over any config_space_transport (memory, POSIX shared memory, sysfs),
-// and finding the window in the VF's config space (docs/protocol.md 2).
+// vpci-conformance: a mailbox_port over any config_space_transport (memory, POSIX shared memory, sysfs,
+// vfio-user), and finding the window in the VF's config space (docs/protocol.md 2).
 #pragma once
 
 #include <chrono>
@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/system/error_code.hpp>
@@ -37,8 +38,10 @@ struct answer_budget {
 template <config_space_transport Transport>
 class transport_mailbox_port final : public mailbox_port {
  public:
-  transport_mailbox_port(Transport& transport, std::size_t window, answer_budget budget)
-      : transport_(transport), window_(window), budget_(budget) {}
+  // `reached_through` is how the tool reached the window, transport and option ("vfio-user (--vfio-user
+  // SOCKET)"), for the reasons that name it: the transport's traits say what it can do, not what it is.
+  transport_mailbox_port(Transport& transport, std::size_t window, answer_budget budget, std::string reached_through)
+      : transport_(transport), window_(window), budget_(budget), reached_through_(std::move(reached_through)) {}
 
   std::string read(std::size_t offset, std::span<std::byte> out) override {
     boost::system::error_code ec;
@@ -69,11 +72,20 @@ class transport_mailbox_port final : public mailbox_port {
     if constexpr (peer_signals_counted_v<Transport>) return transport_.peer_signal_sequence();
     else return std::nullopt;
   }
+  [[nodiscard]] std::string signal_unobservable() const override {
+    if constexpr (!peer_signalling_transport<Transport>)
+      return reached_through_ + " carries no signal from the PF";
+    else if constexpr (!peer_signals_counted_v<Transport>)
+      return reached_through_ + " delivers the PF's signals coalesced (several arrive as one interrupt): they cannot be counted";
+    else
+      return {};
+  }
 
  private:
   Transport& transport_;
   std::size_t window_;
   answer_budget budget_;
+  std::string reached_through_;
 };
 
 // Finds the window: the first DVSEC with `vendor` (default: the function's own vendor ID at 0x00) and

@@ -4,6 +4,10 @@
 # (examples/firmware-c/README.md), SIGHUP as its restart and SIGUSR2 as an FLR, stops the PF, and exits with the tool's status.
 # usage: run_against_firmware_c.sh CONFORMANCE PF NAME [vpci-conformance options...]
 set -u
+if [ $# -lt 3 ]; then  # before $1..$3 are read: set -u would end the script with status 1, unexplained
+  echo "usage: run_against_firmware_c.sh CONFORMANCE PF NAME [vpci-conformance options...]" >&2
+  exit 2
+fi
 conformance=$1
 pf=$2
 name=$3
