@@ -246,6 +246,17 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
                                                    : "after [" + hex(walk.entries.end()[-1].offset, 2) + "]";
     r.errors.push_back("capabilities: " + after + ": " + describe(walk.error));
   }
+  // Only a PCI Express or PCI-X function has an extended space (what a snapshot holds above 0x100 of any
+  // other is not one, and the OS does not read it), so lspci shows extended capabilities only after one of
+  // those two; so does this, saying so when the snapshot holds something there.
+  const bool extended_space = std::any_of(walk.entries.begin(), walk.entries.end(), [](const config::capability& c) {
+    return c.id == config::capability_id::pci_express || c.id == config::capability_id::pci_x;
+  });
+  if (!extended_space) {
+    if (!config::extended_list_empty(space))
+      r.errors.push_back("extended capabilities: not read: no PCI Express or PCI-X capability, so no extended space");
+    return r;
+  }
 
   const auto ext = config::walk_extended_capabilities(space);
   r.extended_capabilities.assign(ext.entries.begin(), ext.entries.end());

@@ -321,7 +321,7 @@ BOOST_AUTO_TEST_CASE(reference_dumps_agree_with_lspci) {
         }
         if (entry.path().filename() == "broken-ecaps")
           BOOST_TEST(json::serialize(device.at("errors")) ==
-                     R"(["extended capabilities: after [100]: capability pointer invalid"])");
+                     R"(["extended capabilities: not read: no PCI Express or PCI-X capability, so no extended space"])");
         else
           BOOST_TEST(device.at("errors").as_array().empty());
       }
@@ -506,6 +506,35 @@ BOOST_AUTO_TEST_CASE(an_absent_function_and_an_entry_with_id_ff_end_the_walk) {
   BOOST_TEST(doc.as_array()[0].at("capabilities").as_array().empty());
   BOOST_TEST(doc.as_array()[0].at("errors").as_array().size() == 2u);
   BOOST_TEST(doc.as_array()[1].at("capabilities").as_array().size() == 1u);
+}
+
+// Only a PCI Express or PCI-X function has an extended space: lspci shows extended capabilities only after
+// one of those capabilities, and Linux reads 256 bytes of any other. The tool listed "free" ranges of a
+// conventional host bridge, and the capabilities of whatever its snapshot held above 0x100.
+BOOST_AUTO_TEST_CASE(a_function_without_pci_express_has_no_extended_space) {
+  if (skip_without_binary()) return;
+  config_image bridge{0x1022, 0x7910};  // no capability list; zeros above 0x100
+  config_image conventional{0x8086, 0x0004};
+  conventional.capability_pointer(0x40);
+  conventional.standard_capability(0x40, 0x01, 0x00);
+  conventional.extended_capability(0x100, cid::advanced_error_reporting, 1, 0);  // not an extended space
+  config_image pci_x{0x8086, 0x0005};
+  pci_x.capability_pointer(0x40);
+  pci_x.standard_capability(0x40, 0x07, 0x00);
+  pci_x.extended_capability(0x100, cid::advanced_error_reporting, 1, 0);
+  temp_file dump(dump_text("00:00.0 bridge", bridge.view()) + dump_text("00:04.0 conventional", conventional.view()) +
+                 dump_text("00:05.0 PCI-X", pci_x.view()));
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST(doc.as_array()[0].at("free").as_array().empty());
+  BOOST_TEST(doc.as_array()[0].at("errors").as_array().empty());
+  BOOST_TEST(doc.as_array()[1].at("extended_capabilities").as_array().empty());
+  BOOST_TEST(doc.as_array()[1].at("free").as_array().empty());
+  BOOST_TEST(json::serialize(doc.as_array()[1].at("errors")) ==
+             R"(["extended capabilities: not read: no PCI Express or PCI-X capability, so no extended space"])");
+  BOOST_TEST(doc.as_array()[2].at("extended_capabilities").as_array().size() == 1u);
+  BOOST_TEST(doc.as_array()[2].at("errors").as_array().empty());
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.out.find("free:") > human.out.find("0000:00:05.0"), human.out);  // the PCI-X function's only
 }
 
 // SR-IOV values Linux refuses or cannot place, each named: First VF Offset 0 (VF 0 would be the PF), a

@@ -56,7 +56,17 @@ BOOST_AUTO_TEST_CASE(inspect_shows_the_mailbox_over_vfio_user) {
     int result = 90;
     try {
       vfio_user_device_space space(io);
-      const bytes header = make_bytes({0x34, 0x12, 0x50, 0x56});
+      // 1234:5650 with a PCI Express capability at 0x40: the mailbox lives in the extended space, which
+      // only a PCIe (or PCI-X) function has.
+      bytes header(0x44);
+      header[0x00] = std::byte{0x34};
+      header[0x01] = std::byte{0x12};
+      header[0x02] = std::byte{0x50};
+      header[0x03] = std::byte{0x56};
+      header[0x06] = std::byte{0x10};  // status: capability list
+      header[0x34] = std::byte{0x40};
+      header[0x40] = std::byte{0x10};  // PCI Express, the end of the list
+      header[0x42] = std::byte{0x02};  // version 2, an endpoint
       pf_endpoint<1> pf;
       result = space.model().device_write(0, header) != no_error ? 91
                : pf.register_vf(0, 1)                            ? 92

@@ -48,6 +48,7 @@ inline constexpr std::uint8_t absent_capability_id = 0xFF;
 namespace capability_id {
 inline constexpr std::uint8_t power_management = 0x01;
 inline constexpr std::uint8_t msi = 0x05;
+inline constexpr std::uint8_t pci_x = 0x07;
 inline constexpr std::uint8_t vendor_specific = 0x09;
 inline constexpr std::uint8_t pci_express = 0x10;
 inline constexpr std::uint8_t msix = 0x11;
