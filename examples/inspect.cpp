@@ -214,7 +214,7 @@ std::vector<vf_bar> decode_vf_bars(const std::array<std::uint32_t, 6>& raw) {
 // quarantine; for another request, or when the answer is the previous request's (one is pending), it is
 // only "possible". A quarantined VF is answered STATUS_ACCESS_DENIED, which is also the answer for a
 // read-only or another VF's block: "possible" too.
-enum class request_state { idle, pending, answered };
+enum class request_state { uninitialised, idle, pending, answered };
 enum class quarantine_state { no, yes, possible };
 
 struct mailbox_verdict {
@@ -331,7 +331,18 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
       r.mailbox = m;
     }
   } else if (window.error() == errc::revision_mismatch || window.error() == errc::not_supported) {
-    r.errors.push_back(std::string("mailbox: a DVSEC with vpci's names that is no layout-2 window: ") + describe(window.error()));
+    // A revision-2 window whose identity and status still read 0 was placed, and no PF has initialised it:
+    // not a window of another layout.
+    const auto dvsec = config::find_dvsec(space, header->vendor_id, mailbox::default_dvsec_id);
+    const auto reads_zero = [&](std::uint16_t reg) {
+      const std::size_t at = std::size_t{dvsec->offset} + reg;
+      return at + 4 <= space.size() && le::load_u32(space.data() + at) == 0;
+    };
+    if (dvsec && dvsec->revision == mailbox::dvsec_revision && dvsec->length >= mailbox::window_size &&
+        reads_zero(mailbox::reg::identity) && reads_zero(mailbox::reg::status))
+      r.errors.push_back("mailbox [" + hex(dvsec->offset, 3) + "]: placed, but no PF has initialised it (identity and status 0): not usable yet");
+    else
+      r.errors.push_back(std::string("mailbox: a DVSEC with vpci's names that is no layout-2 window: ") + describe(window.error()));
   }
 
   // A broken extended list was reported above; its free space is unknown, so none is listed.
@@ -366,6 +377,11 @@ std::string capability_names(std::uint16_t caps) {
 
 mailbox_verdict judge(const mailbox_report& m) {
   mailbox_verdict v;
+  // Epoch 0: no PF has initialised the window (docs/protocol.md 2): nothing in it is an answer yet.
+  if (m.status.epoch == 0) {
+    v.request = request_state::uninitialised;
+    return v;
+  }
   if (m.request.sequence != 0) v.request = m.request.sequence == m.status.ack ? request_state::answered : request_state::pending;
   const bool known_operation = !m.request.reserved_bits && (m.request.operation == static_cast<std::uint8_t>(mailbox::operation::read) ||
                                                              m.request.operation == static_cast<std::uint8_t>(mailbox::operation::write));
@@ -379,6 +395,7 @@ mailbox_verdict judge(const mailbox_report& m) {
 
 const char* request_state_name(request_state s) {
   switch (s) {
+    case request_state::uninitialised: return "uninitialised";
     case request_state::idle: return "idle";
     case request_state::pending: return "pending";
     case request_state::answered: return "answered";
@@ -423,6 +440,9 @@ void print_mailbox(const mailbox_report& m) {
   const auto verdict = judge(m);
   std::string request;
   switch (verdict.request) {
+    case request_state::uninitialised:
+      request = "not initialised by a PF (epoch 0): not usable yet";
+      break;
     case request_state::idle: request = "idle (no request since the window was reset)"; break;
     case request_state::pending:
       request = "request " + std::to_string(m.request.sequence) + " pending (the PF has acknowledged " +
