@@ -277,7 +277,11 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
         r.dvsecs.push_back({d->offset, d->vendor_id, d->dvsec_id, d->revision, d->length});
       else
         r.errors.push_back("dvsec " + where + ": " + describe(d.error()));
-    } else if (cap.id == config::extended_capability_id::sriov && !r.sriov) {
+    } else if (cap.id == config::extended_capability_id::sriov && r.sriov) {
+      // A function has one: which of two would the OS use? Linux takes the first, as this tool does.
+      r.errors.push_back("sriov " + where + ": a second SR-IOV capability (only the first, at [" +
+                         hex(r.sriov->capability.offset, 3) + "], is read)");
+    } else if (cap.id == config::extended_capability_id::sriov) {
       auto s = config::decode_sriov(space, cap.offset);
       if (!s) {
         r.errors.push_back("sriov " + where + ": " + describe(s.error()));

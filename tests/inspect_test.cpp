@@ -589,6 +589,19 @@ BOOST_AUTO_TEST_CASE(sriov_values_that_cannot_be_placed_are_named) {
   BOOST_TEST(human.out.find("    VF BAR5: memory at 0000000000000000 (64-bit, prefetchable)\n") != std::string::npos, human.out);
 }
 
+// A function has one SR-IOV capability; a second is named, and the first is the one decoded (as Linux's
+// pci_find_ext_capability takes the first).
+BOOST_AUTO_TEST_CASE(a_second_sriov_capability_is_named) {
+  if (skip_without_binary()) return;
+  auto pf = sriov_pf();
+  pf.extended_capability(0x200, cid::sriov, 1, 0);  // in place of the VSEC, NumVFs 0
+  temp_file dump(dump_text("03:00.0 two", pf.view()));
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) ==
+             R"json(["sriov [200]: a second SR-IOV capability (only the first, at [150], is read)"])json");
+  BOOST_TEST(doc.as_array()[0].at("sriov").at("num_vfs").as_int64() == 4);
+}
+
 // Every capability's name is the one lspci prints for it (the start of lspci's text after the offset).
 BOOST_AUTO_TEST_CASE(capability_names_are_lspcis) {
   if (skip_without_binary()) return;
