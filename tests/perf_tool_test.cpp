@@ -1,16 +1,144 @@
 // vpci-perf (examples/perf/) run as its users run it, as a child process: a long run prints a progress
 // line each second and ends on Ctrl-C with the figures so far. Every wait is bounded (child_process.hpp);
-// the only time that passes is the tool's own second before its first progress line.
+// the only time that passes is the tool's own second before its first progress line, and the deadlines of
+// operations that nobody answers (a few milliseconds each, where a test needs them).
 #include <boost/test/unit_test.hpp>
 
+#include <array>
+#include <chrono>
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include <vpci/asio/vfio_user_device_server.hpp>
+#include <vpci/vpci.hpp>
 
 #include "child_process.hpp"
 
 namespace {
 
+using vpci::test::program_process;
+namespace fs = std::filesystem;
+
+const std::string perf = VPCI_PERF_PROGRAM;
+
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+struct run_result {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs vpci-perf to its end (bounded by child_process::guard_ms).
+run_result run_perf(std::vector<std::string> args) {
+  args.insert(args.begin(), perf);
+  program_process run(std::move(args), program_process::capture::stdout_and_stderr);
+  const int status = run.wait_exit();
+  return {status, run.output()};
+}
+
+// The number after "key": in a JSON text; -1 when the key is not there or holds no number.
+double json_number(const std::string& json, const std::string& key) {
+  const std::string quoted = "\"" + key + "\":";
+  const auto at = json.find(quoted);
+  if (at == std::string::npos) return -1;
+  char* end = nullptr;
+  const std::string rest = json.substr(at + quoted.size(), 32);
+  const double value = std::strtod(rest.c_str(), &end);
+  return end == rest.c_str() ? -1 : value;
+}
+
+// A directory of this test's own, removed with everything in it.
+class temp_directory {
+ public:
+  temp_directory() {
+    std::string pattern = (fs::temp_directory_path() / "vpci-perf-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~temp_directory() {
+    std::error_code ignored;
+    if (!path_.empty()) fs::remove_all(path_, ignored);
+  }
+  temp_directory(const temp_directory&) = delete;
+  temp_directory& operator=(const temp_directory&) = delete;
+  [[nodiscard]] std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+  [[nodiscard]] bool made() const { return !path_.empty(); }
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A config-space file as sysfs shows a VF whose PF placed the vpci mailbox and then stopped answering:
+// the window is there, and every request the VF makes stays unanswered (until its deadline).
+void write_unanswered_mailbox(const std::string& path) {
+  boost::asio::io_context io;
+  vpci::memory_config_space space(io, 4096);
+  vpci::pf_endpoint<1> pf;
+  BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_TEST_REQUIRE(pf.attach_mailbox(0, space).has_value());
+  std::vector<std::byte> image(4096);
+  boost::system::error_code ec;
+  space.read(0, image, ec);
+  BOOST_TEST_REQUIRE(!ec);
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(image.data()),
+                                              static_cast<std::streamsize>(image.size()));
+}
+
+// An AF_UNIX stream socket bound at `path`; listening or not.
+class unix_listener {
+ public:
+  unix_listener(const std::string& path, bool listen) : fd_(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    ::sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    path.copy(address.sun_path, sizeof address.sun_path - 1);
+    bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<const ::sockaddr*>(&address), sizeof address) == 0 &&
+             (!listen || ::listen(fd_, 16) == 0);
+  }
+  ~unix_listener() { close(); }
+  unix_listener(const unix_listener&) = delete;
+  unix_listener& operator=(const unix_listener&) = delete;
+  // Closes the socket; its file stays behind (a stale socket).
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  [[nodiscard]] bool bound() const { return bound_; }
+
+ private:
+  int fd_;
+  bool bound_{false};
+};
+
+std::optional<ino_t> inode_of(const std::string& path) {
+  struct ::stat status {};
+  if (::lstat(path.c_str(), &status) != 0) return std::nullopt;
+  return status.st_ino;
+}
+
+// A shared-memory name of this test process's own.
+std::string shm_name(const std::string& what) { return "/vpci-perf-test-" + std::to_string(::getpid()) + "-" + what; }
 
 }  // namespace
 
@@ -23,8 +151,8 @@ BOOST_AUTO_TEST_SUITE(perf_tool)
 BOOST_AUTO_TEST_CASE(a_memory_run_prints_progress_and_ends_on_ctrl_c) {
   for (const std::string binding : {"mailbox", "hyperv"}) {
     BOOST_TEST_CONTEXT("binding " << binding) {
-      vpci::test::program_process run({VPCI_PERF_PROGRAM, "--memory", "--binding", binding, "--duration", "3600", "--json"},
-                                      vpci::test::program_process::capture::stdout_and_stderr);
+      program_process run({perf, "--memory", "--binding", binding, "--duration", "3600", "--json"},
+                          program_process::capture::stdout_and_stderr);
       BOOST_TEST_REQUIRE(run.running());
       // The first progress line (stderr; the figures at the end are JSON on stdout, without "blocks/s").
       BOOST_TEST_REQUIRE(run.wait_for_output(" blocks/s "));
@@ -38,6 +166,311 @@ BOOST_AUTO_TEST_CASE(a_memory_run_prints_progress_and_ends_on_ctrl_c) {
       if (binding == "mailbox") BOOST_TEST(contains(out, "\"config_accesses_per_op\":35.000"));
     }
   }
+}
+
+// Every request of the mailbox, a block read's included, is written into the window's registers; the
+// sysfs file opened read-only refused them all ("configuration space is read-only"). Reads now reach the
+// device (here nobody answers them, so they time out); block writes still need --allow-write.
+BOOST_AUTO_TEST_CASE(sysfs_reads_need_no_allow_write) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string config = dir / "config";
+  write_unanswered_mailbox(config);
+  const auto reads = run_perf({"--role", "vf", "--sysfs", config, "--count", "2", "--warmup", "0", "--timeout", "1",
+                               "--json", "--quiet"});
+  BOOST_TEST(reads.status == 1);
+  BOOST_TEST(!contains(reads.output, "read-only"));
+  BOOST_TEST(contains(reads.output, "\"errors\":{\"operation timed out\":2}"), reads.output);
+  const auto writes = run_perf({"--role", "vf", "--sysfs", config, "--read-percent", "50", "--count", "2"});
+  BOOST_TEST(writes.status == 2);
+  BOOST_TEST(contains(writes.output, "--allow-write"), writes.output);
+}
+
+// The warm-up's failures were counted among the measured operations (--count 3 reported 5 operations,
+// and the config accesses per operation were divided by 5); they are reported on their own.
+BOOST_AUTO_TEST_CASE(warm_up_failures_are_not_measured_operations) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string config = dir / "config";
+  write_unanswered_mailbox(config);
+  const std::vector<std::string> args{"--role", "vf", "--sysfs", config, "--allow-write", "--count", "3",
+                                      "--warmup", "2", "--timeout", "1", "--quiet"};
+  auto json_args = args;
+  json_args.push_back("--json");
+  const auto json = run_perf(json_args);
+  BOOST_TEST(json.status == 1);
+  BOOST_TEST(json_number(json.output, "operations") == 3.0, json.output);
+  BOOST_TEST(json_number(json.output, "error_count") == 3.0);
+  BOOST_TEST(contains(json.output, "\"errors\":{\"operation timed out\":3}"));
+  BOOST_TEST(json_number(json.output, "warmup_operations") == 2.0);
+  BOOST_TEST(json_number(json.output, "warmup_error_count") == 2.0);
+  BOOST_TEST(contains(json.output, "\"warmup_errors\":{\"operation timed out\":2}"));
+  const auto human = run_perf(args);
+  BOOST_TEST(human.status == 1);
+  BOOST_TEST(contains(human.output, "operations  3 (0 reads, 0 writes, 3 failed)"), human.output);
+  BOOST_TEST(contains(human.output, "warm-up     2 operations (2 failed)"));
+  BOOST_TEST(contains(human.output, "warm-up errors  2 x operation timed out"));
+}
+
+// A PF that accepts the connection and never answers: binding 2's version negotiation times out (after
+// --timeout, not a fixed second), after which every operation fails at once. The run ended only at its
+// count or duration, spinning through failures at full speed; it ends with that error now.
+BOOST_AUTO_TEST_CASE(an_endpoint_failed_for_good_ends_the_run) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "silent.sock";
+  unix_listener silent(path, true);
+  BOOST_TEST_REQUIRE(silent.bound());
+  const auto run = run_perf({"--role", "vf", "--unix", path, "--count", "100000", "--warmup", "0", "--timeout", "50",
+                             "--json", "--quiet"});
+  BOOST_TEST(run.status == 1);
+  // The operation that was waiting for the negotiation, and at most one started before it failed.
+  const double errors = json_number(run.output, "error_count");
+  BOOST_TEST((errors >= 1.0 && errors <= 2.0), run.output);
+  BOOST_TEST(contains(run.output, "\"ended_by\":\"version negotiation failed: operation timed out\""), run.output);
+}
+
+// vfio-user: a server that stops answering. The client closes its connection after the reply deadline,
+// and every later access fails at once with errc::timeout, which alone looks like any timeout.
+BOOST_AUTO_TEST_CASE(a_vfio_user_connection_closed_for_good_ends_the_run) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "device.sock";
+  boost::asio::io_context io;
+  vpci::vfio_user_device_space space{io};
+  vpci::pf_endpoint<1> pf;
+  vpci::vfio_user_device_server server{space};
+  const std::array<std::byte, 4> header{std::byte{0xF4}, std::byte{0x1A}, std::byte{0x41}, std::byte{0x10}};
+  BOOST_TEST_REQUIRE(space.model().device_write(0, header) == vpci::no_error);
+  BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_TEST_REQUIRE(!pf.define_block(0, vpci::block_id{3}, std::vector<std::byte>(128)));
+  vpci::mailbox_options options;
+  options.heartbeat = std::chrono::milliseconds(0);  // served from the client's writes alone
+  BOOST_TEST_REQUIRE(pf.attach_mailbox(0, space, options).has_value());
+  boost::asio::local::stream_protocol::acceptor acceptor(io, boost::asio::local::stream_protocol::endpoint(path));
+  boost::asio::local::stream_protocol::socket client(io);
+  acceptor.async_accept(client, [&](boost::system::error_code ec) {
+    if (!ec) server.async_serve(client, [](boost::system::error_code) {});
+  });
+  std::thread device([&] { io.run(); });
+  program_process run({perf, "--role", "vf", "--vfio-user", path, "--count", "1000000000", "--warmup", "0",
+                       "--timeout", "100", "--json"},
+                      program_process::capture::stdout_and_stderr);
+  const bool progressed = run.wait_for_output(" blocks/s ");
+  io.stop();  // the server stops answering; its socket stays open
+  device.join();
+  BOOST_TEST_REQUIRE(progressed);
+  BOOST_TEST(run.wait_exit() == 1);
+  BOOST_TEST(contains(run.output(), "\"ended_by\":\"the vfio-user connection is closed: operation timed out\""),
+             run.output());
+}
+
+// The PF's block holds 128 bytes and the VF asks for 64, or the other way round. The tool took the short
+// read for a protocol violation of the peer's, and spun on "buffer too small" and "invalid argument".
+BOOST_AUTO_TEST_CASE(a_block_size_mismatch_names_block_size) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  struct combination {
+    std::string pf_size;
+    std::string vf_size;
+  };
+  for (const auto& [pf_size, vf_size] : {combination{"128", "64"}, combination{"64", "128"}}) {
+    for (const std::string transport : {"--shm", "--unix"}) {
+      BOOST_TEST_CONTEXT("PF " << pf_size << " bytes, VF " << vf_size << " bytes, " << transport) {
+        const std::string where = transport == "--shm" ? shm_name("size") : dir / "size.sock";
+        program_process pf({perf, "--role", "pf", transport, where, "--block-size", pf_size},
+                           program_process::capture::stdout_and_stderr);
+        BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+        for (const std::string read_percent : {"100", "0"}) {
+          const auto run = run_perf({"--role", "vf", transport, where, "--block-size", vf_size, "--read-percent",
+                                     read_percent, "--count", "10", "--warmup", "0", "--json"});
+          BOOST_TEST(run.status == 2);
+          BOOST_TEST(contains(run.output, "block 3 holds " + pf_size + " bytes, not --block-size " + vf_size),
+                     run.output);
+          BOOST_TEST(!contains(run.output, "violated"));
+        }
+        // The size the PF has fits (binding 2 pads a read to the size asked: the search must not stop there).
+        const auto fits = run_perf({"--role", "vf", transport, where, "--block-size", pf_size, "--read-percent", "50",
+                                    "--count", "10", "--warmup", "0"});
+        BOOST_TEST(fits.status == 0, fits.output);
+        pf.signal(SIGTERM);
+        BOOST_TEST(pf.wait_exit() == 0);
+      }
+    }
+  }
+}
+
+// --role both ran the PF on a thread and let an exception from the VF's setup destroy that thread still
+// joinable: std::terminate (exit status 134). It stops the thread and exits with 2 and the message.
+BOOST_AUTO_TEST_CASE(role_both_exits_cleanly_when_setup_fails) {
+  const auto run = run_perf({"--role", "both", "--unix", "", "--count", "10"});
+  BOOST_TEST(run.status == 2);
+  BOOST_TEST(contains(run.output, "vpci-perf: "), run.output);
+  BOOST_TEST(!contains(run.output, "terminate"));
+}
+
+// The PF role unlinked whatever was at --unix PATH (a regular file too) and took over a socket another
+// PF was listening on; at exit it unlinked the path even when it no longer was its socket.
+BOOST_AUTO_TEST_CASE(unix_path_of_another_is_left_alone) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  // A regular file: refused by both roles that listen, and kept.
+  const std::string file = dir / "notes.txt";
+  std::ofstream(file) << "keep me";
+  for (const std::string role : {"both", "pf"}) {
+    BOOST_TEST_CONTEXT("role " << role) {
+      program_process run({perf, "--role", role, "--unix", file, "--count", "10"},
+                          program_process::capture::stdout_and_stderr);
+      BOOST_TEST(!run.wait_for_output("Ctrl-C ends"));
+      BOOST_TEST(run.wait_exit() == 2);
+      BOOST_TEST(contains(run.output(), file + " exists and is not a socket"), run.output());
+      BOOST_TEST(read_file(file) == "keep me");
+    }
+  }
+  // A socket another process listens on: refused, and left as it is.
+  const std::string live = dir / "live.sock";
+  unix_listener other(live, true);
+  BOOST_TEST_REQUIRE(other.bound());
+  const auto live_inode = inode_of(live);
+  for (const std::string role : {"both", "pf"}) {
+    BOOST_TEST_CONTEXT("role " << role) {
+      program_process run({perf, "--role", role, "--unix", live, "--count", "10"},
+                          program_process::capture::stdout_and_stderr);
+      BOOST_TEST(!run.wait_for_output("Ctrl-C ends"));
+      BOOST_TEST(run.wait_exit() == 2);
+      BOOST_TEST(contains(run.output(), "another process is listening on " + live), run.output());
+      BOOST_TEST((inode_of(live) == live_inode));
+    }
+  }
+  // A stale socket (nobody listens): replaced, and the run's own socket is gone at its end.
+  const std::string stale = dir / "stale.sock";
+  unix_listener gone(stale, false);
+  BOOST_TEST_REQUIRE(gone.bound());
+  gone.close();
+  const auto replaced = run_perf({"--role", "both", "--unix", stale, "--count", "10", "--warmup", "0"});
+  BOOST_TEST(replaced.status == 0, replaced.output);
+  BOOST_TEST(!fs::exists(fs::symlink_status(stale)));
+  // At its end the PF removes its socket only: here someone put a file in its place meanwhile.
+  const std::string served = dir / "served.sock";
+  {
+    program_process pf({perf, "--role", "pf", "--unix", served}, program_process::capture::stdout_and_stderr);
+    BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+    BOOST_TEST_REQUIRE(fs::remove(served));
+    std::ofstream(served) << "mine";
+    pf.signal(SIGTERM);
+    BOOST_TEST(pf.wait_exit() == 0);
+  }
+  BOOST_TEST(read_file(served) == "mine");
+  // No path at all.
+  for (const std::string role : {"pf", "both", "vf"}) {
+    const auto empty = run_perf({"--role", role, "--unix", "", "--count", "10"});
+    BOOST_TEST(empty.status == 2);
+    BOOST_TEST(contains(empty.output, "(vpci-perf --help)"), empty.output);
+  }
+}
+
+// A second PF on the same --shm NAME replaced the live PF's segment (its VFs saw their device gone) and
+// unlinked it at exit. A live segment is refused; a stale one (its PF died) is replaced.
+BOOST_AUTO_TEST_CASE(a_live_pf_shared_memory_segment_is_not_replaced) {
+  const std::string name = shm_name("live");
+  program_process first({perf, "--role", "pf", "--shm", name}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(first.wait_for_output("Ctrl-C ends"));
+  for (const std::string role : {"pf", "both"}) {
+    BOOST_TEST_CONTEXT("role " << role) {
+      program_process second({perf, "--role", role, "--shm", name, "--count", "10"},
+                             program_process::capture::stdout_and_stderr);
+      BOOST_TEST(!second.wait_for_output("Ctrl-C ends"));
+      BOOST_TEST(second.wait_exit() == 2);
+      BOOST_TEST(contains(second.output(), "a live PF serves shared memory " + name), second.output());
+    }
+  }
+  // The first PF still serves its VF.
+  const auto vf = run_perf({"--role", "vf", "--shm", name, "--count", "10", "--warmup", "0"});
+  BOOST_TEST(vf.status == 0, vf.output);
+  // Killed, it leaves its segment behind, stale: the next PF replaces it, and unlinks its own at its end.
+  first.signal(SIGKILL);
+  BOOST_TEST(first.wait_exit() == -1);
+  const auto replaced = run_perf({"--role", "both", "--shm", name, "--count", "10", "--warmup", "0"});
+  BOOST_TEST(replaced.status == 0, replaced.output);
+  const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
+  BOOST_TEST(fd < 0);
+  if (fd >= 0) {
+    ::close(fd);
+    ::shm_unlink(name.c_str());
+  }
+}
+
+// "--tcp 127.0.0.1:0 --role pf" said it served on port 0; it names the port the kernel chose.
+BOOST_AUTO_TEST_CASE(tcp_port_0_prints_the_port_bound) {
+  program_process pf({perf, "--role", "pf", "--tcp", "127.0.0.1:0"}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("; Ctrl-C ends"));
+  const std::string& out = pf.output();
+  const std::string prefix = "on tcp 127.0.0.1:";
+  const auto at = out.find(prefix);
+  BOOST_TEST_REQUIRE(at != std::string::npos, out);
+  const std::string port = out.substr(at + prefix.size(), out.find(';', at) - at - prefix.size());
+  BOOST_TEST(port != "0");
+  const auto vf = run_perf({"--role", "vf", "--tcp", "127.0.0.1:" + port, "--count", "10", "--warmup", "0"});
+  BOOST_TEST(vf.status == 0, vf.output);
+}
+
+// The figures could not be written (stdout on a full device), and the exit status said all went well.
+BOOST_AUTO_TEST_CASE(figures_that_cannot_be_written_fail_the_run) {
+  program_process run({"/bin/sh", "-c", "exec \"$0\" --memory --count 10 --warmup 0 >/dev/full", perf},
+                      program_process::capture::stdout_and_stderr);
+  BOOST_TEST(run.wait_exit() == 1);
+  BOOST_TEST(contains(run.output(), "No space left on device"), run.output());
+}
+
+// The help shows --count and --duration as alternatives; given both, --duration was ignored silently.
+BOOST_AUTO_TEST_CASE(count_and_duration_together_are_a_usage_error) {
+  const auto run = run_perf({"--memory", "--count", "10", "--duration", "1"});
+  BOOST_TEST(run.status == 2);
+  BOOST_TEST(contains(run.output, "--count or --duration"), run.output);
+}
+
+// A --tcp without a port or with a port above 65535 was found only after the start banner.
+BOOST_AUTO_TEST_CASE(bad_tcp_arguments_are_refused_before_the_banner) {
+  for (const std::string where : {"127.0.0.1", "127.0.0.1:65536", "127.0.0.1:", "127.0.0.1:x"}) {
+    BOOST_TEST_CONTEXT(where) {
+      const auto run = run_perf({"--role", "vf", "--tcp", where, "--count", "10"});
+      BOOST_TEST(run.status == 2);
+      BOOST_TEST(contains(run.output, "(vpci-perf --help)"), run.output);
+      BOOST_TEST(!contains(run.output, "hyperv over tcp"), run.output);
+    }
+  }
+}
+
+// A failed connect printed Boost's source location instead of saying where it tried to connect.
+BOOST_AUTO_TEST_CASE(connect_errors_name_the_address_and_the_reason) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string missing = dir / "missing.sock";
+  const auto unix_run = run_perf({"--role", "vf", "--unix", missing, "--count", "10"});
+  BOOST_TEST(unix_run.status == 2);
+  BOOST_TEST(contains(unix_run.output, missing + ": No such file or directory"), unix_run.output);
+  BOOST_TEST(!contains(unix_run.output, ".hpp"));
+  // A port nobody listens on (port 1 is tcpmux's, served nowhere these days).
+  const auto tcp_run = run_perf({"--role", "vf", "--tcp", "127.0.0.1:1", "--count", "10"});
+  BOOST_TEST(tcp_run.status == 2);
+  BOOST_TEST(contains(tcp_run.output, "127.0.0.1:1: "), tcp_run.output);
+  BOOST_TEST(!contains(tcp_run.output, ".hpp"));
+}
+
+// Ctrl-C during the warm-up printed zero figures as if a run had measured them.
+BOOST_AUTO_TEST_CASE(an_interrupted_run_that_measured_nothing_says_so) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string config = dir / "config";
+  write_unanswered_mailbox(config);
+  program_process run({perf, "--role", "vf", "--sysfs", config, "--allow-write", "--count", "10", "--warmup",
+                       "1000000000", "--timeout", "20"},
+                      program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(run.wait_for_output("[warm-up]"));
+  run.signal(SIGINT);
+  BOOST_TEST(run.wait_exit() == 1);  // the warm-up's operations failed
+  BOOST_TEST(contains(run.output(), "nothing measured: interrupted during the warm-up"), run.output());
+  BOOST_TEST(!contains(run.output(), "blocks/s    0"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,6 @@
 # Runs vpci-perf with ARGS (a ;-list) and --json, and checks what a user of the JSON relies on: every field
-# is there, the run did the operations asked for (COUNT) with the read/write split asked for, no errors,
-# and figures that agree with each other.
+# is there, the run did the operations asked for (COUNT) with the read/write split asked for, no errors
+# (in the warm-up neither), it was not ended early, and figures that agree with each other.
 #   cmake -DPERF=path/to/vpci-perf -DARGS="--memory;--count;500" -DCOUNT=500 -DREADS=350
 #         [-DACCESSES=34.7 | -DACCESSES_AT_LEAST=18.5] -P check_perf_json.cmake
 # ACCESSES: the config accesses per operation must be exactly this (binding 1 where the PF answers inside
@@ -12,7 +12,8 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "vpci-perf ${ARGS} exited with ${rc}\nstdout: ${out}\nstderr: ${err}")
 endif()
 foreach(field binding transport role block_size queue_depth read_percent operations reads writes seconds
-              blocks_per_second mb_per_second config_accesses_per_op error_count errors interrupted)
+              blocks_per_second mb_per_second config_accesses_per_op error_count errors warmup_operations
+              warmup_error_count warmup_errors ended_by interrupted)
   string(JSON value ERROR_VARIABLE missing GET "${out}" ${field})
   if(missing)
     message(FATAL_ERROR "the JSON lacks '${field}': ${out}")
@@ -27,8 +28,14 @@ foreach(field min mean p50 p90 p99 p99_9 max)
   set(latency_${field} "${value}")
 endforeach()
 string(JSON error_kinds LENGTH "${out}" errors)
-if(NOT json_error_count EQUAL 0 OR NOT error_kinds EQUAL 0)
+string(JSON warmup_error_kinds LENGTH "${out}" warmup_errors)
+if(NOT json_error_count EQUAL 0 OR NOT error_kinds EQUAL 0 OR NOT json_warmup_error_count EQUAL 0
+   OR NOT warmup_error_kinds EQUAL 0)
   message(FATAL_ERROR "the run had errors: ${out}")
+endif()
+string(JSON ended_by_type TYPE "${out}" ended_by)
+if(NOT ended_by_type STREQUAL "NULL")
+  message(FATAL_ERROR "the run ended early: ${out}")
 endif()
 if(NOT json_operations EQUAL COUNT)
   message(FATAL_ERROR "${json_operations} operations, ${COUNT} asked for: ${out}")

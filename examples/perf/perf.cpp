@@ -6,38 +6,46 @@
 //
 //   TRANSPORT (one of)
 //     --memory             in-process config space (binding 1) or socket pair (binding 2); role both only
-//     --shm NAME           shared-memory config space NAME (binding 1); the PF creates it, the VF opens it
-//     --unix PATH          Unix stream socket (binding 2); the PF listens, the VF connects
-//     --tcp HOST:PORT      TCP (binding 2); the PF listens (port 0 with role both: any free port)
-//     --sysfs FILE         a real device's config file (binding 1, role vf): reads only unless --allow-write
+//     --shm NAME           shared-memory config space NAME (binding 1); the PF creates it (replacing a stale
+//                          one, never one a live PF serves), the VF opens it
+//     --unix PATH          Unix stream socket (binding 2); the PF listens (replacing a stale socket, never
+//                          another file or a socket a process listens on), the VF connects
+//     --tcp HOST:PORT      TCP (binding 2); the PF listens (port 0: any free port, which it prints)
+//     --sysfs FILE         a real device's config file (binding 1, role vf), opened read-write: the mailbox
+//                          writes its request registers for a block read too; block writes need --allow-write
 //     --vfio-user SOCKET   a vfio-user server's device (binding 1, role vf): vpci-vfio-user-device or any
 //                          libvfio-user device; each config access is one REGION_READ/REGION_WRITE exchange
 //   options
-//     --block-size N       bytes per block, 1..128 (128)
+//     --block-size N       bytes per block, 1..128 (128); the block must hold exactly that many
 //     --block-id N         the block used (3)
 //     --queue-depth N      operations in flight, 1..16 on binding 1 and 1..64 on binding 2 (1)
 //     --read-percent N     share of reads, 0..100, spread evenly over the operations (100)
 //     --count N            measured operations (default: --duration 5 when neither is given)
-//     --duration SECONDS   measure for this long
+//     --duration SECONDS   measure for this long (instead of --count)
 //     --warmup N           operations before measuring (100)
-//     --timeout MS         per-operation deadline (1000)
-//     --allow-write        let --sysfs write (writes need it there)
+//     --timeout MS         per-operation deadline, and binding 2's version negotiation's (1000)
+//     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there)
 //     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
 //     --json               the final figures as one JSON object on stdout (progress stays on stderr)
 //     --quiet              no progress lines
 //
-// Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency percentiles (p50, p90,
-// p99, p99.9, max) from a log-linear histogram (perf/latency_histogram.hpp), config accesses per operation
-// on binding 1 (the VF's, counted by vpci::access_counting_transport on every transport), and errors by
-// kind. Ctrl-C (SIGINT or SIGTERM) ends a run cleanly with the figures so far. A PF role serves until
-// Ctrl-C.
+// First a few reads find the block's size: a block of another size than --block-size is an error that
+// names both. Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency
+// percentiles (p50, p90, p99, p99.9, max) from a log-linear histogram (perf/latency_histogram.hpp), config
+// accesses per operation on binding 1 (the VF's, counted by vpci::access_counting_transport on every
+// transport), and errors by kind; the warm-up's operations and errors are reported on their own and are in
+// none of those figures. An error after which the endpoint serves no more (the peer is gone, the stream
+// failed, binding 2's negotiation failed, the vfio-user connection closed) ends the run, which says so.
+// Ctrl-C (SIGINT or SIGTERM) ends a run cleanly with the figures so far. A PF role serves until Ctrl-C.
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
 // writes that same pattern, so a read that returns anything else is an error ("data mismatch").
-// Exit status: 0 when the run had no errors, 1 when it had, 2 on bad arguments or setup failure.
+// Exit status: 0 when the run had no errors, 1 when it had (the warm-up's included) or its figures could
+// not be written, 2 on bad arguments or setup failure.
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
@@ -50,12 +58,17 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/asio/bind_executor.hpp>
@@ -66,6 +79,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/vpci.hpp>
@@ -77,6 +91,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 using local_socket = boost::asio::local::stream_protocol::socket;
+using local_acceptor = boost::asio::local::stream_protocol::acceptor;
 using tcp = boost::asio::ip::tcp;
 
 constexpr vpci::vf_index perf_vf = 0;
@@ -91,6 +106,8 @@ struct options {
   binding_kind binding{binding_kind::mailbox};
   transport_kind transport{transport_kind::none};
   std::string where;  // the name, path, HOST:PORT or file of the transport
+  std::string tcp_host;  // --tcp, split and checked when parsed
+  unsigned short tcp_port{0};
   std::size_t block_size{128};
   std::uint32_t block_id{3};
   std::size_t queue_depth{1};
@@ -103,6 +120,12 @@ struct options {
   bool verify{true};
   bool json{false};
   bool quiet{false};
+};
+
+// A setup step failed (a connect, a listen, an open, a block of another size): the message says which,
+// on what, and why; the exit status is 2.
+struct setup_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 const char* name_of(binding_kind b) { return b == binding_kind::mailbox ? "mailbox" : "hyperv"; }
@@ -140,7 +163,20 @@ void print_help() {
       "transports: --memory | --shm NAME | --unix PATH | --tcp HOST:PORT | --sysfs FILE | --vfio-user SOCKET\n"
       "options: --block-size N (1..128)  --block-id N  --queue-depth N  --read-percent N (0..100)\n"
       "         --count N | --duration SECONDS  --warmup N  --timeout MS  --allow-write  --no-verify\n"
-      "         --json  --quiet\n");
+      "         --json  --quiet\n"
+      "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
+      "writing blocks there (--read-percent below 100) needs --allow-write.\n");
+}
+
+// --tcp HOST:PORT ([HOST]:PORT for IPv6), checked before anything starts.
+void parse_tcp(options& o) {
+  const auto colon = o.where.rfind(':');
+  if (colon == std::string::npos) usage_error("--tcp wants HOST:PORT, not '" + o.where + "'");
+  std::string host = o.where.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  o.tcp_host = host;
+  o.tcp_port = parse_number<unsigned short>(std::string_view(o.where).substr(colon + 1), "--tcp port", 0, 65535);
+  if (o.tcp_port == 0 && o.role == role_kind::vf) usage_error("--tcp port 0 is for a PF to take any free port");
 }
 
 options parse(int argc, char** argv) {
@@ -228,13 +264,16 @@ options parse(int argc, char** argv) {
   if (o.transport == transport_kind::memory && o.role != role_kind::both) usage_error("--memory needs --role both");
   const bool device = o.transport == transport_kind::sysfs || o.transport == transport_kind::vfio_user;
   if (device && o.role != role_kind::vf) usage_error(std::string("--") + name_of(o.transport) + " needs --role vf (the device is the PF)");
+  if (o.transport == transport_kind::unix_socket && o.where.empty()) usage_error("--unix needs a socket path");
+  if (o.transport == transport_kind::tcp_socket) parse_tcp(o);
   if (device) o.verify = false;  // the device's block holds the device's data
   if (o.transport == transport_kind::sysfs && o.read_percent != 100 && !o.allow_write)
-    usage_error("writes through sysfs need --allow-write");
+    usage_error("writing blocks through sysfs (--read-percent below 100) needs --allow-write");
   const std::size_t max_depth = o.binding == binding_kind::mailbox ? 16 : 64;
   if (o.queue_depth > max_depth)
     usage_error("queue depth above " + std::to_string(max_depth) + " on binding " +
                 (o.binding == binding_kind::mailbox ? "1" : "2"));
+  if (o.count && o.duration) usage_error("give --count or --duration, not both");
   if (!o.count && !o.duration) o.duration = 5.0;
   return o;
 }
@@ -254,11 +293,27 @@ struct figures {
   std::uint64_t writes{0};
   std::uint64_t failed{0};
   std::map<std::string, std::uint64_t> errors;  // by kind
+  std::uint64_t warmup_operations{0};           // completed, failed ones included
+  std::uint64_t warmup_failed{0};
+  std::map<std::string, std::uint64_t> warmup_errors;  // by kind
   double seconds{0};
   std::optional<double> accesses_per_op;
   bool interrupted{false};
+  std::optional<std::string> ended_by;  // the error after which the endpoint served no more
+  std::optional<std::string> fatal;     // the run could not start (a block of another size)
   [[nodiscard]] std::uint64_t blocks() const { return reads + writes; }
+  [[nodiscard]] std::uint64_t operations() const { return blocks() + failed; }
 };
+
+void print_errors_json(const std::map<std::string, std::uint64_t>& errors) {
+  std::printf("{");
+  bool first = true;
+  for (const auto& [kind, n] : errors) {
+    std::printf("%s%s:%" PRIu64, first ? "" : ",", vpci::example::json_string(kind).c_str(), n);
+    first = false;
+  }
+  std::printf("}");
+}
 
 void print_figures(const options& o, const figures& f) {
   const double seconds = f.seconds > 0 ? f.seconds : 1e-9;
@@ -272,34 +327,46 @@ void print_figures(const options& o, const figures& f) {
                 "\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
                 ",\"p99_9\":%" PRIu64 ",\"max\":%" PRIu64 "},",
                 name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth, o.read_percent,
-                f.blocks() + f.failed, f.reads, f.writes, f.seconds, blocks_per_s, mb_per_s, h.min(), h.mean(),
+                f.operations(), f.reads, f.writes, f.seconds, blocks_per_s, mb_per_s, h.min(), h.mean(),
                 h.percentile(50), h.percentile(90), h.percentile(99), h.percentile(99.9), h.max());
     if (f.accesses_per_op) std::printf("\"config_accesses_per_op\":%.3f,", *f.accesses_per_op);
     else std::printf("\"config_accesses_per_op\":null,");
-    std::printf("\"error_count\":%" PRIu64 ",\"errors\":{", f.failed);
-    bool first = true;
-    for (const auto& [kind, n] : f.errors) {
-      std::printf("%s%s:%" PRIu64, first ? "" : ",", vpci::example::json_string(kind).c_str(), n);
-      first = false;
-    }
-    std::printf("},\"interrupted\":%s}\n", f.interrupted ? "true" : "false");
+    std::printf("\"error_count\":%" PRIu64 ",\"errors\":", f.failed);
+    print_errors_json(f.errors);
+    std::printf(",\"warmup_operations\":%" PRIu64 ",\"warmup_error_count\":%" PRIu64 ",\"warmup_errors\":",
+                f.warmup_operations, f.warmup_failed);
+    print_errors_json(f.warmup_errors);
+    std::printf(",\"ended_by\":%s", f.ended_by ? vpci::example::json_string(*f.ended_by).c_str() : "null");
+    std::printf(",\"interrupted\":%s}\n", f.interrupted ? "true" : "false");
     return;
   }
   std::printf("%s over %s, %zu-byte blocks, queue depth %zu, %u%% reads%s\n", name_of(o.binding), name_of(o.transport),
               o.block_size, o.queue_depth, o.read_percent, f.interrupted ? " (interrupted)" : "");
-  std::printf("  operations  %" PRIu64 " (%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " failed) in %.3f s\n",
-              f.blocks() + f.failed, f.reads, f.writes, f.failed, f.seconds);
-  std::printf("  blocks/s    %.0f\n  MB/s        %.3f\n", blocks_per_s, mb_per_s);
-  auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
-  std::printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (min %.2f, mean %.2f)\n",
-              us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
-              us(h.min()), h.mean() / 1000.0);
-  if (f.accesses_per_op) std::printf("  config accesses per operation  %.2f\n", *f.accesses_per_op);
+  if (f.operations() == 0) {
+    // Zero blocks/s and empty percentiles would read as a measurement.
+    const char* why = f.interrupted ? "interrupted" : "the run ended";
+    if (f.warmup_operations < o.warmup) std::printf("  nothing measured: %s during the warm-up\n", why);
+    else std::printf("  nothing measured: %s before the first measured operation ended\n", why);
+  } else {
+    std::printf("  operations  %" PRIu64 " (%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " failed) in %.3f s\n",
+                f.operations(), f.reads, f.writes, f.failed, f.seconds);
+    std::printf("  blocks/s    %.0f\n  MB/s        %.3f\n", blocks_per_s, mb_per_s);
+    auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+    std::printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (min %.2f, mean %.2f)\n",
+                us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
+                us(h.min()), h.mean() / 1000.0);
+    if (f.accesses_per_op) std::printf("  config accesses per operation  %.2f\n", *f.accesses_per_op);
+  }
   if (f.errors.empty()) {
     std::printf("  errors      none\n");
   } else {
     for (const auto& [kind, n] : f.errors) std::printf("  errors      %" PRIu64 " x %s\n", n, kind.c_str());
   }
+  if (f.warmup_operations != 0) {
+    std::printf("  warm-up     %" PRIu64 " operations (%" PRIu64 " failed)\n", f.warmup_operations, f.warmup_failed);
+    for (const auto& [kind, n] : f.warmup_errors) std::printf("  warm-up errors  %" PRIu64 " x %s\n", n, kind.c_str());
+  }
+  if (f.ended_by) std::printf("  ended by    %s\n", f.ended_by->c_str());
 }
 
 // Errors after which the endpoint will not serve again: the run stops instead of counting them forever.
@@ -311,16 +378,38 @@ bool ends_the_run(const boost::system::error_code& ec) {
          ec == boost::asio::error::operation_aborted;
 }
 
+std::string size_mismatch(const options& o, std::string_view holds) {
+  return "block " + std::to_string(o.block_id) + " holds " + std::string(holds) + " bytes, not --block-size " +
+         std::to_string(o.block_size);
+}
+
+// What the run is told by the binding it drives.
+struct load_hooks {
+  // Called once the warm-up is over and every warm-up operation has completed: the config-access counter
+  // resets there, so that it holds the measured operations' accesses only (binding 1 performs the
+  // operations on its one window in the order they were started).
+  std::function<void()> on_counting_start;
+  // Called at the end: the config accesses counted since on_counting_start, if the transport counts them.
+  std::function<std::optional<std::uint64_t>()> accesses;
+  // After an operation failed with `ec`: why the endpoint will never complete an operation again, if that
+  // is so and the endpoint's failure() does not say it; empty otherwise.
+  std::function<std::string(const boost::system::error_code& ec)> serves_no_more;
+  // Called at the end, once no operation is in flight.
+  std::function<void()> after;
+};
+
 // ---- the VF: the load generator -----------------------------------------------------------------------
 
-// Keeps --queue-depth operations in flight on `vf` (each completion starts the next), measures after the
-// warm-up, prints progress each second, stops at the count or duration or on Ctrl-C, then calls `done`
-// (on the endpoint's executor, once no operation is in flight).
+// Finds the block's size with a few reads, then keeps --queue-depth operations in flight on `vf` (each
+// completion starts the next), measures after the warm-up, prints progress each second, stops at the count
+// or duration, on Ctrl-C or on an error after which the endpoint serves no more, then calls `done` (on the
+// endpoint's executor, once no operation is in flight).
 template <class Endpoint>
 class load_generator {
  public:
-  load_generator(Endpoint& vf, const options& o, boost::asio::io_context& io, std::function<void()> done)
-      : vf_(vf), o_(o), io_(io), progress_(io), signals_(io, SIGINT, SIGTERM), done_(std::move(done)),
+  load_generator(Endpoint& vf, const options& o, boost::asio::io_context& io, load_hooks hooks,
+                 std::function<void()> done)
+      : vf_(vf), o_(o), progress_(io), signals_(io, SIGINT, SIGTERM), hooks_(std::move(hooks)), done_(std::move(done)),
         expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size) {}
 
   void start() {
@@ -329,22 +418,54 @@ class load_generator {
       f_.interrupted = true;
       stop_issuing();
     });
-    started_ = clock_type::now();
-    if (o_.warmup == 0) begin_measuring(started_);
-    active_ = o_.queue_depth;
-    for (std::size_t slot = 0; slot != o_.queue_depth; ++slot) issue(slot);
     tick();
+    size_the_block();
   }
 
   figures& result() { return f_; }
-  // Called once measuring has started and every warm-up operation still in flight then has completed: the
-  // config-access counter resets there, so that it holds the measured operations' accesses only (binding
-  // 1 performs the operations on its one window in the order they were started).
-  std::function<void()> on_counting_start;
-  // Called at the end: the config accesses counted since on_counting_start, if the transport counts them.
-  std::function<std::optional<std::uint64_t>()> accesses;
 
  private:
+  // Finds the block's size before the load starts: of another size than --block-size, every operation
+  // would fail (a short read, buffer_too_small, the PF refusing a write of the wrong size) and look like
+  // the peer's fault; it is named instead. A read of k bytes fails with buffer_too_small exactly when the
+  // block is larger than k; otherwise binding 1 answers with the block's own size and binding 2 with k
+  // bytes (the block's, then zeros: docs/hyperv-binding.md). So the size is the smallest k that reads,
+  // searched from --block-size: two reads when it fits. Any other failure proves nothing about the size;
+  // the load then starts, and its operations meet the same error and report it.
+  void size_the_block() {
+    active_ = 1;
+    read_size(o_.block_size);
+  }
+  void read_size(std::size_t k) {
+    ++size_reads_;
+    vf_.async_read_block(vpci::block_id{o_.block_id}, std::span<std::byte>(sizing_).first(k), o_.timeout,
+                         [this, k](boost::system::error_code ec, std::size_t n) {
+                           if (stopping_) return retire();
+                           if (!ec && n < k) return sized(n);
+                           if (!ec) size_high_ = k;
+                           else if (ec == vpci::errc::buffer_too_small) size_low_ = k + 1;
+                           else return start_load();
+                           if (size_low_ >= size_high_)
+                             return size_high_ <= vpci::max_block_size ? sized(size_high_) : start_load();
+                           // Right after --block-size read, its neighbour below settles the usual case.
+                           const bool first = size_reads_ == 1 && size_high_ == k;
+                           read_size(first ? k - 1 : size_low_ + (size_high_ - size_low_) / 2);
+                         });
+  }
+  void sized(std::size_t size) {
+    if (size != o_.block_size) {
+      f_.fatal = size_mismatch(o_, std::to_string(size));
+      return retire();
+    }
+    start_load();
+  }
+
+  void start_load() {
+    active_ = o_.queue_depth;
+    for (std::size_t slot = 0; slot != o_.queue_depth; ++slot) issue(slot);
+  }
+
+  // Measuring starts with the first operation after the warm-up's.
   void begin_measuring(clock_type::time_point at) {
     measuring_ = true;
     measure_start_ = at;
@@ -352,7 +473,8 @@ class load_generator {
     if (warmup_in_flight_ == 0) start_counting();
   }
   void start_counting() {
-    if (on_counting_start) on_counting_start();
+    counting_ = true;
+    if (hooks_.on_counting_start) hooks_.on_counting_start();
   }
 
   bool is_write(std::uint64_t n) const {
@@ -362,13 +484,14 @@ class load_generator {
   }
 
   void issue(std::size_t slot) {
-    if (stopping_ || (o_.count && measuring_ && measured_issued_ >= *o_.count)) return retire();
+    const bool measured = issued_ >= o_.warmup;
+    if (stopping_ || (o_.count && measured && measured_issued_ >= *o_.count)) return retire();
+    const auto start = clock_type::now();
+    if (measured && !measuring_) begin_measuring(start);
     const std::uint64_t n = issued_++;
-    if (measuring_) ++measured_issued_;
+    if (measured) ++measured_issued_;
     else ++warmup_in_flight_;
     const bool write = is_write(n);
-    const auto start = clock_type::now();
-    const bool measured = measuring_;
     const vpci::block_id id{o_.block_id};
     auto buffer = std::span<std::byte>(buffers_).subspan(slot * o_.block_size, o_.block_size);
     auto done = [this, slot, start, write, measured](boost::system::error_code ec, std::size_t n_bytes) {
@@ -381,45 +504,62 @@ class load_generator {
   void complete(std::size_t slot, clock_type::time_point start, bool write, bool measured, boost::system::error_code ec,
                 std::size_t n) {
     const auto end = clock_type::now();
-    if (!ec && n != o_.block_size) ec = make_error_code(vpci::errc::protocol_violation);
     std::string error;
-    if (ec) {
+    if (!ec && n != o_.block_size) {
+      // The block's size changed since it was sized: the tool's size is wrong, not the peer.
+      error = size_mismatch(o_, std::to_string(n));
+      end_run(error);
+    } else if (!write && ec == vpci::errc::buffer_too_small) {
+      error = size_mismatch(o_, "more than " + std::to_string(o_.block_size));
+      end_run(error);
+    } else if (ec) {
       error = ec.message();
+      if (ends_the_run(ec)) end_run(error);
+      else if (const auto& failure = vf_.failure(); failure) end_run(failure.message());
+      else if (hooks_.serves_no_more) {
+        if (auto why = hooks_.serves_no_more(ec); !why.empty()) end_run(std::move(why));
+      }
     } else if (!write && o_.verify &&
                !std::equal(expected_.begin(), expected_.end(), buffers_.begin() + static_cast<std::ptrdiff_t>(slot * o_.block_size))) {
       error = "data mismatch";
     }
     if (measured) {
       if (error.empty()) {
-        f_.latency.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()));
-        interval_.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count()));
+        const auto ns =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
+        f_.latency.record(ns);
+        interval_.record(ns);
         ++(write ? f_.writes : f_.reads);
       } else {
         ++f_.failed;
         ++f_.errors[error];
       }
-    } else if (!error.empty()) {
-      ++f_.errors["warm-up: " + error];
-      ++f_.failed;
+    } else {
+      ++f_.warmup_operations;
+      if (!error.empty()) {
+        ++f_.warmup_failed;
+        ++f_.warmup_errors[error];
+      }
+      if (--warmup_in_flight_ == 0 && measuring_) start_counting();
     }
-    ++completed_;
-    if (!measured && --warmup_in_flight_ == 0 && measuring_) start_counting();
-    if (!measuring_ && completed_ >= o_.warmup) begin_measuring(end);
-    if (ec && ends_the_run(ec)) stop_issuing();
     if (measuring_ && o_.duration && std::chrono::duration<double>(end - measure_start_).count() >= *o_.duration)
       stop_issuing();
     issue(slot);
   }
 
   void stop_issuing() { stopping_ = true; }
+  void end_run(std::string why) {
+    if (!f_.ended_by) f_.ended_by = std::move(why);
+    stop_issuing();
+  }
 
   void retire() {
     if (--active_ != 0) return;
     const auto end = clock_type::now();
     if (measuring_) f_.seconds = std::chrono::duration<double>(end - measure_start_).count();
-    if (accesses && f_.blocks() + f_.failed != 0) {
-      if (const auto n = accesses(); n)
-        f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.blocks() + f_.failed);
+    if (hooks_.accesses && counting_ && f_.operations() != 0) {
+      if (const auto n = hooks_.accesses(); n)
+        f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.operations());
     }
     progress_.cancel();
     signals_.cancel();
@@ -442,7 +582,7 @@ class load_generator {
                      rate * static_cast<double>(o_.block_size) / 1e6, static_cast<double>(interval_.percentile(99)) / 1000.0,
                      f_.failed);
       } else if (!o_.quiet) {
-        std::fprintf(stderr, "[warm-up] %" PRIu64 " of %" PRIu64 " operations\n", completed_, o_.warmup);
+        std::fprintf(stderr, "[warm-up] %" PRIu64 " of %" PRIu64 " operations\n", f_.warmup_operations, o_.warmup);
       }
       interval_.reset();
       last_tick_ = now;
@@ -452,59 +592,56 @@ class load_generator {
 
   Endpoint& vf_;
   const options& o_;
-  boost::asio::io_context& io_;
   boost::asio::steady_timer progress_;
   boost::asio::signal_set signals_;
+  load_hooks hooks_;
   std::function<void()> done_;
   std::vector<std::byte> expected_;
   std::vector<std::byte> buffers_;  // one block per slot
+  std::array<std::byte, vpci::max_block_size> sizing_{};
+  // The block's size is in [size_low_, size_high_]; max_block_size + 1 while no read succeeded.
+  std::size_t size_low_{1};
+  std::size_t size_high_{vpci::max_block_size + 1};
+  std::size_t size_reads_{0};
   figures f_;
   vpci_perf::latency_histogram interval_;
-  clock_type::time_point started_{};
   clock_type::time_point measure_start_{};
   clock_type::time_point last_tick_{};
   std::uint64_t issued_{0};
   std::uint64_t measured_issued_{0};
   std::size_t warmup_in_flight_{0};
-  std::uint64_t completed_{0};
   std::size_t active_{0};
   bool measuring_{false};
+  bool counting_{false};
   bool stopping_{false};
 };
 
-// Runs the load on `vf` until it is done; returns the figures.
+// Runs the load on `vf` until it is done; returns the figures. A block of another size than --block-size
+// is a setup failure.
 template <class Endpoint>
-figures generate_load(Endpoint& vf, const options& o, boost::asio::io_context& io,
-                      std::function<void()> on_counting_start = {},
-                      std::function<std::optional<std::uint64_t>()> accesses = {}, std::function<void()> after = {}) {
+figures generate_load(Endpoint& vf, const options& o, boost::asio::io_context& io, load_hooks hooks) {
   figures result;
-  load_generator<Endpoint> load(vf, o, io, [&] {
+  auto after = std::move(hooks.after);
+  load_generator<Endpoint> load(vf, o, io, std::move(hooks), [&] {
     result = load.result();
     if (after) after();
   });
-  load.on_counting_start = std::move(on_counting_start);
-  load.accesses = std::move(accesses);
   boost::asio::post(io, [&] { load.start(); });
   io.run();
+  if (result.fatal) throw setup_failure(*result.fatal);
   return result;
 }
 
 // Finds the mailbox window in the VF's config space (as a driver does: walking the capability list).
 template <class Transport>
-std::optional<std::size_t> find_window(Transport& space) {
+std::size_t find_window(Transport& space) {
   std::vector<std::byte> snapshot(space.size());
   boost::system::error_code ec;
   space.read(0, snapshot, ec);
-  if (ec) {
-    std::fprintf(stderr, "vpci-perf: reading the config space failed: %s\n", ec.message().c_str());
-    return std::nullopt;
-  }
+  if (ec) throw setup_failure("reading the config space failed: " + ec.message());
   auto window = vpci::config::find_mailbox(snapshot);
-  if (!window) {
-    std::fprintf(stderr, "vpci-perf: no vpci mailbox in the config space (%s)\n",
-                 make_error_code(window.error()).message().c_str());
-    return std::nullopt;
-  }
+  if (!window)
+    throw setup_failure("no vpci mailbox in the config space (" + make_error_code(window.error()).message() + ")");
   return *window;
 }
 
@@ -514,26 +651,178 @@ std::optional<std::size_t> find_window(Transport& space) {
 template <class Transport>
 figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_context& io, std::function<void()> after = {}) {
   const auto window = find_window(space);
-  if (!window) std::exit(2);
   vpci::vf_mailbox_options mo;
   mo.default_timeout = o.timeout;
   using counted_type = vpci::access_counting_transport<Transport&>;
   counted_type counted(space);
-  vpci::vf_endpoint<counted_type> vf(counted, *window, mo);
-  return generate_load(
-      vf, o, io, [&] { counted.reset_counts(); },
-      [&]() -> std::optional<std::uint64_t> { return counted.counts().total(); }, std::move(after));
+  vpci::vf_endpoint<counted_type> vf(counted, window, mo);
+  load_hooks hooks;
+  hooks.on_counting_start = [&] { counted.reset_counts(); };
+  hooks.accesses = [&]() -> std::optional<std::uint64_t> { return counted.counts().total(); };
+  if constexpr (std::is_same_v<Transport, vpci::vfio_user_config_space>) {
+    // The client closes its connection for good when a reply is late or breaks the framing; every later
+    // access then fails at once with that error (a timeout, which alone looks like any other).
+    hooks.serves_no_more = [&space](const boost::system::error_code& ec) -> std::string {
+      return space.is_open() ? std::string() : "the vfio-user connection is closed: " + ec.message();
+    };
+  }
+  hooks.after = std::move(after);
+  return generate_load(vf, o, io, std::move(hooks));
 }
 
 template <class Stream>
 figures run_message_vf(Stream& stream, const options& o, boost::asio::io_context& io, std::function<void()> after = {}) {
   vpci::vf_message_options mo;
   mo.default_timeout = o.timeout;
+  mo.negotiation_timeout = o.timeout;
   vpci::vf_message_endpoint<Stream> vf(stream, perf_slot, mo);
-  return generate_load(vf, o, io, {}, {}, [&] {
+  load_hooks hooks;
+  // A failed negotiation refuses every later operation at once, with the endpoint's failure() empty.
+  hooks.serves_no_more = [&vf](const boost::system::error_code&) -> std::string {
+    const auto& negotiation = vf.channel().negotiation();
+    if (!negotiation.failed()) return {};
+    return "version negotiation failed: " + make_error_code(negotiation.error()).message();
+  };
+  hooks.after = [&vf, after = std::move(after)] {
     vf.close();  // the endpoint keeps reading its stream until closed
     if (after) after();
-  });
+  };
+  return generate_load(vf, o, io, std::move(hooks));
+}
+
+// ---- setting up transports ------------------------------------------------------------------------------
+
+std::string text_of(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address().to_string();
+  return (endpoint.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(endpoint.port());
+}
+
+tcp::endpoint resolve_tcp(const options& o, boost::asio::io_context& io) {
+  tcp::resolver resolver(io);
+  const std::string host = o.tcp_host.empty() ? "0.0.0.0" : o.tcp_host;
+  boost::system::error_code ec;
+  const auto found = resolver.resolve(host, std::to_string(o.tcp_port), ec);
+  if (ec || found.empty()) throw setup_failure("cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
+  return *found.begin();
+}
+
+void listen_tcp(tcp::acceptor& acceptor, const tcp::endpoint& at) {
+  boost::system::error_code ec;
+  acceptor.open(at.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(at, ec);
+  if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+  if (ec) throw setup_failure("cannot listen on " + text_of(at) + ": " + ec.message());
+}
+
+void connect_tcp(tcp::socket& socket, const tcp::endpoint& to) {
+  boost::system::error_code ec;
+  socket.connect(to, ec);
+  if (!ec) socket.set_option(tcp::no_delay(true), ec);
+  if (ec) throw setup_failure("cannot connect to " + text_of(to) + ": " + ec.message());
+}
+
+boost::asio::local::stream_protocol::endpoint unix_endpoint(const std::string& path) {
+  try {
+    return boost::asio::local::stream_protocol::endpoint(path);
+  } catch (const boost::system::system_error& e) {  // the path does not fit sun_path
+    throw setup_failure("cannot use socket path " + path + ": " + e.code().message());
+  }
+}
+
+void connect_unix(local_socket& socket, const std::string& path) {
+  boost::system::error_code ec;
+  socket.connect(unix_endpoint(path), ec);
+  if (ec) throw setup_failure("cannot connect to " + path + ": " + ec.message());
+}
+
+// The socket file a PF made at --unix PATH: what was there before is never removed unless it was a stale
+// socket (nobody listening), and at the end the path is unlinked only while it is still this socket.
+class unix_socket_file {
+ public:
+  unix_socket_file(local_acceptor& acceptor, const std::string& path) : path_(path) {
+    struct ::stat found {};
+    if (::lstat(path.c_str(), &found) == 0) {
+      if (!S_ISSOCK(found.st_mode)) throw setup_failure(path + " exists and is not a socket; give another --unix path");
+      if (listened_on(path))
+        throw setup_failure("another process is listening on " + path + "; give another --unix path");
+      ::unlink(path.c_str());  // stale: its listener is gone
+    } else if (errno != ENOENT) {
+      throw setup_failure("cannot use " + path + ": " + std::strerror(errno));
+    }
+    const auto endpoint = unix_endpoint(path);
+    boost::system::error_code ec;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+    if (ec) throw setup_failure("cannot listen on " + path + ": " + ec.message());
+    struct ::stat made {};
+    if (::lstat(path.c_str(), &made) == 0) identity_ = made;
+  }
+  ~unix_socket_file() { remove(); }
+  unix_socket_file(const unix_socket_file&) = delete;
+  unix_socket_file& operator=(const unix_socket_file&) = delete;
+
+  // Unlinks the path if it still names the socket this run made (someone may have replaced it).
+  void remove() noexcept {
+    if (!identity_) return;
+    struct ::stat now {};
+    if (::lstat(path_.c_str(), &now) == 0 && now.st_dev == identity_->st_dev && now.st_ino == identity_->st_ino)
+      ::unlink(path_.c_str());
+    identity_.reset();
+  }
+
+ private:
+  // A connect that succeeds, or would wait for a full backlog, finds a listener; refused means the socket
+  // is stale. Anything else (no permission) is no proof of staleness: the path is left alone.
+  static bool listened_on(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return true;
+    ::sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    path.copy(address.sun_path, sizeof address.sun_path - 1);
+    const bool refused = ::connect(fd, reinterpret_cast<const ::sockaddr*>(&address), sizeof address) != 0 &&
+                         (errno == ECONNREFUSED || errno == ENOENT);
+    ::close(fd);
+    return !refused;
+  }
+
+  std::string path_;
+  std::optional<struct ::stat> identity_;
+};
+
+// The PF's shared-memory space NAME: made afresh, or in place of a stale one (its PF died or shut down).
+// A live PF's space is refused (replacing it would cut that PF's VFs off), and so is an object that is
+// not a vpci config space.
+vpci::shm_config_space create_pf_space(const boost::asio::any_io_executor& executor, const std::string& name) {
+  try {
+    return vpci::shm_config_space::create(executor, name, 4096, vpci::shm_create::exclusive);
+  } catch (const boost::system::system_error& e) {
+    if (e.code() != boost::system::errc::file_exists)
+      throw setup_failure("cannot create shared memory " + name + ": " + e.code().message());
+  }
+  try {
+    // A read-only view is an observer: it attaches as no driver, and opens only while the device lives.
+    (void)vpci::shm_config_space::open(executor, name, vpci::shm_role::driver, vpci::shm_access::read_only);
+  } catch (const boost::system::system_error& e) {
+    if (e.code() != vpci::errc::peer_gone && e.code() != boost::system::errc::no_such_file_or_directory)
+      throw setup_failure("shared memory " + name + " is there and is no vpci config space to replace (" +
+                          e.code().message() + "); give another --shm name");
+    try {
+      return vpci::shm_config_space::create(executor, name, 4096, vpci::shm_create::replace);
+    } catch (const boost::system::system_error& again) {
+      throw setup_failure("cannot create shared memory " + name + ": " + again.code().message());
+    }
+  }
+  throw setup_failure("a live PF serves shared memory " + name + "; give another --shm name");
+}
+
+vpci::shm_config_space open_vf_space(const boost::asio::any_io_executor& executor, const std::string& name) {
+  try {
+    return vpci::shm_config_space::open(executor, name, vpci::shm_role::driver);
+  } catch (const boost::system::system_error& e) {
+    throw setup_failure("cannot open shared memory " + name + ": " + e.code().message());
+  }
 }
 
 // ---- the PF -------------------------------------------------------------------------------------------
@@ -547,11 +836,15 @@ std::unique_ptr<pf_type> make_pf(const options& o) {
   limits.max_in_flight = std::max<std::uint32_t>(limits.max_in_flight, static_cast<std::uint32_t>(2 * o.queue_depth));
   auto pf = std::make_unique<pf_type>(limits);
   (void)pf->register_vf(perf_vf, 0x0101);
-  if (auto ec = pf->define_block(perf_vf, vpci::block_id{o.block_id}, pattern(o.block_size)); ec) {
-    std::fprintf(stderr, "vpci-perf: defining the block failed: %s\n", ec.message().c_str());
-    std::exit(2);
-  }
+  if (auto ec = pf->define_block(perf_vf, vpci::block_id{o.block_id}, pattern(o.block_size)); ec)
+    throw setup_failure("defining the block failed: " + ec.message());
   return pf;
+}
+
+template <class Transport>
+void attach(pf_type& pf, Transport& space) {
+  if (auto window = pf.attach_mailbox(perf_vf, space); !window)
+    throw setup_failure("attaching the mailbox failed: " + window.error().message());
 }
 
 // Serves binding 2 on every connection `acceptor` accepts, until `io` stops.
@@ -567,59 +860,45 @@ void accept_loop(pf_type& pf, Acceptor& acceptor, bool quiet) {
   });
 }
 
-tcp::endpoint tcp_endpoint(const std::string& where, boost::asio::io_context& io) {
-  const auto colon = where.rfind(':');
-  if (colon == std::string::npos) usage_error("--tcp wants HOST:PORT");
-  std::string host = where.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const auto port = parse_number<unsigned short>(std::string_view(where).substr(colon + 1), "port", 0, 65535);
-  tcp::resolver resolver(io);
-  const auto found = resolver.resolve(host.empty() ? "0.0.0.0" : host, std::to_string(port));
-  return *found.begin();
-}
-
 // The PF role alone: serves until Ctrl-C.
 int run_pf(const options& o) {
   boost::asio::io_context io;
+  // The transports are declared before the PF, which must be gone before them.
+  std::optional<vpci::shm_config_space> space;
+  local_acceptor unix_acceptor(io);
+  std::optional<unix_socket_file> socket_file;
+  tcp::acceptor tcp_acceptor(io);
   auto pf = make_pf(o);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  std::optional<vpci::shm_config_space> space;
-  std::optional<boost::asio::local::stream_protocol::acceptor> unix_acceptor;
-  std::optional<tcp::acceptor> tcp_acceptor;
+  std::string serving = o.where;
   switch (o.transport) {
-    case transport_kind::shm: {
-      space.emplace(vpci::shm_config_space::create(io.get_executor(), o.where, 4096, vpci::shm_create::replace));
-      if (auto window = pf->attach_mailbox(perf_vf, *space); !window) {
-        std::fprintf(stderr, "vpci-perf: attaching the mailbox failed: %s\n", window.error().message().c_str());
-        return 2;
-      }
+    case transport_kind::shm:
+      space.emplace(create_pf_space(io.get_executor(), o.where));
+      attach(*pf, *space);
       pf->async_serve(perf_vf, [](boost::system::error_code ec) {
         if (ec && ec != vpci::errc::vf_removed) std::fprintf(stderr, "[pf] serving ended: %s\n", ec.message().c_str());
       });
       break;
-    }
     case transport_kind::unix_socket:
-      ::unlink(o.where.c_str());
-      unix_acceptor.emplace(io, boost::asio::local::stream_protocol::endpoint(o.where));
-      accept_loop(*pf, *unix_acceptor, o.quiet);
+      socket_file.emplace(unix_acceptor, o.where);
+      accept_loop(*pf, unix_acceptor, o.quiet);
       break;
     case transport_kind::tcp_socket:
-      tcp_acceptor.emplace(io, tcp_endpoint(o.where, io));
-      accept_loop(*pf, *tcp_acceptor, o.quiet);
+      listen_tcp(tcp_acceptor, resolve_tcp(o, io));
+      serving = text_of(tcp_acceptor.local_endpoint());  // the port the kernel chose for port 0
+      accept_loop(*pf, tcp_acceptor, o.quiet);
       break;
     default: usage_error("the PF role serves --shm, --unix or --tcp");
   }
   if (!o.quiet)
     std::fprintf(stderr, "[pf] serving VF 0, block %u (%zu bytes), on %s %s; Ctrl-C ends\n", o.block_id, o.block_size,
-                 name_of(o.transport), o.where.c_str());
+                 name_of(o.transport), serving.c_str());
   signals.async_wait([&](boost::system::error_code, int) {
     if (space) (void)pf->detach_mailbox(perf_vf);
     pf.reset();  // every stream ends (vf_removed) and is closed
-    if (unix_acceptor) {
-      unix_acceptor->close();
-      ::unlink(o.where.c_str());
-    }
-    if (tcp_acceptor) tcp_acceptor->close();
+    unix_acceptor.close();
+    if (socket_file) socket_file->remove();
+    tcp_acceptor.close();
   });
   io.run();
   return 0;
@@ -631,29 +910,36 @@ figures run_vf(const options& o) {
   boost::asio::io_context io;
   switch (o.transport) {
     case transport_kind::shm: {
-      auto space = vpci::shm_config_space::open(io.get_executor(), o.where, vpci::shm_role::driver);
+      auto space = open_vf_space(io.get_executor(), o.where);
       return run_mailbox_vf(space, o, io);
     }
     case transport_kind::sysfs: {
-      vpci::sysfs_config_space space(io.get_executor(), o.where,
-                                     o.allow_write ? vpci::access_mode::read_write : vpci::access_mode::read_only);
+      // Read-write whatever the operations: a block read is a request written into the window's registers.
+      vpci::sysfs_config_space space(io.get_executor());
+      boost::system::error_code ec;
+      space.open(o.where, vpci::access_mode::read_write, ec);
+      if (ec)
+        throw setup_failure("cannot open " + o.where +
+                            " read-write (the mailbox writes its registers to read a block too): " + ec.message());
       return run_mailbox_vf(space, o, io);
     }
     case transport_kind::vfio_user: {
-      // Connects and handshakes (throws with the reason when that fails); every config access of the VF is
-      // then a REGION_READ/REGION_WRITE exchange with the server.
-      vpci::vfio_user_config_space space(io.get_executor(), o.where);
+      // Connects and handshakes; every config access of the VF is then a REGION_READ/REGION_WRITE
+      // exchange with the server.
+      vpci::vfio_user_config_space space(io.get_executor());
+      boost::system::error_code ec;
+      space.connect(o.where, ec);
+      if (ec) throw setup_failure("cannot connect to the vfio-user server at " + o.where + ": " + ec.message());
       return run_mailbox_vf(space, o, io);
     }
     case transport_kind::unix_socket: {
       local_socket socket(io);
-      socket.connect(boost::asio::local::stream_protocol::endpoint(o.where));
+      connect_unix(socket, o.where);
       return run_message_vf(socket, o, io);
     }
     case transport_kind::tcp_socket: {
       tcp::socket socket(io);
-      socket.connect(tcp_endpoint(o.where, io));
-      socket.set_option(tcp::no_delay(true));
+      connect_tcp(socket, resolve_tcp(o, io));
       return run_message_vf(socket, o, io);
     }
     default: usage_error("the VF role uses --shm, --unix, --tcp, --sysfs or --vfio-user");
@@ -662,96 +948,112 @@ figures run_vf(const options& o) {
 
 // ---- both roles in one process ------------------------------------------------------------------------
 
-// On --memory: one thread; the PF serves inside the VF's writes (binding 1) or on the same io_context
-// (binding 2). On any other transport: the PF on a thread of its own, as in two processes.
-figures run_both(const options& o) {
-  if (o.transport == transport_kind::memory) {
-    // The transports are declared before the PF, which must be gone before them.
-    boost::asio::io_context io;
-    if (o.binding == binding_kind::mailbox) {
-      vpci::memory_config_space space(io, 4096);
-      auto pf = make_pf(o);
-      if (auto window = pf->attach_mailbox(perf_vf, space); !window) {
-        std::fprintf(stderr, "vpci-perf: attaching the mailbox failed: %s\n", window.error().message().c_str());
-        std::exit(2);
-      }
-      pf->async_serve(perf_vf, [](boost::system::error_code) {});  // the heartbeat (the hook serves)
-      return run_mailbox_vf(space, o, io, [&] { (void)pf->detach_mailbox(perf_vf); });
-    }
-    local_socket pf_side(io);
-    local_socket vf_side(io);
-    boost::asio::local::connect_pair(pf_side, vf_side);
-    auto pf = make_pf(o);
-    pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
-    return run_message_vf(vf_side, o, io);
+// The PF's thread in --role both. However the VF's side ends, an exception included, the thread is stopped
+// and joined before what it uses is destroyed (it is declared after those), and never destroyed joinable
+// (std::terminate).
+class pf_thread {
+ public:
+  explicit pf_thread(boost::asio::io_context& io) : io_(io), thread_([&io] { io.run(); }) {}
+  ~pf_thread() {
+    if (!thread_.joinable()) return;
+    io_.stop();
+    thread_.join();
   }
+  pf_thread(const pf_thread&) = delete;
+  pf_thread& operator=(const pf_thread&) = delete;
+  // Waits for the PF's work to run out: the VF's side has ended it.
+  void join() { thread_.join(); }
 
+ private:
+  boost::asio::io_context& io_;
+  std::thread thread_;
+};
+
+// On --memory: one thread; the PF serves inside the VF's writes (binding 1) or on the same io_context
+// (binding 2).
+figures run_both_memory(const options& o) {
+  // The transports are declared before the PF, which must be gone before them.
+  boost::asio::io_context io;
+  if (o.binding == binding_kind::mailbox) {
+    vpci::memory_config_space space(io, 4096);
+    auto pf = make_pf(o);
+    attach(*pf, space);
+    pf->async_serve(perf_vf, [](boost::system::error_code) {});  // the heartbeat (the hook serves)
+    return run_mailbox_vf(space, o, io, [&] { (void)pf->detach_mailbox(perf_vf); });
+  }
+  local_socket pf_side(io);
+  local_socket vf_side(io);
+  boost::asio::local::connect_pair(pf_side, vf_side);
+  auto pf = make_pf(o);
+  pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
+  return run_message_vf(vf_side, o, io);
+}
+
+// On any other transport: the PF on a thread of its own, as in two processes.
+figures run_both_shm(const options& o) {
   boost::asio::io_context pf_io;
-  std::unique_ptr<pf_type> pf;
-  std::thread pf_thread;
-  auto join = [&] {
-    if (pf_thread.joinable()) pf_thread.join();
-  };
+  const std::string name = o.where.empty() ? "/vpci-perf-" + std::to_string(::getpid()) : o.where;
+  auto device = create_pf_space(pf_io.get_executor(), name);
+  auto pf = make_pf(o);
+  attach(*pf, device);
+  pf->async_serve(perf_vf, [](boost::system::error_code) {});
+  pf_thread thread(pf_io);
+  boost::asio::io_context io;
+  auto space = open_vf_space(io.get_executor(), name);
+  auto result = run_mailbox_vf(space, o, io);
+  boost::asio::post(pf_io, [&] { (void)pf->detach_mailbox(perf_vf); });  // serving ends; pf_io runs out
+  thread.join();
+  return result;
+}
+
+figures run_both_unix(const options& o) {
+  boost::asio::io_context pf_io;
+  local_acceptor acceptor(pf_io);
+  unix_socket_file socket_file(acceptor, o.where);
+  local_socket pf_side(pf_io);
+  auto pf = make_pf(o);
+  acceptor.async_accept(pf_side, [&](boost::system::error_code ec) {
+    if (!ec) pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
+  });
+  pf_thread thread(pf_io);
+  boost::asio::io_context io;
+  local_socket socket(io);
+  connect_unix(socket, o.where);
+  auto result = run_message_vf(socket, o, io, [&] { socket.close(); });  // the PF sees the end and finishes
+  thread.join();
+  return result;
+}
+
+figures run_both_tcp(const options& o) {
+  boost::asio::io_context pf_io;
+  tcp::acceptor acceptor(pf_io);
+  listen_tcp(acceptor, resolve_tcp(o, pf_io));
+  const tcp::endpoint listening = acceptor.local_endpoint();
+  tcp::socket pf_side(pf_io);
+  auto pf = make_pf(o);
+  acceptor.async_accept(pf_side, [&](boost::system::error_code ec) {
+    if (ec) return;
+    pf_side.set_option(tcp::no_delay(true), ec);
+    pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
+  });
+  pf_thread thread(pf_io);
+  boost::asio::io_context io;
+  tcp::socket socket(io);
+  const tcp::endpoint to(listening.address().is_unspecified() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
+                                                               : listening.address(),
+                         listening.port());
+  connect_tcp(socket, to);
+  auto result = run_message_vf(socket, o, io, [&] { socket.close(); });
+  thread.join();
+  return result;
+}
+
+figures run_both(const options& o) {
   switch (o.transport) {
-    case transport_kind::shm: {
-      const std::string name = o.where.empty() ? "/vpci-perf-" + std::to_string(::getpid()) : o.where;
-      auto device = vpci::shm_config_space::create(pf_io.get_executor(), name, 4096, vpci::shm_create::replace);
-      pf = make_pf(o);
-      if (auto window = pf->attach_mailbox(perf_vf, device); !window) {
-        std::fprintf(stderr, "vpci-perf: attaching the mailbox failed: %s\n", window.error().message().c_str());
-        std::exit(2);
-      }
-      pf->async_serve(perf_vf, [](boost::system::error_code) {});
-      pf_thread = std::thread([&] { pf_io.run(); });
-      boost::asio::io_context io;
-      auto space = vpci::shm_config_space::open(io.get_executor(), name, vpci::shm_role::driver);
-      auto result = run_mailbox_vf(space, o, io);
-      boost::asio::post(pf_io, [&] { (void)pf->detach_mailbox(perf_vf); });  // serving ends; pf_io runs out
-      join();
-      pf.reset();
-      return result;
-    }
-    case transport_kind::unix_socket: {
-      ::unlink(o.where.c_str());
-      boost::asio::local::stream_protocol::acceptor acceptor(pf_io, boost::asio::local::stream_protocol::endpoint(o.where));
-      local_socket pf_side(pf_io);
-      pf = make_pf(o);
-      acceptor.async_accept(pf_side, [&](boost::system::error_code ec) {
-        if (!ec) pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
-      });
-      pf_thread = std::thread([&] { pf_io.run(); });
-      boost::asio::io_context io;
-      local_socket socket(io);
-      socket.connect(boost::asio::local::stream_protocol::endpoint(o.where));
-      auto result = run_message_vf(socket, o, io, [&] { socket.close(); });  // the PF sees the end and finishes
-      join();
-      pf.reset();
-      ::unlink(o.where.c_str());
-      return result;
-    }
-    case transport_kind::tcp_socket: {
-      tcp::acceptor acceptor(pf_io, tcp_endpoint(o.where, pf_io));
-      const tcp::endpoint listening = acceptor.local_endpoint();
-      tcp::socket pf_side(pf_io);
-      pf = make_pf(o);
-      acceptor.async_accept(pf_side, [&](boost::system::error_code ec) {
-        if (ec) return;
-        pf_side.set_option(tcp::no_delay(true));
-        pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
-      });
-      pf_thread = std::thread([&] { pf_io.run(); });
-      boost::asio::io_context io;
-      tcp::socket socket(io);
-      const tcp::endpoint to(listening.address().is_unspecified() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
-                                                                   : listening.address(),
-                             listening.port());
-      socket.connect(to);
-      socket.set_option(tcp::no_delay(true));
-      auto result = run_message_vf(socket, o, io, [&] { socket.close(); });
-      join();
-      pf.reset();
-      return result;
-    }
+    case transport_kind::memory: return run_both_memory(o);
+    case transport_kind::shm: return run_both_shm(o);
+    case transport_kind::unix_socket: return run_both_unix(o);
+    case transport_kind::tcp_socket: return run_both_tcp(o);
     default: usage_error("--role both uses --memory, --shm, --unix or --tcp");
   }
 }
@@ -768,7 +1070,17 @@ int main(int argc, char** argv) {
                    o.read_percent);
     const figures f = o.role == role_kind::vf ? run_vf(o) : run_both(o);
     print_figures(o, f);
-    return f.failed == 0 ? 0 : 1;
+    // The figures are what the run is for: not written (stdout on a full disk) is a failed run.
+    errno = 0;
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+      const int error = errno != 0 ? errno : EIO;
+      std::fprintf(stderr, "vpci-perf: writing the figures to stdout failed: %s\n", std::strerror(error));
+      return 1;
+    }
+    return f.failed == 0 && f.warmup_failed == 0 ? 0 : 1;
+  } catch (const boost::system::system_error& e) {
+    std::fprintf(stderr, "vpci-perf: %s\n", e.code().message().c_str());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vpci-perf: %s\n", e.what());
     return 2;
