@@ -10,7 +10,9 @@
 //   above, dword aligned (bits 1:0 masked), each the previous one's `next`; extended entries from 0x100 on,
 //   dword aligned, neither all zeros nor all ones, each the previous one's `next`; fields as the bytes say;
 // - the walk's verdict is the one its contract gives for where it stopped: no_error at a zero pointer (or
-//   no list at all), bad_capability_pointer, out_of_range or capability_loop as the next pointer says;
+//   no list at all), bad_capability_pointer (also at an entry reading ID 0xFF, which is never listed),
+//   out_of_range or capability_loop as the next pointer says; not_supported, nothing listed, for a header
+//   layout other than 0..2;
 // - find_* return the first entry with the ID, else the walk's error, else not_found;
 // - decode_header reads the fields at their offsets (the capability pointer at 0x14 for a CardBus bridge);
 //   it refuses a snapshot shorter than 64 bytes;
@@ -67,12 +69,17 @@ void check_standard(std::span<const std::byte> space) {
     VPCI_FUZZ_CHECK(e == no_error && seen.empty());
     return;
   }
+  if (!h->known_layout()) {  // no layout says where the pointer is
+    VPCI_FUZZ_CHECK(e == errc::not_supported && seen.empty());
+    return;
+  }
   std::size_t pointer = h->capabilities_pointer & 0xFCu;
   std::vector<bool> visited(256, false);
   for (const capability& c : seen) {
     VPCI_FUZZ_CHECK(c.offset == pointer && pointer >= 0x40 && pointer + 2 <= space.size() && !visited[pointer]);
     visited[pointer] = true;
     VPCI_FUZZ_CHECK(c.id == le::load_u8(space.data() + pointer) && c.next == le::load_u8(space.data() + pointer + 1));
+    VPCI_FUZZ_CHECK(c.id != absent_capability_id);
     pointer = c.next & 0xFCu;
   }
   // Where the walk stopped decides its verdict.
@@ -80,9 +87,11 @@ void check_standard(std::span<const std::byte> space) {
   if (pointer == 0) expected = no_error;
   else if (pointer < 0x40) expected = errc::bad_capability_pointer;
   else if (pointer + 2 > space.size()) expected = errc::out_of_range;
-  else expected = errc::capability_loop;
+  else if (visited[pointer]) expected = errc::capability_loop;
+  else expected = errc::bad_capability_pointer;  // an entry reading ID 0xFF
   VPCI_FUZZ_CHECK(e == expected);
-  if (expected == errc::capability_loop) VPCI_FUZZ_CHECK(visited[pointer]);
+  if (expected == errc::bad_capability_pointer && pointer >= 0x40)
+    VPCI_FUZZ_CHECK(le::load_u8(space.data() + pointer) == absent_capability_id);
 
   for (const std::uint8_t id : {std::uint8_t{0x01}, std::uint8_t{0x05}, std::uint8_t{0x10}, std::uint8_t{0x11},
                                 seen.empty() ? std::uint8_t{0} : seen.back().id}) {

@@ -8,9 +8,11 @@
 // - decode_sriov refuses with out_of_range exactly when the 64 bytes are not all inside the image, with
 //   not_found exactly when the header there is not SR-IOV, and otherwise reads every register at its
 //   offset (no read past the input: exact-size heap copy);
-// - validate() is malformed_message exactly when NumVFs > TotalVFs or the stride is 0 with several VFs;
+// - validate() is malformed_message exactly when NumVFs > TotalVFs, the stride is 0 with several VFs, or the
+//   First VF Offset is 0 with any VF;
 // - vf_routing_id(pf, n) is PF + First VF Offset + n * Stride when that is below 0x10000 and n < NumVFs
-//   (not_found for n >= NumVFs, malformed_message for a zero stride past VF 0, out_of_range past 0xFFFF);
+//   (not_found for n >= NumVFs, malformed_message for a zero offset or a zero stride past VF 0,
+//   out_of_range past 0xFFFF);
 //   two VFs never get the same routing ID.
 #include <cstddef>
 #include <cstdint>
@@ -52,7 +54,7 @@ void check_decode_at(std::span<const std::byte> space, std::size_t offset) {
 }
 
 void check_routing(const sriov_capability& s, std::uint16_t extra_pf, std::uint16_t extra_n) {
-  const bool bad = s.num_vfs > s.total_vfs || (s.vf_stride == 0 && s.num_vfs > 1);
+  const bool bad = s.num_vfs > s.total_vfs || (s.vf_stride == 0 && s.num_vfs > 1) || (s.first_vf_offset == 0 && s.num_vfs > 0);
   VPCI_FUZZ_CHECK((s.validate() == errc::malformed_message) == bad);
   VPCI_FUZZ_CHECK(bad || s.validate() == no_error);
 
@@ -63,7 +65,8 @@ void check_routing(const sriov_capability& s, std::uint16_t extra_pf, std::uint1
       auto rid = vf_routing_id(routing_id{pf}, s, n);
       const std::uint32_t sum = std::uint32_t{pf} + s.first_vf_offset + std::uint32_t{n} * s.vf_stride;
       if (n >= s.num_vfs) VPCI_FUZZ_CHECK(!rid && rid.error() == errc::not_found);
-      else if (n > 0 && s.vf_stride == 0) VPCI_FUZZ_CHECK(!rid && rid.error() == errc::malformed_message);
+      else if (s.first_vf_offset == 0 || (n > 0 && s.vf_stride == 0))
+        VPCI_FUZZ_CHECK(!rid && rid.error() == errc::malformed_message);
       else if (sum > 0xFFFF) VPCI_FUZZ_CHECK(!rid && rid.error() == errc::out_of_range);
       else VPCI_FUZZ_CHECK(rid.has_value() && rid->value == sum);
     }
