@@ -476,6 +476,21 @@ BOOST_AUTO_TEST_CASE(a_pf_supporting_none_of_the_versions) {
   BOOST_TEST(!*f.served);
 }
 
+// A failed negotiation is for good: the endpoint's failure() says so (a user's loop can stop on it; it was
+// empty while every operation failed at once).
+BOOST_AUTO_TEST_CASE(a_failed_negotiation_is_the_endpoints_failure) {
+  e2e f(engine::pf_negotiation{true, hyperv::protocol_version(2, 0), hyperv::protocol_version(2, 0)});
+  BOOST_TEST(!f.vf->failure());
+  std::array<std::byte, 6> block{};
+  outcome read;
+  f.vf->async_read_block(block_id{1}, block, read.handler());
+  run_until(f.io, f.clock, [&] { return read.done; }, 10 * second);
+  BOOST_TEST((read.ec == errc::revision_mismatch));
+  BOOST_TEST((f.vf->failure() == errc::revision_mismatch));
+  f.vf->close();
+  run_ready(f.io);
+}
+
 // A PF that never answers the version request: at the negotiation timeout (virtual) the pending read
 // fails with timeout, and later operations at once.
 BOOST_AUTO_TEST_CASE(a_pf_that_does_not_answer) {

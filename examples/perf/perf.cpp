@@ -394,6 +394,8 @@ struct load_hooks {
   // After an operation failed with `ec`: why the endpoint will never complete an operation again, if that
   // is so and the endpoint's failure() does not say it; empty otherwise.
   std::function<std::string(const boost::system::error_code& ec)> serves_no_more;
+  // How to name the endpoint's failure() in "ended by", when the error alone says too little.
+  std::function<std::string(const boost::system::error_code& failure)> name_failure;
   // Called at the end, once no operation is in flight.
   std::function<void()> after;
 };
@@ -515,7 +517,8 @@ class load_generator {
     } else if (ec) {
       error = ec.message();
       if (ends_the_run(ec)) end_run(error);
-      else if (const auto& failure = vf_.failure(); failure) end_run(failure.message());
+      else if (const auto failure = vf_.failure(); failure)
+        end_run(hooks_.name_failure ? hooks_.name_failure(failure) : failure.message());
       else if (hooks_.serves_no_more) {
         if (auto why = hooks_.serves_no_more(ec); !why.empty()) end_run(std::move(why));
       }
@@ -677,11 +680,9 @@ figures run_message_vf(Stream& stream, const options& o, boost::asio::io_context
   mo.negotiation_timeout = o.timeout;
   vpci::vf_message_endpoint<Stream> vf(stream, perf_slot, mo);
   load_hooks hooks;
-  // A failed negotiation refuses every later operation at once, with the endpoint's failure() empty.
-  hooks.serves_no_more = [&vf](const boost::system::error_code&) -> std::string {
-    const auto& negotiation = vf.channel().negotiation();
-    if (!negotiation.failed()) return {};
-    return "version negotiation failed: " + make_error_code(negotiation.error()).message();
+  // A failed negotiation is the endpoint's failure(); its error alone (a timeout) would not say which wait.
+  hooks.name_failure = [&vf](const boost::system::error_code& failure) {
+    return vf.channel().negotiation().failed() ? "version negotiation failed: " + failure.message() : failure.message();
   };
   hooks.after = [&vf, after = std::move(after)] {
     vf.close();  // the endpoint keeps reading its stream until closed

@@ -223,11 +223,12 @@ class linux_block_ops {
   // The errno for an operation's outcome (on the endpoint's executor, where failure() may be read).
   static int to_errno(const state& s, const boost::system::error_code& ec) {
     if (!ec) return 0;
+    // First: a failed negotiation is also the endpoint's lasting failure, and stays -EPROTO / -ETIMEDOUT.
+    if (ec == errc::timeout) return -ETIMEDOUT;
+    if (ec == errc::revision_mismatch) return -EPROTO;
     if (ec == s.endpoint->failure() || ec == errc::vf_removed || ec == errc::peer_gone ||
         ec == boost::asio::error::operation_aborted)
       return -ENODEV;
-    if (ec == errc::timeout) return -ETIMEDOUT;
-    if (ec == errc::revision_mismatch) return -EPROTO;
     if (ec.category() == error_category()) return -EIO;
     if ((ec.category() == boost::system::system_category() || ec.category() == boost::system::generic_category()) &&
         ec.value() > 0)

@@ -114,7 +114,8 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
 
   void await_peer() { ensure_receiving(); }
   void rest() {}  // the stream stays read: invalidations are latched as they arrive
-  boost::system::error_code peer_status() const { return {}; }
+  // What the channel refuses every operation with for good (a failed negotiation): the endpoint's failure.
+  boost::system::error_code peer_status() const { return make_error_code(channel_->refusal()); }
 
   void ensure_receiving() {
     if (reading_ || this->failure()) return;

@@ -174,6 +174,12 @@ class vf_message_channel {
   // The stream ended (eof): cut mid-frame is truncated_message, else no_error.
   [[nodiscard]] constexpr errc on_end_of_stream() const noexcept { return decoder_.finish(); }
   [[nodiscard]] constexpr errc receive_error() const noexcept { return receive_error_; }
+  // The error every operation is now refused with for good: the dead channel's, else a failed
+  // negotiation's; no_error while the channel serves.
+  [[nodiscard]] constexpr errc refusal() const noexcept {
+    if (receive_error_ != no_error) return receive_error_;
+    return negotiation_.failed() ? negotiation_.error() : no_error;
+  }
 
   // --- invalidations ------------------------------------------------------------------------------
   // The stream is read continuously while the channel is in use, so invalidations are latched as they
@@ -209,11 +215,6 @@ class vf_message_channel {
     operation_kind kind{operation_kind::read};
     bool unsent{false};  // in send_queue_
   };
-
-  [[nodiscard]] constexpr errc refusal() const noexcept {
-    if (receive_error_ != no_error) return receive_error_;
-    return negotiation_.failed() ? negotiation_.error() : no_error;
-  }
 
   // One packet from the PF: the negotiation's answer, or the engine's.
   constexpr void on_packet(std::span<const std::byte> packet) noexcept {

@@ -249,8 +249,8 @@ class vf_core : public vf_sync_forms<Derived> {
   }
 
   // The error every operation now fails with (the peer is gone, the stream failed, the endpoint was
-  // closed), or an empty code while the endpoint works.
-  [[nodiscard]] const boost::system::error_code& failure() const noexcept { return dead_; }
+  // closed, binding 2's version negotiation failed), or an empty code while the endpoint works.
+  [[nodiscard]] boost::system::error_code failure() const { return dead_ ? dead_ : self().peer_status(); }
   [[nodiscard]] const Timing& timing() const noexcept { return timing_; }
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
@@ -305,6 +305,7 @@ class vf_core : public vf_sync_forms<Derived> {
 
  private:
   Derived& self() noexcept { return static_cast<Derived&>(*this); }
+  const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
 
   // The operations started and not yet completed, in their engine slots. It counts them as they come and
   // go, so that active(), which every synchronous call asks, reads one word: scanning the slots cost a
