@@ -3,7 +3,6 @@
 // as a VF, well-behaved and hostile. The cases are in mailbox_cases.hpp and hyperv_cases.hpp; this file
 // only parses the command line, opens the transport and prints.
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -27,6 +26,7 @@
 #include "conformance/runner.hpp"
 #include "conformance/self_pf.hpp"
 #include "conformance/socket_stream.hpp"
+#include "option_number.hpp"
 
 namespace {
 
@@ -114,19 +114,11 @@ constexpr number_range id32_range{0, 0xFFFF'FFFF, "0..0xFFFFFFFF"};
 constexpr number_range id16_range{0, 0xFFFF, "0..0xFFFF"};
 constexpr number_range block_size_range{1, 128, "1..128"};
 
-// `text` as `option`'s value: decimal, 0x hex or 0 octal (strtoull's base 0), the whole text, within
-// `range`. strtoull alone would take "-5" as 2^64-5, "12x" as 12 and " 7" as 7: a first character that is
-// not a digit and anything left over are refused here, so a value is used only as written.
+// `text` as `option`'s value: decimal, 0x hex or 0 octal, the whole text, within `range`.
 std::uint64_t number(std::string_view option, const std::string& text, number_range range) {
-  const auto refused = [&] {
-    return std::invalid_argument(std::string(option) + ": '" + text + "' is not a number in " + range.described);
-  };
-  if (text.empty() || text[0] < '0' || text[0] > '9') throw refused();
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long value = std::strtoull(text.c_str(), &end, 0);
-  if (errno == ERANGE || *end != '\0' || value < range.min || value > range.max) throw refused();
-  return value;
+  const auto value = vpci::example::option_number(text, range.min, range.max, vpci::example::number_syntax::c_literal);
+  if (!value) throw std::invalid_argument(std::string(option) + ": '" + text + "' is not a number in " + range.described);
+  return *value;
 }
 std::uint32_t id32(std::string_view option, const std::string& text) {
   return static_cast<std::uint32_t>(number(option, text, id32_range));

@@ -46,7 +46,6 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cinttypes>
 #include <csignal>
@@ -85,6 +84,7 @@
 #include <vpci/vpci.hpp>
 
 #include "json_string.hpp"
+#include "option_number.hpp"
 #include "perf/latency_histogram.hpp"
 
 namespace {
@@ -150,11 +150,9 @@ const char* name_of(role_kind r) { return r == role_kind::pf ? "pf" : r == role_
 
 template <class T>
 T parse_number(std::string_view text, const char* what, T low, T high) {
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value < low || value > high)
-    usage_error(std::string("bad ") + what + " '" + std::string(text) + "'");
-  return value;
+  const auto value = vpci::example::option_number(text, low, high);
+  if (!value) usage_error(std::string("bad ") + what + " '" + std::string(text) + "'");
+  return static_cast<T>(*value);
 }
 
 void print_help() {
