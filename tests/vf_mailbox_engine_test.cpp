@@ -943,6 +943,47 @@ BOOST_AUTO_TEST_CASE(a_pf_whose_heartbeat_stops_is_gone) {
   BOOST_TEST(!h.vf.peer_silent());
 }
 
+// The beat is two bits: a VF that idled a multiple of four intervals reads the value it last saw from a
+// PF that beat all along. Its next request found the PF gone at once (peer_gone, and every request after
+// it), as the value had "not moved" since the VF's last look; found by a VF written from the spec against
+// vpci's PF, idle 750 ms with a 100 ms heartbeat. A look more than two intervals after the last one now
+// starts the count again, and a PF that really stopped is still found gone four intervals after that.
+BOOST_AUTO_TEST_CASE(a_healthy_pf_is_not_gone_after_the_vf_idled_four_beats) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 1'000'000;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == no_error));
+  for (const int beats : {4, 8, 12}) {
+    BOOST_TEST_CONTEXT(beats << " beats while the VF idled") {
+      for (int i = 0; i < beats; ++i) {
+        h.now += 10'000'000;
+        h.pf.beat();
+      }
+      const std::size_t before = h.done.size();
+      (void)h.read(5, a);
+      h.run();
+      BOOST_REQUIRE(h.done.size() == before + 1);
+      BOOST_TEST((h.done.back().error == no_error));
+      BOOST_TEST(!h.vf.peer_silent());
+    }
+  }
+  // After another idle stretch the PF stops for good: found gone four intervals after the first look.
+  h.now += 80'000'000;
+  h.pf_answers = false;
+  const std::uint64_t start = h.now;
+  const std::size_t before = h.done.size();
+  (void)h.read(5, a);
+  h.run(start + 100'000'000);
+  BOOST_REQUIRE(h.done.size() == before + 1);
+  BOOST_TEST((h.done.back().error == errc::peer_gone));
+  BOOST_TEST(h.trace.back().at - start <= 41'000'000u + 1'000'000u);
+  BOOST_TEST(h.trace.back().at - start >= 40'000'000u);
+}
+
 BOOST_AUTO_TEST_CASE(transport_errors_fail_the_active_operation_and_reprobe) {
   for (std::size_t n = 0; n < 6; ++n) {
     BOOST_TEST_CONTEXT("access " << n) {

@@ -610,12 +610,21 @@ class vf_mailbox_engine {
     else state_ = signal_ && !signal_asked ? state::enabling_signal : state::ready;
   }
 
-  // The heartbeat moved: the PF is alive. Not moved for heartbeat_misses intervals: the PF is gone.
+  // The heartbeat moved: the PF is alive. Not moved for heartbeat_misses intervals: the PF is gone. The
+  // beat is two bits and advances once an interval, so two looks more than two intervals apart may show
+  // the same value after four beats (or eight): such a look starts the count again rather than
+  // continuing it. Without that, a VF that idled a multiple of four intervals found a healthy PF gone at
+  // its next request. Only looks at most two intervals apart can show that the PF stopped; a PF already
+  // found gone stays gone until its beat is seen to move.
   constexpr void note_heartbeat(std::uint8_t beat, std::uint64_t now, bool reset) noexcept {
+    const bool may_have_wrapped = !silent_ && now - heartbeat_looked_at_ > 2 * heartbeat_interval_ns_;
+    heartbeat_looked_at_ = now;
     if (reset || beat != heartbeat_) {
       heartbeat_ = beat;
       heartbeat_seen_at_ = now;
       silent_ = false;
+    } else if (may_have_wrapped) {
+      heartbeat_seen_at_ = now;
     }
   }
   constexpr bool heartbeat_lost(std::uint64_t now) const noexcept {
@@ -779,7 +788,8 @@ class vf_mailbox_engine {
   std::size_t expected_read_{0};
   std::uint64_t orphan_since_{never_};
   std::uint64_t wake_at_{0};
-  std::uint64_t heartbeat_seen_at_{0};
+  std::uint64_t heartbeat_seen_at_{0};   // when the beat last moved (or the count started again)
+  std::uint64_t heartbeat_looked_at_{0};  // the last status read
   std::uint64_t heartbeat_interval_ns_{0};
   block_mask invalidations_{};
   state state_{state::unprobed};
