@@ -21,6 +21,7 @@
 #include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/shm_config_space.hpp>
+#include <vpci/transport/vfio_user_config_space.hpp>
 
 #include "test_support.hpp"
 
@@ -46,6 +47,12 @@ static_assert(vpci::peer_signalling_transport<access_counting_transport<vpci::sh
 static_assert(vpci::peer_signals_counted_v<access_counting_transport<vpci::shm_config_space&>>);
 static_assert(vpci::liveness_transport<access_counting_transport<vpci::shm_config_space&>>);
 static_assert(vpci::nonblocking_transport_v<access_counting_transport<vpci::shm_config_space&>>);
+// The vfio-user client's liveness and lasting failure pass through (vpci-perf counts a vfio-user VF's
+// accesses through this wrapper, and its endpoint must still see the server hang up).
+static_assert(vpci::liveness_transport<access_counting_transport<vpci::vfio_user_config_space&>>);
+static_assert(vpci::lasting_failure_transport<access_counting_transport<vpci::vfio_user_config_space&>>);
+static_assert(vpci::lasting_failure_transport<vpci::fault_injecting_transport<vpci::vfio_user_config_space&>>);
+static_assert(!vpci::lasting_failure_transport<counted_memory>);
 
 // A transport with a peer signal that this connection does not carry and whose signals coalesce (as a
 // vfio-user server without an INTx eventfd): what a wrapper must not hide from an endpoint.

@@ -313,6 +313,68 @@ BOOST_AUTO_TEST_CASE(an_idle_watcher_waits_for_the_interrupt) {
   }
 }
 
+// The server hangs up while a VF waits for invalidations over the interrupt. An idle VF makes no access
+// there, and the eventfd outlives a crashed server: before, the wait stayed pending for good, failure()
+// stayed empty, and a tool had to ask the transport itself (is_open()). The client sees the hang-up on
+// its socket (peer_alive(), async_wait_peer_gone), so the endpoint ends at once: the wait completes with
+// peer_gone, failure() says it, and the next operation fails with it without waiting.
+BOOST_AUTO_TEST_CASE(a_vfio_user_server_that_hangs_up_ends_an_idle_endpoint) {
+  boost::asio::io_context io;
+  manual_timing clock;
+  pf_side pf(io);
+  int fds[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  socket_type server_socket(io, boost::asio::local::stream_protocol(), fds[1]);
+  bool served = false;
+  pf.server.async_serve(server_socket, [&](boost::system::error_code) { served = true; });
+  vfio_user_config_space client(io);
+  bool opened = false;
+  client.async_open(socket_type(io, boost::asio::local::stream_protocol(), fds[0]),
+                    [&](boost::system::error_code ec) { opened = !ec; });
+  drive(io, clock, [&] { return opened; });
+  BOOST_REQUIRE(client.interrupt_installed());
+  BOOST_TEST(client.peer_alive());
+  // The server runs on this thread: only the asynchronous forms can reach it.
+  vf_endpoint<vfio_user_config_space, manual_timing> vf(client, pf.window, vf_mailbox_options{}, clock);
+  bool read = false;
+  vf.async_read(example::mac_block{}, [&](boost::system::error_code e, example::mac_address value) {
+    BOOST_TEST(!e);
+    BOOST_TEST((value == mac));
+    read = true;
+  });
+  drive(io, clock, [&] { return read; });
+  boost::system::error_code waited = make_error_code(errc::device_error);
+  bool woke = false;
+  vf.async_wait_invalidate([&](boost::system::error_code e, block_mask) {
+    waited = e;
+    woke = true;
+  });
+  io.restart();
+  io.poll();
+  BOOST_TEST(!woke);
+  server_socket.close();
+  const std::uint64_t closed_at = clock.now();
+  drive(io, clock, [&] { return woke; });
+  BOOST_TEST(clock.now() == closed_at);  // no poll interval passed: the hang-up itself woke it
+  BOOST_TEST((waited == errc::peer_gone), waited.message());
+  BOOST_TEST(!client.peer_alive());
+  BOOST_TEST((vf.failure() == errc::peer_gone));
+  bool done = false;
+  boost::system::error_code read_error;
+  vf.async_read(example::vf_config_block{}, [&](boost::system::error_code e, example::vf_config) {
+    read_error = e;
+    done = true;
+  });
+  io.restart();
+  io.poll();
+  BOOST_REQUIRE(done);
+  BOOST_TEST((read_error == errc::peer_gone));
+  boost::system::error_code ec;
+  (void)vf.read(example::vf_config_block{}, ec);  // fails before any access: no server to block on
+  BOOST_TEST((ec == errc::peer_gone));
+  BOOST_TEST(served);
+}
+
 BOOST_AUTO_TEST_CASE(vf_and_pf_in_two_processes) {
   int fds[2];
   BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);

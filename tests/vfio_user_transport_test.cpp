@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/asio/vfio_user_device_server.hpp>
 #include <vpci/transport/detail/vfio_user_fds.hpp>
 #include <vpci/transport/vfio_user_config_space.hpp>
@@ -483,6 +484,8 @@ BOOST_AUTO_TEST_CASE(a_server_that_hangs_up_mid_reply) {
   BOOST_TEST((ec == boost::asio::error::eof));
   f.client.read(0, out, ec);
   BOOST_TEST((ec == boost::asio::error::eof));
+  BOOST_TEST((f.client.lasting_failure() == boost::asio::error::eof));
+  BOOST_TEST(!f.client.peer_alive());
 }
 
 // A server that reads a request and never answers: the operation fails with timeout at its deadline (not
@@ -513,6 +516,8 @@ BOOST_AUTO_TEST_CASE(hostile_server_silent_after_a_request_times_out) {
   BOOST_TEST((ec == errc::timeout));
   BOOST_TEST(n == 0u);
   BOOST_TEST(!f.client.is_open());
+  BOOST_TEST((f.client.lasting_failure() == errc::timeout));
+  BOOST_TEST(f.client.peer_alive());  // silent, not known gone
   BOOST_TEST(f.clock.armed() == 0u);
   // The client closed its end: a late reply finds nobody (and could never be taken for the next request's).
   const bytes late = make_bytes({4, 0, 9, 0, 16, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0});
@@ -530,6 +535,42 @@ BOOST_AUTO_TEST_CASE(hostile_server_silent_after_a_request_times_out) {
   BOOST_TEST(octets(out) == std::vector<unsigned>(4, 0));
   BOOST_TEST(f.client.read(0, out, ec) == 0u);
   BOOST_TEST((ec == errc::timeout));
+}
+
+// A VF endpoint over a server that goes silent: the access that missed its deadline closed the connection
+// for good, so the endpoint ends with it, the invalidation wait included, and failure() reports it. Before,
+// the read failed with the timeout but the wait kept polling the closed connection every watch interval
+// and failure() stayed empty.
+BOOST_AUTO_TEST_CASE(an_endpoint_over_a_silent_server_ends_with_the_timeout) {
+  silent_fixture f;
+  f.handshake();
+  BOOST_REQUIRE(!f.open());
+  vf_mailbox_options options;
+  options.default_timeout = std::chrono::seconds(5);  // the transport's 1 s deadline comes first
+  vf_endpoint<basic_vfio_user_config_space<manual_timing>, manual_timing> vf(f.client, 0x100, options, f.clock);
+  boost::system::error_code waited = errc::device_error;
+  boost::system::error_code read = errc::device_error;
+  bool woke = false;
+  bool done = false;
+  vf.async_wait_invalidate([&](boost::system::error_code e, block_mask) {
+    waited = e;
+    woke = true;
+  });
+  std::array<std::byte, 8> value{};
+  vf.async_read_block(block_id{1}, value, [&](boost::system::error_code e, std::size_t) {
+    read = e;
+    done = true;
+  });
+  run_until(f.io, [&] { return done && woke; });
+  BOOST_TEST(!done);
+  f.clock.advance(std::chrono::seconds(1));
+  run_until(f.io, [&] { return done && woke; });
+  BOOST_REQUIRE(done);
+  BOOST_REQUIRE(woke);
+  BOOST_TEST((read == errc::timeout));
+  BOOST_TEST((waited == errc::timeout));
+  BOOST_TEST((vf.failure() == errc::timeout));
+  BOOST_TEST(f.clock.armed() == 0u);  // nothing of the endpoint or the client waits any more
 }
 
 // The synchronous form: under virtual time it looks, then moves time to the deadline.
@@ -752,6 +793,78 @@ BOOST_AUTO_TEST_CASE(a_signal_wait_is_cancellable_and_ends_with_close) {
   f.run_until([&] { return done; });
   BOOST_TEST((ec == errc::cancelled));
   BOOST_TEST(!f.client.interrupt_installed());
+}
+
+// The server's hang-up is seen on the socket without an access (an idle endpoint makes none): the wait
+// completes with success and peer_alive() turns false. The wait is cancellable, ends with close(), and
+// completes at once when the server is already known gone.
+BOOST_AUTO_TEST_CASE(a_server_hang_up_is_seen_without_an_access) {
+  served_fixture f;
+  boost::asio::cancellation_signal cancel;
+  boost::system::error_code ec = errc::device_error;
+  bool done = false;
+  auto wait = [&](auto token) { f.client.async_wait_peer_gone(token); };
+  wait(boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code e) {
+    ec = e;
+    done = true;
+  }));
+  f.io.restart();
+  f.io.poll();
+  BOOST_TEST(!done);
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  f.run_until([&] { return done; });
+  BOOST_TEST((ec == errc::cancelled));
+  BOOST_TEST(f.client.peer_alive());
+  done = false;
+  wait([&](boost::system::error_code e) {
+    ec = e;
+    done = true;
+  });
+  f.io.restart();
+  f.io.poll();
+  BOOST_TEST(!done);  // replies and the serving loop's reads do not end it: only a hang-up does
+  f.sockets.server.close();
+  f.run_until([&] { return done; });
+  BOOST_TEST(!ec);
+  BOOST_TEST(!f.client.peer_alive());
+  BOOST_TEST(!f.client.lasting_failure());  // nothing failed yet: no access was made
+  // Known gone: the next wait completes at once (posted); an access fails on the closed connection.
+  done = false;
+  wait([&](boost::system::error_code e) {
+    ec = e;
+    done = true;
+  });
+  BOOST_TEST(!done);
+  f.io.restart();
+  f.io.poll();
+  BOOST_TEST(done);
+  BOOST_TEST(!ec);
+  std::array<std::byte, 4> out{};
+  bool read = false;
+  f.client.async_read(0, out, [&](boost::system::error_code e, std::size_t) {
+    ec = e;
+    read = true;
+  });
+  f.run_until([&] { return read; });
+  BOOST_TEST((ec == boost::asio::error::broken_pipe || ec == boost::asio::error::eof ||
+              ec == boost::asio::error::connection_reset), ec.message());
+  BOOST_TEST((f.client.lasting_failure() == ec));
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_gone_wait_ends_with_close) {
+  served_fixture f;
+  boost::system::error_code ec;
+  bool done = false;
+  f.client.async_wait_peer_gone([&](boost::system::error_code e) {
+    ec = e;
+    done = true;
+  });
+  f.io.restart();
+  f.io.poll();
+  f.client.close();
+  f.run_until([&] { return done; });
+  BOOST_TEST((ec == errc::cancelled));
+  BOOST_TEST(f.client.peer_alive());  // this side closed it: nothing is known of the server
 }
 
 // The interrupt's part of the handshake, byte for byte: GET_IRQ_INFO for INTx, then SET_IRQS TRIGGER |

@@ -389,9 +389,6 @@ struct load_hooks {
   std::function<void()> on_counting_start;
   // Called at the end: the config accesses counted since on_counting_start, if the transport counts them.
   std::function<std::optional<std::uint64_t>()> accesses;
-  // After an operation failed with `ec`: why the endpoint will never complete an operation again, if that
-  // is so and the endpoint's failure() does not say it; empty otherwise.
-  std::function<std::string(const boost::system::error_code& ec)> serves_no_more;
   // How to name the endpoint's failure() in "ended by", when the error alone says too little.
   std::function<std::string(const boost::system::error_code& failure)> name_failure;
   // Called at the end, once no operation is in flight.
@@ -517,9 +514,6 @@ class load_generator {
       if (ends_the_run(ec)) end_run(error);
       else if (const auto failure = vf_.failure(); failure)
         end_run(hooks_.name_failure ? hooks_.name_failure(failure) : failure.message());
-      else if (hooks_.serves_no_more) {
-        if (auto why = hooks_.serves_no_more(ec); !why.empty()) end_run(std::move(why));
-      }
     } else if (!write && o_.verify &&
                !std::equal(expected_.begin(), expected_.end(), buffers_.begin() + static_cast<std::ptrdiff_t>(slot * o_.block_size))) {
       error = "data mismatch";
@@ -661,10 +655,10 @@ figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_conte
   hooks.on_counting_start = [&] { counted.reset_counts(); };
   hooks.accesses = [&]() -> std::optional<std::uint64_t> { return counted.counts().total(); };
   if constexpr (std::is_same_v<Transport, vpci::vfio_user_config_space>) {
-    // The client closes its connection for good when a reply is late or breaks the framing; every later
-    // access then fails at once with that error (a timeout, which alone looks like any other).
-    hooks.serves_no_more = [&space](const boost::system::error_code& ec) -> std::string {
-      return space.is_open() ? std::string() : "the vfio-user connection is closed: " + ec.message();
+    // The endpoint's failure() is then the connection's lasting failure: a timeout alone would not say that
+    // the connection is what ended.
+    hooks.name_failure = [](const boost::system::error_code& failure) {
+      return "the vfio-user connection is closed: " + failure.message();
     };
   }
   hooks.after = std::move(after);

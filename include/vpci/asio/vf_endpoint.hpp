@@ -9,7 +9,9 @@
 //   access at all; otherwise the engine polls the status dword (poll_interval while a request waits,
 //   watch_interval while only an invalidation wait is pending: 100 accesses per second by default);
 // - a transport that knows its peer's liveness (transport/traits.hpp) ends every operation with
-//   vpci::errc::peer_gone once the PF is dead, at once and for good.
+//   vpci::errc::peer_gone once the PF is dead, at once and for good; one that can fail for good (a
+//   vfio-user connection after a missed reply deadline or a broken framing) ends them with its lasting
+//   failure as soon as an access meets it. failure() reports either.
 //
 // Thread safety: an endpoint belongs to one executor (a strand or a single-threaded io_context); start
 // operations from it (or call the synchronous forms from one thread while no operation is pending).
@@ -156,6 +158,9 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
     if (ec) {
       this->note_transport_error(ec);
       engine_.on_transport_error(now);
+      // The error may have shown that the PF is gone or the transport failed for good: the endpoint ends
+      // here, its wait included, rather than polling a connection that every access fails on.
+      if (const auto gone = peer_status(); gone) this->fail(gone);
     } else if (what == core::action_type::kind::write) {
       engine_.on_written(now);
     } else {
@@ -208,7 +213,14 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
     if constexpr (liveness_transport<Transport>) {
       if (!transport_.peer_alive()) return make_error_code(errc::peer_gone);
     }
-    return {};
+    return lasting_failure();
+  }
+  boost::system::error_code lasting_failure() const {
+    if constexpr (lasting_failure_transport<Transport>) {
+      return transport_.lasting_failure();
+    } else {
+      return {};
+    }
   }
 
   bool prepare_blocking() { return true; }

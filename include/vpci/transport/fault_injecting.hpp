@@ -10,10 +10,11 @@
 // size() and get_executor() are not operations. Not thread-safe (one thread or strand), as the counters
 // are plain.
 //
-// Traits (transport/traits.hpp): the wrapper has the peer signal (with its availability and coalescing) and
-// the liveness of the wrapped transport when it has them, passed through unchanged and never failed (they
-// are not operations; detail/transport_layer.hpp). It never claims nonblocking_access: endpoints then
-// drive it through async_read/async_write, where every failure shows.
+// Traits (transport/traits.hpp): the wrapper has the peer signal (with its availability and coalescing),
+// the liveness and the lasting failure of the wrapped transport when it has them, passed through unchanged
+// and never failed (they are not operations; detail/transport_layer.hpp): an injected failure is one
+// access's, never a lasting one. It never claims nonblocking_access: endpoints then drive it through
+// async_read/async_write, where every failure shows.
 #pragma once
 
 #include <chrono>

@@ -29,6 +29,13 @@
 //                                                     peer is gone; per-operation cancellation
 //   Endpoints over such a transport fail their operations with vpci::errc::peer_gone once it is.
 //
+// - A connection that failed for good: some errors leave the transport unusable until it is connected
+//   again (a vfio-user server that missed its reply deadline or broke the framing, or hung up), and every
+//   later access fails at once with the same error.
+//     boost::system::error_code lasting_failure() const   that error; an empty code while accesses may work
+//   Endpoints over such a transport end there too: pending operations and the invalidation wait complete
+//   with it, and failure() reports it, rather than each later operation failing anew through the engine.
+//
 // What the device side (a PF serving a VF's config space) may find, detected the same way; a transport
 // without them is driven through its ordinary read/write, which must then reach every bit:
 //
@@ -108,6 +115,11 @@ template <class T>
 concept liveness_transport = requires(T& t, const T& ct) {
   { ct.peer_alive() } -> std::same_as<bool>;
   t.async_wait_peer_gone(boost::asio::deferred);
+};
+
+template <class T>
+concept lasting_failure_transport = requires(const T& ct) {
+  { ct.lasting_failure() } -> std::same_as<boost::system::error_code>;
 };
 
 template <class T>

@@ -52,6 +52,17 @@
 // fails at once with errc::timeout, as for the framing violations above. The deadline covers writing the
 // request and reading its whole reply; each message of a split transfer and of the handshake has its own.
 //
+// A connection failed for good: after a missed reply deadline, a framing violation or a socket error (eof
+// when the server went away) the socket is closed and lasting_failure() returns that error until the next
+// connect or open (the lasting-failure trait of transport/traits.hpp): an endpoint over the client then
+// ends with it at once, its pending operations and invalidation wait included, and reports it as failure().
+//
+// The server's liveness (transport/traits.hpp): peer_alive() is false once the server is known to have
+// closed its end: its hang-up was seen on the socket (async_wait_peer_gone), or an access met it (eof, a
+// reset connection, a broken pipe). An endpoint over the client then fails with vpci::errc::peer_gone;
+// an idle one waiting for invalidations learns it from the hang-up itself, without an access: the
+// interrupt's eventfd outlives a crashed server and would never wake it.
+//
 // Cancellation: none. A request on the wire cannot be withdrawn, and its reply must be consumed to keep the
 // stream in step; close() ends every pending operation (operation_aborted). The reply deadline bounds how
 // long an operation can wait.
@@ -173,6 +184,9 @@ class basic_vfio_user_config_space {
   // 256 or 4096 once connected; 0 before (every access then fails with not_connected).
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool is_open() const noexcept { return size_ != 0 && socket_.is_open() && !broken_; }
+  // The error that closed the connection for good (see "A connection failed for good"); empty while it works
+  // and before the first connection. close() by this side is not a failure and leaves it as it was.
+  [[nodiscard]] boost::system::error_code lasting_failure() const noexcept { return broken_; }
   // What the handshake learnt (meaningful once connected).
   [[nodiscard]] const vfio_user::capabilities& server_capabilities() const noexcept { return server_caps_; }
   [[nodiscard]] const vfio_user::device_info& device_info() const noexcept { return device_info_; }
@@ -273,6 +287,21 @@ class basic_vfio_user_config_space {
   auto async_wait_peer_signal(std::uint32_t seen, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_compose<CompletionToken, void(boost::system::error_code, std::uint32_t)>(
         signal_wait_op{this, life_, seen}, token, socket_);
+  }
+
+  // ---- the server's liveness (transport/traits.hpp; see "The server's liveness" above) ----
+
+  [[nodiscard]] bool peer_alive() const noexcept { return !server_gone_; }
+  // Completion: void(boost::system::error_code): success as soon as the server hung up (at once, posted,
+  // when it is known to have). Never completes inline. Errors: vpci::errc::cancelled (cancellation, close(),
+  // the object destroyed), the error that broke the connection (lasting_failure(): a missed deadline, a
+  // broken framing), boost::asio::error::not_connected (no connection). It waits for the socket's hang-up
+  // or error condition only: replies and their reads are untouched.
+  // Cancellation: terminal, partial and total (nothing has happened).
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_wait_peer_gone(CompletionToken&& token = CompletionToken{}) {
+    return boost::asio::async_compose<CompletionToken, void(boost::system::error_code)>(
+        peer_gone_op{this, life_}, token, socket_);
   }
 
   // ---- config_space_transport ----
@@ -548,6 +577,7 @@ class basic_vfio_user_config_space {
     drop_interrupt();
     size_ = 0;
     broken_ = {};
+    server_gone_ = false;
     chunk_ = max_transfer;
     server_caps_ = {};
     device_info_ = {};
@@ -579,6 +609,9 @@ class basic_vfio_user_config_space {
 
   void break_stream(boost::system::error_code ec) noexcept {
     if (!broken_) broken_ = ec;
+    if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset ||
+        ec == boost::asio::error::broken_pipe)
+      server_gone_ = true;
     boost::system::error_code ignored;
     socket_.close(ignored);
     size_ = 0;
@@ -747,6 +780,38 @@ class basic_vfio_user_config_space {
       if (self->irq_native_ < 0)
         return s.complete(self->broken_ ? self->broken_ : make_error_code(errc::not_supported), now);
       self->irq_.async_wait(boost::asio::posix::stream_descriptor::wait_read, std::move(s));
+    }
+  };
+
+  struct peer_gone_op {
+    basic_vfio_user_config_space* self;
+    std::shared_ptr<life_state> life;
+    bool started{false};
+    bool waited{false};  // the socket wait is armed: its success is the hang-up
+
+    template <class Self>
+    void operator()(Self& s, boost::system::error_code ec = {}) {
+      using boost::asio::cancellation_type;
+      if (!started) {
+        started = true;
+        s.reset_cancellation_state(boost::asio::enable_total_cancellation());
+        boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
+        return;
+      }
+      if (!life->alive) return s.complete(make_error_code(errc::cancelled));
+      if (self->server_gone_) return s.complete(boost::system::error_code{});
+      if (s.cancelled() != cancellation_type::none) return s.complete(make_error_code(errc::cancelled));
+      if (ec == boost::asio::error::operation_aborted)  // this side closed the socket
+        return s.complete(self->broken_ ? self->broken_ : make_error_code(errc::cancelled));
+      if (ec) return s.complete(ec);
+      if (waited) {  // the socket's hang-up or error condition (epoll reports both to an error wait)
+        self->server_gone_ = true;
+        return s.complete(boost::system::error_code{});
+      }
+      if (!self->socket_.is_open() || self->size_ == 0)
+        return s.complete(self->broken_ ? self->broken_ : boost::system::error_code(boost::asio::error::not_connected));
+      waited = true;
+      self->socket_.async_wait(socket_type::wait_error, std::move(s));
     }
   };
 
@@ -931,6 +996,7 @@ class basic_vfio_user_config_space {
   vfio_user::device_info device_info_{};
   vfio_user::region_info config_region_{};
   boost::system::error_code broken_{};
+  bool server_gone_{false};
   bool active_{false};
   std::deque<std::function<void()>> waiting_;
 };

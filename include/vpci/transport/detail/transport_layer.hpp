@@ -1,10 +1,10 @@
 // vpci/transport/detail/transport_layer.hpp (hosted, not public API): what every wrapper of a
 // config_space_transport passes through unchanged, so that a wrapped transport keeps the traits a driver
 // side relies on (transport/traits.hpp): the executor, the size, the peer signal (with whether this
-// connection carries it and whether its signals coalesce) and the peer's liveness; and the asynchronous
-// entry points, which hand each operation to the wrapper's start(handler, offset, buffer) (a read when the
-// buffer is std::span<std::byte>, a write when it is std::span<const std::byte>), which ends in
-// start_on_next or completes the handler itself. A wrapper derives from it (CRTP), defines read, write
+// connection carries it and whether its signals coalesce), the peer's liveness and a lasting failure; and
+// the asynchronous entry points, which hand each operation to the wrapper's start(handler, offset, buffer)
+// (a read when the buffer is std::span<std::byte>, a write when it is std::span<const std::byte>), which
+// ends in start_on_next or completes the handler itself. A wrapper derives from it (CRTP), defines read, write
 // and start, and decides whether it claims nonblocking_access. The device-side features (device_read,
 // write hooks, unsignalled writes) are not passed through: a wrapper is a driver's view of the space.
 #pragma once
@@ -94,6 +94,13 @@ class transport_layer {
     requires liveness_transport<next_layer_type>
   auto async_wait_peer_gone(CompletionToken&& token = CompletionToken{}) {
     return next_.async_wait_peer_gone(std::forward<CompletionToken>(token));
+  }
+
+  // The wrapped transport's lasting failure, when it can have one (semantics: the wrapped transport's).
+  [[nodiscard]] boost::system::error_code lasting_failure() const
+    requires lasting_failure_transport<next_layer_type>
+  {
+    return next_.lasting_failure();
   }
 
  protected:
