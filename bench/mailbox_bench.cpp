@@ -53,7 +53,11 @@ struct basic_memory_mailbox {
   explicit basic_memory_mailbox(std::size_t size, Timing timing = {}) {
     (void)pf.register_vf(0, 0x0101);
     (void)pf.define_block(0, bench_block, pattern(size));
-    auto window = pf.attach_mailbox(0, space);
+    // Served from the VF's writes alone, with no loop to beat a heartbeat (README): one announced and never
+    // given would end an idle watcher with peer_gone after four intervals.
+    vpci::mailbox_options options;
+    options.heartbeat = std::chrono::milliseconds(0);
+    auto window = pf.attach_mailbox(0, space, options);
     if (!window) throw std::runtime_error("attach_mailbox failed");
     space.set_access_observer([this](vpci::access_direction, std::size_t, std::size_t) { ++accesses; });
     vf.emplace(space, *window, vpci::vf_mailbox_options{}, std::move(timing));

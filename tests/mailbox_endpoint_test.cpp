@@ -431,7 +431,10 @@ BOOST_AUTO_TEST_CASE(config_access_budgets_counted_on_the_transport) {
   const auto id_of = [](std::size_t n) { return block_id{n == 4 ? 1u : n == 64 ? 2u : 3u}; };
   for (const std::size_t n : {4u, 64u, 128u})
     BOOST_REQUIRE(!pf.define_block(0, id_of(n), std::span<const std::byte>(contents).first(n)));
-  const auto window = pf.attach_mailbox(0, space);
+  // Served from the VF's writes alone: no loop beats a heartbeat, so the window announces none (README).
+  mailbox_options options;
+  options.heartbeat = std::chrono::milliseconds(0);
+  const auto window = pf.attach_mailbox(0, space, options);
   BOOST_REQUIRE(window.has_value());
   std::size_t accesses = 0;
   space.set_access_observer([&](access_direction, std::size_t, std::size_t) { ++accesses; });

@@ -28,6 +28,7 @@
 
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/timing.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/block/endian.hpp>
 #include <vpci/config/find_mailbox.hpp>
 #include <vpci/transport/fault_injecting.hpp>
@@ -1374,6 +1375,41 @@ BOOST_AUTO_TEST_CASE(pf_destroyed_with_heartbeats_armed) {
     }
   }
   BOOST_TEST(timing.armed() == 0u);
+}
+
+// A VF waiting for invalidations from a PF that dies (the README's follow_config loop): its requests were
+// found gone when the heartbeat stopped, but the wait stayed pending for good, and with it every
+// synchronous call failed with busy (found by a first-day user's program). The wait now ends with
+// peer_gone four intervals after the last beat, seen at the next watch poll; while the PF beats it stays.
+BOOST_AUTO_TEST_CASE(a_vf_waiting_for_invalidations_ends_when_the_pfs_heartbeat_stops) {
+  memory_fixture<manual_timing> f;  // heartbeat 100 ms
+  serve_result served;
+  f.pf->async_serve(0, served.handler());
+  vf_endpoint<memory_config_space, manual_timing> vf(f.space, f.window, vf_mailbox_options{}, f.timing);
+  boost::system::error_code waited = errc::device_error;
+  bool woke = false;
+  vf.async_wait_invalidate([&](boost::system::error_code e, block_mask) {
+    waited = e;
+    woke = true;
+  });
+  for (int i = 0; i < 100; ++i) {  // a second of a live PF: the wait stays
+    f.timing.advance(10ms);
+    f.settle();
+  }
+  BOOST_TEST(!woke);
+  f.pf.reset();  // the PF is gone; its last beat is in the window
+  const std::uint64_t gone_at = f.timing.now();
+  for (int i = 0; i < 60 && !woke; ++i) {
+    f.timing.advance(10ms);
+    f.settle();
+  }
+  BOOST_REQUIRE(woke);
+  BOOST_TEST((waited == errc::peer_gone), waited.message());
+  BOOST_TEST(f.timing.now() - gone_at <= 510'000'000u);  // at most 4 intervals after the last beat, 1 poll late
+  boost::system::error_code ec;
+  std::array<std::byte, block5_size> out{};
+  BOOST_TEST(vf.read_block(block5, out, ec) == 0u);  // not busy: nothing is pending any more
+  BOOST_TEST((ec == errc::peer_gone), ec.message());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

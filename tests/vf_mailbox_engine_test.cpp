@@ -984,6 +984,70 @@ BOOST_AUTO_TEST_CASE(a_healthy_pf_is_not_gone_after_the_vf_idled_four_beats) {
   BOOST_TEST(h.trace.back().at - start >= 40'000'000u);
 }
 
+// A watch of a PF whose heartbeat stopped ends once (take_watch_failure: peer_gone), found by the watch's
+// own polls; on a PF that signals, a watch that starts after the PF was found silent polls too (there is
+// no signal to wait for), and a beat that moves again keeps the watch going.
+BOOST_AUTO_TEST_CASE(a_watch_of_a_pf_whose_heartbeat_stopped_ends_with_peer_gone) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 1'000'000;
+  config.use_signal = true;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat | mailbox::capability::signal, 10);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  h.pf_answers = false;
+  (void)h.read(5, a);
+  h.run(h.now + 100'000'000);
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::peer_gone));
+  BOOST_TEST((h.vf.take_watch_failure() == no_error));  // nobody watched
+  h.vf.watch_invalidations(true);
+  const std::uint64_t start = h.now;
+  h.run(start + 10'000'000);
+  BOOST_TEST((h.vf.take_watch_failure() == errc::peer_gone));
+  BOOST_TEST((h.vf.take_watch_failure() == no_error));  // once
+  // The PF beats again: the watch goes on, back to waiting for the signal.
+  h.vf.watch_invalidations(true);
+  h.pf.service(reg::request);
+  h.pf.beat();
+  h.run(h.now + 10'000'000);
+  BOOST_TEST((h.vf.take_watch_failure() == no_error));
+  BOOST_TEST(!h.vf.peer_silent());
+}
+
+// A function that no longer answers config reads (surprise removal, VF Enable cleared) reads all ones.
+// No PF writes that status (count 255 > 128), but in epoch 15 it passed the epoch check, and the request
+// polled the whole window every 20 us until its deadline, then became an orphan; in any other epoch it
+// was a "restart". Now it is peer_gone at the first such read, for requests and the watch alike, and the
+// window is probed afresh before the next request.
+BOOST_AUTO_TEST_CASE(a_window_that_reads_all_ones_is_a_function_gone) {
+  for (const std::uint8_t epoch_before : {std::uint8_t{14}, std::uint8_t{2}}) {
+    BOOST_TEST_CONTEXT("epoch " << unsigned(mailbox::next_epoch(epoch_before))) {
+      harness h;
+      h.pf.epoch = epoch_before;
+      h.pf.initialise();
+      std::array<std::byte, 16> a{};
+      (void)h.read(5, a);
+      h.run();
+      BOOST_REQUIRE(h.done.size() == 1u);
+      BOOST_REQUIRE(h.vf.epoch() == mailbox::next_epoch(epoch_before));
+      h.pf_answers = false;
+      h.vf.watch_invalidations(true);
+      const std::uint64_t start = h.now;
+      (void)h.read(5, a, start + 1'000'000'000);
+      (void)h.settle();  // on the wire
+      h.pf.window.fill(std::byte{0xFF});
+      h.run(start + 1'000'000);
+      BOOST_REQUIRE(h.done.size() == 2u);
+      BOOST_TEST((h.done[1].error == errc::peer_gone));
+      BOOST_TEST((h.vf.take_watch_failure() == errc::peer_gone));
+      BOOST_TEST(h.now - start < 1'000'000u);
+      BOOST_TEST(h.vf.restarts_seen() == 0u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(transport_errors_fail_the_active_operation_and_reprobe) {
   for (std::size_t n = 0; n < 6; ++n) {
     BOOST_TEST_CONTEXT("access " << n) {

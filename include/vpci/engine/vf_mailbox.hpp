@@ -177,7 +177,18 @@ class vf_mailbox_engine {
 
   // --- invalidations ------------------------------------------------------------------------------
   // While watching, an idle engine reads the status every watch interval, or waits for the PF's signal.
-  constexpr void watch_invalidations(bool on) noexcept { watching_ = on; }
+  constexpr void watch_invalidations(bool on) noexcept {
+    watching_ = on;
+    watch_failure_ = no_error;
+  }
+  // Why the invalidation watch must end, once (then no_error): errc::peer_gone when a status read showed
+  // the PF's heartbeat stopped while watching. Without it a watcher of a dead PF waited for good, while
+  // the requests beside it failed with peer_gone.
+  constexpr errc take_watch_failure() noexcept {
+    const errc failure = watch_failure_;
+    watch_failure_ = no_error;
+    return failure;
+  }
   [[nodiscard]] constexpr bool watching() const noexcept { return watching_; }
   [[nodiscard]] constexpr block_mask pending_invalidations() const noexcept { return invalidations_; }
   constexpr block_mask take_invalidations() noexcept {
@@ -235,7 +246,9 @@ class vf_mailbox_engine {
             continue;
           }
           if (!watching_) return {};
-          enter_wait(state::watch_wait, signal_ ? never_ : now + config_.watch_interval_ns);
+          // A PF found silent gets no signal to wait for: the watch looks every watch interval, to find
+          // the beat moving again or to end the watch.
+          enter_wait(state::watch_wait, signal_ && !silent_ ? never_ : now + config_.watch_interval_ns);
           continue;  // a signal that came meanwhile ends the wait at once
 
         case state::writing_data:
@@ -649,6 +662,17 @@ class vf_mailbox_engine {
   }
 
   constexpr void after_status(std::uint32_t word, std::uint64_t now) noexcept {
+    if (word == 0xFFFF'FFFFu) {
+      // All ones: the function no longer answers config reads (surprise removal, VF Enable cleared), as
+      // Linux's pci_device_is_present judges it. No PF writes it (count 255 > 128); in epoch 15 it would
+      // pass the epoch check and be polled until the deadline. Probed afresh before the next request.
+      on_wire_ = false;
+      end_all(errc::peer_gone, false);
+      if (watching_) watch_failure_ = errc::peer_gone;
+      block_known_ = false;
+      state_ = state::unprobed;
+      return;
+    }
     const mailbox::status_word status = mailbox::decode_status(word);
     if (status.epoch != epoch_) {
       // The PF re-initialised the window (a restart, an FLR): what was on the wire may or may not have run.
@@ -665,6 +689,7 @@ class vf_mailbox_engine {
       silent_ = true;
       on_wire_ = false;
       end_all(errc::peer_gone, false);
+      if (watching_) watch_failure_ = errc::peer_gone;
       state_ = state::ready;
       return;
     }
@@ -806,6 +831,7 @@ class vf_mailbox_engine {
   bool reading_invalidations_due_{false};
   std::uint32_t block_in_window_{0};
   std::uint32_t block_writing_{0};
+  errc watch_failure_{no_error};
   std::uint8_t heartbeat_{0};
   std::uint8_t epoch_{0};
   std::uint16_t sequence_{0};

@@ -185,6 +185,9 @@ class vf_message_channel {
   // The stream is read continuously while the channel is in use, so invalidations are latched as they
   // arrive whether or not anyone watches.
   constexpr void watch_invalidations(bool) noexcept {}
+  // A stream's end or a failed negotiation ends the watch through the binding (refusal()); the channel has
+  // no failure of its own for it.
+  static constexpr errc take_watch_failure() noexcept { return no_error; }
   [[nodiscard]] constexpr block_mask pending_invalidations() const noexcept { return engine_.pending_invalidations(); }
   constexpr block_mask take_invalidations() noexcept { return engine_.take_invalidations(); }
 

@@ -163,7 +163,8 @@ class vf_core : public vf_sync_forms<Derived> {
   // Waits for invalidations. Latched: bits the PF raised before the wait started are delivered at once
   // (never inline), OR-coalesced. Completion: void(boost::system::error_code, vpci::block_mask) with a
   // non-empty mask. Errors: vpci::errc::busy (another wait is pending: one waiter at a time), cancelled,
-  // vf_removed, and the dead-peer errors of async_read_block.
+  // vf_removed, and the dead-peer errors of async_read_block (on binding 1 peer_gone also when the PF's
+  // heartbeat stops while the wait is pending: docs/protocol.md 5.5).
   // Cancellation: terminal, partial and total (the latched bits stay latched for the next wait).
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_wait_invalidate(CompletionToken&& token = CompletionToken{}) {
@@ -431,7 +432,16 @@ class vf_core : public vf_sync_forms<Derived> {
   }
   void deliver_invalidations() {
     auto& e = self().engine_ref();
-    if (waiter_ == nullptr || e.pending_invalidations().empty()) return;
+    if (waiter_ == nullptr) return;
+    if (e.pending_invalidations().empty()) {
+      // The engine found the peer gone while watching: the wait ends as the requests did.
+      if (const errc failure = e.take_watch_failure(); failure != no_error) {
+        wait_operation* waiter = std::exchange(waiter_, nullptr);
+        e.watch_invalidations(false);
+        waiter->complete(make_error_code(failure), block_mask{});
+      }
+      return;
+    }
     wait_operation* waiter = std::exchange(waiter_, nullptr);
     e.watch_invalidations(false);
     waiter->complete({}, e.take_invalidations());
