@@ -115,24 +115,52 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   void await_peer() { ensure_receiving(); }
   void rest() {}  // the stream stays read: invalidations are latched as they arrive
   // What the channel refuses every operation with for good (a failed negotiation): the endpoint's failure.
-  boost::system::error_code peer_status() const { return make_error_code(channel_->refusal()); }
+  // An empty code while it refuses nothing: make_error_code(no_error) is false but compares unequal to
+  // boost::system::error_code{}, which failure() promises while the endpoint works.
+  boost::system::error_code peer_status() const {
+    const errc refusal = channel_->refusal();
+    return refusal == no_error ? boost::system::error_code{} : make_error_code(refusal);
+  }
 
+  // The stream is read continuously. Where it can wait for readiness (a socket, a descriptor), the read
+  // waits first and then takes what is there: a wait consumes nothing, so a synchronous form may give it up
+  // at any time. A read given up instead could already have taken bytes (its completion queued, not yet
+  // run) that a synchronous form then never saw: an invalidation lost and the framing broken.
   void ensure_receiving() {
     if (reading_ || this->failure()) return;
     reading_ = true;
-    stream_.async_read_some(boost::asio::buffer(io_->input), [this, life = this->life(), io = io_,
-                                                              generation = ++read_generation_](
-                                                                 boost::system::error_code ec, std::size_t n) {
-      if (!life->alive || generation != read_generation_) return;  // gone, or a read given up for a sync form
-      reading_ = false;
-      if (this->failure()) return;
-      if (ec) return stream_failed(ec);
-      // The chunk is consumed (copied into the decoder) before anything runs that could start a read.
-      if (!received(std::span<const std::byte>(io->input).first(n))) return;
-      this->resume();
-      ensure_receiving();
-    });
+    const std::uint64_t generation = ++read_generation_;
+    if constexpr (waits_for_readiness) {
+      stream_.async_wait(Stream::wait_read, [this, life = this->life(), generation](boost::system::error_code ec) {
+        if (!life->alive || generation != read_generation_) return;  // gone, or given up for a sync form
+        reading_ = false;
+        if (this->failure()) return;
+        if (ec) return stream_failed(ec);
+        const std::size_t n = without_blocking([&] { return stream_.read_some(boost::asio::buffer(io_->input), ec); });
+        if (ec == boost::asio::error::would_block) return ensure_receiving();  // spurious readiness
+        if (ec) return stream_failed(ec);
+        take_input(n);
+      });
+    } else {
+      stream_.async_read_some(boost::asio::buffer(io_->input), [this, life = this->life(), io = io_, generation](
+                                                                   boost::system::error_code ec, std::size_t n) {
+        if (!life->alive || generation != read_generation_) return;
+        reading_ = false;
+        if (this->failure()) return;
+        if (ec) return stream_failed(ec);
+        take_input(n);
+      });
+    }
   }
+  // The chunk is consumed (copied into the decoder) before anything runs that could start a read.
+  void take_input(std::size_t n) {
+    if (!received(std::span<const std::byte>(io_->input).first(n))) return;
+    this->resume();
+    ensure_receiving();
+  }
+  static constexpr bool waits_for_readiness = requires(Stream& s) {
+    s.async_wait(Stream::wait_read, [](boost::system::error_code) {});
+  };
 
   // Feeds what arrived; false when it broke the framing (the stream is then closed and everything fails).
   bool received(std::span<const std::byte> bytes) {
@@ -163,9 +191,9 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
       return false;
     } else {
       if (!reading_) return true;
-      if constexpr (requires(boost::system::error_code& ec) { stream_.cancel(ec); }) {
-        // Give up the read the endpoint left pending: its completion (operation_aborted) is ignored, and
-        // reading resumes with the next asynchronous operation. A cancelled read consumed nothing.
+      if constexpr (waits_for_readiness && requires(boost::system::error_code& ec) { stream_.cancel(ec); }) {
+        // Give up the wait the endpoint left pending: its completion is ignored (even one already queued),
+        // and reading resumes with the next asynchronous operation. A wait consumed nothing.
         boost::system::error_code ignored;
         stream_.cancel(ignored);
         reading_ = false;
