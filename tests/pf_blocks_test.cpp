@@ -379,6 +379,44 @@ BOOST_AUTO_TEST_CASE(prefetch_is_a_hint_that_changes_nothing) {
   BOOST_TEST(!f.s.registered(3));
 }
 
+// A handler that returns a status NT_SUCCESS takes for success but that is not STATUS_SUCCESS (a ported
+// miniport's STATUS_PENDING / NDIS_STATUS_PENDING, an informational value): it was forwarded with no bytes,
+// and the VFs read it three ways (binding 2 took it for success: a read delivered padding as data, a
+// write the PF refused reported done; binding 1 a protocol violation). It is answered as
+// STATUS_UNSUCCESSFUL now, on both bindings, counted as refused; warnings and errors pass unchanged.
+BOOST_AUTO_TEST_CASE(a_handler_status_a_vf_would_take_for_success_is_answered_unsuccessful) {
+  store_fixture f;
+  scripted_handler h;
+  BOOST_REQUIRE((f.s.define_block(0, block_id{11}, pattern(10, 0), block_access::read_write, &h) == no_error));
+  std::array<std::byte, 128> out{};
+  h.fill = pattern(10, 0x50);
+  h.claim = 10;
+  const ntstatus success_like[] = {ntstatus::pending, static_cast<ntstatus>(0x00000001u),
+                                   static_cast<ntstatus>(0x40000000u), static_cast<ntstatus>(0x7FFFFFFFu)};
+  for (const ntstatus status : success_like) {
+    BOOST_TEST_CONTEXT("handler status " << std::hex << static_cast<std::uint32_t>(status)) {
+      h.read_status = h.write_status = status;
+      const vf_counters before = f.s.counters(0);
+      const serve_result r = f.s.serve_read(0, block_id{11}, 64, out);
+      BOOST_TEST((r.status == ntstatus::unsuccessful));
+      BOOST_TEST(r.bytes == 0u);
+      const serve_result w = f.s.serve_write(0, block_id{11}, pattern(10, 0x70));
+      BOOST_TEST((w.status == ntstatus::unsuccessful));
+      BOOST_TEST(w.bytes == 0u);
+      BOOST_TEST(f.s.counters(0).refused == before.refused + 2);
+      BOOST_TEST(f.s.counters(0).reads == before.reads);
+      BOOST_TEST(f.s.counters(0).writes == before.writes);
+    }
+  }
+  for (const ntstatus status : {ntstatus::buffer_overflow, ntstatus::access_denied, static_cast<ntstatus>(0xC0000001u)}) {
+    BOOST_TEST_CONTEXT("handler status " << std::hex << static_cast<std::uint32_t>(status)) {
+      h.read_status = h.write_status = status;
+      BOOST_TEST((f.s.serve_read(0, block_id{11}, 64, out).status == status));
+      BOOST_TEST((f.s.serve_write(0, block_id{11}, pattern(10, 0x70)).status == status));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(handler_statuses_pass_through_and_byte_counts_are_checked) {
   store_fixture f;
   scripted_handler h;

@@ -50,6 +50,11 @@ enum class block_access : std::uint8_t { read_only = 1, write_only = 2, read_wri
 enum class quarantine_reason : std::uint8_t { none = 0, overflow, protocol_violation };
 
 // An IHV handler for computed blocks. Called on the PF's engine thread, synchronously.
+//
+// A handler returns STATUS_SUCCESS, or a failure: a warning or an error (NT_SUCCESS false). Any other
+// status that NT_SUCCESS takes for success (STATUS_PENDING, an informational value) is answered as
+// STATUS_UNSUCCESSFUL with nothing transferred: the VFs read NT_SUCCESS values as success (Linux's
+// pci-hyperv does), so forwarding one reported a read of data never given, or a write never done.
 class block_handler {
  public:
   // Fill `out` (capacity = the block's size) and set `bytes`; return the NTSTATUS to report.
@@ -640,9 +645,11 @@ class pf_blocks {
   static void bump(Counter& counter) noexcept {
     if (counter != static_cast<Counter>(~Counter{0})) ++counter;
   }
+  // Every refusal, a handler's included: a status a VF would take for success (block_handler) is
+  // answered as STATUS_UNSUCCESSFUL. One place, as the Cortex-M4 engine has bytes, not words, to spare.
   serve_result refuse(vf_state& state, ntstatus status) noexcept {
     bump(state.counters.refused);
-    return {status, 0};
+    return {nt_success(status) ? ntstatus::unsuccessful : status, 0};
   }
 
   static constexpr std::size_t prefetch_stride = 64;  // a cache line on the hosts vpci serves from
