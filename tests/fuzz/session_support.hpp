@@ -216,9 +216,11 @@ class session_fixture {
   }
 
  private:
+  // A refusal's status; a handler's that a VF would read as success (STATUS_PENDING) is answered
+  // STATUS_UNSUCCESSFUL (engine::block_handler's contract).
   static verdict refused(ntstatus status) {
     verdict v;
-    v.status = status;
+    v.status = nt_success(status) ? ntstatus::unsuccessful : status;
     return v;
   }
 
