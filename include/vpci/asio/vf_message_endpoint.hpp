@@ -132,10 +132,7 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
     const std::uint64_t generation = ++read_generation_;
     if constexpr (waits_for_readiness) {
       stream_.async_wait(Stream::wait_read, [this, life = this->life(), generation](boost::system::error_code ec) {
-        if (!life->alive || generation != read_generation_) return;  // gone, or given up for a sync form
-        reading_ = false;
-        if (this->failure()) return;
-        if (ec) return stream_failed(ec);
+        if (!read_ended(*life, generation, ec)) return;
         const std::size_t n = without_blocking([&] { return stream_.read_some(boost::asio::buffer(io_->input), ec); });
         if (ec == boost::asio::error::would_block) return ensure_receiving();  // spurious readiness
         if (ec) return stream_failed(ec);
@@ -144,13 +141,21 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
     } else {
       stream_.async_read_some(boost::asio::buffer(io_->input), [this, life = this->life(), io = io_, generation](
                                                                    boost::system::error_code ec, std::size_t n) {
-        if (!life->alive || generation != read_generation_) return;
-        reading_ = false;
-        if (this->failure()) return;
-        if (ec) return stream_failed(ec);
-        take_input(n);
+        if (read_ended(*life, generation, ec)) take_input(n);
       });
     }
+  }
+  // A background wait or read completed: whether to go on with it (false when the endpoint is gone, the
+  // read was given up for a synchronous form, the endpoint failed, or the stream did, which is reported).
+  bool read_ended(const detail::vf_life& life, std::uint64_t generation, boost::system::error_code ec) {
+    if (!life.alive || generation != read_generation_) return false;
+    reading_ = false;
+    if (this->failure()) return false;
+    if (ec) {
+      stream_failed(ec);
+      return false;
+    }
+    return true;
   }
   // The chunk is consumed (copied into the decoder) before anything runs that could start a read.
   void take_input(std::size_t n) {

@@ -661,14 +661,20 @@ class vf_mailbox_engine {
     }
   }
 
+  // The PF (or the function) is gone: every operation and the watch end with peer_gone; the request on
+  // the wire is nobody's any more.
+  constexpr void found_gone() noexcept {
+    on_wire_ = false;
+    end_all(errc::peer_gone, false);
+    if (watching_) watch_failure_ = errc::peer_gone;
+  }
+
   constexpr void after_status(std::uint32_t word, std::uint64_t now) noexcept {
     if (word == 0xFFFF'FFFFu) {
       // All ones: the function no longer answers config reads (surprise removal, VF Enable cleared), as
       // Linux's pci_device_is_present judges it. No PF writes it (count 255 > 128); in epoch 15 it would
       // pass the epoch check and be polled until the deadline. Probed afresh before the next request.
-      on_wire_ = false;
-      end_all(errc::peer_gone, false);
-      if (watching_) watch_failure_ = errc::peer_gone;
+      found_gone();
       block_known_ = false;
       state_ = state::unprobed;
       return;
@@ -687,9 +693,7 @@ class vf_mailbox_engine {
     if (heartbeat_lost(now)) {
       // The PF stopped beating: every operation ends with peer_gone; a new one looks once first.
       silent_ = true;
-      on_wire_ = false;
-      end_all(errc::peer_gone, false);
-      if (watching_) watch_failure_ = errc::peer_gone;
+      found_gone();
       state_ = state::ready;
       return;
     }

@@ -433,18 +433,14 @@ class vf_core : public vf_sync_forms<Derived> {
   void deliver_invalidations() {
     auto& e = self().engine_ref();
     if (waiter_ == nullptr) return;
-    if (e.pending_invalidations().empty()) {
-      // The engine found the peer gone while watching: the wait ends as the requests did.
-      if (const errc failure = e.take_watch_failure(); failure != no_error) {
-        wait_operation* waiter = std::exchange(waiter_, nullptr);
-        e.watch_invalidations(false);
-        waiter->complete(make_error_code(failure), block_mask{});
-      }
-      return;
-    }
+    // Latched bits first; else the engine may have found the peer gone while watching: the wait then
+    // ends as the requests did.
+    errc failure = no_error;
+    if (e.pending_invalidations().empty() && (failure = e.take_watch_failure()) == no_error) return;
     wait_operation* waiter = std::exchange(waiter_, nullptr);
     e.watch_invalidations(false);
-    waiter->complete({}, e.take_invalidations());
+    if (failure != no_error) waiter->complete(make_error_code(failure), block_mask{});
+    else waiter->complete({}, e.take_invalidations());
   }
 
   void schedule_pump() {
