@@ -78,6 +78,32 @@ void drive(boost::asio::io_context& io, const manual_timing& clock, Done done) {
   BOOST_REQUIRE(done());
 }
 
+// vpci's PF serving one VF's space over vfio-user, and a client connected to it (handshake done), in one
+// process on virtual time.
+struct connected {
+  boost::asio::io_context io;
+  manual_timing clock;
+  pf_side pf{io};
+  int fds[2]{-1, -1};
+  socket_type server_socket{make_server_socket()};
+  bool served = false;
+  vfio_user_config_space client;
+
+  explicit connected(bool interrupt = true) : client(io, vfio_user_client_options<>{std::chrono::seconds(1), {}, interrupt}) {
+    pf.server.async_serve(server_socket, [this](boost::system::error_code) { served = true; });
+    bool opened = false;
+    client.async_open(socket_type(io, boost::asio::local::stream_protocol(), fds[0]), [&](boost::system::error_code ec) {
+      BOOST_TEST(!ec);
+      opened = true;
+    });
+    drive(io, clock, [&] { return opened; });
+  }
+  socket_type make_server_socket() {
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    return socket_type(io, boost::asio::local::stream_protocol(), fds[1]);
+  }
+};
+
 std::size_t find_window(vfio_user_config_space& space) {
   std::array<std::byte, 4096> snapshot{};
   boost::system::error_code ec;
@@ -91,22 +117,7 @@ std::size_t find_window(vfio_user_config_space& space) {
 
 BOOST_AUTO_TEST_SUITE(vfio_user_mailbox)
 
-BOOST_AUTO_TEST_CASE(vf_reads_writes_and_is_invalidated_in_one_process) {
-  boost::asio::io_context io;
-  manual_timing clock;
-  pf_side pf(io);
-  int fds[2];
-  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-  socket_type server_socket(io, boost::asio::local::stream_protocol(), fds[1]);
-  bool served = false;
-  pf.server.async_serve(server_socket, [&](boost::system::error_code) { served = true; });
-  vfio_user_config_space client(io);
-  bool opened = false;
-  client.async_open(socket_type(io, boost::asio::local::stream_protocol(), fds[0]), [&](boost::system::error_code ec) {
-    BOOST_TEST(!ec);
-    opened = true;
-  });
-  drive(io, clock, [&] { return opened; });
+BOOST_FIXTURE_TEST_CASE(vf_reads_writes_and_is_invalidated_in_one_process, connected) {
   // Discovery over vfio-user.
   std::array<std::byte, 4096> snapshot{};
   bool read_all = false;
@@ -245,21 +256,11 @@ namespace {
 
 // One idle watcher over vfio-user, with or without the interrupt (see the test below).
 void idle_watcher(bool interrupt) {
-  boost::asio::io_context io;
-  manual_timing clock;
-  pf_side pf(io);
-  int fds[2];
-  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-  socket_type server_socket(io, boost::asio::local::stream_protocol(), fds[1]);
-  bool served = false;
-  pf.server.async_serve(server_socket, [&](boost::system::error_code) { served = true; });
-  vfio_user_config_space client(io, vfio_user_client_options<>{1s, {}, interrupt});
-  bool opened = false;
-  client.async_open(socket_type(io, boost::asio::local::stream_protocol(), fds[0]), [&](boost::system::error_code ec) {
-    BOOST_TEST(!ec);
-    opened = true;
-  });
-  drive(io, clock, [&] { return opened; });
+  connected c(interrupt);
+  boost::asio::io_context& io = c.io;
+  manual_timing& clock = c.clock;
+  pf_side& pf = c.pf;
+  vfio_user_config_space& client = c.client;
   BOOST_REQUIRE(client.interrupt_installed() == interrupt);
   // The VF's config accesses: each REGION_READ/REGION_WRITE reaches the model as driver-side accesses.
   std::size_t accesses = 0;
@@ -298,7 +299,7 @@ void idle_watcher(bool interrupt) {
   BOOST_TEST(accesses > 0u);
   watcher.close();
   client.close();
-  drive(io, clock, [&] { return served; });
+  drive(io, clock, [&] { return c.served; });
 }
 
 }  // namespace
@@ -318,20 +319,7 @@ BOOST_AUTO_TEST_CASE(an_idle_watcher_waits_for_the_interrupt) {
 // stayed empty, and a tool had to ask the transport itself (is_open()). The client sees the hang-up on
 // its socket (peer_alive(), async_wait_peer_gone), so the endpoint ends at once: the wait completes with
 // peer_gone, failure() says it, and the next operation fails with it without waiting.
-BOOST_AUTO_TEST_CASE(a_vfio_user_server_that_hangs_up_ends_an_idle_endpoint) {
-  boost::asio::io_context io;
-  manual_timing clock;
-  pf_side pf(io);
-  int fds[2];
-  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-  socket_type server_socket(io, boost::asio::local::stream_protocol(), fds[1]);
-  bool served = false;
-  pf.server.async_serve(server_socket, [&](boost::system::error_code) { served = true; });
-  vfio_user_config_space client(io);
-  bool opened = false;
-  client.async_open(socket_type(io, boost::asio::local::stream_protocol(), fds[0]),
-                    [&](boost::system::error_code ec) { opened = !ec; });
-  drive(io, clock, [&] { return opened; });
+BOOST_FIXTURE_TEST_CASE(a_vfio_user_server_that_hangs_up_ends_an_idle_endpoint, connected) {
   BOOST_REQUIRE(client.interrupt_installed());
   BOOST_TEST(client.peer_alive());
   // The server runs on this thread: only the asynchronous forms can reach it.
