@@ -968,8 +968,20 @@ BOOST_AUTO_TEST_CASE(reset_vf_reinitialises_the_window_with_a_new_epoch_keeping_
       BOOST_TEST(vf.status().invalidated);
       BOOST_TEST(vf.mask() == 0b10000u);
       BOOST_TEST(vf.u32(reg::request) == 0u);
-      BOOST_TEST(!f.pf->mailbox_session(0)->synchronised());
-      vf.request(op_read, 5, block5_size);  // 9: adopted
+      // An FLR zeroes the request registers: the PF is synchronised at 0 (docs/protocol.md 5.1). The VF's
+      // next sequence (9), rung without a probe, may have been composed before the FLR: answered, not run.
+      // The PF follows on from it, as a VF that probes now reads it in `request`.
+      BOOST_TEST(f.pf->mailbox_session(0)->synchronised());
+      BOOST_TEST(f.pf->mailbox_session(0)->last_sequence() == 0u);
+      vf.request(op_read, 5, block5_size);  // 9
+      f.timing.advance(1ms);
+      f.settle();
+      BOOST_TEST(vf.status().ack == 9u);
+      BOOST_TEST(vf.status().failed);
+      BOOST_TEST(vf.u32(reg::result) == 0xC00000A3u);  // STATUS_DEVICE_NOT_READY
+      BOOST_TEST((f.pf->blocks().quarantined(0) == quarantine_reason::none));
+      BOOST_TEST((vf.u32(reg::request) & 0xFFFFu) == vf.sequence);
+      vf.request(op_read, 5, block5_size);  // 10
       f.timing.advance(1ms);
       f.settle();
       BOOST_TEST(vf.succeeded(block5_size));

@@ -505,7 +505,10 @@ BOOST_AUTO_TEST_CASE(a_replayed_sequence_is_a_no_op) {
 
 BOOST_AUTO_TEST_CASE(the_first_non_zero_sequence_after_initialisation_is_adopted_then_they_run_on_and_wrap) {
   fixture f;
-  // An unsynchronised window adopts whatever non-zero sequence the VF continues with.
+  // A live window re-initialised (a PF restart: the request registers kept) is unsynchronised: it adopts
+  // whatever non-zero sequence the VF continues with.
+  f.apply(f.session.initialize(f.window, 0));
+  BOOST_REQUIRE(!f.session.synchronised());
   f.request(op_read, 5, 16, 0x1234);
   f.service();
   BOOST_TEST((f.session.last_event() == mailbox_event::served));
@@ -517,6 +520,7 @@ BOOST_AUTO_TEST_CASE(the_first_non_zero_sequence_after_initialisation_is_adopted
   BOOST_TEST(f.status().count == 8u);
   // 16-bit sequences wrap: after 0xFFFF comes 1 (0 is never a request).
   fixture w;
+  w.apply(w.session.initialize(w.window, 0));
   w.request(op_read, 5, 16, 0xFFFF);
   w.service();
   BOOST_TEST(w.status().ack == 0xFFFFu);
@@ -528,6 +532,7 @@ BOOST_AUTO_TEST_CASE(the_first_non_zero_sequence_after_initialisation_is_adopted
   BOOST_TEST((w.store.quarantined(0) == quarantine_reason::none));
   // Sequence 0 before any request is no request at all.
   fixture z;
+  z.apply(z.session.initialize(z.window, 0));
   z.request(op_read, 5, 16, 0);
   z.service();
   BOOST_TEST(z.last.empty());
@@ -1032,6 +1037,49 @@ BOOST_AUTO_TEST_CASE(an_flr_leaves_nothing_of_the_previous_user_in_the_window) {
   BOOST_TEST(f.u32(reg::status) == status_word(0, 0, false, false, 0, 2));
 }
 
+// An FLR under a VF driver at work: the driver wrote its data for block 6 and left the block register
+// alone (it already held 6), the FLR zeroed both, then the driver rang. The PF adopted that sequence and
+// ran the write on block 0 with zeroed data: a write the VF never made (found by a VF written from the
+// spec against vpci's PF). After the zeroing the PF is synchronised at 0: only sequence 1 (what a driver
+// that probed the new window rings) runs; any other is answered STATUS_DEVICE_NOT_READY, not run, not a
+// violation, and the sequence after it runs.
+BOOST_AUTO_TEST_CASE(a_request_composed_across_an_flr_is_not_run_on_the_zeroed_registers) {
+  fixture f;
+  BOOST_REQUIRE((f.store.define_block(0, block_id{0}, pattern(4, 0xB0)) == no_error));
+  BOOST_REQUIRE((f.store.define_block(0, block_id{10}, pattern(4, 0xD0)) == no_error));
+  f.next(op_read, 10, 4);  // the block register holds 10
+  BOOST_REQUIRE(f.status().ack == 1u);
+  f.vf_write(reg::data, pattern(4, 0xEE));  // a write of block 10 composed: data, no block register write
+  f.apply(f.session.initialize(f.window, 0, /*function_reset=*/true));
+  BOOST_TEST(f.session.synchronised());
+  BOOST_TEST(f.session.last_sequence() == 0u);
+  f.vf_write_u32(reg::request, request_word(2, 4, op_write));  // rung after the FLR
+  f.service();
+  BOOST_TEST((f.session.last_event() == mailbox_event::served));
+  BOOST_TEST(f.status().ack == 2u);
+  BOOST_TEST(f.status().failed);
+  BOOST_TEST(f.status().count == 0u);
+  BOOST_TEST(f.u32(reg::result) == 0xC00000A3u);  // STATUS_DEVICE_NOT_READY
+  BOOST_TEST(copy_of(f.store.contents(0, block_id{0})) == pattern(4, 0xB0), boost::test_tools::per_element());
+  BOOST_TEST(copy_of(f.store.contents(0, block_id{10})) == pattern(4, 0xD0), boost::test_tools::per_element());
+  BOOST_TEST((f.store.quarantined(0) == quarantine_reason::none));
+  BOOST_TEST(f.store.counters(0).violations == 0u);
+  // The driver, told of the new epoch, probes and goes on from its sequence: served.
+  f.request(op_write, 10, 4, 3);
+  f.vf_write(reg::data, pattern(4, 0xEE));
+  f.service();
+  BOOST_TEST(f.status().ack == 3u);
+  BOOST_TEST(!f.status().failed);
+  BOOST_TEST(copy_of(f.store.contents(0, block_id{10})) == pattern(4, 0xEE), boost::test_tools::per_element());
+  // A driver that probes a freshly reset window rings 1, which runs.
+  f.apply(f.session.initialize(f.window, 0, /*function_reset=*/true));
+  f.request(op_read, 0, 4, 1);
+  f.service();
+  BOOST_TEST(f.status().ack == 1u);
+  BOOST_TEST(!f.status().failed);
+  BOOST_TEST(f.status().count == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(reinitialising_after_an_flr_keeps_and_republishes_the_latch) {
   fixture f;
   BOOST_TEST((f.store.invalidate(0, block_mask{0b1001}) == no_error));
@@ -1191,7 +1239,7 @@ BOOST_AUTO_TEST_CASE(a_short_window_or_an_uninitialised_session_is_ignored) {
   BOOST_TEST((f.store.invalidate(0, block_mask{1}) == no_error));
   BOOST_TEST(f.session.service(std::span<const std::byte>(f.window).first(mailbox::window_size - 1)).empty());
   BOOST_TEST((f.session.last_event() == mailbox_event::none));
-  BOOST_TEST(!f.session.synchronised());
+  BOOST_TEST(f.session.last_sequence() == 0u);  // still waiting for sequence 1
   BOOST_TEST(f.store.pending_invalidations(0).bits() == 1u);  // not taken
   BOOST_TEST(f.session.service(std::span<const std::byte>{}, 0).empty());
   BOOST_TEST((f.snapshot() == before));

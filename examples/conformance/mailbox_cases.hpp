@@ -959,7 +959,7 @@ inline std::vector<mailbox_case> mailbox_cases() {
 
 
   // ---- 5.4: FLR ----
-  add("mailbox.flr", "protocol.md §5.4, §5.1", "an FLR of a live window: new epoch, request_block and data zeroed, blocks and latch kept, quarantine lifted",
+  add("mailbox.flr", "protocol.md §5.4, §5.1", "an FLR of a live window: new epoch, request_block and data zeroed, a stale doorbell not run, blocks and latch kept, quarantine lifted",
       [](mailbox_context& ctx) {
         if (!ctx.control) return skip("the tool cannot make this PF reset a VF (--flr-cmd)");
         if (auto why = ctx.control->can_flr(); !why.empty()) return skip(why);
@@ -1008,9 +1008,16 @@ inline std::vector<mailbox_case> mailbox_cases() {
           if (detail::read_mask(vf) != (1u << 13) || !s.invalidated)
             return fail("the latch after the FLR: mask " + hex(detail::read_mask(vf), 16) + ", status " + hex(*st) + " (an FLR keeps the latch)");
         }
-        // The quarantine is lifted, the VF's next sequence adopted, the block kept.
+        // A doorbell rung after the FLR with a sequence other than 1 belongs to a request composed before it,
+        // whose block register and data the FLR zeroed: it is answered, not run (section 5.1), even though
+        // this one rewrote both. A VF that probed the zeroed window would ring 1.
+        if (vf.sequence() == 0xFFFF) vf.set_sequence(1);  // so that the next sequence is not 1
+        const auto stale = vf.write(b->id, pattern(9001, b->size));
+        if (auto e = expect_failure(stale, ntstatus::device_not_ready); !e.empty())
+          return fail("sequence " + hex(vf.sequence(), 4) + " rung after the FLR: " + e);
+        // The quarantine is lifted, the sequence after it runs, the block kept (the stale write not run).
         const auto r = vf.read(b->id, b->size);
-        if (auto e = expect_success(r, b->size); !e.empty()) return fail("first request after the FLR: " + e);
+        if (auto e = expect_success(r, b->size); !e.empty()) return fail("the request after the stale one: " + e);
         if (r.data != data) return fail("the block lost what was written before the FLR (an FLR keeps the VF's blocks)");
         if (latched) {
           detail::acknowledge(vf, 1u << 13);

@@ -237,7 +237,7 @@ static void initialise_window(struct vf_state* v, bool flr) {
   v->last = 0;
   v->count = 0;
   v->heartbeat = 0;
-  v->synchronised = false;
+  v->synchronised = shown == 0 || flr; /* zeroed request registers: at 0, only sequence 1 runs (5.1) */
   v->quarantined = false;
   v->result = 0; /* the latch and its re-raised bits are kept (5.1) */
   reg_store(v, VPCI_REG_STATUS, status_word(v));
@@ -356,6 +356,10 @@ static bool service(struct vf_state* v, bool beat) {
 #ifdef VPCI_FW_BROKEN_CLEAR_WITHOUT_ACK /* BROKEN: a request's answer drops the latch, acknowledged or not */
     v->latch = v->reraised = 0;
 #endif
+  } else if (sequence != 0 && v->last == 0) { /* composed before the registers were zeroed (5.1): not run */
+    v->result = VPCI_STATUS_DEVICE_NOT_READY;
+    v->count = 0;
+    v->last = sequence;
   } else if (sequence != 0 && sequence != v->last) { /* skipped or reversed: quarantine */
     v->quarantined = true;
     v->result = VPCI_STATUS_INVALID_DEVICE_REQUEST;

@@ -16,8 +16,9 @@
 //   the answer to a read that succeeded. status comes last (control after it on a reset);
 // - the request the window shows is executed, replayed or judged a violation exactly as the service
 //   routine says (unsynchronised: the first non-zero sequence is adopted; a zero sequence is never a
-//   request); a violation answers STATUS_INVALID_DEVICE_REQUEST with FAILED and quarantines VF 0 until a
-//   reset or FLR;
+//   request; synchronised at 0 after an initialisation that zeroed the request registers, a sequence
+//   other than 1 is answered STATUS_DEVICE_NOT_READY, not executed, not a violation); a violation answers
+//   STATUS_INVALID_DEVICE_REQUEST with FAILED and quarantines VF 0 until a reset or FLR;
 // - answers are consistent: status acknowledges the request's sequence, its count is the bytes read or
 //   written (0 on failure), FAILED exactly when result is not STATUS_SUCCESS, result is the store's
 //   verdict (restated in session_support.hpp); a read that succeeds writes exactly the block's bytes
@@ -204,7 +205,7 @@ struct harness {
     VPCI_FUZZ_CHECK(st.ack == 0 && st.count == 0 && !st.failed && st.heartbeat == 0);
     VPCI_FUZZ_CHECK(session->signal_vf() == ((load(snap.view(), reg::control) & mailbox::control_signal) != 0));
     initialized = true;
-    synchronised = false;
+    synchronised = shown == 0;  // zeroed request registers: synchronised at 0 (docs/protocol.md 5.1)
     last = 0;
     outstanding |= raised;
     raised = 0;
@@ -241,10 +242,12 @@ struct harness {
     const std::uint32_t control = load(snap, reg::control);
     const bool reset = (control & mailbox::control_reset) != 0;
     const mailbox::request_word q = mailbox::decode_request(load(snap, reg::request));
-    enum class expect { nothing, execute, violation } what = expect::nothing;
-    // Sequence 0 is never a request (docs/protocol.md 4.2); unsynchronised, any other is adopted.
+    enum class expect { nothing, execute, stale, violation } what = expect::nothing;
+    // Sequence 0 is never a request (docs/protocol.md 4.2); unsynchronised, any other is adopted;
+    // synchronised at 0 (the request registers were zeroed), any but 1 is stale (5.1).
     if (!reset && q.sequence != 0) {
       if (!synchronised || q.sequence == next_sequence(last)) what = expect::execute;
+      else if (last == 0) what = expect::stale;
       else if (q.sequence != last) what = expect::violation;
     }
     const std::uint32_t id = load(snap, reg::request_block);
@@ -309,6 +312,15 @@ struct harness {
           VPCI_FUZZ_CHECK(!data_at);
         }
         if (!is_read && v.status == ntstatus::success) fixture.written(id, snap.subspan(reg::data, q.length));
+        synchronised = true;
+        last = q.sequence;
+      } else if (what == expect::stale) {
+        VPCI_FUZZ_CHECK(event == engine::mailbox_event::served);
+        VPCI_FUZZ_CHECK(status_at.has_value());
+        const mailbox::status_word st = mailbox::decode_status(load(writes[*status_at].bytes, 0));
+        VPCI_FUZZ_CHECK(st.ack == q.sequence && st.count == 0 && st.failed);
+        VPCI_FUZZ_CHECK(session->result() == ntstatus::device_not_ready);
+        VPCI_FUZZ_CHECK(last_write_at(writes, reg::data) == std::nullopt);
         synchronised = true;
         last = q.sequence;
       } else if (what == expect::violation) {

@@ -103,7 +103,6 @@ class pf_mailbox_session {
     if (shown != 0 && static_cast<std::uint16_t>(load(window, mailbox::reg::identity)) == mailbox::layout_version)
       latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low)};
     last_sequence_ = 0;
-    synchronised_ = false;
     result_ = ntstatus::success;
     // Re-raises are kept: a VF that took a bit before the re-initialisation may still write its
     // acknowledgement after it (it learns of the new epoch only from its next status read), and that
@@ -126,6 +125,11 @@ class pf_mailbox_session {
     // (its outcome is then reported as unknown: peer_restarted). Only the doorbell is zeroed, so a request
     // rung before the re-initialisation is never run. A window never initialised is zeroed whole.
     const bool live = shown != 0 && !function_reset;
+    // A window whose request registers are zeroed here is synchronised at 0: a VF that probes it reads
+    // request 0 and rings 1 next. Any other sequence belongs to a request composed before the zeroing (an
+    // FLR under a driver at work), whose block register and data are gone: adopting it ran the VF's write
+    // on block 0 with zeroed data. It is answered, not run (service, step 3).
+    synchronised_ = !live;
     const auto skipped = static_cast<std::uint16_t>(4 * live);  // request_block, kept in a live window
     writes_.push(static_cast<std::uint16_t>(mailbox::reg::request_block + skipped), zeros(std::size_t{8} - skipped));
     writes_.push(mailbox::reg::result, owned(mailbox::reg::result, 12));
@@ -200,7 +204,8 @@ class pf_mailbox_session {
   [[nodiscard]] constexpr mailbox_event last_event() const noexcept { return event_; }
   // The last sequence answered (0 before any); meaningful once synchronised().
   [[nodiscard]] constexpr std::uint16_t last_sequence() const noexcept { return last_sequence_; }
-  // False from initialize() or a reset until the VF's first request sets the sequence.
+  // False from a reset, or initialize() of a live window, until the VF's first request sets the sequence;
+  // true at 0 from an initialize() that zeroed the request registers (a window never initialised, an FLR).
   [[nodiscard]] constexpr bool synchronised() const noexcept { return synchronised_; }
   [[nodiscard]] constexpr block_mask latched_invalidations() const noexcept { return latched_; }
   [[nodiscard]] constexpr std::uint8_t epoch() const noexcept { return status_.epoch; }
@@ -267,6 +272,11 @@ class pf_mailbox_session {
     if (request.sequence == 0) {
     } else if (!synchronised_ || request.sequence == next_sequence()) {
       answer_data = execute(window, request);
+      event_ = mailbox_event::served;
+    } else if (last_sequence_ == 0) {
+      // Synchronised at 0 (initialize zeroed the request registers) and not 1: rung for a request
+      // composed before the zeroing. Answered STATUS_DEVICE_NOT_READY, not run, not a violation.
+      answered(request.sequence, ntstatus::device_not_ready, 0);
       event_ = mailbox_event::served;
     } else if (request.sequence != last_sequence_) {
       // Skipped or reversed: the VF lost track of the protocol. Answer it so it does not wait for a
