@@ -15,6 +15,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/timing.hpp>
@@ -487,6 +488,60 @@ BOOST_AUTO_TEST_CASE(a_vf_destroyed_with_operations_pending) {
   run_ready(io);
   BOOST_TEST(mailbox_read.calls == 1);
   BOOST_TEST((mailbox_read.ec == errc::vf_removed));
+}
+
+// A VF destroyed by code running on its own executor (a handler, a coroutine): the pending handlers run
+// after the destructor returned, never inside it, where a handler that starts the next operation or
+// reads the endpoint would touch an object half destroyed. remove() already posted them; destruction
+// dispatched them, which runs them inline on the executor's thread. Both bindings.
+BOOST_AUTO_TEST_CASE(a_vf_destroyed_on_its_executor_runs_no_handler_inside_its_destructor) {
+  message_fixture f;
+  std::array<std::byte, 4> a{};
+  bool destroyed = false;
+  std::optional<bool> read_after_destructor, wait_after_destructor;
+  f.vf->async_read_block(block_id{1}, a, [&](boost::system::error_code ec, std::size_t) {
+    BOOST_TEST((ec == errc::vf_removed));
+    read_after_destructor = destroyed;
+  });
+  f.vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask) {
+    BOOST_TEST((ec == errc::vf_removed));
+    wait_after_destructor = destroyed;
+  });
+  run_ready(f.io);
+  BOOST_REQUIRE(!read_after_destructor.has_value());
+  boost::asio::post(f.io, [&] {
+    f.vf.reset();
+    destroyed = true;
+  });
+  run_ready(f.io);
+  BOOST_REQUIRE(read_after_destructor.has_value());
+  BOOST_TEST(*read_after_destructor);
+  BOOST_REQUIRE(wait_after_destructor.has_value());
+  BOOST_TEST(*wait_after_destructor);
+
+  // Binding 1, a read whose config access is in flight on the executor.
+  boost::asio::io_context io;
+  memory_config_space space(io, 4096);
+  auto pf = make_pf();
+  const std::size_t at = *pf->attach_mailbox(0, space);
+  fault_injecting_transport<memory_config_space&> faulty(space);
+  auto mailbox_vf = std::make_unique<vf_endpoint<fault_injecting_transport<memory_config_space&>, manual_timing>>(
+      faulty, at, vf_mailbox_options{}, manual_timing{});
+  std::array<std::byte, 6> mac{};
+  bool mailbox_destroyed = false;
+  std::optional<bool> mailbox_read_after_destructor;
+  mailbox_vf->async_read_block(example::mac_block::id, mac, [&](boost::system::error_code ec, std::size_t) {
+    BOOST_TEST((ec == errc::vf_removed));
+    mailbox_read_after_destructor = mailbox_destroyed;
+  });
+  io.poll_one();
+  boost::asio::post(io, [&] {
+    mailbox_vf.reset();
+    mailbox_destroyed = true;
+  });
+  run_ready(io);
+  BOOST_REQUIRE(mailbox_read_after_destructor.has_value());
+  BOOST_TEST(*mailbox_read_after_destructor);
 }
 
 // Case 15: a VF endpoint destroyed while it waits on a shared-memory doorbell, then the io_context run

@@ -265,17 +265,16 @@ class vf_core : public vf_sync_forms<Derived> {
         options_(options),
         timer_(timing_.make_timer(executor)) {}
 
-  // Pending handlers complete with vpci::errc::vf_removed; I/O still queued on the executor sees that
-  // the endpoint is gone and touches nothing of it.
+  // Pending handlers complete with vpci::errc::vf_removed, posted as remove() posts them: the endpoint
+  // may be destroyed from its own executor, where a dispatched handler would run inside the destructor.
+  // I/O still queued on the executor sees that the endpoint is gone and touches nothing of it.
   ~vf_core() = default;
   void destroy() {
     life_->alive = false;
     (void)timer_.cancel();
-    auto& e = self().engine_ref();
-    e.remove(errc::vf_removed, false);
-    completion_type done{};
-    while (e.next_completion(done)) deliver(done);
-    operations_.take_each([](rw_operation* op) { op->complete(make_error_code(errc::vf_removed), 0); });
+    self().engine_ref().remove(errc::vf_removed, false);
+    post_completions();
+    operations_.take_each([this](rw_operation* op) { post_completion(op, make_error_code(errc::vf_removed)); });
     if (waiter_ != nullptr) complete_waiter(make_error_code(errc::vf_removed), {});
   }
 
