@@ -11,7 +11,7 @@
 // Prints the header, the standard and extended capabilities by offset, ID and lspci's name, the SR-IOV
 // capability (counts, IOVCtl with VF Enable and VF MSE, IOVSta, page sizes, the VF BARs, and each VF's
 // routing ID, marked "not enabled" while VF Enable is clear), VSECs and DVSECs (the fields lspci -vvv shows
-// for them), a vpci mailbox window's live state when the function has one (the DVSEC with its own vendor ID
+// for them), a vpci mailbox window's live state when the function has one (the DVSEC with its own vendor ID, any on a VF,
 // and DVSEC ID 0x5650: config::find_mailbox; the layout, epoch, the request's and the acknowledged
 // sequence, whether a request is pending, the latched and acknowledged invalidation masks, and what the
 // registers say about a quarantine), and the free ranges of the extended space. The JSON output has the
@@ -337,7 +337,7 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
   } else if (window.error() == errc::revision_mismatch || window.error() == errc::not_supported) {
     // A revision-2 window whose identity and status still read 0 was placed, and no PF has initialised it:
     // not a window of another layout.
-    const auto dvsec = config::find_dvsec(space, header->vendor_id, mailbox::default_dvsec_id);
+    const auto dvsec = config::find_dvsec(space, config::default_dvsec_vendor(*header), mailbox::default_dvsec_id);
     const auto reads_zero = [&](std::uint16_t reg) {
       const std::size_t at = std::size_t{dvsec->offset} + reg;
       return at + 4 <= space.size() && le::load_u32(space.data() + at) == 0;

@@ -53,6 +53,24 @@ BOOST_AUTO_TEST_CASE(finds_the_dvsec_with_its_names) {
   BOOST_TEST(*config::find_mailbox(placed.view()) == *at);
 }
 
+// A VF's vendor ID reads 0xFFFF: the default then searches any vendor (the window's owner is the PF's
+// vendor, which the VF's space does not hold), still by DVSEC ID; a named vendor is matched exactly.
+BOOST_AUTO_TEST_CASE(on_a_vf_whose_vendor_id_reads_ffff_the_default_takes_any_vendor) {
+  config_image image{0xFFFF, 0xFFFF};
+  image.extended_capability(0x100, cid::sriov, 1, 0x200);
+  window(image, 0x200, 0x300, 0x8086, 0x4242);  // the PF's vendor, another DVSEC ID: not the window
+  window(image, 0x300, 0, 0x8086, 0x5650);
+  BOOST_TEST(*config::find_mailbox(image.view()) == 0x300u);
+  BOOST_TEST(*config::find_mailbox(image.view(), 0x8086) == 0x300u);
+  BOOST_TEST(*config::find_mailbox(image.view(), config::any_dvsec_vendor) == 0x300u);
+  BOOST_TEST((config::find_mailbox(image.view(), 0xFFFF).error() == errc::not_found));
+  BOOST_TEST((config::find_mailbox(image.view(), 0x1AF4).error() == errc::not_found));
+  // A function with a vendor ID of its own is not searched with any vendor.
+  config_image pf{0x1AF4, 0x1000};
+  window(pf, 0x100, 0, 0x8086, 0x5650);
+  BOOST_TEST((config::find_mailbox(pf.view()).error() == errc::not_found));
+}
+
 BOOST_AUTO_TEST_CASE(foreign_dvsecs_and_vsecs_are_skipped) {
   config_image image{0x8086, 0x1572};
   window(image, 0x100, 0x200, 0x1AF4, 0x5650);  // another vendor's ID 0x5650

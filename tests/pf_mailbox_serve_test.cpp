@@ -841,6 +841,37 @@ BOOST_AUTO_TEST_CASE(the_window_is_a_dvsec_named_by_the_functions_vendor_or_the_
   BOOST_TEST(le::load_u32(both.data() + *second + reg::limits) == 0x00002080u);
 }
 
+// A VF's config space reads vendor ID 0xFFFF (PCIe SR-IOV: the VF has its PF's vendor ID, which its own
+// header does not hold). The default "the function's own vendor ID" then named no vendor: the PF placed a
+// DVSEC of vendor 0xFFFF, and a VF's find_mailbox looked for vendor 0xFFFF. The PF now refuses to default
+// (the PF's vendor ID must be named) and the VF's default takes the DVSEC 0x5650 of any vendor.
+BOOST_AUTO_TEST_CASE(a_vfs_header_reading_vendor_ffff_names_no_dvsec_vendor) {
+  memory_fixture f({}, /*attach=*/false);
+  BOOST_REQUIRE(f.space.device_write(0, u32_bytes(0xFFFFFFFFu)) == no_error);  // a VF: vendor and device 0xFFFF
+  const auto before = snapshot(f.space);
+  BOOST_TEST((f.pf->attach_mailbox(0, f.space).error() == errc::invalid_argument));
+  BOOST_TEST((snapshot(f.space) == before));  // nothing placed
+  BOOST_TEST(f.pf->mailbox_session(0) == nullptr);
+  mailbox_options explicit_ffff;
+  explicit_ffff.dvsec_vendor_id = 0xFFFF;
+  BOOST_TEST((f.pf->attach_mailbox(0, f.space, explicit_ffff).error() == errc::invalid_argument));
+  BOOST_TEST((snapshot(f.space) == before));
+  mailbox_options named;
+  named.dvsec_vendor_id = 0x8086;  // the PF's
+  auto placed = f.pf->attach_mailbox(0, f.space, named);
+  BOOST_REQUIRE(placed.has_value());
+  const auto image = snapshot(f.space);
+  BOOST_TEST(config::decode_dvsec(image, *placed)->vendor_id == 0x8086u);
+  BOOST_TEST(*config::find_mailbox(image) == *placed);  // the VF's default: any vendor
+  BOOST_TEST(*config::find_mailbox(image, 0x8086) == *placed);
+  BOOST_TEST((config::find_mailbox(image, 0x1AF4).error() == errc::not_found));
+  f.window = *placed;
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(!f.pf->service(0));
+  BOOST_TEST(vf.succeeded(block5_size));
+}
+
 // A PF process that restarts attaches to the window its predecessor left (a shared-memory space outlives
 // it): in place, with the next epoch, the request left unanswered cleared, and the VF's next request (any
 // sequence: it resynchronised on the epoch) served, not quarantined.

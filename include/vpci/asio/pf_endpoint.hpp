@@ -227,7 +227,9 @@ class pf_endpoint {
   // serve it. `transport` must outlive the attachment (detach_mailbox, remove_vf or this
   // endpoint's destruction, and any async_serve's completion). Returns the window's offset.
   // Errors: not_found (VF not registered), invalid_argument (VF already attached, polling.fast not above
-  // zero or above polling.slow, a heartbeat below 0 or above 65535 ms), insufficient_resources (no room),
+  // zero or above polling.slow, a heartbeat below 0 or above 65535 ms, a DVSEC vendor ID of 0xFFFF: named,
+  // or defaulted from a header whose vendor ID reads 0xFFFF, as a VF's does, where the PF's vendor ID must
+  // be named in options.dvsec_vendor_id), insufficient_resources (no room),
   // revision_mismatch / not_supported (the space holds a DVSEC with these names that is not a layout-2
   // window: config::find_mailbox), the extended list's error when it is malformed, the transport's errors
   // (e.g. access_denied from a shared-memory view in the driver role); nothing is attached then, and nothing
@@ -246,6 +248,7 @@ class pf_endpoint {
     if (ec) return ec;
     const std::uint16_t vendor =
         options.dvsec_vendor_id.value_or(original.size() >= 2 ? le::load_u16(original.data()) : std::uint16_t{0});
+    if (vendor == config::vf_vendor_id) return make_error_code(errc::invalid_argument);  // a VF's header: no vendor
     std::vector<std::byte> placed = original;
     std::size_t window = 0;
     if (auto existing = config::find_mailbox(original, vendor, options.dvsec_id)) {

@@ -75,8 +75,9 @@ struct mailbox_options {
   // transport's (async_serve polls or waits for the peer signal; service() runs a pass).
   bool service_on_write{true};
   // The window's DVSEC names (docs/protocol.md, Discovery): the DVSEC vendor ID (none: the function's own
-  // vendor ID, read from config offset 0x00 when attaching) and the DVSEC ID. A VF finds the window with
-  // the same two values (config::find_mailbox).
+  // vendor ID, read from config offset 0x00 when attaching; a space whose header is a VF's reads 0xFFFF
+  // there, and must name the PF's vendor ID here) and the DVSEC ID. A VF finds the window with the same two
+  // values (config::find_mailbox; on a VF, its default takes any vendor).
   std::optional<std::uint16_t> dvsec_vendor_id{};
   std::uint16_t dvsec_id{mailbox::default_dvsec_id};
   // The heartbeat the window announces (limits bits 31:16): async_serve advances status bits 27:26 at

@@ -1,7 +1,7 @@
 // Discovery of the vpci mailbox window (binding 1, layout 2) in a config-space snapshot: the DVSEC named by
 // its DVSEC vendor ID and DVSEC ID, found by walking the extended capability list (docs/protocol.md,
 // Discovery). Both names are the IHV's choice; vpci's defaults are the function's own vendor ID (config
-// offset 0x00) and DVSEC ID 0x5650 ("VP").
+// offset 0x00; any vendor on a VF, whose vendor ID reads 0xFFFF) and DVSEC ID 0x5650 ("VP").
 #pragma once
 
 #include <cstddef>
@@ -19,8 +19,8 @@
 namespace vpci::config {
 
 // The offset of the mailbox window: the first DVSEC in list order whose DVSEC vendor ID and DVSEC ID are
-// `dvsec_vendor_id` and `dvsec_id` (a DVSEC of another vendor or ID is foreign and skipped), if it is a
-// layout-2 window. Errors:
+// `dvsec_vendor_id` (config::any_dvsec_vendor: any) and `dvsec_id` (a DVSEC of another vendor or ID is
+// foreign and skipped), if it is a layout-2 window. Errors:
 // - errc::not_found: no such DVSEC in the (well-formed part of the) list;
 // - errc::revision_mismatch: the DVSEC revision is not 2, or the identity register's layout version is not 2
 //   (a window this library does not speak);
@@ -28,7 +28,8 @@ namespace vpci::config {
 // - errc::out_of_range: the snapshot ends before the identity register;
 // - the walk's error when the list breaks before such a DVSEC (a broken list cannot be trusted).
 // The first DVSEC with these names decides: a later one is never looked at.
-[[nodiscard]] constexpr result<std::size_t> find_mailbox(std::span<const std::byte> space, std::uint16_t dvsec_vendor_id,
+[[nodiscard]] constexpr result<std::size_t> find_mailbox(std::span<const std::byte> space,
+                                                         dvsec_vendor_filter dvsec_vendor_id,
                                                          std::uint16_t dvsec_id = mailbox::default_dvsec_id) noexcept {
   auto dvsec = find_dvsec(space, dvsec_vendor_id, dvsec_id);
   if (!dvsec) return dvsec.error();
@@ -41,11 +42,16 @@ namespace vpci::config {
 }
 
 // The same with vpci's defaults: the function's own vendor ID (from the standard header; errc::out_of_range
-// for a snapshot shorter than it) and DVSEC ID 0x5650.
+// for a snapshot shorter than it) and DVSEC ID 0x5650. A VF's vendor ID register reads 0xFFFF (PCIe SR-IOV:
+// the VF shares its PF's vendor ID, which its own config space does not hold; Linux takes pdev->vendor from
+// the PF): there, the first DVSEC 0x5650 of any vendor. A caller that knows the PF's vendor ID names it.
+[[nodiscard]] constexpr dvsec_vendor_filter default_dvsec_vendor(const standard_header& header) noexcept {
+  return header.vendor_id == vf_vendor_id ? any_dvsec_vendor : dvsec_vendor_filter(header.vendor_id);
+}
 [[nodiscard]] constexpr result<std::size_t> find_mailbox(std::span<const std::byte> space) noexcept {
   auto header = decode_header(space);
   if (!header) return header.error();
-  return find_mailbox(space, header->vendor_id, mailbox::default_dvsec_id);
+  return find_mailbox(space, default_dvsec_vendor(*header), mailbox::default_dvsec_id);
 }
 
 }  // namespace vpci::config

@@ -25,6 +25,9 @@ inline constexpr std::size_t capabilities_pointer_offset = 0x34;
 // CardBus bridges (header layout 2) keep their capability pointer at 0x14 instead.
 inline constexpr std::size_t cardbus_capabilities_pointer_offset = 0x14;
 inline constexpr std::uint16_t status_capabilities_list = 0x0010;  // status bit 4
+// What a VF's Vendor ID register reads (PCIe SR-IOV: a VF has its PF's vendor ID, but the register reads
+// 0xFFFF), as does a function that is not there.
+inline constexpr std::uint16_t vf_vendor_id = 0xFFFF;
 
 enum class header_layout : std::uint8_t { endpoint = 0, bridge = 1, cardbus_bridge = 2 };
 

@@ -101,18 +101,33 @@ constexpr errc check_vendor_header(std::span<const std::byte> space, std::size_t
   return h;
 }
 
+// The DVSEC vendor a search takes: one vendor ID (converts implicitly from it), or any vendor.
+class dvsec_vendor_filter {
+ public:
+  constexpr dvsec_vendor_filter(std::uint16_t vendor_id) noexcept : vendor_id_(vendor_id), any_(false) {}  // NOLINT: a vendor ID names one
+  [[nodiscard]] static constexpr dvsec_vendor_filter any() noexcept { return dvsec_vendor_filter(); }
+  [[nodiscard]] constexpr bool matches(std::uint16_t vendor_id) const noexcept { return any_ || vendor_id == vendor_id_; }
+
+ private:
+  constexpr dvsec_vendor_filter() noexcept : vendor_id_(0), any_(true) {}
+  std::uint16_t vendor_id_;
+  bool any_;
+};
+inline constexpr dvsec_vendor_filter any_dvsec_vendor = dvsec_vendor_filter::any();
+
 // The first DVSEC in list order whose DVSEC vendor ID and DVSEC ID are these (a DVSEC is named by both: the
-// same DVSEC ID means different things under different vendors). A DVSEC whose header does not decode is
-// skipped. Errors: errc::not_found when the (well-formed part of the) list has none; the walk's error when
-// the list breaks before one is found.
-[[nodiscard]] constexpr result<dvsec_header> find_dvsec(std::span<const std::byte> space, std::uint16_t vendor_id,
+// same DVSEC ID means different things under different vendors), or of any vendor with `any_dvsec_vendor`.
+// A DVSEC whose header does not decode is skipped. Errors: errc::not_found when the (well-formed part of
+// the) list has none; the walk's error when the list breaks before one is found.
+[[nodiscard]] constexpr result<dvsec_header> find_dvsec(std::span<const std::byte> space,
+                                                        dvsec_vendor_filter vendor_id,
                                                         std::uint16_t dvsec_id) noexcept {
   dvsec_header found;
   bool have = false;
   const errc walk = for_each_extended_capability(space, [&](const extended_capability& cap) {
     if (have || cap.id != extended_capability_id::designated_vendor_specific) return;
     auto d = decode_dvsec(space, cap.offset);
-    if (!d || d->vendor_id != vendor_id || d->dvsec_id != dvsec_id) return;
+    if (!d || !vendor_id.matches(d->vendor_id) || d->dvsec_id != dvsec_id) return;
     found = *d;
     have = true;
   });
