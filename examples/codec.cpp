@@ -7,7 +7,9 @@
 //                                    or a bare VMBus packet; without --frame/--packet, bytes whose first
 //                                    four are the length of the rest are a frame. HEX may be split over
 //                                    arguments and may contain spaces, ':', '-', ',' and "0x" prefixes;
-//                                    "-" reads it from standard input.
+//                                    "-" reads it from standard input. A line that opens with an offset
+//                                    column (4 or more hex digits and ':', as this tool's own dumps and
+//                                    xxd print) has it left out, so a dump pasted back decodes.
 //
 // Every packet, yours or the walkthrough's, is printed the same way: the bytes, the VMBus descriptor
 // (type, offset8, len8, flags, transaction ID), then the message's own fields. A completion does not say
@@ -211,12 +213,30 @@ int print_frame(std::span<const std::byte> frame) {
 
 // ---- your own bytes ----------------------------------------------------------------------------------
 
-// Hex digits with any of " \t\n:-," between them and optional "0x" prefixes; std::nullopt for anything
-// else or an odd number of digits.
+// The length of the offset column that opens a dump line at `at` (4 or more hex digits and a colon, as this
+// tool prints "0010:" and xxd "00000010:"), or 0. Pasted back, the column is an address, not data.
+std::size_t offset_column(const std::string& text, std::size_t at) {
+  std::size_t n = 0;
+  while (at + n < text.size() && std::isxdigit(static_cast<unsigned char>(text[at + n])) != 0) ++n;
+  return n >= 4 && at + n < text.size() && text[at + n] == ':' ? n + 1 : 0;
+}
+
+// Hex digits with any of " \t\n:-," between them and optional "0x" prefixes, a line's leading offset
+// column left out (offset_column: so this tool's own dumps read back); std::nullopt for anything else or
+// an odd number of digits.
 std::optional<std::vector<std::byte>> parse_hex(const std::string& text, std::string& error) {
   std::string digits;
+  bool line_start = true;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
+    if (line_start && c != ' ' && c != '\t') {
+      line_start = false;
+      if (const std::size_t skip = offset_column(text, i); skip != 0) {
+        i += skip - 1;
+        continue;
+      }
+    }
+    if (c == '\n') line_start = true;
     if (c == '0' && i + 1 < text.size() && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
       ++i;
     } else if (std::isxdigit(static_cast<unsigned char>(c)) != 0) {
@@ -256,7 +276,7 @@ int decode_user_bytes(int argc, char** argv) {
     } else if (arg.size() > 1 && arg[0] == '-' && arg[1] == '-') {
       return usage();
     } else {
-      text += arg + " ";
+      text += arg + "\n";  // each argument opens a line (it may open with an offset column)
     }
   }
   std::string error;

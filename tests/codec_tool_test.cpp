@@ -99,6 +99,25 @@ BOOST_AUTO_TEST_CASE(completions_and_invalidations) {
   BOOST_TEST(version.out.find("    protocol version: 0x00010004 (1.4)\n") != std::string::npos, version.out);
 }
 
+// The tool's own dump lines ("    0010: 09 00 ...") pasted back decode to the same packet: the offset column
+// is an address, not two bytes of data (it was read as data, and the packet did not decode). A line that
+// opens with bytes separated by colons is data still.
+BOOST_AUTO_TEST_CASE(its_own_dump_pasted_back_decodes_the_same) {
+  if (skip_without_binary()) return;
+  const std::string dump = "    0000: 06 00 02 00 04 00 01 00 03 00 00 00 00 00 00 00\n"
+                           "    0010: 09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00\n";
+  const auto piped = vpci::test::run_command("printf '" + dump + "' | '" + std::string(codec_binary()) + "' - 2>&1");
+  BOOST_TEST(piped.exit_status == 0, piped.out);
+  BOOST_TEST(piped.out == "  packet (32 bytes):\n" + read_fields);
+  // xxd's eight-digit column, too, one line per argument.
+  const auto xxd = codec("'00000000: 0600 0200 0400 0100 0300 0000 0000 0000' '00000010: 0900 4942 0100 0000 2200 0000 0b00 0000'");
+  BOOST_TEST(xxd.exit_status == 0, xxd.out);
+  BOOST_TEST(xxd.out == "  packet (32 bytes):\n" + read_fields);
+  const auto colons = codec("06:00:02:00:04:00:01:00:03:00:00:00:00:00:00:00:09:00:49:42:01:00:00:00:22:00:00:00:0b:00:00:00");
+  BOOST_TEST(colons.exit_status == 0, colons.out);
+  BOOST_TEST(colons.out == "  packet (32 bytes):\n" + read_fields);
+}
+
 BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
   if (skip_without_binary()) return;
   // wslot with reserved bits set: the fields, then the error.
