@@ -639,6 +639,11 @@ BOOST_AUTO_TEST_CASE(a_foreign_or_other_layout_window_is_refused_at_the_probe) {
       {"another revision", [](spec_pf& pf) { pf.set(reg::dvsec_header1, pf.u32(reg::dvsec_header1) ^ (1u << 16)); }, errc::revision_mismatch},
       {"another layout", [](spec_pf& pf) { pf.set(reg::identity, mailbox::encode_identity(0) + 1); }, errc::revision_mismatch},
       {"never initialised (epoch 0)", [](spec_pf& pf) { pf.set(reg::status, 0); }, errc::not_found},
+      // Placed, and no PF has initialised it yet (identity and status 0): not usable yet, not another
+      // layout (it was revision_mismatch, which a driver that loads before its PF takes for "incompatible").
+      {"placed, not yet initialised", [](spec_pf& pf) { pf.set(reg::identity, 0); pf.set(reg::status, 0); }, errc::not_found},
+      {"another layout, epoch 0", [](spec_pf& pf) { pf.set(reg::identity, mailbox::encode_identity(0) + 1); pf.set(reg::status, 0); },
+       errc::revision_mismatch},
   };
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT(c.what) {
@@ -652,6 +657,27 @@ BOOST_AUTO_TEST_CASE(a_foreign_or_other_layout_window_is_refused_at_the_probe) {
       BOOST_TEST(h.count("W 1c 4") == 0u);  // nothing was sent
     }
   }
+}
+
+// A VF driver that loads before its PF: the window is placed (its DVSEC headers are there), identity and
+// status read 0. The request fails with not_found, and the next one, after the PF initialised the window,
+// probes again and is served.
+BOOST_AUTO_TEST_CASE(a_window_no_pf_initialised_yet_is_not_found_then_served_once_initialised) {
+  harness h;
+  const std::uint32_t identity = h.pf.u32(reg::identity), status = h.pf.u32(reg::status);
+  h.pf.set(reg::identity, 0);
+  h.pf.set(reg::status, 0);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == errc::not_found));
+  h.pf.set(reg::identity, identity);
+  h.pf.set(reg::status, status);
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == no_error));
 }
 
 BOOST_AUTO_TEST_CASE(watching_a_window_without_a_mailbox_probes_at_the_watch_interval) {

@@ -597,10 +597,13 @@ class vf_mailbox_engine {
                        (header1 >> 20) >= mailbox::window_size;
     if (!dvsec) return fail_probe(errc::not_found, false, now);
     const std::uint32_t identity = at(mailbox::reg::identity);
-    if (((header1 >> 16) & 0xFu) != mailbox::dvsec_revision || (identity & 0xFFFFu) != mailbox::layout_version)
-      return fail_probe(errc::revision_mismatch, false, now);
     const mailbox::status_word status = mailbox::decode_status(at(mailbox::reg::status));
-    if (status.epoch == 0) return fail_probe(errc::not_found, false, now);  // the PF never initialised it
+    if (((header1 >> 16) & 0xFu) != mailbox::dvsec_revision) return fail_probe(errc::revision_mismatch, false, now);
+    // Layout 0 is no layout: the window is placed and no PF has initialised it yet (the PF writes identity
+    // first and status last, docs/protocol.md 5.1), as a VF driver that loads before its PF finds it.
+    if ((identity & 0xFFFFu) == 0) return fail_probe(errc::not_found, false, now);
+    if ((identity & 0xFFFFu) != mailbox::layout_version) return fail_probe(errc::revision_mismatch, false, now);
+    if (status.epoch == 0) return fail_probe(errc::not_found, false, now);  // initialisation under way
     const auto capabilities = static_cast<std::uint16_t>(identity >> 16);
     heartbeat_interval_ns_ = (capabilities & mailbox::capability::heartbeat) != 0
                                  ? std::uint64_t{at(mailbox::reg::limits) >> 16} * 1'000'000
