@@ -8,6 +8,12 @@
 //                                                                   (docs/vfio-user.md), listed as 0000:00:00.0
 //
 // -d keeps the devices with that vendor and/or device ID (hex, as lspci -d; an empty part matches any).
+// A VF's Vendor and Device ID registers read ffff (PCIe SR-IOV); its IDs are its PF's vendor ID and the VF
+// Device ID of the PF's SR-IOV capability, which only the OS names: through sysfs they are Linux's (the
+// VF's vendor and device files, its physfn link naming the PF), as lspci shows them, and -d matches them;
+// in a dump or from a vfio-user server they are unknown, and -d matches such a VF only with both parts
+// empty. Either way the VF is reported as one ("virtual function"), not as a function that is absent.
+// VPCI_SYSFS_ROOT, when set, is read in place of /sys/bus/pci/devices (a copy of that tree, for tests).
 // Prints the header, the standard and extended capabilities by offset, ID and lspci's name, the SR-IOV
 // capability (counts, IOVCtl with VF Enable and VF MSE, IOVSta, page sizes, the VF BARs, and each VF's
 // routing ID, marked "not enabled" while VF Enable is clear), VSECs and DVSECs (the fields lspci -vvv shows
@@ -16,13 +22,15 @@
 // sequence, whether a request is pending, the latched and acknowledged invalidation masks, and what the
 // registers say about a quarantine), and the free ranges of the extended space. The JSON output has the
 // same fields; what the human output shows in hexadecimal (IDs, offsets, registers, masks, addresses) is a
-// "0x..." string there, counts and sizes are numbers. Malformed content is listed under "errors" and
-// the rest of the device is still printed; a bad address, an unreadable device or file, or a dump that
-// does not parse is a message on stderr and exit status 1 (2 for a usage error).
+// "0x..." string there, counts and sizes are numbers, what it calls unknown is null. Malformed content is
+// listed under "errors" and the rest of the device is still printed; a bad address, an unreadable device or
+// file, or a dump that does not parse is a message on stderr and exit status 1 (2 for a usage error).
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -88,10 +96,21 @@ struct sriov_report {
   std::vector<pci_address> vf_routing_ids;
 };
 
+// A virtual function. Its Vendor and Device ID registers read 0xFFFF (PCIe SR-IOV): its IDs are its PF's
+// vendor ID and the VF Device ID of the PF's SR-IOV capability, which its own config space does not hold.
+// Linux holds them (pdev->vendor and pdev->device, sysfs's vendor and device files, what lspci shows) and
+// links the VF to its PF (physfn); from the bytes alone all three are unknown.
+struct virtual_function {
+  std::optional<pci_address> physical_function;
+  std::optional<std::uint16_t> vendor_id;
+  std::optional<std::uint16_t> device_id;
+};
+
 struct device_report {
   pci_address address;
   std::size_t size = 0;
   std::optional<config::standard_header> header;
+  std::optional<virtual_function> vf;
   std::vector<config::capability> capabilities;
   std::vector<config::extended_capability> extended_capabilities;
   std::optional<sriov_report> sriov;
@@ -222,18 +241,36 @@ struct mailbox_verdict {
   quarantine_state quarantine = quarantine_state::no;
 };
 
-device_report analyse(const pci_address& address, std::span<const std::byte> space) {
+// Whether a header whose Vendor ID reads 0xFFFF is a VF's rather than no function's. A function that is not
+// there (or is in reset) reads all ones in every register; a VF reads 0xFFFF in its Vendor and Device ID
+// registers only (PCIe SR-IOV), the rest of its header is real: its revision and class code, and a type-0
+// header type. So IDs of 0xFFFF are a VF's unless revision, class code and header type read all ones too.
+// All three are looked at because none alone is impossible for a function that answers (class ff is
+// "unassigned", a broken device may read header type ff), but none answers with all of them all ones.
+bool reads_as_vf(const config::standard_header& h) {
+  const bool rest_all_ones = h.revision_id == 0xFF && h.class_code() == 0xFFFFFF && h.header_type == 0xFF;
+  return h.vendor_id == config::vf_vendor_id && h.device_id == 0xFFFF && !rest_all_ones;
+}
+
+// `sysfs_vf` is what sysfs says of a VF (no other source knows a VF's IDs); any other function whose header
+// reads_as_vf is a VF with unknown IDs.
+device_report analyse(const pci_address& address, std::span<const std::byte> space,
+                      std::optional<virtual_function> sysfs_vf = std::nullopt) {
   device_report r;
   r.address = address;
   r.size = space.size();
+  r.vf = std::move(sysfs_vf);
   auto header = config::decode_header(space);
   if (!header) {
     r.errors.push_back("header: only " + std::to_string(space.size()) + " bytes (" + describe(header.error()) + ")");
     return r;
   }
   r.header = *header;
-  // Both read as all ones; lspci says "Unknown header type" for the second and reads no capability.
-  if (!header->present())
+  const bool vf_header = reads_as_vf(*header);
+  if (!r.vf && vf_header) r.vf = virtual_function{};
+  // Both read as all ones; lspci says "Unknown header type" for the second and reads no capability. A VF
+  // that sysfs names but that reads all ones is one in reset, or gone.
+  if (!header->present() && !vf_header)
     r.errors.push_back("header: vendor ID " + hex(header->vendor_id, 4) + ": no function answers here (absent, or in reset)");
   if (!header->known_layout())
     r.errors.push_back("header: unknown header type " + hex(header->layout(), 2) +
@@ -485,6 +522,13 @@ void print_human(const device_report& r) {
   } else {
     std::printf("  (%zu bytes)\n", r.size);
   }
+  if (r.vf) {
+    const auto id = [](const std::optional<std::uint16_t>& value) { return value ? hex(*value, 4) : "unknown"; };
+    std::printf("  virtual function: PF %s, vendor %s device %s (a VF's vendor and device ID registers read ffff: its "
+                "IDs are its PF's vendor and VF Device ID, which sysfs names)\n",
+                r.vf->physical_function ? r.vf->physical_function->to_string().c_str() : "unknown",
+                id(r.vf->vendor_id).c_str(), id(r.vf->device_id).c_str());
+  }
   if (!r.capabilities.empty()) {
     std::printf("  capabilities:\n");
     for (const auto& c : r.capabilities) std::printf("    [%02x] %s (id %02x)\n", c.offset, capability_name(c.id).c_str(), c.id);
@@ -572,6 +616,12 @@ std::string mailbox_json(const mailbox_report& m) {
          "}";
 }
 
+std::string virtual_function_json(const virtual_function& vf) {
+  const auto id = [](const std::optional<std::uint16_t>& value) { return value ? hex_json(*value, 4) : "null"; };
+  return "{\"physical_function\":" + (vf.physical_function ? json_string(vf.physical_function->to_string()) : "null") +
+         ",\"vendor\":" + id(vf.vendor_id) + ",\"device\":" + id(vf.device_id) + "}";
+}
+
 std::string to_json(const device_report& r) {
   std::string j = "{\"address\":" + json_string(r.address.to_string());
   j += ",\"size\":" + std::to_string(r.size);
@@ -580,6 +630,7 @@ std::string to_json(const device_report& r) {
   j += ",\"class\":" + (r.header ? hex_json(r.header->class_code(), 6) : "null");
   j += ",\"revision\":" + (r.header ? hex_json(r.header->revision_id, 2) : "null");
   j += ",\"header_type\":" + (r.header ? hex_json(r.header->header_type, 2) : "null");
+  j += ",\"virtual_function\":" + (r.vf ? virtual_function_json(*r.vf) : "null");
   j += ",\"capabilities\":" + json_array(r.capabilities, [](const config::capability& c) {
     return "{\"offset\":" + hex_json(c.offset, 2) + ",\"id\":" + hex_json(c.id, 2) +
            ",\"name\":" + json_string(capability_name(c.id)) + "}";
@@ -611,24 +662,55 @@ std::string to_json(const device_report& r) {
   return j + "}";
 }
 
+// The directory of the PCI functions: /sys/bus/pci/devices, or VPCI_SYSFS_ROOT when set.
+std::filesystem::path sysfs_root() {
+  const char* root = std::getenv("VPCI_SYSFS_ROOT");
+  return root != nullptr && *root != '\0' ? root : "/sys/bus/pci/devices";
+}
+
+// An ID as Linux writes it to a sysfs vendor or device file ("0x8086\n").
+std::optional<std::uint16_t> read_sysfs_id(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string text;
+  if (!(in >> text) || text.size() < 3 || text.size() > 6 || text.rfind("0x", 0) != 0) return std::nullopt;
+  unsigned value = 0;
+  const char* end = text.data() + text.size();
+  const auto parsed = std::from_chars(text.data() + 2, end, value, 16);
+  if (parsed.ec != std::errc{} || parsed.ptr != end) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+// What sysfs says of the function in `directory` if it is a VF (Linux gives every VF a physfn link to its
+// PF); std::nullopt for any other function. An ID file that does not read is an unknown ID.
+std::optional<virtual_function> sysfs_virtual_function(const std::filesystem::path& directory) {
+  std::error_code ec;
+  const auto physfn = std::filesystem::read_symlink(directory / "physfn", ec);
+  if (ec) return std::nullopt;
+  return virtual_function{pci_address::parse(physfn.filename().string()), read_sysfs_id(directory / "vendor"),
+                          read_sysfs_id(directory / "device")};
+}
+
 // Reads the whole readable config space of one device through the read-only sysfs transport.
-bool read_device(boost::asio::io_context& io, const std::string& address_text, std::vector<device_report>& out) {
+bool read_device(boost::asio::io_context& io, const std::filesystem::path& root, const std::string& address_text,
+                 std::vector<device_report>& out) {
   const auto address = pci_address::parse(address_text);
   if (!address) {
     std::fprintf(stderr, "vpci-inspect: '%s' is not a PCI address (DDDD:BB:DD.F)\n", address_text.c_str());
     return false;
   }
+  const auto directory = root / address->to_string();
+  const auto config_file = (directory / "config").string();
   sysfs_config_space space{io.get_executor()};
   boost::system::error_code ec;
-  space.open_device(address_text, access_mode::read_only, ec);
+  space.open(config_file, access_mode::read_only, ec);
   std::vector<std::byte> bytes(space.size());
   if (!ec && !bytes.empty()) space.read(0, bytes, ec);
   if (ec || bytes.empty()) {
-    std::fprintf(stderr, "vpci-inspect: cannot read %s: %s\n", sysfs_config_space::device_config_path(*address).c_str(),
+    std::fprintf(stderr, "vpci-inspect: cannot read %s: %s\n", config_file.c_str(),
                  ec ? ec.message().c_str() : "nothing readable");
     return false;
   }
-  out.push_back(analyse(*address, bytes));
+  out.push_back(analyse(*address, bytes, sysfs_virtual_function(directory)));
   return true;
 }
 
@@ -655,7 +737,19 @@ int usage() {
   return 2;
 }
 
-// -d [VENDOR]:[DEVICE], as lspci -d: hex IDs, an empty part matches any.
+// The IDs lspci shows for a function: a VF's from sysfs (unknown without it), any other's from its header.
+struct function_ids {
+  std::optional<std::uint16_t> vendor_id;
+  std::optional<std::uint16_t> device_id;
+};
+function_ids ids_of(const device_report& r) {
+  if (r.vf) return {r.vf->vendor_id, r.vf->device_id};
+  if (r.header) return {r.header->vendor_id, r.header->device_id};
+  return {};
+}
+
+// -d [VENDOR]:[DEVICE], as lspci -d: hex IDs, an empty part matches any; an unknown ID (a VF's outside
+// sysfs) only an empty part.
 struct id_filter {
   std::optional<std::uint16_t> vendor;
   std::optional<std::uint16_t> device;
@@ -674,9 +768,8 @@ struct id_filter {
     return f;
   }
   [[nodiscard]] bool matches(const device_report& r) const {
-    if (!vendor && !device) return true;
-    if (!r.header) return false;
-    return (!vendor || *vendor == r.header->vendor_id) && (!device || *device == r.header->device_id);
+    const auto ids = ids_of(r);
+    return (!vendor || ids.vendor_id == *vendor) && (!device || ids.device_id == *device);
   }
 };
 
@@ -745,18 +838,19 @@ bool read_dump(const std::string& path, std::vector<device_report>& out) {
 // The named devices through sysfs, or every device when none is named; false when any failed.
 bool read_sysfs(std::vector<std::string> addresses, std::vector<device_report>& out) {
   boost::asio::io_context io;
+  const auto root = sysfs_root();
   if (addresses.empty()) {
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/sys/bus/pci/devices", ec))
+    for (const auto& entry : std::filesystem::directory_iterator(root, ec))
       addresses.push_back(entry.path().filename().string());
     if (ec) {
-      std::fprintf(stderr, "vpci-inspect: cannot list /sys/bus/pci/devices: %s\n", ec.message().c_str());
+      std::fprintf(stderr, "vpci-inspect: cannot list %s: %s\n", root.c_str(), ec.message().c_str());
       return false;
     }
     std::sort(addresses.begin(), addresses.end());
   }
   bool ok = true;
-  for (const auto& a : addresses) ok = read_device(io, a, out) && ok;
+  for (const auto& a : addresses) ok = read_device(io, root, a, out) && ok;
   return ok;
 }
 

@@ -60,9 +60,28 @@ class temp_file {
   std::string path_;
 };
 
-run_result run_inspect(const std::string& arguments) {
+// A directory of its own, removed with what it holds.
+class temp_directory {
+ public:
+  temp_directory() {
+    std::string pattern = (fs::temp_directory_path() / "vpci-inspect-XXXXXX").string();
+    BOOST_TEST_REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~temp_directory() { fs::remove_all(path_); }
+  temp_directory(const temp_directory&) = delete;
+  temp_directory& operator=(const temp_directory&) = delete;
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// `environment`: variable assignments for the tool's command line ("NAME='value' ").
+run_result run_inspect(const std::string& arguments, const std::string& environment = "") {
   temp_file err("");
-  const auto r = test::run_command(std::string("'") + inspect_binary() + "' " + arguments + " 2>'" + err.path() + "'");
+  const auto r =
+      test::run_command(environment + "'" + inspect_binary() + "' " + arguments + " 2>'" + err.path() + "'");
   std::ifstream in(err.path());
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return {r.exit_status, r.out, text};
@@ -169,6 +188,33 @@ config_image vf_with_mailbox(std::optional<std::uint32_t> last_request = std::nu
     BOOST_TEST_REQUIRE(((store.quarantined(0) != engine::quarantine_reason::none) == violation));
   }
   return image;
+}
+
+// vf_with_mailbox() as a VF's config space reads on a real host: Vendor and Device ID 0xFFFF (PCIe SR-IOV:
+// its IDs are its PF's, named by the OS only), the rest of its header real (an Ethernet controller,
+// revision 1, header type 0), and its window's DVSEC naming the PF's vendor, 8086.
+config_image vf_as_it_reads() {
+  auto image = vf_with_mailbox();
+  image.put16(0x00, 0xFFFF);
+  image.put16(0x02, 0xFFFF);
+  image.put8(0x08, 0x01);
+  image.put8(0x0B, 0x02);
+  return image;
+}
+
+// What the tool says of a VF after its header line, with the IDs and PF it knows ("unknown" otherwise).
+std::string vf_line(const std::string& pf, const std::string& vendor, const std::string& device) {
+  return "  virtual function: PF " + pf + ", vendor " + vendor + " device " + device +
+         " (a VF's vendor and device ID registers read ffff: its IDs are its PF's vendor and VF Device ID, which "
+         "sysfs names)\n";
+}
+
+// The addresses vpci-inspect --json lists, in order.
+std::vector<std::string> listed(const run_result& r) {
+  const json::value doc = json::parse(r.out);
+  std::vector<std::string> out;
+  for (const auto& d : doc.as_array()) out.emplace_back(d.at("address").as_string());
+  return out;
 }
 
 // The same PF with its VFs enabled (IOVCtl VF Enable, VF MSE), page sizes, and VF BARs: BAR0/1 one
@@ -705,6 +751,157 @@ BOOST_AUTO_TEST_CASE(dash_d_filters_by_vendor_and_device) {
   const auto bad = run_inspect("-d 8086 --dump '" + dump.path() + "'");
   BOOST_TEST(bad.exit_status == 2);
   BOOST_TEST(bad.err.find("vpci-inspect: -d 8086: expected [VENDOR]:[DEVICE] in hex\n") == 0u, bad.err);
+}
+
+// A VF's Vendor and Device ID registers read ffff on every real host; the rest of its header is real. The
+// tool called every VF "no function answers here", and found its window only by the DVSEC of any vendor
+// (config::find_mailbox on a VF): the window's live state is decoded as on any function.
+BOOST_AUTO_TEST_CASE(a_vf_reading_ffff_is_a_vf_not_an_absent_function_and_its_mailbox_is_decoded) {
+  if (skip_without_binary()) return;
+  temp_file dump(dump_text("04:10.0 Ethernet controller: VF", vf_as_it_reads().view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out ==
+             "0000:04:10.0  vendor ffff device ffff class 020000 rev 01 header type 00  (4096 bytes)\n" +
+                 vf_line("unknown", "unknown", "unknown") +
+                 "  capabilities:\n"
+                 "    [40] Express (id 10)\n"
+                 "  extended capabilities:\n"
+                 "    [100 v1] Designated Vendor-Specific (id 0023)\n"
+                 "  dvsec [100]: vendor 8086 id 5650 rev 2 length 184\n"
+                 "  mailbox [100]: layout 2, capabilities invalidation signal heartbeat, max block 128, data 32 dwords, heartbeat 100 ms\n"
+                 "    control 00000002 SIGNAL\n"
+                 "    request: sequence 2, block 00000006, length 8, write\n"
+                 "    status: epoch 1, acknowledged 2, count 0, heartbeat 2, FAILED, INVALIDATED; result c0000022\n"
+                 "    invalidations: latched 0000010000000002, acknowledged 0000000000000002\n"
+                 "    state: request 2 answered; quarantine: possible (STATUS_ACCESS_DENIED: a read-only or another VF's "
+                 "block, or a quarantined VF)\n"
+                 "  free: [1b8, 1000)\n");
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0);
+  const json::value doc = json::parse(r.out);
+  const auto& d = doc.as_array()[0];
+  BOOST_TEST(d.at("vendor").as_string() == "0xffff");
+  BOOST_TEST(d.at("device").as_string() == "0xffff");
+  BOOST_TEST(d.at("class").as_string() == "0x020000");
+  BOOST_TEST(d.at("errors").as_array().empty());
+  BOOST_TEST(json::serialize(d.at("virtual_function")) == R"({"physical_function":null,"vendor":null,"device":null})");
+  BOOST_TEST(json::serialize(d.at("mailbox")) ==
+             R"({"offset":"0x100","layout":2,"capabilities":"0x0007","capability_names":["invalidation","signal","heartbeat"],)"
+             R"("max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":"0x00000002","reset":false,"signal":true,"request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
+             R"("status":{"epoch":1,"acknowledged":2,"count":0,"heartbeat":2,"failed":true,"invalidated":true},)"
+             R"("result":"0xc0000022","invalidations":{"latched":"0x0000010000000002","acknowledged":"0x0000000000000002"},)"
+             R"("state":"answered","quarantine":"possible"})");
+}
+
+// IDs of ffff are a VF's unless revision, class code and header type read all ones too (what nothing
+// answering reads): any one of them that does not is a function that answers.
+BOOST_AUTO_TEST_CASE(ids_of_ffff_are_a_vfs_unless_class_code_revision_and_header_type_are_all_ones) {
+  if (skip_without_binary()) return;
+  config_image absent;
+  for (std::size_t at = 0; at < 4096; at += 4) absent.put32(at, 0xFFFFFFFFu);
+  config_image header_all_ones{0xFFFF, 0xFFFF};  // status, capability pointer and the rest zero
+  header_all_ones.put32(0x08, 0xFFFFFFFFu);
+  header_all_ones.put8(0x0E, 0xFF);
+  auto header_type_0 = header_all_ones;
+  header_type_0.put8(0x0E, 0x00);
+  config_image class_only{0xFFFF, 0xFFFF};
+  class_only.put8(0x0B, 0x02);
+  class_only.put8(0x0E, 0xFF);
+  temp_file dump(dump_text("05:00.0 absent", absent.view()) + dump_text("05:00.1 header all ones", header_all_ones.view()) +
+                 dump_text("05:00.2 header type 0", header_type_0.view()) + dump_text("05:00.3 class", class_only.view()));
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST_REQUIRE(doc.as_array().size() == 4u);
+  const std::string absent_errors =
+      R"json(["header: vendor ID ffff: no function answers here (absent, or in reset)",)json"
+      R"json("header: unknown header type 7f (layouts 00 to 02 are defined): its capability list is not read"])json";
+  BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) == absent_errors);
+  BOOST_TEST(json::serialize(doc.as_array()[1].at("errors")) == absent_errors);
+  BOOST_TEST(doc.as_array()[2].at("errors").as_array().empty());
+  BOOST_TEST(json::serialize(doc.as_array()[3].at("errors")) ==
+             R"json(["header: unknown header type 7f (layouts 00 to 02 are defined): its capability list is not read"])json");
+  const std::string unknown_vf = R"({"physical_function":null,"vendor":null,"device":null})";
+  BOOST_TEST(doc.as_array()[0].at("virtual_function").is_null());
+  BOOST_TEST(doc.as_array()[1].at("virtual_function").is_null());
+  BOOST_TEST(json::serialize(doc.as_array()[2].at("virtual_function")) == unknown_vf);
+  BOOST_TEST(json::serialize(doc.as_array()[3].at("virtual_function")) == unknown_vf);
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.out.find("0000:05:00.2  vendor ffff device ffff class ffffff rev ff header type 00  (4096 bytes)\n" +
+                            vf_line("unknown", "unknown", "unknown") + "0000:05:00.3") != std::string::npos,
+             human.out);
+}
+
+// In a dump a VF's IDs are unknown (its registers read ffff; the OS names them): -d matches it only with
+// both parts empty, and never by the ffff its registers read.
+BOOST_AUTO_TEST_CASE(dash_d_matches_a_vf_in_a_dump_only_with_both_parts_empty) {
+  if (skip_without_binary()) return;
+  temp_file dump(dump_text("03:00.0 PF", sriov_pf().view()) + dump_text("04:10.0 VF", vf_as_it_reads().view()));
+  const auto addresses = [&](const std::string& filter) {
+    return listed(run_inspect("--json -d " + filter + " --dump '" + dump.path() + "'"));
+  };
+  BOOST_TEST(addresses(":") == std::vector<std::string>({"0000:03:00.0", "0000:04:10.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("8086:") == std::vector<std::string>({"0000:03:00.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("8086:154c").empty());
+  BOOST_TEST(addresses("ffff:").empty());
+  BOOST_TEST(addresses(":ffff").empty());
+}
+
+// Through sysfs a VF's IDs are Linux's (its vendor and device files, what lspci shows and lspci -d
+// matches) and its PF is its physfn link's target; an ID file that does not read leaves that ID unknown.
+// The tree is a copy under VPCI_SYSFS_ROOT, laid out as /sys/bus/pci/devices.
+BOOST_AUTO_TEST_CASE(a_vf_through_sysfs_has_the_ids_and_pf_linux_gives_it) {
+  if (skip_without_binary()) return;
+  temp_directory root;
+  const auto function = [&](const std::string& address, const config_image& image, const std::string& vendor,
+                            const std::string& device) {
+    const fs::path directory = root.path() / address;
+    fs::create_directory(directory);
+    std::ofstream(directory / "config", std::ios::binary)
+        .write(reinterpret_cast<const char*>(image.bytes().data()), static_cast<std::streamsize>(image.bytes().size()));
+    if (!vendor.empty()) std::ofstream(directory / "vendor") << vendor;
+    if (!device.empty()) std::ofstream(directory / "device") << device;
+    return directory;
+  };
+  function("0000:03:00.0", sriov_pf_enabled(), "0x8086\n", "0x1572\n");
+  fs::create_directory_symlink("../0000:03:00.0", function("0000:04:10.0", vf_as_it_reads(), "0x8086\n", "0x154c\n") / "physfn");
+  fs::create_directory_symlink("../0000:03:00.0", function("0000:04:10.2", vf_as_it_reads(), "", "garbage\n") / "physfn");
+  const std::string environment = "VPCI_SYSFS_ROOT='" + root.path().string() + "' ";
+
+  const auto r = run_inspect("--json", environment);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  const json::value doc = json::parse(r.out);
+  BOOST_TEST_REQUIRE(doc.as_array().size() == 3u);
+  BOOST_TEST(doc.as_array()[0].at("address").as_string() == "0000:03:00.0");
+  BOOST_TEST(doc.as_array()[0].at("virtual_function").is_null());
+  const auto& vf0 = doc.as_array()[1];
+  BOOST_TEST(vf0.at("address").as_string() == "0000:04:10.0");
+  BOOST_TEST(vf0.at("vendor").as_string() == "0xffff");
+  BOOST_TEST(vf0.at("device").as_string() == "0xffff");
+  BOOST_TEST(json::serialize(vf0.at("virtual_function")) ==
+             R"({"physical_function":"0000:03:00.0","vendor":"0x8086","device":"0x154c"})");
+  BOOST_TEST(vf0.at("mailbox").at("state").as_string() == "answered");
+  BOOST_TEST(vf0.at("errors").as_array().empty());
+  const auto& vf1 = doc.as_array()[2];
+  BOOST_TEST(json::serialize(vf1.at("virtual_function")) ==
+             R"({"physical_function":"0000:03:00.0","vendor":null,"device":null})");
+  BOOST_TEST(vf1.at("errors").as_array().empty());
+
+  const auto human = run_inspect("0000:04:10.0 04:10.2", environment);
+  BOOST_TEST(human.exit_status == 0, human.err);
+  BOOST_TEST(human.out.find("0000:04:10.0  vendor ffff device ffff class 020000 rev 01 header type 00  (4096 bytes)\n" +
+                            vf_line("0000:03:00.0", "8086", "154c") + "  capabilities:\n") == 0u,
+             human.out);
+  BOOST_TEST(human.out.find("0000:04:10.2  vendor ffff device ffff class 020000 rev 01 header type 00  (4096 bytes)\n" +
+                            vf_line("0000:03:00.0", "unknown", "unknown") + "  capabilities:\n") != std::string::npos,
+             human.out);
+
+  const auto addresses = [&](const std::string& filter) { return listed(run_inspect("--json -d " + filter, environment)); };
+  BOOST_TEST(addresses("8086:") == std::vector<std::string>({"0000:03:00.0", "0000:04:10.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("8086:154c") == std::vector<std::string>({"0000:04:10.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses(":154c") == std::vector<std::string>({"0000:04:10.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("ffff:ffff").empty());
+  BOOST_TEST(addresses(":") == std::vector<std::string>({"0000:03:00.0", "0000:04:10.0", "0000:04:10.2"}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
