@@ -372,18 +372,7 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
       r.mailbox = m;
     }
   } else if (window.error() == errc::revision_mismatch || window.error() == errc::not_supported) {
-    // A revision-2 window whose identity and status still read 0 was placed, and no PF has initialised it:
-    // not a window of another layout.
-    const auto dvsec = config::find_dvsec(space, config::default_dvsec_vendor(*header), mailbox::default_dvsec_id);
-    const auto reads_zero = [&](std::uint16_t reg) {
-      const std::size_t at = std::size_t{dvsec->offset} + reg;
-      return at + 4 <= space.size() && le::load_u32(space.data() + at) == 0;
-    };
-    if (dvsec && dvsec->revision == mailbox::dvsec_revision && dvsec->length >= mailbox::window_size &&
-        reads_zero(mailbox::reg::identity) && reads_zero(mailbox::reg::status))
-      r.errors.push_back("mailbox [" + hex(dvsec->offset, 3) + "]: placed, but no PF has initialised it (identity and status 0): not usable yet");
-    else
-      r.errors.push_back(std::string("mailbox: a DVSEC with vpci's names that is no layout-2 window: ") + describe(window.error()));
+    r.errors.push_back(std::string("mailbox: a DVSEC with vpci's names that is no layout-2 window: ") + describe(window.error()));
   }
 
   // A broken extended list was reported above; its free space is unknown, so none is listed.

@@ -556,7 +556,7 @@ BOOST_AUTO_TEST_CASE(an_absent_function_and_an_entry_with_id_ff_end_the_walk) {
 
 // A window that was placed but that no PF has initialised (identity and status 0), or whose status epoch is
 // still 0: nothing in it is an answer, and a VF must not use it yet (docs/protocol.md 2). The tool called
-// the first a window "of another layout" and the second "idle".
+// the first a window "of another layout" and the second "idle"; both are the window, not initialised.
 BOOST_AUTO_TEST_CASE(a_window_no_pf_initialised_is_not_usable_yet) {
   if (skip_without_binary()) return;
   config_image image{0x8086, 0x154C};
@@ -569,15 +569,16 @@ BOOST_AUTO_TEST_CASE(a_window_no_pf_initialised_is_not_usable_yet) {
   identity_written.put32(0x100 + mailbox::reg::identity, mailbox::layout_version);
   temp_file dump(dump_text("04:10.0 placed", image.view()) + dump_text("04:10.1 identity", identity_written.view()));
   const auto human = run_inspect("--dump '" + dump.path() + "'");
-  BOOST_TEST(human.out.find("  error: mailbox [100]: placed, but no PF has initialised it (identity and status 0): not usable "
-                            "yet\n") != std::string::npos,
-             human.out);
-  BOOST_TEST(human.out.find("    state: not initialised by a PF (epoch 0): not usable yet; quarantine: no\n") !=
-                 std::string::npos,
-             human.out);
+  BOOST_TEST(human.out.find("error") == std::string::npos, human.out);
+  const std::string uninitialised = "    state: not initialised by a PF (epoch 0): not usable yet; quarantine: no\n";
+  const auto first = human.out.find(uninitialised);
+  BOOST_TEST_REQUIRE(first != std::string::npos, human.out);
+  BOOST_TEST(human.out.find(uninitialised, first + 1) != std::string::npos, human.out);
   const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
-  BOOST_TEST(doc.as_array()[0].at("mailbox").is_null());
-  BOOST_TEST(doc.as_array()[1].at("mailbox").at("state").as_string() == "uninitialised");
+  for (const auto& device : doc.as_array()) {
+    BOOST_TEST(device.at("errors").as_array().empty());
+    BOOST_TEST(device.at("mailbox").at("state").as_string() == "uninitialised");
+  }
 }
 
 // Only a PCI Express or PCI-X function has an extended space: lspci shows extended capabilities only after

@@ -22,8 +22,8 @@ namespace vpci::config {
 // `dvsec_vendor_id` (config::any_dvsec_vendor: any) and `dvsec_id` (a DVSEC of another vendor or ID is
 // foreign and skipped), if it is a layout-2 window. Errors:
 // - errc::not_found: no such DVSEC in the (well-formed part of the) list;
-// - errc::revision_mismatch: the DVSEC revision is not 2, or the identity register's layout version is not 2
-//   (a window this library does not speak);
+// - errc::revision_mismatch: the DVSEC revision is not 2, or the identity register's layout version is
+//   neither 2 nor 0 (a window this library does not speak; 0 is a window no PF has initialised yet, found);
 // - errc::not_supported: a revision-2 DVSEC shorter than the window (0xB8 bytes);
 // - errc::out_of_range: the snapshot ends before the identity register;
 // - the walk's error when the list breaks before such a DVSEC (a broken list cannot be trusted).
@@ -37,7 +37,10 @@ namespace vpci::config {
   if (dvsec->length < mailbox::window_size) return errc::not_supported;
   const std::size_t identity = std::size_t{dvsec->offset} + mailbox::reg::identity;
   if (identity + 4 > space.size()) return errc::out_of_range;
-  if ((le::load_u32(space.data() + identity) & 0xFFFFu) != mailbox::layout_version) return errc::revision_mismatch;
+  // Layout 0 is no layout: the window is placed and its PF has not initialised it yet (a VF driver that
+  // loads before its PF): it is the window, not yet usable (a VF's requests fail with not_found until it is).
+  const std::uint32_t layout = le::load_u32(space.data() + identity) & 0xFFFFu;
+  if (layout != mailbox::layout_version && layout != 0) return errc::revision_mismatch;
   return std::size_t{dvsec->offset};
 }
 
