@@ -534,8 +534,9 @@ static bool parse_number(const char* text, unsigned long low, unsigned long high
   return true;
 }
 
-static int usage(void) {
-  fprintf(stderr,
+/* --help prints this on stdout and succeeds; a bad command line prints it on stderr and fails (2). */
+static int usage(FILE* out, int status) {
+  fprintf(out,
           "usage: vpci-firmware-c-pf --shm NAME [--vfs N] [--heartbeat MS] [--invalidate-every MS] [--replace]\n"
           "  VF 0's config space is the shared-memory object NAME, VF i's NAME-i (N: 1..8, default 1)\n"
           "  --heartbeat MS: status heartbeat interval, 0 for none (default 100)\n"
@@ -543,7 +544,7 @@ static int usage(void) {
           "  --replace: replace existing objects of these names (their drivers see the old device gone)\n"
           "  signals: SIGTERM/SIGINT stop, SIGUSR1 raises the statistics invalidation, SIGHUP re-initialises,\n"
           "  SIGUSR2 resets every VF (an FLR)\n");
-  return 2;
+  return status;
 }
 
 int main(int argc, char** argv) {
@@ -555,10 +556,11 @@ int main(int argc, char** argv) {
     else if (strcmp(argv[i], "--heartbeat") == 0 && parse_number(value, 0, 0xFFFF, &heartbeat_ms)) {}
     else if (strcmp(argv[i], "--invalidate-every") == 0 && parse_number(value, 0, 86400000, &every_ms)) {}
     else if (strcmp(argv[i], "--replace") == 0) { replace_existing = true; continue; }
-    else return usage();
+    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout, 0);
+    else return usage(stderr, 2);
     ++i;
   }
-  if (!shm_name) return usage();
+  if (!shm_name) return usage(stderr, 2);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);

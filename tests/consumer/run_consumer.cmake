@@ -41,7 +41,7 @@ if(MODE STREQUAL "install")
       -DCMAKE_BUILD_TYPE=Release -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=ON -DVPCI_BUILD_BENCH=OFF)
   run(${CMAKE_COMMAND} --build ${WORK}/vpci-build)
   run(${CMAKE_COMMAND} --install ${WORK}/vpci-build --prefix ${WORK}/prefix)
-  foreach(tool vpci-inspect vpci-codec vpci-demo vpci-conformance vpci-perf vpci-vfio-user-device)
+  foreach(tool vpci-inspect vpci-codec vpci-demo vpci-conformance vpci-perf vpci-vfio-user-device vpci-firmware-c-pf)
     run(${WORK}/prefix/bin/${tool} --help)
   endforeach()
   run(${WORK}/prefix/bin/vpci-codec)  # the walkthrough: every packet encoded and decoded again
