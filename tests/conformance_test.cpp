@@ -785,6 +785,8 @@ BOOST_AUTO_TEST_CASE(skip_reasons_over_vfio_user_name_vfio_user_and_its_options)
              run.output);
   BOOST_TEST(contains(run.output, "SKIP  mailbox.isolation_two_vfs  protocol.md §4.2, §4.4  no second VF window (--vfio-user2 SOCKET)\n"));
   BOOST_TEST(contains(run.output, "SKIP  mailbox.flood_two_vfs  protocol.md §4.1, §4.2  no second VF window (--vfio-user2 SOCKET)\n"));
+  // The transport resets the device itself (VFIO_USER_DEVICE_RESET, the server's FLR): no --flr-cmd needed.
+  BOOST_TEST(contains(run.output, "PASS  mailbox.flr  protocol.md §5.4, §5.1"), run.output);
   for (const std::string_view other : {"--shm", "shared memory", "in-process", "memory space", "sysfs", "--unix", "--tcp"})
     BOOST_TEST(!contains(run.output, other), other);
 }

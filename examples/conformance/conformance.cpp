@@ -3,6 +3,7 @@
 // as a VF, well-behaved and hostile. The cases are in mailbox_cases.hpp and hyperv_cases.hpp; this file
 // only parses the command line, opens the transport and prints.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -73,7 +74,8 @@ Options:
                             those bits for the writing VF (a vendor's test hook)
   --restart-cmd CMD         a shell command that restarts the PF (and returns once it serves again)
   --flr-cmd CMD             a shell command that makes the PF reset VF {vf} (an FLR, protocol.md 5.4); it
-                            returns once the PF has taken it (other VFs may be reset too)
+                            returns once the PF has taken it (other VFs may be reset too). Over vfio-user
+                            the transport resets the device itself (VFIO_USER_DEVICE_RESET) without it
 
 Without --block the PF is assumed to define the conformance profile (what --self defines): VF 0 has
 block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, write-only), 0x12345678
@@ -267,6 +269,32 @@ class command_control final : public pf_control {
   std::string invalidate_, restart_, flr_;
 };
 
+// Over vfio-user the transport itself resets the device: VFIO_USER_DEVICE_RESET is the function-level
+// reset (on a vpci server, the layout's FLR), so mailbox.flr needs no --flr-cmd there. A --flr-cmd given
+// still decides; invalidations and restarts stay the commands'.
+class vfio_user_reset_control final : public pf_control {
+ public:
+  vfio_user_reset_control(pf_control& commands, std::array<vpci::vfio_user_config_space*, 2> devices)
+      : commands_(commands), devices_(devices) {}
+  [[nodiscard]] std::string can_invalidate() const override { return commands_.can_invalidate(); }
+  [[nodiscard]] std::string can_restart() const override { return commands_.can_restart(); }
+  std::string invalidate(int vf, std::uint64_t mask) override { return commands_.invalidate(vf, mask); }
+  std::string restart() override { return commands_.restart(); }
+  [[nodiscard]] std::string can_flr() const override { return {}; }
+  std::string flr(int vf) override {
+    if (commands_.can_flr().empty()) return commands_.flr(vf);
+    vpci::vfio_user_config_space* device = vf >= 0 && vf < 2 ? devices_[static_cast<std::size_t>(vf)] : nullptr;
+    if (device == nullptr) return "no vfio-user connection to VF " + std::to_string(vf);
+    boost::system::error_code ec;
+    device->reset(ec);
+    return ec ? "VFIO_USER_DEVICE_RESET: " + ec.message() : std::string{};
+  }
+
+ private:
+  pf_control& commands_;
+  std::array<vpci::vfio_user_config_space*, 2> devices_;
+};
+
 bool json_output = false;
 void print_line(const case_report& r) {
   if (!json_output) std::printf("%s\n", format_line(r).c_str()), std::fflush(stdout);
@@ -295,6 +323,7 @@ int run_mailbox(const options& o) {
   std::unique_ptr<mailbox_port> vf0, vf1;
   command_control commands(o.invalidate_cmd, o.restart_cmd, o.flr_cmd);
   pf_control* control = &commands;
+  std::optional<vfio_user_reset_control> vfio_user_control;
   std::string second_vf_option;  // named by the two-VF cases' SKIP reason
   if (o.self) {
     self = std::make_unique<self_mailbox_pf>(o.blocks);
@@ -335,6 +364,7 @@ int run_mailbox(const options& o) {
       vfio_user2 = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user2);
       vf1 = open_port(*vfio_user2, o, real, "vfio-user (--vfio-user2 SOCKET)");
     }
+    control = &vfio_user_control.emplace(commands, std::array{vfio_user.get(), vfio_user2.get()});
   } else {
     throw std::invalid_argument("binding 1 needs --self, --shm NAME, --sysfs BDF or --vfio-user SOCKET");
   }
