@@ -955,6 +955,27 @@ BOOST_AUTO_TEST_CASE(attach_refuses_a_dvsec_with_its_names_that_is_no_layout_2_w
   }
 }
 
+// A device whose DVSEC is there from power-on (placed by hardware, identity and status 0: no PF has
+// initialised it yet) is attached in place. It was refused with revision_mismatch, as a window of
+// another layout, so a PF could not serve the window its own device carries.
+BOOST_AUTO_TEST_CASE(a_placed_window_no_pf_initialised_is_attached_in_place) {
+  memory_fixture f({}, /*attach=*/false);
+  BOOST_REQUIRE(f.space.device_write(0x100, u32_bytes(0x00010023u)) == no_error);
+  BOOST_REQUIRE(f.space.device_write(0x104, u32_bytes(config::encode_dvsec_header1(0, 2, 0xB8))) == no_error);
+  BOOST_REQUIRE(f.space.device_write(0x108, u32_bytes(0x5650)) == no_error);
+  auto placed = f.pf->attach_mailbox(0, f.space);
+  BOOST_REQUIRE(placed.has_value());
+  BOOST_TEST(*placed == 0x100u);
+  const auto image = snapshot(f.space);
+  BOOST_TEST(le::load_u32(image.data() + 0x100 + reg::identity) == 0x00050002u);
+  BOOST_TEST(mailbox::decode_status(le::load_u32(image.data() + 0x100 + reg::status)).epoch == 1u);
+  f.window = *placed;
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(!f.pf->service(0));
+  BOOST_TEST(vf.succeeded(block5_size));
+}
+
 // An FLR of the VF (pf_endpoint::reset_vf): quarantine lifted, the window re-initialised with a new epoch,
 // the invalidation latch kept and re-published; on a transport that must not block the caller, by the
 // serving loop's next pass.
