@@ -544,6 +544,37 @@ BOOST_AUTO_TEST_CASE(a_vf_destroyed_on_its_executor_runs_no_handler_inside_its_d
   BOOST_TEST(*mailbox_read_after_destructor);
 }
 
+// A VF destroyed with a read and a wait pending whose handlers have cancellation slots: the completions are
+// posted, and a cancellation emitted before they run (the other branch of a parallel group, a timer that
+// wins) reached into the destroyed endpoint (ASan: heap-use-after-free). Destruction disarms the slots;
+// each handler still runs once, with vf_removed.
+BOOST_AUTO_TEST_CASE(a_cancellation_after_the_vf_was_destroyed_reaches_nothing_of_it) {
+  dead_pf_window f(3);  // nobody answers: the read stays pending
+  boost::asio::io_context& io = f.io;
+  auto vf = std::make_unique<vf_endpoint<memory_config_space, manual_timing>>(f.space, window, vf_mailbox_options{},
+                                                                              manual_timing{});
+  boost::asio::cancellation_signal read_signal, wait_signal;
+  std::array<std::byte, 4> buffer{};
+  std::vector<boost::system::error_code> read_calls, wait_calls;
+  vf->async_read_block(block_id{1}, buffer, boost::asio::bind_cancellation_slot(read_signal.slot(),
+      [&](boost::system::error_code ec, std::size_t) { read_calls.push_back(ec); }));
+  vf->async_wait_invalidate(boost::asio::bind_cancellation_slot(wait_signal.slot(),
+      [&](boost::system::error_code ec, block_mask) { wait_calls.push_back(ec); }));
+  run_ready(io);
+  BOOST_REQUIRE(read_calls.empty());
+  BOOST_REQUIRE(wait_calls.empty());
+  vf.reset();
+  BOOST_TEST(!read_signal.slot().has_handler());
+  BOOST_TEST(!wait_signal.slot().has_handler());
+  read_signal.emit(boost::asio::cancellation_type::terminal);
+  wait_signal.emit(boost::asio::cancellation_type::terminal);
+  run_ready(io);
+  BOOST_REQUIRE(read_calls.size() == 1u);
+  BOOST_TEST((read_calls[0] == errc::vf_removed));
+  BOOST_REQUIRE(wait_calls.size() == 1u);
+  BOOST_TEST((wait_calls[0] == errc::vf_removed));
+}
+
 // Case 15: a VF endpoint destroyed while it waits on a shared-memory doorbell, then the io_context run
 // again: the wait's completion finds its cancellation slot alive and the endpoint gone (ASan).
 BOOST_AUTO_TEST_CASE(case_15_destroyed_while_waiting_on_a_shared_memory_doorbell) {

@@ -267,15 +267,26 @@ class vf_core : public vf_sync_forms<Derived> {
 
   // Pending handlers complete with vpci::errc::vf_removed, posted as remove() posts them: the endpoint
   // may be destroyed from its own executor, where a dispatched handler would run inside the destructor.
-  // I/O still queued on the executor sees that the endpoint is gone and touches nothing of it.
+  // Their cancellation slots are cleared first: a cancellation emitted before the posted completion runs
+  // would reach into this endpoint. I/O still queued on the executor sees that the endpoint is gone and
+  // touches nothing of it.
   ~vf_core() = default;
   void destroy() {
     life_->alive = false;
     (void)timer_.cancel();
     self().engine_ref().remove(errc::vf_removed, false);
-    post_completions();
-    operations_.take_each([this](rw_operation* op) { post_completion(op, make_error_code(errc::vf_removed)); });
-    if (waiter_ != nullptr) complete_waiter(make_error_code(errc::vf_removed), {});
+    const auto removed = [this](rw_operation* op, boost::system::error_code ec, std::size_t bytes) {
+      op->disarm_cancellation();
+      post_completion(op, ec, bytes);
+    };
+    completion_type done{};
+    while (self().engine_ref().next_completion(done))
+      if (rw_operation* op = take(done.handle)) removed(op, error_of(done), done.bytes);
+    operations_.take_each([&](rw_operation* op) { removed(op, make_error_code(errc::vf_removed), 0); });
+    if (waiter_ != nullptr) {
+      waiter_->disarm_cancellation();
+      complete_waiter(make_error_code(errc::vf_removed), {});
+    }
   }
 
   // ---- for the binding ---------------------------------------------------------------------------
