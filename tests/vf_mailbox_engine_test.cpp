@@ -680,6 +680,31 @@ BOOST_AUTO_TEST_CASE(a_window_no_pf_initialised_yet_is_not_found_then_served_onc
   BOOST_TEST((h.done[1].error == no_error));
 }
 
+// Sequence 1 always writes the block register. A VF idle at 0xFFFF whose PF takes an FLR it has not seen
+// yet rings 1 next, and the PF, synchronised at 0 after zeroing the request registers, runs 1 (docs/protocol.md
+// 5.1) on whatever the block register holds: the VF skipped the write (the register "held" its block), and a
+// write of block 5 ran on block 0 (found by a review, reproduced with vpci's PF and VF: 65535 writes, an
+// FLR, one more write). Other sequences skip the write as before.
+BOOST_AUTO_TEST_CASE(a_request_with_sequence_1_writes_the_block_register_even_when_it_holds_the_block) {
+  harness h;
+  h.pf.set(reg::request_block, 5);
+  h.pf.set(reg::request, mailbox::encode_request(0xFFFF, 16, mailbox::operation::read));
+  h.pf.last_sequence = 0xFFFF;
+  h.pf.synchronised = true;
+  h.pf.publish(0xFFFF, 16, false);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);  // sequence 1, after the wrap
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == no_error));
+  BOOST_TEST(h.count("W 18 4") == 1u);
+  (void)h.read(5, a);  // sequence 2: the register holds 5
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == no_error));
+  BOOST_TEST(h.count("W 18 4") == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(watching_a_window_without_a_mailbox_probes_at_the_watch_interval) {
   vf_mailbox_config config;
   config.watch_interval_ns = 100;

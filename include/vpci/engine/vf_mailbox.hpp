@@ -494,9 +494,14 @@ class vf_mailbox_engine {
     return true;
   }
 
-  // The block register keeps its value between requests (the PF zeroes it only when it resets the window or
-  // initialises a fresh one; the probe reads it): a request for the same block skips the write.
-  constexpr bool needs_block_write() const noexcept { return !block_known_ || block_in_window_ != ops_[active_].id.value(); }
+  // The block register keeps its value between requests (the PF zeroes it only when it resets the window,
+  // initialises a fresh one or takes an FLR; the probe reads it): a request for the same block skips the
+  // write. Except sequence 1: a PF zeroed by an FLR this VF has not seen yet runs 1 (synchronised at 0,
+  // docs/protocol.md 5.1), so the block register must be this request's, not the zero the FLR left.
+  constexpr bool needs_block_write() const noexcept {
+    const bool rings_one = sequence_ == 0xFFFF || sequence_ == 0;  // encode_request's next sequence is 1
+    return !block_known_ || block_in_window_ != ops_[active_].id.value() || rings_one;
+  }
 
   // --- accesses ---
   constexpr mailbox_action issue_read(std::uint16_t offset, std::size_t length) noexcept {
