@@ -1,12 +1,14 @@
 // Fuzz target: mailbox discovery (config/find_mailbox.hpp, layout 2) on arbitrary config-space images.
 //
 // Input: byte 0 = mode (bit 0: name the DVSEC by the next 4 bytes, vendor ID then DVSEC ID, else use the
-// function's own vendor ID and DVSEC ID 0x5650); the rest is the image (an exact-size heap copy).
+// function's own vendor ID, any vendor when it reads 0xFFFF as a VF's does, and DVSEC ID 0x5650); the rest
+// is the image (an exact-size heap copy).
 //
 // Invariants:
 // - find_mailbox returns the offset of the first DVSEC of the extended list, in list order, whose header
 //   decodes and carries the vendor ID and DVSEC ID asked for, when it has revision 2, a length covering the
-//   184-byte window and identity layout 2, even when the list breaks after it; for such a first DVSEC of
+//   184-byte window and identity layout 2 or 0 (placed, no PF has initialised it yet), even when the list
+//   breaks after it; for such a first DVSEC of
 //   another revision or layout: revision_mismatch, too short: not_supported, its identity register past the
 //   snapshot: out_of_range; with no such DVSEC: the walk's error for a malformed list, else not_found; the
 //   default names need the standard header (out_of_range for a snapshot below 64 bytes);
@@ -44,6 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const std::uint16_t vendor = named ? asked_vendor : le::load_u16(space.data());
+  const bool any_vendor = !named && vendor == 0xFFFF;  // a VF's vendor ID register
 
   std::vector<extended_capability> list;
   const errc walk = for_each_extended_capability(space, [&](const extended_capability& c) { list.push_back(c); });
@@ -52,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const extended_capability& c : list) {
     if (c.id != extended_capability_id::designated_vendor_specific) continue;
     auto d = decode_dvsec(space, c.offset);
-    if (!d || d->vendor_id != vendor || d->dvsec_id != asked_id) continue;
+    if (!d || (!any_vendor && d->vendor_id != vendor) || d->dvsec_id != asked_id) continue;
     first = &c;
     first_header = *d;
     break;
@@ -75,7 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     VPCI_FUZZ_CHECK(!found && found.error() == errc::out_of_range);
     return 0;
   }
-  if ((le::load_u32(space.data() + identity) & 0xFFFF) != mailbox::layout_version) {
+  const std::uint32_t layout = le::load_u32(space.data() + identity) & 0xFFFF;
+  if (layout != mailbox::layout_version && layout != 0) {
     VPCI_FUZZ_CHECK(!found && found.error() == errc::revision_mismatch);
     return 0;
   }
