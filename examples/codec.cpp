@@ -8,8 +8,8 @@
 //                                    four are the length of the rest are a frame. HEX may be split over
 //                                    arguments and may contain spaces, ':', '-', ',' and "0x" prefixes;
 //                                    "-" reads it from standard input. A line that opens with an offset
-//                                    column (4 or more hex digits and ':', as this tool's own dumps and
-//                                    xxd print) has it left out, so a dump pasted back decodes.
+//                                    column (4 or more hex digits, ':' and a blank, as this tool's own
+//                                    dumps and xxd print) has it left out, so a dump pasted back decodes.
 //
 // Every packet, yours or the walkthrough's, is printed the same way: the bytes, the VMBus descriptor
 // (type, offset8, len8, flags, transaction ID), then the message's own fields. A completion does not say
@@ -213,12 +213,14 @@ int print_frame(std::span<const std::byte> frame) {
 
 // ---- your own bytes ----------------------------------------------------------------------------------
 
-// The length of the offset column that opens a dump line at `at` (4 or more hex digits and a colon, as this
-// tool prints "0010:" and xxd "00000010:"), or 0. Pasted back, the column is an address, not data.
+// The length of the offset column that opens a dump line at `at` (4 or more hex digits, a colon and a
+// blank, as this tool prints "0010: 09 00" and xxd "00000010: 0900"), or 0. Pasted back, the column is an
+// address, not data. Without the blank it is data: colon-separated words ("18000000:06000200").
 std::size_t offset_column(const std::string& text, std::size_t at) {
   std::size_t n = 0;
   while (at + n < text.size() && std::isxdigit(static_cast<unsigned char>(text[at + n])) != 0) ++n;
-  return n >= 4 && at + n < text.size() && text[at + n] == ':' ? n + 1 : 0;
+  const bool blank_after = at + n + 1 >= text.size() || std::isspace(static_cast<unsigned char>(text[at + n + 1])) != 0;
+  return n >= 4 && at + n < text.size() && text[at + n] == ':' && blank_after ? n + 1 : 0;
 }
 
 // Hex digits with any of " \t\n:-," between them and optional "0x" prefixes, a line's leading offset

@@ -116,6 +116,10 @@ BOOST_AUTO_TEST_CASE(its_own_dump_pasted_back_decodes_the_same) {
   const auto colons = codec("06:00:02:00:04:00:01:00:03:00:00:00:00:00:00:00:09:00:49:42:01:00:00:00:22:00:00:00:0b:00:00:00");
   BOOST_TEST(colons.exit_status == 0, colons.out);
   BOOST_TEST(colons.out == "  packet (32 bytes):\n" + read_fields);
+  // Colon-separated words are data too, the first one included (no blank after its colon).
+  const auto words = codec("20000000:06000200:04000100:03000000:00000000:09004942:01000000:22000000:0b000000");
+  BOOST_TEST(words.exit_status == 0, words.out);
+  BOOST_TEST(words.out == "frame (36 bytes): length prefix 32 (20 00 00 00)\n  packet (32 bytes):\n" + read_fields);
 }
 
 BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
