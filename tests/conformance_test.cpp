@@ -579,6 +579,25 @@ BOOST_AUTO_TEST_CASE(hyperv_cases_pass_against_vpcis_pf_over_a_unix_socket) {
 
 // ---- broken PFs fail the case of the rule they break ---------------------------------------------------------
 
+// On a real VF the header's vendor ID reads 0xFFFF: the tool looked for a DVSEC of vendor 0xFFFF and found
+// no window (--sysfs on a VF) unless given --dvsec-vendor. It now takes the DVSEC 0x5650 of any vendor there,
+// as config::find_mailbox does; a named vendor is still matched exactly.
+BOOST_AUTO_TEST_CASE(the_window_of_a_vf_whose_vendor_id_reads_ffff_is_found) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 4096);
+  std::vector<std::byte> image(4096);
+  image[0] = image[1] = image[2] = image[3] = std::byte{0xFF};  // a VF: vendor and device ID read ffff
+  const auto at = config::place_dvsec(image, {0x8086, mailbox::default_dvsec_id, mailbox::dvsec_revision,
+                                              static_cast<std::uint16_t>(mailbox::window_size)});
+  BOOST_REQUIRE(at.has_value());
+  BOOST_REQUIRE(space.device_write(0, image) == no_error);
+  const auto found = find_window(space, std::nullopt);
+  BOOST_REQUIRE(found.has_value());
+  BOOST_TEST(*found == *at);
+  BOOST_TEST(*find_window(space, std::uint16_t{0x8086}) == *at);
+  BOOST_TEST(!find_window(space, std::uint16_t{0x1AF4}).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(a_pf_without_a_sequence_check_fails_sequence_skip) {
   expect_fails(fault::no_sequence_check, "mailbox.sequence_skip");
   expect_fails(fault::no_sequence_check, "mailbox.sequence_reverse");

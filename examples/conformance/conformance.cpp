@@ -280,7 +280,12 @@ class vfio_user_reset_control final : public pf_control {
   [[nodiscard]] std::string can_restart() const override { return commands_.can_restart(); }
   std::string invalidate(int vf, std::uint64_t mask) override { return commands_.invalidate(vf, mask); }
   std::string restart() override { return commands_.restart(); }
-  [[nodiscard]] std::string can_flr() const override { return {}; }
+  // A server that does not offer the reset (no VFIO_DEVICE_FLAGS_RESET) leaves it to --flr-cmd.
+  [[nodiscard]] std::string can_flr() const override {
+    if (commands_.can_flr().empty()) return {};
+    if ((devices_[0]->device_info().flags & vpci::vfio_user::device_flag_reset) != 0) return {};
+    return "the vfio-user server offers no device reset (VFIO_DEVICE_FLAGS_RESET), and no --flr-cmd";
+  }
   std::string flr(int vf) override {
     if (commands_.can_flr().empty()) return commands_.flr(vf);
     vpci::vfio_user_config_space* device = vf >= 0 && vf < 2 ? devices_[static_cast<std::size_t>(vf)] : nullptr;

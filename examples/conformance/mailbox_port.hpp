@@ -88,8 +88,9 @@ class transport_mailbox_port final : public mailbox_port {
   std::string reached_through_;
 };
 
-// Finds the window: the first DVSEC with `vendor` (default: the function's own vendor ID at 0x00) and
-// `dvsec_id` on the extended capability list. The checks of its fields are the case
+// Finds the window: the first DVSEC with `vendor` (default: the function's own vendor ID at 0x00, any
+// vendor on a VF, whose vendor ID reads 0xFFFF: config::default_dvsec_vendor) and `dvsec_id` on the
+// extended capability list. The checks of its fields are the case
 // mailbox.window_registers'; this only needs the DVSEC.
 template <config_space_transport Transport>
 boost::system::result<std::size_t> find_window(Transport& transport, std::optional<std::uint16_t> vendor,
@@ -98,7 +99,9 @@ boost::system::result<std::size_t> find_window(Transport& transport, std::option
   boost::system::error_code ec;
   transport.read(0, space, ec);
   if (ec) return ec;
-  const std::uint16_t owner = vendor.value_or(le::load_u16(space.data()));
+  auto header = config::decode_header(space);
+  if (!vendor && !header) return make_error_code(header.error());
+  const config::dvsec_vendor_filter owner = vendor ? config::dvsec_vendor_filter(*vendor) : config::default_dvsec_vendor(*header);
   auto dvsec = config::find_dvsec(space, owner, dvsec_id);
   if (!dvsec) return make_error_code(dvsec.error());
   return std::size_t{dvsec->offset};

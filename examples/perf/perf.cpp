@@ -23,8 +23,8 @@
 //     --count N            measured operations (default: --duration 5 when neither is given)
 //     --duration SECONDS   measure for this long (instead of --count)
 //     --warmup N           operations before measuring (100)
-//     --timeout MS         per-operation deadline, binding 2's version negotiation's, and a vfio-user
-//                          exchange's reply deadline (1000)
+//     --timeout MS         per-operation deadline, binding 2's version negotiation's, and, when above
+//                          1000, a vfio-user exchange's reply deadline (1000)
 //     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there)
 //     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
 //     --json               the final figures as one JSON object on stdout (progress stays on stderr)
@@ -920,10 +920,11 @@ figures run_vf(const options& o) {
     case transport_kind::vfio_user: {
       // Connects and handshakes; every config access of the VF is then a REGION_READ/REGION_WRITE
       // exchange with the server.
-      // Each exchange's reply deadline is the operation's: a server slower than the default 1 s, which the
-      // user allowed for with --timeout, must not break the connection first.
+      // A missed reply deadline closes the connection for good, so it is never shorter than the client's
+      // default (1 s): a --timeout below it fails that operation only. A longer --timeout (a slow server the
+      // user allowed for) is each exchange's deadline too, so the connection does not break first.
       vpci::vfio_user_client_options<> client;
-      client.reply_timeout = o.timeout;
+      client.reply_timeout = std::max<std::chrono::nanoseconds>(client.reply_timeout, o.timeout);
       vpci::vfio_user_config_space space(io.get_executor(), client);
       boost::system::error_code ec;
       space.connect(o.where, ec);
