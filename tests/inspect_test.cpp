@@ -238,6 +238,29 @@ config_image looping_device() {
   return image;
 }
 
+// What the tool prints of the window vf_with_mailbox() and vf_as_it_reads() carry, after the header line
+// (and a VF's line), and its JSON.
+const std::string window_lines =
+    "  capabilities:\n"
+    "    [40] Express (id 10)\n"
+    "  extended capabilities:\n"
+    "    [100 v1] Designated Vendor-Specific (id 0023)\n"
+    "  dvsec [100]: vendor 8086 id 5650 rev 2 length 184\n"
+    "  mailbox [100]: layout 2, capabilities invalidation signal heartbeat, max block 128, data 32 dwords, heartbeat 100 ms\n"
+    "    control 00000002 SIGNAL\n"
+    "    request: sequence 2, block 00000006, length 8, write\n"
+    "    status: epoch 1, acknowledged 2, count 0, heartbeat 2, FAILED, INVALIDATED; result c0000022\n"
+    "    invalidations: latched 0000010000000002, acknowledged 0000000000000002\n"
+    "    state: request 2 answered; quarantine: possible (STATUS_ACCESS_DENIED: a read-only or another VF's "
+    "block, or a quarantined VF)\n"
+    "  free: [1b8, 1000)\n";
+const std::string window_json =
+    R"({"offset":"0x100","layout":2,"capabilities":"0x0007","capability_names":["invalidation","signal","heartbeat"],)"
+    R"("max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":"0x00000002","reset":false,"signal":true,"request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
+    R"("status":{"epoch":1,"acknowledged":2,"count":0,"heartbeat":2,"failed":true,"invalidated":true},)"
+    R"("result":"0xc0000022","invalidations":{"latched":"0x0000010000000002","acknowledged":"0x0000000000000002"},)"
+    R"("state":"answered","quarantine":"possible"})";
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(inspect_tool)
@@ -437,32 +460,14 @@ BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
   const auto human = run_inspect("--dump '" + dump.path() + "'");
   BOOST_TEST(human.exit_status == 0);
   BOOST_TEST(human.out ==
-             "0000:04:10.0  vendor 8086 device 154c class 000000 rev 00 header type 00  (4096 bytes)\n"
-             "  capabilities:\n"
-             "    [40] Express (id 10)\n"
-             "  extended capabilities:\n"
-             "    [100 v1] Designated Vendor-Specific (id 0023)\n"
-             "  dvsec [100]: vendor 8086 id 5650 rev 2 length 184\n"
-             "  mailbox [100]: layout 2, capabilities invalidation signal heartbeat, max block 128, data 32 dwords, heartbeat 100 ms\n"
-             "    control 00000002 SIGNAL\n"
-             "    request: sequence 2, block 00000006, length 8, write\n"
-             "    status: epoch 1, acknowledged 2, count 0, heartbeat 2, FAILED, INVALIDATED; result c0000022\n"
-             "    invalidations: latched 0000010000000002, acknowledged 0000000000000002\n"
-             "    state: request 2 answered; quarantine: possible (STATUS_ACCESS_DENIED: a read-only or another VF's "
-             "block, or a quarantined VF)\n"
-             "  free: [1b8, 1000)\n");
+             "0000:04:10.0  vendor 8086 device 154c class 000000 rev 00 header type 00  (4096 bytes)\n" + window_lines);
   const auto r = run_inspect("--json --dump '" + dump.path() + "'");
   BOOST_TEST(r.exit_status == 0);
   const json::value doc = json::parse(r.out);
   const auto& d = doc.as_array()[0];
   BOOST_TEST(json::serialize(d.at("dvsecs")) ==
              R"([{"offset":"0x100","vendor_id":"0x8086","dvsec_id":"0x5650","revision":2,"length":184}])");
-  BOOST_TEST(json::serialize(d.at("mailbox")) ==
-             R"({"offset":"0x100","layout":2,"capabilities":"0x0007","capability_names":["invalidation","signal","heartbeat"],)"
-             R"("max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":"0x00000002","reset":false,"signal":true,"request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
-             R"("status":{"epoch":1,"acknowledged":2,"count":0,"heartbeat":2,"failed":true,"invalidated":true},)"
-             R"("result":"0xc0000022","invalidations":{"latched":"0x0000010000000002","acknowledged":"0x0000000000000002"},)"
-             R"("state":"answered","quarantine":"possible"})");
+  BOOST_TEST(json::serialize(d.at("mailbox")) == window_json);
   BOOST_TEST(d.at("errors").as_array().empty());
   if (!test::lspci_available()) {
     BOOST_TEST_MESSAGE("lspci not installed: comparison skipped");
@@ -765,19 +770,7 @@ BOOST_AUTO_TEST_CASE(a_vf_reading_ffff_is_a_vf_not_an_absent_function_and_its_ma
   BOOST_TEST(human.out ==
              "0000:04:10.0  vendor ffff device ffff class 020000 rev 01 header type 00  (4096 bytes)\n" +
                  vf_line("unknown", "unknown", "unknown") +
-                 "  capabilities:\n"
-                 "    [40] Express (id 10)\n"
-                 "  extended capabilities:\n"
-                 "    [100 v1] Designated Vendor-Specific (id 0023)\n"
-                 "  dvsec [100]: vendor 8086 id 5650 rev 2 length 184\n"
-                 "  mailbox [100]: layout 2, capabilities invalidation signal heartbeat, max block 128, data 32 dwords, heartbeat 100 ms\n"
-                 "    control 00000002 SIGNAL\n"
-                 "    request: sequence 2, block 00000006, length 8, write\n"
-                 "    status: epoch 1, acknowledged 2, count 0, heartbeat 2, FAILED, INVALIDATED; result c0000022\n"
-                 "    invalidations: latched 0000010000000002, acknowledged 0000000000000002\n"
-                 "    state: request 2 answered; quarantine: possible (STATUS_ACCESS_DENIED: a read-only or another VF's "
-                 "block, or a quarantined VF)\n"
-                 "  free: [1b8, 1000)\n");
+                 window_lines);
   const auto r = run_inspect("--json --dump '" + dump.path() + "'");
   BOOST_TEST(r.exit_status == 0);
   const json::value doc = json::parse(r.out);
@@ -787,12 +780,7 @@ BOOST_AUTO_TEST_CASE(a_vf_reading_ffff_is_a_vf_not_an_absent_function_and_its_ma
   BOOST_TEST(d.at("class").as_string() == "0x020000");
   BOOST_TEST(d.at("errors").as_array().empty());
   BOOST_TEST(json::serialize(d.at("virtual_function")) == R"({"physical_function":null,"vendor":null,"device":null})");
-  BOOST_TEST(json::serialize(d.at("mailbox")) ==
-             R"({"offset":"0x100","layout":2,"capabilities":"0x0007","capability_names":["invalidation","signal","heartbeat"],)"
-             R"("max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":"0x00000002","reset":false,"signal":true,"request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
-             R"("status":{"epoch":1,"acknowledged":2,"count":0,"heartbeat":2,"failed":true,"invalidated":true},)"
-             R"("result":"0xc0000022","invalidations":{"latched":"0x0000010000000002","acknowledged":"0x0000000000000002"},)"
-             R"("state":"answered","quarantine":"possible"})");
+  BOOST_TEST(json::serialize(d.at("mailbox")) == window_json);
 }
 
 // IDs of ffff are a VF's unless revision, class code and header type read all ones too (what nothing

@@ -174,13 +174,14 @@ struct harness {
     VPCI_FUZZ_CHECK((fixture.store().quarantined(0) != engine::quarantine_reason::none) == quarantined);
   }
 
-  // (Re)initialisation: a new epoch, everything VF-visible zeroed, the latch published.
-  void initialize(bool fresh_session) {
+  // (Re)initialisation: a new epoch, everything VF-visible zeroed, the latch published; `function_reset`:
+  // an FLR, which zeroes request_block and the data window of a live window too (docs/protocol.md 5.4).
+  void initialize(bool fresh_session, bool function_reset = false) {
     const exact_bytes snap{window};
     const std::uint8_t shown = mailbox::decode_status(load(snap.view(), reg::status)).epoch;
     const std::uint8_t own = initialized && !fresh_session ? session->epoch() : 0;
     if (fresh_session) session.emplace(fixture.store(), 0, config);
-    const auto& writes = session->initialize(snap.view(), now);
+    const auto& writes = session->initialize(snap.view(), now, function_reset);
     check_shape(writes);
     check_ownership(writes, snap.view(), true, {});
     VPCI_FUZZ_CHECK(session->last_event() == engine::mailbox_event::initialized);
@@ -189,12 +190,14 @@ struct harness {
     const std::uint8_t epoch = session->epoch();
     VPCI_FUZZ_CHECK(epoch != 0 && epoch != shown && (own == 0 || epoch != own));
     apply(writes, window);
-    // The VF's registers are zeroed (control keeps only SIGNAL); a window that showed no epoch loses its
-    // request_block and data window too, a live one keeps what the VF composes there (docs/protocol.md 5.1).
+    // The VF's registers are zeroed (control keeps only SIGNAL); a window that showed no epoch, or an FLR,
+    // loses its request_block and data window too, a live one keeps what the VF composes there
+    // (docs/protocol.md 5.1).
     VPCI_FUZZ_CHECK(load(window, reg::control) == (load(snap.view(), reg::control) & mailbox::control_signal));
     for (std::uint16_t r : {reg::request, reg::invalidate_ack_low, reg::invalidate_ack_high})
       VPCI_FUZZ_CHECK(load(window, r) == 0);
-    if (shown == 0) {
+    const bool zeroed = shown == 0 || function_reset;
+    if (zeroed) {
       VPCI_FUZZ_CHECK(load(window, reg::request_block) == 0);
       for (std::size_t i = reg::data; i < window_size; ++i) VPCI_FUZZ_CHECK(window[i] == std::byte{0});
     } else {
@@ -205,7 +208,7 @@ struct harness {
     VPCI_FUZZ_CHECK(st.ack == 0 && st.count == 0 && !st.failed && st.heartbeat == 0);
     VPCI_FUZZ_CHECK(session->signal_vf() == ((load(snap.view(), reg::control) & mailbox::control_signal) != 0));
     initialized = true;
-    synchronised = shown == 0;  // zeroed request registers: synchronised at 0 (docs/protocol.md 5.1)
+    synchronised = zeroed;  // zeroed request registers: synchronised at 0 (docs/protocol.md 5.1)
     last = 0;
     outstanding |= raised;
     raised = 0;
@@ -440,7 +443,7 @@ struct harness {
         case op_flr:
           VPCI_FUZZ_CHECK(fixture.store().reset_vf(0) == no_error);
           quarantined = false;
-          if (session) initialize(false);
+          if (session) initialize(false, /*function_reset=*/true);
           break;
         case op_restart:
           // The new session takes the latch over from the mask registers (docs/protocol.md 5.3), which a
