@@ -37,10 +37,10 @@ namespace vpci::config {
   if (dvsec->length < mailbox::window_size) return errc::not_supported;
   const std::size_t identity = std::size_t{dvsec->offset} + mailbox::reg::identity;
   if (identity + 4 > space.size()) return errc::out_of_range;
-  // Layout 0 is no layout: the window is placed and its PF has not initialised it yet (a VF driver that
-  // loads before its PF): it is the window, not yet usable (a VF's requests fail with not_found until it is).
-  const std::uint32_t layout = le::load_u32(space.data() + identity) & 0xFFFFu;
-  if (layout != mailbox::layout_version && layout != 0) return errc::revision_mismatch;
+  // A window no PF has initialised yet (a VF driver that loads before its PF) is the window, not yet usable
+  // (a VF's requests fail with not_found until it is).
+  if (mailbox::layout_of(le::load_u32(space.data() + identity)) == mailbox::identity_layout::other)
+    return errc::revision_mismatch;
   return std::size_t{dvsec->offset};
 }
 

@@ -100,7 +100,7 @@ class pf_mailbox_session {
     // session's own re-initialisation (an FLR) it is the latch it already holds. Bits the VF acknowledged
     // but the old PF never cleared are kept too: the VF reads them again, a duplicate at worst, as after
     // an FLR (a raise the old PF saw after the acknowledgement would otherwise be lost).
-    if (shown != 0 && static_cast<std::uint16_t>(load(window, mailbox::reg::identity)) == mailbox::layout_version)
+    if (shown != 0 && mailbox::layout_of(load(window, mailbox::reg::identity)) == mailbox::identity_layout::this_layout)
       latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low)};
     last_sequence_ = 0;
     result_ = ntstatus::success;
@@ -386,12 +386,7 @@ class pf_mailbox_session {
     return static_cast<std::uint32_t>(latched_.bits() >> 32);
   }
 
-  // The sequence after the last one: + 1, wrapping past 0xFFFF to 1 (0 is never a request: a window whose
-  // request register reads 0 holds none).
-  [[nodiscard]] constexpr std::uint16_t next_sequence() const noexcept {
-    const auto next = static_cast<std::uint16_t>(last_sequence_ + 1u);
-    return next == 0 ? std::uint16_t{1} : next;
-  }
+  [[nodiscard]] constexpr std::uint16_t next_sequence() const noexcept { return mailbox::next_sequence(last_sequence_); }
   [[nodiscard]] constexpr std::uint16_t capabilities() const noexcept {
     std::uint16_t caps = mailbox::capability::invalidation;
     if (config_.signal) caps |= mailbox::capability::signal;

@@ -499,8 +499,7 @@ class vf_mailbox_engine {
   // write. Except sequence 1: a PF zeroed by an FLR this VF has not seen yet runs 1 (synchronised at 0,
   // docs/protocol.md 5.1), so the block register must be this request's, not the zero the FLR left.
   constexpr bool needs_block_write() const noexcept {
-    const bool rings_one = sequence_ == 0xFFFF || sequence_ == 0;  // encode_request's next sequence is 1
-    return !block_known_ || block_in_window_ != ops_[active_].id.value() || rings_one;
+    return !block_known_ || block_in_window_ != ops_[active_].id.value() || mailbox::next_sequence(sequence_) == 1;
   }
 
   // --- accesses ---
@@ -535,8 +534,7 @@ class vf_mailbox_engine {
   constexpr std::span<const std::byte> encode_request() noexcept {
     const op& o = ops_[active_];
     const std::size_t length = o.kind == operation_kind::read ? o.destination.size() : o.data.size();
-    sequence_ = static_cast<std::uint16_t>(sequence_ + 1);
-    if (sequence_ == 0) sequence_ = 1;
+    sequence_ = mailbox::next_sequence(sequence_);
     le::store_u32(request_bytes_.data(),
                   mailbox::encode_request(sequence_, length,
                                           o.kind == operation_kind::read ? mailbox::operation::read : mailbox::operation::write));
@@ -604,10 +602,12 @@ class vf_mailbox_engine {
     const std::uint32_t identity = at(mailbox::reg::identity);
     const mailbox::status_word status = mailbox::decode_status(at(mailbox::reg::status));
     if (((header1 >> 16) & 0xFu) != mailbox::dvsec_revision) return fail_probe(errc::revision_mismatch, false, now);
-    // Layout 0 is no layout: the window is placed and no PF has initialised it yet (the PF writes identity
-    // first and status last, docs/protocol.md 5.1), as a VF driver that loads before its PF finds it.
-    if ((identity & 0xFFFFu) == 0) return fail_probe(errc::not_found, false, now);
-    if ((identity & 0xFFFFu) != mailbox::layout_version) return fail_probe(errc::revision_mismatch, false, now);
+    // A window no PF has initialised yet is not usable yet, as a VF driver that loads before its PF finds it.
+    switch (mailbox::layout_of(identity)) {
+      case mailbox::identity_layout::uninitialised: return fail_probe(errc::not_found, false, now);
+      case mailbox::identity_layout::other: return fail_probe(errc::revision_mismatch, false, now);
+      case mailbox::identity_layout::this_layout: break;
+    }
     if (status.epoch == 0) return fail_probe(errc::not_found, false, now);  // initialisation under way
     const auto capabilities = static_cast<std::uint16_t>(identity >> 16);
     heartbeat_interval_ns_ = (capabilities & mailbox::capability::heartbeat) != 0

@@ -124,7 +124,22 @@ inline constexpr std::uint32_t status_answer_fields = 0xF1FFFFFFu;
   return static_cast<std::uint8_t>(current >= 15 ? 1 : current + 1);
 }
 
+// The sequence after `s`: + 1, wrapping past 0xFFFF to 1 (0 is never a request: a window whose request
+// register reads 0 holds none).
+[[nodiscard]] constexpr std::uint16_t next_sequence(std::uint16_t s) noexcept {
+  const auto next = static_cast<std::uint16_t>(s + 1u);
+  return next == 0 ? std::uint16_t{1} : next;
+}
+
 // identity and limits
+// What identity's layout field (bits 15:0) says of a window: no PF has initialised it yet (0, as a placed
+// DVSEC reads before its PF writes identity first, section 5.1), this layout, or another one.
+enum class identity_layout : std::uint8_t { uninitialised, this_layout, other };
+[[nodiscard]] constexpr identity_layout layout_of(std::uint32_t identity) noexcept {
+  const auto layout = static_cast<std::uint16_t>(identity & 0xFFFFu);
+  return layout == 0 ? identity_layout::uninitialised
+                     : layout == layout_version ? identity_layout::this_layout : identity_layout::other;
+}
 [[nodiscard]] constexpr std::uint32_t encode_identity(std::uint16_t capabilities) noexcept {
   return std::uint32_t{layout_version} | (std::uint32_t{capabilities} << 16);
 }
