@@ -76,6 +76,7 @@ enum class fault {
   status_before_data,                // writes status first, and (a slow device) one register write per two VF accesses
   no_signal_after_invalidation,      // signals the VF after answers only, not when it publishes a raised invalidation
   flr_keeps_window,                  // an FLR re-initialises like a PF restart: request_block and the data window kept
+  flr_adopts_stale_sequence,         // an FLR zeroes the registers, then the first doorbell's sequence is run, whatever it is
   // Not a fault: a heartbeat whose interval (1 ms of a test clock) elapses between any two services, so
   // the status word's heartbeat moves on every VF write, as a slow VF sees a real PF's do.
   heartbeat_every_service,
@@ -119,6 +120,8 @@ class faulty_pf final : public pf_control {
     BOOST_REQUIRE((spaces_[v]->device_read(window_, copy) == no_error));
     for (const engine::register_write& w : sessions_[v]->initialize(copy, 0, fault_ != fault::flr_keeps_window))
       (void)spaces_[v]->device_write(window_ + w.offset, w.bytes);
+    adopt_next_[v] = fault_ == fault::flr_adopts_stale_sequence;
+    delta_[v] = 0;
     return {};
   }
   // How often the PF signalled VF `vf` (the SIGNAL capability it announces: a counter a test port reads).
@@ -170,6 +173,17 @@ class faulty_pf final : public pf_control {
     const std::uint32_t request = le::load_u32(copy.data() + mailbox::reg::request);
     const auto sequence = static_cast<std::uint16_t>(request & 0xFFFF);
     std::uint16_t& delta = delta_[vf];
+    if (adopt_next_[vf] && sequence != 0) {
+      // The session, synchronised at 0 by the FLR, sees the first doorbell after it as sequence 1.
+      adopt_next_[vf] = false;
+      delta = static_cast<std::uint16_t>(sequence - 1);
+    }
+    if (delta != 0 && fault_ == fault::flr_adopts_stale_sequence) {
+      const auto status = le::load_u32(copy.data() + mailbox::reg::status);
+      le::store_u32(copy.data() + mailbox::reg::status, (status & 0xFFFF0000u) | static_cast<std::uint16_t>((status & 0xFFFF) - delta));
+      if (sequence != 0)
+        le::store_u32(copy.data() + mailbox::reg::request, (request & 0xFFFF0000u) | static_cast<std::uint16_t>(sequence - delta));
+    }
     if (fault_ == fault::no_sequence_check) {
       // The session sees the VF's sequences shifted so that every new one is its "next".
       if (!session.synchronised()) delta = 0;
@@ -196,7 +210,7 @@ class faulty_pf final : public pf_control {
     const auto& update = fault_ == fault::heartbeat_every_service ? session.service(copy, now_) : session.service(copy);
     for (const engine::register_write& w : update) writes.push_back({window_ + w.offset, {w.bytes.begin(), w.bytes.end()}});
     for (pending_write& w : writes) {
-      if (fault_ == fault::no_sequence_check && w.offset == window_ + mailbox::reg::status) {
+      if ((fault_ == fault::no_sequence_check || fault_ == fault::flr_adopts_stale_sequence) && w.offset == window_ + mailbox::reg::status) {
         const auto status = le::load_u32(w.bytes.data());
         le::store_u32(w.bytes.data(), (status & 0xFFFF0000u) | static_cast<std::uint16_t>((status & 0xFFFF) + delta));
       }
@@ -256,6 +270,7 @@ class faulty_pf final : public pf_control {
   status_handler empty_{ntstatus::success};
   std::size_t window_{0};
   std::array<std::uint16_t, 2> delta_{};
+  std::array<bool, 2> adopt_next_{};
   std::array<std::uint16_t, 2> last_request_{};
   std::deque<pending_write> queue_;
   std::size_t queue_vf_{0};
@@ -622,6 +637,13 @@ BOOST_AUTO_TEST_CASE(a_pf_not_signalling_a_raised_invalidation_fails_signal) {
 
 BOOST_AUTO_TEST_CASE(a_pf_keeping_the_window_across_an_flr_fails_flr) {
   expect_fails(fault::flr_keeps_window, "mailbox.flr");
+}
+
+// The FLR race: a PF that zeroes the registers as it should, then runs whatever sequence rings first (a
+// request composed before the FLR, on the zeroed block register and data) instead of answering it
+// DEVICE_NOT_READY.
+BOOST_AUTO_TEST_CASE(a_pf_running_a_stale_doorbell_after_an_flr_fails_flr) {
+  expect_fails(fault::flr_adopts_stale_sequence, "mailbox.flr");
 }
 
 // Binding 2: a PF that sends one INVALIDATE_BLOCK frame per raise against a stalled stream (instead of one
