@@ -659,6 +659,36 @@ BOOST_AUTO_TEST_CASE(a_foreign_or_other_layout_window_is_refused_at_the_probe) {
   }
 }
 
+// The DVSEC vendor a VF checks: by default any (discovery matched it; a VF's own vendor ID reads 0xFFFF),
+// or the one it names (the window of another vendor is not found, nothing sent). The option is a
+// config::dvsec_vendor_filter, as find_mailbox's: vendor 0 is a vendor, not "unchecked".
+BOOST_AUTO_TEST_CASE(the_dvsec_vendor_a_vf_checks_is_any_by_default_or_the_one_it_names) {
+  struct case_t {
+    const char* what;
+    config::dvsec_vendor_filter vendor;
+    errc expected;
+  };
+  const std::vector<case_t> cases{
+      {"any (the default)", config::any_dvsec_vendor, no_error},
+      {"the PF's vendor named", config::dvsec_vendor_filter(0x1AF4), no_error},
+      {"another vendor named", config::dvsec_vendor_filter(0x8086), errc::not_found},
+      {"vendor 0 named", config::dvsec_vendor_filter(0), errc::not_found},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.what) {
+      vf_mailbox_config config{};
+      config.dvsec_vendor = c.vendor;
+      harness h(config);
+      std::array<std::byte, 16> a{};
+      (void)h.read(5, a);
+      h.run();
+      BOOST_REQUIRE(h.done.size() == 1u);
+      BOOST_TEST((h.done[0].error == c.expected));
+      BOOST_TEST(h.count("W 1c 4") == (c.expected == no_error ? 1u : 0u));
+    }
+  }
+}
+
 // A VF driver that loads before its PF: the window is placed (its DVSEC headers are there), identity and
 // status read 0. The request fails with not_found, and the next one, after the PF initialised the window,
 // probes again and is served.

@@ -58,9 +58,10 @@ struct vf_mailbox_options {
   // How often a read is retried when the PF kept changing its answer under it (then errc::torn_read).
   std::uint32_t max_torn_retries{32};
   // The window's owner, as its DVSEC names it: the DVSEC ID (vpci's default 0x5650), and the DVSEC vendor
-  // ID (0: whatever discovery found; config::find_mailbox matches it).
+  // ID (by default any: whatever discovery found, as config::find_mailbox matched it; a VF's own vendor ID
+  // reads 0xFFFF). A vendor ID converts to a filter that matches only it.
   std::uint16_t dvsec_id{mailbox::default_dvsec_id};
-  std::uint16_t dvsec_vendor{0};
+  config::dvsec_vendor_filter dvsec_vendor{config::any_dvsec_vendor};
 };
 
 template <config_space_transport Transport, class Timing = steady_timing>

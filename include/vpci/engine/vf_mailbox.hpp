@@ -29,6 +29,7 @@
 
 #include <vpci/block/block_buffer.hpp>
 #include <vpci/block/endian.hpp>
+#include <vpci/config/vsec.hpp>
 #include <vpci/engine/earliest_deadline.hpp>
 #include <vpci/engine/vf_operation.hpp>
 #include <vpci/protocol/block_id.hpp>
@@ -59,9 +60,9 @@ struct vf_mailbox_config {
   // signalling, the VF asks for it (control.signal) and, idle, waits for the signal instead of polling.
   bool use_signal{false};
   // The DVSEC ID the window must carry (vendors that assign their own pass theirs), and the DVSEC
-  // vendor ID (0: not checked here; discovery matched it).
+  // vendor ID (by default any: discovery matched it, and a VF's own vendor ID reads 0xFFFF).
   std::uint16_t dvsec_id{mailbox::default_dvsec_id};
-  std::uint16_t dvsec_vendor{0};
+  config::dvsec_vendor_filter dvsec_vendor{config::any_dvsec_vendor};
   // A PF whose heartbeat (when it offers one) has not moved for this many heartbeat intervals is gone.
   std::uint32_t heartbeat_misses{4};
 };
@@ -596,7 +597,7 @@ class vf_mailbox_engine {
     const std::uint32_t header1 = at(mailbox::reg::dvsec_header1);
     const bool dvsec = (at(mailbox::reg::ext_header) & 0xFFFFu) == 0x0023u &&
                        (at(mailbox::reg::dvsec_header2) & 0xFFFFu) == config_.dvsec_id &&
-                       (config_.dvsec_vendor == 0 || (header1 & 0xFFFFu) == config_.dvsec_vendor) &&
+                       config_.dvsec_vendor.matches(static_cast<std::uint16_t>(header1 & 0xFFFFu)) &&
                        (header1 >> 20) >= mailbox::window_size;
     if (!dvsec) return fail_probe(errc::not_found, false, now);
     const std::uint32_t identity = at(mailbox::reg::identity);
