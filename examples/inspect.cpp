@@ -1,13 +1,14 @@
 // vpci-inspect: what the config-space model sees in a PCI function, for a driver engineer pointing it at
 // a device or at a customer's dump.
 //
-//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] [DDDD:BB:DD.F ...]   devices through sysfs, read-only
+//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] [DDDD:BB:DD.F ...]   devices through sysfs, read-only
 //                                                                   (no address: all of them)
-//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] --dump FILE         every device of an `lspci -xxxx` dump
+//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] --dump FILE         every device of an `lspci -xxxx` dump
 //   vpci-inspect [--json] --vfio-user SOCKET                         the device a vfio-user server emulates
 //                                                                   (docs/vfio-user.md), listed as 0000:00:00.0
 //
-// -d keeps the devices with that vendor and/or device ID (hex, as lspci -d; an empty part matches any).
+// -d keeps the devices with that vendor and/or device ID, class and programming interface (hex, as lspci -d
+// of pciutils 3.8; an empty part matches any, an x in the class any digit).
 // A VF's Vendor and Device ID registers read ffff (PCIe SR-IOV); its IDs are its PF's vendor ID and the VF
 // Device ID of the PF's SR-IOV capability, which only the OS names: through sysfs they are Linux's (the
 // VF's vendor and device files, its physfn link naming the PF), as lspci shows them, and -d matches them;
@@ -28,6 +29,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +38,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -720,8 +724,8 @@ bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std:
 
 int usage() {
   std::fprintf(stderr,
-               "usage: vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] [DDDD:BB:DD.F ...]\n"
-               "       vpci-inspect [--json] [-d [VENDOR]:[DEVICE]] --dump FILE\n"
+               "usage: vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] [DDDD:BB:DD.F ...]\n"
+               "       vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] --dump FILE\n"
                "       vpci-inspect [--json] --vfio-user SOCKET\n");
   return 2;
 }
@@ -737,28 +741,56 @@ function_ids ids_of(const device_report& r) {
   return {};
 }
 
-// -d [VENDOR]:[DEVICE], as lspci -d: hex IDs, an empty part matches any; an unknown ID (a VF's outside
-// sysfs) only an empty part.
+// -d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]], as lspci -d (pciutils 3.8): hex, an empty or "*" part matches
+// any; CLASS is base class and subclass (0200: Ethernet), where an x stands for any digit (02xx: every
+// network controller). An unknown ID (a VF's outside sysfs) or class (a function with no header) matches
+// only an empty part.
 struct id_filter {
   std::optional<std::uint16_t> vendor;
   std::optional<std::uint16_t> device;
+  std::optional<std::uint16_t> device_class;  // base class << 8 | subclass, under class_mask
+  std::uint16_t class_mask = 0xFFFF;
+  std::optional<std::uint8_t> programming_interface;
 
   static std::optional<id_filter> parse(const std::string& text) {
-    const auto colon = text.find(':');
-    if (colon == std::string::npos || text.find(':', colon + 1) != std::string::npos) return std::nullopt;
-    id_filter f;
-    const auto part = [](const std::string& digits, std::optional<std::uint16_t>& out) {
+    std::vector<std::string> fields;
+    for (std::size_t from = 0;;) {
+      const auto colon = text.find(':', from);
+      fields.push_back(text.substr(from, colon == std::string::npos ? std::string::npos : colon - from));
+      if (colon == std::string::npos) break;
+      from = colon + 1;
+    }
+    if (fields.size() < 2 || fields.size() > 4) return std::nullopt;
+    // One field: hex digits (and, where `mask` is given, x for any digit) up to `max`; false if malformed.
+    const auto field = [](const std::string& digits, unsigned max, auto& out, std::uint16_t* mask) {
       if (digits.empty() || digits == "*") return true;
-      if (digits.size() > 4 || digits.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return false;
-      out = static_cast<std::uint16_t>(std::stoul(digits, nullptr, 16));
+      // `bound` counts an x as 1, so that x digits cannot run past the field's width either.
+      unsigned value = 0, bound = 0, bits = 0xFFFFu;
+      for (const char c : digits) {
+        const bool any = (c == 'x' || c == 'X') && mask != nullptr;
+        const auto digit = std::string_view("0123456789abcdef").find(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        if (!any && digit == std::string_view::npos) return false;
+        value = (value << 4) | (any ? 0u : static_cast<unsigned>(digit));
+        bound = (bound << 4) | (any ? 1u : static_cast<unsigned>(digit));
+        bits = (bits << 4) | (any ? 0u : 0xFu);
+        if (bound > max) return false;
+      }
+      out = static_cast<typename std::remove_reference_t<decltype(out)>::value_type>(value);
+      if (mask != nullptr) *mask = static_cast<std::uint16_t>(bits);
       return true;
     };
-    if (!part(text.substr(0, colon), f.vendor) || !part(text.substr(colon + 1), f.device)) return std::nullopt;
+    id_filter f;
+    const auto at = [&](std::size_t i) { return i < fields.size() ? fields[i] : std::string(); };
+    if (!field(at(0), 0xFFFF, f.vendor, nullptr) || !field(at(1), 0xFFFF, f.device, nullptr) ||
+        !field(at(2), 0xFFFF, f.device_class, &f.class_mask) || !field(at(3), 0xFF, f.programming_interface, nullptr))
+      return std::nullopt;
     return f;
   }
   [[nodiscard]] bool matches(const device_report& r) const {
     const auto ids = ids_of(r);
-    return (!vendor || ids.vendor_id == *vendor) && (!device || ids.device_id == *device);
+    if ((vendor && ids.vendor_id != *vendor) || (device && ids.device_id != *device)) return false;
+    if (device_class && (!r.header || ((r.header->class_code() >> 8) ^ *device_class) & class_mask)) return false;
+    return !programming_interface || (r.header && r.header->programming_interface == *programming_interface);
   }
 };
 
@@ -789,7 +821,7 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
       if (i + 1 >= argc || o.filter) return usage(), std::nullopt;
       o.filter = id_filter::parse(argv[++i]);
       if (!o.filter) {
-        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE] in hex\n", argv[i]);
+        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n", argv[i]);
         return usage(), std::nullopt;
       }
     } else if (arg == "--help" || arg == "-h") {

@@ -756,7 +756,36 @@ BOOST_AUTO_TEST_CASE(dash_d_filters_by_vendor_and_device) {
   BOOST_TEST(addresses("1234:5678").empty());
   const auto bad = run_inspect("-d 8086 --dump '" + dump.path() + "'");
   BOOST_TEST(bad.exit_status == 2);
-  BOOST_TEST(bad.err.find("vpci-inspect: -d 8086: expected [VENDOR]:[DEVICE] in hex\n") == 0u, bad.err);
+  BOOST_TEST(bad.err.find("vpci-inspect: -d 8086: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n") == 0u,
+             bad.err);
+}
+
+// -d's class and programming interface parts, as lspci -d of pciutils 3.8: CLASS is base class and
+// subclass (the PF is an Ethernet controller, 0200; the other two are class 0000), an x any digit of it;
+// "02" is class 0002, not base class 02, as in lspci. A malformed part is a usage error.
+BOOST_AUTO_TEST_CASE(dash_d_filters_by_class_and_programming_interface_as_lspci) {
+  if (skip_without_binary()) return;
+  auto programmed = looping_device();
+  programmed.put8(0x09, 0x30);
+  temp_file dump(dump_text("03:00.0 PF", sriov_pf().view()) + dump_text("04:10.0 VF", vf_with_mailbox().view()) +
+                 dump_text("00:02.0 virtio", programmed.view(256)));
+  const auto addresses = [&](const std::string& filter) { return listed(run_inspect("--json -d " + filter + " --dump '" + dump.path() + "'")); };
+  using list = std::vector<std::string>;
+  BOOST_TEST(addresses("::0200") == list({"0000:03:00.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("::02xx") == list({"0000:03:00.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("*:*:02XX") == list({"0000:03:00.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("::0000") == list({"0000:04:10.0", "0000:00:02.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("8086::0000") == list({"0000:04:10.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("::xx00") == list({"0000:03:00.0", "0000:04:10.0", "0000:00:02.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("::0000:30") == list({"0000:00:02.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses(":::00") == list({"0000:03:00.0", "0000:04:10.0"}), boost::test_tools::per_element());
+  BOOST_TEST(addresses("::02").empty());
+  BOOST_TEST(addresses("::0200:01").empty());
+  for (const std::string malformed : {"::20000", "::xxxxx", "::0200:100", "::0200:x0", "x:154c", "1:2:3:4:5", "::0g00"}) {
+    const auto bad = run_inspect("-d " + malformed + " --dump '" + dump.path() + "'");
+    BOOST_TEST(bad.exit_status == 2, malformed);
+    BOOST_TEST(bad.err.find("vpci-inspect: -d " + malformed + ": expected") == 0u, bad.err);
+  }
 }
 
 // A VF's Vendor and Device ID registers read ffff on every real host; the rest of its header is real. The
