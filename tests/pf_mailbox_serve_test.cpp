@@ -685,6 +685,38 @@ BOOST_AUTO_TEST_CASE(async_serve_errors_cancellation_and_removal) {
   BOOST_TEST(f.timing.armed() == 0u);
 }
 
+// A serving cancelled (its completion posted, its slot armed until that runs), then served again at once:
+// an emit on the first serving's slot stopped the second, an operation it was never bound to.
+BOOST_AUTO_TEST_CASE(a_cancelled_servings_slot_does_not_stop_the_serving_started_after_it) {
+  memory_fixture<manual_timing> f({}, /*attach=*/false);
+  plain_transport<true> transport(f.space);
+  mailbox_options options;
+  options.polling = {1ms, 1ms};
+  auto placed = f.pf->attach_mailbox(0, transport, options);
+  BOOST_REQUIRE(placed.has_value());
+  f.window = *placed;
+  serve_result first, second;
+  boost::asio::cancellation_signal cancel;
+  f.pf->async_serve(0, boost::asio::bind_cancellation_slot(cancel.slot(), first.handler()));
+  f.settle();
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  f.pf->async_serve(0, second.handler());  // the first completion has not run yet
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  f.settle();
+  BOOST_TEST(first.calls == 1);
+  BOOST_TEST((first.ec == errc::cancelled));
+  BOOST_TEST(second.calls == 0);
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  f.timing.advance(1ms);
+  f.settle();
+  BOOST_TEST(vf.answered());  // the second serving polls on
+  BOOST_TEST(!f.pf->remove_vf(0));
+  f.settle();
+  BOOST_TEST(second.calls == 1);
+  BOOST_TEST((second.ec == errc::vf_removed));
+}
+
 // A transport failing in the middle of an update ends serving with its error, unchanged; the next pass
 // finishes that update first, so the VF never takes half an answer for a whole one.
 BOOST_AUTO_TEST_CASE(async_serve_ends_on_a_transport_error_and_the_interrupted_update_is_finished_later) {

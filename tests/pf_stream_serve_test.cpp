@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/io_context.hpp>
@@ -197,6 +198,28 @@ struct serve_result {
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(pf_stream_serve)
+
+// Asio's rule for an asynchronous operation: work is kept on the handler's executor until the handler
+// runs. The stream form kept none (the mailbox form does), so an io_context running only the handler saw
+// no work and run() returned while serving went on; the completion then waited for a run() after restart().
+BOOST_AUTO_TEST_CASE(serving_a_stream_keeps_work_on_the_handlers_executor_until_it_completes) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  boost::asio::io_context handler_io;
+  serve_result result;
+  f.serve(0, slot0, pf_end, boost::asio::bind_executor(handler_io, result.handler()));
+  f.run();
+  handler_io.poll();
+  BOOST_TEST(!handler_io.stopped());  // serving is pending: its work keeps the context
+  boost::system::error_code ignored;
+  vf_end.close(ignored);
+  f.run();
+  BOOST_TEST(result.completions == 0);
+  handler_io.poll();
+  BOOST_TEST(result.completions == 1);
+  BOOST_TEST((result.ec && !*result.ec));  // the VF closed at a frame boundary
+  BOOST_TEST(handler_io.stopped());  // and the work went with the completion
+}
 
 // Case 2. The PF reads one request at a time and the stream holds one answer until the VF reads: answers
 // pile up behind the stream while the VF keeps sending. No request may be executed without its answer

@@ -301,10 +301,10 @@ class pf_endpoint {
             return;
           }
           auto slot = boost::asio::get_associated_cancellation_slot(handler);
-          if (slot.is_connected()) slot.template emplace<cancel_serving>(attachment);
-          attachment->start_serving(
+          const std::uint64_t id = attachment->start_serving(
               std::make_unique<detail::serve_completion_for<handler_type, boost::asio::any_io_executor>>(
                   std::move(handler), attachment->io_executor()));
+          if (slot.is_connected()) slot.template emplace<cancel_serving>(attachment, id);
         },
         token);
   }
@@ -355,11 +355,12 @@ class pf_endpoint {
             return;
           }
           auto cancellation = boost::asio::get_associated_cancellation_slot(handler);
-          auto done = [this, executor = stream.get_executor(), h = std::move(handler)](
+          // As the mailbox form's: the work on the handler's executor is kept while serving runs.
+          using completion_type = detail::serve_completion_for<decltype(handler), typename Stream::executor_type>;
+          auto done = [this, completion = std::make_unique<completion_type>(std::move(handler), stream.get_executor())](
                           detail::pf_stream_link& link, boost::system::error_code ec) mutable {
-            if (auto s = boost::asio::get_associated_cancellation_slot(h); s.is_connected()) s.clear();
             forget_stream(link);
-            boost::asio::post(executor, boost::asio::append(std::move(h), ec));
+            completion->complete(ec);
           };
           auto server = std::make_shared<detail::pf_stream_server<MaxVfs, Stream, StreamTiming, decltype(done)>>(
               *store_, vf, slot, stream, options, std::move(done));
@@ -472,12 +473,15 @@ class pf_endpoint {
   struct cancel_serving {
     // A constructor, not aggregate initialization: the slot constructs it with parentheses, which clang 14
     // does not accept for aggregates.
-    explicit cancel_serving(const std::shared_ptr<mailbox_attachment>& a) noexcept : attachment(a) {}
+    // The slot stays armed until the completion runs: an emit in between must not stop a serving started
+    // since (`serving`, the ID start_serving gave this one).
+    cancel_serving(const std::shared_ptr<mailbox_attachment>& a, std::uint64_t id) noexcept : attachment(a), serving(id) {}
     std::weak_ptr<mailbox_attachment> attachment;
+    std::uint64_t serving;
     void operator()(boost::asio::cancellation_type type) const {
       using boost::asio::cancellation_type;
       if ((type & (cancellation_type::terminal | cancellation_type::partial)) == cancellation_type::none) return;
-      if (auto a = attachment.lock()) a->stop_serving(make_error_code(errc::cancelled));
+      if (auto a = attachment.lock(); a && a->serving_id() == serving) a->stop_serving(make_error_code(errc::cancelled));
     }
   };
 

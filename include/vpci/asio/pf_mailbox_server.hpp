@@ -154,9 +154,12 @@ class pf_mailbox_attachment {
   // The VF was reset (FLR): re-initialise the window with a new epoch (the session keeps its latch), at
   // once where the transport never blocks, else by the serving loop's next pass (or the next service).
   virtual boost::system::error_code reinitialize() = 0;
-  // Starts serving (pf_endpoint::async_serve); the completion reports how serving ended.
-  virtual void start_serving(std::unique_ptr<serve_completion> completion) = 0;
+  // Starts serving (pf_endpoint::async_serve); the completion reports how serving ended. Returns the
+  // serving's ID (serving_id() while it lasts): a cancellation names the serving it belongs to.
+  virtual std::uint64_t start_serving(std::unique_ptr<serve_completion> completion) = 0;
   [[nodiscard]] virtual bool serving() const noexcept = 0;
+  // The ID start_serving gave the serving in progress; 0 when not serving.
+  [[nodiscard]] virtual std::uint64_t serving_id() const noexcept = 0;
   // Ends serving with `reason` (after the pass in progress, if any); no-op when not serving.
   virtual void stop_serving(boost::system::error_code reason) = 0;
   // No more passes and no more hooks: serving ends with `reason`. The store may be gone afterwards; the
@@ -304,24 +307,27 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   }
 
   [[nodiscard]] bool serving() const noexcept override { return completion_ != nullptr; }
+  [[nodiscard]] std::uint64_t serving_id() const noexcept override { return completion_ != nullptr ? serving_id_ : 0; }
 
-  void start_serving(std::unique_ptr<serve_completion> completion) override {
+  std::uint64_t start_serving(std::unique_ptr<serve_completion> completion) override {
+    const std::uint64_t id = ++serving_id_;
     completion_ = std::move(completion);
     executor_ = completion_->executor();
     stopping_ = false;
     stop_reason_ = {};
     if (detached_) {
       stop_serving(errc::vf_removed);
-      return;
+      return id;
     }
     // The write hook serves; without a heartbeat to keep, serving only ends.
-    if (kind_ == kind::observed && this->session_.next_tick() == engine::no_tick) return;
+    if (kind_ == kind::observed && this->session_.next_tick() == engine::no_tick) return id;
     // The first pass runs from the loop's executor, never inside async_serve's initiation.
     state_ = loop_state::posted;
     boost::asio::post(executor_, [self = this->shared_from_this()] {
       self->state_ = loop_state::idle;
       self->loop_pass();
     });
+    return id;
   }
 
   void stop_serving(boost::system::error_code reason) override {
@@ -609,6 +615,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   std::array<std::byte, mailbox::window_size> buffer_{};
   // Serving.
   std::unique_ptr<serve_completion> completion_;
+  std::uint64_t serving_id_{0};
   boost::asio::any_io_executor executor_;
   loop_state state_{loop_state::idle};
   bool stopping_{false};

@@ -75,9 +75,15 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
         channel_(std::make_unique<channel_type>(
             slot, engine::vf_negotiation_options{options.negotiate, to_nanoseconds(options.negotiation_timeout)})) {}
 
-  // Pending operations complete with vpci::errc::vf_removed; a read or write still in progress on the
-  // stream keeps its own buffers and finds the endpoint gone.
-  ~vf_message_endpoint() { this->destroy(); }
+  // Pending operations complete with vpci::errc::vf_removed. The endpoint's background read (or readiness
+  // wait) is cancelled where the stream can cancel (cancel(), or its lowest layer's): left pending it
+  // would keep the stream's executor busy (run() would not return) and, on a stream read without a wait
+  // first, take bytes meant for the next endpoint made on the same stream. A read or write still in
+  // progress keeps its own buffers and finds the endpoint gone.
+  ~vf_message_endpoint() {
+    this->destroy();
+    if (reading_) cancel_stream();
+  }
 
   typename core::executor_type get_executor() const noexcept { return stream_.get_executor(); }
   [[nodiscard]] const engine::vf_message_engine<64>& engine() const noexcept { return channel_->engine(); }
@@ -183,6 +189,23 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
     this->fail(ec);
   }
 
+  // Cancels what is pending on the stream, where it has a way to: true if it did.
+  bool cancel_stream() {
+    boost::system::error_code ignored;
+    if constexpr (requires { stream_.cancel(ignored); }) {
+      stream_.cancel(ignored);
+      return true;
+    } else if constexpr (requires { stream_.cancel(); }) {
+      stream_.cancel();
+      return true;
+    } else if constexpr (requires { stream_.lowest_layer().cancel(ignored); }) {
+      stream_.lowest_layer().cancel(ignored);
+      return true;
+    } else {
+      return false;
+    }
+  }
+
   void close_stream() {
     boost::system::error_code ignored;
     if constexpr (requires { stream_.shutdown(Stream::shutdown_both, ignored); }) stream_.shutdown(Stream::shutdown_both, ignored);
@@ -199,8 +222,7 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
       if constexpr (waits_for_readiness && requires(boost::system::error_code& ec) { stream_.cancel(ec); }) {
         // Give up the wait the endpoint left pending: its completion is ignored (even one already queued),
         // and reading resumes with the next asynchronous operation. A wait consumed nothing.
-        boost::system::error_code ignored;
-        stream_.cancel(ignored);
+        cancel_stream();
         reading_ = false;
         ++read_generation_;
         return true;

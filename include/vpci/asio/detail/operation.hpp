@@ -29,25 +29,14 @@ namespace vpci::detail {
 template <class... Values>
 struct pending_operation {
   using complete_function = void (*)(pending_operation*, bool invoke, boost::system::error_code, Values...);
-  using disarm_function = void (*)(pending_operation*) noexcept;
   complete_function complete_fn;
-  disarm_function disarm_fn;
   void complete(boost::system::error_code ec, Values... values) { complete_fn(this, true, ec, std::move(values)...); }
   void destroy() { complete_fn(this, false, {}, Values{}...); }
-  // Clears the handler's cancellation slot: for an operation whose endpoint is destroyed before its posted
-  // completion runs, whose cancellation handler would otherwise reach into the destroyed endpoint.
-  void disarm_cancellation() noexcept { disarm_fn(this); }
 
  protected:
-  pending_operation(complete_function complete, disarm_function disarm) noexcept : complete_fn(complete), disarm_fn(disarm) {}
+  explicit pending_operation(complete_function complete) noexcept : complete_fn(complete) {}
   ~pending_operation() = default;
 };
-
-// The disarm_function of an operation type that keeps its handler in `handler`.
-template <class Operation, class... Values>
-void disarm_handler(pending_operation<Values...>* b) noexcept {
-  boost::asio::get_associated_cancellation_slot(static_cast<Operation*>(b)->handler).clear();
-}
 
 // A completion posted to an executor: it owns the operation until it runs, and destroys it unrun if the
 // executor's context goes away first, so a completion posted during teardown never leaks.
@@ -110,7 +99,7 @@ struct handler_operation final : pending_operation<Values...> {
   using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
 
   handler_operation(Handler&& h, const Executor& fallback)
-      : base(&do_complete, &disarm_handler<handler_operation, Values...>), handler(std::move(h)),
+      : base(&do_complete), handler(std::move(h)),
         work(boost::asio::get_associated_executor(handler, fallback)) {}
 
   static void do_complete(base* b, bool invoke, boost::system::error_code ec, Values... values) {
@@ -139,7 +128,7 @@ struct decoding_read_operation final : pending_operation<std::size_t> {
   using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
 
   decoding_read_operation(Handler&& h, const Executor& fallback)
-      : base(&do_complete, &disarm_handler<decoding_read_operation, std::size_t>), handler(std::move(h)),
+      : base(&do_complete), handler(std::move(h)),
         work(boost::asio::get_associated_executor(handler, fallback)) {}
 
   static void do_complete(base* b, bool invoke, boost::system::error_code ec, std::size_t n) {

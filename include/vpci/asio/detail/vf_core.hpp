@@ -267,26 +267,18 @@ class vf_core : public vf_sync_forms<Derived> {
 
   // Pending handlers complete with vpci::errc::vf_removed, posted as remove() posts them: the endpoint
   // may be destroyed from its own executor, where a dispatched handler would run inside the destructor.
-  // Their cancellation slots are cleared first: a cancellation emitted before the posted completion runs
-  // would reach into this endpoint. I/O still queued on the executor sees that the endpoint is gone and
-  // touches nothing of it.
+  // I/O still queued on the executor, and a cancellation emitted on a slot whose completion has not run
+  // yet (cancel_request, cancel_wait), see that the endpoint is gone and touch nothing of it.
   ~vf_core() = default;
   void destroy() {
     life_->alive = false;
     (void)timer_.cancel();
     self().engine_ref().remove(errc::vf_removed, false);
-    const auto removed = [this](rw_operation* op, boost::system::error_code ec, std::size_t bytes) {
-      op->disarm_cancellation();
-      post_completion(op, ec, bytes);
-    };
     completion_type done{};
     while (self().engine_ref().next_completion(done))
-      if (rw_operation* op = take(done.handle)) removed(op, error_of(done), done.bytes);
-    operations_.take_each([&](rw_operation* op) { removed(op, make_error_code(errc::vf_removed), 0); });
-    if (waiter_ != nullptr) {
-      waiter_->disarm_cancellation();
-      complete_waiter(make_error_code(errc::vf_removed), {});
-    }
+      if (rw_operation* op = take(done.handle)) post_completion(op, error_of(done), done.bytes);
+    operations_.take_each([&](rw_operation* op) { post_completion(op, make_error_code(errc::vf_removed)); });
+    if (waiter_ != nullptr) complete_waiter(make_error_code(errc::vf_removed), {});
   }
 
   // ---- for the binding ---------------------------------------------------------------------------
@@ -355,12 +347,18 @@ class vf_core : public vf_sync_forms<Derived> {
     std::array<entry, Engine::max_operations> entries_{};
   };
 
+  // A cancellation handler stays in its slot until the operation's completion runs, which is posted
+  // whenever the endpoint completes it (remove(), close(), a failure, its own cancellation, destruction):
+  // an emit in between finds the operation gone (its full handle matches nothing), or the endpoint gone
+  // (`life`), and does nothing.
   struct cancel_request {
-    cancel_request(vf_core* s, handle_type h) noexcept : self(s), handle(h) {}
+    cancel_request(vf_core* s, handle_type h) noexcept : self(s), life(s->life_), handle(h) {}
     vf_core* self;
+    std::shared_ptr<vf_life> life;
     handle_type handle;
     void operator()(boost::asio::cancellation_type_t type) const {
       using boost::asio::cancellation_type;
+      if (!life->alive) return;
       const auto scope = (type & (cancellation_type::terminal | cancellation_type::partial)) != cancellation_type::none
                              ? engine::cancel_scope::with_effects
                              : engine::cancel_scope::without_effects;
@@ -371,11 +369,14 @@ class vf_core : public vf_sync_forms<Derived> {
       self->schedule_pump();
     }
   };
+  // A wait is named by its generation: an emit for a wait already completed must not cancel a later one.
   struct cancel_wait {
-    explicit cancel_wait(vf_core* s) noexcept : self(s) {}
+    cancel_wait(vf_core* s, std::uint64_t g) noexcept : self(s), life(s->life_), generation(g) {}
     vf_core* self;
+    std::shared_ptr<vf_life> life;
+    std::uint64_t generation;
     void operator()(boost::asio::cancellation_type_t) const {
-      if (self->waiter_ == nullptr) return;
+      if (!life->alive || self->waiter_ == nullptr || self->wait_generation_ != generation) return;
       wait_operation* waiter = std::exchange(self->waiter_, nullptr);
       self->self().engine_ref().watch_invalidations(false);
       boost::asio::post(self->self().get_executor(),
@@ -410,8 +411,9 @@ class vf_core : public vf_sync_forms<Derived> {
       return;
     }
     waiter_ = op;
+    ++wait_generation_;
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    if (slot.is_connected()) slot.template emplace<cancel_wait>(this);
+    if (slot.is_connected()) slot.template emplace<cancel_wait>(this, wait_generation_);
     self().engine_ref().watch_invalidations(true);
     schedule_pump();  // latched bits are delivered by the pump, from the executor
   }
@@ -619,6 +621,7 @@ class vf_core : public vf_sync_forms<Derived> {
   boost::system::error_code transport_error_{};
   std::uint64_t timer_at_{0};
   std::uint64_t timer_generation_{0};
+  std::uint64_t wait_generation_{0};
   std::shared_ptr<vf_life> life_ = std::make_shared<vf_life>();
 
  protected:
