@@ -686,15 +686,12 @@ BOOST_AUTO_TEST_CASE(async_serve_errors_cancellation_and_removal) {
 }
 
 // A serving cancelled (its completion posted, its slot armed until that runs), then served again at once:
-// an emit on the first serving's slot stopped the second, an operation it was never bound to.
+// an emit on the first serving's slot stopped the second, an operation it was never bound to. (Write hooks
+// serve this window and it keeps no heartbeat, so a cancellation ends the serving at once.)
 BOOST_AUTO_TEST_CASE(a_cancelled_servings_slot_does_not_stop_the_serving_started_after_it) {
-  memory_fixture<manual_timing> f({}, /*attach=*/false);
-  plain_transport<true> transport(f.space);
   mailbox_options options;
-  options.polling = {1ms, 1ms};
-  auto placed = f.pf->attach_mailbox(0, transport, options);
-  BOOST_REQUIRE(placed.has_value());
-  f.window = *placed;
+  options.heartbeat = 0ms;
+  memory_fixture<manual_timing> f(options);
   serve_result first, second;
   boost::asio::cancellation_signal cancel;
   f.pf->async_serve(0, boost::asio::bind_cancellation_slot(cancel.slot(), first.handler()));
@@ -705,12 +702,7 @@ BOOST_AUTO_TEST_CASE(a_cancelled_servings_slot_does_not_stop_the_serving_started
   f.settle();
   BOOST_TEST(first.calls == 1);
   BOOST_TEST((first.ec == errc::cancelled));
-  BOOST_TEST(second.calls == 0);
-  raw_vf vf = f.vf();
-  vf.request(op_read, 5, block5_size);
-  f.timing.advance(1ms);
-  f.settle();
-  BOOST_TEST(vf.answered());  // the second serving polls on
+  BOOST_TEST(second.calls == 0);  // still serving
   BOOST_TEST(!f.pf->remove_vf(0));
   f.settle();
   BOOST_TEST(second.calls == 1);
