@@ -198,12 +198,34 @@ BOOST_FIXTURE_TEST_CASE(more_data_than_requested_returns_the_requested_bytes, fi
   BOOST_TEST(ints(destination) == ints(std::span{data}.first(8)), boost::test_tools::per_element());
   BOOST_TEST(vf.counters().protocol_violations == 0u);
 
-  // Past a padded full block (152 bytes): the codec refuses it, the operation fails.
+  // Past a padded full block (152 bytes): taken as the Linux guest takes it (hv_pci_read_config_compl
+  // copies min(requested, present)), not refused.
   std::array<std::byte, 128> full{};
   const auto second = read(3, full);
   expect_completion(vf.on_packet(raw_read_reply(second.handle.transaction_id, ntstatus::success, 133)), second.handle,
-                    errc::protocol_violation, 0);
-  for (std::byte b : full) BOOST_TEST(std::to_integer<unsigned>(b) == 0u);
+                    no_error, 128);
+  for (std::byte b : full) BOOST_TEST(std::to_integer<unsigned>(b) == 0xD7u);
+  BOOST_TEST(vf.counters().protocol_violations == 0u);
+}
+
+// Only STATUS_SUCCESS is success for a block completion: hv_read_config_block and hv_write_config_block
+// fail with -EIO on any other status, and a read copies no data. A success-class status that is not 0
+// (STATUS_PENDING, 0x40000000) completed as success, the read copying the padding or data into the
+// caller's buffer and the write reporting bytes the PF never confirmed.
+BOOST_FIXTURE_TEST_CASE(a_block_completion_with_a_status_other_than_success_is_a_device_error, fixture) {
+  for (const auto status : {ntstatus::pending, static_cast<ntstatus>(0x00000001), static_cast<ntstatus>(0x40000000)}) {
+    BOOST_TEST_CONTEXT("status " << std::hex << static_cast<std::uint32_t>(status)) {
+      std::array<std::byte, 8> destination{};
+      const auto started = read(3, destination);
+      expect_completion(vf.on_packet(raw_read_reply(started.handle.transaction_id, status, 8)), started.handle,
+                        errc::device_error, 0);
+      for (std::byte b : destination) BOOST_TEST(std::to_integer<unsigned>(b) == 0u);
+      const auto written = write(3, pattern(4, 1));
+      expect_completion(vf.on_packet(write_reply(written.handle.transaction_id, status)), written.handle,
+                        errc::device_error, 0);
+    }
+  }
+  BOOST_TEST(vf.counters().protocol_violations == 0u);
 }
 
 BOOST_FIXTURE_TEST_CASE(success_without_data_is_empty_response, fixture) {
@@ -213,7 +235,7 @@ BOOST_FIXTURE_TEST_CASE(success_without_data_is_empty_response, fixture) {
                     errc::empty_response, 0);
   const auto pending = read(3, destination);
   expect_completion(vf.on_packet(raw_read_reply(pending.handle.transaction_id, ntstatus::pending, 0)), pending.handle,
-                    errc::empty_response, 0);
+                    errc::device_error, 0);
 }
 
 BOOST_FIXTURE_TEST_CASE(peer_statuses_map_to_errc, fixture) {
@@ -246,10 +268,17 @@ BOOST_FIXTURE_TEST_CASE(write_completes_with_its_length, fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(reply_of_the_wrong_shape_fails_the_operation, fixture) {
-  // A read response shaped reply (with data) for a write.
+  // A completion with no status for a write.
   const auto w = write(5, pattern(4, 0));
-  expect_completion(vf.on_packet(read_reply(w.handle.transaction_id, ntstatus::success, pattern(8, 0))), w.handle,
-                    errc::protocol_violation, 0);
+  std::vector<std::byte> no_status(16);
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_completion, 16, w.handle.transaction_id),
+                                  no_status.data());
+  expect_completion(vf.on_packet(no_status), w.handle, errc::protocol_violation, 0);
+  // A completion with bytes after the status answers a write as the Linux guest takes it, which reads only
+  // the status (hv_pci_write_config_compl): success.
+  const auto w2 = write(5, pattern(4, 0));
+  expect_completion(vf.on_packet(read_reply(w2.handle.transaction_id, ntstatus::success, pattern(8, 0))), w2.handle,
+                    no_error, 4);
   // An in-band request carrying a live transaction ID answers nothing.
   std::array<std::byte, 8> destination{};
   const auto r = read(3, destination);

@@ -297,6 +297,12 @@ struct harness {
   // What an answer packet does to the operation it names (vf_messages.hpp's contract, restated from the
   // codec and status_mapping: hv_pci_read_config_compl takes min(requested, present) bytes).
   static expected_completion judge_answer(const operation& op, std::span<const std::byte> packet) {
+    // Only STATUS_SUCCESS succeeds (pci-hyperv.c fails on any other status with -EIO); a status that
+    // to_errc calls no error (STATUS_PENDING, a success-class value) is then a device error.
+    const auto outcome_of = [](ntstatus s) {
+      if (s == ntstatus::success) return no_error;
+      return to_errc(s) == no_error ? errc::device_error : to_errc(s);
+    };
     expected_completion e;
     if (op.kind == engine::operation_kind::write) {
       auto r = decode_write_completion(packet);
@@ -304,7 +310,7 @@ struct harness {
         e.error = errc::protocol_violation;
         return e;
       }
-      e.error = to_errc(r->status);
+      e.error = outcome_of(r->status);
       e.bytes = e.error == no_error ? op.length : 0;
       return e;
     }
@@ -313,7 +319,7 @@ struct harness {
       e.error = r.error() == errc::empty_response ? errc::empty_response : errc::protocol_violation;
       return e;
     }
-    e.error = to_errc(r->status);
+    e.error = outcome_of(r->status);
     if (e.error != no_error) return e;
     const auto data = r->data_for(op.length);
     if (data.empty()) {

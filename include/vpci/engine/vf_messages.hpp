@@ -121,11 +121,12 @@ class vf_message_engine {
   }
 
   // Starts a write of `data` (1..128 bytes) to `block`; the bytes are copied into the frame at once,
-  // so `data` need not outlive this call. `linux_tail` appends the 4 reserved bytes the Linux guest
-  // sends. Errors as start_read.
+  // so `data` need not outlive this call. The request is the Linux guest's (hv_write_config_block): the
+  // data followed by 4 reserved zero bytes, which 2018-era hosts need and every host accepts; `linux_tail`
+  // false leaves them out. Errors as start_read.
   [[nodiscard]] constexpr result<vf_started> start_write(block_id block, std::span<const std::byte> data,
                                                          std::uint64_t deadline_ns, std::span<std::byte> frame_out,
-                                                         bool linux_tail = false) noexcept {
+                                                         bool linux_tail = true) noexcept {
     if (!valid_block_length(data.size())) return errc::invalid_length;
     const std::size_t slot = find_free_slot();
     if (slot == MaxInFlight) return errc::busy;
@@ -325,7 +326,7 @@ class vf_message_engine {
     if (s.kind == vf_op_kind::write) {
       auto reply = hyperv::decode_write_completion(packet);
       if (!reply) return violation(slot);
-      const errc error = to_errc(reply->status);
+      const errc error = block_completion_errc(reply->status);
       bump(counters_.completed);
       return finish(slot, error, error == no_error ? s.length : 0);
     }
@@ -337,10 +338,9 @@ class vf_message_engine {
       }
       return violation(slot);
     }
-    const errc error = to_errc(reply->status);
+    const errc error = block_completion_errc(reply->status);
     bump(counters_.completed);
     if (error != no_error) return finish(slot, error, 0);
-    // Informational statuses (STATUS_PENDING) count as success and need data like success does.
     // VMBus pads the packet: what follows the status is the data plus up to 7 padding bytes, and a read
     // returns min(requested, present) of it (hv_pci_read_config_compl).
     const auto data = reply->data_for(s.length);

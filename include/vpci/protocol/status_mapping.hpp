@@ -69,4 +69,14 @@ constexpr errc to_errc(ntstatus s) noexcept {
   return nt_success(s) ? no_error : errc::device_error;
 }
 
+// The outcome of a block read or write the PF completed with `s`: only STATUS_SUCCESS is success. An error
+// or warning status maps as to_errc; any other (STATUS_PENDING, a success-class value) is device_error,
+// as the Linux guest fails the operation with -EIO on any status but 0 (hv_read_config_block,
+// hv_write_config_block) and copies no data: a completion is final, and a read's data comes with 0 only.
+constexpr errc block_completion_errc(ntstatus s) noexcept {
+  if (s == ntstatus::success) return no_error;
+  const errc e = to_errc(s);
+  return e == no_error ? errc::device_error : e;
+}
+
 }  // namespace vpci

@@ -130,11 +130,17 @@ constexpr void store_descriptor(const packet_descriptor& d, std::byte* out) noex
 
 namespace detail {
 // A message of `size` bytes whose legal forms span minimum..maximum bytes: fewer is truncated, more than
-// the padded size of the largest form is malformed (what VMBus padding cannot explain).
+// the padded size of the largest form is malformed (what VMBus padding cannot explain). For what a PF
+// receives (docs/hyperv-binding.md, rule 5).
 constexpr errc check_size(std::size_t size, std::size_t minimum, std::size_t maximum) noexcept {
   if (size < minimum) return errc::truncated_message;
   if (size > vmbus::padded(maximum)) return errc::malformed_message;
   return no_error;
+}
+// What a VF receives needs at least `minimum` bytes; any more are ignored, as pci-hyperv.c checks only
+// lower bounds on what the host sends (rule 5).
+constexpr errc check_min_size(std::size_t size, std::size_t minimum) noexcept {
+  return size < minimum ? errc::truncated_message : no_error;
 }
 
 constexpr void zero(std::byte* from, std::byte* to) noexcept {
@@ -232,13 +238,13 @@ struct read_response {
   return size;
 }
 
-// Accepts 20..152 bytes. Errors: truncated_message below 20; malformed_message above 152 or for a bad
-// descriptor; unknown_message_type when not a completion; empty_response for a success with no byte at all
-// after the status (only the unpadded 20-byte form can say that; VMBus never delivers it).
+// Accepts 20 bytes or more (a longer answer than the block plus padding too, as hv_pci_read_config_compl:
+// the data is every byte after the status, of which a read takes what it asked for). Errors:
+// truncated_message below 20; malformed_message for a bad descriptor; unknown_message_type when not a
+// completion; empty_response for a success with no byte at all after the status (only the unpadded 20-byte
+// form can say that; VMBus never delivers it).
 [[nodiscard]] constexpr result<read_response> decode_read_response(std::span<const std::byte> packet) noexcept {
-  if (auto e = detail::check_size(packet.size(), read_response::header_size, read_response::max_wire_size);
-      e != no_error)
-    return e;
+  if (auto e = detail::check_min_size(packet.size(), read_response::header_size); e != no_error) return e;
   auto d = vmbus::decode_descriptor(packet);
   if (!d) return d.error();
   if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
@@ -320,11 +326,9 @@ struct write_completion {
   return write_completion::wire_size;
 }
 
-// Accepts 20..24 bytes (hv_pci_write_config_compl reads only the status).
+// Accepts 20 bytes or more (hv_pci_write_config_compl reads only the status, at any length).
 [[nodiscard]] constexpr result<write_completion> decode_write_completion(std::span<const std::byte> packet) noexcept {
-  if (auto e = detail::check_size(packet.size(), write_completion::message_size, write_completion::message_size);
-      e != no_error)
-    return e;
+  if (auto e = detail::check_min_size(packet.size(), write_completion::message_size); e != no_error) return e;
   auto d = vmbus::decode_descriptor(packet);
   if (!d) return d.error();
   if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
@@ -351,16 +355,16 @@ struct invalidate {
   return invalidate::wire_size;
 }
 
-// Exactly 32 bytes with the payload right after the descriptor. A short invalidate is truncated (the
-// Linux guest drops it as "too small"); a longer one is malformed: no padding can explain it.
+// 32 bytes or more, with the payload right after the descriptor. A short invalidate is truncated (the
+// Linux guest drops it as "too small"); bytes after the mask are ignored, as the Linux guest does (a
+// dropped invalidate would be a doorbell lost).
 [[nodiscard]] constexpr result<invalidate> decode_invalidate(std::span<const std::byte> packet) noexcept {
-  if (auto e = detail::check_size(packet.size(), invalidate::wire_size, invalidate::wire_size); e != no_error)
-    return e;
+  if (auto e = detail::check_min_size(packet.size(), invalidate::wire_size); e != no_error) return e;
   auto d = vmbus::decode_descriptor(packet);
   if (!d) return d.error();
   if (d->type != vmbus::packet_data_inband) return errc::unknown_message_type;
-  const auto payload = packet.subspan(std::size_t{d->offset8} * 8);
-  if (payload.size() != invalidate::wire_size - vmbus::descriptor_size) return errc::malformed_message;
+  if (std::size_t{d->offset8} * 8 != vmbus::descriptor_size) return errc::malformed_message;
+  const auto payload = packet.subspan(vmbus::descriptor_size);
   if (auto e = detail::expect_type(payload, message_type::invalidate_block); e != no_error) return e;
   auto slot = decode_wslot(le::load_u32(payload.data() + 4));
   if (!slot) return slot.error();
@@ -413,11 +417,10 @@ struct version_response {
   return version_response::wire_size;
 }
 
-// Accepts 20..24 bytes; the version is read only when all four of its bytes are present.
+// Accepts 20 bytes or more (hv_pci_generic_compl takes the status at any length); the version is read
+// only when all four of its bytes are present.
 [[nodiscard]] constexpr result<version_response> decode_version_response(std::span<const std::byte> packet) noexcept {
-  if (auto e = detail::check_size(packet.size(), version_response::min_size, version_response::wire_size);
-      e != no_error)
-    return e;
+  if (auto e = detail::check_min_size(packet.size(), version_response::min_size); e != no_error) return e;
   auto d = vmbus::decode_descriptor(packet);
   if (!d) return d.error();
   if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
