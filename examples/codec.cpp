@@ -122,11 +122,10 @@ int print_packet(std::span<const std::byte> packet) {
       const std::uint32_t version = le::load_u32(after.data());
       std::printf("    if it answers a version query: version 0x%08x (%u.%u)\n", version, version >> 16, version & 0xFFFFu);
     }
-    // Bytes no completion decoder accepts (above a full read answer's 152, or a success with nothing
-    // after the status) are no completion, whichever request they claim to answer.
-    if (hyperv::decode_write_completion(packet) || hyperv::decode_version_response(packet)) return 0;
-    auto read = hyperv::decode_read_response(packet);
-    return read ? 0 : failed(read.error());
+    // A completion without its status is no completion, whichever request it claims to answer (a VF
+    // takes any bytes after the status, as pci-hyperv.c).
+    auto completion = hyperv::decode_write_completion(packet);
+    return completion ? 0 : failed(completion.error());
   }
   if (descriptor->type != hyperv::vmbus::packet_data_inband) return failed(errc::unknown_message_type);
 

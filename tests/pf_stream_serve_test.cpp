@@ -202,18 +202,24 @@ BOOST_AUTO_TEST_SUITE(pf_stream_serve)
 // Asio's rule for an asynchronous operation: work is kept on the handler's executor until the handler
 // runs. The stream form kept none (the mailbox form does), so an io_context running only the handler saw
 // no work and run() returned while serving went on; the completion then waited for a run() after restart().
+// The cancellation slot is still cleared on the endpoint's thread when serving ends (where the contract
+// has cancellation emitted), not on the handler's, which would race an emit.
 BOOST_AUTO_TEST_CASE(serving_a_stream_keeps_work_on_the_handlers_executor_until_it_completes) {
   serve_fixture f;
   auto& [vf_end, pf_end] = f.connect();
   boost::asio::io_context handler_io;
+  boost::asio::cancellation_signal cancel;
   serve_result result;
-  f.serve(0, slot0, pf_end, boost::asio::bind_executor(handler_io, result.handler()));
+  f.serve(0, slot0, pf_end,
+          boost::asio::bind_cancellation_slot(cancel.slot(), boost::asio::bind_executor(handler_io, result.handler())));
   f.run();
   handler_io.poll();
   BOOST_TEST(!handler_io.stopped());  // serving is pending: its work keeps the context
+  BOOST_TEST(cancel.slot().has_handler());
   boost::system::error_code ignored;
   vf_end.close(ignored);
   f.run();
+  BOOST_TEST(!cancel.slot().has_handler());  // cleared on the endpoint's thread, before the handler runs
   BOOST_TEST(result.completions == 0);
   handler_io.poll();
   BOOST_TEST(result.completions == 1);

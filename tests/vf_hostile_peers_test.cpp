@@ -680,6 +680,34 @@ BOOST_AUTO_TEST_CASE(a_destroyed_message_endpoint_leaves_no_read_on_its_stream) 
   BOOST_TEST((a == std::array<std::byte, 4>{std::byte{0x22}, std::byte{0x22}, std::byte{0x22}, std::byte{0x22}}));
 }
 
+// The same destruction while the endpoint's own frame is half sent (the PF's buffer is full): a stream
+// cancels everything pending on it, so cancelling the read then cut the frame, and the PF's framing broke
+// for the next endpoint on the stream. The read is left alone while a send is in progress: the frame goes
+// out whole and the next endpoint's frame after it.
+BOOST_AUTO_TEST_CASE(a_message_endpoint_destroyed_mid_send_does_not_cut_its_frame) {
+  message_fixture f;
+  f.vf_end.set_unread_limit(100);  // the PF's buffer: 100 bytes, then the write waits
+  std::array<std::byte, 128> data{};
+  data.fill(std::byte{0xAB});
+  outcome first;
+  f.vf->async_write_block(block_id{3}, data, first.handler());
+  run_ready(f.io);
+  BOOST_REQUIRE(f.vf_end.pending_writes() == 1u);
+  f.vf.reset();
+  run_ready(f.io);
+  f.vf_end.set_unread_limit(test_stream::unlimited);
+  run_ready(f.io);
+  f.vf.emplace(f.vf_end, own_slot, vf_message_options{.default_timeout = 1s, .negotiate = false}, f.clock);
+  outcome second;
+  f.vf->async_write_block(block_id{4}, data, second.handler());
+  run_ready(f.io);
+  const auto requests = take_requests(f.pf_end);  // every frame whole (checked there)
+  BOOST_REQUIRE(requests.size() == 2u);
+  BOOST_TEST(requests[0].block == 3u);
+  BOOST_TEST(requests[1].block == 4u);
+  BOOST_TEST(!f.vf->failure());
+}
+
 // Case 15: a VF endpoint destroyed while it waits on a shared-memory doorbell, then the io_context run
 // again: the wait's completion finds its cancellation slot alive and the endpoint gone (ASan).
 BOOST_AUTO_TEST_CASE(case_15_destroyed_while_waiting_on_a_shared_memory_doorbell) {

@@ -300,11 +300,15 @@ class pf_endpoint {
             boost::asio::post(executor, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
             return;
           }
+          // Armed before serving starts: the first pass (or the completion) is posted to the handler's
+          // executor, which may run on another thread.
           auto slot = boost::asio::get_associated_cancellation_slot(handler);
-          const std::uint64_t id = attachment->start_serving(
-              std::make_unique<detail::serve_completion_for<handler_type, boost::asio::any_io_executor>>(
-                  std::move(handler), attachment->io_executor()));
+          const std::uint64_t id = ++serving_ids_;
           if (slot.is_connected()) slot.template emplace<cancel_serving>(attachment, id);
+          attachment->start_serving(
+              std::make_unique<detail::serve_completion_for<handler_type, boost::asio::any_io_executor>>(
+                  std::move(handler), attachment->io_executor()),
+              id);
         },
         token);
   }
@@ -357,8 +361,10 @@ class pf_endpoint {
           auto cancellation = boost::asio::get_associated_cancellation_slot(handler);
           // As the mailbox form's: the work on the handler's executor is kept while serving runs.
           using completion_type = detail::serve_completion_for<decltype(handler), typename Stream::executor_type>;
-          auto done = [this, completion = std::make_unique<completion_type>(std::move(handler), stream.get_executor())](
+          // The slot is cleared here, on the endpoint's thread, where the contract has cancellation emitted.
+          auto done = [this, cancellation, completion = std::make_unique<completion_type>(std::move(handler), stream.get_executor())](
                           detail::pf_stream_link& link, boost::system::error_code ec) mutable {
+            if (cancellation.is_connected()) cancellation.clear();
             forget_stream(link);
             completion->complete(ec);
           };
@@ -614,6 +620,7 @@ class pf_endpoint {
   std::map<std::pair<vf_index, std::uint32_t>, std::shared_ptr<engine::block_handler>> handlers_;
   std::vector<std::shared_ptr<mailbox_attachment>> mailbox_attachments_;
   std::vector<std::shared_ptr<detail::pf_stream_link>> stream_attachments_;
+  std::uint64_t serving_ids_{0};  // the last ID a mailbox serving was given (0: none)
 };
 
 }  // namespace vpci

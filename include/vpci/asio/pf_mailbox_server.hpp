@@ -154,9 +154,9 @@ class pf_mailbox_attachment {
   // The VF was reset (FLR): re-initialise the window with a new epoch (the session keeps its latch), at
   // once where the transport never blocks, else by the serving loop's next pass (or the next service).
   virtual boost::system::error_code reinitialize() = 0;
-  // Starts serving (pf_endpoint::async_serve); the completion reports how serving ended. Returns the
-  // serving's ID (serving_id() while it lasts): a cancellation names the serving it belongs to.
-  virtual std::uint64_t start_serving(std::unique_ptr<serve_completion> completion) = 0;
+  // Starts serving (pf_endpoint::async_serve) as serving `id` (not 0, never given twice; serving_id() while
+  // it lasts: a cancellation names the serving it belongs to); the completion reports how serving ended.
+  virtual void start_serving(std::unique_ptr<serve_completion> completion, std::uint64_t id) = 0;
   [[nodiscard]] virtual bool serving() const noexcept = 0;
   // The ID start_serving gave the serving in progress; 0 when not serving.
   [[nodiscard]] virtual std::uint64_t serving_id() const noexcept = 0;
@@ -309,25 +309,24 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   [[nodiscard]] bool serving() const noexcept override { return completion_ != nullptr; }
   [[nodiscard]] std::uint64_t serving_id() const noexcept override { return completion_ != nullptr ? serving_id_ : 0; }
 
-  std::uint64_t start_serving(std::unique_ptr<serve_completion> completion) override {
-    const std::uint64_t id = ++serving_id_;
+  void start_serving(std::unique_ptr<serve_completion> completion, std::uint64_t id) override {
+    serving_id_ = id;
     completion_ = std::move(completion);
     executor_ = completion_->executor();
     stopping_ = false;
     stop_reason_ = {};
     if (detached_) {
       stop_serving(errc::vf_removed);
-      return id;
+      return;
     }
     // The write hook serves; without a heartbeat to keep, serving only ends.
-    if (kind_ == kind::observed && this->session_.next_tick() == engine::no_tick) return id;
+    if (kind_ == kind::observed && this->session_.next_tick() == engine::no_tick) return;
     // The first pass runs from the loop's executor, never inside async_serve's initiation.
     state_ = loop_state::posted;
     boost::asio::post(executor_, [self = this->shared_from_this()] {
       self->state_ = loop_state::idle;
       self->loop_pass();
     });
-    return id;
   }
 
   void stop_serving(boost::system::error_code reason) override {

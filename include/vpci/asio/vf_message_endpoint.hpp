@@ -78,11 +78,13 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   // Pending operations complete with vpci::errc::vf_removed. The endpoint's background read (or readiness
   // wait) is cancelled where the stream can cancel (cancel(), or its lowest layer's): left pending it
   // would keep the stream's executor busy (run() would not return) and, on a stream read without a wait
-  // first, take bytes meant for the next endpoint made on the same stream. A read or write still in
-  // progress keeps its own buffers and finds the endpoint gone.
+  // first, take bytes meant for the next endpoint made on the same stream. Not while a send is in
+  // progress: a stream cancels everything pending on it, and a frame cut there would break the PF's
+  // framing for whatever comes next on the stream; that send and the read then finish on their own,
+  // keeping their own buffers and finding the endpoint gone.
   ~vf_message_endpoint() {
     this->destroy();
-    if (reading_) cancel_stream();
+    if (reading_ && !channel_->io_in_flight()) cancel_stream();
   }
 
   typename core::executor_type get_executor() const noexcept { return stream_.get_executor(); }

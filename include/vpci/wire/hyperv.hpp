@@ -10,9 +10,11 @@
 // (drivers/hv/ring_buffer.c, hv_ringbuffer_read). So:
 // - encoders of whole packets (responses, invalidate) emit the padded packet, zeros in the padding; the
 //   request frames of framing.hpp pad the packet around the request payloads encoded here;
-// - decoders accept a message followed by trailing bytes up to the padded size of its largest legal form
-//   (vmbus::padded), and refuse more as malformed_message. Length fields (byte_count) govern, never the
-//   packet length. The content of the padding is not checked: pci-hyperv.c never reads it, and in a read
+// - decoders of what a PF receives (requests) accept a message followed by trailing bytes up to the
+//   padded size of its largest legal form (vmbus::padded), and refuse more as malformed_message; decoders
+//   of what a VF receives (completions, invalidate) take any bytes after the message, as pci-hyperv.c,
+//   which checks only lower bounds (docs/hyperv-binding.md, rule 5). Length fields (byte_count) govern,
+//   never the packet length. The content of the padding is not checked: pci-hyperv.c never reads it, and in a read
 //   completion it cannot even be told apart from data (no length field says where the data ends).
 // Decoders validate every length and field before touching the output; encoders refuse invalid arguments
 // and write nothing then.
@@ -78,7 +80,7 @@ inline constexpr std::uint16_t flag_completion_requested = 1;
 inline constexpr std::size_t descriptor_size = 16;
 
 // The size VMBus carries a packet of `size` bytes in: rounded up to 8 (vmbus_sendpacket_getid's
-// packetlen_aligned). Also the bound on trailing bytes a receiver accepts.
+// packetlen_aligned). Also the bound on trailing bytes a PF accepts after a request.
 [[nodiscard]] constexpr std::size_t padded(std::size_t size) noexcept { return (size + 7) & ~std::size_t{7}; }
 
 // The largest packet of this protocol: a full 128-byte write as Linux sends it (descriptor, 16-byte
@@ -211,8 +213,8 @@ struct read_response {
   static constexpr std::size_t max_wire_size = vmbus::padded(header_size + max_block_size);
   std::uint64_t transaction_id{0};
   ntstatus status{ntstatus::success};
-  // Encoding: the data to send. Decoding: every byte present after the status (0..132), a view into the
-  // packet; use data_for() to take what a read returns.
+  // Encoding: the data to send. Decoding: every byte present after the status (any number: a host may send
+  // more than a padded block), a view into the packet; use data_for() to take what a read returns.
   std::span<const std::byte> data{};
 
   // hv_pci_read_config_compl: a read of `bytes_requested` bytes returns min(requested, present) of them.
