@@ -14,8 +14,9 @@
 //   padded size of its largest legal form (vmbus::padded), and refuse more as malformed_message; decoders
 //   of what a VF receives (completions, invalidate) take any bytes after the message, as pci-hyperv.c,
 //   which checks only lower bounds (docs/hyperv-binding.md, rule 5). Length fields (byte_count) govern,
-//   never the packet length. The content of the padding is not checked: pci-hyperv.c never reads it, and in a read
-//   completion it cannot even be told apart from data (no length field says where the data ends).
+//   never the packet length. The content of the padding is not checked: pci-hyperv.c never reads it, and
+//   in a read completion it cannot even be told apart from data (no length field says where the data
+//   ends).
 // Decoders validate every length and field before touching the output; encoders refuse invalid arguments
 // and write nothing then.
 #pragma once

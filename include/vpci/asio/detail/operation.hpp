@@ -34,7 +34,7 @@ struct pending_operation {
   void destroy() { complete_fn(this, false, {}, Values{}...); }
 
  protected:
-  explicit pending_operation(complete_function complete) noexcept : complete_fn(complete) {}
+  explicit pending_operation(complete_function fn) noexcept : complete_fn(fn) {}
   ~pending_operation() = default;
 };
 
@@ -128,8 +128,7 @@ struct decoding_read_operation final : pending_operation<std::size_t> {
   using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
 
   decoding_read_operation(Handler&& h, const Executor& fallback)
-      : base(&do_complete), handler(std::move(h)),
-        work(boost::asio::get_associated_executor(handler, fallback)) {}
+      : base(&do_complete), handler(std::move(h)), work(boost::asio::get_associated_executor(handler, fallback)) {}
 
   static void do_complete(base* b, bool invoke, boost::system::error_code ec, std::size_t n) {
     auto* self = static_cast<decoding_read_operation*>(b);

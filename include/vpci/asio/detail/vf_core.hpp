@@ -274,10 +274,8 @@ class vf_core : public vf_sync_forms<Derived> {
     life_->alive = false;
     (void)timer_.cancel();
     self().engine_ref().remove(errc::vf_removed, false);
-    completion_type done{};
-    while (self().engine_ref().next_completion(done))
-      if (rw_operation* op = take(done.handle)) post_completion(op, error_of(done), done.bytes);
-    operations_.take_each([&](rw_operation* op) { post_completion(op, make_error_code(errc::vf_removed)); });
+    post_completions();
+    operations_.take_each([this](rw_operation* op) { post_completion(op, make_error_code(errc::vf_removed)); });
     if (waiter_ != nullptr) complete_waiter(make_error_code(errc::vf_removed), {});
   }
 
