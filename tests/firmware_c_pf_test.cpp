@@ -469,6 +469,57 @@ BOOST_AUTO_TEST_CASE(sequence_wraps_past_0xffff_to_1) {
   BOOST_TEST(vf.read(VPCI_REG_RESULT) == VPCI_STATUS_SUCCESS);
 }
 
+// Found by a differential run against the C++ engine: SIGHUP (a re-initialisation that is not an FLR)
+// lifted the quarantine, which lasts until a reset or an FLR (docs/protocol.md 4.4).
+BOOST_AUTO_TEST_CASE(a_quarantine_lasts_through_a_reinitialisation_until_an_flr) {
+  const std::string name = unique_name();
+  firmware_process pf(program(), name, {"--heartbeat", "0"});
+  BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
+  raw_vf vf(name);
+  const std::uint32_t epoch = VPCI_STATUS_EPOCH(vf.read(VPCI_REG_STATUS));
+  BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, epoch));
+  BOOST_TEST(vf.request(3, 3, 4, VPCI_OP_READ) == VPCI_STATUS(3, 0, 1, 0, 0, epoch));  // 2 skipped
+  BOOST_TEST(vf.read(VPCI_REG_RESULT) == VPCI_STATUS_INVALID_DEVICE_REQUEST);
+  pf.signal(SIGHUP);
+  std::uint32_t s = vf.wait_status([&](std::uint32_t st) { return VPCI_STATUS_EPOCH(st) != epoch; });
+  BOOST_TEST(s == VPCI_STATUS(0, 0, 0, 0, 0, epoch + 1));
+  BOOST_TEST(vf.request(4, 3, 4, VPCI_OP_READ) == VPCI_STATUS(4, 0, 1, 0, 0, epoch + 1));
+  BOOST_TEST(vf.read(VPCI_REG_RESULT) == VPCI_STATUS_ACCESS_DENIED);
+  pf.signal(SIGUSR2);
+  s = vf.wait_status([&](std::uint32_t st) { return VPCI_STATUS_EPOCH(st) != epoch + 1; });
+  BOOST_TEST(s == VPCI_STATUS(0, 0, 0, 0, 0, epoch + 2));
+  BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, epoch + 2));
+  BOOST_TEST(vf.read(VPCI_REG_RESULT) == VPCI_STATUS_SUCCESS);
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0);
+}
+
+// Also found by that differential run: the VF's process can write the status register past the write
+// mask. Showing the epoch before the PF's own made the re-initialisation pick the PF's current epoch
+// again, a restart the VF could never see (docs/protocol.md 5.1: E also differs from the PF's own).
+BOOST_AUTO_TEST_CASE(a_reinitialisation_never_keeps_its_epoch_whatever_the_vf_wrote_into_status) {
+  const std::string name = unique_name();
+  firmware_process pf(program(), name, {"--heartbeat", "0"});
+  BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
+  raw_vf vf(name);
+  BOOST_TEST_REQUIRE(VPCI_STATUS_EPOCH(vf.read(VPCI_REG_STATUS)) == 1u);
+  BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, 1));
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  void* base = ::mmap(nullptr, 256 + 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_TEST_REQUIRE(base != MAP_FAILED);
+  // Epoch 15: the PF's next after it is 1, its own. Nothing rings, so the PF sees it at the SIGHUP.
+  std::atomic_ref<std::uint32_t>(static_cast<std::uint32_t*>(base)[(256 + vf.window + VPCI_REG_STATUS) / 4])
+      .store(VPCI_STATUS(1, 4, 0, 0, 0, 15));
+  ::munmap(base, 256 + 2 * 4096);
+  pf.signal(SIGHUP);
+  const std::uint32_t s = vf.wait_status([](std::uint32_t st) { return VPCI_STATUS_EPOCH(st) != 15; });
+  BOOST_TEST(s == VPCI_STATUS(0, 0, 0, 0, 0, 2));
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0);
+}
+
 // The broken variants build (the test depends on them) and each breaks its rule.
 BOOST_AUTO_TEST_CASE(broken_no_sequence_check_executes_a_skipped_sequence) {
   const std::string name = unique_name();

@@ -1106,6 +1106,36 @@ BOOST_AUTO_TEST_CASE(reinitialising_after_an_flr_keeps_and_republishes_the_latch
   BOOST_TEST(f.u32(reg::status) == status_word(1, 8, false, true, 0, 2));
 }
 
+// Found by a differential run of the C firmware PF against this engine: a VF that wrote the mask
+// registers past a transport's read-only bits (its process maps the shared object) had the session take
+// its own window's mask into the latch at the next FLR or re-initialisation, so the VF's next driver was
+// handed up to 64 invalidations nobody raised. Only a new session (a restarted PF) reads the latch there.
+BOOST_AUTO_TEST_CASE(a_mask_the_vf_wrote_is_not_latched_by_the_sessions_own_flr_or_reinitialisation) {
+  for (const bool function_reset : {true, false}) {
+    BOOST_TEST_CONTEXT("function_reset " << function_reset) {
+      fixture f;
+      BOOST_TEST((f.store.invalidate(0, block_mask{0b100}) == no_error));
+      f.next(op_read, 5, 16);
+      BOOST_REQUIRE(f.mask() == 0b100u);
+      f.vf_write_u32(reg::invalidate_mask_low, 0xFFFFFFFF);
+      f.vf_write_u32(reg::invalidate_mask_high, 0x80000000);
+      f.apply(f.session.initialize(f.window, 0, function_reset));
+      BOOST_TEST(f.session.latched_invalidations().bits() == 0b100u);
+      BOOST_TEST(f.mask() == 0b100u);
+      BOOST_TEST(f.u32(reg::status) == status_word(0, 0, false, true, 0, 2));
+      // With nothing latched, the status says so, whatever the VF wrote.
+      f.vf_write_u32(reg::invalidate_ack_low, 0b100);
+      f.service();
+      BOOST_REQUIRE(f.session.latched_invalidations().bits() == 0u);
+      f.vf_write_u32(reg::invalidate_mask_low, 0x1);
+      f.apply(f.session.initialize(f.window, 0, function_reset));
+      BOOST_TEST(f.session.latched_invalidations().bits() == 0u);
+      BOOST_TEST(f.mask() == 0u);
+      BOOST_TEST(!f.status().invalidated);
+    }
+  }
+}
+
 // ---- block IDs ------------------------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(block_ids_0_63_64_and_0xffffffff_reach_the_store_unchanged) {

@@ -233,12 +233,14 @@ static void initialise_window(struct vf_state* v, bool flr) {
   reg_store(v, VPCI_REG_INVALIDATE_ACK_HIGH, 0);
   if (shown == 0 || flr)
     for (uint32_t r = VPCI_REG_DATA; r < VPCI_WINDOW_SIZE; r += 4) reg_store(v, r, 0);
-  v->epoch = (uint8_t)(shown % 15u + 1u); /* 1..15, never 0 */
+  uint8_t epoch = (uint8_t)(shown % 15u + 1u); /* 1..15, never 0 */
+  if (epoch == v->epoch) epoch = (uint8_t)(epoch % 15u + 1u); /* the VF may have written the status epoch */
+  v->epoch = epoch;
   v->last = 0;
   v->count = 0;
   v->heartbeat = 0;
   v->synchronised = shown == 0 || flr; /* zeroed request registers: at 0, only sequence 1 runs (5.1) */
-  v->quarantined = false;
+  if (flr) v->quarantined = false; /* a quarantine lasts until a reset or an FLR (4.4) */
   v->result = 0; /* the latch and its re-raised bits are kept (5.1) */
   reg_store(v, VPCI_REG_STATUS, status_word(v));
 }

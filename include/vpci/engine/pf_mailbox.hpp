@@ -76,10 +76,10 @@ class pf_mailbox_session {
   // one the window shows (and from this session's own), the sequence unsynchronised (the VF's first
   // non-zero sequence is adopted), `request`, result and acknowledgement registers zero (request_block and
   // the data window too unless the window shows an epoch), the invalidation latch published (this
-  // session's, with the store's pending invalidations, and the mask the window shows when some PF
-  // initialised it: a restarted PF republishes its predecessor's latch), the heartbeat scheduled from
-  // `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is signalled to see the new
-  // epoch); RESET and undefined bits are cleared, so a reset in progress completes.
+  // session's, with the store's pending invalidations, and at the session's first initialisation the mask
+  // the window shows when some PF initialised it: a restarted PF republishes its predecessor's latch), the
+  // heartbeat scheduled from `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
+  // signalled to see the new epoch); RESET and undefined bits are cleared, so a reset in progress completes.
   // A window that already shows an epoch keeps request_block and the data window (a VF may be composing a
   // request there); only `request` is zeroed. Writes: identity and limits, [control], request registers
   // (only `request` for a live window), result and mask, acknowledgement registers, data window (not for a
@@ -95,12 +95,15 @@ class pf_mailbox_session {
     signal_requested_ = (control & mailbox::control_signal) != 0;
 
     // A window some PF initialised (an epoch and layout 2: not whatever config space held) publishes that
-    // PF's latch in the mask registers, which the VF cannot write: a restarted PF (a new session) takes it
-    // over, so invalidations the old one latched survive the restart (docs/protocol.md 5.3). For this
-    // session's own re-initialisation (an FLR) it is the latch it already holds. Bits the VF acknowledged
-    // but the old PF never cleared are kept too: the VF reads them again, a duplicate at worst, as after
-    // an FLR (a raise the old PF saw after the acknowledgement would otherwise be lost).
-    if (shown != 0 && mailbox::layout_of(load(window, mailbox::reg::identity)) == mailbox::identity_layout::this_layout)
+    // PF's latch in the mask registers: a restarted PF (a new session, not yet initialised) takes it
+    // over, so invalidations the old one latched survive the restart (docs/protocol.md 5.3). Bits the VF
+    // acknowledged but the old PF never cleared are kept too: the VF reads them again, a duplicate at
+    // worst, as after an FLR (a raise the old PF saw after the acknowledgement would otherwise be lost).
+    // A session re-initialising its own window (an FLR, a reattach) keeps its own latch and reads nothing
+    // there: a VF that wrote the mask registers past a transport's read-only bits would otherwise carry
+    // its invented invalidations across the FLR to the VF's next driver.
+    if (!initialized_ && shown != 0 &&
+        mailbox::layout_of(load(window, mailbox::reg::identity)) == mailbox::identity_layout::this_layout)
       latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low)};
     last_sequence_ = 0;
     result_ = ntstatus::success;
