@@ -24,8 +24,10 @@
 // registers say about a quarantine), and the free ranges of the extended space. The JSON output has the
 // same fields; what the human output shows in hexadecimal (IDs, offsets, registers, masks, addresses) is a
 // "0x..." string there, counts and sizes are numbers, what it calls unknown is null. Malformed content is
-// listed under "errors" and the rest of the device is still printed; a bad address, an unreadable device or
-// file, or a dump that does not parse is a message on stderr and exit status 1 (2 for a usage error).
+// listed under "errors" and the rest of the device is still printed; so is what sysfs did not show (the
+// bytes past 64 to a reader without CAP_SYS_ADMIN, an Express function's extended space Linux cannot
+// reach). A bad address, an unreadable device or file, or a dump that does not parse is a message on
+// stderr and exit status 1 (2 for a usage error).
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -257,9 +259,12 @@ bool reads_as_vf(const config::standard_header& h) {
 }
 
 // `sysfs_vf` is what sysfs says of a VF (no other source knows a VF's IDs); any other function whose header
-// reads_as_vf is a VF with unknown IDs.
+// reads_as_vf is a VF with unknown IDs. `file_size` is the size of the function's sysfs config file, which
+// says why bytes are missing: Linux sizes the file by the config space it can reach, and may show a reader
+// less than the file holds. No other source says why.
 device_report analyse(const pci_address& address, std::span<const std::byte> space,
-                      std::optional<virtual_function> sysfs_vf = std::nullopt) {
+                      std::optional<virtual_function> sysfs_vf = std::nullopt,
+                      std::optional<std::size_t> file_size = std::nullopt) {
   device_report r;
   r.address = address;
   r.size = space.size();
@@ -282,20 +287,41 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
 
   const auto walk = config::walk_capabilities(space);
   r.capabilities.assign(walk.entries.begin(), walk.entries.end());
+  // Linux shows a reader without CAP_SYS_ADMIN only the first 64 bytes of the file (128 of a CardBus
+  // bridge's; pci-sysfs.c pci_read_config()), and the file keeps its size. A list leading past them was not
+  // read, it is not broken: lspci says "<access denied>" there. What lies past them (the extended space, a
+  // mailbox window, the free ranges) was not read either, so the report ends with the standard capabilities.
+  const bool access_denied = file_size && *file_size > space.size();
   if (walk.error != no_error && header->known_layout()) {
-    const std::string after = walk.entries.empty() ? "at the capability pointer"
-                                                   : "after [" + hex(walk.entries.end()[-1].offset, 2) + "]";
-    r.errors.push_back("capabilities: " + after + ": " + describe(walk.error));
+    if (access_denied && walk.error == errc::out_of_range) {
+      r.errors.push_back("capabilities: access denied: only the first " + std::to_string(space.size()) + " of " +
+                         std::to_string(*file_size) + " bytes are readable (reading the rest needs CAP_SYS_ADMIN; run as root)");
+    } else {
+      const std::string after = walk.entries.empty() ? "at the capability pointer"
+                                                     : "after [" + hex(walk.entries.end()[-1].offset, 2) + "]";
+      r.errors.push_back("capabilities: " + after + ": " + describe(walk.error));
+    }
   }
+  if (access_denied) return r;
   // Only a PCI Express or PCI-X function has an extended space (what a snapshot holds above 0x100 of any
   // other is not one, and the OS does not read it), so lspci shows extended capabilities only after one of
   // those two; so does this, saying so when the snapshot holds something there.
-  const bool extended_space = std::any_of(walk.entries.begin(), walk.entries.end(), [](const config::capability& c) {
-    return c.id == config::capability_id::pci_express || c.id == config::capability_id::pci_x;
-  });
-  if (!extended_space) {
+  const auto has_capability = [&](std::uint8_t id) {
+    return std::any_of(walk.entries.begin(), walk.entries.end(), [id](const config::capability& c) { return c.id == id; });
+  };
+  const bool express = has_capability(config::capability_id::pci_express);
+  if (!express && !has_capability(config::capability_id::pci_x)) {
     if (!config::extended_list_empty(space))
       r.errors.push_back("extended capabilities: not read: no PCI Express or PCI-X capability, so no extended space");
+    return r;
+  }
+  // Linux gives an Express function a 256-byte file when it cannot reach the extended space (a read at 0x100
+  // fails, reads all ones or aliases 0x00: probe.c pci_cfg_space_size_ext(); no ECAM, pci=nommconf, a VF in a
+  // guest without one). Its extended capabilities, a mailbox window among them, are unseen, not absent.
+  // PCI-X has an extended space only in its 266 and 533 MHz modes, which this does not judge: no error there.
+  if (express && file_size == config::conventional_space_size) {
+    r.errors.push_back("extended capabilities: not read: the config space is " + std::to_string(*file_size) +
+                       " bytes (the system gives no access to extended space)");
     return r;
   }
 
@@ -703,7 +729,7 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
                  ec ? ec.message().c_str() : "nothing readable");
     return false;
   }
-  out.push_back(analyse(*address, bytes, sysfs_virtual_function(directory)));
+  out.push_back(analyse(*address, bytes, sysfs_virtual_function(directory), space.file_size()));
   return true;
 }
 

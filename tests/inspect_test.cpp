@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -207,6 +208,15 @@ std::string vf_line(const std::string& pf, const std::string& vendor, const std:
   return "  virtual function: PF " + pf + ", vendor " + vendor + " device " + device +
          " (a VF's vendor and device ID registers read ffff: its IDs are its PF's vendor and VF Device ID, which "
          "sysfs names)\n";
+}
+
+// A function's directory in a copy of /sys/bus/pci/devices, holding a config file of `bytes`.
+fs::path sysfs_function(const fs::path& root, const std::string& address, std::span<const std::byte> bytes) {
+  const fs::path directory = root / address;
+  fs::create_directory(directory);
+  std::ofstream(directory / "config", std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  return directory;
 }
 
 // The addresses vpci-inspect --json lists, in order.
@@ -872,10 +882,7 @@ BOOST_AUTO_TEST_CASE(a_vf_through_sysfs_has_the_ids_and_pf_linux_gives_it) {
   temp_directory root;
   const auto function = [&](const std::string& address, const config_image& image, const std::string& vendor,
                             const std::string& device) {
-    const fs::path directory = root.path() / address;
-    fs::create_directory(directory);
-    std::ofstream(directory / "config", std::ios::binary)
-        .write(reinterpret_cast<const char*>(image.bytes().data()), static_cast<std::streamsize>(image.bytes().size()));
+    const fs::path directory = sysfs_function(root.path(), address, image.view());
     if (!vendor.empty()) std::ofstream(directory / "vendor") << vendor;
     if (!device.empty()) std::ofstream(directory / "device") << device;
     return directory;
@@ -920,6 +927,98 @@ BOOST_AUTO_TEST_CASE(a_vf_through_sysfs_has_the_ids_and_pf_linux_gives_it) {
   BOOST_TEST(addresses("ffff:ffff").empty());
   BOOST_TEST(addresses(":") == std::vector<std::string>({"0000:03:00.0", "0000:04:10.0", "0000:04:10.2"}),
              boost::test_tools::per_element());
+}
+
+// Linux gives a PCI Express function a 256-byte config file when it cannot reach its extended space (no
+// ECAM, pci=nommconf, a VF passed into a guest without one: probe.c pci_cfg_space_size_ext()); a mailbox
+// window there is then out of sight, which the tool says instead of listing no extended capabilities and
+// no error. A conventional or PCI-X function has 256 bytes and no extended space to miss.
+BOOST_AUTO_TEST_CASE(an_express_function_with_a_256_byte_config_file_says_extended_space_is_not_reachable) {
+  if (skip_without_binary()) return;
+  temp_directory root;
+  sysfs_function(root.path(), "0000:04:10.0", vf_with_mailbox().view(256));
+  config_image conventional{0x8086, 0x0004};
+  conventional.capability_pointer(0x40);
+  conventional.standard_capability(0x40, 0x01, 0x00);
+  sysfs_function(root.path(), "0000:00:04.0", conventional.view(256));
+  config_image pci_x{0x8086, 0x0005};
+  pci_x.capability_pointer(0x40);
+  pci_x.standard_capability(0x40, 0x07, 0x00);
+  sysfs_function(root.path(), "0000:00:05.0", pci_x.view(256));
+  const std::string environment = "VPCI_SYSFS_ROOT='" + root.path().string() + "' ";
+  const std::string unreachable =
+      "extended capabilities: not read: the config space is 256 bytes (the system gives no access to extended space)";
+
+  const auto r = run_inspect("--json", environment);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  const json::value doc = json::parse(r.out);
+  BOOST_TEST_REQUIRE(doc.as_array().size() == 3u);
+  const auto& express = doc.as_array()[2];
+  BOOST_TEST(express.at("address").as_string() == "0000:04:10.0");
+  BOOST_TEST(express.at("size").as_int64() == 256);
+  BOOST_TEST(express.at("extended_capabilities").as_array().empty());
+  BOOST_TEST(express.at("mailbox").is_null());
+  BOOST_TEST(json::serialize(express.at("errors")) == json::serialize(json::array{json::string(unreachable)}));
+  BOOST_TEST(doc.as_array()[0].at("errors").as_array().empty());  // conventional
+  BOOST_TEST(doc.as_array()[1].at("errors").as_array().empty());  // PCI-X
+
+  const auto human = run_inspect("0000:04:10.0 0000:00:04.0", environment);
+  BOOST_TEST(human.exit_status == 0, human.err);
+  BOOST_TEST(human.out.find("  error: " + unreachable + "\n") != std::string::npos, human.out);
+  BOOST_TEST(human.out.find("error:") == human.out.rfind("error:"), human.out);  // the Express function's only
+}
+
+// Linux shows a reader without CAP_SYS_ADMIN only the first 64 bytes of a config file (128 of a CardBus
+// bridge's; pci-sysfs.c pci_read_config()) while the file keeps its size. No regular file reads so, so the
+// tool runs in a user namespace of its own (unshare --user: no CAP_SYS_ADMIN in the initial namespace,
+// root or not) on a real function of this host with a capability list; skipped where there is none.
+BOOST_AUTO_TEST_CASE(a_config_file_readable_only_in_its_first_64_bytes_says_access_is_denied) {
+  if (skip_without_binary()) return;
+  if (test::run_command("unshare --user true 2>/dev/null && echo yes").out != "yes\n") {
+    BOOST_TEST_MESSAGE("no user namespace for an unprivileged reader (unshare --user): skipped");
+    return;
+  }
+  const fs::path devices = "/sys/bus/pci/devices";
+  std::vector<fs::path> functions;
+  std::error_code list_error;
+  for (const auto& entry : fs::directory_iterator(devices, list_error)) functions.push_back(entry.path());
+  std::sort(functions.begin(), functions.end());
+  std::string address;
+  std::uintmax_t file_size = 0;
+  for (const auto& function : functions) {
+    // The first 64 bytes read for anyone: a function with a capability list (status bit 4) and a type 0
+    // or 1 header (a CardBus bridge shows 128 bytes).
+    std::array<unsigned char, 64> header{};
+    std::ifstream in(function / "config", std::ios::binary);
+    if (!in.read(reinterpret_cast<char*>(header.data()), header.size())) continue;
+    const bool vendor_reads = header[0] != 0xFF || header[1] != 0xFF;
+    if (vendor_reads && (header[0x06] & 0x10) != 0 && (header[0x0E] & 0x7F) <= 1) {
+      address = function.filename().string();
+      file_size = fs::file_size(function / "config");
+      break;
+    }
+  }
+  if (address.empty()) {
+    BOOST_TEST_MESSAGE("no PCI function with a capability list under " << devices << ": skipped");
+    return;
+  }
+  const std::string denied = "capabilities: access denied: only the first 64 of " + std::to_string(file_size) +
+                             " bytes are readable (reading the rest needs CAP_SYS_ADMIN; run as root)";
+  const std::string unprivileged = "VPCI_SYSFS_ROOT='" + devices.string() + "' unshare --user ";
+
+  const auto r = run_inspect("--json " + address, unprivileged);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  const json::value doc = json::parse(r.out);
+  BOOST_TEST_REQUIRE(doc.as_array().size() == 1u);
+  const auto& d = doc.as_array()[0];
+  BOOST_TEST(d.at("size").as_int64() == 64);
+  BOOST_TEST(d.at("capabilities").as_array().empty());  // the list starts at 0x40 or above: none was read
+  BOOST_TEST(json::serialize(d.at("errors")) == json::serialize(json::array{json::string(denied)}), address);
+
+  const auto human = run_inspect(address, unprivileged);
+  BOOST_TEST(human.exit_status == 0, human.err);
+  BOOST_TEST(human.out.find("  error: " + denied + "\n") != std::string::npos, human.out);
+  BOOST_TEST(human.out.find("error:") == human.out.rfind("error:"), human.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

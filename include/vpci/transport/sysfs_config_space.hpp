@@ -11,7 +11,8 @@
 //   dword offsets are atomic with respect to the device, a transfer of several dwords is not.
 // - size() is the *readable* size: the file size (256 or 4096) for a privileged reader; Linux returns only
 //   the first 64 bytes (128 for a CardBus bridge) to a reader without CAP_SYS_ADMIN, and size() is then that
-//   shorter length, so that a read inside size() never comes back short.
+//   shorter length, so that a read inside size() never comes back short. file_size() is the file's size
+//   either way: size() < file_size() says the reader was shown only the start.
 //
 // Asynchronous operations: a multi-dword transfer is a loop of blocking system calls, so it never runs on
 // the caller's io_context thread. Each object owns one worker thread (a boost::asio::thread_pool of size
@@ -136,6 +137,7 @@ class sysfs_config_space {
       : executor_(other.executor_),
         fd_(std::exchange(other.fd_, -1)),
         size_(std::exchange(other.size_, 0)),
+        file_size_(std::exchange(other.file_size_, 0)),
         mode_(other.mode_),
         worker_(std::move(other.worker_)),
         closing_(std::move(other.closing_)) {}
@@ -145,6 +147,7 @@ class sysfs_config_space {
       executor_ = other.executor_;
       fd_ = std::exchange(other.fd_, -1);
       size_ = std::exchange(other.size_, 0);
+      file_size_ = std::exchange(other.file_size_, 0);
       mode_ = other.mode_;
       worker_ = std::move(other.worker_);
       closing_ = std::move(other.closing_);
@@ -175,7 +178,8 @@ class sysfs_config_space {
     }
     fd_ = fd;
     mode_ = mode;
-    size_ = readable_size(fd, st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0);
+    file_size_ = st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
+    size_ = readable_size(fd, file_size_);
     closing_ = std::make_shared<std::atomic<bool>>(false);
     worker_ = std::make_unique<boost::asio::thread_pool>(1);
   }
@@ -202,6 +206,7 @@ class sysfs_config_space {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     size_ = 0;
+    file_size_ = 0;
   }
 
   [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
@@ -209,6 +214,8 @@ class sysfs_config_space {
   [[nodiscard]] executor_type get_executor() const noexcept { return executor_; }
   // The readable size in bytes (see the header comment); 0 when closed.
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  // The file's size in bytes (256 or 4096 for a sysfs config file), whatever this reader may read; 0 when closed.
+  [[nodiscard]] std::size_t file_size() const noexcept { return file_size_; }
 
   // Errors: errc::out_of_range / errc::invalid_argument (bounds), boost::asio::error::bad_descriptor
   // (closed), errno's error of a failed pread, boost::system::errc::io_error for a short one. Returns the
@@ -351,6 +358,7 @@ class sysfs_config_space {
   executor_type executor_;
   int fd_ = -1;
   std::size_t size_ = 0;
+  std::size_t file_size_ = 0;
   access_mode mode_ = access_mode::read_only;
   std::unique_ptr<boost::asio::thread_pool> worker_;
   // Set by close() so that operations queued behind the one running complete as aborted, quickly.
