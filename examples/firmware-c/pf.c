@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -168,6 +169,7 @@ struct vf_state {
   unsigned index;
   char name[NAME_MAX];
   aword* map;
+  int fd; /* the object, locked from its creation until it is published (docs/shm-transport.md 5) */
   dev_t dev;
   ino_t ino;
   pthread_t thread;
@@ -376,47 +378,105 @@ static bool valid_length(off_t length) { return length == SHM_HEADER + 2 * 256 |
 
 /* An object of this name that is a vpci space: its device marked gone and its drivers woken, as
  * docs/shm-transport.md asks of a replacing device. */
-static void mark_replaced(const char* name) {
-  const int fd = shm_open(name, O_RDWR, 0);
-  struct stat st;
-  if (fd < 0) return;
-  if (fstat(fd, &st) == 0 && valid_length(st.st_size)) {
-    aword* old = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (old != MAP_FAILED) {
-      if (atomic_load(&old[0]) == SHM_MAGIC && atomic_load(&old[1]) == SHM_VERSION) {
-        atomic_store(&old[SHM_DEVICE_PRESENCE / 4], FUTEX_OWNER_DIED);
-        futex_wake(&old[SHM_DEVICE_PRESENCE / 4]);
-        ring(&old[SHM_TO_DRIVER / 4]);
-      }
-      munmap((void*)old, (size_t)st.st_size);
-    }
+/* docs/shm-transport.md 1: a name changes hands only under an exclusive flock on the object it refers to,
+ * taken within 2 s (a holder works for microseconds) and checked, once held, to still be that object. */
+static bool lock_object(int fd, int operation) {
+  for (int waited_ms = 0;; ++waited_ms) {
+    if (flock(fd, operation | LOCK_NB) == 0) return true;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK || waited_ms == 2000) return false;
+    const struct timespec pause = {0, 1000000};
+    nanosleep(&pause, NULL);
   }
-  close(fd);
 }
 
-static int create_space(struct vf_state* v) {
-  int fd = -1;
-  for (int attempt = 0;; ++attempt) {
-    fd = shm_open(v->name, O_CREAT | O_EXCL | O_RDWR, 0600);
-    if (fd >= 0 || errno != EEXIST || !replace_existing || attempt == 4) break;
-    mark_replaced(v->name);
-    if (shm_unlink(v->name) != 0 && errno != ENOENT) return errno;
+static bool name_refers_to(const char* name, int fd) {
+  struct stat held, current;
+  const int named = shm_open(name, O_RDONLY, 0);
+  if (named < 0) return false;
+  const bool same = fstat(fd, &held) == 0 && fstat(named, &current) == 0 && held.st_dev == current.st_dev &&
+                    held.st_ino == current.st_ino;
+  close(named);
+  return same;
+}
+
+/* --replace (section 4, Replacing): under the old object's lock, mark a vpci space of this layout as
+ * having lost its device, then unlink the name. */
+static int replace_object(const char* name) {
+  const int fd = shm_open(name, O_RDWR, 0);
+  if (fd < 0) return errno == ENOENT ? 0 : errno;
+  if (!lock_object(fd, LOCK_EX)) {
+    close(fd);
+    return EBUSY;
   }
-  if (fd < 0) return errno;
+  int error = 0;
   struct stat st;
-  void* base = MAP_FAILED;
-  if (ftruncate(fd, SHM_LENGTH) == 0 && fstat(fd, &st) == 0)
-    base = mmap(NULL, SHM_LENGTH, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  const int error = errno;
-  close(fd);
-  if (base == MAP_FAILED) {
-    shm_unlink(v->name);
-    return error;
+  if (name_refers_to(name, fd)) {
+    if (fstat(fd, &st) == 0 && valid_length(st.st_size)) {
+      aword* old = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (old != MAP_FAILED) {
+        if (atomic_load(&old[0]) == SHM_MAGIC && atomic_load(&old[1]) == SHM_VERSION) {
+          atomic_store(&old[SHM_DEVICE_PRESENCE / 4], FUTEX_OWNER_DIED);
+          futex_wake(&old[SHM_DEVICE_PRESENCE / 4]);
+          ring(&old[SHM_TO_DRIVER / 4]);
+        }
+        munmap((void*)old, (size_t)st.st_size);
+      }
+    }
+    if (shm_unlink(name) != 0 && errno != ENOENT) error = errno;
   }
-  v->map = base;
-  v->dev = st.st_dev;
-  v->ino = st.st_ino;
-  return 0;
+  flock(fd, LOCK_UN);
+  close(fd);
+  return error;
+}
+
+/* Creates, locks, sizes (its pages reserved: a full /dev/shm is ENOSPC here, not SIGBUS later) and maps
+ * the object; it stays locked in v->fd until build_space published it. */
+static int create_space(struct vf_state* v) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const int fd = shm_open(v->name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) {
+      if (errno != EEXIST || !replace_existing) return errno;
+      const int error = replace_object(v->name);
+      if (error != 0) return error;
+      continue;
+    }
+    if (!lock_object(fd, LOCK_EX)) {
+      close(fd);
+      return EBUSY;
+    }
+    if (!name_refers_to(v->name, fd)) { /* a replacer took the empty object's name first: start again */
+      flock(fd, LOCK_UN);
+      close(fd);
+      continue;
+    }
+    struct stat st;
+    int error = 0;
+    void* base = MAP_FAILED;
+    if (ftruncate(fd, SHM_LENGTH) != 0 || fstat(fd, &st) != 0) error = errno;
+    else if ((error = posix_fallocate(fd, 0, SHM_LENGTH)) == 0 &&
+             (base = mmap(NULL, SHM_LENGTH, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+      error = errno;
+    if (error != 0) {
+      shm_unlink(v->name);
+      flock(fd, LOCK_UN);
+      close(fd);
+      return error;
+    }
+    v->map = base;
+    v->fd = fd;
+    v->dev = st.st_dev;
+    v->ino = st.st_ino;
+    return 0;
+  }
+  return EBUSY;
+}
+
+/* Lets go of the object's lock (the mapping keeps the open file description, so close() alone would not). */
+static void unlock_space(struct vf_state* v) {
+  flock(v->fd, LOCK_UN);
+  close(v->fd);
+  v->fd = -1;
 }
 
 /* The VF's config space: the window's registers, then its DVSEC headers, the capability ID last; the
@@ -446,6 +506,7 @@ static int build_space(struct vf_state* v) {
   if (syscall(SYS_set_robust_list, &v->robust, sizeof v->robust) != 0) return errno;
   atomic_store(presence, v->tid);
   atomic_store_explicit(&v->map[0], SHM_MAGIC, memory_order_release);
+  unlock_space(v);
   return 0;
 }
 
@@ -462,7 +523,10 @@ static void release_space(struct vf_state* v) {
   const int fd = shm_open(v->name, O_RDONLY, 0);
   struct stat st;
   if (fd >= 0) {
-    if (fstat(fd, &st) == 0 && st.st_dev == v->dev && st.st_ino == v->ino) shm_unlink(v->name);
+    if (fstat(fd, &st) == 0 && st.st_dev == v->dev && st.st_ino == v->ino && lock_object(fd, LOCK_EX) &&
+        name_refers_to(v->name, fd))
+      shm_unlink(v->name);
+    flock(fd, LOCK_UN);
     close(fd);
   }
 }
@@ -485,6 +549,7 @@ static void* serve_vf(void* arg) {
   if (v->failed == 0 && (v->failed = build_space(v)) != 0) {
     munmap((void*)v->map, SHM_LENGTH);
     shm_unlink(v->name);
+    unlock_space(v);
   }
   sem_post(&started);
   if (v->failed != 0) return NULL;

@@ -785,30 +785,24 @@ class unix_socket_file {
   std::optional<struct ::stat> identity_;
 };
 
-// The PF's shared-memory space NAME: made afresh, or in place of a stale one (its PF died or shut down).
-// A live PF's space is refused (replacing it would cut that PF's VFs off), and so is an object that is
-// not a vpci config space.
+// The PF's shared-memory space NAME: made afresh, or in place of a stale one (its PF died, shut down, or
+// died while making it). A live PF's space is refused (replacing it would cut that PF's VFs off), and so
+// is an object that is not a vpci config space. The transport judges and replaces under the object's
+// lock, so of several PFs started at once on one name exactly one serves it.
 vpci::shm_config_space create_pf_space(const boost::asio::any_io_executor& executor, const std::string& name) {
   try {
-    return vpci::shm_config_space::create(executor, name, 4096, vpci::shm_create::exclusive);
+    return vpci::shm_config_space::create(executor, name, 4096, vpci::shm_create::replace_stale);
   } catch (const boost::system::system_error& e) {
-    if (e.code() != boost::system::errc::file_exists)
-      throw setup_failure("cannot create shared memory " + name + ": " + e.code().message());
+    const auto code = e.code();
+    if (code == boost::system::errc::file_exists)
+      throw setup_failure("a live PF serves shared memory " + name + "; give another --shm name");
+    if (code == vpci::errc::bad_data)
+      throw setup_failure("shared memory " + name + " is there and is no vpci config space; give another --shm name");
+    if (code == vpci::errc::revision_mismatch)
+      throw setup_failure("shared memory " + name +
+                          " is a vpci config space of another layout version; give another --shm name");
+    throw setup_failure("cannot create shared memory " + name + ": " + code.message());
   }
-  try {
-    // A read-only view is an observer: it attaches as no driver, and opens only while the device lives.
-    (void)vpci::shm_config_space::open(executor, name, vpci::shm_role::driver, vpci::shm_access::read_only);
-  } catch (const boost::system::system_error& e) {
-    if (e.code() != vpci::errc::peer_gone && e.code() != boost::system::errc::no_such_file_or_directory)
-      throw setup_failure("shared memory " + name + " is there and is no vpci config space to replace (" +
-                          e.code().message() + "); give another --shm name");
-    try {
-      return vpci::shm_config_space::create(executor, name, 4096, vpci::shm_create::replace);
-    } catch (const boost::system::system_error& again) {
-      throw setup_failure("cannot create shared memory " + name + ": " + again.code().message());
-    }
-  }
-  throw setup_failure("a live PF serves shared memory " + name + "; give another --shm name");
 }
 
 vpci::shm_config_space open_vf_space(const boost::asio::any_io_executor& executor, const std::string& name) {

@@ -87,6 +87,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -111,6 +112,7 @@
 #include <vpci/transport/traits.hpp>
 #include <vpci/transport/detail/deferred_access.hpp>
 #include <vpci/transport/detail/futex.hpp>
+#include <vpci/transport/detail/shm_object_lock.hpp>
 #include <vpci/transport/detail/shm_presence.hpp>
 #include <vpci/transport/detail/shm_wait_queue.hpp>
 
@@ -123,10 +125,16 @@ enum class shm_access { read_write, read_only };
 // (the PF answering a mailbox request) writes them with `none` and rings once at the end, so the peer
 // wakes once, to a complete update, instead of once per register.
 enum class shm_ring { after_write, none };
-// What create() does when the name exists: fail (EEXIST), or replace the object. Replacing marks the old
-// object's device gone (its drivers learn it at once, as if the old device had exited) and unlinks it;
-// processes that still map it keep their mapping until they let go of it.
-enum class shm_create { exclusive, replace };
+// What create() does when the name exists:
+// - exclusive: fail (EEXIST);
+// - replace_stale: replace an object whose device is gone (it crashed, shut down, or died before it
+//   published the object), fail with EEXIST while its device lives, and refuse anything that is not a
+//   vpci config space (vpci::errc::bad_data; vpci::errc::revision_mismatch for another layout version).
+//   What a restarted PF wants: of several started at once on one name, exactly one serves it;
+// - replace: replace the object whatever it is. Replacing marks the old object's device gone (its
+//   drivers learn it at once, as if the old device had exited) and unlinks it; processes that still map
+//   it keep their mapping until they let go of it.
+enum class shm_create { exclusive, replace_stale, replace };
 
 namespace detail {
 
@@ -182,17 +190,17 @@ class shm_mapping {
     device_id_ = identity.st_dev;
     inode_ = identity.st_ino;
   }
-  // Unlinks the name if it still refers to this object: after a replace it names another one. (A replace
-  // racing with this check in the same microsecond can still lose its new name; replacing a live device
-  // is the user's decision to make, not a race to run.)
+  // Unlinks the name if it still refers to this object: after a replace it names another one. Under the
+  // object's lock (detail/shm_object_lock.hpp), so a replacement made meanwhile keeps its name. Left when
+  // the lock cannot be had: the name then refers to a device that is gone, which replace_stale takes over.
   void unlink_name_if_still_ours() const noexcept {
     if (name_.empty()) return;
     const int fd = ::shm_open(name_.c_str(), O_RDONLY, 0);
     if (fd < 0) return;
+    shm_locked_fd object(fd);
     struct ::stat status {};
-    const bool ours = ::fstat(fd, &status) == 0 && status.st_dev == device_id_ && status.st_ino == inode_;
-    ::close(fd);
-    if (ours) ::shm_unlink(name_.c_str());
+    if (::fstat(fd, &status) != 0 || status.st_dev != device_id_ || status.st_ino != inode_) return;
+    if (object.lock(LOCK_EX) && shm_name_refers_to(name_, fd)) ::shm_unlink(name_.c_str());
   }
 
   // The presences this mapping's views share (see shm_config_space::presence_for).
@@ -372,22 +380,38 @@ class shm_side_presence {
   presence_holder holder_;
 };
 
-// Marks the object behind `fd` as having lost its device, if it is a vpci space of this layout: it is
-// being replaced, and drivers still mapping it must learn so at once (to_driver rings, so those waiting
-// for an answer wake). Anything else is left as it is.
-inline void shm_mark_replaced(int fd) noexcept {
+// What an existing object is, judged under its lock (no creator is half way through it then, unless it
+// died there).
+enum class shm_found {
+  unpublished,    // empty, or sized but never published: its creator died before it was done
+  gone,           // a vpci space whose device is gone
+  live,           // a vpci space whose device lives
+  other_version,  // a vpci space of another layout version: its presence cannot be read
+  foreign,        // not a vpci config space
+};
+
+// Judges the object behind `fd` and, with `mark_gone`, marks a vpci space of this layout as having lost
+// its device: it is being replaced, and drivers still mapping it must learn so at once (to_driver rings,
+// so those waiting for an answer wake). Returns what it was before.
+inline shm_found examine_shm_object(int fd, bool mark_gone) noexcept {
   struct ::stat status {};
-  if (::fstat(fd, &status) != 0 || !shm_layout::valid_length(static_cast<std::size_t>(status.st_size))) return;
+  if (::fstat(fd, &status) != 0) return shm_found::foreign;
   const auto length = static_cast<std::size_t>(status.st_size);
+  if (length == 0) return shm_found::unpublished;
+  if (!shm_layout::valid_length(length)) return shm_found::foreign;
   void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) return;
-  {
-    const shm_mapping old(base, length, (length - shm_layout::header_size) / 2);  // unmaps on scope exit
-    if (old.load(shm_layout::magic_offset) == shm_layout::magic && old.load(shm_layout::version_offset) == shm_layout::version) {
-      mark_presence_gone(old.word(shm_layout::device_presence_offset));
-      shm_doorbell_words(old, shm_doorbell::to_driver).ring();
-    }
+  if (base == MAP_FAILED) return shm_found::foreign;
+  const shm_mapping old(base, length, (length - shm_layout::header_size) / 2);  // unmaps on scope exit
+  const std::uint32_t magic = old.load(shm_layout::magic_offset);
+  if (magic == 0) return shm_found::unpublished;
+  if (magic != shm_layout::magic || old.load(shm_layout::size_offset) != old.space_size()) return shm_found::foreign;
+  if (old.load(shm_layout::version_offset) != shm_layout::version) return shm_found::other_version;
+  const shm_found found = shm_device_present(old) ? shm_found::live : shm_found::gone;
+  if (mark_gone) {
+    mark_presence_gone(old.word(shm_layout::device_presence_offset));
+    shm_doorbell_words(old, shm_doorbell::to_driver).ring();
   }
+  return found;
 }
 
 }  // namespace detail
@@ -402,51 +426,34 @@ class shm_config_space {
   // `size` bytes (256 or 4096, else std::invalid_argument), every bit driver-writable, and returns its
   // device-role view: this process is the object's device (see Liveness above). The name exists until the
   // last device-role view of this mapping goes away (unless another create() replaced it meanwhile).
-  // `mode`: shm_create::exclusive fails with EEXIST when the name exists; shm_create::replace replaces an
-  // existing object, stale (its device died or shut down) or not: drivers still mapping the old object
-  // see its device gone (peer_alive() false, async_wait_peer_gone completes, to_driver rings), as if it
-  // had exited; a live device of the old object keeps its now nameless mapping and its views still work.
-  // Throws boost::system::system_error with the errno of a failing shm_open/shm_unlink/ftruncate/mmap, or
-  // of set_robust_list or thread creation when the device's presence cannot be registered; nothing is left
-  // behind then.
+  // `mode` (shm_create): what to do when the name exists. Replacing (replace_stale, replace) marks the old
+  // object's device gone where it is not yet: drivers still mapping it see it gone (peer_alive() false,
+  // async_wait_peer_gone completes, to_driver rings), as if it had exited; a live device of an object
+  // `replace` took the name from keeps its now nameless mapping and its views still work. Processes that
+  // create, replace and end on one name at once never take a name from a live device except through
+  // `replace` (detail/shm_object_lock.hpp).
+  // Throws boost::system::system_error: EEXIST as `mode` says; vpci::errc::bad_data or
+  // vpci::errc::revision_mismatch when replace_stale finds no vpci space of this layout;
+  // vpci::errc::busy when another process holds the object for more than two seconds (or the name changed
+  // hands eight times while this one tried); the errno of a failing shm_open/shm_unlink/ftruncate/
+  // fallocate/mmap (ENOSPC when the shared-memory file system cannot hold the object: its pages are
+  // reserved here, so a full /dev/shm is an error, not a SIGBUS at the first store), or of set_robust_list
+  // or thread creation when the device's presence cannot be registered. Nothing is left behind then.
   static shm_config_space create(executor_type executor, const std::string& name, std::size_t size,
                                  shm_create mode = shm_create::exclusive) {
     check_size(size);
-    constexpr int replace_attempts = 4;  // another process may create the name between unlink and create
-    int fd = -1;
-    for (int attempt = 0;; ++attempt) {
-      fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-      if (fd >= 0 || errno != EEXIST || mode != shm_create::replace || attempt == replace_attempts) break;
-      if (const int old = ::shm_open(name.c_str(), O_RDWR, 0); old >= 0) {
-        detail::shm_mark_replaced(old);
-        ::close(old);
+    constexpr int attempts = 8;  // the name may change hands between this process's steps
+    for (int attempt = 0; attempt != attempts; ++attempt) {
+      const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+      if (fd >= 0) {
+        if (auto made = make_named(executor, name, size, fd)) return std::move(*made);
+        continue;  // a replacer took the name before this process locked its fresh object
       }
-      if (::shm_unlink(name.c_str()) != 0 && errno != ENOENT) {
-        throw boost::system::system_error(detail::last_system_error(), "shm_unlink " + name);
-      }
+      if (errno != EEXIST) throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
+      if (mode == shm_create::exclusive) throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
+      take_name_from_existing(name, mode);
     }
-    if (fd < 0) throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
-    const std::size_t length = detail::shm_layout::total_size(size);
-    struct ::stat identity {};
-    void* base = MAP_FAILED;
-    if (::ftruncate(fd, static_cast<::off_t>(length)) == 0 && ::fstat(fd, &identity) == 0) {
-      base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    }
-    if (base == MAP_FAILED) {
-      const auto ec = detail::last_system_error();
-      ::close(fd);
-      ::shm_unlink(name.c_str());
-      throw boost::system::system_error(ec, "create shared config space " + name);
-    }
-    ::close(fd);
-    auto mapping = std::make_shared<detail::shm_mapping>(base, length, size);
-    try {
-      mapping->set_name(name, identity);
-      return make_device(std::move(executor), std::move(mapping));
-    } catch (...) {
-      ::shm_unlink(name.c_str());
-      throw;
-    }
+    throw boost::system::system_error(errc::busy, "create shared config space " + name + ": the name kept changing hands");
   }
 
   // An unnamed space (MAP_SHARED | MAP_ANONYMOUS) and its device-role view: shared with children forked
@@ -460,35 +467,41 @@ class shm_config_space {
     return make_device(std::move(executor), std::make_shared<detail::shm_mapping>(base, length, size));
   }
 
-  // Maps an existing named object made by create(). A read-write driver-role view attaches this mapping
-  // as a driver (see Liveness above). Throws boost::system::system_error: the errno of a failing
+  // Maps an existing named object made by create(), once its creator has published it (a creator at work
+  // holds the object's lock for microseconds). A read-write driver-role view attaches this mapping as a
+  // driver (see Liveness above). Throws boost::system::system_error: the errno of a failing
   // shm_open/fstat/mmap, vpci::errc::bad_data when the object is not a vpci config space (wrong magic or
   // length), vpci::errc::revision_mismatch for another layout version, vpci::errc::peer_gone when its
-  // device is gone (crashed, shut down or replaced: nobody will ever answer in it),
-  // vpci::errc::insufficient_resources when eight drivers are attached already, the errno of
+  // device is gone (crashed, shut down or replaced: nobody will ever answer in it; or it died before it
+  // published the object), vpci::errc::busy when another process holds the object for more than two
+  // seconds, vpci::errc::insufficient_resources when eight drivers are attached already, the errno of
   // set_robust_list or thread creation when this driver's presence cannot be registered.
   static shm_config_space open(executor_type executor, const std::string& name, shm_role role = shm_role::driver,
                                shm_access access = shm_access::read_write) {
     const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
     if (fd < 0) throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
-    struct ::stat status {};
-    if (::fstat(fd, &status) != 0) {
-      const auto ec = detail::last_system_error();
-      ::close(fd);
-      throw boost::system::system_error(ec, "fstat " + name);
+    detail::shm_locked_fd object(fd);
+    if (!object.lock(LOCK_SH)) {
+      throw boost::system::system_error(errc::busy, "shared config space " + name + ": another process holds it");
     }
+    struct ::stat status {};
+    if (::fstat(fd, &status) != 0) throw boost::system::system_error(detail::last_system_error(), "fstat " + name);
     const auto length = static_cast<std::size_t>(status.st_size);
+    if (length == 0) {
+      throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device died before publishing it");
+    }
     if (!detail::shm_layout::valid_length(length)) {
-      ::close(fd);
       throw boost::system::system_error(errc::bad_data, "shared config space " + name + " has a foreign length");
     }
     void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    const auto map_error = detail::last_system_error();
-    ::close(fd);
-    if (base == MAP_FAILED) throw boost::system::system_error(map_error, "mmap " + name);
+    if (base == MAP_FAILED) throw boost::system::system_error(detail::last_system_error(), "mmap " + name);
     // The space size follows from the object's length, checked above.
     const std::size_t size = (length - detail::shm_layout::header_size) / 2;
     auto mapping = std::make_shared<detail::shm_mapping>(base, length, size);
+    object.unlock();  // what is read below was published before the lock was had, or never will be
+    if (mapping->load(detail::shm_layout::magic_offset) == 0) {
+      throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device died before publishing it");
+    }
     if (mapping->load(detail::shm_layout::magic_offset) != detail::shm_layout::magic ||
         mapping->load(detail::shm_layout::size_offset) != size) {
       throw boost::system::system_error(errc::bad_data, "shared object " + name + " is not a vpci config space");
@@ -745,6 +758,73 @@ class shm_config_space {
   static void check_size(std::size_t size) {
     if (size != config::conventional_space_size && size != config::extended_space_size) {
       throw std::invalid_argument("vpci::shm_config_space: size must be 256 or 4096 bytes");
+    }
+  }
+
+  // Sizes, maps and publishes the object this process just created under `name` (`fd`, closed here), all
+  // under the object's lock. Empty when the name no longer refers to it once locked: a replacer took it
+  // (it judged the empty object a creation that died), and the caller starts again.
+  static std::optional<shm_config_space> make_named(executor_type& executor, const std::string& name,
+                                                    std::size_t size, int fd) {
+    detail::shm_locked_fd object(fd);
+    if (!object.lock(LOCK_EX)) {
+      throw boost::system::system_error(errc::busy, "create shared config space " + name + ": another process holds it");
+    }
+    if (!detail::shm_name_refers_to(name, fd)) return std::nullopt;
+    const std::size_t length = detail::shm_layout::total_size(size);
+    struct ::stat identity {};
+    void* base = MAP_FAILED;
+    boost::system::error_code ec;
+    if (::ftruncate(fd, static_cast<::off_t>(length)) != 0 || ::fstat(fd, &identity) != 0) {
+      ec = detail::last_system_error();
+    } else if (const int reserved = ::posix_fallocate(fd, 0, static_cast<::off_t>(length)); reserved != 0) {
+      ec = boost::system::error_code(reserved, boost::system::system_category());
+    } else if (base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0); base == MAP_FAILED) {
+      ec = detail::last_system_error();
+    }
+    if (ec) {
+      ::shm_unlink(name.c_str());  // the name is this object's: checked under its lock
+      throw boost::system::system_error(ec, "create shared config space " + name);
+    }
+    auto mapping = std::make_shared<detail::shm_mapping>(base, length, size);
+    try {
+      mapping->set_name(name, identity);
+      return make_device(std::move(executor), std::move(mapping));
+    } catch (...) {
+      ::shm_unlink(name.c_str());
+      throw;
+    }
+  }
+
+  // Unlinks the object `name` refers to, if `mode` lets it go (see shm_create), under its lock; returns
+  // when the name is free to create again, or refers to another object than the one judged (the caller
+  // tries again), and throws when the object stays.
+  static void take_name_from_existing(const std::string& name, shm_create mode) {
+    const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+    if (fd < 0) {
+      if (errno == ENOENT) return;
+      throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
+    }
+    detail::shm_locked_fd object(fd);
+    if (!object.lock(LOCK_EX)) {
+      throw boost::system::system_error(errc::busy, "replace shared config space " + name + ": another process holds it");
+    }
+    if (!detail::shm_name_refers_to(name, fd)) return;
+    const detail::shm_found found = detail::examine_shm_object(fd, mode == shm_create::replace);
+    if (mode == shm_create::replace_stale) {
+      if (found == detail::shm_found::live) {
+        throw boost::system::system_error(boost::system::error_code(EEXIST, boost::system::system_category()),
+                                          "shared config space " + name + ": its device lives");
+      }
+      if (found == detail::shm_found::foreign) {
+        throw boost::system::system_error(errc::bad_data, "shared object " + name + " is not a vpci config space");
+      }
+      if (found == detail::shm_found::other_version) {
+        throw boost::system::system_error(errc::revision_mismatch, "shared config space " + name);
+      }
+    }
+    if (::shm_unlink(name.c_str()) != 0 && errno != ENOENT) {
+      throw boost::system::system_error(detail::last_system_error(), "shm_unlink " + name);
     }
   }
 
