@@ -25,13 +25,18 @@
 //   count 0; an index of 5 or more EINVAL.
 // - DEVICE_SET_IRQS on INTx: TRIGGER with EVENTFD installs the eventfd (count 1, one descriptor) or removes it
 //   (count 0 or no descriptor); TRIGGER with NONE/BOOL fires the interrupt; MASK/UNMASK with NONE/BOOL mask and
-//   unmask it (an unmask delivers an interrupt raised while masked). Other shapes EINVAL. On the other IRQ
-//   types only "disable all" (DATA_NONE, start 0, count 0) succeeds. Descriptors a message does not use are
-//   closed.
+//   unmask it (an unmask delivers an interrupt raised while masked); UNMASK with EVENTFD installs or removes
+//   the unmask ("resample") eventfd: INTx is unmasked whenever it becomes readable, which is how QEMU ends
+//   an interrupt under KVM (the guest's EOI reaches only that eventfd). MASK with EVENTFD and other shapes
+//   EINVAL. On the other IRQ types only "disable all" (DATA_NONE, start 0, count 0) succeeds. Descriptors a
+//   message does not use are closed. Both eventfds are made non-blocking (O_NONBLOCK on the description
+//   the client shares): a blocking one whose counter the client filled would otherwise stop the thread the
+//   server shares with the PF at the next interrupt.
 // - DEVICE_RESET: the reset function (pf_endpoint::reset_vf: the layout's FLR semantics, the window
 //   re-initialised with a new epoch); ENOTSUP without one, EIO when it fails. The interrupt is unmasked.
 // - DMA_MAP / DMA_UNMAP: accepted and ignored (the function does no DMA); passed descriptors closed; the
-//   unmap reply echoes the request (flags other than 0: EINVAL).
+//   unmap reply echoes the request. Unmap flags: 0 or VFIO_DMA_UNMAP_FLAG_ALL (QEMU sends it when a vIOMMU
+//   drops the whole address space); the dirty bitmap or anything else EINVAL.
 // - anything else: ENOTSUP; a message of more than 16 + 4112 bytes: its payload is read and dropped, E2BIG.
 // A command with No_reply set gets no reply, error or not. Malformed payloads (sizes, argsz too small,
 // reserved values) get EINVAL; nothing changes then.
@@ -57,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -66,6 +72,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/error_code.hpp>
@@ -176,6 +183,7 @@ class vfio_user_device_server {
   ~vfio_user_device_server() {
     space_.set_interrupt({});
     drop_eventfd();
+    drop_unmask_eventfd();
   }
 
   // Serves the client connected on `socket` until it disconnects.
@@ -215,6 +223,7 @@ class vfio_user_device_server {
   [[nodiscard]] bool serving() const noexcept { return session_ != nullptr; }
   // INTx state, for tests and diagnostics.
   [[nodiscard]] bool interrupt_installed() const noexcept { return eventfd_ >= 0; }
+  [[nodiscard]] bool unmask_eventfd_installed() const noexcept { return unmask_ != nullptr; }
   [[nodiscard]] bool interrupt_masked() const noexcept { return masked_; }
   [[nodiscard]] bool interrupt_pending() const noexcept { return pending_; }
 
@@ -244,6 +253,7 @@ class vfio_user_device_server {
   // required again.
   void reset_connection_state() noexcept {
     drop_eventfd();
+    drop_unmask_eventfd();
     masked_ = false;
     pending_ = false;
     negotiated_ = false;
@@ -351,7 +361,7 @@ class vfio_user_device_server {
       }
       case command::dma_unmap: {
         auto request = vfio_user::decode_dma_unmap(payload);
-        if (!request || request->flags != 0) return EINVAL;
+        if (!request || (request->flags != 0 && request->flags != vfio_user::dma_unmap_flag_all)) return EINVAL;
         encode_reply(h, *request, out);
         return 0;
       }
@@ -395,6 +405,7 @@ class vfio_user_device_server {
           drop_eventfd();
           if (fds.size() == 1) {
             eventfd_ = fds.take(0);
+            make_nonblocking(eventfd_);
             deliver_pending();
           }
           return 0;
@@ -406,11 +417,13 @@ class vfio_user_device_server {
         if (selected) masked_ = true;
         return 0;
       case vfio_user::irq_set_action_unmask:
-        if (data == vfio_user::irq_set_data_eventfd) return EINVAL;  // resample eventfd: not supported
-        if (selected) {
-          masked_ = false;
-          deliver_pending();
+        if (data == vfio_user::irq_set_data_eventfd) {
+          if (fds.size() > 1) return EINVAL;
+          drop_unmask_eventfd();
+          if (fds.size() == 1) install_unmask_eventfd(fds.take(0));
+          return 0;
         }
+        if (selected) unmask();
         return 0;
       default:
         return EINVAL;
@@ -421,10 +434,15 @@ class vfio_user_device_server {
     pending_ = true;
     deliver_pending();
   }
+  void unmask() noexcept {
+    masked_ = false;
+    deliver_pending();
+  }
   void deliver_pending() noexcept {
     if (!pending_ || masked_ || eventfd_ < 0) return;
     const std::uint64_t one = 1;
-    // A full eventfd counter (EAGAIN) already wakes the client: nothing is lost.
+    // A full eventfd counter (EAGAIN: the descriptor is non-blocking) already wakes the client: nothing is
+    // lost.
     (void)!::write(eventfd_, &one, sizeof one);
     pending_ = false;
     masked_ = true;  // AUTOMASKED
@@ -432,6 +450,46 @@ class vfio_user_device_server {
   void drop_eventfd() noexcept {
     if (eventfd_ >= 0) ::close(eventfd_);
     eventfd_ = -1;
+  }
+  static void make_nonblocking(int fd) noexcept {
+    if (const int flags = ::fcntl(fd, F_GETFL); flags >= 0) (void)::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  }
+
+  // The unmask eventfd and its wait. The wait holds the line, not the server: once the server let go of it
+  // (a new one installed, the client gone, the server destroyed) its completion reaches nothing.
+  struct unmask_line {
+    unmask_line(const boost::asio::any_io_executor& executor, int fd) : descriptor(executor, fd) {}
+    boost::asio::posix::stream_descriptor descriptor;
+    vfio_user_device_server* owner = nullptr;
+  };
+  void install_unmask_eventfd(int fd) {
+    make_nonblocking(fd);
+    unmask_ = std::make_shared<unmask_line>(space_.get_executor(), fd);
+    unmask_->owner = this;
+    wait_for_unmask(unmask_);
+  }
+  static void wait_for_unmask(const std::shared_ptr<unmask_line>& line) {
+    line->descriptor.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                [line](boost::system::error_code ec) {
+                                  if (ec || line->owner == nullptr) return;
+                                  std::uint64_t count = 0;
+                                  const ssize_t n = ::read(line->descriptor.native_handle(), &count, sizeof count);
+                                  if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+                                    // Not an eventfd that works (its writer closed, an error): readable for
+                                    // good, it would wake this wait in a loop; the client unmasks by message.
+                                    line->owner->drop_unmask_eventfd();
+                                    return;
+                                  }
+                                  line->owner->unmask();
+                                  wait_for_unmask(line);
+                                });
+  }
+  void drop_unmask_eventfd() noexcept {
+    if (!unmask_) return;
+    unmask_->owner = nullptr;
+    boost::system::error_code ignored;
+    unmask_->descriptor.close(ignored);
+    unmask_.reset();
   }
 
   // One connection's serving loop.
@@ -569,6 +627,7 @@ class vfio_user_device_server {
   reset_function reset_;
   std::shared_ptr<session> session_;
   int eventfd_{-1};
+  std::shared_ptr<unmask_line> unmask_;
   bool masked_{false};
   bool pending_{false};
   bool negotiated_{false};

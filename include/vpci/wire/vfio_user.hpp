@@ -621,7 +621,8 @@ inline constexpr std::size_t dma_map_size = 32;
 }
 
 // DMA_UNMAP request and reply ("the server responds with the original DMA entry"): argsz, flags,
-// address u64, size u64 (24 bytes). vpci supports no dirty-page bitmap (flags must be 0).
+// address u64, size u64 (24 bytes). Flags as linux/vfio.h's: vpci supports no dirty-page bitmap (bit 0);
+// "unmap all" (bit 1) is what QEMU sends when a vIOMMU drops the whole address space.
 struct dma_unmap {
   std::uint32_t argsz{24};
   std::uint32_t flags{0};
@@ -629,6 +630,8 @@ struct dma_unmap {
   std::uint64_t size{0};
 };
 inline constexpr std::size_t dma_unmap_size = 24;
+inline constexpr std::uint32_t dma_unmap_flag_get_dirty_bitmap = 1U << 0;
+inline constexpr std::uint32_t dma_unmap_flag_all = 1U << 1;
 
 [[nodiscard]] constexpr result<std::size_t> encode(const dma_unmap& m, std::span<std::byte> out) noexcept {
   if (out.size() < dma_unmap_size) return errc::buffer_too_small;
