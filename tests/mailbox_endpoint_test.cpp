@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <type_traits>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -304,17 +305,21 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_and_the_c_facade) {
   BOOST_TEST(vpci_if.Size == sizeof(interface_standard));
   BOOST_TEST(vpci_if.Version == 1u);
   std::array<std::uint8_t, 128> buffer{};
-  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 6) == 0u);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 6) == 0);
   BOOST_TEST(buffer[5] == 0x03);
-  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 0) == 0xC000000Du);
-  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 129) == 0xC000000Du);
-  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 4) == 0xC0000023u);
-  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, nullptr, 6) == 0xC000000Du);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 0) == std::int32_t(0xC000000D));
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 129) == std::int32_t(0xC000000D));
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 4) == std::int32_t(0xC0000023));
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, nullptr, 6) == std::int32_t(0xC000000D));
   const std::array<std::uint8_t, 11> config{2, 0, 1, 0, 0x28, 0x23, 0, 0, 7, 0, 2};
-  BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 1, const_cast<std::uint8_t*>(config.data()), 11) == 0u);
+  BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 1, const_cast<std::uint8_t*>(config.data()), 11) == 0);
   BOOST_TEST(f.pf.load<example::vf_config_block>(0)->mtu == 9000u);
   BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 1, const_cast<std::uint8_t*>(config.data()), 10) ==
-             0xC000000Du);
+             std::int32_t(0xC000000D));
+  // NTSTATUS is a LONG: a failure is negative, so NT_SUCCESS (status >= 0) ported as written holds (the
+  // interface returned an unsigned value before, for which `status < 0` is never true).
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 4) < 0);
+  static_assert(std::is_same_v<decltype(vpci_if.ReadVfConfigBlock(nullptr, 0, nullptr, 0)), std::int32_t>);
 }
 
 BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {

@@ -187,10 +187,10 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_run_on_the_calling_thread) {
     BOOST_TEST(mac[5] == 0x03);
     interface_standard vpci_if = vf.interface();
     std::array<std::uint8_t, 16> buffer{};
-    BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 16) == 0u);
-    BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 4) == 0xC0000023u);
-    BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 200) == 0xC000000Du);
-    BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 0, buffer.data(), 6) == 0xC0000022u);  // read-only block
+    BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 16) == 0);
+    BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 4) == std::int32_t(0xC0000023));
+    BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 0, buffer.data(), 200) == std::int32_t(0xC000000D));
+    BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 0, buffer.data(), 6) == std::int32_t(0xC0000022));  // read-only block
     // An asynchronous operation pending: the synchronous forms refuse (busy) rather than interleave.
     std::array<std::byte, 6> a{};
     vf.async_read_block(example::mac_block::id, a, [](boost::system::error_code, std::size_t) {});

@@ -18,8 +18,9 @@
 
 extern "C" {
 // NTSTATUS VPCI_READ_BLOCK(PVOID Context, ULONG BlockId, PVOID Buffer, ULONG Length); WRITE the same.
-typedef std::uint32_t (*vpci_block_function)(void* context, std::uint32_t block_id, void* buffer,
-                                              std::uint32_t length);
+// NTSTATUS is a LONG: signed, so NT_SUCCESS (status >= 0) and a ported `status < 0` read as on Windows.
+typedef std::int32_t (*vpci_block_function)(void* context, std::uint32_t block_id, void* buffer,
+                                             std::uint32_t length);
 typedef void (*vpci_interface_reference)(void* context);
 }
 
@@ -44,32 +45,35 @@ inline void interface_no_reference(void*) noexcept {}
 
 // Length 0 or > 128 and a null buffer are STATUS_INVALID_PARAMETER before anything is sent; every
 // other outcome is the endpoint's error mapped to its NTSTATUS (a short buffer: BUFFER_TOO_SMALL).
+// The NTSTATUS of a status, as the signed LONG the interface returns.
+constexpr std::int32_t interface_status(ntstatus status) noexcept { return static_cast<std::int32_t>(to_underlying(status)); }
+
 template <class Endpoint>
-std::uint32_t interface_read(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
+std::int32_t interface_read(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
   if (context == nullptr || buffer == nullptr || length == 0 || length > max_block_size)
-    return to_underlying(ntstatus::invalid_parameter);
+    return interface_status(ntstatus::invalid_parameter);
   boost::system::error_code ec;
   try {
     static_cast<Endpoint*>(context)->read_block(block_id{block},
                                                 std::span<std::byte>(static_cast<std::byte*>(buffer), length), ec);
   } catch (...) {
-    return to_underlying(ntstatus::insufficient_resources);
+    return interface_status(ntstatus::insufficient_resources);
   }
-  return to_underlying(to_ntstatus(ec));
+  return interface_status(to_ntstatus(ec));
 }
 
 template <class Endpoint>
-std::uint32_t interface_write(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
+std::int32_t interface_write(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
   if (context == nullptr || buffer == nullptr || length == 0 || length > max_block_size)
-    return to_underlying(ntstatus::invalid_parameter);
+    return interface_status(ntstatus::invalid_parameter);
   boost::system::error_code ec;
   try {
     static_cast<Endpoint*>(context)->write_block(
         block_id{block}, std::span<const std::byte>(static_cast<const std::byte*>(buffer), length), ec);
   } catch (...) {
-    return to_underlying(ntstatus::insufficient_resources);
+    return interface_status(ntstatus::insufficient_resources);
   }
-  return to_underlying(to_ntstatus(ec));
+  return interface_status(to_ntstatus(ec));
 }
 }  // namespace detail
 

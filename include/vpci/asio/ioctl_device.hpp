@@ -17,7 +17,9 @@
 // - IOCTL_VPCI_WRITE_BLOCK: input VPCI_WRITE_BLOCK_INPUT {BlockId, DataLength, Data} (8 + DataLength
 //   bytes); no output (an output buffer is ignored); Information = the bytes written.
 // - IOCTL_VPCI_INVALIDATE_BLOCK: no input (ignored); kept pending until the PF invalidates blocks, then
-//   completed with VPCI_INVALIDATE_BLOCK_OUTPUT {BlockMask} in the output buffer (8 bytes), Information 8.
+//   completed with VPCI_INVALIDATE_BLOCK_OUTPUT {BlockMask} in the output buffer (8 bytes), Information 0 (as
+//   the IOCTL's page says; the page puts the structure in Type3InputBuffer, but ndis.sys, the one real
+//   caller, passes it as the output buffer, and so does this).
 //   The caller re-issues it, as NDIS does; invalidations raised while none is pending are latched by the
 //   endpoint and complete the next one at once, so none is lost. One may be pending at a time: a second
 //   completes STATUS_DEVICE_NOT_READY (the endpoint's one-waiter rule).
@@ -265,7 +267,7 @@ class ioctl_device {
         s->endpoint->async_wait_invalidate(boost::asio::bind_cancellation_slot(
             raw->cancel.slot(), [finish = std::move(finish), raw](boost::system::error_code ec, block_mask mask) mutable {
               if (!ec) (void)windows::encode(windows::invalidate_block_output{mask}, raw->output);
-              finish(ec, windows::invalidate_block_output::wire_size);
+              finish(ec, 0);  // Information: zero, as the IOCTL's page says (the mask is in the output)
             }));
         break;
     }

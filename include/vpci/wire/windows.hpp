@@ -244,11 +244,13 @@ constexpr bool data_fits(std::uint32_t offset, std::uint32_t length, std::size_t
   return vf_invalidate_config_block_info::size_revision_1;
 }
 
+// Only the buffer's length is checked, not the header: the structure's page documents Type 0x80,
+// Revision 1, Size 16, but the OID request NDIS builds when IOCTL_VPCI_INVALIDATE_BLOCK completes
+// carries BlockMask alone at offset 8, its header zeroed or left as the stack held it (ndis.sys's
+// completion routine); a VF miniport that checked the header would drop every real invalidation.
 [[nodiscard]] constexpr result<vf_invalidate_config_block_info> decode_vf_invalidate_config_block_info(
     std::span<const std::byte> information_buffer) noexcept {
-  if (auto e = detail::check_header(information_buffer, vf_invalidate_config_block_info::size_revision_1);
-      e != no_error)
-    return e;
+  if (information_buffer.size() < vf_invalidate_config_block_info::size_revision_1) return errc::buffer_too_small;
   return vf_invalidate_config_block_info{block_mask{le::load_u64(information_buffer.data() + 8)}};
 }
 
