@@ -16,10 +16,12 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
 #include <vpci/asio/linux_block_ops.hpp>
@@ -51,12 +53,13 @@ struct io_thread {
   std::thread thread;
 
   void start() { thread = std::thread([this] { io.run(); }); }
-  // Runs `f` on the io thread; returns its result.
+  // Runs `f` on the io thread (through `executor`, by default the io_context's own); returns its result.
   template <class F>
-  auto on_io(F f) {
+  auto on_io(F f, const boost::asio::any_io_executor& executor = {}) {
     std::packaged_task<decltype(f())()> task(std::move(f));
     auto result = task.get_future();
-    boost::asio::post(io, [&task] { task(); });
+    if (executor) boost::asio::post(executor, [&task] { task(); });
+    else boost::asio::post(io, [&task] { task(); });
     return result.get();
   }
   // Lets run() return once nothing is left to do, and joins.
@@ -82,14 +85,21 @@ void until(io_thread& t, Ready ready) {
 struct message_setup {
   io_thread t;
   manual_timing clock;
-  std::pair<test_stream, test_stream> ends = test_stream::make_pair(t.io.get_executor());
+  boost::asio::any_io_executor executor;
+  std::pair<test_stream, test_stream> ends;
   test_stream& vf_end = ends.first;
   test_stream& pf_end = ends.second;
   pf_endpoint<2> pf;
   std::optional<message_vf> vf;
   std::optional<linux_block_ops<message_vf>> ops;
 
-  explicit message_setup(engine::pf_negotiation negotiation = {}, vf_message_options options = {}, bool serve = true) {
+  // `on_a_strand`: the endpoint's executor is a strand over a strand of the io_context's executor: a kind
+  // of executor whose running thread the facade cannot ask about.
+  explicit message_setup(engine::pf_negotiation negotiation = {}, vf_message_options options = {}, bool serve = true,
+                         bool on_a_strand = false)
+      : executor(on_a_strand ? boost::asio::any_io_executor(boost::asio::make_strand(boost::asio::make_strand(t.io)))
+                             : boost::asio::any_io_executor(t.io.get_executor())),
+        ends(test_stream::make_pair(executor)) {
     BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
     BOOST_REQUIRE(!pf.register_vf(1, 0x0102));
     BOOST_REQUIRE(!pf.define_block(0, block_id{1}, pattern(6, 0x61)));
@@ -101,13 +111,17 @@ struct message_setup {
     ops.emplace(*vf);
     t.start();
   }
+  // On the endpoint's executor: on a strand, the facade's destructor must run there, or it would wait for
+  // the strand from the thread that has to run it.
   ~message_setup() {
-    t.on_io([this] {
-      ops.reset();
-      vf->close();
-      pf_end.close();
-      return 0;
-    });
+    t.on_io(
+        [this] {
+          ops.reset();
+          if (vf) vf->close();
+          pf_end.close();
+          return 0;
+        },
+        executor);
     t.finish();
   }
   bytes pf_block(std::uint32_t id) {
@@ -317,6 +331,26 @@ BOOST_AUTO_TEST_CASE(enodev_once_removed) {
   }
 }
 
+// Found by a review: a call still waiting when the endpoint was destroyed (the facade first, as the
+// Lifetime note asks) completed after the endpoint was freed, and the errno mapping asked the freed
+// endpoint for its failure() (heap-use-after-free under ASan). It returns -ENODEV and touches nothing.
+BOOST_AUTO_TEST_CASE(a_call_waiting_when_the_endpoint_is_destroyed_returns_enodev) {
+  vf_message_options options;
+  options.negotiate = false;
+  message_setup s({}, options, false);  // a PF that never answers
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  auto pending = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
+  until(s.t, [&] { return s.pf_end.available() >= hyperv::read_request_frame_size; });
+  s.t.on_io([&] {
+    s.ops.reset();
+    s.vf.reset();
+    return 0;
+  });
+  BOOST_TEST(pending.get() == -ENODEV);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+}
+
 // -ETIMEDOUT: a PF that does not answer by the endpoint's default timeout (virtual). The endpoint stays
 // usable: -ETIMEDOUT is not -ENODEV.
 BOOST_AUTO_TEST_CASE(etimedout_when_the_pf_does_not_answer) {
@@ -372,6 +406,37 @@ BOOST_AUTO_TEST_CASE(edeadlk_on_the_endpoints_thread) {
   const auto [read, reregister] = result.get();
   BOOST_TEST(read == -EDEADLK);
   BOOST_TEST(reregister == 0);
+}
+
+// Found by a review: -EDEADLK was told only on an io_context's executor or a strand of one. On another
+// kind (here a strand of a strand), a read from inside the callback waited for the very thread that had
+// to answer it, for good. Inside the callback it is told on any executor. (The callback unregisters
+// itself, so the facade's destructor, run on that thread, has nothing to wait for.)
+BOOST_AUTO_TEST_CASE(edeadlk_from_the_callback_on_any_executor) {
+  message_setup s({}, {}, true, /*on_a_strand=*/true);
+  struct from_callback {
+    linux_block_ops<message_vf>* ops;
+    std::promise<std::pair<int, int>> result;
+    static void callback(void* context, std::uint64_t) {
+      auto* self = static_cast<from_callback*>(context);
+      std::array<std::byte, 6> b{};
+      unsigned int n = 0;
+      const int read = self->ops->read_cfg_blk(b.data(), 6, 1, &n);
+      const int unregister = self->ops->reg_blk_invalidate(nullptr, nullptr);
+      self->result.set_value({read, unregister});
+    }
+  } probe{&*s.ops, {}};
+  auto result = probe.result.get_future();
+  BOOST_TEST(s.ops->reg_blk_invalidate(&probe, &from_callback::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{1})); });
+  const auto [read, unregister] = result.get();
+  BOOST_TEST(read == -EDEADLK);
+  BOOST_TEST(unregister == 0);
+  // Off the callback, from another thread, the strand's calls work as ever.
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0;
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned) == 0);
+  BOOST_TEST(bytes_returned == 6u);
 }
 
 // -EOPNOTSUPP from the exported functions without a device (no backend, as pci-hyperv-intf.c answers).
@@ -479,6 +544,63 @@ BOOST_AUTO_TEST_CASE(binding_1_too) {
   t.on_io([&] {
     ops.reset();
     vf->close();
+    return 0;
+  });
+  t.finish();
+}
+
+// Found by a review: a PF whose heartbeat paused for more than four intervals ended the facade's
+// invalidation wait (peer_gone), and the facade stopped waiting although the endpoint lived on: the
+// registered callback was never called again, while Linux calls block_invalidate for as long as the
+// device exists. The facade waits again; the PF beats again, and its next invalidation is delivered.
+BOOST_AUTO_TEST_CASE(the_callback_is_called_again_after_the_pfs_heartbeat_paused) {
+  using mailbox_vf = vf_endpoint<memory_config_space, manual_timing>;
+  io_thread t;
+  manual_timing clock;
+  memory_config_space space(t.io, 4096);
+  pf_endpoint<2, manual_timing> pf({}, clock);
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
+  const auto window = pf.attach_mailbox(0, space);  // announces a 100 ms heartbeat; it beats only while served
+  BOOST_REQUIRE(window.has_value());
+  std::optional<mailbox_vf> vf;
+  vf.emplace(space, *window, vf_mailbox_options{}, clock);
+  std::optional<linux_block_ops<mailbox_vf>> ops;
+  ops.emplace(*vf);
+  t.start();
+  // One step of virtual time: to the next timer, or 10 ms when none is armed.
+  auto step = [&] {
+    const std::uint64_t next = clock.next_expiry();
+    if (next != never) clock.advance_to(next);
+    else clock.advance(10ms);
+    t.on_io([] { return 0; });
+  };
+  invalidations seen;
+  BOOST_TEST(ops->reg_blk_invalidate(&seen, &invalidations::callback) == 0);
+  t.on_io([&] { return static_cast<bool>(pf.invalidate(0, block_mask{0x1})); });
+  for (int i = 0; i != 1000 && seen.count() == 0; ++i) step();
+  BOOST_TEST_REQUIRE(seen.count() == 1u);
+  // A second of the PF not beating: the VF finds it silent.
+  const std::uint64_t pause_start = clock.now();
+  while (clock.now() - pause_start < 1'000'000'000u) step();
+  BOOST_TEST(!t.on_io([&] { return static_cast<bool>(vf->failure()); }));
+  // The PF beats again, then invalidates.
+  t.on_io([&] {
+    pf.async_serve(0, [](boost::system::error_code) {});
+    return 0;
+  });
+  for (int i = 0; i != 100; ++i) step();
+  t.on_io([&] { return static_cast<bool>(pf.invalidate(0, block_mask{0x4})); });
+  for (int i = 0; i != 1000 && seen.count() < 2; ++i) step();
+  BOOST_TEST_REQUIRE(seen.count() == 2u);
+  {
+    std::lock_guard lock(seen.mutex);
+    BOOST_TEST(seen.seen[1].second == 0x4u);
+  }
+  t.on_io([&] {
+    ops.reset();
+    vf->close();
+    (void)pf.detach_mailbox(0);
     return 0;
   });
   t.finish();

@@ -14,31 +14,48 @@
 //   -EINVAL      a length of 0 or above 128, a null buffer or bytes_returned: nothing is sent;
 //   -EIO         the PF answered with a failure status (access denied, invalid parameter, buffer too small,
 //                device not ready, ...), or with success and no data (an empty answer), or with an answer
-//                that breaks the protocol; also the endpoint's own limit of requests in flight (busy);
+//                that breaks the protocol; also the endpoint's own limit of requests in flight (busy). (A
+//                PF status that is also one of vpci's own conditions, STATUS_IO_TIMEOUT,
+//                STATUS_REVISION_MISMATCH or STATUS_NO_SUCH_DEVICE, reads as that condition below, where
+//                Linux answers -EIO for every status but success);
 //   -ENODEV      the device is gone: the operation was ended by a VF removal (the endpoint's remove() or
-//                destruction), the PF is known dead, the stream or transport failed or ended, or the
-//                endpoint was closed; once the endpoint is dead every call returns it (Linux's answer once
-//                the channel is rescinded: wait_for_response, get_pcichild_wslot);
+//                destruction: a call still waiting when the endpoint is destroyed returns it too), the PF is
+//                known dead, the stream or transport failed or ended, or the endpoint was closed; once the
+//                endpoint is dead every call returns it (Linux's answer once the channel is rescinded:
+//                wait_for_response, get_pcichild_wslot);
 //   -ETIMEDOUT   no answer by the endpoint's default timeout. Linux waits without a deadline (only a
 //                rescinded channel ends the wait, with -ENODEV); vpci bounds the wait and reports it apart
 //                from -ENODEV because the endpoint stays usable: a slow PF is not a removed device;
 //   -EPROTO      no protocol version could be agreed with the PF (binding 2; hv_pci_protocol_negotiation's
 //                error), or the mailbox layout's revision differs (binding 1);
-//   -EDEADLK     read_cfg_blk or write_cfg_blk called on the thread running the endpoint's executor (the
-//                invalidation callback included): the call would wait for that very thread;
+//   -EDEADLK     read_cfg_blk or write_cfg_blk called from the invalidation callback (any executor), or on
+//                the thread running the endpoint's executor when that is an io_context's or a thread_pool's,
+//                or a strand of either or of an any_io_executor, type-erased or not: the call would wait
+//                for that very thread. On a thread of another kind of executor such a call waits for good:
+//                do not make one there (nor destroy there a facade with a callback registered);
 //   -EOPNOTSUPP  the free functions with a null `dev` (pci-hyperv-intf.c's answer when no backend is there);
 //   -errno       a transport's own system error (sysfs' EACCES, ...), passed through.
 //
 // Threading, as in Linux: read_cfg_blk and write_cfg_blk sleep until the answer, so they are called from
 // threads other than the one running the endpoint's executor (Linux: process context), which must be
-// running; they may be called from several threads at once (pipelined). The invalidation callback runs
-// on the endpoint's executor (Linux: the channel callback) and must not sleep; it may call
-// reg_blk_invalidate. reg_blk_invalidate may be called from any thread, the callback included.
+// running; they may be called from several threads at once (pipelined), up to the endpoint's operations in
+// flight (more: -EIO at once). The invalidation callback runs on the endpoint's executor (Linux: the
+// channel callback) and must not sleep; it may call reg_blk_invalidate. reg_blk_invalidate may be called
+// from any thread, the callback included; from another thread it waits for the endpoint's executor (so
+// that no earlier callback runs once it returns, which Linux does not promise): never call it, or destroy
+// the facade, while holding a lock the callback takes.
+//
+// Reads of a block shorter than `buf_len`: binding 2 answers `buf_len` bytes (the PF pads the block with
+// zeros, as Linux's host does), binding 1 the block's own size (docs/hyperv-binding.md). A driver that
+// requires *bytes_returned == buf_len fails there on binding 1 (mlx5's mlx5_hv_config_common returns -EIO)
+// unless its blocks are buf_len long, as mlx5's 128-byte blocks are.
 //
 // Invalidations: while a callback is registered the facade keeps the endpoint's invalidation wait (do not
 // start async_wait_invalidate on that endpoint meanwhile: it would be refused busy, and invalidations
-// would stop reaching the callback). Invalidations raised while none is registered are latched by the
-// endpoint and delivered to the next callback registered, never lost (Linux drops them).
+// would stop reaching the callback), for as long as the endpoint lives, as Linux calls block_invalidate
+// for as long as the device exists: a PF whose heartbeat paused ends the wait (peer_gone), and the facade
+// waits again. Invalidations raised while none is registered are latched by the endpoint and delivered to
+// the next callback registered, never lost (Linux drops them).
 //
 // Lifetime: destroy the facade before the endpoint, while the endpoint's executor runs (or from its
 // thread): the destructor unregisters the callback first, as mlx5_hv_unregister_invalidate does.
@@ -64,8 +81,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/asio/detail/vf_core.hpp>
 #include <vpci/error.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/constants.hpp>
@@ -79,8 +98,9 @@ namespace vpci {
 
 namespace detail {
 
-// Whether the calling thread is running `executor`: an io_context's executor or a strand of one, directly
-// or inside a type-erased executor (any_io_executor). Other kinds of executor answer false.
+// Whether the calling thread is running `executor`: an io_context's or a thread_pool's executor, a strand of
+// one, or a strand of a type-erased executor (make_strand(any_io_executor)), directly or inside a
+// type-erased executor (any_io_executor). Other kinds of executor answer false.
 template <class Executor>
 bool running_in_this_thread(const Executor& executor) {
   if constexpr (requires { executor.running_in_this_thread(); }) {
@@ -93,11 +113,21 @@ bool running_in_this_thread(const Executor& executor) {
     if (const auto* e = executor.template target<tracked>()) return e->running_in_this_thread();
     if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return e->running_in_this_thread();
     if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return e->running_in_this_thread();
+    using pool = boost::asio::thread_pool::executor_type;
+    if (const auto* e = executor.template target<pool>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<pool>>()) return e->running_in_this_thread();
+    using erased = boost::asio::any_io_executor;
+    if (const auto* e = executor.template target<boost::asio::strand<erased>>()) return e->running_in_this_thread();
     return false;
   } else {
     return false;
   }
 }
+
+// The facade state whose invalidation callback this thread is running, if any: a blocking call made from
+// there waits for this very thread, whatever kind of executor runs it (running_in_this_thread knows only
+// some).
+inline thread_local const void* linux_block_ops_in_callback = nullptr;
 
 // One blocking call's result, shared with the handler that produces it (which may outlive nothing: the
 // caller waits, but the handler's last touch must not race the caller's return).
@@ -129,13 +159,13 @@ class linux_block_ops {
   // HV_CONFIG_BLOCK_SIZE_MAX.
   static constexpr unsigned int block_size_max = static_cast<unsigned int>(max_block_size);
 
-  explicit linux_block_ops(Endpoint& endpoint) : state_(std::make_shared<state>(endpoint)) {}
+  explicit linux_block_ops(Endpoint& endpoint) : state_(std::make_shared<state>(endpoint, endpoint.life())) {}
   linux_block_ops(const linux_block_ops&) = delete;
   linux_block_ops& operator=(const linux_block_ops&) = delete;
   // Unregisters the callback (as reg_blk_invalidate(nullptr, nullptr)): none runs once this returns. A
-  // facade that never registered one touches nothing.
+  // facade with no callback registered (never, or unregistered since) touches nothing.
   ~linux_block_ops() {
-    if (registered_.load()) (void)reg_blk_invalidate(nullptr, nullptr);
+    if (state_->registered.load()) (void)reg_blk_invalidate(nullptr, nullptr);
   }
 
   // hyperv_read_cfg_blk: reads `buf_len` (1..128) bytes of block `block_id` into `buf`; on success stores
@@ -168,22 +198,24 @@ class linux_block_ops {
   // registration took effect (no earlier callback runs afterwards).
   int reg_blk_invalidate(void* context, vpci_linux_block_invalidate block_invalidate) {
     auto s = state_;
-    if (block_invalidate != nullptr) registered_.store(true);
+    if (block_invalidate != nullptr) s->registered.store(true);
     auto apply = [s, context, block_invalidate] {
-      const bool dead = static_cast<bool>(s->endpoint->failure());
+      const bool dead = !s->life->alive || static_cast<bool>(s->endpoint->failure());
       if (block_invalidate == nullptr) {  // unregistering always takes effect
+        s->registered.store(false);
         s->context = nullptr;
         s->callback = nullptr;
         if (s->waiting) s->cancel.emit(boost::asio::cancellation_type::terminal);
         return dead ? -ENODEV : 0;
       }
       if (dead) return -ENODEV;
+      s->registered.store(true);  // again: an unregistration applied after this call began cleared it
       s->context = context;
       s->callback = block_invalidate;
       arm(s);
       return 0;
     };
-    if (detail::running_in_this_thread(s->endpoint->get_executor())) return apply();
+    if (on_executor_thread(*s)) return apply();
     auto result = std::make_shared<detail::linux_call_result>();
     boost::asio::post(s->endpoint->get_executor(), [apply, result] { result->set(apply()); });
     return result->wait();
@@ -194,22 +226,33 @@ class linux_block_ops {
  private:
   // Touched only on the endpoint's executor (the blocking calls hand their work to it).
   struct state {
-    explicit state(Endpoint& e) : endpoint(&e) {}
+    state(Endpoint& e, std::shared_ptr<detail::vf_life> l) : endpoint(&e), life(std::move(l)) {}
     Endpoint* endpoint;
+    // Whether `endpoint` still exists: a completion the endpoint posted before it was destroyed runs after
+    // it, and must not touch it.
+    std::shared_ptr<detail::vf_life> life;
     void* context{nullptr};
     vpci_linux_block_invalidate callback{nullptr};
+    // A callback is registered, or being registered (the destructor must unregister). Set by the
+    // registering thread at once, and on the executor in the order the registrations apply.
+    std::atomic<bool> registered{false};
     bool waiting{false};
     boost::asio::cancellation_signal cancel;
   };
 
   static block_id block_id_of(unsigned int id) noexcept { return block_id{static_cast<std::uint32_t>(id)}; }
 
+  // Whether this thread runs the endpoint's executor, as far as can be told: inside the callback always.
+  static bool on_executor_thread(const state& s) {
+    return detail::linux_block_ops_in_callback == &s || detail::running_in_this_thread(s.endpoint->get_executor());
+  }
+
   // Starts `operation(state, handler)` on the endpoint's executor and waits for its completion, mapped to
   // an errno.
   template <class Operation>
   int call(Operation operation, std::size_t& bytes) {
     auto s = state_;
-    if (detail::running_in_this_thread(s->endpoint->get_executor())) return -EDEADLK;
+    if (on_executor_thread(*s)) return -EDEADLK;
     auto result = std::make_shared<detail::linux_call_result>();
     boost::asio::post(s->endpoint->get_executor(), [s, result, operation]() mutable {
       operation(s, [s, result](boost::system::error_code ec, std::size_t n) { result->set(to_errno(*s, ec), n); });
@@ -223,6 +266,7 @@ class linux_block_ops {
   // The errno for an operation's outcome (on the endpoint's executor, where failure() may be read).
   static int to_errno(const state& s, const boost::system::error_code& ec) {
     if (!ec) return 0;
+    if (!s.life->alive) return -ENODEV;  // ended by the endpoint's destruction: nothing of it is left to ask
     // First: a failed negotiation is also the endpoint's lasting failure, and stays -EPROTO / -ETIMEDOUT.
     if (ec == errc::timeout) return -ETIMEDOUT;
     if (ec == errc::revision_mismatch) return -EPROTO;
@@ -244,17 +288,23 @@ class linux_block_ops {
     s->endpoint->async_wait_invalidate(boost::asio::bind_cancellation_slot(
         s->cancel.slot(), [s](boost::system::error_code ec, block_mask mask) {
           s->waiting = false;
+          if (!s->life->alive) return;  // the endpoint was destroyed
           if (!ec) {
-            if (s->callback != nullptr) s->callback(s->context, mask.bits());
+            if (s->callback != nullptr) {
+              const void* const outer = std::exchange(detail::linux_block_ops_in_callback, s.get());
+              s->callback(s->context, mask.bits());
+              detail::linux_block_ops_in_callback = outer;
+            }
+          } else if (ec == errc::peer_gone && !s->endpoint->failure()) {
+            // The PF's heartbeat paused: the endpoint lives and finds out when it beats again.
           } else if (ec != errc::cancelled && ec != errc::vf_removed) {
             return;  // the endpoint is dead, or another waiter holds the wait: nothing more comes here
           }
-          if (s->callback != nullptr) arm(s);  // (a cancelled wait's bits stay latched for this one)
+          if (s->callback != nullptr && s->life->alive) arm(s);  // (a cancelled wait's bits stay latched)
         }));
   }
 
   std::shared_ptr<state> state_;
-  std::atomic<bool> registered_{false};  // a callback was ever registered (the destructor must unregister)
 };
 
 // pci-hyperv-intf.c's exported functions, taking the facade where Linux takes the struct pci_dev.

@@ -254,6 +254,9 @@ class vf_core : public vf_sync_forms<Derived> {
   [[nodiscard]] boost::system::error_code failure() const { return dead_ ? dead_ : self().peer_status(); }
   [[nodiscard]] const Timing& timing() const noexcept { return timing_; }
   [[nodiscard]] const Options& options() const noexcept { return options_; }
+  // Whether this endpoint still exists, for what may outlive it: a completion it posted before its
+  // destruction runs afterwards (with vpci::errc::vf_removed), and a facade over it must not touch it then.
+  [[nodiscard]] const std::shared_ptr<vf_life>& life() const noexcept { return life_; }
 
  protected:
   using rw_operation = pending_operation<std::size_t>;
@@ -302,8 +305,6 @@ class vf_core : public vf_sync_forms<Derived> {
   void note_transport_error(boost::system::error_code ec) { transport_error_ = ec; }
 
   [[nodiscard]] bool active() const noexcept { return waiter_ != nullptr || !operations_.empty(); }
-  [[nodiscard]] const std::shared_ptr<vf_life>& life() const noexcept { return life_; }
-
  private:
   Derived& self() noexcept { return static_cast<Derived&>(*this); }
   const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
