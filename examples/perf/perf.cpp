@@ -636,8 +636,15 @@ std::size_t find_window(Transport& space) {
   space.read(0, snapshot, ec);
   if (ec) throw setup_failure("reading the config space failed: " + ec.message());
   auto window = vpci::config::find_mailbox(snapshot);
-  if (!window)
-    throw setup_failure("no vpci mailbox in the config space (" + make_error_code(window.error()).message() + ")");
+  if (!window) {
+    // The window lives in extended space: a shorter space (Linux's 256-byte config file when it cannot
+    // reach extended space, or 64 bytes to a reader without CAP_SYS_ADMIN) hides it rather than lacks it.
+    const std::string why = snapshot.size() < vpci::config::extended_space_size
+                                ? "; only " + std::to_string(snapshot.size()) +
+                                      " bytes of config space are readable, and the mailbox is in extended space"
+                                : "";
+    throw setup_failure("no vpci mailbox in the config space (" + make_error_code(window.error()).message() + why + ")");
+  }
   return *window;
 }
 
