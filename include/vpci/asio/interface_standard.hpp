@@ -43,10 +43,11 @@ inline constexpr std::uint16_t interface_standard_version = 1;
 namespace detail {
 inline void interface_no_reference(void*) noexcept {}
 
-// Length 0 or > 128 and a null buffer are STATUS_INVALID_PARAMETER before anything is sent; every
-// other outcome is the endpoint's error mapped to its NTSTATUS (a short buffer: BUFFER_TOO_SMALL).
 // The NTSTATUS of a status, as the signed LONG the interface returns.
 constexpr std::int32_t interface_status(ntstatus status) noexcept { return static_cast<std::int32_t>(to_underlying(status)); }
+
+// Length 0 or > 128 and a null buffer are STATUS_INVALID_PARAMETER before anything is sent; every
+// other outcome is the endpoint's error mapped to its NTSTATUS (a short buffer: BUFFER_TOO_SMALL).
 
 template <class Endpoint>
 std::int32_t interface_read(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {

@@ -28,7 +28,8 @@
 //                from -ENODEV because the endpoint stays usable: a slow PF is not a removed device;
 //   -EPROTO      no protocol version could be agreed with the PF (binding 2; hv_pci_protocol_negotiation's
 //                error), or the mailbox layout's revision differs (binding 1);
-//   -EDEADLK     read_cfg_blk or write_cfg_blk called from the invalidation callback (any executor), or on
+//   -EDEADLK     read_cfg_blk or write_cfg_blk called from this facade's invalidation callback (any
+//                executor; another facade's callback on the same thread is not told), or on
 //                the thread running the endpoint's executor when that is an io_context's or a thread_pool's,
 //                or a strand of either or of an any_io_executor, type-erased or not: the call would wait
 //                for that very thread. On a thread of another kind of executor such a call waits for good:
@@ -217,7 +218,7 @@ class linux_block_ops {
     };
     if (on_executor_thread(*s)) return apply();
     auto result = std::make_shared<detail::linux_call_result>();
-    boost::asio::post(s->endpoint->get_executor(), [apply, result] { result->set(apply()); });
+    boost::asio::post(s->executor, [apply, result] { result->set(apply()); });
     return result->wait();
   }
 
@@ -226,10 +227,14 @@ class linux_block_ops {
  private:
   // Touched only on the endpoint's executor (the blocking calls hand their work to it).
   struct state {
-    state(Endpoint& e, std::shared_ptr<detail::vf_life> l) : endpoint(&e), life(std::move(l)) {}
+    state(Endpoint& e, std::shared_ptr<detail::vf_life> l)
+        : endpoint(&e), executor(e.get_executor()), life(std::move(l)) {}
     Endpoint* endpoint;
-    // Whether `endpoint` still exists: a completion the endpoint posted before it was destroyed runs after
-    // it, and must not touch it.
+    // The endpoint's executor, kept so that the calling threads never touch the endpoint: it may be
+    // destroyed meanwhile (the facade's work then finds `life` false on the executor).
+    typename Endpoint::executor_type executor;
+    // Whether `endpoint` still exists (read on the executor only): a completion the endpoint posted before
+    // it was destroyed runs after it, and so may work a caller posted; neither may touch it.
     std::shared_ptr<detail::vf_life> life;
     void* context{nullptr};
     vpci_linux_block_invalidate callback{nullptr};
@@ -244,7 +249,7 @@ class linux_block_ops {
 
   // Whether this thread runs the endpoint's executor, as far as can be told: inside the callback always.
   static bool on_executor_thread(const state& s) {
-    return detail::linux_block_ops_in_callback == &s || detail::running_in_this_thread(s.endpoint->get_executor());
+    return detail::linux_block_ops_in_callback == &s || detail::running_in_this_thread(s.executor);
   }
 
   // Starts `operation(state, handler)` on the endpoint's executor and waits for its completion, mapped to
@@ -254,7 +259,8 @@ class linux_block_ops {
     auto s = state_;
     if (on_executor_thread(*s)) return -EDEADLK;
     auto result = std::make_shared<detail::linux_call_result>();
-    boost::asio::post(s->endpoint->get_executor(), [s, result, operation]() mutable {
+    boost::asio::post(s->executor, [s, result, operation]() mutable {
+      if (!s->life->alive) return result->set(-ENODEV);  // the endpoint was destroyed before this ran
       operation(s, [s, result](boost::system::error_code ec, std::size_t n) { result->set(to_errno(*s, ec), n); });
     });
     const int rc = result->wait();

@@ -420,8 +420,7 @@ class vfio_user_device_server {
         if (data == vfio_user::irq_set_data_eventfd) {
           if (fds.size() > 1) return EINVAL;
           drop_unmask_eventfd();
-          if (fds.size() == 1) install_unmask_eventfd(fds.take(0));
-          return 0;
+          return fds.size() == 1 ? install_unmask_eventfd(fds.take(0)) : 0;
         }
         if (selected) unmask();
         return 0;
@@ -462,11 +461,18 @@ class vfio_user_device_server {
     boost::asio::posix::stream_descriptor descriptor;
     vfio_user_device_server* owner = nullptr;
   };
-  void install_unmask_eventfd(int fd) {
+  // 0, or ENOMEM when the descriptor cannot be waited on (the reactor refused it): closed then.
+  int install_unmask_eventfd(int fd) {
     make_nonblocking(fd);
-    unmask_ = std::make_shared<unmask_line>(space_.get_executor(), fd);
+    try {
+      unmask_ = std::make_shared<unmask_line>(space_.get_executor(), fd);
+    } catch (...) {
+      ::close(fd);  // a descriptor the reactor did not take stays the caller's
+      return ENOMEM;
+    }
     unmask_->owner = this;
     wait_for_unmask(unmask_);
+    return 0;
   }
   static void wait_for_unmask(const std::shared_ptr<unmask_line>& line) {
     line->descriptor.async_wait(boost::asio::posix::stream_descriptor::wait_read,

@@ -383,12 +383,31 @@ class shm_side_presence {
 // What an existing object is, judged under its lock (no creator is half way through it then, unless it
 // died there).
 enum class shm_found {
-  unpublished,    // empty, or sized but never published: its creator died before it was done
+  unpublished,    // empty, or sized but never published: its creator died before it was done (or, for an
+                  // empty one, is between its shm_open and its lock)
   gone,           // a vpci space whose device is gone
   live,           // a vpci space whose device lives
   other_version,  // a vpci space of another layout version: its presence cannot be read
   foreign,        // not a vpci config space
 };
+
+// What an object of `length` bytes is, as far as its length tells: empty, foreign, or to be mapped and
+// judged by judge_shm_mapping.
+[[nodiscard]] inline std::optional<shm_found> judge_shm_length(std::size_t length) noexcept {
+  if (length == 0) return shm_found::unpublished;
+  if (!shm_layout::valid_length(length)) return shm_found::foreign;
+  return std::nullopt;
+}
+
+// What a mapped object of a valid length is, from its header (read under the object's lock, or after the
+// magic was seen: everything else was published before it).
+[[nodiscard]] inline shm_found judge_shm_mapping(const shm_mapping& mapping) noexcept {
+  const std::uint32_t magic = mapping.load(shm_layout::magic_offset);
+  if (magic == 0) return shm_found::unpublished;
+  if (magic != shm_layout::magic || mapping.load(shm_layout::size_offset) != mapping.space_size()) return shm_found::foreign;
+  if (mapping.load(shm_layout::version_offset) != shm_layout::version) return shm_found::other_version;
+  return shm_device_present(mapping) ? shm_found::live : shm_found::gone;
+}
 
 // Judges the object behind `fd` and, with `mark_gone`, marks a vpci space of this layout as having lost
 // its device: it is being replaced, and drivers still mapping it must learn so at once (to_driver rings,
@@ -397,16 +416,12 @@ inline shm_found examine_shm_object(int fd, bool mark_gone) noexcept {
   struct ::stat status {};
   if (::fstat(fd, &status) != 0) return shm_found::foreign;
   const auto length = static_cast<std::size_t>(status.st_size);
-  if (length == 0) return shm_found::unpublished;
-  if (!shm_layout::valid_length(length)) return shm_found::foreign;
+  if (const auto by_length = judge_shm_length(length)) return *by_length;
   void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return shm_found::foreign;
   const shm_mapping old(base, length, (length - shm_layout::header_size) / 2);  // unmaps on scope exit
-  const std::uint32_t magic = old.load(shm_layout::magic_offset);
-  if (magic == 0) return shm_found::unpublished;
-  if (magic != shm_layout::magic || old.load(shm_layout::size_offset) != old.space_size()) return shm_found::foreign;
-  if (old.load(shm_layout::version_offset) != shm_layout::version) return shm_found::other_version;
-  const shm_found found = shm_device_present(old) ? shm_found::live : shm_found::gone;
+  const shm_found found = judge_shm_mapping(old);
+  if (found != shm_found::live && found != shm_found::gone) return found;
   if (mark_gone) {
     mark_presence_gone(old.word(shm_layout::device_presence_offset));
     shm_doorbell_words(old, shm_doorbell::to_driver).ring();
@@ -470,7 +485,8 @@ class shm_config_space {
   // Maps an existing named object made by create(), once its creator has published it (a creator at work
   // holds the object's lock for microseconds). A read-write driver-role view attaches this mapping as a
   // driver (see Liveness above). Throws boost::system::system_error: the errno of a failing
-  // shm_open/fstat/mmap, vpci::errc::bad_data when the object is not a vpci config space (wrong magic or
+  // shm_open/fstat/mmap (ENOENT also for an object still empty: being created, or its creator died before
+  // sizing it), vpci::errc::bad_data when the object is not a vpci config space (wrong magic or
   // length), vpci::errc::revision_mismatch for another layout version, vpci::errc::peer_gone when its
   // device is gone (crashed, shut down or replaced: nobody will ever answer in it; or it died before it
   // published the object), vpci::errc::busy when another process holds the object for more than two
@@ -487,30 +503,32 @@ class shm_config_space {
     struct ::stat status {};
     if (::fstat(fd, &status) != 0) throw boost::system::system_error(detail::last_system_error(), "fstat " + name);
     const auto length = static_cast<std::size_t>(status.st_size);
-    if (length == 0) {
-      throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device died before publishing it");
+    std::shared_ptr<detail::shm_mapping> mapping;
+    auto found = detail::judge_shm_length(length);
+    if (!found) {
+      void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (base == MAP_FAILED) throw boost::system::system_error(detail::last_system_error(), "mmap " + name);
+      // The space size follows from the object's length, checked above.
+      mapping = std::make_shared<detail::shm_mapping>(base, length, (length - detail::shm_layout::header_size) / 2);
+      found = detail::judge_shm_mapping(*mapping);
     }
-    if (!detail::shm_layout::valid_length(length)) {
-      throw boost::system::system_error(errc::bad_data, "shared config space " + name + " has a foreign length");
-    }
-    void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) throw boost::system::system_error(detail::last_system_error(), "mmap " + name);
-    // The space size follows from the object's length, checked above.
-    const std::size_t size = (length - detail::shm_layout::header_size) / 2;
-    auto mapping = std::make_shared<detail::shm_mapping>(base, length, size);
-    object.unlock();  // what is read below was published before the lock was had, or never will be
-    if (mapping->load(detail::shm_layout::magic_offset) == 0) {
-      throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device died before publishing it");
-    }
-    if (mapping->load(detail::shm_layout::magic_offset) != detail::shm_layout::magic ||
-        mapping->load(detail::shm_layout::size_offset) != size) {
-      throw boost::system::system_error(errc::bad_data, "shared object " + name + " is not a vpci config space");
-    }
-    if (mapping->load(detail::shm_layout::version_offset) != detail::shm_layout::version) {
-      throw boost::system::system_error(errc::revision_mismatch, "shared config space " + name);
-    }
-    if (!detail::shm_device_present(*mapping)) {
-      throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device is gone");
+    object.unlock();
+    switch (*found) {
+      case detail::shm_found::live: break;
+      case detail::shm_found::unpublished:
+        // Empty: not created yet (its creator is between its shm_open and its lock), or its creator died
+        // before sizing it: either way nothing is there yet. Sized without the magic: its creator died.
+        if (length == 0) {
+          throw boost::system::system_error(boost::system::error_code(ENOENT, boost::system::system_category()),
+                                            "shared config space " + name + ": not created yet");
+        }
+        throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device died before publishing it");
+      case detail::shm_found::gone:
+        throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device is gone");
+      case detail::shm_found::other_version:
+        throw boost::system::system_error(errc::revision_mismatch, "shared config space " + name);
+      case detail::shm_found::foreign:
+        throw boost::system::system_error(errc::bad_data, "shared object " + name + " is not a vpci config space");
     }
     auto presence = presence_for(mapping, role, access);
     return shm_config_space(std::move(executor), std::move(mapping), std::move(presence), role, access);

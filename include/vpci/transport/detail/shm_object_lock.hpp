@@ -6,9 +6,10 @@
 // refers to that object (another process may have changed it while this one waited). A creator locks its
 // fresh object before it sizes it and keeps the lock until the object is published, so nobody judges a
 // half-made object: an opener's shared lock waits for the publication, and an object found unpublished
-// under the lock was left by a creator that died there. (In the instant between a creator's shm_open and
-// its flock, a replacer may lock the empty object first and take the name: the creator then finds its
-// name gone under its lock and starts again, meeting the replacer's object.) Closing the descriptor is
+// under the lock was left by a creator that died there, except an empty one: in the instant between a
+// creator's shm_open and its flock the object is empty and unlocked. An opener then takes it for not
+// there yet (ENOENT), and a replacer may lock it first and take the name: the creator then finds its
+// name gone under its lock and starts again, meeting the replacer's object. Closing the descriptor is
 // not enough to let go: the creator's mapping keeps the open file description, and with it the lock,
 // alive; so the lock is released explicitly.
 //
