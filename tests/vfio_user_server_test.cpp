@@ -70,6 +70,15 @@ struct device_fixture {
     const bytes reply = send(message(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"}));
     BOOST_REQUIRE(reply.size() > 16u);
   }
+  // INTx's eventfd for `action` (TRIGGER: the interrupt; UNMASK: the resample eventfd), a duplicate of
+  // `fd` passed as a client passes it; the reply's size (16: success, no payload).
+  std::size_t install_intx_eventfd(std::uint16_t id, std::uint32_t action, int fd) {
+    detail::vfio_user_fd_list fds;
+    fds.push(::dup(fd));
+    return send(message(id, vu::command::device_set_irqs, vu::irq_set{20, vu::irq_set_data_eventfd | action, 0, 0, 1, {}}),
+                fds)
+        .size();
+  }
 };
 
 // The error reply a command gets: header only, error bit, errno.
@@ -278,12 +287,8 @@ BOOST_AUTO_TEST_CASE(intx_is_unmasked_by_the_clients_resample_eventfd_as_qemu_in
   const int resample = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   BOOST_REQUIRE(trigger >= 0);
   BOOST_REQUIRE(resample >= 0);
+  BOOST_TEST(f.install_intx_eventfd(2, vu::irq_set_action_trigger, trigger) == 16u);
   detail::vfio_user_fd_list fds;
-  fds.push(::dup(trigger));
-  BOOST_TEST(f.send(message(2, vu::command::device_set_irqs,
-                            vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_trigger, 0, 0, 1, {}}),
-                    fds)
-                 .size() == 16u);
   const bytes install_resample =
       message(3, vu::command::device_set_irqs,
               vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_unmask, 0, 0, 1, {}});
@@ -348,17 +353,8 @@ BOOST_AUTO_TEST_CASE(a_clients_blocking_eventfd_cannot_stall_the_server) {
   BOOST_REQUIRE(resample >= 0);
   const std::uint64_t fill = 0xFFFFFFFFFFFFFFFEull;
   BOOST_REQUIRE(::write(trigger, &fill, sizeof fill) == static_cast<ssize_t>(sizeof fill));
-  detail::vfio_user_fd_list fds;
-  fds.push(::dup(trigger));
-  BOOST_TEST(f.send(message(2, vu::command::device_set_irqs,
-                            vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_trigger, 0, 0, 1, {}}),
-                    fds)
-                 .size() == 16u);
-  fds.push(::dup(resample));
-  BOOST_TEST(f.send(message(3, vu::command::device_set_irqs,
-                            vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_unmask, 0, 0, 1, {}}),
-                    fds)
-                 .size() == 16u);
+  BOOST_TEST(f.install_intx_eventfd(2, vu::irq_set_action_trigger, trigger) == 16u);
+  BOOST_TEST(f.install_intx_eventfd(3, vu::irq_set_action_unmask, resample) == 16u);
   // Checked before any interrupt: with the old server the next step blocks for good.
   BOOST_TEST_REQUIRE((::fcntl(trigger, F_GETFL) & O_NONBLOCK) != 0);
   BOOST_TEST_REQUIRE((::fcntl(resample, F_GETFL) & O_NONBLOCK) != 0);

@@ -132,6 +132,85 @@ struct message_setup {
   }
 };
 
+// Binding 1: a PF's mailbox in a memory config space (VF 0: block 2, 128 bytes), the VF endpoint on it and
+// the facade. The PF's timers (its heartbeat, while it serves) run on the same virtual clock as the VF's.
+struct mailbox_setup {
+  using mailbox_vf = vf_endpoint<memory_config_space, manual_timing>;
+  io_thread t;
+  manual_timing clock;
+  memory_config_space space{t.io, 4096};
+  pf_endpoint<2, manual_timing> pf{engine::pf_limits{}, clock};
+  std::optional<mailbox_vf> vf;
+  std::optional<linux_block_ops<mailbox_vf>> ops;
+
+  mailbox_setup() {
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
+    const auto window = pf.attach_mailbox(0, space);
+    BOOST_REQUIRE(window.has_value());
+    vf.emplace(space, *window, vf_mailbox_options{}, clock);
+    ops.emplace(*vf);
+    t.start();
+  }
+  ~mailbox_setup() {
+    t.on_io([this] {
+      ops.reset();
+      vf->close();
+      (void)pf.detach_mailbox(0);
+      return 0;
+    });
+    t.finish();
+  }
+  // One step of virtual time (to the next timer, or 10 ms when none is armed), then a turn of the thread.
+  void step() {
+    const std::uint64_t next = clock.next_expiry();
+    if (next != never) clock.advance_to(next);
+    else clock.advance(10ms);
+    t.on_io([] { return 0; });
+  }
+};
+
+// A read of block 1 sent to a PF that never answers, then `end(setup)` on the endpoint's thread: what the
+// read returns (it must leave bytes_returned alone).
+template <class End>
+int read_ended_by(End end) {
+  vf_message_options options;
+  options.negotiate = false;
+  message_setup s({}, options, false);
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  auto pending = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
+  until(s.t, [&] { return s.pf_end.available() >= hyperv::read_request_frame_size; });
+  s.t.on_io([&] {
+    end(s);
+    return 0;
+  });
+  const int rc = pending.get();
+  BOOST_TEST(bytes_returned == 0xDEADu);
+  return rc;
+}
+
+// What a read and then an unregistration return when made from inside the invalidation callback (an
+// invalidation of block 0 makes it run).
+std::pair<int, int> read_and_unregister_from_the_callback(message_setup& s) {
+  struct from_callback {
+    linux_block_ops<message_vf>* ops;
+    std::promise<std::pair<int, int>> result;
+    static void callback(void* context, std::uint64_t) {
+      auto* self = static_cast<from_callback*>(context);
+      std::array<std::byte, 6> b{};
+      unsigned int n = 0;
+      const int read = self->ops->read_cfg_blk(b.data(), 6, 1, &n);
+      const int unregister = self->ops->reg_blk_invalidate(nullptr, nullptr);
+      self->result.set_value({read, unregister});
+    }
+  } probe{&*s.ops, {}};
+  auto result = probe.result.get_future();
+  BOOST_TEST(s.ops->reg_blk_invalidate(&probe, &from_callback::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{1})); });
+  return result.get();
+}
+
 // What an invalidation callback saw: (context, mask) and the thread it ran on.
 struct invalidations {
   std::mutex mutex;
@@ -291,21 +370,7 @@ BOOST_AUTO_TEST_CASE(eio_for_an_empty_or_broken_answer) {
 // -ENODEV: a VF removal ends a pending call with it; once the stream is gone (the PF removed the VF and
 // closed it) or the endpoint is closed, every call returns it, registering a callback included.
 BOOST_AUTO_TEST_CASE(enodev_once_removed) {
-  {
-    vf_message_options options;
-    options.negotiate = false;
-    message_setup s({}, options, false);  // a PF that never answers
-    std::array<std::byte, 6> buffer{};
-    unsigned int bytes_returned = 0xDEAD;
-    auto pending = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
-    until(s.t, [&] { return s.pf_end.available() >= hyperv::read_request_frame_size; });
-    s.t.on_io([&] {
-      s.vf->remove();
-      return 0;
-    });
-    BOOST_TEST(pending.get() == -ENODEV);
-    BOOST_TEST(bytes_returned == 0xDEADu);
-  }
+  BOOST_TEST(read_ended_by([](message_setup& s) { s.vf->remove(); }) == -ENODEV);
   {
     message_setup s;
     std::array<std::byte, 6> buffer{};
@@ -335,20 +400,10 @@ BOOST_AUTO_TEST_CASE(enodev_once_removed) {
 // Lifetime note asks) completed after the endpoint was freed, and the errno mapping asked the freed
 // endpoint for its failure() (heap-use-after-free under ASan). It returns -ENODEV and touches nothing.
 BOOST_AUTO_TEST_CASE(a_call_waiting_when_the_endpoint_is_destroyed_returns_enodev) {
-  vf_message_options options;
-  options.negotiate = false;
-  message_setup s({}, options, false);  // a PF that never answers
-  std::array<std::byte, 6> buffer{};
-  unsigned int bytes_returned = 0xDEAD;
-  auto pending = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
-  until(s.t, [&] { return s.pf_end.available() >= hyperv::read_request_frame_size; });
-  s.t.on_io([&] {
-    s.ops.reset();
-    s.vf.reset();
-    return 0;
-  });
-  BOOST_TEST(pending.get() == -ENODEV);
-  BOOST_TEST(bytes_returned == 0xDEADu);
+  BOOST_TEST(read_ended_by([](message_setup& s) {
+               s.ops.reset();
+               s.vf.reset();
+             }) == -ENODEV);
 }
 
 // Found by a review of the fix above: a call made, or posted and not yet started, once the endpoint was
@@ -410,24 +465,9 @@ BOOST_AUTO_TEST_CASE(edeadlk_on_the_endpoints_thread) {
   BOOST_TEST(s.t.on_io([&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); }) == -EDEADLK);
   BOOST_TEST(s.t.on_io([&] { return s.ops->write_cfg_blk(buffer.data(), 6, 1); }) == -EDEADLK);
   BOOST_TEST(bytes_returned == 0xDEADu);
-  struct from_callback {
-    linux_block_ops<message_vf>* ops;
-    std::promise<std::pair<int, int>> result;
-    static void callback(void* context, std::uint64_t) {
-      auto* self = static_cast<from_callback*>(context);
-      std::array<std::byte, 6> b{};
-      unsigned int n = 0;
-      const int read = self->ops->read_cfg_blk(b.data(), 6, 1, &n);
-      const int reregister = self->ops->reg_blk_invalidate(nullptr, nullptr);
-      self->result.set_value({read, reregister});
-    }
-  } probe{&*s.ops, {}};
-  auto result = probe.result.get_future();
-  BOOST_TEST(s.ops->reg_blk_invalidate(&probe, &from_callback::callback) == 0);
-  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{1})); });
-  const auto [read, reregister] = result.get();
+  const auto [read, unregister] = read_and_unregister_from_the_callback(s);
   BOOST_TEST(read == -EDEADLK);
-  BOOST_TEST(reregister == 0);
+  BOOST_TEST(unregister == 0);
 }
 
 // Found by a review: -EDEADLK was told only on an io_context's executor or a strand of one. On another
@@ -436,22 +476,7 @@ BOOST_AUTO_TEST_CASE(edeadlk_on_the_endpoints_thread) {
 // itself, so the facade's destructor, run on that thread, has nothing to wait for.)
 BOOST_AUTO_TEST_CASE(edeadlk_from_the_callback_on_any_executor) {
   message_setup s({}, {}, true, /*on_a_strand=*/true);
-  struct from_callback {
-    linux_block_ops<message_vf>* ops;
-    std::promise<std::pair<int, int>> result;
-    static void callback(void* context, std::uint64_t) {
-      auto* self = static_cast<from_callback*>(context);
-      std::array<std::byte, 6> b{};
-      unsigned int n = 0;
-      const int read = self->ops->read_cfg_blk(b.data(), 6, 1, &n);
-      const int unregister = self->ops->reg_blk_invalidate(nullptr, nullptr);
-      self->result.set_value({read, unregister});
-    }
-  } probe{&*s.ops, {}};
-  auto result = probe.result.get_future();
-  BOOST_TEST(s.ops->reg_blk_invalidate(&probe, &from_callback::callback) == 0);
-  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{1})); });
-  const auto [read, unregister] = result.get();
+  const auto [read, unregister] = read_and_unregister_from_the_callback(s);
   BOOST_TEST(read == -EDEADLK);
   BOOST_TEST(unregister == 0);
   // Off the callback, from another thread, the strand's calls work as ever.
@@ -512,63 +537,38 @@ BOOST_AUTO_TEST_CASE(invalidation_callback) {
 // transport's write hook on the endpoint's thread). The driver thread's calls are driven through virtual
 // time by the test thread.
 BOOST_AUTO_TEST_CASE(binding_1_too) {
-  using mailbox_vf = vf_endpoint<memory_config_space, manual_timing>;
-  io_thread t;
-  manual_timing clock;
-  memory_config_space space(t.io, 4096);
-  pf_endpoint<2> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
-  const auto window = pf.attach_mailbox(0, space);
-  BOOST_REQUIRE(window.has_value());
-  std::optional<mailbox_vf> vf;
-  vf.emplace(space, *window, vf_mailbox_options{}, clock);
-  std::optional<linux_block_ops<mailbox_vf>> ops;
-  ops.emplace(*vf);
-  t.start();
+  mailbox_setup s;
   // Runs `call` on a driver thread, moving virtual time while it waits.
   auto driven = [&](auto call) {
     auto result = std::async(std::launch::async, call);
     while (result.wait_for(0s) != std::future_status::ready) {
-      const std::uint64_t next = clock.next_expiry();
-      if (next != never) clock.advance_to(next);
-      t.on_io([] { return 0; });
+      s.step();
       std::this_thread::yield();
     }
     return result.get();
   };
   std::array<std::byte, 128> frame{};
   unsigned int bytes_returned = 0;
-  BOOST_TEST(driven([&] { return ops->read_cfg_blk(frame.data(), 128, 2, &bytes_returned); }) == 0);
+  BOOST_TEST(driven([&] { return s.ops->read_cfg_blk(frame.data(), 128, 2, &bytes_returned); }) == 0);
   BOOST_TEST(bytes_returned == 128u);
   BOOST_TEST(octets(frame) == octets(pattern(128, 0x80)));
   const bytes written = pattern(128, 0x07);
-  BOOST_TEST(driven([&] { return ops->write_cfg_blk(const_cast<std::byte*>(written.data()), 128, 2); }) == 0);
-  BOOST_TEST(octets(t.on_io([&] {
-               const auto c = pf.blocks().contents(0, block_id{2});
+  BOOST_TEST(driven([&] { return s.ops->write_cfg_blk(const_cast<std::byte*>(written.data()), 128, 2); }) == 0);
+  BOOST_TEST(octets(s.t.on_io([&] {
+               const auto c = s.pf.blocks().contents(0, block_id{2});
                return bytes(c.begin(), c.end());
              })) == octets(written));
-  BOOST_TEST(driven([&] { return ops->read_cfg_blk(frame.data(), 128, 5, &bytes_returned); }) == -EIO);
-  BOOST_TEST(ops->read_cfg_blk(frame.data(), 0, 2, &bytes_returned) == -EINVAL);
+  BOOST_TEST(driven([&] { return s.ops->read_cfg_blk(frame.data(), 128, 5, &bytes_returned); }) == -EIO);
+  BOOST_TEST(s.ops->read_cfg_blk(frame.data(), 0, 2, &bytes_returned) == -EINVAL);
   invalidations seen;
-  BOOST_TEST(ops->reg_blk_invalidate(&seen, &invalidations::callback) == 0);
-  t.on_io([&] { return static_cast<bool>(pf.invalidate(0, block_mask{0x4})); });
+  BOOST_TEST(s.ops->reg_blk_invalidate(&seen, &invalidations::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x4})); });
   while (seen.count() == 0) {
-    const std::uint64_t next = clock.next_expiry();
-    if (next != never) clock.advance_to(next);
-    t.on_io([] { return 0; });
+    s.step();
     std::this_thread::yield();
   }
-  {
-    std::lock_guard lock(seen.mutex);
-    BOOST_TEST(seen.seen[0].second == 0x4u);
-  }
-  t.on_io([&] {
-    ops.reset();
-    vf->close();
-    return 0;
-  });
-  t.finish();
+  std::lock_guard lock(seen.mutex);
+  BOOST_TEST(seen.seen[0].second == 0x4u);
 }
 
 // Found by a review: a PF whose heartbeat paused for more than four intervals ended the facade's
@@ -576,56 +576,27 @@ BOOST_AUTO_TEST_CASE(binding_1_too) {
 // registered callback was never called again, while Linux calls block_invalidate for as long as the
 // device exists. The facade waits again; the PF beats again, and its next invalidation is delivered.
 BOOST_AUTO_TEST_CASE(the_callback_is_called_again_after_the_pfs_heartbeat_paused) {
-  using mailbox_vf = vf_endpoint<memory_config_space, manual_timing>;
-  io_thread t;
-  manual_timing clock;
-  memory_config_space space(t.io, 4096);
-  pf_endpoint<2, manual_timing> pf({}, clock);
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
-  const auto window = pf.attach_mailbox(0, space);  // announces a 100 ms heartbeat; it beats only while served
-  BOOST_REQUIRE(window.has_value());
-  std::optional<mailbox_vf> vf;
-  vf.emplace(space, *window, vf_mailbox_options{}, clock);
-  std::optional<linux_block_ops<mailbox_vf>> ops;
-  ops.emplace(*vf);
-  t.start();
-  // One step of virtual time: to the next timer, or 10 ms when none is armed.
-  auto step = [&] {
-    const std::uint64_t next = clock.next_expiry();
-    if (next != never) clock.advance_to(next);
-    else clock.advance(10ms);
-    t.on_io([] { return 0; });
-  };
+  mailbox_setup s;  // its PF announces a 100 ms heartbeat, which beats only while the PF serves
   invalidations seen;
-  BOOST_TEST(ops->reg_blk_invalidate(&seen, &invalidations::callback) == 0);
-  t.on_io([&] { return static_cast<bool>(pf.invalidate(0, block_mask{0x1})); });
-  for (int i = 0; i != 1000 && seen.count() == 0; ++i) step();
+  BOOST_TEST(s.ops->reg_blk_invalidate(&seen, &invalidations::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x1})); });
+  for (int i = 0; i != 1000 && seen.count() == 0; ++i) s.step();
   BOOST_TEST_REQUIRE(seen.count() == 1u);
   // A second of the PF not beating: the VF finds it silent.
-  const std::uint64_t pause_start = clock.now();
-  while (clock.now() - pause_start < 1'000'000'000u) step();
-  BOOST_TEST(!t.on_io([&] { return static_cast<bool>(vf->failure()); }));
+  const std::uint64_t pause_start = s.clock.now();
+  while (s.clock.now() - pause_start < 1'000'000'000u) s.step();
+  BOOST_TEST(!s.t.on_io([&] { return static_cast<bool>(s.vf->failure()); }));
   // The PF beats again, then invalidates.
-  t.on_io([&] {
-    pf.async_serve(0, [](boost::system::error_code) {});
+  s.t.on_io([&] {
+    s.pf.async_serve(0, [](boost::system::error_code) {});
     return 0;
   });
-  for (int i = 0; i != 100; ++i) step();
-  t.on_io([&] { return static_cast<bool>(pf.invalidate(0, block_mask{0x4})); });
-  for (int i = 0; i != 1000 && seen.count() < 2; ++i) step();
+  for (int i = 0; i != 100; ++i) s.step();
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x4})); });
+  for (int i = 0; i != 1000 && seen.count() < 2; ++i) s.step();
   BOOST_TEST_REQUIRE(seen.count() == 2u);
-  {
-    std::lock_guard lock(seen.mutex);
-    BOOST_TEST(seen.seen[1].second == 0x4u);
-  }
-  t.on_io([&] {
-    ops.reset();
-    vf->close();
-    (void)pf.detach_mailbox(0);
-    return 0;
-  });
-  t.finish();
+  std::lock_guard lock(seen.mutex);
+  BOOST_TEST(seen.seen[1].second == 0x4u);
 }
 
 // -errno: a transport's own system error passes through (binding 1 over a transport that fails every
