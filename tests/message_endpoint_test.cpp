@@ -500,4 +500,62 @@ BOOST_AUTO_TEST_CASE(cancellation_with_a_late_reply) {
   BOOST_TEST(vf.engine().in_flight_count() == 0u);
 }
 
+// A wrapper of a local socket with a socket's names, counting its own reads.
+struct counting_stream {
+  using protocol_type = boost::asio::local::stream_protocol;
+  using executor_type = socket_type::executor_type;
+  using wait_type = socket_type::wait_type;
+  static constexpr wait_type wait_read = socket_type::wait_read;
+  socket_type& socket;
+  int reads = 0;
+  executor_type get_executor() { return socket.get_executor(); }
+  int native_handle() { return socket.native_handle(); }
+  template <class Buffers>
+  std::size_t read_some(const Buffers& b, boost::system::error_code& ec) {
+    ++reads;
+    return socket.read_some(b, ec);
+  }
+  template <class Buffers>
+  std::size_t write_some(const Buffers& b, boost::system::error_code& ec) {
+    return socket.write_some(b, ec);
+  }
+  template <class Buffers, class Handler>
+  void async_write_some(const Buffers& b, Handler&& h) {
+    socket.async_write_some(b, std::forward<Handler>(h));
+  }
+  template <class Handler>
+  void async_wait(wait_type w, Handler&& h) {
+    socket.async_wait(w, std::forward<Handler>(h));
+  }
+  void cancel(boost::system::error_code& ec) { socket.cancel(ec); }
+  bool non_blocking() const { return socket.non_blocking(); }
+  void non_blocking(bool mode, boost::system::error_code& ec) { socket.non_blocking(mode, ec); }
+};
+
+// A stream wrapper with a socket's names (a protocol_type, a native handle): its own reads must run, for
+// whatever it adds (logging, fault injection). Found by a review: taking every such type for a socket,
+// the endpoint read the descriptor underneath with recv(2) and skipped the wrapper's read_some.
+BOOST_AUTO_TEST_CASE(a_stream_wrapper_with_a_sockets_names_is_read_through_its_own_reads) {
+  boost::asio::io_context io;
+  socket_type vf_socket(io), fake_pf(io);
+  boost::asio::local::connect_pair(vf_socket, fake_pf);
+  counting_stream wrapper{vf_socket};
+  vf_message_options options;
+  options.negotiate = false;
+  vf_message_endpoint<counting_stream> vf(wrapper, vf0_slot, options);
+  block_mask seen{};
+  vf.async_wait_invalidate([&](boost::system::error_code ec, block_mask mask) {
+    BOOST_TEST(!ec);
+    seen = mask;
+  });
+  std::array<std::byte, 64> frame{};
+  const auto n = hyperv::encode_invalidate_frame({vf0_slot, block_mask{0x5}}, frame);
+  BOOST_REQUIRE(n.has_value());
+  boost::asio::write(fake_pf, boost::asio::buffer(frame.data(), *n));
+  for (int i = 0; i < 100 && seen.empty(); ++i) io.run_one_for(2s);
+  BOOST_TEST(seen.bits() == 0x5u);
+  BOOST_TEST(wrapper.reads >= 1);
+  vf.close();
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -209,7 +209,10 @@ class linux_block_ops {
         if (s->waiting) s->cancel.emit(boost::asio::cancellation_type::terminal);
         return dead ? -ENODEV : 0;
       }
-      if (dead) return -ENODEV;
+      if (dead) {
+        s->registered.store(s->callback != nullptr);  // refused: registered as before this call
+        return -ENODEV;
+      }
       s->registered.store(true);  // again: an unregistration applied after this call began cleared it
       s->context = context;
       s->callback = block_invalidate;

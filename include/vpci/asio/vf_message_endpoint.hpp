@@ -29,9 +29,11 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <boost/asio/basic_socket.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/write.hpp>
@@ -292,10 +294,15 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   // with MSG_DONTWAIT, one system call: switching its mode for the call and back costs three ioctls per
   // round trip (Asio clears its own non-blocking flag with the user's), about 4 us of every 30 of a
   // binding-2 read over a local socket. Another stream is switched for the call.
-  static constexpr bool is_socket = requires(Stream& s) {
-    typename Stream::protocol_type;
-    s.native_handle();
-  };
+  // Asio's own socket classes only: a wrapper with a socket's names has its own reads and writes to run.
+  static constexpr bool is_socket = [] {
+    if constexpr (requires { typename Stream::protocol_type; }) {
+      return std::is_base_of_v<boost::asio::basic_socket<typename Stream::protocol_type, typename Stream::executor_type>,
+                               Stream>;
+    } else {
+      return false;
+    }
+  }();
   std::size_t read_now(boost::system::error_code& ec) {
     if constexpr (is_socket) {
       return socket_call(ec, [&] { return ::recv(stream_.native_handle(), io_->input.data(), io_->input.size(), MSG_DONTWAIT); });

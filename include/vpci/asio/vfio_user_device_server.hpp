@@ -76,6 +76,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <vpci/asio/pf_mailbox_server.hpp>
 #include <vpci/config/access.hpp>
@@ -461,13 +462,16 @@ class vfio_user_device_server {
     boost::asio::posix::stream_descriptor descriptor;
     vfio_user_device_server* owner = nullptr;
   };
-  // 0, or ENOMEM when the descriptor cannot be waited on (the reactor refused it): closed then.
+  // 0, or the errno of the reactor's refusal (ENOMEM when memory ran out): the descriptor is closed then.
   int install_unmask_eventfd(int fd) {
     make_nonblocking(fd);
     try {
       unmask_ = std::make_shared<unmask_line>(space_.get_executor(), fd);
-    } catch (...) {
+    } catch (const boost::system::system_error& e) {
       ::close(fd);  // a descriptor the reactor did not take stays the caller's
+      return e.code().category() == boost::system::system_category() && e.code().value() > 0 ? e.code().value() : EINVAL;
+    } catch (...) {
+      ::close(fd);
       return ENOMEM;
     }
     unmask_->owner = this;
