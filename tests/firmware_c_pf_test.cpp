@@ -187,6 +187,18 @@ struct raw_vf {
   }
 };
 
+// Stores `value` into window register `reg` of the object `name` as the VF's process can: through its own
+// mapping, past the driver write mask. Nothing rings.
+void store_past_the_mask(const std::string& name, std::size_t window, std::uint32_t reg, std::uint32_t value) {
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  void* base = ::mmap(nullptr, 256 + 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_TEST_REQUIRE(base != MAP_FAILED);
+  std::atomic_ref<std::uint32_t>(static_cast<std::uint32_t*>(base)[(256 + window + reg) / 4]).store(value);
+  ::munmap(base, 256 + 2 * 4096);
+}
+
 bool name_exists(const std::string& name) {
   const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
   if (fd >= 0) ::close(fd);
@@ -427,18 +439,11 @@ BOOST_AUTO_TEST_CASE(writes_past_the_mask_into_pf_registers_are_undone_and_count
   BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
   raw_vf vf(name);
   BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, 1));
-  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-  BOOST_TEST_REQUIRE(fd >= 0);
-  void* base = ::mmap(nullptr, 256 + 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  BOOST_TEST_REQUIRE(base != MAP_FAILED);
-  auto word = [&](std::uint32_t reg) { return std::atomic_ref<std::uint32_t>(static_cast<std::uint32_t*>(base)[(256 + vf.window + reg) / 4]); };
-  word(VPCI_REG_IDENTITY).store(0xDEADBEEF);
-  word(VPCI_REG_STATUS).store(0x12345678);
+  store_past_the_mask(name, vf.window, VPCI_REG_IDENTITY, 0xDEADBEEF);
+  store_past_the_mask(name, vf.window, VPCI_REG_STATUS, 0x12345678);
   vf.space.ring_doorbell(shm_doorbell::to_device);
   (void)vf.wait_status([&](std::uint32_t s) { return s == VPCI_STATUS(1, 4, 0, 0, 0, 1); });
   BOOST_TEST(vf.read(VPCI_REG_IDENTITY) == VPCI_IDENTITY(VPCI_CAP_INVALIDATION | VPCI_CAP_SIGNAL));
-  ::munmap(base, 256 + 2 * 4096);
   BOOST_TEST(vf.request(2, 3, 4, VPCI_OP_READ) == VPCI_STATUS(2, 4, 0, 0, 0, 1));  // not quarantined
   pf.signal(SIGTERM);
   BOOST_TEST(pf.wait_exit() == 0);
@@ -504,15 +509,8 @@ BOOST_AUTO_TEST_CASE(a_reinitialisation_never_keeps_its_epoch_whatever_the_vf_wr
   raw_vf vf(name);
   BOOST_TEST_REQUIRE(VPCI_STATUS_EPOCH(vf.read(VPCI_REG_STATUS)) == 1u);
   BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, 1));
-  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-  BOOST_TEST_REQUIRE(fd >= 0);
-  void* base = ::mmap(nullptr, 256 + 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  BOOST_TEST_REQUIRE(base != MAP_FAILED);
   // Epoch 15: the PF's next after it is 1, its own. Nothing rings, so the PF sees it at the SIGHUP.
-  std::atomic_ref<std::uint32_t>(static_cast<std::uint32_t*>(base)[(256 + vf.window + VPCI_REG_STATUS) / 4])
-      .store(VPCI_STATUS(1, 4, 0, 0, 0, 15));
-  ::munmap(base, 256 + 2 * 4096);
+  store_past_the_mask(name, vf.window, VPCI_REG_STATUS, VPCI_STATUS(1, 4, 0, 0, 0, 15));
   pf.signal(SIGHUP);
   const std::uint32_t s = vf.wait_status([](std::uint32_t st) { return VPCI_STATUS_EPOCH(st) != 15; });
   BOOST_TEST(s == VPCI_STATUS(0, 0, 0, 0, 0, 2));
