@@ -37,6 +37,14 @@ add_test(NAME block_register_prefetch_is_not_compiled_out
           ${CMAKE_CURRENT_SOURCE_DIR}/codegen/prefetch_tu.cpp ${CMAKE_CURRENT_BINARY_DIR}/codegen)
 set_tests_properties(block_register_prefetch_is_not_compiled_out PROPERTIES LABELS build SKIP_RETURN_CODE 77)
 
+# Block buffers of several sizes in one program, built at -O1, -O2, -O3 and -Os and run: g++ 12 at -O2
+# folded the sizes' out-of-line loops into one with the smallest array's bound, and a block's to_buffer
+# became an endless loop (vpci-vfio-user-device hung at start-up in a release build).
+add_test(NAME block_buffers_of_several_sizes_survive_optimisation
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/codegen/check_optimised_run.sh ${CMAKE_CXX_COMPILER} ${vpci_include}
+          ${CMAKE_CURRENT_SOURCE_DIR}/codegen/block_buffer_sizes_tu.cpp ${CMAKE_CURRENT_BINARY_DIR}/codegen)
+set_tests_properties(block_buffers_of_several_sizes_survive_optimisation PROPERTIES LABELS build TIMEOUT 300)
+
 # Negative compile tests: each file must fail to compile, with the message that names the rule.
 # Further arguments are extra compiler flags.
 function(vpci_compile_fail name source message)
