@@ -64,6 +64,12 @@ vpci_compile_fail(freestanding_store_without_storage freestanding_store_without_
 vpci_compile_fail(block_undescribed_struct block_undescribed_struct.cpp "T has no wire layout")
 vpci_compile_fail(block_unlisted_member block_unlisted_member.cpp "the vpci_fields list of T leaves out members of T")
 vpci_compile_fail(block_unencodable_field block_unencodable_field.cpp "field N of T is not encodable")
+vpci_compile_fail(block_field_listed_twice block_field_listed_twice.cpp "the vpci_fields list of T names a member of T twice")
+vpci_compile_fail(block_field_of_another_type block_field_of_another_type.cpp "field N of T is not a member of T")
+vpci_compile_fail(block_base_member block_base_member.cpp "field N of T is not a member of T")
+vpci_compile_fail(block_nested_unlisted_member block_nested_unlisted_member.cpp
+                  "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_wchar_field block_wchar_field.cpp "field N of T is not encodable")
 # Control: the same harness accepts a valid descriptor, so a failure above is the rule, not the harness.
 add_test(NAME compile_pass_control
   COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -Werror -I ${vpci_include}

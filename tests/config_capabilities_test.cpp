@@ -226,12 +226,42 @@ BOOST_AUTO_TEST_CASE(extended_next_below_0x100) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(extended_misaligned_next) {
+// Bits 1:0 of an extended `next` are reserved and masked, as Linux (PCI_EXT_CAP_NEXT) and lspci do: the
+// capability behind the link is found, as a Linux driver finds it.
+BOOST_AUTO_TEST_CASE(extended_next_with_reserved_low_bits_set_is_masked_as_linux_does) {
+  for (std::uint16_t low_bits : {std::uint16_t{1}, std::uint16_t{2}, std::uint16_t{3}}) {
+    config_image image;
+    image.extended_capability(0x100, cid::advanced_error_reporting, 1, static_cast<std::uint16_t>(0x148 | low_bits));
+    image.extended_capability(0x148, cid::sriov, 1, 0);
+    const auto walk = config::walk_extended_capabilities(image.view());
+    BOOST_TEST((walk.error == no_error));
+    BOOST_TEST(offsets(walk) == v16({0x100, 0x148}), boost::test_tools::per_element());
+  }
+}
+
+// A function without extended space that repeats its header at every 256-byte boundary from 0x100 has no
+// extended list, as Linux decides it (pci_ext_cfg_is_aliased); one boundary that differs makes it a list.
+BOOST_AUTO_TEST_CASE(extended_space_that_repeats_the_header_is_no_list) {
   config_image image;
-  image.extended_capability(0x100, cid::advanced_error_reporting, 1, 0x149);
-  image.extended_capability(0x148, cid::sriov, 1, 0);
+  image.put32(0x000, 0x79111002u);
+  for (std::size_t at = 0x100; at < 0x1000; at += 0x100) image.put32(at, 0x79111002u);
+  BOOST_TEST(config::extended_space_aliases_header(image.view()));
+  auto walk = config::walk_extended_capabilities(image.view());
+  BOOST_TEST((walk.error == errc::not_supported));
+  BOOST_TEST(walk.entries.size() == 0u);
+  image.put32(0xF00, 0);
+  BOOST_TEST(!config::extended_space_aliases_header(image.view()));
+  walk = config::walk_extended_capabilities(image.view());
+  BOOST_TEST(walk.entries.size() >= 1u);
+  BOOST_TEST(walk.entries[0].id == 0x1002u);
+}
+
+// A `next` of 1 to 3 masks to 0: the end of the list, where Linux's walk ends too.
+BOOST_AUTO_TEST_CASE(extended_next_of_only_reserved_bits_ends_the_list) {
+  config_image image;
+  image.extended_capability(0x100, cid::advanced_error_reporting, 1, 0x003);
   const auto walk = config::walk_extended_capabilities(image.view());
-  BOOST_TEST((walk.error == errc::bad_capability_pointer));
+  BOOST_TEST((walk.error == no_error));
   BOOST_TEST(offsets(walk) == v16({0x100}), boost::test_tools::per_element());
 }
 

@@ -15,9 +15,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <boost/asio/local/stream_protocol.hpp>
+
 #include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/timing.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/asio/vfio_user_device_server.hpp>
 #include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/shm_config_space.hpp>
@@ -274,6 +278,59 @@ BOOST_AUTO_TEST_CASE(transport_operations_without_a_token_are_deferred) {
   BOOST_TEST((stream_back == pattern));
   (void)shm_signal;
   (void)shm_gone;
+}
+
+// The vfio-user device side and the timing policies' timers: operations a user calls too.
+BOOST_AUTO_TEST_CASE(vfio_user_device_side_and_timers_without_a_token_are_deferred) {
+  boost::asio::io_context io;
+  vfio_user_device_space device_space(io, 256);
+  vfio_user_device_server server(device_space);
+  boost::asio::local::stream_protocol::socket socket(io);
+  const std::array<std::byte, 4> pattern{std::byte{5}, std::byte{6}, std::byte{7}, std::byte{8}};
+  std::array<std::byte, 4> back{};
+  manual_timing timing;
+  auto virtual_timer = timing.make_timer(io.get_executor());
+  auto real_timer = steady_timing::make_timer(io.get_executor());
+  virtual_timer.expires_at(1000);
+  real_timer.expires_at(0);  // already due: completes without waiting
+
+  auto write = device_space.async_write(0x40, pattern);
+  auto read = device_space.async_read(0x40, back);
+  auto serve = server.async_serve(socket);
+  auto virtual_wait = virtual_timer.async_wait();
+  auto real_wait = real_timer.async_wait();
+  static_assert(is_deferred_operation<decltype(write)> && is_deferred_operation<decltype(read)>);
+  static_assert(is_deferred_operation<decltype(serve)>);
+  static_assert(is_deferred_operation<decltype(virtual_wait)> && is_deferred_operation<decltype(real_wait)>);
+
+  int accesses = 0;
+  auto count = [&](error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 4u);
+    ++accesses;
+  };
+  std::move(write)(count);
+  io.run();
+  std::move(read)(count);
+  io.restart();
+  io.run();
+  BOOST_TEST(accesses == 2);
+  BOOST_TEST((back == pattern));
+
+  int waits = 0;
+  std::move(virtual_wait)([&](error_code ec) { waits += !ec ? 1 : 0; });
+  std::move(real_wait)([&](error_code ec) { waits += !ec ? 1 : 0; });
+  timing.advance_to(1000);
+  io.restart();
+  io.run();
+  BOOST_TEST(waits == 2);
+
+  std::optional<error_code> served;
+  std::move(serve)([&](error_code ec) { served = ec; });  // a socket that was never connected
+  io.restart();
+  io.run();
+  BOOST_TEST_REQUIRE(served.has_value());
+  BOOST_TEST(static_cast<bool>(*served));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -39,6 +39,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/transport/default_token.hpp>
+
 namespace vpci {
 
 // "Never": a deadline or expiry that is not set.
@@ -65,8 +67,8 @@ struct steady_timing {
       timer_.expires_at(std::chrono::steady_clock::time_point(
           std::chrono::nanoseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(ns, never >> 1)))));
     }
-    template <class CompletionToken>
-    auto async_wait(CompletionToken&& token) {
+    template <class CompletionToken = vpci::default_completion_token_t<boost::asio::any_io_executor>>
+    auto async_wait(CompletionToken&& token = CompletionToken{}) {
       return timer_.async_wait(std::forward<CompletionToken>(token));
     }
     std::size_t cancel() { return timer_.cancel(); }
@@ -143,8 +145,8 @@ class manual_timing {
     }
     // Completion: void(boost::system::error_code): success when virtual time reaches the expiry (at
     // once, posted, when it already has), operation_aborted when cancelled or re-armed.
-    template <class CompletionToken>
-    auto async_wait(CompletionToken&& token) {
+    template <class CompletionToken = vpci::default_completion_token_t<boost::asio::any_io_executor>>
+    auto async_wait(CompletionToken&& token = CompletionToken{}) {
       return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
           [this](auto handler) {
             auto executor = boost::asio::get_associated_executor(handler, executor_);

@@ -82,6 +82,7 @@
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/concept.hpp>
+#include <vpci/transport/default_token.hpp>
 #include <vpci/transport/detail/vfio_user_fds.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/traits.hpp>
@@ -117,12 +118,12 @@ class vfio_user_device_space {
     return model_.write(offset, in, ec);
   }
   // As memory_config_space's: void(boost::system::error_code, std::size_t), never inline.
-  template <class CompletionToken>
-  auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token = CompletionToken{}) {
     return model_.async_read(offset, out, std::forward<CompletionToken>(token));
   }
-  template <class CompletionToken>
-  auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
+  auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token = CompletionToken{}) {
     return model_.async_write(offset, in, std::forward<CompletionToken>(token));
   }
   write_hook_id add_write_hook(std::function<void(std::size_t, std::size_t)> hook) {
@@ -200,8 +201,8 @@ class vfio_user_device_server {
   // Cancellation: terminal, partial and total through the handler's cancellation slot.
   // Thread safety: the socket's executor's thread only; the socket, the server and its space must outlive
   // the operation.
-  template <class CompletionToken>
-  auto async_serve(socket_type& socket, CompletionToken&& token) {
+  template <class CompletionToken = vpci::default_completion_token_t<socket_type::executor_type>>
+  auto async_serve(socket_type& socket, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
         [this, &socket](auto handler) {
           using handler_type = decltype(handler);

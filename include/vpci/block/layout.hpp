@@ -14,10 +14,17 @@
 //   };
 //
 // Fields are packed in the order listed, with no padding, each little-endian: the bytes are the same
-// on every host and compiler, so the PF and the VF agree on a block described once.
+// on every host and compiler, so the PF and the VF agree on a block described once. That holds for
+// types whose size is the same everywhere: use the fixed-width integers (std::uint32_t, ...). `long` and
+// `unsigned long` are 8 bytes on 64-bit Linux and 4 on Windows and 32-bit targets (a ULONG shared with a
+// Windows VF driver is std::uint32_t here); they cannot be refused, since std::int64_t is `long` on
+// 64-bit Linux. wchar_t (4 bytes on Linux, 2 on Windows) is refused.
 //
-// The list names every member of an aggregate: one left out (a member added to the struct later, say)
-// would silently never travel, so vpci::block rejects it at compile time ("leaves out members of T").
+// The list names every member of an aggregate, each once, and only T's own members: one left out (a
+// member added to the struct later, say) would silently never travel, one named twice would travel twice
+// in place of another, and another type's member cannot be read from a T, so vpci::block rejects each at
+// compile time ("leaves out members of T", "names a member of T twice", "field N of T is not a member of
+// T"). A member of a base class counts as another type's: describe the base as a member struct instead.
 // Members are counted by how many initializers T{...} accepts (C arrays count their elements, as brace
 // elision does). A struct that deliberately keeps members off the wire (a local cache, padding the
 // peer never sees) says so with vpci::fields_with_gaps(...) instead of vpci::fields(...). Types that are
@@ -40,10 +47,12 @@ template <class T>
 struct type_tag {};
 
 // The field list of a described struct: pointers to its data members, in wire order. Every member of
-// an aggregate must be listed.
-template <class T, class... Members>
-constexpr auto fields(Members T::*... members) noexcept {
-  return std::tuple<Members T::*...>{members...};
+// an aggregate must be listed. The pointers may name different classes here, so that one naming another
+// type's member (a base's, say) reaches vpci::block's own message rather than a failed deduction.
+template <class... Members>
+  requires(std::is_member_object_pointer_v<Members> && ...)
+constexpr auto fields(Members... members) noexcept {
+  return std::tuple<Members...>{members...};
 }
 
 // A field list that deliberately leaves members of the struct off the wire (they keep whatever the
@@ -52,9 +61,10 @@ template <class List>
 struct field_list_with_gaps {
   List list;
 };
-template <class T, class... Members>
-constexpr auto fields_with_gaps(Members T::*... members) noexcept {
-  return field_list_with_gaps<std::tuple<Members T::*...>>{{members...}};
+template <class... Members>
+  requires(std::is_member_object_pointer_v<Members> && ...)
+constexpr auto fields_with_gaps(Members... members) noexcept {
+  return field_list_with_gaps<std::tuple<Members...>>{{members...}};
 }
 
 namespace detail {
@@ -69,7 +79,7 @@ template <class T>
 concept encodable = requires { codec<T>::size; };
 
 template <class T>
-  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>)
+  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>) && (!std::is_same_v<T, wchar_t>)
 struct codec<T> {
   static constexpr std::size_t size = sizeof(T);
   using wire = std::make_unsigned_t<T>;
@@ -163,6 +173,7 @@ struct member_type;
 template <class T, class M>
 struct member_type<M T::*> {
   using type = M;
+  using of = T;  // the class the member pointer names a member of
 };
 
 template <class List>
@@ -227,6 +238,35 @@ consteval bool lists_every_member() {
   }
 }
 
+// True when every listed member pointer names a member of T itself.
+template <class T, class List = field_list_t<T>>
+struct lists_own_members;
+template <class T, class... Ptrs>
+struct lists_own_members<T, std::tuple<Ptrs...>>
+    : std::bool_constant<(std::is_same_v<typename member_type<Ptrs>::of, T> && ...)> {};
+
+// How many of `members` are `member` (only a pointer of the same type can be the same member).
+template <class Ptr, class... Ptrs>
+constexpr std::size_t occurrences(Ptr member, Ptrs... members) noexcept {
+  std::size_t found = 0;
+  ((found += [&] {
+     if constexpr (std::is_same_v<Ptr, Ptrs>) return members == member ? 1u : 0u;
+     else return 0u;
+   }()),
+   ...);
+  return found;
+}
+// True when the list names no member twice.
+template <class T>
+consteval bool lists_each_member_once() {
+  if constexpr (!lists_own_members<T>::value) {
+    return true;  // another rule speaks first
+  } else {
+    return std::apply([](auto... members) { return ((occurrences(members, members...) == 1) && ...); },
+                      listed_fields<T>());
+  }
+}
+
 template <class T, class List = field_list_t<T>>
 struct all_fields_encodable;
 template <class T, class... Ptrs>
@@ -240,7 +280,8 @@ struct fields_size<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (codec<typename member_type<Ptrs>::type>::size + ... + 0)> {};
 
 template <class T>
-  requires described_struct<T> && all_fields_encodable<T>::value && (lists_every_member<T>())
+  requires described_struct<T> && lists_own_members<T>::value && all_fields_encodable<T>::value &&
+           (lists_every_member<T>()) && (lists_each_member_once<T>())
 struct codec<T> {
   static constexpr std::size_t size = fields_size<T>::value;
   static constexpr void encode(const T& v, std::byte* out) noexcept {
@@ -276,25 +317,38 @@ struct codec<T> {
 
 // ---- the diagnostics vpci::block gives for a type without a wire layout ----
 // Each names the rule broken; the compiler's "required from" lines give T and N.
-template <class T, std::size_t N, class Member>
+template <class T>
+consteval bool layout_diagnosed();
+
+template <class T, std::size_t N, class Ptr>
 struct listed_field {
-  static_assert(encodable<Member>,
+  using member = typename member_type<Ptr>::type;
+  static_assert(std::is_same_v<typename member_type<Ptr>::of, T>,
+                "vpci::block<Id, T>: field N of T is not a member of T (a member of another struct, or of a base "
+                "of T: list T's own members, and describe a base as a member struct)");
+  // A described struct that breaks a rule of its own says which (its own static_assert); any other
+  // member without a layout gets this message.
+  static_assert(encodable<member> || described_struct<member>,
                 "vpci::block<Id, T>: field N of T is not encodable (an integer, enum, bool, std::byte, float, "
-                "double, an array of those, or a struct with its own vpci_fields)");
-  static constexpr bool ok = encodable<Member>;
+                "double, an array of those, or a struct with its own vpci_fields; not wchar_t, whose size "
+                "differs between hosts)");
+  static constexpr bool ok = std::is_same_v<typename member_type<Ptr>::of, T> &&
+                             (encodable<member> || (described_struct<member> && layout_diagnosed<member>() && false));
 };
 template <class T, class Ptrs = field_list_t<T>, class Indices = std::make_index_sequence<std::tuple_size_v<Ptrs>>>
 struct listed_fields_check;
 template <class T, class... Ptrs, std::size_t... N>
 struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> {
-  static constexpr bool ok = (listed_field<T, N, typename member_type<Ptrs>::type>::ok && ...);
+  static constexpr bool ok = (listed_field<T, N, Ptrs>::ok && ...);
 };
 template <class T>
 struct field_list_check {
   static_assert(lists_every_member<T>(),
                 "vpci::block<Id, T>: the vpci_fields list of T leaves out members of T; list every member, or "
                 "use vpci::fields_with_gaps(...) to keep some off the wire deliberately");
-  static constexpr bool ok = lists_every_member<T>();
+  static_assert(lists_each_member_once<T>(),
+                "vpci::block<Id, T>: the vpci_fields list of T names a member of T twice; list each member once");
+  static constexpr bool ok = lists_every_member<T>() && lists_each_member_once<T>();
 };
 // True when T has a wire layout. For a described struct that has none, the failing rule's own
 // static_assert has already spoken, so this is true to keep the generic message quiet.

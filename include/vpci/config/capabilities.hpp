@@ -7,20 +7,22 @@
 // - errc::capability_loop: a pointer leads back to an entry already visited (self loops included);
 // - errc::bad_capability_pointer: a standard pointer into the header (< 0x40) or to an entry with ID 0xFF
 //   (what an absent or resetting function reads: Linux ends its walk there, lspci says "chain broken");
-//   an extended `next` below 0x100, not dword aligned, or leading to an empty (all-zero or all-ones)
+//   an extended `next` below 0x100 (once masked, see below) or leading to an empty (all-zero or all-ones)
 //   header;
 // - errc::not_supported: the standard list of a header layout other than 0, 1 and 2 (an all-ones space
-//   reads layout 0x7F): no layout says where its capability pointer is, so nothing is walked;
+//   reads layout 0x7F): no layout says where its capability pointer is, so nothing is walked; the
+//   extended list of a space whose every 256-byte boundary from 0x100 reads the header's first dword
+//   (extended_space_aliases_header: no extended space, only the header repeated);
 // - errc::out_of_range: the pointer is valid but the snapshot ends before the entry (a truncated snapshot,
 //   e.g. the 64 bytes an unprivileged sysfs read returns).
 //
-// Alignment, decided per list:
-// - Standard list: bits 1:0 of every pointer are reserved and the PCI spec tells software to mask them;
-//   Linux and lspci do, so the walk masks them too and a set low bit is not an error.
-// - Extended list: a `next` with bits 1:0 set is reported as errc::bad_capability_pointer (and not
-//   followed). The bits are reserved there too, but no conforming device sets them; a misaligned `next`
-//   is how a list that is not a list (e.g. the header repeated at 0x100, see pciutils' "broken-ecaps")
-//   shows up, and following it would read registers as headers.
+// Alignment: bits 1:0 of every pointer, standard and extended, are reserved, and the PCI and PCIe specs
+// tell software to mask them. Both walks do, as Linux does (PCI_EXT_CAP_NEXT, pci_find_next_ext_capability)
+// and lspci (ls-ecaps.c): a set low bit is not an error, and a DVSEC that Linux finds behind such a link
+// is found here too (a VF would otherwise miss a mailbox its Linux driver sees). A masked extended `next`
+// of 0 ends the list, as it ends Linux's walk. A list that is not a list (the header repeated at 0x100,
+// pciutils' "broken-ecaps") is told by Linux's own sign, not by alignment: see
+// extended_space_aliases_header.
 #pragma once
 
 #include <array>
@@ -186,10 +188,23 @@ constexpr errc for_each_capability(std::span<const std::byte> space, Visitor&& v
   return head == 0 || head == 0xFFFFFFFFu;
 }
 
+// True when the space from 0x100 on repeats the header: the dword at 0x100, and at every further 256-byte
+// boundary the snapshot holds, reads as the dword at 0. A function without extended space may alias its
+// header there (pciutils' "broken-ecaps" dump); Linux then sizes the config space at 256 bytes and never
+// walks the list (pci_ext_cfg_is_aliased, drivers/pci/probe.c), so neither does this walk.
+[[nodiscard]] constexpr bool extended_space_aliases_header(std::span<const std::byte> space) noexcept {
+  if (space.size() < extended_capabilities_start + 4) return false;
+  const std::uint32_t header = detail::read_u32(space, 0);
+  for (std::size_t at = extended_capabilities_start; at + 4 <= space.size(); at += extended_capabilities_start)
+    if (detail::read_u32(space, at) != header) return false;
+  return true;
+}
+
 // Calls visit(const extended_capability&) for each extended capability, in list order.
 template <class Visitor>
 constexpr errc for_each_extended_capability(std::span<const std::byte> space, Visitor&& visit) {
   if (extended_list_empty(space)) return no_error;
+  if (extended_space_aliases_header(space)) return errc::not_supported;
   detail::visited_dwords visited;
   std::size_t offset = extended_capabilities_start;
   for (;;) {
@@ -199,10 +214,11 @@ constexpr errc for_each_extended_capability(std::span<const std::byte> space, Vi
     if (raw == 0 || raw == 0xFFFFFFFFu) return errc::bad_capability_pointer;
     const extended_capability entry = decode_extended_header(raw, static_cast<std::uint16_t>(offset));
     detail::visit_entry(visit, entry);
-    if (entry.next == 0) return no_error;
-    if (entry.next < extended_capabilities_start || entry.next % 4 != 0) return errc::bad_capability_pointer;
-    if (entry.next + std::size_t{4} > space.size()) return errc::out_of_range;
-    offset = entry.next;
+    const std::size_t next = entry.next & 0xFFCu;  // bits 1:0 reserved: masked, as Linux and lspci do
+    if (next == 0) return no_error;
+    if (next < extended_capabilities_start) return errc::bad_capability_pointer;
+    if (next + std::size_t{4} > space.size()) return errc::out_of_range;
+    offset = next;
   }
 }
 
