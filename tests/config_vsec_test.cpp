@@ -98,9 +98,15 @@ BOOST_AUTO_TEST_CASE(find_dvsec_names_a_dvsec_by_vendor_and_id_in_list_order) {
   BOOST_TEST(config::find_dvsec(image.view(), 0x1AF4, 0x5650)->offset == 0x180);
   BOOST_TEST(config::find_dvsec(image.view(), 0x1E98, 0)->offset == 0x100);
   BOOST_TEST((config::find_dvsec(image.view(), 0x8086, 0x5651).error() == errc::not_found));
-  // A DVSEC whose header does not decode is skipped.
+  // The names decide, as in Linux's pci_find_dvsec_capability: the first DVSEC so named is the one even
+  // when its length does not decode (its error, not the later DVSEC a Linux driver never sees); another
+  // vendor's malformed DVSEC is passed over.
   image.put32(0x1C4, config::encode_dvsec_header1(0x8086, 2, 4));
-  BOOST_TEST(config::find_dvsec(image.view(), 0x8086, 0x5650)->offset == 0x200);
+  BOOST_TEST((config::find_dvsec(image.view(), 0x8086, 0x5650).error() == errc::malformed_message));
+  image.put32(0x1C4, config::encode_dvsec_header1(0x8086, 2, 0x10));
+  image.put32(0x184, config::encode_dvsec_header1(0x1AF4, 2, 4));
+  BOOST_TEST(config::find_dvsec(image.view(), 0x8086, 0x5650)->offset == 0x1C0);
+  image.put32(0x184, config::encode_dvsec_header1(0x1AF4, 2, 0x10));
   // A list that breaks before one is found: the walk's error; after it: found.
   image.extended_capability(0x180, cid::designated_vendor_specific, 1, 0x180);  // loops onto itself
   BOOST_TEST((config::find_dvsec(image.view(), 0x8086, 0x5650).error() == errc::capability_loop));

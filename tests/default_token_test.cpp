@@ -177,6 +177,38 @@ BOOST_AUTO_TEST_CASE(vf_mailbox_endpoint_operations_without_a_token_are_deferred
   (void)write_block;
 }
 
+// A deferred write initiates when launched: the bytes it sends are those of the call, not what the
+// caller's buffer holds by then (it may be gone: a temporary, a reused buffer).
+BOOST_AUTO_TEST_CASE(a_deferred_block_write_sends_the_bytes_given_at_the_call) {
+  pf_with_vf0 f;
+  vf_endpoint<memory_config_space> vf(f.space, f.window);
+  auto serve = f.pf.async_serve(0);
+  std::move(serve)([](error_code) {});
+  auto bytes = example::vf_config_block::to_buffer({1, example::vf_flags::link_up, 9000, 0, 4});
+  auto write = vf.async_write_block(example::vf_config_block::id, bytes.span());
+  bytes = example::vf_config_block::to_buffer({1, example::vf_flags::link_up, 576, 0, 4});  // reused
+  std::size_t written = 0;
+  std::move(write)([&](error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    written = n;
+  });
+  while (written == 0 && f.io.run_one() != 0) {
+  }
+  BOOST_TEST(written == example::vf_config_block::size);
+  BOOST_TEST(f.pf.load<example::vf_config_block>(0)->mtu == 9000u);
+  // A length no block has is still refused by its length.
+  std::array<std::byte, 129> too_long{};
+  auto refused = vf.async_write_block(example::vf_config_block::id, too_long);
+  std::optional<error_code> outcome;
+  std::move(refused)([&](error_code ec, std::size_t) { outcome = ec; });
+  while (!outcome && f.io.run_one() != 0) {
+  }
+  BOOST_REQUIRE(outcome.has_value());
+  BOOST_TEST((*outcome == make_error_code(errc::invalid_length)));
+  BOOST_REQUIRE(!f.pf.detach_mailbox(0));
+  f.io.run();
+}
+
 BOOST_AUTO_TEST_CASE(an_executor_defaulting_to_use_awaitable_gets_awaitables) {
   pf_with_vf0 f;
   awaitable_default_transport transport(f.space);

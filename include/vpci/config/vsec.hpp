@@ -117,21 +117,30 @@ inline constexpr dvsec_vendor_filter any_dvsec_vendor = dvsec_vendor_filter::any
 
 // The first DVSEC in list order whose DVSEC vendor ID and DVSEC ID are these (a DVSEC is named by both: the
 // same DVSEC ID means different things under different vendors), or of any vendor with `any_dvsec_vendor`.
-// A DVSEC whose header does not decode is skipped. Errors: errc::not_found when the (well-formed part of
-// the) list has none; the walk's error when the list breaks before one is found.
+// The names decide, as in Linux's pci_find_dvsec_capability (which reads only them): the first DVSEC so
+// named is the one, even when the rest of its header does not decode; the search then ends with
+// decode_dvsec's error (malformed_message, out_of_range), never with a later DVSEC a Linux driver would
+// not see. A DVSEC whose names lie past the snapshot's end ends it with errc::out_of_range (it may be
+// the one). Errors: errc::not_found when the (well-formed part of the) list has none; the walk's error
+// when the list breaks before one is found.
 [[nodiscard]] constexpr result<dvsec_header> find_dvsec(std::span<const std::byte> space,
                                                         dvsec_vendor_filter vendor_id,
                                                         std::uint16_t dvsec_id) noexcept {
-  dvsec_header found;
-  bool have = false;
+  result<dvsec_header> found = errc::not_found;
+  bool decided = false;
   const errc walk = for_each_extended_capability(space, [&](const extended_capability& cap) {
-    if (have || cap.id != extended_capability_id::designated_vendor_specific) return;
-    auto d = decode_dvsec(space, cap.offset);
-    if (!d || !vendor_id.matches(d->vendor_id) || d->dvsec_id != dvsec_id) return;
-    found = *d;
-    have = true;
+    if (decided || cap.id != extended_capability_id::designated_vendor_specific) return;
+    if (space.size() - cap.offset < dvsec_header_size) {
+      found = errc::out_of_range;
+      decided = true;
+      return;
+    }
+    const std::byte* p = space.data() + cap.offset;
+    if (!vendor_id.matches(le::load_u16(p + 4)) || le::load_u16(p + 8) != dvsec_id) return;
+    found = decode_dvsec(space, cap.offset);
+    decided = true;
   });
-  if (have) return found;
+  if (decided) return found;
   return walk != no_error ? walk : errc::not_found;
 }
 

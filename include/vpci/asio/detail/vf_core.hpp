@@ -107,7 +107,9 @@ class vf_core : public vf_sync_forms<Derived> {
         token, id, buffer, timeout);
   }
 
-  // Writes `data` (1..128 bytes, copied at initiation) to block `id`.
+  // Writes `data` (1..128 bytes, copied when the call is made, whatever the token: the caller's buffer
+  // may go as soon as the call returns, even with a lazy token such as deferred, the default, which
+  // initiates only when launched) to block `id`.
   // Completion: void(boost::system::error_code, std::size_t bytes_written). Errors as async_read_block.
   // Cancellation: terminal and partial always (the PF may already have applied the write: the outcome is
   //   unknown, the endpoint stays usable); total only while the request has not left the VF (it is then
@@ -120,13 +122,19 @@ class vf_core : public vf_sync_forms<Derived> {
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_write_block(block_id id, std::span<const std::byte> data, std::chrono::nanoseconds timeout,
                          CompletionToken&& token = CompletionToken{}) {
+    // A lazy token keeps the initiation's arguments until launch: the copy travels with them. A length
+    // no block has (0, or above 128) is not copied; the engine refuses it by its length alone.
+    block_buffer<> copy;
+    const std::span<const std::byte> refused = copy.assign(data) == no_error ? std::span<const std::byte>{} : data;
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, block_id block, std::span<const std::byte> bytes, std::chrono::nanoseconds t) {
+        [this](auto handler, block_id block, const block_buffer<>& bytes, std::span<const std::byte> refused_length,
+               std::chrono::nanoseconds t) {
           using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
           auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
-          this->start(engine::operation_kind::write, block, {}, bytes, t, op, op->handler);
+          const std::span<const std::byte> data = refused_length.empty() ? bytes.span() : refused_length;
+          this->start(engine::operation_kind::write, block, {}, data, t, op, op->handler);
         },
-        token, id, data, timeout);
+        token, id, copy, refused, timeout);
   }
 
   // Typed read: completion void(boost::system::error_code, typename Block::value_type). Bytes that do
