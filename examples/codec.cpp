@@ -5,11 +5,8 @@
 //   vpci-codec [--frame|--packet] HEX...
 //                                    decodes your own bytes: a frame (u32 length prefix, then the packet)
 //                                    or a bare VMBus packet; without --frame/--packet, bytes whose first
-//                                    four are the length of the rest are a frame. HEX may be split over
-//                                    arguments and may contain spaces, ':', '-', ',' and "0x" prefixes;
-//                                    "-" reads it from standard input. A line that opens with an offset
-//                                    column (4 or more hex digits, ':' and a blank, as this tool's own
-//                                    dumps and xxd print) has it left out, so a dump pasted back decodes.
+//                                    four are the length of the rest are a frame. "-" reads HEX from
+//                                    standard input. The forms HEX takes are usage_text's (--help).
 //
 // Every packet, yours or the walkthrough's, is printed the same way: the bytes, the VMBus descriptor
 // (type, offset8, len8, flags, transaction ID), then the message's own fields. A completion does not say
@@ -24,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <vpci/core.hpp>
@@ -212,54 +210,199 @@ int print_frame(std::span<const std::byte> frame) {
 
 // ---- your own bytes ----------------------------------------------------------------------------------
 
-// The length of the offset column that opens a dump line at `at` (4 or more hex digits, a colon and a
-// blank, as this tool prints "0010: 09 00" and xxd "00000010: 0900"), or 0. Pasted back, the column is an
-// address, not data. Without the blank it is data: colon-separated words ("18000000:06000200").
-std::size_t offset_column(const std::string& text, std::size_t at) {
-  std::size_t n = 0;
-  while (at + n < text.size() && std::isxdigit(static_cast<unsigned char>(text[at + n])) != 0) ++n;
-  const bool blank_after = at + n + 1 >= text.size() || std::isspace(static_cast<unsigned char>(text[at + n + 1])) != 0;
-  return n >= 4 && at + n < text.size() && text[at + n] == ':' && blank_after ? n + 1 : 0;
+// HEX is read line by line (each argument is a line of its own) and token by token; see usage_text for the
+// forms taken. A dump line's offset column and ASCII column are recognised by what they must hold, never by
+// position alone: od's and hexdump's offset is the number of bytes before it, an ASCII column shows the
+// line's bytes (printable ones as themselves, others as '.'). So a line of data is not taken for either.
+
+bool is_hex_digit(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+bool is_separator(char c) { return is_blank(c) || c == ',' || c == ':' || c == '-'; }
+
+// The tokens of `text`: what lies between separators.
+std::vector<std::string_view> tokens_of(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_separator(text[i])) ++i;
+    const std::size_t start = i;
+    while (i < text.size() && !is_separator(text[i])) ++i;
+    if (i > start) out.push_back(text.substr(start, i - start));
+  }
+  return out;
 }
 
-// Hex digits with any of " \t\n:-," between them and optional "0x" prefixes, a line's leading offset
-// column left out (offset_column: so this tool's own dumps read back); std::nullopt for anything else or
-// an odd number of digits.
-std::optional<std::vector<std::byte>> parse_hex(const std::string& text, std::string& error) {
-  std::string digits;
-  bool line_start = true;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (line_start && c != ' ' && c != '\t') {
-      line_start = false;
-      if (const std::size_t skip = offset_column(text, i); skip != 0) {
-        i += skip - 1;
-        continue;
-      }
+// Appends the bytes one token stands for: a 0x token is one byte (0x6 is 06); a bare token of even length
+// is its bytes in order (0600 is 06 00, as xxd groups them). False with `error` naming the token otherwise:
+// an odd bare token ("6", or one digit lost from a longer token) cannot be split without a guess, and a 0x
+// value wider than a byte ("0x42490012") does not say in which order its bytes go.
+bool append_token(std::string_view token, std::vector<std::byte>& out, std::string& error) {
+  const bool prefixed = token.size() >= 2 && token[0] == '0' && (token[1] == 'x' || token[1] == 'X');
+  const std::string_view digits = prefixed ? token.substr(2) : token;
+  const std::string quoted = "'" + std::string(token) + "'";
+  for (char c : digits)
+    if (!is_hex_digit(c)) {
+      error = std::string("'") + c + "' is not a hex digit (in " + quoted + ")";
+      return false;
     }
-    if (c == '\n') line_start = true;
-    if (c == '0' && i + 1 < text.size() && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
-      ++i;
-    } else if (std::isxdigit(static_cast<unsigned char>(c)) != 0) {
-      digits += c;
-    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != ':' && c != '-' && c != ',') {
-      error = std::string("'") + c + "' is not a hex digit";
+  const auto byte_at = [&](std::size_t at, std::size_t n) {
+    return static_cast<std::byte>(std::stoul(std::string(digits.substr(at, n)), nullptr, 16));
+  };
+  if (prefixed) {
+    if (digits.empty()) {
+      error = quoted + " has no hex digits";
+      return false;
+    }
+    if (digits.size() > 2) {
+      error = quoted + " is wider than a byte: a 0x token is one byte (0x0 to 0xff); write a wider value's bytes in "
+                       "the order they are sent (0x42490012 as 12 00 49 42)";
+      return false;
+    }
+    out.push_back(byte_at(0, digits.size()));
+    return true;
+  }
+  if (digits.size() % 2 != 0) {
+    error = quoted + " has an odd number of hex digits (a byte is two digits, or one after 0x: 0x6)";
+    return false;
+  }
+  for (std::size_t i = 0; i < digits.size(); i += 2) out.push_back(byte_at(i, 2));
+  return true;
+}
+
+// The bytes of `text` when every token of it is bytes; std::nullopt otherwise.
+std::optional<std::vector<std::byte>> bytes_of(std::string_view text) {
+  std::vector<std::byte> out;
+  std::string ignored;
+  for (const auto token : tokens_of(text))
+    if (!append_token(token, out, ignored)) return std::nullopt;
+  return out;
+}
+
+// Whether `column` is how xxd and hexdump -C show `bytes`: one character each, a printable one as itself,
+// any other as '.'. Blanks the column ends with may be missing (an editor's or a terminal's trimming).
+bool shows_as_ascii(std::string_view column, std::span<const std::byte> bytes) {
+  if (bytes.empty() || column.size() > bytes.size()) return false;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    const char shown = b >= 0x20 && b < 0x7F ? static_cast<char>(b) : '.';
+    if (i < column.size() ? column[i] != shown : shown != ' ') return false;
+  }
+  return true;
+}
+
+// The offset column xxd and this tool print ("00000010: 0900", "0010: 09 00"): 4 or more hex digits, a
+// colon and a blank (or the line's end); its length, or 0. Without the blank it is data: colon-separated
+// words ("18000000:06000200").
+std::size_t colon_offset_column(std::string_view line) {
+  std::size_t n = 0;
+  while (n < line.size() && is_hex_digit(line[n])) ++n;
+  if (n < 4 || n >= line.size() || line[n] != ':') return 0;
+  return n + 1 == line.size() || is_blank(line[n + 1]) ? n + 1 : 0;
+}
+
+// The offset column od -tx1 (7 octal digits), od -Ad -tx1 (7 decimal), od -Ax -tx1 (6 hex) and hexdump -C
+// (8 hex) print, with no colon: its length, or 0. It is one only when its value is `bytes_so_far` and the
+// rest of the line is single bytes ("12 00 49", before hexdump's |ASCII|), or nothing: the closing line
+// holding the total, after other lines of the dump (`dump_seen`). A leading word of data ("20000000 06 00")
+// does not hold the number of bytes before it.
+std::size_t bare_offset_column(std::string_view line, std::size_t bytes_so_far, bool dump_seen) {
+  std::size_t n = 0;
+  while (n < line.size() && is_hex_digit(line[n])) ++n;
+  if (n < 6 || n > 8 || (n < line.size() && !is_blank(line[n]))) return 0;
+  const std::string digits(line.substr(0, n));
+  const auto value_is = [&](int base) {
+    if (base == 8 && digits.find_first_not_of("01234567") != std::string::npos) return false;
+    if (base == 10 && digits.find_first_not_of("0123456789") != std::string::npos) return false;
+    return std::stoull(digits, nullptr, base) == bytes_so_far;
+  };
+  if (!(n == 7 ? value_is(8) || value_is(10) : value_is(16))) return 0;
+  std::string_view rest = line.substr(n);
+  if (const auto bar = rest.find('|'); bar != std::string_view::npos) rest = rest.substr(0, bar);
+  const auto tokens = tokens_of(rest);
+  if (tokens.empty()) return dump_seen ? n : 0;
+  for (const auto token : tokens)
+    if (token.size() != 2 || !is_hex_digit(token[0]) || !is_hex_digit(token[1])) return 0;
+  return n;
+}
+
+// A dump line (after its offset column) without its ASCII column: hexdump -C's "|...|" at the end, or
+// xxd's, after two blanks (it may hold '|' and two blanks itself). Kept whole when what would be the
+// column does not show the bytes before it.
+std::string_view without_ascii_column(std::string_view line) {
+  if (const auto open = line.find('|'); open != std::string_view::npos) {
+    const auto close = line.rfind('|');
+    const auto hex = line.substr(0, open);
+    const auto bytes = bytes_of(hex);
+    const bool last = line.find_first_not_of(" \t", close + 1) == std::string_view::npos;
+    if (close > open && last && bytes && shows_as_ascii(line.substr(open + 1, close - open - 1), *bytes))
+      return hex;
+  }
+  for (std::size_t at = 2; at < line.size(); ++at) {
+    if (line[at - 1] != ' ' || line[at - 2] != ' ') continue;
+    const auto hex = line.substr(0, at);
+    const auto bytes = bytes_of(hex);
+    if (bytes && shows_as_ascii(line.substr(at), *bytes)) return hex;
+  }
+  return line;
+}
+
+// The bytes of HEX (usage_text); std::nullopt with `error` naming the token or line that is not bytes.
+std::optional<std::vector<std::byte>> parse_hex(const std::string& text, std::string& error) {
+  std::vector<std::byte> bytes;
+  bool dump_seen = false;  // a line opened with od's or hexdump's offset column
+  std::size_t line_number = 0;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line = std::string_view(text).substr(start, end - start);
+    start = end + 1;
+    ++line_number;
+    // Trailing blanks are kept: an xxd ASCII column may end with one (a byte 20).
+    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    while (!line.empty() && is_blank(line.front())) line.remove_prefix(1);
+    if (line.substr(0, line.find_last_not_of(" \t") + 1) == "*") {
+      error = "line " + std::to_string(line_number) +
+              ": '*' stands for repeated lines the dump left out (dump with -v: od -v, hexdump -v)";
       return std::nullopt;
     }
+    std::size_t column = colon_offset_column(line);
+    if (column == 0) {
+      column = bare_offset_column(line, bytes.size(), dump_seen);
+      dump_seen = dump_seen || column != 0;
+    }
+    if (column != 0) line = without_ascii_column(line.substr(column));
+    for (const auto token : tokens_of(line))
+      if (!append_token(token, bytes, error)) return std::nullopt;
   }
-  if (digits.empty() || digits.size() % 2 != 0) {
-    error = digits.empty() ? "no bytes given" : "an odd number of hex digits";
+  if (bytes.empty()) {
+    error = "no bytes given";
     return std::nullopt;
   }
-  std::vector<std::byte> bytes;
-  for (std::size_t i = 0; i < digits.size(); i += 2)
-    bytes.push_back(static_cast<std::byte>(std::stoul(digits.substr(i, 2), nullptr, 16)));
   return bytes;
 }
 
+// What --help prints: the forms HEX takes, token by token and dump line by dump line.
+constexpr const char* usage_text =
+    "usage: vpci-codec                                 (the walkthrough)\n"
+    "       vpci-codec [--frame|--packet] HEX... | -    (decode your own frame or packet; - reads HEX from stdin)\n"
+    "\n"
+    "HEX is read a line at a time (each argument is a line) and a token at a time. Tokens are separated by\n"
+    "blanks, ',', ':' and '-'. A token is bytes in the order written:\n"
+    "  0x06, 0x6   one byte each (a 0x token wider than a byte, 0x42490012, is refused: its byte order is\n"
+    "              not known; write it as the bytes sent, 12 00 49 42)\n"
+    "  06, 0600    two hex digits a byte, in order (xxd's groups, a continuous xxd -p stream)\n"
+    "  6, 060      refused: an odd number of digits, never joined to a neighbour\n"
+    "Dump lines paste in as they are; their offset and ASCII columns are left out:\n"
+    "  this tool's and xxd's (also -g1, -c, -u)   '0010: 09 00 ...', '00000010: 0900 ...  ..IB'\n"
+    "  od -tx1 (also -Ax, -Ad) and hexdump -C     '0000020 12 00 ...', '00000010  12 00 ...  |..IB|'\n"
+    "An offset without a ':' is one only when it is the number of bytes before it and single bytes follow\n"
+    "(or nothing: od's and hexdump's closing line); an ASCII column only when it shows the line's bytes.\n"
+    "A '*' line (od and hexdump leaving out repeated lines) is refused: dump with -v.\n";
+
+// A usage error: the two usage lines, and where the forms are.
 int usage() {
-  std::fprintf(stderr, "usage: vpci-codec                                 (the walkthrough)\n"
-                       "       vpci-codec [--frame|--packet] HEX... | -    (decode your own frame or packet)\n");
+  const std::string_view text = usage_text;
+  std::fprintf(stderr, "%.*s(vpci-codec --help: the forms HEX takes)\n", static_cast<int>(text.find("\n\n") + 1), text.data());
   return 2;
 }
 
@@ -409,6 +552,6 @@ int walkthrough() {
 int main(int argc, char** argv) {
   if (argc == 1) return walkthrough();
   const std::string first = argv[1];
-  if (first == "--help" || first == "-h") return usage(), 0;
+  if (first == "--help" || first == "-h") return std::fputs(usage_text, stdout), 0;
   return decode_user_bytes(argc, argv);
 }

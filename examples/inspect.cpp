@@ -16,8 +16,9 @@
 // empty. Either way the VF is reported as one ("virtual function"), not as a function that is absent.
 // VPCI_SYSFS_ROOT, when set, is read in place of /sys/bus/pci/devices (a copy of that tree, for tests).
 // Prints the header, the standard and extended capabilities by offset, ID and lspci's name, the SR-IOV
-// capability (counts, IOVCtl with VF Enable and VF MSE, IOVSta, page sizes, the VF BARs, and each VF's
-// routing ID, marked "not enabled" while VF Enable is clear), VSECs and DVSECs (the fields lspci -vvv shows
+// capability (the fields lspci -vvv shows: counts, Function Dependency Link, IOVCap, IOVCtl, IOVSta, page
+// sizes, the VF BARs, the VF Migration State Array; and each VF's routing ID, marked "not enabled" while
+// VF Enable is clear), VSECs and DVSECs (the fields lspci -vvv shows
 // for them), a vpci mailbox window's live state when the function has one (the DVSEC with its own vendor ID, any on a VF,
 // and DVSEC ID 0x5650: config::find_mailbox; the layout, epoch, the request's and the acknowledged
 // sequence, whether a request is pending, the latched and acknowledged invalidation masks, and what the
@@ -133,7 +134,9 @@ std::string hex(unsigned value, int width) {
   return buffer;
 }
 
-// lspci's names (pciutils 3.x, ls-caps.c and ls-ecaps.c), so a reader can match the two outputs.
+// lspci's names (pciutils 3.x, ls-caps.c and ls-ecaps.c), so a reader can match the two outputs. Checked
+// against lspci 3.9 for every standard ID 01..16 and extended ID 0001..0035 (inspect_test,
+// every_capability_id_is_named_as_lspci_names_it); what 3.9 does not name is shown by number, as it does.
 std::string capability_name(std::uint8_t id) {
   switch (id) {
     case 0x00: return "Null";
@@ -193,6 +196,7 @@ std::string extended_capability_name(std::uint16_t id) {
     case 0x001D: return "Downstream Port Containment";
     case 0x001E: return "L1 PM Substates";
     case 0x001F: return "Precision Time Measurement";
+    case 0x0020: return "PCI Express over M_PHY";
     case 0x0021: return "FRS Queueing";
     case 0x0022: return "Readiness Time Reporting";
     case 0x0023: return "Designated Vendor-Specific";
@@ -515,18 +519,55 @@ void print_mailbox(const mailbox_report& m) {
 
 const char* flag(bool on) { return on ? "+" : "-"; }
 
+// SR-IOV register bits lspci -vvv shows that vpci/config/sriov.hpp does not name (pciutils' header.h:
+// PCI_IOV_CAP_VF_10BIT_TAG_REQ, PCI_IOV_CTRL_VF_10BIT_TAG_REQ_EN; PCIe 4.0's VF 10-Bit Tag Requester
+// Supported and Enable), and the VF Migration State Array Offset's fields (PCI_IOV_MSA_BIR, _OFFSET).
+namespace sriov_bits {
+constexpr std::uint32_t vf_10bit_tag_requester_supported = 0x00000004;
+constexpr std::uint16_t vf_10bit_tag_requester_enable = 0x0020;
+constexpr std::uint32_t migration_state_bir = 0x00000007;
+}  // namespace sriov_bits
+
+bool vf_10bit_tag_requester_supported(const config::sriov_capability& s) {
+  return (s.capabilities & sriov_bits::vf_10bit_tag_requester_supported) != 0;
+}
+bool vf_10bit_tag_requester_enable(const config::sriov_capability& s) {
+  return (s.control & sriov_bits::vf_10bit_tag_requester_enable) != 0;
+}
+bool vf_migration_enable(const config::sriov_capability& s) {
+  return (s.control & config::sriov_control::vf_migration_enable) != 0;
+}
+bool vf_migration_interrupt_enable(const config::sriov_capability& s) {
+  return (s.control & config::sriov_control::vf_migration_interrupt_enable) != 0;
+}
+std::uint32_t migration_state_offset(const config::sriov_capability& s) {
+  return s.vf_migration_state_array_offset & ~sriov_bits::migration_state_bir;
+}
+unsigned migration_state_bir(const config::sriov_capability& s) {
+  return s.vf_migration_state_array_offset & sriov_bits::migration_state_bir;
+}
+
+// The fields and flags lspci -vvv shows (ls-ecaps.c cap_sriov), under its names where it names a flag.
 void print_sriov(const sriov_report& report) {
   const auto& s = report.capability;
-  std::printf("  sr-iov [%03x]: InitialVFs %u TotalVFs %u NumVFs %u First VF Offset %u VF Stride %u VF Device ID %04x\n",
-              s.offset, s.initial_vfs, s.total_vfs, s.num_vfs, s.first_vf_offset, s.vf_stride, s.vf_device_id);
-  std::printf("    IOVCtl %04x: VF Enable%s VF MSE%s ARIHierarchy%s; IOVSta %04x: Migration%s\n", s.control,
-              flag(s.vf_enable()), flag(s.vf_memory_space_enable()), flag(s.ari_capable_hierarchy()), s.status,
-              flag((s.status & 1u) != 0));
+  std::printf("  sr-iov [%03x]: InitialVFs %u TotalVFs %u NumVFs %u First VF Offset %u VF Stride %u VF Device ID %04x "
+              "Function Dependency Link %02x\n",
+              s.offset, s.initial_vfs, s.total_vfs, s.num_vfs, s.first_vf_offset, s.vf_stride, s.vf_device_id,
+              s.function_dependency_link);
+  std::printf("    IOVCap %08x: Migration%s 10BitTagReq%s Interrupt Message Number %03x\n", s.capabilities,
+              flag(s.vf_migration_capable()), flag(vf_10bit_tag_requester_supported(s)),
+              s.vf_migration_interrupt_message_number());
+  std::printf("    IOVCtl %04x: VF Enable%s Migration%s Interrupt%s VF MSE%s ARIHierarchy%s 10BitTagReq%s; IOVSta %04x: "
+              "Migration%s\n",
+              s.control, flag(s.vf_enable()), flag(vf_migration_enable(s)), flag(vf_migration_interrupt_enable(s)),
+              flag(s.vf_memory_space_enable()), flag(s.ari_capable_hierarchy()), flag(vf_10bit_tag_requester_enable(s)),
+              s.status, flag((s.status & 1u) != 0));
   std::printf("    Supported Page Size %08x, System Page Size %08x\n", s.supported_page_sizes, s.system_page_size);
   for (const auto& bar : decode_vf_bars(s.vf_bars))
     std::printf("    VF BAR%u: memory at %0*llx (%s, %sprefetchable)\n", bar.index, bar.is_64bit ? 16 : 8,
                 static_cast<unsigned long long>(bar.address), bar.is_64bit ? "64-bit" : "32-bit",
                 bar.prefetchable ? "" : "non-");
+  std::printf("    VF Migration: offset %08x, BIR %u\n", migration_state_offset(s), migration_state_bir(s));
   const char* enabled = s.vf_enable() ? "" : " (not enabled)";
   for (std::size_t n = 0; n < report.vf_routing_ids.size(); ++n)
     std::printf("    VF %zu: %s%s\n", n, report.vf_routing_ids[n].to_string().c_str(), enabled);
@@ -595,13 +636,24 @@ std::string sriov_json(const sriov_report& report) {
   std::string j = "{\"offset\":" + hex_json(s.offset, 3) + ",\"initial_vfs\":" + std::to_string(s.initial_vfs) +
                   ",\"total_vfs\":" + std::to_string(s.total_vfs) + ",\"num_vfs\":" + std::to_string(s.num_vfs) +
                   ",\"first_vf_offset\":" + std::to_string(s.first_vf_offset) + ",\"vf_stride\":" + std::to_string(s.vf_stride) +
-                  ",\"vf_device_id\":" + hex_json(s.vf_device_id, 4) + ",\"control\":" + hex_json(s.control, 4) +
-                  ",\"vf_enable\":" + boolean_json(s.vf_enable()) + ",\"vf_memory_space_enable\":" +
-                  boolean_json(s.vf_memory_space_enable()) + ",\"ari_capable_hierarchy\":" +
-                  boolean_json(s.ari_capable_hierarchy()) + ",\"status\":" + hex_json(s.status, 4) +
+                  ",\"vf_device_id\":" + hex_json(s.vf_device_id, 4) +
+                  ",\"function_dependency_link\":" + hex_json(s.function_dependency_link, 2) +
+                  ",\"capabilities\":" + hex_json(s.capabilities, 8) +
+                  ",\"vf_migration_capable\":" + boolean_json(s.vf_migration_capable()) +
+                  ",\"vf_10bit_tag_requester_supported\":" + boolean_json(vf_10bit_tag_requester_supported(s)) +
+                  ",\"vf_migration_interrupt_message_number\":" + hex_json(s.vf_migration_interrupt_message_number(), 3) +
+                  ",\"control\":" + hex_json(s.control, 4) + ",\"vf_enable\":" + boolean_json(s.vf_enable()) +
+                  ",\"vf_migration_enable\":" + boolean_json(vf_migration_enable(s)) +
+                  ",\"vf_migration_interrupt_enable\":" + boolean_json(vf_migration_interrupt_enable(s)) +
+                  ",\"vf_memory_space_enable\":" + boolean_json(s.vf_memory_space_enable()) +
+                  ",\"ari_capable_hierarchy\":" + boolean_json(s.ari_capable_hierarchy()) +
+                  ",\"vf_10bit_tag_requester_enable\":" + boolean_json(vf_10bit_tag_requester_enable(s)) +
+                  ",\"status\":" + hex_json(s.status, 4) +
                   ",\"vf_migration_status\":" + boolean_json((s.status & 1u) != 0) +
                   ",\"supported_page_sizes\":" + hex_json(s.supported_page_sizes, 8) +
                   ",\"system_page_size\":" + hex_json(s.system_page_size, 8);
+  j += ",\"vf_migration_state\":{\"offset\":" + hex_json(migration_state_offset(s), 8) +
+       ",\"bir\":" + std::to_string(migration_state_bir(s)) + "}";
   j += ",\"vf_bars\":" + json_array(decode_vf_bars(s.vf_bars), [](const vf_bar& b) {
     return "{\"bar\":" + std::to_string(b.index) + ",\"address\":" + hex_json(b.address, b.is_64bit ? 16 : 8) +
            ",\"64bit\":" + boolean_json(b.is_64bit) + ",\"prefetchable\":" + boolean_json(b.prefetchable) + "}";

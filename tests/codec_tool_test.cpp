@@ -2,8 +2,15 @@
 // a clear error (exit status 1) for bytes that do not decode.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lspci_reference.hpp"  // test::run_command
 
@@ -20,6 +27,37 @@ bool skip_without_binary() {
 
 vpci::test::command_output codec(const std::string& arguments) {
   return vpci::test::run_command(std::string("'") + codec_binary() + "' " + arguments + " 2>&1");
+}
+
+// A file holding `text`, removed at the end of the test.
+class temp_text {
+ public:
+  explicit temp_text(const std::string& text) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "vpci-codec-XXXXXX").string();
+    const int fd = ::mkstemp(pattern.data());
+    BOOST_TEST_REQUIRE(fd >= 0);
+    ::close(fd);
+    path_ = pattern;
+    std::ofstream(path_) << text;
+  }
+  ~temp_text() { std::filesystem::remove(path_); }
+  temp_text(const temp_text&) = delete;
+  temp_text& operator=(const temp_text&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// "30 00 61" as printf's octal escapes ("\060\000\141"): the bytes, for the dump tools to read.
+std::string octal_escapes(const std::string& hex_bytes) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex_bytes.size(); i += 3) {
+    char buffer[8];
+    std::snprintf(buffer, sizeof buffer, "\\%03lo", std::stoul(hex_bytes.substr(i, 2), nullptr, 16));
+    out += buffer;
+  }
+  return out;
 }
 
 std::size_t count(const std::string& text, const std::string& what) {
@@ -122,6 +160,111 @@ BOOST_AUTO_TEST_CASE(its_own_dump_pasted_back_decodes_the_same) {
   BOOST_TEST(words.out == "frame (36 bytes): length prefix 32 (20 00 00 00)\n  packet (32 bytes):\n" + read_fields);
 }
 
+// Each token separated by blanks, ',', ':' or '-' is its own bytes: a 0x token one byte (0x6 is 06), a bare
+// token of even length its bytes in order. Before, every digit was appended to one string: the brief's
+// invalidation printed by Python as "0x6, 0x0, 0x2, ..." decoded as an 18-byte packet "60 20 40 00 ...", and
+// "6 0 2 0 ..." the same, silently. A bare token of odd length, and a 0x token wider than a byte, are
+// refused, naming the token (never merged with a neighbour, never guessed at).
+BOOST_AUTO_TEST_CASE(each_token_is_its_own_bytes_and_an_odd_one_is_refused) {
+  if (skip_without_binary()) return;
+  const std::string invalidate_plain = "06 00 02 00 04 00 00 00 00 00 00 00 00 00 00 00 12 00 49 42 22 00 00 00 05 00 00 00 00 00 00 00";
+  const auto expected = codec(invalidate_plain);
+  BOOST_TEST_REQUIRE(expected.exit_status == 0, expected.out);
+  BOOST_TEST(expected.out.find("  packet (32 bytes):\n") == 0u, expected.out);
+  // print(', '.join(hex(b) for b in packet)) in Python, one argument.
+  const auto python = codec("'0x6, 0x0, 0x2, 0x0, 0x4, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x12, 0x0, 0x49, "
+                            "0x42, 0x22, 0x0, 0x0, 0x0, 0x5, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0'");
+  BOOST_TEST(python.exit_status == 0, python.out);
+  BOOST_TEST(python.out == expected.out);
+  // xxd -g2 groups and a continuous xxd -p stream: bytes in order.
+  BOOST_TEST(codec("'0600 0200 0400 0000 0000 0000 0000 0000 1200 4942 2200 0000 0500 0000 0000 0000'").out == expected.out);
+  BOOST_TEST(codec("060002000400000000000000000000001200494222000000050000000000 0000").out == expected.out);
+  // Single digits without 0x: refused at the first, which is named.
+  auto r = codec("'6 0 2 0 4 0 0 0 0 0 0 0 0 0 0 0 12 0 49 42 22 0 0 0 5 0 0 0 0 0 0 0'");
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: '6' has an odd number of hex digits") == 0u, r.out);
+  r = codec("'06 00 02 00 4 00'");
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: '4' has an odd number of hex digits") == 0u, r.out);
+  r = codec("'06000200 0400000 0'");  // not joined into 0600020004000000
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: '0400000' has an odd number of hex digits") == 0u, r.out);
+  // A 0x value wider than a byte: which byte order was meant is not known.
+  r = codec("'0x06 0x00 0x42490012'");
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: '0x42490012' is wider than a byte") == 0u, r.out);
+  r = codec("'0x 06'");
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: '0x' has no hex digits") == 0u, r.out);
+}
+
+// Dumps of od -tx1, od -Ax -tx1, hexdump -C, xxd and xxd -g1 pasted in decode as the bytes they show: the
+// offset column (octal for od, hexadecimal for od -Ax and hexdump, ':' after xxd's), od's and hexdump's
+// closing offset line and the ASCII column (hexdump's |...|, xxd's after two blanks) are left out. The
+// frame's ASCII shows "0", "ab  |c": hex digits, two blanks and a '|' inside it. Before, od's offsets were
+// read as data (od -tx1: "an odd number of hex digits"; od -Ax: a 41-byte packet that did not decode) and
+// hexdump -C, xxd and xxd -g1 were refused ("'|' is not a hex digit", "'.' is not a hex digit").
+BOOST_AUTO_TEST_CASE(od_hexdump_and_xxd_dumps_decode_as_the_bytes_they_show) {
+  if (skip_without_binary()) return;
+  const std::string plain = "30 00 00 00 06 00 02 00 06 00 01 00 07 00 00 00 00 00 00 00 0a 00 49 42 00 00 00 00 22 00 00 00 "
+                            "06 00 00 00 61 62 20 20 7c 63 00 00 00 00 00 00 00 00 00 00";
+  const auto expected = codec(plain);
+  BOOST_TEST_REQUIRE(expected.exit_status == 0, expected.out);
+  BOOST_TEST(expected.out.find("frame (52 bytes): length prefix 48") == 0u, expected.out);
+  BOOST_TEST(expected.out.find("      0000: 61 62 20 20 7c 63\n") != std::string::npos, expected.out);
+  const std::vector<std::pair<const char*, std::string>> dumps = {
+      {"od -tx1",
+       "0000000 30 00 00 00 06 00 02 00 06 00 01 00 07 00 00 00\n"
+       "0000020 00 00 00 00 0a 00 49 42 00 00 00 00 22 00 00 00\n"
+       "0000040 06 00 00 00 61 62 20 20 7c 63 00 00 00 00 00 00\n"
+       "0000060 00 00 00 00\n"
+       "0000064\n"},
+      {"od -Ax -tx1",
+       "000000 30 00 00 00 06 00 02 00 06 00 01 00 07 00 00 00\n"
+       "000010 00 00 00 00 0a 00 49 42 00 00 00 00 22 00 00 00\n"
+       "000020 06 00 00 00 61 62 20 20 7c 63 00 00 00 00 00 00\n"
+       "000030 00 00 00 00\n"
+       "000034\n"},
+      {"hexdump -C",
+       "00000000  30 00 00 00 06 00 02 00  06 00 01 00 07 00 00 00  |0...............|\n"
+       "00000010  00 00 00 00 0a 00 49 42  00 00 00 00 22 00 00 00  |......IB....\"...|\n"
+       "00000020  06 00 00 00 61 62 20 20  7c 63 00 00 00 00 00 00  |....ab  |c......|\n"
+       "00000030  00 00 00 00                                       |....|\n"
+       "00000034\n"},
+      {"xxd",
+       "00000000: 3000 0000 0600 0200 0600 0100 0700 0000  0...............\n"
+       "00000010: 0000 0000 0a00 4942 0000 0000 2200 0000  ......IB....\"...\n"
+       "00000020: 0600 0000 6162 2020 7c63 0000 0000 0000  ....ab  |c......\n"
+       "00000030: 0000 0000                                ....\n"},
+      {"xxd -g1",
+       "00000000: 30 00 00 00 06 00 02 00 06 00 01 00 07 00 00 00  0...............\n"
+       "00000010: 00 00 00 00 0a 00 49 42 00 00 00 00 22 00 00 00  ......IB....\"...\n"
+       "00000020: 06 00 00 00 61 62 20 20 7c 63 00 00 00 00 00 00  ....ab  |c......\n"
+       "00000030: 00 00 00 00                                      ....\n"},
+  };
+  for (const auto& [tool, text] : dumps) {
+    temp_text file(text);
+    const auto r = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+    BOOST_TEST(r.exit_status == 0, tool << ": " << r.out);
+    BOOST_TEST(r.out == expected.out, tool);
+  }
+  // The tools themselves, where installed, on the same bytes.
+  temp_text binary("");
+  BOOST_TEST_REQUIRE(vpci::test::run_command("printf '" + octal_escapes(plain) + "' > '" + binary.path() + "'").exit_status == 0);
+  for (const auto& [tool, text] : dumps) {
+    const std::string program = std::string(tool).substr(0, std::string(tool).find(' '));
+    if (vpci::test::run_command("command -v " + program + " >/dev/null && echo yes").out != "yes\n") continue;
+    const auto r = vpci::test::run_command(std::string(tool) + " '" + binary.path() + "' | '" + codec_binary() + "' - 2>&1");
+    BOOST_TEST(r.exit_status == 0, tool << ": " << r.out);
+    BOOST_TEST(r.out == expected.out, tool);
+  }
+  // od and hexdump print '*' for repeated lines: the bytes it stands for are not in the text.
+  const auto elided = vpci::test::run_command("printf '0000000 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\\n*\\n0000100\\n' | '" +
+                                              std::string(codec_binary()) + "' - 2>&1");
+  BOOST_TEST(elided.exit_status == 2, elided.out);
+  BOOST_TEST(elided.out.find("vpci-codec: line 2: '*' stands for repeated lines the dump left out (dump with -v") == 0u, elided.out);
+}
+
 BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
   if (skip_without_binary()) return;
   // wslot with reserved bits set: the fields, then the error.
@@ -139,13 +282,13 @@ BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
   BOOST_TEST(r.out.find("    message:          0x42490077 (unknown)\n"
                         "    error:            unknown message type\n") != std::string::npos,
              r.out);
-  // Not hex, or an odd number of digits: usage errors.
+  // Not hex, or a token of an odd number of digits: usage errors, naming the token.
   r = codec("06 0");
   BOOST_TEST(r.exit_status == 2);
-  BOOST_TEST(r.out.find("vpci-codec: an odd number of hex digits\n") == 0u, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: '0' has an odd number of hex digits") == 0u, r.out);
   r = codec("hello");
   BOOST_TEST(r.exit_status == 2);
-  BOOST_TEST(r.out.find("vpci-codec: 'h' is not a hex digit\n") == 0u, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: 'h' is not a hex digit (in 'hello')\n") == 0u, r.out);
 }
 
 // A completion longer than any answer vpci sends (168 bytes, len8 21, above a 128-byte block padded: 152)

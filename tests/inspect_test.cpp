@@ -344,9 +344,12 @@ BOOST_AUTO_TEST_CASE(human_output_for_a_synthesized_dump) {
              "    [100 v1] Alternative Routing-ID Interpretation (ARI) (id 000e)\n"
              "    [150 v1] Single Root I/O Virtualization (SR-IOV) (id 0010)\n"
              "    [200 v1] Vendor Specific Information (id 000b)\n"
-             "  sr-iov [150]: InitialVFs 64 TotalVFs 64 NumVFs 4 First VF Offset 384 VF Stride 2 VF Device ID 154c\n"
-             "    IOVCtl 0000: VF Enable- VF MSE- ARIHierarchy-; IOVSta 0000: Migration-\n"
+             "  sr-iov [150]: InitialVFs 64 TotalVFs 64 NumVFs 4 First VF Offset 384 VF Stride 2 VF Device ID 154c "
+             "Function Dependency Link 00\n"
+             "    IOVCap 00000000: Migration- 10BitTagReq- Interrupt Message Number 000\n"
+             "    IOVCtl 0000: VF Enable- Migration- Interrupt- VF MSE- ARIHierarchy- 10BitTagReq-; IOVSta 0000: Migration-\n"
              "    Supported Page Size 00000000, System Page Size 00000000\n"
+             "    VF Migration: offset 00000000, BIR 0\n"
              "    VF 0: 0000:04:10.0 (not enabled)\n"
              "    VF 1: 0000:04:10.2 (not enabled)\n"
              "    VF 2: 0000:04:10.4 (not enabled)\n"
@@ -510,11 +513,14 @@ BOOST_AUTO_TEST_CASE(sriov_control_status_and_vf_bars) {
   const auto human = run_inspect("--dump '" + dump.path() + "'");
   BOOST_TEST(human.exit_status == 0);
   const std::string expected =
-      "  sr-iov [150]: InitialVFs 64 TotalVFs 64 NumVFs 4 First VF Offset 384 VF Stride 2 VF Device ID 154c\n"
-      "    IOVCtl 0009: VF Enable+ VF MSE+ ARIHierarchy-; IOVSta 0000: Migration-\n"
+      "  sr-iov [150]: InitialVFs 64 TotalVFs 64 NumVFs 4 First VF Offset 384 VF Stride 2 VF Device ID 154c "
+      "Function Dependency Link 00\n"
+      "    IOVCap 00000000: Migration- 10BitTagReq- Interrupt Message Number 000\n"
+      "    IOVCtl 0009: VF Enable+ Migration- Interrupt- VF MSE+ ARIHierarchy- 10BitTagReq-; IOVSta 0000: Migration-\n"
       "    Supported Page Size 00000553, System Page Size 00000001\n"
       "    VF BAR0: memory at 0000002000000000 (64-bit, prefetchable)\n"
       "    VF BAR2: memory at fe000000 (32-bit, non-prefetchable)\n"
+      "    VF Migration: offset 00000000, BIR 0\n"
       "    VF 0: 0000:04:10.0\n"
       "    VF 1: 0000:04:10.2\n"
       "    VF 2: 0000:04:10.4\n"
@@ -535,6 +541,76 @@ BOOST_AUTO_TEST_CASE(sriov_control_status_and_vf_bars) {
              R"([{"bar":0,"address":"0x0000002000000000","64bit":true,"prefetchable":true},)"
              R"({"bar":2,"address":"0xfe000000","64bit":false,"prefetchable":false}])");
   for (const auto& vf : s.at("vfs").as_array()) BOOST_TEST(vf.at("enabled").as_bool());
+}
+
+// The SR-IOV fields lspci -vvv shows besides those above, in both outputs: IOVCap (VF Migration Capable,
+// VF 10-Bit Tag Requester Supported, the VF Migration Interrupt Message Number), IOVCtl's VF Migration
+// Enable, VF Migration Interrupt Enable and VF 10-Bit Tag Requester Enable, the Function Dependency Link
+// and the VF Migration State Array (offset, bits 31:3; BIR, bits 2:0). The tool left them all out.
+BOOST_AUTO_TEST_CASE(sriov_migration_10bit_tags_and_function_dependency_link_as_lspci_shows_them) {
+  if (skip_without_binary()) return;
+  auto image = sriov_pf_enabled();
+  image.put32(0x150 + 0x04, 0x00A00005u);  // Migration Capable, 10-Bit Tag Requester Supported, message 005
+  image.put16(0x150 + 0x08, 0x003F);       // every IOVCtl bit lspci names
+  image.put8(0x150 + 0x12, 0x03);          // Function Dependency Link
+  image.put32(0x150 + 0x3C, 0x00012344u);  // VF Migration State: offset 00012340, BIR 4
+  temp_file dump(dump_text("03:00.0 PF", image.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find(
+                 "  sr-iov [150]: InitialVFs 64 TotalVFs 64 NumVFs 4 First VF Offset 384 VF Stride 2 VF Device ID 154c "
+                 "Function Dependency Link 03\n"
+                 "    IOVCap 00a00005: Migration+ 10BitTagReq+ Interrupt Message Number 005\n"
+                 "    IOVCtl 003f: VF Enable+ Migration+ Interrupt+ VF MSE+ ARIHierarchy+ 10BitTagReq+; IOVSta 0000: Migration-\n"
+                 "    Supported Page Size 00000553, System Page Size 00000001\n"
+                 "    VF BAR0: memory at 0000002000000000 (64-bit, prefetchable)\n"
+                 "    VF BAR2: memory at fe000000 (32-bit, non-prefetchable)\n"
+                 "    VF Migration: offset 00012340, BIR 4\n"
+                 "    VF 0: 0000:04:10.0\n") != std::string::npos,
+             human.out);
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0);
+  const json::value doc = json::parse(r.out);
+  const auto& s = doc.as_array()[0].at("sriov");
+  BOOST_TEST(s.at("capabilities").as_string() == "0x00a00005");
+  BOOST_TEST(s.at("vf_migration_capable").as_bool());
+  BOOST_TEST(s.at("vf_10bit_tag_requester_supported").as_bool());
+  BOOST_TEST(s.at("vf_migration_interrupt_message_number").as_string() == "0x005");
+  BOOST_TEST(s.at("vf_migration_enable").as_bool());
+  BOOST_TEST(s.at("vf_migration_interrupt_enable").as_bool());
+  BOOST_TEST(s.at("vf_10bit_tag_requester_enable").as_bool());
+  BOOST_TEST(s.at("function_dependency_link").as_string() == "0x03");
+  BOOST_TEST(json::serialize(s.at("vf_migration_state")) == R"({"offset":"0x00012340","bir":4})");
+  // The same registers cleared: every flag '-', in both outputs.
+  auto cleared = sriov_pf_enabled();
+  temp_file plain(dump_text("03:00.0 PF", cleared.view()));
+  const auto off = run_inspect("--dump '" + plain.path() + "'");
+  BOOST_TEST(off.out.find("    IOVCap 00000000: Migration- 10BitTagReq- Interrupt Message Number 000\n"
+                          "    IOVCtl 0009: VF Enable+ Migration- Interrupt- VF MSE+ ARIHierarchy- 10BitTagReq-; IOVSta 0000: "
+                          "Migration-\n") != std::string::npos,
+             off.out);
+  BOOST_TEST(off.out.find("    VF Migration: offset 00000000, BIR 0\n") != std::string::npos, off.out);
+  const json::value off_doc = json::parse(run_inspect("--json --dump '" + plain.path() + "'").out);
+  const auto& o = off_doc.as_array()[0].at("sriov");
+  for (const char* key : {"vf_migration_capable", "vf_10bit_tag_requester_supported", "vf_migration_enable",
+                          "vf_migration_interrupt_enable", "vf_10bit_tag_requester_enable"})
+    BOOST_TEST(!o.at(key).as_bool(), key);
+  if (!test::lspci_available()) {
+    BOOST_TEST_MESSAGE("lspci not installed: comparison skipped");
+    return;
+  }
+  // What lspci 3.9 -vvv prints for the same dump (the values above are these).
+  const auto lspci = test::run_command("lspci -vvv -F '" + dump.path() + "' 2>/dev/null").out;
+  BOOST_TEST(lspci.find("\t\tIOVCap:\tMigration+ 10BitTagReq+ Interrupt Message Number: 005\n"
+                        "\t\tIOVCtl:\tEnable+ Migration+ Interrupt+ MSE+ ARIHierarchy+ 10BitTagReq+\n"
+                        "\t\tIOVSta:\tMigration-\n"
+                        "\t\tInitial VFs: 64, Total VFs: 64, Number of VFs: 4, Function Dependency Link: 03\n"
+                        "\t\tVF offset: 384, stride: 2, Device ID: 154c\n"
+                        "\t\tSupported Page Size: 00000553, System Page Size: 00000001\n"
+                        "\t\tRegion 0: Memory at 0000002000000000 (64-bit, prefetchable)\n"
+                        "\t\tRegion 2: Memory at fe000000 (32-bit, non-prefetchable)\n"
+                        "\t\tVF Migration: offset: 00012340, BIR: 4\n") != std::string::npos,
+             lspci);
 }
 
 // What a gone or resetting function reads (all ones) and an entry reading ID 0xFF: lspci says "Unknown
@@ -695,6 +771,47 @@ BOOST_AUTO_TEST_CASE(capability_names_are_lspcis) {
     }
   }
   BOOST_TEST(compared > 0u);
+}
+
+// Every standard capability ID 01..16 and extended ID 0001..0035 chained in one function: each name is the
+// one lspci 3.9 prints (the start of its text), unnamed IDs included ("Capability ID 0x15", "Extended
+// Capability ID 0x2a"). Extended ID 0020 showed as "Extended Capability ID 0x20"; pciutils names it "PCI
+// Express over M_PHY" (ls-ecaps.c, PCI_EXT_CAP_ID_M_PCIE).
+BOOST_AUTO_TEST_CASE(every_capability_id_is_named_as_lspci_names_it) {
+  if (skip_without_binary()) return;
+  config_image image{0x8086, 0x1234};
+  image.capability_pointer(0x40);
+  for (unsigned id = 0x01; id <= 0x16; ++id) {
+    const auto at = static_cast<std::uint8_t>(0x40 + 8 * (id - 1));
+    image.standard_capability(at, static_cast<std::uint8_t>(id), id == 0x16 ? 0 : static_cast<std::uint8_t>(at + 8));
+  }
+  for (unsigned id = 0x01; id <= 0x35; ++id) {
+    const auto at = static_cast<std::uint16_t>(0x100 + 0x40 * (id - 1));
+    image.extended_capability(at, static_cast<std::uint16_t>(id), 1, id == 0x35 ? 0 : static_cast<std::uint16_t>(at + 0x40));
+  }
+  temp_file dump(dump_text("01:00.0 every ID", image.view()));
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  const auto& device = doc.as_array()[0];
+  const auto& ours = device.at("capabilities").as_array();
+  const auto& ours_ext = device.at("extended_capabilities").as_array();
+  BOOST_TEST_REQUIRE(ours.size() == 0x16u);
+  BOOST_TEST_REQUIRE(ours_ext.size() == 0x35u);
+  BOOST_TEST(ours_ext[0x20 - 1].at("name").as_string() == "PCI Express over M_PHY");
+  if (!test::lspci_available()) {
+    BOOST_TEST_MESSAGE("lspci not installed: comparison skipped");
+    return;
+  }
+  const auto reference = test::parse_lspci_verbose(test::run_command("lspci -D -vvv -F '" + dump.path() + "' 2>/dev/null").out);
+  BOOST_TEST_REQUIRE(reference.size() == 1u);
+  const auto check = [](const json::array& names, const std::vector<test::lspci_capability>& theirs) {
+    BOOST_TEST_REQUIRE(names.size() == theirs.size());
+    for (std::size_t i = 0; i < theirs.size(); ++i) {
+      const std::string name(names[i].at("name").as_string());
+      BOOST_TEST(theirs[i].text.rfind(name, 0) == 0u, "ours '" << name << "', lspci '" << theirs[i].text << "'");
+    }
+  };
+  check(ours, reference[0].capabilities);
+  check(ours_ext, reference[0].extended_capabilities);
 }
 
 // The first things to look at when a VF hangs: a request the PF has not answered, and a quarantine.

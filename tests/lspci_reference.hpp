@@ -63,7 +63,8 @@ inline const std::vector<name_to_id>& standard_names() {
       {"Power Management", {0x01}}, {"AGP version", {0x02, 0x0E}}, {"Vital Product Data", {0x03}},
       {"Slot ID", {0x04}}, {"MSI:", {0x05}}, {"CompactPCI hot-swap", {0x06}}, {"PCI-X", {0x07}},
       {"HyperTransport", {0x08}}, {"Vendor Specific Information", {0x09}}, {"Debug port", {0x0A}},
-      {"CompactPCI central resource control", {0x0B}}, {"PCI Hot-plug", {0x0C}}, {"Subsystem", {0x0D}},
+      {"CompactPCI central resource control", {0x0B}}, {"PCI Hot-plug", {0x0C}}, {"Hot-plug capable", {0x0C}},
+      {"Subsystem", {0x0D}},
       {"Secure device", {0x0F}}, {"Express", {0x10}}, {"MSI-X", {0x11}}, {"SATA HBA", {0x12}},
       {"PCI Advanced Features", {0x13}}, {"Enhanced Allocation", {0x14}}, {"Flattening Portal Bridge", {0x15}},
   };
@@ -78,11 +79,14 @@ inline const std::vector<name_to_id>& extended_names() {
       {"Access Control Services", {0x0D}}, {"Alternative Routing-ID Interpretation", {0x0E}},
       {"Address Translation Service", {0x0F}}, {"Single Root I/O Virtualization", {0x10}},
       {"Multi-Root I/O Virtualization", {0x11}}, {"Multicast", {0x12}}, {"Page Request Interface", {0x13}},
-      {"Physical Resizable BAR", {0x15}}, {"Dynamic Power Allocation", {0x16}}, {"Latency Tolerance Reporting", {0x18}},
-      {"Secondary PCI Express", {0x19}}, {"Process Address Space ID", {0x1B}}, {"Downstream Port Containment", {0x1D}},
-      {"L1 PM Substates", {0x1E}}, {"Precision Time Measurement", {0x1F}}, {"Designated Vendor-Specific", {0x23}},
-      {"VF Resizable BAR", {0x24}}, {"Data Link Feature", {0x25}}, {"Physical Layer 16.0 GT/s", {0x26}},
-      {"Lane Margining at the Receiver", {0x27}},
+      {"Physical Resizable BAR", {0x15}}, {"Dynamic Power Allocation", {0x16}}, {"Transaction Processing Hints", {0x17}},
+      {"Latency Tolerance Reporting", {0x18}}, {"Secondary PCI Express", {0x19}}, {"Protocol Multiplexing", {0x1A}},
+      {"Process Address Space ID", {0x1B}}, {"LN Requester", {0x1C}}, {"Downstream Port Containment", {0x1D}},
+      {"L1 PM Substates", {0x1E}}, {"Precision Time Measurement", {0x1F}}, {"PCI Express over M_PHY", {0x20}},
+      {"FRS Queueing", {0x21}}, {"Readiness Time Reporting", {0x22}}, {"Designated Vendor-Specific", {0x23}},
+      {"VF Resizable BAR", {0x24}}, {"Virtual Resizable BAR", {0x24}}, {"Data Link Feature", {0x25}},
+      {"Physical Layer 16.0 GT/s", {0x26}}, {"Lane Margining at the Receiver", {0x27}}, {"Hierarchy ID", {0x28}},
+      {"Native PCIe Enclosure Management", {0x29}}, {"Data Object Exchange", {0x2E}},
   };
   return table;
 }
