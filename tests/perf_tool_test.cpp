@@ -489,4 +489,70 @@ BOOST_AUTO_TEST_CASE(an_interrupted_run_that_measured_nothing_says_so) {
   BOOST_TEST(!contains(run.output(), "blocks/s    0"));
 }
 
+// Found by a review: Ctrl-C only stopped issuing and then waited for the operations in flight, each up to
+// its --timeout (a stopped PF: 60 s for --timeout 60000), counted the wait's timeouts as errors and
+// measured the seconds to the end of it. The first signal cancels what is in flight; those cancellations
+// are no errors, and the seconds end at the signal.
+BOOST_AUTO_TEST_CASE(ctrl_c_cancels_the_operations_in_flight_instead_of_waiting_for_them) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "stopped.sock";
+  program_process pf({perf, "--role", "pf", "--unix", path}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+  program_process vf({perf, "--role", "vf", "--unix", path, "--duration", "100", "--queue-depth", "4", "--timeout",
+                      "60000", "--json"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(vf.wait_for_output(" blocks/s "));
+  pf.signal(SIGSTOP);  // what the VF has in flight now, and all it starts later, stays unanswered
+  vf.signal(SIGINT);
+  const int status = vf.wait_exit();  // bounded by the guard (10 s), far below the 60 s deadlines
+  pf.signal(SIGCONT);
+  BOOST_TEST(status == 0, vf.output());
+  const std::string& out = vf.output();
+  BOOST_TEST(contains(out, "\"interrupted\":true"), out);
+  BOOST_TEST(contains(out, "\"error_count\":0,\"errors\":{}"), out);
+  BOOST_TEST(!contains(out, "cancelled"));
+  BOOST_TEST(!contains(out, "timed out"));
+  BOOST_TEST(json_number(out, "operations") > 0.0);
+}
+
+// The same during binding 2's version negotiation: a listener that never accepts (the kernel completes the
+// connection, nobody answers). SIGINT, SIGINT and SIGTERM were all ignored until the negotiation timed out.
+BOOST_AUTO_TEST_CASE(ctrl_c_while_waiting_for_the_pf_ends_the_run) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "silent.sock";
+  unix_listener silent(path, true);
+  BOOST_TEST_REQUIRE(silent.bound());
+  program_process vf({perf, "--role", "vf", "--unix", path, "--count", "10", "--timeout", "60000"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(vf.wait_for_output("[warm-up]"));  // the load generator runs: it waits for the PF
+  vf.signal(SIGINT);
+  BOOST_TEST(vf.wait_exit() == 0, vf.output());
+  BOOST_TEST(contains(vf.output(), "(interrupted)"), vf.output());
+  BOOST_TEST(contains(vf.output(), "nothing measured: interrupted before the block's size was known"), vf.output());
+  BOOST_TEST(contains(vf.output(), "errors      none"));
+}
+
+// A second signal does not wait for the first one's clean end: it prints the figures so far and exits with
+// 130 at once. The VF is stopped while both signals are sent, so that it sees them together, as a user
+// pressing Ctrl-C twice before the tool could react.
+BOOST_AUTO_TEST_CASE(a_second_signal_exits_at_once_with_130) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "served.sock";
+  program_process pf({perf, "--role", "pf", "--unix", path}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+  program_process vf({perf, "--role", "vf", "--unix", path, "--duration", "100", "--queue-depth", "4", "--json"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(vf.wait_for_output(" blocks/s "));
+  vf.signal(SIGSTOP);
+  vf.signal(SIGINT);
+  vf.signal(SIGTERM);
+  vf.signal(SIGCONT);
+  BOOST_TEST(vf.wait_exit() == 130, vf.output());
+  BOOST_TEST(contains(vf.output(), "second signal"), vf.output());
+  BOOST_TEST(contains(vf.output(), "\"interrupted\":true"), vf.output());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

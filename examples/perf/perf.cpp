@@ -37,12 +37,16 @@
 // transport), and errors by kind; the warm-up's operations and errors are reported on their own and are in
 // none of those figures. An error after which the endpoint serves no more (the peer is gone, the stream
 // failed, binding 2's negotiation failed, the vfio-user connection closed) ends the run, which says so.
-// Ctrl-C (SIGINT or SIGTERM) ends a run cleanly with the figures so far. A PF role serves until Ctrl-C.
+// Ctrl-C (SIGINT or SIGTERM) ends a run at once with the figures so far, marked interrupted: the seconds
+// end at the signal, and the operations in flight are cancelled (in no figure, not errors) rather than
+// waited for. A second signal exits at once with status 130 after printing the figures so far. Before the
+// load generator runs (connecting, opening, a vfio-user handshake) a signal ends the tool as it ends any
+// program. A PF role serves until Ctrl-C.
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
 // writes that same pattern, so a read that returns anything else is an error ("data mismatch").
 // Exit status: 0 when the run had no errors, 1 when it had (the warm-up's included) or its figures could
-// not be written, 2 on bad arguments or setup failure.
+// not be written, 2 on bad arguments or setup failure, 130 on a second Ctrl-C.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -71,7 +75,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/connect_pair.hpp>
@@ -298,6 +304,7 @@ struct figures {
   double seconds{0};
   std::optional<double> accesses_per_op;
   bool interrupted{false};
+  bool load_started{false};  // the block was sized (or sizing proved nothing) and operations started
   std::optional<std::string> ended_by;  // the error after which the endpoint served no more
   std::optional<std::string> fatal;     // the run could not start (a block of another size)
   [[nodiscard]] std::uint64_t blocks() const { return reads + writes; }
@@ -344,7 +351,8 @@ void print_figures(const options& o, const figures& f) {
   if (f.operations() == 0) {
     // Zero blocks/s and empty percentiles would read as a measurement.
     const char* why = f.interrupted ? "interrupted" : "the run ended";
-    if (f.warmup_operations < o.warmup) std::printf("  nothing measured: %s during the warm-up\n", why);
+    if (!f.load_started) std::printf("  nothing measured: %s before the block's size was known\n", why);
+    else if (f.warmup_operations < o.warmup) std::printf("  nothing measured: %s during the warm-up\n", why);
     else std::printf("  nothing measured: %s before the first measured operation ended\n", why);
   } else {
     std::printf("  operations  %" PRIu64 " (%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " failed) in %.3f s\n",
@@ -408,13 +416,11 @@ class load_generator {
   load_generator(Endpoint& vf, const options& o, boost::asio::io_context& io, load_hooks hooks,
                  std::function<void()> done)
       : vf_(vf), o_(o), progress_(io), signals_(io, SIGINT, SIGTERM), hooks_(std::move(hooks)), done_(std::move(done)),
-        expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size) {}
+        expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size), slot_cancels_(o.queue_depth) {}
 
   void start() {
     signals_.async_wait([this](boost::system::error_code ec, int) {
-      if (ec) return;
-      f_.interrupted = true;
-      stop_issuing();
+      if (!ec) interrupt();
     });
     tick();
     size_the_block();
@@ -437,7 +443,7 @@ class load_generator {
   void read_size(std::size_t k) {
     ++size_reads_;
     vf_.async_read_block(vpci::block_id{o_.block_id}, std::span<std::byte>(sizing_).first(k), o_.timeout,
-                         [this, k](boost::system::error_code ec, std::size_t n) {
+                         boost::asio::bind_cancellation_slot(sizing_cancel_.slot(), [this, k](boost::system::error_code ec, std::size_t n) {
                            if (stopping_) return retire();
                            if (!ec && n < k) return sized(n);
                            if (!ec) size_high_ = k;
@@ -448,7 +454,7 @@ class load_generator {
                            // Right after --block-size read, its neighbour below settles the usual case.
                            const bool first = size_reads_ == 1 && size_high_ == k;
                            read_size(first ? k - 1 : size_low_ + (size_high_ - size_low_) / 2);
-                         });
+                         }));
   }
   void sized(std::size_t size) {
     if (size != o_.block_size) {
@@ -459,6 +465,7 @@ class load_generator {
   }
 
   void start_load() {
+    f_.load_started = true;
     active_ = o_.queue_depth;
     for (std::size_t slot = 0; slot != o_.queue_depth; ++slot) issue(slot);
   }
@@ -492,9 +499,10 @@ class load_generator {
     const bool write = is_write(n);
     const vpci::block_id id{o_.block_id};
     auto buffer = std::span<std::byte>(buffers_).subspan(slot * o_.block_size, o_.block_size);
-    auto done = [this, slot, start, write, measured](boost::system::error_code ec, std::size_t n_bytes) {
-      complete(slot, start, write, measured, ec, n_bytes);
-    };
+    auto done = boost::asio::bind_cancellation_slot(
+        slot_cancels_[slot].slot(), [this, slot, start, write, measured](boost::system::error_code ec, std::size_t n_bytes) {
+          complete(slot, start, write, measured, ec, n_bytes);
+        });
     if (write) vf_.async_write_block(id, std::span<const std::byte>(expected_), o_.timeout, std::move(done));
     else vf_.async_read_block(id, buffer, o_.timeout, std::move(done));
   }
@@ -502,6 +510,11 @@ class load_generator {
   void complete(std::size_t slot, clock_type::time_point start, bool write, bool measured, boost::system::error_code ec,
                 std::size_t n) {
     const auto end = clock_type::now();
+    if (f_.interrupted && (ec == vpci::errc::cancelled || ec == boost::asio::error::operation_aborted)) {
+      // Cancelled by the interruption, not failed: in no figure.
+      if (!measured) --warmup_in_flight_;
+      return retire();
+    }
     std::string error;
     if (!ec && n != o_.block_size) {
       // The block's size changed since it was sized: the tool's size is wrong, not the peer.
@@ -544,6 +557,36 @@ class load_generator {
   }
 
   void stop_issuing() { stopping_ = true; }
+
+  // The first Ctrl-C (SIGINT or SIGTERM): the run ends now, as fio and iperf3 do. The seconds end here, and
+  // what is in flight is cancelled rather than waited for (a stopped PF would hold each operation until
+  // its deadline). A second signal does not wait for that either: it is listened for before the
+  // cancellations are emitted, so two signals that arrive together end the tool at once too.
+  void interrupt() {
+    f_.interrupted = true;
+    stopped_at_ = clock_type::now();
+    stop_issuing();
+    signals_.async_wait([this](boost::system::error_code ec, int) {
+      if (!ec) abandon();
+    });
+    sizing_cancel_.emit(boost::asio::cancellation_type::terminal);
+    for (auto& cancel : slot_cancels_) cancel.emit(boost::asio::cancellation_type::terminal);
+  }
+  // The second signal: the figures so far, without waiting for anything, and exit status 130 (128 + SIGINT,
+  // as a shell reports a program that Ctrl-C ended). Nothing is unwound: whatever is in flight is the
+  // reason not to wait, and a --role both run's socket file or shared memory stays behind, stale, for the
+  // next run to replace.
+  [[noreturn]] void abandon() {
+    std::fprintf(stderr, "vpci-perf: second signal: exiting without waiting for the operations in flight\n");
+    settle_seconds();
+    print_figures(o_, f_);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(130);
+  }
+  void settle_seconds() {
+    if (measuring_) f_.seconds = std::chrono::duration<double>(stopped_at_.value_or(clock_type::now()) - measure_start_).count();
+  }
   void end_run(std::string why) {
     if (!f_.ended_by) f_.ended_by = std::move(why);
     stop_issuing();
@@ -551,8 +594,7 @@ class load_generator {
 
   void retire() {
     if (--active_ != 0) return;
-    const auto end = clock_type::now();
-    if (measuring_) f_.seconds = std::chrono::duration<double>(end - measure_start_).count();
+    settle_seconds();
     if (hooks_.accesses && counting_ && f_.operations() != 0) {
       if (const auto n = hooks_.accesses(); n)
         f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.operations());
@@ -595,6 +637,8 @@ class load_generator {
   std::vector<std::byte> expected_;
   std::vector<std::byte> buffers_;  // one block per slot
   std::array<std::byte, vpci::max_block_size> sizing_{};
+  boost::asio::cancellation_signal sizing_cancel_;
+  std::vector<boost::asio::cancellation_signal> slot_cancels_;  // one per slot
   // The block's size is in [size_low_, size_high_]; max_block_size + 1 while no read succeeded.
   std::size_t size_low_{1};
   std::size_t size_high_{vpci::max_block_size + 1};
@@ -610,6 +654,7 @@ class load_generator {
   bool measuring_{false};
   bool counting_{false};
   bool stopping_{false};
+  std::optional<clock_type::time_point> stopped_at_;  // the first signal: the measured seconds end there
 };
 
 // Runs the load on `vf` until it is done; returns the figures. A block of another size than --block-size
