@@ -555,4 +555,28 @@ BOOST_AUTO_TEST_CASE(a_second_signal_exits_at_once_with_130) {
   BOOST_TEST(contains(vf.output(), "\"interrupted\":true"), vf.output());
 }
 
+// Found by a review: a block the PF does not define made every operation fail ("invalid argument", exit
+// status 1, latencies of zero). The PF's refusal of the first read is a set-up failure naming the block;
+// with --json, stdout holds it as {"error": ...} too.
+BOOST_AUTO_TEST_CASE(a_block_the_pf_does_not_define_is_a_setup_failure) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  for (const std::string transport : {"--shm", "--unix"}) {
+    BOOST_TEST_CONTEXT(transport) {
+      const std::string where = transport == "--shm" ? shm_name("missing") : dir / "missing.sock";
+      program_process pf({perf, "--role", "pf", transport, where, "--block-size", "64"},
+                         program_process::capture::stdout_and_stderr);
+      BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+      const auto run = run_perf({"--role", "vf", transport, where, "--block-id", "9", "--block-size", "64", "--count",
+                                 "10", "--warmup", "0"});
+      BOOST_TEST(run.status == 2);
+      BOOST_TEST(contains(run.output, "vpci-perf: block 9: the PF refuses to read it (invalid argument: no such block?)"),
+                 run.output);
+      BOOST_TEST(!contains(run.output, "errors "));
+      pf.signal(SIGTERM);
+      BOOST_TEST(pf.wait_exit() == 0);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

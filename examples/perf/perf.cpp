@@ -431,11 +431,14 @@ class load_generator {
  private:
   // Finds the block's size before the load starts: of another size than --block-size, every operation
   // would fail (a short read, buffer_too_small, the PF refusing a write of the wrong size) and look like
-  // the peer's fault; it is named instead. A read of k bytes fails with buffer_too_small exactly when the
-  // block is larger than k; otherwise binding 1 answers with the block's own size and binding 2 with k
-  // bytes (the block's, then zeros: docs/hyperv-binding.md). So the size is the smallest k that reads,
-  // searched from --block-size: two reads when it fits. Any other failure proves nothing about the size;
-  // the load then starts, and its operations meet the same error and report it.
+  // the peer's fault; it is named instead. So is a block the PF does not define: it refuses the first read
+  // with invalid_argument (STATUS_INVALID_PARAMETER), and every operation would fail alike. A read of k
+  // bytes fails with buffer_too_small exactly when the block is larger than k; otherwise binding 1 answers
+  // with the block's own size and binding 2 with k bytes (the block's, then zeros:
+  // docs/hyperv-binding.md). So the size is the smallest k that reads, searched from --block-size: two
+  // reads when it fits. Any other failure proves nothing about the size (a timeout; access_denied, a
+  // write-only block that writes can still measure); the load then starts, and its operations meet the
+  // same error and report it.
   void size_the_block() {
     active_ = 1;
     read_size(o_.block_size);
@@ -448,6 +451,7 @@ class load_generator {
                            if (!ec && n < k) return sized(n);
                            if (!ec) size_high_ = k;
                            else if (ec == vpci::errc::buffer_too_small) size_low_ = k + 1;
+                           else if (ec == vpci::errc::invalid_argument && size_reads_ == 1) return refused(ec);
                            else return start_load();
                            if (size_low_ >= size_high_)
                              return size_high_ <= vpci::max_block_size ? sized(size_high_) : start_load();
@@ -455,6 +459,10 @@ class load_generator {
                            const bool first = size_reads_ == 1 && size_high_ == k;
                            read_size(first ? k - 1 : size_low_ + (size_high_ - size_low_) / 2);
                          }));
+  }
+  void refused(const boost::system::error_code& ec) {
+    f_.fatal = "block " + std::to_string(o_.block_id) + ": the PF refuses to read it (" + ec.message() + ": no such block?)";
+    retire();
   }
   void sized(std::size_t size) {
     if (size != o_.block_size) {
