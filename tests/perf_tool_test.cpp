@@ -579,4 +579,27 @@ BOOST_AUTO_TEST_CASE(a_block_the_pf_does_not_define_is_a_setup_failure) {
   }
 }
 
+// Found by a review: a run whose every operation failed printed latencies of 0 as if measured ("p50 0.00",
+// JSON "min":0). It says no operation succeeded, and the JSON's latency fields are null.
+BOOST_AUTO_TEST_CASE(a_run_without_a_successful_operation_reports_no_latency) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string config = dir / "config";
+  write_unanswered_mailbox(config);
+  const std::vector<std::string> args{"--role", "vf", "--sysfs", config, "--count", "2", "--warmup", "0",
+                                      "--timeout", "1", "--quiet"};
+  auto json_args = args;
+  json_args.push_back("--json");
+  const auto json = run_perf(json_args);
+  BOOST_TEST(json.status == 1);
+  BOOST_TEST(contains(json.output, "\"latency_ns\":{\"min\":null,\"mean\":null,\"p50\":null,\"p90\":null,\"p99\":null,"
+                                   "\"p99_9\":null,\"max\":null}"),
+             json.output);
+  const auto human = run_perf(args);
+  BOOST_TEST(human.status == 1);
+  BOOST_TEST(contains(human.output, "operations  2 (0 reads, 0 writes, 2 failed)"), human.output);
+  BOOST_TEST(contains(human.output, "  latency     none: no operation succeeded\n"), human.output);
+  BOOST_TEST(!contains(human.output, "p50"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -27,7 +27,8 @@
 //                          1000, a vfio-user exchange's reply deadline (1000)
 //     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there)
 //     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
-//     --json               the final figures as one JSON object on stdout (progress stays on stderr)
+//     --json               the final figures as one JSON object on stdout (progress stays on stderr); the
+//                          fields of "latency_ns" are null when no measured operation succeeded
 //     --quiet              no progress lines
 //
 // First a few reads find the block's size: a block of another size than --block-size is an error that
@@ -329,12 +330,17 @@ void print_figures(const options& o, const figures& f) {
   if (o.json) {
     std::printf("{\"binding\":\"%s\",\"transport\":\"%s\",\"role\":\"%s\",\"block_size\":%zu,\"queue_depth\":%zu,"
                 "\"read_percent\":%u,\"operations\":%" PRIu64 ",\"reads\":%" PRIu64 ",\"writes\":%" PRIu64
-                ",\"seconds\":%.6f,\"blocks_per_second\":%.1f,\"mb_per_second\":%.3f,"
-                "\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
-                ",\"p99_9\":%" PRIu64 ",\"max\":%" PRIu64 "},",
+                ",\"seconds\":%.6f,\"blocks_per_second\":%.1f,\"mb_per_second\":%.3f,",
                 name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth, o.read_percent,
-                f.operations(), f.reads, f.writes, f.seconds, blocks_per_s, mb_per_s, h.min(), h.mean(),
-                h.percentile(50), h.percentile(90), h.percentile(99), h.percentile(99.9), h.max());
+                f.operations(), f.reads, f.writes, f.seconds, blocks_per_s, mb_per_s);
+    // Without a successful operation there is no latency: zeros would read as a measurement.
+    if (f.blocks() == 0)
+      std::printf("\"latency_ns\":{\"min\":null,\"mean\":null,\"p50\":null,\"p90\":null,\"p99\":null,\"p99_9\":null,"
+                  "\"max\":null},");
+    else
+      std::printf("\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
+                  ",\"p99\":%" PRIu64 ",\"p99_9\":%" PRIu64 ",\"max\":%" PRIu64 "},",
+                  h.min(), h.mean(), h.percentile(50), h.percentile(90), h.percentile(99), h.percentile(99.9), h.max());
     if (f.accesses_per_op) std::printf("\"config_accesses_per_op\":%.3f,", *f.accesses_per_op);
     else std::printf("\"config_accesses_per_op\":null,");
     std::printf("\"error_count\":%" PRIu64 ",\"errors\":", f.failed);
@@ -359,9 +365,13 @@ void print_figures(const options& o, const figures& f) {
                 f.operations(), f.reads, f.writes, f.failed, f.seconds);
     std::printf("  blocks/s    %.0f\n  MB/s        %.3f\n", blocks_per_s, mb_per_s);
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
-    std::printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (min %.2f, mean %.2f)\n",
-                us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
-                us(h.min()), h.mean() / 1000.0);
+    if (f.blocks() == 0) {
+      std::printf("  latency     none: no operation succeeded\n");
+    } else {
+      std::printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (min %.2f, mean %.2f)\n",
+                  us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
+                  us(h.min()), h.mean() / 1000.0);
+    }
     if (f.accesses_per_op) std::printf("  config accesses per operation  %.2f\n", *f.accesses_per_op);
   }
   if (f.errors.empty()) {
