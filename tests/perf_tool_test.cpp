@@ -602,4 +602,29 @@ BOOST_AUTO_TEST_CASE(a_run_without_a_successful_operation_reports_no_latency) {
   BOOST_TEST(!contains(human.output, "p50"));
 }
 
+// Found by a review: an option that needs a value took the next option for it ("--shm --json" ran with a
+// space named "--json", and without JSON). A value that starts with -- is refused, naming the option;
+// --option=VALUE gives any value, one starting with -- too.
+BOOST_AUTO_TEST_CASE(an_option_without_its_value_is_refused) {
+  const auto missing = run_perf({"--count", "10", "--shm", "--json", "--quiet"});
+  BOOST_TEST(missing.status == 2);
+  BOOST_TEST(contains(missing.output, "vpci-perf: --shm needs a value, not the option '--json' (--shm=VALUE gives "
+                                      "a value starting with --)"),
+             missing.output);
+  const auto at_end = run_perf({"--memory", "--count"});
+  BOOST_TEST(at_end.status == 2);
+  BOOST_TEST(contains(at_end.output, "--count needs a value"), at_end.output);
+  // --option=VALUE: the value is taken as it is.
+  const auto joined = run_perf({"--memory", "--count=10", "--warmup=0", "--json", "--quiet"});
+  BOOST_TEST(joined.status == 0, joined.output);
+  BOOST_TEST(json_number(joined.output, "operations") == 10.0, joined.output);
+  const auto dashes = run_perf({"--role", "vf", "--unix=--no-such.sock", "--count", "10"});
+  BOOST_TEST(dashes.status == 2);
+  BOOST_TEST(contains(dashes.output, "cannot connect to --no-such.sock: "), dashes.output);
+  // A flag takes no value.
+  const auto flag = run_perf({"--memory", "--count", "10", "--quiet=yes"});
+  BOOST_TEST(flag.status == 2);
+  BOOST_TEST(contains(flag.output, "--quiet takes no value"), flag.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

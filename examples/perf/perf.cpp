@@ -15,7 +15,8 @@
 //                          writes its request registers for a block read too; block writes need --allow-write
 //     --vfio-user SOCKET   a vfio-user server's device (binding 1, role vf): vpci-vfio-user-device or any
 //                          libvfio-user device; each config access is one REGION_READ/REGION_WRITE exchange
-//   options
+//   options (an option's value is the next argument, or joined as --option=VALUE: a value starting with --
+//   can only be given so)
 //     --block-size N       bytes per block, 1..128 (128); the block must hold exactly that many
 //     --block-id N         the block used (3)
 //     --queue-depth N      operations in flight, 1..16 on binding 1 and 1..64 on binding 2 (1)
@@ -171,7 +172,9 @@ void print_help() {
       "         --count N | --duration SECONDS  --warmup N  --timeout MS  --allow-write  --no-verify\n"
       "         --json  --quiet\n"
       "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
-      "writing blocks there (--read-percent below 100) needs --allow-write.\n");
+      "writing blocks there (--read-percent below 100) needs --allow-write.\n"
+      "A value may be joined to its option, --option=VALUE: the only way to give one starting with --.\n"
+      "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n");
 }
 
 // --tcp HOST:PORT ([HOST]:PORT for IPv6), checked before anything starts.
@@ -188,8 +191,18 @@ void parse_tcp(options& o) {
 options parse(int argc, char** argv) {
   options o;
   bool binding_given = false;
+  std::string_view a;                       // the option being parsed, without "=VALUE"
+  std::optional<std::string_view> joined;  // the VALUE of --option=VALUE, until taken
+  // An option's value: joined to it (any value, one starting with -- too), or the next argument unless that
+  // is an option itself: "--shm --json" lacks the name, it does not name a space "--json".
   auto value = [&](int& i) -> std::string_view {
-    if (i + 1 >= argc) usage_error(std::string(argv[i]) + " needs a value");
+    if (joined) return *std::exchange(joined, std::nullopt);
+    const std::string name(a);
+    if (i + 1 >= argc) usage_error(name + " needs a value");
+    const std::string_view next = argv[i + 1];
+    if (next.starts_with("--"))
+      usage_error(name + " needs a value, not the option '" + std::string(next) + "' (" + name +
+                  "=VALUE gives a value starting with --)");
     return argv[++i];
   };
   auto set_transport = [&](transport_kind t, std::string where) {
@@ -198,7 +211,12 @@ options parse(int argc, char** argv) {
     o.where = std::move(where);
   };
   for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
+    a = argv[i];
+    joined.reset();
+    if (const auto equals = a.find('='); a.starts_with("--") && equals != std::string_view::npos) {
+      joined = a.substr(equals + 1);
+      a = a.substr(0, equals);
+    }
     if (a == "--help" || a == "-h") {
       print_help();
       std::exit(0);
@@ -255,6 +273,7 @@ options parse(int argc, char** argv) {
     } else {
       usage_error("unknown argument '" + std::string(a) + "'");
     }
+    if (joined) usage_error(std::string(a) + " takes no value");
   }
   if (o.transport == transport_kind::none) usage_error("give a transport");
   // The transport implies the binding where only one fits; a contradiction is an error.
