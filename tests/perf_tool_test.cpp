@@ -627,4 +627,15 @@ BOOST_AUTO_TEST_CASE(an_option_without_its_value_is_refused) {
   BOOST_TEST(contains(flag.output, "--quiet takes no value"), flag.output);
 }
 
+// Found by a review: with --json a set-up failure wrote nothing to stdout, only its message to stderr. As
+// iperf3 -J does, stdout holds {"error": MESSAGE}; the exit status stays 2.
+BOOST_AUTO_TEST_CASE(a_setup_failure_with_json_prints_a_json_error) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string missing = dir / "missing.sock";
+  program_process run({perf, "--role", "vf", "--unix", missing, "--count", "10", "--json"});  // stdout only
+  BOOST_TEST(run.wait_exit() == 2);
+  BOOST_TEST(run.output() == "{\"error\":\"cannot connect to " + missing + ": No such file or directory\"}\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -29,7 +29,8 @@
 //     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there)
 //     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
 //     --json               the final figures as one JSON object on stdout (progress stays on stderr); the
-//                          fields of "latency_ns" are null when no measured operation succeeded
+//                          fields of "latency_ns" are null when no measured operation succeeded; a
+//                          set-up failure is {"error": MESSAGE}
 //     --quiet              no progress lines
 //
 // First a few reads find the block's size: a block of another size than --block-size is an error that
@@ -1140,6 +1141,14 @@ figures run_both(const options& o) {
   }
 }
 
+// The message on stderr and, with --json, as {"error": MESSAGE} on stdout (as iperf3 -J does), so that a
+// reader of the JSON learns why there are no figures; exit status 2.
+int setup_failed(const options& o, const std::string& message) {
+  std::fprintf(stderr, "vpci-perf: %s\n", message.c_str());
+  if (o.json) std::printf("{\"error\":%s}\n", vpci::example::json_string(message).c_str());
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1161,10 +1170,8 @@ int main(int argc, char** argv) {
     }
     return f.failed == 0 && f.warmup_failed == 0 ? 0 : 1;
   } catch (const boost::system::system_error& e) {
-    std::fprintf(stderr, "vpci-perf: %s\n", e.code().message().c_str());
-    return 2;
+    return setup_failed(o, e.code().message());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "vpci-perf: %s\n", e.what());
-    return 2;
+    return setup_failed(o, e.what());
   }
 }
