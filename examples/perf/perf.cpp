@@ -10,7 +10,8 @@
 //                          one, never one a live PF serves), the VF opens it
 //     --unix PATH          Unix stream socket (binding 2); the PF listens (replacing a stale socket, never
 //                          another file or a socket a process listens on), the VF connects
-//     --tcp HOST:PORT      TCP (binding 2); the PF listens (port 0: any free port, which it prints)
+//     --tcp HOST:PORT      TCP (binding 2); the PF listens on HOST's first address (port 0: any free port,
+//                          which it prints), the VF tries each of HOST's addresses in turn
 //     --sysfs FILE         a real device's config file (binding 1, role vf), opened read-write: the mailbox
 //                          writes its request registers for a block read too; block writes need --allow-write
 //     --vfio-user SOCKET   a vfio-user server's device (binding 1, role vf): vpci-vfio-user-device or any
@@ -81,6 +82,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/connect_pair.hpp>
@@ -781,13 +783,16 @@ std::string text_of(const tcp::endpoint& endpoint) {
   return (endpoint.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(endpoint.port());
 }
 
-tcp::endpoint resolve_tcp(const options& o, boost::asio::io_context& io) {
+// Every address HOST resolves to, in the resolver's order.
+std::vector<tcp::endpoint> resolve_tcp(const options& o, boost::asio::io_context& io) {
   tcp::resolver resolver(io);
   const std::string host = o.tcp_host.empty() ? "0.0.0.0" : o.tcp_host;
   boost::system::error_code ec;
   const auto found = resolver.resolve(host, std::to_string(o.tcp_port), ec);
   if (ec || found.empty()) throw setup_failure("cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
-  return *found.begin();
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& entry : found) endpoints.push_back(entry.endpoint());
+  return endpoints;
 }
 
 void listen_tcp(tcp::acceptor& acceptor, const tcp::endpoint& at) {
@@ -799,11 +804,18 @@ void listen_tcp(tcp::acceptor& acceptor, const tcp::endpoint& at) {
   if (ec) throw setup_failure("cannot listen on " + text_of(at) + ": " + ec.message());
 }
 
-void connect_tcp(tcp::socket& socket, const tcp::endpoint& to) {
+// Tries each address in turn until one accepts: a name may resolve to ::1 and 127.0.0.1 with the PF
+// listening on one of them only.
+void connect_tcp(tcp::socket& socket, const std::vector<tcp::endpoint>& to) {
   boost::system::error_code ec;
-  socket.connect(to, ec);
+  boost::asio::connect(socket, to, ec);
   if (!ec) socket.set_option(tcp::no_delay(true), ec);
-  if (ec) throw setup_failure("cannot connect to " + text_of(to) + ": " + ec.message());
+  if (ec) {
+    std::string tried = text_of(to.front());
+    for (std::size_t i = 1; i < to.size(); ++i) tried += (i == 1 ? " (also " : ", ") + text_of(to[i]);
+    if (to.size() > 1) tried += ")";
+    throw setup_failure("cannot connect to " + tried + ": " + ec.message());
+  }
 }
 
 boost::asio::local::stream_protocol::endpoint unix_endpoint(const std::string& path) {
@@ -962,7 +974,7 @@ int run_pf(const options& o) {
       accept_loop(*pf, unix_acceptor, o.quiet);
       break;
     case transport_kind::tcp_socket:
-      listen_tcp(tcp_acceptor, resolve_tcp(o, io));
+      listen_tcp(tcp_acceptor, resolve_tcp(o, io).front());
       serving = text_of(tcp_acceptor.local_endpoint());  // the port the kernel chose for port 0
       accept_loop(*pf, tcp_acceptor, o.quiet);
       break;
@@ -1110,7 +1122,7 @@ figures run_both_unix(const options& o) {
 figures run_both_tcp(const options& o) {
   boost::asio::io_context pf_io;
   tcp::acceptor acceptor(pf_io);
-  listen_tcp(acceptor, resolve_tcp(o, pf_io));
+  listen_tcp(acceptor, resolve_tcp(o, pf_io).front());
   const tcp::endpoint listening = acceptor.local_endpoint();
   tcp::socket pf_side(pf_io);
   auto pf = make_pf(o);
@@ -1125,7 +1137,7 @@ figures run_both_tcp(const options& o) {
   const tcp::endpoint to(listening.address().is_unspecified() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
                                                                : listening.address(),
                          listening.port());
-  connect_tcp(socket, to);
+  connect_tcp(socket, {to});
   auto result = run_message_vf(socket, o, io, [&] { socket.close(); });
   thread.join();
   return result;
