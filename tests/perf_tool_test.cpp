@@ -638,4 +638,18 @@ BOOST_AUTO_TEST_CASE(a_setup_failure_with_json_prints_a_json_error) {
   BOOST_TEST(run.output() == "{\"error\":\"cannot connect to " + missing + ": No such file or directory\"}\n");
 }
 
+// --role pf took the VF's options (--count, --duration, --json, ...) silently, as if it would act on them.
+// It warns (an argument list is often shared by both roles' command lines) and serves as before.
+BOOST_AUTO_TEST_CASE(the_pf_role_warns_about_the_vf_options_it_ignores) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  program_process pf({perf, "--role", "pf", "--unix", dir / "pf.sock", "--count", "10", "--json"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0);
+  BOOST_TEST(contains(pf.output(), "vpci-perf: warning: --count has no effect with --role pf"), pf.output());
+  BOOST_TEST(contains(pf.output(), "vpci-perf: warning: --json has no effect with --role pf"), pf.output());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -196,6 +196,7 @@ options parse(int argc, char** argv) {
   bool binding_given = false;
   std::string_view a;                       // the option being parsed, without "=VALUE"
   std::optional<std::string_view> joined;  // the VALUE of --option=VALUE, until taken
+  std::vector<std::string> vf_only;         // the VF's options given, which a PF role ignores
   // An option's value: joined to it (any value, one starting with -- too), or the next argument unless that
   // is an option itself: "--shm --json" lacks the name, it does not name a space "--json".
   auto value = [&](int& i) -> std::string_view {
@@ -277,7 +278,15 @@ options parse(int argc, char** argv) {
       usage_error("unknown argument '" + std::string(a) + "'");
     }
     if (joined) usage_error(std::string(a) + " takes no value");
+    if (a == "--count" || a == "--duration" || a == "--read-percent" || a == "--warmup" || a == "--timeout" ||
+        a == "--json" || a == "--allow-write" || a == "--no-verify")
+      vf_only.emplace_back(a);
   }
+  // A warning, not an error: one argument list is often shared by both roles' command lines.
+  if (o.role == role_kind::pf)
+    for (const auto& name : vf_only)
+      std::fprintf(stderr, "vpci-perf: warning: %s has no effect with --role pf (the PF serves until Ctrl-C)\n",
+                   name.c_str());
   if (o.transport == transport_kind::none) usage_error("give a transport");
   // The transport implies the binding where only one fits; a contradiction is an error.
   const bool socket = o.transport == transport_kind::unix_socket || o.transport == transport_kind::tcp_socket;
