@@ -115,4 +115,27 @@ BOOST_AUTO_TEST_CASE(merge_adds_counts_and_keeps_extremes) {
   BOOST_TEST(a.percentile(50) == 0u);
 }
 
+// Found by a review: the rank was computed in floating point, 99.9 * 41000 / 100 = 40959.00000000001,
+// and rounded up to 40960: p99.9 of 40959 samples of 1 us and 41 of 5 ms reported 5 ms. The rank is
+// computed in integers (thousandths of a percent).
+BOOST_AUTO_TEST_CASE(percentile_ranks_are_exact_where_floating_point_is_not) {
+  latency_histogram h;
+  for (int i = 0; i < 40'959; ++i) h.record(1000);
+  for (int i = 0; i < 41; ++i) h.record(5'000'000);
+  BOOST_TEST(h.count() == 41'000u);
+  BOOST_TEST(h.percentile(99.9) == 1007u);  // rank 40959: the top of 1000's bucket [992, 1007]
+  BOOST_TEST(h.percentile(99.901) == 5'000'000u);  // rank ceil(40959.41) = 40960
+  // Thousandths of a percent are exact; finer ones round to the nearest.
+  BOOST_TEST(h.percentile(99.9004) == 1007u);
+  // The rank for any count, the largest included, without overflow.
+  BOOST_TEST(latency_histogram::rank_of(99'900, 41'000) == 40'959u);
+  BOOST_TEST(latency_histogram::rank_of(99'901, 41'000) == 40'960u);
+  BOOST_TEST(latency_histogram::rank_of(1, 1) == 1u);
+  BOOST_TEST(latency_histogram::rank_of(0, 1000) == 0u);
+  const std::uint64_t most = ~std::uint64_t{0};
+  BOOST_TEST(latency_histogram::rank_of(100'000, most) == most);
+  BOOST_TEST(latency_histogram::rank_of(50'000, most) == std::uint64_t{1} << 63);  // ceil((2^64 - 1) / 2)
+  BOOST_TEST(latency_histogram::rank_of(99'999, most) == most - most / 100'000);   // ceil(most * 0.99999)
+}
+
 BOOST_AUTO_TEST_SUITE_END()

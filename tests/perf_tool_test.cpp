@@ -489,4 +489,167 @@ BOOST_AUTO_TEST_CASE(an_interrupted_run_that_measured_nothing_says_so) {
   BOOST_TEST(!contains(run.output(), "blocks/s    0"));
 }
 
+// Found by a review: Ctrl-C only stopped issuing and then waited for the operations in flight, each up to
+// its --timeout (a stopped PF: 60 s for --timeout 60000), counted the wait's timeouts as errors and
+// measured the seconds to the end of it. The first signal cancels what is in flight; those cancellations
+// are no errors, and the seconds end at the signal.
+BOOST_AUTO_TEST_CASE(ctrl_c_cancels_the_operations_in_flight_instead_of_waiting_for_them) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "stopped.sock";
+  program_process pf({perf, "--role", "pf", "--unix", path}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+  program_process vf({perf, "--role", "vf", "--unix", path, "--duration", "100", "--queue-depth", "4", "--timeout",
+                      "60000", "--json"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(vf.wait_for_output(" blocks/s "));
+  pf.signal(SIGSTOP);  // what the VF has in flight now, and all it starts later, stays unanswered
+  vf.signal(SIGINT);
+  const int status = vf.wait_exit();  // bounded by the guard (10 s), far below the 60 s deadlines
+  pf.signal(SIGCONT);
+  BOOST_TEST(status == 0, vf.output());
+  const std::string& out = vf.output();
+  BOOST_TEST(contains(out, "\"interrupted\":true"), out);
+  BOOST_TEST(contains(out, "\"error_count\":0,\"errors\":{}"), out);
+  BOOST_TEST(!contains(out, "cancelled"));
+  BOOST_TEST(!contains(out, "timed out"));
+  BOOST_TEST(json_number(out, "operations") > 0.0);
+}
+
+// The same during binding 2's version negotiation: a listener that never accepts (the kernel completes the
+// connection, nobody answers). SIGINT, SIGINT and SIGTERM were all ignored until the negotiation timed out.
+BOOST_AUTO_TEST_CASE(ctrl_c_while_waiting_for_the_pf_ends_the_run) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "silent.sock";
+  unix_listener silent(path, true);
+  BOOST_TEST_REQUIRE(silent.bound());
+  program_process vf({perf, "--role", "vf", "--unix", path, "--count", "10", "--timeout", "60000"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(vf.wait_for_output("[warm-up]"));  // the load generator runs: it waits for the PF
+  vf.signal(SIGINT);
+  BOOST_TEST(vf.wait_exit() == 0, vf.output());
+  BOOST_TEST(contains(vf.output(), "(interrupted)"), vf.output());
+  BOOST_TEST(contains(vf.output(), "nothing measured: interrupted before the block's size was known"), vf.output());
+  BOOST_TEST(contains(vf.output(), "errors      none"));
+}
+
+// A second signal does not wait for the first one's clean end: it prints the figures so far and exits with
+// 130 at once. The VF is stopped while both signals are sent, so that it sees them together, as a user
+// pressing Ctrl-C twice before the tool could react.
+BOOST_AUTO_TEST_CASE(a_second_signal_exits_at_once_with_130) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "served.sock";
+  program_process pf({perf, "--role", "pf", "--unix", path}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+  program_process vf({perf, "--role", "vf", "--unix", path, "--duration", "100", "--queue-depth", "4", "--json"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(vf.wait_for_output(" blocks/s "));
+  vf.signal(SIGSTOP);
+  vf.signal(SIGINT);
+  vf.signal(SIGTERM);
+  vf.signal(SIGCONT);
+  BOOST_TEST(vf.wait_exit() == 130, vf.output());
+  BOOST_TEST(contains(vf.output(), "second signal"), vf.output());
+  BOOST_TEST(contains(vf.output(), "\"interrupted\":true"), vf.output());
+}
+
+// Found by a review: a block the PF does not define made every operation fail ("invalid argument", exit
+// status 1, latencies of zero). The PF's refusal of the first read is a set-up failure naming the block;
+// with --json, stdout holds it as {"error": ...} too.
+BOOST_AUTO_TEST_CASE(a_block_the_pf_does_not_define_is_a_setup_failure) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  for (const std::string transport : {"--shm", "--unix"}) {
+    BOOST_TEST_CONTEXT(transport) {
+      const std::string where = transport == "--shm" ? shm_name("missing") : dir / "missing.sock";
+      program_process pf({perf, "--role", "pf", transport, where, "--block-size", "64"},
+                         program_process::capture::stdout_and_stderr);
+      BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+      const auto run = run_perf({"--role", "vf", transport, where, "--block-id", "9", "--block-size", "64", "--count",
+                                 "10", "--warmup", "0"});
+      BOOST_TEST(run.status == 2);
+      BOOST_TEST(contains(run.output, "vpci-perf: block 9: the PF refuses to read it (invalid argument: no such block?)"),
+                 run.output);
+      BOOST_TEST(!contains(run.output, "errors "));
+      pf.signal(SIGTERM);
+      BOOST_TEST(pf.wait_exit() == 0);
+    }
+  }
+}
+
+// Found by a review: a run whose every operation failed printed latencies of 0 as if measured ("p50 0.00",
+// JSON "min":0). It says no operation succeeded, and the JSON's latency fields are null.
+BOOST_AUTO_TEST_CASE(a_run_without_a_successful_operation_reports_no_latency) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string config = dir / "config";
+  write_unanswered_mailbox(config);
+  const std::vector<std::string> args{"--role", "vf", "--sysfs", config, "--count", "2", "--warmup", "0",
+                                      "--timeout", "1", "--quiet"};
+  auto json_args = args;
+  json_args.push_back("--json");
+  const auto json = run_perf(json_args);
+  BOOST_TEST(json.status == 1);
+  BOOST_TEST(contains(json.output, "\"latency_ns\":{\"min\":null,\"mean\":null,\"p50\":null,\"p90\":null,\"p99\":null,"
+                                   "\"p99_9\":null,\"max\":null}"),
+             json.output);
+  const auto human = run_perf(args);
+  BOOST_TEST(human.status == 1);
+  BOOST_TEST(contains(human.output, "operations  2 (0 reads, 0 writes, 2 failed)"), human.output);
+  BOOST_TEST(contains(human.output, "  latency     none: no operation succeeded\n"), human.output);
+  BOOST_TEST(!contains(human.output, "p50"));
+}
+
+// Found by a review: an option that needs a value took the next option for it ("--shm --json" ran with a
+// space named "--json", and without JSON). A value that starts with -- is refused, naming the option;
+// --option=VALUE gives any value, one starting with -- too.
+BOOST_AUTO_TEST_CASE(an_option_without_its_value_is_refused) {
+  const auto missing = run_perf({"--count", "10", "--shm", "--json", "--quiet"});
+  BOOST_TEST(missing.status == 2);
+  BOOST_TEST(contains(missing.output, "vpci-perf: --shm needs a value, not the option '--json' (--shm=VALUE gives "
+                                      "a value starting with --)"),
+             missing.output);
+  const auto at_end = run_perf({"--memory", "--count"});
+  BOOST_TEST(at_end.status == 2);
+  BOOST_TEST(contains(at_end.output, "--count needs a value"), at_end.output);
+  // --option=VALUE: the value is taken as it is.
+  const auto joined = run_perf({"--memory", "--count=10", "--warmup=0", "--json", "--quiet"});
+  BOOST_TEST(joined.status == 0, joined.output);
+  BOOST_TEST(json_number(joined.output, "operations") == 10.0, joined.output);
+  const auto dashes = run_perf({"--role", "vf", "--unix=--no-such.sock", "--count", "10"});
+  BOOST_TEST(dashes.status == 2);
+  BOOST_TEST(contains(dashes.output, "cannot connect to --no-such.sock: "), dashes.output);
+  // A flag takes no value.
+  const auto flag = run_perf({"--memory", "--count", "10", "--quiet=yes"});
+  BOOST_TEST(flag.status == 2);
+  BOOST_TEST(contains(flag.output, "--quiet takes no value"), flag.output);
+}
+
+// Found by a review: with --json a set-up failure wrote nothing to stdout, only its message to stderr. As
+// iperf3 -J does, stdout holds {"error": MESSAGE}; the exit status stays 2.
+BOOST_AUTO_TEST_CASE(a_setup_failure_with_json_prints_a_json_error) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string missing = dir / "missing.sock";
+  program_process run({perf, "--role", "vf", "--unix", missing, "--count", "10", "--json"});  // stdout only
+  BOOST_TEST(run.wait_exit() == 2);
+  BOOST_TEST(run.output() == "{\"error\":\"cannot connect to " + missing + ": No such file or directory\"}\n");
+}
+
+// --role pf took the VF's options (--count, --duration, --json, ...) silently, as if it would act on them.
+// It warns (an argument list is often shared by both roles' command lines) and serves as before.
+BOOST_AUTO_TEST_CASE(the_pf_role_warns_about_the_vf_options_it_ignores) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  program_process pf({perf, "--role", "pf", "--unix", dir / "pf.sock", "--count", "10", "--json"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0);
+  BOOST_TEST(contains(pf.output(), "vpci-perf: warning: --count has no effect with --role pf"), pf.output());
+  BOOST_TEST(contains(pf.output(), "vpci-perf: warning: --json has no effect with --role pf"), pf.output());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

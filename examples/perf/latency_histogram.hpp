@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -59,6 +60,14 @@ class latency_histogram {
   }
   void reset() noexcept { *this = latency_histogram{}; }
 
+  // ceil(thousandths / 100000 * count) without overflow for any count: count = q * 100000 + r, so the
+  // product is thousandths * q * 100000 + thousandths * r, and thousandths * r < 10^10.
+  [[nodiscard]] static constexpr std::uint64_t rank_of(std::uint64_t thousandths, std::uint64_t count) noexcept {
+    constexpr std::uint64_t whole = 100'000;  // 100 % in thousandths
+    thousandths = std::min(thousandths, whole);
+    return thousandths * (count / whole) + (thousandths * (count % whole) + whole - 1) / whole;
+  }
+
   [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
   [[nodiscard]] std::uint64_t min() const noexcept { return count_ == 0 ? 0 : min_; }
   [[nodiscard]] std::uint64_t max() const noexcept { return max_; }
@@ -66,15 +75,15 @@ class latency_histogram {
     return count_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(count_);
   }
 
-  // The value at `percent` (0..100): the sample of rank ceil(percent/100 * count) (at least 1), reported
-  // as its bucket's highest value, capped at max(). 0 when empty.
+  // The value at `percent` (0..100, to the nearest thousandth): the sample of rank
+  // ceil(percent/100 * count) (at least 1), reported as its bucket's highest value, capped at max(). 0
+  // when empty. The rank is computed in integers: in floating point 99.9 * 41000 / 100 is
+  // 40959.00000000001, one rank too high.
   [[nodiscard]] std::uint64_t percentile(double percent) const noexcept {
     if (count_ == 0) return 0;
     percent = std::clamp(percent, 0.0, 100.0);
-    const double exact = percent * static_cast<double>(count_) / 100.0;
-    auto rank = static_cast<std::uint64_t>(exact);
-    if (static_cast<double>(rank) < exact) ++rank;
-    rank = std::clamp<std::uint64_t>(rank, 1, count_);
+    const auto thousandths = static_cast<std::uint64_t>(std::llround(percent * 1000.0));
+    const std::uint64_t rank = std::clamp<std::uint64_t>(rank_of(thousandths, count_), 1, count_);
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i != bucket_count; ++i) {
       seen += buckets_[i];

@@ -10,12 +10,14 @@
 //                          one, never one a live PF serves), the VF opens it
 //     --unix PATH          Unix stream socket (binding 2); the PF listens (replacing a stale socket, never
 //                          another file or a socket a process listens on), the VF connects
-//     --tcp HOST:PORT      TCP (binding 2); the PF listens (port 0: any free port, which it prints)
+//     --tcp HOST:PORT      TCP (binding 2); the PF listens on HOST's first address (port 0: any free port,
+//                          which it prints), the VF tries each of HOST's addresses in turn
 //     --sysfs FILE         a real device's config file (binding 1, role vf), opened read-write: the mailbox
 //                          writes its request registers for a block read too; block writes need --allow-write
 //     --vfio-user SOCKET   a vfio-user server's device (binding 1, role vf): vpci-vfio-user-device or any
 //                          libvfio-user device; each config access is one REGION_READ/REGION_WRITE exchange
-//   options
+//   options (an option's value is the next argument, or joined as --option=VALUE: a value starting with --
+//   can only be given so)
 //     --block-size N       bytes per block, 1..128 (128); the block must hold exactly that many
 //     --block-id N         the block used (3)
 //     --queue-depth N      operations in flight, 1..16 on binding 1 and 1..64 on binding 2 (1)
@@ -27,7 +29,9 @@
 //                          1000, a vfio-user exchange's reply deadline (1000)
 //     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there)
 //     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
-//     --json               the final figures as one JSON object on stdout (progress stays on stderr)
+//     --json               the final figures as one JSON object on stdout (progress stays on stderr); the
+//                          fields of "latency_ns" are null when no measured operation succeeded; a
+//                          set-up failure is {"error": MESSAGE}
 //     --quiet              no progress lines
 //
 // First a few reads find the block's size: a block of another size than --block-size is an error that
@@ -37,12 +41,16 @@
 // transport), and errors by kind; the warm-up's operations and errors are reported on their own and are in
 // none of those figures. An error after which the endpoint serves no more (the peer is gone, the stream
 // failed, binding 2's negotiation failed, the vfio-user connection closed) ends the run, which says so.
-// Ctrl-C (SIGINT or SIGTERM) ends a run cleanly with the figures so far. A PF role serves until Ctrl-C.
+// Ctrl-C (SIGINT or SIGTERM) ends a run at once with the figures so far, marked interrupted: the seconds
+// end at the signal, and the operations in flight are cancelled (in no figure, not errors) rather than
+// waited for. A second signal exits at once with status 130 after printing the figures so far. Before the
+// load generator runs (connecting, opening, a vfio-user handshake) a signal ends the tool as it ends any
+// program. A PF role serves until Ctrl-C.
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
 // writes that same pattern, so a read that returns anything else is an error ("data mismatch").
 // Exit status: 0 when the run had no errors, 1 when it had (the warm-up's included) or its figures could
-// not be written, 2 on bad arguments or setup failure.
+// not be written, 2 on bad arguments or setup failure, 130 on a second Ctrl-C.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -71,7 +79,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/connect_pair.hpp>
@@ -164,7 +175,9 @@ void print_help() {
       "         --count N | --duration SECONDS  --warmup N  --timeout MS  --allow-write  --no-verify\n"
       "         --json  --quiet\n"
       "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
-      "writing blocks there (--read-percent below 100) needs --allow-write.\n");
+      "writing blocks there (--read-percent below 100) needs --allow-write.\n"
+      "A value may be joined to its option, --option=VALUE: the only way to give one starting with --.\n"
+      "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n");
 }
 
 // --tcp HOST:PORT ([HOST]:PORT for IPv6), checked before anything starts.
@@ -181,8 +194,19 @@ void parse_tcp(options& o) {
 options parse(int argc, char** argv) {
   options o;
   bool binding_given = false;
+  std::string_view a;                       // the option being parsed, without "=VALUE"
+  std::optional<std::string_view> joined;  // the VALUE of --option=VALUE, until taken
+  std::vector<std::string> vf_only;         // the VF's options given, which a PF role ignores
+  // An option's value: joined to it (any value, one starting with -- too), or the next argument unless that
+  // is an option itself: "--shm --json" lacks the name, it does not name a space "--json".
   auto value = [&](int& i) -> std::string_view {
-    if (i + 1 >= argc) usage_error(std::string(argv[i]) + " needs a value");
+    if (joined) return *std::exchange(joined, std::nullopt);
+    const std::string name(a);
+    if (i + 1 >= argc) usage_error(name + " needs a value");
+    const std::string_view next = argv[i + 1];
+    if (next.starts_with("--"))
+      usage_error(name + " needs a value, not the option '" + std::string(next) + "' (" + name +
+                  "=VALUE gives a value starting with --)");
     return argv[++i];
   };
   auto set_transport = [&](transport_kind t, std::string where) {
@@ -191,7 +215,12 @@ options parse(int argc, char** argv) {
     o.where = std::move(where);
   };
   for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
+    a = argv[i];
+    joined.reset();
+    if (const auto equals = a.find('='); a.starts_with("--") && equals != std::string_view::npos) {
+      joined = a.substr(equals + 1);
+      a = a.substr(0, equals);
+    }
     if (a == "--help" || a == "-h") {
       print_help();
       std::exit(0);
@@ -248,7 +277,16 @@ options parse(int argc, char** argv) {
     } else {
       usage_error("unknown argument '" + std::string(a) + "'");
     }
+    if (joined) usage_error(std::string(a) + " takes no value");
+    if (a == "--count" || a == "--duration" || a == "--read-percent" || a == "--warmup" || a == "--timeout" ||
+        a == "--json" || a == "--allow-write" || a == "--no-verify")
+      vf_only.emplace_back(a);
   }
+  // A warning, not an error: one argument list is often shared by both roles' command lines.
+  if (o.role == role_kind::pf)
+    for (const auto& name : vf_only)
+      std::fprintf(stderr, "vpci-perf: warning: %s has no effect with --role pf (the PF serves until Ctrl-C)\n",
+                   name.c_str());
   if (o.transport == transport_kind::none) usage_error("give a transport");
   // The transport implies the binding where only one fits; a contradiction is an error.
   const bool socket = o.transport == transport_kind::unix_socket || o.transport == transport_kind::tcp_socket;
@@ -298,6 +336,7 @@ struct figures {
   double seconds{0};
   std::optional<double> accesses_per_op;
   bool interrupted{false};
+  bool load_started{false};  // the block was sized (or sizing proved nothing) and operations started
   std::optional<std::string> ended_by;  // the error after which the endpoint served no more
   std::optional<std::string> fatal;     // the run could not start (a block of another size)
   [[nodiscard]] std::uint64_t blocks() const { return reads + writes; }
@@ -322,12 +361,17 @@ void print_figures(const options& o, const figures& f) {
   if (o.json) {
     std::printf("{\"binding\":\"%s\",\"transport\":\"%s\",\"role\":\"%s\",\"block_size\":%zu,\"queue_depth\":%zu,"
                 "\"read_percent\":%u,\"operations\":%" PRIu64 ",\"reads\":%" PRIu64 ",\"writes\":%" PRIu64
-                ",\"seconds\":%.6f,\"blocks_per_second\":%.1f,\"mb_per_second\":%.3f,"
-                "\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
-                ",\"p99_9\":%" PRIu64 ",\"max\":%" PRIu64 "},",
+                ",\"seconds\":%.6f,\"blocks_per_second\":%.1f,\"mb_per_second\":%.3f,",
                 name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth, o.read_percent,
-                f.operations(), f.reads, f.writes, f.seconds, blocks_per_s, mb_per_s, h.min(), h.mean(),
-                h.percentile(50), h.percentile(90), h.percentile(99), h.percentile(99.9), h.max());
+                f.operations(), f.reads, f.writes, f.seconds, blocks_per_s, mb_per_s);
+    // Without a successful operation there is no latency: zeros would read as a measurement.
+    if (f.blocks() == 0)
+      std::printf("\"latency_ns\":{\"min\":null,\"mean\":null,\"p50\":null,\"p90\":null,\"p99\":null,\"p99_9\":null,"
+                  "\"max\":null},");
+    else
+      std::printf("\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
+                  ",\"p99\":%" PRIu64 ",\"p99_9\":%" PRIu64 ",\"max\":%" PRIu64 "},",
+                  h.min(), h.mean(), h.percentile(50), h.percentile(90), h.percentile(99), h.percentile(99.9), h.max());
     if (f.accesses_per_op) std::printf("\"config_accesses_per_op\":%.3f,", *f.accesses_per_op);
     else std::printf("\"config_accesses_per_op\":null,");
     std::printf("\"error_count\":%" PRIu64 ",\"errors\":", f.failed);
@@ -344,16 +388,21 @@ void print_figures(const options& o, const figures& f) {
   if (f.operations() == 0) {
     // Zero blocks/s and empty percentiles would read as a measurement.
     const char* why = f.interrupted ? "interrupted" : "the run ended";
-    if (f.warmup_operations < o.warmup) std::printf("  nothing measured: %s during the warm-up\n", why);
+    if (!f.load_started) std::printf("  nothing measured: %s before the block's size was known\n", why);
+    else if (f.warmup_operations < o.warmup) std::printf("  nothing measured: %s during the warm-up\n", why);
     else std::printf("  nothing measured: %s before the first measured operation ended\n", why);
   } else {
     std::printf("  operations  %" PRIu64 " (%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " failed) in %.3f s\n",
                 f.operations(), f.reads, f.writes, f.failed, f.seconds);
     std::printf("  blocks/s    %.0f\n  MB/s        %.3f\n", blocks_per_s, mb_per_s);
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
-    std::printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (min %.2f, mean %.2f)\n",
-                us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
-                us(h.min()), h.mean() / 1000.0);
+    if (f.blocks() == 0) {
+      std::printf("  latency     none: no operation succeeded\n");
+    } else {
+      std::printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (min %.2f, mean %.2f)\n",
+                  us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
+                  us(h.min()), h.mean() / 1000.0);
+    }
     if (f.accesses_per_op) std::printf("  config accesses per operation  %.2f\n", *f.accesses_per_op);
   }
   if (f.errors.empty()) {
@@ -408,13 +457,11 @@ class load_generator {
   load_generator(Endpoint& vf, const options& o, boost::asio::io_context& io, load_hooks hooks,
                  std::function<void()> done)
       : vf_(vf), o_(o), progress_(io), signals_(io, SIGINT, SIGTERM), hooks_(std::move(hooks)), done_(std::move(done)),
-        expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size) {}
+        expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size), slot_cancels_(o.queue_depth) {}
 
   void start() {
     signals_.async_wait([this](boost::system::error_code ec, int) {
-      if (ec) return;
-      f_.interrupted = true;
-      stop_issuing();
+      if (!ec) interrupt();
     });
     tick();
     size_the_block();
@@ -425,11 +472,14 @@ class load_generator {
  private:
   // Finds the block's size before the load starts: of another size than --block-size, every operation
   // would fail (a short read, buffer_too_small, the PF refusing a write of the wrong size) and look like
-  // the peer's fault; it is named instead. A read of k bytes fails with buffer_too_small exactly when the
-  // block is larger than k; otherwise binding 1 answers with the block's own size and binding 2 with k
-  // bytes (the block's, then zeros: docs/hyperv-binding.md). So the size is the smallest k that reads,
-  // searched from --block-size: two reads when it fits. Any other failure proves nothing about the size;
-  // the load then starts, and its operations meet the same error and report it.
+  // the peer's fault; it is named instead. So is a block the PF does not define: it refuses the first read
+  // with invalid_argument (STATUS_INVALID_PARAMETER), and every operation would fail alike. A read of k
+  // bytes fails with buffer_too_small exactly when the block is larger than k; otherwise binding 1 answers
+  // with the block's own size and binding 2 with k bytes (the block's, then zeros:
+  // docs/hyperv-binding.md). So the size is the smallest k that reads, searched from --block-size: two
+  // reads when it fits. Any other failure proves nothing about the size (a timeout; access_denied, a
+  // write-only block that writes can still measure); the load then starts, and its operations meet the
+  // same error and report it.
   void size_the_block() {
     active_ = 1;
     read_size(o_.block_size);
@@ -437,18 +487,23 @@ class load_generator {
   void read_size(std::size_t k) {
     ++size_reads_;
     vf_.async_read_block(vpci::block_id{o_.block_id}, std::span<std::byte>(sizing_).first(k), o_.timeout,
-                         [this, k](boost::system::error_code ec, std::size_t n) {
+                         boost::asio::bind_cancellation_slot(sizing_cancel_.slot(), [this, k](boost::system::error_code ec, std::size_t n) {
                            if (stopping_) return retire();
                            if (!ec && n < k) return sized(n);
                            if (!ec) size_high_ = k;
                            else if (ec == vpci::errc::buffer_too_small) size_low_ = k + 1;
+                           else if (ec == vpci::errc::invalid_argument && size_reads_ == 1) return refused(ec);
                            else return start_load();
                            if (size_low_ >= size_high_)
                              return size_high_ <= vpci::max_block_size ? sized(size_high_) : start_load();
                            // Right after --block-size read, its neighbour below settles the usual case.
                            const bool first = size_reads_ == 1 && size_high_ == k;
                            read_size(first ? k - 1 : size_low_ + (size_high_ - size_low_) / 2);
-                         });
+                         }));
+  }
+  void refused(const boost::system::error_code& ec) {
+    f_.fatal = "block " + std::to_string(o_.block_id) + ": the PF refuses to read it (" + ec.message() + ": no such block?)";
+    retire();
   }
   void sized(std::size_t size) {
     if (size != o_.block_size) {
@@ -459,6 +514,7 @@ class load_generator {
   }
 
   void start_load() {
+    f_.load_started = true;
     active_ = o_.queue_depth;
     for (std::size_t slot = 0; slot != o_.queue_depth; ++slot) issue(slot);
   }
@@ -492,9 +548,10 @@ class load_generator {
     const bool write = is_write(n);
     const vpci::block_id id{o_.block_id};
     auto buffer = std::span<std::byte>(buffers_).subspan(slot * o_.block_size, o_.block_size);
-    auto done = [this, slot, start, write, measured](boost::system::error_code ec, std::size_t n_bytes) {
-      complete(slot, start, write, measured, ec, n_bytes);
-    };
+    auto done = boost::asio::bind_cancellation_slot(
+        slot_cancels_[slot].slot(), [this, slot, start, write, measured](boost::system::error_code ec, std::size_t n_bytes) {
+          complete(slot, start, write, measured, ec, n_bytes);
+        });
     if (write) vf_.async_write_block(id, std::span<const std::byte>(expected_), o_.timeout, std::move(done));
     else vf_.async_read_block(id, buffer, o_.timeout, std::move(done));
   }
@@ -502,6 +559,11 @@ class load_generator {
   void complete(std::size_t slot, clock_type::time_point start, bool write, bool measured, boost::system::error_code ec,
                 std::size_t n) {
     const auto end = clock_type::now();
+    if (f_.interrupted && (ec == vpci::errc::cancelled || ec == boost::asio::error::operation_aborted)) {
+      // Cancelled by the interruption, not failed: in no figure.
+      if (!measured) --warmup_in_flight_;
+      return retire();
+    }
     std::string error;
     if (!ec && n != o_.block_size) {
       // The block's size changed since it was sized: the tool's size is wrong, not the peer.
@@ -544,6 +606,36 @@ class load_generator {
   }
 
   void stop_issuing() { stopping_ = true; }
+
+  // The first Ctrl-C (SIGINT or SIGTERM): the run ends now, as fio and iperf3 do. The seconds end here, and
+  // what is in flight is cancelled rather than waited for (a stopped PF would hold each operation until
+  // its deadline). A second signal does not wait for that either: it is listened for before the
+  // cancellations are emitted, so two signals that arrive together end the tool at once too.
+  void interrupt() {
+    f_.interrupted = true;
+    stopped_at_ = clock_type::now();
+    stop_issuing();
+    signals_.async_wait([this](boost::system::error_code ec, int) {
+      if (!ec) abandon();
+    });
+    sizing_cancel_.emit(boost::asio::cancellation_type::terminal);
+    for (auto& cancel : slot_cancels_) cancel.emit(boost::asio::cancellation_type::terminal);
+  }
+  // The second signal: the figures so far, without waiting for anything, and exit status 130 (128 + SIGINT,
+  // as a shell reports a program that Ctrl-C ended). Nothing is unwound: whatever is in flight is the
+  // reason not to wait, and a --role both run's socket file or shared memory stays behind, stale, for the
+  // next run to replace.
+  [[noreturn]] void abandon() {
+    std::fprintf(stderr, "vpci-perf: second signal: exiting without waiting for the operations in flight\n");
+    settle_seconds();
+    print_figures(o_, f_);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(130);
+  }
+  void settle_seconds() {
+    if (measuring_) f_.seconds = std::chrono::duration<double>(stopped_at_.value_or(clock_type::now()) - measure_start_).count();
+  }
   void end_run(std::string why) {
     if (!f_.ended_by) f_.ended_by = std::move(why);
     stop_issuing();
@@ -551,8 +643,7 @@ class load_generator {
 
   void retire() {
     if (--active_ != 0) return;
-    const auto end = clock_type::now();
-    if (measuring_) f_.seconds = std::chrono::duration<double>(end - measure_start_).count();
+    settle_seconds();
     if (hooks_.accesses && counting_ && f_.operations() != 0) {
       if (const auto n = hooks_.accesses(); n)
         f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.operations());
@@ -595,6 +686,8 @@ class load_generator {
   std::vector<std::byte> expected_;
   std::vector<std::byte> buffers_;  // one block per slot
   std::array<std::byte, vpci::max_block_size> sizing_{};
+  boost::asio::cancellation_signal sizing_cancel_;
+  std::vector<boost::asio::cancellation_signal> slot_cancels_;  // one per slot
   // The block's size is in [size_low_, size_high_]; max_block_size + 1 while no read succeeded.
   std::size_t size_low_{1};
   std::size_t size_high_{vpci::max_block_size + 1};
@@ -610,6 +703,7 @@ class load_generator {
   bool measuring_{false};
   bool counting_{false};
   bool stopping_{false};
+  std::optional<clock_type::time_point> stopped_at_;  // the first signal: the measured seconds end there
 };
 
 // Runs the load on `vf` until it is done; returns the figures. A block of another size than --block-size
@@ -698,13 +792,16 @@ std::string text_of(const tcp::endpoint& endpoint) {
   return (endpoint.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(endpoint.port());
 }
 
-tcp::endpoint resolve_tcp(const options& o, boost::asio::io_context& io) {
+// Every address HOST resolves to, in the resolver's order.
+std::vector<tcp::endpoint> resolve_tcp(const options& o, boost::asio::io_context& io) {
   tcp::resolver resolver(io);
   const std::string host = o.tcp_host.empty() ? "0.0.0.0" : o.tcp_host;
   boost::system::error_code ec;
   const auto found = resolver.resolve(host, std::to_string(o.tcp_port), ec);
   if (ec || found.empty()) throw setup_failure("cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
-  return *found.begin();
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& entry : found) endpoints.push_back(entry.endpoint());
+  return endpoints;
 }
 
 void listen_tcp(tcp::acceptor& acceptor, const tcp::endpoint& at) {
@@ -716,11 +813,18 @@ void listen_tcp(tcp::acceptor& acceptor, const tcp::endpoint& at) {
   if (ec) throw setup_failure("cannot listen on " + text_of(at) + ": " + ec.message());
 }
 
-void connect_tcp(tcp::socket& socket, const tcp::endpoint& to) {
+// Tries each address in turn until one accepts: a name may resolve to ::1 and 127.0.0.1 with the PF
+// listening on one of them only.
+void connect_tcp(tcp::socket& socket, const std::vector<tcp::endpoint>& to) {
   boost::system::error_code ec;
-  socket.connect(to, ec);
+  boost::asio::connect(socket, to, ec);
   if (!ec) socket.set_option(tcp::no_delay(true), ec);
-  if (ec) throw setup_failure("cannot connect to " + text_of(to) + ": " + ec.message());
+  if (ec) {
+    std::string tried = text_of(to.front());
+    for (std::size_t i = 1; i < to.size(); ++i) tried += (i == 1 ? " (also " : ", ") + text_of(to[i]);
+    if (to.size() > 1) tried += ")";
+    throw setup_failure("cannot connect to " + tried + ": " + ec.message());
+  }
 }
 
 boost::asio::local::stream_protocol::endpoint unix_endpoint(const std::string& path) {
@@ -879,7 +983,7 @@ int run_pf(const options& o) {
       accept_loop(*pf, unix_acceptor, o.quiet);
       break;
     case transport_kind::tcp_socket:
-      listen_tcp(tcp_acceptor, resolve_tcp(o, io));
+      listen_tcp(tcp_acceptor, resolve_tcp(o, io).front());
       serving = text_of(tcp_acceptor.local_endpoint());  // the port the kernel chose for port 0
       accept_loop(*pf, tcp_acceptor, o.quiet);
       break;
@@ -1027,7 +1131,7 @@ figures run_both_unix(const options& o) {
 figures run_both_tcp(const options& o) {
   boost::asio::io_context pf_io;
   tcp::acceptor acceptor(pf_io);
-  listen_tcp(acceptor, resolve_tcp(o, pf_io));
+  listen_tcp(acceptor, resolve_tcp(o, pf_io).front());
   const tcp::endpoint listening = acceptor.local_endpoint();
   tcp::socket pf_side(pf_io);
   auto pf = make_pf(o);
@@ -1042,7 +1146,7 @@ figures run_both_tcp(const options& o) {
   const tcp::endpoint to(listening.address().is_unspecified() ? boost::asio::ip::address(boost::asio::ip::address_v4::loopback())
                                                                : listening.address(),
                          listening.port());
-  connect_tcp(socket, to);
+  connect_tcp(socket, {to});
   auto result = run_message_vf(socket, o, io, [&] { socket.close(); });
   thread.join();
   return result;
@@ -1056,6 +1160,14 @@ figures run_both(const options& o) {
     case transport_kind::tcp_socket: return run_both_tcp(o);
     default: usage_error("--role both uses --memory, --shm, --unix or --tcp");
   }
+}
+
+// The message on stderr and, with --json, as {"error": MESSAGE} on stdout (as iperf3 -J does), so that a
+// reader of the JSON learns why there are no figures; exit status 2.
+int setup_failed(const options& o, const std::string& message) {
+  std::fprintf(stderr, "vpci-perf: %s\n", message.c_str());
+  if (o.json) std::printf("{\"error\":%s}\n", vpci::example::json_string(message).c_str());
+  return 2;
 }
 
 }  // namespace
@@ -1079,10 +1191,8 @@ int main(int argc, char** argv) {
     }
     return f.failed == 0 && f.warmup_failed == 0 ? 0 : 1;
   } catch (const boost::system::system_error& e) {
-    std::fprintf(stderr, "vpci-perf: %s\n", e.code().message().c_str());
-    return 2;
+    return setup_failed(o, e.code().message());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "vpci-perf: %s\n", e.what());
-    return 2;
+    return setup_failed(o, e.what());
   }
 }
