@@ -1,9 +1,11 @@
 # cmake -P script: builds and runs consumer projects against this source tree.
 # MODE=install: build vpci and its tools in Release, install them to a prefix, run each tool, then
 #   - find_package(vpci) from a hosted consumer (links vpci::vpci only),
-#   - find_package(vpci COMPONENTS core) from a core consumer with Boost and Threads made unfindable,
-#   - pkg-config --cflags --libs vpci (and vpci-core) for the same two programs, compiled by hand.
+#   - find_package(vpci COMPONENTS core) from a core consumer with Boost and Threads made unfindable.
 # MODE=subdirectory: the consumer pulls the source tree in with add_subdirectory (hosted and core).
+# The modes below install the headers alone (no tools built) and check one packaging rule each:
+# MODE=pkg_config: pkg-config --cflags --libs vpci (and vpci-core) for the two programs, compiled by hand
+#   with warnings as errors (pkg-config gives -I, not -isystem, so the headers' warnings reach the user).
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
@@ -21,6 +23,17 @@ function(build_and_run source_dir build_dir)
   run(${build_dir}/app)
 endfunction()
 
+# Installs the headers, package config and pkg-config files alone (nothing built) to ${WORK}/prefix.
+function(install_headers)
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/vpci-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+      -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=OFF -DVPCI_BUILD_BENCH=OFF -DCMAKE_INSTALL_MESSAGE=NEVER
+      ${ARGN})
+  run(${CMAKE_COMMAND} --install ${WORK}/vpci-build --prefix ${WORK}/prefix)
+endfunction()
+
+# The warnings a consumer's own build may well turn into errors; the headers must not trigger them.
+set(consumer_warnings -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Werror)
+
 # Compiles one source with the flags pkg-config gives for `package`, then runs it.
 function(pkg_config_build_and_run package source how)
   execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ${package} RESULT_VARIABLE status
@@ -30,7 +43,8 @@ function(pkg_config_build_and_run package source how)
   endif()
   message("pkg-config --cflags --libs ${package}: ${flags}")
   separate_arguments(flags UNIX_COMMAND "${flags}")
-  run(${CXX} -std=c++20 "-DVPCI_CONSUMER_HOW=\"${how}\"" ${source} ${flags} -o ${WORK}/pkg-config-${package})
+  run(${CXX} -std=c++20 ${consumer_warnings} "-DVPCI_CONSUMER_HOW=\"${how}\"" ${source} ${flags}
+      -o ${WORK}/pkg-config-${package})
   run(${WORK}/pkg-config-${package})
 endfunction()
 
@@ -48,6 +62,8 @@ if(MODE STREQUAL "install")
   build_and_run(${CONSUMER}/find_package ${WORK}/app-build -DCMAKE_PREFIX_PATH=${WORK}/prefix)
   build_and_run(${CONSUMER}/find_package_core ${WORK}/core-app-build -DCMAKE_PREFIX_PATH=${WORK}/prefix
                 -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_Threads=ON)
+elseif(MODE STREQUAL "pkg_config")
+  install_headers()
   find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
   set(ENV{PKG_CONFIG_PATH} ${WORK}/prefix/share/pkgconfig)
   pkg_config_build_and_run(vpci ${CONSUMER}/hosted_main.cpp "built with pkg-config")
