@@ -6,6 +6,10 @@
 # The modes below install the headers alone (no tools built) and check one packaging rule each:
 # MODE=pkg_config: pkg-config --cflags --libs vpci (and vpci-core) for the two programs, compiled by hand
 #   with warnings as errors (pkg-config gives -I, not -isystem, so the headers' warnings reach the user).
+# MODE=optional_hosted: find_package(vpci COMPONENTS core OPTIONAL_COMPONENTS hosted) with Boost, without
+#   it, and in a Cortex-M4 cross build (ARM_TOOLCHAIN, when given): found, with vpci_hosted_FOUND to match.
+# MODE=hosted_without_boost: find_package(vpci) (the hosted default) where Boost or Threads cannot be
+#   found must fail with a message that points at find_package(vpci COMPONENTS core).
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
@@ -21,6 +25,20 @@ function(build_and_run source_dir build_dir)
   run(${CMAKE_COMMAND} -S ${source_dir} -B ${build_dir} -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} ${ARGN})
   run(${CMAKE_COMMAND} --build ${build_dir})
   run(${build_dir}/app)
+endfunction()
+
+# Runs a command that must fail, with output matching `pattern`.
+function(run_expecting_failure pattern)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message("${out}${err}")
+  if(status EQUAL 0)
+    message(FATAL_ERROR "command succeeded, expected a failure: ${ARGN}")
+  endif()
+  # CMake wraps its error messages at spaces: match on the text with its line breaks made spaces.
+  string(REGEX REPLACE "[ \t\r\n]+" " " text "${out}${err}")
+  if(NOT text MATCHES "${pattern}")
+    message(FATAL_ERROR "command failed, but its output does not match '${pattern}': ${ARGN}")
+  endif()
 endfunction()
 
 # Installs the headers, package config and pkg-config files alone (nothing built) to ${WORK}/prefix.
@@ -68,6 +86,40 @@ elseif(MODE STREQUAL "pkg_config")
   set(ENV{PKG_CONFIG_PATH} ${WORK}/prefix/share/pkgconfig)
   pkg_config_build_and_run(vpci ${CONSUMER}/hosted_main.cpp "built with pkg-config")
   pkg_config_build_and_run(vpci-core ${CONSUMER}/core_main.cpp "core built with pkg-config")
+elseif(MODE STREQUAL "optional_hosted")
+  install_headers()
+  build_and_run(${CONSUMER}/find_package_optional ${WORK}/with-boost -DCMAKE_PREFIX_PATH=${WORK}/prefix
+                -DEXPECT_HOSTED=ON)
+  run(${WORK}/with-boost/core_app)
+  run(${CMAKE_COMMAND} -S ${CONSUMER}/find_package_optional -B ${WORK}/without-boost -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/prefix -DEXPECT_HOSTED=OFF
+      -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON)
+  run(${CMAKE_COMMAND} --build ${WORK}/without-boost)
+  run(${WORK}/without-boost/core_app)
+  if(ARM_TOOLCHAIN)
+    # Built, not run: a Cortex-M4 image.
+    run(${CMAKE_COMMAND} -S ${CONSUMER}/find_package_optional -B ${WORK}/cortex-m4 -G ${GENERATOR}
+        -DCMAKE_TOOLCHAIN_FILE=${ARM_TOOLCHAIN} -DVPCI_SYSROOT=${WORK}/prefix -DCMAKE_PREFIX_PATH=${WORK}/prefix
+        -DEXPECT_HOSTED=OFF)
+    run(${CMAKE_COMMAND} --build ${WORK}/cortex-m4)
+  else()
+    message("arm-none-eabi-g++ not found: the Cortex-M4 cross build is not tried")
+  endif()
+elseif(MODE STREQUAL "hosted_without_boost")
+  install_headers()
+  set(hint "find_package\\(vpci COMPONENTS core\\)")
+  run_expecting_failure("${hint}" ${CMAKE_COMMAND} -S ${CONSUMER}/find_package -B ${WORK}/no-boost
+      -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/prefix
+      -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON)
+  run_expecting_failure("${hint}" ${CMAKE_COMMAND} -S ${CONSUMER}/find_package -B ${WORK}/no-threads
+      -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/prefix
+      -DCMAKE_DISABLE_FIND_PACKAGE_Threads=ON)
+  if(ARM_TOOLCHAIN)
+    # A firmware team's cross build, where Boost is simply not there.
+    run_expecting_failure("${hint}" ${CMAKE_COMMAND} -S ${CONSUMER}/find_package -B ${WORK}/cortex-m4
+        -G ${GENERATOR} -DCMAKE_TOOLCHAIN_FILE=${ARM_TOOLCHAIN} -DVPCI_SYSROOT=${WORK}/prefix
+        -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  endif()
 else()
   build_and_run(${CONSUMER}/add_subdirectory ${WORK}/app-build -DVPCI_SOURCE=${SOURCE})
   run(${WORK}/app-build/core_app)
