@@ -73,14 +73,20 @@ set_tests_properties(compile_pass_control PROPERTIES LABELS build)
 # Consumer projects (tests/consumer/run_consumer.cmake, whose top lists what each mode checks): install +
 # find_package (hosted, and core alone) with the tools, and add_subdirectory; each built and run. Then one
 # packaging rule each, from an install of the headers alone: pkg-config under warnings as errors, hosted
-# as an optional component, find_package(vpci) without Boost.
+# as an optional component, find_package(vpci) without Boost, and vpci as a subproject with its own
+# targets on.
 set(consumer_dir ${CMAKE_CURRENT_BINARY_DIR}/consumers)
+find_package(benchmark QUIET)
+set(consumer_with_bench OFF)
+if(benchmark_FOUND)
+  set(consumer_with_bench ON)
+endif()
 set(consumer_arm_toolchain "")
 if(VPCI_ARM_GXX)
   set(consumer_arm_toolchain ${CMAKE_CURRENT_SOURCE_DIR}/consumer/arm-none-eabi.cmake)
 endif()
 set(consumer_tests "")
-foreach(mode install subdirectory pkg_config optional_hosted hosted_without_boost)
+foreach(mode install subdirectory pkg_config optional_hosted hosted_without_boost subproject_options)
   set(name consumer_${mode})
   if(mode STREQUAL "install")
     set(name consumer_find_package)
@@ -90,7 +96,8 @@ foreach(mode install subdirectory pkg_config optional_hosted hosted_without_boos
   add_test(NAME ${name}
     COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/${mode}
             -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer -DCXX=${CMAKE_CXX_COMPILER}
-            -DGENERATOR=${CMAKE_GENERATOR} -DMODE=${mode} -DARM_TOOLCHAIN=${consumer_arm_toolchain}
+            -DGENERATOR=${CMAKE_GENERATOR} -DMODE=${mode} -DWITH_BENCH=${consumer_with_bench}
+            -DARM_TOOLCHAIN=${consumer_arm_toolchain}
             -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
   list(APPEND consumer_tests ${name})
 endforeach()

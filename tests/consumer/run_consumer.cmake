@@ -10,6 +10,9 @@
 #   it, and in a Cortex-M4 cross build (ARM_TOOLCHAIN, when given): found, with vpci_hosted_FOUND to match.
 # MODE=hosted_without_boost: find_package(vpci) (the hosted default) where Boost or Threads cannot be
 #   found must fail with a message that points at find_package(vpci COMPONENTS core).
+# MODE=subproject_options: vpci added by add_subdirectory and by FetchContent with VPCI_BUILD_EXAMPLES,
+#   VPCI_BUILD_TESTS and (WITH_BENCH) VPCI_BUILD_BENCH on: configures, the parent's targets build without
+#   vpci's project flags, and the parent's install holds none of vpci's files unless VPCI_INSTALL is on.
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
@@ -120,6 +123,59 @@ elseif(MODE STREQUAL "hosted_without_boost")
         -G ${GENERATOR} -DCMAKE_TOOLCHAIN_FILE=${ARM_TOOLCHAIN} -DVPCI_SYSROOT=${WORK}/prefix
         -DCMAKE_PREFIX_PATH=${WORK}/prefix)
   endif()
+elseif(MODE STREQUAL "subproject_options")
+  set(own_targets -DVPCI_BUILD_EXAMPLES=ON -DVPCI_BUILD_TESTS=ON -DVPCI_BUILD_BENCH=${WITH_BENCH})
+  foreach(how add_subdirectory fetchcontent)
+    set(build ${WORK}/${how})
+    set(fetch OFF)
+    if(how STREQUAL "fetchcontent")
+      set(fetch ON)
+    endif()
+    run(${CMAKE_COMMAND} -S ${CONSUMER}/subproject_options -B ${build} -G ${GENERATOR}
+        -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_SOURCE=${SOURCE} -DVPCI_FETCHCONTENT=${fetch} ${own_targets}
+        -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
+    run(${CMAKE_COMMAND} --build ${build} --target app core_app)
+    run(${build}/app)
+    run(${build}/core_app)
+    # The parent's own objects are compiled without vpci's project flags.
+    file(READ ${build}/compile_commands.json commands)
+    string(JSON entries LENGTH "${commands}")
+    math(EXPR last "${entries} - 1")
+    set(parent_commands "")
+    foreach(i RANGE ${last})
+      string(JSON file GET "${commands}" ${i} file)
+      if(file MATCHES "/consumer/(hosted|core)_main\\.cpp$")
+        string(JSON command GET "${commands}" ${i} command)
+        list(APPEND parent_commands "${command}")
+      endif()
+    endforeach()
+    list(LENGTH parent_commands count)
+    if(NOT count EQUAL 2)
+      message(FATAL_ERROR "${how}: expected the parent's 2 compile commands, found ${count}")
+    endif()
+    foreach(flag -Werror -Wconversion -Wsign-conversion -Wpedantic)
+      if("${parent_commands}" MATCHES "${flag}")
+        message(FATAL_ERROR "${how}: vpci's ${flag} reached the parent's targets: ${parent_commands}")
+      endif()
+    endforeach()
+    # The parent's install: its two programs, nothing of vpci's.
+    run(${CMAKE_COMMAND} --install ${build} --prefix ${WORK}/${how}-prefix)
+    file(GLOB_RECURSE installed RELATIVE ${WORK}/${how}-prefix ${WORK}/${how}-prefix/*)
+    list(SORT installed)
+    if(NOT installed STREQUAL "bin/app;bin/core_app")
+      message(FATAL_ERROR "${how}: the parent's install holds more than its own programs: ${installed}")
+    endif()
+  endforeach()
+  # VPCI_INSTALL on: a subproject's headers, package config and pkg-config files are installed.
+  run(${CMAKE_COMMAND} -S ${CONSUMER}/subproject_options -B ${WORK}/install-on -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_SOURCE=${SOURCE} -DVPCI_INSTALL=ON)
+  run(${CMAKE_COMMAND} --build ${WORK}/install-on)
+  run(${CMAKE_COMMAND} --install ${WORK}/install-on --prefix ${WORK}/install-on-prefix)
+  foreach(file include/vpci/core.hpp share/cmake/vpci/vpci-config.cmake share/pkgconfig/vpci.pc bin/app)
+    if(NOT EXISTS ${WORK}/install-on-prefix/${file})
+      message(FATAL_ERROR "VPCI_INSTALL=ON: ${file} was not installed")
+    endif()
+  endforeach()
 else()
   build_and_run(${CONSUMER}/add_subdirectory ${WORK}/app-build -DVPCI_SOURCE=${SOURCE})
   run(${WORK}/app-build/core_app)
