@@ -73,8 +73,8 @@ set_tests_properties(compile_pass_control PROPERTIES LABELS build)
 # Consumer projects (tests/consumer/run_consumer.cmake, whose top lists what each mode checks): install +
 # find_package (hosted, and core alone) with the tools, and add_subdirectory; each built and run. Then one
 # packaging rule each, from an install of the headers alone: pkg-config under warnings as errors, hosted
-# as an optional component, find_package(vpci) without Boost, and vpci as a subproject with its own
-# targets on.
+# as an optional component, find_package(vpci) without Boost, vpci as a subproject with its own targets
+# on, and a top-level build with VPCI_HOSTED=OFF.
 set(consumer_dir ${CMAKE_CURRENT_BINARY_DIR}/consumers)
 find_package(benchmark QUIET)
 set(consumer_with_bench OFF)
@@ -86,7 +86,7 @@ if(VPCI_ARM_GXX)
   set(consumer_arm_toolchain ${CMAKE_CURRENT_SOURCE_DIR}/consumer/arm-none-eabi.cmake)
 endif()
 set(consumer_tests "")
-foreach(mode install subdirectory pkg_config optional_hosted hosted_without_boost subproject_options)
+foreach(mode install subdirectory pkg_config optional_hosted hosted_without_boost subproject_options hosted_off)
   set(name consumer_${mode})
   if(mode STREQUAL "install")
     set(name consumer_find_package)

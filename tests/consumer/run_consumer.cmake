@@ -13,6 +13,8 @@
 # MODE=subproject_options: vpci added by add_subdirectory and by FetchContent with VPCI_BUILD_EXAMPLES,
 #   VPCI_BUILD_TESTS and (WITH_BENCH) VPCI_BUILD_BENCH on: configures, the parent's targets build without
 #   vpci's project flags, and the parent's install holds none of vpci's files unless VPCI_INSTALL is on.
+# MODE=hosted_off: vpci at top level with -DVPCI_HOSTED=OFF configures with its defaults, and asking for
+#   the tests as well stops with a message that names VPCI_HOSTED.
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
@@ -176,6 +178,16 @@ elseif(MODE STREQUAL "subproject_options")
       message(FATAL_ERROR "VPCI_INSTALL=ON: ${file} was not installed")
     endif()
   endforeach()
+elseif(MODE STREQUAL "hosted_off")
+  # Configured only: nothing of vpci's is built without the hosted layer but the package files.
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/defaults -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+      -DVPCI_HOSTED=OFF)
+  run(${CMAKE_COMMAND} --install ${WORK}/defaults --prefix ${WORK}/prefix)
+  if(EXISTS ${WORK}/prefix/share/pkgconfig/vpci.pc OR NOT EXISTS ${WORK}/prefix/share/pkgconfig/vpci-core.pc)
+    message(FATAL_ERROR "VPCI_HOSTED=OFF: expected vpci-core.pc alone")
+  endif()
+  run_expecting_failure("VPCI_HOSTED" ${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/tests-asked -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_HOSTED=OFF -DVPCI_BUILD_TESTS=ON)
 else()
   build_and_run(${CONSUMER}/add_subdirectory ${WORK}/app-build -DVPCI_SOURCE=${SOURCE})
   run(${WORK}/app-build/core_app)
