@@ -21,4 +21,4 @@ function(vpci_project_target target)
 endfunction()
 
 # Asio and Boost.System for the hosted layer.
-find_package(Boost 1.81 REQUIRED)
+find_package(Boost 1.81 CONFIG REQUIRED)

@@ -76,17 +76,35 @@ add_test(NAME compile_pass_control
           ${CMAKE_CURRENT_SOURCE_DIR}/compile_fail/control_valid.cpp)
 set_tests_properties(compile_pass_control PROPERTIES LABELS build)
 
-# Consumer projects (tests/consumer/run_consumer.cmake): install + find_package (hosted, and core alone)
-# + pkg-config, and add_subdirectory; each built and run.
+# Consumer projects (tests/consumer/run_consumer.cmake, whose top lists what each mode checks): install +
+# find_package (hosted, and core alone) with the tools, and add_subdirectory; each built and run. Then one
+# packaging rule each, from an install of the headers alone: pkg-config under warnings as errors, hosted
+# as an optional component, find_package(vpci) without Boost, vpci as a subproject with its own targets
+# on, and a top-level build with VPCI_HOSTED=OFF.
 set(consumer_dir ${CMAKE_CURRENT_BINARY_DIR}/consumers)
-add_test(NAME consumer_find_package
-  COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/find_package
-          -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer -DCXX=${CMAKE_CXX_COMPILER}
-          -DGENERATOR=${CMAKE_GENERATOR} -DMODE=install
-          -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
-add_test(NAME consumer_add_subdirectory
-  COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/add_subdirectory
-          -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer -DCXX=${CMAKE_CXX_COMPILER}
-          -DGENERATOR=${CMAKE_GENERATOR} -DMODE=subdirectory
-          -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
-set_tests_properties(consumer_find_package consumer_add_subdirectory PROPERTIES LABELS build TIMEOUT 1200)
+find_package(benchmark QUIET)
+set(consumer_with_bench OFF)
+if(benchmark_FOUND)
+  set(consumer_with_bench ON)
+endif()
+set(consumer_arm_toolchain "")
+if(VPCI_ARM_GXX)
+  set(consumer_arm_toolchain ${CMAKE_CURRENT_SOURCE_DIR}/consumer/arm-none-eabi.cmake)
+endif()
+set(consumer_tests "")
+foreach(mode install subdirectory pkg_config optional_hosted hosted_without_boost subproject_options hosted_off)
+  set(name consumer_${mode})
+  if(mode STREQUAL "install")
+    set(name consumer_find_package)
+  elseif(mode STREQUAL "subdirectory")
+    set(name consumer_add_subdirectory)
+  endif()
+  add_test(NAME ${name}
+    COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/${mode}
+            -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer -DCXX=${CMAKE_CXX_COMPILER}
+            -DGENERATOR=${CMAKE_GENERATOR} -DMODE=${mode} -DWITH_BENCH=${consumer_with_bench}
+            -DARM_TOOLCHAIN=${consumer_arm_toolchain}
+            -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
+  list(APPEND consumer_tests ${name})
+endforeach()
+set_tests_properties(${consumer_tests} PROPERTIES LABELS build TIMEOUT 1200)

@@ -68,6 +68,13 @@ constexpr const char* describe(errc e) noexcept {
 }
 
 namespace detail {
+// boost::system::error_category's destructor is protected and not virtual (the categories are singletons,
+// never deleted through a base pointer), so g++'s -Wnon-virtual-dtor flags every category derived from
+// it; Boost silences it around its own categories the same way.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
+#endif
 class vpci_category final : public boost::system::error_category {
  public:
   // A fixed identifier: the category compares equal across shared objects that each hold a copy.
@@ -81,6 +88,9 @@ class vpci_category final : public boost::system::error_category {
     return buffer;
   }
 };
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 }  // namespace detail
 
 inline const boost::system::error_category& error_category() noexcept {

@@ -1,9 +1,20 @@
 # cmake -P script: builds and runs consumer projects against this source tree.
 # MODE=install: build vpci and its tools in Release, install them to a prefix, run each tool, then
 #   - find_package(vpci) from a hosted consumer (links vpci::vpci only),
-#   - find_package(vpci COMPONENTS core) from a core consumer with Boost and Threads made unfindable,
-#   - pkg-config --cflags --libs vpci (and vpci-core) for the same two programs, compiled by hand.
+#   - find_package(vpci COMPONENTS core) from a core consumer with Boost and Threads made unfindable.
 # MODE=subdirectory: the consumer pulls the source tree in with add_subdirectory (hosted and core).
+# The modes below install the headers alone (no tools built) and check one packaging rule each:
+# MODE=pkg_config: pkg-config --cflags --libs vpci (and vpci-core) for the two programs, compiled by hand
+#   with warnings as errors (pkg-config gives -I, not -isystem, so the headers' warnings reach the user).
+# MODE=optional_hosted: find_package(vpci COMPONENTS core OPTIONAL_COMPONENTS hosted) with Boost, without
+#   it, and in a Cortex-M4 cross build (ARM_TOOLCHAIN, when given): found, with vpci_hosted_FOUND to match.
+# MODE=hosted_without_boost: find_package(vpci) (the hosted default) where Boost or Threads cannot be
+#   found must fail with a message that points at find_package(vpci COMPONENTS core).
+# MODE=subproject_options: vpci added by add_subdirectory and by FetchContent with VPCI_BUILD_EXAMPLES,
+#   VPCI_BUILD_TESTS and (WITH_BENCH) VPCI_BUILD_BENCH on: configures, the parent's targets build without
+#   vpci's project flags, and the parent's install holds none of vpci's files unless VPCI_INSTALL is on.
+# MODE=hosted_off: vpci at top level with -DVPCI_HOSTED=OFF configures with its defaults, and asking for
+#   the tests as well stops with a message that names VPCI_HOSTED.
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
@@ -21,6 +32,31 @@ function(build_and_run source_dir build_dir)
   run(${build_dir}/app)
 endfunction()
 
+# Runs a command that must fail, with output matching `pattern`.
+function(run_expecting_failure pattern)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message("${out}${err}")
+  if(status EQUAL 0)
+    message(FATAL_ERROR "command succeeded, expected a failure: ${ARGN}")
+  endif()
+  # CMake wraps its error messages at spaces: match on the text with its line breaks made spaces.
+  string(REGEX REPLACE "[ \t\r\n]+" " " text "${out}${err}")
+  if(NOT text MATCHES "${pattern}")
+    message(FATAL_ERROR "command failed, but its output does not match '${pattern}': ${ARGN}")
+  endif()
+endfunction()
+
+# Installs the headers, package config and pkg-config files alone (nothing built) to ${WORK}/prefix.
+function(install_headers)
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/vpci-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+      -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=OFF -DVPCI_BUILD_BENCH=OFF -DCMAKE_INSTALL_MESSAGE=NEVER
+      ${ARGN})
+  run(${CMAKE_COMMAND} --install ${WORK}/vpci-build --prefix ${WORK}/prefix)
+endfunction()
+
+# The warnings a consumer's own build may well turn into errors; the headers must not trigger them.
+set(consumer_warnings -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Werror)
+
 # Compiles one source with the flags pkg-config gives for `package`, then runs it.
 function(pkg_config_build_and_run package source how)
   execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ${package} RESULT_VARIABLE status
@@ -30,7 +66,8 @@ function(pkg_config_build_and_run package source how)
   endif()
   message("pkg-config --cflags --libs ${package}: ${flags}")
   separate_arguments(flags UNIX_COMMAND "${flags}")
-  run(${CXX} -std=c++20 "-DVPCI_CONSUMER_HOW=\"${how}\"" ${source} ${flags} -o ${WORK}/pkg-config-${package})
+  run(${CXX} -std=c++20 ${consumer_warnings} "-DVPCI_CONSUMER_HOW=\"${how}\"" ${source} ${flags}
+      -o ${WORK}/pkg-config-${package})
   run(${WORK}/pkg-config-${package})
 endfunction()
 
@@ -48,10 +85,109 @@ if(MODE STREQUAL "install")
   build_and_run(${CONSUMER}/find_package ${WORK}/app-build -DCMAKE_PREFIX_PATH=${WORK}/prefix)
   build_and_run(${CONSUMER}/find_package_core ${WORK}/core-app-build -DCMAKE_PREFIX_PATH=${WORK}/prefix
                 -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_Threads=ON)
+elseif(MODE STREQUAL "pkg_config")
+  install_headers()
   find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
   set(ENV{PKG_CONFIG_PATH} ${WORK}/prefix/share/pkgconfig)
   pkg_config_build_and_run(vpci ${CONSUMER}/hosted_main.cpp "built with pkg-config")
   pkg_config_build_and_run(vpci-core ${CONSUMER}/core_main.cpp "core built with pkg-config")
+elseif(MODE STREQUAL "optional_hosted")
+  install_headers()
+  build_and_run(${CONSUMER}/find_package_optional ${WORK}/with-boost -DCMAKE_PREFIX_PATH=${WORK}/prefix
+                -DEXPECT_HOSTED=ON)
+  run(${WORK}/with-boost/core_app)
+  run(${CMAKE_COMMAND} -S ${CONSUMER}/find_package_optional -B ${WORK}/without-boost -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/prefix -DEXPECT_HOSTED=OFF
+      -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON)
+  run(${CMAKE_COMMAND} --build ${WORK}/without-boost)
+  run(${WORK}/without-boost/core_app)
+  if(ARM_TOOLCHAIN)
+    # Built, not run: a Cortex-M4 image.
+    run(${CMAKE_COMMAND} -S ${CONSUMER}/find_package_optional -B ${WORK}/cortex-m4 -G ${GENERATOR}
+        -DCMAKE_TOOLCHAIN_FILE=${ARM_TOOLCHAIN} -DVPCI_SYSROOT=${WORK}/prefix -DCMAKE_PREFIX_PATH=${WORK}/prefix
+        -DEXPECT_HOSTED=OFF)
+    run(${CMAKE_COMMAND} --build ${WORK}/cortex-m4)
+  else()
+    message("arm-none-eabi-g++ not found: the Cortex-M4 cross build is not tried")
+  endif()
+elseif(MODE STREQUAL "hosted_without_boost")
+  install_headers()
+  set(hint "find_package\\(vpci COMPONENTS core\\)")
+  run_expecting_failure("${hint}" ${CMAKE_COMMAND} -S ${CONSUMER}/find_package -B ${WORK}/no-boost
+      -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/prefix
+      -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON)
+  run_expecting_failure("${hint}" ${CMAKE_COMMAND} -S ${CONSUMER}/find_package -B ${WORK}/no-threads
+      -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/prefix
+      -DCMAKE_DISABLE_FIND_PACKAGE_Threads=ON)
+  if(ARM_TOOLCHAIN)
+    # A firmware team's cross build, where Boost is simply not there.
+    run_expecting_failure("${hint}" ${CMAKE_COMMAND} -S ${CONSUMER}/find_package -B ${WORK}/cortex-m4
+        -G ${GENERATOR} -DCMAKE_TOOLCHAIN_FILE=${ARM_TOOLCHAIN} -DVPCI_SYSROOT=${WORK}/prefix
+        -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  endif()
+elseif(MODE STREQUAL "subproject_options")
+  set(own_targets -DVPCI_BUILD_EXAMPLES=ON -DVPCI_BUILD_TESTS=ON -DVPCI_BUILD_BENCH=${WITH_BENCH})
+  foreach(how add_subdirectory fetchcontent)
+    set(build ${WORK}/${how})
+    set(fetch OFF)
+    if(how STREQUAL "fetchcontent")
+      set(fetch ON)
+    endif()
+    run(${CMAKE_COMMAND} -S ${CONSUMER}/subproject_options -B ${build} -G ${GENERATOR}
+        -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_SOURCE=${SOURCE} -DVPCI_FETCHCONTENT=${fetch} ${own_targets}
+        -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
+    run(${CMAKE_COMMAND} --build ${build} --target app core_app)
+    run(${build}/app)
+    run(${build}/core_app)
+    # The parent's own objects are compiled without vpci's project flags.
+    file(READ ${build}/compile_commands.json commands)
+    string(JSON entries LENGTH "${commands}")
+    math(EXPR last "${entries} - 1")
+    set(parent_commands "")
+    foreach(i RANGE ${last})
+      string(JSON file GET "${commands}" ${i} file)
+      if(file MATCHES "/consumer/(hosted|core)_main\\.cpp$")
+        string(JSON command GET "${commands}" ${i} command)
+        list(APPEND parent_commands "${command}")
+      endif()
+    endforeach()
+    list(LENGTH parent_commands count)
+    if(NOT count EQUAL 2)
+      message(FATAL_ERROR "${how}: expected the parent's 2 compile commands, found ${count}")
+    endif()
+    foreach(flag -Werror -Wconversion -Wsign-conversion -Wpedantic)
+      if("${parent_commands}" MATCHES "${flag}")
+        message(FATAL_ERROR "${how}: vpci's ${flag} reached the parent's targets: ${parent_commands}")
+      endif()
+    endforeach()
+    # The parent's install: its two programs, nothing of vpci's.
+    run(${CMAKE_COMMAND} --install ${build} --prefix ${WORK}/${how}-prefix)
+    file(GLOB_RECURSE installed RELATIVE ${WORK}/${how}-prefix ${WORK}/${how}-prefix/*)
+    list(SORT installed)
+    if(NOT installed STREQUAL "bin/app;bin/core_app")
+      message(FATAL_ERROR "${how}: the parent's install holds more than its own programs: ${installed}")
+    endif()
+  endforeach()
+  # VPCI_INSTALL on: a subproject's headers, package config and pkg-config files are installed.
+  run(${CMAKE_COMMAND} -S ${CONSUMER}/subproject_options -B ${WORK}/install-on -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_SOURCE=${SOURCE} -DVPCI_INSTALL=ON)
+  run(${CMAKE_COMMAND} --build ${WORK}/install-on)
+  run(${CMAKE_COMMAND} --install ${WORK}/install-on --prefix ${WORK}/install-on-prefix)
+  foreach(file include/vpci/core.hpp share/cmake/vpci/vpci-config.cmake share/pkgconfig/vpci.pc bin/app)
+    if(NOT EXISTS ${WORK}/install-on-prefix/${file})
+      message(FATAL_ERROR "VPCI_INSTALL=ON: ${file} was not installed")
+    endif()
+  endforeach()
+elseif(MODE STREQUAL "hosted_off")
+  # Configured only: nothing of vpci's is built without the hosted layer but the package files.
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/defaults -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+      -DVPCI_HOSTED=OFF)
+  run(${CMAKE_COMMAND} --install ${WORK}/defaults --prefix ${WORK}/prefix)
+  if(EXISTS ${WORK}/prefix/share/pkgconfig/vpci.pc OR NOT EXISTS ${WORK}/prefix/share/pkgconfig/vpci-core.pc)
+    message(FATAL_ERROR "VPCI_HOSTED=OFF: expected vpci-core.pc alone")
+  endif()
+  run_expecting_failure("VPCI_HOSTED" ${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/tests-asked -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_HOSTED=OFF -DVPCI_BUILD_TESTS=ON)
 else()
   build_and_run(${CONSUMER}/add_subdirectory ${WORK}/app-build -DVPCI_SOURCE=${SOURCE})
   run(${WORK}/app-build/core_app)

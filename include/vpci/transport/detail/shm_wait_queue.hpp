@@ -211,11 +211,11 @@ class shm_wait_operation final : public shm_wait_pending {
  public:
   using handler_executor = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
 
-  shm_wait_operation(Handler handler, const boost::asio::any_io_executor& io_executor, std::uint32_t seen,
-                     std::uint64_t id)
+  shm_wait_operation(Handler handler, const boost::asio::any_io_executor& io_executor,
+                     std::uint32_t seen_value, std::uint64_t operation_id)
       : handler_(std::move(handler)), work_(boost::asio::get_associated_executor(handler_, io_executor)) {
-    this->seen = seen;
-    this->id = id;
+    this->seen = seen_value;
+    this->id = operation_id;
   }
 
   void finish(boost::system::error_code ec, std::uint32_t observed) override {
