@@ -8,7 +8,9 @@
 //   callback and the collecting forms (walk_*) agree, so a full list is never cut silently;
 // - every entry is read from inside the image, at a position visited once: standard entries at 0x40 or
 //   above, dword aligned (bits 1:0 masked), each the previous one's `next`; extended entries from 0x100 on,
-//   dword aligned, neither all zeros nor all ones, each the previous one's `next`; fields as the bytes say;
+//   dword aligned, neither all zeros nor all ones, each the previous one's `next` with bits 1:0 masked (as
+//   Linux's PCI_EXT_CAP_NEXT); fields as the bytes say; no extended entry at all, and not_supported, when
+//   every 256-byte boundary from 0x100 reads the header's first dword (Linux's pci_ext_cfg_is_aliased);
 // - the walk's verdict is the one its contract gives for where it stopped: no_error at a zero pointer (or
 //   no list at all), bad_capability_pointer (also at an entry reading ID 0xFF, which is never listed),
 //   out_of_range or capability_loop as the next pointer says; not_supported, nothing listed, for a header
@@ -123,6 +125,14 @@ std::vector<extended_capability> check_extended(std::span<const std::byte> space
     VPCI_FUZZ_CHECK(e == no_error && seen.empty());
     return seen;
   }
+  bool aliased = true;
+  for (std::size_t at = 0x100; at + 4 <= space.size(); at += 0x100)
+    aliased = aliased && le::load_u32(space.data() + at) == le::load_u32(space.data());
+  VPCI_FUZZ_CHECK(extended_space_aliases_header(space) == aliased);
+  if (aliased) {
+    VPCI_FUZZ_CHECK(e == errc::not_supported && seen.empty());
+    return seen;
+  }
   VPCI_FUZZ_CHECK(!seen.empty());
   std::size_t offset = 0x100;
   std::vector<bool> visited(4096, false);
@@ -134,16 +144,16 @@ std::vector<extended_capability> check_extended(std::span<const std::byte> space
     VPCI_FUZZ_CHECK(!empty_header(raw));
     VPCI_FUZZ_CHECK(c == decode_extended_header(raw, static_cast<std::uint16_t>(offset)));
     VPCI_FUZZ_CHECK(c.id == (raw & 0xFFFF) && c.version == ((raw >> 16) & 0xF) && c.next == (raw >> 20));
-    offset = c.next;
+    offset = c.next & 0xFFCu;
   }
   errc expected = no_error;
   if (offset == 0) expected = no_error;
-  else if (offset < 0x100 || offset % 4 != 0) expected = errc::bad_capability_pointer;
+  else if (offset < 0x100) expected = errc::bad_capability_pointer;
   else if (offset + 4 > space.size()) expected = errc::out_of_range;
   else if (visited[offset]) expected = errc::capability_loop;
   else expected = errc::bad_capability_pointer;  // the header there is empty: a broken link
   VPCI_FUZZ_CHECK(e == expected);
-  if (expected == errc::bad_capability_pointer && offset >= 0x100 && offset % 4 == 0)
+  if (expected == errc::bad_capability_pointer && offset >= 0x100)
     VPCI_FUZZ_CHECK(empty_header(le::load_u32(space.data() + offset)));
 
   for (const std::uint16_t id : {std::uint16_t{0x0001}, std::uint16_t{0x000B}, std::uint16_t{0x0010},

@@ -5,10 +5,10 @@
 // is the image (an exact-size heap copy).
 //
 // Invariants:
-// - find_mailbox returns the offset of the first DVSEC of the extended list, in list order, whose header
-//   decodes and carries the vendor ID and DVSEC ID asked for, when it has revision 2, a length covering the
+// - find_mailbox returns the offset of the first DVSEC of the extended list, in list order, that carries
+//   the vendor ID and DVSEC ID asked for, when its header decodes, it has revision 2, a length covering the
 //   184-byte window and identity layout 2 or 0 (placed, no PF has initialised it yet), even when the list
-//   breaks after it; for such a first DVSEC of
+//   breaks after it; for such a first DVSEC whose header does not decode: decode_dvsec's error; of
 //   another revision or layout: revision_mismatch, too short: not_supported, its identity register past the
 //   snapshot: out_of_range; with no such DVSEC: the walk's error for a malformed list, else not_found; the
 //   default names need the standard header (out_of_range for a snapshot below 64 bytes);
@@ -52,10 +52,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const errc walk = for_each_extended_capability(space, [&](const extended_capability& c) { list.push_back(c); });
   const extended_capability* first = nullptr;
   dvsec_header first_header{};
+  // The names decide (Linux's pci_find_dvsec_capability reads only them): the first DVSEC so named is the
+  // one, and a header of it that does not decode is find_mailbox's answer; names past the image's end
+  // end the search with out_of_range.
   for (const extended_capability& c : list) {
     if (c.id != extended_capability_id::designated_vendor_specific) continue;
+    if (space.size() - c.offset < dvsec_header_size) {
+      VPCI_FUZZ_CHECK(!found && found.error() == errc::out_of_range);
+      return 0;
+    }
+    const std::uint16_t names_vendor = le::load_u16(space.data() + c.offset + 4);
+    if ((!any_vendor && names_vendor != vendor) || le::load_u16(space.data() + c.offset + 8) != asked_id) continue;
     auto d = decode_dvsec(space, c.offset);
-    if (!d || (!any_vendor && d->vendor_id != vendor) || d->dvsec_id != asked_id) continue;
+    if (!d) {
+      VPCI_FUZZ_CHECK(!found && found.error() == d.error());
+      return 0;
+    }
     first = &c;
     first_header = *d;
     break;
