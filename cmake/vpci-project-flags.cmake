@@ -20,5 +20,10 @@ function(vpci_project_target target)
   endif()
 endfunction()
 
-# Asio and Boost.System for the hosted layer.
-find_package(Boost 1.81 CONFIG REQUIRED)
+# Asio and Boost.System for the hosted layer, found as the top-level CMakeLists.txt finds them.
+if(NOT Boost_FOUND)
+  find_package(Boost 1.81 CONFIG QUIET)
+  if(NOT Boost_FOUND)
+    find_package(Boost 1.81 REQUIRED)
+  endif()
+endif()

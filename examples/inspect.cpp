@@ -522,17 +522,11 @@ const char* flag(bool on) { return on ? "+" : "-"; }
 // SR-IOV register bits lspci -vvv shows that vpci/config/sriov.hpp does not name (pciutils' header.h:
 // PCI_IOV_CAP_VF_10BIT_TAG_REQ, PCI_IOV_CTRL_VF_10BIT_TAG_REQ_EN; PCIe 4.0's VF 10-Bit Tag Requester
 // Supported and Enable), and the VF Migration State Array Offset's fields (PCI_IOV_MSA_BIR, _OFFSET).
-namespace sriov_bits {
-constexpr std::uint32_t vf_10bit_tag_requester_supported = 0x00000004;
-constexpr std::uint16_t vf_10bit_tag_requester_enable = 0x0020;
-constexpr std::uint32_t migration_state_bir = 0x00000007;
-}  // namespace sriov_bits
-
 bool vf_10bit_tag_requester_supported(const config::sriov_capability& s) {
-  return (s.capabilities & sriov_bits::vf_10bit_tag_requester_supported) != 0;
+  return (s.capabilities & config::sriov_capabilities::vf_10bit_tag_requester_supported) != 0;
 }
 bool vf_10bit_tag_requester_enable(const config::sriov_capability& s) {
-  return (s.control & sriov_bits::vf_10bit_tag_requester_enable) != 0;
+  return (s.control & config::sriov_control::vf_10bit_tag_requester_enable) != 0;
 }
 bool vf_migration_enable(const config::sriov_capability& s) {
   return (s.control & config::sriov_control::vf_migration_enable) != 0;
@@ -541,10 +535,10 @@ bool vf_migration_interrupt_enable(const config::sriov_capability& s) {
   return (s.control & config::sriov_control::vf_migration_interrupt_enable) != 0;
 }
 std::uint32_t migration_state_offset(const config::sriov_capability& s) {
-  return s.vf_migration_state_array_offset & ~sriov_bits::migration_state_bir;
+  return s.vf_migration_state_array_offset & ~config::vf_migration_state_bir_mask;
 }
 unsigned migration_state_bir(const config::sriov_capability& s) {
-  return s.vf_migration_state_array_offset & sriov_bits::migration_state_bir;
+  return s.vf_migration_state_array_offset & config::vf_migration_state_bir_mask;
 }
 
 // The fields and flags lspci -vvv shows (ls-ecaps.c cap_sriov), under its names where it names a flag.

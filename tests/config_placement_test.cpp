@@ -277,6 +277,25 @@ BOOST_AUTO_TEST_CASE(freeing_the_vsec_behind_a_null_capability_keeps_the_list_wa
   BOOST_TEST(list_offsets(versioned) == v16({0x100, 0x148, 0x150, 0x190}), boost::test_tools::per_element());
 }
 
+// A link with its reserved bits 1:0 set is followed masked by the walk, and freeing follows the same
+// links: the Null Capability behind such a link is unlinked, nothing outside the chain is written (the
+// raw link, 0x143, once led the loop to offset 0: the header zeroed, then an endless loop).
+BOOST_AUTO_TEST_CASE(freeing_behind_a_link_with_reserved_bits_set_follows_it_masked) {
+  config_image image;
+  image.put32(0x000, 0x12348086u);
+  image.extended_capability(0x100, cid::vendor_specific, 1, 0x143);
+  image.put32(0x104, config::encode_vsec_word(0x1234, 1, 0x10));
+  image.extended_capability(0x140, cid::null_capability, 0, 0x180);
+  image.extended_capability(0x180, cid::vendor_specific, 1, 0);
+  image.put32(0x184, config::encode_vsec_word(0x5650, 1, 0x20));
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0x140, 0x180}), boost::test_tools::per_element());
+  BOOST_TEST((config::free_vsec(image.span(), 0x180) == no_error));
+  BOOST_TEST(list_offsets(image) == v16({0x100}), boost::test_tools::per_element());
+  BOOST_TEST(image.get32(0x000) == 0x12348086u);
+  BOOST_TEST(image.get32(0x100) == config::encode_extended_header(cid::vendor_specific, 1, 0));
+  for (std::size_t at = 0x140; at < 0x1A0; at += 4) BOOST_TEST(image.get32(at) == 0u);
+}
+
 // DVSECs are placed by the same rule as VSECs, with their three header dwords.
 BOOST_AUTO_TEST_CASE(places_a_dvsec_by_the_same_rule_and_frees_it) {
   config_image image;

@@ -47,8 +47,13 @@ template <class T>
 struct type_tag {};
 
 // The field list of a described struct: pointers to its data members, in wire order. Every member of
-// an aggregate must be listed. The pointers may name different classes here, so that one naming another
-// type's member (a base's, say) reaches vpci::block's own message rather than a failed deduction.
+// an aggregate must be listed. The second form takes pointers that name different classes, so that one
+// naming another type's member (a base's, say) reaches vpci::block's own message rather than a failed
+// deduction; the first, more specialised, is the one a list of T's members (and fields<T>(...)) takes.
+template <class T, class... Members>
+constexpr auto fields(Members T::*... members) noexcept {
+  return std::tuple<Members T::*...>{members...};
+}
 template <class... Members>
   requires(std::is_member_object_pointer_v<Members> && ...)
 constexpr auto fields(Members... members) noexcept {
@@ -61,6 +66,10 @@ template <class List>
 struct field_list_with_gaps {
   List list;
 };
+template <class T, class... Members>
+constexpr auto fields_with_gaps(Members T::*... members) noexcept {
+  return field_list_with_gaps<std::tuple<Members T::*...>>{{members...}};
+}
 template <class... Members>
   requires(std::is_member_object_pointer_v<Members> && ...)
 constexpr auto fields_with_gaps(Members... members) noexcept {
@@ -79,7 +88,7 @@ template <class T>
 concept encodable = requires { codec<T>::size; };
 
 template <class T>
-  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>) && (!std::is_same_v<T, wchar_t>)
+  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>) && (!std::is_same_v<std::remove_cv_t<T>, wchar_t>)
 struct codec<T> {
   static constexpr std::size_t size = sizeof(T);
   using wire = std::make_unsigned_t<T>;

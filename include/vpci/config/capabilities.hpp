@@ -114,6 +114,9 @@ struct extended_capability {
   std::uint8_t version = 0;
   std::uint16_t offset = 0;
   std::uint16_t next = 0;  // bits 31:20 of the header, as read
+  // Where the list goes on: `next` with its reserved bits 1:0 masked, as Linux (PCI_EXT_CAP_NEXT) and
+  // lspci follow it; 0 ends the list. Whatever follows a link follows this.
+  [[nodiscard]] constexpr std::uint16_t next_offset() const noexcept { return static_cast<std::uint16_t>(next & 0xFFCu); }
   friend constexpr bool operator==(const extended_capability&, const extended_capability&) = default;
 };
 
@@ -214,7 +217,7 @@ constexpr errc for_each_extended_capability(std::span<const std::byte> space, Vi
     if (raw == 0 || raw == 0xFFFFFFFFu) return errc::bad_capability_pointer;
     const extended_capability entry = decode_extended_header(raw, static_cast<std::uint16_t>(offset));
     detail::visit_entry(visit, entry);
-    const std::size_t next = entry.next & 0xFFCu;  // bits 1:0 reserved: masked, as Linux and lspci do
+    const std::size_t next = entry.next_offset();
     if (next == 0) return no_error;
     if (next < extended_capabilities_start) return errc::bad_capability_pointer;
     if (next + std::size_t{4} > space.size()) return errc::out_of_range;

@@ -182,7 +182,8 @@ namespace detail {
 // the extended list. If the list is empty, it goes at 0x100 when the space from there is free; otherwise a
 // Null Capability header (ID 0, version 0) at 0x100 points to it. Returns its offset. Errors, with the span
 // unchanged: the extended walk's error for a malformed list; errc::insufficient_resources when no free range
-// holds it (including a space with no extended part: 256 bytes, or all ones at 0x100).
+// holds it (including a space with no extended part: 256 bytes, or all ones at 0x100); errc::not_supported
+// for a space that repeats its header at 0x100 (no extended space: extended_space_aliases_header).
 constexpr result<std::uint16_t> place_extended(std::span<std::byte> space, std::uint16_t id, std::uint8_t version,
                                                std::span<const std::uint32_t> headers, std::size_t length) noexcept {
   const std::span<const std::byte> view{space};
@@ -239,7 +240,8 @@ constexpr bool valid_placed_length(std::size_t length, std::size_t minimum) noex
 // list is empty) and writes its two headers. Returns the VSEC's offset.
 // Errors, with the span unchanged: errc::invalid_argument (length not 8..0xFFC and dword aligned, or
 // revision > 15); the extended walk's error for a malformed list; errc::insufficient_resources when no
-// free range holds it (including a space with no extended part: 256 bytes, or all ones at 0x100).
+// free range holds it (including a space with no extended part: 256 bytes, or all ones at 0x100);
+// errc::not_supported for a space that repeats its header at 0x100 (extended_space_aliases_header).
 [[nodiscard]] constexpr result<std::uint16_t> place_vsec(std::span<std::byte> space, const vsec_request& request) noexcept {
   if (!detail::valid_placed_length(request.length, vsec_header_size) || request.vsec_revision > 0xF)
     return errc::invalid_argument;
@@ -300,12 +302,12 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
   std::byte* p = space.data();
   for (std::size_t at = offset; at < end; ++at) p[at] = std::byte{0};
   if (predecessor == 0) {
-    if (target.next != 0)
-      le::store_u32(p + offset, encode_extended_header(extended_capability_id::null_capability, 0, target.next));
+    if (target.next_offset() != 0)
+      le::store_u32(p + offset, encode_extended_header(extended_capability_id::null_capability, 0, target.next_offset()));
   } else {
     const extended_capability before =
         decode_extended_header(le::load_u32(p + predecessor), static_cast<std::uint16_t>(predecessor));
-    const std::uint32_t linked = encode_extended_header(before.id, before.version, target.next);
+    const std::uint32_t linked = encode_extended_header(before.id, before.version, target.next_offset());
     if (linked != 0 || predecessor == extended_capabilities_start) {
       // At 0x100 an all-zero header is the empty list.
       le::store_u32(p + predecessor, linked);
@@ -317,11 +319,12 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
       if (keeper != 0) {
         const extended_capability kept =
             decode_extended_header(le::load_u32(p + keeper), static_cast<std::uint16_t>(keeper));
-        at = kept.next;
+        at = kept.next_offset();
         le::store_u32(p + keeper, encode_extended_header(kept.id, kept.version, 0));
       }
       while (at != offset) {
-        const std::size_t next = decode_extended_header(le::load_u32(p + at), static_cast<std::uint16_t>(at)).next;
+        const std::size_t next =
+            decode_extended_header(le::load_u32(p + at), static_cast<std::uint16_t>(at)).next_offset();
         le::store_u32(p + at, 0);
         at = next;
       }

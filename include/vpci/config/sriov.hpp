@@ -40,12 +40,17 @@ inline constexpr std::uint16_t vf_migration_enable = 0x0002;
 inline constexpr std::uint16_t vf_migration_interrupt_enable = 0x0004;
 inline constexpr std::uint16_t vf_memory_space_enable = 0x0008;
 inline constexpr std::uint16_t ari_capable_hierarchy = 0x0010;
+inline constexpr std::uint16_t vf_10bit_tag_requester_enable = 0x0020;
 }  // namespace sriov_control
 
 namespace sriov_capabilities {
 inline constexpr std::uint32_t vf_migration_capable = 0x00000001;
 inline constexpr std::uint32_t ari_capable_hierarchy_preserved = 0x00000002;
+inline constexpr std::uint32_t vf_10bit_tag_requester_supported = 0x00000004;
 }  // namespace sriov_capabilities
+
+// VF Migration State Array Offset (0x3C): bits 2:0 are the BAR indicator, the rest the offset.
+inline constexpr std::uint32_t vf_migration_state_bir_mask = 0x00000007;
 
 // A 16-bit PCI routing ID: bus 15:8, device 7:3, function 2:0 (with ARI, function 7:0 and device 0).
 struct routing_id {

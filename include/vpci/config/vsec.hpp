@@ -62,6 +62,16 @@ constexpr errc check_vendor_header(std::span<const std::byte> space, std::size_t
   if (offset + length > extended_space_size) return errc::out_of_range;
   return no_error;
 }
+// The two fields that name a DVSEC, and all Linux's pci_find_dvsec_capability reads of one: the DVSEC
+// vendor ID (header 1, bits 15:0) and the DVSEC ID (header 2, bits 15:0), of the DVSEC whose first header
+// is at `p`; the caller has checked that its 10 header bytes are inside the snapshot.
+struct dvsec_names {
+  std::uint16_t vendor_id;
+  std::uint16_t dvsec_id;
+};
+[[nodiscard]] constexpr dvsec_names read_dvsec_names(const std::byte* p) noexcept {
+  return {le::load_u16(p + 4), le::load_u16(p + 8)};
+}
 }  // namespace detail
 
 // Decodes the VSEC at `offset`. Errors: errc::out_of_range when the snapshot ends before the 8 header
@@ -87,13 +97,14 @@ constexpr errc check_vendor_header(std::span<const std::byte> space, std::size_t
   const std::byte* p = space.data() + offset;
   const extended_capability ext = decode_extended_header(le::load_u32(p), static_cast<std::uint16_t>(offset));
   const std::uint32_t word = le::load_u32(p + 4);
+  const detail::dvsec_names names = detail::read_dvsec_names(p);
   dvsec_header h{ext.offset,
                  ext.version,
                  ext.next,
-                 static_cast<std::uint16_t>(word & 0xFFFF),
+                 names.vendor_id,
                  static_cast<std::uint8_t>((word >> 16) & 0xF),
                  static_cast<std::uint16_t>(word >> 20),
-                 le::load_u16(p + 8)};
+                 names.dvsec_id};
   if (errc e = detail::check_vendor_header(space, offset, dvsec_header_size,
                                            extended_capability_id::designated_vendor_specific, h.length);
       e != no_error)
@@ -135,8 +146,8 @@ inline constexpr dvsec_vendor_filter any_dvsec_vendor = dvsec_vendor_filter::any
       decided = true;
       return;
     }
-    const std::byte* p = space.data() + cap.offset;
-    if (!vendor_id.matches(le::load_u16(p + 4)) || le::load_u16(p + 8) != dvsec_id) return;
+    const detail::dvsec_names names = detail::read_dvsec_names(space.data() + cap.offset);
+    if (!vendor_id.matches(names.vendor_id) || names.dvsec_id != dvsec_id) return;
     found = decode_dvsec(space, cap.offset);
     decided = true;
   });

@@ -18,7 +18,7 @@ enum class errc : int {
   out_of_range,           // config-space offset/length outside the space
   read_only,              // write through a transport or register that is read-only
   capability_loop,        // capability list revisits an entry
-  bad_capability_pointer, // pointer into the header, misaligned or past the end
+  bad_capability_pointer, // pointer into the header or to an empty header
   insufficient_resources, // no room (config space, transaction table, VF table)
   not_found,              // no such capability, VF or block
   access_denied,          // VF addressed a block that is not its own

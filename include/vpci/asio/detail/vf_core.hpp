@@ -122,19 +122,19 @@ class vf_core : public vf_sync_forms<Derived> {
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_write_block(block_id id, std::span<const std::byte> data, std::chrono::nanoseconds timeout,
                          CompletionToken&& token = CompletionToken{}) {
-    // A lazy token keeps the initiation's arguments until launch: the copy travels with them. A length
-    // no block has (0, or above 128) is not copied; the engine refuses it by its length alone.
+    // A lazy token keeps the initiation's arguments until launch: the copy travels with them, and nothing
+    // of the caller's. A length above 128 cannot be copied; the engine refuses it by its length alone, so
+    // it is handed one of the same kind (129 bytes of oversize_block, never read).
     block_buffer<> copy;
-    const std::span<const std::byte> refused = copy.assign(data) == no_error ? std::span<const std::byte>{} : data;
+    const bool oversize = copy.assign(data) != no_error;
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, block_id block, const block_buffer<>& bytes, std::span<const std::byte> refused_length,
-               std::chrono::nanoseconds t) {
+        [this](auto handler, block_id block, const block_buffer<>& bytes, bool too_long, std::chrono::nanoseconds t) {
           using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
           auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
-          const std::span<const std::byte> data = refused_length.empty() ? bytes.span() : refused_length;
-          this->start(engine::operation_kind::write, block, {}, data, t, op, op->handler);
+          const std::span<const std::byte> sent = too_long ? std::span<const std::byte>(oversize_block) : bytes.span();
+          this->start(engine::operation_kind::write, block, {}, sent, t, op, op->handler);
         },
-        token, id, copy, refused, timeout);
+        token, id, copy, oversize, timeout);
   }
 
   // Typed read: completion void(boost::system::error_code, typename Block::value_type). Bytes that do
@@ -316,6 +316,9 @@ class vf_core : public vf_sync_forms<Derived> {
  private:
   Derived& self() noexcept { return static_cast<Derived&>(*this); }
   const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
+
+  // What async_write_block hands the engine for data above 128 bytes: a length the engine refuses.
+  static constexpr std::array<std::byte, max_block_size + 1> oversize_block{};
 
   // The operations started and not yet completed, in their engine slots. It counts them as they come and
   // go, so that active(), which every synchronous call asks, reads one word: scanning the slots cost a
