@@ -279,7 +279,8 @@ BOOST_AUTO_TEST_CASE(freeing_the_vsec_behind_a_null_capability_keeps_the_list_wa
 
 // A link with its reserved bits 1:0 set is followed masked by the walk, and freeing follows the same
 // links: the Null Capability behind such a link is unlinked, nothing outside the chain is written (the
-// raw link, 0x143, once led the loop to offset 0: the header zeroed, then an endless loop).
+// raw link, 0x143, once led the loop to offset 0: the header zeroed, then an endless loop). A rewritten
+// link keeps its reserved bits, so placing and freeing give back the bytes found.
 BOOST_AUTO_TEST_CASE(freeing_behind_a_link_with_reserved_bits_set_follows_it_masked) {
   config_image image;
   image.put32(0x000, 0x12348086u);
@@ -292,8 +293,21 @@ BOOST_AUTO_TEST_CASE(freeing_behind_a_link_with_reserved_bits_set_follows_it_mas
   BOOST_TEST((config::free_vsec(image.span(), 0x180) == no_error));
   BOOST_TEST(list_offsets(image) == v16({0x100}), boost::test_tools::per_element());
   BOOST_TEST(image.get32(0x000) == 0x12348086u);
-  BOOST_TEST(image.get32(0x100) == config::encode_extended_header(cid::vendor_specific, 1, 0));
+  // The link now ends the list; its reserved bits stay as they were (the walk masks them: next 0).
+  BOOST_TEST(image.get32(0x100) == config::encode_extended_header(cid::vendor_specific, 1, 0x003));
   for (std::size_t at = 0x140; at < 0x1A0; at += 4) BOOST_TEST(image.get32(at) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(placing_after_a_link_with_reserved_bits_and_freeing_restores_the_bytes) {
+  config_image image;
+  image.extended_capability(0x100, cid::advanced_error_reporting, 1, 0x002);  // ends the list, bit 1 set
+  const auto before = image.bytes();
+  const auto placed = config::place_vsec(image.span(), {0x5650, 1, 0x20});
+  BOOST_TEST_REQUIRE(placed.has_value());
+  BOOST_TEST(image.get32(0x100) == config::encode_extended_header(cid::advanced_error_reporting, 1, *placed | 0x002));
+  BOOST_TEST(list_offsets(image) == v16({0x100, *placed}), boost::test_tools::per_element());
+  BOOST_TEST((config::free_vsec(image.span(), *placed) == no_error));
+  BOOST_TEST((image.bytes() == before));
 }
 
 // DVSECs are placed by the same rule as VSECs, with their three header dwords.

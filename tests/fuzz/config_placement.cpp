@@ -185,7 +185,8 @@ void check_place(const image& original, const walked& w, const result<free_space
   VPCI_FUZZ_CHECK(after.error == no_error);
   std::vector<extended_capability> expected = w.list;
   if (list_empty && offset != 0x100) expected.push_back({extended_capability_id::null_capability, 0, 0x100, 0});
-  if (!expected.empty()) expected.back().next = static_cast<std::uint16_t>(offset);
+  if (!expected.empty())  // the tail's link, its reserved bits 1:0 kept
+    expected.back().next = static_cast<std::uint16_t>(offset | (expected.back().next & 3u));
   expected.push_back({kind.id(), kind.version(), static_cast<std::uint16_t>(offset), 0});
   VPCI_FUZZ_CHECK(after.list == expected);
   VPCI_FUZZ_CHECK(kind.decodes_as_requested(space, offset));
@@ -229,13 +230,15 @@ void check_free(const image& original, const walked& w, std::uint16_t offset, co
   for (std::size_t i = 0; i < w.list.size(); ++i)
     if (i != t) expected.push_back(w.list[i]);
   if (t == 0) {
-    if (target->next != 0) expected.insert(expected.begin(), {extended_capability_id::null_capability, 0, 0x100, target->next});
+    if (target->next_offset() != 0) expected.insert(expected.begin(), {extended_capability_id::null_capability, 0, 0x100, target->next_offset()});
   } else {
-    expected[t - 1].next = target->next;
-    while (target->next == 0 && !expected.empty() && expected.back().id == extended_capability_id::null_capability &&
-           expected.back().version == 0) {
+    // Links are rewritten with their reserved bits 1:0 kept; a Null Capability of version 0 with them set
+    // is not an all-zero header and can end the list.
+    expected[t - 1].next = static_cast<std::uint16_t>(target->next_offset() | (expected[t - 1].next & 3u));
+    while (target->next_offset() == 0 && !expected.empty() && expected.back().id == extended_capability_id::null_capability &&
+           expected.back().version == 0 && (expected.back().next & 3u) == 0) {
       expected.pop_back();
-      if (!expected.empty()) expected.back().next = 0;
+      if (!expected.empty()) expected.back().next &= 3u;
     }
   }
   const walked after = walk(space);
@@ -250,7 +253,7 @@ void check_free(const image& original, const walked& w, std::uint16_t offset, co
     for (std::size_t i = c.offset; i < c.offset + 4u; ++i) header_dword[i] = true;
   for (std::size_t i = 0; i < space.size(); ++i) {
     const bool in_vsec = i >= offset && i < end;
-    if (t == 0 && target->next != 0 && i < offset + 4u) continue;  // the Null head, checked by the walk
+    if (t == 0 && target->next_offset() != 0 && i < offset + 4u) continue;  // the Null head, checked by the walk
     if (in_vsec) {
       VPCI_FUZZ_CHECK(space[i] == std::byte{0});
     } else if (header_dword[i]) {

@@ -132,6 +132,13 @@ struct extended_capability {
          static_cast<std::uint32_t>(next & 0xFFF) << 20;
 }
 
+// The header of `c` linking to `next_offset` (0: the end of the list), its reserved bits 1:0 kept as read:
+// software that rewrites a link leaves reserved bits alone, so unlinking what it linked gives back the
+// bytes it found.
+[[nodiscard]] constexpr std::uint32_t relinked_header(const extended_capability& c, std::uint16_t next_offset) noexcept {
+  return encode_extended_header(c.id, c.version, static_cast<std::uint16_t>(next_offset | (c.next & 3u)));
+}
+
 namespace detail {
 // One bit per dword position of a 4096-byte space: the walks' "been there" set.
 class visited_dwords {

@@ -223,7 +223,7 @@ constexpr result<std::uint16_t> place_extended(std::span<std::byte> space, std::
       le::store_u32(p + extended_capabilities_start, encode_extended_header(extended_capability_id::null_capability, 0, link));
   } else {
     const extended_capability last = decode_extended_header(le::load_u32(p + tail), static_cast<std::uint16_t>(tail));
-    le::store_u32(p + tail, encode_extended_header(last.id, last.version, link));
+    le::store_u32(p + tail, relinked_header(last, link));
   }
   return link;
 }
@@ -274,7 +274,7 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
   extended_capability target;
   std::size_t predecessor = 0;
   std::size_t previous = 0;
-  std::size_t keeper = 0;  // the last entry before the target that is not a Null Capability of version 0
+  std::size_t keeper = 0;  // the last entry before the target that can end the list (see below)
   bool found = false;
   errc e = for_each_extended_capability(view, [&](const extended_capability& c) {
     if (found) return;
@@ -285,7 +285,7 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
       return;
     }
     previous = c.offset;
-    if (c.id != extended_capability_id::null_capability || c.version != 0) keeper = c.offset;
+    if (relinked_header(c, 0) != 0) keeper = c.offset;  // ending the list, its header is not all zeros
   });
   if (e != no_error) return e;
   if (!found || target.id != id) return errc::not_found;
@@ -307,7 +307,7 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
   } else {
     const extended_capability before =
         decode_extended_header(le::load_u32(p + predecessor), static_cast<std::uint16_t>(predecessor));
-    const std::uint32_t linked = encode_extended_header(before.id, before.version, target.next_offset());
+    const std::uint32_t linked = relinked_header(before, target.next_offset());
     if (linked != 0 || predecessor == extended_capabilities_start) {
       // At 0x100 an all-zero header is the empty list.
       le::store_u32(p + predecessor, linked);
@@ -320,7 +320,7 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
         const extended_capability kept =
             decode_extended_header(le::load_u32(p + keeper), static_cast<std::uint16_t>(keeper));
         at = kept.next_offset();
-        le::store_u32(p + keeper, encode_extended_header(kept.id, kept.version, 0));
+        le::store_u32(p + keeper, relinked_header(kept, 0));
       }
       while (at != offset) {
         const std::size_t next =
