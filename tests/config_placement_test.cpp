@@ -310,6 +310,20 @@ BOOST_AUTO_TEST_CASE(placing_after_a_link_with_reserved_bits_and_freeing_restore
   BOOST_TEST((image.bytes() == before));
 }
 
+// A kept reserved bit never makes a header all ones (ID 0xFFFF, version 15, a link to 0xFFC): that reads as
+// no extended space. The bits are dropped then, and the list stays walkable.
+BOOST_AUTO_TEST_CASE(a_relinked_header_never_becomes_all_ones) {
+  config_image image;
+  image.put32(0x100, config::encode_extended_header(0xFFFF, 0xF, 0x203));  // a link with bits 1:0 set
+  image.extended_capability(0x200, cid::vendor_specific, 1, 0xFFC);
+  image.put32(0x204, config::encode_vsec_word(0x5650, 1, 0x10));
+  image.extended_capability(0xFFC, cid::null_capability, 1, 0);
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0x200, 0xFFC}), boost::test_tools::per_element());
+  BOOST_TEST((config::free_vsec(image.span(), 0x200) == no_error));
+  BOOST_TEST(image.get32(0x100) == config::encode_extended_header(0xFFFF, 0xF, 0xFFC));
+  BOOST_TEST(list_offsets(image) == v16({0x100, 0xFFC}), boost::test_tools::per_element());
+}
+
 // DVSECs are placed by the same rule as VSECs, with their three header dwords.
 BOOST_AUTO_TEST_CASE(places_a_dvsec_by_the_same_rule_and_frees_it) {
   config_image image;

@@ -230,12 +230,14 @@ void check_free(const image& original, const walked& w, std::uint16_t offset, co
   for (std::size_t i = 0; i < w.list.size(); ++i)
     if (i != t) expected.push_back(w.list[i]);
   if (t == 0) {
-    if (target->next_offset() != 0) expected.insert(expected.begin(), {extended_capability_id::null_capability, 0, 0x100, target->next_offset()});
+    if ((target->next & 0xFFCu) != 0) expected.insert(expected.begin(), {extended_capability_id::null_capability, 0, 0x100, static_cast<std::uint16_t>(target->next & 0xFFCu)});
   } else {
     // Links are rewritten with their reserved bits 1:0 kept; a Null Capability of version 0 with them set
     // is not an all-zero header and can end the list.
-    expected[t - 1].next = static_cast<std::uint16_t>(target->next_offset() | (expected[t - 1].next & 3u));
-    while (target->next_offset() == 0 && !expected.empty() && expected.back().id == extended_capability_id::null_capability &&
+    const auto relinked = static_cast<std::uint16_t>((target->next & 0xFFCu) | (expected[t - 1].next & 3u));
+    const bool all_ones = expected[t - 1].id == 0xFFFF && expected[t - 1].version == 0xF && relinked == 0xFFF;
+    expected[t - 1].next = all_ones ? static_cast<std::uint16_t>(target->next & 0xFFCu) : relinked;  // never all ones
+    while ((target->next & 0xFFCu) == 0 && !expected.empty() && expected.back().id == extended_capability_id::null_capability &&
            expected.back().version == 0 && (expected.back().next & 3u) == 0) {
       expected.pop_back();
       if (!expected.empty()) expected.back().next &= 3u;
@@ -253,7 +255,7 @@ void check_free(const image& original, const walked& w, std::uint16_t offset, co
     for (std::size_t i = c.offset; i < c.offset + 4u; ++i) header_dword[i] = true;
   for (std::size_t i = 0; i < space.size(); ++i) {
     const bool in_vsec = i >= offset && i < end;
-    if (t == 0 && target->next_offset() != 0 && i < offset + 4u) continue;  // the Null head, checked by the walk
+    if (t == 0 && (target->next & 0xFFCu) != 0 && i >= offset && i < offset + 4u) continue;  // the Null head: the walk checked it
     if (in_vsec) {
       VPCI_FUZZ_CHECK(space[i] == std::byte{0});
     } else if (header_dword[i]) {

@@ -51,6 +51,7 @@ struct type_tag {};
 // naming another type's member (a base's, say) reaches vpci::block's own message rather than a failed
 // deduction; the first, more specialised, is the one a list of T's members (and fields<T>(...)) takes.
 template <class T, class... Members>
+  requires(std::is_object_v<Members> && ...)
 constexpr auto fields(Members T::*... members) noexcept {
   return std::tuple<Members T::*...>{members...};
 }
@@ -67,6 +68,7 @@ struct field_list_with_gaps {
   List list;
 };
 template <class T, class... Members>
+  requires(std::is_object_v<Members> && ...)
 constexpr auto fields_with_gaps(Members T::*... members) noexcept {
   return field_list_with_gaps<std::tuple<Members T::*...>>{{members...}};
 }
@@ -122,7 +124,7 @@ struct codec<std::byte> {
 };
 
 template <class T>
-  requires std::is_enum_v<T>
+  requires std::is_enum_v<T> && encodable<std::underlying_type_t<T>>
 struct codec<T> {
   using underlying = std::underlying_type_t<T>;
   static constexpr std::size_t size = codec<underlying>::size;

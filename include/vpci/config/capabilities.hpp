@@ -134,9 +134,11 @@ struct extended_capability {
 
 // The header of `c` linking to `next_offset` (0: the end of the list), its reserved bits 1:0 kept as read:
 // software that rewrites a link leaves reserved bits alone, so unlinking what it linked gives back the
-// bytes it found.
+// bytes it found. Not when keeping them would make the header all ones (ID 0xFFFF, version 15, a link to
+// 0xFFC): that reads as no extended space, so the bits are dropped then.
 [[nodiscard]] constexpr std::uint32_t relinked_header(const extended_capability& c, std::uint16_t next_offset) noexcept {
-  return encode_extended_header(c.id, c.version, static_cast<std::uint16_t>(next_offset | (c.next & 3u)));
+  const std::uint32_t kept = encode_extended_header(c.id, c.version, static_cast<std::uint16_t>(next_offset | (c.next & 3u)));
+  return kept != 0xFFFFFFFFu ? kept : encode_extended_header(c.id, c.version, next_offset);
 }
 
 namespace detail {

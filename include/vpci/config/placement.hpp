@@ -336,10 +336,11 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
 
 // Unlinks the VSEC whose header is at `offset` and zeroes its bytes. When it is the head at 0x100 and
 // others follow, a Null Capability header pointing to the next one stays at 0x100 (the list must start
-// there). The header that links past it keeps its ID and version, with one exception: a Null Capability of
-// version 0 left pointing nowhere would be an all-zero header, which ends a list only at 0x100 (the empty
-// list) and reads as a broken link anywhere else. It links nothing, so it is unlinked and zeroed as well,
-// with any such Null Capabilities before it: the entry before them ends the list, or the list is empty.
+// there). The header that links past it keeps its ID, version and its link's reserved bits 1:0
+// (relinked_header), with one exception: a Null Capability of version 0 left pointing nowhere, with those
+// bits clear, would be an all-zero header, which ends a list only at 0x100 (the empty list) and reads as a
+// broken link anywhere else. It links nothing, so it is unlinked and zeroed as well, with any such Null
+// Capabilities before it: the entry before them ends the list, or the list is empty.
 // Errors, with the span unchanged: the extended walk's error for a malformed list; errc::not_found when no
 // VSEC is linked at `offset`; decode_vsec's errors for its length; errc::out_of_range when the VSEC runs
 // past the snapshot; errc::malformed_message when its length covers another capability's header.
