@@ -9,26 +9,14 @@
 
 #include <vpci/block/block.hpp>
 
+#include "../../examples/blocks.hpp"
+
 namespace {
 
-struct eleven_bytes {
-  std::uint16_t version;
-  std::uint16_t flags;
-  std::uint32_t mtu;
-  std::uint16_t vlan;
-  std::uint8_t queues;
-  friend constexpr auto vpci_fields(vpci::type_tag<eleven_bytes>) {
-    return vpci::fields(&eleven_bytes::version, &eleven_bytes::flags, &eleven_bytes::mtu, &eleven_bytes::vlan,
-                        &eleven_bytes::queues);
-  }
-};
-struct full_block {
-  std::array<std::uint8_t, 128> bytes;
-  friend constexpr auto vpci_fields(vpci::type_tag<full_block>) { return vpci::fields(&full_block::bytes); }
-};
-using six_byte_block = vpci::block<0, std::array<std::uint8_t, 6>>;
-using eleven_byte_block = vpci::block<1, eleven_bytes>;
-using full_size_block = vpci::block<2, full_block>;
+// The examples' block set: 6, 11 and 128 bytes, the sizes vpci-vfio-user-device defines.
+using six_byte_block = example::mac_block;
+using eleven_byte_block = example::vf_config_block;
+using full_size_block = example::stats_block;
 
 int failures = 0;
 void expect(bool holds, const char* what) {
@@ -79,11 +67,11 @@ int main(int argc, char**) {
   const auto start = static_cast<std::size_t>(argc);  // 1: the lengths are not compile-time constants
   const auto six = encoded<six_byte_block>({1, 2, 3, 4, 5, 6});
   expect(six.size() == 6 && six.span()[5] == std::byte{6}, "the 6-byte block's encoding");
-  const auto eleven = encoded<eleven_byte_block>({0x0102, 0x0304, 0x05060708, 0x090A, 0x0B});
+  const auto eleven = encoded<eleven_byte_block>({0x0102, example::vf_flags{0x0304}, 0x05060708, 0x090A, 0x0B});
   expect(eleven.size() == 11 && eleven.span()[0] == std::byte{0x02} && eleven.span()[10] == std::byte{0x0B},
          "the 11-byte block's encoding");
-  full_block full{};
-  full.bytes[127] = 0x7F;
+  example::stats_frame full{};
+  full.data[119] = 0x7F;
   const auto all = encoded<full_size_block>(full);
   expect(all.size() == 128 && all.span()[127] == std::byte{0x7F}, "the 128-byte block's encoding");
   grow_and_compare<6>(start);
