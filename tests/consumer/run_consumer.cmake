@@ -1,5 +1,6 @@
 # cmake -P script: builds and runs consumer projects against this source tree.
-# MODE=install: build vpci and its tools in Release, install them to a prefix, run each tool, then
+# MODE=install: build vpci and its tools in Release (WITH_TOOLS; the headers alone otherwise), install them
+#   to a prefix, run each tool, then
 #   - find_package(vpci) from a hosted consumer (links vpci::vpci only),
 #   - find_package(vpci COMPONENTS core) from a core consumer with Boost and Threads made unfindable.
 # MODE=subdirectory: the consumer pulls the source tree in with add_subdirectory (hosted and core).
@@ -72,16 +73,20 @@ function(pkg_config_build_and_run package source how)
 endfunction()
 
 if(MODE STREQUAL "install")
-  # As a user installs it: a Release build with the tools (warnings are errors in them, and -O3 brings
-  # warnings a Debug build never sees), each installed tool then run.
-  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/vpci-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
-      -DCMAKE_BUILD_TYPE=Release -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=ON -DVPCI_BUILD_BENCH=OFF)
-  run(${CMAKE_COMMAND} --build ${WORK}/vpci-build)
-  run(${CMAKE_COMMAND} --install ${WORK}/vpci-build --prefix ${WORK}/prefix)
-  foreach(tool vpci-inspect vpci-codec vpci-demo vpci-conformance vpci-perf vpci-vfio-user-device vpci-firmware-c-pf)
-    run(${WORK}/prefix/bin/${tool} --help)
-  endforeach()
-  run(${WORK}/prefix/bin/vpci-codec)  # the walkthrough: every packet encoded and decoded again
+  if(WITH_TOOLS)
+    # As a user installs it: a Release build with the tools (warnings are errors in them, and -O3 brings
+    # warnings a Debug build never sees), each installed tool then run.
+    run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/vpci-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+        -DCMAKE_BUILD_TYPE=Release -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=ON -DVPCI_BUILD_BENCH=OFF)
+    run(${CMAKE_COMMAND} --build ${WORK}/vpci-build)
+    run(${CMAKE_COMMAND} --install ${WORK}/vpci-build --prefix ${WORK}/prefix)
+    foreach(tool vpci-inspect vpci-codec vpci-demo vpci-conformance vpci-perf vpci-vfio-user-device vpci-firmware-c-pf)
+      run(${WORK}/prefix/bin/${tool} --help)
+    endforeach()
+    run(${WORK}/prefix/bin/vpci-codec)  # the walkthrough: every packet encoded and decoded again
+  else()
+    install_headers()
+  endif()
   build_and_run(${CONSUMER}/find_package ${WORK}/app-build -DCMAKE_PREFIX_PATH=${WORK}/prefix)
   build_and_run(${CONSUMER}/find_package_core ${WORK}/core-app-build -DCMAKE_PREFIX_PATH=${WORK}/prefix
                 -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_Threads=ON)
