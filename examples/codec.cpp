@@ -13,8 +13,10 @@
 // which request it answers (the transaction ID does), so its fields are shown as every completion reads
 // them (status, then the bytes after it: a read's block data, a version completion's version).
 // Bytes that do not decode: the fields that did, then the error, and exit status 1 (2 for a usage error).
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstddef>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -272,13 +274,16 @@ bool append_token(std::string_view token, std::vector<std::byte>& out, std::stri
   return true;
 }
 
-// The bytes of `text` when every token of it is bytes; std::nullopt otherwise.
-std::optional<std::vector<std::byte>> bytes_of(std::string_view text) {
-  std::vector<std::byte> out;
+// Appends the bytes of `text` when every token of it is bytes, each token's bytes reversed when
+// `reverse_groups` (xxd -e's little-endian groups); false otherwise.
+bool append_bytes_of(std::string_view text, bool reverse_groups, std::vector<std::byte>& out) {
   std::string ignored;
-  for (const auto token : tokens_of(text))
-    if (!append_token(token, out, ignored)) return std::nullopt;
-  return out;
+  for (const auto token : tokens_of(text)) {
+    const std::size_t start = out.size();
+    if (!append_token(token, out, ignored)) return false;
+    if (reverse_groups) std::reverse(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
+  }
+  return true;
 }
 
 // Whether `column` is how xxd and hexdump -C show `bytes`: one character each, a printable one as itself,
@@ -328,32 +333,95 @@ std::size_t bare_offset_column(std::string_view line, std::size_t bytes_so_far, 
   return n;
 }
 
+// In which order a dump line's groups hold their bytes, as its ASCII column tells (the column shows the
+// bytes in memory order whatever the grouping): xxd shows a group's bytes in order ("0600 0200"), xxd -e
+// reversed, as the little-endian value they make ("00020006"). `untold` when both readings fit, when
+// they are the same bytes, and when the line has no ASCII column.
+enum class group_order { untold, as_shown, reversed };
+
+struct dump_line {
+  std::string_view hex;  // the line without its ASCII column
+  group_order order{group_order::untold};
+};
+
 // A dump line (after its offset column) without its ASCII column: hexdump -C's "|...|" at the end, or
 // xxd's, after two blanks (it may hold '|' and two blanks itself). Kept whole when what would be the
-// column does not show the bytes before it.
-std::string_view without_ascii_column(std::string_view line) {
+// column shows the bytes before it in neither order.
+dump_line without_ascii_column(std::string_view line) {
+  const auto read_as = [](std::string_view hex, std::string_view column) -> std::optional<group_order> {
+    std::vector<std::byte> shown;
+    std::vector<std::byte> reversed;
+    if (!append_bytes_of(hex, false, shown) || !append_bytes_of(hex, true, reversed)) return std::nullopt;
+    const bool differ = reversed != shown;
+    const bool as_shown = shows_as_ascii(column, shown);
+    const bool as_reversed = differ && shows_as_ascii(column, reversed);
+    if (!as_shown && !as_reversed) return std::nullopt;
+    if (as_shown == as_reversed || !differ) return group_order::untold;
+    return as_shown ? group_order::as_shown : group_order::reversed;
+  };
   if (const auto open = line.find('|'); open != std::string_view::npos) {
     const auto close = line.rfind('|');
     const auto hex = line.substr(0, open);
-    const auto bytes = bytes_of(hex);
     const bool last = line.find_first_not_of(" \t", close + 1) == std::string_view::npos;
-    if (close > open && last && bytes && shows_as_ascii(line.substr(open + 1, close - open - 1), *bytes))
-      return hex;
+    if (close > open && last)
+      if (const auto order = read_as(hex, line.substr(open + 1, close - open - 1))) return {hex, *order};
   }
   for (std::size_t at = 2; at < line.size(); ++at) {
     if (line[at - 1] != ' ' || line[at - 2] != ' ') continue;
     const auto hex = line.substr(0, at);
-    const auto bytes = bytes_of(hex);
-    if (bytes && shows_as_ascii(line.substr(at), *bytes)) return hex;
+    if (const auto order = read_as(hex, line.substr(at))) return {hex, *order};
   }
-  return line;
+  return {line, group_order::untold};
+}
+
+// xxd -i's C wrapper: "unsigned char name[] = {" opens it, "};" closes it, and "unsigned int name_len = N;"
+// gives the length, which must be the number of bytes read. The line's bytes (between the braces; all of
+// it without any); std::nullopt when it is the length line. A brace with other text around it than a
+// declaration is kept, and refused as a token.
+std::optional<std::string_view> inside_c_array(std::string_view line, std::size_t bytes_so_far, int line_number,
+                                               std::string& error) {
+  const auto trimmed = [](std::string_view s) {
+    while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+    return s;
+  };
+  if (const auto open = line.find('{'); open != std::string_view::npos) {
+    const auto before = trimmed(line.substr(0, open));
+    if (before.empty() || before.back() == '=') line = line.substr(open + 1);
+  }
+  if (const auto close = line.find('}'); close != std::string_view::npos) {
+    const auto after = trimmed(line.substr(close + 1));
+    if (after.empty() || after == ";" || after == ",") line = line.substr(0, close);
+  }
+  const auto equals = line.find('=');
+  const auto semicolon = line.find(';');
+  if (equals == std::string_view::npos || semicolon == std::string_view::npos || semicolon < equals) return line;
+  const auto name = trimmed(line.substr(0, equals));
+  const auto value = trimmed(line.substr(equals + 1, semicolon - equals - 1));
+  const bool length_name = name.size() > 4 && (name.substr(name.size() - 4) == "_len" || name.substr(name.size() - 4) == "_LEN");
+  if (!length_name || value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string_view::npos ||
+      !trimmed(line.substr(semicolon + 1)).empty())
+    return line;
+  if (std::stoul(std::string(value)) != bytes_so_far) {
+    error = "line " + std::to_string(line_number) + ": the dump gives its length as " + std::string(value) + " bytes, " +
+            std::to_string(bytes_so_far) + " were read (a line lost in the paste?)";
+    return std::string_view();
+  }
+  return std::nullopt;
 }
 
 // The bytes of HEX (usage_text); std::nullopt with `error` naming the token or line that is not bytes.
-std::optional<std::vector<std::byte>> parse_hex(const std::string& text, std::string& error) {
+// Dump lines in groups of more than one byte are read as xxd's unless an ASCII column shows them
+// reversed (xxd -e) or `groups` says so; `note` says when nothing told the two apart.
+std::optional<std::vector<std::byte>> parse_hex(const std::string& text, group_order groups, std::string& error,
+                                                std::string& note) {
   std::vector<std::byte> bytes;
   bool dump_seen = false;  // a line opened with od's or hexdump's offset column
-  std::size_t line_number = 0;
+  int line_number = 0;
+  // Each group of an xxd line ([first byte, end)), and the first line whose ASCII column told its order.
+  std::vector<std::pair<std::size_t, std::size_t>> groups_read;
+  int told_as_shown = 0;
+  int told_reversed = 0;
   for (std::size_t start = 0; start < text.size();) {
     std::size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
@@ -368,26 +436,57 @@ std::optional<std::vector<std::byte>> parse_hex(const std::string& text, std::st
               ": '*' stands for repeated lines the dump left out (dump with -v: od -v, hexdump -v)";
       return std::nullopt;
     }
+    const auto c_bytes = inside_c_array(line, bytes.size(), line_number, error);
+    if (!error.empty()) return std::nullopt;
+    if (!c_bytes) continue;
+    line = *c_bytes;
+    const bool xxd_line = colon_offset_column(line) != 0;
     std::size_t column = colon_offset_column(line);
     if (column == 0) {
       column = bare_offset_column(line, bytes.size(), dump_seen);
       dump_seen = dump_seen || column != 0;
     }
-    if (column != 0) line = without_ascii_column(line.substr(column));
-    for (const auto token : tokens_of(line))
+    if (column != 0) {
+      const auto stripped = without_ascii_column(line.substr(column));
+      line = stripped.hex;
+      if (stripped.order == group_order::as_shown && told_as_shown == 0) told_as_shown = line_number;
+      if (stripped.order == group_order::reversed && told_reversed == 0) told_reversed = line_number;
+    }
+    for (const auto token : tokens_of(line)) {
+      const std::size_t first = bytes.size();
       if (!append_token(token, bytes, error)) return std::nullopt;
+      if (xxd_line && bytes.size() - first > 1) groups_read.emplace_back(first, bytes.size());
+    }
   }
   if (bytes.empty()) {
     error = "no bytes given";
     return std::nullopt;
   }
+  const auto line_text = [](int n) { return "line " + std::to_string(n); };
+  if (told_as_shown != 0 && (told_reversed != 0 || groups == group_order::reversed)) {
+    error = line_text(told_as_shown) + "'s ASCII column shows its groups' bytes in the order written (xxd), " +
+            (told_reversed != 0 ? line_text(told_reversed) + "'s reversed (xxd -e)" : std::string("not reversed as --xxd-e says"));
+    return std::nullopt;
+  }
+  if (told_reversed != 0) groups = group_order::reversed;
+  const bool groups_matter = std::any_of(groups_read.begin(), groups_read.end(), [&](const auto& g) {
+    return !std::equal(bytes.begin() + static_cast<std::ptrdiff_t>(g.first), bytes.begin() + static_cast<std::ptrdiff_t>(g.second),
+                       bytes.rbegin() + static_cast<std::ptrdiff_t>(bytes.size() - g.second));
+  });
+  if (groups == group_order::untold && told_as_shown == 0 && groups_matter)
+    note = "no ASCII column tells xxd's groups from xxd -e's (each group reversed); read as xxd's (give --xxd-e for "
+           "xxd -e's)";
+  if (groups == group_order::reversed)
+    for (const auto& [first, last] : groups_read)
+      std::reverse(bytes.begin() + static_cast<std::ptrdiff_t>(first), bytes.begin() + static_cast<std::ptrdiff_t>(last));
   return bytes;
 }
 
 // What --help prints: the forms HEX takes, token by token and dump line by dump line.
 constexpr const char* usage_text =
     "usage: vpci-codec                                 (the walkthrough)\n"
-    "       vpci-codec [--frame|--packet] HEX... | -    (decode your own frame or packet; - reads HEX from stdin)\n"
+    "       vpci-codec [--frame|--packet] [--xxd-e] HEX... | -\n"
+    "                                                  (decode your own frame or packet; - reads HEX from stdin)\n"
     "\n"
     "HEX is read a line at a time (each argument is a line) and a token at a time. Tokens are separated by\n"
     "blanks, ',', ':' and '-'. A token is bytes in the order written:\n"
@@ -397,9 +496,14 @@ constexpr const char* usage_text =
     "  6, 060      refused: an odd number of digits, never joined to a neighbour\n"
     "Dump lines paste in as they are; their offset and ASCII columns are left out:\n"
     "  this tool's and xxd's (also -g1, -c, -u)   '0010: 09 00 ...', '00000010: 0900 ...  ..IB'\n"
+    "  xxd -e (little-endian groups)             '00000010: 42490012 ...  ..IB'\n"
     "  od -tx1 (also -Ax, -Ad) and hexdump -C     '0000020 12 00 ...', '00000010  12 00 ...  |..IB|'\n"
+    "  xxd -i                                     'unsigned char f[] = {', '0x12, 0x00, ...', '};'\n"
     "An offset without a ':' is one only when it is the number of bytes before it and single bytes follow\n"
     "(or nothing: od's and hexdump's closing line); an ASCII column only when it shows the line's bytes.\n"
+    "xxd's groups of more than one byte are its bytes in order, xxd -e's reversed: the ASCII column tells\n"
+    "which (it shows the bytes in order either way). When none does (all '.', or no column), they are read\n"
+    "as xxd's, with a note; --xxd-e reads them as xxd -e's. xxd -i's length line must match the bytes.\n"
     "A '*' line (od and hexdump leaving out repeated lines) is refused: dump with -v.\n";
 
 // A usage error: the two usage lines, and where the forms are.
@@ -411,6 +515,7 @@ int usage() {
 
 int decode_user_bytes(int argc, char** argv) {
   enum class form { guess, frame, packet } as = form::guess;
+  group_order groups = group_order::untold;
   std::string text;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -418,6 +523,8 @@ int decode_user_bytes(int argc, char** argv) {
       as = form::frame;
     } else if (arg == "--packet") {
       as = form::packet;
+    } else if (arg == "--xxd-e") {
+      groups = group_order::reversed;
     } else if (arg == "-") {
       text.append(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     } else if (arg.size() > 1 && arg[0] == '-' && arg[1] == '-') {
@@ -427,11 +534,13 @@ int decode_user_bytes(int argc, char** argv) {
     }
   }
   std::string error;
-  const auto bytes = parse_hex(text, error);
+  std::string note;
+  const auto bytes = parse_hex(text, groups, error, note);
   if (!bytes) {
     std::fprintf(stderr, "vpci-codec: %s\n", error.c_str());
     return usage();
   }
+  if (!note.empty()) std::fprintf(stderr, "vpci-codec: note: %s\n", note.c_str());
   if (as == form::guess)
     as = bytes->size() >= hyperv::frame_prefix_size && le::load_u32(bytes->data()) == bytes->size() - hyperv::frame_prefix_size
              ? form::frame

@@ -147,10 +147,12 @@ BOOST_AUTO_TEST_CASE(its_own_dump_pasted_back_decodes_the_same) {
   const auto piped = vpci::test::run_command("printf '" + dump + "' | '" + std::string(codec_binary()) + "' - 2>&1");
   BOOST_TEST(piped.exit_status == 0, piped.out);
   BOOST_TEST(piped.out == "  packet (32 bytes):\n" + read_fields);
-  // xxd's eight-digit column, too, one line per argument.
+  // xxd's eight-digit column, too, one line per argument. Without the ASCII column nothing tells xxd's
+  // groups from xxd -e's: read as xxd's, with a note (xxd_e_dumps_decode_their_groups_reversed).
   const auto xxd = codec("'00000000: 0600 0200 0400 0100 0300 0000 0000 0000' '00000010: 0900 4942 0100 0000 2200 0000 0b00 0000'");
   BOOST_TEST(xxd.exit_status == 0, xxd.out);
-  BOOST_TEST(xxd.out == "  packet (32 bytes):\n" + read_fields);
+  BOOST_TEST(xxd.out == "vpci-codec: note: no ASCII column tells xxd's groups from xxd -e's (each group reversed); read as xxd's "
+                        "(give --xxd-e for xxd -e's)\n  packet (32 bytes):\n" + read_fields);
   const auto colons = codec("06:00:02:00:04:00:01:00:03:00:00:00:00:00:00:00:09:00:49:42:01:00:00:00:22:00:00:00:0b:00:00:00");
   BOOST_TEST(colons.exit_status == 0, colons.out);
   BOOST_TEST(colons.out == "  packet (32 bytes):\n" + read_fields);
@@ -263,6 +265,118 @@ BOOST_AUTO_TEST_CASE(od_hexdump_and_xxd_dumps_decode_as_the_bytes_they_show) {
                                               std::string(codec_binary()) + "' - 2>&1");
   BOOST_TEST(elided.exit_status == 2, elided.out);
   BOOST_TEST(elided.out.find("vpci-codec: line 2: '*' stands for repeated lines the dump left out (dump with -v") == 0u, elided.out);
+}
+
+// xxd -e groups a line's bytes as little-endian values ("42490012" is 12 00 49 42); its ASCII column shows
+// the bytes in order, as xxd's does, and tells the two groupings apart. Before, an -e line whose column
+// showed any letter was refused ("'.' is not a hex digit") and one of all '.' decoded in the order shown,
+// silently wrong. Groups no column tells about are read as xxd's, with a note; --xxd-e reads them as -e's;
+// columns that disagree are refused.
+BOOST_AUTO_TEST_CASE(xxd_e_dumps_decode_their_groups_reversed) {
+  if (skip_without_binary()) return;
+  const std::string plain = "30 00 00 00 06 00 02 00 06 00 01 00 07 00 00 00 00 00 00 00 0a 00 49 42 00 00 00 00 22 00 00 00 "
+                            "06 00 00 00 61 62 20 20 7c 63 00 00 00 00 00 00 00 00 00 00 0b 0a 09";
+  const auto expected = codec(plain);
+  BOOST_TEST_REQUIRE(expected.out.find("frame (55 bytes)") == std::string::npos, expected.out);  // a packet: 55 - 4 != 0x30
+  const std::vector<std::pair<const char*, std::string>> dumps = {
+      {"xxd -e",
+       "00000000: 00000030 00020006 00010006 00000007  0...............\n"
+       "00000010: 00000000 4249000a 00000000 00000022  ......IB....\"...\n"
+       "00000020: 00000006 20206261 0000637c 00000000  ....ab  |c......\n"
+       "00000030: 00000000   090a0b                    .......\n"},
+      {"xxd -e -g2",
+       "00000000: 0030 0000 0006 0002 0006 0001 0007 0000  0...............\n"
+       "00000010: 0000 0000 000a 4249 0000 0000 0022 0000  ......IB....\"...\n"
+       "00000020: 0006 0000 6261 2020 637c 0000 0000 0000  ....ab  |c......\n"
+       "00000030: 0000 0000 0a0b   09                      .......\n"},
+      {"xxd -e -g8",
+       "00000000: 0002000600000030 0000000700010006  0...............\n"
+       "00000010: 4249000a00000000 0000002200000000  ......IB....\"...\n"
+       "00000020: 2020626100000006 000000000000637c  ....ab  |c......\n"
+       "00000030:   090a0b00000000                   .......\n"},
+      {"xxd -g4",
+       "00000000: 30000000 06000200 06000100 07000000  0...............\n"
+       "00000010: 00000000 0a004942 00000000 22000000  ......IB....\"...\n"
+       "00000020: 06000000 61622020 7c630000 00000000  ....ab  |c......\n"
+       "00000030: 00000000 0b0a09                      .......\n"},
+  };
+  for (const auto& [tool, text] : dumps) {
+    temp_text file(text);
+    const auto r = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+    BOOST_TEST(r.exit_status == expected.exit_status, tool << ": " << r.out);
+    BOOST_TEST(r.out == expected.out, tool);
+  }
+  // The tool itself, where installed, on the same bytes.
+  temp_text binary("");
+  BOOST_TEST_REQUIRE(vpci::test::run_command("printf '" + octal_escapes(plain) + "' > '" + binary.path() + "'").exit_status == 0);
+  if (vpci::test::run_command("command -v xxd >/dev/null && echo yes").out == "yes\n")
+    for (const char* tool : {"xxd -e", "xxd -e -g2", "xxd -e -g8", "xxd -e -c8", "xxd -g4", "xxd -g8"}) {
+      const auto r = vpci::test::run_command(std::string(tool) + " '" + binary.path() + "' | '" + codec_binary() + "' - 2>&1");
+      BOOST_TEST(r.out == expected.out, tool);
+    }
+  // No ASCII column (cut off): xxd's reading, with a note; --xxd-e gives -e's.
+  const std::string read_e = "'00000000: 00020006 00010004 00000003 00000000' '00000010: 42490009 00000001 00000022 0000000b'";
+  const std::string note = "vpci-codec: note: no ASCII column tells xxd's groups from xxd -e's (each group reversed); read as "
+                           "xxd's (give --xxd-e for xxd -e's)\n";
+  auto r = codec(read_e);
+  BOOST_TEST(r.out.find(note + "  packet (32 bytes):\n    0000: 00 02 00 06 00 01 00 04") == 0u, r.out);
+  r = codec("--xxd-e " + read_e);
+  BOOST_TEST(r.exit_status == 0, r.out);
+  BOOST_TEST(r.out == "  packet (32 bytes):\n" + read_fields);
+  // A line whose column tells settles the lines whose column does not (line 1: all '.').
+  r = codec("'00000000: 00020006 00010004 00000003 00000000  ................' "
+            "'00000010: 42490009 00000001 00000022 0000000b  ..IB....\".......'");
+  BOOST_TEST(r.exit_status == 0, r.out);
+  BOOST_TEST(r.out == "  packet (32 bytes):\n" + read_fields);
+  // Single bytes read the same either way: no note.
+  BOOST_TEST(codec("'00000000: 06 00 02 00 04 00 01 00 03 00 00 00 00 00 00 00' "
+                   "'00000010: 09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00'").out == "  packet (32 bytes):\n" + read_fields);
+  // Columns that disagree, and --xxd-e against a column showing xxd's order: refused, naming the lines.
+  r = codec("'00000010: 42490009 00000001 00000022 0000000b  ..IB....\".......' "
+            "'00000010: 0900 4942 0100 0000 2200 0000 0b00 0000  ..IB....\".......'");
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: line 2's ASCII column shows its groups' bytes in the order written (xxd), line 1's "
+                        "reversed (xxd -e)\n") == 0u, r.out);
+  r = codec("--xxd-e '00000010: 0900 4942 0100 0000 2200 0000 0b00 0000  ..IB....\".......'");
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: line 1's ASCII column shows its groups' bytes in the order written (xxd), not "
+                        "reversed as --xxd-e says\n") == 0u, r.out);
+}
+
+// xxd -i's C array pastes in whole: its declaration, its closing brace and its length line are left out,
+// and the length must be the number of bytes read. Before, "unsigned char ..." was refused as a token.
+BOOST_AUTO_TEST_CASE(xxd_i_c_arrays_decode_and_their_length_is_checked) {
+  if (skip_without_binary()) return;
+  const std::string c_array = "unsigned char read_bin[] = {\n"
+                              "  0x06, 0x00, 0x02, 0x00, 0x04, 0x00, 0x01, 0x00, 0x03, 0x00, 0x00, 0x00,\n"
+                              "  0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x49, 0x42, 0x01, 0x00, 0x00, 0x00,\n"
+                              "  0x22, 0x00, 0x00, 0x00, 0x0b, 0x00, 0x00, 0x00\n"
+                              "};\n"
+                              "unsigned int read_bin_len = 32;\n";
+  {
+    temp_text file(c_array);
+    const auto r = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+    BOOST_TEST(r.exit_status == 0, r.out);
+    BOOST_TEST(r.out == "  packet (32 bytes):\n" + read_fields);
+  }
+  // One initialiser on a line of its own, and xxd -i -C's capitals.
+  const auto r = codec("'static const unsigned char READ[] = { 0x06, 0x00, 0x02, 0x00, 0x04, 0x00, 0x01, 0x00, 0x03, 0x00, "
+                       "0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x49, 0x42, 0x01, 0x00, 0x00, 0x00, 0x22, 0x00, "
+                       "0x00, 0x00, 0x0b, 0x00, 0x00, 0x00 };' 'unsigned int READ_LEN = 32;'");
+  BOOST_TEST(r.exit_status == 0, r.out);
+  BOOST_TEST(r.out == "  packet (32 bytes):\n" + read_fields);
+  // A line lost in the paste: the length says so.
+  std::string lost = c_array;
+  lost.erase(lost.find("  0x00, 0x00, 0x00, 0x00, 0x09"), std::string("  0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x49, 0x42, 0x01, 0x00, 0x00, 0x00,\n").size());
+  temp_text file(lost);
+  const auto short_paste = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+  BOOST_TEST(short_paste.exit_status == 2, short_paste.out);
+  BOOST_TEST(short_paste.out.find("vpci-codec: line 5: the dump gives its length as 32 bytes, 20 were read (a line lost in the "
+                                  "paste?)\n") == 0u, short_paste.out);
+  // Braces around anything but a declaration are not taken for one.
+  const auto other = codec("'f(0x06) { 0x00 }'");
+  BOOST_TEST(other.exit_status == 2, other.out);
+  BOOST_TEST(other.out.find("vpci-codec: '(' is not a hex digit (in 'f(0x06)')") == 0u, other.out);
 }
 
 BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
