@@ -638,8 +638,9 @@ BOOST_AUTO_TEST_CASE(a_setup_failure_with_json_prints_a_json_error) {
   BOOST_TEST(run.output() == "{\"error\":\"cannot connect to " + missing + ": No such file or directory\"}\n");
 }
 
-// --role pf took the VF's options (--count, --duration, --json, ...) silently, as if it would act on them.
-// It warns (an argument list is often shared by both roles' command lines) and serves as before.
+// --role pf took the VF's options (--count, --duration, ...) silently, as if it would act on them. It warns
+// (an argument list is often shared by both roles' command lines) and serves as before. --json is not one
+// of them: it warned that it had no effect, yet gave a PF's set-up failure as {"error": ...}, as it does.
 BOOST_AUTO_TEST_CASE(the_pf_role_warns_about_the_vf_options_it_ignores) {
   temp_directory dir;
   BOOST_TEST_REQUIRE(dir.made());
@@ -649,7 +650,12 @@ BOOST_AUTO_TEST_CASE(the_pf_role_warns_about_the_vf_options_it_ignores) {
   pf.signal(SIGTERM);
   BOOST_TEST(pf.wait_exit() == 0);
   BOOST_TEST(contains(pf.output(), "vpci-perf: warning: --count has no effect with --role pf"), pf.output());
-  BOOST_TEST(contains(pf.output(), "vpci-perf: warning: --json has no effect with --role pf"), pf.output());
+  BOOST_TEST(!contains(pf.output(), "--json"), pf.output());
+  const std::string unreachable = dir / "no-such-directory/pf.sock";
+  program_process failed({perf, "--role", "pf", "--unix", unreachable, "--json"});  // stdout only
+  BOOST_TEST(failed.wait_exit() == 2);
+  BOOST_TEST(failed.output().starts_with("{\"error\":\""), failed.output());
+  BOOST_TEST(contains(failed.output(), unreachable), failed.output());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -31,7 +31,7 @@
 //     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
 //     --json               the final figures as one JSON object on stdout (progress stays on stderr); the
 //                          fields of "latency_ns" are null when no measured operation succeeded; a
-//                          set-up failure is {"error": MESSAGE}
+//                          set-up failure is {"error": MESSAGE} (the one effect it has with --role pf)
 //     --quiet              no progress lines
 //
 // First a few reads find the block's size: a block of another size than --block-size is an error that
@@ -279,7 +279,7 @@ options parse(int argc, char** argv) {
     }
     if (joined) usage_error(std::string(a) + " takes no value");
     if (a == "--count" || a == "--duration" || a == "--read-percent" || a == "--warmup" || a == "--timeout" ||
-        a == "--json" || a == "--allow-write" || a == "--no-verify")
+        a == "--allow-write" || a == "--no-verify")
       vf_only.emplace_back(a);
   }
   // A warning, not an error: one argument list is often shared by both roles' command lines.
