@@ -47,6 +47,8 @@ class child_process {
   }
   [[nodiscard]] ::pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
+  // The signal that ended the child once reaped (0 when it exited, or was not reaped yet).
+  [[nodiscard]] int end_signal() const noexcept { return end_signal_; }
 
  private:
   int reap() {
@@ -56,11 +58,13 @@ class child_process {
       reaped = ::waitpid(pid_, &status, 0);
     } while (reaped < 0 && errno == EINTR);
     pid_ = -1;
+    end_signal_ = reaped >= 0 && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     return reaped >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
   ::pid_t pid_;
   int pidfd_;
+  int end_signal_ = 0;
 };
 
 // A program run as a child process with its stdout (and, if asked, its stderr) on a pipe. The destructor
@@ -126,6 +130,8 @@ class program_process {
     return status;
   }
   [[nodiscard]] const std::string& output() const noexcept { return output_; }
+  // The signal that ended the program once wait_exit() returned (0 when it exited by itself).
+  [[nodiscard]] int end_signal() const noexcept { return process_ ? process_->end_signal() : 0; }
 
  private:
   static std::chrono::steady_clock::time_point guard_deadline() {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -125,6 +126,11 @@ class unix_listener {
     fd_ = -1;
   }
   [[nodiscard]] bool bound() const { return bound_; }
+  // Whether a connection waits to be accepted, within the guard.
+  [[nodiscard]] bool connected_to() const {
+    ::pollfd pending{fd_, POLLIN, 0};
+    return fd_ >= 0 && ::poll(&pending, 1, vpci::test::child_process::guard_ms) == 1;
+  }
 
  private:
   int fd_;
@@ -553,6 +559,67 @@ BOOST_AUTO_TEST_CASE(a_second_signal_exits_at_once_with_130) {
   BOOST_TEST(vf.wait_exit() == 130, vf.output());
   BOOST_TEST(contains(vf.output(), "second signal"), vf.output());
   BOOST_TEST(contains(vf.output(), "\"interrupted\":true"), vf.output());
+}
+
+// Over vfio-user the VF's config accesses are exchanges with the server, and one cannot be cancelled (its
+// reply keeps the stream in step). A server that stops answering holds one up to its reply deadline (here
+// 60 s, --timeout): Ctrl-C cancelled the operations and then waited for that exchange, and a second
+// Ctrl-C, once the operations were cancelled, was not listened for. The run's end now closes the
+// connection, and signals are listened for until the run is over.
+BOOST_AUTO_TEST_CASE(ctrl_c_does_not_wait_for_an_exchange_the_vfio_user_server_does_not_answer) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "device.sock";
+  boost::asio::io_context io;
+  vpci::vfio_user_device_space space{io};
+  vpci::pf_endpoint<1> pf;
+  vpci::vfio_user_device_server server{space};
+  const std::array<std::byte, 4> header{std::byte{0xF4}, std::byte{0x1A}, std::byte{0x41}, std::byte{0x10}};
+  BOOST_TEST_REQUIRE(space.model().device_write(0, header) == vpci::no_error);
+  BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_TEST_REQUIRE(!pf.define_block(0, vpci::block_id{3}, std::vector<std::byte>(128)));
+  vpci::mailbox_options options;
+  options.heartbeat = std::chrono::milliseconds(0);  // served from the client's writes alone
+  BOOST_TEST_REQUIRE(pf.attach_mailbox(0, space, options).has_value());
+  boost::asio::local::stream_protocol::acceptor acceptor(io, boost::asio::local::stream_protocol::endpoint(path));
+  boost::asio::local::stream_protocol::socket client(io);
+  acceptor.async_accept(client, [&](boost::system::error_code ec) {
+    if (!ec) server.async_serve(client, [](boost::system::error_code) {});
+  });
+  std::thread device([&] { io.run(); });
+  program_process run({perf, "--role", "vf", "--vfio-user", path, "--duration", "1000", "--timeout", "60000", "--json"},
+                      program_process::capture::stdout_and_stderr);
+  const bool progressed = run.wait_for_output(" blocks/s ");
+  io.stop();  // the server stops answering; its socket stays open
+  device.join();
+  BOOST_TEST_REQUIRE(progressed);
+  // A request reaches the stopped server: from now on only its reply deadline would end that exchange.
+  ::pollfd request{client.native_handle(), POLLIN, 0};
+  BOOST_TEST_REQUIRE(::poll(&request, 1, vpci::test::child_process::guard_ms) == 1);
+  run.signal(SIGINT);
+  BOOST_TEST(run.wait_exit() == 0, run.output());  // bounded by the guard (10 s), far below the 60 s deadline
+  BOOST_TEST(contains(run.output(), "\"interrupted\":true"), run.output());
+  BOOST_TEST(contains(run.output(), "\"error_count\":0,\"errors\":{}"), run.output());
+  BOOST_TEST(json_number(run.output(), "operations") > 0.0, run.output());
+}
+
+// A signal before the load runs (connecting, a vfio-user handshake the server never answers) ended the
+// tool without a word, as the default action does. It says so (with --json as {"error": ...} on stdout
+// too) and then ends as the signal ends any program, so that a shell loop running it stops too.
+BOOST_AUTO_TEST_CASE(a_signal_while_setting_up_says_so_and_ends_the_tool_as_the_signal_does) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "silent.sock";
+  unix_listener silent(path, true);  // the kernel completes the connection; nobody answers the handshake
+  BOOST_TEST_REQUIRE(silent.bound());
+  program_process setup({perf, "--role", "vf", "--vfio-user", path, "--count", "10", "--timeout", "60000", "--json"},
+                        program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(silent.connected_to());  // the tool waits for the handshake's first reply
+  setup.signal(SIGINT);
+  BOOST_TEST(setup.wait_exit() == -1, setup.output());
+  BOOST_TEST(setup.end_signal() == SIGINT);
+  BOOST_TEST(contains(setup.output(), "{\"error\":\"interrupted while setting up\"}\n"), setup.output());
+  BOOST_TEST(contains(setup.output(), "vpci-perf: interrupted while setting up\n"), setup.output());
 }
 
 // Found by a review: a block the PF does not define made every operation fail ("invalid argument", exit

@@ -44,8 +44,10 @@
 // Ctrl-C (SIGINT or SIGTERM) ends a run at once with the figures so far, marked interrupted: the seconds
 // end at the signal, and the operations in flight are cancelled (in no figure, not errors) rather than
 // waited for. A second signal exits at once with status 130 after printing the figures so far. Before the
-// load generator runs (connecting, opening, a vfio-user handshake) a signal ends the tool as it ends any
-// program. A PF role serves until Ctrl-C.
+// load generator runs (connecting, opening, a vfio-user handshake: synchronous steps a silent peer can hold
+// up to a deadline) a signal says "interrupted while setting up" (with --json as {"error": ...} on stdout
+// too) and ends the tool as the signal ends any program; so does one after the load, while the run ends.
+// Signals are taken on a thread of their own (perf/signal_watch.hpp). A PF role serves until Ctrl-C.
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
 // writes that same pattern, so a read that returns anything else is an error ("data mismatch").
@@ -98,6 +100,7 @@
 #include "json_string.hpp"
 #include "option_number.hpp"
 #include "perf/latency_histogram.hpp"
+#include "perf/signal_watch.hpp"
 
 namespace {
 
@@ -447,6 +450,17 @@ struct load_hooks {
 
 // ---- the VF: the load generator -----------------------------------------------------------------------
 
+// What a signal does outside the load: says so (with `json_error`, as {"error": ...} on stdout too, where no
+// figures can follow) and ends the tool as the signal ends any program.
+vpci_perf::signal_watch::handler ended_by_signal(const char* when, bool json_error) {
+  return [when, json_error](int signal, unsigned) {
+    const std::string message = std::string("interrupted ") + when;
+    std::fprintf(stderr, "vpci-perf: %s\n", message.c_str());
+    if (json_error) std::printf("{\"error\":%s}\n", vpci::example::json_string(message).c_str());
+    vpci_perf::signal_watch::end_as(signal);
+  };
+}
+
 // Finds the block's size with a few reads, then keeps --queue-depth operations in flight on `vf` (each
 // completion starts the next), measures after the warm-up, prints progress each second, stops at the count
 // or duration, on Ctrl-C or on an error after which the endpoint serves no more, then calls `done` (on the
@@ -454,14 +468,24 @@ struct load_hooks {
 template <class Endpoint>
 class load_generator {
  public:
-  load_generator(Endpoint& vf, const options& o, boost::asio::io_context& io, load_hooks hooks,
-                 std::function<void()> done)
-      : vf_(vf), o_(o), progress_(io), signals_(io, SIGINT, SIGTERM), hooks_(std::move(hooks)), done_(std::move(done)),
+  load_generator(Endpoint& vf, const options& o, boost::asio::io_context& io, vpci_perf::signal_watch& signals,
+                 load_hooks hooks, std::function<void()> done)
+      : vf_(vf), o_(o), io_(io), progress_(io), signals_(signals), hooks_(std::move(hooks)), done_(std::move(done)),
         expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size), slot_cancels_(o.queue_depth) {}
 
+  // After the load, a signal ends the tool as it ends any program: the figures follow at once, unless
+  // what comes after the load (joining the PF's thread) hangs.
+  ~load_generator() { signals_.set_handler(ended_by_signal("while finishing", false)); }
+  load_generator(const load_generator&) = delete;
+  load_generator& operator=(const load_generator&) = delete;
+
   void start() {
-    signals_.async_wait([this](boost::system::error_code ec, int) {
-      if (!ec) interrupt();
+    // Each signal is posted to this thread, which never blocks while the load runs (every operation and
+    // wait is asynchronous), until the generator is gone: a second one after the run ended, while
+    // something still holds the io_context, exits too.
+    signals_.set_handler([this](int, unsigned count) {
+      if (count == 1) boost::asio::post(io_, [this] { interrupt(); });
+      else if (count == 2) boost::asio::post(io_, [this] { abandon(); });
     });
     tick();
     size_the_block();
@@ -609,15 +633,12 @@ class load_generator {
 
   // The first Ctrl-C (SIGINT or SIGTERM): the run ends now, as fio and iperf3 do. The seconds end here, and
   // what is in flight is cancelled rather than waited for (a stopped PF would hold each operation until
-  // its deadline). A second signal does not wait for that either: it is listened for before the
-  // cancellations are emitted, so two signals that arrive together end the tool at once too.
+  // its deadline).
   void interrupt() {
+    if (f_.interrupted) return;
     f_.interrupted = true;
     stopped_at_ = clock_type::now();
     stop_issuing();
-    signals_.async_wait([this](boost::system::error_code ec, int) {
-      if (!ec) abandon();
-    });
     sizing_cancel_.emit(boost::asio::cancellation_type::terminal);
     for (auto& cancel : slot_cancels_) cancel.emit(boost::asio::cancellation_type::terminal);
   }
@@ -649,7 +670,6 @@ class load_generator {
         f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.operations());
     }
     progress_.cancel();
-    signals_.cancel();
     done_();
   }
 
@@ -679,8 +699,9 @@ class load_generator {
 
   Endpoint& vf_;
   const options& o_;
+  boost::asio::io_context& io_;
   boost::asio::steady_timer progress_;
-  boost::asio::signal_set signals_;
+  vpci_perf::signal_watch& signals_;
   load_hooks hooks_;
   std::function<void()> done_;
   std::vector<std::byte> expected_;
@@ -709,10 +730,11 @@ class load_generator {
 // Runs the load on `vf` until it is done; returns the figures. A block of another size than --block-size
 // is a setup failure.
 template <class Endpoint>
-figures generate_load(Endpoint& vf, const options& o, boost::asio::io_context& io, load_hooks hooks) {
+figures generate_load(Endpoint& vf, const options& o, boost::asio::io_context& io, vpci_perf::signal_watch& signals,
+                      load_hooks hooks) {
   figures result;
   auto after = std::move(hooks.after);
-  load_generator<Endpoint> load(vf, o, io, std::move(hooks), [&] {
+  load_generator<Endpoint> load(vf, o, io, signals, std::move(hooks), [&] {
     result = load.result();
     if (after) after();
   });
@@ -746,7 +768,8 @@ std::size_t find_window(Transport& space) {
 // plugs into. The VF's config accesses are counted on its way to the transport, whichever it is (the PF's
 // are the device's own, not config cycles).
 template <class Transport>
-figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_context& io, std::function<void()> after = {}) {
+figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_context& io, vpci_perf::signal_watch& signals,
+                       std::function<void()> after = {}) {
   const auto window = find_window(space);
   vpci::vf_mailbox_options mo;
   mo.default_timeout = o.timeout;
@@ -764,11 +787,12 @@ figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_conte
     };
   }
   hooks.after = std::move(after);
-  return generate_load(vf, o, io, std::move(hooks));
+  return generate_load(vf, o, io, signals, std::move(hooks));
 }
 
 template <class Stream>
-figures run_message_vf(Stream& stream, const options& o, boost::asio::io_context& io, std::function<void()> after = {}) {
+figures run_message_vf(Stream& stream, const options& o, boost::asio::io_context& io, vpci_perf::signal_watch& signals,
+                       std::function<void()> after = {}) {
   vpci::vf_message_options mo;
   mo.default_timeout = o.timeout;
   mo.negotiation_timeout = o.timeout;
@@ -782,7 +806,7 @@ figures run_message_vf(Stream& stream, const options& o, boost::asio::io_context
     vf.close();  // the endpoint keeps reading its stream until closed
     if (after) after();
   };
-  return generate_load(vf, o, io, std::move(hooks));
+  return generate_load(vf, o, io, signals, std::move(hooks));
 }
 
 // ---- setting up transports ------------------------------------------------------------------------------
@@ -1005,12 +1029,12 @@ int run_pf(const options& o) {
 
 // ---- the VF role alone --------------------------------------------------------------------------------
 
-figures run_vf(const options& o) {
+figures run_vf(const options& o, vpci_perf::signal_watch& signals) {
   boost::asio::io_context io;
   switch (o.transport) {
     case transport_kind::shm: {
       auto space = open_vf_space(io.get_executor(), o.where);
-      return run_mailbox_vf(space, o, io);
+      return run_mailbox_vf(space, o, io, signals);
     }
     case transport_kind::sysfs: {
       // Read-write whatever the operations: a block read is a request written into the window's registers.
@@ -1020,7 +1044,7 @@ figures run_vf(const options& o) {
       if (ec)
         throw setup_failure("cannot open " + o.where +
                             " read-write (the mailbox writes its registers to read a block too): " + ec.message());
-      return run_mailbox_vf(space, o, io);
+      return run_mailbox_vf(space, o, io, signals);
     }
     case transport_kind::vfio_user: {
       // Connects and handshakes; every config access of the VF is then a REGION_READ/REGION_WRITE
@@ -1034,17 +1058,20 @@ figures run_vf(const options& o) {
       boost::system::error_code ec;
       space.connect(o.where, ec);
       if (ec) throw setup_failure("cannot connect to the vfio-user server at " + o.where + ": " + ec.message());
-      return run_mailbox_vf(space, o, io);
+      // An exchange cannot be cancelled (its reply keeps the stream in step), and one in progress when the
+      // run ends would hold it up to the reply deadline: a server that stopped answering, and Ctrl-C, waited
+      // for all of it (--timeout 60000: a minute). The run is over, so the connection is closed instead.
+      return run_mailbox_vf(space, o, io, signals, [&space] { space.close(); });
     }
     case transport_kind::unix_socket: {
       local_socket socket(io);
       connect_unix(socket, o.where);
-      return run_message_vf(socket, o, io);
+      return run_message_vf(socket, o, io, signals);
     }
     case transport_kind::tcp_socket: {
       tcp::socket socket(io);
       connect_tcp(socket, resolve_tcp(o, io));
-      return run_message_vf(socket, o, io);
+      return run_message_vf(socket, o, io, signals);
     }
     default: usage_error("the VF role uses --shm, --unix, --tcp, --sysfs or --vfio-user");
   }
@@ -1075,7 +1102,7 @@ class pf_thread {
 
 // On --memory: one thread; the PF serves inside the VF's writes (binding 1) or on the same io_context
 // (binding 2).
-figures run_both_memory(const options& o) {
+figures run_both_memory(const options& o, vpci_perf::signal_watch& signals) {
   // The transports are declared before the PF, which must be gone before them.
   boost::asio::io_context io;
   if (o.binding == binding_kind::mailbox) {
@@ -1083,18 +1110,18 @@ figures run_both_memory(const options& o) {
     auto pf = make_pf(o);
     attach(*pf, space);
     pf->async_serve(perf_vf, [](boost::system::error_code) {});  // the heartbeat (the hook serves)
-    return run_mailbox_vf(space, o, io, [&] { (void)pf->detach_mailbox(perf_vf); });
+    return run_mailbox_vf(space, o, io, signals, [&] { (void)pf->detach_mailbox(perf_vf); });
   }
   local_socket pf_side(io);
   local_socket vf_side(io);
   boost::asio::local::connect_pair(pf_side, vf_side);
   auto pf = make_pf(o);
   pf->async_serve(perf_vf, perf_slot, pf_side, [](boost::system::error_code) {});
-  return run_message_vf(vf_side, o, io);
+  return run_message_vf(vf_side, o, io, signals);
 }
 
 // On any other transport: the PF on a thread of its own, as in two processes.
-figures run_both_shm(const options& o) {
+figures run_both_shm(const options& o, vpci_perf::signal_watch& signals) {
   boost::asio::io_context pf_io;
   const std::string name = o.where.empty() ? "/vpci-perf-" + std::to_string(::getpid()) : o.where;
   auto device = create_pf_space(pf_io.get_executor(), name);
@@ -1104,13 +1131,13 @@ figures run_both_shm(const options& o) {
   pf_thread thread(pf_io);
   boost::asio::io_context io;
   auto space = open_vf_space(io.get_executor(), name);
-  auto result = run_mailbox_vf(space, o, io);
+  auto result = run_mailbox_vf(space, o, io, signals);
   boost::asio::post(pf_io, [&] { (void)pf->detach_mailbox(perf_vf); });  // serving ends; pf_io runs out
   thread.join();
   return result;
 }
 
-figures run_both_unix(const options& o) {
+figures run_both_unix(const options& o, vpci_perf::signal_watch& signals) {
   boost::asio::io_context pf_io;
   local_acceptor acceptor(pf_io);
   unix_socket_file socket_file(acceptor, o.where);
@@ -1123,12 +1150,12 @@ figures run_both_unix(const options& o) {
   boost::asio::io_context io;
   local_socket socket(io);
   connect_unix(socket, o.where);
-  auto result = run_message_vf(socket, o, io, [&] { socket.close(); });  // the PF sees the end and finishes
+  auto result = run_message_vf(socket, o, io, signals, [&] { socket.close(); });  // the PF sees the end and finishes
   thread.join();
   return result;
 }
 
-figures run_both_tcp(const options& o) {
+figures run_both_tcp(const options& o, vpci_perf::signal_watch& signals) {
   boost::asio::io_context pf_io;
   tcp::acceptor acceptor(pf_io);
   listen_tcp(acceptor, resolve_tcp(o, pf_io).front());
@@ -1147,17 +1174,17 @@ figures run_both_tcp(const options& o) {
                                                                : listening.address(),
                          listening.port());
   connect_tcp(socket, {to});
-  auto result = run_message_vf(socket, o, io, [&] { socket.close(); });
+  auto result = run_message_vf(socket, o, io, signals, [&] { socket.close(); });
   thread.join();
   return result;
 }
 
-figures run_both(const options& o) {
+figures run_both(const options& o, vpci_perf::signal_watch& signals) {
   switch (o.transport) {
-    case transport_kind::memory: return run_both_memory(o);
-    case transport_kind::shm: return run_both_shm(o);
-    case transport_kind::unix_socket: return run_both_unix(o);
-    case transport_kind::tcp_socket: return run_both_tcp(o);
+    case transport_kind::memory: return run_both_memory(o, signals);
+    case transport_kind::shm: return run_both_shm(o, signals);
+    case transport_kind::unix_socket: return run_both_unix(o, signals);
+    case transport_kind::tcp_socket: return run_both_tcp(o, signals);
     default: usage_error("--role both uses --memory, --shm, --unix or --tcp");
   }
 }
@@ -1180,7 +1207,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "vpci-perf: %s over %s, role %s, %zu-byte blocks, queue depth %zu, %u%% reads\n",
                    name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth,
                    o.read_percent);
-    const figures f = o.role == role_kind::vf ? run_vf(o) : run_both(o);
+    // Before any thread: every thread the run starts blocks the signals the watch takes.
+    vpci_perf::signal_watch signals;
+    signals.set_handler(ended_by_signal("while setting up", o.json));
+    const figures f = o.role == role_kind::vf ? run_vf(o, signals) : run_both(o, signals);
     print_figures(o, f);
     // The figures are what the run is for: not written (stdout on a full disk) is a failed run.
     errno = 0;
