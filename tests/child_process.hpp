@@ -108,6 +108,7 @@ class program_process {
   }
 
   [[nodiscard]] bool running() const noexcept { return process_ && process_->running(); }
+  [[nodiscard]] ::pid_t pid() const noexcept { return running() ? process_->pid() : -1; }
   // Reads the output until `text` is in it (at most child_process::guard_ms). False if the program's
   // output ended first or it took too long.
   bool wait_for_output(std::string_view text) {

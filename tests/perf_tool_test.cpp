@@ -19,6 +19,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -389,6 +390,40 @@ BOOST_AUTO_TEST_CASE(unix_path_of_another_is_left_alone) {
     BOOST_TEST(empty.status == 2);
     BOOST_TEST(contains(empty.output, "(vpci-perf --help)"), empty.output);
   }
+}
+
+// Two PFs started at once on one stale --unix path both found it stale: the second unlinked the first
+// one's new socket and bound its own, and the first served on, unreachable. Judging and replacing the path
+// is now one step under an exclusive flock of its directory. Here the test holds that lock while a PF
+// starts, puts a live socket at the path (as the other PF's would be), and lets go: the PF must find it.
+BOOST_AUTO_TEST_CASE(a_pf_replacing_a_stale_unix_socket_holds_the_directory_while_it_judges) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "race.sock";
+  {
+    unix_listener stale(path, false);
+    BOOST_TEST_REQUIRE(stale.bound());
+  }
+  const int directory = ::open((dir / "").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  BOOST_TEST_REQUIRE(directory >= 0);
+  BOOST_TEST_REQUIRE(::flock(directory, LOCK_EX) == 0);
+  program_process pf({perf, "--role", "pf", "--unix", path}, program_process::capture::stdout_and_stderr);
+  // The PF waits for the lock: /proc/locks lists it as a waiter ("-> FLOCK ... PID").
+  const std::string waiter = " " + std::to_string(pf.pid()) + " ";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(vpci::test::child_process::guard_ms);
+  bool waiting = false;
+  while (!waiting && std::chrono::steady_clock::now() < until) {
+    std::ifstream locks("/proc/locks");
+    for (std::string line; std::getline(locks, line);)
+      waiting = waiting || (contains(line, "-> FLOCK") && contains(line, waiter));
+  }
+  BOOST_TEST_REQUIRE(fs::remove(path));
+  unix_listener other(path, true);
+  BOOST_TEST_REQUIRE(other.bound());
+  ::close(directory);
+  BOOST_TEST(waiting);
+  BOOST_TEST(pf.wait_exit() == 2, pf.output());
+  BOOST_TEST(contains(pf.output(), "another process is listening on " + path), pf.output());
 }
 
 // A second PF on the same --shm NAME replaced the live PF's segment (its VFs saw their device gone) and

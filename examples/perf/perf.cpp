@@ -63,6 +63,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -76,6 +77,8 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -866,10 +869,14 @@ void connect_unix(local_socket& socket, const std::string& path) {
 }
 
 // The socket file a PF made at --unix PATH: what was there before is never removed unless it was a stale
-// socket (nobody listening), and at the end the path is unlinked only while it is still this socket.
+// socket (nobody listening), and at the end the path is unlinked only while it is still this socket. Each
+// of the two is one step under an exclusive flock of PATH's directory: two PFs started at once on one
+// stale path would otherwise both find it stale, and the second would unlink the first one's socket and
+// bind its own, leaving the first listening where no VF can reach it.
 class unix_socket_file {
  public:
   unix_socket_file(local_acceptor& acceptor, const std::string& path) : path_(path) {
+    const directory_lock lock(path);
     struct ::stat found {};
     if (::lstat(path.c_str(), &found) == 0) {
       if (!S_ISSOCK(found.st_mode)) throw setup_failure(path + " exists and is not a socket; give another --unix path");
@@ -895,6 +902,7 @@ class unix_socket_file {
   // Unlinks the path if it still names the socket this run made (someone may have replaced it).
   void remove() noexcept {
     if (!identity_) return;
+    const directory_lock lock(path_);
     struct ::stat now {};
     if (::lstat(path_.c_str(), &now) == 0 && now.st_dev == identity_->st_dev && now.st_ino == identity_->st_ino)
       ::unlink(path_.c_str());
@@ -902,6 +910,26 @@ class unix_socket_file {
   }
 
  private:
+  // An exclusive flock of the directory holding `path`, held for its scope; none where the directory
+  // cannot be opened (its socket is then made or removed without one, as before there was any).
+  class directory_lock {
+   public:
+    explicit directory_lock(const std::string& path) {
+      const auto directory = std::filesystem::path(path).parent_path();
+      fd_ = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      while (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+    ~directory_lock() {
+      if (fd_ >= 0) ::close(fd_);  // releases the lock
+    }
+    directory_lock(const directory_lock&) = delete;
+    directory_lock& operator=(const directory_lock&) = delete;
+
+   private:
+    int fd_{-1};
+  };
+
   // A connect that succeeds, or would wait for a full backlog, finds a listener; refused means the socket
   // is stale. Anything else (no permission) is no proof of staleness: the path is left alone.
   static bool listened_on(const std::string& path) {
