@@ -312,8 +312,10 @@ std::size_t colon_offset_column(std::string_view line) {
 // (8 hex) print, with no colon: its length, or 0. It is one only when its value is `bytes_so_far` and the
 // rest of the line is single bytes ("12 00 49", before hexdump's |ASCII|), or nothing: the closing line
 // holding the total, after other lines of the dump (`dump_seen`). A leading word of data ("20000000 06 00")
-// does not hold the number of bytes before it.
-std::size_t bare_offset_column(std::string_view line, std::size_t bytes_so_far, bool dump_seen) {
+// does not hold the number of bytes before it. With `group_digits` 4 or 8: the same column before words
+// (od -x, -tx2, -tx4 and hexdump's default dump).
+std::size_t bare_offset_column(std::string_view line, std::size_t bytes_so_far, bool dump_seen,
+                               std::size_t group_digits = 2) {
   std::size_t n = 0;
   while (n < line.size() && is_hex_digit(line[n])) ++n;
   if (n < 6 || n > 8 || (n < line.size() && !is_blank(line[n]))) return 0;
@@ -329,7 +331,7 @@ std::size_t bare_offset_column(std::string_view line, std::size_t bytes_so_far, 
   const auto tokens = tokens_of(rest);
   if (tokens.empty()) return dump_seen ? n : 0;
   for (const auto token : tokens)
-    if (token.size() != 2 || !is_hex_digit(token[0]) || !is_hex_digit(token[1])) return 0;
+    if (token.size() != group_digits || !std::all_of(token.begin(), token.end(), is_hex_digit)) return 0;
   return n;
 }
 
@@ -446,6 +448,12 @@ std::optional<std::vector<std::byte>> parse_hex(const std::string& text, group_o
       column = bare_offset_column(line, bytes.size(), dump_seen);
       dump_seen = dump_seen || column != 0;
     }
+    if (column == 0 && (bare_offset_column(line, bytes.size(), false, 4) != 0 || bare_offset_column(line, bytes.size(), false, 8) != 0)) {
+      error = "line " + std::to_string(line_number) +
+              " is a dump in words (od -x, -tx2, -tx4 or hexdump's default): each word is in the byte order of the "
+              "machine that dumped it, which the text does not give; dump with od -tx1, hexdump -C or xxd";
+      return std::nullopt;
+    }
     if (column != 0) {
       const auto stripped = without_ascii_column(line.substr(column));
       line = stripped.hex;
@@ -504,7 +512,8 @@ constexpr const char* usage_text =
     "xxd's groups of more than one byte are its bytes in order, xxd -e's reversed: the ASCII column tells\n"
     "which (it shows the bytes in order either way). When none does (all '.', or no column), they are read\n"
     "as xxd's, with a note; --xxd-e reads them as xxd -e's. xxd -i's length line must match the bytes.\n"
-    "A '*' line (od and hexdump leaving out repeated lines) is refused: dump with -v.\n";
+    "A '*' line (od and hexdump leaving out repeated lines) is refused: dump with -v. So are dumps in words\n"
+    "(od -x, -tx2, -tx4, hexdump's default): their byte order is the dumping machine's, which they do not give.\n";
 
 // A usage error: the two usage lines, and where the forms are.
 int usage() {

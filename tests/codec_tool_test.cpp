@@ -379,6 +379,35 @@ BOOST_AUTO_TEST_CASE(xxd_i_c_arrays_decode_and_their_length_is_checked) {
   BOOST_TEST(other.out.find("vpci-codec: '(' is not a hex digit (in 'f(0x06)')") == 0u, other.out);
 }
 
+// od -x (-tx2, -tx4) and hexdump's default dump show words in the byte order of the machine that dumped
+// them, which the text does not say. od -Ax -tx2's six-digit offset was taken for three bytes of data and
+// its words in the order shown: a wrong packet, silently. Such a dump is refused, naming one to use.
+BOOST_AUTO_TEST_CASE(word_dumps_are_refused_naming_a_byte_dump_to_use) {
+  if (skip_without_binary()) return;
+  const std::string refused = "vpci-codec: line 1 is a dump in words (od -x, -tx2, -tx4 or hexdump's default): each word "
+                              "is in the byte order of the machine that dumped it, which the text does not give; dump "
+                              "with od -tx1, hexdump -C or xxd\n";
+  const std::vector<std::pair<const char*, std::string>> dumps = {
+      {"od -Ax -tx2", "000000 0006 0002 0004 0001 0003 0000 0000 0000\n000010 0009 4249 0001 0000 0022 0000 000b 0000\n000020\n"},
+      {"hexdump", "0000000 0006 0002 0004 0001 0003 0000 0000 0000\n0000010 0009 4249 0001 0000 0022 0000 000b 0000\n0000020\n"},
+      {"od -tx4", "0000000 00020006 00010004 00000003 00000000\n0000020 42490009 00000001 00000022 0000000b\n0000040\n"},
+  };
+  for (const auto& [tool, text] : dumps) {
+    temp_text file(text);
+    const auto r = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+    BOOST_TEST(r.exit_status == 2, tool << ": " << r.out);
+    BOOST_TEST(r.out.find(refused) == 0u, tool << ": " << r.out);
+  }
+  temp_text binary("");
+  BOOST_TEST_REQUIRE(vpci::test::run_command("printf '" + octal_escapes(read_packet) + "' > '" + binary.path() + "'").exit_status == 0);
+  for (const char* tool : {"od -x", "od -tx2", "od -Ax -tx2", "od -tx4", "hexdump", "hexdump -x"}) {
+    const std::string program = std::string(tool).substr(0, std::string(tool).find(' '));
+    if (vpci::test::run_command("command -v " + program + " >/dev/null && echo yes").out != "yes\n") continue;
+    const auto r = vpci::test::run_command(std::string(tool) + " '" + binary.path() + "' | '" + codec_binary() + "' - 2>&1");
+    BOOST_TEST(r.out.find(refused) == 0u, tool << ": " << r.out);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
   if (skip_without_binary()) return;
   // wslot with reserved bits set: the fields, then the error.
