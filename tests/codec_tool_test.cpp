@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,14 +50,24 @@ class temp_text {
   std::string path_;
 };
 
-// "30 00 61" as printf's octal escapes ("\060\000\141"): the bytes, for the dump tools to read.
-std::string octal_escapes(const std::string& hex_bytes) {
+// vpci-codec reading `text` from standard input, as `vpci-codec - < FILE`.
+vpci::test::command_output codec_reading(const std::string& text) {
+  temp_text file(text);
+  return vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+}
+
+// `dump_command FILE | vpci-codec -`, or std::nullopt when the dump tool (its first word) is not installed.
+std::optional<vpci::test::command_output> codec_after(const std::string& dump_command, const std::string& file) {
+  const std::string program = dump_command.substr(0, dump_command.find(' '));
+  if (vpci::test::run_command("command -v " + program + " >/dev/null && echo yes").out != "yes\n") return std::nullopt;
+  return vpci::test::run_command(dump_command + " '" + file + "' | '" + codec_binary() + "' - 2>&1");
+}
+
+// The bytes "30 00 61" stands for, as a string: what a file of them holds.
+std::string raw_bytes(const std::string& hex_bytes) {
   std::string out;
-  for (std::size_t i = 0; i + 1 < hex_bytes.size(); i += 3) {
-    char buffer[8];
-    std::snprintf(buffer, sizeof buffer, "\\%03lo", std::stoul(hex_bytes.substr(i, 2), nullptr, 16));
-    out += buffer;
-  }
+  for (std::size_t i = 0; i + 1 < hex_bytes.size(); i += 3)
+    out += static_cast<char>(std::stoul(hex_bytes.substr(i, 2), nullptr, 16));
   return out;
 }
 
@@ -245,20 +256,17 @@ BOOST_AUTO_TEST_CASE(od_hexdump_and_xxd_dumps_decode_as_the_bytes_they_show) {
        "00000030: 00 00 00 00                                      ....\n"},
   };
   for (const auto& [tool, text] : dumps) {
-    temp_text file(text);
-    const auto r = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+    const auto r = codec_reading(text);
     BOOST_TEST(r.exit_status == 0, tool << ": " << r.out);
     BOOST_TEST(r.out == expected.out, tool);
   }
   // The tools themselves, where installed, on the same bytes.
-  temp_text binary("");
-  BOOST_TEST_REQUIRE(vpci::test::run_command("printf '" + octal_escapes(plain) + "' > '" + binary.path() + "'").exit_status == 0);
+  const temp_text binary(raw_bytes(plain));
   for (const auto& [tool, text] : dumps) {
-    const std::string program = std::string(tool).substr(0, std::string(tool).find(' '));
-    if (vpci::test::run_command("command -v " + program + " >/dev/null && echo yes").out != "yes\n") continue;
-    const auto r = vpci::test::run_command(std::string(tool) + " '" + binary.path() + "' | '" + codec_binary() + "' - 2>&1");
-    BOOST_TEST(r.exit_status == 0, tool << ": " << r.out);
-    BOOST_TEST(r.out == expected.out, tool);
+    const auto r = codec_after(tool, binary.path());
+    if (!r) continue;
+    BOOST_TEST(r->exit_status == 0, tool << ": " << r->out);
+    BOOST_TEST(r->out == expected.out, tool);
   }
   // od and hexdump print '*' for repeated lines: the bytes it stands for are not in the text.
   const auto elided = vpci::test::run_command("printf '0000000 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\\n*\\n0000100\\n' | '" +
@@ -301,19 +309,14 @@ BOOST_AUTO_TEST_CASE(xxd_e_dumps_decode_their_groups_reversed) {
        "00000030: 00000000 0b0a09                      .......\n"},
   };
   for (const auto& [tool, text] : dumps) {
-    temp_text file(text);
-    const auto r = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+    const auto r = codec_reading(text);
     BOOST_TEST(r.exit_status == expected.exit_status, tool << ": " << r.out);
     BOOST_TEST(r.out == expected.out, tool);
   }
   // The tool itself, where installed, on the same bytes.
-  temp_text binary("");
-  BOOST_TEST_REQUIRE(vpci::test::run_command("printf '" + octal_escapes(plain) + "' > '" + binary.path() + "'").exit_status == 0);
-  if (vpci::test::run_command("command -v xxd >/dev/null && echo yes").out == "yes\n")
-    for (const char* tool : {"xxd -e", "xxd -e -g2", "xxd -e -g8", "xxd -e -c8", "xxd -g4", "xxd -g8"}) {
-      const auto r = vpci::test::run_command(std::string(tool) + " '" + binary.path() + "' | '" + codec_binary() + "' - 2>&1");
-      BOOST_TEST(r.out == expected.out, tool);
-    }
+  const temp_text binary(raw_bytes(plain));
+  for (const char* tool : {"xxd -e", "xxd -e -g2", "xxd -e -g8", "xxd -e -c8", "xxd -g4", "xxd -g8"})
+    if (const auto r = codec_after(tool, binary.path())) BOOST_TEST(r->out == expected.out, tool);
   // No ASCII column (cut off): xxd's reading, with a note; --xxd-e gives -e's.
   const std::string read_e = "'00000000: 00020006 00010004 00000003 00000000' '00000010: 42490009 00000001 00000022 0000000b'";
   const std::string note = "vpci-codec: note: no ASCII column tells xxd's groups from xxd -e's (each group reversed); read as "
@@ -354,8 +357,7 @@ BOOST_AUTO_TEST_CASE(xxd_i_c_arrays_decode_and_their_length_is_checked) {
                               "};\n"
                               "unsigned int read_bin_len = 32;\n";
   {
-    temp_text file(c_array);
-    const auto r = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+    const auto r = codec_reading(c_array);
     BOOST_TEST(r.exit_status == 0, r.out);
     BOOST_TEST(r.out == "  packet (32 bytes):\n" + read_fields);
   }
@@ -368,8 +370,7 @@ BOOST_AUTO_TEST_CASE(xxd_i_c_arrays_decode_and_their_length_is_checked) {
   // A line lost in the paste: the length says so.
   std::string lost = c_array;
   lost.erase(lost.find("  0x00, 0x00, 0x00, 0x00, 0x09"), std::string("  0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x49, 0x42, 0x01, 0x00, 0x00, 0x00,\n").size());
-  temp_text file(lost);
-  const auto short_paste = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+  const auto short_paste = codec_reading(lost);
   BOOST_TEST(short_paste.exit_status == 2, short_paste.out);
   BOOST_TEST(short_paste.out.find("vpci-codec: line 5: the dump gives its length as 32 bytes, 20 were read (a line lost in the "
                                   "paste?)\n") == 0u, short_paste.out);
@@ -393,19 +394,13 @@ BOOST_AUTO_TEST_CASE(word_dumps_are_refused_naming_a_byte_dump_to_use) {
       {"od -tx4", "0000000 00020006 00010004 00000003 00000000\n0000020 42490009 00000001 00000022 0000000b\n0000040\n"},
   };
   for (const auto& [tool, text] : dumps) {
-    temp_text file(text);
-    const auto r = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" + file.path() + "' 2>&1");
+    const auto r = codec_reading(text);
     BOOST_TEST(r.exit_status == 2, tool << ": " << r.out);
     BOOST_TEST(r.out.find(refused) == 0u, tool << ": " << r.out);
   }
-  temp_text binary("");
-  BOOST_TEST_REQUIRE(vpci::test::run_command("printf '" + octal_escapes(read_packet) + "' > '" + binary.path() + "'").exit_status == 0);
-  for (const char* tool : {"od -x", "od -tx2", "od -Ax -tx2", "od -tx4", "hexdump", "hexdump -x"}) {
-    const std::string program = std::string(tool).substr(0, std::string(tool).find(' '));
-    if (vpci::test::run_command("command -v " + program + " >/dev/null && echo yes").out != "yes\n") continue;
-    const auto r = vpci::test::run_command(std::string(tool) + " '" + binary.path() + "' | '" + codec_binary() + "' - 2>&1");
-    BOOST_TEST(r.out.find(refused) == 0u, tool << ": " << r.out);
-  }
+  const temp_text binary(raw_bytes(read_packet));
+  for (const char* tool : {"od -x", "od -tx2", "od -Ax -tx2", "od -tx4", "hexdump", "hexdump -x"})
+    if (const auto r = codec_after(tool, binary.path())) BOOST_TEST(r->out.find(refused) == 0u, tool << ": " << r->out);
 }
 
 BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {

@@ -144,6 +144,49 @@ std::optional<ino_t> inode_of(const std::string& path) {
   return status.st_ino;
 }
 
+// A vfio-user server on a thread of its own at `path`, serving block 3 (128 bytes) of VF 0 through the
+// mailbox, one client; it can stop answering while its socket stays open.
+class vfio_user_device {
+ public:
+  explicit vfio_user_device(const std::string& path)
+      : acceptor_(io_, boost::asio::local::stream_protocol::endpoint(path)) {
+    const std::array<std::byte, 4> header{std::byte{0xF4}, std::byte{0x1A}, std::byte{0x41}, std::byte{0x10}};
+    vpci::mailbox_options options;
+    options.heartbeat = std::chrono::milliseconds(0);  // served from the client's writes alone
+    ready_ = space_.model().device_write(0, header) == vpci::no_error && !pf_.register_vf(0, 0x0101) &&
+             !pf_.define_block(0, vpci::block_id{3}, std::vector<std::byte>(128)) &&
+             pf_.attach_mailbox(0, space_, options).has_value();
+    acceptor_.async_accept(client_, [this](boost::system::error_code ec) {
+      if (!ec) server_.async_serve(client_, [](boost::system::error_code) {});
+    });
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~vfio_user_device() { stop_answering(); }
+  vfio_user_device(const vfio_user_device&) = delete;
+  vfio_user_device& operator=(const vfio_user_device&) = delete;
+
+  [[nodiscard]] bool ready() const noexcept { return ready_; }
+  void stop_answering() {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  // After stop_answering(): whether a request from the client waits unread, within the guard.
+  [[nodiscard]] bool request_unanswered() {
+    ::pollfd request{client_.native_handle(), POLLIN, 0};
+    return ::poll(&request, 1, vpci::test::child_process::guard_ms) == 1;
+  }
+
+ private:
+  boost::asio::io_context io_;
+  vpci::vfio_user_device_space space_{io_};
+  vpci::pf_endpoint<1> pf_;
+  vpci::vfio_user_device_server server_{space_};
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::local::stream_protocol::socket client_{io_};
+  bool ready_{false};
+  std::thread thread_;
+};
+
 // A shared-memory name of this test process's own.
 std::string shm_name(const std::string& what) { return "/vpci-perf-test-" + std::to_string(::getpid()) + "-" + what; }
 
@@ -259,29 +302,13 @@ BOOST_AUTO_TEST_CASE(a_vfio_user_connection_closed_for_good_ends_the_run) {
   temp_directory dir;
   BOOST_TEST_REQUIRE(dir.made());
   const std::string path = dir / "device.sock";
-  boost::asio::io_context io;
-  vpci::vfio_user_device_space space{io};
-  vpci::pf_endpoint<1> pf;
-  vpci::vfio_user_device_server server{space};
-  const std::array<std::byte, 4> header{std::byte{0xF4}, std::byte{0x1A}, std::byte{0x41}, std::byte{0x10}};
-  BOOST_TEST_REQUIRE(space.model().device_write(0, header) == vpci::no_error);
-  BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_TEST_REQUIRE(!pf.define_block(0, vpci::block_id{3}, std::vector<std::byte>(128)));
-  vpci::mailbox_options options;
-  options.heartbeat = std::chrono::milliseconds(0);  // served from the client's writes alone
-  BOOST_TEST_REQUIRE(pf.attach_mailbox(0, space, options).has_value());
-  boost::asio::local::stream_protocol::acceptor acceptor(io, boost::asio::local::stream_protocol::endpoint(path));
-  boost::asio::local::stream_protocol::socket client(io);
-  acceptor.async_accept(client, [&](boost::system::error_code ec) {
-    if (!ec) server.async_serve(client, [](boost::system::error_code) {});
-  });
-  std::thread device([&] { io.run(); });
+  vfio_user_device device(path);
+  BOOST_TEST_REQUIRE(device.ready());
   program_process run({perf, "--role", "vf", "--vfio-user", path, "--count", "1000000000", "--warmup", "0",
                        "--timeout", "100", "--json"},
                       program_process::capture::stdout_and_stderr);
   const bool progressed = run.wait_for_output(" blocks/s ");
-  io.stop();  // the server stops answering; its socket stays open
-  device.join();
+  device.stop_answering();
   BOOST_TEST_REQUIRE(progressed);
   BOOST_TEST(run.wait_exit() == 1);
   BOOST_TEST(contains(run.output(), "\"ended_by\":\"the vfio-user connection is closed: operation timed out\""),
@@ -605,32 +632,15 @@ BOOST_AUTO_TEST_CASE(ctrl_c_does_not_wait_for_an_exchange_the_vfio_user_server_d
   temp_directory dir;
   BOOST_TEST_REQUIRE(dir.made());
   const std::string path = dir / "device.sock";
-  boost::asio::io_context io;
-  vpci::vfio_user_device_space space{io};
-  vpci::pf_endpoint<1> pf;
-  vpci::vfio_user_device_server server{space};
-  const std::array<std::byte, 4> header{std::byte{0xF4}, std::byte{0x1A}, std::byte{0x41}, std::byte{0x10}};
-  BOOST_TEST_REQUIRE(space.model().device_write(0, header) == vpci::no_error);
-  BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_TEST_REQUIRE(!pf.define_block(0, vpci::block_id{3}, std::vector<std::byte>(128)));
-  vpci::mailbox_options options;
-  options.heartbeat = std::chrono::milliseconds(0);  // served from the client's writes alone
-  BOOST_TEST_REQUIRE(pf.attach_mailbox(0, space, options).has_value());
-  boost::asio::local::stream_protocol::acceptor acceptor(io, boost::asio::local::stream_protocol::endpoint(path));
-  boost::asio::local::stream_protocol::socket client(io);
-  acceptor.async_accept(client, [&](boost::system::error_code ec) {
-    if (!ec) server.async_serve(client, [](boost::system::error_code) {});
-  });
-  std::thread device([&] { io.run(); });
+  vfio_user_device device(path);
+  BOOST_TEST_REQUIRE(device.ready());
   program_process run({perf, "--role", "vf", "--vfio-user", path, "--duration", "1000", "--timeout", "60000", "--json"},
                       program_process::capture::stdout_and_stderr);
   const bool progressed = run.wait_for_output(" blocks/s ");
-  io.stop();  // the server stops answering; its socket stays open
-  device.join();
+  device.stop_answering();
   BOOST_TEST_REQUIRE(progressed);
   // A request reaches the stopped server: from now on only its reply deadline would end that exchange.
-  ::pollfd request{client.native_handle(), POLLIN, 0};
-  BOOST_TEST_REQUIRE(::poll(&request, 1, vpci::test::child_process::guard_ms) == 1);
+  BOOST_TEST_REQUIRE(device.request_unanswered());
   run.signal(SIGINT);
   BOOST_TEST(run.wait_exit() == 0, run.output());  // bounded by the guard (10 s), far below the 60 s deadline
   BOOST_TEST(contains(run.output(), "\"interrupted\":true"), run.output());
