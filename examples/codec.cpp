@@ -378,8 +378,8 @@ dump_line without_ascii_column(std::string_view line) {
 
 // xxd -i's C wrapper: "unsigned char name[] = {" opens it, "};" closes it, and "unsigned int name_len = N;"
 // gives the length, which must be the number of bytes read. The line's bytes (between the braces; all of
-// it without any); std::nullopt when it is the length line. A brace with other text around it than a
-// declaration is kept, and refused as a token.
+// it without any); std::nullopt when it is the length line; `error` set when that length is not the bytes
+// read. A brace with other text around it than a declaration is kept, and refused as a token.
 std::optional<std::string_view> inside_c_array(std::string_view line, std::size_t bytes_so_far, int line_number,
                                                std::string& error) {
   const auto trimmed = [](std::string_view s) {
@@ -442,8 +442,8 @@ std::optional<std::vector<std::byte>> parse_hex(const std::string& text, group_o
     if (!error.empty()) return std::nullopt;
     if (!c_bytes) continue;
     line = *c_bytes;
-    const bool xxd_line = colon_offset_column(line) != 0;
     std::size_t column = colon_offset_column(line);
+    const bool xxd_line = column != 0;  // its groups may be xxd -e's
     if (column == 0) {
       column = bare_offset_column(line, bytes.size(), dump_seen);
       dump_seen = dump_seen || column != 0;
@@ -504,7 +504,7 @@ constexpr const char* usage_text =
     "  6, 060      refused: an odd number of digits, never joined to a neighbour\n"
     "Dump lines paste in as they are; their offset and ASCII columns are left out:\n"
     "  this tool's and xxd's (also -g1, -c, -u)   '0010: 09 00 ...', '00000010: 0900 ...  ..IB'\n"
-    "  xxd -e (little-endian groups)             '00000010: 42490012 ...  ..IB'\n"
+    "  xxd -e (little-endian groups)              '00000010: 42490012 ...  ..IB'\n"
     "  od -tx1 (also -Ax, -Ad) and hexdump -C     '0000020 12 00 ...', '00000010  12 00 ...  |..IB|'\n"
     "  xxd -i                                     'unsigned char f[] = {', '0x12, 0x00, ...', '};'\n"
     "An offset without a ':' is one only when it is the number of bytes before it and single bytes follow\n"
