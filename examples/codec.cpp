@@ -376,17 +376,15 @@ dump_line without_ascii_column(std::string_view line) {
   return {line, group_order::untold};
 }
 
-// xxd -i's C wrapper: "unsigned char name[] = {" opens it, "};" closes it, and "unsigned int name_len = N;"
-// gives the length, which must be the number of bytes read. The line's bytes (between the braces; all of
-// it without any); std::nullopt when it is the length line; `error` set when that length is not the bytes
-// read. A brace with other text around it than a declaration is kept, and refused as a token.
-std::optional<std::string_view> inside_c_array(std::string_view line, std::size_t bytes_so_far, int line_number,
-                                               std::string& error) {
-  const auto trimmed = [](std::string_view s) {
-    while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-    return s;
-  };
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// A line of xxd -i's C array without its wrapper: what follows "unsigned char name[] = {" and what comes
+// before "};". A brace with other text around it than a declaration is kept, and refused as a token.
+std::string_view inside_c_braces(std::string_view line) {
   if (const auto open = line.find('{'); open != std::string_view::npos) {
     const auto before = trimmed(line.substr(0, open));
     if (before.empty() || before.back() == '=') line = line.substr(open + 1);
@@ -395,21 +393,21 @@ std::optional<std::string_view> inside_c_array(std::string_view line, std::size_
     const auto after = trimmed(line.substr(close + 1));
     if (after.empty() || after == ";" || after == ",") line = line.substr(0, close);
   }
+  return line;
+}
+
+// The N of xxd -i's length line, "unsigned int name_len = N;" (-C: NAME_LEN); std::nullopt for any other.
+std::optional<std::size_t> c_array_length(std::string_view line) {
   const auto equals = line.find('=');
   const auto semicolon = line.find(';');
-  if (equals == std::string_view::npos || semicolon == std::string_view::npos || semicolon < equals) return line;
+  if (equals == std::string_view::npos || semicolon == std::string_view::npos || semicolon < equals) return std::nullopt;
   const auto name = trimmed(line.substr(0, equals));
   const auto value = trimmed(line.substr(equals + 1, semicolon - equals - 1));
   const bool length_name = name.size() > 4 && (name.substr(name.size() - 4) == "_len" || name.substr(name.size() - 4) == "_LEN");
   if (!length_name || value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string_view::npos ||
       !trimmed(line.substr(semicolon + 1)).empty())
-    return line;
-  if (std::stoul(std::string(value)) != bytes_so_far) {
-    error = "line " + std::to_string(line_number) + ": the dump gives its length as " + std::string(value) + " bytes, " +
-            std::to_string(bytes_so_far) + " were read (a line lost in the paste?)";
-    return std::string_view();
-  }
-  return std::nullopt;
+    return std::nullopt;
+  return std::stoul(std::string(value));
 }
 
 // The bytes of HEX (usage_text); std::nullopt with `error` naming the token or line that is not bytes.
@@ -438,10 +436,13 @@ std::optional<std::vector<std::byte>> parse_hex(const std::string& text, group_o
               ": '*' stands for repeated lines the dump left out (dump with -v: od -v, hexdump -v)";
       return std::nullopt;
     }
-    const auto c_bytes = inside_c_array(line, bytes.size(), line_number, error);
-    if (!error.empty()) return std::nullopt;
-    if (!c_bytes) continue;
-    line = *c_bytes;
+    if (const auto length = c_array_length(line)) {  // xxd -i's, after its array: it must be what was read
+      if (*length == bytes.size()) continue;
+      error = "line " + std::to_string(line_number) + ": the dump gives its length as " + std::to_string(*length) +
+              " bytes, " + std::to_string(bytes.size()) + " were read (a line lost in the paste?)";
+      return std::nullopt;
+    }
+    line = inside_c_braces(line);
     std::size_t column = colon_offset_column(line);
     const bool xxd_line = column != 0;  // its groups may be xxd -e's
     if (column == 0) {

@@ -108,6 +108,12 @@ void write_unanswered_mailbox(const std::string& path) {
                                               static_cast<std::streamsize>(image.size()));
 }
 
+// Whether `fd` has something to read (a connection to accept, bytes), waiting at most the guard.
+bool readable_within_guard(int fd) {
+  ::pollfd readable{fd, POLLIN, 0};
+  return fd >= 0 && ::poll(&readable, 1, vpci::test::child_process::guard_ms) == 1;
+}
+
 // An AF_UNIX stream socket bound at `path`; listening or not.
 class unix_listener {
  public:
@@ -128,10 +134,7 @@ class unix_listener {
   }
   [[nodiscard]] bool bound() const { return bound_; }
   // Whether a connection waits to be accepted, within the guard.
-  [[nodiscard]] bool connected_to() const {
-    ::pollfd pending{fd_, POLLIN, 0};
-    return fd_ >= 0 && ::poll(&pending, 1, vpci::test::child_process::guard_ms) == 1;
-  }
+  [[nodiscard]] bool connected_to() const { return readable_within_guard(fd_); }
 
  private:
   int fd_;
@@ -171,10 +174,7 @@ class vfio_user_device {
     if (thread_.joinable()) thread_.join();
   }
   // After stop_answering(): whether a request from the client waits unread, within the guard.
-  [[nodiscard]] bool request_unanswered() {
-    ::pollfd request{client_.native_handle(), POLLIN, 0};
-    return ::poll(&request, 1, vpci::test::child_process::guard_ms) == 1;
-  }
+  [[nodiscard]] bool request_unanswered() { return readable_within_guard(client_.native_handle()); }
 
  private:
   boost::asio::io_context io_;

@@ -476,8 +476,9 @@ class load_generator {
       : vf_(vf), o_(o), io_(io), progress_(io), signals_(signals), hooks_(std::move(hooks)), done_(std::move(done)),
         expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size), slot_cancels_(o.queue_depth) {}
 
-  // After the load, a signal ends the tool as it ends any program: the figures follow at once, unless
-  // what comes after the load (joining the PF's thread) hangs.
+  // The handler start() set posts to this object, so it is replaced before the object goes. After the
+  // load a signal ends the tool as it ends any program: the figures follow at once, unless what comes
+  // after the load (joining the PF's thread) hangs.
   ~load_generator() { signals_.set_handler(ended_by_signal("while finishing", false)); }
   load_generator(const load_generator&) = delete;
   load_generator& operator=(const load_generator&) = delete;
@@ -638,7 +639,6 @@ class load_generator {
   // what is in flight is cancelled rather than waited for (a stopped PF would hold each operation until
   // its deadline).
   void interrupt() {
-    if (f_.interrupted) return;
     f_.interrupted = true;
     stopped_at_ = clock_type::now();
     stop_issuing();

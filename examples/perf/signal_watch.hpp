@@ -34,12 +34,13 @@ class signal_watch {
   using handler = std::function<void(int signal, unsigned count)>;
 
   signal_watch() {
-    sigemptyset(&watched_);
-    sigaddset(&watched_, SIGINT);
-    sigaddset(&watched_, SIGTERM);
-    if (const int error = ::pthread_sigmask(SIG_BLOCK, &watched_, &previous_mask_); error != 0)
+    sigset_t watched;
+    sigemptyset(&watched);
+    sigaddset(&watched, SIGINT);
+    sigaddset(&watched, SIGTERM);
+    if (const int error = ::pthread_sigmask(SIG_BLOCK, &watched, &previous_mask_); error != 0)
       throw std::system_error(error, std::generic_category(), "blocking SIGINT and SIGTERM");
-    signals_ = ::signalfd(-1, &watched_, SFD_CLOEXEC);
+    signals_ = ::signalfd(-1, &watched, SFD_CLOEXEC);
     stop_ = ::eventfd(0, EFD_CLOEXEC);
     if (signals_ < 0 || stop_ < 0) {
       const int error = errno;
@@ -105,7 +106,6 @@ class signal_watch {
     ::pthread_sigmask(SIG_SETMASK, &previous_mask_, nullptr);
   }
 
-  sigset_t watched_{};
   sigset_t previous_mask_{};
   int signals_{-1};
   int stop_{-1};
