@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cstddef>
 #include <cstdio>
 #include <iostream>
@@ -30,10 +31,12 @@
 #include <vpci/error.hpp>
 
 #include "blocks.hpp"
+#include "quoted_text.hpp"
 
 namespace {
 
 using namespace vpci;
+using vpci::example::quoted_text;
 using frame_buffer = std::array<std::byte, hyperv::max_frame_size>;
 
 void print_bytes(std::span<const std::byte> bytes, const char* indent) {
@@ -106,7 +109,21 @@ int print_packet(std::span<const std::byte> packet) {
               (flags & hyperv::vmbus::flag_completion_requested) != 0 ? " (completion requested)" : "");
   std::printf("    transaction ID:   %llu\n", static_cast<unsigned long long>(le::load_u64(packet.data() + 8)));
   auto descriptor = hyperv::vmbus::decode_descriptor(packet);
-  if (!descriptor) return failed(descriptor.error());
+  if (!descriptor) {
+    switch (hyperv::vmbus::find_descriptor_fault(packet)) {
+      case hyperv::vmbus::descriptor_fault::payload_offset:
+        std::printf("    offset8 puts the payload at byte %u, outside this %zu-byte packet (from byte %zu on)\n",
+                    offset8 * 8u, packet.size(), hyperv::vmbus::descriptor_size);
+        break;
+      case hyperv::vmbus::descriptor_fault::packet_length:
+        std::printf("    len8 says %u bytes; this packet is %zu (%zu padded to 8 bytes)\n", len8 * 8u, packet.size(),
+                    hyperv::vmbus::padded(packet.size()));
+        break;
+      case hyperv::vmbus::descriptor_fault::none:
+      case hyperv::vmbus::descriptor_fault::truncated: break;
+    }
+    return failed(descriptor.error());
+  }
 
   if (descriptor->type == hyperv::vmbus::packet_completion) {
     if (packet.size() < hyperv::read_response::header_size) return failed(errc::truncated_message);
@@ -241,13 +258,10 @@ std::vector<std::string_view> tokens_of(std::string_view text) {
 bool append_token(std::string_view token, std::vector<std::byte>& out, std::string& error) {
   const bool prefixed = token.size() >= 2 && token[0] == '0' && (token[1] == 'x' || token[1] == 'X');
   const std::string_view digits = prefixed ? token.substr(2) : token;
-  // Appended, not "'" + ...: g++ 12 at -O3 reports a false -Wrestrict for a literal + string&&.
-  std::string quoted = "'";
-  quoted += token;
-  quoted += '\'';
+  const std::string quoted = quoted_text(token);
   for (char c : digits)
     if (!is_hex_digit(c)) {
-      error = std::string("'") + c + "' is not a hex digit (in " + quoted + ")";
+      error = quoted_text(std::string_view(&c, 1)) + " is not a hex digit (in " + quoted + ")";
       return false;
     }
   const auto byte_at = [&](std::size_t at, std::size_t n) {
@@ -274,14 +288,14 @@ bool append_token(std::string_view token, std::vector<std::byte>& out, std::stri
   return true;
 }
 
-// Appends the bytes of `text` when every token of it is bytes, each token's bytes reversed when
-// `reverse_groups` (xxd -e's little-endian groups); false otherwise.
-bool append_bytes_of(std::string_view text, bool reverse_groups, std::vector<std::byte>& out) {
+// Appends the bytes of `text` when every token of it is bytes: to `shown` in the order written, to
+// `reversed` with each token's bytes reversed (xxd -e's little-endian groups); false otherwise.
+bool append_bytes_of(std::string_view text, std::vector<std::byte>& shown, std::vector<std::byte>& reversed) {
   std::string ignored;
   for (const auto token : tokens_of(text)) {
-    const std::size_t start = out.size();
-    if (!append_token(token, out, ignored)) return false;
-    if (reverse_groups) std::reverse(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
+    const std::size_t start = shown.size();
+    if (!append_token(token, shown, ignored)) return false;
+    reversed.insert(reversed.end(), shown.rbegin(), shown.rbegin() + static_cast<std::ptrdiff_t>(shown.size() - start));
   }
   return true;
 }
@@ -298,42 +312,67 @@ bool shows_as_ascii(std::string_view column, std::span<const std::byte> bytes) {
   return true;
 }
 
-// The offset column xxd and this tool print ("00000010: 0900", "0010: 09 00"): 4 or more hex digits, a
-// colon and a blank (or the line's end); its length, or 0. Without the blank it is data: colon-separated
-// words ("18000000:06000200").
+// The offset column xxd, tcpdump -x and this tool print ("00000010: 0900", "0x0010:  4500", "0010: 09 00"):
+// 4 or more hex digits (after 0x: tcpdump's), a colon and a blank (or the line's end); its length, or 0.
+// Without the blank it is data: colon-separated words ("18000000:06000200").
 std::size_t colon_offset_column(std::string_view line) {
-  std::size_t n = 0;
+  const std::size_t first = line.starts_with("0x") ? 2 : 0;
+  std::size_t n = first;
   while (n < line.size() && is_hex_digit(line[n])) ++n;
-  if (n < 4 || n >= line.size() || line[n] != ':') return 0;
+  if (n - first < 4 || n >= line.size() || line[n] != ':') return 0;
   return n + 1 == line.size() || is_blank(line[n + 1]) ? n + 1 : 0;
 }
 
-// The offset column od -tx1 (7 octal digits), od -Ad -tx1 (7 decimal), od -Ax -tx1 (6 hex) and hexdump -C
-// (8 hex) print, with no colon: its length, or 0. It is one only when its value is `bytes_so_far` and the
-// rest of the line is single bytes ("12 00 49", before hexdump's |ASCII|), or nothing: the closing line
-// holding the total, after other lines of the dump (`dump_seen`). A leading word of data ("20000000 06 00")
-// does not hold the number of bytes before it. With `group_digits` 4 or 8: the same column before words
-// (od -x, -tx2, -tx4 and hexdump's default dump).
-std::size_t bare_offset_column(std::string_view line, std::size_t bytes_so_far, bool dump_seen,
-                               std::size_t group_digits = 2) {
-  std::size_t n = 0;
-  while (n < line.size() && is_hex_digit(line[n])) ++n;
-  if (n < 6 || n > 8 || (n < line.size() && !is_blank(line[n]))) return 0;
-  const std::string digits(line.substr(0, n));
-  const auto value_is = [&](int base) {
-    if (base == 8 && digits.find_first_not_of("01234567") != std::string::npos) return false;
-    if (base == 10 && digits.find_first_not_of("0123456789") != std::string::npos) return false;
-    return std::stoull(digits, nullptr, base) == bytes_so_far;
+// The offsets of the colon columns read so far. Each must be where the bytes before it end, counted from
+// the first one's (xxd -s and -o start elsewhere than 0), in hexadecimal (xxd, tcpdump, this tool) or
+// decimal (xxd -d) throughout: a line lost, repeated or out of order in a paste breaks the chain, and its
+// bytes would otherwise be decoded as if they were where they stand.
+class offset_chain {
+ public:
+  // False when the offset `column` (with its colon) of a line that starts after `bytes_before` bytes breaks
+  // the chain; `expected` is then the offset the chain expected there.
+  bool follows(std::string_view column, std::size_t bytes_before, std::string& expected) {
+    std::string_view digits = column.substr(0, column.size() - 1);
+    if (digits.starts_with("0x")) digits.remove_prefix(2);
+    const auto hex = value_of(digits, 16);
+    const auto decimal = value_of(digits, 10);
+    if (!first_) {
+      first_ = first_line{hex, decimal, bytes_before};
+      return true;
+    }
+    const std::uint64_t since_first = bytes_before - first_->bytes_before;
+    const auto fits = [&](const std::optional<std::uint64_t>& first, const std::optional<std::uint64_t>& value) {
+      return first && value && *value >= *first && *value - *first == since_first;
+    };
+    const bool hex_fitted = hex_fits_;
+    hex_fits_ = hex_fits_ && fits(first_->hex, hex);
+    decimal_fits_ = decimal_fits_ && fits(first_->decimal, decimal);
+    if (hex_fits_ || decimal_fits_) return true;
+    // Counted in hexadecimal unless only decimal fitted up to this line.
+    const std::uint64_t at = (hex_fitted ? first_->hex : first_->decimal).value_or(0) + since_first;
+    char text[32];
+    std::snprintf(text, sizeof text, hex_fitted ? "%0*llx" : "%0*llu", static_cast<int>(digits.size()),
+                  static_cast<unsigned long long>(at));
+    expected = text;
+    return false;
+  }
+
+ private:
+  struct first_line {
+    std::optional<std::uint64_t> hex;
+    std::optional<std::uint64_t> decimal;
+    std::size_t bytes_before;
   };
-  if (!(n == 7 ? value_is(8) || value_is(10) : value_is(16))) return 0;
-  std::string_view rest = line.substr(n);
-  if (const auto bar = rest.find('|'); bar != std::string_view::npos) rest = rest.substr(0, bar);
-  const auto tokens = tokens_of(rest);
-  if (tokens.empty()) return dump_seen ? n : 0;
-  for (const auto token : tokens)
-    if (token.size() != group_digits || !std::all_of(token.begin(), token.end(), is_hex_digit)) return 0;
-  return n;
-}
+  static std::optional<std::uint64_t> value_of(std::string_view digits, int base) {
+    std::uint64_t value = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+    if (error != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+    return value;
+  }
+  std::optional<first_line> first_;
+  bool hex_fits_{true};
+  bool decimal_fits_{true};
+};
 
 // In which order a dump line's groups hold their bytes, as its ASCII column tells (the column shows the
 // bytes in memory order whatever the grouping): xxd shows a group's bytes in order ("0600 0200"), xxd -e
@@ -346,34 +385,73 @@ struct dump_line {
   group_order order{group_order::untold};
 };
 
+// In which order `column` shows the bytes before it, `shown` as written and `reversed` group by group;
+// std::nullopt when it shows them in neither (it is no ASCII column).
+std::optional<group_order> order_shown_by(std::string_view column, std::span<const std::byte> shown,
+                                          std::span<const std::byte> reversed) {
+  const bool as_shown = shows_as_ascii(column, shown);
+  const bool as_reversed = shows_as_ascii(column, reversed);
+  if (!as_shown && !as_reversed) return std::nullopt;
+  if (as_shown == as_reversed || std::equal(shown.begin(), shown.end(), reversed.begin(), reversed.end()))
+    return group_order::untold;
+  return as_shown ? group_order::as_shown : group_order::reversed;
+}
+
 // A dump line (after its offset column) without its ASCII column: hexdump -C's "|...|" at the end, or
-// xxd's, after two blanks (it may hold '|' and two blanks itself). Kept whole when what would be the
-// column shows the bytes before it in neither order.
+// xxd's (and Wireshark's), after two blanks (it may hold '|' and two blanks itself). Kept whole when what
+// would be the column shows the bytes before it in neither order.
 dump_line without_ascii_column(std::string_view line) {
-  const auto read_as = [](std::string_view hex, std::string_view column) -> std::optional<group_order> {
-    std::vector<std::byte> shown;
-    std::vector<std::byte> reversed;
-    if (!append_bytes_of(hex, false, shown) || !append_bytes_of(hex, true, reversed)) return std::nullopt;
-    const bool differ = reversed != shown;
-    const bool as_shown = shows_as_ascii(column, shown);
-    const bool as_reversed = differ && shows_as_ascii(column, reversed);
-    if (!as_shown && !as_reversed) return std::nullopt;
-    if (as_shown == as_reversed || !differ) return group_order::untold;
-    return as_shown ? group_order::as_shown : group_order::reversed;
-  };
+  std::vector<std::byte> shown;
+  std::vector<std::byte> reversed;
   if (const auto open = line.find('|'); open != std::string_view::npos) {
     const auto close = line.rfind('|');
     const auto hex = line.substr(0, open);
     const bool last = line.find_first_not_of(" \t", close + 1) == std::string_view::npos;
-    if (close > open && last)
-      if (const auto order = read_as(hex, line.substr(open + 1, close - open - 1))) return {hex, *order};
+    if (close > open && last && append_bytes_of(hex, shown, reversed))
+      if (const auto order = order_shown_by(line.substr(open + 1, close - open - 1), shown, reversed)) return {hex, *order};
+    shown.clear();
+    reversed.clear();
   }
+  // Each place after two blanks may open the column. The tokens before it are read once, as the scan
+  // passes them (two blanks end a token, so none spans two places): a line megabytes long takes one pass.
+  std::size_t read_to = 0;
   for (std::size_t at = 2; at < line.size(); ++at) {
     if (line[at - 1] != ' ' || line[at - 2] != ' ') continue;
-    const auto hex = line.substr(0, at);
-    if (const auto order = read_as(hex, line.substr(at))) return {hex, *order};
+    if (!append_bytes_of(line.substr(read_to, at - read_to), shown, reversed)) break;  // no place after has bytes alone before it
+    read_to = at;
+    if (const auto order = order_shown_by(line.substr(at), shown, reversed)) return {line.substr(0, at), *order};
   }
   return {line, group_order::untold};
+}
+
+// The offset column od -tx1 (7 octal digits), od -Ad -tx1 (7 decimal), od -Ax -tx1 (6 hex), hexdump -C
+// (8 hex) and Wireshark's "Copy as Hex Dump" (4 hex) print, with no colon: its length, or 0. It is one
+// only when its value is `bytes_so_far` and the rest of the line is single bytes ("12 00 49", before an
+// ASCII column), or nothing: the closing line holding the total, after other lines of the dump
+// (`dump_seen`). A leading word of data ("20000000 06 00") does not hold the number of bytes before it.
+// With `group_digits` 4 or 8: the same column before words (od -x, -tx2, -tx4 and hexdump's default dump).
+std::size_t bare_offset_column(std::string_view line, std::size_t bytes_so_far, bool dump_seen,
+                               std::size_t group_digits = 2) {
+  std::size_t n = 0;
+  while (n < line.size() && is_hex_digit(line[n])) ++n;
+  // Wireshark's 4 hex digits stand apart by three blanks; 4 digits and one blank are a word of data.
+  const bool wireshark = n == 4 && line.substr(n, 2) == "  ";
+  if (!(wireshark || (n >= 6 && n <= 8)) || (n < line.size() && !is_blank(line[n]))) return 0;
+  const std::string digits(line.substr(0, n));
+  const auto value_is = [&](int base) {
+    if (base == 8 && digits.find_first_not_of("01234567") != std::string::npos) return false;
+    if (base == 10 && digits.find_first_not_of("0123456789") != std::string::npos) return false;
+    return std::stoull(digits, nullptr, base) == bytes_so_far;
+  };
+  if (!(n == 7 ? value_is(8) || value_is(10) : value_is(16))) return 0;
+  std::string_view rest = line.substr(n);
+  if (const auto bar = rest.find('|'); bar != std::string_view::npos) rest = rest.substr(0, bar);
+  rest = without_ascii_column(rest).hex;  // Wireshark's column, after three blanks
+  const auto tokens = tokens_of(rest);
+  if (tokens.empty()) return dump_seen ? n : 0;
+  for (const auto token : tokens)
+    if (token.size() != group_digits || !std::all_of(token.begin(), token.end(), is_hex_digit)) return 0;
+  return n;
 }
 
 std::string_view trimmed(std::string_view s) {
@@ -417,6 +495,7 @@ std::optional<std::vector<std::byte>> parse_hex(const std::string& text, group_o
                                                 std::string& note) {
   std::vector<std::byte> bytes;
   bool dump_seen = false;  // a line opened with od's or hexdump's offset column
+  offset_chain colon_offsets;
   int line_number = 0;
   // Each group of an xxd line ([first byte, end)), and the first line whose ASCII column told its order.
   std::vector<std::pair<std::size_t, std::size_t>> groups_read;
@@ -430,6 +509,7 @@ std::optional<std::vector<std::byte>> parse_hex(const std::string& text, group_o
     ++line_number;
     // Trailing blanks are kept: an xxd ASCII column may end with one (a byte 20).
     while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);  // a UTF-8 byte order mark (a Windows editor's file)
     while (!line.empty() && is_blank(line.front())) line.remove_prefix(1);
     if (line.substr(0, line.find_last_not_of(" \t") + 1) == "*") {
       error = "line " + std::to_string(line_number) +
@@ -445,6 +525,11 @@ std::optional<std::vector<std::byte>> parse_hex(const std::string& text, group_o
     line = inside_c_braces(line);
     std::size_t column = colon_offset_column(line);
     const bool xxd_line = column != 0;  // its groups may be xxd -e's
+    if (std::string expected; xxd_line && !colon_offsets.follows(line.substr(0, column), bytes.size(), expected)) {
+      error = "line " + std::to_string(line_number) + "'s offset " + std::string(line.substr(0, column - 1)) +
+              " is not where the bytes before it end (" + expected + "): a line lost, repeated or out of order?";
+      return std::nullopt;
+    }
     if (column == 0) {
       column = bare_offset_column(line, bytes.size(), dump_seen);
       dump_seen = dump_seen || column != 0;
@@ -507,9 +592,12 @@ constexpr const char* usage_text =
     "  this tool's and xxd's (also -g1, -c, -u)   '0010: 09 00 ...', '00000010: 0900 ...  ..IB'\n"
     "  xxd -e (little-endian groups)              '00000010: 42490012 ...  ..IB'\n"
     "  od -tx1 (also -Ax, -Ad) and hexdump -C     '0000020 12 00 ...', '00000010  12 00 ...  |..IB|'\n"
+    "  Wireshark (Copy as Hex Dump), tcpdump -X   '0010   12 00 49 42 ...   ..IB', '0x0010:  1200 4942  ..IB'\n"
     "  xxd -i                                     'unsigned char f[] = {', '0x12, 0x00, ...', '};'\n"
     "An offset without a ':' is one only when it is the number of bytes before it and single bytes follow\n"
     "(or nothing: od's and hexdump's closing line); an ASCII column only when it shows the line's bytes.\n"
+    "Offsets with a ':' must each be where the bytes before them end (from the first, in hex or decimal:\n"
+    "xxd -s, -o, -d): a line lost, repeated or out of order is refused. A byte order mark is skipped.\n"
     "xxd's groups of more than one byte are its bytes in order, xxd -e's reversed: the ASCII column tells\n"
     "which (it shows the bytes in order either way). When none does (all '.', or no column), they are read\n"
     "as xxd's, with a note; --xxd-e reads them as xxd -e's. xxd -i's length line must match the bytes.\n"
@@ -537,7 +625,8 @@ int decode_user_bytes(int argc, char** argv) {
       groups = group_order::reversed;
     } else if (arg == "-") {
       text.append(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    } else if (arg.size() > 1 && arg[0] == '-' && arg[1] == '-') {
+    } else if (arg.size() > 1 && arg[0] == '-') {  // no HEX opens with '-' (it separates tokens)
+      std::fprintf(stderr, "vpci-codec: unknown option %s\n", quoted_text(arg).c_str());
       return usage();
     } else {
       text += arg + "\n";  // each argument opens a line (it may open with an offset column)
@@ -616,16 +705,16 @@ int walkthrough() {
   std::printf("agreed on version %u.%u\n", agreed >> 16, agreed & 0xFFFFu);
 
   // 2. The VF reads its configuration block (examples/blocks.hpp: block 1, 11 bytes).
-  std::printf("\n== read of block %u (%zu bytes)\n", example::vf_config_block::id.value(), example::vf_config_block::size);
+  std::printf("\n== read of block %u (%zu bytes)\n", ::example::vf_config_block::id.value(), ::example::vf_config_block::size);
   auto read_size = hyperv::encode_read_request_frame(
-      transaction, hyperv::read_request{example::vf_config_block::id, slot, example::vf_config_block::size}, request);
+      transaction, hyperv::read_request{::example::vf_config_block::id, slot, ::example::vf_config_block::size}, request);
   if (!read_size) return fail("encode read request", read_size.error());
   if (show("VF -> PF", request, *read_size) != 0) return 1;
   auto read = hyperv::decode_read_request(payload_of(request, *read_size));
   if (!read) return fail("decode read request", read.error());
 
-  const example::vf_config config{1, example::vf_flags::link_up, 9000, 100, 8};
-  const auto config_bytes = example::vf_config_block::to_buffer(config);
+  const ::example::vf_config config{1, ::example::vf_flags::link_up, 9000, 100, 8};
+  const auto config_bytes = ::example::vf_config_block::to_buffer(config);
   auto response_size =
       hyperv::encode_read_response_frame(hyperv::read_response{transaction, ntstatus::success, config_bytes.span()}, response);
   if (!response_size) return fail("encode read response", response_size.error());
@@ -634,7 +723,7 @@ int walkthrough() {
   if (!completion) return fail("decode read response", completion.error());
   // 20 + 11 = 31 bytes, padded to 32: one padding byte follows the data; the read takes min(requested, present).
   const auto data = completion->data_for(read->bytes_requested);
-  auto read_back = example::vf_config_block::decode(data);
+  auto read_back = ::example::vf_config_block::decode(data);
   if (!read_back) return fail("decode vf_config", read_back.error());
   std::printf("the VF takes %zu of the %zu bytes: vf_config{version %u, flags 0x%x, mtu %u, vlan %u, queue_pairs %u}\n",
               data.size(), completion->data.size(), read_back->version, static_cast<unsigned>(read_back->flags),
@@ -643,16 +732,16 @@ int walkthrough() {
 
   // 3. The VF writes its MAC address block (block 0, 6 bytes) as Linux sends it: 4 reserved bytes, then
   //    padding: 16 + 16 + 6 + 4 = 42 bytes, padded to 48.
-  const example::mac_address mac{0x00, 0x15, 0x5d, 0x01, 0x02, 0x03};
-  const auto mac_bytes = example::mac_block::to_buffer(mac);
-  std::printf("\n== write of block %u (%zu bytes)\n", example::mac_block::id.value(), example::mac_block::size);
+  const ::example::mac_address mac{0x00, 0x15, 0x5d, 0x01, 0x02, 0x03};
+  const auto mac_bytes = ::example::mac_block::to_buffer(mac);
+  std::printf("\n== write of block %u (%zu bytes)\n", ::example::mac_block::id.value(), ::example::mac_block::size);
   auto write_size = hyperv::encode_write_request_frame(
-      transaction, hyperv::write_request{example::mac_block::id, slot, mac_bytes.span()}, request, /*with_linux_tail=*/true);
+      transaction, hyperv::write_request{::example::mac_block::id, slot, mac_bytes.span()}, request, /*with_linux_tail=*/true);
   if (!write_size) return fail("encode write request", write_size.error());
   if (show("VF -> PF", request, *write_size) != 0) return 1;
   auto write = hyperv::decode_write_request(payload_of(request, *write_size));
   if (!write) return fail("decode write request", write.error());
-  auto mac_back = example::mac_block::decode(write->data);
+  auto mac_back = ::example::mac_block::decode(write->data);
   if (!mac_back) return fail("decode mac", mac_back.error());
   std::printf("the PF stores MAC %02x:%02x:%02x:%02x:%02x:%02x\n", (*mac_back)[0], (*mac_back)[1], (*mac_back)[2],
               (*mac_back)[3], (*mac_back)[4], (*mac_back)[5]);
@@ -661,11 +750,11 @@ int walkthrough() {
   if (show("PF -> VF", response, *done_size) != 0) return 1;
 
   // 4. The PF invalidates blocks 0 and 2; the VF learns which blocks to re-read.
-  auto mask = block_mask::of({example::mac_block::id, example::stats_block::id});
+  auto mask = block_mask::of({::example::mac_block::id, ::example::stats_block::id});
   if (!mask) return fail("build mask", mask.error());
   auto invalidate_size = hyperv::encode_invalidate_frame(hyperv::invalidate{slot, *mask}, response);
   if (!invalidate_size) return fail("encode invalidate", invalidate_size.error());
-  std::printf("\n== invalidation of blocks %u and %u\n", example::mac_block::id.value(), example::stats_block::id.value());
+  std::printf("\n== invalidation of blocks %u and %u\n", ::example::mac_block::id.value(), ::example::stats_block::id.value());
   return show("PF -> VF", response, *invalidate_size);
 }
 
@@ -673,7 +762,7 @@ int walkthrough() {
 
 int main(int argc, char** argv) {
   if (argc == 1) return walkthrough();
-  const std::string first = argv[1];
-  if (first == "--help" || first == "-h") return std::fputs(usage_text, stdout), 0;
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") return std::fputs(usage_text, stdout), 0;
   return decode_user_bytes(argc, argv);
 }

@@ -335,7 +335,7 @@ BOOST_AUTO_TEST_CASE(xxd_e_dumps_decode_their_groups_reversed) {
   BOOST_TEST(codec("'00000000: 06 00 02 00 04 00 01 00 03 00 00 00 00 00 00 00' "
                    "'00000010: 09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00'").out == "  packet (32 bytes):\n" + read_fields);
   // Columns that disagree, and --xxd-e against a column showing xxd's order: refused, naming the lines.
-  r = codec("'00000010: 42490009 00000001 00000022 0000000b  ..IB....\".......' "
+  r = codec("'00000000: 42490009 00000001 00000022 0000000b  ..IB....\".......' "
             "'00000010: 0900 4942 0100 0000 2200 0000 0b00 0000  ..IB....\".......'");
   BOOST_TEST(r.exit_status == 2, r.out);
   BOOST_TEST(r.out.find("vpci-codec: line 2's ASCII column shows its groups' bytes in the order written (xxd), line 1's "
@@ -427,6 +427,134 @@ BOOST_AUTO_TEST_CASE(bytes_that_do_not_decode_show_what_did_and_the_error) {
   r = codec("hello");
   BOOST_TEST(r.exit_status == 2);
   BOOST_TEST(r.out.find("vpci-codec: 'h' is not a hex digit (in 'hello')\n") == 0u, r.out);
+}
+
+// A dump's offsets are checked against the bytes before them: a line lost, repeated or pasted out of order
+// was decoded as if its bytes were where they stand. xxd -s and -o start elsewhere than 0, and xxd -d
+// counts in decimal: both follow.
+BOOST_AUTO_TEST_CASE(dump_lines_lost_repeated_or_out_of_order_are_refused_naming_the_line) {
+  if (skip_without_binary()) return;
+  const std::string first = "00000000: 0600 0200 0400 0100 0300 0000 0000 0000  ................\n";
+  const std::string second = "00000010: 0900 4942 0100 0000 2200 0000 0b00 0000  ..IB....\".......\n";
+  const auto in_order = codec_reading(first + second);
+  BOOST_TEST(in_order.exit_status == 0, in_order.out);
+  BOOST_TEST(in_order.out.find(read_fields) != std::string::npos, in_order.out);
+  auto r = codec_reading(second + first);
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: line 2's offset 00000000 is not where the bytes before it end (00000020): a line lost, "
+                        "repeated or out of order?\n") == 0u,
+             r.out);
+  r = codec_reading(first + first + second);
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: line 2's offset 00000000 is not where the bytes before it end (00000010)") == 0u, r.out);
+  r = codec_reading(first + "00000020: 0000 0000\n");
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: line 2's offset 00000020 is not where the bytes before it end (00000010)") == 0u, r.out);
+  // One argument a line: the same rule.
+  r = codec("'0010: 09 00 49 42' '0000: 06 00 02 00'");
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: line 2's offset 0000 is not where the bytes before it end (0014)") == 0u, r.out);
+  // xxd -s 0x40 (or -o 0x40) counts from 0x40, xxd -d in decimal: both follow.
+  const auto moved = codec_reading("00000040: 0600 0200 0400 0100 0300 0000 0000 0000  ................\n"
+                                   "00000050: 0900 4942 0100 0000 2200 0000 0b00 0000  ..IB....\".......\n");
+  BOOST_TEST(moved.exit_status == 0, moved.out);
+  BOOST_TEST(moved.out.find(read_fields) != std::string::npos, moved.out);
+  const auto decimal = codec_reading("00000000: 0600 0200 0400 0100 0300 0000 0000 0000  ................\n"
+                                     "00000016: 0900 4942 0100 0000 2200 0000 0b00 0000  ..IB....\".......\n");
+  BOOST_TEST(decimal.exit_status == 0, decimal.out);
+  BOOST_TEST(decimal.out.find(read_fields) != std::string::npos, decimal.out);
+  const temp_text binary(raw_bytes(read_packet));
+  for (const char* tool : {"xxd -d", "xxd -s 16", "xxd -o 4096"}) {
+    const auto from_tool = codec_after(tool, binary.path());
+    if (!from_tool) continue;
+    if (std::string(tool) == "xxd -s 16") {  // the second line alone
+      BOOST_TEST(from_tool->out.find("09 00 49 42") != std::string::npos, tool << ": " << from_tool->out);
+      continue;
+    }
+    BOOST_TEST(from_tool->exit_status == 0, tool << ": " << from_tool->out);
+    BOOST_TEST(from_tool->out.find(read_fields) != std::string::npos, tool << ": " << from_tool->out);
+  }
+}
+
+// Wireshark's "Copy as Hex Dump" (4 hex digits of offset, three blanks, single bytes, an ASCII column)
+// and tcpdump -X (a 0x offset with a colon, groups of two bytes, an ASCII column) decode as the bytes
+// they show. Before, Wireshark's offsets were taken for data ("0000" as 00 00) and tcpdump's refused.
+BOOST_AUTO_TEST_CASE(wireshark_and_tcpdump_dumps_decode_as_the_bytes_they_show) {
+  if (skip_without_binary()) return;
+  const auto expected = codec(read_packet);
+  BOOST_TEST_REQUIRE(expected.exit_status == 0, expected.out);
+  const auto wireshark = codec_reading("0000   06 00 02 00 04 00 01 00 03 00 00 00 00 00 00 00   ................\n"
+                                       "0010   09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00   ..IB....\".......\n");
+  BOOST_TEST(wireshark.exit_status == 0, wireshark.out);
+  BOOST_TEST(wireshark.out == expected.out);
+  const auto tcpdump = codec_reading("\t0x0000:  0600 0200 0400 0100 0300 0000 0000 0000  ................\n"
+                                     "\t0x0010:  0900 4942 0100 0000 2200 0000 0b00 0000  ..IB....\".......\n");
+  BOOST_TEST(tcpdump.exit_status == 0, tcpdump.out);
+  BOOST_TEST(tcpdump.out == expected.out);
+  // Four digits and a single blank are a word of data, as before.
+  const auto word = codec("0600 0200 0400 0100 0300 0000 0000 0000 0900 4942 0100 0000 2200 0000 0b00 0000");
+  BOOST_TEST(word.out == expected.out);
+}
+
+// A dump line megabytes long, with an offset column and blanks in pairs, decodes. Each place after two
+// blanks was tried as an ASCII column by reading the whole line before it again: an 80 KB line took more
+// than a minute, so one of this size would outlast the test's limit by hours.
+BOOST_AUTO_TEST_CASE(a_dump_line_megabytes_long_is_read_in_one_pass) {
+  if (skip_without_binary()) return;
+  std::string line = "0000:";
+  for (int i = 0; i < 100000; ++i) line += "  00";
+  const auto r = codec_reading(line + "\n");
+  BOOST_TEST(r.exit_status == 1, r.out.substr(0, 200));  // 100000 zero bytes: no packet, but every byte read
+  BOOST_TEST(r.out.find("  packet (100000 bytes):") != std::string::npos, r.out.substr(0, 200));
+}
+
+// The user's text is quoted in errors with every byte outside printable ASCII as \xHH: a NUL ended the
+// message there, and a byte order mark printed as an invisible or invalid character. A UTF-8 byte order
+// mark at a line's start (a file saved by a Windows editor) is skipped.
+BOOST_AUTO_TEST_CASE(errors_show_unprintable_bytes_escaped_and_a_byte_order_mark_is_skipped) {
+  if (skip_without_binary()) return;
+  auto r = codec_reading(std::string("06\0" "00\n", 6));
+  BOOST_TEST(r.exit_status == 2, r.out);
+  BOOST_TEST(r.out.find("vpci-codec: '\\x00' is not a hex digit (in '06\\x0000')\n") == 0u, r.out);
+  r = codec_reading("06 \xC3\xA9\n");
+  BOOST_TEST(r.out.find("vpci-codec: '\\xC3' is not a hex digit (in '\\xC3\\xA9')\n") == 0u, r.out);
+  const auto expected = codec(read_packet);
+  r = codec_reading("\xEF\xBB\xBF" + read_packet + "\n");
+  BOOST_TEST(r.exit_status == 0, r.out);
+  BOOST_TEST(r.out == expected.out);
+}
+
+// --help anywhere prints the help (exit 0); an option the tool does not know is named as one, not read as
+// hex ("'v' is not a hex digit" before).
+BOOST_AUTO_TEST_CASE(help_is_taken_anywhere_and_an_unknown_option_is_named) {
+  if (skip_without_binary()) return;
+  const auto help = codec(read_packet + " --help");
+  BOOST_TEST(help.exit_status == 0, help.out);
+  BOOST_TEST(help.out.find("usage: vpci-codec") == 0u, help.out);
+  BOOST_TEST(help.out.find("HEX is read a line at a time") != std::string::npos, help.out);
+  for (const char* option : {"-v", "--verbose"}) {
+    const auto r = codec(std::string(option) + " " + read_packet);
+    BOOST_TEST(r.exit_status == 2, r.out);
+    BOOST_TEST(r.out.find(std::string("vpci-codec: unknown option '") + option + "'\n") == 0u, r.out);
+  }
+}
+
+// A descriptor that does not fit its packet says which field: offset8 (the payload outside the packet) or
+// len8 (not the packet's length); "malformed message" alone did not.
+BOOST_AUTO_TEST_CASE(a_descriptor_that_does_not_fit_its_packet_names_the_field) {
+  if (skip_without_binary()) return;
+  // offset8 9: the payload at byte 72 of a 32-byte packet.
+  auto r = codec("--packet 06 00 09 00 04 00 01 00 03 00 00 00 00 00 00 00 09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00");
+  BOOST_TEST(r.exit_status == 1, r.out);
+  BOOST_TEST(r.out.find("    offset8 puts the payload at byte 72, outside this 32-byte packet (from byte 16 on)\n"
+                        "    error:            malformed message\n") != std::string::npos,
+             r.out);
+  // len8 5 (40 bytes) for 32.
+  r = codec("--packet 06 00 02 00 05 00 01 00 03 00 00 00 00 00 00 00 09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00");
+  BOOST_TEST(r.exit_status == 1, r.out);
+  BOOST_TEST(r.out.find("    len8 says 40 bytes; this packet is 32 (32 padded to 8 bytes)\n"
+                        "    error:            malformed message\n") != std::string::npos,
+             r.out);
 }
 
 // A completion longer than any answer vpci sends (168 bytes, len8 21, above a 128-byte block padded: 152)

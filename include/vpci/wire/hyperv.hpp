@@ -114,20 +114,31 @@ constexpr void store_descriptor(const packet_descriptor& d, std::byte* out) noex
   le::store_u64(out + 8, d.transaction_id);
 }
 
-// Decodes and checks the descriptor of a whole packet: the payload offset must lie inside the packet,
-// after the descriptor, and len8 * 8 must be the packet's length rounded up to 8 bytes. A packet as VMBus
-// delivers it is exactly len8 * 8 bytes; one up to 7 bytes shorter (the unpadded form earlier vpci peers
-// sent on a stream) is accepted too.
+// Which of the descriptor's checks a whole packet fails (decode_descriptor's rules, for a reader that says
+// which field is wrong): the payload offset must lie inside the packet, after the descriptor, and len8 * 8
+// must be the packet's length rounded up to 8 bytes. A packet as VMBus delivers it is exactly len8 * 8
+// bytes; one up to 7 bytes shorter (the unpadded form earlier vpci peers sent on a stream) is accepted too.
+enum class descriptor_fault { none, truncated, payload_offset, packet_length };
+[[nodiscard]] constexpr descriptor_fault find_descriptor_fault(std::span<const std::byte> packet) noexcept {
+  if (packet.size() < descriptor_size) return descriptor_fault::truncated;
+  const std::size_t offset = std::size_t{le::load_u16(packet.data() + 2)} * 8;
+  const std::size_t length = std::size_t{le::load_u16(packet.data() + 4)} * 8;
+  if (offset < descriptor_size || offset > packet.size()) return descriptor_fault::payload_offset;
+  if (length != padded(packet.size())) return descriptor_fault::packet_length;
+  return descriptor_fault::none;
+}
+
+// Decodes and checks the descriptor of a whole packet (find_descriptor_fault's rules).
 [[nodiscard]] constexpr result<packet_descriptor> decode_descriptor(std::span<const std::byte> packet) noexcept {
-  if (packet.size() < descriptor_size) return errc::truncated_message;
-  packet_descriptor d{le::load_u16(packet.data() + 0), le::load_u16(packet.data() + 2),
-                      le::load_u16(packet.data() + 4), le::load_u16(packet.data() + 6),
-                      le::load_u64(packet.data() + 8)};
-  const std::size_t offset = std::size_t{d.offset8} * 8;
-  const std::size_t length = std::size_t{d.len8} * 8;
-  if (offset < descriptor_size || offset > packet.size()) return errc::malformed_message;
-  if (length != padded(packet.size())) return errc::malformed_message;
-  return d;
+  switch (find_descriptor_fault(packet)) {
+    case descriptor_fault::none: break;
+    case descriptor_fault::truncated: return errc::truncated_message;
+    case descriptor_fault::payload_offset:
+    case descriptor_fault::packet_length: return errc::malformed_message;
+  }
+  return packet_descriptor{le::load_u16(packet.data() + 0), le::load_u16(packet.data() + 2),
+                           le::load_u16(packet.data() + 4), le::load_u16(packet.data() + 6),
+                           le::load_u64(packet.data() + 8)};
 }
 }  // namespace vmbus
 
