@@ -61,7 +61,7 @@ constexpr const char* describe(errc e) noexcept {
     case errc::bad_data: return "block data does not decode";
     case errc::torn_read: return "block kept changing during a consistent read";
     case errc::device_error: return "device reported a failure";
-    case errc::peer_gone: return "peer is gone: it exited or crashed";
+    case errc::peer_gone: return "peer is gone: it exited, crashed or stopped its heartbeat";
     case errc::peer_restarted: return "peer restarted while the operation was pending: its outcome is unknown";
   }
   return "unknown vpci error";

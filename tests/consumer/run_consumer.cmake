@@ -15,7 +15,11 @@
 #   VPCI_BUILD_TESTS and (WITH_BENCH) VPCI_BUILD_BENCH on: configures, the parent's targets build without
 #   vpci's project flags, and the parent's install holds none of vpci's files unless VPCI_INSTALL is on.
 # MODE=hosted_off: vpci at top level with -DVPCI_HOSTED=OFF configures with its defaults, and asking for
-#   the tests as well stops with a message that names VPCI_HOSTED.
+#   the tests and examples as well stops with one message that names VPCI_HOSTED and both options. A tree
+#   configured with the defaults reconfigures with -DVPCI_HOSTED=OFF (the tests and examples follow it
+#   off) and back (on again). Without Boost, the hosted configure's message names -DVPCI_HOSTED=OFF.
+# MODE=boost_root: a Boost named by BOOST_ROOT (a stand-in with its own BoostConfig.cmake) is the one
+#   found, by vpci's own configure and by find_package(vpci) in a consumer, not the system's.
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
@@ -191,8 +195,56 @@ elseif(MODE STREQUAL "hosted_off")
   if(EXISTS ${WORK}/prefix/share/pkgconfig/vpci.pc OR NOT EXISTS ${WORK}/prefix/share/pkgconfig/vpci-core.pc)
     message(FATAL_ERROR "VPCI_HOSTED=OFF: expected vpci-core.pc alone")
   endif()
-  run_expecting_failure("VPCI_HOSTED" ${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/tests-asked -G ${GENERATOR}
-      -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_HOSTED=OFF -DVPCI_BUILD_TESTS=ON)
+  run_expecting_failure("VPCI_BUILD_TESTS and VPCI_BUILD_EXAMPLES are ON but VPCI_HOSTED is OFF.*-DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=OFF"
+      ${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/tests-asked -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_HOSTED=OFF -DVPCI_BUILD_TESTS=ON -DVPCI_BUILD_EXAMPLES=ON)
+  # The defaults follow VPCI_HOSTED from one configure to the next; a value the user set stays.
+  function(expect_cached build option value)
+    file(STRINGS ${build}/CMakeCache.txt line REGEX "^${option}:BOOL=")
+    if(NOT line STREQUAL "${option}:BOOL=${value}")
+      message(FATAL_ERROR "expected ${option}=${value} in ${build}, found '${line}'")
+    endif()
+  endfunction()
+  set(switched ${WORK}/switched)
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${switched} -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_BUILD_EXAMPLES=OFF)
+  expect_cached(${switched} VPCI_BUILD_TESTS ON)
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${switched} -DVPCI_HOSTED=OFF)
+  expect_cached(${switched} VPCI_BUILD_TESTS OFF)
+  expect_cached(${switched} VPCI_BUILD_EXAMPLES OFF)
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${switched} -DVPCI_HOSTED=ON)
+  expect_cached(${switched} VPCI_BUILD_TESTS ON)
+  expect_cached(${switched} VPCI_BUILD_EXAMPLES OFF)  # the user's own OFF
+  run_expecting_failure("needs Boost >= 1.81, and none was found.*-DVPCI_HOSTED=OFF"
+      ${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/no-boost -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+      -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON)
+elseif(MODE STREQUAL "boost_root")
+  # A stand-in Boost 1.99: its headers are the system's, its config file marks it as the one found.
+  set(fake ${WORK}/fake-boost/lib/cmake/Boost-1.99.0)
+  file(MAKE_DIRECTORY ${fake})
+  file(WRITE ${fake}/BoostConfigVersion.cmake "set(PACKAGE_VERSION 1.99.0)
+set(PACKAGE_VERSION_COMPATIBLE TRUE)
+if(PACKAGE_FIND_VERSION VERSION_GREATER PACKAGE_VERSION)
+  set(PACKAGE_VERSION_COMPATIBLE FALSE)
+endif()
+")
+  file(WRITE ${fake}/BoostConfig.cmake "if(NOT TARGET Boost::headers)
+  add_library(Boost::headers INTERFACE IMPORTED)
+endif()
+set(Boost_VERSION 1.99.0)
+")
+  function(expect_boost_dir build)
+    file(STRINGS ${build}/CMakeCache.txt line REGEX "^Boost_DIR:")
+    if(NOT line STREQUAL "Boost_DIR:PATH=${fake}")
+      message(FATAL_ERROR "BOOST_ROOT=${WORK}/fake-boost was not the Boost found in ${build}: '${line}'")
+    endif()
+  endfunction()
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/vpci-own -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+      -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=OFF -DBOOST_ROOT=${WORK}/fake-boost)
+  expect_boost_dir(${WORK}/vpci-own)
+  install_headers()
+  run(${CMAKE_COMMAND} -S ${CONSUMER}/find_package -B ${WORK}/consumer -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+      -DCMAKE_PREFIX_PATH=${WORK}/prefix -DBOOST_ROOT=${WORK}/fake-boost)
+  expect_boost_dir(${WORK}/consumer)
 else()
   build_and_run(${CONSUMER}/add_subdirectory ${WORK}/app-build -DVPCI_SOURCE=${SOURCE})
   run(${WORK}/app-build/core_app)

@@ -43,6 +43,7 @@
 #include <vpci/asio/timing.hpp>
 #include <vpci/engine/vf_message_channel.hpp>
 #include <vpci/error.hpp>
+#include <vpci/transport/detail/would_block.hpp>
 #include <vpci/wire/hyperv.hpp>
 
 namespace vpci {
@@ -332,7 +333,7 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
         return 0;
       }
       if (errno == EINTR) continue;
-      ec = errno == EAGAIN || errno == EWOULDBLOCK ? boost::system::error_code(boost::asio::error::would_block)
+      ec = detail::would_block(errno) ? boost::system::error_code(boost::asio::error::would_block)
                                                    : boost::system::error_code(errno, boost::system::system_category());
       return 0;
     }

@@ -84,6 +84,7 @@
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/default_token.hpp>
 #include <vpci/transport/detail/vfio_user_fds.hpp>
+#include <vpci/transport/detail/would_block.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/traits.hpp>
 #include <vpci/wire/vfio_user.hpp>
@@ -548,7 +549,7 @@ class vfio_user_device_server {
           return finish(between ? boost::system::error_code{} : make_error_code(errc::truncated_message));
         }
         if (n < 0) {
-          if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          if (detail::would_block(errno)) {
             socket_.async_wait(socket_type::wait_read,
                                [self = this->shared_from_this()](boost::system::error_code ec) {
                                  if (ec) return self->finish(self->stop_reason_ ? self->stop_reason_ : ec);

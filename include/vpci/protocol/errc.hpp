@@ -33,7 +33,7 @@ enum class errc : int {
   bad_data,               // block bytes do not decode to the described type
   torn_read,              // block changed under every retry of a consistent read
   device_error,           // peer reported a failure with no more specific meaning
-  peer_gone,              // the peer is dead (crashed, exited): not merely slow
+  peer_gone,              // the peer is dead (crashed, exited) or silent past its heartbeat: not merely slow
   peer_restarted,         // the peer restarted while the operation was pending: its outcome is unknown
 };
 

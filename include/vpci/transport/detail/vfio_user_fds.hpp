@@ -17,6 +17,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <vpci/transport/detail/would_block.hpp>
+
 namespace vpci::detail {
 
 // Descriptors received with one message: closed on destruction unless taken.
@@ -126,7 +128,7 @@ inline int vfio_user_send(int socket, std::span<const std::byte> bytes, std::spa
     const ssize_t n = ::sendmsg(socket, &message, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {  // Asio may have made the socket non-blocking
+      if (would_block(errno)) {  // Asio may have made the socket non-blocking
         pollfd writable{socket, POLLOUT, 0};
         (void)::poll(&writable, 1, -1);
         continue;
