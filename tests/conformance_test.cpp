@@ -704,11 +704,12 @@ namespace {
 
 struct tool_run {
   int status;
-  std::string output;  // stdout and stderr
+  std::string output;  // stdout and stderr, or stdout only
 };
 
-tool_run run_tool(std::vector<std::string> args) {
-  vpci::test::program_process program(std::move(args), vpci::test::program_process::capture::stdout_and_stderr);
+tool_run run_tool(std::vector<std::string> args,
+                  vpci::test::program_process::capture what = vpci::test::program_process::capture::stdout_and_stderr) {
+  vpci::test::program_process program(std::move(args), what);
   BOOST_TEST_REQUIRE(program.running());
   const int status = program.wait_exit();
   return {status, program.output()};
@@ -809,6 +810,44 @@ BOOST_AUTO_TEST_CASE(a_case_pattern_matching_no_case_is_a_usage_error) {
     BOOST_TEST(run.status == 0, run.output);
     BOOST_TEST(contains(run.output, "mailbox.sequence_skip"));
     BOOST_TEST(!contains(run.output, "mailbox.sequence_wrap"));
+  }
+}
+
+// With --json a usage or setup error gave no JSON (the usage or a line of text on stderr, nothing on stdout),
+// also when --json came after the bad option. Now stdout has {"error": MESSAGE}, the exit status unchanged.
+BOOST_AUTO_TEST_CASE(with_json_a_usage_or_setup_error_is_an_error_object_on_stdout) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct failure {
+    std::vector<std::string> args;
+    std::string starts;  // the JSON line's start; it ends with "}
+  };
+  const failure failures[] = {
+      {{"--self", "--bogus"}, R"json({"error":"unknown option --bogus"})json"},
+      {{"--self", "--timeout", "abc"}, R"json({"error":"--timeout: 'abc' is not a number in 1..86400000 (a day)"})json"},
+      {{"--self", "--case", "nope"}, R"json({"error":"--case nope matches no mailbox case (--list shows them)"})json"},
+      {{"--shm", "/vpci-conformance-no-such-space"}, R"json({"error":"shm_open /vpci-conformance-no-such-space: )json"},
+  };
+  for (const failure& f : failures) {
+    BOOST_TEST_CONTEXT(f.args[0] << " " << f.args[1]) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), f.args.begin(), f.args.end());
+      const tool_run text = run_tool(args, capture::stdout_only);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output.empty(), text.output);
+      std::vector<std::string> json_first{paths->at(0), "--json"};
+      json_first.insert(json_first.end(), f.args.begin(), f.args.end());
+      std::vector<std::string> json_last = args;
+      json_last.emplace_back("--json");
+      for (const auto& with_json : {json_first, json_last}) {
+        const tool_run run = run_tool(with_json, capture::stdout_only);
+        BOOST_TEST(run.status == 2);
+        BOOST_TEST(run.output.starts_with(f.starts), run.output);
+        BOOST_TEST(run.output.ends_with("\"}\n"), run.output);
+        BOOST_TEST(std::count(run.output.begin(), run.output.end(), '\n') == 1);
+      }
+    }
   }
 }
 

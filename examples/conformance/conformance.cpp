@@ -27,6 +27,7 @@
 #include "conformance/runner.hpp"
 #include "conformance/self_pf.hpp"
 #include "conformance/socket_stream.hpp"
+#include "json_string.hpp"
 #include "option_number.hpp"
 
 namespace {
@@ -57,7 +58,7 @@ Options:
                             case of the binding is an error)
   --exclude PATTERN         leave matching cases out (repeatable)
   --list                    list the cases and exit
-  --json                    print the results as JSON
+  --json                    print the results as JSON; a usage or setup error as {"error": MESSAGE}
   --timeout MS              how long to wait for each answer (default 1000)
   --block ID:SIZE[:ro|:wo]  the VF's blocks (repeatable; replaces the profile's VF blocks)
   --foreign-block ID        a block of another VF only      --undefined-block ID   a block nobody defines
@@ -84,7 +85,7 @@ block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, wri
 give (0xDEAD0000 stays the undefined block); a case whose block is not given is SKIPped.
 Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
 the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
-setup error.
+setup error (with --json also given as {"error": MESSAGE} on stdout).
 )";
 
 struct options {
@@ -94,7 +95,7 @@ struct options {
   bool allow_write{false};
   std::vector<std::string> cases;
   std::vector<std::string> excluded;
-  bool list{false}, json{false};
+  bool list{false};
   std::chrono::milliseconds timeout{1000};
   std::optional<std::chrono::milliseconds> stall;
   profile given;   // what the block options said
@@ -176,7 +177,7 @@ options parse(int argc, char** argv) {
     else if (a == "--case") o.cases.push_back(value(i));
     else if (a == "--exclude") o.excluded.push_back(value(i));
     else if (a == "--list") o.list = true;
-    else if (a == "--json") o.json = true;
+    else if (a == "--json") continue;  // read by json_requested() before parsing
     else if (a == "--timeout") o.timeout = milliseconds(a, value(i));
     else if (a == "--stall-ms") o.stall = milliseconds(a, value(i));
     else if (a == "--block") {
@@ -410,12 +411,28 @@ int run_hyperv(const options& o) {
   return finish(run_cases(only(hyperv_cases(), o), ctx, o.cases, print_line));
 }
 
+// --json is looked for on the whole line before the parser runs, so that a usage error the parser meets
+// before a later --json is still given as JSON. The output follows the same rule: "--shm --json" names a
+// space "--json" and asks for JSON.
+bool json_requested(int argc, char** argv) {
+  return std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; });
+}
+
+// A usage or setup error: the message on stderr (after a usage error, the usage too) and, with --json,
+// {"error": MESSAGE} on stdout, as vpci-perf gives it, so that a reader of the JSON learns why there are no
+// results. Exit status 2 either way.
+int setup_failed(const std::string& message, bool show_usage) {
+  std::fprintf(stderr, "vpci-conformance: %s\n%s%s", message.c_str(), show_usage ? "\n" : "", show_usage ? usage : "");
+  if (json_output) std::printf("%s\n", vpci::example::json_error(message).c_str());
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  json_output = json_requested(argc, argv);
   try {
     const options o = parse(argc, argv);
-    json_output = o.json;
     if (o.binding == "hyperv") check_case_patterns(hyperv_cases(), o);
     else check_case_patterns(mailbox_cases(), o);
     if (o.list) {
@@ -426,10 +443,8 @@ int main(int argc, char** argv) {
     }
     return o.binding == "hyperv" ? run_hyperv(o) : run_mailbox(o);
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "vpci-conformance: %s\n\n%s", e.what(), usage);
-    return 2;
+    return setup_failed(e.what(), true);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "vpci-conformance: %s\n", e.what());
-    return 2;
+    return setup_failed(e.what(), false);
   }
 }
