@@ -773,7 +773,7 @@ BOOST_AUTO_TEST_CASE(a_bad_number_is_a_usage_error_naming_the_option_and_the_val
   }
   // What the options take: decimal, 0x hex, the bounds themselves.
   for (const auto& good : std::vector<std::vector<std::string>>{
-           {"--timeout", "0x3E8"}, {"--timeout", "86400000"}, {"--wslot", "0xFFFFFFFF"}, {"--dvsec-id", "0xFFFF"}, {"--block", "1:128:ro"}}) {
+           {"--timeout", "0x3E8"}, {"--timeout", "86400000"}, {"--wslot", "0xFF"}, {"--dvsec-id", "0xFFFF"}, {"--block", "1:128:ro"}}) {
     std::vector<std::string> args{paths->at(0), "--self", "--list"};
     args.insert(args.end(), good.begin(), good.end());
     BOOST_TEST_CONTEXT(good[0] << " " << good[1]) {
@@ -810,6 +810,26 @@ BOOST_AUTO_TEST_CASE(a_case_pattern_matching_no_case_is_a_usage_error) {
     BOOST_TEST(run.status == 0, run.output);
     BOOST_TEST(contains(run.output, "mailbox.sequence_skip"));
     BOOST_TEST(!contains(run.output, "mailbox.sequence_wrap"));
+  }
+}
+
+// --wslot / --wslot2 took any 32-bit value. One above 0xFF sets win_slot's reserved bits 31:8: the tool broke
+// the protocol in every request it sent, an external PF refused them (and quarantined the VF), and the run
+// reported the PF failing (exit status 1).
+BOOST_AUTO_TEST_CASE(a_wslot_setting_reserved_bits_is_a_usage_error_naming_the_rule) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  for (const std::string option : {"--wslot", "--wslot2"}) {
+    for (const std::string value : {"0x100", "0x122", "0xFFFFFFFF"}) {
+      BOOST_TEST_CONTEXT(option << " " << value) {
+        const tool_run run = run_tool({paths->at(0), "--self", "--binding", "hyperv", option, value});
+        BOOST_TEST(run.status == 2);
+        BOOST_TEST(contains(run.output, "vpci-conformance: " + option + ": '" + value +
+                                            "' is not a wslot: bits 31:8 are reserved (device bits 4:0, function bits 7:5: 0..0xFF)"),
+                   run.output);
+        BOOST_TEST(!contains(run.output, "passed"));
+      }
+    }
   }
 }
 

@@ -67,7 +67,8 @@ Options:
   --empty-block ID          a block whose handler reports success with 0 bytes
   --dvsec-vendor ID         the window's DVSEC vendor ID (default: the function's own vendor ID)
   --dvsec-id ID             the window's DVSEC ID (default 0x5650)
-  --wslot N / --wslot2 N    the VFs' wslots on binding 2 (default 0x22 / 0x42)
+  --wslot N / --wslot2 N    the VFs' wslots on binding 2 (default 0x22 / 0x42): device bits 4:0, function
+                            bits 7:5, so 0..0xFF (bits 31:8 are reserved)
   --stall-ms MS             the PF's stall timeout on binding 2 (enables hyperv.unread_answers_stall)
   --invalidate-cmd CMD      a shell command that makes the PF raise an invalidation: {vf} and {mask}
                             (hex) are replaced; it returns once the PF has taken it
@@ -102,7 +103,7 @@ struct options {
   profile blocks;  // what the cases assume: see the end of parse()
   std::optional<std::uint16_t> dvsec_vendor;
   std::uint16_t dvsec_id{vpci::mailbox::default_dvsec_id};
-  std::uint32_t wslot{0x22}, wslot2{0x42};
+  vpci::hyperv::wslot wslot{self_wslots[0]}, wslot2{self_wslots[1]};
   std::string invalidate_cmd, restart_cmd, flr_cmd;
 };
 
@@ -131,6 +132,16 @@ std::uint16_t id16(std::string_view option, const std::string& text) {
 }
 std::chrono::milliseconds milliseconds(std::string_view option, const std::string& text) {
   return std::chrono::milliseconds(number(option, text, milliseconds_range));
+}
+// The VF's own wslot may not set the reserved bits: the tool would break the protocol in every request it
+// sends, the PF would refuse them and quarantine the VF, and the run would blame the PF.
+// hyperv.wslot_reserved_bits sends such a wslot on purpose.
+vpci::hyperv::wslot parse_wslot(std::string_view option, const std::string& text) {
+  const auto slot = vpci::hyperv::decode_wslot(id32(option, text));
+  if (!slot)
+    throw std::invalid_argument(std::string(option) + ": '" + text +
+                                "' is not a wslot: bits 31:8 are reserved (device bits 4:0, function bits 7:5: 0..0xFF)");
+  return slot.value();
 }
 
 block_spec parse_block(std::string_view option, const std::string& text) {
@@ -190,8 +201,8 @@ options parse(int argc, char** argv) {
     else if (a == "--invalidate-block") o.given.invalidation_trigger = id32(a, value(i));
     else if (a == "--dvsec-vendor") o.dvsec_vendor = id16(a, value(i));
     else if (a == "--dvsec-id") o.dvsec_id = id16(a, value(i));
-    else if (a == "--wslot") o.wslot = id32(a, value(i));
-    else if (a == "--wslot2") o.wslot2 = id32(a, value(i));
+    else if (a == "--wslot") o.wslot = parse_wslot(a, value(i));
+    else if (a == "--wslot2") o.wslot2 = parse_wslot(a, value(i));
     else if (a == "--invalidate-cmd") o.invalidate_cmd = value(i);
     else if (a == "--restart-cmd") o.restart_cmd = value(i);
     else if (a == "--flr-cmd") o.flr_cmd = value(i);
@@ -384,7 +395,8 @@ int run_hyperv(const options& o) {
   command_control commands(o.invalidate_cmd, o.restart_cmd, o.flr_cmd);
   stream_target* target = nullptr;
   pf_control* control = &commands;
-  std::uint32_t wslot = o.wslot, wslot2 = o.wslot2;
+  std::uint32_t wslot = vpci::hyperv::encode_wslot(o.wslot).value();
+  std::uint32_t wslot2 = vpci::hyperv::encode_wslot(o.wslot2).value();
   if (o.self) {
     std::string tcp_host;
     if (!o.tcp.empty()) {  // --self --tcp HOST:0: vpci's PF listens there, the cases connect over TCP
