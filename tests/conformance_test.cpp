@@ -592,6 +592,26 @@ BOOST_AUTO_TEST_CASE(hyperv_cases_pass_against_vpcis_pf_over_a_unix_socket) {
   expect_no_failure(run_cases(hyperv_cases(), ctx, {}), {"hyperv.unread_answers_stall"});
 }
 
+// vpci-conformance --self served its streams at 0x22 / 0x42 whatever --wslot / --wslot2 said. The PF now
+// serves the wslots it is given: the cases pass at the lowest and highest wslot, and a VF naming the
+// default one is refused.
+BOOST_AUTO_TEST_CASE(vpcis_pf_serves_its_streams_at_the_wslots_it_is_given) {
+  const profile p = default_profile();
+  {
+    self_stream_pf pf(p, {hyperv::wslot{0, 0}, hyperv::wslot{31, 7}});
+    BOOST_REQUIRE(pf.setup_error().empty());
+    hyperv_context ctx{pf, p, &pf, 0x00, 0xFF, std::chrono::milliseconds(2000), std::nullopt};
+    expect_no_failure(run_cases(hyperv_cases(), ctx, {}), {"hyperv.unread_answers_stall"});
+  }
+  self_stream_pf pf(p, {hyperv::wslot{5, 0}, hyperv::wslot{6, 0}});
+  BOOST_REQUIRE(pf.setup_error().empty());
+  hyperv_context at_the_default{pf, p, &pf, 0x22, 0x42, std::chrono::milliseconds(2000), std::nullopt};
+  const auto reports = run_cases(hyperv_cases(), at_the_default, {"hyperv.read_exact_length"});
+  BOOST_REQUIRE(reports.size() == 1u);
+  BOOST_TEST((reports[0].result.outcome == verdict::fail));
+  BOOST_TEST(reports[0].result.reason.find("0xC0000022") != std::string::npos, reports[0].result.reason);
+}
+
 // ---- broken PFs fail the case of the rule they break ---------------------------------------------------------
 
 // On a real VF the header's vendor ID reads 0xFFFF: the tool looked for a DVSEC of vendor 0xFFFF and found
@@ -831,6 +851,16 @@ BOOST_AUTO_TEST_CASE(a_wslot_setting_reserved_bits_is_a_usage_error_naming_the_r
       }
     }
   }
+}
+
+// --self ignored --wslot / --wslot2: its PF served 0x22 / 0x42 and the cases used those. Now its PF serves
+// the wslots given, the lowest and the highest too.
+BOOST_AUTO_TEST_CASE(self_on_binding_2_runs_at_the_wslots_given) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const tool_run run = run_tool({paths->at(0), "--self", "--binding", "hyperv", "--stall-ms", "300", "--wslot", "0", "--wslot2", "0xFF"});
+  BOOST_TEST(run.status == 0, run.output);
+  BOOST_TEST(contains(run.output, " 0 failed"), run.output);
 }
 
 // With --json a usage or setup error gave no JSON (the usage or a line of text on stderr, nothing on stdout),

@@ -67,8 +67,8 @@ Options:
   --empty-block ID          a block whose handler reports success with 0 bytes
   --dvsec-vendor ID         the window's DVSEC vendor ID (default: the function's own vendor ID)
   --dvsec-id ID             the window's DVSEC ID (default 0x5650)
-  --wslot N / --wslot2 N    the VFs' wslots on binding 2 (default 0x22 / 0x42): device bits 4:0, function
-                            bits 7:5, so 0..0xFF (bits 31:8 are reserved)
+  --wslot N / --wslot2 N    the VFs' wslots on binding 2 (default 0x22 / 0x42; with --self, the ones its PF
+                            serves): device bits 4:0, function bits 7:5, so 0..0xFF (bits 31:8 are reserved)
   --stall-ms MS             the PF's stall timeout on binding 2 (enables hyperv.unread_answers_stall)
   --invalidate-cmd CMD      a shell command that makes the PF raise an invalidation: {vf} and {mask}
                             (hex) are replaced; it returns once the PF has taken it
@@ -103,7 +103,7 @@ struct options {
   profile blocks;  // what the cases assume: see the end of parse()
   std::optional<std::uint16_t> dvsec_vendor;
   std::uint16_t dvsec_id{vpci::mailbox::default_dvsec_id};
-  vpci::hyperv::wslot wslot{self_wslots[0]}, wslot2{self_wslots[1]};
+  vpci::hyperv::wslot wslot{default_wslots[0]}, wslot2{default_wslots[1]};
   std::string invalidate_cmd, restart_cmd, flr_cmd;
 };
 
@@ -395,8 +395,6 @@ int run_hyperv(const options& o) {
   command_control commands(o.invalidate_cmd, o.restart_cmd, o.flr_cmd);
   stream_target* target = nullptr;
   pf_control* control = &commands;
-  std::uint32_t wslot = vpci::hyperv::encode_wslot(o.wslot).value();
-  std::uint32_t wslot2 = vpci::hyperv::encode_wslot(o.wslot2).value();
   if (o.self) {
     std::string tcp_host;
     if (!o.tcp.empty()) {  // --self --tcp HOST:0: vpci's PF listens there, the cases connect over TCP
@@ -406,12 +404,11 @@ int run_hyperv(const options& o) {
       tcp_host = o.tcp.substr(0, colon);
       if (tcp_host.size() >= 2 && tcp_host.front() == '[' && tcp_host.back() == ']') tcp_host = tcp_host.substr(1, tcp_host.size() - 2);
     }
-    self = std::make_unique<self_stream_pf>(o.blocks, o.stall.value_or(std::chrono::seconds(5)), tcp_host);
+    self = std::make_unique<self_stream_pf>(o.blocks, std::array{o.wslot, o.wslot2}, o.stall.value_or(std::chrono::seconds(5)),
+                                            tcp_host);
     if (!self->setup_error().empty()) throw std::runtime_error("starting vpci's PF: " + self->setup_error());
     target = self.get();
     control = self.get();
-    wslot = vpci::hyperv::encode_wslot(self_wslots[0]).value();
-    wslot2 = vpci::hyperv::encode_wslot(self_wslots[1]).value();
   } else if (!o.unix_path.empty() || !o.tcp.empty()) {
     const bool tcp = o.unix_path.empty();
     sockets = std::make_unique<socket_stream_target>(tcp, tcp ? o.tcp : o.unix_path, tcp ? o.tcp2 : o.unix_path2);
@@ -419,7 +416,8 @@ int run_hyperv(const options& o) {
   } else {
     throw std::invalid_argument("binding 2 needs --self, --unix PATH or --tcp HOST:PORT");
   }
-  hyperv_context ctx{*target, o.blocks, control, wslot, wslot2, o.timeout, o.stall};
+  hyperv_context ctx{*target, o.blocks, control, vpci::hyperv::encode_wslot(o.wslot).value(),
+                     vpci::hyperv::encode_wslot(o.wslot2).value(), o.timeout, o.stall};
   return finish(run_cases(only(hyperv_cases(), o), ctx, o.cases, print_line));
 }
 
