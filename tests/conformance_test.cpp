@@ -592,6 +592,26 @@ BOOST_AUTO_TEST_CASE(hyperv_cases_pass_against_vpcis_pf_over_a_unix_socket) {
   expect_no_failure(run_cases(hyperv_cases(), ctx, {}), {"hyperv.unread_answers_stall"});
 }
 
+// vpci-conformance --self served its streams at 0x22 / 0x42 whatever --wslot / --wslot2 said. The PF now
+// serves the wslots it is given: the cases pass at the lowest and highest wslot, and a VF naming the
+// default one is refused.
+BOOST_AUTO_TEST_CASE(vpcis_pf_serves_its_streams_at_the_wslots_it_is_given) {
+  const profile p = default_profile();
+  {
+    self_stream_pf pf(p, {hyperv::wslot{0, 0}, hyperv::wslot{31, 7}});
+    BOOST_REQUIRE(pf.setup_error().empty());
+    hyperv_context ctx{pf, p, &pf, 0x00, 0xFF, std::chrono::milliseconds(2000), std::nullopt};
+    expect_no_failure(run_cases(hyperv_cases(), ctx, {}), {"hyperv.unread_answers_stall"});
+  }
+  self_stream_pf pf(p, {hyperv::wslot{5, 0}, hyperv::wslot{6, 0}});
+  BOOST_REQUIRE(pf.setup_error().empty());
+  hyperv_context at_the_default{pf, p, &pf, 0x22, 0x42, std::chrono::milliseconds(2000), std::nullopt};
+  const auto reports = run_cases(hyperv_cases(), at_the_default, {"hyperv.read_exact_length"});
+  BOOST_REQUIRE(reports.size() == 1u);
+  BOOST_TEST((reports[0].result.outcome == verdict::fail));
+  BOOST_TEST(reports[0].result.reason.find("0xC0000022") != std::string::npos, reports[0].result.reason);
+}
+
 // ---- broken PFs fail the case of the rule they break ---------------------------------------------------------
 
 // On a real VF the header's vendor ID reads 0xFFFF: the tool looked for a DVSEC of vendor 0xFFFF and found
@@ -704,11 +724,12 @@ namespace {
 
 struct tool_run {
   int status;
-  std::string output;  // stdout and stderr
+  std::string output;  // stdout and stderr, or stdout only
 };
 
-tool_run run_tool(std::vector<std::string> args) {
-  vpci::test::program_process program(std::move(args), vpci::test::program_process::capture::stdout_and_stderr);
+tool_run run_tool(std::vector<std::string> args,
+                  vpci::test::program_process::capture what = vpci::test::program_process::capture::stdout_and_stderr) {
+  vpci::test::program_process program(std::move(args), what);
   BOOST_TEST_REQUIRE(program.running());
   const int status = program.wait_exit();
   return {status, program.output()};
@@ -772,7 +793,7 @@ BOOST_AUTO_TEST_CASE(a_bad_number_is_a_usage_error_naming_the_option_and_the_val
   }
   // What the options take: decimal, 0x hex, the bounds themselves.
   for (const auto& good : std::vector<std::vector<std::string>>{
-           {"--timeout", "0x3E8"}, {"--timeout", "86400000"}, {"--wslot", "0xFFFFFFFF"}, {"--dvsec-id", "0xFFFF"}, {"--block", "1:128:ro"}}) {
+           {"--timeout", "0x3E8"}, {"--timeout", "86400000"}, {"--wslot", "0xFF"}, {"--dvsec-id", "0xFFFF"}, {"--block", "1:128:ro"}}) {
     std::vector<std::string> args{paths->at(0), "--self", "--list"};
     args.insert(args.end(), good.begin(), good.end());
     BOOST_TEST_CONTEXT(good[0] << " " << good[1]) {
@@ -809,6 +830,74 @@ BOOST_AUTO_TEST_CASE(a_case_pattern_matching_no_case_is_a_usage_error) {
     BOOST_TEST(run.status == 0, run.output);
     BOOST_TEST(contains(run.output, "mailbox.sequence_skip"));
     BOOST_TEST(!contains(run.output, "mailbox.sequence_wrap"));
+  }
+}
+
+// --wslot / --wslot2 took any 32-bit value. One above 0xFF sets win_slot's reserved bits 31:8: the tool broke
+// the protocol in every request it sent, an external PF refused them (and quarantined the VF), and the run
+// reported the PF failing (exit status 1).
+BOOST_AUTO_TEST_CASE(a_wslot_setting_reserved_bits_is_a_usage_error_naming_the_rule) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  for (const std::string option : {"--wslot", "--wslot2"}) {
+    for (const std::string value : {"0x100", "0x122", "0xFFFFFFFF"}) {
+      BOOST_TEST_CONTEXT(option << " " << value) {
+        const tool_run run = run_tool({paths->at(0), "--self", "--binding", "hyperv", option, value});
+        BOOST_TEST(run.status == 2);
+        BOOST_TEST(contains(run.output, "vpci-conformance: " + option + ": '" + value +
+                                            "' is not a wslot: bits 31:8 are reserved (device bits 4:0, function bits 7:5: 0..0xFF)"),
+                   run.output);
+        BOOST_TEST(!contains(run.output, "passed"));
+      }
+    }
+  }
+}
+
+// --self ignored --wslot / --wslot2: its PF served 0x22 / 0x42 and the cases used those. Now its PF serves
+// the wslots given, the lowest and the highest too.
+BOOST_AUTO_TEST_CASE(self_on_binding_2_runs_at_the_wslots_given) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const tool_run run = run_tool({paths->at(0), "--self", "--binding", "hyperv", "--stall-ms", "300", "--wslot", "0", "--wslot2", "0xFF"});
+  BOOST_TEST(run.status == 0, run.output);
+  BOOST_TEST(contains(run.output, " 0 failed"), run.output);
+}
+
+// With --json a usage or setup error gave no JSON (the usage or a line of text on stderr, nothing on stdout),
+// also when --json came after the bad option. Now stdout has {"error": MESSAGE}, the exit status unchanged.
+BOOST_AUTO_TEST_CASE(with_json_a_usage_or_setup_error_is_an_error_object_on_stdout) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct failure {
+    std::vector<std::string> args;
+    std::string starts;  // the JSON line's start; it ends with "}
+  };
+  const failure failures[] = {
+      {{"--self", "--bogus"}, R"json({"error":"unknown option --bogus"})json"},
+      {{"--self", "--timeout", "abc"}, R"json({"error":"--timeout: 'abc' is not a number in 1..86400000 (a day)"})json"},
+      {{"--self", "--case", "nope"}, R"json({"error":"--case nope matches no mailbox case (--list shows them)"})json"},
+      {{"--shm", "/vpci-conformance-no-such-space"}, R"json({"error":"shm_open /vpci-conformance-no-such-space: )json"},
+  };
+  for (const failure& f : failures) {
+    BOOST_TEST_CONTEXT(f.args[0] << " " << f.args[1]) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), f.args.begin(), f.args.end());
+      const tool_run text = run_tool(args, capture::stdout_only);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output.empty(), text.output);
+      std::vector<std::string> json_first{paths->at(0), "--json"};
+      json_first.insert(json_first.end(), f.args.begin(), f.args.end());
+      std::vector<std::string> json_last = args;
+      json_last.emplace_back("--json");
+      for (const auto& with_json : {json_first, json_last}) {
+        const tool_run run = run_tool(with_json, capture::stdout_only);
+        BOOST_TEST(run.status == 2);
+        BOOST_TEST(run.output.starts_with(f.starts), run.output);
+        BOOST_TEST(run.output.ends_with("\"}\n"), run.output);
+        BOOST_TEST(std::count(run.output.begin(), run.output.end(), '\n') == 1);
+      }
+    }
   }
 }
 

@@ -27,6 +27,7 @@
 #include "conformance/runner.hpp"
 #include "conformance/self_pf.hpp"
 #include "conformance/socket_stream.hpp"
+#include "json_string.hpp"
 #include "option_number.hpp"
 
 namespace {
@@ -57,7 +58,7 @@ Options:
                             case of the binding is an error)
   --exclude PATTERN         leave matching cases out (repeatable)
   --list                    list the cases and exit
-  --json                    print the results as JSON
+  --json                    print the results as JSON; a usage or setup error as {"error": MESSAGE}
   --timeout MS              how long to wait for each answer (default 1000)
   --block ID:SIZE[:ro|:wo]  the VF's blocks (repeatable; replaces the profile's VF blocks)
   --foreign-block ID        a block of another VF only      --undefined-block ID   a block nobody defines
@@ -66,7 +67,8 @@ Options:
   --empty-block ID          a block whose handler reports success with 0 bytes
   --dvsec-vendor ID         the window's DVSEC vendor ID (default: the function's own vendor ID)
   --dvsec-id ID             the window's DVSEC ID (default 0x5650)
-  --wslot N / --wslot2 N    the VFs' wslots on binding 2 (default 0x22 / 0x42)
+  --wslot N / --wslot2 N    the VFs' wslots on binding 2 (default 0x22 / 0x42; with --self, the ones its PF
+                            serves): device bits 4:0, function bits 7:5, so 0..0xFF (bits 31:8 are reserved)
   --stall-ms MS             the PF's stall timeout on binding 2 (enables hyperv.unread_answers_stall)
   --invalidate-cmd CMD      a shell command that makes the PF raise an invalidation: {vf} and {mask}
                             (hex) are replaced; it returns once the PF has taken it
@@ -84,7 +86,7 @@ block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, wri
 give (0xDEAD0000 stays the undefined block); a case whose block is not given is SKIPped.
 Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
 the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
-setup error.
+setup error (with --json also given as {"error": MESSAGE} on stdout).
 )";
 
 struct options {
@@ -94,14 +96,14 @@ struct options {
   bool allow_write{false};
   std::vector<std::string> cases;
   std::vector<std::string> excluded;
-  bool list{false}, json{false};
+  bool list{false};
   std::chrono::milliseconds timeout{1000};
   std::optional<std::chrono::milliseconds> stall;
   profile given;   // what the block options said
   profile blocks;  // what the cases assume: see the end of parse()
   std::optional<std::uint16_t> dvsec_vendor;
   std::uint16_t dvsec_id{vpci::mailbox::default_dvsec_id};
-  std::uint32_t wslot{0x22}, wslot2{0x42};
+  vpci::hyperv::wslot wslot{default_wslots[0]}, wslot2{default_wslots[1]};
   std::string invalidate_cmd, restart_cmd, flr_cmd;
 };
 
@@ -130,6 +132,16 @@ std::uint16_t id16(std::string_view option, const std::string& text) {
 }
 std::chrono::milliseconds milliseconds(std::string_view option, const std::string& text) {
   return std::chrono::milliseconds(number(option, text, milliseconds_range));
+}
+// The VF's own wslot may not set the reserved bits: the tool would break the protocol in every request it
+// sends, the PF would refuse them and quarantine the VF, and the run would blame the PF.
+// hyperv.wslot_reserved_bits sends such a wslot on purpose.
+vpci::hyperv::wslot parse_wslot(std::string_view option, const std::string& text) {
+  const auto slot = vpci::hyperv::decode_wslot(id32(option, text));
+  if (!slot)
+    throw std::invalid_argument(std::string(option) + ": '" + text +
+                                "' is not a wslot: bits 31:8 are reserved (device bits 4:0, function bits 7:5: 0..0xFF)");
+  return slot.value();
 }
 
 block_spec parse_block(std::string_view option, const std::string& text) {
@@ -176,7 +188,7 @@ options parse(int argc, char** argv) {
     else if (a == "--case") o.cases.push_back(value(i));
     else if (a == "--exclude") o.excluded.push_back(value(i));
     else if (a == "--list") o.list = true;
-    else if (a == "--json") o.json = true;
+    else if (a == "--json") continue;  // read by json_requested() before parsing
     else if (a == "--timeout") o.timeout = milliseconds(a, value(i));
     else if (a == "--stall-ms") o.stall = milliseconds(a, value(i));
     else if (a == "--block") {
@@ -189,8 +201,8 @@ options parse(int argc, char** argv) {
     else if (a == "--invalidate-block") o.given.invalidation_trigger = id32(a, value(i));
     else if (a == "--dvsec-vendor") o.dvsec_vendor = id16(a, value(i));
     else if (a == "--dvsec-id") o.dvsec_id = id16(a, value(i));
-    else if (a == "--wslot") o.wslot = id32(a, value(i));
-    else if (a == "--wslot2") o.wslot2 = id32(a, value(i));
+    else if (a == "--wslot") o.wslot = parse_wslot(a, value(i));
+    else if (a == "--wslot2") o.wslot2 = parse_wslot(a, value(i));
     else if (a == "--invalidate-cmd") o.invalidate_cmd = value(i);
     else if (a == "--restart-cmd") o.restart_cmd = value(i);
     else if (a == "--flr-cmd") o.flr_cmd = value(i);
@@ -383,7 +395,6 @@ int run_hyperv(const options& o) {
   command_control commands(o.invalidate_cmd, o.restart_cmd, o.flr_cmd);
   stream_target* target = nullptr;
   pf_control* control = &commands;
-  std::uint32_t wslot = o.wslot, wslot2 = o.wslot2;
   if (o.self) {
     std::string tcp_host;
     if (!o.tcp.empty()) {  // --self --tcp HOST:0: vpci's PF listens there, the cases connect over TCP
@@ -393,12 +404,11 @@ int run_hyperv(const options& o) {
       tcp_host = o.tcp.substr(0, colon);
       if (tcp_host.size() >= 2 && tcp_host.front() == '[' && tcp_host.back() == ']') tcp_host = tcp_host.substr(1, tcp_host.size() - 2);
     }
-    self = std::make_unique<self_stream_pf>(o.blocks, o.stall.value_or(std::chrono::seconds(5)), tcp_host);
+    self = std::make_unique<self_stream_pf>(o.blocks, std::array{o.wslot, o.wslot2}, o.stall.value_or(std::chrono::seconds(5)),
+                                            tcp_host);
     if (!self->setup_error().empty()) throw std::runtime_error("starting vpci's PF: " + self->setup_error());
     target = self.get();
     control = self.get();
-    wslot = vpci::hyperv::encode_wslot(self_wslots[0]).value();
-    wslot2 = vpci::hyperv::encode_wslot(self_wslots[1]).value();
   } else if (!o.unix_path.empty() || !o.tcp.empty()) {
     const bool tcp = o.unix_path.empty();
     sockets = std::make_unique<socket_stream_target>(tcp, tcp ? o.tcp : o.unix_path, tcp ? o.tcp2 : o.unix_path2);
@@ -406,16 +416,33 @@ int run_hyperv(const options& o) {
   } else {
     throw std::invalid_argument("binding 2 needs --self, --unix PATH or --tcp HOST:PORT");
   }
-  hyperv_context ctx{*target, o.blocks, control, wslot, wslot2, o.timeout, o.stall};
+  hyperv_context ctx{*target, o.blocks, control, vpci::hyperv::encode_wslot(o.wslot).value(),
+                     vpci::hyperv::encode_wslot(o.wslot2).value(), o.timeout, o.stall};
   return finish(run_cases(only(hyperv_cases(), o), ctx, o.cases, print_line));
+}
+
+// --json is looked for on the whole line before the parser runs, so that a usage error the parser meets
+// before a later --json is still given as JSON. The output follows the same rule: "--shm --json" names a
+// space "--json" and asks for JSON.
+bool json_requested(int argc, char** argv) {
+  return std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; });
+}
+
+// A usage or setup error: the message on stderr (after a usage error, the usage too) and, with --json,
+// {"error": MESSAGE} on stdout, as vpci-perf gives it, so that a reader of the JSON learns why there are no
+// results. Exit status 2 either way.
+int setup_failed(const std::string& message, bool show_usage) {
+  std::fprintf(stderr, "vpci-conformance: %s\n%s%s", message.c_str(), show_usage ? "\n" : "", show_usage ? usage : "");
+  if (json_output) std::printf("%s\n", vpci::example::json_error(message).c_str());
+  return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  json_output = json_requested(argc, argv);
   try {
     const options o = parse(argc, argv);
-    json_output = o.json;
     if (o.binding == "hyperv") check_case_patterns(hyperv_cases(), o);
     else check_case_patterns(mailbox_cases(), o);
     if (o.list) {
@@ -426,10 +453,8 @@ int main(int argc, char** argv) {
     }
     return o.binding == "hyperv" ? run_hyperv(o) : run_mailbox(o);
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "vpci-conformance: %s\n\n%s", e.what(), usage);
-    return 2;
+    return setup_failed(e.what(), true);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "vpci-conformance: %s\n", e.what());
-    return 2;
+    return setup_failed(e.what(), false);
   }
 }

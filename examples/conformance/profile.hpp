@@ -8,6 +8,7 @@
 // A case whose block role is missing is SKIPped with the reason.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -19,6 +20,7 @@
 
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/engine/pf_blocks.hpp>
+#include <vpci/wire/hyperv.hpp>
 
 #include "report.hpp"
 
@@ -86,6 +88,10 @@ inline profile default_profile() {
   p.second_vf_block = block_spec{40, 8, block_access::read_write};
   return p;
 }
+
+// The VFs' wslots on binding 2 (VF 0's, VF 1's) unless --wslot / --wslot2 give others: the streams --self
+// serves, and what the tool assumes of another PF.
+inline constexpr std::array<hyperv::wslot, 2> default_wslots{{{2, 1}, {2, 2}}};  // 0x22, 0x42
 
 // The SKIP reason of a case whose block role the profile does not fill.
 inline std::string missing(std::string_view role) {

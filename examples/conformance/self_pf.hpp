@@ -38,7 +38,6 @@
 namespace vpci::conformance {
 
 inline constexpr std::uint16_t self_vendor_id = 0x1AF4;
-inline constexpr hyperv::wslot self_wslots[2] = {{2, 1}, {2, 2}};  // 0x22, 0x42
 
 class self_mailbox_pf final : public pf_control {
  public:
@@ -93,10 +92,11 @@ class self_stream_pf final : public stream_target, public pf_control {
   using endpoint = pf_endpoint<4>;
   using socket = boost::asio::local::stream_protocol::socket;
 
-  // `tcp_host`: serve over TCP, listening on that host (any free port, one listener per VF), instead of
-  // socket pairs.
-  explicit self_stream_pf(profile p, std::chrono::nanoseconds stall = std::chrono::seconds(5), std::string tcp_host = {})
-      : stall_(stall) {
+  // `wslots`: VF 0's and VF 1's, as the tool's --wslot / --wslot2 give them. `tcp_host`: serve over TCP,
+  // listening on that host (any free port, one listener per VF), instead of socket pairs.
+  explicit self_stream_pf(profile p, std::array<hyperv::wslot, 2> wslots = default_wslots,
+                          std::chrono::nanoseconds stall = std::chrono::seconds(5), std::string tcp_host = {})
+      : wslots_(wslots), stall_(stall) {
     setup_error_ = define_profile(pf_, p);
     if (setup_error_.empty() && !tcp_host.empty()) {
       try {
@@ -149,7 +149,7 @@ class self_stream_pf final : public stream_target, public pf_control {
       if (ec) return ec.message();
       pf_stream_options<steady_timing> options;
       options.stall_timeout = stall_;
-      pf_.async_serve(static_cast<vf_index>(vf), self_wslots[vf], s, options, [](boost::system::error_code) {});
+      pf_.async_serve(static_cast<vf_index>(vf), wslots_[static_cast<std::size_t>(vf)], s, options, [](boost::system::error_code) {});
       return std::string{};
     });
     if (!error.empty()) {
@@ -192,7 +192,8 @@ class self_stream_pf final : public stream_target, public pf_control {
             tcp_sockets_.push_back(std::move(s));
             pf_stream_options<steady_timing> options;
             options.stall_timeout = stall_;
-            pf_.async_serve(static_cast<vf_index>(vf), self_wslots[vf], tcp_sockets_.back(), options, [](boost::system::error_code) {});
+            pf_.async_serve(static_cast<vf_index>(vf), wslots_[static_cast<std::size_t>(vf)], tcp_sockets_.back(), options,
+                            [](boost::system::error_code) {});
             accepted->set_value({});
           });
       return std::string{};
@@ -217,6 +218,7 @@ class self_stream_pf final : public stream_target, public pf_control {
   std::list<boost::asio::ip::tcp::socket> tcp_sockets_;
   std::array<std::string, 2> addresses_{};
   endpoint pf_;
+  std::array<hyperv::wslot, 2> wslots_;
   std::chrono::nanoseconds stall_;
   std::string setup_error_;
   std::thread thread_;

@@ -459,7 +459,7 @@ vpci_perf::signal_watch::handler ended_by_signal(const char* when, bool json_err
   return [when, json_error](int signal, unsigned) {
     const std::string message = std::string("interrupted ") + when;
     std::fprintf(stderr, "vpci-perf: %s\n", message.c_str());
-    if (json_error) std::printf("{\"error\":%s}\n", vpci::example::json_string(message).c_str());
+    if (json_error) std::printf("%s\n", vpci::example::json_error(message).c_str());
     vpci_perf::signal_watch::end_as(signal);
   };
 }
@@ -1221,7 +1221,7 @@ figures run_both(const options& o, vpci_perf::signal_watch& signals) {
 // reader of the JSON learns why there are no figures; exit status 2.
 int setup_failed(const options& o, const std::string& message) {
   std::fprintf(stderr, "vpci-perf: %s\n", message.c_str());
-  if (o.json) std::printf("{\"error\":%s}\n", vpci::example::json_string(message).c_str());
+  if (o.json) std::printf("%s\n", vpci::example::json_error(message).c_str());
   return 2;
 }
 
