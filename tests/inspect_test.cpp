@@ -465,6 +465,34 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_with_a_message) {
   BOOST_TEST(r.err.find("usage: vpci-inspect") == 0u);
 }
 
+// Linux's PCI domains are 32-bit: an Intel VMD controller's devices sit in domains 10000 and up, which
+// sysfs and lspci name with 5 digits (10000:e1:00.0). Such a device is read like any other, from a dump and
+// through sysfs, and printed under the name Linux gives it.
+BOOST_AUTO_TEST_CASE(a_domain_of_more_than_4_hex_digits_is_a_pci_address) {
+  if (skip_without_binary()) return;
+  const auto pf = sriov_pf();
+  temp_file dump(dump_text("10000:e1:00.0 Non-Volatile memory controller: behind VMD", looping_device().view(256)) +
+                 dump_text("0000:03:00.0 PF", pf.view()));
+  auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(listed(r) == std::vector<std::string>({"10000:e1:00.0", "0000:03:00.0"}), boost::test_tools::per_element());
+
+  temp_directory root;
+  sysfs_function(root.path(), "0000:03:00.0", pf.view());
+  sysfs_function(root.path(), "10000:e1:00.0", looping_device().view(256));
+  const std::string environment = "VPCI_SYSFS_ROOT='" + root.path().string() + "' ";
+  r = run_inspect("--json", environment);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(listed(r) == std::vector<std::string>({"0000:03:00.0", "10000:e1:00.0"}), boost::test_tools::per_element());
+  r = run_inspect("10000:E1:00.0", environment);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(r.out.find("10000:e1:00.0  vendor 1af4 device 1041") == 0u, r.out);
+  // The SR-IOV VFs of a PF in such a domain are in that domain too.
+  temp_file vmd_pf(dump_text("10000:03:00.0 PF", pf.view()));
+  r = run_inspect("--dump '" + vmd_pf.path() + "'");
+  BOOST_TEST(r.out.find("    VF 0: 10000:04:10.0 (not enabled)\n") != std::string::npos, r.out);
+}
+
 // vpci-inspect shows the window's DVSEC with the fields lspci -vvv shows ("Designated Vendor-Specific:
 // Vendor=8086 ID=5650 Rev=2 Len=184") and decodes the window's live state.
 BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
