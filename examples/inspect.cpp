@@ -63,11 +63,13 @@
 
 #include "json_string.hpp"
 #include "lspci_dump.hpp"
+#include "quoted_text.hpp"
 
 namespace {
 
 using namespace vpci;
 using vpci::example::json_string;
+using vpci::example::quoted_text;
 
 struct vsec_entry {
   std::uint16_t offset;
@@ -760,7 +762,7 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
                  std::vector<device_report>& out) {
   const auto address = pci_address::parse(address_text);
   if (!address) {
-    std::fprintf(stderr, "vpci-inspect: '%s' is not a PCI address (DDDD:BB:DD.F)\n", address_text.c_str());
+    std::fprintf(stderr, "vpci-inspect: %s is not a PCI address (DDDD:BB:DD.F)\n", quoted_text(address_text).c_str());
     return false;
   }
   const auto directory = root / address->to_string();
@@ -893,7 +895,8 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
       if (i + 1 >= argc || o.filter) return usage(), std::nullopt;
       o.filter = id_filter::parse(argv[++i]);
       if (!o.filter) {
-        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n", argv[i]);
+        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n",
+                     quoted_text(argv[i]).c_str());
         return usage(), std::nullopt;
       }
     } else if (arg == "--help" || arg == "-h") {

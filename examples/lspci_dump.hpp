@@ -12,6 +12,8 @@
 
 #include <vpci/transport/sysfs_config_space.hpp>
 
+#include "quoted_text.hpp"
+
 namespace vpci::example {
 
 struct dumped_device {
@@ -50,7 +52,7 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
       std::size_t offset = 0;
       for (char c : first.substr(0, first.size() - 1)) {
         const int v = detail::hex_value(c);
-        if (v < 0) return fail("bad offset '" + std::string(first) + "'");
+        if (v < 0) return fail("bad offset " + quoted_text(first));
         offset = offset * 16 + static_cast<std::size_t>(v);
         if (offset > 0x10000) return fail("offset too large");
       }
@@ -66,7 +68,7 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
         }
         const int high = detail::hex_value(rest[0]);
         const int low = rest.size() > 1 ? detail::hex_value(rest[1]) : -1;
-        if (high < 0 || low < 0 || (rest.size() > 2 && rest[2] != ' ')) return fail("bad byte in '" + line + "'");
+        if (high < 0 || low < 0 || (rest.size() > 2 && rest[2] != ' ')) return fail("bad byte in " + quoted_text(line));
         config.push_back(static_cast<std::byte>(high * 16 + low));
         rest.remove_prefix(2);
         ++count;
@@ -75,7 +77,7 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
       continue;
     }
     const auto address = pci_address::parse(first);
-    if (!address) return fail("neither a device line nor a data line: '" + line + "'");
+    if (!address) return fail("neither a device line nor a data line: " + quoted_text(line));
     if (!devices.empty() && devices.back().config.empty())
       return fail("device " + devices.back().address.to_string() + " has no data");
     devices.push_back({*address, space == std::string::npos ? std::string{} : line.substr(space + 1), {}});

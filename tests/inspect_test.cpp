@@ -493,6 +493,23 @@ BOOST_AUTO_TEST_CASE(a_domain_of_more_than_4_hex_digits_is_a_pci_address) {
   BOOST_TEST(r.out.find("    VF 0: 10000:04:10.0 (not enabled)\n") != std::string::npos, r.out);
 }
 
+// A message quotes the user's text with its non-printable bytes as \xHH: a NUL in a dump line cut the
+// message short where printf stopped, and a control character in an argument went to the terminal raw.
+BOOST_AUTO_TEST_CASE(messages_show_the_users_text_with_non_printable_bytes_escaped) {
+  if (skip_without_binary()) return;
+  temp_file dump(std::string("00:00.0 Host bridge\n00: 86 80\0d7 0d 00 00 00 00 00 00 00 06 00 00 00 00\n", 72));
+  auto r = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: " + dump.path() +
+                          ": line 2: bad byte in '00: 86 80\\x00d7 0d 00 00 00 00 00 00 00 06 00 00 00 00'\n");
+  r = run_inspect("\"$(printf '00:00.0\\033[2J')\"");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: '00:00.0\\x1B[2J' is not a PCI address (DDDD:BB:DD.F)\n");
+  r = run_inspect("-d \"$(printf '80\\t86:')\"");
+  BOOST_TEST(r.exit_status == 2);
+  BOOST_TEST(r.err.find("vpci-inspect: -d '80\\x0986:': expected") == 0u, r.err);
+}
+
 // vpci-inspect shows the window's DVSEC with the fields lspci -vvv shows ("Designated Vendor-Specific:
 // Vendor=8086 ID=5650 Rev=2 Len=184") and decodes the window's live state.
 BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
@@ -911,7 +928,7 @@ BOOST_AUTO_TEST_CASE(dash_d_filters_by_vendor_and_device) {
   BOOST_TEST(addresses("1234:5678").empty());
   const auto bad = run_inspect("-d 8086 --dump '" + dump.path() + "'");
   BOOST_TEST(bad.exit_status == 2);
-  BOOST_TEST(bad.err.find("vpci-inspect: -d 8086: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n") == 0u,
+  BOOST_TEST(bad.err.find("vpci-inspect: -d '8086': expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n") == 0u,
              bad.err);
 }
 
@@ -939,7 +956,7 @@ BOOST_AUTO_TEST_CASE(dash_d_filters_by_class_and_programming_interface_as_lspci)
   for (const std::string malformed : {"::20000", "::xxxxx", "::0200:100", "::0200:x0", "x:154c", "1:2:3:4:5", "::0g00"}) {
     const auto bad = run_inspect("-d " + malformed + " --dump '" + dump.path() + "'");
     BOOST_TEST(bad.exit_status == 2, malformed);
-    BOOST_TEST(bad.err.find("vpci-inspect: -d " + malformed + ": expected") == 0u, bad.err);
+    BOOST_TEST(bad.err.find("vpci-inspect: -d '" + malformed + "': expected") == 0u, bad.err);
   }
 }
 
