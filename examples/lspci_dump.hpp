@@ -1,6 +1,7 @@
 // Reads the text dump `lspci -x`/`-xxx`/`-xxxx` prints, the format driver teams attach to bug reports:
 // per device a header line "[DDDD:]BB:DD.F description", then "OFF: xx xx ..." lines of 16 bytes.
-// Lines indented by a tab (what -v adds) and blank lines are skipped. Used by vpci-inspect and its tests.
+// Lines indented by a tab (what -v adds), blank lines and a UTF-8 byte order mark opening the text are
+// skipped. Used by vpci-inspect and its tests.
 #pragma once
 
 #include <cstddef>
@@ -35,6 +36,7 @@ inline int hex_value(char c) noexcept {
 // (with the line number): a data line before any device, offsets that are not contiguous from 0, a
 // byte that is not two hex digits, a device with no data, or no device at all.
 inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& in, std::string& error) {
+  constexpr std::string_view utf8_byte_order_mark = "\xEF\xBB\xBF";
   std::vector<dumped_device> devices;
   std::string line;
   std::size_t line_number = 0;
@@ -45,6 +47,8 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
   while (std::getline(in, line)) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    // A Windows editor saves a dump with a UTF-8 byte order mark in front: not text of the dump.
+    if (line_number == 1 && line.rfind(utf8_byte_order_mark, 0) == 0) line.erase(0, utf8_byte_order_mark.size());
     if (line.empty() || line[0] == '\t' || line[0] == ' ') continue;
     const std::size_t space = line.find(' ');
     const std::string_view first = std::string_view(line).substr(0, space);

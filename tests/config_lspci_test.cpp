@@ -171,6 +171,10 @@ BOOST_AUTO_TEST_CASE(dump_parser_rejects_malformed_text) {
   BOOST_TEST(parse("00:00.0 x\n01:00.0 y\n" + line0) == "line 2: device 0000:00:00.0 has no data");
   BOOST_TEST(parse("00:00.0 x\n" + line0 + "garbage here\n") == "line 3: neither a device line nor a data line: 'garbage here'");
   BOOST_TEST(parse("0001:02:1f.7 x\n\tSubsystem: y\n" + line0) == "ok");
+  // A UTF-8 byte order mark opens a dump saved by a Windows editor: it is not the dump's text. Only the
+  // first line's is one; anywhere else it is a stray byte, shown as such.
+  BOOST_TEST(parse("\xEF\xBB\xBF" "00:00.0 Host bridge\r\n" + line0) == "ok");
+  BOOST_TEST(parse("00:00.0 x\n\xEF\xBB\xBF" + line0) == "line 2: bad offset '\\xEF\\xBB\\xBF00:'");
   // The user's text is quoted with its non-printable bytes escaped: a NUL no longer ends the message.
   BOOST_TEST(parse(std::string("00:00.0 x\n00: 86\0", 17)) == "line 2: bad byte in '00: 86\\x00'");
   BOOST_TEST(parse("0\x7f:\n") == "line 1: bad offset '0\\x7F:'");

@@ -510,6 +510,15 @@ BOOST_AUTO_TEST_CASE(messages_show_the_users_text_with_non_printable_bytes_escap
   BOOST_TEST(r.err.find("vpci-inspect: -d '80\\x0986:': expected") == 0u, r.err);
 }
 
+// A dump saved by a Windows editor opens with a UTF-8 byte order mark, which is not the dump's text.
+BOOST_AUTO_TEST_CASE(a_dump_opening_with_a_utf8_byte_order_mark_is_read) {
+  if (skip_without_binary()) return;
+  temp_file dump("\xEF\xBB\xBF" + dump_text("03:00.0 PF", sriov_pf().view()));
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(listed(r) == std::vector<std::string>({"0000:03:00.0"}), boost::test_tools::per_element());
+}
+
 // vpci-inspect shows the window's DVSEC with the fields lspci -vvv shows ("Designated Vendor-Specific:
 // Vendor=8086 ID=5650 Rev=2 Len=184") and decodes the window's live state.
 BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
