@@ -4,6 +4,7 @@
 // skipped. Used by vpci-inspect and its tests.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <istream>
 #include <optional>
@@ -34,10 +35,11 @@ inline int hex_value(char c) noexcept {
 
 // Parses every device of the dump. On malformed input returns std::nullopt and says why in `error`
 // (with the line number): a data line before any device, offsets that are not contiguous from 0, a
-// byte that is not two hex digits, a device with no data, or no device at all.
+// byte that is not two hex digits, a device with no data, an address listed twice, or no device at all.
 inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& in, std::string& error) {
   constexpr std::string_view utf8_byte_order_mark = "\xEF\xBB\xBF";
   std::vector<dumped_device> devices;
+  std::vector<std::size_t> device_lines;  // the line naming each of `devices`
   std::string line;
   std::size_t line_number = 0;
   auto fail = [&](const std::string& why) {
@@ -84,7 +86,14 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
     if (!address) return fail("neither a device line nor a data line: " + quoted_text(line));
     if (!devices.empty() && devices.back().config.empty())
       return fail("device " + devices.back().address.to_string() + " has no data");
+    // Which of two devices at one address would be the one reported? Neither: say where both are.
+    const auto again = std::find_if(devices.begin(), devices.end(), [&](const dumped_device& d) { return d.address == *address; });
+    if (again != devices.end())
+      return fail("device " + address->to_string() + " was listed at line " +
+                  std::to_string(device_lines[static_cast<std::size_t>(again - devices.begin())]) +
+                  " already (a dump pasted twice, or two machines' dumps in one)");
     devices.push_back({*address, space == std::string::npos ? std::string{} : line.substr(space + 1), {}});
+    device_lines.push_back(line_number);
   }
   if (devices.empty()) return fail("no device in the dump");
   if (devices.back().config.empty()) return fail("device " + devices.back().address.to_string() + " has no data");

@@ -175,6 +175,9 @@ BOOST_AUTO_TEST_CASE(dump_parser_rejects_malformed_text) {
   // first line's is one; anywhere else it is a stray byte, shown as such.
   BOOST_TEST(parse("\xEF\xBB\xBF" "00:00.0 Host bridge\r\n" + line0) == "ok");
   BOOST_TEST(parse("00:00.0 x\n\xEF\xBB\xBF" + line0) == "line 2: bad offset '\\xEF\\xBB\\xBF00:'");
+  // One address twice is one dump pasted twice or two machines' dumps in one: which bytes are the device's?
+  BOOST_TEST(parse("00:01.0 x\n" + line0 + "\n00:02.0 y\n" + line0 + "0000:00:01.0 x\n" + line0) ==
+             "line 6: device 0000:00:01.0 was listed at line 1 already (a dump pasted twice, or two machines' dumps in one)");
   // The user's text is quoted with its non-printable bytes escaped: a NUL no longer ends the message.
   BOOST_TEST(parse(std::string("00:00.0 x\n00: 86\0", 17)) == "line 2: bad byte in '00: 86\\x00'");
   BOOST_TEST(parse("0\x7f:\n") == "line 1: bad offset '0\\x7F:'");

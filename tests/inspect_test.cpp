@@ -519,6 +519,20 @@ BOOST_AUTO_TEST_CASE(a_dump_opening_with_a_utf8_byte_order_mark_is_read) {
   BOOST_TEST(listed(r) == std::vector<std::string>({"0000:03:00.0"}), boost::test_tools::per_element());
 }
 
+// A dump naming one address twice is one dump pasted twice or two machines' dumps in one: which device the
+// address is cannot be told, so the dump is refused with the address and both lines.
+BOOST_AUTO_TEST_CASE(a_dump_listing_an_address_twice_is_refused_naming_both_lines) {
+  if (skip_without_binary()) return;
+  const auto once = dump_text("03:00.0 PF", sriov_pf().view()) + dump_text("00:02.0 virtio", looping_device().view(256));
+  temp_file dump(once + once);
+  const auto r = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.out.empty());
+  BOOST_TEST(r.err == "vpci-inspect: " + dump.path() +
+                          ": line 277: device 0000:03:00.0 was listed at line 1 already (a dump pasted twice, or two "
+                          "machines' dumps in one)\n");
+}
+
 // vpci-inspect shows the window's DVSEC with the fields lspci -vvv shows ("Designated Vendor-Specific:
 // Vendor=8086 ID=5650 Rev=2 Len=184") and decodes the window's live state.
 BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
