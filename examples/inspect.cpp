@@ -916,6 +916,12 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
 
 // The devices of an lspci -xxxx dump; false after a message.
 bool read_dump(const std::string& path, std::vector<device_report>& out) {
+  // A directory opens as a stream that reads nothing, which would pass for an empty dump.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    std::fprintf(stderr, "vpci-inspect: %s: a directory, not a dump file\n", path.c_str());
+    return false;
+  }
   std::ifstream in(path);
   if (!in) {
     std::fprintf(stderr, "vpci-inspect: cannot open %s\n", path.c_str());

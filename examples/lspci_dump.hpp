@@ -34,8 +34,9 @@ inline int hex_value(char c) noexcept {
 }  // namespace detail
 
 // Parses every device of the dump. On malformed input returns std::nullopt and says why in `error`
-// (with the line number): a data line before any device, offsets that are not contiguous from 0, a
-// byte that is not two hex digits, a device with no data, an address listed twice, or no device at all.
+// ("line N: ..."): a data line before any device, offsets that are not contiguous from 0, a byte that is
+// not two hex digits, a device with no data, an address listed twice; or, with no line number, a dump
+// that is empty or has no device line.
 inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& in, std::string& error) {
   constexpr std::string_view utf8_byte_order_mark = "\xEF\xBB\xBF";
   std::vector<dumped_device> devices;
@@ -95,7 +96,11 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
     devices.push_back({*address, space == std::string::npos ? std::string{} : line.substr(space + 1), {}});
     device_lines.push_back(line_number);
   }
-  if (devices.empty()) return fail("no device in the dump");
+  // The whole dump is at fault here, not its last line.
+  if (devices.empty()) {
+    error = line_number == 0 ? "the dump is empty" : "no device line in the dump: every line is blank or indented";
+    return std::nullopt;
+  }
   if (devices.back().config.empty()) return fail("device " + devices.back().address.to_string() + " has no data");
   return devices;
 }

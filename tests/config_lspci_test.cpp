@@ -161,7 +161,9 @@ BOOST_AUTO_TEST_CASE(dump_parser_rejects_malformed_text) {
   };
   const std::string line0 = "00: 86 80 d7 0d 00 00 00 00 00 00 00 06 00 00 00 00\n";
   BOOST_TEST(parse("00:00.0 Host bridge\n" + line0) == "ok");
-  BOOST_TEST(parse("") == "line 0: no device in the dump");
+  // What is wrong with the whole dump is said without a line number: there was no "line 0".
+  BOOST_TEST(parse("") == "the dump is empty");
+  BOOST_TEST(parse("\n\tSubsystem: y\n\n") == "no device line in the dump: every line is blank or indented");
   BOOST_TEST(parse(line0) == "line 1: data before any device line");
   BOOST_TEST(parse("00:00.0 x\n10: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n") ==
              "line 2: offset 10: does not continue the previous line");

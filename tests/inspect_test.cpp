@@ -533,6 +533,19 @@ BOOST_AUTO_TEST_CASE(a_dump_listing_an_address_twice_is_refused_naming_both_line
                           "machines' dumps in one)\n");
 }
 
+// --dump given a directory or an empty file says so; it said "line 0: no device in the dump".
+BOOST_AUTO_TEST_CASE(a_directory_or_an_empty_file_as_a_dump_is_named_as_such) {
+  if (skip_without_binary()) return;
+  temp_directory directory;
+  auto r = run_inspect("--dump '" + directory.path().string() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: " + directory.path().string() + ": a directory, not a dump file\n");
+  temp_file empty("");
+  r = run_inspect("--dump '" + empty.path() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: " + empty.path() + ": the dump is empty\n");
+}
+
 // vpci-inspect shows the window's DVSEC with the fields lspci -vvv shows ("Designated Vendor-Specific:
 // Vendor=8086 ID=5650 Rev=2 Len=184") and decodes the window's live state.
 BOOST_AUTO_TEST_CASE(a_mailbox_window_as_lspci_shows_it_and_its_live_state) {
