@@ -835,19 +835,18 @@ struct id_filter {
       from = colon + 1;
     }
     if (fields.size() < 2 || fields.size() > 4) return std::nullopt;
-    // One field: hex digits (and, where `mask` is given, x for any digit) up to `max`; false if malformed.
-    const auto field = [](const std::string& digits, unsigned max, auto& out, std::uint16_t* mask) {
+    // One field: up to `width` hex digits (and, where `mask` is given, x for any digit); false if
+    // malformed. The width is the register's: a wider part names no ID, whatever its value.
+    const auto field = [](const std::string& digits, std::size_t width, auto& out, std::uint16_t* mask) {
       if (digits.empty() || digits == "*") return true;
-      // `bound` counts an x as 1, so that x digits cannot run past the field's width either.
-      unsigned value = 0, bound = 0, bits = 0xFFFFu;
+      if (digits.size() > width) return false;
+      unsigned value = 0, bits = 0xFFFFu;
       for (const char c : digits) {
         const bool any = (c == 'x' || c == 'X') && mask != nullptr;
         const auto digit = std::string_view("0123456789abcdef").find(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
         if (!any && digit == std::string_view::npos) return false;
         value = (value << 4) | (any ? 0u : static_cast<unsigned>(digit));
-        bound = (bound << 4) | (any ? 1u : static_cast<unsigned>(digit));
         bits = (bits << 4) | (any ? 0u : 0xFu);
-        if (bound > max) return false;
       }
       out = static_cast<typename std::remove_reference_t<decltype(out)>::value_type>(value);
       if (mask != nullptr) *mask = static_cast<std::uint16_t>(bits);
@@ -855,8 +854,8 @@ struct id_filter {
     };
     id_filter f;
     const auto at = [&](std::size_t i) { return i < fields.size() ? fields[i] : std::string(); };
-    if (!field(at(0), 0xFFFF, f.vendor, nullptr) || !field(at(1), 0xFFFF, f.device, nullptr) ||
-        !field(at(2), 0xFFFF, f.device_class, &f.class_mask) || !field(at(3), 0xFF, f.programming_interface, nullptr))
+    if (!field(at(0), 4, f.vendor, nullptr) || !field(at(1), 4, f.device, nullptr) ||
+        !field(at(2), 4, f.device_class, &f.class_mask) || !field(at(3), 2, f.programming_interface, nullptr))
       return std::nullopt;
     return f;
   }
@@ -895,7 +894,8 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
       if (i + 1 >= argc || o.filter) return usage(), std::nullopt;
       o.filter = id_filter::parse(argv[++i]);
       if (!o.filter) {
-        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n",
+        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits a part and 2 "
+                     "of PROG-IF (x: any digit of CLASS)\n",
                      quoted_text(argv[i]).c_str());
         return usage(), std::nullopt;
       }

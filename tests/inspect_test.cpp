@@ -964,8 +964,23 @@ BOOST_AUTO_TEST_CASE(dash_d_filters_by_vendor_and_device) {
   BOOST_TEST(addresses("1234:5678").empty());
   const auto bad = run_inspect("-d 8086 --dump '" + dump.path() + "'");
   BOOST_TEST(bad.exit_status == 2);
-  BOOST_TEST(bad.err.find("vpci-inspect: -d '8086': expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n") == 0u,
+  BOOST_TEST(bad.err.find("vpci-inspect: -d '8086': expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits "
+                          "a part and 2 of PROG-IF (x: any digit of CLASS)\n") == 0u,
              bad.err);
+}
+
+// Vendor and device IDs are 16-bit, the class 16 bits (base class and subclass), the programming interface
+// 8: a part with more digits is a usage error naming the value, even when its value would fit (00000 was
+// taken as vendor 0000).
+BOOST_AUTO_TEST_CASE(dash_d_parts_wider_than_their_register_are_a_usage_error) {
+  if (skip_without_binary()) return;
+  temp_file dump(dump_text("03:00.0 PF", sriov_pf().view()));
+  for (const std::string malformed : {"00000:", ":01572", "08086:1572", "::00200", "::0200:000", "::0xxxx"}) {
+    const auto bad = run_inspect("-d " + malformed + " --dump '" + dump.path() + "'");
+    BOOST_TEST(bad.exit_status == 2, malformed);
+    BOOST_TEST(bad.out.empty());
+    BOOST_TEST(bad.err.find("vpci-inspect: -d '" + malformed + "': expected") == 0u, bad.err);
+  }
 }
 
 // -d's class and programming interface parts, as lspci -d of pciutils 3.8: CLASS is base class and
