@@ -27,8 +27,10 @@
 // "0x..." string there, counts and sizes are numbers, what it calls unknown is null. Malformed content is
 // listed under "errors" and the rest of the device is still printed; so is what sysfs did not show (the
 // bytes past 64 to a reader without CAP_SYS_ADMIN, an Express function's extended space Linux cannot
-// reach). A bad address, an unreadable device or file, or a dump that does not parse is a message on
-// stderr and exit status 1 (2 for a usage error).
+// reach) and what a dump does not hold (it stops at 64 bytes with lspci -x, at 256 with lspci -xxx). None
+// of these changes the exit status, which says whether the devices were read, not what they hold: 0. A
+// bad address, an unreadable device or file, or a dump that does not parse is a message on stderr and
+// exit status 1 (2 for a usage error).
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -264,13 +266,47 @@ bool reads_as_vf(const config::standard_header& h) {
   return h.vendor_id == config::vf_vendor_id && h.device_id == 0xFFFF && !rest_all_ones;
 }
 
+// Where a config space was read. Only the source can say why it holds fewer bytes than the function has,
+// and so whether what lies past them is missing from the reading rather than from the device.
+struct config_source {
+  enum class kind { sysfs, dump, vfio_user };
+  kind from = kind::vfio_user;
+  std::size_t file_size = 0;  // sysfs: the size of the function's config file
+};
+
+// Why the standard space was read only to `size` bytes; std::nullopt when all of it was read.
+// Linux shows a reader without CAP_SYS_ADMIN only the first 64 bytes of the file (128 of a CardBus
+// bridge's; pci-sysfs.c pci_read_config()), and the file keeps its size: lspci says "<access denied>".
+// lspci -x dumps the first 64 bytes.
+std::optional<std::string> standard_space_not_read(const config_source& source, std::size_t size) {
+  if (source.from == config_source::kind::sysfs && source.file_size > size)
+    return "access denied: only the first " + std::to_string(size) + " of " + std::to_string(source.file_size) +
+           " bytes are readable (reading the rest needs CAP_SYS_ADMIN; run as root)";
+  if (source.from == config_source::kind::dump && size < config::conventional_space_size)
+    return "not read: the dump stops at " + std::to_string(size) + " bytes (lspci -xxx dumps the " +
+           std::to_string(config::conventional_space_size) + " bytes of the standard space, lspci -xxxx all " +
+           std::to_string(config::extended_space_size) + ")";
+  return std::nullopt;
+}
+
+// Why a PCI Express function's extended space was not read; std::nullopt when it was. Linux gives an Express
+// function a 256-byte file when it cannot reach the extended space (a read at 0x100 fails, reads all ones
+// or aliases 0x00: probe.c pci_cfg_space_size_ext(); no ECAM, pci=nommconf, a VF in a guest without one).
+// lspci -xxx dumps 256 bytes. Either way its extended capabilities, a mailbox window among them, are unseen,
+// not absent.
+std::optional<std::string> extended_space_not_read(const config_source& source, std::size_t size) {
+  if (source.from == config_source::kind::sysfs && source.file_size == config::conventional_space_size)
+    return "not read: the config space is " + std::to_string(source.file_size) +
+           " bytes (the system gives no access to extended space)";
+  if (source.from == config_source::kind::dump && size < config::extended_space_size)
+    return "not read: the dump stops at " + std::to_string(size) + " bytes (lspci -xxxx dumps the extended space)";
+  return std::nullopt;
+}
+
 // `sysfs_vf` is what sysfs says of a VF (no other source knows a VF's IDs); any other function whose header
-// reads_as_vf is a VF with unknown IDs. `file_size` is the size of the function's sysfs config file, which
-// says why bytes are missing: Linux sizes the file by the config space it can reach, and may show a reader
-// less than the file holds. No other source says why.
-device_report analyse(const pci_address& address, std::span<const std::byte> space,
-                      std::optional<virtual_function> sysfs_vf = std::nullopt,
-                      std::optional<std::size_t> file_size = std::nullopt) {
+// reads_as_vf is a VF with unknown IDs.
+device_report analyse(const pci_address& address, std::span<const std::byte> space, const config_source& source,
+                      std::optional<virtual_function> sysfs_vf = std::nullopt) {
   device_report r;
   r.address = address;
   r.size = space.size();
@@ -293,22 +329,20 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
 
   const auto walk = config::walk_capabilities(space);
   r.capabilities.assign(walk.entries.begin(), walk.entries.end());
-  // Linux shows a reader without CAP_SYS_ADMIN only the first 64 bytes of the file (128 of a CardBus
-  // bridge's; pci-sysfs.c pci_read_config()), and the file keeps its size. A list leading past them was not
-  // read, it is not broken: lspci says "<access denied>" there. What lies past them (the extended space, a
-  // mailbox window, the free ranges) was not read either, so the report ends with the standard capabilities.
-  const bool access_denied = file_size && *file_size > space.size();
+  // A list leading past the bytes read was not read, it is not broken. What lies past them (the extended
+  // space, a mailbox window, the free ranges) was not read either, so the report ends with the standard
+  // capabilities.
+  const auto standard_cut = standard_space_not_read(source, space.size());
   if (walk.error != no_error && header->known_layout()) {
-    if (access_denied && walk.error == errc::out_of_range) {
-      r.errors.push_back("capabilities: access denied: only the first " + std::to_string(space.size()) + " of " +
-                         std::to_string(*file_size) + " bytes are readable (reading the rest needs CAP_SYS_ADMIN; run as root)");
+    if (standard_cut && walk.error == errc::out_of_range) {
+      r.errors.push_back("capabilities: " + *standard_cut);
     } else {
       const std::string after = walk.entries.empty() ? "at the capability pointer"
                                                      : "after [" + hex(walk.entries.end()[-1].offset, 2) + "]";
       r.errors.push_back("capabilities: " + after + ": " + describe(walk.error));
     }
   }
-  if (access_denied) return r;
+  if (standard_cut) return r;
   // Only a PCI Express or PCI-X function has an extended space (what a snapshot holds above 0x100 of any
   // other is not one, and the OS does not read it), so lspci shows extended capabilities only after one of
   // those two; so does this, saying so when the snapshot holds something there.
@@ -321,13 +355,9 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
       r.errors.push_back("extended capabilities: not read: no PCI Express or PCI-X capability, so no extended space");
     return r;
   }
-  // Linux gives an Express function a 256-byte file when it cannot reach the extended space (a read at 0x100
-  // fails, reads all ones or aliases 0x00: probe.c pci_cfg_space_size_ext(); no ECAM, pci=nommconf, a VF in a
-  // guest without one). Its extended capabilities, a mailbox window among them, are unseen, not absent.
   // PCI-X has an extended space only in its 266 and 533 MHz modes, which this does not judge: no error there.
-  if (express && file_size == config::conventional_space_size) {
-    r.errors.push_back("extended capabilities: not read: the config space is " + std::to_string(*file_size) +
-                       " bytes (the system gives no access to extended space)");
+  if (const auto extended_cut = extended_space_not_read(source, space.size()); express && extended_cut) {
+    r.errors.push_back("extended capabilities: " + *extended_cut);
     return r;
   }
 
@@ -777,7 +807,7 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
                  ec ? ec.message().c_str() : "nothing readable");
     return false;
   }
-  out.push_back(analyse(*address, bytes, sysfs_virtual_function(directory), space.file_size()));
+  out.push_back(analyse(*address, bytes, {config_source::kind::sysfs, space.file_size()}, sysfs_virtual_function(directory)));
   return true;
 }
 
@@ -792,7 +822,7 @@ bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std:
     std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", socket.c_str(), ec.message().c_str());
     return false;
   }
-  out.push_back(analyse(pci_address{}, bytes));
+  out.push_back(analyse(pci_address{}, bytes, {config_source::kind::vfio_user}));
   return true;
 }
 
@@ -933,7 +963,7 @@ bool read_dump(const std::string& path, std::vector<device_report>& out) {
     std::fprintf(stderr, "vpci-inspect: %s: %s\n", path.c_str(), error.c_str());
     return false;
   }
-  for (const auto& d : *devices) out.push_back(analyse(d.address, d.config));
+  for (const auto& d : *devices) out.push_back(analyse(d.address, d.config, {config_source::kind::dump}));
   return true;
 }
 

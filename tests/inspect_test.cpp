@@ -370,7 +370,54 @@ BOOST_AUTO_TEST_CASE(malformed_sriov_and_truncated_spaces_are_listed_as_errors) 
   BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) == R"(["sriov: NumVFs 65 exceeds TotalVFs 64"])");
   BOOST_TEST(doc.as_array()[0].at("sriov").at("vfs").as_array().size() == 65u);
   BOOST_TEST(json::serialize(doc.as_array()[1].at("errors")) ==
-             R"(["capabilities: at the capability pointer: offset or length outside the configuration space"])");
+             R"x(["capabilities: not read: the dump stops at 64 bytes (lspci -xxx dumps the 256 bytes of the standard space, lspci -xxxx all 4096)"])x");
+}
+
+// lspci -x dumps 64 bytes and lspci -xxx 256: what lies past them is not in the dump, which says nothing
+// of the device. The tool says where the dump stops, as it says what sysfs did not show, instead of
+// calling a capability list broken (64 bytes) or listing no extended capability and no error (256 bytes of
+// a PCI Express function). A conventional function has no extended space to miss. Exit status 0: the
+// devices were read.
+BOOST_AUTO_TEST_CASE(a_dump_that_stops_before_the_config_space_ends_says_where) {
+  if (skip_without_binary()) return;
+  config_image conventional{0x8086, 0x0004};
+  conventional.capability_pointer(0x40);
+  conventional.standard_capability(0x40, 0x01, 0x00);
+  temp_file dump(dump_text("03:00.0 PF, lspci -x", sriov_pf().view(64)) +
+                 dump_text("04:10.0 VF, lspci -xxx", vf_with_mailbox().view(256)) +
+                 dump_text("00:04.0 conventional, lspci -xxx", conventional.view(256)));
+  const std::string standard_cut =
+      "capabilities: not read: the dump stops at 64 bytes (lspci -xxx dumps the 256 bytes of the standard space, "
+      "lspci -xxxx all 4096)";
+  const std::string extended_cut = "extended capabilities: not read: the dump stops at 256 bytes (lspci -xxxx dumps the extended space)";
+
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0, r.err);
+  const json::value doc = json::parse(r.out);
+  BOOST_TEST_REQUIRE(doc.as_array().size() == 3u);
+  const auto& pf = doc.as_array()[0];
+  BOOST_TEST(pf.at("capabilities").as_array().empty());
+  BOOST_TEST(pf.at("free").as_array().empty());
+  BOOST_TEST(json::serialize(pf.at("errors")) == json::serialize(json::array{json::string(standard_cut)}));
+  const auto& vf = doc.as_array()[1];
+  BOOST_TEST(ints(vf.at("capabilities"), "offset") == std::vector<std::int64_t>({0x40}), boost::test_tools::per_element());
+  BOOST_TEST(vf.at("extended_capabilities").as_array().empty());
+  BOOST_TEST(vf.at("mailbox").is_null());
+  BOOST_TEST(json::serialize(vf.at("errors")) == json::serialize(json::array{json::string(extended_cut)}));
+  BOOST_TEST(doc.as_array()[2].at("errors").as_array().empty());
+
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0, human.err);
+  BOOST_TEST(human.out ==
+             "0000:03:00.0  vendor 8086 device 1572 class 020000 rev 00 header type 00  (64 bytes)\n"
+             "  error: " + standard_cut + "\n"
+             "0000:04:10.0  vendor 8086 device 154c class 000000 rev 00 header type 00  (256 bytes)\n"
+             "  capabilities:\n"
+             "    [40] Express (id 10)\n"
+             "  error: " + extended_cut + "\n"
+             "0000:00:04.0  vendor 8086 device 0004 class 000000 rev 00 header type 00  (256 bytes)\n"
+             "  capabilities:\n"
+             "    [40] Power Management (id 01)\n");
 }
 
 BOOST_AUTO_TEST_CASE(reference_dumps_agree_with_lspci) {
