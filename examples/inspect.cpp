@@ -1,20 +1,13 @@
 // vpci-inspect: what the config-space model sees in a PCI function, for a driver engineer pointing it at
 // a device or at a customer's dump.
 //
-//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] [DDDD:BB:DD.F ...]   devices through sysfs, read-only
-//                                                                   (no address: all of them)
-//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] --dump FILE         every device of an `lspci -xxxx` dump
-//   vpci-inspect [--json] --vfio-user SOCKET                         the device a vfio-user server emulates
-//                                                                   (docs/vfio-user.md), listed as 0000:00:00.0
+// The command line, what each option does and the exit statuses are help_text's (--help).
 //
-// -d keeps the devices with that vendor and/or device ID, class and programming interface (hex, as lspci -d
-// of pciutils 3.8; an empty part matches any, an x in the class any digit).
 // A VF's Vendor and Device ID registers read ffff (PCIe SR-IOV); its IDs are its PF's vendor ID and the VF
 // Device ID of the PF's SR-IOV capability, which only the OS names: through sysfs they are Linux's (the
 // VF's vendor and device files, its physfn link naming the PF), as lspci shows them, and -d matches them;
 // in a dump or from a vfio-user server they are unknown, and -d matches such a VF only with both parts
 // empty. Either way the VF is reported as one ("virtual function"), not as a function that is absent.
-// VPCI_SYSFS_ROOT, when set, is read in place of /sys/bus/pci/devices (a copy of that tree, for tests).
 // Prints the header, the standard and extended capabilities by offset, ID and lspci's name, the SR-IOV
 // capability (the fields lspci -vvv shows: counts, Function Dependency Link, IOVCap, IOVCtl, IOVSta, page
 // sizes, the VF BARs, the VF Migration State Array; and each VF's routing ID, marked "not enabled" while
@@ -28,9 +21,7 @@
 // listed under "errors" and the rest of the device is still printed; so is what sysfs did not show (the
 // bytes past 64 to a reader without CAP_SYS_ADMIN, an Express function's extended space Linux cannot
 // reach) and what a dump does not hold (it stops at 64 bytes with lspci -x, at 256 with lspci -xxx). None
-// of these changes the exit status, which says whether the devices were read, not what they hold: 0. A
-// bad address, an unreadable device or file, or a dump that does not parse is a message on stderr and
-// exit status 1 (2 for a usage error).
+// of these changes the exit status, which says whether the devices were read, not what they hold.
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -826,11 +817,44 @@ bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std:
   return true;
 }
 
+// What --help prints: the command line, every option and the exit statuses.
+constexpr const char* help_text =
+    "usage: vpci-inspect [--json] [-d FILTER] [DDDD:BB:DD.F ...]   devices through sysfs, read-only (none named: all)\n"
+    "       vpci-inspect [--json] [-d FILTER] --dump FILE         the devices of an lspci -x, -xxx or -xxxx dump\n"
+    "       vpci-inspect [--json] --vfio-user SOCKET              the device a vfio-user server emulates\n"
+    "\n"
+    "Prints each device's header, its capabilities and extended capabilities under lspci's names, SR-IOV (the\n"
+    "fields lspci -vvv shows, and each VF's routing ID), VSECs and DVSECs, a vpci mailbox window's live state\n"
+    "and the free ranges of the extended space. What is malformed in a device's bytes, and what was not read,\n"
+    "is listed as its errors; the rest of the device is still printed.\n"
+    "\n"
+    "  DDDD:BB:DD.F        a function under /sys/bus/pci/devices ($VPCI_SYSFS_ROOT when set): a domain of 4 to\n"
+    "                      8 hex digits, or BB:DD.F in domain 0000. None named: every function there\n"
+    "  --dump FILE         the devices of a text dump of lspci -x (64 bytes a device), -xxx (256) or -xxxx\n"
+    "                      (4096); a device whose dump stops before its config space ends says so\n"
+    "  --vfio-user SOCKET  the device a vfio-user server emulates (docs/vfio-user.md), listed as 0000:00:00.0\n"
+    "  --json              the same fields as JSON: hexadecimal values as \"0x...\" strings, counts and sizes as\n"
+    "                      numbers, what is unknown as null\n"
+    "  -d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]\n"
+    "                      only the devices with that vendor and/or device ID, class (base class and subclass)\n"
+    "                      and programming interface, as lspci -d: hex, at most 4 digits a part and 2 of\n"
+    "                      PROG-IF; an empty or * part matches any, an x any digit of CLASS (02xx: every\n"
+    "                      network controller). A VF's IDs are the ones sysfs gives it; in a dump or over\n"
+    "                      vfio-user they are unknown, and only an empty part matches them\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status:\n"
+    "  0  every device was read, whatever its bytes hold (its errors, a dump that stops short, bytes sysfs\n"
+    "     denies an unprivileged reader)\n"
+    "  1  an address is malformed or a function cannot be read through sysfs (the others are still printed),\n"
+    "     the dump cannot be read or does not parse, or the vfio-user server cannot be read\n"
+    "  2  a usage error\n";
+
+// A usage error: the usage lines, and where the rest is.
 int usage() {
-  std::fprintf(stderr,
-               "usage: vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] [DDDD:BB:DD.F ...]\n"
-               "       vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] --dump FILE\n"
-               "       vpci-inspect [--json] --vfio-user SOCKET\n");
+  const std::string_view text = help_text;
+  std::fprintf(stderr, "%.*s(vpci-inspect --help: every option and the exit statuses)\n", static_cast<int>(text.find("\n\n") + 1),
+               text.data());
   return 2;
 }
 
@@ -930,7 +954,7 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
         return usage(), std::nullopt;
       }
     } else if (arg == "--help" || arg == "-h") {
-      usage();
+      std::fputs(help_text, stdout);
       status = 0;
       return std::nullopt;
     } else if (!arg.empty() && arg[0] == '-') {

@@ -512,6 +512,28 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_with_a_message) {
   BOOST_TEST(r.err.find("usage: vpci-inspect") == 0u);
 }
 
+// --help prints the full help to stdout, exit status 0, as the other tools do: every option, what it does,
+// and the exit statuses. A usage error prints only the usage lines to stderr, exit status 2.
+BOOST_AUTO_TEST_CASE(help_prints_every_option_and_the_exit_statuses_to_stdout) {
+  if (skip_without_binary()) return;
+  for (const char* option : {"--help", "-h"}) {
+    const auto r = run_inspect(option);
+    BOOST_TEST(r.exit_status == 0, option);
+    BOOST_TEST(r.err.empty(), r.err);
+    BOOST_TEST(r.out.find("usage: vpci-inspect") == 0u, r.out);
+    for (const char* named : {"\n  --json ", "\n  -d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]", "\n  --dump FILE ",
+                              "\n  --vfio-user SOCKET ", "\n  -h, --help ", "\n  DDDD:BB:DD.F ", "VPCI_SYSFS_ROOT",
+                              "\nExit status:", "\n  0 ", "\n  1 ", "\n  2 "})
+      BOOST_TEST(r.out.find(named) != std::string::npos, named << " in:\n" << r.out);
+  }
+  const auto bad = run_inspect("--dump");
+  BOOST_TEST(bad.exit_status == 2);
+  BOOST_TEST(bad.out.empty());
+  BOOST_TEST(bad.err.find("usage: vpci-inspect") == 0u, bad.err);
+  BOOST_TEST(bad.err.find("Exit status") == std::string::npos, bad.err);
+  BOOST_TEST(bad.err.find("vpci-inspect --help") != std::string::npos, bad.err);
+}
+
 // Linux's PCI domains are 32-bit: an Intel VMD controller's devices sit in domains 10000 and up, which
 // sysfs and lspci name with 5 digits (10000:e1:00.0). Such a device is read like any other, from a dump and
 // through sysfs, and printed under the name Linux gives it.
