@@ -1,20 +1,13 @@
 // vpci-inspect: what the config-space model sees in a PCI function, for a driver engineer pointing it at
 // a device or at a customer's dump.
 //
-//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] [DDDD:BB:DD.F ...]   devices through sysfs, read-only
-//                                                                   (no address: all of them)
-//   vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] --dump FILE         every device of an `lspci -xxxx` dump
-//   vpci-inspect [--json] --vfio-user SOCKET                         the device a vfio-user server emulates
-//                                                                   (docs/vfio-user.md), listed as 0000:00:00.0
+// The command line, what each option does and the exit statuses are help_text's (--help).
 //
-// -d keeps the devices with that vendor and/or device ID, class and programming interface (hex, as lspci -d
-// of pciutils 3.8; an empty part matches any, an x in the class any digit).
 // A VF's Vendor and Device ID registers read ffff (PCIe SR-IOV); its IDs are its PF's vendor ID and the VF
 // Device ID of the PF's SR-IOV capability, which only the OS names: through sysfs they are Linux's (the
 // VF's vendor and device files, its physfn link naming the PF), as lspci shows them, and -d matches them;
 // in a dump or from a vfio-user server they are unknown, and -d matches such a VF only with both parts
 // empty. Either way the VF is reported as one ("virtual function"), not as a function that is absent.
-// VPCI_SYSFS_ROOT, when set, is read in place of /sys/bus/pci/devices (a copy of that tree, for tests).
 // Prints the header, the standard and extended capabilities by offset, ID and lspci's name, the SR-IOV
 // capability (the fields lspci -vvv shows: counts, Function Dependency Link, IOVCap, IOVCtl, IOVSta, page
 // sizes, the VF BARs, the VF Migration State Array; and each VF's routing ID, marked "not enabled" while
@@ -27,8 +20,8 @@
 // "0x..." string there, counts and sizes are numbers, what it calls unknown is null. Malformed content is
 // listed under "errors" and the rest of the device is still printed; so is what sysfs did not show (the
 // bytes past 64 to a reader without CAP_SYS_ADMIN, an Express function's extended space Linux cannot
-// reach). A bad address, an unreadable device or file, or a dump that does not parse is a message on
-// stderr and exit status 1 (2 for a usage error).
+// reach) and what a dump does not hold (it stops at 64 bytes with lspci -x, at 256 with lspci -xxx). None
+// of these changes the exit status, which says whether the devices were read, not what they hold.
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -63,11 +56,13 @@
 
 #include "json_string.hpp"
 #include "lspci_dump.hpp"
+#include "quoted_text.hpp"
 
 namespace {
 
 using namespace vpci;
 using vpci::example::json_string;
+using vpci::example::quoted_text;
 
 struct vsec_entry {
   std::uint16_t offset;
@@ -262,13 +257,47 @@ bool reads_as_vf(const config::standard_header& h) {
   return h.vendor_id == config::vf_vendor_id && h.device_id == 0xFFFF && !rest_all_ones;
 }
 
+// Where a config space was read. Only the source can say why it holds fewer bytes than the function has,
+// and so whether what lies past them is missing from the reading rather than from the device.
+struct config_source {
+  enum class kind { sysfs, dump, vfio_user };
+  kind from = kind::vfio_user;
+  std::size_t file_size = 0;  // sysfs: the size of the function's config file
+};
+
+// Why the standard space was read only to `size` bytes; std::nullopt when all of it was read.
+// Linux shows a reader without CAP_SYS_ADMIN only the first 64 bytes of the file (128 of a CardBus
+// bridge's; pci-sysfs.c pci_read_config()), and the file keeps its size: lspci says "<access denied>".
+// lspci -x dumps the first 64 bytes.
+std::optional<std::string> standard_space_not_read(const config_source& source, std::size_t size) {
+  if (source.from == config_source::kind::sysfs && source.file_size > size)
+    return "access denied: only the first " + std::to_string(size) + " of " + std::to_string(source.file_size) +
+           " bytes are readable (reading the rest needs CAP_SYS_ADMIN; run as root)";
+  if (source.from == config_source::kind::dump && size < config::conventional_space_size)
+    return "not read: the dump stops at " + std::to_string(size) + " bytes (lspci -xxx dumps the " +
+           std::to_string(config::conventional_space_size) + " bytes of the standard space, lspci -xxxx all " +
+           std::to_string(config::extended_space_size) + ")";
+  return std::nullopt;
+}
+
+// Why a PCI Express function's extended space was not read; std::nullopt when it was. Linux gives an Express
+// function a 256-byte file when it cannot reach the extended space (a read at 0x100 fails, reads all ones
+// or aliases 0x00: probe.c pci_cfg_space_size_ext(); no ECAM, pci=nommconf, a VF in a guest without one).
+// lspci -xxx dumps 256 bytes. Either way its extended capabilities, a mailbox window among them, are unseen,
+// not absent.
+std::optional<std::string> extended_space_not_read(const config_source& source, std::size_t size) {
+  if (source.from == config_source::kind::sysfs && source.file_size == config::conventional_space_size)
+    return "not read: the config space is " + std::to_string(source.file_size) +
+           " bytes (the system gives no access to extended space)";
+  if (source.from == config_source::kind::dump && size < config::extended_space_size)
+    return "not read: the dump stops at " + std::to_string(size) + " bytes (lspci -xxxx dumps the extended space)";
+  return std::nullopt;
+}
+
 // `sysfs_vf` is what sysfs says of a VF (no other source knows a VF's IDs); any other function whose header
-// reads_as_vf is a VF with unknown IDs. `file_size` is the size of the function's sysfs config file, which
-// says why bytes are missing: Linux sizes the file by the config space it can reach, and may show a reader
-// less than the file holds. No other source says why.
-device_report analyse(const pci_address& address, std::span<const std::byte> space,
-                      std::optional<virtual_function> sysfs_vf = std::nullopt,
-                      std::optional<std::size_t> file_size = std::nullopt) {
+// reads_as_vf is a VF with unknown IDs.
+device_report analyse(const pci_address& address, std::span<const std::byte> space, const config_source& source,
+                      std::optional<virtual_function> sysfs_vf = std::nullopt) {
   device_report r;
   r.address = address;
   r.size = space.size();
@@ -291,22 +320,20 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
 
   const auto walk = config::walk_capabilities(space);
   r.capabilities.assign(walk.entries.begin(), walk.entries.end());
-  // Linux shows a reader without CAP_SYS_ADMIN only the first 64 bytes of the file (128 of a CardBus
-  // bridge's; pci-sysfs.c pci_read_config()), and the file keeps its size. A list leading past them was not
-  // read, it is not broken: lspci says "<access denied>" there. What lies past them (the extended space, a
-  // mailbox window, the free ranges) was not read either, so the report ends with the standard capabilities.
-  const bool access_denied = file_size && *file_size > space.size();
+  // A list leading past the bytes read was not read, it is not broken. What lies past them (the extended
+  // space, a mailbox window, the free ranges) was not read either, so the report ends with the standard
+  // capabilities.
+  const auto standard_cut = standard_space_not_read(source, space.size());
   if (walk.error != no_error && header->known_layout()) {
-    if (access_denied && walk.error == errc::out_of_range) {
-      r.errors.push_back("capabilities: access denied: only the first " + std::to_string(space.size()) + " of " +
-                         std::to_string(*file_size) + " bytes are readable (reading the rest needs CAP_SYS_ADMIN; run as root)");
+    if (standard_cut && walk.error == errc::out_of_range) {
+      r.errors.push_back("capabilities: " + *standard_cut);
     } else {
       const std::string after = walk.entries.empty() ? "at the capability pointer"
                                                      : "after [" + hex(walk.entries.end()[-1].offset, 2) + "]";
       r.errors.push_back("capabilities: " + after + ": " + describe(walk.error));
     }
   }
-  if (access_denied) return r;
+  if (standard_cut) return r;
   // Only a PCI Express or PCI-X function has an extended space (what a snapshot holds above 0x100 of any
   // other is not one, and the OS does not read it), so lspci shows extended capabilities only after one of
   // those two; so does this, saying so when the snapshot holds something there.
@@ -319,13 +346,9 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
       r.errors.push_back("extended capabilities: not read: no PCI Express or PCI-X capability, so no extended space");
     return r;
   }
-  // Linux gives an Express function a 256-byte file when it cannot reach the extended space (a read at 0x100
-  // fails, reads all ones or aliases 0x00: probe.c pci_cfg_space_size_ext(); no ECAM, pci=nommconf, a VF in a
-  // guest without one). Its extended capabilities, a mailbox window among them, are unseen, not absent.
   // PCI-X has an extended space only in its 266 and 533 MHz modes, which this does not judge: no error there.
-  if (express && file_size == config::conventional_space_size) {
-    r.errors.push_back("extended capabilities: not read: the config space is " + std::to_string(*file_size) +
-                       " bytes (the system gives no access to extended space)");
+  if (const auto extended_cut = extended_space_not_read(source, space.size()); express && extended_cut) {
+    r.errors.push_back("extended capabilities: " + *extended_cut);
     return r;
   }
 
@@ -760,7 +783,7 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
                  std::vector<device_report>& out) {
   const auto address = pci_address::parse(address_text);
   if (!address) {
-    std::fprintf(stderr, "vpci-inspect: '%s' is not a PCI address (DDDD:BB:DD.F)\n", address_text.c_str());
+    std::fprintf(stderr, "vpci-inspect: %s is not a PCI address (DDDD:BB:DD.F)\n", quoted_text(address_text).c_str());
     return false;
   }
   const auto directory = root / address->to_string();
@@ -775,7 +798,7 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
                  ec ? ec.message().c_str() : "nothing readable");
     return false;
   }
-  out.push_back(analyse(*address, bytes, sysfs_virtual_function(directory), space.file_size()));
+  out.push_back(analyse(*address, bytes, {config_source::kind::sysfs, space.file_size()}, sysfs_virtual_function(directory)));
   return true;
 }
 
@@ -790,15 +813,48 @@ bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std:
     std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", socket.c_str(), ec.message().c_str());
     return false;
   }
-  out.push_back(analyse(pci_address{}, bytes));
+  out.push_back(analyse(pci_address{}, bytes, {config_source::kind::vfio_user}));
   return true;
 }
 
+// What --help prints: the command line, every option and the exit statuses.
+constexpr const char* help_text =
+    "usage: vpci-inspect [--json] [-d FILTER] [DDDD:BB:DD.F ...]   devices through sysfs, read-only (none named: all)\n"
+    "       vpci-inspect [--json] [-d FILTER] --dump FILE         the devices of an lspci -x, -xxx or -xxxx dump\n"
+    "       vpci-inspect [--json] --vfio-user SOCKET              the device a vfio-user server emulates\n"
+    "\n"
+    "Prints each device's header, its capabilities and extended capabilities under lspci's names, SR-IOV (the\n"
+    "fields lspci -vvv shows, and each VF's routing ID), VSECs and DVSECs, a vpci mailbox window's live state\n"
+    "and the free ranges of the extended space. What is malformed in a device's bytes, and what was not read,\n"
+    "is listed as its errors; the rest of the device is still printed.\n"
+    "\n"
+    "  DDDD:BB:DD.F        a function under /sys/bus/pci/devices ($VPCI_SYSFS_ROOT when set): a domain of 4 to\n"
+    "                      8 hex digits, or BB:DD.F in domain 0000. None named: every function there\n"
+    "  --dump FILE         the devices of a text dump of lspci -x (64 bytes a device), -xxx (256) or -xxxx\n"
+    "                      (4096); a device whose dump stops before its config space ends says so\n"
+    "  --vfio-user SOCKET  the device a vfio-user server emulates (docs/vfio-user.md), listed as 0000:00:00.0\n"
+    "  --json              the same fields as JSON: hexadecimal values as \"0x...\" strings, counts and sizes as\n"
+    "                      numbers, what is unknown as null\n"
+    "  -d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]\n"
+    "                      only the devices with that vendor and/or device ID, class (base class and subclass)\n"
+    "                      and programming interface, as lspci -d: hex, at most 4 digits a part and 2 of\n"
+    "                      PROG-IF; an empty or * part matches any, an x any digit of CLASS (02xx: every\n"
+    "                      network controller). A VF's IDs are the ones sysfs gives it; in a dump or over\n"
+    "                      vfio-user they are unknown, and only an empty part matches them\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Exit status:\n"
+    "  0  every device was read, whatever its bytes hold (its errors, a dump that stops short, bytes sysfs\n"
+    "     denies an unprivileged reader)\n"
+    "  1  an address is malformed or a function cannot be read through sysfs (the others are still printed),\n"
+    "     the dump cannot be read or does not parse, or the vfio-user server cannot be read\n"
+    "  2  a usage error\n";
+
+// A usage error: the usage lines, and where the rest is.
 int usage() {
-  std::fprintf(stderr,
-               "usage: vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] [DDDD:BB:DD.F ...]\n"
-               "       vpci-inspect [--json] [-d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]] --dump FILE\n"
-               "       vpci-inspect [--json] --vfio-user SOCKET\n");
+  const std::string_view text = help_text;
+  std::fprintf(stderr, "%.*s(vpci-inspect --help: every option and the exit statuses)\n", static_cast<int>(text.find("\n\n") + 1),
+               text.data());
   return 2;
 }
 
@@ -833,19 +889,18 @@ struct id_filter {
       from = colon + 1;
     }
     if (fields.size() < 2 || fields.size() > 4) return std::nullopt;
-    // One field: hex digits (and, where `mask` is given, x for any digit) up to `max`; false if malformed.
-    const auto field = [](const std::string& digits, unsigned max, auto& out, std::uint16_t* mask) {
+    // One field: up to `width` hex digits (and, where `mask` is given, x for any digit); false if
+    // malformed. The width is the register's: a wider part names no ID, whatever its value.
+    const auto field = [](const std::string& digits, std::size_t width, auto& out, std::uint16_t* mask) {
       if (digits.empty() || digits == "*") return true;
-      // `bound` counts an x as 1, so that x digits cannot run past the field's width either.
-      unsigned value = 0, bound = 0, bits = 0xFFFFu;
+      if (digits.size() > width) return false;
+      unsigned value = 0, bits = 0xFFFFu;
       for (const char c : digits) {
         const bool any = (c == 'x' || c == 'X') && mask != nullptr;
         const auto digit = std::string_view("0123456789abcdef").find(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
         if (!any && digit == std::string_view::npos) return false;
         value = (value << 4) | (any ? 0u : static_cast<unsigned>(digit));
-        bound = (bound << 4) | (any ? 1u : static_cast<unsigned>(digit));
         bits = (bits << 4) | (any ? 0u : 0xFu);
-        if (bound > max) return false;
       }
       out = static_cast<typename std::remove_reference_t<decltype(out)>::value_type>(value);
       if (mask != nullptr) *mask = static_cast<std::uint16_t>(bits);
@@ -853,8 +908,8 @@ struct id_filter {
     };
     id_filter f;
     const auto at = [&](std::size_t i) { return i < fields.size() ? fields[i] : std::string(); };
-    if (!field(at(0), 0xFFFF, f.vendor, nullptr) || !field(at(1), 0xFFFF, f.device, nullptr) ||
-        !field(at(2), 0xFFFF, f.device_class, &f.class_mask) || !field(at(3), 0xFF, f.programming_interface, nullptr))
+    if (!field(at(0), 4, f.vendor, nullptr) || !field(at(1), 4, f.device, nullptr) ||
+        !field(at(2), 4, f.device_class, &f.class_mask) || !field(at(3), 2, f.programming_interface, nullptr))
       return std::nullopt;
     return f;
   }
@@ -893,11 +948,13 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
       if (i + 1 >= argc || o.filter) return usage(), std::nullopt;
       o.filter = id_filter::parse(argv[++i]);
       if (!o.filter) {
-        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n", argv[i]);
+        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits a part and 2 "
+                     "of PROG-IF (x: any digit of CLASS)\n",
+                     quoted_text(argv[i]).c_str());
         return usage(), std::nullopt;
       }
     } else if (arg == "--help" || arg == "-h") {
-      usage();
+      std::fputs(help_text, stdout);
       status = 0;
       return std::nullopt;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -913,6 +970,12 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
 
 // The devices of an lspci -xxxx dump; false after a message.
 bool read_dump(const std::string& path, std::vector<device_report>& out) {
+  // A directory opens as a stream that reads nothing, which would pass for an empty dump.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    std::fprintf(stderr, "vpci-inspect: %s: a directory, not a dump file\n", path.c_str());
+    return false;
+  }
   std::ifstream in(path);
   if (!in) {
     std::fprintf(stderr, "vpci-inspect: cannot open %s\n", path.c_str());
@@ -924,7 +987,7 @@ bool read_dump(const std::string& path, std::vector<device_report>& out) {
     std::fprintf(stderr, "vpci-inspect: %s: %s\n", path.c_str(), error.c_str());
     return false;
   }
-  for (const auto& d : *devices) out.push_back(analyse(d.address, d.config));
+  for (const auto& d : *devices) out.push_back(analyse(d.address, d.config, {config_source::kind::dump}));
   return true;
 }
 

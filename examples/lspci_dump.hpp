@@ -1,8 +1,10 @@
 // Reads the text dump `lspci -x`/`-xxx`/`-xxxx` prints, the format driver teams attach to bug reports:
 // per device a header line "[DDDD:]BB:DD.F description", then "OFF: xx xx ..." lines of 16 bytes.
-// Lines indented by a tab (what -v adds) and blank lines are skipped. Used by vpci-inspect and its tests.
+// Lines indented by a tab (what -v adds), blank lines and a UTF-8 byte order mark opening the text are
+// skipped. Used by vpci-inspect and its tests.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <istream>
 #include <optional>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include <vpci/transport/sysfs_config_space.hpp>
+
+#include "quoted_text.hpp"
 
 namespace vpci::example {
 
@@ -30,10 +34,13 @@ inline int hex_value(char c) noexcept {
 }  // namespace detail
 
 // Parses every device of the dump. On malformed input returns std::nullopt and says why in `error`
-// (with the line number): a data line before any device, offsets that are not contiguous from 0, a
-// byte that is not two hex digits, a device with no data, or no device at all.
+// ("line N: ..."): a data line before any device, offsets that are not contiguous from 0, a byte that is
+// not two hex digits, a device with no data, an address listed twice; or, with no line number, a dump
+// that is empty or has no device line.
 inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& in, std::string& error) {
+  constexpr std::string_view utf8_byte_order_mark = "\xEF\xBB\xBF";
   std::vector<dumped_device> devices;
+  std::vector<std::size_t> device_lines;  // the line naming each of `devices`
   std::string line;
   std::size_t line_number = 0;
   auto fail = [&](const std::string& why) {
@@ -43,6 +50,8 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
   while (std::getline(in, line)) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    // A Windows editor saves a dump with a UTF-8 byte order mark in front: not text of the dump.
+    if (line_number == 1 && line.rfind(utf8_byte_order_mark, 0) == 0) line.erase(0, utf8_byte_order_mark.size());
     if (line.empty() || line[0] == '\t' || line[0] == ' ') continue;
     const std::size_t space = line.find(' ');
     const std::string_view first = std::string_view(line).substr(0, space);
@@ -50,7 +59,7 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
       std::size_t offset = 0;
       for (char c : first.substr(0, first.size() - 1)) {
         const int v = detail::hex_value(c);
-        if (v < 0) return fail("bad offset '" + std::string(first) + "'");
+        if (v < 0) return fail("bad offset " + quoted_text(first));
         offset = offset * 16 + static_cast<std::size_t>(v);
         if (offset > 0x10000) return fail("offset too large");
       }
@@ -66,7 +75,7 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
         }
         const int high = detail::hex_value(rest[0]);
         const int low = rest.size() > 1 ? detail::hex_value(rest[1]) : -1;
-        if (high < 0 || low < 0 || (rest.size() > 2 && rest[2] != ' ')) return fail("bad byte in '" + line + "'");
+        if (high < 0 || low < 0 || (rest.size() > 2 && rest[2] != ' ')) return fail("bad byte in " + quoted_text(line));
         config.push_back(static_cast<std::byte>(high * 16 + low));
         rest.remove_prefix(2);
         ++count;
@@ -75,12 +84,23 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
       continue;
     }
     const auto address = pci_address::parse(first);
-    if (!address) return fail("neither a device line nor a data line: '" + line + "'");
+    if (!address) return fail("neither a device line nor a data line: " + quoted_text(line));
     if (!devices.empty() && devices.back().config.empty())
       return fail("device " + devices.back().address.to_string() + " has no data");
+    // Which of two devices at one address would be the one reported? Neither: say where both are.
+    const auto again = std::find_if(devices.begin(), devices.end(), [&](const dumped_device& d) { return d.address == *address; });
+    if (again != devices.end())
+      return fail("device " + address->to_string() + " was listed at line " +
+                  std::to_string(device_lines[static_cast<std::size_t>(again - devices.begin())]) +
+                  " already (a dump pasted twice, or two machines' dumps in one)");
     devices.push_back({*address, space == std::string::npos ? std::string{} : line.substr(space + 1), {}});
+    device_lines.push_back(line_number);
   }
-  if (devices.empty()) return fail("no device in the dump");
+  // The whole dump is at fault here, not its last line.
+  if (devices.empty()) {
+    error = line_number == 0 ? "the dump is empty" : "no device line in the dump: every line is blank or indented";
+    return std::nullopt;
+  }
   if (devices.back().config.empty()) return fail("device " + devices.back().address.to_string() + " has no data");
   return devices;
 }

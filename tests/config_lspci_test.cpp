@@ -161,7 +161,9 @@ BOOST_AUTO_TEST_CASE(dump_parser_rejects_malformed_text) {
   };
   const std::string line0 = "00: 86 80 d7 0d 00 00 00 00 00 00 00 06 00 00 00 00\n";
   BOOST_TEST(parse("00:00.0 Host bridge\n" + line0) == "ok");
-  BOOST_TEST(parse("") == "line 0: no device in the dump");
+  // What is wrong with the whole dump is said without a line number: there was no "line 0".
+  BOOST_TEST(parse("") == "the dump is empty");
+  BOOST_TEST(parse("\n\tSubsystem: y\n\n") == "no device line in the dump: every line is blank or indented");
   BOOST_TEST(parse(line0) == "line 1: data before any device line");
   BOOST_TEST(parse("00:00.0 x\n10: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n") ==
              "line 2: offset 10: does not continue the previous line");
@@ -171,6 +173,17 @@ BOOST_AUTO_TEST_CASE(dump_parser_rejects_malformed_text) {
   BOOST_TEST(parse("00:00.0 x\n01:00.0 y\n" + line0) == "line 2: device 0000:00:00.0 has no data");
   BOOST_TEST(parse("00:00.0 x\n" + line0 + "garbage here\n") == "line 3: neither a device line nor a data line: 'garbage here'");
   BOOST_TEST(parse("0001:02:1f.7 x\n\tSubsystem: y\n" + line0) == "ok");
+  // A UTF-8 byte order mark opens a dump saved by a Windows editor: it is not the dump's text. Only the
+  // first line's is one; anywhere else it is a stray byte, shown as such.
+  BOOST_TEST(parse("\xEF\xBB\xBF" "00:00.0 Host bridge\r\n" + line0) == "ok");
+  BOOST_TEST(parse("00:00.0 x\n\xEF\xBB\xBF" + line0) == "line 2: bad offset '\\xEF\\xBB\\xBF00:'");
+  // One address twice is one dump pasted twice or two machines' dumps in one: which bytes are the device's?
+  BOOST_TEST(parse("00:01.0 x\n" + line0 + "\n00:02.0 y\n" + line0 + "0000:00:01.0 x\n" + line0) ==
+             "line 6: device 0000:00:01.0 was listed at line 1 already (a dump pasted twice, or two machines' dumps in one)");
+  // The user's text is quoted with its non-printable bytes escaped: a NUL no longer ends the message.
+  BOOST_TEST(parse(std::string("00:00.0 x\n00: 86\0", 17)) == "line 2: bad byte in '00: 86\\x00'");
+  BOOST_TEST(parse("0\x7f:\n") == "line 1: bad offset '0\\x7F:'");
+  BOOST_TEST(parse("00:00.0\x01 x\n") == "line 1: neither a device line nor a data line: '00:00.0\\x01 x'");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -370,7 +370,54 @@ BOOST_AUTO_TEST_CASE(malformed_sriov_and_truncated_spaces_are_listed_as_errors) 
   BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) == R"(["sriov: NumVFs 65 exceeds TotalVFs 64"])");
   BOOST_TEST(doc.as_array()[0].at("sriov").at("vfs").as_array().size() == 65u);
   BOOST_TEST(json::serialize(doc.as_array()[1].at("errors")) ==
-             R"(["capabilities: at the capability pointer: offset or length outside the configuration space"])");
+             R"x(["capabilities: not read: the dump stops at 64 bytes (lspci -xxx dumps the 256 bytes of the standard space, lspci -xxxx all 4096)"])x");
+}
+
+// lspci -x dumps 64 bytes and lspci -xxx 256: what lies past them is not in the dump, which says nothing
+// of the device. The tool says where the dump stops, as it says what sysfs did not show, instead of
+// calling a capability list broken (64 bytes) or listing no extended capability and no error (256 bytes of
+// a PCI Express function). A conventional function has no extended space to miss. Exit status 0: the
+// devices were read.
+BOOST_AUTO_TEST_CASE(a_dump_that_stops_before_the_config_space_ends_says_where) {
+  if (skip_without_binary()) return;
+  config_image conventional{0x8086, 0x0004};
+  conventional.capability_pointer(0x40);
+  conventional.standard_capability(0x40, 0x01, 0x00);
+  temp_file dump(dump_text("03:00.0 PF, lspci -x", sriov_pf().view(64)) +
+                 dump_text("04:10.0 VF, lspci -xxx", vf_with_mailbox().view(256)) +
+                 dump_text("00:04.0 conventional, lspci -xxx", conventional.view(256)));
+  const std::string standard_cut =
+      "capabilities: not read: the dump stops at 64 bytes (lspci -xxx dumps the 256 bytes of the standard space, "
+      "lspci -xxxx all 4096)";
+  const std::string extended_cut = "extended capabilities: not read: the dump stops at 256 bytes (lspci -xxxx dumps the extended space)";
+
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0, r.err);
+  const json::value doc = json::parse(r.out);
+  BOOST_TEST_REQUIRE(doc.as_array().size() == 3u);
+  const auto& pf = doc.as_array()[0];
+  BOOST_TEST(pf.at("capabilities").as_array().empty());
+  BOOST_TEST(pf.at("free").as_array().empty());
+  BOOST_TEST(json::serialize(pf.at("errors")) == json::serialize(json::array{json::string(standard_cut)}));
+  const auto& vf = doc.as_array()[1];
+  BOOST_TEST(ints(vf.at("capabilities"), "offset") == std::vector<std::int64_t>({0x40}), boost::test_tools::per_element());
+  BOOST_TEST(vf.at("extended_capabilities").as_array().empty());
+  BOOST_TEST(vf.at("mailbox").is_null());
+  BOOST_TEST(json::serialize(vf.at("errors")) == json::serialize(json::array{json::string(extended_cut)}));
+  BOOST_TEST(doc.as_array()[2].at("errors").as_array().empty());
+
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0, human.err);
+  BOOST_TEST(human.out ==
+             "0000:03:00.0  vendor 8086 device 1572 class 020000 rev 00 header type 00  (64 bytes)\n"
+             "  error: " + standard_cut + "\n"
+             "0000:04:10.0  vendor 8086 device 154c class 000000 rev 00 header type 00  (256 bytes)\n"
+             "  capabilities:\n"
+             "    [40] Express (id 10)\n"
+             "  error: " + extended_cut + "\n"
+             "0000:00:04.0  vendor 8086 device 0004 class 000000 rev 00 header type 00  (256 bytes)\n"
+             "  capabilities:\n"
+             "    [40] Power Management (id 01)\n");
 }
 
 BOOST_AUTO_TEST_CASE(reference_dumps_agree_with_lspci) {
@@ -463,6 +510,109 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_with_a_message) {
   r = run_inspect("--frobnicate");
   BOOST_TEST(r.exit_status == 2);
   BOOST_TEST(r.err.find("usage: vpci-inspect") == 0u);
+}
+
+// --help prints the full help to stdout, exit status 0, as the other tools do: every option, what it does,
+// and the exit statuses. A usage error prints only the usage lines to stderr, exit status 2.
+BOOST_AUTO_TEST_CASE(help_prints_every_option_and_the_exit_statuses_to_stdout) {
+  if (skip_without_binary()) return;
+  for (const char* option : {"--help", "-h"}) {
+    const auto r = run_inspect(option);
+    BOOST_TEST(r.exit_status == 0, option);
+    BOOST_TEST(r.err.empty(), r.err);
+    BOOST_TEST(r.out.find("usage: vpci-inspect") == 0u, r.out);
+    for (const char* named : {"\n  --json ", "\n  -d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]", "\n  --dump FILE ",
+                              "\n  --vfio-user SOCKET ", "\n  -h, --help ", "\n  DDDD:BB:DD.F ", "VPCI_SYSFS_ROOT",
+                              "\nExit status:", "\n  0 ", "\n  1 ", "\n  2 "})
+      BOOST_TEST(r.out.find(named) != std::string::npos, named << " in:\n" << r.out);
+  }
+  const auto bad = run_inspect("--dump");
+  BOOST_TEST(bad.exit_status == 2);
+  BOOST_TEST(bad.out.empty());
+  BOOST_TEST(bad.err.find("usage: vpci-inspect") == 0u, bad.err);
+  BOOST_TEST(bad.err.find("Exit status") == std::string::npos, bad.err);
+  BOOST_TEST(bad.err.find("vpci-inspect --help") != std::string::npos, bad.err);
+}
+
+// Linux's PCI domains are 32-bit: an Intel VMD controller's devices sit in domains 10000 and up, which
+// sysfs and lspci name with 5 digits (10000:e1:00.0). Such a device is read like any other, from a dump and
+// through sysfs, and printed under the name Linux gives it.
+BOOST_AUTO_TEST_CASE(a_domain_of_more_than_4_hex_digits_is_a_pci_address) {
+  if (skip_without_binary()) return;
+  const auto pf = sriov_pf();
+  temp_file dump(dump_text("10000:e1:00.0 Non-Volatile memory controller: behind VMD", looping_device().view(256)) +
+                 dump_text("0000:03:00.0 PF", pf.view()));
+  auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(listed(r) == std::vector<std::string>({"10000:e1:00.0", "0000:03:00.0"}), boost::test_tools::per_element());
+
+  temp_directory root;
+  sysfs_function(root.path(), "0000:03:00.0", pf.view());
+  sysfs_function(root.path(), "10000:e1:00.0", looping_device().view(256));
+  const std::string environment = "VPCI_SYSFS_ROOT='" + root.path().string() + "' ";
+  r = run_inspect("--json", environment);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(listed(r) == std::vector<std::string>({"0000:03:00.0", "10000:e1:00.0"}), boost::test_tools::per_element());
+  r = run_inspect("10000:E1:00.0", environment);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(r.out.find("10000:e1:00.0  vendor 1af4 device 1041") == 0u, r.out);
+  // The SR-IOV VFs of a PF in such a domain are in that domain too.
+  temp_file vmd_pf(dump_text("10000:03:00.0 PF", pf.view()));
+  r = run_inspect("--dump '" + vmd_pf.path() + "'");
+  BOOST_TEST(r.out.find("    VF 0: 10000:04:10.0 (not enabled)\n") != std::string::npos, r.out);
+}
+
+// A message quotes the user's text with its non-printable bytes as \xHH: a NUL in a dump line cut the
+// message short where printf stopped, and a control character in an argument went to the terminal raw.
+BOOST_AUTO_TEST_CASE(messages_show_the_users_text_with_non_printable_bytes_escaped) {
+  if (skip_without_binary()) return;
+  temp_file dump(std::string("00:00.0 Host bridge\n00: 86 80\0d7 0d 00 00 00 00 00 00 00 06 00 00 00 00\n", 72));
+  auto r = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: " + dump.path() +
+                          ": line 2: bad byte in '00: 86 80\\x00d7 0d 00 00 00 00 00 00 00 06 00 00 00 00'\n");
+  r = run_inspect("\"$(printf '00:00.0\\033[2J')\"");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: '00:00.0\\x1B[2J' is not a PCI address (DDDD:BB:DD.F)\n");
+  r = run_inspect("-d \"$(printf '80\\t86:')\"");
+  BOOST_TEST(r.exit_status == 2);
+  BOOST_TEST(r.err.find("vpci-inspect: -d '80\\x0986:': expected") == 0u, r.err);
+}
+
+// A dump saved by a Windows editor opens with a UTF-8 byte order mark, which is not the dump's text.
+BOOST_AUTO_TEST_CASE(a_dump_opening_with_a_utf8_byte_order_mark_is_read) {
+  if (skip_without_binary()) return;
+  temp_file dump("\xEF\xBB\xBF" + dump_text("03:00.0 PF", sriov_pf().view()));
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(listed(r) == std::vector<std::string>({"0000:03:00.0"}), boost::test_tools::per_element());
+}
+
+// A dump naming one address twice is one dump pasted twice or two machines' dumps in one: which device the
+// address is cannot be told, so the dump is refused with the address and both lines.
+BOOST_AUTO_TEST_CASE(a_dump_listing_an_address_twice_is_refused_naming_both_lines) {
+  if (skip_without_binary()) return;
+  const auto once = dump_text("03:00.0 PF", sriov_pf().view()) + dump_text("00:02.0 virtio", looping_device().view(256));
+  temp_file dump(once + once);
+  const auto r = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.out.empty());
+  BOOST_TEST(r.err == "vpci-inspect: " + dump.path() +
+                          ": line 277: device 0000:03:00.0 was listed at line 1 already (a dump pasted twice, or two "
+                          "machines' dumps in one)\n");
+}
+
+// --dump given a directory or an empty file says so; it said "line 0: no device in the dump".
+BOOST_AUTO_TEST_CASE(a_directory_or_an_empty_file_as_a_dump_is_named_as_such) {
+  if (skip_without_binary()) return;
+  temp_directory directory;
+  auto r = run_inspect("--dump '" + directory.path().string() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: " + directory.path().string() + ": a directory, not a dump file\n");
+  temp_file empty("");
+  r = run_inspect("--dump '" + empty.path() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: " + empty.path() + ": the dump is empty\n");
 }
 
 // vpci-inspect shows the window's DVSEC with the fields lspci -vvv shows ("Designated Vendor-Specific:
@@ -883,8 +1033,23 @@ BOOST_AUTO_TEST_CASE(dash_d_filters_by_vendor_and_device) {
   BOOST_TEST(addresses("1234:5678").empty());
   const auto bad = run_inspect("-d 8086 --dump '" + dump.path() + "'");
   BOOST_TEST(bad.exit_status == 2);
-  BOOST_TEST(bad.err.find("vpci-inspect: -d 8086: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex (x: any digit of CLASS)\n") == 0u,
+  BOOST_TEST(bad.err.find("vpci-inspect: -d '8086': expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits "
+                          "a part and 2 of PROG-IF (x: any digit of CLASS)\n") == 0u,
              bad.err);
+}
+
+// Vendor and device IDs are 16-bit, the class 16 bits (base class and subclass), the programming interface
+// 8: a part with more digits is a usage error naming the value, even when its value would fit (00000 was
+// taken as vendor 0000).
+BOOST_AUTO_TEST_CASE(dash_d_parts_wider_than_their_register_are_a_usage_error) {
+  if (skip_without_binary()) return;
+  temp_file dump(dump_text("03:00.0 PF", sriov_pf().view()));
+  for (const std::string malformed : {"00000:", ":01572", "08086:1572", "::00200", "::0200:000", "::0xxxx"}) {
+    const auto bad = run_inspect("-d " + malformed + " --dump '" + dump.path() + "'");
+    BOOST_TEST(bad.exit_status == 2, malformed);
+    BOOST_TEST(bad.out.empty());
+    BOOST_TEST(bad.err.find("vpci-inspect: -d '" + malformed + "': expected") == 0u, bad.err);
+  }
 }
 
 // -d's class and programming interface parts, as lspci -d of pciutils 3.8: CLASS is base class and
@@ -911,7 +1076,7 @@ BOOST_AUTO_TEST_CASE(dash_d_filters_by_class_and_programming_interface_as_lspci)
   for (const std::string malformed : {"::20000", "::xxxxx", "::0200:100", "::0200:x0", "x:154c", "1:2:3:4:5", "::0g00"}) {
     const auto bad = run_inspect("-d " + malformed + " --dump '" + dump.path() + "'");
     BOOST_TEST(bad.exit_status == 2, malformed);
-    BOOST_TEST(bad.err.find("vpci-inspect: -d " + malformed + ": expected") == 0u, bad.err);
+    BOOST_TEST(bad.err.find("vpci-inspect: -d '" + malformed + "': expected") == 0u, bad.err);
   }
 }
 

@@ -80,9 +80,27 @@ BOOST_AUTO_TEST_CASE(parses_pci_addresses) {
   BOOST_TEST(a->to_string() == "0001:3b:1f.7");
   BOOST_TEST(a->routing_id() == 0x3BFF);
   BOOST_TEST(pci_address::parse("00:1C.0")->to_string() == "0000:00:1c.0");
-  for (const char* bad : {"", "0000:00:20.0", "0000:00:00.8", "0000:000:00.0", "00000:00:00.0", "0000-00:00.0",
-                          "0000:00:00.0 ", "00:00", "g0:00.0", "0000:00:00.", "+0:00.0"})
+  for (const char* bad : {"", "0000:00:20.0", "0000:00:00.8", "0000:000:00.0", "000:00:00.0", "000000000:00:00.0",
+                          "0000-00:00.0", "0000:00:00.0 ", "00:00", "g0:00.0", "0000:00:00.", "+0:00.0", ":00:00.0",
+                          "1000g:00:00.0", "+0000:00:00.0"})
     BOOST_TEST(!pci_address::parse(bad).has_value(), bad);
+}
+
+// Linux's domains are 32-bit and printed with at least 4 digits: an Intel VMD controller's devices sit in
+// domains from 10000 up (vmd.c), named 10000:00:01.0 in sysfs and by lspci.
+BOOST_AUTO_TEST_CASE(parses_domains_of_up_to_8_hex_digits) {
+  const auto vmd = pci_address::parse("10000:e1:00.0");
+  BOOST_TEST_REQUIRE(vmd.has_value());
+  BOOST_TEST(vmd->domain == 0x10000u);
+  BOOST_TEST(vmd->bus == 0xE1);
+  BOOST_TEST(vmd->to_string() == "10000:e1:00.0");
+  const auto widest = pci_address::parse("FFFFFFFF:00:1f.7");
+  BOOST_TEST_REQUIRE(widest.has_value());
+  BOOST_TEST(widest->domain == 0xFFFFFFFFu);
+  BOOST_TEST(widest->to_string() == "ffffffff:00:1f.7");
+  // Leading zeros say nothing Linux's name does not: the name is Linux's, 4 digits at least.
+  BOOST_TEST(pci_address::parse("00000001:00:00.0")->to_string() == "0001:00:00.0");
+  BOOST_TEST(sysfs_config_space::device_config_path(*vmd) == "/sys/bus/pci/devices/10000:e1:00.0/config");
 }
 
 BOOST_AUTO_TEST_CASE(reads_every_alignment_read_only) {

@@ -35,6 +35,7 @@
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <span>
@@ -61,18 +62,21 @@
 
 namespace vpci {
 
-// A PCI function's address as Linux names it: domain:bus:device.function, "DDDD:BB:DD.F" in hex.
+// A PCI function's address as Linux names it: domain:bus:device.function, "DDDD:BB:DD.F" in hex. The
+// domain is 32-bit (pci_domain_nr() is an int): Linux prints it with at least 4 digits ("%04x"), so a
+// domain past ffff, such as an Intel VMD controller's 10000 and above, takes 5 or more.
 struct pci_address {
-  std::uint16_t domain = 0;
+  std::uint32_t domain = 0;
   std::uint8_t bus = 0;
   std::uint8_t device = 0;    // 0..31
   std::uint8_t function = 0;  // 0..7
 
-  // Accepts "DDDD:BB:DD.F" and lspci's short "BB:DD.F" (domain 0); hex digits of either case, exactly
-  // 4/2/2/1 of them. Anything else (including device > 0x1F or function > 7) is std::nullopt.
+  // Accepts "DDDD:BB:DD.F" with a domain of 4 to 8 hex digits and lspci's short "BB:DD.F" (domain 0);
+  // hex digits of either case, exactly 2/2/1 for bus, device and function. Anything else (including
+  // device > 0x1F or function > 7) is std::nullopt.
   [[nodiscard]] static std::optional<pci_address> parse(std::string_view text) noexcept {
-    auto hex = [](std::string_view digits, std::size_t count, unsigned max, unsigned& out) {
-      if (digits.size() != count) return false;
+    auto hex = [](std::string_view digits, std::size_t min_count, std::size_t max_count, unsigned max, unsigned& out) {
+      if (digits.size() < min_count || digits.size() > max_count) return false;
       for (char c : digits) {
         const bool is_hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
         if (!is_hex) return false;
@@ -80,30 +84,29 @@ struct pci_address {
       auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), out, 16);
       return error == std::errc{} && end == digits.data() + digits.size() && out <= max;
     };
+    constexpr std::size_t short_form = 7;  // "BB:DD.F"
     unsigned domain = 0, bus = 0, device = 0, function = 0;
-    if (text.size() == 12) {
-      if (text[4] != ':' || !hex(text.substr(0, 4), 4, 0xFFFF, domain)) return std::nullopt;
-      text.remove_prefix(5);
+    if (text.size() > short_form) {
+      const std::size_t domain_digits = text.size() - short_form - 1;
+      if (text[domain_digits] != ':' || !hex(text.substr(0, domain_digits), 4, 8, 0xFFFFFFFFu, domain))
+        return std::nullopt;
+      text.remove_prefix(domain_digits + 1);
     }
-    if (text.size() != 7 || text[2] != ':' || text[5] != '.') return std::nullopt;
-    if (!hex(text.substr(0, 2), 2, 0xFF, bus) || !hex(text.substr(3, 2), 2, 0x1F, device) ||
-        !hex(text.substr(6, 1), 1, 7, function))
+    if (text.size() != short_form || text[2] != ':' || text[5] != '.') return std::nullopt;
+    if (!hex(text.substr(0, 2), 2, 2, 0xFF, bus) || !hex(text.substr(3, 2), 2, 2, 0x1F, device) ||
+        !hex(text.substr(6, 1), 1, 1, 7, function))
       return std::nullopt;
-    return pci_address{static_cast<std::uint16_t>(domain), static_cast<std::uint8_t>(bus),
-                       static_cast<std::uint8_t>(device), static_cast<std::uint8_t>(function)};
+    return pci_address{domain, static_cast<std::uint8_t>(bus), static_cast<std::uint8_t>(device),
+                       static_cast<std::uint8_t>(function)};
   }
 
-  // "DDDD:BB:DD.F", lower-case hex, as the directory names under /sys/bus/pci/devices.
+  // "DDDD:BB:DD.F", lower-case hex, the domain in 4 digits or as many more as it needs: the directory
+  // names under /sys/bus/pci/devices, and lspci -D's.
   [[nodiscard]] std::string to_string() const {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string s = "0000:00:00.0";
-    for (int i = 0; i < 4; ++i) s[static_cast<std::size_t>(3 - i)] = digits[(domain >> (4 * i)) & 0xF];
-    s[5] = digits[bus >> 4];
-    s[6] = digits[bus & 0xF];
-    s[8] = digits[device >> 4];
-    s[9] = digits[device & 0xF];
-    s[11] = digits[function & 0x7];
-    return s;
+    char text[24];
+    std::snprintf(text, sizeof text, "%04x:%02x:%02x.%x", static_cast<unsigned>(domain), static_cast<unsigned>(bus),
+                  static_cast<unsigned>(device), static_cast<unsigned>(function & 0x7));
+    return text;
   }
 
   // The routing ID within the domain: bus 15:8, device 7:3, function 2:0.
