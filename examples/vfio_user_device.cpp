@@ -5,11 +5,12 @@
 //
 // Listens on the AF_UNIX socket SOCKET (replacing a stale one; a path where something else is, or a socket
 // another process listens on, is refused and left alone; examples/unix_socket_file.hpp) and removes it at its
-// end. It serves one client at a time; --once exits after the first client leaves. The device: vendor 0x1234,
-// device 0x5650, class ff0000, a PCI Express endpoint capability (so a guest reaches the extended space),
-// INTA; the layout-2 mailbox DVSEC in the extended space, serving the example blocks (examples/blocks.hpp:
-// MAC, VF configuration, statistics) with a 100 ms heartbeat. DEVICE_RESET is the layout's FLR.
-// SIGINT/SIGTERM end it.
+// end. It serves one client at a time: a connection that comes while one is served is closed at once (said on
+// stderr), so that its client fails at once; --once exits after the first client leaves. The device: vendor
+// 0x1234, device 0x5650, class ff0000, a PCI Express endpoint capability (so a guest reaches the extended
+// space), INTA; the layout-2 mailbox DVSEC in the extended space, serving the example blocks
+// (examples/blocks.hpp: MAC, VF configuration, statistics) with a 100 ms heartbeat. DEVICE_RESET is the
+// layout's FLR. SIGINT/SIGTERM end it.
 // --conformance-profile serves vpci-conformance's profile instead (examples/conformance/profile.hpp: the
 // blocks `vpci-conformance --self` defines) and block 8 as the invalidation trigger (8 bytes, write-only:
 // writing a little-endian mask raises those bits for the VF), for
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -145,20 +147,27 @@ int main(int argc, char** argv) {
     });
     // The heartbeat (and a pass when nothing else wakes it); the vfio-user writes serve the window.
     d.pf.async_serve(0, [](boost::system::error_code) {});
+    // Connections are accepted while a client is served too: one that came then would otherwise wait in the
+    // listen backlog until its handshake deadline, and fail as a timeout that says nothing of the reason.
+    // Closed at once, its client meets the end of the stream.
     std::function<void()> accept = [&] {
-      acceptor.async_accept(client, [&](boost::system::error_code ec) {
+      auto connection = std::make_shared<protocol::socket>(io);
+      acceptor.async_accept(*connection, [&, connection](boost::system::error_code ec) {
         if (ec) return;
+        accept();
+        if (d.server.serving()) {
+          std::fprintf(stderr, "vpci-vfio-user-device: closed a new connection: it serves one client at a time\n");
+          connection->close(ec);
+          return;
+        }
+        client = std::move(*connection);
         std::printf("client connected\n");
         std::fflush(stdout);
         d.server.async_serve(client, [&](boost::system::error_code served) {
           std::printf("client left: %s\n", served ? served.message().c_str() : "closed");
           std::fflush(stdout);
           client = protocol::socket(io);
-          if (once || stopping) {
-            io.stop();
-            return;
-          }
-          accept();
+          if (once || stopping) io.stop();
         });
       });
     };

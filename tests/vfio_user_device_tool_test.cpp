@@ -3,6 +3,7 @@
 // vpci's own vfio-user transport, in this process.
 #include <boost/test/unit_test.hpp>
 
+#include <array>
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/vpci.hpp>
@@ -167,6 +169,26 @@ BOOST_AUTO_TEST_CASE(a_usage_error_names_the_argument) {
                  run.output());
     }
   }
+}
+
+// A second client waited in the listen backlog while the device served the first, and its handshake failed
+// at its deadline as "operation timed out", with no hint that the device serves one client at a time. The
+// device closes its connection at once and says so; the client's handshake says the server closed it.
+BOOST_AUTO_TEST_CASE(a_second_client_is_closed_at_once) {
+  const scratch_path socket("busy.sock");
+  running_device device(socket.str());
+  BOOST_TEST_REQUIRE(device.listening, device.process.output());
+  boost::asio::io_context io;
+  vpci::vfio_user_config_space first(io.get_executor());
+  boost::system::error_code ec;
+  first.connect(socket.str(), ec);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  const auto second = handshake(socket.str());
+  BOOST_TEST((second == vpci::errc::connection_closed), second.message());
+  BOOST_TEST(device.process.wait_for_output("vpci-vfio-user-device: closed a new connection: it serves one client at a time\n"),
+             device.process.output());
+  std::array<std::byte, 4> id{};  // the first one is still served
+  BOOST_TEST(first.read(0, id, ec) == id.size(), ec.message());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

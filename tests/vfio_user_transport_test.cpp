@@ -631,6 +631,40 @@ BOOST_AUTO_TEST_CASE(hostile_server_silent_during_the_handshake) {
   BOOST_TEST(!f.client.is_open());
 }
 
+// A server that closes the connection during the handshake (vpci-vfio-user-device does so to a client that
+// comes while it serves another): the socket's error for it was the handshake's, "End of file" or "Broken
+// pipe" as the timing gave, which names no cause. It is connection_closed, on both forms.
+BOOST_AUTO_TEST_CASE(a_server_closing_during_the_handshake_is_connection_closed) {
+  {  // before reading anything: the VERSION request meets a closed socket
+    scripted_fixture f;
+    f.sockets.server.close();
+    const auto ec = f.open();
+    BOOST_TEST((ec == errc::connection_closed), ec.message());
+    BOOST_TEST(!f.client.is_open());
+  }
+  {  // after the VERSION reply: the next reply ends in an end of file
+    scripted_fixture f;
+    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+    ::shutdown(f.sockets.server.native_handle(), SHUT_WR);
+    const auto ec = f.open();
+    BOOST_TEST((ec == errc::connection_closed), ec.message());
+  }
+  {  // the asynchronous form
+    scripted_fixture f;
+    ::shutdown(f.sockets.server.native_handle(), SHUT_WR);
+    boost::system::error_code ec = errc::device_error;
+    bool done = false;
+    f.client.async_open(std::move(f.sockets.client), [&](boost::system::error_code e) {
+      ec = e;
+      done = true;
+    });
+    run_until(f.io, [&] { return done; });
+    BOOST_REQUIRE(done);
+    BOOST_TEST((ec == errc::connection_closed), ec.message());
+    BOOST_TEST(!f.client.is_open());
+  }
+}
+
 // Each request has its own deadline: replies that come in time, one after another, never time out, and a
 // deadline of a completed operation never fires later.
 BOOST_AUTO_TEST_CASE(each_request_has_its_own_deadline) {
