@@ -16,7 +16,7 @@
 // writing a little-endian mask raises those bits for the VF), for
 // `vpci-conformance --vfio-user SOCKET --invalidate-block 8`.
 // It prints "listening on SOCKET" once the socket accepts connections (what scripts wait for), then the
-// mailbox window's offset.
+// mailbox window's offset; "client connected" and "client left" (with the error when serving failed).
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -106,6 +106,14 @@ struct device {
   std::size_t window{};  // the mailbox's offset in the config space
 };
 
+// A client closing its connection is the normal end of serving it, however the socket met it: at a message
+// boundary (success), or as an end of file, a broken pipe or a reset (it closed while the device wrote to it,
+// or with a request unread). Anything else is a failure, said with its text.
+bool client_closed(const boost::system::error_code& ec) {
+  return !ec || ec == boost::asio::error::eof || ec == boost::asio::error::broken_pipe ||
+         ec == boost::asio::error::connection_reset;
+}
+
 constexpr const char* usage_text = "usage: vpci-vfio-user-device SOCKET [--once] [--conformance-profile]\n";
 
 // Exit status 2 with the usage, naming what was wrong.
@@ -164,7 +172,8 @@ int main(int argc, char** argv) {
         std::printf("client connected\n");
         std::fflush(stdout);
         d.server.async_serve(client, [&](boost::system::error_code served) {
-          std::printf("client left: %s\n", served ? served.message().c_str() : "closed");
+          if (client_closed(served)) std::printf("client left\n");
+          else std::printf("client left: %s\n", served.message().c_str());
           std::fflush(stdout);
           client = protocol::socket(io);
           if (once || stopping) io.stop();

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <csignal>
+#include <span>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -20,9 +21,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/write.hpp>
 
 #include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/vpci.hpp>
+#include <vpci/wire/vfio_user.hpp>
 
 #include "child_process.hpp"
 
@@ -189,6 +192,34 @@ BOOST_AUTO_TEST_CASE(a_second_client_is_closed_at_once) {
              device.process.output());
   std::array<std::byte, 4> id{};  // the first one is still served
   BOOST_TEST(first.read(0, id, ec) == id.size(), ec.message());
+}
+
+// A client that closed its connection with a reply on its way (vpci-perf does at the end of a run) was
+// logged as "client left: Broken pipe" (or "Connection reset by peer"), as if serving it had failed.
+BOOST_AUTO_TEST_CASE(a_client_closing_is_logged_as_leaving_not_as_a_failure) {
+  const scratch_path socket("leaving.sock");
+  running_device device(socket.str());
+  BOOST_TEST_REQUIRE(device.listening, device.process.output());
+  {
+    boost::asio::io_context io;
+    boost::asio::local::stream_protocol::socket client(io);
+    client.connect(boost::asio::local::stream_protocol::endpoint(socket.str()));
+    // A VERSION request, then gone before its reply.
+    std::array<std::byte, 128> request{};
+    const auto payload = vpci::vfio_user::encode(vpci::vfio_user::version{0, 1, R"({"capabilities":{}})"},
+                                                 std::span<std::byte>(request).subspan(vpci::vfio_user::header_size));
+    BOOST_TEST_REQUIRE(payload.has_value());
+    const auto size = static_cast<std::uint32_t>(vpci::vfio_user::header_size + *payload);
+    BOOST_TEST_REQUIRE(vpci::vfio_user::encode(vpci::vfio_user::header{1, static_cast<std::uint16_t>(vpci::vfio_user::command::version), size, 0, 0},
+                                               request)
+                           .has_value());
+    boost::asio::write(client, boost::asio::buffer(request.data(), size));
+  }
+  BOOST_TEST_REQUIRE(device.process.wait_for_output("client left"), device.process.output());
+  device.process.signal(SIGTERM);
+  BOOST_TEST(device.process.wait_exit() == 0);
+  BOOST_TEST(contains(device.process.output(), "client left\n"), device.process.output());
+  BOOST_TEST(!contains(device.process.output(), "client left:"), device.process.output());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
