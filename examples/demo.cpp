@@ -11,16 +11,21 @@
 // refreshing the statistics block and invalidating it, the VF re-reads it, and the VF measures how many
 // 128-byte blocks per second the binding moves. What VF 0 wrote over the mailbox is still there over the
 // socket: the PF keeps one block store per VF, and both bindings are only ways into it.
+//
+// Ctrl-C (SIGINT or SIGTERM) removes the shared memory and the socket it made and ends it as the signal ends
+// any program. A VF process whose PF is gone says what failed.
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <csignal>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,6 +103,35 @@ void print_plan(const std::string& shm_name, const std::string& socket_path) {
               socket_path.c_str(), vf0_slot.device, vf0_slot.function);
   std::printf("  then it forks: the child process is the VF driver side, the parent the PF\n\n");
   std::fflush(stdout);
+}
+
+// What the PF process makes (the two shared-memory config spaces and the socket), removed when SIGINT or
+// SIGTERM (Ctrl-C) ends it, which then ends as the signal ends any program: every interrupted run left three
+// behind. The names are in fixed buffers, filled before the handler is installed, so that the handler calls
+// only async-signal-safe functions (shm_unlink is an unlink under /dev/shm).
+struct made_names {
+  char shm_vf0[64];
+  char shm_vf1[64];
+  char socket[108];
+};
+made_names made{};
+
+void remove_made_and_end(int signal_number) {
+  ::shm_unlink(made.shm_vf0);
+  ::shm_unlink(made.shm_vf1);
+  ::unlink(made.socket);
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
+}
+
+void remove_on_interrupt(const std::string& shm_name, const std::string& socket_path) {
+  std::snprintf(made.shm_vf0, sizeof made.shm_vf0, "%s-vf0", shm_name.c_str());
+  std::snprintf(made.shm_vf1, sizeof made.shm_vf1, "%s-vf1", shm_name.c_str());
+  std::snprintf(made.socket, sizeof made.socket, "%s", socket_path.c_str());
+  struct sigaction action {};
+  action.sa_handler = remove_made_and_end;
+  sigemptyset(&action.sa_mask);
+  for (const int signal_number : {SIGINT, SIGTERM}) ::sigaction(signal_number, &action, nullptr);
 }
 
 std::string throughput_text(const char* binding, int blocks, clock_type::duration elapsed) {
@@ -262,6 +296,20 @@ boost::asio::awaitable<void> vf1_isolation(Endpoint& vf) {
   co_await vf.async_write(phase_block{}, 1u, use_awaitable);
 }
 
+// The completion of a VF coroutine: whether it succeeded, and what failed when it did not (the PF process
+// may have died: the error says so), instead of a silent exit status.
+auto record_outcome(const char* who, bool& ok) {
+  return [who, &ok](std::exception_ptr failure) {
+    ok = !failure;
+    if (!failure) return;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      say(who, std::string("failed: ") + e.what());
+    }
+  };
+}
+
 int run_vf(const std::string& shm_name, const std::string& socket_path) {
   boost::asio::io_context io;
   try {
@@ -289,9 +337,8 @@ int run_vf(const std::string& shm_name, const std::string& socket_path) {
     vpci::vf_endpoint<vpci::shm_config_space> mailbox_vf1(space1, *window1);
     bool ok = false;
     bool ok1 = false;
-    boost::asio::co_spawn(io, vf1_isolation(mailbox_vf1), [&](std::exception_ptr e) { ok1 = !e; });
-    boost::asio::co_spawn(io, vf_session(mailbox_vf, "mailbox over shared memory"),
-                          [&](std::exception_ptr e) { ok = !e; });
+    boost::asio::co_spawn(io, vf1_isolation(mailbox_vf1), record_outcome("VF 1", ok1));
+    boost::asio::co_spawn(io, vf_session(mailbox_vf, "mailbox over shared memory"), record_outcome("VF 0", ok));
     io.run();
     if (!ok || !ok1) return 1;
 
@@ -303,10 +350,11 @@ int run_vf(const std::string& shm_name, const std::string& socket_path) {
     ok = false;
     {
       vpci::vf_message_endpoint<socket_type> message_vf(socket, vf0_slot);
-      boost::asio::co_spawn(io, vf_session(message_vf, "Hyper-V messages over a socket"), [&](std::exception_ptr e) {
-        ok = !e;
-        message_vf.close();  // the endpoint reads until its stream closes
-      });
+      boost::asio::co_spawn(io, vf_session(message_vf, "Hyper-V messages over a socket"),
+                            [&, outcome = record_outcome("VF 0", ok)](std::exception_ptr e) {
+                              outcome(e);
+                              message_vf.close();  // the endpoint reads until its stream closes
+                            });
       io.run();
     }
     return ok ? 0 : 1;
@@ -338,6 +386,7 @@ int main(int argc, char** argv) {
   }
   const std::string shm_name = "/vpci-demo-" + std::to_string(getpid());
   const std::string socket_path = "/tmp/vpci-demo-" + std::to_string(getpid()) + ".sock";
+  remove_on_interrupt(shm_name, socket_path);
   print_plan(shm_name, socket_path);
   boost::asio::io_context io;
   auto device = vpci::shm_config_space::create(io.get_executor(), shm_name + "-vf0", 4096);
@@ -361,7 +410,10 @@ int main(int argc, char** argv) {
   const pid_t child = fork();
   if (child < 0) return 1;
   if (child == 0) {
-    // The VF process builds its own io_context; it uses nothing of the PF's but the names.
+    // The VF process builds its own io_context; it uses nothing of the PF's but the names, and leaves what
+    // the PF made to the PF: Ctrl-C ends it as any program.
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
     std::_Exit(run_vf(shm_name, socket_path));
   }
   const int result = run_pf(pf, *logic, child_exit, acceptor, io, child);

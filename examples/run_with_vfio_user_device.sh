@@ -2,7 +2,7 @@
 # Runs COMMAND... against a vpci-vfio-user-device process: starts the device on SOCKET with the device
 # options given before "--", waits for its "listening on" line (read from its output: no polling), runs
 # the command, stops the device (SIGTERM) and exits with the command's status (2 when the device did not
-# start).
+# start, after what the device said).
 # usage: run_with_vfio_user_device.sh DEVICE SOCKET [DEVICE_OPTION...] -- COMMAND [ARGS...]
 set -u
 usage() {
@@ -25,13 +25,17 @@ shift  # --
 exec {out}< <(exec "$device" "$socket" "${device_options[@]}" 2>&1)
 pid=$!
 ready=0
-# Each line within 10 s; the device prints a line or two before it listens.
+# What the device says before it listens is kept: when it does not start, its own message says why.
+said=()
+# Each line within 10 s.
 while IFS= read -r -t 10 line <&"$out"; do
   case $line in
     "listening on "*) ready=1; break ;;
   esac
+  said+=("$line")
 done
 if [ "$ready" -ne 1 ]; then
+  [ ${#said[@]} -eq 0 ] || printf '%s\n' "${said[@]}" >&2
   echo "vpci-vfio-user-device did not start listening on $socket" >&2
   kill -TERM "$pid" 2>/dev/null
   exit 2

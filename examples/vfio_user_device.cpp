@@ -3,32 +3,34 @@
 //
 //   vpci-vfio-user-device SOCKET [--once] [--conformance-profile]
 //
-// Listens on the AF_UNIX socket SOCKET (replacing a stale one) and serves one client at a time; --once
-// exits after the first client leaves. The device: vendor 0x1234, device 0x5650, class ff0000, a PCI
-// Express endpoint capability (so a guest reaches the extended space), INTA; the layout-2 mailbox DVSEC in
-// the extended space, serving the example blocks (examples/blocks.hpp: MAC, VF configuration, statistics)
-// with a 100 ms heartbeat. DEVICE_RESET is the layout's FLR. SIGINT/SIGTERM end it.
+// Listens on the AF_UNIX socket SOCKET (replacing a stale one; a path where something else is, or a socket
+// another process listens on, is refused and left alone; examples/unix_socket_file.hpp) and removes it at its
+// end. It serves one client at a time: a connection that comes while one is served is closed at once (said on
+// stderr), so that its client fails at once; --once exits after the first client leaves. The device: vendor
+// 0x1234, device 0x5650, class ff0000, a PCI Express endpoint capability (so a guest reaches the extended
+// space), INTA; the layout-2 mailbox DVSEC in the extended space, serving the example blocks
+// (examples/blocks.hpp: MAC, VF configuration, statistics) with a 100 ms heartbeat. DEVICE_RESET is the
+// layout's FLR. SIGINT/SIGTERM end it.
 // --conformance-profile serves vpci-conformance's profile instead (examples/conformance/profile.hpp: the
 // blocks `vpci-conformance --self` defines) and block 8 as the invalidation trigger (8 bytes, write-only:
 // writing a little-endian mask raises those bits for the VF), for
 // `vpci-conformance --vfio-user SOCKET --invalidate-block 8`.
-// It prints "listening on SOCKET" once the socket accepts connections (what scripts wait for).
+// It prints "listening on SOCKET" once the socket accepts connections (what scripts wait for), then the
+// mailbox window's offset; "client connected" and "client left" (with the error when serving failed).
 #include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/socket_base.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -37,6 +39,8 @@
 
 #include "blocks.hpp"
 #include "conformance/profile.hpp"
+#include "quoted_text.hpp"
+#include "unix_socket_file.hpp"
 
 namespace {
 
@@ -94,26 +98,28 @@ struct device {
                pf.define<::example::stats_block>(0, {}, block_access::read_only)) {
       throw std::runtime_error("blocks");
     }
-    auto window = pf.attach_mailbox(0, space);
-    if (!window) throw boost::system::system_error(window.error(), "attach_mailbox");
-    std::printf("mailbox window at 0x%zx\n", *window);
+    auto placed = pf.attach_mailbox(0, space);
+    if (!placed) throw boost::system::system_error(placed.error(), "attach_mailbox");
+    window = *placed;
   }
+
+  std::size_t window{};  // the mailbox's offset in the config space
 };
 
-// Listens on the socket at `path`. A path the socket cannot take (a missing directory, no permission, a
-// name longer than sun_path) is the user's to fix: the error says why, for a message naming the path,
-// instead of an exception from inside Asio whose text is a source location.
-boost::system::error_code listen(protocol::acceptor& acceptor, const std::string& path) {
-  boost::system::error_code ec;
-  try {
-    const protocol::endpoint endpoint(path);
-    acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.bind(endpoint, ec);
-    if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
-  } catch (const boost::system::system_error& e) {  // the endpoint's own: the path does not fit sun_path
-    ec = e.code();
-  }
-  return ec;
+// A client closing its connection is the normal end of serving it, however the socket met it: at a message
+// boundary (success), or as an end of file, a broken pipe or a reset (it closed while the device wrote to it,
+// or with a request unread). Anything else is a failure, said with its text.
+bool client_closed(const boost::system::error_code& ec) {
+  return !ec || ec == boost::asio::error::eof || ec == boost::asio::error::broken_pipe ||
+         ec == boost::asio::error::connection_reset;
+}
+
+constexpr const char* usage_text = "usage: vpci-vfio-user-device SOCKET [--once] [--conformance-profile]\n";
+
+// Exit status 2 with the usage, naming what was wrong.
+int usage_error(const std::string& why) {
+  std::fprintf(stderr, "vpci-vfio-user-device: %s\n%s", why.c_str(), usage_text);
+  return 2;
 }
 
 }  // namespace
@@ -121,31 +127,23 @@ boost::system::error_code listen(protocol::acceptor& acceptor, const std::string
 int main(int argc, char** argv) {
   bool once = false;
   bool conformance_profile = false;
-  const char* const usage_text = "usage: vpci-vfio-user-device SOCKET [--once] [--conformance-profile]\n";
   if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
     std::fputs(usage_text, stdout);
     return 0;
   }
-  bool usage = argc < 2 || argv[1][0] == '-';
-  for (int i = 2; i < argc && !usage; ++i) {
+  if (argc < 2) return usage_error("no SOCKET given");
+  if (argv[1][0] == '-') return usage_error("SOCKET comes first, not " + vpci::example::quoted_text(argv[1]));
+  for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--once") == 0) once = true;
     else if (std::strcmp(argv[i], "--conformance-profile") == 0) conformance_profile = true;
-    else usage = true;
-  }
-  if (usage) {
-    std::fputs(usage_text, stderr);
-    return 2;
+    else return usage_error("unexpected argument " + vpci::example::quoted_text(argv[i]));
   }
   const std::string path = argv[1];
   try {
     boost::asio::io_context io;
     device d(io, conformance_profile);
-    ::unlink(path.c_str());
     protocol::acceptor acceptor(io);
-    if (const auto ec = listen(acceptor, path)) {
-      std::fprintf(stderr, "vpci-vfio-user-device: cannot listen on %s: %s\n", path.c_str(), ec.message().c_str());
-      return 1;
-    }
+    const vpci::example::unix_socket_file socket_file(acceptor, path);
     protocol::socket client(io);
     bool stopping = false;
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -157,28 +155,36 @@ int main(int argc, char** argv) {
     });
     // The heartbeat (and a pass when nothing else wakes it); the vfio-user writes serve the window.
     d.pf.async_serve(0, [](boost::system::error_code) {});
+    // Connections are accepted while a client is served too: one that came then would otherwise wait in the
+    // listen backlog until its handshake deadline, and fail as a timeout that says nothing of the reason.
+    // Closed at once, its client meets the end of the stream.
     std::function<void()> accept = [&] {
-      acceptor.async_accept(client, [&](boost::system::error_code ec) {
+      auto connection = std::make_shared<protocol::socket>(io);
+      acceptor.async_accept(*connection, [&, connection](boost::system::error_code ec) {
         if (ec) return;
+        accept();
+        if (d.server.serving()) {
+          std::fprintf(stderr, "vpci-vfio-user-device: closed a new connection: it serves one client at a time\n");
+          connection->close(ec);
+          return;
+        }
+        client = std::move(*connection);
         std::printf("client connected\n");
         std::fflush(stdout);
         d.server.async_serve(client, [&](boost::system::error_code served) {
-          std::printf("client left: %s\n", served ? served.message().c_str() : "closed");
+          if (client_closed(served)) std::printf("client left\n");
+          else std::printf("client left: %s\n", served.message().c_str());
           std::fflush(stdout);
           client = protocol::socket(io);
-          if (once || stopping) {
-            io.stop();
-            return;
-          }
-          accept();
+          if (once || stopping) io.stop();
         });
       });
     };
     accept();
     std::printf("listening on %s\n", path.c_str());
+    std::printf("mailbox window at 0x%zx\n", d.window);
     std::fflush(stdout);
     io.run();
-    ::unlink(path.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vpci-vfio-user-device: %s\n", e.what());
     return 1;

@@ -55,6 +55,7 @@ constexpr errc_mapping all_errc[] = {
     {errc::device_error, 26, ntstatus::unsuccessful},
     {errc::peer_gone, 27, ntstatus::no_such_device},
     {errc::peer_restarted, 28, ntstatus::cancelled},
+    {errc::connection_closed, 29, ntstatus::no_such_device},
 };
 
 struct status_mapping {

@@ -104,6 +104,7 @@
 #include "option_number.hpp"
 #include "perf/latency_histogram.hpp"
 #include "perf/signal_watch.hpp"
+#include "unix_socket_file.hpp"
 
 namespace {
 
@@ -868,85 +869,7 @@ void connect_unix(local_socket& socket, const std::string& path) {
   if (ec) throw setup_failure("cannot connect to " + path + ": " + ec.message());
 }
 
-// The socket file a PF made at --unix PATH: what was there before is never removed unless it was a stale
-// socket (nobody listening), and at the end the path is unlinked only while it is still this socket. Each
-// of the two is one step under an exclusive flock of PATH's directory: two PFs started at once on one
-// stale path would otherwise both find it stale, and the second would unlink the first one's socket and
-// bind its own, leaving the first listening where no VF can reach it.
-class unix_socket_file {
- public:
-  unix_socket_file(local_acceptor& acceptor, const std::string& path) : path_(path) {
-    const directory_lock lock(path);
-    struct ::stat found {};
-    if (::lstat(path.c_str(), &found) == 0) {
-      if (!S_ISSOCK(found.st_mode)) throw setup_failure(path + " exists and is not a socket; give another --unix path");
-      if (listened_on(path))
-        throw setup_failure("another process is listening on " + path + "; give another --unix path");
-      ::unlink(path.c_str());  // stale: its listener is gone
-    } else if (errno != ENOENT) {
-      throw setup_failure("cannot use " + path + ": " + std::strerror(errno));
-    }
-    const auto endpoint = unix_endpoint(path);
-    boost::system::error_code ec;
-    acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.bind(endpoint, ec);
-    if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
-    if (ec) throw setup_failure("cannot listen on " + path + ": " + ec.message());
-    struct ::stat made {};
-    if (::lstat(path.c_str(), &made) == 0) identity_ = made;
-  }
-  ~unix_socket_file() { remove(); }
-  unix_socket_file(const unix_socket_file&) = delete;
-  unix_socket_file& operator=(const unix_socket_file&) = delete;
-
-  // Unlinks the path if it still names the socket this run made (someone may have replaced it).
-  void remove() noexcept {
-    if (!identity_) return;
-    const directory_lock lock(path_);
-    struct ::stat now {};
-    if (::lstat(path_.c_str(), &now) == 0 && now.st_dev == identity_->st_dev && now.st_ino == identity_->st_ino)
-      ::unlink(path_.c_str());
-    identity_.reset();
-  }
-
- private:
-  // An exclusive flock of the directory holding `path`, held for its scope; none where the directory
-  // cannot be opened (its socket is then made or removed without one, as before there was any).
-  class directory_lock {
-   public:
-    explicit directory_lock(const std::string& path) {
-      const auto directory = std::filesystem::path(path).parent_path();
-      fd_ = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      while (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-    ~directory_lock() {
-      if (fd_ >= 0) ::close(fd_);  // releases the lock
-    }
-    directory_lock(const directory_lock&) = delete;
-    directory_lock& operator=(const directory_lock&) = delete;
-
-   private:
-    int fd_{-1};
-  };
-
-  // A connect that succeeds, or would wait for a full backlog, finds a listener; refused means the socket
-  // is stale. Anything else (no permission) is no proof of staleness: the path is left alone.
-  static bool listened_on(const std::string& path) {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return true;
-    ::sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    path.copy(address.sun_path, sizeof address.sun_path - 1);
-    const bool refused = ::connect(fd, reinterpret_cast<const ::sockaddr*>(&address), sizeof address) != 0 &&
-                         (errno == ECONNREFUSED || errno == ENOENT);
-    ::close(fd);
-    return !refused;
-  }
-
-  std::string path_;
-  std::optional<struct ::stat> identity_;
-};
+using vpci::example::unix_socket_file;
 
 // The PF's shared-memory space NAME: made afresh, or in place of a stale one (its PF died, shut down, or
 // died while making it). A live PF's space is refused (replacing it would cut that PF's VFs off), and so

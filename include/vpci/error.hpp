@@ -63,6 +63,7 @@ constexpr const char* describe(errc e) noexcept {
     case errc::device_error: return "device reported a failure";
     case errc::peer_gone: return "peer is gone: it exited, crashed or stopped its heartbeat";
     case errc::peer_restarted: return "peer restarted while the operation was pending: its outcome is unknown";
+    case errc::connection_closed: return "peer closed the connection before it was set up";
   }
   return "unknown vpci error";
 }

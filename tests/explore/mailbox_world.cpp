@@ -27,7 +27,8 @@ const char* errc_name(errc e) {
       "malformed_message", "unknown_message_type", "empty_response", "out_of_range", "read_only",
       "capability_loop", "bad_capability_pointer", "insufficient_resources", "not_found", "access_denied", "busy",
       "timeout", "cancelled", "not_supported", "revision_mismatch", "protocol_violation", "quarantined",
-      "vf_removed", "bad_data", "torn_read", "device_error", "peer_gone", "peer_restarted"};
+      "vf_removed", "bad_data", "torn_read", "device_error", "peer_gone", "peer_restarted",
+      "connection_closed"};
   const auto i = static_cast<std::size_t>(e);
   return i < std::size(names) ? names[i] : "?";
 }

@@ -35,6 +35,7 @@ enum class errc : int {
   device_error,           // peer reported a failure with no more specific meaning
   peer_gone,              // the peer is dead (crashed, exited) or silent past its heartbeat: not merely slow
   peer_restarted,         // the peer restarted while the operation was pending: its outcome is unknown
+  connection_closed,      // the peer closed the connection before it was set up (it serves someone else)
 };
 
 // Success is the zero value; core functions that return a bare errc use it.

@@ -34,7 +34,8 @@ constexpr ntstatus to_ntstatus(errc e) noexcept {
     case errc::timeout: return ntstatus::io_timeout;
     case errc::cancelled:
     case errc::vf_removed: return ntstatus::cancelled;
-    case errc::peer_gone: return ntstatus::no_such_device;
+    case errc::peer_gone:
+    case errc::connection_closed: return ntstatus::no_such_device;
     case errc::peer_restarted: return ntstatus::cancelled;
     case errc::not_supported: return ntstatus::not_supported;
     case errc::revision_mismatch: return ntstatus::revision_mismatch;

@@ -16,7 +16,9 @@
 // Handshake errors: vpci::errc::not_supported (another major version, not a PCI device, no readable config
 // region of 256 bytes or more, a max_data_xfer_size below 4), vpci::errc::malformed_message (JSON that does
 // not parse, a reply that does not decode or answers another region), vpci::errc::timeout (a silent server,
-// see "Reply deadline"), the framing errors below, the socket's errors unchanged. The socket is closed after a failed handshake.
+// see "Reply deadline"), vpci::errc::connection_closed when the server closed the connection (an end of file,
+// a reset or a broken pipe: a server that serves one client at a time closes another's connection so), the
+// framing errors below, the socket's other errors unchanged. The socket is closed after a failed handshake.
 //
 // Accesses: read/write split the transfer into REGION_READ / REGION_WRITE messages of region 7, each of at
 // most min(max_data_xfer_size, 4096) bytes and ending on a dword boundary (so no naturally aligned 1/2/4-byte
@@ -685,9 +687,12 @@ class basic_vfio_user_config_space {
   void handshake_sync(boost::system::error_code& ec) {
     plan p(this, plan::kind::handshake);
     run_sync(p, ec);
-    if (ec) fail_handshake();
+    if (ec) fail_handshake(ec);
   }
-  void fail_handshake() noexcept {
+  // A server that closed the connection before the handshake finished is said so: the socket's error for
+  // it (an end of file, a reset, a broken pipe, whichever the timing gave) names no cause.
+  void fail_handshake(boost::system::error_code& ec) noexcept {
+    if (server_gone_) ec = errc::connection_closed;
     boost::system::error_code ignored;
     socket_.close(ignored);
     size_ = 0;
@@ -911,7 +916,7 @@ class basic_vfio_user_config_space {
     void finish(Self& s, boost::system::error_code ec) {
       const std::size_t n = ec ? 0 : p->transferred();
       self->disarm_deadline();
-      if (ec && p->is_handshake()) self->fail_handshake();
+      if (ec && p->is_handshake()) self->fail_handshake(ec);
       self->active_ = false;
       if (!self->waiting_.empty()) {
         auto next = std::move(self->waiting_.front());

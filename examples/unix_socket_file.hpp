@@ -1,0 +1,120 @@
+// examples/unix_socket_file.hpp: the socket file a tool listening on an AF_UNIX path makes (vpci-perf's PF
+// role on --unix PATH, vpci-vfio-user-device on SOCKET). What was at the path before is never removed unless
+// it was a stale socket (nobody listening): a regular file is the user's, and replacing a socket another
+// process listens on would leave that process serving where no client can reach it. At the end the path
+// is unlinked only while it is still this socket. Each of the two is one step under an exclusive flock of
+// the path's directory: two tools started at once on one stale path would otherwise both find it stale,
+// and the second would unlink the first one's socket and bind its own.
+#pragma once
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/system/system_error.hpp>
+
+namespace vpci::example {
+
+class unix_socket_file {
+ public:
+  using acceptor_type = boost::asio::local::stream_protocol::acceptor;
+
+  // Makes `acceptor` listen at `path`. Throws std::runtime_error with a message naming the path when
+  // something else is there, when a process listens on it, or when the socket cannot be made there (a
+  // missing directory, no permission, a name longer than sun_path).
+  unix_socket_file(acceptor_type& acceptor, const std::string& path) : path_(path) {
+    const auto endpoint = endpoint_at(path);
+    const directory_lock lock(path);
+    struct ::stat found {};
+    if (::lstat(path.c_str(), &found) == 0) {
+      if (!S_ISSOCK(found.st_mode)) throw std::runtime_error(path + " exists and is not a socket; give another socket path");
+      if (listened_on(path))
+        throw std::runtime_error("another process is listening on " + path + "; give another socket path");
+      ::unlink(path.c_str());  // stale: its listener is gone
+    } else if (errno != ENOENT) {
+      throw std::runtime_error("cannot use " + path + ": " + std::strerror(errno));
+    }
+    boost::system::error_code ec;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + path + ": " + ec.message());
+    struct ::stat made {};
+    if (::lstat(path.c_str(), &made) == 0) identity_ = made;
+  }
+  ~unix_socket_file() { remove(); }
+  unix_socket_file(const unix_socket_file&) = delete;
+  unix_socket_file& operator=(const unix_socket_file&) = delete;
+
+  // Unlinks the path if it still names the socket made here (someone may have replaced it).
+  void remove() noexcept {
+    if (!identity_) return;
+    const directory_lock lock(path_);
+    struct ::stat now {};
+    if (::lstat(path_.c_str(), &now) == 0 && now.st_dev == identity_->st_dev && now.st_ino == identity_->st_ino)
+      ::unlink(path_.c_str());
+    identity_.reset();
+  }
+
+ private:
+  // An exclusive flock of the directory holding `path`, held for its scope; none where the directory
+  // cannot be opened (its socket is then made or removed without one).
+  class directory_lock {
+   public:
+    explicit directory_lock(const std::string& path) {
+      const auto directory = std::filesystem::path(path).parent_path();
+      fd_ = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      while (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+    ~directory_lock() {
+      if (fd_ >= 0) ::close(fd_);  // releases the lock
+    }
+    directory_lock(const directory_lock&) = delete;
+    directory_lock& operator=(const directory_lock&) = delete;
+
+   private:
+    int fd_{-1};
+  };
+
+  // Asio's endpoint throws, with a source location in its text, for a path longer than sun_path: checked
+  // before the path is judged, and said as a failure to listen there.
+  static boost::asio::local::stream_protocol::endpoint endpoint_at(const std::string& path) {
+    try {
+      return boost::asio::local::stream_protocol::endpoint(path);
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error("cannot listen on " + path + ": " + e.code().message());
+    }
+  }
+
+  // A connect that succeeds, or would wait for a full backlog, finds a listener; refused means the socket
+  // is stale. Anything else (no permission) is no proof of staleness: the path is left alone.
+  static bool listened_on(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return true;
+    ::sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    path.copy(address.sun_path, sizeof address.sun_path - 1);
+    const bool refused = ::connect(fd, reinterpret_cast<const ::sockaddr*>(&address), sizeof address) != 0 &&
+                         (errno == ECONNREFUSED || errno == ENOENT);
+    ::close(fd);
+    return !refused;
+  }
+
+  std::string path_;
+  std::optional<struct ::stat> identity_;
+};
+
+}  // namespace vpci::example
