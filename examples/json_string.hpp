@@ -1,18 +1,60 @@
 // examples/json_string.hpp: a JSON string literal for the tools' --json outputs (vpci-inspect,
 // vpci-conformance, vpci-perf): the text in quotes, with quotes, backslashes and control characters
-// escaped (RFC 8259 section 7); and the error object those outputs give when a tool could not run.
+// escaped (RFC 8259 section 7). JSON text is UTF-8 (RFC 8259 section 8.1), and the text may hold any bytes
+// (a path, a peer's message): a well-formed UTF-8 sequence (RFC 3629: no overlong form, no surrogate,
+// nothing above U+10FFFF) is copied as it is, and every byte that starts none is written as \ufffd, the
+// replacement character, so that a JSON reader never refuses the output. And the error object those
+// outputs give when a tool could not run.
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
 #include <string>
 #include <string_view>
 
 namespace vpci::example {
 
+namespace detail {
+
+// The length of the well-formed UTF-8 sequence at the start of `text` (1 to 4), or 0 if none starts there.
+// The second byte's range excludes the overlong forms (after E0, F0), the surrogates (after ED) and code
+// points above U+10FFFF (after F4); every later byte is a continuation byte, 80..BF.
+inline std::size_t utf8_sequence_length(std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  std::size_t length = 0;
+  unsigned char second_low = 0x80;
+  unsigned char second_high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) second_low = 0xA0;
+    if (lead == 0xED) second_high = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) second_low = 0x90;
+    if (lead == 0xF4) second_high = 0x8F;
+  } else {
+    return 0;  // a continuation byte, C0, C1 or F5..FF: no sequence starts with it
+  }
+  if (text.size() < length || byte(1) < second_low || byte(1) > second_high) return 0;
+  for (std::size_t i = 2; i < length; ++i)
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  return length;
+}
+
+}  // namespace detail
+
 inline std::string json_string(std::string_view text) {
   std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
+  while (!text.empty()) {
+    const char c = text.front();
+    const std::size_t length = detail::utf8_sequence_length(text);
+    if (length == 0) {
+      out += "\\ufffd";
+    } else if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
     } else if (static_cast<unsigned char>(c) < 0x20) {
@@ -20,8 +62,9 @@ inline std::string json_string(std::string_view text) {
       std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
       out += escaped;
     } else {
-      out += c;
+      out += text.substr(0, length);
     }
+    text.remove_prefix(length == 0 ? 1 : length);
   }
   return out + "\"";
 }

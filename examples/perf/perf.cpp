@@ -11,28 +11,34 @@
 //     --unix PATH          Unix stream socket (binding 2); the PF listens (replacing a stale socket, never
 //                          another file or a socket a process listens on), the VF connects
 //     --tcp HOST:PORT      TCP (binding 2); the PF listens on HOST's first address (port 0: any free port,
-//                          which it prints), the VF tries each of HOST's addresses in turn
-//     --sysfs FILE         a real device's config file (binding 1, role vf), opened read-write: the mailbox
-//                          writes its request registers for a block read too; block writes need --allow-write
+//                          which its serving line on stderr names, --quiet or not), the VF tries each of
+//                          HOST's addresses in turn
+//     --sysfs FILE|ADDRESS a real device's config file (binding 1, role vf), or its PCI address DDDD:BB:DD.F
+//                          or BB:DD.F (/sys/bus/pci/devices/DDDD:BB:DD.F/config), opened read-write: the
+//                          mailbox writes its request registers for a block read too; block writes need
+//                          --allow-write
 //     --vfio-user SOCKET   a vfio-user server's device (binding 1, role vf): vpci-vfio-user-device or any
 //                          libvfio-user device; each config access is one REGION_READ/REGION_WRITE exchange
+//   A transport's value is never empty ("--shm=" is an error).
 //   options (an option's value is the next argument, or joined as --option=VALUE: a value starting with --
-//   can only be given so)
+//   can only be given so; numbers are decimal digits, a fraction only where SECONDS says so, without a
+//   sign, a space, hexadecimal or an exponent)
 //     --block-size N       bytes per block, 1..128 (128); the block must hold exactly that many
 //     --block-id N         the block used (3)
 //     --queue-depth N      operations in flight, 1..16 on binding 1 and 1..64 on binding 2 (1)
 //     --read-percent N     share of reads, 0..100, spread evenly over the operations (100)
 //     --count N            measured operations (default: --duration 5 when neither is given)
-//     --duration SECONDS   measure for this long (instead of --count)
+//     --duration SECONDS   measure for this long (instead of --count): above 0, a fraction allowed (2.5)
 //     --warmup N           operations before measuring (100)
 //     --timeout MS         per-operation deadline, binding 2's version negotiation's, and, when above
 //                          1000, a vfio-user exchange's reply deadline (1000)
 //     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there)
 //     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
 //     --json               the final figures as one JSON object on stdout (progress stays on stderr); the
-//                          fields of "latency_ns" are null when no measured operation succeeded; a
-//                          set-up failure is {"error": MESSAGE} (the one effect it has with --role pf)
-//     --quiet              no progress lines
+//                          fields of "latency_ns" are null when no measured operation succeeded; bad
+//                          arguments (--json anywhere on the command line) and a set-up failure are
+//                          {"error": MESSAGE}, the message on stderr too (the one effect it has with --role pf)
+//     --quiet              no progress lines (a PF on TCP port 0 still prints its serving line)
 //
 // First a few reads find the block's size: a block of another size than --block-size is an error that
 // names both. Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency
@@ -40,7 +46,9 @@
 // accesses per operation on binding 1 (the VF's, counted by vpci::access_counting_transport on every
 // transport), and errors by kind; the warm-up's operations and errors are reported on their own and are in
 // none of those figures. An error after which the endpoint serves no more (the peer is gone, the stream
-// failed, binding 2's negotiation failed, the vfio-user connection closed) ends the run, which says so.
+// failed, binding 2's negotiation failed, the vfio-user connection closed) ends the run, which says so;
+// on binding 2 the stream's end, a broken pipe and a reset connection are all "the PF closed the
+// connection" (a PF role says "the PF is shutting down" of the connections its Ctrl-C ends).
 // Ctrl-C (SIGINT or SIGTERM) ends a run at once with the figures so far, marked interrupted: the seconds
 // end at the signal, and the operations in flight are cancelled (in no figure, not errors) rather than
 // waited for. A second signal exits at once with status 130 after printing the figures so far. Before the
@@ -65,6 +73,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -162,17 +171,25 @@ const char* name_of(transport_kind t) {
 }
 const char* name_of(role_kind r) { return r == role_kind::pf ? "pf" : r == role_kind::vf ? "vf" : "both"; }
 
-[[noreturn]] void usage_error(const std::string& text) {
-  std::fprintf(stderr, "vpci-perf: %s (vpci-perf --help)\n", text.c_str());
-  std::exit(2);
-}
+// The arguments are wrong: main says what is wrong (as JSON too with --json) and exits with status 2.
+struct usage_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
+[[noreturn]] void usage_error(const std::string& text) { throw usage_failure(text); }
+
+// A numeric option's value, by option_number.hpp's rule (decimal fractions for a floating T).
 template <class T>
 T parse_number(std::string_view text, const char* what, T low, T high) {
-  const auto value = vpci::example::option_number(text, low, high);
+  std::optional<T> value;
+  if constexpr (std::is_floating_point_v<T>) value = vpci::example::option_decimal(text, low, high);
+  else if (const auto whole = vpci::example::option_number(text, low, high)) value = static_cast<T>(*whole);
   if (!value) usage_error(std::string("bad ") + what + " '" + std::string(text) + "'");
-  return static_cast<T>(*value);
+  return *value;
 }
+
+// "1 byte", "2 bytes".
+std::string bytes(std::size_t n) { return std::to_string(n) + (n == 1 ? " byte" : " bytes"); }
 
 void print_help() {
   std::printf(
@@ -183,6 +200,7 @@ void print_help() {
       "         --json  --quiet\n"
       "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
       "writing blocks there (--read-percent below 100) needs --allow-write.\n"
+      "A PCI address (DDDD:BB:DD.F or BB:DD.F) in place of FILE names its /sys/bus/pci/devices/.../config.\n"
       "A value may be joined to its option, --option=VALUE: the only way to give one starting with --.\n"
       "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n");
 }
@@ -221,6 +239,12 @@ options parse(int argc, char** argv) {
     o.transport = t;
     o.where = std::move(where);
   };
+  // A transport's name, path or address: an empty one ("--shm=") names nothing.
+  auto transport_value = [&](int& i) {
+    const auto v = value(i);
+    if (v.empty()) usage_error(std::string(a) + " needs a value, not an empty one");
+    return std::string(v);
+  };
   for (int i = 1; i < argc; ++i) {
     a = argv[i];
     joined.reset();
@@ -233,26 +257,27 @@ options parse(int argc, char** argv) {
       std::exit(0);
     } else if (a == "--role") {
       const auto v = value(i);
-      o.role = v == "pf" ? role_kind::pf : v == "vf" ? role_kind::vf : v == "both" ? role_kind::both
-                                                                                 : (usage_error("bad role"), role_kind::both);
+      if (v != "pf" && v != "vf" && v != "both") usage_error("bad role '" + std::string(v) + "': give pf, vf or both");
+      o.role = v == "pf" ? role_kind::pf : v == "vf" ? role_kind::vf : role_kind::both;
     } else if (a == "--binding") {
       const auto v = value(i);
       binding_given = true;
-      o.binding = v == "mailbox" || v == "1"  ? binding_kind::mailbox
-                  : v == "hyperv" || v == "2" ? binding_kind::hyperv
-                                              : (usage_error("bad binding"), binding_kind::mailbox);
+      const bool mailbox = v == "mailbox" || v == "1";
+      if (!mailbox && v != "hyperv" && v != "2")
+        usage_error("bad binding '" + std::string(v) + "': give mailbox (or 1) or hyperv (or 2)");
+      o.binding = mailbox ? binding_kind::mailbox : binding_kind::hyperv;
     } else if (a == "--memory") {
       set_transport(transport_kind::memory, "");
     } else if (a == "--shm") {
-      set_transport(transport_kind::shm, std::string(value(i)));
+      set_transport(transport_kind::shm, transport_value(i));
     } else if (a == "--unix") {
-      set_transport(transport_kind::unix_socket, std::string(value(i)));
+      set_transport(transport_kind::unix_socket, transport_value(i));
     } else if (a == "--tcp") {
-      set_transport(transport_kind::tcp_socket, std::string(value(i)));
+      set_transport(transport_kind::tcp_socket, transport_value(i));
     } else if (a == "--sysfs") {
-      set_transport(transport_kind::sysfs, std::string(value(i)));
+      set_transport(transport_kind::sysfs, transport_value(i));
     } else if (a == "--vfio-user") {
-      set_transport(transport_kind::vfio_user, std::string(value(i)));
+      set_transport(transport_kind::vfio_user, transport_value(i));
     } else if (a == "--block-size") {
       o.block_size = parse_number<std::size_t>(value(i), "block size", 1, vpci::max_block_size);
     } else if (a == "--block-id") {
@@ -264,11 +289,8 @@ options parse(int argc, char** argv) {
     } else if (a == "--count") {
       o.count = parse_number<std::uint64_t>(value(i), "count", 1, ~std::uint64_t{0} / 2);
     } else if (a == "--duration") {
-      const std::string v(value(i));
-      char* end = nullptr;
-      const double seconds = std::strtod(v.c_str(), &end);
-      if (end == v.c_str() || *end != '\0' || !(seconds > 0) || seconds > 1e7) usage_error("bad duration '" + v + "'");
-      o.duration = seconds;
+      // Above zero: a run of no time measures nothing.
+      o.duration = parse_number<double>(value(i), "duration", std::numeric_limits<double>::min(), 1e7);
     } else if (a == "--warmup") {
       o.warmup = parse_number<std::uint64_t>(value(i), "warm-up count", 0, ~std::uint64_t{0} / 2);
     } else if (a == "--timeout") {
@@ -308,9 +330,11 @@ options parse(int argc, char** argv) {
   if (o.transport == transport_kind::memory && o.role != role_kind::both) usage_error("--memory needs --role both");
   const bool device = o.transport == transport_kind::sysfs || o.transport == transport_kind::vfio_user;
   if (device && o.role != role_kind::vf) usage_error(std::string("--") + name_of(o.transport) + " needs --role vf (the device is the PF)");
-  if (o.transport == transport_kind::unix_socket && o.where.empty()) usage_error("--unix needs a socket path");
   if (o.transport == transport_kind::tcp_socket) parse_tcp(o);
   if (device) o.verify = false;  // the device's block holds the device's data
+  // A PCI address names its function's config file, as vpci-conformance's --sysfs does.
+  if (const auto address = vpci::pci_address::parse(o.where); address && o.transport == transport_kind::sysfs)
+    o.where = vpci::sysfs_config_space::device_config_path(*address);
   if (o.transport == transport_kind::sysfs && o.read_percent != 100 && !o.allow_write)
     usage_error("writing blocks through sysfs (--read-percent below 100) needs --allow-write");
   const std::size_t max_depth = o.binding == binding_kind::mailbox ? 16 : 64;
@@ -424,17 +448,28 @@ void print_figures(const options& o, const figures& f) {
   if (f.ended_by) std::printf("  ended by    %s\n", f.ended_by->c_str());
 }
 
+// A socket's end (the VF read EOF), a broken pipe (it wrote after the end) and a reset connection: to this
+// tool each means that the PF closed the connection (it shut down or died). Binding 2's endpoint passes
+// its stream's errors through unchanged (vpci/error.hpp), so the tool names them.
+bool closed_by_the_pf(const boost::system::error_code& ec) {
+  return ec == boost::asio::error::eof || ec == boost::asio::error::broken_pipe ||
+         ec == boost::asio::error::connection_reset;
+}
+
+// An error as the figures name it.
+std::string error_text(const boost::system::error_code& ec) {
+  return closed_by_the_pf(ec) ? "the PF closed the connection" : ec.message();
+}
+
 // Errors after which the endpoint will not serve again: the run stops instead of counting them forever.
 bool ends_the_run(const boost::system::error_code& ec) {
   return ec == vpci::errc::peer_gone || ec == vpci::errc::vf_removed || ec == vpci::errc::truncated_message ||
          ec == vpci::errc::protocol_violation || ec == vpci::errc::revision_mismatch || ec == vpci::errc::not_found ||
-         ec == vpci::errc::quarantined || ec == boost::asio::error::eof ||
-         ec == boost::asio::error::connection_reset || ec == boost::asio::error::broken_pipe ||
-         ec == boost::asio::error::operation_aborted;
+         ec == vpci::errc::quarantined || closed_by_the_pf(ec) || ec == boost::asio::error::operation_aborted;
 }
 
 std::string size_mismatch(const options& o, std::string_view holds) {
-  return "block " + std::to_string(o.block_id) + " holds " + std::string(holds) + " bytes, not --block-size " +
+  return "block " + std::to_string(o.block_id) + " holds " + std::string(holds) + ", not --block-size " +
          std::to_string(o.block_size);
 }
 
@@ -454,13 +489,19 @@ struct load_hooks {
 
 // ---- the VF: the load generator -----------------------------------------------------------------------
 
+// A failure after which no figures follow (bad arguments, a set-up failure, a signal while setting up): the
+// message on stderr, `hint` after it, and with `json` as {"error": MESSAGE} on stdout too (as iperf3 -J
+// does), so that a reader of the JSON learns why there are no figures.
+void print_failure(const std::string& message, bool json, std::string_view hint = {}) {
+  std::fprintf(stderr, "vpci-perf: %s%.*s\n", message.c_str(), static_cast<int>(hint.size()), hint.data());
+  if (json) std::printf("%s\n", vpci::example::json_error(message).c_str());
+}
+
 // What a signal does outside the load: says so (with `json_error`, as {"error": ...} on stdout too, where no
 // figures can follow) and ends the tool as the signal ends any program.
 vpci_perf::signal_watch::handler ended_by_signal(const char* when, bool json_error) {
   return [when, json_error](int signal, unsigned) {
-    const std::string message = std::string("interrupted ") + when;
-    std::fprintf(stderr, "vpci-perf: %s\n", message.c_str());
-    if (json_error) std::printf("%s\n", vpci::example::json_error(message).c_str());
+    print_failure(std::string("interrupted ") + when, json_error);
     vpci_perf::signal_watch::end_as(signal);
   };
 }
@@ -536,7 +577,7 @@ class load_generator {
   }
   void sized(std::size_t size) {
     if (size != o_.block_size) {
-      f_.fatal = size_mismatch(o_, std::to_string(size));
+      f_.fatal = size_mismatch(o_, bytes(size));
       return retire();
     }
     start_load();
@@ -596,16 +637,16 @@ class load_generator {
     std::string error;
     if (!ec && n != o_.block_size) {
       // The block's size changed since it was sized: the tool's size is wrong, not the peer.
-      error = size_mismatch(o_, std::to_string(n));
+      error = size_mismatch(o_, bytes(n));
       end_run(error);
     } else if (!write && ec == vpci::errc::buffer_too_small) {
-      error = size_mismatch(o_, "more than " + std::to_string(o_.block_size));
+      error = size_mismatch(o_, "more than " + bytes(o_.block_size));
       end_run(error);
     } else if (ec) {
-      error = ec.message();
+      error = error_text(ec);
       if (ends_the_run(ec)) end_run(error);
       else if (const auto failure = vf_.failure(); failure)
-        end_run(hooks_.name_failure ? hooks_.name_failure(failure) : failure.message());
+        end_run(hooks_.name_failure ? hooks_.name_failure(failure) : error_text(failure));
     } else if (!write && o_.verify &&
                !std::equal(expected_.begin(), expected_.end(), buffers_.begin() + static_cast<std::ptrdiff_t>(slot * o_.block_size))) {
       error = "data mismatch";
@@ -749,21 +790,23 @@ figures generate_load(Endpoint& vf, const options& o, boost::asio::io_context& i
 }
 
 // Finds the mailbox window in the VF's config space (as a driver does: walking the capability list).
+// `space_name` says whose config space it is in the errors: a file, a shared-memory name, a socket.
 template <class Transport>
-std::size_t find_window(Transport& space) {
+std::size_t find_window(Transport& space, const std::string& space_name) {
   std::vector<std::byte> snapshot(space.size());
   boost::system::error_code ec;
   space.read(0, snapshot, ec);
-  if (ec) throw setup_failure("reading the config space failed: " + ec.message());
+  if (ec) throw setup_failure("reading the config space of " + space_name + " failed: " + ec.message());
   auto window = vpci::config::find_mailbox(snapshot);
   if (!window) {
     // The window lives in extended space: a shorter space (Linux's 256-byte config file when it cannot
     // reach extended space, or 64 bytes to a reader without CAP_SYS_ADMIN) hides it rather than lacks it.
     const std::string why = snapshot.size() < vpci::config::extended_space_size
-                                ? "; only " + std::to_string(snapshot.size()) +
-                                      " bytes of config space are readable, and the mailbox is in extended space"
+                                ? "; only " + bytes(snapshot.size()) +
+                                      " of config space are readable, and the mailbox is in extended space"
                                 : "";
-    throw setup_failure("no vpci mailbox in the config space (" + make_error_code(window.error()).message() + why + ")");
+    throw setup_failure("no vpci mailbox in the config space of " + space_name + " (" +
+                        make_error_code(window.error()).message() + why + ")");
   }
   return *window;
 }
@@ -772,9 +815,9 @@ std::size_t find_window(Transport& space) {
 // plugs into. The VF's config accesses are counted on its way to the transport, whichever it is (the PF's
 // are the device's own, not config cycles).
 template <class Transport>
-figures run_mailbox_vf(Transport& space, const options& o, boost::asio::io_context& io, vpci_perf::signal_watch& signals,
-                       std::function<void()> after = {}) {
-  const auto window = find_window(space);
+figures run_mailbox_vf(Transport& space, const std::string& space_name, const options& o, boost::asio::io_context& io,
+                       vpci_perf::signal_watch& signals, std::function<void()> after = {}) {
+  const auto window = find_window(space, space_name);
   vpci::vf_mailbox_options mo;
   mo.default_timeout = o.timeout;
   using counted_type = vpci::access_counting_transport<Transport&>;
@@ -804,7 +847,7 @@ figures run_message_vf(Stream& stream, const options& o, boost::asio::io_context
   load_hooks hooks;
   // A failed negotiation is the endpoint's failure(); its error alone (a timeout) would not say which wait.
   hooks.name_failure = [&vf](const boost::system::error_code& failure) {
-    return vf.channel().negotiation().failed() ? "version negotiation failed: " + failure.message() : failure.message();
+    return vf.channel().negotiation().failed() ? "version negotiation failed: " + failure.message() : error_text(failure);
   };
   hooks.after = [&vf, after = std::move(after)] {
     vf.close();  // the endpoint keeps reading its stream until closed
@@ -921,16 +964,22 @@ void attach(pf_type& pf, Transport& space) {
     throw setup_failure("attaching the mailbox failed: " + window.error().message());
 }
 
-// Serves binding 2 on every connection `acceptor` accepts, until `io` stops.
+// Serves binding 2 on every connection `acceptor` accepts, until `io` stops. Once `shutting_down` is set,
+// the connections end because the PF does (it ends every stream with vf_removed), which the line says.
 template <class Acceptor>
-void accept_loop(pf_type& pf, Acceptor& acceptor, bool quiet) {
-  acceptor.async_accept([&pf, &acceptor, quiet](boost::system::error_code ec, typename Acceptor::protocol_type::socket s) {
+void accept_loop(pf_type& pf, Acceptor& acceptor, bool quiet, const bool& shutting_down) {
+  acceptor.async_accept([&pf, &acceptor, quiet, &shutting_down](boost::system::error_code ec,
+                                                                 typename Acceptor::protocol_type::socket s) {
     if (ec) return;
     auto socket = std::make_shared<typename Acceptor::protocol_type::socket>(std::move(s));
-    pf.async_serve(perf_vf, perf_slot, *socket, [socket, quiet](boost::system::error_code served) {
-      if (!quiet) std::fprintf(stderr, "[pf] connection ended: %s\n", served ? served.message().c_str() : "closed by the VF");
+    pf.async_serve(perf_vf, perf_slot, *socket, [socket, quiet, &shutting_down](boost::system::error_code served) {
+      if (quiet) return;
+      const std::string why = shutting_down ? "the PF is shutting down"
+                              : served      ? served.message()
+                                            : "closed by the VF";
+      std::fprintf(stderr, "[pf] connection ended: %s\n", why.c_str());
     });
-    accept_loop(pf, acceptor, quiet);
+    accept_loop(pf, acceptor, quiet, shutting_down);
   });
 }
 
@@ -944,6 +993,7 @@ int run_pf(const options& o) {
   tcp::acceptor tcp_acceptor(io);
   auto pf = make_pf(o);
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  bool shutting_down = false;
   std::string serving = o.where;
   switch (o.transport) {
     case transport_kind::shm:
@@ -955,19 +1005,22 @@ int run_pf(const options& o) {
       break;
     case transport_kind::unix_socket:
       socket_file.emplace(unix_acceptor, o.where);
-      accept_loop(*pf, unix_acceptor, o.quiet);
+      accept_loop(*pf, unix_acceptor, o.quiet, shutting_down);
       break;
     case transport_kind::tcp_socket:
       listen_tcp(tcp_acceptor, resolve_tcp(o, io).front());
       serving = text_of(tcp_acceptor.local_endpoint());  // the port the kernel chose for port 0
-      accept_loop(*pf, tcp_acceptor, o.quiet);
+      accept_loop(*pf, tcp_acceptor, o.quiet, shutting_down);
       break;
     default: usage_error("the PF role serves --shm, --unix or --tcp");
   }
-  if (!o.quiet)
-    std::fprintf(stderr, "[pf] serving VF 0, block %u (%zu bytes), on %s %s; Ctrl-C ends\n", o.block_id, o.block_size,
-                 name_of(o.transport), serving.c_str());
+  // The line is the only place that names the port the kernel chose for port 0: --quiet keeps it then.
+  const bool port_chosen = o.transport == transport_kind::tcp_socket && o.tcp_port == 0;
+  if (!o.quiet || port_chosen)
+    std::fprintf(stderr, "[pf] serving VF 0, block %u (%s), on %s %s; Ctrl-C ends\n", o.block_id,
+                 bytes(o.block_size).c_str(), name_of(o.transport), serving.c_str());
   signals.async_wait([&](boost::system::error_code, int) {
+    shutting_down = true;
     if (space) (void)pf->detach_mailbox(perf_vf);
     pf.reset();  // every stream ends (vf_removed) and is closed
     unix_acceptor.close();
@@ -985,7 +1038,7 @@ figures run_vf(const options& o, vpci_perf::signal_watch& signals) {
   switch (o.transport) {
     case transport_kind::shm: {
       auto space = open_vf_space(io.get_executor(), o.where);
-      return run_mailbox_vf(space, o, io, signals);
+      return run_mailbox_vf(space, "shared memory " + o.where, o, io, signals);
     }
     case transport_kind::sysfs: {
       // Read-write whatever the operations: a block read is a request written into the window's registers.
@@ -995,7 +1048,7 @@ figures run_vf(const options& o, vpci_perf::signal_watch& signals) {
       if (ec)
         throw setup_failure("cannot open " + o.where +
                             " read-write (the mailbox writes its registers to read a block too): " + ec.message());
-      return run_mailbox_vf(space, o, io, signals);
+      return run_mailbox_vf(space, o.where, o, io, signals);
     }
     case transport_kind::vfio_user: {
       // Connects and handshakes; every config access of the VF is then a REGION_READ/REGION_WRITE
@@ -1012,7 +1065,7 @@ figures run_vf(const options& o, vpci_perf::signal_watch& signals) {
       // An exchange cannot be cancelled (its reply keeps the stream in step), and one in progress when the
       // run ends would hold it up to the reply deadline: a server that stopped answering, and Ctrl-C, waited
       // for all of it (--timeout 60000: a minute). The run is over, so the connection is closed instead.
-      return run_mailbox_vf(space, o, io, signals, [&space] { space.close(); });
+      return run_mailbox_vf(space, "the vfio-user server at " + o.where, o, io, signals, [&space] { space.close(); });
     }
     case transport_kind::unix_socket: {
       local_socket socket(io);
@@ -1061,7 +1114,7 @@ figures run_both_memory(const options& o, vpci_perf::signal_watch& signals) {
     auto pf = make_pf(o);
     attach(*pf, space);
     pf->async_serve(perf_vf, [](boost::system::error_code) {});  // the heartbeat (the hook serves)
-    return run_mailbox_vf(space, o, io, signals, [&] { (void)pf->detach_mailbox(perf_vf); });
+    return run_mailbox_vf(space, "the PF in this process", o, io, signals, [&] { (void)pf->detach_mailbox(perf_vf); });
   }
   local_socket pf_side(io);
   local_socket vf_side(io);
@@ -1074,15 +1127,14 @@ figures run_both_memory(const options& o, vpci_perf::signal_watch& signals) {
 // On any other transport: the PF on a thread of its own, as in two processes.
 figures run_both_shm(const options& o, vpci_perf::signal_watch& signals) {
   boost::asio::io_context pf_io;
-  const std::string name = o.where.empty() ? "/vpci-perf-" + std::to_string(::getpid()) : o.where;
-  auto device = create_pf_space(pf_io.get_executor(), name);
+  auto device = create_pf_space(pf_io.get_executor(), o.where);
   auto pf = make_pf(o);
   attach(*pf, device);
   pf->async_serve(perf_vf, [](boost::system::error_code) {});
   pf_thread thread(pf_io);
   boost::asio::io_context io;
-  auto space = open_vf_space(io.get_executor(), name);
-  auto result = run_mailbox_vf(space, o, io, signals);
+  auto space = open_vf_space(io.get_executor(), o.where);
+  auto result = run_mailbox_vf(space, "shared memory " + o.where, o, io, signals);
   boost::asio::post(pf_io, [&] { (void)pf->detach_mailbox(perf_vf); });  // serving ends; pf_io runs out
   thread.join();
   return result;
@@ -1140,19 +1192,14 @@ figures run_both(const options& o, vpci_perf::signal_watch& signals) {
   }
 }
 
-// The message on stderr and, with --json, as {"error": MESSAGE} on stdout (as iperf3 -J does), so that a
-// reader of the JSON learns why there are no figures; exit status 2.
-int setup_failed(const options& o, const std::string& message) {
-  std::fprintf(stderr, "vpci-perf: %s\n", message.c_str());
-  if (o.json) std::printf("%s\n", vpci::example::json_error(message).c_str());
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  const options o = parse(argc, argv);
+  // --json anywhere makes every failure JSON too, an argument error's included: looked for before parsing,
+  // since it may come after the bad argument.
+  const bool json = std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; });
   try {
+    const options o = parse(argc, argv);
     if (o.role == role_kind::pf) return run_pf(o);
     if (!o.quiet && !o.json)
       std::fprintf(stderr, "vpci-perf: %s over %s, role %s, %zu-byte blocks, queue depth %zu, %u%% reads\n",
@@ -1171,9 +1218,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     return f.failed == 0 && f.warmup_failed == 0 ? 0 : 1;
+  } catch (const usage_failure& e) {
+    print_failure(e.what(), json, " (vpci-perf --help)");
   } catch (const boost::system::system_error& e) {
-    return setup_failed(o, e.code().message());
+    print_failure(e.code().message(), json);
   } catch (const std::exception& e) {
-    return setup_failed(o, e.what());
+    print_failure(e.what(), json);
   }
+  return 2;
 }

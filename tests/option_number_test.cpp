@@ -1,0 +1,34 @@
+// The tools' one rule for a number on the command line (examples/option_number.hpp). Found by a review:
+// vpci-perf's --duration went through strtod and took " 1" and "0x1p-3", which its whole-number options
+// refuse; a fractional value follows the same rule: decimal digits, an optional fraction, nothing else.
+#include <boost/test/unit_test.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "option_number.hpp"
+
+using vpci::example::number_syntax;
+using vpci::example::option_decimal;
+using vpci::example::option_number;
+
+BOOST_AUTO_TEST_SUITE(option_number_suite)
+
+BOOST_AUTO_TEST_CASE(a_whole_number_is_digits_only) {
+  BOOST_TEST(option_number("42", 0, 100).value_or(0) == 42u);
+  for (const std::string text : {"", " 7", "7 ", "-5", "+5", "12x", "0x10", "101"})
+    BOOST_TEST(!option_number(text, 0, 100).has_value(), "'" << text << "'");
+  BOOST_TEST(option_number("0x10", 0, 100, number_syntax::c_literal).value_or(0) == 16u);
+  BOOST_TEST(option_number("010", 0, 100, number_syntax::c_literal).value_or(0) == 8u);
+}
+
+BOOST_AUTO_TEST_CASE(a_fraction_is_decimal_digits_with_an_optional_point) {
+  BOOST_TEST(option_decimal("2", 0, 10).value_or(-1) == 2.0);
+  BOOST_TEST(option_decimal("0.25", 0, 10).value_or(-1) == 0.25);
+  BOOST_TEST(option_decimal("10.0", 0, 10).value_or(-1) == 10.0);
+  for (const std::string text : {"", " 1", "1 ", "\t1", "-1", "+1", "0x1p-3", "0x1", "1e3", "1E3", "inf", "nan",
+                                 ".5", "5.", "1.2.3", "1,5", "10.5"})
+    BOOST_TEST(!option_decimal(text, 0, 10).has_value(), "'" << text << "'");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
