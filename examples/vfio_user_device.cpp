@@ -109,10 +109,7 @@ struct device {
 // A client closing its connection is the normal end of serving it, however the socket met it: at a message
 // boundary (success), or as an end of file, a broken pipe or a reset (it closed while the device wrote to it,
 // or with a request unread). Anything else is a failure, said with its text.
-bool client_closed(const boost::system::error_code& ec) {
-  return !ec || ec == boost::asio::error::eof || ec == boost::asio::error::broken_pipe ||
-         ec == boost::asio::error::connection_reset;
-}
+bool client_closed(const boost::system::error_code& ec) { return !ec || vpci::closed_by_peer(ec); }
 
 constexpr const char* usage_text = "usage: vpci-vfio-user-device SOCKET [--once] [--conformance-profile]\n";
 

@@ -46,7 +46,9 @@
 // accesses per operation on binding 1 (the VF's, counted by vpci::access_counting_transport on every
 // transport), and errors by kind; the warm-up's operations and errors are reported on their own and are in
 // none of those figures. An error after which the endpoint serves no more (the peer is gone, the stream
-// failed, binding 2's negotiation failed, the vfio-user connection closed) ends the run, which says so;
+// failed, binding 2's negotiation failed, the vfio-user connection closed) ends the run, which says so.
+// On binding 1 the PF is gone also when its heartbeat stops for 4 of its intervals (0.4 s at the PF role's
+// 100 ms) while an operation waits: a PF stopped (SIGSTOP) or stalled that long ends the run too;
 // on binding 2 the stream's end, a broken pipe and a reset connection are all "the PF closed the
 // connection" (a PF role says "the PF is shutting down" of the connections its Ctrl-C ends).
 // Ctrl-C (SIGINT or SIGTERM) ends a run at once with the figures so far, marked interrupted: the seconds
@@ -448,20 +450,19 @@ void print_figures(const options& o, const figures& f) {
   if (f.ended_by) std::printf("  ended by    %s\n", f.ended_by->c_str());
 }
 
-// A socket's end (the VF read EOF), a broken pipe (it wrote after the end) and a reset connection: to this
-// tool each means that the PF closed the connection (it shut down or died). Binding 2's endpoint passes
-// its stream's errors through unchanged (vpci/error.hpp), so the tool names them.
-bool closed_by_the_pf(const boost::system::error_code& ec) {
-  return ec == boost::asio::error::eof || ec == boost::asio::error::broken_pipe ||
-         ec == boost::asio::error::connection_reset;
-}
+// A stream closed by its peer (vpci::closed_by_peer) means to this tool that the PF closed the connection
+// (it shut down or died). Binding 2's endpoint passes its stream's errors through unchanged
+// (vpci/error.hpp), so the tool names them.
+bool closed_by_the_pf(const boost::system::error_code& ec) { return vpci::closed_by_peer(ec); }
 
 // An error as the figures name it.
 std::string error_text(const boost::system::error_code& ec) {
   return closed_by_the_pf(ec) ? "the PF closed the connection" : ec.message();
 }
 
-// Errors after which the endpoint will not serve again: the run stops instead of counting them forever.
+// Errors after which the endpoint will not serve again, or (peer_gone for a PF whose heartbeat stopped)
+// fails every operation at once until the PF beats again: the run stops instead of counting them by the
+// million.
 bool ends_the_run(const boost::system::error_code& ec) {
   return ec == vpci::errc::peer_gone || ec == vpci::errc::vf_removed || ec == vpci::errc::truncated_message ||
          ec == vpci::errc::protocol_violation || ec == vpci::errc::revision_mismatch || ec == vpci::errc::not_found ||

@@ -14,6 +14,7 @@
 #include <vpci/asio/vf_message_endpoint.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/access_counting.hpp>
+#include <vpci/transport/closed_by_peer.hpp>
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/memory_config_space.hpp>

@@ -110,6 +110,7 @@
 #include <vpci/asio/timing.hpp>
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
+#include <vpci/transport/closed_by_peer.hpp>
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/default_token.hpp>
 #include <vpci/transport/detail/vfio_user_fds.hpp>
@@ -611,9 +612,7 @@ class basic_vfio_user_config_space {
 
   void break_stream(boost::system::error_code ec) noexcept {
     if (!broken_) broken_ = ec;
-    if (ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset ||
-        ec == boost::asio::error::broken_pipe)
-      server_gone_ = true;
+    if (closed_by_peer(ec)) server_gone_ = true;
     boost::system::error_code ignored;
     socket_.close(ignored);
     size_ = 0;
