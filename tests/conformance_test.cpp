@@ -759,6 +759,20 @@ BOOST_AUTO_TEST_SUITE(conformance_tools)
 // what the option's field holds (truncated before), trailing text. Before, the first printed only
 // "vpci-conformance: stoull", the one past 64 bits did so without the usage, and the others ran with a
 // value nobody gave.
+// --sysfs takes a PCI address; one that does not parse was pasted into a path under /sys/bus/pci/devices as
+// it was, and failed as a missing file.
+BOOST_AUTO_TEST_CASE(a_sysfs_value_that_is_no_pci_address_is_a_usage_error_naming_it) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  for (const char* value : {"0000:00:zz.0", "../../../dev/null"}) {
+    const tool_run run = run_tool({paths->at(0), "--allow-write", "--sysfs", value});
+    BOOST_TEST(run.status == 2, run.output);
+    BOOST_TEST(contains(run.output, std::string("vpci-conformance: --sysfs: '") + value +
+                                        "' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)"),
+               run.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_bad_number_is_a_usage_error_naming_the_option_and_the_value) {
   const auto paths = tool_paths({"VPCI_CONFORMANCE"});
   if (!paths) return;

@@ -360,15 +360,18 @@ int run_mailbox(const options& o) {
     }
   } else if (!o.sysfs.empty()) {
     if (!o.allow_write) throw std::invalid_argument("--sysfs writes the VF's config space: give --allow-write to allow it");
-    auto open_sysfs = [&](const std::string& bdf) {
-      return std::make_unique<vpci::sysfs_config_space>(io.get_executor(), "/sys/bus/pci/devices/" + bdf + "/config",
-                                                        vpci::access_mode::read_write);
+    auto open_sysfs = [&](const std::string& bdf, const char* option) {
+      const auto address = vpci::pci_address::parse(bdf);
+      if (!address)
+        throw std::invalid_argument(std::string(option) + ": '" + bdf + "' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
+      return std::make_unique<vpci::sysfs_config_space>(
+          io.get_executor(), vpci::sysfs_config_space::device_config_path(*address), vpci::access_mode::read_write);
     };
-    sysfs = open_sysfs(o.sysfs);
+    sysfs = open_sysfs(o.sysfs, "--sysfs");
     vf0 = open_port(*sysfs, o, real, "sysfs (--sysfs BDF)");
     second_vf_option = "--sysfs2 BDF";
     if (!o.sysfs2.empty()) {
-      sysfs2 = open_sysfs(o.sysfs2);
+      sysfs2 = open_sysfs(o.sysfs2, "--sysfs2");
       vf1 = open_port(*sysfs2, o, real, "sysfs (--sysfs2 BDF)");
     }
   } else if (!o.vfio_user.empty()) {
