@@ -532,13 +532,23 @@ class load_generator {
     // something still holds the io_context, exits too.
     signals_.set_handler([this](int, unsigned count) {
       if (count == 1) boost::asio::post(io_, [this] { interrupt(); });
-      else if (count == 2) boost::asio::post(io_, [this] { abandon(); });
+      if (count != 2) return;
+      second_signal_ = true;  // for after(): posted once the io_context ran out of work, it would never run
+      boost::asio::post(io_, [this] { abandon(); });
     });
     tick();
     size_the_block();
   }
 
   figures& result() { return f_; }
+
+  // Called once the io_context has run out of work, on its thread. The handler is replaced first: a second
+  // signal that came before is then recorded (its posted abandon() never runs) and exits as one, and one
+  // after ends the tool as "while finishing".
+  void after_load() {
+    signals_.set_handler(ended_by_signal("while finishing", false));
+    if (second_signal_) abandon();
+  }
 
  private:
   // Finds the block's size before the load starts: of another size than --block-size, every operation
@@ -771,6 +781,7 @@ class load_generator {
   bool counting_{false};
   bool stopping_{false};
   std::optional<clock_type::time_point> stopped_at_;  // the first signal: the measured seconds end there
+  std::atomic<bool> second_signal_{false};             // set on the signal watch's thread
 };
 
 // Runs the load on `vf` until it is done; returns the figures. A block of another size than --block-size
@@ -786,6 +797,7 @@ figures generate_load(Endpoint& vf, const options& o, boost::asio::io_context& i
   });
   boost::asio::post(io, [&] { load.start(); });
   io.run();
+  load.after_load();
   if (result.fatal) throw setup_failure(*result.fatal);
   return result;
 }
