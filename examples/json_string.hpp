@@ -69,6 +69,15 @@ inline std::string json_string(std::string_view text) {
   return out + "\"";
 }
 
+// Whether --json is on the command line, anywhere: looked for before the arguments are parsed, so that a
+// usage error met before a later --json is given as JSON too. Only the argument "--json" itself counts (a
+// value "--json" given to another option counts as well: the output follows the same rule).
+inline bool json_requested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--json") return true;
+  return false;
+}
+
 // {"error": MESSAGE}: what a tool's --json gives instead of its results when it could not run (a usage or
 // setup error), so that a reader of the JSON learns why there are none.
 inline std::string json_error(std::string_view message) { return "{\"error\":" + json_string(message) + "}"; }

@@ -1,6 +1,7 @@
 // tests/child_process.hpp: a child process a test started, waited for through a pidfd so that every wait
 // for its end is bounded without sleeping, and killed and reaped if the test forgets it; and a program
-// started as one, its output read through a pipe, every wait for a line of it bounded too.
+// started as one, its output read through a pipe, every wait for a line of it bounded too; and the one
+// question the tests ask of that output, whether it holds a text.
 #pragma once
 
 #include <cerrno>
@@ -18,6 +19,9 @@
 #include <unistd.h>
 
 namespace vpci::test {
+
+// Whether a program's output holds `part`: what the tests that run the tools ask of it.
+inline bool contains(std::string_view output, std::string_view part) { return output.find(part) != std::string_view::npos; }
 
 class child_process {
  public:

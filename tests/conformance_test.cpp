@@ -735,7 +735,7 @@ tool_run run_tool(std::vector<std::string> args,
   return {status, program.output()};
 }
 
-bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
+using vpci::test::contains;
 
 // The paths, or nothing (with a message) outside ctest.
 std::optional<std::vector<std::string>> tool_paths(std::initializer_list<const char*> variables) {

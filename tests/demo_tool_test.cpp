@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 const std::string demo_program = VPCI_DEMO_PROGRAM;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using vpci::test::contains;
 
 // The demo started and past its set-up: the shared memory and the socket are made, the VF process forked.
 struct running_demo {

@@ -41,7 +41,7 @@ namespace fs = std::filesystem;
 
 const std::string perf = VPCI_PERF_PROGRAM;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using vpci::test::contains;
 
 struct run_result {
   int status;

@@ -37,7 +37,7 @@ namespace fs = std::filesystem;
 const std::string device_program = VPCI_VFIO_USER_DEVICE_PROGRAM;
 const std::string run_script = VPCI_RUN_WITH_VFIO_USER_DEVICE;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using vpci::test::contains;
 
 // A path of this test process's own, removed (whatever is there) when the test ends.
 class scratch_path {

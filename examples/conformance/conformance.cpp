@@ -188,7 +188,7 @@ options parse(int argc, char** argv) {
     else if (a == "--case") o.cases.push_back(value(i));
     else if (a == "--exclude") o.excluded.push_back(value(i));
     else if (a == "--list") o.list = true;
-    else if (a == "--json") continue;  // read by json_requested() before parsing
+    else if (a == "--json") continue;  // read by vpci::example::json_requested() before parsing
     else if (a == "--timeout") o.timeout = milliseconds(a, value(i));
     else if (a == "--stall-ms") o.stall = milliseconds(a, value(i));
     else if (a == "--block") {
@@ -424,13 +424,6 @@ int run_hyperv(const options& o) {
   return finish(run_cases(only(hyperv_cases(), o), ctx, o.cases, print_line));
 }
 
-// --json is looked for on the whole line before the parser runs, so that a usage error the parser meets
-// before a later --json is still given as JSON. The output follows the same rule: "--shm --json" names a
-// space "--json" and asks for JSON.
-bool json_requested(int argc, char** argv) {
-  return std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; });
-}
-
 // A usage or setup error: the message on stderr (after a usage error, the usage too) and, with --json,
 // {"error": MESSAGE} on stdout, as vpci-perf gives it, so that a reader of the JSON learns why there are no
 // results. Exit status 2 either way.
@@ -443,7 +436,7 @@ int setup_failed(const std::string& message, bool show_usage) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  json_output = json_requested(argc, argv);
+  json_output = vpci::example::json_requested(argc, argv);
   try {
     const options o = parse(argc, argv);
     if (o.binding == "hyperv") check_case_patterns(hyperv_cases(), o);

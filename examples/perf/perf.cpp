@@ -1208,9 +1208,8 @@ figures run_both(const options& o, vpci_perf::signal_watch& signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // --json anywhere makes every failure JSON too, an argument error's included: looked for before parsing,
-  // since it may come after the bad argument.
-  const bool json = std::any_of(argv + 1, argv + argc, [](const char* a) { return std::string_view(a) == "--json"; });
+  // --json anywhere makes every failure JSON too, an argument error's included.
+  const bool json = vpci::example::json_requested(argc, argv);
   try {
     const options o = parse(argc, argv);
     if (o.role == role_kind::pf) return run_pf(o);
