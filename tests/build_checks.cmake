@@ -80,7 +80,8 @@ set_tests_properties(compile_pass_control PROPERTIES LABELS build)
 # find_package (hosted, and core alone) with the tools, and add_subdirectory; each built and run. Then one
 # packaging rule each, from an install of the headers alone: pkg-config under warnings as errors, hosted
 # as an optional component, find_package(vpci) without Boost, vpci as a subproject with its own targets
-# on, and a top-level build with VPCI_HOSTED=OFF.
+# on, a top-level build with VPCI_HOSTED=OFF, a Boost named by BOOST_ROOT, and find_package(vpci
+# COMPONENTS ...) against a hosted and a core-only install.
 set(consumer_dir ${CMAKE_CURRENT_BINARY_DIR}/consumers)
 find_package(benchmark QUIET)
 set(consumer_with_bench OFF)
@@ -100,7 +101,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
 endif()
 set(consumer_tests "")
 foreach(mode install subdirectory pkg_config optional_hosted hosted_without_boost subproject_options hosted_off
-             boost_root)
+             boost_root components)
   set(name consumer_${mode})
   if(mode STREQUAL "install")
     set(name consumer_find_package)

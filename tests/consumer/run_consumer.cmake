@@ -18,6 +18,12 @@
 #   the tests and examples as well stops with one message that names VPCI_HOSTED and both options. A tree
 #   configured with the defaults reconfigures with -DVPCI_HOSTED=OFF (the tests and examples follow it
 #   off) and back (on again). Without Boost, the hosted configure's message names -DVPCI_HOSTED=OFF.
+# MODE=components: find_package(vpci ...) with COMPONENTS, against a hosted and a core-only install
+#   (VPCI_HOSTED=OFF): hosted asked of a core-only install fails at find_package time naming
+#   VPCI_HOSTED=OFF (REQUIRED: an error; without: vpci_FOUND false and a warning; QUIET: silent), core
+#   alone and the default (no component) work there, a program linking vpci::vpci where it is not
+#   defined is told why at configure time, unknown components are refused (a warning when optional),
+#   and hosted is found in a hosted install.
 # MODE=boost_root: a Boost named by BOOST_ROOT (a stand-in with its own BoostConfig.cmake) is the one
 #   found, by vpci's own configure and by find_package(vpci) in a consumer, not the system's.
 file(REMOVE_RECURSE ${WORK})
@@ -51,12 +57,18 @@ function(run_expecting_failure pattern)
   endif()
 endfunction()
 
-# Installs the headers, package config and pkg-config files alone (nothing built) to ${WORK}/prefix.
-function(install_headers)
-  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/vpci-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
+# Installs the headers, package config and pkg-config files alone (nothing built) to ${WORK}/${name},
+# configured with the options given after `name` (e.g. -DVPCI_HOSTED=OFF).
+function(install_headers_to name)
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/${name}-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
       -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=OFF -DVPCI_BUILD_BENCH=OFF -DCMAKE_INSTALL_MESSAGE=NEVER
       ${ARGN})
-  run(${CMAKE_COMMAND} --install ${WORK}/vpci-build --prefix ${WORK}/prefix)
+  run(${CMAKE_COMMAND} --install ${WORK}/${name}-build --prefix ${WORK}/${name})
+endfunction()
+
+# The same to ${WORK}/prefix, with the default options: the hosted layer included.
+function(install_headers)
+  install_headers_to(prefix ${ARGN})
 endfunction()
 
 # The warnings a consumer's own build may well turn into errors; the headers must not trigger them.
@@ -245,6 +257,93 @@ set(Boost_VERSION 1.99.0)
   run(${CMAKE_COMMAND} -S ${CONSUMER}/find_package -B ${WORK}/consumer -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
       -DCMAKE_PREFIX_PATH=${WORK}/prefix -DBOOST_ROOT=${WORK}/fake-boost)
   expect_boost_dir(${WORK}/consumer)
+elseif(MODE STREQUAL "components")
+  install_headers_to(hosted)
+  install_headers_to(core-only -DVPCI_HOSTED=OFF)
+  # Case `name`: tests/consumer/find_package_components configured against the install INSTALL (hosted
+  # or core-only) with find_package(vpci 0.1 CONFIG <FIND>). With FAILS_WITH the configure must fail, its
+  # output matching that pattern. Otherwise it must succeed with vpci_FOUND and vpci_hosted_FOUND as
+  # FOUND and HOSTED say, its output matching OUTPUT_MATCHES and not OUTPUT_LACKS, and the LINK_CORE and
+  # LINK_HOSTED programs are built and run.
+  function(components_case name)
+    cmake_parse_arguments(PARSE_ARGV 1 case "LINK_CORE;LINK_HOSTED"
+                          "INSTALL;FIND;FOUND;HOSTED;FAILS_WITH;OUTPUT_MATCHES;OUTPUT_LACKS" "")
+    set(build ${WORK}/${name})
+    set(configure ${CMAKE_COMMAND} -S ${CONSUMER}/find_package_components -B ${build} -G ${GENERATOR}
+        -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK}/${case_INSTALL} "-DFIND_ARGS=${case_FIND}"
+        -DLINK_CORE=${case_LINK_CORE} -DLINK_HOSTED=${case_LINK_HOSTED})
+    if(case_INSTALL STREQUAL "core-only")
+      # A core-only install is made for machines without Boost: no answer may depend on finding one. (Its
+      # package config never looks, so CMake would call the variable unused.)
+      list(APPEND configure -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON --no-warn-unused-cli)
+    endif()
+    message("-- case ${name}: find_package(vpci 0.1 CONFIG ${case_FIND}) against the ${case_INSTALL} install")
+    if(DEFINED case_FAILS_WITH)
+      run_expecting_failure("${case_FAILS_WITH}" ${configure})
+      return()
+    endif()
+    execute_process(COMMAND ${configure} -DEXPECT_FOUND=${case_FOUND} -DEXPECT_HOSTED=${case_HOSTED}
+                    RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    message("${out}${err}")
+    if(NOT status EQUAL 0)
+      message(FATAL_ERROR "case ${name}: the configure failed (${status})")
+    endif()
+    string(REGEX REPLACE "[ \t\r\n]+" " " text "${out}${err}")
+    if(DEFINED case_OUTPUT_MATCHES AND NOT text MATCHES "${case_OUTPUT_MATCHES}")
+      message(FATAL_ERROR "case ${name}: the output does not match '${case_OUTPUT_MATCHES}'")
+    endif()
+    if(DEFINED case_OUTPUT_LACKS AND text MATCHES "${case_OUTPUT_LACKS}")
+      message(FATAL_ERROR "case ${name}: the output matches '${case_OUTPUT_LACKS}', which it must not")
+    endif()
+    if(case_LINK_CORE OR case_LINK_HOSTED)
+      run(${CMAKE_COMMAND} --build ${build})
+    endif()
+    if(case_LINK_CORE)
+      run(${build}/core_app)
+    endif()
+    if(case_LINK_HOSTED)
+      run(${build}/app)
+    endif()
+  endfunction()
+
+  # The core-only install (VPCI_HOSTED=OFF). Asked for hosted, find_package itself says why it is missing
+  # and what to do: an error under REQUIRED, a warning without, nothing under QUIET.
+  set(no_hosted "component hosted \\(vpci::vpci, the hosted layer\\) is not available: this vpci .*was installed with VPCI_HOSTED=OFF.*-DVPCI_HOSTED=ON.*find_package\\(vpci COMPONENTS core\\)")
+  components_case(core-only-requires-hosted INSTALL core-only FIND "REQUIRED COMPONENTS hosted"
+                  FAILS_WITH "${no_hosted}")
+  components_case(core-only-asks-hosted INSTALL core-only FIND "COMPONENTS hosted" FOUND OFF HOSTED OFF
+                  OUTPUT_MATCHES "${no_hosted}")
+  components_case(core-only-asks-hosted-quietly INSTALL core-only FIND "QUIET COMPONENTS hosted"
+                  FOUND OFF HOSTED OFF OUTPUT_LACKS "VPCI_HOSTED")
+  components_case(core-only-requires-core INSTALL core-only FIND "REQUIRED COMPONENTS core" FOUND ON
+                  HOSTED OFF LINK_CORE)
+  components_case(core-only-hosted-optional INSTALL core-only FIND
+                  "REQUIRED COMPONENTS core OPTIONAL_COMPONENTS hosted" FOUND ON HOSTED OFF LINK_CORE
+                  OUTPUT_MATCHES "optional component hosted .*installed with VPCI_HOSTED=OFF")
+  # No component named: found as before, the core alone. A program linking vpci::vpci (here or after
+  # COMPONENTS core) is told why it is missing at configure time, not left with the generate step's
+  # "target not found".
+  components_case(core-only-default INSTALL core-only FIND "REQUIRED" FOUND ON HOSTED OFF LINK_CORE)
+  components_case(core-only-default-links-hosted INSTALL core-only FIND "REQUIRED" LINK_HOSTED
+                  FAILS_WITH "vpci::vpci \\(the hosted layer\\), which app links to, is not defined: this vpci .*was installed with VPCI_HOSTED=OFF.*-DVPCI_HOSTED=ON")
+  components_case(core-only-core-links-hosted INSTALL core-only FIND "REQUIRED COMPONENTS core" LINK_HOSTED
+                  FAILS_WITH "vpci::vpci \\(the hosted layer\\), which app links to, is not defined: this vpci .*was installed with VPCI_HOSTED=OFF, the freestanding core alone. Link vpci::core")
+  # Unknown names: refused when required (with or without REQUIRED), a warning when optional.
+  set(unknown "unknown component hostd: vpci has core \\(vpci::core\\) and hosted \\(vpci::vpci\\)")
+  components_case(core-only-unknown INSTALL core-only FIND "REQUIRED COMPONENTS core hostd"
+                  FAILS_WITH "${unknown}")
+  components_case(core-only-unknown-not-required INSTALL core-only FIND "COMPONENTS core hostd"
+                  FOUND OFF HOSTED OFF OUTPUT_MATCHES "${unknown}")
+  components_case(core-only-unknown-optional INSTALL core-only FIND
+                  "REQUIRED COMPONENTS core OPTIONAL_COMPONENTS hostd" FOUND ON HOSTED OFF OUTPUT_MATCHES "${unknown}")
+
+  # The hosted install.
+  components_case(hosted-requires-hosted INSTALL hosted FIND "REQUIRED COMPONENTS hosted" FOUND ON HOSTED ON
+                  LINK_CORE LINK_HOSTED)
+  components_case(hosted-unknown INSTALL hosted FIND "REQUIRED COMPONENTS hosted foo"
+                  FAILS_WITH "unknown component foo: vpci has core")
+  components_case(hosted-core-links-hosted INSTALL hosted FIND "REQUIRED COMPONENTS core" LINK_HOSTED
+                  FAILS_WITH "vpci::vpci \\(the hosted layer\\), which app links to, is not defined: find_package\\(vpci\\) was called with COMPONENTS core, which leaves out hosted")
 else()
   build_and_run(${CONSUMER}/add_subdirectory ${WORK}/app-build -DVPCI_SOURCE=${SOURCE})
   run(${WORK}/app-build/core_app)
