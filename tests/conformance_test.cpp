@@ -28,6 +28,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/json/src.hpp>
 
 #include <vpci/config/placement.hpp>
 #include <vpci/engine/pf_mailbox.hpp>
@@ -913,6 +914,50 @@ BOOST_AUTO_TEST_CASE(with_json_a_usage_or_setup_error_is_an_error_object_on_stdo
       }
     }
   }
+}
+
+// --list --json printed the text listing: a reader of the JSON got no document. Now it is one JSON object,
+// the binding listed and each case with the fields the text listing shows (name, section, what it checks),
+// keyed as the results' JSON keys them; --case and --exclude select as for the text.
+BOOST_AUTO_TEST_CASE(list_with_json_prints_the_cases_as_a_json_document) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  const tool_run two = run_tool({paths->at(0), "--self", "--list", "--json", "--case", "mailbox.sequence_replay", "--case",
+                                 "mailbox.sequence_skip"},
+                                capture::stdout_only);
+  BOOST_TEST(two.status == 0);
+  BOOST_TEST(two.output ==
+             R"json({"binding":"mailbox","cases":[{"name":"mailbox.sequence_replay","section":"protocol.md §4.2",)json"
+             R"json("checks":"a replayed doorbell is a no-op, even with new data"},{"name":"mailbox.sequence_skip",)json"
+             R"json("section":"protocol.md §4.2, §4.4","checks":"a skipped sequence: FAILED INVALID_DEVICE_REQUEST, )json"
+             R"json(quarantine until reset"}]})json"
+             "\n");
+  // Every case of each binding, in the order the text lists them, as a JSON reader reads the document.
+  const auto expected = [](std::string_view binding, const auto& cases) {
+    boost::json::array listed;
+    for (const auto& c : cases) listed.push_back(boost::json::object{{"name", c.name}, {"section", c.section}, {"checks", c.checks}});
+    return boost::json::value{{"binding", binding}, {"cases", std::move(listed)}};
+  };
+  for (const auto& [binding, cases] : {std::pair{std::string("mailbox"), expected("mailbox", mailbox_cases())},
+                                       std::pair{std::string("hyperv"), expected("hyperv", hyperv_cases())}}) {
+    BOOST_TEST_CONTEXT(binding) {
+      const tool_run run = run_tool({paths->at(0), "--self", "--binding", binding, "--list", "--json"}, capture::stdout_only);
+      BOOST_TEST(run.status == 0);
+      BOOST_TEST(std::count(run.output.begin(), run.output.end(), '\n') == 1, run.output);
+      boost::system::error_code ec;
+      const boost::json::value document = boost::json::parse(run.output, ec);
+      BOOST_TEST_REQUIRE(!ec, ec.message() << " in " << run.output);
+      BOOST_TEST(document == cases, boost::json::serialize(document));
+    }
+  }
+  const tool_run excluded = run_tool({paths->at(0), "--self", "--list", "--json", "--case", "mailbox.sequence_*", "--exclude",
+                                      "mailbox.sequence_wrap"},
+                                     capture::stdout_only);
+  BOOST_TEST(excluded.status == 0);
+  BOOST_TEST(contains(excluded.output, R"json({"name":"mailbox.sequence_skip",)json"), excluded.output);
+  BOOST_TEST(!contains(excluded.output, "mailbox.sequence_wrap"), excluded.output);
+  BOOST_TEST(!contains(excluded.output, "mailbox.reset"), excluded.output);
 }
 
 // Over vfio-user (vpci-vfio-user-device --conformance-profile, as README.md runs it) the SKIP reasons spoke

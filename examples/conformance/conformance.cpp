@@ -57,7 +57,7 @@ Options:
   --case PATTERN            run only matching cases (a name or a glob; repeatable; one that matches no
                             case of the binding is an error)
   --exclude PATTERN         leave matching cases out (repeatable)
-  --list                    list the cases and exit
+  --list                    list the cases and exit (with --json as {"binding": ..., "cases": [...]})
   --json                    print the results as JSON; a usage or setup error as {"error": MESSAGE}
   --timeout MS              how long to wait for each answer (default 1000)
   --block ID:SIZE[:ro|:wo]  the VF's blocks (repeatable; replaces the profile's VF blocks)
@@ -442,9 +442,11 @@ int main(int argc, char** argv) {
     if (o.binding == "hyperv") check_case_patterns(hyperv_cases(), o);
     else check_case_patterns(mailbox_cases(), o);
     if (o.list) {
-      const auto lines = o.binding == "hyperv" ? list_cases(only(hyperv_cases(), o), o.cases)
-                                               : list_cases(only(mailbox_cases(), o), o.cases);
-      for (const std::string& line : lines) std::printf("%s\n", line.c_str());
+      const auto listed = o.binding == "hyperv" ? list_cases(only(hyperv_cases(), o), o.cases)
+                                                : list_cases(only(mailbox_cases(), o), o.cases);
+      if (json_output) std::printf("%s\n", format_listing_json(o.binding, listed).c_str());
+      else
+        for (const case_listing& c : listed) std::printf("%s\n", format_listing_line(c).c_str());
       return 0;
     }
     return o.binding == "hyperv" ? run_hyperv(o) : run_mailbox(o);
