@@ -794,7 +794,7 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
   std::vector<std::byte> bytes(space.size());
   if (!ec && !bytes.empty()) space.read(0, bytes, ec);
   if (ec || bytes.empty()) {
-    std::fprintf(stderr, "vpci-inspect: cannot read %s: %s\n", config_file.c_str(),
+    std::fprintf(stderr, "vpci-inspect: cannot read %s: %s\n", quoted_text(config_file).c_str(),
                  ec ? ec.message().c_str() : "nothing readable");
     return false;
   }
@@ -810,7 +810,7 @@ bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std:
   std::vector<std::byte> bytes(space.size());
   if (!ec) space.read(0, bytes, ec);
   if (ec) {
-    std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", socket.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", quoted_text(socket).c_str(), ec.message().c_str());
     return false;
   }
   out.push_back(analyse(pci_address{}, bytes, {config_source::kind::vfio_user}));
@@ -973,18 +973,18 @@ bool read_dump(const std::string& path, std::vector<device_report>& out) {
   // A directory opens as a stream that reads nothing, which would pass for an empty dump.
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    std::fprintf(stderr, "vpci-inspect: %s: a directory, not a dump file\n", path.c_str());
+    std::fprintf(stderr, "vpci-inspect: %s: a directory, not a dump file\n", quoted_text(path).c_str());
     return false;
   }
   std::ifstream in(path);
   if (!in) {
-    std::fprintf(stderr, "vpci-inspect: cannot open %s\n", path.c_str());
+    std::fprintf(stderr, "vpci-inspect: cannot open %s\n", quoted_text(path).c_str());
     return false;
   }
   std::string error;
   const auto devices = example::parse_lspci_dump(in, error);
   if (!devices) {
-    std::fprintf(stderr, "vpci-inspect: %s: %s\n", path.c_str(), error.c_str());
+    std::fprintf(stderr, "vpci-inspect: %s: %s\n", quoted_text(path).c_str(), error.c_str());
     return false;
   }
   for (const auto& d : *devices) out.push_back(analyse(d.address, d.config, {config_source::kind::dump}));
@@ -1000,7 +1000,7 @@ bool read_sysfs(std::vector<std::string> addresses, std::vector<device_report>& 
     for (const auto& entry : std::filesystem::directory_iterator(root, ec))
       addresses.push_back(entry.path().filename().string());
     if (ec) {
-      std::fprintf(stderr, "vpci-inspect: cannot list %s: %s\n", root.c_str(), ec.message().c_str());
+      std::fprintf(stderr, "vpci-inspect: cannot list %s: %s\n", quoted_text(root.string()).c_str(), ec.message().c_str());
       return false;
     }
     std::sort(addresses.begin(), addresses.end());
