@@ -55,6 +55,7 @@
 #include <vpci/wire/mailbox.hpp>
 
 #include "json_string.hpp"
+#include "listed_functions.hpp"
 #include "lspci_dump.hpp"
 #include "quoted_text.hpp"
 
@@ -829,7 +830,8 @@ constexpr const char* help_text =
     "is listed as its errors; the rest of the device is still printed.\n"
     "\n"
     "  DDDD:BB:DD.F        a function under /sys/bus/pci/devices ($VPCI_SYSFS_ROOT when set): a domain of 4 to\n"
-    "                      8 hex digits, or BB:DD.F in domain 0000. None named: every function there\n"
+    "                      8 hex digits, or BB:DD.F in domain 0000. None named: every function there; one\n"
+    "                      named twice (03:00.0 and 0000:03:00.0 too) is a usage error\n"
     "  --dump FILE         the devices of a text dump of lspci -x (64 bytes a device), -xxx (256) or -xxxx\n"
     "                      (4096); a device whose dump stops before its config space ends says so\n"
     "  --vfio-user SOCKET  the device a vfio-user server emulates (docs/vfio-user.md), listed as 0000:00:00.0\n"
@@ -965,6 +967,19 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
   }
   if (!o.dump.empty() && !o.addresses.empty()) return usage(), std::nullopt;
   if (!o.vfio_user_socket.empty() && (!o.dump.empty() || !o.addresses.empty())) return usage(), std::nullopt;
+  // A function named twice would be read and printed twice. The rule is a dump's (listed_functions), but
+  // here the command line is at fault, not a device or a file: a usage error. An address that does not
+  // parse is left to read_device, which names it.
+  example::listed_functions named;
+  for (std::size_t i = 0; i < o.addresses.size(); ++i) {
+    const auto address = pci_address::parse(o.addresses[i]);
+    if (!address) continue;
+    if (const auto first = named.add(*address, i)) {
+      std::fprintf(stderr, "vpci-inspect: %s is named twice (%s, then %s)\n", address->to_string().c_str(),
+                   quoted_text(o.addresses[*first]).c_str(), quoted_text(o.addresses[i]).c_str());
+      return usage(), std::nullopt;
+    }
+  }
   return o;
 }
 

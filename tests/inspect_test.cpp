@@ -638,6 +638,35 @@ BOOST_AUTO_TEST_CASE(a_dump_listing_an_address_twice_is_refused_naming_both_line
                           "machines' dumps in one)\n");
 }
 
+// A sysfs address named twice on the command line was read and printed twice. As a dump listing a device
+// twice is refused, so is a command line naming one twice, however each is written (03:00.0 is
+// 0000:03:00.0): a usage error naming the function and both texts, nothing printed.
+BOOST_AUTO_TEST_CASE(a_sysfs_address_named_twice_is_a_usage_error_naming_it) {
+  if (skip_without_binary()) return;
+  temp_directory root;
+  sysfs_function(root.path(), "0000:03:00.0", sriov_pf().view());
+  sysfs_function(root.path(), "0000:00:02.0", looping_device().view(256));
+  const std::string environment = "VPCI_SYSFS_ROOT='" + root.path().string() + "' ";
+  struct twice {
+    std::string arguments;
+    std::string message;
+  };
+  for (const twice& t : {twice{"0000:03:00.0 0000:03:00.0", "0000:03:00.0 is named twice ('0000:03:00.0', then '0000:03:00.0')"},
+                         twice{"--json 03:00.0 00:02.0 0000:03:00.0", "0000:03:00.0 is named twice ('03:00.0', then '0000:03:00.0')"},
+                         twice{"00:02.0 -d 1af4: 0000:00:02.0", "0000:00:02.0 is named twice ('00:02.0', then '0000:00:02.0')"}}) {
+    BOOST_TEST_CONTEXT(t.arguments) {
+      const auto r = run_inspect(t.arguments, environment);
+      BOOST_TEST(r.exit_status == 2);
+      BOOST_TEST(r.out.empty(), r.out);
+      BOOST_TEST(r.err.starts_with("vpci-inspect: " + t.message + "\nusage: vpci-inspect"), r.err);
+    }
+  }
+  // Named once each, both are printed once.
+  const auto r = run_inspect("--json 03:00.0 00:02.0", environment);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(listed(r) == std::vector<std::string>({"0000:03:00.0", "0000:00:02.0"}), boost::test_tools::per_element());
+}
+
 // --dump given a directory or an empty file says so; it said "line 0: no device in the dump".
 BOOST_AUTO_TEST_CASE(a_directory_or_an_empty_file_as_a_dump_is_named_as_such) {
   if (skip_without_binary()) return;
