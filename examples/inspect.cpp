@@ -55,6 +55,7 @@
 #include <vpci/wire/mailbox.hpp>
 
 #include "json_string.hpp"
+#include "listed_functions.hpp"
 #include "lspci_dump.hpp"
 #include "quoted_text.hpp"
 
@@ -794,7 +795,7 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
   std::vector<std::byte> bytes(space.size());
   if (!ec && !bytes.empty()) space.read(0, bytes, ec);
   if (ec || bytes.empty()) {
-    std::fprintf(stderr, "vpci-inspect: cannot read %s: %s\n", config_file.c_str(),
+    std::fprintf(stderr, "vpci-inspect: cannot read %s: %s\n", quoted_text(config_file).c_str(),
                  ec ? ec.message().c_str() : "nothing readable");
     return false;
   }
@@ -810,7 +811,7 @@ bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std:
   std::vector<std::byte> bytes(space.size());
   if (!ec) space.read(0, bytes, ec);
   if (ec) {
-    std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", socket.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", quoted_text(socket).c_str(), ec.message().c_str());
     return false;
   }
   out.push_back(analyse(pci_address{}, bytes, {config_source::kind::vfio_user}));
@@ -829,7 +830,8 @@ constexpr const char* help_text =
     "is listed as its errors; the rest of the device is still printed.\n"
     "\n"
     "  DDDD:BB:DD.F        a function under /sys/bus/pci/devices ($VPCI_SYSFS_ROOT when set): a domain of 4 to\n"
-    "                      8 hex digits, or BB:DD.F in domain 0000. None named: every function there\n"
+    "                      8 hex digits, or BB:DD.F in domain 0000. None named: every function there; one\n"
+    "                      named twice (03:00.0 and 0000:03:00.0 too) is a usage error\n"
     "  --dump FILE         the devices of a text dump of lspci -x (64 bytes a device), -xxx (256) or -xxxx\n"
     "                      (4096); a device whose dump stops before its config space ends says so\n"
     "  --vfio-user SOCKET  the device a vfio-user server emulates (docs/vfio-user.md), listed as 0000:00:00.0\n"
@@ -965,6 +967,19 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
   }
   if (!o.dump.empty() && !o.addresses.empty()) return usage(), std::nullopt;
   if (!o.vfio_user_socket.empty() && (!o.dump.empty() || !o.addresses.empty())) return usage(), std::nullopt;
+  // A function named twice would be read and printed twice. The rule is a dump's (listed_functions), but
+  // here the command line is at fault, not a device or a file: a usage error. An address that does not
+  // parse is left to read_device, which names it.
+  example::listed_functions named;
+  for (std::size_t i = 0; i < o.addresses.size(); ++i) {
+    const auto address = pci_address::parse(o.addresses[i]);
+    if (!address) continue;
+    if (const auto first = named.add(*address, i)) {
+      std::fprintf(stderr, "vpci-inspect: %s is named twice (%s, then %s)\n", address->to_string().c_str(),
+                   quoted_text(o.addresses[*first]).c_str(), quoted_text(o.addresses[i]).c_str());
+      return usage(), std::nullopt;
+    }
+  }
   return o;
 }
 
@@ -973,18 +988,18 @@ bool read_dump(const std::string& path, std::vector<device_report>& out) {
   // A directory opens as a stream that reads nothing, which would pass for an empty dump.
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    std::fprintf(stderr, "vpci-inspect: %s: a directory, not a dump file\n", path.c_str());
+    std::fprintf(stderr, "vpci-inspect: %s: a directory, not a dump file\n", quoted_text(path).c_str());
     return false;
   }
   std::ifstream in(path);
   if (!in) {
-    std::fprintf(stderr, "vpci-inspect: cannot open %s\n", path.c_str());
+    std::fprintf(stderr, "vpci-inspect: cannot open %s\n", quoted_text(path).c_str());
     return false;
   }
   std::string error;
   const auto devices = example::parse_lspci_dump(in, error);
   if (!devices) {
-    std::fprintf(stderr, "vpci-inspect: %s: %s\n", path.c_str(), error.c_str());
+    std::fprintf(stderr, "vpci-inspect: %s: %s\n", quoted_text(path).c_str(), error.c_str());
     return false;
   }
   for (const auto& d : *devices) out.push_back(analyse(d.address, d.config, {config_source::kind::dump}));
@@ -1000,7 +1015,7 @@ bool read_sysfs(std::vector<std::string> addresses, std::vector<device_report>& 
     for (const auto& entry : std::filesystem::directory_iterator(root, ec))
       addresses.push_back(entry.path().filename().string());
     if (ec) {
-      std::fprintf(stderr, "vpci-inspect: cannot list %s: %s\n", root.c_str(), ec.message().c_str());
+      std::fprintf(stderr, "vpci-inspect: cannot list %s: %s\n", quoted_text(root.string()).c_str(), ec.message().c_str());
       return false;
     }
     std::sort(addresses.begin(), addresses.end());

@@ -4,7 +4,6 @@
 // skipped. Used by vpci-inspect and its tests.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <istream>
 #include <optional>
@@ -14,6 +13,7 @@
 
 #include <vpci/transport/sysfs_config_space.hpp>
 
+#include "listed_functions.hpp"
 #include "quoted_text.hpp"
 
 namespace vpci::example {
@@ -40,7 +40,7 @@ inline int hex_value(char c) noexcept {
 inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& in, std::string& error) {
   constexpr std::string_view utf8_byte_order_mark = "\xEF\xBB\xBF";
   std::vector<dumped_device> devices;
-  std::vector<std::size_t> device_lines;  // the line naming each of `devices`
+  listed_functions listed;  // by the line naming each
   std::string line;
   std::size_t line_number = 0;
   auto fail = [&](const std::string& why) {
@@ -87,14 +87,10 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
     if (!address) return fail("neither a device line nor a data line: " + quoted_text(line));
     if (!devices.empty() && devices.back().config.empty())
       return fail("device " + devices.back().address.to_string() + " has no data");
-    // Which of two devices at one address would be the one reported? Neither: say where both are.
-    const auto again = std::find_if(devices.begin(), devices.end(), [&](const dumped_device& d) { return d.address == *address; });
-    if (again != devices.end())
-      return fail("device " + address->to_string() + " was listed at line " +
-                  std::to_string(device_lines[static_cast<std::size_t>(again - devices.begin())]) +
+    if (const auto first = listed.add(*address, line_number))
+      return fail("device " + address->to_string() + " was listed at line " + std::to_string(*first) +
                   " already (a dump pasted twice, or two machines' dumps in one)");
     devices.push_back({*address, space == std::string::npos ? std::string{} : line.substr(space + 1), {}});
-    device_lines.push_back(line_number);
   }
   // The whole dump is at fault here, not its last line.
   if (devices.empty()) {

@@ -28,6 +28,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/json/src.hpp>
 
 #include <vpci/config/placement.hpp>
 #include <vpci/engine/pf_mailbox.hpp>
@@ -808,7 +809,8 @@ BOOST_AUTO_TEST_CASE(a_bad_number_is_a_usage_error_naming_the_option_and_the_val
   // What the options take: decimal, 0x hex, the bounds themselves.
   for (const auto& good : std::vector<std::vector<std::string>>{
            {"--timeout", "0x3E8"}, {"--timeout", "86400000"}, {"--wslot", "0xFF"}, {"--dvsec-id", "0xFFFF"}, {"--block", "1:128:ro"}}) {
-    std::vector<std::string> args{paths->at(0), "--self", "--list"};
+    // --binding hyperv for --wslot, mailbox (the default) for --dvsec-id: each where it applies.
+    std::vector<std::string> args{paths->at(0), "--self", "--list", "--binding", good[0] == "--wslot" ? "hyperv" : "mailbox"};
     args.insert(args.end(), good.begin(), good.end());
     BOOST_TEST_CONTEXT(good[0] << " " << good[1]) {
       const tool_run run = run_tool(args);
@@ -911,6 +913,115 @@ BOOST_AUTO_TEST_CASE(with_json_a_usage_or_setup_error_is_an_error_object_on_stdo
         BOOST_TEST(run.output.ends_with("\"}\n"), run.output);
         BOOST_TEST(std::count(run.output.begin(), run.output.end(), '\n') == 1);
       }
+    }
+  }
+}
+
+// --list --json printed the text listing: a reader of the JSON got no document. Now it is one JSON object,
+// the binding listed and each case with the fields the text listing shows (name, section, what it checks),
+// keyed as the results' JSON keys them; --case and --exclude select as for the text.
+BOOST_AUTO_TEST_CASE(list_with_json_prints_the_cases_as_a_json_document) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  const tool_run two = run_tool({paths->at(0), "--self", "--list", "--json", "--case", "mailbox.sequence_replay", "--case",
+                                 "mailbox.sequence_skip"},
+                                capture::stdout_only);
+  BOOST_TEST(two.status == 0);
+  BOOST_TEST(two.output ==
+             R"json({"binding":"mailbox","cases":[{"name":"mailbox.sequence_replay","section":"protocol.md §4.2",)json"
+             R"json("checks":"a replayed doorbell is a no-op, even with new data"},{"name":"mailbox.sequence_skip",)json"
+             R"json("section":"protocol.md §4.2, §4.4","checks":"a skipped sequence: FAILED INVALID_DEVICE_REQUEST, )json"
+             R"json(quarantine until reset"}]})json"
+             "\n");
+  // Every case of each binding, in the order the text lists them, as a JSON reader reads the document.
+  const auto expected = [](std::string_view binding, const auto& cases) {
+    boost::json::array listed;
+    for (const auto& c : cases) listed.push_back(boost::json::object{{"name", c.name}, {"section", c.section}, {"checks", c.checks}});
+    return boost::json::value{{"binding", binding}, {"cases", std::move(listed)}};
+  };
+  for (const auto& [binding, cases] : {std::pair{std::string("mailbox"), expected("mailbox", mailbox_cases())},
+                                       std::pair{std::string("hyperv"), expected("hyperv", hyperv_cases())}}) {
+    BOOST_TEST_CONTEXT(binding) {
+      const tool_run run = run_tool({paths->at(0), "--self", "--binding", binding, "--list", "--json"}, capture::stdout_only);
+      BOOST_TEST(run.status == 0);
+      BOOST_TEST(std::count(run.output.begin(), run.output.end(), '\n') == 1, run.output);
+      boost::system::error_code ec;
+      const boost::json::value document = boost::json::parse(run.output, ec);
+      BOOST_TEST_REQUIRE(!ec, ec.message() << " in " << run.output);
+      BOOST_TEST(document == cases, boost::json::serialize(document));
+    }
+  }
+  const tool_run excluded = run_tool({paths->at(0), "--self", "--list", "--json", "--case", "mailbox.sequence_*", "--exclude",
+                                      "mailbox.sequence_wrap"},
+                                     capture::stdout_only);
+  BOOST_TEST(excluded.status == 0);
+  BOOST_TEST(contains(excluded.output, R"json({"name":"mailbox.sequence_skip",)json"), excluded.output);
+  BOOST_TEST(!contains(excluded.output, "mailbox.sequence_wrap"), excluded.output);
+  BOOST_TEST(!contains(excluded.output, "mailbox.reset"), excluded.output);
+}
+
+// An option that only one binding reads was silently ignored on the other (--wslot on binding 1, --shm or
+// --flr-cmd on binding 2, --unix after --binding mailbox): the run was not the one the command line asked
+// for, and said nothing. Now each is a usage error naming the option and the binding it applies to, as
+// {"error": ...} with --json.
+BOOST_AUTO_TEST_CASE(an_option_of_one_binding_on_the_other_is_a_usage_error_naming_its_binding) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct misplaced {
+    std::vector<std::string> args;  // after the program; the option is args[option]
+    std::size_t option;
+    std::string_view applies, given;  // the binding the option applies to, the run's
+  };
+  const std::string_view mailbox = "binding 1 (mailbox)", hyperv = "binding 2 (hyperv)";
+  std::vector<misplaced> cases;
+  for (const std::vector<std::string>& option : std::vector<std::vector<std::string>>{
+           {"--shm", "/vpci-x"}, {"--shm2", "/vpci-y"}, {"--sysfs", "0000:00:01.0"}, {"--sysfs2", "0000:00:01.1"}, {"--allow-write"},
+           {"--vfio-user", "/tmp/x.sock"}, {"--vfio-user2", "/tmp/y.sock"}, {"--dvsec-vendor", "0x1AF4"}, {"--dvsec-id", "0x5650"},
+           {"--empty-block", "7"}, {"--invalidate-block", "8"}, {"--restart-cmd", "true"}, {"--flr-cmd", "true"}}) {
+    std::vector<std::string> args{"--self", "--binding", "hyperv", "--list"};
+    args.insert(args.end(), option.begin(), option.end());
+    cases.push_back({args, 4, mailbox, hyperv});
+  }
+  for (const std::vector<std::string>& option : std::vector<std::vector<std::string>>{
+           {"--wslot", "0x22"}, {"--wslot2", "0x42"}, {"--stall-ms", "300"}, {"--unix2", "/tmp/y.sock"}, {"--tcp2", "127.0.0.1:1"}}) {
+    std::vector<std::string> args{"--self", "--list"};
+    args.insert(args.end(), option.begin(), option.end());
+    cases.push_back({args, 2, hyperv, mailbox});
+  }
+  // A binding 2 target after --binding mailbox (before, the target chose binding 2, and the last of the two
+  // given won), and a binding 1 target beside a binding 2 one (which chooses binding 2).
+  cases.push_back({{"--binding", "mailbox", "--unix", "/tmp/x.sock", "--list"}, 2, hyperv, mailbox});
+  cases.push_back({{"--tcp", "127.0.0.1:1", "--binding", "mailbox", "--list"}, 0, hyperv, mailbox});
+  cases.push_back({{"--shm", "/vpci-x", "--unix", "/tmp/x.sock", "--list"}, 0, mailbox, hyperv});
+  for (const misplaced& m : cases) {
+    const std::string& option = m.args[m.option];
+    const std::string message = option + " applies to " + std::string(m.applies) + " only, not to " + std::string(m.given);
+    BOOST_TEST_CONTEXT(option << " on " << m.given) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), m.args.begin(), m.args.end());
+      const tool_run text = run_tool(args);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output.starts_with("vpci-conformance: " + message + "\n\nusage: vpci-conformance"), text.output);
+      args.emplace_back("--json");
+      const tool_run json = run_tool(args, capture::stdout_only);
+      BOOST_TEST(json.status == 2);
+      BOOST_TEST(json.output == R"json({"error":")json" + message + "\"}\n");
+    }
+  }
+  // On their own binding they are taken.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--self", "--list", "--dvsec-vendor", "0x1AF4", "--dvsec-id", "0x5650", "--empty-block", "7", "--invalidate-block", "8",
+            "--restart-cmd", "true", "--flr-cmd", "true", "--binding", "mailbox"},
+           {"--self", "--list", "--binding", "hyperv", "--wslot", "0x22", "--wslot2", "0x42", "--stall-ms", "300"},
+           {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock", "--list", "--binding", "hyperv"},
+           {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2", "--list"}}) {
+    BOOST_TEST_CONTEXT(args[2] << " " << args[3]) {
+      std::vector<std::string> run_args{paths->at(0)};
+      run_args.insert(run_args.end(), args.begin(), args.end());
+      const tool_run run = run_tool(run_args);
+      BOOST_TEST(run.status == 0, run.output);
     }
   }
 }

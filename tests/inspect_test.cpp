@@ -498,15 +498,15 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_with_a_message) {
   BOOST_TEST(r.err == "vpci-inspect: '00:00' is not a PCI address (DDDD:BB:DD.F)\n");
   r = run_inspect("ffff:ff:1f.7");
   BOOST_TEST(r.exit_status == 1);
-  BOOST_TEST(r.err == "vpci-inspect: cannot read /sys/bus/pci/devices/ffff:ff:1f.7/config: No such file or directory\n");
+  BOOST_TEST(r.err == "vpci-inspect: cannot read '/sys/bus/pci/devices/ffff:ff:1f.7/config': No such file or directory\n");
   r = run_inspect("--dump /nonexistent/vpci/dump");
   BOOST_TEST(r.exit_status == 1);
-  BOOST_TEST(r.err == "vpci-inspect: cannot open /nonexistent/vpci/dump\n");
+  BOOST_TEST(r.err == "vpci-inspect: cannot open '/nonexistent/vpci/dump'\n");
   temp_file garbage("not a dump\n");
   r = run_inspect("--json --dump '" + garbage.path() + "'");
   BOOST_TEST(r.exit_status == 1);
   BOOST_TEST(r.out.empty());
-  BOOST_TEST(r.err == "vpci-inspect: " + garbage.path() + ": line 1: neither a device line nor a data line: 'not a dump'\n");
+  BOOST_TEST(r.err == "vpci-inspect: '" + garbage.path() + "': line 1: neither a device line nor a data line: 'not a dump'\n");
   r = run_inspect("--frobnicate");
   BOOST_TEST(r.exit_status == 2);
   BOOST_TEST(r.err.find("usage: vpci-inspect") == 0u);
@@ -569,14 +569,50 @@ BOOST_AUTO_TEST_CASE(messages_show_the_users_text_with_non_printable_bytes_escap
   temp_file dump(std::string("00:00.0 Host bridge\n00: 86 80\0d7 0d 00 00 00 00 00 00 00 06 00 00 00 00\n", 72));
   auto r = run_inspect("--dump '" + dump.path() + "'");
   BOOST_TEST(r.exit_status == 1);
-  BOOST_TEST(r.err == "vpci-inspect: " + dump.path() +
-                          ": line 2: bad byte in '00: 86 80\\x00d7 0d 00 00 00 00 00 00 00 06 00 00 00 00'\n");
+  BOOST_TEST(r.err == "vpci-inspect: '" + dump.path() +
+                          "': line 2: bad byte in '00: 86 80\\x00d7 0d 00 00 00 00 00 00 00 06 00 00 00 00'\n");
   r = run_inspect("\"$(printf '00:00.0\\033[2J')\"");
   BOOST_TEST(r.exit_status == 1);
   BOOST_TEST(r.err == "vpci-inspect: '00:00.0\\x1B[2J' is not a PCI address (DDDD:BB:DD.F)\n");
   r = run_inspect("-d \"$(printf '80\\t86:')\"");
   BOOST_TEST(r.exit_status == 2);
   BOOST_TEST(r.err.find("vpci-inspect: -d '80\\x0986:': expected") == 0u, r.err);
+}
+
+// The paths a message names (a dump file, the sysfs tree of VPCI_SYSFS_ROOT, a function's config file in
+// it, a vfio-user socket) went to stderr raw: a newline split the message, an escape sequence drove the
+// terminal. Each is quoted as the rest of the user's text is, its control bytes as \xHH.
+BOOST_AUTO_TEST_CASE(a_path_with_a_control_character_is_quoted_in_every_message) {
+  if (skip_without_binary()) return;
+  temp_directory directory;
+  const std::string base = directory.path().string();
+  temp_file garbage("not a dump\n");
+  const std::string dump = base + "/dump\x1b[2J\nfile";
+  fs::copy_file(garbage.path(), dump);
+  auto r = run_inspect("--dump '" + dump + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: '" + base + "/dump\\x1B[2J\\x0Afile': line 1: neither a device line nor a data line: 'not a dump'\n");
+  r = run_inspect("--dump '" + base + "/missing\x07'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: cannot open '" + base + "/missing\\x07'\n");
+  fs::create_directory(base + "/sub\tdirectory");
+  r = run_inspect("--dump '" + base + "/sub\tdirectory'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: '" + base + "/sub\\x09directory': a directory, not a dump file\n");
+
+  const std::string root = base + "/sys\x1b";
+  r = run_inspect("", "VPCI_SYSFS_ROOT='" + root + "' ");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: cannot list '" + base + "/sys\\x1B': No such file or directory\n");
+  fs::create_directory(root);
+  r = run_inspect("0000:00:01.0", "VPCI_SYSFS_ROOT='" + root + "' ");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: cannot read '" + base + "/sys\\x1B/0000:00:01.0/config': No such file or directory\n");
+
+  r = run_inspect("--vfio-user '" + base + "/socket\n'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err.starts_with("vpci-inspect: cannot read vfio-user '" + base + "/socket\\x0A': "), r.err);
+  BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, r.err);
 }
 
 // A dump saved by a Windows editor opens with a UTF-8 byte order mark, which is not the dump's text.
@@ -597,9 +633,38 @@ BOOST_AUTO_TEST_CASE(a_dump_listing_an_address_twice_is_refused_naming_both_line
   const auto r = run_inspect("--dump '" + dump.path() + "'");
   BOOST_TEST(r.exit_status == 1);
   BOOST_TEST(r.out.empty());
-  BOOST_TEST(r.err == "vpci-inspect: " + dump.path() +
-                          ": line 277: device 0000:03:00.0 was listed at line 1 already (a dump pasted twice, or two "
+  BOOST_TEST(r.err == "vpci-inspect: '" + dump.path() +
+                          "': line 277: device 0000:03:00.0 was listed at line 1 already (a dump pasted twice, or two "
                           "machines' dumps in one)\n");
+}
+
+// A sysfs address named twice on the command line was read and printed twice. As a dump listing a device
+// twice is refused, so is a command line naming one twice, however each is written (03:00.0 is
+// 0000:03:00.0): a usage error naming the function and both texts, nothing printed.
+BOOST_AUTO_TEST_CASE(a_sysfs_address_named_twice_is_a_usage_error_naming_it) {
+  if (skip_without_binary()) return;
+  temp_directory root;
+  sysfs_function(root.path(), "0000:03:00.0", sriov_pf().view());
+  sysfs_function(root.path(), "0000:00:02.0", looping_device().view(256));
+  const std::string environment = "VPCI_SYSFS_ROOT='" + root.path().string() + "' ";
+  struct twice {
+    std::string arguments;
+    std::string message;
+  };
+  for (const twice& t : {twice{"0000:03:00.0 0000:03:00.0", "0000:03:00.0 is named twice ('0000:03:00.0', then '0000:03:00.0')"},
+                         twice{"--json 03:00.0 00:02.0 0000:03:00.0", "0000:03:00.0 is named twice ('03:00.0', then '0000:03:00.0')"},
+                         twice{"00:02.0 -d 1af4: 0000:00:02.0", "0000:00:02.0 is named twice ('00:02.0', then '0000:00:02.0')"}}) {
+    BOOST_TEST_CONTEXT(t.arguments) {
+      const auto r = run_inspect(t.arguments, environment);
+      BOOST_TEST(r.exit_status == 2);
+      BOOST_TEST(r.out.empty(), r.out);
+      BOOST_TEST(r.err.starts_with("vpci-inspect: " + t.message + "\nusage: vpci-inspect"), r.err);
+    }
+  }
+  // Named once each, both are printed once.
+  const auto r = run_inspect("--json 03:00.0 00:02.0", environment);
+  BOOST_TEST(r.exit_status == 0, r.err);
+  BOOST_TEST(listed(r) == std::vector<std::string>({"0000:03:00.0", "0000:00:02.0"}), boost::test_tools::per_element());
 }
 
 // --dump given a directory or an empty file says so; it said "line 0: no device in the dump".
@@ -608,11 +673,11 @@ BOOST_AUTO_TEST_CASE(a_directory_or_an_empty_file_as_a_dump_is_named_as_such) {
   temp_directory directory;
   auto r = run_inspect("--dump '" + directory.path().string() + "'");
   BOOST_TEST(r.exit_status == 1);
-  BOOST_TEST(r.err == "vpci-inspect: " + directory.path().string() + ": a directory, not a dump file\n");
+  BOOST_TEST(r.err == "vpci-inspect: '" + directory.path().string() + "': a directory, not a dump file\n");
   temp_file empty("");
   r = run_inspect("--dump '" + empty.path() + "'");
   BOOST_TEST(r.exit_status == 1);
-  BOOST_TEST(r.err == "vpci-inspect: " + empty.path() + ": the dump is empty\n");
+  BOOST_TEST(r.err == "vpci-inspect: '" + empty.path() + "': the dump is empty\n");
 }
 
 // vpci-inspect shows the window's DVSEC with the fields lspci -vvv shows ("Designated Vendor-Specific:

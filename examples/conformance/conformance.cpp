@@ -57,7 +57,7 @@ Options:
   --case PATTERN            run only matching cases (a name or a glob; repeatable; one that matches no
                             case of the binding is an error)
   --exclude PATTERN         leave matching cases out (repeatable)
-  --list                    list the cases and exit
+  --list                    list the cases and exit (with --json as {"binding": ..., "cases": [...]})
   --json                    print the results as JSON; a usage or setup error as {"error": MESSAGE}
   --timeout MS              how long to wait for each answer (default 1000)
   --block ID:SIZE[:ro|:wo]  the VF's blocks (repeatable; replaces the profile's VF blocks)
@@ -84,6 +84,9 @@ block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, wri
 (8, read-write), 6 (handler: STATUS_DEVICE_NOT_READY), 7 (handler: success, 0 bytes); VF 1 has block 40
 (8, read-write); 0xDEAD0000 is defined by nobody. With --block the profile is only what the options
 give (0xDEAD0000 stays the undefined block); a case whose block is not given is SKIPped.
+An option that only one binding's cases read is a usage error with the other binding: the targets,
+--allow-write, --dvsec-vendor, --dvsec-id, --empty-block, --invalidate-block, --restart-cmd and --flr-cmd
+are binding 1's; --wslot, --wslot2 and --stall-ms binding 2's.
 Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
 the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
 setup error (with --json also given as {"error": MESSAGE} on stdout).
@@ -144,6 +147,29 @@ vpci::hyperv::wslot parse_wslot(std::string_view option, const std::string& text
   return slot.value();
 }
 
+// The options only one binding reads: its targets, and what only its cases use. On the other binding
+// nothing would read them, and the run would not be the one the command line describes while saying
+// nothing of it (a --wslot never sent, an --flr-cmd never run, a --shm space never opened): a usage error
+// naming the binding they apply to.
+struct binding_option {
+  std::string_view option;
+  std::string_view binding;  // o.binding's value: "mailbox" (binding 1) or "hyperv" (binding 2)
+};
+constexpr std::array binding_options{
+    // binding 1: its targets, the window's DVSEC, and the block roles and commands only its cases use
+    binding_option{"--shm", "mailbox"}, binding_option{"--shm2", "mailbox"}, binding_option{"--sysfs", "mailbox"},
+    binding_option{"--sysfs2", "mailbox"}, binding_option{"--allow-write", "mailbox"}, binding_option{"--vfio-user", "mailbox"},
+    binding_option{"--vfio-user2", "mailbox"}, binding_option{"--dvsec-vendor", "mailbox"}, binding_option{"--dvsec-id", "mailbox"},
+    binding_option{"--empty-block", "mailbox"}, binding_option{"--invalidate-block", "mailbox"},
+    binding_option{"--restart-cmd", "mailbox"}, binding_option{"--flr-cmd", "mailbox"},
+    // binding 2: its targets, the VFs' wslots, the PF's stall timeout
+    binding_option{"--unix", "hyperv"}, binding_option{"--unix2", "hyperv"}, binding_option{"--tcp", "hyperv"},
+    binding_option{"--tcp2", "hyperv"}, binding_option{"--wslot", "hyperv"}, binding_option{"--wslot2", "hyperv"},
+    binding_option{"--stall-ms", "hyperv"},
+};
+
+std::string binding_title(std::string_view binding) { return binding == "hyperv" ? "binding 2 (hyperv)" : "binding 1 (mailbox)"; }
+
 block_spec parse_block(std::string_view option, const std::string& text) {
   const auto colon = text.find(':');
   if (colon == std::string::npos) throw std::invalid_argument(std::string(option) + ": expected ID:SIZE, got " + text);
@@ -163,17 +189,21 @@ block_spec parse_block(std::string_view option, const std::string& text) {
 
 options parse(int argc, char** argv) {
   options o;
+  std::optional<std::string> binding;       // --binding, if given
+  std::vector<binding_option> one_binding;  // the binding_options given, in order
   auto value = [&](int& i) -> std::string {
     if (i + 1 >= argc) throw std::invalid_argument(std::string(argv[i]) + " needs a value");
     return argv[++i];
   };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    const auto of_one = std::find_if(binding_options.begin(), binding_options.end(), [&](const binding_option& b) { return b.option == a; });
+    if (of_one != binding_options.end()) one_binding.push_back(*of_one);
     if (a == "--help" || a == "-h") {
       std::fputs(usage, stdout);
       std::exit(0);
     } else if (a == "--self") o.self = true;
-    else if (a == "--binding") o.binding = value(i);
+    else if (a == "--binding") binding = value(i);
     else if (a == "--shm") o.shm = value(i);
     else if (a == "--shm2") o.shm2 = value(i);
     else if (a == "--sysfs") o.sysfs = value(i);
@@ -181,9 +211,9 @@ options parse(int argc, char** argv) {
     else if (a == "--vfio-user") o.vfio_user = value(i);
     else if (a == "--vfio-user2") o.vfio_user2 = value(i);
     else if (a == "--allow-write") o.allow_write = true;
-    else if (a == "--unix") o.unix_path = value(i), o.binding = "hyperv";
+    else if (a == "--unix") o.unix_path = value(i);
     else if (a == "--unix2") o.unix_path2 = value(i);
-    else if (a == "--tcp") o.tcp = value(i), o.binding = "hyperv";
+    else if (a == "--tcp") o.tcp = value(i);
     else if (a == "--tcp2") o.tcp2 = value(i);
     else if (a == "--case") o.cases.push_back(value(i));
     else if (a == "--exclude") o.excluded.push_back(value(i));
@@ -208,7 +238,18 @@ options parse(int argc, char** argv) {
     else if (a == "--flr-cmd") o.flr_cmd = value(i);
     else throw std::invalid_argument("unknown option " + a);
   }
+  // --unix and --tcp are targets of binding 2 only, so they choose it without --binding; a --binding
+  // mailbox beside them is a contradiction, refused below rather than settled by which came last.
+  const auto given = [&](std::string_view option) {
+    return std::any_of(one_binding.begin(), one_binding.end(), [&](const binding_option& b) { return b.option == option; });
+  };
+  if (binding) o.binding = *binding;
+  else if (given("--unix") || given("--tcp")) o.binding = "hyperv";
   if (o.binding != "mailbox" && o.binding != "hyperv") throw std::invalid_argument("--binding is mailbox or hyperv");
+  for (const binding_option& b : one_binding)
+    if (b.binding != o.binding)
+      throw std::invalid_argument(std::string(b.option) + " applies to " + binding_title(b.binding) + " only, not to " +
+                                  binding_title(o.binding));
   // Without --block: the conformance profile, with any role given overriding it. With --block: only what
   // the options give, and the default undefined block ID.
   const profile defaults = default_profile();
@@ -442,9 +483,11 @@ int main(int argc, char** argv) {
     if (o.binding == "hyperv") check_case_patterns(hyperv_cases(), o);
     else check_case_patterns(mailbox_cases(), o);
     if (o.list) {
-      const auto lines = o.binding == "hyperv" ? list_cases(only(hyperv_cases(), o), o.cases)
-                                               : list_cases(only(mailbox_cases(), o), o.cases);
-      for (const std::string& line : lines) std::printf("%s\n", line.c_str());
+      const auto listed = o.binding == "hyperv" ? list_cases(only(hyperv_cases(), o), o.cases)
+                                                : list_cases(only(mailbox_cases(), o), o.cases);
+      if (json_output) std::printf("%s\n", format_listing_json(o.binding, listed).c_str());
+      else
+        for (const case_listing& c : listed) std::printf("%s\n", format_listing_line(c).c_str());
       return 0;
     }
     return o.binding == "hyperv" ? run_hyperv(o) : run_mailbox(o);

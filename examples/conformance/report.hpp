@@ -106,4 +106,27 @@ inline std::string format_json(const std::vector<case_report>& reports) {
   return out;
 }
 
+// One case as --list shows it, before it runs: its name, the rule's section, what it checks.
+struct case_listing {
+  std::string name;
+  std::string section;
+  std::string checks;
+};
+
+// "mailbox.sequence_replay  protocol.md §4.2  a replayed doorbell is a no-op, even with new data"
+inline std::string format_listing_line(const case_listing& c) { return c.name + "  " + c.section + "  " + c.checks; }
+
+// {"binding":"mailbox","cases":[{"name":...,"section":...,"checks":...},...]}: the cases keyed as
+// format_json keys their reports, so that a reader of both matches them by name; the binding is said
+// because a listing holds one binding's cases only.
+inline std::string format_listing_json(std::string_view binding, const std::vector<case_listing>& cases) {
+  std::string out = "{\"binding\":" + json_string(binding) + ",\"cases\":[";
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const case_listing& c = cases[i];
+    if (i != 0) out += ",";
+    out += "{\"name\":" + json_string(c.name) + ",\"section\":" + json_string(c.section) + ",\"checks\":" + json_string(c.checks) + "}";
+  }
+  return out + "]}";
+}
+
 }  // namespace vpci::conformance

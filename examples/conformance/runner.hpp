@@ -30,11 +30,11 @@ std::vector<case_report> run_cases(const std::vector<Case>& cases, Context& ctx,
 }
 
 template <class Case>
-std::vector<std::string> list_cases(const std::vector<Case>& cases, const std::vector<std::string>& patterns) {
-  std::vector<std::string> lines;
+std::vector<case_listing> list_cases(const std::vector<Case>& cases, const std::vector<std::string>& patterns) {
+  std::vector<case_listing> listed;
   for (const Case& c : cases)
-    if (selected(c.name, patterns)) lines.push_back(std::string(c.name) + "  " + std::string(c.section) + "  " + std::string(c.checks));
-  return lines;
+    if (selected(c.name, patterns)) listed.push_back({std::string(c.name), std::string(c.section), std::string(c.checks)});
+  return listed;
 }
 
 }  // namespace vpci::conformance
