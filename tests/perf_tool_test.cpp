@@ -938,4 +938,38 @@ BOOST_AUTO_TEST_CASE(sysfs_errors_name_the_file_and_a_pci_address_names_its_conf
   BOOST_TEST(contains(short_form.output, "/sys/bus/pci/devices/0000:ff:1f.7/config"), short_form.output);
 }
 
+// Two VFs on one shared-memory mailbox were neither refused nor warned about: the second VF's requests
+// overwrote the first one's in the window's registers, and each read answers meant for the other. The VF
+// now opens the space as its only read-write driver (vpci::shm_sharing::exclusive) and is refused, naming
+// the mailbox, while another driver is attached: here one the test holds, as another tool would, and then
+// a second vpci-perf VF beside a running one, whose run goes on without an error.
+BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
+  const std::string name = shm_name("second-vf");
+  program_process pf({perf, "--role", "pf", "--shm", name}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+  const std::string refused = "vpci-perf: another VF is attached to mailbox " + name;
+  {
+    boost::asio::io_context io;
+    const auto other = vpci::shm_config_space::open(io.get_executor(), name);  // a read-write driver
+    const auto run = run_perf({"--role", "vf", "--shm", name, "--count", "10", "--warmup", "0"});
+    BOOST_TEST(run.status == 2, run.output);
+    BOOST_TEST(contains(run.output, refused), run.output);
+    BOOST_TEST(!contains(run.output, "operations"), run.output);
+  }
+  program_process first({perf, "--role", "vf", "--shm", name, "--duration", "100", "--json"},
+                        program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(first.wait_for_output(" blocks/s "));
+  const auto second = run_perf({"--role", "vf", "--shm", name, "--count", "1000", "--warmup", "0", "--json"});
+  BOOST_TEST(second.status == 2, second.output);
+  BOOST_TEST(contains(second.output, refused), second.output);
+  BOOST_TEST(contains(second.output, "{\"error\":\"another VF is attached to mailbox " + name), second.output);
+  first.signal(SIGINT);
+  BOOST_TEST(first.wait_exit() == 0, first.output());
+  BOOST_TEST(contains(first.output(), "\"error_count\":0,\"errors\":{}"), first.output());
+  BOOST_TEST(contains(first.output(), "\"warmup_error_count\":0,"), first.output());
+  // Once the first VF is gone, the mailbox takes a VF again.
+  const auto after = run_perf({"--role", "vf", "--shm", name, "--count", "10", "--warmup", "0"});
+  BOOST_TEST(after.status == 0, after.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,7 +7,9 @@
 //   TRANSPORT (one of)
 //     --memory             in-process config space (binding 1) or socket pair (binding 2); role both only
 //     --shm NAME           shared-memory config space NAME (binding 1); the PF creates it (replacing a stale
-//                          one, never one a live PF serves), the VF opens it
+//                          one, never one a live PF serves), the VF opens it as its mailbox's only VF
+//                          (refused while another VF, or any other read-write driver, is attached to it;
+//                          a VF attached keeps any other out)
 //     --unix PATH          Unix stream socket (binding 2); the PF listens (replacing a stale socket, never
 //                          another file or a socket a process listens on), the VF connects
 //     --tcp HOST:PORT      TCP (binding 2); the PF listens on HOST's first address (port 0: any free port,
@@ -115,6 +117,7 @@
 #include "option_number.hpp"
 #include "perf/latency_histogram.hpp"
 #include "perf/signal_watch.hpp"
+#include "shm_mailbox_driver.hpp"
 #include "unix_socket_file.hpp"
 
 namespace {
@@ -947,9 +950,11 @@ vpci::shm_config_space create_pf_space(const boost::asio::any_io_executor& execu
   }
 }
 
+// The VF's view of shared memory NAME, as the mailbox's only VF (shm_mailbox_driver.hpp: a VF attached
+// already is named in the failure).
 vpci::shm_config_space open_vf_space(const boost::asio::any_io_executor& executor, const std::string& name) {
   try {
-    return vpci::shm_config_space::open(executor, name, vpci::shm_role::driver);
+    return vpci::example::open_vf_mailbox_space(executor, name);
   } catch (const boost::system::system_error& e) {
     throw setup_failure("cannot open shared memory " + name + ": " + e.code().message());
   }
