@@ -972,4 +972,24 @@ BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
   BOOST_TEST(after.status == 0, after.output);
 }
 
+// A socket path longer than sockaddr_un holds is one line naming the path and the reason, not Asio's
+// exception text with its source location, whichever role meets it first: the VF connecting, the PF (and
+// --role both) listening.
+BOOST_AUTO_TEST_CASE(a_socket_path_too_long_for_sun_path_is_a_setup_failure_naming_it) {
+  const std::string too_long = "/tmp/" + std::string(200, 'x') + ".sock";
+  struct path_case {
+    std::string role;
+    std::string message;
+  };
+  for (const auto& [role, message] : {path_case{"vf", "cannot use socket path "}, path_case{"pf", "cannot listen on "},
+                                      path_case{"both", "cannot listen on "}}) {
+    BOOST_TEST_CONTEXT("role " << role) {
+      const auto run = run_perf({"--role", role, "--unix", too_long, "--count", "10"});
+      BOOST_TEST(run.status == 2, run.output);
+      BOOST_TEST(contains(run.output, "vpci-perf: " + message + too_long + ": File name too long\n"), run.output);
+      BOOST_TEST(!contains(run.output, ".hpp"), run.output);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

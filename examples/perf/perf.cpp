@@ -914,17 +914,9 @@ void connect_tcp(tcp::socket& socket, const std::vector<tcp::endpoint>& to) {
   }
 }
 
-boost::asio::local::stream_protocol::endpoint unix_endpoint(const std::string& path) {
-  try {
-    return boost::asio::local::stream_protocol::endpoint(path);
-  } catch (const boost::system::system_error& e) {  // the path does not fit sun_path
-    throw setup_failure("cannot use socket path " + path + ": " + e.code().message());
-  }
-}
-
 void connect_unix(local_socket& socket, const std::string& path) {
   boost::system::error_code ec;
-  socket.connect(unix_endpoint(path), ec);
+  socket.connect(vpci::example::unix_endpoint(path, "cannot use socket path " + path), ec);
   if (ec) throw setup_failure("cannot connect to " + path + ": " + ec.message());
 }
 
