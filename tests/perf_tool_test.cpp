@@ -190,6 +190,20 @@ class vfio_user_device {
 // A shared-memory name of this test process's own.
 std::string shm_name(const std::string& what) { return "/vpci-perf-test-" + std::to_string(::getpid()) + "-" + what; }
 
+// Whether process `pid` waits for an flock someone else holds, within the guard: /proc/locks lists it as a
+// waiter ("-> FLOCK ... PID ..."). Read again and again rather than slept on: the wait ends as soon as the
+// line is there.
+bool waits_for_a_lock(::pid_t pid) {
+  const std::string waiter = " " + std::to_string(pid) + " ";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(vpci::test::child_process::guard_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream locks("/proc/locks");
+    for (std::string line; std::getline(locks, line);)
+      if (contains(line, "-> FLOCK") && contains(line, waiter)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(perf_tool)
@@ -436,15 +450,7 @@ BOOST_AUTO_TEST_CASE(a_pf_replacing_a_stale_unix_socket_holds_the_directory_whil
   BOOST_TEST_REQUIRE(directory >= 0);
   BOOST_TEST_REQUIRE(::flock(directory, LOCK_EX) == 0);
   program_process pf({perf, "--role", "pf", "--unix", path}, program_process::capture::stdout_and_stderr);
-  // The PF waits for the lock: /proc/locks lists it as a waiter ("-> FLOCK ... PID").
-  const std::string waiter = " " + std::to_string(pf.pid()) + " ";
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(vpci::test::child_process::guard_ms);
-  bool waiting = false;
-  while (!waiting && std::chrono::steady_clock::now() < until) {
-    std::ifstream locks("/proc/locks");
-    for (std::string line; std::getline(locks, line);)
-      waiting = waiting || (contains(line, "-> FLOCK") && contains(line, waiter));
-  }
+  const bool waiting = waits_for_a_lock(pf.pid());
   BOOST_TEST_REQUIRE(fs::remove(path));
   unix_listener other(path, true);
   BOOST_TEST_REQUIRE(other.bound());
@@ -970,6 +976,31 @@ BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
   // Once the first VF is gone, the mailbox takes a VF again.
   const auto after = run_perf({"--role", "vf", "--shm", name, "--count", "10", "--warmup", "0"});
   BOOST_TEST(after.status == 0, after.output);
+}
+
+// The PF role took SIGINT and SIGTERM only once it was serving: one that came while it set up (here while
+// it waits for the lock of its socket's directory, held by the test) was held back, and the PF went on
+// waiting, then served, then shut down as if the signal had come then. It now ends as the VF role does
+// during its set-up: it says so (with --json as {"error": ...} on stdout too) and ends as the signal ends
+// any program, having made nothing.
+BOOST_AUTO_TEST_CASE(a_signal_while_the_pf_sets_up_says_so_and_ends_the_tool_as_the_signal_does) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "pf.sock";
+  const int directory = ::open((dir / "").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  BOOST_TEST_REQUIRE(directory >= 0);
+  BOOST_TEST_REQUIRE(::flock(directory, LOCK_EX) == 0);
+  program_process pf({perf, "--role", "pf", "--unix", path, "--json"}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(waits_for_a_lock(pf.pid()));
+  pf.signal(SIGINT);
+  const int status = pf.wait_exit();
+  ::close(directory);
+  BOOST_TEST(status == -1, pf.output());
+  BOOST_TEST(pf.end_signal() == SIGINT);
+  BOOST_TEST(contains(pf.output(), "{\"error\":\"interrupted while setting up\"}\n"), pf.output());
+  BOOST_TEST(contains(pf.output(), "vpci-perf: interrupted while setting up\n"), pf.output());
+  BOOST_TEST(!contains(pf.output(), "Ctrl-C ends"), pf.output());
+  BOOST_TEST(!fs::exists(fs::symlink_status(path)));
 }
 
 // A socket path longer than sockaddr_un holds is one line naming the path and the reason, not Asio's
