@@ -1,10 +1,11 @@
 // examples/unix_socket_file.hpp: the socket file a tool listening on an AF_UNIX path makes (vpci-perf's PF
-// role on --unix PATH, vpci-vfio-user-device on SOCKET). What was at the path before is never removed unless
-// it was a stale socket (nobody listening): a regular file is the user's, and replacing a socket another
-// process listens on would leave that process serving where no client can reach it. At the end the path
-// is unlinked only while it is still this socket. Each of the two is one step under an exclusive flock of
-// the path's directory: two tools started at once on one stale path would otherwise both find it stale,
-// and the second would unlink the first one's socket and bind its own.
+// role on --unix PATH, vpci-vfio-user-device on SOCKET), and the endpoint of such a path for listening and
+// connecting alike (unix_endpoint). What was at the path before is never removed unless it was a stale
+// socket (nobody listening): a regular file is the user's, and replacing a socket another process listens
+// on would leave that process serving where no client can reach it. At the end the path is unlinked only
+// while it is still this socket. Each of the two is one step under an exclusive flock of the path's
+// directory: two tools started at once on one stale path would otherwise both find it stale, and the
+// second would unlink the first one's socket and bind its own.
 #pragma once
 
 #include <cerrno>
@@ -27,6 +28,18 @@
 
 namespace vpci::example {
 
+// The endpoint of AF_UNIX path `path`. Asio's endpoint throws for a path longer than sun_path, with a
+// source location in its text: a tool says instead what it could not do, `failing` (naming the path), and
+// why, as std::runtime_error.
+inline boost::asio::local::stream_protocol::endpoint unix_endpoint(const std::string& path,
+                                                                   const std::string& failing) {
+  try {
+    return boost::asio::local::stream_protocol::endpoint(path);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error(failing + ": " + e.code().message());
+  }
+}
+
 class unix_socket_file {
  public:
   using acceptor_type = boost::asio::local::stream_protocol::acceptor;
@@ -35,7 +48,8 @@ class unix_socket_file {
   // something else is there, when a process listens on it, or when the socket cannot be made there (a
   // missing directory, no permission, a name longer than sun_path).
   unix_socket_file(acceptor_type& acceptor, const std::string& path) : path_(path) {
-    const auto endpoint = endpoint_at(path);
+    // Checked before the path is judged, and said as a failure to listen there.
+    const auto endpoint = unix_endpoint(path, "cannot listen on " + path);
     const directory_lock lock(path);
     struct ::stat found {};
     if (::lstat(path.c_str(), &found) == 0) {
@@ -88,16 +102,6 @@ class unix_socket_file {
    private:
     int fd_{-1};
   };
-
-  // Asio's endpoint throws, with a source location in its text, for a path longer than sun_path: checked
-  // before the path is judged, and said as a failure to listen there.
-  static boost::asio::local::stream_protocol::endpoint endpoint_at(const std::string& path) {
-    try {
-      return boost::asio::local::stream_protocol::endpoint(path);
-    } catch (const boost::system::system_error& e) {
-      throw std::runtime_error("cannot listen on " + path + ": " + e.code().message());
-    }
-  }
 
   // A connect that succeeds, or would wait for a full backlog, finds a listener; refused means the socket
   // is stale. Anything else (no permission) is no proof of staleness: the path is left alone.

@@ -1095,4 +1095,30 @@ BOOST_AUTO_TEST_CASE(run_against_firmware_c_without_arguments_prints_its_usage) 
   }
 }
 
+// vpci-conformance --shm NAME drove the mailbox of a space another VF driver had open: the two overwrote
+// each other's requests, and the cases failed for a reason that was no PF's. It opens the space as its only
+// read-write driver and refuses, naming the mailbox, while another driver is attached (here one the test
+// holds); --shm2 naming the same space as --shm is refused the same way. The PF placed its window and
+// never serves: nothing gets as far as a request.
+BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const std::string name = "/vpci-conformance-test-" + std::to_string(::getpid()) + "-second-vf";
+  boost::asio::io_context io;
+  auto device = shm_config_space::create(io.get_executor(), name, 4096, shm_create::replace);
+  pf_endpoint<1> pf;
+  BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_TEST_REQUIRE(pf.attach_mailbox(0, device).has_value());
+  const std::string refused = "vpci-conformance: another VF is attached to mailbox " + name;
+  {
+    const auto other = shm_config_space::open(io.get_executor(), name);  // a read-write driver
+    const tool_run run = run_tool({paths->at(0), "--shm", name});
+    BOOST_TEST(run.status == 2, run.output);
+    BOOST_TEST(contains(run.output, refused), run.output);
+  }
+  const tool_run twice = run_tool({paths->at(0), "--shm", name, "--shm2", name});
+  BOOST_TEST(twice.status == 2, twice.output);
+  BOOST_TEST(contains(twice.output, refused), twice.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

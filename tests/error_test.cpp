@@ -56,6 +56,7 @@ constexpr errc_mapping all_errc[] = {
     {errc::peer_gone, 27, ntstatus::no_such_device},
     {errc::peer_restarted, 28, ntstatus::cancelled},
     {errc::connection_closed, 29, ntstatus::no_such_device},
+    {errc::in_use, 30, ntstatus::access_denied},
 };
 
 struct status_mapping {

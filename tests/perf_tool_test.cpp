@@ -190,6 +190,20 @@ class vfio_user_device {
 // A shared-memory name of this test process's own.
 std::string shm_name(const std::string& what) { return "/vpci-perf-test-" + std::to_string(::getpid()) + "-" + what; }
 
+// Whether process `pid` waits for an flock someone else holds, within the guard: /proc/locks lists it as a
+// waiter ("-> FLOCK ... PID ..."). Read again and again rather than slept on: the wait ends as soon as the
+// line is there.
+bool waits_for_a_lock(::pid_t pid) {
+  const std::string waiter = " " + std::to_string(pid) + " ";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(vpci::test::child_process::guard_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream locks("/proc/locks");
+    for (std::string line; std::getline(locks, line);)
+      if (contains(line, "-> FLOCK") && contains(line, waiter)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(perf_tool)
@@ -436,15 +450,7 @@ BOOST_AUTO_TEST_CASE(a_pf_replacing_a_stale_unix_socket_holds_the_directory_whil
   BOOST_TEST_REQUIRE(directory >= 0);
   BOOST_TEST_REQUIRE(::flock(directory, LOCK_EX) == 0);
   program_process pf({perf, "--role", "pf", "--unix", path}, program_process::capture::stdout_and_stderr);
-  // The PF waits for the lock: /proc/locks lists it as a waiter ("-> FLOCK ... PID").
-  const std::string waiter = " " + std::to_string(pf.pid()) + " ";
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(vpci::test::child_process::guard_ms);
-  bool waiting = false;
-  while (!waiting && std::chrono::steady_clock::now() < until) {
-    std::ifstream locks("/proc/locks");
-    for (std::string line; std::getline(locks, line);)
-      waiting = waiting || (contains(line, "-> FLOCK") && contains(line, waiter));
-  }
+  const bool waiting = waits_for_a_lock(pf.pid());
   BOOST_TEST_REQUIRE(fs::remove(path));
   unix_listener other(path, true);
   BOOST_TEST_REQUIRE(other.bound());
@@ -936,6 +942,85 @@ BOOST_AUTO_TEST_CASE(sysfs_errors_name_the_file_and_a_pci_address_names_its_conf
   const auto short_form = run_perf({"--role", "vf", "--sysfs", "ff:1f.7", "--count", "1"});
   BOOST_TEST(short_form.status == 2);
   BOOST_TEST(contains(short_form.output, "/sys/bus/pci/devices/0000:ff:1f.7/config"), short_form.output);
+}
+
+// Two VFs on one shared-memory mailbox were neither refused nor warned about: the second VF's requests
+// overwrote the first one's in the window's registers, and each read answers meant for the other. The VF
+// now opens the space as its only read-write driver (vpci::shm_sharing::exclusive) and is refused, naming
+// the mailbox, while another driver is attached: here one the test holds, as another tool would, and then
+// a second vpci-perf VF beside a running one, whose run goes on without an error.
+BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
+  const std::string name = shm_name("second-vf");
+  program_process pf({perf, "--role", "pf", "--shm", name}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
+  const std::string refused = "vpci-perf: another VF is attached to mailbox " + name;
+  {
+    boost::asio::io_context io;
+    const auto other = vpci::shm_config_space::open(io.get_executor(), name);  // a read-write driver
+    const auto run = run_perf({"--role", "vf", "--shm", name, "--count", "10", "--warmup", "0"});
+    BOOST_TEST(run.status == 2, run.output);
+    BOOST_TEST(contains(run.output, refused), run.output);
+    BOOST_TEST(!contains(run.output, "operations"), run.output);
+  }
+  program_process first({perf, "--role", "vf", "--shm", name, "--duration", "100", "--json"},
+                        program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(first.wait_for_output(" blocks/s "));
+  const auto second = run_perf({"--role", "vf", "--shm", name, "--count", "1000", "--warmup", "0", "--json"});
+  BOOST_TEST(second.status == 2, second.output);
+  BOOST_TEST(contains(second.output, refused), second.output);
+  BOOST_TEST(contains(second.output, "{\"error\":\"another VF is attached to mailbox " + name), second.output);
+  first.signal(SIGINT);
+  BOOST_TEST(first.wait_exit() == 0, first.output());
+  BOOST_TEST(contains(first.output(), "\"error_count\":0,\"errors\":{}"), first.output());
+  BOOST_TEST(contains(first.output(), "\"warmup_error_count\":0,"), first.output());
+  // Once the first VF is gone, the mailbox takes a VF again.
+  const auto after = run_perf({"--role", "vf", "--shm", name, "--count", "10", "--warmup", "0"});
+  BOOST_TEST(after.status == 0, after.output);
+}
+
+// The PF role took SIGINT and SIGTERM only once it was serving: one that came while it set up (here while
+// it waits for the lock of its socket's directory, held by the test) was held back, and the PF went on
+// waiting, then served, then shut down as if the signal had come then. It now ends as the VF role does
+// during its set-up: it says so (with --json as {"error": ...} on stdout too) and ends as the signal ends
+// any program, having made nothing.
+BOOST_AUTO_TEST_CASE(a_signal_while_the_pf_sets_up_says_so_and_ends_the_tool_as_the_signal_does) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "pf.sock";
+  const int directory = ::open((dir / "").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  BOOST_TEST_REQUIRE(directory >= 0);
+  BOOST_TEST_REQUIRE(::flock(directory, LOCK_EX) == 0);
+  program_process pf({perf, "--role", "pf", "--unix", path, "--json"}, program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(waits_for_a_lock(pf.pid()));
+  pf.signal(SIGINT);
+  const int status = pf.wait_exit();
+  ::close(directory);
+  BOOST_TEST(status == -1, pf.output());
+  BOOST_TEST(pf.end_signal() == SIGINT);
+  BOOST_TEST(contains(pf.output(), "{\"error\":\"interrupted while setting up\"}\n"), pf.output());
+  BOOST_TEST(contains(pf.output(), "vpci-perf: interrupted while setting up\n"), pf.output());
+  BOOST_TEST(!contains(pf.output(), "Ctrl-C ends"), pf.output());
+  BOOST_TEST(!fs::exists(fs::symlink_status(path)));
+}
+
+// A socket path longer than sockaddr_un holds is one line naming the path and the reason, not Asio's
+// exception text with its source location, whichever role meets it first: the VF connecting, the PF (and
+// --role both) listening.
+BOOST_AUTO_TEST_CASE(a_socket_path_too_long_for_sun_path_is_a_setup_failure_naming_it) {
+  const std::string too_long = "/tmp/" + std::string(200, 'x') + ".sock";
+  struct path_case {
+    std::string role;
+    std::string message;
+  };
+  for (const auto& [role, message] : {path_case{"vf", "cannot use socket path "}, path_case{"pf", "cannot listen on "},
+                                      path_case{"both", "cannot listen on "}}) {
+    BOOST_TEST_CONTEXT("role " << role) {
+      const auto run = run_perf({"--role", role, "--unix", too_long, "--count", "10"});
+      BOOST_TEST(run.status == 2, run.output);
+      BOOST_TEST(contains(run.output, "vpci-perf: " + message + too_long + ": File name too long\n"), run.output);
+      BOOST_TEST(!contains(run.output, ".hpp"), run.output);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

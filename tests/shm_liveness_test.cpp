@@ -5,6 +5,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <atomic>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -12,11 +14,13 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -44,6 +48,7 @@ using vpci::shm_config_space;
 using vpci::shm_create;
 using vpci::shm_doorbell;
 using vpci::shm_role;
+using vpci::shm_sharing;
 
 // Failure guard for waits that a passing test ends at once.
 constexpr std::chrono::seconds guard{10};
@@ -127,7 +132,8 @@ struct side_process {
 
 enum class side { pf_creating, vf_opening };
 
-std::unique_ptr<side_process> spawn(side which, const std::string& name, shm_create mode = shm_create::exclusive) {
+std::unique_ptr<side_process> spawn(side which, const std::string& name, shm_create mode = shm_create::exclusive,
+                                    shm_sharing sharing = shm_sharing::shared) {
   auto result = std::make_unique<side_process>();
   const ::pid_t pid = ::fork();
   BOOST_TEST_REQUIRE(pid >= 0);
@@ -141,7 +147,8 @@ std::unique_ptr<side_process> spawn(side which, const std::string& name, shm_cre
         error_code ec;
         (void)view->write(0x10, marker, ec);
       } else {
-        view.emplace(shm_config_space::open(io.get_executor(), name));
+        view.emplace(
+            shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_write, sharing));
       }
       report = 'R';
       write_byte(result->ready.write_end, report);
@@ -619,6 +626,144 @@ BOOST_AUTO_TEST_CASE(at_most_eight_vfs_attach_at_once) {
       (void)shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only));
   vfs.erase(vfs.begin());
   vfs.push_back(shm_config_space::open(io.get_executor(), name));  // a freed word is claimed again
+  BOOST_TEST(pf.peer_alive());
+}
+
+// Any number of read-write drivers (up to eight) attached to one space, and nothing told two VFs that they
+// were driving one mailbox: each overwrote the other's requests. A driver may ask to be the only one
+// (shm_sharing::exclusive): it is refused while another read-write driver is attached, and while it is,
+// every other is refused, whatever it asked; observers are neither. A refused driver leaves nothing
+// behind: it never counted as attached.
+BOOST_AUTO_TEST_CASE(a_driver_that_asks_to_be_alone_is_refused_beside_another_and_refuses_the_others) {
+  const std::string name = unique_name("alone");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  const auto open_alone = [&] {
+    return shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_write,
+                                  shm_sharing::exclusive);
+  };
+  const auto observe = [&] {
+    (void)shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only);
+  };
+  {
+    const auto shared = shm_config_space::open(io.get_executor(), name);
+    check_system_error([&] { (void)open_alone(); }, errc::in_use);
+    BOOST_CHECK_NO_THROW(observe());
+  }
+  BOOST_TEST(!pf.peer_alive());  // the shared driver came and went; the refused one never came
+  {
+    const auto alone = open_alone();
+    const auto same_driver = alone.view(io.get_executor(), shm_role::driver);  // one mapping: one driver
+    check_open_fails(name, errc::in_use);
+    check_system_error([&] { (void)open_alone(); }, errc::in_use);
+    check_system_error([&] { (void)pf.view(io.get_executor(), shm_role::driver); }, errc::in_use);
+    BOOST_CHECK_NO_THROW(observe());
+    BOOST_TEST(pf.peer_alive());
+  }
+  BOOST_TEST(!pf.peer_alive());  // none of the refused ones holds a driver word
+  {
+    const auto shared = shm_config_space::open(io.get_executor(), name);  // the space is free again
+    const auto another = shm_config_space::open(io.get_executor(), name);
+    BOOST_TEST(pf.peer_alive());
+  }
+  // Only a read-write driver has a choice to make.
+  BOOST_CHECK_THROW((void)shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only,
+                                                 shm_sharing::exclusive),
+                    std::invalid_argument);
+  BOOST_CHECK_THROW((void)shm_config_space::open(io.get_executor(), name, shm_role::device, shm_access::read_write,
+                                                 shm_sharing::exclusive),
+                    std::invalid_argument);
+}
+
+// Two drivers attaching at once, modelled step by step (each step one sequentially consistent access, as
+// in the transport): each claims its word, publishes its choice, then looks at the others. In every
+// interleaving of the two, when either asked to be alone they never both stay (both may be refused: the
+// safe side); when both share, both stay; one that finished before the other started stays. A mark whose
+// word is gone (its driver died) refuses nobody.
+BOOST_AUTO_TEST_CASE(drivers_attaching_at_once_never_both_stay_when_one_asked_to_be_alone) {
+  namespace detail = vpci::detail;
+  using layout = detail::shm_layout;
+  const std::size_t length = layout::total_size(256);
+  void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  BOOST_TEST_REQUIRE(base != MAP_FAILED);
+  const detail::shm_mapping mapping(base, length, 256);  // unmaps at the end
+  const auto store = [&](std::size_t offset, std::uint32_t value) {
+    std::atomic_ref<std::uint32_t>(mapping.word(offset)).store(value, std::memory_order_seq_cst);
+  };
+  const auto reset = [&] {
+    for (std::size_t slot = 0; slot != layout::driver_slots; ++slot)
+      store(layout::driver_presence_offset + 4 * slot, 0);
+    store(layout::exclusive_drivers_offset, 0);
+  };
+  struct driver {
+    std::size_t slot;
+    shm_sharing sharing;
+    std::uint32_t tid;
+    bool refused = false;
+  };
+  // The 20 orders of A's three steps and B's three steps: a mask of which of the six steps are B's.
+  int orders = 0;
+  for (const shm_sharing a_sharing : {shm_sharing::shared, shm_sharing::exclusive}) {
+    for (const shm_sharing b_sharing : {shm_sharing::shared, shm_sharing::exclusive}) {
+      for (unsigned b_steps = 0; b_steps != 64; ++b_steps) {
+        if (std::popcount(b_steps) != 3) continue;
+        ++orders;
+        reset();
+        driver a{0, a_sharing, 101};
+        driver b{1, b_sharing, 102};
+        int a_done = 0;
+        int b_done = 0;
+        for (int step = 0; step != 6; ++step) {
+          const bool b_turn = ((b_steps >> step) & 1U) != 0;
+          driver& d = b_turn ? b : a;
+          int& done = b_turn ? b_done : a_done;
+          if (done == 0) store(layout::driver_presence_offset + 4 * d.slot, d.tid);  // claims its word
+          else if (done == 1) detail::shm_mark_driver_sharing(mapping, d.slot, d.sharing);
+          else d.refused = detail::shm_driver_conflicts(mapping, d.slot, d.sharing);
+          ++done;
+        }
+        const auto named = [](shm_sharing sharing) { return sharing == shm_sharing::exclusive ? "alone" : "shared"; };
+        BOOST_TEST_CONTEXT("a " << named(a_sharing) << ", b " << named(b_sharing) << ", order " << b_steps) {
+          if (a_sharing == shm_sharing::shared && b_sharing == shm_sharing::shared) {
+            BOOST_TEST((!a.refused && !b.refused));
+          } else {
+            BOOST_TEST((a.refused || b.refused));
+          }
+          if (b_steps == 0b111000) BOOST_TEST(!a.refused);  // A attached before B began
+          if (b_steps == 0b000111) BOOST_TEST(!b.refused);
+        }
+      }
+    }
+  }
+  BOOST_TEST(orders == 4 * 20);
+  // A mark left by a driver that died (its word gone) refuses nobody; a present one refuses a shared driver.
+  reset();
+  store(layout::driver_presence_offset + 4 * 3, FUTEX_OWNER_DIED);
+  detail::shm_mark_driver_sharing(mapping, 3, shm_sharing::exclusive);
+  store(layout::driver_presence_offset, 201);
+  detail::shm_mark_driver_sharing(mapping, 0, shm_sharing::shared);
+  BOOST_TEST(!detail::shm_driver_conflicts(mapping, 0, shm_sharing::shared));
+  store(layout::driver_presence_offset + 4 * 3, 203);
+  BOOST_TEST(detail::shm_driver_conflicts(mapping, 0, shm_sharing::shared));
+}
+
+// A driver that asked to be alone and was killed leaves its mark behind; the kernel marks its word gone,
+// and with it the mark is void: the next driver attaches, shared or alone.
+BOOST_AUTO_TEST_CASE(a_driver_alone_that_dies_leaves_the_space_to_the_next_driver) {
+  const std::string name = unique_name("alone-killed");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  auto vf = spawn(side::vf_opening, name, shm_create::exclusive, shm_sharing::exclusive);
+  BOOST_TEST_REQUIRE(read_byte_within(vf->ready.read_end) == 'R');
+  check_open_fails(name, errc::in_use);  // across processes too
+  vf->process->kill();
+  BOOST_TEST(!pf.peer_alive());
+  {
+    const auto shared = shm_config_space::open(io.get_executor(), name);
+    BOOST_TEST(pf.peer_alive());
+  }
+  const auto alone =
+      shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_write, shm_sharing::exclusive);
   BOOST_TEST(pf.peer_alive());
 }
 

@@ -29,6 +29,7 @@
 #include "conformance/socket_stream.hpp"
 #include "json_string.hpp"
 #include "option_number.hpp"
+#include "shm_mailbox_driver.hpp"
 
 namespace {
 
@@ -392,11 +393,13 @@ int run_mailbox(const options& o) {
     vf1 = open_port(self->space(1), o, in_process, "the in-process memory space (--self)");
     control = self.get();
   } else if (!o.shm.empty()) {
-    shm.emplace(vpci::shm_config_space::open(io.get_executor(), o.shm, vpci::shm_role::driver));
+    // As the mailbox's only VF (shm_mailbox_driver.hpp): a driver beside it would make cases fail for no
+    // fault of the PF's. --shm2 naming the --shm space is refused so too.
+    shm.emplace(vpci::example::open_vf_mailbox_space(io.get_executor(), o.shm));
     vf0 = open_port(*shm, o, real, "POSIX shared memory (--shm NAME)");
     second_vf_option = "--shm2 NAME";
     if (!o.shm2.empty()) {
-      shm2.emplace(vpci::shm_config_space::open(io.get_executor(), o.shm2, vpci::shm_role::driver));
+      shm2.emplace(vpci::example::open_vf_mailbox_space(io.get_executor(), o.shm2));
       vf1 = open_port(*shm2, o, real, "POSIX shared memory (--shm2 NAME)");
     }
   } else if (!o.sysfs.empty()) {

@@ -7,7 +7,9 @@
 //   TRANSPORT (one of)
 //     --memory             in-process config space (binding 1) or socket pair (binding 2); role both only
 //     --shm NAME           shared-memory config space NAME (binding 1); the PF creates it (replacing a stale
-//                          one, never one a live PF serves), the VF opens it
+//                          one, never one a live PF serves), the VF opens it as its mailbox's only VF
+//                          (refused while another VF, or any other read-write driver, is attached to it;
+//                          a VF attached keeps any other out)
 //     --unix PATH          Unix stream socket (binding 2); the PF listens (replacing a stale socket, never
 //                          another file or a socket a process listens on), the VF connects
 //     --tcp HOST:PORT      TCP (binding 2); the PF listens on HOST's first address (port 0: any free port,
@@ -37,7 +39,8 @@
 //     --json               the final figures as one JSON object on stdout (progress stays on stderr); the
 //                          fields of "latency_ns" are null when no measured operation succeeded; bad
 //                          arguments (--json anywhere on the command line) and a set-up failure are
-//                          {"error": MESSAGE}, the message on stderr too (the one effect it has with --role pf)
+//                          {"error": MESSAGE}, the message on stderr too (with --role pf its one effect, a
+//                          signal while it sets up included)
 //     --quiet              no progress lines (a PF on TCP port 0 still prints its serving line)
 //
 // First a few reads find the block's size: a block of another size than --block-size is an error that
@@ -54,10 +57,12 @@
 // Ctrl-C (SIGINT or SIGTERM) ends a run at once with the figures so far, marked interrupted: the seconds
 // end at the signal, and the operations in flight are cancelled (in no figure, not errors) rather than
 // waited for. A second signal exits at once with status 130 after printing the figures so far. Before the
-// load generator runs (connecting, opening, a vfio-user handshake: synchronous steps a silent peer can hold
-// up to a deadline) a signal says "interrupted while setting up" (with --json as {"error": ...} on stdout
-// too) and ends the tool as the signal ends any program; so does one after the load, while the run ends.
-// Signals are taken on a thread of their own (perf/signal_watch.hpp). A PF role serves until Ctrl-C.
+// load generator runs, or the PF role serves (connecting, opening, a vfio-user handshake, creating the
+// space, waiting for the lock of the socket's directory: steps a silent peer or another process can hold
+// up), a signal says "interrupted while setting up" (with --json as {"error": ...} on stdout too) and ends
+// the tool as the signal ends any program, leaving what it made by then stale for the next PF to replace;
+// so does one after the load or the serving, while the tool ends. Signals are taken on a thread of their
+// own (perf/signal_watch.hpp). A PF role serves until Ctrl-C, which ends it cleanly (exit status 0).
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
 // writes that same pattern, so a read that returns anything else is an error ("data mismatch").
@@ -104,7 +109,6 @@
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -115,6 +119,7 @@
 #include "option_number.hpp"
 #include "perf/latency_histogram.hpp"
 #include "perf/signal_watch.hpp"
+#include "shm_mailbox_driver.hpp"
 #include "unix_socket_file.hpp"
 
 namespace {
@@ -507,6 +512,26 @@ vpci_perf::signal_watch::handler ended_by_signal(const char* when, bool json_err
   };
 }
 
+// After the load, or the PF's serving, what is left is the tool's end, which no signal should have to wait
+// for: one ends the tool as it ends any program, saying so. Also what replaces a handler that refers to
+// what such a stage holds, before that goes.
+void finish_on_signal(vpci_perf::signal_watch& signals) {
+  signals.set_handler(ended_by_signal("while finishing", false));
+}
+
+// Calls finish_on_signal when its scope ends, however it ends (an exception included): declared after what
+// the handler of the moment refers to, it replaces that handler before those go.
+class finish_on_signal_at_scope_end {
+ public:
+  explicit finish_on_signal_at_scope_end(vpci_perf::signal_watch& signals) : signals_(signals) {}
+  ~finish_on_signal_at_scope_end() { finish_on_signal(signals_); }
+  finish_on_signal_at_scope_end(const finish_on_signal_at_scope_end&) = delete;
+  finish_on_signal_at_scope_end& operator=(const finish_on_signal_at_scope_end&) = delete;
+
+ private:
+  vpci_perf::signal_watch& signals_;
+};
+
 // Finds the block's size with a few reads, then keeps --queue-depth operations in flight on `vf` (each
 // completion starts the next), measures after the warm-up, prints progress each second, stops at the count
 // or duration, on Ctrl-C or on an error after which the endpoint serves no more, then calls `done` (on the
@@ -522,7 +547,7 @@ class load_generator {
   // The handler start() set posts to this object, so it is replaced before the object goes. After the
   // load a signal ends the tool as it ends any program: the figures follow at once, unless what comes
   // after the load (joining the PF's thread) hangs.
-  ~load_generator() { signals_.set_handler(ended_by_signal("while finishing", false)); }
+  ~load_generator() { finish_on_signal(signals_); }
   load_generator(const load_generator&) = delete;
   load_generator& operator=(const load_generator&) = delete;
 
@@ -546,7 +571,7 @@ class load_generator {
   // signal that came before is then recorded (its posted abandon() never runs) and exits as one, and one
   // after ends the tool as "while finishing".
   void after_load() {
-    signals_.set_handler(ended_by_signal("while finishing", false));
+    finish_on_signal(signals_);
     if (second_signal_) abandon();
   }
 
@@ -911,17 +936,9 @@ void connect_tcp(tcp::socket& socket, const std::vector<tcp::endpoint>& to) {
   }
 }
 
-boost::asio::local::stream_protocol::endpoint unix_endpoint(const std::string& path) {
-  try {
-    return boost::asio::local::stream_protocol::endpoint(path);
-  } catch (const boost::system::system_error& e) {  // the path does not fit sun_path
-    throw setup_failure("cannot use socket path " + path + ": " + e.code().message());
-  }
-}
-
 void connect_unix(local_socket& socket, const std::string& path) {
   boost::system::error_code ec;
-  socket.connect(unix_endpoint(path), ec);
+  socket.connect(vpci::example::unix_endpoint(path, "cannot use socket path " + path), ec);
   if (ec) throw setup_failure("cannot connect to " + path + ": " + ec.message());
 }
 
@@ -947,9 +964,11 @@ vpci::shm_config_space create_pf_space(const boost::asio::any_io_executor& execu
   }
 }
 
+// The VF's view of shared memory NAME, as the mailbox's only VF (shm_mailbox_driver.hpp: a VF attached
+// already is named in the failure).
 vpci::shm_config_space open_vf_space(const boost::asio::any_io_executor& executor, const std::string& name) {
   try {
-    return vpci::shm_config_space::open(executor, name, vpci::shm_role::driver);
+    return vpci::example::open_vf_mailbox_space(executor, name);
   } catch (const boost::system::system_error& e) {
     throw setup_failure("cannot open shared memory " + name + ": " + e.code().message());
   }
@@ -996,8 +1015,9 @@ void accept_loop(pf_type& pf, Acceptor& acceptor, bool quiet, const bool& shutti
   });
 }
 
-// The PF role alone: serves until Ctrl-C.
-int run_pf(const options& o) {
+// The PF role alone: serves until Ctrl-C. Until it serves, a signal ends it as `signals`' handler of the
+// moment says (main's: "interrupted while setting up").
+int run_pf(const options& o, vpci_perf::signal_watch& signals) {
   boost::asio::io_context io;
   // The transports are declared before the PF, which must be gone before them.
   std::optional<vpci::shm_config_space> space;
@@ -1005,7 +1025,6 @@ int run_pf(const options& o) {
   std::optional<unix_socket_file> socket_file;
   tcp::acceptor tcp_acceptor(io);
   auto pf = make_pf(o);
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   bool shutting_down = false;
   std::string serving = o.where;
   switch (o.transport) {
@@ -1027,19 +1046,26 @@ int run_pf(const options& o) {
       break;
     default: usage_error("the PF role serves --shm, --unix or --tcp");
   }
-  // The line is the only place that names the port the kernel chose for port 0: --quiet keeps it then.
-  const bool port_chosen = o.transport == transport_kind::tcp_socket && o.tcp_port == 0;
-  if (!o.quiet || port_chosen)
-    std::fprintf(stderr, "[pf] serving VF 0, block %u (%s), on %s %s; Ctrl-C ends\n", o.block_id,
-                 bytes(o.block_size).c_str(), name_of(o.transport), serving.c_str());
-  signals.async_wait([&](boost::system::error_code, int) {
+  const auto shut_down = [&] {
     shutting_down = true;
     if (space) (void)pf->detach_mailbox(perf_vf);
     pf.reset();  // every stream ends (vf_removed) and is closed
     unix_acceptor.close();
     if (socket_file) socket_file->remove();
     tcp_acceptor.close();
+  };
+  // Serving: the first signal ends it cleanly, posted to this thread, which runs the PF (later ones find it
+  // ending already). Set before the serving line, which tells the user (and a test) that Ctrl-C now ends
+  // the PF so; whatever ends the serving, the handler is replaced before `io` goes.
+  const finish_on_signal_at_scope_end serving_ends(signals);
+  signals.set_handler([&io, shut_down](int, unsigned count) {
+    if (count == 1) boost::asio::post(io, shut_down);
   });
+  // The line is the only place that names the port the kernel chose for port 0: --quiet keeps it then.
+  const bool port_chosen = o.transport == transport_kind::tcp_socket && o.tcp_port == 0;
+  if (!o.quiet || port_chosen)
+    std::fprintf(stderr, "[pf] serving VF 0, block %u (%s), on %s %s; Ctrl-C ends\n", o.block_id,
+                 bytes(o.block_size).c_str(), name_of(o.transport), serving.c_str());
   io.run();
   return 0;
 }
@@ -1212,14 +1238,15 @@ int main(int argc, char** argv) {
   const bool json = vpci::example::json_requested(argc, argv);
   try {
     const options o = parse(argc, argv);
-    if (o.role == role_kind::pf) return run_pf(o);
+    // Before any thread: every thread the tool starts blocks the signals the watch takes. Every role sets
+    // up first (creating, listening, connecting, opening: steps a lock or a silent peer can hold up).
+    vpci_perf::signal_watch signals;
+    signals.set_handler(ended_by_signal("while setting up", o.json));
+    if (o.role == role_kind::pf) return run_pf(o, signals);
     if (!o.quiet && !o.json)
       std::fprintf(stderr, "vpci-perf: %s over %s, role %s, %zu-byte blocks, queue depth %zu, %u%% reads\n",
                    name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth,
                    o.read_percent);
-    // Before any thread: every thread the run starts blocks the signals the watch takes.
-    vpci_perf::signal_watch signals;
-    signals.set_handler(ended_by_signal("while setting up", o.json));
     const figures f = o.role == role_kind::vf ? run_vf(o, signals) : run_both(o, signals);
     print_figures(o, f);
     // The figures are what the run is for: not written (stdout on a full disk) is a failed run.

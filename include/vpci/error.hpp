@@ -64,6 +64,7 @@ constexpr const char* describe(errc e) noexcept {
     case errc::peer_gone: return "peer is gone: it exited, crashed or stopped its heartbeat";
     case errc::peer_restarted: return "peer restarted while the operation was pending: its outcome is unknown";
     case errc::connection_closed: return "peer closed the connection before it was set up";
+    case errc::in_use: return "in use: another driver is attached";
   }
   return "unknown vpci error";
 }

@@ -28,7 +28,7 @@ const char* errc_name(errc e) {
       "capability_loop", "bad_capability_pointer", "insufficient_resources", "not_found", "access_denied", "busy",
       "timeout", "cancelled", "not_supported", "revision_mismatch", "protocol_violation", "quarantined",
       "vf_removed", "bad_data", "torn_read", "device_error", "peer_gone", "peer_restarted",
-      "connection_closed"};
+      "connection_closed", "in_use"};
   const auto i = static_cast<std::size_t>(e);
   return i < std::size(names) ? names[i] : "?";
 }

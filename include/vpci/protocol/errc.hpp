@@ -36,6 +36,7 @@ enum class errc : int {
   peer_gone,              // the peer is dead (crashed, exited) or silent past its heartbeat: not merely slow
   peer_restarted,         // the peer restarted while the operation was pending: its outcome is unknown
   connection_closed,      // the peer closed the connection before it was set up (it serves someone else)
+  in_use,                 // another party holds what was asked for alone (a second driver of one mailbox)
 };
 
 // Success is the zero value; core functions that return a bare errc use it.

@@ -27,7 +27,8 @@ constexpr ntstatus to_ntstatus(errc e) noexcept {
     case errc::protocol_violation: return ntstatus::invalid_device_request;
     case errc::read_only:
     case errc::access_denied:
-    case errc::quarantined: return ntstatus::access_denied;
+    case errc::quarantined:
+    case errc::in_use: return ntstatus::access_denied;  // as Windows refuses a second open of an exclusive device
     case errc::insufficient_resources: return ntstatus::insufficient_resources;
     case errc::not_found: return ntstatus::not_found;
     case errc::busy: return ntstatus::device_not_ready;

@@ -9,7 +9,8 @@
 //                             to_device doorbell (sequence, waiter count) at 64, to_driver at 128
 //                             (separate cache lines so the two directions do not share one);
 //                             presence at 192: the device's presence word at 192, "a driver has attached"
-//                             at 196, eight driver presence words at 200..231
+//                             at 196, eight driver presence words at 200..231; the exclusive drivers' marks
+//                             at 232 (see Sharing below)
 //   [256, 256 + size)         the configuration space, byte n of the space at byte 256 + n
 //   [256 + size, 256 + 2size) driver-side write mask, one bit per config-space bit (1 = writable)
 //
@@ -49,6 +50,18 @@
 //     it claims one of eight driver words with its first such view and releases it with its last (or
 //     when its process exits). Read-only views are observers and claim nothing. Drivers come and go; the
 //     device's peer is gone when a driver has attached since the object was made and none is attached now.
+//   - Sharing: read-write drivers share the space unless one asks to be its only one (open() with
+//     shm_sharing::exclusive, as a mailbox VF does: one mailbox serves one driver, and two would overwrite
+//     each other's requests). Such a driver is refused (vpci::errc::in_use) while another read-write
+//     driver is attached, and while it is attached every other read-write driver is refused, whatever it
+//     asked. Each driver first claims its word and publishes its choice (a bit per driver word at 232, set
+//     for exclusive, cleared for shared: only the word's holder writes its bit), then looks at the others,
+//     all sequentially consistent: of two that attach at once, at least one sees the other, so they never
+//     both stay when either asked to be alone (both may be refused; neither then stays attached). A bit
+//     counts only while its word is present, so one left by a driver that died is void, and the next
+//     holder of the word overwrites it. Observers are never refused and never refuse anyone. A driver that
+//     knows nothing of the marks (layout-2 code from before them) attaches as a shared one that looks at
+//     nobody: exclusivity holds among drivers that read the marks.
 //   - peer_alive() is one atomic load (nine for a device-role view), no system call; open() of an object
 //     whose device is gone fails with vpci::errc::peer_gone; async_wait_peer_gone completes as soon as
 //     the peer is gone (a helper thread sleeps on the presence word).
@@ -135,6 +148,11 @@ enum class shm_ring { after_write, none };
 //   drivers learn it at once, as if the old device had exited) and unlinks it; processes that still map
 //   it keep their mapping until they let go of it.
 enum class shm_create { exclusive, replace_stale, replace };
+// Whether a read-write driver shares the space with other read-write drivers (see Sharing above):
+// - shared: it does, unless one of them asked to be the only one;
+// - exclusive: it is the only one while it is attached (a mailbox's VF: two would corrupt each other's
+//   requests), refused with vpci::errc::in_use while another is attached.
+enum class shm_sharing { shared, exclusive };
 
 namespace detail {
 
@@ -150,13 +168,17 @@ struct shm_layout {
   static constexpr std::size_t driver_attached_offset = 196;    // 0 until a driver first attaches, then 1
   static constexpr std::size_t driver_presence_offset = 200;
   static constexpr std::size_t driver_slots = 8;
+  static constexpr std::size_t exclusive_drivers_offset = 232;  // bit i: driver word i's holder asked to be alone
   static constexpr std::size_t header_size = 256;
   static constexpr std::size_t total_size(std::size_t space_size) noexcept { return header_size + 2 * space_size; }
   static constexpr bool valid_length(std::size_t length) noexcept {
     return length == total_size(config::conventional_space_size) || length == total_size(config::extended_space_size);
   }
 };
-static_assert(shm_layout::driver_presence_offset + 4 * shm_layout::driver_slots <= shm_layout::header_size);
+static_assert(shm_layout::driver_presence_offset + 4 * shm_layout::driver_slots <=
+              shm_layout::exclusive_drivers_offset);
+static_assert(shm_layout::exclusive_drivers_offset + 4 <= shm_layout::header_size);
+static_assert(shm_layout::driver_slots <= 32);  // one mark bit per driver word
 
 inline boost::system::error_code last_system_error() noexcept {
   return {errno, boost::system::system_category()};
@@ -203,10 +225,12 @@ class shm_mapping {
     if (object.lock(LOCK_EX) && shm_name_refers_to(name_, fd)) ::shm_unlink(name_.c_str());
   }
 
-  // The presences this mapping's views share (see shm_config_space::presence_for).
+  // The presences this mapping's views share (see shm_config_space::presence_for), and how its driver
+  // presence attaches, whenever it does (as open() asked).
   std::mutex presence_mutex;
   std::weak_ptr<shm_side_presence> device_presence;
   std::weak_ptr<shm_side_presence> driver_presence;
+  shm_sharing driver_sharing = shm_sharing::shared;
 
  private:
   std::byte* base_;
@@ -272,6 +296,32 @@ class shm_doorbell_words {
   return watcher == shm_role::driver ? !shm_device_present(mapping) : shm_drivers_gone(mapping);
 }
 
+// Publishes how the driver holding word `slot` shares the space (Sharing, above): its bit in the exclusive
+// drivers' marks set or cleared. Only that word's holder calls it, after claiming the word and before
+// shm_driver_conflicts; and with `shared` again before releasing the word, so that no bit of it outlives
+// its holder but one that died.
+inline void shm_mark_driver_sharing(const shm_mapping& mapping, std::size_t slot, shm_sharing sharing) noexcept {
+  std::atomic_ref<std::uint32_t> marks(mapping.word(shm_layout::exclusive_drivers_offset));
+  const std::uint32_t bit = std::uint32_t{1} << slot;
+  if (sharing == shm_sharing::exclusive) (void)marks.fetch_or(bit, std::memory_order_seq_cst);
+  else (void)marks.fetch_and(~bit, std::memory_order_seq_cst);
+}
+
+// Whether the driver holding word `slot`, which published `sharing`, must not stay: another driver is
+// present and either of the two asked to be alone. Every driver claims, publishes, then calls this, all
+// sequentially consistent, so of two attaching at once at least one sees the other's word (and, for a
+// shared one that sees it, the exclusive one's bit): they never both stay. A bit whose word is not present
+// is one a dead driver left: void.
+[[nodiscard]] inline bool shm_driver_conflicts(const shm_mapping& mapping, std::size_t slot,
+                                               shm_sharing sharing) noexcept {
+  for (std::size_t other = 0; other != shm_layout::driver_slots; ++other) {
+    if (other == slot || load_presence(shm_driver_word(mapping, other)) != presence::present) continue;
+    if (sharing == shm_sharing::exclusive) return true;
+    if ((mapping.load(shm_layout::exclusive_drivers_offset) & (std::uint32_t{1} << other)) != 0) return true;
+  }
+  return false;
+}
+
 // What a doorbell wait watches (detail/shm_wait_queue.hpp): the doorbell's sequence.
 class shm_doorbell_watch {
  public:
@@ -335,18 +385,27 @@ class shm_peer_watch {
 // of one mapping). It ends with the last view that shares it.
 class shm_side_presence {
  public:
-  // Throws boost::system::system_error as presence_holder (insufficient_resources: eight drivers attached).
-  shm_side_presence(std::shared_ptr<shm_mapping> mapping, shm_role side)
+  // A driver's presence shares the space as `sharing` says. Throws boost::system::system_error as
+  // presence_holder (insufficient_resources: eight drivers attached), or vpci::errc::in_use when a driver
+  // it must not share the space with is attached (then it holds no word and has marked nothing).
+  shm_side_presence(std::shared_ptr<shm_mapping> mapping, shm_role side, shm_sharing sharing = shm_sharing::shared)
       : mapping_(std::move(mapping)), side_(side), holder_(candidates(*mapping_, side).words()) {
-    if (side_ == shm_role::driver) {
-      std::atomic_ref<std::uint32_t> attached(mapping_->word(shm_layout::driver_attached_offset));
-      if (attached.exchange(1, std::memory_order_seq_cst) == 0) futex_wake_all(mapping_->word(shm_layout::driver_attached_offset));
+    if (side_ != shm_role::driver) return;
+    slot_ = static_cast<std::size_t>(holder_.word() - &shm_driver_word(*mapping_, 0));
+    shm_mark_driver_sharing(*mapping_, slot_, sharing);
+    if (shm_driver_conflicts(*mapping_, slot_, sharing)) {
+      shm_mark_driver_sharing(*mapping_, slot_, shm_sharing::shared);  // before the word is let go
+      throw boost::system::system_error(errc::in_use, "another read-write driver is attached");  // holder_ releases
     }
+    // Only a driver that stays counts as attached: a refused one never came, so it cannot have gone either.
+    std::atomic_ref<std::uint32_t> attached(mapping_->word(shm_layout::driver_attached_offset));
+    if (attached.exchange(1, std::memory_order_seq_cst) == 0) futex_wake_all(mapping_->word(shm_layout::driver_attached_offset));
   }
   shm_side_presence(const shm_side_presence&) = delete;
   shm_side_presence& operator=(const shm_side_presence&) = delete;
   ~shm_side_presence() {
     if (!holder_.made_in_this_process()) return;  // a forked child's copy: the parent's presence, left alone
+    if (side_ == shm_role::driver) shm_mark_driver_sharing(*mapping_, slot_, shm_sharing::shared);
     holder_.release();
     if (side_ == shm_role::device) {
       // Drivers waiting for an answer wake now instead of at their timeout, and find the device gone.
@@ -378,6 +437,7 @@ class shm_side_presence {
   std::shared_ptr<shm_mapping> mapping_;  // keeps the word mapped while the kernel may still write it
   shm_role side_;
   presence_holder holder_;
+  std::size_t slot_ = 0;  // a driver's: which of the driver words it holds
 };
 
 // What an existing object is, judged under its lock (no creator is half way through it then, unless it
@@ -484,16 +544,22 @@ class shm_config_space {
 
   // Maps an existing named object made by create(), once its creator has published it (a creator at work
   // holds the object's lock for microseconds). A read-write driver-role view attaches this mapping as a
-  // driver (see Liveness above). Throws boost::system::system_error: the errno of a failing
+  // driver (see Liveness above), sharing the space with other read-write drivers as `sharing` says (see
+  // Sharing above; only a read-write driver chooses: shm_sharing::exclusive for any other view is
+  // std::invalid_argument). Throws boost::system::system_error: the errno of a failing
   // shm_open/fstat/mmap (ENOENT also for an object still empty: being created, or its creator died before
   // sizing it), vpci::errc::bad_data when the object is not a vpci config space (wrong magic or
   // length), vpci::errc::revision_mismatch for another layout version, vpci::errc::peer_gone when its
   // device is gone (crashed, shut down or replaced: nobody will ever answer in it; or it died before it
   // published the object), vpci::errc::busy when another process holds the object for more than two
-  // seconds, vpci::errc::insufficient_resources when eight drivers are attached already, the errno of
-  // set_robust_list or thread creation when this driver's presence cannot be registered.
+  // seconds, vpci::errc::insufficient_resources when eight drivers are attached already,
+  // vpci::errc::in_use when a read-write driver is attached and either it or this one asked to be the only
+  // one, the errno of set_robust_list or thread creation when this driver's presence cannot be registered.
   static shm_config_space open(executor_type executor, const std::string& name, shm_role role = shm_role::driver,
-                               shm_access access = shm_access::read_write) {
+                               shm_access access = shm_access::read_write, shm_sharing sharing = shm_sharing::shared) {
+    if (sharing == shm_sharing::exclusive && (role != shm_role::driver || access != shm_access::read_write)) {
+      throw std::invalid_argument("vpci::shm_config_space: only a read-write driver asks to be the only one");
+    }
     const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
     if (fd < 0) throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
     detail::shm_locked_fd object(fd);
@@ -530,14 +596,16 @@ class shm_config_space {
       case detail::shm_found::foreign:
         throw boost::system::system_error(errc::bad_data, "shared object " + name + " is not a vpci config space");
     }
+    mapping->driver_sharing = sharing;  // a fresh mapping: no other thread sees it yet
     auto presence = presence_for(mapping, role, access);
     return shm_config_space(std::move(executor), std::move(mapping), std::move(presence), role, access);
   }
 
   // Another view of the same mapping, e.g. the driver side of a space this process created. A device-role
   // view of the creating mapping shares the device's presence (while it lasts); a read-write driver-role
-  // view shares this mapping's driver presence, attaching it first if no such view exists (throws then as
-  // open() does for a driver's presence).
+  // view shares this mapping's driver presence, attaching it first if no such view exists (as the open()
+  // that made the mapping asked, shared for a created one; throws then as open() does for a driver's
+  // presence).
   [[nodiscard]] shm_config_space view(executor_type executor, shm_role role,
                                       shm_access access = shm_access::read_write) const {
     return shm_config_space(std::move(executor), mapping_, presence_for(mapping_, role, access), role, access);
@@ -869,7 +937,8 @@ class shm_config_space {
 
   // The presence a new view of `mapping` shares: the device's for a device-role view of the creating
   // mapping (none once it has gone: a device never comes back), this mapping's driver presence for a
-  // read-write driver-role view (attached anew when none is held in this process), none otherwise.
+  // read-write driver-role view (attached anew, sharing the space as the mapping's open() asked, when none
+  // is held in this process), none otherwise.
   static std::shared_ptr<detail::shm_side_presence> presence_for(const std::shared_ptr<detail::shm_mapping>& mapping,
                                                                  shm_role role, shm_access access) {
     std::lock_guard lock(mapping->presence_mutex);
@@ -877,7 +946,7 @@ class shm_config_space {
     if (access != shm_access::read_write) return nullptr;
     auto presence = mapping->driver_presence.lock();
     if (presence && presence->made_in_this_process()) return presence;
-    presence = std::make_shared<detail::shm_side_presence>(mapping, shm_role::driver);
+    presence = std::make_shared<detail::shm_side_presence>(mapping, shm_role::driver, mapping->driver_sharing);
     mapping->driver_presence = presence;
     return presence;
   }

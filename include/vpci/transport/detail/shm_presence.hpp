@@ -111,6 +111,8 @@ class presence_holder {
   ~presence_holder() { release(); }
 
   [[nodiscard]] bool made_in_this_process() const noexcept { return ::getpid() == owner_; }
+  // The word claimed: one of the candidates.
+  [[nodiscard]] std::uint32_t* word() const noexcept { return state_->word; }
 
   // Marks the word gone (if it still holds this holder's TID), wakes its sleepers and ends the thread.
   // Idempotent. In a process forked from the one that claimed the word, only forgets the thread and its
