@@ -29,10 +29,12 @@
 #include "conformance/socket_stream.hpp"
 #include "json_string.hpp"
 #include "option_number.hpp"
+#include "quoted_text.hpp"
 
 namespace {
 
 using namespace vpci::conformance;
+using vpci::example::quoted_text;
 
 constexpr const char* usage = R"(usage: vpci-conformance TARGET [options]
 
@@ -124,7 +126,7 @@ constexpr number_range block_size_range{1, 128, "1..128"};
 // `text` as `option`'s value: decimal, 0x hex or 0 octal, the whole text, within `range`.
 std::uint64_t number(std::string_view option, const std::string& text, number_range range) {
   const auto value = vpci::example::option_number(text, range.min, range.max, vpci::example::number_syntax::c_literal);
-  if (!value) throw std::invalid_argument(std::string(option) + ": '" + text + "' is not a number in " + range.described);
+  if (!value) throw std::invalid_argument(std::string(option) + ": " + quoted_text(text) + " is not a number in " + range.described);
   return *value;
 }
 std::uint32_t id32(std::string_view option, const std::string& text) {
@@ -142,8 +144,8 @@ std::chrono::milliseconds milliseconds(std::string_view option, const std::strin
 vpci::hyperv::wslot parse_wslot(std::string_view option, const std::string& text) {
   const auto slot = vpci::hyperv::decode_wslot(id32(option, text));
   if (!slot)
-    throw std::invalid_argument(std::string(option) + ": '" + text +
-                                "' is not a wslot: bits 31:8 are reserved (device bits 4:0, function bits 7:5: 0..0xFF)");
+    throw std::invalid_argument(std::string(option) + ": " + quoted_text(text) +
+                                " is not a wslot: bits 31:8 are reserved (device bits 4:0, function bits 7:5: 0..0xFF)");
   return slot.value();
 }
 
@@ -172,7 +174,7 @@ std::string binding_title(std::string_view binding) { return binding == "hyperv"
 
 block_spec parse_block(std::string_view option, const std::string& text) {
   const auto colon = text.find(':');
-  if (colon == std::string::npos) throw std::invalid_argument(std::string(option) + ": expected ID:SIZE, got " + text);
+  if (colon == std::string::npos) throw std::invalid_argument(std::string(option) + ": expected ID:SIZE, got " + quoted_text(text));
   block_spec b;
   b.id = id32(std::string(option) + " ID", text.substr(0, colon));
   std::string rest = text.substr(colon + 1);
@@ -182,7 +184,7 @@ block_spec parse_block(std::string_view option, const std::string& text) {
     const std::string m = rest.substr(mode + 1);
     if (m == "ro") b.access = vpci::engine::block_access::read_only;
     else if (m == "wo") b.access = vpci::engine::block_access::write_only;
-    else if (m != "rw") throw std::invalid_argument(std::string(option) + ": block access must be ro, wo or rw: " + text);
+    else if (m != "rw") throw std::invalid_argument(std::string(option) + ": block access must be ro, wo or rw: " + quoted_text(text));
   }
   return b;
 }
@@ -236,7 +238,7 @@ options parse(int argc, char** argv) {
     else if (a == "--invalidate-cmd") o.invalidate_cmd = value(i);
     else if (a == "--restart-cmd") o.restart_cmd = value(i);
     else if (a == "--flr-cmd") o.flr_cmd = value(i);
-    else throw std::invalid_argument("unknown option " + a);
+    else throw std::invalid_argument("unknown option " + quoted_text(a));
   }
   // --unix and --tcp are targets of binding 2 only, so they choose it without --binding; a --binding
   // mailbox beside them is a contradiction, refused below rather than settled by which came last.
@@ -245,7 +247,8 @@ options parse(int argc, char** argv) {
   };
   if (binding) o.binding = *binding;
   else if (given("--unix") || given("--tcp")) o.binding = "hyperv";
-  if (o.binding != "mailbox" && o.binding != "hyperv") throw std::invalid_argument("--binding is mailbox or hyperv");
+  if (o.binding != "mailbox" && o.binding != "hyperv")
+    throw std::invalid_argument("--binding: " + quoted_text(o.binding) + " is neither mailbox nor hyperv");
   for (const binding_option& b : one_binding)
     if (b.binding != o.binding)
       throw std::invalid_argument(std::string(b.option) + " applies to " + binding_title(b.binding) + " only, not to " +
@@ -275,7 +278,7 @@ template <class Case>
 void check_case_patterns(const std::vector<Case>& cases, const options& o) {
   for (const std::string& pattern : o.cases)
     if (std::none_of(cases.begin(), cases.end(), [&](const Case& c) { return selected(c.name, {pattern}); }))
-      throw std::invalid_argument("--case " + pattern + " matches no " + o.binding + " case (--list shows them)");
+      throw std::invalid_argument("--case " + quoted_text(pattern) + " matches no " + o.binding + " case (--list shows them)");
 }
 
 // The cases less those --exclude names.
@@ -317,7 +320,7 @@ class command_control final : public pf_control {
   }
   static std::string run(const std::string& cmd) {
     const int status = std::system(cmd.c_str());
-    return status == 0 ? std::string{} : "`" + cmd + "` exited with status " + std::to_string(status);
+    return status == 0 ? std::string{} : quoted_text(cmd) + " exited with status " + std::to_string(status);
   }
   std::string invalidate_, restart_, flr_;
 };
@@ -371,6 +374,19 @@ std::unique_ptr<mailbox_port> open_port(Transport& t, const options& o, answer_b
   return std::make_unique<transport_mailbox_port<Transport>>(t, *window, budget, std::move(reached_through));
 }
 
+// Opens the target `option` names (a space, a config file, a socket): `open()`'s result. The transport's
+// exception names the target raw, so a newline in a name would split the message and an escape sequence
+// drive the terminal, and Boost adds its source location: the message is the option, the target quoted,
+// and the error's own text.
+template <class Open>
+auto open_target(std::string_view option, const std::string& target, Open open) {
+  try {
+    return open();
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error(std::string(option) + ": cannot open " + quoted_text(target) + ": " + e.code().message());
+  }
+}
+
 int run_mailbox(const options& o) {
   boost::asio::io_context io;
   const answer_budget real{0, o.timeout, std::chrono::microseconds(20)};
@@ -392,11 +408,14 @@ int run_mailbox(const options& o) {
     vf1 = open_port(self->space(1), o, in_process, "the in-process memory space (--self)");
     control = self.get();
   } else if (!o.shm.empty()) {
-    shm.emplace(vpci::shm_config_space::open(io.get_executor(), o.shm, vpci::shm_role::driver));
+    const auto open_shm = [&](const char* option, const std::string& name) {
+      return open_target(option, name, [&] { return vpci::shm_config_space::open(io.get_executor(), name, vpci::shm_role::driver); });
+    };
+    shm.emplace(open_shm("--shm", o.shm));
     vf0 = open_port(*shm, o, real, "POSIX shared memory (--shm NAME)");
     second_vf_option = "--shm2 NAME";
     if (!o.shm2.empty()) {
-      shm2.emplace(vpci::shm_config_space::open(io.get_executor(), o.shm2, vpci::shm_role::driver));
+      shm2.emplace(open_shm("--shm2", o.shm2));
       vf1 = open_port(*shm2, o, real, "POSIX shared memory (--shm2 NAME)");
     }
   } else if (!o.sysfs.empty()) {
@@ -404,9 +423,11 @@ int run_mailbox(const options& o) {
     auto open_sysfs = [&](const std::string& bdf, const char* option) {
       const auto address = vpci::pci_address::parse(bdf);
       if (!address)
-        throw std::invalid_argument(std::string(option) + ": '" + bdf + "' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
-      return std::make_unique<vpci::sysfs_config_space>(
-          io.get_executor(), vpci::sysfs_config_space::device_config_path(*address), vpci::access_mode::read_write);
+        throw std::invalid_argument(std::string(option) + ": " + quoted_text(bdf) + " is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
+      const std::string config_file = vpci::sysfs_config_space::device_config_path(*address);
+      return open_target(option, config_file, [&] {
+        return std::make_unique<vpci::sysfs_config_space>(io.get_executor(), config_file, vpci::access_mode::read_write);
+      });
     };
     sysfs = open_sysfs(o.sysfs, "--sysfs");
     vf0 = open_port(*sysfs, o, real, "sysfs (--sysfs BDF)");
@@ -418,11 +439,14 @@ int run_mailbox(const options& o) {
   } else if (!o.vfio_user.empty()) {
     // The server is another process: the synchronous forms (each access one request and its reply, each
     // bounded by the client's reply deadline) are what the cases' register accesses are.
-    vfio_user = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user);
+    const auto connect = [&](const char* option, const std::string& socket) {
+      return open_target(option, socket, [&] { return std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), socket); });
+    };
+    vfio_user = connect("--vfio-user", o.vfio_user);
     vf0 = open_port(*vfio_user, o, real, "vfio-user (--vfio-user SOCKET)");
     second_vf_option = "--vfio-user2 SOCKET";
     if (!o.vfio_user2.empty()) {
-      vfio_user2 = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user2);
+      vfio_user2 = connect("--vfio-user2", o.vfio_user2);
       vf1 = open_port(*vfio_user2, o, real, "vfio-user (--vfio-user2 SOCKET)");
     }
     control = &vfio_user_control.emplace(commands, std::array{vfio_user.get(), vfio_user2.get()});
