@@ -1098,6 +1098,77 @@ BOOST_AUTO_TEST_CASE(an_option_of_one_binding_on_the_other_is_a_usage_error_nami
   }
 }
 
+// Two targets of one binding (--self with --shm, --shm with --sysfs, --unix with --tcp) were not refused:
+// the first the tool looked for was checked, the other ignored without a word. A second VF's target without
+// its first (--shm2 without --shm, --unix2 when the run uses --tcp, --tcp2 beside --self --tcp, whose PF
+// listens for both VFs) and --allow-write without --sysfs were ignored the same way. Each is now a usage
+// error naming both options, as the other usage errors: exit status 2, the usage, {"error": ...} with --json.
+BOOST_AUTO_TEST_CASE(two_targets_or_a_target_option_without_its_target_is_a_usage_error_naming_both) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct refused {
+    std::vector<std::string> args;  // after the program; --list is added, so that nothing is opened
+    std::string message;
+  };
+  const refused cases[] = {
+      // two targets of binding 1
+      {{"--self", "--shm", "/vpci-x"}, "--self and --shm are two targets: give one"},
+      {{"--shm", "/vpci-x", "--sysfs", "0000:00:01.0", "--allow-write"}, "--shm and --sysfs are two targets: give one"},
+      {{"--vfio-user", "/tmp/x.sock", "--self"}, "--vfio-user and --self are two targets: give one"},
+      {{"--allow-write", "--sysfs", "00:01.0", "--vfio-user", "/tmp/x.sock"}, "--sysfs and --vfio-user are two targets: give one"},
+      // two targets of binding 2 (--self --tcp HOST:0 is one: vpci's PF listening there)
+      {{"--unix", "/tmp/x.sock", "--tcp", "127.0.0.1:1"}, "--unix and --tcp are two targets: give one"},
+      {{"--self", "--binding", "hyperv", "--unix", "/tmp/x.sock"}, "--self and --unix are two targets: give one"},
+      {{"--self", "--tcp", "127.0.0.1:0", "--unix", "/tmp/x.sock"}, "--self and --unix are two targets: give one"},
+      // a second VF's target without its first, on binding 1
+      {{"--shm2", "/vpci-y"}, "--shm2 applies to --shm only, and no --shm is given"},
+      {{"--self", "--shm2", "/vpci-y"}, "--shm2 applies to --shm only, not to --self"},
+      {{"--vfio-user", "/tmp/x.sock", "--shm2", "/vpci-y"}, "--shm2 applies to --shm only, not to --vfio-user"},
+      {{"--shm", "/vpci-x", "--sysfs2", "0000:00:01.1"}, "--sysfs2 applies to --sysfs only, not to --shm"},
+      {{"--shm", "/vpci-x", "--vfio-user2", "/tmp/y.sock"}, "--vfio-user2 applies to --vfio-user only, not to --shm"},
+      // ... and on binding 2
+      {{"--tcp", "127.0.0.1:1", "--unix2", "/tmp/y.sock"}, "--unix2 applies to --unix only, not to --tcp"},
+      {{"--unix", "/tmp/x.sock", "--tcp2", "127.0.0.1:2"}, "--tcp2 applies to --tcp only, not to --unix"},
+      {{"--self", "--binding", "hyperv", "--unix2", "/tmp/y.sock"}, "--unix2 applies to --unix only, not to --self"},
+      {{"--self", "--tcp", "127.0.0.1:0", "--tcp2", "127.0.0.1:2"}, "--tcp2 applies to --tcp only, not to --self --tcp"},
+      {{"--binding", "hyperv", "--tcp2", "127.0.0.1:2"}, "--tcp2 applies to --tcp only, and no --tcp is given"},
+      // --allow-write, which only --sysfs reads
+      {{"--shm", "/vpci-x", "--allow-write"}, "--allow-write applies to --sysfs only, not to --shm"},
+      {{"--self", "--allow-write"}, "--allow-write applies to --sysfs only, not to --self"},
+  };
+  for (const refused& r : cases) {
+    BOOST_TEST_CONTEXT(r.message) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), r.args.begin(), r.args.end());
+      args.emplace_back("--list");
+      const tool_run text = run_tool(args);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output.starts_with("vpci-conformance: " + r.message + "\n\nusage: vpci-conformance"), text.output);
+      args.emplace_back("--json");
+      const tool_run json = run_tool(args, capture::stdout_only);
+      BOOST_TEST(json.status == 2);
+      BOOST_TEST(json.output == R"json({"error":")json" + r.message + "\"}\n");
+    }
+  }
+  // One target, with its second VF's beside it, is taken.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--self", "--tcp", "127.0.0.1:0"},
+           {"--shm", "/vpci-x", "--shm2", "/vpci-y"},
+           {"--allow-write", "--sysfs", "0000:00:01.0", "--sysfs2", "0000:00:01.1"},
+           {"--vfio-user", "/tmp/x.sock", "--vfio-user2", "/tmp/y.sock"},
+           {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock"},
+           {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2"}}) {
+    BOOST_TEST_CONTEXT(args[0] << " " << args[1]) {
+      std::vector<std::string> run_args{paths->at(0)};
+      run_args.insert(run_args.end(), args.begin(), args.end());
+      run_args.emplace_back("--list");
+      const tool_run run = run_tool(run_args);
+      BOOST_TEST(run.status == 0, run.output);
+    }
+  }
+}
+
 // Over vfio-user (vpci-vfio-user-device --conformance-profile, as README.md runs it) the SKIP reasons spoke
 // of other transports: mailbox.signal of "the in-process memory space" and shared memory although the device
 // announces SIGNAL (vfio-user's interrupt coalesces signals), the two-VF cases of --shm2 NAME.

@@ -88,7 +88,9 @@ block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, wri
 give (0xDEAD0000 stays the undefined block); a case whose block is not given is SKIPped.
 An option that only one binding's cases read is a usage error with the other binding: the targets,
 --allow-write, --dvsec-vendor, --dvsec-id, --empty-block, --invalidate-block, --restart-cmd and --flr-cmd
-are binding 1's; --wslot, --wslot2 and --stall-ms binding 2's.
+are binding 1's; --wslot, --wslot2 and --stall-ms binding 2's. A run has one target (--self --tcp HOST:0
+is one); a second VF's target only beside its first VF's (--shm2 beside --shm, --tcp2 beside an external
+PF's --tcp, ...), and --allow-write only beside --sysfs: otherwise a usage error naming both options.
 Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
 the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
 setup error (with --json also given as {"error": MESSAGE} on stdout).
@@ -172,6 +174,43 @@ constexpr std::array binding_options{
 
 std::string binding_title(std::string_view binding) { return binding == "hyperv" ? "binding 2 (hyperv)" : "binding 1 (mailbox)"; }
 
+// A run checks one PF, its target. Of two, the tool would check the first it looked for and ignore the
+// other without a word: a usage error naming both. --self --tcp HOST:0 is one target: vpci's PF, listening
+// on HOST.
+constexpr std::array<std::string_view, 6> targets{"--self", "--shm", "--sysfs", "--vfio-user", "--unix", "--tcp"};
+
+// The options only one target reads: the second VF's target beside the first's, and --allow-write, which
+// lets --sysfs write. Beside another target, or none, nothing would read them (--shm2 beside --self, --unix2
+// beside --tcp, --tcp2 beside --self --tcp, whose PF listens for both VFs): a usage error naming both.
+struct target_option {
+  std::string_view option;
+  std::string_view target;
+};
+constexpr std::array target_options{
+    target_option{"--shm2", "--shm"}, target_option{"--sysfs2", "--sysfs"}, target_option{"--allow-write", "--sysfs"},
+    target_option{"--vfio-user2", "--vfio-user"}, target_option{"--unix2", "--unix"}, target_option{"--tcp2", "--tcp"},
+};
+
+// `named`: the options given, in order. After the binding check, so that the targets left are one
+// binding's (a target of the other is refused there, naming its binding).
+void check_target(const std::vector<std::string>& named) {
+  const auto given = [&](std::string_view option) { return std::find(named.begin(), named.end(), option) != named.end(); };
+  const bool self_listening = given("--self") && given("--tcp");  // --tcp HOST:0: where --self's PF listens
+  std::vector<std::string> chosen;  // the targets given, in order, each once
+  for (const std::string& a : named)
+    if (std::find(targets.begin(), targets.end(), a) != targets.end() && !(self_listening && a == "--tcp") &&
+        std::find(chosen.begin(), chosen.end(), a) == chosen.end())
+      chosen.push_back(a);
+  if (chosen.size() > 1) throw std::invalid_argument(chosen[0] + " and " + chosen[1] + " are two targets: give one");
+  const std::string target = chosen.empty() ? "" : self_listening ? "--self --tcp" : chosen[0];
+  for (const std::string& a : named) {
+    const auto of = std::find_if(target_options.begin(), target_options.end(), [&](const target_option& t) { return t.option == a; });
+    if (of != target_options.end() && target != of->target)
+      throw std::invalid_argument(a + " applies to " + std::string(of->target) + " only, " +
+                                  (target.empty() ? "and no " + std::string(of->target) + " is given" : "not to " + target));
+  }
+}
+
 block_spec parse_block(std::string_view option, const std::string& text) {
   const auto colon = text.find(':');
   if (colon == std::string::npos) throw std::invalid_argument(std::string(option) + ": expected ID:SIZE, got " + quoted_text(text));
@@ -192,6 +231,7 @@ block_spec parse_block(std::string_view option, const std::string& text) {
 options parse(int argc, char** argv) {
   options o;
   std::optional<std::string> binding;       // --binding, if given
+  std::vector<std::string> named;           // the options given, in order
   std::vector<binding_option> one_binding;  // the binding_options given, in order
   auto value = [&](int& i) -> std::string {
     if (i + 1 >= argc) throw std::invalid_argument(std::string(argv[i]) + " needs a value");
@@ -199,6 +239,7 @@ options parse(int argc, char** argv) {
   };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    named.push_back(a);
     const auto of_one = std::find_if(binding_options.begin(), binding_options.end(), [&](const binding_option& b) { return b.option == a; });
     if (of_one != binding_options.end()) one_binding.push_back(*of_one);
     if (a == "--help" || a == "-h") {
@@ -242,9 +283,7 @@ options parse(int argc, char** argv) {
   }
   // --unix and --tcp are targets of binding 2 only, so they choose it without --binding; a --binding
   // mailbox beside them is a contradiction, refused below rather than settled by which came last.
-  const auto given = [&](std::string_view option) {
-    return std::any_of(one_binding.begin(), one_binding.end(), [&](const binding_option& b) { return b.option == option; });
-  };
+  const auto given = [&](std::string_view option) { return std::find(named.begin(), named.end(), option) != named.end(); };
   if (binding) o.binding = *binding;
   else if (given("--unix") || given("--tcp")) o.binding = "hyperv";
   if (o.binding != "mailbox" && o.binding != "hyperv")
@@ -253,6 +292,7 @@ options parse(int argc, char** argv) {
     if (b.binding != o.binding)
       throw std::invalid_argument(std::string(b.option) + " applies to " + binding_title(b.binding) + " only, not to " +
                                   binding_title(o.binding));
+  check_target(named);
   // Without --block: the conformance profile, with any role given overriding it. With --block: only what
   // the options give, and the default undefined block ID.
   const profile defaults = default_profile();
