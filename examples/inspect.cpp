@@ -850,14 +850,15 @@ constexpr const char* help_text =
     "     denies an unprivileged reader)\n"
     "  1  an address is malformed or a function cannot be read through sysfs (the others are still printed),\n"
     "     the dump cannot be read or does not parse, or the vfio-user server cannot be read\n"
-    "  2  a usage error\n";
+    "  2  a usage error, said before the usage lines: an unknown option, an option without its value or\n"
+    "     given twice, two sources of devices (--dump, --vfio-user or addresses: one of them)\n";
 
-// A usage error: the usage lines, and where the rest is.
-int usage() {
+// A usage error: what is wrong (the bare usage left the user to find it), the usage lines, and where the
+// rest is.
+void usage_error(const std::string& message) {
   const std::string_view text = help_text;
-  std::fprintf(stderr, "%.*s(vpci-inspect --help: every option and the exit statuses)\n", static_cast<int>(text.find("\n\n") + 1),
-               text.data());
-  return 2;
+  std::fprintf(stderr, "vpci-inspect: %s\n%.*s(vpci-inspect --help: every option and the exit statuses)\n", message.c_str(),
+               static_cast<int>(text.find("\n\n") + 1), text.data());
 }
 
 // The IDs lspci shows for a function: a VF's from sysfs (unknown without it), any other's from its header.
@@ -927,58 +928,72 @@ struct options {
   bool json = false;
   std::optional<id_filter> filter;
   // Where the configuration spaces come from: one of these.
-  std::string dump;                    // --dump FILE
-  std::string vfio_user_socket;        // --vfio-user SOCKET
-  std::vector<std::string> addresses;  // sysfs (none given: every device)
+  std::optional<std::string> dump;              // --dump FILE
+  std::optional<std::string> vfio_user_socket;  // --vfio-user SOCKET
+  std::vector<std::string> addresses;           // sysfs (none given: every device)
 };
 
 // Parses the command line; std::nullopt after printing usage (exit status in `status`).
 std::optional<options> parse_options(int argc, char** argv, int& status) {
   options o;
   status = 2;
+  const auto refuse = [](const std::string& message) -> std::optional<options> {
+    usage_error(message);
+    return std::nullopt;
+  };
+  // Takes the value of the option at argv[i] into `into`; what is wrong, if anything. An option given
+  // twice is refused rather than one of its values silently winning: which the user meant cannot be told.
+  const auto take = [&](int& i, std::optional<std::string>& into) -> std::optional<std::string> {
+    const std::string option = argv[i];
+    if (i + 1 >= argc) return option + " needs a value";
+    if (into) return option + " is given twice (" + quoted_text(*into) + ", then " + quoted_text(argv[i + 1]) + ")";
+    into = argv[++i];
+    return std::nullopt;
+  };
+  std::optional<std::string> filter;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--json") {
       o.json = true;
     } else if (arg == "--dump") {
-      if (i + 1 >= argc || !o.dump.empty()) return usage(), std::nullopt;
-      o.dump = argv[++i];
+      if (const auto wrong = take(i, o.dump)) return refuse(*wrong);
     } else if (arg == "--vfio-user") {
-      if (i + 1 >= argc || !o.vfio_user_socket.empty()) return usage(), std::nullopt;
-      o.vfio_user_socket = argv[++i];
+      if (const auto wrong = take(i, o.vfio_user_socket)) return refuse(*wrong);
     } else if (arg == "-d") {
-      if (i + 1 >= argc || o.filter) return usage(), std::nullopt;
-      o.filter = id_filter::parse(argv[++i]);
-      if (!o.filter) {
-        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits a part and 2 "
-                     "of PROG-IF (x: any digit of CLASS)\n",
-                     quoted_text(argv[i]).c_str());
-        return usage(), std::nullopt;
-      }
+      if (const auto wrong = take(i, filter)) return refuse(*wrong);
+      o.filter = id_filter::parse(*filter);
+      if (!o.filter)
+        return refuse("-d " + quoted_text(*filter) +
+                      ": expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits a part and 2 of PROG-IF"
+                      " (x: any digit of CLASS)");
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(help_text, stdout);
       status = 0;
       return std::nullopt;
     } else if (!arg.empty() && arg[0] == '-') {
-      return usage(), std::nullopt;
+      return refuse("unknown option " + quoted_text(arg));
     } else {
       o.addresses.push_back(arg);
     }
   }
-  if (!o.dump.empty() && !o.addresses.empty()) return usage(), std::nullopt;
-  if (!o.vfio_user_socket.empty() && (!o.dump.empty() || !o.addresses.empty())) return usage(), std::nullopt;
+  // One source of devices: of two, one would be read and the other ignored.
+  const auto two_sources = [&](const std::string& first, const std::string& second) {
+    return refuse(first + " and " + second + " are two sources of devices: give one");
+  };
+  const std::string address = o.addresses.empty() ? "" : "the address " + quoted_text(o.addresses.front());
+  if (o.dump && o.vfio_user_socket) return two_sources("--dump", "--vfio-user");
+  if (o.dump && !o.addresses.empty()) return two_sources("--dump", address);
+  if (o.vfio_user_socket && !o.addresses.empty()) return two_sources("--vfio-user", address);
   // A function named twice would be read and printed twice. The rule is a dump's (listed_functions), but
   // here the command line is at fault, not a device or a file: a usage error. An address that does not
   // parse is left to read_device, which names it.
   example::listed_functions named;
   for (std::size_t i = 0; i < o.addresses.size(); ++i) {
-    const auto address = pci_address::parse(o.addresses[i]);
-    if (!address) continue;
-    if (const auto first = named.add(*address, i)) {
-      std::fprintf(stderr, "vpci-inspect: %s is named twice (%s, then %s)\n", address->to_string().c_str(),
-                   quoted_text(o.addresses[*first]).c_str(), quoted_text(o.addresses[i]).c_str());
-      return usage(), std::nullopt;
-    }
+    const auto parsed = pci_address::parse(o.addresses[i]);
+    if (!parsed) continue;
+    if (const auto first = named.add(*parsed, i))
+      return refuse(parsed->to_string() + " is named twice (" + quoted_text(o.addresses[*first]) + ", then " +
+                    quoted_text(o.addresses[i]) + ")");
   }
   return o;
 }
@@ -1034,11 +1049,11 @@ int main(int argc, char** argv) {
 
   std::vector<device_report> reports;
   bool ok = true;
-  if (!o->dump.empty()) {
-    if (!read_dump(o->dump, reports)) return 1;
-  } else if (!o->vfio_user_socket.empty()) {
+  if (o->dump) {
+    if (!read_dump(*o->dump, reports)) return 1;
+  } else if (o->vfio_user_socket) {
     boost::asio::io_context io;
-    ok = read_vfio_user(io, o->vfio_user_socket, reports);
+    ok = read_vfio_user(io, *o->vfio_user_socket, reports);
   } else {
     ok = read_sysfs(o->addresses, reports);
   }
