@@ -803,19 +803,18 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
   return true;
 }
 
-// Reads the whole config space of the device a vfio-user server emulates (region 7 over the socket).
-bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std::vector<device_report>& out) {
+// Reads the whole config space of the device a vfio-user server emulates (region 7 over the socket). What
+// failed, if it did: a set-up error, there is no other device.
+std::optional<std::string> read_vfio_user(const std::string& socket, std::vector<device_report>& out) {
+  boost::asio::io_context io;
   vfio_user_config_space space{io.get_executor()};
   boost::system::error_code ec;
   space.connect(socket, ec);
   std::vector<std::byte> bytes(space.size());
   if (!ec) space.read(0, bytes, ec);
-  if (ec) {
-    std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", quoted_text(socket).c_str(), ec.message().c_str());
-    return false;
-  }
+  if (ec) return "cannot read vfio-user " + quoted_text(socket) + ": " + ec.message();
   out.push_back(analyse(pci_address{}, bytes, {config_source::kind::vfio_user}));
-  return true;
+  return std::nullopt;
 }
 
 // What --help prints: the command line, every option and the exit statuses.
@@ -836,7 +835,8 @@ constexpr const char* help_text =
     "                      (4096); a device whose dump stops before its config space ends says so\n"
     "  --vfio-user SOCKET  the device a vfio-user server emulates (docs/vfio-user.md), listed as 0000:00:00.0\n"
     "  --json              the same fields as JSON: hexadecimal values as \"0x...\" strings, counts and sizes as\n"
-    "                      numbers, what is unknown as null\n"
+    "                      numbers, what is unknown as null; a usage error, or a dump, sysfs tree or vfio-user\n"
+    "                      server not read, as {\"error\": MESSAGE} instead (the message on stderr too)\n"
     "  -d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]\n"
     "                      only the devices with that vendor and/or device ID, class (base class and subclass)\n"
     "                      and programming interface, as lspci -d: hex, at most 4 digits a part and 2 of\n"
@@ -854,11 +854,11 @@ constexpr const char* help_text =
     "     given twice, two sources of devices (--dump, --vfio-user or addresses: one of them)\n";
 
 // A usage error: what is wrong (the bare usage left the user to find it), the usage lines, and where the
-// rest is.
-void usage_error(const std::string& message) {
+// rest is; with `json`, {"error": MESSAGE} on stdout too.
+void usage_error(const std::string& message, bool json) {
   const std::string_view text = help_text;
-  std::fprintf(stderr, "vpci-inspect: %s\n%.*s(vpci-inspect --help: every option and the exit statuses)\n", message.c_str(),
-               static_cast<int>(text.find("\n\n") + 1), text.data());
+  const std::string usage_lines(text.substr(0, text.find("\n\n") + 1));
+  example::print_failure("vpci-inspect", message, json, "\n" + usage_lines + "(vpci-inspect --help: every option and the exit statuses)\n");
 }
 
 // The IDs lspci shows for a function: a VF's from sysfs (unknown without it), any other's from its header.
@@ -937,8 +937,10 @@ struct options {
 std::optional<options> parse_options(int argc, char** argv, int& status) {
   options o;
   status = 2;
-  const auto refuse = [](const std::string& message) -> std::optional<options> {
-    usage_error(message);
+  // Looked for before the rest is parsed: a usage error met before a later --json is given as JSON too.
+  o.json = example::json_requested(argc, argv);
+  const auto refuse = [&](const std::string& message) -> std::optional<options> {
+    usage_error(message, o.json);
     return std::nullopt;
   };
   // Takes the value of the option at argv[i] into `into`; what is wrong, if anything. An option given
@@ -954,7 +956,7 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--json") {
-      o.json = true;
+      continue;  // read by example::json_requested() above
     } else if (arg == "--dump") {
       if (const auto wrong = take(i, o.dump)) return refuse(*wrong);
     } else if (arg == "--vfio-user") {
@@ -998,46 +1000,36 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
   return o;
 }
 
-// The devices of an lspci -xxxx dump; false after a message.
-bool read_dump(const std::string& path, std::vector<device_report>& out) {
+// The devices of an lspci -xxxx dump. What failed, if it did: a set-up error, no device is read then.
+std::optional<std::string> read_dump(const std::string& path, std::vector<device_report>& out) {
   // A directory opens as a stream that reads nothing, which would pass for an empty dump.
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    std::fprintf(stderr, "vpci-inspect: %s: a directory, not a dump file\n", quoted_text(path).c_str());
-    return false;
-  }
+  if (std::filesystem::is_directory(path, ec)) return quoted_text(path) + ": a directory, not a dump file";
   std::ifstream in(path);
-  if (!in) {
-    std::fprintf(stderr, "vpci-inspect: cannot open %s\n", quoted_text(path).c_str());
-    return false;
-  }
+  if (!in) return "cannot open " + quoted_text(path);
   std::string error;
   const auto devices = example::parse_lspci_dump(in, error);
-  if (!devices) {
-    std::fprintf(stderr, "vpci-inspect: %s: %s\n", quoted_text(path).c_str(), error.c_str());
-    return false;
-  }
+  if (!devices) return quoted_text(path) + ": " + error;
   for (const auto& d : *devices) out.push_back(analyse(d.address, d.config, {config_source::kind::dump}));
-  return true;
+  return std::nullopt;
 }
 
-// The named devices through sysfs, or every device when none is named; false when any failed.
-bool read_sysfs(std::vector<std::string> addresses, std::vector<device_report>& out) {
+// The named devices through sysfs, or every device when none is named; `all_read` false when any failed
+// (after its message: the others are still read). What failed, if the tree cannot be listed: a set-up
+// error, no device is read then.
+std::optional<std::string> read_sysfs(std::vector<std::string> addresses, std::vector<device_report>& out, bool& all_read) {
   boost::asio::io_context io;
   const auto root = sysfs_root();
   if (addresses.empty()) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(root, ec))
       addresses.push_back(entry.path().filename().string());
-    if (ec) {
-      std::fprintf(stderr, "vpci-inspect: cannot list %s: %s\n", quoted_text(root.string()).c_str(), ec.message().c_str());
-      return false;
-    }
+    if (ec) return "cannot list " + quoted_text(root.string()) + ": " + ec.message();
     std::sort(addresses.begin(), addresses.end());
   }
-  bool ok = true;
-  for (const auto& a : addresses) ok = read_device(io, root, a, out) && ok;
-  return ok;
+  all_read = true;
+  for (const auto& a : addresses) all_read = read_device(io, root, a, out) && all_read;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -1048,14 +1040,17 @@ int main(int argc, char** argv) {
   if (!o) return status;
 
   std::vector<device_report> reports;
-  bool ok = true;
-  if (o->dump) {
-    if (!read_dump(*o->dump, reports)) return 1;
-  } else if (o->vfio_user_socket) {
-    boost::asio::io_context io;
-    ok = read_vfio_user(io, *o->vfio_user_socket, reports);
-  } else {
-    ok = read_sysfs(o->addresses, reports);
+  bool ok = true;  // every function named was read
+  // A set-up error (the dump, the sysfs tree or the vfio-user server not read) leaves no device to print:
+  // with --json it is {"error": ...}, as vpci-conformance and vpci-perf give theirs, not an empty array.
+  // Exit status 1, as documented.
+  std::optional<std::string> failed;
+  if (o->dump) failed = read_dump(*o->dump, reports);
+  else if (o->vfio_user_socket) failed = read_vfio_user(*o->vfio_user_socket, reports);
+  else failed = read_sysfs(o->addresses, reports, ok);
+  if (failed) {
+    example::print_failure("vpci-inspect", *failed, o->json);
+    return 1;
   }
   if (o->filter)
     reports.erase(std::remove_if(reports.begin(), reports.end(), [&](const device_report& r) { return !o->filter->matches(r); }),

@@ -533,8 +533,7 @@ int run_hyperv(const options& o) {
 // {"error": MESSAGE} on stdout, as vpci-perf gives it, so that a reader of the JSON learns why there are no
 // results. Exit status 2 either way.
 int setup_failed(const std::string& message, bool show_usage) {
-  std::fprintf(stderr, "vpci-conformance: %s\n%s%s", message.c_str(), show_usage ? "\n" : "", show_usage ? usage : "");
-  if (json_output) std::printf("%s\n", vpci::example::json_error(message).c_str());
+  vpci::example::print_failure("vpci-conformance", message, json_output, show_usage ? "\n\n" + std::string(usage) : "\n");
   return 2;
 }
 
