@@ -803,19 +803,18 @@ bool read_device(boost::asio::io_context& io, const std::filesystem::path& root,
   return true;
 }
 
-// Reads the whole config space of the device a vfio-user server emulates (region 7 over the socket).
-bool read_vfio_user(boost::asio::io_context& io, const std::string& socket, std::vector<device_report>& out) {
+// Reads the whole config space of the device a vfio-user server emulates (region 7 over the socket). What
+// failed, if it did: a set-up error, there is no other device.
+std::optional<std::string> read_vfio_user(const std::string& socket, std::vector<device_report>& out) {
+  boost::asio::io_context io;
   vfio_user_config_space space{io.get_executor()};
   boost::system::error_code ec;
   space.connect(socket, ec);
   std::vector<std::byte> bytes(space.size());
   if (!ec) space.read(0, bytes, ec);
-  if (ec) {
-    std::fprintf(stderr, "vpci-inspect: cannot read vfio-user %s: %s\n", quoted_text(socket).c_str(), ec.message().c_str());
-    return false;
-  }
+  if (ec) return "cannot read vfio-user " + quoted_text(socket) + ": " + ec.message();
   out.push_back(analyse(pci_address{}, bytes, {config_source::kind::vfio_user}));
-  return true;
+  return std::nullopt;
 }
 
 // What --help prints: the command line, every option and the exit statuses.
@@ -836,7 +835,8 @@ constexpr const char* help_text =
     "                      (4096); a device whose dump stops before its config space ends says so\n"
     "  --vfio-user SOCKET  the device a vfio-user server emulates (docs/vfio-user.md), listed as 0000:00:00.0\n"
     "  --json              the same fields as JSON: hexadecimal values as \"0x...\" strings, counts and sizes as\n"
-    "                      numbers, what is unknown as null\n"
+    "                      numbers, what is unknown as null; a usage error, or a dump, sysfs tree or vfio-user\n"
+    "                      server not read, as {\"error\": MESSAGE} instead (the message on stderr too)\n"
     "  -d [VENDOR]:[DEVICE][:CLASS[:PROG-IF]]\n"
     "                      only the devices with that vendor and/or device ID, class (base class and subclass)\n"
     "                      and programming interface, as lspci -d: hex, at most 4 digits a part and 2 of\n"
@@ -850,14 +850,15 @@ constexpr const char* help_text =
     "     denies an unprivileged reader)\n"
     "  1  an address is malformed or a function cannot be read through sysfs (the others are still printed),\n"
     "     the dump cannot be read or does not parse, or the vfio-user server cannot be read\n"
-    "  2  a usage error\n";
+    "  2  a usage error, said before the usage lines: an unknown option, an option without its value or\n"
+    "     given twice, two sources of devices (--dump, --vfio-user or addresses: one of them)\n";
 
-// A usage error: the usage lines, and where the rest is.
-int usage() {
+// A usage error: what is wrong (the bare usage left the user to find it), the usage lines, and where the
+// rest is; with `json`, {"error": MESSAGE} on stdout too.
+void usage_error(const std::string& message, bool json) {
   const std::string_view text = help_text;
-  std::fprintf(stderr, "%.*s(vpci-inspect --help: every option and the exit statuses)\n", static_cast<int>(text.find("\n\n") + 1),
-               text.data());
-  return 2;
+  const std::string usage_lines(text.substr(0, text.find("\n\n") + 1));
+  example::print_failure("vpci-inspect", message, json, "\n" + usage_lines + "(vpci-inspect --help: every option and the exit statuses)\n");
 }
 
 // The IDs lspci shows for a function: a VF's from sysfs (unknown without it), any other's from its header.
@@ -927,102 +928,108 @@ struct options {
   bool json = false;
   std::optional<id_filter> filter;
   // Where the configuration spaces come from: one of these.
-  std::string dump;                    // --dump FILE
-  std::string vfio_user_socket;        // --vfio-user SOCKET
-  std::vector<std::string> addresses;  // sysfs (none given: every device)
+  std::optional<std::string> dump;              // --dump FILE
+  std::optional<std::string> vfio_user_socket;  // --vfio-user SOCKET
+  std::vector<std::string> addresses;           // sysfs (none given: every device)
 };
 
 // Parses the command line; std::nullopt after printing usage (exit status in `status`).
 std::optional<options> parse_options(int argc, char** argv, int& status) {
   options o;
   status = 2;
+  // Looked for before the rest is parsed: a usage error met before a later --json is given as JSON too.
+  o.json = example::json_requested(argc, argv);
+  const auto refuse = [&](const std::string& message) -> std::optional<options> {
+    usage_error(message, o.json);
+    return std::nullopt;
+  };
+  // Takes the value of the option at argv[i] into `into`; what is wrong, if anything. An option given
+  // twice is refused rather than one of its values silently winning: which the user meant cannot be told.
+  const auto take = [&](int& i, std::optional<std::string>& into) -> std::optional<std::string> {
+    const std::string option = argv[i];
+    if (i + 1 >= argc) return option + " needs a value";
+    if (into) return option + " is given twice (" + quoted_text(*into) + ", then " + quoted_text(argv[i + 1]) + ")";
+    into = argv[++i];
+    return std::nullopt;
+  };
+  std::optional<std::string> filter;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--json") {
-      o.json = true;
+      continue;  // read by example::json_requested() above
     } else if (arg == "--dump") {
-      if (i + 1 >= argc || !o.dump.empty()) return usage(), std::nullopt;
-      o.dump = argv[++i];
+      if (const auto wrong = take(i, o.dump)) return refuse(*wrong);
     } else if (arg == "--vfio-user") {
-      if (i + 1 >= argc || !o.vfio_user_socket.empty()) return usage(), std::nullopt;
-      o.vfio_user_socket = argv[++i];
+      if (const auto wrong = take(i, o.vfio_user_socket)) return refuse(*wrong);
     } else if (arg == "-d") {
-      if (i + 1 >= argc || o.filter) return usage(), std::nullopt;
-      o.filter = id_filter::parse(argv[++i]);
-      if (!o.filter) {
-        std::fprintf(stderr, "vpci-inspect: -d %s: expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits a part and 2 "
-                     "of PROG-IF (x: any digit of CLASS)\n",
-                     quoted_text(argv[i]).c_str());
-        return usage(), std::nullopt;
-      }
+      if (const auto wrong = take(i, filter)) return refuse(*wrong);
+      o.filter = id_filter::parse(*filter);
+      if (!o.filter)
+        return refuse("-d " + quoted_text(*filter) +
+                      ": expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits a part and 2 of PROG-IF"
+                      " (x: any digit of CLASS)");
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(help_text, stdout);
       status = 0;
       return std::nullopt;
     } else if (!arg.empty() && arg[0] == '-') {
-      return usage(), std::nullopt;
+      return refuse("unknown option " + quoted_text(arg));
     } else {
       o.addresses.push_back(arg);
     }
   }
-  if (!o.dump.empty() && !o.addresses.empty()) return usage(), std::nullopt;
-  if (!o.vfio_user_socket.empty() && (!o.dump.empty() || !o.addresses.empty())) return usage(), std::nullopt;
+  // One source of devices: of two, one would be read and the other ignored.
+  const auto two_sources = [&](const std::string& first, const std::string& second) {
+    return refuse(first + " and " + second + " are two sources of devices: give one");
+  };
+  const std::string address = o.addresses.empty() ? "" : "the address " + quoted_text(o.addresses.front());
+  if (o.dump && o.vfio_user_socket) return two_sources("--dump", "--vfio-user");
+  if (o.dump && !o.addresses.empty()) return two_sources("--dump", address);
+  if (o.vfio_user_socket && !o.addresses.empty()) return two_sources("--vfio-user", address);
   // A function named twice would be read and printed twice. The rule is a dump's (listed_functions), but
   // here the command line is at fault, not a device or a file: a usage error. An address that does not
   // parse is left to read_device, which names it.
   example::listed_functions named;
   for (std::size_t i = 0; i < o.addresses.size(); ++i) {
-    const auto address = pci_address::parse(o.addresses[i]);
-    if (!address) continue;
-    if (const auto first = named.add(*address, i)) {
-      std::fprintf(stderr, "vpci-inspect: %s is named twice (%s, then %s)\n", address->to_string().c_str(),
-                   quoted_text(o.addresses[*first]).c_str(), quoted_text(o.addresses[i]).c_str());
-      return usage(), std::nullopt;
-    }
+    const auto parsed = pci_address::parse(o.addresses[i]);
+    if (!parsed) continue;
+    if (const auto first = named.add(*parsed, i))
+      return refuse(parsed->to_string() + " is named twice (" + quoted_text(o.addresses[*first]) + ", then " +
+                    quoted_text(o.addresses[i]) + ")");
   }
   return o;
 }
 
-// The devices of an lspci -xxxx dump; false after a message.
-bool read_dump(const std::string& path, std::vector<device_report>& out) {
+// The devices of an lspci -xxxx dump. What failed, if it did: a set-up error, no device is read then.
+std::optional<std::string> read_dump(const std::string& path, std::vector<device_report>& out) {
   // A directory opens as a stream that reads nothing, which would pass for an empty dump.
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    std::fprintf(stderr, "vpci-inspect: %s: a directory, not a dump file\n", quoted_text(path).c_str());
-    return false;
-  }
+  if (std::filesystem::is_directory(path, ec)) return quoted_text(path) + ": a directory, not a dump file";
   std::ifstream in(path);
-  if (!in) {
-    std::fprintf(stderr, "vpci-inspect: cannot open %s\n", quoted_text(path).c_str());
-    return false;
-  }
+  if (!in) return "cannot open " + quoted_text(path);
   std::string error;
   const auto devices = example::parse_lspci_dump(in, error);
-  if (!devices) {
-    std::fprintf(stderr, "vpci-inspect: %s: %s\n", quoted_text(path).c_str(), error.c_str());
-    return false;
-  }
+  if (!devices) return quoted_text(path) + ": " + error;
   for (const auto& d : *devices) out.push_back(analyse(d.address, d.config, {config_source::kind::dump}));
-  return true;
+  return std::nullopt;
 }
 
-// The named devices through sysfs, or every device when none is named; false when any failed.
-bool read_sysfs(std::vector<std::string> addresses, std::vector<device_report>& out) {
+// The named devices through sysfs, or every device when none is named; `all_read` false when any failed
+// (after its message: the others are still read). What failed, if the tree cannot be listed: a set-up
+// error, no device is read then.
+std::optional<std::string> read_sysfs(std::vector<std::string> addresses, std::vector<device_report>& out, bool& all_read) {
   boost::asio::io_context io;
   const auto root = sysfs_root();
   if (addresses.empty()) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(root, ec))
       addresses.push_back(entry.path().filename().string());
-    if (ec) {
-      std::fprintf(stderr, "vpci-inspect: cannot list %s: %s\n", quoted_text(root.string()).c_str(), ec.message().c_str());
-      return false;
-    }
+    if (ec) return "cannot list " + quoted_text(root.string()) + ": " + ec.message();
     std::sort(addresses.begin(), addresses.end());
   }
-  bool ok = true;
-  for (const auto& a : addresses) ok = read_device(io, root, a, out) && ok;
-  return ok;
+  all_read = true;
+  for (const auto& a : addresses) all_read = read_device(io, root, a, out) && all_read;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -1033,14 +1040,17 @@ int main(int argc, char** argv) {
   if (!o) return status;
 
   std::vector<device_report> reports;
-  bool ok = true;
-  if (!o->dump.empty()) {
-    if (!read_dump(o->dump, reports)) return 1;
-  } else if (!o->vfio_user_socket.empty()) {
-    boost::asio::io_context io;
-    ok = read_vfio_user(io, o->vfio_user_socket, reports);
-  } else {
-    ok = read_sysfs(o->addresses, reports);
+  bool ok = true;  // every function named was read
+  // A set-up error (the dump, the sysfs tree or the vfio-user server not read) leaves no device to print:
+  // with --json it is {"error": ...}, as vpci-conformance and vpci-perf give theirs, not an empty array.
+  // Exit status 1, as documented.
+  std::optional<std::string> failed;
+  if (o->dump) failed = read_dump(*o->dump, reports);
+  else if (o->vfio_user_socket) failed = read_vfio_user(*o->vfio_user_socket, reports);
+  else failed = read_sysfs(o->addresses, reports, ok);
+  if (failed) {
+    example::print_failure("vpci-inspect", *failed, o->json);
+    return 1;
   }
   if (o->filter)
     reports.erase(std::remove_if(reports.begin(), reports.end(), [&](const device_report& r) { return !o->filter->matches(r); }),

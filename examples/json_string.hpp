@@ -4,7 +4,7 @@
 // (a path, a peer's message): a well-formed UTF-8 sequence (RFC 3629: no overlong form, no surrogate,
 // nothing above U+10FFFF) is copied as it is, and every byte that starts none is written as \ufffd, the
 // replacement character, so that a JSON reader never refuses the output. And the error object those
-// outputs give when a tool could not run.
+// outputs give when a tool could not run, printed by the one function every tool says so with.
 #pragma once
 
 #include <cstddef>
@@ -81,5 +81,15 @@ inline bool json_requested(int argc, char** argv) {
 // {"error": MESSAGE}: what a tool's --json gives instead of its results when it could not run (a usage or
 // setup error), so that a reader of the JSON learns why there are none.
 inline std::string json_error(std::string_view message) { return "{\"error\":" + json_string(message) + "}"; }
+
+// A failure after which `tool` gives no results (a usage or set-up error): "TOOL: MESSAGE" and `after` on
+// stderr (`after` ends the line and holds what follows it: a hint, the usage), and with `json` (the tool's
+// json_requested()) {"error": MESSAGE} on stdout as well. One function for every tool, so that the text and
+// the JSON of one failure cannot drift apart, nor one tool's failures from another's.
+inline void print_failure(std::string_view tool, std::string_view message, bool json, std::string_view after = "\n") {
+  std::fprintf(stderr, "%.*s: %.*s%.*s", static_cast<int>(tool.size()), tool.data(), static_cast<int>(message.size()), message.data(),
+               static_cast<int>(after.size()), after.data());
+  if (json) std::printf("%s\n", json_error(message).c_str());
+}
 
 }  // namespace vpci::example

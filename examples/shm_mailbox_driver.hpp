@@ -15,6 +15,8 @@
 #include <vpci/error.hpp>
 #include <vpci/transport/shm_config_space.hpp>
 
+#include "quoted_text.hpp"
+
 namespace vpci::example {
 
 // The driver-role view of shared-memory config space `name`, this process its only read-write driver.
@@ -27,7 +29,7 @@ inline vpci::shm_config_space open_vf_mailbox_space(const boost::asio::any_io_ex
                                         vpci::shm_sharing::exclusive);
   } catch (const boost::system::system_error& e) {
     if (e.code() == vpci::errc::in_use)
-      throw std::runtime_error("another VF is attached to mailbox " + name + " (one mailbox serves one VF at a time)");
+      throw std::runtime_error("another VF is attached to mailbox " + quoted_text(name) + " (one mailbox serves one VF at a time)");
     throw;
   }
 }

@@ -828,18 +828,18 @@ BOOST_AUTO_TEST_CASE(a_case_pattern_matching_no_case_is_a_usage_error) {
   {
     const tool_run run = run_tool({conformance, "--self", "--case", "mailbox.sequnce_skip"});
     BOOST_TEST(run.status == 2);
-    BOOST_TEST(contains(run.output, "vpci-conformance: --case mailbox.sequnce_skip matches no mailbox case"), run.output);
+    BOOST_TEST(contains(run.output, "vpci-conformance: --case 'mailbox.sequnce_skip' matches no mailbox case"), run.output);
     BOOST_TEST(!contains(run.output, "0 passed"));
   }
   {  // one good pattern does not cover a bad one beside it; --list checks them too
     const tool_run run = run_tool({conformance, "--self", "--list", "--case", "mailbox.sequence_*", "--case", "hyperv.*"});
     BOOST_TEST(run.status == 2);
-    BOOST_TEST(contains(run.output, "--case hyperv.* matches no mailbox case"), run.output);
+    BOOST_TEST(contains(run.output, "--case 'hyperv.*' matches no mailbox case"), run.output);
   }
   {
     const tool_run run = run_tool({conformance, "--self", "--binding", "hyperv", "--list", "--case", "mailbox.*"});
     BOOST_TEST(run.status == 2);
-    BOOST_TEST(contains(run.output, "--case mailbox.* matches no hyperv case"), run.output);
+    BOOST_TEST(contains(run.output, "--case 'mailbox.*' matches no hyperv case"), run.output);
   }
   {  // a pattern that matches, even with all it matches excluded, is no mistake
     const tool_run run = run_tool({conformance, "--self", "--list", "--case", "mailbox.sequence_*", "--exclude", "mailbox.sequence_wrap"});
@@ -890,10 +890,10 @@ BOOST_AUTO_TEST_CASE(with_json_a_usage_or_setup_error_is_an_error_object_on_stdo
     std::string starts;  // the JSON line's start; it ends with "}
   };
   const failure failures[] = {
-      {{"--self", "--bogus"}, R"json({"error":"unknown option --bogus"})json"},
+      {{"--self", "--bogus"}, R"json({"error":"unknown option '--bogus'"})json"},
       {{"--self", "--timeout", "abc"}, R"json({"error":"--timeout: 'abc' is not a number in 1..86400000 (a day)"})json"},
-      {{"--self", "--case", "nope"}, R"json({"error":"--case nope matches no mailbox case (--list shows them)"})json"},
-      {{"--shm", "/vpci-conformance-no-such-space"}, R"json({"error":"shm_open /vpci-conformance-no-such-space: )json"},
+      {{"--self", "--case", "nope"}, R"json({"error":"--case 'nope' matches no mailbox case (--list shows them)"})json"},
+      {{"--shm", "/vpci-conformance-no-such-space"}, R"json({"error":"--shm: cannot open '/vpci-conformance-no-such-space': )json"},
   };
   for (const failure& f : failures) {
     BOOST_TEST_CONTEXT(f.args[0] << " " << f.args[1]) {
@@ -915,6 +915,78 @@ BOOST_AUTO_TEST_CASE(with_json_a_usage_or_setup_error_is_an_error_object_on_stdo
       }
     }
   }
+}
+
+// The text a user gives went into the messages raw (an unknown option, a --case pattern, a --block value,
+// the number options' values between bare quotes, a --sysfs address, a target that cannot be opened or
+// connected to, a --*-cmd that failed): a newline split a message, an escape sequence drove the terminal.
+// Each is now quoted through quoted_text, as vpci-inspect quotes its user's text, a byte outside printable
+// ASCII as \xHH, in the text, the JSON and the reasons of the cases alike.
+BOOST_AUTO_TEST_CASE(text_given_with_a_control_character_is_quoted_in_every_message) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct quoted {
+    std::vector<std::string> args;  // after the program
+    int status;
+    std::string message;  // the line's start (it ends the line where `whole_line`)
+    bool whole_line = true;
+  };
+  const std::string space = "/vpci-conformance-no-such-space\x1b[2J";
+  const std::string socket = "/tmp/vpci-conformance-no-such-socket-" + std::to_string(::getpid()) + "\n";
+  const quoted messages[] = {
+      {{"--self", "--list", "--bogus\x1b[2J"}, 2, "vpci-conformance: unknown option '--bogus\\x1B[2J'"},
+      {{"--self", "--list", "--case", "mailbox.\nsequence_skip"}, 2,
+       "vpci-conformance: --case 'mailbox.\\x0Asequence_skip' matches no mailbox case (--list shows them)"},
+      {{"--self", "--list", "--block", "1\t16"}, 2, "vpci-conformance: --block: expected ID:SIZE, got '1\\x0916'"},
+      {{"--self", "--list", "--block", "1:16:r\x7fo"}, 2, "vpci-conformance: --block: block access must be ro, wo or rw: '1:16:r\\x7Fo'"},
+      {{"--self", "--list", "--timeout", "1\x1b"}, 2, "vpci-conformance: --timeout: '1\\x1B' is not a number in 1..86400000 (a day)"},
+      {{"--self", "--list", "--binding", "hyper\bv"}, 2, "vpci-conformance: --binding: 'hyper\\x08v' is neither mailbox nor hyperv"},
+      {{"--allow-write", "--sysfs", "00:01.0\x1b"}, 2, "vpci-conformance: --sysfs: '00:01.0\\x1B' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)"},
+      {{"--shm", space}, 2, "vpci-conformance: --shm: cannot open '/vpci-conformance-no-such-space\\x1B[2J': No such file or directory"},
+      {{"--vfio-user", socket}, 2,
+       "vpci-conformance: --vfio-user: cannot open '" + socket.substr(0, socket.size() - 1) + "\\x0A': No such file or directory"},
+      // Binding 2 connects for each case: the reason of its FAIL line.
+      {{"--unix", socket, "--case", "hyperv.version_negotiation"}, 1,
+       "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: connect '" +
+           socket.substr(0, socket.size() - 1) + "\\x0A': No such file or directory"},
+      {{"--tcp", "127.0.0.1\x1b", "--case", "hyperv.version_negotiation"}, 1,
+       "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: expected HOST:PORT, got "
+       "'127.0.0.1\\x1B'"},
+      {{"--tcp", "127.0.0.1:no\x1bport", "--case", "hyperv.version_negotiation"}, 1,
+       "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: resolve '127.0.0.1:no\\x1Bport': ",
+       false},
+      // Where a port is refused or an address cannot be taken, the text is quoted all the same.
+      {{"--tcp", "127.0.0.1:1", "--case", "hyperv.version_negotiation"}, 1,
+       "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: connect '127.0.0.1:1': Connection refused"},
+      {{"--self", "--tcp", "192.0.2.1:0"}, 2, "vpci-conformance: starting vpci's PF: listening on '192.0.2.1': ", false},
+  };
+  for (const quoted& q : messages) {
+    BOOST_TEST_CONTEXT(q.args[q.args.size() > 2 && q.args[0] == "--self" ? 2 : 0] << " " << q.args.back()) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), q.args.begin(), q.args.end());
+      const tool_run run = run_tool(args);
+      BOOST_TEST(run.status == q.status, run.output);
+      const auto at = run.output.find(q.message);
+      BOOST_TEST(at != std::string::npos, run.output);
+      // A line of its own: nothing of the text given broke it.
+      if (at != std::string::npos) BOOST_TEST((at == 0 || run.output[at - 1] == '\n'), run.output);
+      if (at != std::string::npos && q.whole_line) BOOST_TEST(run.output.substr(at + q.message.size(), 1) == "\n", run.output);
+    }
+  }
+  // In the JSON the quoted text is what the message says, a JSON string of it.
+  const tool_run json = run_tool({paths->at(0), "--self", "--list", "--json", "--case", "mailbox.\nsequence_skip"}, capture::stdout_only);
+  BOOST_TEST(json.status == 2);
+  BOOST_TEST(json.output == R"json({"error":"--case 'mailbox.\\x0Asequence_skip' matches no mailbox case (--list shows them)"})json" "\n");
+
+  // A --*-cmd that fails: over vfio-user (vpci-vfio-user-device), --flr-cmd decides the FLR.
+  const auto device = tool_paths({"VPCI_RUN_WITH_VFIO_USER_DEVICE", "VPCI_VFIO_USER_DEVICE"});
+  if (!device) return;
+  const std::string served = "/tmp/vpci-conformance-test-" + std::to_string(::getpid()) + "-quoted.sock";
+  const tool_run flr = run_tool({device->at(0), device->at(1), served, "--conformance-profile", "--", paths->at(0), "--vfio-user", served,
+                                 "--case", "mailbox.flr", "--flr-cmd", "false # \x1b[2J\n"});
+  BOOST_TEST(flr.status == 1, flr.output);
+  BOOST_TEST(contains(flr.output, "FAIL  mailbox.flr  protocol.md §5.4, §5.1  'false # \\x1B[2J\\x0A' exited with status "), flr.output);
 }
 
 // --list --json printed the text listing: a reader of the JSON got no document. Now it is one JSON object,
@@ -1026,6 +1098,77 @@ BOOST_AUTO_TEST_CASE(an_option_of_one_binding_on_the_other_is_a_usage_error_nami
   }
 }
 
+// Two targets of one binding (--self with --shm, --shm with --sysfs, --unix with --tcp) were not refused:
+// the first the tool looked for was checked, the other ignored without a word. A second VF's target without
+// its first (--shm2 without --shm, --unix2 when the run uses --tcp, --tcp2 beside --self --tcp, whose PF
+// listens for both VFs) and --allow-write without --sysfs were ignored the same way. Each is now a usage
+// error naming both options, as the other usage errors: exit status 2, the usage, {"error": ...} with --json.
+BOOST_AUTO_TEST_CASE(two_targets_or_a_target_option_without_its_target_is_a_usage_error_naming_both) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct refused {
+    std::vector<std::string> args;  // after the program; --list is added, so that nothing is opened
+    std::string message;
+  };
+  const refused cases[] = {
+      // two targets of binding 1
+      {{"--self", "--shm", "/vpci-x"}, "--self and --shm are two targets: give one"},
+      {{"--shm", "/vpci-x", "--sysfs", "0000:00:01.0", "--allow-write"}, "--shm and --sysfs are two targets: give one"},
+      {{"--vfio-user", "/tmp/x.sock", "--self"}, "--vfio-user and --self are two targets: give one"},
+      {{"--allow-write", "--sysfs", "00:01.0", "--vfio-user", "/tmp/x.sock"}, "--sysfs and --vfio-user are two targets: give one"},
+      // two targets of binding 2 (--self --tcp HOST:0 is one: vpci's PF listening there)
+      {{"--unix", "/tmp/x.sock", "--tcp", "127.0.0.1:1"}, "--unix and --tcp are two targets: give one"},
+      {{"--self", "--binding", "hyperv", "--unix", "/tmp/x.sock"}, "--self and --unix are two targets: give one"},
+      {{"--self", "--tcp", "127.0.0.1:0", "--unix", "/tmp/x.sock"}, "--self and --unix are two targets: give one"},
+      // a second VF's target without its first, on binding 1
+      {{"--shm2", "/vpci-y"}, "--shm2 applies to --shm only, and no --shm is given"},
+      {{"--self", "--shm2", "/vpci-y"}, "--shm2 applies to --shm only, not to --self"},
+      {{"--vfio-user", "/tmp/x.sock", "--shm2", "/vpci-y"}, "--shm2 applies to --shm only, not to --vfio-user"},
+      {{"--shm", "/vpci-x", "--sysfs2", "0000:00:01.1"}, "--sysfs2 applies to --sysfs only, not to --shm"},
+      {{"--shm", "/vpci-x", "--vfio-user2", "/tmp/y.sock"}, "--vfio-user2 applies to --vfio-user only, not to --shm"},
+      // ... and on binding 2
+      {{"--tcp", "127.0.0.1:1", "--unix2", "/tmp/y.sock"}, "--unix2 applies to --unix only, not to --tcp"},
+      {{"--unix", "/tmp/x.sock", "--tcp2", "127.0.0.1:2"}, "--tcp2 applies to --tcp only, not to --unix"},
+      {{"--self", "--binding", "hyperv", "--unix2", "/tmp/y.sock"}, "--unix2 applies to --unix only, not to --self"},
+      {{"--self", "--tcp", "127.0.0.1:0", "--tcp2", "127.0.0.1:2"}, "--tcp2 applies to --tcp only, not to --self --tcp"},
+      {{"--binding", "hyperv", "--tcp2", "127.0.0.1:2"}, "--tcp2 applies to --tcp only, and no --tcp is given"},
+      // --allow-write, which only --sysfs reads
+      {{"--shm", "/vpci-x", "--allow-write"}, "--allow-write applies to --sysfs only, not to --shm"},
+      {{"--self", "--allow-write"}, "--allow-write applies to --sysfs only, not to --self"},
+  };
+  for (const refused& r : cases) {
+    BOOST_TEST_CONTEXT(r.message) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), r.args.begin(), r.args.end());
+      args.emplace_back("--list");
+      const tool_run text = run_tool(args);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output.starts_with("vpci-conformance: " + r.message + "\n\nusage: vpci-conformance"), text.output);
+      args.emplace_back("--json");
+      const tool_run json = run_tool(args, capture::stdout_only);
+      BOOST_TEST(json.status == 2);
+      BOOST_TEST(json.output == R"json({"error":")json" + r.message + "\"}\n");
+    }
+  }
+  // One target, with its second VF's beside it, is taken.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--self", "--tcp", "127.0.0.1:0"},
+           {"--shm", "/vpci-x", "--shm2", "/vpci-y"},
+           {"--allow-write", "--sysfs", "0000:00:01.0", "--sysfs2", "0000:00:01.1"},
+           {"--vfio-user", "/tmp/x.sock", "--vfio-user2", "/tmp/y.sock"},
+           {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock"},
+           {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2"}}) {
+    BOOST_TEST_CONTEXT(args[0] << " " << args[1]) {
+      std::vector<std::string> run_args{paths->at(0)};
+      run_args.insert(run_args.end(), args.begin(), args.end());
+      run_args.emplace_back("--list");
+      const tool_run run = run_tool(run_args);
+      BOOST_TEST(run.status == 0, run.output);
+    }
+  }
+}
+
 // Over vfio-user (vpci-vfio-user-device --conformance-profile, as README.md runs it) the SKIP reasons spoke
 // of other transports: mailbox.signal of "the in-process memory space" and shared memory although the device
 // announces SIGNAL (vfio-user's interrupt coalesces signals), the two-VF cases of --shm2 NAME.
@@ -1109,7 +1252,7 @@ BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
   pf_endpoint<1> pf;
   BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
   BOOST_TEST_REQUIRE(pf.attach_mailbox(0, device).has_value());
-  const std::string refused = "vpci-conformance: another VF is attached to mailbox " + name;
+  const std::string refused = "vpci-conformance: another VF is attached to mailbox '" + name + "'";
   {
     const auto other = shm_config_space::open(io.get_executor(), name);  // a read-write driver
     const tool_run run = run_tool({paths->at(0), "--shm", name});

@@ -953,7 +953,7 @@ BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
   const std::string name = shm_name("second-vf");
   program_process pf({perf, "--role", "pf", "--shm", name}, program_process::capture::stdout_and_stderr);
   BOOST_TEST_REQUIRE(pf.wait_for_output("Ctrl-C ends"));
-  const std::string refused = "vpci-perf: another VF is attached to mailbox " + name;
+  const std::string refused = "vpci-perf: another VF is attached to mailbox '" + name + "'";
   {
     boost::asio::io_context io;
     const auto other = vpci::shm_config_space::open(io.get_executor(), name);  // a read-write driver
@@ -968,7 +968,7 @@ BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
   const auto second = run_perf({"--role", "vf", "--shm", name, "--count", "1000", "--warmup", "0", "--json"});
   BOOST_TEST(second.status == 2, second.output);
   BOOST_TEST(contains(second.output, refused), second.output);
-  BOOST_TEST(contains(second.output, "{\"error\":\"another VF is attached to mailbox " + name), second.output);
+  BOOST_TEST(contains(second.output, "{\"error\":\"another VF is attached to mailbox '" + name + "'"), second.output);
   first.signal(SIGINT);
   BOOST_TEST(first.wait_exit() == 0, first.output());
   BOOST_TEST(contains(first.output(), "\"error_count\":0,\"errors\":{}"), first.output());

@@ -29,11 +29,13 @@
 #include "conformance/socket_stream.hpp"
 #include "json_string.hpp"
 #include "option_number.hpp"
+#include "quoted_text.hpp"
 #include "shm_mailbox_driver.hpp"
 
 namespace {
 
 using namespace vpci::conformance;
+using vpci::example::quoted_text;
 
 constexpr const char* usage = R"(usage: vpci-conformance TARGET [options]
 
@@ -87,7 +89,9 @@ block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, wri
 give (0xDEAD0000 stays the undefined block); a case whose block is not given is SKIPped.
 An option that only one binding's cases read is a usage error with the other binding: the targets,
 --allow-write, --dvsec-vendor, --dvsec-id, --empty-block, --invalidate-block, --restart-cmd and --flr-cmd
-are binding 1's; --wslot, --wslot2 and --stall-ms binding 2's.
+are binding 1's; --wslot, --wslot2 and --stall-ms binding 2's. A run has one target (--self --tcp HOST:0
+is one); a second VF's target only beside its first VF's (--shm2 beside --shm, --tcp2 beside an external
+PF's --tcp, ...), and --allow-write only beside --sysfs: otherwise a usage error naming both options.
 Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
 the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
 setup error (with --json also given as {"error": MESSAGE} on stdout).
@@ -125,7 +129,7 @@ constexpr number_range block_size_range{1, 128, "1..128"};
 // `text` as `option`'s value: decimal, 0x hex or 0 octal, the whole text, within `range`.
 std::uint64_t number(std::string_view option, const std::string& text, number_range range) {
   const auto value = vpci::example::option_number(text, range.min, range.max, vpci::example::number_syntax::c_literal);
-  if (!value) throw std::invalid_argument(std::string(option) + ": '" + text + "' is not a number in " + range.described);
+  if (!value) throw std::invalid_argument(std::string(option) + ": " + quoted_text(text) + " is not a number in " + range.described);
   return *value;
 }
 std::uint32_t id32(std::string_view option, const std::string& text) {
@@ -143,8 +147,8 @@ std::chrono::milliseconds milliseconds(std::string_view option, const std::strin
 vpci::hyperv::wslot parse_wslot(std::string_view option, const std::string& text) {
   const auto slot = vpci::hyperv::decode_wslot(id32(option, text));
   if (!slot)
-    throw std::invalid_argument(std::string(option) + ": '" + text +
-                                "' is not a wslot: bits 31:8 are reserved (device bits 4:0, function bits 7:5: 0..0xFF)");
+    throw std::invalid_argument(std::string(option) + ": " + quoted_text(text) +
+                                " is not a wslot: bits 31:8 are reserved (device bits 4:0, function bits 7:5: 0..0xFF)");
   return slot.value();
 }
 
@@ -171,9 +175,46 @@ constexpr std::array binding_options{
 
 std::string binding_title(std::string_view binding) { return binding == "hyperv" ? "binding 2 (hyperv)" : "binding 1 (mailbox)"; }
 
+// A run checks one PF, its target. Of two, the tool would check the first it looked for and ignore the
+// other without a word: a usage error naming both. --self --tcp HOST:0 is one target: vpci's PF, listening
+// on HOST.
+constexpr std::array<std::string_view, 6> targets{"--self", "--shm", "--sysfs", "--vfio-user", "--unix", "--tcp"};
+
+// The options only one target reads: the second VF's target beside the first's, and --allow-write, which
+// lets --sysfs write. Beside another target, or none, nothing would read them (--shm2 beside --self, --unix2
+// beside --tcp, --tcp2 beside --self --tcp, whose PF listens for both VFs): a usage error naming both.
+struct target_option {
+  std::string_view option;
+  std::string_view target;
+};
+constexpr std::array target_options{
+    target_option{"--shm2", "--shm"}, target_option{"--sysfs2", "--sysfs"}, target_option{"--allow-write", "--sysfs"},
+    target_option{"--vfio-user2", "--vfio-user"}, target_option{"--unix2", "--unix"}, target_option{"--tcp2", "--tcp"},
+};
+
+// `named`: the options given, in order. After the binding check, so that the targets left are one
+// binding's (a target of the other is refused there, naming its binding).
+void check_target(const std::vector<std::string>& named) {
+  const auto given = [&](std::string_view option) { return std::find(named.begin(), named.end(), option) != named.end(); };
+  const bool self_listening = given("--self") && given("--tcp");  // --tcp HOST:0: where --self's PF listens
+  std::vector<std::string> chosen;  // the targets given, in order, each once
+  for (const std::string& a : named)
+    if (std::find(targets.begin(), targets.end(), a) != targets.end() && !(self_listening && a == "--tcp") &&
+        std::find(chosen.begin(), chosen.end(), a) == chosen.end())
+      chosen.push_back(a);
+  if (chosen.size() > 1) throw std::invalid_argument(chosen[0] + " and " + chosen[1] + " are two targets: give one");
+  const std::string target = chosen.empty() ? "" : self_listening ? "--self --tcp" : chosen[0];
+  for (const std::string& a : named) {
+    const auto of = std::find_if(target_options.begin(), target_options.end(), [&](const target_option& t) { return t.option == a; });
+    if (of != target_options.end() && target != of->target)
+      throw std::invalid_argument(a + " applies to " + std::string(of->target) + " only, " +
+                                  (target.empty() ? "and no " + std::string(of->target) + " is given" : "not to " + target));
+  }
+}
+
 block_spec parse_block(std::string_view option, const std::string& text) {
   const auto colon = text.find(':');
-  if (colon == std::string::npos) throw std::invalid_argument(std::string(option) + ": expected ID:SIZE, got " + text);
+  if (colon == std::string::npos) throw std::invalid_argument(std::string(option) + ": expected ID:SIZE, got " + quoted_text(text));
   block_spec b;
   b.id = id32(std::string(option) + " ID", text.substr(0, colon));
   std::string rest = text.substr(colon + 1);
@@ -183,7 +224,7 @@ block_spec parse_block(std::string_view option, const std::string& text) {
     const std::string m = rest.substr(mode + 1);
     if (m == "ro") b.access = vpci::engine::block_access::read_only;
     else if (m == "wo") b.access = vpci::engine::block_access::write_only;
-    else if (m != "rw") throw std::invalid_argument(std::string(option) + ": block access must be ro, wo or rw: " + text);
+    else if (m != "rw") throw std::invalid_argument(std::string(option) + ": block access must be ro, wo or rw: " + quoted_text(text));
   }
   return b;
 }
@@ -191,6 +232,7 @@ block_spec parse_block(std::string_view option, const std::string& text) {
 options parse(int argc, char** argv) {
   options o;
   std::optional<std::string> binding;       // --binding, if given
+  std::vector<std::string> named;           // the options given, in order
   std::vector<binding_option> one_binding;  // the binding_options given, in order
   auto value = [&](int& i) -> std::string {
     if (i + 1 >= argc) throw std::invalid_argument(std::string(argv[i]) + " needs a value");
@@ -198,6 +240,7 @@ options parse(int argc, char** argv) {
   };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    named.push_back(a);
     const auto of_one = std::find_if(binding_options.begin(), binding_options.end(), [&](const binding_option& b) { return b.option == a; });
     if (of_one != binding_options.end()) one_binding.push_back(*of_one);
     if (a == "--help" || a == "-h") {
@@ -237,20 +280,20 @@ options parse(int argc, char** argv) {
     else if (a == "--invalidate-cmd") o.invalidate_cmd = value(i);
     else if (a == "--restart-cmd") o.restart_cmd = value(i);
     else if (a == "--flr-cmd") o.flr_cmd = value(i);
-    else throw std::invalid_argument("unknown option " + a);
+    else throw std::invalid_argument("unknown option " + quoted_text(a));
   }
   // --unix and --tcp are targets of binding 2 only, so they choose it without --binding; a --binding
   // mailbox beside them is a contradiction, refused below rather than settled by which came last.
-  const auto given = [&](std::string_view option) {
-    return std::any_of(one_binding.begin(), one_binding.end(), [&](const binding_option& b) { return b.option == option; });
-  };
+  const auto given = [&](std::string_view option) { return std::find(named.begin(), named.end(), option) != named.end(); };
   if (binding) o.binding = *binding;
   else if (given("--unix") || given("--tcp")) o.binding = "hyperv";
-  if (o.binding != "mailbox" && o.binding != "hyperv") throw std::invalid_argument("--binding is mailbox or hyperv");
+  if (o.binding != "mailbox" && o.binding != "hyperv")
+    throw std::invalid_argument("--binding: " + quoted_text(o.binding) + " is neither mailbox nor hyperv");
   for (const binding_option& b : one_binding)
     if (b.binding != o.binding)
       throw std::invalid_argument(std::string(b.option) + " applies to " + binding_title(b.binding) + " only, not to " +
                                   binding_title(o.binding));
+  check_target(named);
   // Without --block: the conformance profile, with any role given overriding it. With --block: only what
   // the options give, and the default undefined block ID.
   const profile defaults = default_profile();
@@ -276,7 +319,7 @@ template <class Case>
 void check_case_patterns(const std::vector<Case>& cases, const options& o) {
   for (const std::string& pattern : o.cases)
     if (std::none_of(cases.begin(), cases.end(), [&](const Case& c) { return selected(c.name, {pattern}); }))
-      throw std::invalid_argument("--case " + pattern + " matches no " + o.binding + " case (--list shows them)");
+      throw std::invalid_argument("--case " + quoted_text(pattern) + " matches no " + o.binding + " case (--list shows them)");
 }
 
 // The cases less those --exclude names.
@@ -318,7 +361,7 @@ class command_control final : public pf_control {
   }
   static std::string run(const std::string& cmd) {
     const int status = std::system(cmd.c_str());
-    return status == 0 ? std::string{} : "`" + cmd + "` exited with status " + std::to_string(status);
+    return status == 0 ? std::string{} : quoted_text(cmd) + " exited with status " + std::to_string(status);
   }
   std::string invalidate_, restart_, flr_;
 };
@@ -372,6 +415,19 @@ std::unique_ptr<mailbox_port> open_port(Transport& t, const options& o, answer_b
   return std::make_unique<transport_mailbox_port<Transport>>(t, *window, budget, std::move(reached_through));
 }
 
+// Opens the target `option` names (a space, a config file, a socket): `open()`'s result. The transport's
+// exception names the target raw, so a newline in a name would split the message and an escape sequence
+// drive the terminal, and Boost adds its source location: the message is the option, the target quoted,
+// and the error's own text.
+template <class Open>
+auto open_target(std::string_view option, const std::string& target, Open open) {
+  try {
+    return open();
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error(std::string(option) + ": cannot open " + quoted_text(target) + ": " + e.code().message());
+  }
+}
+
 int run_mailbox(const options& o) {
   boost::asio::io_context io;
   const answer_budget real{0, o.timeout, std::chrono::microseconds(20)};
@@ -395,11 +451,14 @@ int run_mailbox(const options& o) {
   } else if (!o.shm.empty()) {
     // As the mailbox's only VF (shm_mailbox_driver.hpp): a driver beside it would make cases fail for no
     // fault of the PF's. --shm2 naming the --shm space is refused so too.
-    shm.emplace(vpci::example::open_vf_mailbox_space(io.get_executor(), o.shm));
+    const auto open_shm = [&](const char* option, const std::string& name) {
+      return open_target(option, name, [&] { return vpci::example::open_vf_mailbox_space(io.get_executor(), name); });
+    };
+    shm.emplace(open_shm("--shm", o.shm));
     vf0 = open_port(*shm, o, real, "POSIX shared memory (--shm NAME)");
     second_vf_option = "--shm2 NAME";
     if (!o.shm2.empty()) {
-      shm2.emplace(vpci::example::open_vf_mailbox_space(io.get_executor(), o.shm2));
+      shm2.emplace(open_shm("--shm2", o.shm2));
       vf1 = open_port(*shm2, o, real, "POSIX shared memory (--shm2 NAME)");
     }
   } else if (!o.sysfs.empty()) {
@@ -407,9 +466,11 @@ int run_mailbox(const options& o) {
     auto open_sysfs = [&](const std::string& bdf, const char* option) {
       const auto address = vpci::pci_address::parse(bdf);
       if (!address)
-        throw std::invalid_argument(std::string(option) + ": '" + bdf + "' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
-      return std::make_unique<vpci::sysfs_config_space>(
-          io.get_executor(), vpci::sysfs_config_space::device_config_path(*address), vpci::access_mode::read_write);
+        throw std::invalid_argument(std::string(option) + ": " + quoted_text(bdf) + " is not a PCI address (DDDD:BB:DD.F or BB:DD.F)");
+      const std::string config_file = vpci::sysfs_config_space::device_config_path(*address);
+      return open_target(option, config_file, [&] {
+        return std::make_unique<vpci::sysfs_config_space>(io.get_executor(), config_file, vpci::access_mode::read_write);
+      });
     };
     sysfs = open_sysfs(o.sysfs, "--sysfs");
     vf0 = open_port(*sysfs, o, real, "sysfs (--sysfs BDF)");
@@ -421,11 +482,14 @@ int run_mailbox(const options& o) {
   } else if (!o.vfio_user.empty()) {
     // The server is another process: the synchronous forms (each access one request and its reply, each
     // bounded by the client's reply deadline) are what the cases' register accesses are.
-    vfio_user = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user);
+    const auto connect = [&](const char* option, const std::string& socket) {
+      return open_target(option, socket, [&] { return std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), socket); });
+    };
+    vfio_user = connect("--vfio-user", o.vfio_user);
     vf0 = open_port(*vfio_user, o, real, "vfio-user (--vfio-user SOCKET)");
     second_vf_option = "--vfio-user2 SOCKET";
     if (!o.vfio_user2.empty()) {
-      vfio_user2 = std::make_unique<vpci::vfio_user_config_space>(io.get_executor(), o.vfio_user2);
+      vfio_user2 = connect("--vfio-user2", o.vfio_user2);
       vf1 = open_port(*vfio_user2, o, real, "vfio-user (--vfio-user2 SOCKET)");
     }
     control = &vfio_user_control.emplace(commands, std::array{vfio_user.get(), vfio_user2.get()});
@@ -472,8 +536,7 @@ int run_hyperv(const options& o) {
 // {"error": MESSAGE} on stdout, as vpci-perf gives it, so that a reader of the JSON learns why there are no
 // results. Exit status 2 either way.
 int setup_failed(const std::string& message, bool show_usage) {
-  std::fprintf(stderr, "vpci-conformance: %s\n%s%s", message.c_str(), show_usage ? "\n" : "", show_usage ? usage : "");
-  if (json_output) std::printf("%s\n", vpci::example::json_error(message).c_str());
+  vpci::example::print_failure("vpci-conformance", message, json_output, show_usage ? "\n\n" + std::string(usage) : "\n");
   return 2;
 }
 

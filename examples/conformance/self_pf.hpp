@@ -31,6 +31,7 @@
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 
+#include "../quoted_text.hpp"
 #include "mailbox_port.hpp"
 #include "profile.hpp"
 #include "socket_stream.hpp"
@@ -109,7 +110,8 @@ class self_stream_pf final : public stream_target, public pf_control {
                            ":" + std::to_string(bound.port());
         }
       } catch (const boost::system::system_error& e) {
-        setup_error_ = "listening on " + tcp_host + ": " + e.what();
+        // The host is the user's text, quoted; the error's own text without Boost's source location.
+        setup_error_ = "listening on " + vpci::example::quoted_text(tcp_host) + ": " + e.code().message();
       }
     }
     thread_ = std::thread([this] { io_.run(); });

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../quoted_text.hpp"
 #include "hyperv_cases.hpp"
 
 namespace vpci::conformance {
@@ -99,7 +100,8 @@ inline std::unique_ptr<stream_port> connect_unix(const std::string& path, std::s
   }
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   if (::connect(fd, reinterpret_cast<const ::sockaddr*>(&address), sizeof address) != 0) {
-    error = "connect " + path + ": " + std::strerror(errno);
+    const int failure = errno;  // before the message is built: nothing then may change it
+    error = "connect " + vpci::example::quoted_text(path) + ": " + std::strerror(failure);
     ::close(fd);
     return nullptr;
   }
@@ -110,7 +112,7 @@ inline std::unique_ptr<stream_port> connect_unix(const std::string& path, std::s
 inline std::unique_ptr<stream_port> connect_tcp(const std::string& host_port, std::string& error) {
   const auto colon = host_port.rfind(':');
   if (colon == std::string::npos) {
-    error = "expected HOST:PORT, got " + host_port;
+    error = "expected HOST:PORT, got " + vpci::example::quoted_text(host_port);
     return nullptr;
   }
   const std::string host = host_port.substr(0, colon), port = host_port.substr(colon + 1);
@@ -119,7 +121,7 @@ inline std::unique_ptr<stream_port> connect_tcp(const std::string& host_port, st
   hints.ai_socktype = SOCK_STREAM;
   ::addrinfo* found = nullptr;
   if (const int e = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); e != 0) {
-    error = "resolve " + host_port + ": " + ::gai_strerror(e);
+    error = "resolve " + vpci::example::quoted_text(host_port) + ": " + ::gai_strerror(e);
     return nullptr;
   }
   int fd = -1;
@@ -130,9 +132,10 @@ inline std::unique_ptr<stream_port> connect_tcp(const std::string& host_port, st
     ::close(fd);
     fd = -1;
   }
+  const int failure = errno;  // the last failed socket() or connect()'s, before anything may change it
   ::freeaddrinfo(found);
   if (fd < 0) {
-    error = "connect " + host_port + ": " + std::strerror(errno);
+    error = "connect " + vpci::example::quoted_text(host_port) + ": " + std::strerror(failure);
     return nullptr;
   }
   const int one = 1;

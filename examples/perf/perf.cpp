@@ -499,8 +499,7 @@ struct load_hooks {
 // message on stderr, `hint` after it, and with `json` as {"error": MESSAGE} on stdout too (as iperf3 -J
 // does), so that a reader of the JSON learns why there are no figures.
 void print_failure(const std::string& message, bool json, std::string_view hint = {}) {
-  std::fprintf(stderr, "vpci-perf: %s%.*s\n", message.c_str(), static_cast<int>(hint.size()), hint.data());
-  if (json) std::printf("%s\n", vpci::example::json_error(message).c_str());
+  vpci::example::print_failure("vpci-perf", message, json, std::string(hint) + "\n");
 }
 
 // What a signal does outside the load: says so (with `json_error`, as {"error": ...} on stdout too, where no
