@@ -82,6 +82,8 @@ if(VPCI_HAS_LONG_DOUBLE_64)
   vpci_compile_fail(block_of_long_doubles_where_they_are_8_bytes block_long_double.cpp "${vpci_host_sized}"
                     -mlong-double-64)
 endif()
+vpci_compile_fail(block_base_member_listed_with_explicit_template_arguments block_base_member_explicit.cpp
+                  "T has a base class, which vpci::fields\\(...\\) cannot list")
 # Control: the same harness accepts a valid descriptor, so a failure above is the rule, not the harness.
 add_test(NAME compile_pass_control
   COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -Werror -I ${vpci_include}

@@ -27,11 +27,19 @@
 // member added to the struct later, say) would silently never travel, one named twice would travel twice
 // in place of another, and another type's member cannot be read from a T, so vpci::block rejects each at
 // compile time ("leaves out members of T", "names a member of T twice", "field N of T is not a member of
-// T"). A member of a base class counts as another type's: describe the base as a member struct instead.
-// Members are counted by how many initializers T{...} accepts (C arrays count their elements, as brace
-// elision does). A struct that deliberately keeps members off the wire (a local cache, padding the
+// T"). Members are counted by how many initializers T{...} accepts (C arrays count their elements, as
+// brace elision does). A struct that deliberately keeps members off the wire (a local cache, padding the
 // peer never sees) says so with vpci::fields_with_gaps(...) instead of vpci::fields(...). Types that are
 // not aggregates (constructors, private members) cannot be counted and are not checked.
+//
+// A member of a base class counts as another type's: describe the base as a member struct instead. An
+// aggregate with a base class cannot be listed with vpci::fields(...) at all ("T has a base class"): T{...}
+// takes a whole base as one initializer, so the count cannot tell which of the base's members a list
+// left out, and C++20 cannot tell a base's member named through T (fields<T, M...>(&T::base_member),
+// with explicit template arguments, converts it to an `M T::*`) from T's own. Without this rule such a
+// list passed the count with one base member standing for the whole base, and the others never
+// travelled. vpci::fields_with_gaps(...) may list T's own members of a struct with a base (the base stays
+// off the wire); as it claims no completeness, a base member named through T there is not detected.
 #pragma once
 
 #include <array>
@@ -257,12 +265,33 @@ template <class T, class... Ptrs>
 struct listed_initializers<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (initializers_of<typename member_type<Ptrs>::type> + ... + 0)> {};
 
+// Converts only to a base class of T, so T{base_initializer<T>{}} compiles exactly when T's first
+// aggregate element is a base (bases come first; no member can take it unless T has a base).
+template <class T>
+struct base_initializer {
+  template <class Base>
+    requires(std::is_base_of_v<Base, T> && !std::is_same_v<Base, T>)
+  operator Base() const noexcept;  // never defined, as any_initializer's
+};
+template <class T>
+inline constexpr bool aggregate_with_base = std::is_aggregate_v<T> && requires { T{base_initializer<T>{}}; };
+
+// True unless T is an aggregate with a base class listed by fields(...): such a list either leaves the
+// base out or names its members through T, and the count below cannot tell how many (see the note at
+// the top).
+template <class T>
+consteval bool describes_no_base() {
+  return fields_declared_with_gaps<T> || !aggregate_with_base<T>;
+}
+
 // True unless T is an aggregate whose fields(...) list leaves members out: T{...} then accepts more
 // initializers than the listed members take.
 template <class T>
 consteval bool lists_every_member() {
   if constexpr (!std::is_aggregate_v<T> || fields_declared_with_gaps<T>) {
     return true;
+  } else if constexpr (!describes_no_base<T>()) {
+    return true;  // another rule speaks first
   } else {
     return !accepts_initializers<T, listed_initializers<T>::value + 1>;
   }
@@ -289,7 +318,7 @@ constexpr std::size_t occurrences(Ptr member, Ptrs... members) noexcept {
 // True when the list names no member twice.
 template <class T>
 consteval bool lists_each_member_once() {
-  if constexpr (!lists_own_members<T>::value) {
+  if constexpr (!lists_own_members<T>::value || !describes_no_base<T>()) {
     return true;  // another rule speaks first
   } else {
     return std::apply([](auto... members) { return ((occurrences(members, members...) == 1) && ...); },
@@ -311,7 +340,7 @@ struct fields_size<T, std::tuple<Ptrs...>>
 
 template <class T>
   requires described_struct<T> && lists_own_members<T>::value && all_fields_encodable<T>::value &&
-           (lists_every_member<T>()) && (lists_each_member_once<T>())
+           (describes_no_base<T>()) && (lists_every_member<T>()) && (lists_each_member_once<T>())
 struct codec<T> {
   static constexpr std::size_t size = fields_size<T>::value;
   static constexpr void encode(const T& v, std::byte* out) noexcept {
@@ -384,12 +413,17 @@ struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> {
 };
 template <class T>
 struct field_list_check {
+  static_assert(describes_no_base<T>(),
+                "vpci::block<Id, T>: T has a base class, which vpci::fields(...) cannot list: T{...} counts a "
+                "whole base as one member, so a base member left out could not be told (nor one named through "
+                "T, as fields<T, M...>(&T::base_member) does, from T's own); describe the base as a member "
+                "struct, or list T's own members with vpci::fields_with_gaps(...) to keep the base off the wire");
   static_assert(lists_every_member<T>(),
                 "vpci::block<Id, T>: the vpci_fields list of T leaves out members of T; list every member, or "
                 "use vpci::fields_with_gaps(...) to keep some off the wire deliberately");
   static_assert(lists_each_member_once<T>(),
                 "vpci::block<Id, T>: the vpci_fields list of T names a member of T twice; list each member once");
-  static constexpr bool ok = lists_every_member<T>() && lists_each_member_once<T>();
+  static constexpr bool ok = describes_no_base<T>() && lists_every_member<T>() && lists_each_member_once<T>();
 };
 // True when T has a wire layout. For a described struct that has none, or a type whose size is the
 // host's, the failing rule's own static_assert has already spoken, so this is true to keep the generic
