@@ -36,4 +36,16 @@ struct cached {
   friend constexpr auto vpci_fields(vpci::type_tag<cached>) { return vpci::fields_with_gaps(&cached::value); }
 };
 static_assert(vpci::block<2, cached>::size == 4);
+// A struct with a base class may list its own members with gaps: the base stays off the wire.
+struct local_state {
+  std::uint64_t last_seen;
+};
+struct with_local_base : local_state {
+  std::uint32_t value;
+  double ratio;
+  friend constexpr auto vpci_fields(vpci::type_tag<with_local_base>) {
+    return vpci::fields_with_gaps(&with_local_base::value, &with_local_base::ratio);
+  }
+};
+static_assert(vpci::block<3, with_local_base>::size == 4 + 8);
 int main() {}

@@ -4,6 +4,7 @@
 // Time is virtual (vpci::manual_timing): nothing waits on real time for a deadline.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -11,16 +12,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/execution.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/require.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
@@ -70,6 +76,50 @@ struct io_thread {
   }
 };
 
+// The threads that handed work to an executor for running, each noted once the work is queued.
+struct submissions {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::thread::id> by;
+
+  // Until `thread` handed over some work.
+  void wait_for_one_from(std::thread::id thread) {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return std::find(by.begin(), by.end(), thread) != by.end(); });
+  }
+};
+
+// An io_context's executor (never blocking) that notes who submits to it.
+class noting_executor {
+ public:
+  using inner_type = std::decay_t<decltype(boost::asio::require(std::declval<boost::asio::io_context::executor_type>(),
+                                                                boost::asio::execution::blocking.never))>;
+  noting_executor(boost::asio::io_context& io, std::shared_ptr<submissions> seen)
+      : inner_(boost::asio::require(io.get_executor(), boost::asio::execution::blocking.never)), seen_(std::move(seen)) {}
+  boost::asio::execution_context& query(boost::asio::execution::context_t) const noexcept { return inner_.context(); }
+  static constexpr boost::asio::execution::blocking_t query(boost::asio::execution::blocking_t) noexcept {
+    return boost::asio::execution::blocking.never;
+  }
+  noting_executor require(boost::asio::execution::blocking_t::never_t) const noexcept { return *this; }
+  // Noted once queued: what is queued on the io_context after that runs after it.
+  template <class F>
+  void execute(F&& f) const {
+    inner_.execute(std::forward<F>(f));
+    {
+      std::lock_guard lock(seen_->mutex);
+      seen_->by.push_back(std::this_thread::get_id());
+    }
+    seen_->changed.notify_all();
+  }
+  friend bool operator==(const noting_executor& a, const noting_executor& b) noexcept {
+    return a.inner_ == b.inner_ && a.seen_ == b.seen_;
+  }
+
+ private:
+  inner_type inner_;
+  std::shared_ptr<submissions> seen_;
+};
+
 // Waits (without sleeping) until `ready()`, handing the io thread a turn each time.
 template <class Ready>
 void until(io_thread& t, Ready ready) {
@@ -79,12 +129,20 @@ void until(io_thread& t, Ready ready) {
   }
 }
 
+// The endpoint's executor in message_setup.
+enum class endpoint_executor {
+  io_context,          // the io_context's own
+  strand_of_a_strand,  // a kind of executor whose running thread the facade cannot ask about
+  noting,              // the io_context's, noting which threads hand it work (submissions)
+};
+
 // Binding 2: a PF serving VF 0 over a test stream (or a silent scripted PF), the VF endpoint, the facade.
 // VF 0 has block 1 (6 bytes), block 2 (128 bytes, as mlx5 uses them) and block 3 (4 bytes, read-only);
 // VF 1 has block 9.
 struct message_setup {
   io_thread t;
   manual_timing clock;
+  std::shared_ptr<submissions> submitted = std::make_shared<submissions>();
   boost::asio::any_io_executor executor;
   std::pair<test_stream, test_stream> ends;
   test_stream& vf_end = ends.first;
@@ -93,13 +151,9 @@ struct message_setup {
   std::optional<message_vf> vf;
   std::optional<linux_block_ops<message_vf>> ops;
 
-  // `on_a_strand`: the endpoint's executor is a strand over a strand of the io_context's executor: a kind
-  // of executor whose running thread the facade cannot ask about.
   explicit message_setup(engine::pf_negotiation negotiation = {}, vf_message_options options = {}, bool serve = true,
-                         bool on_a_strand = false)
-      : executor(on_a_strand ? boost::asio::any_io_executor(boost::asio::make_strand(boost::asio::make_strand(t.io)))
-                             : boost::asio::any_io_executor(t.io.get_executor())),
-        ends(test_stream::make_pair(executor)) {
+                         endpoint_executor kind = endpoint_executor::io_context)
+      : executor(make_executor(kind)), ends(test_stream::make_pair(executor)) {
     BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
     BOOST_REQUIRE(!pf.register_vf(1, 0x0102));
     BOOST_REQUIRE(!pf.define_block(0, block_id{1}, pattern(6, 0x61)));
@@ -130,7 +184,110 @@ struct message_setup {
       return bytes(c.begin(), c.end());
     });
   }
+  boost::asio::any_io_executor make_executor(endpoint_executor kind) {
+    switch (kind) {
+      case endpoint_executor::io_context: break;
+      case endpoint_executor::strand_of_a_strand: return boost::asio::make_strand(boost::asio::make_strand(t.io));
+      case endpoint_executor::noting: return noting_executor(t.io, submitted);
+    }
+    return t.io.get_executor();
+  }
 };
+
+// The scripted PF's side of binding 2 (message_setup with serve off), on the test thread: reads the next
+// request packet and sends the packet `make_packet(transaction ID, request packet)` returns.
+template <class MakePacket>
+void answer_next(message_setup& s, MakePacket make_packet) {
+  std::array<std::byte, 4> prefix{};
+  boost::asio::read(s.pf_end, boost::asio::buffer(prefix));
+  bytes request(le::load_u32(prefix.data()));
+  boost::asio::read(s.pf_end, boost::asio::buffer(request));
+  const bytes packet = make_packet(le::load_u64(request.data() + 8), request);
+  bytes frame(4);
+  le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
+  frame.insert(frame.end(), packet.begin(), packet.end());
+  boost::asio::write(s.pf_end, boost::asio::buffer(frame));
+}
+// Answers the next request, a read, with its length of bytes counting up from its block ID; returns the
+// block ID.
+std::uint32_t answer_next_read(message_setup& s) {
+  std::uint32_t block = 0;
+  answer_next(s, [&](std::uint64_t id, const bytes& request) {
+    const auto read = hyperv::decode_read_request(std::span(request).subspan(hyperv::vmbus::descriptor_size));
+    BOOST_REQUIRE(read.has_value());
+    block = read->block.value();
+    const bytes data = pattern(read->bytes_requested, block);
+    bytes packet(hyperv::read_response::max_wire_size);
+    packet.resize(*hyperv::encode(hyperv::read_response{id, ntstatus::success, data}, packet));
+    return packet;
+  });
+  return block;
+}
+
+// Binding 2 with a silent scripted PF and `callers` driver threads, call i reading 6 bytes of block i + 1.
+// Once made, the first max_calls_in_flight calls are on the wire and the others have reached the
+// endpoint's executor in order, while every slot was taken: each caller's thread was seen to hand its call
+// over while the io thread was held, before the next caller started, so each ran there in that order
+// before a slot could be freed.
+struct more_callers_than_slots {
+  static constexpr std::size_t slots = linux_block_ops<message_vf>::max_calls_in_flight;
+  std::vector<std::array<std::byte, 6>> buffers;
+  std::vector<unsigned int> bytes_returned;
+  std::vector<std::future<int>> calls;
+  message_setup s;  // last: its teardown ends the calls still waiting before their futures wait for them
+
+  explicit more_callers_than_slots(std::size_t callers)
+      : buffers(callers), bytes_returned(callers, 0xDEAD), s({}, no_negotiation(), false, endpoint_executor::noting) {
+    BOOST_REQUIRE(callers > slots);
+    for (std::size_t i = 0; i != slots; ++i) call(i);
+    until(s.t, [&] { return s.pf_end.available() >= slots * hyperv::read_request_frame_size; });
+    std::promise<void> held;
+    std::promise<void> release;
+    boost::asio::post(s.t.io, [&held, released = release.get_future()] {
+      held.set_value();
+      released.wait();
+    });
+    held.get_future().wait();
+    for (std::size_t i = slots; i != callers; ++i) s.submitted->wait_for_one_from(call(i));
+    release.set_value();
+  }
+  static vf_message_options no_negotiation() {
+    vf_message_options options;
+    options.negotiate = false;
+    return options;
+  }
+  // Starts call i on a thread of its own; returns that thread's ID.
+  std::thread::id call(std::size_t i) {
+    std::promise<std::thread::id> caller;
+    auto thread = caller.get_future();
+    calls.push_back(std::async(std::launch::async, [this, i, caller = std::move(caller)]() mutable {
+      caller.set_value(std::this_thread::get_id());
+      return s.ops->read_cfg_blk(buffers[i].data(), 6, static_cast<unsigned int>(i + 1), &bytes_returned[i]);
+    }));
+    return thread.get();
+  }
+  // Whether a call from `first` on that had to wait for a slot has returned.
+  bool a_waiting_call_returned(std::size_t first) const {
+    for (std::size_t i = std::max(first, slots); i < calls.size(); ++i)
+      if (calls[i].wait_for(std::chrono::seconds(0)) == std::future_status::ready) return true;
+    return false;
+  }
+};
+
+// The return values of every call of more_callers_than_slots(slots + 1) once `end(setup)` ran on the
+// endpoint's thread.
+template <class End>
+std::vector<int> calls_waiting_for_a_slot_ended_by(End end) {
+  more_callers_than_slots m(more_callers_than_slots::slots + 1);
+  m.s.t.on_io([&] {
+    end(m.s);
+    return 0;
+  });
+  std::vector<int> rcs;
+  for (auto& call : m.calls) rcs.push_back(call.get());
+  for (unsigned int n : m.bytes_returned) BOOST_TEST(n == 0xDEADu);
+  return rcs;
+}
 
 // Binding 1: a PF's mailbox in a memory config space (VF 0: block 2, 128 bytes), the VF endpoint on it and
 // the facade. The PF's timers (its heartbeat, while it serves) run on the same virtual clock as the VF's.
@@ -282,6 +439,43 @@ BOOST_AUTO_TEST_CASE(concurrent_callers) {
   }
 }
 
+// Found by a review: with every operation slot of the endpoint in use (64 on binding 2), a further
+// caller got -EIO at once, where a Linux caller sleeps until its answer and never fails because others
+// are busy. It waits for a slot; the callers that waited start in the order they arrived.
+BOOST_AUTO_TEST_CASE(more_callers_than_slots_wait_for_one_and_all_succeed) {
+  constexpr std::size_t slots = more_callers_than_slots::slots;
+  more_callers_than_slots m(slots + 2);
+  std::vector<std::uint32_t> answered;
+  while (answered.size() != m.calls.size()) {
+    // A waiting call neither fails nor returns before its request went out and was answered.
+    until(m.s.t, [&] { return m.s.pf_end.available() != 0 || m.a_waiting_call_returned(answered.size()); });
+    BOOST_TEST_REQUIRE(!m.a_waiting_call_returned(answered.size()));
+    answered.push_back(answer_next_read(m.s));
+  }
+  BOOST_TEST(answered[slots] == slots + 1);
+  BOOST_TEST(answered[slots + 1] == slots + 2);
+  for (std::size_t i = 0; i != m.calls.size(); ++i) {
+    BOOST_TEST(m.calls[i].get() == 0);
+    BOOST_TEST(m.bytes_returned[i] == 6u);
+    BOOST_TEST(octets(m.buffers[i]) == octets(pattern(6, static_cast<unsigned>(i + 1))));
+  }
+}
+
+// A caller waiting for a slot when the device goes away (the endpoint destroyed, the facade first as the
+// Lifetime note asks; the VF removed; the PF's end of the stream closed) returns -ENODEV, as the calls in
+// flight do, and does not wait for good (before the waiting above, it had returned -EIO at once).
+BOOST_AUTO_TEST_CASE(a_caller_waiting_for_a_slot_returns_enodev_when_the_device_goes) {
+  const std::vector<int> enodev(more_callers_than_slots::slots + 1, -ENODEV);
+  BOOST_TEST(calls_waiting_for_a_slot_ended_by([](message_setup& s) {
+               s.ops.reset();
+               s.vf.reset();
+             }) == enodev, boost::test_tools::per_element());
+  BOOST_TEST(calls_waiting_for_a_slot_ended_by([](message_setup& s) { s.vf->remove(); }) == enodev,
+             boost::test_tools::per_element());
+  BOOST_TEST(calls_waiting_for_a_slot_ended_by([](message_setup& s) { s.pf_end.close(); }) == enodev,
+             boost::test_tools::per_element());
+}
+
 // -EINVAL: length 0 or above 128, null pointers; nothing is sent, nothing written back.
 BOOST_AUTO_TEST_CASE(einval_before_anything_is_sent) {
   message_setup s;
@@ -325,22 +519,10 @@ BOOST_AUTO_TEST_CASE(eio_for_an_empty_or_broken_answer) {
   vf_message_options options;
   options.negotiate = false;
   message_setup s({}, options, false);
-  auto answer_next = [&](auto make_packet) {
-    std::array<std::byte, 4> prefix{};
-    boost::asio::read(s.pf_end, boost::asio::buffer(prefix));
-    bytes request(le::load_u32(prefix.data()));
-    boost::asio::read(s.pf_end, boost::asio::buffer(request));
-    const std::uint64_t id = le::load_u64(request.data() + 8);
-    const bytes packet = make_packet(id);
-    bytes frame(4);
-    le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
-    frame.insert(frame.end(), packet.begin(), packet.end());
-    boost::asio::write(s.pf_end, boost::asio::buffer(frame));
-  };
   std::array<std::byte, 6> buffer{};
   unsigned int bytes_returned = 0xDEAD;
   auto empty = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
-  answer_next([](std::uint64_t id) {
+  answer_next(s, [](std::uint64_t id, const bytes&) {
     bytes packet(20);  // a read completion, STATUS_SUCCESS, nothing after the status
     hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_completion, 20, id), packet.data());
     return packet;
@@ -348,14 +530,14 @@ BOOST_AUTO_TEST_CASE(eio_for_an_empty_or_broken_answer) {
   BOOST_TEST(empty.get() == -EIO);
   BOOST_TEST(bytes_returned == 0xDEADu);
   auto broken = std::async(std::launch::async, [&] { return s.ops->write_cfg_blk(buffer.data(), 6, 1); });
-  answer_next([](std::uint64_t id) {
+  answer_next(s, [](std::uint64_t id, const bytes&) {
     bytes packet(16);  // a write completion without its status
     hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_completion, 16, id), packet.data());
     return packet;
   });
   BOOST_TEST(broken.get() == -EIO);
   auto fine = std::async(std::launch::async, [&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); });
-  answer_next([](std::uint64_t id) {
+  answer_next(s, [](std::uint64_t id, const bytes&) {
     bytes packet(hyperv::read_response::max_wire_size);
     const bytes data = pattern(6, 0x42);
     auto size = hyperv::encode(hyperv::read_response{id, ntstatus::success, data}, packet);
@@ -481,7 +663,7 @@ BOOST_AUTO_TEST_CASE(edeadlk_on_the_endpoints_thread) {
 // to answer it, for good. Inside the callback it is told on any executor. (The callback unregisters
 // itself, so the facade's destructor, run on that thread, has nothing to wait for.)
 BOOST_AUTO_TEST_CASE(edeadlk_from_the_callback_on_any_executor) {
-  message_setup s({}, {}, true, /*on_a_strand=*/true);
+  message_setup s({}, {}, true, endpoint_executor::strand_of_a_strand);
   const auto [read, unregister] = read_and_unregister_from_the_callback(s);
   BOOST_TEST(read == -EDEADLK);
   BOOST_TEST(unregister == 0);

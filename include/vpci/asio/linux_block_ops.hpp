@@ -14,7 +14,8 @@
 //   -EINVAL      a length of 0 or above 128, a null buffer or bytes_returned: nothing is sent;
 //   -EIO         the PF answered with a failure status (access denied, invalid parameter, buffer too small,
 //                device not ready, ...), or with success and no data (an empty answer), or with an answer
-//                that breaks the protocol; also the endpoint's own limit of requests in flight (busy). (A
+//                that breaks the protocol; also the endpoint's busy when operations started on it other
+//                than through this facade hold every slot (the facade's own callers wait: Threading). (A
 //                PF status that is also one of vpci's own conditions, STATUS_IO_TIMEOUT,
 //                STATUS_REVISION_MISMATCH or STATUS_NO_SUCH_DEVICE, reads as that condition below, where
 //                Linux answers -EIO for every status but success);
@@ -22,7 +23,8 @@
 //                destruction: a call still waiting when the endpoint is destroyed returns it too), the PF is
 //                known dead, the stream or transport failed or ended, or the endpoint was closed; once the
 //                endpoint is dead every call returns it (Linux's answer once the channel is rescinded:
-//                wait_for_response, get_pcichild_wslot);
+//                wait_for_response, get_pcichild_wslot). A call waiting for a slot (Threading) returns it
+//                as soon as one of this facade's calls does: it waited across the device going away;
 //   -ETIMEDOUT   no answer by the endpoint's default timeout. Linux waits without a deadline (only a
 //                rescinded channel ends the wait, with -ENODEV); vpci bounds the wait and reports it apart
 //                from -ENODEV because the endpoint stays usable: a slow PF is not a removed device;
@@ -39,8 +41,14 @@
 //
 // Threading, as in Linux: read_cfg_blk and write_cfg_blk sleep until the answer, so they are called from
 // threads other than the one running the endpoint's executor (Linux: process context), which must be
-// running; they may be called from several threads at once (pipelined), up to the endpoint's operations in
-// flight (more: -EIO at once). The invalidation callback runs on the endpoint's executor (Linux: the
+// running. Any number of threads may call them at once: up to max_calls_in_flight (the endpoint's
+// operations in flight: 64 on binding 2, 16 queued on binding 1) are pipelined, and further callers sleep
+// until one of those completes, then start in the order they arrived (Linux's callers never fail because
+// others are busy). A waiting call's deadline (-ETIMEDOUT) runs from when it starts; the -EDEADLK cases
+// are told before a call waits. The slots counted are this facade's: operations started on the endpoint
+// by other means (its asynchronous or synchronous forms, another facade over it) share the endpoint's
+// slots unseen, and a call that finds them all taken returns -EIO. The invalidation callback runs on the
+// endpoint's executor (Linux: the
 // channel callback) and must not sleep; it may call reg_blk_invalidate. reg_blk_invalidate may be called
 // from any thread, the callback included; from another thread it waits for the endpoint's executor (so
 // that no earlier callback runs once it returns, which Linux does not promise): never call it, or destroy
@@ -59,7 +67,9 @@
 // the next callback registered, never lost (Linux drops them).
 //
 // Lifetime: destroy the facade before the endpoint, while the endpoint's executor runs (or from its
-// thread): the destructor unregisters the callback first, as mlx5_hv_unregister_invalidate does.
+// thread): the destructor unregisters the callback first, as mlx5_hv_unregister_invalidate does. Calls
+// in flight or waiting for a slot when the facade is destroyed hold what they need and go on; the
+// endpoint's destruction then ends them all with -ENODEV.
 #pragma once
 
 #include <atomic>
@@ -67,6 +77,8 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -159,6 +171,8 @@ class linux_block_ops {
  public:
   // HV_CONFIG_BLOCK_SIZE_MAX.
   static constexpr unsigned int block_size_max = static_cast<unsigned int>(max_block_size);
+  // The calls started on the endpoint at once: its operation slots. Callers beyond them wait for one.
+  static constexpr std::size_t max_calls_in_flight = Endpoint::max_operations;
 
   explicit linux_block_ops(Endpoint& endpoint) : state_(std::make_shared<state>(endpoint, endpoint.life())) {}
   linux_block_ops(const linux_block_ops&) = delete;
@@ -228,6 +242,29 @@ class linux_block_ops {
   [[nodiscard]] Endpoint& endpoint() const noexcept { return *state_->endpoint; }
 
  private:
+  struct state;
+  // A blocking call's completion on the endpoint's executor: frees its slot, wakes its caller, starts the
+  // next waiting call.
+  struct call_completion {
+    std::shared_ptr<state> s;
+    std::shared_ptr<detail::linux_call_result> result;
+    void operator()(boost::system::error_code ec, std::size_t n) const {
+      --s->calls_in_flight;
+      const int rc = to_errno(*s, ec);
+      result->set(rc, n);
+      // The device went away while calls waited for a slot: they end as the calls in flight did, as a
+      // rescinded channel wakes every sleeping Linux caller with -ENODEV (a removal leaves the endpoint
+      // usable, but a caller that waited across it must not then reach a PF that removed its VF).
+      if (rc == -ENODEV) end_waiting_calls(*s, -ENODEV);
+      start_waiting_calls(s);
+    }
+  };
+  // A call that arrived on the executor: `start` hands its operation to the endpoint once it has a slot.
+  struct waiting_call {
+    std::shared_ptr<detail::linux_call_result> result;
+    std::function<void(const std::shared_ptr<state>&, call_completion)> start;
+  };
+
   // Touched only on the endpoint's executor (the blocking calls hand their work to it).
   struct state {
     state(Endpoint& e, std::shared_ptr<detail::vf_life> l)
@@ -246,6 +283,10 @@ class linux_block_ops {
     std::atomic<bool> registered{false};
     bool waiting{false};
     boost::asio::cancellation_signal cancel;
+    // This facade's calls started on the endpoint and not yet completed (at most max_calls_in_flight),
+    // and the calls that arrived while none was free, oldest first.
+    std::size_t calls_in_flight{0};
+    std::deque<waiting_call> calls_waiting;
   };
 
   static block_id block_id_of(unsigned int id) noexcept { return block_id{static_cast<std::uint32_t>(id)}; }
@@ -255,21 +296,43 @@ class linux_block_ops {
     return detail::linux_block_ops_in_callback == &s || detail::running_in_this_thread(s.executor);
   }
 
-  // Starts `operation(state, handler)` on the endpoint's executor and waits for its completion, mapped to
-  // an errno.
+  // Starts `operation(state, handler)` on the endpoint's executor once one of the facade's slots is free
+  // (behind the calls that arrived before it) and waits for its completion, mapped to an errno.
   template <class Operation>
   int call(Operation operation, std::size_t& bytes) {
     auto s = state_;
     if (on_executor_thread(*s)) return -EDEADLK;
     auto result = std::make_shared<detail::linux_call_result>();
     boost::asio::post(s->executor, [s, result, operation]() mutable {
-      if (!s->life->alive) return result->set(-ENODEV);  // the endpoint was destroyed before this ran
-      operation(s, [s, result](boost::system::error_code ec, std::size_t n) { result->set(to_errno(*s, ec), n); });
+      s->calls_waiting.push_back(waiting_call{std::move(result), std::move(operation)});
+      start_waiting_calls(s);
     });
     const int rc = result->wait();
     std::lock_guard lock(result->mutex);
     bytes = result->bytes;
     return rc;
+  }
+
+  // Starts the waiting calls, oldest first, while the facade has a slot free (on the executor). An
+  // operation never completes inside the call that starts it, so this does not run inside itself.
+  static void start_waiting_calls(const std::shared_ptr<state>& s) {
+    while (s->calls_in_flight < max_calls_in_flight && !s->calls_waiting.empty()) {
+      waiting_call next = std::move(s->calls_waiting.front());
+      s->calls_waiting.pop_front();
+      if (!s->life->alive) {  // the endpoint was destroyed before this call started
+        next.result->set(-ENODEV);
+        continue;
+      }
+      ++s->calls_in_flight;
+      next.start(s, call_completion{s, std::move(next.result)});
+    }
+  }
+  // Ends every waiting call with `rc`, without starting it (on the executor).
+  static void end_waiting_calls(state& s, int rc) {
+    while (!s.calls_waiting.empty()) {
+      s.calls_waiting.front().result->set(rc);
+      s.calls_waiting.pop_front();
+    }
   }
 
   // The errno for an operation's outcome (on the endpoint's executor, where failure() may be read).

@@ -1,6 +1,6 @@
 // Field-by-field little-endian wire layout of block payload types.
 //
-// A payload type is encodable when it is an integer, enum, bool, std::byte, float/double, an array
+// A payload type is encodable when it is an integer, enum, bool, std::byte, float or double, an array
 // (C array or std::array) of encodable elements, or a struct whose fields are listed once by a
 // vpci_fields function found by argument-dependent lookup:
 //
@@ -18,17 +18,28 @@
 // types whose size is the same everywhere: use the fixed-width integers (std::uint32_t, ...). `long` and
 // `unsigned long` are 8 bytes on 64-bit Linux and 4 on Windows and 32-bit targets (a ULONG shared with a
 // Windows VF driver is std::uint32_t here); they cannot be refused, since std::int64_t is `long` on
-// 64-bit Linux. wchar_t (4 bytes on Linux, 2 on Windows) is refused.
+// 64-bit Linux. wchar_t (4 bytes on Linux, 2 on Windows) and long double (16 bytes on x86-64 Linux, 12
+// on 32-bit x86, 8 on ARM and with MSVC) are refused on every host, alone, in arrays and as an enum's
+// underlying type: accepting long double where it happens to be 8 bytes would give a descriptor that
+// compiles for one peer and not the other, or, with a codec per size, different bytes on each.
 //
 // The list names every member of an aggregate, each once, and only T's own members: one left out (a
 // member added to the struct later, say) would silently never travel, one named twice would travel twice
 // in place of another, and another type's member cannot be read from a T, so vpci::block rejects each at
 // compile time ("leaves out members of T", "names a member of T twice", "field N of T is not a member of
-// T"). A member of a base class counts as another type's: describe the base as a member struct instead.
-// Members are counted by how many initializers T{...} accepts (C arrays count their elements, as brace
-// elision does). A struct that deliberately keeps members off the wire (a local cache, padding the
+// T"). Members are counted by how many initializers T{...} accepts (C arrays count their elements, as
+// brace elision does). A struct that deliberately keeps members off the wire (a local cache, padding the
 // peer never sees) says so with vpci::fields_with_gaps(...) instead of vpci::fields(...). Types that are
 // not aggregates (constructors, private members) cannot be counted and are not checked.
+//
+// A member of a base class counts as another type's: describe the base as a member struct instead. An
+// aggregate with a base class cannot be listed with vpci::fields(...) at all ("T has a base class"): T{...}
+// takes a whole base as one initializer, so the count cannot tell which of the base's members a list
+// left out, and C++20 cannot tell a base's member named through T (fields<T, M...>(&T::base_member),
+// with explicit template arguments, converts it to an `M T::*`) from T's own. Without this rule such a
+// list passed the count with one base member standing for the whole base, and the others never
+// travelled. vpci::fields_with_gaps(...) may list T's own members of a struct with a base (the base stays
+// off the wire); as it claims no completeness, a base member named through T there is not detected.
 #pragma once
 
 #include <array>
@@ -89,8 +100,22 @@ struct codec;  // no definition: T has no wire layout
 template <class T>
 concept encodable = requires { codec<T>::size; };
 
+// The types whose size is the host's, not the wire's (wchar_t, long double), also inside an array or as
+// an enum's underlying type: no codec takes them, on any host (see the note at the top).
 template <class T>
-  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>) && (!std::is_same_v<std::remove_cv_t<T>, wchar_t>)
+struct host_sized : std::bool_constant<std::is_same_v<T, wchar_t> || std::is_same_v<T, long double>> {};
+template <class T>
+  requires std::is_enum_v<T>
+struct host_sized<T> : host_sized<std::underlying_type_t<T>> {};
+template <class E, std::size_t N>
+struct host_sized<E[N]> : host_sized<std::remove_cv_t<E>> {};
+template <class E, std::size_t N>
+struct host_sized<std::array<E, N>> : host_sized<std::remove_cv_t<E>> {};
+template <class T>
+inline constexpr bool size_differs_between_hosts = host_sized<std::remove_cv_t<T>>::value;
+
+template <class T>
+  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>) && (!size_differs_between_hosts<T>)
 struct codec<T> {
   static constexpr std::size_t size = sizeof(T);
   using wire = std::make_unsigned_t<T>;
@@ -139,8 +164,10 @@ struct codec<T> {
   }
 };
 
+// float and double: IEEE binary32 and binary64 wherever vpci builds. Not long double, even where it is 8
+// bytes (ARM, MSVC): x86-64 Linux could not decode what such a peer sends.
 template <class T>
-  requires std::is_floating_point_v<T> && (sizeof(T) == 4 || sizeof(T) == 8)
+  requires std::is_floating_point_v<T> && (!size_differs_between_hosts<T>) && (sizeof(T) == 4 || sizeof(T) == 8)
 struct codec<T> {
   using wire = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   static constexpr std::size_t size = sizeof(T);
@@ -238,12 +265,33 @@ template <class T, class... Ptrs>
 struct listed_initializers<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (initializers_of<typename member_type<Ptrs>::type> + ... + 0)> {};
 
+// Converts only to a base class of T, so T{base_initializer<T>{}} compiles exactly when T's first
+// aggregate element is a base (bases come first; no member can take it unless T has a base).
+template <class T>
+struct base_initializer {
+  template <class Base>
+    requires(std::is_base_of_v<Base, T> && !std::is_same_v<Base, T>)
+  operator Base() const noexcept;  // never defined, as any_initializer's
+};
+template <class T>
+inline constexpr bool aggregate_with_base = std::is_aggregate_v<T> && requires { T{base_initializer<T>{}}; };
+
+// True unless T is an aggregate with a base class listed by fields(...): such a list either leaves the
+// base out or names its members through T, and the count below cannot tell how many (see the note at
+// the top).
+template <class T>
+consteval bool describes_no_base() {
+  return fields_declared_with_gaps<T> || !aggregate_with_base<T>;
+}
+
 // True unless T is an aggregate whose fields(...) list leaves members out: T{...} then accepts more
 // initializers than the listed members take.
 template <class T>
 consteval bool lists_every_member() {
   if constexpr (!std::is_aggregate_v<T> || fields_declared_with_gaps<T>) {
     return true;
+  } else if constexpr (!describes_no_base<T>()) {
+    return true;  // another rule speaks first
   } else {
     return !accepts_initializers<T, listed_initializers<T>::value + 1>;
   }
@@ -270,7 +318,7 @@ constexpr std::size_t occurrences(Ptr member, Ptrs... members) noexcept {
 // True when the list names no member twice.
 template <class T>
 consteval bool lists_each_member_once() {
-  if constexpr (!lists_own_members<T>::value) {
+  if constexpr (!lists_own_members<T>::value || !describes_no_base<T>()) {
     return true;  // another rule speaks first
   } else {
     return std::apply([](auto... members) { return ((occurrences(members, members...) == 1) && ...); },
@@ -292,7 +340,7 @@ struct fields_size<T, std::tuple<Ptrs...>>
 
 template <class T>
   requires described_struct<T> && lists_own_members<T>::value && all_fields_encodable<T>::value &&
-           (lists_every_member<T>()) && (lists_each_member_once<T>())
+           (describes_no_base<T>()) && (lists_every_member<T>()) && (lists_each_member_once<T>())
 struct codec<T> {
   static constexpr std::size_t size = fields_size<T>::value;
   static constexpr void encode(const T& v, std::byte* out) noexcept {
@@ -331,19 +379,30 @@ struct codec<T> {
 template <class T>
 consteval bool layout_diagnosed();
 
+// The one message for a type whose size is the host's, whether it is T itself or a field of T (the
+// compiler's "required from" lines say which).
+template <class M>
+struct host_size_check {
+  static_assert(!size_differs_between_hosts<M>,
+                "vpci::block<Id, T>: T or a field of T is (or holds) a long double or wchar_t, whose size differs "
+                "between hosts (long double: 16 bytes on x86-64 Linux, 8 on ARM and with MSVC; wchar_t: 4 on "
+                "Linux, 2 on Windows), so a PF and a VF on different hosts would disagree on the block's bytes; "
+                "refused on every host: use double, or a fixed-width integer type");
+  static constexpr bool ok = !size_differs_between_hosts<M>;
+};
+
 template <class T, std::size_t N, class Ptr>
 struct listed_field {
   using member = typename member_type<Ptr>::type;
   static_assert(std::is_same_v<typename member_type<Ptr>::of, T>,
                 "vpci::block<Id, T>: field N of T is not a member of T (a member of another struct, or of a base "
                 "of T: list T's own members, and describe a base as a member struct)");
-  // A described struct that breaks a rule of its own says which (its own static_assert); any other
-  // member without a layout gets this message.
-  static_assert(encodable<member> || described_struct<member>,
+  // A described struct that breaks a rule of its own says which (its own static_assert), and so does a
+  // type whose size is the host's; any other member without a layout gets this message.
+  static_assert(encodable<member> || described_struct<member> || size_differs_between_hosts<member>,
                 "vpci::block<Id, T>: field N of T is not encodable (an integer, enum, bool, std::byte, float, "
-                "double, an array of those, or a struct with its own vpci_fields; not wchar_t, whose size "
-                "differs between hosts)");
-  static constexpr bool ok = std::is_same_v<typename member_type<Ptr>::of, T> &&
+                "double, an array of those, or a struct with its own vpci_fields)");
+  static constexpr bool ok = std::is_same_v<typename member_type<Ptr>::of, T> && host_size_check<member>::ok &&
                              (encodable<member> || (described_struct<member> && layout_diagnosed<member>() && false));
 };
 template <class T, class Ptrs = field_list_t<T>, class Indices = std::make_index_sequence<std::tuple_size_v<Ptrs>>>
@@ -354,19 +413,28 @@ struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> {
 };
 template <class T>
 struct field_list_check {
+  static_assert(describes_no_base<T>(),
+                "vpci::block<Id, T>: T has a base class, which vpci::fields(...) cannot list: T{...} counts a "
+                "whole base as one member, so a base member left out could not be told (nor one named through "
+                "T, as fields<T, M...>(&T::base_member) does, from T's own); describe the base as a member "
+                "struct, or list T's own members with vpci::fields_with_gaps(...) to keep the base off the wire");
   static_assert(lists_every_member<T>(),
                 "vpci::block<Id, T>: the vpci_fields list of T leaves out members of T; list every member, or "
                 "use vpci::fields_with_gaps(...) to keep some off the wire deliberately");
   static_assert(lists_each_member_once<T>(),
                 "vpci::block<Id, T>: the vpci_fields list of T names a member of T twice; list each member once");
-  static constexpr bool ok = lists_every_member<T>() && lists_each_member_once<T>();
+  static constexpr bool ok = describes_no_base<T>() && lists_every_member<T>() && lists_each_member_once<T>();
 };
-// True when T has a wire layout. For a described struct that has none, the failing rule's own
-// static_assert has already spoken, so this is true to keep the generic message quiet.
+// True when T has a wire layout. For a described struct that has none, or a type whose size is the
+// host's, the failing rule's own static_assert has already spoken, so this is true to keep the generic
+// message quiet.
 template <class T>
 consteval bool layout_diagnosed() {
   if constexpr (described_struct<T>) {
     if constexpr (listed_fields_check<T>::ok) static_cast<void>(field_list_check<T>::ok);
+    return true;
+  } else if constexpr (size_differs_between_hosts<T>) {
+    static_cast<void>(host_size_check<T>::ok);
     return true;
   } else {
     return encodable<T>;
