@@ -321,10 +321,15 @@ static void execute(struct vf_state* v, const uint32_t* copy, uint8_t* answer, u
 }
 
 /* docs/protocol.md 4.2 service(): one copy of the window, every decision from it. Returns whether the
- * VF should be signalled. */
+ * VF should be signalled. The copy starts at `request` (the doorbell) and wraps around: the block register
+ * and the data are read after the doorbell, so a VF that rings while the copy is taken cannot pair its new
+ * request with the block register from before it wrote it (the copy's order). */
 static bool service(struct vf_state* v, bool beat) {
   uint32_t copy[VPCI_WINDOW_SIZE / 4];
-  for (unsigned i = 0; i < VPCI_WINDOW_SIZE / 4; ++i) copy[i] = reg_load(v, 4 * i);
+  for (unsigned k = 0; k < VPCI_WINDOW_SIZE / 4; ++k) {
+    const unsigned i = (VPCI_REG_REQUEST / 4 + k) % (VPCI_WINDOW_SIZE / 4);
+    copy[i] = reg_load(v, 4 * i);
+  }
   bool changed = false;
   for (uint32_t r = 0; r < VPCI_REG_DATA; r += 4) /* a VF's write into a PF register is undone */
     if (pf_owned(r) && copy[r / 4] != v->shadow[r / 4]) {

@@ -14,8 +14,8 @@
 // Accesses go through transport/device_side.hpp, synchronously on transports whose accesses never block
 // (or that have a device side of their own), else through async_read/async_write.
 //
-// One service ("pass"): read the window, let the session decide (with the Timing policy's time, so a
-// heartbeat that is due rides along), perform its writes in order, and raise the VF's signal once when the
+// One service ("pass"): read the window (the doorbell first: read_window), let the session decide (with
+// the Timing policy's time, so a heartbeat that is due rides along), perform its writes in order, and raise the VF's signal once when the
 // session says so (the VF set control.SIGNAL; transports with a peer signal: transport/traits.hpp). The
 // serving loop also wakes when the session's next heartbeat is due. A pass is never nested in another pass of the same window: a service asked for during a pass
 // (a block handler calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass
@@ -401,7 +401,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     std::array<std::byte, mailbox::window_size> window;
     for (bool read = true; !ec && read && !detached_;) {
       again_ = false;
-      device_side_read(transport_, this->window_, window, ec);
+      read_window(window, ec);
       if (ec) break;
       decided(this->decide(window, timing_.now()));
       ec = finish_update_now(wrote);
@@ -410,6 +410,23 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     again_ = false;
     servicing_ = false;
     return ec;
+  }
+  // The copy a pass decides from: the doorbell (`request`) first, then the whole window, the copy keeping
+  // the doorbell as first read (docs/protocol.md 4.2). A read of several dwords is no indivisible copy on
+  // most transports (shared memory, a device's registers: one dword after another, in address order), and
+  // the VF writes the block register and the data before the doorbell: read in address order, a copy could
+  // hold the block register from before the VF wrote it and the doorbell from after it rang, and the PF
+  // ran the new request on the old block (vpci-perf --shm, once under load: "the PF refuses to read it").
+  // Whatever the rest of the copy holds was read after the doorbell it acts on, so it is at least that new.
+  // A doorbell rung after the first read is left for the next pass (a replay now).
+  void read_window(std::span<std::byte, mailbox::window_size> window, boost::system::error_code& ec) {
+    std::array<std::byte, 4> doorbell{};
+    device_side_read(transport_, this->window_ + mailbox::reg::request, doorbell, ec);
+    if (!ec) device_side_read(transport_, this->window_, window, ec);
+    if (!ec) take_doorbell(doorbell, window);
+  }
+  static void take_doorbell(std::span<const std::byte, 4> doorbell, std::span<std::byte, mailbox::window_size> window) {
+    std::copy(doorbell.begin(), doorbell.end(), window.begin() + mailbox::reg::request);
   }
   // The session's decision becomes the update in progress, with what to do once it is written.
   void decided(const typename base::session_type::write_list& writes) {
@@ -473,7 +490,16 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     if (resuming_) return write_next();
     read_next();
   }
+  // As read_window: the doorbell, then the window.
   void read_next() {
+    transport_.async_read(this->window_ + mailbox::reg::request, doorbell_,
+                          boost::asio::bind_executor(executor_, [self = this->shared_from_this()](
+                                                                    boost::system::error_code ec, std::size_t) {
+                            if (ec || self->detached_) return self->end_async_pass(ec);
+                            self->read_window_after_doorbell();
+                          }));
+  }
+  void read_window_after_doorbell() {
     transport_.async_read(this->window_, buffer_,
                           boost::asio::bind_executor(executor_, [self = this->shared_from_this()](
                                                                     boost::system::error_code ec, std::size_t) {
@@ -482,6 +508,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   }
   void on_pass_read(boost::system::error_code ec) {
     if (ec || detached_) return end_async_pass(ec);
+    take_doorbell(doorbell_, buffer_);
     decided(this->decide(buffer_, timing_.now()));
     write_next();
   }
@@ -611,6 +638,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   timer_type timer_;
   engine::poll_schedule schedule_;
   std::optional<write_hook_id> hook_;
+  std::array<std::byte, 4> doorbell_{};  // an asynchronous pass's first read (read_next)
   std::array<std::byte, mailbox::window_size> buffer_{};
   // Serving.
   std::unique_ptr<serve_completion> completion_;

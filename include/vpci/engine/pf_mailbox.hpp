@@ -9,7 +9,9 @@
 //
 // `window` is a copy the binding read, not live registers: a request is decided and a written block taken
 // from that one copy, so a VF that changes the window meanwhile cannot make the PF validate one value and
-// use another. The session writes only the registers an answer changes, so it costs the fewest register
+// use another. The binding reads `request` (the doorbell) first and the rest of the window after it
+// (docs/protocol.md 4.2, the copy's order): a copy read in address order could pair a new doorbell with the
+// block register from before the VF wrote it. The session writes only the registers an answer changes, so it costs the fewest register
 // writes: a read answer's data dwords (all of them), `result` when it changes, and `status`, always last
 // (docs/protocol.md, the PF's service routine).
 //
