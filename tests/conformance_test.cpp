@@ -989,6 +989,27 @@ BOOST_AUTO_TEST_CASE(text_given_with_a_control_character_is_quoted_in_every_mess
   BOOST_TEST(contains(flr.output, "FAIL  mailbox.flr  protocol.md §5.4, §5.1  'false # \\x1B[2J\\x0A' exited with status "), flr.output);
 }
 
+// A --*-cmd that failed was reported with std::system's raw wait status: `exit 1` read "exited with status
+// 256", and a command killed by a signal gave a number that named no signal. The status is now decoded: the
+// command's exit status, or the signal that ended it. Over vfio-user (vpci-vfio-user-device), where
+// --flr-cmd decides mailbox.flr.
+BOOST_AUTO_TEST_CASE(a_failed_command_names_its_exit_status_or_the_signal_that_ended_it) {
+  const auto paths = tool_paths({"VPCI_RUN_WITH_VFIO_USER_DEVICE", "VPCI_VFIO_USER_DEVICE", "VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const std::string served = "/tmp/vpci-conformance-test-" + std::to_string(::getpid()) + "-status.sock";
+  const std::string fail_line = "FAIL  mailbox.flr  protocol.md §5.4, §5.1  ";
+  for (const auto& [command, reason] : {std::pair<std::string, std::string>{"exit 1", "'exit 1' exited with status 1"},
+                                        {"exit 3", "'exit 3' exited with status 3"},
+                                        {"kill -TERM $$", "'kill -TERM $$' was ended by signal SIGTERM"}}) {
+    BOOST_TEST_CONTEXT(command) {
+      const tool_run run = run_tool({paths->at(0), paths->at(1), served, "--conformance-profile", "--", paths->at(2), "--vfio-user",
+                                     served, "--case", "mailbox.flr", "--flr-cmd", command});
+      BOOST_TEST(run.status == 1, run.output);
+      BOOST_TEST(contains(run.output, fail_line + reason + "\n"), run.output);
+    }
+  }
+}
+
 // --list --json printed the text listing: a reader of the JSON got no document. Now it is one JSON object,
 // the binding listed and each case with the fields the text listing shows (name, section, what it checks),
 // keyed as the results' JSON keys them; --case and --exclude select as for the text.

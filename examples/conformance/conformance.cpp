@@ -26,6 +26,7 @@
 #include "conformance/mailbox_port.hpp"
 #include "conformance/runner.hpp"
 #include "conformance/self_pf.hpp"
+#include "conformance/shell_command.hpp"
 #include "conformance/socket_stream.hpp"
 #include "json_string.hpp"
 #include "option_number.hpp"
@@ -81,6 +82,8 @@ Options:
   --flr-cmd CMD             a shell command that makes the PF reset VF {vf} (an FLR, protocol.md 5.4); it
                             returns once the PF has taken it (other VFs may be reset too). Over vfio-user
                             the transport resets the device itself (VFIO_USER_DEVICE_RESET) without it
+                            A command run through the shell that fails (an exit status other than 0, or
+                            a signal) fails the case that ran it, naming the exit status or the signal
 
 Without --block the PF is assumed to define the conformance profile (what --self defines): VF 0 has
 block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, write-only), 0x12345678
@@ -359,10 +362,7 @@ class command_control final : public pf_control {
   static void replace(std::string& s, const std::string& what, const std::string& with) {
     for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + with.size())) s.replace(at, what.size(), with);
   }
-  static std::string run(const std::string& cmd) {
-    const int status = std::system(cmd.c_str());
-    return status == 0 ? std::string{} : quoted_text(cmd) + " exited with status " + std::to_string(status);
-  }
+  static std::string run(const std::string& cmd) { return run_shell_command(cmd); }
   std::string invalidate_, restart_, flr_;
 };
 
