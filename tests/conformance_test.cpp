@@ -1105,8 +1105,9 @@ BOOST_AUTO_TEST_CASE(an_option_of_one_binding_on_the_other_is_a_usage_error_nami
   }
   // On their own binding they are taken.
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--self", "--list", "--dvsec-vendor", "0x1AF4", "--dvsec-id", "0x5650", "--empty-block", "7", "--invalidate-block", "8",
-            "--restart-cmd", "true", "--flr-cmd", "true", "--binding", "mailbox"},
+           // An external PF's target: --self takes no command (a_command_beside_self_is_a_usage_error_naming_it).
+           {"--shm", "/vpci-x", "--list", "--dvsec-vendor", "0x1AF4", "--dvsec-id", "0x5650", "--empty-block", "7", "--invalidate-block",
+            "8", "--restart-cmd", "true", "--flr-cmd", "true", "--binding", "mailbox"},
            {"--self", "--list", "--binding", "hyperv", "--wslot", "0x22", "--wslot2", "0x42", "--stall-ms", "300"},
            {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock", "--list", "--binding", "hyperv"},
            {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2", "--list"}}) {
@@ -1181,6 +1182,54 @@ BOOST_AUTO_TEST_CASE(two_targets_or_a_target_option_without_its_target_is_a_usag
            {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock"},
            {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2"}}) {
     BOOST_TEST_CONTEXT(args[0] << " " << args[1]) {
+      std::vector<std::string> run_args{paths->at(0)};
+      run_args.insert(run_args.end(), args.begin(), args.end());
+      run_args.emplace_back("--list");
+      const tool_run run = run_tool(run_args);
+      BOOST_TEST(run.status == 0, run.output);
+    }
+  }
+}
+
+// --invalidate-cmd, --restart-cmd and --flr-cmd beside --self were ignored without a word: the tool raises
+// invalidations in, restarts and resets the VFs of its own PF itself, so the command given never ran and the
+// run was not the one the command line asked for. Each is now a usage error naming the option and why.
+BOOST_AUTO_TEST_CASE(a_command_beside_self_is_a_usage_error_naming_it) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct refused {
+    std::vector<std::string> args;  // after the program; --list is added, so that nothing runs
+    std::string message;
+  };
+  const std::string why = ": vpci's PF in this process is driven by the tool itself, without commands";
+  const refused cases[] = {
+      {{"--self", "--invalidate-cmd", "true"}, "--invalidate-cmd applies to an external PF only, not to --self" + why},
+      {{"--restart-cmd", "true", "--self"}, "--restart-cmd applies to an external PF only, not to --self" + why},
+      {{"--self", "--flr-cmd", "true"}, "--flr-cmd applies to an external PF only, not to --self" + why},
+      {{"--self", "--binding", "hyperv", "--invalidate-cmd", "true"}, "--invalidate-cmd applies to an external PF only, not to --self" + why},
+      {{"--self", "--tcp", "127.0.0.1:0", "--invalidate-cmd", "true"},
+       "--invalidate-cmd applies to an external PF only, not to --self --tcp" + why},
+  };
+  for (const refused& r : cases) {
+    BOOST_TEST_CONTEXT(r.message) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), r.args.begin(), r.args.end());
+      args.emplace_back("--list");
+      const tool_run text = run_tool(args);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output.starts_with("vpci-conformance: " + r.message + "\n\nusage: vpci-conformance"), text.output);
+      args.emplace_back("--json");
+      const tool_run json = run_tool(args, capture::stdout_only);
+      BOOST_TEST(json.status == 2);
+      BOOST_TEST(json.output == R"json({"error":")json" + r.message + "\"}\n");
+    }
+  }
+  // Beside an external PF's target they are taken.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--shm", "/vpci-x", "--invalidate-cmd", "true", "--restart-cmd", "true", "--flr-cmd", "true"},
+           {"--unix", "/tmp/x.sock", "--invalidate-cmd", "true"}}) {
+    BOOST_TEST_CONTEXT(args[0]) {
       std::vector<std::string> run_args{paths->at(0)};
       run_args.insert(run_args.end(), args.begin(), args.end());
       run_args.emplace_back("--list");

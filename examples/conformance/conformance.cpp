@@ -95,6 +95,8 @@ An option that only one binding's cases read is a usage error with the other bin
 are binding 1's; --wslot, --wslot2 and --stall-ms binding 2's. A run has one target (--self --tcp HOST:0
 is one); a second VF's target only beside its first VF's (--shm2 beside --shm, --tcp2 beside an external
 PF's --tcp, ...), and --allow-write only beside --sysfs: otherwise a usage error naming both options.
+--invalidate-cmd, --restart-cmd and --flr-cmd are for an external PF: beside --self, whose PF the tool drives
+itself, they are a usage error.
 Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
 the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
 setup error (with --json also given as {"error": MESSAGE} on stdout).
@@ -195,6 +197,11 @@ constexpr std::array target_options{
     target_option{"--vfio-user2", "--vfio-user"}, target_option{"--unix2", "--unix"}, target_option{"--tcp2", "--tcp"},
 };
 
+// The commands that make an external PF raise an invalidation, restart or reset a VF. --self's PF runs in
+// this process and the tool does all three to it directly (self_pf.hpp's pf_control), so beside --self a
+// command would never run and the run would not be the one the command line describes: a usage error.
+constexpr std::array<std::string_view, 3> external_pf_commands{"--invalidate-cmd", "--restart-cmd", "--flr-cmd"};
+
 // `named`: the options given, in order. After the binding check, so that the targets left are one
 // binding's (a target of the other is refused there, naming its binding).
 void check_target(const std::vector<std::string>& named) {
@@ -213,6 +220,11 @@ void check_target(const std::vector<std::string>& named) {
       throw std::invalid_argument(a + " applies to " + std::string(of->target) + " only, " +
                                   (target.empty() ? "and no " + std::string(of->target) + " is given" : "not to " + target));
   }
+  if (target.starts_with("--self"))
+    for (const std::string& a : named)
+      if (std::find(external_pf_commands.begin(), external_pf_commands.end(), a) != external_pf_commands.end())
+        throw std::invalid_argument(a + " applies to an external PF only, not to " + target +
+                                    ": vpci's PF in this process is driven by the tool itself, without commands");
 }
 
 block_spec parse_block(std::string_view option, const std::string& text) {
