@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -950,12 +951,10 @@ BOOST_AUTO_TEST_CASE(text_given_with_a_control_character_is_quoted_in_every_mess
       {{"--unix", socket, "--case", "hyperv.version_negotiation"}, 1,
        "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: connect '" +
            socket.substr(0, socket.size() - 1) + "\\x0A': No such file or directory"},
-      {{"--tcp", "127.0.0.1\x1b", "--case", "hyperv.version_negotiation"}, 1,
-       "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: expected HOST:PORT, got "
-       "'127.0.0.1\\x1B'"},
-      {{"--tcp", "127.0.0.1:no\x1bport", "--case", "hyperv.version_negotiation"}, 1,
-       "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: resolve '127.0.0.1:no\\x1Bport': ",
-       false},
+      // A --tcp that is no HOST:PORT is refused before anything runs (a_tcp_address_that_is_no_host_port_is_a_usage_error).
+      {{"--tcp", "127.0.0.1\x1b", "--case", "hyperv.version_negotiation"}, 2, "vpci-conformance: --tcp: expected HOST:PORT, got '127.0.0.1\\x1B'"},
+      {{"--tcp", "127.0.0.1:no\x1bport", "--case", "hyperv.version_negotiation"}, 2,
+       "vpci-conformance: --tcp: the port of '127.0.0.1:no\\x1Bport' is not a number in 1..65535"},
       // Where a port is refused or an address cannot be taken, the text is quoted all the same.
       {{"--tcp", "127.0.0.1:1", "--case", "hyperv.version_negotiation"}, 1,
        "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: connect '127.0.0.1:1': Connection refused"},
@@ -987,6 +986,27 @@ BOOST_AUTO_TEST_CASE(text_given_with_a_control_character_is_quoted_in_every_mess
                                  "--case", "mailbox.flr", "--flr-cmd", "false # \x1b[2J\n"});
   BOOST_TEST(flr.status == 1, flr.output);
   BOOST_TEST(contains(flr.output, "FAIL  mailbox.flr  protocol.md §5.4, §5.1  'false # \\x1B[2J\\x0A' exited with status "), flr.output);
+}
+
+// A --*-cmd that failed was reported with std::system's raw wait status: `exit 1` read "exited with status
+// 256", and a command killed by a signal gave a number that named no signal. The status is now decoded: the
+// command's exit status, or the signal that ended it. Over vfio-user (vpci-vfio-user-device), where
+// --flr-cmd decides mailbox.flr.
+BOOST_AUTO_TEST_CASE(a_failed_command_names_its_exit_status_or_the_signal_that_ended_it) {
+  const auto paths = tool_paths({"VPCI_RUN_WITH_VFIO_USER_DEVICE", "VPCI_VFIO_USER_DEVICE", "VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const std::string served = "/tmp/vpci-conformance-test-" + std::to_string(::getpid()) + "-status.sock";
+  const std::string fail_line = "FAIL  mailbox.flr  protocol.md §5.4, §5.1  ";
+  for (const auto& [command, reason] : {std::pair<std::string, std::string>{"exit 1", "'exit 1' exited with status 1"},
+                                        {"exit 3", "'exit 3' exited with status 3"},
+                                        {"kill -TERM $$", "'kill -TERM $$' was ended by signal SIGTERM"}}) {
+    BOOST_TEST_CONTEXT(command) {
+      const tool_run run = run_tool({paths->at(0), paths->at(1), served, "--conformance-profile", "--", paths->at(2), "--vfio-user",
+                                     served, "--case", "mailbox.flr", "--flr-cmd", command});
+      BOOST_TEST(run.status == 1, run.output);
+      BOOST_TEST(contains(run.output, fail_line + reason + "\n"), run.output);
+    }
+  }
 }
 
 // --list --json printed the text listing: a reader of the JSON got no document. Now it is one JSON object,
@@ -1084,8 +1104,9 @@ BOOST_AUTO_TEST_CASE(an_option_of_one_binding_on_the_other_is_a_usage_error_nami
   }
   // On their own binding they are taken.
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--self", "--list", "--dvsec-vendor", "0x1AF4", "--dvsec-id", "0x5650", "--empty-block", "7", "--invalidate-block", "8",
-            "--restart-cmd", "true", "--flr-cmd", "true", "--binding", "mailbox"},
+           // An external PF's target: --self takes no command (a_command_beside_self_is_a_usage_error_naming_it).
+           {"--shm", "/vpci-x", "--list", "--dvsec-vendor", "0x1AF4", "--dvsec-id", "0x5650", "--empty-block", "7", "--invalidate-block",
+            "8", "--restart-cmd", "true", "--flr-cmd", "true", "--binding", "mailbox"},
            {"--self", "--list", "--binding", "hyperv", "--wslot", "0x22", "--wslot2", "0x42", "--stall-ms", "300"},
            {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock", "--list", "--binding", "hyperv"},
            {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2", "--list"}}) {
@@ -1167,6 +1188,134 @@ BOOST_AUTO_TEST_CASE(two_targets_or_a_target_option_without_its_target_is_a_usag
       BOOST_TEST(run.status == 0, run.output);
     }
   }
+}
+
+// --invalidate-cmd, --restart-cmd and --flr-cmd beside --self were ignored without a word: the tool raises
+// invalidations in, restarts and resets the VFs of its own PF itself, so the command given never ran and the
+// run was not the one the command line asked for. Each is now a usage error naming the option and why.
+BOOST_AUTO_TEST_CASE(a_command_beside_self_is_a_usage_error_naming_it) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct refused {
+    std::vector<std::string> args;  // after the program; --list is added, so that nothing runs
+    std::string message;
+  };
+  const std::string why = ": vpci's PF in this process is driven by the tool itself, without commands";
+  const refused cases[] = {
+      {{"--self", "--invalidate-cmd", "true"}, "--invalidate-cmd applies to an external PF only, not to --self" + why},
+      {{"--restart-cmd", "true", "--self"}, "--restart-cmd applies to an external PF only, not to --self" + why},
+      {{"--self", "--flr-cmd", "true"}, "--flr-cmd applies to an external PF only, not to --self" + why},
+      {{"--self", "--binding", "hyperv", "--invalidate-cmd", "true"}, "--invalidate-cmd applies to an external PF only, not to --self" + why},
+      {{"--self", "--tcp", "127.0.0.1:0", "--invalidate-cmd", "true"},
+       "--invalidate-cmd applies to an external PF only, not to --self --tcp" + why},
+  };
+  for (const refused& r : cases) {
+    BOOST_TEST_CONTEXT(r.message) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), r.args.begin(), r.args.end());
+      args.emplace_back("--list");
+      const tool_run text = run_tool(args);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output.starts_with("vpci-conformance: " + r.message + "\n\nusage: vpci-conformance"), text.output);
+      args.emplace_back("--json");
+      const tool_run json = run_tool(args, capture::stdout_only);
+      BOOST_TEST(json.status == 2);
+      BOOST_TEST(json.output == R"json({"error":")json" + r.message + "\"}\n");
+    }
+  }
+  // Beside an external PF's target they are taken.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--shm", "/vpci-x", "--invalidate-cmd", "true", "--restart-cmd", "true", "--flr-cmd", "true"},
+           {"--unix", "/tmp/x.sock", "--invalidate-cmd", "true"}}) {
+    BOOST_TEST_CONTEXT(args[0]) {
+      std::vector<std::string> run_args{paths->at(0)};
+      run_args.insert(run_args.end(), args.begin(), args.end());
+      run_args.emplace_back("--list");
+      const tool_run run = run_tool(run_args);
+      BOOST_TEST(run.status == 0, run.output);
+    }
+  }
+}
+
+// A --tcp or --tcp2 without a colon or with a port that is no number in 1..65535 was taken as given: --list
+// listed the cases, and a run reported every case FAIL for it at run time ("cannot connect: expected
+// HOST:PORT", "resolve ...: Servname not supported"), exit status 1 as if the PF had failed; --self --tcp
+// with a port other than 0 was refused only when the run started. Each is now a usage error naming the
+// option and the value, before anything runs.
+BOOST_AUTO_TEST_CASE(a_tcp_address_that_is_no_host_port_is_a_usage_error) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  using capture = vpci::test::program_process::capture;
+  struct refused {
+    std::vector<std::string> args;  // after the program; --list is added
+    std::string message;
+  };
+  const std::string self_listens = " (its PF listens on any free port, one per VF)";
+  const refused cases[] = {
+      {{"--tcp", "127.0.0.1"}, "--tcp: expected HOST:PORT, got '127.0.0.1'"},
+      {{"--tcp", ""}, "--tcp: expected HOST:PORT, got ''"},
+      {{"--tcp", "[::1]"}, "--tcp: expected HOST:PORT, got '[::1]'"},
+      {{"--tcp", "127.0.0.1:"}, "--tcp: the port of '127.0.0.1:' is not a number in 1..65535"},
+      {{"--tcp", "127.0.0.1:http"}, "--tcp: the port of '127.0.0.1:http' is not a number in 1..65535"},
+      {{"--tcp", "127.0.0.1:65536"}, "--tcp: the port of '127.0.0.1:65536' is not a number in 1..65535"},
+      {{"--tcp", "127.0.0.1:0"}, "--tcp: the port of '127.0.0.1:0' is not a number in 1..65535"},
+      {{"--tcp", "127.0.0.1:+1"}, "--tcp: the port of '127.0.0.1:+1' is not a number in 1..65535"},
+      {{"--tcp", "127.0.0.1:0x50"}, "--tcp: the port of '127.0.0.1:0x50' is not a number in 1..65535"},
+      {{"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1"}, "--tcp2: expected HOST:PORT, got '127.0.0.1'"},
+      {{"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:-2"}, "--tcp2: the port of '127.0.0.1:-2' is not a number in 1..65535"},
+      {{"--self", "--tcp", "127.0.0.1:1"}, "--tcp: expected HOST:0 beside --self, got '127.0.0.1:1'" + self_listens},
+      {{"--self", "--tcp", "127.0.0.1"}, "--tcp: expected HOST:0 beside --self, got '127.0.0.1'" + self_listens},
+      {{"--self", "--tcp", ":0"}, "--tcp: expected HOST:0 beside --self, got ':0'" + self_listens},
+  };
+  for (const refused& r : cases) {
+    BOOST_TEST_CONTEXT(r.message) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), r.args.begin(), r.args.end());
+      args.emplace_back("--list");
+      const tool_run text = run_tool(args);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output.starts_with("vpci-conformance: " + r.message + "\n\nusage: vpci-conformance"), text.output);
+      args.emplace_back("--json");
+      const tool_run json = run_tool(args, capture::stdout_only);
+      BOOST_TEST(json.status == 2);
+      BOOST_TEST(json.output == R"json({"error":")json" + r.message + "\"}\n");
+    }
+  }
+  // HOST:PORT, [HOST]:PORT for IPv6, the bounds of the port, and HOST:0 beside --self are taken.
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--tcp", "127.0.0.1:1", "--tcp2", "localhost:65535"}, {"--tcp", "[::1]:80"}, {"--self", "--tcp", "[::1]:0"}}) {
+    BOOST_TEST_CONTEXT(args.back()) {
+      std::vector<std::string> run_args{paths->at(0)};
+      run_args.insert(run_args.end(), args.begin(), args.end());
+      run_args.emplace_back("--list");
+      const tool_run run = run_tool(run_args);
+      BOOST_TEST(run.status == 0, run.output);
+    }
+  }
+}
+
+// An IPv6 address, [HOST]:PORT, went to getaddrinfo with its brackets ("resolve '[::1]:PORT': Name or
+// service not known"): --self --tcp [::1]:0 failed every case, its PF naming its listeners so, and an
+// external PF's --tcp [HOST]:PORT could not be reached. connect_tcp now splits by host_port.hpp.
+BOOST_AUTO_TEST_CASE(self_over_tcp_on_an_ipv6_host_connects) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  {  // a host without IPv6 loopback has nothing to show here
+    const int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+    ::sockaddr_in6 loopback{};
+    loopback.sin6_family = AF_INET6;
+    loopback.sin6_addr = in6addr_loopback;
+    const bool bound = probe >= 0 && ::bind(probe, reinterpret_cast<const ::sockaddr*>(&loopback), sizeof loopback) == 0;
+    if (probe >= 0) ::close(probe);
+    if (!bound) {
+      BOOST_TEST_MESSAGE("no IPv6 loopback: nothing to check");
+      return;
+    }
+  }
+  const tool_run run = run_tool({paths->at(0), "--self", "--tcp", "[::1]:0", "--case", "hyperv.version_negotiation"});
+  BOOST_TEST(run.status == 0, run.output);
+  BOOST_TEST(contains(run.output, "PASS  hyperv.version_negotiation"), run.output);
 }
 
 // Over vfio-user (vpci-vfio-user-device --conformance-profile, as README.md runs it) the SKIP reasons spoke

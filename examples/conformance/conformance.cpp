@@ -26,7 +26,9 @@
 #include "conformance/mailbox_port.hpp"
 #include "conformance/runner.hpp"
 #include "conformance/self_pf.hpp"
+#include "conformance/shell_command.hpp"
 #include "conformance/socket_stream.hpp"
+#include "host_port.hpp"
 #include "json_string.hpp"
 #include "option_number.hpp"
 #include "quoted_text.hpp"
@@ -54,7 +56,8 @@ Targets, binding 2 (Hyper-V vPCI messages, raw frames):
   --self --binding hyperv   vpci's own PF, serving socket pairs on a thread of this process
   --self --tcp HOST:0       vpci's own PF listening on HOST (any free port, one listener per VF), the cases
                             connecting over TCP as to an external PF
-  --unix PATH / --tcp HOST:PORT, and --unix2 / --tcp2 for the second VF's stream
+  --unix PATH / --tcp HOST:PORT, and --unix2 / --tcp2 for the second VF's stream ([HOST]:PORT for IPv6;
+                            PORT 1..65535, decimal: another value is a usage error before anything runs)
 
 Options:
   --case PATTERN            run only matching cases (a name or a glob; repeatable; one that matches no
@@ -81,6 +84,8 @@ Options:
   --flr-cmd CMD             a shell command that makes the PF reset VF {vf} (an FLR, protocol.md 5.4); it
                             returns once the PF has taken it (other VFs may be reset too). Over vfio-user
                             the transport resets the device itself (VFIO_USER_DEVICE_RESET) without it
+                            A command run through the shell that fails (an exit status other than 0, or
+                            a signal) fails the case that ran it, naming the exit status or the signal
 
 Without --block the PF is assumed to define the conformance profile (what --self defines): VF 0 has
 block 1 (16 bytes, read-write), 2 (4, read-only), 3 (128, read-write), 4 (4, write-only), 0x12345678
@@ -92,6 +97,8 @@ An option that only one binding's cases read is a usage error with the other bin
 are binding 1's; --wslot, --wslot2 and --stall-ms binding 2's. A run has one target (--self --tcp HOST:0
 is one); a second VF's target only beside its first VF's (--shm2 beside --shm, --tcp2 beside an external
 PF's --tcp, ...), and --allow-write only beside --sysfs: otherwise a usage error naming both options.
+--invalidate-cmd, --restart-cmd and --flr-cmd are for an external PF: beside --self, whose PF the tool drives
+itself, they are a usage error.
 Binding-2 cases that commit protocol violations quarantine the VF: they run last, and the PF must reset
 the VF before another run. Exit status: 0 when nothing failed, 1 when a case failed, 2 on a usage or
 setup error (with --json also given as {"error": MESSAGE} on stdout).
@@ -101,6 +108,7 @@ struct options {
   bool self{false};
   std::string binding{"mailbox"};
   std::string shm, shm2, sysfs, sysfs2, vfio_user, vfio_user2, unix_path, unix_path2, tcp, tcp2;
+  std::optional<std::string> self_tcp_host;  // --self --tcp HOST:0: the HOST its PF listens on
   bool allow_write{false};
   std::vector<std::string> cases;
   std::vector<std::string> excluded;
@@ -125,6 +133,9 @@ constexpr number_range milliseconds_range{1, 86'400'000, "1..86400000 (a day)"};
 constexpr number_range id32_range{0, 0xFFFF'FFFF, "0..0xFFFFFFFF"};
 constexpr number_range id16_range{0, 0xFFFF, "0..0xFFFF"};
 constexpr number_range block_size_range{1, 128, "1..128"};
+// A port the tool connects to: port 0 is no PF's (a listener given 0 takes a free port and names another).
+// Decimal only, as vpci-perf's --tcp takes it: the text goes to getaddrinfo as the service, which reads no 0x.
+constexpr number_range connect_port_range{1, 65535, "1..65535"};
 
 // `text` as `option`'s value: decimal, 0x hex or 0 octal, the whole text, within `range`.
 std::uint64_t number(std::string_view option, const std::string& text, number_range range) {
@@ -192,6 +203,11 @@ constexpr std::array target_options{
     target_option{"--vfio-user2", "--vfio-user"}, target_option{"--unix2", "--unix"}, target_option{"--tcp2", "--tcp"},
 };
 
+// The commands that make an external PF raise an invalidation, restart or reset a VF. --self's PF runs in
+// this process and the tool does all three to it directly (self_pf.hpp's pf_control), so beside --self a
+// command would never run and the run would not be the one the command line describes: a usage error.
+constexpr std::array<std::string_view, 3> external_pf_commands{"--invalidate-cmd", "--restart-cmd", "--flr-cmd"};
+
 // `named`: the options given, in order. After the binding check, so that the targets left are one
 // binding's (a target of the other is refused there, naming its binding).
 void check_target(const std::vector<std::string>& named) {
@@ -210,6 +226,31 @@ void check_target(const std::vector<std::string>& named) {
       throw std::invalid_argument(a + " applies to " + std::string(of->target) + " only, " +
                                   (target.empty() ? "and no " + std::string(of->target) + " is given" : "not to " + target));
   }
+  if (target.starts_with("--self"))
+    for (const std::string& a : named)
+      if (std::find(external_pf_commands.begin(), external_pf_commands.end(), a) != external_pf_commands.end())
+        throw std::invalid_argument(a + " applies to an external PF only, not to " + target +
+                                    ": vpci's PF in this process is driven by the tool itself, without commands");
+}
+
+// --tcp / --tcp2 `text` (`option`'s value) as HOST:PORT, checked here so that a mistake in it is a usage
+// error naming it, not every case's FAIL once the run connects (and exit status 1, as if the PF had failed).
+// Beside --self, --tcp is where its PF listens: HOST:0, the PF taking a free port for each VF; the HOST is
+// returned. The split is examples/host_port.hpp's, which connect_tcp follows too.
+std::string check_tcp(std::string_view option, const std::string& text, bool self) {
+  const auto address = vpci::example::split_host_port(text);
+  if (self) {
+    // An empty HOST would leave --self's PF on socket pairs, not listening anywhere.
+    if (!address || address->host.empty() || address->port != "0")
+      throw std::invalid_argument(std::string(option) + ": expected HOST:0 beside --self, got " + quoted_text(text) +
+                                  " (its PF listens on any free port, one per VF)");
+  } else if (!address) {
+    throw std::invalid_argument(std::string(option) + ": expected HOST:PORT, got " + quoted_text(text));
+  } else if (!vpci::example::option_number(address->port, connect_port_range.min, connect_port_range.max)) {
+    throw std::invalid_argument(std::string(option) + ": the port of " + quoted_text(text) + " is not a number in " +
+                                connect_port_range.described);
+  }
+  return std::string(address->host);
 }
 
 block_spec parse_block(std::string_view option, const std::string& text) {
@@ -294,6 +335,12 @@ options parse(int argc, char** argv) {
       throw std::invalid_argument(std::string(b.option) + " applies to " + binding_title(b.binding) + " only, not to " +
                                   binding_title(o.binding));
   check_target(named);
+  // After the target check: --tcp2 beside --self --tcp is refused there, naming both options.
+  if (given("--tcp")) {
+    const std::string host = check_tcp("--tcp", o.tcp, o.self);
+    if (o.self) o.self_tcp_host = host;
+  }
+  if (given("--tcp2")) (void)check_tcp("--tcp2", o.tcp2, false);
   // Without --block: the conformance profile, with any role given overriding it. With --block: only what
   // the options give, and the default undefined block ID.
   const profile defaults = default_profile();
@@ -359,10 +406,7 @@ class command_control final : public pf_control {
   static void replace(std::string& s, const std::string& what, const std::string& with) {
     for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + with.size())) s.replace(at, what.size(), with);
   }
-  static std::string run(const std::string& cmd) {
-    const int status = std::system(cmd.c_str());
-    return status == 0 ? std::string{} : quoted_text(cmd) + " exited with status " + std::to_string(status);
-  }
+  static std::string run(const std::string& cmd) { return run_shell_command(cmd); }
   std::string invalidate_, restart_, flr_;
 };
 
@@ -507,16 +551,9 @@ int run_hyperv(const options& o) {
   stream_target* target = nullptr;
   pf_control* control = &commands;
   if (o.self) {
-    std::string tcp_host;
-    if (!o.tcp.empty()) {  // --self --tcp HOST:0: vpci's PF listens there, the cases connect over TCP
-      const auto colon = o.tcp.rfind(':');
-      if (colon == std::string::npos || o.tcp.substr(colon + 1) != "0")
-        throw std::invalid_argument("--self --tcp takes HOST:0 (the PF listens on any free port, one per VF)");
-      tcp_host = o.tcp.substr(0, colon);
-      if (tcp_host.size() >= 2 && tcp_host.front() == '[' && tcp_host.back() == ']') tcp_host = tcp_host.substr(1, tcp_host.size() - 2);
-    }
+    // --self --tcp HOST:0: vpci's PF listens there, the cases connect over TCP (checked in parse()).
     self = std::make_unique<self_stream_pf>(o.blocks, std::array{o.wslot, o.wslot2}, o.stall.value_or(std::chrono::seconds(5)),
-                                            tcp_host);
+                                            o.self_tcp_host.value_or(""));
     if (!self->setup_error().empty()) throw std::runtime_error("starting vpci's PF: " + self->setup_error());
     target = self.get();
     control = self.get();

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../host_port.hpp"
 #include "../quoted_text.hpp"
 #include "hyperv_cases.hpp"
 
@@ -108,14 +109,15 @@ inline std::unique_ptr<stream_port> connect_unix(const std::string& path, std::s
   return std::make_unique<socket_stream_port>(fd);
 }
 
-// "host:port"
+// HOST:PORT, [HOST]:PORT for IPv6, split by host_port.hpp as --tcp was checked (and as --self --tcp's PF
+// names its IPv6 listeners): getaddrinfo takes no brackets.
 inline std::unique_ptr<stream_port> connect_tcp(const std::string& host_port, std::string& error) {
-  const auto colon = host_port.rfind(':');
-  if (colon == std::string::npos) {
+  const auto address = vpci::example::split_host_port(host_port);
+  if (!address) {
     error = "expected HOST:PORT, got " + vpci::example::quoted_text(host_port);
     return nullptr;
   }
-  const std::string host = host_port.substr(0, colon), port = host_port.substr(colon + 1);
+  const std::string host(address->host), port(address->port);
   ::addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -115,6 +115,7 @@
 #include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/vpci.hpp>
 
+#include "host_port.hpp"
 #include "json_string.hpp"
 #include "option_number.hpp"
 #include "perf/latency_histogram.hpp"
@@ -212,14 +213,13 @@ void print_help() {
       "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n");
 }
 
-// --tcp HOST:PORT ([HOST]:PORT for IPv6), checked before anything starts.
+// --tcp HOST:PORT ([HOST]:PORT for IPv6, split by host_port.hpp as vpci-conformance splits it), checked
+// before anything starts.
 void parse_tcp(options& o) {
-  const auto colon = o.where.rfind(':');
-  if (colon == std::string::npos) usage_error("--tcp wants HOST:PORT, not '" + o.where + "'");
-  std::string host = o.where.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  o.tcp_host = host;
-  o.tcp_port = parse_number<unsigned short>(std::string_view(o.where).substr(colon + 1), "--tcp port", 0, 65535);
+  const auto address = vpci::example::split_host_port(o.where);
+  if (!address) usage_error("--tcp wants HOST:PORT, not '" + o.where + "'");
+  o.tcp_host = std::string(address->host);
+  o.tcp_port = parse_number<unsigned short>(address->port, "--tcp port", 0, 65535);
   if (o.tcp_port == 0 && o.role == role_kind::vf) usage_error("--tcp port 0 is for a PF to take any free port");
 }
 
