@@ -753,6 +753,32 @@ std::optional<std::vector<std::string>> tool_paths(std::initializer_list<const c
   return paths;
 }
 
+// A usage error before anything runs (--list is added, so that nothing would run were it taken): exit
+// status 2, the message then the usage, and with --json only {"error": MESSAGE} on stdout.
+void check_usage_error(const std::string& program, const std::vector<std::string>& given, const std::string& message) {
+  BOOST_TEST_CONTEXT(message) {
+    std::vector<std::string> args{program};
+    args.insert(args.end(), given.begin(), given.end());
+    args.emplace_back("--list");
+    const tool_run text = run_tool(args);
+    BOOST_TEST(text.status == 2);
+    BOOST_TEST(text.output.starts_with("vpci-conformance: " + message + "\n\nusage: vpci-conformance"), text.output);
+    args.emplace_back("--json");
+    const tool_run json = run_tool(args, vpci::test::program_process::capture::stdout_only);
+    BOOST_TEST(json.status == 2);
+    BOOST_TEST(json.output == R"json({"error":")json" + message + "\"}\n");
+  }
+}
+
+// Options taken: with --list added, the cases are listed and the tool ends well.
+void check_taken(const std::string& program, const std::vector<std::string>& given) {
+  std::vector<std::string> args{program};
+  args.insert(args.end(), given.begin(), given.end());
+  args.emplace_back("--list");
+  const tool_run run = run_tool(args);
+  BOOST_TEST(run.status == 0, run.output);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(conformance_tools)
@@ -1060,7 +1086,6 @@ BOOST_AUTO_TEST_CASE(list_with_json_prints_the_cases_as_a_json_document) {
 BOOST_AUTO_TEST_CASE(an_option_of_one_binding_on_the_other_is_a_usage_error_naming_its_binding) {
   const auto paths = tool_paths({"VPCI_CONFORMANCE"});
   if (!paths) return;
-  using capture = vpci::test::program_process::capture;
   struct misplaced {
     std::vector<std::string> args;  // after the program; the option is args[option]
     std::size_t option;
@@ -1072,50 +1097,35 @@ BOOST_AUTO_TEST_CASE(an_option_of_one_binding_on_the_other_is_a_usage_error_nami
            {"--shm", "/vpci-x"}, {"--shm2", "/vpci-y"}, {"--sysfs", "0000:00:01.0"}, {"--sysfs2", "0000:00:01.1"}, {"--allow-write"},
            {"--vfio-user", "/tmp/x.sock"}, {"--vfio-user2", "/tmp/y.sock"}, {"--dvsec-vendor", "0x1AF4"}, {"--dvsec-id", "0x5650"},
            {"--empty-block", "7"}, {"--invalidate-block", "8"}, {"--restart-cmd", "true"}, {"--flr-cmd", "true"}}) {
-    std::vector<std::string> args{"--self", "--binding", "hyperv", "--list"};
+    std::vector<std::string> args{"--self", "--binding", "hyperv"};
     args.insert(args.end(), option.begin(), option.end());
-    cases.push_back({args, 4, mailbox, hyperv});
+    cases.push_back({args, 3, mailbox, hyperv});
   }
   for (const std::vector<std::string>& option : std::vector<std::vector<std::string>>{
            {"--wslot", "0x22"}, {"--wslot2", "0x42"}, {"--stall-ms", "300"}, {"--unix2", "/tmp/y.sock"}, {"--tcp2", "127.0.0.1:1"}}) {
-    std::vector<std::string> args{"--self", "--list"};
+    std::vector<std::string> args{"--self"};
     args.insert(args.end(), option.begin(), option.end());
-    cases.push_back({args, 2, hyperv, mailbox});
+    cases.push_back({args, 1, hyperv, mailbox});
   }
   // A binding 2 target after --binding mailbox (before, the target chose binding 2, and the last of the two
   // given won), and a binding 1 target beside a binding 2 one (which chooses binding 2).
-  cases.push_back({{"--binding", "mailbox", "--unix", "/tmp/x.sock", "--list"}, 2, hyperv, mailbox});
-  cases.push_back({{"--tcp", "127.0.0.1:1", "--binding", "mailbox", "--list"}, 0, hyperv, mailbox});
-  cases.push_back({{"--shm", "/vpci-x", "--unix", "/tmp/x.sock", "--list"}, 0, mailbox, hyperv});
+  cases.push_back({{"--binding", "mailbox", "--unix", "/tmp/x.sock"}, 2, hyperv, mailbox});
+  cases.push_back({{"--tcp", "127.0.0.1:1", "--binding", "mailbox"}, 0, hyperv, mailbox});
+  cases.push_back({{"--shm", "/vpci-x", "--unix", "/tmp/x.sock"}, 0, mailbox, hyperv});
   for (const misplaced& m : cases) {
     const std::string& option = m.args[m.option];
     const std::string message = option + " applies to " + std::string(m.applies) + " only, not to " + std::string(m.given);
-    BOOST_TEST_CONTEXT(option << " on " << m.given) {
-      std::vector<std::string> args{paths->at(0)};
-      args.insert(args.end(), m.args.begin(), m.args.end());
-      const tool_run text = run_tool(args);
-      BOOST_TEST(text.status == 2);
-      BOOST_TEST(text.output.starts_with("vpci-conformance: " + message + "\n\nusage: vpci-conformance"), text.output);
-      args.emplace_back("--json");
-      const tool_run json = run_tool(args, capture::stdout_only);
-      BOOST_TEST(json.status == 2);
-      BOOST_TEST(json.output == R"json({"error":")json" + message + "\"}\n");
-    }
+    check_usage_error(paths->at(0), m.args, message);
   }
   // On their own binding they are taken.
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            // An external PF's target: --self takes no command (a_command_beside_self_is_a_usage_error_naming_it).
-           {"--shm", "/vpci-x", "--list", "--dvsec-vendor", "0x1AF4", "--dvsec-id", "0x5650", "--empty-block", "7", "--invalidate-block",
+           {"--shm", "/vpci-x", "--dvsec-vendor", "0x1AF4", "--dvsec-id", "0x5650", "--empty-block", "7", "--invalidate-block",
             "8", "--restart-cmd", "true", "--flr-cmd", "true", "--binding", "mailbox"},
-           {"--self", "--list", "--binding", "hyperv", "--wslot", "0x22", "--wslot2", "0x42", "--stall-ms", "300"},
-           {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock", "--list", "--binding", "hyperv"},
-           {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2", "--list"}}) {
-    BOOST_TEST_CONTEXT(args[2] << " " << args[3]) {
-      std::vector<std::string> run_args{paths->at(0)};
-      run_args.insert(run_args.end(), args.begin(), args.end());
-      const tool_run run = run_tool(run_args);
-      BOOST_TEST(run.status == 0, run.output);
-    }
+           {"--self", "--binding", "hyperv", "--wslot", "0x22", "--wslot2", "0x42", "--stall-ms", "300"},
+           {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock", "--binding", "hyperv"},
+           {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2"}}) {
+    BOOST_TEST_CONTEXT(args[0] << " " << args[1]) check_taken(paths->at(0), args);
   }
 }
 
@@ -1127,7 +1137,6 @@ BOOST_AUTO_TEST_CASE(an_option_of_one_binding_on_the_other_is_a_usage_error_nami
 BOOST_AUTO_TEST_CASE(two_targets_or_a_target_option_without_its_target_is_a_usage_error_naming_both) {
   const auto paths = tool_paths({"VPCI_CONFORMANCE"});
   if (!paths) return;
-  using capture = vpci::test::program_process::capture;
   struct refused {
     std::vector<std::string> args;  // after the program; --list is added, so that nothing is opened
     std::string message;
@@ -1158,20 +1167,7 @@ BOOST_AUTO_TEST_CASE(two_targets_or_a_target_option_without_its_target_is_a_usag
       {{"--shm", "/vpci-x", "--allow-write"}, "--allow-write applies to --sysfs only, not to --shm"},
       {{"--self", "--allow-write"}, "--allow-write applies to --sysfs only, not to --self"},
   };
-  for (const refused& r : cases) {
-    BOOST_TEST_CONTEXT(r.message) {
-      std::vector<std::string> args{paths->at(0)};
-      args.insert(args.end(), r.args.begin(), r.args.end());
-      args.emplace_back("--list");
-      const tool_run text = run_tool(args);
-      BOOST_TEST(text.status == 2);
-      BOOST_TEST(text.output.starts_with("vpci-conformance: " + r.message + "\n\nusage: vpci-conformance"), text.output);
-      args.emplace_back("--json");
-      const tool_run json = run_tool(args, capture::stdout_only);
-      BOOST_TEST(json.status == 2);
-      BOOST_TEST(json.output == R"json({"error":")json" + r.message + "\"}\n");
-    }
-  }
+  for (const refused& r : cases) check_usage_error(paths->at(0), r.args, r.message);
   // One target, with its second VF's beside it, is taken.
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"--self", "--tcp", "127.0.0.1:0"},
@@ -1180,13 +1176,7 @@ BOOST_AUTO_TEST_CASE(two_targets_or_a_target_option_without_its_target_is_a_usag
            {"--vfio-user", "/tmp/x.sock", "--vfio-user2", "/tmp/y.sock"},
            {"--unix", "/tmp/x.sock", "--unix2", "/tmp/y.sock"},
            {"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:2"}}) {
-    BOOST_TEST_CONTEXT(args[0] << " " << args[1]) {
-      std::vector<std::string> run_args{paths->at(0)};
-      run_args.insert(run_args.end(), args.begin(), args.end());
-      run_args.emplace_back("--list");
-      const tool_run run = run_tool(run_args);
-      BOOST_TEST(run.status == 0, run.output);
-    }
+    BOOST_TEST_CONTEXT(args[0] << " " << args[1]) check_taken(paths->at(0), args);
   }
 }
 
@@ -1196,7 +1186,6 @@ BOOST_AUTO_TEST_CASE(two_targets_or_a_target_option_without_its_target_is_a_usag
 BOOST_AUTO_TEST_CASE(a_command_beside_self_is_a_usage_error_naming_it) {
   const auto paths = tool_paths({"VPCI_CONFORMANCE"});
   if (!paths) return;
-  using capture = vpci::test::program_process::capture;
   struct refused {
     std::vector<std::string> args;  // after the program; --list is added, so that nothing runs
     std::string message;
@@ -1210,31 +1199,12 @@ BOOST_AUTO_TEST_CASE(a_command_beside_self_is_a_usage_error_naming_it) {
       {{"--self", "--tcp", "127.0.0.1:0", "--invalidate-cmd", "true"},
        "--invalidate-cmd applies to an external PF only, not to --self --tcp" + why},
   };
-  for (const refused& r : cases) {
-    BOOST_TEST_CONTEXT(r.message) {
-      std::vector<std::string> args{paths->at(0)};
-      args.insert(args.end(), r.args.begin(), r.args.end());
-      args.emplace_back("--list");
-      const tool_run text = run_tool(args);
-      BOOST_TEST(text.status == 2);
-      BOOST_TEST(text.output.starts_with("vpci-conformance: " + r.message + "\n\nusage: vpci-conformance"), text.output);
-      args.emplace_back("--json");
-      const tool_run json = run_tool(args, capture::stdout_only);
-      BOOST_TEST(json.status == 2);
-      BOOST_TEST(json.output == R"json({"error":")json" + r.message + "\"}\n");
-    }
-  }
+  for (const refused& r : cases) check_usage_error(paths->at(0), r.args, r.message);
   // Beside an external PF's target they are taken.
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"--shm", "/vpci-x", "--invalidate-cmd", "true", "--restart-cmd", "true", "--flr-cmd", "true"},
            {"--unix", "/tmp/x.sock", "--invalidate-cmd", "true"}}) {
-    BOOST_TEST_CONTEXT(args[0]) {
-      std::vector<std::string> run_args{paths->at(0)};
-      run_args.insert(run_args.end(), args.begin(), args.end());
-      run_args.emplace_back("--list");
-      const tool_run run = run_tool(run_args);
-      BOOST_TEST(run.status == 0, run.output);
-    }
+    BOOST_TEST_CONTEXT(args[0]) check_taken(paths->at(0), args);
   }
 }
 
@@ -1246,7 +1216,6 @@ BOOST_AUTO_TEST_CASE(a_command_beside_self_is_a_usage_error_naming_it) {
 BOOST_AUTO_TEST_CASE(a_tcp_address_that_is_no_host_port_is_a_usage_error) {
   const auto paths = tool_paths({"VPCI_CONFORMANCE"});
   if (!paths) return;
-  using capture = vpci::test::program_process::capture;
   struct refused {
     std::vector<std::string> args;  // after the program; --list is added
     std::string message;
@@ -1268,30 +1237,11 @@ BOOST_AUTO_TEST_CASE(a_tcp_address_that_is_no_host_port_is_a_usage_error) {
       {{"--self", "--tcp", "127.0.0.1"}, "--tcp: expected HOST:0 beside --self, got '127.0.0.1'" + self_listens},
       {{"--self", "--tcp", ":0"}, "--tcp: expected HOST:0 beside --self, got ':0'" + self_listens},
   };
-  for (const refused& r : cases) {
-    BOOST_TEST_CONTEXT(r.message) {
-      std::vector<std::string> args{paths->at(0)};
-      args.insert(args.end(), r.args.begin(), r.args.end());
-      args.emplace_back("--list");
-      const tool_run text = run_tool(args);
-      BOOST_TEST(text.status == 2);
-      BOOST_TEST(text.output.starts_with("vpci-conformance: " + r.message + "\n\nusage: vpci-conformance"), text.output);
-      args.emplace_back("--json");
-      const tool_run json = run_tool(args, capture::stdout_only);
-      BOOST_TEST(json.status == 2);
-      BOOST_TEST(json.output == R"json({"error":")json" + r.message + "\"}\n");
-    }
-  }
+  for (const refused& r : cases) check_usage_error(paths->at(0), r.args, r.message);
   // HOST:PORT, [HOST]:PORT for IPv6, the bounds of the port, and HOST:0 beside --self are taken.
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"--tcp", "127.0.0.1:1", "--tcp2", "localhost:65535"}, {"--tcp", "[::1]:80"}, {"--self", "--tcp", "[::1]:0"}}) {
-    BOOST_TEST_CONTEXT(args.back()) {
-      std::vector<std::string> run_args{paths->at(0)};
-      run_args.insert(run_args.end(), args.begin(), args.end());
-      run_args.emplace_back("--list");
-      const tool_run run = run_tool(run_args);
-      BOOST_TEST(run.status == 0, run.output);
-    }
+    BOOST_TEST_CONTEXT(args.back()) check_taken(paths->at(0), args);
   }
 }
 

@@ -168,6 +168,28 @@ static_assert(config_space_transport<dword_by_dword_transport<false>>);
 static_assert(!write_observing_transport<dword_by_dword_transport<true>> &&
               !peer_signalling_transport<dword_by_dword_transport<true>>);
 
+// VF 0's mailbox attached through a polled transport on one of the serving loop's two access paths: inline
+// accesses (nonblocking) or asynchronous ones. f.window is set to the window attached.
+template <template <bool> class Transport>
+struct polled_attachment {
+  std::optional<Transport<true>> inline_path;
+  std::optional<Transport<false>> async_path;
+
+  template <class Fixture>
+  polled_attachment(Fixture& f, bool nonblocking, const mailbox_options& options) {
+    const boost::system::result<std::size_t> placed = nonblocking
+                                                          ? f.pf->attach_mailbox(0, inline_path.emplace(f.space), options)
+                                                          : f.pf->attach_mailbox(0, async_path.emplace(f.space), options);
+    BOOST_REQUIRE(placed.has_value());
+    f.window = *placed;
+  }
+  // Runs fn on the transport attached.
+  template <class Fn>
+  decltype(auto) with(Fn&& fn) {
+    return inline_path ? fn(*inline_path) : fn(*async_path);
+  }
+};
+
 // A scripted VF: raw register accesses through the driver side of a config space (a memory_config_space,
 // or a driver-role view of shared memory).
 template <class Space = memory_config_space>
@@ -296,16 +318,10 @@ BOOST_AUTO_TEST_CASE(case_14_adaptive_polling_on_virtual_time_counts_every_poll_
   for (const bool nonblocking : {true, false}) {
     BOOST_TEST_CONTEXT((nonblocking ? "inline accesses" : "asynchronous accesses")) {
       memory_fixture<manual_timing> f({}, /*attach=*/false);
-      std::optional<plain_transport<true>> inline_transport;
-      std::optional<plain_transport<false>> async_transport;
       mailbox_options options;
       options.polling = {1ms, 8ms};
-      boost::system::result<std::size_t> placed = make_error_code(errc::not_found);
-      if (nonblocking) placed = f.pf->attach_mailbox(0, inline_transport.emplace(f.space), options);
-      else placed = f.pf->attach_mailbox(0, async_transport.emplace(f.space), options);
-      BOOST_REQUIRE(placed.has_value());
-      f.window = *placed;
-      auto polls = [&] { return nonblocking ? inline_transport->polls : async_transport->polls; };
+      polled_attachment<plain_transport> transport(f, nonblocking, options);
+      auto polls = [&] { return transport.with([](auto& t) { return t.polls; }); };
       BOOST_TEST(polls() == 0u);  // attaching reads the whole space, not the window
 
       serve_result served;
@@ -1068,15 +1084,9 @@ BOOST_AUTO_TEST_CASE(reset_vf_reinitialises_the_window_with_a_new_epoch_keeping_
   for (const bool nonblocking : {true, false}) {
     BOOST_TEST_CONTEXT((nonblocking ? "inline accesses" : "asynchronous accesses")) {
       memory_fixture<manual_timing> f({}, /*attach=*/false);
-      std::optional<plain_transport<true>> inline_transport;
-      std::optional<plain_transport<false>> async_transport;
       mailbox_options options;
       options.polling = {1ms, 1ms};
-      boost::system::result<std::size_t> placed = make_error_code(errc::not_found);
-      if (nonblocking) placed = f.pf->attach_mailbox(0, inline_transport.emplace(f.space), options);
-      else placed = f.pf->attach_mailbox(0, async_transport.emplace(f.space), options);
-      BOOST_REQUIRE(placed.has_value());
-      f.window = *placed;
+      polled_attachment<plain_transport> transport(f, nonblocking, options);
       serve_result served;
       f.pf->async_serve(0, served.handler());
       f.settle();
@@ -1282,15 +1292,9 @@ BOOST_AUTO_TEST_CASE(a_request_rung_while_the_pf_copies_the_window_runs_on_the_b
   for (const bool nonblocking : {true, false}) {
     BOOST_TEST_CONTEXT((nonblocking ? "inline accesses" : "asynchronous accesses")) {
       memory_fixture<manual_timing> f({}, /*attach=*/false);
-      std::optional<dword_by_dword_transport<true>> inline_transport;
-      std::optional<dword_by_dword_transport<false>> async_transport;
       mailbox_options options;
       options.polling = {1ms, 8ms};
-      boost::system::result<std::size_t> placed = make_error_code(errc::not_found);
-      if (nonblocking) placed = f.pf->attach_mailbox(0, inline_transport.emplace(f.space), options);
-      else placed = f.pf->attach_mailbox(0, async_transport.emplace(f.space), options);
-      BOOST_REQUIRE(placed.has_value());
-      f.window = *placed;
+      polled_attachment<dword_by_dword_transport> transport(f, nonblocking, options);
       raw_vf vf = f.vf();
       BOOST_REQUIRE(vf.u32(reg::request_block) == 0u);  // a fresh window: no block 0 is defined
       bool rung = false;
@@ -1298,8 +1302,7 @@ BOOST_AUTO_TEST_CASE(a_request_rung_while_the_pf_copies_the_window_runs_on_the_b
         vf.request(op_read, block5.value(), block5_size);  // the block register, then the doorbell
         rung = true;
       };
-      if (nonblocking) inline_transport->after_reading(f.window + reg::request_block, ring_between);
-      else async_transport->after_reading(f.window + reg::request_block, ring_between);
+      transport.with([&](auto& t) { t.after_reading(f.window + reg::request_block, ring_between); });
 
       serve_result served;
       f.pf->async_serve(0, served.handler());
