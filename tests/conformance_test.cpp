@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -1033,6 +1034,27 @@ BOOST_AUTO_TEST_CASE(a_failed_command_names_its_exit_status_or_the_signal_that_e
       BOOST_TEST(contains(run.output, fail_line + reason + "\n"), run.output);
     }
   }
+}
+
+// Ctrl-C while a --*-cmd ran did not end vpci-conformance: std::system ignores SIGINT in the caller while the
+// command runs, so only the command died; the tool reported it as a failed command ("was ended by signal
+// SIGINT") and went on to the next case. A command ended by SIGINT or SIGQUIT is now taken as the user's
+// interrupt: the tool ends by that signal, as it does when Ctrl-C comes with no command running. The command
+// here ends itself by SIGINT, what a Ctrl-C does to it; the wrapper script gives the tool's status, 128 + 2.
+BOOST_AUTO_TEST_CASE(ctrl_c_while_a_command_runs_ends_the_tool_by_sigint) {
+  const auto paths = tool_paths({"VPCI_RUN_WITH_VFIO_USER_DEVICE", "VPCI_VFIO_USER_DEVICE", "VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const std::string served = "/tmp/vpci-conformance-test-" + std::to_string(::getpid()) + "-interrupt.sock";
+  const tool_run run = run_tool({paths->at(0), paths->at(1), served, "--conformance-profile", "--", paths->at(2), "--vfio-user", served,
+                                 "--case", "mailbox.flr", "--case", "mailbox.heartbeat", "--flr-cmd", "kill -INT $$"});
+  BOOST_TEST(run.status == 128 + SIGINT, run.output);
+  BOOST_TEST(!contains(run.output, "was ended by signal"), run.output);
+  BOOST_TEST(!contains(run.output, "mailbox.heartbeat"), run.output);  // the case after it never ran
+  // Any other signal is the command's own failure, reported as before (a_failed_command_names_...).
+  const tool_run terminated = run_tool({paths->at(0), paths->at(1), served, "--conformance-profile", "--", paths->at(2), "--vfio-user",
+                                        served, "--case", "mailbox.flr", "--flr-cmd", "kill -HUP $$"});
+  BOOST_TEST(terminated.status == 1, terminated.output);
+  BOOST_TEST(contains(terminated.output, "'kill -HUP $$' was ended by signal SIGHUP\n"), terminated.output);
 }
 
 // --list --json printed the text listing: a reader of the JSON got no document. Now it is one JSON object,

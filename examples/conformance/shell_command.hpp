@@ -36,8 +36,17 @@ inline std::string signal_name(int number) {
 
 // Runs `command` through the shell and waits for it. Empty when it exited with status 0; otherwise how it
 // ended, the command quoted (it is the user's text).
+//
+// std::system ignores SIGINT and SIGQUIT in this process while the command runs, so a Ctrl-C then reaches
+// only the command: the tool would go on to its next case as if the command had merely failed, and a user
+// would have to press Ctrl-C again at a moment with no command running. A command ended by either signal is
+// taken as the user's interrupt (POSIX's advice for callers of system()): the signal is raised here, so the
+// tool ends by it as it would have with no command running. Where this process ignores it (started with it
+// ignored, as a background job of a shell), raising it does nothing and the command is reported as failed.
 inline std::string run_shell_command(const std::string& command) {
   const int status = std::system(command.c_str());
+  if (status != -1 && WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT))
+    std::raise(WTERMSIG(status));
   const std::string quoted = vpci::example::quoted_text(command);
   // -1: no child, or its status could not be obtained (errno says why); the shell never ran the command.
   if (status == -1) return quoted + " could not be run: starting the shell failed: " + std::strerror(errno);
