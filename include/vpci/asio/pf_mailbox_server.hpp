@@ -14,13 +14,14 @@
 // Accesses go through transport/device_side.hpp, synchronously on transports whose accesses never block
 // (or that have a device side of their own), else through async_read/async_write.
 //
-// One service ("pass"): read the window (the doorbell first: read_window), let the session decide (with
-// the Timing policy's time, so a heartbeat that is due rides along), perform its writes in order, and raise the VF's signal once when the
-// session says so (the VF set control.SIGNAL; transports with a peer signal: transport/traits.hpp). The
-// serving loop also wakes when the session's next heartbeat is due. A pass is never nested in another pass of the same window: a service asked for during a pass
-// (a block handler calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass
-// right after it. A pass once started always completes its writes, so the window is never left in the
-// middle of an update by a stop, a detach or the pf_endpoint's destruction.
+// One service ("pass"): read the window (the doorbell first: read_window), let the session decide (with the
+// Timing policy's time, so a heartbeat that is due rides along), perform its writes in order, and raise the
+// VF's signal once when the session says so (the VF set control.SIGNAL; transports with a peer signal:
+// transport/traits.hpp). The serving loop also wakes when the session's next heartbeat is due. A pass is
+// never nested in another pass of the same window: a service asked for during a pass (a block handler
+// calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass right after it. A
+// pass once started always completes its writes, so the window is never left in the middle of an update by
+// a stop, a detach or the pf_endpoint's destruction.
 #pragma once
 
 #include <algorithm>
