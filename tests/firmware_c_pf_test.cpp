@@ -1,8 +1,9 @@
 // examples/firmware-c: the C11 PF (vpci-firmware-c-pf), written from docs/protocol.md and
 // docs/shm-transport.md, runs as a child process; vpci's own VF (vf_endpoint over shm_config_space) and
 // raw register accesses through a driver-role view check it. Its broken variants are started too, and
-// each shows the one rule it breaks. Every wait is bounded: the PF's readiness and exit are read from its
-// stdout pipe and a pidfd with poll(), answers are waited for on the to_driver doorbell.
+// each shows the one rule it breaks; so is its probe variant, which rings a VF's request during the PF's
+// copy of the window. Every wait is bounded: the PF's readiness and exit are read from its stdout pipe and
+// a pidfd with poll(), answers are waited for on the to_driver doorbell.
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -176,6 +177,14 @@ struct raw_vf {
     write(VPCI_REG_REQUEST, VPCI_REQUEST(sequence, length, op));
     return wait_status([&](std::uint32_t s) { return VPCI_STATUS_ACK(s) == sequence; });
   }
+  // The first `size` bytes of the data window.
+  std::vector<std::byte> data(std::size_t size) {
+    std::vector<std::byte> bytes(size);
+    boost::system::error_code ec;
+    space.read(window + VPCI_REG_DATA, bytes, ec);
+    BOOST_TEST_REQUIRE(!ec);
+    return bytes;
+  }
   std::uint64_t mask() { return read(VPCI_REG_INVALIDATE_MASK_LOW) | std::uint64_t{read(VPCI_REG_INVALIDATE_MASK_HIGH)} << 32; }
   // Writes `bits` to block 4, the PF's invalidation trigger; waits until they are latched.
   void raise(std::uint16_t sequence, std::uint64_t bits) {
@@ -187,17 +196,25 @@ struct raw_vf {
   }
 };
 
-// Stores `value` into window register `reg` of the object `name` as the VF's process can: through its own
-// mapping, past the driver write mask. Nothing rings.
-void store_past_the_mask(const std::string& name, std::size_t window, std::uint32_t reg, std::uint32_t value) {
+// Stores `value` at config-space offset `offset` of the object `name` as the VF's process can: through its
+// own mapping, past the driver write mask. Nothing rings.
+void store_in_the_object(const std::string& name, std::size_t offset, std::uint32_t value) {
   const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
   BOOST_TEST_REQUIRE(fd >= 0);
   void* base = ::mmap(nullptr, 256 + 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   ::close(fd);
   BOOST_TEST_REQUIRE(base != MAP_FAILED);
-  std::atomic_ref<std::uint32_t>(static_cast<std::uint32_t*>(base)[(256 + window + reg) / 4]).store(value);
+  std::atomic_ref<std::uint32_t>(static_cast<std::uint32_t*>(base)[(256 + offset) / 4]).store(value);
   ::munmap(base, 256 + 2 * 4096);
 }
+
+// The same into window register `reg`.
+void store_past_the_mask(const std::string& name, std::size_t window, std::uint32_t reg, std::uint32_t value) {
+  store_in_the_object(name, window + reg, value);
+}
+
+// Where vpci-firmware-c-pf-probe-ring-during-copy takes its arming (pf.c's PROBE_REQUEST, PROBE_BLOCK).
+constexpr std::size_t probe_request = 0xFF8, probe_block = 0xFFC;
 
 bool name_exists(const std::string& name) {
   const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
@@ -514,6 +531,44 @@ BOOST_AUTO_TEST_CASE(a_reinitialisation_never_keeps_its_epoch_whatever_the_vf_wr
   pf.signal(SIGHUP);
   const std::uint32_t s = vf.wait_status([](std::uint32_t st) { return VPCI_STATUS_EPOCH(st) != 15; });
   BOOST_TEST(s == VPCI_STATUS(0, 0, 0, 0, 0, 2));
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0);
+}
+
+// Commit dece80b: service() copied the window register by register in address order, so it could load the
+// block register (0x18) before the VF wrote it and the doorbell (0x1C) after the VF rang it, and ran the new
+// request on the block register's old value. It copies from the doorbell on now, wrapping around, so the
+// block register it uses is at least as new as the doorbell it acts on. The probe variant makes the VF's
+// writes land between those two loads every time: armed, its next load of 0x18 is followed at once by the
+// VF's write of the block register, its doorbell and a to_device ring. Before the race the block register
+// holds first no such block (the old copy refused the request), then a defined one (the old copy answered
+// with that block's data). Only the probe rings these requests: if it never fired, wait_status gives up
+// after guard_ms.
+BOOST_AUTO_TEST_CASE(a_request_rung_while_the_pf_copies_the_window_runs_on_the_block_it_names) {
+  const std::string name = unique_name();
+  firmware_process pf(program("-probe-ring-during-copy"), name, {"--heartbeat", "0"});
+  BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
+  raw_vf vf(name);
+  BOOST_TEST(vf.request(1, 99, 4, VPCI_OP_READ) == VPCI_STATUS(1, 0, 1, 0, 0, 1));  // the block register: 99
+  BOOST_TEST(vf.read(VPCI_REG_RESULT) == VPCI_STATUS_INVALID_PARAMETER);
+  struct race {
+    std::uint16_t sequence;
+    std::uint32_t id;
+    std::uint8_t size;
+  };
+  for (const race r : {race{2, 5, 128}, race{3, 3, 4}}) {
+    BOOST_TEST_CONTEXT("request " << r.sequence << " for block " << r.id) {
+      store_in_the_object(name, probe_block, r.id);
+      store_in_the_object(name, probe_request, VPCI_REQUEST(r.sequence, 128, VPCI_OP_READ));  // armed
+      vf.space.ring_doorbell(shm_doorbell::to_device);  // a pass, whose copy the VF's writes interrupt
+      const std::uint32_t s = vf.wait_status([&](std::uint32_t st) { return VPCI_STATUS_ACK(st) == r.sequence; });
+      const std::uint32_t result = vf.read(VPCI_REG_RESULT);
+      BOOST_TEST(s == VPCI_STATUS(r.sequence, r.size, 0, 0, 0, 1), "status 0x" << std::hex << s << ", result 0x" << result);
+      BOOST_TEST(result == VPCI_STATUS_SUCCESS);
+      if (result == VPCI_STATUS_SUCCESS)  // a refusal has no data to compare
+        BOOST_TEST(vf.data(r.size) == pattern(r.id, 0, r.size), boost::test_tools::per_element());
+    }
+  }
   pf.signal(SIGTERM);
   BOOST_TEST(pf.wait_exit() == 0);
 }

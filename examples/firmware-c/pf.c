@@ -12,7 +12,8 @@
  *
  * Broken variants for conformance testing (compile-time, each a few lines marked BROKEN):
  * VPCI_FW_BROKEN_NO_SEQUENCE_CHECK, VPCI_FW_BROKEN_CLEAR_WITHOUT_ACK, VPCI_FW_BROKEN_CROSS_VF,
- * VPCI_FW_BROKEN_STATUS_BEFORE_DATA. */
+ * VPCI_FW_BROKEN_STATUS_BEFORE_DATA. A test probe (compile-time too, marked PROBE, nothing in any other
+ * build): VPCI_FW_PROBE_RING_DURING_COPY. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -320,6 +321,28 @@ static void execute(struct vf_state* v, const uint32_t* copy, uint8_t* answer, u
   v->count = count;
 }
 
+/* PROBE, a test instrument and no part of the PF: VPCI_FW_PROBE_RING_DURING_COPY builds
+ * vpci-firmware-c-pf-probe-ring-during-copy for tests/firmware_c_pf_test.cpp. Armed, its copy of the window
+ * is interrupted right after it loads request_block by what a VF ringing at that moment does: it writes
+ * request_block, then request, and rings to_device. The test arms it through config space the PF leaves
+ * unused, past the window: the block ID at PROBE_BLOCK, then the request at PROBE_REQUEST (host order; not
+ * 0: armed, for one load). In every other build PROBE_AFTER_LOAD is nothing. */
+#ifdef VPCI_FW_PROBE_RING_DURING_COPY
+#define PROBE_REQUEST 0xFF8u
+#define PROBE_BLOCK 0xFFCu
+static void probe_ring_during_copy(struct vf_state* v, uint32_t r) {
+  if (r != VPCI_REG_REQUEST_BLOCK) return;
+  const uint32_t request = atomic_exchange(space_word(v, PROBE_REQUEST), 0);
+  if (request == 0) return;
+  atomic_store(space_word(v, WINDOW + VPCI_REG_REQUEST_BLOCK), host_le(atomic_load(space_word(v, PROBE_BLOCK))));
+  atomic_store(space_word(v, WINDOW + VPCI_REG_REQUEST), host_le(request));
+  ring(&v->map[SHM_TO_DEVICE / 4]);
+}
+#define PROBE_AFTER_LOAD(v, r) probe_ring_during_copy(v, r)
+#else
+#define PROBE_AFTER_LOAD(v, r) ((void)0)
+#endif
+
 /* docs/protocol.md 4.2 service(): one copy of the window, every decision from it. Returns whether the
  * VF should be signalled. The copy starts at `request` (the doorbell) and wraps around: the block register
  * and the data are read after the doorbell, so a VF that rings while the copy is taken cannot pair its new
@@ -329,6 +352,7 @@ static bool service(struct vf_state* v, bool beat) {
   for (unsigned k = 0; k < VPCI_WINDOW_SIZE / 4; ++k) {
     const unsigned i = (VPCI_REG_REQUEST / 4 + k) % (VPCI_WINDOW_SIZE / 4);
     copy[i] = reg_load(v, 4 * i);
+    PROBE_AFTER_LOAD(v, 4 * i);
   }
   bool changed = false;
   for (uint32_t r = 0; r < VPCI_REG_DATA; r += 4) /* a VF's write into a PF register is undone */
