@@ -484,7 +484,7 @@ BOOST_AUTO_TEST_CASE(sequence_wraps_past_0xffff_to_1) {
   BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
   raw_vf vf(name);
   // After a reset the PF adopts the VF's next sequence (section 5.2), here the last before the wrap.
-  vf.write(VPCI_REG_CONTROL, VPCI_CONTROL_RESET);
+  vf.write(VPCI_REG_CONTROL, VPCI_CONTROL_RESET | VPCI_CONTROL_SIGNAL);  // SIGNAL kept: the PF rings the answers
   (void)vf.wait_status([&](std::uint32_t) { return (vf.read(VPCI_REG_CONTROL) & VPCI_CONTROL_RESET) == 0; });
   BOOST_TEST(vf.request(0xFFFF, 3, 4, VPCI_OP_READ) == VPCI_STATUS(0xFFFF, 4, 0, 0, 0, 1));
   BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, 1));
