@@ -4,15 +4,18 @@
 // serving a test_stream) and binding 1. Time is virtual (vpci::manual_timing).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
 #include <vpci/asio/ioctl_device.hpp>
@@ -92,7 +95,7 @@ struct ioctl_setup {
   }
   ~ioctl_setup() {
     device.reset();
-    vf->close();
+    if (vf) vf->close();
     run_ready(io);
   }
   ntstatus call(std::uint32_t code, const bytes& input, std::span<std::byte> output, io_status_block& status,
@@ -114,6 +117,95 @@ struct ioctl_setup {
   }
 };
 
+
+// The scripted PF's side (ioctl_setup with serve off): takes the next request off the wire and answers it
+// with success, a read with its BytesRequested bytes counting up from its block ID; returns the block ID.
+std::uint32_t answer_next(ioctl_setup& s) {
+  std::array<std::byte, 4> prefix{};
+  boost::asio::read(s.pf_end, boost::asio::buffer(prefix));
+  bytes request(le::load_u32(prefix.data()));
+  boost::asio::read(s.pf_end, boost::asio::buffer(request));
+  const std::uint64_t id = le::load_u64(request.data() + 8);
+  const auto payload = std::span<const std::byte>(request).subspan(hyperv::vmbus::descriptor_size);
+  bytes packet(hyperv::vmbus::max_packet_size);
+  std::uint32_t block = 0;
+  if (const auto read = hyperv::decode_read_request(payload)) {
+    block = read->block.value();
+    const bytes data = pattern(read->bytes_requested, block);
+    packet.resize(*hyperv::encode(hyperv::read_response{id, ntstatus::success, data}, packet));
+  } else {
+    const auto write = hyperv::decode_write_request(payload);
+    BOOST_REQUIRE(write.has_value());
+    block = write->block.value();
+    packet.resize(*hyperv::encode(hyperv::write_completion{id, ntstatus::success}, packet));
+  }
+  bytes frame(4);
+  le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
+  frame.insert(frame.end(), packet.begin(), packet.end());
+  boost::asio::write(s.pf_end, boost::asio::buffer(frame));
+  return block;
+}
+
+// One request issued with its own buffers and status block; its completion routine counts its calls.
+struct issued {
+  std::array<std::byte, 8> output{};
+  io_status_block status{ntstatus::success, 0xDEAD};
+  int completions{0};
+};
+
+// Binding 2 with a silent PF the test answers (answer_next), every operation slot of the endpoint taken
+// by a read of 6 bytes (read i: block i + 1), all on the wire; with `invalidate_first`, an
+// IOCTL_VPCI_INVALIDATE_BLOCK issued before them stays pending meanwhile.
+struct slots_taken {
+  static constexpr std::size_t slots = message_vf::max_operations;
+  static constexpr std::size_t slots_on_the_wire = slots * hyperv::read_request_frame_size;
+  ioctl_setup s{false, no_negotiation()};
+  issued invalidate;
+  std::vector<std::unique_ptr<issued>> requests;  // the reads and writes, in the order issued
+
+  explicit slots_taken(bool invalidate_first = false) {
+    if (invalidate_first) issue_invalidate(invalidate);
+    for (std::size_t i = 0; i != slots; ++i) read(static_cast<std::uint32_t>(i + 1), 6);
+    run_ready(s.io);
+    BOOST_REQUIRE(s.pf_end.available() == slots_on_the_wire);
+  }
+  static vf_message_options no_negotiation() {
+    vf_message_options options;
+    options.negotiate = false;
+    return options;
+  }
+  issued& read(std::uint32_t block, std::uint32_t length) {
+    issued& r = *requests.emplace_back(std::make_unique<issued>());
+    r.output.fill(std::byte{0xEE});
+    const bytes input = read_input(block, length);
+    BOOST_TEST(issue(r, ioctl::read_block, input, r.output.data(), length) == ntstatus::pending);
+    return r;
+  }
+  issued& write(std::uint32_t block, std::size_t length) {
+    issued& r = *requests.emplace_back(std::make_unique<issued>());
+    const bytes input = write_input(block, pattern(length, block));
+    BOOST_TEST(issue(r, ioctl::write_block, input, nullptr, 0) == ntstatus::pending);
+    return r;
+  }
+  ntstatus issue_invalidate(issued& r) { return issue(r, ioctl::invalidate_block, {}, r.output.data(), 8); }
+  ntstatus issue(issued& r, std::uint32_t code, const bytes& input, void* output, std::uint32_t output_length) {
+    const ntstatus status = s.device->device_io_control(
+        code, input.empty() ? nullptr : input.data(), static_cast<std::uint32_t>(input.size()), output, output_length,
+        r.status, [&r](io_status_block&) { ++r.completions; });
+    BOOST_TEST(r.completions == 0);  // never inside device_io_control
+    return status;
+  }
+  // Answers the requests on the wire, one at a time, each answer followed by a turn of the executor, until
+  // none is left; returns their block IDs in the order they went out.
+  std::vector<std::uint32_t> answer_all() {
+    std::vector<std::uint32_t> answered;
+    while (s.pf_end.available() != 0) {
+      answered.push_back(answer_next(s));
+      run_ready(s.io);
+    }
+    return answered;
+  }
+};
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(ioctl_device_requests)
@@ -465,6 +557,209 @@ BOOST_AUTO_TEST_CASE(binding_1_too) {
   run_until(io, clock, [&] { return event.signaled(); });
   BOOST_TEST(status.Status == ntstatus::success);
   BOOST_TEST(le::load_u64(mask.data()) == 0x4u);
+  vf.close();
+  run_ready(io);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ioctl_device_slots)
+
+// Found by a review: with every operation slot of the endpoint taken (64 on binding 2), a further request
+// completed STATUS_DEVICE_NOT_READY, where an IRP sent to a device whose hardware queue is full stays
+// pending in the driver's queue until the device can take it. It stays STATUS_PENDING, and the requests
+// beyond the slots go out in the order they arrived, one per slot freed.
+BOOST_AUTO_TEST_CASE(requests_beyond_the_endpoints_slots_pend_instead_of_failing_not_ready) {
+  slots_taken t;
+  constexpr auto first = static_cast<std::uint32_t>(slots_taken::slots + 1);
+  issued& write = t.write(first, 5);
+  issued& read = t.read(first + 1, 4);
+  issued& last = t.write(first + 2, 3);
+  run_ready(t.s.io);
+  for (const issued* r : {&write, &read, &last}) {
+    BOOST_TEST(r->completions == 0);
+    BOOST_TEST(r->status.Status == ntstatus::pending);
+  }
+  BOOST_TEST(t.s.pf_end.available() == slots_taken::slots_on_the_wire);  // none of them went out
+  std::vector<std::uint32_t> expected(slots_taken::slots + 3);
+  for (std::size_t i = 0; i != expected.size(); ++i) expected[i] = static_cast<std::uint32_t>(i + 1);
+  BOOST_TEST(t.answer_all() == expected, boost::test_tools::per_element());
+  for (std::size_t i = 0; i != slots_taken::slots; ++i) {
+    const issued& r = *t.requests[i];
+    BOOST_TEST(r.completions == 1);
+    BOOST_TEST(r.status.Status == ntstatus::success);
+    BOOST_TEST(r.status.Information == 6u);
+    BOOST_TEST(octets(std::span{r.output}.first(6)) == octets(pattern(6, static_cast<unsigned>(i + 1))));
+  }
+  BOOST_TEST(write.completions == 1);
+  BOOST_TEST(write.status.Status == ntstatus::success);
+  BOOST_TEST(write.status.Information == 5u);
+  BOOST_TEST(read.completions == 1);
+  BOOST_TEST(read.status.Status == ntstatus::success);
+  BOOST_TEST(read.status.Information == 4u);
+  BOOST_TEST(octets(std::span{read.output}.first(4)) == octets(pattern(4, first + 1)));
+  BOOST_TEST(octets(std::span{read.output}.subspan(4)) == std::vector<unsigned>(4, 0xEEu));
+  BOOST_TEST(last.completions == 1);
+  BOOST_TEST(last.status.Status == ntstatus::success);
+  BOOST_TEST(last.status.Information == 3u);
+}
+
+// A request waiting for a slot was never sent: cancel_io(iosb) completes it STATUS_CANCELLED at once, a
+// write as well as a read (output untouched, Information 0), and it never goes out; the requests behind
+// it move up. cancel_io() cancels the queued ones with the rest.
+BOOST_AUTO_TEST_CASE(cancelling_a_queued_read_or_write_completes_it_cancelled_at_once) {
+  slots_taken t;
+  issued& read = t.read(101, 6);
+  issued& write = t.write(102, 6);
+  issued& kept = t.read(103, 6);
+  run_ready(t.s.io);
+  t.s.device->cancel_io(read.status);
+  run_ready(t.s.io);
+  BOOST_TEST(read.completions == 1);
+  BOOST_TEST(read.status.Status == ntstatus::cancelled);
+  BOOST_TEST(read.status.Information == 0u);
+  BOOST_TEST(octets(read.output) == std::vector<unsigned>(8, 0xEEu));
+  BOOST_TEST(write.completions == 0);
+  t.s.device->cancel_io(write.status);
+  run_ready(t.s.io);
+  BOOST_TEST(write.completions == 1);
+  BOOST_TEST(write.status.Status == ntstatus::cancelled);
+  BOOST_TEST(write.status.Information == 0u);
+  BOOST_TEST(kept.completions == 0);
+  BOOST_TEST(t.s.pf_end.available() == slots_taken::slots_on_the_wire);
+  // A slot frees: the request left in the queue goes out, not the cancelled ones.
+  BOOST_TEST(answer_next(t.s) == 1u);
+  run_ready(t.s.io);
+  BOOST_TEST(t.s.pf_end.available() == slots_taken::slots_on_the_wire);
+  issued& queued = t.read(104, 6);
+  run_ready(t.s.io);
+  t.s.device->cancel_io();
+  run_ready(t.s.io);
+  BOOST_TEST(queued.completions == 1);
+  BOOST_TEST(queued.status.Status == ntstatus::cancelled);
+  BOOST_TEST(kept.completions == 1);
+  BOOST_TEST(kept.status.Status == ntstatus::cancelled);  // it was on the wire: a read cancels
+  for (std::size_t i = 1; i != slots_taken::slots; ++i) BOOST_TEST(t.requests[i]->status.Status == ntstatus::cancelled);
+  for (const auto& r : t.requests) BOOST_TEST(r->completions == 1);
+  std::vector<std::uint32_t> went_out;
+  while (t.s.pf_end.available() != 0) went_out.push_back(answer_next(t.s));
+  BOOST_TEST(went_out.back() == 103u);  // 101, 102 and 104 never went out
+  BOOST_TEST(went_out.size() == slots_taken::slots);
+}
+
+// When a request in flight reports the device gone (the VF removed, the endpoint closed or destroyed, the
+// stream ended), the requests waiting for a slot complete with the same status instead of going out: a
+// removal leaves the endpoint usable, but a request queued before it must not reach a PF that removed its
+// VF. Each completes once.
+template <class End>
+void queued_requests_end_with_the_device(End end, ntstatus expected) {
+  slots_taken t;
+  issued& read = t.read(101, 6);
+  issued& write = t.write(102, 6);
+  run_ready(t.s.io);
+  end(t.s);
+  run_ready(t.s.io);
+  for (const issued* r : {&read, &write}) {
+    BOOST_TEST(r->completions == 1);
+    BOOST_TEST(r->status.Status == expected);
+    BOOST_TEST(r->status.Information == 0u);
+  }
+  BOOST_TEST(octets(read.output) == std::vector<unsigned>(8, 0xEEu));
+  for (const auto& r : t.requests) {
+    BOOST_TEST(r->completions == 1);
+    BOOST_TEST(r->status.Status == expected);
+  }
+  BOOST_TEST(t.s.vf_end.written().size() == slots_taken::slots_on_the_wire);  // neither went out
+}
+BOOST_AUTO_TEST_CASE(queued_requests_complete_with_the_device_gone_status) {
+  BOOST_TEST_CONTEXT("VF removed") {
+    queued_requests_end_with_the_device([](ioctl_setup& s) { s.vf->remove(); }, ntstatus::cancelled);
+  }
+  BOOST_TEST_CONTEXT("endpoint closed") {
+    queued_requests_end_with_the_device([](ioctl_setup& s) { s.vf->close(); }, ntstatus::cancelled);
+  }
+  BOOST_TEST_CONTEXT("endpoint destroyed, the facade first") {
+    queued_requests_end_with_the_device([](ioctl_setup& s) {
+      s.device.reset();
+      s.vf.reset();
+    }, ntstatus::cancelled);
+  }
+  BOOST_TEST_CONTEXT("the PF's end of the stream closed") {
+    queued_requests_end_with_the_device([](ioctl_setup& s) { s.pf_end.close(); }, ntstatus::unsuccessful);
+  }
+}
+
+// IOCTL_VPCI_INVALIDATE_BLOCK takes none of the endpoint's operation slots (the endpoint keeps its one
+// invalidation waiter apart from its operations): one pending for good leaves every slot to the reads and
+// writes, and is not queued behind them. The one-waiter rule stays: a second completes
+// STATUS_DEVICE_NOT_READY at once, queue or not.
+BOOST_AUTO_TEST_CASE(a_pending_invalidate_takes_no_slot_and_keeps_its_one_waiter_rule) {
+  slots_taken t(/*invalidate_first=*/true);  // all 64 reads went out beside it
+  issued& queued = t.read(101, 6);
+  issued second;
+  BOOST_TEST(t.issue_invalidate(second) == ntstatus::pending);
+  run_ready(t.s.io);
+  BOOST_TEST(second.completions == 1);
+  BOOST_TEST(second.status.Status == ntstatus::device_not_ready);
+  BOOST_TEST(second.status.Information == 0u);
+  BOOST_TEST(t.invalidate.completions == 0);
+  BOOST_TEST(queued.completions == 0);
+  BOOST_TEST(answer_next(t.s) == 1u);
+  run_ready(t.s.io);
+  BOOST_TEST(t.s.pf_end.available() == slots_taken::slots_on_the_wire);  // read 101 went out
+  t.s.device->cancel_io(t.invalidate.status);
+  run_ready(t.s.io);
+  BOOST_TEST(t.invalidate.completions == 1);
+  BOOST_TEST(t.invalidate.status.Status == ntstatus::cancelled);
+  const auto answered = t.answer_all();
+  BOOST_TEST(answered.back() == 101u);
+  BOOST_TEST(queued.status.Status == ntstatus::success);
+  BOOST_TEST(queued.status.Information == 6u);
+}
+
+// Requests still waiting for a slot when the facade is destroyed go out and complete as usual.
+BOOST_AUTO_TEST_CASE(requests_queued_when_the_facade_is_destroyed_still_complete) {
+  slots_taken t;
+  issued& queued = t.write(101, 6);
+  run_ready(t.s.io);
+  t.s.device.reset();
+  BOOST_TEST(t.answer_all().size() == slots_taken::slots + 1);
+  BOOST_TEST(queued.completions == 1);
+  BOOST_TEST(queued.status.Status == ntstatus::success);
+  BOOST_TEST(queued.status.Information == 6u);
+  for (const auto& r : t.requests) BOOST_TEST(r->completions == 1);
+}
+
+// Binding 1 has 16 slots: a PF serving its mailbox answers every one of 16 + 3 reads.
+BOOST_AUTO_TEST_CASE(binding_1_queues_beyond_its_slots_too) {
+  using mailbox_vf = vf_endpoint<memory_config_space, manual_timing>;
+  constexpr std::size_t requests = mailbox_vf::max_operations + 3;
+  boost::asio::io_context io;
+  manual_timing clock;
+  memory_config_space space(io, 4096);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(16, 0x20)));
+  const auto window = pf.attach_mailbox(0, space);
+  BOOST_REQUIRE(window.has_value());
+  mailbox_vf vf(space, *window, vf_mailbox_options{}, clock);
+  ioctl_device device(vf);
+  const bytes input = read_input(2, 16);
+  std::vector<std::array<std::byte, 16>> outputs(requests);
+  std::vector<io_status_block> statuses(requests);
+  std::vector<int> completions(requests, 0);
+  for (std::size_t i = 0; i != requests; ++i)
+    BOOST_TEST(device.device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 16, statuses[i],
+                                        [&completions, i](io_status_block&) { ++completions[i]; }) == ntstatus::pending);
+  run_until(io, clock, [&] { return std::count(completions.begin(), completions.end(), 1) == std::ssize(completions); });
+  for (std::size_t i = 0; i != requests; ++i) {
+    BOOST_TEST_CONTEXT("request " << i) {
+      BOOST_TEST(completions[i] == 1);
+      BOOST_TEST(statuses[i].Status == ntstatus::success);
+      BOOST_TEST(statuses[i].Information == 16u);
+      BOOST_TEST(octets(outputs[i]) == octets(pattern(16, 0x20)));
+    }
+  }
   vf.close();
   run_ready(io);
 }

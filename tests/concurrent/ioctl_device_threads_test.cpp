@@ -1,12 +1,15 @@
 // vpci::ioctl_device used as a Windows driver uses IOCTLs: requests issued from threads other than the
 // one running the endpoint's executor, each caller waiting on its own event (KeWaitForSingleObject's
-// role), and a cancellation from yet another thread. Under ThreadSanitizer too.
+// role), and a cancellation from yet another thread; more callers at once than the endpoint has
+// operation slots. Under ThreadSanitizer too.
 #include <boost/test/unit_test.hpp>
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <future>
+#include <latch>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -78,6 +81,69 @@ BOOST_AUTO_TEST_CASE(callers_on_their_own_threads_wait_on_events) {
     BOOST_TEST(statuses[i].Status == ntstatus::success);
     BOOST_TEST(statuses[i].Information == 128u);
     BOOST_TEST(vpci::test::octets(outputs[i]) == vpci::test::octets(pattern(128, 0x80)));
+  }
+  boost::asio::post(io, [&] {
+    vf.close();
+    pf_end.close();
+  });
+  guard.reset();
+  runner.join();
+}
+
+// Found by a review: with every operation slot of the endpoint taken, a further caller's request
+// completed STATUS_DEVICE_NOT_READY. The endpoint's thread is held while 64 + 6 callers, each on its own
+// thread, issue a read, so all of them arrive before any slot frees: every one stays pending and succeeds.
+BOOST_AUTO_TEST_CASE(more_callers_than_slots_on_their_own_threads_all_succeed) {
+  constexpr hyperv::wslot slot{2, 1};
+  using message_vf = vf_message_endpoint<test_stream, manual_timing>;
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  manual_timing clock;
+  auto ends = test_stream::make_pair(io.get_executor());
+  test_stream& vf_end = ends.first;
+  test_stream& pf_end = ends.second;
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(128, 0x80)));
+  pf.async_serve(0, slot, pf_end, pf_stream_options<manual_timing>{5s, clock}, [](auto) {});
+  message_vf vf(vf_end, slot, vf_message_options{}, clock);
+  ioctl_device device(vf);
+  std::thread runner([&] { io.run(); });
+
+  constexpr std::size_t callers = decltype(device)::max_requests_in_flight + 6;
+  std::promise<void> held;
+  std::promise<void> release;
+  boost::asio::post(io, [&held, released = release.get_future()] {
+    held.set_value();
+    released.wait();
+  });
+  held.get_future().wait();
+  std::latch issued(callers);
+  std::vector<io_status_block> statuses(callers);
+  std::vector<ntstatus> returned(callers, ntstatus::success);
+  std::vector<std::array<std::byte, 128>> outputs(callers);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < callers; ++i)
+    threads.emplace_back([&, i] {
+      std::array<std::byte, 8> input{};
+      le::store_u32(input.data(), 2);
+      le::store_u32(input.data() + 4, 128);
+      io_event event;
+      returned[i] = device.device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 128, statuses[i],
+                                             event);
+      issued.count_down();
+      if (returned[i] == ntstatus::pending) event.wait();
+    });
+  issued.wait();  // every request handed to the endpoint's executor, behind the held handler
+  release.set_value();
+  for (auto& thread : threads) thread.join();
+  for (std::size_t i = 0; i < callers; ++i) {
+    BOOST_TEST_CONTEXT("caller " << i) {
+      BOOST_TEST(returned[i] == ntstatus::pending);
+      BOOST_TEST(statuses[i].Status == ntstatus::success);
+      BOOST_TEST(statuses[i].Information == 128u);
+      BOOST_TEST(vpci::test::octets(outputs[i]) == vpci::test::octets(pattern(128, 0x80)));
+    }
   }
   boost::asio::post(io, [&] {
     vf.close();

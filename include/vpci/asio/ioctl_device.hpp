@@ -22,7 +22,24 @@
 //   caller, passes it as the output buffer, and so does this).
 //   The caller re-issues it, as NDIS does; invalidations raised while none is pending are latched by the
 //   endpoint and complete the next one at once, so none is lost. One may be pending at a time: a second
-//   completes STATUS_DEVICE_NOT_READY (the endpoint's one-waiter rule).
+//   completes STATUS_DEVICE_NOT_READY (the endpoint's one-waiter rule, not a capacity limit: it is kept).
+//   It takes none of the endpoint's operation slots (the endpoint keeps its one waiter apart from its
+//   operations), so one pending for as long as the PF stays quiet neither holds a slot the reads and
+//   writes need nor waits behind them in the queue below.
+//
+// The endpoint's operation slots (max_requests_in_flight = Endpoint::max_operations: 64 on binding 2, 16
+// on binding 1): as a WDF queue holds the IRPs a device cannot take yet, a read or write that arrives
+// while the facade's requests hold every slot stays STATUS_PENDING in the facade's queue (it does not
+// complete STATUS_DEVICE_NOT_READY, the endpoint's busy), and the queued ones start in the order they
+// arrived, one as each started read or write completes. Its deadline (STATUS_IO_TIMEOUT) runs from when
+// it starts. When a started request completes with the device gone (the VF removed, the PF dead, the
+// stream or transport failed or ended, the endpoint closed or destroyed), every queued request completes
+// with that request's status (STATUS_CANCELLED, STATUS_NO_SUCH_DEVICE, STATUS_UNSUCCESSFUL, ...) without
+// going out: after a removal the endpoint is usable again, and a request queued across it must not reach
+// a PF that removed its VF. The slots counted are this facade's: operations started on the endpoint by
+// other means (its own asynchronous or synchronous forms, another facade over it) share them unseen, and
+// a request that finds them all taken still completes STATUS_DEVICE_NOT_READY. (linux_block_ops follows
+// the same rule, from detail/slot_queue.hpp.)
 //
 // Completion (IoStatus, as the WDK pages state): Status is STATUS_SUCCESS or the failure; Information is
 // as above on success and 0 otherwise. device_io_control returns
@@ -43,13 +60,16 @@
 // Cancellation (IoCancelIrp / CancelIoEx): cancel_io(iosb) cancels the pending request completing into
 // `iosb`, cancel_io() every pending one. A read and an invalidate complete STATUS_CANCELLED at once; a
 // write completes STATUS_CANCELLED only while its request has not left the VF (it is then never sent),
-// otherwise it completes with the PF's answer, since the PF may already have applied it.
+// otherwise it completes with the PF's answer, since the PF may already have applied it. A request still
+// in the queue for a slot was never sent, a write included: it completes STATUS_CANCELLED at once
+// (Information 0) and leaves the queue.
 //
 // Threading: device_io_control and cancel_io may be called from any thread (they hand the work to the
 // endpoint's executor and never wait); completion routines run on the endpoint's executor. io_event::wait
 // blocks its caller: never on the thread running the endpoint's executor. The caller keeps the buffers and
 // the status block valid until completion (METHOD_NEITHER). The endpoint must outlive the facade; requests
-// pending when the facade is destroyed still complete.
+// pending when the facade is destroyed still complete, the queued ones included (they still start as
+// slots free). The queue is kept on the endpoint's executor, so it needs no lock.
 #pragma once
 
 #include <array>
@@ -70,6 +90,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/asio/detail/slot_queue.hpp>
+#include <vpci/asio/detail/vf_core.hpp>
 #include <vpci/block/endian.hpp>
 #include <vpci/error.hpp>
 #include <vpci/protocol/block_id.hpp>
@@ -118,6 +140,9 @@ class ioctl_device {
  public:
   // An IoCompletion routine's role: called once with the request's status block.
   using completion_routine = std::function<void(io_status_block&)>;
+  // The read and write requests started on the endpoint at once: its operation slots (64 on binding 2,
+  // 16 on binding 1). Requests beyond them stay pending in the facade's queue until one frees.
+  static constexpr std::size_t max_requests_in_flight = Endpoint::max_operations;
 
   explicit ioctl_device(Endpoint& endpoint) : state_(std::make_shared<state>(endpoint)) {}
   ioctl_device(const ioctl_device&) = delete;
@@ -139,6 +164,8 @@ class ioctl_device {
   // Cancels the pending request completing into `status` (nothing if none is).
   void cancel_io(io_status_block& status) {
     boost::asio::post(state_->endpoint->get_executor(), [s = state_, target = &status] {
+      (void)s->queue.end_waiting_if([target](const std::shared_ptr<request>& r) { return r->status == target; },
+                                    end_cancelled);
       for (const auto& r : s->pending)
         if (r->status == target) emit_cancel(*r);
     });
@@ -146,6 +173,7 @@ class ioctl_device {
   // Cancels every pending request.
   void cancel_io() {
     boost::asio::post(state_->endpoint->get_executor(), [s = state_] {
+      (void)s->queue.end_waiting_if([](const std::shared_ptr<request>&) { return true; }, end_cancelled);
       for (const auto& r : s->pending) emit_cancel(*r);
     });
   }
@@ -177,9 +205,15 @@ class ioctl_device {
 
   // Touched only on the endpoint's executor.
   struct state {
-    explicit state(Endpoint& e) : endpoint(&e) {}
+    explicit state(Endpoint& e) : endpoint(&e), life(e.life()) {}
     Endpoint* endpoint;
+    // Whether `endpoint` still exists: its destruction completes the requests started on it afterwards
+    // (STATUS_CANCELLED), and neither they nor the requests queued may touch it then.
+    std::shared_ptr<detail::vf_life> life;
     std::list<std::shared_ptr<request>> pending;  // started, not yet completed
+    // The reads and writes on the endpoint's slots: at most max_requests_in_flight started (also in
+    // `pending`), the others waiting, oldest first.
+    detail::slot_queue<std::shared_ptr<request>> queue{max_requests_in_flight};
   };
 
   ntstatus issue(std::uint32_t code, const void* input, std::uint32_t input_length, void* output,
@@ -202,7 +236,9 @@ class ioctl_device {
     r->status = &status;
     r->done = std::move(done);
     boost::asio::post(state_->endpoint->get_executor(),
-                      [s = state_, owned = std::shared_ptr<request>(std::move(r))]() mutable { start(s, owned); });
+                      [s = state_, owned = std::shared_ptr<request>(std::move(r))]() mutable {
+                        arrive(s, std::move(owned));
+                      });
     return ntstatus::pending;
   }
 
@@ -245,14 +281,39 @@ class ioctl_device {
     }
   }
 
-  // On the executor: hands the request to the endpoint.
+  // On the executor: a read or write waits for one of the endpoint's slots (behind those that arrived
+  // before it); an invalidate takes none (the endpoint keeps its one waiter apart) and starts at once.
+  static void arrive(const std::shared_ptr<state>& s, std::shared_ptr<request> r) {
+    if (r->what == kind::invalidate) {
+      if (!s->life->alive) return end(*r, to_ntstatus(errc::vf_removed));
+      return start(s, r);
+    }
+    s->queue.arrive(std::move(r), [&s](std::shared_ptr<request>&& next) { return start_in_slot(s, next); });
+  }
+  // A read or write that has a slot: started, or ended when the endpoint was destroyed before it started.
+  static bool start_in_slot(const std::shared_ptr<state>& s, const std::shared_ptr<request>& r) {
+    if (!s->life->alive) {
+      end(*r, to_ntstatus(errc::vf_removed));  // as the requests the destruction ended
+      return false;
+    }
+    start(s, r);
+    return true;
+  }
+
+  // On the executor: hands the request to the endpoint. A read's or write's completion frees its slot for
+  // the next queued request; one that reports the device gone ends the queued ones with its status.
   static void start(const std::shared_ptr<state>& s, const std::shared_ptr<request>& r) {
     const auto where = s->pending.insert(s->pending.end(), r);
     request* raw = r.get();
     auto finish = [s, where](boost::system::error_code ec, std::size_t bytes) {
       const std::shared_ptr<request> done = std::move(*where);
       s->pending.erase(where);
-      complete(*done, ec, bytes);
+      const ntstatus final_status = complete(*done, ec, bytes);
+      if (done->what == kind::invalidate) return;
+      s->queue.completed(
+          detail::device_gone(*s->life, *s->endpoint, ec),
+          [final_status](std::shared_ptr<request>&& queued) { end(*queued, final_status); },
+          [&s](std::shared_ptr<request>&& next) { return start_in_slot(s, next); });
     };
     switch (raw->what) {
       case kind::read:
@@ -278,14 +339,23 @@ class ioctl_device {
     r.cancel.emit(r.what == kind::write ? boost::asio::cancellation_type::total : boost::asio::cancellation_type::terminal);
   }
 
-  static void complete(request& r, const boost::system::error_code& ec, std::size_t bytes) {
+  // Completes a started request with its outcome; returns its final status.
+  static ntstatus complete(request& r, const boost::system::error_code& ec, std::size_t bytes) {
     ntstatus final_status = ntstatus::success;
     if (ec == boost::asio::error::operation_aborted) final_status = ntstatus::cancelled;  // the endpoint was closed
     else if (ec) final_status = to_ntstatus(ec);
     r.status->Status = final_status;
     r.status->Information = final_status == ntstatus::success ? bytes : 0;
     r.done.signal(*r.status);
+    return final_status;
   }
+  // Completes a request that never started (never sent) with `final_status`.
+  static void end(request& r, ntstatus final_status) {
+    r.status->Status = final_status;
+    r.status->Information = 0;
+    r.done.signal(*r.status);
+  }
+  static void end_cancelled(std::shared_ptr<request>&& r) { end(*r, ntstatus::cancelled); }
 
   std::shared_ptr<state> state_;
 };

@@ -47,12 +47,12 @@
 // others are busy). A waiting call's deadline (-ETIMEDOUT) runs from when it starts; the -EDEADLK cases
 // are told before a call waits. The slots counted are this facade's: operations started on the endpoint
 // by other means (its asynchronous or synchronous forms, another facade over it) share the endpoint's
-// slots unseen, and a call that finds them all taken returns -EIO. The invalidation callback runs on the
-// endpoint's executor (Linux: the
-// channel callback) and must not sleep; it may call reg_blk_invalidate. reg_blk_invalidate may be called
-// from any thread, the callback included; from another thread it waits for the endpoint's executor (so
-// that no earlier callback runs once it returns, which Linux does not promise): never call it, or destroy
-// the facade, while holding a lock the callback takes.
+// slots unseen, and a call that finds them all taken returns -EIO (the rule: detail/slot_queue.hpp). The
+// invalidation callback runs on the endpoint's executor (Linux: the channel callback) and must not sleep;
+// it may call reg_blk_invalidate. reg_blk_invalidate may be called from any thread, the callback
+// included; from another thread it waits for the endpoint's executor (so that no earlier callback runs
+// once it returns, which Linux does not promise): never call it, or destroy the facade, while holding a
+// lock the callback takes.
 //
 // Reads of a block shorter than `buf_len`: binding 2 answers `buf_len` bytes (the PF pads the block with
 // zeros, as Linux's host does), binding 1 the block's own size (docs/hyperv-binding.md). A driver that
@@ -77,7 +77,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -97,6 +96,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/asio/detail/slot_queue.hpp>
 #include <vpci/asio/detail/vf_core.hpp>
 #include <vpci/error.hpp>
 #include <vpci/protocol/block_id.hpp>
@@ -243,20 +243,21 @@ class linux_block_ops {
 
  private:
   struct state;
-  // A blocking call's completion on the endpoint's executor: frees its slot, wakes its caller, starts the
+  struct waiting_call;
+  // A blocking call's completion on the endpoint's executor: wakes its caller, frees its slot, starts the
   // next waiting call.
   struct call_completion {
     std::shared_ptr<state> s;
     std::shared_ptr<detail::linux_call_result> result;
     void operator()(boost::system::error_code ec, std::size_t n) const {
-      --s->calls_in_flight;
       const int rc = to_errno(*s, ec);
       result->set(rc, n);
-      // The device went away while calls waited for a slot: they end as the calls in flight did, as a
-      // rescinded channel wakes every sleeping Linux caller with -ENODEV (a removal leaves the endpoint
-      // usable, but a caller that waited across it must not then reach a PF that removed its VF).
-      if (rc == -ENODEV) end_waiting_calls(*s, -ENODEV);
-      start_waiting_calls(s);
+      // The device went away while calls waited for a slot: they return what this call returns (-ENODEV;
+      // after a failed negotiation -ETIMEDOUT or -EPROTO, which starting would have given them), as a
+      // rescinded channel wakes every sleeping Linux caller (detail::slot_queue).
+      s->calls.completed(detail::device_gone(*s->life, *s->endpoint, ec),
+                         [rc](waiting_call&& call) { call.result->set(rc); },
+                         [s = s](waiting_call&& call) { return start_call(s, std::move(call)); });
     }
   };
   // A call that arrived on the executor: `start` hands its operation to the endpoint once it has a slot.
@@ -283,10 +284,9 @@ class linux_block_ops {
     std::atomic<bool> registered{false};
     bool waiting{false};
     boost::asio::cancellation_signal cancel;
-    // This facade's calls started on the endpoint and not yet completed (at most max_calls_in_flight),
-    // and the calls that arrived while none was free, oldest first.
-    std::size_t calls_in_flight{0};
-    std::deque<waiting_call> calls_waiting;
+    // This facade's calls on the endpoint's slots: at most max_calls_in_flight started, the others
+    // waiting, oldest first.
+    detail::slot_queue<waiting_call> calls{max_calls_in_flight};
   };
 
   static block_id block_id_of(unsigned int id) noexcept { return block_id{static_cast<std::uint32_t>(id)}; }
@@ -304,8 +304,8 @@ class linux_block_ops {
     if (on_executor_thread(*s)) return -EDEADLK;
     auto result = std::make_shared<detail::linux_call_result>();
     boost::asio::post(s->executor, [s, result, operation]() mutable {
-      s->calls_waiting.push_back(waiting_call{std::move(result), std::move(operation)});
-      start_waiting_calls(s);
+      s->calls.arrive(waiting_call{std::move(result), std::move(operation)},
+                      [&s](waiting_call&& call) { return start_call(s, std::move(call)); });
     });
     const int rc = result->wait();
     std::lock_guard lock(result->mutex);
@@ -313,26 +313,15 @@ class linux_block_ops {
     return rc;
   }
 
-  // Starts the waiting calls, oldest first, while the facade has a slot free (on the executor). An
-  // operation never completes inside the call that starts it, so this does not run inside itself.
-  static void start_waiting_calls(const std::shared_ptr<state>& s) {
-    while (s->calls_in_flight < max_calls_in_flight && !s->calls_waiting.empty()) {
-      waiting_call next = std::move(s->calls_waiting.front());
-      s->calls_waiting.pop_front();
-      if (!s->life->alive) {  // the endpoint was destroyed before this call started
-        next.result->set(-ENODEV);
-        continue;
-      }
-      ++s->calls_in_flight;
-      next.start(s, call_completion{s, std::move(next.result)});
+  // Hands a call that has a slot to the endpoint (on the executor); false when the endpoint was destroyed
+  // before it started: it returns -ENODEV then.
+  static bool start_call(const std::shared_ptr<state>& s, waiting_call&& call) {
+    if (!s->life->alive) {
+      call.result->set(-ENODEV);
+      return false;
     }
-  }
-  // Ends every waiting call with `rc`, without starting it (on the executor).
-  static void end_waiting_calls(state& s, int rc) {
-    while (!s.calls_waiting.empty()) {
-      s.calls_waiting.front().result->set(rc);
-      s.calls_waiting.pop_front();
-    }
+    call.start(s, call_completion{s, std::move(call.result)});
+    return true;
   }
 
   // The errno for an operation's outcome (on the endpoint's executor, where failure() may be read).
@@ -342,9 +331,7 @@ class linux_block_ops {
     // First: a failed negotiation is also the endpoint's lasting failure, and stays -EPROTO / -ETIMEDOUT.
     if (ec == errc::timeout) return -ETIMEDOUT;
     if (ec == errc::revision_mismatch) return -EPROTO;
-    if (ec == s.endpoint->failure() || ec == errc::vf_removed || ec == errc::peer_gone ||
-        ec == boost::asio::error::operation_aborted)
-      return -ENODEV;
+    if (detail::device_gone(*s.life, *s.endpoint, ec)) return -ENODEV;
     if (ec.category() == error_category()) return -EIO;
     if ((ec.category() == boost::system::system_category() || ec.category() == boost::system::generic_category()) &&
         ec.value() > 0)

@@ -1,0 +1,96 @@
+// vpci::detail::slot_queue: how a facade over a VF endpoint (linux_block_ops, ioctl_device) hands its
+// calls to the endpoint's fixed operation slots (Endpoint::max_operations: 64 on binding 2, 16 on binding
+// 1). The shapes those facades copy never fail a call because others are busy (a Linux caller sleeps, a
+// Windows IRP stays pending in its queue), where the endpoint answers errc::busy once its slots are
+// taken. So: at most `slots` calls are started at once; a call arriving beyond them waits, and the waiting
+// ones start oldest first as started ones complete; when a started call reports the device gone
+// (device_gone below), every call still waiting ends with that call's outcome instead of starting: it
+// waited across the device going away, and after a remove() the endpoint is usable again, so a waiting
+// call would otherwise reach a PF that removed its VF.
+//
+// Not thread-safe: the facade touches it on the endpoint's executor only. The facade reports each started
+// call's completion (completed) after delivering that call's own; an endpoint never completes an operation
+// inside the call that starts it, so starting one never runs inside another start. The slots counted are
+// the facade's: operations started on the endpoint by other means share its slots unseen.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <utility>
+
+#include <boost/asio/error.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <vpci/asio/detail/vf_core.hpp>
+#include <vpci/error.hpp>
+
+namespace vpci::detail {
+
+// Whether `ec`, a call's outcome on `endpoint`, says the device went away: the endpoint was destroyed
+// (`life`), the VF was removed, the PF is known dead, the endpoint failed for good (its stream or transport
+// failed or ended, its negotiation failed) or was closed. Read on the endpoint's executor.
+template <class Endpoint>
+bool device_gone(const vf_life& life, const Endpoint& endpoint, const boost::system::error_code& ec) {
+  if (!ec) return false;
+  if (!life.alive) return true;  // nothing of the endpoint is left to ask
+  return ec == endpoint.failure() || ec == errc::vf_removed || ec == errc::peer_gone ||
+         ec == boost::asio::error::operation_aborted;
+}
+
+// `Call` is what the facade keeps of a call until it starts (movable). The facade's `start(Call&&)`
+// hands a call to the endpoint and returns true, or ends it without starting it and returns false (its
+// slot stays free); `end(Call&&)` completes a call that never started.
+template <class Call>
+class slot_queue {
+ public:
+  explicit slot_queue(std::size_t slots) noexcept : slots_(slots) {}
+
+  // A call arrived: it waits behind the calls already waiting, and the free slots start the oldest.
+  template <class Start>
+  void arrive(Call call, Start&& start) {
+    waiting_.push_back(std::move(call));
+    start_waiting(start);
+  }
+
+  // A started call completed, its own completion delivered: its slot is free. With `device_gone` (its
+  // outcome said so), every call waiting ends by `end` first; then the free slots start the oldest.
+  template <class End, class Start>
+  void completed(bool device_gone, End&& end, Start&& start) {
+    --in_flight_;
+    if (device_gone) (void)end_waiting_if([](const Call&) { return true; }, end);
+    start_waiting(start);
+  }
+
+  // Takes the waiting calls `selected(const Call&)` picks out of the queue and ends each by `end`, oldest
+  // first (a cancellation); the others keep their places. Returns how many ended.
+  template <class Select, class End>
+  std::size_t end_waiting_if(Select&& selected, End&& end) {
+    std::deque<Call> ended;
+    std::deque<Call> kept;
+    for (Call& call : waiting_) (selected(std::as_const(call)) ? ended : kept).push_back(std::move(call));
+    waiting_ = std::move(kept);  // before any `end` runs: the queue is whole whatever it does
+    for (Call& call : ended) end(std::move(call));
+    return ended.size();
+  }
+
+  [[nodiscard]] std::size_t slots() const noexcept { return slots_; }
+  [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
+  [[nodiscard]] std::size_t waiting() const noexcept { return waiting_.size(); }
+
+ private:
+  template <class Start>
+  void start_waiting(Start& start) {
+    while (in_flight_ < slots_ && !waiting_.empty()) {
+      Call next = std::move(waiting_.front());
+      waiting_.pop_front();
+      ++in_flight_;
+      if (!start(std::move(next))) --in_flight_;
+    }
+  }
+
+  std::size_t slots_;
+  std::size_t in_flight_{0};   // started, not yet completed: at most slots_
+  std::deque<Call> waiting_;   // arrived while no slot was free, oldest first
+};
+
+}  // namespace vpci::detail
