@@ -1300,7 +1300,7 @@ BOOST_AUTO_TEST_CASE(a_socket_path_the_device_cannot_bind_is_a_one_line_error_na
     BOOST_TEST_CONTEXT(path) {
       const tool_run run = run_tool({paths->at(0), path, "--once"});
       BOOST_TEST(run.status == 1);
-      BOOST_TEST(contains(run.output, "vpci-vfio-user-device: cannot listen on " + path + ": " + std::string(reason) + "\n"), run.output);
+      BOOST_TEST(contains(run.output, "vpci-vfio-user-device: cannot listen on '" + path + "': " + std::string(reason) + "\n"), run.output);
       BOOST_TEST(!contains(run.output, ".hpp"), run.output);
       BOOST_TEST(!contains(run.output, "listening on"));
     }
