@@ -13,8 +13,9 @@
 //     --unix PATH          Unix stream socket (binding 2); the PF listens (replacing a stale socket, never
 //                          another file or a socket a process listens on), the VF connects
 //     --tcp HOST:PORT      TCP (binding 2); the PF listens on HOST's first address (port 0: any free port,
-//                          which its serving line on stderr names, --quiet or not), the VF tries each of
-//                          HOST's addresses in turn
+//                          which its serving line on stderr names, --quiet or not; no HOST, ":PORT": every
+//                          IPv4 address, 0.0.0.0), the VF tries each of HOST's addresses in turn (it needs a
+//                          HOST: ":PORT" names no PF, a usage error)
 //     --sysfs FILE|ADDRESS a real device's config file (binding 1, role vf), or its PCI address DDDD:BB:DD.F
 //                          or BB:DD.F (/sys/bus/pci/devices/DDDD:BB:DD.F/config), opened read-write: the
 //                          mailbox writes its request registers for a block read too; block writes need
@@ -211,14 +212,19 @@ void print_help() {
       "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
       "writing blocks there (--read-percent below 100) needs --allow-write.\n"
       "A PCI address (DDDD:BB:DD.F or BB:DD.F) in place of FILE names its /sys/bus/pci/devices/.../config.\n"
+      "--tcp takes [HOST]:PORT for an IPv6 HOST. A PF given no HOST (--tcp :PORT) listens on every IPv4\n"
+      "address (0.0.0.0); the VF role needs its PF's HOST.\n"
       "A value may be joined to its option, --option=VALUE: the only way to give one starting with --.\n"
       "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n");
 }
 
 // --tcp HOST:PORT ([HOST]:PORT for IPv6, split by host_port.hpp as vpci-conformance splits it), checked
-// before anything starts; a usage error in vpci-conformance's words for its --tcp.
+// before anything starts. The VF role connects there, and an empty HOST (":PORT") names no PF: refused as
+// vpci-conformance refuses it (host_port.hpp's rule). A PF listens there, and an empty HOST is every IPv4
+// address (0.0.0.0; resolve_tcp), which --role both's VF reaches through the loopback address.
 void parse_tcp(options& o) {
-  const auto address = vpci::example::split_host_port(o.where);
+  const auto address = o.role == role_kind::vf ? vpci::example::split_host_port_to_connect(o.where)
+                                               : vpci::example::split_host_port(o.where);
   if (!address) usage_error("--tcp: expected HOST:PORT, got " + quoted_text(o.where));
   o.tcp_host = std::string(address->host);
   o.tcp_port = parse_number<unsigned short>(address->port, "--tcp port", 0, 65535);
