@@ -2,7 +2,8 @@
 // vpci-conformance connects to): one rule for where the host ends and the port begins. An IPv6 address has
 // colons of its own, so it is written [HOST]:PORT, as in a URL; the brackets are not part of the host a
 // resolver takes. The port stays text: each tool checks it by option_number.hpp's rule against the ports
-// it takes (a PF may listen on port 0, any free one; a VF cannot connect there).
+// it takes (a PF may listen on port 0, any free one; a VF cannot connect there). The host has one rule for
+// both tools: one that connects needs it (split_host_port_to_connect), a listener may leave it empty.
 #pragma once
 
 #include <optional>
@@ -26,6 +27,17 @@ inline std::optional<host_and_port> split_host_port(std::string_view text) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos) return std::nullopt;
   return host_and_port{text.substr(0, colon), text.substr(colon + 1)};
+}
+
+// `text` split as split_host_port splits it, for a tool that connects there: nothing also when its HOST is
+// empty (":PORT", "[]:PORT"), which names no peer. getaddrinfo refuses an empty name (vpci-conformance's
+// cases each failed so, once the run had started), and vpci-perf's VF took it as 0.0.0.0, a destination
+// only some kernels read as this host: either way a mistake found late, or never. A listener may take an
+// empty HOST (vpci-perf's PF: every IPv4 address); that is the listener's to say.
+inline std::optional<host_and_port> split_host_port_to_connect(std::string_view text) {
+  const auto address = split_host_port(text);
+  if (!address || address->host.empty()) return std::nullopt;
+  return address;
 }
 
 }  // namespace vpci::example

@@ -1,9 +1,10 @@
 // examples/quoted_text.hpp: the user's own text, quoted in the tools' error messages (vpci-codec,
-// vpci-inspect, vpci-conformance): in single quotes, every byte outside printable ASCII as \xHH. A NUL
-// would otherwise end the message where printf stops, and a stray byte (a UTF-8 byte order mark, a lone
-// 0xEF) would print as nothing visible or as an invalid character, hiding the very thing the message is
-// about. Paths the user gave are such text too: a file name may hold any byte but '/' and NUL, and a
-// newline in one would split the message, an escape sequence drive the terminal.
+// vpci-inspect, vpci-conformance, vpci-perf, vpci-vfio-user-device): in single quotes, every byte outside
+// printable ASCII as \xHH. A NUL would otherwise end the message where printf stops, and a stray byte (a
+// UTF-8 byte order mark, a lone 0xEF) would print as nothing visible or as an invalid character, hiding
+// the very thing the message is about. Paths the user gave are such text too: a file name may hold any
+// byte but '/' and NUL, and a newline in one would split the message, an escape sequence drive the
+// terminal.
 #pragma once
 
 #include <cstdio>

@@ -5,7 +5,9 @@
 // on would leave that process serving where no client can reach it. At the end the path is unlinked only
 // while it is still this socket. Each of the two is one step under an exclusive flock of the path's
 // directory: two tools started at once on one stale path would otherwise both find it stale, and the
-// second would unlink the first one's socket and bind its own.
+// second would unlink the first one's socket and bind its own. The messages name the path as
+// quoted_text.hpp quotes the user's text: a newline in it would split them, an escape sequence drive the
+// terminal.
 #pragma once
 
 #include <cerrno>
@@ -26,11 +28,13 @@
 #include <boost/asio/socket_base.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "quoted_text.hpp"
+
 namespace vpci::example {
 
 // The endpoint of AF_UNIX path `path`. Asio's endpoint throws for a path longer than sun_path, with a
-// source location in its text: a tool says instead what it could not do, `failing` (naming the path), and
-// why, as std::runtime_error.
+// source location in its text: a tool says instead what it could not do, `failing` (naming the path,
+// quoted), and why, as std::runtime_error.
 inline boost::asio::local::stream_protocol::endpoint unix_endpoint(const std::string& path,
                                                                    const std::string& failing) {
   try {
@@ -49,22 +53,23 @@ class unix_socket_file {
   // missing directory, no permission, a name longer than sun_path).
   unix_socket_file(acceptor_type& acceptor, const std::string& path) : path_(path) {
     // Checked before the path is judged, and said as a failure to listen there.
-    const auto endpoint = unix_endpoint(path, "cannot listen on " + path);
+    const auto endpoint = unix_endpoint(path, "cannot listen on " + quoted_text(path));
     const directory_lock lock(path);
     struct ::stat found {};
     if (::lstat(path.c_str(), &found) == 0) {
-      if (!S_ISSOCK(found.st_mode)) throw std::runtime_error(path + " exists and is not a socket; give another socket path");
+      if (!S_ISSOCK(found.st_mode))
+        throw std::runtime_error(quoted_text(path) + " exists and is not a socket; give another socket path");
       if (listened_on(path))
-        throw std::runtime_error("another process is listening on " + path + "; give another socket path");
+        throw std::runtime_error("another process is listening on " + quoted_text(path) + "; give another socket path");
       ::unlink(path.c_str());  // stale: its listener is gone
-    } else if (errno != ENOENT) {
-      throw std::runtime_error("cannot use " + path + ": " + std::strerror(errno));
+    } else if (const int failure = errno; failure != ENOENT) {  // before the message is built, which may change errno
+      throw std::runtime_error("cannot use " + quoted_text(path) + ": " + std::strerror(failure));
     }
     boost::system::error_code ec;
     acceptor.open(endpoint.protocol(), ec);
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
-    if (ec) throw std::runtime_error("cannot listen on " + path + ": " + ec.message());
+    if (ec) throw std::runtime_error("cannot listen on " + quoted_text(path) + ": " + ec.message());
     struct ::stat made {};
     if (::lstat(path.c_str(), &made) == 0) identity_ = made;
   }

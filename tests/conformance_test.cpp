@@ -1234,7 +1234,9 @@ BOOST_AUTO_TEST_CASE(a_command_beside_self_is_a_usage_error_naming_it) {
 // listed the cases, and a run reported every case FAIL for it at run time ("cannot connect: expected
 // HOST:PORT", "resolve ...: Servname not supported"), exit status 1 as if the PF had failed; --self --tcp
 // with a port other than 0 was refused only when the run started. Each is now a usage error naming the
-// option and the value, before anything runs.
+// option and the value, before anything runs. So, later, is an empty HOST (":PORT", "[]:PORT"), which names
+// no PF: every case failed on it ("resolve ':5000': Name or service not known"), and vpci-perf's VF took it
+// as 0.0.0.0. Both tools now refuse it by examples/host_port.hpp's one rule.
 BOOST_AUTO_TEST_CASE(a_tcp_address_that_is_no_host_port_is_a_usage_error) {
   const auto paths = tool_paths({"VPCI_CONFORMANCE"});
   if (!paths) return;
@@ -1247,6 +1249,8 @@ BOOST_AUTO_TEST_CASE(a_tcp_address_that_is_no_host_port_is_a_usage_error) {
       {{"--tcp", "127.0.0.1"}, "--tcp: expected HOST:PORT, got '127.0.0.1'"},
       {{"--tcp", ""}, "--tcp: expected HOST:PORT, got ''"},
       {{"--tcp", "[::1]"}, "--tcp: expected HOST:PORT, got '[::1]'"},
+      {{"--tcp", ":5000"}, "--tcp: expected HOST:PORT, got ':5000'"},
+      {{"--tcp", "[]:5000"}, "--tcp: expected HOST:PORT, got '[]:5000'"},
       {{"--tcp", "127.0.0.1:"}, "--tcp: the port of '127.0.0.1:' is not a number in 1..65535"},
       {{"--tcp", "127.0.0.1:http"}, "--tcp: the port of '127.0.0.1:http' is not a number in 1..65535"},
       {{"--tcp", "127.0.0.1:65536"}, "--tcp: the port of '127.0.0.1:65536' is not a number in 1..65535"},
@@ -1254,6 +1258,7 @@ BOOST_AUTO_TEST_CASE(a_tcp_address_that_is_no_host_port_is_a_usage_error) {
       {{"--tcp", "127.0.0.1:+1"}, "--tcp: the port of '127.0.0.1:+1' is not a number in 1..65535"},
       {{"--tcp", "127.0.0.1:0x50"}, "--tcp: the port of '127.0.0.1:0x50' is not a number in 1..65535"},
       {{"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1"}, "--tcp2: expected HOST:PORT, got '127.0.0.1'"},
+      {{"--tcp", "127.0.0.1:1", "--tcp2", ":5000"}, "--tcp2: expected HOST:PORT, got ':5000'"},
       {{"--tcp", "127.0.0.1:1", "--tcp2", "127.0.0.1:-2"}, "--tcp2: the port of '127.0.0.1:-2' is not a number in 1..65535"},
       {{"--self", "--tcp", "127.0.0.1:1"}, "--tcp: expected HOST:0 beside --self, got '127.0.0.1:1'" + self_listens},
       {{"--self", "--tcp", "127.0.0.1"}, "--tcp: expected HOST:0 beside --self, got '127.0.0.1'" + self_listens},
@@ -1322,7 +1327,7 @@ BOOST_AUTO_TEST_CASE(a_socket_path_the_device_cannot_bind_is_a_one_line_error_na
     BOOST_TEST_CONTEXT(path) {
       const tool_run run = run_tool({paths->at(0), path, "--once"});
       BOOST_TEST(run.status == 1);
-      BOOST_TEST(contains(run.output, "vpci-vfio-user-device: cannot listen on " + path + ": " + std::string(reason) + "\n"), run.output);
+      BOOST_TEST(contains(run.output, "vpci-vfio-user-device: cannot listen on '" + path + "': " + std::string(reason) + "\n"), run.output);
       BOOST_TEST(!contains(run.output, ".hpp"), run.output);
       BOOST_TEST(!contains(run.output, "listening on"));
     }

@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(a_regular_file_at_socket_is_refused_and_kept) {
   std::ofstream(file.str()) << "keep me";
   program_process run({device_program, file.str()}, program_process::capture::stdout_and_stderr);
   BOOST_TEST(run.wait_exit() == 1);
-  BOOST_TEST(contains(run.output(), "vpci-vfio-user-device: " + file.str() + " exists and is not a socket"), run.output());
+  BOOST_TEST(contains(run.output(), "vpci-vfio-user-device: '" + file.str() + "' exists and is not a socket"), run.output());
   BOOST_TEST(!contains(run.output(), "listening on"), run.output());
   BOOST_TEST(read_file(file.str()) == "keep me");
 }
@@ -112,7 +112,7 @@ BOOST_AUTO_TEST_CASE(a_live_devices_socket_is_refused_and_still_serves) {
   {
     program_process second({device_program, socket.str()}, program_process::capture::stdout_and_stderr);
     BOOST_TEST(second.wait_exit() == 1);
-    BOOST_TEST(contains(second.output(), "another process is listening on " + socket.str()), second.output());
+    BOOST_TEST(contains(second.output(), "another process is listening on '" + socket.str() + "'"), second.output());
   }
   BOOST_TEST((inode_of(socket.str()) == inode));
   // The second one's look at the socket was a connection to the first: served and ended before this one.
@@ -148,7 +148,7 @@ BOOST_AUTO_TEST_CASE(a_device_that_cannot_listen_says_why_through_the_script) {
   program_process run({"/bin/bash", run_script, device_program, missing, "--", "/bin/true"},
                       program_process::capture::stdout_and_stderr);
   BOOST_TEST(run.wait_exit() == 2);
-  BOOST_TEST(contains(run.output(), "vpci-vfio-user-device: cannot listen on " + missing + ": No such file or directory\n"),
+  BOOST_TEST(contains(run.output(), "vpci-vfio-user-device: cannot listen on '" + missing + "': No such file or directory\n"),
              run.output());
   BOOST_TEST(contains(run.output(), "vpci-vfio-user-device did not start listening on " + missing), run.output());
   BOOST_TEST(!contains(run.output(), "mailbox window"), run.output());

@@ -57,7 +57,8 @@ Targets, binding 2 (Hyper-V vPCI messages, raw frames):
   --self --tcp HOST:0       vpci's own PF listening on HOST (any free port, one listener per VF), the cases
                             connecting over TCP as to an external PF
   --unix PATH / --tcp HOST:PORT, and --unix2 / --tcp2 for the second VF's stream ([HOST]:PORT for IPv6;
-                            PORT 1..65535, decimal: another value is a usage error before anything runs)
+                            a HOST, PORT 1..65535, decimal: another value is a usage error before anything
+                            runs)
 
 Options:
   --case PATTERN            run only matching cases (a name or a glob; repeatable; one that matches no
@@ -236,9 +237,10 @@ void check_target(const std::vector<std::string>& named) {
 // --tcp / --tcp2 `text` (`option`'s value) as HOST:PORT, checked here so that a mistake in it is a usage
 // error naming it, not every case's FAIL once the run connects (and exit status 1, as if the PF had failed).
 // Beside --self, --tcp is where its PF listens: HOST:0, the PF taking a free port for each VF; the HOST is
-// returned. The split is examples/host_port.hpp's, which connect_tcp follows too.
+// returned. Otherwise the cases connect there, and an empty HOST (":PORT") names no PF. The split and that
+// rule are examples/host_port.hpp's, which connect_tcp follows too.
 std::string check_tcp(std::string_view option, const std::string& text, bool self) {
-  const auto address = vpci::example::split_host_port(text);
+  const auto address = self ? vpci::example::split_host_port(text) : vpci::example::split_host_port_to_connect(text);
   if (self) {
     // An empty HOST would leave --self's PF on socket pairs, not listening anywhere.
     if (!address || address->host.empty() || address->port != "0")

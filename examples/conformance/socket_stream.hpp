@@ -110,9 +110,9 @@ inline std::unique_ptr<stream_port> connect_unix(const std::string& path, std::s
 }
 
 // HOST:PORT, [HOST]:PORT for IPv6, split by host_port.hpp as --tcp was checked (and as --self --tcp's PF
-// names its IPv6 listeners): getaddrinfo takes no brackets.
+// names its IPv6 listeners): getaddrinfo takes no brackets, and no empty HOST.
 inline std::unique_ptr<stream_port> connect_tcp(const std::string& host_port, std::string& error) {
-  const auto address = vpci::example::split_host_port(host_port);
+  const auto address = vpci::example::split_host_port_to_connect(host_port);
   if (!address) {
     error = "expected HOST:PORT, got " + vpci::example::quoted_text(host_port);
     return nullptr;

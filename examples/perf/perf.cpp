@@ -13,8 +13,9 @@
 //     --unix PATH          Unix stream socket (binding 2); the PF listens (replacing a stale socket, never
 //                          another file or a socket a process listens on), the VF connects
 //     --tcp HOST:PORT      TCP (binding 2); the PF listens on HOST's first address (port 0: any free port,
-//                          which its serving line on stderr names, --quiet or not), the VF tries each of
-//                          HOST's addresses in turn
+//                          which its serving line on stderr names, --quiet or not; no HOST, ":PORT": every
+//                          IPv4 address, 0.0.0.0), the VF tries each of HOST's addresses in turn (it needs a
+//                          HOST: ":PORT" names no PF, a usage error)
 //     --sysfs FILE|ADDRESS a real device's config file (binding 1, role vf), or its PCI address DDDD:BB:DD.F
 //                          or BB:DD.F (/sys/bus/pci/devices/DDDD:BB:DD.F/config), opened read-write: the
 //                          mailbox writes its request registers for a block read too; block writes need
@@ -120,11 +121,13 @@
 #include "option_number.hpp"
 #include "perf/latency_histogram.hpp"
 #include "perf/signal_watch.hpp"
+#include "quoted_text.hpp"
 #include "shm_mailbox_driver.hpp"
 #include "unix_socket_file.hpp"
 
 namespace {
 
+using vpci::example::quoted_text;
 using clock_type = std::chrono::steady_clock;
 using local_socket = boost::asio::local::stream_protocol::socket;
 using local_acceptor = boost::asio::local::stream_protocol::acceptor;
@@ -192,7 +195,7 @@ T parse_number(std::string_view text, const char* what, T low, T high) {
   std::optional<T> value;
   if constexpr (std::is_floating_point_v<T>) value = vpci::example::option_decimal(text, low, high);
   else if (const auto whole = vpci::example::option_number(text, low, high)) value = static_cast<T>(*whole);
-  if (!value) usage_error(std::string("bad ") + what + " '" + std::string(text) + "'");
+  if (!value) usage_error(std::string("bad ") + what + " " + quoted_text(text));
   return *value;
 }
 
@@ -209,15 +212,20 @@ void print_help() {
       "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
       "writing blocks there (--read-percent below 100) needs --allow-write.\n"
       "A PCI address (DDDD:BB:DD.F or BB:DD.F) in place of FILE names its /sys/bus/pci/devices/.../config.\n"
+      "--tcp takes [HOST]:PORT for an IPv6 HOST. A PF given no HOST (--tcp :PORT) listens on every IPv4\n"
+      "address (0.0.0.0); the VF role needs its PF's HOST.\n"
       "A value may be joined to its option, --option=VALUE: the only way to give one starting with --.\n"
       "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n");
 }
 
 // --tcp HOST:PORT ([HOST]:PORT for IPv6, split by host_port.hpp as vpci-conformance splits it), checked
-// before anything starts.
+// before anything starts. The VF role connects there, and an empty HOST (":PORT") names no PF: refused as
+// vpci-conformance refuses it (host_port.hpp's rule). A PF listens there, and an empty HOST is every IPv4
+// address (0.0.0.0; resolve_tcp), which --role both's VF reaches through the loopback address.
 void parse_tcp(options& o) {
-  const auto address = vpci::example::split_host_port(o.where);
-  if (!address) usage_error("--tcp wants HOST:PORT, not '" + o.where + "'");
+  const auto address = o.role == role_kind::vf ? vpci::example::split_host_port_to_connect(o.where)
+                                               : vpci::example::split_host_port(o.where);
+  if (!address) usage_error("--tcp: expected HOST:PORT, got " + quoted_text(o.where));
   o.tcp_host = std::string(address->host);
   o.tcp_port = parse_number<unsigned short>(address->port, "--tcp port", 0, 65535);
   if (o.tcp_port == 0 && o.role == role_kind::vf) usage_error("--tcp port 0 is for a PF to take any free port");
@@ -237,7 +245,7 @@ options parse(int argc, char** argv) {
     if (i + 1 >= argc) usage_error(name + " needs a value");
     const std::string_view next = argv[i + 1];
     if (next.starts_with("--"))
-      usage_error(name + " needs a value, not the option '" + std::string(next) + "' (" + name +
+      usage_error(name + " needs a value, not the option " + quoted_text(next) + " (" + name +
                   "=VALUE gives a value starting with --)");
     return argv[++i];
   };
@@ -264,14 +272,14 @@ options parse(int argc, char** argv) {
       std::exit(0);
     } else if (a == "--role") {
       const auto v = value(i);
-      if (v != "pf" && v != "vf" && v != "both") usage_error("bad role '" + std::string(v) + "': give pf, vf or both");
+      if (v != "pf" && v != "vf" && v != "both") usage_error("bad role " + quoted_text(v) + ": give pf, vf or both");
       o.role = v == "pf" ? role_kind::pf : v == "vf" ? role_kind::vf : role_kind::both;
     } else if (a == "--binding") {
       const auto v = value(i);
       binding_given = true;
       const bool mailbox = v == "mailbox" || v == "1";
       if (!mailbox && v != "hyperv" && v != "2")
-        usage_error("bad binding '" + std::string(v) + "': give mailbox (or 1) or hyperv (or 2)");
+        usage_error("bad binding " + quoted_text(v) + ": give mailbox (or 1) or hyperv (or 2)");
       o.binding = mailbox ? binding_kind::mailbox : binding_kind::hyperv;
     } else if (a == "--memory") {
       set_transport(transport_kind::memory, "");
@@ -311,7 +319,7 @@ options parse(int argc, char** argv) {
     } else if (a == "--quiet") {
       o.quiet = true;
     } else {
-      usage_error("unknown argument '" + std::string(a) + "'");
+      usage_error("unknown argument " + quoted_text(a));
     }
     if (joined) usage_error(std::string(a) + " takes no value");
     if (a == "--count" || a == "--duration" || a == "--read-percent" || a == "--warmup" || a == "--timeout" ||
@@ -906,7 +914,8 @@ std::vector<tcp::endpoint> resolve_tcp(const options& o, boost::asio::io_context
   const std::string host = o.tcp_host.empty() ? "0.0.0.0" : o.tcp_host;
   boost::system::error_code ec;
   const auto found = resolver.resolve(host, std::to_string(o.tcp_port), ec);
-  if (ec || found.empty()) throw setup_failure("cannot resolve " + host + ": " + (ec ? ec.message() : "no address"));
+  if (ec || found.empty())
+    throw setup_failure("cannot resolve " + quoted_text(host) + ": " + (ec ? ec.message() : "no address"));
   std::vector<tcp::endpoint> endpoints;
   for (const auto& entry : found) endpoints.push_back(entry.endpoint());
   return endpoints;
@@ -937,8 +946,8 @@ void connect_tcp(tcp::socket& socket, const std::vector<tcp::endpoint>& to) {
 
 void connect_unix(local_socket& socket, const std::string& path) {
   boost::system::error_code ec;
-  socket.connect(vpci::example::unix_endpoint(path, "cannot use socket path " + path), ec);
-  if (ec) throw setup_failure("cannot connect to " + path + ": " + ec.message());
+  socket.connect(vpci::example::unix_endpoint(path, "cannot use socket path " + quoted_text(path)), ec);
+  if (ec) throw setup_failure("cannot connect to " + quoted_text(path) + ": " + ec.message());
 }
 
 using vpci::example::unix_socket_file;
@@ -953,13 +962,14 @@ vpci::shm_config_space create_pf_space(const boost::asio::any_io_executor& execu
   } catch (const boost::system::system_error& e) {
     const auto code = e.code();
     if (code == boost::system::errc::file_exists)
-      throw setup_failure("a live PF serves shared memory " + name + "; give another --shm name");
+      throw setup_failure("a live PF serves shared memory " + quoted_text(name) + "; give another --shm name");
     if (code == vpci::errc::bad_data)
-      throw setup_failure("shared memory " + name + " is there and is no vpci config space; give another --shm name");
+      throw setup_failure("shared memory " + quoted_text(name) +
+                          " is there and is no vpci config space; give another --shm name");
     if (code == vpci::errc::revision_mismatch)
-      throw setup_failure("shared memory " + name +
+      throw setup_failure("shared memory " + quoted_text(name) +
                           " is a vpci config space of another layout version; give another --shm name");
-    throw setup_failure("cannot create shared memory " + name + ": " + code.message());
+    throw setup_failure("cannot create shared memory " + quoted_text(name) + ": " + code.message());
   }
 }
 
@@ -969,7 +979,7 @@ vpci::shm_config_space open_vf_space(const boost::asio::any_io_executor& executo
   try {
     return vpci::example::open_vf_mailbox_space(executor, name);
   } catch (const boost::system::system_error& e) {
-    throw setup_failure("cannot open shared memory " + name + ": " + e.code().message());
+    throw setup_failure("cannot open shared memory " + quoted_text(name) + ": " + e.code().message());
   }
 }
 
@@ -1025,7 +1035,7 @@ int run_pf(const options& o, vpci_perf::signal_watch& signals) {
   tcp::acceptor tcp_acceptor(io);
   auto pf = make_pf(o);
   bool shutting_down = false;
-  std::string serving = o.where;
+  std::string serving = quoted_text(o.where);
   switch (o.transport) {
     case transport_kind::shm:
       space.emplace(create_pf_space(io.get_executor(), o.where));
@@ -1076,7 +1086,7 @@ figures run_vf(const options& o, vpci_perf::signal_watch& signals) {
   switch (o.transport) {
     case transport_kind::shm: {
       auto space = open_vf_space(io.get_executor(), o.where);
-      return run_mailbox_vf(space, "shared memory " + o.where, o, io, signals);
+      return run_mailbox_vf(space, "shared memory " + quoted_text(o.where), o, io, signals);
     }
     case transport_kind::sysfs: {
       // Read-write whatever the operations: a block read is a request written into the window's registers.
@@ -1084,9 +1094,9 @@ figures run_vf(const options& o, vpci_perf::signal_watch& signals) {
       boost::system::error_code ec;
       space.open(o.where, vpci::access_mode::read_write, ec);
       if (ec)
-        throw setup_failure("cannot open " + o.where +
+        throw setup_failure("cannot open " + quoted_text(o.where) +
                             " read-write (the mailbox writes its registers to read a block too): " + ec.message());
-      return run_mailbox_vf(space, o.where, o, io, signals);
+      return run_mailbox_vf(space, quoted_text(o.where), o, io, signals);
     }
     case transport_kind::vfio_user: {
       // Connects and handshakes; every config access of the VF is then a REGION_READ/REGION_WRITE
@@ -1099,11 +1109,13 @@ figures run_vf(const options& o, vpci_perf::signal_watch& signals) {
       vpci::vfio_user_config_space space(io.get_executor(), client);
       boost::system::error_code ec;
       space.connect(o.where, ec);
-      if (ec) throw setup_failure("cannot connect to the vfio-user server at " + o.where + ": " + ec.message());
+      if (ec)
+        throw setup_failure("cannot connect to the vfio-user server at " + quoted_text(o.where) + ": " + ec.message());
       // An exchange cannot be cancelled (its reply keeps the stream in step), and one in progress when the
       // run ends would hold it up to the reply deadline: a server that stopped answering, and Ctrl-C, waited
       // for all of it (--timeout 60000: a minute). The run is over, so the connection is closed instead.
-      return run_mailbox_vf(space, "the vfio-user server at " + o.where, o, io, signals, [&space] { space.close(); });
+      return run_mailbox_vf(space, "the vfio-user server at " + quoted_text(o.where), o, io, signals,
+                            [&space] { space.close(); });
     }
     case transport_kind::unix_socket: {
       local_socket socket(io);
@@ -1172,7 +1184,7 @@ figures run_both_shm(const options& o, vpci_perf::signal_watch& signals) {
   pf_thread thread(pf_io);
   boost::asio::io_context io;
   auto space = open_vf_space(io.get_executor(), o.where);
-  auto result = run_mailbox_vf(space, "shared memory " + o.where, o, io, signals);
+  auto result = run_mailbox_vf(space, "shared memory " + quoted_text(o.where), o, io, signals);
   boost::asio::post(pf_io, [&] { (void)pf->detach_mailbox(perf_vf); });  // serving ends; pf_io runs out
   thread.join();
   return result;
