@@ -117,6 +117,33 @@ struct ioctl_setup {
   }
 };
 
+// Binding 1: a PF serving VF 0's config-space mailbox (block 2: 16 bytes of pattern 0x20), the VF endpoint
+// and the IOCTL device.
+struct mailbox_ioctl_setup {
+  using mailbox_vf = vf_endpoint<memory_config_space, manual_timing>;
+  boost::asio::io_context io;
+  manual_timing clock;
+  memory_config_space space{io, 4096};
+  pf_endpoint<2> pf;
+  std::optional<mailbox_vf> vf;
+  std::optional<ioctl_device<mailbox_vf>> device;
+
+  mailbox_ioctl_setup() {
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(16, 0x20)));
+    const auto window = pf.attach_mailbox(0, space);
+    BOOST_REQUIRE(window.has_value());
+    vf.emplace(space, *window, vf_mailbox_options{}, clock);
+    device.emplace(*vf);
+  }
+  mailbox_ioctl_setup(const mailbox_ioctl_setup&) = delete;
+  mailbox_ioctl_setup& operator=(const mailbox_ioctl_setup&) = delete;
+  ~mailbox_ioctl_setup() {
+    device.reset();
+    vf->close();
+    run_ready(io);
+  }
+};
 
 // The scripted PF's side (ioctl_setup with serve off): takes the next request off the wire and answers it
 // with success, a read with its BytesRequested bytes counting up from its block ID; returns the block ID.
@@ -524,41 +551,31 @@ BOOST_AUTO_TEST_CASE(destroyed_with_requests_pending) {
 
 // Binding 1: the same requests over a config-space mailbox endpoint.
 BOOST_AUTO_TEST_CASE(binding_1_too) {
-  boost::asio::io_context io;
-  manual_timing clock;
-  memory_config_space space(io, 4096);
-  pf_endpoint<2> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(16, 0x20)));
-  const auto window = pf.attach_mailbox(0, space);
-  BOOST_REQUIRE(window.has_value());
-  vf_endpoint<memory_config_space, manual_timing> vf(space, *window, vf_mailbox_options{}, clock);
-  ioctl_device device(vf);
+  mailbox_ioctl_setup s;
+  auto& device = *s.device;
   std::array<std::byte, 16> output{};
   const bytes input = read_input(2, 16);
   io_status_block status;
   io_event event;
   BOOST_TEST(device.device_io_control(ioctl::read_block, input.data(), 8, output.data(), 16, status, event) ==
              ntstatus::pending);
-  run_until(io, clock, [&] { return event.signaled(); });
+  run_until(s.io, s.clock, [&] { return event.signaled(); });
   BOOST_TEST(status.Status == ntstatus::success);
   BOOST_TEST(status.Information == 16u);
   BOOST_TEST(octets(output) == octets(pattern(16, 0x20)));
   const bytes write = write_input(2, pattern(16, 0x21));
   BOOST_TEST(device.device_io_control(ioctl::write_block, write.data(), static_cast<std::uint32_t>(write.size()), nullptr,
                                       0, status, event) == ntstatus::pending);
-  run_until(io, clock, [&] { return event.signaled(); });
+  run_until(s.io, s.clock, [&] { return event.signaled(); });
   BOOST_TEST(status.Status == ntstatus::success);
-  BOOST_TEST(octets(pf.blocks().contents(0, block_id{2})) == octets(pattern(16, 0x21)));
+  BOOST_TEST(octets(s.pf.blocks().contents(0, block_id{2})) == octets(pattern(16, 0x21)));
   std::array<std::byte, 8> mask{};
   BOOST_TEST(device.device_io_control(ioctl::invalidate_block, nullptr, 0, mask.data(), 8, status, event) ==
              ntstatus::pending);
-  BOOST_REQUIRE(!pf.invalidate(0, block_mask{0x4}));
-  run_until(io, clock, [&] { return event.signaled(); });
+  BOOST_REQUIRE(!s.pf.invalidate(0, block_mask{0x4}));
+  run_until(s.io, s.clock, [&] { return event.signaled(); });
   BOOST_TEST(status.Status == ntstatus::success);
   BOOST_TEST(le::load_u64(mask.data()) == 0x4u);
-  vf.close();
-  run_ready(io);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -732,18 +749,9 @@ BOOST_AUTO_TEST_CASE(requests_queued_when_the_facade_is_destroyed_still_complete
 
 // Binding 1 has 16 slots: a PF serving its mailbox answers every one of 16 + 3 reads.
 BOOST_AUTO_TEST_CASE(binding_1_queues_beyond_its_slots_too) {
-  using mailbox_vf = vf_endpoint<memory_config_space, manual_timing>;
-  constexpr std::size_t requests = mailbox_vf::max_operations + 3;
-  boost::asio::io_context io;
-  manual_timing clock;
-  memory_config_space space(io, 4096);
-  pf_endpoint<2> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, pattern(16, 0x20)));
-  const auto window = pf.attach_mailbox(0, space);
-  BOOST_REQUIRE(window.has_value());
-  mailbox_vf vf(space, *window, vf_mailbox_options{}, clock);
-  ioctl_device device(vf);
+  constexpr std::size_t requests = mailbox_ioctl_setup::mailbox_vf::max_operations + 3;
+  mailbox_ioctl_setup s;
+  auto& device = *s.device;
   const bytes input = read_input(2, 16);
   std::vector<std::array<std::byte, 16>> outputs(requests);
   std::vector<io_status_block> statuses(requests);
@@ -751,7 +759,7 @@ BOOST_AUTO_TEST_CASE(binding_1_queues_beyond_its_slots_too) {
   for (std::size_t i = 0; i != requests; ++i)
     BOOST_TEST(device.device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 16, statuses[i],
                                         [&completions, i](io_status_block&) { ++completions[i]; }) == ntstatus::pending);
-  run_until(io, clock, [&] { return std::count(completions.begin(), completions.end(), 1) == std::ssize(completions); });
+  run_until(s.io, s.clock, [&] { return std::count(completions.begin(), completions.end(), 1) == std::ssize(completions); });
   for (std::size_t i = 0; i != requests; ++i) {
     BOOST_TEST_CONTEXT("request " << i) {
       BOOST_TEST(completions[i] == 1);
@@ -760,8 +768,6 @@ BOOST_AUTO_TEST_CASE(binding_1_queues_beyond_its_slots_too) {
       BOOST_TEST(octets(outputs[i]) == octets(pattern(16, 0x20)));
     }
   }
-  vf.close();
-  run_ready(io);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
