@@ -539,13 +539,26 @@ BOOST_AUTO_TEST_CASE(bad_tcp_arguments_are_refused_before_the_banner) {
         refused{"[::1]", "--tcp: expected HOST:PORT, got '[::1]'"},
         refused{":5000", "--tcp: expected HOST:PORT, got ':5000'"},
         refused{"[]:5000", "--tcp: expected HOST:PORT, got '[]:5000'"},
-        refused{"127.0.0.1:65536", "bad --tcp port '65536'"}, refused{"127.0.0.1:", "bad --tcp port ''"},
-        refused{"127.0.0.1:x", "bad --tcp port 'x'"},
-        refused{"127.0.0.1:0", "--tcp port 0 is for a PF to take any free port"}}) {
+        refused{"127.0.0.1:65536", "--tcp: the port of '127.0.0.1:65536' is not a number in 1..65535"},
+        refused{"127.0.0.1:", "--tcp: the port of '127.0.0.1:' is not a number in 1..65535"},
+        refused{"127.0.0.1:x", "--tcp: the port of '127.0.0.1:x' is not a number in 1..65535"},
+        refused{"127.0.0.1:0x50", "--tcp: the port of '127.0.0.1:0x50' is not a number in 1..65535"},
+        refused{"127.0.0.1:0",
+                "--tcp: the port of '127.0.0.1:0' is not a number in 1..65535 (port 0 is for a PF that listens, taking any "
+                "free port)"}}) {
     BOOST_TEST_CONTEXT(where) {
       const auto run = run_perf({"--role", "vf", "--tcp", where, "--count", "10"});
       BOOST_TEST(run.status == 2);
       BOOST_TEST(run.output == "vpci-perf: " + message + " (vpci-perf --help)\n", run.output);
+    }
+  }
+  // A PF listens on port 0 too (any free port); past 65535 it is refused by the same rule.
+  for (const char* role : {"pf", "both"}) {
+    BOOST_TEST_CONTEXT(role) {
+      const auto run = run_perf({"--role", role, "--tcp", "127.0.0.1:65536"});
+      BOOST_TEST(run.status == 2);
+      BOOST_TEST(run.output == "vpci-perf: --tcp: the port of '127.0.0.1:65536' is not a number in 0..65535 (vpci-perf --help)\n",
+                 run.output);
     }
   }
 }
@@ -1094,7 +1107,7 @@ BOOST_AUTO_TEST_CASE(text_given_with_a_control_character_is_quoted_in_every_mess
        "vpci-perf: --shm needs a value, not the option '--json\\x0A' (--shm=VALUE gives a value starting with --)" + help},
       {{"--role", "vf", "--tcp", "127.0.0.1\x1b"}, "vpci-perf: --tcp: expected HOST:PORT, got '127.0.0.1\\x1B'" + help},
       {{"--role", "vf", "--tcp", ":50\n00"}, "vpci-perf: --tcp: expected HOST:PORT, got ':50\\x0A00'" + help},
-      {{"--role", "vf", "--tcp", "127.0.0.1:no\x1bport"}, "vpci-perf: bad --tcp port 'no\\x1Bport'" + help},
+      {{"--role", "vf", "--tcp", "127.0.0.1:no\x1bport"}, "vpci-perf: --tcp: the port of '127.0.0.1:no\\x1Bport' is not a number in 1..65535" + help},
       // Set-up failures: status 2, the text named as given.
       {{"--role", "vf", "--unix", missing, "--count", "10", "--quiet"},
        "vpci-perf: cannot connect to '" + quoted_missing + "': No such file or directory"},

@@ -134,9 +134,6 @@ constexpr number_range milliseconds_range{1, 86'400'000, "1..86400000 (a day)"};
 constexpr number_range id32_range{0, 0xFFFF'FFFF, "0..0xFFFFFFFF"};
 constexpr number_range id16_range{0, 0xFFFF, "0..0xFFFF"};
 constexpr number_range block_size_range{1, 128, "1..128"};
-// A port the tool connects to: port 0 is no PF's (a listener given 0 takes a free port and names another).
-// Decimal only, as vpci-perf's --tcp takes it: the text goes to getaddrinfo as the service, which reads no 0x.
-constexpr number_range connect_port_range{1, 65535, "1..65535"};
 
 // `text` as `option`'s value: decimal, 0x hex or 0 octal, the whole text, within `range`.
 std::uint64_t number(std::string_view option, const std::string& text, number_range range) {
@@ -240,19 +237,17 @@ void check_target(const std::vector<std::string>& named) {
 // returned. Otherwise the cases connect there, and an empty HOST (":PORT") names no PF. The split and that
 // rule are examples/host_port.hpp's, which connect_tcp follows too.
 std::string check_tcp(std::string_view option, const std::string& text, bool self) {
-  const auto address = self ? vpci::example::split_host_port(text) : vpci::example::split_host_port_to_connect(text);
   if (self) {
+    const auto address = vpci::example::split_host_port(text);
     // An empty HOST would leave --self's PF on socket pairs, not listening anywhere.
     if (!address || address->host.empty() || address->port != "0")
       throw std::invalid_argument(std::string(option) + ": expected HOST:0 beside --self, got " + quoted_text(text) +
                                   " (its PF listens on any free port, one per VF)");
-  } else if (!address) {
-    throw std::invalid_argument(std::string(option) + ": expected HOST:PORT, got " + quoted_text(text));
-  } else if (!vpci::example::option_number(address->port, connect_port_range.min, connect_port_range.max)) {
-    throw std::invalid_argument(std::string(option) + ": the port of " + quoted_text(text) + " is not a number in " +
-                                connect_port_range.described);
+    return std::string(address->host);
   }
-  return std::string(address->host);
+  auto checked = vpci::example::check_tcp_address(option, text, vpci::example::tcp_use::connect);
+  if (!checked.error.empty()) throw std::invalid_argument(checked.error);
+  return std::move(checked.host);
 }
 
 block_spec parse_block(std::string_view option, const std::string& text) {

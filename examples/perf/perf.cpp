@@ -223,12 +223,12 @@ void print_help() {
 // vpci-conformance refuses it (host_port.hpp's rule). A PF listens there, and an empty HOST is every IPv4
 // address (0.0.0.0; resolve_tcp), which --role both's VF reaches through the loopback address.
 void parse_tcp(options& o) {
-  const auto address = o.role == role_kind::vf ? vpci::example::split_host_port_to_connect(o.where)
-                                               : vpci::example::split_host_port(o.where);
-  if (!address) usage_error("--tcp: expected HOST:PORT, got " + quoted_text(o.where));
-  o.tcp_host = std::string(address->host);
-  o.tcp_port = parse_number<unsigned short>(address->port, "--tcp port", 0, 65535);
-  if (o.tcp_port == 0 && o.role == role_kind::vf) usage_error("--tcp port 0 is for a PF to take any free port");
+  using vpci::example::tcp_use;
+  // --role both listens: its PF takes the address, its VF connects to where the PF listens.
+  auto address = vpci::example::check_tcp_address("--tcp", o.where, o.role == role_kind::vf ? tcp_use::connect : tcp_use::listen);
+  if (!address.error.empty()) usage_error(address.error);
+  o.tcp_host = std::move(address.host);
+  o.tcp_port = address.port;
 }
 
 options parse(int argc, char** argv) {
