@@ -24,6 +24,7 @@
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/asio/vf_message_endpoint.hpp>
 #include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/shm_config_space.hpp>
 #include <vpci/transport/test_stream.hpp>
 
 #include "test_support.hpp"
@@ -704,6 +705,46 @@ BOOST_AUTO_TEST_CASE(queued_requests_complete_with_the_device_gone_status) {
   BOOST_TEST_CONTEXT("the PF's end of the stream closed") {
     queued_requests_end_with_the_device([](ioctl_setup& s) { s.pf_end.close(); }, ntstatus::unsuccessful);
   }
+}
+
+// A dead PF (its shared-memory space ended, as when its process exits) fails binding 1's requests in
+// flight with the endpoint's peer_gone, STATUS_NO_SUCH_DEVICE, at once; the requests queued behind them
+// complete with the same status instead of starting against a PF that is gone.
+BOOST_AUTO_TEST_CASE(queued_requests_complete_no_such_device_when_the_pf_dies) {
+  using shm_vf = vf_endpoint<shm_config_space, manual_timing>;
+  constexpr std::size_t requests = shm_vf::max_operations + 2;
+  boost::asio::io_context io;
+  std::optional<shm_config_space> space(shm_config_space::create_anonymous(io.get_executor(), 4096));
+  auto driver = space->view(io.get_executor(), shm_role::driver);
+  std::optional<pf_endpoint<2>> pf(std::in_place);
+  BOOST_REQUIRE(!pf->register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf->define_block(0, block_id{2}, pattern(16, 0x20)));
+  const auto window = pf->attach_mailbox(0, *space);
+  BOOST_REQUIRE(window.has_value());
+  manual_timing clock;
+  shm_vf vf(driver, *window, vf_mailbox_options{}, clock);
+  ioctl_device device(vf);
+  const bytes input = read_input(2, 16);
+  std::vector<std::array<std::byte, 16>> outputs(requests);
+  std::vector<io_status_block> statuses(requests);
+  std::vector<int> completions(requests, 0);
+  for (std::size_t i = 0; i != requests; ++i)
+    BOOST_TEST(device.device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 16, statuses[i],
+                                        [&completions, i](io_status_block&) { ++completions[i]; }) == ntstatus::pending);
+  run_ready(io);  // nobody serves: every request stays pending, the last two queued
+  BOOST_TEST(std::count(completions.begin(), completions.end(), 0) == std::ssize(completions));
+  pf.reset();
+  space.reset();  // the PF's space ends: the driver view sees the device gone (a thread of its own wakes)
+  for (int i = 0; i < 1000 && std::count(completions.begin(), completions.end(), 1) != std::ssize(completions); ++i)
+    io.run_one_for(std::chrono::milliseconds(10));
+  for (std::size_t i = 0; i != requests; ++i) {
+    BOOST_TEST_CONTEXT("request " << i << (i >= shm_vf::max_operations ? ", queued" : ", in flight")) {
+      BOOST_TEST(completions[i] == 1);
+      BOOST_TEST(statuses[i].Status == ntstatus::no_such_device);
+      BOOST_TEST(statuses[i].Information == 0u);
+    }
+  }
+  BOOST_TEST(clock.now() == 0u);  // no deadline ended them
 }
 
 // IOCTL_VPCI_INVALIDATE_BLOCK takes none of the endpoint's operation slots (the endpoint keeps its one
