@@ -146,6 +146,24 @@ struct mailbox_ioctl_setup {
   }
 };
 
+// `n` reads of all of block 2 (16 bytes), issued at once through a device, each completing into its own
+// status block and counting its completions.
+struct reads_of_block_2 {
+  std::vector<std::array<std::byte, 16>> outputs;
+  std::vector<io_status_block> statuses;
+  std::vector<int> completions;
+
+  template <class Device>
+  reads_of_block_2(Device& device, std::size_t n) : outputs(n), statuses(n), completions(n, 0) {
+    const bytes input = read_input(2, 16);
+    for (std::size_t i = 0; i != n; ++i)
+      BOOST_TEST(device.device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 16, statuses[i],
+                                          [this, i](io_status_block&) { ++completions[i]; }) == ntstatus::pending);
+  }
+  reads_of_block_2(const reads_of_block_2&) = delete;
+  reads_of_block_2& operator=(const reads_of_block_2&) = delete;
+};
+
 // The scripted PF's side (ioctl_setup with serve off): takes the next request off the wire and answers it
 // with success, a read with its BytesRequested bytes counting up from its block ID; returns the block ID.
 std::uint32_t answer_next(ioctl_setup& s) {
@@ -724,13 +742,9 @@ BOOST_AUTO_TEST_CASE(queued_requests_complete_no_such_device_when_the_pf_dies) {
   manual_timing clock;
   shm_vf vf(driver, *window, vf_mailbox_options{}, clock);
   ioctl_device device(vf);
-  const bytes input = read_input(2, 16);
-  std::vector<std::array<std::byte, 16>> outputs(requests);
-  std::vector<io_status_block> statuses(requests);
-  std::vector<int> completions(requests, 0);
-  for (std::size_t i = 0; i != requests; ++i)
-    BOOST_TEST(device.device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 16, statuses[i],
-                                        [&completions, i](io_status_block&) { ++completions[i]; }) == ntstatus::pending);
+  reads_of_block_2 r(device, requests);
+  const auto& statuses = r.statuses;
+  const auto& completions = r.completions;
   run_ready(io);  // nobody serves: every request stays pending, the last two queued
   BOOST_TEST(std::count(completions.begin(), completions.end(), 0) == std::ssize(completions));
   pf.reset();
@@ -793,13 +807,10 @@ BOOST_AUTO_TEST_CASE(binding_1_queues_beyond_its_slots_too) {
   constexpr std::size_t requests = mailbox_ioctl_setup::mailbox_vf::max_operations + 3;
   mailbox_ioctl_setup s;
   auto& device = *s.device;
-  const bytes input = read_input(2, 16);
-  std::vector<std::array<std::byte, 16>> outputs(requests);
-  std::vector<io_status_block> statuses(requests);
-  std::vector<int> completions(requests, 0);
-  for (std::size_t i = 0; i != requests; ++i)
-    BOOST_TEST(device.device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 16, statuses[i],
-                                        [&completions, i](io_status_block&) { ++completions[i]; }) == ntstatus::pending);
+  reads_of_block_2 r(device, requests);
+  const auto& outputs = r.outputs;
+  const auto& statuses = r.statuses;
+  const auto& completions = r.completions;
   run_until(s.io, s.clock, [&] { return std::count(completions.begin(), completions.end(), 1) == std::ssize(completions); });
   for (std::size_t i = 0; i != requests; ++i) {
     BOOST_TEST_CONTEXT("request " << i) {
