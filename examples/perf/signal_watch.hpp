@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -92,11 +93,18 @@ class signal_watch {
         return;
       }
       if (ready[1].revents != 0) return;
-      signalfd_siginfo info{};
-      if (::read(signals_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) continue;
+      // Every signal pending now, in one read, handed to one handler under one lock: two that came
+      // together (Ctrl-C twice while the tool could not react) are the first and the second to the same
+      // handler. Read one at a time, the tool's thread could replace the handler between them (its run
+      // ending after the first), and the second became the next stage's first.
+      signalfd_siginfo infos[4]{};
+      const ssize_t got = ::read(signals_, infos, sizeof infos);
+      if (got < static_cast<ssize_t>(sizeof infos[0])) continue;
       const std::lock_guard lock(mutex_);
-      ++count_;
-      if (handler_) handler_(static_cast<int>(info.ssi_signo), count_);
+      for (std::size_t i = 0; i != static_cast<std::size_t>(got) / sizeof infos[0]; ++i) {
+        ++count_;
+        if (handler_) handler_(static_cast<int>(infos[i].ssi_signo), count_);
+      }
     }
   }
   void close_all() noexcept {
