@@ -285,13 +285,14 @@ class ioctl_device {
   // before it); an invalidate takes none (the endpoint keeps its one waiter apart) and starts at once.
   static void arrive(const std::shared_ptr<state>& s, std::shared_ptr<request> r) {
     if (r->what == kind::invalidate) {
-      if (!s->life->alive) return end(*r, to_ntstatus(errc::vf_removed));
-      return start(s, r);
+      (void)start_if_alive(s, r);
+      return;
     }
-    s->queue.arrive(std::move(r), [&s](std::shared_ptr<request>&& next) { return start_in_slot(s, next); });
+    s->queue.arrive(std::move(r), [&s](std::shared_ptr<request>&& next) { return start_if_alive(s, next); });
   }
-  // A read or write that has a slot: started, or ended when the endpoint was destroyed before it started.
-  static bool start_in_slot(const std::shared_ptr<state>& s, const std::shared_ptr<request>& r) {
+  // A request that may start now (a read or write with a slot, or an invalidate): started, or ended when
+  // the endpoint was destroyed before it started.
+  static bool start_if_alive(const std::shared_ptr<state>& s, const std::shared_ptr<request>& r) {
     if (!s->life->alive) {
       end(*r, to_ntstatus(errc::vf_removed));  // as the requests the destruction ended
       return false;
@@ -313,7 +314,7 @@ class ioctl_device {
       s->queue.completed(
           detail::device_gone(*s->life, *s->endpoint, ec),
           [final_status](std::shared_ptr<request>&& queued) { end(*queued, final_status); },
-          [&s](std::shared_ptr<request>&& next) { return start_in_slot(s, next); });
+          [&s](std::shared_ptr<request>&& next) { return start_if_alive(s, next); });
     };
     switch (raw->what) {
       case kind::read:
