@@ -14,8 +14,9 @@
 //                          another file or a socket a process listens on), the VF connects
 //     --tcp HOST:PORT      TCP (binding 2); the PF listens on HOST's first address (port 0: any free port,
 //                          which its serving line on stderr names, --quiet or not; no HOST, ":PORT": every
-//                          IPv4 address, 0.0.0.0), the VF tries each of HOST's addresses in turn (it needs a
-//                          HOST: ":PORT" names no PF, a usage error)
+//                          address, IPv6 and IPv4, [::], or 0.0.0.0 on a host without IPv6), the VF tries
+//                          each of HOST's addresses in turn (it needs a HOST: ":PORT" names no PF, a usage
+//                          error)
 //     --sysfs FILE|ADDRESS a real device's config file (binding 1, role vf), or its PCI address DDDD:BB:DD.F
 //                          or BB:DD.F (/sys/bus/pci/devices/DDDD:BB:DD.F/config), opened read-write: the
 //                          mailbox writes its request registers for a block read too; block writes need
@@ -107,10 +108,12 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/system/errc.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <vpci/transport/vfio_user_config_space.hpp>
@@ -212,16 +215,17 @@ void print_help() {
       "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
       "writing blocks there (--read-percent below 100) needs --allow-write.\n"
       "A PCI address (DDDD:BB:DD.F or BB:DD.F) in place of FILE names its /sys/bus/pci/devices/.../config.\n"
-      "--tcp takes [HOST]:PORT for an IPv6 HOST. A PF given no HOST (--tcp :PORT) listens on every IPv4\n"
-      "address (0.0.0.0); the VF role needs its PF's HOST.\n"
+      "--tcp takes [HOST]:PORT for an IPv6 HOST. A PF given no HOST (--tcp :PORT) listens on every\n"
+      "address, IPv6 and IPv4 ([::], or 0.0.0.0 on a host without IPv6); the VF role needs its PF's\n"
+      "HOST.\n"
       "A value may be joined to its option, --option=VALUE: the only way to give one starting with --.\n"
       "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n");
 }
 
 // --tcp HOST:PORT ([HOST]:PORT for IPv6, split by host_port.hpp as vpci-conformance splits it), checked
 // before anything starts. The VF role connects there, and an empty HOST (":PORT") names no PF: refused as
-// vpci-conformance refuses it (host_port.hpp's rule). A PF listens there, and an empty HOST is every IPv4
-// address (0.0.0.0; resolve_tcp), which --role both's VF reaches through the loopback address.
+// vpci-conformance refuses it (host_port.hpp's rule). A PF listens there, and an empty HOST is every
+// address (listen_tcp), which --role both's VF reaches through the loopback address.
 void parse_tcp(options& o) {
   using vpci::example::tcp_use;
   // --role both listens: its PF takes the address, its VF connects to where the PF listens.
@@ -908,25 +912,44 @@ std::string text_of(const tcp::endpoint& endpoint) {
   return (endpoint.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(endpoint.port());
 }
 
-// Every address HOST resolves to, in the resolver's order.
+// Every address HOST resolves to, in the resolver's order (a HOST is given: parse_tcp sees to it).
 std::vector<tcp::endpoint> resolve_tcp(const options& o, boost::asio::io_context& io) {
   tcp::resolver resolver(io);
-  const std::string host = o.tcp_host.empty() ? "0.0.0.0" : o.tcp_host;
   boost::system::error_code ec;
-  const auto found = resolver.resolve(host, std::to_string(o.tcp_port), ec);
+  const auto found = resolver.resolve(o.tcp_host, std::to_string(o.tcp_port), ec);
   if (ec || found.empty())
-    throw setup_failure("cannot resolve " + quoted_text(host) + ": " + (ec ? ec.message() : "no address"));
+    throw setup_failure("cannot resolve " + quoted_text(o.tcp_host) + ": " + (ec ? ec.message() : "no address"));
   std::vector<tcp::endpoint> endpoints;
   for (const auto& entry : found) endpoints.push_back(entry.endpoint());
   return endpoints;
 }
 
-void listen_tcp(tcp::acceptor& acceptor, const tcp::endpoint& at) {
-  boost::system::error_code ec;
+// Opens, binds and listens; on failure `ec` says why and the acceptor is closed again.
+void try_listen(tcp::acceptor& acceptor, const tcp::endpoint& at, bool dual_stack, boost::system::error_code& ec) {
   acceptor.open(at.protocol(), ec);
+  if (!ec && dual_stack) acceptor.set_option(boost::asio::ip::v6_only(false), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(at, ec);
   if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+  }
+}
+
+// A PF listens on HOST's first address. Given no HOST, it listens on every address: IPv6 and IPv4 on one
+// socket ([::] with IPV6_V6ONLY off, as iperf3 does), or every IPv4 address (0.0.0.0) on a host without
+// IPv6, so that a VF reaches it by either family.
+void listen_tcp(tcp::acceptor& acceptor, const options& o, boost::asio::io_context& io) {
+  boost::system::error_code ec;
+  const tcp::endpoint at = o.tcp_host.empty() ? tcp::endpoint(tcp::v6(), o.tcp_port) : resolve_tcp(o, io).front();
+  try_listen(acceptor, at, o.tcp_host.empty(), ec);
+  using boost::system::errc::errc_t;
+  if (o.tcp_host.empty() && (ec == errc_t::address_family_not_supported || ec == errc_t::address_not_available ||
+                             ec == errc_t::no_protocol_option)) {
+    try_listen(acceptor, tcp::endpoint(tcp::v4(), o.tcp_port), false, ec);
+    if (ec) throw setup_failure("cannot listen on " + text_of(tcp::endpoint(tcp::v4(), o.tcp_port)) + ": " + ec.message());
+  }
   if (ec) throw setup_failure("cannot listen on " + text_of(at) + ": " + ec.message());
 }
 
@@ -1049,7 +1072,7 @@ int run_pf(const options& o, vpci_perf::signal_watch& signals) {
       accept_loop(*pf, unix_acceptor, o.quiet, shutting_down);
       break;
     case transport_kind::tcp_socket:
-      listen_tcp(tcp_acceptor, resolve_tcp(o, io).front());
+      listen_tcp(tcp_acceptor, o, io);
       serving = text_of(tcp_acceptor.local_endpoint());  // the port the kernel chose for port 0
       accept_loop(*pf, tcp_acceptor, o.quiet, shutting_down);
       break;
@@ -1211,7 +1234,7 @@ figures run_both_unix(const options& o, vpci_perf::signal_watch& signals) {
 figures run_both_tcp(const options& o, vpci_perf::signal_watch& signals) {
   boost::asio::io_context pf_io;
   tcp::acceptor acceptor(pf_io);
-  listen_tcp(acceptor, resolve_tcp(o, pf_io).front());
+  listen_tcp(acceptor, o, pf_io);
   const tcp::endpoint listening = acceptor.local_endpoint();
   tcp::socket pf_side(pf_io);
   auto pf = make_pf(o);
