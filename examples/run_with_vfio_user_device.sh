@@ -12,6 +12,21 @@ usage() {
 # Counted before DEVICE and SOCKET are read: under set -u a missing one would end the script as an unbound
 # variable (status 1) instead of a usage error.
 [ $# -ge 2 ] || usage
+# TEXT between single quotes, each byte outside printable ASCII as \xHH: the tools' quoting
+# (examples/quoted_text.hpp), so that a path cannot put control characters on the user's terminal.
+quoted() {
+  local LC_ALL=C text=$1 out="'" c i
+  for ((i = 0; i < ${#text}; i++)); do
+    c=${text:i:1}
+    if [[ $c == [[:print:]] ]]; then
+      out+=$c
+    else
+      printf -v c '\\x%02X' "'$c"
+      out+=$c
+    fi
+  done
+  printf '%s' "$out'"
+}
 device=$1
 socket=$2
 shift 2
@@ -36,7 +51,7 @@ while IFS= read -r -t 10 line <&"$out"; do
 done
 if [ "$ready" -ne 1 ]; then
   [ ${#said[@]} -eq 0 ] || printf '%s\n' "${said[@]}" >&2
-  echo "vpci-vfio-user-device did not start listening on $socket" >&2
+  echo "vpci-vfio-user-device did not start listening on $(quoted "$socket")" >&2
   kill -TERM "$pid" 2>/dev/null
   exit 2
 fi
