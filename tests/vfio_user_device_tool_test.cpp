@@ -88,6 +88,14 @@ boost::system::error_code handshake(const std::string& path) {
   return ec;
 }
 
+// What the script prints when the device cannot listen on `socket` (its directory missing); it exits 2.
+std::string script_output_when_the_device_cannot_listen(const std::string& socket) {
+  program_process run({"/bin/bash", run_script, device_program, socket, "--", "/bin/true"},
+                      program_process::capture::stdout_and_stderr);
+  BOOST_TEST(run.wait_exit() == 2);
+  return run.output();
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(vfio_user_device_tool)
@@ -145,28 +153,21 @@ BOOST_AUTO_TEST_CASE(a_stale_socket_is_replaced) {
 // mailbox window before it failed to listen, as if it were up.
 BOOST_AUTO_TEST_CASE(a_device_that_cannot_listen_says_why_through_the_script) {
   const std::string missing = "/tmp/vpci-device-test-" + std::to_string(::getpid()) + "-missing/device.sock";
-  program_process run({"/bin/bash", run_script, device_program, missing, "--", "/bin/true"},
-                      program_process::capture::stdout_and_stderr);
-  BOOST_TEST(run.wait_exit() == 2);
-  BOOST_TEST(contains(run.output(), "vpci-vfio-user-device: cannot listen on '" + missing + "': No such file or directory\n"),
-             run.output());
-  BOOST_TEST(contains(run.output(), "vpci-vfio-user-device did not start listening on '" + missing + "'\n"), run.output());
-  BOOST_TEST(!contains(run.output(), "mailbox window"), run.output());
+  const std::string output = script_output_when_the_device_cannot_listen(missing);
+  BOOST_TEST(contains(output, "vpci-vfio-user-device: cannot listen on '" + missing + "': No such file or directory\n"), output);
+  BOOST_TEST(contains(output, "vpci-vfio-user-device did not start listening on '" + missing + "'\n"), output);
+  BOOST_TEST(!contains(output, "mailbox window"), output);
 }
 
 // The script printed the socket path raw where the device quotes it: a path with a control character put
 // that character on the user's terminal. It quotes as the tools do now (examples/quoted_text.hpp).
 BOOST_AUTO_TEST_CASE(the_script_quotes_the_socket_path_as_the_device_does) {
-  const std::string directory = "/tmp/vpci-device-test-" + std::to_string(::getpid()) + "-missing\x1b[2J";
-  const std::string missing = directory + "\n\xC3\xA9/device.sock";
-  const std::string shown = "'/tmp/vpci-device-test-" + std::to_string(::getpid()) + "-missing\\x1B[2J\\x0A\\xC3\\xA9/device.sock'";
-  program_process run({"/bin/bash", run_script, device_program, missing, "--", "/bin/true"},
-                      program_process::capture::stdout_and_stderr);
-  BOOST_TEST(run.wait_exit() == 2);
-  BOOST_TEST(contains(run.output(), "vpci-vfio-user-device: cannot listen on " + shown + ": No such file or directory\n"),
-             run.output());
-  BOOST_TEST(contains(run.output(), "vpci-vfio-user-device did not start listening on " + shown + "\n"), run.output());
-  BOOST_TEST(!contains(run.output(), "\x1b"), run.output());
+  const std::string directory = "/tmp/vpci-device-test-" + std::to_string(::getpid()) + "-missing";
+  const std::string output = script_output_when_the_device_cannot_listen(directory + "\x1b[2J\n\xC3\xA9/device.sock");
+  const std::string shown = "'" + directory + "\\x1B[2J\\x0A\\xC3\\xA9/device.sock'";
+  BOOST_TEST(contains(output, "vpci-vfio-user-device: cannot listen on " + shown + ": No such file or directory\n"), output);
+  BOOST_TEST(contains(output, "vpci-vfio-user-device did not start listening on " + shown + "\n"), output);
+  BOOST_TEST(!contains(output, "\x1b"), output);
 }
 
 // A usage error printed the usage alone, without saying which argument was wrong.
