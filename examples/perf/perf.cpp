@@ -941,14 +941,16 @@ void try_listen(tcp::acceptor& acceptor, const tcp::endpoint& at, bool dual_stac
 // socket ([::] with IPV6_V6ONLY off, as iperf3 does), or every IPv4 address (0.0.0.0) on a host without
 // IPv6, so that a VF reaches it by either family.
 void listen_tcp(tcp::acceptor& acceptor, const options& o, boost::asio::io_context& io) {
+  const bool every_address = o.tcp_host.empty();
+  tcp::endpoint at = every_address ? tcp::endpoint(tcp::v6(), o.tcp_port) : resolve_tcp(o, io).front();
   boost::system::error_code ec;
-  const tcp::endpoint at = o.tcp_host.empty() ? tcp::endpoint(tcp::v6(), o.tcp_port) : resolve_tcp(o, io).front();
-  try_listen(acceptor, at, o.tcp_host.empty(), ec);
+  try_listen(acceptor, at, every_address, ec);
   using boost::system::errc::errc_t;
-  if (o.tcp_host.empty() && (ec == errc_t::address_family_not_supported || ec == errc_t::address_not_available ||
-                             ec == errc_t::no_protocol_option)) {
-    try_listen(acceptor, tcp::endpoint(tcp::v4(), o.tcp_port), false, ec);
-    if (ec) throw setup_failure("cannot listen on " + text_of(tcp::endpoint(tcp::v4(), o.tcp_port)) + ": " + ec.message());
+  const bool no_ipv6 = ec == errc_t::address_family_not_supported || ec == errc_t::address_not_available ||
+                       ec == errc_t::no_protocol_option;
+  if (every_address && no_ipv6) {
+    at = tcp::endpoint(tcp::v4(), o.tcp_port);
+    try_listen(acceptor, at, false, ec);
   }
   if (ec) throw setup_failure("cannot listen on " + text_of(at) + ": " + ec.message());
 }
