@@ -91,14 +91,14 @@ endfunction()
 if(MODE STREQUAL "install")
   if(WITH_TOOLS)
     # As a user installs it: a Release build of the tools (warnings are errors in them, and -O3 brings
-    # warnings a Debug build never sees), each installed tool then run. Only what is installed is built:
-    # the README's programs and the PF's test variants are built in the test configurations.
-    set(tools vpci-inspect vpci-codec vpci-demo vpci-conformance vpci-perf vpci-vfio-user-device vpci-firmware-c-pf)
+    # warnings a Debug build never sees), each installed tool then run. Only what is installed is built
+    # (the target vpci-tools): the README's programs and the PF's test variants are built in the test
+    # configurations.
     run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/vpci-build -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
         -DCMAKE_BUILD_TYPE=Release -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_EXAMPLES=ON -DVPCI_BUILD_BENCH=OFF)
-    run(${CMAKE_COMMAND} --build ${WORK}/vpci-build --target ${tools})
+    run(${CMAKE_COMMAND} --build ${WORK}/vpci-build --target vpci-tools)
     run(${CMAKE_COMMAND} --install ${WORK}/vpci-build --prefix ${WORK}/prefix)
-    foreach(tool IN LISTS tools)
+    foreach(tool vpci-inspect vpci-codec vpci-demo vpci-conformance vpci-perf vpci-vfio-user-device vpci-firmware-c-pf)
       run(${WORK}/prefix/bin/${tool} --help)
     endforeach()
     run(${WORK}/prefix/bin/vpci-codec)  # the walkthrough: every packet encoded and decoded again
