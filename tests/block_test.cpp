@@ -271,6 +271,36 @@ BOOST_AUTO_TEST_CASE(usable_in_constant_expressions) {
   BOOST_TEST(buffer.size() == 3u);
 }
 
+// le::copy, every block copy's one rule: the same bytes in constant expressions (a byte loop) and at run
+// time (memmove on a host), a region moving down over itself as the block store's compaction moves one,
+// and nothing touched for a zero length, null pointers included.
+BOOST_AUTO_TEST_CASE(le_copy_copies_the_same_bytes_at_run_time_and_in_constant_expressions) {
+  static_assert([] {
+    std::array<std::byte, 5> out{};
+    const auto in = bytes_of(1, 2, 3);
+    le::copy(in, out.data() + 1);
+    return out == bytes_of(0, 1, 2, 3, 0);
+  }());
+
+  std::array<std::byte, 131> out = filled<131>(0xEE);
+  std::array<std::byte, 129> in{};
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::byte>(i + 1);
+  le::copy(std::span<const std::byte>(in).subspan(1), out.data() + 2);
+  BOOST_TEST(std::to_integer<unsigned>(out[1]) == 0xEEu);
+  BOOST_TEST(octets(std::span<const std::byte>(out).subspan(2, 128)) ==
+                 octets(std::span<const std::byte>(in).subspan(1)),
+             boost::test_tools::per_element());
+  BOOST_TEST(std::to_integer<unsigned>(out[130]) == 0xEEu);
+
+  std::array<std::byte, 8> region = bytes_of(1, 2, 3, 4, 5, 6, 7, 8);
+  le::copy(std::span<const std::byte>(region).subspan(3), region.data() + 1);
+  BOOST_TEST(octets(region) == octets(bytes_of(1, 4, 5, 6, 7, 8, 7, 8)), boost::test_tools::per_element());
+
+  le::copy(std::span<const std::byte>{}, nullptr);
+  le::copy(std::span<const std::byte>(in).first(0), out.data());
+  BOOST_TEST(std::to_integer<unsigned>(out[0]) == 0xEEu);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(block_views)

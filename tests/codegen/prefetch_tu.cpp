@@ -1,7 +1,7 @@
-// What the codegen check (check_prefetch.sh) compiles: the two ways a PF asks for a block's contents ahead
-// of the doorbell, each behind a plain symbol so that the check can find its body in the assembly. Each
-// body must keep a prefetch instruction: the hint's whole effect is that instruction, and g++ 12 at -O2
-// deleted it (it found pf_blocks::prefetch free of side effects and dropped every call).
+// What the codegen check (check_reaches.sh ... prefetch) compiles: the two ways a PF asks for a block's
+// contents ahead of the doorbell, each behind a plain symbol so that the check can find its body in the
+// assembly. Each body must keep a prefetch instruction: the hint's whole effect is that instruction, and
+// g++ 12 at -O2 deleted it (it found pf_blocks::prefetch free of side effects and dropped every call).
 #include <cstdint>
 
 #include <vpci/engine/pf_blocks.hpp>

@@ -35,6 +35,7 @@
 
 #include <vpci/block/block.hpp>
 #include <vpci/block/block_buffer.hpp>
+#include <vpci/block/endian.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/constants.hpp>
 #include <vpci/protocol/ntstatus.hpp>
@@ -612,15 +613,10 @@ class pf_blocks {
 #endif
   }
 
-  // Contents into or out of the arena (the same bytes at most: store() given a block's own contents()).
-  // On a host the compiler's memmove: a byte loop costs tens of nanoseconds per 128-byte request there.
-  // Freestanding, the byte loop: memmove would be linked in for it, hundreds of bytes of flash.
+  // Contents into or out of the arena (le::copy: memmove on a host, a byte loop in firmware). They
+  // overlap only as le::copy allows: store() given a block's own contents(), a region moving down.
   static void copy_bytes(std::byte* to, const std::byte* from, std::size_t size) noexcept {
-#if __STDC_HOSTED__
-    __builtin_memmove(to, from, size);
-#else
-    for (std::size_t i = 0; i < size; ++i) to[i] = from[i];
-#endif
+    le::copy(std::span<const std::byte>(from, size), to);
   }
 
   // A block's region in the arena: its handler, when it has one, then its contents.
