@@ -25,6 +25,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include <vpci/block/endian.hpp>
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/result.hpp>
 
@@ -535,7 +536,7 @@ inline constexpr std::size_t irq_set_size = 20;
   host_store(out.data() + 8, s.index);
   host_store(out.data() + 12, s.start);
   host_store(out.data() + 16, s.count);
-  for (std::size_t i = 0; i < s.data.size(); ++i) out[irq_set_size + i] = s.data[i];
+  le::copy(s.data, out.data() + irq_set_size);
   return size;
 }
 // Checks the shape the spec gives: exactly one data flag and one action flag, no other bits, argsz equal
@@ -575,7 +576,7 @@ inline constexpr std::size_t region_access_size = 16;
   host_store(out.data(), a.offset);
   host_store(out.data() + 8, a.region);
   host_store(out.data() + 12, a.count);
-  for (std::size_t i = 0; i < a.data.size(); ++i) out[region_access_size + i] = a.data[i];
+  le::copy(a.data, out.data() + region_access_size);
   return size;
 }
 // `with_data`: the message carries `count` data bytes (a read reply, a write request); else none (a read
