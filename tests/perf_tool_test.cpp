@@ -595,6 +595,30 @@ BOOST_AUTO_TEST_CASE(an_empty_tcp_host_is_a_usage_error_to_a_vf_and_every_addres
   BOOST_TEST(both.status == 0, both.output);
 }
 
+// A PF given no host listens on [::] (both families); on a host without IPv6 that socket cannot be opened,
+// and the PF listens on 0.0.0.0 instead. Run under a library that makes every IPv6 socket fail as it fails
+// there (tests/preload/no_ipv6.cpp). An IPv6 address given explicitly is not replaced by an IPv4 one.
+BOOST_AUTO_TEST_CASE(a_pf_given_no_host_on_a_host_without_ipv6_listens_on_every_ipv4_address) {
+  const std::string preload = std::string("LD_PRELOAD=") + VPCI_NO_IPV6_PRELOAD;
+  program_process pf({"/usr/bin/env", preload, perf, "--role", "pf", "--tcp", ":0"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(pf.wait_for_output("; Ctrl-C ends"), pf.output());
+  const std::string prefix = "on tcp 0.0.0.0:";
+  const auto at = pf.output().find(prefix);
+  BOOST_TEST_REQUIRE(at != std::string::npos, pf.output());
+  const std::string port = pf.output().substr(at + prefix.size(), pf.output().find(';', at) - at - prefix.size());
+  const auto vf = run_perf({"--role", "vf", "--tcp", "127.0.0.1:" + port, "--count", "10", "--warmup", "0"});
+  BOOST_TEST(vf.status == 0, vf.output);
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0, pf.output());
+
+  program_process v6({"/usr/bin/env", preload, perf, "--role", "pf", "--tcp", "[::]:0"},
+                     program_process::capture::stdout_and_stderr);
+  BOOST_TEST(v6.wait_exit() == 2);
+  BOOST_TEST(contains(v6.output(), "cannot listen on [::]:0: Address family not supported by protocol"), v6.output());
+  BOOST_TEST(!contains(v6.output(), "0.0.0.0"), v6.output());
+}
+
 // A failed connect printed Boost's source location instead of saying where it tried to connect.
 BOOST_AUTO_TEST_CASE(connect_errors_name_the_address_and_the_reason) {
   temp_directory dir;
