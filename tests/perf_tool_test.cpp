@@ -56,6 +56,16 @@ run_result run_perf(std::vector<std::string> args) {
   return {status, run.output()};
 }
 
+// The port a PF on TCP names on its serving line ("on tcp ADDRESS:PORT; Ctrl-C ends"); nullopt when the
+// line names no such address.
+std::optional<std::string> serving_port(const std::string& output, const std::string& address) {
+  const std::string prefix = "on tcp " + address + ":";
+  const auto at = output.find(prefix);
+  if (at == std::string::npos) return std::nullopt;
+  const auto port = at + prefix.size();
+  return output.substr(port, output.find(';', port) - port);
+}
+
 // The number after "key": in a JSON text; -1 when the key is not there or holds no number.
 double json_number(const std::string& json, const std::string& key) {
   const std::string quoted = "\"" + key + "\":";
@@ -500,13 +510,10 @@ BOOST_AUTO_TEST_CASE(tcp_port_0_prints_the_port_bound) {
       if (quiet) args.emplace_back("--quiet");
       program_process pf(args, program_process::capture::stdout_and_stderr);
       BOOST_TEST_REQUIRE(pf.wait_for_output("; Ctrl-C ends"));
-      const std::string& out = pf.output();
-      const std::string prefix = "on tcp 127.0.0.1:";
-      const auto at = out.find(prefix);
-      BOOST_TEST_REQUIRE(at != std::string::npos, out);
-      const std::string port = out.substr(at + prefix.size(), out.find(';', at) - at - prefix.size());
-      BOOST_TEST(port != "0");
-      const auto vf = run_perf({"--role", "vf", "--tcp", "127.0.0.1:" + port, "--count", "10", "--warmup", "0"});
+      const auto port = serving_port(pf.output(), "127.0.0.1");
+      BOOST_TEST_REQUIRE(port.has_value(), pf.output());
+      BOOST_TEST(*port != "0");
+      const auto vf = run_perf({"--role", "vf", "--tcp", "127.0.0.1:" + *port, "--count", "10", "--warmup", "0"});
       BOOST_TEST(vf.status == 0, vf.output);
     }
   }
@@ -581,12 +588,10 @@ BOOST_AUTO_TEST_CASE(an_empty_tcp_host_is_a_usage_error_to_a_vf_and_every_addres
   program_process pf({perf, "--role", "pf", "--tcp", ":0"}, program_process::capture::stdout_and_stderr);
   BOOST_TEST_REQUIRE(pf.wait_for_output("; Ctrl-C ends"));
   // This host has IPv6 (its loopback, ::1, is what the second VF below connects to).
-  const std::string prefix = "on tcp [::]:";
-  const auto at = pf.output().find(prefix);
-  BOOST_TEST_REQUIRE(at != std::string::npos, pf.output());
-  const std::string port = pf.output().substr(at + prefix.size(), pf.output().find(';', at) - at - prefix.size());
+  const auto port = serving_port(pf.output(), "[::]");
+  BOOST_TEST_REQUIRE(port.has_value(), pf.output());
   for (const std::string host : {"127.0.0.1", "[::1]"}) {
-    const auto vf = run_perf({"--role", "vf", "--tcp", host + ":" + port, "--count", "10", "--warmup", "0"});
+    const auto vf = run_perf({"--role", "vf", "--tcp", host + ":" + *port, "--count", "10", "--warmup", "0"});
     BOOST_TEST(vf.status == 0, host << ": " << vf.output);
   }
   pf.signal(SIGTERM);
@@ -603,11 +608,9 @@ BOOST_AUTO_TEST_CASE(a_pf_given_no_host_on_a_host_without_ipv6_listens_on_every_
   program_process pf({"/usr/bin/env", preload, perf, "--role", "pf", "--tcp", ":0"},
                      program_process::capture::stdout_and_stderr);
   BOOST_TEST_REQUIRE(pf.wait_for_output("; Ctrl-C ends"), pf.output());
-  const std::string prefix = "on tcp 0.0.0.0:";
-  const auto at = pf.output().find(prefix);
-  BOOST_TEST_REQUIRE(at != std::string::npos, pf.output());
-  const std::string port = pf.output().substr(at + prefix.size(), pf.output().find(';', at) - at - prefix.size());
-  const auto vf = run_perf({"--role", "vf", "--tcp", "127.0.0.1:" + port, "--count", "10", "--warmup", "0"});
+  const auto port = serving_port(pf.output(), "0.0.0.0");
+  BOOST_TEST_REQUIRE(port.has_value(), pf.output());
+  const auto vf = run_perf({"--role", "vf", "--tcp", "127.0.0.1:" + *port, "--count", "10", "--warmup", "0"});
   BOOST_TEST(vf.status == 0, vf.output);
   pf.signal(SIGTERM);
   BOOST_TEST(pf.wait_exit() == 0, pf.output());
