@@ -16,6 +16,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <vpci/block/endian.hpp>
@@ -26,6 +27,7 @@
 #include <vpci/wire/framing.hpp>
 #include <vpci/wire/hyperv.hpp>
 #include <vpci/wire/mailbox.hpp>
+#include <vpci/wire/vfio_user.hpp>
 #include <vpci/wire/windows.hpp>
 
 #include "every_kind.hpp"
@@ -570,6 +572,71 @@ void vf_mailbox_seeds(corpus_writer& w) {
 
 }  // namespace
 
+// vfio_user_messages: a selector byte (the decoder, bit 4 its flag), then the payload, each from vpci's
+// encoders in the shapes QEMU's client and vpci's server send.
+void vfio_user_seeds(corpus_writer& w) {
+  namespace vu = vpci::vfio_user;
+  const auto after_header = [](const bytes& message) { return bytes(message.begin() + vu::header_size, message.end()); };
+  const auto seed = [&](const std::string& name, std::uint8_t selector, const bytes& payload) {
+    bytes input{std::byte{selector}};
+    input.insert(input.end(), payload.begin(), payload.end());
+    w.write("vfio_user_messages", name, input);
+  };
+  const std::string_view qemu_json =
+      R"({"capabilities":{"max_msg_fds":16,"max_data_xfer_size":1048576,"migration":{"pgsize":4096},"pgsizes":4096}})";
+  const vu::version offer{0, 1, qemu_json};
+  const bytes version_message =
+      encoded(512, [&](std::span<std::byte> out) { return vu::encode_command(1, vu::command::version, offer, out); });
+  seed("header_version", 0, version_message);
+  seed("version_qemu", 1, after_header(version_message));
+  bytes unterminated = after_header(version_message);
+  unterminated.pop_back();  // no NUL: tolerated
+  seed("version_without_nul", 1, unterminated);
+  seed("version_no_data", 1, encoded(8, [](std::span<std::byte> out) { return vu::encode(vu::version{0, 1, {}}, out); }));
+  seed("device_info", 2, encoded(16, [](std::span<std::byte> out) {
+         return vu::encode(vu::device_info{16, vu::device_flag_pci | vu::device_flag_reset, 9, 5}, out);
+       }));
+  const bytes region = encoded(32, [](std::span<std::byte> out) {
+    return vu::encode(vu::region_info{32, vu::region_flag_read | vu::region_flag_write, 7, 0, 4096, 0}, out);
+  });
+  seed("region_info_request", 3, region);
+  bytes with_caps = region;
+  with_caps.resize(48, std::byte{0x11});
+  seed("region_info_reply_with_capabilities", 0x13, with_caps);
+  seed("irq_info", 4, encoded(16, [](std::span<std::byte> out) {
+         return vu::encode(vu::irq_info{16, vu::irq_info_eventfd | vu::irq_info_maskable | vu::irq_info_automasked, 0, 1},
+                           out);
+       }));
+  const bytes flag{std::byte{1}};
+  seed("irq_set_bool_trigger", 5, encoded(32, [&](std::span<std::byte> out) {
+         return vu::encode(vu::irq_set{21, vu::irq_set_data_bool | vu::irq_set_action_trigger, 0, 0, 1, flag}, out);
+       }));
+  seed("irq_set_eventfd_unmask", 5, encoded(32, [](std::span<std::byte> out) {
+         return vu::encode(vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_unmask, 0, 0, 1, {}}, out);
+       }));
+  const bytes dword = pattern(4, 0x40);
+  seed("region_read_request", 6, encoded(16, [](std::span<std::byte> out) {
+         return vu::encode(vu::region_access{0x100, 7, 4, {}}, out);
+       }));
+  seed("region_read_reply", 0x16, encoded(32, [&](std::span<std::byte> out) {
+         return vu::encode(vu::region_access{0x100, 7, 4, dword}, out);
+       }));
+  seed("dma_map", 7, encoded(32, [](std::span<std::byte> out) {
+         return vu::encode(vu::dma_map{32, 3, 0, 0x100000, 0x200000}, out);
+       }));
+  seed("dma_unmap_all", 8, encoded(24, [](std::span<std::byte> out) {
+         return vu::encode(vu::dma_unmap{24, vu::dma_unmap_flag_all, 0, 0}, out);
+       }));
+  // The built capabilities document (max_msg_fds 65535, max_data_xfer_size 4096) with a skipped member
+  // nested to either side of the limit, beside "capabilities" (where 0) and inside it (where 1).
+  for (const auto& [depth, where] : {std::pair{0u, 0u}, {15u, 0u}, {16u, 0u}, {14u, 1u}, {15u, 1u}}) {
+    const bytes built = make_bytes({0, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0, 0,  // shape, magnitude, shift
+                                    0, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0,  // the same for max_data_xfer_size
+                                    depth, where});
+    seed("capabilities_depth_" + std::to_string(depth) + (where != 0 ? "_inside" : ""), 9, built);
+  }
+}
+
 int main(int argc, char** argv) {
   try {
     if (argc == 4 && std::string(argv[1]) == "--reference-only") {
@@ -592,6 +659,7 @@ int main(int argc, char** argv) {
     pf_message_seeds(w);
     vf_message_seeds(w);
     vf_mailbox_seeds(w);
+    vfio_user_seeds(w);
     std::cout << "vpci_fuzz_make_corpus: " << w.count() << " seeds in " << argv[1] << "\n";
     return 0;
   } catch (const std::exception& e) {
