@@ -637,6 +637,62 @@ void vfio_user_seeds(corpus_writer& w) {
   }
 }
 
+// vfio_user_device_server: a mode byte, then operations (the target's header): a client's session as
+// QEMU runs it (negotiation, info, a config read and write, INTx with its resample eventfd, a reset, DMA
+// map and unmap, a disconnect), and a hostile one (commands before VERSION, a second VERSION, writes to
+// read-only and write-1-to-clear bits, refused descriptor shapes, a truncated descriptor list, raw
+// messages, No_reply).
+void vfio_user_server_seeds(corpus_writer& w) {
+  // Built command: opcode 0, ID, command, flag bits, size (2: exact); the command's fields follow.
+  const auto built = [](unsigned id, unsigned command, unsigned flag_bits, std::initializer_list<unsigned> fields) {
+    bytes op = make_bytes({0, id, 0, command, flag_bits, 2});
+    const bytes rest = make_bytes(fields);
+    op.insert(op.end(), rest.begin(), rest.end());
+    return op;
+  };
+  const bytes qemu = concat({
+      make_bytes({0x02}),                               // 4096 bytes, a reset that succeeds
+      built(1, 1, 0, {1, 1, 0, 1, 0}),                  // VERSION 0.1, QEMU's capabilities, no descriptor
+      built(2, 4, 0, {0, 0}),                           // DEVICE_GET_INFO
+      built(3, 5, 0, {0, 7, 0}),                        // GET_REGION_INFO 7
+      built(4, 7, 0, {0, 0, 0}),                        // GET_IRQ_INFO 0
+      built(5, 9, 0, {1, 0, 0, 1, 1, 64, 0, 0}),        // REGION_READ 64 bytes at 0
+      built(6, 10, 0, {1, 4, 0, 1, 1, 4, 0, 7, 1, 0, 0, 0}),  // REGION_WRITE 4 bytes at 4
+      built(7, 8, 0, {0x0A, 1, 1}),                     // SET_IRQS INTx TRIGGER EVENTFD, one descriptor
+      make_bytes({2, 2}),                               // two interrupts: one delivered, one pending
+      built(8, 8, 0, {0x06, 1, 1}),                     // SET_IRQS INTx UNMASK EVENTFD (resample)
+      make_bytes({3}),                                  // end of interrupt: unmasked, the pending one sent
+      built(9, 13, 0, {0}),                             // DEVICE_RESET
+      built(10, 2, 0, {0}),                             // DMA_MAP
+      built(11, 3, 0, {2, 0, 0, 0, 0, 0, 0, 0, 0, 0}),  // DMA_UNMAP all
+      make_bytes({4}),                                  // disconnect
+  });
+  w.write("vfio_user_device_server", "qemu_session", qemu);
+  const bytes hostile = concat({
+      make_bytes({0x0D}),                               // 256 bytes, a failing reset, read-only header
+      built(1, 4, 0, {0, 0}),                           // GET_INFO before VERSION: EINVAL
+      built(2, 1, 0, {0, 0, 0, 1, 0}),                  // VERSION 1.0: ENOTSUP
+      built(3, 1, 0, {1, 1, 0, 2, 0}),                  // VERSION with a malformed capability: EINVAL
+      built(4, 1, 0, {1, 1, 0, 0, 0}),                  // VERSION without data
+      built(5, 1, 0, {1, 1, 0, 0, 0}),                  // a second VERSION: EINVAL
+      built(6, 10, 0, {1, 0, 0, 1, 1, 8, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0}),  // into the header
+      built(7, 9, 0, {1, 0xFC, 0, 1, 1, 8, 0, 0}),      // a read crossing the end: EINVAL
+      built(8, 9, 0, {1, 0, 0, 0, 3, 1, 4, 0, 0}),      // another region: EINVAL
+      built(9, 8, 0x30, {0x0A, 1, 1}),                  // a truncated descriptor list: EINVAL
+      built(10, 8, 0, {0x0A, 1, 2}),                    // two eventfds: EINVAL, both closed
+      built(11, 8, 0, {0x18, 2, 0, 0}),                 // MSI-X: disable all (NONE, TRIGGER, count 0)
+      built(12, 8, 0, {0x02, 1, 0}),                    // MASK with EVENTFD: EINVAL
+      built(13, 13, 0, {0}),                            // reset failing: EIO
+      built(14, 3, 0, {1, 0, 0, 0, 0, 0, 0, 0, 0, 0}),  // unmap with a dirty bitmap: EINVAL
+      built(15, 4, 4, {0, 0}),                          // No_reply: no reply
+      built(16, 4, 1, {0, 0}),                          // a reply sent to the server: EINVAL
+      make_bytes({1, 17, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0xAA, 0xBB, 0xCC}),  // unknown command
+      make_bytes({5, 0x40, 0, 4, 1, 2, 3, 4}),          // the device stores 4 bytes
+      make_bytes({2, 3}),                               // an interrupt with no eventfd: pending
+  });
+  w.write("vfio_user_device_server", "hostile_client", hostile);
+}
+
 int main(int argc, char** argv) {
   try {
     if (argc == 4 && std::string(argv[1]) == "--reference-only") {
@@ -660,6 +716,7 @@ int main(int argc, char** argv) {
     vf_message_seeds(w);
     vf_mailbox_seeds(w);
     vfio_user_seeds(w);
+    vfio_user_server_seeds(w);
     std::cout << "vpci_fuzz_make_corpus: " << w.count() << " seeds in " << argv[1] << "\n";
     return 0;
   } catch (const std::exception& e) {
