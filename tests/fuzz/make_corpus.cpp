@@ -693,6 +693,67 @@ void vfio_user_server_seeds(corpus_writer& w) {
   w.write("vfio_user_device_server", "hostile_client", hostile);
 }
 
+// vfio_user_client: a mode byte, the server's script (u16 length, then its bytes), then operations (the
+// target's header): vpci's server answering a session with the interrupt (a read, a write, a signal and
+// the UNMASK before the next read, a reset, then the end of the connection), and a server with an 8-byte
+// max_data_xfer_size answering a split read, then one reply of another offset, then silence.
+void vfio_user_client_seeds(corpus_writer& w) {
+  namespace vu = vpci::vfio_user;
+  const auto reply = [](unsigned id, vu::command c, const auto& payload) {
+    bytes out(8192);
+    auto n = vu::encode(payload, std::span<std::byte>(out).subspan(vu::header_size));
+    if (!n) throw std::runtime_error("a seed failed to encode");
+    (void)vu::encode(vu::header{static_cast<std::uint16_t>(id), static_cast<std::uint16_t>(c),
+                                static_cast<std::uint32_t>(vu::header_size + *n), 1, 0},
+                     out);
+    out.resize(vu::header_size + *n);
+    return out;
+  };
+  const auto empty_reply = [](unsigned id, vu::command c) {
+    bytes out(vu::header_size);
+    (void)vu::encode(vu::header{static_cast<std::uint16_t>(id), static_cast<std::uint16_t>(c), 16, 1, 0}, out);
+    return out;
+  };
+  const auto program = [](unsigned mode, const bytes& script, const bytes& ops) {
+    bytes input = make_bytes({mode, static_cast<unsigned>(script.size() & 0xFF), static_cast<unsigned>(script.size() >> 8)});
+    input.insert(input.end(), script.begin(), script.end());
+    input.insert(input.end(), ops.begin(), ops.end());
+    return input;
+  };
+  const std::string_view server_json = R"({"capabilities":{"max_msg_fds":8,"max_data_xfer_size":4096}})";
+  const bytes handshake = concat({
+      reply(1, vu::command::version, vu::version{0, 1, server_json}),
+      reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci | vu::device_flag_reset, 9, 5}),
+      reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0}),
+      reply(4, vu::command::device_get_irq_info, vu::irq_info{16, 7, 0, 1}),
+      empty_reply(5, vu::command::device_set_irqs),
+  });
+  const bytes header = pattern(64, 0x10);
+  const bytes dword = pattern(4, 0x80);
+  const bytes served = concat({
+      handshake,
+      reply(6, vu::command::region_read, vu::region_access{0, 7, 64, header}),
+      reply(7, vu::command::region_write, vu::region_access{0x40, 7, 8, {}}),
+      empty_reply(8, vu::command::device_set_irqs),  // the UNMASK after the signal
+      reply(9, vu::command::region_read, vu::region_access{0x100, 7, 4, dword}),
+      empty_reply(10, vu::command::device_reset),
+  });
+  w.write("vfio_user_client", "vpci_server_session",
+          program(3, served,
+                  concat({make_bytes({0, 0, 0, 64}), make_bytes({1, 0x40, 0, 8}), pattern(8, 0x60), make_bytes({3}),
+                          make_bytes({0, 0, 1, 4}), make_bytes({2}), make_bytes({0, 0, 0, 4, 0, 0, 0, 4})})));
+  const bytes split = concat({
+      reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{"max_data_xfer_size":8}})"}),
+      reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 0}),
+      reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 256, 0}),
+      reply(4, vu::command::region_read, vu::region_access{2, 7, 6, pattern(6, 0x20)}),
+      reply(5, vu::command::region_read, vu::region_access{8, 7, 7, pattern(7, 0x30)}),
+      reply(6, vu::command::region_read, vu::region_access{4, 7, 4, dword}),  // asked for offset 0
+  });
+  w.write("vfio_user_client", "split_read_then_lies",
+          program(0, split, make_bytes({0, 2, 0, 13, 0, 0, 0, 4, 1, 0, 0, 4, 1, 2, 3, 4, 0, 0, 0, 4})));
+}
+
 int main(int argc, char** argv) {
   try {
     if (argc == 4 && std::string(argv[1]) == "--reference-only") {
@@ -717,6 +778,7 @@ int main(int argc, char** argv) {
     vf_mailbox_seeds(w);
     vfio_user_seeds(w);
     vfio_user_server_seeds(w);
+    vfio_user_client_seeds(w);
     std::cout << "vpci_fuzz_make_corpus: " << w.count() << " seeds in " << argv[1] << "\n";
     return 0;
   } catch (const std::exception& e) {
