@@ -1,7 +1,7 @@
 // Shared by the libFuzzer targets: invariant checks that abort with a message (libFuzzer then saves the
 // input as a crash), exact-size heap copies so that AddressSanitizer reports a read one byte past an input,
-// a reader that takes structured values from the front of a fuzz input, and buffers pre-filled with a
-// sentinel so that a target can tell which bytes an encoder wrote.
+// a reader that takes structured values from the front of a fuzz input, buffers pre-filled with a
+// sentinel so that a target can tell which bytes an encoder wrote, and the count of open descriptors.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +11,8 @@
 #include <functional>
 #include <memory>
 #include <span>
+
+#include <dirent.h>
 
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/result.hpp>
@@ -110,6 +112,17 @@ class sentinel_buffer {
   std::unique_ptr<std::byte[]> bytes_;
   std::size_t size_;
 };
+
+// How many descriptors the process has open (/proc/self/fd): a target that passes or receives descriptors
+// compares it before and after an input, so that a leaked one is a failure.
+inline std::size_t open_descriptors() {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
 
 // A refused decode carries no value: reading it yields a default T (result.hpp's promise).
 template <class T>

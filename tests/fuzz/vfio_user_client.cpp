@@ -41,7 +41,6 @@
 #include <utility>
 #include <vector>
 
-#include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,15 +60,6 @@ namespace vu = vpci::vfio_user;
 namespace {
 
 using client_type = basic_vfio_user_config_space<manual_timing>;
-
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d) != nullptr) ++n;
-    ::closedir(d);
-  }
-  return n;
-}
 
 struct message {
   vu::header h;

@@ -47,7 +47,6 @@
 #include <utility>
 #include <vector>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -64,15 +63,6 @@ using namespace vpci::fuzz;
 namespace vu = vpci::vfio_user;
 
 namespace {
-
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d) != nullptr) ++n;
-    ::closedir(d);
-  }
-  return n;
-}
 
 template <class U>
 void put(std::vector<std::byte>& out, std::size_t at, U value) {
