@@ -576,7 +576,9 @@ void vf_mailbox_seeds(corpus_writer& w) {
 // encoders in the shapes QEMU's client and vpci's server send.
 void vfio_user_seeds(corpus_writer& w) {
   namespace vu = vpci::vfio_user;
-  const auto after_header = [](const bytes& message) { return bytes(message.begin() + vu::header_size, message.end()); };
+  const auto after_header = [](const bytes& message) {
+    return bytes(message.begin() + vu::header_size, message.end());
+  };
   const auto seed = [&](const std::string& name, std::uint8_t selector, const bytes& payload) {
     bytes input{std::byte{selector}};
     input.insert(input.end(), payload.begin(), payload.end());
@@ -592,7 +594,8 @@ void vfio_user_seeds(corpus_writer& w) {
   bytes unterminated = after_header(version_message);
   unterminated.pop_back();  // no NUL: tolerated
   seed("version_without_nul", 1, unterminated);
-  seed("version_no_data", 1, encoded(8, [](std::span<std::byte> out) { return vu::encode(vu::version{0, 1, {}}, out); }));
+  seed("version_no_data", 1,
+       encoded(8, [](std::span<std::byte> out) { return vu::encode(vu::version{0, 1, {}}, out); }));
   seed("device_info", 2, encoded(16, [](std::span<std::byte> out) {
          return vu::encode(vu::device_info{16, vu::device_flag_pci | vu::device_flag_reset, 9, 5}, out);
        }));
@@ -604,8 +607,8 @@ void vfio_user_seeds(corpus_writer& w) {
   with_caps.resize(48, std::byte{0x11});
   seed("region_info_reply_with_capabilities", 0x13, with_caps);
   seed("irq_info", 4, encoded(16, [](std::span<std::byte> out) {
-         return vu::encode(vu::irq_info{16, vu::irq_info_eventfd | vu::irq_info_maskable | vu::irq_info_automasked, 0, 1},
-                           out);
+         const std::uint32_t flags = vu::irq_info_eventfd | vu::irq_info_maskable | vu::irq_info_automasked;
+         return vu::encode(vu::irq_info{16, flags, 0, 1}, out);
        }));
   const bytes flag{std::byte{1}};
   seed("irq_set_bool_trigger", 5, encoded(32, [&](std::span<std::byte> out) {
@@ -641,7 +644,7 @@ void vfio_user_seeds(corpus_writer& w) {
 // QEMU runs it (negotiation, info, a config read and write, INTx with its resample eventfd, a reset, DMA
 // map and unmap, a disconnect), and a hostile one (commands before VERSION, a second VERSION, writes to
 // read-only and write-1-to-clear bits, refused descriptor shapes, a truncated descriptor list, raw
-// messages, No_reply).
+// messages, No_reply, a message too large to read).
 void vfio_user_server_seeds(corpus_writer& w) {
   // Built command: opcode 0, ID, command, flag bits, size (2: exact); the command's fields follow.
   const auto built = [](unsigned id, unsigned command, unsigned flag_bits, std::initializer_list<unsigned> fields) {
@@ -689,6 +692,7 @@ void vfio_user_server_seeds(corpus_writer& w) {
       make_bytes({1, 17, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0xAA, 0xBB, 0xCC}),  // unknown command
       make_bytes({5, 0x40, 0, 4, 1, 2, 3, 4}),          // the device stores 4 bytes
       make_bytes({2, 3}),                               // an interrupt with no eventfd: pending
+      make_bytes({6, 18, 0, 10, 0, 0, 0, 0, 0, 0, 0}),  // a REGION_WRITE too large to read: E2BIG
   });
   w.write("vfio_user_device_server", "hostile_client", hostile);
 }
@@ -715,7 +719,8 @@ void vfio_user_client_seeds(corpus_writer& w) {
     return out;
   };
   const auto program = [](unsigned mode, const bytes& script, const bytes& ops) {
-    bytes input = make_bytes({mode, static_cast<unsigned>(script.size() & 0xFF), static_cast<unsigned>(script.size() >> 8)});
+    const auto length = static_cast<unsigned>(script.size());
+    bytes input = make_bytes({mode, length & 0xFF, length >> 8});
     input.insert(input.end(), script.begin(), script.end());
     input.insert(input.end(), ops.begin(), ops.end());
     return input;

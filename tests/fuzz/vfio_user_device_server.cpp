@@ -15,7 +15,8 @@
 //   2  the device raises its interrupt (space.signal_peer());
 //   3  the client ends an interrupt: writes its unmask eventfd, if it passed one, and the reactor runs;
 //   4  the client disconnects (reset_connection_state);
-//   5  the device stores input bytes into the space (write_unsignalled).
+//   5  the device stores input bytes into the space (write_unsignalled);
+//   6  a message too large to read (refuse_oversized: the serving loop drops its payload).
 // Every message handed to handle() is as the serving loop delivers it: the header's message size is the
 // payload's.
 //
@@ -26,7 +27,8 @@
 //   bytes with the errno the model expects or success with error number 0 and the payload the model
 //   expects (device info, region info, IRQ info, the data read, the write's echo, the unmap's echo, the
 //   negotiated version with the server's capabilities);
-// - VERSION first and once; before it every other command is refused (EINVAL);
+// - VERSION first and once; before it every other command is refused (EINVAL); a message too large to read
+//   gets E2BIG (nothing with No_reply) and changes nothing;
 // - REGION_READ returns exactly the space's bytes; REGION_WRITE changes exactly its range, through the
 //   register kinds (read-only bits kept, write-1-to-clear bits cleared by a 1), in one driver-side write
 //   (the write hook rings once, with its offset and count); nothing else changes the space but the device's
@@ -111,7 +113,8 @@ class world {
     for (std::size_t i = 0; i < header.size(); ++i) header[i] = static_cast<std::byte>(0xF0 ^ i);
     VPCI_FUZZ_CHECK(space_.model().device_write(0, header) == no_error);
     contents_ = snapshot();
-    (void)space_.add_write_hook([this](std::size_t offset, std::size_t length) { hooks_.emplace_back(offset, length); });
+    (void)space_.add_write_hook(
+        [this](std::size_t offset, std::size_t length) { hooks_.emplace_back(offset, length); });
     // The reactor's own descriptors (epoll, its interrupter, a timer) come with the first I/O object: made
     // now, they are part of the baseline.
     { boost::asio::posix::stream_descriptor unopened(io_); }
@@ -123,7 +126,7 @@ class world {
   }
 
   void run(input_reader& in) {
-    switch (in.u8() % 6) {
+    switch (in.u8() % 7) {
       case 0: built_message(in); break;
       case 1: raw_message(in); break;
       case 2:
@@ -147,6 +150,24 @@ class world {
         interrupt_.reset();
         unmask_.reset();
         break;
+      case 6: {
+        // A message too large to read (the serving loop drops its payload): E2BIG, nothing changes.
+        const std::uint16_t id = in.u16();
+        const std::uint16_t command = in.u16();
+        const auto size =
+            static_cast<std::uint32_t>(vu::header_size + vfio_user_device_server::max_payload + 1 + in.u16());
+        const vu::header h{id, command, size, in.u32(), 0};
+        const auto reply = server_->refuse_oversized(h);
+        if (h.is_command() && h.no_reply()) {
+          VPCI_FUZZ_CHECK(reply.empty());
+        } else {
+          auto r = vu::decode_header(reply);
+          VPCI_FUZZ_CHECK(reply.size() == vu::header_size && r.has_value() && r->message_id == id &&
+                          r->command == command && r->message_size == vu::header_size &&
+                          r->flags == (1 | vu::flag_error) && r->error_number == E2BIG);
+        }
+        break;
+      }
       default: {
         const std::size_t at = in.u16() % space_.size();
         const auto bytes = in.take(std::min<std::size_t>(in.u8(), space_.size() - at));
@@ -292,7 +313,8 @@ class world {
         const std::uint32_t count = std::uint32_t{in.u8()} % 3;
         payload.resize(vu::irq_set_size);
         if (data_kind == vu::irq_set_data_bool)
-          for (std::uint32_t i = 0; i < count; ++i) payload.push_back(std::byte{static_cast<std::uint8_t>(in.u8() % 2)});
+          for (std::uint32_t i = 0; i < count; ++i)
+            payload.push_back(std::byte{static_cast<std::uint8_t>(in.u8() % 2)});
         put(payload, 0, static_cast<std::uint32_t>(payload.size()));
         put(payload, 4, data_kind | action);
         put(payload, 8, index);
@@ -353,8 +375,8 @@ class world {
 
   // ---- the model: the errno a message gets (0: success), its effects applied when it succeeds ----
 
-  int verdict(const vu::header& h, std::span<const std::byte> p, const std::vector<std::shared_ptr<watched_eventfd>>& fds,
-              bool truncated) {
+  int verdict(const vu::header& h, std::span<const std::byte> p,
+              const std::vector<std::shared_ptr<watched_eventfd>>& fds, bool truncated) {
     if (!h.is_command()) return EINVAL;
     const auto c = static_cast<vu::command>(h.command);
     if (c == vu::command::version) {
@@ -460,7 +482,8 @@ class world {
     return 0;
   }
 
-  void check_reply(const vu::header& h, std::span<const std::byte> p, const std::vector<std::byte>& reply, int expected) {
+  void check_reply(const vu::header& h, std::span<const std::byte> p, const std::vector<std::byte>& reply,
+                   int expected) {
     if (h.is_command() && h.no_reply()) return VPCI_FUZZ_CHECK(reply.empty());
     const exact_bytes whole{reply};
     auto r = vu::decode_header(whole.view());
@@ -477,7 +500,8 @@ class world {
     switch (static_cast<vu::command>(h.command)) {
       case vu::command::version: {
         auto v = vu::decode_version(body);
-        VPCI_FUZZ_CHECK(v.has_value() && v->major == 0 && v->minor == std::min<std::uint16_t>(get<std::uint16_t>(p, 2), 1));
+        VPCI_FUZZ_CHECK(v.has_value() && v->major == 0 &&
+                        v->minor == std::min<std::uint16_t>(get<std::uint16_t>(p, 2), 1));
         auto caps = vu::parse_capabilities(v->json);
         VPCI_FUZZ_CHECK(caps.has_value() && caps->max_msg_fds == 8 && caps->max_data_xfer_size == 4096);
         return;
@@ -494,8 +518,8 @@ class world {
         auto region = vu::decode_region_info(body);
         const std::uint32_t index = get<std::uint32_t>(p, 8);
         const bool config = index == 7;
-        VPCI_FUZZ_CHECK(region.has_value() && region->argsz == 32 && region->index == index && region->cap_offset == 0 &&
-                        region->offset == 0 && region->flags == (config ? 3u : 0u) &&
+        VPCI_FUZZ_CHECK(region.has_value() && region->argsz == 32 && region->index == index &&
+                        region->cap_offset == 0 && region->offset == 0 && region->flags == (config ? 3u : 0u) &&
                         region->size == (config ? space_.size() : 0u));
         return;
       }
