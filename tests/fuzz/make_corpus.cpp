@@ -759,6 +759,57 @@ void vfio_user_client_seeds(corpus_writer& w) {
           program(0, split, make_bytes({0, 2, 0, 13, 0, 0, 0, 4, 1, 0, 0, 4, 1, 2, 3, 4, 0, 0, 0, 4})));
 }
 
+// vfio_user_serving: a mode byte (bit 0: the client closes, else serving is cancelled; bits 7:4 the chunk
+// sizes), then the client's stream: QEMU's session; the largest message read and a message one byte too
+// large to read, each between two others; a stream cut inside a message; a message size below 16 after a
+// good message.
+void vfio_user_serving_seeds(corpus_writer& w) {
+  namespace vu = vpci::vfio_user;
+  const auto command = [](unsigned id, vu::command c, const auto& payload) {
+    return encoded(8192, [&](std::span<std::byte> out) {
+      return vu::encode_command(static_cast<std::uint16_t>(id), c, payload, out);
+    });
+  };
+  const auto bare = [](unsigned id, vu::command c) {
+    return encoded(16, [&](std::span<std::byte> out) {
+      return vu::encode_command(static_cast<std::uint16_t>(id), c, out);
+    });
+  };
+  const auto input = [](unsigned mode, const bytes& stream) { return concat({make_bytes({mode}), stream}); };
+  const std::string_view json = R"({"capabilities":{"max_msg_fds":16,"max_data_xfer_size":4096}})";
+  const bytes version = command(1, vu::command::version, vu::version{0, 1, json});
+  bytes no_reply_write = command(6, vu::command::region_write, vu::region_access{0x44, 7, 4, pattern(4, 0x90)});
+  no_reply_write[8] = std::byte{vu::flag_no_reply};
+  const bytes session = concat({
+      version,
+      command(2, vu::command::device_get_info, vu::device_info{16, 0, 0, 0}),
+      command(3, vu::command::device_get_region_info, vu::region_info{32, 0, 7, 0, 0, 0}),
+      command(4, vu::command::region_read, vu::region_access{0, 7, 64, {}}),
+      command(5, vu::command::region_write, vu::region_access{0x40, 7, 4, pattern(4, 0x70)}),
+      no_reply_write,
+      command(7, vu::command::dma_map, vu::dma_map{32, 3, 0, 0x100000, 0x1000}),
+      bare(8, vu::command::device_reset),
+  });
+  w.write("vfio_user_serving", "qemu_session_closing", input(0x01, session));
+  w.write("vfio_user_serving", "qemu_session_in_small_chunks", input(0x21, session));
+  bytes oversized = bare(9, vu::command::region_write);
+  vu::host_store(oversized.data() + 4, std::uint32_t{16 + 16 + 4096 + 1});
+  oversized.resize(16 + 16 + 4096 + 1, std::byte{0x5A});
+  const bytes info = command(10, vu::command::device_get_info, vu::device_info{16, 0, 0, 0});
+  // The largest message read: a 4096-byte REGION_WRITE (payload 16 + 4096), one byte under the drop.
+  const bytes largest = command(11, vu::command::region_write, vu::region_access{0, 7, 4096, pattern(4096, 0x33)});
+  w.write("vfio_user_serving", "the_largest_message_read", input(0xD1, concat({version, largest, info})));
+  w.write("vfio_user_serving", "a_message_too_large_to_read", input(0xC1, concat({version, oversized, info})));
+  bytes cut = command(2, vu::command::region_read, vu::region_access{0, 7, 4, {}});
+  cut.resize(20);
+  w.write("vfio_user_serving", "cut_inside_a_message_then_cancelled", input(0x40, concat({version, cut})));
+  w.write("vfio_user_serving", "cut_inside_a_message_then_closed", input(0x41, concat({version, cut})));
+  bytes too_small = bare(3, vu::command::device_get_info);
+  vu::host_store(too_small.data() + 4, std::uint32_t{15});
+  w.write("vfio_user_serving", "a_message_size_below_16",
+          input(0x01, concat({version, too_small, bare(4, vu::command::device_reset)})));
+}
+
 int main(int argc, char** argv) {
   try {
     if (argc == 4 && std::string(argv[1]) == "--reference-only") {
@@ -784,6 +835,7 @@ int main(int argc, char** argv) {
     vfio_user_seeds(w);
     vfio_user_server_seeds(w);
     vfio_user_client_seeds(w);
+    vfio_user_serving_seeds(w);
     std::cout << "vpci_fuzz_make_corpus: " << w.count() << " seeds in " << argv[1] << "\n";
     return 0;
   } catch (const std::exception& e) {
