@@ -703,20 +703,19 @@ void vfio_user_server_seeds(corpus_writer& w) {
 // max_data_xfer_size answering a split read, then one reply of another offset, then silence.
 void vfio_user_client_seeds(corpus_writer& w) {
   namespace vu = vpci::vfio_user;
+  // The reply vpci's server builds (reply_header) to command `c` with ID `id`.
   const auto reply = [](unsigned id, vu::command c, const auto& payload) {
-    bytes out(8192);
-    auto n = vu::encode(payload, std::span<std::byte>(out).subspan(vu::header_size));
-    if (!n) throw std::runtime_error("a seed failed to encode");
-    (void)vu::encode(vu::header{static_cast<std::uint16_t>(id), static_cast<std::uint16_t>(c),
-                                static_cast<std::uint32_t>(vu::header_size + *n), 1, 0},
-                     out);
-    out.resize(vu::header_size + *n);
-    return out;
+    return encoded(8192, [&](std::span<std::byte> out) -> vpci::result<std::size_t> {
+      auto n = vu::encode(payload, out.subspan(vu::header_size));
+      if (!n) return n;
+      (void)vu::encode(vu::reply_header(vu::command_header(static_cast<std::uint16_t>(id), c, 0), *n), out);
+      return vu::header_size + *n;
+    });
   };
   const auto empty_reply = [](unsigned id, vu::command c) {
-    bytes out(vu::header_size);
-    (void)vu::encode(vu::header{static_cast<std::uint16_t>(id), static_cast<std::uint16_t>(c), 16, 1, 0}, out);
-    return out;
+    return encoded(vu::header_size, [&](std::span<std::byte> out) {
+      return vu::encode(vu::reply_header(vu::command_header(static_cast<std::uint16_t>(id), c, 0), 0), out);
+    });
   };
   const auto program = [](unsigned mode, const bytes& script, const bytes& ops) {
     const auto length = static_cast<unsigned>(script.size());

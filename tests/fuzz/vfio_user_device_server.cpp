@@ -97,7 +97,8 @@ class world {
  public:
   explicit world(std::uint8_t mode)
       : space_(io_, (mode & 1) != 0 ? config::conventional_space_size : config::extended_space_size),
-        reset_kind_((mode >> 1) & 3),
+        reset_(std::array{device_reset::none, device_reset::succeeds, device_reset::fails,
+                          device_reset::none}[(mode >> 1) & 3]),
         server_(std::make_optional<vfio_user_device_server>(space_, reset_function())) {
     rw_.assign(space_.size(), std::byte{0xFF});
     w1c_.assign(space_.size(), std::byte{0});
@@ -182,11 +183,11 @@ class world {
   }
 
  private:
-  vfio_user_device_server::reset_function reset_function() {
-    if (reset_kind_ == 0 || reset_kind_ == 3) return {};
-    return [this]() -> boost::system::error_code {
-      ++resets_;
-      return reset_kind_ == 1 ? boost::system::error_code{} : make_error_code(errc::device_error);
+  vfio_user_device_server::reset_function reset_function() const {
+    if (reset_ == device_reset::none) return {};
+    const bool succeeds = reset_ == device_reset::succeeds;
+    return [succeeds]() -> boost::system::error_code {
+      return succeeds ? boost::system::error_code{} : make_error_code(errc::device_error);
     };
   }
 
@@ -418,8 +419,8 @@ class world {
         return set_irqs(p, fds, truncated);
       case vu::command::device_reset:
         if (!p.empty()) return EINVAL;
-        if (reset_kind_ == 0 || reset_kind_ == 3) return ENOTSUP;
-        if (reset_kind_ == 2) return EIO;
+        if (reset_ == device_reset::none) return ENOTSUP;
+        if (reset_ == device_reset::fails) return EIO;
         masked_ = false;
         deliver();
         return 0;
@@ -508,7 +509,7 @@ class world {
       }
       case vu::command::device_get_info: {
         auto info = vu::decode_device_info(body);
-        const bool resets = reset_kind_ == 1 || reset_kind_ == 2;
+        const bool resets = reset_ != device_reset::none;
         VPCI_FUZZ_CHECK(info.has_value() && info->argsz == 16 &&
                         info->flags == (vu::device_flag_pci | (resets ? vu::device_flag_reset : 0u)) &&
                         info->num_regions == 9 && info->num_irqs == 5);
@@ -555,11 +556,12 @@ class world {
 
   boost::asio::io_context io_;
   vfio_user_device_space space_;
-  unsigned reset_kind_;
+  // The server's reset function: none (DEVICE_RESET is ENOTSUP), one that succeeds, one that fails (EIO).
+  enum class device_reset { none, succeeds, fails };
+  device_reset reset_;
   std::optional<vfio_user_device_server> server_;
   std::vector<std::byte> contents_, rw_, w1c_;
   std::vector<std::pair<std::size_t, std::size_t>> hooks_;
-  unsigned resets_{0};
   bool negotiated_{false}, installed_{false}, unmask_installed_{false}, masked_{false}, pending_{false};
   std::uint64_t deliveries_{0};
   std::size_t base_descriptors_{0};
