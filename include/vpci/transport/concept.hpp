@@ -7,7 +7,10 @@
 //   vpci::errc::out_of_range, zero length gives vpci::errc::invalid_argument; nothing is transferred then.
 // - Transfers are split into naturally aligned 1/2/4-byte accesses (config::for_each_access); each
 //   backend documents which widths are single (atomic) accesses.
-// - read/write return the bytes transferred (0 on error) and set the error_code.
+// - read/write return the bytes transferred (0 on error) and set the error_code. An error after the
+//   checks above can come part-way: a read may have filled part of `out` (its bytes are then unspecified)
+//   and a write may have reached part of the space (what it wrote stays written). A backend that splits
+//   transfers (sysfs, vfio-user) documents where.
 // - async_read/async_write complete with void(boost::system::error_code, std::size_t), never inline,
 //   for any Asio completion token.
 #pragma once

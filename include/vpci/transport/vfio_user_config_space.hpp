@@ -35,7 +35,9 @@
 // vpci::errc::protocol_violation for a reply with another message ID or command, a message that is not a
 // reply, a message size below 16 or above this client's limit (16 + 16 + 4096); the socket is then closed and
 // every later operation fails with the error that broke it. Bytes transferred before an error are not
-// reported (0 on error), as for every transport.
+// reported (0 on error), as for every transport (transport/concept.hpp): the messages before the failed one
+// were performed, so a failed read may have filled the start of its buffer and a failed write may have
+// written the start of its data.
 //
 // Asynchronous operations take any completion token; without one, vpci::default_completion_token_t
 // (vpci/transport/default_token.hpp: the executor's default, else boost::asio::deferred).
