@@ -807,13 +807,30 @@ BOOST_AUTO_TEST_CASE(request_decodes_any_version_value) {
   }
 }
 
+// The Hyper-V header's form (is_last_attempt:1, reservedz:31 after the version), as FreeBSD's guest sends it:
+// 12 bytes, 16 with VMBus's padding. The version is read; the word after it changes nothing.
+BOOST_AUTO_TEST_CASE(request_decoder_takes_the_twelve_byte_form_and_its_padding) {
+  const auto freebsd = linux_packets::freebsd_version_request(1, 0x10001);
+  const auto payload = std::span{freebsd}.subspan(16);
+  BOOST_TEST_REQUIRE(payload.size() == 16u);
+  for (std::size_t size : {12u, 16u}) {
+    auto r = decode_version_request(payload.first(size));
+    BOOST_TEST_REQUIRE(r.has_value());
+    BOOST_TEST(r->version == 0x10001u);
+  }
+  auto reserved = bytes(payload.begin(), payload.end());
+  put_u32(reserved, 8, 0xFFFFFFFF);  // is_last_attempt and reservedz all set
+  put_u32(reserved, 12, 0xFFFFFFFF);  // padding
+  BOOST_TEST(decode_version_request(reserved)->version == 0x10001u);
+}
+
 BOOST_AUTO_TEST_CASE(request_decoder_rejects_bad_payloads) {
   const version_request sentinel{0xDEAD};
   auto dec = [](std::span<const std::byte> in) { return decode_version_request(in); };
   const auto good = make_bytes({0x13, 0x00, 0x49, 0x42, 0x02, 0x00, 0x01, 0x00});
   for (std::size_t n = 0; n < 8; ++n) check_rejected(dec, std::span{good}.first(n), errc::truncated_message, sentinel);
-  // 8 bytes is already a multiple of 8: any trailing byte is more than padding can explain.
-  for (std::size_t size : {9u, 12u, 16u}) {
+  // The longest legal form is the Hyper-V header's 12 bytes, padded to 16: a byte more is not padding.
+  for (std::size_t size : {17u, 20u, 24u}) {
     auto longer = good;
     longer.resize(size);
     check_rejected(dec, longer, errc::malformed_message, sentinel);
@@ -1073,7 +1090,7 @@ BOOST_AUTO_TEST_CASE(a_request_longer_than_the_padded_size_of_its_message_is_mal
   BOOST_TEST(decode_read_response(read_full)->data.size() == 133u);
   auto read_request = concat({read_request_packet(), repeat(1, 0x00)});
   BOOST_TEST((decode_read_request(read_request).error() == errc::malformed_message));
-  auto version = concat({make_bytes({0x13, 0x00, 0x49, 0x42, 0x04, 0x00, 0x01, 0x00}), repeat(1, 0x00)});
+  auto version = concat({make_bytes({0x13, 0x00, 0x49, 0x42, 0x04, 0x00, 0x01, 0x00}), repeat(9, 0x00)});
   BOOST_TEST((decode_version_request(version).error() == errc::malformed_message));
 }
 
@@ -1217,7 +1234,8 @@ void decode_everything(std::span<const std::byte> in) {
     BOOST_TEST(le::load_u32(in.data() + 16) == static_cast<std::uint32_t>(r->status));
   }
   if (auto r = decode_version_request(in)) {
-    BOOST_TEST(in.size() == 8u);
+    BOOST_TEST(in.size() >= 8u);
+    BOOST_TEST(in.size() <= 16u);
     BOOST_TEST(r->version == le::load_u32(in.data() + 4));
   }
   if (auto r = decode_version_response(in)) {

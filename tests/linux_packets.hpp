@@ -1,7 +1,8 @@
 // Hyper-V vPCI packets as real VMBus peers deliver them, written out by hand from the pci-hyperv.c structs
 // (struct vmpacket_descriptor, pci_response, pci_read_block_response, pci_write_block,
-// pci_version_request) and the padding rule of vmbus_sendpacket_getid (the packet rounded up to 8 bytes
-// with zeros). Never produced by vpci's encoders: the tests compare the encoders against these.
+// pci_version_request), FreeBSD's vmbus_pcib.c (its pci_version_request) and the padding rule of
+// vmbus_sendpacket_getid (the packet rounded up to 8 bytes with zeros). Never produced by vpci's encoders:
+// the tests compare the encoders against these.
 #pragma once
 
 #include <cstddef>
@@ -66,6 +67,21 @@ inline bytes linux_version_request(std::uint64_t id, std::uint32_t version) {
                             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // transaction ID
                             0x13, 0x00, 0x49, 0x42,                           // PCI_QUERY_PROTOCOL_VERSION
                             0x00, 0x00, 0x00, 0x00});                         // protocol_version
+  le::store_u64(packet.data() + 8, id);
+  le::store_u32(packet.data() + 20, version);
+  return packet;
+}
+
+// FreeBSD's hv_pci_protocol_negotiation (sys/dev/hyperv/pcib/vmbus_pcib.c): its pci_version_request is the
+// Hyper-V header's, with `uint32_t is_last_attempt:1, reservedz:31` after the version (12 bytes, the
+// attempt bit set), sent with VMBUS_CHANPKT_FLAG_RC: 16 + 12 = 28 bytes, padded to 32 (len8 4).
+inline bytes freebsd_version_request(std::uint64_t id, std::uint32_t version) {
+  auto packet = make_bytes({0x06, 0x00, 0x02, 0x00, 0x04, 0x00, 0x01, 0x00,   // in-band, len8 4, completion requested
+                            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // transaction ID
+                            0x13, 0x00, 0x49, 0x42,                           // PCI_QUERY_PROTOCOL_VERSION
+                            0x00, 0x00, 0x00, 0x00,                           // protocol_version
+                            0x01, 0x00, 0x00, 0x00,                           // is_last_attempt 1, reservedz 0
+                            0x00, 0x00, 0x00, 0x00});                         // VMBus padding
   le::store_u64(packet.data() + 8, id);
   le::store_u32(packet.data() + 20, version);
   return packet;

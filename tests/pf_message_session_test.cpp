@@ -765,6 +765,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(pf_message_session_negotiation)
 
 namespace {
+using vpci::test::linux_packets::freebsd_version_request;
 using vpci::test::linux_packets::linux_version_request;
 using vpci::test::linux_packets::linux_write_5;
 
@@ -945,15 +946,36 @@ BOOST_FIXTURE_TEST_CASE(negotiation_not_required, negotiation_fixture) {
   BOOST_TEST(polite.on_packet(read_packet(2, 3, slot0, 16), g.out).has_value());
 }
 
+// The Hyper-V header's 12-byte request (FreeBSD's guest sends it, padded to 16) is a version request like
+// Linux's 8 bytes: answered byte for byte as that one, the attempt word ignored. Until this was fixed the
+// PF took the 16 payload bytes for an attack: a protocol violation, the VF quarantined at its first packet.
+BOOST_FIXTURE_TEST_CASE(a_twelve_byte_version_request_as_freebsd_sends_it_is_answered_not_quarantined,
+                        negotiation_fixture) {
+  pf_message_session<4> session{store, vf0, slot0};
+  auto mismatch = session.on_packet(freebsd_version_request(0xFFFFF800'00001234, 0x10005), out);
+  BOOST_REQUIRE(mismatch.has_value());
+  BOOST_TEST(ints(std::span{out}.first(28)) == version_answer(0xFFFFF800'00001234, 0xC0000059, 0x10004),
+             boost::test_tools::per_element());
+  auto reply = session.on_packet(freebsd_version_request(0xFFFFF800'00001235, 0x10001), out);
+  BOOST_REQUIRE(reply.has_value());
+  BOOST_TEST(reply->status == ntstatus::success);
+  BOOST_TEST(ints(std::span{out}.first(28)) == version_answer(0xFFFFF800'00001235, 0, 0x10001),
+             boost::test_tools::per_element());
+  BOOST_TEST(session.negotiated_version() == 0x10001u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  BOOST_TEST(session.counters().version_requests == 2u);
+  BOOST_TEST(session.counters().version_mismatches == 1u);
+}
+
 // Version requests that do not decode, or arrive as a completion, are violations. An unknown version is
 // not: any u32 is a version a guest may offer, answered STATUS_REVISION_MISMATCH.
 BOOST_FIXTURE_TEST_CASE(malformed_version_requests_are_violations, negotiation_fixture) {
   auto truncated = linux_version_request(1, 0x10004);  // type only: 16 + 4 = 20 bytes
   truncated.resize(20);
   le::store_u16(truncated.data() + 4, 3);
-  auto too_long = linux_version_request(1, 0x10004);  // 8 payload bytes past the padded 8
-  too_long.resize(32);
-  le::store_u16(too_long.data() + 4, 4);
+  auto too_long = linux_version_request(1, 0x10004);  // 8 payload bytes past the longest form's padded 16
+  too_long.resize(40);
+  le::store_u16(too_long.data() + 4, 5);
   auto as_completion = linux_version_request(1, 0x10004);
   le::store_u16(as_completion.data(), hyperv::vmbus::packet_completion);
   for (const auto& packet : {truncated, too_long, as_completion}) {

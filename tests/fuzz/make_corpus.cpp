@@ -148,6 +148,8 @@ void hyperv_seeds(corpus_writer& w) {
                                           std::to_string(version & 0xFFFF),
             after_descriptor(packet));
   }
+  w.write("hyperv_version_request", "freebsd-version-1.1",
+          after_descriptor(lp::freebsd_version_request(1, protocol_version_1_1)));
   w.write("hyperv_version_response", "accepted-1.4", version_answer);
   w.write("hyperv_version_response", "revision-mismatch", version_mismatch);
   w.write("hyperv_version_response", "bare-pci-response-padded", completion);

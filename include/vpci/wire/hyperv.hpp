@@ -385,10 +385,15 @@ struct invalidate {
   return invalidate{*slot, block_mask{le::load_u64(payload.data() + 8)}};
 }
 
-// struct pci_version_request: type 0:4 (QUERY_PROTOCOL_VERSION), protocol_version 4:4. 8 bytes: the packet
-// (24 bytes) never carries padding. The first message a pci-hyperv guest sends (hv_pci_protocol_negotiation).
+// struct pci_version_request: type 0:4 (QUERY_PROTOCOL_VERSION), protocol_version 4:4. The first message a
+// guest sends (hv_pci_protocol_negotiation). Linux sends these 8 bytes (a 24-byte packet), and so does vpci.
+// The Hyper-V header's form, which pci-hyperv.c's comment describes and FreeBSD's vmbus_pcib sends, adds a
+// word (is_last_attempt:1, reservedz:31): 12 bytes, padded to 16. A PF accepts both and reads the version
+// only, as OpenVMM's host does; the extra word changes no answer (a guest that says it makes its last
+// attempt is answered as any other).
 struct version_request {
   static constexpr std::size_t wire_size = 8;
+  static constexpr std::size_t max_size = 12;  // the Hyper-V header's form, before its padding
   std::uint32_t version{0};
   friend constexpr bool operator==(const version_request&, const version_request&) noexcept = default;
 };
@@ -403,7 +408,7 @@ struct version_request {
 
 [[nodiscard]] constexpr result<version_request> decode_version_request(std::span<const std::byte> payload) noexcept {
   if (auto e = detail::expect_type(payload, message_type::query_protocol_version); e != no_error) return e;
-  if (auto e = detail::check_size(payload.size(), version_request::wire_size, version_request::wire_size);
+  if (auto e = detail::check_size(payload.size(), version_request::wire_size, version_request::max_size);
       e != no_error)
     return e;
   return version_request{le::load_u32(payload.data() + 4)};
