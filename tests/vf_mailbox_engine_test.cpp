@@ -1097,6 +1097,83 @@ BOOST_AUTO_TEST_CASE(a_watch_of_a_pf_whose_heartbeat_stopped_ends_with_peer_gone
   BOOST_TEST(!h.vf.peer_silent());
 }
 
+// A request was on the wire when the PF's heartbeat stopped. It used to be forgotten with its operation:
+// when the PF beat again before it serviced the window (vpci's PF publishes a beat without reading the
+// window), the VF rang the next sequence over it, and the PF quarantined the VF for the skipped sequence
+// (every later request access_denied). Now it is an orphan, as any abandoned request: the next request
+// waits for its acknowledgement, or resets the mailbox once the orphan timeout passed (docs/protocol.md
+// 4.1). Both ends of the wait are shown: the PF answers the orphan late, or never.
+BOOST_AUTO_TEST_CASE(a_request_on_the_wire_when_the_heartbeat_stopped_is_not_rung_over) {
+  for (const bool pf_answers_the_orphan : {true, false}) {
+    BOOST_TEST_CONTEXT("the PF answers the orphan: " << pf_answers_the_orphan) {
+      vf_mailbox_config config;
+      config.poll_interval_ns = 1'000'000;
+      config.orphan_timeout_ns = 20'000'000;  // within the 40 ms the resumed PF's one beat lasts
+      harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+      std::array<std::byte, 16> a{};
+      (void)h.read(5, a);
+      h.run();
+      BOOST_REQUIRE(h.done.size() == 1u);
+      h.pf_answers = false;
+      (void)h.read(5, a);  // sequence 2, rung and never serviced
+      h.run(h.now + 100'000'000);
+      BOOST_REQUIRE(h.done.size() == 2u);
+      BOOST_TEST((h.done[1].error == errc::peer_gone));
+      BOOST_TEST(h.vf.has_orphan());
+      BOOST_TEST(mailbox::decode_request(h.pf.u32(reg::request)).sequence == 2u);
+      // The PF resumes: its beat first, the window's request after it (or never).
+      h.pf.beat();
+      if (pf_answers_the_orphan) h.pf.service(reg::request);
+      h.pf_answers = true;
+      const std::size_t mark = h.trace.size();
+      (void)h.read(5, a);
+      h.run();
+      BOOST_REQUIRE(h.done.size() == 3u);
+      BOOST_TEST((h.done[2].error == no_error));
+      BOOST_TEST(h.pf.violations == 0);
+      BOOST_TEST(!h.vf.has_orphan());
+      BOOST_TEST(h.vf.late_replies_dropped() == (pf_answers_the_orphan ? 1u : 0u));
+      BOOST_TEST(h.vf.resets() == (pf_answers_the_orphan ? 0u : 1u));
+      // Sequence 3 (after the late answer) or the reset's next sequence, never over an unanswered 2.
+      BOOST_TEST(h.script(mark).front() == "R 20 4");
+      BOOST_TEST(h.pf.status().ack == mailbox::decode_request(h.pf.u32(reg::request)).sequence);
+    }
+  }
+}
+
+// A VF whose probe found an earlier driver's request unanswered waited for it first and went straight to
+// ready once it was answered, skipping the write of control.signal that the probe of a quiet window makes.
+// A watcher on a PF that offers the signal then waited for a signal the PF never sent (it signals only
+// when control.signal is set): an invalidation raised later was never seen, without a single access.
+// Now a ready engine asks for the signal whenever it is offered and not asked for.
+BOOST_AUTO_TEST_CASE(a_vf_that_probed_an_orphan_asks_for_the_signal_once_it_is_answered) {
+  vf_mailbox_config config;
+  config.use_signal = true;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::signal);
+  h.pf.set(reg::request_block, 5);
+  h.pf.set(reg::request, mailbox::encode_request(41, 16, mailbox::operation::read));  // an earlier driver's
+  h.vf.watch_invalidations(true);
+  (void)h.settle();
+  BOOST_TEST(h.vf.has_orphan());
+  h.pf.service(reg::request);  // answered late
+  h.now += 20'000;
+  const mailbox_action idle = h.settle();
+  BOOST_TEST(!h.vf.has_orphan());
+  BOOST_TEST(h.pf.u32(reg::control) == mailbox::control_signal);
+  BOOST_TEST((idle.what == kind::wait));
+  BOOST_TEST(idle.until == ~std::uint64_t{0});  // waits for the signal, which the PF now sends
+  const std::size_t mark = h.trace.size();
+  h.pf.invalidate(0b1000);
+  BOOST_REQUIRE((h.pf.u32(reg::control) & mailbox::control_signal) != 0);
+  h.vf.wake();
+  (void)h.settle();
+  BOOST_TEST(h.vf.pending_invalidations().bits() == 0b1000u);
+  // Status, the mask and acknowledgement dwords, the acknowledgement; the PF's publish after it signals
+  // again (the status changed), read once.
+  BOOST_TEST(h.script(mark) == (script_t{"R 20 4", "R 28 16", "W 30 4", "R 20 4", "wait"}),
+             boost::test_tools::per_element());
+}
+
 // A function that no longer answers config reads (surprise removal, VF Enable cleared) reads all ones.
 // No PF writes that status (count 255 > 128), but in epoch 15 it passed the epoch check, and the request
 // polled the whole window every 20 us until its deadline, then became an orphan; in any other epoch it

@@ -227,6 +227,12 @@ class vf_mailbox_engine {
           return issue_write(mailbox::reg::control, control_bytes_);
 
         case state::ready:
+          if (signal_ && !signalled_) {
+            // The PF offers its signal and control.signal is not set (a probe found it clear, before or
+            // after an earlier driver's orphan was answered): asked for before anything waits for it.
+            state_ = state::enabling_signal;
+            continue;
+          }
           if (reading_invalidations_due_) {
             reading_invalidations_due_ = false;
             after_invalidations_ = state::ready;
@@ -234,9 +240,10 @@ class vf_mailbox_engine {
             continue;
           }
           if (activate_next()) {
-            if (silent_) {
+            if (silent_ || has_orphan()) {
               // The PF's heartbeat stopped: look once; a PF that moved again is served, else the request
-              // fails at once (no request is sent to a PF that is gone).
+              // fails at once (no request is sent to a PF that is gone). An orphan the silent PF left
+              // unanswered is waited for, or reset, before the next sequence is rung (docs/protocol.md 4.1).
               state_ = state::reading_status;
               continue;
             }
@@ -249,7 +256,7 @@ class vf_mailbox_engine {
           if (!watching_) return {};
           // A PF found silent gets no signal to wait for: the watch looks every watch interval, to find
           // the beat moving again or to end the watch.
-          enter_wait(state::watch_wait, signal_ && !silent_ ? never_ : now + config_.watch_interval_ns);
+          enter_wait(state::watch_wait, signalled_ && !silent_ ? never_ : now + config_.watch_interval_ns);
           continue;  // a signal that came meanwhile ends the wait at once
 
         case state::writing_data:
@@ -629,7 +636,7 @@ class vf_mailbox_engine {
     const bool signal_asked = (at(mailbox::reg::control) & mailbox::control_signal) != 0;
     signalled_ = signal_ && signal_asked;
     if (on_wire_) enter_wait(state::answer_wait, answer_poll_at(now));
-    else state_ = signal_ && !signal_asked ? state::enabling_signal : state::ready;
+    else state_ = state::ready;  // which asks for the signal first when it is offered and not asked for
   }
 
   // The heartbeat moved: the PF is alive. Not moved for heartbeat_misses intervals: the PF is gone. The
@@ -670,10 +677,11 @@ class vf_mailbox_engine {
     }
   }
 
-  // The PF (or the function) is gone: every operation and the watch end with peer_gone; the request on
-  // the wire is nobody's any more.
+  // The PF (or the function) is gone: every operation and the watch end with peer_gone. A request on the
+  // wire becomes an orphan, as any abandoned request: a PF that beats again may still run it, so the next
+  // sequence waits for its acknowledgement or a reset (docs/protocol.md 4.1). Forgotten, it was rung over,
+  // and the PF quarantined the VF for the skipped sequence.
   constexpr void found_gone() noexcept {
-    on_wire_ = false;
     end_all(errc::peer_gone, false);
     if (watching_) watch_failure_ = errc::peer_gone;
   }
@@ -682,8 +690,10 @@ class vf_mailbox_engine {
     if (word == 0xFFFF'FFFFu) {
       // All ones: the function no longer answers config reads (surprise removal, VF Enable cleared), as
       // Linux's pci_device_is_present judges it. No PF writes it (count 255 > 128); in epoch 15 it would
-      // pass the epoch check and be polled until the deadline. Probed afresh before the next request.
+      // pass the epoch check and be polled until the deadline. Probed afresh before the next request (the
+      // probe finds an orphan in the window again, if the function comes back).
       found_gone();
+      on_wire_ = false;
       block_known_ = false;
       state_ = state::unprobed;
       return;
