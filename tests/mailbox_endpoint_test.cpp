@@ -485,6 +485,32 @@ BOOST_AUTO_TEST_CASE(config_access_budgets_counted_on_the_transport) {
   io.poll();
 }
 
+// poll_invalidations on a PF that announces a 100 ms heartbeat and stopped beating (nothing runs its serving
+// loop). Its look found the PF gone after 4 intervals, and restoring the watch then forgot it: every poll
+// said success while read_block said peer_gone. Now the poll reports it too, at each look until the beat
+// moves again.
+BOOST_AUTO_TEST_CASE(poll_invalidations_reports_a_pf_whose_heartbeat_stopped) {
+  mailbox_fixture f;  // heartbeat 100 ms, the default
+  manual_timing clock;
+  vf_endpoint<memory_config_space, manual_timing> vf(f.space, f.window, vf_mailbox_options{}, clock);
+  boost::system::error_code ec;
+  BOOST_TEST(vf.poll_invalidations(ec).empty());  // the probe
+  BOOST_TEST(!ec);
+  for (int interval = 1; interval <= 4; ++interval) {
+    clock.advance(std::chrono::milliseconds(100));
+    BOOST_TEST(vf.poll_invalidations(ec).empty());
+    BOOST_TEST(!ec, "interval " << interval << ": " << ec.message());
+  }
+  for (int look = 0; look < 2; ++look) {
+    clock.advance(std::chrono::milliseconds(100));
+    BOOST_TEST(vf.poll_invalidations(ec).empty());
+    BOOST_TEST(ec == make_error_code(errc::peer_gone));
+  }
+  std::array<std::byte, 8> buffer{};
+  BOOST_TEST(vf.read_block(block_id{1}, buffer, ec) == 0u);
+  BOOST_TEST(ec == make_error_code(errc::peer_gone));
+}
+
 // The 16-bit sequence wraps past 0xFFFF to 1 between vpci's own VF and PF without a violation (a long
 // benchmark run found them disagreeing).
 BOOST_AUTO_TEST_CASE(seventy_thousand_requests_wrap_the_sequence) {

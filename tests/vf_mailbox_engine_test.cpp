@@ -635,7 +635,12 @@ BOOST_AUTO_TEST_CASE(a_foreign_or_other_layout_window_is_refused_at_the_probe) {
   const std::vector<case_t> cases{
       {"a VSEC, not a DVSEC", [](spec_pf& pf) { pf.set(reg::ext_header, 0x0001000B); }, errc::not_found},
       {"another DVSEC ID", [](spec_pf& pf) { pf.set(reg::dvsec_header2, 0x1234); }, errc::not_found},
-      {"too short", [](spec_pf& pf) { pf.set(reg::dvsec_header1, (pf.u32(reg::dvsec_header1) & 0xFFFFF) | (0x40u << 20)); }, errc::not_found},
+      // A revision-2 DVSEC shorter than the window: not_supported, as config::find_mailbox and docs/protocol.md
+      // 2 say (the probe said not_found, as if there were no such DVSEC).
+      {"too short", [](spec_pf& pf) { pf.set(reg::dvsec_header1, (pf.u32(reg::dvsec_header1) & 0xFFFFF) | (0x40u << 20)); }, errc::not_supported},
+      {"too short and another revision",
+       [](spec_pf& pf) { pf.set(reg::dvsec_header1, ((pf.u32(reg::dvsec_header1) & 0xFFFFF) ^ (1u << 16)) | (0x40u << 20)); },
+       errc::revision_mismatch},
       {"another revision", [](spec_pf& pf) { pf.set(reg::dvsec_header1, pf.u32(reg::dvsec_header1) ^ (1u << 16)); }, errc::revision_mismatch},
       {"another layout", [](spec_pf& pf) { pf.set(reg::identity, mailbox::encode_identity(0) + 1); }, errc::revision_mismatch},
       {"never initialised (epoch 0)", [](spec_pf& pf) { pf.set(reg::status, 0); }, errc::not_found},

@@ -604,12 +604,13 @@ class vf_mailbox_engine {
     const std::uint32_t header1 = at(mailbox::reg::dvsec_header1);
     const bool dvsec = (at(mailbox::reg::ext_header) & 0xFFFFu) == 0x0023u &&
                        (at(mailbox::reg::dvsec_header2) & 0xFFFFu) == config_.dvsec_id &&
-                       config_.dvsec_vendor.matches(static_cast<std::uint16_t>(header1 & 0xFFFFu)) &&
-                       (header1 >> 20) >= mailbox::window_size;
+                       config_.dvsec_vendor.matches(static_cast<std::uint16_t>(header1 & 0xFFFFu));
     if (!dvsec) return fail_probe(errc::not_found, false, now);
     const std::uint32_t identity = at(mailbox::reg::identity);
     const mailbox::status_word status = mailbox::decode_status(at(mailbox::reg::status));
+    // The verdicts and their order are config::find_mailbox's (docs/protocol.md 2).
     if (((header1 >> 16) & 0xFu) != mailbox::dvsec_revision) return fail_probe(errc::revision_mismatch, false, now);
+    if ((header1 >> 20) < mailbox::window_size) return fail_probe(errc::not_supported, false, now);
     // A window no PF has initialised yet is not usable yet, as a VF driver that loads before its PF finds it.
     switch (mailbox::layout_of(identity)) {
       case mailbox::identity_layout::uninitialised: return fail_probe(errc::not_found, false, now);

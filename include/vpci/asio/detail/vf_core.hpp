@@ -172,7 +172,9 @@ class vf_core : public vf_sync_forms<Derived> {
   // (never inline), OR-coalesced. Completion: void(boost::system::error_code, vpci::block_mask) with a
   // non-empty mask. Errors: vpci::errc::busy (another wait is pending: one waiter at a time), cancelled,
   // vf_removed, and the dead-peer errors of async_read_block (on binding 1 peer_gone also when the PF's
-  // heartbeat stops while the wait is pending: docs/protocol.md 5.5).
+  // heartbeat stops while the wait is pending and the wait polls: docs/protocol.md 5.5. A wait on the PF's
+  // signal reads nothing while idle, so it learns that the PF hung from the transport, when it reports the
+  // PF's end itself, or from the next request).
   // Cancellation: terminal, partial and total (the latched bits stay latched for the next wait).
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_wait_invalidate(CompletionToken&& token = CompletionToken{}) {
@@ -202,7 +204,10 @@ class vf_core : public vf_sync_forms<Derived> {
     return run_blocking(engine::operation_kind::write, id, {}, data, ec);
   }
   // Looks once for invalidations (one poll of the window; what the stream already delivered) and returns
-  // those latched so far, possibly none, taking them. Errors as read_block.
+  // those latched so far, possibly none, taking them. Errors: busy, the transport's error of the look, and
+  // on binding 1 peer_gone when the look shows that the PF's heartbeat stopped. A window no PF has
+  // initialised yet is no error: it has nothing to report yet, as a watcher keeps looking (read_block
+  // reports it as not_found).
   block_mask poll_invalidations(boost::system::error_code& ec) {
     ec = {};
     if (!blocking_allowed(ec)) return {};
@@ -228,6 +233,9 @@ class vf_core : public vf_sync_forms<Derived> {
       }
       looked = looked || a.what == action_type::kind::read;
     }
+    // What the look found about the PF is this call's to report: restoring the watch forgets it.
+    const errc failure = e.take_watch_failure();
+    if (!ec && failure != no_error) ec = failure;
     e.watch_invalidations(was_watching);
     return e.take_invalidations();
   }
