@@ -496,9 +496,22 @@ BOOST_AUTO_TEST_CASE(admission_caps_requests_in_flight) {
   BOOST_TEST((f.s.admit(3) == ntstatus::access_denied));  // unregistered
   f.s.retire(3);
   BOOST_TEST(f.s.in_flight(3) == 0u);
-  // A reset clears the in-flight accounting.
-  for (int i = 0; i < 4; ++i) BOOST_TEST((f.s.admit(0) == ntstatus::success));
+}
+
+// A VF reset (an FLR, or the mailbox's RESET) zeroed the in-flight count, which counts the answers the
+// Hyper-V binding admitted and still holds: each is retired when handed (or when serving stops), so after
+// a reset those retirements went missing from a count already at 0, and the VF had up to twice the cap
+// admitted. A reset lifts quarantine and leaves the count to the binding that admitted.
+BOOST_AUTO_TEST_CASE(a_vf_reset_keeps_the_in_flight_count_of_answers_not_yet_handed) {
+  store_fixture f;  // max_in_flight = 4
+  for (int i = 0; i < 4; ++i) BOOST_REQUIRE((f.s.admit(0) == ntstatus::success));
+  f.s.quarantine(0, quarantine_reason::overflow);
   BOOST_TEST((f.s.reset_vf(0) == no_error));
+  BOOST_TEST((f.s.quarantined(0) == quarantine_reason::none));
+  BOOST_TEST(f.s.in_flight(0) == 4u);
+  BOOST_TEST((f.s.admit(0) == ntstatus::device_not_ready));
+  BOOST_TEST(f.s.in_flight(0) == 4u);
+  for (int i = 0; i < 4; ++i) f.s.retire(0);  // the four answers handed
   BOOST_TEST(f.s.in_flight(0) == 0u);
   BOOST_TEST((f.s.admit(0) == ntstatus::success));
 }

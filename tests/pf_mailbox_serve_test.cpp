@@ -1022,6 +1022,42 @@ BOOST_AUTO_TEST_CASE(a_restarted_pf_reattaches_with_the_next_epoch_and_the_vf_is
   BOOST_TEST(vf.status().epoch == 3u);
 }
 
+// A re-attach by the same endpoint (detach_mailbox, then attach_mailbox) made a new session, which took its
+// latch from the window's mask registers as a restarted PF does and started without the raised-again
+// bits: the VF's late acknowledgement of a first delivery took out a second raise it never saw, and a mask
+// the VF wrote past the transport's read-only bits was latched as invalidations nobody raised
+// (docs/protocol.md 4.3, 5.3). The store keeps the latch the session leaves at the detach.
+BOOST_AUTO_TEST_CASE(a_reattach_by_the_same_pf_keeps_its_latch_and_raised_again_bits_not_the_windows_mask) {
+  memory_fixture f;
+  raw_vf vf = f.vf();
+  BOOST_TEST(!f.pf->invalidate(0, bit(1)));
+  BOOST_REQUIRE(vf.mask() == 0b10u);         // the VF reads the mask here and delivers bit 1
+  BOOST_TEST(!f.pf->invalidate(0, bit(1)));  // raised again while latched
+  BOOST_TEST(!f.pf->detach_mailbox(0));
+  BOOST_REQUIRE(f.pf->attach_mailbox(0, f.space).has_value());
+  BOOST_TEST(vf.status().epoch == 2u);
+  BOOST_TEST(vf.mask() == 0b10u);
+  vf.write_u32(reg::invalidate_ack_low, 0b10);  // the acknowledgement of the first delivery, late
+  BOOST_TEST(vf.mask() == 0b10u);               // still latched: the second raise is delivered
+  BOOST_TEST(vf.status().invalidated);
+  BOOST_TEST(vf.u32(reg::invalidate_ack_low) == 0u);
+  vf.write_u32(reg::invalidate_ack_low, 0b10);  // its own acknowledgement takes it out
+  BOOST_TEST(vf.mask() == 0u);
+  BOOST_TEST(!vf.status().invalidated);
+
+  // Detached, the window is served by nobody: a VF writes the mask registers past read-only bits (a
+  // transport that cannot protect them); the PF raises bit 3, which waits in the store.
+  BOOST_TEST(!f.pf->detach_mailbox(0));
+  BOOST_REQUIRE(f.space.device_write(f.window + reg::invalidate_mask_low, u32_bytes(0xFFFFFFFFu)) == no_error);
+  BOOST_REQUIRE(f.space.device_write(f.window + reg::invalidate_mask_high, u32_bytes(0x80000000u)) == no_error);
+  BOOST_TEST(!f.pf->invalidate(0, bit(3)));
+  BOOST_REQUIRE(f.pf->attach_mailbox(0, f.space).has_value());
+  BOOST_TEST(vf.status().epoch == 3u);
+  BOOST_TEST(f.pf->mailbox_session(0)->latched_invalidations().bits() == 0b1000u);
+  BOOST_TEST(vf.mask() == 0b1000u);
+  BOOST_TEST(vf.status().invalidated);
+}
+
 BOOST_AUTO_TEST_CASE(attach_refuses_a_dvsec_with_its_names_that_is_no_layout_2_window) {
   struct variant {
     const char* what;

@@ -619,6 +619,31 @@ BOOST_AUTO_TEST_CASE(a_reset_lifts_quarantine_keeps_the_latch_and_clears_control
   BOOST_TEST(!f.session.signal_vf());
 }
 
+// A VF's mailbox reset lifted its quarantine through pf_blocks::reset_vf, which also zeroed the store's
+// in-flight count: the answers the Hyper-V binding admitted and has not handed yet. A VF writing RESET
+// then had more requests admitted on its stream than the cap allows. The count is the admitting binding's
+// alone (it retires each answer as it hands it, or all of them when serving stops).
+BOOST_AUTO_TEST_CASE(a_mailbox_reset_lifts_quarantine_but_keeps_the_other_bindings_in_flight_count) {
+  fixture f;
+  const std::uint32_t cap = f.store.limits().max_in_flight;
+  for (std::uint32_t i = 0; i < cap; ++i) BOOST_REQUIRE((f.store.admit(0) == ntstatus::success));
+  BOOST_REQUIRE((f.store.admit(0) == ntstatus::device_not_ready));
+  f.next(op_read, 5, 16);
+  f.request(op_read, 5, 16, 9);  // a violation: quarantined
+  f.service();
+  BOOST_REQUIRE((f.store.quarantined(0) == quarantine_reason::protocol_violation));
+  f.vf_write_u32(reg::control, mailbox::control_reset);
+  f.service();
+  BOOST_TEST((f.session.last_event() == mailbox_event::reset));
+  BOOST_TEST((f.store.quarantined(0) == quarantine_reason::none));
+  BOOST_TEST(f.store.in_flight(0) == cap);
+  BOOST_TEST((f.store.admit(0) == ntstatus::device_not_ready));  // still at the cap
+  BOOST_TEST(f.store.in_flight(0) == cap);
+  f.store.retire(0);  // an answer handed: room for one more
+  BOOST_TEST((f.store.admit(0) == ntstatus::success));
+  BOOST_TEST(f.store.in_flight(0) == cap);
+}
+
 // ---- invalidations --------------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(invalidations_are_or_coalesced_and_published_mask_then_status) {

@@ -201,7 +201,8 @@ class pf_endpoint {
     for (vf_index vf : served) push_invalidations(vf);
   }
 
-  // A PF-initiated VF reset (FLR): lifts quarantine; blocks and pending invalidations survive. An attached
+  // A PF-initiated VF reset (FLR): lifts quarantine; blocks, pending invalidations and the in-flight count
+  // of answers its streams still hold survive (engine::pf_blocks::reset_vf). An attached
   // mailbox window is re-initialised with a new epoch (its invalidation latch kept and re-published; a VF
   // sees the new epoch and resynchronises): at once on a transport whose accesses never block, else by the
   // serving loop's next pass (or the next service()).
@@ -449,8 +450,11 @@ class pf_endpoint {
   }
 
   // Stops serving VF `vf`'s mailbox window: its write hook is removed, its async_serve completes with
-  // success; the DVSEC stays in place (a later attach_mailbox re-attaches to it with a new epoch). Invalidations raised afterwards wait in the store for the VF's next
-  // binding. Errors: not_found (no mailbox attachment for `vf`).
+  // success; the DVSEC stays in place (a later attach_mailbox re-attaches to it with a new epoch). The
+  // window's invalidation latch stays with the store, raised-again bits included, and a re-attach
+  // publishes it rather than what the window's mask registers show (docs/protocol.md 5.3). Invalidations
+  // raised afterwards wait in the store for the VF's next binding.
+  // Errors: not_found (no mailbox attachment for `vf`).
   [[nodiscard]] boost::system::error_code detach_mailbox(vf_index vf) {
     return end_mailbox(vf, {}) ? boost::system::error_code{} : code(errc::not_found);
   }

@@ -163,8 +163,9 @@ class pf_mailbox_attachment {
   [[nodiscard]] virtual std::uint64_t serving_id() const noexcept = 0;
   // Ends serving with `reason` (after the pass in progress, if any); no-op when not serving.
   virtual void stop_serving(boost::system::error_code reason) = 0;
-  // No more passes and no more hooks: serving ends with `reason`. The store may be gone afterwards; the
-  // transport must stay until serving has completed.
+  // No more passes and no more hooks: serving ends with `reason`, and the session leaves its latch to the
+  // store (engine::pf_mailbox_session::release: a re-attach publishes it). Called while the store lives;
+  // it may be gone afterwards. The transport must stay until serving has completed.
   virtual void detach(boost::system::error_code reason) = 0;
   // The PF's own accesses to the VF's config space outside the protocol registers.
   virtual std::size_t read_config(std::size_t offset, std::span<std::byte> out, boost::system::error_code& ec) = 0;
@@ -344,6 +345,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   }
 
   void detach(boost::system::error_code reason) override {
+    this->session_.release();
     detached_ = true;
     if constexpr (write_observing_transport<Transport>) {
       if (hook_) (void)transport_.remove_write_hook(*std::exchange(hook_, std::nullopt));

@@ -73,14 +73,34 @@ class block_handler {
 // 2^32 requests take more than five hours of back-to-back traffic, and a count that saturates says so.
 using vf_counter = std::conditional_t<(sizeof(void*) < 8), std::uint32_t, std::uint64_t>;
 
-// Per-VF counters a PF operator wants to see (all saturate rather than wrap).
+// Per-VF counters a PF operator wants to see (all saturate rather than wrap). Each names exactly what
+// bumps it; a request is counted once at most, and some answered requests in no counter at all (below).
 struct vf_counters {
-  vf_counter reads{0};
-  vf_counter writes{0};
-  vf_counter refused{0};     // requests answered with an error status
-  vf_counter busy{0};        // requests answered STATUS_DEVICE_NOT_READY
-  vf_counter dropped{0};     // frames or doorbells ignored (stale, duplicate, quarantined)
-  vf_counter violations{0};  // protocol violations seen
+  vf_counter reads{0};   // reads the store served (serve_read answered STATUS_SUCCESS), any binding
+  vf_counter writes{0};  // writes the store served (serve_write answered STATUS_SUCCESS), any binding
+  // Requests the store refused: serve_read / serve_write answered an error status (a quarantined VF, a
+  // bad length, a block the VF has none of, its access, a handler's failure or a status it may not
+  // give). Requests a binding refuses before asking the store are not in it: the mailbox's unknown
+  // operation or reserved bits (dropped), its sequence violation (violations), its request rung before
+  // an FLR zeroed the registers (STATUS_DEVICE_NOT_READY, in no counter here); the Hyper-V binding's
+  // admission refusals (busy, dropped) and its foreign wslot or bad length (its session's counters).
+  vf_counter refused{0};
+  // Requests admit() refused at the in-flight cap (STATUS_DEVICE_NOT_READY; the Hyper-V binding). Not a
+  // handler's STATUS_DEVICE_NOT_READY (refused), nor the mailbox's answer to a stale doorbell.
+  vf_counter busy{0};
+  // Requests admit() refused because the VF is quarantined (the Hyper-V binding); mailbox requests with
+  // an unknown operation or reserved bits (answered STATUS_INVALID_DEVICE_REQUEST); VF writes into
+  // PF-owned mailbox registers the PF undid (one per service that undid any). A replayed doorbell is no
+  // request and is not counted.
+  vf_counter dropped{0};
+  vf_counter violations{0};  // protocol violations: quarantine(vf, protocol_violation) calls, from any binding
+};
+
+// A config-space mailbox window's invalidation latch (docs/protocol.md 4.3): the bits published and not
+// yet acknowledged, and those raised again since they were latched.
+struct mailbox_latch {
+  block_mask latched{};
+  block_mask reraised{};
 };
 
 struct serve_result {
@@ -224,12 +244,15 @@ class pf_blocks {
     vfs_[vf] = vf_state{};
     return no_error;
   }
-  // A VF reset (FLR): lifts quarantine and clears in-flight accounting; blocks stay defined and
-  // pending invalidations stay pending (an invalidation is never lost).
+  // A VF reset, an FLR or the mailbox's RESET (docs/protocol.md 5.2, 5.4): lifts quarantine. Blocks stay
+  // defined, pending invalidations pending (an invalidation is never lost), a mailbox latch kept. The
+  // in-flight count stays too: it counts answers a binding admitted and still holds (the Hyper-V
+  // binding's queue, which a reset does not empty), and that binding retires each one as it hands it or
+  // stops serving; zeroing it here let those retirements go missing and the VF have twice the cap
+  // admitted (a VF could do it at will by writing RESET in its mailbox).
   [[nodiscard]] errc reset_vf(vf_index vf) noexcept {
     if (!registered(vf)) return errc::not_found;
     vfs_[vf].quarantine = quarantine_reason::none;
-    vfs_[vf].in_flight = 0;
     return no_error;
   }
   [[nodiscard]] bool registered(vf_index vf) const noexcept { return vf < MaxVfs && vfs_[vf].registered; }
@@ -455,6 +478,32 @@ class pf_blocks {
   [[nodiscard]] block_mask pending_invalidations(vf_index vf) const noexcept {
     return registered(vf) ? vfs_[vf].pending_invalidations : block_mask{};
   }
+  // The mailbox latch a session of this store left when it stopped serving the VF's window
+  // (pf_mailbox_session::release): the VF's next session here takes it at its first initialisation
+  // instead of the mask the window shows (docs/protocol.md 5.3: a PF re-initialising a window it serves
+  // publishes its own latch; only a PF without one, a restarted process with a new store, reads it there).
+  // Kept across reset_vf, forgotten by unregister_vf; nothing kept for an unregistered VF. A freestanding
+  // store keeps none: firmware serves a window with one session for the VF's life (its re-initialisations
+  // keep their own latch), and the Cortex-M4 budget has no 24 bytes per VF to spare for a re-attach it
+  // never makes.
+  void keep_mailbox_latch([[maybe_unused]] vf_index vf, [[maybe_unused]] mailbox_latch latch) noexcept {
+#if __STDC_HOSTED__
+    if (!registered(vf)) return;
+    vfs_[vf].kept_latch = latch;
+    vfs_[vf].latch_kept = true;
+#endif
+  }
+  // Takes the latch kept for the VF into `latch`; false (and `latch` unchanged) when none is kept.
+  [[nodiscard]] bool take_mailbox_latch([[maybe_unused]] vf_index vf, [[maybe_unused]] mailbox_latch& latch) noexcept {
+#if __STDC_HOSTED__
+    if (!registered(vf) || !vfs_[vf].latch_kept) return false;
+    latch = vfs_[vf].kept_latch;
+    vfs_[vf].latch_kept = false;
+    return true;
+#else
+    return false;
+#endif
+  }
   // Takes the pending mask (the binding has delivered it).
   block_mask take_invalidations(vf_index vf) noexcept {
     if (!registered(vf)) return {};
@@ -475,6 +524,11 @@ class pf_blocks {
     std::uint32_t in_flight{0};
     block_mask pending_invalidations{};
     vf_counters counters{};
+#if __STDC_HOSTED__
+    // Touched only when a mailbox session stops or starts serving the window: after the hot part.
+    bool latch_kept{false};
+    mailbox_latch kept_latch{};
+#endif
   };
   // Where (vf, id) is or would be inserted in the slots, sorted by (ID, VF).
   struct position {

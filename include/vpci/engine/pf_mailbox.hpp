@@ -1,11 +1,12 @@
 // The PF side of the config-space mailbox (binding 1, layout 2), sans-I/O: one session per VF window.
 //
 // The binding calls initialize() once when it places (or re-attaches to, or re-initialises after an FLR)
-// the window, then service() with a snapshot of the VF's register window whenever the VF may have written
-// it (a write hook, a doorbell, or a bounded poll) and whenever the PF raised an invalidation, and tick()
-// (or service() with the time) so that the heartbeat advances. Each call returns the register writes to
-// perform, in order; signal_vf() then says whether to raise the VF's signal after them. The session never
-// reads a clock: times are passed in (nanoseconds of any monotonic clock).
+// the window (and release() when it stops serving it: a detach), then service() with a snapshot of the
+// VF's register window whenever the VF may have written it (a write hook, a doorbell, or a bounded poll)
+// and whenever the PF raised an invalidation, and tick() (or service() with the time) so that the
+// heartbeat advances. Each call returns the register writes to perform, in order; signal_vf() then says
+// whether to raise the VF's signal after them. The session never reads a clock: times are passed in
+// (nanoseconds of any monotonic clock).
 //
 // `window` is a copy the binding read, not live registers: a request is decided and a written block taken
 // from that one copy, so a VF that changes the window meanwhile cannot make the PF validate one value and
@@ -78,14 +79,16 @@ class pf_mailbox_session {
   // one the window shows (and from this session's own), the sequence unsynchronised (the VF's first
   // non-zero sequence is adopted), `request`, result and acknowledgement registers zero (request_block and
   // the data window too unless the window shows an epoch), the invalidation latch published (this
-  // session's, with the store's pending invalidations, and at the session's first initialisation the mask
-  // the window shows when some PF initialised it: a restarted PF republishes its predecessor's latch), the
-  // heartbeat scheduled from `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is
-  // signalled to see the new epoch); RESET and undefined bits are cleared, so a reset in progress completes.
-  // A window that already shows an epoch keeps request_block and the data window (a VF may be composing a
-  // request there); only `request` is zeroed. Writes: identity and limits, [control], request registers
-  // (only `request` for a live window), result and mask, acknowledgement registers, data window (not for a
-  // live window), and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
+  // session's, with the store's pending invalidations; at the session's first initialisation the latch an
+  // earlier session of this store left (release()), or without one the mask the window shows when some PF
+  // initialised it: a restarted PF republishes its predecessor's latch), the heartbeat scheduled from
+  // `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is signalled to see the new
+  // epoch); RESET and undefined bits are cleared, so a reset in progress completes. A window that already
+  // shows an epoch keeps request_block and the data window (a VF may be composing a request there); only
+  // `request` is zeroed. Writes: identity and limits, [control], request registers (only `request` for a
+  // live window), result and mask, acknowledgement registers, data
+  // window (not for a live window), and status last. Quarantine is the store's: an FLR lifts it there
+  // (pf_blocks::reset_vf).
   constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0,
                                          bool function_reset = false) noexcept {
     begin();
@@ -96,17 +99,25 @@ class pf_mailbox_session {
     const std::uint32_t control = readable ? load(window, mailbox::reg::control) : 0;
     signal_requested_ = (control & mailbox::control_signal) != 0;
 
-    // A window some PF initialised (an epoch and layout 2: not whatever config space held) publishes that
-    // PF's latch in the mask registers: a restarted PF (a new session, not yet initialised) takes it
-    // over, so invalidations the old one latched survive the restart (docs/protocol.md 5.3). Bits the VF
-    // acknowledged but the old PF never cleared are kept too: the VF reads them again, a duplicate at
-    // worst, as after an FLR (a raise the old PF saw after the acknowledgement would otherwise be lost).
-    // A session re-initialising its own window (an FLR, a reattach) keeps its own latch and reads nothing
-    // there: a VF that wrote the mask registers past a transport's read-only bits would otherwise carry
-    // its invented invalidations across the FLR to the VF's next driver.
-    if (!initialized_ && shown != 0 &&
-        mailbox::layout_of(load(window, mailbox::reg::identity)) == mailbox::identity_layout::this_layout)
-      latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low)};
+    // The latch is this PF's own when it has served the window: this session's at a re-initialisation (an
+    // FLR), or the one an earlier session of this store left at a detach (a re-attach), raised-again bits
+    // included. Only a PF without one, a restarted one (a new store), takes the latch a window some PF
+    // initialised (an epoch and layout 2: not whatever config space held) publishes in the mask
+    // registers, so invalidations the old PF latched survive the restart (docs/protocol.md 5.3). Bits the
+    // VF acknowledged but the old PF never cleared are kept too: the VF reads them again, a duplicate at
+    // worst, as after an FLR (a raise the old PF saw after the acknowledgement would otherwise be lost). A
+    // PF with a latch of its own reads nothing there: a VF that wrote the mask registers past a
+    // transport's read-only bits would otherwise carry its invented invalidations to the VF's next driver.
+    if (!initialized_) {
+      mailbox_latch kept;
+      if (store_->take_mailbox_latch(vf_, kept)) {
+        latched_ = kept.latched;
+        reraised_ = kept.reraised;
+      } else if (shown != 0 && mailbox::layout_of(load(window, mailbox::reg::identity)) ==
+                                   mailbox::identity_layout::this_layout) {
+        latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low)};
+      }
+    }
     last_sequence_ = 0;
     result_ = ntstatus::success;
     // Re-raises are kept: a VF that took a bit before the re-initialisation may still write its
@@ -148,6 +159,18 @@ class pf_mailbox_session {
     event_ = mailbox_event::initialized;
     signal_ = signal_requested_;
     return writes_;
+  }
+
+  // The binding stops serving the window (a detach): the session leaves its latch (the bits published and
+  // not acknowledged, and those raised again) to the store, which keeps it for the VF's next session on
+  // this store (pf_blocks::keep_mailbox_latch: a re-attach publishes it, not the mask registers; a
+  // freestanding store keeps none), and
+  // serves nothing more (service() and tick() do nothing) until initialize(). Nothing for a session never
+  // initialised: it has no latch of its own. Writes nothing: the window stays as the last update left it.
+  constexpr void release() noexcept {
+    if (!initialized_) return;
+    store_->keep_mailbox_latch(vf_, mailbox_latch{latched_, reraised_});
+    initialized_ = false;
   }
 
   // Services the window (a snapshot of at least mailbox::window_size bytes; a shorter one, or a session not
@@ -254,7 +277,7 @@ class pf_mailbox_session {
     const std::uint32_t control = load(window, mailbox::reg::control);
     signal_requested_ = (control & mailbox::control_signal) != 0;
     if ((control & mailbox::control_reset) != 0) {
-      (void)store_->reset_vf(vf_);  // lifts quarantine; blocks and pending invalidations stay
+      (void)store_->reset_vf(vf_);  // lifts quarantine; blocks, invalidations and in-flight counts stay
       last_sequence_ = 0;
       synchronised_ = false;
       result_ = ntstatus::success;
