@@ -1,17 +1,28 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +31,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include <vpci/transport/shm_config_space.hpp>
+
+#include "child_process.hpp"
 
 namespace {
 
@@ -68,6 +81,49 @@ bool shm_exists(const std::string& name) {
 template <class Exception>
 bool has_code(const Exception& e, error_code expected) {
   return e.code() == expected;
+}
+
+// Makes this process unable to start a thread, as a full PID space or RLIMIT_NPROC would: a seccomp filter
+// fails clone3, with which the C library starts threads, with EAGAIN (fork still works: it uses clone).
+// A filter cannot be removed: for a forked child only. False when it cannot be installed, or a thread
+// still starts (a C library that starts threads otherwise).
+bool refuse_new_threads() {
+  std::array<::sock_filter, 4> program{{
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(::seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  }};
+  const ::sock_fprog filter{static_cast<unsigned short>(program.size()), program.data()};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filter) != 0) {
+    return false;
+  }
+  try {
+    std::thread([] {}).join();
+    return false;
+  } catch (const std::system_error&) {
+    return true;
+  }
+}
+
+// Whether a forked child here can be made unable to start threads: what the tests of thread-creation
+// failures need.
+boost::test_tools::assertion_result can_refuse_new_threads(boost::unit_test::test_unit_id) {
+  const ::pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) ::_exit(refuse_new_threads() ? 0 : 1);
+  vpci::test::child_process probe(pid);
+  boost::test_tools::assertion_result result(probe.wait_exit() == 0);
+  if (!result) result.message() << "no seccomp filter here makes thread creation fail";
+  return result;
+}
+
+const error_code no_thread{EAGAIN, boost::system::system_category()};
+
+// How many threads sleep on the futex `word`, which holds `value`, without waking any: FUTEX_CMP_REQUEUE
+// onto the same word moves every sleeper where it was and returns how many it moved.
+long futex_sleepers(std::uint32_t& word, std::uint32_t value) {
+  return ::syscall(SYS_futex, &word, FUTEX_CMP_REQUEUE, 0, static_cast<long>(INT_MAX), &word, value);
 }
 
 }  // namespace
@@ -425,6 +481,129 @@ BOOST_AUTO_TEST_CASE(opening_a_foreign_object_is_refused) {
   words[192 / 4] = static_cast<std::uint32_t>(::getpid());  // "present" (a thread ID no kernel will clear here)
   BOOST_CHECK_NO_THROW((void)shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_only));
   ::munmap(base, 768);
+}
+
+// Found by a review: any process that maps the object may overwrite a doorbell's waiter count; zeroed while
+// a wait slept, a ring skipped its FUTEX_WAKE and the wait never completed. A doorbell sleep now lasts at
+// most a second, so the wait sees the ring at its next re-check.
+BOOST_AUTO_TEST_CASE(a_doorbell_wait_sees_a_ring_whose_wake_a_zeroed_waiter_count_suppressed) {
+  const std::string name = unique_name("waiters");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  void* base = ::mmap(nullptr, 768, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_TEST_REQUIRE(base != MAP_FAILED);
+  auto* words = static_cast<std::uint32_t*>(base);
+  std::uint32_t& sequence = words[64 / 4];  // to_device
+  std::atomic_ref<std::uint32_t> waiters(words[68 / 4]);
+
+  const std::uint32_t seen = pf.doorbell_sequence(shm_doorbell::to_device);
+  std::vector<error_code> results;
+  std::uint32_t observed = 0;
+  pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t now) {
+    results.push_back(ec);
+    observed = now;
+  });
+  const auto give_up = std::chrono::steady_clock::now() + guard;
+  while (futex_sleepers(sequence, seen) != 1 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  BOOST_TEST_REQUIRE(waiters.load() == 1U);  // the wait's helper sleeps on the sequence
+  waiters.store(0);
+  pf.ring_doorbell(shm_doorbell::to_device);  // sees no waiter: no FUTEX_WAKE
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 1U);
+  BOOST_TEST(!results[0]);
+  BOOST_TEST(observed == seen + 1);
+  ::munmap(base, 768);
+}
+
+// Found by a review: a wait whose helper thread could not start stayed queued, so the view's end completed
+// the handler of an initiation that had thrown (for a coroutine, a second resumption); and what it threw
+// was std::system_error, not boost::system::system_error as every other failure here.
+BOOST_AUTO_TEST_CASE(a_wait_whose_thread_cannot_start_throws_boost_system_error_and_never_completes,
+                     *boost::unit_test::precondition(can_refuse_new_threads)) {
+  const ::pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Exit status: 0 as expected; 2 set-up failed; 3 a wait started; 4 another error; 5 another exception;
+    // 6 a handler ran. Never returns into the test framework.
+    int status = 0;
+    int completions = 0;
+    try {
+      boost::asio::io_context io;
+      std::optional<shm_config_space> pf(shm_config_space::create_anonymous(io.get_executor(), 256));
+      if (!refuse_new_threads()) ::_exit(2);
+      const auto expect_no_thread = [&](auto&& start) {
+        try {
+          start();
+          status = 3;
+        } catch (const boost::system::system_error& e) {
+          if (e.code() != no_thread) status = 4;
+        } catch (...) {
+          status = 5;
+        }
+      };
+      expect_no_thread([&] {
+        pf->async_wait_doorbell(shm_doorbell::to_device, pf->doorbell_sequence(shm_doorbell::to_device),
+                                [&](error_code, std::uint32_t) { ++completions; });
+      });
+      expect_no_thread([&] { pf->async_wait_peer_gone([&](error_code) { ++completions; }); });
+      (void)io.poll();
+      pf.reset();  // ends every wait of the view
+      io.restart();
+      (void)io.poll();
+    } catch (...) {
+      status = 2;
+    }
+    ::_exit(completions != 0 ? 6 : status);
+  }
+  vpci::test::child_process child(pid);
+  BOOST_TEST(child.wait_exit() == 0);
+}
+
+// Found by a review: create() and open() documented boost::system::system_error for a presence thread that
+// could not start, and threw std::system_error.
+BOOST_AUTO_TEST_CASE(create_and_open_throw_boost_system_error_when_the_presence_thread_cannot_start,
+                     *boost::unit_test::precondition(can_refuse_new_threads)) {
+  const std::string name = unique_name("nothread");
+  const std::string refused_name = unique_name("nothread-create");
+  const ::pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Exit status: 0 as expected; 2 set-up failed; 3 open succeeded or failed otherwise; 4 create
+    // succeeded or failed otherwise; 5 create left its name. Never returns into the test framework.
+    int status = 0;
+    try {
+      boost::asio::io_context io;
+      const auto pf = shm_config_space::create(io.get_executor(), name, 256);
+      if (!refuse_new_threads()) ::_exit(2);
+      try {
+        (void)shm_config_space::open(io.get_executor(), name);
+        status = 3;
+      } catch (const boost::system::system_error& e) {
+        if (e.code() != no_thread) status = 3;
+      } catch (...) {
+        status = 3;
+      }
+      try {
+        (void)shm_config_space::create(io.get_executor(), refused_name, 256);
+        status = 4;
+      } catch (const boost::system::system_error& e) {
+        if (e.code() != no_thread) status = 4;
+      } catch (...) {
+        status = 4;
+      }
+      if (status == 0 && shm_exists(refused_name)) status = 5;
+    } catch (...) {
+      status = 2;
+    }
+    ::_exit(status);
+  }
+  vpci::test::child_process child(pid);
+  BOOST_TEST(child.wait_exit() == 0);
+  ::shm_unlink(name.c_str());
+  ::shm_unlink(refused_name.c_str());
 }
 
 // Two processes: the parent is the device (PF), the child maps the space by name as the driver (VF),

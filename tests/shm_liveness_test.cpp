@@ -25,6 +25,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -132,13 +133,36 @@ struct side_process {
 
 enum class side { pf_creating, vf_opening };
 
+// Where a side process runs: in this process's PID namespace, or as the first process of a new one (there
+// it is process 1 and the first thread it starts is thread 2, as in every other such namespace).
+enum class pid_namespace { this_one, a_new_one };
+
+// Continues in a child that is the first process of a new PID namespace; the caller, its parent, waits for
+// it and exits with its exit status. The child dies with its parent: a test that fails and kills the
+// parent leaves nothing behind. False (still in the caller) when no PID namespace can be made.
+bool continue_in_a_new_pid_namespace() {
+  if (::unshare(CLONE_NEWPID) != 0) return false;
+  const ::pid_t first = ::fork();
+  if (first < 0) return false;
+  if (first == 0) return ::prctl(PR_SET_PDEATHSIG, SIGKILL) == 0;
+  int status = 0;
+  while (::waitpid(first, &status, 0) < 0 && errno == EINTR) {
+  }
+  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
 std::unique_ptr<side_process> spawn(side which, const std::string& name, shm_create mode = shm_create::exclusive,
-                                    shm_sharing sharing = shm_sharing::shared) {
+                                    shm_sharing sharing = shm_sharing::shared,
+                                    pid_namespace space = pid_namespace::this_one) {
   auto result = std::make_unique<side_process>();
   const ::pid_t pid = ::fork();
   BOOST_TEST_REQUIRE(pid >= 0);
   if (pid == 0) {
     char report = 'F';
+    if (space == pid_namespace::a_new_one && !continue_in_a_new_pid_namespace()) {
+      write_byte(result->ready.write_end, report);
+      ::_exit(1);
+    }
     try {
       boost::asio::io_context io;
       std::optional<shm_config_space> view;
@@ -627,6 +651,51 @@ BOOST_AUTO_TEST_CASE(at_most_eight_vfs_attach_at_once) {
   vfs.erase(vfs.begin());
   vfs.push_back(shm_config_space::open(io.get_executor(), name));  // a freed word is claimed again
   BOOST_TEST(pf.peer_alive());
+}
+
+// Whether this process may start a child in a new PID namespace (root, and no seccomp policy refusing
+// unshare): what the next test needs to give drivers in two processes one thread number.
+boost::test_tools::assertion_result can_make_a_pid_namespace(boost::unit_test::test_unit_id) {
+  const ::pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) ::_exit(::unshare(CLONE_NEWPID) == 0 ? 0 : 1);
+  child_process probe(pid);
+  boost::test_tools::assertion_result result(probe.wait_exit() == 0);
+  if (!result) result.message() << "no PID namespace can be made here (needs CAP_SYS_ADMIN)";
+  return result;
+}
+
+// Found by a review: a driver refused a word (eight present) ended its presence thread with the kernel's
+// robust list still naming the last word it had tried. The kernel marks a word gone at a thread's end when
+// the word holds that thread's number in the thread's own PID namespace, so a driver of another PID
+// namespace (another container) holding that word under the same number was marked gone while it lived,
+// and the next driver took its word. The eighth driver and the refused ninth here each run as the first
+// process of a new PID namespace, where the presence thread is thread 2.
+BOOST_AUTO_TEST_CASE(a_refused_driver_leaves_a_driver_of_its_thread_number_in_another_pid_namespace_attached,
+                     *boost::unit_test::precondition(can_make_a_pid_namespace)) {
+  const std::string name = unique_name("pidns");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  std::vector<shm_config_space> vfs;
+  for (int i = 0; i != 7; ++i) vfs.push_back(shm_config_space::open(io.get_executor(), name));
+  auto eighth = spawn(side::vf_opening, name, shm_create::exclusive, shm_sharing::shared, pid_namespace::a_new_one);
+  BOOST_TEST_REQUIRE(read_byte_within(eighth->ready.read_end) == 'R');
+  {
+    const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
+    BOOST_TEST_REQUIRE(fd >= 0);
+    void* base = ::mmap(nullptr, 768, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    BOOST_TEST_REQUIRE(base != MAP_FAILED);
+    const auto* words = static_cast<const std::uint32_t*>(base);
+    BOOST_TEST(words[(200 + 4 * 7) / 4] == 2U);  // the last driver word, held by thread 2
+    ::munmap(base, 768);
+  }
+  auto ninth = spawn(side::vf_opening, name, shm_create::exclusive, shm_sharing::shared, pid_namespace::a_new_one);
+  BOOST_TEST(read_byte_within(ninth->ready.read_end) == 'F');
+  BOOST_TEST(ninth->process->wait_exit() == 1);
+  check_open_fails(name, errc::insufficient_resources);  // the eighth is still attached
+  write_byte(eighth->command.write_end, 'q');
+  BOOST_TEST(eighth->process->wait_exit() == 0);
 }
 
 // Any number of read-write drivers (up to eight) attached to one space, and nothing told two VFs that they

@@ -4,10 +4,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -107,6 +112,30 @@ BOOST_AUTO_TEST_CASE(waits_started_on_one_view_from_two_threads_all_complete) {
   runner.join();
   BOOST_TEST(completions.load() == expected);
   BOOST_TEST(failures.load() == 0);
+}
+
+// Found by a review: release() marked the word gone from another thread, and the presence thread then ended
+// with its robust list still naming the word, by then anyone's to claim. The kernel marks a word gone at a
+// thread's end when it holds that thread's ID as numbered in the thread's own PID namespace, so a driver of
+// another PID namespace (another container) that had claimed the word under the same number was marked gone
+// while it lived. A presence thread that no longer holds its word leaves the kernel nothing to do.
+BOOST_AUTO_TEST_CASE(a_released_presence_thread_ends_with_an_empty_robust_list) {
+  std::uint32_t word = 0;
+  std::uint32_t* const candidates[] = {&word};
+  vpci::detail::presence_holder holder(candidates);
+  const std::uint32_t held = std::atomic_ref<std::uint32_t>(word).load();
+  BOOST_TEST_REQUIRE((held & FUTEX_TID_MASK) != 0u);
+  // The holder's registration, as the kernel has it: the list lives in the holder's state, which outlives
+  // its thread until the holder is destroyed.
+  ::robust_list_head* head = nullptr;
+  std::size_t length = 0;
+  BOOST_TEST_REQUIRE(::syscall(SYS_get_robust_list, static_cast<int>(held & FUTEX_TID_MASK), &head, &length) == 0);
+  BOOST_TEST_REQUIRE(length == sizeof(::robust_list_head));
+  BOOST_TEST(head->list.next != &head->list);  // holding: the word is listed
+  holder.release();
+  BOOST_TEST(head->list.next == &head->list);
+  BOOST_TEST(head->list_op_pending == nullptr);
+  BOOST_TEST(std::atomic_ref<std::uint32_t>(word).load() == std::uint32_t{FUTEX_OWNER_DIED});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

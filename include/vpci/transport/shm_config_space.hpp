@@ -25,7 +25,8 @@
 // says someone sleeps, issues FUTEX_WAKE; waiting is FUTEX_WAIT (shared, not FUTEX_PRIVATE_FLAG, so it
 // works across processes) until the sequence differs from the one the waiter last saw. The waiter count
 // and the sequence are both updated and read sequentially consistent, so a ring never misses a sleeper and
-// an idle doorbell costs no system call. A write through the transport rings the other side's doorbell
+// an idle doorbell costs no system call; a sleeper also re-checks every second (doorbell_recheck), for a
+// waiter count another process overwrote. A write through the transport rings the other side's doorbell
 // automatically, once per write call after all its bytes are stored: a driver-role view rings to_device,
 // a device-role view rings to_driver. Read a doorbell's sequence before acting, then wait for a change
 // from it: no ring in between can be lost.
@@ -91,6 +92,7 @@
 // process that created it.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
@@ -241,6 +243,11 @@ class shm_mapping {
   ::ino_t inode_{};
 };
 
+// A doorbell sleeper re-checks the sequence at least this often. Any process that maps the object may
+// overwrite a waiter count (zero it while someone sleeps), and a ring then skips its FUTEX_WAKE: the
+// sleeper still sees that ring within this bound, at the cost of one wake-up per bound while it waits.
+inline constexpr std::chrono::seconds doorbell_recheck{1};
+
 // The sequence and waiter-count words of one doorbell.
 class shm_doorbell_words {
  public:
@@ -258,12 +265,15 @@ class shm_doorbell_words {
   // Wakes sleepers without changing the sequence (they see no change and sleep again).
   void wake_all() const noexcept { futex_wake_all(*sequence_); }
 
-  // Sleeps while the sequence equals `seen`, until `timeout` (nullptr: no limit), a wake or a signal.
-  // The caller re-checks the sequence afterwards; spurious returns are harmless.
-  void sleep_while_equal(std::uint32_t seen, const ::timespec* timeout) const noexcept {
+  // Sleeps while the sequence equals `seen`, until `at_most` (and at most doorbell_recheck) passes, a
+  // wake or a signal. The caller re-checks the sequence afterwards; spurious returns are harmless.
+  void sleep_while_equal(std::uint32_t seen, std::chrono::nanoseconds at_most = doorbell_recheck) const noexcept {
+    const std::chrono::nanoseconds bound = std::min<std::chrono::nanoseconds>(at_most, doorbell_recheck);
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(bound);
+    const ::timespec timeout{static_cast<::time_t>(seconds.count()), static_cast<long>((bound - seconds).count())};
     std::atomic_ref<std::uint32_t> waiters(*waiters_);
     waiters.fetch_add(1, std::memory_order_seq_cst);
-    if (sequence() == seen) (void)futex_wait(*sequence_, seen, timeout);
+    if (sequence() == seen) (void)futex_wait(*sequence_, seen, &timeout);
     waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 
@@ -328,7 +338,7 @@ class shm_doorbell_watch {
   shm_doorbell_watch(std::shared_ptr<shm_mapping> mapping, shm_doorbell which) noexcept
       : mapping_(std::move(mapping)), words_(*mapping_, which) {}
   [[nodiscard]] std::uint32_t observe() const noexcept { return words_.sequence(); }
-  void sleep(std::uint32_t seen) const noexcept { words_.sleep_while_equal(seen, nullptr); }
+  void sleep(std::uint32_t seen) const noexcept { words_.sleep_while_equal(seen); }
   void wake() const noexcept { words_.wake_all(); }
 
  private:
@@ -744,10 +754,7 @@ class shm_config_space {
         ec = errc::timeout;
         return current;
       }
-      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(remaining);
-      const ::timespec relative{static_cast<::time_t>(seconds.count()),
-                                static_cast<long>((remaining - seconds).count())};
-      words.sleep_while_equal(seen_sequence, &relative);
+      words.sleep_while_equal(seen_sequence, remaining);
     }
   }
 
@@ -786,8 +793,9 @@ class shm_config_space {
   // a weak reference: a late emit cancels nothing, whatever wait runs now). So the signal may be
   // destroyed at any time, with the wait pending (it then completes normally, no longer cancellable) or
   // its completion queued (the completion does not touch the slot); emit it only where the handler's
-  // executor runs, as Asio requires of every slot. Thread-safe; the view may be moved while a wait is
-  // pending.
+  // executor runs, as Asio requires of every slot. Throws boost::system::system_error (the errno of thread
+  // creation) when the view's helper thread for this doorbell cannot start; the handler is then never
+  // called. Thread-safe; the view may be moved while a wait is pending.
   template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_wait_doorbell(shm_doorbell which, std::uint32_t seen_sequence, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::uint32_t)>(
@@ -813,8 +821,9 @@ class shm_config_space {
   // time the kernel takes to end the dying process (a one-second re-check covers the one case where its
   // single wake-up could be lost: the watcher it woke dies before passing it on). Errors:
   // vpci::errc::cancelled on cancellation or when this view is destroyed or assigned first. Cancellation:
-  // terminal, partial and total; the cancellation slot's rules are those of async_wait_doorbell.
-  // Thread-safe; the view may be moved while a wait is pending.
+  // terminal, partial and total; the cancellation slot's rules are those of async_wait_doorbell. Throws
+  // as async_wait_doorbell when its helper thread cannot start. Thread-safe; the view may be moved while
+  // a wait is pending.
   template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_wait_peer_gone(CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(initiate_peer_gone{this},

@@ -34,6 +34,7 @@
 
 #include <vpci/error.hpp>
 #include <vpci/transport/detail/futex.hpp>
+#include <vpci/transport/detail/helper_thread.hpp>
 
 namespace vpci::detail {
 
@@ -86,6 +87,12 @@ inline void sleep_while_present(std::uint32_t& word) noexcept {
 // replaces the C library's robust-list registration for itself only; it never locks a robust pthread
 // mutex, which is what that registration is for. Across fork() the thread is not copied, so a child never
 // keeps its parent's presence alive, and a child that destroys a copy of a holder leaves the word alone.
+//
+// The kernel marks a listed word gone when it holds the exiting thread's number in that thread's own PID
+// namespace, and a driver of another PID namespace may hold a word under the same number. So the thread's
+// list names a word only while the thread holds it, or is claiming or letting go of it (the ABI's pending
+// operation: a few instructions, which matter only if the process dies in them), and is empty when the
+// thread ends: after a claim that found nothing, and after it let go of its word.
 class presence_holder {
  public:
   // Throws boost::system::system_error: vpci::errc::insufficient_resources when every candidate is
@@ -94,7 +101,7 @@ class presence_holder {
       : state_(std::make_unique<holder_state>()), owner_(::getpid()) {
     holder_state& state = *state_;
     std::unique_lock lock(state.mutex);
-    thread_ = std::make_unique<std::thread>([&state, candidates] { run(state, candidates); });
+    thread_ = start_helper_thread([&state, candidates] { run(state, candidates); }, "start the presence thread");
     state.changed.wait(lock, [&state] { return state.current != stage::starting; });
     if (state.current == stage::failed) {
       const boost::system::error_code ec =
@@ -126,18 +133,12 @@ class presence_holder {
       return;
     }
     holder_state& state = *state_;
-    std::atomic_ref<std::uint32_t> word(*state.word);
-    std::uint32_t value = word.load(std::memory_order_seq_cst);
-    while ((value & FUTEX_TID_MASK) == state.tid && (value & FUTEX_OWNER_DIED) == 0) {
-      if (word.compare_exchange_weak(value, FUTEX_OWNER_DIED, std::memory_order_seq_cst)) break;
-    }
-    futex_wake_all(*state.word);
     {
       std::lock_guard lock(state.mutex);
       state.current = stage::stopping;
     }
     state.changed.notify_all();
-    thread_->join();
+    thread_->join();  // the thread lets go of the word: only it can empty its robust list first
     thread_.reset();
   }
 
@@ -152,54 +153,87 @@ class presence_holder {
     std::condition_variable changed;
     stage current = stage::starting;
     std::uint32_t* word = nullptr;
-    std::uint32_t tid = 0;
     int error = 0;
   };
 
-  static bool try_claim(std::uint32_t& word, std::uint32_t tid) noexcept {
-    std::atomic_ref<std::uint32_t> ref(word);
-    std::uint32_t value = ref.load(std::memory_order_seq_cst);
-    while (classify_presence(value) != presence::present) {
-      if (ref.compare_exchange_weak(value, tid, std::memory_order_seq_cst)) return true;
-    }
-    return false;
+  // The kernel reads the list when the thread ends, which may be at any instruction (its process killed):
+  // the list's stores must reach memory in program order, around each other and the word's updates.
+  static void in_order() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
+  // Points the list's one entry at `word` (the kernel finds the word at entry + futex_offset).
+  static void point_entry_at(holder_state& state, std::uint32_t& word) noexcept {
+    state.head.futex_offset = static_cast<long>(reinterpret_cast<std::uintptr_t>(&word) -
+                                                reinterpret_cast<std::uintptr_t>(&state.entry));
   }
 
-  // The holder thread: registers its robust list first, so the word is covered from the instant it holds
-  // this thread's TID, then claims, reports, and waits until released.
+  // Claims `word` if it is not present. Meanwhile the word is the list's pending operation, as the ABI has
+  // it for an acquisition: covered from the instant it holds this TID, and dropped at once if it does not.
+  static bool try_claim(holder_state& state, std::uint32_t& word, std::uint32_t tid) noexcept {
+    point_entry_at(state, word);
+    in_order();
+    state.head.list_op_pending = &state.entry;
+    in_order();
+    std::atomic_ref<std::uint32_t> ref(word);
+    std::uint32_t value = ref.load(std::memory_order_seq_cst);
+    bool claimed = false;
+    while (!claimed && classify_presence(value) != presence::present) {
+      claimed = ref.compare_exchange_weak(value, tid, std::memory_order_seq_cst);
+    }
+    in_order();
+    if (claimed) state.head.list.next = &state.entry;
+    in_order();
+    state.head.list_op_pending = nullptr;
+    in_order();
+    return claimed;
+  }
+
+  // Marks `word` gone if it still holds this TID (a replacer may have marked it already) and wakes its
+  // sleepers. The entry leaves the list first and stays pending only while the word changes, as the ABI
+  // has it for a release: once the word is gone anyone may claim it, under any number.
+  static void let_go(holder_state& state, std::uint32_t& word, std::uint32_t tid) noexcept {
+    state.head.list_op_pending = &state.entry;
+    in_order();
+    state.head.list.next = &state.head.list;
+    in_order();
+    std::atomic_ref<std::uint32_t> ref(word);
+    std::uint32_t value = ref.load(std::memory_order_seq_cst);
+    while ((value & FUTEX_TID_MASK) == tid && (value & FUTEX_OWNER_DIED) == 0) {
+      if (ref.compare_exchange_weak(value, FUTEX_OWNER_DIED, std::memory_order_seq_cst)) break;
+    }
+    in_order();
+    state.head.list_op_pending = nullptr;
+    in_order();
+    futex_wake_all(word);
+  }
+
+  // The holder thread: registers its robust list (empty) first, so that a word is covered from the instant
+  // it holds this thread's TID, then claims, reports, waits until released and lets go.
   static void run(holder_state& state, std::span<std::uint32_t* const> candidates) {
     const auto tid = static_cast<std::uint32_t>(::syscall(SYS_gettid));
-    state.head.list.next = &state.entry;
+    state.head.list.next = &state.head.list;
     state.entry.next = &state.head.list;
     state.head.list_op_pending = nullptr;
     int error = 0;
     std::uint32_t* claimed = nullptr;
-    bool registered = false;
-    for (std::uint32_t* candidate : candidates) {
-      // The kernel finds the word at entry + futex_offset; it reads the offset only when the thread exits,
-      // and the word holds this TID only after the offset points at it.
-      state.head.futex_offset = static_cast<long>(reinterpret_cast<std::uintptr_t>(candidate) -
-                                                  reinterpret_cast<std::uintptr_t>(&state.entry));
-      if (!registered) {
-        if (::syscall(SYS_set_robust_list, &state.head, sizeof state.head) != 0) {
-          error = errno;
+    if (::syscall(SYS_set_robust_list, &state.head, sizeof state.head) != 0) {
+      error = errno;
+    } else {
+      for (std::uint32_t* candidate : candidates) {
+        if (try_claim(state, *candidate, tid)) {
+          claimed = candidate;
           break;
         }
-        registered = true;
-      }
-      if (try_claim(*candidate, tid)) {
-        claimed = candidate;
-        break;
       }
     }
     std::unique_lock lock(state.mutex);
     state.word = claimed;
-    state.tid = tid;
     state.error = error;
     state.current = claimed != nullptr ? stage::holding : stage::failed;
     state.changed.notify_all();
     if (claimed == nullptr) return;
     state.changed.wait(lock, [&state] { return state.current == stage::stopping; });
+    lock.unlock();
+    let_go(state, *claimed, tid);
   }
 
   std::unique_ptr<holder_state> state_;

@@ -41,6 +41,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <vpci/error.hpp>
+#include <vpci/transport/detail/helper_thread.hpp>
 
 namespace vpci::detail {
 
@@ -65,20 +66,23 @@ class shm_wait_queue {
   [[nodiscard]] std::uint32_t observe() const noexcept { return watch_.observe(); }
   [[nodiscard]] std::uint64_t next_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
-  // Takes ownership of `op`: finishes it at once (posted) when the value already differs from its `seen`,
-  // else when it changes, on cancellation or on shutdown (vpci::errc::cancelled).
-  void add(shm_wait_pending* op) {
+  // Finishes `op` at once (posted) when the value already differs from its `seen`, else when it changes, on
+  // cancellation or on shutdown (vpci::errc::cancelled). Throws boost::system::system_error with the errno
+  // of thread creation when the helper thread cannot start: `op` is then destroyed unfinished, as an
+  // initiating function that throws never calls its handler.
+  void add(std::unique_ptr<shm_wait_pending> op) {
     queue_state& state = *state_;
     std::unique_lock lock(state.mutex);
     const std::uint32_t current = watch_.observe();
     if (state.stopping || current != op->seen) {
       const bool stopping = state.stopping;
       lock.unlock();
-      op->finish(stopping ? boost::system::error_code{errc::cancelled} : boost::system::error_code{}, current);
+      op.release()->finish(stopping ? boost::system::error_code{errc::cancelled} : boost::system::error_code{},
+                           current);
       return;
     }
-    state.link(op);
-    if (!thread_) thread_ = std::make_unique<std::thread>([this] { run(); });
+    if (!thread_) thread_ = start_helper_thread([this] { run(); }, "start the wait thread");
+    state.link(op.release());
     state.idle.notify_one();
   }
 
@@ -274,7 +278,7 @@ void start_shm_wait(const std::shared_ptr<Queue>& queue, Handler&& handler,
   auto slot = boost::asio::get_associated_cancellation_slot(handler);
   auto operation = std::make_unique<operation_type>(std::forward<Handler>(handler), io_executor, seen, queue->next_id());
   if (slot.is_connected()) slot.template emplace<shm_wait_canceller<Queue>>(queue, operation->id);
-  queue->add(operation.release());
+  queue->add(std::move(operation));
 }
 
 }  // namespace vpci::detail
