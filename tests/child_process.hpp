@@ -74,6 +74,17 @@ class child_process {
 // A program run as a child process with its stdout (and, if asked, its stderr) on a pipe. The destructor
 // stops a program still running with SIGTERM (a clean stop, so that it removes what it created), then
 // kills it if it does not end within the guard.
+// Whether `check` holds in a forked child: for a test's precondition that changes the process for good
+// (a namespace, a seccomp filter) and so can only be tried where nothing else runs afterwards.
+template <class Check>
+bool holds_in_a_child(Check check) {
+  const ::pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) ::_exit(check() ? 0 : 1);
+  child_process probe(pid);
+  return probe.wait_exit() == 0;
+}
+
 class program_process {
  public:
   enum class capture { stdout_only, stdout_and_stderr };

@@ -109,16 +109,27 @@ bool refuse_new_threads() {
 // Whether a forked child here can be made unable to start threads: what the tests of thread-creation
 // failures need.
 boost::test_tools::assertion_result can_refuse_new_threads(boost::unit_test::test_unit_id) {
-  const ::pid_t pid = ::fork();
-  if (pid < 0) return false;
-  if (pid == 0) ::_exit(refuse_new_threads() ? 0 : 1);
-  vpci::test::child_process probe(pid);
-  boost::test_tools::assertion_result result(probe.wait_exit() == 0);
+  boost::test_tools::assertion_result result(vpci::test::holds_in_a_child(refuse_new_threads));
   if (!result) result.message() << "no seccomp filter here makes thread creation fail";
   return result;
 }
 
 const error_code no_thread{EAGAIN, boost::system::system_category()};
+
+// What `start` did in a process that cannot start threads, as a child's exit status: 0 when it threw
+// boost::system::system_error with EAGAIN, as documented; 3 when it returned; 4 for another error; 5 for
+// another exception.
+template <class Start>
+int no_thread_status(Start&& start) {
+  try {
+    start();
+    return 3;
+  } catch (const boost::system::system_error& e) {
+    return e.code() == no_thread ? 0 : 4;
+  } catch (...) {
+    return 5;
+  }
+}
 
 // How many threads sleep on the futex `word`, which holds `value`, without waking any: FUTEX_CMP_REQUEUE
 // onto the same word moves every sleeper where it was and returns how many it moved.
@@ -535,14 +546,7 @@ BOOST_AUTO_TEST_CASE(a_wait_whose_thread_cannot_start_throws_boost_system_error_
       std::optional<shm_config_space> pf(shm_config_space::create_anonymous(io.get_executor(), 256));
       if (!refuse_new_threads()) ::_exit(2);
       const auto expect_no_thread = [&](auto&& start) {
-        try {
-          start();
-          status = 3;
-        } catch (const boost::system::system_error& e) {
-          if (e.code() != no_thread) status = 4;
-        } catch (...) {
-          status = 5;
-        }
+        if (const int outcome = no_thread_status(start); outcome != 0) status = outcome;
       };
       expect_no_thread([&] {
         pf->async_wait_doorbell(shm_doorbell::to_device, pf->doorbell_sequence(shm_doorbell::to_device),
@@ -578,22 +582,9 @@ BOOST_AUTO_TEST_CASE(create_and_open_throw_boost_system_error_when_the_presence_
       boost::asio::io_context io;
       const auto pf = shm_config_space::create(io.get_executor(), name, 256);
       if (!refuse_new_threads()) ::_exit(2);
-      try {
-        (void)shm_config_space::open(io.get_executor(), name);
-        status = 3;
-      } catch (const boost::system::system_error& e) {
-        if (e.code() != no_thread) status = 3;
-      } catch (...) {
-        status = 3;
-      }
-      try {
-        (void)shm_config_space::create(io.get_executor(), refused_name, 256);
+      if (no_thread_status([&] { (void)shm_config_space::open(io.get_executor(), name); }) != 0) status = 3;
+      if (no_thread_status([&] { (void)shm_config_space::create(io.get_executor(), refused_name, 256); }) != 0)
         status = 4;
-      } catch (const boost::system::system_error& e) {
-        if (e.code() != no_thread) status = 4;
-      } catch (...) {
-        status = 4;
-      }
       if (status == 0 && shm_exists(refused_name)) status = 5;
     } catch (...) {
       status = 2;

@@ -104,6 +104,7 @@ int read_byte_within(int fd, std::chrono::milliseconds bound = guard) {
 void write_byte(int fd, char byte) { (void)!::write(fd, &byte, 1); }
 
 using vpci::test::child_process;
+using vpci::test::holds_in_a_child;
 
 struct pipe_pair {
   int read_end = -1;
@@ -440,15 +441,10 @@ BOOST_AUTO_TEST_CASE(replace_stale_leaves_what_is_no_vpci_space_as_it_is) {
 // Whether this process may give a child its own mount namespace with a small tmpfs on /dev/shm (root,
 // and no seccomp policy refusing unshare): what the next test needs to fill the file system.
 boost::test_tools::assertion_result can_mount_a_private_dev_shm(boost::unit_test::test_unit_id) {
-  const ::pid_t pid = ::fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    const bool ok = ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
-                    ::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=12k") == 0;
-    ::_exit(ok ? 0 : 1);
-  }
-  child_process probe(pid);
-  boost::test_tools::assertion_result result(probe.wait_exit() == 0);
+  boost::test_tools::assertion_result result(holds_in_a_child([] {
+    return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+           ::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=12k") == 0;
+  }));
   if (!result) result.message() << "no private tmpfs on /dev/shm can be mounted here (needs CAP_SYS_ADMIN)";
   return result;
 }
@@ -656,11 +652,7 @@ BOOST_AUTO_TEST_CASE(at_most_eight_vfs_attach_at_once) {
 // Whether this process may start a child in a new PID namespace (root, and no seccomp policy refusing
 // unshare): what the next test needs to give drivers in two processes one thread number.
 boost::test_tools::assertion_result can_make_a_pid_namespace(boost::unit_test::test_unit_id) {
-  const ::pid_t pid = ::fork();
-  if (pid < 0) return false;
-  if (pid == 0) ::_exit(::unshare(CLONE_NEWPID) == 0 ? 0 : 1);
-  child_process probe(pid);
-  boost::test_tools::assertion_result result(probe.wait_exit() == 0);
+  boost::test_tools::assertion_result result(holds_in_a_child([] { return ::unshare(CLONE_NEWPID) == 0; }));
   if (!result) result.message() << "no PID namespace can be made here (needs CAP_SYS_ADMIN)";
   return result;
 }

@@ -86,9 +86,8 @@ class pf_mailbox_session {
   // epoch); RESET and undefined bits are cleared, so a reset in progress completes. A window that already
   // shows an epoch keeps request_block and the data window (a VF may be composing a request there); only
   // `request` is zeroed. Writes: identity and limits, [control], request registers (only `request` for a
-  // live window), result and mask, acknowledgement registers, data
-  // window (not for a live window), and status last. Quarantine is the store's: an FLR lifts it there
-  // (pf_blocks::reset_vf).
+  // live window), result and mask, acknowledgement registers, data window (not for a live window), and
+  // status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
   constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0,
                                          bool function_reset = false) noexcept {
     begin();
@@ -164,9 +163,9 @@ class pf_mailbox_session {
   // The binding stops serving the window (a detach): the session leaves its latch (the bits published and
   // not acknowledged, and those raised again) to the store, which keeps it for the VF's next session on
   // this store (pf_blocks::keep_mailbox_latch: a re-attach publishes it, not the mask registers; a
-  // freestanding store keeps none), and
-  // serves nothing more (service() and tick() do nothing) until initialize(). Nothing for a session never
-  // initialised: it has no latch of its own. Writes nothing: the window stays as the last update left it.
+  // freestanding store keeps none), and serves nothing more (service() and tick() do nothing) until
+  // initialize(). Nothing for a session never initialised: it has no latch of its own. Writes nothing: the
+  // window stays as the last update left it.
   constexpr void release() noexcept {
     if (!initialized_) return;
     store_->keep_mailbox_latch(vf_, mailbox_latch{latched_, reraised_});
