@@ -644,6 +644,31 @@ BOOST_AUTO_TEST_CASE(a_mailbox_reset_lifts_quarantine_but_keeps_the_other_bindin
   BOOST_TEST(f.store.in_flight(0) == cap);
 }
 
+// A re-initialisation that found the VF's RESET pending cleared control bit 0 (5.1) without lifting the
+// quarantine: the VF, whose wait for the reset ends when the bit clears, went on with its next request and
+// was refused STATUS_ACCESS_DENIED for good. A hosted PF re-attaching with the same store does this while a
+// reset is pending. Clearing the bit completes the reset, so the initialisation performs it.
+BOOST_AUTO_TEST_CASE(a_reinitialisation_that_clears_a_pending_reset_lifts_the_quarantine) {
+  fixture f;
+  f.next(op_read, 5, 16);
+  f.request(op_read, 5, 16, 9);  // a violation: quarantined
+  f.service();
+  BOOST_REQUIRE((f.store.quarantined(0) == quarantine_reason::protocol_violation));
+  f.vf_write_u32(reg::control, mailbox::control_reset | mailbox::control_signal);
+  f.session.release();  // a detach before the PF serviced the reset; the same store re-attaches
+  f.apply(f.session.initialize(f.window, 0));
+  BOOST_TEST((f.session.last_event() == mailbox_event::initialized));
+  BOOST_TEST(f.u32(reg::control) == mailbox::control_signal);  // RESET cleared: the VF's wait ends
+  BOOST_TEST((f.store.quarantined(0) == quarantine_reason::none));
+  BOOST_TEST(f.store.counters(0).violations == 1u);
+  // The VF continues with its own next sequence: adopted and served, not denied.
+  f.request(op_read, 6, 8, 10);
+  f.service();
+  BOOST_TEST((f.session.last_event() == mailbox_event::served));
+  BOOST_TEST(f.u32(reg::status) == status_word(10, 8, false, false, 0, 2));
+  f.expect_writes({{0x38, pattern(8, 0x60)}, w32(0x20, status_word(10, 8, false, false, 0, 2))});
+}
+
 // ---- invalidations --------------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(invalidations_are_or_coalesced_and_published_mask_then_status) {

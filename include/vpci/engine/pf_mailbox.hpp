@@ -97,6 +97,7 @@ class pf_mailbox_session {
     if (epoch == status_.epoch) epoch = mailbox::next_epoch(epoch);  // 0 before the first: never an epoch
     const std::uint32_t control = readable ? load(window, mailbox::reg::control) : 0;
     signal_requested_ = (control & mailbox::control_signal) != 0;
+    if ((control & mailbox::control_reset) != 0) (void)store_->reset_vf(vf_);
 
     // The latch is this PF's own when it has served the window: this session's at a re-initialisation (an
     // FLR), or the one an earlier session of this store left at a detach (a re-attach), raised-again bits
