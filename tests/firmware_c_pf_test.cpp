@@ -516,6 +516,28 @@ BOOST_AUTO_TEST_CASE(a_quarantine_lasts_through_a_reinitialisation_until_an_flr)
   BOOST_TEST(pf.wait_exit() == 0);
 }
 
+// A re-initialisation that found RESET pending cleared the bit, which ends the VF's wait for its reset, and
+// kept the quarantine: the VF went on and was refused every request (docs/protocol.md 5.1). The reset is
+// stored without a ring, so the PF first sees it at the SIGHUP.
+BOOST_AUTO_TEST_CASE(a_reinitialisation_that_clears_a_pending_reset_lifts_the_quarantine) {
+  const std::string name = unique_name();
+  firmware_process pf(program(), name, {"--heartbeat", "0"});
+  BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
+  raw_vf vf(name);
+  const std::uint32_t epoch = VPCI_STATUS_EPOCH(vf.read(VPCI_REG_STATUS));
+  BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, epoch));
+  BOOST_TEST(vf.request(3, 3, 4, VPCI_OP_READ) == VPCI_STATUS(3, 0, 1, 0, 0, epoch));  // 2 skipped: quarantined
+  store_in_the_object(name, vf.window + VPCI_REG_CONTROL, VPCI_CONTROL_RESET | VPCI_CONTROL_SIGNAL);
+  pf.signal(SIGHUP);
+  const std::uint32_t s = vf.wait_status([&](std::uint32_t st) { return VPCI_STATUS_EPOCH(st) != epoch; });
+  BOOST_TEST(s == VPCI_STATUS(0, 0, 0, 0, 0, epoch + 1));
+  BOOST_TEST(vf.read(VPCI_REG_CONTROL) == VPCI_CONTROL_SIGNAL);  // the VF's wait for its reset ends here
+  BOOST_TEST(vf.request(4, 3, 4, VPCI_OP_READ) == VPCI_STATUS(4, 4, 0, 0, 0, epoch + 1));
+  BOOST_TEST(vf.read(VPCI_REG_RESULT) == VPCI_STATUS_SUCCESS);
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0);
+}
+
 // Also found by that differential run: the VF's process can write the status register past the write
 // mask. Showing the epoch before the PF's own made the re-initialisation pick the PF's current epoch
 // again, a restart the VF could never see (docs/protocol.md 5.1: E also differs from the PF's own).

@@ -224,6 +224,7 @@ static void clear_control(struct vf_state* v) {
 static void initialise_window(struct vf_state* v, bool flr) {
   const uint16_t caps = (uint16_t)(VPCI_CAP_INVALIDATION | VPCI_CAP_SIGNAL | (heartbeat_ms ? VPCI_CAP_HEARTBEAT : 0));
   const uint8_t shown = VPCI_STATUS_EPOCH(reg_load(v, VPCI_REG_STATUS));
+  const bool reset_pending = (reg_load(v, VPCI_REG_CONTROL) & VPCI_CONTROL_RESET) != 0;
   reg_store(v, VPCI_REG_IDENTITY, VPCI_IDENTITY(caps));
   reg_store(v, VPCI_REG_LIMITS, VPCI_LIMITS(heartbeat_ms));
   clear_control(v);
@@ -243,7 +244,8 @@ static void initialise_window(struct vf_state* v, bool flr) {
   v->count = 0;
   v->heartbeat = 0;
   v->synchronised = shown == 0 || flr; /* zeroed request registers: at 0, only sequence 1 runs (5.1) */
-  if (flr) v->quarantined = false; /* a quarantine lasts until a reset or an FLR (4.4) */
+  /* A quarantine lasts until a reset or an FLR (4.4); a RESET whose bit this clears is one (5.1). */
+  if (flr || reset_pending) v->quarantined = false;
   v->result = 0; /* the latch and its re-raised bits are kept (5.1) */
   reg_store(v, VPCI_REG_STATUS, status_word(v));
 }

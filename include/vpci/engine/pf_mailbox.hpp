@@ -83,9 +83,10 @@ class pf_mailbox_session {
   // earlier session of this store left (release()), or without one the mask the window shows when some PF
   // initialised it: a restarted PF republishes its predecessor's latch), the heartbeat scheduled from
   // `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is signalled to see the new
-  // epoch); RESET and undefined bits are cleared, so a reset in progress completes. A window that already
-  // shows an epoch keeps request_block and the data window (a VF may be composing a request there); only
-  // `request` is zeroed. Writes: identity and limits, [control], request registers (only `request` for a
+  // epoch); RESET and undefined bits are cleared, so a reset in progress completes, and a pending RESET
+  // lifts the quarantine as service() would (the VF's wait for the reset ends when the bit clears). A
+  // window that already shows an epoch keeps request_block and the data window (a VF may be composing a
+  // request there); only `request` is zeroed. Writes: identity and limits, [control], request registers (only `request` for a
   // live window), result and mask, acknowledgement registers, data window (not for a live window), and
   // status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
   constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0,
