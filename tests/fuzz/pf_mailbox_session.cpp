@@ -208,6 +208,8 @@ struct harness {
     VPCI_FUZZ_CHECK(st.ack == 0 && st.count == 0 && !st.failed && st.heartbeat == 0);
     VPCI_FUZZ_CHECK(session->signal_vf() == ((load(snap.view(), reg::control) & mailbox::control_signal) != 0));
     initialized = true;
+    // A RESET the initialisation clears is performed: the quarantine lifts (docs/protocol.md 5.1).
+    if ((load(snap.view(), reg::control) & mailbox::control_reset) != 0) quarantined = false;
     synchronised = zeroed;  // zeroed request registers: synchronised at 0 (docs/protocol.md 5.1)
     last = 0;
     outstanding |= raised;
