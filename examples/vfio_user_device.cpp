@@ -141,13 +141,11 @@ int main(int argc, char** argv) {
     device d(io, conformance_profile);
     protocol::acceptor acceptor(io);
     const vpci::example::unix_socket_file socket_file(acceptor, path);
-    protocol::socket client(io);
     bool stopping = false;
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int) {
       stopping = true;
       acceptor.close();
-      client.close();
       io.stop();
     });
     // The heartbeat (and a pass when nothing else wakes it); the vfio-user writes serve the window.
@@ -155,24 +153,23 @@ int main(int argc, char** argv) {
     // Connections are accepted while a client is served too: one that came then would otherwise wait in the
     // listen backlog until its handshake deadline, and fail as a timeout that says nothing of the reason.
     // Closed at once, its client meets the end of the stream.
+    // Each connection goes to the server, which owns it: a client that connects as the previous one leaves
+    // is served even before the previous one's completion has run, and that completion cannot reach it.
     std::function<void()> accept = [&] {
-      auto connection = std::make_shared<protocol::socket>(io);
-      acceptor.async_accept(*connection, [&, connection](boost::system::error_code ec) {
+      acceptor.async_accept([&](boost::system::error_code ec, protocol::socket connection) {
         if (ec) return;
         accept();
         if (d.server.serving()) {
           std::fprintf(stderr, "vpci-vfio-user-device: closed a new connection: it serves one client at a time\n");
-          connection->close(ec);
+          connection.close(ec);
           return;
         }
-        client = std::move(*connection);
         std::printf("client connected\n");
         std::fflush(stdout);
-        d.server.async_serve(client, [&](boost::system::error_code served) {
+        d.server.async_serve(std::move(connection), [&](boost::system::error_code served) {
           if (client_closed(served)) std::printf("client left\n");
           else std::printf("client left: %s\n", served.message().c_str());
           std::fflush(stdout);
-          client = protocol::socket(io);
           if (once || stopping) io.stop();
         });
       });

@@ -328,7 +328,7 @@ BOOST_AUTO_TEST_CASE(vfio_user_device_side_and_timers_without_a_token_are_deferr
 
   auto write = device_space.async_write(0x40, pattern);
   auto read = device_space.async_read(0x40, back);
-  auto serve = server.async_serve(socket);
+  auto serve = server.async_serve(std::move(socket));
   auto virtual_wait = virtual_timer.async_wait();
   auto real_wait = real_timer.async_wait();
   static_assert(is_deferred_operation<decltype(write)> && is_deferred_operation<decltype(read)>);

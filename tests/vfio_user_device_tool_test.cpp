@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -236,6 +237,40 @@ BOOST_AUTO_TEST_CASE(a_client_closing_is_logged_as_leaving_not_as_a_failure) {
   BOOST_TEST(device.process.wait_exit() == 0);
   BOOST_TEST(contains(device.process.output(), "client left\n"), device.process.output());
   BOOST_TEST(!contains(device.process.output(), "client left:"), device.process.output());
+}
+
+// A client that connected as the previous one left was closed by the end of the previous one's serving:
+// the device served it in the socket object the previous connection had been in, and the previous client's
+// completion, run afterwards, replaced that socket. Its handshake failed with connection_closed and the
+// device said "client left: Bad file descriptor".
+BOOST_AUTO_TEST_CASE(a_client_connecting_as_the_previous_one_leaves_is_served) {
+  const scratch_path socket("reconnect.sock");
+  running_device device(socket.str());
+  BOOST_TEST_REQUIRE(device.listening, device.process.output());
+  boost::asio::io_context io;
+  vpci::vfio_user_config_space previous(io.get_executor());
+  boost::system::error_code ec;
+  previous.connect(socket.str(), ec);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  // Stopped, the device meets the previous client's end and the next connection in one turn of its loop.
+  device.process.signal(SIGSTOP);
+  ::siginfo_t stopped{};
+  BOOST_TEST_REQUIRE(::waitid(P_PID, static_cast<::id_t>(device.process.pid()), &stopped, WSTOPPED | WNOWAIT) == 0);
+  BOOST_TEST_REQUIRE(stopped.si_code == CLD_STOPPED);
+  previous.close();
+  boost::asio::local::stream_protocol::socket connection(io);
+  connection.connect(boost::asio::local::stream_protocol::endpoint(socket.str()));  // into the listen backlog
+  device.process.signal(SIGCONT);
+  vpci::vfio_user_config_space next(io.get_executor());
+  next.open(std::move(connection), ec);
+  BOOST_TEST_REQUIRE(!ec, ec.message());
+  std::array<std::byte, 4> id{};
+  BOOST_TEST(next.read(0, id, ec) == id.size(), ec.message());
+  next.close();
+  device.process.signal(SIGTERM);
+  BOOST_TEST(device.process.wait_exit() == 0);
+  BOOST_TEST(!contains(device.process.output(), "client left:"), device.process.output());
+  BOOST_TEST(!contains(device.process.output(), "closed a new connection"), device.process.output());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(inspect_shows_the_mailbox_over_vfio_user) {
         protocol::socket client(io);
         acceptor.accept(client);
         boost::system::error_code served = make_error_code(errc::device_error);
-        server.async_serve(client, [&](boost::system::error_code ec) { served = ec; });
+        server.async_serve(std::move(client), [&](boost::system::error_code ec) { served = ec; });
         io.run();
         result = served ? 95 : 0;
       }

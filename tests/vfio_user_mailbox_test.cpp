@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <vpci/asio/vfio_user_device_server.hpp>
@@ -87,10 +89,13 @@ struct connected {
   int fds[2]{-1, -1};
   socket_type server_socket{make_server_socket()};
   bool served = false;
+  // Ends serving: the server closes its end of the connection (the device hanging up).
+  boost::asio::cancellation_signal stop_serving;
   vfio_user_config_space client;
 
   explicit connected(bool interrupt = true) : client(io, vfio_user_client_options<>{std::chrono::seconds(1), {}, interrupt}) {
-    pf.server.async_serve(server_socket, [this](boost::system::error_code) { served = true; });
+    pf.server.async_serve(std::move(server_socket), boost::asio::bind_cancellation_slot(
+                                                  stop_serving.slot(), [this](boost::system::error_code) { served = true; }));
     bool opened = false;
     client.async_open(socket_type(io, boost::asio::local::stream_protocol(), fds[0]), [&](boost::system::error_code ec) {
       BOOST_TEST(!ec);
@@ -340,7 +345,7 @@ BOOST_FIXTURE_TEST_CASE(a_vfio_user_server_that_hangs_up_ends_an_idle_endpoint, 
   io.restart();
   io.poll();
   BOOST_TEST(!woke);
-  server_socket.close();
+  stop_serving.emit(boost::asio::cancellation_type::terminal);  // the device hangs up
   const std::uint64_t closed_at = clock.now();
   drive(io, clock, [&] { return woke; });
   BOOST_TEST(clock.now() == closed_at);  // no poll interval passed: the hang-up itself woke it
@@ -401,7 +406,7 @@ BOOST_AUTO_TEST_CASE(vf_and_pf_in_two_processes) {
   ::close(fds[0]);
   socket_type socket(io, boost::asio::local::stream_protocol(), fds[1]);
   boost::system::error_code served = make_error_code(errc::device_error);
-  pf.server.async_serve(socket, [&](boost::system::error_code ec) { served = ec; });
+  pf.server.async_serve(std::move(socket), [&](boost::system::error_code ec) { served = ec; });
   io.run();  // until the VF process closes its end
   int status = 0;
   BOOST_REQUIRE(waitpid(child, &status, 0) == child);

@@ -451,7 +451,7 @@ struct socket_fixture : device_fixture {
     if (client >= 0) ::close(client);
   }
   void serve() {
-    server.async_serve(server_socket, [this](boost::system::error_code ec) {
+    server.async_serve(std::move(server_socket), [this](boost::system::error_code ec) {
       served = ec;
       done = true;
     });
@@ -572,13 +572,13 @@ BOOST_AUTO_TEST_CASE(hostile_client_framing_ends_serving) {
 BOOST_AUTO_TEST_CASE(one_client_at_a_time_and_cancellation) {
   socket_fixture f;
   boost::asio::cancellation_signal cancel;
-  f.server.async_serve(f.server_socket, boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code ec) {
+  f.server.async_serve(std::move(f.server_socket), boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code ec) {
                          f.served = ec;
                          f.done = true;
                        }));
   socket_type other(f.io);
   boost::system::error_code second;
-  f.server.async_serve(other, [&](boost::system::error_code ec) { second = ec; });
+  f.server.async_serve(std::move(other), [&](boost::system::error_code ec) { second = ec; });
   f.turn();
   BOOST_TEST((second == errc::busy));
   BOOST_TEST(!f.done);
@@ -587,6 +587,53 @@ BOOST_AUTO_TEST_CASE(one_client_at_a_time_and_cancellation) {
   BOOST_TEST(f.done);
   BOOST_TEST((f.served == errc::cancelled));
   BOOST_TEST(!f.server.serving());
+}
+
+// The server takes each connection it serves: serving() turns false as soon as a connection ended, so the
+// next client (accepted into the same socket object before the previous completion ran, as an accept loop
+// does) is served, and the previous completion, run afterwards, reaches nothing of it.
+BOOST_AUTO_TEST_CASE(a_client_connecting_as_the_previous_one_leaves_is_served) {
+  socket_fixture f;
+  socket_type accepted(std::move(f.server_socket));  // the accept loop's one socket object
+  bool previous_done = false;
+  boost::system::error_code previous = make_error_code(errc::device_error);
+  f.server.async_serve(std::move(accepted), [&](boost::system::error_code ec) {
+    previous = ec;
+    previous_done = true;
+    accepted = socket_type(f.io);  // what an accept loop does when a client leaves
+  });
+  f.put(message(1, vu::command::version, vu::version{0, 1, {}}));
+  BOOST_TEST(f.get().size() > 16u);
+  ::close(std::exchange(f.client, -1));
+  for (int i = 0; i < 100 && f.server.serving(); ++i) {
+    f.io.restart();
+    f.io.run_one();
+  }
+  BOOST_TEST_REQUIRE(!f.server.serving());
+  BOOST_TEST(!previous_done);  // its completion is on its way
+  int fds[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  f.client = fds[0];
+  accepted.assign(boost::asio::local::stream_protocol(), fds[1]);
+  boost::system::error_code next = make_error_code(errc::device_error);
+  bool next_done = false;
+  f.server.async_serve(std::move(accepted), [&](boost::system::error_code ec) {
+    next = ec;
+    next_done = true;
+  });
+  f.turn();
+  BOOST_TEST(previous_done);
+  BOOST_TEST(!previous);
+  BOOST_TEST(f.server.serving());
+  f.put(message(7, vu::command::version, vu::version{0, 1, {}}));
+  const bytes reply = f.get();
+  BOOST_TEST_REQUIRE(reply.size() > 16u);
+  BOOST_TEST(vu::decode_header(reply)->message_id == 7u);
+  BOOST_TEST(!next_done);
+  ::close(std::exchange(f.client, -1));
+  f.turn();
+  BOOST_TEST(next_done);
+  BOOST_TEST(!next);
 }
 
 BOOST_AUTO_TEST_CASE(a_hostile_client_does_not_disturb_another_vf) {
@@ -599,7 +646,7 @@ BOOST_AUTO_TEST_CASE(a_hostile_client_does_not_disturb_another_vf) {
   BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
   socket_type other_socket(hostile.io, boost::asio::local::stream_protocol(), fds[1]);
   bool other_done = false;
-  other_server.async_serve(other_socket, [&](boost::system::error_code) { other_done = true; });
+  other_server.async_serve(std::move(other_socket), [&](boost::system::error_code) { other_done = true; });
   BOOST_REQUIRE(detail::vfio_user_send(fds[0], message(1, vu::command::version, vu::version{0, 1, {}}), {}) == 0);
   // The hostile client: garbage before VERSION, a write to region 7 without VERSION, then broken framing.
   hostile.put(message(1, vu::command::region_write, vu::region_access{0, 7, 4, make_bytes({1, 2, 3, 4})}));

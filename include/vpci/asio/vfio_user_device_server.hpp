@@ -45,8 +45,8 @@
 // (AUTOMASKED: the client unmasks after handling, as for INTx under VFIO). With no eventfd, or while
 // masked, the interrupt stays pending and is delivered by the next install or unmask.
 //
-// Threading: a server, its space, the pf_endpoint serving the space and the socket are used from one thread
-// (the socket's executor). One client at a time per server (one socket per VF): each VF has its own space,
+// Threading: a server, its space, the pf_endpoint serving the space and the connection are used from one
+// thread (the connection's executor). One client at a time per server (one socket per VF): each VF has its own space,
 // server and socket, so one client's messages never reach another VF's state.
 #pragma once
 
@@ -189,40 +189,48 @@ class vfio_user_device_server {
     drop_unmask_eventfd();
   }
 
-  // Serves the client connected on `socket` until it disconnects.
+  // Serves the client connected on `connection` until it disconnects. The server takes the connection: it
+  // is closed when serving ends, and nothing of the caller's refers to it, so the caller may accept the next
+  // client into the same socket object at once (even before this completion has run).
   // Completion: void(boost::system::error_code), never inline. Errors:
   // - success: the client closed the connection at a message boundary;
   // - vpci::errc::truncated_message: the connection ended inside a message;
   // - vpci::errc::protocol_violation: a message size below 16 (no framing can follow);
-  // - vpci::errc::busy: this server already serves a client;
+  // - vpci::errc::busy: this server already serves a client (`connection` is closed; the served one is
+  //   untouched);
   // - vpci::errc::cancelled: cancelled;
   // - the socket's errors, unchanged.
-  // The socket is closed when serving ends; the client's eventfd is closed and the interrupt state reset
-  // (the spec's reconnect rule: descriptors of the old client are closed).
-  // Cancellation: terminal, partial and total through the handler's cancellation slot.
-  // Thread safety: the socket's executor's thread only; the socket, the server and its space must outlive
-  // the operation.
+  // When serving ends the client's eventfd is closed and the interrupt state reset (the spec's reconnect
+  // rule: descriptors of the old client are closed).
+  // Cancellation: terminal, partial and total through the handler's cancellation slot (the way to end
+  // serving from this side).
+  // Thread safety: the connection's executor's thread only; the server and its space must outlive the
+  // operation.
   template <class CompletionToken = vpci::default_completion_token_t<socket_type::executor_type>>
-  auto async_serve(socket_type& socket, CompletionToken&& token = CompletionToken{}) {
+  auto async_serve(socket_type connection, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
-        [this, &socket](auto handler) {
+        [this](auto handler, socket_type socket) {
           using handler_type = decltype(handler);
           if (session_) {
-            boost::asio::post(socket.get_executor(),
-                              boost::asio::append(std::move(handler), make_error_code(errc::busy)));
+            const auto executor = socket.get_executor();
+            boost::system::error_code ignored;
+            socket.close(ignored);
+            boost::asio::post(executor, boost::asio::append(std::move(handler), make_error_code(errc::busy)));
             return;
           }
           auto slot = boost::asio::get_associated_cancellation_slot(handler);
           auto completion = std::make_unique<detail::serve_completion_for<handler_type, socket_type::executor_type>>(
               std::move(handler), socket.get_executor());
-          auto s = std::make_shared<session>(*this, socket, std::move(completion));
+          auto s = std::make_shared<session>(*this, std::move(socket), std::move(completion));
           session_ = s;
           if (slot.is_connected()) slot.template emplace<cancel_serving>(std::weak_ptr<session>(s));
           s->start();
         },
-        token);
+        token, std::move(connection));
   }
 
+  // True from async_serve until the served connection ends: false already while its completion is on its
+  // way, so the next client can be served then.
   [[nodiscard]] bool serving() const noexcept { return session_ != nullptr; }
   // INTx state, for tests and diagnostics.
   [[nodiscard]] bool interrupt_installed() const noexcept { return eventfd_ >= 0; }
@@ -507,8 +515,8 @@ class vfio_user_device_server {
   // One connection's serving loop.
   class session : public std::enable_shared_from_this<session> {
    public:
-    session(vfio_user_device_server& server, socket_type& socket, std::unique_ptr<detail::serve_completion> done)
-        : server_(server), socket_(socket), done_(std::move(done)) {}
+    session(vfio_user_device_server& server, socket_type socket, std::unique_ptr<detail::serve_completion> done)
+        : server_(server), socket_(std::move(socket)), done_(std::move(done)) {}
 
     void start() {
       boost::system::error_code ignored;
@@ -612,7 +620,7 @@ class vfio_user_device_server {
     }
 
     vfio_user_device_server& server_;
-    socket_type& socket_;
+    socket_type socket_;  // the connection, the session's own: no completion reaches a socket of the caller's
     std::unique_ptr<detail::serve_completion> done_;
     std::vector<std::byte> rx_;
     std::vector<std::byte> tx_;

@@ -28,9 +28,10 @@
 //
 // Errors of an access: config::check_access's (out_of_range, invalid_argument; nothing sent then);
 // boost::asio::error::not_connected before a handshake succeeded; a server error reply: its errno as a
-// boost::system::error_code of the system category (an error reply with errno 0: vpci::errc::device_error);
+// boost::system::error_code of the system category (an error reply with errno 0: vpci::errc::device_error),
+// a payload beside it read and ignored (libvfio-user sends the reply it had prepared);
 // vpci::errc::malformed_message for a reply that frames correctly but does not match the request (another
-// offset, region or count, a payload of the wrong size, an error reply with payload); vpci::errc::timeout
+// offset, region or count, a payload of the wrong size); vpci::errc::timeout
 // (see "Reply deadline"); the socket's errors (eof when the server went away) unchanged. Framing violations leave the stream unusable:
 // vpci::errc::protocol_violation for a reply with another message ID or command, a message that is not a
 // reply, a message size below 16 or above this client's limit (16 + 16 + 4096); the socket is then closed and
@@ -45,7 +46,8 @@
 // Threading and ordering: one object is used from one thread (or strand). Asynchronous operations may be
 // started while others are pending: they run one after another in the order started (each operation's
 // messages are never interleaved with another's). The synchronous forms block the calling thread on the
-// socket; they fail with vpci::errc::busy while an asynchronous operation is pending. Never run the server
+// socket; they fail with vpci::errc::busy while an asynchronous operation is pending, and so do connecting
+// and opening, in either form (see connect()). Never run the server
 // on the same thread as a synchronous form (it would wait for itself): use the asynchronous forms there.
 //
 // Reply deadline: each request must be answered within options.reply_timeout (default 1 s), measured by the
@@ -201,7 +203,8 @@ class basic_vfio_user_config_space {
   // ---- connecting ----
 
   // Blocking connect to `path` and handshake. Errors: the socket's (connect), the handshake's (above),
-  // vpci::errc::busy while an asynchronous operation is pending (nothing changes then).
+  // vpci::errc::busy while an asynchronous operation is pending, one that close() ended included until its
+  // completion has run (nothing changes then: the connection in use, or its lasting failure, stays).
   void connect(const std::string& path, boost::system::error_code& ec) {
     if (active_) {  // an asynchronous operation still uses the socket
       ec = errc::busy;
@@ -223,24 +226,27 @@ class basic_vfio_user_config_space {
     handshake_sync(ec);
   }
 
-  // Completion: void(boost::system::error_code). Errors as connect(). Never completes inline.
+  // Completion: void(boost::system::error_code). Errors as connect(): busy (posted) while an asynchronous
+  // operation is pending, and nothing changes then. Operations started while it connects run after its
+  // handshake. Never completes inline.
   template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_connect(std::string path, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_compose<CompletionToken, void(boost::system::error_code)>(
-        connect_op{this, std::move(path), false}, token, socket_);
+        connect_op{this, std::move(path)}, token, socket_);
   }
-  // Completion: void(boost::system::error_code). Errors as open(). Never completes inline.
+  // Completion: void(boost::system::error_code). Errors as open(): busy (posted) while an asynchronous
+  // operation is pending, and nothing changes then (`socket` is closed). Never completes inline.
   template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_open(socket_type socket, CompletionToken&& token = CompletionToken{}) {
-    reset_state();
-    socket_ = std::move(socket);
-    return async_exchange(plan(this, plan::kind::handshake), std::forward<CompletionToken>(token),
-                          [](boost::system::error_code ec, std::size_t) { return ec; });
+    return boost::asio::async_compose<CompletionToken, void(boost::system::error_code)>(
+        open_op{this, std::move(socket)}, token, socket_);
   }
 
-  // Closes the socket: pending operations complete with boost::asio::error::operation_aborted (or the
-  // error of their last I/O); later ones with not_connected.
+  // Closes the socket: pending operations complete with boost::asio::error::operation_aborted (the waits
+  // with cancelled); later ones with not_connected. Not a failure: lasting_failure() stays as it was.
   void close() noexcept {
+    ++generation_;           // completions of the connection's I/O still to come touch nothing now
+    ++deadline_generation_;  // and its pending deadline judges nothing
     boost::system::error_code ignored;
     socket_.close(ignored);
     size_ = 0;
@@ -578,7 +584,10 @@ class basic_vfio_user_config_space {
     bool in_prefix_{false};  // the request on the wire is the UNMASK sent first
   };
 
+  // A new connection: a generation of its own.
   void reset_state() noexcept {
+    ++generation_;
+    ++deadline_generation_;
     drop_interrupt();
     size_ = 0;
     broken_ = {};
@@ -601,7 +610,8 @@ class basic_vfio_user_config_space {
   [[nodiscard]] static boost::system::error_code check_reply(const vfio_user::header& h, plan& p,
                                                              std::span<const std::byte> payload) {
     if (h.error()) {
-      if (!payload.empty()) return errc::malformed_message;
+      // The errno is the answer; a payload beside it (libvfio-user sends the reply it had prepared, a failed
+      // REGION_READ's data included) is read whole like any other and ignored.
       if (p.tolerates_refusal()) {
         p.refused();
         return {};
@@ -767,16 +777,20 @@ class basic_vfio_user_config_space {
     std::shared_ptr<life_state> life;
     std::uint32_t seen;
     bool started{false};
+    std::uint64_t generation{0};  // the connection it waits on
 
     template <class Self>
     void operator()(Self& s, boost::system::error_code ec = {}) {
       if (!started) {
         started = true;
+        generation = self->generation_;
         s.reset_cancellation_state(boost::asio::enable_total_cancellation());
         boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
         return;
       }
       if (!life->alive) return s.complete(make_error_code(errc::cancelled), std::uint32_t{0});
+      if (generation != self->generation_)  // closed by this side, or another connection since
+        return s.complete(make_error_code(errc::cancelled), self->signals_);
       if (ec == boost::asio::error::operation_aborted || (!ec && s.cancelled() != boost::asio::cancellation_type::none))
         return s.complete(self->broken_ ? self->broken_ : make_error_code(errc::cancelled), self->signals_);
       if (ec) return s.complete(ec, self->signals_);
@@ -794,17 +808,21 @@ class basic_vfio_user_config_space {
     std::shared_ptr<life_state> life;
     bool started{false};
     bool waited{false};  // the socket wait is armed: its success is the hang-up
+    std::uint64_t generation{0};  // the connection it waits on
 
     template <class Self>
     void operator()(Self& s, boost::system::error_code ec = {}) {
       using boost::asio::cancellation_type;
       if (!started) {
         started = true;
+        generation = self->generation_;
         s.reset_cancellation_state(boost::asio::enable_total_cancellation());
         boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
         return;
       }
       if (!life->alive) return s.complete(make_error_code(errc::cancelled));
+      // Closed by this side, or another connection since: nothing of the current one is known from here.
+      if (generation != self->generation_) return s.complete(make_error_code(errc::cancelled));
       if (self->server_gone_) return s.complete(boost::system::error_code{});
       if (s.cancelled() != cancellation_type::none) return s.complete(make_error_code(errc::cancelled));
       if (ec == boost::asio::error::operation_aborted)  // this side closed the socket
@@ -838,10 +856,12 @@ class basic_vfio_user_config_space {
     std::vector<std::byte> tx{};
     std::vector<std::byte> rx{};
     vfio_user::header h{};
+    std::uint64_t generation{0};  // the connection it was started on
 
     template <class Self>
     void operator()(Self& s) {
       if (at == state::start) {
+        generation = self->generation_;
         if (self->active_) {
           at = state::queued;
           auto shared = std::make_shared<Self>(std::move(s));
@@ -853,8 +873,9 @@ class basic_vfio_user_config_space {
         boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
         return;
       }
-      if (at == state::queued) self->active_ = true;  // resumed by the operation before it (posted)
+      // Resumed by the operation before it, which handed the stream over (active_ stayed true).
       at = state::running;
+      if (generation != self->generation_) return finish(s, boost::asio::error::operation_aborted);
       boost::system::error_code ec = self->broken_ ? self->broken_ : p->check();
       if (ec) return finish(s, ec);
       self->take_due_unmask(*p);
@@ -863,6 +884,9 @@ class basic_vfio_user_config_space {
 
     template <class Self>
     void operator()(Self& s, boost::system::error_code ec, std::size_t) {
+      // This side closed the connection (or opened another) since: the I/O belonged to a connection that is
+      // gone, and its errors say nothing of the current one.
+      if (generation != self->generation_) return finish(s, boost::asio::error::operation_aborted);
       if (ec) {
         self->break_stream(ec);
         return finish(s, self->broken_);  // the deadline's timeout when it closed the socket under us
@@ -917,13 +941,8 @@ class basic_vfio_user_config_space {
     void finish(Self& s, boost::system::error_code ec) {
       const std::size_t n = ec ? 0 : p->transferred();
       self->disarm_deadline();
-      if (ec && p->is_handshake()) self->fail_handshake(ec);
-      self->active_ = false;
-      if (!self->waiting_.empty()) {
-        auto next = std::move(self->waiting_.front());
-        self->waiting_.pop_front();
-        boost::asio::post(self->socket_.get_executor(), std::move(next));
-      }
+      if (ec && p->is_handshake() && generation == self->generation_) self->fail_handshake(ec);
+      self->release_stream();
       std::apply([&s](auto&&... args) { s.complete(std::forward<decltype(args)>(args)...); }, as_tuple(adapt(ec, n)));
     }
 
@@ -942,25 +961,78 @@ class basic_vfio_user_config_space {
         exchange_op<Adapt>{this, std::make_unique<plan>(std::move(p)), std::move(adapt)}, token, socket_);
   }
 
-  // async_connect: the socket's connect, then the handshake.
-  struct connect_op {
+  // Ends the turn of the operation that had the stream: the first one queued gets it (handed over: active_
+  // stays true, so nothing started meanwhile runs ahead of it), else the stream is free.
+  void release_stream() {
+    if (waiting_.empty()) {
+      active_ = false;
+      return;
+    }
+    auto next = std::move(waiting_.front());
+    waiting_.pop_front();
+    boost::asio::post(socket_.get_executor(), std::move(next));
+  }
+
+  // async_open / async_connect refused: nothing changes.
+  template <class Self>
+  void refuse_busy(Self& s) {
+    boost::asio::post(socket_.get_executor(), [s = std::move(s)]() mutable { s(make_error_code(errc::busy)); });
+  }
+
+  // async_open: the socket adopted, then the handshake.
+  struct open_op {
     basic_vfio_user_config_space* self;
-    std::string path;
-    bool connecting;
+    socket_type socket;
 
     template <class Self>
     void operator()(Self& s) {
+      if (self->active_) return self->refuse_busy(s);  // it still uses the connection
       self->reset_state();
+      self->socket_ = std::move(socket);
+      self->async_exchange(plan(self, plan::kind::handshake), std::move(s),
+                           [](boost::system::error_code e, std::size_t) { return e; });
+    }
+    template <class Self>
+    void operator()(Self& s, boost::system::error_code ec) {
+      s.complete(ec);
+    }
+  };
+
+  // async_connect: the socket's connect, then the handshake. It holds the stream while it connects, so that
+  // operations started meanwhile queue behind its handshake.
+  struct connect_op {
+    basic_vfio_user_config_space* self;
+    std::string path;
+    enum class state { start, connecting, handshaking } at{state::start};
+    std::uint64_t generation{0};
+
+    template <class Self>
+    void operator()(Self& s) {
+      if (self->active_) return self->refuse_busy(s);
+      self->active_ = true;
+      self->reset_state();
+      generation = self->generation_;
       boost::system::error_code ignored;
       self->socket_.close(ignored);
-      connecting = true;
+      at = state::connecting;
       const protocol_type::endpoint endpoint(path);
       self->socket_.async_connect(endpoint, uncancellable(std::move(s)));
     }
     template <class Self>
     void operator()(Self& s, boost::system::error_code ec) {
-      if (!connecting || ec) return s.complete(ec);
-      connecting = false;
+      if (at != state::connecting) return s.complete(ec);  // refused, or the handshake's verdict
+      at = state::handshaking;
+      if (generation != self->generation_) ec = boost::asio::error::operation_aborted;  // closed meanwhile
+      if (ec) {
+        if (generation == self->generation_) {
+          boost::system::error_code ignored;
+          self->socket_.close(ignored);
+        }
+        self->release_stream();
+        return s.complete(ec);
+      }
+      // The handshake takes the stream at once: it starts before anything queued meanwhile.
+      self->active_ = false;
       self->async_exchange(plan(self, plan::kind::handshake), std::move(s),
                            [](boost::system::error_code e, std::size_t) { return e; });
     }
@@ -1003,7 +1075,10 @@ class basic_vfio_user_config_space {
   vfio_user::region_info config_region_{};
   boost::system::error_code broken_{};
   bool server_gone_{false};
+  // An asynchronous operation has the stream (or has been handed it, posted); the others wait in waiting_.
   bool active_{false};
+  // The connection's generation: a new one for each connect/open, and when this side closes it.
+  std::uint64_t generation_{0};
   std::deque<std::function<void()>> waiting_;
 };
 

@@ -82,8 +82,9 @@ inline constexpr std::uint32_t flag_error = 1U << 5;
 
 inline constexpr std::size_t header_size = 16;
 
-// Protocol version vpci speaks (section "VFIO_USER_VERSION"): major 0, minor 1 (what QEMU and libvfio-user
-// propose); a reply must keep the major and may lower the minor.
+// Protocol version vpci speaks (section "VFIO_USER_VERSION"): major 0, minor 1 (libvfio-user's
+// LIB_VFIO_USER_MINOR; QEMU proposes minor 0, VFIO_USER_MINOR_VER in hw/vfio-user/protocol.h, and a server
+// answers it with min(proposed, its own)); a reply must keep the major and may lower the minor.
 inline constexpr std::uint16_t version_major = 0;
 inline constexpr std::uint16_t version_minor = 1;
 // max_data_xfer_size when the peer's capabilities name none (Version, Capabilities table).
