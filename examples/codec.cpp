@@ -12,14 +12,17 @@
 // (type, offset8, len8, flags, transaction ID), then the message's own fields. A completion does not say
 // which request it answers (the transaction ID does), so its fields are shown as every completion reads
 // them (status, then the bytes after it: a read's block data, a version completion's version).
-// Bytes that do not decode: the fields that did, then the error, and exit status 1 (2 for a usage error).
+// Bytes that do not decode: the fields that did, then the error, and exit status 1; so does standard input
+// that cannot be read (the reason named). A usage error (an unknown option, HEX that is not hex, an option
+// or "-" given twice, --frame with --packet) is exit status 2.
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstddef>
 #include <cstdio>
-#include <iostream>
+#include <cstring>
 #include <iterator>
 #include <optional>
 #include <span>
@@ -31,6 +34,7 @@
 #include <vpci/error.hpp>
 
 #include "blocks.hpp"
+#include "given_options.hpp"
 #include "quoted_text.hpp"
 
 namespace {
@@ -97,31 +101,37 @@ int failed(errc e) {
 int print_packet(std::span<const std::byte> packet) {
   std::printf("  packet (%zu bytes):\n", packet.size());
   print_bytes(packet, "    ");
-  if (packet.size() < hyperv::vmbus::descriptor_size) return failed(errc::truncated_message);
-  const std::uint16_t type = le::load_u16(packet.data());
-  const std::uint16_t offset8 = le::load_u16(packet.data() + 2);
-  const std::uint16_t len8 = le::load_u16(packet.data() + 4);
-  const std::uint16_t flags = le::load_u16(packet.data() + 6);
-  std::printf("    descriptor type:  %u (%s)\n", type, descriptor_type_name(type));
-  std::printf("    offset8:          %u (payload at byte %u)\n", offset8, offset8 * 8u);
-  std::printf("    len8:             %u (%u bytes)\n", len8, len8 * 8u);
-  std::printf("    flags:            0x%04x%s\n", flags,
-              (flags & hyperv::vmbus::flag_completion_requested) != 0 ? " (completion requested)" : "");
-  std::printf("    transaction ID:   %llu\n", static_cast<unsigned long long>(le::load_u64(packet.data() + 8)));
+  // The descriptor's fields, each one whose bytes are there: a packet cut short still shows what it says.
+  const auto holds = [&](std::size_t end) { return packet.size() >= end; };
+  const std::uint16_t type = holds(2) ? le::load_u16(packet.data()) : 0;
+  const std::uint16_t offset8 = holds(4) ? le::load_u16(packet.data() + 2) : 0;
+  const std::uint16_t len8 = holds(6) ? le::load_u16(packet.data() + 4) : 0;
+  const std::uint16_t flags = holds(8) ? le::load_u16(packet.data() + 6) : 0;
+  if (holds(2)) std::printf("    descriptor type:  %u (%s)\n", type, descriptor_type_name(type));
+  if (holds(4)) std::printf("    offset8:          %u (payload at byte %u)\n", offset8, offset8 * 8u);
+  if (holds(6)) std::printf("    len8:             %u (%u bytes)\n", len8, len8 * 8u);
+  if (holds(8))
+    std::printf("    flags:            0x%04x%s\n", flags,
+                (flags & hyperv::vmbus::flag_completion_requested) != 0 ? " (completion requested)" : "");
+  if (holds(16))
+    std::printf("    transaction ID:   %llu\n", static_cast<unsigned long long>(le::load_u64(packet.data() + 8)));
+  const auto len8_mismatch = [&] {
+    std::printf("    len8 says %u bytes; this packet is %zu (%zu padded to 8 bytes)\n", len8 * 8u, packet.size(),
+                hyperv::vmbus::padded(packet.size()));
+  };
+  if (!holds(hyperv::vmbus::descriptor_size)) {
+    std::printf("    descriptor:       only %zu of its %zu bytes\n", packet.size(), hyperv::vmbus::descriptor_size);
+    // A len8 claiming more bytes than came says where they went: lost, not only a short descriptor.
+    if (holds(6) && len8 * 8u > hyperv::vmbus::padded(packet.size())) len8_mismatch();
+    return failed(errc::truncated_message);
+  }
   auto descriptor = hyperv::vmbus::decode_descriptor(packet);
   if (!descriptor) {
-    switch (hyperv::vmbus::find_descriptor_fault(packet)) {
-      case hyperv::vmbus::descriptor_fault::payload_offset:
-        std::printf("    offset8 puts the payload at byte %u, outside this %zu-byte packet (from byte %zu on)\n",
-                    offset8 * 8u, packet.size(), hyperv::vmbus::descriptor_size);
-        break;
-      case hyperv::vmbus::descriptor_fault::packet_length:
-        std::printf("    len8 says %u bytes; this packet is %zu (%zu padded to 8 bytes)\n", len8 * 8u, packet.size(),
-                    hyperv::vmbus::padded(packet.size()));
-        break;
-      case hyperv::vmbus::descriptor_fault::none:
-      case hyperv::vmbus::descriptor_fault::truncated: break;
-    }
+    // Each field at fault is named (find_descriptor_fault names the first only).
+    if (offset8 * 8u < hyperv::vmbus::descriptor_size || offset8 * 8u > packet.size())
+      std::printf("    offset8 puts the payload at byte %u, outside this %zu-byte packet (from byte %zu on)\n",
+                  offset8 * 8u, packet.size(), hyperv::vmbus::descriptor_size);
+    if (len8 * 8u != hyperv::vmbus::padded(packet.size())) len8_mismatch();
     return failed(descriptor.error());
   }
 
@@ -602,7 +612,9 @@ constexpr const char* usage_text =
     "which (it shows the bytes in order either way). When none does (all '.', or no column), they are read\n"
     "as xxd's, with a note; --xxd-e reads them as xxd -e's. xxd -i's length line must match the bytes.\n"
     "A '*' line (od and hexdump leaving out repeated lines) is refused: dump with -v. So are dumps in words\n"
-    "(od -x, -tx2, -tx4, hexdump's default): their byte order is the dumping machine's, which they do not give.\n";
+    "(od -x, -tx2, -tx4, hexdump's default): their byte order is the dumping machine's, which they do not give.\n"
+    "\n"
+    "An option or - given twice is a usage error, and so are --frame and --packet together.\n";
 
 // A usage error: the two usage lines, and where the forms are.
 int usage() {
@@ -611,12 +623,40 @@ int usage() {
   return 2;
 }
 
+// Appends all of standard input to `text`; false with `error` naming the reason when a read fails (a
+// directory given as input, an I/O error part-way): what was read then is not the input.
+bool append_standard_input(std::string& text, std::string& error) {
+  std::array<char, 65536> buffer;
+  for (;;) {
+    errno = 0;
+    const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), stdin);
+    text.append(buffer.data(), n);
+    if (n == buffer.size()) continue;
+    if (std::ferror(stdin) == 0) return true;  // the end of the input
+    error = std::string("reading standard input failed: ") + std::strerror(errno != 0 ? errno : EIO);
+    return false;
+  }
+}
+
 int decode_user_bytes(int argc, char** argv) {
   enum class form { guess, frame, packet } as = form::guess;
   group_order groups = group_order::untold;
   std::string text;
+  vpci::example::given_options given;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    const bool option = arg.size() > 1 && arg[0] == '-';  // no HEX opens with '-' (it separates tokens)
+    if (option && arg != "--frame" && arg != "--packet" && arg != "--xxd-e") {
+      std::fprintf(stderr, "vpci-codec: unknown option %s\n", quoted_text(arg).c_str());
+      return usage();
+    }
+    // Standard input ends at its first reading: a second "-" would read nothing.
+    if (option || arg == "-") {
+      if (const auto twice = given.add(arg == "-" ? "- (standard input)" : arg)) {
+        std::fprintf(stderr, "vpci-codec: %s\n", twice->c_str());
+        return usage();
+      }
+    }
     if (arg == "--frame") {
       as = form::frame;
     } else if (arg == "--packet") {
@@ -624,13 +664,19 @@ int decode_user_bytes(int argc, char** argv) {
     } else if (arg == "--xxd-e") {
       groups = group_order::reversed;
     } else if (arg == "-") {
-      text.append(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    } else if (arg.size() > 1 && arg[0] == '-') {  // no HEX opens with '-' (it separates tokens)
-      std::fprintf(stderr, "vpci-codec: unknown option %s\n", quoted_text(arg).c_str());
-      return usage();
+      // Not a usage error: the command line was right, the input could not be read.
+      if (std::string error; !append_standard_input(text, error)) {
+        std::fprintf(stderr, "vpci-codec: %s\n", error.c_str());
+        return 1;
+      }
     } else {
       text += arg + "\n";  // each argument opens a line (it may open with an offset column)
     }
+  }
+  // Each names what the bytes are: given both, the bytes would be read as whichever came last.
+  if (given.has("--frame") && given.has("--packet")) {
+    std::fprintf(stderr, "vpci-codec: give --frame or --packet, not both\n");
+    return usage();
   }
   std::string error;
   std::string note;

@@ -10,12 +10,13 @@
 // empty. Either way the VF is reported as one ("virtual function"), not as a function that is absent.
 // Prints the header, the standard and extended capabilities by offset, ID and lspci's name, the SR-IOV
 // capability (the fields lspci -vvv shows: counts, Function Dependency Link, IOVCap, IOVCtl, IOVSta, page
-// sizes, the VF BARs, the VF Migration State Array; and each VF's routing ID, marked "not enabled" while
-// VF Enable is clear), VSECs and DVSECs (the fields lspci -vvv shows
-// for them), a vpci mailbox window's live state when the function has one (the DVSEC with its own vendor ID, any on a VF,
-// and DVSEC ID 0x5650: config::find_mailbox; the layout, epoch, the request's and the acknowledged
-// sequence, whether a request is pending, the latched and acknowledged invalidation masks, and what the
-// registers say about a quarantine), and the free ranges of the extended space. The JSON output has the
+// sizes, the VF BARs as lspci decodes them, the VF Migration State Array; and each VF's routing ID, marked
+// "not enabled" while VF Enable is clear), VSECs and DVSECs (the fields lspci -vvv shows for them), a vpci
+// mailbox window's live state when the function has one (the DVSEC with its own vendor ID, any on a VF,
+// and DVSEC ID 0x5650: config::find_mailbox; the layout, epoch, control and the request with their
+// reserved bits flagged, the request's and the acknowledged sequence, whether a request is pending, the
+// latched and acknowledged invalidation masks, and what the registers say about a quarantine), and the
+// free ranges of the extended space. The JSON output has the
 // same fields; what the human output shows in hexadecimal (IDs, offsets, registers, masks, addresses) is a
 // "0x..." string there, counts and sizes are numbers, what it calls unknown is null. Malformed content is
 // listed under "errors" and the rest of the device is still printed; so is what sysfs did not show (the
@@ -26,13 +27,16 @@
 #include <array>
 #include <charconv>
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -54,6 +58,7 @@
 #include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/wire/mailbox.hpp>
 
+#include "given_options.hpp"
 #include "json_string.hpp"
 #include "listed_functions.hpp"
 #include "lspci_dump.hpp"
@@ -207,27 +212,43 @@ std::string extended_capability_name(std::uint16_t id) {
   }
 }
 
-// A VF BAR as the SR-IOV capability holds it: memory only, 32- or 64-bit (then it takes the next BAR's
-// dword as its upper half), prefetchable or not. BARs that read all zero (the device has none there) are left out.
-// A 64-bit BAR5 has no next BAR: it is shown as the device types it, with its upper half missing.
+// A VF BAR as the SR-IOV capability holds it, decoded as lspci -vvv decodes it (pciutils ls-ecaps.c
+// cap_sriov): memory only (bit 0 is not looked at), the address in bits 31:4, prefetchable or not. A BAR
+// reading 0 (the device has none there) or ffffffff (none implemented, or a function gone) is left out, and
+// the BAR after it is read as one of its own. Memory type 10 is 64-bit and takes the next BAR's dword as its
+// upper half; the reserved types 01 and 11 take none and are named as lspci names them in a header's BARs
+// (lspci.c show_bases: "low-1M", "type 3"). A 64-bit BAR5 has no next BAR: it is shown as the device types
+// it, with its upper half missing.
 struct vf_bar {
   unsigned index = 0;
   std::uint64_t address = 0;
-  bool is_64bit = false;
+  unsigned memory_type = 0;  // bits 2:1: 00 32-bit, 10 64-bit, 01 and 11 reserved
   bool prefetchable = false;
   bool upper_half_missing = false;
+  [[nodiscard]] bool is_64bit() const { return memory_type == 2; }
+  [[nodiscard]] bool reserved_type() const { return memory_type == 1 || memory_type == 3; }
 };
+
+const char* memory_type_name(const vf_bar& bar) {
+  switch (bar.memory_type) {
+    case 0: return "32-bit";
+    case 1: return "low-1M";
+    case 2: return "64-bit";
+    default: return "type 3";
+  }
+}
 
 std::vector<vf_bar> decode_vf_bars(const std::array<std::uint32_t, 6>& raw) {
   std::vector<vf_bar> out;
   for (unsigned i = 0; i < raw.size(); ++i) {
     const std::uint32_t low = raw[i];
-    const bool is_64bit = ((low >> 1) & 3u) == 2u;
-    const bool upper_half_missing = is_64bit && i + 1 == raw.size();
-    const std::uint64_t high = is_64bit && !upper_half_missing ? raw[i + 1] : 0;
-    if (low != 0 || high != 0)
-      out.push_back({i, (high << 32) | (low & ~std::uint64_t{0xF}), is_64bit, (low & 8u) != 0, upper_half_missing});
-    if (is_64bit) ++i;
+    if (low == 0 || low == 0xFFFFFFFFu) continue;
+    vf_bar bar{i, low & ~std::uint64_t{0xF}, (low >> 1) & 3u, (low & 8u) != 0, false};
+    if (bar.is_64bit()) {
+      bar.upper_half_missing = i + 1 == raw.size();
+      if (!bar.upper_half_missing) bar.address |= std::uint64_t{raw[++i]} << 32;
+    }
+    out.push_back(bar);
   }
   return out;
 }
@@ -389,9 +410,13 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
         r.errors.push_back("sriov: VF Stride 0 with NumVFs " + std::to_string(s->num_vfs));
       if (s->zero_first_vf_offset())
         r.errors.push_back("sriov: First VF Offset 0 with NumVFs " + std::to_string(s->num_vfs) + ": VF 0 would be the PF");
-      for (const auto& bar : decode_vf_bars(s->vf_bars))
+      for (const auto& bar : decode_vf_bars(s->vf_bars)) {
         if (bar.upper_half_missing)
           r.errors.push_back("sriov: VF BAR" + std::to_string(bar.index) + " is 64-bit but is the last BAR: no upper half");
+        if (bar.reserved_type())
+          r.errors.push_back("sriov: VF BAR" + std::to_string(bar.index) + " has the reserved memory type " +
+                             (bar.memory_type == 1 ? "01" : "11") + " (bits 2:1; 00 is 32-bit, 10 64-bit)");
+      }
       const config::routing_id pf{address.routing_id()};
       for (std::uint16_t n = 0; n < s->num_vfs; ++n) {
         auto rid = config::vf_routing_id(pf, *s, n);
@@ -463,6 +488,10 @@ std::string capability_names(std::uint16_t caps) {
   return out.empty() ? " none" : out;
 }
 
+// Bits 31:2 of control are reserved (docs/protocol.md): a VF that sets them breaks the protocol, flagged as
+// the request's reserved bits are.
+bool control_reserved_bits(const mailbox_report& m) { return (m.control & ~mailbox::control_defined) != 0; }
+
 mailbox_verdict judge(const mailbox_report& m) {
   mailbox_verdict v;
   // Epoch 0: no PF has initialised the window (docs/protocol.md 2): nothing in it is an answer yet.
@@ -516,8 +545,9 @@ void print_mailbox(const mailbox_report& m) {
   std::printf("  mailbox [%03zx]: layout %u, capabilities%s, max block %u, data %u dwords, heartbeat %u ms\n", m.offset,
               m.identity & 0xFFFFu, capability_names(caps).c_str(), m.limits & 0xFFu, (m.limits >> 8) & 0xFFu,
               m.limits >> 16);
-  std::printf("    control %08x%s%s\n", m.control, (m.control & mailbox::control_reset) != 0 ? " RESET" : "",
-              (m.control & mailbox::control_signal) != 0 ? " SIGNAL" : "");
+  std::printf("    control %08x%s%s%s\n", m.control, (m.control & mailbox::control_reset) != 0 ? " RESET" : "",
+              (m.control & mailbox::control_signal) != 0 ? " SIGNAL" : "",
+              control_reserved_bits(m) ? ", reserved bits set" : "");
   std::printf("    request: sequence %u, block %08x, length %u, %s%s\n", m.request.sequence, m.request_block,
               m.request.length, operation_name(m.request.operation).c_str(), m.request.reserved_bits ? ", reserved bits set" : "");
   std::printf("    status: epoch %u, acknowledged %u, count %u, heartbeat %u%s%s; result %08x\n", m.status.epoch,
@@ -582,9 +612,8 @@ void print_sriov(const sriov_report& report) {
               s.status, flag((s.status & 1u) != 0));
   std::printf("    Supported Page Size %08x, System Page Size %08x\n", s.supported_page_sizes, s.system_page_size);
   for (const auto& bar : decode_vf_bars(s.vf_bars))
-    std::printf("    VF BAR%u: memory at %0*llx (%s, %sprefetchable)\n", bar.index, bar.is_64bit ? 16 : 8,
-                static_cast<unsigned long long>(bar.address), bar.is_64bit ? "64-bit" : "32-bit",
-                bar.prefetchable ? "" : "non-");
+    std::printf("    VF BAR%u: memory at %0*llx (%s, %sprefetchable)\n", bar.index, bar.is_64bit() ? 16 : 8,
+                static_cast<unsigned long long>(bar.address), memory_type_name(bar), bar.prefetchable ? "" : "non-");
   std::printf("    VF Migration: offset %08x, BIR %u\n", migration_state_offset(s), migration_state_bir(s));
   const char* enabled = s.vf_enable() ? "" : " (not enabled)";
   for (std::size_t n = 0; n < report.vf_routing_ids.size(); ++n)
@@ -673,8 +702,9 @@ std::string sriov_json(const sriov_report& report) {
   j += ",\"vf_migration_state\":{\"offset\":" + hex_json(migration_state_offset(s), 8) +
        ",\"bir\":" + std::to_string(migration_state_bir(s)) + "}";
   j += ",\"vf_bars\":" + json_array(decode_vf_bars(s.vf_bars), [](const vf_bar& b) {
-    return "{\"bar\":" + std::to_string(b.index) + ",\"address\":" + hex_json(b.address, b.is_64bit ? 16 : 8) +
-           ",\"64bit\":" + boolean_json(b.is_64bit) + ",\"prefetchable\":" + boolean_json(b.prefetchable) + "}";
+    return "{\"bar\":" + std::to_string(b.index) + ",\"address\":" + hex_json(b.address, b.is_64bit() ? 16 : 8) +
+           ",\"64bit\":" + boolean_json(b.is_64bit()) + ",\"type\":" + json_string(memory_type_name(b)) +
+           ",\"prefetchable\":" + boolean_json(b.prefetchable) + "}";
   });
   std::vector<std::size_t> indices(report.vf_routing_ids.size());
   for (std::size_t n = 0; n < indices.size(); ++n) indices[n] = n;
@@ -692,7 +722,9 @@ std::string mailbox_json(const mailbox_report& m) {
          json_array(capability_list(static_cast<std::uint16_t>(m.identity >> 16)), json_string) + ",\"max_block\":" + std::to_string(m.limits & 0xFFu) +
          ",\"data_dwords\":" + std::to_string((m.limits >> 8) & 0xFFu) + ",\"heartbeat_ms\":" + std::to_string(m.limits >> 16) +
          ",\"control\":" + hex_json(m.control, 8) + ",\"reset\":" + boolean_json((m.control & mailbox::control_reset) != 0) +
-         ",\"signal\":" + boolean_json((m.control & mailbox::control_signal) != 0) + ",\"request\":{\"sequence\":" + std::to_string(m.request.sequence) +
+         ",\"signal\":" + boolean_json((m.control & mailbox::control_signal) != 0) +
+         ",\"control_reserved_bits\":" + boolean_json(control_reserved_bits(m)) +
+         ",\"request\":{\"sequence\":" + std::to_string(m.request.sequence) +
          ",\"block\":" + hex_json(m.request_block, 8) + ",\"length\":" + std::to_string(m.request.length) +
          ",\"operation\":" + json_string(operation_name(m.request.operation)) +
          ",\"reserved_bits\":" + boolean_json(m.request.reserved_bits) + "},\"status\":{\"epoch\":" +
@@ -832,7 +864,8 @@ constexpr const char* help_text =
     "                      8 hex digits, or BB:DD.F in domain 0000. None named: every function there; one\n"
     "                      named twice (03:00.0 and 0000:03:00.0 too) is a usage error\n"
     "  --dump FILE         the devices of a text dump of lspci -x (64 bytes a device), -xxx (256) or -xxxx\n"
-    "                      (4096); a device whose dump stops before its config space ends says so\n"
+    "                      (4096); a device whose dump stops before its config space ends says so; a line\n"
+    "                      past 4096 bytes is refused, as lspci -F refuses it\n"
     "  --vfio-user SOCKET  the device a vfio-user server emulates (docs/vfio-user.md), listed as 0000:00:00.0\n"
     "  --json              the same fields as JSON: hexadecimal values as \"0x...\" strings, counts and sizes as\n"
     "                      numbers, what is unknown as null; a usage error, or a dump, sysfs tree or vfio-user\n"
@@ -849,7 +882,8 @@ constexpr const char* help_text =
     "  0  every device was read, whatever its bytes hold (its errors, a dump that stops short, bytes sysfs\n"
     "     denies an unprivileged reader)\n"
     "  1  an address is malformed or a function cannot be read through sysfs (the others are still printed),\n"
-    "     the dump cannot be read or does not parse, or the vfio-user server cannot be read\n"
+    "     the dump cannot be opened or read (the reason named) or does not parse, or the vfio-user server\n"
+    "     cannot be read\n"
     "  2  a usage error, said before the usage lines: an unknown option, an option without its value or\n"
     "     given twice, two sources of devices (--dump, --vfio-user or addresses: one of them)\n";
 
@@ -943,12 +977,13 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
     usage_error(message, o.json);
     return std::nullopt;
   };
-  // Takes the value of the option at argv[i] into `into`; what is wrong, if anything. An option given
-  // twice is refused rather than one of its values silently winning: which the user meant cannot be told.
+  // Each option at most once (given_options.hpp): of two values, which the user meant cannot be told.
+  example::given_options given;
+  // Takes the value of the option at argv[i] into `into`; what is wrong, if anything.
   const auto take = [&](int& i, std::optional<std::string>& into) -> std::optional<std::string> {
     const std::string option = argv[i];
     if (i + 1 >= argc) return option + " needs a value";
-    if (into) return option + " is given twice (" + quoted_text(*into) + ", then " + quoted_text(argv[i + 1]) + ")";
+    if (auto twice = given.add(option, argv[i + 1])) return twice;
     into = argv[++i];
     return std::nullopt;
   };
@@ -956,7 +991,8 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--json") {
-      continue;  // read by example::json_requested() above
+      // Read by example::json_requested() above.
+      if (const auto twice = given.add(arg)) return refuse(*twice);
     } else if (arg == "--dump") {
       if (const auto wrong = take(i, o.dump)) return refuse(*wrong);
     } else if (arg == "--vfio-user") {
@@ -1005,8 +1041,22 @@ std::optional<std::string> read_dump(const std::string& path, std::vector<device
   // A directory opens as a stream that reads nothing, which would pass for an empty dump.
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return quoted_text(path) + ": a directory, not a dump file";
-  std::ifstream in(path);
-  if (!in) return "cannot open " + quoted_text(path);
+  // Read whole before it is parsed: a stream would end a dump at a read error as at its end, and a dump cut
+  // short parses as a shorter one.
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return "cannot open " + quoted_text(path) + ": " + std::strerror(errno);
+  std::string text;
+  std::array<char, 65536> buffer;
+  std::size_t n = 0;
+  do {
+    errno = 0;
+    n = std::fread(buffer.data(), 1, buffer.size(), file);
+    text.append(buffer.data(), n);
+  } while (n == buffer.size());
+  const int read_error = std::ferror(file) != 0 ? (errno != 0 ? errno : EIO) : 0;
+  std::fclose(file);
+  if (read_error != 0) return "reading " + quoted_text(path) + " failed: " + std::strerror(read_error);
+  std::istringstream in(text);
   std::string error;
   const auto devices = example::parse_lspci_dump(in, error);
   if (!devices) return quoted_text(path) + ": " + error;

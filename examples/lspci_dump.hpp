@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include <vpci/config/access.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
 
 #include "listed_functions.hpp"
@@ -34,9 +35,10 @@ inline int hex_value(char c) noexcept {
 }  // namespace detail
 
 // Parses every device of the dump. On malformed input returns std::nullopt and says why in `error`
-// ("line N: ..."): a data line before any device, offsets that are not contiguous from 0, a byte that is
-// not two hex digits, a device with no data, an address listed twice; or, with no line number, a dump
-// that is empty or has no device line.
+// ("line N: ..."): a data line before any device, offsets that are not contiguous from 0, a data line at or
+// past 4096 (a config space holds no more: lspci refuses it too, "At most 4096 bytes of config space are
+// supported"), a byte that is not two hex digits, a device with no data, an address listed twice; or,
+// with no line number, a dump that is empty or has no device line.
 inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& in, std::string& error) {
   constexpr std::string_view utf8_byte_order_mark = "\xEF\xBB\xBF";
   std::vector<dumped_device> devices;
@@ -57,12 +59,17 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
     const std::string_view first = std::string_view(line).substr(0, space);
     if (first.size() >= 2 && first.back() == ':') {
       std::size_t offset = 0;
+      bool past_config_space = false;  // noted, not returned: a malformed offset is named first
       for (char c : first.substr(0, first.size() - 1)) {
         const int v = detail::hex_value(c);
         if (v < 0) return fail("bad offset " + quoted_text(first));
-        offset = offset * 16 + static_cast<std::size_t>(v);
-        if (offset > 0x10000) return fail("offset too large");
+        if (!past_config_space) offset = offset * 16 + static_cast<std::size_t>(v);
+        past_config_space = past_config_space || offset >= config::extended_space_size;
       }
+      // What lies there is no config space: reading it as the device's would report bytes it cannot have.
+      if (past_config_space)
+        return fail("offset " + std::string(first) + " is past the config space: at most " +
+                    std::to_string(config::extended_space_size) + " bytes of config space are supported");
       if (devices.empty()) return fail("data before any device line");
       auto& config = devices.back().config;
       if (offset != config.size()) return fail("offset " + std::string(first) + " does not continue the previous line");

@@ -539,6 +539,80 @@ BOOST_AUTO_TEST_CASE(help_is_taken_anywhere_and_an_unknown_option_is_named) {
   }
 }
 
+// An option given twice was taken again, and --frame with --packet decoded the bytes as whichever came last;
+// "-" twice read standard input once and nothing the second time. Each is a usage error naming it.
+BOOST_AUTO_TEST_CASE(an_option_given_twice_or_frame_with_packet_is_a_usage_error) {
+  if (skip_without_binary()) return;
+  struct usage_case {
+    std::string arguments;
+    std::string message;
+  };
+  for (const auto& [arguments, message] : {
+           usage_case{"--frame --packet " + read_packet, "give --frame or --packet, not both"},
+           usage_case{"--packet " + read_packet + " --frame", "give --frame or --packet, not both"},
+           usage_case{"--frame --frame 20000000 " + read_packet, "--frame is given twice"},
+           usage_case{"--xxd-e " + read_packet + " --xxd-e", "--xxd-e is given twice"},
+           usage_case{"- - < /dev/null", "- (standard input) is given twice"},
+       }) {
+    BOOST_TEST_CONTEXT(arguments) {
+      const auto r = codec(arguments);
+      BOOST_TEST(r.exit_status == 2, r.out);
+      BOOST_TEST(r.out.find("vpci-codec: " + message + "\nusage: vpci-codec") == 0u, r.out);
+    }
+  }
+}
+
+// Standard input that cannot be read (a directory given as input, an I/O error) was taken as its end:
+// "no bytes given", a usage error. The reason is named, exit status 1.
+BOOST_AUTO_TEST_CASE(standard_input_that_cannot_be_read_names_the_reason) {
+  if (skip_without_binary()) return;
+  const auto directory = vpci::test::run_command("'" + std::string(codec_binary()) + "' - < '" +
+                                                 std::filesystem::temp_directory_path().string() + "' 2>&1");
+  BOOST_TEST(directory.exit_status == 1, directory.out);
+  BOOST_TEST(directory.out == "vpci-codec: reading standard input failed: Is a directory\n", directory.out);
+  // /proc/self/mem opens, and its offset 0 is never mapped: the read fails with EIO.
+  const auto unreadable =
+      vpci::test::run_command("'" + std::string(codec_binary()) + "' " + read_packet + " - < /proc/self/mem 2>&1");
+  BOOST_TEST(unreadable.exit_status == 1, unreadable.out);
+  BOOST_TEST(unreadable.out == "vpci-codec: reading standard input failed: Input/output error\n", unreadable.out);
+}
+
+// A packet shorter than its 16-byte descriptor printed only "message truncated": the fields whose bytes are
+// there are decoded first, then how much of the descriptor there is, and a len8 claiming more bytes than
+// came names that too.
+BOOST_AUTO_TEST_CASE(a_packet_shorter_than_its_descriptor_shows_the_fields_present_and_a_len8_mismatch) {
+  if (skip_without_binary()) return;
+  auto r = codec("--packet 06 00 02 00 05 00 01 00 03 00");
+  BOOST_TEST(r.exit_status == 1, r.out);
+  BOOST_TEST(r.out == "  packet (10 bytes):\n"
+                      "    0000: 06 00 02 00 05 00 01 00 03 00\n"
+                      "    descriptor type:  6 (VM_PKT_DATA_INBAND)\n"
+                      "    offset8:          2 (payload at byte 16)\n"
+                      "    len8:             5 (40 bytes)\n"
+                      "    flags:            0x0001 (completion requested)\n"
+                      "    descriptor:       only 10 of its 16 bytes\n"
+                      "    len8 says 40 bytes; this packet is 10 (16 padded to 8 bytes)\n"
+                      "    error:            message truncated\n",
+             r.out);
+  // One field cut in half is left out; a len8 a truncated descriptor could hold is no mismatch.
+  r = codec("--packet 06 00 02 00 02");
+  BOOST_TEST(r.exit_status == 1, r.out);
+  BOOST_TEST(r.out == "  packet (5 bytes):\n"
+                      "    0000: 06 00 02 00 02\n"
+                      "    descriptor type:  6 (VM_PKT_DATA_INBAND)\n"
+                      "    offset8:          2 (payload at byte 16)\n"
+                      "    descriptor:       only 5 of its 16 bytes\n"
+                      "    error:            message truncated\n",
+             r.out);
+  // A whole descriptor with both offset8 and len8 wrong names both.
+  r = codec("--packet 06 00 09 00 05 00 01 00 03 00 00 00 00 00 00 00 09 00 49 42 01 00 00 00 22 00 00 00 0b 00 00 00");
+  BOOST_TEST(r.exit_status == 1, r.out);
+  BOOST_TEST(r.out.find("    offset8 puts the payload at byte 72, outside this 32-byte packet (from byte 16 on)\n"
+                        "    len8 says 40 bytes; this packet is 32 (32 padded to 8 bytes)\n"
+                        "    error:            malformed message\n") != std::string::npos,
+             r.out);
+}
+
 // A descriptor that does not fit its packet says which field: offset8 (the payload outside the packet) or
 // len8 (not the packet's length); "malformed message" alone did not.
 BOOST_AUTO_TEST_CASE(a_descriptor_that_does_not_fit_its_packet_names_the_field) {

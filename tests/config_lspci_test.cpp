@@ -1,6 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -184,6 +185,39 @@ BOOST_AUTO_TEST_CASE(dump_parser_rejects_malformed_text) {
   BOOST_TEST(parse(std::string("00:00.0 x\n00: 86\0", 17)) == "line 2: bad byte in '00: 86\\x00'");
   BOOST_TEST(parse("0\x7f:\n") == "line 1: bad offset '0\\x7F:'");
   BOOST_TEST(parse("00:00.0\x01 x\n") == "line 1: neither a device line nor a data line: '00:00.0\\x01 x'");
+}
+
+// A config space holds 4096 bytes, and lspci -F refuses a dump line past them ("At most 4096 bytes of config
+// space are supported"). The parser took lines up to offset 0x10000: a device of 8192 bytes whose second
+// half was read as nothing.
+BOOST_AUTO_TEST_CASE(a_dump_line_at_or_past_4096_bytes_is_refused_naming_the_line) {
+  auto parse = [](const std::string& text) {
+    std::istringstream in(text);
+    std::string error;
+    const auto devices = example::parse_lspci_dump(in, error);
+    return devices ? "ok: " + std::to_string(devices->front().config.size()) + " bytes" : error;
+  };
+  const auto lines = [](std::size_t from, std::size_t to) {
+    std::string text;
+    char offset[24];
+    for (std::size_t at = from; at < to; at += 16) {
+      std::snprintf(offset, sizeof offset, "%02zx:", at);
+      text += offset;
+      text += " 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n";
+    }
+    return text;
+  };
+  BOOST_TEST(parse("00:00.0 x\n" + lines(0, 4096)) == "ok: 4096 bytes");
+  BOOST_TEST(parse("00:00.0 x\n" + lines(0, 8192)) ==
+             "line 258: offset 1000: is past the config space: at most 4096 bytes of config space are supported");
+  // A line far past it, or with more digits than any offset, is named so too, not as a gap.
+  BOOST_TEST(parse("00:00.0 x\n" + lines(0, 16) + "fff0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n") ==
+             "line 3: offset fff0: is past the config space: at most 4096 bytes of config space are supported");
+  BOOST_TEST(parse("00:00.0 x\n" + lines(0, 16) + "123456789abcdef0123: 00\n") ==
+             "line 3: offset 123456789abcdef0123: is past the config space: at most 4096 bytes of config space are "
+             "supported");
+  // A malformed offset is named as such, however long.
+  BOOST_TEST(parse("00:00.0 x\n" + lines(0, 16) + "12345678g: 00\n") == "line 3: bad offset '12345678g:'");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

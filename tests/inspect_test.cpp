@@ -266,7 +266,7 @@ const std::string window_lines =
     "  free: [1b8, 1000)\n";
 const std::string window_json =
     R"({"offset":"0x100","layout":2,"capabilities":"0x0007","capability_names":["invalidation","signal","heartbeat"],)"
-    R"("max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":"0x00000002","reset":false,"signal":true,"request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
+    R"("max_block":128,"data_dwords":32,"heartbeat_ms":100,"control":"0x00000002","reset":false,"signal":true,"control_reserved_bits":false,"request":{"sequence":2,"block":"0x00000006","length":8,"operation":"write","reserved_bits":false},)"
     R"("status":{"epoch":1,"acknowledged":2,"count":0,"heartbeat":2,"failed":true,"invalidated":true},)"
     R"("result":"0xc0000022","invalidations":{"latched":"0x0000010000000002","acknowledged":"0x0000000000000002"},)"
     R"("state":"answered","quarantine":"possible"})";
@@ -501,7 +501,7 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_with_a_message) {
   BOOST_TEST(r.err == "vpci-inspect: cannot read '/sys/bus/pci/devices/ffff:ff:1f.7/config': No such file or directory\n");
   r = run_inspect("--dump /nonexistent/vpci/dump");
   BOOST_TEST(r.exit_status == 1);
-  BOOST_TEST(r.err == "vpci-inspect: cannot open '/nonexistent/vpci/dump'\n");
+  BOOST_TEST(r.err == "vpci-inspect: cannot open '/nonexistent/vpci/dump': No such file or directory\n");
   temp_file garbage("not a dump\n");
   r = run_inspect("--dump '" + garbage.path() + "'");
   BOOST_TEST(r.exit_status == 1);
@@ -568,6 +568,16 @@ BOOST_AUTO_TEST_CASE(a_usage_error_names_what_is_wrong_before_the_usage) {
   }
 }
 
+// Every option given twice is a usage error, by the one rule vpci-perf and vpci-codec follow too
+// (examples/given_options.hpp); --json twice was taken, as the only option the rule left out.
+BOOST_AUTO_TEST_CASE(json_given_twice_is_a_usage_error_as_every_option_given_twice_is) {
+  if (skip_without_binary()) return;
+  const auto r = run_inspect("--json 03:00.0 --json");
+  BOOST_TEST(r.exit_status == 2);
+  BOOST_TEST(r.out == R"({"error":"--json is given twice"})" "\n", r.out);
+  BOOST_TEST(r.err.starts_with("vpci-inspect: --json is given twice\nusage: vpci-inspect"), r.err);
+}
+
 // With --json, a usage error and a set-up error (the dump, the sysfs tree or the vfio-user server not
 // read) gave no JSON: the message on stderr, nothing or an empty array on stdout, so a reader of the JSON
 // could not tell a failure from no devices. As vpci-conformance and vpci-perf do, stdout now has
@@ -592,7 +602,7 @@ BOOST_AUTO_TEST_CASE(with_json_a_usage_or_set_up_error_is_an_error_object_on_std
                    "-d '12345:': expected [VENDOR]:[DEVICE][:CLASS[:PROG-IF]] in hex, at most 4 digits a part and 2 of PROG-IF (x: any digit "
                    "of CLASS)",
                    true},
-           failure{"--dump '" + base + "/missing'", "", 1, "cannot open '" + base + "/missing'", false},
+           failure{"--dump '" + base + "/missing'", "", 1, "cannot open '" + base + "/missing': No such file or directory", false},
            failure{"--dump '" + base + "'", "", 1, "'" + base + "': a directory, not a dump file", false},
            failure{"--dump '" + garbage.path() + "'", "", 1,
                    "'" + garbage.path() + "': line 1: neither a device line nor a data line: 'not a dump'", false},
@@ -682,7 +692,7 @@ BOOST_AUTO_TEST_CASE(a_path_with_a_control_character_is_quoted_in_every_message)
   BOOST_TEST(r.err == "vpci-inspect: '" + base + "/dump\\x1B[2J\\x0Afile': line 1: neither a device line nor a data line: 'not a dump'\n");
   r = run_inspect("--dump '" + base + "/missing\x07'");
   BOOST_TEST(r.exit_status == 1);
-  BOOST_TEST(r.err == "vpci-inspect: cannot open '" + base + "/missing\\x07'\n");
+  BOOST_TEST(r.err == "vpci-inspect: cannot open '" + base + "/missing\\x07': No such file or directory\n");
   fs::create_directory(base + "/sub\tdirectory");
   r = run_inspect("--dump '" + base + "/sub\tdirectory'");
   BOOST_TEST(r.exit_status == 1);
@@ -754,6 +764,44 @@ BOOST_AUTO_TEST_CASE(a_sysfs_address_named_twice_is_a_usage_error_naming_it) {
   const auto r = run_inspect("--json 03:00.0 00:02.0", environment);
   BOOST_TEST(r.exit_status == 0, r.err);
   BOOST_TEST(listed(r) == std::vector<std::string>({"0000:03:00.0", "0000:00:02.0"}), boost::test_tools::per_element());
+}
+
+// A dump is at most 4096 bytes a device, a config space's size: lspci -F refuses more ("At most 4096 bytes of
+// config space are supported"). The tool took 8192 bytes, said "(8192 bytes)" and read none past 4096. It
+// refuses the dump, naming the line, exit status 1.
+BOOST_AUTO_TEST_CASE(a_dump_with_data_past_4096_bytes_is_refused_as_lspci_refuses_it) {
+  if (skip_without_binary()) return;
+  std::string text = dump_text("04:10.0 VF", vf_with_mailbox().view());
+  text.pop_back();  // the blank line after the device
+  text += "1000: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00\n";
+  temp_file dump(text);
+  const auto r = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.out.empty(), r.out);
+  BOOST_TEST(r.err == "vpci-inspect: '" + dump.path() +
+                          "': line 258: offset 1000: is past the config space: at most 4096 bytes of config space are "
+                          "supported\n",
+             r.err);
+  if (!test::lspci_available()) return;
+  const auto lspci = test::run_command("lspci -xxxx -F '" + dump.path() + "' 2>&1");
+  BOOST_TEST(lspci.exit_status != 0, lspci.out);
+  BOOST_TEST(lspci.out.find("At most 4096 bytes of config space are supported") != std::string::npos, lspci.out);
+}
+
+// A dump that opens but cannot be read (here /proc/self/mem, whose offset 0 is never mapped: EIO) was read
+// as the end of the file ("the dump is empty"), and one that does not open said only "cannot open": each
+// names the reason, exit status 1.
+BOOST_AUTO_TEST_CASE(a_dump_that_cannot_be_opened_or_read_names_the_reason) {
+  if (skip_without_binary()) return;
+  auto r = run_inspect("--dump /proc/self/mem");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: reading '/proc/self/mem' failed: Input/output error\n", r.err);
+  r = run_inspect("--json --dump /proc/self/mem");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.out == R"({"error":"reading '/proc/self/mem' failed: Input/output error"})" "\n", r.out);
+  r = run_inspect("--dump /nonexistent/vpci/dump");
+  BOOST_TEST(r.exit_status == 1);
+  BOOST_TEST(r.err == "vpci-inspect: cannot open '/nonexistent/vpci/dump': No such file or directory\n", r.err);
 }
 
 // --dump given a directory or an empty file says so; it said "line 0: no device in the dump".
@@ -842,8 +890,8 @@ BOOST_AUTO_TEST_CASE(sriov_control_status_and_vf_bars) {
   BOOST_TEST(s.at("supported_page_sizes").as_string() == "0x00000553");
   BOOST_TEST(s.at("system_page_size").as_string() == "0x00000001");
   BOOST_TEST(json::serialize(s.at("vf_bars")) ==
-             R"([{"bar":0,"address":"0x0000002000000000","64bit":true,"prefetchable":true},)"
-             R"({"bar":2,"address":"0xfe000000","64bit":false,"prefetchable":false}])");
+             R"([{"bar":0,"address":"0x0000002000000000","64bit":true,"type":"64-bit","prefetchable":true},)"
+             R"({"bar":2,"address":"0xfe000000","64bit":false,"type":"32-bit","prefetchable":false}])");
   for (const auto& vf : s.at("vfs").as_array()) BOOST_TEST(vf.at("enabled").as_bool());
 }
 
@@ -1024,11 +1072,59 @@ BOOST_AUTO_TEST_CASE(sriov_values_that_cannot_be_placed_are_named) {
   BOOST_TEST(json::serialize(doc.as_array()[1].at("errors")) ==
              R"(["sriov: VF BAR5 is 64-bit but is the last BAR: no upper half"])");
   BOOST_TEST(json::serialize(doc.as_array()[1].at("sriov").at("vf_bars").as_array().back()) ==
-             R"({"bar":5,"address":"0x0000000000000000","64bit":true,"prefetchable":true})");
+             R"({"bar":5,"address":"0x0000000000000000","64bit":true,"type":"64-bit","prefetchable":true})");
   BOOST_TEST(json::serialize(doc.as_array()[2].at("errors")) == R"(["sriov: VF 1 and above: routing IDs past bus ff"])");
   BOOST_TEST(doc.as_array()[2].at("sriov").at("vfs").as_array().size() == 1u);
   const auto human = run_inspect("--dump '" + dump.path() + "'");
   BOOST_TEST(human.out.find("    VF BAR5: memory at 0000000000000000 (64-bit, prefetchable)\n") != std::string::npos, human.out);
+}
+
+// VF BARs as lspci -vvv decodes them (pciutils ls-ecaps.c cap_sriov): one reading ffffffff (none
+// implemented, or a function gone) is left out, as one reading 0 is; it was shown as "memory at fffffff0
+// (32-bit, prefetchable)". The reserved memory types 01 and 11 take no upper half (as lspci's: the next BAR is
+// one of its own); they were called 32-bit, and are named as lspci names them in a header's BARs (lspci.c
+// show_bases: "low-1M", "type 3"), and listed as errors.
+BOOST_AUTO_TEST_CASE(vf_bars_reading_all_ones_or_of_a_reserved_type_are_decoded_as_lspci_decodes_them) {
+  if (skip_without_binary()) return;
+  auto image = sriov_pf_enabled();
+  image.put32(0x150 + 0x24 + 3 * 4, 0xFFFFFFFF);
+  image.put32(0x150 + 0x24 + 4 * 4, 0xFD000002);  // type 01
+  image.put32(0x150 + 0x24 + 5 * 4, 0xFC00000E);  // type 11, prefetchable
+  temp_file dump(dump_text("03:00.0 PF", image.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find("    VF BAR0: memory at 0000002000000000 (64-bit, prefetchable)\n"
+                            "    VF BAR2: memory at fe000000 (32-bit, non-prefetchable)\n"
+                            "    VF BAR4: memory at fd000000 (low-1M, non-prefetchable)\n"
+                            "    VF BAR5: memory at fc000000 (type 3, prefetchable)\n"
+                            "    VF Migration:") != std::string::npos,
+             human.out);
+  BOOST_TEST(human.out.find("  error: sriov: VF BAR4 has the reserved memory type 01 (bits 2:1; 00 is 32-bit, 10 64-bit)\n"
+                            "  error: sriov: VF BAR5 has the reserved memory type 11 (bits 2:1; 00 is 32-bit, 10 64-bit)\n") !=
+                 std::string::npos,
+             human.out);
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0);
+  const json::value doc = json::parse(r.out);
+  BOOST_TEST(json::serialize(doc.as_array()[0].at("sriov").at("vf_bars")) ==
+             R"([{"bar":0,"address":"0x0000002000000000","64bit":true,"type":"64-bit","prefetchable":true},)"
+             R"({"bar":2,"address":"0xfe000000","64bit":false,"type":"32-bit","prefetchable":false},)"
+             R"({"bar":4,"address":"0xfd000000","64bit":false,"type":"low-1M","prefetchable":false},)"
+             R"({"bar":5,"address":"0xfc000000","64bit":false,"type":"type 3","prefetchable":true}])");
+  BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) ==
+             R"json(["sriov: VF BAR4 has the reserved memory type 01 (bits 2:1; 00 is 32-bit, 10 64-bit)",)json"
+             R"json("sriov: VF BAR5 has the reserved memory type 11 (bits 2:1; 00 is 32-bit, 10 64-bit)"])json");
+  if (!test::lspci_available()) {
+    BOOST_TEST_MESSAGE("lspci not installed: comparison skipped");
+    return;
+  }
+  // lspci shows the same regions at the same addresses, and none for BAR3.
+  const auto lspci = test::run_command("lspci -vvv -F '" + dump.path() + "' 2>/dev/null").out;
+  BOOST_TEST(lspci.find("Region 0: Memory at 0000002000000000 (64-bit, prefetchable)") != std::string::npos, lspci);
+  BOOST_TEST(lspci.find("Region 2: Memory at fe000000 (32-bit, non-prefetchable)") != std::string::npos, lspci);
+  BOOST_TEST(lspci.find("Region 3:") == std::string::npos, lspci);
+  BOOST_TEST(lspci.find("Region 4: Memory at fd000000 (") != std::string::npos, lspci);
+  BOOST_TEST(lspci.find("Region 5: Memory at fc000000 (") != std::string::npos, lspci);
 }
 
 // A function has one SR-IOV capability; a second is named, and the first is the one decoded (as Linux's
@@ -1137,6 +1233,31 @@ BOOST_AUTO_TEST_CASE(mailbox_pending_request_and_quarantine) {
   BOOST_TEST(doc.as_array()[1].at("mailbox").at("state").as_string() == "answered");
   BOOST_TEST(doc.as_array()[1].at("mailbox").at("quarantine").as_string() == "yes");
   BOOST_TEST(doc.as_array()[1].at("mailbox").at("result").as_string() == "0xc0000010");
+}
+
+// Bits 31:2 of control are reserved (docs/protocol.md 2); a control with them set showed only "RESET". They
+// are flagged as the request's reserved bits are, in both outputs.
+BOOST_AUTO_TEST_CASE(a_mailbox_control_with_reserved_bits_set_is_flagged_as_the_request_is) {
+  if (skip_without_binary()) return;
+  auto image = vf_with_mailbox();
+  image.put32(0x100 + mailbox::reg::control, 0x80000001u);
+  temp_file dump(dump_text("04:10.0 VF", image.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find("\n    control 80000001 RESET, reserved bits set\n") != std::string::npos, human.out);
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  const json::value doc = json::parse(r.out);
+  const auto& m = doc.as_array()[0].at("mailbox");
+  BOOST_TEST(m.at("control").as_string() == "0x80000001");
+  BOOST_TEST(m.at("reset").as_bool());
+  BOOST_TEST(!m.at("signal").as_bool());
+  BOOST_TEST(m.at("control_reserved_bits").as_bool());
+  // The defined bits alone are no reserved bits.
+  image.put32(0x100 + mailbox::reg::control, 0x00000003u);
+  temp_file defined(dump_text("04:10.0 VF", image.view()));
+  BOOST_TEST(run_inspect("--dump '" + defined.path() + "'").out.find("\n    control 00000003 RESET SIGNAL\n") != std::string::npos);
+  BOOST_TEST(!json::parse(run_inspect("--json --dump '" + defined.path() + "'").out).as_array()[0].at("mailbox").at(
+                  "control_reserved_bits").as_bool());
 }
 
 // A violation is answered STATUS_INVALID_DEVICE_REQUEST whatever the request; outside one, that status

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "given_options.hpp"
 #include "option_number.hpp"
 
 using vpci::example::number_syntax;
@@ -29,6 +30,22 @@ BOOST_AUTO_TEST_CASE(a_fraction_is_decimal_digits_with_an_optional_point) {
   for (const std::string text : {"", " 1", "1 ", "\t1", "-1", "+1", "0x1p-3", "0x1", "1e3", "1E3", "inf", "nan",
                                  ".5", "5.", "1.2.3", "1,5", "10.5"})
     BOOST_TEST(!option_decimal(text, 0, 10).has_value(), "'" << text << "'");
+}
+
+// The tools' one rule for an option given twice (examples/given_options.hpp): vpci-perf and vpci-codec let
+// the last one win (--count 5 --count 7 measured 7), vpci-inspect refused it with a rule of its own. Each
+// option is taken once; the second is named, with both values when it has them.
+BOOST_AUTO_TEST_CASE(an_option_given_twice_is_named_with_both_values) {
+  vpci::example::given_options given;
+  BOOST_TEST(!given.add("--count", "5").has_value());
+  BOOST_TEST(!given.add("--quiet").has_value());
+  BOOST_TEST(!given.add("--role", "pf").has_value());
+  BOOST_TEST(given.add("--count", "7").value_or("") == "--count is given twice ('5', then '7')");
+  BOOST_TEST(given.add("--count", "5").value_or("") == "--count is given twice ('5', then '5')");
+  BOOST_TEST(given.add("--quiet").value_or("") == "--quiet is given twice");
+  BOOST_TEST(given.add("--role", "b\noth").value_or("") == "--role is given twice ('pf', then 'b\\x0Aoth')");
+  BOOST_TEST(given.has("--role"));
+  BOOST_TEST(!given.has("--json"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -103,13 +103,14 @@ std::string read_file(const std::string& path) {
 }
 
 // A config-space file as sysfs shows a VF whose PF placed the vpci mailbox and then stopped answering:
-// the window is there, and every request the VF makes stays unanswered (until its deadline).
-void write_unanswered_mailbox(const std::string& path) {
+// the window is there, and every request the VF makes stays unanswered (until its deadline, or until the
+// VF finds the heartbeat `options` announce stopped).
+void write_unanswered_mailbox(const std::string& path, const vpci::mailbox_options& options = {}) {
   boost::asio::io_context io;
   vpci::memory_config_space space(io, 4096);
   vpci::pf_endpoint<1> pf;
   BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_TEST_REQUIRE(pf.attach_mailbox(0, space).has_value());
+  BOOST_TEST_REQUIRE(pf.attach_mailbox(0, space, options).has_value());
   std::vector<std::byte> image(4096);
   boost::system::error_code ec;
   space.read(0, image, ec);
@@ -157,20 +158,23 @@ std::optional<ino_t> inode_of(const std::string& path) {
   return status.st_ino;
 }
 
-// A vfio-user server on a thread of its own at `path`, serving block 3 (128 bytes) of VF 0 through the
-// mailbox, one client; it can stop answering while its socket stays open.
+// A vfio-user server on a thread of its own at `path`, serving block 3 (128 bytes, `access`) of VF 0 through
+// the mailbox, one client; it can stop answering while its socket stays open.
 class vfio_user_device {
  public:
-  explicit vfio_user_device(const std::string& path)
+  explicit vfio_user_device(const std::string& path, vpci::block_access access = vpci::block_access::read_write)
       : acceptor_(io_, boost::asio::local::stream_protocol::endpoint(path)) {
     const std::array<std::byte, 4> header{std::byte{0xF4}, std::byte{0x1A}, std::byte{0x41}, std::byte{0x10}};
     vpci::mailbox_options options;
     options.heartbeat = std::chrono::milliseconds(0);  // served from the client's writes alone
     ready_ = space_.model().device_write(0, header) == vpci::no_error && !pf_.register_vf(0, 0x0101) &&
-             !pf_.define_block(0, vpci::block_id{3}, std::vector<std::byte>(128)) &&
+             !pf_.define_block(0, vpci::block_id{3}, std::vector<std::byte>(128), access) &&
              pf_.attach_mailbox(0, space_, options).has_value();
     acceptor_.async_accept(client_, [this](boost::system::error_code ec) {
-      if (!ec) server_.async_serve(client_, [](boost::system::error_code) {});
+      if (ec) return;
+      // The server takes the connection; its descriptor stays open while the server's session holds it.
+      client_fd_ = client_.native_handle();
+      server_.async_serve(std::move(client_), [](boost::system::error_code) {});
     });
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -184,7 +188,7 @@ class vfio_user_device {
     if (thread_.joinable()) thread_.join();
   }
   // After stop_answering(): whether a request from the client waits unread, within the guard.
-  [[nodiscard]] bool request_unanswered() { return readable_within_guard(client_.native_handle()); }
+  [[nodiscard]] bool request_unanswered() const { return readable_within_guard(client_fd_); }
 
  private:
   boost::asio::io_context io_;
@@ -193,6 +197,7 @@ class vfio_user_device {
   vpci::vfio_user_device_server server_{space_};
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::local::stream_protocol::socket client_{io_};
+  int client_fd_{-1};  // set on the server's thread before the client's first request can be answered
   bool ready_{false};
   std::thread thread_;
 };
@@ -534,6 +539,40 @@ BOOST_AUTO_TEST_CASE(count_and_duration_together_are_a_usage_error) {
   BOOST_TEST(contains(run.output, "--count or --duration"), run.output);
 }
 
+// An option given twice ran with the last one (--count 5 --count 7 measured 7, --role pf --role both ran
+// both roles), and --allow-write beside a transport other than --sysfs was ignored. Each is a usage error
+// naming the option (both values when it has them), exit status 2, before anything runs; with --json,
+// {"error": ...} on stdout too.
+BOOST_AUTO_TEST_CASE(an_option_given_twice_or_allow_write_without_sysfs_is_a_usage_error) {
+  struct usage_case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const auto& [args, message] : {
+           usage_case{{"--memory", "--count", "5", "--count", "7"}, "--count is given twice ('5', then '7')"},
+           usage_case{{"--memory", "--count=5", "--count", "5"}, "--count is given twice ('5', then '5')"},
+           usage_case{{"--role", "pf", "--role", "both", "--memory"}, "--role is given twice ('pf', then 'both')"},
+           usage_case{{"--memory", "--binding", "1", "--binding", "hyperv"}, "--binding is given twice ('1', then 'hyperv')"},
+           usage_case{{"--memory", "--quiet", "--duration", "1", "--quiet"}, "--quiet is given twice"},
+           usage_case{{"--role", "vf", "--shm", "x", "--allow-write"}, "--allow-write applies to --sysfs only, not to --shm"},
+           usage_case{{"--role", "pf", "--unix", "x.sock", "--allow-write"},
+                      "--allow-write applies to --sysfs only, not to --unix"},
+           usage_case{{"--memory", "--allow-write"}, "--allow-write applies to --sysfs only, not to --memory"},
+       }) {
+    BOOST_TEST_CONTEXT(message) {
+      const auto run = run_perf(args);
+      BOOST_TEST(run.status == 2);
+      BOOST_TEST(run.output == "vpci-perf: " + message + " (vpci-perf --help)\n", run.output);
+      std::vector<std::string> command{perf};
+      command.insert(command.end(), args.begin(), args.end());
+      command.push_back("--json");
+      program_process json(command);  // stdout only
+      BOOST_TEST(json.wait_exit() == 2);
+      BOOST_TEST(json.output() == "{\"error\":\"" + message + "\"}\n", json.output());
+    }
+  }
+}
+
 // A --tcp without a port or with a port above 65535 was found only after the start banner. Messages as
 // vpci-conformance's for its --tcp (a_tcp_address_that_is_no_host_port_is_a_usage_error there).
 BOOST_AUTO_TEST_CASE(bad_tcp_arguments_are_refused_before_the_banner) {
@@ -691,7 +730,7 @@ BOOST_AUTO_TEST_CASE(ctrl_c_while_waiting_for_the_pf_ends_the_run) {
   BOOST_TEST_REQUIRE(silent.bound());
   program_process vf({perf, "--role", "vf", "--unix", path, "--count", "10", "--timeout", "60000"},
                      program_process::capture::stdout_and_stderr);
-  BOOST_TEST_REQUIRE(vf.wait_for_output("[warm-up]"));  // the load generator runs: it waits for the PF
+  BOOST_TEST_REQUIRE(vf.wait_for_output("[sizing]"));  // the load generator runs: it waits for the PF
   vf.signal(SIGINT);
   BOOST_TEST(vf.wait_exit() == 0, vf.output());
   BOOST_TEST(contains(vf.output(), "(interrupted)"), vf.output());
@@ -762,6 +801,57 @@ BOOST_AUTO_TEST_CASE(a_signal_while_setting_up_says_so_and_ends_the_tool_as_the_
   BOOST_TEST(setup.end_signal() == SIGINT);
   BOOST_TEST(contains(setup.output(), "{\"error\":\"interrupted while setting up\"}\n"), setup.output());
   BOOST_TEST(contains(setup.output(), "vpci-perf: interrupted while setting up\n"), setup.output());
+}
+
+// The reads that find the block's size came first, and one that failed otherwise than by being too short
+// (a timeout, a refusal) was dropped: the load started and the failure was in no figure, so a run whose
+// other operations all succeeded, or that was interrupted in its warm-up, said "errors none" and exited 0.
+// It is reported in both outputs ("sizing failed", "sizing_error") and makes the exit status 1.
+BOOST_AUTO_TEST_CASE(a_failed_sizing_read_is_reported_and_fails_the_run) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  // A write-only block: the PF refuses the sizing read, and every measured write succeeds.
+  const std::string path = dir / "device.sock";
+  vfio_user_device device(path, vpci::block_access::write_only);
+  BOOST_TEST_REQUIRE(device.ready());
+  const auto json = run_perf({"--role", "vf", "--vfio-user", path, "--read-percent", "0", "--count", "3", "--warmup",
+                              "0", "--json", "--quiet"});
+  BOOST_TEST(json.status == 1, json.output);
+  BOOST_TEST(json_number(json.output, "writes") == 3.0, json.output);
+  BOOST_TEST(json_number(json.output, "error_count") == 0.0, json.output);
+  BOOST_TEST(json_number(json.output, "warmup_error_count") == 0.0, json.output);
+  BOOST_TEST(contains(json.output, "\"sizing_error\":\"access denied\","), json.output);
+  // A PF that never answers: the sizing read times out. Whatever follows, the human output names it too.
+  const std::string config = dir / "config";
+  write_unanswered_mailbox(config);
+  const auto human = run_perf({"--role", "vf", "--sysfs", config, "--count", "1", "--warmup", "0", "--timeout", "1",
+                               "--quiet"});
+  BOOST_TEST(human.status == 1, human.output);
+  BOOST_TEST(contains(human.output, "\n  sizing      failed: operation timed out (the block's size was not checked)\n"),
+             human.output);
+  // A run whose sizing read succeeded has none.
+  const auto fine = run_perf({"--memory", "--count", "5", "--warmup", "0", "--json", "--quiet"});
+  BOOST_TEST(fine.status == 0, fine.output);
+  BOOST_TEST(contains(fine.output, "\"sizing_error\":null,"), fine.output);
+}
+
+// While the block's size is being read, the progress line says so; it said "[warm-up] 0 of 100 operations"
+// of a sizing read waiting for a PF that never answers.
+BOOST_AUTO_TEST_CASE(the_progress_line_while_sizing_says_sizing_not_warm_up) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string config = dir / "config";
+  vpci::mailbox_options no_heartbeat;
+  no_heartbeat.heartbeat = std::chrono::milliseconds(0);  // the read waits for its deadline alone
+  write_unanswered_mailbox(config, no_heartbeat);
+  program_process run({perf, "--role", "vf", "--sysfs", config, "--count", "10", "--timeout", "60000"},
+                      program_process::capture::stdout_and_stderr);
+  BOOST_TEST_REQUIRE(run.wait_for_output("[sizing] reading the size of block 3\n"), run.output());
+  run.signal(SIGINT);
+  BOOST_TEST(run.wait_exit() == 0, run.output());  // the sizing read was cancelled, not failed
+  BOOST_TEST(!contains(run.output(), "[warm-up]"), run.output());
+  BOOST_TEST(contains(run.output(), "nothing measured: interrupted before the block's size was known"), run.output());
+  BOOST_TEST(!contains(run.output(), "sizing      failed"), run.output());
 }
 
 // Found by a review: a block the PF does not define made every operation fail ("invalid argument", exit

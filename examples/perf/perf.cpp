@@ -23,7 +23,8 @@
 //                          --allow-write
 //     --vfio-user SOCKET   a vfio-user server's device (binding 1, role vf): vpci-vfio-user-device or any
 //                          libvfio-user device; each config access is one REGION_READ/REGION_WRITE exchange
-//   A transport's value is never empty ("--shm=" is an error).
+//   A transport's value is never empty ("--shm=" is an error). An option given twice is a usage error
+//   (given_options.hpp), even with one value twice: of two, which was meant cannot be told.
 //   options (an option's value is the next argument, or joined as --option=VALUE: a value starting with --
 //   can only be given so; numbers are decimal digits, a fraction only where SECONDS says so, without a
 //   sign, a space, hexadecimal or an exponent)
@@ -36,7 +37,8 @@
 //     --warmup N           operations before measuring (100)
 //     --timeout MS         per-operation deadline, binding 2's version negotiation's, and, when above
 //                          1000, a vfio-user exchange's reply deadline (1000)
-//     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there)
+//     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there); beside any
+//                          other transport a usage error
 //     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
 //     --json               the final figures as one JSON object on stdout (progress stays on stderr); the
 //                          fields of "latency_ns" are null when no measured operation succeeded; bad
@@ -46,7 +48,10 @@
 //     --quiet              no progress lines (a PF on TCP port 0 still prints its serving line)
 //
 // First a few reads find the block's size: a block of another size than --block-size is an error that
-// names both. Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency
+// names both. A read that fails otherwise (a timeout, a refusal) says nothing of the size: the load runs
+// without it, and the failed read is reported ("sizing failed: ...", JSON "sizing_error", null when none)
+// and makes the exit status 1, as any failed operation does. While the size is read the progress line
+// says "[sizing]". Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency
 // percentiles (p50, p90, p99, p99.9, max) from a log-linear histogram (perf/latency_histogram.hpp), config
 // accesses per operation on binding 1 (the VF's, counted by vpci::access_counting_transport on every
 // transport), and errors by kind; the warm-up's operations and errors are reported on their own and are in
@@ -68,8 +73,8 @@
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
 // writes that same pattern, so a read that returns anything else is an error ("data mismatch").
-// Exit status: 0 when the run had no errors, 1 when it had (the warm-up's included) or its figures could
-// not be written, 2 on bad arguments or setup failure, 130 on a second Ctrl-C.
+// Exit status: 0 when the run had no errors, 1 when it had (the warm-up's and the sizing read's included)
+// or its figures could not be written, 2 on bad arguments or setup failure, 130 on a second Ctrl-C.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -119,6 +124,7 @@
 #include <vpci/transport/vfio_user_config_space.hpp>
 #include <vpci/vpci.hpp>
 
+#include "given_options.hpp"
 #include "host_port.hpp"
 #include "json_string.hpp"
 #include "option_number.hpp"
@@ -213,7 +219,8 @@ void print_help() {
       "         --count N | --duration SECONDS  --warmup N  --timeout MS  --allow-write  --no-verify\n"
       "         --json  --quiet\n"
       "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
-      "writing blocks there (--read-percent below 100) needs --allow-write.\n"
+      "writing blocks there (--read-percent below 100) needs --allow-write, which only --sysfs takes.\n"
+      "An option given twice is a usage error.\n"
       "A PCI address (DDDD:BB:DD.F or BB:DD.F) in place of FILE names its /sys/bus/pci/devices/.../config.\n"
       "--tcp takes [HOST]:PORT for an IPv6 HOST. A PF given no HOST (--tcp :PORT) listens on every\n"
       "address, IPv6 and IPv4 ([::], or 0.0.0.0 on a host without IPv6); the VF role needs its PF's\n"
@@ -241,17 +248,19 @@ options parse(int argc, char** argv) {
   std::string_view a;                       // the option being parsed, without "=VALUE"
   std::optional<std::string_view> joined;  // the VALUE of --option=VALUE, until taken
   std::vector<std::string> vf_only;         // the VF's options given, which a PF role ignores
+  vpci::example::given_options given;       // each option at most once (given_options.hpp)
+  std::optional<std::string_view> taken;    // the value the option being parsed took, if any
   // An option's value: joined to it (any value, one starting with -- too), or the next argument unless that
   // is an option itself: "--shm --json" lacks the name, it does not name a space "--json".
   auto value = [&](int& i) -> std::string_view {
-    if (joined) return *std::exchange(joined, std::nullopt);
+    if (joined) return *(taken = std::exchange(joined, std::nullopt));
     const std::string name(a);
     if (i + 1 >= argc) usage_error(name + " needs a value");
     const std::string_view next = argv[i + 1];
     if (next.starts_with("--"))
       usage_error(name + " needs a value, not the option " + quoted_text(next) + " (" + name +
                   "=VALUE gives a value starting with --)");
-    return argv[++i];
+    return *(taken = argv[++i]);
   };
   auto set_transport = [&](transport_kind t, std::string where) {
     if (o.transport != transport_kind::none) usage_error("give one transport");
@@ -267,6 +276,7 @@ options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     a = argv[i];
     joined.reset();
+    taken.reset();
     if (const auto equals = a.find('='); a.starts_with("--") && equals != std::string_view::npos) {
       joined = a.substr(equals + 1);
       a = a.substr(0, equals);
@@ -326,16 +336,16 @@ options parse(int argc, char** argv) {
       usage_error("unknown argument " + quoted_text(a));
     }
     if (joined) usage_error(std::string(a) + " takes no value");
+    if (const auto twice = given.add(a, taken)) usage_error(*twice);
     if (a == "--count" || a == "--duration" || a == "--read-percent" || a == "--warmup" || a == "--timeout" ||
-        a == "--allow-write" || a == "--no-verify")
+        a == "--no-verify")
       vf_only.emplace_back(a);
   }
-  // A warning, not an error: one argument list is often shared by both roles' command lines.
-  if (o.role == role_kind::pf)
-    for (const auto& name : vf_only)
-      std::fprintf(stderr, "vpci-perf: warning: %s has no effect with --role pf (the PF serves until Ctrl-C)\n",
-                   name.c_str());
   if (o.transport == transport_kind::none) usage_error("give a transport");
+  // Only a real device's blocks are guarded by it: elsewhere it would be silently ignored. Said as
+  // vpci-conformance says it.
+  if (o.allow_write && o.transport != transport_kind::sysfs)
+    usage_error(std::string("--allow-write applies to --sysfs only, not to --") + name_of(o.transport));
   // The transport implies the binding where only one fits; a contradiction is an error.
   const bool socket = o.transport == transport_kind::unix_socket || o.transport == transport_kind::tcp_socket;
   if (socket) {
@@ -362,6 +372,12 @@ options parse(int argc, char** argv) {
                 (o.binding == binding_kind::mailbox ? "1" : "2"));
   if (o.count && o.duration) usage_error("give --count or --duration, not both");
   if (!o.count && !o.duration) o.duration = 5.0;
+  // A warning, not an error: one argument list is often shared by both roles' command lines. Given only
+  // once the command line is known to be valid, so that an error does not follow a warning.
+  if (o.role == role_kind::pf)
+    for (const auto& name : vf_only)
+      std::fprintf(stderr, "vpci-perf: warning: %s has no effect with --role pf (the PF serves until Ctrl-C)\n",
+                   name.c_str());
   return o;
 }
 
@@ -383,6 +399,9 @@ struct figures {
   std::uint64_t warmup_operations{0};           // completed, failed ones included
   std::uint64_t warmup_failed{0};
   std::map<std::string, std::uint64_t> warmup_errors;  // by kind
+  // The read that was to find the block's size failed (other than by being too short, which sizes it):
+  // the size is unchecked and the load ran without it, but the read failed as any operation can.
+  std::optional<std::string> sizing_error;
   double seconds{0};
   std::optional<double> accesses_per_op;
   bool interrupted{false};
@@ -429,6 +448,7 @@ void print_figures(const options& o, const figures& f) {
     std::printf(",\"warmup_operations\":%" PRIu64 ",\"warmup_error_count\":%" PRIu64 ",\"warmup_errors\":",
                 f.warmup_operations, f.warmup_failed);
     print_errors_json(f.warmup_errors);
+    std::printf(",\"sizing_error\":%s", f.sizing_error ? vpci::example::json_string(*f.sizing_error).c_str() : "null");
     std::printf(",\"ended_by\":%s", f.ended_by ? vpci::example::json_string(*f.ended_by).c_str() : "null");
     std::printf(",\"interrupted\":%s}\n", f.interrupted ? "true" : "false");
     return;
@@ -464,6 +484,7 @@ void print_figures(const options& o, const figures& f) {
     std::printf("  warm-up     %" PRIu64 " operations (%" PRIu64 " failed)\n", f.warmup_operations, f.warmup_failed);
     for (const auto& [kind, n] : f.warmup_errors) std::printf("  warm-up errors  %" PRIu64 " x %s\n", n, kind.c_str());
   }
+  if (f.sizing_error) std::printf("  sizing      failed: %s (the block's size was not checked)\n", f.sizing_error->c_str());
   if (f.ended_by) std::printf("  ended by    %s\n", f.ended_by->c_str());
 }
 
@@ -605,18 +626,29 @@ class load_generator {
     ++size_reads_;
     vf_.async_read_block(vpci::block_id{o_.block_id}, std::span<std::byte>(sizing_).first(k), o_.timeout,
                          boost::asio::bind_cancellation_slot(sizing_cancel_.slot(), [this, k](boost::system::error_code ec, std::size_t n) {
-                           if (stopping_) return retire();
+                           if (stopping_) {
+                             // Only the interruption stops a sizing read: a failure it did not cause counts.
+                             if (ec && !cancelled_by_interruption(ec)) f_.sizing_error = error_text(ec);
+                             return retire();
+                           }
                            if (!ec && n < k) return sized(n);
                            if (!ec) size_high_ = k;
                            else if (ec == vpci::errc::buffer_too_small) size_low_ = k + 1;
                            else if (ec == vpci::errc::invalid_argument && size_reads_ == 1) return refused(ec);
-                           else return start_load();
+                           else return sizing_failed(ec);
                            if (size_low_ >= size_high_)
                              return size_high_ <= vpci::max_block_size ? sized(size_high_) : start_load();
                            // Right after --block-size read, its neighbour below settles the usual case.
                            const bool first = size_reads_ == 1 && size_high_ == k;
                            read_size(first ? k - 1 : size_low_ + (size_high_ - size_low_) / 2);
                          }));
+  }
+  // A failure that says nothing of the size: the load starts without it (its operations meet the same
+  // error, or not: a write-only block refuses reads only), and the failed read is reported as any
+  // failed operation is, making the exit status 1.
+  void sizing_failed(const boost::system::error_code& ec) {
+    f_.sizing_error = error_text(ec);
+    start_load();
   }
   void refused(const boost::system::error_code& ec) {
     f_.fatal = "block " + std::to_string(o_.block_id) + ": the PF refuses to read it (" + ec.message() + ": no such block?)";
@@ -676,7 +708,7 @@ class load_generator {
   void complete(std::size_t slot, clock_type::time_point start, bool write, bool measured, boost::system::error_code ec,
                 std::size_t n) {
     const auto end = clock_type::now();
-    if (f_.interrupted && (ec == vpci::errc::cancelled || ec == boost::asio::error::operation_aborted)) {
+    if (cancelled_by_interruption(ec)) {
       // Cancelled by the interruption, not failed: in no figure.
       if (!measured) --warmup_in_flight_;
       return retire();
@@ -723,6 +755,9 @@ class load_generator {
   }
 
   void stop_issuing() { stopping_ = true; }
+  [[nodiscard]] bool cancelled_by_interruption(const boost::system::error_code& ec) const {
+    return f_.interrupted && (ec == vpci::errc::cancelled || ec == boost::asio::error::operation_aborted);
+  }
 
   // The first Ctrl-C (SIGINT or SIGTERM): the run ends now, as fio and iperf3 do. The seconds end here, and
   // what is in flight is cancelled rather than waited for (a stopped PF would hold each operation until
@@ -780,6 +815,8 @@ class load_generator {
                      std::chrono::duration<double>(now - measure_start_).count(), rate,
                      rate * static_cast<double>(o_.block_size) / 1e6, static_cast<double>(interval_.percentile(99)) / 1000.0,
                      f_.failed);
+      } else if (!o_.quiet && !f_.load_started) {
+        std::fprintf(stderr, "[sizing] reading the size of block %u\n", o_.block_id);
       } else if (!o_.quiet) {
         std::fprintf(stderr, "[warm-up] %" PRIu64 " of %" PRIu64 " operations\n", f_.warmup_operations, o_.warmup);
       }
@@ -1292,7 +1329,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "vpci-perf: writing the figures to stdout failed: %s\n", std::strerror(error));
       return 1;
     }
-    return f.failed == 0 && f.warmup_failed == 0 ? 0 : 1;
+    return f.failed == 0 && f.warmup_failed == 0 && !f.sizing_error ? 0 : 1;
   } catch (const usage_failure& e) {
     print_failure(e.what(), json, " (vpci-perf --help)");
   } catch (const boost::system::system_error& e) {
