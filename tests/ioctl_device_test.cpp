@@ -10,11 +10,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <future>
 #include <optional>
 #include <span>
+#include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
@@ -252,7 +256,90 @@ struct slots_taken {
     return answered;
   }
 };
+// A thread running an io_context, as a driver's event loop does, for the calls that wait for it (the
+// interface's); stopped and joined when destroyed, before the setup it serves is torn down.
+class executor_thread {
+ public:
+  explicit executor_thread(boost::asio::io_context& io) : io_(io), thread_([this] { io_.run(); }) {}
+  executor_thread(const executor_thread&) = delete;
+  executor_thread& operator=(const executor_thread&) = delete;
+  ~executor_thread() {
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  // Runs `f` on the executor's thread (where the PF and the endpoint may be touched) and returns its result.
+  template <class F>
+  auto run_there(F f) {
+    auto done = std::make_shared<std::promise<decltype(f())>>();
+    auto result = done->get_future();
+    boost::asio::post(io_, [f = std::move(f), done]() mutable { done->set_value(f()); });
+    return result.get();
+  }
+
+ private:
+  boost::asio::io_context& io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{io_.get_executor()};
+  std::thread thread_;
+};
+
+// ReadVfConfigBlock and WriteVfConfigBlock through the device's interface with its executor run by
+// another thread and an IOCTL_VPCI_INVALIDATE_BLOCK pending, as a Windows VF driver keeps one: `block`
+// (`size` bytes of pattern(size, first)) reads back whole, a write of pattern(size, first + 1) reaches
+// the PF, the IOCTL stays pending, then completes with the PF's invalidation. On the executor's own
+// thread the interface refuses (STATUS_INVALID_DEVICE_REQUEST) rather than wait for itself.
+template <class Setup>
+void interface_beside_a_pending_invalidate(Setup& s, std::uint32_t block, std::size_t size, unsigned first) {
+  auto& device = *s.device;
+  std::array<std::byte, 8> mask{};
+  io_status_block invalidate;
+  io_event invalidated;
+  BOOST_TEST(device.device_io_control(ioctl::invalidate_block, nullptr, 0, mask.data(), 8, invalidate, invalidated) ==
+             ntstatus::pending);
+  executor_thread executor(s.io);
+  interface_standard vpci_if = device.interface();
+  std::vector<std::byte> buffer(size, std::byte{0xEE});
+  const auto length = static_cast<std::uint32_t>(size);
+  BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, block, buffer.data(), length) == 0);
+  BOOST_TEST(octets(buffer) == octets(pattern(size, first)));
+  bytes data = pattern(size, first + 1);
+  BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, block, data.data(), length) == 0);
+  BOOST_TEST(executor.run_there([&] { return octets(s.pf.blocks().contents(0, block_id{block})); }) == octets(data));
+  BOOST_TEST(executor.run_there([&] { return vpci_if.ReadVfConfigBlock(vpci_if.Context, block, buffer.data(), length); }) ==
+             std::int32_t(0xC0000010));
+  BOOST_TEST(!invalidated.signaled());
+  BOOST_TEST(!executor.run_there([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x4})); }));
+  // Binding 1's VF finds the invalidation at its next poll of the window: virtual time moves to it.
+  for (int turn = 0; turn < 1000 && !invalidated.signaled(); ++turn)
+    executor.run_there([&] {
+      if (const std::uint64_t next = s.clock.next_expiry(); next != never) s.clock.advance_to(next);
+      return true;
+    });
+  BOOST_REQUIRE(invalidated.signaled());
+  BOOST_TEST(invalidate.Status == ntstatus::success);
+  BOOST_TEST(le::load_u64(mask.data()) == 0x4u);
+}
+
 }  // namespace
+
+BOOST_AUTO_TEST_SUITE(ioctl_device_interface)
+
+// The endpoint's own interface() runs its synchronous forms, which refuse (STATUS_DEVICE_NOT_READY) while
+// any asynchronous operation or wait is pending, the invalidate IOCTL included, and may not run beside the
+// thread running the endpoint's executor: a Windows driver, which keeps the IOCTL pending for as long as
+// it uses the interface, could never read a block. The device's interface hands each call to the executor.
+BOOST_AUTO_TEST_CASE(the_devices_interface_reads_and_writes_while_an_invalidate_ioctl_is_pending) {
+  {  // binding 2
+    ioctl_setup s;
+    interface_beside_a_pending_invalidate(s, 1, 6, 0x61);
+  }
+  {  // binding 1
+    mailbox_ioctl_setup s;
+    interface_beside_a_pending_invalidate(s, 2, 16, 0x20);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(ioctl_device_requests)
 

@@ -1,5 +1,6 @@
 #include <boost/test/unit_test.hpp>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -20,6 +21,8 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+
+#include "child_process.hpp"
 
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
@@ -61,6 +64,48 @@ class temp_config_file {
   std::string path_;
   std::vector<std::byte> contents_;
 };
+
+// A PCI function's config file whose reader without CAP_SYS_ADMIN is shown less than the file (Linux
+// shows it 64 bytes, 128 of a CardBus bridge), and how much it is shown; empty when there is none.
+struct restricted_config {
+  std::string path;
+  std::size_t file_size = 0;
+  std::size_t shown = 0;
+};
+
+// Drops every privilege for good: what a test does in a forked child before opening a file as nobody.
+bool become_nobody() { return ::setresgid(65534, 65534, 65534) == 0 && ::setresuid(65534, 65534, 65534) == 0; }
+
+restricted_config find_restricted_config() {
+  std::error_code list_error;
+  for (const auto& entry : std::filesystem::directory_iterator("/sys/bus/pci/devices", list_error)) {
+    const std::string path = (entry.path() / "config").string();
+    std::error_code size_error;
+    const auto file_size = static_cast<std::size_t>(std::filesystem::file_size(path, size_error));
+    std::ifstream in(path, std::ios::binary);
+    std::array<char, 16> header{};
+    if (size_error || file_size < 256 || !in.read(header.data(), header.size())) continue;
+    const bool cardbus = (static_cast<unsigned char>(header[14]) & 0x7F) == 2;  // header type, multi-function bit off
+    return {path, file_size, cardbus ? std::size_t{128} : std::size_t{64}};
+  }
+  return {};
+}
+
+// Whether a child that gave up root is shown only the start of a PCI function's config file.
+boost::test_tools::assertion_result can_read_a_config_file_unprivileged(boost::unit_test::test_unit_id) {
+  const restricted_config config = find_restricted_config();
+  boost::test_tools::assertion_result result(::geteuid() == 0 && !config.path.empty() &&
+                                             vpci::test::holds_in_a_child([&config] {
+                                               if (!become_nobody()) return false;
+                                               boost::asio::io_context io;
+                                               sysfs_config_space space(io.get_executor());
+                                               error_code ec;
+                                               space.open(config.path, access_mode::read_only, ec);
+                                               return !ec && space.size() == config.shown;
+                                             }));
+  if (!result) result.message() << "needs root (to become nobody) and a PCI function's config file of 256 bytes or more";
+  return result;
+}
 
 std::vector<std::byte> slice(const std::vector<std::byte>& v, std::size_t offset, std::size_t n) {
   return {v.begin() + static_cast<std::ptrdiff_t>(offset), v.begin() + static_cast<std::ptrdiff_t>(offset + n)};
@@ -292,6 +337,70 @@ BOOST_AUTO_TEST_CASE(move_keeps_the_file) {
   io.run();
   BOOST_TEST(n == 4u);
   BOOST_TEST((std::vector<std::byte>(out.begin(), out.end()) == slice(file.original(), 4, 4)));
+}
+
+// A reader without CAP_SYS_ADMIN is shown 64 bytes of a config file of 256 or 4096: the registers past
+// them exist (a VF's mailbox VSEC sits at 0x100 or above), this opener may not read them. Told
+// out_of_range, as for an offset past the file, a VF driver could not tell that privilege is missing.
+BOOST_AUTO_TEST_CASE(a_read_the_opener_may_not_make_fails_with_eacces_not_out_of_range,
+                     *boost::unit_test::precondition(can_read_a_config_file_unprivileged)) {
+  const restricted_config config = find_restricted_config();
+  // What the child saw: each probe's error value and category (0 none, 1 system, 2 vpci, 3 other).
+  struct probe_result {
+    int value = -1;
+    int category = -1;
+  };
+  constexpr std::size_t probes = 5;
+  int results[2];
+  BOOST_TEST_REQUIRE(::pipe(results) == 0);
+  const ::pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(results[0]);
+    std::array<probe_result, probes> seen{};
+    if (become_nobody()) {
+      boost::asio::io_context io;
+      sysfs_config_space space(io.get_executor());
+      error_code ec;
+      space.open(config.path, access_mode::read_only, ec);
+      auto record = [](const error_code& e) {
+        const int category = !e                                              ? 0
+                             : e.category() == boost::system::system_category() ? 1
+                             : e.category() == vpci::error_category()         ? 2
+                                                                                : 3;
+        return probe_result{e.value(), category};
+      };
+      std::array<std::byte, 4> word{};
+      space.read(config.shown - 4, word, ec);  // the last word shown
+      seen[0] = record(ec);
+      space.read(config.shown, word, ec);  // the first word not shown
+      seen[1] = record(ec);
+      space.read(config.file_size - 4, word, ec);  // the file's last word: 0xFC or 0xFFC
+      seen[2] = record(ec);
+      space.read(config.file_size, word, ec);  // past the file
+      seen[3] = record(ec);
+      error_code async_ec = boost::asio::error::would_block;
+      space.async_read(config.shown, word, [&](error_code e, std::size_t) { async_ec = e; });
+      io.run();
+      seen[4] = record(async_ec);
+    }
+    (void)!::write(results[1], seen.data(), sizeof seen);
+    ::_exit(0);
+  }
+  ::close(results[1]);
+  vpci::test::child_process child(pid);
+  std::array<probe_result, probes> seen{};
+  const ssize_t n = ::read(results[0], seen.data(), sizeof seen);
+  ::close(results[0]);
+  BOOST_TEST(child.wait_exit() == 0);
+  BOOST_TEST_REQUIRE(n == static_cast<ssize_t>(sizeof seen));
+  BOOST_TEST(seen[0].category == 0);
+  for (std::size_t i : {1u, 2u, 4u}) {
+    BOOST_TEST(seen[i].category == 1, "probe " << i);
+    BOOST_TEST(seen[i].value == EACCES, "probe " << i);
+  }
+  BOOST_TEST(seen[3].category == 2);
+  BOOST_TEST(seen[3].value == static_cast<int>(errc::out_of_range));
 }
 
 BOOST_AUTO_TEST_CASE(real_devices_read_only) {

@@ -3,6 +3,18 @@
 //
 //   auto vpci_if = vf.interface();
 //   NTSTATUS status = vpci_if.ReadVfConfigBlock(vpci_if.Context, 1, buffer, sizeof buffer);
+//
+// Two facades fill it:
+// - a VF endpoint's interface() (make_interface_standard below): each call runs the endpoint's
+//   synchronous forms on the calling thread, for programs without an event loop. They refuse with
+//   STATUS_DEVICE_NOT_READY (busy) while any asynchronous operation or invalidation wait of the endpoint is
+//   pending, and may not run while another thread runs the endpoint's executor.
+// - ioctl_device's interface() (ioctl_device.hpp): each call is a request of that facade handed to the
+//   endpoint's executor, which another thread runs, and waited for; it runs beside a pending
+//   IOCTL_VPCI_INVALIDATE_BLOCK, as a Windows VF driver keeps one. Use it whenever an event loop runs the
+//   endpoint.
+// Both: a successful ReadVfConfigBlock fills all of Length, zeroing the bytes past a shorter block
+// (interface_read_outcome), so the two bindings give the caller the same bytes.
 #pragma once
 
 #include <cstddef>
@@ -49,24 +61,40 @@ constexpr std::int32_t interface_status(ntstatus status) noexcept { return stati
 // Length 0 or > 128 and a null buffer are STATUS_INVALID_PARAMETER before anything is sent; every
 // other outcome is the endpoint's error mapped to its NTSTATUS (a short buffer: BUFFER_TOO_SMALL).
 
+// Whether a read's arguments are refused before anything is sent.
+constexpr bool interface_arguments_refused(const void* context, const void* buffer, std::uint32_t length) noexcept {
+  return context == nullptr || buffer == nullptr || length == 0 || length > max_block_size;
+}
+
+// What ReadVfConfigBlock reports of a read that ended with `status` having read `bytes_read` bytes into
+// `buffer` (Length bytes). VPCI_READ_BLOCK tells its caller no byte count, so a success fills all of
+// Length: the bytes past the block's end are zeroed, as binding 2's PF pads its answer (and Windows'
+// host does), where binding 1 reads the block's own, shorter, size. A failure leaves the buffer as the
+// read left it: its contents are unspecified.
+inline std::int32_t interface_read_outcome(std::span<std::byte> buffer, std::size_t bytes_read,
+                                           ntstatus status) noexcept {
+  if (status == ntstatus::success && bytes_read < buffer.size())
+    for (std::byte& b : buffer.subspan(bytes_read)) b = std::byte{0};
+  return interface_status(status);
+}
+
 template <class Endpoint>
 std::int32_t interface_read(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
-  if (context == nullptr || buffer == nullptr || length == 0 || length > max_block_size)
-    return interface_status(ntstatus::invalid_parameter);
+  if (interface_arguments_refused(context, buffer, length)) return interface_status(ntstatus::invalid_parameter);
+  const auto destination = std::span<std::byte>(static_cast<std::byte*>(buffer), length);
   boost::system::error_code ec;
+  std::size_t bytes_read = 0;
   try {
-    static_cast<Endpoint*>(context)->read_block(block_id{block},
-                                                std::span<std::byte>(static_cast<std::byte*>(buffer), length), ec);
+    bytes_read = static_cast<Endpoint*>(context)->read_block(block_id{block}, destination, ec);
   } catch (...) {
     return interface_status(ntstatus::insufficient_resources);
   }
-  return interface_status(to_ntstatus(ec));
+  return interface_read_outcome(destination, bytes_read, to_ntstatus(ec));
 }
 
 template <class Endpoint>
 std::int32_t interface_write(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
-  if (context == nullptr || buffer == nullptr || length == 0 || length > max_block_size)
-    return interface_status(ntstatus::invalid_parameter);
+  if (interface_arguments_refused(context, buffer, length)) return interface_status(ntstatus::invalid_parameter);
   boost::system::error_code ec;
   try {
     static_cast<Endpoint*>(context)->write_block(
@@ -78,7 +106,8 @@ std::int32_t interface_write(void* context, std::uint32_t block, void* buffer, s
 }
 }  // namespace detail
 
-// The facade over any endpoint with synchronous read_block/write_block(error_code&) forms.
+// The facade over any endpoint with synchronous read_block/write_block(error_code&) forms (their rules
+// above: no event loop running the endpoint).
 template <class Endpoint>
 interface_standard make_interface_standard(Endpoint& endpoint, std::uint32_t serial_number = 0) noexcept {
   return interface_standard{sizeof(interface_standard),

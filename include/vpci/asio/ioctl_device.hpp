@@ -64,6 +64,28 @@
 // in the queue for a slot was never sent, a write included: it completes STATUS_CANCELLED at once
 // (Information 0) and leaves the queue.
 //
+// The VPCI_INTERFACE_STANDARD (interface()): ReadVfConfigBlock / WriteVfConfigBlock as vpci.h declares
+// them, each issued as a read or write request of this facade and waited for, so they share its queue
+// and its rules above (slots, arrival order, the device-gone status for the queued ones, deadlines) and
+// run beside a pending IOCTL_VPCI_INVALIDATE_BLOCK, which Windows' VF drivers keep pending while they
+// use the interface (they re-read a block when the IOCTL completes). The endpoint's own
+// interface() runs its synchronous forms, which refuse (STATUS_DEVICE_NOT_READY) while that IOCTL, or
+// any asynchronous operation, is pending, and which may not run while another thread runs the endpoint's
+// executor: use this one with an event loop, that one without. Returns (NTSTATUS, as the signed LONG):
+// - STATUS_INVALID_PARAMETER at once for a null Context or Buffer, a Length of 0 or above 128 (nothing is
+//   issued);
+// - STATUS_INVALID_DEVICE_REQUEST at once on the thread running the endpoint's executor (an io_context's,
+//   a thread_pool's, a strand of either or of an any_io_executor: the call would wait for its own thread;
+//   on another kind of executor's thread it waits for good, as io_event::wait there);
+// - STATUS_INSUFFICIENT_RESOURCES when the request cannot be allocated;
+// - otherwise the request's final status (IoStatus.Status above). A successful read fills all of Length:
+//   the bytes past a block shorter than Length are zeroed (VPCI_READ_BLOCK reports no byte count; binding
+//   2's PF pads them so, binding 1 reads the block's own size); a failed one leaves the buffer as the
+//   read left it (unspecified).
+// They block the calling thread until the completion (the endpoint's default timeout bounds it): call
+// them from any thread but the executor's, which must be running; from any number of threads at once.
+// cancel_io leaves them alone (Windows cannot cancel them either).
+//
 // Threading: device_io_control and cancel_io may be called from any thread (they hand the work to the
 // endpoint's executor and never wait); completion routines run on the endpoint's executor. io_event::wait
 // blocks its caller: never on the thread running the endpoint's executor. The caller keeps the buffers and
@@ -92,6 +114,7 @@
 
 #include <vpci/asio/detail/slot_queue.hpp>
 #include <vpci/asio/detail/vf_core.hpp>
+#include <vpci/asio/interface_standard.hpp>
 #include <vpci/block/endian.hpp>
 #include <vpci/error.hpp>
 #include <vpci/protocol/block_id.hpp>
@@ -170,12 +193,28 @@ class ioctl_device {
         if (r->status == target) emit_cancel(*r);
     });
   }
-  // Cancels every pending request.
+  // Cancels every pending request (not the interface's calls: they cannot be cancelled, as on Windows).
   void cancel_io() {
     boost::asio::post(state_->endpoint->get_executor(), [s = state_] {
-      (void)s->queue.end_waiting_if([](const std::shared_ptr<request>&) { return true; }, end_cancelled);
-      for (const auto& r : s->pending) emit_cancel(*r);
+      (void)s->queue.end_waiting_if([](const std::shared_ptr<request>& r) { return r->cancellable; }, end_cancelled);
+      for (const auto& r : s->pending)
+        if (r->cancellable) emit_cancel(*r);
     });
+  }
+
+  // The VPCI_INTERFACE_STANDARD of this device (what IRP_MN_QUERY_INTERFACE answers a VF driver on the
+  // device its IOCTLs go to): ReadVfConfigBlock and WriteVfConfigBlock issue a read or write request
+  // here and wait for its completion (above: interface()). Context is this facade: it must outlive the
+  // interface's use.
+  [[nodiscard]] interface_standard interface(std::uint32_t serial_number = 0) noexcept {
+    return interface_standard{sizeof(interface_standard),
+                              interface_standard_version,
+                              this,
+                              &detail::interface_no_reference,
+                              &detail::interface_no_reference,
+                              &interface_write,
+                              &interface_read,
+                              serial_number};
   }
 
   [[nodiscard]] Endpoint& endpoint() const noexcept { return *state_->endpoint; }
@@ -200,6 +239,7 @@ class ioctl_device {
     std::span<std::byte> output{};
     std::array<std::byte, max_block_size> data{};  // a write's data, copied at issue
     std::size_t length{0};
+    bool cancellable{true};  // false for the interface's calls
     boost::asio::cancellation_signal cancel;
   };
 
@@ -231,6 +271,12 @@ class ioctl_device {
       }
       return refused;
     }
+    submit(std::move(r), status, std::move(done));
+    return ntstatus::pending;
+  }
+
+  // Hands a request that may start to the endpoint's executor; it completes into `status` by `done`.
+  void submit(std::unique_ptr<request> r, io_status_block& status, completion done) {
     status.Status = ntstatus::pending;
     status.Information = 0;
     r->status = &status;
@@ -239,7 +285,58 @@ class ioctl_device {
                       [s = state_, owned = std::shared_ptr<request>(std::move(r))]() mutable {
                         arrive(s, std::move(owned));
                       });
-    return ntstatus::pending;
+  }
+
+  // An interface call's request, its status block and the event its caller waits on: shared with the
+  // completion, whose last touch (setting the event) may come after the caller saw it set.
+  struct blocking_call {
+    io_status_block status;
+    io_event completed;
+  };
+
+  // Issues `r` (a read or a write the interface checked) and waits for its completion, from a thread
+  // other than the one running the endpoint's executor; STATUS_INVALID_DEVICE_REQUEST there.
+  ntstatus issue_and_wait(std::unique_ptr<request> r, std::size_t& information) {
+    if (detail::running_in_this_thread(state_->endpoint->get_executor())) return ntstatus::invalid_device_request;
+    r->cancellable = false;
+    auto call = std::make_shared<blocking_call>();
+    submit(std::move(r), call->status, completion{nullptr, [call](io_status_block&) { call->completed.set(); }});
+    call->completed.wait();
+    information = call->status.Information;
+    return call->status.Status;
+  }
+
+  static std::int32_t interface_read(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
+    if (detail::interface_arguments_refused(context, buffer, length))
+      return detail::interface_status(ntstatus::invalid_parameter);
+    const auto destination = std::span<std::byte>(static_cast<std::byte*>(buffer), length);
+    try {
+      auto r = std::make_unique<request>();
+      r->what = kind::read;
+      r->block = block_id{block};
+      r->output = destination;
+      std::size_t bytes_read = 0;
+      const ntstatus status = static_cast<ioctl_device*>(context)->issue_and_wait(std::move(r), bytes_read);
+      return detail::interface_read_outcome(destination, bytes_read, status);
+    } catch (...) {
+      return detail::interface_status(ntstatus::insufficient_resources);
+    }
+  }
+
+  static std::int32_t interface_write(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
+    if (detail::interface_arguments_refused(context, buffer, length))
+      return detail::interface_status(ntstatus::invalid_parameter);
+    try {
+      auto r = std::make_unique<request>();
+      r->what = kind::write;
+      r->block = block_id{block};
+      r->length = length;
+      le::copy(std::span<const std::byte>(static_cast<const std::byte*>(buffer), length), r->data.data());
+      std::size_t bytes_written = 0;
+      return detail::interface_status(static_cast<ioctl_device*>(context)->issue_and_wait(std::move(r), bytes_written));
+    } catch (...) {
+      return detail::interface_status(ntstatus::insufficient_resources);
+    }
   }
 
   // Checks the buffers of request `code` against its rules; STATUS_PENDING when it may start.

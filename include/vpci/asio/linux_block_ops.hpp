@@ -81,19 +81,13 @@
 #include <memory>
 #include <mutex>
 #include <span>
-#include <type_traits>
 #include <utility>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/asio/detail/slot_queue.hpp>
@@ -110,32 +104,6 @@ typedef void (*vpci_linux_block_invalidate)(void* context, std::uint64_t block_m
 namespace vpci {
 
 namespace detail {
-
-// Whether the calling thread is running `executor`: an io_context's or a thread_pool's executor, a strand of
-// one, or a strand of a type-erased executor (make_strand(any_io_executor)), directly or inside a
-// type-erased executor (any_io_executor). Other kinds of executor answer false.
-template <class Executor>
-bool running_in_this_thread(const Executor& executor) {
-  if constexpr (requires { executor.running_in_this_thread(); }) {
-    return executor.running_in_this_thread();
-  } else if constexpr (requires { executor.template target<boost::asio::io_context::executor_type>(); }) {
-    using plain = boost::asio::io_context::executor_type;
-    using tracked = std::decay_t<decltype(boost::asio::prefer(std::declval<plain>(),
-                                                              boost::asio::execution::outstanding_work.tracked))>;
-    if (const auto* e = executor.template target<plain>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<tracked>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return e->running_in_this_thread();
-    using pool = boost::asio::thread_pool::executor_type;
-    if (const auto* e = executor.template target<pool>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<boost::asio::strand<pool>>()) return e->running_in_this_thread();
-    using erased = boost::asio::any_io_executor;
-    if (const auto* e = executor.template target<boost::asio::strand<erased>>()) return e->running_in_this_thread();
-    return false;
-  } else {
-    return false;
-  }
-}
 
 // The facade state whose invalidation callback this thread is running, if any: a blocking call made from
 // there waits for this very thread, whatever kind of executor runs it (running_in_this_thread knows only

@@ -13,6 +13,12 @@
 //   the first 64 bytes (128 for a CardBus bridge) to a reader without CAP_SYS_ADMIN, and size() is then that
 //   shorter length, so that a read inside size() never comes back short. file_size() is the file's size
 //   either way: size() < file_size() says the reader was shown only the start.
+// - An access past file_size() fails with errc::out_of_range (there is no such config space). A read
+//   inside the file but past size() fails with EACCES (system_category), before any I/O: the space is
+//   there but this opener may not read it (Linux's pci_read_config answers such a reader short, without
+//   an error), and a caller told out_of_range would look for its registers elsewhere instead of asking
+//   for privilege; linux_block_ops passes it through as -EACCES. Writes are bounded by the file only, as
+//   Linux's pci_write_config asks no privilege of a writer the file's mode let open it.
 //
 // Asynchronous operations: a multi-dword transfer is a loop of blocking system calls, so it never runs on
 // the caller's io_context thread. Each object owns one worker thread (a boost::asio::thread_pool of size
@@ -220,18 +226,20 @@ class sysfs_config_space {
   // The file's size in bytes (256 or 4096 for a sysfs config file), whatever this reader may read; 0 when closed.
   [[nodiscard]] std::size_t file_size() const noexcept { return file_size_; }
 
-  // Errors: errc::out_of_range / errc::invalid_argument (bounds), boost::asio::error::bad_descriptor
-  // (closed), errno's error of a failed pread, boost::system::errc::io_error for a short one. Returns the
-  // bytes read, 0 on error.
+  // Errors: errc::out_of_range / errc::invalid_argument (bounds of the file), EACCES (system_category:
+  // inside the file, past size(), what this opener may read), boost::asio::error::bad_descriptor (closed),
+  // errno's error of a failed pread, boost::system::errc::io_error for a short one. Returns the bytes
+  // read, 0 on error.
   std::size_t read(std::size_t offset, std::span<std::byte> out, boost::system::error_code& ec) const {
-    ec = transfer(fd_, size_, mode_, offset, out.data(), out.size(), false);
+    ec = transfer(fd_, {size_, file_size_}, mode_, offset, out.data(), out.size(), false);
     return ec ? 0 : out.size();
   }
 
-  // The errors of read, and errc::read_only when the object was opened read-only (nothing is written).
+  // The errors of read but EACCES (a write may reach the whole file), and errc::read_only when the object
+  // was opened read-only (nothing is written).
   std::size_t write(std::size_t offset, std::span<const std::byte> in, boost::system::error_code& ec) {
     // pwrite takes a const buffer; the cast only lets read and write share one loop.
-    ec = transfer(fd_, size_, mode_, offset, const_cast<std::byte*>(in.data()), in.size(), true);
+    ec = transfer(fd_, {size_, file_size_}, mode_, offset, const_cast<std::byte*>(in.data()), in.size(), true);
     return ec ? 0 : in.size();
   }
 
@@ -275,11 +283,19 @@ class sysfs_config_space {
     return 0;
   }
 
+  // The object's two sizes, as a transfer checks them.
+  struct extent {
+    std::size_t readable;
+    std::size_t file;
+  };
+
   // One pread/pwrite per aligned access; stops at the first failure.
-  static boost::system::error_code transfer(int fd, std::size_t size, access_mode mode, std::size_t offset,
+  static boost::system::error_code transfer(int fd, extent sizes, access_mode mode, std::size_t offset,
                                             std::byte* data, std::size_t length, bool is_write) noexcept {
     if (fd < 0) return boost::asio::error::bad_descriptor;
-    if (errc e = config::check_access(size, offset, length); e != no_error) return e;
+    if (errc e = config::check_access(sizes.file, offset, length); e != no_error) return e;
+    if (!is_write && config::check_access(sizes.readable, offset, length) != no_error)
+      return {EACCES, boost::system::system_category()};
     if (is_write && mode != access_mode::read_write) return errc::read_only;
     int failure = 0;
     bool short_transfer = false;
@@ -346,13 +362,14 @@ class sysfs_config_space {
         return;
       }
       boost::asio::post(*self->worker_, [h = handler_type(std::forward<Handler>(handler)), complete = std::move(complete),
-                                         closing = self->closing_, fd = self->fd_, size = self->size_,
-                                         mode = self->mode_, offset, data, length, is_write, state]() mutable {
+                                         closing = self->closing_, fd = self->fd_,
+                                         sizes = extent{self->size_, self->file_size_}, mode = self->mode_,
+                                         offset, data, length, is_write, state]() mutable {
         if (state->cancelled.load() || closing->load()) {
           complete(std::move(h), boost::asio::error::operation_aborted, 0);
           return;
         }
-        const boost::system::error_code ec = transfer(fd, size, mode, offset, data, length, is_write);
+        const boost::system::error_code ec = transfer(fd, sizes, mode, offset, data, length, is_write);
         complete(std::move(h), ec, ec ? 0 : length);
       });
     }

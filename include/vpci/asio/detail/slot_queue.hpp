@@ -1,12 +1,12 @@
-// vpci::detail::slot_queue: how a facade over a VF endpoint (linux_block_ops, ioctl_device) hands its
-// calls to the endpoint's fixed operation slots (Endpoint::max_operations: 64 on binding 2, 16 on binding
-// 1). The shapes those facades copy never fail a call because others are busy (a Linux caller sleeps, a
-// Windows IRP stays pending in its queue), where the endpoint answers errc::busy once its slots are
-// taken. So: at most `slots` calls are started at once; a call arriving beyond them waits, and the waiting
-// ones start oldest first as started ones complete; when a started call reports the device gone
-// (device_gone below), every call still waiting ends with that call's outcome instead of starting: it
-// waited across the device going away, and after a remove() the endpoint is usable again, so a waiting
-// call would otherwise reach a PF that removed its VF.
+// vpci::detail::slot_queue: how a facade over a VF endpoint (linux_block_ops, ioctl_device and the
+// VPCI_INTERFACE_STANDARD its interface() gives) hands its calls to the endpoint's fixed operation slots
+// (Endpoint::max_operations: 64 on binding 2, 16 on binding 1). The shapes those facades copy never
+// fail a call because others are busy (a Linux caller sleeps, a Windows IRP stays pending in its queue),
+// where the endpoint answers errc::busy once its slots are taken. So: at most `slots` calls are started
+// at once; a call arriving beyond them waits, and the waiting ones start oldest first as started ones
+// complete; when a started call reports the device gone (device_gone below), every call still waiting
+// ends with that call's outcome instead of starting: it waited across the device going away, and after a
+// remove() the endpoint is usable again, so a waiting call would otherwise reach a PF that removed its VF.
 //
 // Not thread-safe: the facade touches it on the endpoint's executor only. The facade reports each started
 // call's completion (completed) after delivering that call's own; an endpoint never completes an operation
@@ -16,15 +16,49 @@
 
 #include <cstddef>
 #include <deque>
+#include <type_traits>
 #include <utility>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/asio/detail/vf_core.hpp>
 #include <vpci/error.hpp>
 
 namespace vpci::detail {
+
+// Whether the calling thread is running `executor` (a facade's blocking call made there would wait for
+// its own thread, so the facades refuse it): an io_context's or a thread_pool's executor, a strand of
+// one, or a strand of a type-erased executor (make_strand(any_io_executor)), directly or inside a
+// type-erased executor (any_io_executor). Other kinds of executor answer false.
+template <class Executor>
+bool running_in_this_thread(const Executor& executor) {
+  if constexpr (requires { executor.running_in_this_thread(); }) {
+    return executor.running_in_this_thread();
+  } else if constexpr (requires { executor.template target<boost::asio::io_context::executor_type>(); }) {
+    using plain = boost::asio::io_context::executor_type;
+    using tracked = std::decay_t<decltype(boost::asio::prefer(std::declval<plain>(),
+                                                              boost::asio::execution::outstanding_work.tracked))>;
+    if (const auto* e = executor.template target<plain>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<tracked>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return e->running_in_this_thread();
+    using pool = boost::asio::thread_pool::executor_type;
+    if (const auto* e = executor.template target<pool>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<pool>>()) return e->running_in_this_thread();
+    using erased = boost::asio::any_io_executor;
+    if (const auto* e = executor.template target<boost::asio::strand<erased>>()) return e->running_in_this_thread();
+    return false;
+  } else {
+    return false;
+  }
+}
 
 // Whether `ec`, a call's outcome on `endpoint`, says the device went away: the endpoint was destroyed
 // (`life`), the VF was removed, the PF is known dead, the endpoint failed for good (its stream or transport
