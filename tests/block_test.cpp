@@ -157,6 +157,85 @@ struct gapped {
   }
 };
 
+// Members the count of T{...} once stopped at, taking the members after them for absent.
+inline std::uint32_t shared_counter = 0;
+struct behind_a_reference {
+  std::uint32_t head;
+  std::uint32_t& counter = shared_counter;
+  std::uint32_t tail;  // was never sent
+  friend constexpr auto vpci_fields(type_tag<behind_a_reference>) { return fields(&behind_a_reference::head); }
+};
+// A constructor template taking any argument made the count's conversion ambiguous.
+struct any_wrapper {
+  std::uint32_t value{};
+  any_wrapper() = default;
+  template <class U>
+  constexpr any_wrapper(U v) : value(static_cast<std::uint32_t>(v)) {}
+  friend constexpr auto vpci_fields(type_tag<any_wrapper>) { return fields(&any_wrapper::value); }
+};
+struct behind_a_constructor_template {
+  std::uint32_t head;
+  any_wrapper rate;     // was never sent
+  std::uint32_t queues; // was never sent
+  friend constexpr auto vpci_fields(type_tag<behind_a_constructor_template>) {
+    return fields(&behind_a_constructor_template::head);
+  }
+};
+struct constructor_template_listed {
+  std::uint16_t head;
+  any_wrapper rate;
+  friend constexpr auto vpci_fields(type_tag<constructor_template_listed>) {
+    return fields(&constructor_template_listed::head, &constructor_template_listed::rate);
+  }
+};
+// Two members of one union took two of the count's initializers and stood for `head`, never sent.
+struct union_members_listed {
+  std::uint32_t head;
+  union {
+    std::uint32_t raw;
+    float ratio;
+  };
+  std::uint32_t tail;
+  friend constexpr auto vpci_fields(type_tag<union_members_listed>) {
+    return fields(&union_members_listed::raw, &union_members_listed::ratio, &union_members_listed::tail);
+  }
+};
+struct union_member_listed_once {
+  std::uint16_t head;
+  union {
+    std::uint32_t raw;
+    float ratio;
+  };
+  std::uint8_t tail;
+  friend constexpr auto vpci_fields(type_tag<union_member_listed_once>) {
+    return fields(&union_member_listed_once::head, &union_member_listed_once::raw, &union_member_listed_once::tail);
+  }
+};
+// Qualified members and payloads, and unions: no codec takes them.
+struct with_const_member {
+  const std::uint32_t version;
+  std::uint16_t mtu;
+  friend constexpr auto vpci_fields(type_tag<with_const_member>) {
+    return fields(&with_const_member::version, &with_const_member::mtu);
+  }
+};
+struct with_volatile_member {
+  volatile std::uint32_t doorbell;
+  friend constexpr auto vpci_fields(type_tag<with_volatile_member>) { return fields(&with_volatile_member::doorbell); }
+};
+struct with_reference_kept_off_the_wire {
+  std::uint32_t& counter;
+  std::uint16_t mtu;
+  friend constexpr auto vpci_fields(type_tag<with_reference_kept_off_the_wire>) {
+    return fields_with_gaps(&with_reference_kept_off_the_wire::mtu);
+  }
+};
+union described_union {
+  std::uint32_t raw;
+  float ratio;
+  friend constexpr auto vpci_fields(type_tag<described_union>) { return fields(&described_union::raw); }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(block_buffers)
@@ -542,6 +621,42 @@ BOOST_AUTO_TEST_CASE(a_field_list_must_name_every_member_unless_it_declares_gaps
   BOOST_TEST(back->sent == 0x0102u);
   BOOST_TEST(back->also_sent == 0x7Fu);
   BOOST_TEST(back->local_cache == 0xCAFEu);  // the gap is the decoder's T{}, not the sender's value
+}
+
+BOOST_AUTO_TEST_CASE(no_member_is_left_off_the_wire_behind_one_the_count_cannot_initialize) {
+  static_assert(!wire_encodable<behind_a_reference>);
+  static_assert(!wire_encodable<behind_a_constructor_template>);
+  static_assert(!wire_encodable<union_members_listed>);
+  // Complete lists of such structs still encode, member by member.
+  static_assert(encoded_size<constructor_template_listed> == 2 + 4);
+  static_assert(encoded_size<union_member_listed_once> == 2 + 4 + 1);
+  constructor_template_listed with_template{0x0102, 0x03040506u};
+  BOOST_TEST(octets(block<12, constructor_template_listed>::to_buffer(with_template).span()) ==
+             (std::vector<unsigned>{0x02, 0x01, 0x06, 0x05, 0x04, 0x03}));
+  union_member_listed_once with_union{};
+  with_union.head = 0x0A0B;
+  with_union.raw = 0x11223344u;
+  with_union.tail = 0x7E;
+  const auto buffer = block<13, union_member_listed_once>::to_buffer(with_union);
+  BOOST_TEST(octets(buffer.span()) == (std::vector<unsigned>{0x0B, 0x0A, 0x44, 0x33, 0x22, 0x11, 0x7E}));
+  auto back = block<13, union_member_listed_once>::decode(buffer.span());
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST(back->raw == 0x11223344u);
+  BOOST_TEST(back->tail == 0x7Eu);
+}
+
+BOOST_AUTO_TEST_CASE(const_volatile_reference_and_union_payloads_have_no_wire_layout) {
+  static_assert(!wire_encodable<const std::uint32_t>);
+  static_assert(!wire_encodable<volatile std::uint8_t>);
+  static_assert(!wire_encodable<const std::uint8_t[4]>);
+  static_assert(!wire_encodable<std::array<const std::uint16_t, 2>>);
+  static_assert(!wire_encodable<with_const_member>);
+  static_assert(!wire_encodable<with_volatile_member>);
+  static_assert(!wire_encodable<with_reference_kept_off_the_wire>);
+  // Listed, yet a union: which member is active is not known.
+  BOOST_TEST((std::get<0>(vpci_fields(type_tag<described_union>{})) == &described_union::raw));
+  static_assert(!wire_encodable<described_union>);
+  BOOST_TEST(encoded_size<with_const_member> == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(c_arrays_encode_element_by_element) {

@@ -91,6 +91,37 @@ if(VPCI_HAS_LONG_DOUBLE_64)
 endif()
 vpci_compile_fail(block_base_member_listed_with_explicit_template_arguments block_base_member_explicit.cpp
                   "T has a base class, which vpci::fields\\(...\\) cannot list")
+# The member count fails closed: a member it cannot count, or one it could miss, is an error.
+vpci_compile_fail(block_reference_member block_reference_member.cpp "T has a const or reference member")
+vpci_compile_fail(block_reference_member_with_gaps block_reference_member_with_gaps.cpp
+                  "T has a const or reference member")
+vpci_compile_fail(block_member_with_constructor_template block_member_with_constructor_template.cpp
+                  "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_uncountable_member block_uncountable_member.cpp "the members of T cannot be counted")
+vpci_compile_fail(block_union_members_overlap block_union_members_overlap.cpp "fields N and M of T overlap")
+vpci_compile_fail(block_union_members_of_one_type block_union_members_of_one_type.cpp
+                  "fields N and M of T overlap|names a member of T twice \\(fields N and M; two members of one union")
+vpci_compile_fail(block_zero_byte_struct block_zero_byte_struct.cpp "T encodes to 0 bytes; a block carries 1..128")
+vpci_compile_fail(block_zero_byte_array block_zero_byte_array.cpp "T encodes to 0 bytes; a block carries 1..128")
+vpci_compile_fail(block_array_of_struct_with_unlisted_member block_array_of_struct_with_unlisted_member.cpp
+                  "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_nested_array_unlisted_member block_nested_array_unlisted_member.cpp
+                  "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_const_member block_const_member.cpp "field N of T is const or volatile")
+vpci_compile_fail(block_volatile_member block_volatile_member.cpp "field N of T is const or volatile")
+vpci_compile_fail(block_const_payload block_const_payload.cpp "T must not be const or volatile")
+vpci_compile_fail(block_union block_union.cpp "T or a field of T is \\(or holds\\) a union, which has no wire layout")
+# A consumer compiling as C++17 gets the one message (the compiler stops there, so nothing else follows).
+vpci_compile_fail(cxx17_consumer cxx17_consumer.cpp "vpci needs C\\+\\+20 \\(-std=c\\+\\+20 or later\\)" -std=c++17)
+set_tests_properties(compile_fail_cxx17_consumer PROPERTIES
+                     FAIL_REGULAR_EXPRESSION "requires|concept|span|no member named|does not name|unknown type")
+# The mailbox's C header compiles as strict C89 and C99 too (tests/c/mailbox_header_c89.c).
+foreach(standard IN ITEMS c89 c99)
+  add_test(NAME c_header_compiles_as_${standard}
+    COMMAND ${CMAKE_CXX_COMPILER} -x c -std=${standard} -pedantic-errors -Wall -Wextra -Wconversion -Werror
+            -fsyntax-only -I ${vpci_include} ${CMAKE_CURRENT_SOURCE_DIR}/c/mailbox_header_c89.c)
+  set_tests_properties(c_header_compiles_as_${standard} PROPERTIES LABELS build)
+endforeach()
 # Control: the same harness accepts a valid descriptor, so a failure above is the rule, not the harness.
 add_test(NAME compile_pass_control
   COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -Werror -I ${vpci_include}

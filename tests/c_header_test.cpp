@@ -1,9 +1,17 @@
 // include/vpci/c/vpci_mailbox.h (for firmware in C) and include/vpci/wire/mailbox.hpp describe the same
 // layout: every value and every field macro agrees with the C++ mirror. The header also compiles as C11
-// (tests/c/mailbox_header_check.c, built with -std=c11 -pedantic -Werror).
+// (tests/c/mailbox_header_check.c, built with -std=c11 -pedantic -Werror), and as C89 and C99. From C++ its
+// macros convert without C casts: this file, where they expand, makes those casts' warnings errors.
 #include <boost/test/unit_test.hpp>
 
 #include <cstdint>
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic error "-Wold-style-cast"
+#if !defined(__clang__)
+#pragma GCC diagnostic error "-Wuseless-cast"
+#endif
+#endif
 
 #include <vpci/c/vpci_mailbox.h>
 #include <vpci/protocol/ntstatus.hpp>

@@ -17,12 +17,25 @@ namespace vpci {
 
 template <std::uint32_t Id, class T>
 struct block {
-  static_assert(std::is_trivially_copyable_v<T>,
+  // Each check below keeps quiet when one before it has failed: the first rule broken is the one told.
+  static constexpr bool copyable = std::is_trivially_copyable_v<T>;
+  static_assert(copyable,
                 "vpci::block<Id, T>: T must be trivially copyable (a plain struct of integers, enums, bytes and arrays)");
+  static constexpr bool unqualified = detail::unqualified<T>;
+  static_assert(!copyable || unqualified,
+                "vpci::block<Id, T>: T must not be const or volatile: decode builds a T{} and fills it in (name "
+                "the type itself: block<Id, U>, not block<Id, const U>)");
   // A described struct with a bad field list gets its own message (field N not encodable, members left
-  // out) from layout_diagnosed; any other type without a layout gets this one.
-  static_assert(detail::layout_diagnosed<T>(),
+  // out), from layout_diagnosed; any other type without a layout gets this one.
+  static constexpr bool laid_out = copyable && unqualified && detail::layout_diagnosed<T>();
+  static_assert(!copyable || !unqualified || laid_out,
                 "vpci::block<Id, T>: T has no wire layout; list its fields with a vpci_fields(vpci::type_tag<T>) function");
+  static_assert(!laid_out || !detail::encodable<T> ||
+                    (std::is_default_constructible_v<T> && std::is_copy_assignable_v<T>),
+                "vpci::block<Id, T>: T must be a default-constructible, assignable type: decode builds a T{} and "
+                "fills it in");
+  static_assert(!laid_out || !detail::encodable<T> || encoded_size<T> != 0,
+                "vpci::block<Id, T>: T encodes to 0 bytes; a block carries 1..128 (vpci::valid_block_length)");
   static_assert(encoded_size<T> <= max_block_size,
                 "vpci::block<Id, T>: T encodes to more than vpci::max_block_size (128 bytes, VPCI_MAX_READ_WRITE_BLOCK_SIZE)");
 

@@ -3,6 +3,8 @@
 // which firmware footprint and host speed both want).
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>

@@ -27,10 +27,15 @@
 // member added to the struct later, say) would silently never travel, one named twice would travel twice
 // in place of another, and another type's member cannot be read from a T, so vpci::block rejects each at
 // compile time ("leaves out members of T", "names a member of T twice", "field N of T is not a member of
-// T"). Members are counted by how many initializers T{...} accepts (C arrays count their elements, as
-// brace elision does). A struct that deliberately keeps members off the wire (a local cache, padding the
-// peer never sees) says so with vpci::fields_with_gaps(...) instead of vpci::fields(...). Types that are
-// not aggregates (constructors, private members) cannot be counted and are not checked.
+// T"). Members are counted by how many initializers T{...} accepts, bare (C arrays count their elements,
+// as brace elision does) or braced (one per member). The count fails closed: a member neither initializer
+// reaches ("the members of T cannot be counted") is an error, not the end of T. Two listed fields at one
+// address (two members of one anonymous union) are refused ("fields N and M of T overlap"), and so is a
+// const or reference member, listed or not (decoding fills in a T{}; a reference is not encodable), a
+// const or volatile field, and a union as T or as a field (which member is active is not known). A struct
+// that deliberately keeps members off the wire (a local cache, padding the peer never sees) says so with
+// vpci::fields_with_gaps(...) instead of vpci::fields(...). Types that are not aggregates (constructors,
+// private members) cannot be counted and are not checked.
 //
 // A member of a base class counts as another type's: describe the base as a member struct instead. An
 // aggregate with a base class cannot be listed with vpci::fields(...) at all ("T has a base class"): T{...}
@@ -100,6 +105,10 @@ struct codec;  // no definition: T has no wire layout
 template <class T>
 concept encodable = requires { codec<T>::size; };
 
+// Decoding writes each field, so a const or volatile one (or T itself so qualified) has no codec.
+template <class T>
+concept unqualified = std::is_same_v<T, std::remove_cv_t<T>>;
+
 // The types whose size is the host's, not the wire's (wchar_t, long double), also inside an array or as
 // an enum's underlying type: no codec takes them, on any host (see the note at the top).
 template <class T>
@@ -115,7 +124,7 @@ template <class T>
 inline constexpr bool size_differs_between_hosts = host_sized<std::remove_cv_t<T>>::value;
 
 template <class T>
-  requires std::is_integral_v<T> && (!std::is_same_v<T, bool>) && (!size_differs_between_hosts<T>)
+  requires unqualified<T> && std::is_integral_v<T> && (!std::is_same_v<T, bool>) && (!size_differs_between_hosts<T>)
 struct codec<T> {
   static constexpr std::size_t size = sizeof(T);
   using wire = std::make_unsigned_t<T>;
@@ -149,7 +158,7 @@ struct codec<std::byte> {
 };
 
 template <class T>
-  requires std::is_enum_v<T> && encodable<std::underlying_type_t<T>>
+  requires unqualified<T> && std::is_enum_v<T> && encodable<std::underlying_type_t<T>>
 struct codec<T> {
   using underlying = std::underlying_type_t<T>;
   static constexpr std::size_t size = codec<underlying>::size;
@@ -167,7 +176,8 @@ struct codec<T> {
 // float and double: IEEE binary32 and binary64 wherever vpci builds. Not long double, even where it is 8
 // bytes (ARM, MSVC): x86-64 Linux could not decode what such a peer sends.
 template <class T>
-  requires std::is_floating_point_v<T> && (!size_differs_between_hosts<T>) && (sizeof(T) == 4 || sizeof(T) == 8)
+  requires unqualified<T> && std::is_floating_point_v<T> && (!size_differs_between_hosts<T>) &&
+           (sizeof(T) == 4 || sizeof(T) == 8)
 struct codec<T> {
   using wire = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   static constexpr std::size_t size = sizeof(T);
@@ -237,6 +247,129 @@ inline constexpr bool has_gaps<field_list_with_gaps<List>> = true;
 template <class T>
 inline constexpr bool fields_declared_with_gaps = has_gaps<decltype(vpci_fields(type_tag<T>{}))>;
 
+// ---- the rules a fields(...) list of an aggregate follows, checked in this order ----
+// Each rule answers true when an earlier one already failed: that rule speaks, not this one.
+
+// An array's element type, through C arrays and std::array: a described struct in an array is checked as
+// the struct it is.
+template <class T>
+struct wire_element {
+  using type = T;
+};
+template <class E, std::size_t N>
+struct wire_element<E[N]> : wire_element<E> {};
+template <class E, std::size_t N>
+struct wire_element<std::array<E, N>> : wire_element<E> {};
+template <class T>
+using wire_element_t = typename wire_element<T>::type;
+
+// True when every listed member pointer names a member of T itself.
+template <class T, class List = field_list_t<T>>
+struct lists_own_members;
+template <class T, class... Ptrs>
+struct lists_own_members<T, std::tuple<Ptrs...>>
+    : std::bool_constant<(std::is_same_v<typename member_type<Ptrs>::of, T> && ...)> {};
+
+// Converts only to a base class of T, so T{base_initializer<T>{}} compiles exactly when T's first
+// aggregate element is a base (bases come first; no member can take it unless T has a base).
+template <class T>
+struct base_initializer {
+  template <class Base>
+    requires(std::is_base_of_v<Base, T> && !std::is_same_v<Base, T>)
+  operator Base() const noexcept;  // never defined: only asked about in unevaluated requires-expressions
+};
+// Converts to nothing: a first element that takes it (a constructor template taking any argument) would
+// take base_initializer too, which then tells nothing; the count refuses such a member instead.
+struct no_initializer {};
+template <class T>
+inline constexpr bool aggregate_with_base = std::is_aggregate_v<T> && !requires { T{no_initializer{}}; } &&
+                                            requires { T{base_initializer<T>{}}; };
+
+// True unless T is an aggregate with a base class listed by fields(...): such a list either leaves the
+// base out or names its members through T, and the count below cannot tell how many (see the note at
+// the top).
+template <class T>
+consteval bool describes_no_base() {
+  return fields_declared_with_gaps<T> || !aggregate_with_base<T>;
+}
+
+// A const or reference member (listed or not) leaves T without an assignment: decoding fills in a T{},
+// which a const member refuses, and a reference is no value the peer could be sent. Such a member also
+// escapes the count below (no initializer converts to a non-const reference), so it is refused first.
+template <class T>
+consteval bool members_assignable() {
+  return !describes_no_base<T>() || std::is_copy_assignable_v<T>;
+}
+
+// ---- two listed fields sharing storage: one member named twice, or two members of one union ----
+// Where each field lives is asked of a T that is never constructed (the union's other member is active),
+// so T needs no constexpr constructor; clang forms such a union only of a literal T.
+template <class T>
+union unconstructed {
+  char none;
+  T value;
+  constexpr unconstructed() noexcept : none{} {}
+};
+
+template <class A, class B>
+constexpr bool same_member(A a, B b) noexcept {
+  if constexpr (std::is_same_v<A, B>) return a == b;
+  else return false;
+}
+
+// The first pair of listed fields at one address (an empty member may share its address and holds no
+// bytes, so it shares nothing). A member named twice compares equal as a member pointer too; g++ also
+// finds two members of one union of the same type equal that way, so both are reported as "named twice".
+struct shared_fields {
+  bool found = false;
+  bool same_member = false;
+  std::size_t first = 0;
+  std::size_t second = 0;
+};
+template <class T>
+consteval shared_fields first_shared_fields() {
+  constexpr auto fields = listed_fields<T>();
+  constexpr std::size_t count = std::tuple_size_v<field_list_t<T>>;
+  shared_fields pair;
+  if constexpr (count > 1) {
+    const void* address[count]{};
+    bool empty[count]{};
+    bool same[count][count]{};
+    if constexpr (__is_literal_type(T)) {
+      unconstructed<T> storage;
+      std::apply(
+          [&](auto... members) {
+            std::size_t at = 0;
+            ((address[at] = static_cast<const void*>(&(storage.value.*members)),
+              empty[at] = std::is_empty_v<typename member_type<decltype(members)>::type>, ++at),
+             ...);
+          },
+          fields);
+    }
+    std::size_t row = 0;
+    const auto compare_with_each = [&](auto first) {
+      std::size_t column = 0;
+      std::apply([&](auto... second) { ((same[row][column] = same_member(first, second), ++column), ...); }, fields);
+      ++row;
+    };
+    std::apply([&](auto... first) { (compare_with_each(first), ...); }, fields);
+    for (std::size_t i = 0; i < count && !pair.found; ++i)
+      for (std::size_t j = i + 1; j < count && !pair.found; ++j)
+        if (same[i][j] || (address[i] != nullptr && address[i] == address[j] && !empty[i] && !empty[j]))
+          pair = {true, same[i][j], i, j};
+  }
+  return pair;
+}
+// True when no two listed fields share storage.
+template <class T>
+consteval bool lists_no_shared_storage() {
+  if constexpr (!lists_own_members<T>::value || !describes_no_base<T>() || !members_assignable<T>()) {
+    return true;
+  } else {
+    return !first_shared_fields<T>().found;
+  }
+}
+
 // ---- counting an aggregate's members: how many initializers T{...} accepts ----
 struct any_initializer {
   template <class M>
@@ -245,14 +378,24 @@ struct any_initializer {
 template <std::size_t>
 using any_initializer_at = any_initializer;
 
+// Two ways to count, each with its own blind spot: a bare initializer converts to the member (a C array
+// takes one per element, by brace elision), but is ambiguous for a member whose constructor template takes
+// any argument; a braced one, {initializer}, initializes a whole member (a C array too) and picks such a
+// constructor, but cannot reach an explicit one. An element after the counted ones is also tried with {},
+// its default constructor.
 template <class T, class Indices>
 struct brace_probe;
 template <class T, std::size_t... I>
 struct brace_probe<T, std::index_sequence<I...>> {
   static constexpr bool accepts = requires { T{any_initializer_at<I>{}...}; };
+  static constexpr bool accepts_one_more =
+      requires { T{any_initializer_at<I>{}..., any_initializer{}}; } || requires { T{any_initializer_at<I>{}..., {}}; };
+  static constexpr bool accepts_braced = requires { T{{any_initializer_at<I>{}}...}; };
+  static constexpr bool accepts_one_more_braced =
+      requires { T{{any_initializer_at<I>{}}..., {any_initializer{}}}; } || requires { T{{any_initializer_at<I>{}}..., {}}; };
 };
 template <class T, std::size_t N>
-inline constexpr bool accepts_initializers = brace_probe<T, std::make_index_sequence<N>>::accepts;
+using brace_probe_of = brace_probe<T, std::make_index_sequence<N>>;
 
 // The initializers a member takes in T{...}: a C array one per element (brace elision), anything else
 // one (an initializer converts to it directly).
@@ -265,64 +408,41 @@ template <class T, class... Ptrs>
 struct listed_initializers<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (initializers_of<typename member_type<Ptrs>::type> + ... + 0)> {};
 
-// Converts only to a base class of T, so T{base_initializer<T>{}} compiles exactly when T's first
-// aggregate element is a base (bases come first; no member can take it unless T has a base).
+// The aggregates whose fields(...) list is counted against T{...}, once the rules before the count hold.
 template <class T>
-struct base_initializer {
-  template <class Base>
-    requires(std::is_base_of_v<Base, T> && !std::is_same_v<Base, T>)
-  operator Base() const noexcept;  // never defined, as any_initializer's
-};
-template <class T>
-inline constexpr bool aggregate_with_base = std::is_aggregate_v<T> && requires { T{base_initializer<T>{}}; };
-
-// True unless T is an aggregate with a base class listed by fields(...): such a list either leaves the
-// base out or names its members through T, and the count below cannot tell how many (see the note at
-// the top).
-template <class T>
-consteval bool describes_no_base() {
-  return fields_declared_with_gaps<T> || !aggregate_with_base<T>;
+consteval bool counted() {
+  return std::is_aggregate_v<T> && !fields_declared_with_gaps<T> && lists_own_members<T>::value &&
+         describes_no_base<T>() && members_assignable<T>() && lists_no_shared_storage<T>();
 }
 
-// True unless T is an aggregate whose fields(...) list leaves members out: T{...} then accepts more
-// initializers than the listed members take.
+// The count by elements (bare initializers: as many as the listed fields take) and by members (braced
+// ones: one per listed field).
 template <class T>
-consteval bool lists_every_member() {
-  if constexpr (!std::is_aggregate_v<T> || fields_declared_with_gaps<T>) {
+using element_probe = brace_probe_of<T, listed_initializers<T>::value>;
+template <class T>
+using member_probe = brace_probe_of<T, std::tuple_size_v<field_list_t<T>>>;
+
+// The count fails closed: T{...} must take an initializer for every listed field, one way or the other,
+// or the count could not tell a member it failed to initialize from the end of T (it would stop early,
+// and the members after it would stay off the wire unnoticed).
+template <class T>
+consteval bool members_countable() {
+  if constexpr (!counted<T>()) {
     return true;
-  } else if constexpr (!describes_no_base<T>()) {
-    return true;  // another rule speaks first
   } else {
-    return !accepts_initializers<T, listed_initializers<T>::value + 1>;
+    return element_probe<T>::accepts || member_probe<T>::accepts_braced;
   }
 }
 
-// True when every listed member pointer names a member of T itself.
-template <class T, class List = field_list_t<T>>
-struct lists_own_members;
-template <class T, class... Ptrs>
-struct lists_own_members<T, std::tuple<Ptrs...>>
-    : std::bool_constant<(std::is_same_v<typename member_type<Ptrs>::of, T> && ...)> {};
-
-// How many of `members` are `member` (only a pointer of the same type can be the same member).
-template <class Ptr, class... Ptrs>
-constexpr std::size_t occurrences(Ptr member, Ptrs... members) noexcept {
-  std::size_t found = 0;
-  ((found += [&] {
-     if constexpr (std::is_same_v<Ptr, Ptrs>) return members == member ? 1u : 0u;
-     else return 0u;
-   }()),
-   ...);
-  return found;
-}
-// True when the list names no member twice.
+// True unless T is an aggregate whose fields(...) list leaves members out: T{...} then takes one more
+// initializer than the listed members, counted either way.
 template <class T>
-consteval bool lists_each_member_once() {
-  if constexpr (!lists_own_members<T>::value || !describes_no_base<T>()) {
-    return true;  // another rule speaks first
+consteval bool lists_every_member() {
+  if constexpr (!counted<T>() || !members_countable<T>()) {
+    return true;
   } else {
-    return std::apply([](auto... members) { return ((occurrences(members, members...) == 1) && ...); },
-                      listed_fields<T>());
+    return !(element_probe<T>::accepts && element_probe<T>::accepts_one_more) &&
+           !(member_probe<T>::accepts_braced && member_probe<T>::accepts_one_more_braced);
   }
 }
 
@@ -338,9 +458,19 @@ template <class T, class... Ptrs>
 struct fields_size<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (codec<typename member_type<Ptrs>::type>::size + ... + 0)> {};
 
+// Every rule, in order (each later one assumes the earlier hold).
 template <class T>
-  requires described_struct<T> && lists_own_members<T>::value && all_fields_encodable<T>::value &&
-           (describes_no_base<T>()) && (lists_every_member<T>()) && (lists_each_member_once<T>())
+consteval bool field_list_follows_the_rules() {
+  if constexpr (!lists_own_members<T>::value || !all_fields_encodable<T>::value) {
+    return false;
+  } else {
+    return describes_no_base<T>() && members_assignable<T>() && lists_no_shared_storage<T>() &&
+           members_countable<T>() && lists_every_member<T>();
+  }
+}
+
+template <class T>
+  requires described_struct<T> && (field_list_follows_the_rules<T>())
 struct codec<T> {
   static constexpr std::size_t size = fields_size<T>::value;
   static constexpr void encode(const T& v, std::byte* out) noexcept {
@@ -375,7 +505,7 @@ struct codec<T> {
 };
 
 // ---- the diagnostics vpci::block gives for a type without a wire layout ----
-// Each names the rule broken; the compiler's "required from" lines give T and N.
+// Each names the rule broken; the compiler's "required from" lines give T, N and M.
 template <class T>
 consteval bool layout_diagnosed();
 
@@ -391,19 +521,54 @@ struct host_size_check {
   static constexpr bool ok = !size_differs_between_hosts<M>;
 };
 
+// A union, as T or a field of T (alone or in an array): which member is active is not known, so its bytes
+// have no one meaning; a vpci_fields list in it changes nothing.
+template <class M>
+struct union_check {
+  static_assert(!std::is_union_v<M>,
+                "vpci::block<Id, T>: T or a field of T is (or holds) a union, which has no wire layout (its "
+                "members share their bytes, and which one is active is not known): send a struct of the "
+                "members both sides read, or the bytes as a std::array");
+  static constexpr bool ok = !std::is_union_v<M>;
+};
+
+// True when the field has a wire layout; otherwise the message of the rule it breaks has been given.
+template <class T, std::size_t N, class Ptr>
+consteval bool listed_field_diagnosed() {
+  using member = typename member_type<Ptr>::type;
+  using element = std::remove_cv_t<wire_element_t<member>>;
+  if constexpr (!std::is_same_v<typename member_type<Ptr>::of, T>) {
+    return false;  // listed_field's own message
+  } else if constexpr (!unqualified<wire_element_t<member>>) {
+    return false;  // listed_field's own message
+  } else if constexpr (size_differs_between_hosts<member>) {
+    return !host_size_check<member>::ok;
+  } else if constexpr (std::is_union_v<element>) {
+    return !union_check<element>::ok;
+  } else if constexpr (described_struct<element> && !encodable<member>) {
+    return layout_diagnosed<element>();
+  } else {
+    return encodable<member>;
+  }
+}
+
 template <class T, std::size_t N, class Ptr>
 struct listed_field {
   using member = typename member_type<Ptr>::type;
-  static_assert(std::is_same_v<typename member_type<Ptr>::of, T>,
+  static constexpr bool own = std::is_same_v<typename member_type<Ptr>::of, T>;
+  static_assert(own,
                 "vpci::block<Id, T>: field N of T is not a member of T (a member of another struct, or of a base "
                 "of T: list T's own members, and describe a base as a member struct)");
-  // A described struct that breaks a rule of its own says which (its own static_assert), and so does a
-  // type whose size is the host's; any other member without a layout gets this message.
-  static_assert(encodable<member> || described_struct<member> || size_differs_between_hosts<member>,
+  static constexpr bool unqualified_field = unqualified<wire_element_t<member>>;
+  static_assert(!own || unqualified_field,
+                "vpci::block<Id, T>: field N of T is const or volatile (or an array of such): decoding writes "
+                "each field of a T{}; drop the qualifier");
+  // A described struct (also in an array) that breaks a rule of its own says which, and so does a union or
+  // a type whose size is the host's; any other member without a layout gets this message.
+  static_assert(!own || !unqualified_field || listed_field_diagnosed<T, N, Ptr>(),
                 "vpci::block<Id, T>: field N of T is not encodable (an integer, enum, bool, std::byte, float, "
                 "double, an array of those, or a struct with its own vpci_fields)");
-  static constexpr bool ok = std::is_same_v<typename member_type<Ptr>::of, T> && host_size_check<member>::ok &&
-                             (encodable<member> || (described_struct<member> && layout_diagnosed<member>() && false));
+  static constexpr bool ok = own && unqualified_field && encodable<member>;
 };
 template <class T, class Ptrs = field_list_t<T>, class Indices = std::make_index_sequence<std::tuple_size_v<Ptrs>>>
 struct listed_fields_check;
@@ -411,6 +576,30 @@ template <class T, class... Ptrs, std::size_t... N>
 struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> {
   static constexpr bool ok = (listed_field<T, N, Ptrs>::ok && ...);
 };
+
+// Fields N and M of T share storage: the same member twice, or two members of one union.
+template <class T, std::size_t N, std::size_t M, bool SameMember>
+struct shared_fields_check {
+  static_assert(!SameMember,
+                "vpci::block<Id, T>: the vpci_fields list of T names a member of T twice (fields N and M; two "
+                "members of one union of the same type may be reported so too): list each member once, and one "
+                "member of a union");
+  static_assert(SameMember,
+                "vpci::block<Id, T>: fields N and M of T overlap (members of one union share their bytes): list "
+                "one member of a union, the one both sides read");
+  static constexpr bool said = true;
+};
+// True unless two fields share storage, once the message for the first such pair has been given.
+template <class T>
+consteval bool shared_fields_diagnosed() {
+  if constexpr (lists_no_shared_storage<T>()) {
+    return true;
+  } else {
+    constexpr shared_fields pair = first_shared_fields<T>();
+    return shared_fields_check<T, pair.first, pair.second, pair.same_member>::said;
+  }
+}
+
 template <class T>
 struct field_list_check {
   static_assert(describes_no_base<T>(),
@@ -418,26 +607,44 @@ struct field_list_check {
                 "whole base as one member, so a base member left out could not be told (nor one named through "
                 "T, as fields<T, M...>(&T::base_member) does, from T's own); describe the base as a member "
                 "struct, or list T's own members with vpci::fields_with_gaps(...) to keep the base off the wire");
+  static_assert(members_assignable<T>(),
+                "vpci::block<Id, T>: T has a const or reference member (listed or not), so it cannot be "
+                "assigned: decoding fills in the members of a T{}, and a reference is not encodable (the peer "
+                "cannot follow it); make the member a plain value, or keep it out of the payload type");
+  static_assert(shared_fields_diagnosed<T>());  // shared_fields_check speaks
+  static_assert(members_countable<T>(),
+                "vpci::block<Id, T>: the members of T cannot be counted, so vpci cannot tell whether the "
+                "vpci_fields list leaves some out: T{...} takes no initializer for one of them (a member type "
+                "whose constructors refuse both a bare and a braced initializer, or take it ambiguously); list T's fields with "
+                "vpci::fields_with_gaps(...), which claims no completeness, or give the member a plainer type");
   static_assert(lists_every_member<T>(),
                 "vpci::block<Id, T>: the vpci_fields list of T leaves out members of T; list every member, or "
                 "use vpci::fields_with_gaps(...) to keep some off the wire deliberately");
-  static_assert(lists_each_member_once<T>(),
-                "vpci::block<Id, T>: the vpci_fields list of T names a member of T twice; list each member once");
-  static constexpr bool ok = describes_no_base<T>() && lists_every_member<T>() && lists_each_member_once<T>();
+  static constexpr bool ok = describes_no_base<T>() && members_assignable<T>() && lists_no_shared_storage<T>() &&
+                             members_countable<T>() && lists_every_member<T>();
 };
-// True when T has a wire layout. For a described struct that has none, or a type whose size is the
-// host's, the failing rule's own static_assert has already spoken, so this is true to keep the generic
-// message quiet.
+// True when T has a wire layout. For a described struct that has none (also as an array's element), a
+// union, or a type whose size is the host's, the failing rule's own static_assert has already spoken, so
+// this is true to keep the generic message quiet.
 template <class T>
 consteval bool layout_diagnosed() {
-  if constexpr (described_struct<T>) {
-    if constexpr (listed_fields_check<T>::ok) static_cast<void>(field_list_check<T>::ok);
+  using element = std::remove_cv_t<wire_element_t<T>>;
+  if constexpr (encodable<T>) {
     return true;
   } else if constexpr (size_differs_between_hosts<T>) {
-    static_cast<void>(host_size_check<T>::ok);
-    return true;
+    return !host_size_check<T>::ok;
+  } else if constexpr (std::is_union_v<element>) {
+    return !union_check<element>::ok;
+  } else if constexpr (described_struct<element> && unqualified<wire_element_t<T>>) {
+    if constexpr (!std::is_same_v<element, T>) {
+      return layout_diagnosed<element>();
+    } else if constexpr (!listed_fields_check<T>::ok) {
+      return true;
+    } else {
+      return !field_list_check<T>::ok;
+    }
   } else {
-    return encodable<T>;
+    return false;
   }
 }
 

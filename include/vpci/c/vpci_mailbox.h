@@ -7,6 +7,27 @@
 
 #include <stdint.h>
 
+/* VPCI_CAST(type, value): the macros' conversions. A C cast in C; in C++ a static_cast inside a function
+ * template, so that a C++ file including this header stays clean under -Wold-style-cast, and under
+ * -Wuseless-cast where the value already has the type. */
+#ifdef __cplusplus
+extern "C++" {
+namespace vpci_mailbox_detail {
+template <class To, class From>
+#if __cplusplus >= 201103L
+constexpr
+#endif
+    inline To
+    cast(From value) {
+  return static_cast<To>(value);
+}
+} /* namespace vpci_mailbox_detail */
+}
+#define VPCI_CAST(type, value) (vpci_mailbox_detail::cast<type>(value))
+#else
+#define VPCI_CAST(type, value) ((type)(value))
+#endif
+
 /* Discovery: a DVSEC (extended capability 0x0023), revision 2, length 0xB8. */
 #define VPCI_EXT_CAP_ID_DVSEC 0x0023u
 #define VPCI_DVSEC_ID_DEFAULT 0x5650u /* "VP"; the DVSEC vendor ID defaults to the function's own */
@@ -47,30 +68,33 @@
 #define VPCI_OP_WRITE 2u
 
 /* request dword */
-#define VPCI_REQUEST_SEQUENCE(w) ((uint16_t)((w)&0xFFFFu))
-#define VPCI_REQUEST_LENGTH(w) ((uint8_t)(((w) >> 16) & 0xFFu))
-#define VPCI_REQUEST_OPERATION(w) ((uint8_t)(((w) >> 24) & 0x3u))
-#define VPCI_REQUEST_RESERVED(w) ((uint32_t)((w) >> 26))
-#define VPCI_REQUEST(seq, len, op) \
-  ((uint32_t)(uint16_t)(seq) | ((uint32_t)((len)&0xFFu) << 16) | ((uint32_t)((op)&0x3u) << 24))
+#define VPCI_REQUEST_SEQUENCE(w) (VPCI_CAST(uint16_t, (w)&0xFFFFu))
+#define VPCI_REQUEST_LENGTH(w) (VPCI_CAST(uint8_t, ((w) >> 16) & 0xFFu))
+#define VPCI_REQUEST_OPERATION(w) (VPCI_CAST(uint8_t, ((w) >> 24) & 0x3u))
+#define VPCI_REQUEST_RESERVED(w) (VPCI_CAST(uint32_t, (w) >> 26))
+#define VPCI_REQUEST(seq, len, op)                                                                  \
+  (VPCI_CAST(uint32_t, VPCI_CAST(uint16_t, seq)) | (VPCI_CAST(uint32_t, (len)&0xFFu) << 16) | \
+   (VPCI_CAST(uint32_t, (op)&0x3u) << 24))
 
 /* status dword */
-#define VPCI_STATUS_ACK(w) ((uint16_t)((w)&0xFFFFu))
-#define VPCI_STATUS_COUNT(w) ((uint8_t)(((w) >> 16) & 0xFFu))
+#define VPCI_STATUS_ACK(w) (VPCI_CAST(uint16_t, (w)&0xFFFFu))
+#define VPCI_STATUS_COUNT(w) (VPCI_CAST(uint8_t, ((w) >> 16) & 0xFFu))
 #define VPCI_STATUS_FAILED 0x01000000u
 #define VPCI_STATUS_INVALIDATED 0x02000000u
-#define VPCI_STATUS_HEARTBEAT(w) ((uint8_t)(((w) >> 26) & 0x3u))
-#define VPCI_STATUS_EPOCH(w) ((uint8_t)(((w) >> 28) & 0xFu))
+#define VPCI_STATUS_HEARTBEAT(w) (VPCI_CAST(uint8_t, ((w) >> 26) & 0x3u))
+#define VPCI_STATUS_EPOCH(w) (VPCI_CAST(uint8_t, ((w) >> 28) & 0xFu))
 #define VPCI_STATUS_ANSWER_FIELDS 0xF1FFFFFFu /* what a VF's tear check compares */
-#define VPCI_STATUS(ack, count, failed, invalidated, heartbeat, epoch)                                   \
-  ((uint32_t)(uint16_t)(ack) | ((uint32_t)((count)&0xFFu) << 16) | ((failed) ? VPCI_STATUS_FAILED : 0u) | \
-   ((invalidated) ? VPCI_STATUS_INVALIDATED : 0u) | ((uint32_t)((heartbeat)&0x3u) << 26) |              \
-   ((uint32_t)((epoch)&0xFu) << 28))
+#define VPCI_STATUS(ack, count, failed, invalidated, heartbeat, epoch)                                    \
+  (VPCI_CAST(uint32_t, VPCI_CAST(uint16_t, ack)) | (VPCI_CAST(uint32_t, (count)&0xFFu) << 16) |        \
+   ((failed) ? VPCI_STATUS_FAILED : 0u) | ((invalidated) ? VPCI_STATUS_INVALIDATED : 0u) |               \
+   (VPCI_CAST(uint32_t, (heartbeat)&0x3u) << 26) | (VPCI_CAST(uint32_t, (epoch)&0xFu) << 28))
 
 /* identity and limits values a PF publishes */
-#define VPCI_IDENTITY(capabilities) ((uint32_t)VPCI_LAYOUT_VERSION | ((uint32_t)(uint16_t)(capabilities) << 16))
-#define VPCI_LIMITS(heartbeat_ms) \
-  ((uint32_t)VPCI_MAX_BLOCK_SIZE | ((uint32_t)(VPCI_DATA_WINDOW_SIZE / 4u) << 8) | ((uint32_t)(uint16_t)(heartbeat_ms) << 16))
+#define VPCI_IDENTITY(capabilities) \
+  (VPCI_CAST(uint32_t, VPCI_LAYOUT_VERSION) | (VPCI_CAST(uint32_t, VPCI_CAST(uint16_t, capabilities)) << 16))
+#define VPCI_LIMITS(heartbeat_ms)                                                                  \
+  (VPCI_CAST(uint32_t, VPCI_MAX_BLOCK_SIZE) | (VPCI_CAST(uint32_t, VPCI_DATA_WINDOW_SIZE / 4u) << 8) | \
+   (VPCI_CAST(uint32_t, VPCI_CAST(uint16_t, heartbeat_ms)) << 16))
 
 /* NTSTATUS values a PF answers with */
 #define VPCI_STATUS_SUCCESS 0x00000000u

@@ -7,6 +7,8 @@
 // after the operation holding the bound ended.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <cstddef>
 #include <cstdint>
 

@@ -7,6 +7,8 @@
 // `slow`. From a quiet start: fast, 2 fast, 4 fast, ... slow, slow, ...; activity brings it back to fast.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <cstdint>
 
 namespace vpci::engine {

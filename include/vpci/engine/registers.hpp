@@ -1,6 +1,8 @@
 // Register-write lists the mailbox engines hand to their binding (freestanding, fixed capacity).
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>

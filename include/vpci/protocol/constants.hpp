@@ -1,6 +1,8 @@
 // Protocol constants of the SR-IOV configuration-block backchannel (vpci.h, pcivirt.h, ntddndis.h).
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <cstddef>
 #include <cstdint>
 

@@ -3,6 +3,8 @@
 // std::error_category and the Boost.System interop on top of the same enum.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 namespace vpci {
 
 // Value 0 is reserved for "no error", as for every error enum that feeds std::error_code.

@@ -1,6 +1,8 @@
 // The NTSTATUS values the backchannel produces or consumes, with the severity helpers of ntdef.h.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <cstdint>
 
 namespace vpci {

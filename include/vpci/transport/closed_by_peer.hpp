@@ -5,6 +5,8 @@
 // asks this one rule.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
 

@@ -15,6 +15,8 @@
 //   for any Asio completion token.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <concepts>
 #include <cstddef>
 #include <span>

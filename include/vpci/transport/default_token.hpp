@@ -8,6 +8,8 @@
 // returns a deferred operation with every Boost vpci supports (1.81 and later).
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <type_traits>
 
 #include <boost/asio/async_result.hpp>

@@ -3,6 +3,8 @@
 // other processes map, and a wake in one process must reach sleepers in another.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <climits>
 #include <cstdint>
 

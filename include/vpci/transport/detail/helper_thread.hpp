@@ -4,6 +4,8 @@
 // system category, and callers that catch that must catch this one too.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <memory>
 #include <system_error>
 #include <thread>

@@ -19,6 +19,8 @@
 // object and locked it) makes the others give up after a bounded wait, never hang.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <cerrno>
 #include <chrono>
 

@@ -5,6 +5,8 @@
 // error.
 #pragma once
 
+#include <vpci/protocol/cxx20.hpp>
+
 #include <cerrno>
 
 namespace vpci::detail {
