@@ -92,6 +92,14 @@ std::int32_t interface_read(void* context, std::uint32_t block, void* buffer, st
   return interface_read_outcome(destination, bytes_read, to_ntstatus(ec));
 }
 
+// The interface a facade hands out: Size and Version filled in, reference counting a no-op (the facade
+// outlives the interface's use), `context` passed to both functions.
+inline interface_standard make_interface(void* context, vpci_block_function write, vpci_block_function read,
+                                         std::uint32_t serial_number) noexcept {
+  return interface_standard{sizeof(interface_standard), interface_standard_version, context, &interface_no_reference,
+                            &interface_no_reference, write, read, serial_number};
+}
+
 template <class Endpoint>
 std::int32_t interface_write(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
   if (interface_arguments_refused(context, buffer, length)) return interface_status(ntstatus::invalid_parameter);
@@ -110,14 +118,8 @@ std::int32_t interface_write(void* context, std::uint32_t block, void* buffer, s
 // above: no event loop running the endpoint).
 template <class Endpoint>
 interface_standard make_interface_standard(Endpoint& endpoint, std::uint32_t serial_number = 0) noexcept {
-  return interface_standard{sizeof(interface_standard),
-                            interface_standard_version,
-                            &endpoint,
-                            &detail::interface_no_reference,
-                            &detail::interface_no_reference,
-                            &detail::interface_write<Endpoint>,
-                            &detail::interface_read<Endpoint>,
-                            serial_number};
+  return detail::make_interface(&endpoint, &detail::interface_write<Endpoint>, &detail::interface_read<Endpoint>,
+                                serial_number);
 }
 
 }  // namespace vpci

@@ -207,14 +207,7 @@ class ioctl_device {
   // here and wait for its completion (above: interface()). Context is this facade: it must outlive the
   // interface's use.
   [[nodiscard]] interface_standard interface(std::uint32_t serial_number = 0) noexcept {
-    return interface_standard{sizeof(interface_standard),
-                              interface_standard_version,
-                              this,
-                              &detail::interface_no_reference,
-                              &detail::interface_no_reference,
-                              &interface_write,
-                              &interface_read,
-                              serial_number};
+    return detail::make_interface(this, &interface_write, &interface_read, serial_number);
   }
 
   [[nodiscard]] Endpoint& endpoint() const noexcept { return *state_->endpoint; }
