@@ -545,11 +545,15 @@ static int build_space(struct vf_state* v) {
  * mapping stays until main() joined this thread: main may still ring the thread's doorbell. */
 static void release_space(struct vf_state* v) {
   aword* presence = &v->map[SHM_DEVICE_PRESENCE / 4];
+  /* Off the robust list before the word is given up (docs/shm-transport.md 4): should this thread end in
+   * between, list_op_pending still names the word, and the kernel marks it gone just the same. */
+  v->robust.list_op_pending = &v->entry;
+  v->robust.list.next = &v->robust.list;
   uint32_t value = atomic_load(presence);
   while ((value & FUTEX_TID_MASK) == v->tid && !(value & FUTEX_OWNER_DIED))
     if (atomic_compare_exchange_weak(presence, &value, FUTEX_OWNER_DIED)) break;
+  v->robust.list_op_pending = NULL; /* nothing left for the kernel at thread exit */
   futex_wake(presence);
-  v->robust.list.next = &v->robust.list; /* nothing left for the kernel at thread exit */
   ring(&v->map[SHM_TO_DRIVER / 4]);
   const int fd = shm_open(v->name, O_RDONLY, 0);
   struct stat st;
