@@ -593,8 +593,8 @@ BOOST_AUTO_TEST_CASE(a_reset_lifts_quarantine_keeps_the_latch_and_clears_control
   BOOST_TEST((f.session.last_event() == mailbox_event::reset));
   f.expect_writes({
       w32(0x24, 0),                                     // result: STATUS_SUCCESS
-      w32(0x30, 0),                                     // the acknowledgement taken
       w32(0x28, 0b1100),                                // bit 1 taken; bit 2 and the new bit 3 stay latched
+      w32(0x30, 0),                                     // the acknowledgement taken, after the mask
       w32(0x20, status_word(0, 0, false, true, 0, 1)),  // ack 0, same epoch
       {0x18, zeros(8)},                                 // the request registers: not run again, not a skip
       w32(0x14, mailbox::control_signal),               // RESET cleared last, SIGNAL kept
@@ -690,16 +690,16 @@ BOOST_AUTO_TEST_CASE(invalidations_are_or_coalesced_and_published_mask_then_stat
   f.next(op_read, 6, 8);
   f.expect_writes({{0x38, pattern(8, 0x60)}, w32(0x20, status_word(1, 8, false, true, 0, 1))});
 
-  // The VF acknowledges bits 1 and 63: the acknowledgement registers are cleared, the mask follows.
+  // The VF acknowledges bits 1 and 63: the mask drops them, then the acknowledgement registers are cleared.
   f.vf_write_u32(reg::invalidate_ack_low, 0b10);
   f.vf_write_u32(reg::invalidate_ack_high, 0x80000000u);
   f.service();
   BOOST_TEST((f.session.last_event() == mailbox_event::invalidation));
-  f.expect_writes({w32(0x30, 0), w32(0x34, 0), w32(0x28, 0b10000), w32(0x2C, 0)});
+  f.expect_writes({w32(0x28, 0b10000), w32(0x2C, 0), w32(0x30, 0), w32(0x34, 0)});
   // The last bit taken: the mask and INVALIDATED clear.
   f.vf_write_u32(reg::invalidate_ack_low, 0b10000);
   f.service();
-  f.expect_writes({w32(0x30, 0), w32(0x28, 0), w32(0x20, status_word(1, 8, false, false, 0, 1))});
+  f.expect_writes({w32(0x28, 0), w32(0x30, 0), w32(0x20, status_word(1, 8, false, false, 0, 1))});
   // Acknowledging a bit that is not latched takes nothing else; its register is still cleared.
   f.vf_write_u32(reg::invalidate_ack_high, 1);
   f.service();
@@ -742,6 +742,27 @@ BOOST_AUTO_TEST_CASE(an_invalidation_raised_again_while_latched_stays_through_on
   f.vf_write_u32(reg::invalidate_ack_low, 0b100);
   f.service();
   BOOST_TEST(f.mask() == 0u);
+}
+
+// A VF reads the acknowledgement registers, and the mask only when they read cleared (docs/protocol.md
+// 4.3). Were they cleared before the mask was rewritten, a VF reading in between would take a bit already
+// taken from the stale mask, and its acknowledgement of it, landing after the PF raised that block anew,
+// would take out the new raise unseen.
+BOOST_AUTO_TEST_CASE(the_mask_is_rewritten_before_the_acknowledgements_are_cleared) {
+  fixture f;
+  BOOST_TEST((f.store.invalidate(0, block_mask{0b10}) == no_error));
+  f.service();
+  f.vf_write_u32(reg::invalidate_ack_low, 0b10);
+  f.service();
+  f.expect_writes({w32(0x28, 0), w32(0x30, 0), w32(0x20, status_word(0, 0, false, false, 0, 1))});
+  // With a request answered in the same service: data, mask, acknowledgement, status.
+  BOOST_TEST((f.store.invalidate(0, block_mask{std::uint64_t{0b100} | std::uint64_t{1} << 40}) == no_error));
+  f.service();
+  f.vf_write_u32(reg::invalidate_ack_low, 0b100);
+  f.vf_write_u32(reg::invalidate_ack_high, 1u << 8);
+  f.next(op_read, 6, 8);
+  f.expect_writes({{0x38, pattern(8, 0x60)}, w32(0x28, 0), w32(0x2C, 0), w32(0x30, 0), w32(0x34, 0),
+                   w32(0x20, status_word(1, 8, false, false, 0, 1))});
 }
 
 // ---- case 13: PF-owned registers ----------------------------------------------------------------------------
@@ -910,7 +931,7 @@ BOOST_AUTO_TEST_CASE(a_vf_writing_during_the_pfs_update) {
   f.vf_write_u32(reg::invalidate_ack_low, 0b110);
   f.request(op_read, 5, 16, 2);
   f.apply(writes);
-  f.expect_writes({{0x38, pattern(8, 0x60)}, w32(0x30, 0), w32(0x28, 0b100), w32(0x20, status_word(1, 8, false, true, 0, 1))});
+  f.expect_writes({{0x38, pattern(8, 0x60)}, w32(0x28, 0b100), w32(0x30, 0), w32(0x20, status_word(1, 8, false, true, 0, 1))});
   BOOST_TEST(f.u32(reg::request) == request_word(2, 16, op_read));  // untouched by the PF
   BOOST_TEST(f.u32(reg::invalidate_ack_low) == 0u);                // the second acknowledgement was cleared
   BOOST_TEST(f.mask() == 0b100u);                                   // bit 2 stays latched: seen again

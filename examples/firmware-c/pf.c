@@ -250,7 +250,7 @@ static void initialise_window(struct vf_state* v, bool flr) {
   reg_store(v, VPCI_REG_STATUS, status_word(v));
 }
 
-/* docs/protocol.md 4.2 publish(): a read answer's data, result, the acknowledgements cleared, the mask,
+/* docs/protocol.md 4.2 publish(): a read answer's data, result, the mask, the acknowledgements cleared,
  * status last. Returns whether anything the VF reads changed, a heartbeat aside (then it is signalled). */
 static bool publish(struct vf_state* v, const uint32_t* copy, const uint8_t* answer, unsigned answer_length) {
   const uint32_t status_before = v->shadow[VPCI_REG_STATUS / 4];
@@ -266,13 +266,14 @@ static bool publish(struct vf_state* v, const uint32_t* copy, const uint8_t* ans
     reg_store(v, VPCI_REG_DATA + i, word);
   }
   changed |= reg_update(v, VPCI_REG_RESULT, v->result);
+  /* The mask before the acknowledgements are cleared: a VF that reads them cleared reads the mask after. */
+  changed |= reg_update(v, VPCI_REG_INVALIDATE_MASK_LOW, (uint32_t)v->latch);
+  changed |= reg_update(v, VPCI_REG_INVALIDATE_MASK_HIGH, (uint32_t)(v->latch >> 32));
   for (uint32_t r = VPCI_REG_INVALIDATE_ACK_LOW; r <= VPCI_REG_INVALIDATE_ACK_HIGH; r += 4)
     if (copy[r / 4] != 0) { /* the acknowledgements the VF set, cleared */
       reg_store(v, r, 0);
       changed = true;
     }
-  changed |= reg_update(v, VPCI_REG_INVALIDATE_MASK_LOW, (uint32_t)v->latch);
-  changed |= reg_update(v, VPCI_REG_INVALIDATE_MASK_HIGH, (uint32_t)(v->latch >> 32));
   const uint32_t status = status_word(v);
   changed |= (status & ~(3u << 26)) != (status_before & ~(3u << 26)); /* a heartbeat alone: no signal */
   (void)reg_update(v, VPCI_REG_STATUS, status);

@@ -364,15 +364,18 @@ class pf_mailbox_session {
     status_.count = static_cast<std::uint8_t>(bytes);
   }
 
-  // Writes in the protocol's order: a read answer's data, then what changed of result, the acknowledgement
-  // registers the VF set (cleared), the mask registers, and status.
+  // Writes in the protocol's order: a read answer's data, then what changed of result, the mask registers,
+  // the acknowledgement registers the VF set (cleared), and status. The mask goes before the
+  // acknowledgements are cleared: a VF that reads them cleared and then the mask reads a mask without the
+  // bits they took (docs/protocol.md 4.3); cleared first, it could take a taken bit again and acknowledge it
+  // after the PF raised it anew.
   constexpr void publish(std::span<const std::byte> answer, std::uint32_t ack_low, std::uint32_t ack_high) noexcept {
     if (!answer.empty()) push_data(answer);
     push_if_changed(mailbox::reg::result, static_cast<std::uint32_t>(result_));
-    if (ack_low != 0) writes_.push(mailbox::reg::invalidate_ack_low, zeros(4));
-    if (ack_high != 0) writes_.push(mailbox::reg::invalidate_ack_high, zeros(4));
     push_if_changed(mailbox::reg::invalidate_mask_low, mask_low());
     push_if_changed(mailbox::reg::invalidate_mask_high, mask_high());
+    if (ack_low != 0) writes_.push(mailbox::reg::invalidate_ack_low, zeros(4));
+    if (ack_high != 0) writes_.push(mailbox::reg::invalidate_ack_high, zeros(4));
     status_.failed = result_ != ntstatus::success;
     status_.invalidated = !latched_.empty();
     push_if_changed(mailbox::reg::status, mailbox::encode_status(status_));
