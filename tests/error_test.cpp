@@ -7,6 +7,8 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include <boost/system/error_code.hpp>
 
@@ -57,6 +59,11 @@ constexpr errc_mapping all_errc[] = {
     {errc::peer_restarted, 28, ntstatus::cancelled},
     {errc::connection_closed, 29, ntstatus::no_such_device},
     {errc::in_use, 30, ntstatus::access_denied},
+    {errc::peer_no_such_device, 31, ntstatus::no_such_device},
+    {errc::peer_timeout, 32, ntstatus::io_timeout},
+    {errc::peer_cancelled, 33, ntstatus::cancelled},
+    {errc::peer_not_ready, 34, ntstatus::device_not_ready},
+    {errc::peer_revision_mismatch, 35, ntstatus::revision_mismatch},
 };
 
 struct status_mapping {
@@ -70,16 +77,16 @@ constexpr status_mapping all_ntstatus[] = {
     {ntstatus::buffer_overflow, errc::buffer_too_small},
     {ntstatus::unsuccessful, errc::device_error},
     {ntstatus::invalid_parameter, errc::invalid_argument},
-    {ntstatus::no_such_device, errc::peer_gone},
+    {ntstatus::no_such_device, errc::peer_no_such_device},
     {ntstatus::invalid_device_request, errc::protocol_violation},
     {ntstatus::access_denied, errc::access_denied},
     {ntstatus::buffer_too_small, errc::buffer_too_small},
-    {ntstatus::revision_mismatch, errc::revision_mismatch},
+    {ntstatus::revision_mismatch, errc::peer_revision_mismatch},
     {ntstatus::insufficient_resources, errc::insufficient_resources},
-    {ntstatus::device_not_ready, errc::busy},
-    {ntstatus::io_timeout, errc::timeout},
+    {ntstatus::device_not_ready, errc::peer_not_ready},
+    {ntstatus::io_timeout, errc::peer_timeout},
     {ntstatus::not_supported, errc::not_supported},
-    {ntstatus::cancelled, errc::cancelled},
+    {ntstatus::cancelled, errc::peer_cancelled},
     {ntstatus::not_found, errc::not_found},
     {ntstatus::bad_data, errc::bad_data},
 };
@@ -275,6 +282,38 @@ BOOST_AUTO_TEST_CASE(error_code_to_ntstatus_handles_empty_and_foreign_codes) {
               ntstatus::unsuccessful));
   BOOST_TEST((vpci::to_ntstatus(boost::system::errc::make_error_code(boost::system::errc::timed_out)) ==
               ntstatus::unsuccessful));
+}
+
+// A PF that answered one request STATUS_NO_SUCH_DEVICE read as errc::peer_gone, the error the endpoint
+// gives once it knows the PF dead, and the facades over the endpoint took it for the device gone: every
+// call waiting for a slot ended with it. Likewise STATUS_IO_TIMEOUT read as the caller's own deadline
+// (timeout), STATUS_CANCELLED as the caller's own cancellation (cancelled), STATUS_DEVICE_NOT_READY as
+// this side's slots all taken (busy), and STATUS_REVISION_MISMATCH as the layout or the negotiation
+// failing (revision_mismatch). No status a PF can answer maps to a condition this side raises itself,
+// whatever its value, and each maps back to itself.
+BOOST_AUTO_TEST_CASE(a_status_the_pf_answers_never_reads_as_a_condition_of_this_side) {
+  const errc own_conditions[] = {errc::peer_gone, errc::timeout,        errc::cancelled,        errc::busy,
+                                 errc::vf_removed, errc::revision_mismatch, errc::peer_restarted, errc::connection_closed};
+  std::vector<ntstatus> statuses(std::begin(vpci::known_ntstatus_values), std::end(vpci::known_ntstatus_values));
+  for (std::uint32_t unnamed : {0xC0001234u, 0x80001234u, 0x40001234u, 0x00000001u, 0xFFFFFFFFu})
+    statuses.push_back(static_cast<ntstatus>(unnamed));
+  for (const ntstatus s : statuses) {
+    BOOST_TEST_CONTEXT("ntstatus 0x" << std::hex << static_cast<std::uint32_t>(s)) {
+      for (const errc own : own_conditions) {
+        BOOST_TEST((vpci::to_errc(s) != own));
+        BOOST_TEST((vpci::block_completion_errc(s) != own));
+        BOOST_TEST((vpci::make_error_code(s) != own));
+      }
+    }
+  }
+  const std::pair<ntstatus, errc> answered[] = {
+      {ntstatus::no_such_device, errc::peer_no_such_device}, {ntstatus::io_timeout, errc::peer_timeout},
+      {ntstatus::cancelled, errc::peer_cancelled},           {ntstatus::device_not_ready, errc::peer_not_ready},
+      {ntstatus::revision_mismatch, errc::peer_revision_mismatch}};
+  for (const auto& [status, code] : answered) {
+    BOOST_TEST((vpci::block_completion_errc(status) == code));
+    BOOST_TEST((vpci::to_ntstatus(vpci::make_error_code(status)) == status));
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

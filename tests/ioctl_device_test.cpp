@@ -169,8 +169,9 @@ struct reads_of_block_2 {
 };
 
 // The scripted PF's side (ioctl_setup with serve off): takes the next request off the wire and answers it
-// with success, a read with its BytesRequested bytes counting up from its block ID; returns the block ID.
-std::uint32_t answer_next(ioctl_setup& s) {
+// with `status`: success, a read with its BytesRequested bytes counting up from its block ID; a failure
+// with no data. Returns the block ID.
+std::uint32_t answer_next(ioctl_setup& s, ntstatus status = ntstatus::success) {
   std::array<std::byte, 4> prefix{};
   boost::asio::read(s.pf_end, boost::asio::buffer(prefix));
   bytes request(le::load_u32(prefix.data()));
@@ -181,13 +182,13 @@ std::uint32_t answer_next(ioctl_setup& s) {
   std::uint32_t block = 0;
   if (const auto read = hyperv::decode_read_request(payload)) {
     block = read->block.value();
-    const bytes data = pattern(read->bytes_requested, block);
-    packet.resize(*hyperv::encode(hyperv::read_response{id, ntstatus::success, data}, packet));
+    const bytes data = status == ntstatus::success ? pattern(read->bytes_requested, block) : bytes{};
+    packet.resize(*hyperv::encode(hyperv::read_response{id, status, data}, packet));
   } else {
     const auto write = hyperv::decode_write_request(payload);
     BOOST_REQUIRE(write.has_value());
     block = write->block.value();
-    packet.resize(*hyperv::encode(hyperv::write_completion{id, ntstatus::success}, packet));
+    packet.resize(*hyperv::encode(hyperv::write_completion{id, status}, packet));
   }
   bytes frame(4);
   le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
@@ -846,6 +847,48 @@ BOOST_AUTO_TEST_CASE(queued_requests_complete_no_such_device_when_the_pf_dies) {
     }
   }
   BOOST_TEST(clock.now() == 0u);  // no deadline ended them
+}
+
+// A PF that answered one request STATUS_NO_SUCH_DEVICE made the endpoint complete it with peer_gone, and
+// the facade took that for the device gone: every request queued for a slot completed
+// STATUS_NO_SUCH_DEVICE without going out. The PF's status belongs to the request it answered: that
+// request completes with it unchanged (as Windows' vPCI completes the IRP with the PF driver's status),
+// the queued ones go out as slots free, and a pending IOCTL_VPCI_INVALIDATE_BLOCK stays pending. The same
+// for the other statuses whose errc once named the VF's own conditions.
+BOOST_AUTO_TEST_CASE(a_pf_answering_no_such_device_fails_that_request_and_ends_no_other_wait) {
+  for (const ntstatus status : {ntstatus::no_such_device, ntstatus::io_timeout, ntstatus::cancelled,
+                                ntstatus::device_not_ready, ntstatus::revision_mismatch}) {
+    BOOST_TEST_CONTEXT("status 0x" << std::hex << static_cast<std::uint32_t>(status)) {
+      slots_taken t(/*invalidate_first=*/true);
+      issued& read = t.read(101, 6);
+      issued& write = t.write(102, 6);
+      run_ready(t.s.io);
+      BOOST_TEST(answer_next(t.s, status) == 1u);
+      run_ready(t.s.io);
+      const issued& answered = *t.requests[0];
+      BOOST_TEST(answered.completions == 1);
+      BOOST_TEST(answered.status.Status == status);
+      BOOST_TEST(answered.status.Information == 0u);
+      BOOST_TEST(octets(answered.output) == std::vector<unsigned>(8, 0xEEu));
+      BOOST_TEST(read.completions == 0);
+      BOOST_TEST(write.completions == 0);
+      BOOST_TEST(t.invalidate.completions == 0);
+      BOOST_TEST(t.invalidate.status.Status == ntstatus::pending);
+      BOOST_TEST(!t.s.vf->failure());
+      BOOST_TEST(t.s.pf_end.available() == slots_taken::slots_on_the_wire);  // read 101 took the slot freed
+      const auto answered_next = t.answer_all();
+      BOOST_TEST(answered_next.size() == slots_taken::slots + 1);
+      BOOST_TEST(answered_next.back() == 102u);
+      BOOST_TEST(read.completions == 1);
+      BOOST_TEST(read.status.Status == ntstatus::success);
+      BOOST_TEST(read.status.Information == 6u);
+      BOOST_TEST(write.completions == 1);
+      BOOST_TEST(write.status.Status == ntstatus::success);
+      BOOST_TEST(write.status.Information == 6u);
+      for (std::size_t i = 1; i != slots_taken::slots; ++i) BOOST_TEST(t.requests[i]->status.Status == ntstatus::success);
+      BOOST_TEST(t.invalidate.completions == 0);  // still pending: the PF raised nothing
+    }
+  }
 }
 
 // IOCTL_VPCI_INVALIDATE_BLOCK takes none of the endpoint's operation slots (the endpoint keeps its one

@@ -4,12 +4,16 @@
 #include <boost/test/unit_test.hpp>
 
 #include <array>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <span>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -17,7 +21,10 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 
+#include <vpci/asio/linux_block_ops.hpp>
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/timing.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
@@ -167,6 +174,65 @@ struct message_fixture {
   }
 };
 
+
+// The statuses a PF can answer one request with whose natural errc names a condition of the VF's own
+// (peer_gone, timeout, cancelled, busy, revision_mismatch), and the error that request now fails with.
+constexpr std::array<std::pair<ntstatus, errc>, 5> pf_answered_statuses{{
+    {ntstatus::no_such_device, errc::peer_no_such_device},
+    {ntstatus::io_timeout, errc::peer_timeout},
+    {ntstatus::cancelled, errc::peer_cancelled},
+    {ntstatus::device_not_ready, errc::peer_not_ready},
+    {ntstatus::revision_mismatch, errc::peer_revision_mismatch},
+}};
+
+// A PF serving VF 0: block 1 (6 bytes) stored, block 7 (8 bytes) computed by a handler that answers every
+// read and write with `status`.
+void define_refusing_blocks(pf_endpoint<2>& pf, ntstatus status) {
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{1}, std::vector<std::byte>(6, std::byte{0x61})));
+  auto refuse = std::make_shared<function_block_handler>(
+      [status](vf_index, block_id, std::span<std::byte>, std::size_t&) { return status; },
+      [status](vf_index, block_id, std::span<const std::byte>) { return status; });
+  BOOST_REQUIRE(!pf.define_block(0, block_id{7}, std::vector<std::byte>(8), block_access::read_write, refuse));
+}
+
+// On `vf` (either binding) over a PF made by define_refusing_blocks: a read and a write of block 7 fail
+// with `error` (the PF's status comes back from to_ntstatus), a read of block 1 started after them
+// succeeds, the endpoint does not fail, and an invalidation wait pending throughout stays pending until
+// the PF invalidates block 1, then completes with that block.
+template <class Vf>
+void one_answer_ends_one_request(boost::asio::io_context& io, const manual_timing& clock, Vf& vf, pf_endpoint<2>& pf,
+                                 ntstatus status, errc error) {
+  std::optional<std::pair<boost::system::error_code, block_mask>> wait;
+  vf.async_wait_invalidate([&](boost::system::error_code ec, block_mask mask) { wait.emplace(ec, mask); });
+  std::array<std::byte, 8> refused{};
+  std::array<std::byte, 8> data{};
+  std::array<std::byte, 6> served{};
+  outcome read, write, after;
+  vf.async_read_block(block_id{7}, refused, read.handler());
+  vf.async_write_block(block_id{7}, std::span<const std::byte>(data), write.handler());
+  vf.async_read_block(block_id{1}, served, after.handler());
+  run_until(io, clock, [&] { return read.done && write.done && after.done; }, 100'000'000);
+  BOOST_TEST(read.calls == 1);
+  BOOST_TEST((read.ec == error));
+  BOOST_TEST(read.ec != errc::peer_gone);
+  BOOST_TEST((to_ntstatus(read.ec) == status));
+  BOOST_TEST(read.bytes == 0u);
+  BOOST_TEST(write.calls == 1);
+  BOOST_TEST((write.ec == error));
+  BOOST_TEST((to_ntstatus(write.ec) == status));
+  BOOST_TEST(after.calls == 1);
+  BOOST_TEST(!after.ec);
+  BOOST_TEST(after.bytes == 6u);
+  BOOST_TEST(!vf.failure());
+  run_ready(io);
+  BOOST_TEST(!wait.has_value());  // still pending
+  BOOST_TEST(!pf.invalidate(0, block_id{1}));
+  run_until(io, clock, [&] { return wait.has_value(); }, clock.now() + 100'000'000);
+  BOOST_REQUIRE(wait.has_value());
+  BOOST_TEST(!wait->first);
+  BOOST_TEST(wait->second.bits() == 0x2u);
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(vf_hostile_peers)
@@ -850,6 +916,125 @@ BOOST_AUTO_TEST_CASE(case_11_a_vf_tells_a_dead_pf_from_a_slow_one) {
   boost::system::error_code ec;
   BOOST_TEST(vf.read_block(example::mac_block::id, mac, ec) == 0u);
   BOOST_TEST((ec == errc::peer_gone));
+}
+
+// A PF that answered one block request STATUS_NO_SUCH_DEVICE failed it with peer_gone, the error the
+// endpoint gives once it knows the PF dead, and the facades over the endpoint took that one answer for the
+// device gone. Likewise STATUS_IO_TIMEOUT, STATUS_CANCELLED, STATUS_DEVICE_NOT_READY and
+// STATUS_REVISION_MISMATCH read as the caller's deadline, the caller's cancellation, the endpoint's slots
+// all taken and a failed negotiation. On both bindings the request fails with the PF's word for it
+// (peer_no_such_device, ...), and nothing else of the endpoint ends.
+BOOST_AUTO_TEST_CASE(a_pf_answering_no_such_device_fails_that_request_and_ends_no_other_wait) {
+  for (const auto& [status, error] : pf_answered_statuses) {
+    BOOST_TEST_CONTEXT("status 0x" << std::hex << static_cast<std::uint32_t>(status) << ", binding 1") {
+      boost::asio::io_context io;
+      manual_timing clock;
+      memory_config_space space{io, 4096};
+      pf_endpoint<2> pf;
+      define_refusing_blocks(pf, status);
+      const auto at = pf.attach_mailbox(0, space);
+      BOOST_REQUIRE(at.has_value());
+      vf_endpoint<memory_config_space, manual_timing> vf(space, *at, vf_mailbox_options{}, clock);
+      one_answer_ends_one_request(io, clock, vf, pf, status, error);
+      vf.close();
+      run_ready(io);
+    }
+    BOOST_TEST_CONTEXT("status 0x" << std::hex << static_cast<std::uint32_t>(status) << ", binding 2") {
+      boost::asio::io_context io;
+      manual_timing clock;
+      auto [vf_end, pf_end] = test_stream::make_pair(io.get_executor());
+      pf_endpoint<2> pf;
+      define_refusing_blocks(pf, status);
+      pf.async_serve(0, own_slot, pf_end, pf_stream_options<manual_timing>{5s, clock, {}}, [](auto) {});
+      message_vf vf(vf_end, own_slot, vf_message_options{}, clock);
+      one_answer_ends_one_request(io, clock, vf, pf, status, error);
+      vf.close();
+      run_ready(io);
+    }
+  }
+}
+
+// Through linux_block_ops, with every slot of the endpoint taken and one more call waiting for a slot: a
+// PF answering one call STATUS_NO_SUCH_DEVICE made that call return -ENODEV and ended the waiting call
+// with -ENODEV too, without sending it (STATUS_IO_TIMEOUT returned -ETIMEDOUT, STATUS_REVISION_MISMATCH
+// -EPROTO). Now that call returns -EIO, as Linux's hv_read_config_block answers every status but 0, and
+// the waiting call goes out and succeeds. The endpoint's executor runs on the test thread (io.poll) while
+// the callers sleep on theirs, so nothing waits on real time.
+BOOST_AUTO_TEST_CASE(a_pf_answering_no_such_device_fails_that_linux_call_with_eio_and_ends_no_waiting_call) {
+  using ops_type = linux_block_ops<message_vf>;
+  constexpr std::size_t slots = ops_type::max_calls_in_flight;
+  for (const auto& answered : pf_answered_statuses) {
+    const ntstatus status = answered.first;
+    BOOST_TEST_CONTEXT("status 0x" << std::hex << static_cast<std::uint32_t>(status)) {
+      message_fixture f;
+      ops_type ops(*f.vf);
+      std::vector<std::array<std::byte, 6>> buffers(slots + 1);
+      std::vector<unsigned int> bytes_returned(slots + 1, 0xDEAD);
+      std::vector<std::future<int>> calls;
+      // Whatever the checks find, every call ends (a late one -ENODEV) before its future is waited for.
+      struct end_calls {
+        message_fixture& f;
+        std::vector<std::future<int>>& calls;
+        ~end_calls() {
+          f.vf->close();
+          for (const auto& c : calls)
+            while (c.valid() && c.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+              run_ready(f.io);
+              std::this_thread::yield();
+            }
+        }
+      } ending{f, calls};
+      const auto call = [&](std::size_t i) {
+        calls.push_back(std::async(std::launch::async, [&ops, &buffers, &bytes_returned, i] {
+          return ops.read_cfg_blk(buffers[i].data(), 6, static_cast<unsigned int>(i + 1), &bytes_returned[i]);
+        }));
+      };
+      for (std::size_t i = 0; i != slots; ++i) call(i);
+      while (f.pf_end.available() < slots * hyperv::read_request_frame_size) {
+        run_ready(f.io);
+        std::this_thread::yield();
+      }
+      // Once nothing is left to run, every call so far has arrived (its request is on the wire) and nobody
+      // else hands the executor work: the next handler it runs is the last call arriving.
+      for (;;) {
+        f.io.restart();
+        if (f.io.poll() == 0) break;
+      }
+      call(slots);
+      for (;;) {
+        f.io.restart();
+        if (f.io.poll() != 0) break;
+        std::this_thread::yield();
+      }
+      run_ready(f.io);
+      BOOST_TEST(f.pf_end.available() == slots * hyperv::read_request_frame_size);  // it waits for a slot
+      const auto requests = take_requests(f.pf_end);
+      BOOST_REQUIRE(requests.size() == slots);
+      // Call i reads block i + 1; the callers' threads put their requests on the wire in any order.
+      const std::size_t refused = requests[0].block - 1u;
+      BOOST_REQUIRE(refused < slots);
+      answer_read(f.pf_end, requests[0].id, {}, status);
+      run_ready(f.io);
+      BOOST_TEST(calls[refused].get() == -EIO);
+      BOOST_TEST(bytes_returned[refused] == 0xDEADu);
+      BOOST_TEST(!f.vf->failure());
+      // The waiting call took the slot freed: it went out, and is answered as the others are.
+      auto rest = take_requests(f.pf_end);
+      BOOST_REQUIRE(rest.size() == 1u);
+      BOOST_TEST(rest[0].block == static_cast<std::uint32_t>(slots + 1));
+      rest.insert(rest.begin(), requests.begin() + 1, requests.end());
+      const std::vector<std::byte> data(6, std::byte{0x5A});
+      for (const request_seen& r : rest) answer_read(f.pf_end, r.id, data);
+      run_ready(f.io);
+      for (std::size_t i = 0; i != slots + 1; ++i) {
+        if (i == refused) continue;
+        BOOST_TEST_CONTEXT("call " << i) {
+          BOOST_TEST(calls[i].get() == 0);
+          BOOST_TEST(bytes_returned[i] == 6u);
+        }
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

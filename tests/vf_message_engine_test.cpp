@@ -242,7 +242,7 @@ BOOST_FIXTURE_TEST_CASE(peer_statuses_map_to_errc, fixture) {
   const std::array<std::pair<ntstatus, errc>, 6> cases{{
       {ntstatus::access_denied, errc::access_denied},
       {ntstatus::invalid_parameter, errc::invalid_argument},
-      {ntstatus::device_not_ready, errc::busy},
+      {ntstatus::device_not_ready, errc::peer_not_ready},
       {ntstatus::buffer_too_small, errc::buffer_too_small},
       {ntstatus::unsuccessful, errc::device_error},
       {static_cast<ntstatus>(0xC0001234u), errc::device_error},
@@ -257,6 +257,38 @@ BOOST_FIXTURE_TEST_CASE(peer_statuses_map_to_errc, fixture) {
     for (std::byte b : destination) BOOST_TEST(std::to_integer<unsigned>(b) == 0u);
     const auto w = write(3, pattern(8, 0));
     expect_completion(vf.on_packet(write_reply(w.handle.transaction_id, status)), w.handle, error, 0);
+  }
+}
+
+// A PF that answered one request STATUS_NO_SUCH_DEVICE completed it with peer_gone, the error the
+// endpoint gives once it knows the PF dead (and STATUS_IO_TIMEOUT, STATUS_CANCELLED,
+// STATUS_DEVICE_NOT_READY, STATUS_REVISION_MISMATCH with this side's timeout, cancelled, busy and
+// revision_mismatch). Each completes that operation only, with the PF's word for it; the operations beside
+// it stay in flight and complete with their own answers.
+BOOST_FIXTURE_TEST_CASE(a_pf_answering_no_such_device_fails_that_request_and_ends_no_other_wait, fixture) {
+  const std::array<std::pair<ntstatus, errc>, 5> cases{{
+      {ntstatus::no_such_device, errc::peer_no_such_device},
+      {ntstatus::io_timeout, errc::peer_timeout},
+      {ntstatus::cancelled, errc::peer_cancelled},
+      {ntstatus::device_not_ready, errc::peer_not_ready},
+      {ntstatus::revision_mismatch, errc::peer_revision_mismatch},
+  }};
+  for (const auto& [status, error] : cases) {
+    BOOST_TEST_CONTEXT("status 0x" << std::hex << static_cast<std::uint32_t>(status)) {
+      std::array<std::byte, 8> answered{}, beside{};
+      const auto r = read(3, answered);
+      const auto other = read(4, beside);
+      const auto w = write(5, pattern(4, 0));
+      expect_completion(vf.on_packet(read_reply(r.handle.transaction_id, status, {})), r.handle, error, 0);
+      BOOST_TEST(vf.in_flight(other.handle));
+      BOOST_TEST(vf.in_flight(w.handle));
+      expect_completion(vf.on_packet(write_reply(w.handle.transaction_id, status)), w.handle, error, 0);
+      BOOST_TEST(vf.in_flight(other.handle));
+      const auto data = pattern(8, 0x40);
+      expect_completion(vf.on_packet(read_reply(other.handle.transaction_id, ntstatus::success, data)), other.handle,
+                        no_error, 8);
+      BOOST_TEST(vf.in_flight_count() == 0u);
+    }
   }
 }
 

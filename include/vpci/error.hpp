@@ -65,6 +65,12 @@ constexpr const char* describe(errc e) noexcept {
     case errc::peer_restarted: return "peer restarted while the operation was pending: its outcome is unknown";
     case errc::connection_closed: return "peer closed the connection before it was set up";
     case errc::in_use: return "in use: another driver is attached";
+    case errc::peer_no_such_device: return "peer answered this request with no such device (STATUS_NO_SUCH_DEVICE)";
+    case errc::peer_timeout: return "peer answered this request with its own timeout (STATUS_IO_TIMEOUT)";
+    case errc::peer_cancelled: return "peer answered that it cancelled this request (STATUS_CANCELLED)";
+    case errc::peer_not_ready: return "peer answered not ready: it did not run this request (STATUS_DEVICE_NOT_READY)";
+    case errc::peer_revision_mismatch:
+      return "peer answered this request with a revision mismatch (STATUS_REVISION_MISMATCH)";
   }
   return "unknown vpci error";
 }
@@ -102,7 +108,8 @@ inline const boost::system::error_category& error_category() noexcept {
 
 inline boost::system::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
 
-// The error code for a status a peer reported (success and pending give an empty error code).
+// The error code for a status a peer reported (success and pending give an empty error code): to_errc,
+// so never one of the conditions this side raises itself (status_mapping.hpp).
 inline boost::system::error_code make_error_code(ntstatus s) noexcept {
   const errc e = to_errc(s);
   return e == no_error ? boost::system::error_code{} : make_error_code(e);

@@ -59,7 +59,8 @@ inline void interface_no_reference(void*) noexcept {}
 constexpr std::int32_t interface_status(ntstatus status) noexcept { return static_cast<std::int32_t>(to_underlying(status)); }
 
 // Length 0 or > 128 and a null buffer are STATUS_INVALID_PARAMETER before anything is sent; every
-// other outcome is the endpoint's error mapped to its NTSTATUS (a short buffer: BUFFER_TOO_SMALL).
+// other outcome is the endpoint's error mapped to its NTSTATUS (a short buffer: BUFFER_TOO_SMALL), a
+// PF's failure status coming back unchanged (STATUS_NO_SUCH_DEVICE, STATUS_IO_TIMEOUT, ... included).
 
 // Whether a read's arguments are refused before anything is sent.
 constexpr bool interface_arguments_refused(const void* context, const void* buffer, std::uint32_t length) noexcept {

@@ -32,8 +32,9 @@
 // while the facade's requests hold every slot stays STATUS_PENDING in the facade's queue (it does not
 // complete STATUS_DEVICE_NOT_READY, the endpoint's busy), and the queued ones start in the order they
 // arrived, one as each started read or write completes. Its deadline (STATUS_IO_TIMEOUT) runs from when
-// it starts. When a started request completes with the device gone (the VF removed, the PF dead, the
-// stream or transport failed or ended, the endpoint closed or destroyed), every queued request completes
+// it starts. When a started request completes with the device gone (the VF removed, the PF known dead,
+// the stream or transport failed or ended, the endpoint closed or destroyed: the endpoint's own verdicts,
+// never a status the PF answered), every queued request completes
 // with that request's status (STATUS_CANCELLED, STATUS_NO_SUCH_DEVICE, STATUS_UNSUCCESSFUL, ...) without
 // going out: after a removal the endpoint is usable again, and a request queued across it must not reach
 // a PF that removed its VF. The slots counted are this facade's: operations started on the endpoint by
@@ -49,10 +50,14 @@
 //   STATUS_INVALID_PARAMETER (BytesRequested or DataLength 0 or above 128, a null buffer it needs). IoStatus
 //   is filled before it returns; nothing reaches the endpoint.
 // - STATUS_PENDING otherwise (IoStatus.Status reads STATUS_PENDING until completion): the request
-//   completes later with the PF's status (STATUS_ACCESS_DENIED, STATUS_INVALID_PARAMETER,
-//   STATUS_BUFFER_TOO_SMALL, ...) or the endpoint's error as vpci::to_ntstatus maps it (STATUS_IO_TIMEOUT,
-//   STATUS_REVISION_MISMATCH, STATUS_NO_SUCH_DEVICE for a dead PF, STATUS_CANCELLED for a VF removal;
-//   STATUS_UNSUCCESSFUL for a stream or transport failure), or STATUS_CANCELLED when cancelled.
+//   completes later with the PF's status, unchanged, whichever it is (STATUS_ACCESS_DENIED,
+//   STATUS_INVALID_PARAMETER, STATUS_BUFFER_TOO_SMALL, STATUS_NO_SUCH_DEVICE, STATUS_IO_TIMEOUT, ...: a
+//   Windows VF sees the status the host's PF driver gave), or the endpoint's error as vpci::to_ntstatus
+//   maps it (STATUS_IO_TIMEOUT past its deadline, STATUS_REVISION_MISMATCH, STATUS_NO_SUCH_DEVICE for a
+//   PF the endpoint knows dead, STATUS_CANCELLED for a VF removal; STATUS_UNSUCCESSFUL for a stream or
+//   transport failure), or STATUS_CANCELLED when cancelled. A PF's failure status ends that request only:
+//   it never counts as the device gone below, whatever the status says (STATUS_NO_SUCH_DEVICE included),
+//   so the queued requests start and a pending IOCTL_VPCI_INVALIDATE_BLOCK stays pending.
 // Either way the completion is signalled exactly once: the event is set (it stays set until reset, as a
 // notification KEVENT; device_io_control resets it first), or the completion routine is called with the
 // status block, on the endpoint's executor and never inside device_io_control.

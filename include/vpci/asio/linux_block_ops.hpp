@@ -12,20 +12,22 @@
 // hv_register_block_invalidate; <cerrno> values):
 //   0            success; a read stores the bytes read in *bytes_returned (1..len), nothing else does;
 //   -EINVAL      a length of 0 or above 128, a null buffer or bytes_returned: nothing is sent;
-//   -EIO         the PF answered with a failure status (access denied, invalid parameter, buffer too small,
-//                device not ready, ...), or with success and no data (an empty answer), or with an answer
-//                that breaks the protocol; also the endpoint's busy when operations started on it other
-//                than through this facade hold every slot (the facade's own callers wait: Threading). (A
-//                PF status that is also one of vpci's own conditions, STATUS_IO_TIMEOUT,
-//                STATUS_REVISION_MISMATCH or STATUS_NO_SUCH_DEVICE, reads as that condition below, where
-//                Linux answers -EIO for every status but success);
+//   -EIO         the PF answered with a failure status, whichever (access denied, invalid parameter, buffer
+//                too small, device not ready, and STATUS_NO_SUCH_DEVICE, STATUS_IO_TIMEOUT, STATUS_CANCELLED
+//                and STATUS_REVISION_MISMATCH too: as Linux answers -EIO for every status but success), or
+//                with success and no data (an empty answer), or with an answer that breaks the protocol;
+//                also the endpoint's busy when operations started on it other than through this facade
+//                hold every slot (the facade's own callers wait: Threading). Such an answer fails that call
+//                only: the calls waiting for a slot start, and the invalidation callback stays registered;
 //   -ENODEV      the device is gone: the operation was ended by a VF removal (the endpoint's remove() or
 //                destruction: a call still waiting when the endpoint is destroyed returns it too), the PF is
-//                known dead, the stream or transport failed or ended, or the endpoint was closed; once the
+//                known dead (the endpoint's own verdict: never a status the PF answered), the stream or
+//                transport failed or ended, or the endpoint was closed; once the
 //                endpoint is dead every call returns it (Linux's answer once the channel is rescinded:
 //                wait_for_response, get_pcichild_wslot). A call waiting for a slot (Threading) returns it
 //                as soon as one of this facade's calls does: it waited across the device going away;
-//   -ETIMEDOUT   no answer by the endpoint's default timeout. Linux waits without a deadline (only a
+//   -ETIMEDOUT   no answer by the endpoint's default timeout (a PF's STATUS_IO_TIMEOUT is -EIO). Linux waits
+//                without a deadline (only a
 //                rescinded channel ends the wait, with -ENODEV); vpci bounds the wait and reports it apart
 //                from -ENODEV because the endpoint stays usable: a slow PF is not a removed device;
 //   -EPROTO      no protocol version could be agreed with the PF (binding 2; hv_pci_protocol_negotiation's

@@ -2,6 +2,16 @@
 //
 // Several errc values share one NTSTATUS (Windows has fewer codes), so the mapping is a round trip
 // from the NTSTATUS side: to_ntstatus(to_errc(s)) == s for every error status the library names.
+//
+// to_errc is the one rule both VF bindings apply to a status the PF put in an answer (binding 1's
+// FAILED result, binding 2's completion status, the version negotiation's refusal). It never yields an
+// errc that this side raises from its own evidence: peer_gone (the transport, the heartbeat, an all-ones
+// read), timeout (the caller's deadline), cancelled (the caller's cancellation), busy (this side's slots)
+// and revision_mismatch (the window's layout, a failed negotiation). The facades decide from those that
+// the device is gone or that the caller gave up, so a PF's answer to one request must not read as one:
+// STATUS_NO_SUCH_DEVICE, STATUS_IO_TIMEOUT, STATUS_CANCELLED, STATUS_DEVICE_NOT_READY and
+// STATUS_REVISION_MISMATCH map to peer_no_such_device, peer_timeout, peer_cancelled, peer_not_ready and
+// peer_revision_mismatch, which fail that request only and map back to the same status.
 #pragma once
 
 #include <vpci/protocol/errc.hpp>
@@ -38,6 +48,11 @@ constexpr ntstatus to_ntstatus(errc e) noexcept {
     case errc::peer_gone:
     case errc::connection_closed: return ntstatus::no_such_device;
     case errc::peer_restarted: return ntstatus::cancelled;
+    case errc::peer_no_such_device: return ntstatus::no_such_device;
+    case errc::peer_timeout: return ntstatus::io_timeout;
+    case errc::peer_cancelled: return ntstatus::cancelled;
+    case errc::peer_not_ready: return ntstatus::device_not_ready;
+    case errc::peer_revision_mismatch: return ntstatus::revision_mismatch;
     case errc::not_supported: return ntstatus::not_supported;
     case errc::revision_mismatch: return ntstatus::revision_mismatch;
     case errc::empty_response:
@@ -56,15 +71,15 @@ constexpr errc to_errc(ntstatus s) noexcept {
     case ntstatus::buffer_too_small: return errc::buffer_too_small;
     case ntstatus::unsuccessful: return errc::device_error;
     case ntstatus::invalid_parameter: return errc::invalid_argument;
-    case ntstatus::no_such_device: return errc::peer_gone;
+    case ntstatus::no_such_device: return errc::peer_no_such_device;
     case ntstatus::invalid_device_request: return errc::protocol_violation;
     case ntstatus::access_denied: return errc::access_denied;
-    case ntstatus::revision_mismatch: return errc::revision_mismatch;
+    case ntstatus::revision_mismatch: return errc::peer_revision_mismatch;
     case ntstatus::insufficient_resources: return errc::insufficient_resources;
-    case ntstatus::device_not_ready: return errc::busy;
-    case ntstatus::io_timeout: return errc::timeout;
+    case ntstatus::device_not_ready: return errc::peer_not_ready;
+    case ntstatus::io_timeout: return errc::peer_timeout;
     case ntstatus::not_supported: return errc::not_supported;
-    case ntstatus::cancelled: return errc::cancelled;
+    case ntstatus::cancelled: return errc::peer_cancelled;
     case ntstatus::not_found: return errc::not_found;
     case ntstatus::bad_data: return errc::bad_data;
   }

@@ -62,7 +62,10 @@ bool running_in_this_thread(const Executor& executor) {
 
 // Whether `ec`, a call's outcome on `endpoint`, says the device went away: the endpoint was destroyed
 // (`life`), the VF was removed, the PF is known dead, the endpoint failed for good (its stream or transport
-// failed or ended, its negotiation failed) or was closed. Read on the endpoint's executor.
+// failed or ended, its negotiation failed) or was closed. Read on the endpoint's executor. Each of these
+// is the endpoint's own verdict: no status a PF puts in an answer maps to vf_removed or peer_gone
+// (to_errc, vpci/protocol/status_mapping.hpp: STATUS_NO_SUCH_DEVICE is peer_no_such_device), so a PF
+// that answers one request "no such device" fails that request only, and the calls waiting start.
 template <class Endpoint>
 bool device_gone(const vf_life& life, const Endpoint& endpoint, const boost::system::error_code& ec) {
   if (!ec) return false;

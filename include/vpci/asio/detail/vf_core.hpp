@@ -81,12 +81,17 @@ class vf_core : public vf_sync_forms<Derived> {
   // Reads block `id` into `buffer` (1..128 bytes: the bytes requested).
   // Completion: void(boost::system::error_code, std::size_t bytes_read).
   // Errors: vpci::errc::invalid_length (buffer size: refused before anything is sent), busy (the
-  //   binding's operations are all in use), timeout, cancelled, the PF's status mapped to errc
-  //   (invalid_argument, access_denied, buffer_too_small, busy for STATUS_DEVICE_NOT_READY, ...),
-  //   empty_response, protocol_violation, torn_read, vf_removed (remove() or the endpoint destroyed),
-  //   peer_gone (the transport knows the PF is dead), and the transport's or stream's own error when it
-  //   failed (eof, connection_reset, an errno, a transport's errc), passed through unchanged. Once the
-  //   peer is gone or the stream failed, every operation fails at once with that same error.
+  //   binding's operations are all in use), timeout (this request's deadline), cancelled (its
+  //   cancellation), the PF's status mapped to errc by to_errc (invalid_argument, access_denied,
+  //   buffer_too_small, ...; the statuses that would read as one of this side's conditions have errc
+  //   values of their own: peer_no_such_device, peer_timeout, peer_cancelled, peer_not_ready,
+  //   peer_revision_mismatch), empty_response, protocol_violation, torn_read, vf_removed (remove() or the
+  //   endpoint destroyed), peer_gone (the transport knows the PF is dead, or binding 1 saw its heartbeat
+  //   stop or the function read all ones: never a status in an answer), and the transport's or stream's
+  //   own error when it failed (eof, connection_reset, an errno, a transport's errc), passed through
+  //   unchanged. Once the peer is gone or the stream failed, every operation fails at once with that same
+  //   error. A PF's failure status fails only the request it answers: the endpoint, its other operations
+  //   and its invalidation wait go on.
   // Cancellation: terminal, partial and total (a read has no effect on the PF). `buffer` must stay
   //   valid until completion; after completion the endpoint never touches it.
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
