@@ -168,10 +168,10 @@ struct reads_of_block_2 {
   reads_of_block_2& operator=(const reads_of_block_2&) = delete;
 };
 
-// The scripted PF's side (ioctl_setup with serve off): takes the next request off the wire and answers it
-// with `status`: success, a read with its BytesRequested bytes counting up from its block ID; a failure
-// with no data. Returns the block ID.
-std::uint32_t answer_next(ioctl_setup& s, ntstatus status = ntstatus::success) {
+// The scripted PF's side (ioctl_setup with serve off): takes the next request off the wire and returns the
+// frame answering it with `status`: success, a read with its BytesRequested bytes counting up from its
+// block ID; a failure with no data. `block` is the request's block ID.
+bytes answer_frame_for_next(ioctl_setup& s, ntstatus status, std::uint32_t& block) {
   std::array<std::byte, 4> prefix{};
   boost::asio::read(s.pf_end, boost::asio::buffer(prefix));
   bytes request(le::load_u32(prefix.data()));
@@ -179,7 +179,6 @@ std::uint32_t answer_next(ioctl_setup& s, ntstatus status = ntstatus::success) {
   const std::uint64_t id = le::load_u64(request.data() + 8);
   const auto payload = std::span<const std::byte>(request).subspan(hyperv::vmbus::descriptor_size);
   bytes packet(hyperv::vmbus::max_packet_size);
-  std::uint32_t block = 0;
   if (const auto read = hyperv::decode_read_request(payload)) {
     block = read->block.value();
     const bytes data = status == ntstatus::success ? pattern(read->bytes_requested, block) : bytes{};
@@ -193,6 +192,12 @@ std::uint32_t answer_next(ioctl_setup& s, ntstatus status = ntstatus::success) {
   bytes frame(4);
   le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
   frame.insert(frame.end(), packet.begin(), packet.end());
+  return frame;
+}
+// Takes the next request off the wire and answers it at once (answer_frame_for_next); returns its block ID.
+std::uint32_t answer_next(ioctl_setup& s, ntstatus status = ntstatus::success) {
+  std::uint32_t block = 0;
+  const bytes frame = answer_frame_for_next(s, status, block);
   boost::asio::write(s.pf_end, boost::asio::buffer(frame));
   return block;
 }
@@ -726,6 +731,37 @@ BOOST_AUTO_TEST_CASE(requests_beyond_the_endpoints_slots_pend_instead_of_failing
   BOOST_TEST(last.completions == 1);
   BOOST_TEST(last.status.Status == ntstatus::success);
   BOOST_TEST(last.status.Information == 3u);
+}
+
+// 65 IOCTL_VPCI_READ_BLOCK requests, one more than the endpoint's slots; the PF answers the 64 on the wire
+// in one write, in reverse order. The first answer delivered frees a slot, and the queued request takes it
+// while the other answers still wait to be delivered. An answer freed its slot before its completion was
+// delivered, so the queued request took the slot of one still waiting, which then never completed: its
+// IRP stayed STATUS_PENDING for good.
+BOOST_AUTO_TEST_CASE(sixty_five_reads_answered_out_of_order_all_complete_exactly_once) {
+  slots_taken t;
+  issued& queued = t.read(slots_taken::slots + 1, 6);
+  run_ready(t.s.io);
+  BOOST_TEST(t.s.pf_end.available() == slots_taken::slots_on_the_wire);  // the 65th waits for a slot
+  std::vector<bytes> answers;
+  for (std::size_t i = 0; i != slots_taken::slots; ++i) {
+    std::uint32_t block = 0;
+    answers.push_back(answer_frame_for_next(t.s, ntstatus::success, block));
+    BOOST_TEST(block == i + 1);
+  }
+  bytes all;
+  for (auto it = answers.rbegin(); it != answers.rend(); ++it) all.insert(all.end(), it->begin(), it->end());
+  boost::asio::write(t.s.pf_end, boost::asio::buffer(all));
+  run_ready(t.s.io);
+  BOOST_TEST(queued.completions == 0);
+  BOOST_TEST(t.answer_all() == std::vector<std::uint32_t>{slots_taken::slots + 1}, boost::test_tools::per_element());
+  for (std::size_t i = 0; i != slots_taken::slots + 1; ++i) {
+    const issued& r = *t.requests[i];
+    BOOST_TEST(r.completions == 1, "IRP " << i << " completions: " << r.completions);
+    BOOST_TEST(r.status.Status == ntstatus::success);
+    BOOST_TEST(r.status.Information == 6u);
+    BOOST_TEST(octets(std::span{r.output}.first(6)) == octets(pattern(6, static_cast<unsigned>(i + 1))));
+  }
 }
 
 // A request waiting for a slot was never sent: cancel_io(iosb) completes it STATUS_CANCELLED at once, a

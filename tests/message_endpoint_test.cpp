@@ -25,7 +25,9 @@
 #include <boost/asio/write.hpp>
 
 #include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/timing.hpp>
 #include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/transport/test_stream.hpp>
 
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
@@ -64,9 +66,155 @@ struct message_fixture {
   }
 };
 
+// A VF endpoint over a test stream whose other end the test plays as the PF, on virtual time. Each read
+// of `pipelined` below is counted: every handler must run exactly once.
+struct scripted_pf {
+  static constexpr std::size_t slots = 64;
+  boost::asio::io_context io;
+  manual_timing clock;
+  std::pair<test_stream, test_stream> ends = test_stream::make_pair(io.get_executor());
+  test_stream& pf_end = ends.second;
+  vf_message_endpoint<test_stream, manual_timing> vf{ends.first, vf0_slot, no_negotiation(), clock};
+
+  static vf_message_options no_negotiation() {
+    vf_message_options options;
+    options.negotiate = false;  // the PF below answers block requests only
+    options.default_timeout = 1s;
+    return options;
+  }
+  void run_ready() {
+    io.restart();
+    io.poll();
+  }
+  // The transaction IDs of the read requests waiting on the wire, in the order they were sent.
+  std::vector<std::uint64_t> take_requests() {
+    std::vector<std::uint64_t> ids;
+    std::array<std::byte, hyperv::read_request_frame_size> request{};
+    while (pf_end.available() != 0) {
+      boost::asio::read(pf_end, boost::asio::buffer(request));
+      ids.push_back(hyperv::vmbus::decode_descriptor(std::span<const std::byte>(request).subspan(4))->transaction_id);
+    }
+    return ids;
+  }
+  // Answers every one of `ids` in one write, last first; the request with ID `ids[k]` reads pattern(4, k).
+  void answer_in_reverse(const std::vector<std::uint64_t>& ids) {
+    std::vector<std::byte> answers;
+    for (std::size_t k = ids.size(); k-- > 0;) {
+      std::array<std::byte, hyperv::max_response_frame_size> frame{};
+      const auto data = vpci::test::pattern(4, static_cast<unsigned>(k));
+      const auto size = hyperv::encode_read_response_frame(hyperv::read_response{ids[k], ntstatus::success, data}, frame);
+      BOOST_REQUIRE(size.has_value());
+      answers.insert(answers.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(*size));
+    }
+    boost::asio::write(pf_end, boost::asio::buffer(answers));
+  }
+};
+
+// 2 * 64 counted reads: the first 64 start at once; each of their handlers starts one of the other 64.
+struct pipelined {
+  scripted_pf& pf;
+  std::vector<std::array<std::byte, 4>> buffers = std::vector<std::array<std::byte, 4>>(2 * scripted_pf::slots);
+  std::vector<int> calls = std::vector<int>(2 * scripted_pf::slots, 0);
+  std::vector<boost::system::error_code> errors = std::vector<boost::system::error_code>(2 * scripted_pf::slots);
+  std::vector<boost::asio::cancellation_signal> cancel = std::vector<boost::asio::cancellation_signal>(2 * scripted_pf::slots);
+  std::size_t next{scripted_pf::slots};
+
+  // Read i of the first 64 has the timeout `first_timeout(i)`; the others the default.
+  template <class Timeout>
+  pipelined(scripted_pf& p, Timeout first_timeout) : pf(p) {
+    for (std::size_t i = 0; i < scripted_pf::slots; ++i) start(i, first_timeout(i));
+    pf.run_ready();
+  }
+  explicit pipelined(scripted_pf& p) : pipelined(p, [](std::size_t) { return std::chrono::nanoseconds(1s); }) {}
+  pipelined(const pipelined&) = delete;
+  pipelined& operator=(const pipelined&) = delete;
+  // What is still pending completes before the handlers' state and cancellation slots go.
+  ~pipelined() {
+    pf.vf.close();
+    pf.run_ready();
+  }
+  void start(std::size_t i, std::chrono::nanoseconds timeout = 1s) {
+    pf.vf.async_read_block(block_id{static_cast<std::uint32_t>(i)}, buffers[i], timeout,
+                           boost::asio::bind_cancellation_slot(cancel[i].slot(), [this, i](boost::system::error_code ec, std::size_t) {
+                             ++calls[i];
+                             errors[i] = ec;
+                             if (i < scripted_pf::slots && next < calls.size()) start(next++);
+                           }));
+  }
+  // Reads first..first + 63 each ran their handler once, with `error` (but read `except`).
+  void expect_called_once(std::size_t first, boost::system::error_code error, std::size_t except = ~std::size_t{0}) const {
+    for (std::size_t i = first; i < first + scripted_pf::slots; ++i) {
+      if (i == except) continue;
+      BOOST_TEST(calls[i] == 1, "read " << i << " handler calls: " << calls[i]);
+      BOOST_TEST(errors[i] == error, "read " << i << ": " << errors[i].message());
+    }
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(message_endpoint)
+
+// The PF answers 64 pipelined reads in one write, in reverse order, and each handler starts a new read
+// between two deliveries. An answer freed its operation's slot before the completion was delivered, so a
+// new read took the slot of an answer still waiting and that answer's handler never ran: its caller waited
+// for good.
+BOOST_AUTO_TEST_CASE(answers_in_any_order_call_every_pipelined_handler_exactly_once) {
+  scripted_pf pf;
+  pipelined reads(pf);
+  const auto first = pf.take_requests();
+  BOOST_REQUIRE(first.size() == scripted_pf::slots);
+  pf.answer_in_reverse(first);
+  pf.run_ready();
+  reads.expect_called_once(0, {});
+  for (std::size_t i = 0; i < scripted_pf::slots; ++i)
+    BOOST_TEST(vpci::test::octets(reads.buffers[i]) == vpci::test::octets(vpci::test::pattern(4, static_cast<unsigned>(i))));
+  // The reads the handlers started are on the wire, one per slot, and complete once each too.
+  const auto second = pf.take_requests();
+  BOOST_REQUIRE(second.size() == scripted_pf::slots);
+  pf.answer_in_reverse(second);
+  pf.run_ready();
+  reads.expect_called_once(scripted_pf::slots, {});
+  BOOST_TEST(pf.vf.channel().engine().slots_in_use() == 0u);
+}
+
+// The same when a cancellation frees a slot while the answers to the others wait to be delivered.
+BOOST_AUTO_TEST_CASE(a_cancellation_among_waiting_answers_calls_every_pipelined_handler_exactly_once) {
+  scripted_pf pf;
+  pipelined reads(pf);
+  auto first = pf.take_requests();
+  BOOST_REQUIRE(first.size() == scripted_pf::slots);
+  auto answered = first;
+  answered.erase(answered.begin() + 5);  // read 5 stays unanswered
+  pf.answer_in_reverse(answered);
+  reads.cancel[5].emit(boost::asio::cancellation_type::terminal);
+  pf.run_ready();
+  BOOST_TEST(reads.calls[5] == 1);
+  BOOST_TEST((reads.errors[5] == errc::cancelled));
+  reads.expect_called_once(0, {}, 5);
+  const auto second = pf.take_requests();
+  BOOST_REQUIRE(second.size() == scripted_pf::slots);
+  pf.answer_in_reverse(second);
+  pf.run_ready();
+  reads.expect_called_once(scripted_pf::slots, {});
+  BOOST_TEST(pf.vf.channel().engine().slots_in_use() == 0u);
+}
+
+// The same when the deadlines free the slots: all 64 time out at once, the last started first (its
+// deadline is the earliest), and each handler starts a new read.
+BOOST_AUTO_TEST_CASE(timeouts_call_every_pipelined_handler_exactly_once) {
+  scripted_pf pf;
+  pipelined reads(pf, [](std::size_t i) { return std::chrono::nanoseconds(2s) - i * std::chrono::nanoseconds(1ms); });
+  BOOST_REQUIRE(pf.take_requests().size() == scripted_pf::slots);  // and never answered
+  pf.clock.advance(2s);
+  pf.run_ready();
+  reads.expect_called_once(0, make_error_code(errc::timeout));
+  const auto second = pf.take_requests();
+  BOOST_REQUIRE(second.size() == scripted_pf::slots);
+  pf.answer_in_reverse(second);
+  pf.run_ready();
+  reads.expect_called_once(scripted_pf::slots, {});
+}
 
 BOOST_AUTO_TEST_CASE(coroutine_reads_writes_and_sees_invalidations) {
   message_fixture f;

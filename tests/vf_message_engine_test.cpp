@@ -412,9 +412,17 @@ BOOST_FIXTURE_TEST_CASE(sixty_four_in_flight_then_busy, fixture) {
   BOOST_TEST(vf.start_write(block_id{1}, pattern(8, 0), 10, frame).error() == errc::busy);
   for (std::byte b : frame) BOOST_REQUIRE(std::to_integer<unsigned>(b) == 0x5Au);
 
-  // Completing one frees its slot; the next operation reuses it with a new generation.
+  // A completion keeps its slot until it is released (reported): until then the table stays full.
   const vf_op_handle old = handles[17];
   expect_completion(vf.on_packet(read_reply(old.transaction_id, ntstatus::success, pattern(8, 1))), old, no_error, 8);
+  BOOST_TEST(vf.in_flight_count() == 63u);
+  BOOST_TEST(vf.slots_in_use() == 64u);
+  BOOST_TEST(vf.start_read(block_id{1}, destinations[64], 10, frame).error() == errc::busy);
+  BOOST_TEST(!vf.release(handles[18]));  // still in flight: nothing to release
+  BOOST_TEST(vf.release(old));
+  BOOST_TEST(!vf.release(old));  // once
+  BOOST_TEST(vf.slots_in_use() == 63u);
+  // Released, the slot takes the next operation with a new generation.
   const auto reused = read(1, destinations[64]);
   BOOST_TEST((reused.handle.transaction_id & 0xFFFF) == (old.transaction_id & 0xFFFF));
   BOOST_TEST(reused.handle.transaction_id == old.transaction_id + (std::uint64_t{1} << 16));
@@ -618,6 +626,170 @@ BOOST_AUTO_TEST_CASE(deadlines_stay_exact_as_operations_end_in_any_order) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+// A slot is the operation's until its completion is handed out: 64 operations started and not yet
+// reported, in flight or answered, are the whole table. An answer, an expiry or a cancellation that freed
+// the slot at once let an operation started between two reports (a handler starting the next read) take
+// the slot of a completion still waiting to be reported; the endpoint, which files operations by slot, then
+// lost that completion and its caller waited for good.
+BOOST_AUTO_TEST_SUITE(vf_message_channel_slots)
+
+using full_channel = vf_message_channel<64>;
+using full_action = full_channel::message_action::kind;
+
+struct sixty_four_reads {
+  full_channel channel{own_slot, vf_negotiation_options{.enabled = false}};
+  std::array<std::array<std::byte, 8>, 128> destinations{};
+  std::vector<vf_op_handle> handles;
+  full_channel::message_action after_reports{};  // what step() asked for once nothing was left to report
+
+  // `deadline(i)` is read i's deadline; every request is sent.
+  template <class Deadline>
+  explicit sixty_four_reads(Deadline deadline) {
+    for (std::size_t i = 0; i < 64; ++i) {
+      auto started = channel.start_read(block_id{static_cast<std::uint32_t>(i)}, destinations[i], deadline(i));
+      BOOST_REQUIRE(started.has_value());
+      handles.push_back(*started);
+    }
+    const auto sent = channel.step(0);
+    BOOST_REQUIRE(sent.what == full_action::send);
+    channel.on_sent();
+  }
+  sixty_four_reads() : sixty_four_reads([](std::size_t) { return std::uint64_t{1000}; }) {}
+
+  // One chunk holding the answers to `which` (read i answers pattern(8, i)), in that order.
+  std::vector<std::byte> answers(const std::vector<std::size_t>& which) const {
+    std::vector<std::byte> chunk;
+    for (std::size_t i : which) {
+      std::array<std::byte, hyperv::max_response_frame_size> frame{};
+      const auto size = hyperv::encode_read_response_frame(
+          hyperv::read_response{handles[i].transaction_id, ntstatus::success, pattern(8, static_cast<unsigned>(i))}, frame);
+      BOOST_REQUIRE(size.has_value());
+      chunk.insert(chunk.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(*size));
+    }
+    return chunk;
+  }
+
+  // A 65th start is refused with busy and changes nothing: no handle, no frame to send.
+  void expect_full() {
+    BOOST_TEST(channel.engine().slots_in_use() == 64u);
+    std::array<std::byte, 8> extra{};
+    const auto refused = channel.start_read(block_id{99}, extra, 1000);
+    BOOST_REQUIRE(!refused.has_value());
+    BOOST_TEST((refused.error() == errc::busy));
+    BOOST_TEST(channel.engine().slots_in_use() == 64u);
+  }
+
+  // Steps as the endpoint does, and after each report starts one new read as its handler would: the new
+  // read takes the slot just reported, never one whose completion still waits, and the table is full
+  // again. Returns the completions in the order they were reported; each started read is in `restarted`.
+  std::vector<full_channel::message_completion> report_all_restarting(std::uint64_t now,
+                                                                      std::vector<vf_op_handle>& restarted) {
+    std::vector<full_channel::message_completion> reported;
+    for (;;) {
+      const auto a = channel.step(now);
+      if (a.what != full_action::complete) {
+        after_reports = a;
+        break;
+      }
+      reported.push_back(a.done);
+      BOOST_REQUIRE(restarted.size() < 64u);
+      auto next = channel.start_read(block_id{static_cast<std::uint32_t>(100 + restarted.size())},
+                                     destinations[64 + restarted.size()], now + 1000);
+      BOOST_REQUIRE(next.has_value());
+      BOOST_TEST(full_channel::slot_of(*next) == full_channel::slot_of(a.done.handle));
+      restarted.push_back(*next);
+      expect_full();
+    }
+    return reported;
+  }
+
+  // Every one of `expected` was reported exactly once, in that order, with `error` (and its 8 bytes on
+  // success).
+  void expect_reported_once(const std::vector<full_channel::message_completion>& reported,
+                            const std::vector<std::size_t>& expected, errc error) {
+    BOOST_REQUIRE(reported.size() == expected.size());
+    for (std::size_t k = 0; k < expected.size(); ++k) {
+      const std::size_t i = expected[k];
+      BOOST_TEST(reported[k].handle == handles[i]);
+      BOOST_TEST((reported[k].error == error));
+      BOOST_TEST(reported[k].bytes == (error == no_error ? 8u : 0u));
+      if (error == no_error)
+        BOOST_TEST(ints(destinations[i]) == ints(pattern(8, static_cast<unsigned>(i))), boost::test_tools::per_element());
+    }
+  }
+};
+
+std::vector<std::size_t> reversed(std::size_t n, std::size_t skip = ~std::size_t{0}) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = n; i-- > 0;)
+    if (i != skip) out.push_back(i);
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(answers_in_any_order_complete_every_pipelined_operation_exactly_once) {
+  sixty_four_reads t;
+  BOOST_TEST(t.channel.on_received(t.answers(reversed(64))) == no_error);
+  BOOST_TEST(t.channel.engine().in_flight_count() == 0u);
+  t.expect_full();  // all answered, none reported: no slot is free
+  std::vector<vf_op_handle> restarted;
+  const auto reported = t.report_all_restarting(0, restarted);
+  t.expect_reported_once(reported, reversed(64), no_error);
+  // The reads started between the reports went out and are answered in turn, each once.
+  const auto sent = t.after_reports;
+  BOOST_REQUIRE(sent.what == full_action::send);
+  BOOST_TEST(sent.bytes.size() == 64 * hyperv::read_request_frame_size);
+  t.channel.on_sent();
+  t.handles = restarted;
+  BOOST_TEST(t.channel.on_received(t.answers(reversed(64))) == no_error);
+  std::vector<full_channel::message_completion> second;
+  full_channel::message_completion c;
+  while (t.channel.next_completion(c)) second.push_back(c);
+  BOOST_REQUIRE(second.size() == 64u);
+  for (std::size_t k = 0; k < 64; ++k) BOOST_TEST(second[k].handle == restarted[63 - k]);
+  BOOST_TEST(t.channel.engine().slots_in_use() == 0u);
+  BOOST_TEST(!t.channel.has_pending());
+}
+
+BOOST_AUTO_TEST_CASE(timeouts_free_no_slot_before_they_are_reported) {
+  // Read i's deadline is 2000 - i: all expire at once, the last started first.
+  sixty_four_reads t([](std::size_t i) { return std::uint64_t{2000 - i}; });
+  BOOST_TEST((t.channel.step(1936).what == full_action::wait));
+  std::vector<vf_op_handle> restarted;
+  const auto reported = t.report_all_restarting(2000, restarted);
+  t.expect_reported_once(reported, reversed(64), errc::timeout);
+  BOOST_TEST(t.channel.engine().in_flight_count() == 64u);  // the reads started meanwhile
+  // Late answers to the expired reads are dropped: they match nothing, not the reads now in their slots.
+  BOOST_TEST(t.channel.on_received(t.answers(reversed(64))) == no_error);
+  BOOST_TEST(t.channel.engine().counters().dropped_unknown_id == 64u);
+  BOOST_TEST(t.channel.engine().in_flight_count() == 64u);
+}
+
+BOOST_AUTO_TEST_CASE(a_cancellation_frees_only_its_own_slot_while_answers_wait_to_be_reported) {
+  sixty_four_reads t;
+  // Every read but 5 is answered, in reverse, in one chunk; nothing is reported yet.
+  BOOST_TEST(t.channel.on_received(t.answers(reversed(64, 5))) == no_error);
+  t.expect_full();
+  // The cancellation is reported by its return: its slot, and only its, takes the next read.
+  BOOST_TEST(t.channel.cancel(t.handles[5]));
+  BOOST_TEST(t.channel.engine().slots_in_use() == 63u);
+  std::array<std::byte, 8> next_destination{};
+  auto next = t.channel.start_read(block_id{77}, next_destination, 1000);
+  BOOST_REQUIRE(next.has_value());
+  BOOST_TEST(full_channel::slot_of(*next) == full_channel::slot_of(t.handles[5]));
+  t.expect_full();
+  std::vector<vf_op_handle> restarted{*next};
+  const auto reported = t.report_all_restarting(0, restarted);
+  t.expect_reported_once(reported, reversed(64, 5), no_error);
+  // A cancellation while the table holds only completions waiting to be reported frees its slot too.
+  BOOST_TEST(t.channel.cancel(restarted.back()));
+  BOOST_TEST(t.channel.engine().slots_in_use() == 63u);
+  BOOST_TEST(t.channel.start_read(block_id{78}, next_destination, 1000).has_value());
+  t.expect_full();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+
 BOOST_AUTO_TEST_SUITE(vf_message_engine_fuzz)
 
 // Random and mutated packets against a table of reads whose destinations sit between guard bytes:
@@ -679,7 +851,10 @@ BOOST_AUTO_TEST_CASE(garbage_never_writes_outside_destinations) {
       BOOST_REQUIRE(at >= 16u);
       BOOST_REQUIRE(at < 16 + event.completion.bytes);
     }
-    if (changed_op < ops) start(changed_op);
+    if (changed_op < ops) {
+      BOOST_REQUIRE(vf.release(event.completion.handle));
+      start(changed_op);
+    }
   }
   BOOST_TEST(completions > 100u);
   const auto& c = vf.counters();

@@ -10,12 +10,17 @@
 //
 // Invariants:
 // - every operation started completes exactly once (by step() or next_completion(), or at once by a
-//   cancel() that returns true), with the handle start_* returned; a handle is never reused; the engine's
-//   in-flight count is the operations started and not completed;
+//   cancel() that returns true), with the handle start_* returned; a handle is never reused;
+// - a slot is an operation's from its start until its completion is reported: the engine's slots in use
+//   are exactly the operations started and not yet reported (in flight, or complete with the completion
+//   still held by the channel), and a start is refused with busy exactly when that is max_in_flight. The
+//   model lets completions wait in the channel while operations start: a step may report one completion
+//   and return (its handler goes on to start, cancel or receive, as a handler the endpoint core runs
+//   does), and bytes received meanwhile are not drained;
 // - a completion never carries more bytes than requested: a successful read 1..requested bytes, written
 //   into the destination and nothing after them; a successful write exactly its length; a failure 0 bytes
 //   and the destination untouched. Destinations are exact-size heap blocks (AddressSanitizer);
-// - start_* refuses a length outside 1..128 (invalid_length), a full table (busy), and after a framing
+// - start_* refuses a length outside 1..128 (invalid_length), a full table (busy, as above), and after a framing
 //   error or a failed negotiation that error, starting nothing;
 // - what step() sends is whole frames: version offers (1.4, 1.3, ... with IDs 1, 2, ...) while negotiating,
 //   then each operation's request frame exactly once, never one of an operation already complete, never a
@@ -51,8 +56,17 @@ constexpr std::size_t max_in_flight = 4;
 using channel_type = engine::vf_message_channel<max_in_flight>;
 using action_kind = channel_type::message_action::kind;
 
+// What an answer that arrived whole does to its operation (judge_answer), checked when it is reported.
+struct expected_completion {
+  errc error{no_error};
+  std::size_t bytes{0};
+  std::array<std::byte, 160> data{};
+};
+
 struct operation : vf_operation {
   bool sent{false};
+  bool judged{false};  // an answer for it arrived whole: `expected` is its completion
+  expected_completion expected{};
 };
 
 constexpr std::array<ntstatus, 7> answer_statuses{ntstatus::success,      ntstatus::pending,          ntstatus::unsuccessful,
@@ -69,6 +83,7 @@ struct harness {
   std::size_t completed{0};
   std::size_t version_offers{0};
   bool send_outstanding{false};
+  bool handler_running{false};  // a step reported one completion and returned; others may wait in the channel
   errc framing{no_error};
   frame_decoder stream{};  // what the channel's own decoder sees, to know where frames start
   channel_type::message_completion last_completion_{};
@@ -84,6 +99,11 @@ struct harness {
     last_completion_ = c;
     last_destination_.clear();
     if (op.kind == engine::operation_kind::read) last_destination_.assign(op.destination.get(), op.destination.get() + op.length);
+    if (op.judged) {
+      VPCI_FUZZ_CHECK(c.error == op.expected.error && c.bytes == op.expected.bytes && !c.transport_failure);
+      if (c.error == no_error && op.kind == engine::operation_kind::read)
+        for (std::size_t i = 0; i < c.bytes; ++i) VPCI_FUZZ_CHECK(last_destination_[i] == op.expected.data[i]);
+    }
     live.erase(it);
     ++completed;
   }
@@ -132,11 +152,18 @@ struct harness {
   }
 
   // step() as the endpoint core runs it: completions delivered, a send performed (reported when `report`).
-  void step(bool report) {
+  // With `one`, the first completion's handler takes over: the step returns after it, and the completions
+  // behind it wait in the channel (their slots still taken) until a later step or drain.
+  void step(bool report, bool one) {
+    handler_running = false;
     for (int guard = 0; guard < 64; ++guard) {
       const auto a = channel.step(now);
       if (a.what == action_kind::complete) {
         complete(a.done);
+        if (one) {
+          handler_running = true;
+          return;
+        }
         continue;
       }
       if (a.what == action_kind::send) {
@@ -153,8 +180,10 @@ struct harness {
     invariant_broken("step() keeps asking for work", __FILE__, __LINE__);
   }
 
-  // Completions the channel holds are delivered right away (the core does so after every report).
+  // Completions the channel holds are delivered right away (the core does so after every report), unless
+  // a handler is running (then the next step delivers them).
   void drain() {
+    handler_running = false;
     channel_type::message_completion c;
     while (channel.next_completion(c)) complete(c);
   }
@@ -174,7 +203,7 @@ struct harness {
       VPCI_FUZZ_CHECK(e == errc::protocol_violation && channel.receive_error() == e);
       framing = e;
     }
-    drain();
+    if (!handler_running) drain();
   }
 
   errc refusal() const {
@@ -185,8 +214,8 @@ struct harness {
   void start(input_reader& in, bool read) {
     operation op{take_vf_operation(in, read, now, 1000)};
     const std::size_t length = op.length;
-    const std::size_t in_flight = live.size();
-    VPCI_FUZZ_CHECK(channel.engine().in_flight_count() == in_flight);
+    const std::size_t in_flight = live.size();  // started and not reported: the slots taken
+    VPCI_FUZZ_CHECK(channel.engine().slots_in_use() == in_flight);
     const errc refused = refusal();
     result<engine::vf_op_handle> h = errc::invalid_argument;
     if (read) {
@@ -208,7 +237,7 @@ struct harness {
       live.emplace(h->transaction_id, std::move(op));
       ++started;
     }
-    VPCI_FUZZ_CHECK(channel.engine().in_flight_count() == live.size());
+    VPCI_FUZZ_CHECK(channel.engine().slots_in_use() == live.size());
   }
 
   [[nodiscard]] std::uint64_t pick_live(input_reader& in) const {
@@ -224,12 +253,17 @@ struct harness {
     const auto scope = (flags & 1) != 0 ? engine::cancel_scope::without_effects : engine::cancel_scope::with_effects;
     const auto it = live.find(id);
     const bool was_sent = it != live.end() && it->second.sent;
+    // A live operation may be complete already, its completion waiting in the channel: not cancellable.
+    const bool waiting = channel.engine().in_flight(engine::vf_op_handle{id});
+    const std::size_t slots_before = channel.engine().slots_in_use();
     const bool done = channel.cancel(engine::vf_op_handle{id}, scope);
     if (it == live.end()) {
-      VPCI_FUZZ_CHECK(!done);
+      VPCI_FUZZ_CHECK(!done && !waiting);
       return;
     }
-    const bool allowed = it->second.kind == engine::operation_kind::read || scope == engine::cancel_scope::with_effects || !was_sent;
+    const bool allowed =
+        waiting && (it->second.kind == engine::operation_kind::read || scope == engine::cancel_scope::with_effects || !was_sent);
+    VPCI_FUZZ_CHECK(channel.engine().slots_in_use() == slots_before - (done ? 1 : 0));
     VPCI_FUZZ_CHECK(done == allowed);
     if (done) {
       // Complete now, with errc::cancelled; step() never reports it.
@@ -264,35 +298,30 @@ struct harness {
     // Arriving whole on a frame boundary, the answer is judged here too: it completes its operation if that
     // operation's request was sent (else it is dropped: the PF never saw the request), as the codec and the
     // status mapping say.
-    const bool whole = framing == no_error && stream.at_frame_boundary() && it != live.end();
+    // An operation complete already (its completion waiting in the channel) takes no second answer.
+    const engine::vf_op_handle handle{id};
+    const bool waiting = it != live.end() && channel.engine().in_flight(handle);
+    const bool whole = framing == no_error && stream.at_frame_boundary() && waiting;
     const bool answers = whole && it->second.sent;
     const std::size_t completed_before = completed;
-    expected_completion expect{};
-    if (answers) expect = judge_answer(it->second, std::span<const std::byte>(frame).subspan(frame_prefix_size, size - frame_prefix_size));
-    const operation* op = it != live.end() ? &it->second : nullptr;
-    std::vector<std::byte> destination_before;
-    if (op != nullptr && op->kind == engine::operation_kind::read)
-      destination_before.assign(op->destination.get(), op->destination.get() + op->length);
+    const bool drains = !handler_running;
+    if (answers) {
+      it->second.judged = true;
+      it->second.expected = judge_answer(it->second, std::span<const std::byte>(frame).subspan(frame_prefix_size, size - frame_prefix_size));
+    }
     last_completion_ = {};
     feed_chunked(std::span<const std::byte>(frame).first(size), in.u8());
     if (!whole) return;
     if (!answers) {
-      VPCI_FUZZ_CHECK(completed == completed_before && live.count(id) == 1);
+      VPCI_FUZZ_CHECK(live.count(id) == 1 && channel.engine().in_flight(handle));
+      if (drains) VPCI_FUZZ_CHECK(completed == completed_before);
       return;
     }
-    VPCI_FUZZ_CHECK(completed == completed_before + 1 && live.count(id) == 0);
-    VPCI_FUZZ_CHECK(last_completion_.handle.transaction_id == id && last_completion_.error == expect.error &&
-                    last_completion_.bytes == expect.bytes);
-    if (expect.error == no_error && !destination_before.empty()) {
-      for (std::size_t i = 0; i < expect.bytes; ++i) VPCI_FUZZ_CHECK(last_destination_[i] == expect.data[i]);
-    }
+    // Complete: reported now (its expected completion checked by complete()), or held with its slot taken.
+    VPCI_FUZZ_CHECK(!channel.engine().in_flight(handle));
+    if (drains) VPCI_FUZZ_CHECK(completed == completed_before + 1 && live.count(id) == 0 && last_completion_.handle.transaction_id == id);
+    else VPCI_FUZZ_CHECK(live.count(id) == 1);
   }
-
-  struct expected_completion {
-    errc error{no_error};
-    std::size_t bytes{0};
-    std::array<std::byte, 160> data{};
-  };
 
   // What an answer packet does to the operation it names (vf_messages.hpp's contract, restated from the
   // codec and status_mapping: hv_pci_read_config_compl takes min(requested, present) bytes).
@@ -389,7 +418,10 @@ struct harness {
         case op_start_write: start(in, false); break;
         case op_cancel: cancel(in); break;
         case op_step:
-          if (!send_outstanding) step((in.u8() & 1) != 0);
+          if (!send_outstanding) {
+            const std::uint8_t how = in.u8();
+            step((how & 1) != 0, (how & 2) != 0);
+          }
           break;
         case op_raw: received(in.take(in.u8())); break;
         case op_answer: answer(in); break;
@@ -405,13 +437,13 @@ struct harness {
           break;
         default: break;
       }
-      VPCI_FUZZ_CHECK(channel.engine().in_flight_count() == live.size());
+      VPCI_FUZZ_CHECK(channel.engine().slots_in_use() == live.size());
       VPCI_FUZZ_CHECK(started == completed + live.size());
     }
     // The end: every operation still in flight completes (removal), none twice, none lost.
     channel.remove(errc::vf_removed, false);
     drain();
-    if (!send_outstanding) step(true);
+    if (!send_outstanding) step(true, false);
     VPCI_FUZZ_CHECK(live.empty() && started == completed);
     VPCI_FUZZ_CHECK(!channel.has_pending());
   }

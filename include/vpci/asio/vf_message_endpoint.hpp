@@ -5,8 +5,10 @@
 // bindings; this class supplies how the message channel's I/O is performed:
 // - the stream starts with protocol-version negotiation (vf_message_options::negotiate, on by default):
 //   block requests wait until a version is agreed (negotiated_version());
-// - requests are pipelined: up to 64 are in flight at once, answered in any order (transaction IDs);
-//   frames started while a send is in progress go out together in the next one;
+// - requests are pipelined: up to 64 are in flight at once, answered in any order (transaction IDs); an
+//   operation holds its slot until its handler is called, so the 64 count operations started and not yet
+//   completed, and a 65th fails with vpci::errc::busy; frames started while a send is in progress go out
+//   together in the next one;
 // - from its first operation on, the endpoint keeps reading the stream, so invalidations are latched as
 //   they arrive; close() ends that;
 // - the stream ending or failing (eof, connection reset, garbage that breaks the framing) fails every
@@ -71,7 +73,7 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   using channel_type = typename core::engine_type;
 
  public:
-  // Up to 64 requests are in flight at once, answered in any order.
+  // Up to 64 requests are in flight at once (started and not yet completed), answered in any order.
   // `slot` is this VF's wslot on the virtual bus: written into every request; only invalidations for it
   // are accepted. The stream must be connected to the PF and outlive the endpoint.
   vf_message_endpoint(Stream& stream, hyperv::wslot slot, vf_message_options options = {}, Timing timing = {})

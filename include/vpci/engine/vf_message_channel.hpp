@@ -8,7 +8,9 @@
 //   frame decoder; a framing error is a protocol violation the channel reports once (the binding
 //   closes the stream), after which it accepts nothing more.
 // - the rules: a write may be cancelled without effects only while its frame was not handed to the
-//   stream; completions are reported by step() in the order they happened.
+//   stream; completions are reported by step() in the order they happened, and an operation's slot takes
+//   no new operation until its completion has been handed out (step(), next_completion()) or taken by the
+//   caller's own cancel(): MaxInFlight bounds the operations started and not yet reported.
 // - version negotiation (engine/vf_negotiation.hpp, on unless turned off): the first step() sends
 //   QUERY_PROTOCOL_VERSION, and block request frames wait in their slots until a version is agreed;
 //   operations started meanwhile wait there, their deadlines running. If negotiation fails, every pending
@@ -52,7 +54,8 @@ class vf_message_channel {
 
   // --- operations ---------------------------------------------------------------------------------
   // Starts a read of destination.size() bytes (1..128) of `block`; its frame waits for the next send.
-  // Errors, with nothing started: invalid_length, invalid_argument (wslot), busy (MaxInFlight in flight),
+  // Errors, with nothing started: invalid_length, invalid_argument (wslot), busy (MaxInFlight operations
+  // started and not yet reported: in flight, or completed with the completion still to be handed out),
   // the errors of a dead channel (see receive_error()) and of a failed negotiation (negotiation().error()).
   [[nodiscard]] constexpr result<vf_op_handle> start_read(block_id block, std::span<std::byte> destination,
                                                           std::uint64_t deadline) noexcept {
@@ -76,9 +79,9 @@ class vf_message_channel {
 
   // Ends the operation as cancelled if `scope` allows: a read always; a write with_effects always,
   // without_effects only while its frame was not handed to the stream (it is then never sent). True
-  // means the operation is complete now, with errc::cancelled: step() does not report it (its slot may be
-  // reused at once). A reply that still arrives is dropped as an unknown transaction ID. False if not in
-  // flight or not allowed.
+  // means the operation is complete now, with errc::cancelled, reported by this return: step() does not
+  // report it and its slot may be reused at once. A reply that still arrives is dropped as an unknown
+  // transaction ID. False if not in flight or not allowed.
   constexpr bool cancel(vf_op_handle handle, cancel_scope scope = cancel_scope::with_effects) noexcept {
     if (!engine_.in_flight(handle)) return false;
     const std::size_t slot = slot_of(handle);
@@ -87,6 +90,7 @@ class vf_message_channel {
       return false;
     drop_unsent(slot);
     (void)engine_.cancel(handle);
+    (void)engine_.release(handle);
     return true;
   }
   [[nodiscard]] constexpr bool is_unsent(vf_op_handle handle) const noexcept {
@@ -112,6 +116,7 @@ class vf_message_channel {
     out = ready_[ready_head_];
     ready_head_ = (ready_head_ + 1) % ready_.size();
     --ready_count_;
+    (void)engine_.release(out.handle);  // handed out: its slot may take the next operation
     return true;
   }
 
@@ -287,8 +292,8 @@ class vf_message_channel {
     push_completion(message_completion{c.handle, c.error, c.bytes, false});
   }
   constexpr void push_completion(const message_completion& c) noexcept {
-    // Bounded: between two steps each operation in flight completes at most once, and the binding steps
-    // right after every report that completes operations.
+    // Never full: each completion keeps its slot taken in the engine until next_completion() hands it out,
+    // so at most MaxInFlight wait here.
     if (ready_count_ == ready_.size()) return;
     ready_[(ready_head_ + ready_count_) % ready_.size()] = c;
     ++ready_count_;
@@ -303,7 +308,7 @@ class vf_message_channel {
   std::size_t send_count_{0};
   std::array<std::byte, max_send_size> batch_{};
   std::size_t batch_size_{0};
-  std::array<message_completion, 2 * MaxInFlight> ready_{};
+  std::array<message_completion, MaxInFlight> ready_{};
   std::size_t ready_head_{0};
   std::size_t ready_count_{0};
   std::uint64_t dropped_unsent_{0};

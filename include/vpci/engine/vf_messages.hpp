@@ -10,6 +10,13 @@
 // operation that took its slot afterwards: it is dropped and counted, never trusted. Nothing a peer sends
 // is used as a pointer or an index without that check.
 //
+// A slot is reused only after its completion was handed out (engine/vf_operation.hpp's operation_slot):
+// every completion the engine returns leaves its slot taken until the caller says it reported it,
+// release(handle). A caller that reports each completion as it gets it releases it at once; one that
+// holds completions to report later (vf_message_channel) releases each as it hands it out. So the table
+// bounds the operations started and not yet reported, and a completion still waiting to be reported can
+// never be overtaken by a new operation in its slot.
+//
 // The engine keeps only spans to caller memory (a read's destination); the caller keeps that memory
 // alive until the operation completes. Reads write into the destination only on success, and only as
 // many bytes as the operation asked for.
@@ -23,6 +30,7 @@
 #include <vpci/block/block_buffer.hpp>
 #include <vpci/block/endian.hpp>
 #include <vpci/engine/earliest_deadline.hpp>
+#include <vpci/engine/vf_operation.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/ntstatus.hpp>
@@ -105,7 +113,8 @@ class vf_message_engine {
 
   // Starts a read of destination.size() bytes (1..128) of `block`: writes the request frame into
   // `frame_out` (>= hyperv::read_request_frame_size). Errors, with nothing started or written:
-  // invalid_length, invalid_argument (wslot), buffer_too_small (frame_out), busy (table full).
+  // invalid_length, invalid_argument (wslot), buffer_too_small (frame_out), busy (every slot taken: by an
+  // operation in flight or by a completion not yet released).
   [[nodiscard]] constexpr result<vf_started> start_read(block_id block, std::span<std::byte> destination,
                                                         std::uint64_t deadline_ns,
                                                         std::span<std::byte> frame_out) noexcept {
@@ -154,7 +163,7 @@ class vf_message_engine {
     std::size_t found = MaxInFlight;
     for (std::size_t i = 0; i < MaxInFlight; ++i) {
       const op_slot& s = slots_[i];
-      if (!s.busy || s.deadline_ns > now_ns) continue;
+      if (!s.life.pending() || s.deadline_ns > now_ns) continue;
       if (found == MaxInFlight || s.deadline_ns < slots_[found].deadline_ns ||
           (s.deadline_ns == slots_[found].deadline_ns && s.sequence < slots_[found].sequence))
         found = i;
@@ -169,13 +178,14 @@ class vf_message_engine {
     return deadlines_.earliest([this] {
       std::uint64_t earliest = no_deadline;
       for (const op_slot& s : slots_)
-        if (s.busy && s.deadline_ns < earliest) earliest = s.deadline_ns;
+        if (s.life.pending() && s.deadline_ns < earliest) earliest = s.deadline_ns;
       return earliest;
     });
   }
 
-  // Completes the operation with errc::cancelled; its slot is free at once and a reply that still
-  // arrives for it is dropped as an unknown ID. An empty event when the handle is not in flight.
+  // Completes the operation with errc::cancelled (its slot is reusable once released, as for every
+  // completion); a reply that still arrives for it is dropped as an unknown ID. An empty event when the
+  // handle is not in flight.
   constexpr vf_event cancel(vf_op_handle handle) noexcept {
     const std::size_t slot = find(handle.transaction_id);
     if (slot == MaxInFlight) return {};
@@ -206,7 +216,7 @@ class vf_message_engine {
     for (;;) {
       std::size_t oldest = MaxInFlight;
       for (std::size_t i = 0; i < MaxInFlight; ++i)
-        if (slots_[i].busy && slots_[i].sequence < started_before &&
+        if (slots_[i].life.pending() && slots_[i].sequence < started_before &&
             (oldest == MaxInFlight || slots_[i].sequence < slots_[oldest].sequence))
           oldest = i;
       if (oldest == MaxInFlight) return count;
@@ -224,10 +234,26 @@ class vf_message_engine {
   }
   [[nodiscard]] constexpr block_mask pending_invalidations() const noexcept { return pending_invalidations_; }
 
+  // The completion of `handle` was reported: its slot may take the next operation. Call it once for each
+  // completion the engine returned (answer, expiry, cancel, removal, fail_all). False, changing nothing,
+  // when `handle` names no completion awaiting its release (still in flight, released already, or stale).
+  constexpr bool release(vf_op_handle handle) noexcept {
+    const std::size_t slot = static_cast<std::size_t>(handle.transaction_id & 0xFFFF);
+    if (slot >= MaxInFlight) return false;
+    op_slot& s = slots_[slot];
+    if (!s.life.awaiting_report() || transaction_id(slot, s.generation) != handle.transaction_id) return false;
+    s.life.reported();
+    --unreleased_count_;
+    return true;
+  }
+
   [[nodiscard]] constexpr bool in_flight(vf_op_handle handle) const noexcept {
     return find(handle.transaction_id) != MaxInFlight;
   }
+  // Operations waiting for their answer.
   [[nodiscard]] constexpr std::size_t in_flight_count() const noexcept { return busy_count_; }
+  // Slots taken: operations in flight and completions not yet released. MaxInFlight means start_* is busy.
+  [[nodiscard]] constexpr std::size_t slots_in_use() const noexcept { return busy_count_ + unreleased_count_; }
   [[nodiscard]] constexpr const vf_message_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] constexpr hyperv::wslot slot() const noexcept { return slot_; }
 
@@ -239,7 +265,7 @@ class vf_message_engine {
     std::uint64_t generation{0};  // of the current or last operation; 0 = never used
     std::size_t length{0};        // bytes requested (read) or sent (write)
     vf_op_kind kind{vf_op_kind::read};
-    bool busy{false};
+    operation_slot life{};
   };
 
   // The generation fills the 48 bits above the slot; 0 is skipped so a transaction ID is never 0.
@@ -257,10 +283,10 @@ class vf_message_engine {
 
   // Starts after the slot used last, so a freed slot rests before it is reused.
   constexpr std::size_t find_free_slot() const noexcept {
-    if (busy_count_ == MaxInFlight) return MaxInFlight;
+    if (slots_in_use() == MaxInFlight) return MaxInFlight;
     for (std::size_t n = 0; n < MaxInFlight; ++n) {
       const std::size_t i = (cursor_ + n) % MaxInFlight;
-      if (!slots_[i].busy) return i;
+      if (slots_[i].life.reusable()) return i;
     }
     return MaxInFlight;
   }
@@ -270,7 +296,7 @@ class vf_message_engine {
     const std::size_t slot = static_cast<std::size_t>(id & 0xFFFF);
     if (slot >= MaxInFlight) return MaxInFlight;
     const op_slot& s = slots_[slot];
-    if (!s.busy || transaction_id(slot, s.generation) != id) return MaxInFlight;
+    if (!s.life.pending() || transaction_id(slot, s.generation) != id) return MaxInFlight;
     return slot;
   }
 
@@ -283,21 +309,23 @@ class vf_message_engine {
     s.sequence = next_sequence_++;
     s.length = length;
     s.kind = kind;
-    s.busy = true;
+    s.life.start();
     ++busy_count_;
     deadlines_.started(deadline_ns);
     cursor_ = (slot + 1) % MaxInFlight;
   }
 
-  // Frees the slot (keeping its generation) and reports the completion.
+  // Ends the operation and returns its completion; the slot (keeping its generation) stays taken until
+  // release().
   constexpr vf_event finish(std::size_t slot, errc error, std::size_t bytes) noexcept {
     op_slot& s = slots_[slot];
     vf_event event{};
     event.kind = vf_event_kind::completion;
     event.completion = vf_completion{vf_op_handle{transaction_id(slot, s.generation)}, s.kind, error, bytes};
-    s.busy = false;
+    s.life.end();
     s.destination = {};
     --busy_count_;
+    ++unreleased_count_;
     deadlines_.ended(s.deadline_ns, busy_count_);
     return event;
   }
@@ -374,8 +402,9 @@ class vf_message_engine {
   vf_message_counters counters_{};
   block_mask pending_invalidations_{};
   std::uint64_t next_sequence_{0};
-  earliest_deadline deadlines_{};  // of the busy slots
-  std::size_t busy_count_{0};
+  earliest_deadline deadlines_{};  // of the operations in flight
+  std::size_t busy_count_{0};        // operations in flight
+  std::size_t unreleased_count_{0};  // completions returned and not yet released
   std::size_t cursor_{0};
   hyperv::wslot slot_{};
 };

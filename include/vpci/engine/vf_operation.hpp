@@ -20,6 +20,27 @@ enum class cancel_scope : std::uint8_t { with_effects, without_effects };
 
 enum class operation_kind : std::uint8_t { read, write };
 
+// The life of an engine's operation slot, the one rule both VF engines keep: a slot goes free -> pending
+// (an operation started in it) -> ended (the operation's completion is made but not yet handed to the
+// binding) -> free (handed out). Only a free slot takes a new operation. The binding keeps each pending
+// operation under its slot (asio/detail/vf_core.hpp's operation table) until the completion naming it is
+// handed out: a slot reused while that completion still waited would put the new operation in the old
+// one's place, and the old completion would find nobody to complete. So an engine's slot count bounds the
+// operations started and not yet reported, not only those still waiting for the peer.
+class operation_slot {
+ public:
+  [[nodiscard]] constexpr bool reusable() const noexcept { return state_ == state::free; }
+  [[nodiscard]] constexpr bool pending() const noexcept { return state_ == state::pending; }
+  [[nodiscard]] constexpr bool awaiting_report() const noexcept { return state_ == state::ended; }
+  constexpr void start() noexcept { state_ = state::pending; }
+  constexpr void end() noexcept { state_ = state::ended; }
+  constexpr void reported() noexcept { state_ = state::free; }
+
+ private:
+  enum class state : std::uint8_t { free, pending, ended };
+  state state_{state::free};
+};
+
 // One operation's outcome. `Handle` is the engine's full operation handle (slot and generation): a
 // completion is matched to its operation by the whole handle, never by the slot alone.
 template <class Handle>

@@ -338,10 +338,16 @@ class vf_core : public vf_sync_forms<Derived> {
   // PF's benchmark with 256 VFs four cache misses per read (callgrind), the largest single share.
   class operation_table {
    public:
-    void put(handle_type handle, rw_operation* op) noexcept {
+    // Files `op` under its slot; false, changing nothing, when the slot still holds an operation. The
+    // engines give out only slots whose completion was handed out (engine::operation_slot), so that
+    // would be an engine breaking its rule: the new operation must fail then, never take the old one's
+    // place (whose completion would find nobody to complete).
+    [[nodiscard]] bool put(handle_type handle, rw_operation* op) noexcept {
       entry& e = entries_[Engine::slot_of(handle)];
-      if (e.op == nullptr) ++count_;  // always, as the engine gives out only slots it reported
+      if (e.op != nullptr) return false;
+      ++count_;
       e = entry{handle, op};
+      return true;
     }
     // The operation `handle` names, taken out; null when it completed or was cancelled already.
     rw_operation* take(handle_type handle) noexcept {
@@ -386,8 +392,9 @@ class vf_core : public vf_sync_forms<Derived> {
                              ? engine::cancel_scope::with_effects
                              : engine::cancel_scope::without_effects;
       if (!self->self().engine_ref().cancel(handle, scope)) return;
-      // Complete it now (posted), so its slot is free for the next operation; the engine's own report
-      // of it, if any, then matches no entry and is ignored.
+      // Complete it now (posted). The engine frees its slot once the cancellation is reported: binding 2's
+      // channel counts this return as the report; binding 1's next step reports it, and that report then
+      // matches no entry and is ignored.
       if (rw_operation* op = self->take(handle)) self->post_completion(op, make_error_code(errc::cancelled));
       self->schedule_pump();
     }
@@ -417,7 +424,13 @@ class vf_core : public vf_sync_forms<Derived> {
     auto started = kind == engine::operation_kind::read ? e.start_read(id, destination, deadline)
                                                         : e.start_write(id, data, deadline);
     if (!started) return post_completion(op, make_error_code(started.error()));  // never inline
-    operations_.put(*started, op);
+    if (!operations_.put(*started, op)) {
+      // The slot's previous operation is still waiting for its completion (see put): this one ends
+      // unsent, as busy, and the previous one keeps its place.
+      (void)e.cancel(*started, engine::cancel_scope::with_effects);
+      schedule_pump();  // binding 1 reports the cancellation from its next step
+      return post_completion(op, make_error_code(errc::busy));
+    }
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     if (slot.is_connected()) slot.template emplace<cancel_request>(this, *started);
     schedule_pump();
