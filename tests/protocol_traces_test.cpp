@@ -221,13 +221,13 @@ std::map<std::string, std::function<std::vector<row>()>> scenarios() {
          b.recording = true;
          // The VF reads the latch; before its acknowledgement reaches the PF, the PF raises bit 5 again.
          b.vf.wake();
-         for (int i = 0; i < 3; ++i) {  // the status read and the invalidation area read
+         for (int i = 0; i < 3; ++i) {  // the status, the acknowledgement registers, the mask
            const mailbox_action a = b.vf.step(b.now);
            BOOST_REQUIRE((a.what == mailbox_action::kind::read));
            const auto bytes = std::span<const std::byte>(b.window).subspan(a.offset, a.length);
            b.record("VF", 'R', a.offset, bytes);
            b.vf.on_read(bytes, b.now);
-           if (a.offset == mailbox::invalidation_area) break;
+           if (a.offset == mailbox::mask_area) break;
          }
          BOOST_REQUIRE((b.store.invalidate(0, block_mask{1u << 5}) == no_error));
          b.pf_apply(b.pf.service(b.window, b.now));

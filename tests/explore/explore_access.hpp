@@ -23,8 +23,8 @@ struct explore_access {
   template <std::size_t N>
   static void hash(explore::hasher& h, const vf_mailbox_engine<N>& e) {
     for (const auto& o : e.ops_) {
-      h.value(o.pending);
-      h.value(o.reported);
+      h.value(o.life.pending());
+      h.value(o.life.awaiting_report());
       h.value(o.kind);
       h.value(o.generation);
       h.value(o.id.value());

@@ -44,6 +44,46 @@ BOOST_AUTO_TEST_CASE(bounded_exploration_with_the_signal_finds_no_violation) {
   BOOST_TEST(r.states > 1000u);
 }
 
+// docs/protocol.md 4.3: a VF that read the mask before the acknowledgement registers (or a PF that cleared
+// them before it rewrote the mask) took a bit already taken as new, and its acknowledgement of it, landing
+// after the PF raised that block again, took the new raise out: found with two raises of one block, 24
+// steps deep, with nothing else going on.
+BOOST_AUTO_TEST_CASE(two_raises_of_one_block_around_an_acknowledgement_are_both_delivered) {
+  mailbox_scenario scenario;
+  scenario.requests = 0;
+  scenario.raises = 2;
+  scenario.cancels = 0;
+  scenario.failed_accesses = 0;
+  scenario.missed_doorbells = 0;
+  scenario.extra_doorbells = 0;
+  scenario.reinits = 0;
+  const search_result r = explore(mailbox_world{scenario}, 24);
+  BOOST_TEST(r.invariant.empty(), trace_of(r));
+  BOOST_TEST(r.complete);
+  BOOST_TEST(r.states > 100000u);
+}
+
+// A VF that sleeps until signalled, its one request timing out, the PF raising once. It slept with the raise
+// unread in two ways (vf_mailbox_engine): the PF's reset published it and signalled, and the VF's wait for
+// the reset took the signal and read control, which does not show the status (after_control); or the
+// status read that checks a timed-out request's answer showed it, answering the signal, and was dropped
+// with the answer (after_verify).
+BOOST_AUTO_TEST_CASE(a_raise_signalled_around_a_timed_out_request_reaches_a_vf_that_sleeps_until_signalled) {
+  mailbox_scenario scenario;
+  scenario.requests = 1;
+  scenario.raises = 1;
+  scenario.signal = true;
+  scenario.cancels = 0;
+  scenario.failed_accesses = 0;
+  scenario.missed_doorbells = 0;
+  scenario.extra_doorbells = 0;
+  scenario.reinits = 0;
+  const search_result r = explore(mailbox_world{scenario}, 18);
+  BOOST_TEST(r.invariant.empty(), trace_of(r));
+  BOOST_TEST(r.complete);
+  BOOST_TEST(r.states > 100000u);
+}
+
 BOOST_AUTO_TEST_CASE(a_pf_that_forgets_its_latch_loses_an_invalidation) {
   mailbox_scenario scenario;
   scenario.bug = planted_bug::latch_forgotten;

@@ -293,9 +293,9 @@ class pf_mailbox_session {
       return writes_;
     }
 
-    // 3. The request: sequence 0 is never one (the register's reset value, and what a VF writing the dword
-    // byte by byte shows across a carry from 0x00FF); otherwise adopted when unsynchronised, a replay is a
-    // no-op, the next one is executed, anything else is a violation.
+    // 3. The request: sequence 0 is never one (the register's reset value; a VF writes the sequence whole,
+    // docs/protocol.md 3); otherwise adopted when unsynchronised, a replay is a no-op, the next one is
+    // executed, anything else is a violation.
     const mailbox::request_word request = mailbox::decode_request(load(window, mailbox::reg::request));
     std::span<const std::byte> answer_data{};
     if (request.sequence == 0) {

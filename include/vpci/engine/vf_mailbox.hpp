@@ -101,7 +101,8 @@ class vf_mailbox_engine {
     reading_result,         // the NTSTATUS of a FAILED answer
     reading_data,           // the answer's data
     verifying,              // the tear check: the status dword again
-    reading_invalidations,  // the mask and acknowledgement registers (the status said INVALIDATED)
+    reading_invalidations,  // the acknowledgement registers (the status said INVALIDATED)
+    reading_mask,           // the mask registers, once the acknowledgement registers read cleared
     acknowledging,          // writing the acknowledgement of taken invalidations
     watch_wait,             // idle, watching: wait for a peer signal, or the watch interval without one
     requesting_reset,       // writing control.reset
@@ -146,14 +147,14 @@ class vf_mailbox_engine {
   constexpr void expire(std::uint64_t now) noexcept {
     if (deadlines_.nothing_due(now)) return;
     for (std::size_t i = 0; i < MaxQueued; ++i)
-      if (ops_[i].pending && ops_[i].deadline <= now) end_early(i, errc::timeout, false);
+      if (ops_[i].life.pending() && ops_[i].deadline <= now) end_early(i, errc::timeout, false);
   }
   // The earliest deadline of a pending operation, or UINT64_MAX.
   [[nodiscard]] constexpr std::uint64_t next_deadline() const noexcept {
     return deadlines_.earliest([this] {
       std::uint64_t earliest = never_;
       for (const op& o : ops_)
-        if (o.pending && o.deadline < earliest) earliest = o.deadline;
+        if (o.life.pending() && o.deadline < earliest) earliest = o.deadline;
       return earliest;
     });
   }
@@ -283,7 +284,8 @@ class vf_mailbox_engine {
         case state::verifying: return issue_read(mailbox::reg::status, 4);
         case state::reading_result: return issue_read(mailbox::reg::result, 4);
         case state::reading_data: return issue_read(mailbox::reg::data, mailbox::data_extent(answer_.count));
-        case state::reading_invalidations: return issue_read(mailbox::invalidation_area, mailbox::invalidation_area_size);
+        case state::reading_invalidations: return issue_read(mailbox::ack_area, mailbox::ack_area_size);
+        case state::reading_mask: return issue_read(mailbox::mask_area, mailbox::mask_area_size);
         case state::acknowledging: {
           // Only the acknowledgement dwords that carry bits: the PF clears both anyway.
           const std::uint64_t ack = le::load_u64(ack_bytes_.data());
@@ -369,7 +371,8 @@ class vf_mailbox_engine {
         state_ = state::verifying;
         return;
       case state::verifying: return after_verify(le::load_u32(bytes.data()));
-      case state::reading_invalidations: return after_invalidations(bytes);
+      case state::reading_invalidations: return after_acknowledgements(bytes);
+      case state::reading_mask: return after_mask(bytes);
       case state::reading_control: return after_control(bytes, now);
       default: return;
     }
@@ -407,8 +410,7 @@ class vf_mailbox_engine {
   // What a request touches comes first, the data's length included (block_buffer keeps it before the
   // bytes), so a read leaves the data's lines alone.
   struct op {
-    bool pending{false};  // started, not yet ended
-    bool reported{true};  // ended and handed out by step() (or never used)
+    operation_slot life{};  // free (never used, or ended and handed out by step()), pending, or ended
     operation_kind kind{operation_kind::read};
     std::uint16_t generation{0};
     block_id id{};
@@ -421,16 +423,15 @@ class vf_mailbox_engine {
   constexpr std::size_t find(op_handle handle) const noexcept {
     if (handle.slot >= MaxQueued) return no_op;
     const op& o = ops_[handle.slot];
-    return o.generation == handle.generation && o.pending ? handle.slot : no_op;
+    return o.generation == handle.generation && o.life.pending() ? handle.slot : no_op;
   }
 
   constexpr result<op_handle> enqueue(operation_kind kind, block_id id, std::span<std::byte> destination,
                                       std::span<const std::byte> data, std::uint64_t deadline) noexcept {
     for (std::size_t i = 0; i < MaxQueued; ++i) {
       op& o = ops_[i];
-      if (o.pending || !o.reported) continue;
-      o.pending = true;
-      o.reported = false;
+      if (!o.life.reusable()) continue;
+      o.life.start();
       o.kind = kind;
       o.generation = static_cast<std::uint16_t>(o.generation + 1);
       o.id = id;
@@ -453,7 +454,7 @@ class vf_mailbox_engine {
   // Ends operation `slot`, reporting (error, bytes) from the next step().
   constexpr void end(std::size_t slot, errc error, std::size_t bytes, bool transport_failure) noexcept {
     op& o = ops_[slot];
-    o.pending = false;
+    o.life.end();
     o.destination = {};
     std::size_t kept = 0;
     for (std::size_t i = 0; i < pending_count_; ++i)
@@ -488,7 +489,7 @@ class vf_mailbox_engine {
     // An emptied ring starts over at its first slot: one completion at a time (every synchronous call)
     // then always uses the same cache line instead of walking through all of them.
     ready_head_ = --ready_count_ == 0 ? 0 : (ready_head_ + 1) % ready_.size();
-    ops_[done.handle.slot].reported = true;
+    ops_[done.handle.slot].life.reported();
     mailbox_action a;
     a.what = mailbox_action::kind::complete;
     a.done = done;
@@ -767,6 +768,9 @@ class vf_mailbox_engine {
   }
 
   constexpr void after_verify(std::uint32_t word) noexcept {
+    // Whatever becomes of the answer, this read answered the signals before it (issue_read): a raise it
+    // shows is read now, or a VF that sleeps until signalled never reads it.
+    reading_invalidations_due_ = reading_invalidations_due_ || mailbox::decode_status(word).invalidated;
     if (wire_owner_ == no_op) {
       on_wire_ = false;  // its operation ended while the answer was read: dropped
       ++late_replies_;
@@ -784,25 +788,31 @@ class vf_mailbox_engine {
       state_ = state::reading_status;
       return;
     }
-    reading_invalidations_due_ = reading_invalidations_due_ || mailbox::decode_status(word).invalidated;
     const op& o = ops_[wire_owner_];
     le::copy(data_.span(), o.destination.data());
     state_ = state::ready;
     end_wire(no_error, data_.size());
   }
 
-  // `mask` is the PF's latch, `acknowledged` what the acknowledgement registers still hold (bits the VF
-  // took that the PF has not cleared yet). Everything else in the latch is new: deliver it and acknowledge
-  // it, keeping the unprocessed acknowledgements in the write. A stale view can only make a bit look new
-  // twice (a duplicate notification), never hide one.
-  constexpr void after_invalidations(std::span<const std::byte> bytes) noexcept {
+  // The acknowledgement registers, read before the mask. Not cleared yet: the PF has not taken this VF's
+  // last acknowledgement, and the mask may still show the bits it took. Nothing is read or acknowledged
+  // now: the PF's clearing of them is an update (it signals), and the next status that shows INVALIDATED
+  // looks again. Cleared: the PF rewrote the mask before it cleared them, so the mask read next shows no
+  // bit already taken unless the PF raised it again.
+  constexpr void after_acknowledgements(std::span<const std::byte> bytes) noexcept {
+    state_ = le::load_u64(bytes.data()) == 0 ? state::reading_mask : after_invalidations_;
+  }
+
+  // Every bit of a mask read after cleared acknowledgement registers is news: delivered, and acknowledged
+  // alone. Writing back bits the registers held would take out a raise of those blocks that came after
+  // the PF cleared them; an acknowledgement of bits read in such a mask only takes raises this VF has read
+  // (or that the PF keeps latched as raised again). docs/protocol.md 4.3.
+  constexpr void after_mask(std::span<const std::byte> bytes) noexcept {
     const block_mask mask{le::load_u64(bytes.data())};
-    const block_mask acknowledged{le::load_u64(bytes.data() + 8)};
-    const block_mask fresh{mask.bits() & ~acknowledged.bits()};
     state_ = after_invalidations_;
-    if (fresh.empty()) return;
-    invalidations_ |= fresh;
-    le::store_u64(ack_bytes_.data(), fresh.bits() | acknowledged.bits());
+    if (mask.empty()) return;
+    invalidations_ |= mask;
+    le::store_u64(ack_bytes_.data(), mask.bits());
     state_ = state::acknowledging;
   }
 
@@ -810,9 +820,13 @@ class vf_mailbox_engine {
 
   constexpr void after_control(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
     if ((le::load_u32(bytes.data()) & mailbox::control_reset) == 0) {
-      // The PF reset the window: it adopts the next sequence, and zeroed the request registers.
+      // The PF reset the window: it adopts the next sequence, and zeroed the request registers. Its status
+      // is new too (ack 0, INVALIDATED as its latch): the signal that ended this wait is taken, and this
+      // read does not show the status, so the next wait reads it first. A VF that sleeps until signalled
+      // would otherwise never see a raise the reset published.
       on_wire_ = false;
       block_known_ = false;
+      woken_ = true;
       state_ = state::ready;
       return;
     }

@@ -59,11 +59,12 @@ constexpr std::span<const std::byte> zero_padded(std::span<std::byte> storage, s
   for (std::size_t i = length; i < extent; ++i) storage[i] = std::byte{0};
   return storage.first(extent);
 }
-// The invalidation registers the VF reads when status.invalidated is set: mask and acknowledgement.
-inline constexpr std::uint16_t invalidation_area = reg::invalidate_mask_low;
-inline constexpr std::size_t invalidation_area_size = reg::data - reg::invalidate_mask_low;  // 16
+// The invalidation registers the VF reads when status.invalidated is set, in this order: the
+// acknowledgement registers, then, only when both read cleared, the mask (docs/protocol.md 4.3).
 inline constexpr std::uint16_t ack_area = reg::invalidate_ack_low;
 inline constexpr std::size_t ack_area_size = 8;
+inline constexpr std::uint16_t mask_area = reg::invalidate_mask_low;
+inline constexpr std::size_t mask_area_size = 8;
 
 // control
 inline constexpr std::uint32_t control_reset = 0x1;
@@ -166,7 +167,7 @@ inline constexpr register_range pf_owned_ranges[] = {
 };
 
 static_assert(window_size == 0xB8);
-static_assert(invalidation_area_size == 16);
+static_assert(mask_area + mask_area_size == ack_area && ack_area + ack_area_size == reg::data);
 static_assert(encode_request(0xFFFF, 128, operation::write) == 0x0280FFFFu);
 static_assert(decode_status(encode_status(status_word{0x1234, 128, true, true, 3, 15})) ==
               status_word{0x1234, 128, true, true, 3, 15});
