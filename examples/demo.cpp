@@ -25,6 +25,7 @@
 #include <string>
 #include <utility>
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -216,8 +217,20 @@ int run_pf(vpci::pf_endpoint<4>& pf, pf_logic& logic, boost::asio::signal_set& c
   while (!(mailbox_served && vf1_served) && io.run_one() != 0) {
     logic.raise_invalidations();
     // A phase write was answered in the pass that stored it: that mailbox can be retired.
-    for (vpci::vf_index vf : {vf0, vf1})
-      if (pf.load<phase_block>(vf).value() >= 1) (void)pf.detach_mailbox(vf);
+    for (vpci::vf_index vf : {vf0, vf1}) {
+      // Handled here, not by result::value(): its failure path records this file's path, which would then
+      // be in every vpci-demo built. The block is defined for both VFs above, so a failure is the PF's own.
+      const auto phase = pf.load<phase_block>(vf);
+      if (!phase) {
+        say("PF", "cannot read VF " + std::to_string(vf) + "'s phase block: " + phase.error().message());
+        if (!vf_exited) {
+          ::kill(vf_process, SIGTERM);
+          waitpid(vf_process, &vf_status, 0);
+        }
+        return 1;
+      }
+      if (*phase >= 1) (void)pf.detach_mailbox(vf);
+    }
   }
   if (vf_exited) return 1;  // the VF died early
   // Phase 2: Hyper-V messages over the Unix socket (the mailbox was retired: one binding per VF).

@@ -39,6 +39,7 @@
 
 #include "blocks.hpp"
 #include "conformance/profile.hpp"
+#include "given_options.hpp"
 #include "quoted_text.hpp"
 #include "unix_socket_file.hpp"
 
@@ -130,10 +131,12 @@ int main(int argc, char** argv) {
   }
   if (argc < 2) return usage_error("no SOCKET given");
   if (argv[1][0] == '-') return usage_error("SOCKET comes first, not " + vpci::example::quoted_text(argv[1]));
+  vpci::example::given_options given;  // an option given twice is refused, as by the other tools
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--once") == 0) once = true;
     else if (std::strcmp(argv[i], "--conformance-profile") == 0) conformance_profile = true;
     else return usage_error("unexpected argument " + vpci::example::quoted_text(argv[i]));
+    if (const auto twice = given.add(argv[i])) return usage_error(*twice);
   }
   const std::string path = argv[1];
   try {

@@ -132,8 +132,8 @@ set_tests_properties(compile_pass_control PROPERTIES LABELS build)
 # find_package (hosted, and core alone) with the tools, and add_subdirectory; each built and run. Then one
 # packaging rule each, from an install of the headers alone: pkg-config under warnings as errors, hosted
 # as an optional component, find_package(vpci) without Boost, vpci as a subproject with its own targets
-# on, a top-level build with VPCI_HOSTED=OFF, a Boost named by BOOST_ROOT, and find_package(vpci
-# COMPONENTS ...) against a hosted and a core-only install.
+# on, a top-level build with VPCI_HOSTED=OFF, option values that cannot be built (all named at once), a
+# Boost named by BOOST_ROOT, and find_package(vpci COMPONENTS ...) against a hosted and a core-only install.
 set(consumer_dir ${CMAKE_CURRENT_BINARY_DIR}/consumers)
 find_package(benchmark QUIET)
 set(consumer_with_bench OFF)
@@ -156,7 +156,8 @@ endif()
 # sanitizer configuration, which always has a plain one beside it, leaves them to that one.
 set(consumer_modes install subdirectory pkg_config)
 if(NOT VPCI_SANITIZE)
-  list(APPEND consumer_modes optional_hosted hosted_without_boost subproject_options hosted_off boost_root components)
+  list(APPEND consumer_modes optional_hosted hosted_without_boost subproject_options hosted_off boost_root components
+                             unbuildable_options core_only_install)
 endif()
 set(consumer_tests "")
 foreach(mode IN LISTS consumer_modes)
@@ -165,6 +166,10 @@ foreach(mode IN LISTS consumer_modes)
     set(name consumer_find_package)
   elseif(mode STREQUAL "subdirectory")
     set(name consumer_add_subdirectory)
+  elseif(mode STREQUAL "unbuildable_options")
+    set(name configure_stops_naming_every_option_value_that_cannot_be_built)
+  elseif(mode STREQUAL "core_only_install")
+    set(name a_core_only_install_holds_the_freestanding_core_headers_alone)
   endif()
   add_test(NAME ${name}
     COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/${mode}

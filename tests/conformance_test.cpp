@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <future>
@@ -26,6 +27,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -37,6 +39,7 @@
 #include <vpci/transport/shm_config_space.hpp>
 
 #include "child_process.hpp"
+#include "test_support.hpp"
 #include "conformance/mailbox_port.hpp"
 #include "conformance/runner.hpp"
 #include "conformance/self_pf.hpp"
@@ -974,17 +977,16 @@ BOOST_AUTO_TEST_CASE(text_given_with_a_control_character_is_quoted_in_every_mess
       {{"--shm", space}, 2, "vpci-conformance: --shm: cannot open '/vpci-conformance-no-such-space\\x1B[2J': No such file or directory"},
       {{"--vfio-user", socket}, 2,
        "vpci-conformance: --vfio-user: cannot open '" + socket.substr(0, socket.size() - 1) + "\\x0A': No such file or directory"},
-      // Binding 2 connects for each case: the reason of its FAIL line.
-      {{"--unix", socket, "--case", "hyperv.version_negotiation"}, 1,
-       "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: connect '" +
-           socket.substr(0, socket.size() - 1) + "\\x0A': No such file or directory"},
+      // Binding 2 connects once before the cases: a PF that is not there is a setup error.
+      {{"--unix", socket, "--case", "hyperv.version_negotiation"}, 2,
+       "vpci-conformance: --unix: connect '" + socket.substr(0, socket.size() - 1) + "\\x0A': No such file or directory"},
       // A --tcp that is no HOST:PORT is refused before anything runs (a_tcp_address_that_is_no_host_port_is_a_usage_error).
       {{"--tcp", "127.0.0.1\x1b", "--case", "hyperv.version_negotiation"}, 2, "vpci-conformance: --tcp: expected HOST:PORT, got '127.0.0.1\\x1B'"},
       {{"--tcp", "127.0.0.1:no\x1bport", "--case", "hyperv.version_negotiation"}, 2,
        "vpci-conformance: --tcp: the port of '127.0.0.1:no\\x1Bport' is not a number in 1..65535"},
       // Where a port is refused or an address cannot be taken, the text is quoted all the same.
-      {{"--tcp", "127.0.0.1:1", "--case", "hyperv.version_negotiation"}, 1,
-       "FAIL  hyperv.version_negotiation  hyperv-binding.md §Version negotiation  cannot connect: connect '127.0.0.1:1': Connection refused"},
+      {{"--tcp", "127.0.0.1:1", "--case", "hyperv.version_negotiation"}, 2,
+       "vpci-conformance: --tcp: connect '127.0.0.1:1': Connection refused"},
       {{"--self", "--tcp", "192.0.2.1:0"}, 2, "vpci-conformance: starting vpci's PF: listening on '192.0.2.1': ", false},
   };
   for (const quoted& q : messages) {
@@ -1273,23 +1275,55 @@ BOOST_AUTO_TEST_CASE(a_tcp_address_that_is_no_host_port_is_a_usage_error) {
   }
 }
 
+// A binding-2 PF that is not there (nothing at --unix, --tcp refused, no --unix2 beside a --unix that
+// listens) ran every case, each FAILing with "cannot connect", and exited 1 as if the PF broke the protocol.
+// The tool connects to each address first: one line naming the option, exit status 2, no case run.
+BOOST_AUTO_TEST_CASE(an_unreachable_binding_2_pf_is_a_setup_error_on_one_line) {
+  const auto paths = tool_paths({"VPCI_CONFORMANCE"});
+  if (!paths) return;
+  const std::string base = "/tmp/vpci-conformance-unreachable-" + std::to_string(::getpid());
+  const std::string listening = base + "-vf0.sock", missing = base + "-missing.sock";
+  ::unlink(listening.c_str());
+  ::unlink(missing.c_str());
+  // A PF's first listener that takes connections (the backlog accepts them: nothing needs to serve).
+  const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  BOOST_REQUIRE(listener >= 0);
+  ::sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, listening.c_str(), listening.size() + 1);
+  BOOST_REQUIRE(::bind(listener, reinterpret_cast<const ::sockaddr*>(&address), sizeof address) == 0);
+  BOOST_REQUIRE(::listen(listener, 8) == 0);
+  const std::pair<std::vector<std::string>, std::string> runs[] = {
+      {{"--unix", missing}, "--unix: connect '" + missing + "': No such file or directory"},
+      {{"--tcp", "127.0.0.1:1"}, "--tcp: connect '127.0.0.1:1': Connection refused"},
+      {{"--unix", listening, "--unix2", missing}, "--unix2: connect '" + missing + "': No such file or directory"},
+  };
+  for (const auto& [given, message] : runs) {
+    BOOST_TEST_CONTEXT(message) {
+      std::vector<std::string> args{paths->at(0)};
+      args.insert(args.end(), given.begin(), given.end());
+      const tool_run text = run_tool(args);
+      BOOST_TEST(text.status == 2);
+      BOOST_TEST(text.output == "vpci-conformance: " + message + "\n");
+      args.emplace_back("--json");
+      const tool_run json = run_tool(args, vpci::test::program_process::capture::stdout_only);
+      BOOST_TEST(json.status == 2);
+      BOOST_TEST(json.output == R"json({"error":")json" + message + "\"}\n");
+    }
+  }
+  ::close(listener);
+  ::unlink(listening.c_str());
+}
+
 // An IPv6 address, [HOST]:PORT, went to getaddrinfo with its brackets ("resolve '[::1]:PORT': Name or
 // service not known"): --self --tcp [::1]:0 failed every case, its PF naming its listeners so, and an
 // external PF's --tcp [HOST]:PORT could not be reached. connect_tcp now splits by host_port.hpp.
 BOOST_AUTO_TEST_CASE(self_over_tcp_on_an_ipv6_host_connects) {
   const auto paths = tool_paths({"VPCI_CONFORMANCE"});
   if (!paths) return;
-  {  // a host without IPv6 loopback has nothing to show here
-    const int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
-    ::sockaddr_in6 loopback{};
-    loopback.sin6_family = AF_INET6;
-    loopback.sin6_addr = in6addr_loopback;
-    const bool bound = probe >= 0 && ::bind(probe, reinterpret_cast<const ::sockaddr*>(&loopback), sizeof loopback) == 0;
-    if (probe >= 0) ::close(probe);
-    if (!bound) {
-      BOOST_TEST_MESSAGE("no IPv6 loopback: nothing to check");
-      return;
-    }
+  if (!vpci::test::has_ipv6_loopback()) {  // a host without IPv6 loopback has nothing to show here
+    BOOST_TEST_MESSAGE("no IPv6 loopback: nothing to check");
+    return;
   }
   const tool_run run = run_tool({paths->at(0), "--self", "--tcp", "[::1]:0", "--case", "hyperv.version_negotiation"});
   BOOST_TEST(run.status == 0, run.output);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -649,6 +650,41 @@ BOOST_AUTO_TEST_CASE(bad_command_lines_are_refused_with_usage) {
   for (const auto& options : std::vector<std::vector<std::string>>{{"--vfs", "0"}, {"--vfs", "9"}, {"--heartbeat", "70000"}, {"--bogus"}}) {
     firmware_process pf(program(), unique_name(), options);
     BOOST_TEST(pf.wait_exit() == 2);
+  }
+}
+
+// A bad command line printed the usage alone: which option or value was wrong was left to guess, and an
+// option given twice was taken (the last one winning). The PF says what was wrong first, as the vpci tools
+// do, then the usage, and exits 2.
+BOOST_AUTO_TEST_CASE(a_bad_command_line_says_what_was_wrong_before_the_usage) {
+  const std::string name = unique_name();
+  const std::string long_name = "/" + std::string(299, 'a');
+  const std::pair<std::vector<std::string>, std::string> runs[] = {
+      {{"--shm", name, "--vfs", "9"}, "--vfs: '9' is not a number in 1..8"},
+      {{"--shm", name, "--vfs", "0"}, "--vfs: '0' is not a number in 1..8"},
+      {{"--shm", name, "--bogus"}, "unknown option '--bogus'"},
+      {{"--shm", name, "--heartbeat", "abc"}, "--heartbeat: 'abc' is not a number in 0..65535"},
+      {{"--shm", name, "--heartbeat", "70000"}, "--heartbeat: '70000' is not a number in 0..65535"},
+      {{"--shm", name, "--heartbeat", " 7"}, "--heartbeat: ' 7' is not a number in 0..65535"},
+      {{"--shm", name, "--invalidate-every", "-1"}, "--invalidate-every: '-1' is not a number in 0..86400000"},
+      {{"--shm", long_name}, "--shm: a name of 300 bytes is too long (at most 250)"},
+      {{"--shm", "x\x1b[2J"}, "--shm: 'x\\x1B[2J' is no shared-memory name (it starts with '/')"},
+      {{"--shm", name, "--vfs"}, "--vfs needs a value"},
+      {{"--shm", name, "--vfs", "2", "--vfs", "3"}, "--vfs is given twice ('2', then '3')"},
+      {{"--shm", name, "--shm", name + "-b"}, "--shm is given twice ('" + name + "', then '" + name + "-b')"},
+      {{"--shm", name, "--replace", "--replace"}, "--replace is given twice"},
+      {{"--vfs", "2"}, "--shm NAME is missing: it names the shared-memory object of VF 0"},
+  };
+  for (const auto& [options, message] : runs) {
+    BOOST_TEST_CONTEXT(message) {
+      std::vector<std::string> args{program()};
+      args.insert(args.end(), options.begin(), options.end());
+      vpci::test::program_process pf(std::move(args), vpci::test::program_process::capture::stdout_and_stderr);
+      BOOST_TEST_REQUIRE(pf.running());
+      BOOST_TEST(pf.wait_exit() == 2);
+      BOOST_TEST(pf.output().starts_with("vpci-firmware-c-pf: " + message + "\n\nusage: vpci-firmware-c-pf --shm NAME"),
+                 pf.output());
+    }
   }
 }
 

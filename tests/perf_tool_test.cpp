@@ -33,6 +33,7 @@
 #include <vpci/vpci.hpp>
 
 #include "child_process.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -626,10 +627,14 @@ BOOST_AUTO_TEST_CASE(an_empty_tcp_host_is_a_usage_error_to_a_vf_and_every_addres
   }
   program_process pf({perf, "--role", "pf", "--tcp", ":0"}, program_process::capture::stdout_and_stderr);
   BOOST_TEST_REQUIRE(pf.wait_for_output("; Ctrl-C ends"));
-  // This host has IPv6 (its loopback, ::1, is what the second VF below connects to).
+  // This host has IPv6 (its loopback, ::1, is what the second VF below connects to, where there is one:
+  // a host with IPv6 disabled still opens [::], but has no ::1 to reach it by).
   const auto port = serving_port(pf.output(), "[::]");
   BOOST_TEST_REQUIRE(port.has_value(), pf.output());
-  for (const std::string host : {"127.0.0.1", "[::1]"}) {
+  std::vector<std::string> hosts{"127.0.0.1"};
+  if (vpci::test::has_ipv6_loopback()) hosts.emplace_back("[::1]");
+  else BOOST_TEST_MESSAGE("no IPv6 loopback: nothing to check");
+  for (const std::string& host : hosts) {
     const auto vf = run_perf({"--role", "vf", "--tcp", host + ":" + *port, "--count", "10", "--warmup", "0"});
     BOOST_TEST(vf.status == 0, host << ": " << vf.output);
   }

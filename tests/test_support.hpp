@@ -10,6 +10,10 @@
 #include <type_traits>
 #include <vector>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
 
 #include <vpci/engine/vf_messages.hpp>
@@ -101,6 +105,19 @@ void check_rejected(Decode decode, std::span<const std::byte> in, errc expected,
   BOOST_TEST(!r.has_value());
   BOOST_TEST((r.error() == expected));
   BOOST_TEST((out == sentinel));
+}
+
+// Whether this host has an IPv6 loopback (::1) to connect to: a container or a kernel with IPv6 disabled
+// has none, and what a test would check over it cannot be shown there. Binding ::1 is the probe: it fails
+// exactly where connecting to it would.
+inline bool has_ipv6_loopback() {
+  const int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  ::sockaddr_in6 loopback{};
+  loopback.sin6_family = AF_INET6;
+  loopback.sin6_addr = in6addr_loopback;
+  const bool bound = probe >= 0 && ::bind(probe, reinterpret_cast<const ::sockaddr*>(&loopback), sizeof loopback) == 0;
+  if (probe >= 0) ::close(probe);
+  return bound;
 }
 
 }  // namespace vpci::test

@@ -191,6 +191,22 @@ BOOST_AUTO_TEST_CASE(a_usage_error_names_the_argument) {
   }
 }
 
+// --once --once was taken, as were two --conformance-profile: the device refuses an option given twice, as
+// the other tools do (examples/given_options.hpp), with a usage error naming it.
+BOOST_AUTO_TEST_CASE(an_option_given_twice_is_a_usage_error_naming_it) {
+  for (const std::string option : {"--once", "--conformance-profile"}) {
+    BOOST_TEST_CONTEXT(option) {
+      // Refused before anything listens: nothing is made at the path.
+      const std::string path = "/tmp/vpci-device-twice-" + std::to_string(::getpid()) + ".sock";
+      program_process run({device_program, path, option, "--once", option},
+                          program_process::capture::stdout_and_stderr);
+      BOOST_TEST(run.wait_exit() == 2);
+      BOOST_TEST(run.output().starts_with("vpci-vfio-user-device: " + option + " is given twice\nusage: vpci-vfio-user-device SOCKET"),
+                 run.output());
+    }
+  }
+}
+
 // A second client waited in the listen backlog while the device served the first, and its handshake failed
 // at its deadline as "operation timed out", with no hint that the device serves one client at a time. The
 // device closes its connection at once and says so; the client's handshake says the server closed it.

@@ -420,6 +420,32 @@ BOOST_AUTO_TEST_CASE(async_connect_to_a_listening_path) {
   BOOST_TEST(!lonely.is_open());
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_connect_says_what_failed_without_naming_boost_source_files) {
+  boost::asio::io_context io;
+  const std::string path = "/tmp/vpci-vfio-user-nobody-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  // The throwing constructor: what a command-line tool prints.
+  std::string what;
+  try {
+    vfio_user_config_space space(io, path);
+  } catch (const boost::system::system_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what == "vpci: vfio-user connect " + path + ": No such file or directory [system:2]");
+  // The error_code form, synchronous and asynchronous: the same code, with no location either.
+  vfio_user_config_space client(io);
+  boost::system::error_code ec;
+  client.connect(path, ec);
+  BOOST_TEST((ec == boost::system::errc::no_such_file_or_directory));
+  BOOST_TEST(!ec.has_location());
+  BOOST_TEST(ec.what() == "No such file or directory [system:2]");
+  boost::system::error_code async_ec = errc::device_error;
+  client.async_connect(path, [&](boost::system::error_code e) { async_ec = e; });
+  io.run();
+  BOOST_TEST((async_ec == boost::system::errc::no_such_file_or_directory));
+  BOOST_TEST(!async_ec.has_location());
+}
+
 BOOST_AUTO_TEST_CASE(bounds_are_checked_before_anything_is_sent) {
   served_fixture f;
   std::array<std::byte, 4> out{};

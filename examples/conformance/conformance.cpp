@@ -557,6 +557,16 @@ int run_hyperv(const options& o) {
   } else if (!o.unix_path.empty() || !o.tcp.empty()) {
     const bool tcp = o.unix_path.empty();
     sockets = std::make_unique<socket_stream_target>(tcp, tcp ? o.tcp : o.unix_path, tcp ? o.tcp2 : o.unix_path2);
+    // Each case connects anew; a PF that is not there would fail every one of them, and the run would look
+    // like a PF failing the protocol (exit status 1). One connection to each address first makes it a
+    // setup error naming the option, as a binding-1 target that does not open is.
+    for (int vf = 0; vf < (sockets->has_second() ? 2 : 1); ++vf) {
+      std::string error;
+      if (sockets->connect(vf, error) == nullptr) {
+        const char* option = vf == 0 ? (tcp ? "--tcp" : "--unix") : (tcp ? "--tcp2" : "--unix2");
+        throw std::runtime_error(std::string(option) + ": " + error);
+      }
+    }
     target = sockets.get();
   } else {
     throw std::invalid_argument("binding 2 needs --self, --unix PATH or --tcp HOST:PORT");

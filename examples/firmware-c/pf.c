@@ -628,11 +628,13 @@ static void raise_statistics(void) {
   wake_all();
 }
 
+/* A number as written: decimal digits and nothing else (strtoul alone would take " 7", "+7" and "-7"). */
 static bool parse_number(const char* text, unsigned long low, unsigned long high, unsigned* out) {
+  if (text[0] < '0' || text[0] > '9') return false;
   char* end;
   errno = 0;
-  const unsigned long value = text ? strtoul(text, &end, 10) : 0;
-  if (!text || errno != 0 || *end != '\0' || end == text || value < low || value > high) return false;
+  const unsigned long value = strtoul(text, &end, 10);
+  if (errno != 0 || *end != '\0' || value < low || value > high) return false;
   *out = (unsigned)value;
   return true;
 }
@@ -650,20 +652,111 @@ static int usage(FILE* out, int status) {
   return status;
 }
 
+/* The user's text in single quotes, every byte outside printable ASCII as \xHH (as the vpci tools quote
+ * it): a newline or an escape sequence in it would otherwise split the message or drive the terminal. */
+static void put_quoted(const char* text) {
+  fputc('\'', stderr);
+  for (const unsigned char* c = (const unsigned char*)text; *c; ++c) {
+    if (*c >= 0x20 && *c < 0x7F) fputc(*c, stderr);
+    else fprintf(stderr, "\\x%02X", (unsigned)*c);
+  }
+  fputc('\'', stderr);
+}
+
+/* A bad command line, the vpci tools' way: "vpci-firmware-c-pf: <what was wrong>", the usage, exit 2.
+ * The message is written before this is called (after message_start()). */
+static void message_start(void) { fputs("vpci-firmware-c-pf: ", stderr); }
+static int message_end(void) {
+  fputs("\n\n", stderr);
+  return usage(stderr, 2);
+}
+
+static int refuse_number(const char* option, const char* value, unsigned long low, unsigned long high) {
+  message_start();
+  fprintf(stderr, "%s: ", option);
+  put_quoted(value);
+  fprintf(stderr, " is not a number in %lu..%lu", low, high);
+  return message_end();
+}
+
+/* The longest NAME: VF i's object is NAME-i, which must fit a file name (NAME_MAX) with its terminator. */
+enum { longest_shm_name = NAME_MAX - 5 };
+
+/* The options that take a value, each given at most once: of --vfs 2 --vfs 4 which was meant cannot be told. */
+enum { option_shm, option_vfs, option_heartbeat, option_invalidate_every, valued_options };
+static const char* const valued_option_names[valued_options] = {"--shm", "--vfs", "--heartbeat", "--invalidate-every"};
+
 int main(int argc, char** argv) {
   unsigned every_ms = 0;
+  const char* given[valued_options] = {NULL, NULL, NULL, NULL};
   for (int i = 1; i < argc; ++i) {
-    const char* value = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(argv[i], "--shm") == 0 && value && value[0] == '/' && strlen(value) < NAME_MAX - 4) shm_name = value;
-    else if (strcmp(argv[i], "--vfs") == 0 && parse_number(value, 1, MAX_VFS, &vf_count)) {}
-    else if (strcmp(argv[i], "--heartbeat") == 0 && parse_number(value, 0, 0xFFFF, &heartbeat_ms)) {}
-    else if (strcmp(argv[i], "--invalidate-every") == 0 && parse_number(value, 0, 86400000, &every_ms)) {}
-    else if (strcmp(argv[i], "--replace") == 0) { replace_existing = true; continue; }
-    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return usage(stdout, 0);
-    else return usage(stderr, 2);
-    ++i;
+    const char* option = argv[i];
+    if (strcmp(option, "--help") == 0 || strcmp(option, "-h") == 0) return usage(stdout, 0);
+    if (strcmp(option, "--replace") == 0) {
+      if (replace_existing) {
+        message_start();
+        fputs("--replace is given twice", stderr);
+        return message_end();
+      }
+      replace_existing = true;
+      continue;
+    }
+    int which = -1;
+    for (int k = 0; k < valued_options; ++k)
+      if (strcmp(option, valued_option_names[k]) == 0) which = k;
+    if (which < 0) {
+      message_start();
+      fputs("unknown option ", stderr);
+      put_quoted(option);
+      return message_end();
+    }
+    if (i + 1 >= argc) {
+      message_start();
+      fprintf(stderr, "%s needs a value", option);
+      return message_end();
+    }
+    const char* value = argv[++i];
+    if (given[which]) {
+      message_start();
+      fprintf(stderr, "%s is given twice (", option);
+      put_quoted(given[which]);
+      fputs(", then ", stderr);
+      put_quoted(value);
+      fputs(")", stderr);
+      return message_end();
+    }
+    given[which] = value;
+    switch (which) {
+      case option_shm:
+        if (value[0] != '/' || strlen(value) > longest_shm_name) {
+          message_start();
+          if (value[0] != '/') {
+            fputs("--shm: ", stderr);
+            put_quoted(value);
+            fputs(" is no shared-memory name (it starts with '/')", stderr);
+          } else {
+            fprintf(stderr, "--shm: a name of %zu bytes is too long (at most %d)", strlen(value), (int)longest_shm_name);
+          }
+          return message_end();
+        }
+        shm_name = value;
+        break;
+      case option_vfs:
+        if (!parse_number(value, 1, MAX_VFS, &vf_count)) return refuse_number(option, value, 1, MAX_VFS);
+        break;
+      case option_heartbeat:
+        if (!parse_number(value, 0, 0xFFFF, &heartbeat_ms)) return refuse_number(option, value, 0, 0xFFFF);
+        break;
+      default:
+        if (!parse_number(value, 0, 86400000, &every_ms)) return refuse_number(option, value, 0, 86400000);
+        break;
+    }
   }
-  if (!shm_name) return usage(stderr, 2);
+  if (!shm_name) {
+    message_start();
+    fputs("--shm NAME is missing: it names the shared-memory object of VF 0", stderr);
+    return message_end();
+  }
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);

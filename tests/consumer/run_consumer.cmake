@@ -18,6 +18,14 @@
 #   the tests and examples as well stops with one message that names VPCI_HOSTED and both options. A tree
 #   configured with the defaults reconfigures with -DVPCI_HOSTED=OFF (the tests and examples follow it
 #   off) and back (on again). Without Boost, the hosted configure's message names -DVPCI_HOSTED=OFF.
+# MODE=core_only_install: the headers a VPCI_HOSTED=OFF install holds are the freestanding core alone: no
+#   asio/, transport/, error.hpp or vpci.hpp, core.hpp and the C header there, and each header installed
+#   finds what it includes in the install tree and the compiler's own headers (preprocessed freestanding:
+#   -ffreestanding -fno-exceptions -fno-rtti), no Boost header among them.
+# MODE=unbuildable_options: values that cannot be built stop vpci's top-level configure, every one named in
+#   one message: a sanitizer the compiler does not take (VPCI_SANITIZE=adress), the fuzz targets without
+#   clang or without the tests they are built with, VPCI_BUILD_FUZZ beside VPCI_HOSTED=OFF, a
+#   VPCI_TEST_SUBSET that names no subset.
 # MODE=components: find_package(vpci ...) with COMPONENTS, against a hosted and a core-only install
 #   (VPCI_HOSTED=OFF): hosted asked of a core-only install fails at find_package time naming
 #   VPCI_HOSTED=OFF (REQUIRED: an error; without: vpci_FOUND false and a warning; QUIET: silent), core
@@ -231,6 +239,55 @@ elseif(MODE STREQUAL "hosted_off")
   run_expecting_failure("needs Boost >= 1.81, and none was found.*-DVPCI_HOSTED=OFF"
       ${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/no-boost -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX}
       -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON)
+elseif(MODE STREQUAL "core_only_install")
+  install_headers_to(core-only -DVPCI_HOSTED=OFF)
+  set(include_dir ${WORK}/core-only/include)
+  foreach(hosted asio transport error.hpp vpci.hpp)
+    if(EXISTS ${include_dir}/vpci/${hosted})
+      message(FATAL_ERROR "VPCI_HOSTED=OFF installed the hosted layer's vpci/${hosted}")
+    endif()
+  endforeach()
+  foreach(core core.hpp c/vpci_mailbox.h engine/pf_mailbox.hpp)
+    if(NOT EXISTS ${include_dir}/vpci/${core})
+      message(FATAL_ERROR "VPCI_HOSTED=OFF did not install the core's vpci/${core}")
+    endif()
+  endforeach()
+  file(GLOB_RECURSE headers RELATIVE ${include_dir} ${include_dir}/vpci/*)
+  foreach(header IN LISTS headers)
+    execute_process(COMMAND ${CXX} -std=c++20 -ffreestanding -fno-exceptions -fno-rtti -x c++ -MM -I ${include_dir}
+                            ${include_dir}/${header}
+                    RESULT_VARIABLE status OUTPUT_VARIABLE dependencies ERROR_VARIABLE err)
+    if(NOT status EQUAL 0)
+      message(FATAL_ERROR "${header}, installed by VPCI_HOSTED=OFF, does not compile from the install alone: ${err}")
+    endif()
+    if(dependencies MATCHES "/boost/")
+      message(FATAL_ERROR "${header}, installed by VPCI_HOSTED=OFF, includes Boost: ${dependencies}")
+    endif()
+  endforeach()
+elseif(MODE STREQUAL "unbuildable_options")
+  # Configures vpci with the options given after `pattern`, which must fail with output matching it.
+  function(expect_refused name pattern)
+    message("-- case ${name}")
+    run_expecting_failure("${pattern}" ${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/${name} -G ${GENERATOR}
+                          -DCMAKE_CXX_COMPILER=${CXX} ${ARGN})
+  endfunction()
+  expect_refused(misspelt-sanitizer "vpci: VPCI_SANITIZE=adress: .* cannot build with -fsanitize=adress"
+                 -DVPCI_SANITIZE=adress)
+  set(no_fuzz "VPCI_BUILD_FUZZ is ON, but no fuzz target can be built:")
+  expect_refused(fuzz-without-tests "vpci: ${no_fuzz} .*VPCI_BUILD_TESTS is OFF.*-DVPCI_BUILD_FUZZ=OFF"
+                 -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_FUZZ=ON)
+  expect_refused(fuzz-with-the-thread-subset "vpci: ${no_fuzz} .*VPCI_TEST_SUBSET=concurrent leaves them out"
+                 -DVPCI_TEST_SUBSET=concurrent -DVPCI_BUILD_FUZZ=ON)
+  if(NOT CXX MATCHES "clang")
+    expect_refused(fuzz-without-clang "vpci: ${no_fuzz} they need clang \\(libFuzzer ships with it\\), and the compiler is "
+                   -DVPCI_BUILD_FUZZ=ON)
+  endif()
+  expect_refused(fuzz-without-hosted "VPCI_BUILD_FUZZ is ON but VPCI_HOSTED is OFF.*-DVPCI_BUILD_FUZZ=OFF"
+                 -DVPCI_HOSTED=OFF -DVPCI_BUILD_FUZZ=ON)
+  expect_refused(no-such-subset "vpci: VPCI_TEST_SUBSET=threads is no subset of the tests" -DVPCI_TEST_SUBSET=threads)
+  # Several at once: each is named in the one message, not the first alone.
+  expect_refused(several "vpci: 3 values set cannot be built: VPCI_TEST_SUBSET=threads .* ${no_fuzz} .*VPCI_BUILD_TESTS is OFF.* VPCI_SANITIZE=adress: "
+                 -DVPCI_SANITIZE=adress -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_FUZZ=ON -DVPCI_TEST_SUBSET=threads)
 elseif(MODE STREQUAL "boost_root")
   # A stand-in Boost 1.99: its headers are the system's, its config file marks it as the one found.
   set(fake ${WORK}/fake-boost/lib/cmake/Boost-1.99.0)

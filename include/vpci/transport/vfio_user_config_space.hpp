@@ -213,6 +213,7 @@ class basic_vfio_user_config_space {
     reset_state();
     socket_.close(ec);
     socket_.connect(protocol_type::endpoint(path), ec);
+    ec = without_source_location(ec);
     if (!ec) handshake_sync(ec);
   }
   // Adopts a connected socket (a socketpair end, an accepted connection) and performs the handshake.
@@ -622,6 +623,14 @@ class basic_vfio_user_config_space {
     return p.accept(payload);
   }
 
+  // Asio records where in its own sources a socket call failed; that location would follow the code into
+  // system_error::what() and error_code::what() of every caller ("[system:2 at .../reactive_socket_service.hpp
+  // ...]"), naming Boost's files instead of the failure. The code and category are what the caller gets.
+  [[nodiscard]] static boost::system::error_code without_source_location(const boost::system::error_code& ec) noexcept {
+    if (!ec.has_location()) return ec;
+    return {ec.value(), ec.category()};
+  }
+
   void break_stream(boost::system::error_code ec) noexcept {
     if (!broken_) broken_ = ec;
     if (closed_by_peer(ec)) server_gone_ = true;
@@ -691,6 +700,7 @@ class basic_vfio_user_config_space {
       const std::span<std::byte> rest = bytes.subspan(done);
       done += direction == POLLIN ? socket_.read_some(boost::asio::buffer(rest.data(), rest.size()), ec)
                                   : socket_.write_some(boost::asio::buffer(rest.data(), rest.size()), ec);
+      ec = without_source_location(ec);
       if (ec) return;
     }
   }
@@ -788,6 +798,7 @@ class basic_vfio_user_config_space {
         boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
         return;
       }
+      ec = without_source_location(ec);
       if (!life->alive) return s.complete(make_error_code(errc::cancelled), std::uint32_t{0});
       if (generation != self->generation_)  // closed by this side, or another connection since
         return s.complete(make_error_code(errc::cancelled), self->signals_);
@@ -820,6 +831,7 @@ class basic_vfio_user_config_space {
         boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
         return;
       }
+      ec = without_source_location(ec);
       if (!life->alive) return s.complete(make_error_code(errc::cancelled));
       // Closed by this side, or another connection since: nothing of the current one is known from here.
       if (generation != self->generation_) return s.complete(make_error_code(errc::cancelled));
@@ -884,6 +896,7 @@ class basic_vfio_user_config_space {
 
     template <class Self>
     void operator()(Self& s, boost::system::error_code ec, std::size_t) {
+      ec = without_source_location(ec);
       // This side closed the connection (or opened another) since: the I/O belonged to a connection that is
       // gone, and its errors say nothing of the current one.
       if (generation != self->generation_) return finish(s, boost::asio::error::operation_aborted);
@@ -1022,6 +1035,7 @@ class basic_vfio_user_config_space {
     void operator()(Self& s, boost::system::error_code ec) {
       if (at != state::connecting) return s.complete(ec);  // refused, or the handshake's verdict
       at = state::handshaking;
+      ec = without_source_location(ec);
       if (generation != self->generation_) ec = boost::asio::error::operation_aborted;  // closed meanwhile
       if (ec) {
         if (generation == self->generation_) {
