@@ -19,6 +19,20 @@ search_result explore(const World& root, unsigned depth) {
   explorer<World> search(root, limits);
   return search.run();
 }
+// Binding 1 with `requests` requests and `raises` raises and no other event (no cancellation, fault,
+// missed or extra doorbell, re-initialisation): a deeper search of the invalidation paths alone.
+mailbox_scenario only(unsigned requests, unsigned raises, bool signal) {
+  mailbox_scenario scenario;
+  scenario.requests = requests;
+  scenario.raises = raises;
+  scenario.signal = signal;
+  scenario.cancels = 0;
+  scenario.failed_accesses = 0;
+  scenario.missed_doorbells = 0;
+  scenario.extra_doorbells = 0;
+  scenario.reinits = 0;
+  return scenario;
+}
 std::string trace_of(const search_result& r) {
   std::string text;
   for (const std::string& line : r.trace) text += line + "\n";
@@ -49,15 +63,7 @@ BOOST_AUTO_TEST_CASE(bounded_exploration_with_the_signal_finds_no_violation) {
 // after the PF raised that block again, took the new raise out: found with two raises of one block, 24
 // steps deep, with nothing else going on.
 BOOST_AUTO_TEST_CASE(two_raises_of_one_block_around_an_acknowledgement_are_both_delivered) {
-  mailbox_scenario scenario;
-  scenario.requests = 0;
-  scenario.raises = 2;
-  scenario.cancels = 0;
-  scenario.failed_accesses = 0;
-  scenario.missed_doorbells = 0;
-  scenario.extra_doorbells = 0;
-  scenario.reinits = 0;
-  const search_result r = explore(mailbox_world{scenario}, 24);
+  const search_result r = explore(mailbox_world{only(0, 2, false)}, 24);
   BOOST_TEST(r.invariant.empty(), trace_of(r));
   BOOST_TEST(r.complete);
   BOOST_TEST(r.states > 100000u);
@@ -69,16 +75,7 @@ BOOST_AUTO_TEST_CASE(two_raises_of_one_block_around_an_acknowledgement_are_both_
 // status read that checks a timed-out request's answer showed it, answering the signal, and was dropped
 // with the answer (after_verify).
 BOOST_AUTO_TEST_CASE(a_raise_signalled_around_a_timed_out_request_reaches_a_vf_that_sleeps_until_signalled) {
-  mailbox_scenario scenario;
-  scenario.requests = 1;
-  scenario.raises = 1;
-  scenario.signal = true;
-  scenario.cancels = 0;
-  scenario.failed_accesses = 0;
-  scenario.missed_doorbells = 0;
-  scenario.extra_doorbells = 0;
-  scenario.reinits = 0;
-  const search_result r = explore(mailbox_world{scenario}, 18);
+  const search_result r = explore(mailbox_world{only(1, 1, true)}, 18);
   BOOST_TEST(r.invariant.empty(), trace_of(r));
   BOOST_TEST(r.complete);
   BOOST_TEST(r.states > 100000u);
