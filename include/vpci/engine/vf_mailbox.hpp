@@ -101,7 +101,7 @@ class vf_mailbox_engine {
     reading_result,         // the NTSTATUS of a FAILED answer
     reading_data,           // the answer's data
     verifying,              // the tear check: the status dword again
-    reading_invalidations,  // the acknowledgement registers (the status said INVALIDATED)
+    reading_acknowledgements,  // the acknowledgement registers (the status said INVALIDATED)
     reading_mask,           // the mask registers, once the acknowledgement registers read cleared
     acknowledging,          // writing the acknowledgement of taken invalidations
     watch_wait,             // idle, watching: wait for a peer signal, or the watch interval without one
@@ -237,7 +237,7 @@ class vf_mailbox_engine {
           if (reading_invalidations_due_) {
             reading_invalidations_due_ = false;
             after_invalidations_ = state::ready;
-            state_ = state::reading_invalidations;
+            state_ = state::reading_acknowledgements;
             continue;
           }
           if (activate_next()) {
@@ -284,7 +284,7 @@ class vf_mailbox_engine {
         case state::verifying: return issue_read(mailbox::reg::status, 4);
         case state::reading_result: return issue_read(mailbox::reg::result, 4);
         case state::reading_data: return issue_read(mailbox::reg::data, mailbox::data_extent(answer_.count));
-        case state::reading_invalidations: return issue_read(mailbox::ack_area, mailbox::ack_area_size);
+        case state::reading_acknowledgements: return issue_read(mailbox::ack_area, mailbox::ack_area_size);
         case state::reading_mask: return issue_read(mailbox::mask_area, mailbox::mask_area_size);
         case state::acknowledging: {
           // Only the acknowledgement dwords that carry bits: the PF clears both anyway.
@@ -371,7 +371,7 @@ class vf_mailbox_engine {
         state_ = state::verifying;
         return;
       case state::verifying: return after_verify(le::load_u32(bytes.data()));
-      case state::reading_invalidations: return after_acknowledgements(bytes);
+      case state::reading_acknowledgements: return after_acknowledgements(bytes);
       case state::reading_mask: return after_mask(bytes);
       case state::reading_control: return after_control(bytes, now);
       default: return;
@@ -675,7 +675,7 @@ class vf_mailbox_engine {
     enter_wait(next, wake_at);
     if (invalidated) {
       after_invalidations_ = next;
-      state_ = state::reading_invalidations;
+      state_ = state::reading_acknowledgements;
     }
   }
 
