@@ -1129,6 +1129,8 @@ BOOST_AUTO_TEST_CASE(case_1_vf_engine_completes_a_write_on_a_24_byte_completion)
   BOOST_TEST((event.completion.error == no_error));
   BOOST_TEST(event.completion.bytes == 5u);
   BOOST_TEST(vf.counters().protocol_violations == 0u);
+  BOOST_TEST(vf.release(event.completion.handle));  // reported: the slot is free again
+  BOOST_TEST(vf.slots_in_use() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(case_3_vf_engine_returns_the_16_bytes_of_a_40_byte_completion) {
@@ -1143,6 +1145,7 @@ BOOST_AUTO_TEST_CASE(case_3_vf_engine_returns_the_16_bytes_of_a_40_byte_completi
   BOOST_TEST((event.completion.error == no_error));
   BOOST_TEST(event.completion.bytes == 16u);
   BOOST_TEST(octets(destination) == octets(data));
+  BOOST_TEST(vf.release(event.completion.handle));
   // 5 bytes answered to a 16-byte read (7 bytes of padding): Linux returns min(16, 12) = 12.
   std::array<std::byte, 16> second{};
   auto again = vf.start_read(block_id{3}, second, 1000, frame);
@@ -1151,6 +1154,7 @@ BOOST_AUTO_TEST_CASE(case_3_vf_engine_returns_the_16_bytes_of_a_40_byte_completi
   BOOST_TEST((short_event.completion.error == no_error));
   BOOST_TEST(short_event.completion.bytes == 12u);
   BOOST_TEST(octets(std::span{second}.first(5)) == octets(pattern(5, 0x70)));
+  BOOST_TEST(vf.release(short_event.completion.handle));
   // An error completion of 24 bytes: the status decides, nothing is copied.
   std::array<std::byte, 8> third{};
   auto failed = vf.start_read(block_id{3}, third, 1000, frame);
@@ -1158,6 +1162,8 @@ BOOST_AUTO_TEST_CASE(case_3_vf_engine_returns_the_16_bytes_of_a_40_byte_completi
   const auto error_event = vf.on_packet(host_read_completion(failed->handle.transaction_id, 0xC0000022u, {}));
   BOOST_TEST((error_event.completion.error == errc::access_denied));
   BOOST_TEST(error_event.completion.bytes == 0u);
+  BOOST_TEST(vf.release(error_event.completion.handle));
+  BOOST_TEST(vf.slots_in_use() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(case_2_pf_session_answers_the_writes_linux_sends) {

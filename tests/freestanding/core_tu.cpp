@@ -61,7 +61,9 @@ extern "C" int vpci_freestanding_engines(std::byte* window, unsigned window_leng
   if (auto started = vf_messages.start_read(vpci::block_id{1}, destination, now + 1000, frame)) score += static_cast<int>(started->frame_size);
   std::byte response[vpci::hyperv::max_response_frame_size]{};
   if (auto reply = message_session.on_packet({frame + 4, 32}, response)) score += static_cast<int>(reply->size);
-  (void)vf_messages.on_packet({response + 4, 20});
+  // Each completion handed out is released once reported, or its slot stays taken (engine/vf_messages.hpp).
+  if (const auto event = vf_messages.on_packet({response + 4, 20}); event.kind == vpci::engine::vf_event_kind::completion)
+    score += static_cast<int>(vf_messages.release(event.completion.handle));
   const std::span<std::byte> space{config_space, config_length};
   if (auto header = vpci::config::decode_header(space)) score += header->vendor_id;
   (void)vpci::config::for_each_extended_capability(space, [&](const vpci::config::extended_capability& c) { score += c.id; });
