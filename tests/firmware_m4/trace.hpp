@@ -82,10 +82,10 @@ inline constexpr step recorded_trace[] = {
     vf_write(0x1C, 0x01040007), service(),
     vf_read(0x20, 0x10040007), vf_read(0x38, 0x04030201), vf_read(0x20, 0x10040007),
 
-    scenario("the PF invalidates block 5; the VF reads the latch and acknowledges it"),
+    scenario("the PF invalidates block 5; the VF finds the acknowledgement cleared, reads the latch, acknowledges it"),
     raise(5), service(),
-    vf_read(0x20, 0x12040007), vf_read(0x28, 0x00000020), vf_read(0x2C, 0x00000000), vf_read(0x30, 0x00000000),
-    vf_read(0x34, 0x00000000), vf_write(0x30, 0x00000020), service(),
+    vf_read(0x20, 0x12040007), vf_read(0x30, 0x00000000), vf_read(0x34, 0x00000000), vf_read(0x28, 0x00000020),
+    vf_read(0x2C, 0x00000000), vf_write(0x30, 0x00000020), service(),
     vf_read(0x20, 0x10040007),
 
     scenario("hostile: the VF writes the PF-owned status register; the PF restores it"),
@@ -112,8 +112,8 @@ inline constexpr step recorded_trace[] = {
     scenario("an FLR with block 6 invalidated: a new epoch (2), the latch republished"),
     raise(6), flr(),
     vf_read(0x20, 0x22000000), vf_read(0x0C, 0x00010002), vf_read(0x10, 0x00002080), vf_read(0x14, 0x00000000),
-    vf_read(0x18, 0x00000000), vf_read(0x1C, 0x00000000), vf_read(0x20, 0x22000000), vf_read(0x28, 0x00000040),
-    vf_read(0x2C, 0x00000000), vf_read(0x30, 0x00000000), vf_read(0x34, 0x00000000), vf_write(0x30, 0x00000040),
+    vf_read(0x18, 0x00000000), vf_read(0x1C, 0x00000000), vf_read(0x20, 0x22000000), vf_read(0x30, 0x00000000),
+    vf_read(0x34, 0x00000000), vf_read(0x28, 0x00000040), vf_read(0x2C, 0x00000000), vf_write(0x30, 0x00000040),
     service(),
     vf_read(0x20, 0x20000000),
 
