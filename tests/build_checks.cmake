@@ -144,11 +144,12 @@ set(consumer_arm_toolchain "")
 if(VPCI_ARM_GXX)
   set(consumer_arm_toolchain ${CMAKE_CURRENT_SOURCE_DIR}/consumer/arm-none-eabi.cmake)
 endif()
-# The Release build of the tools is checked with g++ only: its optimiser brings the warnings a Debug build
-# never sees (clang's do not depend on -O, and the clang configuration builds the tools under -Werror
-# already). With clang, consumer_find_package installs the headers alone; the consumers are the same.
+# The tools are installed from this tree and run where it builds them with the Release flags
+# (VPCI_TOOLS_OPTIMISED, which scripts/test sets for g++: its optimiser brings the warnings a Debug build
+# never sees, while clang's do not depend on -O). Elsewhere consumer_find_package installs the headers
+# alone; the consumers are the same.
 set(consumer_with_tools OFF)
-if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+if(VPCI_TOOLS_OPTIMISED AND VPCI_INSTALL AND TARGET vpci-tools)
   set(consumer_with_tools ON)
 endif()
 # The modes that compile a consumer with this compiler run in every configuration. The others check
@@ -175,7 +176,7 @@ foreach(mode IN LISTS consumer_modes)
     COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DWORK=${consumer_dir}/${mode}
             -DCONSUMER=${CMAKE_CURRENT_SOURCE_DIR}/consumer -DCXX=${CMAKE_CXX_COMPILER}
             -DGENERATOR=${CMAKE_GENERATOR} -DMODE=${mode} -DWITH_BENCH=${consumer_with_bench}
-            -DWITH_TOOLS=${consumer_with_tools}
+            -DWITH_TOOLS=${consumer_with_tools} -DTREE=${PROJECT_BINARY_DIR}
             -DARM_TOOLCHAIN=${consumer_arm_toolchain}
             -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run_consumer.cmake)
   list(APPEND consumer_tests ${name})
