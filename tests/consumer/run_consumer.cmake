@@ -204,11 +204,13 @@ elseif(MODE STREQUAL "subproject_options")
       message(FATAL_ERROR "${how}: the parent's install holds more than its own programs: ${installed}")
     endif()
   endforeach()
-  # VPCI_INSTALL on: a subproject's headers, package config and pkg-config files are installed.
-  run(${CMAKE_COMMAND} -S ${CONSUMER}/subproject_options -B ${WORK}/install-on -G ${GENERATOR}
-      -DCMAKE_CXX_COMPILER=${CXX} -DVPCI_SOURCE=${SOURCE} -DVPCI_INSTALL=ON)
-  run(${CMAKE_COMMAND} --build ${WORK}/install-on)
-  run(${CMAKE_COMMAND} --install ${WORK}/install-on --prefix ${WORK}/install-on-prefix)
+  # VPCI_INSTALL on: a subproject's headers, package config and pkg-config files are installed. (The
+  # add_subdirectory tree above, reconfigured with vpci's own targets off, as a parent that installs vpci
+  # has them: the parent's programs' flags do not change, so nothing rebuilds.)
+  run(${CMAKE_COMMAND} -S ${CONSUMER}/subproject_options -B ${WORK}/add_subdirectory -DVPCI_INSTALL=ON
+      -DVPCI_BUILD_EXAMPLES=OFF -DVPCI_BUILD_TESTS=OFF -DVPCI_BUILD_BENCH=OFF)
+  run(${CMAKE_COMMAND} --build ${WORK}/add_subdirectory --target app core_app)
+  run(${CMAKE_COMMAND} --install ${WORK}/add_subdirectory --prefix ${WORK}/install-on-prefix)
   foreach(file include/vpci/core.hpp share/cmake/vpci/vpci-config.cmake share/pkgconfig/vpci.pc bin/app)
     if(NOT EXISTS ${WORK}/install-on-prefix/${file})
       message(FATAL_ERROR "VPCI_INSTALL=ON: ${file} was not installed")
