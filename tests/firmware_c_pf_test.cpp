@@ -214,8 +214,9 @@ void store_past_the_mask(const std::string& name, std::size_t window, std::uint3
   store_in_the_object(name, window + reg, value);
 }
 
-// Where vpci-firmware-c-pf-probe-ring-during-copy takes its arming (pf.c's PROBE_REQUEST, PROBE_BLOCK).
-constexpr std::size_t probe_request = 0xFF8, probe_block = 0xFFC;
+// Where vpci-firmware-c-pf-probe-ring-during-copy takes its arming (pf.c's PROBE_REQUEST, PROBE_BLOCK), and
+// vpci-firmware-c-pf-probe-reset-during-look its (PROBE_CONTROL).
+constexpr std::size_t probe_request = 0xFF8, probe_block = 0xFFC, probe_control = 0xFF4;
 
 bool name_exists(const std::string& name) {
   const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
@@ -535,6 +536,30 @@ BOOST_AUTO_TEST_CASE(a_reinitialisation_that_clears_a_pending_reset_lifts_the_qu
   BOOST_TEST(vf.read(VPCI_REG_CONTROL) == VPCI_CONTROL_SIGNAL);  // the VF's wait for its reset ends here
   BOOST_TEST(vf.request(4, 3, 4, VPCI_OP_READ) == VPCI_STATUS(4, 4, 0, 0, 0, epoch + 1));
   BOOST_TEST(vf.read(VPCI_REG_RESULT) == VPCI_STATUS_SUCCESS);
+  pf.signal(SIGTERM);
+  BOOST_TEST(pf.wait_exit() == 0);
+}
+
+// Found by a differential run against the C++ engine with VF writes between the PF's accesses: the
+// re-initialisation decided from one look at `control` that no reset was pending, and cleared the bit with
+// another. A RESET the VF wrote between the two was cleared unperformed: the VF's wait for its reset ended,
+// the quarantine stayed, and every later request was refused until an FLR (docs/protocol.md 5.1). The
+// decision is taken from the clearing now. The probe variant writes RESET right after the PF's look.
+BOOST_AUTO_TEST_CASE(a_reset_asked_for_during_a_reinitialisations_look_at_control_is_performed) {
+  const std::string name = unique_name();
+  firmware_process pf(program("-probe-reset-during-look"), name, {"--heartbeat", "0"});
+  BOOST_TEST_REQUIRE(pf.wait_for("vpci-firmware-c-pf: ready"));
+  raw_vf vf(name);
+  const std::uint32_t epoch = VPCI_STATUS_EPOCH(vf.read(VPCI_REG_STATUS));
+  BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, epoch));
+  BOOST_TEST(vf.request(3, 3, 4, VPCI_OP_READ) == VPCI_STATUS(3, 0, 1, 0, 0, epoch));  // 2 skipped: quarantined
+  store_in_the_object(name, probe_control, VPCI_CONTROL_RESET | VPCI_CONTROL_SIGNAL);  // armed
+  pf.signal(SIGHUP);
+  (void)vf.wait_status([&](std::uint32_t st) { return VPCI_STATUS_EPOCH(st) != epoch; });
+  // The reset is over when RESET is cleared (5.2): then the VF asks again, with the sequence it probes.
+  (void)vf.wait_status([&](std::uint32_t) { return vf.read(VPCI_REG_CONTROL) == VPCI_CONTROL_SIGNAL; });
+  BOOST_TEST(vf.request(1, 3, 4, VPCI_OP_READ) == VPCI_STATUS(1, 4, 0, 0, 0, epoch + 1));
+  BOOST_TEST(vf.read(VPCI_REG_RESULT) == VPCI_STATUS_SUCCESS);  // not STATUS_ACCESS_DENIED: no quarantine
   pf.signal(SIGTERM);
   BOOST_TEST(pf.wait_exit() == 0);
 }

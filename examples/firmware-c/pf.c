@@ -12,8 +12,8 @@
  *
  * Broken variants for conformance testing (compile-time, each a few lines marked BROKEN):
  * VPCI_FW_BROKEN_NO_SEQUENCE_CHECK, VPCI_FW_BROKEN_CLEAR_WITHOUT_ACK, VPCI_FW_BROKEN_CROSS_VF,
- * VPCI_FW_BROKEN_STATUS_BEFORE_DATA. A test probe (compile-time too, marked PROBE, nothing in any other
- * build): VPCI_FW_PROBE_RING_DURING_COPY. */
+ * VPCI_FW_BROKEN_STATUS_BEFORE_DATA. Test probes (compile-time too, marked PROBE, nothing in any other
+ * build): VPCI_FW_PROBE_RING_DURING_COPY, VPCI_FW_PROBE_RESET_DURING_LOOK. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -178,6 +178,7 @@ struct vf_state {
   struct robust_list_head robust;
   struct robust_list entry;
   uint32_t shadow[VPCI_WINDOW_SIZE / 4]; /* what the PF last wrote to its own registers */
+  uint32_t forged; /* bit r/4: the VF wrote PF register r since; its next update rewrites it whatever the value */
   uint64_t latch, reraised;
   uint32_t result;
   uint16_t last;
@@ -200,10 +201,11 @@ static aword* space_word(struct vf_state* v, uint32_t offset) { return &v->map[(
 static uint32_t reg_load(struct vf_state* v, uint32_t r) { return host_le(atomic_load(space_word(v, WINDOW + r))); }
 static void reg_store(struct vf_state* v, uint32_t r, uint32_t value) {
   v->shadow[r / 4] = value;
+  if (r < VPCI_REG_DATA) v->forged &= ~(1u << (r / 4));
   atomic_store(space_word(v, WINDOW + r), host_le(value));
 }
 static bool reg_update(struct vf_state* v, uint32_t r, uint32_t value) { /* only registers whose value changes */
-  if (v->shadow[r / 4] == value) return false;
+  if (v->shadow[r / 4] == value && (r >= VPCI_REG_DATA || (v->forged & (1u << (r / 4))) == 0)) return false;
   reg_store(v, r, value);
   return true;
 }
@@ -213,10 +215,40 @@ static uint32_t status_word(struct vf_state* v) {
   return VPCI_STATUS(v->last, v->count, v->result != 0, v->latch != 0, v->heartbeat, v->epoch);
 }
 
-/* control's RESET and undefined bits cleared, the VF's SIGNAL kept (5.1, 5.2); written only if they are set. */
-static void clear_control(struct vf_state* v) {
-  if (reg_load(v, VPCI_REG_CONTROL) & ~VPCI_CONTROL_SIGNAL)
-    atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(VPCI_CONTROL_SIGNAL));
+/* PROBE, a test instrument and no part of the PF: VPCI_FW_PROBE_RESET_DURING_LOOK builds
+ * vpci-firmware-c-pf-probe-reset-during-look for tests/firmware_c_pf_test.cpp. Armed, its next look at
+ * `control` is followed at once by what a VF asking for a reset at that moment does: it writes `control`.
+ * The test arms it through config space the PF leaves unused, past the window: the value at PROBE_CONTROL
+ * (host order; not 0: armed, for one look). In every other build PROBE_AFTER_CONTROL_LOOK is nothing. */
+#ifdef VPCI_FW_PROBE_RESET_DURING_LOOK
+#define PROBE_CONTROL 0xFF4u
+static void probe_reset_during_look(struct vf_state* v) {
+  const uint32_t control = atomic_exchange(space_word(v, PROBE_CONTROL), 0);
+  if (control != 0) atomic_store(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(control));
+}
+#define PROBE_AFTER_CONTROL_LOOK(v) probe_reset_during_look(v)
+#else
+#define PROBE_AFTER_CONTROL_LOOK(v) ((void)0)
+#endif
+
+/* control's RESET and undefined bits cleared, the VF's SIGNAL kept (5.1, 5.2); written only if they are set.
+ * Returns whether the value it cleared held RESET: a RESET the VF writes after the first look is then either
+ * cleared here and reported (the caller performs that reset) or left set for the next service, never
+ * cleared unseen (which would end the VF's wait for a reset nobody performed). */
+static bool clear_control(struct vf_state* v) {
+  const uint32_t seen = reg_load(v, VPCI_REG_CONTROL);
+  PROBE_AFTER_CONTROL_LOOK(v);
+  if ((seen & ~VPCI_CONTROL_SIGNAL) == 0) return false;
+  const uint32_t cleared = host_le(atomic_fetch_and(space_word(v, WINDOW + VPCI_REG_CONTROL), host_le(VPCI_CONTROL_SIGNAL)));
+  return (cleared & VPCI_CONTROL_RESET) != 0;
+}
+
+/* docs/protocol.md 4.2: the invalidations raised since the last look join the latch; a raise of a latched
+ * bit is remembered (raised again), so an acknowledgement of the earlier raise does not take it out. */
+static void take_raises(struct vf_state* v) {
+  const uint64_t raised = atomic_exchange(&pending[v->index], 0);
+  v->reraised |= raised & v->latch;
+  v->latch |= raised;
 }
 
 /* docs/protocol.md 5.1: identity, limits, control.RESET cleared, request registers, result, mask, acks,
@@ -224,13 +256,13 @@ static void clear_control(struct vf_state* v) {
 static void initialise_window(struct vf_state* v, bool flr) {
   const uint16_t caps = (uint16_t)(VPCI_CAP_INVALIDATION | VPCI_CAP_SIGNAL | (heartbeat_ms ? VPCI_CAP_HEARTBEAT : 0));
   const uint8_t shown = VPCI_STATUS_EPOCH(reg_load(v, VPCI_REG_STATUS));
-  const bool reset_pending = (reg_load(v, VPCI_REG_CONTROL) & VPCI_CONTROL_RESET) != 0;
   reg_store(v, VPCI_REG_IDENTITY, VPCI_IDENTITY(caps));
   reg_store(v, VPCI_REG_LIMITS, VPCI_LIMITS(heartbeat_ms));
-  clear_control(v);
+  const bool reset_pending = clear_control(v);
   if (shown == 0 || flr) reg_store(v, VPCI_REG_REQUEST_BLOCK, 0); /* a live window keeps what the VF composes (5.1) */
   reg_store(v, VPCI_REG_REQUEST, 0);
   reg_store(v, VPCI_REG_RESULT, 0);
+  take_raises(v); /* the mask registers = the latch, raises pending at this moment included (5.1) */
   reg_store(v, VPCI_REG_INVALIDATE_MASK_LOW, (uint32_t)v->latch);
   reg_store(v, VPCI_REG_INVALIDATE_MASK_HIGH, (uint32_t)(v->latch >> 32));
   reg_store(v, VPCI_REG_INVALIDATE_ACK_LOW, 0);
@@ -361,16 +393,14 @@ static bool service(struct vf_state* v, bool beat) {
   for (uint32_t r = 0; r < VPCI_REG_DATA; r += 4) /* a VF's write into a PF register is undone */
     if (pf_owned(r) && copy[r / 4] != v->shadow[r / 4]) {
       if (r < VPCI_REG_CONTROL) reg_store(v, r, v->shadow[r / 4]);
-      else v->shadow[r / 4] = copy[r / 4]; /* result, mask, status: publish() rewrites them in order */
+      else v->forged |= 1u << (r / 4); /* result, mask, status: publish() rewrites them in order */
       ++v->dropped;
       changed = true;
     }
   const uint64_t acked = copy[VPCI_REG_INVALIDATE_ACK_LOW / 4] | (uint64_t)copy[VPCI_REG_INVALIDATE_ACK_HIGH / 4] << 32;
   v->latch &= ~(acked & ~v->reraised);
   v->reraised &= ~acked;
-  const uint64_t raised = atomic_exchange(&pending[v->index], 0);
-  v->reraised |= raised & v->latch;
-  v->latch |= raised;
+  take_raises(v);
   if (beat) v->heartbeat = (uint8_t)((v->heartbeat + 1u) & 3u);
   if (copy[VPCI_REG_CONTROL / 4] & VPCI_CONTROL_RESET) {
     reset_window(v, copy);
