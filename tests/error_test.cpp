@@ -64,6 +64,7 @@ constexpr errc_mapping all_errc[] = {
     {errc::peer_cancelled, 33, ntstatus::cancelled},
     {errc::peer_not_ready, 34, ntstatus::device_not_ready},
     {errc::peer_revision_mismatch, 35, ntstatus::revision_mismatch},
+    {errc::block_size_mismatch, 36, ntstatus::info_length_mismatch},
 };
 
 struct status_mapping {
@@ -76,6 +77,7 @@ constexpr status_mapping all_ntstatus[] = {
     {ntstatus::pending, vpci::no_error},
     {ntstatus::buffer_overflow, errc::buffer_too_small},
     {ntstatus::unsuccessful, errc::device_error},
+    {ntstatus::info_length_mismatch, errc::block_size_mismatch},
     {ntstatus::invalid_parameter, errc::invalid_argument},
     {ntstatus::no_such_device, errc::peer_no_such_device},
     {ntstatus::invalid_device_request, errc::protocol_violation},

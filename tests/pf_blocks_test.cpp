@@ -202,6 +202,15 @@ BOOST_AUTO_TEST_CASE(unregistering_the_owner_turns_access_denied_into_invalid_pa
   BOOST_TEST((f.s.serve_read(0, block_id{21}, 8, out).status == ntstatus::invalid_parameter));
 }
 
+// A block defined raw with another size than a descriptor gives loads of that descriptor the same error a
+// VF's typed read of it gets, not invalid_length ("block length must be 1 to 128 bytes").
+BOOST_AUTO_TEST_CASE(a_typed_load_of_a_block_of_another_size_is_a_size_mismatch) {
+  store_fixture f;
+  BOOST_TEST_REQUIRE((f.s.define_block(1, word_block::id, pattern(6, 0x10)) == no_error));
+  BOOST_TEST((f.s.load<word_block>(1).error() == errc::block_size_mismatch));
+  BOOST_TEST(copy_of(f.s.contents(1, word_block::id)) == pattern(6, 0x10), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(define_store_load_typed_and_raw) {
   store_fixture f;
   store_type& s = f.s;

@@ -82,7 +82,8 @@ BOOST_AUTO_TEST_CASE(values_match_ntstatus_h) {
   BOOST_TEST(to_underlying(ntstatus::cancelled) == 0xC0000120u);
   BOOST_TEST(to_underlying(ntstatus::not_found) == 0xC0000225u);
   BOOST_TEST(to_underlying(ntstatus::bad_data) == 0xC000090Bu);
-  BOOST_TEST(std::size(known_ntstatus_values) == 17u);
+  BOOST_TEST(to_underlying(ntstatus::info_length_mismatch) == 0xC0000004u);
+  BOOST_TEST(std::size(known_ntstatus_values) == 18u);
 }
 
 BOOST_AUTO_TEST_CASE(severity_is_the_top_two_bits) {

@@ -71,6 +71,8 @@ constexpr const char* describe(errc e) noexcept {
     case errc::peer_not_ready: return "peer answered not ready: it did not run this request (STATUS_DEVICE_NOT_READY)";
     case errc::peer_revision_mismatch:
       return "peer answered this request with a revision mismatch (STATUS_REVISION_MISMATCH)";
+    case errc::block_size_mismatch:
+      return "block length does not match the length required: the block and its descriptor differ in size";
   }
   return "unknown vpci error";
 }

@@ -51,9 +51,13 @@ struct block {
   static constexpr void encode(const T& value, std::span<std::byte, size> out) noexcept {
     detail::codec<T>::encode(value, out.data());
   }
-  // An array of exactly the block's size: chosen over the span overloads (which would be ambiguous).
+  // An array of exactly the block's size, std::array or C array: chosen over the span overloads (it
+  // converts to both spans, so without these the call would be ambiguous).
   static constexpr void encode(const T& value, std::array<std::byte, size>& out) noexcept {
     detail::codec<T>::encode(value, out.data());
+  }
+  static constexpr void encode(const T& value, std::byte (&out)[size]) noexcept {
+    detail::codec<T>::encode(value, out);
   }
   // Fewer than `size` bytes of room: buffer_too_small, nothing written.
   [[nodiscard]] static constexpr errc encode(const T& value, std::span<std::byte> out) noexcept {
@@ -76,6 +80,8 @@ struct block {
     else return block_mask{};
   }
   // Exactly `size` bytes or invalid_length; a field a peer filled with an impossible value: bad_data.
+  // (A typed read judges the bytes it received with detail::decode_received: another count is
+  // block_size_mismatch there.)
   [[nodiscard]] static constexpr result<T> decode(std::span<const std::byte> in) noexcept {
     if (in.size() != size) return errc::invalid_length;
     T value{};
@@ -90,6 +96,21 @@ concept block_descriptor = requires {
   { B::id } -> std::convertible_to<block_id>;
   { B::size } -> std::convertible_to<std::size_t>;
 } && std::is_same_v<B, block<B::id_value, typename B::value_type>>;
+
+namespace detail {
+// The one rule for a block's bytes judged against its descriptor: what a typed read received (both VF
+// bindings, every form: vf_sync_forms::read, decoding_read_operation), and a PF's stored block
+// (pf_blocks::load). A count other than Block::size is
+// block_size_mismatch: the PF's block has another size than the descriptor says (binding 1 returns the
+// block's own size; on binding 2 the PF pads a shorter block with zeros up to the length asked, so its
+// read returns Block::size bytes and decodes the padding as data: docs/hyperv-binding.md rule 4). Then
+// as Block::decode (bad_data for a field no value of its type has).
+template <block_descriptor Block>
+[[nodiscard]] constexpr result<typename Block::value_type> decode_received(std::span<const std::byte> received) noexcept {
+  if (received.size() != Block::size) return errc::block_size_mismatch;
+  return Block::decode(received);
+}
+}  // namespace detail
 
 // The invalidation mask of several blocks, from their descriptors; checked as Block::mask() is.
 template <block_descriptor... Blocks>

@@ -36,7 +36,8 @@ class block_buffer {
   [[nodiscard]] constexpr const std::byte* data() const noexcept { return bytes_.data(); }
   [[nodiscard]] constexpr std::span<std::byte> span() noexcept { return {bytes_.data(), size_}; }
   [[nodiscard]] constexpr std::span<const std::byte> span() const noexcept { return {bytes_.data(), size_}; }
-  // The whole capacity, for receiving into before resize().
+  // The whole capacity, for receiving into: then commit(n) makes the first n bytes received the contents.
+  // (resize() would zero what it adds past the old length, the received bytes among them.)
   [[nodiscard]] constexpr std::span<std::byte> storage() noexcept { return bytes_; }
 
   // New length; bytes past the old length are zero. Above N: invalid_length, unchanged.
@@ -44,6 +45,13 @@ class block_buffer {
     if (length > N) return errc::invalid_length;
     for (std::size_t i = 0; i < N; ++i)  // over all N: see the note on bytes_
       if (i >= size_ && i < length) bytes_[i] = std::byte{0};
+    size_ = length;
+    return no_error;
+  }
+  // New length; the first `length` bytes of storage() are the contents as they are (bytes received into
+  // storage() are kept, nothing is zeroed). Above N: invalid_length, unchanged.
+  [[nodiscard]] constexpr errc commit(std::size_t length) noexcept {
+    if (length > N) return errc::invalid_length;
     size_ = length;
     return no_error;
   }

@@ -331,10 +331,12 @@ class pf_blocks {
     if (slot == nullptr) return {};
     return {contents_of(*slot), slot->size_};
   }
+  // The stored block decoded: not_found when not defined, block_size_mismatch when it was defined with
+  // another size than the descriptor's (the rule a VF's typed read follows, detail::decode_received).
   template <class Block>
   [[nodiscard]] result<typename Block::value_type> load(vf_index vf) const noexcept {
     if (!defined(vf, Block::id)) return errc::not_found;
-    return Block::decode(contents(vf, Block::id));
+    return detail::decode_received<Block>(contents(vf, Block::id));
   }
 
   // --- serving requests a VF sent -----------------------------------------------------------------

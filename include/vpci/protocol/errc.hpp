@@ -9,7 +9,7 @@ namespace vpci {
 
 // Value 0 is reserved for "no error", as for every error enum that feeds std::error_code.
 enum class errc : int {
-  invalid_length = 1,     // block length 0 or above max_block_size
+  invalid_length = 1,     // block length 0 or above max_block_size (another size than a descriptor's: block_size_mismatch)
   buffer_too_small,       // caller's buffer cannot hold the result
   invalid_block_id,       // block ID outside the range the operation accepts
   invalid_argument,       // any other argument an encoder or API refuses
@@ -51,6 +51,8 @@ enum class errc : int {
   peer_cancelled,         // the PF answered STATUS_CANCELLED: it cancelled the request, not the caller
   peer_not_ready,         // the PF answered STATUS_DEVICE_NOT_READY: it did not run the request, try again later
   peer_revision_mismatch, // the PF answered a block request with STATUS_REVISION_MISMATCH
+  block_size_mismatch,    // a typed read received another byte count than its descriptor's size (the PF's block
+                          // has another layout); the PF's STATUS_INFO_LENGTH_MISMATCH maps here too
 };
 
 // Success is the zero value; core functions that return a bare errc use it.

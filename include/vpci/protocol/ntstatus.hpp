@@ -12,6 +12,7 @@ enum class ntstatus : std::uint32_t {
   pending = 0x00000103,
   buffer_overflow = 0x80000005,
   unsuccessful = 0xC0000001,
+  info_length_mismatch = 0xC0000004,  // "the length does not match the length required"
   invalid_parameter = 0xC000000D,
   no_such_device = 0xC000000E,
   invalid_device_request = 0xC0000010,
@@ -44,8 +45,8 @@ constexpr bool nt_error(ntstatus s) noexcept { return severity(s) == ntstatus_se
 // Every NTSTATUS value this library names, for tests and for validating statuses read off the wire.
 inline constexpr ntstatus known_ntstatus_values[] = {
     ntstatus::success,          ntstatus::pending,           ntstatus::buffer_overflow,
-    ntstatus::unsuccessful,     ntstatus::invalid_parameter, ntstatus::no_such_device,
-    ntstatus::invalid_device_request,
+    ntstatus::unsuccessful,     ntstatus::info_length_mismatch,
+    ntstatus::invalid_parameter, ntstatus::no_such_device,   ntstatus::invalid_device_request,
     ntstatus::access_denied,    ntstatus::buffer_too_small,  ntstatus::revision_mismatch,
     ntstatus::insufficient_resources, ntstatus::device_not_ready, ntstatus::io_timeout,
     ntstatus::not_supported,    ntstatus::cancelled,         ntstatus::not_found,

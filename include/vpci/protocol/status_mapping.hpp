@@ -53,6 +53,7 @@ constexpr ntstatus to_ntstatus(errc e) noexcept {
     case errc::peer_cancelled: return ntstatus::cancelled;
     case errc::peer_not_ready: return ntstatus::device_not_ready;
     case errc::peer_revision_mismatch: return ntstatus::revision_mismatch;
+    case errc::block_size_mismatch: return ntstatus::info_length_mismatch;
     case errc::not_supported: return ntstatus::not_supported;
     case errc::revision_mismatch: return ntstatus::revision_mismatch;
     case errc::empty_response:
@@ -70,6 +71,7 @@ constexpr errc to_errc(ntstatus s) noexcept {
     case ntstatus::buffer_overflow:
     case ntstatus::buffer_too_small: return errc::buffer_too_small;
     case ntstatus::unsuccessful: return errc::device_error;
+    case ntstatus::info_length_mismatch: return errc::block_size_mismatch;
     case ntstatus::invalid_parameter: return errc::invalid_argument;
     case ntstatus::no_such_device: return errc::peer_no_such_device;
     case ntstatus::invalid_device_request: return errc::protocol_violation;

@@ -18,6 +18,7 @@
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/block/block.hpp>
 #include <vpci/error.hpp>
 
 namespace vpci::detail {
@@ -120,7 +121,8 @@ struct handler_operation final : pending_operation<Values...> {
 };
 
 // A typed read: the endpoint reads the block's bytes into `buffer`; completion decodes them and hands the
-// user's handler (error, value). Bytes that do not decode complete with their errc (bad_data, ...).
+// user's handler (error, value). Bytes that do not decode complete with their errc and a value-initialized
+// value (detail::decode_received: block_size_mismatch for another byte count than Block::size, bad_data).
 template <class Block, class Handler, class Executor>
 struct decoding_read_operation final : pending_operation<std::size_t> {
   using base = pending_operation<std::size_t>;
@@ -140,7 +142,7 @@ struct decoding_read_operation final : pending_operation<std::size_t> {
     }
     value_type value{};
     if (!ec) {
-      auto decoded = Block::decode(std::span<const std::byte>(self->buffer).first(n));
+      auto decoded = decode_received<Block>(std::span<const std::byte>(self->buffer).first(n));
       if (decoded) value = *decoded;
       else ec = make_error_code(decoded.error());
     }

@@ -32,14 +32,20 @@ class vf_sync_forms {
     return n;
   }
 
-  // Typed read: the block's bytes decoded; vpci::errc::bad_data (or invalid_length) when they do not decode.
+  // Typed read: the block's bytes decoded (detail::decode_received, the rule async_read follows too). On
+  // failure ec is set and the value is a value-initialized T: vpci::errc::block_size_mismatch when the read
+  // returned another byte count than Block::size (binding 1: a PF's block shorter than the descriptor),
+  // bad_data when the bytes do not decode, or the read's own error (a block longer than the descriptor:
+  // the PF refuses the read, buffer_too_small). Binding 2 cannot tell a shorter block: the PF pads it with
+  // zeros to the length asked, so it reads as Block::size bytes, zero past the PF's block
+  // (docs/hyperv-binding.md rule 4, as Linux's hv_read_config_block).
   template <class Block>
     requires block_descriptor<Block>
   typename Block::value_type read(Block, boost::system::error_code& ec) {
     std::array<std::byte, Block::size> bytes{};
     const std::size_t n = self().read_block(Block::id, bytes, ec);
     if (ec) return {};
-    auto decoded = Block::decode(std::span<const std::byte>(bytes).first(n));
+    auto decoded = decode_received<Block>(std::span<const std::byte>(bytes).first(n));
     if (!decoded) {
       ec = make_error_code(decoded.error());
       return {};

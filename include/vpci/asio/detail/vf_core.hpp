@@ -142,8 +142,12 @@ class vf_core : public vf_sync_forms<Derived> {
         token, id, copy, oversize, timeout);
   }
 
-  // Typed read: completion void(boost::system::error_code, typename Block::value_type). Bytes that do
-  // not decode give vpci::errc::bad_data. Errors and cancellation as async_read_block.
+  // Typed read: completion void(boost::system::error_code, typename Block::value_type). Another byte
+  // count than Block::size gives vpci::errc::block_size_mismatch (binding 1: the PF's block is shorter than
+  // the descriptor; binding 2 cannot tell: the PF pads a shorter block with zeros to Block::size, which
+  // decode as data, docs/hyperv-binding.md rule 4), bytes that do not decode bad_data, each with a
+  // value-initialized value (detail::decode_received); a block longer than the descriptor is refused by the
+  // PF (buffer_too_small). Errors and cancellation as async_read_block.
   template <class Block, class CompletionToken = vpci::default_completion_token_t<Executor>>
     requires block_descriptor<Block>
   auto async_read(Block, CompletionToken&& token = CompletionToken{}) {
