@@ -57,6 +57,7 @@ const char* ntstatus_name(std::uint32_t status) {
     case ntstatus::pending: return "STATUS_PENDING";
     case ntstatus::buffer_overflow: return "STATUS_BUFFER_OVERFLOW";
     case ntstatus::unsuccessful: return "STATUS_UNSUCCESSFUL";
+    case ntstatus::info_length_mismatch: return "STATUS_INFO_LENGTH_MISMATCH";
     case ntstatus::invalid_parameter: return "STATUS_INVALID_PARAMETER";
     case ntstatus::no_such_device: return "STATUS_NO_SUCH_DEVICE";
     case ntstatus::invalid_device_request: return "STATUS_INVALID_DEVICE_REQUEST";

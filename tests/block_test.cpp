@@ -236,6 +236,119 @@ union described_union {
   friend constexpr auto vpci_fields(type_tag<described_union>) { return fields(&described_union::raw); }
 };
 
+// Enums: a fixed underlying type gives the size on every host; without one, the compiler picks it.
+enum unfixed_state { unfixed_down, unfixed_up };
+enum fixed_state : std::uint8_t { fixed_down, fixed_up };
+enum class scoped_state { down, up };  // int, fixed
+struct with_states {
+  fixed_state fixed;
+  scoped_state scoped;
+  friend constexpr auto vpci_fields(type_tag<with_states>) { return fields(&with_states::fixed, &with_states::scoped); }
+};
+struct with_unfixed_state {
+  std::uint8_t version;
+  unfixed_state state;
+  friend constexpr auto vpci_fields(type_tag<with_unfixed_state>) {
+    return fields(&with_unfixed_state::version, &with_unfixed_state::state);
+  }
+};
+
+// Not a literal type: where its fields live cannot be asked in a constant expression.
+struct stamp {
+  stamp() {}  // not constexpr
+  std::uint32_t value;
+  friend constexpr auto vpci_fields(type_tag<stamp>) { return fields_with_gaps(&stamp::value); }
+};
+
+// A last member that takes no initializer: the count stops before it, the placement check does not.
+struct strong_rate {
+  std::uint32_t value;
+  explicit constexpr strong_rate(std::uint32_t v) : value(v) {}
+  template <class U>
+  strong_rate(U) = delete;
+};
+struct behind_the_last_counted {
+  std::uint32_t mtu;
+  strong_rate limit{1000u};  // left out
+  friend constexpr auto vpci_fields(type_tag<behind_the_last_counted>) { return fields(&behind_the_last_counted::mtu); }
+};
+
+// Not aggregates (a constructor, private members): checked by placement.
+struct constructed_unlisted {
+  std::uint16_t version = 1;
+  std::uint32_t mtu = 1500;
+  std::uint16_t vlan = 0;  // left out
+  constexpr constructed_unlisted() = default;
+  friend constexpr auto vpci_fields(type_tag<constructed_unlisted>) {
+    return fields(&constructed_unlisted::version, &constructed_unlisted::mtu);
+  }
+};
+class private_unlisted {
+  std::uint32_t rx_ = 0;
+  std::uint32_t tx_ = 0;  // left out
+ public:
+  constexpr std::uint32_t tx() const { return tx_; }
+  friend constexpr auto vpci_fields(type_tag<private_unlisted>) { return fields(&private_unlisted::rx_); }
+};
+class private_listed {
+  std::uint16_t rx_ = 0;
+  std::uint32_t tx_ = 0;
+ public:
+  constexpr private_listed() = default;
+  constexpr private_listed(std::uint16_t rx, std::uint32_t tx) : rx_(rx), tx_(tx) {}
+  constexpr std::uint16_t rx() const { return rx_; }
+  constexpr std::uint32_t tx() const { return tx_; }
+  friend constexpr auto vpci_fields(type_tag<private_listed>) {
+    return fields(&private_listed::rx_, &private_listed::tx_);
+  }
+};
+struct unlisted_between {
+  std::uint32_t head;
+  std::uint32_t middle;  // left out: the room before tail
+  std::uint32_t tail;
+  friend constexpr auto vpci_fields(type_tag<unlisted_between>) {
+    return fields(&unlisted_between::head, &unlisted_between::tail);
+  }
+};
+
+// Places the placement check must not take for a member left out: padding, nested structs and C arrays,
+// empty members, alignas on T; and what it must take for one (alignas on a member: fields_with_gaps).
+struct nothing {
+  friend constexpr auto vpci_fields(type_tag<nothing>) { return fields(); }
+};
+struct laid_out_naturally {
+  std::uint8_t tag;
+  inner pair[2];  // 6 bytes, aligned to 2
+  nothing empty;
+  std::uint8_t bytes[3];
+  [[no_unique_address]] nothing shared;
+  std::uint64_t wide;
+  std::uint8_t last;
+  friend constexpr auto vpci_fields(type_tag<laid_out_naturally>) {
+    return fields(&laid_out_naturally::tag, &laid_out_naturally::pair, &laid_out_naturally::empty,
+                  &laid_out_naturally::bytes, &laid_out_naturally::shared, &laid_out_naturally::wide,
+                  &laid_out_naturally::last);
+  }
+};
+struct alignas(16) over_aligned {
+  std::uint32_t value;
+  friend constexpr auto vpci_fields(type_tag<over_aligned>) { return fields(&over_aligned::value); }
+};
+struct aligned_member {
+  std::uint8_t head;
+  alignas(8) std::uint32_t value;
+  friend constexpr auto vpci_fields(type_tag<aligned_member>) {
+    return fields(&aligned_member::head, &aligned_member::value);
+  }
+};
+struct aligned_member_with_gaps {
+  std::uint8_t head;
+  alignas(8) std::uint32_t value;
+  friend constexpr auto vpci_fields(type_tag<aligned_member_with_gaps>) {
+    return fields_with_gaps(&aligned_member_with_gaps::head, &aligned_member_with_gaps::value);
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(block_buffers)
@@ -790,6 +903,56 @@ BOOST_AUTO_TEST_CASE(bytes_do_not_depend_on_host_endianness) {
   const auto high = bytes_of(0xFF, 0xFE, 0xFD, 0xFC, 0xFB, 0xFA, 0xF9, 0xF8);
   BOOST_TEST(le::load_u64(high.data()) == 0xF8F9FAFBFCFDFEFFu);
   BOOST_TEST(le::load_u16(high.data()) == 0xFEFFu);
+}
+
+BOOST_AUTO_TEST_CASE(an_enum_needs_a_fixed_underlying_type) {
+  static_assert(!wire_encodable<unfixed_state>);
+  static_assert(!wire_encodable<unfixed_state[2]>);
+  static_assert(!wire_encodable<std::array<unfixed_state, 2>>);
+  static_assert(!wire_encodable<with_unfixed_state>);
+  static_assert(encoded_size<fixed_state> == 1 && encoded_size<scoped_state> == 4);
+  static_assert(encoded_size<with_states> == 1 + 4);
+  // Every value of a fixed underlying type is a value of the enum: a peer's 7 decodes, without UB.
+  const std::array<std::byte, 5> peer{std::byte{7}, std::byte{1}, std::byte{0}, std::byte{0}, std::byte{0}};
+  auto back = block<14, with_states>::decode(peer);
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST(static_cast<unsigned>(back->fixed) == 7u);
+  BOOST_TEST((back->scoped == scoped_state::up));
+}
+
+BOOST_AUTO_TEST_CASE(extended_integer_types_have_no_wire_layout) {
+#ifdef __SIZEOF_INT128__
+  __extension__ typedef __int128 int128;
+  __extension__ typedef unsigned __int128 uint128;
+  static_assert(!wire_encodable<int128> && !wire_encodable<uint128>);
+  static_assert(!wire_encodable<uint128[2]> && !wire_encodable<std::array<int128, 1>>);
+#endif
+  static_assert(wire_encodable<char16_t> && wire_encodable<char32_t> && wire_encodable<char8_t>);
+  BOOST_TEST(encoded_size<unsigned long long> == 8u);
+}
+
+BOOST_AUTO_TEST_CASE(a_described_struct_must_be_a_literal_type) {
+  static_assert(!wire_encodable<stamp>);
+  static_assert(wire_encodable<private_listed>);
+  BOOST_TEST(encoded_size<stamp> == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_member_left_out_is_found_by_where_the_listed_fields_lie) {
+  static_assert(!wire_encodable<behind_the_last_counted>);  // after the last counted member
+  static_assert(!wire_encodable<unlisted_between>);
+  static_assert(!wire_encodable<constructed_unlisted>);  // not aggregates
+  static_assert(!wire_encodable<private_unlisted>);
+  static_assert(!wire_encodable<aligned_member>);        // a deliberate gap is declared...
+  static_assert(encoded_size<aligned_member_with_gaps> == 1 + 4);  // ...so
+  static_assert(encoded_size<laid_out_naturally> == 1 + 6 + 0 + 3 + 0 + 8 + 1);
+  static_assert(encoded_size<over_aligned> == 4);
+  const private_listed value{0x0102, 0x03040506u};
+  const auto buffer = block<15, private_listed>::to_buffer(value);
+  BOOST_TEST(octets(buffer.span()) == (std::vector<unsigned>{0x02, 0x01, 0x06, 0x05, 0x04, 0x03}));
+  auto back = block<15, private_listed>::decode(buffer.span());
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST(back->rx() == 0x0102u);
+  BOOST_TEST(back->tx() == 0x03040506u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -111,6 +111,17 @@ vpci_compile_fail(block_const_member block_const_member.cpp "field N of T is con
 vpci_compile_fail(block_volatile_member block_volatile_member.cpp "field N of T is const or volatile")
 vpci_compile_fail(block_const_payload block_const_payload.cpp "T must not be const or volatile")
 vpci_compile_fail(block_union block_union.cpp "T or a field of T is \\(or holds\\) a union, which has no wire layout")
+vpci_compile_fail(block_unfixed_enum block_unfixed_enum.cpp "an enum without a fixed underlying type")
+vpci_compile_fail(block_int128 block_int128.cpp "an extended integer type \\(__int128, unsigned __int128\\)" -std=gnu++20)
+vpci_compile_fail(block_not_literal block_not_literal.cpp "T \\(a struct with vpci_fields\\) is not a literal type")
+vpci_compile_fail(block_trailing_uncountable_member block_trailing_uncountable_member.cpp
+                  "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_nonaggregate_unlisted_member block_nonaggregate_unlisted_member.cpp
+                  "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_aligned_member block_aligned_member.cpp
+                  "leaves out members of T.*alignas on a member")
+vpci_compile_fail(block_pointer_payload block_pointer_payload.cpp "T is \\(or is an array of\\) a pointer, which has no wire layout")
+vpci_compile_fail(block_c_array_payload block_c_array_payload.cpp "T is a C array.*use std::array<E, N> as T")
 # A consumer compiling as C++17 gets the one message (the compiler stops there, so nothing else follows).
 vpci_compile_fail(cxx17_consumer cxx17_consumer.cpp "vpci needs C\\+\\+20 \\(-std=c\\+\\+20 or later\\)" -std=c++17)
 set_tests_properties(compile_fail_cxx17_consumer PROPERTIES

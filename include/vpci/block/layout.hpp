@@ -1,8 +1,9 @@
 // Field-by-field little-endian wire layout of block payload types.
 //
-// A payload type is encodable when it is an integer, enum, bool, std::byte, float or double, an array
-// (C array or std::array) of encodable elements, or a struct whose fields are listed once by a
-// vpci_fields function found by argument-dependent lookup:
+// A payload type is encodable when it is an integer, an enum with a fixed underlying type, bool, std::byte,
+// float or double, an array (C array or std::array; a C array not as the block's T itself) of encodable
+// elements, or a literal struct whose fields are listed once by a vpci_fields function found by
+// argument-dependent lookup:
 //
 //   struct vf_config {
 //     std::uint16_t version;
@@ -21,21 +22,30 @@
 // 64-bit Linux. wchar_t (4 bytes on Linux, 2 on Windows) and long double (16 bytes on x86-64 Linux, 12
 // on 32-bit x86, 8 on ARM and with MSVC) are refused on every host, alone, in arrays and as an enum's
 // underlying type: accepting long double where it happens to be 8 bytes would give a descriptor that
-// compiles for one peer and not the other, or, with a codec per size, different bytes on each.
+// compiles for one peer and not the other, or, with a codec per size, different bytes on each. So are
+// __int128 and unsigned __int128 (not every host and compiler has them), and an enum without a fixed
+// underlying type (`enum E { ... }`: 4 bytes with x86-64 g++, 1 with arm-none-eabi's short enums; and a
+// peer's value outside its range could not be stored in it without UB): write `enum E : std::uint8_t`.
 //
-// The list names every member of an aggregate, each once, and only T's own members: one left out (a
+// The list names every member of T, each once, and only T's own members: one left out (a
 // member added to the struct later, say) would silently never travel, one named twice would travel twice
 // in place of another, and another type's member cannot be read from a T, so vpci::block rejects each at
 // compile time ("leaves out members of T", "names a member of T twice", "field N of T is not a member of
-// T"). Members are counted by how many initializers T{...} accepts, bare (C arrays count their elements,
-// as brace elision does) or braced (one per member). The count fails closed: a member neither initializer
-// reaches ("the members of T cannot be counted") is an error, not the end of T. Two listed fields at one
-// address (two members of one anonymous union) are refused ("fields N and M of T overlap"), and so is a
+// T"). A described struct must be a literal type ("T ... is not a literal type"): where its fields live
+// is asked of a T in a constant expression. Two checks find a member left out. An aggregate's members are
+// counted by how many initializers T{...} accepts, bare (C arrays count their elements, as brace elision
+// does) or braced (one per member). The count fails closed: a listed member neither initializer reaches
+// ("the members of T cannot be counted") is an error, not the end of T. And in any T, aggregate or not,
+// the listed fields, in the order they lie, must leave no room for another member: each starts where the
+// one before ends, rounded up to its type's alignment, and the last ends where T does, rounded up to T's
+// (this finds an unlisted member after the last counted one, and those of a struct with constructors or
+// private members; not one that fits in padding the next field's alignment leaves anyway, which only the
+// count of an aggregate finds). A gap made on purpose (alignas on a member) needs fields_with_gaps. Two
+// listed fields at one address (two members of one anonymous union) are refused ("fields N and M of T overlap"), and so is a
 // const or reference member, listed or not (decoding fills in a T{}; a reference is not encodable), a
 // const or volatile field, and a union as T or as a field (which member is active is not known). A struct
 // that deliberately keeps members off the wire (a local cache, padding the peer never sees) says so with
-// vpci::fields_with_gaps(...) instead of vpci::fields(...). Types that are not aggregates (constructors,
-// private members) cannot be counted and are not checked.
+// vpci::fields_with_gaps(...) instead of vpci::fields(...).
 //
 // A member of a base class counts as another type's: describe the base as a member struct instead. An
 // aggregate with a base class cannot be listed with vpci::fields(...) at all ("T has a base class"): T{...}
@@ -63,7 +73,7 @@ template <class T>
 struct type_tag {};
 
 // The field list of a described struct: pointers to its data members, in wire order. Every member of
-// an aggregate must be listed. The second form takes pointers that name different classes, so that one
+// the struct must be listed. The second form takes pointers that name different classes, so that one
 // naming another type's member (a base's, say) reaches vpci::block's own message rather than a failed
 // deduction; the first, more specialised, is the one a list of T's members (and fields<T>(...)) takes.
 template <class T, class... Members>
@@ -123,8 +133,55 @@ struct host_sized<std::array<E, N>> : host_sized<std::remove_cv_t<E>> {};
 template <class T>
 inline constexpr bool size_differs_between_hosts = host_sized<std::remove_cv_t<T>>::value;
 
+// The extended integer types (__int128, unsigned __int128): not every host or compiler has them (MSVC and
+// 32-bit targets do not), so no codec takes them, also inside an array or as an enum's underlying type.
+#ifdef __SIZEOF_INT128__
+__extension__ typedef __int128 int128_type;
+__extension__ typedef unsigned __int128 uint128_type;
+#else
+struct int128_type;
+struct uint128_type;
+#endif
 template <class T>
-  requires unqualified<T> && std::is_integral_v<T> && (!std::is_same_v<T, bool>) && (!size_differs_between_hosts<T>)
+inline constexpr bool standard_integer =
+    std::is_same_v<T, bool> || std::is_same_v<T, char> || std::is_same_v<T, signed char> ||
+    std::is_same_v<T, unsigned char> || std::is_same_v<T, char8_t> || std::is_same_v<T, char16_t> ||
+    std::is_same_v<T, char32_t> || std::is_same_v<T, wchar_t> || std::is_same_v<T, short> ||
+    std::is_same_v<T, unsigned short> || std::is_same_v<T, int> || std::is_same_v<T, unsigned> ||
+    std::is_same_v<T, long> || std::is_same_v<T, unsigned long> || std::is_same_v<T, long long> ||
+    std::is_same_v<T, unsigned long long>;
+template <class T>
+struct extended_int : std::bool_constant<(std::is_integral_v<T> && !standard_integer<T>) ||
+                                         std::is_same_v<T, int128_type> || std::is_same_v<T, uint128_type>> {};
+template <class T>
+  requires std::is_enum_v<T>
+struct extended_int<T> : extended_int<std::underlying_type_t<T>> {};
+template <class E, std::size_t N>
+struct extended_int<E[N]> : extended_int<std::remove_cv_t<E>> {};
+template <class E, std::size_t N>
+struct extended_int<std::array<E, N>> : extended_int<std::remove_cv_t<E>> {};
+template <class T>
+inline constexpr bool extended_integer = extended_int<std::remove_cv_t<T>>::value;
+
+// An enum without a fixed underlying type (`enum E { ... }`): its size is the compiler's choice (4 bytes
+// with x86-64 g++ and clang++, 1 with arm-none-eabi's short enums), and a value outside its range (a
+// peer's byte) cannot be stored in it without undefined behaviour. Only such an enum refuses E{u} from a
+// value of its underlying type; a scoped enum always has a fixed type (int by default).
+template <class T>
+struct unfixed_enum_type : std::false_type {};
+template <class T>
+  requires std::is_enum_v<T>
+struct unfixed_enum_type<T> : std::bool_constant<!requires(std::underlying_type_t<T> u) { T{u}; }> {};
+template <class E, std::size_t N>
+struct unfixed_enum_type<E[N]> : unfixed_enum_type<std::remove_cv_t<E>> {};
+template <class E, std::size_t N>
+struct unfixed_enum_type<std::array<E, N>> : unfixed_enum_type<std::remove_cv_t<E>> {};
+template <class T>
+inline constexpr bool unfixed_enum = unfixed_enum_type<std::remove_cv_t<T>>::value;
+
+template <class T>
+  requires unqualified<T> && std::is_integral_v<T> && (!std::is_same_v<T, bool>) &&
+           (!size_differs_between_hosts<T>) && (!extended_integer<T>)
 struct codec<T> {
   static constexpr std::size_t size = sizeof(T);
   using wire = std::make_unsigned_t<T>;
@@ -158,7 +215,7 @@ struct codec<std::byte> {
 };
 
 template <class T>
-  requires unqualified<T> && std::is_enum_v<T> && encodable<std::underlying_type_t<T>>
+  requires unqualified<T> && std::is_enum_v<T> && (!unfixed_enum<T>) && encodable<std::underlying_type_t<T>>
 struct codec<T> {
   using underlying = std::underlying_type_t<T>;
   static constexpr std::size_t size = codec<underlying>::size;
@@ -301,15 +358,27 @@ consteval bool members_assignable() {
   return !describes_no_base<T>() || std::is_copy_assignable_v<T>;
 }
 
-// ---- two listed fields sharing storage: one member named twice, or two members of one union ----
-// Where each field lives is asked of a T that is never constructed (the union's other member is active),
-// so T needs no constexpr constructor; clang forms such a union only of a literal T.
+// A described struct must be a literal type: where its listed fields live (do two share storage? is a
+// member left out between or after them?) is asked of a T in a constant expression, which clang (and the
+// standard, before C++23) allows only of a literal type. A trivially copyable T fails it by a
+// constructor that is not constexpr or a volatile member; without this rule those checks were skipped.
+template <class T>
+consteval bool described_literal() {
+  return !describes_no_base<T>() || !members_assignable<T>() || __is_literal_type(T);
+}
+
+// ---- where the listed fields live ----
+// Asked of a T that is never constructed (the union's first member is active), so T needs no constexpr
+// default constructor. A field's offset is the index of the byte of `bytes` at its address.
 template <class T>
 union unconstructed {
   char none;
   T value;
+  unsigned char bytes[sizeof(T)];
   constexpr unconstructed() noexcept : none{} {}
 };
+
+// ---- two listed fields sharing storage: one member named twice, or two members of one union ----
 
 template <class A, class B>
 constexpr bool same_member(A a, B b) noexcept {
@@ -335,17 +404,15 @@ consteval shared_fields first_shared_fields() {
     const void* address[count]{};
     bool empty[count]{};
     bool same[count][count]{};
-    if constexpr (__is_literal_type(T)) {
-      unconstructed<T> storage;
-      std::apply(
-          [&](auto... members) {
-            std::size_t at = 0;
-            ((address[at] = static_cast<const void*>(&(storage.value.*members)),
-              empty[at] = std::is_empty_v<typename member_type<decltype(members)>::type>, ++at),
-             ...);
-          },
-          fields);
-    }
+    unconstructed<T> storage;
+    std::apply(
+        [&](auto... members) {
+          std::size_t at = 0;
+          ((address[at] = static_cast<const void*>(&(storage.value.*members)),
+            empty[at] = std::is_empty_v<typename member_type<decltype(members)>::type>, ++at),
+           ...);
+        },
+        fields);
     std::size_t row = 0;
     const auto compare_with_each = [&](auto first) {
       std::size_t column = 0;
@@ -363,10 +430,78 @@ consteval shared_fields first_shared_fields() {
 // True when no two listed fields share storage.
 template <class T>
 consteval bool lists_no_shared_storage() {
-  if constexpr (!lists_own_members<T>::value || !describes_no_base<T>() || !members_assignable<T>()) {
+  if constexpr (!lists_own_members<T>::value || !describes_no_base<T>() || !members_assignable<T>() ||
+                !described_literal<T>()) {
     return true;
   } else {
     return !first_shared_fields<T>().found;
+  }
+}
+
+// ---- a member left out between the listed fields or after them: the placement check ----
+// Taken in the order they lie in T, each listed field must start where the one before it ends, rounded
+// up to its own alignment, and the last must end where T does, rounded up to T's alignment; anything
+// else is room for a member the list leaves out. It applies to any literal T, aggregate or not (a struct
+// with constructors or private members cannot be counted below), and catches the member the count cannot
+// reach (one taking no initializer, after the counted ones). An empty field holds no bytes: one sharing its
+// place with another field ([[no_unique_address]]) is passed over. Its blind spot: a member left out that
+// fits in padding the next field's alignment leaves anyway (std::uint8_t a; [std::uint8_t b;] std::uint16_t c).
+// A member placed apart on purpose (alignas on it, [[no_unique_address]] reusing another's tail padding)
+// reads as a gap too: such a struct is listed with vpci::fields_with_gaps(...).
+struct field_place {
+  std::size_t offset = 0;
+  std::size_t size = 0;
+  std::size_t align = 1;
+  bool empty = false;
+};
+template <class T>
+consteval bool fields_lie_in_place() {
+  constexpr auto fields = listed_fields<T>();
+  constexpr std::size_t count = std::tuple_size_v<field_list_t<T>>;
+  field_place place[count + 1]{};  // one more: never a zero-length array
+  unconstructed<T> storage;
+  std::apply(
+      [&](auto... members) {
+        std::size_t at = 0;
+        [[maybe_unused]] const auto locate = [&](auto member) {
+          using M = typename member_type<decltype(member)>::type;
+          const void* address = static_cast<const void*>(&(storage.value.*member));
+          std::size_t offset = sizeof(T);  // not found: refused below
+          for (std::size_t i = 0; i < sizeof(T); ++i)
+            if (address == static_cast<const void*>(&storage.bytes[i])) offset = i;
+          place[at++] = {offset, sizeof(M), alignof(M), std::is_empty_v<M>};
+        };
+        (locate(members), ...);
+      },
+      fields);
+  // Sorted by offset (a non-empty field before an empty one at the same place).
+  for (std::size_t i = 1; i < count; ++i)
+    for (std::size_t j = i; j > 0; --j) {
+      const field_place& a = place[j - 1];
+      const field_place& b = place[j];
+      if (a.offset > b.offset || (a.offset == b.offset && a.empty && !b.empty)) {
+        const field_place swapped = place[j - 1];
+        place[j - 1] = place[j];
+        place[j] = swapped;
+      }
+    }
+  const auto round_up = [](std::size_t n, std::size_t align) { return (n + align - 1) / align * align; };
+  std::size_t end = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const field_place& f = place[i];
+    if (f.offset >= sizeof(T)) return false;
+    if (f.empty && f.offset < end) continue;  // shares its place with a field before it
+    if (f.offset != round_up(end, f.align)) return false;
+    end = f.offset + f.size;
+  }
+  return round_up(end, alignof(T)) == sizeof(T);
+}
+template <class T>
+consteval bool lists_fields_in_place() {
+  if constexpr (std::is_empty_v<T>) {
+    return true;  // no member to leave out (one byte of nothing)
+  } else {
+    return fields_lie_in_place<T>();
   }
 }
 
@@ -408,11 +543,16 @@ template <class T, class... Ptrs>
 struct listed_initializers<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (initializers_of<typename member_type<Ptrs>::type> + ... + 0)> {};
 
-// The aggregates whose fields(...) list is counted against T{...}, once the rules before the count hold.
+// The structs whose fields(...) list claims every member, once the rules before the count hold: checked
+// by placement (any of them) and counted against T{...} (aggregates).
+template <class T>
+consteval bool checked_complete() {
+  return !fields_declared_with_gaps<T> && lists_own_members<T>::value && describes_no_base<T>() &&
+         members_assignable<T>() && described_literal<T>() && lists_no_shared_storage<T>();
+}
 template <class T>
 consteval bool counted() {
-  return std::is_aggregate_v<T> && !fields_declared_with_gaps<T> && lists_own_members<T>::value &&
-         describes_no_base<T>() && members_assignable<T>() && lists_no_shared_storage<T>();
+  return std::is_aggregate_v<T> && checked_complete<T>();
 }
 
 // The count by elements (bare initializers: as many as the listed fields take) and by members (braced
@@ -434,11 +574,15 @@ consteval bool members_countable() {
   }
 }
 
-// True unless T is an aggregate whose fields(...) list leaves members out: T{...} then takes one more
-// initializer than the listed members, counted either way.
+// True unless T's fields(...) list leaves members out: T{...} takes one more initializer than the listed
+// members, counted either way (an aggregate), or the listed fields leave room for another (any T).
 template <class T>
 consteval bool lists_every_member() {
-  if constexpr (!counted<T>() || !members_countable<T>()) {
+  if constexpr (!checked_complete<T>() || !members_countable<T>()) {
+    return true;
+  } else if constexpr (!lists_fields_in_place<T>()) {
+    return false;
+  } else if constexpr (!std::is_aggregate_v<T>) {
     return true;
   } else {
     return !(element_probe<T>::accepts && element_probe<T>::accepts_one_more) &&
@@ -464,8 +608,8 @@ consteval bool field_list_follows_the_rules() {
   if constexpr (!lists_own_members<T>::value || !all_fields_encodable<T>::value) {
     return false;
   } else {
-    return describes_no_base<T>() && members_assignable<T>() && lists_no_shared_storage<T>() &&
-           members_countable<T>() && lists_every_member<T>();
+    return describes_no_base<T>() && members_assignable<T>() && described_literal<T>() &&
+           lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>();
   }
 }
 
@@ -521,6 +665,53 @@ struct host_size_check {
   static constexpr bool ok = !size_differs_between_hosts<M>;
 };
 
+// The one message for an extended integer type (__int128), as T or a field of T.
+template <class M>
+struct extended_integer_check {
+  static_assert(!extended_integer<M>,
+                "vpci::block<Id, T>: T or a field of T is (or holds) an extended integer type (__int128, unsigned "
+                "__int128), which not every host and compiler has (MSVC and 32-bit targets do not), so a PF and a "
+                "VF built apart might not agree on the block at all; refused on every host: use two "
+                "std::uint64_t fields, or a std::array<std::uint64_t, 2>");
+  static constexpr bool ok = !extended_integer<M>;
+};
+
+// The one message for an enum without a fixed underlying type, as T or a field of T.
+template <class M>
+struct fixed_enum_check {
+  static_assert(!unfixed_enum<M>,
+                "vpci::block<Id, T>: T or a field of T is (or holds) an enum without a fixed underlying type, "
+                "whose size is the compiler's choice (4 bytes with x86-64 g++ and clang++, 1 with arm-none-eabi's "
+                "short enums), so a PF and a VF on different hosts would disagree on the block's bytes, and a "
+                "peer's value outside the enum's range could not be decoded without undefined behaviour; give "
+                "the enum a fixed underlying type: enum E : std::uint8_t { ... } (an enum class has one)");
+  static constexpr bool ok = !unfixed_enum<M>;
+};
+
+// A pointer (or member pointer) as T, alone or in an array: an address means nothing in the peer's address
+// space. (A pointer field gets the message of any field without a codec.)
+template <class M>
+inline constexpr bool is_address = std::is_pointer_v<std::remove_cv_t<wire_element_t<std::remove_cv_t<M>>>> ||
+                                   std::is_member_pointer_v<std::remove_cv_t<wire_element_t<std::remove_cv_t<M>>>>;
+template <class M>
+struct address_check {
+  static_assert(!is_address<M>,
+                "vpci::block<Id, T>: T is (or is an array of) a pointer, which has no wire layout (an address "
+                "means nothing to the peer, and its size differs between hosts): send an index or an offset as a "
+                "fixed-width integer, or the data it points to");
+  static constexpr bool ok = !is_address<M>;
+};
+
+// A C array as T itself (as a field it is fine): decode returns a vpci::result<T>, and an array cannot be
+// returned or assigned.
+template <class M>
+struct c_array_payload_check {
+  static_assert(!std::is_array_v<M>,
+                "vpci::block<Id, T>: T is a C array, which decode cannot return (an array is not assignable): "
+                "use std::array<E, N> as T (C arrays are fine as fields of a described struct)");
+  static constexpr bool ok = !std::is_array_v<M>;
+};
+
 // A union, as T or a field of T (alone or in an array): which member is active is not known, so its bytes
 // have no one meaning; a vpci_fields list in it changes nothing.
 template <class M>
@@ -543,6 +734,10 @@ consteval bool listed_field_diagnosed() {
     return false;  // listed_field's own message
   } else if constexpr (size_differs_between_hosts<member>) {
     return !host_size_check<member>::ok;
+  } else if constexpr (extended_integer<member>) {
+    return !extended_integer_check<member>::ok;
+  } else if constexpr (unfixed_enum<member>) {
+    return !fixed_enum_check<member>::ok;
   } else if constexpr (std::is_union_v<element>) {
     return !union_check<element>::ok;
   } else if constexpr (described_struct<element> && !encodable<member>) {
@@ -611,6 +806,10 @@ struct field_list_check {
                 "vpci::block<Id, T>: T has a const or reference member (listed or not), so it cannot be "
                 "assigned: decoding fills in the members of a T{}, and a reference is not encodable (the peer "
                 "cannot follow it); make the member a plain value, or keep it out of the payload type");
+  static_assert(described_literal<T>(),
+                "vpci::block<Id, T>: T (a struct with vpci_fields) is not a literal type, so vpci cannot see where "
+                "its members live (whether two listed fields overlap, or the list leaves a member out): give T's "
+                "constructors (and those of its members' types) constexpr, and make no member volatile");
   static_assert(shared_fields_diagnosed<T>());  // shared_fields_check speaks
   static_assert(members_countable<T>(),
                 "vpci::block<Id, T>: the members of T cannot be counted, so vpci cannot tell whether the "
@@ -618,10 +817,12 @@ struct field_list_check {
                 "whose constructors refuse both a bare and a braced initializer, or take it ambiguously); list T's fields with "
                 "vpci::fields_with_gaps(...), which claims no completeness, or give the member a plainer type");
   static_assert(lists_every_member<T>(),
-                "vpci::block<Id, T>: the vpci_fields list of T leaves out members of T; list every member, or "
-                "use vpci::fields_with_gaps(...) to keep some off the wire deliberately");
-  static constexpr bool ok = describes_no_base<T>() && members_assignable<T>() && lists_no_shared_storage<T>() &&
-                             members_countable<T>() && lists_every_member<T>();
+                "vpci::block<Id, T>: the vpci_fields list of T leaves out members of T (T{...} takes more "
+                "initializers than it lists, or its fields leave room in T for another member); list every "
+                "member, or use vpci::fields_with_gaps(...) to keep some off the wire deliberately (also for a "
+                "gap made on purpose: alignas on a member, [[no_unique_address]])");
+  static constexpr bool ok = describes_no_base<T>() && members_assignable<T>() && described_literal<T>() &&
+                             lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>();
 };
 // True when T has a wire layout. For a described struct that has none (also as an array's element), a
 // union, or a type whose size is the host's, the failing rule's own static_assert has already spoken, so
@@ -629,10 +830,18 @@ struct field_list_check {
 template <class T>
 consteval bool layout_diagnosed() {
   using element = std::remove_cv_t<wire_element_t<T>>;
-  if constexpr (encodable<T>) {
+  if constexpr (std::is_array_v<T> && encodable<T>) {
+    return !c_array_payload_check<T>::ok;
+  } else if constexpr (encodable<T>) {
     return true;
   } else if constexpr (size_differs_between_hosts<T>) {
     return !host_size_check<T>::ok;
+  } else if constexpr (extended_integer<T>) {
+    return !extended_integer_check<T>::ok;
+  } else if constexpr (unfixed_enum<T>) {
+    return !fixed_enum_check<T>::ok;
+  } else if constexpr (is_address<T>) {
+    return !address_check<T>::ok;
   } else if constexpr (std::is_union_v<element>) {
     return !union_check<element>::ok;
   } else if constexpr (described_struct<element> && unqualified<wire_element_t<T>>) {
