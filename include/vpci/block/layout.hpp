@@ -378,6 +378,36 @@ union unconstructed {
   constexpr unconstructed() noexcept : none{} {}
 };
 
+// Each listed field's place in T, in list order (one more entry: never a zero-length array). A field whose
+// address is not among T's bytes gets offset sizeof(T), which the checks below refuse or pass over.
+struct field_place {
+  std::size_t offset = 0;
+  std::size_t size = 0;
+  std::size_t align = 1;
+  bool empty = false;
+};
+template <class T>
+consteval auto listed_field_places() {
+  constexpr std::size_t count = std::tuple_size_v<field_list_t<T>>;
+  std::array<field_place, count + 1> place{};
+  unconstructed<T> storage;
+  std::apply(
+      [&](auto... members) {
+        std::size_t at = 0;
+        [[maybe_unused]] const auto locate = [&](auto member) {
+          using M = typename member_type<decltype(member)>::type;
+          const void* address = static_cast<const void*>(&(storage.value.*member));
+          std::size_t offset = sizeof(T);
+          for (std::size_t i = 0; i < sizeof(T); ++i)
+            if (address == static_cast<const void*>(&storage.bytes[i])) offset = i;
+          place[at++] = {offset, sizeof(M), alignof(M), std::is_empty_v<M>};
+        };
+        (locate(members), ...);
+      },
+      listed_fields<T>());
+  return place;
+}
+
 // ---- two listed fields sharing storage: one member named twice, or two members of one union ----
 
 template <class A, class B>
@@ -401,18 +431,8 @@ consteval shared_fields first_shared_fields() {
   constexpr std::size_t count = std::tuple_size_v<field_list_t<T>>;
   shared_fields pair;
   if constexpr (count > 1) {
-    const void* address[count]{};
-    bool empty[count]{};
+    const auto place = listed_field_places<T>();
     bool same[count][count]{};
-    unconstructed<T> storage;
-    std::apply(
-        [&](auto... members) {
-          std::size_t at = 0;
-          ((address[at] = static_cast<const void*>(&(storage.value.*members)),
-            empty[at] = std::is_empty_v<typename member_type<decltype(members)>::type>, ++at),
-           ...);
-        },
-        fields);
     std::size_t row = 0;
     const auto compare_with_each = [&](auto first) {
       std::size_t column = 0;
@@ -422,7 +442,8 @@ consteval shared_fields first_shared_fields() {
     std::apply([&](auto... first) { (compare_with_each(first), ...); }, fields);
     for (std::size_t i = 0; i < count && !pair.found; ++i)
       for (std::size_t j = i + 1; j < count && !pair.found; ++j)
-        if (same[i][j] || (address[i] != nullptr && address[i] == address[j] && !empty[i] && !empty[j]))
+        if (same[i][j] || (place[i].offset < sizeof(T) && place[i].offset == place[j].offset && !place[i].empty &&
+                           !place[j].empty))
           pair = {true, same[i][j], i, j};
   }
   return pair;
@@ -448,32 +469,10 @@ consteval bool lists_no_shared_storage() {
 // fits in padding the next field's alignment leaves anyway (std::uint8_t a; [std::uint8_t b;] std::uint16_t c).
 // A member placed apart on purpose (alignas on it, [[no_unique_address]] reusing another's tail padding)
 // reads as a gap too: such a struct is listed with vpci::fields_with_gaps(...).
-struct field_place {
-  std::size_t offset = 0;
-  std::size_t size = 0;
-  std::size_t align = 1;
-  bool empty = false;
-};
 template <class T>
 consteval bool fields_lie_in_place() {
-  constexpr auto fields = listed_fields<T>();
   constexpr std::size_t count = std::tuple_size_v<field_list_t<T>>;
-  field_place place[count + 1]{};  // one more: never a zero-length array
-  unconstructed<T> storage;
-  std::apply(
-      [&](auto... members) {
-        std::size_t at = 0;
-        [[maybe_unused]] const auto locate = [&](auto member) {
-          using M = typename member_type<decltype(member)>::type;
-          const void* address = static_cast<const void*>(&(storage.value.*member));
-          std::size_t offset = sizeof(T);  // not found: refused below
-          for (std::size_t i = 0; i < sizeof(T); ++i)
-            if (address == static_cast<const void*>(&storage.bytes[i])) offset = i;
-          place[at++] = {offset, sizeof(M), alignof(M), std::is_empty_v<M>};
-        };
-        (locate(members), ...);
-      },
-      fields);
+  auto place = listed_field_places<T>();
   // Sorted by offset (a non-empty field before an empty one at the same place).
   for (std::size_t i = 1; i < count; ++i)
     for (std::size_t j = i; j > 0; --j) {
