@@ -40,7 +40,7 @@
 namespace {
 
 using namespace vpci;
-using vpci::example::quoted_text;
+using vpci::tools::quoted_text;
 using frame_buffer = std::array<std::byte, hyperv::max_frame_size>;
 
 void print_bytes(std::span<const std::byte> bytes, const char* indent) {
@@ -643,7 +643,7 @@ int decode_user_bytes(int argc, char** argv) {
   enum class form { guess, frame, packet } as = form::guess;
   group_order groups = group_order::untold;
   std::string text;
-  vpci::example::given_options given;
+  vpci::tools::given_options given;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool option = arg.size() > 1 && arg[0] == '-';  // no HEX opens with '-' (it separates tokens)

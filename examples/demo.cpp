@@ -329,8 +329,8 @@ int run_vf(const std::string& shm_name, const std::string& socket_path) {
   try {
     // Binding 1: find the mailbox in each VF's config space, then use it.
     // Each VF is its mailbox's only driver (shm_mailbox_driver.hpp).
-    auto space = vpci::example::open_vf_mailbox_space(io.get_executor(), shm_name + "-vf0");
-    auto space1 = vpci::example::open_vf_mailbox_space(io.get_executor(), shm_name + "-vf1");
+    auto space = vpci::tools::open_vf_mailbox_space(io.get_executor(), shm_name + "-vf0");
+    auto space1 = vpci::tools::open_vf_mailbox_space(io.get_executor(), shm_name + "-vf1");
     const auto find = [](vpci::shm_config_space& s) -> std::optional<std::size_t> {
       std::array<std::byte, 4096> snapshot{};
       boost::system::error_code ec;

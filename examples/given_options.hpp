@@ -11,7 +11,7 @@
 
 #include "quoted_text.hpp"
 
-namespace vpci::example {
+namespace vpci::tools {
 
 class given_options {
  public:
@@ -43,4 +43,4 @@ class given_options {
   std::vector<entry> given_;
 };
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

@@ -14,7 +14,7 @@
 #include "option_number.hpp"
 #include "quoted_text.hpp"
 
-namespace vpci::example {
+namespace vpci::tools {
 
 struct host_and_port {
   std::string_view host;  // without the brackets of [HOST]; may be empty (":PORT")
@@ -74,4 +74,4 @@ inline tcp_address check_tcp_address(std::string_view option, std::string_view t
   return {std::string(address->host), static_cast<std::uint16_t>(*port), {}};
 }
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

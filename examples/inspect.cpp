@@ -67,8 +67,8 @@
 namespace {
 
 using namespace vpci;
-using vpci::example::json_string;
-using vpci::example::quoted_text;
+using vpci::tools::json_string;
+using vpci::tools::quoted_text;
 
 struct vsec_entry {
   std::uint16_t offset;
@@ -892,7 +892,7 @@ constexpr const char* help_text =
 void usage_error(const std::string& message, bool json) {
   const std::string_view text = help_text;
   const std::string usage_lines(text.substr(0, text.find("\n\n") + 1));
-  example::print_failure("vpci-inspect", message, json, "\n" + usage_lines + "(vpci-inspect --help: every option and the exit statuses)\n");
+  tools::print_failure("vpci-inspect", message, json, "\n" + usage_lines + "(vpci-inspect --help: every option and the exit statuses)\n");
 }
 
 // The IDs lspci shows for a function: a VF's from sysfs (unknown without it), any other's from its header.
@@ -972,13 +972,13 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
   options o;
   status = 2;
   // Looked for before the rest is parsed: a usage error met before a later --json is given as JSON too.
-  o.json = example::json_requested(argc, argv);
+  o.json = tools::json_requested(argc, argv);
   const auto refuse = [&](const std::string& message) -> std::optional<options> {
     usage_error(message, o.json);
     return std::nullopt;
   };
   // Each option at most once (given_options.hpp): of two values, which the user meant cannot be told.
-  example::given_options given;
+  tools::given_options given;
   // Takes the value of the option at argv[i] into `into`; what is wrong, if anything.
   const auto take = [&](int& i, std::optional<std::string>& into) -> std::optional<std::string> {
     const std::string option = argv[i];
@@ -991,7 +991,7 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--json") {
-      // Read by example::json_requested() above.
+      // Read by tools::json_requested() above.
       if (const auto twice = given.add(arg)) return refuse(*twice);
     } else if (arg == "--dump") {
       if (const auto wrong = take(i, o.dump)) return refuse(*wrong);
@@ -1025,7 +1025,7 @@ std::optional<options> parse_options(int argc, char** argv, int& status) {
   // A function named twice would be read and printed twice. The rule is a dump's (listed_functions), but
   // here the command line is at fault, not a device or a file: a usage error. An address that does not
   // parse is left to read_device, which names it.
-  example::listed_functions named;
+  tools::listed_functions named;
   for (std::size_t i = 0; i < o.addresses.size(); ++i) {
     const auto parsed = pci_address::parse(o.addresses[i]);
     if (!parsed) continue;
@@ -1058,7 +1058,7 @@ std::optional<std::string> read_dump(const std::string& path, std::vector<device
   if (read_error != 0) return "reading " + quoted_text(path) + " failed: " + std::strerror(read_error);
   std::istringstream in(text);
   std::string error;
-  const auto devices = example::parse_lspci_dump(in, error);
+  const auto devices = tools::parse_lspci_dump(in, error);
   if (!devices) return quoted_text(path) + ": " + error;
   for (const auto& d : *devices) out.push_back(analyse(d.address, d.config, {config_source::kind::dump}));
   return std::nullopt;
@@ -1099,7 +1099,7 @@ int main(int argc, char** argv) {
   else if (o->vfio_user_socket) failed = read_vfio_user(*o->vfio_user_socket, reports);
   else failed = read_sysfs(o->addresses, reports, ok);
   if (failed) {
-    example::print_failure("vpci-inspect", *failed, o->json);
+    tools::print_failure("vpci-inspect", *failed, o->json);
     return 1;
   }
   if (o->filter)

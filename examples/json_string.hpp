@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace vpci::example {
+namespace vpci::tools {
 
 namespace detail {
 
@@ -92,4 +92,4 @@ inline void print_failure(std::string_view tool, std::string_view message, bool 
   if (json) std::printf("%s\n", json_error(message).c_str());
 }
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

@@ -11,7 +11,7 @@
 
 #include <vpci/transport/sysfs_config_space.hpp>
 
-namespace vpci::example {
+namespace vpci::tools {
 
 class listed_functions {
  public:
@@ -32,4 +32,4 @@ class listed_functions {
   std::vector<entry> entries_;
 };
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

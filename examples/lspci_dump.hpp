@@ -17,7 +17,7 @@
 #include "listed_functions.hpp"
 #include "quoted_text.hpp"
 
-namespace vpci::example {
+namespace vpci::tools {
 
 struct dumped_device {
   pci_address address;
@@ -108,4 +108,4 @@ inline std::optional<std::vector<dumped_device>> parse_lspci_dump(std::istream& 
   return devices;
 }
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

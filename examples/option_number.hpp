@@ -10,7 +10,7 @@
 #include <optional>
 #include <string_view>
 
-namespace vpci::example {
+namespace vpci::tools {
 
 enum class number_syntax { decimal, c_literal };
 
@@ -49,4 +49,4 @@ inline std::optional<double> option_decimal(std::string_view text, double low, d
   return value;
 }
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace vpci::example {
+namespace vpci::tools {
 
 inline std::string quoted_text(std::string_view text) {
   std::string out = "'";
@@ -28,4 +28,4 @@ inline std::string quoted_text(std::string_view text) {
   return out + "'";
 }
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

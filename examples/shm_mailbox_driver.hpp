@@ -17,7 +17,7 @@
 
 #include "quoted_text.hpp"
 
-namespace vpci::example {
+namespace vpci::tools {
 
 // The driver-role view of shared-memory config space `name`, this process its only read-write driver.
 // Throws std::runtime_error naming the mailbox when another read-write driver is attached, else as
@@ -34,4 +34,4 @@ inline vpci::shm_config_space open_vf_mailbox_space(const boost::asio::any_io_ex
   }
 }
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

@@ -30,7 +30,7 @@
 
 #include "quoted_text.hpp"
 
-namespace vpci::example {
+namespace vpci::tools {
 
 // The endpoint of AF_UNIX path `path`. Asio's endpoint throws for a path longer than sun_path, with a
 // source location in its text: a tool says instead what it could not do, `failing` (naming the path,
@@ -126,4 +126,4 @@ class unix_socket_file {
   std::optional<struct ::stat> identity_;
 };
 
-}  // namespace vpci::example
+}  // namespace vpci::tools

@@ -130,12 +130,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc < 2) return usage_error("no SOCKET given");
-  if (argv[1][0] == '-') return usage_error("SOCKET comes first, not " + vpci::example::quoted_text(argv[1]));
-  vpci::example::given_options given;  // an option given twice is refused, as by the other tools
+  if (argv[1][0] == '-') return usage_error("SOCKET comes first, not " + vpci::tools::quoted_text(argv[1]));
+  vpci::tools::given_options given;  // an option given twice is refused, as by the other tools
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--once") == 0) once = true;
     else if (std::strcmp(argv[i], "--conformance-profile") == 0) conformance_profile = true;
-    else return usage_error("unexpected argument " + vpci::example::quoted_text(argv[i]));
+    else return usage_error("unexpected argument " + vpci::tools::quoted_text(argv[i]));
     if (const auto twice = given.add(argv[i])) return usage_error(*twice);
   }
   const std::string path = argv[1];
@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
     boost::asio::io_context io;
     device d(io, conformance_profile);
     protocol::acceptor acceptor(io);
-    const vpci::example::unix_socket_file socket_file(acceptor, path);
+    const vpci::tools::unix_socket_file socket_file(acceptor, path);
     bool stopping = false;
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code, int) {

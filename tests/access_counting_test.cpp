@@ -25,6 +25,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(access_counting_test)
+
 namespace {
 
 using boost::system::error_code;
@@ -109,8 +111,6 @@ std::vector<std::byte> image_of(const memory_config_space& space) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(access_counting_suite)
 
 // Each call is its naturally aligned accesses, the ones the memory transport's own observer sees.
 BOOST_AUTO_TEST_CASE(every_aligned_access_of_what_each_call_transferred_counts) {
@@ -308,4 +308,4 @@ BOOST_AUTO_TEST_CASE(an_odd_length_block_costs_the_protocol_floor) {
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // access_counting_test

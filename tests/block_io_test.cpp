@@ -24,6 +24,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(block_io_test)
+
 using namespace vpci;
 using socket_type = boost::asio::local::stream_protocol::socket;
 
@@ -113,8 +115,6 @@ std::pair<boost::system::error_code, typename Block::value_type> async_read_of(P
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(block_io)
 
 // `std::byte out[config_block::size]; config_block::encode(c, out);` was ambiguous: the C array converts
 // to std::span<std::byte, size> and to std::span<std::byte> alike.
@@ -306,4 +306,4 @@ BOOST_AUTO_TEST_CASE(binding_2_synchronous_typed_read_of_a_shorter_block_reads_i
   BOOST_TEST(served.has_value());
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // block_io_test

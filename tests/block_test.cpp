@@ -17,6 +17,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(block_test)
+
 using namespace vpci;
 
 namespace {
@@ -956,3 +958,5 @@ BOOST_AUTO_TEST_CASE(a_member_left_out_is_found_by_where_the_listed_fields_lie) 
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // block_test

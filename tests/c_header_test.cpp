@@ -6,7 +6,10 @@
 
 #include <cstdint>
 
+// The diagnostics are this file's own (pushed here, popped at its end): built together with other test files
+// (a unity build), they would reach every file after it.
 #if defined(__GNUC__)
+#pragma GCC diagnostic push
 #pragma GCC diagnostic error "-Wold-style-cast"
 #if !defined(__clang__)
 #pragma GCC diagnostic error "-Wuseless-cast"
@@ -16,6 +19,8 @@
 #include <vpci/c/vpci_mailbox.h>
 #include <vpci/protocol/ntstatus.hpp>
 #include <vpci/wire/mailbox.hpp>
+
+BOOST_AUTO_TEST_SUITE(c_header_test)
 
 namespace mb = vpci::mailbox;
 
@@ -55,8 +60,6 @@ static_assert(VPCI_STATUS_ACCESS_DENIED == static_cast<std::uint32_t>(vpci::ntst
 static_assert(VPCI_STATUS_BUFFER_TOO_SMALL == static_cast<std::uint32_t>(vpci::ntstatus::buffer_too_small));
 static_assert(VPCI_STATUS_DEVICE_NOT_READY == static_cast<std::uint32_t>(vpci::ntstatus::device_not_ready));
 
-BOOST_AUTO_TEST_SUITE(c_header)
-
 // The field macros agree with the C++ codecs over a sweep of values, both ways.
 BOOST_AUTO_TEST_CASE(field_macros_agree_with_the_cpp_codecs) {
   for (std::uint32_t sequence : {0u, 1u, 0x7FFFu, 0xFFFFu})
@@ -91,4 +94,8 @@ BOOST_AUTO_TEST_CASE(field_macros_agree_with_the_cpp_codecs) {
   BOOST_TEST(VPCI_LIMITS(250u) == mb::encode_limits(250));
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // c_header_test
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

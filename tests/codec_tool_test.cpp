@@ -15,6 +15,8 @@
 
 #include "lspci_reference.hpp"  // test::run_command
 
+BOOST_AUTO_TEST_SUITE(codec_tool_test)
+
 namespace {
 
 // The binary under test; tests/config_checks.cmake passes its path.
@@ -93,8 +95,6 @@ const std::string read_fields =
     "    bytes requested:  11\n";
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(codec_tool)
 
 BOOST_AUTO_TEST_CASE(a_frame_and_the_bare_packet_print_the_same_fields) {
   if (skip_without_binary()) return;
@@ -664,4 +664,4 @@ BOOST_AUTO_TEST_CASE(the_walkthrough_prints_every_packet_the_same_way) {
     BOOST_TEST(count(r.out, field) == packets, field);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // codec_tool_test

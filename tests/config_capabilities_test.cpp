@@ -8,6 +8,8 @@
 
 #include "config_fixtures.hpp"
 
+BOOST_AUTO_TEST_SUITE(config_capabilities_test)
+
 using namespace vpci;
 using vpci::test::config_image;
 namespace cid = config::extended_capability_id;
@@ -26,8 +28,6 @@ std::vector<std::uint16_t> offsets(const config::extended_capability_walk& walk)
 using v8 = std::vector<std::uint8_t>;
 using v16 = std::vector<std::uint16_t>;
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(config_capabilities)
 
 BOOST_AUTO_TEST_CASE(walks_the_standard_list_in_list_order) {
   config_image image;
@@ -344,4 +344,4 @@ BOOST_AUTO_TEST_CASE(random_spaces_always_terminate_in_bounds) {
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // config_capabilities_test

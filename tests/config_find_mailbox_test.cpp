@@ -12,6 +12,8 @@
 #include "config_fixtures.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(config_find_mailbox_test)
+
 using namespace vpci;
 using vpci::test::config_image;
 namespace cid = config::extended_capability_id;
@@ -28,8 +30,6 @@ void window(config_image& image, std::uint16_t at, std::uint16_t next, std::uint
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(config_find_mailbox)
 
 BOOST_AUTO_TEST_CASE(finds_the_dvsec_with_its_names) {
   config_image image{0x8086, 0x1572};
@@ -135,4 +135,4 @@ BOOST_AUTO_TEST_CASE(truncated_snapshots_and_broken_lists) {
   BOOST_TEST((config::find_mailbox(broken.view()).error() == errc::capability_loop));
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // config_find_mailbox_test

@@ -4,10 +4,10 @@
 
 #include "config_fixtures.hpp"
 
+BOOST_AUTO_TEST_SUITE(config_header_test)
+
 using namespace vpci;
 using vpci::test::config_image;
-
-BOOST_AUTO_TEST_SUITE(config_header)
 
 BOOST_AUTO_TEST_CASE(decodes_every_field) {
   config_image image{0x15B3, 0x1017};
@@ -74,4 +74,4 @@ BOOST_AUTO_TEST_CASE(decodes_at_compile_time) {
   BOOST_TEST(vendor == 0x8086);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // config_header_test

@@ -18,6 +18,8 @@
 #include "../examples/lspci_dump.hpp"
 #include "lspci_reference.hpp"
 
+BOOST_AUTO_TEST_SUITE(config_lspci_test)
+
 using namespace vpci;
 namespace fs = std::filesystem;
 
@@ -73,8 +75,6 @@ void compare_with_lspci(const std::string& address, std::span<const std::byte> s
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(config_lspci)
-
 BOOST_AUTO_TEST_CASE(walks_agree_with_lspci_on_this_machine) {
   if (!test::lspci_available()) {
     BOOST_TEST_MESSAGE("lspci not installed (Debian: pciutils): comparison with real devices skipped");
@@ -113,7 +113,7 @@ BOOST_AUTO_TEST_CASE(walks_agree_with_lspci_on_reference_dumps) {
     if (entry.path().filename() == "README.md") continue;
     std::ifstream in(entry.path());
     std::string error;
-    const auto dumped = example::parse_lspci_dump(in, error);
+    const auto dumped = tools::parse_lspci_dump(in, error);
     BOOST_TEST_REQUIRE(dumped.has_value(), entry.path().string() << ": " << error);
     const auto listing = test::run_command("lspci -D -vvv -F '" + entry.path().string() + "' 2>/dev/null");
     BOOST_TEST(listing.exit_status == 0);
@@ -139,7 +139,7 @@ BOOST_AUTO_TEST_CASE(broken_ecaps_dump_reports_its_extended_list) {
   }
   std::ifstream in(file);
   std::string error;
-  const auto dumped = example::parse_lspci_dump(in, error);
+  const auto dumped = tools::parse_lspci_dump(in, error);
   BOOST_TEST_REQUIRE(dumped.has_value());
   BOOST_TEST_REQUIRE(dumped->size() == 1u);
   const auto& config_bytes = (*dumped)[0].config;
@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(dump_parser_rejects_malformed_text) {
   auto parse = [](const std::string& text) {
     std::istringstream in(text);
     std::string error;
-    const bool ok = example::parse_lspci_dump(in, error).has_value();
+    const bool ok = tools::parse_lspci_dump(in, error).has_value();
     return ok ? std::string("ok") : error;
   };
   const std::string line0 = "00: 86 80 d7 0d 00 00 00 00 00 00 00 06 00 00 00 00\n";
@@ -194,7 +194,7 @@ BOOST_AUTO_TEST_CASE(a_dump_line_at_or_past_4096_bytes_is_refused_naming_the_lin
   auto parse = [](const std::string& text) {
     std::istringstream in(text);
     std::string error;
-    const auto devices = example::parse_lspci_dump(in, error);
+    const auto devices = tools::parse_lspci_dump(in, error);
     return devices ? "ok: " + std::to_string(devices->front().config.size()) + " bytes" : error;
   };
   const auto lines = [](std::size_t from, std::size_t to) {
@@ -220,4 +220,4 @@ BOOST_AUTO_TEST_CASE(a_dump_line_at_or_past_4096_bytes_is_refused_naming_the_lin
   BOOST_TEST(parse("00:00.0 x\n" + lines(0, 16) + "12345678g: 00\n") == "line 3: bad offset '12345678g:'");
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // config_lspci_test

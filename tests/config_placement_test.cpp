@@ -8,6 +8,14 @@
 
 #include "config_fixtures.hpp"
 
+namespace vpci::config {
+std::ostream& boost_test_print_type(std::ostream& out, const free_range& r) {
+  return out << std::hex << "[0x" << r.start << ", 0x" << r.end << ")" << std::dec;
+}
+}  // namespace vpci::config
+
+BOOST_AUTO_TEST_SUITE(config_placement_test)
+
 using namespace vpci;
 using vpci::test::config_image;
 namespace cid = config::extended_capability_id;
@@ -20,12 +28,6 @@ std::vector<config::free_range> ranges(const config_image& image, std::size_t si
 }
 using range_list = std::vector<config::free_range>;
 }  // namespace
-
-namespace vpci::config {
-std::ostream& boost_test_print_type(std::ostream& out, const free_range& r) {
-  return out << std::hex << "[0x" << r.start << ", 0x" << r.end << ")" << std::dec;
-}
-}  // namespace vpci::config
 
 namespace {
 
@@ -48,8 +50,6 @@ config_image pf_with_caps() {
   return image;
 }
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(config_placement)
 
 BOOST_AUTO_TEST_CASE(empty_list_leaves_all_but_the_head_free) {
   BOOST_TEST(ranges(config_image{}) == range_list({{0x104, 0x1000}}), boost::test_tools::per_element());
@@ -377,4 +377,4 @@ BOOST_AUTO_TEST_CASE(bad_dvsec_requests_change_nothing) {
   BOOST_TEST((full.bytes() == full_before));
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // config_placement_test

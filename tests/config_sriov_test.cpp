@@ -6,6 +6,8 @@
 
 #include "config_fixtures.hpp"
 
+BOOST_AUTO_TEST_SUITE(config_sriov_test)
+
 using namespace vpci;
 using vpci::test::config_image;
 namespace cid = config::extended_capability_id;
@@ -47,8 +49,6 @@ config_image make_pf(const sriov_fields& f) {
   return image;
 }
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(config_sriov)
 
 BOOST_AUTO_TEST_CASE(register_offsets_match_the_spec) {
   BOOST_TEST(reg::capabilities == 0x04u);
@@ -199,4 +199,4 @@ BOOST_AUTO_TEST_CASE(truncated_or_missing_capability) {
   BOOST_TEST((config::find_sriov(image.view(256)).error() == errc::not_found));
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // config_sriov_test

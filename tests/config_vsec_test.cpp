@@ -4,11 +4,11 @@
 
 #include "config_fixtures.hpp"
 
+BOOST_AUTO_TEST_SUITE(config_vsec_test)
+
 using namespace vpci;
 using vpci::test::config_image;
 namespace cid = config::extended_capability_id;
-
-BOOST_AUTO_TEST_SUITE(config_vsec)
 
 BOOST_AUTO_TEST_CASE(decodes_a_vsec_header) {
   config_image image;
@@ -113,4 +113,4 @@ BOOST_AUTO_TEST_CASE(find_dvsec_names_a_dvsec_by_vendor_and_id_in_list_order) {
   BOOST_TEST(config::find_dvsec(image.view(), 0x1E98, 0)->offset == 0x100);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // config_vsec_test

@@ -32,7 +32,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/json/src.hpp>
+#include <boost/json.hpp>
 
 #include <vpci/config/placement.hpp>
 #include <vpci/engine/pf_mailbox.hpp>
@@ -43,6 +43,8 @@
 #include "conformance/mailbox_port.hpp"
 #include "conformance/runner.hpp"
 #include "conformance/self_pf.hpp"
+
+BOOST_AUTO_TEST_SUITE(conformance_test)
 
 using namespace vpci;
 using namespace vpci::conformance;
@@ -1426,3 +1428,5 @@ BOOST_AUTO_TEST_CASE(a_second_vf_on_one_shared_memory_mailbox_is_refused) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // conformance_test

@@ -30,6 +30,8 @@
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(default_token_test)
+
 using namespace vpci;
 using boost::system::error_code;
 
@@ -88,8 +90,6 @@ static_assert(std::is_same_v<default_completion_token_t<awaitable_executor>, boo
 static_assert(std::is_same_v<
               default_completion_token_t<boost::asio::deferred_t::executor_with_default<boost::asio::io_context::executor_type>>,
               boost::asio::deferred_t>);
-
-BOOST_AUTO_TEST_SUITE(default_token)
 
 BOOST_AUTO_TEST_CASE(vf_mailbox_endpoint_operations_without_a_token_are_deferred) {
   pf_with_vf0 f;
@@ -365,4 +365,4 @@ BOOST_AUTO_TEST_CASE(vfio_user_device_side_and_timers_without_a_token_are_deferr
   BOOST_TEST(static_cast<bool>(*served));
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // default_token_test

@@ -18,6 +18,8 @@
 
 #include "child_process.hpp"
 
+BOOST_AUTO_TEST_SUITE(demo_tool_test)
+
 namespace {
 
 using vpci::test::program_process;
@@ -75,8 +77,6 @@ std::string loaded_sections(const std::string& program) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(demo_tool)
-
 // A result's value() taken in demo.cpp recorded the call's source location, so the path of
 // examples/demo.cpp was in every vpci-demo built without NDEBUG, the installed one included (`strings`
 // shows it). The demo handles the result itself: no path of its source is in what the program loads.
@@ -124,4 +124,4 @@ BOOST_AUTO_TEST_CASE(the_vf_process_says_what_failed_when_its_pf_dies) {
   BOOST_TEST(contains(demo.process.output(), "] failed: "), demo.process.output());
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // demo_tool_test

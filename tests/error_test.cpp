@@ -16,6 +16,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(error_test)
+
 using vpci::errc;
 using vpci::ntstatus;
 
@@ -94,8 +96,6 @@ constexpr status_mapping all_ntstatus[] = {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(error_codes)
 
 BOOST_AUTO_TEST_CASE(errc_values_start_at_one_and_are_consecutive) {
   static_assert(static_cast<int>(vpci::no_error) == 0);
@@ -318,4 +318,4 @@ BOOST_AUTO_TEST_CASE(a_status_the_pf_answers_never_reads_as_a_condition_of_this_
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // error_test

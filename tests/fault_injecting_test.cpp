@@ -9,6 +9,8 @@
 #include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(fault_injecting_test)
+
 namespace {
 
 using boost::system::error_code;
@@ -47,8 +49,6 @@ error_code run_steps(fault_injecting_transport<memory_config_space&>& transport)
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(fault_injecting_suite)
 
 BOOST_AUTO_TEST_CASE(an_unarmed_wrapper_passes_everything_through_and_counts) {
   boost::asio::io_context io;
@@ -141,4 +141,4 @@ BOOST_AUTO_TEST_CASE(async_operations_fail_through_the_executor_never_inline) {
   BOOST_TEST(std::to_integer<unsigned>(back[1]) == 0x22U);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // fault_injecting_test

@@ -31,6 +31,8 @@
 #include "child_process.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(firmware_c_pf_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 
@@ -225,8 +227,6 @@ bool name_exists(const std::string& name) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(firmware_c_pf)
 
 BOOST_AUTO_TEST_CASE(vpci_vf_reads_every_block_and_meets_every_refusal) {
   const std::string name = unique_name();
@@ -713,4 +713,4 @@ BOOST_AUTO_TEST_CASE(a_bad_command_line_says_what_was_wrong_before_the_usage) {
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // firmware_c_pf_test

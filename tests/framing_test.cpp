@@ -17,6 +17,8 @@
 #include "linux_packets.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(framing_test)
+
 using namespace vpci;
 using namespace vpci::hyperv;
 namespace linux_packets = vpci::test::linux_packets;
@@ -509,3 +511,5 @@ BOOST_AUTO_TEST_CASE(vpci_encoders_produce_the_same_frames) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // framing_test

@@ -24,6 +24,8 @@
 #include "linux_packets.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(hyperv_negotiation_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 using vpci::test::bytes;
@@ -584,3 +586,5 @@ BOOST_AUTO_TEST_CASE(an_invalidation_wait_first) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // hyperv_negotiation_test

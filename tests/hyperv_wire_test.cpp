@@ -19,6 +19,8 @@
 #include "linux_packets.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(hyperv_wire_test)
+
 using namespace vpci;
 using namespace vpci::hyperv;
 
@@ -1381,3 +1383,5 @@ BOOST_AUTO_TEST_CASE(random_bytes_and_mutations) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // hyperv_wire_test

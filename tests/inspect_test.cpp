@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/json/src.hpp>
+#include <boost/json.hpp>
 
 #include <vpci/config/capabilities.hpp>
 #include <vpci/config/placement.hpp>
@@ -24,6 +24,8 @@
 
 #include "config_fixtures.hpp"
 #include "lspci_reference.hpp"
+
+BOOST_AUTO_TEST_SUITE(inspect_test)
 
 using namespace vpci;
 namespace fs = std::filesystem;
@@ -272,8 +274,6 @@ const std::string window_json =
     R"("state":"answered","quarantine":"possible"})";
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(inspect_tool)
 
 BOOST_AUTO_TEST_CASE(json_for_a_synthesized_dump) {
   if (skip_without_binary()) return;
@@ -1578,4 +1578,4 @@ BOOST_AUTO_TEST_CASE(a_config_file_readable_only_in_its_first_64_bytes_says_acce
   BOOST_TEST(human.out.find("error:") == human.out.rfind("error:"), human.out);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // inspect_test

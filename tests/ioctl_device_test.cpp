@@ -33,6 +33,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(ioctl_device_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 using vpci::test::bytes;
@@ -989,3 +991,5 @@ BOOST_AUTO_TEST_CASE(binding_1_queues_beyond_its_slots_too) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // ioctl_device_test

@@ -8,9 +8,9 @@
 
 #include "json_string.hpp"
 
-using vpci::example::json_string;
+BOOST_AUTO_TEST_SUITE(json_string_test)
 
-BOOST_AUTO_TEST_SUITE(json_string_suite)
+using vpci::tools::json_string;
 
 BOOST_AUTO_TEST_CASE(quotes_backslashes_and_control_characters_are_escaped) {
   BOOST_TEST(json_string("") == "\"\"");
@@ -41,4 +41,4 @@ BOOST_AUTO_TEST_CASE(every_byte_that_starts_no_sequence_is_a_replacement_charact
   BOOST_TEST(json_string("\xe2\x82\"\xc3\xa9") == "\"\\ufffd\\ufffd\\\"\xc3\xa9\"");
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // json_string_test

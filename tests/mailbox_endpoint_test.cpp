@@ -34,6 +34,8 @@
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(mailbox_endpoint_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 
@@ -64,8 +66,6 @@ struct mailbox_fixture {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(mailbox_endpoint)
 
 BOOST_AUTO_TEST_CASE(window_is_a_linked_dvsec_with_the_documented_identity) {
   mailbox_fixture f;
@@ -558,4 +558,4 @@ BOOST_AUTO_TEST_CASE(handlers_that_start_the_next_read_do_not_starve_the_executo
   BOOST_TEST(f.pf.blocks().counters(0).violations == 0u);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // mailbox_endpoint_test

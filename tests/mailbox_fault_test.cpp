@@ -21,6 +21,8 @@
 #include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(mailbox_fault_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 
@@ -130,8 +132,6 @@ const boost::system::error_code injected_errors[] = {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(mailbox_fault)
 
 BOOST_AUTO_TEST_CASE(the_fixture_reads_without_faults) {
   fault_fixture f;
@@ -271,4 +271,4 @@ BOOST_AUTO_TEST_CASE(a_dead_transport_fails_requests_promptly_and_a_revived_one_
   BOOST_TEST(value == 0xA1B2C3D4u);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // mailbox_fault_test

@@ -17,6 +17,8 @@
 
 #include <vpci/transport/memory_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(memory_config_space_test)
+
 namespace {
 
 using boost::system::error_code;
@@ -93,8 +95,6 @@ std::ostream& operator<<(std::ostream& os, const observed_access& a) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(memory_config_space_suite)
 
 BOOST_AUTO_TEST_CASE(only_256_and_4096_byte_spaces_exist) {
   boost::asio::io_context io;
@@ -592,4 +592,4 @@ BOOST_AUTO_TEST_CASE(zero_latency_needs_no_clock_advance) {
   BOOST_TEST(done);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // memory_config_space_test

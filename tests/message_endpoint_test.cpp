@@ -32,6 +32,8 @@
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(message_endpoint_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 using socket_type = boost::asio::local::stream_protocol::socket;
@@ -152,8 +154,6 @@ struct pipelined {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(message_endpoint)
 
 // The PF answers 64 pipelined reads in one write, in reverse order, and each handler starts a new read
 // between two deliveries. An answer freed its operation's slot before the completion was delivered, so a
@@ -706,4 +706,4 @@ BOOST_AUTO_TEST_CASE(a_stream_wrapper_with_a_sockets_names_is_read_through_its_o
   vf.close();
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // message_endpoint_test

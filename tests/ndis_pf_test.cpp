@@ -26,6 +26,8 @@ namespace vpci::windows::ndis {
 using vpci::boost_test_print_type;  // NDIS_STATUS values print as numbers
 }
 
+BOOST_AUTO_TEST_SUITE(ndis_pf_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 using ndis_status = windows::ndis::status;
@@ -116,8 +118,6 @@ struct ndis_fixture {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(ndis_pf_oids)
 
 // NDIS_STATUS_SUCCESS, read: the block's bytes at BufferOffset (encoded with the wire codec, as the
 // overlying driver builds it), BytesWritten up to their end; a Length above the block's size reads the
@@ -381,4 +381,4 @@ BOOST_FIXTURE_TEST_CASE(reaches_a_vf_over_binding_2, ndis_fixture) {
   io.poll();
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // ndis_pf_test

@@ -9,11 +9,11 @@
 #include "given_options.hpp"
 #include "option_number.hpp"
 
-using vpci::example::number_syntax;
-using vpci::example::option_decimal;
-using vpci::example::option_number;
+BOOST_AUTO_TEST_SUITE(option_number_test)
 
-BOOST_AUTO_TEST_SUITE(option_number_suite)
+using vpci::tools::number_syntax;
+using vpci::tools::option_decimal;
+using vpci::tools::option_number;
 
 BOOST_AUTO_TEST_CASE(a_whole_number_is_digits_only) {
   BOOST_TEST(option_number("42", 0, 100).value_or(0) == 42u);
@@ -36,7 +36,7 @@ BOOST_AUTO_TEST_CASE(a_fraction_is_decimal_digits_with_an_optional_point) {
 // the last one win (--count 5 --count 7 measured 7), vpci-inspect refused it with a rule of its own. Each
 // option is taken once; the second is named, with both values when it has them.
 BOOST_AUTO_TEST_CASE(an_option_given_twice_is_named_with_both_values) {
-  vpci::example::given_options given;
+  vpci::tools::given_options given;
   BOOST_TEST(!given.add("--count", "5").has_value());
   BOOST_TEST(!given.add("--quiet").has_value());
   BOOST_TEST(!given.add("--role", "pf").has_value());
@@ -48,4 +48,4 @@ BOOST_AUTO_TEST_CASE(an_option_given_twice_is_named_with_both_values) {
   BOOST_TEST(!given.has("--json"));
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // option_number_test

@@ -6,9 +6,9 @@
 
 #include "perf/latency_histogram.hpp"
 
-using vpci_perf::latency_histogram;
+BOOST_AUTO_TEST_SUITE(perf_histogram_test)
 
-BOOST_AUTO_TEST_SUITE(perf_histogram_suite)
+using vpci_perf::latency_histogram;
 
 BOOST_AUTO_TEST_CASE(values_below_32_have_a_bucket_each) {
   for (std::uint64_t v = 0; v < 32; ++v) {
@@ -138,4 +138,4 @@ BOOST_AUTO_TEST_CASE(percentile_ranks_are_exact_where_floating_point_is_not) {
   BOOST_TEST(latency_histogram::rank_of(99'999, most) == most - most / 100'000);   // ceil(most * 0.99999)
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // perf_histogram_test

@@ -35,6 +35,8 @@
 #include "child_process.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(perf_tool_test)
+
 namespace {
 
 using vpci::test::program_process;
@@ -221,8 +223,6 @@ bool waits_for_a_lock(::pid_t pid) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(perf_tool)
 
 // On --memory the PF answers inside the VF's own config writes, so every read completes without waiting,
 // and vpci-perf starts the next one from each completion. Before the VF endpoint gave its executor to
@@ -1284,4 +1284,4 @@ BOOST_AUTO_TEST_CASE(text_given_with_a_control_character_is_quoted_in_every_mess
   BOOST_TEST(pf.wait_exit() == 0, pf.output());
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // perf_tool_test

@@ -23,6 +23,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(pf_blocks_test)
+
 using namespace vpci;
 using namespace vpci::engine;
 
@@ -148,8 +150,6 @@ class scripted_handler final : public block_handler {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(pf_blocks_suite)
 
 BOOST_AUTO_TEST_CASE(register_unregister_and_reset) {
   auto owned = std::make_unique<store_type>();
@@ -1278,4 +1278,4 @@ BOOST_AUTO_TEST_CASE(random_runs_with_skews_keep_every_block_intact) {
   BOOST_TEST(most_gaps >= 3 * 128);  // runs were skewed
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // pf_blocks_test

@@ -19,6 +19,8 @@
 #include <vpci/block/endian.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(pf_mailbox_many_vfs_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 
@@ -43,8 +45,6 @@ struct serve_result {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(pf_mailbox_many_vfs)
 
 // 256 VFs, each in its own config space, served by one PF on one thread; each VF's write makes the PF's
 // handler invalidate that VF's block 2 from inside on_write.
@@ -113,4 +113,4 @@ BOOST_AUTO_TEST_CASE(case_14_256_vfs_over_memory_served_on_one_thread) {
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_many_vfs_test

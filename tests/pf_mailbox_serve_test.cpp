@@ -40,6 +40,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(pf_mailbox_serve_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 namespace reg = vpci::mailbox::reg;
@@ -281,8 +283,6 @@ struct memory_fixture {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(pf_mailbox_serve)
 
 // ---- case 14: serving over any transport ------------------------------------------------------------
 
@@ -1651,4 +1651,4 @@ BOOST_AUTO_TEST_CASE(a_vf_waiting_for_invalidations_ends_when_the_pfs_heartbeat_
   BOOST_TEST((ec == errc::peer_gone), ec.message());
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_serve_test

@@ -20,6 +20,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(pf_mailbox_test)
+
 using namespace vpci;
 using namespace vpci::engine;
 namespace reg = vpci::mailbox::reg;
@@ -168,8 +170,6 @@ struct fixture {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(pf_mailbox_suite)
 
 // ---- initialisation -------------------------------------------------------------------------------------
 
@@ -1355,4 +1355,4 @@ BOOST_AUTO_TEST_CASE(a_short_window_or_an_uninitialised_session_is_ignored) {
   BOOST_TEST(f.store.counters(0).writes == 1u);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_test

@@ -18,6 +18,8 @@
 #include "linux_packets.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(pf_message_session_test)
+
 using namespace vpci;
 using namespace vpci::engine;
 using vpci::hyperv::wslot;
@@ -1082,3 +1084,5 @@ BOOST_FIXTURE_TEST_CASE(a_short_handler_answer_is_zero_filled_to_the_request, ne
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // pf_message_session_test

@@ -28,6 +28,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(pf_stream_serve_test)
+
 using namespace vpci;
 using boost::system::error_code;
 using vpci::test::bytes;
@@ -196,8 +198,6 @@ struct serve_result {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(pf_stream_serve)
 
 // Asio's rule for an asynchronous operation: work is kept on the handler's executor until the handler
 // runs. The stream form kept none (the mailbox form does), so an io_context running only the handler saw
@@ -891,4 +891,4 @@ BOOST_AUTO_TEST_CASE(async_serve_with_a_deferred_token) {
   BOOST_TEST(!*second.ec);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // pf_stream_serve_test

@@ -7,6 +7,8 @@
 
 #include <vpci/engine/poll_schedule.hpp>
 
+BOOST_AUTO_TEST_SUITE(poll_schedule_test)
+
 using vpci::engine::poll_schedule;
 
 namespace {
@@ -18,8 +20,6 @@ std::vector<std::uint64_t> delays(poll_schedule& schedule, std::initializer_list
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(poll_schedule_suite)
 
 BOOST_AUTO_TEST_CASE(idle_polls_back_off_by_doubling_up_to_the_bound) {
   poll_schedule schedule(1000, 8000);
@@ -57,4 +57,4 @@ BOOST_AUTO_TEST_CASE(degenerate_bounds_are_corrected_and_nothing_overflows) {
   BOOST_TEST(wide.after_poll(false) == huge);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // poll_schedule_test

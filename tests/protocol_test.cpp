@@ -6,6 +6,8 @@
 
 #include <vpci/core.hpp>
 
+BOOST_AUTO_TEST_SUITE(protocol_test)
+
 using namespace vpci;
 
 BOOST_AUTO_TEST_SUITE(protocol_constants)
@@ -179,3 +181,5 @@ BOOST_AUTO_TEST_CASE(iterates_set_bits_in_order) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // protocol_test

@@ -21,6 +21,8 @@
 #include <vpci/engine/vf_mailbox.hpp>
 #include <vpci/wire/mailbox.hpp>
 
+BOOST_AUTO_TEST_SUITE(protocol_traces_test)
+
 using namespace vpci;
 using namespace vpci::engine;
 namespace reg = vpci::mailbox::reg;
@@ -306,8 +308,6 @@ std::map<std::string, std::function<std::vector<row>()>> scenarios() {
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(protocol_traces)
-
 BOOST_AUTO_TEST_CASE(every_trace_in_the_specification_is_what_the_engines_do) {
   const auto document = read_document_traces();
   const auto all = scenarios();
@@ -326,4 +326,4 @@ BOOST_AUTO_TEST_CASE(every_trace_in_the_specification_is_what_the_engines_do) {
   for (const auto& [name, rows] : document) BOOST_TEST(all.count(name) == 1u, "unreplayed trace: " << name);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // protocol_traces_test

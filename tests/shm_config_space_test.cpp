@@ -34,6 +34,8 @@
 
 #include "child_process.hpp"
 
+BOOST_AUTO_TEST_SUITE(shm_config_space_test)
+
 namespace {
 
 using boost::system::error_code;
@@ -138,8 +140,6 @@ long futex_sleepers(std::uint32_t& word, std::uint32_t value) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(shm_config_space_suite)
 
 BOOST_AUTO_TEST_CASE(only_256_and_4096_byte_spaces_exist) {
   boost::asio::io_context io;
@@ -645,4 +645,4 @@ BOOST_AUTO_TEST_CASE(two_processes_exchange_data_through_a_named_space) {
   BOOST_TEST(WEXITSTATUS(status) == 0);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // shm_config_space_test

@@ -40,6 +40,8 @@
 
 #include "child_process.hpp"
 
+BOOST_AUTO_TEST_SUITE(shm_liveness_test)
+
 namespace {
 
 using boost::system::error_code;
@@ -189,8 +191,6 @@ std::unique_ptr<side_process> spawn(side which, const std::string& name, shm_cre
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(shm_liveness)
 
 static_assert(vpci::liveness_transport<shm_config_space>);
 static_assert(vpci::liveness_transport<vpci::fault_injecting_transport<shm_config_space&>>);
@@ -929,4 +929,4 @@ BOOST_AUTO_TEST_CASE(the_fault_injecting_wrapper_passes_liveness_and_the_peer_si
   BOOST_TEST(wrapped.operation_count() == 0U);  // none of these is an operation, none was failed
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // shm_liveness_test

@@ -24,6 +24,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(sparse_block_ids_test)
+
 using namespace vpci;
 using socket_type = boost::asio::local::stream_protocol::socket;
 
@@ -56,8 +58,6 @@ void define_blocks(pf_endpoint<4>& pf) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(sparse_block_ids)
 
 BOOST_AUTO_TEST_CASE(binding_1_reads_and_writes_any_32_bit_block_id) {
   boost::asio::io_context io;
@@ -175,4 +175,4 @@ BOOST_AUTO_TEST_CASE(binding_2_reads_and_writes_any_32_bit_block_id) {
   BOOST_TEST(!*served);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // sparse_block_ids_test

@@ -27,6 +27,8 @@
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(sysfs_config_space_test)
+
 using namespace vpci;
 using boost::system::error_code;
 
@@ -112,8 +114,6 @@ std::vector<std::byte> slice(const std::vector<std::byte>& v, std::size_t offset
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(sysfs_config_space_suite)
 
 BOOST_AUTO_TEST_CASE(parses_pci_addresses) {
   const auto a = pci_address::parse("0001:3b:1f.7");
@@ -436,4 +436,4 @@ BOOST_AUTO_TEST_CASE(real_devices_read_only) {
   else BOOST_TEST_MESSAGE("read " << checked << " real devices through sysfs_config_space");
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // sysfs_config_space_test

@@ -21,6 +21,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(test_stream_test)
+
 using boost::system::error_code;
 using vpci::fault_persistence;
 using vpci::test_stream;
@@ -53,8 +55,6 @@ struct pair_fixture {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(test_stream_suite)
 
 BOOST_FIXTURE_TEST_CASE(bytes_flow_both_ways_and_completions_are_never_inline, pair_fixture) {
   const bytes sent = pattern(10, 1);
@@ -409,4 +409,4 @@ BOOST_AUTO_TEST_CASE(two_executors_one_per_end) {
   BOOST_TEST(read.bytes == 4U);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // test_stream_test

@@ -10,6 +10,8 @@
 
 #include <vpci/asio/timing.hpp>
 
+BOOST_AUTO_TEST_SUITE(timing_test)
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -19,8 +21,6 @@ void run_ready(boost::asio::io_context& io) {
   io.poll();
 }
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(timing)
 
 BOOST_AUTO_TEST_CASE(manual_timers_complete_when_virtual_time_reaches_them_in_expiry_order) {
   boost::asio::io_context io;
@@ -111,4 +111,4 @@ BOOST_AUTO_TEST_CASE(steady_timing_is_monotonic) {
   BOOST_TEST(b >= a);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // timing_test

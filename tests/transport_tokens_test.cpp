@@ -21,6 +21,8 @@
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/shm_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(transport_tokens_test)
+
 namespace {
 
 using boost::system::error_code;
@@ -69,8 +71,6 @@ boost::asio::awaitable<void> coroutine_round_trip(Transport& transport, std::arr
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(transport_tokens_suite)
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(callback, Backend, backends) {
   Backend backend;
@@ -188,4 +188,4 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(as_tuple_with_use_awaitable, Backend, backends) {
   BOOST_TEST(finished);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // transport_tokens_test

@@ -22,6 +22,8 @@
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(two_process_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 using socket_type = boost::asio::local::stream_protocol::socket;
@@ -59,8 +61,6 @@ void define_blocks(pf_endpoint<2>& pf) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(two_processes)
 
 BOOST_AUTO_TEST_CASE(mailbox_over_named_shared_memory) {
   const std::string name = "/vpci-test-" + std::to_string(::getpid());
@@ -145,4 +145,4 @@ BOOST_AUTO_TEST_CASE(hyperv_messages_over_a_socket_pair) {
   BOOST_TEST(pf.blocks().in_flight(0) == 0u);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // two_process_test

@@ -36,6 +36,8 @@
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(vf_hostile_peers_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 
@@ -234,8 +236,6 @@ void one_answer_ends_one_request(boost::asio::io_context& io, const manual_timin
   BOOST_TEST(wait->second.bits() == 0x2u);
 }
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(vf_hostile_peers)
 
 // Case 1 (layout 2): the window has no multi-register update a dead PF could leave half done, so a PF
 // that dies mid-request simply never answers: the VF's operations time out on time, other handlers on the
@@ -1037,4 +1037,4 @@ BOOST_AUTO_TEST_CASE(a_pf_answering_no_such_device_fails_that_linux_call_with_ei
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // vf_hostile_peers_test

@@ -31,6 +31,8 @@ inline std::ostream& boost_test_print_type(std::ostream& os, mailbox_action::kin
 }
 }  // namespace vpci::engine
 
+BOOST_AUTO_TEST_SUITE(vf_mailbox_engine_test)
+
 using namespace vpci;
 using namespace vpci::engine;
 namespace reg = vpci::mailbox::reg;
@@ -311,8 +313,6 @@ bytes u32s(std::initializer_list<std::uint32_t> values) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(vf_mailbox_engine_suite)
 
 BOOST_AUTO_TEST_CASE(a_read_is_the_documented_access_sequence) {
   harness h;
@@ -1379,4 +1379,4 @@ BOOST_AUTO_TEST_CASE(the_sequence_wraps_past_0xFFFF_to_1) {
   BOOST_TEST(h.pf.violations == 0);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // vf_mailbox_engine_test

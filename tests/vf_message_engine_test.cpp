@@ -18,6 +18,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(vf_message_engine_test)
+
 using namespace vpci;
 using namespace vpci::engine;
 using vpci::hyperv::wslot;
@@ -863,3 +865,5 @@ BOOST_AUTO_TEST_CASE(garbage_never_writes_outside_destinations) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // vf_message_engine_test

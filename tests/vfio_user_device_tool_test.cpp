@@ -30,6 +30,8 @@
 
 #include "child_process.hpp"
 
+BOOST_AUTO_TEST_SUITE(vfio_user_device_tool_test)
+
 namespace {
 
 using vpci::test::program_process;
@@ -98,8 +100,6 @@ std::string script_output_when_the_device_cannot_listen(const std::string& socke
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(vfio_user_device_tool)
 
 // The device unlinked whatever was at SOCKET: a regular file was deleted, and a live device's socket was
 // taken over (that device served on, unreachable, and the second one unlinked the path at its exit).
@@ -289,4 +289,4 @@ BOOST_AUTO_TEST_CASE(a_client_connecting_as_the_previous_one_leaves_is_served) {
   BOOST_TEST(!contains(device.process.output(), "closed a new connection"), device.process.output());
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // vfio_user_device_tool_test

@@ -19,6 +19,8 @@
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(vfio_user_inspect_test)
+
 using namespace vpci;
 using namespace vpci::test;
 using protocol = boost::asio::local::stream_protocol;
@@ -37,8 +39,6 @@ std::string run(const std::string& command, int& status) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(vfio_user_inspect)
 
 BOOST_AUTO_TEST_CASE(inspect_shows_the_mailbox_over_vfio_user) {
   const char* inspect = std::getenv("VPCI_INSPECT");
@@ -108,4 +108,4 @@ BOOST_AUTO_TEST_CASE(inspect_shows_the_mailbox_over_vfio_user) {
   BOOST_TEST(WEXITSTATUS(status) == 1);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // vfio_user_inspect_test

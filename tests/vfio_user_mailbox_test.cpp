@@ -24,6 +24,8 @@
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(vfio_user_mailbox_test)
+
 using namespace vpci;
 using namespace vpci::test;
 using namespace std::chrono_literals;
@@ -119,8 +121,6 @@ std::size_t find_window(vfio_user_config_space& space) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(vfio_user_mailbox)
 
 BOOST_FIXTURE_TEST_CASE(vf_reads_writes_and_is_invalidated_in_one_process, connected) {
   // Discovery over vfio-user.
@@ -417,4 +417,4 @@ BOOST_AUTO_TEST_CASE(vf_and_pf_in_two_processes) {
   BOOST_TEST(pf.pf.blocks().counters(0).violations == 0u);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // vfio_user_mailbox_test

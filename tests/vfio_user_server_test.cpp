@@ -20,6 +20,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(vfio_user_server_test)
+
 using namespace vpci;
 using namespace vpci::test;
 namespace vu = vpci::vfio_user;
@@ -95,8 +97,6 @@ std::uint64_t drain_eventfd(int fd) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(vfio_user_server)
 
 BOOST_AUTO_TEST_CASE(version_first_and_once) {
   device_fixture f;
@@ -670,4 +670,4 @@ BOOST_AUTO_TEST_CASE(a_hostile_client_does_not_disturb_another_vf) {
   BOOST_TEST(other_done);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // vfio_user_server_test

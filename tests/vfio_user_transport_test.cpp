@@ -25,6 +25,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(vfio_user_transport_test)
+
 using namespace vpci;
 using namespace vpci::test;
 namespace vu = vpci::vfio_user;
@@ -162,8 +164,6 @@ void run_until(boost::asio::io_context& io, Done done) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(vfio_user_transport)
 
 BOOST_AUTO_TEST_CASE(handshake_learns_the_device) {
   served_fixture f;
@@ -1182,4 +1182,4 @@ BOOST_AUTO_TEST_CASE(a_server_without_the_interrupt) {
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // vfio_user_transport_test

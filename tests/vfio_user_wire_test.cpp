@@ -9,6 +9,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(vfio_user_wire_test)
+
 using namespace vpci;
 using namespace vpci::test;
 namespace vu = vpci::vfio_user;
@@ -33,8 +35,6 @@ std::span<const std::byte> payload_of(const bytes& message) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(vfio_user_wire)
 
 // "Header": msg_id 0..1, command 2..3, message size 4..7 (whole message), flags 8..11, error 12..15.
 BOOST_AUTO_TEST_CASE(header_layout) {
@@ -270,4 +270,4 @@ BOOST_AUTO_TEST_CASE(reset_and_replies) {
   check_refused(vu::region_info{}, 31, errc::buffer_too_small);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // vfio_user_wire_test

@@ -17,6 +17,8 @@
 
 #include "test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(windows_wire_test)
+
 using namespace vpci;
 using namespace vpci::windows;
 
@@ -534,3 +536,5 @@ BOOST_AUTO_TEST_CASE(decoders_never_read_past_their_input) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE_END()  // windows_wire_test

@@ -37,7 +37,7 @@
 namespace {
 
 using namespace vpci::conformance;
-using vpci::example::quoted_text;
+using vpci::tools::quoted_text;
 
 constexpr const char* usage = R"(usage: vpci-conformance TARGET [options]
 
@@ -137,7 +137,7 @@ constexpr number_range block_size_range{1, 128, "1..128"};
 
 // `text` as `option`'s value: decimal, 0x hex or 0 octal, the whole text, within `range`.
 std::uint64_t number(std::string_view option, const std::string& text, number_range range) {
-  const auto value = vpci::example::option_number(text, range.min, range.max, vpci::example::number_syntax::c_literal);
+  const auto value = vpci::tools::option_number(text, range.min, range.max, vpci::tools::number_syntax::c_literal);
   if (!value) throw std::invalid_argument(std::string(option) + ": " + quoted_text(text) + " is not a number in " + range.described);
   return *value;
 }
@@ -238,14 +238,14 @@ void check_target(const std::vector<std::string>& named) {
 // rule are examples/host_port.hpp's, which connect_tcp follows too.
 std::string check_tcp(std::string_view option, const std::string& text, bool self) {
   if (self) {
-    const auto address = vpci::example::split_host_port(text);
+    const auto address = vpci::tools::split_host_port(text);
     // An empty HOST would leave --self's PF on socket pairs, not listening anywhere.
     if (!address || address->host.empty() || address->port != "0")
       throw std::invalid_argument(std::string(option) + ": expected HOST:0 beside --self, got " + quoted_text(text) +
                                   " (its PF listens on any free port, one per VF)");
     return std::string(address->host);
   }
-  auto checked = vpci::example::check_tcp_address(option, text, vpci::example::tcp_use::connect);
+  auto checked = vpci::tools::check_tcp_address(option, text, vpci::tools::tcp_use::connect);
   if (!checked.error.empty()) throw std::invalid_argument(checked.error);
   return std::move(checked.host);
 }
@@ -300,7 +300,7 @@ options parse(int argc, char** argv) {
     else if (a == "--case") o.cases.push_back(value(i));
     else if (a == "--exclude") o.excluded.push_back(value(i));
     else if (a == "--list") o.list = true;
-    else if (a == "--json") continue;  // read by vpci::example::json_requested() before parsing
+    else if (a == "--json") continue;  // read by vpci::tools::json_requested() before parsing
     else if (a == "--timeout") o.timeout = milliseconds(a, value(i));
     else if (a == "--stall-ms") o.stall = milliseconds(a, value(i));
     else if (a == "--block") {
@@ -493,7 +493,7 @@ int run_mailbox(const options& o) {
     // As the mailbox's only VF (shm_mailbox_driver.hpp): a driver beside it would make cases fail for no
     // fault of the PF's. --shm2 naming the --shm space is refused so too.
     const auto open_shm = [&](const char* option, const std::string& name) {
-      return open_target(option, name, [&] { return vpci::example::open_vf_mailbox_space(io.get_executor(), name); });
+      return open_target(option, name, [&] { return vpci::tools::open_vf_mailbox_space(io.get_executor(), name); });
     };
     shm.emplace(open_shm("--shm", o.shm));
     vf0 = open_port(*shm, o, real, "POSIX shared memory (--shm NAME)");
@@ -580,14 +580,14 @@ int run_hyperv(const options& o) {
 // {"error": MESSAGE} on stdout, as vpci-perf gives it, so that a reader of the JSON learns why there are no
 // results. Exit status 2 either way.
 int setup_failed(const std::string& message, bool show_usage) {
-  vpci::example::print_failure("vpci-conformance", message, json_output, show_usage ? "\n\n" + std::string(usage) : "\n");
+  vpci::tools::print_failure("vpci-conformance", message, json_output, show_usage ? "\n\n" + std::string(usage) : "\n");
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  json_output = vpci::example::json_requested(argc, argv);
+  json_output = vpci::tools::json_requested(argc, argv);
   try {
     const options o = parse(argc, argv);
     if (o.binding == "hyperv") check_case_patterns(hyperv_cases(), o);

@@ -16,7 +16,7 @@
 
 namespace vpci::conformance {
 
-using vpci::example::json_string;
+using vpci::tools::json_string;
 
 enum class verdict { pass, fail, skip };
 

@@ -111,7 +111,7 @@ class self_stream_pf final : public stream_target, public pf_control {
         }
       } catch (const boost::system::system_error& e) {
         // The host is the user's text, quoted; the error's own text without Boost's source location.
-        setup_error_ = "listening on " + vpci::example::quoted_text(tcp_host) + ": " + e.code().message();
+        setup_error_ = "listening on " + vpci::tools::quoted_text(tcp_host) + ": " + e.code().message();
       }
     }
     thread_ = std::thread([this] { io_.run(); });

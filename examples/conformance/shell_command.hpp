@@ -47,7 +47,7 @@ inline std::string run_shell_command(const std::string& command) {
   const int status = std::system(command.c_str());
   if (status != -1 && WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT))
     std::raise(WTERMSIG(status));
-  const std::string quoted = vpci::example::quoted_text(command);
+  const std::string quoted = vpci::tools::quoted_text(command);
   // -1: no child, or its status could not be obtained (errno says why); the shell never ran the command.
   if (status == -1) return quoted + " could not be run: starting the shell failed: " + std::strerror(errno);
   if (WIFEXITED(status)) {

@@ -102,7 +102,7 @@ inline std::unique_ptr<stream_port> connect_unix(const std::string& path, std::s
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   if (::connect(fd, reinterpret_cast<const ::sockaddr*>(&address), sizeof address) != 0) {
     const int failure = errno;  // before the message is built: nothing then may change it
-    error = "connect " + vpci::example::quoted_text(path) + ": " + std::strerror(failure);
+    error = "connect " + vpci::tools::quoted_text(path) + ": " + std::strerror(failure);
     ::close(fd);
     return nullptr;
   }
@@ -112,9 +112,9 @@ inline std::unique_ptr<stream_port> connect_unix(const std::string& path, std::s
 // HOST:PORT, [HOST]:PORT for IPv6, split by host_port.hpp as --tcp was checked (and as --self --tcp's PF
 // names its IPv6 listeners): getaddrinfo takes no brackets, and no empty HOST.
 inline std::unique_ptr<stream_port> connect_tcp(const std::string& host_port, std::string& error) {
-  const auto address = vpci::example::split_host_port_to_connect(host_port);
+  const auto address = vpci::tools::split_host_port_to_connect(host_port);
   if (!address) {
-    error = "expected HOST:PORT, got " + vpci::example::quoted_text(host_port);
+    error = "expected HOST:PORT, got " + vpci::tools::quoted_text(host_port);
     return nullptr;
   }
   const std::string host(address->host), port(address->port);
@@ -123,7 +123,7 @@ inline std::unique_ptr<stream_port> connect_tcp(const std::string& host_port, st
   hints.ai_socktype = SOCK_STREAM;
   ::addrinfo* found = nullptr;
   if (const int e = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); e != 0) {
-    error = "resolve " + vpci::example::quoted_text(host_port) + ": " + ::gai_strerror(e);
+    error = "resolve " + vpci::tools::quoted_text(host_port) + ": " + ::gai_strerror(e);
     return nullptr;
   }
   int fd = -1;
@@ -137,7 +137,7 @@ inline std::unique_ptr<stream_port> connect_tcp(const std::string& host_port, st
   const int failure = errno;  // the last failed socket() or connect()'s, before anything may change it
   ::freeaddrinfo(found);
   if (fd < 0) {
-    error = "connect " + vpci::example::quoted_text(host_port) + ": " + std::strerror(failure);
+    error = "connect " + vpci::tools::quoted_text(host_port) + ": " + std::strerror(failure);
     return nullptr;
   }
   const int one = 1;

@@ -136,7 +136,7 @@
 
 namespace {
 
-using vpci::example::quoted_text;
+using vpci::tools::quoted_text;
 using clock_type = std::chrono::steady_clock;
 using local_socket = boost::asio::local::stream_protocol::socket;
 using local_acceptor = boost::asio::local::stream_protocol::acceptor;
@@ -202,8 +202,8 @@ struct usage_failure : std::runtime_error {
 template <class T>
 T parse_number(std::string_view text, const char* what, T low, T high) {
   std::optional<T> value;
-  if constexpr (std::is_floating_point_v<T>) value = vpci::example::option_decimal(text, low, high);
-  else if (const auto whole = vpci::example::option_number(text, low, high)) value = static_cast<T>(*whole);
+  if constexpr (std::is_floating_point_v<T>) value = vpci::tools::option_decimal(text, low, high);
+  else if (const auto whole = vpci::tools::option_number(text, low, high)) value = static_cast<T>(*whole);
   if (!value) usage_error(std::string("bad ") + what + " " + quoted_text(text));
   return *value;
 }
@@ -234,9 +234,9 @@ void print_help() {
 // vpci-conformance refuses it (host_port.hpp's rule). A PF listens there, and an empty HOST is every
 // address (listen_tcp), which --role both's VF reaches through the loopback address.
 void parse_tcp(options& o) {
-  using vpci::example::tcp_use;
+  using vpci::tools::tcp_use;
   // --role both listens: its PF takes the address, its VF connects to where the PF listens.
-  auto address = vpci::example::check_tcp_address("--tcp", o.where, o.role == role_kind::vf ? tcp_use::connect : tcp_use::listen);
+  auto address = vpci::tools::check_tcp_address("--tcp", o.where, o.role == role_kind::vf ? tcp_use::connect : tcp_use::listen);
   if (!address.error.empty()) usage_error(address.error);
   o.tcp_host = std::move(address.host);
   o.tcp_port = address.port;
@@ -248,7 +248,7 @@ options parse(int argc, char** argv) {
   std::string_view a;                       // the option being parsed, without "=VALUE"
   std::optional<std::string_view> joined;  // the VALUE of --option=VALUE, until taken
   std::vector<std::string> vf_only;         // the VF's options given, which a PF role ignores
-  vpci::example::given_options given;       // each option at most once (given_options.hpp)
+  vpci::tools::given_options given;       // each option at most once (given_options.hpp)
   std::optional<std::string_view> taken;    // the value the option being parsed took, if any
   // An option's value: joined to it (any value, one starting with -- too), or the next argument unless that
   // is an option itself: "--shm --json" lacks the name, it does not name a space "--json".
@@ -416,7 +416,7 @@ void print_errors_json(const std::map<std::string, std::uint64_t>& errors) {
   std::printf("{");
   bool first = true;
   for (const auto& [kind, n] : errors) {
-    std::printf("%s%s:%" PRIu64, first ? "" : ",", vpci::example::json_string(kind).c_str(), n);
+    std::printf("%s%s:%" PRIu64, first ? "" : ",", vpci::tools::json_string(kind).c_str(), n);
     first = false;
   }
   std::printf("}");
@@ -448,8 +448,8 @@ void print_figures(const options& o, const figures& f) {
     std::printf(",\"warmup_operations\":%" PRIu64 ",\"warmup_error_count\":%" PRIu64 ",\"warmup_errors\":",
                 f.warmup_operations, f.warmup_failed);
     print_errors_json(f.warmup_errors);
-    std::printf(",\"sizing_error\":%s", f.sizing_error ? vpci::example::json_string(*f.sizing_error).c_str() : "null");
-    std::printf(",\"ended_by\":%s", f.ended_by ? vpci::example::json_string(*f.ended_by).c_str() : "null");
+    std::printf(",\"sizing_error\":%s", f.sizing_error ? vpci::tools::json_string(*f.sizing_error).c_str() : "null");
+    std::printf(",\"ended_by\":%s", f.ended_by ? vpci::tools::json_string(*f.ended_by).c_str() : "null");
     std::printf(",\"interrupted\":%s}\n", f.interrupted ? "true" : "false");
     return;
   }
@@ -532,7 +532,7 @@ struct load_hooks {
 // message on stderr, `hint` after it, and with `json` as {"error": MESSAGE} on stdout too (as iperf3 -J
 // does), so that a reader of the JSON learns why there are no figures.
 void print_failure(const std::string& message, bool json, std::string_view hint = {}) {
-  vpci::example::print_failure("vpci-perf", message, json, std::string(hint) + "\n");
+  vpci::tools::print_failure("vpci-perf", message, json, std::string(hint) + "\n");
 }
 
 // What a signal does outside the load: says so (with `json_error`, as {"error": ...} on stdout too, where no
@@ -1008,11 +1008,11 @@ void connect_tcp(tcp::socket& socket, const std::vector<tcp::endpoint>& to) {
 
 void connect_unix(local_socket& socket, const std::string& path) {
   boost::system::error_code ec;
-  socket.connect(vpci::example::unix_endpoint(path, "cannot use socket path " + quoted_text(path)), ec);
+  socket.connect(vpci::tools::unix_endpoint(path, "cannot use socket path " + quoted_text(path)), ec);
   if (ec) throw setup_failure("cannot connect to " + quoted_text(path) + ": " + ec.message());
 }
 
-using vpci::example::unix_socket_file;
+using vpci::tools::unix_socket_file;
 
 // The PF's shared-memory space NAME: made afresh, or in place of a stale one (its PF died, shut down, or
 // died while making it). A live PF's space is refused (replacing it would cut that PF's VFs off), and so
@@ -1039,7 +1039,7 @@ vpci::shm_config_space create_pf_space(const boost::asio::any_io_executor& execu
 // already is named in the failure).
 vpci::shm_config_space open_vf_space(const boost::asio::any_io_executor& executor, const std::string& name) {
   try {
-    return vpci::example::open_vf_mailbox_space(executor, name);
+    return vpci::tools::open_vf_mailbox_space(executor, name);
   } catch (const boost::system::system_error& e) {
     throw setup_failure("cannot open shared memory " + quoted_text(name) + ": " + e.code().message());
   }
@@ -1308,7 +1308,7 @@ figures run_both(const options& o, vpci_perf::signal_watch& signals) {
 
 int main(int argc, char** argv) {
   // --json anywhere makes every failure JSON too, an argument error's included.
-  const bool json = vpci::example::json_requested(argc, argv);
+  const bool json = vpci::tools::json_requested(argc, argv);
   try {
     const options o = parse(argc, argv);
     // Before any thread: every thread the tool starts blocks the signals the watch takes. Every role sets

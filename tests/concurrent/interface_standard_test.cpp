@@ -26,6 +26,8 @@
 
 #include "../../examples/blocks.hpp"
 
+BOOST_AUTO_TEST_SUITE(interface_standard_test)
+
 using namespace vpci;
 using socket_type = boost::asio::local::stream_protocol::socket;
 
@@ -56,8 +58,6 @@ std::pair<std::int32_t, std::vector<std::uint8_t>> read_mac_with_length_128(cons
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(interface_standard_reads)
 
 // VPCI_READ_BLOCK reports no byte count: on binding 1 a block shorter than Length read its own 6 bytes
 // and left bytes 6..127 as they were, with STATUS_SUCCESS, where binding 2's PF answers Length bytes
@@ -125,4 +125,4 @@ BOOST_AUTO_TEST_CASE(a_read_through_the_ioctl_devices_interface_zeroes_the_rest_
   io.poll();
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // interface_standard_test

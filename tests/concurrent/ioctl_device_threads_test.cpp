@@ -27,6 +27,8 @@
 
 #include "../test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(ioctl_device_threads_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 using vpci::test::pattern;
@@ -76,8 +78,6 @@ struct threaded_device {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(ioctl_device_threads)
 
 BOOST_AUTO_TEST_CASE(callers_on_their_own_threads_wait_on_events) {
   threaded_device t;
@@ -158,4 +158,4 @@ BOOST_AUTO_TEST_CASE(more_callers_than_slots_on_their_own_threads_all_succeed) {
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // ioctl_device_threads_test

@@ -41,6 +41,8 @@
 
 #include "../test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(linux_block_ops_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 using vpci::test::bytes;
@@ -392,8 +394,6 @@ struct invalidations {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(linux_block_ops_facade)
 
 // 0: reads and writes as mlx5 makes them (128 bytes, through the exported-function shape) and smaller
 // ones; a read stores the bytes read; on binding 2 a read longer than the block returns what it asked.
@@ -826,4 +826,4 @@ BOOST_AUTO_TEST_CASE(a_transport_errno_passes_through) {
   t.finish();
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // linux_block_ops_test

@@ -18,6 +18,8 @@
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/transport/shm_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(mailbox_shm_test)
+
 using namespace vpci;
 using namespace std::chrono_literals;
 
@@ -44,8 +46,6 @@ struct shm_fixture {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(mailbox_over_shared_memory)
 
 // Runs the PF on its own thread: async_serve on `pf_io`, plus `between` run between any two of its
 // handlers until stop() (then the mailbox is detached, serving completes and the thread ends).
@@ -151,4 +151,4 @@ BOOST_AUTO_TEST_CASE(async_vf_on_its_own_io_context_is_woken_by_the_doorbell) {
   BOOST_TEST(completed == 200u);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // mailbox_shm_test

@@ -20,6 +20,8 @@
 #include <vpci/block/endian.hpp>
 #include <vpci/transport/shm_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(pf_mailbox_serve_shm_test)
+
 using namespace vpci;
 
 namespace {
@@ -30,8 +32,6 @@ using counter_block = block<1, std::uint32_t>;  // computed by the PF's handler:
 using echo_block = block<2, std::uint32_t>;     // what the VF last wrote to block 1, invalidated on change
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(pf_mailbox_serve_shm)
 
 BOOST_AUTO_TEST_CASE(case_14_four_vfs_over_shared_memory_served_by_one_async_loop) {
   boost::asio::io_context pf_io;
@@ -117,4 +117,4 @@ BOOST_AUTO_TEST_CASE(case_14_four_vfs_over_shared_memory_served_by_one_async_loo
   }
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_serve_shm_test

@@ -14,10 +14,10 @@
 
 #include "../test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(pipelined_messages_test)
+
 using namespace vpci;
 using socket_type = boost::asio::local::stream_protocol::socket;
-
-BOOST_AUTO_TEST_SUITE(pipelined_messages)
 
 BOOST_AUTO_TEST_CASE(sixty_four_in_flight_against_a_pf_thread_never_see_busy) {
   constexpr hyperv::wslot slot{2, 1};
@@ -70,4 +70,4 @@ BOOST_AUTO_TEST_CASE(sixty_four_in_flight_against_a_pf_thread_never_see_busy) {
   BOOST_TEST(!served);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // pipelined_messages_test

@@ -16,6 +16,8 @@
 
 #include <vpci/transport/shm_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(shm_config_space_threads_test)
+
 namespace {
 
 using boost::system::error_code;
@@ -32,8 +34,6 @@ std::array<std::byte, 4> repeated(std::uint8_t value) {
 }
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(shm_config_space_concurrent)
 
 // A writer stores dwords whose four bytes are equal; a reader on another thread must only ever see such
 // dwords. A torn access would show mixed bytes, a non-atomic one a ThreadSanitizer report.
@@ -185,4 +185,4 @@ BOOST_AUTO_TEST_CASE(an_async_doorbell_wait_is_woken_by_another_thread) {
   BOOST_TEST(sequences.back() == rounds);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // shm_config_space_threads_test

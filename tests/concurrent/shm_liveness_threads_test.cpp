@@ -19,6 +19,8 @@
 
 #include <vpci/transport/shm_config_space.hpp>
 
+BOOST_AUTO_TEST_SUITE(shm_liveness_threads_test)
+
 namespace {
 
 using boost::system::error_code;
@@ -30,8 +32,6 @@ using vpci::shm_role;
 constexpr std::chrono::seconds guard{10};
 
 }  // namespace
-
-BOOST_AUTO_TEST_SUITE(shm_liveness_concurrent)
 
 // The VF's io_context runs on its own thread; the PF shuts down on the test thread.
 BOOST_AUTO_TEST_CASE(a_pf_shutting_down_on_one_thread_wakes_a_vf_waiting_on_another) {
@@ -138,4 +138,4 @@ BOOST_AUTO_TEST_CASE(a_released_presence_thread_ends_with_an_empty_robust_list) 
   BOOST_TEST(std::atomic_ref<std::uint32_t>(word).load() == std::uint32_t{FUTEX_OWNER_DIED});
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // shm_liveness_threads_test

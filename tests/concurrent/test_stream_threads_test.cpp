@@ -13,11 +13,11 @@
 
 #include "../test_support.hpp"
 
+BOOST_AUTO_TEST_SUITE(test_stream_threads_test)
+
 using vpci::test_stream;
 using vpci::test::bytes;
 using vpci::test::octets;
-
-BOOST_AUTO_TEST_SUITE(test_stream_threads)
 
 BOOST_AUTO_TEST_CASE(synchronous_forms_wait_for_a_peer_on_another_thread) {
   boost::asio::io_context io;
@@ -40,4 +40,4 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_wait_for_a_peer_on_another_thread) {
   BOOST_TEST(octets(received) == octets(sent), boost::test_tools::per_element());
 }
 
-BOOST_AUTO_TEST_SUITE_END()
+BOOST_AUTO_TEST_SUITE_END()  // test_stream_threads_test

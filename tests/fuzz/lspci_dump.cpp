@@ -24,7 +24,7 @@ using namespace vpci::fuzz;
 
 namespace {
 
-std::string print(const std::vector<example::dumped_device>& devices) {
+std::string print(const std::vector<tools::dumped_device>& devices) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   for (const auto& d : devices) {
@@ -47,7 +47,7 @@ std::string print(const std::vector<example::dumped_device>& devices) {
   return out;
 }
 
-bool same(const std::vector<example::dumped_device>& a, const std::vector<example::dumped_device>& b) {
+bool same(const std::vector<tools::dumped_device>& a, const std::vector<tools::dumped_device>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)
     if (!(a[i].address == b[i].address) || a[i].description != b[i].description || a[i].config != b[i].config)
@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::istringstream in{text};
   std::string error = "untouched";
-  auto devices = example::parse_lspci_dump(in, error);
+  auto devices = tools::parse_lspci_dump(in, error);
   if (!devices) {
     if (error == "the dump is empty") {
       VPCI_FUZZ_CHECK(text.empty());
@@ -90,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::istringstream printed{print(*devices)};
   std::string second_error;
-  auto reparsed = example::parse_lspci_dump(printed, second_error);
+  auto reparsed = tools::parse_lspci_dump(printed, second_error);
   VPCI_FUZZ_CHECK(reparsed.has_value() && same(*devices, *reparsed));
   return 0;
 }

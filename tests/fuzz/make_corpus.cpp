@@ -322,7 +322,7 @@ void reference_seeds(corpus_writer& w, const fs::path& dumps) {
     w.write_text("lspci_dump", "ref-" + name, text.str());
     std::istringstream parse_in(text.str());
     std::string error;
-    auto devices = example::parse_lspci_dump(parse_in, error);
+    auto devices = tools::parse_lspci_dump(parse_in, error);
     if (!devices) continue;
     std::size_t index = 0;
     for (const auto& device : *devices) {
