@@ -19,7 +19,7 @@ BOOST_AUTO_TEST_SUITE(codec_tool_test)
 
 namespace {
 
-// The binary under test; tests/config_checks.cmake passes its path.
+// The binary under test; tests/CMakeLists.txt passes its path.
 const char* codec_binary() { return std::getenv("VPCI_CODEC"); }
 
 bool skip_without_binary() {

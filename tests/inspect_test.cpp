@@ -35,7 +35,7 @@ namespace cid = config::extended_capability_id;
 
 namespace {
 
-// The binary under test; tests/config_checks.cmake passes its path.
+// The binary under test; tests/CMakeLists.txt passes its path.
 const char* inspect_binary() { return std::getenv("VPCI_INSPECT"); }
 
 struct run_result {
