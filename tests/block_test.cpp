@@ -255,6 +255,15 @@ struct with_unfixed_state {
   }
 };
 
+// vpci::errc cannot be a payload (a read's result could not tell it from a failure); as a field it can.
+struct reported_status {
+  errc code;
+  std::uint8_t attempts;
+  friend constexpr auto vpci_fields(type_tag<reported_status>) {
+    return fields(&reported_status::code, &reported_status::attempts);
+  }
+};
+
 // Not a literal type: where its fields live cannot be asked in a constant expression.
 struct stamp {
   stamp() {}  // not constexpr
@@ -920,6 +929,18 @@ BOOST_AUTO_TEST_CASE(an_enum_needs_a_fixed_underlying_type) {
   BOOST_REQUIRE(back.has_value());
   BOOST_TEST(static_cast<unsigned>(back->fixed) == 7u);
   BOOST_TEST((back->scoped == scoped_state::up));
+}
+
+BOOST_AUTO_TEST_CASE(an_errc_travels_as_a_field_of_a_described_struct) {
+  static_assert(!result_can_hold<errc> && !result_can_hold<const errc> && result_can_hold<int>);
+  static_assert(encoded_size<reported_status> == 4 + 1);
+  const auto buffer = block<16, reported_status>::to_buffer({errc::bad_data, 3});
+  const auto bad_data = static_cast<unsigned>(errc::bad_data);
+  BOOST_TEST(octets(buffer.span()) == (std::vector<unsigned>{bad_data, 0, 0, 0, 3}));
+  auto back = block<16, reported_status>::decode(buffer.span());
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST((back->code == errc::bad_data));
+  BOOST_TEST(back->attempts == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(extended_integer_types_have_no_wire_layout) {

@@ -52,13 +52,16 @@ add_test(NAME block_buffers_of_several_sizes_survive_optimisation
           ${CMAKE_CURRENT_SOURCE_DIR}/codegen/block_buffer_sizes_tu.cpp ${CMAKE_CURRENT_BINARY_DIR}/codegen)
 set_tests_properties(block_buffers_of_several_sizes_survive_optimisation PROPERTIES LABELS build TIMEOUT 300)
 
-# Negative compile tests: each file must fail to compile, with the message that names the rule.
-# Further arguments are extra compiler flags.
+# Negative compile tests: each file must fail to compile, with the message that names the rule, and with
+# that one static_assert only: the first rule broken is the one told (a second message would be a rule the
+# type does not break, or a later check that did not keep quiet). g++ says "static assertion failed",
+# clang "static_assert failed". Further arguments are extra compiler flags.
 function(vpci_compile_fail name source message)
   add_test(NAME compile_fail_${name}
     COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only ${ARGN} -I ${vpci_include}
             ${CMAKE_CURRENT_SOURCE_DIR}/compile_fail/${source})
-  set_tests_properties(compile_fail_${name} PROPERTIES LABELS build PASS_REGULAR_EXPRESSION "${message}")
+  set_tests_properties(compile_fail_${name} PROPERTIES LABELS build PASS_REGULAR_EXPRESSION "${message}"
+    FAIL_REGULAR_EXPRESSION "(static assertion|static_assert) failed.*(static assertion|static_assert) failed")
 endfunction()
 vpci_compile_fail(block_buffer_129 block_buffer_129.cpp "N exceeds vpci::max_block_size")
 vpci_compile_fail(block_129_byte_type block_129_byte_type.cpp "T encodes to more than vpci::max_block_size")
@@ -122,6 +125,11 @@ vpci_compile_fail(block_aligned_member block_aligned_member.cpp
                   "leaves out members of T.*alignas on a member")
 vpci_compile_fail(block_pointer_payload block_pointer_payload.cpp "T is \\(or is an array of\\) a pointer, which has no wire layout")
 vpci_compile_fail(block_c_array_payload block_c_array_payload.cpp "T is a C array.*use std::array<E, N> as T")
+vpci_compile_fail(block_reference_payload block_reference_payload.cpp
+                  "T must be the payload type itself, not a reference")
+vpci_compile_fail(block_void_payload block_void_payload.cpp "T must be the payload type itself, not a reference.*void")
+vpci_compile_fail(block_errc_payload block_errc_payload.cpp "T cannot be vpci::errc: a typed read returns")
+vpci_compile_fail(result_of_errc result_of_errc.cpp "vpci::result<T>: T cannot be vpci::errc")
 # A consumer compiling as C++17 gets the one message (the compiler stops there, so nothing else follows).
 vpci_compile_fail(cxx17_consumer cxx17_consumer.cpp "vpci needs C\\+\\+20 \\(-std=c\\+\\+20 or later\\)" -std=c++17)
 set_tests_properties(compile_fail_cxx17_consumer PROPERTIES

@@ -14,8 +14,9 @@
 //   to_buffer() and the fixed-size encode give the same bytes;
 // - the span encoder refuses too small a buffer with buffer_too_small and writes nothing, else writes
 //   exactly block::size bytes;
-// - block_buffer::assign / resize refuse more than N bytes and leave the buffer as it was; resize zeroes
-//   the bytes it adds; block_view::make accepts exactly 1..128 bytes.
+// - block_buffer::assign / resize / commit refuse more than N bytes and leave the buffer as it was; resize
+//   zeroes the bytes it adds; commit keeps the bytes received into storage(); block_view::make accepts
+//   exactly 1..128 bytes.
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -128,6 +129,23 @@ void check_buffers(std::span<const std::byte> x) {
   const std::size_t full = buffer.size();
   VPCI_FUZZ_CHECK(buffer.resize(full / 2) == no_error && buffer.resize(full) == no_error);
   for (std::size_t i = full / 2; i < full; ++i) VPCI_FUZZ_CHECK(buffer.span()[i] == std::byte{0});
+
+  // Receiving into storage() and committing a length: the bytes received are the contents, none zeroed;
+  // a length above N is refused with the buffer as it was.
+  const std::size_t before_commit = buffer.size();
+  std::array<std::byte, max_block_size> stored{};
+  const std::size_t received = x.size() < stored.size() ? x.size() : stored.size();
+  le::copy(x.first(received), buffer.storage().data());
+  le::copy(buffer.storage(), stored.data());
+  const std::size_t committed = x.size() < 2 ? received : static_cast<std::size_t>(x[1]);
+  const errc c = buffer.commit(committed);
+  VPCI_FUZZ_CHECK((c == no_error) == (committed <= max_block_size));
+  if (c == no_error) {
+    VPCI_FUZZ_CHECK(buffer.size() == committed && equal(buffer.span(), std::span{stored}.first(committed)));
+  } else {
+    VPCI_FUZZ_CHECK(c == errc::invalid_length && buffer.size() == before_commit &&
+                    equal(buffer.span(), std::span{stored}.first(before_commit)));
+  }
 
   auto view = block_view::make(x);
   VPCI_FUZZ_CHECK(view.has_value() == valid_block_length(x.size()));

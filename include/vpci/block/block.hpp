@@ -27,10 +27,17 @@ struct block {
                 "the type itself: block<Id, U>, not block<Id, const U>)");
   // A described struct with a bad field list gets its own message (field N not encodable, members left
   // out), from layout_diagnosed; any other type without a layout gets this one.
-  static constexpr bool laid_out = copyable && unqualified && detail::layout_diagnosed<T>();
-  static_assert(!copyable || !unqualified || laid_out,
+  static constexpr bool not_an_error_code = !copyable || !unqualified || result_can_hold<T>;
+  static_assert(not_an_error_code,
+                "vpci::block<Id, T>: T cannot be vpci::errc: a typed read returns a vpci::result<T>, whose error is "
+                "an errc, so a decoded errc could not be told from a failed read; make it a field of a described "
+                "struct (an enum class is encodable as a field)");
+  static constexpr bool laid_out =
+      copyable && unqualified && not_an_error_code && detail::layout_diagnosed<T>();
+  static_assert(!copyable || !unqualified || !not_an_error_code || laid_out,
                 "vpci::block<Id, T>: T has no wire layout; list its fields with a vpci_fields(vpci::type_tag<T>) function");
-  static_assert(!laid_out || !detail::encodable<T> ||
+  // A C array has had its own message (detail::c_array_payload_check).
+  static_assert(!laid_out || !detail::encodable<T> || std::is_array_v<T> ||
                     (std::is_default_constructible_v<T> && std::is_copy_assignable_v<T>),
                 "vpci::block<Id, T>: T must be a default-constructible, assignable type: decode builds a T{} and "
                 "fills it in");
@@ -88,6 +95,16 @@ struct block {
     if (!detail::codec<T>::decode(in.data(), value)) return errc::bad_data;
     return value;
   }
+};
+
+// A reference, void or a function type is no payload. This specialization only says so: the primary's
+// members (encode takes a const T&) would fail on their own, with errors that do not name the rule.
+template <std::uint32_t Id, class T>
+  requires(!std::is_object_v<T>)
+struct block<Id, T> {
+  static_assert(std::is_object_v<T>,
+                "vpci::block<Id, T>: T must be the payload type itself, not a reference (block<Id, U>, not "
+                "block<Id, U&>), void or a function type");
 };
 
 template <class B>

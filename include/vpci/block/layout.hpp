@@ -846,7 +846,10 @@ consteval bool layout_diagnosed() {
   } else if constexpr (described_struct<element> && unqualified<wire_element_t<T>>) {
     if constexpr (!std::is_same_v<element, T>) {
       return layout_diagnosed<element>();
-    } else if constexpr (!listed_fields_check<T>::ok) {
+    } else if constexpr (!lists_own_members<T>::value || !all_fields_encodable<T>::value) {
+      // The condition is not listed_fields_check's own ok: clang takes a class whose static_assert failed
+      // as no constant at all, and would go on to the next branch and its messages.
+      (void)listed_fields_check<T>::ok;  // the first failing field's message
       return true;
     } else {
       return !field_list_check<T>::ok;

@@ -8,12 +8,23 @@
 
 namespace vpci {
 
+// An errc is what a result holds when it fails, so a result cannot hold one as its value too:
+// result<errc>{errc::bad_data} could be either.
+template <class T>
+inline constexpr bool result_can_hold = !std::is_same_v<std::remove_cv_t<T>, errc>;
+
 template <class T>
 class [[nodiscard]] result {
   static_assert(std::is_default_constructible_v<T>, "vpci::result<T> needs a default-constructible T");
+  static_assert(result_can_hold<T>,
+                "vpci::result<T>: T cannot be vpci::errc, the type of a result's error: a value and a failure "
+                "would look the same");
 
  public:
-  constexpr result(T value) noexcept(std::is_nothrow_move_constructible_v<T>) : value_(std::move(value)) {}
+  // Constrained so that result<errc> stops at the message above rather than at two identical constructors.
+  constexpr result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
+    requires result_can_hold<T>
+      : value_(std::move(value)) {}
   constexpr result(errc error) noexcept : error_(error) {}
 
   [[nodiscard]] constexpr bool has_value() const noexcept { return error_ == no_error; }
