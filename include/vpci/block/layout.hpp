@@ -601,14 +601,21 @@ template <class T, class... Ptrs>
 struct fields_size<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (codec<typename member_type<Ptrs>::type>::size + ... + 0)> {};
 
-// Every rule, in order (each later one assumes the earlier hold).
+// The rules for the list as a whole, in order (each later one assumes the earlier hold), once every
+// listed field is T's own and encodable.
+template <class T>
+consteval bool whole_list_follows_the_rules() {
+  return describes_no_base<T>() && members_assignable<T>() && described_literal<T>() &&
+         lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>();
+}
+
+// Every rule, in order.
 template <class T>
 consteval bool field_list_follows_the_rules() {
   if constexpr (!lists_own_members<T>::value || !all_fields_encodable<T>::value) {
     return false;
   } else {
-    return describes_no_base<T>() && members_assignable<T>() && described_literal<T>() &&
-           lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>();
+    return whole_list_follows_the_rules<T>();
   }
 }
 
@@ -651,6 +658,16 @@ struct codec<T> {
 // Each names the rule broken; the compiler's "required from" lines give T, N and M.
 template <class T>
 consteval bool layout_diagnosed();
+
+// Instantiates Check, whose static_assert gives the message of the rule broken, and answers true: the
+// message has been given. Check is only named in an unevaluated operand: clang takes a class whose
+// static_assert failed as no constant at all, so reading Check::ok would add errors of its own after
+// the one that names the rule.
+template <class Check>
+consteval bool told() {
+  using instantiated [[maybe_unused]] = decltype(Check::ok);
+  return true;
+}
 
 // The one message for a type whose size is the host's, whether it is T itself or a field of T (the
 // compiler's "required from" lines say which).
@@ -732,13 +749,13 @@ consteval bool listed_field_diagnosed() {
   } else if constexpr (!unqualified<wire_element_t<member>>) {
     return false;  // listed_field's own message
   } else if constexpr (size_differs_between_hosts<member>) {
-    return !host_size_check<member>::ok;
+    return told<host_size_check<member>>();
   } else if constexpr (extended_integer<member>) {
-    return !extended_integer_check<member>::ok;
+    return told<extended_integer_check<member>>();
   } else if constexpr (unfixed_enum<member>) {
-    return !fixed_enum_check<member>::ok;
+    return told<fixed_enum_check<member>>();
   } else if constexpr (std::is_union_v<element>) {
-    return !union_check<element>::ok;
+    return told<union_check<element>>();
   } else if constexpr (described_struct<element> && !encodable<member>) {
     return layout_diagnosed<element>();
   } else {
@@ -764,11 +781,12 @@ struct listed_field {
                 "double, an array of those, or a struct with its own vpci_fields)");
   static constexpr bool ok = own && unqualified_field && encodable<member>;
 };
+// Every listed field's check, as a base: instantiating this class gives each failing field's message.
 template <class T, class Ptrs = field_list_t<T>, class Indices = std::make_index_sequence<std::tuple_size_v<Ptrs>>>
 struct listed_fields_check;
 template <class T, class... Ptrs, std::size_t... N>
-struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> {
-  static constexpr bool ok = (listed_field<T, N, Ptrs>::ok && ...);
+struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> : listed_field<T, N, Ptrs>... {
+  static constexpr bool ok = lists_own_members<T>::value && all_fields_encodable<T>::value;
 };
 
 // Fields N and M of T share storage: the same member twice, or two members of one union.
@@ -781,7 +799,7 @@ struct shared_fields_check {
   static_assert(SameMember,
                 "vpci::block<Id, T>: fields N and M of T overlap (members of one union share their bytes): list "
                 "one member of a union, the one both sides read");
-  static constexpr bool said = true;
+  static constexpr bool ok = false;
 };
 // True unless two fields share storage, once the message for the first such pair has been given.
 template <class T>
@@ -790,7 +808,7 @@ consteval bool shared_fields_diagnosed() {
     return true;
   } else {
     constexpr shared_fields pair = first_shared_fields<T>();
-    return shared_fields_check<T, pair.first, pair.second, pair.same_member>::said;
+    return told<shared_fields_check<T, pair.first, pair.second, pair.same_member>>();
   }
 }
 
@@ -820,8 +838,7 @@ struct field_list_check {
                 "initializers than it lists, or its fields leave room in T for another member); list every "
                 "member, or use vpci::fields_with_gaps(...) to keep some off the wire deliberately (also for a "
                 "gap made on purpose: alignas on a member, [[no_unique_address]])");
-  static constexpr bool ok = describes_no_base<T>() && members_assignable<T>() && described_literal<T>() &&
-                             lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>();
+  static constexpr bool ok = whole_list_follows_the_rules<T>();
 };
 // True when T has a wire layout. For a described struct that has none (also as an array's element), a
 // union, or a type whose size is the host's, the failing rule's own static_assert has already spoken, so
@@ -830,29 +847,28 @@ template <class T>
 consteval bool layout_diagnosed() {
   using element = std::remove_cv_t<wire_element_t<T>>;
   if constexpr (std::is_array_v<T> && encodable<T>) {
-    return !c_array_payload_check<T>::ok;
+    return told<c_array_payload_check<T>>();
   } else if constexpr (encodable<T>) {
     return true;
   } else if constexpr (size_differs_between_hosts<T>) {
-    return !host_size_check<T>::ok;
+    return told<host_size_check<T>>();
   } else if constexpr (extended_integer<T>) {
-    return !extended_integer_check<T>::ok;
+    return told<extended_integer_check<T>>();
   } else if constexpr (unfixed_enum<T>) {
-    return !fixed_enum_check<T>::ok;
+    return told<fixed_enum_check<T>>();
   } else if constexpr (is_address<T>) {
-    return !address_check<T>::ok;
+    return told<address_check<T>>();
   } else if constexpr (std::is_union_v<element>) {
-    return !union_check<element>::ok;
+    return told<union_check<element>>();
   } else if constexpr (described_struct<element> && unqualified<wire_element_t<T>>) {
     if constexpr (!std::is_same_v<element, T>) {
       return layout_diagnosed<element>();
     } else if constexpr (!lists_own_members<T>::value || !all_fields_encodable<T>::value) {
-      // The condition is not listed_fields_check's own ok: clang takes a class whose static_assert failed
-      // as no constant at all, and would go on to the next branch and its messages.
-      (void)listed_fields_check<T>::ok;  // the first failing field's message
-      return true;
+      return told<listed_fields_check<T>>();
+    } else if constexpr (!whole_list_follows_the_rules<T>()) {
+      return told<field_list_check<T>>();
     } else {
-      return !field_list_check<T>::ok;
+      return false;
     }
   } else {
     return false;
