@@ -601,8 +601,14 @@ template <class T, class... Ptrs>
 struct fields_size<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (codec<typename member_type<Ptrs>::type>::size + ... + 0)> {};
 
-// The rules for the list as a whole, in order (each later one assumes the earlier hold), once every
-// listed field is T's own and encodable.
+// The rules for each listed field: a member of T itself, and encodable.
+template <class T>
+consteval bool listed_fields_follow_the_rules() {
+  return lists_own_members<T>::value && all_fields_encodable<T>::value;
+}
+
+// The rules for the list as a whole, in order (each later one assumes the earlier hold), once the
+// listed fields follow theirs.
 template <class T>
 consteval bool whole_list_follows_the_rules() {
   return describes_no_base<T>() && members_assignable<T>() && described_literal<T>() &&
@@ -612,7 +618,7 @@ consteval bool whole_list_follows_the_rules() {
 // Every rule, in order.
 template <class T>
 consteval bool field_list_follows_the_rules() {
-  if constexpr (!lists_own_members<T>::value || !all_fields_encodable<T>::value) {
+  if constexpr (!listed_fields_follow_the_rules<T>()) {
     return false;
   } else {
     return whole_list_follows_the_rules<T>();
@@ -786,7 +792,7 @@ template <class T, class Ptrs = field_list_t<T>, class Indices = std::make_index
 struct listed_fields_check;
 template <class T, class... Ptrs, std::size_t... N>
 struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> : listed_field<T, N, Ptrs>... {
-  static constexpr bool ok = lists_own_members<T>::value && all_fields_encodable<T>::value;
+  static constexpr bool ok = listed_fields_follow_the_rules<T>();
 };
 
 // Fields N and M of T share storage: the same member twice, or two members of one union.
@@ -863,7 +869,7 @@ consteval bool layout_diagnosed() {
   } else if constexpr (described_struct<element> && unqualified<wire_element_t<T>>) {
     if constexpr (!std::is_same_v<element, T>) {
       return layout_diagnosed<element>();
-    } else if constexpr (!lists_own_members<T>::value || !all_fields_encodable<T>::value) {
+    } else if constexpr (!listed_fields_follow_the_rules<T>()) {
       return told<listed_fields_check<T>>();
     } else if constexpr (!whole_list_follows_the_rules<T>()) {
       return told<field_list_check<T>>();
