@@ -666,12 +666,12 @@ template <class T>
 consteval bool layout_diagnosed();
 
 // Instantiates Check, whose static_assert gives the message of the rule broken, and answers true: the
-// message has been given. Check is only named in an unevaluated operand: clang takes a class whose
-// static_assert failed as no constant at all, so reading Check::ok would add errors of its own after
-// the one that names the rule.
+// message has been given. A check holds nothing but its static_asserts, and is only named in an
+// unevaluated operand: clang takes a class whose static_assert failed as no constant at all, so reading a
+// member of it would add errors of its own after the one that names the rule.
 template <class Check>
 consteval bool told() {
-  using instantiated [[maybe_unused]] = decltype(Check::ok);
+  using instantiated [[maybe_unused]] = decltype(sizeof(Check));
   return true;
 }
 
@@ -684,7 +684,6 @@ struct host_size_check {
                 "between hosts (long double: 16 bytes on x86-64 Linux, 8 on ARM and with MSVC; wchar_t: 4 on "
                 "Linux, 2 on Windows), so a PF and a VF on different hosts would disagree on the block's bytes; "
                 "refused on every host: use double, or a fixed-width integer type");
-  static constexpr bool ok = !size_differs_between_hosts<M>;
 };
 
 // The one message for an extended integer type (__int128), as T or a field of T.
@@ -695,7 +694,6 @@ struct extended_integer_check {
                 "__int128), which not every host and compiler has (MSVC and 32-bit targets do not), so a PF and a "
                 "VF built apart might not agree on the block at all; refused on every host: use two "
                 "std::uint64_t fields, or a std::array<std::uint64_t, 2>");
-  static constexpr bool ok = !extended_integer<M>;
 };
 
 // The one message for an enum without a fixed underlying type, as T or a field of T.
@@ -707,7 +705,6 @@ struct fixed_enum_check {
                 "short enums), so a PF and a VF on different hosts would disagree on the block's bytes, and a "
                 "peer's value outside the enum's range could not be decoded without undefined behaviour; give "
                 "the enum a fixed underlying type: enum E : std::uint8_t { ... } (an enum class has one)");
-  static constexpr bool ok = !unfixed_enum<M>;
 };
 
 // A pointer (or member pointer) as T, alone or in an array: an address means nothing in the peer's address
@@ -721,7 +718,6 @@ struct address_check {
                 "vpci::block<Id, T>: T is (or is an array of) a pointer, which has no wire layout (an address "
                 "means nothing to the peer, and its size differs between hosts): send an index or an offset as a "
                 "fixed-width integer, or the data it points to");
-  static constexpr bool ok = !is_address<M>;
 };
 
 // A C array as T itself (as a field it is fine): decode returns a vpci::result<T>, and an array cannot be
@@ -731,7 +727,6 @@ struct c_array_payload_check {
   static_assert(!std::is_array_v<M>,
                 "vpci::block<Id, T>: T is a C array, which decode cannot return (an array is not assignable): "
                 "use std::array<E, N> as T (C arrays are fine as fields of a described struct)");
-  static constexpr bool ok = !std::is_array_v<M>;
 };
 
 // A union, as T or a field of T (alone or in an array): which member is active is not known, so its bytes
@@ -742,7 +737,6 @@ struct union_check {
                 "vpci::block<Id, T>: T or a field of T is (or holds) a union, which has no wire layout (its "
                 "members share their bytes, and which one is active is not known): send a struct of the "
                 "members both sides read, or the bytes as a std::array");
-  static constexpr bool ok = !std::is_union_v<M>;
 };
 
 // True when the field has a wire layout; otherwise the message of the rule it breaks has been given.
@@ -785,15 +779,12 @@ struct listed_field {
   static_assert(!own || !unqualified_field || listed_field_diagnosed<T, N, Ptr>(),
                 "vpci::block<Id, T>: field N of T is not encodable (an integer, enum, bool, std::byte, float, "
                 "double, an array of those, or a struct with its own vpci_fields)");
-  static constexpr bool ok = own && unqualified_field && encodable<member>;
 };
 // Every listed field's check, as a base: instantiating this class gives each failing field's message.
 template <class T, class Ptrs = field_list_t<T>, class Indices = std::make_index_sequence<std::tuple_size_v<Ptrs>>>
 struct listed_fields_check;
 template <class T, class... Ptrs, std::size_t... N>
-struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> : listed_field<T, N, Ptrs>... {
-  static constexpr bool ok = listed_fields_follow_the_rules<T>();
-};
+struct listed_fields_check<T, std::tuple<Ptrs...>, std::index_sequence<N...>> : listed_field<T, N, Ptrs>... {};
 
 // Fields N and M of T share storage: the same member twice, or two members of one union.
 template <class T, std::size_t N, std::size_t M, bool SameMember>
@@ -805,7 +796,6 @@ struct shared_fields_check {
   static_assert(SameMember,
                 "vpci::block<Id, T>: fields N and M of T overlap (members of one union share their bytes): list "
                 "one member of a union, the one both sides read");
-  static constexpr bool ok = false;
 };
 // True unless two fields share storage, once the message for the first such pair has been given.
 template <class T>
@@ -844,7 +834,6 @@ struct field_list_check {
                 "initializers than it lists, or its fields leave room in T for another member); list every "
                 "member, or use vpci::fields_with_gaps(...) to keep some off the wire deliberately (also for a "
                 "gap made on purpose: alignas on a member, [[no_unique_address]])");
-  static constexpr bool ok = whole_list_follows_the_rules<T>();
 };
 // True when T has a wire layout. For a described struct that has none (also as an array's element), a
 // union, or a type whose size is the host's, the failing rule's own static_assert has already spoken, so
