@@ -6,7 +6,8 @@
 # MODE=subdirectory: the consumer pulls the source tree in with add_subdirectory (hosted and core).
 # The modes below install the headers alone (no tools built) and check one packaging rule each:
 # MODE=pkg_config: pkg-config --cflags --libs vpci (and vpci-core) for the two programs, compiled by hand
-#   with warnings as errors (pkg-config gives -I, not -isystem, so the headers' warnings reach the user).
+#   with warnings as errors (pkg-config gives -I, not -isystem, so the headers' warnings reach the user),
+#   and find_package(vpci COMPONENTS core), all from an install moved after it was made (relocatable).
 # MODE=optional_hosted: find_package(vpci COMPONENTS core OPTIONAL_COMPONENTS hosted) with Boost, without
 #   it, and in a Cortex-M4 cross build (ARM_TOOLCHAIN, when given): found, with vpci_hosted_FOUND to match.
 # MODE=hosted_without_boost: find_package(vpci) (the hosted default) where Boost or Threads cannot be
@@ -123,10 +124,15 @@ if(MODE STREQUAL "install")
                 -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_Threads=ON)
 elseif(MODE STREQUAL "pkg_config")
   install_headers()
+  # A packager builds into a staging directory and the files end up elsewhere: the install is moved
+  # before use, so that a path written into a package file at install time fails here.
+  file(RENAME ${WORK}/prefix ${WORK}/moved)
   find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
-  set(ENV{PKG_CONFIG_PATH} ${WORK}/prefix/share/pkgconfig)
+  set(ENV{PKG_CONFIG_PATH} ${WORK}/moved/share/pkgconfig)
   pkg_config_build_and_run(vpci ${CONSUMER}/hosted_main.cpp "built with pkg-config")
   pkg_config_build_and_run(vpci-core ${CONSUMER}/core_main.cpp "core built with pkg-config")
+  build_and_run(${CONSUMER}/find_package_core ${WORK}/core-app-build -DCMAKE_PREFIX_PATH=${WORK}/moved
+                -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_Threads=ON)
 elseif(MODE STREQUAL "optional_hosted")
   install_headers()
   build_and_run(${CONSUMER}/find_package_optional ${WORK}/with-boost -DCMAKE_PREFIX_PATH=${WORK}/prefix
