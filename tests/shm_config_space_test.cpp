@@ -263,6 +263,27 @@ BOOST_AUTO_TEST_CASE(waiting_returns_at_once_on_a_change_and_times_out_without_o
   BOOST_TEST(!ec);
 }
 
+// The wait subtracted the time spent from the timeout: nanoseconds::min() overflowed (undefined; in
+// practice a huge wait that lasted until the doorbell rang). Every timeout is valid: a negative one is
+// zero, and the largest never wraps.
+BOOST_AUTO_TEST_CASE(wait_for_doorbell_with_the_most_negative_timeout_times_out_at_once) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  auto driver = device.view(io.get_executor(), shm_role::driver);
+  const auto seen = device.doorbell_sequence(shm_doorbell::to_device);
+  error_code ec;
+  BOOST_TEST(device.wait_for_doorbell(shm_doorbell::to_device, seen, std::chrono::nanoseconds::min(), ec) == seen);
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(driver.wait_peer_signal(driver.peer_signal_sequence(), std::chrono::nanoseconds::min(), ec) ==
+             driver.peer_signal_sequence());
+  BOOST_TEST((ec == errc::timeout));
+  BOOST_TEST(device.wait_for_doorbell(shm_doorbell::to_device, seen, std::chrono::nanoseconds(-1), ec) == seen);
+  BOOST_TEST((ec == errc::timeout));
+  device.ring_doorbell(shm_doorbell::to_device);
+  BOOST_TEST(device.wait_for_doorbell(shm_doorbell::to_device, seen, std::chrono::nanoseconds::max(), ec) == seen + 1);
+  BOOST_TEST(!ec);
+}
+
 BOOST_AUTO_TEST_CASE(async_read_and_write_complete_through_the_executor_never_inline) {
   boost::asio::io_context io;
   auto device = shm_config_space::create_anonymous(io.get_executor(), 4096);

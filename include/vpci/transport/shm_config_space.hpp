@@ -3,8 +3,8 @@
 // polling, and presence words so each side tells a dead peer from a slow one. Linux only (futex, robust
 // futexes).
 //
-// Mapping layout (one shared object, all little-endian words in host order, which is the same on both
-// sides of one machine; layout version 2):
+// Mapping layout (one shared object, all words in host byte order, which is the same on both sides of one
+// machine; layout version 2):
 //   [0, 256)                  header: magic "vpci" 0x69637076 at 0, layout version at 4, space size at 8;
 //                             to_device doorbell (sequence, waiter count) at 64, to_driver at 128
 //                             (separate cache lines so the two directions do not share one);
@@ -100,6 +100,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -120,6 +121,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <vpci/asio/timing.hpp>
 #include <vpci/config/access.hpp>
 #include <vpci/error.hpp>
 #include <vpci/transport/default_token.hpp>
@@ -523,7 +525,12 @@ class shm_config_space {
   // hands eight times while this one tried); the errno of a failing shm_open/shm_unlink/ftruncate/
   // fallocate/mmap (ENOSPC when the shared-memory file system cannot hold the object: its pages are
   // reserved here, so a full /dev/shm is an error, not a SIGBUS at the first store), or of set_robust_list
-  // or thread creation when the device's presence cannot be registered. Nothing is left behind then.
+  // or thread creation when the device's presence cannot be registered. Nothing is left behind then, with
+  // one exception: `busy` because another process locked this process's fresh object in the instant
+  // between its creation and its lock, and held it for two seconds, leaves that object empty under the
+  // name (open() then says ENOENT and create() EEXIST) until replace_stale or replace takes it, as it
+  // takes any object whose creator died there; unlinking it without its lock could take the name from a
+  // replacer's object.
   static shm_config_space create(executor_type executor, const std::string& name, std::size_t size,
                                  shm_create mode = shm_create::exclusive) {
     check_size(size);
@@ -742,19 +749,21 @@ class shm_config_space {
   std::uint32_t wait_for_doorbell(shm_doorbell which, std::uint32_t seen_sequence, std::chrono::nanoseconds timeout,
                                   boost::system::error_code& ec) const {
     const detail::shm_doorbell_words words = doorbell_words(which);
-    const auto start = std::chrono::steady_clock::now();
+    // A deadline, clamped (deadline_after): any timeout is valid, nanoseconds::min() and max() included.
+    const std::uint64_t deadline = deadline_after(steady_timing::now(), timeout);
     for (;;) {
       const std::uint32_t current = words.sequence();
       if (current != seen_sequence) {
         ec = {};
         return current;
       }
-      const auto remaining = timeout - (std::chrono::steady_clock::now() - start);
-      if (remaining <= std::chrono::nanoseconds::zero()) {
+      const std::uint64_t now = steady_timing::now();
+      if (now >= deadline) {
         ec = errc::timeout;
         return current;
       }
-      words.sleep_while_equal(seen_sequence, remaining);
+      const std::uint64_t remaining = std::min<std::uint64_t>(deadline - now, std::numeric_limits<std::int64_t>::max());
+      words.sleep_while_equal(seen_sequence, std::chrono::nanoseconds(static_cast<std::int64_t>(remaining)));
     }
   }
 
