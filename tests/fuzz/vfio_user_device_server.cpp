@@ -9,8 +9,9 @@
 //   0  a command built from fields: ID, command (every number 0..16 and 0xFFFF), flags (type command,
 //      reply or another; No_reply; error), a payload shaped for the command from input fields (sizes one
 //      short, exact or one long; argsz, indexes, offsets and counts at and past the limits; version data
-//      that parses, does not, or input text; irq_set flags, start, count and data), 0..2 eventfds passed
-//      with it, the list marked truncated or not;
+//      that parses, does not, or input text; irq_set flags, start, count and data), 0..2 descriptors
+//      passed with it, each an eventfd or a pipe's writing end whose reader is closed, the list marked
+//      truncated or not;
 //   1  a raw message: command, flags and up to 255 payload bytes from the input;
 //   2  the device raises its interrupt (space.signal_peer());
 //   3  the client ends an interrupt: writes its unmask eventfd, if it passed one, and the reactor runs;
@@ -36,7 +37,9 @@
 //   held;
 // - the interrupt: raised while an eventfd is installed and INTx unmasked, it writes the eventfd once and
 //   masks INTx (AUTOMASKED); otherwise it stays pending and is delivered by the install or unmask that
-//   enables it; an installed eventfd is non-blocking; the unmask eventfd unmasks when written;
+//   enables it; an installed eventfd is non-blocking; the unmask eventfd unmasks when written; only an
+//   eventfd is installed (a pipe is EINVAL: written at an interrupt it would raise SIGPIPE); disabling
+//   INTx removes both eventfds and unmasks it;
 // - descriptors: those a message does not use are closed; a disconnect closes the server's; after the
 //   server is destroyed no descriptor the input created is open.
 #include <array>
@@ -76,9 +79,10 @@ U get(std::span<const std::byte> in, std::size_t at) {
 }
 
 // A descriptor the input created and the target keeps a duplicate of (the same open file description),
-// to see what the server does with its copy.
+// to see what the server does with its copy: an eventfd, or a pipe's writing end with its reader closed.
 struct watched_eventfd {
   int mine{-1};
+  bool is_eventfd{true};
   ~watched_eventfd() {
     if (mine >= 0) ::close(mine);
   }
@@ -223,13 +227,24 @@ class world {
 
   // ---- messages ----
 
-  // `count` fresh eventfds (blocking, so that the server's O_NONBLOCK shows), each watched.
-  std::vector<std::shared_ptr<watched_eventfd>> make_eventfds(std::size_t count, detail::vfio_user_fd_list& fds) {
+  // `count` fresh descriptors, each watched: eventfds (blocking, so that the server's O_NONBLOCK shows),
+  // or where bit i of `pipes` is set, a pipe's writing end whose reader is closed.
+  std::vector<std::shared_ptr<watched_eventfd>> make_eventfds(std::size_t count, unsigned pipes,
+                                                              detail::vfio_user_fd_list& fds) {
     std::vector<std::shared_ptr<watched_eventfd>> made;
     for (std::size_t i = 0; i < count; ++i) {
-      const int fd = ::eventfd(0, EFD_CLOEXEC);
-      VPCI_FUZZ_CHECK(fd >= 0);
       auto w = std::make_shared<watched_eventfd>();
+      int fd = -1;
+      if ((pipes >> i & 1u) != 0) {
+        int ends[2];
+        VPCI_FUZZ_CHECK(::pipe2(ends, O_CLOEXEC) == 0);
+        ::close(ends[0]);
+        fd = ends[1];
+        w->is_eventfd = false;
+      } else {
+        fd = ::eventfd(0, EFD_CLOEXEC);
+      }
+      VPCI_FUZZ_CHECK(fd >= 0);
       w->mine = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
       VPCI_FUZZ_CHECK(w->mine >= 0);
       fds.push(fd);
@@ -343,10 +358,11 @@ class world {
     }
     if (size_tweak == 0 && !payload.empty()) payload.pop_back();
     if (size_tweak == 1) payload.push_back(std::byte{0});
-    const std::size_t fd_count = in.u8() % 3;
+    const std::uint8_t fd_bits = in.u8();
+    const std::size_t fd_count = fd_bits % 3;
     const bool truncated = (flag_bits & 0x10) != 0 && (flag_bits & 0x20) != 0;
     deliver_message(vu::header{id, command, static_cast<std::uint32_t>(vu::header_size + payload.size()), flags, 0},
-                    payload, fd_count, truncated);
+                    payload, fd_count, truncated, (fd_bits >> 4) & 3u);
   }
 
   void raw_message(input_reader& in) {
@@ -361,10 +377,11 @@ class world {
         payload, 0, false);
   }
 
-  void deliver_message(const vu::header& h, const std::vector<std::byte>& bytes, std::size_t fd_count, bool truncated) {
+  void deliver_message(const vu::header& h, const std::vector<std::byte>& bytes, std::size_t fd_count, bool truncated,
+                       unsigned pipes = 0) {
     const exact_bytes payload{bytes};
     detail::vfio_user_fd_list fds;
-    auto passed = make_eventfds(fd_count, fds);
+    auto passed = make_eventfds(fd_count, pipes, fds);
     if (truncated) fds.mark_truncated();
     hooks_.clear();
     const int expected = verdict(h, payload.view(), passed, truncated);
@@ -443,9 +460,10 @@ class world {
     if (s->index != 0) return data == vu::irq_set_data_none && s->start == 0 && s->count == 0 ? 0 : EINVAL;
     if (s->count == 0) {
       if (s->start != 0 || data != vu::irq_set_data_none) return EINVAL;
-      if (action == vu::irq_set_action_trigger) {
-        installed_ = false;
+      if (action == vu::irq_set_action_trigger) {  // INTx disabled: torn down
+        installed_ = unmask_installed_ = masked_ = false;
         interrupt_.reset();
+        unmask_.reset();
       }
       return 0;
     }
@@ -459,7 +477,7 @@ class world {
         }
         return 0;
       }
-      if (fds.size() > 1) return EINVAL;
+      if (fds.size() > 1 || (fds.size() == 1 && !fds[0]->is_eventfd)) return EINVAL;
       installed_ = fds.size() == 1;
       interrupt_ = installed_ ? fds[0] : nullptr;
       deliver();
@@ -471,7 +489,7 @@ class world {
       return 0;
     }
     if (data == vu::irq_set_data_eventfd) {
-      if (fds.size() > 1) return EINVAL;
+      if (fds.size() > 1 || (fds.size() == 1 && !fds[0]->is_eventfd)) return EINVAL;
       unmask_installed_ = fds.size() == 1;
       unmask_ = unmask_installed_ ? fds[0] : nullptr;
       return 0;

@@ -24,20 +24,26 @@
 // - DEVICE_GET_IRQ_INFO: index 0 (INTx): count 1, EVENTFD | MASKABLE | AUTOMASKED; MSI, MSI-X, ERR, REQ:
 //   count 0; an index of 5 or more EINVAL.
 // - DEVICE_SET_IRQS on INTx: TRIGGER with EVENTFD installs the eventfd (count 1, one descriptor) or removes it
-//   (count 0 or no descriptor); TRIGGER with NONE/BOOL fires the interrupt; MASK/UNMASK with NONE/BOOL mask and
+//   (count 1, no descriptor); TRIGGER with NONE/BOOL fires the interrupt; MASK/UNMASK with NONE/BOOL mask and
 //   unmask it (an unmask delivers an interrupt raised while masked); UNMASK with EVENTFD installs or removes
 //   the unmask ("resample") eventfd: INTx is unmasked whenever it becomes readable, which is how QEMU ends
 //   an interrupt under KVM (the guest's EOI reaches only that eventfd). MASK with EVENTFD and other shapes
 //   EINVAL. On the other IRQ types only "disable all" (DATA_NONE, start 0, count 0) succeeds. Descriptors a
-//   message does not use are closed. Both eventfds are made non-blocking (O_NONBLOCK on the description
-//   the client shares): a blocking one whose counter the client filled would otherwise stop the thread the
-//   server shares with the PF at the next interrupt.
+//   message does not use are closed. A descriptor that is not an eventfd is refused (EINVAL, the one
+//   installed before kept): the server writes the trigger eventfd at each interrupt, and a pipe or socket whose
+//   reader the client closed would raise SIGPIPE there, whose default action ends the process, the PF and
+//   every VF it serves with it. Both eventfds are made non-blocking (O_NONBLOCK on the description the
+//   client shares): a blocking one whose counter the client filled would otherwise stop the thread the
+//   server shares with the PF at the next interrupt. Disabling INTx (TRIGGER, DATA_NONE, count 0) tears it
+//   down as VFIO does: both eventfds removed and INTx unmasked, so a later enable starts unmasked (an
+//   interrupt still pending is delivered by the next install).
 // - DEVICE_RESET: the reset function (pf_endpoint::reset_vf: the layout's FLR semantics, the window
 //   re-initialised with a new epoch); ENOTSUP without one, EIO when it fails. The interrupt is unmasked.
 // - DMA_MAP / DMA_UNMAP: accepted and ignored (the function does no DMA); passed descriptors closed; the
 //   unmap reply echoes the request. Unmap flags: 0 or VFIO_DMA_UNMAP_FLAG_ALL (QEMU sends it when a vIOMMU
 //   drops the whole address space); the dirty bitmap or anything else EINVAL.
-// - anything else: ENOTSUP; a message of more than 16 + 4112 bytes: its payload is read and dropped, E2BIG.
+// - anything else: ENOTSUP; a message of more than 16 + 4112 bytes: its payload is read and dropped (64 KiB
+//   per turn of the executor), E2BIG.
 // A command with No_reply set gets no reply, error or not. Malformed payloads (sizes, argsz too small,
 // reserved values) get EINVAL; nothing changes then.
 //
@@ -55,6 +61,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <span>
@@ -404,7 +411,7 @@ class vfio_user_device_server {
     }
     if (s.count == 0) {
       if (s.start != 0 || data != vfio_user::irq_set_data_none) return EINVAL;
-      if (action == vfio_user::irq_set_action_trigger) drop_eventfd();  // disable INTx
+      if (action == vfio_user::irq_set_action_trigger) disable_intx();
       return 0;
     }
     if (s.start != 0 || s.count != 1) return EINVAL;
@@ -412,7 +419,7 @@ class vfio_user_device_server {
     switch (action) {
       case vfio_user::irq_set_action_trigger:
         if (data == vfio_user::irq_set_data_eventfd) {
-          if (fds.size() > 1) return EINVAL;
+          if (fds.size() > 1 || (fds.size() == 1 && !is_eventfd(fds.get(0)))) return EINVAL;
           drop_eventfd();
           if (fds.size() == 1) {
             eventfd_ = fds.take(0);
@@ -429,7 +436,7 @@ class vfio_user_device_server {
         return 0;
       case vfio_user::irq_set_action_unmask:
         if (data == vfio_user::irq_set_data_eventfd) {
-          if (fds.size() > 1) return EINVAL;
+          if (fds.size() > 1 || (fds.size() == 1 && !is_eventfd(fds.get(0)))) return EINVAL;
           drop_unmask_eventfd();
           return fds.size() == 1 ? install_unmask_eventfd(fds.take(0)) : 0;
         }
@@ -460,6 +467,26 @@ class vfio_user_device_server {
   void drop_eventfd() noexcept {
     if (eventfd_ >= 0) ::close(eventfd_);
     eventfd_ = -1;
+  }
+  // VFIO's INTx disable (vfio_intx_disable): the trigger and the unmask eventfd go, and the next enable
+  // starts unmasked. Without the unmask, an interrupt delivered before a disable (QEMU disables and enables
+  // INTx around a guest reset) left INTx masked for the new eventfd, which then never fired.
+  void disable_intx() noexcept {
+    drop_eventfd();
+    drop_unmask_eventfd();
+    masked_ = false;
+  }
+  // Whether `fd` is an eventfd, as /proc names it (Linux: "anon_inode:[eventfd]"). Anything else a client
+  // passes (a pipe or socket whose reader is gone: SIGPIPE at the next interrupt; a file that ignores
+  // O_NONBLOCK: a blocked thread) is refused; so is every descriptor where /proc cannot tell.
+  static bool is_eventfd(int fd) noexcept {
+    std::array<char, 32> path{};
+    std::array<char, 32> target{};
+    constexpr std::string_view eventfd_link = "anon_inode:[eventfd]";
+    if (std::snprintf(path.data(), path.size(), "/proc/self/fd/%d", fd) <= 0) return false;
+    const ssize_t n = ::readlink(path.data(), target.data(), target.size());
+    return n == static_cast<ssize_t>(eventfd_link.size()) &&
+           std::string_view(target.data(), eventfd_link.size()) == eventfd_link;
   }
   static void make_nonblocking(int fd) noexcept {
     if (const int flags = ::fcntl(fd, F_GETFL); flags >= 0) (void)::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -546,7 +573,14 @@ class vfio_user_device_server {
     // Reads until got_ == need_ (into rx_, or dropped while discarding_), then proceeds.
     void receive() {
       if (stop_reason_) return finish(stop_reason_);
+      std::size_t dropped = 0;  // this turn
       while (got_ < need_) {
+        if (discarding_ != 0 && dropped >= discard_per_turn) {
+          // A message too large to read (up to 4 GiB) is dropped a turn at a time: a client that keeps its
+          // socket full must not keep the thread the PF and the other VFs' servers share.
+          boost::asio::post(socket_.get_executor(), [self = this->shared_from_this()] { self->receive(); });
+          return;
+        }
         std::span<std::byte> into = discarding_ != 0 ? std::span<std::byte>(scratch_)
                                                      : std::span<std::byte>(rx_.data() + got_, need_ - got_);
         if (discarding_ != 0) into = into.first(std::min<std::size_t>(into.size(), need_ - got_));
@@ -568,6 +602,7 @@ class vfio_user_device_server {
           return finish(boost::system::error_code(errno, boost::system::system_category()));
         }
         got_ += static_cast<std::size_t>(n);
+        if (discarding_ != 0) dropped += static_cast<std::size_t>(n);
       }
       if (discarding_ != 0) return send(server_.refuse_oversized(header_));
       if (need_ == vfio_user::header_size) {
@@ -624,7 +659,8 @@ class vfio_user_device_server {
     std::unique_ptr<detail::serve_completion> done_;
     std::vector<std::byte> rx_;
     std::vector<std::byte> tx_;
-    std::array<std::byte, 512> scratch_{};
+    static constexpr std::size_t discard_per_turn = 64 * 1024;
+    std::array<std::byte, 4096> scratch_{};
     detail::vfio_user_fd_list fds_;
     vfio_user::header header_{};
     std::size_t need_{0};

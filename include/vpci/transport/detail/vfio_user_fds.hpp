@@ -45,6 +45,8 @@ class vfio_user_fd_list {
   [[nodiscard]] bool truncated() const noexcept { return truncated_; }
   void mark_truncated() noexcept { truncated_ = true; }
   void push(int fd) { fds_.push_back(fd); }
+  // Descriptor `i`, still held by the list (to look at before taking it); -1 when out of range.
+  [[nodiscard]] int get(std::size_t i) const noexcept { return i < fds_.size() ? fds_[i] : -1; }
   // Takes descriptor `i` out of the list (the list no longer holds or closes it); -1 when out of range.
   [[nodiscard]] int take(std::size_t i) noexcept {
     if (i >= fds_.size()) return -1;
