@@ -151,9 +151,8 @@ class world {
         break;
       case 4:
         server_->reset_connection_state();
-        installed_ = unmask_installed_ = masked_ = pending_ = negotiated_ = false;
-        interrupt_.reset();
-        unmask_.reset();
+        disable_intx();
+        pending_ = negotiated_ = false;
         break;
       case 6: {
         // A message too large to read (the serving loop drops its payload): E2BIG, nothing changes.
@@ -450,6 +449,16 @@ class world {
     }
   }
 
+  // INTx disabled (also on a disconnect): both eventfds gone, unmasked.
+  void disable_intx() {
+    installed_ = unmask_installed_ = masked_ = false;
+    interrupt_.reset();
+    unmask_.reset();
+  }
+  // An EVENTFD message's descriptors the server takes: none, or one eventfd.
+  static bool at_most_one_eventfd(const std::vector<std::shared_ptr<watched_eventfd>>& fds) {
+    return fds.empty() || (fds.size() == 1 && fds[0]->is_eventfd);
+  }
   int set_irqs(std::span<const std::byte> p, const std::vector<std::shared_ptr<watched_eventfd>>& fds, bool truncated) {
     auto s = vu::decode_irq_set(p);  // its acceptance is vfio_user_messages' to check
     if (!s) return EINVAL;
@@ -460,11 +469,7 @@ class world {
     if (s->index != 0) return data == vu::irq_set_data_none && s->start == 0 && s->count == 0 ? 0 : EINVAL;
     if (s->count == 0) {
       if (s->start != 0 || data != vu::irq_set_data_none) return EINVAL;
-      if (action == vu::irq_set_action_trigger) {  // INTx disabled: torn down
-        installed_ = unmask_installed_ = masked_ = false;
-        interrupt_.reset();
-        unmask_.reset();
-      }
+      if (action == vu::irq_set_action_trigger) disable_intx();
       return 0;
     }
     if (s->start != 0 || s->count != 1) return EINVAL;
@@ -477,7 +482,7 @@ class world {
         }
         return 0;
       }
-      if (fds.size() > 1 || (fds.size() == 1 && !fds[0]->is_eventfd)) return EINVAL;
+      if (!at_most_one_eventfd(fds)) return EINVAL;
       installed_ = fds.size() == 1;
       interrupt_ = installed_ ? fds[0] : nullptr;
       deliver();
@@ -489,7 +494,7 @@ class world {
       return 0;
     }
     if (data == vu::irq_set_data_eventfd) {
-      if (fds.size() > 1 || (fds.size() == 1 && !fds[0]->is_eventfd)) return EINVAL;
+      if (!at_most_one_eventfd(fds)) return EINVAL;
       unmask_installed_ = fds.size() == 1;
       unmask_ = unmask_installed_ ? fds[0] : nullptr;
       return 0;

@@ -270,9 +270,7 @@ class vfio_user_device_server {
   // Ends the connection's state: the eventfd closed, the interrupt unmasked and not pending, VERSION
   // required again.
   void reset_connection_state() noexcept {
-    drop_eventfd();
-    drop_unmask_eventfd();
-    masked_ = false;
+    disable_intx();
     pending_ = false;
     negotiated_ = false;
   }
@@ -419,7 +417,7 @@ class vfio_user_device_server {
     switch (action) {
       case vfio_user::irq_set_action_trigger:
         if (data == vfio_user::irq_set_data_eventfd) {
-          if (fds.size() > 1 || (fds.size() == 1 && !is_eventfd(fds.get(0)))) return EINVAL;
+          if (!at_most_one_eventfd(fds)) return EINVAL;
           drop_eventfd();
           if (fds.size() == 1) {
             eventfd_ = fds.take(0);
@@ -436,7 +434,7 @@ class vfio_user_device_server {
         return 0;
       case vfio_user::irq_set_action_unmask:
         if (data == vfio_user::irq_set_data_eventfd) {
-          if (fds.size() > 1 || (fds.size() == 1 && !is_eventfd(fds.get(0)))) return EINVAL;
+          if (!at_most_one_eventfd(fds)) return EINVAL;
           drop_unmask_eventfd();
           return fds.size() == 1 ? install_unmask_eventfd(fds.take(0)) : 0;
         }
@@ -475,6 +473,10 @@ class vfio_user_device_server {
     drop_eventfd();
     drop_unmask_eventfd();
     masked_ = false;
+  }
+  // An EVENTFD message's descriptors: none (remove) or one eventfd (install).
+  static bool at_most_one_eventfd(const detail::vfio_user_fd_list& fds) noexcept {
+    return fds.size() == 0 || (fds.size() == 1 && is_eventfd(fds.get(0)));
   }
   // Whether `fd` is an eventfd, as /proc names it (Linux: "anon_inode:[eventfd]"). Anything else a client
   // passes (a pipe or socket whose reader is gone: SIGPIPE at the next interrupt; a file that ignores
