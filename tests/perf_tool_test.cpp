@@ -4,6 +4,7 @@
 // operations that nobody answers (a few milliseconds each, where a test needs them).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cerrno>
@@ -11,7 +12,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -201,6 +204,51 @@ class vfio_user_device {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::local::stream_protocol::socket client_{io_};
   int client_fd_{-1};  // set on the server's thread before the client's first request can be answered
+  bool ready_{false};
+  std::thread thread_;
+};
+
+// A binding 2 PF on a thread of its own at `path`, serving block 3 (128 bytes) of VF 0 at vpci-perf's wslot:
+// its block handler answers the first `answered` reads and holds every later one unanswered, its thread
+// blocked there, until the object goes. (A read shorter than the block is refused by the PF's store
+// without the handler: vpci-perf's sizing takes one handler read.)
+class holding_message_pf {
+ public:
+  holding_message_pf(const std::string& path, int answered)
+      : acceptor_(io_, boost::asio::local::stream_protocol::endpoint(path)), released_(release_.get_future().share()) {
+    auto handler = std::make_shared<vpci::function_block_handler>(
+        [this, answered](vpci::vf_index, vpci::block_id, std::span<std::byte> out, std::size_t& bytes) {
+          if (++reads_ > answered) released_.wait();
+          std::fill(out.begin(), out.end(), std::byte{0});
+          bytes = 128;
+          return vpci::ntstatus::success;
+        },
+        nullptr);
+    ready_ = !pf_.register_vf(0, 0x0101) &&
+             !pf_.define_block(0, vpci::block_id{3}, std::vector<std::byte>(128), vpci::block_access::read_write, handler);
+    acceptor_.async_accept(client_, [this](boost::system::error_code ec) {
+      if (!ec) pf_.async_serve(0, vpci::hyperv::wslot{2, 1}, client_, [](boost::system::error_code) {});
+    });
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~holding_message_pf() {
+    release_.set_value();
+    io_.stop();
+    thread_.join();
+  }
+  holding_message_pf(const holding_message_pf&) = delete;
+  holding_message_pf& operator=(const holding_message_pf&) = delete;
+
+  [[nodiscard]] bool ready() const noexcept { return ready_; }
+
+ private:
+  boost::asio::io_context io_;
+  vpci::pf_endpoint<1> pf_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::local::stream_protocol::socket client_{io_};
+  std::promise<void> release_;
+  std::shared_future<void> released_;
+  int reads_{0};  // on the PF's thread only
   bool ready_{false};
   std::thread thread_;
 };
@@ -696,6 +744,31 @@ BOOST_AUTO_TEST_CASE(an_interrupted_run_that_measured_nothing_says_so) {
   BOOST_TEST(run.wait_exit() == 1);  // the warm-up's operations failed
   BOOST_TEST(contains(run.output(), "nothing measured: interrupted during the warm-up"), run.output());
   BOOST_TEST(!contains(run.output(), "blocks/s    0"));
+}
+
+// Found by a review: at a queue depth above 1 the first measured operation was issued while the warm-up's
+// were still in flight, and the measured seconds started there: they included the warm-up's end (a
+// --count 1 run at queue depth 16 reported 16 operations' time, its one latency 6 times a lone one's).
+// Measuring now starts once the warm-up's operations have ended. Here the one warm-up read is never
+// answered: nothing is measured, so the interrupted run's seconds are 0 (they were the whole wait).
+BOOST_AUTO_TEST_CASE(the_measured_seconds_start_once_the_warm_ups_operations_have_ended) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "holding.sock";
+  holding_message_pf pf(path, 1);  // the sizing read
+  BOOST_TEST_REQUIRE(pf.ready());
+  program_process vf({perf, "--role", "vf", "--unix", path, "--warmup", "1", "--queue-depth", "2", "--count", "1",
+                      "--timeout", "60000", "--json"},
+                     program_process::capture::stdout_and_stderr);
+  // Before the fix the line said " blocks/s ": the measured operation was under way beside the warm-up's.
+  BOOST_TEST_REQUIRE(vf.wait_for_output("[warm-up] 0 of 1 operations"), vf.output());
+  vf.signal(SIGINT);
+  BOOST_TEST(vf.wait_exit() == 0, vf.output());
+  const std::string& out = vf.output();
+  BOOST_TEST(contains(out, "\"operations\":0,"), out);
+  BOOST_TEST(contains(out, "\"seconds\":0.000000,"), out);
+  BOOST_TEST(contains(out, "\"warmup_operations\":0,\"warmup_error_count\":0,"), out);
+  BOOST_TEST(contains(out, "\"interrupted\":true"), out);
 }
 
 // Found by a review: Ctrl-C only stopped issuing and then waited for the operations in flight, each up to

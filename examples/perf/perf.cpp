@@ -51,7 +51,7 @@
 // names both. A read that fails otherwise (a timeout, a refusal) says nothing of the size: the load runs
 // without it, and the failed read is reported ("sizing failed: ...", JSON "sizing_error", null when none)
 // and makes the exit status 1, as any failed operation does. While the size is read the progress line
-// says "[sizing]". Each second a progress line goes to stderr; at the end: blocks/s, MB/s, latency
+// says "[sizing]". Each second a progress line goes to stderr; at the end: blocks/s, MB/s (10^6 bytes), latency
 // percentiles (p50, p90, p99, p99.9, max) from a log-linear histogram (perf/latency_histogram.hpp), config
 // accesses per operation on binding 1 (the VF's, counted by vpci::access_counting_transport on every
 // transport), and errors by kind; the warm-up's operations and errors are reported on their own and are in
@@ -68,7 +68,9 @@
 // space, waiting for the lock of the socket's directory: steps a silent peer or another process can hold
 // up), a signal says "interrupted while setting up" (with --json as {"error": ...} on stdout too) and ends
 // the tool as the signal ends any program, leaving what it made by then stale for the next PF to replace;
-// so does one after the load or the serving, while the tool ends. Signals are taken on a thread of their
+// so does one after the serving, while the PF role ends. One after the load, while the tool ends (the PF's
+// thread joined, a socket closed), prints the figures first, "interrupted while finishing" on stderr.
+// Signals are taken on a thread of their
 // own (perf/signal_watch.hpp). A PF role serves until Ctrl-C, which ends it cleanly (exit status 0).
 //
 // The PF serves VF 0 with one read-write block of --block-size bytes holding a fixed pattern; the VF
@@ -89,6 +91,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <span>
@@ -226,7 +229,9 @@ void print_help() {
       "address, IPv6 and IPv4 ([::], or 0.0.0.0 on a host without IPv6); the VF role needs its PF's\n"
       "HOST.\n"
       "A value may be joined to its option, --option=VALUE: the only way to give one starting with --.\n"
-      "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n");
+      "Ctrl-C ends a run with the figures so far; a second Ctrl-C exits at once (status 130).\n"
+      "MB/s counts 10^6 bytes. Exit status: 0 a run without errors, 1 a run with errors (or figures not\n"
+      "written), 2 bad arguments or a failed setup, 130 a second Ctrl-C.\n");
 }
 
 // --tcp HOST:PORT ([HOST]:PORT for IPv6, split by host_port.hpp as vpci-conformance splits it), checked
@@ -564,6 +569,49 @@ class finish_on_signal_at_scope_end {
   vpci_perf::signal_watch& signals_;
 };
 
+// The figures, from the load's end until they are printed. What comes between (the PF's thread joined, a
+// socket closed) can hold the tool up, and a signal there printed nothing: two Ctrl-Cs close together
+// (the first ending the load) lost the run's figures. A signal there now prints them, then ends the tool
+// as the signal does; otherwise main prints them. Printed once, by whichever comes first.
+class figures_to_print {
+ public:
+  static figures_to_print& kept() {
+    static figures_to_print instance;
+    return instance;
+  }
+  // From now on a signal prints `f` (a copy: the load's own goes with it).
+  void keep(vpci_perf::signal_watch& signals, const options& o, const figures& f) {
+    {
+      const std::lock_guard lock(mutex_);
+      options_ = &o;
+      figures_ = f;
+    }
+    signals.set_handler([this](int signal, unsigned) {
+      // Held to the end: main, waiting for the lock, neither prints them again nor exits first.
+      const std::lock_guard lock(mutex_);
+      if (!printed_ && figures_) {
+        printed_ = true;
+        std::fprintf(stderr, "vpci-perf: interrupted while finishing\n");
+        print_figures(*options_, *figures_);
+      }
+      vpci_perf::signal_watch::end_as(signal);
+    });
+  }
+  // Prints them unless a signal did.
+  void print(const options& o, const figures& f) {
+    const std::lock_guard lock(mutex_);
+    if (printed_) return;
+    printed_ = true;
+    print_figures(o, f);
+  }
+
+ private:
+  std::mutex mutex_;
+  const options* options_{nullptr};
+  std::optional<figures> figures_;
+  bool printed_{false};
+};
+
 // Finds the block's size with a few reads, then keeps --queue-depth operations in flight on `vf` (each
 // completion starts the next), measures after the warm-up, prints progress each second, stops at the count
 // or duration, on Ctrl-C or on an error after which the endpoint serves no more, then calls `done` (on the
@@ -574,12 +622,16 @@ class load_generator {
   load_generator(Endpoint& vf, const options& o, boost::asio::io_context& io, vpci_perf::signal_watch& signals,
                  load_hooks hooks, std::function<void()> done)
       : vf_(vf), o_(o), io_(io), progress_(io), signals_(signals), hooks_(std::move(hooks)), done_(std::move(done)),
-        expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size), slot_cancels_(o.queue_depth) {}
+        expected_(pattern(o.block_size)), buffers_(o.queue_depth * o.block_size), slot_cancels_(o.queue_depth) {
+    waiting_slots_.reserve(o.queue_depth);
+  }
 
   // The handler start() set posts to this object, so it is replaced before the object goes. After the
   // load a signal ends the tool as it ends any program: the figures follow at once, unless what comes
   // after the load (joining the PF's thread) hangs.
-  ~load_generator() { finish_on_signal(signals_); }
+  ~load_generator() {
+    if (!kept_) finish_on_signal(signals_);
+  }
   load_generator(const load_generator&) = delete;
   load_generator& operator=(const load_generator&) = delete;
 
@@ -599,11 +651,13 @@ class load_generator {
 
   figures& result() { return f_; }
 
-  // Called once the io_context has run out of work, on its thread. The handler is replaced first: a second
-  // signal that came before is then recorded (its posted abandon() never runs) and exits as one, and one
-  // after ends the tool as "while finishing".
+  // Called once the io_context has run out of work, on its thread. The handler is replaced first, in one
+  // step: a signal after prints the figures and ends the tool (figures_to_print), and a second signal that
+  // came before is then recorded (its posted abandon() never runs) and exits as one.
   void after_load() {
-    finish_on_signal(signals_);
+    if (f_.fatal) finish_on_signal(signals_);
+    else figures_to_print::kept().keep(signals_, o_, f_);
+    kept_ = true;
     if (second_signal_) abandon();
   }
 
@@ -668,16 +722,21 @@ class load_generator {
     for (std::size_t slot = 0; slot != o_.queue_depth; ++slot) issue(slot);
   }
 
-  // Measuring starts with the first operation after the warm-up's.
-  void begin_measuring(clock_type::time_point at) {
+  // Measuring starts once every warm-up operation has ended, with the first measured operation: one issued
+  // beside them would queue behind them, and the seconds would include their end (at queue depth 16, a
+  // --count 1 run's seconds were 16 operations' and its one latency 6 times a lone one's). A slot whose
+  // next operation is a measured one waits until then.
+  void begin_measuring() {
     measuring_ = true;
-    measure_start_ = at;
-    last_tick_ = at;
-    if (warmup_in_flight_ == 0) start_counting();
-  }
-  void start_counting() {
-    counting_ = true;
+    measure_start_ = clock_type::now();
+    last_tick_ = measure_start_;
     if (hooks_.on_counting_start) hooks_.on_counting_start();
+  }
+  void warmup_operation_ended() {
+    if (--warmup_in_flight_ != 0) return;
+    std::vector<std::size_t> waiting;
+    waiting.swap(waiting_slots_);
+    for (const std::size_t slot : waiting) issue(slot);
   }
 
   bool is_write(std::uint64_t n) const {
@@ -689,8 +748,11 @@ class load_generator {
   void issue(std::size_t slot) {
     const bool measured = issued_ >= o_.warmup;
     if (stopping_ || (o_.count && measured && measured_issued_ >= *o_.count)) return retire();
+    if (measured && !measuring_) {
+      if (warmup_in_flight_ != 0) return waiting_slots_.push_back(slot);
+      begin_measuring();
+    }
     const auto start = clock_type::now();
-    if (measured && !measuring_) begin_measuring(start);
     const std::uint64_t n = issued_++;
     if (measured) ++measured_issued_;
     else ++warmup_in_flight_;
@@ -710,7 +772,7 @@ class load_generator {
     const auto end = clock_type::now();
     if (cancelled_by_interruption(ec)) {
       // Cancelled by the interruption, not failed: in no figure.
-      if (!measured) --warmup_in_flight_;
+      if (!measured) warmup_operation_ended();
       return retire();
     }
     std::string error;
@@ -747,7 +809,7 @@ class load_generator {
         ++f_.warmup_failed;
         ++f_.warmup_errors[error];
       }
-      if (--warmup_in_flight_ == 0 && measuring_) start_counting();
+      warmup_operation_ended();
     }
     if (measuring_ && o_.duration && std::chrono::duration<double>(end - measure_start_).count() >= *o_.duration)
       stop_issuing();
@@ -776,7 +838,7 @@ class load_generator {
   [[noreturn]] void abandon() {
     std::fprintf(stderr, "vpci-perf: second signal: exiting without waiting for the operations in flight\n");
     settle_seconds();
-    print_figures(o_, f_);
+    figures_to_print::kept().print(o_, f_);  // unless a signal after the load printed them
     std::fflush(stdout);
     std::fflush(stderr);
     std::_Exit(130);
@@ -792,7 +854,7 @@ class load_generator {
   void retire() {
     if (--active_ != 0) return;
     settle_seconds();
-    if (hooks_.accesses && counting_ && f_.operations() != 0) {
+    if (hooks_.accesses && measuring_ && f_.operations() != 0) {
       if (const auto n = hooks_.accesses(); n)
         f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.operations());
     }
@@ -800,7 +862,8 @@ class load_generator {
     done_();
   }
 
-  // One line per second on stderr: the last second's blocks/s, MB/s and p99, and the errors so far.
+  // One line per second on stderr: the last second's blocks/s, MB/s and p99 ("-" for a second in which no
+  // measured operation succeeded: 0 would read as a measurement), and the errors so far.
   void tick() {
     progress_.expires_after(std::chrono::seconds(1));
     progress_.async_wait([this](boost::system::error_code ec) {
@@ -811,10 +874,12 @@ class load_generator {
       if (!o_.quiet && measuring_) {
         const double span = std::chrono::duration<double>(now - last_tick_).count();
         const double rate = static_cast<double>(interval_.count()) / (span > 0 ? span : 1);
-        std::fprintf(stderr, "[%6.1fs] %10.0f blocks/s %9.3f MB/s  p99 %8.2f us  errors %" PRIu64 "\n",
+        std::array<char, 32> p99{"       -"};
+        if (interval_.count() != 0)
+          std::snprintf(p99.data(), p99.size(), "%8.2f", static_cast<double>(interval_.percentile(99)) / 1000.0);
+        std::fprintf(stderr, "[%6.1fs] %10.0f blocks/s %9.3f MB/s  p99 %s us  errors %" PRIu64 "\n",
                      std::chrono::duration<double>(now - measure_start_).count(), rate,
-                     rate * static_cast<double>(o_.block_size) / 1e6, static_cast<double>(interval_.percentile(99)) / 1000.0,
-                     f_.failed);
+                     rate * static_cast<double>(o_.block_size) / 1e6, p99.data(), f_.failed);
       } else if (!o_.quiet && !f_.load_started) {
         std::fprintf(stderr, "[sizing] reading the size of block %u\n", o_.block_id);
       } else if (!o_.quiet) {
@@ -850,11 +915,12 @@ class load_generator {
   std::uint64_t measured_issued_{0};
   std::size_t warmup_in_flight_{0};
   std::size_t active_{0};
+  std::vector<std::size_t> waiting_slots_;  // slots whose first measured operation waits for the warm-up's end
   bool measuring_{false};
-  bool counting_{false};
   bool stopping_{false};
   std::optional<clock_type::time_point> stopped_at_;  // the first signal: the measured seconds end there
   std::atomic<bool> second_signal_{false};             // set on the signal watch's thread
+  bool kept_{false};                                   // after_load() handed the signals on
 };
 
 // Runs the load on `vf` until it is done; returns the figures. A block of another size than --block-size
@@ -1321,7 +1387,7 @@ int main(int argc, char** argv) {
                    name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth,
                    o.read_percent);
     const figures f = o.role == role_kind::vf ? run_vf(o, signals) : run_both(o, signals);
-    print_figures(o, f);
+    figures_to_print::kept().print(o, f);
     // The figures are what the run is for: not written (stdout on a full disk) is a failed run.
     errno = 0;
     if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
