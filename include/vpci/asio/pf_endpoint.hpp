@@ -338,6 +338,9 @@ class pf_endpoint {
   // all end serving with vpci::errc::cancelled (emit on the endpoint's thread).
   // Thread safety: the endpoint's (one thread or strand), which must be the stream's executor. The stream
   // and its executor's context must outlive the operation (destroying the endpoint ends it).
+  // A pipe (a posix::stream_descriptor on a FIFO): a VF that closes its reading end makes the PF's next
+  // answer raise SIGPIPE, whose default action ends the process with every VF it serves; ignore SIGPIPE
+  // in a program that serves pipes (Asio's sockets send with MSG_NOSIGNAL and need nothing).
   // Without a token: vpci::default_completion_token_t<typename Stream::executor_type>.
   template <class Stream, class CompletionToken = vpci::default_completion_token_t<typename Stream::executor_type>>
     requires(!detail::is_pf_stream_options<std::remove_cvref_t<CompletionToken>>)  // that is the form below

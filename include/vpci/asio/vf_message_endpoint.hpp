@@ -19,6 +19,9 @@
 //   endpoint left pending on the stream is cancelled first (the stream must then have cancel()).
 //
 // Thread safety: one executor (a strand or a single-threaded io_context) per endpoint.
+// A pipe as the stream (a posix::stream_descriptor): the PF closing its reading end makes the VF's next
+// request raise SIGPIPE, whose default action ends the process; ignore SIGPIPE in a program that drives
+// VFs over pipes (Asio's sockets send with MSG_NOSIGNAL and need nothing).
 #pragma once
 
 #include <poll.h>
