@@ -87,4 +87,26 @@ inline bytes freebsd_version_request(std::uint64_t id, std::uint32_t version) {
   return packet;
 }
 
+// hv_pci_query_relations, the first message after negotiation: struct pci_message {PCI_QUERY_BUS_RELATIONS}
+// sent with vmbus_sendpacket(..., requestid 0, VM_PKT_DATA_INBAND, flags 0): no completion asked for. 16 + 4
+// = 20 bytes, padded to 24 (len8 3).
+inline bytes linux_query_bus_relations() {
+  return make_bytes({0x06, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,   // in-band, len8 3, flags 0
+                     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // transaction ID 0
+                     0x01, 0x00, 0x49, 0x42,                           // PCI_QUERY_BUS_RELATIONS
+                     0x00, 0x00, 0x00, 0x00});                         // VMBus padding
+}
+
+// hv_pci_enter_d0: struct pci_bus_d0_entry {PCI_BUS_D0ENTRY, reserved, u64 mmio_base}, completion
+// requested, the transaction ID the guest's packet address: 16 + 16 = 32 bytes, no padding.
+inline bytes linux_bus_d0_entry(std::uint64_t id, std::uint64_t mmio_base) {
+  auto packet = make_bytes({0x06, 0x00, 0x02, 0x00, 0x04, 0x00, 0x01, 0x00,   // in-band, len8 4, completion requested
+                            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // transaction ID
+                            0x07, 0x00, 0x49, 0x42, 0x00, 0x00, 0x00, 0x00,   // PCI_BUS_D0ENTRY, reserved
+                            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}); // mmio_base
+  le::store_u64(packet.data() + 8, id);
+  le::store_u64(packet.data() + 24, mmio_base);
+  return packet;
+}
+
 }  // namespace vpci::test::linux_packets

@@ -260,8 +260,10 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(pf_message_session_violations)
 
 BOOST_FIXTURE_TEST_CASE(protocol_violations_quarantine_and_change_nothing, fixture) {
-  auto unknown_type = read_packet(1, 3, slot0, 8);
-  le::store_u32(unknown_type.data() + 16, 0x42490077);
+  auto no_type_word = std::vector<std::byte>(hyperv::vmbus::descriptor_size);  // a descriptor, no payload
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_data_inband, 16, 1,
+                                                                 hyperv::vmbus::flag_completion_requested),
+                                  no_type_word.data());
   auto completion_packet = read_packet(1, 3, slot0, 8);
   le::store_u16(completion_packet.data(), hyperv::vmbus::packet_completion);
   auto bad_len8 = read_packet(1, 3, slot0, 8);
@@ -273,16 +275,14 @@ BOOST_FIXTURE_TEST_CASE(protocol_violations_quarantine_and_change_nothing, fixtu
   auto long_read = read_packet(1, 3, slot0, 8);
   long_read.resize(40);
   le::store_u16(long_read.data() + 4, 5);
-  auto invalidate_from_vf = std::vector<std::byte>(32);
-  BOOST_REQUIRE(hyperv::encode(hyperv::invalidate{slot0, block_mask{1}}, invalidate_from_vf).has_value());
   auto version_query = read_packet(1, 3, slot0, 8);
   le::store_u32(version_query.data() + 16, static_cast<std::uint32_t>(hyperv::message_type::query_protocol_version));
   auto write_short = write_packet(1, 3, slot0, pattern(16, 0), false, 20);
   auto write_extra = write_packet(1, 3, slot0, pattern(16, 0), false, 4);  // 12 bytes past a padded 4-byte write
   const std::vector<std::byte> garbage(16, std::byte{0xFF});
 
-  for (const auto& packet : {unknown_type, completion_packet, bad_len8, bad_offset, reserved_wslot, long_read,
-                             invalidate_from_vf, version_query, write_short, write_extra, garbage}) {
+  for (const auto& packet : {no_type_word, completion_packet, bad_len8, bad_offset, reserved_wslot, long_read,
+                             version_query, write_short, write_extra, garbage}) {
     fixture f;
     out.fill(std::byte{0x5A});
     auto reply = f.session0.on_packet(packet, out);
@@ -406,6 +406,11 @@ BOOST_AUTO_TEST_CASE(garbage_fuzz) {
       BOOST_REQUIRE(reply.error() == errc::protocol_violation);
       BOOST_REQUIRE(f.store.quarantined(vf0) == quarantine_reason::protocol_violation);
       ++violations;
+    } else if (reply->size == 0) {
+      // Dropped: only a message this PF does not serve that asked for no completion.
+      BOOST_REQUIRE((le::load_u16(packet.data() + 6) & hyperv::vmbus::flag_completion_requested) == 0);
+      BOOST_REQUIRE(f.session0.counters().unsupported_messages == 1u);
+      BOOST_REQUIRE(f.store.quarantined(vf0) == quarantine_reason::none);
     } else {
       ++answered;
       BOOST_REQUIRE(reply->size <= f.out.size());
@@ -731,6 +736,61 @@ BOOST_FIXTURE_TEST_CASE(case_4_accounting_busy_only_past_the_cap, fixture) {
   BOOST_TEST(calm.counters(vf0).busy == 0u);
 }
 
+// Found by a review: a pci-hyperv guest sends QUERY_BUS_RELATIONS (no completion asked for) and
+// BUS_D0ENTRY (completion asked for) right after negotiation (hv_pci_probe). The session called every
+// message type but READ_BLOCK and WRITE_BLOCK a violation, quarantined the VF and closed the stream, and
+// the quarantine refused the guest's next negotiation. OpenVMM's VSP answers a packet it cannot handle
+// STATUS_BAD_DATA, when a completion is asked for, and goes on (ReadyState::run); so does the session.
+BOOST_FIXTURE_TEST_CASE(a_message_this_pf_does_not_serve_is_answered_bad_data_and_the_stream_goes_on, fixture) {
+  using namespace vpci::test::linux_packets;
+  out.fill(std::byte{0x5A});
+  auto relations = session0.on_packet(linux_query_bus_relations(), out);
+  BOOST_TEST_REQUIRE(relations.has_value());
+  BOOST_TEST(relations->size == 0u);  // no completion asked for: nothing to send
+  for (std::byte b : out) BOOST_REQUIRE(std::to_integer<unsigned>(b) == 0x5Au);
+  BOOST_TEST(!session0.has_output());
+
+  auto d0_entry = session0.on_packet(linux_bus_d0_entry(0xFFFF'8880'1234'5678, 0xF800'0000), out);
+  BOOST_TEST_REQUIRE(d0_entry.has_value());
+  // struct pci_response from the host: a completion (type 11, offset8 2, len8 3), the guest's transaction
+  // ID, STATUS_BAD_DATA (0xC000090B), padded from 20 to 24 bytes; after the stream's length word.
+  const auto expected = vpci::test::make_bytes({0x18, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
+                                    0x78, 0x56, 0x34, 0x12, 0x80, 0x88, 0xFF, 0xFF, 0x0B, 0x09, 0x00, 0xC0,
+                                    0x00, 0x00, 0x00, 0x00});
+  BOOST_TEST(ints(std::span<const std::byte>{out}.first(d0_entry->size)) == ints(expected), boost::test_tools::per_element());
+  BOOST_TEST(d0_entry->status == ntstatus::bad_data);
+  BOOST_TEST(!d0_entry->admitted);
+  hand_off(session0);
+
+  // A type no one defines, and INVALIDATE_BLOCK (the PF's message) from the VF: the same rule.
+  auto undefined = read_packet(9, 3, slot0, 8);
+  le::store_u32(undefined.data() + 16, 0x42490077);
+  BOOST_TEST(answer(session0, undefined).status == ntstatus::bad_data);
+  auto invalidate_from_vf = std::vector<std::byte>(hyperv::invalidate::wire_size);
+  BOOST_REQUIRE(hyperv::encode(hyperv::invalidate{slot0, block_mask{1}}, invalidate_from_vf).has_value());
+  auto invalidate_reply = session0.on_packet(invalidate_from_vf, out);
+  BOOST_TEST_REQUIRE(invalidate_reply.has_value());
+  BOOST_TEST(invalidate_reply->size == 0u);  // sent without a completion asked for, as the PF sends it
+
+  BOOST_TEST(session0.counters().unsupported_messages == 4u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  BOOST_TEST(store.counters(vf0).violations == 0u);
+  BOOST_TEST(store.in_flight(vf0) == 0u);
+  expect_untouched();
+  // The stream goes on: the guest's block read is served.
+  const pf_reply read = answer(session0, read_packet(10, 3, slot0, 16));
+  BOOST_TEST(read.status == ntstatus::success);
+}
+
+// Before a version is agreed (negotiation required, as a host requires it) anything but a version request
+// still ends the channel: OpenVMM's VSP gives it up too (UnexpectedPacketOrder).
+BOOST_FIXTURE_TEST_CASE(an_unserved_message_before_negotiation_is_still_a_violation, fixture) {
+  pf_message_session<4> fresh{store, vf0, slot0};
+  auto reply = fresh.on_packet(vpci::test::linux_packets::linux_bus_d0_entry(1, 0), out);
+  BOOST_TEST(reply.error() == errc::protocol_violation);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::protocol_violation);
+}
+
 // Case 12, the engine's verdicts: garbage and bad frames are violations once (sticky, counted once);
 // a stream cut inside a frame is truncated_message without quarantine.
 BOOST_FIXTURE_TEST_CASE(case_12_framing_verdicts, fixture) {
@@ -741,12 +801,14 @@ BOOST_FIXTURE_TEST_CASE(case_12_framing_verdicts, fixture) {
   BOOST_TEST(store.quarantined(vf0) == quarantine_reason::protocol_violation);
   BOOST_TEST(session0.on_input(garbage, response).error == errc::protocol_violation);
   BOOST_TEST(store.counters(vf0).violations == 1u);
-  // A message a VF may not send, inside a good frame.
+  // A packet a VF may not send (a completion), inside a good frame.
   fixture g;
-  auto inval = std::vector<std::byte>(hyperv::invalidate_frame_size);
-  BOOST_REQUIRE(hyperv::encode_invalidate_frame(hyperv::invalidate{slot0, block_mask{1}}, inval).has_value());
-  BOOST_TEST(g.session0.on_input(inval, response).error == errc::protocol_violation);
-  BOOST_TEST(g.session0.on_input(inval, response).error == errc::protocol_violation);
+  auto completion = std::vector<std::byte>(4 + 24);
+  le::store_u32(completion.data(), 24);
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_completion, 20, 1),
+                                  completion.data() + 4);
+  BOOST_TEST(g.session0.on_input(completion, response).error == errc::protocol_violation);
+  BOOST_TEST(g.session0.on_input(completion, response).error == errc::protocol_violation);
   BOOST_TEST(g.store.counters(vf0).violations == 1u);
   // Cut mid-frame.
   fixture h;

@@ -482,11 +482,14 @@ BOOST_AUTO_TEST_CASE(case_5_a_pf_destroyed_with_streams_live) {
 
 // Case 12, PF half. A violation quarantines the VF and the PF closes the stream.
 BOOST_AUTO_TEST_CASE(case_12_violations_close_the_stream) {
-  std::array<std::byte, hyperv::invalidate_frame_size> invalidate_from_vf{};
-  BOOST_REQUIRE(hyperv::encode_invalidate_frame(hyperv::invalidate{slot0, block_mask{1}}, invalidate_from_vf).has_value());
+  // A completion from the VF, in a good frame: a packet a VF never sends (it is the PF's answer).
+  bytes completion_from_vf(4 + 24);
+  le::store_u32(completion_from_vf.data(), 24);
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_completion, 20, 1),
+                                  completion_from_vf.data() + 4);
   const bytes garbage(12, std::byte{0xFF});
   const bytes bad_length = vpci::test::make_bytes({3, 0, 0, 0, 1, 2, 3});
-  for (const bytes& sent : {garbage, bad_length, bytes(invalidate_from_vf.begin(), invalidate_from_vf.end())}) {
+  for (const bytes& sent : {garbage, bad_length, completion_from_vf}) {
     serve_fixture f;
     auto& [vf_end, pf_end] = f.connect();
     auto& [other_vf_end, other_pf_end] = f.connect();

@@ -288,6 +288,16 @@ inline std::vector<std::byte> data_of(const packet& p, std::size_t n) {
   return {p.body.begin() + 4, p.body.begin() + 4 + static_cast<std::ptrdiff_t>(n)};
 }
 
+// The stream still serves: a read of `b` (the small read-write block) is answered with its bytes. Nothing
+// to check without one (the stream staying open is then all the case shows).
+inline std::string still_served(vf_stream& s, const block_spec* b) {
+  if (!b) return {};
+  packet p;
+  if (auto e = s.read(b->id, static_cast<std::uint32_t>(b->size), p, 0x30000); !e.empty()) return "the read after it: " + e;
+  if (auto e = expect_read(p, static_cast<std::uint32_t>(b->size)); !e.empty()) return "the read after it: " + e;
+  return {};
+}
+
 #define VPCI_HV_CHECK(text)                        \
   if (auto checked_ = (text); !checked_.empty()) return fail(checked_)
 #define VPCI_HV_OPEN(stream)                                                       \
@@ -815,6 +825,47 @@ inline std::vector<hyperv_case> hyperv_cases() {
         VPCI_HV_CHECK(expect_read(p, static_cast<std::uint32_t>(b->size)));
         return pass();
       });
+  // ---- messages the PF does not serve: STATUS_BAD_DATA when a completion is asked for, else nothing; the
+  // stream goes on (a read after them is served) ----
+  add("hyperv.unknown_message_type", "hyperv-binding.md §What the PF session answers 1",
+      "an unknown message type asking for a completion: STATUS_BAD_DATA, the stream goes on", [small](hyperv_context& ctx) {
+        vf_stream s(ctx);
+        VPCI_HV_OPEN(s);
+        VPCI_HV_CHECK(s.send(frame(0x10000, words({0x42490077, 1, ctx.wslot, 4}))));
+        packet p;
+        VPCI_HV_CHECK(s.completion(p, 0x10000));
+        VPCI_HV_CHECK(expect_status(p, ntstatus::bad_data));
+        VPCI_HV_CHECK(still_served(s, small(ctx)));
+        return pass("STATUS_BAD_DATA");
+      });
+  add("hyperv.linux_bus_messages", "hyperv-binding.md §What the PF session answers 1",
+      "QUERY_BUS_RELATIONS (no completion asked for), then BUS_D0ENTRY, as pci-hyperv sends them after negotiation: "
+      "nothing, then STATUS_BAD_DATA; the stream goes on",
+      [small](hyperv_context& ctx) {
+        vf_stream s(ctx);
+        VPCI_HV_OPEN(s);
+        frame_options no_completion;
+        no_completion.flags = 0;
+        VPCI_HV_CHECK(s.send(frame(0, words({0x42490001}), no_completion)));  // hv_pci_query_relations
+        VPCI_HV_CHECK(s.send(frame(0x20000, words({0x42490007, 0, 0xF8000000, 0}))));  // hv_pci_enter_d0
+        packet p;
+        VPCI_HV_CHECK(s.completion(p, 0x20000));  // an answer to the first would come first, with ID 0
+        VPCI_HV_CHECK(expect_status(p, ntstatus::bad_data));
+        VPCI_HV_CHECK(still_served(s, small(ctx)));
+        return pass("nothing, then STATUS_BAD_DATA");
+      });
+  add("hyperv.invalidate_from_vf", "hyperv-binding.md §What the PF session answers 1",
+      "INVALIDATE_BLOCK sent by the VF, without a completion asked for (as a PF sends it): no answer, the stream goes on",
+      [small](hyperv_context& ctx) {
+        vf_stream s(ctx);
+        VPCI_HV_OPEN(s);
+        frame_options no_completion;
+        no_completion.flags = 0;
+        VPCI_HV_CHECK(s.send(frame(0, words({msg_invalidate, ctx.wslot, 1, 0}), no_completion)));
+        VPCI_HV_CHECK(still_served(s, small(ctx)));
+        return pass("no answer");
+      });
+
   add("hyperv.unread_answers_stall", "hyperv-binding.md §How the PF serves a stream", "a VF that never reads its answers is cut off after the stall timeout",
       [](hyperv_context& ctx) {
         if (!ctx.stall) return skip("give the PF's stall timeout (--stall-ms) to bound this case");
@@ -863,8 +914,6 @@ inline std::vector<hyperv_case> hyperv_cases() {
         o.len8 = 9;
         return violation(ctx, frame(0x10000, words({msg_read, b ? b->id : 1, ctx.wslot, 4}), o));
       });
-  add("hyperv.unknown_message_type", "hyperv-binding.md §What the PF session answers 1", "an unknown message type: closed",
-      [](hyperv_context& ctx) { return violation(ctx, frame(0x10000, words({0x42490077, 1, ctx.wslot, 4}))); });
   add("hyperv.completion_from_vf", "hyperv-binding.md §What the PF session answers 1", "a completion packet from the VF: closed",
       [](hyperv_context& ctx) {
         frame_options o;
@@ -872,8 +921,6 @@ inline std::vector<hyperv_case> hyperv_cases() {
         o.flags = 0;
         return violation(ctx, frame(0x10000, words({0}), o));
       });
-  add("hyperv.invalidate_from_vf", "hyperv-binding.md §What the PF session answers 1", "INVALIDATE_BLOCK sent by the VF: closed",
-      [](hyperv_context& ctx) { return violation(ctx, frame(0, words({msg_invalidate, ctx.wslot, 1, 0}))); });
   add("hyperv.trailing_bytes", "hyperv-binding.md §Padding rule 5", "a read request with 8 bytes past its padded size: closed",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
@@ -897,8 +944,11 @@ inline std::vector<hyperv_case> hyperv_cases() {
   add("hyperv.quarantine_persists", "hyperv-binding.md §What the PF session answers 2", "after a violation the VF's new stream is refused: ACCESS_DENIED",
       [small](hyperv_context& ctx) {
         const block_spec* b = small(ctx);
-        // Commit one violation of our own, so the case stands alone under --case.
-        if (auto r = violation(ctx, frame(0x10000, words({0x42490077, 1, ctx.wslot, 4}))); r.outcome != verdict::pass) return r;
+        // Commit one violation of our own (a completion from the VF), so the case stands alone under --case.
+        frame_options completion;
+        completion.type = type_completion;
+        completion.flags = 0;
+        if (auto r = violation(ctx, frame(0x10000, words({0}), completion)); r.outcome != verdict::pass) return r;
         vf_stream s(ctx);
         if (!s.connected()) return fail("cannot connect: " + s.error());
         VPCI_HV_CHECK(s.send(version_frame(1, version_1_4)));

@@ -11,9 +11,12 @@
 //   the end of one frame at a time; a bad frame length is a protocol violation; after a violation the
 //   stream is dead (every later input is refused, nothing consumed);
 // - every packet is answered or judged exactly as restated here from the codec: a malformed descriptor,
-//   a packet type or message type a VF does not send, a request that does not decode (other than a bad
-//   length), a block message before agreement when negotiation is required, or a second negotiation is a
-//   violation: no answer, VF 0 quarantined; otherwise one answer frame that decodes with the codec, carries
+//   a packet that is not in-band data or has no type word, a block request that does not decode (other
+//   than a bad length), anything but a version request before agreement when negotiation is required, or
+//   a second negotiation is a violation: no answer, VF 0 quarantined; any other message type (one this PF
+//   does not serve) is a completion carrying STATUS_BAD_DATA and the transaction ID when the descriptor
+//   asks for one, else nothing at all, never counted in flight, and counted as unsupported; otherwise one
+//   answer frame that decodes with the codec, carries
 //   the request's transaction ID and the expected status: admission first (quarantined: access denied,
 //   over the cap: STATUS_DEVICE_NOT_READY, neither counted in flight), then the wslot (another function's:
 //   access denied), then the length, then the store's verdict (session_support.hpp); a read that succeeds
@@ -55,6 +58,8 @@ enum class negotiation { waiting, agreed, skipped };
 
 struct expected_answer {
   bool violation{false};
+  bool unsupported{false};  // a message type this PF does not serve: STATUS_BAD_DATA, or nothing
+  bool silent{false};       // no completion asked for: no answer at all
   message_type type{message_type::read_block};
   std::uint64_t id{0};
   ntstatus status{ntstatus::success};
@@ -92,6 +97,7 @@ struct harness {
   std::uint64_t store_pending{0};
   bool armed{false};
   bool progressed{false};
+  std::uint64_t unsupported{0};
 
   harness(engine::pf_limits limits, wslot s, std::uint64_t stall, bool required)
       : fixture(limits), session(fixture.store(), 0, s, stall, engine::pf_negotiation{required}), slot(s), rules{required},
@@ -106,8 +112,17 @@ struct harness {
     if (!d || d->type != vmbus::packet_data_inband) return violation();
     a.id = d->transaction_id;
     const auto payload = packet.subspan(std::size_t{d->offset8} * 8);
+    if (payload.size() < 4) return violation();
     auto type = peek_message_type(payload);
-    if (!type) return violation();
+    const bool block = type && (*type == message_type::read_block || *type == message_type::write_block);
+    if (!type || (!block && *type != message_type::query_protocol_version)) {
+      if (state == negotiation::waiting && rules.required) return violation();
+      ++unsupported;
+      a.unsupported = true;
+      a.silent = (d->flags & vmbus::flag_completion_requested) == 0;
+      a.status = ntstatus::bad_data;
+      return a;
+    }
     a.type = *type;
     if (*type == message_type::query_protocol_version) {
       if (state != negotiation::waiting) return violation();
@@ -119,7 +134,6 @@ struct harness {
       a.version = a.agree ? request->version : rules.highest;
       return a;
     }
-    if (*type != message_type::read_block && *type != message_type::write_block) return violation();
     if (state == negotiation::waiting && rules.required) return violation();
     // A block message ends the chance to negotiate, even one that then turns out a violation.
     if (state == negotiation::waiting) state = negotiation::skipped;
@@ -184,6 +198,12 @@ struct harness {
     const exact_bytes packet_copy{frame.subspan(frame_prefix_size)};
     const auto packet = packet_copy.view();
     VPCI_FUZZ_CHECK(reply.status == a.status && reply.admitted == a.admitted);
+    if (a.unsupported) {
+      // struct pci_response: the status alone, as a write's completion carries it.
+      auto r = decode_write_completion(packet);
+      VPCI_FUZZ_CHECK(r && r->transaction_id == a.id && r->status == ntstatus::bad_data);
+      return;
+    }
     if (a.type == message_type::query_protocol_version) {
       auto r = decode_version_response(packet);
       VPCI_FUZZ_CHECK(r && r->transaction_id == a.id && r->status == a.status && r->version == a.version);
@@ -243,11 +263,17 @@ struct harness {
         continue;
       }
       const expected_answer a = judge(ref.packet);
+      VPCI_FUZZ_CHECK(session.counters().unsupported_messages == unsupported);
       if (a.violation) {
         VPCI_FUZZ_CHECK(step.error == errc::protocol_violation && step.reply.size == 0);
         dead = true;
         quarantined = true;
         return;
+      }
+      if (a.silent) {
+        VPCI_FUZZ_CHECK(step.error == no_error && step.reply.size == 0);
+        VPCI_FUZZ_CHECK(out.untouched_from(0));
+        continue;
       }
       VPCI_FUZZ_CHECK(step.error == no_error && step.reply.size > 0);
       check_answer(a, std::span<const std::byte>(out.view()).first(step.reply.size), step.reply);
@@ -270,9 +296,14 @@ struct harness {
       return;
     }
     const expected_answer a = judge(copy.view());
+    VPCI_FUZZ_CHECK(session.counters().unsupported_messages == unsupported);
     if (a.violation) {
       VPCI_FUZZ_CHECK(!reply && reply.error() == errc::protocol_violation && out.untouched_from(0));
       quarantined = true;
+      return;
+    }
+    if (a.silent) {
+      VPCI_FUZZ_CHECK(reply.has_value() && reply->size == 0 && out.untouched_from(0));
       return;
     }
     VPCI_FUZZ_CHECK(reply.has_value());

@@ -325,8 +325,9 @@ class pf_endpoint {
   // - success: the VF closed the stream at a frame boundary (answers already produced were written
   //   first, for a VF that only half-closed);
   // - vpci::errc::truncated_message: the stream ended inside a frame (the VF crashed; no quarantine);
-  // - vpci::errc::protocol_violation: garbage, a broken frame, a message a VF may not send (the VF is
-  //   quarantined);
+  // - vpci::errc::protocol_violation: garbage, a broken frame, a packet a VF may not send, a block request
+  //   that does not decode (the VF is quarantined; a message of a type this PF does not serve is answered
+  //   STATUS_BAD_DATA instead, and serving goes on: docs/hyperv-binding.md);
   // - vpci::errc::quarantined: overflow, the stream took none of the VF's answers for the stall timeout
   //   (options.stall_timeout) while the VF kept them waiting;
   // - vpci::errc::vf_removed: remove_vf(vf), or this endpoint destroyed;

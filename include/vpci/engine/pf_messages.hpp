@@ -10,10 +10,18 @@
 // STATUS_INVALID_PARAMETER. A refused request changes nothing.
 //
 // What quarantines: a protocol violation (garbage or a broken frame on the stream, a malformed
-// descriptor, a packet type or message type a VF does not send, a request whose fields do not decode):
-// the transport then closes the stream. And overflow: a stream that takes none of the answers the PF
-// holds for the VF for a whole stall check period (the VF does not read its answers). Error statuses
-// never quarantine; a VF over its in-flight cap gets STATUS_DEVICE_NOT_READY.
+// descriptor, a packet that is not in-band data, a READ_BLOCK or WRITE_BLOCK request whose fields do not
+// decode, anything but a version request before a version is agreed when negotiation is required): the
+// transport then closes the stream. And overflow: a stream that takes none of the answers the PF holds
+// for the VF for a whole stall check period (the VF does not read its answers). Error statuses never
+// quarantine; a VF over its in-flight cap gets STATUS_DEVICE_NOT_READY.
+//
+// Messages this PF does not serve: a well-formed in-band packet of any other message type (the vPCI bus
+// messages a pci-hyperv guest sends on the same channel, QUERY_BUS_RELATIONS right after negotiation and
+// BUS_D0ENTRY; a type no one defines) is answered STATUS_BAD_DATA when its descriptor asks for a
+// completion and dropped when it does not, and the stream goes on, as OpenVMM's VSP answers a packet it
+// cannot handle once a version is agreed (ReadyState::run). Counted (pf_session_counters::
+// unsupported_messages).
 //
 // Version negotiation (pf_negotiation): a QUERY_PROTOCOL_VERSION for a version in the supported range is
 // answered STATUS_SUCCESS and agrees that version; any other version STATUS_REVISION_MISMATCH, and the
@@ -107,6 +115,7 @@ struct pf_session_counters {
   std::uint64_t invalid_length{0};     // length 0 or above 128
   std::uint64_t version_requests{0};   // QUERY_PROTOCOL_VERSION answered (agreed or mismatched)
   std::uint64_t version_mismatches{0}; // of which answered STATUS_REVISION_MISMATCH
+  std::uint64_t unsupported_messages{0}; // other message types: STATUS_BAD_DATA, or dropped (no completion asked)
 };
 
 // One step of on_input.
@@ -168,7 +177,8 @@ class pf_message_session {
 
   // One whole packet from the VF (a frame's content, without the length prefix), for transports that
   // deliver packets themselves. On success the response frame is in response_out and counts as an unsent
-  // answer (a version request's answer too; it is never counted in flight). Errors (nothing decoded or
+  // answer (a version request's answer too; it is never counted in flight); a reply of size 0 is none (a
+  // message this PF does not serve that asked for no completion: dropped). Errors (nothing decoded or
   // changed unless said):
   // - buffer_too_small: response_out < response_buffer_size;
   // - busy: the answer queue is full (accepting() is false): the transport must wait for end_handoff();
@@ -178,7 +188,7 @@ class pf_message_session {
     if (response_out.size() < response_buffer_size) return errc::buffer_too_small;
     if (!accepting()) return errc::busy;
     auto reply = answer(packet, response_out);
-    if (reply) {
+    if (reply && reply->size != 0) {
       ++unsent_;
       if (reply->admitted) ++unsent_admitted_;
     }
@@ -324,16 +334,20 @@ class pf_message_session {
     auto descriptor = hyperv::vmbus::decode_descriptor(packet);
     if (!descriptor || descriptor->type != hyperv::vmbus::packet_data_inband) return violation();
     const auto payload = packet.subspan(std::size_t{descriptor->offset8} * 8);
+    // A type this library does not name is a message this PF does not serve, not garbage: only a payload
+    // too short to hold a type word is.
     auto type = hyperv::peek_message_type(payload);
-    if (!type) return violation();
+    if (!type && type.error() != errc::unknown_message_type) return violation();
     const std::uint64_t id = descriptor->transaction_id;
-    if (*type == hyperv::message_type::query_protocol_version) return answer_version(payload, id, response_out);
-    if (*type != hyperv::message_type::read_block && *type != hyperv::message_type::write_block) return violation();
-    // A block message: only after agreement when negotiation is required (a host gives the channel up).
+    if (type && *type == hyperv::message_type::query_protocol_version) return answer_version(payload, id, response_out);
+    const bool block_message =
+        type && (*type == hyperv::message_type::read_block || *type == hyperv::message_type::write_block);
+    // Anything else only after agreement when negotiation is required (a host gives the channel up).
     if (negotiation_state_ == pf_negotiation_state::waiting) {
       if (negotiation_.required) return violation();
-      negotiation_state_ = pf_negotiation_state::skipped;
+      if (block_message) negotiation_state_ = pf_negotiation_state::skipped;
     }
+    if (!block_message) return answer_unsupported(*descriptor, response_out);
     if (*type == hyperv::message_type::read_block) {
       auto request = hyperv::decode_read_request(payload);
       if (!request) return refused_or_violation(request.error(), payload, message_kind::read, id, response_out);
@@ -370,6 +384,19 @@ class pf_message_session {
       bump(counters_.version_mismatches);
     }
     return pf_reply{*size, status, false};
+  }
+
+  // A message this PF does not serve (see the top of this file): STATUS_BAD_DATA in a completion that
+  // carries only a status (a write's completion has that shape: pci_response), or nothing when the VF
+  // asked for no completion. Never counted in flight: the answer queue's limit bounds these answers.
+  constexpr result<pf_reply> answer_unsupported(const hyperv::vmbus::packet_descriptor& descriptor,
+                                                std::span<std::byte> out) noexcept {
+    bump(counters_.unsupported_messages);
+    if ((descriptor.flags & hyperv::vmbus::flag_completion_requested) == 0) return pf_reply{};
+    auto size = hyperv::encode_write_completion_frame(
+        hyperv::write_completion{descriptor.transaction_id, ntstatus::bad_data}, out);
+    if (!size) return size.error();
+    return pf_reply{*size, ntstatus::bad_data, false};
   }
 
   constexpr result<pf_reply> violation() noexcept {
