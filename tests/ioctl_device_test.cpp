@@ -412,6 +412,43 @@ BOOST_AUTO_TEST_CASE(invalidate_block_pending_until_an_invalidation) {
   BOOST_TEST(le::load_u64(output.data()) == 0x10u);
 }
 
+// Found by a review: the IOCTL's WDK page lays the request out with VPCI_INVALIDATE_BLOCK_OUTPUT in
+// Type3InputBuffer ("InputBufferLength: the size of the VPCI_INVALIDATE_BLOCK_OUTPUT structure", UserBuffer
+// NULL). Laid out that way it was refused STATUS_BUFFER_TOO_SMALL: only the output buffer was looked at.
+// It now completes into the input buffer when no output buffer holds the structure.
+BOOST_AUTO_TEST_CASE(an_invalidate_laid_out_as_its_wdk_page_completes_into_the_input_buffer) {
+  ioctl_setup s;
+  std::array<std::byte, 8> type3_input{};
+  type3_input.fill(std::byte{0xEE});
+  io_status_block status;
+  io_event event;
+  BOOST_TEST(s.device->device_io_control(ioctl::invalidate_block, type3_input.data(), 8, nullptr, 0, status, event) ==
+             ntstatus::pending);
+  run_ready(s.io);
+  BOOST_TEST(!event.signaled());
+  BOOST_REQUIRE(!s.pf.invalidate(0, block_mask{0x5}));
+  run_ready(s.io);
+  BOOST_REQUIRE(event.signaled());
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(status.Information == 0u);
+  BOOST_TEST(octets(type3_input) == (std::vector<unsigned>{0x05, 0, 0, 0, 0, 0, 0, 0}));
+  // Both given: the output buffer takes it, the input is left alone.
+  std::array<std::byte, 8> output{};
+  type3_input.fill(std::byte{0xEE});
+  BOOST_REQUIRE(!s.pf.invalidate(0, block_mask{0x9}));
+  run_ready(s.io);
+  BOOST_TEST(s.device->device_io_control(ioctl::invalidate_block, type3_input.data(), 8, output.data(), 8, status, event) ==
+             ntstatus::pending);
+  run_ready(s.io);
+  BOOST_REQUIRE(event.signaled());
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(le::load_u64(output.data()) == 0x9u);
+  BOOST_TEST(octets(type3_input) == std::vector<unsigned>(8, 0xEEu));
+  // A null input that claims 8 bytes: STATUS_INVALID_PARAMETER.
+  BOOST_TEST(s.device->device_io_control(ioctl::invalidate_block, nullptr, 8, nullptr, 0, status, event) ==
+             ntstatus::invalid_parameter);
+}
+
 // One invalidate request pending at a time: a second completes STATUS_DEVICE_NOT_READY.
 BOOST_AUTO_TEST_CASE(a_second_invalidate_request_is_refused) {
   ioctl_setup s;
@@ -462,6 +499,7 @@ BOOST_AUTO_TEST_CASE(requests_refused_at_once) {
       {"write: DataLength 129", ioctl::write_block, write_input(1, pattern(129, 0)), none, ntstatus::invalid_parameter},
       {"invalidate: output 7 bytes", ioctl::invalidate_block, {}, std::span{output}.first(7), ntstatus::buffer_too_small},
       {"invalidate: no output", ioctl::invalidate_block, {}, none, ntstatus::buffer_too_small},
+      {"invalidate: input 7 bytes, no output", ioctl::invalidate_block, bytes(7), none, ntstatus::buffer_too_small},
   };
   for (const refusal& r : refusals) {
     BOOST_TEST_CONTEXT(r.what) {

@@ -16,10 +16,13 @@
 //   bytes land in the output buffer, which must hold BytesRequested; Information = the bytes read.
 // - IOCTL_VPCI_WRITE_BLOCK: input VPCI_WRITE_BLOCK_INPUT {BlockId, DataLength, Data} (8 + DataLength
 //   bytes); no output (an output buffer is ignored); Information = the bytes written.
-// - IOCTL_VPCI_INVALIDATE_BLOCK: no input (ignored); kept pending until the PF invalidates blocks, then
-//   completed with VPCI_INVALIDATE_BLOCK_OUTPUT {BlockMask} in the output buffer (8 bytes), Information 0 (as
-//   the IOCTL's page says; the page puts the structure in Type3InputBuffer, but ndis.sys, the one real
-//   caller, passes it as the output buffer, and so does this).
+// - IOCTL_VPCI_INVALIDATE_BLOCK: kept pending until the PF invalidates blocks, then completed with
+//   VPCI_INVALIDATE_BLOCK_OUTPUT {BlockMask} (8 bytes), Information 0 (as the IOCTL's page says). Where
+//   the structure goes: the IOCTL's WDK page puts it in Type3InputBuffer, InputBufferLength its size (with
+//   METHOD_NEITHER that buffer is the caller's own memory, written in place), and callers that pass it as
+//   the output buffer exist too. So the output buffer takes it when it holds 8 bytes, else the input
+//   buffer when that does (it is then written: it must not be a const object); neither is
+//   STATUS_BUFFER_TOO_SMALL.
 //   The caller re-issues it, as NDIS does; invalidations raised while none is pending are latched by the
 //   endpoint and complete the next one at once, so none is lost. One may be pending at a time: a second
 //   completes STATUS_DEVICE_NOT_READY (the endpoint's one-waiter rule, not a capacity limit: it is kept).
@@ -46,7 +49,7 @@
 // as above on success and 0 otherwise. device_io_control returns
 // - at once, with the final status, for a request refused before it starts: STATUS_INVALID_DEVICE_REQUEST
 //   (an unknown code), STATUS_BUFFER_TOO_SMALL (InputBufferLength below the input structure, and its data
-//   for a write; OutputBufferLength below BytesRequested for a read, below 8 for an invalidate),
+//   for a write; OutputBufferLength below BytesRequested for a read, both buffers below 8 for an invalidate),
 //   STATUS_INVALID_PARAMETER (BytesRequested or DataLength 0 or above 128, a null buffer it needs). IoStatus
 //   is filled before it returns; nothing reaches the endpoint.
 // - STATUS_PENDING otherwise (IoStatus.Status reads STATUS_PENDING until completion): the request
@@ -366,10 +369,19 @@ class ioctl_device {
         return ntstatus::pending;
       }
       case ioctl::invalidate_block: {
-        if (output_length < windows::invalidate_block_output::wire_size) return ntstatus::buffer_too_small;
-        if (output == nullptr) return ntstatus::invalid_parameter;
+        constexpr std::size_t size = windows::invalidate_block_output::wire_size;
+        std::byte* into = nullptr;
+        if (output_length >= size) {
+          into = static_cast<std::byte*>(output);
+        } else if (input_length >= size) {
+          // Type3InputBuffer, as the WDK page lays the request out: the caller's writable memory.
+          into = const_cast<std::byte*>(static_cast<const std::byte*>(input));
+        } else {
+          return ntstatus::buffer_too_small;
+        }
+        if (into == nullptr) return ntstatus::invalid_parameter;
         r.what = kind::invalidate;
-        r.output = std::span<std::byte>(static_cast<std::byte*>(output), windows::invalidate_block_output::wire_size);
+        r.output = std::span<std::byte>(into, size);
         return ntstatus::pending;
       }
       default: return ntstatus::invalid_device_request;
