@@ -553,6 +553,79 @@ BOOST_AUTO_TEST_CASE(pf_failure_statuses) {
   BOOST_TEST(octets(s.pf.blocks().contents(0, block_id{3})) == octets(pattern(4, 0x30)));
 }
 
+// Found by a review: a PF status that vpci::errc has no name for reached the driver as another status: an
+// IHV handler's STATUS_NO_MEMORY and STATUS_INVALID_DEVICE_STATE as STATUS_UNSUCCESSFUL, the warning
+// STATUS_BUFFER_OVERFLOW as STATUS_BUFFER_TOO_SMALL, on both bindings, through the IOCTLs and both
+// interfaces, where Windows' vPCI completes the IRP with the PF driver's status. Now every path hands the
+// PF's own status on (pf_status_report), and the endpoint's error_code is still its errc.
+template <class Setup>
+void pf_statuses_reach_the_driver_unchanged(Setup& s, std::uint32_t block, bool sync_interface) {
+  for (const std::uint32_t raw : {0xC0000017u, 0xC0000184u, 0x80000005u, 0xC0000022u}) {
+    BOOST_TEST_CONTEXT("PF status " << std::hex << raw) {
+      const auto answered = static_cast<ntstatus>(raw);
+      auto handler = std::make_shared<function_block_handler>(
+          [answered](vf_index, block_id, std::span<std::byte>, std::size_t&) { return answered; },
+          [answered](vf_index, block_id, std::span<const std::byte>) { return answered; });
+      BOOST_REQUIRE(!s.pf.define_block(0, block_id{block}, pattern(4, 0x40), block_access::read_write, handler));
+      std::array<std::byte, 4> output{};
+      io_status_block read;
+      io_event read_done;
+      const bytes read_in = read_input(block, 4);
+      BOOST_REQUIRE(s.device->device_io_control(ioctl::read_block, read_in.data(), 8, output.data(), 4, read, read_done) ==
+                    ntstatus::pending);
+      io_status_block write;
+      io_event write_done;
+      const bytes write_in = write_input(block, pattern(4, 0x41));
+      BOOST_REQUIRE(s.device->device_io_control(ioctl::write_block, write_in.data(), static_cast<std::uint32_t>(write_in.size()),
+                                                nullptr, 0, write, write_done) == ntstatus::pending);
+      run_until(s.io, s.clock, [&] { return read_done.signaled() && write_done.signaled(); });
+      BOOST_TEST(read.Status == answered);
+      BOOST_TEST(read.Information == 0u);
+      BOOST_TEST(write.Status == answered);
+      // The endpoint's own error_code is still the status's errc.
+      boost::system::error_code ec;
+      ntstatus reported = ntstatus::pending;
+      std::array<std::byte, 4> buffer{};
+      bool done = false;
+      s.vf->async_read_block(block_id{block}, buffer, 1s, pf_status_report{&reported},
+                             [&](boost::system::error_code e, std::size_t) { ec = e, done = true; });
+      run_until(s.io, s.clock, [&] { return done; });
+      BOOST_TEST(reported == answered);
+      BOOST_TEST((ec == (raw == 0xC0000022u   ? errc::access_denied
+                         : raw == 0x80000005u ? errc::buffer_too_small
+                                              : errc::device_error)));
+      if (sync_interface) {  // the endpoint's own interface(): its synchronous forms, nothing else pending
+        interface_standard vpci_if = s.vf->interface();
+        BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, block, buffer.data(), 4) == static_cast<std::int32_t>(raw));
+        BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, block, buffer.data(), 4) == static_cast<std::int32_t>(raw));
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_pf_status_vpci_has_no_name_for_reaches_the_driver_unchanged) {
+  {  // binding 2
+    ioctl_setup s;
+    pf_statuses_reach_the_driver_unchanged(s, 5, false);
+  }
+  {  // binding 1 (its synchronous forms drive the simulated config space on this thread)
+    mailbox_ioctl_setup s;
+    pf_statuses_reach_the_driver_unchanged(s, 5, true);
+  }
+  {  // ioctl_device's own interface(), its executor on another thread
+    ioctl_setup s;
+    auto handler = std::make_shared<function_block_handler>(
+        [](vf_index, block_id, std::span<std::byte>, std::size_t&) { return static_cast<ntstatus>(0xC0000184u); },
+        [](vf_index, block_id, std::span<const std::byte>) { return static_cast<ntstatus>(0xC0000017u); });
+    BOOST_REQUIRE(!s.pf.define_block(0, block_id{5}, pattern(4, 0x40), block_access::read_write, handler));
+    executor_thread executor(s.io);
+    interface_standard vpci_if = s.device->interface();
+    std::array<std::byte, 4> buffer{};
+    BOOST_TEST(vpci_if.ReadVfConfigBlock(vpci_if.Context, 5, buffer.data(), 4) == static_cast<std::int32_t>(0xC0000184u));
+    BOOST_TEST(vpci_if.WriteVfConfigBlock(vpci_if.Context, 5, buffer.data(), 4) == static_cast<std::int32_t>(0xC0000017u));
+  }
+}
+
 // The endpoint's own errors, as vpci::to_ntstatus maps them: a deadline (STATUS_IO_TIMEOUT), no version
 // agreed (STATUS_REVISION_MISMATCH), the stream gone (STATUS_UNSUCCESSFUL), the endpoint closed.
 BOOST_AUTO_TEST_CASE(endpoint_errors) {

@@ -128,4 +128,21 @@ inline ntstatus to_ntstatus(const std::error_code& ec) noexcept {
   return to_ntstatus(boost::system::error_code(ec));
 }
 
+// Where a VF endpoint's read or write reports the NTSTATUS its PF answered, beside the error_code. The
+// error_code carries that status's errc, and errc names fewer statuses than a PF may answer: an IHV's
+// STATUS_INVALID_DEVICE_STATE is device_error (STATUS_UNSUCCESSFUL back through to_ntstatus), the warning
+// STATUS_BUFFER_OVERFLOW buffer_too_small. `*status` is set when the operation completes: the PF's status
+// when the failure is its answer, STATUS_SUCCESS otherwise. For callers that hand NTSTATUS on: a Windows
+// driver's IOCTL or ReadVfConfigBlock sees the status the PF gave, as Windows' vPCI hands it on.
+struct pf_status_report {
+  ntstatus* status{nullptr};
+};
+
+// The NTSTATUS for an operation that ended with `ec`, its PF having answered `pf_status`
+// (pf_status_report): the PF's own status when the failure is its answer, else to_ntstatus(ec).
+inline ntstatus to_ntstatus(const boost::system::error_code& ec, ntstatus pf_status) noexcept {
+  if (!ec) return ntstatus::success;
+  return pf_status != ntstatus::success ? pf_status : to_ntstatus(ec);
+}
+
 }  // namespace vpci

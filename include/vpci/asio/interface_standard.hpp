@@ -84,13 +84,18 @@ std::int32_t interface_read(void* context, std::uint32_t block, void* buffer, st
   if (interface_arguments_refused(context, buffer, length)) return interface_status(ntstatus::invalid_parameter);
   const auto destination = std::span<std::byte>(static_cast<std::byte*>(buffer), length);
   boost::system::error_code ec;
+  ntstatus pf_status = ntstatus::success;
   std::size_t bytes_read = 0;
   try {
-    bytes_read = static_cast<Endpoint*>(context)->read_block(block_id{block}, destination, ec);
+    auto& endpoint = *static_cast<Endpoint*>(context);
+    if constexpr (requires { endpoint.read_block(block_id{block}, destination, ec, pf_status_report{&pf_status}); })
+      bytes_read = endpoint.read_block(block_id{block}, destination, ec, pf_status_report{&pf_status});
+    else
+      bytes_read = endpoint.read_block(block_id{block}, destination, ec);
   } catch (...) {
     return interface_status(ntstatus::insufficient_resources);
   }
-  return interface_read_outcome(destination, bytes_read, to_ntstatus(ec));
+  return interface_read_outcome(destination, bytes_read, to_ntstatus(ec, pf_status));
 }
 
 // The interface a facade hands out: Size and Version filled in, reference counting a no-op (the facade
@@ -105,13 +110,18 @@ template <class Endpoint>
 std::int32_t interface_write(void* context, std::uint32_t block, void* buffer, std::uint32_t length) noexcept {
   if (interface_arguments_refused(context, buffer, length)) return interface_status(ntstatus::invalid_parameter);
   boost::system::error_code ec;
+  ntstatus pf_status = ntstatus::success;
   try {
-    static_cast<Endpoint*>(context)->write_block(
-        block_id{block}, std::span<const std::byte>(static_cast<const std::byte*>(buffer), length), ec);
+    auto& endpoint = *static_cast<Endpoint*>(context);
+    const auto data = std::span<const std::byte>(static_cast<const std::byte*>(buffer), length);
+    if constexpr (requires { endpoint.write_block(block_id{block}, data, ec, pf_status_report{&pf_status}); })
+      endpoint.write_block(block_id{block}, data, ec, pf_status_report{&pf_status});
+    else
+      endpoint.write_block(block_id{block}, data, ec);
   } catch (...) {
     return interface_status(ntstatus::insufficient_resources);
   }
-  return interface_status(to_ntstatus(ec));
+  return interface_status(to_ntstatus(ec, pf_status));
 }
 }  // namespace detail
 

@@ -54,8 +54,9 @@
 //   is filled before it returns; nothing reaches the endpoint.
 // - STATUS_PENDING otherwise (IoStatus.Status reads STATUS_PENDING until completion): the request
 //   completes later with the PF's status, unchanged, whichever it is (STATUS_ACCESS_DENIED,
-//   STATUS_INVALID_PARAMETER, STATUS_BUFFER_TOO_SMALL, STATUS_NO_SUCH_DEVICE, STATUS_IO_TIMEOUT, ...: a
-//   Windows VF sees the status the host's PF driver gave), or the endpoint's error as vpci::to_ntstatus
+//   STATUS_INVALID_PARAMETER, STATUS_BUFFER_TOO_SMALL, STATUS_NO_SUCH_DEVICE, STATUS_IO_TIMEOUT, an IHV's
+//   own, a warning such as STATUS_BUFFER_OVERFLOW ...: a Windows VF sees the status the host's PF driver
+//   gave; the endpoint's pf_status_report carries it, since vpci::errc names fewer), or the endpoint's error as vpci::to_ntstatus
 //   maps it (STATUS_IO_TIMEOUT past its deadline, STATUS_REVISION_MISMATCH, STATUS_NO_SUCH_DEVICE for a
 //   PF the endpoint knows dead, STATUS_CANCELLED for a VF removal; STATUS_UNSUCCESSFUL for a stream or
 //   transport failure), or STATUS_CANCELLED when cancelled. A PF's failure status ends that request only:
@@ -241,6 +242,7 @@ class ioctl_device {
     std::array<std::byte, max_block_size> data{};  // a write's data, copied at issue
     std::size_t length{0};
     bool cancellable{true};  // false for the interface's calls
+    ntstatus pf_status{ntstatus::success};  // the PF's own status for a read or write (pf_status_report)
     boost::asio::cancellation_signal cancel;
   };
 
@@ -425,11 +427,13 @@ class ioctl_device {
     };
     switch (raw->what) {
       case kind::read:
-        s->endpoint->async_read_block(raw->block, raw->output,
+        s->endpoint->async_read_block(raw->block, raw->output, s->endpoint->options().default_timeout,
+                                      pf_status_report{&raw->pf_status},
                                       boost::asio::bind_cancellation_slot(raw->cancel.slot(), std::move(finish)));
         break;
       case kind::write:
         s->endpoint->async_write_block(raw->block, std::span<const std::byte>(raw->data).first(raw->length),
+                                       s->endpoint->options().default_timeout, pf_status_report{&raw->pf_status},
                                        boost::asio::bind_cancellation_slot(raw->cancel.slot(), std::move(finish)));
         break;
       case kind::invalidate:
@@ -451,7 +455,7 @@ class ioctl_device {
   static ntstatus complete(request& r, const boost::system::error_code& ec, std::size_t bytes) {
     ntstatus final_status = ntstatus::success;
     if (ec == boost::asio::error::operation_aborted) final_status = ntstatus::cancelled;  // the endpoint was closed
-    else if (ec) final_status = to_ntstatus(ec);
+    else if (ec) final_status = to_ntstatus(ec, r.pf_status);
     r.status->Status = final_status;
     r.status->Information = final_status == ntstatus::success ? bytes : 0;
     r.done.signal(*r.status);

@@ -452,7 +452,8 @@ class vf_mailbox_engine {
   }
 
   // Ends operation `slot`, reporting (error, bytes) from the next step().
-  constexpr void end(std::size_t slot, errc error, std::size_t bytes, bool transport_failure) noexcept {
+  constexpr void end(std::size_t slot, errc error, std::size_t bytes, bool transport_failure,
+                     ntstatus peer_status = ntstatus::success) noexcept {
     op& o = ops_[slot];
     o.life.end();
     o.destination = {};
@@ -462,7 +463,7 @@ class vf_mailbox_engine {
     pending_count_ = kept;
     deadlines_.ended(o.deadline, pending_count_);
     ready_[(ready_head_ + ready_count_) % ready_.size()] =
-        op_completion{op_handle{static_cast<std::uint16_t>(slot), o.generation}, error, bytes, transport_failure};
+        op_completion{op_handle{static_cast<std::uint16_t>(slot), o.generation}, error, bytes, transport_failure, peer_status};
     ++ready_count_;
   }
   // Ends an operation before its answer: a request it put on the wire becomes an orphan.
@@ -476,12 +477,12 @@ class vf_mailbox_engine {
     while (pending_count_ != 0) end_early(pending_[0], error, transport_failure);
   }
   // The request on the wire has its answer (or failed): ends its owner, if it still has one.
-  constexpr void end_wire(errc error, std::size_t bytes) noexcept {
+  constexpr void end_wire(errc error, std::size_t bytes, ntstatus peer_status = ntstatus::success) noexcept {
     on_wire_ = false;
     if (wire_owner_ == no_op) return;
     const std::size_t owner = wire_owner_;
     wire_owner_ = no_op;
-    end(owner, error, bytes, false);
+    end(owner, error, bytes, false, peer_status);
   }
 
   constexpr mailbox_action take_ready() noexcept {
@@ -764,7 +765,8 @@ class vf_mailbox_engine {
     state_ = state::ready;
     const errc error = to_errc(result);
     // FAILED with a success status contradicts itself.
-    end_wire(error == no_error ? errc::protocol_violation : error, 0);
+    if (error == no_error) return end_wire(errc::protocol_violation, 0);
+    end_wire(error, 0, result);
   }
 
   constexpr void after_verify(std::uint32_t word) noexcept {

@@ -289,7 +289,7 @@ class vf_message_channel {
     if (event.kind != vf_event_kind::completion) return;
     const vf_completion& c = event.completion;
     drop_unsent(slot_of(c.handle));
-    push_completion(message_completion{c.handle, c.error, c.bytes, false});
+    push_completion(message_completion{c.handle, c.error, c.bytes, false, c.peer_status});
   }
   constexpr void push_completion(const message_completion& c) noexcept {
     // Never full: each completion keeps its slot taken in the engine until next_completion() hands it out,

@@ -54,6 +54,7 @@ struct vf_completion {
   vf_op_kind kind{vf_op_kind::read};
   errc error{no_error};   // no_error, or why the operation failed
   std::size_t bytes{0};   // bytes read into the destination or written; 0 on failure
+  ntstatus peer_status{ntstatus::success};  // the PF's status when `error` is its answer (engine::completion)
 };
 
 // Why a packet was ignored.
@@ -317,11 +318,12 @@ class vf_message_engine {
 
   // Ends the operation and returns its completion; the slot (keeping its generation) stays taken until
   // release().
-  constexpr vf_event finish(std::size_t slot, errc error, std::size_t bytes) noexcept {
+  constexpr vf_event finish(std::size_t slot, errc error, std::size_t bytes,
+                            ntstatus peer_status = ntstatus::success) noexcept {
     op_slot& s = slots_[slot];
     vf_event event{};
     event.kind = vf_event_kind::completion;
-    event.completion = vf_completion{vf_op_handle{transaction_id(slot, s.generation)}, s.kind, error, bytes};
+    event.completion = vf_completion{vf_op_handle{transaction_id(slot, s.generation)}, s.kind, error, bytes, peer_status};
     s.life.end();
     s.destination = {};
     --busy_count_;
@@ -356,7 +358,8 @@ class vf_message_engine {
       if (!reply) return violation(slot);
       const errc error = block_completion_errc(reply->status);
       bump(counters_.completed);
-      return finish(slot, error, error == no_error ? s.length : 0);
+      if (error != no_error) return finish(slot, error, 0, reply->status);
+      return finish(slot, error, s.length);
     }
     auto reply = hyperv::decode_read_response(packet);
     if (!reply) {
@@ -368,7 +371,7 @@ class vf_message_engine {
     }
     const errc error = block_completion_errc(reply->status);
     bump(counters_.completed);
-    if (error != no_error) return finish(slot, error, 0);
+    if (error != no_error) return finish(slot, error, 0, reply->status);
     // VMBus pads the packet: what follows the status is the data plus up to 7 padding bytes, and a read
     // returns min(requested, present) of it (hv_pci_read_config_compl).
     const auto data = reply->data_for(s.length);

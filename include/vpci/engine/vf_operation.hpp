@@ -51,6 +51,10 @@ struct completion {
   // The operation failed because the transport or stream failed: the binding reports that failure's own
   // error code (a socket's eof, an errno) instead of `error`, so the real cause reaches the caller.
   bool transport_failure{false};
+  // The status the PF answered when the failure is its answer (`error` is then that status's errc, which
+  // names fewer statuses than a PF may answer); STATUS_SUCCESS otherwise. What a facade that speaks
+  // NTSTATUS hands on unchanged.
+  ntstatus peer_status{ntstatus::success};
 };
 
 // What an engine asks of its binding next. Only the members its `what` names are meaningful.

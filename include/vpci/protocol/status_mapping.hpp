@@ -1,7 +1,9 @@
 // The mapping between vpci::errc and NTSTATUS, in both directions.
 //
 // Several errc values share one NTSTATUS (Windows has fewer codes), so the mapping is a round trip
-// from the NTSTATUS side: to_ntstatus(to_errc(s)) == s for every error status the library names.
+// from the NTSTATUS side: to_ntstatus(to_errc(s)) == s for every error status the library names. A
+// status it does not name (an IHV's own, a warning) has no errc of its own: where the status itself must
+// reach a caller, the VF endpoints report it beside the error_code (pf_status_report, vpci/error.hpp).
 //
 // to_errc is the one rule both VF bindings apply to a status the PF put in an answer (binding 1's
 // FAILED result, binding 2's completion status, the version negotiation's refusal). It never yields an

@@ -31,6 +31,8 @@ template <class... Values>
 struct pending_operation {
   using complete_function = void (*)(pending_operation*, bool invoke, boost::system::error_code, Values...);
   complete_function complete_fn;
+  // A read's or write's pf_status_report: set by the endpoint when the engine reports the completion.
+  ntstatus* pf_status{nullptr};
   void complete(boost::system::error_code ec, Values... values) { complete_fn(this, true, ec, std::move(values)...); }
   void destroy() { complete_fn(this, false, {}, Values{}...); }
 

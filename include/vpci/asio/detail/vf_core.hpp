@@ -103,13 +103,22 @@ class vf_core : public vf_sync_forms<Derived> {
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_read_block(block_id id, std::span<std::byte> buffer, std::chrono::nanoseconds timeout,
                         CompletionToken&& token = CompletionToken{}) {
+    return async_read_block(id, buffer, timeout, pf_status_report{}, std::forward<CompletionToken>(token));
+  }
+  // As above, and the PF's own NTSTATUS in `*report.status` (vpci/error.hpp, pf_status_report), set before
+  // the handler runs; `*report.status` must stay valid until then.
+  template <class CompletionToken = vpci::default_completion_token_t<Executor>>
+  auto async_read_block(block_id id, std::span<std::byte> buffer, std::chrono::nanoseconds timeout,
+                        pf_status_report report, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, block_id block, std::span<std::byte> destination, std::chrono::nanoseconds t) {
+        [this](auto handler, block_id block, std::span<std::byte> destination, std::chrono::nanoseconds t,
+               pf_status_report r) {
           using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
           auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
+          watch_pf_status(op, r);
           this->start(engine::operation_kind::read, block, destination, {}, t, op, op->handler);
         },
-        token, id, buffer, timeout);
+        token, id, buffer, timeout, report);
   }
 
   // Writes `data` (1..128 bytes, copied when the call is made, whatever the token: the caller's buffer
@@ -127,19 +136,27 @@ class vf_core : public vf_sync_forms<Derived> {
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_write_block(block_id id, std::span<const std::byte> data, std::chrono::nanoseconds timeout,
                          CompletionToken&& token = CompletionToken{}) {
+    return async_write_block(id, data, timeout, pf_status_report{}, std::forward<CompletionToken>(token));
+  }
+  // As above, with the PF's own NTSTATUS in `*report.status`, as async_read_block's.
+  template <class CompletionToken = vpci::default_completion_token_t<Executor>>
+  auto async_write_block(block_id id, std::span<const std::byte> data, std::chrono::nanoseconds timeout,
+                         pf_status_report report, CompletionToken&& token = CompletionToken{}) {
     // A lazy token keeps the initiation's arguments until launch: the copy travels with them, and nothing
     // of the caller's. A length above 128 cannot be copied; the engine refuses it by its length alone, so
     // it is handed one of the same kind (129 bytes of oversize_block, never read).
     block_buffer<> copy;
     const bool oversize = copy.assign(data) != no_error;
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, block_id block, const block_buffer<>& bytes, bool too_long, std::chrono::nanoseconds t) {
+        [this](auto handler, block_id block, const block_buffer<>& bytes, bool too_long, std::chrono::nanoseconds t,
+               pf_status_report r) {
           using op_type = handler_operation<std::decay_t<decltype(handler)>, executor_type, std::size_t>;
           auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
+          watch_pf_status(op, r);
           const std::span<const std::byte> sent = too_long ? std::span<const std::byte>(oversize_block) : bytes.span();
           this->start(engine::operation_kind::write, block, {}, sent, t, op, op->handler);
         },
-        token, id, copy, oversize, timeout);
+        token, id, copy, oversize, timeout, report);
   }
 
   // Typed read: completion void(boost::system::error_code, typename Block::value_type). Another byte
@@ -207,10 +224,18 @@ class vf_core : public vf_sync_forms<Derived> {
   using vf_sync_forms<Derived>::read_block;
   using vf_sync_forms<Derived>::write_block;
   std::size_t read_block(block_id id, std::span<std::byte> buffer, boost::system::error_code& ec) {
-    return run_blocking(engine::operation_kind::read, id, buffer, {}, ec);
+    return run_blocking(engine::operation_kind::read, id, buffer, {}, ec, {});
   }
   std::size_t write_block(block_id id, std::span<const std::byte> data, boost::system::error_code& ec) {
-    return run_blocking(engine::operation_kind::write, id, {}, data, ec);
+    return run_blocking(engine::operation_kind::write, id, {}, data, ec, {});
+  }
+  // As above, with the PF's own NTSTATUS in `*report.status` (pf_status_report), set before they return.
+  std::size_t read_block(block_id id, std::span<std::byte> buffer, boost::system::error_code& ec, pf_status_report report) {
+    return run_blocking(engine::operation_kind::read, id, buffer, {}, ec, report);
+  }
+  std::size_t write_block(block_id id, std::span<const std::byte> data, boost::system::error_code& ec,
+                          pf_status_report report) {
+    return run_blocking(engine::operation_kind::write, id, {}, data, ec, report);
   }
   // Looks once for invalidations (one poll of the window; what the stream already delivered) and returns
   // those latched so far, possibly none, taking them. Errors: busy, the transport's error of the look, and
@@ -473,14 +498,29 @@ class vf_core : public vf_sync_forms<Derived> {
     return done.error == no_error ? boost::system::error_code{} : make_error_code(done.error);
   }
   void deliver(const completion_type& done) {
-    if (rw_operation* op = take(done.handle)) op->complete(error_of(done), done.bytes);
+    if (rw_operation* op = take(done.handle)) {
+      report_pf_status(op, done);
+      op->complete(error_of(done), done.bytes);
+    }
+  }
+  // Armed at initiation: STATUS_SUCCESS until a completion from the PF's answer says otherwise (an
+  // operation that ends without one, refused, cancelled, timed out, reports success there).
+  static void watch_pf_status(rw_operation* op, pf_status_report report) noexcept {
+    op->pf_status = report.status;
+    if (report.status != nullptr) *report.status = ntstatus::success;
+  }
+  static void report_pf_status(rw_operation* op, const completion_type& done) noexcept {
+    if (op->pf_status != nullptr) *op->pf_status = done.transport_failure ? ntstatus::success : done.peer_status;
   }
   // Completions the engine has ready, delivered from the executor in the order they happened (their
   // slots are free at once for the operations started next).
   void post_completions() {
     completion_type done{};
     while (self().engine_ref().next_completion(done))
-      if (rw_operation* op = take(done.handle)) post_completion(op, error_of(done), done.bytes);
+      if (rw_operation* op = take(done.handle)) {
+        report_pf_status(op, done);
+        post_completion(op, error_of(done), done.bytes);
+      }
   }
   void deliver_invalidations() {
     auto& e = self().engine_ref();
@@ -596,8 +636,9 @@ class vf_core : public vf_sync_forms<Derived> {
   }
 
   std::size_t run_blocking(engine::operation_kind kind, block_id id, std::span<std::byte> destination,
-                           std::span<const std::byte> data, boost::system::error_code& ec) {
+                           std::span<const std::byte> data, boost::system::error_code& ec, pf_status_report report) {
     ec = {};
+    if (report.status != nullptr) *report.status = ntstatus::success;
     if (!blocking_allowed(ec)) return 0;
     const blocking_scope scope(*this);
     auto& e = self().engine_ref();
@@ -615,6 +656,7 @@ class vf_core : public vf_sync_forms<Derived> {
           if (!(a.done.handle == *started)) continue;  // a cancelled operation's late report
           if (a.done.transport_failure || a.done.error != no_error) {
             ec = error_of(a.done);
+            if (report.status != nullptr && !a.done.transport_failure) *report.status = a.done.peer_status;
             return 0;
           }
           return a.done.bytes;
