@@ -99,6 +99,14 @@ struct frame_options {
   std::optional<std::uint32_t> length{};  // a wrong L
 };
 
+// A packet that asks for no completion (flags 0), as a PF sends INVALIDATE_BLOCK and pci-hyperv its
+// QUERY_BUS_RELATIONS.
+inline frame_options without_completion() {
+  frame_options o;
+  o.flags = 0;
+  return o;
+}
+
 // A frame: L, the 16-byte descriptor, `payload`, padding to 8 bytes.
 inline std::vector<std::byte> frame(std::uint64_t txid, std::span<const std::byte> payload, frame_options o = {}) {
   const std::size_t raw = 16 + payload.size();
@@ -844,9 +852,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
       [small](hyperv_context& ctx) {
         vf_stream s(ctx);
         VPCI_HV_OPEN(s);
-        frame_options no_completion;
-        no_completion.flags = 0;
-        VPCI_HV_CHECK(s.send(frame(0, words({0x42490001}), no_completion)));  // hv_pci_query_relations
+        VPCI_HV_CHECK(s.send(frame(0, words({0x42490001}), without_completion())));  // hv_pci_query_relations
         VPCI_HV_CHECK(s.send(frame(0x20000, words({0x42490007, 0, 0xF8000000, 0}))));  // hv_pci_enter_d0
         packet p;
         VPCI_HV_CHECK(s.completion(p, 0x20000));  // an answer to the first would come first, with ID 0
@@ -859,9 +865,7 @@ inline std::vector<hyperv_case> hyperv_cases() {
       [small](hyperv_context& ctx) {
         vf_stream s(ctx);
         VPCI_HV_OPEN(s);
-        frame_options no_completion;
-        no_completion.flags = 0;
-        VPCI_HV_CHECK(s.send(frame(0, words({msg_invalidate, ctx.wslot, 1, 0}), no_completion)));
+        VPCI_HV_CHECK(s.send(frame(0, words({msg_invalidate, ctx.wslot, 1, 0}), without_completion())));
         VPCI_HV_CHECK(still_served(s, small(ctx)));
         return pass("no answer");
       });
