@@ -509,8 +509,12 @@ class vf_core : public vf_sync_forms<Derived> {
     op->pf_status = report.status;
     if (report.status != nullptr) *report.status = ntstatus::success;
   }
+  // The PF's own status in a completion: none when the transport failed (the PF answered nothing).
+  static ntstatus pf_status_of(const completion_type& done) noexcept {
+    return done.transport_failure ? ntstatus::success : done.peer_status;
+  }
   static void report_pf_status(rw_operation* op, const completion_type& done) noexcept {
-    if (op->pf_status != nullptr) *op->pf_status = done.transport_failure ? ntstatus::success : done.peer_status;
+    if (op->pf_status != nullptr) *op->pf_status = pf_status_of(done);
   }
   // Completions the engine has ready, delivered from the executor in the order they happened (their
   // slots are free at once for the operations started next).
@@ -656,7 +660,7 @@ class vf_core : public vf_sync_forms<Derived> {
           if (!(a.done.handle == *started)) continue;  // a cancelled operation's late report
           if (a.done.transport_failure || a.done.error != no_error) {
             ec = error_of(a.done);
-            if (report.status != nullptr && !a.done.transport_failure) *report.status = a.done.peer_status;
+            if (report.status != nullptr) *report.status = pf_status_of(a.done);
             return 0;
           }
           return a.done.bytes;
