@@ -18,6 +18,8 @@
 //   the first bytes of the data window as the VF last read it, and nothing after them in the destination;
 //   a successful write exactly its length; a failure 0 bytes and the destination untouched. Destinations
 //   are exact-size heap blocks (AddressSanitizer);
+// - a completion carries the PF's own status (peer_status) only with a failure that is the PF's answer, and
+//   its error is then that status's errc; any other completion carries STATUS_SUCCESS there;
 // - start_* refuses a length outside 1..128 (invalid_length) and a full queue (busy), starting nothing;
 // - every access is whole dwords, dword aligned, inside the 184-byte window; the VF writes only its own
 //   registers: control (RESET and SIGNAL only), request_block, request (a read or write of 1..128 bytes with
@@ -100,6 +102,9 @@ struct harness {
     VPCI_FUZZ_CHECK(it != live.end());  // started, and not completed before
     const vf_operation& op = it->second;
     check_vf_completion(op, c.error, c.bytes, c.transport_failure);
+    // The PF's own status comes only with a failure that is its FAILED answer, as that status's errc.
+    if (c.peer_status != ntstatus::success)
+      VPCI_FUZZ_CHECK(c.error != no_error && !c.transport_failure && c.error == to_errc(c.peer_status));
     if (c.error == no_error && op.kind == engine::operation_kind::read) {
       VPCI_FUZZ_CHECK(c.bytes <= last_data.size());
       for (std::size_t i = 0; i < c.bytes; ++i) VPCI_FUZZ_CHECK(op.destination[i] == last_data[i]);

@@ -20,6 +20,9 @@
 // - a completion never carries more bytes than requested: a successful read 1..requested bytes, written
 //   into the destination and nothing after them; a successful write exactly its length; a failure 0 bytes
 //   and the destination untouched. Destinations are exact-size heap blocks (AddressSanitizer);
+// - a completion carries the PF's own status (peer_status) exactly when its failure is the PF's answer:
+//   the error is then that status's (block_completion_errc), and for an answer built here the status the
+//   answer carried; any other completion carries STATUS_SUCCESS there;
 // - start_* refuses a length outside 1..128 (invalid_length), a full table (busy, as above), and after a framing
 //   error or a failed negotiation that error, starting nothing;
 // - what step() sends is whole frames: version offers (1.4, 1.3, ... with IDs 1, 2, ...) while negotiating,
@@ -60,6 +63,7 @@ using action_kind = channel_type::message_action::kind;
 struct expected_completion {
   errc error{no_error};
   std::size_t bytes{0};
+  ntstatus peer_status{ntstatus::success};  // the PF's own status when the failure is its answer
   std::array<std::byte, 160> data{};
 };
 
@@ -99,6 +103,10 @@ struct harness {
     last_completion_ = c;
     last_destination_.clear();
     if (op.kind == engine::operation_kind::read) last_destination_.assign(op.destination.get(), op.destination.get() + op.length);
+    // The PF's own status comes only with a failure that is its answer, and the error is that status's.
+    if (c.peer_status != ntstatus::success)
+      VPCI_FUZZ_CHECK(c.error != no_error && !c.transport_failure && c.error == block_completion_errc(c.peer_status));
+    if (op.judged) VPCI_FUZZ_CHECK(c.peer_status == op.expected.peer_status);
     if (op.judged) {
       VPCI_FUZZ_CHECK(c.error == op.expected.error && c.bytes == op.expected.bytes && !c.transport_failure);
       if (c.error == no_error && op.kind == engine::operation_kind::read)
@@ -341,6 +349,7 @@ struct harness {
       }
       e.error = outcome_of(r->status);
       e.bytes = e.error == no_error ? op.length : 0;
+      if (e.error != no_error) e.peer_status = r->status;
       return e;
     }
     auto r = decode_read_response(packet);
@@ -349,7 +358,10 @@ struct harness {
       return e;
     }
     e.error = outcome_of(r->status);
-    if (e.error != no_error) return e;
+    if (e.error != no_error) {
+      e.peer_status = r->status;
+      return e;
+    }
     const auto data = r->data_for(op.length);
     if (data.empty()) {
       e.error = errc::empty_response;

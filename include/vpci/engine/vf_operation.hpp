@@ -8,6 +8,7 @@
 #include <span>
 
 #include <vpci/protocol/errc.hpp>
+#include <vpci/protocol/ntstatus.hpp>
 
 namespace vpci::engine {
 
