@@ -56,8 +56,8 @@
 //   completes later with the PF's status, unchanged, whichever it is (STATUS_ACCESS_DENIED,
 //   STATUS_INVALID_PARAMETER, STATUS_BUFFER_TOO_SMALL, STATUS_NO_SUCH_DEVICE, STATUS_IO_TIMEOUT, an IHV's
 //   own, a warning such as STATUS_BUFFER_OVERFLOW ...: a Windows VF sees the status the host's PF driver
-//   gave; the endpoint's pf_status_report carries it, since vpci::errc names fewer), or the endpoint's error as vpci::to_ntstatus
-//   maps it (STATUS_IO_TIMEOUT past its deadline, STATUS_REVISION_MISMATCH, STATUS_NO_SUCH_DEVICE for a
+//   gave; the endpoint's pf_status_report carries it, since vpci::errc names fewer), or the endpoint's
+//   error as vpci::to_ntstatus maps it (STATUS_IO_TIMEOUT past its deadline, STATUS_REVISION_MISMATCH, STATUS_NO_SUCH_DEVICE for a
 //   PF the endpoint knows dead, STATUS_CANCELLED for a VF removal; STATUS_UNSUCCESSFUL for a stream or
 //   transport failure), or STATUS_CANCELLED when cancelled. A PF's failure status ends that request only:
 //   it never counts as the device gone below, whatever the status says (STATUS_NO_SUCH_DEVICE included),
