@@ -196,6 +196,11 @@ int print_packet(std::span<const std::byte> packet) {
       auto m = hyperv::decode_version_request(payload);
       if (!m) return failed(m.error());
       std::printf("    protocol version: 0x%08x (%u.%u)\n", m->version, m->version >> 16, m->version & 0xFFFFu);
+      const auto rest = payload.subspan(hyperv::version_request::wire_size);
+      std::printf("    after the version: %zu bytes (the Hyper-V form's is_last_attempt and reserved word, and VMBus "
+                  "padding; the PF reads the version only)\n",
+                  rest.size());
+      print_bytes(rest, "      ");
       return 0;
     }
     case hyperv::message_type::invalidate_block: {
@@ -205,6 +210,10 @@ int print_packet(std::span<const std::byte> packet) {
         std::printf("    block mask:       0x%016llx\n", static_cast<unsigned long long>(le::load_u64(payload.data() + 8)));
       }
       auto m = hyperv::decode_invalidate(packet);
+      if (!m && std::size_t{descriptor->offset8} * 8 != hyperv::vmbus::descriptor_size)
+        std::printf("    an invalidation's payload starts right after the 16-byte descriptor (offset8 2, as Linux "
+                    "reads it); this one's offset8 is %u\n",
+                    descriptor->offset8);
       if (!m) return failed(m.error());
       std::printf("    blocks:          ");
       for (block_id id : m->mask) std::printf(" %u", id.value());
@@ -543,6 +552,16 @@ std::optional<std::vector<std::byte>> parse_hex(const std::string& text, group_o
     }
     if (column == 0) {
       column = bare_offset_column(line, bytes.size(), dump_seen);
+      // od and hexdump open every line with its offset, the closing one included: after the first, a line
+      // without the offset where the bytes before it end is one lost, repeated or out of order. Read as data,
+      // od -Ax's six digits after a lost line were three bytes of a different packet.
+      if (column == 0 && dump_seen && !trimmed(line).empty()) {
+        char counted[64];
+        std::snprintf(counted, sizeof counted, "%zu bytes: 0x%zx, octal %zo", bytes.size(), bytes.size(), bytes.size());
+        error = "line " + std::to_string(line_number) + " does not open with the offset where the bytes before it end (" +
+                counted + "), as the dump's lines before it do: a line lost, repeated or out of order?";
+        return std::nullopt;
+      }
       dump_seen = dump_seen || column != 0;
     }
     if (column == 0 && (bare_offset_column(line, bytes.size(), false, 4) != 0 || bare_offset_column(line, bytes.size(), false, 8) != 0)) {
@@ -607,6 +626,7 @@ constexpr const char* usage_text =
     "  xxd -i                                     'unsigned char f[] = {', '0x12, 0x00, ...', '};'\n"
     "An offset without a ':' is one only when it is the number of bytes before it and single bytes follow\n"
     "(or nothing: od's and hexdump's closing line); an ASCII column only when it shows the line's bytes.\n"
+    "After such a line, every line must open with one: a line lost, repeated or out of order is refused.\n"
     "Offsets with a ':' must each be where the bytes before them end (from the first, in hex or decimal:\n"
     "xxd -s, -o, -d): a line lost, repeated or out of order is refused. A byte order mark is skipped.\n"
     "xxd's groups of more than one byte are its bytes in order, xxd -e's reversed: the ASCII column tells\n"
