@@ -490,7 +490,11 @@ BOOST_AUTO_TEST_CASE(config_access_budgets_counted_on_the_transport) {
 // said success while read_block said peer_gone. Now the poll reports it too, at each look until the beat
 // moves again.
 BOOST_AUTO_TEST_CASE(poll_invalidations_reports_a_pf_whose_heartbeat_stopped) {
-  mailbox_fixture f;  // heartbeat 100 ms, the default
+  // Heartbeat 100 ms, the default. Polled, so announced from the attach on (with write hooks, only while
+  // async_serve runs); nothing serves.
+  mailbox_options polled;
+  polled.service_on_write = false;
+  mailbox_fixture f({}, polled);
   manual_timing clock;
   vf_endpoint<memory_config_space, manual_timing> vf(f.space, f.window, vf_mailbox_options{}, clock);
   boost::system::error_code ec;

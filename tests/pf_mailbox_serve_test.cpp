@@ -914,7 +914,9 @@ BOOST_AUTO_TEST_CASE(attach_mailbox_fails_cleanly_at_every_step) {
 BOOST_AUTO_TEST_CASE(the_window_is_a_dvsec_named_by_the_functions_vendor_or_the_options) {
   memory_fixture f({}, /*attach=*/false);
   BOOST_REQUIRE(f.space.device_write(0, u32_bytes(0x15728086u)) == no_error);  // vendor 8086, device 1572
-  auto placed = f.pf->attach_mailbox(0, f.space);
+  mailbox_options polled;  // the heartbeat announced from the attach on (with write hooks: while serving)
+  polled.service_on_write = false;
+  auto placed = f.pf->attach_mailbox(0, f.space, polled);
   BOOST_REQUIRE(placed.has_value());
   const auto image = snapshot(f.space);
   const auto dvsec = config::decode_dvsec(image, *placed);
@@ -1104,7 +1106,7 @@ BOOST_AUTO_TEST_CASE(a_placed_window_no_pf_initialised_is_attached_in_place) {
   BOOST_REQUIRE(placed.has_value());
   BOOST_TEST(*placed == 0x100u);
   const auto image = snapshot(f.space);
-  BOOST_TEST(le::load_u32(image.data() + 0x100 + reg::identity) == 0x00050002u);
+  BOOST_TEST(le::load_u32(image.data() + 0x100 + reg::identity) == 0x00010002u);  // no heartbeat: nothing serves yet
   BOOST_TEST(mailbox::decode_status(le::load_u32(image.data() + 0x100 + reg::status)).epoch == 1u);
   f.window = *placed;
   raw_vf vf = f.vf();
@@ -1383,21 +1385,25 @@ BOOST_AUTO_TEST_CASE(the_heartbeat_ticks_on_virtual_time_on_every_kind_of_transp
       BOOST_REQUIRE(placed.has_value());
       f.window = *placed;
       raw_vf vf = f.vf();
-      BOOST_TEST(vf.u32(reg::limits) == 0x00322080u);  // 50 ms
+      // Polled, the heartbeat is announced from the attach on; with write hooks, which serve without
+      // async_serve, only once async_serve keeps it (its first pass), and it beats from then on.
+      BOOST_TEST(vf.u32(reg::limits) == (k == kind::hooks ? 0x00002080u : 0x00322080u));  // 50 ms
       f.timing.advance(200ms);
       f.settle();
       BOOST_TEST(vf.status().heartbeat == 0u);  // nobody serves
       serve_result served;
       f.pf->async_serve(0, served.handler());
-      f.settle();  // the first pass: the beat due since 50 ms
-      BOOST_TEST(vf.status().heartbeat == 1u);
-      for (std::uint8_t beat = 2; beat <= 9; ++beat) {
+      f.settle();  // the first pass: polled, the beat due since 50 ms; with hooks, the announcement
+      BOOST_TEST(vf.u32(reg::limits) == 0x00322080u);
+      const unsigned first = k == kind::hooks ? 0u : 1u;
+      BOOST_TEST(vf.status().heartbeat == first);
+      for (unsigned beat = 1; beat <= 8; ++beat) {
         f.timing.advance(49ms);
         f.settle();
-        BOOST_TEST(vf.status().heartbeat == (beat - 1) % 4, "beat " << unsigned{beat} << " not before 50 ms");
+        BOOST_TEST(vf.status().heartbeat == (first + beat - 1) % 4, "beat " << beat << " not before 50 ms");
         f.timing.advance(1ms);
         f.settle();
-        BOOST_TEST(vf.status().heartbeat == beat % 4, "beat " << unsigned{beat});
+        BOOST_TEST(vf.status().heartbeat == (first + beat) % 4, "beat " << beat);
       }
       // Requests are still served: at once on hooks, else by the next pass (the polls have backed off; the
       // heartbeat's pass comes first).
@@ -1649,6 +1655,62 @@ BOOST_AUTO_TEST_CASE(a_vf_waiting_for_invalidations_ends_when_the_pfs_heartbeat_
   std::array<std::byte, block5_size> out{};
   BOOST_TEST(vf.read_block(block5, out, ec) == 0u);  // not busy: nothing is pending any more
   BOOST_TEST((ec == errc::peer_gone), ec.message());
+}
+
+// The README's own PF: attach_mailbox with the defaults on memory_config_space, served by the write hooks,
+// no async_serve. It announced a 100 ms heartbeat that nothing advanced, so a VF waiting for an invalidation
+// found the PF gone 400 ms later, for good: a VF that finds the PF gone rings no more, and without its writes
+// no hook ran to beat again (the PF's update, made 500 ms into the wait, never reached it). Found by a
+// review that built a VF from docs/protocol.md alone. Where write hooks serve, the heartbeat is now
+// announced only while async_serve runs, and withdrawn when serving ends.
+BOOST_AUTO_TEST_CASE(a_pf_served_only_by_write_hooks_announces_no_heartbeat_it_does_not_keep) {
+  memory_fixture<manual_timing> f;  // mailbox_options{}: heartbeat 100 ms
+  BOOST_TEST(f.vf().u32(reg::identity) == 0x00010002u);  // invalidation only
+  BOOST_TEST(f.vf().u32(reg::limits) == 0x00002080u);   // heartbeat 0
+  vf_endpoint<memory_config_space, manual_timing> vf(f.space, f.window, vf_mailbox_options{}, f.timing);
+  boost::system::error_code waited = errc::device_error;
+  block_mask delivered{};
+  bool woke = false;
+  vf.async_wait_invalidate([&](boost::system::error_code e, block_mask m) {
+    waited = e;
+    delivered = m;
+    woke = true;
+  });
+  for (int i = 0; i < 50; ++i) {  // half a second of an idle VF
+    f.timing.advance(10ms);
+    f.settle();
+  }
+  BOOST_TEST(!woke, waited.message());
+  BOOST_TEST(!f.pf->invalidate(0, bit(5)));
+  for (int i = 0; i < 5 && !woke; ++i) {
+    f.timing.advance(10ms);
+    f.settle();
+  }
+  BOOST_REQUIRE(woke);
+  BOOST_TEST(!waited, waited.message());
+  BOOST_TEST(delivered.bits() == bit(5).bits());
+  std::array<std::byte, block5_size> out{};
+  boost::system::error_code ec;
+  BOOST_TEST(vf.read_block(block5, out, ec) == block5_size, ec.message());
+
+  // async_serve keeps the heartbeat: announced at its first pass (limits before identity), advancing
+  // every interval; withdrawn (identity before limits) when serving ends, the hooks still serving.
+  serve_result served;
+  boost::asio::cancellation_signal cancel;
+  f.pf->async_serve(0, boost::asio::bind_cancellation_slot(cancel.slot(), served.handler()));
+  f.settle();
+  BOOST_TEST(f.vf().u32(reg::identity) == 0x00050002u);  // invalidation, heartbeat
+  BOOST_TEST(f.vf().u32(reg::limits) == 0x00642080u);    // 100 ms
+  const unsigned beat = f.vf().status().heartbeat;
+  f.timing.advance(100ms);
+  f.settle();
+  BOOST_TEST(f.vf().status().heartbeat == (beat + 1) % 4);
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  f.settle();
+  BOOST_TEST(served.calls == 1);
+  BOOST_TEST(f.vf().u32(reg::identity) == 0x00010002u);
+  BOOST_TEST(f.vf().u32(reg::limits) == 0x00002080u);
+  BOOST_TEST(vf.read_block(block5, out, ec) == block5_size, ec.message());  // the hooks still serve
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_serve_test

@@ -429,6 +429,17 @@ void pf_mailbox_seeds(corpus_writer& w) {
     b.u8(op::op_restart).u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);
     w.write(t, "uninitialised-then-restarted", b.get());
   }
+  // A heartbeat announced while serving and withdrawn after (a PF on write hooks), ticking between.
+  {
+    input_builder b;
+    b.u8(0x00).u8(0);  // no heartbeat at the attach
+    standard_blocks(b);
+    b.u8(op::op_tick).u16(50).u8(op::op_set_heartbeat).u8(3);
+    b.u8(op::op_tick).u16(200).u8(op::op_tick).u16(300);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(1).u16(5000);
+    b.u8(op::op_set_heartbeat).u8(0).u8(op::op_tick).u16(1000).u8(op::op_service).u8(1).u16(9000);
+    w.write(t, "heartbeat-announced-then-withdrawn", b.get());
+  }
 }
 
 void pf_message_seeds(corpus_writer& w) {

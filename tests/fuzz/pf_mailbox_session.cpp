@@ -458,6 +458,27 @@ struct harness {
             outstanding = 0;
           initialize(true);
           break;
+        case op_set_heartbeat: {
+          // As the binding does (asio/pf_mailbox_server.hpp): the session told, then limits and identity
+          // written from what it returns, limits first when announcing. The model's config follows, so
+          // check_published and tick judge the new heartbeat.
+          const std::uint8_t choice = in.u8() % 9;
+          if (!session || !initialized) break;
+          const auto ms = static_cast<std::uint16_t>(choice);
+          session->set_heartbeat(ms, now);
+          config.heartbeat_ms = ms;
+          const auto limits = session->limits();
+          const auto identity = session->identity();
+          for (std::size_t i = 0; i < 4; ++i) window[reg::limits + i] = limits[i];
+          for (std::size_t i = 0; i < 4; ++i) window[reg::identity + i] = identity[i];
+          VPCI_FUZZ_CHECK(session->next_tick() == (ms == 0 ? engine::no_tick : now + std::uint64_t{ms} * 1'000'000u));
+          VPCI_FUZZ_CHECK(load(window, reg::identity) ==
+                          mailbox::encode_identity(static_cast<std::uint16_t>(
+                              mailbox::capability::invalidation | (config.signal ? mailbox::capability::signal : 0) |
+                              (ms != 0 ? mailbox::capability::heartbeat : 0))));
+          VPCI_FUZZ_CHECK(load(window, reg::limits) == mailbox::encode_limits(ms));
+          break;
+        }
         case op_short_service: {
           if (!session) break;
           const exact_bytes snap{std::span<const std::byte>(window).first(in.u8() % window_size)};

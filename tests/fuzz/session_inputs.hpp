@@ -20,6 +20,7 @@ enum op : std::uint8_t {
   op_flr,            // an FLR of VF 0: reset_vf, then initialize
   op_restart,        // the PF restarts: a new session, initialize
   op_short_service,  // a window snapshot shorter than the window
+  op_set_heartbeat,  // the binding announces a heartbeat (interval 1..8 ms) or withdraws it, and writes it
   op_count,
 };
 }  // namespace pf_mailbox_ops

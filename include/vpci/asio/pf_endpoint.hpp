@@ -273,9 +273,11 @@ class pf_endpoint {
   // Serves VF `vf`'s mailbox window until the attachment ends: on the transport's peer signal (a
   // doorbell) where it has one, else by polling it (mailbox_options::polling, on the Timing policy's
   // timers); on a transport with write hooks the hooks serve it. Whatever the transport, the window's
-  // heartbeat (mailbox_options::heartbeat) advances on the Timing policy's timers while this operation runs,
-  // and the VF is signalled after the PF's updates when it asked (control.SIGNAL) and the transport has a
-  // signal. Serve any number of VFs from one thread: one operation each, on one io_context.
+  // heartbeat (mailbox_options::heartbeat) advances on the Timing policy's timers while this operation runs
+  // (where write hooks serve the window, it is announced when this operation starts and withdrawn when it
+  // ends: nothing else beats there), and the VF is signalled after the PF's updates when it asked
+  // (control.SIGNAL) and the transport has a signal. Serve any number of VFs from one thread: one
+  // operation each, on one io_context.
   // Completion signature: void(boost::system::error_code). Success: the attachment was detached
   // (detach_mailbox). Errors: vpci::errc::vf_removed (remove_vf, or this endpoint destroyed),
   // vpci::errc::cancelled (per-operation cancellation), vpci::errc::not_found (no mailbox attachment for

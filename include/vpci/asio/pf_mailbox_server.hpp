@@ -83,8 +83,9 @@ struct mailbox_options {
   std::uint16_t dvsec_id{mailbox::default_dvsec_id};
   // The heartbeat the window announces (limits bits 31:16): async_serve advances status bits 27:26 at
   // this interval on the Timing policy's timers (service() advances it too when it is due), and a VF that
-  // sees no change for 4 intervals while it waits reports the PF gone. 0 ms: no heartbeat, for a PF that
-  // serves only from write hooks without async_serve. Whole milliseconds, at most 65535.
+  // sees no change for 4 intervals while it waits reports the PF gone. Where write hooks serve the window
+  // (service_on_write on a transport with them), it is announced only while async_serve runs: nothing
+  // beats otherwise. 0 ms: no heartbeat. Whole milliseconds, at most 65535.
   std::chrono::milliseconds heartbeat{100};
 };
 
@@ -201,11 +202,21 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   static constexpr bool sync_io = nonblocking_transport_v<Transport> || device_side_transport<Transport>;
 
  public:
-  // What the session announces over this transport: the heartbeat of the options, and the signal capability
-  // where the device side can signal the VF.
+  // What the session announces over this transport from the attach on: the signal capability where the
+  // device side can signal the VF, and the heartbeat of the options, except where write hooks serve the
+  // window: there nothing beats until async_serve runs, so the heartbeat is announced only while it does
+  // (start_serving). Announced without a beat, a VF watching for invalidations found the PF gone after 4
+  // intervals, for good (it rings no more, so no write hook ran again).
   static engine::pf_mailbox_config session_config(const mailbox_options& options) noexcept {
-    return engine::pf_mailbox_config{static_cast<std::uint16_t>(options.heartbeat.count()),
+    return engine::pf_mailbox_config{beats_from_attach(options) ? heartbeat_of(options) : std::uint16_t{0},
                                      device_side_signalling_transport<Transport>};
+  }
+  // Write hooks are synchronous (an in-process device model): the announcement is written at once.
+  static bool beats_from_attach(const mailbox_options& options) noexcept {
+    return !sync_io || select_kind(options) != kind::observed;
+  }
+  static std::uint16_t heartbeat_of(const mailbox_options& options) noexcept {
+    return static_cast<std::uint16_t>(options.heartbeat.count());
   }
 
   pf_mailbox_server(engine::pf_blocks<MaxVfs>& store, vf_index vf, std::size_t window, Transport& transport,
@@ -213,6 +224,8 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       : base(store, vf, window, session_config(options)),
         transport_(transport),
         kind_(select_kind(options)),
+        heartbeat_ms_(heartbeat_of(options)),
+        beats_from_attach_(beats_from_attach(options)),
         timing_(timing),
         timer_(timing.make_timer(boost::asio::any_io_executor(transport.get_executor()))),
         schedule_(to_nanoseconds(options.polling.fast), to_nanoseconds(options.polling.slow)) {}
@@ -321,8 +334,11 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       stop_serving(errc::vf_removed);
       return;
     }
-    // The write hook serves; without a heartbeat to keep, serving only ends.
-    if (kind_ == kind::observed && this->session_.next_tick() == engine::no_tick) return;
+    // The write hook serves; without a heartbeat to keep, serving only ends. With one, it is announced now
+    // (session_config).
+    if (kind_ == kind::observed) {
+      if (this->session_.next_tick() == engine::no_tick && !announce_heartbeat(heartbeat_ms_)) return;
+    }
     // The first pass runs from the loop's executor, never inside async_serve's initiation.
     state_ = loop_state::posted;
     boost::asio::post(executor_, [self = this->shared_from_this()] {
@@ -366,11 +382,29 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   }
 
  private:
-  kind select_kind(const mailbox_options& options) const noexcept {
+  static kind select_kind(const mailbox_options& options) noexcept {
     if constexpr (write_observing_transport<Transport>)
       if (options.service_on_write) return kind::observed;
     if constexpr (peer_signalling_transport<Transport>) return kind::signalled;
     return kind::polled;
+  }
+
+  // Announces the heartbeat (0: withdraws it) where write hooks serve the window: the session's registers
+  // written at once, limits before identity when announcing, identity before limits when withdrawing
+  // (engine::pf_mailbox_session::set_heartbeat). Returns whether the session beats now.
+  bool announce_heartbeat(std::uint16_t heartbeat_ms) {
+    if (beats_from_attach_) return heartbeat_ms != 0;
+    this->session_.set_heartbeat(heartbeat_ms, timing_.now());
+    const bool announcing = heartbeat_ms != 0;
+    const std::size_t window = this->window_;
+    boost::system::error_code ec;
+    device_side_write(transport_, window + (announcing ? mailbox::reg::limits : mailbox::reg::identity),
+                      announcing ? this->session_.limits() : this->session_.identity(), ec);
+    if (!ec)
+      device_side_write(transport_, window + (announcing ? mailbox::reg::identity : mailbox::reg::limits),
+                        announcing ? this->session_.identity() : this->session_.limits(), ec);
+    // A failed write leaves the shadow ahead of the window: the next pass restores it from there.
+    return announcing;
   }
 
   // Outside the space: out_of_range; zero length: invalid_argument (as every transport); overlapping the
@@ -618,6 +652,9 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   void finish() {
     state_ = loop_state::idle;
     if (!completion_) return;
+    // Write hooks go on serving the window, but nothing beats any more: the heartbeat is withdrawn
+    // (session_config).
+    if (kind_ == kind::observed && !detached_ && !beats_from_attach_) (void)announce_heartbeat(0);
     std::unique_ptr<serve_completion> completion = std::move(completion_);
     stopping_ = false;
     completion->complete(std::exchange(stop_reason_, {}));
@@ -637,6 +674,8 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   bool active_{false};   // a pass changed the window since the loop last scheduled a poll
   bool detached_{false};
   kind kind_;
+  std::uint16_t heartbeat_ms_;  // mailbox_options::heartbeat
+  bool beats_from_attach_;      // announced from the attach on, not only while serving (session_config)
   Timing timing_;
   timer_type timer_;
   engine::poll_schedule schedule_;

@@ -50,9 +50,12 @@ enum class mailbox_event : std::uint8_t {
   heartbeat,     // only the heartbeat advanced
 };
 
-// What a window announces, fixed for the session's life.
+// What a window announces: the signal for the session's life, the heartbeat until set_heartbeat().
 struct pf_mailbox_config {
   // Interval of the heartbeat in milliseconds (limits bits 31:16, capability bit 18); 0: no heartbeat.
+  // Announce one only where something keeps it (tick(), or service() with the time, at least every
+  // interval): a VF that watches an announced heartbeat that never moves finds the PF gone
+  // (docs/protocol.md 5.5), and an idle VF gives a PF served only by its writes no occasion to beat.
   std::uint16_t heartbeat_ms{0};
   // The binding can raise the VF's signal (capability bit 17): a VF that sets control.SIGNAL is signalled.
   bool signal{false};
@@ -223,6 +226,21 @@ class pf_mailbox_session {
     event_ = mailbox_event::heartbeat;
     return writes_;
   }
+  // The heartbeat from now on (0: none), for a binding whose beats start and stop (vpci's PF on write
+  // hooks beats only while its serving loop runs). It writes nothing: the binding writes what `identity()`
+  // and `limits()` then return, `limits` first when announcing and `identity` first when withdrawing, so
+  // that a VF probing meanwhile never reads HEARTBEAT without its interval (docs/protocol.md 5.5). The
+  // session takes them as what it wrote (a VF write over them is undone as ever).
+  constexpr void set_heartbeat(std::uint16_t heartbeat_ms, std::uint64_t now) noexcept {
+    config_.heartbeat_ms = heartbeat_ms;
+    next_beat_ = heartbeat_ms == 0 ? no_tick : now + beat_interval();
+    set_owned(mailbox::reg::identity, mailbox::encode_identity(capabilities()));
+    set_owned(mailbox::reg::limits, mailbox::encode_limits(config_.heartbeat_ms));
+  }
+  // The identity and limits registers as the session last set them.
+  [[nodiscard]] constexpr std::span<const std::byte> identity() const noexcept { return owned(mailbox::reg::identity, 4); }
+  [[nodiscard]] constexpr std::span<const std::byte> limits() const noexcept { return owned(mailbox::reg::limits, 4); }
+
   // When the next heartbeat is due (no_tick without a heartbeat, or before initialize()).
   [[nodiscard]] constexpr std::uint64_t next_tick() const noexcept { return initialized_ ? next_beat_ : no_tick; }
 
