@@ -1,6 +1,7 @@
 // Binding 2 end to end in one process: a VF message endpoint and a PF serving it over a local socket.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <array>
 #include <functional>
 #include <future>
@@ -243,6 +244,51 @@ BOOST_AUTO_TEST_CASE(coroutine_reads_writes_and_sees_invalidations) {
   BOOST_TEST(finished);
   BOOST_REQUIRE(f.served.has_value());
   BOOST_TEST(!*f.served);  // the VF closed: serving ends cleanly
+}
+
+// A completion handler that destroys its endpoint (a coroutine owning it returns after its last co_await):
+// nothing of the endpoint may be touched afterwards. Binding 2 delivered the answer from inside the
+// background read's completion and then started the next read on the freed endpoint (ASan:
+// heap-use-after-free in ensure_receiving). Both read paths: a socket's (wait for readiness, then read) and
+// a stream without waits (test_stream: async_read_some). The storage is filled with a pattern right after
+// the destruction, as binding 1's test does.
+template <class Stream>
+void destroy_in_own_handler(boost::asio::io_context& io, Stream& vf_end, Stream& pf_end) {
+  using endpoint = vf_message_endpoint<Stream>;
+  pf_endpoint<4> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}));
+  pf.async_serve(0, vf0_slot, pf_end, [](boost::system::error_code) {});
+  alignas(endpoint) std::array<std::byte, sizeof(endpoint)> storage{};
+  auto* vf = new (storage.data()) endpoint(vf_end, vf0_slot);
+  bool called = false;
+  vf->async_read(example::mac_block{}, [&](boost::system::error_code ec, example::mac_address mac) {
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(mac[5] == 0x03);
+    vf->~endpoint();
+    storage.fill(std::byte{0xA5});
+    called = true;
+  });
+  for (int i = 0; i < 1000 && !called; ++i) {
+    io.restart();
+    io.run_one();
+  }
+  BOOST_REQUIRE(called);
+  io.restart();
+  io.poll();
+  BOOST_TEST(std::all_of(storage.begin(), storage.end(), [](std::byte b) { return b == std::byte{0xA5}; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_binding_2_endpoint_destroyed_by_its_completion_handler_is_not_touched_again) {
+  {
+    boost::asio::io_context io;
+    socket_type vf_socket(io), pf_socket(io);
+    boost::asio::local::connect_pair(vf_socket, pf_socket);
+    destroy_in_own_handler(io, vf_socket, pf_socket);
+  }
+  boost::asio::io_context io;
+  auto ends = test_stream::make_pair(io.get_executor());
+  destroy_in_own_handler(io, ends.first, ends.second);
 }
 
 BOOST_AUTO_TEST_CASE(pipelined_requests_complete_with_exact_statuses) {

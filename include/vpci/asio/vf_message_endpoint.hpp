@@ -175,11 +175,14 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
     }
     return true;
   }
-  // The chunk is consumed (copied into the decoder) before anything runs that could start a read.
+  // The chunk is consumed (copied into the decoder) before anything runs that could start a read. The
+  // pump delivers answers inline, and a handler may destroy this endpoint (a coroutine owning it returns):
+  // then nothing of it is touched after resume().
   void take_input(std::size_t n) {
     if (!received(std::span<const std::byte>(io_->input).first(n))) return;
+    const std::shared_ptr<detail::vf_life> life = this->life();
     this->resume();
-    ensure_receiving();
+    if (life->alive) ensure_receiving();
   }
   static constexpr bool waits_for_readiness = requires(Stream& s) {
     s.async_wait(Stream::wait_read, [](boost::system::error_code) {});
