@@ -30,6 +30,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
+#include <vpci/asio/ioctl_device.hpp>
 #include <vpci/asio/linux_block_ops.hpp>
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/timing.hpp>
@@ -134,6 +135,7 @@ void until(io_thread& t, Ready ready) {
 // The endpoint's executor in message_setup.
 enum class endpoint_executor {
   io_context,          // the io_context's own
+  strand,              // a strand of it
   strand_of_a_strand,  // a kind of executor whose running thread the facade cannot ask about
   noting,              // the io_context's, noting which threads hand it work (submissions)
 };
@@ -189,6 +191,7 @@ struct message_setup {
   boost::asio::any_io_executor make_executor(endpoint_executor kind) {
     switch (kind) {
       case endpoint_executor::io_context: break;
+      case endpoint_executor::strand: return boost::asio::make_strand(t.io);
       case endpoint_executor::strand_of_a_strand: return boost::asio::make_strand(boost::asio::make_strand(t.io));
       case endpoint_executor::noting: return noting_executor(t.io, submitted);
     }
@@ -658,6 +661,26 @@ BOOST_AUTO_TEST_CASE(edeadlk_on_the_endpoints_thread) {
   BOOST_TEST(unregister == 0);
 }
 
+// Found by a review: with the endpoint on a strand of an io_context run by one thread, a call made on that
+// thread outside the strand (a handler of the io_context's own) waited for good: the facades asked only
+// whether the caller was inside the strand, and the strand needs that very thread. Both facades now refuse
+// it as on the endpoint's own thread; from another thread, calls work as ever.
+BOOST_AUTO_TEST_CASE(a_call_on_the_io_thread_outside_the_endpoints_strand_is_refused_not_waited) {
+  message_setup s({}, {}, true, endpoint_executor::strand);
+  ioctl_device<message_vf> device(*s.vf);
+  std::array<std::byte, 6> buffer{};
+  unsigned int bytes_returned = 0xDEAD;
+  BOOST_TEST(s.t.on_io([&] { return s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned); }) == -EDEADLK);
+  BOOST_TEST(s.t.on_io([&] { return s.ops->write_cfg_blk(buffer.data(), 6, 1); }) == -EDEADLK);
+  BOOST_TEST(bytes_returned == 0xDEADu);
+  const auto windows = device.interface();
+  BOOST_TEST(s.t.on_io([&] { return windows.ReadVfConfigBlock(windows.Context, 1, buffer.data(), 6); }) ==
+             detail::interface_status(ntstatus::invalid_device_request));
+  BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned) == 0);
+  BOOST_TEST(bytes_returned == 6u);
+  BOOST_TEST(windows.ReadVfConfigBlock(windows.Context, 1, buffer.data(), 6) == 0);
+}
+
 // Found by a review: -EDEADLK was told only on an io_context's executor or a strand of one. On another
 // kind (here a strand of a strand), a read from inside the callback waited for the very thread that had
 // to answer it, for good. Inside the callback it is told on any executor. (The callback unregisters
@@ -719,6 +742,26 @@ BOOST_AUTO_TEST_CASE(invalidation_callback) {
   std::lock_guard lock(second.mutex);
   BOOST_TEST(second.seen[0].second == 0x8u);
   BOOST_TEST(second.seen[1].second == 0x30u);
+}
+
+// The usual shutdown with a callback registered: the io_context stopped and its thread joined, then the
+// facade destroyed. The destructor posted its unregistration to an executor nobody ran and waited for it
+// for good (found by a review). It now withdraws the callback without waiting; when the io_context runs
+// again, an invalidation reaches no callback.
+BOOST_AUTO_TEST_CASE(a_facade_destroyed_after_its_io_context_stopped_returns_and_calls_nothing) {
+  message_setup s;
+  invalidations seen;
+  BOOST_TEST(s.ops->reg_blk_invalidate(&seen, &invalidations::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x2})); });
+  seen.wait_for(1);
+  s.t.io.stop();
+  s.t.thread.join();
+  s.ops.reset();  // returns: the io_context runs nothing to wait for
+  s.t.io.restart();
+  s.t.start();
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x4})); });
+  until(s.t, [&] { return s.t.on_io([&] { return s.vf->channel().pending_invalidations().bits() == 0x4u; }); });
+  BOOST_TEST(seen.count() == 1u);
 }
 
 // Binding 1: the same facade over a config-space mailbox endpoint (the PF services the window from the

@@ -54,7 +54,9 @@
 // it may call reg_blk_invalidate. reg_blk_invalidate may be called from any thread, the callback
 // included; from another thread it waits for the endpoint's executor (so that no earlier callback runs
 // once it returns, which Linux does not promise): never call it, or destroy the facade, while holding a
-// lock the callback takes.
+// lock the callback takes. An unregistration (and so the destructor) finding the endpoint's io_context
+// stopped does not wait for it: the callback is withdrawn at once (destroy the facade after the threads
+// running the io_context have returned, as the usual shutdown does).
 //
 // Reads of a block shorter than `buf_len`: binding 2 answers `buf_len` bytes (the PF pads the block with
 // zeros, as Linux's host does), binding 1 the block's own size (docs/hyperv-binding.md). A driver that
@@ -76,20 +78,27 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
+#include <type_traits>
 #include <utility>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/asio/detail/slot_queue.hpp>
@@ -132,7 +141,44 @@ struct linux_call_result {
     ready.wait(lock, [this] { return done; });
     return rc;
   }
+  // Waits until set, or until `given_up()` (asked every `slice` while not set) says no answer will come.
+  template <class GivenUp>
+  std::optional<int> wait_unless(GivenUp given_up, std::chrono::milliseconds slice) {
+    std::unique_lock lock(mutex);
+    while (!ready.wait_for(lock, slice, [this] { return done; })) {
+      lock.unlock();
+      const bool give_up = given_up();
+      lock.lock();
+      if (give_up && !done) return std::nullopt;
+    }
+    return rc;
+  }
 };
+
+// Whether `executor` is an io_context's (directly, tracking work, a strand of one, type-erased or not) and
+// that io_context is stopped: it runs nothing until restarted (the usual shutdown stops it and joins its
+// threads before destroying what used it). False for other executors, which cannot be asked.
+template <class Executor>
+bool executor_stopped(const Executor& executor) {
+  using plain = boost::asio::io_context::executor_type;
+  using tracked = std::decay_t<decltype(boost::asio::prefer(std::declval<plain>(),
+                                                            boost::asio::execution::outstanding_work.tracked))>;
+  if constexpr (std::is_same_v<Executor, plain> || std::is_same_v<Executor, tracked>) {
+    return executor.context().stopped();
+  } else if constexpr (requires { executor.get_inner_executor(); }) {  // a strand
+    return executor_stopped(executor.get_inner_executor());
+  } else if constexpr (requires { executor.template target<plain>(); }) {
+    if (const auto* e = executor.template target<plain>()) return executor_stopped(*e);
+    if (const auto* e = executor.template target<tracked>()) return executor_stopped(*e);
+    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return executor_stopped(*e);
+    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return executor_stopped(*e);
+    if (const auto* e = executor.template target<boost::asio::strand<boost::asio::any_io_executor>>())
+      return executor_stopped(*e);
+    return false;
+  } else {
+    return false;
+  }
+}
 
 }  // namespace detail
 
@@ -148,7 +194,8 @@ class linux_block_ops {
   linux_block_ops(const linux_block_ops&) = delete;
   linux_block_ops& operator=(const linux_block_ops&) = delete;
   // Unregisters the callback (as reg_blk_invalidate(nullptr, nullptr)): none runs once this returns. A
-  // facade with no callback registered (never, or unregistered since) touches nothing.
+  // facade with no callback registered (never, or unregistered since) touches nothing. On a stopped
+  // io_context it does not wait (reg_blk_invalidate says how).
   ~linux_block_ops() {
     if (state_->registered.load()) (void)reg_blk_invalidate(nullptr, nullptr);
   }
@@ -206,7 +253,16 @@ class linux_block_ops {
     if (on_executor_thread(*s)) return apply();
     auto result = std::make_shared<detail::linux_call_result>();
     boost::asio::post(s->executor, [apply, result] { result->set(apply()); });
-    return result->wait();
+    if (block_invalidate != nullptr) return result->wait();
+    // An unregistration must not wait for an io_context that is stopped (~linux_block_ops after the
+    // usual shutdown: stop, join, destroy waited for good): the callback is withdrawn instead, which every
+    // later delivery reads, and the unregistration stays queued should the io_context run again. A
+    // callback that is running on another thread at that moment may still finish.
+    const auto rc = result->wait_unless([&s] { return detail::executor_stopped(s->executor); }, std::chrono::milliseconds(10));
+    if (rc) return *rc;
+    s->withdrawn.store(true);
+    s->registered.store(false);
+    return 0;
   }
 
   [[nodiscard]] Endpoint& endpoint() const noexcept { return *state_->endpoint; }
@@ -252,6 +308,8 @@ class linux_block_ops {
     // A callback is registered, or being registered (the destructor must unregister). Set by the
     // registering thread at once, and on the executor in the order the registrations apply.
     std::atomic<bool> registered{false};
+    // Unregistered while the io_context was stopped (reg_blk_invalidate): no callback runs any more.
+    std::atomic<bool> withdrawn{false};
     bool waiting{false};
     boost::asio::cancellation_signal cancel;
     // This facade's calls on the endpoint's slots: at most max_calls_in_flight started, the others
@@ -318,6 +376,7 @@ class linux_block_ops {
         s->cancel.slot(), [s](boost::system::error_code ec, block_mask mask) {
           s->waiting = false;
           if (!s->life->alive) return;  // the endpoint was destroyed
+          if (s->withdrawn.load()) return;
           if (!ec) {
             if (s->callback != nullptr) {
               const void* const outer = std::exchange(detail::linux_block_ops_in_callback, s.get());

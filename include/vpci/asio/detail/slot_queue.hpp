@@ -36,10 +36,22 @@ namespace vpci::detail {
 // Whether the calling thread is running `executor` (a facade's blocking call made there would wait for
 // its own thread, so the facades refuse it): an io_context's or a thread_pool's executor, a strand of
 // one, or a strand of a type-erased executor (make_strand(any_io_executor)), directly or inside a
-// type-erased executor (any_io_executor). Other kinds of executor answer false.
+// type-erased executor (any_io_executor). Other kinds of executor answer false. A strand is run by the
+// threads that run its inner executor: a thread running that one outside the strand counts too. It may be
+// the only one (an io_context run by one thread), and a call waiting there for the strand waited for good.
+template <class Executor>
+bool running_in_this_thread(const Executor& executor);
+
+template <class Inner>
+bool strand_runs_here(const boost::asio::strand<Inner>& strand) {
+  return strand.running_in_this_thread() || running_in_this_thread(strand.get_inner_executor());
+}
+
 template <class Executor>
 bool running_in_this_thread(const Executor& executor) {
-  if constexpr (requires { executor.running_in_this_thread(); }) {
+  if constexpr (requires { strand_runs_here(executor); }) {
+    return strand_runs_here(executor);
+  } else if constexpr (requires { executor.running_in_this_thread(); }) {
     return executor.running_in_this_thread();
   } else if constexpr (requires { executor.template target<boost::asio::io_context::executor_type>(); }) {
     using plain = boost::asio::io_context::executor_type;
@@ -47,13 +59,13 @@ bool running_in_this_thread(const Executor& executor) {
                                                               boost::asio::execution::outstanding_work.tracked))>;
     if (const auto* e = executor.template target<plain>()) return e->running_in_this_thread();
     if (const auto* e = executor.template target<tracked>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return strand_runs_here(*e);
+    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return strand_runs_here(*e);
     using pool = boost::asio::thread_pool::executor_type;
     if (const auto* e = executor.template target<pool>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<boost::asio::strand<pool>>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<pool>>()) return strand_runs_here(*e);
     using erased = boost::asio::any_io_executor;
-    if (const auto* e = executor.template target<boost::asio::strand<erased>>()) return e->running_in_this_thread();
+    if (const auto* e = executor.template target<boost::asio::strand<erased>>()) return strand_runs_here(*e);
     return false;
   } else {
     return false;
