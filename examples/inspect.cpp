@@ -376,7 +376,10 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
 
   const auto ext = config::walk_extended_capabilities(space);
   r.extended_capabilities.assign(ext.entries.begin(), ext.entries.end());
-  if (ext.error != no_error) {
+  if (config::extended_space_aliases_header(space)) {
+    r.errors.push_back("extended capabilities: none: from [100] on, every 256 bytes repeat the header's first dword "
+                       "(no extended space: Linux sizes such a config space at 256 bytes, pci_ext_cfg_is_aliased)");
+  } else if (ext.error != no_error) {
     const std::string after = ext.entries.empty() ? "at [100]" : "after [" + hex(ext.entries.end()[-1].offset, 3) + "]";
     r.errors.push_back("extended capabilities: " + after + ": " + describe(ext.error));
   }
@@ -477,8 +480,9 @@ std::vector<std::string> capability_list(std::uint16_t caps) {
   if ((caps & mailbox::capability::invalidation) != 0) out.emplace_back("invalidation");
   if ((caps & mailbox::capability::signal) != 0) out.emplace_back("signal");
   if ((caps & mailbox::capability::heartbeat) != 0) out.emplace_back("heartbeat");
-  if ((caps & ~(mailbox::capability::invalidation | mailbox::capability::signal | mailbox::capability::heartbeat)) != 0)
-    out.push_back("0x" + hex(caps, 4));
+  const auto unknown = static_cast<std::uint16_t>(
+      caps & ~(mailbox::capability::invalidation | mailbox::capability::signal | mailbox::capability::heartbeat));
+  if (unknown != 0) out.push_back("0x" + hex(unknown, 4));
   return out;
 }
 

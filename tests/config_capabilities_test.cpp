@@ -5,6 +5,9 @@
 #include <vector>
 
 #include <vpci/config/capabilities.hpp>
+#include <vpci/config/find_mailbox.hpp>
+#include <vpci/config/vsec.hpp>
+#include <vpci/wire/mailbox.hpp>
 
 #include "config_fixtures.hpp"
 
@@ -249,6 +252,11 @@ BOOST_AUTO_TEST_CASE(extended_space_that_repeats_the_header_is_no_list) {
   auto walk = config::walk_extended_capabilities(image.view());
   BOOST_TEST((walk.error == errc::not_supported));
   BOOST_TEST(walk.entries.size() == 0u);
+  // No extended space holds no DVSEC: not found. The walk's not_supported, passed on, told find_mailbox's
+  // callers "a DVSEC with these names that is no window" (vpci-inspect said so; found by a review).
+  BOOST_TEST((config::find_dvsec(image.view(), config::any_dvsec_vendor, mailbox::default_dvsec_id).error() ==
+              errc::not_found));
+  BOOST_TEST((config::find_mailbox(image.view()).error() == errc::not_found));
   image.put32(0xF00, 0);
   BOOST_TEST(!config::extended_space_aliases_header(image.view()));
   walk = config::walk_extended_capabilities(image.view());

@@ -1260,6 +1260,47 @@ BOOST_AUTO_TEST_CASE(a_mailbox_control_with_reserved_bits_set_is_flagged_as_the_
                   "control_reserved_bits").as_bool());
 }
 
+// A function whose extended space repeats its header at every 256-byte boundary has none (Linux:
+// pci_ext_cfg_is_aliased). The tool said "not supported" for the walk and then reported a DVSEC with vpci's
+// names that is no window, though there is no DVSEC at all (found by a review).
+BOOST_AUTO_TEST_CASE(an_extended_space_repeating_the_header_is_named_and_holds_no_mailbox) {
+  if (skip_without_binary()) return;
+  config_image image{0x8086, 0x1572};
+  image.capability_pointer(0x40);
+  image.standard_capability(0x40, 0x10, 0x00);
+  image.put16(0x42, 0x0002);  // PCI Express: the extended space is read
+  for (std::size_t at = 0x100; at < 0x1000; at += 0x100) image.put32(at, 0x15728086u);
+  temp_file dump(dump_text("00:01.0 aliased", image.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find("error: extended capabilities: none: from [100] on, every 256 bytes repeat the header's "
+                            "first dword (no extended space") != std::string::npos,
+             human.out);
+  BOOST_TEST(human.out.find("mailbox") == std::string::npos, human.out);
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST(doc.as_array()[0].at("errors").as_array().size() == 1u);
+}
+
+// Capability bits vpci does not name are one "0x...." entry of those bits alone. It showed the whole register
+// (identity 0x00090002: "invalidation 0x0009", the named bit twice), in both outputs (found by a review).
+BOOST_AUTO_TEST_CASE(a_mailboxs_unknown_capability_bits_are_shown_without_the_known_ones) {
+  if (skip_without_binary()) return;
+  auto image = vf_with_mailbox();
+  image.put32(0x100 + mailbox::reg::identity, 0x00090002u);  // invalidation, and bit 19
+  temp_file dump(dump_text("04:10.0 VF", image.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find("mailbox [100]: layout 2, capabilities invalidation 0x0008, ") != std::string::npos, human.out);
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  const auto& m = doc.as_array()[0].at("mailbox");
+  BOOST_TEST(m.at("capabilities").as_string() == "0x0009");  // the register, as read
+  BOOST_TEST(json::serialize(m.at("capability_names")) == R"(["invalidation","0x0008"])");
+  image.put32(0x100 + mailbox::reg::identity, 0xFFFF0002u);
+  temp_file all(dump_text("04:10.0 VF", image.view()));
+  BOOST_TEST(run_inspect("--dump '" + all.path() + "'").out.find("capabilities invalidation signal heartbeat 0xfff8, ") !=
+             std::string::npos);
+}
+
 // A violation is answered STATUS_INVALID_DEVICE_REQUEST whatever the request; outside one, that status
 // answers only an unknown operation or reserved bits (a length of 0 or above 128 is
 // STATUS_INVALID_PARAMETER). So a read or write with a bad length is a quarantine, and a request with an

@@ -132,11 +132,14 @@ inline constexpr dvsec_vendor_filter any_dvsec_vendor = dvsec_vendor_filter::any
 // named is the one, even when the rest of its header does not decode; the search then ends with
 // decode_dvsec's error (malformed_message, out_of_range), never with a later DVSEC a Linux driver would
 // not see. A DVSEC whose names lie past the snapshot's end ends it with errc::out_of_range (it may be
-// the one). Errors: errc::not_found when the (well-formed part of the) list has none; the walk's error
+// the one). Errors: errc::not_found when the (well-formed part of the) list has none, or when there is no
+// extended space (the header repeated from 0x100: extended_space_aliases_header; the walk's
+// errc::not_supported there said "a DVSEC that is no window" to find_mailbox's callers); the walk's error
 // when the list breaks before one is found.
 [[nodiscard]] constexpr result<dvsec_header> find_dvsec(std::span<const std::byte> space,
                                                         dvsec_vendor_filter vendor_id,
                                                         std::uint16_t dvsec_id) noexcept {
+  if (extended_space_aliases_header(space)) return errc::not_found;
   result<dvsec_header> found = errc::not_found;
   bool decided = false;
   const errc walk = for_each_extended_capability(space, [&](const extended_capability& cap) {
