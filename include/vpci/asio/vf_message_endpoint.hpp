@@ -90,8 +90,10 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   // would keep the stream's executor busy (run() would not return) and, on a stream read without a wait
   // first, take bytes meant for the next endpoint made on the same stream. Not while a send is in
   // progress: a stream cancels everything pending on it, and a frame cut there would break the PF's
-  // framing for whatever comes next on the stream; that send and the read then finish on their own,
-  // keeping their own buffers and finding the endpoint gone.
+  // framing for whatever comes next on the stream. That send then finishes on its own, and the read when
+  // the PF next sends or the stream is closed, each keeping its own buffers and finding the endpoint gone:
+  // until then the read keeps the executor busy (close() first, or close the stream, where run() must
+  // return).
   ~vf_message_endpoint() {
     this->destroy();
     if (reading_ && !channel_->io_in_flight()) cancel_stream();
