@@ -459,18 +459,21 @@ struct harness {
           initialize(true);
           break;
         case op_set_heartbeat: {
-          // As the binding does (asio/pf_mailbox_server.hpp): the session told, then limits and identity
-          // written from what it returns, limits first when announcing. The model's config follows, so
-          // check_published and tick judge the new heartbeat.
+          // As the binding does (asio/pf_mailbox_server.hpp): the two writes the session returns, in its
+          // order, which must be limits first when announcing and identity first when withdrawing
+          // (docs/protocol.md 5.5). The model's config follows, so check_published and tick judge the new
+          // heartbeat.
           const std::uint8_t choice = in.u8() % 9;
           if (!session || !initialized) break;
           const auto ms = static_cast<std::uint16_t>(choice);
-          session->set_heartbeat(ms, now);
+          const auto writes = session->set_heartbeat(ms, now);
           config.heartbeat_ms = ms;
-          const auto limits = session->limits();
-          const auto identity = session->identity();
-          for (std::size_t i = 0; i < 4; ++i) window[reg::limits + i] = limits[i];
-          for (std::size_t i = 0; i < 4; ++i) window[reg::identity + i] = identity[i];
+          VPCI_FUZZ_CHECK(writes[0].offset == (ms != 0 ? reg::limits : reg::identity));
+          VPCI_FUZZ_CHECK(writes[1].offset == (ms != 0 ? reg::identity : reg::limits));
+          for (const engine::register_write& w : writes) {
+            VPCI_FUZZ_CHECK(w.bytes.size() == 4);
+            for (std::size_t i = 0; i < 4; ++i) window[w.offset + i] = w.bytes[i];
+          }
           VPCI_FUZZ_CHECK(session->next_tick() == (ms == 0 ? engine::no_tick : now + std::uint64_t{ms} * 1'000'000u));
           VPCI_FUZZ_CHECK(load(window, reg::identity) ==
                           mailbox::encode_identity(static_cast<std::uint16_t>(

@@ -208,12 +208,9 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   // (start_serving). Announced without a beat, a VF watching for invalidations found the PF gone after 4
   // intervals, for good (it rings no more, so no write hook ran again).
   static engine::pf_mailbox_config session_config(const mailbox_options& options) noexcept {
-    return engine::pf_mailbox_config{beats_from_attach(options) ? heartbeat_of(options) : std::uint16_t{0},
+    const bool beats_from_attach = select_kind(options) != kind::observed;
+    return engine::pf_mailbox_config{beats_from_attach ? heartbeat_of(options) : std::uint16_t{0},
                                      device_side_signalling_transport<Transport>};
-  }
-  // Write hooks are synchronous (an in-process device model): the announcement is written at once.
-  static bool beats_from_attach(const mailbox_options& options) noexcept {
-    return !sync_io || select_kind(options) != kind::observed;
   }
   static std::uint16_t heartbeat_of(const mailbox_options& options) noexcept {
     return static_cast<std::uint16_t>(options.heartbeat.count());
@@ -225,7 +222,6 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
         transport_(transport),
         kind_(select_kind(options)),
         heartbeat_ms_(heartbeat_of(options)),
-        beats_from_attach_(beats_from_attach(options)),
         timing_(timing),
         timer_(timing.make_timer(boost::asio::any_io_executor(transport.get_executor()))),
         schedule_(to_nanoseconds(options.polling.fast), to_nanoseconds(options.polling.slow)) {}
@@ -337,7 +333,8 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     // The write hook serves; without a heartbeat to keep, serving only ends. With one, it is announced now
     // (session_config).
     if (kind_ == kind::observed) {
-      if (this->session_.next_tick() == engine::no_tick && !announce_heartbeat(heartbeat_ms_)) return;
+      if (heartbeat_ms_ == 0) return;
+      announce_heartbeat(heartbeat_ms_);
     }
     // The first pass runs from the loop's executor, never inside async_serve's initiation.
     state_ = loop_state::posted;
@@ -389,22 +386,15 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     return kind::polled;
   }
 
-  // Announces the heartbeat (0: withdraws it) where write hooks serve the window: the session's registers
-  // written at once, limits before identity when announcing, identity before limits when withdrawing
-  // (engine::pf_mailbox_session::set_heartbeat). Returns whether the session beats now.
-  bool announce_heartbeat(std::uint16_t heartbeat_ms) {
-    if (beats_from_attach_) return heartbeat_ms != 0;
-    this->session_.set_heartbeat(heartbeat_ms, timing_.now());
-    const bool announcing = heartbeat_ms != 0;
-    const std::size_t window = this->window_;
+  // Announces the heartbeat (0: withdraws it) where write hooks serve the window, written at once in the
+  // session's order (engine::pf_mailbox_session::set_heartbeat), as open() writes the window. A failed
+  // write leaves the session's shadow ahead of the window: the next pass restores it from there.
+  void announce_heartbeat(std::uint16_t heartbeat_ms) {
     boost::system::error_code ec;
-    device_side_write(transport_, window + (announcing ? mailbox::reg::limits : mailbox::reg::identity),
-                      announcing ? this->session_.limits() : this->session_.identity(), ec);
-    if (!ec)
-      device_side_write(transport_, window + (announcing ? mailbox::reg::identity : mailbox::reg::limits),
-                        announcing ? this->session_.identity() : this->session_.limits(), ec);
-    // A failed write leaves the shadow ahead of the window: the next pass restores it from there.
-    return announcing;
+    for (const engine::register_write& w : this->session_.set_heartbeat(heartbeat_ms, timing_.now())) {
+      device_side_write(transport_, this->window_ + w.offset, w.bytes, ec);
+      if (ec) return;
+    }
   }
 
   // Outside the space: out_of_range; zero length: invalid_argument (as every transport); overlapping the
@@ -654,7 +644,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     if (!completion_) return;
     // Write hooks go on serving the window, but nothing beats any more: the heartbeat is withdrawn
     // (session_config).
-    if (kind_ == kind::observed && !detached_ && !beats_from_attach_) (void)announce_heartbeat(0);
+    if (kind_ == kind::observed && !detached_ && heartbeat_ms_ != 0) announce_heartbeat(0);
     std::unique_ptr<serve_completion> completion = std::move(completion_);
     stopping_ = false;
     completion->complete(std::exchange(stop_reason_, {}));
@@ -675,7 +665,6 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   bool detached_{false};
   kind kind_;
   std::uint16_t heartbeat_ms_;  // mailbox_options::heartbeat
-  bool beats_from_attach_;      // announced from the attach on, not only while serving (session_config)
   Timing timing_;
   timer_type timer_;
   engine::poll_schedule schedule_;

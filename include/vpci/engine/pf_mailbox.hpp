@@ -227,19 +227,22 @@ class pf_mailbox_session {
     return writes_;
   }
   // The heartbeat from now on (0: none), for a binding whose beats start and stop (vpci's PF on write
-  // hooks beats only while its serving loop runs). It writes nothing: the binding writes what `identity()`
-  // and `limits()` then return, `limits` first when announcing and `identity` first when withdrawing, so
-  // that a VF probing meanwhile never reads HEARTBEAT without its interval (docs/protocol.md 5.5). The
-  // session takes them as what it wrote (a VF write over them is undone as ever).
-  constexpr void set_heartbeat(std::uint16_t heartbeat_ms, std::uint64_t now) noexcept {
+  // hooks beats only while its serving loop runs). Returns the two writes that publish it, in order:
+  // limits before identity when announcing, identity before limits when withdrawing, so that a VF probing
+  // meanwhile never reads HEARTBEAT without its interval (docs/protocol.md 5.5). They are apart from the
+  // update list (an update a failed write interrupted stays as it was) and stay valid until the next
+  // set_heartbeat or initialize(); the session takes their values as what it wrote (a VF write over them
+  // is undone as ever).
+  constexpr std::array<register_write, 2> set_heartbeat(std::uint16_t heartbeat_ms, std::uint64_t now) noexcept {
     config_.heartbeat_ms = heartbeat_ms;
     next_beat_ = heartbeat_ms == 0 ? no_tick : now + beat_interval();
     set_owned(mailbox::reg::identity, mailbox::encode_identity(capabilities()));
     set_owned(mailbox::reg::limits, mailbox::encode_limits(config_.heartbeat_ms));
+    const register_write identity{mailbox::reg::identity, owned(mailbox::reg::identity, 4)};
+    const register_write limits{mailbox::reg::limits, owned(mailbox::reg::limits, 4)};
+    if (heartbeat_ms == 0) return {identity, limits};
+    return {limits, identity};
   }
-  // The identity and limits registers as the session last set them.
-  [[nodiscard]] constexpr std::span<const std::byte> identity() const noexcept { return owned(mailbox::reg::identity, 4); }
-  [[nodiscard]] constexpr std::span<const std::byte> limits() const noexcept { return owned(mailbox::reg::limits, 4); }
 
   // When the next heartbeat is due (no_tick without a heartbeat, or before initialize()).
   [[nodiscard]] constexpr std::uint64_t next_tick() const noexcept { return initialized_ ? next_beat_ : no_tick; }
