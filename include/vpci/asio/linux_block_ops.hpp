@@ -87,18 +87,13 @@
 #include <mutex>
 #include <optional>
 #include <span>
-#include <type_traits>
 #include <utility>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <vpci/asio/detail/slot_queue.hpp>
@@ -154,31 +149,6 @@ struct linux_call_result {
     return rc;
   }
 };
-
-// Whether `executor` is an io_context's (directly, tracking work, a strand of one, type-erased or not) and
-// that io_context is stopped: it runs nothing until restarted (the usual shutdown stops it and joins its
-// threads before destroying what used it). False for other executors, which cannot be asked.
-template <class Executor>
-bool executor_stopped(const Executor& executor) {
-  using plain = boost::asio::io_context::executor_type;
-  using tracked = std::decay_t<decltype(boost::asio::prefer(std::declval<plain>(),
-                                                            boost::asio::execution::outstanding_work.tracked))>;
-  if constexpr (std::is_same_v<Executor, plain> || std::is_same_v<Executor, tracked>) {
-    return executor.context().stopped();
-  } else if constexpr (requires { executor.get_inner_executor(); }) {  // a strand
-    return executor_stopped(executor.get_inner_executor());
-  } else if constexpr (requires { executor.template target<plain>(); }) {
-    if (const auto* e = executor.template target<plain>()) return executor_stopped(*e);
-    if (const auto* e = executor.template target<tracked>()) return executor_stopped(*e);
-    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return executor_stopped(*e);
-    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return executor_stopped(*e);
-    if (const auto* e = executor.template target<boost::asio::strand<boost::asio::any_io_executor>>())
-      return executor_stopped(*e);
-    return false;
-  } else {
-    return false;
-  }
-}
 
 }  // namespace detail
 
@@ -258,7 +228,7 @@ class linux_block_ops {
     // usual shutdown: stop, join, destroy waited for good): the callback is withdrawn instead, which every
     // later delivery reads, and the unregistration stays queued should the io_context run again. A
     // callback that is running on another thread at that moment may still finish.
-    const auto rc = result->wait_unless([&s] { return detail::executor_stopped(s->executor); }, std::chrono::milliseconds(10));
+    const auto rc = result->wait_unless([&s] { return detail::io_context_stopped(s->executor); }, std::chrono::milliseconds(10));
     if (rc) return *rc;
     s->withdrawn.store(true);
     s->registered.store(false);

@@ -33,43 +33,61 @@
 
 namespace vpci::detail {
 
-// Whether the calling thread is running `executor` (a facade's blocking call made there would wait for
-// its own thread, so the facades refuse it): an io_context's or a thread_pool's executor, a strand of
-// one, or a strand of a type-erased executor (make_strand(any_io_executor)), directly or inside a
-// type-erased executor (any_io_executor). Other kinds of executor answer false. A strand is run by the
-// threads that run its inner executor: a thread running that one outside the strand counts too. It may be
-// the only one (an io_context run by one thread), and a call waiting there for the strand waited for good.
-template <class Executor>
-bool running_in_this_thread(const Executor& executor);
-
-template <class Inner>
-bool strand_runs_here(const boost::asio::strand<Inner>& strand) {
-  return strand.running_in_this_thread() || running_in_this_thread(strand.get_inner_executor());
-}
-
-template <class Executor>
-bool running_in_this_thread(const Executor& executor) {
-  if constexpr (requires { strand_runs_here(executor); }) {
-    return strand_runs_here(executor);
-  } else if constexpr (requires { executor.running_in_this_thread(); }) {
-    return executor.running_in_this_thread();
-  } else if constexpr (requires { executor.template target<boost::asio::io_context::executor_type>(); }) {
-    using plain = boost::asio::io_context::executor_type;
+// Hands `ask` the executor inside `executor`, as its own type, when `executor` is type-erased
+// (any_io_executor) and holds one this layer knows: an io_context's (plain or tracking work), a
+// thread_pool's, a strand of one of those or of an any_io_executor. An executor that is not type-erased is
+// handed over as it is; `ask` says what it can of it. False for an erased one of another kind.
+template <class Executor, class Ask>
+bool ask_known_executor(const Executor& executor, Ask ask) {
+  using plain = boost::asio::io_context::executor_type;
+  if constexpr (requires { executor.template target<plain>(); }) {
     using tracked = std::decay_t<decltype(boost::asio::prefer(std::declval<plain>(),
                                                               boost::asio::execution::outstanding_work.tracked))>;
-    if (const auto* e = executor.template target<plain>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<tracked>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return strand_runs_here(*e);
-    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return strand_runs_here(*e);
     using pool = boost::asio::thread_pool::executor_type;
-    if (const auto* e = executor.template target<pool>()) return e->running_in_this_thread();
-    if (const auto* e = executor.template target<boost::asio::strand<pool>>()) return strand_runs_here(*e);
     using erased = boost::asio::any_io_executor;
-    if (const auto* e = executor.template target<boost::asio::strand<erased>>()) return strand_runs_here(*e);
+    if (const auto* e = executor.template target<plain>()) return ask(*e);
+    if (const auto* e = executor.template target<tracked>()) return ask(*e);
+    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return ask(*e);
+    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return ask(*e);
+    if (const auto* e = executor.template target<pool>()) return ask(*e);
+    if (const auto* e = executor.template target<boost::asio::strand<pool>>()) return ask(*e);
+    if (const auto* e = executor.template target<boost::asio::strand<erased>>()) return ask(*e);
     return false;
   } else {
-    return false;
+    return ask(executor);
   }
+}
+
+// Whether the calling thread is running `executor` (a facade's blocking call made there would wait for
+// its own thread, so the facades refuse it): an executor that can say so, directly or inside a
+// type-erased one (ask_known_executor). A strand is run by the threads that run its inner executor: a
+// thread running that one outside the strand counts too. It may be the only one (an io_context run by one
+// thread), and a call waiting there for the strand waited for good.
+template <class Executor>
+bool running_in_this_thread(const Executor& executor) {
+  return ask_known_executor(executor, [](const auto& e) -> bool {
+    if constexpr (requires { e.get_inner_executor(); })  // a strand
+      return e.running_in_this_thread() || running_in_this_thread(e.get_inner_executor());
+    else if constexpr (requires { e.running_in_this_thread(); })
+      return e.running_in_this_thread();
+    else
+      return false;
+  });
+}
+
+// Whether `executor` is an io_context's (or a strand of one), directly or inside a type-erased one, and
+// that io_context is stopped: it runs nothing until restarted (the usual shutdown stops it and joins its
+// threads before destroying what used it). False for other executors, which cannot be asked.
+template <class Executor>
+bool io_context_stopped(const Executor& executor) {
+  return ask_known_executor(executor, [](const auto& e) -> bool {
+    if constexpr (requires { e.get_inner_executor(); })  // a strand
+      return io_context_stopped(e.get_inner_executor());
+    else if constexpr (requires { e.context().stopped(); })
+      return e.context().stopped();
+    else
+      return false;
+  });
 }
 
 // Whether `ec`, a call's outcome on `endpoint`, says the device went away: the endpoint was destroyed
