@@ -139,7 +139,6 @@ inline constexpr dvsec_vendor_filter any_dvsec_vendor = dvsec_vendor_filter::any
 [[nodiscard]] constexpr result<dvsec_header> find_dvsec(std::span<const std::byte> space,
                                                         dvsec_vendor_filter vendor_id,
                                                         std::uint16_t dvsec_id) noexcept {
-  if (extended_space_aliases_header(space)) return errc::not_found;
   result<dvsec_header> found = errc::not_found;
   bool decided = false;
   const errc walk = for_each_extended_capability(space, [&](const extended_capability& cap) {
@@ -155,7 +154,8 @@ inline constexpr dvsec_vendor_filter any_dvsec_vendor = dvsec_vendor_filter::any
     decided = true;
   });
   if (decided) return found;
-  return walk != no_error ? walk : errc::not_found;
+  // The extended walk's not_supported is the header repeated from 0x100 on: no extended space, no DVSEC.
+  return walk != no_error && walk != errc::not_supported ? walk : errc::not_found;
 }
 
 }  // namespace vpci::config
