@@ -48,6 +48,15 @@ add_test(NAME footprint_pf_engine_cortex_m4
           300 4096 2048)
 set_tests_properties(footprint_pf_engine_cortex_m4 PROPERTIES LABELS build SKIP_RETURN_CODE 77)
 
+# The stack a PF's firmware gives vpci: every entry point of footprint/stack_usage.cpp (placing, finding and
+# removing the mailbox's DVSEC; the session's initialisation, service and tick; a block's definition) at
+# most 1 KiB deep on a Cortex-M4 at -Os, by GCC's call graph (check_stack.sh). Skipped (exit 77) without
+# the arm-none-eabi toolchain.
+add_test(NAME stack_usage_cortex_m4
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/footprint/check_stack.sh "${VPCI_ARM_GXX}" ${vpci_include}
+          ${CMAKE_CURRENT_SOURCE_DIR}/footprint/stack_usage.cpp ${CMAKE_CURRENT_BINARY_DIR}/stack_usage 1024)
+set_tests_properties(stack_usage_cortex_m4 PROPERTIES LABELS build SKIP_RETURN_CODE 77)
+
 # The PF's block-register prefetch (pf_blocks::prefetch, reached from pf_mailbox_session::anticipate) must
 # reach the binary: g++ 12 found it free of side effects and deleted every call, at -O2 and -O3.
 add_test(NAME block_register_prefetch_is_not_compiled_out
@@ -161,6 +170,16 @@ foreach(standard IN ITEMS c89 c99)
             -fsyntax-only -I ${vpci_include} ${CMAKE_CURRENT_SOURCE_DIR}/c/mailbox_header_c89.c)
   set_tests_properties(c_header_compiles_as_${standard} PROPERTIES LABELS build)
 endforeach()
+# ... and on a target whose int is 16 bits (avr-gcc: the values, and the masks firmware makes with them).
+find_program(VPCI_AVR_GCC avr-gcc)
+if(VPCI_AVR_GCC)
+  add_test(NAME c_header_on_a_16_bit_int_target
+    COMMAND ${VPCI_AVR_GCC} -std=c11 -mmcu=atmega328p -ffreestanding -pedantic-errors -Wall -Wextra -Werror
+            -fsyntax-only -I ${vpci_include} ${CMAKE_CURRENT_SOURCE_DIR}/c/mailbox_header_int16.c)
+  set_tests_properties(c_header_on_a_16_bit_int_target PROPERTIES LABELS build)
+else()
+  message(STATUS "vpci: avr-gcc not found; the C header is not checked on a 16-bit int target")
+endif()
 # Control: the same harness accepts a valid descriptor, so a failure above is the rule, not the harness.
 add_test(NAME compile_pass_control
   COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -Werror -I ${vpci_include}

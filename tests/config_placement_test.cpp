@@ -100,6 +100,41 @@ BOOST_AUTO_TEST_CASE(malformed_list_has_no_free_space) {
   BOOST_TEST((config::find_free_space(image.view()).error() == errc::bad_capability_pointer));
 }
 
+// for_each_free_range is find_free_space without the 2 KiB map (the placement's own walk on a firmware's
+// stack): the same ranges in the same order, an early stop when the visitor says so, the same errors, and
+// then no visit at all.
+BOOST_AUTO_TEST_CASE(a_placement_on_a_small_firmware_stack_walks_the_free_ranges_without_a_map) {
+  config_image image = pf_with_caps();
+  image.put8(0x801, 0x01);
+  image.put8(0x901, 0x01);
+  range_list visited;
+  BOOST_TEST((config::for_each_free_range(image.view(), [&](const config::free_range& r) { visited.push_back(r); }) ==
+              no_error));
+  BOOST_TEST(visited == ranges(image), boost::test_tools::per_element());
+  BOOST_TEST(visited == range_list({{0x190, 0x800}, {0x804, 0x900}, {0x904, 0x1000}}), boost::test_tools::per_element());
+
+  range_list first_two;
+  BOOST_TEST((config::for_each_free_range(image.view(), [&](const config::free_range& r) {
+                first_two.push_back(r);
+                return first_two.size() < 2;
+              }) == no_error));
+  BOOST_TEST(first_two == range_list({{0x190, 0x800}, {0x804, 0x900}}), boost::test_tools::per_element());
+
+  // A placement too large for the first range goes to the lowest one that holds it.
+  config_image placed = pf_with_caps();
+  placed.put8(0x201, 0x01);
+  const auto at = config::place_dvsec(placed.span(), {0x1AF4, 0x5650, 2, 0xB8});
+  BOOST_TEST_REQUIRE(at.has_value());
+  BOOST_TEST(*at == 0x204);
+
+  config_image looped;
+  looped.extended_capability(0x100, cid::advanced_error_reporting, 1, 0x100);
+  std::size_t visits = 0;
+  BOOST_TEST((config::for_each_free_range(looped.view(), [&](const config::free_range&) { ++visits; }) ==
+              errc::capability_loop));
+  BOOST_TEST(visits == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(places_at_0x100_in_an_empty_list_and_frees) {
   config_image image;
   const auto before = image.bytes();

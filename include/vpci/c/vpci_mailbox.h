@@ -1,7 +1,8 @@
 /* vpci_mailbox.h: the config-space mailbox (binding 1), layout 2, for firmware written in C (C11 or later,
  * or C++). Every offset, field and value of docs/protocol.md; include/vpci/wire/mailbox.hpp is the C++
  * mirror, and a test checks that both agree. Offsets are from the start of the DVSEC that holds the window.
- * All registers are little-endian dwords, accessed as single dwords. No dependencies beyond <stdint.h>. */
+ * All registers are little-endian dwords, accessed as single dwords; a value that goes into a register is
+ * a uint32_t constant (UINT32_C) on any target, a 16-bit int's included. No dependencies beyond <stdint.h>. */
 #ifndef VPCI_MAILBOX_H
 #define VPCI_MAILBOX_H
 
@@ -59,9 +60,10 @@ constexpr
 #define VPCI_CAP_SIGNAL 0x0002u
 #define VPCI_CAP_HEARTBEAT 0x0004u
 
-/* control */
-#define VPCI_CONTROL_RESET 0x1u
-#define VPCI_CONTROL_SIGNAL 0x2u
+/* control: bits of a 32-bit register (UINT32_C, so that ~VPCI_CONTROL_SIGNAL keeps bits 31:16 where int is
+ * 16 bits) */
+#define VPCI_CONTROL_RESET UINT32_C(0x1)
+#define VPCI_CONTROL_SIGNAL UINT32_C(0x2)
 
 /* request operations */
 #define VPCI_OP_READ 1u
@@ -79,14 +81,15 @@ constexpr
 /* status dword */
 #define VPCI_STATUS_ACK(w) (VPCI_CAST(uint16_t, (w)&0xFFFFu))
 #define VPCI_STATUS_COUNT(w) (VPCI_CAST(uint8_t, ((w) >> 16) & 0xFFu))
-#define VPCI_STATUS_FAILED 0x01000000u
-#define VPCI_STATUS_INVALIDATED 0x02000000u
+#define VPCI_STATUS_FAILED UINT32_C(0x01000000)
+#define VPCI_STATUS_INVALIDATED UINT32_C(0x02000000)
 #define VPCI_STATUS_HEARTBEAT(w) (VPCI_CAST(uint8_t, ((w) >> 26) & 0x3u))
 #define VPCI_STATUS_EPOCH(w) (VPCI_CAST(uint8_t, ((w) >> 28) & 0xFu))
-#define VPCI_STATUS_ANSWER_FIELDS 0xF1FFFFFFu /* what a VF's tear check compares */
-#define VPCI_STATUS(ack, count, failed, invalidated, heartbeat, epoch)                                    \
-  (VPCI_CAST(uint32_t, VPCI_CAST(uint16_t, ack)) | (VPCI_CAST(uint32_t, (count)&0xFFu) << 16) |        \
-   ((failed) ? VPCI_STATUS_FAILED : 0u) | ((invalidated) ? VPCI_STATUS_INVALIDATED : 0u) |               \
+#define VPCI_STATUS_ANSWER_FIELDS UINT32_C(0xF1FFFFFF) /* what a VF's tear check compares */
+#define VPCI_STATUS(ack, count, failed, invalidated, heartbeat, epoch)                             \
+  (VPCI_CAST(uint32_t, VPCI_CAST(uint16_t, ack)) | (VPCI_CAST(uint32_t, (count)&0xFFu) << 16) | \
+   ((failed) ? VPCI_STATUS_FAILED : UINT32_C(0)) |                                             \
+   ((invalidated) ? VPCI_STATUS_INVALIDATED : UINT32_C(0)) |                                   \
    (VPCI_CAST(uint32_t, (heartbeat)&0x3u) << 26) | (VPCI_CAST(uint32_t, (epoch)&0xFu) << 28))
 
 /* identity and limits values a PF publishes */
@@ -97,12 +100,12 @@ constexpr
    (VPCI_CAST(uint32_t, VPCI_CAST(uint16_t, heartbeat_ms)) << 16))
 
 /* NTSTATUS values a PF answers with */
-#define VPCI_STATUS_SUCCESS 0x00000000u
-#define VPCI_STATUS_UNSUCCESSFUL 0xC0000001u
-#define VPCI_STATUS_INVALID_PARAMETER 0xC000000Du
-#define VPCI_STATUS_INVALID_DEVICE_REQUEST 0xC0000010u
-#define VPCI_STATUS_ACCESS_DENIED 0xC0000022u
-#define VPCI_STATUS_BUFFER_TOO_SMALL 0xC0000023u
-#define VPCI_STATUS_DEVICE_NOT_READY 0xC00000A3u
+#define VPCI_STATUS_SUCCESS UINT32_C(0x00000000)
+#define VPCI_STATUS_UNSUCCESSFUL UINT32_C(0xC0000001)
+#define VPCI_STATUS_INVALID_PARAMETER UINT32_C(0xC000000D)
+#define VPCI_STATUS_INVALID_DEVICE_REQUEST UINT32_C(0xC0000010)
+#define VPCI_STATUS_ACCESS_DENIED UINT32_C(0xC0000022)
+#define VPCI_STATUS_BUFFER_TOO_SMALL UINT32_C(0xC0000023)
+#define VPCI_STATUS_DEVICE_NOT_READY UINT32_C(0xC00000A3)
 
 #endif /* VPCI_MAILBOX_H */

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 
 #include <vpci/block/endian.hpp>
 #include <vpci/config/access.hpp>
@@ -135,12 +136,24 @@ constexpr std::size_t extended_limit(std::span<const std::byte> space) noexcept 
 }
 }  // namespace detail
 
-// The free ranges of [0x100, end of snapshot), ascending. A snapshot of 256 bytes or less has none. Fails
-// with the extended walk's error when the list is malformed.
-[[nodiscard]] constexpr result<free_space_map> find_free_space(std::span<const std::byte> space) noexcept {
-  free_space_map map;
+// Calls visit(const free_range&) for each free range of [0x100, end of snapshot), ascending, and stops
+// early when visit returns false (a visitor may also return void). Keeps no list: about 300 bytes of stack
+// beside the visitor's, which is what the placement below uses on a firmware's stack. Fails with the
+// extended walk's error when the list is malformed (and then visits nothing).
+template <class Visitor>
+constexpr errc for_each_free_range(std::span<const std::byte> space, Visitor&& visit) {
+  static_assert(std::is_invocable_v<Visitor&, const free_range&>, "the visitor must accept a free_range");
   detail::dword_set used;
   if (errc e = detail::occupied_dwords(space, used); e != no_error) return e;
+  auto go_on = [&](std::size_t start, std::size_t end) {
+    const free_range range{static_cast<std::uint16_t>(start), static_cast<std::uint16_t>(end)};
+    if constexpr (std::is_same_v<std::invoke_result_t<Visitor&, const free_range&>, void>) {
+      visit(range);
+      return true;
+    } else {
+      return static_cast<bool>(visit(range));
+    }
+  };
   const std::size_t limit = detail::extended_limit(space);
   std::size_t run_start = 0;
   bool in_run = false;
@@ -150,11 +163,20 @@ constexpr std::size_t extended_limit(std::span<const std::byte> space) noexcept 
       run_start = at;
       in_run = true;
     } else if (!is_free && in_run) {
-      map.push_back({static_cast<std::uint16_t>(run_start), static_cast<std::uint16_t>(at)});
       in_run = false;
+      if (!go_on(run_start, at)) return no_error;
     }
   }
-  if (in_run) map.push_back({static_cast<std::uint16_t>(run_start), static_cast<std::uint16_t>(limit)});
+  if (in_run) (void)go_on(run_start, limit);
+  return no_error;
+}
+
+// The free ranges of [0x100, end of snapshot), ascending. A snapshot of 256 bytes or less has none. Fails
+// with the extended walk's error when the list is malformed. The map is about 2 KiB (4 KiB of stack at -Os
+// on a Cortex-M4): on small firmware stacks prefer for_each_free_range.
+[[nodiscard]] constexpr result<free_space_map> find_free_space(std::span<const std::byte> space) noexcept {
+  free_space_map map;
+  if (errc e = for_each_free_range(space, [&](const free_range& r) { map.push_back(r); }); e != no_error) return e;
   return map;
 }
 
@@ -187,27 +209,27 @@ namespace detail {
 constexpr result<std::uint16_t> place_extended(std::span<std::byte> space, std::uint16_t id, std::uint8_t version,
                                                std::span<const std::uint32_t> headers, std::size_t length) noexcept {
   const std::span<const std::byte> view{space};
-  auto map = find_free_space(view);
-  if (!map) return map.error();
-
   const bool list_empty = extended_list_empty(view);
+  // The lowest free range that holds it; with the list empty, 0x100 itself when the space from there is
+  // free (the head dword is never a free range, so such a space's first range starts at 0x104).
+  std::size_t offset = 0;
+  bool first_range = true;
+  const errc walk = for_each_free_range(view, [&](const free_range& r) {
+    if (first_range && list_empty && r.start == extended_capabilities_start + 4 &&
+        r.end >= extended_capabilities_start + length) {
+      offset = extended_capabilities_start;
+      return false;
+    }
+    first_range = false;
+    if (r.size() < length) return true;
+    offset = r.start;
+    return false;
+  });
+  if (walk != no_error) return walk;
   if (list_empty && (space.size() < extended_capabilities_start + 4 ||
                      detail::read_u32(view, extended_capabilities_start) != 0))
     return errc::insufficient_resources;
-
-  std::size_t offset = 0;
-  if (list_empty && !map->empty() && (*map)[0].start == extended_capabilities_start + 4 &&
-      (*map)[0].end >= extended_capabilities_start + length) {
-    offset = extended_capabilities_start;
-  } else {
-    for (const free_range& r : *map) {
-      if (r.size() >= length) {
-        offset = r.start;
-        break;
-      }
-    }
-    if (offset == 0) return errc::insufficient_resources;
-  }
+  if (offset == 0) return errc::insufficient_resources;
 
   std::size_t tail = 0;
   if (!list_empty) {

@@ -751,8 +751,10 @@ class static_pf_blocks : private detail::pf_blocks_storage<MaxBlocks, MaxBytes>,
   using storage = detail::pf_blocks_storage<MaxBlocks, MaxBytes>;
 
  public:
-  // Not constexpr on purpose: a global one is zero-initialised (.bss) and set up at startup, instead of
-  // being constant-initialised into .data with its storage's addresses (.data costs flash as well).
+  // Not constexpr on purpose: a global one is zero-initialised (.bss) and set up at startup by the static
+  // constructors (.init_array), instead of being constant-initialised into .data with its storage's
+  // addresses (.data costs flash as well). A startup that runs no constructors leaves it without capacity
+  // (every definition insufficient_resources) until the firmware constructs it (placement new).
   explicit static_pf_blocks(pf_limits limits = {}) noexcept
       : pf_blocks<MaxVfs>(storage::slots, storage::arena, limits) {}
 };
