@@ -13,9 +13,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <new>
 #include <ostream>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -484,6 +486,41 @@ BOOST_AUTO_TEST_CASE(handler_statuses_pass_through_and_byte_counts_are_checked) 
   BOOST_TEST((f.s.serve_write(0, block_id{11}, pattern(9, 0)).status == ntstatus::invalid_parameter));
   BOOST_TEST(h.reads == reads);
   BOOST_TEST(h.writes == writes);
+}
+
+// A handler that throws took the whole PF down: serve_read and serve_write are noexcept, and the
+// exception of one VF's request reached std::terminate. The store catches it (hosted, with exceptions):
+// that request alone fails, STATUS_UNSUCCESSFUL with no bytes, counted as refused; nothing else changes,
+// and the next request is served.
+class throwing_handler final : public block_handler {
+ public:
+  ntstatus on_read(vf_index, block_id, std::span<std::byte> out, std::size_t& bytes) override {
+    out[0] = std::byte{0xEE};
+    bytes = out.size();
+    throw std::runtime_error("the IHV's read failed");
+  }
+  ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { throw std::bad_alloc(); }
+};
+
+BOOST_AUTO_TEST_CASE(a_block_handler_that_throws_fails_that_request_alone) {
+  store_fixture f;
+  throwing_handler handler;
+  BOOST_REQUIRE((f.s.define_block(0, block_id{30}, pattern(8, 0x30), block_access::read_write, &handler) == no_error));
+  const auto before = f.take();
+  const auto refused = f.s.counters(0).refused;
+  std::array<std::byte, 128> out{};
+  const serve_result read = f.s.serve_read(0, block_id{30}, 8, out);
+  BOOST_TEST((read.status == ntstatus::unsuccessful));
+  BOOST_TEST(read.bytes == 0u);
+  const serve_result write = f.s.serve_write(0, block_id{30}, pattern(8, 0x01));
+  BOOST_TEST((write.status == ntstatus::unsuccessful));
+  BOOST_TEST(write.bytes == 0u);
+  BOOST_TEST(f.s.counters(0).refused == refused + 2);
+  f.expect_unchanged(before);
+
+  const serve_result next = f.s.serve_read(0, block_id{5}, 16, out);
+  BOOST_TEST((next.status == ntstatus::success));
+  BOOST_TEST(copy_of(std::span<const std::byte>(out).first(16)) == f.b5, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(admission_caps_requests_in_flight) {

@@ -15,9 +15,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <ostream>
 #include <span>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -928,8 +930,10 @@ BOOST_AUTO_TEST_CASE(the_window_is_a_dvsec_named_by_the_functions_vendor_or_the_
   BOOST_TEST(le::load_u32(image.data() + *placed + reg::identity) == 0x00050002u);  // invalidation, heartbeat
   BOOST_TEST(le::load_u32(image.data() + *placed + reg::limits) == 0x00642080u);    // 100 ms
 
-  // Names of the IHV's choosing; a space with the default window already, so this one goes after it.
+  // Names of the IHV's choosing; a space with the default window already (left by VF 0's detached
+  // attachment: a space is one VF's while attached), so this one goes after it.
   BOOST_REQUIRE(!f.pf->register_vf(1, 0x0102));
+  BOOST_REQUIRE(!f.pf->detach_mailbox(0));
   mailbox_options named;
   named.dvsec_vendor_id = 0x1AF4;
   named.dvsec_id = 0x0042;
@@ -942,6 +946,126 @@ BOOST_AUTO_TEST_CASE(the_window_is_a_dvsec_named_by_the_functions_vendor_or_the_
   BOOST_TEST(*config::find_mailbox(both) == *placed);
   BOOST_TEST(le::load_u32(both.data() + *second + reg::identity) == 0x00010002u);  // no heartbeat
   BOOST_TEST(le::load_u32(both.data() + *second + reg::limits) == 0x00002080u);
+}
+
+// A config space is one VF's. Attaching VF 1 to the space VF 0's attachment serves adopted VF 0's window
+// in place (a restarted PF's rule), so VF 0's driver was served VF 1's blocks and wrote them. The attach is
+// refused with in_use, the space and both VFs' blocks unchanged, whatever DVSEC names it asks for; once
+// VF 0 is detached the space may be attached again.
+BOOST_AUTO_TEST_CASE(a_config_space_attached_for_one_vf_is_refused_to_another) {
+  memory_fixture f;
+  BOOST_REQUIRE(!f.pf->register_vf(1, 0x0102));
+  BOOST_REQUIRE(!f.pf->define_block(1, block5, pattern(block5_size, 0xB0)));
+  const auto before = snapshot(f.space);
+  BOOST_TEST((f.pf->attach_mailbox(1, f.space).error() == errc::in_use));
+  mailbox_options named;
+  named.dvsec_vendor_id = 0x1AF4;
+  named.dvsec_id = 0x0042;
+  BOOST_TEST((f.pf->attach_mailbox(1, f.space, named).error() == errc::in_use));
+  BOOST_TEST((snapshot(f.space) == before));
+  BOOST_TEST(f.pf->mailbox_session(1) == nullptr);
+
+  // VF 0's driver is still served VF 0's block, and its write reaches VF 0's block alone.
+  raw_vf vf = f.vf();
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(vf.succeeded(block5_size));
+  BOOST_TEST(vf.data(block5_size) == pattern(block5_size, 0x10), boost::test_tools::per_element());
+  vf.write_data(pattern(block5_size, 0x77));
+  vf.request(op_write, 5, block5_size);
+  BOOST_TEST(vf.answered());
+  const auto contents = [&](vf_index v) {
+    const auto bytes = f.pf->blocks().contents(v, block5);
+    return std::vector<std::byte>(bytes.begin(), bytes.end());
+  };
+  BOOST_TEST(contents(0) == pattern(block5_size, 0x77), boost::test_tools::per_element());
+  BOOST_TEST(contents(1) == pattern(block5_size, 0xB0), boost::test_tools::per_element());
+
+  // Another space takes VF 1; after VF 0's detach, VF 0's space may be attached again.
+  memory_config_space other{f.io, 4096};
+  BOOST_TEST(f.pf->attach_mailbox(1, other).has_value());
+  BOOST_REQUIRE(!f.pf->detach_mailbox(0));
+  BOOST_TEST(f.pf->attach_mailbox(0, f.space).has_value());
+}
+
+// remove_vf, then register_vf at the same index and attach_mailbox on the same space: the new session took
+// the window for a restarted PF's, so the next VF's driver read the removed VF's last block in the data
+// window and was published the removed VF's invalidations (mask 0xF0, INVALIDATED), which the store had
+// forgotten. The store now says the VF at that index was removed (mailbox_history::removed): the window
+// is zeroed whole and nothing is adopted from it. A detach and re-attach of a VF still registered keeps
+// its latch (the re-attach case), and a restarted PF (a new store) still adopts the window's.
+BOOST_AUTO_TEST_CASE(a_vf_registered_again_at_a_removed_vfs_index_inherits_nothing_from_its_window) {
+  memory_fixture f;
+  raw_vf old_driver = f.vf();
+  old_driver.request(op_read, 5, block5_size);
+  BOOST_REQUIRE(old_driver.succeeded(block5_size));
+  BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{0xF0}));
+  BOOST_REQUIRE(old_driver.mask() == 0xF0u);
+
+  BOOST_REQUIRE(!f.pf->remove_vf(0));
+  BOOST_TEST(!f.pf->blocks().registered(0));
+  BOOST_REQUIRE(!f.pf->register_vf(0, 0x0101));
+  BOOST_REQUIRE(!f.pf->define_block(0, block_id{2}, pattern(4, 0x40)));
+  const auto again = f.pf->attach_mailbox(0, f.space);
+  BOOST_REQUIRE(again.has_value());
+  BOOST_TEST(*again == f.window);  // the DVSEC the removed VF's attachment placed, attached in place
+
+  raw_vf next_driver = f.vf();
+  BOOST_TEST(next_driver.data(mailbox::data_window_size) == std::vector<std::byte>(mailbox::data_window_size),
+             boost::test_tools::per_element());
+  BOOST_TEST(next_driver.mask() == 0u);
+  BOOST_TEST(!next_driver.status().invalidated);
+  BOOST_TEST(next_driver.status().epoch != 0);
+  BOOST_TEST(next_driver.u32(reg::request_block) == 0u);
+  next_driver.request(op_read, 2, 4);
+  BOOST_TEST(next_driver.succeeded(4));
+  BOOST_TEST(next_driver.data(4) == pattern(4, 0x40), boost::test_tools::per_element());
+
+  // Said once: the next detach and re-attach of the registered VF publishes its own latch again.
+  BOOST_REQUIRE(!f.pf->invalidate(0, block_mask{0x4}));
+  BOOST_REQUIRE(next_driver.mask() == 0x4u);
+  BOOST_REQUIRE(!f.pf->detach_mailbox(0));
+  BOOST_REQUIRE(f.pf->attach_mailbox(0, f.space).has_value());
+  BOOST_TEST(next_driver.mask() == 0x4u);
+  BOOST_TEST(next_driver.status().invalidated);
+
+  // A restarted PF (a new store, nothing removed there) adopts the latch the window shows.
+  f.pf.reset();
+  f.pf.emplace(engine::pf_limits{}, f.timing);
+  BOOST_REQUIRE(!f.pf->register_vf(0, 0x0101));
+  BOOST_REQUIRE(f.pf->attach_mailbox(0, f.space).has_value());
+  BOOST_TEST(next_driver.mask() == 0x4u);
+}
+
+// A handler that throws ended the PF process (std::terminate) for every VF. Its request alone fails now:
+// the VF is answered STATUS_UNSUCCESSFUL, the window serves on, and the handler is let go at once when
+// its block is redefined (the endpoint's count of handler calls in progress was left raised by the throw,
+// which kept every handler let go from then on).
+BOOST_AUTO_TEST_CASE(a_handler_that_throws_fails_its_request_and_the_pf_serves_on) {
+  memory_fixture f;
+  auto handler = std::make_shared<function_block_handler>(
+      [](vf_index, block_id, std::span<std::byte>, std::size_t&) -> ntstatus { throw std::runtime_error("read"); },
+      [](vf_index, block_id, std::span<const std::byte>) -> ntstatus { throw std::bad_alloc(); });
+  const std::weak_ptr<function_block_handler> watched = handler;
+  BOOST_REQUIRE(!f.pf->define_block(0, block_id{1}, std::array<std::byte, 4>{}, engine::block_access::read_write,
+                                    std::move(handler)));
+  raw_vf vf = f.vf();
+  vf.request(op_read, 1, 4);
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(vf.status().failed);
+  BOOST_TEST(vf.u32(reg::result) == 0xC0000001u);  // STATUS_UNSUCCESSFUL
+  vf.write_data(pattern(4, 0x01));
+  vf.request(op_write, 1, 4);
+  BOOST_TEST(vf.answered());
+  BOOST_TEST(vf.u32(reg::result) == 0xC0000001u);
+  BOOST_TEST(f.pf->blocks().counters(0).refused == 2u);
+
+  vf.request(op_read, 5, block5_size);
+  BOOST_TEST(vf.succeeded(block5_size));
+  BOOST_REQUIRE(!f.pf->define_block(0, block_id{1}, pattern(4, 0x20)));
+  BOOST_TEST(watched.expired());
+  vf.request(op_read, 1, 4);
+  BOOST_TEST(vf.succeeded(4));
+  BOOST_TEST(vf.data(4) == pattern(4, 0x20), boost::test_tools::per_element());
 }
 
 // A VF's config space reads vendor ID 0xFFFF (PCIe SR-IOV: the VF has its PF's vendor ID, which its own

@@ -97,6 +97,9 @@ class scripted_vf {
   block_mask invalidated{};
   std::size_t invalidate_frames{0};
   std::size_t duplicate_answers{0};
+  // Every packet in the order it arrived: an answer's transaction ID, or `an_invalidation`.
+  static constexpr std::uint64_t an_invalidation = ~std::uint64_t{0};
+  std::vector<std::uint64_t> arrivals;
   error_code send_error;
 
   std::size_t count(ntstatus status) const {
@@ -115,10 +118,12 @@ class scripted_vf {
       BOOST_TEST((inval->slot == slot_));
       invalidated |= inval->mask;
       ++invalidate_frames;
+      arrivals.push_back(an_invalidation);
       return;
     }
     BOOST_REQUIRE(descriptor->type == hyperv::vmbus::packet_completion);
     const auto status = static_cast<ntstatus>(le::load_u32(packet.data() + hyperv::vmbus::descriptor_size));
+    arrivals.push_back(descriptor->transaction_id);
     if (!answers.emplace(descriptor->transaction_id, status).second) ++duplicate_answers;
     if (auto response = hyperv::decode_read_response(packet); response && status == ntstatus::success)
       read_data[descriptor->transaction_id] = bytes(response->data.begin(), response->data.end());
@@ -567,6 +572,42 @@ BOOST_AUTO_TEST_CASE(a_handler_may_invalidate_from_inside_on_write) {
   f.exchange(vf);
   BOOST_TEST(vf.answers.size() == ids.size());
   BOOST_TEST(vf.invalidated.bits() == ~std::uint64_t{0});
+  BOOST_TEST(!served.ec.has_value());
+}
+
+// A block handler's invalidation reached the VF before the answer it was raised in: the handoff wrote the
+// pending invalidation first, so a VF caching that answer's bytes kept them as current although the PF
+// had invalidated them. The answer goes first now, then the invalidation, for a read and for a write, as
+// binding 1 publishes them.
+BOOST_AUTO_TEST_CASE(a_handlers_invalidation_follows_the_answer_it_was_raised_in) {
+  serve_fixture f;
+  pf_endpoint<4>& pf = *f.pf;
+  auto handler = std::make_shared<function_block_handler>(
+      [&pf](vf_index vf, block_id, std::span<std::byte> out, std::size_t& bytes) {
+        for (std::byte& b : out) b = std::byte{0x42};
+        bytes = out.size();
+        return pf.invalidate(vf, block_mask{0x4}) ? ntstatus::unsuccessful : ntstatus::success;
+      },
+      [&pf](vf_index vf, block_id, std::span<const std::byte>) {
+        return pf.invalidate(vf, block_mask{0x4}) ? ntstatus::unsuccessful : ntstatus::success;
+      });
+  BOOST_REQUIRE(!pf.define_block(0, block_id{2}, value_bytes(0), block_access::read_write, handler));
+  auto& [vf_end, pf_end] = f.connect();
+  serve_result served;
+  pf.async_serve(0, slot0, pf_end, f.plain, served.handler());
+  scripted_vf vf(vf_end, slot0);
+  const std::uint64_t read = vf.send_read(block_id{2});
+  f.exchange(vf);
+  BOOST_TEST(vf.arrivals == (std::vector<std::uint64_t>{read, scripted_vf::an_invalidation}),
+             boost::test_tools::per_element());
+  BOOST_TEST(vf.read_data[read] == bytes(block_size, std::byte{0x42}), boost::test_tools::per_element());
+  vf.arrivals.clear();
+  const std::uint64_t write = vf.send_write(block_id{2}, value_bytes(7));
+  f.exchange(vf);
+  BOOST_TEST(vf.arrivals == (std::vector<std::uint64_t>{write, scripted_vf::an_invalidation}),
+             boost::test_tools::per_element());
+  BOOST_TEST(vf.answers[write] == ntstatus::success);
+  BOOST_TEST(vf.invalidated.bits() == 0x4u);
   BOOST_TEST(!served.ec.has_value());
 }
 

@@ -153,12 +153,12 @@ bool hyperv_world::apply(step_type s) {
         fail("the PF hands off", "begin_handoff failed");
         break;
       }
-      handoff_size_ = 0;
+      // The answers, then the invalidation (begin_handoff's order).
       handoff_done_ = 0;
-      std::memcpy(handoff_.data(), invalidate.data(), handoff->invalidate_size);
-      handoff_size_ = handoff->invalidate_size;
-      std::memcpy(handoff_.data() + handoff_size_, unsent_.data(), unsent_size_);
-      handoff_size_ += unsent_size_;
+      std::memcpy(handoff_.data(), unsent_.data(), unsent_size_);
+      handoff_size_ = unsent_size_;
+      std::memcpy(handoff_.data() + handoff_size_, invalidate.data(), handoff->invalidate_size);
+      handoff_size_ += handoff->invalidate_size;
       unsent_size_ = 0;
       if (log_ != nullptr) note("PF hands off " + std::to_string(handoff_size_) + " bytes");
       if (handoff_size_ == 0) pf_.end_handoff();

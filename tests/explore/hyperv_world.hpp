@@ -4,8 +4,8 @@
 //
 // Steps: the VF starts the next request of the menu, cancels one (either scope); the stream takes the
 // VF's send (on_sent); the PF reads a chunk of what the VF sent (5 bytes, or everything there: arbitrary
-// chunking, frames split anywhere) and answers; the PF hands its answers and pending invalidation to the
-// stream (begin_handoff) and the stream carries them a chunk at a time (on_stream_progress, end_handoff);
+// chunking, frames split anywhere) and answers; the PF hands its answers, then its pending invalidation, to
+// the stream (begin_handoff) and the stream carries them a chunk at a time (on_stream_progress, end_handoff);
 // the VF receives a chunk (5 bytes or everything); the PF raises an invalidation; the connection drops
 // (the VF's operations end with a transport failure, the PF session's end_of_serving puts undelivered
 // invalidations back in the store) and the VF reconnects (a new channel and a new PF session over the

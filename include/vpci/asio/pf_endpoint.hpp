@@ -227,7 +227,8 @@ class pf_endpoint {
   // composes a request: engine::pf_mailbox_session::effect_of_write); otherwise async_serve() or service()
   // serve it. `transport` must outlive the attachment (detach_mailbox, remove_vf or this
   // endpoint's destruction, and any async_serve's completion). Returns the window's offset.
-  // Errors: not_found (VF not registered), invalid_argument (VF already attached, polling.fast not above
+  // Errors: not_found (VF not registered), in_use (`transport` is attached for another VF: a config space
+  // is one VF's), invalid_argument (VF already attached, polling.fast not above
   // zero or above polling.slow, a heartbeat below 0 or above 65535 ms, a DVSEC vendor ID of 0xFFFF: named,
   // or defaulted from a header whose vendor ID reads 0xFFFF, as a VF's does, where the PF's vendor ID must
   // be named in options.dvsec_vendor_id), insufficient_resources (no room),
@@ -243,6 +244,10 @@ class pf_endpoint {
       return make_error_code(errc::invalid_argument);
     if (!store_->registered(vf)) return make_error_code(errc::not_found);
     if (find_mailbox(vf)) return make_error_code(errc::invalid_argument);
+    // A config space is one VF's: another VF attached to it would adopt that VF's window and serve that
+    // VF's driver its own blocks (nothing a VF sends names a VF: the window it writes does).
+    for (const auto& attachment : mailbox_attachments_)
+      if (attachment->uses(&transport)) return make_error_code(errc::in_use);
     std::vector<std::byte> original(transport.size());
     boost::system::error_code ec;
     device_side_read(transport, 0, original, ec);
@@ -532,6 +537,17 @@ class pf_endpoint {
     std::size_t depth_{0};
     std::vector<std::shared_ptr<engine::block_handler>> retired_;
   };
+  // A handler call, left however it ends (the store catches what a handler throws, after this).
+  class inside_handler {
+   public:
+    explicit inside_handler(handler_keeper& keeper) noexcept : keeper_(keeper) { keeper_.enter(); }
+    inside_handler(const inside_handler&) = delete;
+    inside_handler& operator=(const inside_handler&) = delete;
+    ~inside_handler() { keeper_.leave(); }
+
+   private:
+    handler_keeper& keeper_;
+  };
 
   // What the store calls: the user's handler, owned, kept alive (with itself) for the length of each call,
   // whichever binding made it.
@@ -541,17 +557,13 @@ class pf_endpoint {
         : handler_(std::move(handler)), keeper_(&keeper) {}
     ntstatus on_read(vf_index vf, block_id id, std::span<std::byte> out, std::size_t& bytes) override {
       const auto self = this->shared_from_this();
-      keeper_->enter();
-      const ntstatus status = handler_->on_read(vf, id, out, bytes);
-      keeper_->leave();
-      return status;
+      const inside_handler inside(*keeper_);
+      return handler_->on_read(vf, id, out, bytes);
     }
     ntstatus on_write(vf_index vf, block_id id, std::span<const std::byte> data) override {
       const auto self = this->shared_from_this();
-      keeper_->enter();
-      const ntstatus status = handler_->on_write(vf, id, data);
-      keeper_->leave();
-      return status;
+      const inside_handler inside(*keeper_);
+      return handler_->on_write(vf, id, data);
     }
 
    private:

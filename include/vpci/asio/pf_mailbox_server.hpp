@@ -146,6 +146,9 @@ class pf_mailbox_attachment {
   [[nodiscard]] const session_type& session() const noexcept { return session_; }
   // The transport's executor: where serving completes when the handler names none.
   [[nodiscard]] virtual boost::asio::any_io_executor io_executor() const = 0;
+  // Whether this attachment serves the window of the transport object at `transport` (one VF's config
+  // space: no other VF's attachment may serve it too).
+  [[nodiscard]] virtual bool uses(const void* transport) const noexcept = 0;
 
   // A pass now, on the caller's thread (blocking I/O on a blocking transport); during a pass in progress,
   // a second pass after it. Errors: the transport's.
@@ -286,6 +289,9 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     return {};
   }
 
+  [[nodiscard]] bool uses(const void* transport) const noexcept override {
+    return transport == static_cast<const void*>(&transport_);
+  }
   [[nodiscard]] boost::asio::any_io_executor io_executor() const override {
     return boost::asio::any_io_executor(transport_.get_executor());
   }

@@ -196,8 +196,8 @@ class pf_stream_server final : public pf_stream_link,
     auto handoff = session_.begin_handoff(frame);
     // Cannot fail: the buffer is sized, no handoff is in progress, async_serve checked the wslot.
     if (!handoff) return;
-    handoff_.assign(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(handoff->invalidate_size));
-    handoff_.insert(handoff_.end(), unsent_.begin(), unsent_.end());
+    handoff_.assign(unsent_.begin(), unsent_.end());
+    handoff_.insert(handoff_.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(handoff->invalidate_size));
     unsent_.clear();
     written_ = 0;
     write();

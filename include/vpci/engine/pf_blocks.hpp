@@ -58,9 +58,11 @@ enum class quarantine_reason : std::uint8_t { none = 0, overflow, protocol_viola
 // pci-hyperv does), so forwarding one reported a read of data never given, or a write never done.
 class block_handler {
  public:
-  // Fill `out` (capacity = the block's size) and set `bytes`; return the NTSTATUS to report.
+  // Fill `out` (capacity = the block's size) and set `bytes`; return the NTSTATUS to report. A handler that
+  // throws (hosted) fails that request alone: the VF is answered STATUS_UNSUCCESSFUL, counted as refused,
+  // and the exception goes no further (what the handler changed before it threw is its own).
   virtual ntstatus on_read(vf_index vf, block_id id, std::span<std::byte> out, std::size_t& bytes) = 0;
-  // `data` has exactly the block's size. Return the NTSTATUS to report.
+  // `data` has exactly the block's size. Return the NTSTATUS to report (a throw: as on_read's).
   virtual ntstatus on_write(vf_index vf, block_id id, std::span<const std::byte> data) = 0;
 
  protected:
@@ -101,6 +103,16 @@ struct vf_counters {
 struct mailbox_latch {
   block_mask latched{};
   block_mask reraised{};
+};
+
+// What a VF's next mailbox session on a store starts from (pf_blocks::take_mailbox_latch).
+enum class mailbox_history : std::uint8_t {
+  none,     // nothing kept: a window some PF initialised is a restarted PF's (its latch adopted, a live
+            // window's request kept); a freestanding store always answers this
+  kept,     // the latch an earlier session of this store left at a detach (a re-attach publishes it)
+  removed,  // this store removed the VF at this index (unregister_vf) since its last session: a window
+            // shows what that VF left, which is no restarted PF's and not the new VF's (zeroed whole,
+            // nothing adopted from it)
 };
 
 struct serve_result {
@@ -221,7 +233,13 @@ class pf_blocks {
   [[nodiscard]] errc register_vf(vf_index vf, std::uint16_t routing_id) noexcept {
     if (vf >= MaxVfs) return errc::invalid_argument;
     if (vfs_[vf].registered) return errc::invalid_argument;
+#if __STDC_HOSTED__
+    const bool removed = vfs_[vf].removed;
+#endif
     vfs_[vf] = vf_state{};
+#if __STDC_HOSTED__
+    vfs_[vf].removed = removed;
+#endif
     vfs_[vf].registered = true;
     vfs_[vf].routing_id = routing_id;
     return no_error;
@@ -242,6 +260,9 @@ class pf_blocks {
       index_outdated();
     }
     vfs_[vf] = vf_state{};
+#if __STDC_HOSTED__
+    vfs_[vf].removed = true;
+#endif
     return no_error;
   }
   // A VF reset, an FLR or the mailbox's RESET (docs/protocol.md 5.2, 5.4): lifts quarantine. Blocks stay
@@ -361,7 +382,7 @@ class pf_blocks {
     if ((slot.flags_ & computed_flag) != 0) {
       // The handler may define or remove blocks: nothing of the slot is used after it returns.
       std::size_t produced = 0;
-      answer.status = handler_of(slot)->on_read(vf, id, out.first(size), produced);
+      answer.status = call_on_read(*handler_of(slot), vf, id, out.first(size), produced);
       // A handler cannot claim more than the block holds: the answer is clamped, never over-read.
       answer.bytes = produced > size ? size : produced;
       if (answer.status != ntstatus::success) answer.bytes = 0;
@@ -387,7 +408,7 @@ class pf_blocks {
     if ((slot.flags_ & writable_flag) == 0) return refuse(state, ntstatus::access_denied);
     if (data.size() != slot.size_) return refuse(state, ntstatus::invalid_parameter);
     if ((slot.flags_ & computed_flag) != 0) {
-      const ntstatus status = handler_of(slot)->on_write(vf, id, data);
+      const ntstatus status = call_on_write(*handler_of(slot), vf, id, data);
       if (status != ntstatus::success) return refuse(state, status);
     } else {
       copy_bytes(contents_of(slot), data.data(), data.size());
@@ -484,10 +505,11 @@ class pf_blocks {
   // (pf_mailbox_session::release): the VF's next session here takes it at its first initialisation
   // instead of the mask the window shows (docs/protocol.md 5.3: a PF re-initialising a window it serves
   // publishes its own latch; only a PF without one, a restarted process with a new store, reads it there).
-  // Kept across reset_vf, forgotten by unregister_vf; nothing kept for an unregistered VF. A freestanding
-  // store keeps none: firmware serves a window with one session for the VF's life (its re-initialisations
-  // keep their own latch), and the Cortex-M4 budget has no 24 bytes per VF to spare for a re-attach it
-  // never makes.
+  // Kept across reset_vf, forgotten by unregister_vf, which leaves mailbox_history::removed for the next VF
+  // at that index instead (its window is not to inherit the removed VF's data and latch); nothing kept for
+  // an unregistered VF. A freestanding store keeps none: firmware serves a window with one session for the
+  // VF's life (its re-initialisations keep their own latch), and the Cortex-M4 budget has no 24 bytes per
+  // VF to spare for a re-attach it never makes.
   void keep_mailbox_latch([[maybe_unused]] vf_index vf, [[maybe_unused]] mailbox_latch latch) noexcept {
 #if __STDC_HOSTED__
     if (!registered(vf)) return;
@@ -495,16 +517,24 @@ class pf_blocks {
     vfs_[vf].latch_kept = true;
 #endif
   }
-  // Takes the latch kept for the VF into `latch`; false (and `latch` unchanged) when none is kept.
-  [[nodiscard]] bool take_mailbox_latch([[maybe_unused]] vf_index vf, [[maybe_unused]] mailbox_latch& latch) noexcept {
+  // What the VF's next session starts from: kept (the latch, now in `latch` and no longer kept here),
+  // removed (the VF at this index was removed since; said once) or none (`latch` unchanged).
+  [[nodiscard]] mailbox_history take_mailbox_latch([[maybe_unused]] vf_index vf,
+                                                   [[maybe_unused]] mailbox_latch& latch) noexcept {
 #if __STDC_HOSTED__
-    if (!registered(vf) || !vfs_[vf].latch_kept) return false;
-    latch = vfs_[vf].kept_latch;
-    vfs_[vf].latch_kept = false;
-    return true;
-#else
-    return false;
+    if (!registered(vf)) return mailbox_history::none;
+    if (vfs_[vf].latch_kept) {
+      latch = vfs_[vf].kept_latch;
+      vfs_[vf].latch_kept = false;
+      vfs_[vf].removed = false;
+      return mailbox_history::kept;
+    }
+    if (vfs_[vf].removed) {
+      vfs_[vf].removed = false;
+      return mailbox_history::removed;
+    }
 #endif
+    return mailbox_history::none;
   }
   // Takes the pending mask (the binding has delivered it).
   block_mask take_invalidations(vf_index vf) noexcept {
@@ -529,6 +559,7 @@ class pf_blocks {
 #if __STDC_HOSTED__
     // Touched only when a mailbox session stops or starts serving the window: after the hot part.
     bool latch_kept{false};
+    bool removed{false};  // unregister_vf removed the VF at this index since its last mailbox session began
     mailbox_latch kept_latch{};
 #endif
   };
@@ -697,6 +728,34 @@ class pf_blocks {
   static void bump(Counter& counter) noexcept {
     if (counter != static_cast<Counter>(~Counter{0})) ++counter;
   }
+  // A handler that throws (a hosted build with exceptions) fails that request alone, STATUS_UNSUCCESSFUL:
+  // every caller up to the binding is noexcept, and one VF's request must not end the PF for every VF
+  // (std::terminate). Without exceptions (firmware) this is the plain call.
+  static ntstatus call_on_read(block_handler& handler, vf_index vf, block_id id, std::span<std::byte> out,
+                               std::size_t& bytes) noexcept {
+#if defined(__cpp_exceptions)
+    try {
+      return handler.on_read(vf, id, out, bytes);
+    } catch (...) {
+      bytes = 0;
+      return ntstatus::unsuccessful;
+    }
+#else
+    return handler.on_read(vf, id, out, bytes);
+#endif
+  }
+  static ntstatus call_on_write(block_handler& handler, vf_index vf, block_id id, std::span<const std::byte> data) noexcept {
+#if defined(__cpp_exceptions)
+    try {
+      return handler.on_write(vf, id, data);
+    } catch (...) {
+      return ntstatus::unsuccessful;
+    }
+#else
+    return handler.on_write(vf, id, data);
+#endif
+  }
+
   // Every refusal, a handler's included: a status a VF would take for success (block_handler) is
   // answered as STATUS_UNSUCCESSFUL. One place, as the Cortex-M4 engine has bytes, not words, to spare.
   serve_result refuse(vf_state& state, ntstatus status) noexcept {

@@ -77,21 +77,21 @@ class pf_mailbox_session {
   [[nodiscard]] constexpr vf_index vf() const noexcept { return vf_; }
   [[nodiscard]] constexpr const pf_mailbox_config& config() const noexcept { return config_; }
 
-  // (Re)initialises the window, whose current bytes `window` holds (at least mailbox::window_size from the
-  // DVSEC's start; anything shorter counts as a window never initialised): a new epoch, different from the
-  // one the window shows (and from this session's own), the sequence unsynchronised (the VF's first
-  // non-zero sequence is adopted), `request`, result and acknowledgement registers zero (request_block and
-  // the data window too unless the window shows an epoch), the invalidation latch published (this
-  // session's, with the store's pending invalidations; at the session's first initialisation the latch an
-  // earlier session of this store left (release()), or without one the mask the window shows when some PF
-  // initialised it: a restarted PF republishes its predecessor's latch), the heartbeat scheduled from
-  // `now`. control keeps the VF's SIGNAL bit (a VF sleeping on the signal is signalled to see the new
-  // epoch); RESET and undefined bits are cleared, so a reset in progress completes, and a pending RESET
-  // lifts the quarantine as service() would (the VF's wait for the reset ends when the bit clears). A
-  // window that already shows an epoch keeps request_block and the data window (a VF may be composing a
-  // request there); only `request` is zeroed. Writes: identity and limits, [control], request registers (only `request` for a
-  // live window), result and mask, acknowledgement registers, data window (not for a live window), and
-  // status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
+  // (Re)initialises the window, whose current bytes `window` holds (at least mailbox::window_size from the DVSEC's
+  // start; anything shorter counts as a window never initialised): a new epoch, different from the one the window
+  // shows (and from this session's own), the sequence unsynchronised (the VF's first non-zero sequence is adopted),
+  // `request`, result and acknowledgement registers zero (request_block and the data window too unless the window
+  // shows an epoch and is no removed VF's), the invalidation latch published (this session's, with the store's
+  // pending invalidations; at the session's first initialisation the latch an earlier session of this store left
+  // (release()), or without one the mask the window shows when some PF initialised it: a restarted PF republishes
+  // its predecessor's latch; nothing from a window the store's removed VF at this index left:
+  // mailbox_history::removed), the heartbeat scheduled from `now`. control keeps the VF's SIGNAL bit (a VF sleeping
+  // on the signal is signalled to see the new epoch); RESET and undefined bits are cleared, so a reset in progress
+  // completes, and a pending RESET lifts the quarantine as service() would (the VF's wait for the reset ends when
+  // the bit clears). A window that already shows an epoch keeps request_block and the data window (a VF may be
+  // composing a request there); only `request` is zeroed. Writes: identity and limits, [control], request registers
+  // (only `request` for a live window), result and mask, acknowledgement registers, data window (not for a live
+  // window), and status last. Quarantine is the store's: an FLR lifts it there (pf_blocks::reset_vf).
   constexpr const write_list& initialize(std::span<const std::byte> window, std::uint64_t now = 0,
                                          bool function_reset = false) noexcept {
     begin();
@@ -112,14 +112,22 @@ class pf_mailbox_session {
     // worst, as after an FLR (a raise the old PF saw after the acknowledgement would otherwise be lost). A
     // PF with a latch of its own reads nothing there: a VF that wrote the mask registers past a
     // transport's read-only bits would otherwise carry its invented invalidations to the VF's next driver.
+    // A window the store's removed VF at this index left is neither: nothing of it is adopted, and it is
+    // zeroed whole below, so the next VF there reads none of the removed VF's data or invalidations.
+    bool removed_vfs_window = false;
     if (!initialized_) {
       mailbox_latch kept;
-      if (store_->take_mailbox_latch(vf_, kept)) {
-        latched_ = kept.latched;
-        reraised_ = kept.reraised;
-      } else if (shown != 0 && mailbox::layout_of(load(window, mailbox::reg::identity)) ==
-                                   mailbox::identity_layout::this_layout) {
-        latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low)};
+      switch (store_->take_mailbox_latch(vf_, kept)) {
+        case mailbox_history::kept:
+          latched_ = kept.latched;
+          reraised_ = kept.reraised;
+          break;
+        case mailbox_history::removed: removed_vfs_window = true; break;
+        case mailbox_history::none:
+          if (shown != 0 &&
+              mailbox::layout_of(load(window, mailbox::reg::identity)) == mailbox::identity_layout::this_layout)
+            latched_ |= block_mask{window_mask(window, mailbox::reg::invalidate_mask_low)};
+          break;
       }
     }
     last_sequence_ = 0;
@@ -144,7 +152,7 @@ class pf_mailbox_session {
     // register and data stay as it wrote them, so the request the new PF adopts is the VF's whole request
     // (its outcome is then reported as unknown: peer_restarted). Only the doorbell is zeroed, so a request
     // rung before the re-initialisation is never run. A window never initialised is zeroed whole.
-    const bool live = shown != 0 && !function_reset;
+    const bool live = shown != 0 && !function_reset && !removed_vfs_window;
     // A window whose request registers are zeroed here is synchronised at 0: a VF that probes it reads
     // request 0 and rings 1 next. Any other sequence belongs to a request composed before the zeroing (an
     // FLR under a driver at work), whose block register and data are gone: adopting it ran the VF's write

@@ -42,7 +42,7 @@
 //    on_input() then consumes nothing, and the transport stops reading the stream (backpressure) until
 //    answers drain. So the request that would overflow the queue is never decoded, let alone executed.
 // 2. Handoff. When no handoff is in progress and has_output(), the transport calls begin_handoff() and
-//    writes the pending invalidation frame it encodes, then every unsent answer, in order. Admitted
+//    writes every unsent answer, in order, then the pending invalidation frame it encodes. Admitted
 //    answers leave the VF's in-flight count there: the VF cannot see them, and send its next request,
 //    any earlier, so a VF keeping to 64 in flight never gets STATUS_DEVICE_NOT_READY.
 // 3. Progress. The transport reports every write's bytes (on_stream_progress) and the end of the
@@ -127,8 +127,8 @@ struct pf_input_step {
 
 // What begin_handoff handed to the stream.
 struct pf_handoff {
-  std::size_t answers{0};          // the unsent answers, to write in order after the invalidation
-  std::size_t invalidate_size{0};  // bytes of invalidate_out to write first (0: none pending)
+  std::size_t answers{0};          // the unsent answers, to write in order, first
+  std::size_t invalidate_size{0};  // bytes of invalidate_out to write after them (0: none pending)
 };
 
 template <std::size_t MaxVfs>
@@ -223,9 +223,13 @@ class pf_message_session {
   }
   [[nodiscard]] constexpr bool handoff_in_progress() const noexcept { return handing_off_; }
 
-  // Hands everything waiting to the stream: the pending invalidation (unless held), encoded into
-  // invalidate_out (to be written first), then the unsent answers in the order on_packet produced them.
-  // The admitted ones leave the in-flight count now. Errors (nothing changed): buffer_too_small
+  // Hands everything waiting to the stream: the unsent answers in the order on_packet produced them, then
+  // the pending invalidation (unless held), encoded into invalidate_out, to be written after them. After,
+  // not before: an invalidation raised while an answer was made (by a block handler, or by the PF between
+  // two requests) may concern that answer's block, and a VF that took it before the answer would keep the
+  // answer's bytes as current; after it, the VF reads the block again (a redundant read at worst, when the
+  // raise came before). Binding 1 publishes in the same order. The admitted answers leave the in-flight
+  // count now. Errors (nothing changed): buffer_too_small
   // (invalidate_out < invalidate_buffer_size), invalid_argument (a handoff is already in progress).
   constexpr result<pf_handoff> begin_handoff(std::span<std::byte> invalidate_out) noexcept {
     if (invalidate_out.size() < invalidate_buffer_size) return errc::buffer_too_small;
