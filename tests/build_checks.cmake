@@ -25,6 +25,12 @@ add_test(NAME hosted_headers_compile_alone
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/check_headers_alone.sh hosted ${CMAKE_CXX_COMPILER} ${vpci_include}
           ${vpci_boost_includes})
 set_tests_properties(hosted_headers_compile_alone PROPERTIES LABELS build)
+# Asio's own configurations: with BOOST_ASIO_USE_TS_EXECUTOR_AS_DEFAULT, any_io_executor is a TS executor
+# without properties, and vpci.hpp did not compile (test_stream asked it for outstanding_work.tracked).
+add_test(NAME hosted_headers_compile_with_ts_executors_as_default
+  COMMAND ${CMAKE_CXX_COMPILER} -std=c++20 -fsyntax-only -Wall -Wextra -Werror -DBOOST_ASIO_USE_TS_EXECUTOR_AS_DEFAULT
+          -I ${vpci_include} ${vpci_boost_includes} ${PROJECT_SOURCE_DIR}/examples/readme/usage.cpp)
+set_tests_properties(hosted_headers_compile_with_ts_executors_as_default PROPERTIES LABELS build)
 
 find_program(VPCI_ARM_GXX arm-none-eabi-g++)
 find_program(VPCI_ARM_NM arm-none-eabi-nm)
@@ -131,6 +137,12 @@ vpci_compile_fail(block_member_with_constructor_template block_member_with_const
                   "the vpci_fields list of T leaves out members of T")
 vpci_compile_fail(block_uncountable_member block_uncountable_member.cpp "the members of T cannot be counted")
 vpci_compile_fail(block_union_members_overlap block_union_members_overlap.cpp "fields N and M of T overlap")
+vpci_compile_fail(block_fields_not_constexpr block_fields_not_constexpr.cpp "vpci_fields is not constexpr")
+vpci_compile_fail(block_const_long_double block_const_long_double.cpp "T must not be const or volatile")
+vpci_compile_fail(typed_read_value_discarded typed_read_value_discarded.cpp
+                  "ignoring return value|discarding return value|nodiscard" -Werror -Wall ${vpci_boost_includes})
+vpci_compile_fail(block_union_member_smaller_than_the_union block_union_member_smaller_than_the_union.cpp
+                  "a member of an anonymous union that is smaller than the union")
 vpci_compile_fail(block_union_members_of_one_type block_union_members_of_one_type.cpp
                   "fields N and M of T overlap|names a member of T twice \\(fields N and M; two members of one union")
 vpci_compile_fail(block_zero_byte_struct block_zero_byte_struct.cpp "T encodes to 0 bytes; a block carries 1..128")

@@ -15,6 +15,20 @@
 
 namespace vpci {
 
+namespace detail {
+// layout_diagnosed<T>, asked only once the payload rules before it hold (RulesHold): g++ instantiates a
+// function template named after a false operand of && all the same, and its message then came second to
+// the rule that had already spoken.
+template <class T, bool RulesHold>
+consteval bool layout_diagnosed_once() {
+  if constexpr (!RulesHold) {
+    return false;
+  } else {
+    return layout_diagnosed<T>();
+  }
+}
+}  // namespace detail
+
 template <std::uint32_t Id, class T>
 struct block {
   // Each check below keeps quiet when one before it has failed: the first rule broken is the one told.
@@ -32,8 +46,7 @@ struct block {
                 "vpci::block<Id, T>: T cannot be vpci::errc: a typed read returns a vpci::result<T>, whose error is "
                 "an errc, so a decoded errc could not be told from a failed read; make it a field of a described "
                 "struct (an enum class is encodable as a field)");
-  static constexpr bool laid_out =
-      copyable && unqualified && not_an_error_code && detail::layout_diagnosed<T>();
+  static constexpr bool laid_out = detail::layout_diagnosed_once<T, copyable && unqualified && not_an_error_code>();
   static_assert(!copyable || !unqualified || !not_an_error_code || laid_out,
                 "vpci::block<Id, T>: T has no wire layout; list its fields with a vpci_fields(vpci::type_tag<T>) function");
   // A C array has had its own message (detail::c_array_payload_check).

@@ -367,6 +367,15 @@ consteval bool described_literal() {
   return !describes_no_base<T>() || !members_assignable<T>() || __is_literal_type(T);
 }
 
+// The list itself is read at compile time (where each listed field lives, whether one is listed twice), so
+// vpci_fields must be constexpr. Refused here, by name: otherwise every check that reads the list gave an
+// error of its own about constant expressions, none naming vpci_fields.
+template <class T>
+consteval bool fields_readable_at_compile_time() {
+  return !describes_no_base<T>() || !members_assignable<T>() || !described_literal<T>() ||
+         requires { typename std::integral_constant<bool, (static_cast<void>(listed_fields<T>()), true)>; };
+}
+
 // ---- where the listed fields live ----
 // Asked of a T that is never constructed (the union's first member is active), so T needs no constexpr
 // default constructor. A field's offset is the index of the byte of `bytes` at its address.
@@ -452,7 +461,7 @@ consteval shared_fields first_shared_fields() {
 template <class T>
 consteval bool lists_no_shared_storage() {
   if constexpr (!lists_own_members<T>::value || !describes_no_base<T>() || !members_assignable<T>() ||
-                !described_literal<T>()) {
+                !described_literal<T>() || !fields_readable_at_compile_time<T>()) {
     return true;
   } else {
     return !first_shared_fields<T>().found;
@@ -547,7 +556,8 @@ struct listed_initializers<T, std::tuple<Ptrs...>>
 template <class T>
 consteval bool checked_complete() {
   return !fields_declared_with_gaps<T> && lists_own_members<T>::value && describes_no_base<T>() &&
-         members_assignable<T>() && described_literal<T>() && lists_no_shared_storage<T>();
+         members_assignable<T>() && described_literal<T>() && fields_readable_at_compile_time<T>() &&
+         lists_no_shared_storage<T>();
 }
 template <class T>
 consteval bool counted() {
@@ -589,6 +599,72 @@ consteval bool lists_every_member() {
   }
 }
 
+// ---- a listed member of an anonymous union that is smaller than the union ----
+// The count takes an anonymous union as one member, and the placement check sees only the listed member:
+// listing std::uint8_t small of union { std::uint8_t small; std::uint32_t big; } left the union's other
+// three bytes in what read as padding, and big travelled cut to its low byte. Each initializer of T{...}
+// records the size of what it initializes when converted (an anonymous union: the whole union; an array:
+// each element), and the listed fields must add up to the same bytes. A member type that cannot be made in
+// a constant expression leaves this check out (the count and the placement still apply).
+// (An anonymous union is made with M{}, which g++ allows while its is_default_constructible says no;
+// anything else from zero bytes, which needs no constructor: T is trivially copyable.)
+struct size_recording_initializer {
+  std::size_t* total;
+  template <class M>
+  constexpr operator M() const noexcept {
+    *total += sizeof(M);
+    if constexpr (std::is_union_v<M>) {
+      return M{};
+    } else {
+      return std::bit_cast<M>(std::array<unsigned char, sizeof(M)>{});
+    }
+  }
+};
+// The initializers reach a C array's elements by brace elision, as in the count.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-braces"
+template <class T, std::size_t... I>
+constexpr std::size_t initialized_bytes(std::index_sequence<I...>) {
+  std::size_t total = 0;
+  [[maybe_unused]] const T value{((void)I, size_recording_initializer{&total})...};
+  return total;
+}
+#pragma GCC diagnostic pop
+// Whether the recording can run: T{...} takes the recording initializers, and their conversions are
+// constant expressions.
+template <class T, std::size_t... I>
+consteval bool initialized_bytes_known(std::index_sequence<I...>) {
+  if constexpr (requires { T{((void)I, size_recording_initializer{nullptr})...}; }) {
+    return requires {
+      typename std::integral_constant<std::size_t, initialized_bytes<T>(std::index_sequence<I...>{})>;
+    };
+  } else {
+    return false;
+  }
+}
+template <class T, class List = field_list_t<T>>
+struct listed_bytes;
+template <class T, class... Ptrs>
+struct listed_bytes<T, std::tuple<Ptrs...>>
+    : std::integral_constant<std::size_t, (sizeof(typename member_type<Ptrs>::type) + ... + 0)> {};
+
+// True unless a listed field is a member of an anonymous union that is smaller than the union (or
+// T{...} initializes more bytes than the listed fields hold in any other way), once the count holds.
+template <class T>
+consteval bool lists_whole_unions() {
+  if constexpr (!counted<T>() || !members_countable<T>() || !lists_every_member<T>() ||
+                !element_probe<T>::accepts) {
+    return true;
+  } else {
+    constexpr auto initializers = std::make_index_sequence<listed_initializers<T>::value>{};
+    if constexpr (!initialized_bytes_known<T>(initializers)) {
+      return true;
+    } else {
+      return initialized_bytes<T>(initializers) == listed_bytes<T>::value;
+    }
+  }
+}
+
 template <class T, class List = field_list_t<T>>
 struct all_fields_encodable;
 template <class T, class... Ptrs>
@@ -612,7 +688,7 @@ consteval bool listed_fields_follow_the_rules() {
 template <class T>
 consteval bool whole_list_follows_the_rules() {
   return describes_no_base<T>() && members_assignable<T>() && described_literal<T>() &&
-         lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>();
+         fields_readable_at_compile_time<T>() && lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>() && lists_whole_unions<T>();
 }
 
 // Every rule, in order.
@@ -823,6 +899,9 @@ struct field_list_check {
                 "vpci::block<Id, T>: T (a struct with vpci_fields) is not a literal type, so vpci cannot see where "
                 "its members live (whether two listed fields overlap, or the list leaves a member out): give T's "
                 "constructors (and those of its members' types) constexpr, and make no member volatile");
+  static_assert(fields_readable_at_compile_time<T>(),
+                "vpci::block<Id, T>: T's vpci_fields is not constexpr, so vpci cannot read the list at compile "
+                "time: declare it friend constexpr auto vpci_fields(vpci::type_tag<T>)");
   static_assert(shared_fields_diagnosed<T>());  // shared_fields_check speaks
   static_assert(members_countable<T>(),
                 "vpci::block<Id, T>: the members of T cannot be counted, so vpci cannot tell whether the "
@@ -834,6 +913,10 @@ struct field_list_check {
                 "initializers than it lists, or its fields leave room in T for another member); list every "
                 "member, or use vpci::fields_with_gaps(...) to keep some off the wire deliberately (also for a "
                 "gap made on purpose: alignas on a member, [[no_unique_address]])");
+  static_assert(!lists_every_member<T>() || lists_whole_unions<T>(),
+                "vpci::block<Id, T>: a field of T is a member of an anonymous union that is smaller than the "
+                "union (T{...} initializes more bytes than the vpci_fields list holds): the union's other bytes "
+                "would not travel; list the union's largest member");
 };
 // True when T has a wire layout. For a described struct that has none (also as an array's element), a
 // union, or a type whose size is the host's, the failing rule's own static_assert has already spoken, so

@@ -61,9 +61,8 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/throw_exception.hpp>
@@ -257,7 +256,7 @@ class test_stream {
     handler_completion(Handler handler, const executor_type& io_executor)
         : handler_(std::move(handler)),
           io_executor_(io_executor),
-          work_(boost::asio::prefer(io_executor, boost::asio::execution::outstanding_work.tracked)) {}
+          work_(io_executor) {}
     void complete(boost::system::error_code ec, std::size_t n, bool clear_slot) override {
       auto slot = boost::asio::get_associated_cancellation_slot(handler_);
       if (clear_slot && slot.is_connected()) slot.clear();
@@ -267,7 +266,10 @@ class test_stream {
    private:
     Handler handler_;
     executor_type io_executor_;
-    executor_type work_;  // keeps the executor's work count raised while the operation waits
+    // Keeps the executor's work count raised while the operation waits (a guard, not prefer(tracked): an
+    // any_io_executor built with BOOST_ASIO_USE_TS_EXECUTOR_AS_DEFAULT is a TS executor, which has no
+    // properties).
+    boost::asio::executor_work_guard<executor_type> work_;
   };
 
   struct pending_operation {

@@ -39,9 +39,11 @@ class vf_sync_forms {
   // the PF refuses the read, buffer_too_small). Binding 2 cannot tell a shorter block: the PF pads it with
   // zeros to the length asked, so it reads as Block::size bytes, zero past the PF's block
   // (docs/hyperv-binding.md rule 4, as Linux's hv_read_config_block).
+  // [[nodiscard]]: a read whose value is thrown away is a mistake (the asynchronous forms warn the same way
+  // through Asio's deferred operations).
   template <class Block>
     requires block_descriptor<Block>
-  typename Block::value_type read(Block, boost::system::error_code& ec) {
+  [[nodiscard]] typename Block::value_type read(Block, boost::system::error_code& ec) {
     std::array<std::byte, Block::size> bytes{};
     const std::size_t n = self().read_block(Block::id, bytes, ec);
     if (ec) return {};
@@ -54,7 +56,7 @@ class vf_sync_forms {
   }
   template <class Block>
     requires block_descriptor<Block>
-  typename Block::value_type read(Block block) {
+  [[nodiscard]] typename Block::value_type read(Block block) {
     boost::system::error_code ec;
     auto value = read(block, ec);
     throw_if(ec, "vpci: read");
