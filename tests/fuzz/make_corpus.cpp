@@ -440,6 +440,18 @@ void pf_mailbox_seeds(corpus_writer& w) {
     b.u8(op::op_set_heartbeat).u8(0).u8(op::op_tick).u16(1000).u8(op::op_service).u8(1).u16(9000);
     w.write(t, "heartbeat-announced-then-withdrawn", b.get());
   }
+  // A VF read and invalidated, then removed and registered again: the next session starts from a zeroed
+  // window with no latch, and serves the VF's blocks.
+  {
+    input_builder b;
+    b.u8(0x01).u8(0);
+    standard_blocks(b);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);
+    b.u8(op::op_invalidate).u8(0).u64(0xF0).u8(op::op_service).u8(0);
+    b.u8(op::op_remove_vf);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);
+    w.write(t, "vf-removed-and-registered-again", b.get());
+  }
 }
 
 void pf_message_seeds(corpus_writer& w) {

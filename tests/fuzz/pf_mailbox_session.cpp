@@ -175,8 +175,9 @@ struct harness {
   }
 
   // (Re)initialisation: a new epoch, everything VF-visible zeroed, the latch published; `function_reset`:
-  // an FLR, which zeroes request_block and the data window of a live window too (docs/protocol.md 5.4).
-  void initialize(bool fresh_session, bool function_reset = false) {
+  // an FLR, which zeroes request_block and the data window of a live window too (docs/protocol.md 5.4);
+  // `removed_vf`: the store removed the VF since, so a live window is zeroed whole as well.
+  void initialize(bool fresh_session, bool function_reset = false, bool removed_vf = false) {
     const exact_bytes snap{window};
     const std::uint8_t shown = mailbox::decode_status(load(snap.view(), reg::status)).epoch;
     const std::uint8_t own = initialized && !fresh_session ? session->epoch() : 0;
@@ -196,7 +197,7 @@ struct harness {
     VPCI_FUZZ_CHECK(load(window, reg::control) == (load(snap.view(), reg::control) & mailbox::control_signal));
     for (std::uint16_t r : {reg::request, reg::invalidate_ack_low, reg::invalidate_ack_high})
       VPCI_FUZZ_CHECK(load(window, r) == 0);
-    const bool zeroed = shown == 0 || function_reset;
+    const bool zeroed = shown == 0 || function_reset || removed_vf;
     if (zeroed) {
       VPCI_FUZZ_CHECK(load(window, reg::request_block) == 0);
       for (std::size_t i = reg::data; i < window_size; ++i) VPCI_FUZZ_CHECK(window[i] == std::byte{0});
@@ -482,6 +483,18 @@ struct harness {
           VPCI_FUZZ_CHECK(load(window, reg::limits) == mailbox::encode_limits(ms));
           break;
         }
+        case op_remove_vf:
+          // As pf_endpoint::remove_vf, then register_vf and attach_mailbox: the binding's detach releases the
+          // session's latch to the store, whose unregister_vf forgets it with the VF's pending invalidations
+          // and quarantine. The next session adopts nothing of the removed VF's window: no latch, and the
+          // window zeroed whole (its data was the removed VF's).
+          if (session) session->release();
+          fixture.remove_and_register_vf0();
+          quarantined = false;
+          outstanding = 0;
+          raised = 0;
+          initialize(true, false, /*removed_vf=*/true);
+          break;
         case op_short_service: {
           if (!session) break;
           const exact_bytes snap{std::span<const std::byte>(window).first(in.u8() % window_size)};

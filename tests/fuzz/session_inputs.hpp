@@ -21,6 +21,8 @@ enum op : std::uint8_t {
   op_restart,        // the PF restarts: a new session, initialize
   op_short_service,  // a window snapshot shorter than the window
   op_set_heartbeat,  // the binding announces a heartbeat (interval 1..8 ms) or withdraws it, and writes it
+  op_remove_vf,      // the PF removes VF 0 (the binding's detach, unregister_vf) and registers it again with
+                     // the same blocks: a new session, initialize
   op_count,
 };
 }  // namespace pf_mailbox_ops

@@ -124,6 +124,15 @@ class session_fixture {
     }
   }
 
+  // The PF removes VF 0 and registers it again at the same index, defining the blocks the model holds
+  // (their current contents, access and handlers): a new VF to the store.
+  void remove_and_register_vf0() {
+    VPCI_FUZZ_CHECK(store_.unregister_vf(0) == no_error);
+    VPCI_FUZZ_CHECK(store_.register_vf(0, 0x10) == no_error);
+    for (const auto& [id, b] : own_)
+      VPCI_FUZZ_CHECK(store_.define_block(0, block_id{id}, b.contents, b.access, b.handler) == no_error);
+  }
+
   [[nodiscard]] engine::pf_blocks<max_vfs>& store() noexcept { return store_; }
   [[nodiscard]] const engine::pf_blocks<max_vfs>& store() const noexcept { return store_; }
   [[nodiscard]] const std::map<std::uint32_t, model_block>& own_blocks() const noexcept { return own_; }

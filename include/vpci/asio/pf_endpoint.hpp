@@ -471,7 +471,10 @@ class pf_endpoint {
   }
 
   // VF removal: stops serving every stream of it (closed) and its mailbox (their operations complete with
-  // vpci::errc::vf_removed) and forgets the VF, its blocks and their handlers.
+  // vpci::errc::vf_removed) and forgets the VF, its blocks and their handlers. The window's bytes stay as
+  // they were (on hardware the VF's config space goes with it); a VF registered again at this index and
+  // attached to the same space starts from a zeroed window and inherits nothing of it (docs/protocol.md
+  // 5.3).
   // Errors: not_found (VF not registered).
   [[nodiscard]] boost::system::error_code remove_vf(vf_index vf) {
     for (const auto& stream : streams_of([vf](vf_index v) { return v == vf; }))
