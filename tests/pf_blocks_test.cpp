@@ -151,6 +151,22 @@ class scripted_handler final : public block_handler {
   }
 };
 
+
+// A read and a write of VF 0's computed block `id` (`size` bytes) are both answered STATUS_UNSUCCESSFUL
+// with nothing transferred, and counted as refused, not as served.
+void expect_read_and_write_unsuccessful(store_fixture& f, block_id id, std::size_t size) {
+  std::array<std::byte, 128> out{};
+  const vf_counters before = f.s.counters(0);
+  const serve_result r = f.s.serve_read(0, id, size, out);
+  BOOST_TEST((r.status == ntstatus::unsuccessful));
+  BOOST_TEST(r.bytes == 0u);
+  const serve_result w = f.s.serve_write(0, id, pattern(size, 0x70));
+  BOOST_TEST((w.status == ntstatus::unsuccessful));
+  BOOST_TEST(w.bytes == 0u);
+  BOOST_TEST(f.s.counters(0).refused == before.refused + 2);
+  BOOST_TEST(f.s.counters(0).reads == before.reads);
+  BOOST_TEST(f.s.counters(0).writes == before.writes);
+}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(register_unregister_and_reset) {
@@ -407,16 +423,7 @@ BOOST_AUTO_TEST_CASE(a_handler_status_a_vf_would_take_for_success_is_answered_un
   for (const ntstatus status : success_like) {
     BOOST_TEST_CONTEXT("handler status " << std::hex << static_cast<std::uint32_t>(status)) {
       h.read_status = h.write_status = status;
-      const vf_counters before = f.s.counters(0);
-      const serve_result r = f.s.serve_read(0, block_id{11}, 64, out);
-      BOOST_TEST((r.status == ntstatus::unsuccessful));
-      BOOST_TEST(r.bytes == 0u);
-      const serve_result w = f.s.serve_write(0, block_id{11}, pattern(10, 0x70));
-      BOOST_TEST((w.status == ntstatus::unsuccessful));
-      BOOST_TEST(w.bytes == 0u);
-      BOOST_TEST(f.s.counters(0).refused == before.refused + 2);
-      BOOST_TEST(f.s.counters(0).reads == before.reads);
-      BOOST_TEST(f.s.counters(0).writes == before.writes);
+      expect_read_and_write_unsuccessful(f, block_id{11}, 10);
     }
   }
   for (const ntstatus status : {ntstatus::buffer_overflow, ntstatus::access_denied, static_cast<ntstatus>(0xC0000001u)}) {
@@ -507,17 +514,10 @@ BOOST_AUTO_TEST_CASE(a_block_handler_that_throws_fails_that_request_alone) {
   throwing_handler handler;
   BOOST_REQUIRE((f.s.define_block(0, block_id{30}, pattern(8, 0x30), block_access::read_write, &handler) == no_error));
   const auto before = f.take();
-  const auto refused = f.s.counters(0).refused;
-  std::array<std::byte, 128> out{};
-  const serve_result read = f.s.serve_read(0, block_id{30}, 8, out);
-  BOOST_TEST((read.status == ntstatus::unsuccessful));
-  BOOST_TEST(read.bytes == 0u);
-  const serve_result write = f.s.serve_write(0, block_id{30}, pattern(8, 0x01));
-  BOOST_TEST((write.status == ntstatus::unsuccessful));
-  BOOST_TEST(write.bytes == 0u);
-  BOOST_TEST(f.s.counters(0).refused == refused + 2);
+  expect_read_and_write_unsuccessful(f, block_id{30}, 8);
   f.expect_unchanged(before);
 
+  std::array<std::byte, 128> out{};
   const serve_result next = f.s.serve_read(0, block_id{5}, 16, out);
   BOOST_TEST((next.status == ntstatus::success));
   BOOST_TEST(copy_of(std::span<const std::byte>(out).first(16)) == f.b5, boost::test_tools::per_element());
