@@ -985,6 +985,7 @@ BOOST_AUTO_TEST_CASE(a_config_space_attached_for_one_vf_is_refused_to_another) {
   BOOST_TEST(f.pf->attach_mailbox(1, other).has_value());
   BOOST_REQUIRE(!f.pf->detach_mailbox(0));
   BOOST_TEST(f.pf->attach_mailbox(0, f.space).has_value());
+  f.pf.reset();  // before `other`, which VF 1's attachment uses
 }
 
 // remove_vf, then register_vf at the same index and attach_mailbox on the same space: the new session took
