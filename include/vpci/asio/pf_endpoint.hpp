@@ -162,7 +162,8 @@ class pf_endpoint {
     if constexpr (Block::invalidatable) return invalidate(vf, Block::mask());
     else return {};
   }
-  // Errors: not_found (no such block), bad_data (the stored bytes do not decode).
+  // Errors: not_found (no such block), block_size_mismatch (the block defined has another size than the
+  // descriptor), bad_data (the stored bytes do not decode).
   template <class Block>
   [[nodiscard]] boost::system::result<typename Block::value_type> load(vf_index vf) const {
     auto loaded = store_->template load<Block>(vf);
