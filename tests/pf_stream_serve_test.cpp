@@ -611,6 +611,28 @@ BOOST_AUTO_TEST_CASE(a_handlers_invalidation_follows_the_answer_it_was_raised_in
   BOOST_TEST(!served.ec.has_value());
 }
 
+// A stall timeout of zero or below is refused, as a wslot that does not encode is: invalid_argument,
+// nothing served, the VF not quarantined. It was taken as zero, and the first stall check (due at once)
+// could find no progress "since" it was armed and quarantine a VF that reads its answers.
+BOOST_AUTO_TEST_CASE(a_stall_timeout_not_above_zero_is_refused) {
+  for (const std::chrono::nanoseconds timeout : {std::chrono::nanoseconds{0}, std::chrono::nanoseconds{-1}}) {
+    BOOST_TEST_CONTEXT("stall timeout " << timeout.count() << " ns") {
+      serve_fixture f;
+      auto& [vf_end, pf_end] = f.connect();
+      auto options = f.options;
+      options.stall_timeout = timeout;
+      serve_result served;
+      f.pf->async_serve(0, slot0, pf_end, options, served.handler());
+      f.run();
+      BOOST_TEST(served.completions == 1);
+      BOOST_TEST_REQUIRE(served.ec.has_value());
+      BOOST_TEST((*served.ec == errc::invalid_argument));
+      BOOST_TEST(f.pf->streams(0) == 0u);
+      BOOST_TEST((f.pf->blocks().quarantined(0) == engine::quarantine_reason::none));
+    }
+  }
+}
+
 // A block handler that removes its own VF from inside on_write, in the middle of a chunk: serving ends
 // with vf_removed, nothing after that request runs, nothing runs on freed memory.
 BOOST_AUTO_TEST_CASE(a_handler_may_remove_its_vf_from_inside_on_write) {

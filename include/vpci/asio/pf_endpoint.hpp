@@ -339,7 +339,8 @@ class pf_endpoint {
   // - vpci::errc::quarantined: overflow, the stream took none of the VF's answers for the stall timeout
   //   (options.stall_timeout) while the VF kept them waiting;
   // - vpci::errc::vf_removed: remove_vf(vf), or this endpoint destroyed;
-  // - vpci::errc::not_found: VF not registered; vpci::errc::invalid_argument: `slot` does not encode;
+  // - vpci::errc::not_found: VF not registered; vpci::errc::invalid_argument: `slot` does not encode, or
+  //   options.stall_timeout is not above zero;
   // - vpci::errc::cancelled: the operation was cancelled;
   // - the stream's own errors, unchanged.
   // Whenever serving ends, the PF closes the stream (shutdown and close, where Stream has them), so the
@@ -364,9 +365,13 @@ class pf_endpoint {
                    CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
         [this, vf, slot, &stream, options](auto handler) {
-          const errc refused = !store_->registered(vf)          ? errc::not_found
-                               : !hyperv::encode_wslot(slot).has_value() ? errc::invalid_argument
-                                                                         : no_error;
+          // A stall timeout of zero would judge a VF at once: quarantined whenever its stream is full for
+          // a moment, however soon it reads.
+          const bool bad_options = !hyperv::encode_wslot(slot).has_value() ||
+                                   options.stall_timeout <= std::chrono::nanoseconds::zero();
+          const errc refused = !store_->registered(vf) ? errc::not_found
+                               : bad_options           ? errc::invalid_argument
+                                                       : no_error;
           if (refused != no_error) {
             boost::asio::post(stream.get_executor(), boost::asio::append(std::move(handler), code(refused)));
             return;

@@ -48,7 +48,8 @@ template <class Timing = steady_timing>
 struct pf_stream_options {
   // How long the stream may take none of the answers the PF holds for the VF before the VF is
   // quarantined for overflow (it sends but does not read). Judged by a periodic check, so a stall is
-  // caught between one and two stall timeouts after the stream stopped taking bytes.
+  // caught between one and two stall timeouts after the stream stopped taking bytes. Above zero
+  // (async_serve refuses anything else: invalid_argument).
   std::chrono::nanoseconds stall_timeout{static_cast<std::int64_t>(engine::default_stall_timeout)};
   // What "now" is and the stall timer (vpci::manual_timing in tests).
   Timing timing{};
