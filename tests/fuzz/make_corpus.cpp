@@ -452,6 +452,18 @@ void pf_mailbox_seeds(corpus_writer& w) {
     b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);
     w.write(t, "vf-removed-and-registered-again", b.get());
   }
+  // Shared memory: an invalidation published, the VF writes over the mask registers, the binding detaches
+  // and attaches again: the new session publishes the latch it was left, not what the registers show.
+  {
+    input_builder b;
+    b.u8(0x05).u8(0);  // SIGNAL, no heartbeat, no read-only bits
+    standard_blocks(b);
+    b.u8(op::op_invalidate).u8(0).u64(0x30).u8(op::op_service).u8(0);
+    b.u8(op::op_vf_write).u8(0x28).u8(2).u32(0xFFFF0000);
+    b.u8(op::op_reattach);
+    b.u8(op::op_vf_request).u8(0x00).u8(1).u8(16).u8(op::op_service).u8(0);
+    w.write(t, "detached-and-attached-again", b.get());
+  }
 }
 
 void pf_message_seeds(corpus_writer& w) {

@@ -495,6 +495,13 @@ struct harness {
           raised = 0;
           initialize(true, false, /*removed_vf=*/true);
           break;
+        case op_reattach:
+          // pf_endpoint::detach_mailbox, then attach_mailbox on the same space: the session leaves its
+          // latch to the store and the next one publishes it (not the mask registers, which a VF may have
+          // written past missing read-only bits: docs/protocol.md 5.3), raised-again bits included.
+          if (session) session->release();
+          initialize(true);
+          break;
         case op_short_service: {
           if (!session) break;
           const exact_bytes snap{std::span<const std::byte>(window).first(in.u8() % window_size)};

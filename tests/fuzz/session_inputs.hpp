@@ -23,6 +23,7 @@ enum op : std::uint8_t {
   op_set_heartbeat,  // the binding announces a heartbeat (interval 1..8 ms) or withdraws it, and writes it
   op_remove_vf,      // the PF removes VF 0 (the binding's detach, unregister_vf) and registers it again with
                      // the same blocks: a new session, initialize
+  op_reattach,       // the binding detaches (release) and attaches again: a new session, initialize
   op_count,
 };
 }  // namespace pf_mailbox_ops
