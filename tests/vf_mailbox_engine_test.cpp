@@ -788,19 +788,41 @@ BOOST_AUTO_TEST_CASE(a_request_with_sequence_1_writes_the_block_register_even_wh
   BOOST_TEST(h.count("W 18 4") == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(watching_a_window_without_a_mailbox_probes_at_the_watch_interval) {
+// A watcher of a window that is not usable (no mailbox there, or no PF has initialised it yet: a VF driver
+// that loads before its PF) probed the whole window, 9 dwords, every watch interval: 900 accesses a second,
+// not the idle watcher's 100. After the first probe it reads the status dword only, which a PF writes last
+// when it initialises the window, and probes again when that changed.
+BOOST_AUTO_TEST_CASE(watching_an_unusable_window_costs_one_dword_per_watch_interval) {
   vf_mailbox_config config;
   config.watch_interval_ns = 100;
-  harness h(config);
-  h.pf.set(reg::dvsec_header2, 0);
-  h.vf.watch_invalidations(true);
-  BOOST_TEST((h.step().what == kind::read));
-  const mailbox_action w = h.step();
-  BOOST_TEST((w.what == kind::wait));
-  BOOST_TEST(w.until == h.now + 100);
-  h.now = w.until;
-  BOOST_TEST((h.step().what == kind::read));
-  BOOST_TEST(h.count("R 0 36") == 2u);
+  for (const bool no_mailbox : {true, false}) {
+    BOOST_TEST_CONTEXT((no_mailbox ? "no mailbox" : "a window no PF initialised yet")) {
+      harness h(config);
+      const std::uint32_t identity = h.pf.u32(reg::identity), status = h.pf.u32(reg::status);
+      if (no_mailbox) {
+        h.pf.set(reg::dvsec_header2, 0);
+      } else {
+        h.pf.set(reg::identity, 0);
+        h.pf.set(reg::status, 0);
+      }
+      h.vf.watch_invalidations(true);
+      const std::uint64_t start = h.now;
+      h.run(start + 1000);  // ten watch intervals
+      BOOST_TEST(h.count("R 0 36") == 1u);
+      BOOST_TEST(h.count("R 20 4") == 10u);
+      BOOST_TEST(h.accesses() == 9u + 10u);
+      if (no_mailbox) continue;
+      // The PF initialises the window (status last): the next look sees the status change and probes.
+      h.pf.set(reg::identity, identity);
+      h.pf.set(reg::status, status);
+      const std::size_t from = h.trace.size();
+      h.now = h.vf.step(h.now).until;
+      (void)h.settle();
+      BOOST_TEST(h.script(from).front() == "R 20 4");
+      BOOST_TEST(h.count("R 0 36") == 2u);
+      BOOST_TEST(h.vf.epoch() == mailbox::decode_status(status).epoch);
+    }
+  }
 }
 
 // Found by the interleaving explorer (tests/explore): the PF signalled while the VF had an access in flight
@@ -1284,6 +1306,72 @@ BOOST_AUTO_TEST_CASE(a_window_that_reads_all_ones_is_a_function_gone) {
       BOOST_TEST(h.vf.restarts_seen() == 0u);
     }
   }
+}
+
+// A function found all ones at the probe (removed, or VF Enable cleared, before the request or after the
+// VF had seen it gone) answered not_found, "no mailbox here", and a watcher of it never ended: it probed
+// the dead function every watch interval. Requests and the watch now end with peer_gone, as when all ones
+// show in the status of a request on the wire.
+BOOST_AUTO_TEST_CASE(a_function_all_ones_at_the_probe_is_gone_not_without_a_mailbox) {
+  harness h;
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  h.pf_answers = false;
+  h.pf.window.fill(std::byte{0xFF});
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::peer_gone));  // all ones in the status of the request on the wire
+  // The next request probes the window afresh, and a watcher started now looks at it too.
+  h.vf.watch_invalidations(true);
+  (void)h.read(5, a);
+  const std::size_t from = h.trace.size();
+  (void)h.settle();
+  BOOST_REQUIRE(h.done.size() == 3u);
+  BOOST_TEST((h.done[2].error == errc::peer_gone));
+  BOOST_TEST((h.vf.take_watch_failure() == errc::peer_gone));
+  BOOST_TEST(h.script(from).front() == "R 0 36");
+  BOOST_TEST(h.accesses(from) == 9u);  // the probe
+
+  // Gone before the VF's first probe: the probe itself finds it.
+  harness fresh;
+  fresh.pf_answers = false;
+  fresh.pf.window.fill(std::byte{0xFF});
+  (void)fresh.read(5, a);
+  fresh.run();
+  BOOST_REQUIRE(fresh.done.size() == 1u);
+  BOOST_TEST((fresh.done[0].error == errc::peer_gone));
+}
+
+// A function removed while the VF waited for its mailbox reset: control read all ones, whose bit 0 looked
+// like a reset still under way. The VF polled the dead function until the reset deadline and asked again
+// for each queued request (50,018 accesses, then timeouts); control's bits 31:2 are zero in any window, so
+// all ones is a function gone: the requests end with peer_gone at that read.
+BOOST_AUTO_TEST_CASE(a_function_gone_while_the_vf_waits_for_its_reset_is_peer_gone) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 100;
+  config.orphan_timeout_ns = 1000;
+  harness h(config);
+  h.pf_answers = false;
+  std::array<std::byte, 16> a{}, b{}, c{};
+  (void)h.read(5, a, 1150);
+  h.run(1150);
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == errc::timeout));
+  (void)h.read(5, b, 1'000'000);
+  (void)h.read(6, c, 1'000'000);
+  // The orphan is reset at the orphan timeout; the function goes before the PF clears RESET.
+  h.after_write = [&](const traced& t) {
+    if (t.offset == reg::control) h.pf.window.fill(std::byte{0xFF});
+  };
+  h.run(1'000'000);
+  BOOST_REQUIRE(h.done.size() == 3u);
+  BOOST_TEST((h.done[1].error == errc::peer_gone));
+  BOOST_TEST((h.done[2].error == errc::peer_gone));
+  BOOST_TEST(h.count("W 14 4") == 1u);  // one reset asked, not one per queued request
+  BOOST_TEST(h.now < 1150u + 1000u + 300u);
 }
 
 BOOST_AUTO_TEST_CASE(transport_errors_fail_the_active_operation_and_reprobe) {

@@ -90,7 +90,8 @@ class vf_mailbox_engine {
   enum class state : std::uint8_t {
     unprobed,               // nothing known about the window: probe before anything else (when there is work)
     probing,                // reading the headers, identity, limits, control, request and status (0x00-0x23)
-    probe_backoff,          // the last probe found no usable window and only a watcher waits: probe later
+    probe_backoff,          // the last probe found no usable window and only a watcher waits: look again later
+    rechecking_window,      // the status dword of a window the last probe found unusable: probe again if it changed
     enabling_signal,        // writing control.signal: the PF signals this VF instead of being polled
     ready,                  // probed, nothing on the wire: start the next request, watch, or rest
     writing_data,           // a write request's data into the data window
@@ -220,9 +221,14 @@ class vf_mailbox_engine {
               return {};
             }
             if (now < wake_at_ && !take_wake()) return wait_action(wake_at_);
+            if (backoff_status_known_) {
+              state_ = state::rechecking_window;
+              continue;
+            }
           }
           state_ = state::probing;
           continue;
+        case state::rechecking_window: return issue_read(mailbox::reg::status, 4);
         case state::enabling_signal:
           le::store_u32(control_bytes_.data(), mailbox::control_signal);
           return issue_write(mailbox::reg::control, control_bytes_);
@@ -364,6 +370,7 @@ class vf_mailbox_engine {
     if (bytes.size() != expected_read_) return fail_access(errc::malformed_message, false, now);
     switch (state_) {
       case state::probing: return after_probe(bytes, now);
+      case state::rechecking_window: return after_recheck(le::load_u32(bytes.data()), now);
       case state::reading_status: return after_status(le::load_u32(bytes.data()), now);
       case state::reading_result: return after_result(static_cast<ntstatus>(le::load_u32(bytes.data())));
       case state::reading_data:
@@ -576,7 +583,7 @@ class vf_mailbox_engine {
   // that fails fails the oldest request, so a dead or foreign window fails requests instead of being
   // probed in a loop; a lone watcher backs off to the watch interval instead.
   constexpr void fail_access(errc error, bool transport_failure, std::uint64_t now) noexcept {
-    if (state_ == state::probing) return fail_probe(error, transport_failure, now);
+    if (state_ == state::probing || state_ == state::rechecking_window) return fail_probe(error, transport_failure, now);
     if (active_ != no_op) {
       const std::size_t slot = active_;
       active_ = no_op;
@@ -591,35 +598,57 @@ class vf_mailbox_engine {
     state_ = state::unprobed;
   }
 
-  constexpr void fail_probe(errc error, bool transport_failure, std::uint64_t now) noexcept {
+  // A probe that found no usable window (or failed in the transport): the oldest request fails with
+  // `error`; a watcher alone looks again every watch interval. It looks at the status dword only, which a
+  // PF writes last when it initialises the window, and probes the whole window again when that changed:
+  // probing every interval cost a watcher 9 accesses per interval (900 a second), not the 100 of an idle
+  // watcher's budget. `status` is the status dword the probe read (none after a transport failure: the
+  // next look is a whole probe).
+  constexpr void fail_probe(errc error, bool transport_failure, std::uint64_t now,
+                            const std::uint32_t* status = nullptr) noexcept {
     if (activate_next()) {
       const std::size_t slot = active_;
       active_ = no_op;
       end(slot, error, 0, transport_failure);
     }
+    backoff_status_known_ = status != nullptr;
+    if (status != nullptr) backoff_status_ = *status;
     if (!has_work() && watching_) enter_wait(state::probe_backoff, now + config_.watch_interval_ns);
     else state_ = state::unprobed;
   }
 
+  constexpr void after_recheck(std::uint32_t word, std::uint64_t now) noexcept {
+    if (word == backoff_status_) return enter_wait(state::probe_backoff, now + config_.watch_interval_ns);
+    state_ = state::probing;
+  }
+
   constexpr void after_probe(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
     const auto at = [&](std::uint16_t reg) { return le::load_u32(bytes.data() + reg); };
+    const std::uint32_t status_word = at(mailbox::reg::status);
+    if (at(mailbox::reg::ext_header) == 0xFFFF'FFFFu && status_word == 0xFFFF'FFFFu) {
+      // All ones: the function no longer answers config reads (surprise removal, VF Enable cleared), as
+      // after_status judges it. The requests and the watch end with peer_gone, not not_found: "no mailbox
+      // here" would send a driver looking elsewhere for a function that is gone.
+      if (watching_) watch_failure_ = errc::peer_gone;
+      return fail_probe(errc::peer_gone, false, now, &status_word);
+    }
     const std::uint32_t header1 = at(mailbox::reg::dvsec_header1);
     const bool dvsec = (at(mailbox::reg::ext_header) & 0xFFFFu) == 0x0023u &&
                        (at(mailbox::reg::dvsec_header2) & 0xFFFFu) == config_.dvsec_id &&
                        config_.dvsec_vendor.matches(static_cast<std::uint16_t>(header1 & 0xFFFFu));
-    if (!dvsec) return fail_probe(errc::not_found, false, now);
+    if (!dvsec) return fail_probe(errc::not_found, false, now, &status_word);
     const std::uint32_t identity = at(mailbox::reg::identity);
-    const mailbox::status_word status = mailbox::decode_status(at(mailbox::reg::status));
+    const mailbox::status_word status = mailbox::decode_status(status_word);
     // The verdicts and their order are config::find_mailbox's (docs/protocol.md 2).
-    if (((header1 >> 16) & 0xFu) != mailbox::dvsec_revision) return fail_probe(errc::revision_mismatch, false, now);
-    if ((header1 >> 20) < mailbox::window_size) return fail_probe(errc::not_supported, false, now);
+    if (((header1 >> 16) & 0xFu) != mailbox::dvsec_revision) return fail_probe(errc::revision_mismatch, false, now, &status_word);
+    if ((header1 >> 20) < mailbox::window_size) return fail_probe(errc::not_supported, false, now, &status_word);
     // A window no PF has initialised yet is not usable yet, as a VF driver that loads before its PF finds it.
     switch (mailbox::layout_of(identity)) {
-      case mailbox::identity_layout::uninitialised: return fail_probe(errc::not_found, false, now);
-      case mailbox::identity_layout::other: return fail_probe(errc::revision_mismatch, false, now);
+      case mailbox::identity_layout::uninitialised: return fail_probe(errc::not_found, false, now, &status_word);
+      case mailbox::identity_layout::other: return fail_probe(errc::revision_mismatch, false, now, &status_word);
       case mailbox::identity_layout::this_layout: break;
     }
-    if (status.epoch == 0) return fail_probe(errc::not_found, false, now);  // initialisation under way
+    if (status.epoch == 0) return fail_probe(errc::not_found, false, now, &status_word);  // initialisation under way
     const auto capabilities = static_cast<std::uint16_t>(identity >> 16);
     heartbeat_interval_ns_ = (capabilities & mailbox::capability::heartbeat) != 0
                                  ? std::uint64_t{at(mailbox::reg::limits) >> 16} * 1'000'000
@@ -821,6 +850,16 @@ class vf_mailbox_engine {
   constexpr void start_reset() noexcept { state_ = state::requesting_reset; }
 
   constexpr void after_control(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
+    if (le::load_u32(bytes.data()) == 0xFFFF'FFFFu) {
+      // All ones (control's bits 31:2 are zero in any window): the function is gone while the VF waited
+      // for its reset. Waited for until the reset deadline, and asked again for every queued request, it
+      // cost 50 accesses a millisecond to a removed function and ended in timeouts, not peer_gone.
+      found_gone();
+      on_wire_ = false;
+      block_known_ = false;
+      state_ = state::unprobed;
+      return;
+    }
     if ((le::load_u32(bytes.data()) & mailbox::control_reset) == 0) {
       // The PF reset the window: it adopts the next sequence, and zeroed the request registers. Its status
       // is new too (ack 0, INVALIDATED as its latch): the signal that ended this wait is taken, and this
@@ -872,6 +911,9 @@ class vf_mailbox_engine {
   std::uint32_t block_in_window_{0};
   std::uint32_t block_writing_{0};
   errc watch_failure_{no_error};
+  // The status dword the last failed probe read, which the back-off's looks compare (fail_probe).
+  std::uint32_t backoff_status_{0};
+  bool backoff_status_known_{false};
   std::uint8_t heartbeat_{0};
   std::uint8_t epoch_{0};
   std::uint16_t sequence_{0};
