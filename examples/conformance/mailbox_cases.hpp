@@ -116,9 +116,10 @@ class mailbox_vf {
     return {};
   }
 
-  // Section 5.2: W control = RESET, then read control until bit 0 is clear (bounded).
-  std::string reset() {
-    wr(mailbox::reg::control, mailbox::control_reset);
+  // Section 5.2: W control = RESET (| `signal`: control.SIGNAL), then read control until bit 0 is clear
+  // (bounded).
+  std::string reset(std::uint32_t signal = 0) {
+    wr(mailbox::reg::control, mailbox::control_reset | signal);
     const auto started = std::chrono::steady_clock::now();
     for (std::size_t polls = 0;; ++polls) {
       const std::uint32_t control = rd(mailbox::reg::control);
@@ -185,6 +186,11 @@ class mailbox_vf {
       const std::size_t n = f.count <= mailbox::data_window_size ? f.count : mailbox::data_window_size;
       a.data.resize((n + 3) & ~std::size_t{3});
       if (auto e = port_.read(mailbox::reg::data, a.data); !e.empty()) a.error = e;
+      // Section 4.2: the answer's dwords are zero-padded to whole dwords.
+      for (std::size_t i = n; i < a.data.size() && a.error.empty(); ++i)
+        if (a.data[i] != std::byte{0})
+          a.error = "byte " + std::to_string(i) + " of the data window, past the answer's " + std::to_string(n) +
+                    " bytes, is " + hex(static_cast<std::uint32_t>(a.data[i]), 2) + ": an answer is zero-padded to a whole dword";
       a.data.resize(n);
       const std::uint32_t again = rd(mailbox::reg::status);
       if (!mailbox::same_answer(again, a.status))
@@ -222,8 +228,8 @@ inline std::string expect_success(const mailbox_answer& a, std::size_t count) {
   if (!a.answered) return a.error;
   const auto f = a.fields();
   if (f.failed || a.result != 0 || f.count != count)
-    return "status " + hex(a.status) + " result " + hex(a.result) + ", expected success with count " +
-           std::to_string(count);
+    return "status " + hex(a.status) + " (count " + std::to_string(f.count) + (f.failed ? ", FAILED" : "") +
+           ") result " + hex(a.result) + ", expected success with count " + std::to_string(count);
   return a.error;
 }
 
@@ -478,6 +484,14 @@ inline std::vector<mailbox_case> mailbox_cases() {
         if (ack_low != 0 || ack_high != 0) return fail("acknowledgement registers not zero after reset");
         // The PF adopts the VF's next sequence, whatever it is.
         VPCI_CONFORMANCE_CHECK(expect_success(vf.read(b->id, b->size), b->size));
+        // A VF that uses the signal asks for the reset with SIGNAL set: the PF clears bit 0 and keeps bit 1.
+        VPCI_CONFORMANCE_CHECK(vf.reset(mailbox::control_signal));
+        const std::uint32_t kept = vf.rd(mailbox::reg::control);
+        vf.wr(mailbox::reg::control, 0);
+        VPCI_CONFORMANCE_CHECK(vf.error());
+        if (kept != mailbox::control_signal)
+          return fail("control " + hex(kept) + " after a reset asked with SIGNAL: a reset keeps bit 1 (expected " +
+                      hex(mailbox::control_signal) + ")");
         return pass();
       });
 
@@ -487,8 +501,13 @@ inline std::vector<mailbox_case> mailbox_cases() {
     if (!b) return skip(detail::missing("read-write block"));
     mailbox_vf vf(ctx.vf0);
     VPCI_CONFORMANCE_START(vf);
-    VPCI_CONFORMANCE_CHECK(expect_success(vf.read(b->id, b->size), b->size));
-    if (const block_spec* ro = ctx.blocks.read_only()) VPCI_CONFORMANCE_CHECK(expect_success(vf.read(ro->id, ro->size), ro->size));
+    // Every readable block of the profile, each of its own size (a size that is no multiple of 4 shows a
+    // count rounded up to whole dwords, and the padding).
+    for (const block_spec& r : ctx.blocks.blocks) {
+      if (r.access == engine::block_access::write_only) continue;
+      if (auto e = expect_success(vf.read(r.id, r.size), r.size); !e.empty())
+        return fail("block " + hex(r.id) + " (" + std::to_string(r.size) + " bytes): " + e);
+    }
     return pass();
   });
   add("mailbox.read_longer_than_block", "protocol.md §4.4", "a read of 128 bytes answers the block's size", [](mailbox_context& ctx) {
@@ -602,17 +621,32 @@ inline std::vector<mailbox_case> mailbox_cases() {
         VPCI_CONFORMANCE_CHECK(expect_success(before, b->size));
         auto r = status_row(ctx, b->id, op_bits(operation::write) | length_bits(b->size), ntstatus::access_denied, b->size);
         if (r.outcome != verdict::pass) return r;
+        // The access row comes before the length row (the order under the table): a write of another
+        // length to a read-only block is STATUS_ACCESS_DENIED too, not INVALID_PARAMETER.
+        const std::size_t other = b->size < max_block_size ? b->size + 1 : b->size / 2;
+        auto wrong_length = status_row(ctx, b->id, op_bits(operation::write) | length_bits(other), ntstatus::access_denied, other);
+        if (wrong_length.outcome != verdict::pass)
+          return fail("a write of " + std::to_string(other) + " bytes (the block holds " + std::to_string(b->size) +
+                      "): " + wrong_length.reason);
         VPCI_CONFORMANCE_START(vf);  // status_row's own VF moved the sequence on
         const auto after = vf.read(b->id, b->size);
         VPCI_CONFORMANCE_CHECK(expect_success(after, b->size));
         if (after.data != before.data) return fail("the refused write changed the read-only block");
         return r;
       });
-  add("mailbox.read_write_only", "protocol.md §4.4", "a read of a write-only block: STATUS_ACCESS_DENIED", [](mailbox_context& ctx) {
-    const block_spec* b = ctx.blocks.write_only();
-    if (!b) return skip(detail::missing("write-only block"));
-    return status_row(ctx, b->id, op_bits(operation::read) | length_bits(b->size), ntstatus::access_denied);
-  });
+  add("mailbox.read_write_only", "protocol.md §4.4", "a read of a write-only block, of its size or shorter: STATUS_ACCESS_DENIED",
+      [](mailbox_context& ctx) {
+        const block_spec* b = ctx.blocks.write_only();
+        if (!b) return skip(detail::missing("write-only block"));
+        auto r = status_row(ctx, b->id, op_bits(operation::read) | length_bits(b->size), ntstatus::access_denied);
+        if (r.outcome != verdict::pass || b->size < 2) return r;
+        // The access row comes before the length row: a short read is ACCESS_DENIED, not BUFFER_TOO_SMALL.
+        auto shorter = status_row(ctx, b->id, op_bits(operation::read) | length_bits(b->size - 1), ntstatus::access_denied);
+        if (shorter.outcome != verdict::pass)
+          return fail("a read of " + std::to_string(b->size - 1) + " bytes (the block holds " + std::to_string(b->size) +
+                      "): " + shorter.reason);
+        return r;
+      });
   add("mailbox.unknown_operation", "protocol.md §4.4", "operations 0 and 3: STATUS_INVALID_DEVICE_REQUEST", [](mailbox_context& ctx) {
     const block_spec* b = ctx.blocks.small_rw();
     if (!b) return skip(detail::missing("read-write block"));
@@ -981,6 +1015,9 @@ inline std::vector<mailbox_case> mailbox_cases() {
         const auto q = vf.transact(mailbox::encode_request(bad, b->size, mailbox::operation::read), b->id);
         if (auto e = expect_failure(q, ntstatus::invalid_device_request); !e.empty()) return fail("a skipped sequence before the FLR: " + e);
         if (vf.rd(mailbox::reg::request_block) == 0) return fail("request_block reads 0 before the FLR");
+        // The whole data window holds the previous user's bytes, so a zeroing that stops short shows.
+        vf.put(mailbox::reg::data, std::vector<std::byte>(mailbox::data_window_size, std::byte{0xA5}), 4);
+        VPCI_CONFORMANCE_CHECK(vf.error());
         const std::uint8_t old_epoch = mailbox::decode_status(q.status).epoch;
         VPCI_CONFORMANCE_CHECK(ctx.control->flr(0));
         std::string why;

@@ -28,7 +28,7 @@ until grep -q "ready" "$log"; do
   sleep 0.01
 done
 "$conformance" --shm "$name" --shm2 "$name-1" \
-  --block 1:16 --block 2:128:ro --block 3:4 --block 4:8:wo --block 5:128 --block 0xC0DE0001:12 --block 40:8 \
+  --block 1:16 --block 2:128:ro --block 0:6:ro --block 3:4 --block 4:8:wo --block 5:128 --block 0xC0DE0001:12 --block 40:8 \
   --foreign-block 41 --second-block 41:8 --invalidate-block 4 --restart-cmd "kill -HUP $pid" --flr-cmd "kill -USR2 $pid" "$@"
 status=$?
 kill -TERM "$pid" 2>/dev/null
