@@ -76,6 +76,8 @@ const answer_budget in_process{16, std::chrono::milliseconds(1000), {}};
 
 // ---- a broken PF: vpci's session behind one fault ----------------------------------------------------------
 
+constexpr block_spec odd_block{9, 6, block_access::read_only};
+
 enum class fault {
   none,
   no_sequence_check,                 // executes any new sequence as the next one
@@ -85,6 +87,12 @@ enum class fault {
   no_signal_after_invalidation,      // signals the VF after answers only, not when it publishes a raised invalidation
   flr_keeps_window,                  // an FLR re-initialises like a PF restart: request_block and the data window kept
   flr_adopts_stale_sequence,         // an FLR zeroes the registers, then the first doorbell's sequence is run, whatever it is
+  // Found by a mutation audit of examples/firmware-c (vpci-conformance passed each):
+  count_rounded_up,       // a read's count rounded up to whole dwords
+  padding_not_zeroed,     // the data window past a read's count keeps what was there
+  length_before_access,   // a write of another length to a read-only block: INVALID_PARAMETER, not ACCESS_DENIED
+  reset_clears_signal,    // a reset clears control.SIGNAL with RESET
+  flr_zeroes_short,       // an FLR zeroes the data window but its last dword
   // Not a fault: a heartbeat whose interval (1 ms of a test clock) elapses between any two services, so
   // the status word's heartbeat moves on every VF write, as a slow VF sees a real PF's do.
   heartbeat_every_service,
@@ -102,6 +110,9 @@ class faulty_pf final : public pf_control {
     BOOST_REQUIRE((store_->define_block(0, block_id{*p.not_ready_block}, initial_contents(6, 8), block_access::read_write, &not_ready_) == no_error));
     BOOST_REQUIRE((store_->define_block(0, block_id{*p.empty_block}, initial_contents(7, 8), block_access::read_write, &empty_) == no_error));
     BOOST_REQUIRE((store_->define_block(1, block_id{40}, initial_contents(40, 8)) == no_error));
+    // A read-only block whose size is no multiple of 4 (odd_profile names it).
+    BOOST_REQUIRE((store_->define_block(0, block_id{odd_block.id}, initial_contents(odd_block.id, odd_block.size),
+                                        odd_block.access) == no_error));
     if (f == fault::foreign_block_served)
       BOOST_REQUIRE((store_->define_block(0, block_id{40}, initial_contents(40, 8), block_access::read_write, &foreign_) == no_error));
     for (std::size_t vf = 0; vf < 2; ++vf) place(vf);
@@ -128,6 +139,10 @@ class faulty_pf final : public pf_control {
     BOOST_REQUIRE((spaces_[v]->device_read(window_, copy) == no_error));
     for (const engine::register_write& w : sessions_[v]->initialize(copy, 0, fault_ != fault::flr_keeps_window))
       (void)spaces_[v]->device_write(window_ + w.offset, w.bytes);
+    if (fault_ == fault::flr_zeroes_short) {
+      const std::size_t last = mailbox::reg::data + mailbox::data_window_size - 4;
+      (void)spaces_[v]->device_write(window_ + last, std::span<const std::byte>(copy).subspan(last, 4));
+    }
     adopt_next_[v] = fault_ == fault::flr_adopts_stale_sequence;
     delta_[v] = 0;
     return {};
@@ -222,6 +237,7 @@ class faulty_pf final : public pf_control {
         const auto status = le::load_u32(w.bytes.data());
         le::store_u32(w.bytes.data(), (status & 0xFFFF0000u) | static_cast<std::uint16_t>((status & 0xFFFF) + delta));
       }
+      break_write(w, copy, vf);
     }
     if (session.signal_vf() && !(raised && fault_ == fault::no_signal_after_invalidation)) ++signals_[vf];
     if (fault_ == fault::status_before_data) {
@@ -232,6 +248,29 @@ class faulty_pf final : public pf_control {
       return;
     }
     for (const pending_write& w : writes) (void)s.device_write(w.offset, w.bytes);
+  }
+
+  // The faults that change what one write of an update carries; `copy` is the window the update served.
+  void break_write(pending_write& w, std::span<const std::byte> copy, std::size_t vf) const {
+    const std::uint32_t request = le::load_u32(copy.data() + mailbox::reg::request);
+    const bool write_request = ((request >> 24) & 3u) == 2;
+    const std::size_t length = (request >> 16) & 0xFF;
+    if (fault_ == fault::count_rounded_up && w.offset == window_ + mailbox::reg::status) {
+      auto status = mailbox::decode_status(le::load_u32(w.bytes.data()));
+      if (!status.failed && !write_request) status.count = static_cast<std::uint8_t>((status.count + 3) & ~3u);
+      le::store_u32(w.bytes.data(), mailbox::encode_status(status));
+    }
+    const block_id block{le::load_u32(copy.data() + mailbox::reg::request_block)};
+    const std::size_t block_size = store_->contents(static_cast<vf_index>(vf), block).size();
+    if (fault_ == fault::padding_not_zeroed && w.offset == window_ + mailbox::reg::data && !write_request)
+      for (std::size_t i = block_size; i < w.bytes.size(); ++i) w.bytes[i] = std::byte{0xAD};
+    if (fault_ == fault::length_before_access && w.offset == window_ + mailbox::reg::result && write_request) {
+      const std::span<const std::byte> contents = store_->contents(static_cast<vf_index>(vf), block);
+      if (le::load_u32(w.bytes.data()) == static_cast<std::uint32_t>(ntstatus::access_denied) && !contents.empty() &&
+          length != contents.size())
+        le::store_u32(w.bytes.data(), static_cast<std::uint32_t>(ntstatus::invalid_parameter));
+    }
+    if (fault_ == fault::reset_clears_signal && w.offset == window_ + mailbox::reg::control) le::store_u32(w.bytes.data(), 0);
   }
 
   // The handler of a broken lookup: VF 0's block 40 answered from VF 1's.
@@ -306,20 +345,27 @@ class signalled_port final : public mailbox_port {
   transport_mailbox_port<memory_config_space> port_;
 };
 
-std::vector<case_report> run_against(faulty_pf& pf, const std::vector<std::string>& patterns) {
+// The default profile with the broken PFs' read-only block of 6 bytes.
+profile odd_profile() {
+  profile p = default_profile();
+  p.blocks.push_back(odd_block);
+  return p;
+}
+
+std::vector<case_report> run_against(faulty_pf& pf, const std::vector<std::string>& patterns,
+                                     const profile& p = default_profile()) {
   auto vf0 = std::make_unique<signalled_port>(pf, 0);
   auto vf1 = std::make_unique<signalled_port>(pf, 1);
-  const profile p = default_profile();
   mailbox_context ctx{*vf0, vf1.get(), p, &pf};
   return run_cases(mailbox_cases(), ctx, patterns);
 }
 
 // The broken PF fails `failing` (and the same PF without its fault passes it).
-void expect_fails(fault f, std::string_view failing) {
+void expect_fails(fault f, std::string_view failing, const profile& p = default_profile()) {
   faulty_pf good(fault::none), broken(f);
   const std::vector<std::string> only{std::string(failing)};
-  const auto passed = run_against(good, only);
-  const auto failed = run_against(broken, only);
+  const auto passed = run_against(good, only, p);
+  const auto failed = run_against(broken, only, p);
   BOOST_REQUIRE(passed.size() == 1u);
   BOOST_REQUIRE(failed.size() == 1u);
   BOOST_TEST_MESSAGE(format_line(failed[0]));
@@ -665,6 +711,25 @@ BOOST_AUTO_TEST_CASE(a_pf_not_signalling_a_raised_invalidation_fails_signal) {
 
 BOOST_AUTO_TEST_CASE(a_pf_keeping_the_window_across_an_flr_fails_flr) {
   expect_fails(fault::flr_keeps_window, "mailbox.flr");
+}
+
+// Found by a mutation audit of examples/firmware-c's PF: vpci-conformance passed a PF with each of these
+// faults (the firmware's blocks were all multiples of 4 bytes, the status rows used each block's exact
+// size, resets never asked for SIGNAL, the FLR case left the data window's end zero already).
+BOOST_AUTO_TEST_CASE(a_pf_rounding_a_reads_count_up_to_dwords_fails_read_success) {
+  expect_fails(fault::count_rounded_up, "mailbox.read_success", odd_profile());
+}
+BOOST_AUTO_TEST_CASE(a_pf_leaving_the_answers_padding_unzeroed_fails_read_success) {
+  expect_fails(fault::padding_not_zeroed, "mailbox.read_success", odd_profile());
+}
+BOOST_AUTO_TEST_CASE(a_pf_judging_the_length_before_the_access_fails_write_read_only) {
+  expect_fails(fault::length_before_access, "mailbox.write_read_only");
+}
+BOOST_AUTO_TEST_CASE(a_pf_whose_reset_clears_signal_fails_reset) {
+  expect_fails(fault::reset_clears_signal, "mailbox.reset");
+}
+BOOST_AUTO_TEST_CASE(a_pf_zeroing_the_data_window_short_of_its_end_at_an_flr_fails_flr) {
+  expect_fails(fault::flr_zeroes_short, "mailbox.flr");
 }
 
 // The FLR race: a PF that zeroes the registers as it should, then runs whatever sequence rings first (a
