@@ -312,6 +312,23 @@ bytes u32s(std::initializer_list<std::uint32_t> values) {
   return out;
 }
 
+
+// A PF that answers nothing (polled every 100 ns, orphan timeout 1000 ns) and a read that timed out at
+// 1150: its request stays on the wire as an orphan, which the VF resets after the next request waits.
+harness with_an_orphan() {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 100;
+  config.orphan_timeout_ns = 1000;
+  harness h(config);
+  h.pf_answers = false;
+  std::array<std::byte, 16> a{};  // its operation ends here: the engine never writes it again
+  (void)h.read(5, a, 1150);
+  h.run(1150);
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == errc::timeout));
+  return h;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(a_read_is_the_documented_access_sequence) {
@@ -583,16 +600,8 @@ BOOST_AUTO_TEST_CASE(an_unanswered_request_polls_one_dword_then_times_out_and_it
 }
 
 BOOST_AUTO_TEST_CASE(an_orphan_unanswered_past_the_orphan_timeout_resets_the_mailbox) {
-  vf_mailbox_config config;
-  config.poll_interval_ns = 100;
-  config.orphan_timeout_ns = 1000;
-  harness h(config);
-  h.pf_answers = false;
-  std::array<std::byte, 16> a{}, b{};
-  (void)h.read(5, a, 1150);
-  h.run(1150);
-  BOOST_REQUIRE(h.done.size() == 1u);
-  BOOST_TEST((h.done[0].error == errc::timeout));
+  harness h = with_an_orphan();
+  std::array<std::byte, 16> b{};
   (void)h.read(5, b);
   // The probe had not run before the request went out: the PF never synchronised, nothing answers.
   h.run(1150 + 1000 + 200);
@@ -1350,16 +1359,8 @@ BOOST_AUTO_TEST_CASE(a_function_all_ones_at_the_probe_is_gone_not_without_a_mail
 // for each queued request (50,018 accesses, then timeouts); control's bits 31:2 are zero in any window, so
 // all ones is a function gone: the requests end with peer_gone at that read.
 BOOST_AUTO_TEST_CASE(a_function_gone_while_the_vf_waits_for_its_reset_is_peer_gone) {
-  vf_mailbox_config config;
-  config.poll_interval_ns = 100;
-  config.orphan_timeout_ns = 1000;
-  harness h(config);
-  h.pf_answers = false;
-  std::array<std::byte, 16> a{}, b{}, c{};
-  (void)h.read(5, a, 1150);
-  h.run(1150);
-  BOOST_REQUIRE(h.done.size() == 1u);
-  BOOST_TEST((h.done[0].error == errc::timeout));
+  harness h = with_an_orphan();
+  std::array<std::byte, 16> b{}, c{};
   (void)h.read(5, b, 1'000'000);
   (void)h.read(6, c, 1'000'000);
   // The orphan is reset at the orphan timeout; the function goes before the PF clears RESET.
