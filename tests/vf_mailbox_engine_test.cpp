@@ -1055,6 +1055,87 @@ BOOST_AUTO_TEST_CASE(an_acknowledgement_never_takes_out_a_raise_the_vf_has_not_r
   BOOST_TEST(h.script(mark) == (script_t{"R 20 4", "R 30 8", "wait"}), boost::test_tools::per_element());
 }
 
+// A PF that keeps INVALIDATED set with nothing to take (it never clears the acknowledgement registers, or
+// its mask reads 0) cost a watcher 3 or 5 dwords every watch interval, 300 or 500 accesses a second against
+// the idle watcher's 100: every status read looked at the acknowledgement registers (and the mask) again.
+// From the second look in a row that finds nothing, the next waits one watch interval, then twice as long as
+// the last, up to 32; bits the PF makes takeable are still delivered, and a signal ends the back-off.
+BOOST_AUTO_TEST_CASE(a_pf_leaving_invalidated_set_with_nothing_to_take_costs_a_watcher_about_its_status_reads) {
+  const std::uint64_t watch = vf_mailbox_config{}.watch_interval_ns;
+  for (const bool acknowledgement_kept : {true, false}) {
+    BOOST_TEST_CONTEXT((acknowledgement_kept ? "the acknowledgement registers never cleared" : "a mask of none")) {
+      harness h;
+      h.pf_answers = false;
+      if (acknowledgement_kept) {
+        h.pf.invalidate(0b100);
+        h.pf.set(reg::invalidate_ack_low, 0b1);
+      } else {
+        h.pf.set(reg::status, h.pf.u32(reg::status) | (1u << 25));  // INVALIDATED, the mask registers 0
+      }
+      h.vf.watch_invalidations(true);
+      const std::uint64_t start = h.now;
+      h.run(start + 1'000'000'000);  // one virtual second: 100 watch intervals
+      const std::size_t look = acknowledgement_kept ? 2u : 4u;  // dwords per look
+      BOOST_TEST(h.count("R 20 4") == 100u);
+      // The probe's look, then intervals 1, 2, 4, 8, 16, 32, 64 and 96 (before: every one of the 100).
+      BOOST_TEST(h.count("R 30 8") == 9u);
+      BOOST_TEST(h.accesses() == 9u + 100u + 9u * look);
+      std::vector<std::uint64_t> looked;
+      for (const auto& t : h.trace)
+        if (t.what == kind::read && t.offset == mailbox::ack_area) looked.push_back((t.at - start) / watch);
+      BOOST_TEST(looked == (std::vector<std::uint64_t>{0, 1, 2, 4, 8, 16, 32, 64, 96}), boost::test_tools::per_element());
+      BOOST_TEST(h.vf.pending_invalidations().empty());
+      // The PF mends its ways: bit 2 can be taken now, the status word unchanged. The look after the next 32
+      // intervals (at 128) delivers it; the PF takes the acknowledgement and clears INVALIDATED, which ends
+      // the back-off: a raise after that is read at the next interval.
+      h.pf.set(reg::invalidate_ack_low, 0);
+      h.pf.latched = 0b100;
+      h.pf.publish(0, 0, false);
+      h.pf_answers = true;
+      h.run(start + 128 * watch);
+      BOOST_TEST(h.vf.take_invalidations().bits() == 0b100u);
+      BOOST_TEST(h.pf.latched == 0u);
+      h.pf.invalidate(0b1000);
+      h.run(start + 129 * watch);
+      BOOST_TEST(h.vf.take_invalidations().bits() == 0b1000u);
+    }
+  }
+
+  // With a signal: the VF sleeps until signalled whatever the PF leaves latched, and a signal ends the
+  // back-off, including one that came during a look that found nothing (that look did not answer it).
+  vf_mailbox_config signalled;
+  signalled.use_signal = true;
+  harness s(signalled, mailbox::capability::invalidation | mailbox::capability::signal);
+  s.pf_answers = false;
+  s.pf.invalidate(0b100);
+  s.pf.set(reg::invalidate_ack_low, 0b1);
+  s.vf.watch_invalidations(true);
+  mailbox_action a = s.settle();
+  BOOST_TEST(a.until == ~std::uint64_t{0});
+  s.vf.wake();  // a signal for something else: the second look that finds nothing
+  a = s.settle();
+  BOOST_TEST(a.until == ~std::uint64_t{0});
+  BOOST_TEST(s.script() == (script_t{"R 0 36", "W 14 4", "R 30 8", "wait", "R 20 4", "R 30 8", "wait"}),
+             boost::test_tools::per_element());
+  // The third look finds the registers set; the PF clears them and signals before that read is reported.
+  s.vf.wake();
+  a = s.vf.step(s.now);
+  BOOST_REQUIRE((a.what == kind::read && a.offset == reg::status));
+  s.vf.on_read(std::span<const std::byte>(s.pf.window).subspan(reg::status, 4), s.now);
+  a = s.vf.step(s.now);
+  BOOST_REQUIRE((a.what == kind::read && a.offset == mailbox::ack_area));
+  const bytes stale = copy_of(std::span<const std::byte>(s.pf.window).subspan(mailbox::ack_area, mailbox::ack_area_size));
+  s.pf.set(reg::invalidate_ack_low, 0);
+  s.vf.wake();
+  s.vf.on_read(stale, s.now);
+  const std::size_t mark = s.trace.size();
+  s.pf_answers = true;
+  (void)s.settle();
+  BOOST_TEST(s.script(mark) == (script_t{"R 20 4", "R 30 8", "R 28 8", "W 30 4", "R 20 4", "wait"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(s.vf.take_invalidations().bits() == 0b100u);
+}
+
 BOOST_AUTO_TEST_CASE(invalidations_seen_during_a_request_are_read_after_it) {
   harness h;
   std::array<std::byte, 16> a{};

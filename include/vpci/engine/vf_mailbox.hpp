@@ -49,7 +49,8 @@ struct vf_mailbox_config {
   std::uint64_t poll_interval_ns{20'000};
   // How long an idle VF that watches for invalidations waits between status reads when no peer signal
   // wakes it: the bound on invalidation delivery latency for a transport that cannot signal (10 ms: 100
-  // config accesses per second).
+  // config accesses per second; up to 32 intervals behind a PF that keeps INVALIDATED up with nothing to
+  // take, found_nothing_to_take).
   std::uint64_t watch_interval_ns{10'000'000};
   // How often a read is retried when the PF changed its answer while the VF read it.
   std::uint32_t max_torn_retries{32};
@@ -240,8 +241,7 @@ class vf_mailbox_engine {
             state_ = state::enabling_signal;
             continue;
           }
-          if (reading_invalidations_due_) {
-            reading_invalidations_due_ = false;
+          if (take_look(now)) {
             after_invalidations_ = state::ready;
             state_ = state::reading_acknowledgements;
             continue;
@@ -326,7 +326,13 @@ class vf_mailbox_engine {
 
   // A peer signal (doorbell, interrupt) arrived: a waiting engine reads at once; an engine that is not
   // waiting (an access in flight, say) reads the status at its next wait, unless it reads it before.
-  constexpr void wake() noexcept { woken_ = true; }
+  // A signal also ends a back-off of the looks at the invalidations (take_look): the PF signals when it
+  // takes an acknowledgement, and a VF that sleeps until signalled looks at nothing else.
+  constexpr void wake() noexcept {
+    woken_ = true;
+    fruitless_looks_ = 0;
+    next_look_at_ = 0;
+  }
 
   // The last write action finished.
   constexpr void on_written(std::uint64_t now) noexcept {
@@ -378,8 +384,8 @@ class vf_mailbox_engine {
         state_ = state::verifying;
         return;
       case state::verifying: return after_verify(le::load_u32(bytes.data()));
-      case state::reading_acknowledgements: return after_acknowledgements(bytes);
-      case state::reading_mask: return after_mask(bytes);
+      case state::reading_acknowledgements: return after_acknowledgements(bytes, now);
+      case state::reading_mask: return after_mask(bytes, now);
       case state::reading_control: return after_control(bytes, now);
       default: return;
     }
@@ -411,6 +417,8 @@ class vf_mailbox_engine {
   // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
   friend struct explore_access;
   static constexpr std::uint64_t never_ = ~std::uint64_t{0};
+  // The back-off of looks that find nothing to take tops out at 2^5 = 32 watch intervals.
+  static constexpr std::uint8_t max_fruitless_looks = 7;
   // The probe reads the window from its extended capability header to the status dword.
   static constexpr std::size_t probe_length = mailbox::reg::status + 4;
 
@@ -664,6 +672,8 @@ class vf_mailbox_engine {
     on_wire_ = request.sequence != 0 && request.sequence != status.ack;
     wire_owner_ = no_op;
     orphan_since_ = never_;
+    fruitless_looks_ = 0;
+    next_look_at_ = 0;
     reading_invalidations_due_ = status.invalidated;
     const bool signal_asked = (at(mailbox::reg::control) & mailbox::control_signal) != 0;
     signalled_ = signal_ && signal_asked;
@@ -751,16 +761,16 @@ class vf_mailbox_engine {
     if (silent_) silent_ = false;
     if (!on_wire_) {
       // A watcher's poll, or a look at a PF that was silent: the next request goes out from ready.
-      reading_invalidations_due_ = reading_invalidations_due_ || status.invalidated;
+      note_invalidated(status.invalidated);
       state_ = state::ready;
       return;
     }
+    note_invalidated(status.invalidated);
     if (status.ack != sequence_) {
       if (orphan_overdue(now)) return start_reset();
-      wait_then(state::answer_wait, answer_poll_at(now), status.invalidated);
+      wait_then(state::answer_wait, answer_poll_at(now), take_look(now));
       return;
     }
-    reading_invalidations_due_ = reading_invalidations_due_ || status.invalidated;
     if (wire_owner_ == no_op) {
       on_wire_ = false;  // the abandoned request's answer: dropped
       ++late_replies_;
@@ -801,7 +811,7 @@ class vf_mailbox_engine {
   constexpr void after_verify(std::uint32_t word) noexcept {
     // Whatever becomes of the answer, this read answered the signals before it (issue_read): a raise it
     // shows is read now, or a VF that sleeps until signalled never reads it.
-    reading_invalidations_due_ = reading_invalidations_due_ || mailbox::decode_status(word).invalidated;
+    note_invalidated(mailbox::decode_status(word).invalidated);
     if (wire_owner_ == no_op) {
       on_wire_ = false;  // its operation ended while the answer was read: dropped
       ++late_replies_;
@@ -830,21 +840,61 @@ class vf_mailbox_engine {
   // now: the PF's clearing of them is an update (it signals), and the next status that shows INVALIDATED
   // looks again. Cleared: the PF rewrote the mask before it cleared them, so the mask read next shows no
   // bit already taken unless the PF raised it again.
-  constexpr void after_acknowledgements(std::span<const std::byte> bytes) noexcept {
-    state_ = le::load_u64(bytes.data()) == 0 ? state::reading_mask : after_invalidations_;
+  constexpr void after_acknowledgements(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
+    if (le::load_u64(bytes.data()) == 0) {
+      state_ = state::reading_mask;
+      return;
+    }
+    state_ = after_invalidations_;
+    found_nothing_to_take(now);
   }
 
   // Every bit of a mask read after cleared acknowledgement registers is news: delivered, and acknowledged
   // alone. Writing back bits the registers held would take out a raise of those blocks that came after
   // the PF cleared them; an acknowledgement of bits read in such a mask only takes raises this VF has read
   // (or that the PF keeps latched as raised again). docs/protocol.md 4.3.
-  constexpr void after_mask(std::span<const std::byte> bytes) noexcept {
+  constexpr void after_mask(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
     const block_mask mask{le::load_u64(bytes.data())};
     state_ = after_invalidations_;
-    if (mask.empty()) return;
+    if (mask.empty()) return found_nothing_to_take(now);
+    fruitless_looks_ = 0;
+    next_look_at_ = 0;
     invalidations_ |= mask;
     le::store_u64(ack_bytes_.data(), mask.bits());
     state_ = state::acknowledging;
+  }
+
+  // A status that shows INVALIDATED asks for a look at the acknowledgement registers and the mask; one
+  // that does not ends a back-off of the looks (found_nothing_to_take): the PF has nothing latched.
+  constexpr void note_invalidated(bool invalidated) noexcept {
+    if (invalidated) {
+      reading_invalidations_due_ = true;
+      return;
+    }
+    fruitless_looks_ = 0;
+    next_look_at_ = 0;
+  }
+  // Whether the look a status asked for is made now. It is taken either way: a look put off by the
+  // back-off is asked for again by the next status that shows INVALIDATED.
+  constexpr bool take_look(std::uint64_t now) noexcept {
+    return std::exchange(reading_invalidations_due_, false) && now >= next_look_at_;
+  }
+  // A look found nothing to take: the acknowledgement registers not cleared yet, or a mask of none under
+  // INVALIDATED. A PF takes an acknowledgement when it is written (4.2), so the next status looks again.
+  // A PF that keeps INVALIDATED set with nothing to take (it never clears the acknowledgement registers,
+  // or its mask reads 0) cost a watcher 3 or 5 dwords every watch interval, 300 or 500 accesses a second
+  // against the idle watcher's 100: from the second such look in a row the next one waits, one watch
+  // interval, then twice as long as the last, up to 32. Delivery is delayed at most about as long as the
+  // PF has kept INVALIDATED up with nothing to take; a status without INVALIDATED, a look that finds bits,
+  // a probe and a signal end the back-off. A signal also starts the count again (wake), so a look that a
+  // signal came during is a first one: the status read that answers the signal looks again.
+  constexpr void found_nothing_to_take(std::uint64_t now) noexcept {
+    if (fruitless_looks_ < max_fruitless_looks) ++fruitless_looks_;
+    if (fruitless_looks_ < 2) return;
+    const unsigned shift = fruitless_looks_ - 2u;
+    const std::uint64_t delay =
+        config_.watch_interval_ns > (never_ >> shift) ? never_ : config_.watch_interval_ns << shift;
+    next_look_at_ = delay > never_ - now ? never_ : now + delay;
   }
 
   constexpr void start_reset() noexcept { state_ = state::requesting_reset; }
@@ -908,6 +958,7 @@ class vf_mailbox_engine {
   bool silent_{false};             // the PF's heartbeat stopped
   bool block_known_{false};        // block_in_window_ is what the block register holds
   bool reading_invalidations_due_{false};
+  std::uint8_t fruitless_looks_{0};  // looks at the invalidations in a row that found nothing to take
   std::uint32_t block_in_window_{0};
   std::uint32_t block_writing_{0};
   errc watch_failure_{no_error};
@@ -929,6 +980,7 @@ class vf_mailbox_engine {
   std::array<op_completion, MaxQueued> ready_{};
   block_buffer<max_block_size> data_{};
   std::uint64_t reset_deadline_{0};
+  std::uint64_t next_look_at_{0};  // the earliest look at the invalidations after fruitless ones
   std::uint64_t torn_retries_total_{0};
   std::uint64_t late_replies_{0};
   std::uint64_t resets_{0};
