@@ -1288,6 +1288,28 @@ BOOST_AUTO_TEST_CASE(the_heartbeat_advances_on_the_times_given_and_rides_in_answ
   BOOST_TEST(off.last.empty());
 }
 
+// The next beat was now + the interval, which wrapped near the end of a 64-bit clock (a test clock run out
+// to its end): from 50 ms before it the session beat at every tick, its next beat lying in the past. It is
+// held at no_tick: no beat is due after the last interval that fits.
+BOOST_AUTO_TEST_CASE(a_heartbeat_near_the_end_of_the_clock_does_not_wrap) {
+  constexpr std::uint64_t ms = 1'000'000, end = ~std::uint64_t{0};
+  fixture f({100, false});
+  f.apply(f.session.initialize(f.window, end - 250 * ms));
+  BOOST_TEST(f.session.next_tick() == end - 150 * ms);
+  f.tick(end - 150 * ms);
+  BOOST_TEST((f.session.last_event() == mailbox_event::heartbeat));
+  BOOST_TEST(f.session.next_tick() == end - 50 * ms);
+  f.tick(end - 50 * ms);
+  BOOST_TEST((f.session.last_event() == mailbox_event::heartbeat));
+  BOOST_TEST(f.session.next_tick() == no_tick);
+  const std::uint8_t beat = f.status().heartbeat;
+  for (std::uint64_t i = 1; i <= 10; ++i) {
+    f.tick(end - 50 * ms + i * ms);
+    BOOST_TEST(f.last.empty());
+  }
+  BOOST_TEST(f.status().heartbeat == beat);
+}
+
 // ---- signals --------------------------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(the_vf_is_signalled_only_when_it_asked_and_never_for_a_heartbeat_alone) {

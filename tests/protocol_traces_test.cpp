@@ -266,7 +266,8 @@ std::map<std::string, std::function<std::vector<row>()>> scenarios() {
          }
          // The request register now holds an unanswered request; drop it so the reset is what the PF sees.
          b.recording = true;
-         (void)b.run_vf(b.now + 1'500);  // polls, then the reset past the orphan timeout
+         // Polls (doubling from the poll interval: at 1000 and 3000 ns), then the reset past the orphan timeout.
+         (void)b.run_vf(b.now + 3'000);
          return b.rows;
        }},
       {"the PF restarts while a read is pending",

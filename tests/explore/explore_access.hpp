@@ -58,8 +58,10 @@ struct explore_access {
     h.value(e.orphan_since_);
     h.value(e.wake_at_);
     h.value(e.reset_deadline_);
-    h.value(e.fruitless_looks_);
+    h.value(e.found_nothing_before_);
     h.value(e.next_look_at_);
+    h.value(e.looks_.upcoming());
+    h.value(e.polls_.upcoming());
     h.value(e.heartbeat_interval_ns_);
     h.value(e.heartbeat_seen_at_);
     h.value(e.heartbeat_);

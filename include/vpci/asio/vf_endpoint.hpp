@@ -6,8 +6,9 @@
 //   executor; on any other (sysfs, a fault-injecting wrapper) through its asynchronous operations;
 // - while the engine waits for the PF, a transport with a peer signal (a doorbell) wakes it as soon as the
 //   PF wrote, and the VF asks the PF to signal it (control.signal) so an idle watcher costs no config
-//   access at all; otherwise the engine polls the status dword (poll_interval while a request waits,
-//   watch_interval while only an invalidation wait is pending: 100 accesses per second by default);
+//   access at all; otherwise the engine polls the status dword (from poll_interval, doubling up to
+//   watch_interval, while a request waits; watch_interval while only an invalidation wait is pending:
+//   100 accesses per second by default);
 // - a transport that knows its peer's liveness (transport/traits.hpp) ends every operation with
 //   vpci::errc::peer_gone once the PF is dead, at once and for good; one that can fail for good (a
 //   vfio-user connection after a missed reply deadline or a broken framing) ends them with its lasting
@@ -47,8 +48,9 @@ namespace vpci {
 struct vf_mailbox_options {
   // The deadline of a request that names none (and of the synchronous forms): vpci::errc::timeout past it.
   std::chrono::nanoseconds default_timeout{std::chrono::seconds(1)};
-  // Status polling while a request awaits its answer from a PF that does not signal this VF (a PF that
-  // does is read when it signals, and every watch_interval as a safety net).
+  // Status polling while a request awaits its answer from a PF that does not signal this VF: the delay
+  // before the second read, doubling after each unanswered one up to watch_interval (a PF that signals is
+  // read when it signals, and every watch_interval as a safety net).
   std::chrono::nanoseconds poll_interval{std::chrono::microseconds(20)};
   // Status polling while only an invalidation wait is pending and no peer signal wakes the VF: the bound
   // on invalidation delivery latency over a transport without a signal.

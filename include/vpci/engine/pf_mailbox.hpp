@@ -33,6 +33,7 @@
 #include <vpci/block/endian.hpp>
 #include <vpci/engine/pf_blocks.hpp>
 #include <vpci/engine/registers.hpp>
+#include <vpci/engine/time_after.hpp>
 #include <vpci/protocol/ntstatus.hpp>
 #include <vpci/wire/mailbox.hpp>
 
@@ -137,7 +138,7 @@ class pf_mailbox_session {
     // acknowledgement must not take out a raise it never saw.
     latch_raised();
     status_ = mailbox::status_word{0, 0, false, !latched_.empty(), 0, epoch};
-    next_beat_ = config_.heartbeat_ms == 0 ? no_tick : now + beat_interval();
+    next_beat_ = config_.heartbeat_ms == 0 ? no_tick : time_after(now, beat_interval());
 
     set_owned(mailbox::reg::identity, mailbox::encode_identity(capabilities()));
     set_owned(mailbox::reg::limits, mailbox::encode_limits(config_.heartbeat_ms));
@@ -243,7 +244,7 @@ class pf_mailbox_session {
   // is undone as ever).
   constexpr std::array<register_write, 2> set_heartbeat(std::uint16_t heartbeat_ms, std::uint64_t now) noexcept {
     config_.heartbeat_ms = heartbeat_ms;
-    next_beat_ = heartbeat_ms == 0 ? no_tick : now + beat_interval();
+    next_beat_ = heartbeat_ms == 0 ? no_tick : time_after(now, beat_interval());
     set_owned(mailbox::reg::identity, mailbox::encode_identity(capabilities()));
     set_owned(mailbox::reg::limits, mailbox::encode_limits(config_.heartbeat_ms));
     const register_write identity{mailbox::reg::identity, owned(mailbox::reg::identity, 4)};
@@ -463,7 +464,7 @@ class pf_mailbox_session {
   // late tick does not bring a burst of beats).
   constexpr void beat(std::uint64_t now) noexcept {
     status_.heartbeat = static_cast<std::uint8_t>((status_.heartbeat + 1u) & 0x3u);
-    next_beat_ = now + beat_interval();
+    next_beat_ = time_after(now, beat_interval());
   }
 
   constexpr void begin() noexcept {

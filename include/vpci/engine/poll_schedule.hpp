@@ -29,6 +29,8 @@ class poll_schedule {
 
   [[nodiscard]] constexpr std::uint64_t fast() const noexcept { return fast_; }
   [[nodiscard]] constexpr std::uint64_t slow() const noexcept { return slow_; }
+  // The delay an idle poll gets next (the state the schedule carries).
+  [[nodiscard]] constexpr std::uint64_t upcoming() const noexcept { return next_; }
 
  private:
   std::uint64_t fast_;

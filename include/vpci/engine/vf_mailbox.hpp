@@ -31,6 +31,8 @@
 #include <vpci/block/endian.hpp>
 #include <vpci/config/vsec.hpp>
 #include <vpci/engine/earliest_deadline.hpp>
+#include <vpci/engine/poll_schedule.hpp>
+#include <vpci/engine/time_after.hpp>
 #include <vpci/engine/vf_operation.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/errc.hpp>
@@ -42,10 +44,12 @@
 namespace vpci::engine {
 
 struct vf_mailbox_config {
-  // How long to wait between status reads while a request awaits its answer from a PF that does not
-  // signal this VF. A PF that does (the VF asked through control.signal) is read when it signals, and
-  // otherwise only every watch interval, as a safety net for the orphan timeout and the heartbeat: a VF
-  // on a doorbell that also woke every poll interval cost the PF a core's worth of wake-ups (issue 14).
+  // How long to wait before the second status read of a request (or a reset) that a PF which does not
+  // signal this VF has not answered yet; each read after an unanswered one waits twice as long as the
+  // last, up to the watch interval (next_poll_at). A PF that does signal (the VF asked through
+  // control.signal) is read when it signals, and otherwise only every watch interval, as a safety net
+  // for the orphan timeout and the heartbeat: a VF on a doorbell that also woke every poll interval cost
+  // the PF a core's worth of wake-ups (issue 14).
   std::uint64_t poll_interval_ns{20'000};
   // How long an idle VF that watches for invalidations waits between status reads when no peer signal
   // wakes it: the bound on invalidation delivery latency for a transport that cannot signal (10 ms: 100
@@ -112,7 +116,10 @@ class vf_mailbox_engine {
     reading_control,        // reading control: the PF clears RESET when done
   };
 
-  constexpr explicit vf_mailbox_engine(vf_mailbox_config config = {}) noexcept : config_(config) {}
+  constexpr explicit vf_mailbox_engine(vf_mailbox_config config = {}) noexcept
+      : config_(config), looks_(fresh_looks(config_.watch_interval_ns)) {
+    restart_polls();
+  }
 
   // --- starting, cancelling, expiring -------------------------------------------------------------
   // Queues a read of block `id` (any 32-bit ID) into `destination` (1..128 bytes: the bytes requested).
@@ -263,7 +270,7 @@ class vf_mailbox_engine {
           if (!watching_) return {};
           // A PF found silent gets no signal to wait for: the watch looks every watch interval, to find
           // the beat moving again or to end the watch.
-          enter_wait(state::watch_wait, signalled_ && !silent_ ? never_ : now + config_.watch_interval_ns);
+          enter_wait(state::watch_wait, signalled_ && !silent_ ? never_ : time_after(now, config_.watch_interval_ns));
           continue;  // a signal that came meanwhile ends the wait at once
 
         case state::writing_data:
@@ -330,8 +337,7 @@ class vf_mailbox_engine {
   // takes an acknowledgement, and a VF that sleeps until signalled looks at nothing else.
   constexpr void wake() noexcept {
     woken_ = true;
-    fruitless_looks_ = 0;
-    next_look_at_ = 0;
+    end_look_backoff();
   }
 
   // The last write action finished.
@@ -358,12 +364,14 @@ class vf_mailbox_engine {
         active_ = no_op;
         orphan_since_ = never_;
         torn_retries_ = 0;
+        restart_polls();
         enter_wait(state::answer_wait, now);  // read the status at once: an in-process PF has answered
         return;
       case state::acknowledging: state_ = after_invalidations_; return;
       case state::requesting_reset:
         ++resets_;
-        reset_deadline_ = now + config_.orphan_timeout_ns;
+        reset_deadline_ = time_after(now, config_.orphan_timeout_ns);
+        restart_polls();
         enter_wait(state::reset_wait, now);
         return;
       default: return;
@@ -417,8 +425,8 @@ class vf_mailbox_engine {
   // tests/explore reads and restores the whole state to explore every interleaving (no behaviour).
   friend struct explore_access;
   static constexpr std::uint64_t never_ = ~std::uint64_t{0};
-  // The back-off of looks that find nothing to take tops out at 2^5 = 32 watch intervals.
-  static constexpr std::uint8_t max_fruitless_looks = 7;
+  // The back-off of looks that find nothing to take tops out at 32 watch intervals.
+  static constexpr std::uint64_t max_look_backoff = 32;
   // The probe reads the window from its extended capability header to the status dword.
   static constexpr std::size_t probe_length = mailbox::reg::status + 4;
 
@@ -567,10 +575,20 @@ class vf_mailbox_engine {
   }
 
   // --- waiting ---
-  // When an unanswered request's status is read next (vf_mailbox_config::poll_interval_ns).
-  [[nodiscard]] constexpr std::uint64_t answer_poll_at(std::uint64_t now) const noexcept {
-    return now + (signalled_ ? config_.watch_interval_ns : config_.poll_interval_ns);
+  // When the status of an unanswered request (or `control`, during a reset) is read next. A PF that
+  // signals this VF is read when it signals, and otherwise every watch interval. One that does not is
+  // read at the poll interval, then twice as long after each unanswered read, up to the watch interval
+  // (engine::poll_schedule, the rule the PF polls a window by). A PF that polls its windows itself
+  // answers a request that finds it idle only at its next poll (vpci's: up to 10 ms): read every 20 us,
+  // the first request after an idle spell cost 500 status reads instead of 4, and a hung PF 50,000
+  // accesses a second per pending request. The doubling keeps the answer's delay under about twice
+  // the time the PF took.
+  constexpr std::uint64_t next_poll_at(std::uint64_t now) noexcept {
+    return time_after(now, signalled_ ? config_.watch_interval_ns : polls_.after_poll(false));
   }
+  constexpr void restart_polls() noexcept { polls_ = poll_schedule(config_.poll_interval_ns, config_.watch_interval_ns); }
+  // Only a watch waits: no request is queued or on the wire behind an orphan.
+  [[nodiscard]] constexpr bool watching_alone() const noexcept { return watching_ && !has_work(); }
   constexpr bool take_wake() noexcept { return std::exchange(woken_, false); }
   // A signal that came before the wait still ends it: only a status read issued after the signal has
   // seen what the PF signalled (issue_read forgets the signal then).
@@ -621,12 +639,12 @@ class vf_mailbox_engine {
     }
     backoff_status_known_ = status != nullptr;
     if (status != nullptr) backoff_status_ = *status;
-    if (!has_work() && watching_) enter_wait(state::probe_backoff, now + config_.watch_interval_ns);
+    if (!has_work() && watching_) enter_wait(state::probe_backoff, time_after(now, config_.watch_interval_ns));
     else state_ = state::unprobed;
   }
 
   constexpr void after_recheck(std::uint32_t word, std::uint64_t now) noexcept {
-    if (word == backoff_status_) return enter_wait(state::probe_backoff, now + config_.watch_interval_ns);
+    if (word == backoff_status_) return enter_wait(state::probe_backoff, time_after(now, config_.watch_interval_ns));
     state_ = state::probing;
   }
 
@@ -672,12 +690,13 @@ class vf_mailbox_engine {
     on_wire_ = request.sequence != 0 && request.sequence != status.ack;
     wire_owner_ = no_op;
     orphan_since_ = never_;
-    fruitless_looks_ = 0;
-    next_look_at_ = 0;
+    end_look_backoff();
     reading_invalidations_due_ = status.invalidated;
     const bool signal_asked = (at(mailbox::reg::control) & mailbox::control_signal) != 0;
     signalled_ = signal_ && signal_asked;
-    if (on_wire_) enter_wait(state::answer_wait, answer_poll_at(now));
+    restart_polls();
+    // An orphan with only a watch behind it is read with the watch's looks (after_status).
+    if (on_wire_ && !watching_alone()) enter_wait(state::answer_wait, next_poll_at(now));
     else state_ = state::ready;  // which asks for the signal first when it is offered and not asked for
   }
 
@@ -767,8 +786,18 @@ class vf_mailbox_engine {
     }
     note_invalidated(status.invalidated);
     if (status.ack != sequence_) {
-      if (orphan_overdue(now)) return start_reset();
-      wait_then(state::answer_wait, answer_poll_at(now), take_look(now));
+      const bool overdue = orphan_overdue(now);
+      if (has_orphan() && watching_alone()) {
+        // An orphan with no request behind it, and a watch: nothing needs the sequence yet, so it is
+        // neither polled nor reset. The watch's status reads (every watch interval, or the signal) drop
+        // its late answer; the next request resets it, at once if it is overdue by then. Reset here, an
+        // orphan a hung PF never answered was found again by the watch's next probe, polled and reset
+        // again, without end: 50,000 accesses a second after one timed-out request.
+        state_ = state::ready;
+        return;
+      }
+      if (overdue) return start_reset();
+      wait_then(state::answer_wait, next_poll_at(now), take_look(now));
       return;
     }
     if (wire_owner_ == no_op) {
@@ -857,8 +886,7 @@ class vf_mailbox_engine {
     const block_mask mask{le::load_u64(bytes.data())};
     state_ = after_invalidations_;
     if (mask.empty()) return found_nothing_to_take(now);
-    fruitless_looks_ = 0;
-    next_look_at_ = 0;
+    end_look_backoff();
     invalidations_ |= mask;
     le::store_u64(ack_bytes_.data(), mask.bits());
     state_ = state::acknowledging;
@@ -871,8 +899,7 @@ class vf_mailbox_engine {
       reading_invalidations_due_ = true;
       return;
     }
-    fruitless_looks_ = 0;
-    next_look_at_ = 0;
+    end_look_backoff();
   }
   // Whether the look a status asked for is made now. It is taken either way: a look put off by the
   // back-off is asked for again by the next status that shows INVALIDATED.
@@ -889,12 +916,17 @@ class vf_mailbox_engine {
   // a probe and a signal end the back-off. A signal also starts the count again (wake), so a look that a
   // signal came during is a first one: the status read that answers the signal looks again.
   constexpr void found_nothing_to_take(std::uint64_t now) noexcept {
-    if (fruitless_looks_ < max_fruitless_looks) ++fruitless_looks_;
-    if (fruitless_looks_ < 2) return;
-    const unsigned shift = fruitless_looks_ - 2u;
-    const std::uint64_t delay =
-        config_.watch_interval_ns > (never_ >> shift) ? never_ : config_.watch_interval_ns << shift;
-    next_look_at_ = delay > never_ - now ? never_ : now + delay;
+    if (!std::exchange(found_nothing_before_, true)) return;
+    next_look_at_ = time_after(now, looks_.after_poll(false));
+  }
+  // Only a look that found nothing moves the schedule (and sets next_look_at_): nothing else to undo.
+  constexpr void end_look_backoff() noexcept {
+    if (!std::exchange(found_nothing_before_, false)) return;
+    next_look_at_ = 0;
+    looks_ = fresh_looks(config_.watch_interval_ns);
+  }
+  static constexpr poll_schedule fresh_looks(std::uint64_t watch) noexcept {
+    return poll_schedule(watch, watch > never_ / max_look_backoff ? never_ : watch * max_look_backoff);
   }
 
   constexpr void start_reset() noexcept { state_ = state::requesting_reset; }
@@ -928,7 +960,7 @@ class vf_mailbox_engine {
       state_ = has_work() ? state::requesting_reset : state::unprobed;
       return;
     }
-    enter_wait(state::reset_wait, now + config_.poll_interval_ns);
+    enter_wait(state::reset_wait, next_poll_at(now));
   }
 
   // Members roughly in the order a request touches them: the scalars first, then the small arrays and
@@ -958,7 +990,7 @@ class vf_mailbox_engine {
   bool silent_{false};             // the PF's heartbeat stopped
   bool block_known_{false};        // block_in_window_ is what the block register holds
   bool reading_invalidations_due_{false};
-  std::uint8_t fruitless_looks_{0};  // looks at the invalidations in a row that found nothing to take
+  bool found_nothing_before_{false};  // the last look at the invalidations found nothing to take
   std::uint32_t block_in_window_{0};
   std::uint32_t block_writing_{0};
   errc watch_failure_{no_error};
@@ -981,6 +1013,8 @@ class vf_mailbox_engine {
   block_buffer<max_block_size> data_{};
   std::uint64_t reset_deadline_{0};
   std::uint64_t next_look_at_{0};  // the earliest look at the invalidations after fruitless ones
+  poll_schedule looks_{0, 0};      // the delays between those looks (end_look_backoff)
+  poll_schedule polls_{0, 0};      // the delays between status reads of an unanswered request or reset
   std::uint64_t torn_retries_total_{0};
   std::uint64_t late_replies_{0};
   std::uint64_t resets_{0};
