@@ -1039,7 +1039,7 @@ BOOST_AUTO_TEST_CASE(text_given_with_a_control_character_is_quoted_in_every_mess
       {{"--self", "--list", "--block", "1\t16"}, 2, "vpci-conformance: --block: expected ID:SIZE, got '1\\x0916'"},
       {{"--self", "--list", "--block", "1:16:r\x7fo"}, 2, "vpci-conformance: --block: block access must be ro, wo or rw: '1:16:r\\x7Fo'"},
       {{"--self", "--list", "--timeout", "1\x1b"}, 2, "vpci-conformance: --timeout: '1\\x1B' is not a number in 1..86400000 (a day)"},
-      {{"--self", "--list", "--binding", "hyper\bv"}, 2, "vpci-conformance: --binding: 'hyper\\x08v' is neither mailbox nor hyperv"},
+      {{"--self", "--list", "--binding", "hyper\bv"}, 2, "vpci-conformance: --binding: 'hyper\\x08v' is neither mailbox (1) nor hyperv (2)"},
       {{"--allow-write", "--sysfs", "00:01.0\x1b"}, 2, "vpci-conformance: --sysfs: '00:01.0\\x1B' is not a PCI address (DDDD:BB:DD.F or BB:DD.F)"},
       {{"--shm", space}, 2, "vpci-conformance: --shm: cannot open '/vpci-conformance-no-such-space\\x1B[2J': No such file or directory"},
       {{"--vfio-user", socket}, 2,

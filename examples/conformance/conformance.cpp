@@ -61,6 +61,7 @@ Targets, binding 2 (Hyper-V vPCI messages, raw frames):
                             runs)
 
 Options:
+  --binding mailbox|hyperv  the binding checked, also 1|2 (default mailbox; hyperv with --unix or --tcp)
   --case PATTERN            run only matching cases (a name or a glob; repeatable; one that matches no
                             case of the binding is an error)
   --exclude PATTERN         leave matching cases out (repeatable)
@@ -325,8 +326,11 @@ options parse(int argc, char** argv) {
   const auto given = [&](std::string_view option) { return std::find(named.begin(), named.end(), option) != named.end(); };
   if (binding) o.binding = *binding;
   else if (given("--unix") || given("--tcp")) o.binding = "hyperv";
+  // The numbers are accepted as vpci-perf accepts them: the bindings' names in docs/protocol.md.
+  if (o.binding == "1") o.binding = "mailbox";
+  if (o.binding == "2") o.binding = "hyperv";
   if (o.binding != "mailbox" && o.binding != "hyperv")
-    throw std::invalid_argument("--binding: " + quoted_text(o.binding) + " is neither mailbox nor hyperv");
+    throw std::invalid_argument("--binding: " + quoted_text(o.binding) + " is neither mailbox (1) nor hyperv (2)");
   for (const binding_option& b : one_binding)
     if (b.binding != o.binding)
       throw std::invalid_argument(std::string(b.option) + " applies to " + binding_title(b.binding) + " only, not to " +

@@ -812,7 +812,8 @@ int main(int argc, char** argv) {
     while (sem_wait(&started) != 0) {}
     ++running;
     if (vfs[v].failed != 0) {
-      fprintf(stderr, "vpci-firmware-c-pf: %s: %s\n", vfs[v].name, strerror(vfs[v].failed));
+      fprintf(stderr, "vpci-firmware-c-pf: %s: %s%s\n", vfs[v].name, strerror(vfs[v].failed),
+              vfs[v].failed == EEXIST ? " (--replace replaces it)" : "");
       ok = false;
       break;
     }

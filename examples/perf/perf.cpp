@@ -39,7 +39,9 @@
 //                          1000, a vfio-user exchange's reply deadline (1000)
 //     --allow-write        let --sysfs write blocks (a --read-percent below 100 needs it there); beside any
 //                          other transport a usage error
-//     --no-verify          do not check what reads return (the default against a device: --sysfs, --vfio-user)
+//     --no-verify          do not check that reads return the PF role's pattern: needed against any PF other
+//                          than vpci-perf's (a firmware's over --shm, say), the default against a device
+//                          (--sysfs, --vfio-user)
 //     --json               the final figures as one JSON object on stdout (progress stays on stderr); the
 //                          fields of "latency_ns" are null when no measured operation succeeded; bad
 //                          arguments (--json anywhere on the command line) and a set-up failure are
@@ -221,6 +223,8 @@ void print_help() {
       "options: --block-size N (1..128)  --block-id N  --queue-depth N  --read-percent N (0..100)\n"
       "         --count N | --duration SECONDS  --warmup N  --timeout MS  --allow-write  --no-verify\n"
       "         --json  --quiet\n"
+      "Reads are checked against the pattern vpci-perf's PF role serves (\"data mismatch\" otherwise): against\n"
+      "any other PF give --no-verify; against a device (--sysfs, --vfio-user) nothing is checked.\n"
       "--sysfs opens the device's config file read-write (the mailbox writes its registers for reads too);\n"
       "writing blocks there (--read-percent below 100) needs --allow-write, which only --sysfs takes.\n"
       "An option given twice is a usage error.\n"
@@ -790,7 +794,7 @@ class load_generator {
         end_run(hooks_.name_failure ? hooks_.name_failure(failure) : error_text(failure));
     } else if (!write && o_.verify &&
                !std::equal(expected_.begin(), expected_.end(), buffers_.begin() + static_cast<std::ptrdiff_t>(slot * o_.block_size))) {
-      error = "data mismatch";
+      error = "data mismatch (not the pattern vpci-perf's PF role serves: --no-verify for another PF)";
     }
     if (measured) {
       if (error.empty()) {

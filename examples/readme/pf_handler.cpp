@@ -11,6 +11,7 @@
 class config_handler final : public vpci::engine::block_handler {
  public:
   vpci::ntstatus on_read(vpci::vf_index vf, vpci::block_id, std::span<std::byte> out, std::size_t& bytes) override {
+    if (vf >= mtu_.size()) return vpci::ntstatus::invalid_parameter;  // a VF it keeps no MTU for
     const example::vf_config config{1, example::vf_flags::link_up, mtu_[vf], 0, 4};
     bytes = example::vf_config_block::size;
     return example::vf_config_block::encode(config, out) == vpci::no_error ? vpci::ntstatus::success
@@ -18,7 +19,7 @@ class config_handler final : public vpci::engine::block_handler {
   }
   vpci::ntstatus on_write(vpci::vf_index vf, vpci::block_id, std::span<const std::byte> data) override {
     auto config = example::vf_config_block::decode(data);  // exactly 11 bytes, checked
-    if (!config || config->mtu < 68 || config->mtu > 9216) return vpci::ntstatus::invalid_parameter;
+    if (vf >= mtu_.size() || !config || config->mtu < 68 || config->mtu > 9216) return vpci::ntstatus::invalid_parameter;
     mtu_[vf] = config->mtu;
     return vpci::ntstatus::success;
   }

@@ -63,7 +63,9 @@ constexpr const char* describe(errc e) noexcept {
     case errc::device_error: return "device reported a failure";
     case errc::peer_gone: return "peer is gone: it exited, crashed or stopped its heartbeat";
     case errc::peer_restarted: return "peer restarted while the operation was pending: its outcome is unknown";
-    case errc::connection_closed: return "peer closed the connection before it was set up";
+    case errc::connection_closed:
+      return "peer closed the connection before it was set up (a server that serves one client at a time does "
+             "so to another)";
     case errc::in_use: return "in use: another driver is attached";
     case errc::peer_no_such_device: return "peer answered this request with no such device (STATUS_NO_SUCH_DEVICE)";
     case errc::peer_timeout: return "peer answered this request with its own timeout (STATUS_IO_TIMEOUT)";
