@@ -923,6 +923,129 @@ BOOST_AUTO_TEST_CASE(a_request_a_polling_pf_answers_after_10_ms_costs_ten_status
   BOOST_TEST(h.accesses(mark) == 1u + 10u + 2u + 1u);  // the doorbell, the polls, the data, the tear check
 }
 
+// Found by a review of the doubling polls (D1): a request's polls slowed to the watch interval (10 ms), and
+// two status reads more than two heartbeat intervals apart cannot show that the beat stopped, so a PF with
+// a heartbeat of 4 ms or less that stopped was never found gone by a request (it timed out at its
+// deadline instead: 1 s). The polls slow to the heartbeat interval at most when it is the shorter.
+BOOST_AUTO_TEST_CASE(a_request_finds_a_pf_with_a_short_heartbeat_gone) {
+  for (const std::uint16_t beat_ms : std::initializer_list<std::uint16_t>{1, 4, 5}) {
+    BOOST_TEST_CONTEXT(beat_ms << " ms heartbeat") {
+      harness h({}, mailbox::capability::invalidation | mailbox::capability::heartbeat, beat_ms);
+      std::array<std::byte, 16> out{};
+      (void)h.read(5, out);
+      h.run();
+      BOOST_REQUIRE(h.done.size() == 1u);
+      h.pf_answers = false;  // it stops beating and answering
+      const std::uint64_t start = h.now;
+      (void)h.read(5, out, start + 1'000'000'000);
+      h.run(start + 1'000'000'000);
+      BOOST_REQUIRE(h.done.size() == 2u);
+      BOOST_TEST((h.done[1].error == errc::peer_gone));
+      const std::uint64_t interval = beat_ms * 1'000'000u;
+      // Four intervals without a beat, seen by a poll at most one interval later.
+      BOOST_TEST(h.trace.back().at - start <= 5 * interval);
+    }
+  }
+}
+
+// Found by a review (D2): a probe that found an earlier driver's request unanswered did not start the orphan
+// timeout, although it read the status. A watcher on a signalling PF reads nothing more, so a read 10 s
+// later waited the whole orphan timeout (100 ms) before its reset; it is reset at once now.
+BOOST_AUTO_TEST_CASE(an_orphan_the_probe_found_long_ago_is_reset_at_once_by_the_next_request) {
+  for (const bool signal : {true, false}) {
+    BOOST_TEST_CONTEXT((signal ? "signalled" : "polled")) {
+      vf_mailbox_config config;
+      config.use_signal = signal;
+      harness h(config, mailbox::capability::invalidation | (signal ? mailbox::capability::signal : 0));
+      h.pf.set(reg::request_block, 5);
+      h.pf.set(reg::request, mailbox::encode_request(7, 16, mailbox::operation::read));  // never answered
+      h.vf.watch_invalidations(true);
+      const std::uint64_t watched = h.now + 10'000'000'000;  // ten seconds of watching
+      h.run(watched);
+      h.now = watched;  // a signalled watch reads nothing meanwhile
+      BOOST_TEST(h.vf.has_orphan());
+      const std::uint64_t start = h.now;
+      std::array<std::byte, 16> out{};
+      (void)h.read(5, out, start + 1'000'000'000);
+      h.run(start + 1);
+      BOOST_REQUIRE(h.done.size() == 1u);
+      BOOST_TEST((h.done[0].error == no_error));
+      BOOST_TEST(h.vf.resets() == 1u);
+      BOOST_TEST(h.trace.back().at == start);
+    }
+  }
+}
+
+// Found by a review (D3): a request queued right after its predecessor timed out waited behind the orphan at
+// the pace the abandoned request's polls had slowed to (10 ms): the PF's late answer to the orphan, 2 ms
+// later, was read 8 ms after it came. A request that starts waiting behind an orphan reads it at once and
+// polls it from the poll interval again; the orphan timeout is not overshot by the doubling either.
+BOOST_AUTO_TEST_CASE(a_request_behind_a_fresh_orphan_polls_it_from_the_poll_interval) {
+  harness h;
+  std::array<std::byte, 16> a{}, b{};
+  (void)h.read(5, a);
+  h.run();
+  h.pf_answers = false;
+  const std::uint64_t start = h.now;
+  (void)h.read(5, a, start + 50'000'000);  // times out at 50 ms, its polls slowed to 10 ms by then
+  h.run(start + 50'000'000);
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::timeout));
+  (void)h.read(5, b);
+  h.run(start + 52'000'000);
+  h.pf.service(reg::request);  // the orphan's late answer, 2 ms later
+  h.pf_answers = true;
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 3u);
+  BOOST_TEST((h.done[2].error == no_error));
+  BOOST_TEST(h.vf.late_replies_dropped() == 1u);
+  BOOST_TEST(h.vf.resets() == 0u);
+  // Read at 52.54 ms: the polls behind the orphan restarted at 50 ms (50.02, 50.06, ... 51.26, 52.54).
+  BOOST_TEST(h.trace.back().at - start == 52'540'000u);
+
+  // A PF that never answers the orphan: the reset comes at the orphan timeout, not at the next doubled poll.
+  vf_mailbox_config config;
+  config.orphan_timeout_ns = 3'000'000;
+  harness r(config);
+  (void)r.read(5, a);
+  r.run();
+  r.pf_answers = false;
+  const std::uint64_t t0 = r.now;
+  (void)r.read(5, a, t0 + 1'000'000);
+  (void)r.read(5, b);
+  r.run(t0 + 10'000'000);
+  const auto reset = std::find_if(r.trace.begin(), r.trace.end(), [](const traced& t) {
+    return t.what == kind::write && t.offset == reg::control;
+  });
+  BOOST_REQUIRE(reset != r.trace.end());
+  // The orphan's first unanswered read after its request ended, plus the orphan timeout.
+  const auto first = std::find_if(r.trace.begin(), r.trace.end(), [&](const traced& t) {
+    return t.what == kind::read && t.offset == reg::status && t.at >= t0 + 1'000'000;
+  });
+  BOOST_REQUIRE(first != r.trace.end());
+  BOOST_TEST(reset->at == first->at + 3'000'000u);
+}
+
+// Found by a review (D5): the back-off of fruitless looks at the invalidations counted looks made by a
+// request's polls microseconds apart, so a PF that takes acknowledgements at its own poll, a few ms late (not
+// broken), had its next raise delivered a watch interval later than before. The back-off starts only when
+// the looks have found nothing for a watch interval.
+BOOST_AUTO_TEST_CASE(acknowledgements_taken_a_few_ms_late_do_not_start_the_look_backoff) {
+  harness h;
+  h.pf_answers = false;
+  h.pf.invalidate(0b10);
+  h.pf.set(reg::invalidate_ack_low, 0b1);  // the last acknowledgement, not taken yet
+  std::array<std::byte, 16> out{};
+  const std::uint64_t start = h.now;
+  (void)h.read(5, out, start + 100'000'000);
+  h.run(start + 5'000'000);  // the request's polls look at the registers every time, and find them set
+  BOOST_TEST(h.count("R 30 8") >= 8u);
+  // The PF takes the acknowledgement at 5 ms (its own poll): the next poll's look finds bit 1.
+  h.pf.set(reg::invalidate_ack_low, 0);
+  h.run(start + 5'200'000);
+  BOOST_TEST(h.vf.pending_invalidations().bits() == 0b10u);
+}
+
 // Wake times were now + an interval, which wrapped near the end of a 64-bit clock (a test clock run out to
 // its end): the wrapped time lay before now, so the engine read the status again at once and never handed
 // back a wait (an endpoint's pump on a synchronous transport never returned). They are held at never: the

@@ -58,7 +58,8 @@ struct explore_access {
     h.value(e.orphan_since_);
     h.value(e.wake_at_);
     h.value(e.reset_deadline_);
-    h.value(e.found_nothing_before_);
+    h.value(e.first_fruitless_at_);
+    h.value(e.orphan_waited_for_);
     h.value(e.next_look_at_);
     h.value(e.looks_.upcoming());
     h.value(e.polls_.upcoming());

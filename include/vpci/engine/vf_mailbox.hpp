@@ -319,6 +319,14 @@ class vf_mailbox_engine {
           }
           [[fallthrough]];
         case state::answer_wait:
+          if (has_orphan() && has_work() && !orphan_waited_for_) {
+            // A request now waits behind the orphan: read it at once, and poll it from the poll interval
+            // again, not at the pace the abandoned request's polls had slowed to.
+            orphan_waited_for_ = true;
+            restart_polls();
+            state_ = state::reading_status;
+            continue;
+          }
           if (now < wake_at_ && !take_wake()) return wait_action(wake_at_);
           state_ = state::reading_status;
           continue;
@@ -363,6 +371,7 @@ class vf_mailbox_engine {
         wire_owner_ = active_;
         active_ = no_op;
         orphan_since_ = never_;
+        orphan_waited_for_ = false;
         torn_retries_ = 0;
         restart_polls();
         enter_wait(state::answer_wait, now);  // read the status at once: an in-process PF has answered
@@ -586,7 +595,13 @@ class vf_mailbox_engine {
   constexpr std::uint64_t next_poll_at(std::uint64_t now) noexcept {
     return time_after(now, signalled_ ? config_.watch_interval_ns : polls_.after_poll(false));
   }
-  constexpr void restart_polls() noexcept { polls_ = poll_schedule(config_.poll_interval_ns, config_.watch_interval_ns); }
+  // Up to the heartbeat interval when it is shorter: two reads more than two intervals apart cannot show
+  // that the beat stopped (note_heartbeat), and a PF with a 4 ms beat was never found gone by a request.
+  constexpr void restart_polls() noexcept {
+    const std::uint64_t beat = heartbeat_interval_ns_;
+    polls_ = poll_schedule(config_.poll_interval_ns,
+                           beat != 0 && beat < config_.watch_interval_ns ? beat : config_.watch_interval_ns);
+  }
   // Only a watch waits: no request is queued or on the wire behind an orphan.
   [[nodiscard]] constexpr bool watching_alone() const noexcept { return watching_ && !has_work(); }
   constexpr bool take_wake() noexcept { return std::exchange(woken_, false); }
@@ -689,7 +704,8 @@ class vf_mailbox_engine {
     // An earlier driver instance left a request unanswered: an orphan, waited for (or reset) first.
     on_wire_ = request.sequence != 0 && request.sequence != status.ack;
     wire_owner_ = no_op;
-    orphan_since_ = never_;
+    orphan_since_ = on_wire_ ? now : never_;  // this read found it unanswered: its timeout runs from here
+    orphan_waited_for_ = has_work();
     end_look_backoff();
     reading_invalidations_due_ = status.invalidated;
     const bool signal_asked = (at(mailbox::reg::control) & mailbox::control_signal) != 0;
@@ -797,7 +813,13 @@ class vf_mailbox_engine {
         return;
       }
       if (overdue) return start_reset();
-      wait_then(state::answer_wait, next_poll_at(now), take_look(now));
+      std::uint64_t next = next_poll_at(now);
+      // The doubling does not keep a request behind an orphan past the orphan timeout.
+      if (has_orphan()) {
+        const std::uint64_t due = time_after(orphan_since_, config_.orphan_timeout_ns);
+        if (due < next) next = due;
+      }
+      wait_then(state::answer_wait, next, take_look(now));
       return;
     }
     if (wire_owner_ == no_op) {
@@ -910,18 +932,24 @@ class vf_mailbox_engine {
   // INVALIDATED. A PF takes an acknowledgement when it is written (4.2), so the next status looks again.
   // A PF that keeps INVALIDATED set with nothing to take (it never clears the acknowledgement registers,
   // or its mask reads 0) cost a watcher 3 or 5 dwords every watch interval, 300 or 500 accesses a second
-  // against the idle watcher's 100: from the second such look in a row the next one waits, one watch
-  // interval, then twice as long as the last, up to 32. Delivery is delayed at most about as long as the
+  // against the idle watcher's 100: from the first such look a watch interval or more after the first in
+  // the row, the next one waits, one watch interval, then twice as long as the last, up to 32. Delivery is delayed at most about as long as the
   // PF has kept INVALIDATED up with nothing to take; a status without INVALIDATED, a look that finds bits,
-  // a probe and a signal end the back-off. A signal also starts the count again (wake), so a look that a
+  // a probe and a signal end the back-off. A signal also starts the row again (wake), so a look that a
   // signal came during is a first one: the status read that answers the signal looks again.
   constexpr void found_nothing_to_take(std::uint64_t now) noexcept {
-    if (!std::exchange(found_nothing_before_, true)) return;
+    if (first_fruitless_at_ == never_) {
+      first_fruitless_at_ = now;
+      return;
+    }
+    // A request's polls look every few microseconds: a PF that takes acknowledgements at its own poll
+    // (a few ms) is not broken, and is looked at as before until a watch interval has passed.
+    if (now - first_fruitless_at_ < config_.watch_interval_ns) return;
     next_look_at_ = time_after(now, looks_.after_poll(false));
   }
   // Only a look that found nothing moves the schedule (and sets next_look_at_): nothing else to undo.
   constexpr void end_look_backoff() noexcept {
-    if (!std::exchange(found_nothing_before_, false)) return;
+    if (std::exchange(first_fruitless_at_, never_) == never_) return;
     next_look_at_ = 0;
     looks_ = fresh_looks(config_.watch_interval_ns);
   }
@@ -990,7 +1018,7 @@ class vf_mailbox_engine {
   bool silent_{false};             // the PF's heartbeat stopped
   bool block_known_{false};        // block_in_window_ is what the block register holds
   bool reading_invalidations_due_{false};
-  bool found_nothing_before_{false};  // the last look at the invalidations found nothing to take
+  bool orphan_waited_for_{false};  // a request waits behind the orphan (its polls restarted for it)
   std::uint32_t block_in_window_{0};
   std::uint32_t block_writing_{0};
   errc watch_failure_{no_error};
@@ -1012,6 +1040,7 @@ class vf_mailbox_engine {
   std::array<op_completion, MaxQueued> ready_{};
   block_buffer<max_block_size> data_{};
   std::uint64_t reset_deadline_{0};
+  std::uint64_t first_fruitless_at_{never_};  // the first of the looks in a row that found nothing to take
   std::uint64_t next_look_at_{0};  // the earliest look at the invalidations after fruitless ones
   poll_schedule looks_{0, 0};      // the delays between those looks (end_look_backoff)
   poll_schedule polls_{0, 0};      // the delays between status reads of an unanswered request or reset
