@@ -459,6 +459,8 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
     }
   } else if (window.error() == errc::revision_mismatch || window.error() == errc::not_supported) {
     r.errors.push_back(std::string("mailbox: a DVSEC with vpci's names that is no layout-2 window: ") + describe(window.error()));
+  } else if (window.error() == errc::malformed_message) {
+    r.errors.push_back("mailbox: a DVSEC with vpci's names that another capability occupies bytes of: no window");
   }
 
   // A broken extended list was reported above; its free space is unknown, so none is listed.

@@ -135,4 +135,44 @@ BOOST_AUTO_TEST_CASE(truncated_snapshots_and_broken_lists) {
   BOOST_TEST((config::find_mailbox(broken.view()).error() == errc::capability_loop));
 }
 
+// Found by an audit of hostile config spaces: a window another capability occupies bytes of (an AER header
+// inside it; the window inside a VSEC's length) was found, adopted by attach_mailbox, and a VF's block write
+// overwrote AER's header and broke the list. Such a DVSEC is no window: malformed_message. A window right
+// after another capability, or after one of unknown extent (up to the next header), is still found.
+BOOST_AUTO_TEST_CASE(a_window_another_capability_overlaps_is_no_window) {
+  config_image aer_inside{0x8086, 0x1572};
+  window(aer_inside, 0x100, 0x140, 0x8086, 0x5650);
+  aer_inside.extended_capability(0x140, cid::advanced_error_reporting, 1, 0);
+  BOOST_TEST((config::find_mailbox(aer_inside.view()).error() == errc::malformed_message));
+  config_image inside_a_vsec{0x8086, 0x1572};
+  inside_a_vsec.extended_capability(0x100, cid::vendor_specific, 1, 0x180);
+  inside_a_vsec.put32(0x104, config::encode_vsec_word(0x0001, 1, 0x100));  // 0x100..0x1FF
+  window(inside_a_vsec, 0x180, 0, 0x8086, 0x5650);
+  BOOST_TEST((config::find_mailbox(inside_a_vsec.view()).error() == errc::malformed_message));
+  // Right after a capability (AER, 0x48 bytes), and right before one.
+  config_image adjacent{0x8086, 0x1572};
+  adjacent.extended_capability(0x100, cid::advanced_error_reporting, 1, 0x148);
+  window(adjacent, 0x148, 0x200, 0x8086, 0x5650);
+  adjacent.extended_capability(0x200, cid::alternative_routing_id, 1, 0);
+  BOOST_TEST(*config::find_mailbox(adjacent.view()) == 0x148u);
+  // After a capability whose extent only the next header bounds (Virtual Channel).
+  config_image after_vc{0x8086, 0x1572};
+  after_vc.extended_capability(0x100, cid::virtual_channel, 1, 0x200);
+  window(after_vc, 0x200, 0, 0x8086, 0x5650);
+  BOOST_TEST(*config::find_mailbox(after_vc.view()) == 0x200u);
+}
+
+// Found by the same audit: a function that reads all ones (removed, VF Enable cleared) was "no mailbox"
+// (not_found), which sends a driver looking elsewhere; the VF engine's probe already says peer_gone for it.
+// A VF's own vendor and device IDs read all ones too: its class dword (0x08) does not.
+BOOST_AUTO_TEST_CASE(a_function_that_reads_all_ones_is_gone_not_without_a_mailbox) {
+  config_image gone{0xFFFF, 0xFFFF};
+  for (std::size_t at = 0; at < 4096; at += 4) gone.put32(at, 0xFFFF'FFFFu);
+  BOOST_TEST((config::find_mailbox(gone.view()).error() == errc::peer_gone));
+  BOOST_TEST((config::find_mailbox(gone.view(), 0x8086).error() == errc::peer_gone));
+  config_image vf{0xFFFF, 0xFFFF};
+  vf.put32(0x08, 0x02000001);
+  BOOST_TEST((config::find_mailbox(vf.view()).error() == errc::not_found));
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // config_find_mailbox_test

@@ -373,6 +373,29 @@ BOOST_AUTO_TEST_CASE(malformed_sriov_and_truncated_spaces_are_listed_as_errors) 
              R"x(["capabilities: not read: the dump stops at 64 bytes (lspci -xxx dumps the 256 bytes of the standard space, lspci -xxxx all 4096)"])x");
 }
 
+// Found by an audit of hostile config spaces: a mailbox DVSEC with an AER header inside its window was shown
+// as a mailbox, with no error (config::find_mailbox now refuses it).
+BOOST_AUTO_TEST_CASE(a_mailbox_window_another_capability_overlaps_is_an_error_not_a_mailbox) {
+  if (skip_without_binary()) return;
+  config_image image{0x8086, 0x1572};
+  image.capability_pointer(0x40);
+  image.standard_capability(0x40, 0x10, 0x00);  // PCI Express: extended space is read
+  image.put16(0x42, 0x0002);
+  image.extended_capability(0x100, vpci::config::extended_capability_id::designated_vendor_specific, 1, 0x140);
+  image.put32(0x104, vpci::config::encode_dvsec_header1(0x8086, 2, 0xB8));
+  image.put32(0x108, vpci::config::encode_dvsec_header2(0x5650));
+  image.put32(0x10C, 0x00070002);
+  image.extended_capability(0x140, vpci::config::extended_capability_id::advanced_error_reporting, 1, 0);
+  temp_file dump(dump_text("05:00.0 overlapped", image.view()));
+  const auto r = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(r.exit_status == 0);
+  const json::value doc = json::parse(r.out);
+  BOOST_TEST(doc.as_array()[0].at("mailbox").is_null(), r.out);
+  BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) ==
+                 R"(["mailbox: a DVSEC with vpci's names that another capability occupies bytes of: no window"])",
+             r.out);
+}
+
 // lspci -x dumps 64 bytes and lspci -xxx 256: what lies past them is not in the dump, which says nothing
 // of the device. The tool says where the dump stops, as it says what sysfs did not show, instead of
 // calling a capability list broken (64 bytes) or listing no extended capability and no error (256 bytes of

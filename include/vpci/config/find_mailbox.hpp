@@ -11,6 +11,7 @@
 #include <vpci/block/endian.hpp>
 #include <vpci/config/capabilities.hpp>
 #include <vpci/config/header.hpp>
+#include <vpci/config/placement.hpp>
 #include <vpci/config/vsec.hpp>
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/result.hpp>
@@ -26,17 +27,24 @@ namespace vpci::config {
 //   neither 2 nor 0 (a window this library does not speak; 0 is a window no PF has initialised yet, found);
 // - errc::not_supported: a revision-2 DVSEC shorter than the window (0xB8 bytes);
 // - errc::out_of_range: the snapshot ends before the identity register;
+// - errc::malformed_message: another capability occupies bytes of the DVSEC (by config/placement.hpp's
+//   extent rules): a window there is no window, and a VF's writes into it would overwrite that capability;
+// - errc::peer_gone: the function reads all ones (its header and the extended list's head): it no longer
+//   answers config reads (removed, VF Enable cleared), which is not "no mailbox here";
 // - the walk's error when the list breaks before such a DVSEC (a broken list cannot be trusted).
 // The first DVSEC with these names decides: a later one is never looked at.
 [[nodiscard]] constexpr result<std::size_t> find_mailbox(std::span<const std::byte> space,
                                                          dvsec_vendor_filter dvsec_vendor_id,
                                                          std::uint16_t dvsec_id = mailbox::default_dvsec_id) noexcept {
+  const auto all_ones = [&](std::size_t at) { return at + 4 <= space.size() && le::load_u32(space.data() + at) == 0xFFFF'FFFFu; };
+  if (all_ones(0) && all_ones(8) && all_ones(extended_capabilities_start)) return errc::peer_gone;
   auto dvsec = find_dvsec(space, dvsec_vendor_id, dvsec_id);
   if (!dvsec) return dvsec.error();
   if (dvsec->revision != mailbox::dvsec_revision) return errc::revision_mismatch;
   if (dvsec->length < mailbox::window_size) return errc::not_supported;
   const std::size_t identity = std::size_t{dvsec->offset} + mailbox::reg::identity;
   if (identity + 4 > space.size()) return errc::out_of_range;
+  if (overlaps_another_capability(space, dvsec->offset, dvsec->length)) return errc::malformed_message;
   // A window no PF has initialised yet (a VF driver that loads before its PF) is the window, not yet usable
   // (a VF's requests fail with not_found until it is).
   if (mailbox::layout_of(le::load_u32(space.data() + identity)) == mailbox::identity_layout::other)

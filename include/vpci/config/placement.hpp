@@ -111,23 +111,30 @@ class dword_set {
   std::array<std::uint64_t, 16> words_{};
 };
 
-// Dwords of the extended space that capabilities occupy, by the extent rules above. Fails with the
-// extended walk's error: a broken list says nothing reliable about what is used.
-constexpr errc occupied_dwords(std::span<const std::byte> space, dword_set& used) noexcept {
+// Calls visit(capability, extent) for each extended capability the walk reaches, with its extent by the
+// rules above. Fails with the extended walk's error (after visiting what came before the break): a broken
+// list says nothing reliable about what is used.
+template <class Visitor>
+constexpr errc for_each_extent(std::span<const std::byte> space, Visitor&& visit) noexcept {
   dword_set headers;
-  errc e = for_each_extended_capability(space, [&](const extended_capability& c) { headers.insert(c.offset); });
-  if (e != no_error) return e;
+  (void)for_each_extended_capability(space, [&](const extended_capability& c) { headers.insert(c.offset); });
   const std::size_t limit = space.size() < extended_space_size ? space.size() : extended_space_size;
-  used.insert(extended_capabilities_start);
-  e = for_each_extended_capability(space, [&](const extended_capability& c) {
+  return for_each_extended_capability(space, [&](const extended_capability& c) {
     std::size_t extent = known_extent(space, c);
     if (extent == 0) {
       extent = 4;
       while (c.offset + extent < limit && !headers.contains(c.offset + extent)) extent += 4;
     }
+    visit(c, extent);
+  });
+}
+
+// Dwords of the extended space that capabilities occupy, by the extent rules above.
+constexpr errc occupied_dwords(std::span<const std::byte> space, dword_set& used) noexcept {
+  used.insert(extended_capabilities_start);
+  return for_each_extent(space, [&](const extended_capability& c, std::size_t extent) {
     used.insert_range(c.offset, c.offset + extent);
   });
-  return e;
 }
 
 constexpr std::size_t extended_limit(std::span<const std::byte> space) noexcept {
@@ -169,6 +176,18 @@ constexpr errc for_each_free_range(std::span<const std::byte> space, Visitor&& v
   }
   if (in_run) (void)go_on(run_start, limit);
   return no_error;
+}
+
+// Whether a capability other than the one at `offset` occupies a byte of [offset, offset + length), by the
+// extent rules above (a capability found in the list, `length` bytes long by its own header), among those
+// the extended walk reaches: a list that breaks further on leaves the bytes before the break judged.
+[[nodiscard]] constexpr bool overlaps_another_capability(std::span<const std::byte> space, std::size_t offset,
+                                                         std::size_t length) noexcept {
+  bool overlaps = false;
+  (void)detail::for_each_extent(space, [&](const extended_capability& c, std::size_t extent) {
+    if (c.offset != offset && c.offset < offset + length && offset < c.offset + extent) overlaps = true;
+  });
+  return overlaps;
 }
 
 // The free ranges of [0x100, end of snapshot), ascending. A snapshot of 256 bytes or less has none. Fails
