@@ -314,6 +314,24 @@ BOOST_AUTO_TEST_CASE(sysfs_reads_need_no_allow_write) {
   BOOST_TEST(contains(writes.output, "--allow-write"), writes.output);
 }
 
+// Found by a newcomer's audit: --sysfs opens its file read-write and the mailbox writes its registers into
+// it, whatever the file is (a mistyped path; a file that happened to hold the DVSEC's bytes was written at
+// 0x114..0x11F). A file of another size than a config file's (256 or 4096 bytes) is refused, untouched.
+BOOST_AUTO_TEST_CASE(a_sysfs_file_that_is_no_config_space_is_refused_untouched) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string config = dir / "config";
+  write_unanswered_mailbox(config);
+  BOOST_TEST_REQUIRE(::truncate(config.c_str(), 4000) == 0);
+  const std::string before = read_file(config);
+  const auto run = run_perf({"--role", "vf", "--sysfs", config, "--count", "1"});
+  BOOST_TEST(run.status == 2);  // a set-up failure
+  BOOST_TEST(contains(run.output, "'" + config + "' is not a PCI function's config space: it holds 4000 bytes, and a "
+                                  "config file holds 256 or 4096"),
+             run.output);
+  BOOST_TEST(read_file(config) == before);
+}
+
 // Found by a review: Linux gives an Express function a 256-byte config file when it cannot reach extended
 // space (probe.c pci_cfg_space_size_ext()), and the mailbox lives there; vpci-perf said only "not found".
 // It says the space was too short to hold it.
@@ -1182,7 +1200,7 @@ BOOST_AUTO_TEST_CASE(messages_name_the_value_and_count_in_the_right_number) {
 BOOST_AUTO_TEST_CASE(sysfs_errors_name_the_file_and_a_pci_address_names_its_config_file) {
   const auto empty = run_perf({"--role", "vf", "--sysfs", "/dev/null", "--count", "1"});
   BOOST_TEST(empty.status == 2);
-  BOOST_TEST(contains(empty.output, "reading the config space of '/dev/null' failed: "), empty.output);
+  BOOST_TEST(contains(empty.output, "'/dev/null' is not a PCI function's config space: it holds 0 bytes"), empty.output);
   // Domain ffff: a function no machine has, so that the open fails the same way everywhere.
   for (const std::string address : {"ffff:ff:1f.7", "FFFF:FF:1F.7"}) {
     const auto run = run_perf({"--role", "vf", "--sysfs", address, "--count", "1"});

@@ -19,7 +19,8 @@
 //                          error)
 //     --sysfs FILE|ADDRESS a real device's config file (binding 1, role vf), or its PCI address DDDD:BB:DD.F
 //                          or BB:DD.F (/sys/bus/pci/devices/DDDD:BB:DD.F/config), opened read-write: the
-//                          mailbox writes its request registers for a block read too; block writes need
+//                          mailbox writes its request registers for a block read too (a file of another
+//                          size than 256 or 4096 bytes is refused, untouched); block writes need
 //                          --allow-write
 //     --vfio-user SOCKET   a vfio-user server's device (binding 1, role vf): vpci-vfio-user-device or any
 //                          libvfio-user device; each config access is one REGION_READ/REGION_WRITE exchange
@@ -1228,6 +1229,11 @@ figures run_vf(const options& o, vpci_perf::signal_watch& signals) {
       if (ec)
         throw setup_failure("cannot open " + quoted_text(o.where) +
                             " read-write (the mailbox writes its registers to read a block too): " + ec.message());
+      // The mailbox writes into the file: one of another size is no function's config file (a mistyped
+      // path, a saved dump cut short), and is refused before anything is written to it.
+      if (space.file_size() != 256 && space.file_size() != 4096)
+        throw setup_failure(quoted_text(o.where) + " is not a PCI function's config space: it holds " +
+                            std::to_string(space.file_size()) + " bytes, and a config file holds 256 or 4096");
       return run_mailbox_vf(space, quoted_text(o.where), o, io, signals);
     }
     case transport_kind::vfio_user: {
