@@ -1,6 +1,9 @@
 // Counting replacements of the global allocation functions for the bench binary: every operator new in
 // any thread bumps one counter (the allocs/op counter of each benchmark), and live heap bytes are
 // tracked with malloc_usable_size (the PF's memory per VF in BM_pf_scale). Only this binary has them.
+// Boost.Asio allocates the memory of its operations with std::aligned_alloc, not operator new, when its
+// per-thread recycling misses: the binary is linked with --wrap=aligned_alloc, and those calls count too
+// (their bytes are not tracked: Asio frees them with std::free).
 #include "alloc_counter.hpp"
 
 #include <malloc.h>
@@ -8,6 +11,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+
+extern "C" void* __real_aligned_alloc(std::size_t alignment, std::size_t size);  // NOLINT: the linker's name
 
 namespace {
 
@@ -29,7 +34,7 @@ void* allocate_aligned_nothrow(std::size_t size, std::align_val_t alignment) noe
   const auto align = static_cast<std::size_t>(alignment);
   // aligned_alloc wants a size that is a multiple of the alignment.
   const std::size_t rounded = ((size == 0 ? 1 : size) + align - 1) / align * align;
-  void* p = std::aligned_alloc(align, rounded);
+  void* p = __real_aligned_alloc(align, rounded);  // counted here, not again by the wrapper
   if (p != nullptr) account(p);
   return p;
 }
@@ -53,6 +58,12 @@ void release(void* p) noexcept {
 }
 
 }  // namespace
+
+extern "C" void* __wrap_aligned_alloc(std::size_t alignment, std::size_t size) {  // NOLINT: the linker's name
+  void* p = __real_aligned_alloc(alignment, size);
+  if (p != nullptr) allocations.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
 
 namespace vpci_bench {
 std::uint64_t allocation_count() noexcept { return allocations.load(std::memory_order_relaxed); }

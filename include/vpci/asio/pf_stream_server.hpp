@@ -35,6 +35,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/asio/detail/op_memory.hpp>
 #include <vpci/asio/timing.hpp>
 #include <vpci/engine/pf_blocks.hpp>
 #include <vpci/engine/pf_messages.hpp>
@@ -121,12 +122,20 @@ class pf_stream_server final : public pf_stream_link,
 
   [[nodiscard]] bool input_left() const noexcept { return input_begin_ != input_end_; }
 
+  // A handler whose operation's memory is this server's (detail/op_memory.hpp): a read, a write and the
+  // stall timer are in flight, and a cancelled timer's operation until its completion runs.
+  template <class Handler>
+  auto with_op_memory(Handler&& handler) {
+    return detail::bind_op_memory(std::shared_ptr<detail::op_memory<4>>(this->shared_from_this(), &ops_),
+                                  std::forward<Handler>(handler));
+  }
+
   // Reads when the session accepts input and everything read so far was fed to it.
   void read() {
     if (phase_ != phase::serving || reading_ || input_left() || !session_.accepting()) return;
     reading_ = true;
-    stream_.async_read_some(boost::asio::buffer(input_), [self = this->shared_from_this()](boost::system::error_code ec,
-                                                                                           std::size_t n) {
+    stream_.async_read_some(boost::asio::buffer(input_), with_op_memory([self = this->shared_from_this()](
+                                                                          boost::system::error_code ec, std::size_t n) {
       self->reading_ = false;
       if (self->phase_ == phase::finished) return;
       if (ec == boost::asio::error::eof) return self->end_of_input();
@@ -134,7 +143,7 @@ class pf_stream_server final : public pf_stream_link,
       self->input_begin_ = 0;
       self->input_end_ = n;
       self->resume();
-    });
+    }));
   }
 
   void end_of_input() {
@@ -207,10 +216,10 @@ class pf_stream_server final : public pf_stream_link,
 
   void write() {
     stream_.async_write_some(boost::asio::buffer(handoff_.data() + written_, handoff_.size() - written_),
-                             [self = this->shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                             with_op_memory([self = this->shared_from_this()](boost::system::error_code ec, std::size_t n) {
                                if (self->phase_ == phase::finished) return;
                                self->written(ec, n);
-                             });
+                             }));
   }
 
   void written(boost::system::error_code ec, std::size_t n) {
@@ -229,13 +238,13 @@ class pf_stream_server final : public pf_stream_link,
     if (due == engine::pf_message_session<MaxVfs>::no_deadline) return;
     timer_armed_ = true;
     timer_.expires_at(due);
-    timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
+    timer_.async_wait(with_op_memory([self = this->shared_from_this()](boost::system::error_code ec) {
       self->timer_armed_ = false;
       if (self->phase_ == phase::finished || ec) return;
       if (const errc verdict = self->session_.on_stall_check(); verdict != no_error)
         return self->finish(make_code(verdict));
       self->arm_stall_timer();
-    });
+    }));
   }
 
   void finish(boost::system::error_code ec) {
@@ -277,6 +286,7 @@ class pf_stream_server final : public pf_stream_link,
   phase phase_{phase::serving};
   // Orthogonal to the phase: what is in progress.
   // (A handoff in the stream is the session's handoff_in_progress().)
+  detail::op_memory<4> ops_;
   bool reading_{false};      // an async_read_some
   bool consuming_{false};    // inside resume(): a block handler's invalidate() waits for its loop
   bool turn_posted_{false};  // resume() posted the next turn of the input

@@ -44,6 +44,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/asio/detail/op_memory.hpp>
 #include <vpci/asio/detail/vf_core.hpp>
 #include <vpci/asio/timing.hpp>
 #include <vpci/engine/vf_message_channel.hpp>
@@ -115,19 +116,24 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   struct io_state {
     std::array<std::byte, 4096> input{};
     std::vector<std::byte> output;
+    detail::op_memory<2> ops;  // a background read (or wait) and a write
   };
+  template <class Handler>
+  auto with_op_memory(Handler&& handler) {
+    return detail::bind_op_memory(std::shared_ptr<detail::op_memory<2>>(io_, &io_->ops), std::forward<Handler>(handler));
+  }
 
   // ---- core hooks ----
   bool perform(const typename core::action_type& a, std::uint64_t&) {
     // The frames are copied out of the channel: the write may outlive the endpoint.
     io_->output.assign(a.bytes.begin(), a.bytes.end());
     boost::asio::async_write(stream_, boost::asio::buffer(io_->output),
-                             [this, life = this->life(), io = io_](boost::system::error_code ec, std::size_t) {
+                             with_op_memory([this, life = this->life(), io = io_](boost::system::error_code ec, std::size_t) {
                                if (!life->alive) return;
                                channel_->on_sent();
                                if (ec) return stream_failed(ec);
                                this->resume();
-                             });
+                             }));
     ensure_receiving();
     return false;
   }
@@ -151,18 +157,19 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
     reading_ = true;
     const std::uint64_t generation = ++read_generation_;
     if constexpr (waits_for_readiness) {
-      stream_.async_wait(Stream::wait_read, [this, life = this->life(), generation](boost::system::error_code ec) {
+      stream_.async_wait(Stream::wait_read, with_op_memory([this, life = this->life(), generation](boost::system::error_code ec) {
         if (!read_ended(*life, generation, ec)) return;
         const std::size_t n = read_now(ec);
         if (ec == boost::asio::error::would_block) return ensure_receiving();  // spurious readiness
         if (ec) return stream_failed(ec);
         take_input(n);
-      });
+      }));
     } else {
-      stream_.async_read_some(boost::asio::buffer(io_->input), [this, life = this->life(), io = io_, generation](
-                                                                   boost::system::error_code ec, std::size_t n) {
-        if (read_ended(*life, generation, ec)) take_input(n);
-      });
+      stream_.async_read_some(boost::asio::buffer(io_->input),
+                              with_op_memory([this, life = this->life(), io = io_, generation](boost::system::error_code ec,
+                                                                                              std::size_t n) {
+                                if (read_ended(*life, generation, ec)) take_input(n);
+                              }));
     }
   }
   // A background wait or read completed: whether to go on with it (false when the endpoint is gone, the
