@@ -14,6 +14,9 @@
 //   not_found for a space without extended space (the header repeated at every 256-byte boundary from
 //   0x100, where the walk says not_supported); the default names need the standard header (out_of_range
 //   for a snapshot below 64 bytes);
+// - a function that reads all ones (dwords 0x00, 0x08 and 0x100) is peer_gone, before anything else;
+// - such a first DVSEC that another capability the walk reaches occupies bytes of (by placement's extent
+//   rules: a known extent, else up to the next header) is malformed_message;
 // - a returned window is dword aligned, in the extended space (0x100 or above), inside the 4096-byte space
 //   and inside its DVSEC;
 // - no read past the input (exact-size heap copy).
@@ -24,6 +27,7 @@
 #include <vpci/block/endian.hpp>
 #include <vpci/config/capabilities.hpp>
 #include <vpci/config/find_mailbox.hpp>
+#include <vpci/config/placement.hpp>
 #include <vpci/config/vsec.hpp>
 #include <vpci/wire/mailbox.hpp>
 
@@ -45,6 +49,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto found = named ? find_mailbox(space, asked_vendor, asked_id) : find_mailbox(space);
   if (!named && space.size() < 64) {
     VPCI_FUZZ_CHECK(!found && found.error() == errc::out_of_range);
+    return 0;
+  }
+  const auto all_ones = [&](std::size_t at) { return at + 4 <= space.size() && le::load_u32(space.data() + at) == 0xFFFF'FFFFu; };
+  if (all_ones(0) && all_ones(8) && all_ones(extended_capabilities_start)) {
+    VPCI_FUZZ_CHECK(!found && found.error() == errc::peer_gone);
     return 0;
   }
   const std::uint16_t vendor = named ? asked_vendor : le::load_u16(space.data());
@@ -98,6 +107,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (layout != mailbox::layout_version && layout != 0) {
     VPCI_FUZZ_CHECK(!found && found.error() == errc::revision_mismatch);
     return 0;
+  }
+  // Another capability in the DVSEC's bytes: its extent known, or up to the next header the walk reached.
+  const std::size_t limit = space.size() < extended_space_size ? space.size() : extended_space_size;
+  for (const extended_capability& c : list) {
+    if (c.offset == first->offset) continue;
+    std::size_t extent = known_extent(space, c);
+    if (extent == 0) {
+      std::size_t next = limit;
+      for (const extended_capability& other : list)
+        if (other.offset > c.offset && other.offset < next) next = other.offset;
+      extent = next > c.offset + 4 ? next - c.offset : 4;
+      extent = (extent + 3) / 4 * 4;
+    }
+    if (c.offset < std::size_t{first->offset} + first_header.length && first->offset < c.offset + extent) {
+      VPCI_FUZZ_CHECK(!found && found.error() == errc::malformed_message);
+      return 0;
+    }
   }
   VPCI_FUZZ_CHECK(found.has_value() && *found == first->offset);
   const std::size_t window = *found;

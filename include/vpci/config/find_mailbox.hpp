@@ -44,11 +44,11 @@ namespace vpci::config {
   if (dvsec->length < mailbox::window_size) return errc::not_supported;
   const std::size_t identity = std::size_t{dvsec->offset} + mailbox::reg::identity;
   if (identity + 4 > space.size()) return errc::out_of_range;
-  if (overlaps_another_capability(space, dvsec->offset, dvsec->length)) return errc::malformed_message;
   // A window no PF has initialised yet (a VF driver that loads before its PF) is the window, not yet usable
   // (a VF's requests fail with not_found until it is).
   if (mailbox::layout_of(le::load_u32(space.data() + identity)) == mailbox::identity_layout::other)
     return errc::revision_mismatch;
+  if (overlaps_another_capability(space, dvsec->offset, dvsec->length)) return errc::malformed_message;
   return std::size_t{dvsec->offset};
 }
 
