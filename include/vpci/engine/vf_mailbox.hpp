@@ -933,9 +933,9 @@ class vf_mailbox_engine {
   // A PF that keeps INVALIDATED set with nothing to take (it never clears the acknowledgement registers,
   // or its mask reads 0) cost a watcher 3 or 5 dwords every watch interval, 300 or 500 accesses a second
   // against the idle watcher's 100: from the first such look a watch interval or more after the first in
-  // the row, the next one waits, one watch interval, then twice as long as the last, up to 32. Delivery is delayed at most about as long as the
-  // PF has kept INVALIDATED up with nothing to take; a status without INVALIDATED, a look that finds bits,
-  // a probe and a signal end the back-off. A signal also starts the row again (wake), so a look that a
+  // the row, the next one waits, one watch interval, then twice as long as the last, up to 32. Delivery
+  // is delayed at most about as long as the PF has kept INVALIDATED up with nothing to take; a status
+  // without INVALIDATED, a look that finds bits, a probe and a signal end the back-off. A signal also starts the row again (wake), so a look that a
   // signal came during is a first one: the status read that answers the signal looks again.
   constexpr void found_nothing_to_take(std::uint64_t now) noexcept {
     if (first_fruitless_at_ == never_) {
