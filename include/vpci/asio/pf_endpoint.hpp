@@ -114,8 +114,8 @@ class pf_endpoint {
     for (auto& attachment : mailbox_attachments_) attachment->detach(make_error_code(errc::vf_removed));
     // Every stream ends now (vf_removed, closed); their I/O still queued finds them finished and does
     // nothing, so nothing runs on this endpoint's memory afterwards.
-    for (const auto& stream : streams_of([](vf_index) { return true; }))
-      stream->stop(make_error_code(errc::vf_removed));
+    for_each_stream_of([](vf_index) { return true; },
+                       [](detail::pf_stream_link& stream) { stream.stop(make_error_code(errc::vf_removed)); });
   }
 
   // The block store: define blocks, store values, read counters. A handler given to the store directly
@@ -483,8 +483,9 @@ class pf_endpoint {
   // 5.3).
   // Errors: not_found (VF not registered).
   [[nodiscard]] boost::system::error_code remove_vf(vf_index vf) {
-    for (const auto& stream : streams_of([vf](vf_index v) { return v == vf; }))
-      stream->stop(make_error_code(errc::vf_removed));  // closed; its async_serve completes with vf_removed
+    for_each_stream_of([vf](vf_index v) { return v == vf; }, [](detail::pf_stream_link& stream) {
+      stream.stop(make_error_code(errc::vf_removed));  // closed; its async_serve completes with vf_removed
+    });
     (void)end_mailbox(vf, make_error_code(errc::vf_removed));
     const auto ec = code(store_->unregister_vf(vf));
     if (!ec) {
@@ -590,13 +591,25 @@ class pf_endpoint {
     if (handler) handlers_.emplace(key, std::move(handler));
   }
 
-  // The streams whose VF matches, held: stopping one removes it from stream_attachments_.
-  template <class Match>
-  std::vector<std::shared_ptr<detail::pf_stream_link>> streams_of(Match match) const {
-    std::vector<std::shared_ptr<detail::pf_stream_link>> out;
-    for (const auto& stream : stream_attachments_)
-      if (match(stream->vf())) out.push_back(stream);
-    return out;
+  // Calls `f` on each stream whose VF matches, held first (stopping one removes it from
+  // stream_attachments_). Up to four are held without the heap: a VF has one stream, and an invalidation
+  // is handed to it without an allocation.
+  template <class Match, class F>
+  void for_each_stream_of(Match match, F f) const {
+    std::array<std::shared_ptr<detail::pf_stream_link>, 4> few;
+    std::vector<std::shared_ptr<detail::pf_stream_link>> more;
+    std::size_t held = 0;
+    for (const auto& stream : stream_attachments_) {
+      if (!match(stream->vf())) continue;
+      if (held < few.size()) few[held++] = stream;
+      else more.push_back(stream);
+    }
+    for (std::size_t i = 0; i < held; ++i) f(*few[i]);
+    for (const auto& stream : more) f(*stream);
+  }
+  [[nodiscard]] bool has_stream_of(vf_index vf) const noexcept {
+    return std::any_of(stream_attachments_.begin(), stream_attachments_.end(),
+                       [vf](const auto& stream) { return stream->vf() == vf; });
   }
 
   // After the store raised an invalidation for `vf` (`raised` is its verdict): publishes it in the VF's
@@ -612,11 +625,10 @@ class pf_endpoint {
   // Takes VF `vf`'s pending invalidations from the store and hands them to every stream of it. With no
   // stream they stay in the store for the next one.
   void push_invalidations(vf_index vf) {
-    const auto streams = streams_of([vf](vf_index v) { return v == vf; });
-    if (streams.empty()) return;
+    if (!has_stream_of(vf)) return;
     const block_mask mask = store_->take_invalidations(vf);
     if (mask.empty()) return;
-    for (const auto& stream : streams) stream->invalidate(mask);
+    for_each_stream_of([vf](vf_index v) { return v == vf; }, [mask](detail::pf_stream_link& stream) { stream.invalidate(mask); });
   }
 
   // A stream ended: only it is forgotten. What it had not delivered went back to the store; the VF's

@@ -8,6 +8,7 @@
 #include <span>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include <boost/asio/associated_allocator.hpp>
@@ -66,6 +67,13 @@ class posted_completion {
   std::tuple<Values...> values_;
 };
 
+// Whether `Handler` has an associated allocator of its own (bound, or its allocator_type), rather than the
+// default an operation picks for it.
+struct no_associated_allocator {};
+template <class Handler>
+inline constexpr bool has_associated_allocator_v =
+    !std::is_same_v<boost::asio::associated_allocator_t<Handler, no_associated_allocator>, no_associated_allocator>;
+
 template <class Handler>
 auto handler_allocator(const Handler& handler) {
   return boost::asio::get_associated_allocator(handler, boost::asio::recycling_allocator<void>());
@@ -95,6 +103,29 @@ void deallocate_operation(T* op, const Handler& handler) {
   std::allocator_traits<allocator>::deallocate(alloc, op, 1);
 }
 
+// Whether an operation's handler runs on the endpoint's own executor (the fallback its associated executor
+// defaults to): its own executor compares equal to it, or it has none.
+template <class WorkGuard, class Executor>
+bool same_executor(const WorkGuard& work, const Executor& fallback) {
+  if constexpr (std::is_same_v<std::decay_t<decltype(work.get_executor())>, Executor>) return work.get_executor() == fallback;
+  else return false;
+}
+
+// Calls a completion handler, from the endpoint's executor (every completion runs there: the pump, or a
+// completion posted to it). A handler on that same executor is called directly: dispatch() would call it
+// inline too, but through any_io_executor it first wraps the call in a type-erased function, whose memory
+// comes from Asio's per-thread cache of two blocks, which a burst of completions misses. A handler on
+// another executor is dispatched to it.
+template <class WorkGuard, class Handler, class... Args>
+void call_on(WorkGuard& work, bool direct, Handler&& handler, Args... args) {
+  if (direct) {
+    std::move(handler)(std::move(args)...);
+    return;
+  }
+  auto executor = work.get_executor();
+  boost::asio::dispatch(executor, [h = std::move(handler), ... a = std::move(args)]() mutable { std::move(h)(std::move(a)...); });
+}
+
 // The usual concrete operation: holds the handler and a work guard on its associated executor.
 template <class Handler, class Executor, class... Values>
 struct handler_operation final : pending_operation<Values...> {
@@ -103,23 +134,22 @@ struct handler_operation final : pending_operation<Values...> {
 
   handler_operation(Handler&& h, const Executor& fallback)
       : base(&do_complete), handler(std::move(h)),
-        work(boost::asio::get_associated_executor(handler, fallback)) {}
+        work(boost::asio::get_associated_executor(handler, fallback)), on_fallback(same_executor(work, fallback)) {}
 
   static void do_complete(base* b, bool invoke, boost::system::error_code ec, Values... values) {
     auto* self = static_cast<handler_operation*>(b);
     Handler h = std::move(self->handler);
     auto guard = std::move(self->work);
+    const bool direct = self->on_fallback;
     boost::asio::get_associated_cancellation_slot(h).clear();
     deallocate_operation(self, h);
     if (!invoke) return;
-    auto executor = guard.get_executor();
-    boost::asio::dispatch(executor, [h = std::move(h), ec, ... v = std::move(values)]() mutable {
-      std::move(h)(ec, std::move(v)...);
-    });
+    call_on(guard, direct, std::move(h), ec, std::move(values)...);
   }
 
   Handler handler;
   boost::asio::executor_work_guard<work_executor> work;
+  bool on_fallback;
 };
 
 // A typed read: the endpoint reads the block's bytes into `buffer`; completion decodes them and hands the
@@ -132,7 +162,8 @@ struct decoding_read_operation final : pending_operation<std::size_t> {
   using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
 
   decoding_read_operation(Handler&& h, const Executor& fallback)
-      : base(&do_complete), handler(std::move(h)), work(boost::asio::get_associated_executor(handler, fallback)) {}
+      : base(&do_complete), handler(std::move(h)), work(boost::asio::get_associated_executor(handler, fallback)),
+        on_fallback(same_executor(work, fallback)) {}
 
   static void do_complete(base* b, bool invoke, boost::system::error_code ec, std::size_t n) {
     auto* self = static_cast<decoding_read_operation*>(b);
@@ -150,15 +181,16 @@ struct decoding_read_operation final : pending_operation<std::size_t> {
     }
     Handler h = std::move(self->handler);
     auto guard = std::move(self->work);
+    const bool direct = self->on_fallback;
     boost::asio::get_associated_cancellation_slot(h).clear();
     deallocate_operation(self, h);
-    auto executor = guard.get_executor();
-    boost::asio::dispatch(executor, [h = std::move(h), ec, value]() mutable { std::move(h)(ec, value); });
+    call_on(guard, direct, std::move(h), ec, value);
   }
 
   std::array<std::byte, Block::size> buffer{};
   Handler handler;
   boost::asio::executor_work_guard<work_executor> work;
+  bool on_fallback;
 };
 
 }  // namespace vpci::detail
