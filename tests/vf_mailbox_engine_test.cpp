@@ -1799,4 +1799,147 @@ BOOST_AUTO_TEST_CASE(the_sequence_wraps_past_0xFFFF_to_1) {
   BOOST_TEST(h.pf.violations == 0);
 }
 
+// A binding that reports more bytes than a read asked for is as malformed as one that reports fewer: the
+// request fails with malformed_message.
+BOOST_AUTO_TEST_CASE(a_read_reported_longer_than_asked_is_a_malformed_message) {
+  harness h;
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  const mailbox_action probe = h.vf.step(h.now);
+  BOOST_REQUIRE((probe.what == kind::read));
+  bytes got(h.pf.window.begin() + probe.offset, h.pf.window.begin() + probe.offset + probe.length + 4);
+  h.vf.on_read(got, h.now);
+  const mailbox_action next = h.vf.step(h.now);
+  BOOST_REQUIRE((next.what == kind::complete));
+  BOOST_TEST((next.done.error == errc::malformed_message));
+}
+
+// A request dword of sequence 0 is no request (docs/protocol.md 4.1) whatever acknowledgement the status
+// shows: no orphan, the request goes out at once, no reset.
+BOOST_AUTO_TEST_CASE(a_request_dword_of_sequence_0_is_no_orphan_whatever_the_ack) {
+  harness h;
+  h.pf.set(reg::request, 0);
+  h.pf.publish(7, 0, false);  // an ack left from before, with no request in the window
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  (void)h.settle();
+  BOOST_TEST(!h.vf.has_orphan());
+  const std::uint64_t started = h.now;
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == no_error));
+  BOOST_TEST(h.vf.resets() == 0u);
+  BOOST_TEST(h.now - started < vf_mailbox_config{}.orphan_timeout_ns);
+}
+
+// A write answered with a count above the bytes sent is a protocol violation, not a success reporting more
+// bytes written than the caller gave.
+BOOST_AUTO_TEST_CASE(a_write_answered_with_a_count_above_what_was_sent_is_a_protocol_violation) {
+  harness h;
+  (void)h.write(6, pattern(8, 1));
+  h.pf_answers = false;
+  h.after_write = [&](const traced& t) {
+    if (t.offset != reg::request) return;
+    h.pf.service(reg::request);
+    h.pf.set(reg::status, (h.pf.u32(reg::status) & ~0x00FF0000u) | (9u << 16));
+  };
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == errc::protocol_violation));
+  BOOST_TEST(h.done[0].bytes == 0u);
+}
+
+// Once the doorbell (the request dword) is handed to the binding, the PF may run the write before
+// on_written() is reported: cancel(without_effects) refuses it, and a cancellation with effects is taken.
+BOOST_AUTO_TEST_CASE(a_write_whose_doorbell_is_being_written_is_not_cancellable_without_effects) {
+  harness h;
+  const op_handle w = h.write(6, pattern(8, 1));
+  for (int i = 0; i < 100; ++i) {
+    const mailbox_action a = h.vf.step(h.now);
+    BOOST_REQUIRE((a.what == kind::read || a.what == kind::write));
+    if (a.what == kind::write && a.offset == reg::request) break;  // the doorbell, not reported yet
+    if (a.what == kind::write) {
+      for (std::size_t j = 0; j < a.bytes.size(); ++j) h.pf.window[a.offset + j] = a.bytes[j];
+      h.vf.on_written(h.now);
+    } else {
+      const bytes got(h.pf.window.begin() + a.offset, h.pf.window.begin() + a.offset + a.length);
+      h.vf.on_read(got, h.now);
+    }
+  }
+  BOOST_REQUIRE((h.vf.current_state() == vf_mailbox_engine<>::state::writing_request));
+  BOOST_TEST(!h.vf.is_queued(w));
+  BOOST_TEST(!h.vf.cancel(w, cancel_scope::without_effects));
+  BOOST_TEST(h.vf.cancel(w, cancel_scope::with_effects));
+}
+
+// A VF that asked the PF to signal it keeps control.signal set across a mailbox reset: cleared, the PF
+// would stop signalling while the VF sleeps until signalled.
+BOOST_AUTO_TEST_CASE(a_mailbox_reset_keeps_control_signal_set) {
+  vf_mailbox_config config;
+  config.use_signal = true;
+  config.poll_interval_ns = 100;
+  config.orphan_timeout_ns = 1000;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::signal);
+  h.pf_answers = false;
+  std::array<std::byte, 16> a{};
+  // The control.signal write must reach the PF: serve only control writes while the PF ignores requests.
+  h.after_write = [&](const traced& t) { if (t.offset == reg::control) h.pf.service(reg::control); };
+  (void)h.read(5, a, 1150);
+  h.run(1150);
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_REQUIRE((h.done[0].error == errc::timeout));
+  BOOST_REQUIRE((h.pf.u32(reg::control) & mailbox::control_signal) != 0u);
+  BOOST_REQUIRE(h.vf.has_orphan());
+  h.after_write = nullptr;
+  h.pf_answers = true;
+  std::array<std::byte, 16> b{};
+  (void)h.read(5, b);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == no_error));
+  BOOST_TEST(h.vf.resets() == 1u);
+  BOOST_TEST((h.pf.u32(reg::control) & mailbox::control_signal) != 0u);
+}
+
+// An invalidation the PF raises (and signals) while the VF reads an answer's data shows in the verifying
+// status read, which answered that signal: a VF that sleeps until signalled takes it then.
+BOOST_AUTO_TEST_CASE(an_invalidation_raised_during_the_data_read_is_taken_after_the_answer) {
+  vf_mailbox_config config;
+  config.use_signal = true;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::signal);
+  h.vf.watch_invalidations(true);
+  (void)h.settle();  // probed, control.signal set, asleep
+  BOOST_REQUIRE(h.vf.signalled());
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.before_read = [&](const mailbox_action& x) {
+    if (x.offset != reg::data) return;
+    h.pf.invalidate(0x40);  // raised and signalled while the data is read
+    h.vf.wake();
+  };
+  const mailbox_action rest = h.settle();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == no_error));
+  BOOST_TEST(h.vf.pending_invalidations().bits() == 0x40u);
+  BOOST_TEST((rest.what == kind::wait));
+}
+
+// A PF that does not finish a reset by the deadline is asked again (control.reset rewritten) while a
+// request waits for it, without probing the whole window again (9 dwords, and the orphan found again).
+BOOST_AUTO_TEST_CASE(an_unfinished_reset_is_asked_again_while_a_request_waits) {
+  harness h = with_an_orphan();  // a PF that answers nothing, not even a reset
+  std::array<std::byte, 16> b{};
+  (void)h.read(5, b);  // waits behind the orphan for good
+  const std::size_t from = h.trace.size();
+  h.run(h.now + 10'000);  // about ten orphan timeouts
+  std::size_t probes = 0, resets = 0;
+  for (const auto& l : h.script(from)) {
+    if (l == "R 0 36") ++probes;
+    if (l == "W 14 4") ++resets;
+  }
+  BOOST_TEST(probes == 0u);
+  BOOST_TEST(resets == 7u);  // control.reset written again at each reset deadline
+  BOOST_TEST(h.done.size() == 1u);  // the second read still waits
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // vf_mailbox_engine_test

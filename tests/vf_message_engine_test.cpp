@@ -866,4 +866,60 @@ BOOST_AUTO_TEST_CASE(garbage_never_writes_outside_destinations) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(vf_message_engine_handles)
+
+// release() of a stale handle, one whose slot now holds a later operation's unreleased completion, is
+// refused and changes nothing: freeing the slot would let a new operation take the place of a completion
+// the caller has not reported yet.
+BOOST_AUTO_TEST_CASE(a_stale_handle_never_releases_the_slots_next_completion) {
+  vf_message_engine<1> vf{own_slot};
+  std::array<std::byte, hyperv::max_frame_size> frame{};
+  std::array<std::byte, 8> d{};
+  auto a = vf.start_read(block_id{1}, d, 1000, frame);
+  BOOST_REQUIRE(a.has_value());
+  (void)vf.cancel(a->handle);
+  BOOST_REQUIRE(vf.release(a->handle));
+  auto b = vf.start_read(block_id{2}, d, 1000, frame);
+  BOOST_REQUIRE(b.has_value());
+  BOOST_REQUIRE((b->handle.transaction_id & 0xFFFF) == (a->handle.transaction_id & 0xFFFF));
+  (void)vf.cancel(b->handle);  // b's completion now awaits its release
+  BOOST_TEST(!vf.release(a->handle));  // stale: a's completion was released long ago
+  BOOST_TEST(vf.slots_in_use() == 1u);
+  BOOST_TEST((vf.start_read(block_id{3}, d, 1000, frame).error() == errc::busy));
+  BOOST_TEST(vf.release(b->handle));
+}
+
+// A read whose frame the stream already took is still cancellable without effects (a read has no effect
+// on the PF's blocks, vf_operation.hpp); a sent write is not.
+BOOST_AUTO_TEST_CASE(a_sent_read_is_cancellable_without_effects_a_sent_write_is_not) {
+  vf_message_channel<4> channel(own_slot, vf_negotiation_options{.enabled = false});
+  std::array<std::byte, 8> d{};
+  auto r = channel.start_read(block_id{1}, d, 1000);
+  auto w = channel.start_write(block_id{2}, pattern(8, 3), 1000);
+  BOOST_REQUIRE(r.has_value());
+  BOOST_REQUIRE(w.has_value());
+  const auto a = channel.step(0);
+  BOOST_REQUIRE((a.what == vf_message_channel<4>::message_action::kind::send));
+  channel.on_sent();
+  BOOST_TEST(!channel.is_unsent(*r));
+  BOOST_TEST(!channel.cancel(*w, cancel_scope::without_effects));
+  BOOST_TEST(channel.engine().in_flight(*w));
+  BOOST_TEST(channel.cancel(*r, cancel_scope::without_effects));
+  BOOST_TEST(!channel.engine().in_flight(*r));
+}
+
+// A reply whose ID differs from a live operation's only above bit 31 names no operation: dropped as
+// unknown_id, the operation and its destination untouched.
+BOOST_FIXTURE_TEST_CASE(a_reply_whose_id_differs_only_above_bit_31_is_dropped, fixture) {
+  std::array<std::byte, 16> destination{};
+  const auto started = read(3, destination);
+  const std::uint64_t id = started.handle.transaction_id;
+  expect_dropped(vf.on_packet(read_reply(id + (std::uint64_t{1} << 32), ntstatus::success, pattern(16, 1))),
+                 vf_drop_reason::unknown_id);
+  BOOST_TEST(vf.in_flight(started.handle));
+  for (std::byte x : destination) BOOST_TEST(std::to_integer<unsigned>(x) == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_AUTO_TEST_SUITE_END()  // vf_message_engine_test
