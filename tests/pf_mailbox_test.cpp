@@ -1377,4 +1377,64 @@ BOOST_AUTO_TEST_CASE(a_short_window_or_an_uninitialised_session_is_ignored) {
   BOOST_TEST(f.store.counters(0).writes == 1u);
 }
 
+// A VF that acknowledges a bit of the mask's high half which the PF raised again meanwhile (the bit stays
+// latched for one more delivery) changed only its acknowledgement register: the update clears it and the
+// event is `invalidation`, as for the same acknowledgement in the low half. With a heartbeat due in the
+// same call it still signals a VF that asked for signals: it is not a heartbeat alone.
+BOOST_AUTO_TEST_CASE(an_acknowledgement_in_the_high_half_is_an_invalidation_event_and_signals) {
+  for (const unsigned bit : {8u, 40u}) {
+    BOOST_TEST_CONTEXT("bit " << bit) {
+      fixture f({1, true});  // heartbeat every 1 ms, signal
+      f.vf_write_u32(reg::control, mailbox::control_signal);
+      f.service();
+      BOOST_REQUIRE((f.store.invalidate(0, block_mask{std::uint64_t{1} << bit}) == no_error));
+      f.service();  // latched and published
+      BOOST_REQUIRE(f.session.latched_invalidations().bits() == std::uint64_t{1} << bit);
+      BOOST_REQUIRE((f.store.invalidate(0, block_mask{std::uint64_t{1} << bit}) == no_error));
+      f.service();  // raised again while latched
+      // The VF took the bit (it read the mask before the second raise) and acknowledges it.
+      const std::uint16_t ack = bit < 32 ? reg::invalidate_ack_low : reg::invalidate_ack_high;
+      f.vf_write_u32(ack, std::uint32_t{1} << (bit % 32));
+      f.service_at(5'000'000);  // a heartbeat is due too
+      BOOST_TEST(f.u32(ack) == 0u);
+      BOOST_TEST(f.session.latched_invalidations().bits() == std::uint64_t{1} << bit);  // one more delivery
+      BOOST_TEST((f.session.last_event() == mailbox_event::invalidation));
+      BOOST_TEST(f.session.signal_vf());
+    }
+  }
+}
+
+// Announcing a heartbeat publishes limits (its interval) before identity (the HEARTBEAT capability), and
+// withdrawing it identity before limits: a VF probing in between never reads HEARTBEAT without an interval
+// (docs/protocol.md 5.5).
+BOOST_AUTO_TEST_CASE(set_heartbeat_orders_its_two_writes) {
+  fixture f;
+  const auto on = f.session.set_heartbeat(100, 0);
+  BOOST_TEST(on[0].offset == reg::limits);
+  BOOST_TEST(on[1].offset == reg::identity);
+  BOOST_TEST(le::load_u32(on[0].bytes.data()) == mailbox::encode_limits(100));
+  BOOST_TEST(le::load_u32(on[1].bytes.data()) ==
+             mailbox::encode_identity(mailbox::capability::invalidation | mailbox::capability::heartbeat));
+  BOOST_TEST(f.session.next_tick() == 100'000'000u);
+  const auto off = f.session.set_heartbeat(0, 0);
+  BOOST_TEST(off[0].offset == reg::identity);
+  BOOST_TEST(off[1].offset == reg::limits);
+  BOOST_TEST(le::load_u32(off[0].bytes.data()) == mailbox::encode_identity(mailbox::capability::invalidation));
+  BOOST_TEST(f.session.next_tick() == no_tick);
+}
+
+// A write of a block of the largest size, 128 bytes (the whole data window), is served: STATUS_SUCCESS and
+// the block holds the VF's data.
+BOOST_AUTO_TEST_CASE(a_write_of_a_128_byte_block_fills_the_whole_data_window_and_is_served) {
+  fixture f;
+  const bytes data = pattern(128, 0x33);
+  f.vf_write(reg::data, data);
+  f.next(op_write, 8, 128);
+  BOOST_TEST(f.status().ack == 1u);
+  BOOST_TEST(!f.status().failed);
+  BOOST_TEST(f.u32(reg::result) == st(ntstatus::success));
+  BOOST_TEST(copy_of(f.store.contents(0, block_id{8})) == data, boost::test_tools::per_element());
+  BOOST_TEST(f.store.counters(0).writes == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_test
