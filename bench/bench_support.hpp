@@ -30,9 +30,13 @@ inline void block_sizes(benchmark::internal::Benchmark* b) { b->Arg(4)->Arg(64)-
 
 // Heap allocations per iteration between `before` (taken when the measured loop started, after the
 // warm-up, so that recycling caches are filled: steady state) and now.
+// `after`: taken when the measured loop ended, for a benchmark whose teardown (a peer's end of serving on
+// another thread) runs before it reports.
+inline void report_allocations(benchmark::State& state, std::uint64_t before, std::uint64_t after) {
+  state.counters["allocs/op"] = benchmark::Counter(static_cast<double>(after - before), benchmark::Counter::kAvgIterations);
+}
 inline void report_allocations(benchmark::State& state, std::uint64_t before) {
-  state.counters["allocs/op"] =
-      benchmark::Counter(static_cast<double>(allocation_count() - before), benchmark::Counter::kAvgIterations);
+  report_allocations(state, before, allocation_count());
 }
 
 // blocks/s (items) and bytes/s: one block of `block_bytes` per iteration.
