@@ -628,7 +628,8 @@ class pf_endpoint {
     if (!has_stream_of(vf)) return;
     const block_mask mask = store_->take_invalidations(vf);
     if (mask.empty()) return;
-    for_each_stream_of([vf](vf_index v) { return v == vf; }, [mask](detail::pf_stream_link& stream) { stream.invalidate(mask); });
+    for_each_stream_of([vf](vf_index v) { return v == vf; },
+                       [mask](detail::pf_stream_link& stream) { stream.invalidate(mask); });
   }
 
   // A stream ended: only it is forgotten. What it had not delivered went back to the store; the VF's

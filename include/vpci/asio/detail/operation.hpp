@@ -107,7 +107,8 @@ void deallocate_operation(T* op, const Handler& handler) {
 // defaults to): its own executor compares equal to it, or it has none.
 template <class WorkGuard, class Executor>
 bool same_executor(const WorkGuard& work, const Executor& fallback) {
-  if constexpr (std::is_same_v<std::decay_t<decltype(work.get_executor())>, Executor>) return work.get_executor() == fallback;
+  using work_executor = std::decay_t<decltype(work.get_executor())>;
+  if constexpr (std::is_same_v<work_executor, Executor>) return work.get_executor() == fallback;
   else return false;
 }
 
@@ -123,7 +124,9 @@ void call_on(WorkGuard& work, bool direct, Handler&& handler, Args... args) {
     return;
   }
   auto executor = work.get_executor();
-  boost::asio::dispatch(executor, [h = std::move(handler), ... a = std::move(args)]() mutable { std::move(h)(std::move(a)...); });
+  boost::asio::dispatch(executor, [h = std::move(handler), ... a = std::move(args)]() mutable {
+    std::move(h)(std::move(a)...);
+  });
 }
 
 // The usual concrete operation: holds the handler and a work guard on its associated executor.

@@ -150,8 +150,8 @@ class vf_core : public vf_sync_forms<Derived> {
     block_buffer<> copy;
     const bool oversize = copy.assign(data) != no_error;
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-        [this](auto user_handler, block_id block, const block_buffer<>& bytes, bool too_long, std::chrono::nanoseconds t,
-               pf_status_report r) {
+        [this](auto user_handler, block_id block, const block_buffer<>& bytes, bool too_long,
+               std::chrono::nanoseconds t, pf_status_report r) {
           auto handler = with_operation_memory(std::move(user_handler));
           using op_type = handler_operation<decltype(handler), executor_type, std::size_t>;
           auto* op = allocate_operation<op_type>(handler, std::move(handler), self().get_executor());
