@@ -1147,4 +1147,48 @@ BOOST_FIXTURE_TEST_CASE(a_short_handler_answer_is_zero_filled_to_the_request, ne
 
 BOOST_AUTO_TEST_SUITE_END()
 
+// A request of a bad length refused busy at the VF's cap was never admitted: it is not reported admitted,
+// and handing it retires none of the requests the VF has in flight on another of its streams (the cap
+// holds for the VF on every stream).
+BOOST_FIXTURE_TEST_CASE(a_bad_length_request_refused_busy_retires_nothing, fixture) {
+  pf_message_session<4> second{store, vf0, slot0};
+  negotiate(second);
+  for (std::uint64_t id = 1; id <= 4; ++id) {
+    auto reply = session0.on_packet(read_packet(id, 3, slot0, 16), out);
+    BOOST_REQUIRE(reply.has_value());
+    BOOST_TEST(reply->admitted);
+  }
+  BOOST_TEST(store.in_flight(vf0) == 4u);
+  for (std::uint32_t length : {0u, 129u}) {
+    auto busy = second.on_packet(read_packet(9, 3, slot0, length), out);
+    BOOST_REQUIRE(busy.has_value());
+    BOOST_TEST(busy->status == ntstatus::device_not_ready);
+    BOOST_TEST(!busy->admitted);
+  }
+  hand_off(second);
+  // session0's four answers are still held: the cap still holds for the VF on any stream.
+  BOOST_TEST(store.in_flight(vf0) == 4u);
+  auto more = second.on_packet(read_packet(10, 3, slot0, 16), out);
+  BOOST_REQUIRE(more.has_value());
+  BOOST_TEST(more->status == ntstatus::device_not_ready);
+  BOOST_TEST(store.in_flight(vf0) == 4u);
+}
+
+// With negotiation optional, a message this PF does not serve (answered BAD_DATA) is not a block message:
+// negotiation stays open and the guest's version request is still agreed.
+BOOST_FIXTURE_TEST_CASE(an_unserved_message_before_an_optional_negotiation_leaves_it_open, fixture) {
+  const pf_negotiation optional{false, 0x10001, 0x10004};
+  pf_message_session<4> session{store, vf0, slot0, default_stall_timeout, optional};
+  auto d0 = session.on_packet(vpci::test::linux_packets::linux_bus_d0_entry(1, 0), out);
+  BOOST_REQUIRE(d0.has_value());
+  BOOST_TEST(d0->status == ntstatus::bad_data);
+  BOOST_TEST(session.negotiation_state() == pf_negotiation_state::waiting);
+  hand_off(session);
+  auto agreed = session.on_packet(vpci::test::linux_packets::linux_version_request(2, 0x10004), out);
+  BOOST_REQUIRE(agreed.has_value());
+  BOOST_TEST(agreed->status == ntstatus::success);
+  BOOST_TEST(session.negotiated_version() == 0x10004u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // pf_message_session_test
