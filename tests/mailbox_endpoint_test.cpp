@@ -16,6 +16,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -560,6 +561,149 @@ BOOST_AUTO_TEST_CASE(handlers_that_start_the_next_read_do_not_starve_the_executo
   BOOST_REQUIRE(timer_ran_after.has_value());
   BOOST_TEST(*timer_ran_after <= 2 * turn);
   BOOST_TEST(f.pf.blocks().counters(0).violations == 0u);
+}
+
+// The PF's own NTSTATUS in *report.status; an operation that ends without a PF answer (refused,
+// cancelled, timed out) reports STATUS_SUCCESS there, whatever the variable held before.
+BOOST_AUTO_TEST_CASE(async_pf_status_report_is_success_for_a_refused_request) {
+  mailbox_fixture f;
+  ntstatus status = ntstatus::access_denied;  // stale, from an earlier request
+  boost::system::error_code got;
+  bool called = false;
+  f.vf->async_read_block(example::mac_block::id, std::span<std::byte>{}, 1s, pf_status_report{&status},
+                         [&](boost::system::error_code ec, std::size_t) {
+                           got = ec;
+                           called = true;
+                           BOOST_TEST((status == ntstatus::success));
+                         });
+  f.io.run();
+  BOOST_TEST(called);
+  BOOST_TEST((got == errc::invalid_length));
+  BOOST_TEST((status == ntstatus::success));
+  // A PF's failure status is reported as such.
+  std::array<std::byte, 8> other{};
+  f.io.restart();
+  f.vf->async_read_block(block_id{40}, other, 1s, pf_status_report{&status},
+                         [&](boost::system::error_code ec, std::size_t) { got = ec; });
+  f.io.run();
+  BOOST_TEST((got == errc::invalid_argument));
+  BOOST_TEST((status != ntstatus::success));
+}
+
+BOOST_AUTO_TEST_CASE(sync_pf_status_report_is_success_for_a_refused_request) {
+  mailbox_fixture f;
+  ntstatus status = ntstatus::access_denied;  // stale, from an earlier request
+  boost::system::error_code ec;
+  BOOST_TEST(f.vf->read_block(example::mac_block::id, std::span<std::byte>{}, ec, pf_status_report{&status}) == 0u);
+  BOOST_TEST((ec == errc::invalid_length));
+  BOOST_TEST((status == ntstatus::success));
+  status = ntstatus::access_denied;
+  std::array<std::byte, 6> mac{};
+  BOOST_TEST(f.vf->read_block(example::mac_block::id, mac, ec, pf_status_report{&status}) == 6u);
+  BOOST_TEST(!ec);
+  BOOST_TEST((status == ntstatus::success));
+}
+
+// A write's total cancellation applies only while the request has not left the VF. Once the PF
+// may have it, a total cancel is ignored: the write stays pending and completes with the PF's answer.
+BOOST_AUTO_TEST_CASE(total_cancellation_of_a_write_that_left_the_vf_is_ignored) {
+  mailbox_fixture f({}, {.service_on_write = false});  // the PF answers only when told
+  const std::array<std::byte, 11> config{std::byte{2}, std::byte{0}, std::byte{1}, std::byte{0}, std::byte{0x28},
+                                         std::byte{0x23}, std::byte{0}, std::byte{0}, std::byte{7}, std::byte{0},
+                                         std::byte{2}};
+  boost::asio::cancellation_signal cancel;
+  std::optional<boost::system::error_code> result;
+  f.vf->async_write_block(example::vf_config_block::id, config,
+                          boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code ec, std::size_t) {
+                            result = ec;
+                          }));
+  f.io.poll();  // the write is in the mailbox: it has left the VF
+  BOOST_REQUIRE(!result.has_value());
+  cancel.emit(boost::asio::cancellation_type::total);
+  f.io.poll();
+  BOOST_TEST(!result.has_value());  // not cancelled: the PF may apply it
+  BOOST_TEST(!f.pf.service(0));
+  f.io.restart();
+  f.io.run();
+  BOOST_REQUIRE(result.has_value());
+  BOOST_TEST(!*result);
+  BOOST_TEST(f.pf.load<example::vf_config_block>(0)->mtu == 9000u);
+}
+
+// A synchronous read right after an asynchronous one was cancelled (its cancellation not yet reported by
+// the engine: no event loop ran) returns its own result, not the cancelled operation's.
+BOOST_AUTO_TEST_CASE(a_synchronous_read_after_a_cancellation_gets_its_own_result) {
+  mailbox_fixture f;
+  std::array<std::byte, 6> a{}, mac{};
+  boost::asio::cancellation_signal cancel;
+  std::optional<boost::system::error_code> first;
+  f.vf->async_read_block(example::mac_block::id, a,
+                         boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code ec, std::size_t) {
+                           first = ec;
+                         }));
+  cancel.emit(boost::asio::cancellation_type::total);  // queued: never sent
+  boost::system::error_code ec;
+  BOOST_TEST(f.vf->read_block(example::mac_block::id, mac, ec) == 6u);
+  BOOST_TEST(!ec, ec.message());
+  BOOST_TEST(mac[5] == std::byte{0x03});
+  f.io.run();
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST((*first == errc::cancelled));
+}
+
+// A handler bound to another executor runs there (Asio's associated executor), never on the endpoint's.
+BOOST_AUTO_TEST_CASE(a_handler_bound_to_another_executor_runs_there) {
+  mailbox_fixture f;
+  boost::asio::io_context other;
+  std::array<std::byte, 6> mac{};
+  bool called = false;
+  f.vf->async_read_block(example::mac_block::id, mac,
+                         boost::asio::bind_executor(other, [&](boost::system::error_code ec, std::size_t n) {
+                           BOOST_TEST(!ec);
+                           BOOST_TEST(n == 6u);
+                           BOOST_TEST(other.get_executor().running_in_this_thread());
+                           called = true;
+                         }));
+  bool typed = false;
+  f.vf->async_read(example::mac_block{}, boost::asio::bind_executor(other, [&](boost::system::error_code ec, auto) {
+                     BOOST_TEST(!ec);
+                     BOOST_TEST(other.get_executor().running_in_this_thread());
+                     typed = true;
+                   }));
+  f.io.run();
+  BOOST_TEST(!called);  // the endpoint's executor ran: the handlers wait for theirs
+  BOOST_TEST(!typed);
+  other.run();
+  BOOST_TEST(called);
+  BOOST_TEST(typed);
+}
+
+// The synchronous forms fail with busy while an asynchronous operation or invalidation wait of this
+// endpoint is pending (README; message_endpoint_test checks binding 2).
+BOOST_AUTO_TEST_CASE(synchronous_forms_are_busy_while_an_asynchronous_operation_is_pending) {
+  mailbox_fixture f;
+  std::array<std::byte, 6> a{}, b{};
+  std::optional<boost::system::error_code> async_result;
+  f.vf->async_read_block(example::mac_block::id, a, [&](boost::system::error_code ec, std::size_t) { async_result = ec; });
+  boost::system::error_code ec;
+  BOOST_TEST(f.vf->read_block(example::mac_block::id, b, ec) == 0u);
+  BOOST_TEST((ec == errc::busy));
+  BOOST_TEST(b == (std::array<std::byte, 6>{}));
+  (void)f.vf->poll_invalidations(ec);
+  BOOST_TEST((ec == errc::busy));
+  f.io.run();
+  BOOST_REQUIRE(async_result.has_value());
+  BOOST_TEST(!*async_result);
+  // A pending invalidation wait too.
+  f.io.restart();
+  std::optional<boost::system::error_code> waited;
+  f.vf->async_wait_invalidate([&](boost::system::error_code e, block_mask) { waited = e; });
+  BOOST_TEST(f.vf->read_block(example::mac_block::id, b, ec) == 0u);
+  BOOST_TEST((ec == errc::busy));
+  f.vf->remove();
+  f.io.run();
+  BOOST_REQUIRE(waited.has_value());
+  BOOST_TEST((*waited == errc::vf_removed));
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // mailbox_endpoint_test

@@ -1038,4 +1038,24 @@ BOOST_AUTO_TEST_CASE(a_pf_answering_no_such_device_fails_that_linux_call_with_ei
   }
 }
 
+// After the PF died, a later call fails at once with the cause, but never inline from the initiating
+// function (every handler runs from the executor).
+BOOST_AUTO_TEST_CASE(a_call_on_a_dead_endpoint_never_completes_inline) {
+  message_fixture f;
+  std::array<std::byte, 4> a{};
+  f.pf_end.close();
+  run_ready(f.io);
+  outcome first;
+  f.vf->async_read_block(block_id{1}, a, first.handler());
+  run_ready(f.io);
+  BOOST_REQUIRE(first.calls == 1);  // the endpoint knows the stream ended
+  outcome later;
+  f.vf->async_read_block(block_id{1}, a, later.handler());
+  BOOST_TEST(later.calls == 0);  // not inline
+  run_ready(f.io);
+  BOOST_TEST(later.calls == 1);
+  BOOST_TEST((later.ec == first.ec));
+  BOOST_TEST(static_cast<bool>(later.ec));
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // vf_hostile_peers_test
