@@ -129,71 +129,67 @@ void call_on(WorkGuard& work, bool direct, Handler&& handler, Args... args) {
   });
 }
 
-// The usual concrete operation: holds the handler and a work guard on its associated executor.
-template <class Handler, class Executor, class... Values>
-struct handler_operation final : pending_operation<Values...> {
-  using base = pending_operation<Values...>;
+// What a concrete operation keeps of its user: the handler, a work guard on its associated executor, and
+// whether that executor is the endpoint's own (the fallback).
+template <class Handler, class Executor>
+struct operation_handler {
   using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
-
-  handler_operation(Handler&& h, const Executor& fallback)
-      : base(&do_complete), handler(std::move(h)),
-        work(boost::asio::get_associated_executor(handler, fallback)), on_fallback(same_executor(work, fallback)) {}
-
-  static void do_complete(base* b, bool invoke, boost::system::error_code ec, Values... values) {
-    auto* self = static_cast<handler_operation*>(b);
-    Handler h = std::move(self->handler);
-    auto guard = std::move(self->work);
-    const bool direct = self->on_fallback;
-    boost::asio::get_associated_cancellation_slot(h).clear();
-    deallocate_operation(self, h);
-    if (!invoke) return;
-    call_on(guard, direct, std::move(h), ec, std::move(values)...);
-  }
-
+  operation_handler(Handler&& h, const Executor& fallback)
+      : handler(std::move(h)), work(boost::asio::get_associated_executor(handler, fallback)),
+        on_fallback(same_executor(work, fallback)) {}
   Handler handler;
   boost::asio::executor_work_guard<work_executor> work;
   bool on_fallback;
+};
+
+// Frees operation `self` before its handler runs (so the handler may start the next operation in the same
+// memory), then hands the handler `args` unless the completion can no longer run (`invoke` false).
+template <class Op, class... Args>
+void finish_operation(Op* self, bool invoke, Args... args) {
+  auto h = std::move(self->handler);
+  auto guard = std::move(self->work);
+  const bool direct = self->on_fallback;
+  boost::asio::get_associated_cancellation_slot(h).clear();
+  deallocate_operation(self, h);
+  if (invoke) call_on(guard, direct, std::move(h), std::move(args)...);
+}
+
+// The usual concrete operation: the handler gets the engine's values as they are.
+template <class Handler, class Executor, class... Values>
+struct handler_operation final : pending_operation<Values...>, operation_handler<Handler, Executor> {
+  using base = pending_operation<Values...>;
+
+  handler_operation(Handler&& h, const Executor& fallback)
+      : base(&do_complete), operation_handler<Handler, Executor>(std::move(h), fallback) {}
+
+  static void do_complete(base* b, bool invoke, boost::system::error_code ec, Values... values) {
+    finish_operation(static_cast<handler_operation*>(b), invoke, ec, std::move(values)...);
+  }
 };
 
 // A typed read: the endpoint reads the block's bytes into `buffer`; completion decodes them and hands the
 // user's handler (error, value). Bytes that do not decode complete with their errc and a value-initialized
 // value (detail::decode_received: block_size_mismatch for another byte count than Block::size, bad_data).
 template <class Block, class Handler, class Executor>
-struct decoding_read_operation final : pending_operation<std::size_t> {
+struct decoding_read_operation final : pending_operation<std::size_t>, operation_handler<Handler, Executor> {
   using base = pending_operation<std::size_t>;
   using value_type = typename Block::value_type;
-  using work_executor = boost::asio::associated_executor_t<Handler, Executor>;
 
   decoding_read_operation(Handler&& h, const Executor& fallback)
-      : base(&do_complete), handler(std::move(h)), work(boost::asio::get_associated_executor(handler, fallback)),
-        on_fallback(same_executor(work, fallback)) {}
+      : base(&do_complete), operation_handler<Handler, Executor>(std::move(h), fallback) {}
 
   static void do_complete(base* b, bool invoke, boost::system::error_code ec, std::size_t n) {
     auto* self = static_cast<decoding_read_operation*>(b);
-    if (!invoke) {
-      Handler h = std::move(self->handler);
-      boost::asio::get_associated_cancellation_slot(h).clear();
-      deallocate_operation(self, h);
-      return;
-    }
     value_type value{};
-    if (!ec) {
+    if (invoke && !ec) {
       auto decoded = decode_received<Block>(std::span<const std::byte>(self->buffer).first(n));
       if (decoded) value = *decoded;
       else ec = make_error_code(decoded.error());
     }
-    Handler h = std::move(self->handler);
-    auto guard = std::move(self->work);
-    const bool direct = self->on_fallback;
-    boost::asio::get_associated_cancellation_slot(h).clear();
-    deallocate_operation(self, h);
-    call_on(guard, direct, std::move(h), ec, value);
+    finish_operation(self, invoke, ec, value);
   }
 
   std::array<std::byte, Block::size> buffer{};
-  Handler handler;
-  boost::asio::executor_work_guard<work_executor> work;
-  bool on_fallback;
 };
 
 }  // namespace vpci::detail
