@@ -1412,14 +1412,14 @@ BOOST_AUTO_TEST_CASE(set_heartbeat_orders_its_two_writes) {
   const auto on = f.session.set_heartbeat(100, 0);
   BOOST_TEST(on[0].offset == reg::limits);
   BOOST_TEST(on[1].offset == reg::identity);
-  BOOST_TEST(le::load_u32(on[0].bytes.data()) == mailbox::encode_limits(100));
-  BOOST_TEST(le::load_u32(on[1].bytes.data()) ==
-             mailbox::encode_identity(mailbox::capability::invalidation | mailbox::capability::heartbeat));
+  BOOST_TEST(le::load_u32(on[0].bytes.data()) == 0x00642080u);  // docs/protocol.md: 100 ms, 32 dwords, 128 bytes
+  BOOST_TEST(le::load_u32(on[1].bytes.data()) == 0x00050002u);  // layout 2, INVALIDATION (16), HEARTBEAT (18)
   BOOST_TEST(f.session.next_tick() == 100'000'000u);
   const auto off = f.session.set_heartbeat(0, 0);
   BOOST_TEST(off[0].offset == reg::identity);
   BOOST_TEST(off[1].offset == reg::limits);
-  BOOST_TEST(le::load_u32(off[0].bytes.data()) == mailbox::encode_identity(mailbox::capability::invalidation));
+  BOOST_TEST(le::load_u32(off[1].bytes.data()) == 0x00002080u);  // no heartbeat
+  BOOST_TEST(le::load_u32(off[0].bytes.data()) == 0x00010002u);  // layout 2, INVALIDATION
   BOOST_TEST(f.session.next_tick() == no_tick);
 }
 
