@@ -1,6 +1,6 @@
 // Stream framing of the Hyper-V binding: exact (padded) frame bytes, the incremental decoder under any
-// chunking, the packets real VMBus peers send carried one byte at a time, a stream cut mid-frame,
-// lengths outside 16..168, garbage.
+// chunking, the packets real VMBus peers send carried one byte at a time, packets longer than the
+// protocol's (their first 168 bytes kept), a stream cut mid-frame, lengths outside 16..16384, garbage.
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -44,7 +44,8 @@ std::vector<std::byte> frame_of(std::span<const std::byte> buffer, std::size_t s
 
 // Feeds `stream` in chunks of `chunk` bytes and collects every packet.
 struct decoded {
-  std::vector<std::vector<std::byte>> packets;
+  std::vector<std::vector<std::byte>> packets;  // what the decoder kept of each
+  std::vector<std::size_t> sizes;                 // each packet's whole length
   errc error{no_error};
   errc finish{no_error};
 };
@@ -61,7 +62,10 @@ decoded decode_all(frame_decoder& decoder, std::span<const std::byte> stream, st
         out.finish = decoder.finish();
         return out;
       }
-      if (!step.packet.empty()) out.packets.emplace_back(step.packet.begin(), step.packet.end());
+      if (!step.packet.empty()) {
+        out.packets.emplace_back(step.packet.begin(), step.packet.end());
+        out.sizes.push_back(step.packet_size);
+      }
     }
   }
   out.finish = decoder.finish();
@@ -82,7 +86,7 @@ BOOST_AUTO_TEST_SUITE(framing_encode)
 BOOST_AUTO_TEST_CASE(sizes) {
   BOOST_TEST(frame_prefix_size == 4u);
   BOOST_TEST(min_frame_packet_size == 16u);
-  BOOST_TEST(max_frame_packet_size == 168u);
+  BOOST_TEST(max_frame_packet_size == 16384u);
   BOOST_TEST(max_frame_size == 172u);
   BOOST_TEST(read_request_frame_size == 36u);
   BOOST_TEST(write_completion_frame_size == 28u);
@@ -321,8 +325,8 @@ BOOST_AUTO_TEST_CASE(stream_cut_mid_frame) {
   BOOST_TEST(fresh.feed({}).consumed == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(lengths_outside_16_to_168_are_sticky_errors) {
-  for (std::uint32_t length : {0u, 1u, 15u, 169u, 172u, 4096u, 0xFFFFFFFFu}) {
+BOOST_AUTO_TEST_CASE(lengths_outside_16_to_16384_are_sticky_errors) {
+  for (std::uint32_t length : {0u, 1u, 15u, 16385u, 0x10000u, 0xFFFFFFFFu}) {
     std::array<std::byte, 4 + 200> stream{};
     le::store_u32(stream.data(), length);
     frame_decoder decoder;
@@ -343,20 +347,66 @@ BOOST_AUTO_TEST_CASE(lengths_outside_16_to_168_are_sticky_errors) {
     BOOST_TEST(fresh.error == no_error);
     BOOST_TEST(fresh.packets.size() == 1u);
   }
-  for (std::uint32_t length : {16u, 164u, 165u, 168u}) {
+  for (std::uint32_t length : {16u, 164u, 165u, 168u, 169u, 224u, 16384u}) {
     std::vector<std::byte> stream(4 + length, std::byte{0x77});
     le::store_u32(stream.data(), length);
     frame_decoder decoder;
     auto result = decode_all(decoder, stream, 3);
     BOOST_TEST(result.error == no_error);
+    BOOST_TEST(result.finish == no_error);
     BOOST_REQUIRE(result.packets.size() == 1u);
-    BOOST_TEST(result.packets[0].size() == length);
+    BOOST_TEST(result.packets[0].size() == (length < 168u ? length : 168u));
+    BOOST_TEST(result.sizes[0] == length);
   }
 }
 
+// The vPCI channel carries packets longer than any message of the block protocol (a Linux guest's
+// RESOURCES_ASSIGNED2 is 224 bytes; a host's BUS_RELATIONS2 24 + 28 per function): the decoder took only
+// L <= 168 and ended the stream on them as malformed. Of such a packet it keeps the first 168 bytes, hands
+// out its whole length with them, skips the rest under any chunking, and the next frame decodes.
+BOOST_AUTO_TEST_CASE(a_packet_longer_than_168_bytes_keeps_its_first_168_and_the_stream_goes_on) {
+  const auto assigned = linux_packets::linux_resources_assigned2(0xFFFF8880'00001000, 0x22);
+  const auto relations = linux_packets::host_bus_relations2(6);
+  BOOST_REQUIRE(assigned.size() == 224u);
+  BOOST_REQUIRE(relations.size() == 192u);
+  const auto next = read_request_frame_block3();
+  std::vector<std::byte> stream;
+  for (const auto* packet : {&assigned, &relations}) {
+    std::vector<std::byte> frame(4);
+    le::store_u32(frame.data(), static_cast<std::uint32_t>(packet->size()));
+    stream.insert(stream.end(), frame.begin(), frame.end());
+    stream.insert(stream.end(), packet->begin(), packet->end());
+  }
+  stream.insert(stream.end(), next.begin(), next.end());
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{100}, stream.size()}) {
+    BOOST_TEST_CONTEXT("chunks of " << chunk) {
+      frame_decoder decoder;
+      const auto result = decode_all(decoder, stream, chunk);
+      BOOST_TEST(result.error == no_error);
+      BOOST_TEST(result.finish == no_error);
+      BOOST_REQUIRE(result.packets.size() == 3u);
+      BOOST_TEST(ints(result.packets[0]) == ints(std::span{assigned}.first(168)), boost::test_tools::per_element());
+      BOOST_TEST(result.sizes[0] == 224u);
+      BOOST_TEST(ints(result.packets[1]) == ints(std::span{relations}.first(168)), boost::test_tools::per_element());
+      BOOST_TEST(result.sizes[1] == 192u);
+      BOOST_TEST(ints(result.packets[2]) == ints(std::span{next}.subspan(4)), boost::test_tools::per_element());
+      BOOST_TEST(result.sizes[2] == 32u);
+      // The descriptor checks against the whole length: against the kept bytes alone len8 disagrees.
+      BOOST_TEST(vmbus::decode_descriptor(result.packets[0], result.sizes[0]).has_value());
+      BOOST_TEST((vmbus::decode_descriptor(result.packets[0]).error() == errc::malformed_message));
+    }
+  }
+  // Cut inside the skipped bytes: a truncated frame, as anywhere else in a frame.
+  frame_decoder decoder;
+  const auto cut = decode_all(decoder, std::span{stream}.first(4 + 200), 9);
+  BOOST_TEST(cut.error == no_error);
+  BOOST_TEST(cut.packets.empty());
+  BOOST_TEST((cut.finish == errc::truncated_message));
+}
+
 BOOST_AUTO_TEST_CASE(oversized_length_arriving_byte_by_byte) {
-  // 169 = 0xA9 arrives one byte at a time: the error appears with the fourth prefix byte.
-  const auto stream = bytes({0xA9, 0x00, 0x00, 0x00, 0x01, 0x02});
+  // 16385 = 0x4001 arrives one byte at a time: the error appears with the fourth prefix byte.
+  const auto stream = bytes({0x01, 0x40, 0x00, 0x00, 0x01, 0x02});
   frame_decoder decoder;
   for (std::size_t i = 0; i < 3; ++i) {
     auto step = decoder.feed(std::span{stream}.subspan(i, 1));
@@ -377,10 +427,13 @@ BOOST_AUTO_TEST_CASE(garbage_fuzz_never_overruns) {
     for (auto& b : stream) b = static_cast<std::byte>(random());
     // Half the rounds start with a plausible length so the packet path gets exercised too.
     if (round % 2 == 0 && stream.size() >= 4)
-      le::store_u32(stream.data(), std::uniform_int_distribution<std::uint32_t>{16, 168}(random));
+      le::store_u32(stream.data(), std::uniform_int_distribution<std::uint32_t>{16, 400}(random));
     frame_decoder decoder;
     auto result = decode_all(decoder, stream, std::uniform_int_distribution<std::size_t>{1, 64}(random));
-    for (const auto& packet : result.packets) BOOST_REQUIRE(valid_frame_packet_size(packet.size()));
+    for (std::size_t i = 0; i < result.packets.size(); ++i) {
+      BOOST_REQUIRE(valid_frame_packet_size(result.sizes[i]));
+      BOOST_REQUIRE(result.packets[i].size() == (result.sizes[i] < 168u ? result.sizes[i] : 168u));
+    }
     packets += result.packets.size();
     if (result.error != no_error) {
       BOOST_REQUIRE(result.error == errc::malformed_message);

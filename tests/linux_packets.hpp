@@ -109,4 +109,42 @@ inline bytes linux_bus_d0_entry(std::uint64_t id, std::uint64_t mmio_base) {
   return packet;
 }
 
+// hv_send_resources_allocated on protocol 1.2 and later: struct pci_resources_assigned2 {PCI_RESOURCES_ASSIGNED2,
+// wslot, memory_range[0x14][6], msi_descriptor_count, reserved[70]} = 4 + 4 + 120 + 4 + 70 = 202 bytes, sent
+// with completion requested: 16 + 202 = 218 bytes, padded by VMBus to 224 (len8 28). Longer than any message
+// of the block protocol (168).
+inline bytes linux_resources_assigned2(std::uint64_t id, std::uint32_t wslot) {
+  auto packet = concat({make_bytes({0x06, 0x00, 0x02, 0x00, 0x1C, 0x00, 0x01, 0x00,   // in-band, len8 28, completion requested
+                                    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // transaction ID
+                                    0x16, 0x00, 0x49, 0x42,                           // PCI_RESOURCES_ASSIGNED2
+                                    0x00, 0x00, 0x00, 0x00}),                         // wslot
+                        repeat(120, 0x00), make_bytes({0x01, 0x00, 0x00, 0x00}),       // memory_range, msi count 1
+                        repeat(70, 0x00), repeat(6, 0x00)});                           // reserved, VMBus padding
+  le::store_u64(packet.data() + 8, id);
+  le::store_u32(packet.data() + 20, wslot);
+  return packet;
+}
+
+// The host's PCI_BUS_RELATIONS2 (protocol 1.3 and later) naming `functions` functions: struct pci_bus_relations2
+// {pci_incoming_message (descriptor, type), device_count, pci_function_description2 func[]}, 28 bytes per
+// function, sent in-band without a completion: 24 + 28 n bytes (6 functions: 192, no padding). hv_pci_onchannelcallback
+// grows its buffer to any packet and checks only that the functions fit.
+inline bytes host_bus_relations2(std::uint32_t functions) {
+  const std::size_t size = 24 + 28 * std::size_t{functions};
+  const std::size_t padded_size = (size + 7) / 8 * 8;
+  auto packet = concat({make_bytes({0x06, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00}),  // in-band, offset8 2, flags 0
+                        repeat(8, 0x00),                                                // transaction ID 0
+                        make_bytes({0x19, 0x00, 0x49, 0x42}),                           // PCI_BUS_RELATIONS2
+                        repeat(4, 0x00), repeat(padded_size - 24, 0x00)});
+  le::store_u16(packet.data() + 4, static_cast<std::uint16_t>(padded_size / 8));
+  le::store_u32(packet.data() + 20, functions);
+  for (std::uint32_t f = 0; f < functions; ++f) {
+    std::byte* func = packet.data() + 24 + 28 * std::size_t{f};
+    le::store_u16(func + 0, 0x15B3);  // v_id
+    le::store_u16(func + 2, 0x101A);  // d_id
+    le::store_u32(func + 12, f);      // win_slot
+  }
+  return packet;
+}
+
 }  // namespace vpci::test::linux_packets

@@ -782,6 +782,67 @@ BOOST_FIXTURE_TEST_CASE(a_message_this_pf_does_not_serve_is_answered_bad_data_an
   BOOST_TEST(read.status == ntstatus::success);
 }
 
+// A Linux guest on protocol 1.2 or later sends RESOURCES_ASSIGNED2 (hv_send_resources_allocated): 218 bytes,
+// padded to 224, longer than any block message. The stream framing took at most 168 bytes, so the session
+// called the frame a violation, quarantined the VF and closed the stream, where a shorter unserved message
+// is answered STATUS_BAD_DATA. Its first 168 bytes are kept, and it is answered as any unserved message;
+// the guest's next read is served.
+BOOST_FIXTURE_TEST_CASE(a_linux_resources_assigned2_of_224_bytes_is_answered_bad_data_and_the_stream_goes_on, fixture) {
+  using namespace vpci::test::linux_packets;
+  std::vector<std::byte> input;
+  for (const auto& packet : {linux_resources_assigned2(0xFFFF'8880'0000'1000, 0x22), read_packet(10, 3, slot0, 16)}) {
+    std::array<std::byte, 4> prefix{};
+    le::store_u32(prefix.data(), static_cast<std::uint32_t>(packet.size()));
+    input.insert(input.end(), prefix.begin(), prefix.end());
+    input.insert(input.end(), packet.begin(), packet.end());
+  }
+  std::vector<pf_reply> replies;
+  std::vector<std::vector<unsigned>> answers;
+  std::size_t consumed = 0;
+  while (consumed < input.size()) {  // one byte at a time
+    const pf_input_step step = session0.on_input(std::span{input}.subspan(consumed, 1), out);
+    BOOST_REQUIRE(step.error == no_error);
+    BOOST_REQUIRE(step.consumed == 1u);
+    consumed += step.consumed;
+    if (step.reply.size == 0) continue;
+    replies.push_back(step.reply);
+    answers.push_back(ints(std::span<const std::byte>{out}.first(step.reply.size)));
+    hand_off(session0);
+  }
+  BOOST_REQUIRE(replies.size() == 2u);
+  // pci_response: a completion (type 11, offset8 2, len8 3), the guest's transaction ID, STATUS_BAD_DATA.
+  const auto bad_data = vpci::test::make_bytes({0x18, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
+                                                0x00, 0x10, 0x00, 0x00, 0x80, 0x88, 0xFF, 0xFF, 0x0B, 0x09, 0x00, 0xC0,
+                                                0x00, 0x00, 0x00, 0x00});
+  BOOST_TEST(answers[0] == ints(bad_data), boost::test_tools::per_element());
+  BOOST_TEST(replies[1].status == ntstatus::success);
+  BOOST_TEST(answers[1].size() == 4u + 40u);  // 20 + 16 bytes of block 3, padded
+  BOOST_TEST(session0.counters().unsupported_messages == 1u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  BOOST_TEST(store.counters(vf0).violations == 0u);
+}
+
+// A message the session serves in a packet longer than 168 bytes is longer than its largest legal form:
+// a violation, as when a transport hands the whole packet to on_packet, though the framing kept only the
+// first 168 bytes (the decoders never see the length).
+BOOST_FIXTURE_TEST_CASE(a_block_request_in_a_packet_longer_than_168_bytes_is_a_violation, fixture) {
+  auto packet = read_packet(11, 3, slot0, 16);
+  packet.resize(176);
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_data_inband, 176, 11,
+                                                                 hyperv::vmbus::flag_completion_requested),
+                                  packet.data());
+  BOOST_TEST(session1.on_packet(packet, out).error() == errc::protocol_violation);  // whole
+  std::vector<std::byte> input(4);
+  le::store_u32(input.data(), 176);
+  input.insert(input.end(), packet.begin(), packet.end());
+  const pf_input_step step = session0.on_input(input, out);
+  BOOST_TEST(step.error == errc::protocol_violation);
+  BOOST_TEST(step.consumed == input.size());
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::protocol_violation);
+  BOOST_TEST(session0.counters().unsupported_messages == 0u);
+  expect_untouched();
+}
+
 // Before a version is agreed (negotiation required, as a host requires it) anything but a version request
 // still ends the channel: OpenVMM's VSP gives it up too (UnexpectedPacketOrder).
 BOOST_FIXTURE_TEST_CASE(an_unserved_message_before_negotiation_is_still_a_violation, fixture) {

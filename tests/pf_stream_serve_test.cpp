@@ -26,6 +26,7 @@
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/transport/test_stream.hpp>
 
+#include "linux_packets.hpp"
 #include "test_support.hpp"
 
 BOOST_AUTO_TEST_SUITE(pf_stream_serve_test)
@@ -518,6 +519,30 @@ BOOST_AUTO_TEST_CASE(case_12_violations_close_the_stream) {
     BOOST_TEST(!other.ec.has_value());
     BOOST_TEST(f.pf->blocks().quarantined(1) == quarantine_reason::none);
   }
+}
+
+// A relay that passes the vPCI channel through byte for byte hands the PF a Linux guest's
+// RESOURCES_ASSIGNED2 (224 bytes): async_serve ended with protocol_violation on it, quarantining the VF,
+// and the guest's next read met a closed stream. It is answered STATUS_BAD_DATA and serving goes on.
+BOOST_AUTO_TEST_CASE(a_relayed_linux_resources_assigned2_is_answered_bad_data_and_serving_goes_on) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  serve_result served;
+  f.pf->async_serve(0, slot0, pf_end, f.plain, served.handler());
+  scripted_vf vf(vf_end, slot0);
+  const bytes packet = vpci::test::linux_packets::linux_resources_assigned2(0x5000, 0x22);
+  bytes frame(4);
+  le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
+  frame.insert(frame.end(), packet.begin(), packet.end());
+  vf.send(frame);
+  const std::uint64_t read = vf.send_read(block1);
+  f.exchange(vf);
+  BOOST_TEST(!served.ec.has_value());
+  BOOST_TEST(vf.answers[0x5000] == ntstatus::bad_data);
+  BOOST_TEST(vf.answers[read] == ntstatus::success);
+  BOOST_TEST((vf.arrivals == std::vector<std::uint64_t>{0x5000, read}), boost::test_tools::per_element());
+  BOOST_TEST(f.pf->blocks().quarantined(0) == quarantine_reason::none);
+  BOOST_TEST(pf_end.is_open());
 }
 
 // Case 12, PF half. A stream cut inside a frame ends serving with truncated_message, not success.

@@ -16,6 +16,7 @@
 #include <vpci/core.hpp>
 #include <vpci/engine/vf_message_channel.hpp>
 
+#include "linux_packets.hpp"
 #include "test_support.hpp"
 
 BOOST_AUTO_TEST_SUITE(vf_message_engine_test)
@@ -593,6 +594,50 @@ BOOST_AUTO_TEST_CASE(frames_leave_in_start_order_and_a_cancelled_unsent_frame_ne
   const auto c = channel.step(0);
   BOOST_REQUIRE(c.what == action_kind::send);
   BOOST_TEST(blocks_sent(c.bytes) == (std::vector<std::uint32_t>{6}), boost::test_tools::per_element());
+}
+
+// What a Hyper-V host sends on the vPCI channel besides the block messages can be longer than any of them:
+// BUS_RELATIONS2 for 6 functions is 192 bytes (pci-hyperv.c grows its buffer to any packet). The stream
+// framing took at most 168 bytes, so the channel died on such a packet with protocol_violation and the
+// read in flight never completed with its answer. The packet is dropped as unexpected, and completions
+// longer than 168 bytes answer their reads (the data is the first bytes after the status).
+BOOST_AUTO_TEST_CASE(a_host_bus_relations2_of_192_bytes_is_dropped_and_the_reads_in_flight_complete) {
+  namespace lp = vpci::test::linux_packets;
+  const auto framed = [](const std::vector<std::byte>& packet) {
+    std::vector<std::byte> frame(4);
+    le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
+    frame.insert(frame.end(), packet.begin(), packet.end());
+    return frame;
+  };
+  channel_type channel(own_slot, vf_negotiation_options{.enabled = false});
+  std::array<std::byte, 16> small{};
+  std::array<std::byte, 128> full{};
+  auto first = channel.start_read(block_id{3}, small, 1000);
+  auto second = channel.start_read(block_id{4}, full, 1000);
+  BOOST_REQUIRE(first.has_value());
+  BOOST_REQUIRE(second.has_value());
+  BOOST_REQUIRE(channel.step(0).what == action_kind::send);
+  channel.on_sent();
+
+  const auto relations = lp::host_bus_relations2(6);
+  BOOST_REQUIRE(relations.size() == 192u);
+  // One byte at a time: the skipped bytes too.
+  for (const std::byte b : framed(relations)) BOOST_REQUIRE(channel.on_received(std::span{&b, 1}) == no_error);
+  BOOST_TEST(channel.engine().counters().dropped_unexpected == 1u);
+  // 200 bytes of data after the status (a 220-byte packet, padded to 224): each read takes its length.
+  const auto data = vpci::test::pattern(200, 0x40);
+  BOOST_REQUIRE(channel.on_received(framed(lp::host_read_completion(first->transaction_id, 0, data))) == no_error);
+  BOOST_REQUIRE(channel.on_received(framed(lp::host_read_completion(second->transaction_id, 0, data))) == no_error);
+  BOOST_TEST(channel.receive_error() == no_error);
+  for (const auto& [handle, destination] : {std::pair{*first, std::span<const std::byte>{small}},
+                                            std::pair{*second, std::span<const std::byte>{full}}}) {
+    const auto done = channel.step(0);
+    BOOST_REQUIRE(done.what == action_kind::complete);
+    BOOST_TEST(done.done.handle.transaction_id == handle.transaction_id);
+    BOOST_TEST((done.done.error == no_error));
+    BOOST_TEST(done.done.bytes == destination.size());
+    BOOST_TEST(ints(destination) == ints(std::span{data}.first(destination.size())), boost::test_tools::per_element());
+  }
 }
 
 // The earliest deadline is tracked as operations start and end, not rescanned on every step: it must

@@ -6,8 +6,9 @@
 //
 // Invariants:
 // - the packets and the end-of-stream verdict (finish()) are those of a reference reading of the stream:
-//   frames of a u32 length L in 16..168 and L bytes; the first other L ends the stream as
-//   malformed_message; a stream cut inside a frame (prefix or packet) is truncated_message;
+//   frames of a u32 length L in 16..16384 and L bytes, of which a packet is its first min(L, 168) bytes
+//   and its length L; the first other L ends the stream as malformed_message; a stream cut inside a frame
+//   (prefix or packet) is truncated_message;
 // - so they do not depend on the chunking;
 // - every feed takes at most its input, and a non-empty feed takes at least one byte unless the decoder is
 //   in error; an empty feed takes nothing and hands out no packet;
@@ -15,7 +16,7 @@
 // - at_frame_boundary() is true exactly between frames;
 // - reset() forgets everything: the whole stream fed again at once gives the same packets and verdict;
 // - re-framing each packet (prefix L, then the packet) gives back the stream's bytes up to where the
-//   decoder stopped (encode(decode(x)) == x for the framing).
+//   decoder stopped (encode(decode(x)) == x for the framing), the skipped bytes of a longer packet aside.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -31,7 +32,8 @@ using namespace vpci::hyperv;
 namespace {
 
 struct reading {
-  std::vector<std::vector<std::byte>> packets;
+  std::vector<std::vector<std::byte>> packets;  // the bytes kept of each
+  std::vector<std::size_t> sizes;                 // each packet's length L
   errc verdict{no_error};
 };
 
@@ -45,7 +47,7 @@ reading reference(std::span<const std::byte> stream) {
       return r;
     }
     const std::uint32_t length = le::load_u32(stream.data() + at);
-    if (length < 16 || length > 168) {
+    if (length < 16 || length > 16384) {
       r.verdict = errc::malformed_message;
       return r;
     }
@@ -53,8 +55,9 @@ reading reference(std::span<const std::byte> stream) {
       r.verdict = errc::truncated_message;
       return r;
     }
-    const auto packet = stream.subspan(at + frame_prefix_size, length);
+    const auto packet = stream.subspan(at + frame_prefix_size, length < 168 ? length : 168);
     r.packets.emplace_back(packet.begin(), packet.end());
+    r.sizes.push_back(length);
     at += frame_prefix_size + length;
   }
   return r;
@@ -86,11 +89,16 @@ void feed_chunk(frame_decoder& decoder, std::span<const std::byte> chunk, readin
       return;
     }
     VPCI_FUZZ_CHECK(step.consumed >= 1);
-    VPCI_FUZZ_CHECK(step.packet.empty() || (step.packet.size() >= 16 && step.packet.size() <= 168));
+    VPCI_FUZZ_CHECK(step.packet.empty() ||
+                    (step.packet.size() >= 16 && step.packet.size() <= 168 &&
+                     step.packet_size == (step.packet.size() < 168 ? step.packet.size() : step.packet_size) &&
+                     step.packet_size >= step.packet.size() && step.packet_size <= 16384));
+    VPCI_FUZZ_CHECK(!step.packet.empty() || step.packet_size == 0);
     if (!step.packet.empty()) {
       // A packet ends the step: the decoder stops at the end of the frame.
       VPCI_FUZZ_CHECK(decoder.at_frame_boundary());
       out.packets.emplace_back(step.packet.begin(), step.packet.end());
+      out.sizes.push_back(step.packet_size);
     } else {
       // No packet: the step ran out of input inside a frame.
       VPCI_FUZZ_CHECK(step.consumed == rest.size() && !decoder.at_frame_boundary());
@@ -124,24 +132,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   chunked.verdict = decoder.finish();
   VPCI_FUZZ_CHECK(chunked.verdict == expected.verdict);
-  VPCI_FUZZ_CHECK(chunked.packets == expected.packets);
+  VPCI_FUZZ_CHECK(chunked.packets == expected.packets && chunked.sizes == expected.sizes);
 
-  // Re-framing the packets reproduces the stream up to where reading stopped.
-  std::vector<std::byte> reframed;
-  for (const auto& packet : chunked.packets) {
+  // Re-framing the packets reproduces the stream up to where reading stopped: each frame's prefix and
+  // kept bytes in place, its skipped bytes after them.
+  std::size_t reframed = 0;
+  for (std::size_t i = 0; i < chunked.packets.size(); ++i) {
+    const auto& packet = chunked.packets[i];
     std::byte prefix[frame_prefix_size];
-    le::store_u32(prefix, static_cast<std::uint32_t>(packet.size()));
-    reframed.insert(reframed.end(), prefix, prefix + frame_prefix_size);
-    reframed.insert(reframed.end(), packet.begin(), packet.end());
+    le::store_u32(prefix, static_cast<std::uint32_t>(chunked.sizes[i]));
+    VPCI_FUZZ_CHECK(reframed + frame_prefix_size + chunked.sizes[i] <= stream.size());
+    VPCI_FUZZ_CHECK(equal(std::span<const std::byte>(prefix, frame_prefix_size), stream.subspan(reframed, frame_prefix_size)));
+    VPCI_FUZZ_CHECK(equal(packet, stream.subspan(reframed + frame_prefix_size, packet.size())));
+    reframed += frame_prefix_size + chunked.sizes[i];
   }
-  VPCI_FUZZ_CHECK(reframed.size() <= stream.size() && equal(reframed, stream.first(reframed.size())));
-  if (expected.verdict == no_error) VPCI_FUZZ_CHECK(reframed.size() == stream.size());
+  if (expected.verdict == no_error) VPCI_FUZZ_CHECK(reframed == stream.size());
 
   decoder.reset();
   VPCI_FUZZ_CHECK(decoder.error() == no_error && decoder.at_frame_boundary());
   reading whole;
   feed_chunk(decoder, stream, whole);
   whole.verdict = decoder.finish();
-  VPCI_FUZZ_CHECK(whole.verdict == expected.verdict && whole.packets == expected.packets);
+  VPCI_FUZZ_CHECK(whole.verdict == expected.verdict && whole.packets == expected.packets &&
+                  whole.sizes == expected.sizes);
   return 0;
 }

@@ -182,8 +182,16 @@ void hyperv_seeds(corpus_writer& w) {
   w.write("hyperv_frame_decoder", "session-cut-mid-frame",
           with_chunks({5, 13}, bytes(stream.begin(), stream.begin() + 60)));
   bytes bad = stream;
-  le::store_u32(bad.data() + 4 + version_request_1_4.size() + 4 + version_answer.size(), 169);
+  le::store_u32(bad.data() + 4 + version_request_1_4.size() + 4 + version_answer.size(), 16385);
   w.write("hyperv_frame_decoder", "session-bad-length", with_chunks({9}, bad));
+  // Packets longer than the protocol's, as the vPCI channel carries them: the first 168 bytes kept.
+  bytes long_packets;
+  for (const bytes& packet : {lp::linux_resources_assigned2(0x1000, 0x22), lp::host_bus_relations2(6), read_packet}) {
+    bytes prefix(4);
+    le::store_u32(prefix.data(), static_cast<std::uint32_t>(packet.size()));
+    long_packets = concat({long_packets, prefix, packet});
+  }
+  w.write("hyperv_frame_decoder", "session-long-packets", with_chunks({7, 100}, long_packets));
 }
 
 void windows_seeds(corpus_writer& w) {
@@ -350,6 +358,10 @@ class input_builder {
     for (std::size_t i = 0; i < n; ++i) u8(static_cast<unsigned>(seed + i * 3));
     return *this;
   }
+  input_builder& append(const bytes& more) {
+    out_.insert(out_.end(), more.begin(), more.end());
+    return *this;
+  }
   [[nodiscard]] const bytes& get() const { return out_; }
 
  private:
@@ -505,9 +517,23 @@ void pf_message_seeds(corpus_writer& w) {
     b.u8(0x00).u8(0x00).u16(0);
     standard_blocks(b);
     b.u8(op::op_request).u8(0).u8(1).u8(1).u8(16).u8(0);
-    b.u8(op::op_raw_bytes).u8(8).u32(0x1000).u32(0);
+    b.u8(op::op_raw_bytes).u8(8).u32(0x4001).u32(0);
     b.u8(op::op_request).u8(0).u8(2).u8(1).u8(16).u8(0).u8(op::op_small_buffer).u8(2).u8(1).u8(2).u8(3);
     w.write(t, "bad-frame-length", b.get());
+  }
+  // A Linux guest's RESOURCES_ASSIGNED2 (224 bytes, longer than any block message): STATUS_BAD_DATA, and
+  // the stream goes on to the next read.
+  {
+    input_builder b;
+    b.u8(0x00).u8(0x00).u16(0);
+    standard_blocks(b);
+    const bytes packet = vpci::test::linux_packets::linux_resources_assigned2(0x1000, 0x22);
+    bytes frame(4);
+    le::store_u32(frame.data(), static_cast<std::uint32_t>(packet.size()));
+    frame = lp::concat({frame, packet});
+    b.u8(op::op_raw_bytes).u8(static_cast<unsigned>(frame.size())).append(frame);
+    b.u8(op::op_request).u8(0).u8(2).u8(1).u8(16).u8(0);
+    w.write(t, "linux-resources-assigned2", b.get());
   }
 }
 

@@ -105,15 +105,19 @@ struct harness {
 
   [[nodiscard]] std::size_t limit() const { return 2 * std::size_t{cap} + 2; }
 
-  // The verdict on one whole packet, from the codec and the state before it (the session's doc comment).
-  expected_answer judge(std::span<const std::byte> packet) {
+  // The verdict on one packet of `packet_size` bytes (whole, or its first bytes as the framing keeps
+  // them), from the codec and the state before it (the session's doc comment).
+  expected_answer judge(std::span<const std::byte> packet, std::size_t packet_size) {
     expected_answer a;
-    auto d = vmbus::decode_descriptor(packet);
+    auto d = vmbus::decode_descriptor(packet, packet_size);
     if (!d || d->type != vmbus::packet_data_inband) return violation();
     a.id = d->transaction_id;
-    const auto payload = packet.subspan(std::size_t{d->offset8} * 8);
+    const std::size_t offset = std::size_t{d->offset8} * 8;
+    const auto payload = packet.subspan(offset < packet.size() ? offset : packet.size());
     if (payload.size() < 4) return violation();
     auto type = peek_message_type(payload);
+    // A served message longer than 168 bytes is longer than its largest form: malformed.
+    if (type && packet_size > packet.size() && *type != message_type::invalidate_block) return violation();
     const bool block = type && (*type == message_type::read_block || *type == message_type::write_block);
     if (!type || (!block && *type != message_type::query_protocol_version)) {
       if (state == negotiation::waiting && rules.required) return violation();
@@ -262,7 +266,7 @@ struct harness {
         VPCI_FUZZ_CHECK(out.untouched_from(0));
         continue;
       }
-      const expected_answer a = judge(ref.packet);
+      const expected_answer a = judge(ref.packet, ref.packet_size);
       VPCI_FUZZ_CHECK(session.counters().unsupported_messages == unsupported);
       if (a.violation) {
         VPCI_FUZZ_CHECK(step.error == errc::protocol_violation && step.reply.size == 0);
@@ -295,7 +299,7 @@ struct harness {
       VPCI_FUZZ_CHECK(!reply && reply.error() == errc::busy && out.untouched_from(0));
       return;
     }
-    const expected_answer a = judge(copy.view());
+    const expected_answer a = judge(copy.view(), copy.view().size());
     VPCI_FUZZ_CHECK(session.counters().unsupported_messages == unsupported);
     if (a.violation) {
       VPCI_FUZZ_CHECK(!reply && reply.error() == errc::protocol_violation && out.untouched_from(0));
@@ -406,7 +410,7 @@ struct harness {
   void request(input_reader& in) {
     const std::uint8_t kind = in.u8();
     const std::uint64_t id = in.u8() < 0xF0 ? in.u8() : in.u64();
-    std::array<std::byte, 4 + max_frame_packet_size> frame{};
+    std::array<std::byte, max_frame_size> frame{};
     std::size_t payload_size = 0;
     std::byte* payload = frame.data() + frame_prefix_size + vmbus::descriptor_size;
     std::uint32_t raw_slot = *encode_wslot(slot);

@@ -165,7 +165,7 @@ class pf_message_session {
     const auto step = decoder_.feed(input);
     if (step.error != no_error) return stream_violation(step.consumed);
     if (step.packet.empty()) return {step.consumed, {}, no_error};
-    auto reply = on_packet(step.packet, response_out);
+    auto reply = on_packet(step.packet, step.packet_size, response_out);
     if (!reply) return reply.error() == errc::protocol_violation ? stream_violation(step.consumed)
                                                                  : pf_input_step{step.consumed, {}, reply.error()};
     return {step.consumed, *reply, no_error};
@@ -175,8 +175,9 @@ class pf_message_session {
   // partial frame is discarded; a crash, not a violation: no quarantine), else no_error.
   [[nodiscard]] constexpr errc on_end_of_stream() const noexcept { return decoder_.finish(); }
 
-  // One whole packet from the VF (a frame's content, without the length prefix), for transports that
-  // deliver packets themselves. On success the response frame is in response_out and counts as an unsent
+  // One packet from the VF (a frame's content, without the length prefix), for transports that deliver
+  // packets themselves: the whole packet, or the first bytes of one of `packet_size` bytes (as
+  // hyperv::frame_decoder keeps the first 168 of a longer one). On success the response frame is in response_out and counts as an unsent
   // answer (a version request's answer too; it is never counted in flight); a reply of size 0 is none (a
   // message this PF does not serve that asked for no completion: dropped). Errors (nothing decoded or
   // changed unless said):
@@ -184,15 +185,19 @@ class pf_message_session {
   // - busy: the answer queue is full (accepting() is false): the transport must wait for end_handoff();
   // - protocol_violation: the VF broke the protocol; the VF is quarantined in the store and the caller
   //   closes the connection. No block changed.
-  constexpr result<pf_reply> on_packet(std::span<const std::byte> packet, std::span<std::byte> response_out) noexcept {
+  constexpr result<pf_reply> on_packet(std::span<const std::byte> packet, std::size_t packet_size,
+                                       std::span<std::byte> response_out) noexcept {
     if (response_out.size() < response_buffer_size) return errc::buffer_too_small;
     if (!accepting()) return errc::busy;
-    auto reply = answer(packet, response_out);
+    auto reply = answer(packet, packet_size, response_out);
     if (reply && reply->size != 0) {
       ++unsent_;
       if (reply->admitted) ++unsent_admitted_;
     }
     return reply;
+  }
+  constexpr result<pf_reply> on_packet(std::span<const std::byte> packet, std::span<std::byte> response_out) noexcept {
+    return on_packet(packet, packet.size(), response_out);
   }
 
   // --- the answer queue -----------------------------------------------------------------------------
@@ -334,14 +339,20 @@ class pf_message_session {
 
   [[nodiscard]] constexpr bool stall_watched() const noexcept { return handing_off_ && held_answers() != 0; }
 
-  constexpr result<pf_reply> answer(std::span<const std::byte> packet, std::span<std::byte> response_out) noexcept {
-    auto descriptor = hyperv::vmbus::decode_descriptor(packet);
+  constexpr result<pf_reply> answer(std::span<const std::byte> packet, std::size_t packet_size,
+                                    std::span<std::byte> response_out) noexcept {
+    auto descriptor = hyperv::vmbus::decode_descriptor(packet, packet_size);
     if (!descriptor || descriptor->type != hyperv::vmbus::packet_data_inband) return violation();
-    const auto payload = packet.subspan(std::size_t{descriptor->offset8} * 8);
+    const std::size_t offset = std::size_t{descriptor->offset8} * 8;
+    const auto payload = packet.subspan(offset < packet.size() ? offset : packet.size());
     // A type this library does not name is a message this PF does not serve, not garbage: only a payload
     // too short to hold a type word is.
     auto type = hyperv::peek_message_type(payload);
     if (!type && type.error() != errc::unknown_message_type) return violation();
+    // Only the first bytes of a packet longer than any message this PF serves were kept: a message it
+    // serves in such a packet is longer than its largest legal form (malformed, as the decoders judge
+    // a packet they see whole); any other is answered as unserved, whatever its length.
+    if (type && packet_size > packet.size() && *type != hyperv::message_type::invalidate_block) return violation();
     const std::uint64_t id = descriptor->transaction_id;
     if (type && *type == hyperv::message_type::query_protocol_version) return answer_version(payload, id, response_out);
     const bool block_message =

@@ -172,7 +172,7 @@ class vf_message_channel {
         return receive_error_;
       }
       if (step_result.packet.empty()) continue;
-      on_packet(step_result.packet);
+      on_packet(step_result.packet, step_result.packet_size);
     }
     return no_error;
   }
@@ -224,12 +224,14 @@ class vf_message_channel {
     bool unsent{false};  // in send_queue_
   };
 
-  // One packet from the PF: the negotiation's answer, or the engine's.
-  constexpr void on_packet(std::span<const std::byte> packet) noexcept {
-    auto descriptor = hyperv::vmbus::decode_descriptor(packet);
+  // One packet from the PF (whole, or the first bytes of one of `packet_size` bytes): the negotiation's
+  // answer, or the engine's.
+  constexpr void on_packet(std::span<const std::byte> packet, std::size_t packet_size) noexcept {
+    auto descriptor = hyperv::vmbus::decode_descriptor(packet, packet_size);
     if (descriptor && descriptor->type == hyperv::vmbus::packet_completion) {
       if (negotiation_.answers(descriptor->transaction_id)) {
-        if (negotiation_.on_answer(packet) == vf_negotiation_state::failed) fail_pending(negotiation_.error());
+        if (negotiation_.on_answer(packet, packet_size) == vf_negotiation_state::failed)
+          fail_pending(negotiation_.error());
         return;
       }
       if (is_unsent(vf_op_handle{descriptor->transaction_id})) {
@@ -237,7 +239,7 @@ class vf_message_channel {
         return;
       }
     }
-    const vf_event event = engine_.on_packet(packet);
+    const vf_event event = engine_.on_packet(packet, packet_size);
     if (event.kind == vf_event_kind::completion) push(event);
   }
 

@@ -148,14 +148,18 @@ class vf_message_engine {
     return vf_started{vf_op_handle{id}, *size};
   }
 
-  // One packet from the PF (a frame's content, without the length prefix).
-  constexpr vf_event on_packet(std::span<const std::byte> packet) noexcept {
-    auto descriptor = hyperv::vmbus::decode_descriptor(packet);
+  // One packet from the PF (a frame's content, without the length prefix): the whole packet, or the
+  // first bytes of one of `packet_size` bytes (hyperv::frame_decoder keeps the first 168 of a longer one).
+  constexpr vf_event on_packet(std::span<const std::byte> packet, std::size_t packet_size) noexcept {
+    auto descriptor = hyperv::vmbus::decode_descriptor(packet, packet_size);
     if (!descriptor) return drop(vf_drop_reason::malformed);
-    if (descriptor->type == hyperv::vmbus::packet_completion) return on_completion(descriptor->transaction_id, packet);
-    if (descriptor->type == hyperv::vmbus::packet_data_inband) return on_inband(packet, std::size_t{descriptor->offset8} * 8);
+    if (descriptor->type == hyperv::vmbus::packet_completion)
+      return on_completion(descriptor->transaction_id, packet, packet_size);
+    if (descriptor->type == hyperv::vmbus::packet_data_inband)
+      return on_inband(packet, packet_size, std::size_t{descriptor->offset8} * 8);
     return drop(vf_drop_reason::unexpected_message);
   }
+  constexpr vf_event on_packet(std::span<const std::byte> packet) noexcept { return on_packet(packet, packet.size()); }
 
   // The next operation whose deadline is at or before `now_ns` (earliest deadline first, then the
   // earliest started), completed with errc::timeout; an empty event when none. Call until empty.
@@ -349,19 +353,20 @@ class vf_message_engine {
   // A reply whose descriptor is well formed and whose ID names a live operation answers that
   // operation: if its body breaks the protocol the operation fails with protocol_violation (waiting for
   // its deadline would only delay the same verdict).
-  constexpr vf_event on_completion(std::uint64_t id, std::span<const std::byte> packet) noexcept {
+  constexpr vf_event on_completion(std::uint64_t id, std::span<const std::byte> packet,
+                                   std::size_t packet_size) noexcept {
     const std::size_t slot = find(id);
     if (slot == MaxInFlight) return drop(vf_drop_reason::unknown_id);
     op_slot& s = slots_[slot];
     if (s.kind == vf_op_kind::write) {
-      auto reply = hyperv::decode_write_completion(packet);
+      auto reply = hyperv::decode_write_completion(packet, packet_size);
       if (!reply) return violation(slot);
       const errc error = block_completion_errc(reply->status);
       bump(counters_.completed);
       if (error != no_error) return finish(slot, error, 0, reply->status);
       return finish(slot, error, s.length);
     }
-    auto reply = hyperv::decode_read_response(packet);
+    auto reply = hyperv::decode_read_response(packet, packet_size);
     if (!reply) {
       if (reply.error() == errc::empty_response) {
         bump(counters_.completed);
@@ -385,12 +390,14 @@ class vf_message_engine {
     return finish(slot, errc::protocol_violation, 0);
   }
 
-  constexpr vf_event on_inband(std::span<const std::byte> packet, std::size_t payload_offset) noexcept {
-    auto type = hyperv::peek_message_type(packet.subspan(payload_offset));
+  constexpr vf_event on_inband(std::span<const std::byte> packet, std::size_t packet_size,
+                               std::size_t payload_offset) noexcept {
+    // A payload past the bytes kept of a long packet shows no type word: nothing this VF takes.
+    auto type = hyperv::peek_message_type(packet.subspan(payload_offset < packet.size() ? payload_offset : packet.size()));
     if (!type) return drop(type.error() == errc::unknown_message_type ? vf_drop_reason::unexpected_message
                                                                       : vf_drop_reason::malformed);
     if (*type != hyperv::message_type::invalidate_block) return drop(vf_drop_reason::unexpected_message);
-    auto message = hyperv::decode_invalidate(packet);
+    auto message = hyperv::decode_invalidate(packet, packet_size);
     if (!message) return drop(vf_drop_reason::malformed);
     if (!(message->slot == slot_)) return drop(vf_drop_reason::foreign_slot);
     pending_invalidations_ |= message->mask;

@@ -88,11 +88,12 @@ class vf_negotiation {
   [[nodiscard]] constexpr bool answers(std::uint64_t id) const noexcept {
     return state_ == vf_negotiation_state::awaiting && id == transaction_id(index_);
   }
-  // The PF's answer to the offer awaiting it (a whole completion packet; answers() said so). Returns the
-  // new state: agreed, offering (the next lower version is due), or failed.
-  constexpr vf_negotiation_state on_answer(std::span<const std::byte> packet) noexcept {
+  // The PF's answer to the offer awaiting it (a completion packet of `packet_size` bytes, whole or its
+  // first bytes; answers() said so). Returns the new state: agreed, offering (the next lower version is
+  // due), or failed.
+  constexpr vf_negotiation_state on_answer(std::span<const std::byte> packet, std::size_t packet_size) noexcept {
     if (state_ != vf_negotiation_state::awaiting) return state_;
-    auto answer = hyperv::decode_version_response(packet);
+    auto answer = hyperv::decode_version_response(packet, packet_size);
     if (!answer) return fail(errc::protocol_violation);
     switch (hyperv::judge_version_status(answer->status)) {
       case hyperv::version_verdict::accepted: state_ = vf_negotiation_state::agreed; break;

@@ -3,14 +3,20 @@
 // A frame is a u32 little-endian length L followed by L bytes: one VMBus packet (the 16-byte
 // descriptor, then the payload) as VMBus would carry it, padded with zeros to len8 * 8 bytes. VMBus
 // delimits packets itself; a byte stream does not, so the prefix restores the packet boundary. Senders
-// write L = len8 * 8 (every encoder here pads); receivers take any L from 16 to 168, so the unpadded
+// write L = len8 * 8 (every encoder here pads); receivers take any L from 16 to 16384, so the unpadded
 // packets earlier vpci peers sent (up to 7 bytes short of len8 * 8) still decode: the descriptor and
-// message decoders check the rest. 168 is the largest real packet: a full 128-byte write as Linux sends
-// it (16 + 16 + 128 + 4 reserved = 164, padded). Any other L means the peer is not speaking this protocol
-// or the stream lost sync; nothing after it can be trusted, so the decoder's error is sticky and the
-// caller closes the stream.
+// message decoders check the rest. 16384 is the vPCI channel's ring (pci-hyperv.c opens it with
+// pci_ring_size, 16 KiB each way): no packet on that channel is longer. The protocol's own messages are
+// at most 168 bytes (a full 128-byte write as Linux sends it: 16 + 16 + 128 + 4 reserved = 164, padded),
+// but the channel carries longer ones a relay passes on (RESOURCES_ASSIGNED2, 224 bytes; BUS_RELATIONS2,
+// 24 + 28 bytes per function), which a PF answers STATUS_BAD_DATA and a VF drops. Of a longer packet the
+// decoder keeps the first 168 bytes, where every field of every message lies, and skips the rest; it
+// hands out those bytes with the packet's whole length, which the descriptor check needs. Any other L
+// means the peer is not speaking this protocol or the stream lost sync; nothing after it can be trusted,
+// so the decoder's error is sticky and the caller closes the stream.
 //
-// Freestanding: no heap, no exceptions; the decoder keeps one frame in a fixed buffer.
+// Freestanding: no heap, no exceptions; the decoder keeps at most 4 + 168 bytes of a frame in a fixed
+// buffer.
 #pragma once
 
 #include <array>
@@ -28,9 +34,11 @@ namespace vpci::hyperv {
 inline constexpr std::size_t frame_prefix_size = 4;
 // The smallest packet: a bare descriptor.
 inline constexpr std::size_t min_frame_packet_size = vmbus::descriptor_size;
-// The largest packet: a full write with the Linux reserved tail, padded (168).
-inline constexpr std::size_t max_frame_packet_size = vmbus::max_packet_size;
-inline constexpr std::size_t max_frame_size = frame_prefix_size + max_frame_packet_size;
+// The largest packet a receiver takes: the vPCI channel's ring, 16 KiB (see the top of this file).
+inline constexpr std::size_t max_frame_packet_size = 16384;
+// The largest frame vpci writes, and as much of one as the decoder keeps: prefix and the protocol's
+// largest packet, a full write with the Linux reserved tail, padded (4 + 168).
+inline constexpr std::size_t max_frame_size = frame_prefix_size + vmbus::max_packet_size;
 
 // Exact frame sizes of the fixed-size messages, for sizing buffers.
 inline constexpr std::size_t read_request_frame_size =
@@ -159,7 +167,7 @@ constexpr result<std::size_t> encode_packet_frame(const Message& message, std::s
 //     auto step = decoder.feed(chunk);
 //     chunk = chunk.subspan(step.consumed);
 //     if (step.error != vpci::no_error) { close the stream; break; }
-//     if (!step.packet.empty()) engine.on_packet(step.packet);
+//     if (!step.packet.empty()) engine.on_packet(step.packet, step.packet_size);
 //   }
 //   at end of stream: decoder.finish() is truncated_message when the stream was cut mid-frame.
 //
@@ -168,7 +176,9 @@ class frame_decoder {
  public:
   struct step {
     std::size_t consumed{0};               // bytes of the input taken
-    std::span<const std::byte> packet{};  // a whole packet, or empty; valid until the next feed/reset
+    std::span<const std::byte> packet{};  // a whole packet, or the first 168 bytes of a longer one, or
+                                          // empty; valid until the next feed/reset
+    std::size_t packet_size{0};           // the whole packet's length (L), packet.size() unless longer
     errc error{no_error};                 // malformed_message: bad length, sticky
   };
 
@@ -177,34 +187,34 @@ class frame_decoder {
   // Takes bytes up to the end of the next frame. A non-empty input always advances (consumed >= 1)
   // unless the decoder is in error.
   constexpr step feed(std::span<const std::byte> input) noexcept {
-    if (error_ != no_error) return {0, {}, error_};
+    if (error_ != no_error) return {0, {}, 0, error_};
     if (packet_ready_) {
       // The previous call handed out the packet; its bytes may now be reused.
-      filled_ = 0;
+      received_ = 0;
       packet_ready_ = false;
     }
     std::size_t consumed = 0;
-    if (filled_ < frame_prefix_size) {
-      consumed += take(input, frame_prefix_size - filled_);
-      if (filled_ < frame_prefix_size) return {consumed, {}, no_error};
+    if (received_ < frame_prefix_size) {
+      consumed += take(input, frame_prefix_size);
+      if (received_ < frame_prefix_size) return {consumed, {}, 0, no_error};
       const std::uint32_t length = le::load_u32(buffer_.data());
       if (!valid_frame_packet_size(length)) {
         error_ = errc::malformed_message;
-        return {consumed, {}, error_};
+        return {consumed, {}, 0, error_};
       }
       packet_size_ = length;
     }
-    const std::size_t frame_size = frame_prefix_size + packet_size_;
-    consumed += take(input.subspan(consumed), frame_size - filled_);
-    if (filled_ < frame_size) return {consumed, {}, no_error};
+    consumed += take(input.subspan(consumed), frame_prefix_size + packet_size_);
+    if (received_ < frame_prefix_size + packet_size_) return {consumed, {}, 0, no_error};
     packet_ready_ = true;
-    return {consumed, std::span<const std::byte>{buffer_.data() + frame_prefix_size, packet_size_}, no_error};
+    const std::size_t kept = packet_size_ < vmbus::max_packet_size ? packet_size_ : vmbus::max_packet_size;
+    return {consumed, std::span<const std::byte>{buffer_.data() + frame_prefix_size, kept}, packet_size_, no_error};
   }
 
   // The sticky error, or no_error.
   [[nodiscard]] constexpr errc error() const noexcept { return error_; }
   // True when no partial frame is buffered (the last packet handed out counts as consumed).
-  [[nodiscard]] constexpr bool at_frame_boundary() const noexcept { return filled_ == 0 || packet_ready_; }
+  [[nodiscard]] constexpr bool at_frame_boundary() const noexcept { return received_ == 0 || packet_ready_; }
   // The verdict at end of stream: the sticky error, truncated_message when cut mid-frame, else no_error.
   [[nodiscard]] constexpr errc finish() const noexcept {
     if (error_ != no_error) return error_;
@@ -212,22 +222,26 @@ class frame_decoder {
   }
   // Forgets everything, the error included (a new stream).
   constexpr void reset() noexcept {
-    filled_ = 0;
+    received_ = 0;
     packet_size_ = 0;
     packet_ready_ = false;
     error_ = no_error;
   }
 
  private:
-  constexpr std::size_t take(std::span<const std::byte> input, std::size_t wanted) noexcept {
+  // Takes input until `frame_end` bytes of the frame are received; stores what fits in the buffer and
+  // skips the rest (a packet's bytes past the first 168).
+  constexpr std::size_t take(std::span<const std::byte> input, std::size_t frame_end) noexcept {
+    const std::size_t wanted = frame_end - received_;
     const std::size_t n = input.size() < wanted ? input.size() : wanted;
-    le::copy(input.first(n), buffer_.data() + filled_);
-    filled_ += n;
+    const std::size_t room = received_ < buffer_.size() ? buffer_.size() - received_ : 0;
+    le::copy(input.first(n < room ? n : room), buffer_.data() + received_);
+    received_ += n;
     return n;
   }
 
   std::array<std::byte, max_frame_size> buffer_{};
-  std::size_t filled_{0};
+  std::size_t received_{0};  // bytes of the current frame taken, prefix included
   std::size_t packet_size_{0};
   bool packet_ready_{false};
   errc error_{no_error};

@@ -18,7 +18,9 @@
 //   in a read completion it cannot even be told apart from data (no length field says where the data
 //   ends).
 // Decoders validate every length and field before touching the output; encoders refuse invalid arguments
-// and write nothing then.
+// and write nothing then. The decoders of whole packets (the descriptor, and what a VF receives) also take
+// the packet's whole length beside its bytes, for a receiver that kept only a long packet's first bytes
+// (framing.hpp's frame_decoder keeps 168, where every field of every message lies).
 #pragma once
 
 #include <array>
@@ -114,23 +116,30 @@ constexpr void store_descriptor(const packet_descriptor& d, std::byte* out) noex
   le::store_u64(out + 8, d.transaction_id);
 }
 
-// Which of the descriptor's checks a whole packet fails (decode_descriptor's rules, for a reader that says
+// Which of the descriptor's checks a packet fails (decode_descriptor's rules, for a reader that says
 // which field is wrong): the payload offset must lie inside the packet, after the descriptor, and len8 * 8
 // must be the packet's length rounded up to 8 bytes. A packet as VMBus delivers it is exactly len8 * 8
 // bytes; one up to 7 bytes shorter (the unpadded form earlier vpci peers sent on a stream) is accepted too.
+// `packet` holds the whole packet, or the first bytes of one of `packet_size` bytes (a frame decoder keeps
+// the first 168: framing.hpp); the checks are against `packet_size`.
 enum class descriptor_fault { none, truncated, payload_offset, packet_length };
-[[nodiscard]] constexpr descriptor_fault find_descriptor_fault(std::span<const std::byte> packet) noexcept {
-  if (packet.size() < descriptor_size) return descriptor_fault::truncated;
+[[nodiscard]] constexpr descriptor_fault find_descriptor_fault(std::span<const std::byte> packet,
+                                                               std::size_t packet_size) noexcept {
+  if (packet.size() < descriptor_size || packet_size < packet.size()) return descriptor_fault::truncated;
   const std::size_t offset = std::size_t{le::load_u16(packet.data() + 2)} * 8;
   const std::size_t length = std::size_t{le::load_u16(packet.data() + 4)} * 8;
-  if (offset < descriptor_size || offset > packet.size()) return descriptor_fault::payload_offset;
-  if (length != padded(packet.size())) return descriptor_fault::packet_length;
+  if (offset < descriptor_size || offset > packet_size) return descriptor_fault::payload_offset;
+  if (length != padded(packet_size)) return descriptor_fault::packet_length;
   return descriptor_fault::none;
 }
+[[nodiscard]] constexpr descriptor_fault find_descriptor_fault(std::span<const std::byte> packet) noexcept {
+  return find_descriptor_fault(packet, packet.size());
+}
 
-// Decodes and checks the descriptor of a whole packet (find_descriptor_fault's rules).
-[[nodiscard]] constexpr result<packet_descriptor> decode_descriptor(std::span<const std::byte> packet) noexcept {
-  switch (find_descriptor_fault(packet)) {
+// Decodes and checks the descriptor of a packet (find_descriptor_fault's rules).
+[[nodiscard]] constexpr result<packet_descriptor> decode_descriptor(std::span<const std::byte> packet,
+                                                                    std::size_t packet_size) noexcept {
+  switch (find_descriptor_fault(packet, packet_size)) {
     case descriptor_fault::none: break;
     case descriptor_fault::truncated: return errc::truncated_message;
     case descriptor_fault::payload_offset:
@@ -139,6 +148,9 @@ enum class descriptor_fault { none, truncated, payload_offset, packet_length };
   return packet_descriptor{le::load_u16(packet.data() + 0), le::load_u16(packet.data() + 2),
                            le::load_u16(packet.data() + 4), le::load_u16(packet.data() + 6),
                            le::load_u64(packet.data() + 8)};
+}
+[[nodiscard]] constexpr result<packet_descriptor> decode_descriptor(std::span<const std::byte> packet) noexcept {
+  return decode_descriptor(packet, packet.size());
 }
 }  // namespace vmbus
 
@@ -257,14 +269,18 @@ struct read_response {
 // truncated_message below 20; malformed_message for a bad descriptor; unknown_message_type when not a
 // completion; empty_response for a success with no byte at all after the status (only the unpadded 20-byte
 // form can say that; VMBus never delivers it).
-[[nodiscard]] constexpr result<read_response> decode_read_response(std::span<const std::byte> packet) noexcept {
+[[nodiscard]] constexpr result<read_response> decode_read_response(std::span<const std::byte> packet,
+                                                                   std::size_t packet_size) noexcept {
   if (auto e = detail::check_min_size(packet.size(), read_response::header_size); e != no_error) return e;
-  auto d = vmbus::decode_descriptor(packet);
+  auto d = vmbus::decode_descriptor(packet, packet_size);
   if (!d) return d.error();
   if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
   const auto status = static_cast<ntstatus>(le::load_u32(packet.data() + 16));
   if (status == ntstatus::success && packet.size() == read_response::header_size) return errc::empty_response;
   return read_response{d->transaction_id, status, packet.subspan(read_response::header_size)};
+}
+[[nodiscard]] constexpr result<read_response> decode_read_response(std::span<const std::byte> packet) noexcept {
+  return decode_read_response(packet, packet.size());
 }
 
 // struct pci_write_block: type 0:4, block_id 4:4, wslot 8:4, byte_count 12:4, bytes 16:n.
@@ -341,12 +357,16 @@ struct write_completion {
 }
 
 // Accepts 20 bytes or more (hv_pci_write_config_compl reads only the status, at any length).
-[[nodiscard]] constexpr result<write_completion> decode_write_completion(std::span<const std::byte> packet) noexcept {
+[[nodiscard]] constexpr result<write_completion> decode_write_completion(std::span<const std::byte> packet,
+                                                                         std::size_t packet_size) noexcept {
   if (auto e = detail::check_min_size(packet.size(), write_completion::message_size); e != no_error) return e;
-  auto d = vmbus::decode_descriptor(packet);
+  auto d = vmbus::decode_descriptor(packet, packet_size);
   if (!d) return d.error();
   if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
   return write_completion{d->transaction_id, static_cast<ntstatus>(le::load_u32(packet.data() + 16))};
+}
+[[nodiscard]] constexpr result<write_completion> decode_write_completion(std::span<const std::byte> packet) noexcept {
+  return decode_write_completion(packet, packet.size());
 }
 
 // struct pci_dev_inval_block: descriptor 0:16, type 16:4, wslot 20:4, block_mask 24:8. 32 bytes, a
@@ -372,9 +392,10 @@ struct invalidate {
 // 32 bytes or more, with the payload right after the descriptor. A short invalidate is truncated (the
 // Linux guest drops it as "too small"); bytes after the mask are ignored, as the Linux guest does (a
 // dropped invalidate would be a doorbell lost).
-[[nodiscard]] constexpr result<invalidate> decode_invalidate(std::span<const std::byte> packet) noexcept {
+[[nodiscard]] constexpr result<invalidate> decode_invalidate(std::span<const std::byte> packet,
+                                                             std::size_t packet_size) noexcept {
   if (auto e = detail::check_min_size(packet.size(), invalidate::wire_size); e != no_error) return e;
-  auto d = vmbus::decode_descriptor(packet);
+  auto d = vmbus::decode_descriptor(packet, packet_size);
   if (!d) return d.error();
   if (d->type != vmbus::packet_data_inband) return errc::unknown_message_type;
   if (std::size_t{d->offset8} * 8 != vmbus::descriptor_size) return errc::malformed_message;
@@ -383,6 +404,9 @@ struct invalidate {
   auto slot = decode_wslot(le::load_u32(payload.data() + 4));
   if (!slot) return slot.error();
   return invalidate{*slot, block_mask{le::load_u64(payload.data() + 8)}};
+}
+[[nodiscard]] constexpr result<invalidate> decode_invalidate(std::span<const std::byte> packet) noexcept {
+  return decode_invalidate(packet, packet.size());
 }
 
 // struct pci_version_request: type 0:4 (QUERY_PROTOCOL_VERSION), protocol_version 4:4. The first message a
@@ -438,14 +462,18 @@ struct version_response {
 
 // Accepts 20 bytes or more (hv_pci_generic_compl takes the status at any length); the version is read
 // only when all four of its bytes are present.
-[[nodiscard]] constexpr result<version_response> decode_version_response(std::span<const std::byte> packet) noexcept {
+[[nodiscard]] constexpr result<version_response> decode_version_response(std::span<const std::byte> packet,
+                                                                         std::size_t packet_size) noexcept {
   if (auto e = detail::check_min_size(packet.size(), version_response::min_size); e != no_error) return e;
-  auto d = vmbus::decode_descriptor(packet);
+  auto d = vmbus::decode_descriptor(packet, packet_size);
   if (!d) return d.error();
   if (d->type != vmbus::packet_completion) return errc::unknown_message_type;
   const std::uint32_t version =
       packet.size() >= version_response::wire_size ? le::load_u32(packet.data() + 20) : std::uint32_t{0};
   return version_response{d->transaction_id, static_cast<ntstatus>(le::load_u32(packet.data() + 16)), version};
+}
+[[nodiscard]] constexpr result<version_response> decode_version_response(std::span<const std::byte> packet) noexcept {
+  return decode_version_response(packet, packet.size());
 }
 
 // What a guest makes of the status answering one version it offered (hv_pci_protocol_negotiation): a
