@@ -446,6 +446,46 @@ BOOST_AUTO_TEST_CASE(a_failed_connect_says_what_failed_without_naming_boost_sour
   BOOST_TEST(!async_ec.has_location());
 }
 
+// A path longer than a socket address holds (sun_path, 108 bytes): Asio's endpoint throws for it, and the
+// error_code form of connect() let that exception out, so a tool reported a bare "File name too long"
+// without the path. Both forms say name_too_long, nothing throws, and the connection in use stays.
+BOOST_AUTO_TEST_CASE(a_path_too_long_for_a_socket_address_is_name_too_long_and_changes_nothing) {
+  served_fixture f;
+  const std::string too_long = "/tmp/" + std::string(120, 'x') + ".sock";
+  boost::system::error_code ec;
+  BOOST_CHECK_NO_THROW(f.client.connect(too_long, ec));
+  BOOST_TEST((ec == boost::asio::error::name_too_long), ec.message());
+  boost::system::error_code async_ec = errc::device_error;
+  bool done = false;
+  f.client.async_connect(too_long, [&](boost::system::error_code e) {
+    async_ec = e;
+    done = true;
+  });
+  BOOST_TEST(!done);  // never inline
+  f.run_until([&] { return done; });
+  BOOST_TEST((async_ec == boost::asio::error::name_too_long), async_ec.message());
+  BOOST_TEST(f.client.is_open());
+  BOOST_TEST(!f.client.lasting_failure());
+  std::array<std::byte, 4> id{};
+  boost::system::error_code read = errc::device_error;
+  bool read_done = false;
+  f.client.async_read(0, id, [&](boost::system::error_code e, std::size_t) {
+    read = e;
+    read_done = true;
+  });
+  f.run_until([&] { return read_done; });
+  BOOST_TEST(!read, read.message());
+  BOOST_TEST(octets(id) == octets(make_bytes({0xF4, 0x1A, 0x34, 0x12})), boost::test_tools::per_element());
+  // The throwing constructor names the path.
+  std::string what;
+  try {
+    vfio_user_config_space space(f.io, too_long);
+  } catch (const boost::system::system_error& e) {
+    what = e.what();
+  }
+  BOOST_TEST(what == "vpci: vfio-user connect " + too_long + ": File name too long [system:36]");
+}
+
 BOOST_AUTO_TEST_CASE(bounds_are_checked_before_anything_is_sent) {
   served_fixture f;
   std::array<std::byte, 4> out{};

@@ -93,6 +93,7 @@
 #include <vector>
 
 #include <poll.h>
+#include <sys/un.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -204,15 +205,18 @@ class basic_vfio_user_config_space {
 
   // Blocking connect to `path` and handshake. Errors: the socket's (connect), the handshake's (above),
   // vpci::errc::busy while an asynchronous operation is pending, one that close() ended included until its
-  // completion has run (nothing changes then: the connection in use, or its lasting failure, stays).
+  // completion has run, and boost::asio::error::name_too_long for a path longer than a socket address holds
+  // (nothing changes on either: the connection in use, or its lasting failure, stays).
   void connect(const std::string& path, boost::system::error_code& ec) {
     if (active_) {  // an asynchronous operation still uses the socket
       ec = errc::busy;
       return;
     }
+    const auto endpoint = endpoint_of(path, ec);
+    if (ec) return;
     reset_state();
     socket_.close(ec);
-    socket_.connect(protocol_type::endpoint(path), ec);
+    socket_.connect(endpoint, ec);
     ec = without_source_location(ec);
     if (!ec) handshake_sync(ec);
   }
@@ -227,9 +231,9 @@ class basic_vfio_user_config_space {
     handshake_sync(ec);
   }
 
-  // Completion: void(boost::system::error_code). Errors as connect(): busy (posted) while an asynchronous
-  // operation is pending, and nothing changes then. Operations started while it connects run after its
-  // handshake. Never completes inline.
+  // Completion: void(boost::system::error_code). Errors as connect(): busy while an asynchronous operation
+  // is pending, name_too_long for a path a socket address cannot hold, both posted, and nothing changes
+  // then. Operations started while it connects run after its handshake. Never completes inline.
   template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_connect(std::string path, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_compose<CompletionToken, void(boost::system::error_code)>(
@@ -986,10 +990,21 @@ class basic_vfio_user_config_space {
     boost::asio::post(socket_.get_executor(), std::move(next));
   }
 
-  // async_open / async_connect refused: nothing changes.
+  // async_open / async_connect refused (busy, or a path too long): nothing changes.
   template <class Self>
-  void refuse_busy(Self& s) {
-    boost::asio::post(socket_.get_executor(), [s = std::move(s)]() mutable { s(make_error_code(errc::busy)); });
+  void refuse(Self& s, boost::system::error_code ec) {
+    boost::asio::post(socket_.get_executor(), [s = std::move(s), ec]() mutable { s(ec); });
+  }
+
+  // The socket address of `path`, or name_too_long when sun_path cannot hold it (Asio's endpoint throws
+  // then, which the error-code forms must not).
+  static protocol_type::endpoint endpoint_of(const std::string& path, boost::system::error_code& ec) {
+    if (path.size() >= sizeof(::sockaddr_un{}.sun_path)) {
+      ec = boost::asio::error::name_too_long;
+      return {};
+    }
+    ec = {};
+    return protocol_type::endpoint(path);
   }
 
   // async_open: the socket adopted, then the handshake.
@@ -999,7 +1014,7 @@ class basic_vfio_user_config_space {
 
     template <class Self>
     void operator()(Self& s) {
-      if (self->active_) return self->refuse_busy(s);  // it still uses the connection
+      if (self->active_) return self->refuse(s, make_error_code(errc::busy));  // it still uses the connection
       self->reset_state();
       self->socket_ = std::move(socket);
       self->async_exchange(plan(self, plan::kind::handshake), std::move(s),
@@ -1021,14 +1036,16 @@ class basic_vfio_user_config_space {
 
     template <class Self>
     void operator()(Self& s) {
-      if (self->active_) return self->refuse_busy(s);
+      if (self->active_) return self->refuse(s, make_error_code(errc::busy));
+      boost::system::error_code invalid;
+      const auto endpoint = endpoint_of(path, invalid);
+      if (invalid) return self->refuse(s, invalid);
       self->active_ = true;
       self->reset_state();
       generation = self->generation_;
       boost::system::error_code ignored;
       self->socket_.close(ignored);
       at = state::connecting;
-      const protocol_type::endpoint endpoint(path);
       self->socket_.async_connect(endpoint, uncancellable(std::move(s)));
     }
     template <class Self>
