@@ -1838,4 +1838,40 @@ BOOST_AUTO_TEST_CASE(a_pf_served_only_by_write_hooks_announces_no_heartbeat_it_d
   BOOST_TEST(vf.read_block(block5, out, ec) == block5_size, ec.message());  // the hooks still serve
 }
 
+// A VF that probed while async_serve ran knows the PF's heartbeat. When serving ended, the PF withdrew it
+// (identity before limits) and served on through its write hooks, but the VF saw only the beat stop: after
+// 4 intervals it called the PF gone and failed its requests from then on, some of them run by the PF
+// (found by a review that built a VF from docs/protocol.md alone: 8 of 40 writes reported done, 9 run).
+// When the beat stops the VF reads identity once, finds the heartbeat withdrawn, and goes on without it.
+BOOST_AUTO_TEST_CASE(a_vf_that_saw_the_heartbeat_goes_on_when_the_pf_withdraws_it) {
+  memory_fixture<manual_timing> f;
+  serve_result served;
+  boost::asio::cancellation_signal cancel;
+  f.pf->async_serve(0, boost::asio::bind_cancellation_slot(cancel.slot(), served.handler()));
+  f.settle();
+  BOOST_REQUIRE(f.vf().u32(reg::identity) == 0x00050002u);  // invalidation, heartbeat
+  vf_endpoint<memory_config_space, manual_timing> vf(f.space, f.window, vf_mailbox_options{}, f.timing);
+  std::array<std::byte, block5_size> out{};
+  boost::system::error_code ec;
+  BOOST_REQUIRE(vf.read_block(block5, out, ec) == block5_size);  // the probe: a 100 ms heartbeat
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  f.settle();
+  BOOST_REQUIRE(served.calls == 1);
+  BOOST_REQUIRE(f.vf().u32(reg::identity) == 0x00010002u);  // withdrawn
+  std::size_t identity_reads = 0;
+  f.space.set_access_observer([&](access_direction direction, std::size_t offset, std::size_t) {
+    if (direction == access_direction::read && offset == f.window + reg::identity) ++identity_reads;
+  });
+  const auto writes_before = f.pf->blocks().counters(0).writes;
+  for (unsigned i = 0; i < 60; ++i) {  // a write every 50 ms for 3 s
+    f.timing.advance(50ms);
+    f.settle();
+    BOOST_TEST(vf.write_block(block5, pattern(block5_size, i), ec) == block5_size, "write " << i << ": " << ec.message());
+  }
+  BOOST_TEST(f.pf->blocks().counters(0).writes - writes_before == 60u);
+  BOOST_TEST(identity_reads == 1u);  // once, when the beat was seen stopped
+  const auto stored = f.pf->blocks().contents(0, block5);
+  BOOST_TEST(std::vector<std::byte>(stored.begin(), stored.end()) == pattern(block5_size, 59), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_serve_test

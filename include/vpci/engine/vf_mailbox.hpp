@@ -104,6 +104,7 @@ class vf_mailbox_engine {
     writing_request,        // the request dword: the doorbell
     answer_wait,            // a request (or an orphan) is on the wire: wait for a peer signal or the poll interval
     reading_status,         // the status dword
+    confirming_heartbeat,   // identity, once the beat stopped: withdrawn (docs/protocol.md 5.5), or the PF is gone
     reading_result,         // the NTSTATUS of a FAILED answer
     reading_data,           // the answer's data
     verifying,              // the tear check: the status dword again
@@ -295,6 +296,7 @@ class vf_mailbox_engine {
 
         case state::reading_status:
         case state::verifying: return issue_read(mailbox::reg::status, 4);
+        case state::confirming_heartbeat: return issue_read(mailbox::reg::identity, 4);
         case state::reading_result: return issue_read(mailbox::reg::result, 4);
         case state::reading_data: return issue_read(mailbox::reg::data, mailbox::data_extent(answer_.count));
         case state::reading_acknowledgements: return issue_read(mailbox::ack_area, mailbox::ack_area_size);
@@ -395,6 +397,7 @@ class vf_mailbox_engine {
       case state::probing: return after_probe(bytes, now);
       case state::rechecking_window: return after_recheck(le::load_u32(bytes.data()), now);
       case state::reading_status: return after_status(le::load_u32(bytes.data()), now);
+      case state::confirming_heartbeat: return after_identity(le::load_u32(bytes.data()), now);
       case state::reading_result: return after_result(static_cast<ntstatus>(le::load_u32(bytes.data())));
       case state::reading_data:
         (void)data_.assign(bytes.first(answer_.count));  // the rest is the answer's padding to a dword
@@ -754,6 +757,22 @@ class vf_mailbox_engine {
     }
   }
 
+  // The beat stopped and `identity` was read. Still announcing HEARTBEAT (or all ones: the function is
+  // gone): the PF is gone. Withdrawn: the PF stopped beating on purpose (it withdraws identity's flag
+  // before limits' interval, 5.5); it is watched without a heartbeat from now on, as after a probe
+  // that found none, and the status read before goes on as read.
+  constexpr void after_identity(std::uint32_t identity, std::uint64_t now) noexcept {
+    if (((identity >> 16) & mailbox::capability::heartbeat) != 0) {
+      silent_ = true;
+      found_gone();
+      state_ = state::ready;
+      return;
+    }
+    heartbeat_interval_ns_ = 0;
+    restart_polls();
+    after_status(stopped_beat_status_, now);
+  }
+
   // The PF (or the function) is gone: every operation and the watch end with peer_gone. A request on the
   // wire becomes an orphan, as any abandoned request: a PF that beats again may still run it, so the next
   // sequence waits for its acknowledgement or a reset (docs/protocol.md 4.1). Forgotten, it was rung over,
@@ -787,8 +806,15 @@ class vf_mailbox_engine {
     }
     note_heartbeat(status.heartbeat, now, false);
     if (heartbeat_lost(now)) {
+      if (!silent_) {
+        // A PF on write hooks withdraws its heartbeat when it stops beating and serves on (5.5); a VF that
+        // probed before saw only the beat stop, called the PF gone and failed requests the PF still ran
+        // (writes included), until it next probed. `identity` says which: read once, this status kept.
+        stopped_beat_status_ = word;
+        state_ = state::confirming_heartbeat;
+        return;
+      }
       // The PF stopped beating: every operation ends with peer_gone; a new one looks once first.
-      silent_ = true;
       found_gone();
       state_ = state::ready;
       return;
@@ -1030,6 +1056,7 @@ class vf_mailbox_engine {
   std::uint16_t sequence_{0};
   mailbox::status_word answer_{};
   std::uint32_t answer_word_{0};
+  std::uint32_t stopped_beat_status_{0};  // the status read that found the beat stopped, while identity is read
   std::uint32_t torn_retries_{0};
   std::array<std::byte, 4> request_bytes_{};
   std::array<std::byte, 4> block_bytes_{};
