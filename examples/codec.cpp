@@ -100,7 +100,7 @@ int failed(errc e) {
 
 // Decodes and prints one VMBus packet; 0 when it decoded, 1 after printing the error.
 int print_packet(std::span<const std::byte> packet) {
-  std::printf("  packet (%zu bytes):\n", packet.size());
+  std::printf("  packet (%zu byte%s):\n", packet.size(), packet.size() == 1 ? "" : "s");
   print_bytes(packet, "    ");
   // The descriptor's fields, each one whose bytes are there: a packet cut short still shows what it says.
   const auto holds = [&](std::size_t end) { return packet.size() >= end; };
@@ -216,6 +216,7 @@ int print_packet(std::span<const std::byte> packet) {
                     descriptor->offset8);
       if (!m) return failed(m.error());
       std::printf("    blocks:          ");
+      if (m->mask.empty()) std::printf(" (none)");
       for (block_id id : m->mask) std::printf(" %u", id.value());
       std::printf("\n");
       return 0;
@@ -227,7 +228,7 @@ int print_packet(std::span<const std::byte> packet) {
 // Decodes and prints one frame: the length prefix, then its packet.
 int print_frame(std::span<const std::byte> frame) {
   if (frame.size() < hyperv::frame_prefix_size) {
-    std::printf("frame (%zu bytes): shorter than the 4-byte length prefix\n", frame.size());
+    std::printf("frame (%zu byte%s): shorter than the 4-byte length prefix\n", frame.size(), frame.size() == 1 ? "" : "s");
     return 1;
   }
   const std::uint32_t length = le::load_u32(frame.data());

@@ -191,6 +191,8 @@ class self_stream_pf final : public stream_target, public pf_control {
       acceptors_[static_cast<std::size_t>(vf)].async_accept(
           [this, vf, accepted](boost::system::error_code ec, boost::asio::ip::tcp::socket s) {
             if (ec) return accepted->set_value("accept: " + ec.message());
+            boost::system::error_code ignored;  // small answers the VF waits for: no Nagle delay
+            s.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
             tcp_sockets_.push_back(std::move(s));
             pf_stream_options<steady_timing> options;
             options.stall_timeout = stall_;

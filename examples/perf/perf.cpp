@@ -472,8 +472,9 @@ void print_figures(const options& o, const figures& f) {
     else if (f.warmup_operations < o.warmup) std::printf("  nothing measured: %s during the warm-up\n", why);
     else std::printf("  nothing measured: %s before the first measured operation ended\n", why);
   } else {
-    std::printf("  operations  %" PRIu64 " (%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " failed) in %.3f s\n",
-                f.operations(), f.reads, f.writes, f.failed, f.seconds);
+    // A short run's seconds to the microsecond: "0.000 s" beside its blocks/s would read as no time at all.
+    std::printf("  operations  %" PRIu64 " (%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " failed) in %.*f s\n",
+                f.operations(), f.reads, f.writes, f.failed, f.seconds >= 0.1 ? 3 : 6, f.seconds);
     std::printf("  blocks/s    %.0f\n  MB/s        %.3f\n", blocks_per_s, mb_per_s);
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
     if (f.blocks() == 0) {
@@ -790,9 +791,12 @@ class load_generator {
       end_run(error);
     } else if (ec) {
       error = error_text(ec);
-      if (ends_the_run(ec)) end_run(error);
-      else if (const auto failure = vf_.failure(); failure)
-        end_run(hooks_.name_failure ? hooks_.name_failure(failure) : error_text(failure));
+      // A transport that names its own failure (the vfio-user connection closed) says what ended the run
+      // before the operation's error does: that is peer_gone for a connection that dropped.
+      const auto failure = vf_.failure();
+      if (failure && hooks_.name_failure) end_run(hooks_.name_failure(failure));
+      else if (ends_the_run(ec)) end_run(error);
+      else if (failure) end_run(error_text(failure));
     } else if (!write && o_.verify &&
                !std::equal(expected_.begin(), expected_.end(), buffers_.begin() + static_cast<std::ptrdiff_t>(slot * o_.block_size))) {
       error = "data mismatch (not the pattern vpci-perf's PF role serves: --no-verify for another PF)";
@@ -1145,6 +1149,12 @@ void accept_loop(pf_type& pf, Acceptor& acceptor, bool quiet, const bool& shutti
   acceptor.async_accept([&pf, &acceptor, quiet, &shutting_down](boost::system::error_code ec,
                                                                  typename Acceptor::protocol_type::socket s) {
     if (ec) return;
+    // Every answer is a small write the VF waits for: with Nagle's algorithm on, it waits for the VF's
+    // delayed acknowledgement (40 ms on Linux) whenever an earlier answer is still unacknowledged.
+    if constexpr (std::is_same_v<typename Acceptor::protocol_type, tcp>) {
+      boost::system::error_code ignored;
+      s.set_option(tcp::no_delay(true), ignored);
+    }
     auto socket = std::make_shared<typename Acceptor::protocol_type::socket>(std::move(s));
     pf.async_serve(perf_vf, perf_slot, *socket, [socket, quiet, &shutting_down](boost::system::error_code served) {
       if (quiet) return;
