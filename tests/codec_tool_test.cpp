@@ -144,6 +144,12 @@ BOOST_AUTO_TEST_CASE(completions_and_invalidations) {
                                  "    block mask:       0x8000000000000005\n"
                                  "    blocks:           0 2 63\n") != std::string::npos,
              invalidate.out);
+  // An invalidation of no block (an empty mask) printed a blocks line of spaces only.
+  const auto none = codec("06000200040000000000000000000000 1200494222000000 0000000000000000");
+  BOOST_TEST(none.exit_status == 0, none.out);
+  BOOST_TEST(none.out.find("    block mask:       0x0000000000000000\n"
+                           "    blocks:           (none)\n") != std::string::npos,
+             none.out);
   // An invalidation whose payload is not right after the descriptor: the rule it breaks is named (the tool
   // said only "malformed message"; found by a review).
   const auto moved = codec("0600030005000000 0000000000000000 0000000000000000 1200494222000000 ffffffffffffffff");

@@ -412,6 +412,36 @@ BOOST_AUTO_TEST_CASE(a_vfio_user_connection_closed_for_good_ends_the_run) {
              run.output());
 }
 
+// vfio-user: the server goes away (its end of the connection closed). The run ended with the endpoint's
+// peer_gone, named "peer is gone: it exited, crashed or stopped its heartbeat", though the tool knows the
+// connection is what closed (found by an audit killing vpci-vfio-user-device under a run).
+BOOST_AUTO_TEST_CASE(a_vfio_user_server_that_goes_away_is_named_as_the_connection_closed) {
+  temp_directory dir;
+  BOOST_TEST_REQUIRE(dir.made());
+  const std::string path = dir / "device.sock";
+  std::optional<vfio_user_device> device(std::in_place, path);
+  BOOST_TEST_REQUIRE(device->ready());
+  program_process run({perf, "--role", "vf", "--vfio-user", path, "--count", "1000000000", "--warmup", "0", "--json"},
+                      program_process::capture::stdout_and_stderr);
+  const bool progressed = run.wait_for_output(" blocks/s ");
+  device.reset();  // its thread stopped, its sockets closed
+  BOOST_TEST_REQUIRE(progressed);
+  BOOST_TEST(run.wait_exit() == 1);
+  BOOST_TEST(contains(run.output(), "\"ended_by\":\"the vfio-user connection is closed: the server closed it or exited\""),
+             run.output());
+}
+
+// A run shorter than a tenth of a second printed "in 0.000 s" beside its blocks/s.
+BOOST_AUTO_TEST_CASE(a_short_run_prints_its_seconds_to_the_microsecond) {
+  const auto run = run_perf({"--memory", "--count", "200", "--warmup", "0"});
+  BOOST_TEST(run.status == 0, run.output);
+  const auto at = run.output.find(" failed) in 0.");
+  BOOST_TEST_REQUIRE(at != std::string::npos, run.output);
+  const std::string seconds = run.output.substr(at + 12, run.output.find(" s\n", at) - at - 12);
+  BOOST_TEST(seconds.size() == 8u, seconds);  // 0.dddddd
+  BOOST_TEST(seconds != "0.000000", seconds);
+}
+
 // The PF's block holds 128 bytes and the VF asks for 64, or the other way round. The tool took the short
 // read for a protocol violation of the peer's, and spun on "buffer too small" and "invalid argument".
 BOOST_AUTO_TEST_CASE(a_block_size_mismatch_names_block_size) {

@@ -990,7 +990,9 @@ figures run_mailbox_vf(Transport& space, const std::string& space_name, const op
   if constexpr (std::is_same_v<Transport, vpci::vfio_user_config_space>) {
     // The endpoint's failure() is then the connection's lasting failure: a timeout alone would not say that
     // the connection is what ended.
-    hooks.name_failure = [](const boost::system::error_code& failure) {
+    hooks.name_failure = [](const boost::system::error_code& failure) -> std::string {
+      // peer_gone is the server's end closed (it exited or hung up); its own text speaks of heartbeats.
+      if (failure == vpci::errc::peer_gone) return "the vfio-user connection is closed: the server closed it or exited";
       return "the vfio-user connection is closed: " + failure.message();
     };
   }
