@@ -752,4 +752,33 @@ BOOST_AUTO_TEST_CASE(a_stream_wrapper_with_a_sockets_names_is_read_through_its_o
   vf.close();
 }
 
+
+// A synchronous call whose request the PF takes none of by the deadline (its socket full): the call fails
+// with timeout, and so does the endpoint (the stream is closed: a frame may be cut), not with a clean end
+// of stream the PF never sent.
+BOOST_AUTO_TEST_CASE(a_synchronous_request_the_pf_never_takes_times_out) {
+  vf_message_options options;
+  options.default_timeout = 5ms;
+  options.negotiate = false;
+  boost::asio::io_context io;
+  socket_type vf_socket{io}, silent_pf{io};
+  boost::asio::local::connect_pair(vf_socket, silent_pf);
+  // Fill the stream: the PF reads nothing.
+  vf_socket.non_blocking(true);
+  const std::vector<std::byte> filler(65536, std::byte{0});
+  for (int i = 0; i < 10000; ++i) {
+    boost::system::error_code ec;
+    (void)vf_socket.write_some(boost::asio::buffer(filler), ec);
+    if (ec == boost::asio::error::would_block) break;
+    BOOST_REQUIRE(!ec);
+  }
+  manual_timing clock;
+  vf_message_endpoint<socket_type, manual_timing> vf(vf_socket, vf0_slot, options, clock);
+  std::array<std::byte, 6> buffer{};
+  boost::system::error_code ec;
+  BOOST_TEST(vf.read_block(block_id{0}, buffer, ec) == 0u);
+  BOOST_TEST((ec == errc::timeout), ec.message());
+  BOOST_TEST((vf.failure() == errc::timeout), vf.failure().message());
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // message_endpoint_test

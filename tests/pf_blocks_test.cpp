@@ -1315,4 +1315,29 @@ BOOST_AUTO_TEST_CASE(random_runs_with_skews_keep_every_block_intact) {
   BOOST_TEST(most_gaps >= 3 * 128);  // runs were skewed
 }
 
+
+// take_mailbox_latch says a removal once, and only until a session on the new VF: a latch kept by a
+// session that ran after the removal is that VF's own (taken as kept), and the takes after it say nothing
+// of the removed VF. Said again, a later session (one whose predecessor never released its latch) would
+// zero the window of a VF that was never removed, and adopt nothing from it.
+BOOST_AUTO_TEST_CASE(a_latch_kept_after_a_removal_ends_what_the_store_says_of_the_removal) {
+  auto owned = std::make_unique<store_type>();
+  store_type& s = *owned;
+  BOOST_TEST((s.register_vf(0, 0x0201) == no_error));
+  BOOST_TEST((s.unregister_vf(0) == no_error));
+  BOOST_TEST((s.register_vf(0, 0x0202) == no_error));
+  s.keep_mailbox_latch(0, mailbox_latch{block_mask{0b100}, block_mask{}});  // the new VF's session detached
+  mailbox_latch latch;
+  BOOST_TEST((s.take_mailbox_latch(0, latch) == mailbox_history::kept));
+  BOOST_TEST(latch.latched.bits() == 0b100u);
+  mailbox_latch untouched{block_mask{0b1}, block_mask{}};
+  BOOST_TEST((s.take_mailbox_latch(0, untouched) == mailbox_history::none));
+  BOOST_TEST(untouched.latched.bits() == 0b1u);
+  // Without a kept latch, the removal is said exactly once.
+  BOOST_TEST((s.unregister_vf(0) == no_error));
+  BOOST_TEST((s.register_vf(0, 0x0203) == no_error));
+  BOOST_TEST((s.take_mailbox_latch(0, untouched) == mailbox_history::removed));
+  BOOST_TEST((s.take_mailbox_latch(0, untouched) == mailbox_history::none));
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // pf_blocks_test

@@ -1874,4 +1874,23 @@ BOOST_AUTO_TEST_CASE(a_vf_that_saw_the_heartbeat_goes_on_when_the_pf_withdraws_i
   BOOST_TEST(std::vector<std::byte>(stored.begin(), stored.end()) == pattern(block5_size, 59), boost::test_tools::per_element());
 }
 
+
+// The acknowledgement registers are the VF's, both of them (docs/protocol.md, ownership): the PF makes
+// ack_high writable to the driver as ack_low is, so a VF acknowledges blocks 32..63 as it does 0..31.
+BOOST_AUTO_TEST_CASE(a_vf_acknowledges_a_block_above_31_through_ack_high) {
+  memory_fixture f;
+  raw_vf vf = f.vf();
+  BOOST_TEST(!f.pf->invalidate(0, bit(40)));
+  BOOST_TEST(!f.pf->invalidate(0, bit(3)));
+  BOOST_REQUIRE(vf.mask() == ((std::uint64_t{1} << 40) | 0b1000u));
+  BOOST_TEST(vf.status().invalidated);
+  vf.write_u32(reg::invalidate_ack_high, 1u << (40 - 32));
+  BOOST_TEST(vf.mask() == 0b1000u);  // bit 40 out, bit 3 still latched
+  BOOST_TEST(vf.u32(reg::invalidate_ack_high) == 0u);
+  vf.write_u32(reg::invalidate_ack_low, 0b1000);
+  BOOST_TEST(vf.mask() == 0u);
+  BOOST_TEST(!vf.status().invalidated);
+  BOOST_TEST((f.pf->blocks().quarantined(0) == quarantine_reason::none));
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_serve_test

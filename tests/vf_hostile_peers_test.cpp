@@ -1058,4 +1058,52 @@ BOOST_AUTO_TEST_CASE(a_call_on_a_dead_endpoint_never_completes_inline) {
   BOOST_TEST(static_cast<bool>(later.ec));
 }
 
+
+// The endpoint's failure is the first cause: a write the PF had not taken yet (its stream full) is cut
+// when the VF closes the stream over a framing violation, and that write's operation_aborted must not
+// replace protocol_violation as the failure every later call reports.
+BOOST_AUTO_TEST_CASE(a_framing_violation_stays_the_failure_when_a_pending_write_is_cut) {
+  message_fixture f;
+  f.vf_end.set_unread_limit(0);  // the PF reads nothing: the VF's request stays unwritten
+  std::array<std::byte, 4> a{};
+  outcome read;
+  f.vf->async_read_block(block_id{1}, a, read.handler());
+  run_ready(f.io);
+  BOOST_REQUIRE(f.vf_end.pending_writes() == 1u);
+  const std::array<std::byte, 8> garbage{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0x7F}};
+  send(f.pf_end, garbage);
+  run_ready(f.io);
+  BOOST_TEST(f.vf_end.pending_writes() == 0u);
+  BOOST_TEST(read.calls == 1);
+  BOOST_TEST((read.ec == errc::protocol_violation));
+  BOOST_TEST((f.vf->failure() == errc::protocol_violation));
+  outcome later;
+  f.vf->async_read_block(block_id{1}, a, later.handler());
+  run_ready(f.io);
+  BOOST_TEST(later.calls == 1);
+  BOOST_TEST((later.ec == errc::protocol_violation));
+}
+
+// close() with a write still pending on a full stream: the write is cut (operation_aborted), and every
+// later call still fails with bad_descriptor, as close() promises.
+BOOST_AUTO_TEST_CASE(a_close_with_a_write_pending_still_fails_later_calls_with_bad_descriptor) {
+  message_fixture f;
+  f.vf_end.set_unread_limit(0);
+  std::array<std::byte, 4> a{};
+  outcome read;
+  f.vf->async_read_block(block_id{1}, a, read.handler());
+  run_ready(f.io);
+  BOOST_REQUIRE(f.vf_end.pending_writes() == 1u);
+  f.vf->close();
+  run_ready(f.io);
+  BOOST_TEST(read.calls == 1);
+  BOOST_TEST((read.ec == boost::asio::error::operation_aborted));
+  BOOST_TEST((f.vf->failure() == boost::asio::error::bad_descriptor));
+  outcome later;
+  f.vf->async_read_block(block_id{1}, a, later.handler());
+  run_ready(f.io);
+  BOOST_TEST(later.calls == 1);
+  BOOST_TEST((later.ec == boost::asio::error::bad_descriptor));
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // vf_hostile_peers_test

@@ -1931,4 +1931,212 @@ BOOST_AUTO_TEST_CASE(an_unfinished_reset_is_asked_again_while_a_request_waits) {
   BOOST_TEST(h.done.size() == 1u);  // the second read still waits
 }
 
+
+// docs/protocol.md 5.2 and 6: a PF must complete a reset in less than the VF's orphan timeout. A reset still
+// under way when the VF reads control at exactly the timeout is one the PF did not complete in time: the
+// VF asks again at that read (while requests wait), not at its next poll. Polled from 100 ns doubling,
+// control is read 0, 100, 300 and 700 ns after the reset was asked; a timeout of 700 ns puts a read on the
+// deadline itself.
+BOOST_AUTO_TEST_CASE(a_reset_not_completed_by_the_orphan_timeout_is_asked_again_at_that_instant) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 100;
+  config.orphan_timeout_ns = 700;
+  harness h(config);
+  h.pf_answers = false;  // answers nothing, and never clears RESET
+  std::array<std::byte, 16> a{}, b{};
+  (void)h.read(5, a, 1150);
+  h.run(1150);
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == errc::timeout));
+  (void)h.read(5, b, 1'000'000);
+  h.run(20'000);
+  std::vector<std::uint64_t> resets;
+  std::vector<std::uint64_t> control_reads;
+  for (const traced& t : h.trace) {
+    if (t.what == kind::write && t.offset == reg::control) resets.push_back(t.at);
+    if (t.what == kind::read && t.offset == reg::control) control_reads.push_back(t.at);
+  }
+  BOOST_REQUIRE(resets.size() >= 2u);
+  // The read that lands on the deadline exists (the schedule above)...
+  BOOST_TEST(std::count(control_reads.begin(), control_reads.end(), resets[0] + 700) >= 1);
+  // ...and it is the one after which the VF asks again.
+  BOOST_TEST(resets[1] - resets[0] == 700u);
+  BOOST_TEST(h.vf.resets() >= 2u);
+}
+
+// docs/protocol.md 5.5: a PF whose heartbeat has not moved for more than 4 intervals is gone: a status
+// read exactly 4 intervals after the probe that saw the beat still waits for the answer, and the request
+// ends with peer_gone at the next read (after the one read of identity that finds HEARTBEAT still there). Polled every 10 ms (the poll interval equals the 10 ms
+// heartbeat), the status is read exactly 0, 10, 20, 30, 40 and 50 ms after the probe.
+BOOST_AUTO_TEST_CASE(a_pf_whose_beat_stopped_exactly_four_intervals_ago_is_not_yet_gone) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 10'000'000;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  h.pf_answers = false;
+  const std::uint64_t probed = h.now;
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run(probed + 40'000'000);
+  BOOST_TEST(h.count("R 20 4") == 5u);  // at 0, 10, 20, 30 and 40 ms
+  BOOST_TEST(h.trace.back().at == probed + 40'000'000);
+  BOOST_TEST(h.done.empty());
+  BOOST_TEST(!h.vf.peer_silent());
+  h.run(probed + 100'000'000);
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == errc::peer_gone));
+  BOOST_TEST(h.now == probed + 50'000'000);
+}
+
+// docs/protocol.md 4.1: the tear check compares the answer (ack, count, FAILED, epoch), not INVALIDATED or
+// the heartbeat, which change on their own while an answer stands. A PF whose INVALIDATED flag (or beat)
+// changes at every tear check still has its answer taken at the first check: no retry, no torn_read.
+BOOST_AUTO_TEST_CASE(invalidated_or_the_beat_changing_during_the_tear_check_is_no_tear) {
+  for (const std::uint32_t flip : {1u << 25, 1u << 26}) {
+    BOOST_TEST_CONTEXT((flip == (1u << 25) ? "INVALIDATED" : "heartbeat")) {
+      vf_mailbox_config config;
+      config.max_torn_retries = 3;
+      harness h(config);
+      std::array<std::byte, 16> a{};
+      (void)h.read(5, a);
+      int data_reads = 0;
+      h.before_read = [&](const mailbox_action& x) {
+        if (x.offset == reg::data) ++data_reads;
+        if (x.offset == reg::status && h.vf.current_state() == vf_mailbox_engine<>::state::verifying)
+          h.pf.set(reg::status, h.pf.u32(reg::status) ^ flip);
+      };
+      h.run();
+      BOOST_REQUIRE(h.done.size() == 1u);
+      BOOST_TEST((h.done[0].error == no_error));
+      BOOST_TEST(h.done[0].bytes == 16u);
+      BOOST_TEST(copy_of(a) == pattern(16, 0x10), boost::test_tools::per_element());
+      BOOST_TEST(data_reads == 1);
+      BOOST_TEST(h.vf.torn_retries() == 0u);
+    }
+  }
+}
+
+// max_torn_retries is how often a read is retried when the PF changed its answer while the VF read it
+// (docs/protocol.md 4.1: "at most 32 times; then torn"): an answer torn exactly that many times is still
+// read, and only one torn once more fails with torn_read.
+BOOST_AUTO_TEST_CASE(an_answer_torn_max_torn_retries_times_is_still_read) {
+  for (const int tears : {4, 5}) {
+    BOOST_TEST_CONTEXT(tears << " tears") {
+      vf_mailbox_config config;
+      config.max_torn_retries = 4;
+      harness h(config);
+      std::array<std::byte, 16> a{};
+      (void)h.read(5, a);
+      int torn = 0;
+      h.before_read = [&](const mailbox_action& x) {
+        if (x.offset == reg::status && h.vf.current_state() == vf_mailbox_engine<>::state::verifying && torn < tears) {
+          ++torn;
+          h.pf.set(reg::status, h.pf.u32(reg::status) ^ (28u << 16));  // the count flips between 16 and 12
+        }
+      };
+      h.run();
+      BOOST_REQUIRE(h.done.size() == 1u);
+      if (tears == 4) {
+        BOOST_TEST((h.done[0].error == no_error));
+        BOOST_TEST(h.done[0].bytes == 16u);
+        BOOST_TEST(copy_of(a) == pattern(16, 0x10), boost::test_tools::per_element());
+      } else {
+        BOOST_TEST((h.done[0].error == errc::torn_read));
+      }
+    }
+  }
+}
+
+// docs/protocol.md 2: a DVSEC shorter than the 184-byte window is not_supported, however little it lacks;
+// one exactly as long as the window, or longer, is the mailbox.
+BOOST_AUTO_TEST_CASE(a_dvsec_one_dword_shorter_than_the_window_is_refused_at_the_probe) {
+  constexpr auto window = static_cast<std::uint32_t>(mailbox::window_size);
+  for (const std::uint32_t length : {window - 4u, window - 1u, window, window + 4u}) {
+    BOOST_TEST_CONTEXT("DVSEC length " << length) {
+      harness h;
+      h.pf.set(reg::dvsec_header1, (h.pf.u32(reg::dvsec_header1) & 0xFFFFF) | (length << 20));
+      std::array<std::byte, 16> a{};
+      (void)h.read(5, a);
+      h.run();
+      BOOST_REQUIRE(h.done.size() == 1u);
+      if (length < mailbox::window_size) {
+        BOOST_TEST((h.done[0].error == errc::not_supported));
+        BOOST_TEST(h.count("W 1c 4") == 0u);  // nothing was sent
+      } else {
+        BOOST_TEST((h.done[0].error == no_error));
+        BOOST_TEST(h.done[0].bytes == 16u);
+      }
+    }
+  }
+}
+
+// docs/protocol.md 4.1: a request that starts waiting behind an orphan reads it at once and polls it
+// from the poll interval. When the probe itself found the orphan (an earlier driver's request left
+// unanswered), the probe's status read is that read: the request polls next, with no second status read
+// at the same instant.
+BOOST_AUTO_TEST_CASE(an_orphan_found_by_the_probe_is_not_read_again_at_once) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 100;
+  harness h(config);
+  h.pf_answers = false;
+  h.pf.set(reg::request, 7u | (16u << 16) | (1u << 24));  // sequence 7, never answered (ack 0)
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a, 1'000'000);
+  const mailbox_action first = h.settle();
+  BOOST_TEST((first.what == kind::wait));
+  BOOST_TEST(first.until == h.now + 100);
+  BOOST_TEST(h.script() == (script_t{"R 0 36", "wait"}), boost::test_tools::per_element());
+}
+
+// docs/protocol.md 5.5: a status read more than 2 intervals after the VF's previous one starts the
+// heartbeat count again from its value, so a PF is found gone only 4 intervals after such a read,
+// whatever the beat showed before the gap. Here the gap is 3 intervals (more than 2, less than 4) and the
+// PF has stopped: the request fails with peer_gone more than 4 intervals after it started, not at the
+// 4 intervals counted from the look before the gap.
+BOOST_AUTO_TEST_CASE(a_look_three_intervals_after_the_last_starts_the_heartbeat_count_again) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 10'000'000;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == no_error));
+  h.pf_answers = false;  // the PF stops: no beat, no answer
+  h.now += 30'000'000;   // the VF idles 3 intervals
+  const std::uint64_t started = h.now;
+  (void)h.read(5, a);
+  h.run(started + 200'000'000);
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::peer_gone));
+  BOOST_TEST(h.now - started > 40'000'000u);
+  BOOST_TEST(h.now - started <= 50'000'000u);  // at the first poll after the 4 intervals
+}
+
+// The retry budget for torn answers is per request: requests each torn fewer than max_torn_retries times
+// all succeed, however many tears they add up to.
+BOOST_AUTO_TEST_CASE(the_torn_retry_budget_is_each_requests_own) {
+  vf_mailbox_config config;
+  config.max_torn_retries = 2;
+  harness h(config);
+  int torn = 0;
+  h.before_read = [&](const mailbox_action& x) {
+    if (x.offset == reg::status && h.vf.current_state() == vf_mailbox_engine<>::state::verifying && torn < 2) {
+      ++torn;
+      h.pf.set(reg::status, h.pf.u32(reg::status) ^ (28u << 16));  // the count flips between 16 and 12
+    }
+  };
+  for (std::size_t i = 0; i < 3; ++i) {
+    BOOST_TEST_CONTEXT("request " << i) {
+      torn = 0;
+      std::array<std::byte, 16> a{};
+      (void)h.read(5, a);
+      h.run();
+      BOOST_REQUIRE(h.done.size() == i + 1);
+      BOOST_TEST((h.done[i].error == no_error));
+      BOOST_TEST(copy_of(a) == pattern(16, 0x10), boost::test_tools::per_element());
+    }
+  }
+  BOOST_TEST(h.vf.torn_retries() == 6u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // vf_mailbox_engine_test

@@ -263,6 +263,26 @@ BOOST_FIXTURE_TEST_CASE(peer_statuses_map_to_errc, fixture) {
   }
 }
 
+// A failed answer carries the PF's own status beside the errc it maps to (engine::completion::peer_status,
+// what pf_status_report and the ioctl device hand back): for a read as for a write, and for a status no
+// errc names on its own (device_error stands for many).
+BOOST_FIXTURE_TEST_CASE(a_failed_answer_carries_the_pfs_own_status, fixture) {
+  for (const ntstatus status : {ntstatus::access_denied, ntstatus::buffer_too_small, static_cast<ntstatus>(0xC0001234u)}) {
+    std::array<std::byte, 8> destination{};
+    const auto r = read(3, destination);
+    const vf_event read_done = vf.on_packet(read_reply(r.handle.transaction_id, status, {}));
+    BOOST_TEST(read_done.kind == vf_event_kind::completion);
+    BOOST_TEST((read_done.completion.peer_status == status));
+    const auto r2 = read(3, destination);
+    const vf_event padded_done = vf.on_packet(raw_read_reply(r2.handle.transaction_id, status, 4));
+    BOOST_TEST((padded_done.completion.peer_status == status));
+    const auto w = write(3, pattern(8, 0));
+    const vf_event write_done = vf.on_packet(write_reply(w.handle.transaction_id, status));
+    BOOST_TEST(write_done.kind == vf_event_kind::completion);
+    BOOST_TEST((write_done.completion.peer_status == status));
+  }
+}
+
 // A PF that answered one request STATUS_NO_SUCH_DEVICE completed it with peer_gone, the error the
 // endpoint gives once it knows the PF dead (and STATUS_IO_TIMEOUT, STATUS_CANCELLED,
 // STATUS_DEVICE_NOT_READY, STATUS_REVISION_MISMATCH with this side's timeout, cancelled, busy and
@@ -361,6 +381,29 @@ BOOST_FIXTURE_TEST_CASE(equal_deadlines_expire_in_start_order, fixture) {
   expect_completion(vf.expire(100), x.handle, errc::timeout, 0);
   expect_completion(vf.expire(100), y.handle, errc::timeout, 0);
   expect_completion(vf.expire(100), z.handle, errc::timeout, 0);
+  BOOST_TEST(!vf.expire(100));
+}
+
+// Start order, not slot order: once the slots wrap, an operation started later sits in a lower slot, and
+// equal deadlines still expire in the order the operations were started.
+BOOST_AUTO_TEST_CASE(equal_deadlines_expire_in_start_order_after_the_slots_wrap) {
+  vf_message_engine<4> vf{own_slot};
+  std::array<std::byte, hyperv::max_frame_size> frame{};
+  std::array<std::byte, 4> d{};
+  std::vector<vf_started> started;
+  for (std::uint32_t block = 0; block < 4; ++block) {
+    auto s = vf.start_read(block_id{block}, d, 100, frame);
+    BOOST_REQUIRE(s.has_value());
+    started.push_back(*s);
+  }
+  // The first completes; the fifth takes its slot (the lowest), started after the other three.
+  expect_completion(vf.on_packet(read_reply(started[0].handle.transaction_id, ntstatus::success, pattern(4, 1))),
+                    started[0].handle, no_error, 4);
+  BOOST_REQUIRE(vf.release(started[0].handle));  // handed out: its slot may take the next operation
+  auto fifth = vf.start_read(block_id{4}, d, 100, frame);
+  BOOST_REQUIRE(fifth.has_value());
+  started.push_back(*fifth);
+  for (std::size_t i = 1; i < started.size(); ++i) expect_completion(vf.expire(100), started[i].handle, errc::timeout, 0);
   BOOST_TEST(!vf.expire(100));
 }
 
