@@ -221,6 +221,23 @@ BOOST_AUTO_TEST_CASE(no_answer_by_the_deadline) {
   BOOST_TEST(channel.engine().counters().dropped_unknown_id == 1u);
 }
 
+// A timeout that would carry the offer's deadline past the end of the 64-bit clock is held at its end
+// (never), as every deadline of the engines is: wrapped, it fell before `now` and the negotiation
+// failed with timeout at once (a timeout of "forever", UINT64_MAX, late in the clock's range).
+BOOST_AUTO_TEST_CASE(an_offer_deadline_past_the_end_of_the_clock_is_never) {
+  const std::uint64_t now = engine::no_deadline - 1000;
+  channel_type channel{own_slot, engine::vf_negotiation_options{true, ~std::uint64_t{0}}};
+  auto read = start_read(channel, engine::no_deadline);
+  (void)take_send(channel, now);
+  BOOST_TEST(channel.negotiation().deadline() == engine::no_deadline - 1);
+  const auto waiting = channel.step(now + 500);
+  BOOST_TEST((waiting.what == action_kind::wait));
+  BOOST_TEST(!channel.negotiation().failed());
+  receive(channel, host_completion(1, 0));
+  BOOST_TEST(channel.negotiated_version() == 0x10004u);
+  BOOST_TEST(channel.engine().in_flight(read.handle));
+}
+
 // A version request arriving from the PF side is nothing a VF answers: dropped (hv_pci_onchannelcallback
 // logs it as unimplemented), negotiation unaffected; likewise after agreement.
 BOOST_AUTO_TEST_CASE(a_version_request_from_the_pf_side_is_dropped) {

@@ -683,6 +683,31 @@ BOOST_AUTO_TEST_CASE(a_host_bus_relations2_of_192_bytes_is_dropped_and_the_reads
   }
 }
 
+// A stream that lost its framing is dead for good: the channel refuses every operation started after it
+// with protocol_violation (refusal()), not only the ones in flight, and takes no more input. The refusal
+// was held only by its first check; no test started an operation on a channel whose stream had broken.
+BOOST_AUTO_TEST_CASE(a_channel_whose_stream_broke_refuses_every_later_operation) {
+  channel_type channel(own_slot, vf_negotiation_options{.enabled = false});
+  std::array<std::byte, 16> destination{};
+  auto in_flight = channel.start_read(block_id{3}, destination, 1000);
+  BOOST_REQUIRE(in_flight.has_value());
+  BOOST_REQUIRE(channel.step(0).what == action_kind::send);
+  channel.on_sent();
+  const std::array<std::byte, 4> bad_length{std::byte{0xFF}, std::byte{0xFF}, std::byte{0x00}, std::byte{0x00}};
+  BOOST_TEST((channel.on_received(bad_length) == errc::protocol_violation));
+  BOOST_TEST((channel.receive_error() == errc::protocol_violation));
+  BOOST_TEST((channel.refusal() == errc::protocol_violation));
+  BOOST_TEST((channel.start_read(block_id{4}, destination, 1000).error() == errc::protocol_violation));
+  const std::array<std::byte, 4> data{};
+  BOOST_TEST((channel.start_write(block_id{4}, data, 1000).error() == errc::protocol_violation));
+  // A well-formed answer afterwards is not taken either.
+  std::vector<std::byte> answer(4);
+  const auto packet = vpci::test::linux_packets::host_read_completion(in_flight->transaction_id, 0, vpci::test::pattern(16));
+  le::store_u32(answer.data(), static_cast<std::uint32_t>(packet.size()));
+  answer.insert(answer.end(), packet.begin(), packet.end());
+  BOOST_TEST((channel.on_received(answer) == errc::protocol_violation));
+}
+
 // The earliest deadline is tracked as operations start and end, not rescanned on every step: it must
 // still be exact after the operation holding it ends, and expiry must see every deadline that passed.
 BOOST_AUTO_TEST_CASE(deadlines_stay_exact_as_operations_end_in_any_order) {
