@@ -157,7 +157,7 @@ int print_packet(std::span<const std::byte> packet) {
   }
   if (descriptor->type != hyperv::vmbus::packet_data_inband) return failed(errc::unknown_message_type);
 
-  const auto payload = packet.subspan(std::size_t{descriptor->offset8} * 8);
+  const auto payload = hyperv::vmbus::payload_of(packet, *descriptor);
   auto kind = hyperv::peek_message_type(payload);
   if (!kind) {
     if (payload.size() >= 4) std::printf("    message:          0x%08x (unknown)\n", le::load_u32(payload.data()));

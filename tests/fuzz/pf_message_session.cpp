@@ -112,8 +112,7 @@ struct harness {
     auto d = vmbus::decode_descriptor(packet, packet_size);
     if (!d || d->type != vmbus::packet_data_inband) return violation();
     a.id = d->transaction_id;
-    const std::size_t offset = std::size_t{d->offset8} * 8;
-    const auto payload = packet.subspan(offset < packet.size() ? offset : packet.size());
+    const auto payload = vmbus::payload_of(packet, *d);
     if (payload.size() < 4) return violation();
     auto type = peek_message_type(payload);
     // A served message longer than 168 bytes is longer than its largest form: malformed.

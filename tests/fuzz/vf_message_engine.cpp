@@ -131,7 +131,7 @@ struct harness {
       ++frames;
       auto d = vmbus::decode_descriptor(step.packet);
       VPCI_FUZZ_CHECK(d && d->type == vmbus::packet_data_inband && d->flags == vmbus::flag_completion_requested);
-      const auto payload = step.packet.subspan(std::size_t{d->offset8} * 8);
+      const auto payload = vmbus::payload_of(step.packet, *d);
       auto type = peek_message_type(payload);
       VPCI_FUZZ_CHECK(type.has_value());
       if (*type == message_type::query_protocol_version) {

@@ -343,8 +343,7 @@ class pf_message_session {
                                     std::span<std::byte> response_out) noexcept {
     auto descriptor = hyperv::vmbus::decode_descriptor(packet, packet_size);
     if (!descriptor || descriptor->type != hyperv::vmbus::packet_data_inband) return violation();
-    const std::size_t offset = std::size_t{descriptor->offset8} * 8;
-    const auto payload = packet.subspan(offset < packet.size() ? offset : packet.size());
+    const auto payload = hyperv::vmbus::payload_of(packet, *descriptor);
     // A type this library does not name is a message this PF does not serve, not garbage: only a payload
     // too short to hold a type word is.
     auto type = hyperv::peek_message_type(payload);

@@ -156,7 +156,7 @@ class vf_message_engine {
     if (descriptor->type == hyperv::vmbus::packet_completion)
       return on_completion(descriptor->transaction_id, packet, packet_size);
     if (descriptor->type == hyperv::vmbus::packet_data_inband)
-      return on_inband(packet, packet_size, std::size_t{descriptor->offset8} * 8);
+      return on_inband(packet, packet_size, hyperv::vmbus::payload_of(packet, *descriptor));
     return drop(vf_drop_reason::unexpected_message);
   }
   constexpr vf_event on_packet(std::span<const std::byte> packet) noexcept { return on_packet(packet, packet.size()); }
@@ -391,9 +391,8 @@ class vf_message_engine {
   }
 
   constexpr vf_event on_inband(std::span<const std::byte> packet, std::size_t packet_size,
-                               std::size_t payload_offset) noexcept {
-    // A payload past the bytes kept of a long packet shows no type word: nothing this VF takes.
-    auto type = hyperv::peek_message_type(packet.subspan(payload_offset < packet.size() ? payload_offset : packet.size()));
+                               std::span<const std::byte> payload) noexcept {
+    auto type = hyperv::peek_message_type(payload);
     if (!type) return drop(type.error() == errc::unknown_message_type ? vf_drop_reason::unexpected_message
                                                                       : vf_drop_reason::malformed);
     if (*type != hyperv::message_type::invalidate_block) return drop(vf_drop_reason::unexpected_message);

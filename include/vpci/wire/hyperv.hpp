@@ -152,6 +152,15 @@ enum class descriptor_fault { none, truncated, payload_offset, packet_length };
 [[nodiscard]] constexpr result<packet_descriptor> decode_descriptor(std::span<const std::byte> packet) noexcept {
   return decode_descriptor(packet, packet.size());
 }
+
+// The payload of a packet whose descriptor decoded: from the descriptor's offset to the end of the bytes
+// held. Empty when a receiver kept only bytes before the offset (a long packet's first 168), which then
+// shows no type word.
+[[nodiscard]] constexpr std::span<const std::byte> payload_of(std::span<const std::byte> packet,
+                                                              const packet_descriptor& descriptor) noexcept {
+  const std::size_t offset = std::size_t{descriptor.offset8} * 8;
+  return packet.subspan(offset < packet.size() ? offset : packet.size());
+}
 }  // namespace vmbus
 
 namespace detail {
