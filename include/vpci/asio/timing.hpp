@@ -24,7 +24,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -39,21 +38,21 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <vpci/engine/time_after.hpp>
 #include <vpci/transport/default_token.hpp>
 
 namespace vpci {
 
 // "Never": a deadline or expiry that is not set.
-inline constexpr std::uint64_t never = std::numeric_limits<std::uint64_t>::max();
+inline constexpr std::uint64_t never = engine::no_deadline;
 
 // Nanoseconds of a duration, clamped to [0, never).
 inline std::uint64_t to_nanoseconds(std::chrono::nanoseconds d) noexcept {
   return d.count() <= 0 ? 0 : static_cast<std::uint64_t>(d.count());
 }
-// `now + d` without wrapping past never.
+// `now + d`, held at never - 1 (engine::deadline_after).
 inline std::uint64_t deadline_after(std::uint64_t now, std::chrono::nanoseconds d) noexcept {
-  const std::uint64_t span = to_nanoseconds(d);
-  return span >= never - now ? never - 1 : now + span;
+  return engine::deadline_after(now, to_nanoseconds(d));
 }
 
 // Real time.

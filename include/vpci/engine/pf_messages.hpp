@@ -70,6 +70,7 @@
 #include <vpci/block/block_buffer.hpp>
 #include <vpci/block/endian.hpp>
 #include <vpci/engine/pf_blocks.hpp>
+#include <vpci/engine/time_after.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/constants.hpp>
 #include <vpci/protocol/errc.hpp>
@@ -138,7 +139,7 @@ class pf_message_session {
   static constexpr std::size_t response_buffer_size = hyperv::max_response_frame_size;
   // invalidate_out of begin_handoff must hold at least this much.
   static constexpr std::size_t invalidate_buffer_size = hyperv::invalidate_frame_size;
-  static constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
+  static constexpr std::uint64_t no_deadline = engine::no_deadline;
   // Fairness between the streams of one PF thread: a transport feeds a stream at most this many frames
   // per turn, then lets the thread's other work run before the rest. A VF that pipelines fills one read
   // of the stream with a hundred requests; fed at once, they put every other VF's request behind all of
@@ -273,7 +274,7 @@ class pf_message_session {
   [[nodiscard]] constexpr std::uint64_t arm_stall_check(std::uint64_t now) noexcept {
     if (!stall_watched()) return no_deadline;
     progress_at_check_ = progress_;
-    return stall_timeout_ >= no_deadline - now ? no_deadline - 1 : now + stall_timeout_;
+    return deadline_after(now, stall_timeout_);
   }
   // The stall check armed by arm_stall_check came due. quarantined when the stream took nothing since
   // while answers stayed held: the VF does not read its answers; it is quarantined for overflow and the

@@ -30,6 +30,7 @@
 #include <vpci/block/block_buffer.hpp>
 #include <vpci/block/endian.hpp>
 #include <vpci/engine/earliest_deadline.hpp>
+#include <vpci/engine/time_after.hpp>
 #include <vpci/engine/vf_operation.hpp>
 #include <vpci/protocol/block_id.hpp>
 #include <vpci/protocol/errc.hpp>
@@ -96,9 +97,6 @@ struct vf_started {
   vf_op_handle handle{};
   std::size_t frame_size{0};  // bytes of frame_out to send
 };
-
-// `next_deadline()` when nothing is in flight.
-inline constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
 
 template <std::size_t MaxInFlight = 64>
 class vf_message_engine {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <span>
 
+#include <vpci/engine/time_after.hpp>
 #include <vpci/protocol/errc.hpp>
 #include <vpci/protocol/result.hpp>
 #include <vpci/protocol/status_mapping.hpp>
@@ -79,7 +80,7 @@ class vf_negotiation {
     if (!wants_to_send()) return errc::invalid_argument;
     auto size = hyperv::encode_version_request_frame(transaction_id(index_), hyperv::version_request{versions[index_]}, out);
     if (!size) return size.error();
-    deadline_ = timeout_ >= no_deadline - now ? no_deadline - 1 : now + timeout_;
+    deadline_ = deadline_after(now, timeout_);
     state_ = vf_negotiation_state::awaiting;
     return *size;
   }
@@ -128,8 +129,6 @@ class vf_negotiation {
   }
 
  private:
-  static constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
-
   constexpr vf_negotiation_state fail(errc reason) noexcept {
     error_ = reason;
     state_ = vf_negotiation_state::failed;
