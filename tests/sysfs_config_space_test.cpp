@@ -16,6 +16,8 @@
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/deferred.hpp>
@@ -23,6 +25,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "child_process.hpp"
+#include "counted_allocator.hpp"
 
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
@@ -274,6 +277,30 @@ BOOST_AUTO_TEST_CASE(async_read_with_several_tokens) {
   BOOST_TEST((b == slice(file.original(), 0x80, 64)));
   BOOST_TEST(future_c.get() == 16u);
   BOOST_TEST((c == slice(file.original(), 0xFF0, 16)));
+}
+
+// The completion is posted to the handler's executor with the handler's allocator: the one allocation
+// made for it is the handler's (it took Asio's recycling allocator, the handler's ignored). The handler
+// names the io_context's own executor: posted through any_io_executor (the default), Asio 1.81's type
+// erasure allocates for itself whatever the handler's allocator.
+BOOST_AUTO_TEST_CASE(an_async_access_completes_with_its_handlers_allocator) {
+  temp_config_file file(256);
+  boost::asio::io_context io;
+  sysfs_config_space space(io.get_executor(), file.path());
+  std::array<std::byte, 8> buffer{};
+  std::size_t asked = 0;
+  std::size_t n = 0;
+  space.async_read(0x10, buffer,
+                   boost::asio::bind_executor(io.get_executor(),
+                                              boost::asio::bind_allocator(vpci_test::counted_allocator<void>(&asked),
+                                                                          [&](error_code e, std::size_t bytes) {
+                                                                            BOOST_TEST(!e);
+                                                                            n = bytes;
+                                                                          })));
+  io.run();
+  BOOST_TEST(n == 8u);
+  BOOST_TEST((std::vector<std::byte>(buffer.begin(), buffer.end()) == slice(file.original(), 0x10, 8)));
+  BOOST_TEST(asked == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(async_errors_complete_through_the_handler) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -27,6 +28,7 @@
 
 #include "../../bench/alloc_counter.hpp"
 #include "../../examples/blocks.hpp"
+#include "../counted_allocator.hpp"
 
 BOOST_AUTO_TEST_SUITE(endpoint_allocations_test)
 
@@ -164,28 +166,7 @@ BOOST_AUTO_TEST_CASE(a_coroutine_takes_no_heap_memory_in_steady_state_on_binding
   BOOST_TEST(allocations_of_a_coroutine(w, 50) == 0u);
 }
 
-namespace {
-
-// An allocator that counts what it is asked for, for a handler bound to it.
-template <class T>
-struct counted_allocator {
-  using value_type = T;
-  std::size_t* allocations;
-  explicit counted_allocator(std::size_t* count) noexcept : allocations(count) {}
-  template <class U>
-  counted_allocator(const counted_allocator<U>& other) noexcept : allocations(other.allocations) {}  // NOLINT
-  T* allocate(std::size_t n) {
-    ++*allocations;
-    return std::allocator<T>().allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
-  template <class U>
-  bool operator==(const counted_allocator<U>& other) const noexcept {
-    return allocations == other.allocations;
-  }
-};
-
-}  // namespace
+using vpci_test::counted_allocator;
 
 BOOST_AUTO_TEST_CASE(a_handler_with_an_allocator_of_its_own_is_allocated_with_it) {
   mailbox_world w;
@@ -198,6 +179,43 @@ BOOST_AUTO_TEST_CASE(a_handler_with_an_allocator_of_its_own_is_allocated_with_it
   w.io.run();
   BOOST_REQUIRE(result.has_value());
   BOOST_TEST(!*result);
+  BOOST_TEST(asked == 1u);
+}
+
+// The PF's serving completes through a post (never inline): that post takes its memory from the handler's
+// allocator, and from nowhere else. It took Asio's recycling allocator, the handler's ignored. The handlers
+// name the io_context's own executor: through any_io_executor (the default), Asio 1.81's type erasure
+// allocates for itself whatever the handler's allocator.
+BOOST_AUTO_TEST_CASE(a_pf_serve_whose_handler_has_an_allocator_completes_with_it) {
+  mailbox_world w;
+  std::size_t asked = 0;
+  std::optional<boost::system::error_code> result;
+  w.pf.async_serve(0, boost::asio::bind_executor(w.io.get_executor(),
+                                                 boost::asio::bind_allocator(counted_allocator<void>(&asked),
+                                                                             [&](boost::system::error_code ec) { result = ec; })));
+  w.io.poll();  // serving runs (its first pass)
+  BOOST_REQUIRE(!result.has_value());
+  const std::size_t asked_while_serving = asked;
+  const std::uint64_t before = allocation_count();
+  BOOST_REQUIRE(!w.pf.detach_mailbox(0));  // serving ends with success
+  w.io.poll();
+  BOOST_REQUIRE(result.has_value());
+  BOOST_TEST(!*result);
+  BOOST_TEST(asked - asked_while_serving == 1u);
+  BOOST_TEST(allocation_count() - before == 1u);  // that one, and no other
+}
+
+// A refused serve (VF 3 is not registered) completes through a post that takes the handler's allocator too.
+BOOST_AUTO_TEST_CASE(a_refused_pf_serve_completes_with_its_handlers_allocator) {
+  mailbox_world w;
+  std::size_t asked = 0;
+  std::optional<boost::system::error_code> result;
+  w.pf.async_serve(3, boost::asio::bind_executor(w.io.get_executor(),
+                                                 boost::asio::bind_allocator(counted_allocator<void>(&asked),
+                                                                             [&](boost::system::error_code ec) { result = ec; })));
+  w.io.poll();
+  BOOST_REQUIRE(result.has_value());
+  BOOST_TEST((*result == errc::not_found));
   BOOST_TEST(asked == 1u);
 }
 

@@ -294,6 +294,9 @@ class pf_endpoint {
   // Never completes inline; completes on the handler's associated executor (default: the transport's;
   // for not_found, which has no transport, the system executor), which is also where the loop runs, and
   // only once the loop's last transport operation has finished. Thread safety: as the endpoint.
+  // Memory: serving's state is allocated once, when it starts; the completion's post takes the handler's
+  // associated allocator (an executor given as such keeps it; Asio 1.81's any_io_executor allocates its
+  // own memory for whatever it runs).
   // Without a token: vpci::default_completion_token_t<boost::asio::any_io_executor> (deferred).
   template <class CompletionToken = vpci::default_completion_token_t<boost::asio::any_io_executor>>
   auto async_serve(vf_index vf, CompletionToken&& token = CompletionToken{}) {
@@ -306,7 +309,7 @@ class pf_endpoint {
                 handler, attachment ? attachment->io_executor()
                                     : boost::asio::any_io_executor(boost::asio::system_executor()));
             const boost::system::error_code ec = make_error_code(attachment ? errc::invalid_argument : errc::not_found);
-            boost::asio::post(executor, [h = std::move(handler), ec]() mutable { std::move(h)(ec); });
+            boost::asio::post(executor, boost::asio::append(std::move(handler), ec));
             return;
           }
           // Armed before serving starts: the first pass (or the completion) is posted to the handler's
@@ -351,6 +354,8 @@ class pf_endpoint {
   // A pipe (a posix::stream_descriptor on a FIFO): a VF that closes its reading end makes the PF's next
   // answer raise SIGPIPE, whose default action ends the process with every VF it serves; ignore SIGPIPE
   // in a program that serves pipes (Asio's sockets send with MSG_NOSIGNAL and need nothing).
+  // Memory: as the mailbox form's (state allocated once at the start, the completion's post with the
+  // handler's allocator).
   // Without a token: vpci::default_completion_token_t<typename Stream::executor_type>.
   template <class Stream, class CompletionToken = vpci::default_completion_token_t<typename Stream::executor_type>>
     requires(!detail::is_pf_stream_options<std::remove_cvref_t<CompletionToken>>)  // that is the form below

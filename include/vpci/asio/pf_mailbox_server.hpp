@@ -36,8 +36,10 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -94,7 +96,8 @@ namespace detail {
 using engine::vf_index;
 
 // The user's async_serve handler, type-erased: completes once, posted to the handler's executor (which
-// the serving loop also runs on), with the work kept until then.
+// the serving loop also runs on), with the work kept until then. The post takes its memory from the
+// handler's associated allocator, as every completion of an Asio operation does.
 class serve_completion {
  public:
   virtual ~serve_completion() = default;
@@ -114,13 +117,14 @@ class serve_completion_for final : public serve_completion {
 
   void complete(boost::system::error_code ec) override {
     const handler_executor target = work_.get_executor();
-    boost::asio::post(target, [handler = std::move(handler_), work = std::move(work_), ec]() mutable {
+    const auto allocator = boost::asio::get_associated_allocator(handler_);
+    boost::asio::post(target, boost::asio::bind_allocator(allocator, [handler = std::move(handler_), work = std::move(work_), ec]() mutable {
       // The slot is cleared on the handler's executor before the handler runs (slots are not thread-safe).
       auto slot = boost::asio::get_associated_cancellation_slot(handler);
       if (slot.is_connected()) slot.clear();
       work.reset();
       std::move(handler)(ec);
-    });
+    }));
   }
 
  private:

@@ -50,9 +50,11 @@
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/error.hpp>
@@ -348,13 +350,15 @@ class sysfs_config_space {
       auto complete = [work = std::move(work), state](handler_type h, boost::system::error_code ec,
                                                       std::size_t n) mutable {
         auto ex = work.get_executor();
-        boost::asio::post(ex, [h = std::move(h), ec, n, work = std::move(work)]() mutable {
+        // The completion's memory comes from the handler's allocator, as any Asio completion's does.
+        const auto allocator = boost::asio::get_associated_allocator(h);
+        boost::asio::post(ex, boost::asio::bind_allocator(allocator, [h = std::move(h), ec, n, work = std::move(work)]() mutable {
           // The slot belongs to the handler's executor: clear it there, before the handler may reuse it.
           auto handler_slot = boost::asio::get_associated_cancellation_slot(h);
           if (handler_slot.is_connected()) handler_slot.clear();
           work.reset();
           std::move(h)(ec, n);
-        });
+        }));
       };
 
       if (!self->worker_) {
