@@ -32,7 +32,7 @@
 //   gets E2BIG (nothing with No_reply) and changes nothing;
 // - REGION_READ returns exactly the space's bytes; REGION_WRITE changes exactly its range, through the
 //   register kinds (read-only bits kept, write-1-to-clear bits cleared by a 1), in one driver-side write
-//   (the write hook rings once, with its offset and count); nothing else changes the space but the device's
+//   (the write hook rings once, with its offset and count; an access of no bytes makes none); nothing else changes the space but the device's
 //   own stores; **a refused message changes nothing**: the space, the interrupt state, the descriptors
 //   held;
 // - the interrupt: raised while an eventfd is installed and INTx unmasked, it writes the eventfd once and
@@ -397,7 +397,9 @@ class world {
     if (!h.is_command()) return EINVAL;
     const auto c = static_cast<vu::command>(h.command);
     if (c == vu::command::version) {
-      if (negotiated_ || p.size() < 4) return EINVAL;
+      // No descriptors, once, and version data that ends with its NUL (as libvfio-user's server).
+      if (!fds.empty() || truncated || negotiated_ || p.size() < 4 || (p.size() > 4 && p.back() != std::byte{0}))
+        return EINVAL;
       if (get<std::uint16_t>(p, 0) != 0) return ENOTSUP;
       std::size_t length = 0;
       while (4 + length < p.size() && p[4 + length] != std::byte{0}) ++length;
@@ -408,9 +410,10 @@ class world {
     if (!negotiated_) return EINVAL;
     switch (c) {
       case vu::command::device_get_info:
-        return p.size() == 16 && get<std::uint32_t>(p, 0) >= 16 ? 0 : EINVAL;
+        // Requests may be longer than their struct (the kernel's device info; SPDK's whole region-info buffer).
+        return p.size() >= 16 && get<std::uint32_t>(p, 0) >= 16 ? 0 : EINVAL;
       case vu::command::device_get_region_info:
-        return p.size() == 32 && get<std::uint32_t>(p, 0) >= 32 && get<std::uint32_t>(p, 8) < 9 ? 0 : EINVAL;
+        return p.size() >= 32 && get<std::uint32_t>(p, 0) >= 32 && get<std::uint32_t>(p, 8) < 9 ? 0 : EINVAL;
       case vu::command::device_get_irq_info:
         return p.size() == 16 && get<std::uint32_t>(p, 0) >= 16 && get<std::uint32_t>(p, 8) < 5 ? 0 : EINVAL;
       case vu::command::region_read:
@@ -419,7 +422,7 @@ class world {
         if (p.size() < 16) return EINVAL;
         const auto offset = get<std::uint64_t>(p, 0);
         const auto count = get<std::uint32_t>(p, 12);
-        if (p.size() != 16 + (write ? count : 0) || get<std::uint32_t>(p, 8) != 7 || count == 0 || count > 4096 ||
+        if (p.size() != 16 + (write ? count : 0) || get<std::uint32_t>(p, 8) != 7 || count > 4096 ||
             offset > space_.size() || count > space_.size() - offset)
           return EINVAL;
         if (write) {
@@ -441,9 +444,13 @@ class world {
         deliver();
         return 0;
       case vu::command::dma_map:
-        return p.size() == 32 ? 0 : EINVAL;
+        return p.size() == 32 && (get<std::uint32_t>(p, 4) & ~3u) == 0 ? 0 : EINVAL;
       case vu::command::dma_unmap:
-        return p.size() == 24 && (get<std::uint32_t>(p, 4) == 0 || get<std::uint32_t>(p, 4) == 2) ? 0 : EINVAL;
+        // "Unmap all" (2) names no range.
+        return p.size() == 24 && (get<std::uint32_t>(p, 4) == 0 ||
+                                  (get<std::uint32_t>(p, 4) == 2 && get<std::uint64_t>(p, 8) == 0 && get<std::uint64_t>(p, 16) == 0))
+                   ? 0
+                   : EINVAL;
       default:
         return ENOTSUP;
     }
@@ -561,7 +568,9 @@ class world {
         VPCI_FUZZ_CHECK(access.has_value() && access->offset == get<std::uint64_t>(p, 0) && access->region == 7 &&
                         access->count == get<std::uint32_t>(p, 12));
         const auto offset = static_cast<std::size_t>(access->offset);
-        if (write) {
+        if (write && access->count == 0) {
+          VPCI_FUZZ_CHECK(hooks_.empty());  // nothing to move: no access made
+        } else if (write) {
           VPCI_FUZZ_CHECK(hooks_.size() == 1 && hooks_[0].first == offset && hooks_[0].second == access->count);
         } else {
           VPCI_FUZZ_CHECK(hooks_.empty() &&

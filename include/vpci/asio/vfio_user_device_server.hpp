@@ -296,18 +296,19 @@ class vfio_user_device_server {
     using vfio_user::command;
     if (!h.is_command()) return EINVAL;
     const auto c = static_cast<command>(h.command);
-    if (c == command::version) return on_version(h, payload, out);
+    // VERSION takes no descriptors (libvfio-user refuses them too).
+    if (c == command::version) return fds.empty() && !fds.truncated() ? on_version(h, payload, out) : EINVAL;
     if (!negotiated_) return EINVAL;
     switch (c) {
       case command::device_get_info: {
-        auto request = vfio_user::decode_device_info(payload);
+        auto request = vfio_user::decode_device_info(payload, true);
         if (!request || request->argsz < vfio_user::device_info_size) return EINVAL;
         const std::uint32_t flags = vfio_user::device_flag_pci | (reset_ ? vfio_user::device_flag_reset : 0U);
         encode_reply(h, vfio_user::device_info{16, flags, vfio_user::pci_region_count, vfio_user::pci_irq_count}, out);
         return 0;
       }
       case command::device_get_region_info: {
-        auto request = vfio_user::decode_region_info(payload);
+        auto request = vfio_user::decode_region_info(payload, true);
         if (!request || request->argsz < vfio_user::region_info_size ||
             request->index >= vfio_user::pci_region_count)
           return EINVAL;
@@ -323,11 +324,14 @@ class vfio_user_device_server {
       case command::region_write: {
         const bool is_write = c == command::region_write;
         auto access = vfio_user::decode_region_access(payload, is_write);
-        if (!access || access->region != vfio_user::pci_config_region_index || access->count == 0 ||
-            access->count > max_transfer || access->offset > space_.size() ||
-            access->count > space_.size() - access->offset)
+        if (!access || access->region != vfio_user::pci_config_region_index || access->count > max_transfer ||
+            access->offset > space_.size() || access->count > space_.size() - access->offset)
           return EINVAL;
         const auto offset = static_cast<std::size_t>(access->offset);
+        if (access->count == 0) {  // nothing to move: answered at once, as libvfio-user does; no access made
+          encode_reply(h, vfio_user::region_access{access->offset, access->region, 0}, out);
+          return 0;
+        }
         boost::system::error_code ec;
         if (is_write) {
           space_.write(offset, access->data, ec);
@@ -371,13 +375,18 @@ class vfio_user_device_server {
         return 0;
       }
       case command::dma_map: {
-        if (!vfio_user::decode_dma_map(payload)) return EINVAL;
+        auto request = vfio_user::decode_dma_map(payload);
+        if (!request || (request->flags & ~(vfio_user::dma_map_flag_read | vfio_user::dma_map_flag_write)) != 0)
+          return EINVAL;
         encode_empty_reply(h, out);  // ignored: the function does no DMA; the descriptor is closed
         return 0;
       }
       case command::dma_unmap: {
         auto request = vfio_user::decode_dma_unmap(payload);
-        if (!request || (request->flags != 0 && request->flags != vfio_user::dma_unmap_flag_all)) return EINVAL;
+        // "Unmap all" names no range: an address or size beside it is refused, as libvfio-user does.
+        if (!request || (request->flags != 0 && request->flags != vfio_user::dma_unmap_flag_all) ||
+            (request->flags == vfio_user::dma_unmap_flag_all && (request->address != 0 || request->size != 0)))
+          return EINVAL;
         encode_reply(h, *request, out);
         return 0;
       }

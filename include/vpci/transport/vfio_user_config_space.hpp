@@ -98,6 +98,7 @@
 #include <unistd.h>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -548,7 +549,7 @@ class basic_vfio_user_config_space {
         return {};
       }
       if (stage == 2) {
-        auto region = vfio_user::decode_region_info(payload, true);
+        auto region = vfio_user::decode_region_info(payload);  // at most the argsz (32) this client gave
         if (!region || region->index != vfio_user::pci_config_region_index) return errc::malformed_message;
         if (region->size < config::conventional_space_size || (region->flags & vfio_user::region_flag_read) == 0)
           return errc::not_supported;
@@ -604,10 +605,13 @@ class basic_vfio_user_config_space {
     minor_ = 0;
   }
 
-  // Verdict on a reply header before its payload is read: framing errors break the stream.
+  // Verdict on a reply header before its payload is read: framing errors break the stream. A reply's
+  // command is its request's, or 0: libvfio-user's servers before it echoed the command wrote 0 there
+  // (lib/tran_sock.c, "FIXME: SPEC: should the reply include the command?"), and QEMU's and SPDK's
+  // clients match a reply by its message ID alone. Another command is a reply to something else.
   [[nodiscard]] static boost::system::error_code check_header(const vfio_user::header& h, const plan& p) {
     if (h.message_size > max_reply_size || !h.is_reply() || h.message_id != p.id() ||
-        h.command != static_cast<std::uint16_t>(p.expected_command()))
+        (h.command != 0 && h.command != static_cast<std::uint16_t>(p.expected_command())))
       return errc::protocol_violation;
     return {};
   }
@@ -993,7 +997,7 @@ class basic_vfio_user_config_space {
   // async_open / async_connect refused (busy, or a path too long): nothing changes.
   template <class Self>
   void refuse(Self& s, boost::system::error_code ec) {
-    boost::asio::post(socket_.get_executor(), [s = std::move(s), ec]() mutable { s(ec); });
+    boost::asio::post(socket_.get_executor(), boost::asio::append(std::move(s), ec));
   }
 
   // The socket address of `path`, or name_too_long when sun_path cannot hold it (Asio's endpoint throws

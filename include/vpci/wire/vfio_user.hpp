@@ -212,10 +212,12 @@ struct version {
   return size;
 }
 
-// `json` views into `in`: up to (not including) the first NUL; data without a NUL is taken whole (the spec
-// says the NUL is included; a peer that omits it is tolerated, its JSON still has to parse).
+// `json` views into `in`: up to (not including) the first NUL. Version data must end with its NUL, as
+// libvfio-user's server (lib/tran.c, recv_version) and QEMU's client ("corrupt version reply") require:
+// malformed_message otherwise. Errors: truncated_message, malformed_message.
 [[nodiscard]] inline result<version> decode_version(std::span<const std::byte> in) noexcept {
   if (in.size() < 4) return errc::truncated_message;
+  if (in.size() > 4 && in.back() != std::byte{0}) return errc::malformed_message;
   version v;
   v.major = host_load<std::uint16_t>(in.data());
   v.minor = host_load<std::uint16_t>(in.data() + 2);
@@ -451,8 +453,12 @@ inline constexpr std::size_t device_info_size = 16;
   host_store(out.data() + 12, d.num_irqs);
   return device_info_size;
 }
-[[nodiscard]] constexpr result<device_info> decode_device_info(std::span<const std::byte> in) noexcept {
-  if (const errc e = detail::check_fixed(in.size(), device_info_size); e != no_error) return e;
+// `allow_tail`: bytes after the 16 are taken and ignored, for a request (libvfio-user takes any payload of
+// at least 16: a client may send the kernel's 24-byte struct vfio_device_info); a reply is exactly 16.
+[[nodiscard]] constexpr result<device_info> decode_device_info(std::span<const std::byte> in,
+                                                               bool allow_tail = false) noexcept {
+  if (in.size() < device_info_size) return errc::truncated_message;
+  if (!allow_tail && in.size() > device_info_size) return errc::malformed_message;
   return device_info{host_load<std::uint32_t>(in.data()), host_load<std::uint32_t>(in.data() + 4),
                      host_load<std::uint32_t>(in.data() + 8), host_load<std::uint32_t>(in.data() + 12)};
 }
@@ -480,11 +486,14 @@ inline constexpr std::size_t region_info_size = 32;
   host_store(out.data() + 24, r.offset);
   return region_info_size;
 }
-// A request is exactly 32 bytes; a reply may carry capabilities after them (`allow_capabilities`).
+// `allow_tail`: bytes after the 32 are taken and ignored, for a request: SPDK's client sends its whole
+// argsz-sized buffer (lib/vfio_user/host/vfio_user.c: argsz and payload 4064), and libvfio-user takes any
+// payload of at least 32. Without it the payload is exactly 32: a reply to a client that gave argsz 32 (a
+// reply is at most argsz bytes; QEMU's client calls a longer one a broken stream).
 [[nodiscard]] constexpr result<region_info> decode_region_info(std::span<const std::byte> in,
-                                                               bool allow_capabilities = false) noexcept {
+                                                               bool allow_tail = false) noexcept {
   if (in.size() < region_info_size) return errc::truncated_message;
-  if (!allow_capabilities && in.size() > region_info_size) return errc::malformed_message;
+  if (!allow_tail && in.size() > region_info_size) return errc::malformed_message;
   return region_info{host_load<std::uint32_t>(in.data()),      host_load<std::uint32_t>(in.data() + 4),
                      host_load<std::uint32_t>(in.data() + 8),  host_load<std::uint32_t>(in.data() + 12),
                      host_load<std::uint64_t>(in.data() + 16), host_load<std::uint64_t>(in.data() + 24)};
@@ -540,8 +549,10 @@ inline constexpr std::size_t irq_set_size = 20;
   le::copy(s.data, out.data() + irq_set_size);
   return size;
 }
-// Checks the shape the spec gives: exactly one data flag and one action flag, no other bits, argsz equal
-// to the payload size, DATA_BOOL carrying `count` bytes and the other data kinds none.
+// Checks the shape the spec gives: exactly one data flag and one action flag, no other bits, argsz at least
+// the fixed 20 bytes, DATA_BOOL carrying `count` bytes and the other data kinds none. argsz is not the
+// payload's size: QEMU's client passes on the kernel's, which counts the eventfds (24 for one) that travel
+// as SCM_RIGHTS instead (hw/vfio-user/device.c); libvfio-user checks argsz >= 20 alone.
 // Errors: truncated_message, malformed_message.
 [[nodiscard]] constexpr result<irq_set> decode_irq_set(std::span<const std::byte> in) noexcept {
   if (in.size() < irq_set_size) return errc::truncated_message;
@@ -553,7 +564,7 @@ inline constexpr std::size_t irq_set_size = 20;
   if ((s.flags & ~(irq_set_data_mask | irq_set_action_mask_bits)) != 0 || std::popcount(data_kind) != 1 ||
       std::popcount(action) != 1)
     return errc::malformed_message;
-  if (s.argsz != in.size()) return errc::malformed_message;
+  if (s.argsz < irq_set_size) return errc::malformed_message;
   const std::size_t expected_data = data_kind == irq_set_data_bool ? s.count : 0;
   if (s.data.size() != expected_data) return errc::malformed_message;
   return s;
@@ -605,6 +616,9 @@ struct dma_map {
   std::uint64_t size{0};
 };
 inline constexpr std::size_t dma_map_size = 32;
+// The flags a DMA_MAP may carry: the client's access to the region (libvfio-user refuses any other bit).
+inline constexpr std::uint32_t dma_map_flag_read = 1U << 0;
+inline constexpr std::uint32_t dma_map_flag_write = 1U << 1;
 
 [[nodiscard]] constexpr result<std::size_t> encode(const dma_map& m, std::span<std::byte> out) noexcept {
   if (out.size() < dma_map_size) return errc::buffer_too_small;
