@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <optional>
 #include <ostream>
+#include <span>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/system/error_code.hpp>
@@ -269,6 +271,137 @@ BOOST_AUTO_TEST_CASE(a_dead_transport_fails_requests_promptly_and_a_revived_one_
   const auto [ec, value] = f.read<word_block>();
   BOOST_TEST(!ec);
   BOOST_TEST(value == 0xA1B2C3D4u);
+}
+
+// ---- what a transport failure leaves behind (README "Errors", docs/protocol.md 4.1 and 4.3) ----
+
+namespace {
+
+// A PF that serves by polling (its async_serve loop, no write hook) on virtual time, and VF 0 on `faulty`.
+struct polled_world {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  manual_timing clock;
+  pf_endpoint<2, manual_timing> pf{engine::pf_limits{}, clock};
+  faulty transport{space};
+  std::optional<vf_endpoint<faulty, manual_timing>> vf;
+  explicit polled_world(bool service_on_write) {
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{8}, std::vector<std::byte>(128, std::byte{0xAA})));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{4}, std::vector<std::byte>(8)));
+    mailbox_options options;
+    options.service_on_write = service_on_write;
+    auto window = pf.attach_mailbox(0, space, options);
+    BOOST_REQUIRE(window.has_value());
+    if (!service_on_write) pf.async_serve(0, [](boost::system::error_code) {});
+    vf.emplace(transport, *window, vf_mailbox_options{}, clock);
+  }
+  // Runs handlers and virtual time until `done`, at most `budget` ns of virtual time.
+  template <class Done>
+  bool drive(Done done, std::uint64_t budget = 10'000'000'000) {
+    const std::uint64_t limit = clock.now() + budget;
+    for (int i = 0; i < 100000 && !done(); ++i) {
+      io.restart();
+      io.poll();
+      if (done()) break;
+      const std::uint64_t next = clock.next_expiry();
+      if (next == never || next > limit) break;
+      clock.advance_to(next);
+    }
+    return done();
+  }
+  std::optional<boost::system::error_code> write(std::uint8_t fill) {
+    const std::vector<std::byte> data(128, std::byte{fill});
+    std::optional<boost::system::error_code> result;
+    vf->async_write_block(block_id{8}, std::span<const std::byte>(data),
+                          [&](boost::system::error_code ec, std::size_t) { result = ec; });
+    drive([&] { return result.has_value(); });
+    return result;
+  }
+};
+
+}  // namespace
+
+// A write whose transport fails after its doorbell (the status read that follows it, here) completes with
+// the transport's error, but the PF was rung for it: its outcome is unknown, as a cancelled write's. What
+// holds: the PF runs it at most once, and never after a later request of the endpoint (the next request
+// waits for its answer first, docs/protocol.md 4.1), so the block ends with what the later write says.
+BOOST_AUTO_TEST_CASE(a_write_failed_after_its_doorbell_runs_at_most_once_and_never_after_a_later_write) {
+  polled_world w(false);
+  // probe, data window, block register, doorbell, then the status read after the doorbell fails
+  w.transport.fail_at(4, errc::device_error);
+  const auto failed = w.write(0x55);
+  BOOST_REQUIRE(failed.has_value());
+  BOOST_TEST((*failed == errc::device_error));
+  BOOST_TEST(w.transport.faults_injected() == 1u);
+  w.transport.disarm();
+  const auto later = w.write(0x66);
+  BOOST_REQUIRE(later.has_value());
+  BOOST_TEST(!*later);
+  BOOST_TEST(w.pf.blocks().counters(0).writes == 2u);  // the failed write ran once, before the later one
+  std::vector<std::byte> held(128);
+  std::optional<boost::system::error_code> read;
+  w.vf->async_read_block(block_id{8}, std::span<std::byte>(held), [&](boost::system::error_code ec, std::size_t) { read = ec; });
+  BOOST_REQUIRE(w.drive([&] { return read.has_value(); }));
+  BOOST_TEST(!*read);
+  BOOST_TEST((held == std::vector<std::byte>(128, std::byte{0x66})));
+}
+
+// An invalidation look whose transport fails at any of its accesses loses nothing: each raised block is
+// delivered by that wait or the next, at most twice (a failed acknowledgement leaves the PF's latch up,
+// and the next look delivers the bits again: at least once, never lost, docs/protocol.md 4.3), and a
+// later raise arrives.
+BOOST_AUTO_TEST_CASE(a_failed_invalidation_look_delivers_every_raised_block_at_least_once_and_at_most_twice) {
+  constexpr std::uint64_t raised = (std::uint64_t{1} << 4) | (std::uint64_t{1} << 63);
+  constexpr std::uint64_t later = std::uint64_t{1} << 11;
+  std::size_t faults = 0;
+  for (std::size_t k = 0; k < 8; ++k) {
+    BOOST_TEST_CONTEXT("the look's access " << k << " fails") {
+      polled_world w(true);
+      std::vector<std::byte> bytes(8);
+      boost::system::error_code ec;
+      BOOST_REQUIRE(w.vf->read_block(block_id{4}, bytes, ec) == 8u);  // probed, idle
+      std::vector<std::uint64_t> delivered;
+      const auto wait = [&]() -> std::optional<boost::system::error_code> {
+        std::optional<boost::system::error_code> result;
+        w.vf->async_wait_invalidate([&](boost::system::error_code e, block_mask mask) {
+          result = e;
+          if (!e) delivered.push_back(mask.bits());
+        });
+        w.drive([&] { return result.has_value(); }, 2'000'000'000);
+        return result;
+      };
+      w.transport.fail_at(w.transport.operation_count() + k, errc::device_error);
+      BOOST_REQUIRE(!w.pf.invalidate(0, block_mask{raised}));
+      const auto first = wait();
+      BOOST_REQUIRE(first.has_value());
+      if (*first) BOOST_TEST((*first == errc::device_error));
+      faults += w.transport.faults_injected();
+      w.transport.disarm();
+      std::uint64_t seen = 0;
+      for (std::uint64_t m : delivered) seen |= m;
+      if ((seen & raised) != raised) BOOST_REQUIRE(wait().has_value());
+      BOOST_REQUIRE(!w.pf.invalidate(0, block_mask{later}));
+      for (int i = 0; i < 3; ++i) {
+        std::uint64_t all = 0;
+        for (std::uint64_t m : delivered) all |= m;
+        if ((all & later) != 0) break;
+        BOOST_REQUIRE(wait().has_value());
+      }
+      std::size_t four = 0, sixty_three = 0, eleven = 0;
+      for (std::uint64_t m : delivered) {
+        four += (m >> 4) & 1;
+        sixty_three += (m >> 63) & 1;
+        eleven += (m >> 11) & 1;
+      }
+      BOOST_TEST(four >= 1u);
+      BOOST_TEST(four <= 2u);
+      BOOST_TEST(sixty_three >= 1u);
+      BOOST_TEST(sixty_three <= 2u);
+      BOOST_TEST(eleven == 1u);
+    }
+  }
+  BOOST_TEST(faults >= 4u);  // the looks' accesses were reached (status, acknowledgements, mask, acknowledgement)
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // mailbox_fault_test
