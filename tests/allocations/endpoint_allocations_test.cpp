@@ -186,13 +186,22 @@ BOOST_AUTO_TEST_CASE(a_handler_with_an_allocator_of_its_own_is_allocated_with_it
 // allocator, and from nowhere else. It took Asio's recycling allocator, the handler's ignored. The handlers
 // name the io_context's own executor: through any_io_executor (the default), Asio 1.81's type erasure
 // allocates for itself whatever the handler's allocator.
+namespace {
+
+// Serves VF `vf` of `w` with a handler on the io_context's executor, bound to a counted allocator.
+void serve_counted(mailbox_world& w, vf_index vf, std::size_t& asked, std::optional<boost::system::error_code>& result) {
+  w.pf.async_serve(vf, boost::asio::bind_executor(w.io.get_executor(),
+                                                  boost::asio::bind_allocator(counted_allocator<void>(&asked),
+                                                                              [&result](boost::system::error_code ec) { result = ec; })));
+}
+
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(a_pf_serve_whose_handler_has_an_allocator_completes_with_it) {
   mailbox_world w;
   std::size_t asked = 0;
   std::optional<boost::system::error_code> result;
-  w.pf.async_serve(0, boost::asio::bind_executor(w.io.get_executor(),
-                                                 boost::asio::bind_allocator(counted_allocator<void>(&asked),
-                                                                             [&](boost::system::error_code ec) { result = ec; })));
+  serve_counted(w, 0, asked, result);
   w.io.poll();  // serving runs (its first pass)
   BOOST_REQUIRE(!result.has_value());
   const std::size_t asked_while_serving = asked;
@@ -210,9 +219,7 @@ BOOST_AUTO_TEST_CASE(a_refused_pf_serve_completes_with_its_handlers_allocator) {
   mailbox_world w;
   std::size_t asked = 0;
   std::optional<boost::system::error_code> result;
-  w.pf.async_serve(3, boost::asio::bind_executor(w.io.get_executor(),
-                                                 boost::asio::bind_allocator(counted_allocator<void>(&asked),
-                                                                             [&](boost::system::error_code ec) { result = ec; })));
+  serve_counted(w, 3, asked, result);
   w.io.poll();
   BOOST_REQUIRE(result.has_value());
   BOOST_TEST((*result == errc::not_found));
