@@ -28,13 +28,14 @@
 //   bytes with the errno the model expects or success with error number 0 and the payload the model
 //   expects (device info, region info, IRQ info, the data read, the write's echo, the unmap's echo, the
 //   negotiated version with the server's capabilities);
-// - VERSION first and once; before it every other command is refused (EINVAL); a message too large to read
-//   gets E2BIG (nothing with No_reply) and changes nothing;
+// - VERSION first, once, without descriptors and with version data ending in its NUL; before it every
+//   other command is refused (EINVAL); a message too large to read gets E2BIG (nothing with No_reply)
+//   and changes nothing;
 // - REGION_READ returns exactly the space's bytes; REGION_WRITE changes exactly its range, through the
 //   register kinds (read-only bits kept, write-1-to-clear bits cleared by a 1), in one driver-side write
-//   (the write hook rings once, with its offset and count; an access of no bytes makes none); nothing else changes the space but the device's
-//   own stores; **a refused message changes nothing**: the space, the interrupt state, the descriptors
-//   held;
+//   (the write hook rings once, with its offset and count; an access of no bytes makes none); nothing
+//   else changes the space but the device's own stores; **a refused message changes nothing**: the
+//   space, the interrupt state, the descriptors held;
 // - the interrupt: raised while an eventfd is installed and INTx unmasked, it writes the eventfd once and
 //   masks INTx (AUTOMASKED); otherwise it stays pending and is delivered by the install or unmask that
 //   enables it; an installed eventfd is non-blocking; the unmask eventfd unmasks when written; only an
@@ -447,10 +448,9 @@ class world {
         return p.size() == 32 && (get<std::uint32_t>(p, 4) & ~3u) == 0 ? 0 : EINVAL;
       case vu::command::dma_unmap:
         // "Unmap all" (2) names no range.
-        return p.size() == 24 && (get<std::uint32_t>(p, 4) == 0 ||
-                                  (get<std::uint32_t>(p, 4) == 2 && get<std::uint64_t>(p, 8) == 0 && get<std::uint64_t>(p, 16) == 0))
-                   ? 0
-                   : EINVAL;
+        if (p.size() != 24) return EINVAL;
+        if (get<std::uint32_t>(p, 4) == 0) return 0;
+        return get<std::uint32_t>(p, 4) == 2 && get<std::uint64_t>(p, 8) == 0 && get<std::uint64_t>(p, 16) == 0 ? 0 : EINVAL;
       default:
         return ENOTSUP;
     }

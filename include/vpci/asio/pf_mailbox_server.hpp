@@ -118,13 +118,14 @@ class serve_completion_for final : public serve_completion {
   void complete(boost::system::error_code ec) override {
     const handler_executor target = work_.get_executor();
     const auto allocator = boost::asio::get_associated_allocator(handler_);
-    boost::asio::post(target, boost::asio::bind_allocator(allocator, [handler = std::move(handler_), work = std::move(work_), ec]() mutable {
+    auto call = [handler = std::move(handler_), work = std::move(work_), ec]() mutable {
       // The slot is cleared on the handler's executor before the handler runs (slots are not thread-safe).
       auto slot = boost::asio::get_associated_cancellation_slot(handler);
       if (slot.is_connected()) slot.clear();
       work.reset();
       std::move(handler)(ec);
-    }));
+    };
+    boost::asio::post(target, boost::asio::bind_allocator(allocator, std::move(call)));
   }
 
  private:

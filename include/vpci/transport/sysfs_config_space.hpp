@@ -352,13 +352,14 @@ class sysfs_config_space {
         auto ex = work.get_executor();
         // The completion's memory comes from the handler's allocator, as any Asio completion's does.
         const auto allocator = boost::asio::get_associated_allocator(h);
-        boost::asio::post(ex, boost::asio::bind_allocator(allocator, [h = std::move(h), ec, n, work = std::move(work)]() mutable {
+        auto call = [h = std::move(h), ec, n, work = std::move(work)]() mutable {
           // The slot belongs to the handler's executor: clear it there, before the handler may reuse it.
           auto handler_slot = boost::asio::get_associated_cancellation_slot(h);
           if (handler_slot.is_connected()) handler_slot.clear();
           work.reset();
           std::move(h)(ec, n);
-        }));
+        };
+        boost::asio::post(ex, boost::asio::bind_allocator(allocator, std::move(call)));
       };
 
       if (!self->worker_) {
