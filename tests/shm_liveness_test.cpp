@@ -411,6 +411,39 @@ BOOST_AUTO_TEST_CASE(replace_stale_takes_over_a_dead_device_or_one_that_never_pu
   BOOST_TEST(!shm_exists(name));
 }
 
+// Found by a crash audit: a PF restarted after `kill -9` that creates its space in the default exclusive
+// mode read only "shm_open /name: File exists", nothing about the old device being dead or replace_stale
+// taking the name. The error stays EEXIST; its text says what holds the name.
+BOOST_AUTO_TEST_CASE(an_exclusive_create_over_a_dead_devices_name_says_the_device_is_gone) {
+  const std::string name = unique_name("exclusive-dead");
+  boost::asio::io_context io;
+  const auto message_of_create = [&] {
+    try {
+      (void)shm_config_space::create(io.get_executor(), name, 4096);
+    } catch (const boost::system::system_error& e) {
+      BOOST_TEST((e.code() == system_code(EEXIST)));
+      return std::string(e.what());
+    }
+    return std::string("created");
+  };
+  {
+    auto live = shm_config_space::create(io.get_executor(), name, 4096);
+    const std::string said = message_of_create();
+    BOOST_TEST(said.find("its device lives") != std::string::npos, said);
+  }
+  auto crashed = spawn(side::pf_creating, name);
+  BOOST_TEST_REQUIRE(read_byte_within(crashed->ready.read_end) == 'R');
+  crashed->process->kill();
+  const std::string said = message_of_create();
+  BOOST_TEST(said.find("its device is gone: shm_create::replace_stale takes the name") != std::string::npos, said);
+  BOOST_TEST(shm_exists(name));  // nothing taken
+  {
+    auto pf = shm_config_space::create(io.get_executor(), name, 4096, shm_create::replace_stale);
+    BOOST_TEST(shm_config_space::open(io.get_executor(), name).peer_alive());
+  }
+  BOOST_TEST(!shm_exists(name));
+}
+
 BOOST_AUTO_TEST_CASE(replace_stale_leaves_what_is_no_vpci_space_as_it_is) {
   const std::string name = unique_name("stale-foreign");
   const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);

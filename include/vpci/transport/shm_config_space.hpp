@@ -143,7 +143,7 @@ enum class shm_access { read_write, read_only };
 // wakes once, to a complete update, instead of once per register.
 enum class shm_ring { after_write, none };
 // What create() does when the name exists:
-// - exclusive: fail (EEXIST);
+// - exclusive: fail (EEXIST; the message says whether the object's device lives or is gone);
 // - replace_stale: replace an object whose device is gone (it crashed, shut down, or died before it
 //   published the object), fail with EEXIST while its device lives, and refuse anything that is not a
 //   vpci config space (vpci::errc::bad_data; vpci::errc::revision_mismatch for another layout version).
@@ -542,7 +542,10 @@ class shm_config_space {
         continue;  // a replacer took the name before this process locked its fresh object
       }
       if (errno != EEXIST) throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
-      if (mode == shm_create::exclusive) throw boost::system::system_error(detail::last_system_error(), "shm_open " + name);
+      if (mode == shm_create::exclusive) {
+        const boost::system::error_code exists = detail::last_system_error();
+        throw boost::system::system_error(exists, "shm_open " + name + what_holds(name));
+      }
       take_name_from_existing(name, mode);
     }
     throw boost::system::system_error(errc::busy, "create shared config space " + name + ": the name kept changing hands");
@@ -898,6 +901,24 @@ class shm_config_space {
       ::shm_unlink(name.c_str());
       throw;
     }
+  }
+
+  // What the object under `name` is, for an exclusive create's EEXIST: a daemon restarted after a crash
+  // otherwise read only "File exists", with no word that the old device is dead and replace_stale would
+  // take the name. A hint judged without the lock or any write (the object may change meanwhile).
+  static std::string what_holds(const std::string& name) {
+    const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+    if (fd < 0) return {};
+    const detail::shm_found found = detail::examine_shm_object(fd, false);
+    ::close(fd);
+    switch (found) {
+      case detail::shm_found::live: return " (its device lives)";
+      case detail::shm_found::gone:
+      case detail::shm_found::unpublished: return " (its device is gone: shm_create::replace_stale takes the name)";
+      case detail::shm_found::other_version: return " (a vpci config space of another layout version)";
+      case detail::shm_found::foreign: return " (not a vpci config space)";
+    }
+    return {};
   }
 
   // Unlinks the object `name` refers to, if `mode` lets it go (see shm_create), under its lock; returns
