@@ -28,6 +28,7 @@
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/timing.hpp>
 #include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/transport/closed_by_peer.hpp>
 #include <vpci/transport/test_stream.hpp>
 
 #include "../examples/blocks.hpp"
@@ -779,6 +780,28 @@ BOOST_AUTO_TEST_CASE(a_synchronous_request_the_pf_never_takes_times_out) {
   BOOST_TEST(vf.read_block(block_id{0}, buffer, ec) == 0u);
   BOOST_TEST((ec == errc::timeout), ec.message());
   BOOST_TEST((vf.failure() == errc::timeout), vf.failure().message());
+}
+
+// Found by a fault sweep over real sockets: a stream that ended while the version negotiation was in
+// progress failed the first synchronous call with device_error (the negotiation's abandonment, written
+// over the stream's own error), where the asynchronous form and every later call gave eof; a caller
+// deciding with closed_by_peer() whether to reconnect was misled on the first call after connecting.
+BOOST_AUTO_TEST_CASE(a_stream_ending_during_negotiation_fails_the_synchronous_call_with_its_own_error) {
+  boost::asio::io_context io;
+  socket_type vf_socket{io}, pf_socket{io};
+  boost::asio::local::connect_pair(vf_socket, pf_socket);
+  pf_socket.shutdown(socket_type::shutdown_send);  // the version request goes out; its answer never comes
+  vf_message_endpoint<socket_type> vf(vf_socket, vf0_slot);
+  std::array<std::byte, 6> buffer{};
+  boost::system::error_code ec;
+  BOOST_TEST(vf.read_block(block_id{0}, buffer, ec) == 0u);
+  BOOST_TEST((ec == boost::asio::error::eof), ec.message());
+  BOOST_TEST(closed_by_peer(ec));
+  BOOST_TEST((vf.failure() == boost::asio::error::eof), vf.failure().message());
+  BOOST_TEST(vf.read_block(block_id{0}, buffer, ec) == 0u);
+  BOOST_TEST((ec == boost::asio::error::eof), ec.message());
+  std::array<std::byte, 64> request{};
+  BOOST_TEST(pf_socket.read_some(boost::asio::buffer(request)) == 4u + 16u + 8u);  // the version offer alone
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // message_endpoint_test

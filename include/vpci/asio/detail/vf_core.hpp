@@ -347,10 +347,13 @@ class vf_core : public vf_sync_forms<Derived> {
     pump();
   }
   // The transport or stream failed for good (the peer is gone, the stream ended or broke): every
-  // pending operation and the wait complete with `ec`, and every later one fails at once with it.
+  // pending operation and the wait complete with `ec`, and every later one fails at once with it. The
+  // first cause stays the endpoint's: a later call (the synchronous forms ask peer_status() after a
+  // wait, which then names what the stream's end did to the engine, a negotiation abandoned with
+  // device_error) completes nothing with another error.
   void fail(boost::system::error_code ec) {
     if (!dead_) dead_ = ec;
-    transport_error_ = ec;
+    transport_error_ = dead_;
     self().engine_ref().remove(errc::device_error, true);
     if (!blocking_) post_completions();  // a synchronous form takes its own completion from the engine
     if (waiter_ != nullptr) complete_waiter(ec, {});
