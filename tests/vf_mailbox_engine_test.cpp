@@ -1863,6 +1863,36 @@ BOOST_AUTO_TEST_CASE(a_write_whose_doorbell_is_being_written_is_not_cancellable_
 
 // A VF that asked the PF to signal it keeps control.signal set across a mailbox reset: cleared, the PF
 // would stop signalling while the VF sleeps until signalled.
+// Found against a PF process stopped (SIGSTOP) while a reset was asked: the reset's polls read control
+// alone, so the heartbeat was never looked at, and with a request timeout under four heartbeat intervals
+// every request failed with timeout for as long as the PF stayed stopped, never peer_gone (docs/protocol.md
+// 5.5). While the reset is awaited, status is now read once a heartbeat interval.
+BOOST_AUTO_TEST_CASE(a_pf_that_stops_beating_while_a_reset_is_awaited_is_gone) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 1'000'000;
+  config.orphan_timeout_ns = 5'000'000;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  h.pf_answers = false;  // the PF stops: no answer, no beat, RESET never cleared
+  const std::uint64_t start = h.now;
+  (void)h.read(5, a, start + 3'000'000);    // times out, and leaves an orphan
+  (void)h.read(6, a, start + 200'000'000);  // waits for the orphan, then for the reset
+  h.run(start + 200'000'000);
+  BOOST_REQUIRE(h.done.size() == 3u);
+  BOOST_TEST((h.done[1].error == errc::timeout));
+  BOOST_TEST((h.done[2].error == errc::peer_gone));
+  BOOST_TEST(h.count("W 14 4") >= 1u);  // the reset was asked, and never completed
+  const auto completed = std::find_if(h.trace.rbegin(), h.trace.rend(), [](const traced& t) { return t.what == kind::complete; });
+  BOOST_REQUIRE(completed != h.trace.rend());
+  // Four intervals (40 ms) after the beat was last seen to move (at the probe), found by the status read
+  // due once an interval, at the control poll (1 ms) that follows.
+  BOOST_TEST(completed->at - start <= 40'000'000u + 10'000'000u + 1'000'000u);
+  BOOST_TEST(h.vf.peer_silent());
+}
+
 BOOST_AUTO_TEST_CASE(a_mailbox_reset_keeps_control_signal_set) {
   vf_mailbox_config config;
   config.use_signal = true;

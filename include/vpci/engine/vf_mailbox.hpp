@@ -115,6 +115,7 @@ class vf_mailbox_engine {
     requesting_reset,       // writing control.reset
     reset_wait,             // waiting before reading control again
     reading_control,        // reading control: the PF clears RESET when done
+    checking_beat_in_reset,  // the status dword while the reset is awaited: the heartbeat (5.5)
   };
 
   constexpr explicit vf_mailbox_engine(vf_mailbox_config config = {}) noexcept
@@ -313,6 +314,7 @@ class vf_mailbox_engine {
           le::store_u32(control_bytes_.data(), mailbox::control_reset | (signal_ ? mailbox::control_signal : 0u));
           return issue_write(mailbox::reg::control, control_bytes_);
         case state::reading_control: return issue_read(mailbox::reg::control, 4);
+        case state::checking_beat_in_reset: return issue_read(mailbox::reg::status, 4);
 
         case state::watch_wait:
           if (has_work() || !watching_) {
@@ -407,6 +409,7 @@ class vf_mailbox_engine {
       case state::reading_acknowledgements: return after_acknowledgements(bytes, now);
       case state::reading_mask: return after_mask(bytes, now);
       case state::reading_control: return after_control(bytes, now);
+      case state::checking_beat_in_reset: return after_reset_status(le::load_u32(bytes.data()), now);
       default: return;
     }
   }
@@ -782,7 +785,10 @@ class vf_mailbox_engine {
     if (watching_) watch_failure_ = errc::peer_gone;
   }
 
-  constexpr void after_status(std::uint32_t word, std::uint64_t now) noexcept {
+  // The verdicts of a status read on the PF itself, whatever the VF waits for: all ones (the function is
+  // gone), another epoch (the PF re-initialised the window), a heartbeat stopped (docs/protocol.md 5.5).
+  // True when one was reached (the next state is set); false when the PF lives in this epoch.
+  constexpr bool judged_peer(std::uint32_t word, std::uint64_t now) noexcept {
     if (word == 0xFFFF'FFFFu) {
       // All ones: the function no longer answers config reads (surprise removal, VF Enable cleared), as
       // Linux's pci_device_is_present judges it. No PF writes it (count 255 > 128); in epoch 15 it would
@@ -792,7 +798,7 @@ class vf_mailbox_engine {
       on_wire_ = false;
       block_known_ = false;
       state_ = state::unprobed;
-      return;
+      return true;
     }
     const mailbox::status_word status = mailbox::decode_status(word);
     if (status.epoch != epoch_) {
@@ -802,7 +808,7 @@ class vf_mailbox_engine {
       on_wire_ = false;
       block_known_ = false;
       state_ = state::unprobed;
-      return;
+      return true;
     }
     note_heartbeat(status.heartbeat, now, false);
     if (heartbeat_lost(now)) {
@@ -812,14 +818,20 @@ class vf_mailbox_engine {
         // (writes included), until it next probed. `identity` says which: read once, this status kept.
         stopped_beat_status_ = word;
         state_ = state::confirming_heartbeat;
-        return;
+        return true;
       }
       // The PF stopped beating: every operation ends with peer_gone; a new one looks once first.
       found_gone();
       state_ = state::ready;
-      return;
+      return true;
     }
     if (silent_) silent_ = false;
+    return false;
+  }
+
+  constexpr void after_status(std::uint32_t word, std::uint64_t now) noexcept {
+    if (judged_peer(word, now)) return;
+    const mailbox::status_word status = mailbox::decode_status(word);
     if (!on_wire_) {
       // A watcher's poll, or a look at a PF that was silent: the next request goes out from ready.
       note_invalidated(status.invalidated);
@@ -1007,6 +1019,13 @@ class vf_mailbox_engine {
       state_ = state::ready;
       return;
     }
+    if (heartbeat_interval_ns_ != 0 && now - heartbeat_looked_at_ >= heartbeat_interval_ns_) {
+      // The reset's polls read control alone: while the PF offers a heartbeat, status is read once an
+      // interval too, so that a PF that stopped is found gone (5.5). Without it a PF that hung while a
+      // reset was asked failed every request with timeout, never peer_gone.
+      state_ = state::checking_beat_in_reset;
+      return;
+    }
     if (now >= reset_deadline_) {
       on_wire_ = false;
       // The PF did not answer: ask again while requests wait for it; with nobody waiting, go quiet
@@ -1014,6 +1033,12 @@ class vf_mailbox_engine {
       state_ = has_work() ? state::requesting_reset : state::unprobed;
       return;
     }
+    enter_wait(state::reset_wait, next_poll_at(now));
+  }
+
+  // The status read while the reset is awaited: a verdict on the PF, or back to waiting for the reset.
+  constexpr void after_reset_status(std::uint32_t word, std::uint64_t now) noexcept {
+    if (judged_peer(word, now)) return;
     enter_wait(state::reset_wait, next_poll_at(now));
   }
 
