@@ -13,7 +13,9 @@
 //   produced since the last one, written with async_write_some until taken) and reports each write's
 //   bytes to the session. An answer produced while no handoff is in the stream goes out at once; those
 //   produced meanwhile gather into the next handoff.
-// - A stall timer (the timing policy's) runs while the session watches for a stall.
+// - A stall timer (the timing policy's) runs while the session watches for a stall. On a socket it also
+//   looks at the socket's send queue (TIOCOUTQ) when the check is armed and when it comes due: a queue
+//   that shrank is the VF reading, reported to the session as progress.
 // - End of stream: it stops reading, lets the answers already produced reach a VF that only half-closed,
 //   and ends with the session's verdict (success, or truncated_message when cut inside a frame).
 // - Whenever serving ends, for any reason, the session releases what it held and the stream is closed
@@ -27,8 +29,13 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/ioctl.h>
+#endif
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
@@ -237,10 +244,13 @@ class pf_stream_server final : public pf_stream_link,
     const std::uint64_t due = session_.arm_stall_check(timing_.now());
     if (due == engine::pf_message_session<MaxVfs>::no_deadline) return;
     timer_armed_ = true;
+    queued_at_check_ = queued_bytes();
     timer_.expires_at(due);
     timer_.async_wait(with_op_memory([self = this->shared_from_this()](boost::system::error_code ec) {
       self->timer_armed_ = false;
       if (self->phase_ == phase::finished || ec) return;
+      const std::optional<std::size_t> queued = self->queued_bytes();
+      if (queued && self->queued_at_check_ && *queued < *self->queued_at_check_) self->session_.on_peer_took_queued_bytes();
       if (const errc verdict = self->session_.on_stall_check(); verdict != no_error)
         return self->finish(make_code(verdict));
       self->arm_stall_timer();
@@ -258,6 +268,22 @@ class pf_stream_server final : public pf_stream_link,
       done_.reset();
       std::move(done)(*this, ec);
     }
+  }
+
+  // The bytes a socket holds that its peer has not taken yet (TIOCOUTQ: on a local socket the queue the
+  // peer has not read, on TCP what it has not acknowledged); nullopt for a stream without a descriptor or
+  // one that is no socket.
+  std::optional<std::size_t> queued_bytes() {
+#if defined(__linux__)
+    if constexpr (requires { stream_.is_open(); stream_.native_handle(); }) {
+      if constexpr (std::is_convertible_v<decltype(stream_.native_handle()), int>) {
+        int queued = 0;
+        if (stream_.is_open() && ::ioctl(stream_.native_handle(), TIOCOUTQ, &queued) == 0 && queued >= 0)
+          return static_cast<std::size_t>(queued);
+      }
+    }
+#endif
+    return std::nullopt;
   }
 
   void close_stream() {
@@ -291,6 +317,7 @@ class pf_stream_server final : public pf_stream_link,
   bool consuming_{false};    // inside resume(): a block handler's invalidate() waits for its loop
   bool turn_posted_{false};  // resume() posted the next turn of the input
   bool timer_armed_{false};  // the stall timer
+  std::optional<std::size_t> queued_at_check_;  // the socket's send queue when the stall check was armed
 };
 
 }  // namespace vpci::detail

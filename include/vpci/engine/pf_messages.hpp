@@ -259,6 +259,10 @@ class pf_message_session {
   constexpr void on_stream_progress(std::size_t bytes) noexcept {
     if (bytes != 0) ++progress_;
   }
+  // The binding saw the VF take bytes the stream already held (a socket's send queue shrank) while no
+  // write of the handoff completed: progress as well. A local socket accepts a write again only once most
+  // of its queue is read, so a VF reading slowly took bytes for seconds without one.
+  constexpr void on_peer_took_queued_bytes() noexcept { ++progress_; }
   // The stream took the whole handoff: its answers leave the queue (input resumes). Its invalidation is
   // in the stream, not known to be read: it is remembered until serving ends (end_of_serving).
   constexpr void end_handoff() noexcept {
