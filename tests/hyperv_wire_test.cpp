@@ -589,13 +589,27 @@ BOOST_AUTO_TEST_CASE(encoder_refuses_bad_arguments_and_writes_nothing) {
   check_refused(write_request{block_id{1}, wslot{0, 0}, all.first(4)}, 23, errc::buffer_too_small, true);
 }
 
-BOOST_AUTO_TEST_CASE(byte_count_0_129_or_4gib_is_invalid_length) {
-  for (std::uint32_t count : {0u, 129u, 0xFFFFFFFFu}) {
+BOOST_AUTO_TEST_CASE(byte_count_0_or_129_is_invalid_length) {
+  for (std::uint32_t count : {0u, 129u}) {
     // Even with 129 bytes actually present.
     auto packet = write_request_packet(128, false);
     packet.push_back(std::byte{0});
     put_u32(packet, 12, count);
     check_rejected(dec_write_request, packet, errc::invalid_length, write_sentinel);
+  }
+}
+
+// Found by a hostile-VF audit: byte_count 200 or 4 GiB over 8 (or 129) bytes of data was invalid_length,
+// which the PF answers STATUS_INVALID_PARAMETER and serves on; a message that does not hold the data it
+// says is broken, and docs/hyperv-binding.md checks that first (step 1: a protocol violation).
+BOOST_AUTO_TEST_CASE(byte_count_above_128_beyond_the_bytes_present_is_truncated) {
+  for (std::size_t present : {std::size_t{8}, std::size_t{128}}) {
+    auto packet = write_request_packet(present, false);
+    packet.push_back(std::byte{0});
+    for (std::uint32_t count : {200u, 0xFFFFFFFFu}) {
+      put_u32(packet, 12, count);
+      check_rejected(dec_write_request, packet, errc::truncated_message, write_sentinel);
+    }
   }
 }
 

@@ -44,7 +44,8 @@ void check_decode(std::span<const std::byte> input) {
   const bool slot_ok = size < 12 || (le::load_u32(x.data() + 8) & ~0xFFu) == 0;
   const std::uint32_t count = size >= 16 ? le::load_u32(x.data() + 12) : 0;
   const bool count_ok = size < 16 || valid_block_length(count);
-  const bool data_present = header_ok && count_ok && size >= write_request::header_size + count;
+  // The data byte_count names is looked for before byte_count's range (a message must hold what it says).
+  const bool data_present = header_ok && size - write_request::header_size >= count;
   const bool no_excess = !header_ok || !count_ok || size <= write_request::max_payload_size(count);
   VPCI_FUZZ_CHECK(decoded.has_value() == (type_ok && header_ok && slot_ok && count_ok && data_present && no_excess));
   if (!decoded) {
@@ -53,7 +54,7 @@ void check_decode(std::span<const std::byte> input) {
     VPCI_FUZZ_CHECK((e == errc::truncated_message && (!header_ok || !data_present)) ||
                     (e == errc::unknown_message_type && !type_ok) ||
                     (e == errc::malformed_message && (!slot_ok || !no_excess)) ||
-                    (e == errc::invalid_length && !count_ok));
+                    (e == errc::invalid_length && data_present && !count_ok));
     return;
   }
 

@@ -329,15 +329,17 @@ struct write_request {
 }
 
 // byte_count (1..128) says how much data there is; anything after it up to max_payload_size(byte_count)
-// (the Linux tail, VMBus padding) is ignored. Errors: invalid_length for byte_count 0 or above 128;
-// truncated_message when fewer bytes than byte_count follow the header; malformed_message for more
-// trailing bytes than max_payload_size allows or a wslot with reserved bits.
+// (the Linux tail, VMBus padding) is ignored. Errors: truncated_message when fewer bytes than byte_count
+// follow the header (whatever byte_count: a message that does not hold what it says is broken, checked
+// before its values, docs/hyperv-binding.md step 1); invalid_length for byte_count 0 or above 128;
+// malformed_message for more trailing bytes than max_payload_size allows or a wslot with reserved bits.
 [[nodiscard]] constexpr result<write_request> decode_write_request(std::span<const std::byte> payload) noexcept {
   if (auto e = detail::expect_type(payload, message_type::write_block); e != no_error) return e;
   if (payload.size() < write_request::header_size) return errc::truncated_message;
   auto slot = decode_wslot(le::load_u32(payload.data() + 8));
   if (!slot) return slot.error();
   const std::uint32_t count = le::load_u32(payload.data() + 12);
+  if (payload.size() - write_request::header_size < count) return errc::truncated_message;
   if (!valid_block_length(count)) return errc::invalid_length;
   if (auto e = detail::check_size(payload.size(), write_request::header_size + count,
                                   write_request::max_payload_size(count));
