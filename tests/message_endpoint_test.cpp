@@ -544,46 +544,64 @@ BOOST_AUTO_TEST_CASE(garbage_from_the_vf_quarantines_it_and_other_vfs_keep_being
   BOOST_TEST(block[0] == std::byte{9});
 }
 
-BOOST_AUTO_TEST_CASE(vf_that_floods_without_reading_is_quarantined_for_overflow) {
-  boost::asio::io_context io;
-  socket_type vf0{io}, pf0{io};
-  boost::asio::local::connect_pair(vf0, pf0);
+namespace {
+
+engine::pf_limits two_in_flight() {
   engine::pf_limits limits;
   limits.max_in_flight = 2;
-  pf_endpoint<2> pf(limits);
-  BOOST_REQUIRE(!pf.register_vf(0, 1));
-  BOOST_REQUIRE(!pf.define_block(0, block_id{1}, std::array<std::byte, 128>{}));
-  std::optional<boost::system::error_code> served;
+  return limits;
+}
+
+// VF 0 served over a local socket (two requests in flight, a 100 ms stall timeout on virtual time), after
+// it wrote read requests without reading until both sides were stuck: answers pile up once the socket
+// buffer is full, then the PF stops reading (backpressure), and its socket holds what the VF has not read.
+struct flooded_stream {
+  boost::asio::io_context io;
+  socket_type vf0{io}, pf0{io};
+  pf_endpoint<2> pf{two_in_flight()};
   manual_timing clock;
-  const pf_stream_options<manual_timing> options{100ms, clock};
-  pf.async_serve(0, vf0_slot, pf0, options, [&](boost::system::error_code ec) { served = ec; });
-  // The VF writes requests and never reads: answers pile up once the socket buffer is full, then the PF
-  // stops reading (backpressure).
-  std::array<std::byte, hyperv::read_request_frame_size> frame{};
-  (void)hyperv::encode_read_request_frame(1, hyperv::read_request{block_id{1}, vf0_slot, 128}, frame);
-  std::array<std::byte, hyperv::version_request_frame_size> version{};  // negotiation comes first
-  (void)hyperv::encode_version_request_frame(1, hyperv::version_request{hyperv::protocol_version_1_4}, version);
-  std::vector<std::byte> flood(version.begin(), version.end());
-  for (int i = 0; i < 4000; ++i) flood.insert(flood.end(), frame.begin(), frame.end());
-  vf0.non_blocking(true);
-  std::size_t offset = 0;
-  while (!served && offset < flood.size()) {
-    boost::system::error_code ec;
-    const std::size_t n = vf0.write_some(boost::asio::buffer(flood.data() + offset, flood.size() - offset), ec);
-    offset += n;
-    if (io.poll() == 0 && n == 0) break;  // both sides are stuck
+  pf_stream_options<manual_timing> options{100ms, clock};
+  std::optional<boost::system::error_code> served;
+
+  flooded_stream() {
+    boost::asio::local::connect_pair(vf0, pf0);
+    BOOST_REQUIRE(!pf.register_vf(0, 1));
+    BOOST_REQUIRE(!pf.define_block(0, block_id{1}, std::array<std::byte, 128>{}));
+    pf.async_serve(0, vf0_slot, pf0, options, [this](boost::system::error_code ec) { served = ec; });
+    std::array<std::byte, hyperv::read_request_frame_size> frame{};
+    (void)hyperv::encode_read_request_frame(1, hyperv::read_request{block_id{1}, vf0_slot, 128}, frame);
+    std::array<std::byte, hyperv::version_request_frame_size> version{};  // negotiation comes first
+    (void)hyperv::encode_version_request_frame(1, hyperv::version_request{hyperv::protocol_version_1_4}, version);
+    std::vector<std::byte> flood(version.begin(), version.end());
+    for (int i = 0; i < 4000; ++i) flood.insert(flood.end(), frame.begin(), frame.end());
+    vf0.non_blocking(true);
+    std::size_t offset = 0;
+    while (!served && offset < flood.size()) {
+      boost::system::error_code ec;
+      const std::size_t n = vf0.write_some(boost::asio::buffer(flood.data() + offset, flood.size() - offset), ec);
+      offset += n;
+      if (io.poll() == 0 && n == 0) break;  // both sides are stuck
+    }
   }
-  // The stream takes none of the PF's answers for the stall timeout (caught within two).
-  for (int i = 0; i < 2 && !served; ++i) {
+  // One stall timeout of virtual time, and the handlers it makes ready.
+  void one_stall_timeout() {
     clock.advance(options.stall_timeout);
     io.restart();
     io.poll();
   }
-  BOOST_REQUIRE(served.has_value());
-  BOOST_TEST((*served == errc::quarantined));
-  BOOST_TEST((pf.blocks().quarantined(0) == quarantine_reason::overflow));
-  BOOST_TEST(pf.blocks().counters(0).busy > 0u);
-  BOOST_TEST(pf.blocks().in_flight(0) == 0u);
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(vf_that_floods_without_reading_is_quarantined_for_overflow) {
+  flooded_stream f;
+  // The stream takes none of the PF's answers for the stall timeout (caught within two).
+  for (int i = 0; i < 2 && !f.served; ++i) f.one_stall_timeout();
+  BOOST_REQUIRE(f.served.has_value());
+  BOOST_TEST((*f.served == errc::quarantined));
+  BOOST_TEST((f.pf.blocks().quarantined(0) == quarantine_reason::overflow));
+  BOOST_TEST(f.pf.blocks().counters(0).busy > 0u);
+  BOOST_TEST(f.pf.blocks().in_flight(0) == 0u);
 }
 
 // Found by a hostile-VF audit over real local sockets: a VF that reads its answers slowly (1 KiB a stall
@@ -592,53 +610,22 @@ BOOST_AUTO_TEST_CASE(vf_that_floods_without_reading_is_quarantined_for_overflow)
 // PF now also sees its socket's send queue shrink. docs/hyperv-binding.md: "A VF that reads its answers,
 // however slowly, is never quarantined." One that stops reading still is.
 BOOST_AUTO_TEST_CASE(a_vf_reading_slowly_from_a_local_socket_is_never_quarantined) {
-  boost::asio::io_context io;
-  socket_type vf0{io}, pf0{io};
-  boost::asio::local::connect_pair(vf0, pf0);
-  engine::pf_limits limits;
-  limits.max_in_flight = 2;
-  pf_endpoint<2> pf(limits);
-  BOOST_REQUIRE(!pf.register_vf(0, 1));
-  BOOST_REQUIRE(!pf.define_block(0, block_id{1}, std::array<std::byte, 128>{}));
-  std::optional<boost::system::error_code> served;
-  manual_timing clock;
-  const pf_stream_options<manual_timing> options{100ms, clock};
-  pf.async_serve(0, vf0_slot, pf0, options, [&](boost::system::error_code ec) { served = ec; });
-  std::array<std::byte, hyperv::read_request_frame_size> frame{};
-  (void)hyperv::encode_read_request_frame(1, hyperv::read_request{block_id{1}, vf0_slot, 128}, frame);
-  std::array<std::byte, hyperv::version_request_frame_size> version{};
-  (void)hyperv::encode_version_request_frame(1, hyperv::version_request{hyperv::protocol_version_1_4}, version);
-  std::vector<std::byte> flood(version.begin(), version.end());
-  for (int i = 0; i < 4000; ++i) flood.insert(flood.end(), frame.begin(), frame.end());
-  vf0.non_blocking(true);
-  std::size_t offset = 0;
-  while (!served && offset < flood.size()) {
-    boost::system::error_code ec;
-    const std::size_t n = vf0.write_some(boost::asio::buffer(flood.data() + offset, flood.size() - offset), ec);
-    offset += n;
-    if (io.poll() == 0 && n == 0) break;  // both sides are stuck: the PF's socket holds what the VF has not read
-  }
-  BOOST_REQUIRE(!served.has_value());
+  flooded_stream f;
+  BOOST_REQUIRE(!f.served.has_value());
   // The VF reads 1 KiB each stall timeout: ten timeouts, never quarantined.
   std::array<std::byte, 1024> chunk{};
-  for (int i = 0; i < 10 && !served; ++i) {
+  for (int i = 0; i < 10 && !f.served; ++i) {
     boost::system::error_code ec;
-    BOOST_TEST(vf0.read_some(boost::asio::buffer(chunk), ec) == chunk.size());
-    clock.advance(options.stall_timeout);
-    io.restart();
-    io.poll();
+    BOOST_TEST(f.vf0.read_some(boost::asio::buffer(chunk), ec) == chunk.size());
+    f.one_stall_timeout();
   }
-  BOOST_TEST(!served.has_value());
-  BOOST_TEST((pf.blocks().quarantined(0) == quarantine_reason::none));
+  BOOST_TEST(!f.served.has_value());
+  BOOST_TEST((f.pf.blocks().quarantined(0) == quarantine_reason::none));
   // It stops reading: quarantined within two stall timeouts, as any VF that does not read.
-  for (int i = 0; i < 2 && !served; ++i) {
-    clock.advance(options.stall_timeout);
-    io.restart();
-    io.poll();
-  }
-  BOOST_REQUIRE(served.has_value());
-  BOOST_TEST((*served == errc::quarantined));
-  BOOST_TEST((pf.blocks().quarantined(0) == quarantine_reason::overflow));
+  for (int i = 0; i < 2 && !f.served; ++i) f.one_stall_timeout();
+  BOOST_REQUIRE(f.served.has_value());
+  BOOST_TEST((*f.served == errc::quarantined));
+  BOOST_TEST((f.pf.blocks().quarantined(0) == quarantine_reason::overflow));
 }
 
 // A stream whose writes wait until the test releases them: the moment between an answer being handed
