@@ -184,9 +184,11 @@ struct header {
 
 namespace detail {
 
-[[nodiscard]] constexpr errc check_fixed(std::size_t size, std::size_t fixed) noexcept {
+// A payload of a struct of `fixed` bytes: fewer is truncated; more is malformed unless `allow_tail` (a
+// request whose bytes after the struct are taken and ignored).
+[[nodiscard]] constexpr errc check_fixed(std::size_t size, std::size_t fixed, bool allow_tail = false) noexcept {
   if (size < fixed) return errc::truncated_message;
-  if (size > fixed) return errc::malformed_message;
+  if (size > fixed && !allow_tail) return errc::malformed_message;
   return no_error;
 }
 
@@ -457,8 +459,7 @@ inline constexpr std::size_t device_info_size = 16;
 // at least 16: a client may send the kernel's 24-byte struct vfio_device_info); a reply is exactly 16.
 [[nodiscard]] constexpr result<device_info> decode_device_info(std::span<const std::byte> in,
                                                                bool allow_tail = false) noexcept {
-  if (in.size() < device_info_size) return errc::truncated_message;
-  if (!allow_tail && in.size() > device_info_size) return errc::malformed_message;
+  if (const errc e = detail::check_fixed(in.size(), device_info_size, allow_tail); e != no_error) return e;
   return device_info{host_load<std::uint32_t>(in.data()), host_load<std::uint32_t>(in.data() + 4),
                      host_load<std::uint32_t>(in.data() + 8), host_load<std::uint32_t>(in.data() + 12)};
 }
@@ -492,8 +493,7 @@ inline constexpr std::size_t region_info_size = 32;
 // reply is at most argsz bytes; QEMU's client calls a longer one a broken stream).
 [[nodiscard]] constexpr result<region_info> decode_region_info(std::span<const std::byte> in,
                                                                bool allow_tail = false) noexcept {
-  if (in.size() < region_info_size) return errc::truncated_message;
-  if (!allow_tail && in.size() > region_info_size) return errc::malformed_message;
+  if (const errc e = detail::check_fixed(in.size(), region_info_size, allow_tail); e != no_error) return e;
   return region_info{host_load<std::uint32_t>(in.data()),      host_load<std::uint32_t>(in.data() + 4),
                      host_load<std::uint32_t>(in.data() + 8),  host_load<std::uint32_t>(in.data() + 12),
                      host_load<std::uint64_t>(in.data() + 16), host_load<std::uint64_t>(in.data() + 24)};
