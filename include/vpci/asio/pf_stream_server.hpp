@@ -29,7 +29,7 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <type_traits>
+#include <concepts>
 #include <utility>
 #include <vector>
 
@@ -250,7 +250,8 @@ class pf_stream_server final : public pf_stream_link,
       self->timer_armed_ = false;
       if (self->phase_ == phase::finished || ec) return;
       const std::optional<std::size_t> queued = self->queued_bytes();
-      if (queued && self->queued_at_check_ && *queued < *self->queued_at_check_) self->session_.on_peer_took_queued_bytes();
+      if (queued && self->queued_at_check_ && *queued < *self->queued_at_check_)
+        self->session_.on_stream_progress(*self->queued_at_check_ - *queued);
       if (const errc verdict = self->session_.on_stall_check(); verdict != no_error)
         return self->finish(make_code(verdict));
       self->arm_stall_timer();
@@ -275,12 +276,13 @@ class pf_stream_server final : public pf_stream_link,
   // one that is no socket.
   std::optional<std::size_t> queued_bytes() {
 #if defined(__linux__)
-    if constexpr (requires { stream_.is_open(); stream_.native_handle(); }) {
-      if constexpr (std::is_convertible_v<decltype(stream_.native_handle()), int>) {
-        int queued = 0;
-        if (stream_.is_open() && ::ioctl(stream_.native_handle(), TIOCOUTQ, &queued) == 0 && queued >= 0)
-          return static_cast<std::size_t>(queued);
-      }
+    if constexpr (requires {
+                    stream_.is_open();
+                    { stream_.native_handle() } -> std::convertible_to<int>;
+                  }) {
+      int queued = 0;
+      if (stream_.is_open() && ::ioctl(stream_.native_handle(), TIOCOUTQ, &queued) == 0 && queued >= 0)
+        return static_cast<std::size_t>(queued);
     }
 #endif
     return std::nullopt;

@@ -255,14 +255,12 @@ class pf_message_session {
     if (negotiation_state_ == pf_negotiation_state::agreed) agreement_handed_ = true;  // it is in this handoff or before
     return handoff;
   }
-  // The stream took `bytes` of the handoff (any write, partial ones included).
+  // The stream took `bytes` of the handoff (any write, partial ones included), or the VF took `bytes` the
+  // stream already held (a socket's send queue shrank: a local socket accepts a write again only once most
+  // of its queue is read, so a VF reading slowly took bytes for seconds while no write completed).
   constexpr void on_stream_progress(std::size_t bytes) noexcept {
     if (bytes != 0) ++progress_;
   }
-  // The binding saw the VF take bytes the stream already held (a socket's send queue shrank) while no
-  // write of the handoff completed: progress as well. A local socket accepts a write again only once most
-  // of its queue is read, so a VF reading slowly took bytes for seconds without one.
-  constexpr void on_peer_took_queued_bytes() noexcept { ++progress_; }
   // The stream took the whole handoff: its answers leave the queue (input resumes). Its invalidation is
   // in the stream, not known to be read: it is remembered until serving ends (end_of_serving).
   constexpr void end_handoff() noexcept {
