@@ -23,6 +23,8 @@
 #include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 
+#include "virtual_time.hpp"
+
 BOOST_AUTO_TEST_SUITE(mailbox_fault_test)
 
 using namespace vpci;
@@ -299,15 +301,7 @@ struct polled_world {
   // Runs handlers and virtual time until `done`, at most `budget` ns of virtual time.
   template <class Done>
   bool drive(Done done, std::uint64_t budget = 10'000'000'000) {
-    const std::uint64_t limit = clock.now() + budget;
-    for (int i = 0; i < 100000 && !done(); ++i) {
-      io.restart();
-      io.poll();
-      if (done()) break;
-      const std::uint64_t next = clock.next_expiry();
-      if (next == never || next > limit) break;
-      clock.advance_to(next);
-    }
+    test::run_until(io, clock, done, clock.now() + budget);
     return done();
   }
   std::optional<boost::system::error_code> write(std::uint8_t fill) {

@@ -35,33 +35,20 @@
 
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
+#include "virtual_time.hpp"
 
 BOOST_AUTO_TEST_SUITE(vf_hostile_peers_test)
 
 using namespace vpci;
 using namespace std::chrono_literals;
+using vpci::test::run_ready;
+using vpci::test::run_until;
 
 namespace {
 
 constexpr hyperv::wslot own_slot{2, 1};
 constexpr std::size_t window = 0x100;
 
-void run_ready(boost::asio::io_context& io) {
-  io.restart();
-  io.poll();
-}
-
-// Runs the io_context and moves virtual time to each next timer until `done()` or `limit` (virtual).
-template <class Done>
-void run_until(boost::asio::io_context& io, const manual_timing& clock, Done done, std::uint64_t limit) {
-  for (int i = 0; i < 1'000'000 && !done(); ++i) {
-    run_ready(io);
-    if (done()) return;
-    const std::uint64_t next = clock.next_expiry();
-    if (next == never || next > limit) return;
-    clock.advance_to(next);
-  }
-}
 
 // A config space with a hand-written binding-1 window at 0x100 (layout 2: the DVSEC headers, identity,
 // limits, and a status from a PF that initialised the window with `epoch`, then died). Nobody services it.

@@ -313,6 +313,17 @@ bytes u32s(std::initializer_list<std::uint32_t> values) {
   return out;
 }
 
+// A PF with a 10 ms heartbeat that has served one read (the VF probed it and saw the beat), polled as
+// `config` says.
+harness served_by_a_beating_pf(const vf_mailbox_config& config) {
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == no_error));
+  return h;
+}
 
 // A PF that answers nothing (polled every 100 ns, orphan timeout 1000 ns) and a read that timed out at
 // 1150: its request stays on the wire as an orphan, which the VF resets after the next request waits.
@@ -1433,11 +1444,8 @@ BOOST_AUTO_TEST_CASE(a_pf_restart_completes_what_was_in_flight_with_peer_restart
 BOOST_AUTO_TEST_CASE(a_pf_whose_heartbeat_stops_is_gone) {
   vf_mailbox_config config;
   config.poll_interval_ns = 1'000'000;
-  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  harness h = served_by_a_beating_pf(config);
   std::array<std::byte, 16> a{};
-  (void)h.read(5, a);
-  h.run();
-  BOOST_TEST((h.done[0].error == no_error));
   h.pf_answers = false;
   const std::uint64_t start = h.now;
   (void)h.read(5, a);
@@ -1475,12 +1483,8 @@ BOOST_AUTO_TEST_CASE(a_pf_whose_heartbeat_stops_is_gone) {
 BOOST_AUTO_TEST_CASE(a_healthy_pf_is_not_gone_after_the_vf_idled_four_beats) {
   vf_mailbox_config config;
   config.poll_interval_ns = 1'000'000;
-  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  harness h = served_by_a_beating_pf(config);
   std::array<std::byte, 16> a{};
-  (void)h.read(5, a);
-  h.run();
-  BOOST_REQUIRE(h.done.size() == 1u);
-  BOOST_TEST((h.done[0].error == no_error));
   for (const int beats : {4, 8, 12}) {
     BOOST_TEST_CONTEXT(beats << " beats while the VF idled") {
       for (int i = 0; i < beats; ++i) {
@@ -1552,11 +1556,8 @@ BOOST_AUTO_TEST_CASE(a_request_on_the_wire_when_the_heartbeat_stopped_is_not_run
       vf_mailbox_config config;
       config.poll_interval_ns = 1'000'000;
       config.orphan_timeout_ns = 20'000'000;  // within the 40 ms the resumed PF's one beat lasts
-      harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+      harness h = served_by_a_beating_pf(config);
       std::array<std::byte, 16> a{};
-      (void)h.read(5, a);
-      h.run();
-      BOOST_REQUIRE(h.done.size() == 1u);
       h.pf_answers = false;
       (void)h.read(5, a);  // sequence 2, rung and never serviced
       h.run(h.now + 100'000'000);
@@ -1871,11 +1872,8 @@ BOOST_AUTO_TEST_CASE(a_pf_that_stops_beating_while_a_reset_is_awaited_is_gone) {
   vf_mailbox_config config;
   config.poll_interval_ns = 1'000'000;
   config.orphan_timeout_ns = 5'000'000;
-  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  harness h = served_by_a_beating_pf(config);
   std::array<std::byte, 16> a{};
-  (void)h.read(5, a);
-  h.run();
-  BOOST_REQUIRE(h.done.size() == 1u);
   h.pf_answers = false;  // the PF stops: no answer, no beat, RESET never cleared
   const std::uint64_t start = h.now;
   (void)h.read(5, a, start + 3'000'000);    // times out, and leaves an orphan
@@ -2125,12 +2123,8 @@ BOOST_AUTO_TEST_CASE(an_orphan_found_by_the_probe_is_not_read_again_at_once) {
 BOOST_AUTO_TEST_CASE(a_look_three_intervals_after_the_last_starts_the_heartbeat_count_again) {
   vf_mailbox_config config;
   config.poll_interval_ns = 10'000'000;
-  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 10);
+  harness h = served_by_a_beating_pf(config);
   std::array<std::byte, 16> a{};
-  (void)h.read(5, a);
-  h.run();
-  BOOST_REQUIRE(h.done.size() == 1u);
-  BOOST_TEST((h.done[0].error == no_error));
   h.pf_answers = false;  // the PF stops: no beat, no answer
   h.now += 30'000'000;   // the VF idles 3 intervals
   const std::uint64_t started = h.now;
