@@ -34,6 +34,7 @@
 
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
+#include "virtual_time.hpp"
 
 BOOST_AUTO_TEST_SUITE(mailbox_endpoint_test)
 
@@ -43,15 +44,17 @@ using namespace std::chrono_literals;
 namespace {
 
 // A PF with VF 0 attached through a 4096-byte simulated config space, and the VF's endpoint.
-struct mailbox_fixture {
+// The VF keeps its time by `Timing`: steady_timing, or manual_timing for a test that waits for a deadline.
+template <class Timing>
+struct basic_mailbox_fixture {
   boost::asio::io_context io;
   memory_config_space space{io, 4096};
   pf_endpoint<4> pf;
   std::size_t window = 0;
-  std::optional<vf_endpoint<memory_config_space>> vf;
+  std::optional<vf_endpoint<memory_config_space, Timing>> vf;
 
   // With `pf_options.service_on_write` false the PF answers only when the test calls pf.service().
-  explicit mailbox_fixture(vf_mailbox_options options = {}, mailbox_options pf_options = {}) {
+  explicit basic_mailbox_fixture(vf_mailbox_options options = {}, mailbox_options pf_options = {}, Timing timing = {}) {
     BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
     BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}, block_access::read_only));
     BOOST_REQUIRE(!pf.define<example::vf_config_block>(0, {1, example::vf_flags::link_up, 1500, 0, 4}));
@@ -62,9 +65,10 @@ struct mailbox_fixture {
     auto placed = pf.attach_mailbox(0, space, pf_options);
     BOOST_REQUIRE(placed.has_value());
     window = *placed;
-    vf.emplace(space, window, options);
+    vf.emplace(space, window, options, timing);
   }
 };
+using mailbox_fixture = basic_mailbox_fixture<steady_timing>;
 
 }  // namespace
 
@@ -323,34 +327,41 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_and_the_c_facade) {
   static_assert(std::is_same_v<decltype(vpci_if.ReadVfConfigBlock(nullptr, 0, nullptr, 0)), std::int32_t>);
 }
 
+// On virtual time: the first request times out at its deadline, whatever the host's speed.
 BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
   vf_mailbox_options options;
   options.default_timeout = 2ms;
   options.poll_interval = 100us;
+  manual_timing clock;
   // The PF does not service on writes: the request goes unanswered.
-  mailbox_fixture f(options, {.service_on_write = false});
+  basic_mailbox_fixture<manual_timing> f(options, {.service_on_write = false}, clock);
   std::array<std::byte, 6> buffer{};
   boost::system::error_code first;
+  bool first_done = false;
   f.vf->async_read_block(example::mac_block::id, buffer, [&](boost::system::error_code ec, std::size_t) {
     first = ec;
+    first_done = true;
     // The PF comes back and answers the abandoned request late.
     BOOST_TEST(!f.pf.service(0));
   });
-  f.io.run();
+  vpci::test::run_until(f.io, clock, [&] { return first_done; }, 2'000'000);
   BOOST_TEST((first == errc::timeout));
+  BOOST_TEST(clock.now() == 2'000'000u);
   BOOST_TEST(buffer == (std::array<std::byte, 6>{}));  // the late answer never reaches the buffer
   // The next request goes through once the late answer was seen and dropped.
-  f.io.restart();
   auto session = f.pf.mailbox_session(0);
   std::size_t bytes = 0;
   boost::system::error_code second;
+  bool second_done = false;
   f.vf->async_read_block(example::mac_block::id, buffer, [&](boost::system::error_code ec, std::size_t n) {
     second = ec;
     bytes = n;
+    second_done = true;
   });
   // Service on each VF write, from the user's own hook.
   f.space.set_write_hook([&](std::size_t, std::size_t) { BOOST_TEST(!f.pf.service(0)); });
-  f.io.run();
+  vpci::test::run_until(f.io, clock, [&] { return second_done; }, clock.now() + 2'000'000);
+  BOOST_TEST(second_done);
   BOOST_TEST(!second);
   BOOST_TEST(bytes == 6u);
   BOOST_TEST(f.vf->engine().late_replies_dropped() == 1u);

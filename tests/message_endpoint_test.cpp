@@ -33,6 +33,7 @@
 
 #include "../examples/blocks.hpp"
 #include "test_support.hpp"
+#include "virtual_time.hpp"
 
 BOOST_AUTO_TEST_SUITE(message_endpoint_test)
 
@@ -465,6 +466,8 @@ BOOST_AUTO_TEST_CASE(a_synchronous_call_between_turns_loses_no_received_byte) {
   io.poll();
 }
 
+// On virtual time: the first request times out at its deadline whatever the host's speed (on real time a
+// slow host also timed the second one out before the scripted PF's answer came).
 BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
   vf_message_options options;
   options.default_timeout = 1ms;
@@ -472,7 +475,8 @@ BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
   boost::asio::io_context io;
   socket_type vf_socket{io}, fake_pf{io};
   boost::asio::local::connect_pair(vf_socket, fake_pf);
-  vf_message_endpoint<socket_type> vf(vf_socket, vf0_slot, options);
+  manual_timing clock;
+  vf_message_endpoint<socket_type, manual_timing> vf(vf_socket, vf0_slot, options, clock);
   const std::array<std::byte, 6> data{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}, std::byte{6}};
   std::array<std::byte, hyperv::read_request_frame_size> request{};
   std::array<std::byte, hyperv::max_response_frame_size> response{};
@@ -486,13 +490,17 @@ BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
   std::array<std::byte, 6> first_buffer{};
   std::array<std::byte, 6> second_buffer{};
   boost::system::error_code first, second;
+  std::uint64_t first_done_at = 0;
   std::size_t second_bytes = 0;
+  bool second_done = false;
   vf.async_read_block(block_id{0}, first_buffer, [&](boost::system::error_code ec, std::size_t) {
     first = ec;
+    first_done_at = clock.now();
     answer(request);  // the late answer to the timed-out request
     vf.async_read_block(block_id{0}, second_buffer, [&](boost::system::error_code ec2, std::size_t n) {
       second = ec2;
       second_bytes = n;
+      second_done = true;
       vf.close();
     });
     boost::asio::async_read(fake_pf, boost::asio::buffer(request), [&](boost::system::error_code ec3, std::size_t) {
@@ -501,14 +509,18 @@ BOOST_AUTO_TEST_CASE(timeout_then_late_reply_is_dropped) {
     });
   });
   boost::asio::async_read(fake_pf, boost::asio::buffer(request), [](boost::system::error_code, std::size_t) {});
-  io.run();
+  // Virtual time moves only to the first request's deadline: the second is answered before its own.
+  vpci::test::run_until(io, clock, [&] { return second_done; }, 1'000'000);
   BOOST_TEST((first == errc::timeout));
+  BOOST_TEST(first_done_at == 1'000'000u);
   BOOST_TEST(first_buffer == (std::array<std::byte, 6>{}));  // the late answer never reached it
+  BOOST_TEST(second_done);
   BOOST_TEST(!second);
   BOOST_TEST(second_bytes == 6u);
   BOOST_TEST(second_buffer == data);
   BOOST_TEST(vf.engine().counters().dropped_unknown_id == 1u);
   BOOST_TEST(vf.engine().counters().timed_out == 1u);
+  vpci::test::run_ready(io);
 }
 
 BOOST_AUTO_TEST_CASE(garbage_from_the_vf_quarantines_it_and_other_vfs_keep_being_served) {
