@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -442,6 +443,45 @@ BOOST_AUTO_TEST_CASE(an_exclusive_create_over_a_dead_devices_name_says_the_devic
     BOOST_TEST(shm_config_space::open(io.get_executor(), name).peer_alive());
   }
   BOOST_TEST(!shm_exists(name));
+}
+
+// The other two things a name can hold, each said in the EEXIST's text: an object that is no vpci config
+// space, and a vpci config space of another layout version (the header's words in host order, as
+// docs/shm-transport.md lays them out). Neither is taken.
+BOOST_AUTO_TEST_CASE(an_exclusive_create_over_a_foreign_or_other_version_object_says_which) {
+  boost::asio::io_context io;
+  const auto message_of_create = [&](const std::string& name) {
+    try {
+      (void)shm_config_space::create(io.get_executor(), name, 4096);
+    } catch (const boost::system::system_error& e) {
+      BOOST_TEST((e.code() == system_code(EEXIST)));
+      return std::string(e.what());
+    }
+    return std::string("created");
+  };
+  const auto make_object = [](const std::string& name, const std::vector<std::byte>& contents) {
+    const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    BOOST_TEST_REQUIRE(fd >= 0);
+    BOOST_TEST_REQUIRE(::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()));
+    ::close(fd);
+  };
+  const std::size_t length = vpci::detail::shm_layout::total_size(4096);
+  const std::string foreign = unique_name("exclusive-foreign");
+  make_object(foreign, std::vector<std::byte>(length, std::byte{'X'}));
+  std::string said = message_of_create(foreign);
+  BOOST_TEST(said.find(" (not a vpci config space)") != std::string::npos, said);
+  BOOST_TEST(shm_exists(foreign));
+  ::shm_unlink(foreign.c_str());
+
+  const std::string other = unique_name("exclusive-other-version");
+  std::vector<std::byte> header(length);
+  const std::uint32_t words[] = {0x69637076u, 3u, 4096u};  // magic, version 3, size
+  std::memcpy(header.data(), words, sizeof words);
+  make_object(other, header);
+  said = message_of_create(other);
+  BOOST_TEST(said.find(" (a vpci config space of another layout version)") != std::string::npos, said);
+  BOOST_TEST(shm_exists(other));
+  ::shm_unlink(other.c_str());
 }
 
 BOOST_AUTO_TEST_CASE(replace_stale_leaves_what_is_no_vpci_space_as_it_is) {

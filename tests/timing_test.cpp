@@ -91,6 +91,18 @@ BOOST_AUTO_TEST_CASE(sleeping_moves_virtual_time_and_never_backwards) {
   BOOST_TEST(vpci::to_nanoseconds(-3ns) == 0u);
 }
 
+// A deadline is never the "no deadline" value, even where now + span is exactly that value: it would read
+// as nothing to time out. A wake time may be it (nothing to wake for). Below it both are the plain sum.
+BOOST_AUTO_TEST_CASE(a_span_ending_exactly_at_no_deadline_is_held_below_it) {
+  using vpci::engine::no_deadline;
+  BOOST_TEST(vpci::engine::deadline_after(0, no_deadline) == no_deadline - 1);
+  BOOST_TEST(vpci::engine::deadline_after(5, no_deadline - 5) == no_deadline - 1);  // the exact sum
+  BOOST_TEST(vpci::engine::deadline_after(5, no_deadline - 6) == no_deadline - 1);  // the sum itself
+  BOOST_TEST(vpci::engine::deadline_after(5, no_deadline - 7) == no_deadline - 2);
+  BOOST_TEST(vpci::engine::time_after(5, no_deadline - 5) == no_deadline);
+  BOOST_TEST(vpci::engine::time_after(5, no_deadline - 6) == no_deadline - 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_destroyed_timer_aborts_its_wait) {
   boost::asio::io_context io;
   vpci::manual_timing clock;

@@ -1891,6 +1891,34 @@ BOOST_AUTO_TEST_CASE(a_pf_that_stops_beating_while_a_reset_is_awaited_is_gone) {
   BOOST_TEST(h.vf.peer_silent());
 }
 
+// The status read while a reset is awaited falls due a whole heartbeat interval after the last one, not
+// after more: with an 11 ms beat, the reset's control polls (1 ms, doubling) land on that interval exactly,
+// and status is read there, at that poll, every 11 ms until the PF is found gone.
+BOOST_AUTO_TEST_CASE(the_status_read_while_a_reset_is_awaited_is_due_a_whole_interval_after_the_last) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 1'000'000;
+  config.orphan_timeout_ns = 5'000'000;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 11);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  h.pf_answers = false;  // the PF stops: no answer, no beat, RESET never cleared
+  const std::uint64_t start = h.now;
+  (void)h.read(5, a, start + 3'000'000);
+  (void)h.read(6, a, start + 200'000'000);
+  h.run(start + 200'000'000);
+  std::vector<std::uint64_t> status_reads;  // after the reset was asked
+  bool reset_asked = false;
+  for (const auto& t : h.trace) {
+    if (t.at < start) continue;
+    if (describe(t) == "W 14 4") reset_asked = true;
+    if (reset_asked && describe(t) == "R 20 4") status_reads.push_back(t.at - start);
+  }
+  BOOST_TEST(status_reads == (std::vector<std::uint64_t>{22'000'000, 33'000'000, 44'000'000, 55'000'000}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(a_mailbox_reset_keeps_control_signal_set) {
   vf_mailbox_config config;
   config.use_signal = true;

@@ -576,9 +576,18 @@ BOOST_FIXTURE_TEST_CASE(foreign_and_malformed_invalidations_are_dropped, fixture
   le::store_u16(other_packet_type.data(), 7);
   expect_dropped(vf.on_packet(other_packet_type), vf_drop_reason::unexpected_message);
   expect_dropped(vf.on_packet(std::span<const std::byte>{packet}.first(15)), vf_drop_reason::malformed);
+  // A descriptor whose payload offset is 24 (offset8 3) over an invalidate placed there: its type is read
+  // where the descriptor says, but an invalidate starts right after the descriptor (Linux's
+  // pci_incoming_message), so it is malformed, not a message of some other type.
+  std::vector<std::byte> padded(packet.size() + 8);
+  std::copy(packet.begin(), packet.begin() + 16, padded.begin());
+  std::copy(packet.begin() + 16, packet.end(), padded.begin() + 24);
+  le::store_u16(padded.data() + 2, 3);
+  le::store_u16(padded.data() + 4, static_cast<std::uint16_t>(padded.size() / 8));
+  expect_dropped(vf.on_packet(padded), vf_drop_reason::malformed);
   BOOST_TEST(vf.pending_invalidations().empty());
   BOOST_TEST(vf.counters().dropped_foreign_slot == 2u);
-  BOOST_TEST(vf.counters().dropped_malformed == 4u);
+  BOOST_TEST(vf.counters().dropped_malformed == 5u);
   BOOST_TEST(vf.counters().dropped_unexpected == 2u);
   BOOST_TEST(vf.counters().invalidations == 0u);
 }

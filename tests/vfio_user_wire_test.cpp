@@ -100,6 +100,12 @@ BOOST_AUTO_TEST_CASE(version_message) {
   const bytes bare = command_bytes(2, vu::command::version, vu::version{0, 0, {}});
   BOOST_TEST(bare.size() == 20u);
   BOOST_TEST(vu::decode_version(payload_of(bare))->json.empty());
+  // Four bytes carry no version data, so no NUL is due, whatever the last byte: major 1, minor 0x100.
+  const auto no_data = vu::decode_version(make_bytes({1, 0, 0, 1}));
+  BOOST_REQUIRE(no_data.has_value());
+  BOOST_TEST(no_data->major == 1);
+  BOOST_TEST(no_data->minor == 0x100);
+  BOOST_TEST(no_data->json.empty());
   BOOST_TEST((vu::decode_version(make_bytes({0, 0, 1})).error() == errc::truncated_message));
   // Version data ends with its NUL (libvfio-user's server and QEMU's client refuse it otherwise): without
   // it, or with bytes after it, malformed. A NUL inside ends the JSON, as C's strings do.
