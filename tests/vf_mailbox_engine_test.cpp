@@ -1439,6 +1439,42 @@ BOOST_AUTO_TEST_CASE(a_pf_restart_completes_what_was_in_flight_with_peer_restart
   BOOST_TEST(h.vf.resets() == 0u);
 }
 
+// Found by an audit that wrote a PF from docs/protocol.md alone: a VF whose request timed out asks for a
+// reset, mostly because its PF stopped answering; a PF that restarts performs that reset as its
+// initialisation clears `control` (5.1). The VF rang its next request at once, into the new epoch: the new
+// PF adopted and ran it, and the VF completed it with peer_restarted (outcome unknown), a write the caller
+// would retry included. The VF now reads status once the reset is done, sees the new epoch, and probes
+// before it rings: the write runs once, and completes with its outcome known.
+BOOST_AUTO_TEST_CASE(a_write_after_a_reset_a_restarted_pf_completed_runs_once_with_its_outcome_known) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 1'000'000;
+  config.orphan_timeout_ns = 5'000'000;
+  harness h(config);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  h.pf_answers = false;  // the PF stops
+  const std::uint64_t start = h.now;
+  const bytes data = pattern(8, 0xA0);
+  (void)h.read(5, a, start + 3'000'000);     // times out, and leaves an orphan
+  (void)h.write(6, data, start + 200'000'000);  // waits behind it: the VF asks for a reset
+  for (std::uint64_t until = start; until < start + 100'000'000 && h.count("W 14 4") == 0; until += 1'000'000) h.run(until);
+  BOOST_REQUIRE(h.count("W 14 4") == 1u);
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::timeout));
+  h.pf.initialise();  // the PF restarts: a new epoch, `control` cleared (the reset performed)
+  h.pf_answers = true;
+  h.run(start + 200'000'000);
+  BOOST_REQUIRE(h.done.size() == 3u);
+  BOOST_TEST((h.done[2].error == no_error));
+  BOOST_TEST(h.done[2].bytes == 8u);
+  BOOST_TEST(h.pf.blocks[6] == data);
+  BOOST_TEST(h.vf.epoch() == 2u);
+  BOOST_TEST(h.vf.restarts_seen() == 1u);
+  BOOST_TEST(h.pf.violations == 0);
+}
+
 // Issue 10, liveness: a PF that offers a heartbeat and stops beating is gone after 4 intervals; a PF
 // that beats again is served again.
 BOOST_AUTO_TEST_CASE(a_pf_whose_heartbeat_stops_is_gone) {

@@ -116,6 +116,7 @@ class vf_mailbox_engine {
     reset_wait,             // waiting before reading control again
     reading_control,        // reading control: the PF clears RESET when done
     checking_beat_in_reset,  // the status dword while the reset is awaited: the heartbeat (5.5)
+    checking_epoch_after_reset,  // the status dword once the reset is done: a PF that restarted meanwhile
   };
 
   constexpr explicit vf_mailbox_engine(vf_mailbox_config config = {}) noexcept
@@ -314,7 +315,8 @@ class vf_mailbox_engine {
           le::store_u32(control_bytes_.data(), mailbox::control_reset | (signal_ ? mailbox::control_signal : 0u));
           return issue_write(mailbox::reg::control, control_bytes_);
         case state::reading_control: return issue_read(mailbox::reg::control, 4);
-        case state::checking_beat_in_reset: return issue_read(mailbox::reg::status, 4);
+        case state::checking_beat_in_reset:
+        case state::checking_epoch_after_reset: return issue_read(mailbox::reg::status, 4);
 
         case state::watch_wait:
           if (has_work() || !watching_) {
@@ -410,6 +412,7 @@ class vf_mailbox_engine {
       case state::reading_mask: return after_mask(bytes, now);
       case state::reading_control: return after_control(bytes, now);
       case state::checking_beat_in_reset: return after_reset_status(le::load_u32(bytes.data()), now);
+      case state::checking_epoch_after_reset: return after_reset_done(le::load_u32(bytes.data()), now);
       default: return;
     }
   }
@@ -1016,7 +1019,7 @@ class vf_mailbox_engine {
       on_wire_ = false;
       block_known_ = false;
       woken_ = true;
-      state_ = state::ready;
+      state_ = state::checking_epoch_after_reset;
       return;
     }
     if (heartbeat_interval_ns_ != 0 && now - heartbeat_looked_at_ >= heartbeat_interval_ns_) {
@@ -1040,6 +1043,17 @@ class vf_mailbox_engine {
   constexpr void after_reset_status(std::uint32_t word, std::uint64_t now) noexcept {
     if (judged_peer(word, now)) return;
     enter_wait(state::reset_wait, next_poll_at(now));
+  }
+
+  // The status read once the reset is done, before the next request is rung. A reset is awaited mostly
+  // because the PF stopped answering, and a PF that restarts performs the reset as its initialisation
+  // clears `control` (docs/protocol.md 5.1): rung at once, the next request was adopted and run by the new
+  // PF and still completed with peer_restarted (outcome unknown) at its status read, a write the caller
+  // would retry included. Another epoch here probes the window first instead; the request then runs
+  // with its outcome known. One access per completed reset.
+  constexpr void after_reset_done(std::uint32_t word, std::uint64_t now) noexcept {
+    if (judged_peer(word, now)) return;
+    state_ = state::ready;
   }
 
   // Members roughly in the order a request touches them: the scalars first, then the small arrays and
