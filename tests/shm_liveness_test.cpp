@@ -191,6 +191,17 @@ std::unique_ptr<side_process> spawn(side which, const std::string& name, shm_cre
   return result;
 }
 
+// What an exclusive create of 4096 bytes over `name` says: its EEXIST's text ("created" if it was not
+// refused).
+std::string exclusive_create_message(boost::asio::io_context& io, const std::string& name) {
+  try {
+    (void)shm_config_space::create(io.get_executor(), name, 4096);
+  } catch (const boost::system::system_error& e) {
+    BOOST_TEST((e.code() == system_code(EEXIST)));
+    return e.what();
+  }
+  return "created";
+}
 }  // namespace
 
 static_assert(vpci::liveness_transport<shm_config_space>);
@@ -418,24 +429,15 @@ BOOST_AUTO_TEST_CASE(replace_stale_takes_over_a_dead_device_or_one_that_never_pu
 BOOST_AUTO_TEST_CASE(an_exclusive_create_over_a_dead_devices_name_says_the_device_is_gone) {
   const std::string name = unique_name("exclusive-dead");
   boost::asio::io_context io;
-  const auto message_of_create = [&] {
-    try {
-      (void)shm_config_space::create(io.get_executor(), name, 4096);
-    } catch (const boost::system::system_error& e) {
-      BOOST_TEST((e.code() == system_code(EEXIST)));
-      return std::string(e.what());
-    }
-    return std::string("created");
-  };
   {
     auto live = shm_config_space::create(io.get_executor(), name, 4096);
-    const std::string said = message_of_create();
+    const std::string said = exclusive_create_message(io, name);
     BOOST_TEST(said.find("its device lives") != std::string::npos, said);
   }
   auto crashed = spawn(side::pf_creating, name);
   BOOST_TEST_REQUIRE(read_byte_within(crashed->ready.read_end) == 'R');
   crashed->process->kill();
-  const std::string said = message_of_create();
+  const std::string said = exclusive_create_message(io, name);
   BOOST_TEST(said.find("its device is gone: shm_create::replace_stale takes the name") != std::string::npos, said);
   BOOST_TEST(shm_exists(name));  // nothing taken
   {
@@ -453,15 +455,6 @@ BOOST_AUTO_TEST_CASE(an_exclusive_create_over_a_dead_devices_name_says_the_devic
 // the object's lock, and so was a winner's object its creator was still making.
 BOOST_AUTO_TEST_CASE(an_exclusive_create_over_a_foreign_other_version_or_unpublished_object_says_which) {
   boost::asio::io_context io;
-  const auto message_of_create = [&](const std::string& name) {
-    try {
-      (void)shm_config_space::create(io.get_executor(), name, 4096);
-    } catch (const boost::system::system_error& e) {
-      BOOST_TEST((e.code() == system_code(EEXIST)));
-      return std::string(e.what());
-    }
-    return std::string("created");
-  };
   const auto make_object = [](const std::string& name, const std::vector<std::byte>& contents) {
     const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
     BOOST_TEST_REQUIRE(fd >= 0);
@@ -471,7 +464,7 @@ BOOST_AUTO_TEST_CASE(an_exclusive_create_over_a_foreign_other_version_or_unpubli
   const std::size_t length = vpci::detail::shm_layout::total_size(4096);
   const std::string foreign = unique_name("exclusive-foreign");
   make_object(foreign, std::vector<std::byte>(length, std::byte{'X'}));
-  std::string said = message_of_create(foreign);
+  std::string said = exclusive_create_message(io, foreign);
   BOOST_TEST(said.find(" (not a vpci config space)") != std::string::npos, said);
   BOOST_TEST(shm_exists(foreign));
   ::shm_unlink(foreign.c_str());
@@ -481,21 +474,21 @@ BOOST_AUTO_TEST_CASE(an_exclusive_create_over_a_foreign_other_version_or_unpubli
   const std::uint32_t words[] = {0x69637076u, 3u, 4096u};  // magic, version 3, size
   std::memcpy(header.data(), words, sizeof words);
   make_object(other, header);
-  said = message_of_create(other);
+  said = exclusive_create_message(io, other);
   BOOST_TEST(said.find(" (a vpci config space of another layout version)") != std::string::npos, said);
   BOOST_TEST(shm_exists(other));
   ::shm_unlink(other.c_str());
 
   const std::string empty = unique_name("exclusive-empty");
   make_object(empty, {});
-  said = message_of_create(empty);
+  said = exclusive_create_message(io, empty);
   BOOST_TEST(said.find(" (an empty object: its creator is starting, or died before sizing it)") != std::string::npos, said);
   BOOST_TEST(shm_exists(empty));
   ::shm_unlink(empty.c_str());
 
   const std::string unpublished = unique_name("exclusive-unpublished");
   make_object(unpublished, std::vector<std::byte>(length));
-  said = message_of_create(unpublished);
+  said = exclusive_create_message(io, unpublished);
   BOOST_TEST(said.find(" (its device is gone: shm_create::replace_stale takes the name)") != std::string::npos, said);
   BOOST_TEST(shm_exists(unpublished));
   ::shm_unlink(unpublished.c_str());

@@ -14,13 +14,9 @@ set -euo pipefail
 cxx=$1 qemu=$2 boost_include=$3 source=$4 out=$5
 here=$(cd "$(dirname "$0")" && pwd)
 
-resolve() {  # a configured path, else the name on PATH, else empty
-  local configured=$1 name=$2
-  if [[ -n $configured && $configured != *-NOTFOUND && -x $configured ]]; then echo "$configured"; return; fi
-  command -v "$name" || true
-}
-cxx=$(resolve "$cxx" s390x-linux-gnu-g++)
-qemu=$(resolve "$qemu" qemu-s390x)
+source "$here/../qemu_test_lib.sh"
+cxx=$(qemu_test_resolve "$cxx" s390x-linux-gnu-g++)
+qemu=$(qemu_test_resolve "$qemu" qemu-s390x)
 if [[ -z $cxx || -z $qemu ]]; then
   echo "big_endian: s390x-linux-gnu-g++ or qemu-s390x is not installed (Debian: g++-s390x-linux-gnu qemu-user); skipped"
   exit 77
@@ -61,9 +57,8 @@ if ((replay_status != 0)); then
   echo "FAIL: the PF engine's replay exited with status $replay_status on s390x"
   status=1
 fi
-if ! cmp -s "$source/tests/firmware_m4/expected_output.txt" "$out/replay.txt"; then
-  echo "FAIL: the PF engine's replay on s390x differs from tests/firmware_m4/expected_output.txt:"
-  diff -u --label expected_output.txt "$source/tests/firmware_m4/expected_output.txt" --label s390x "$out/replay.txt" || true
+if ! qemu_test_same "$source/tests/firmware_m4/expected_output.txt" "$out/replay.txt" expected_output.txt s390x; then
+  echo "FAIL: the PF engine's replay on s390x differs from tests/firmware_m4/expected_output.txt (above)"
   status=1
 fi
 if ((status == 0)); then

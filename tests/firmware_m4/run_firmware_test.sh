@@ -11,13 +11,9 @@ cxx=$1 qemu=$2 host_program=$3 include=$4 out=$5
 here=$(cd "$(dirname "$0")" && pwd)
 qemu_seconds=60
 
-resolve() {  # a configured path, else the name on PATH, else empty
-  local configured=$1 name=$2
-  if [[ -n $configured && $configured != *-NOTFOUND && -x $configured ]]; then echo "$configured"; return; fi
-  command -v "$name" || true
-}
-cxx=$(resolve "$cxx" arm-none-eabi-g++)
-qemu=$(resolve "$qemu" qemu-system-arm)
+source "$here/../qemu_test_lib.sh"
+cxx=$(qemu_test_resolve "$cxx" arm-none-eabi-g++)
+qemu=$(qemu_test_resolve "$qemu" qemu-system-arm)
 if [[ -z $cxx ]]; then
   echo "firmware_m4: arm-none-eabi-g++ is not installed (Debian: gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib); skipped"
   exit 77
@@ -63,15 +59,12 @@ if ((host_status != 0)); then
   echo "FAIL: the host replay exited with status $host_status"
   status=1
 fi
-touch "$out/target.txt"
-if ! cmp -s "$out/host.txt" "$out/target.txt"; then
-  echo "FAIL: the Cortex-M4 image's output differs from the host's:"
-  diff -u --label host "$out/host.txt" --label cortex-m4 "$out/target.txt" || true
+if ! qemu_test_same "$out/host.txt" "$out/target.txt" host cortex-m4; then
+  echo "FAIL: the Cortex-M4 image's output differs from the host's (above)"
   status=1
 fi
-if ! cmp -s "$here/expected_output.txt" "$out/host.txt"; then
-  echo "FAIL: the host's output differs from tests/firmware_m4/expected_output.txt:"
-  diff -u --label expected_output.txt "$here/expected_output.txt" --label host "$out/host.txt" || true
+if ! qemu_test_same "$here/expected_output.txt" "$out/host.txt" expected_output.txt host; then
+  echo "FAIL: the host's output differs from tests/firmware_m4/expected_output.txt (above)"
   status=1
 fi
 if ((status == 0)); then
