@@ -444,6 +444,16 @@ BOOST_AUTO_TEST_CASE(an_invalidate_laid_out_as_its_wdk_page_completes_into_the_i
   BOOST_TEST(status.Status == ntstatus::success);
   BOOST_TEST(le::load_u64(output.data()) == 0x9u);
   BOOST_TEST(octets(type3_input) == std::vector<unsigned>(8, 0xEEu));
+  // The page's stack table also gives OutputBufferLength a size of its own beside UserBuffer NULL (found by
+  // an audit against the WDK pages: refused STATUS_INVALID_PARAMETER, the input buffer never looked at).
+  type3_input.fill(std::byte{0xEE});
+  BOOST_TEST(s.device->device_io_control(ioctl::invalidate_block, type3_input.data(), 8, nullptr, 8, status, event) ==
+             ntstatus::pending);
+  BOOST_REQUIRE(!s.pf.invalidate(0, block_mask{0x30}));
+  run_ready(s.io);
+  BOOST_REQUIRE(event.signaled());
+  BOOST_TEST(status.Status == ntstatus::success);
+  BOOST_TEST(octets(type3_input) == (std::vector<unsigned>{0x30, 0, 0, 0, 0, 0, 0, 0}));
   // A null input that claims 8 bytes: STATUS_INVALID_PARAMETER.
   BOOST_TEST(s.device->device_io_control(ioctl::invalidate_block, nullptr, 8, nullptr, 0, status, event) ==
              ntstatus::invalid_parameter);

@@ -372,15 +372,13 @@ class ioctl_device {
       }
       case ioctl::invalidate_block: {
         constexpr std::size_t size = windows::invalidate_block_output::wire_size;
-        std::byte* into = nullptr;
-        if (output_length >= size) {
-          into = static_cast<std::byte*>(output);
-        } else if (input_length >= size) {
-          // Type3InputBuffer, as the WDK page lays the request out: the caller's writable memory.
+        if (output_length < size && input_length < size) return ntstatus::buffer_too_small;
+        // The output buffer when it is there; else Type3InputBuffer, as the WDK page lays the request out
+        // (the caller's writable memory), whatever OutputBufferLength says: that page's request carries
+        // UserBuffer NULL beside an OutputBufferLength of its own.
+        std::byte* into = output != nullptr && output_length >= size ? static_cast<std::byte*>(output) : nullptr;
+        if (into == nullptr && input != nullptr && input_length >= size)
           into = const_cast<std::byte*>(static_cast<const std::byte*>(input));
-        } else {
-          return ntstatus::buffer_too_small;
-        }
         if (into == nullptr) return ntstatus::invalid_parameter;
         r.what = kind::invalidate;
         r.output = std::span<std::byte>(into, size);

@@ -8,7 +8,10 @@
 
 namespace vpci {
 
-// VPCI_MAX_READ_WRITE_BLOCK_SIZE: the largest block a single read or write moves.
+// VPCI_MAX_READ_WRITE_BLOCK_SIZE: the largest block a single read or write moves, itself included, as
+// vpci.h's VPCI_READ_BLOCK page has it ("must not exceed"); pcivirt.h annotates the PF side's
+// SRIOV_READ_BLOCK/SRIOV_WRITE_BLOCK Length `_In_range_(<, VPCI_MAX_READ_WRITE_BLOCK_SIZE)`, which would
+// leave 128 out. vpci takes 1..128 on both sides: the VF's callers may ask for 128.
 inline constexpr std::size_t max_block_size = 128;
 
 // The invalidation mask is a UINT64: only blocks 0..63 can be invalidated.

@@ -244,10 +244,10 @@ constexpr bool data_fits(std::uint32_t offset, std::uint32_t length, std::size_t
   return vf_invalidate_config_block_info::size_revision_1;
 }
 
-// Only the buffer's length is checked, not the header: the structure's page documents Type 0x80,
-// Revision 1, Size 16, but the OID request NDIS builds when IOCTL_VPCI_INVALIDATE_BLOCK completes
-// carries BlockMask alone at offset 8, its header zeroed or left as the stack held it (ndis.sys's
-// completion routine); a VF miniport that checked the header would drop every real invalidation.
+// Only the buffer's length is checked, not the header, by choice: the structure's page documents Type
+// 0x80, Revision 1, Size 16 (encode above writes them), but what ndis.sys puts there when it builds the
+// OID request is not documented, and a VF miniport that checked the header would drop every
+// invalidation from a stack that left it unset. BlockMask at offset 8 is all a VF acts on.
 [[nodiscard]] constexpr result<vf_invalidate_config_block_info> decode_vf_invalidate_config_block_info(
     std::span<const std::byte> information_buffer) noexcept {
   if (information_buffer.size() < vf_invalidate_config_block_info::size_revision_1) return errc::buffer_too_small;
