@@ -588,6 +588,26 @@ BOOST_AUTO_TEST_CASE(case_11_a_pf_that_shuts_down_cleanly_is_gone_for_its_vf) {
   check_open_fails(name, system_code(ENOENT));
 }
 
+// Found by an audit of holder processes: a PF that opened a holder's object in the device role (a
+// co-device) could not learn that the holder ended, which ends the space for its VFs (they fail with
+// peer_gone); its peer_alive() watches the drivers. device_alive() says it, in every role.
+BOOST_AUTO_TEST_CASE(a_co_device_learns_that_the_holder_of_its_object_ended) {
+  const std::string name = unique_name("holder");
+  auto holder = spawn(side::pf_creating, name);
+  BOOST_TEST_REQUIRE(read_byte_within(holder->ready.read_end) == 'R');
+  boost::asio::io_context io;
+  auto co_device = shm_config_space::open(io.get_executor(), name, shm_role::device);
+  auto vf = shm_config_space::open(io.get_executor(), name);
+  BOOST_TEST(co_device.device_alive());
+  BOOST_TEST(vf.device_alive());
+  BOOST_TEST(co_device.peer_alive());  // its peer is the drivers: one is attached
+  holder->process->kill();
+  BOOST_TEST(!co_device.device_alive());  // marked by the kernel while the holder exited
+  BOOST_TEST(!vf.device_alive());
+  BOOST_TEST(!vf.peer_alive());
+  BOOST_TEST(co_device.peer_alive());  // the drivers are still there: only device_alive() tells
+}
+
 // One process, one mapping: the device is present while a device-role view of the creating mapping exists.
 BOOST_AUTO_TEST_CASE(case_11_in_process_the_last_device_view_ends_the_device) {
   boost::asio::io_context io;

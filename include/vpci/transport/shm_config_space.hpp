@@ -826,6 +826,13 @@ class shm_config_space {
     return !detail::shm_peer_gone(*mapping_, role_);
   }
 
+  // Whether the object's device, the process that created it, is present, whatever this view's role:
+  // for a driver-role view peer_alive(). A co-device (a device-role view open()ed on an object another
+  // process created and holds) serves a space whose liveness is that holder's: its VFs fail with
+  // peer_gone the moment the holder ends, while its own peer_alive() watches only the drivers. It
+  // checks this (from its heartbeat, a timer) and moves to the holder's next object. One atomic load.
+  [[nodiscard]] bool device_alive() const noexcept { return detail::shm_device_present(*mapping_); }
+
   // Waits until peer_alive() is false, without blocking the caller: a helper thread of this view sleeps
   // on the peer's presence word and posts the completion to the handler's associated executor (default:
   // this view's executor). Completion signature: void(boost::system::error_code). Never completes inline;
