@@ -913,9 +913,9 @@ class shm_config_space {
   // What the object under `name` is, for an exclusive create's EEXIST: a daemon restarted after a crash
   // otherwise read only "File exists", with no word that the old device is dead and replace_stale would
   // take the name. Judged under the object's shared lock, as open() judges it, and without any write: a
-  // creator holds the lock until it published its object, so an object it is still making is not called
-  // gone (judged without the lock, a creator that lost a race for the name was told a live winner's device
-  // was gone, 18 times in 40). An empty object may be one a creator has not locked yet.
+  // creator holds the lock until it published its object, so the object of a creator that won a race for
+  // the name is not called gone while it is being made. An empty object may be one a creator has not
+  // locked yet.
   static std::string what_holds(const std::string& name) {
     const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
     if (fd < 0) return {};
