@@ -361,6 +361,65 @@ BOOST_AUTO_TEST_CASE(completion_tokens_and_synchronous_forms) {
   f.io.run();
 }
 
+// Found by an audit that wrote a binding-2 VF from the docs: a mask the VF had read was given back at the
+// end of every stream and sent again on each later one, for good (0x4 on 5 streams of 5). A local socket
+// that ends cleanly with nothing unread was read through: the mask was delivered, and stays so.
+BOOST_AUTO_TEST_CASE(an_invalidation_the_vf_read_before_its_stream_ended_is_not_sent_again) {
+  message_fixture f;
+  BOOST_REQUIRE(!f.pf.invalidate(0, block_mask{0x4}));
+  block_mask seen{};
+  f.vf->async_wait_invalidate([&](boost::system::error_code ec, block_mask mask) {
+    BOOST_TEST(!ec);
+    seen = mask;
+  });
+  std::array<std::byte, 6> mac{};
+  std::size_t bytes = 0;
+  f.vf->async_read_block(example::mac_block::id, mac, [&](boost::system::error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    bytes = n;
+  });
+  for (int i = 0; i < 1000 && (seen.empty() || bytes == 0); ++i) f.io.run_one();
+  BOOST_TEST(seen.bits() == 0x4u);
+  BOOST_TEST(bytes == 6u);
+  f.vf->close();
+  for (int i = 0; i < 1000 && !f.served; ++i) f.io.run_one();
+  BOOST_REQUIRE(f.served.has_value());
+  BOOST_TEST(!*f.served, f.served->message());  // a clean end
+  BOOST_TEST(f.pf.blocks().pending_invalidations(0).empty());
+}
+
+// The other side of it: a VF that closes with the frame unread in its socket gets it on its next stream.
+// The PF and the VF run on io_contexts of their own, so the VF reads nothing the test does not let it.
+BOOST_AUTO_TEST_CASE(an_invalidation_left_unread_when_the_stream_ended_is_given_back) {
+  boost::asio::io_context pf_io, vf_io;
+  socket_type vf_socket{vf_io}, pf_socket{pf_io};
+  boost::asio::local::connect_pair(vf_socket, pf_socket);
+  pf_endpoint<4> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}, block_access::read_only));
+  std::optional<boost::system::error_code> served;
+  pf.async_serve(0, vf0_slot, pf_socket, [&](boost::system::error_code ec) { served = ec; });
+  vf_message_endpoint<socket_type> vf(vf_socket, vf0_slot);
+  std::array<std::byte, 6> mac{};
+  std::size_t bytes = 0;
+  vf.async_read_block(example::mac_block::id, mac, [&](boost::system::error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    bytes = n;
+  });
+  for (int i = 0; i < 1000 && bytes == 0; ++i) {  // the negotiation and one read
+    vpci::test::run_ready(pf_io);
+    vpci::test::run_ready(vf_io);
+  }
+  BOOST_REQUIRE(bytes == 6u);
+  BOOST_REQUIRE(!pf.invalidate(0, block_mask{0x4}));
+  vpci::test::run_ready(pf_io);  // the frame is written; the VF's context does not run
+  vf.close();
+  for (int i = 0; i < 1000 && !served; ++i) pf_io.run_one();
+  BOOST_REQUIRE(served.has_value());
+  BOOST_TEST(pf.blocks().pending_invalidations(0).bits() == 0x4u);  // for the VF's next stream
+  vpci::test::run_ready(vf_io);
+}
+
 // The synchronous forms read and write the stream on the calling thread: the VF's executor need not run.
 // The PF serves from its own io_context on another thread (the VF endpoint is used from this thread only).
 BOOST_AUTO_TEST_CASE(synchronous_forms_run_on_the_calling_thread) {

@@ -35,6 +35,7 @@
 
 #if defined(__linux__)
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #endif
 
 #include <boost/asio/buffer.hpp>
@@ -157,7 +158,33 @@ class pf_stream_server final : public pf_stream_link,
     phase_ = phase::draining;
     verdict_ = make_code(session_.on_end_of_stream());
     // Answers already produced still go to a VF that only half-closed; the last write ends serving.
-    if (!session_.handoff_in_progress() && session_.unsent_answers() == 0) finish(verdict_);
+    if (!session_.handoff_in_progress() && session_.unsent_answers() == 0) {
+      if (read_through_by_peer()) session_.on_stream_read_through();
+      finish(verdict_);
+    }
+  }
+
+  // Whether the VF is known to have read every byte this stream took: a local socket whose queue (the
+  // bytes its peer has not read) is empty at a clean end with nothing left to write. Not TCP: its queue
+  // counts what the peer has not acknowledged, and a VF that shuts its sending side (vpci's close() does,
+  // before it closes) ends the stream cleanly with acknowledged bytes unread. Not after the draining
+  // writes either: a VF that closed while they sat unread empties the queue too.
+  bool read_through_by_peer() {
+#if defined(__linux__)
+    if constexpr (requires {
+                    stream_.is_open();
+                    { stream_.native_handle() } -> std::convertible_to<int>;
+                  }) {
+      ::sockaddr_storage address{};
+      ::socklen_t length = sizeof address;
+      if (!stream_.is_open() ||
+          ::getsockname(stream_.native_handle(), reinterpret_cast<::sockaddr*>(&address), &length) != 0 ||
+          address.ss_family != AF_UNIX)
+        return false;
+      return queued_bytes() == std::size_t{0};
+    }
+#endif
+    return false;
   }
 
   // Feeds the input not yet fed while the session takes it, hands what it produced to the stream, and

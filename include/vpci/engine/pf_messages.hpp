@@ -53,7 +53,8 @@
 //    A stall is thus caught between one and two stall timeouts after the stream stopped taking bytes.
 // 5. End. end_of_serving() when serving stops, for any reason: unsent admitted answers leave the
 //    in-flight count and invalidations not known to be read by the VF go back to the store, so nothing
-//    stays counted and no invalidation is lost (the VF's next stream gets it).
+//    stays counted and no invalidation is lost (the VF's next stream gets it). A transport that knows
+//    the VF read everything the stream took says so first (on_stream_read_through).
 //
 // Invalidations: invalidate(mask) ORs into this stream's one pending mask (coalescing); it becomes one
 // INVALIDATE_BLOCK frame at the next handoff (with negotiation required, the first handoff after the one
@@ -262,7 +263,8 @@ class pf_message_session {
     if (bytes != 0) ++progress_;
   }
   // The stream took the whole handoff: its answers leave the queue (input resumes). Its invalidation is
-  // in the stream, not known to be read: it is remembered until serving ends (end_of_serving).
+  // in the stream, not known to be read: it is remembered until serving ends (end_of_serving), or until
+  // the transport knows the VF read it (on_stream_read_through).
   constexpr void end_handoff() noexcept {
     handed_ = 0;
     carried_invalidations_ |= handed_invalidation_;
@@ -287,12 +289,18 @@ class pf_message_session {
     return errc::quarantined;
   }
 
+  // The transport knows the VF read every byte the stream took (a local socket that ended cleanly with
+  // nothing unread in its queue): the invalidations
+  // the completed handoffs carried were delivered, and are not given back at the end of serving. Without
+  // it a mask the VF had read was given back at every stream's end and sent again on every later stream.
+  constexpr void on_stream_read_through() noexcept { carried_invalidations_ = block_mask{}; }
+
   // --- end --------------------------------------------------------------------------------------------
   // Serving this stream stopped (any reason). Admitted answers never handed leave the in-flight count;
   // invalidations not known to be delivered go back to the store for the VF's other or next stream: the
   // pending one, the one in an unfinished handoff, and every one the stream took, since a stream that
   // took bytes says nothing about whether the VF read them before it ended (a duplicate at worst, never a
-  // loss). Idempotent.
+  // loss), unless the transport said the VF read them (on_stream_read_through). Idempotent.
   constexpr void end_of_serving() noexcept {
     retire_unsent_admitted();
     const block_mask undelivered = pending_invalidation_ | handed_invalidation_ | carried_invalidations_;
