@@ -13,9 +13,10 @@
 //   produced since the last one, written with async_write_some until taken) and reports each write's
 //   bytes to the session. An answer produced while no handoff is in the stream goes out at once; those
 //   produced meanwhile gather into the next handoff.
-// - A stall timer (the timing policy's) runs while the session watches for a stall. On a socket it also
-//   looks at the socket's send queue (TIOCOUTQ) when the check is armed and when it comes due: a queue
-//   that shrank is the VF reading, reported to the session as progress.
+// - A stall timer (the timing policy's) runs while the session watches for a stall. On a local socket it
+//   also looks at the bytes the VF has not read (TIOCOUTQ) when the check is armed and when it comes due:
+//   fewer is the VF reading, reported to the session as progress. At a clean end of stream with nothing
+//   unread, the session is told the VF read everything (its invalidations were delivered).
 // - End of stream: it stops reading, lets the answers already produced reach a VF that only half-closed,
 //   and ends with the session's verdict (success, or truncated_message when cut inside a frame).
 // - Whenever serving ends, for any reason, the session releases what it held and the stream is closed
@@ -164,28 +165,10 @@ class pf_stream_server final : public pf_stream_link,
     }
   }
 
-  // Whether the VF is known to have read every byte this stream took: a local socket whose queue (the
-  // bytes its peer has not read) is empty at a clean end with nothing left to write. Not TCP: its queue
-  // counts what the peer has not acknowledged, and a VF that shuts its sending side (vpci's close() does,
-  // before it closes) ends the stream cleanly with acknowledged bytes unread. Not after the draining
-  // writes either: a VF that closed while they sat unread empties the queue too.
-  bool read_through_by_peer() {
-#if defined(__linux__)
-    if constexpr (requires {
-                    stream_.is_open();
-                    { stream_.native_handle() } -> std::convertible_to<int>;
-                  }) {
-      ::sockaddr_storage address{};
-      ::socklen_t length = sizeof address;
-      if (!stream_.is_open() ||
-          ::getsockname(stream_.native_handle(), reinterpret_cast<::sockaddr*>(&address), &length) != 0 ||
-          address.ss_family != AF_UNIX)
-        return false;
-      return queued_bytes() == std::size_t{0};
-    }
-#endif
-    return false;
-  }
+  // Whether the VF is known to have read every byte this stream took: a local socket whose queue of
+  // unread bytes is empty at a clean end with nothing left to write. Not after the draining writes: a VF
+  // that closed while they sat unread empties the queue too.
+  bool read_through_by_peer() { return unread_bytes() == std::size_t{0}; }
 
   // Feeds the input not yet fed while the session takes it, hands what it produced to the stream, and
   // reads more if it can. At most frames_per_turn frames per call: the rest is fed in a turn posted to
@@ -271,12 +254,12 @@ class pf_stream_server final : public pf_stream_link,
     const std::uint64_t due = session_.arm_stall_check(timing_.now());
     if (due == engine::pf_message_session<MaxVfs>::no_deadline) return;
     timer_armed_ = true;
-    queued_at_check_ = queued_bytes();
+    queued_at_check_ = unread_bytes();
     timer_.expires_at(due);
     timer_.async_wait(with_op_memory([self = this->shared_from_this()](boost::system::error_code ec) {
       self->timer_armed_ = false;
       if (self->phase_ == phase::finished || ec) return;
-      const std::optional<std::size_t> queued = self->queued_bytes();
+      const std::optional<std::size_t> queued = self->unread_bytes();
       if (queued && self->queued_at_check_ && *queued < *self->queued_at_check_)
         self->session_.on_stream_progress(*self->queued_at_check_ - *queued);
       if (const errc verdict = self->session_.on_stall_check(); verdict != no_error)
@@ -298,18 +281,28 @@ class pf_stream_server final : public pf_stream_link,
     }
   }
 
-  // The bytes a socket holds that its peer has not taken yet (TIOCOUTQ: on a local socket the queue the
-  // peer has not read, on TCP what it has not acknowledged); nullopt for a stream without a descriptor or
-  // one that is no socket.
-  std::optional<std::size_t> queued_bytes() {
+  // The bytes a local socket holds that its peer has not read (TIOCOUTQ); nullopt for a stream without a
+  // descriptor, or one that is no local socket. Not TCP: there TIOCOUTQ counts what the peer's kernel has
+  // not acknowledged, which it does into a receive buffer that grows while the VF reads nothing (a VF
+  // that stopped reading was then not quarantined within two stall timeouts), and a VF that shuts its
+  // sending side (vpci's close() does, before it closes) ends the stream cleanly with acknowledged bytes
+  // unread.
+  std::optional<std::size_t> unread_bytes() {
 #if defined(__linux__)
     if constexpr (requires {
                     stream_.is_open();
                     { stream_.native_handle() } -> std::convertible_to<int>;
                   }) {
+      if (!stream_.is_open()) return std::nullopt;
+      const int fd = stream_.native_handle();
+      if (!local_socket_) {
+        ::sockaddr_storage address{};
+        ::socklen_t length = sizeof address;
+        local_socket_ = ::getsockname(fd, reinterpret_cast<::sockaddr*>(&address), &length) == 0 &&
+                        address.ss_family == AF_UNIX;
+      }
       int queued = 0;
-      if (stream_.is_open() && ::ioctl(stream_.native_handle(), TIOCOUTQ, &queued) == 0 && queued >= 0)
-        return static_cast<std::size_t>(queued);
+      if (*local_socket_ && ::ioctl(fd, TIOCOUTQ, &queued) == 0 && queued >= 0) return static_cast<std::size_t>(queued);
     }
 #endif
     return std::nullopt;
@@ -346,7 +339,8 @@ class pf_stream_server final : public pf_stream_link,
   bool consuming_{false};    // inside resume(): a block handler's invalidate() waits for its loop
   bool turn_posted_{false};  // resume() posted the next turn of the input
   bool timer_armed_{false};  // the stall timer
-  std::optional<std::size_t> queued_at_check_;  // the socket's send queue when the stall check was armed
+  std::optional<std::size_t> queued_at_check_;  // the socket's unread bytes when the stall check was armed
+  std::optional<bool> local_socket_;            // whether the stream is a local socket, once looked at
 };
 
 }  // namespace vpci::detail

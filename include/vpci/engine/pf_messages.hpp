@@ -257,7 +257,7 @@ class pf_message_session {
     return handoff;
   }
   // The stream took `bytes` of the handoff (any write, partial ones included), or the VF took `bytes` the
-  // stream already held (a socket's send queue shrank: a local socket accepts a write again only once most
+  // stream already held (a local socket's unread bytes fell: it accepts a write again only once most
   // of its queue is read, so a VF reading slowly took bytes for seconds while no write completed).
   constexpr void on_stream_progress(std::size_t bytes) noexcept {
     if (bytes != 0) ++progress_;
