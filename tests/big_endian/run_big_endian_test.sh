@@ -25,7 +25,7 @@ fi
 suites=(block_test c_header_test protocol_traces_test framing_test hyperv_wire_test windows_wire_test ndis_pf_test
         config_header_test config_capabilities_test config_sriov_test config_vsec_test config_find_mailbox_test
         sysfs_config_space_test vf_mailbox_engine_test pf_mailbox_test mailbox_endpoint_test
-        vf_message_engine_test pf_message_session_test)
+        vf_message_engine_test pf_message_session_test config_bounds_test)
 
 mkdir -p "$out/boost-include"
 # The host's Boost headers alone (they are the same for every architecture), not the rest of its include
