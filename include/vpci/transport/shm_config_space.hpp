@@ -455,8 +455,8 @@ class shm_side_presence {
 // What an existing object is, judged under its lock (no creator is half way through it then, unless it
 // died there).
 enum class shm_found {
-  unpublished,    // empty, or sized but never published: its creator died before it was done (or, for an
-                  // empty one, is between its shm_open and its lock)
+  empty,          // no bytes: its creator is between its shm_open and its lock, or died before sizing it
+  unpublished,    // sized but never published: its creator died before it was done
   gone,           // a vpci space whose device is gone
   live,           // a vpci space whose device lives
   other_version,  // a vpci space of another layout version: its presence cannot be read
@@ -466,7 +466,7 @@ enum class shm_found {
 // What an object of `length` bytes is, as far as its length tells: empty, foreign, or to be mapped and
 // judged by judge_shm_mapping.
 [[nodiscard]] inline std::optional<shm_found> judge_shm_length(std::size_t length) noexcept {
-  if (length == 0) return shm_found::unpublished;
+  if (length == 0) return shm_found::empty;
   if (!shm_layout::valid_length(length)) return shm_found::foreign;
   return std::nullopt;
 }
@@ -601,13 +601,12 @@ class shm_config_space {
     object.unlock();
     switch (*found) {
       case detail::shm_found::live: break;
+      case detail::shm_found::empty:
+        // Not created yet (its creator is between its shm_open and its lock), or its creator died before
+        // sizing it: either way nothing is there yet.
+        throw boost::system::system_error(boost::system::error_code(ENOENT, boost::system::system_category()),
+                                          "shared config space " + name + ": not created yet");
       case detail::shm_found::unpublished:
-        // Empty: not created yet (its creator is between its shm_open and its lock), or its creator died
-        // before sizing it: either way nothing is there yet. Sized without the magic: its creator died.
-        if (length == 0) {
-          throw boost::system::system_error(boost::system::error_code(ENOENT, boost::system::system_category()),
-                                            "shared config space " + name + ": not created yet");
-        }
         throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device died before publishing it");
       case detail::shm_found::gone:
         throw boost::system::system_error(errc::peer_gone, "shared config space " + name + ": its device is gone");
@@ -921,13 +920,10 @@ class shm_config_space {
     if (fd < 0) return {};
     detail::shm_locked_fd object(fd);
     if (!object.lock(LOCK_SH)) return " (another process holds it)";
-    struct ::stat status {};
-    const bool empty = ::fstat(fd, &status) == 0 && status.st_size == 0;
     switch (detail::examine_shm_object(fd, false)) {
       case detail::shm_found::live: return " (its device lives)";
+      case detail::shm_found::empty: return " (an empty object: its creator is starting, or died before sizing it)";
       case detail::shm_found::unpublished:
-        if (empty) return " (an empty object: its creator is starting, or died before sizing it)";
-        [[fallthrough]];
       case detail::shm_found::gone: return " (its device is gone: shm_create::replace_stale takes the name)";
       case detail::shm_found::other_version: return " (a vpci config space of another layout version)";
       case detail::shm_found::foreign: return " (not a vpci config space)";
