@@ -23,6 +23,7 @@
 
 #include "linux_packets.hpp"
 #include "test_support.hpp"
+#include "virtual_time.hpp"
 
 BOOST_AUTO_TEST_SUITE(hyperv_negotiation_test)
 
@@ -359,23 +360,9 @@ BOOST_AUTO_TEST_SUITE(vf_negotiation_end_to_end)
 namespace {
 
 using message_vf = vf_message_endpoint<test_stream, manual_timing>;
+using vpci::test::run_ready;
+using vpci::test::run_until;
 
-void run_ready(boost::asio::io_context& io) {
-  io.restart();
-  io.poll();
-}
-
-// Runs the io_context and moves virtual time to each next timer until `done()` or `limit`.
-template <class Done>
-void run_until(boost::asio::io_context& io, const manual_timing& clock, Done done, std::uint64_t limit) {
-  for (int i = 0; i < 100'000 && !done(); ++i) {
-    run_ready(io);
-    if (done()) return;
-    const std::uint64_t next = clock.next_expiry();
-    if (next == never || next > limit) return;
-    clock.advance_to(next);
-  }
-}
 
 struct outcome {
   bool done = false;

@@ -32,6 +32,7 @@
 #include <vpci/transport/test_stream.hpp>
 
 #include "test_support.hpp"
+#include "virtual_time.hpp"
 
 BOOST_AUTO_TEST_SUITE(ioctl_device_test)
 
@@ -45,22 +46,9 @@ namespace {
 
 constexpr hyperv::wslot own_slot{2, 1};
 using message_vf = vf_message_endpoint<test_stream, manual_timing>;
+using vpci::test::run_ready;
+using vpci::test::run_until;
 
-void run_ready(boost::asio::io_context& io) {
-  io.restart();
-  io.poll();
-}
-
-template <class Done>
-void run_until(boost::asio::io_context& io, const manual_timing& clock, Done done, std::uint64_t limit = 60'000'000'000) {
-  for (int i = 0; i < 100'000 && !done(); ++i) {
-    run_ready(io);
-    if (done()) return;
-    const std::uint64_t next = clock.next_expiry();
-    if (next == never || next > limit) return;
-    clock.advance_to(next);
-  }
-}
 
 // VPCI_READ_BLOCK_INPUT / VPCI_WRITE_BLOCK_INPUT as a driver lays them out (field by field, so that
 // values the encoders refuse can be sent too).

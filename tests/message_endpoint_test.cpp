@@ -71,6 +71,24 @@ struct message_fixture {
   }
 };
 
+// A PF serving VF 0 (the example MAC block) and the VF's socket, each side on an io_context of its own: a
+// test runs one without the other (the PF on another thread, or the VF reading nothing it is not let).
+struct separate_contexts {
+  boost::asio::io_context vf_io;
+  boost::asio::io_context pf_io;
+  socket_type vf_socket{vf_io};
+  socket_type pf_socket{pf_io};
+  pf_endpoint<4> pf;
+  std::optional<boost::system::error_code> served;
+
+  separate_contexts() {
+    boost::asio::local::connect_pair(vf_socket, pf_socket);
+    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+    BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}, block_access::read_only));
+    pf.async_serve(0, vf0_slot, pf_socket, [this](boost::system::error_code ec) { served = ec; });
+  }
+};
+
 // A VF endpoint over a test stream whose other end the test plays as the PF, on virtual time. Each read
 // of `pipelined` below is counted: every handler must run exactly once.
 struct scripted_pf {
@@ -391,15 +409,8 @@ BOOST_AUTO_TEST_CASE(an_invalidation_the_vf_read_before_its_stream_ended_is_not_
 // The other side of it: a VF that closes with the frame unread in its socket gets it on its next stream.
 // The PF and the VF run on io_contexts of their own, so the VF reads nothing the test does not let it.
 BOOST_AUTO_TEST_CASE(an_invalidation_left_unread_when_the_stream_ended_is_given_back) {
-  boost::asio::io_context pf_io, vf_io;
-  socket_type vf_socket{vf_io}, pf_socket{pf_io};
-  boost::asio::local::connect_pair(vf_socket, pf_socket);
-  pf_endpoint<4> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}, block_access::read_only));
-  std::optional<boost::system::error_code> served;
-  pf.async_serve(0, vf0_slot, pf_socket, [&](boost::system::error_code ec) { served = ec; });
-  vf_message_endpoint<socket_type> vf(vf_socket, vf0_slot);
+  separate_contexts f;
+  vf_message_endpoint<socket_type> vf(f.vf_socket, vf0_slot);
   std::array<std::byte, 6> mac{};
   std::size_t bytes = 0;
   vf.async_read_block(example::mac_block::id, mac, [&](boost::system::error_code ec, std::size_t n) {
@@ -407,35 +418,26 @@ BOOST_AUTO_TEST_CASE(an_invalidation_left_unread_when_the_stream_ended_is_given_
     bytes = n;
   });
   for (int i = 0; i < 1000 && bytes == 0; ++i) {  // the negotiation and one read
-    vpci::test::run_ready(pf_io);
-    vpci::test::run_ready(vf_io);
+    vpci::test::run_ready(f.pf_io);
+    vpci::test::run_ready(f.vf_io);
   }
   BOOST_REQUIRE(bytes == 6u);
-  BOOST_REQUIRE(!pf.invalidate(0, block_mask{0x4}));
-  vpci::test::run_ready(pf_io);  // the frame is written; the VF's context does not run
+  BOOST_REQUIRE(!f.pf.invalidate(0, block_mask{0x4}));
+  vpci::test::run_ready(f.pf_io);  // the frame is written; the VF's context does not run
   vf.close();
-  for (int i = 0; i < 1000 && !served; ++i) pf_io.run_one();
-  BOOST_REQUIRE(served.has_value());
-  BOOST_TEST(pf.blocks().pending_invalidations(0).bits() == 0x4u);  // for the VF's next stream
-  vpci::test::run_ready(vf_io);
+  for (int i = 0; i < 1000 && !f.served; ++i) f.pf_io.run_one();
+  BOOST_REQUIRE(f.served.has_value());
+  BOOST_TEST(f.pf.blocks().pending_invalidations(0).bits() == 0x4u);  // for the VF's next stream
+  vpci::test::run_ready(f.vf_io);
 }
 
 // The synchronous forms read and write the stream on the calling thread: the VF's executor need not run.
 // The PF serves from its own io_context on another thread (the VF endpoint is used from this thread only).
 BOOST_AUTO_TEST_CASE(synchronous_forms_run_on_the_calling_thread) {
-  boost::asio::io_context vf_io;
-  boost::asio::io_context pf_io;
-  socket_type vf_socket{vf_io};
-  socket_type pf_socket{pf_io};
-  boost::asio::local::connect_pair(vf_socket, pf_socket);
-  pf_endpoint<4> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define<example::mac_block>(0, {0x00, 0x15, 0x5d, 0x01, 0x02, 0x03}, block_access::read_only));
-  std::optional<boost::system::error_code> served;
-  pf.async_serve(0, vf0_slot, pf_socket, [&](boost::system::error_code ec) { served = ec; });
-  std::thread runner([&] { pf_io.run(); });
+  separate_contexts f;
+  std::thread runner([&] { f.pf_io.run(); });
   {
-    vf_message_endpoint vf(vf_socket, vf0_slot);
+    vf_message_endpoint vf(f.vf_socket, vf0_slot);
     boost::system::error_code ec;
     const auto mac = vf.read(example::mac_block{}, ec);
     BOOST_TEST(!ec);
@@ -451,8 +453,8 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_run_on_the_calling_thread) {
     vf.async_read_block(example::mac_block::id, a, [](boost::system::error_code, std::size_t) {});
     (void)vf.read_block(example::mac_block::id, a, ec);
     BOOST_TEST((ec == errc::busy));
-    vf_io.run_one();  // start it
-    while (vf_io.run_one() != 0 && a[5] != std::byte{0x03}) {
+    f.vf_io.run_one();  // start it
+    while (f.vf_io.run_one() != 0 && a[5] != std::byte{0x03}) {
     }
     BOOST_TEST(a[5] == std::byte{0x03});
     // With the asynchronous operation done, the synchronous forms work again (the read the endpoint
@@ -463,7 +465,7 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_run_on_the_calling_thread) {
     vf.close();
   }
   runner.join();
-  BOOST_REQUIRE(served.has_value());
+  BOOST_REQUIRE(f.served.has_value());
 }
 
 // A synchronous call between two turns of the loop, when the endpoint's background read had already taken

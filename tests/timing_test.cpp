@@ -10,17 +10,13 @@
 
 #include <vpci/asio/timing.hpp>
 
+#include "virtual_time.hpp"
+
 BOOST_AUTO_TEST_SUITE(timing_test)
 
 using namespace std::chrono_literals;
+using vpci::test::run_ready;
 
-namespace {
-// Runs what is ready; an io_context that ran out of work stops and must be restarted (Asio's rule).
-void run_ready(boost::asio::io_context& io) {
-  io.restart();
-  io.poll();
-}
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(manual_timers_complete_when_virtual_time_reaches_them_in_expiry_order) {
   boost::asio::io_context io;

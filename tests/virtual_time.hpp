@@ -15,9 +15,10 @@ inline void run_ready(boost::asio::io_context& io) {
   io.poll();
 }
 
-// Runs the io_context and moves virtual time to each next timer until `done()` or `limit` (virtual).
+// Runs the io_context and moves virtual time to each next timer until `done()` or `limit` (virtual
+// nanoseconds; a virtual minute unless given).
 template <class Done>
-void run_until(boost::asio::io_context& io, const manual_timing& clock, Done done, std::uint64_t limit) {
+void run_until(boost::asio::io_context& io, const manual_timing& clock, Done done, std::uint64_t limit = 60'000'000'000) {
   for (int i = 0; i < 1'000'000 && !done(); ++i) {
     run_ready(io);
     if (done()) return;
