@@ -759,6 +759,37 @@ BOOST_AUTO_TEST_CASE(a_pf_not_coalescing_invalidations_fails_invalidation_coales
   }
 }
 
+// Binding 2: a PF that keeps a stream open however long the VF leaves its answers unread fails
+// hyperv.unread_answers_stall; vpci's PF, which gives such a stream up after its stall timeout, passes it.
+// The case waits for the end without reading (reading is progress), so a loaded host only delays it.
+BOOST_AUTO_TEST_CASE(a_pf_that_never_gives_up_a_stalled_stream_fails_unread_answers_stall) {
+  profile p;
+  p.blocks = {{3, 128, block_access::read_write}};
+  const auto run = [&](stream_target& target) {
+    hyperv_context ctx{target, p, nullptr, 0x22, 0x42, std::chrono::milliseconds(500), std::chrono::milliseconds(100)};
+    ctx.stall_margin = std::chrono::milliseconds(200);
+    const auto reports = run_cases(hyperv_cases(), ctx, {"hyperv.unread_answers_stall"});
+    BOOST_REQUIRE(reports.size() == 1u);
+    return reports[0];
+  };
+  case_report passed, failed;
+  {
+    self_stream_pf vpcis(p, {hyperv::wslot{2, 1}, hyperv::wslot{2, 2}}, std::chrono::milliseconds(100));
+    BOOST_REQUIRE(vpcis.setup_error().empty());
+    passed = run(vpcis);
+  }
+  {
+    frame_pf never_gives_up(true);
+    failed = run(never_gives_up);
+  }
+  BOOST_TEST_MESSAGE(format_line(failed));
+  BOOST_TEST_CONTEXT(format_line(passed) << " / " << format_line(failed)) {
+    BOOST_TEST((passed.result.outcome == verdict::pass));
+    BOOST_TEST((failed.result.outcome == verdict::fail));
+    BOOST_TEST(failed.result.reason == "the stream is still open two stall timeouts and 200 ms after the VF stopped reading");
+  }
+}
+
 // A PF that never answers is a FAIL "no answer within ...", bounded by the port's budget, never a hang.
 BOOST_AUTO_TEST_CASE(a_pf_that_never_answers_fails_every_case_within_the_budget) {
   boost::asio::io_context io;

@@ -86,6 +86,19 @@ class socket_stream_port final : public stream_port {
 
   void shutdown_send() override { ::shutdown(fd_, SHUT_WR); }
 
+  bool wait_ended(std::chrono::milliseconds bound) override {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() < 0) return false;
+      // POLLHUP: both directions ended (a Unix peer closed, a TCP reset); POLLRDHUP: the PF's end came.
+      ::pollfd p{fd_, POLLRDHUP, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+      if (ready < 0 && errno != EINTR) return false;
+      if (ready > 0 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) != 0) return true;
+    }
+  }
+
  private:
   int fd_;
 };
