@@ -77,7 +77,8 @@ Options:
   --dvsec-id ID             the window's DVSEC ID (default 0x5650)
   --wslot N / --wslot2 N    the VFs' wslots on binding 2 (default 0x22 / 0x42; with --self, the ones its PF
                             serves): device bits 4:0, function bits 7:5, so 0..0xFF (bits 31:8 are reserved)
-  --stall-ms MS             the PF's stall timeout on binding 2 (enables hyperv.unread_answers_stall)
+  --stall-ms MS             the PF's stall timeout on binding 2 (enables hyperv.unread_answers_stall: a
+                            stream the VF stops reading must end within two of them, and 5 s for load)
   --invalidate-cmd CMD      a shell command that makes the PF raise an invalidation: {vf} and {mask}
                             (hex) are replaced; it returns once the PF has taken it
   --invalidate-block ID     or: writing 8 bytes (a little-endian mask) to block ID makes the PF raise
