@@ -269,7 +269,7 @@ struct mailbox_verdict {
 };
 
 // Whether a header whose Vendor ID reads 0xFFFF is a VF's rather than no function's. A function that is not
-// there (or is in reset) reads all ones in every register; a VF reads 0xFFFF in its Vendor and Device ID
+// there (removed, or its link down) reads all ones in every register; a VF reads 0xFFFF in its Vendor and Device ID
 // registers only (PCIe SR-IOV), the rest of its header is real: its revision and class code, and a type-0
 // header type. So IDs of 0xFFFF are a VF's unless revision, class code and header type read all ones too.
 // All three are looked at because none alone is impossible for a function that answers (class ff is
@@ -289,12 +289,14 @@ struct config_source {
 
 // Why the standard space was read only to `size` bytes; std::nullopt when all of it was read.
 // Linux shows a reader without CAP_SYS_ADMIN only the first 64 bytes of the file (128 of a CardBus
-// bridge's; pci-sysfs.c pci_read_config()), and the file keeps its size: lspci says "<access denied>".
+// bridge's; pci-sysfs.c pci_read_config()), and the file keeps its size: lspci says "<access denied>". The
+// capability counts in the initial user namespace only (file_ns_capable(&init_user_ns)): a container's
+// root is shown 64 bytes too.
 // lspci -x dumps the first 64 bytes.
 std::optional<std::string> standard_space_not_read(const config_source& source, std::size_t size) {
   if (source.from == config_source::kind::sysfs && source.file_size > size)
     return "access denied: only the first " + std::to_string(size) + " of " + std::to_string(source.file_size) +
-           " bytes are readable (reading the rest needs CAP_SYS_ADMIN; run as root)";
+           " bytes are readable (reading the rest needs CAP_SYS_ADMIN on the host: root there, not a container's root)";
   if (source.from == config_source::kind::dump && size < config::conventional_space_size)
     return "not read: the dump stops at " + std::to_string(size) + " bytes (lspci -xxx dumps the " +
            std::to_string(config::conventional_space_size) + " bytes of the standard space, lspci -xxxx all " +
@@ -333,9 +335,10 @@ device_report analyse(const pci_address& address, std::span<const std::byte> spa
   const bool vf_header = reads_as_vf(*header);
   if (!r.vf && vf_header) r.vf = virtual_function{};
   // Both read as all ones; lspci says "Unknown header type" for the second and reads no capability. A VF
-  // that sysfs names but that reads all ones is one in reset, or gone.
+  // that sysfs names but that reads all ones is gone (VF Enable cleared behind Linux's back, surprise
+  // removal, a link down): a reset Linux performs blocks a sysfs reader rather than showing all ones.
   if (!header->present() && !vf_header)
-    r.errors.push_back("header: vendor ID " + hex(header->vendor_id, 4) + ": no function answers here (absent, or in reset)");
+    r.errors.push_back("header: vendor ID " + hex(header->vendor_id, 4) + ": no function answers here (absent, removed or unreachable)");
   if (!header->known_layout())
     r.errors.push_back("header: unknown header type " + hex(header->layout(), 2) +
                        " (layouts 00 to 02 are defined): its capability list is not read");

@@ -1004,7 +1004,7 @@ BOOST_AUTO_TEST_CASE(an_absent_function_and_an_entry_with_id_ff_end_the_walk) {
   const auto human = run_inspect("--dump '" + dump.path() + "'");
   BOOST_TEST(human.exit_status == 0);
   BOOST_TEST(human.out.find("0000:05:00.0  vendor ffff device ffff class ffffff rev ff header type ff  (4096 bytes)\n"
-                            "  error: header: vendor ID ffff: no function answers here (absent, or in reset)\n"
+                            "  error: header: vendor ID ffff: no function answers here (absent, removed or unreachable)\n"
                             "  error: header: unknown header type 7f (layouts 00 to 02 are defined): its capability "
                             "list is not read\n"
                             "0000:00:03.0") != std::string::npos,
@@ -1462,7 +1462,7 @@ BOOST_AUTO_TEST_CASE(ids_of_ffff_are_a_vfs_unless_class_code_revision_and_header
   const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
   BOOST_TEST_REQUIRE(doc.as_array().size() == 4u);
   const std::string absent_errors =
-      R"json(["header: vendor ID ffff: no function answers here (absent, or in reset)",)json"
+      R"json(["header: vendor ID ffff: no function answers here (absent, removed or unreachable)",)json"
       R"json("header: unknown header type 7f (layouts 00 to 02 are defined): its capability list is not read"])json";
   BOOST_TEST(json::serialize(doc.as_array()[0].at("errors")) == absent_errors);
   BOOST_TEST(json::serialize(doc.as_array()[1].at("errors")) == absent_errors);
@@ -1624,7 +1624,7 @@ BOOST_AUTO_TEST_CASE(a_config_file_readable_only_in_its_first_64_bytes_says_acce
     return;
   }
   const std::string denied = "capabilities: access denied: only the first 64 of " + std::to_string(file_size) +
-                             " bytes are readable (reading the rest needs CAP_SYS_ADMIN; run as root)";
+                             " bytes are readable (reading the rest needs CAP_SYS_ADMIN on the host: root there, not a container's root)";
   const std::string unprivileged = "VPCI_SYSFS_ROOT='" + devices.string() + "' unshare --user ";
 
   const auto r = run_inspect("--json " + address, unprivileged);

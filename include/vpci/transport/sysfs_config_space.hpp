@@ -18,7 +18,20 @@
 //   there but this opener may not read it (Linux's pci_read_config answers such a reader short, without
 //   an error), and a caller told out_of_range would look for its registers elsewhere instead of asking
 //   for privilege; linux_block_ops passes it through as -EACCES. Writes are bounded by the file only, as
-//   Linux's pci_write_config asks no privilege of a writer the file's mode let open it.
+//   Linux's pci_write_config asks no privilege of a writer the file's mode let open it (a kernel in
+//   lockdown refuses every write, EPERM; a write into a range a driver reserved taints the kernel).
+// - A host whose config accessors are 32 bits wide only turns a 1- or 2-byte write into a dword
+//   read-modify-write, which may clear write-one-to-clear bits beside it; the mailbox makes dword accesses
+//   only.
+// - A function removed while its file is open (hot unplug, VF Enable cleared through sriov_numvfs) fails
+//   every access of that file with ENODEV, for good: Linux never revives the file, a function that comes
+//   back has another. The first ENODEV is the object's lasting_failure(), and every later access fails at
+//   once with it, making no system call, until open() attaches a file again. An endpoint over the object
+//   ends there (its pending operations and its invalidation wait complete with ENODEV).
+// - While Linux blocks config access to the function (pci_cfg_access_lock, held through a function reset,
+//   whose wait for the function to become ready may last up to a minute), every access sleeps in the
+//   kernel until it is released, and a signal does not end it; open() (which reads to learn size()),
+//   close() and destruction wait as long.
 //
 // Asynchronous operations: a multi-dword transfer is a loop of blocking system calls, so it never runs on
 // the caller's io_context thread. Each object owns one worker thread (a boost::asio::thread_pool of size
@@ -26,10 +39,11 @@
 // (by default the object's executor), never invoked inline. Operations of one object run in the order they
 // were started. The caller keeps the buffer alive until the completion runs, as for every Asio operation.
 //
-// Thread safety: distinct objects, safe. A shared object: read, write, size, async_read and async_write
-// may be called concurrently; open, close, move and destruction may not overlap any other call.
-// Destruction and close() wait for operations already running on the worker (each at most 4096 bytes of
-// config accesses) and complete the ones not yet started with boost::asio::error::operation_aborted.
+// Thread safety: distinct objects, safe. A shared object: read, write, size, lasting_failure, async_read
+// and async_write may be called concurrently; open, close, move and destruction may not overlap any other
+// call. Destruction and close() wait for the operation running on the worker (at most 4096 bytes of config
+// accesses, each as long as Linux lets it take: above) and complete the ones not yet started with
+// boost::asio::error::operation_aborted.
 #pragma once
 
 #include <fcntl.h>
@@ -151,7 +165,7 @@ class sysfs_config_space {
         file_size_(std::exchange(other.file_size_, 0)),
         mode_(other.mode_),
         worker_(std::move(other.worker_)),
-        closing_(std::move(other.closing_)) {}
+        shared_(std::move(other.shared_)) {}
   sysfs_config_space& operator=(sysfs_config_space&& other) noexcept {
     if (this != &other) {
       close();
@@ -161,7 +175,7 @@ class sysfs_config_space {
       file_size_ = std::exchange(other.file_size_, 0);
       mode_ = other.mode_;
       worker_ = std::move(other.worker_);
-      closing_ = std::move(other.closing_);
+      shared_ = std::move(other.shared_);
     }
     return *this;
   }
@@ -172,7 +186,8 @@ class sysfs_config_space {
     return "/sys/bus/pci/devices/" + address.to_string() + "/config";
   }
 
-  // Opens a file; on failure sets ec (errno's error) and leaves the object closed.
+  // Opens a file; on failure sets ec (errno's error, that of the open or of the reads that learn size())
+  // and leaves the object closed.
   void open(const std::string& config_file, access_mode mode, boost::system::error_code& ec) {
     close();
     ec.clear();
@@ -187,11 +202,18 @@ class sysfs_config_space {
       ::close(fd);
       return;
     }
+    const std::size_t file_size = st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
+    std::size_t readable = 0;
+    if (const int failure = readable_size(fd, file_size, readable); failure != 0) {
+      ec = {failure, boost::system::system_category()};
+      ::close(fd);
+      return;
+    }
     fd_ = fd;
     mode_ = mode;
-    file_size_ = st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
-    size_ = readable_size(fd, file_size_);
-    closing_ = std::make_shared<std::atomic<bool>>(false);
+    file_size_ = file_size;
+    size_ = readable;
+    shared_ = std::make_shared<shared_state>();
     worker_ = std::make_unique<boost::asio::thread_pool>(1);
   }
 
@@ -209,11 +231,11 @@ class sysfs_config_space {
   // Waits for operations running on the worker, aborts the ones not started, closes the file.
   void close() noexcept {
     if (worker_) {
-      closing_->store(true);
+      shared_->closing.store(true);
       worker_->join();
       worker_.reset();
-      closing_.reset();
     }
+    shared_.reset();
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     size_ = 0;
@@ -227,13 +249,20 @@ class sysfs_config_space {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   // The file's size in bytes (256 or 4096 for a sysfs config file), whatever this reader may read; 0 when closed.
   [[nodiscard]] std::size_t file_size() const noexcept { return file_size_; }
+  // ENODEV (system_category) once an access found the function removed (see the header comment); an empty
+  // code while accesses may work, and when closed.
+  [[nodiscard]] boost::system::error_code lasting_failure() const noexcept {
+    const int failure = shared_ ? shared_->removed.load() : 0;
+    return failure != 0 ? boost::system::error_code{failure, boost::system::system_category()}
+                        : boost::system::error_code{};
+  }
 
-  // Errors: errc::out_of_range / errc::invalid_argument (bounds of the file), EACCES (system_category:
-  // inside the file, past size(), what this opener may read), boost::asio::error::bad_descriptor (closed),
-  // errno's error of a failed pread, boost::system::errc::io_error for a short one. Returns the bytes
-  // read, 0 on error.
+  // Errors: boost::asio::error::bad_descriptor (closed), lasting_failure() when there is one,
+  // errc::out_of_range / errc::invalid_argument (bounds of the file), EACCES (system_category: inside the
+  // file, past size(), what this opener may read), errno's error of a failed pread,
+  // boost::system::errc::io_error for a short one. Returns the bytes read, 0 on error.
   std::size_t read(std::size_t offset, std::span<std::byte> out, boost::system::error_code& ec) const {
-    ec = transfer(fd_, {size_, file_size_}, mode_, offset, out.data(), out.size(), false);
+    ec = transfer(fd_, shared_.get(), {size_, file_size_}, mode_, offset, out.data(), out.size(), false);
     return ec ? 0 : out.size();
   }
 
@@ -241,7 +270,7 @@ class sysfs_config_space {
   // was opened read-only (nothing is written).
   std::size_t write(std::size_t offset, std::span<const std::byte> in, boost::system::error_code& ec) {
     // pwrite takes a const buffer; the cast only lets read and write share one loop.
-    ec = transfer(fd_, {size_, file_size_}, mode_, offset, const_cast<std::byte*>(in.data()), in.size(), true);
+    ec = transfer(fd_, shared_.get(), {size_, file_size_}, mode_, offset, const_cast<std::byte*>(in.data()), in.size(), true);
     return ec ? 0 : in.size();
   }
 
@@ -271,8 +300,11 @@ class sysfs_config_space {
     return {errno, boost::system::system_category()};
   }
 
-  // Probes the last byte of the file, then the 128- and 64-byte limits unprivileged readers get.
-  static std::size_t readable_size(int fd, std::size_t file_size) noexcept {
+  // Probes the last byte of the file, then the 128- and 64-byte limits unprivileged readers get: a byte
+  // a reader is not shown reads as the end of the file. Sets `readable` (0 when none is shown); returns a
+  // failed read's errno (the function removed: ENODEV), else 0.
+  static int readable_size(int fd, std::size_t file_size, std::size_t& readable) noexcept {
+    readable = 0;
     for (std::size_t candidate : {file_size, std::size_t{128}, std::size_t{64}}) {
       if (candidate == 0 || candidate > file_size) continue;
       std::byte probe{};
@@ -280,7 +312,11 @@ class sysfs_config_space {
       do {
         n = ::pread(fd, &probe, 1, static_cast<off_t>(candidate - 1));
       } while (n < 0 && errno == EINTR);
-      if (n == 1) return candidate;
+      if (n < 0) return errno;
+      if (n == 1) {
+        readable = candidate;
+        return 0;
+      }
     }
     return 0;
   }
@@ -291,10 +327,20 @@ class sysfs_config_space {
     std::size_t file;
   };
 
+  // What the object's operations share with it: queued ones may outlive a moved-from object's members.
+  struct shared_state {
+    // Set by close() so that operations queued behind the one running complete as aborted, quickly.
+    std::atomic<bool> closing{false};
+    // ENODEV once an access found the function removed: lasting_failure().
+    std::atomic<int> removed{0};
+  };
+
   // One pread/pwrite per aligned access; stops at the first failure.
-  static boost::system::error_code transfer(int fd, extent sizes, access_mode mode, std::size_t offset,
-                                            std::byte* data, std::size_t length, bool is_write) noexcept {
-    if (fd < 0) return boost::asio::error::bad_descriptor;
+  static boost::system::error_code transfer(int fd, shared_state* shared, extent sizes, access_mode mode,
+                                            std::size_t offset, std::byte* data, std::size_t length,
+                                            bool is_write) noexcept {
+    if (fd < 0 || shared == nullptr) return boost::asio::error::bad_descriptor;
+    if (const int removed = shared->removed.load(); removed != 0) return {removed, boost::system::system_category()};
     if (errc e = config::check_access(sizes.file, offset, length); e != no_error) return e;
     if (!is_write && config::check_access(sizes.readable, offset, length) != no_error)
       return {EACCES, boost::system::system_category()};
@@ -317,6 +363,7 @@ class sysfs_config_space {
       }
       return no_error;
     });
+    if (failure == ENODEV) shared->removed.store(failure);
     if (failure != 0) return {failure, boost::system::system_category()};
     if (short_transfer) return boost::system::errc::make_error_code(boost::system::errc::io_error);
     return {};
@@ -367,14 +414,14 @@ class sysfs_config_space {
         return;
       }
       boost::asio::post(*self->worker_, [h = handler_type(std::forward<Handler>(handler)), complete = std::move(complete),
-                                         closing = self->closing_, fd = self->fd_,
+                                         shared = self->shared_, fd = self->fd_,
                                          sizes = extent{self->size_, self->file_size_}, mode = self->mode_,
                                          offset, data, length, is_write, state]() mutable {
-        if (state->cancelled.load() || closing->load()) {
+        if (state->cancelled.load() || shared->closing.load()) {
           complete(std::move(h), boost::asio::error::operation_aborted, 0);
           return;
         }
-        const boost::system::error_code ec = transfer(fd, sizes, mode, offset, data, length, is_write);
+        const boost::system::error_code ec = transfer(fd, shared.get(), sizes, mode, offset, data, length, is_write);
         complete(std::move(h), ec, ec ? 0 : length);
       });
     }
@@ -386,9 +433,7 @@ class sysfs_config_space {
   std::size_t file_size_ = 0;
   access_mode mode_ = access_mode::read_only;
   std::unique_ptr<boost::asio::thread_pool> worker_;
-  // Set by close() so that operations queued behind the one running complete as aborted, quickly.
-  // Shared with the queued operations, which may outlive a moved-from object's members.
-  std::shared_ptr<std::atomic<bool>> closing_;
+  std::shared_ptr<shared_state> shared_;
 };
 
 }  // namespace vpci

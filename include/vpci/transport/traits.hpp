@@ -30,8 +30,8 @@
 //   Endpoints over such a transport fail their operations with vpci::errc::peer_gone once it is.
 //
 // - A connection that failed for good: some errors leave the transport unusable until it is connected
-//   again (a vfio-user server that missed its reply deadline or broke the framing, or hung up), and every
-//   later access fails at once with the same error.
+//   again (a vfio-user server that missed its reply deadline or broke the framing, or hung up; a sysfs
+//   config file whose function Linux removed), and every later access fails at once with the same error.
 //     boost::system::error_code lasting_failure() const   that error; an empty code while accesses may work
 //   Endpoints over such a transport end there too: pending operations and the invalidation wait complete
 //   with it, and failure() reports it, rather than each later operation failing anew through the engine.

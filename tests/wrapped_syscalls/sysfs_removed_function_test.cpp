@@ -1,0 +1,260 @@
+// vpci::sysfs_config_space when Linux removes the function under an open config file (hot unplug, VF
+// Enable cleared through sriov_numvfs): kernfs then fails every read and write of the file with ENODEV,
+// for good. This file is its own executable (vpci_wrapped_syscall_tests), linked with --wrap=pread and
+// --wrap=pwrite: the wrappers answer as Linux does for one chosen file, a regular file standing in for the
+// sysfs one, which the suite's other tests must not run under.
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <vpci/asio/pf_endpoint.hpp>
+#include <vpci/asio/vf_endpoint.hpp>
+#include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/sysfs_config_space.hpp>
+
+namespace {
+
+// The one file Linux "removes": its device and inode, and from which of its accesses on (counted from
+// when it was chosen) every pread and pwrite of it fails with ENODEV. `reached` counts the accesses of it
+// that reached the wrappers after the removal, as they would have reached the kernel.
+struct removed_file {
+  std::atomic<dev_t> device{0};
+  std::atomic<ino_t> inode{0};
+  std::atomic<long> accesses_before_removal{-1};  // -1: no file chosen
+  std::atomic<long> accesses{0};
+  std::atomic<long> reached_after_removal{0};
+};
+removed_file removal;
+
+bool is_the_removed_file(int fd) {
+  if (removal.accesses_before_removal.load() < 0) return false;
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && st.st_dev == removal.device.load() && st.st_ino == removal.inode.load();
+}
+
+// Whether this access of the chosen file finds it removed (and counts it).
+bool fails_as_removed(int fd) {
+  if (!is_the_removed_file(fd)) return false;
+  if (removal.accesses.fetch_add(1) < removal.accesses_before_removal.load()) return false;
+  removal.reached_after_removal.fetch_add(1);
+  return true;
+}
+
+}  // namespace
+
+extern "C" {
+ssize_t __real_pread(int fd, void* buffer, std::size_t count, off_t offset);
+ssize_t __real_pwrite(int fd, const void* buffer, std::size_t count, off_t offset);
+
+ssize_t __wrap_pread(int fd, void* buffer, std::size_t count, off_t offset) {
+  if (fails_as_removed(fd)) {
+    errno = ENODEV;
+    return -1;
+  }
+  return __real_pread(fd, buffer, count, offset);
+}
+ssize_t __wrap_pwrite(int fd, const void* buffer, std::size_t count, off_t offset) {
+  if (fails_as_removed(fd)) {
+    errno = ENODEV;
+    return -1;
+  }
+  return __real_pwrite(fd, buffer, count, offset);
+}
+}
+
+BOOST_AUTO_TEST_SUITE(sysfs_removed_function_test)
+
+using namespace vpci;
+using boost::system::error_code;
+
+namespace {
+
+const error_code enodev{ENODEV, boost::system::system_category()};
+
+// A regular file of `contents` standing in for a function's sysfs config file; the removal is forgotten
+// when it goes.
+class config_file {
+ public:
+  explicit config_file(const std::vector<std::byte>& contents) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "vpci-removed-XXXXXX").string();
+    const int fd = ::mkstemp(pattern.data());
+    BOOST_TEST_REQUIRE(fd >= 0);
+    path_ = pattern;
+    BOOST_TEST_REQUIRE(::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()));
+    ::close(fd);
+  }
+  ~config_file() {
+    removal.accesses_before_removal.store(-1);
+    std::filesystem::remove(path_);
+  }
+  config_file(const config_file&) = delete;
+  config_file& operator=(const config_file&) = delete;
+
+  // From the `after`-th access on (0: the next one), the function is gone.
+  void remove_function(long after = 0) {
+    struct stat st {};
+    BOOST_TEST_REQUIRE(::stat(path_.c_str(), &st) == 0);
+    removal.device.store(st.st_dev);
+    removal.inode.store(st.st_ino);
+    removal.accesses.store(0);
+    removal.reached_after_removal.store(0);
+    removal.accesses_before_removal.store(after);
+  }
+  // A function at the same address again (a new file, as Linux makes one).
+  static void function_back() { removal.accesses_before_removal.store(-1); }
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::vector<std::byte> on_disk() const {
+    std::ifstream in(path_, std::ios::binary);
+    std::vector<char> chars{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::vector<std::byte> out;
+    for (char c : chars) out.push_back(static_cast<std::byte>(c));
+    return out;
+  }
+
+ private:
+  std::string path_;
+};
+
+std::vector<std::byte> numbered_bytes(std::size_t size) {
+  std::vector<std::byte> bytes(size);
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::byte>((i * 7 + 3) & 0xFF);
+  return bytes;
+}
+
+}  // namespace
+
+// The first access after the removal reaches the kernel and fails with ENODEV; from then on the object's
+// lasting_failure() is ENODEV and every access (read, write, asynchronous) fails with it at once, the file
+// untouched; opening the file again (a function back at the address) clears it.
+BOOST_AUTO_TEST_CASE(after_the_first_enodev_every_access_fails_with_it_without_a_system_call) {
+  const auto original = numbered_bytes(4096);
+  config_file file(original);
+  boost::asio::io_context io;
+  sysfs_config_space space(io.get_executor());
+  error_code ec;
+  space.open(file.path(), access_mode::read_write, ec);
+  BOOST_TEST_REQUIRE(!ec);
+  std::array<std::byte, 4> word{};
+  BOOST_TEST(space.read(0x100, word, ec) == 4u);
+  BOOST_TEST(!ec);
+  BOOST_TEST(!space.lasting_failure());
+
+  file.remove_function();
+  BOOST_TEST(space.read(0x104, word, ec) == 0u);
+  BOOST_TEST(ec == enodev);
+  BOOST_TEST(space.lasting_failure() == enodev);
+  BOOST_TEST(removal.reached_after_removal.load() == 1);
+
+  BOOST_TEST(space.read(0x00, word, ec) == 0u);
+  BOOST_TEST(ec == enodev);
+  const std::array<std::byte, 4> ones{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}};
+  BOOST_TEST(space.write(0x10, ones, ec) == 0u);
+  BOOST_TEST(ec == enodev);
+  std::optional<error_code> async_result;
+  space.async_read(0x08, word, [&](error_code e, std::size_t n) {
+    async_result = e;
+    BOOST_TEST(n == 0u);
+  });
+  io.run();
+  BOOST_REQUIRE(async_result.has_value());
+  BOOST_TEST(*async_result == enodev);
+  BOOST_TEST(removal.reached_after_removal.load() == 1);  // none of the three made a system call
+  BOOST_TEST(file.on_disk() == original, "nothing written");
+
+  config_file::function_back();
+  space.open(file.path(), access_mode::read_only, ec);
+  BOOST_TEST_REQUIRE(!ec);
+  BOOST_TEST(!space.lasting_failure());
+  BOOST_TEST(space.read(0x100, word, ec) == 4u);
+  BOOST_TEST(!ec);
+}
+
+// open() reads the file to learn how much of it this opener is shown. A function removed before that
+// failed open() with a success and size() 0, so every read then failed with EACCES ("get privilege"); the
+// read's ENODEV is open()'s error now, the object left closed.
+BOOST_AUTO_TEST_CASE(open_fails_with_enodev_when_the_function_is_removed_before_its_size_is_read) {
+  config_file file(numbered_bytes(4096));
+  boost::asio::io_context io;
+  sysfs_config_space space(io.get_executor());
+  file.remove_function();
+  error_code ec;
+  space.open(file.path(), access_mode::read_only, ec);
+  BOOST_TEST(ec == enodev);
+  BOOST_TEST(!space.is_open());
+  BOOST_TEST(space.size() == 0u);
+  BOOST_TEST(space.file_size() == 0u);
+  BOOST_TEST(!space.lasting_failure());
+  std::array<std::byte, 4> word{};
+  BOOST_TEST(space.read(0, word, ec) == 0u);
+  BOOST_TEST(ec == error_code(boost::asio::error::bad_descriptor));
+}
+
+// A VF endpoint over sysfs waiting for invalidations (it polls the window's status) when its function is
+// removed: the wait completed never, polling ENODEV a hundred times a second, failure() empty. It now
+// completes with ENODEV at the first access that finds the function gone, failure() says so, and a later
+// request fails at once, making no access.
+BOOST_AUTO_TEST_CASE(a_vf_endpoint_waiting_for_invalidations_ends_with_enodev_when_its_function_is_removed) {
+  // The window as a PF placed it in the VF's config space and then left it (no heartbeat announced, so
+  // only the removal can end the wait).
+  boost::asio::io_context io;
+  memory_config_space model(io, 4096);
+  pf_endpoint<1> pf;
+  BOOST_TEST_REQUIRE(!pf.register_vf(0, 0x0101));
+  mailbox_options options;
+  options.heartbeat = std::chrono::milliseconds(0);
+  const auto window = pf.attach_mailbox(0, model, options);
+  BOOST_TEST_REQUIRE(window.has_value());
+  std::vector<std::byte> image(4096);
+  error_code ec;
+  model.read(0, image, ec);
+  BOOST_TEST_REQUIRE(!ec);
+
+  config_file file(image);
+  sysfs_config_space space(io.get_executor());
+  space.open(file.path(), access_mode::read_write, ec);
+  BOOST_TEST_REQUIRE(!ec);
+  vf_endpoint<sysfs_config_space> vf(space, *window);
+
+  // The probe of the window and a few polls of status, then the function is gone.
+  file.remove_function(8);
+  std::optional<error_code> waited;
+  vf.async_wait_invalidate([&](error_code e, block_mask) { waited = e; });
+  // Real time only bounds a failure: the wait ends at the ninth access, some 50 ms of polling in.
+  const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!waited && std::chrono::steady_clock::now() < guard) io.run_one_for(std::chrono::seconds(1));
+  BOOST_REQUIRE_MESSAGE(waited.has_value(), "the invalidation wait never completed");
+  BOOST_TEST(*waited == enodev);
+  BOOST_TEST(vf.failure() == enodev);
+  BOOST_TEST(removal.reached_after_removal.load() == 1);
+
+  std::array<std::byte, 4> out{};
+  std::optional<error_code> read;
+  vf.async_read_block(block_id{1}, out, [&](error_code e, std::size_t) { read = e; });
+  io.restart();
+  io.poll();
+  BOOST_REQUIRE(read.has_value());
+  BOOST_TEST(*read == enodev);
+  BOOST_TEST(removal.reached_after_removal.load() == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
