@@ -26,6 +26,7 @@
 
 #include "child_process.hpp"
 #include "counted_allocator.hpp"
+#include "temp_config_file.hpp"
 
 #include <vpci/transport/concept.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
@@ -39,36 +40,7 @@ static_assert(config_space_transport<sysfs_config_space>);
 
 namespace {
 
-// A regular file standing in for a sysfs config file: pread/pwrite behave the same on it.
-class temp_config_file {
- public:
-  explicit temp_config_file(std::size_t size) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "vpci-sysfs-XXXXXX").string();
-    const int fd = ::mkstemp(pattern.data());
-    BOOST_TEST_REQUIRE(fd >= 0);
-    path_ = pattern;
-    for (std::size_t i = 0; i < size; ++i) contents_.push_back(static_cast<std::byte>((i * 7 + 3) & 0xFF));
-    BOOST_TEST_REQUIRE(::write(fd, contents_.data(), size) == static_cast<ssize_t>(size));
-    ::close(fd);
-  }
-  ~temp_config_file() { std::filesystem::remove(path_); }
-  temp_config_file(const temp_config_file&) = delete;
-  temp_config_file& operator=(const temp_config_file&) = delete;
-
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] const std::vector<std::byte>& original() const { return contents_; }
-  [[nodiscard]] std::vector<std::byte> on_disk() const {
-    std::ifstream in(path_, std::ios::binary);
-    std::vector<char> chars{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    std::vector<std::byte> out;
-    for (char c : chars) out.push_back(static_cast<std::byte>(c));
-    return out;
-  }
-
- private:
-  std::string path_;
-  std::vector<std::byte> contents_;
-};
+using vpci::test::temp_config_file;
 
 // A PCI function's config file whose reader without CAP_SYS_ADMIN is shown less than the file (Linux
 // shows it 64 bytes, 128 of a CardBus bridge), and how much it is shown; empty when there is none.

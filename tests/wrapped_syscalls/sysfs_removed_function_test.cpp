@@ -15,12 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
-#include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -31,11 +26,13 @@
 #include <vpci/transport/memory_config_space.hpp>
 #include <vpci/transport/sysfs_config_space.hpp>
 
+#include "temp_config_file.hpp"
+
 namespace {
 
 // The one file Linux "removes": its device and inode, and from which of its accesses on (counted from
-// when it was chosen) every pread and pwrite of it fails with ENODEV. `reached` counts the accesses of it
-// that reached the wrappers after the removal, as they would have reached the kernel.
+// when it was chosen) every pread and pwrite of it fails with ENODEV. `reached_after_removal` counts those
+// that came after the removal (each would have reached the kernel).
 struct removed_file {
   std::atomic<dev_t> device{0};
   std::atomic<ino_t> inode{0};
@@ -59,7 +56,27 @@ bool fails_as_removed(int fd) {
   return true;
 }
 
+// The function of `file` is gone from its `after`-th access on (0: the next one).
+void remove_function(const vpci::test::temp_config_file& file, long after = 0) {
+  struct stat st {};
+  BOOST_TEST_REQUIRE(::stat(file.path().c_str(), &st) == 0);
+  removal.device.store(st.st_dev);
+  removal.inode.store(st.st_ino);
+  removal.accesses.store(0);
+  removal.reached_after_removal.store(0);
+  removal.accesses_before_removal.store(after);
+}
+// A function at the same address again (a new file, as Linux makes one).
+void function_back() { removal.accesses_before_removal.store(-1); }
+
 }  // namespace
+
+// Each case starts and ends with no file removed. Outside the anonymous namespace: a test case derives
+// from it, and g++ warns of a base of internal linkage in a unity build.
+struct no_removal {
+  no_removal() { function_back(); }
+  ~no_removal() { function_back(); }
+};
 
 extern "C" {
 ssize_t __real_pread(int fd, void* buffer, std::size_t count, off_t offset);
@@ -81,74 +98,22 @@ ssize_t __wrap_pwrite(int fd, const void* buffer, std::size_t count, off_t offse
 }
 }
 
-BOOST_AUTO_TEST_SUITE(sysfs_removed_function_test)
+BOOST_FIXTURE_TEST_SUITE(sysfs_removed_function_test, no_removal)
 
 using namespace vpci;
 using boost::system::error_code;
+using vpci::test::temp_config_file;
 
 namespace {
 
 const error_code enodev{ENODEV, boost::system::system_category()};
-
-// A regular file of `contents` standing in for a function's sysfs config file; the removal is forgotten
-// when it goes.
-class config_file {
- public:
-  explicit config_file(const std::vector<std::byte>& contents) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "vpci-removed-XXXXXX").string();
-    const int fd = ::mkstemp(pattern.data());
-    BOOST_TEST_REQUIRE(fd >= 0);
-    path_ = pattern;
-    BOOST_TEST_REQUIRE(::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()));
-    ::close(fd);
-  }
-  ~config_file() {
-    removal.accesses_before_removal.store(-1);
-    std::filesystem::remove(path_);
-  }
-  config_file(const config_file&) = delete;
-  config_file& operator=(const config_file&) = delete;
-
-  // From the `after`-th access on (0: the next one), the function is gone.
-  void remove_function(long after = 0) {
-    struct stat st {};
-    BOOST_TEST_REQUIRE(::stat(path_.c_str(), &st) == 0);
-    removal.device.store(st.st_dev);
-    removal.inode.store(st.st_ino);
-    removal.accesses.store(0);
-    removal.reached_after_removal.store(0);
-    removal.accesses_before_removal.store(after);
-  }
-  // A function at the same address again (a new file, as Linux makes one).
-  static void function_back() { removal.accesses_before_removal.store(-1); }
-
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] std::vector<std::byte> on_disk() const {
-    std::ifstream in(path_, std::ios::binary);
-    std::vector<char> chars{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    std::vector<std::byte> out;
-    for (char c : chars) out.push_back(static_cast<std::byte>(c));
-    return out;
-  }
-
- private:
-  std::string path_;
-};
-
-std::vector<std::byte> numbered_bytes(std::size_t size) {
-  std::vector<std::byte> bytes(size);
-  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::byte>((i * 7 + 3) & 0xFF);
-  return bytes;
-}
-
 }  // namespace
 
 // The first access after the removal reaches the kernel and fails with ENODEV; from then on the object's
 // lasting_failure() is ENODEV and every access (read, write, asynchronous) fails with it at once, the file
 // untouched; opening the file again (a function back at the address) clears it.
 BOOST_AUTO_TEST_CASE(after_the_first_enodev_every_access_fails_with_it_without_a_system_call) {
-  const auto original = numbered_bytes(4096);
-  config_file file(original);
+  temp_config_file file(4096);
   boost::asio::io_context io;
   sysfs_config_space space(io.get_executor());
   error_code ec;
@@ -159,7 +124,7 @@ BOOST_AUTO_TEST_CASE(after_the_first_enodev_every_access_fails_with_it_without_a
   BOOST_TEST(!ec);
   BOOST_TEST(!space.lasting_failure());
 
-  file.remove_function();
+  remove_function(file);
   BOOST_TEST(space.read(0x104, word, ec) == 0u);
   BOOST_TEST(ec == enodev);
   BOOST_TEST(space.lasting_failure() == enodev);
@@ -179,9 +144,9 @@ BOOST_AUTO_TEST_CASE(after_the_first_enodev_every_access_fails_with_it_without_a
   BOOST_REQUIRE(async_result.has_value());
   BOOST_TEST(*async_result == enodev);
   BOOST_TEST(removal.reached_after_removal.load() == 1);  // none of the three made a system call
-  BOOST_TEST(file.on_disk() == original, "nothing written");
+  BOOST_TEST(file.on_disk() == file.original(), "nothing written");
 
-  config_file::function_back();
+  function_back();
   space.open(file.path(), access_mode::read_only, ec);
   BOOST_TEST_REQUIRE(!ec);
   BOOST_TEST(!space.lasting_failure());
@@ -193,10 +158,10 @@ BOOST_AUTO_TEST_CASE(after_the_first_enodev_every_access_fails_with_it_without_a
 // failed open() with a success and size() 0, so every read then failed with EACCES ("get privilege"); the
 // read's ENODEV is open()'s error now, the object left closed.
 BOOST_AUTO_TEST_CASE(open_fails_with_enodev_when_the_function_is_removed_before_its_size_is_read) {
-  config_file file(numbered_bytes(4096));
+  temp_config_file file(4096);
   boost::asio::io_context io;
   sysfs_config_space space(io.get_executor());
-  file.remove_function();
+  remove_function(file);
   error_code ec;
   space.open(file.path(), access_mode::read_only, ec);
   BOOST_TEST(ec == enodev);
@@ -229,14 +194,14 @@ BOOST_AUTO_TEST_CASE(a_vf_endpoint_waiting_for_invalidations_ends_with_enodev_wh
   model.read(0, image, ec);
   BOOST_TEST_REQUIRE(!ec);
 
-  config_file file(image);
+  temp_config_file file(image);
   sysfs_config_space space(io.get_executor());
   space.open(file.path(), access_mode::read_write, ec);
   BOOST_TEST_REQUIRE(!ec);
   vf_endpoint<sysfs_config_space> vf(space, *window);
 
   // The probe of the window and a few polls of status, then the function is gone.
-  file.remove_function(8);
+  remove_function(file, 8);
   std::optional<error_code> waited;
   vf.async_wait_invalidate([&](error_code e, block_mask) { waited = e; });
   // Real time only bounds a failure: the wait ends at the ninth access, some 50 ms of polling in.
