@@ -1,16 +1,10 @@
 // vpci::sysfs_config_space when Linux removes the function under an open config file (hot unplug, VF
 // Enable cleared through sriov_numvfs): kernfs then fails every read and write of the file with ENODEV,
-// for good. This file is its own executable (vpci_wrapped_syscall_tests), linked with --wrap=pread and
-// --wrap=pwrite: the wrappers answer as Linux does for one chosen file, a regular file standing in for the
-// sysfs one, which the suite's other tests must not run under.
+// for good. Built into vpci_wrapped_syscall_tests, whose wrapped pread and pwrite answer so for a regular
+// file standing in for the sysfs one (wrapped_io.hpp).
 #include <boost/test/unit_test.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <array>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -27,86 +21,32 @@
 #include <vpci/transport/sysfs_config_space.hpp>
 
 #include "temp_config_file.hpp"
+#include "wrapped_io.hpp"
 
-namespace {
-
-// The one file Linux "removes": its device and inode, and from which of its accesses on (counted from
-// when it was chosen) every pread and pwrite of it fails with ENODEV. `reached_after_removal` counts those
-// that came after the removal (each would have reached the kernel).
-struct removed_file {
-  std::atomic<dev_t> device{0};
-  std::atomic<ino_t> inode{0};
-  std::atomic<long> accesses_before_removal{-1};  // -1: no file chosen
-  std::atomic<long> accesses{0};
-  std::atomic<long> reached_after_removal{0};
+namespace sysfs_removed_function {
+// Each case starts and ends with no file chosen.
+struct no_file_chosen {
+  no_file_chosen() { vpci::test::wrapped_io::forget(); }
+  ~no_file_chosen() { vpci::test::wrapped_io::forget(); }
 };
-removed_file removal;
+}  // namespace sysfs_removed_function
 
-bool is_the_removed_file(int fd) {
-  if (removal.accesses_before_removal.load() < 0) return false;
-  struct stat st {};
-  return ::fstat(fd, &st) == 0 && st.st_dev == removal.device.load() && st.st_ino == removal.inode.load();
-}
-
-// Whether this access of the chosen file finds it removed (and counts it).
-bool fails_as_removed(int fd) {
-  if (!is_the_removed_file(fd)) return false;
-  if (removal.accesses.fetch_add(1) < removal.accesses_before_removal.load()) return false;
-  removal.reached_after_removal.fetch_add(1);
-  return true;
-}
-
-// The function of `file` is gone from its `after`-th access on (0: the next one).
-void remove_function(const vpci::test::temp_config_file& file, long after = 0) {
-  struct stat st {};
-  BOOST_TEST_REQUIRE(::stat(file.path().c_str(), &st) == 0);
-  removal.device.store(st.st_dev);
-  removal.inode.store(st.st_ino);
-  removal.accesses.store(0);
-  removal.reached_after_removal.store(0);
-  removal.accesses_before_removal.store(after);
-}
-// A function at the same address again (a new file, as Linux makes one).
-void function_back() { removal.accesses_before_removal.store(-1); }
-
-}  // namespace
-
-// Each case starts and ends with no file removed. Outside the anonymous namespace: a test case derives
-// from it, and g++ warns of a base of internal linkage in a unity build.
-struct no_removal {
-  no_removal() { function_back(); }
-  ~no_removal() { function_back(); }
-};
-
-extern "C" {
-ssize_t __real_pread(int fd, void* buffer, std::size_t count, off_t offset);
-ssize_t __real_pwrite(int fd, const void* buffer, std::size_t count, off_t offset);
-
-ssize_t __wrap_pread(int fd, void* buffer, std::size_t count, off_t offset) {
-  if (fails_as_removed(fd)) {
-    errno = ENODEV;
-    return -1;
-  }
-  return __real_pread(fd, buffer, count, offset);
-}
-ssize_t __wrap_pwrite(int fd, const void* buffer, std::size_t count, off_t offset) {
-  if (fails_as_removed(fd)) {
-    errno = ENODEV;
-    return -1;
-  }
-  return __real_pwrite(fd, buffer, count, offset);
-}
-}
-
-BOOST_FIXTURE_TEST_SUITE(sysfs_removed_function_test, no_removal)
+BOOST_FIXTURE_TEST_SUITE(sysfs_removed_function_test, sysfs_removed_function::no_file_chosen)
 
 using namespace vpci;
 using boost::system::error_code;
 using vpci::test::temp_config_file;
+namespace wrapped_io = vpci::test::wrapped_io;
 
 namespace {
 
 const error_code enodev{ENODEV, boost::system::system_category()};
+
+// The function of `file` is gone from its `after`-th access on (0: the next one).
+void remove_function(const temp_config_file& file, long after = 0) {
+  wrapped_io::choose(file.path());
+  wrapped_io::fail_from(after, ENODEV);
+}
 }  // namespace
 
 // The first access after the removal reaches the kernel and fails with ENODEV; from then on the object's
@@ -128,7 +68,7 @@ BOOST_AUTO_TEST_CASE(after_the_first_enodev_every_access_fails_with_it_without_a
   BOOST_TEST(space.read(0x104, word, ec) == 0u);
   BOOST_TEST(ec == enodev);
   BOOST_TEST(space.lasting_failure() == enodev);
-  BOOST_TEST(removal.reached_after_removal.load() == 1);
+  BOOST_TEST(wrapped_io::failed() == 1);
 
   BOOST_TEST(space.read(0x00, word, ec) == 0u);
   BOOST_TEST(ec == enodev);
@@ -143,10 +83,10 @@ BOOST_AUTO_TEST_CASE(after_the_first_enodev_every_access_fails_with_it_without_a
   io.run();
   BOOST_REQUIRE(async_result.has_value());
   BOOST_TEST(*async_result == enodev);
-  BOOST_TEST(removal.reached_after_removal.load() == 1);  // none of the three made a system call
+  BOOST_TEST(wrapped_io::failed() == 1);  // none of the three made a system call
   BOOST_TEST(file.on_disk() == file.original(), "nothing written");
 
-  function_back();
+  wrapped_io::forget();
   space.open(file.path(), access_mode::read_only, ec);
   BOOST_TEST_REQUIRE(!ec);
   BOOST_TEST(!space.lasting_failure());
@@ -210,7 +150,7 @@ BOOST_AUTO_TEST_CASE(a_vf_endpoint_waiting_for_invalidations_ends_with_enodev_wh
   BOOST_REQUIRE_MESSAGE(waited.has_value(), "the invalidation wait never completed");
   BOOST_TEST(*waited == enodev);
   BOOST_TEST(vf.failure() == enodev);
-  BOOST_TEST(removal.reached_after_removal.load() == 1);
+  BOOST_TEST(wrapped_io::failed() == 1);
 
   std::array<std::byte, 4> out{};
   std::optional<error_code> read;
@@ -219,7 +159,7 @@ BOOST_AUTO_TEST_CASE(a_vf_endpoint_waiting_for_invalidations_ends_with_enodev_wh
   io.poll();
   BOOST_REQUIRE(read.has_value());
   BOOST_TEST(*read == enodev);
-  BOOST_TEST(removal.reached_after_removal.load() == 1);
+  BOOST_TEST(wrapped_io::failed() == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

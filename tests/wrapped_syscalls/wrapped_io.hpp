@@ -1,0 +1,35 @@
+// What pread and pwrite do to one chosen file in vpci_wrapped_syscall_tests, whose link wraps them
+// (--wrap=pread, --wrap=pwrite, --wrap=pthread_join): the kernel's answers a regular file never gives
+// (ENODEV when Linux removes a function under its open sysfs file, EPERM under lockdown, EIO), and
+// accesses held in the kernel (a reset holding config access), as a test decides. Every other file, and
+// the chosen one until told otherwise, is read and written as usual.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace vpci::test::wrapped_io {
+
+// Chooses the file at `path` (by device and inode) and resets what follows; no fault, nothing held.
+void choose(const std::string& path);
+// No file chosen: everything as usual again, nothing held.
+void forget();
+
+// From the chosen file's `after`-th access on (0: the next), every access fails with `error`.
+void fail_from(long after, int error);
+
+// Accesses of the chosen file wait, from now on, until release(); wait_held() returns once `count` of them
+// are waiting (a worker thread is inside its system call).
+void hold();
+void wait_held(long count);
+void release();
+
+// The chosen file's accesses since choose(), and how many of them failed by fail_from.
+long accesses();
+long failed();
+
+// Runs `before_join` (once) when the next pthread_join starts: a thread pool's join is where close()
+// waits for its worker, after it has flagged the operations still queued.
+void on_next_join(std::function<void()> before_join);
+
+}  // namespace vpci::test::wrapped_io
