@@ -517,7 +517,9 @@ BOOST_AUTO_TEST_CASE(opening_a_foreign_object_is_refused) {
 
 // Found by a review: any process that maps the object may overwrite a doorbell's waiter count; zeroed while
 // a wait slept, a ring skipped its FUTEX_WAKE and the wait never completed. A doorbell sleep now lasts at
-// most a second, so the wait sees the ring at its next re-check.
+// most a second, so the wait sees the ring at its next re-check. Found by a spec audit: the sleeper's
+// decrement then wrapped the count to 0xFFFFFFFF, the next lone sleeper counted it back to zero, and every
+// later ring skipped its wake (each wait a second long, for good); the count stops at zero now.
 BOOST_AUTO_TEST_CASE(a_doorbell_wait_sees_a_ring_whose_wake_a_zeroed_waiter_count_suppressed) {
   const std::string name = unique_name("waiters");
   boost::asio::io_context io;
@@ -547,6 +549,24 @@ BOOST_AUTO_TEST_CASE(a_doorbell_wait_sees_a_ring_whose_wake_a_zeroed_waiter_coun
   BOOST_TEST_REQUIRE(results.size() == 1U);
   BOOST_TEST(!results[0]);
   BOOST_TEST(observed == seen + 1);
+  BOOST_TEST(waiters.load() == 0U);
+
+  // The next wait counts as a sleeper while it sleeps, so a ring wakes it.
+  pf.async_wait_doorbell(shm_doorbell::to_device, observed, [&](error_code ec, std::uint32_t now) {
+    results.push_back(ec);
+    observed = now;
+  });
+  const auto give_up_again = std::chrono::steady_clock::now() + guard;
+  while (futex_sleepers(sequence, seen + 1) != 1 && std::chrono::steady_clock::now() < give_up_again)
+    std::this_thread::yield();
+  BOOST_TEST(waiters.load() == 1U);
+  pf.ring_doorbell(shm_doorbell::to_device);
+  io.restart();
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 2U);
+  BOOST_TEST(!results[1]);
+  BOOST_TEST(observed == seen + 2);
+  BOOST_TEST(waiters.load() == 0U);
   ::munmap(base, 768);
 }
 

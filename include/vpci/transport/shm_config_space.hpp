@@ -276,7 +276,12 @@ class shm_doorbell_words {
     std::atomic_ref<std::uint32_t> waiters(*waiters_);
     waiters.fetch_add(1, std::memory_order_seq_cst);
     if (sequence() == seen) (void)futex_wait(*sequence_, seen, &timeout);
-    waiters.fetch_sub(1, std::memory_order_seq_cst);
+    // Taken back down to zero at least: a count another process zeroed while this one slept would wrap to
+    // 0xFFFFFFFF, and the next lone sleeper would bring it to zero, so that every later ring skipped its
+    // wake for good (each wait then lasting a re-check).
+    std::uint32_t count = waiters.load(std::memory_order_seq_cst);
+    while (count != 0 && !waiters.compare_exchange_weak(count, count - 1, std::memory_order_seq_cst)) {
+    }
   }
 
  private:
