@@ -162,7 +162,10 @@ static void ring(aword* sequence) { /* the waiter count follows the sequence */
 static void wait_doorbell(aword* sequence, uint32_t seen, const struct timespec* timeout) {
   atomic_fetch_add(sequence + 1, 1);
   if (atomic_load(sequence) == seen) syscall(SYS_futex, (void*)sequence, FUTEX_WAIT, seen, timeout, NULL, 0);
-  atomic_fetch_sub(sequence + 1, 1);
+  /* Down by one, never below zero: a count another process zeroed meanwhile must not wrap (shm-transport.md 3). */
+  uint32_t count = atomic_load(sequence + 1);
+  while (count != 0 && !atomic_compare_exchange_weak(sequence + 1, &count, count - 1)) {
+  }
 }
 
 /* ---- one VF's window ---- */
