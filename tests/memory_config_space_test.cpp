@@ -592,4 +592,39 @@ BOOST_AUTO_TEST_CASE(zero_latency_needs_no_clock_advance) {
   BOOST_TEST(done);
 }
 
+// Found by a mutation audit: "an empty function removes the hook" held from inside the hook too only by
+// chance of the code; a hook or an observer that removes itself from inside its own call is not called
+// again.
+BOOST_AUTO_TEST_CASE(a_hook_that_removes_itself_from_inside_is_not_called_again) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 256);
+  int calls = 0;
+  space.set_write_hook([&](std::size_t, std::size_t) {
+    ++calls;
+    space.set_write_hook({});
+  });
+  const std::byte one{1};
+  error_code ec;
+  for (const std::size_t offset : {0u, 4u, 8u}) {
+    BOOST_TEST(space.write(offset, std::span(&one, 1), ec) == 1U);
+    BOOST_TEST(!ec);
+  }
+  BOOST_TEST(calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(an_observer_that_removes_itself_from_inside_sees_no_further_access) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 256);
+  int calls = 0;
+  space.set_access_observer([&](access_direction, std::size_t, std::size_t) {
+    ++calls;
+    space.set_access_observer({});
+  });
+  std::vector<std::byte> out(8);
+  error_code ec;
+  BOOST_TEST(space.read(0, out, ec) == 8U);  // two dword accesses: the observer sees the first only
+  BOOST_TEST(space.read(0, out, ec) == 8U);
+  BOOST_TEST(calls == 1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // memory_config_space_test

@@ -33,6 +33,7 @@
 #include <vpci/transport/shm_config_space.hpp>
 
 #include "child_process.hpp"
+#include "futex_sleepers.hpp"
 
 BOOST_AUTO_TEST_SUITE(shm_config_space_test)
 
@@ -133,11 +134,33 @@ int no_thread_status(Start&& start) {
   }
 }
 
-// How many threads sleep on the futex `word`, which holds `value`, without waking any: FUTEX_CMP_REQUEUE
-// onto the same word moves every sleeper where it was and returns how many it moved.
-long futex_sleepers(std::uint32_t& word, std::uint32_t value) {
-  return ::syscall(SYS_futex, &word, FUTEX_CMP_REQUEUE, 0, static_cast<long>(INT_MAX), &word, value);
-}
+using vpci::test::futex_sleepers;
+using vpci::test::sleepers_reach;
+
+// This process's own mapping of the header of the named object (docs/shm-transport.md section 2).
+class raw_header {
+ public:
+  explicit raw_header(const std::string& name) {
+    const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+    BOOST_TEST_REQUIRE(fd >= 0);
+    base_ = ::mmap(nullptr, 256, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    BOOST_TEST_REQUIRE(base_ != MAP_FAILED);
+  }
+  ~raw_header() { ::munmap(base_, 256); }
+  raw_header(const raw_header&) = delete;
+  raw_header& operator=(const raw_header&) = delete;
+  [[nodiscard]] std::uint32_t& word(std::size_t offset) const { return static_cast<std::uint32_t*>(base_)[offset / 4]; }
+  [[nodiscard]] std::uint32_t load(std::size_t offset) const { return std::atomic_ref<std::uint32_t>(word(offset)).load(); }
+
+ private:
+  void* base_;
+};
+
+constexpr std::size_t to_device_sequence = 64;
+constexpr std::size_t driver_attached = 196;
+constexpr std::size_t driver_word(std::size_t slot) { return 200 + 4 * slot; }
+constexpr std::size_t exclusive_drivers = 232;
 
 }  // namespace
 
@@ -684,6 +707,182 @@ BOOST_AUTO_TEST_CASE(two_processes_exchange_data_through_a_named_space) {
   BOOST_TEST_REQUIRE(::waitpid(child, &status, 0) == child);
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+// ---- Wake-ups and checks a mutation audit found no test of (each failed on its mutant) ----------------
+// A missing FUTEX_WAKE showed before only through the transport's one-second re-check, which the tests'
+// ten-second guards hid; here a sleeper is counted on its futex, so "woken" is checked exactly, at once.
+
+// A ring wakes a thread asleep on the doorbell (its FUTEX_WAKE): once ring_doorbell returns, nobody sleeps
+// on the doorbell any more.
+BOOST_AUTO_TEST_CASE(a_ring_wakes_a_sleeping_doorbell_waiter_at_once) {
+  const std::string name = unique_name("ring");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  const raw_header header(name);
+  std::uint32_t& sequence = header.word(to_device_sequence);
+  const std::uint32_t seen = pf.doorbell_sequence(shm_doorbell::to_device);
+  std::vector<error_code> results;
+  pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t) { results.push_back(ec); });
+  BOOST_TEST_REQUIRE(sleepers_reach(sequence, 1, guard));
+  pf.ring_doorbell(shm_doorbell::to_device);
+  BOOST_TEST(futex_sleepers(sequence, seen + 1) == 0);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 1U);
+  BOOST_TEST(!results[0]);
+}
+
+// A driver's write rings to_device and wakes the device's waiter the same way.
+BOOST_AUTO_TEST_CASE(a_driver_write_wakes_the_devices_doorbell_waiter_at_once) {
+  const std::string name = unique_name("write-ring");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  auto vf = shm_config_space::open(io.get_executor(), name);
+  const raw_header header(name);
+  std::uint32_t& sequence = header.word(to_device_sequence);
+  const std::uint32_t seen = pf.doorbell_sequence(shm_doorbell::to_device);
+  std::vector<error_code> results;
+  pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t) { results.push_back(ec); });
+  BOOST_TEST_REQUIRE(sleepers_reach(sequence, 1, guard));
+  const std::byte value{0x5A};
+  error_code ec;
+  BOOST_TEST(vf.write(0x40, std::span(&value, 1), ec) == 1U);
+  BOOST_TEST(!ec);
+  BOOST_TEST(futex_sleepers(sequence, seen + 1) == 0);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(results.size() == 1U);
+}
+
+// A device waiting for its drivers to go, none attached yet, sleeps on "a driver has attached"; the first
+// driver's attach wakes it, so that it goes on to watch that driver.
+BOOST_AUTO_TEST_CASE(the_first_driver_to_attach_wakes_a_device_waiting_for_its_drivers) {
+  const std::string name = unique_name("attach");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  const raw_header header(name);
+  std::uint32_t& attached = header.word(driver_attached);
+  std::vector<error_code> gone;
+  pf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  BOOST_TEST_REQUIRE(sleepers_reach(attached, 1, guard));
+  BOOST_TEST(header.load(driver_attached) == 0U);
+  {
+    const auto vf = shm_config_space::open(io.get_executor(), name);
+    BOOST_TEST(header.load(driver_attached) == 1U);
+    BOOST_TEST(futex_sleepers(attached, 1) == 0);
+    BOOST_TEST(pf.peer_alive());
+  }
+  BOOST_TEST(!pf.peer_alive());
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(gone.size() == 1U);
+  BOOST_TEST(!gone[0]);
+}
+
+// A driver that detaches wakes the device's watcher asleep on its presence word.
+BOOST_AUTO_TEST_CASE(a_driver_that_detaches_wakes_the_device_watching_it_at_once) {
+  const std::string name = unique_name("detach");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  const raw_header header(name);
+  std::uint32_t& slot0 = header.word(driver_word(0));
+  std::optional<shm_config_space> vf(shm_config_space::open(io.get_executor(), name));
+  std::vector<error_code> gone;
+  pf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  BOOST_TEST_REQUIRE(sleepers_reach(slot0, 1, guard));
+  vf.reset();
+  BOOST_TEST(header.load(driver_word(0)) == static_cast<std::uint32_t>(FUTEX_OWNER_DIED));
+  BOOST_TEST(futex_sleepers(slot0) == 0);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST_REQUIRE(gone.size() == 1U);
+  BOOST_TEST(!gone[0]);
+}
+
+// A driver refused because it asked to be alone leaves no mark: a later holder of its word that writes no
+// mark (code from before the marks) shares the space, and a third, shared driver is not refused for the
+// refused one's old mark.
+BOOST_AUTO_TEST_CASE(a_refused_exclusive_driver_leaves_no_mark_that_refuses_later_drivers) {
+  const std::string name = unique_name("mark");
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create(io.get_executor(), name, 256);
+  const raw_header header(name);
+  const auto shared = shm_config_space::open(io.get_executor(), name);  // driver word 0
+  try {
+    (void)shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_write,
+                                 vpci::shm_sharing::exclusive);  // claims word 1, is refused, lets it go
+    BOOST_FAIL("an exclusive driver beside a shared one was not refused");
+  } catch (const boost::system::system_error& e) {
+    BOOST_TEST((e.code() == errc::in_use));
+  }
+  BOOST_TEST(header.load(exclusive_drivers) == 0U);
+  // A driver that writes no mark holds word 1 (its thread's number in the word, as a claim leaves it).
+  std::atomic_ref<std::uint32_t> word1(header.word(driver_word(1)));
+  word1.store(static_cast<std::uint32_t>(::syscall(SYS_gettid)));
+  std::optional<error_code> refused;
+  try {
+    const auto third = shm_config_space::open(io.get_executor(), name);  // word 2
+  } catch (const boost::system::system_error& e) {
+    refused = e.code();
+  }
+  word1.store(FUTEX_OWNER_DIED);  // that driver leaves
+  BOOST_TEST(!refused.has_value());
+}
+
+// Only objects of exactly 256 + 2 * 256 or 256 + 2 * 4096 bytes are vpci config spaces: one of another
+// length is refused with bad_data even when its header says "vpci", layout 2, the size its length would
+// give and a present device (the space's size comes from the length, the header only confirms it).
+BOOST_AUTO_TEST_CASE(an_object_of_another_length_is_refused_whatever_its_header_says) {
+  const std::string name = unique_name("length");
+  const std::size_t length = 1000;  // (1000 - 256) / 2 = 372: neither 256 nor 4096
+  const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  BOOST_TEST_REQUIRE(::ftruncate(fd, static_cast<::off_t>(length)) == 0);
+  void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_TEST_REQUIRE(base != MAP_FAILED);
+  auto* words = static_cast<std::uint32_t*>(base);
+  words[1] = 2;
+  words[2] = 372;
+  words[192 / 4] = static_cast<std::uint32_t>(::syscall(SYS_gettid));
+  std::atomic_ref<std::uint32_t>(words[0]).store(0x69637076);
+  boost::asio::io_context io;
+  std::optional<error_code> failed;
+  std::size_t opened_size = 0;
+  try {
+    const auto vf = shm_config_space::open(io.get_executor(), name);
+    opened_size = vf.size();
+  } catch (const boost::system::system_error& e) {
+    failed = e.code();
+  }
+  ::munmap(base, length);
+  ::shm_unlink(name.c_str());
+  BOOST_TEST(opened_size == 0U);
+  BOOST_TEST_REQUIRE(failed.has_value());
+  BOOST_TEST((*failed == errc::bad_data));
+}
+
+// One signal per update: write_unsignalled (and write with shm_ring::none) stores the bytes and rings no
+// doorbell; signal_peer then rings the other side's doorbell exactly once.
+BOOST_AUTO_TEST_CASE(an_unsignalled_write_rings_nothing_until_the_update_is_signalled) {
+  boost::asio::io_context io;
+  auto pf = shm_config_space::create_anonymous(io.get_executor(), 256);
+  auto vf = pf.view(io.get_executor(), shm_role::driver);
+  const std::uint32_t to_driver = pf.doorbell_sequence(shm_doorbell::to_driver);
+  const std::uint32_t to_device = pf.doorbell_sequence(shm_doorbell::to_device);
+  const std::array<std::byte, 4> value{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}};
+  error_code ec;
+  BOOST_TEST(pf.write_unsignalled(0x40, value, ec) == 4U);
+  BOOST_TEST(!ec);
+  BOOST_TEST(pf.write(0x44, value, ec, vpci::shm_ring::none) == 4U);
+  BOOST_TEST(vf.write_unsignalled(0x48, value, ec) == 4U);
+  BOOST_TEST(pf.doorbell_sequence(shm_doorbell::to_driver) == to_driver);
+  BOOST_TEST(pf.doorbell_sequence(shm_doorbell::to_device) == to_device);
+  std::array<std::byte, 4> out{};
+  BOOST_TEST(vf.read(0x44, out, ec) == 4U);
+  BOOST_TEST((out == value));
+  pf.signal_peer();
+  BOOST_TEST(pf.doorbell_sequence(shm_doorbell::to_driver) == to_driver + 1);
+  BOOST_TEST(pf.doorbell_sequence(shm_doorbell::to_device) == to_device);
+  vf.signal_peer();
+  BOOST_TEST(pf.doorbell_sequence(shm_doorbell::to_device) == to_device + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // shm_config_space_test

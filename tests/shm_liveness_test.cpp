@@ -40,6 +40,7 @@
 #include <vpci/transport/shm_config_space.hpp>
 
 #include "child_process.hpp"
+#include "futex_sleepers.hpp"
 
 BOOST_AUTO_TEST_SUITE(shm_liveness_test)
 
@@ -1030,6 +1031,61 @@ BOOST_AUTO_TEST_CASE(the_fault_injecting_wrapper_passes_liveness_and_the_peer_si
   BOOST_TEST(wrapped.wait_peer_signal(seen, std::chrono::nanoseconds::zero(), ec) == seen + 1);
   BOOST_TEST(!ec);
   BOOST_TEST(wrapped.operation_count() == 0U);  // none of these is an operation, none was failed
+}
+
+// Found by a mutation audit (no test saw it: the one-second re-check hid it): when a device process dies,
+// the kernel wakes one sleeper on its presence word (the robust-futex ABI); that one passes the wake on,
+// so every other watcher learns at once. Sleepers are counted on the futex, so "at once" is exact.
+BOOST_AUTO_TEST_CASE(every_watcher_of_a_killed_device_is_woken_at_once_not_only_the_one_the_kernel_woke) {
+  const std::string name = unique_name("pass-on");
+  int ready[2];
+  BOOST_TEST_REQUIRE(::pipe(ready) == 0);
+  const ::pid_t pid = ::fork();
+  BOOST_TEST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(ready[0]);
+    boost::asio::io_context io;
+    try {
+      const auto device = shm_config_space::create(io.get_executor(), name, 256);
+      (void)!::write(ready[1], "r", 1);
+      for (;;) ::pause();
+    } catch (...) {
+      ::_exit(1);
+    }
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  BOOST_TEST_REQUIRE(::read(ready[0], &byte, 1) == 1);
+  ::close(ready[0]);
+
+  boost::asio::io_context io;
+  auto first = shm_config_space::open(io.get_executor(), name);   // each view watches from a helper thread
+  auto second = shm_config_space::open(io.get_executor(), name);
+  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
+  BOOST_TEST_REQUIRE(fd >= 0);
+  void* base = ::mmap(nullptr, 256, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_TEST_REQUIRE(base != MAP_FAILED);
+  std::uint32_t& device_word = static_cast<std::uint32_t*>(base)[192 / 4];
+
+  std::vector<error_code> gone;
+  first.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  second.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  const bool both_asleep = vpci::test::sleepers_reach(device_word, 2, guard);
+
+  ::kill(pid, SIGKILL);
+  BOOST_TEST(io.run_one_for(guard) == 1U);  // the watcher the kernel woke has passed the wake on by now
+  const long still_asleep = vpci::test::futex_sleepers(device_word);
+  BOOST_TEST(io.run_one_for(guard) == 1U);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::munmap(base, 256);
+  ::shm_unlink(name.c_str());
+  BOOST_TEST_REQUIRE(both_asleep);
+  BOOST_TEST(still_asleep == 0);
+  BOOST_TEST(gone.size() == 2U);
+  BOOST_TEST(!first.peer_alive());
+  BOOST_TEST(!second.peer_alive());
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // shm_liveness_test

@@ -5,11 +5,13 @@
 
 #include <array>
 #include <chrono>
+#include <cstring>
 #include <cerrno>
 #include <optional>
 #include <string_view>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1265,6 +1267,60 @@ BOOST_AUTO_TEST_CASE(a_server_without_the_interrupt) {
     BOOST_TEST((f.open() == errc::malformed_message));
     BOOST_TEST(!f.client.is_open());
   }
+}
+
+// Found by a mutation audit: what a peer's SCM_RIGHTS can make the receiver hold. `count` descriptors of
+// /dev/null with one byte, sent with a raw sendmsg (vfio_user_send refuses more than the bound).
+namespace {
+void send_descriptors(int socket, std::size_t count) {
+  std::vector<int> fds(count);
+  for (int& fd : fds) fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * count));
+  char byte = 'x';
+  ::iovec io{&byte, 1};
+  ::msghdr message{};
+  message.msg_iov = &io;
+  message.msg_iovlen = 1;
+  message.msg_control = control.data();
+  message.msg_controllen = control.size();
+  ::cmsghdr* c = CMSG_FIRSTHDR(&message);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * count);
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * count);
+  BOOST_TEST_REQUIRE(::sendmsg(socket, &message, 0) == 1);
+  for (const int fd : fds) ::close(fd);
+}
+}  // namespace
+
+// A list that holds vfio_user_max_fds descriptors takes no more: a further one is closed and the list
+// marked truncated, so a peer cannot make the receiver hold more than the bound.
+BOOST_AUTO_TEST_CASE(a_full_descriptor_list_takes_no_more_and_is_marked_truncated) {
+  boost::asio::io_context io;
+  socket_pair pair(io);
+  send_descriptors(pair.client.native_handle(), detail::vfio_user_max_fds);
+  send_descriptors(pair.client.native_handle(), 1);
+  detail::vfio_user_fd_list fds;
+  std::array<std::byte, 1> buffer{};
+  BOOST_TEST(detail::vfio_user_receive(pair.server.native_handle(), buffer, fds) == 1);
+  BOOST_TEST(fds.size() == detail::vfio_user_max_fds);
+  BOOST_TEST(!fds.truncated());
+  BOOST_TEST(detail::vfio_user_receive(pair.server.native_handle(), buffer, fds) == 1);
+  BOOST_TEST(fds.size() == detail::vfio_user_max_fds);
+  BOOST_TEST(fds.truncated());
+}
+
+// A message with more descriptors than the receiver's control buffer holds is marked truncated
+// (MSG_CTRUNC), and the ones that arrived are kept, within the bound.
+BOOST_AUTO_TEST_CASE(more_descriptors_than_the_control_buffer_holds_mark_the_list_truncated) {
+  boost::asio::io_context io;
+  socket_pair pair(io);
+  send_descriptors(pair.client.native_handle(), detail::vfio_user_max_fds + 4);
+  detail::vfio_user_fd_list fds;
+  std::array<std::byte, 1> buffer{};
+  BOOST_TEST(detail::vfio_user_receive(pair.server.native_handle(), buffer, fds) == 1);
+  BOOST_TEST(fds.truncated());
+  BOOST_TEST(fds.size() <= detail::vfio_user_max_fds);
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // vfio_user_transport_test
