@@ -23,15 +23,7 @@
 #include "temp_config_file.hpp"
 #include "wrapped_io.hpp"
 
-namespace sysfs_held_and_refused_accesses {
-// Each case starts and ends with no file chosen.
-struct no_file_chosen {
-  no_file_chosen() { vpci::test::wrapped_io::forget(); }
-  ~no_file_chosen() { vpci::test::wrapped_io::forget(); }
-};
-}  // namespace sysfs_held_and_refused_accesses
-
-BOOST_FIXTURE_TEST_SUITE(sysfs_held_and_refused_accesses_test, sysfs_held_and_refused_accesses::no_file_chosen)
+BOOST_FIXTURE_TEST_SUITE(sysfs_held_and_refused_accesses_test, vpci::test::wrapped_io::no_file_chosen)
 
 using namespace vpci;
 using boost::system::error_code;
@@ -41,6 +33,20 @@ namespace wrapped_io = vpci::test::wrapped_io;
 namespace {
 
 using completion = std::optional<std::pair<error_code, std::size_t>>;
+
+// A space over a stand-in file of 4096 numbered bytes, opened with `mode`, the file chosen for the
+// wrappers.
+struct chosen_space {
+  explicit chosen_space(access_mode mode) {
+    error_code ec;
+    space.open(file.path(), mode, ec);
+    BOOST_TEST_REQUIRE(!ec);
+    wrapped_io::choose(file.path());
+  }
+  temp_config_file file{4096};
+  boost::asio::io_context io;
+  sysfs_config_space space{io.get_executor()};
+};
 
 std::vector<std::byte> bytes_at(const std::vector<std::byte>& v, std::size_t offset, std::size_t n) {
   return {v.begin() + static_cast<std::ptrdiff_t>(offset), v.begin() + static_cast<std::ptrdiff_t>(offset + n)};
@@ -52,13 +58,10 @@ std::vector<std::byte> bytes_at(const std::vector<std::byte>& v, std::size_t off
 // operation_aborted once the worker reaches it, and makes no access. The held one completes with its
 // bytes.
 BOOST_AUTO_TEST_CASE(a_queued_access_cancelled_before_the_worker_reaches_it_completes_aborted_without_an_access) {
-  temp_config_file file(4096);
-  boost::asio::io_context io;
-  sysfs_config_space space(io.get_executor());
-  error_code ec;
-  space.open(file.path(), access_mode::read_only, ec);
-  BOOST_TEST_REQUIRE(!ec);
-  wrapped_io::choose(file.path());
+  chosen_space chosen(access_mode::read_only);
+  temp_config_file& file = chosen.file;
+  boost::asio::io_context& io = chosen.io;
+  sysfs_config_space& space = chosen.space;
   wrapped_io::hold();
 
   std::array<std::byte, 4> held_bytes{}, queued_bytes{};
@@ -85,13 +88,10 @@ BOOST_AUTO_TEST_CASE(a_queued_access_cancelled_before_the_worker_reaches_it_comp
 // close() flags the operations queued behind the one running, then waits for the worker: the running one
 // ends with its bytes, and the queued write completes with operation_aborted, the file untouched.
 BOOST_AUTO_TEST_CASE(close_ends_the_operations_queued_behind_a_held_access_aborted_without_an_access) {
-  temp_config_file file(4096);
-  boost::asio::io_context io;
-  sysfs_config_space space(io.get_executor());
-  error_code ec;
-  space.open(file.path(), access_mode::read_write, ec);
-  BOOST_TEST_REQUIRE(!ec);
-  wrapped_io::choose(file.path());
+  chosen_space chosen(access_mode::read_write);
+  temp_config_file& file = chosen.file;
+  boost::asio::io_context& io = chosen.io;
+  sysfs_config_space& space = chosen.space;
   wrapped_io::hold();
 
   std::array<std::byte, 4> held_bytes{};
@@ -119,14 +119,11 @@ BOOST_AUTO_TEST_CASE(close_ends_the_operations_queued_behind_a_held_access_abort
 // reported with the kernel's errno (not a code of vpci's), writes nothing, and lasts no longer than the
 // access: the next one is made.
 BOOST_AUTO_TEST_CASE(an_access_the_kernel_refuses_reports_its_errno_and_the_next_one_is_made) {
-  temp_config_file file(4096);
-  boost::asio::io_context io;
-  sysfs_config_space space(io.get_executor());
-  error_code ec;
-  space.open(file.path(), access_mode::read_write, ec);
-  BOOST_TEST_REQUIRE(!ec);
-  wrapped_io::choose(file.path());
+  chosen_space chosen(access_mode::read_write);
+  temp_config_file& file = chosen.file;
+  sysfs_config_space& space = chosen.space;
   wrapped_io::fail_from(0, EPERM);
+  error_code ec;
   const std::array<std::byte, 4> ones{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}};
   BOOST_TEST(space.write(0x10, ones, ec) == 0u);
   BOOST_TEST(ec == error_code(EPERM, boost::system::system_category()));

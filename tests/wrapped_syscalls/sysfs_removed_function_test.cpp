@@ -23,15 +23,7 @@
 #include "temp_config_file.hpp"
 #include "wrapped_io.hpp"
 
-namespace sysfs_removed_function {
-// Each case starts and ends with no file chosen.
-struct no_file_chosen {
-  no_file_chosen() { vpci::test::wrapped_io::forget(); }
-  ~no_file_chosen() { vpci::test::wrapped_io::forget(); }
-};
-}  // namespace sysfs_removed_function
-
-BOOST_FIXTURE_TEST_SUITE(sysfs_removed_function_test, sysfs_removed_function::no_file_chosen)
+BOOST_FIXTURE_TEST_SUITE(sysfs_removed_function_test, vpci::test::wrapped_io::no_file_chosen)
 
 using namespace vpci;
 using boost::system::error_code;

@@ -32,4 +32,13 @@ long failed();
 // waits for its worker, after it has flagged the operations still queued.
 void on_next_join(std::function<void()> before_join);
 
+// A test fixture: the case starts and ends with no file chosen. (A named type: a test case derives from
+// it, and g++ warns of a base of internal linkage in a unity build.)
+struct no_file_chosen {
+  no_file_chosen() { forget(); }
+  ~no_file_chosen() { forget(); }
+  no_file_chosen(const no_file_chosen&) = delete;
+  no_file_chosen& operator=(const no_file_chosen&) = delete;
+};
+
 }  // namespace vpci::test::wrapped_io
