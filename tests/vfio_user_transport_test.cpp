@@ -1323,4 +1323,74 @@ BOOST_AUTO_TEST_CASE(more_descriptors_than_the_control_buffer_holds_mark_the_lis
   BOOST_TEST(fds.size() <= detail::vfio_user_max_fds);
 }
 
+// ---- From a mutation audit of the vfio-user pieces: each case failed on a mutant no test saw ----
+
+// a REGION_READ of max_transfer (4096) bytes is answered by the largest reply the client reads
+// (16 + 16 + 4096 bytes): taken whole, not a protocol violation.
+BOOST_AUTO_TEST_CASE(a_read_of_the_whole_4096_byte_space_in_one_reply_succeeds) {
+  scripted_fixture f;
+  f.handshake(R"({"capabilities":{"max_data_xfer_size":4096}})");
+  f.reply(4, vu::command::region_read, vu::region_access{0, 7, 4096, pattern(4096)});
+  BOOST_REQUIRE(!f.open());
+  bytes out(4096);
+  boost::system::error_code ec;
+  BOOST_TEST(f.client.read(0, out, ec) == 4096u);
+  BOOST_TEST(!ec);
+  BOOST_TEST(octets(out) == octets(pattern(4096)), boost::test_tools::per_element());
+  BOOST_TEST(f.client.is_open());
+}
+
+// a REGION_WRITE reply must echo the request's offset, region and count; one that does not is
+// malformed_message, nothing counted as written, and the stream stays in step.
+BOOST_AUTO_TEST_CASE(a_write_reply_that_does_not_echo_the_request_is_malformed) {
+  scripted_fixture f;
+  f.handshake();
+  f.reply(4, vu::command::region_write, vu::region_access{0x44, 7, 4});  // another offset
+  f.reply(5, vu::command::region_write, vu::region_access{0x40, 6, 4});  // another region
+  f.reply(6, vu::command::region_write, vu::region_access{0x40, 7, 2});  // another count
+  f.reply(7, vu::command::region_write, vu::region_access{0x40, 7, 4});  // the echo
+  BOOST_REQUIRE(!f.open());
+  const bytes value = make_bytes({1, 2, 3, 4});
+  boost::system::error_code ec;
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST_INFO("reply " << i);
+    BOOST_TEST(f.client.write(0x40, value, ec) == 0u);
+    BOOST_TEST((ec == errc::malformed_message));
+  }
+  BOOST_TEST(f.client.write(0x40, value, ec) == 4u);
+  BOOST_TEST(!ec);
+  BOOST_TEST(f.client.is_open());
+}
+
+// a server whose INTx has the EVENTFD flag but a count of 0 offers no interrupt: the client sends no
+// SET_IRQS, opens without one, and says so.
+BOOST_AUTO_TEST_CASE(an_intx_of_count_0_is_no_interrupt_and_no_set_irqs_is_sent) {
+  silent_fixture f;
+  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+  f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+  f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+  f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 0, 0});
+  BOOST_REQUIRE(!f.open());
+  BOOST_TEST(f.client.is_open());
+  BOOST_TEST(!f.client.interrupt_installed());
+  BOOST_TEST(f.requests().size() == 4u);  // VERSION, GET_INFO, GET_REGION_INFO, GET_IRQ_INFO
+}
+
+// the reply to SET_IRQS carries no payload; one with a payload is malformed_message and the
+// connection is not opened (no interrupt half-installed).
+BOOST_AUTO_TEST_CASE(a_set_irqs_reply_with_a_payload_fails_the_handshake) {
+  scripted_fixture f;
+  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
+  f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
+  f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+  f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 0, 1});
+  bytes set_irqs(16 + 4);
+  BOOST_REQUIRE(vu::encode(vu::header{5, 8, 20, 1, 0}, set_irqs).has_value());
+  f.reply(set_irqs);
+  BOOST_TEST((f.open() == errc::malformed_message));
+  BOOST_TEST(!f.client.is_open());
+  BOOST_TEST(f.client.size() == 0u);
+  BOOST_TEST(!f.client.interrupt_installed());
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // vfio_user_transport_test
