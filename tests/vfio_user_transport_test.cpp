@@ -117,13 +117,16 @@ struct basic_scripted_fixture {
     BOOST_REQUIRE(vu::encode(h, out).has_value());
     reply(out);
   }
+  // Without IRQ types (the default) the client asks nothing about interrupts.
   void handshake(std::string_view json = R"({"capabilities":{"max_data_xfer_size":1048576}})",
-                 std::uint64_t region_size = 4096, std::uint32_t region_flags = 3) {
+                 std::uint64_t region_size = 4096, std::uint32_t region_flags = 3, std::uint32_t irq_types = 0) {
     reply(1, vu::command::version, vu::version{0, 1, json});
-    // No IRQ types: the client asks nothing about interrupts.
-    reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 0});
+    reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, irq_types});
     reply(3, vu::command::device_get_region_info, vu::region_info{32, region_flags, 7, 0, region_size, 0});
   }
+  // The handshake's first three replies from a server with no capabilities that offers interrupts (five
+  // IRQ types): the client then asks about INTx (GET_IRQ_INFO, message 4).
+  void handshake_offering_interrupts() { handshake(R"({"capabilities":{}})", 4096, 3, 5); }
   boost::system::error_code open() {
     boost::system::error_code ec;
     client.open(std::move(sockets.client), ec);
@@ -1190,9 +1193,7 @@ BOOST_AUTO_TEST_CASE(a_peer_gone_wait_ends_with_close) {
 // DATA_EVENTFD with one descriptor as SCM_RIGHTS.
 BOOST_AUTO_TEST_CASE(the_interrupt_handshake_byte_for_byte) {
   scripted_fixture f;
-  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
-  f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
-  f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+  f.handshake_offering_interrupts();
   f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd | vu::irq_info_maskable, 0, 1});
   f.reply_header(vu::header{5, 8, 16, 1, 0});
   BOOST_REQUIRE(!f.open());
@@ -1223,9 +1224,7 @@ BOOST_AUTO_TEST_CASE(the_interrupt_handshake_byte_for_byte) {
 BOOST_AUTO_TEST_CASE(a_server_without_the_interrupt) {
   {
     scripted_fixture f;
-    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
-    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
-    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.handshake_offering_interrupts();
     f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, 0, 0, 1});  // no EVENTFD
     BOOST_REQUIRE(!f.open());
     BOOST_TEST(!f.client.interrupt_installed());
@@ -1236,18 +1235,14 @@ BOOST_AUTO_TEST_CASE(a_server_without_the_interrupt) {
   }
   {
     scripted_fixture f;
-    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
-    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
-    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.handshake_offering_interrupts();
     f.reply_header(vu::header{4, 7, 16, 1 | vu::flag_error, ENOTSUP});
     BOOST_REQUIRE(!f.open());
     BOOST_TEST(!f.client.interrupt_installed());
   }
   {
     scripted_fixture f;
-    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
-    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
-    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.handshake_offering_interrupts();
     f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 0, 1});
     f.reply_header(vu::header{5, 8, 16, 1 | vu::flag_error, EINVAL});
     f.reply(6, vu::command::region_read, vu::region_access{0, 7, 2, make_bytes({0xAB, 0xCD})});
@@ -1260,9 +1255,7 @@ BOOST_AUTO_TEST_CASE(a_server_without_the_interrupt) {
   }
   {  // A lie in the IRQ info is a lie like any other.
     scripted_fixture f;
-    f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
-    f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
-    f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+    f.handshake_offering_interrupts();
     f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 3, 1});  // another index
     BOOST_TEST((f.open() == errc::malformed_message));
     BOOST_TEST(!f.client.is_open());
@@ -1366,9 +1359,7 @@ BOOST_AUTO_TEST_CASE(a_write_reply_that_does_not_echo_the_request_is_malformed) 
 // SET_IRQS, opens without one, and says so.
 BOOST_AUTO_TEST_CASE(an_intx_of_count_0_is_no_interrupt_and_no_set_irqs_is_sent) {
   silent_fixture f;
-  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
-  f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
-  f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+  f.handshake_offering_interrupts();
   f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 0, 0});
   BOOST_REQUIRE(!f.open());
   BOOST_TEST(f.client.is_open());
@@ -1380,9 +1371,7 @@ BOOST_AUTO_TEST_CASE(an_intx_of_count_0_is_no_interrupt_and_no_set_irqs_is_sent)
 // connection is not opened (no interrupt half-installed).
 BOOST_AUTO_TEST_CASE(a_set_irqs_reply_with_a_payload_fails_the_handshake) {
   scripted_fixture f;
-  f.reply(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"});
-  f.reply(2, vu::command::device_get_info, vu::device_info{16, vu::device_flag_pci, 9, 5});
-  f.reply(3, vu::command::device_get_region_info, vu::region_info{32, 3, 7, 0, 4096, 0});
+  f.handshake_offering_interrupts();
   f.reply(4, vu::command::device_get_irq_info, vu::irq_info{16, vu::irq_info_eventfd, 0, 1});
   bytes set_irqs(16 + 4);
   BOOST_REQUIRE(vu::encode(vu::header{5, 8, 20, 1, 0}, set_irqs).has_value());
