@@ -157,7 +157,17 @@ class raw_header {
   void* base_;
 };
 
+// A device's 256-byte space created under a fresh name, and this process's own mapping of its header.
+struct named_space {
+  explicit named_space(const char* what) : name(unique_name(what)) {}
+  std::string name;
+  boost::asio::io_context io;
+  shm_config_space pf = shm_config_space::create(io.get_executor(), name, 256);
+  raw_header header{name};
+};
+
 constexpr std::size_t to_device_sequence = 64;
+constexpr std::size_t to_device_waiters = 68;
 constexpr std::size_t driver_attached = 196;
 constexpr std::size_t driver_word(std::size_t slot) { return 200 + 4 * slot; }
 constexpr std::size_t exclusive_drivers = 232;
@@ -544,53 +554,41 @@ BOOST_AUTO_TEST_CASE(opening_a_foreign_object_is_refused) {
 // decrement then wrapped the count to 0xFFFFFFFF, the next lone sleeper counted it back to zero, and every
 // later ring skipped its wake (each wait a second long, for good); the count stops at zero now.
 BOOST_AUTO_TEST_CASE(a_doorbell_wait_sees_a_ring_whose_wake_a_zeroed_waiter_count_suppressed) {
-  const std::string name = unique_name("waiters");
-  boost::asio::io_context io;
-  auto pf = shm_config_space::create(io.get_executor(), name, 256);
-  const int fd = ::shm_open(name.c_str(), O_RDWR, 0);
-  BOOST_TEST_REQUIRE(fd >= 0);
-  void* base = ::mmap(nullptr, 768, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  BOOST_TEST_REQUIRE(base != MAP_FAILED);
-  auto* words = static_cast<std::uint32_t*>(base);
-  std::uint32_t& sequence = words[64 / 4];  // to_device
-  std::atomic_ref<std::uint32_t> waiters(words[68 / 4]);
+  named_space s("waiters");
+  std::uint32_t& sequence = s.header.word(to_device_sequence);
+  std::atomic_ref<std::uint32_t> waiters(s.header.word(to_device_waiters));
 
-  const std::uint32_t seen = pf.doorbell_sequence(shm_doorbell::to_device);
+  const std::uint32_t seen = s.pf.doorbell_sequence(shm_doorbell::to_device);
   std::vector<error_code> results;
   std::uint32_t observed = 0;
-  pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t now) {
+  s.pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t now) {
     results.push_back(ec);
     observed = now;
   });
-  const auto give_up = std::chrono::steady_clock::now() + guard;
-  while (futex_sleepers(sequence, seen) != 1 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  (void)sleepers_reach(sequence, 1, guard);
   BOOST_TEST_REQUIRE(waiters.load() == 1U);  // the wait's helper sleeps on the sequence
   waiters.store(0);
-  pf.ring_doorbell(shm_doorbell::to_device);  // sees no waiter: no FUTEX_WAKE
-  BOOST_TEST(io.run_one_for(guard) == 1U);
+  s.pf.ring_doorbell(shm_doorbell::to_device);  // sees no waiter: no FUTEX_WAKE
+  BOOST_TEST(s.io.run_one_for(guard) == 1U);
   BOOST_TEST_REQUIRE(results.size() == 1U);
   BOOST_TEST(!results[0]);
   BOOST_TEST(observed == seen + 1);
   BOOST_TEST(waiters.load() == 0U);
 
   // The next wait counts as a sleeper while it sleeps, so a ring wakes it.
-  pf.async_wait_doorbell(shm_doorbell::to_device, observed, [&](error_code ec, std::uint32_t now) {
+  s.pf.async_wait_doorbell(shm_doorbell::to_device, observed, [&](error_code ec, std::uint32_t now) {
     results.push_back(ec);
     observed = now;
   });
-  const auto give_up_again = std::chrono::steady_clock::now() + guard;
-  while (futex_sleepers(sequence, seen + 1) != 1 && std::chrono::steady_clock::now() < give_up_again)
-    std::this_thread::yield();
+  (void)sleepers_reach(sequence, 1, guard);
   BOOST_TEST(waiters.load() == 1U);
-  pf.ring_doorbell(shm_doorbell::to_device);
-  io.restart();
-  BOOST_TEST(io.run_one_for(guard) == 1U);
+  s.pf.ring_doorbell(shm_doorbell::to_device);
+  s.io.restart();
+  BOOST_TEST(s.io.run_one_for(guard) == 1U);
   BOOST_TEST_REQUIRE(results.size() == 2U);
   BOOST_TEST(!results[1]);
   BOOST_TEST(observed == seen + 2);
   BOOST_TEST(waiters.load() == 0U);
-  ::munmap(base, 768);
 }
 
 // Found by a review: a wait whose helper thread could not start stayed queued, so the view's end completed
@@ -716,82 +714,70 @@ BOOST_AUTO_TEST_CASE(two_processes_exchange_data_through_a_named_space) {
 // A ring wakes a thread asleep on the doorbell (its FUTEX_WAKE): once ring_doorbell returns, nobody sleeps
 // on the doorbell any more.
 BOOST_AUTO_TEST_CASE(a_ring_wakes_a_sleeping_doorbell_waiter_at_once) {
-  const std::string name = unique_name("ring");
-  boost::asio::io_context io;
-  auto pf = shm_config_space::create(io.get_executor(), name, 256);
-  const raw_header header(name);
-  std::uint32_t& sequence = header.word(to_device_sequence);
-  const std::uint32_t seen = pf.doorbell_sequence(shm_doorbell::to_device);
+  named_space s("ring");
+  std::uint32_t& sequence = s.header.word(to_device_sequence);
+  const std::uint32_t seen = s.pf.doorbell_sequence(shm_doorbell::to_device);
   std::vector<error_code> results;
-  pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t) { results.push_back(ec); });
+  s.pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t) { results.push_back(ec); });
   BOOST_TEST_REQUIRE(sleepers_reach(sequence, 1, guard));
-  pf.ring_doorbell(shm_doorbell::to_device);
+  s.pf.ring_doorbell(shm_doorbell::to_device);
   BOOST_TEST(futex_sleepers(sequence, seen + 1) == 0);
-  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST(s.io.run_one_for(guard) == 1U);
   BOOST_TEST_REQUIRE(results.size() == 1U);
   BOOST_TEST(!results[0]);
 }
 
 // A driver's write rings to_device and wakes the device's waiter the same way.
 BOOST_AUTO_TEST_CASE(a_driver_write_wakes_the_devices_doorbell_waiter_at_once) {
-  const std::string name = unique_name("write-ring");
-  boost::asio::io_context io;
-  auto pf = shm_config_space::create(io.get_executor(), name, 256);
-  auto vf = shm_config_space::open(io.get_executor(), name);
-  const raw_header header(name);
-  std::uint32_t& sequence = header.word(to_device_sequence);
-  const std::uint32_t seen = pf.doorbell_sequence(shm_doorbell::to_device);
+  named_space s("write-ring");
+  auto vf = shm_config_space::open(s.io.get_executor(), s.name);
+  std::uint32_t& sequence = s.header.word(to_device_sequence);
+  const std::uint32_t seen = s.pf.doorbell_sequence(shm_doorbell::to_device);
   std::vector<error_code> results;
-  pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t) { results.push_back(ec); });
+  s.pf.async_wait_doorbell(shm_doorbell::to_device, seen, [&](error_code ec, std::uint32_t) { results.push_back(ec); });
   BOOST_TEST_REQUIRE(sleepers_reach(sequence, 1, guard));
   const std::byte value{0x5A};
   error_code ec;
   BOOST_TEST(vf.write(0x40, std::span(&value, 1), ec) == 1U);
   BOOST_TEST(!ec);
   BOOST_TEST(futex_sleepers(sequence, seen + 1) == 0);
-  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST(s.io.run_one_for(guard) == 1U);
   BOOST_TEST_REQUIRE(results.size() == 1U);
 }
 
 // A device waiting for its drivers to go, none attached yet, sleeps on "a driver has attached"; the first
 // driver's attach wakes it, so that it goes on to watch that driver.
 BOOST_AUTO_TEST_CASE(the_first_driver_to_attach_wakes_a_device_waiting_for_its_drivers) {
-  const std::string name = unique_name("attach");
-  boost::asio::io_context io;
-  auto pf = shm_config_space::create(io.get_executor(), name, 256);
-  const raw_header header(name);
-  std::uint32_t& attached = header.word(driver_attached);
+  named_space s("attach");
+  std::uint32_t& attached = s.header.word(driver_attached);
   std::vector<error_code> gone;
-  pf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  s.pf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
   BOOST_TEST_REQUIRE(sleepers_reach(attached, 1, guard));
-  BOOST_TEST(header.load(driver_attached) == 0U);
+  BOOST_TEST(s.header.load(driver_attached) == 0U);
   {
-    const auto vf = shm_config_space::open(io.get_executor(), name);
-    BOOST_TEST(header.load(driver_attached) == 1U);
+    const auto vf = shm_config_space::open(s.io.get_executor(), s.name);
+    BOOST_TEST(s.header.load(driver_attached) == 1U);
     BOOST_TEST(futex_sleepers(attached, 1) == 0);
-    BOOST_TEST(pf.peer_alive());
+    BOOST_TEST(s.pf.peer_alive());
   }
-  BOOST_TEST(!pf.peer_alive());
-  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST(!s.pf.peer_alive());
+  BOOST_TEST(s.io.run_one_for(guard) == 1U);
   BOOST_TEST_REQUIRE(gone.size() == 1U);
   BOOST_TEST(!gone[0]);
 }
 
 // A driver that detaches wakes the device's watcher asleep on its presence word.
 BOOST_AUTO_TEST_CASE(a_driver_that_detaches_wakes_the_device_watching_it_at_once) {
-  const std::string name = unique_name("detach");
-  boost::asio::io_context io;
-  auto pf = shm_config_space::create(io.get_executor(), name, 256);
-  const raw_header header(name);
-  std::uint32_t& slot0 = header.word(driver_word(0));
-  std::optional<shm_config_space> vf(shm_config_space::open(io.get_executor(), name));
+  named_space s("detach");
+  std::uint32_t& slot0 = s.header.word(driver_word(0));
+  std::optional<shm_config_space> vf(shm_config_space::open(s.io.get_executor(), s.name));
   std::vector<error_code> gone;
-  pf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
+  s.pf.async_wait_peer_gone([&](error_code ec) { gone.push_back(ec); });
   BOOST_TEST_REQUIRE(sleepers_reach(slot0, 1, guard));
   vf.reset();
-  BOOST_TEST(header.load(driver_word(0)) == static_cast<std::uint32_t>(FUTEX_OWNER_DIED));
+  BOOST_TEST(s.header.load(driver_word(0)) == static_cast<std::uint32_t>(FUTEX_OWNER_DIED));
   BOOST_TEST(futex_sleepers(slot0) == 0);
-  BOOST_TEST(io.run_one_for(guard) == 1U);
+  BOOST_TEST(s.io.run_one_for(guard) == 1U);
   BOOST_TEST_REQUIRE(gone.size() == 1U);
   BOOST_TEST(!gone[0]);
 }
@@ -800,25 +786,22 @@ BOOST_AUTO_TEST_CASE(a_driver_that_detaches_wakes_the_device_watching_it_at_once
 // mark (code from before the marks) shares the space, and a third, shared driver is not refused for the
 // refused one's old mark.
 BOOST_AUTO_TEST_CASE(a_refused_exclusive_driver_leaves_no_mark_that_refuses_later_drivers) {
-  const std::string name = unique_name("mark");
-  boost::asio::io_context io;
-  auto pf = shm_config_space::create(io.get_executor(), name, 256);
-  const raw_header header(name);
-  const auto shared = shm_config_space::open(io.get_executor(), name);  // driver word 0
+  named_space s("mark");
+  const auto shared = shm_config_space::open(s.io.get_executor(), s.name);  // driver word 0
   try {
-    (void)shm_config_space::open(io.get_executor(), name, shm_role::driver, shm_access::read_write,
+    (void)shm_config_space::open(s.io.get_executor(), s.name, shm_role::driver, shm_access::read_write,
                                  vpci::shm_sharing::exclusive);  // claims word 1, is refused, lets it go
     BOOST_FAIL("an exclusive driver beside a shared one was not refused");
   } catch (const boost::system::system_error& e) {
     BOOST_TEST((e.code() == errc::in_use));
   }
-  BOOST_TEST(header.load(exclusive_drivers) == 0U);
+  BOOST_TEST(s.header.load(exclusive_drivers) == 0U);
   // A driver that writes no mark holds word 1 (its thread's number in the word, as a claim leaves it).
-  std::atomic_ref<std::uint32_t> word1(header.word(driver_word(1)));
+  std::atomic_ref<std::uint32_t> word1(s.header.word(driver_word(1)));
   word1.store(static_cast<std::uint32_t>(::syscall(SYS_gettid)));
   std::optional<error_code> refused;
   try {
-    const auto third = shm_config_space::open(io.get_executor(), name);  // word 2
+    const auto third = shm_config_space::open(s.io.get_executor(), s.name);  // word 2
   } catch (const boost::system::system_error& e) {
     refused = e.code();
   }
