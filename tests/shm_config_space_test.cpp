@@ -520,6 +520,14 @@ BOOST_AUTO_TEST_CASE(opening_a_foreign_object_is_refused) {
   };
   BOOST_TEST_REQUIRE(::ftruncate(fd, 100) == 0);  // a length no vpci space has
   expect_open_error(errc::bad_data);
+  // What the user reads says what the object is not, in words that fit it (not a block's).
+  try {
+    (void)shm_config_space::open(io.get_executor(), name);
+  } catch (const boost::system::system_error& e) {
+    // Boost appends the category and value ("[vpci:24]") after the message.
+    const std::string said = "shared object " + name + " is not a vpci config space: data does not decode to the expected type or layout";
+    BOOST_TEST(std::string{e.what()}.substr(0, said.size()) == said);
+  }
 
   // The length of a 256-byte space (256 header + 256 space + 256 mask) but no magic: a creator sizes the
   // object under its lock and publishes the magic before it lets go, so an object found unpublished was

@@ -50,7 +50,7 @@ constexpr const char* describe(errc e) noexcept {
     case errc::insufficient_resources: return "insufficient resources";
     case errc::not_found: return "not found";
     case errc::access_denied: return "access denied";
-    case errc::busy: return "device busy: too many requests in flight";
+    case errc::busy: return "busy: at its limit of pending operations, or held by another party; try again once it is free";
     case errc::timeout: return "operation timed out";
     case errc::cancelled: return "operation cancelled";
     case errc::not_supported: return "not supported";
@@ -58,7 +58,7 @@ constexpr const char* describe(errc e) noexcept {
     case errc::protocol_violation: return "peer violated the protocol";
     case errc::quarantined: return "VF quarantined until reset";
     case errc::vf_removed: return "VF removed or reset";
-    case errc::bad_data: return "block data does not decode";
+    case errc::bad_data: return "data does not decode to the expected type or layout";
     case errc::torn_read: return "block kept changing during a consistent read";
     case errc::device_error: return "device reported a failure";
     case errc::peer_gone: return "peer is gone: it exited, crashed or stopped its heartbeat";

@@ -24,7 +24,8 @@ enum class errc : int {
   insufficient_resources, // no room (config space, transaction table, VF table)
   not_found,              // no such capability, VF or block
   access_denied,          // VF addressed a block that is not its own
-  busy,                   // too many requests in flight on this side (the PF's DEVICE_NOT_READY is peer_not_ready)
+  busy,                   // this side cannot take it now: its operations in flight are at their limit, another of the
+                          // kind is pending, or another party holds the resource (the PF's DEVICE_NOT_READY is peer_not_ready)
   timeout,                // this side's deadline passed before the peer answered (the PF's own is peer_timeout)
   cancelled,              // operation cancelled by its caller (the PF's STATUS_CANCELLED is peer_cancelled)
   not_supported,          // operation or layout version the peer does not support
@@ -32,7 +33,8 @@ enum class errc : int {
   protocol_violation,     // peer broke the protocol (sequence, ownership, stale reply)
   quarantined,            // VF is quarantined until reset
   vf_removed,             // VF removed or reset while the operation was pending
-  bad_data,               // block bytes do not decode to the described type
+  bad_data,               // bytes do not decode to the type or layout they must have (a block's descriptor type, a
+                          // shared object that is not a vpci config space)
   torn_read,              // block changed under every retry of a consistent read
   device_error,           // peer reported a failure with no more specific meaning
   peer_gone,              // the peer is dead (crashed, exited) or silent past its heartbeat: not merely slow. Only this
