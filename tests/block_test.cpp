@@ -213,6 +213,51 @@ struct union_member_listed_once {
     return fields(&union_member_listed_once::head, &union_member_listed_once::raw, &union_member_listed_once::tail);
   }
 };
+// Structs T{...} cannot count (constructors) still encode when the checks can see every byte listed.
+// No padding, a base's members all listed through T: the byte count passes.
+struct counted_header {
+  std::uint8_t version;
+  std::uint8_t flags;
+};
+struct based_with_constructor : counted_header {
+  constexpr based_with_constructor() : counted_header{}, mtu{} {}
+  std::uint16_t mtu;
+  friend constexpr auto vpci_fields(type_tag<based_with_constructor>) {
+    return fields<based_with_constructor, std::uint8_t, std::uint8_t, std::uint16_t>(
+        &based_with_constructor::version, &based_with_constructor::flags, &based_with_constructor::mtu);
+  }
+};
+// A union whose members have one size and no padding: every byte of T is a listed field's.
+struct union_of_one_size_with_constructor {
+  constexpr union_of_one_size_with_constructor() : raw{}, tail{} {}
+  union {
+    std::uint32_t raw;
+    std::int32_t signed_raw;
+  };
+  std::uint32_t tail;
+  friend constexpr auto vpci_fields(type_tag<union_of_one_size_with_constructor>) {
+    return fields(&union_of_one_size_with_constructor::raw, &union_of_one_size_with_constructor::tail);
+  }
+};
+// Padding and a float, but no union: nothing to weigh.
+struct padded_with_constructor {
+  constexpr padded_with_constructor() : flag{}, ratio{} {}
+  std::uint8_t flag;
+  float ratio;
+  friend constexpr auto vpci_fields(type_tag<padded_with_constructor>) {
+    return fields(&padded_with_constructor::flag, &padded_with_constructor::ratio);
+  }
+};
+// A union (its own, checked as its own type) inside a listed member: weighed there, not here.
+struct padded_around_a_member_with_a_union {
+  constexpr padded_around_a_member_with_a_union() : flag{}, inner{} {}
+  std::uint8_t flag;
+  union_member_listed_once inner;
+  friend constexpr auto vpci_fields(type_tag<padded_around_a_member_with_a_union>) {
+    return fields(&padded_around_a_member_with_a_union::flag, &padded_around_a_member_with_a_union::inner);
+  }
+};
+
 // Qualified members and payloads, and unions: no codec takes them.
 struct with_const_member {
   const std::uint32_t version;
@@ -767,6 +812,27 @@ BOOST_AUTO_TEST_CASE(no_member_is_left_off_the_wire_behind_one_the_count_cannot_
   BOOST_REQUIRE(back.has_value());
   BOOST_TEST(back->raw == 0x11223344u);
   BOOST_TEST(back->tail == 0x7Eu);
+}
+
+BOOST_AUTO_TEST_CASE(structs_with_constructors_encode_when_every_byte_is_seen_listed) {
+  static_assert(encoded_size<based_with_constructor> == 4);
+  static_assert(encoded_size<union_of_one_size_with_constructor> == 8);
+  static_assert(encoded_size<padded_with_constructor> == 5);
+  static_assert(encoded_size<padded_around_a_member_with_a_union> == 1 + 7);
+  based_with_constructor config;
+  config.version = 2;
+  config.flags = 0x7F;
+  config.mtu = 0x05DC;
+  const auto buffer = block<14, based_with_constructor>::to_buffer(config);
+  BOOST_TEST(octets(buffer.span()) == (std::vector<unsigned>{0x02, 0x7F, 0xDC, 0x05}));
+  auto back = block<14, based_with_constructor>::decode(buffer.span());
+  BOOST_REQUIRE(back.has_value());
+  BOOST_TEST(back->flags == 0x7Fu);  // sent: listed, so it travels
+  union_of_one_size_with_constructor word;
+  word.raw = 0x11223344u;
+  word.tail = 0x55u;
+  BOOST_TEST(octets(block<15, union_of_one_size_with_constructor>::to_buffer(word).span()) ==
+             (std::vector<unsigned>{0x44, 0x33, 0x22, 0x11, 0x55, 0, 0, 0}));
 }
 
 BOOST_AUTO_TEST_CASE(const_volatile_reference_and_union_payloads_have_no_wire_layout) {

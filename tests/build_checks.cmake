@@ -143,6 +143,18 @@ vpci_compile_fail(typed_read_value_discarded typed_read_value_discarded.cpp
                   "ignoring return value|discarding return value|nodiscard" -Werror -Wall ${vpci_boost_includes})
 vpci_compile_fail(block_union_member_smaller_than_the_union block_union_member_smaller_than_the_union.cpp
                   "a member of an anonymous union that is smaller than the union")
+vpci_compile_fail(block_nonaggregate_union_member_smaller_than_the_union
+                  block_nonaggregate_union_member_smaller_than_the_union.cpp
+                  "T holds an anonymous union \\(or a pointer\\) whose bytes vpci cannot weigh")
+vpci_compile_fail(block_union_member_beside_uncountable_members block_union_member_beside_uncountable_members.cpp
+                  "T holds an anonymous union \\(or a pointer\\) whose bytes vpci cannot weigh")
+vpci_compile_fail(block_anonymous_struct_not_listed_whole block_anonymous_struct_not_listed_whole.cpp
+                  "or of an anonymous struct not listed whole")
+vpci_compile_fail(block_nonaggregate_base_member_left_out block_nonaggregate_base_member_left_out.cpp
+                  "the vpci_fields list of T leaves out members of T")
+vpci_compile_fail(block_const_array_payload block_const_array_payload.cpp
+                  "T must not be const or volatile, nor an array of such elements")
+vpci_compile_fail(block_deleted_move block_deleted_move.cpp "T must be a default-constructible, copyable and movable type")
 vpci_compile_fail(block_union_members_of_one_type block_union_members_of_one_type.cpp
                   "fields N and M of T overlap|names a member of T twice \\(fields N and M; two members of one union")
 vpci_compile_fail(block_zero_byte_struct block_zero_byte_struct.cpp "T encodes to 0 bytes; a block carries 1..128")

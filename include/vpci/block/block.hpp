@@ -35,10 +35,12 @@ struct block {
   static constexpr bool copyable = std::is_trivially_copyable_v<T>;
   static_assert(copyable,
                 "vpci::block<Id, T>: T must be trivially copyable (a plain struct of integers, enums, bytes and arrays)");
-  static constexpr bool unqualified = detail::unqualified<T>;
+  // Through arrays: std::array<const E, N> is no more assignable than a const T.
+  static constexpr bool unqualified = detail::unqualified<T> && detail::unqualified<detail::wire_element_t<T>>;
   static_assert(!copyable || unqualified,
-                "vpci::block<Id, T>: T must not be const or volatile: decode builds a T{} and fills it in (name "
-                "the type itself: block<Id, U>, not block<Id, const U>)");
+                "vpci::block<Id, T>: T must not be const or volatile, nor an array of such elements: decode builds "
+                "a T{} and fills it in (name the type itself: block<Id, U>, not block<Id, const U>; "
+                "std::array<E, N>, not std::array<const E, N>)");
   // A described struct with a bad field list gets its own message (field N not encodable, members left
   // out), from layout_diagnosed; any other type without a layout gets this one.
   static constexpr bool not_an_error_code = !copyable || !unqualified || result_can_hold<T>;
@@ -51,9 +53,11 @@ struct block {
                 "vpci::block<Id, T>: T has no wire layout; list its fields with a vpci_fields(vpci::type_tag<T>) function");
   // A C array has had its own message (detail::c_array_payload_check).
   static_assert(!laid_out || !detail::encodable<T> || std::is_array_v<T> ||
-                    (std::is_default_constructible_v<T> && std::is_copy_assignable_v<T>),
-                "vpci::block<Id, T>: T must be a default-constructible, assignable type: decode builds a T{} and "
-                "fills it in");
+                    (std::is_default_constructible_v<T> && std::is_copy_assignable_v<T> &&
+                     std::is_move_assignable_v<T> && std::is_copy_constructible_v<T> &&
+                     std::is_move_constructible_v<T>),
+                "vpci::block<Id, T>: T must be a default-constructible, copyable and movable type: decode builds "
+                "a T{}, fills it in and returns it (a deleted move constructor or assignment refuses that)");
   static_assert(!laid_out || !detail::encodable<T> || encoded_size<T> != 0,
                 "vpci::block<Id, T>: T encodes to 0 bytes; a block carries 1..128 (vpci::valid_block_length)");
   static_assert(encoded_size<T> <= max_block_size,

@@ -32,7 +32,7 @@
 // in place of another, and another type's member cannot be read from a T, so vpci::block rejects each at
 // compile time ("leaves out members of T", "names a member of T twice", "field N of T is not a member of
 // T"). A described struct must be a literal type ("T ... is not a literal type"): where its fields live
-// is asked of a T in a constant expression. Two checks find a member left out. An aggregate's members are
+// is asked of a T in a constant expression. Three checks find a member left out. An aggregate's members are
 // counted by how many initializers T{...} accepts, bare (C arrays count their elements, as brace elision
 // does) or braced (one per member). The count fails closed: a listed member neither initializer reaches
 // ("the members of T cannot be counted") is an error, not the end of T. And in any T, aggregate or not,
@@ -40,7 +40,10 @@
 // one before ends, rounded up to its type's alignment, and the last ends where T does, rounded up to T's
 // (this finds an unlisted member after the last counted one, and those of a struct with constructors or
 // private members; not one that fits in padding the next field's alignment leaves anyway, which only the
-// count of an aggregate finds). A gap made on purpose (alignas on a member) needs fields_with_gaps. Two
+// count of an aggregate finds). And in any T without padding the listed fields hold all of T's bytes. A gap
+// made on purpose (alignas on a member) needs fields_with_gaps. A listed member of an anonymous union (or
+// of a GNU anonymous struct) must hold all of it; where T{...} cannot take T's members one by one, an
+// anonymous union is refused unless the listed fields hold every byte of a T without padding. Two
 // listed fields at one address (two members of one anonymous union) are refused ("fields N and M of T overlap"), and so is a
 // const or reference member, listed or not (decoding fills in a T{}; a reference is not encodable), a
 // const or volatile field, and a union as T or as a field (which member is active is not known). A struct
@@ -54,7 +57,9 @@
 // with explicit template arguments, converts it to an `M T::*`) from T's own. Without this rule such a
 // list passed the count with one base member standing for the whole base, and the others never
 // travelled. vpci::fields_with_gaps(...) may list T's own members of a struct with a base (the base stays
-// off the wire); as it claims no completeness, a base member named through T there is not detected.
+// off the wire); as it claims no completeness, a base member named through T there is not detected. A
+// struct with a base and constructors is no aggregate, and nothing in C++20 tells its base apart: a base
+// member it leaves out is found as any member left out of a struct with constructors is.
 #pragma once
 
 #include <array>
@@ -583,13 +588,40 @@ consteval bool members_countable() {
   }
 }
 
+// ---- a member left out where T has no padding: the byte count ----
+// A T without padding (std::has_unique_object_representations) has no byte that no member holds, and the
+// listed fields are distinct members (lists_no_shared_storage), so they must hold sizeof(T) bytes between
+// them (an empty field holds none). This finds, in any such T, the member the placement check cannot see:
+// one in room the next field's alignment leaves anyway, which in a struct with constructors, or a base's
+// member, T{...} cannot count either (struct S : header { constexpr S(); std::uint16_t mtu; }, listing
+// header's version and not its flags, sent 3 of S's 4 bytes).
+template <class T, class List = field_list_t<T>>
+struct listed_bytes_held;
+template <class T, class... Ptrs>
+struct listed_bytes_held<T, std::tuple<Ptrs...>>
+    : std::integral_constant<std::size_t, ((std::is_empty_v<typename member_type<Ptrs>::type>
+                                                ? std::size_t{0}
+                                                : sizeof(typename member_type<Ptrs>::type)) +
+                                           ... + 0)> {};
+template <class T>
+consteval bool holds_every_byte() {
+  if constexpr (std::has_unique_object_representations_v<T>) {
+    return listed_bytes_held<T>::value == sizeof(T);
+  } else {
+    return true;  // padding: the placement check and the count are all there is
+  }
+}
+
 // True unless T's fields(...) list leaves members out: T{...} takes one more initializer than the listed
-// members, counted either way (an aggregate), or the listed fields leave room for another (any T).
+// members, counted either way (an aggregate), the listed fields leave room for another (any T), or they
+// hold fewer bytes than a T without padding (any T).
 template <class T>
 consteval bool lists_every_member() {
   if constexpr (!checked_complete<T>() || !members_countable<T>()) {
     return true;
   } else if constexpr (!lists_fields_in_place<T>()) {
+    return false;
+  } else if constexpr (!holds_every_byte<T>()) {
     return false;
   } else if constexpr (!std::is_aggregate_v<T>) {
     return true;
@@ -665,6 +697,44 @@ consteval bool lists_whole_unions() {
   }
 }
 
+// ---- an anonymous union in a T whose initializers cannot be recorded ----
+// The recording above needs an aggregate whose members take bare initializers. In any other T (one with
+// constructors, or a member whose constructor template takes any argument) a listed union member smaller
+// than its union passed every check, and its union's other bytes never travelled. Such a T is refused
+// when it holds a union at all, unless no byte of it is left to hide one (no padding, every byte a listed
+// field's: holds_every_byte). A union is seen without constructing T: std::bit_cast to a type with a union
+// (or pointer) subobject is no constant expression. A listed field whose own type holds one (a described
+// struct with its own union, checked as its own type) leaves this check out.
+template <class T>
+inline constexpr bool made_from_bytes_at_compile_time =
+    requires { typename std::integral_constant<bool, (std::bit_cast<T>(std::array<unsigned char, sizeof(T)>{}), true)>; };
+template <class T, class List = field_list_t<T>>
+struct listed_types_made_from_bytes;
+template <class T, class... Ptrs>
+struct listed_types_made_from_bytes<T, std::tuple<Ptrs...>>
+    : std::bool_constant<(made_from_bytes_at_compile_time<std::remove_all_extents_t<typename member_type<Ptrs>::type>> &&
+                          ...)> {};
+template <class T>
+consteval bool union_bytes_recorded() {
+  if constexpr (!counted<T>() || !members_countable<T>() || !element_probe<T>::accepts) {
+    return false;
+  } else {
+    return initialized_bytes_known<T>(std::make_index_sequence<listed_initializers<T>::value>{});
+  }
+}
+// (Nested: g++ instantiates a function named after an operand of || that a true one before it decides.)
+template <class T>
+consteval bool unions_weighed() {
+  if constexpr (!checked_complete<T>() || !members_countable<T>() || !lists_every_member<T>() ||
+                !lists_whole_unions<T>()) {
+    return true;
+  } else if constexpr (union_bytes_recorded<T>() || std::has_unique_object_representations_v<T>) {
+    return true;
+  } else {
+    return made_from_bytes_at_compile_time<T> || !listed_types_made_from_bytes<T>::value;
+  }
+}
+
 template <class T, class List = field_list_t<T>>
 struct all_fields_encodable;
 template <class T, class... Ptrs>
@@ -688,7 +758,8 @@ consteval bool listed_fields_follow_the_rules() {
 template <class T>
 consteval bool whole_list_follows_the_rules() {
   return describes_no_base<T>() && members_assignable<T>() && described_literal<T>() &&
-         fields_readable_at_compile_time<T>() && lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>() && lists_whole_unions<T>();
+         fields_readable_at_compile_time<T>() && lists_no_shared_storage<T>() && members_countable<T>() && lists_every_member<T>() && lists_whole_unions<T>() &&
+         unions_weighed<T>();
 }
 
 // Every rule, in order.
@@ -915,8 +986,15 @@ struct field_list_check {
                 "gap made on purpose: alignas on a member, [[no_unique_address]])");
   static_assert(!lists_every_member<T>() || lists_whole_unions<T>(),
                 "vpci::block<Id, T>: a field of T is a member of an anonymous union that is smaller than the "
-                "union (T{...} initializes more bytes than the vpci_fields list holds): the union's other bytes "
-                "would not travel; list the union's largest member");
+                "union, or of an anonymous struct not listed whole (T{...} initializes more bytes than the "
+                "vpci_fields list holds): the other bytes would not travel; list the union's largest member, "
+                "and every member of an anonymous struct");
+  static_assert(!lists_every_member<T>() || !lists_whole_unions<T>() || unions_weighed<T>(),
+                "vpci::block<Id, T>: T holds an anonymous union (or a pointer) whose bytes vpci cannot weigh "
+                "against the vpci_fields list (T is not an aggregate whose members each take a bare "
+                "initializer), so a listed union member smaller than its union, whose other bytes would not "
+                "travel, could not be told; list T's fields with vpci::fields_with_gaps(...), naming each "
+                "union's largest member, or make T an aggregate of plain members");
 };
 // True when T has a wire layout. For a described struct that has none (also as an array's element), a
 // union, or a type whose size is the host's, the failing rule's own static_assert has already spoken, so
