@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <type_traits>
 #include <chrono>
 #include <cstdint>
@@ -687,6 +688,39 @@ BOOST_AUTO_TEST_CASE(a_handler_bound_to_another_executor_runs_there) {
   other.run();
   BOOST_TEST(called);
   BOOST_TEST(typed);
+}
+
+// A token audit: async_serve(vf, use_future) posted its first pass to the handler's executor, and a
+// use_future handler's runs posted work on the system executor's threads: the PF served the window there,
+// racing the VF on the transport (ThreadSanitizer), and its pass outlived the io_context (a use after
+// free). The loop belongs on the transport's thread; only the completion goes to the future.
+BOOST_AUTO_TEST_CASE(serving_with_use_future_runs_the_loop_on_the_transports_thread) {
+  mailbox_fixture f({}, {.service_on_write = false});  // only the serving loop's passes answer
+  struct thread_recorder final : engine::block_handler {
+    std::atomic<std::thread::id> served_on{};
+    ntstatus on_read(vf_index, block_id, std::span<std::byte> out, std::size_t& bytes) override {
+      served_on = std::this_thread::get_id();
+      out[0] = std::byte{42};
+      bytes = 1;
+      return ntstatus::success;
+    }
+    ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return ntstatus::success; }
+  };
+  auto recorder = std::make_shared<thread_recorder>();
+  BOOST_REQUIRE(!f.pf.define_block(0, block_id{9}, std::array<std::byte, 1>{}, block_access::read_write, recorder));
+  std::array<std::byte, 1> value{};
+  boost::system::error_code read_result = errc::device_error;
+  f.vf->async_read_block(block_id{9}, value, [&](boost::system::error_code ec, std::size_t) {
+    read_result = ec;
+    BOOST_TEST(!f.pf.detach_mailbox(0));  // serving ends with success
+  });
+  f.io.poll();  // the request is in the window before serving starts: the first pass answers it
+  std::future<void> served = f.pf.async_serve(0, boost::asio::use_future);
+  f.io.run();
+  served.get();  // throws the error serving ended with
+  BOOST_TEST(!read_result);
+  BOOST_TEST(value[0] == std::byte{42});
+  BOOST_TEST((recorder->served_on.load() == std::this_thread::get_id()));
 }
 
 // The synchronous forms fail with busy while an asynchronous operation or invalidation wait of this

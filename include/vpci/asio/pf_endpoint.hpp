@@ -18,8 +18,9 @@
 // destroy the endpoint.
 //
 // Thread safety: one PF endpoint is used from one thread (or strand) at a time; async_serve's loops run
-// on the handler's executor, which must be that thread; on a transport with write hooks the window is
-// served on the thread that performs the VF's write.
+// where their transport's completions do, dispatched through the handler's executor (a strand there
+// serializes them with the endpoint's other uses; use_future's runs them inline), which must be that
+// thread; on a transport with write hooks the window is served on the thread that performs the VF's write.
 #pragma once
 
 #include <algorithm>
@@ -292,8 +293,12 @@ class pf_endpoint {
   // Cancellation: terminal and partial; serving stops after the pass in progress (the window is never
   // left in the middle of an update) and the attachment stays.
   // Never completes inline; completes on the handler's associated executor (default: the transport's;
-  // for not_found, which has no transport, the system executor), which is also where the loop runs, and
-  // only once the loop's last transport operation has finished. Thread safety: as the endpoint.
+  // for not_found, which has no transport, the system executor), and only once the loop's last transport
+  // operation has finished. The loop's steps come from the transport's executor (its first pass is posted
+  // there) and are dispatched through the handler's executor, as a composed operation's intermediate
+  // steps are: a strand serializes them, and use_future's executor runs them on the transport's thread
+  // (posted to it directly, the first pass ran on a thread of the system executor). Thread safety: as the
+  // endpoint.
   // Memory: serving's state is allocated once, when it starts; the completion's post takes the handler's
   // associated allocator (an executor given as such keeps it; Asio 1.81's any_io_executor allocates its
   // own memory for whatever it runs).

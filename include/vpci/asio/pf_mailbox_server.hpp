@@ -96,7 +96,7 @@ namespace detail {
 using engine::vf_index;
 
 // The user's async_serve handler, type-erased: completes once, posted to the handler's executor (which
-// the serving loop also runs on), with the work kept until then. The post takes its memory from the
+// the serving loop's steps are also dispatched through), with the work kept until then. The post takes its memory from the
 // handler's associated allocator, as every completion of an Asio operation does.
 class serve_completion {
  public:
@@ -347,12 +347,16 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       if (heartbeat_ms_ == 0) return;
       announce_heartbeat(heartbeat_ms_);
     }
-    // The first pass runs from the loop's executor, never inside async_serve's initiation.
+    // The first pass is posted to the transport's executor and from there dispatched to the loop's (the
+    // handler's), as every later step reaches it from a transport or timer completion: never inside
+    // async_serve's initiation, and never on a thread of the loop's executor's own. Posted to the loop's
+    // executor directly, a use_future handler's (which runs posted work on the system executor's threads)
+    // ran the loop on a thread the transport and the endpoint are not used from.
     state_ = loop_state::posted;
-    boost::asio::post(executor_, [self = this->shared_from_this()] {
-      self->state_ = loop_state::idle;
-      self->loop_pass();
-    });
+    boost::asio::post(io_executor(), boost::asio::bind_executor(executor_, [self = this->shared_from_this()] {
+                        self->state_ = loop_state::idle;
+                        self->loop_pass();
+                      }));
   }
 
   void stop_serving(boost::system::error_code reason) override {
