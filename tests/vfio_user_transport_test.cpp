@@ -333,9 +333,19 @@ BOOST_AUTO_TEST_CASE(close_during_a_pending_operation_is_not_a_failure) {
   });
   run_until(f.io, [] { return false; });  // the request sent, its reply awaited
   BOOST_REQUIRE(!read_done);
+  // One queued behind it was pending too: it is aborted as well, not started on the closed connection
+  // (where it failed not_connected, the answer for an operation started after close()).
+  const std::array<std::byte, 4> pattern{std::byte{9}, std::byte{8}, std::byte{7}, std::byte{6}};
+  boost::system::error_code queued = errc::device_error;
+  bool queued_done = false;
+  f.client.async_write(0x40, pattern, [&](boost::system::error_code e, std::size_t) {
+    queued = e;
+    queued_done = true;
+  });
   f.client.close();
-  run_until(f.io, [&] { return read_done; });
+  run_until(f.io, [&] { return read_done && queued_done; });
   BOOST_TEST((read == boost::asio::error::operation_aborted), read.message());
+  BOOST_TEST((queued == boost::asio::error::operation_aborted), queued.message());
   BOOST_TEST(!f.client.lasting_failure(), f.client.lasting_failure().message());
   BOOST_TEST(f.client.peer_alive());
   boost::system::error_code ec;
