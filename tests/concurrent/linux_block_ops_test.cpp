@@ -25,9 +25,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/require.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 
 #include <vpci/asio/ioctl_device.hpp>
@@ -695,6 +697,50 @@ BOOST_AUTO_TEST_CASE(edeadlk_from_the_callback_on_any_executor) {
   unsigned int bytes_returned = 0;
   BOOST_TEST(s.ops->read_cfg_blk(buffer.data(), 6, 1, &bytes_returned) == 0);
   BOOST_TEST(bytes_returned == 6u);
+}
+
+// A token audit: with the endpoint on a work-tracking thread_pool executor, a blocking call made on the
+// pool's thread waited for that thread for good (no -EDEADLK, no STATUS_INVALID_DEVICE_REQUEST): the
+// facades' check knew a pool's plain executor only. Every executor type an io_context or a thread_pool
+// gives with the default allocator (each property a user may require or prefer is a type of its own), and
+// a strand of each, is asked whether the caller runs it, as the facades ask it.
+BOOST_AUTO_TEST_CASE(the_facades_know_their_own_thread_on_every_io_context_and_thread_pool_executor) {
+  boost::asio::thread_pool pool(1);
+  const auto pool_plain = pool.get_executor();
+  const auto pool_tracked = boost::asio::prefer(pool_plain, boost::asio::execution::outstanding_work.tracked);
+  const auto pool_never = boost::asio::require(pool_plain, boost::asio::execution::blocking.never);
+  const auto pool_always = boost::asio::require(pool_plain, boost::asio::execution::blocking.always);
+  const auto pool_continuation = boost::asio::prefer(pool_tracked, boost::asio::execution::relationship.continuation);
+  const std::vector<boost::asio::any_io_executor> on_the_pool{
+      pool_plain, pool_tracked, pool_never, pool_always, pool_continuation,
+      boost::asio::make_strand(pool_tracked), boost::asio::make_strand(pool_never)};
+  for (std::size_t i = 0; i < on_the_pool.size(); ++i) {
+    BOOST_TEST_CONTEXT("pool executor " << i) {
+      const boost::asio::any_io_executor& erased = on_the_pool[i];
+      BOOST_TEST(!detail::running_in_this_thread(erased));  // this thread runs no pool work
+      std::promise<bool> inside;
+      boost::asio::post(pool, [&] { inside.set_value(detail::running_in_this_thread(erased)); });
+      BOOST_TEST(inside.get_future().get());
+    }
+  }
+  boost::asio::io_context io;
+  const auto io_plain = io.get_executor();
+  const auto io_tracked = boost::asio::prefer(io_plain, boost::asio::execution::outstanding_work.tracked);
+  const auto io_never = boost::asio::require(io_tracked, boost::asio::execution::blocking.never);
+  const auto io_continuation = boost::asio::prefer(io_never, boost::asio::execution::relationship.continuation);
+  const std::vector<boost::asio::any_io_executor> on_the_io_context{
+      io_plain, io_tracked, io_never, io_continuation, boost::asio::make_strand(io_never)};
+  for (std::size_t i = 0; i < on_the_io_context.size(); ++i) {
+    BOOST_TEST_CONTEXT("io_context executor " << i) {
+      const boost::asio::any_io_executor& erased = on_the_io_context[i];
+      BOOST_TEST(!detail::running_in_this_thread(erased));
+      bool inside = false;
+      boost::asio::post(io, [&] { inside = detail::running_in_this_thread(erased); });
+      io.restart();
+      io.run_one();
+      BOOST_TEST(inside);
+    }
+  }
 }
 
 // -EOPNOTSUPP from the exported functions without a device (no backend, as pci-hyperv-intf.c answers).

@@ -15,15 +15,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/system/error_code.hpp>
@@ -33,25 +33,44 @@
 
 namespace vpci::detail {
 
+// The executor types of an io_context and of a thread_pool with the default allocator: plain, and with
+// each combination of the properties a user may require or prefer on them (blocking.never, a pool's
+// blocking.always, relationship.continuation, outstanding_work.tracked: each its own type), each also
+// inside a strand. Asks `ask` of the first `executor` holds; false and `answered` unset for none.
+template <class Executor, class Ask, std::uintptr_t... IoBits, unsigned... PoolBits>
+bool ask_standard_executor(const Executor& executor, Ask& ask, bool& answered,
+                           std::integer_sequence<std::uintptr_t, IoBits...>,
+                           std::integer_sequence<unsigned, PoolBits...>) {
+  bool answer = false;
+  const auto try_type = [&]<class E>(std::type_identity<E>) {
+    if (answered) return;
+    if (const auto* e = executor.template target<E>()) {
+      answered = true;
+      answer = ask(*e);
+    } else if (const auto* in_strand = executor.template target<boost::asio::strand<E>>()) {
+      answered = true;
+      answer = ask(*in_strand);
+    }
+  };
+  (try_type(std::type_identity<boost::asio::io_context::basic_executor_type<std::allocator<void>, IoBits>>{}), ...);
+  (try_type(std::type_identity<boost::asio::thread_pool::basic_executor_type<std::allocator<void>, PoolBits>>{}), ...);
+  return answer;
+}
+
 // Hands `ask` the executor inside `executor`, as its own type, when `executor` is type-erased
-// (any_io_executor) and holds one this layer knows: an io_context's (plain or tracking work), a
-// thread_pool's, a strand of one of those or of an any_io_executor. An executor that is not type-erased is
-// handed over as it is; `ask` says what it can of it. False for an erased one of another kind.
+// (any_io_executor) and holds one this layer knows: an io_context's or a thread_pool's (with any of the
+// properties above; a work-tracking pool executor was missed, and a blocking facade called on its thread
+// waited for itself), a strand of one of those or of an any_io_executor. An executor that is not
+// type-erased is handed over as it is; `ask` says what it can of it. False for an erased one of another
+// kind (one with an allocator of its own, say).
 template <class Executor, class Ask>
 bool ask_known_executor(const Executor& executor, Ask ask) {
-  using plain = boost::asio::io_context::executor_type;
-  if constexpr (requires { executor.template target<plain>(); }) {
-    using tracked = std::decay_t<decltype(boost::asio::prefer(std::declval<plain>(),
-                                                              boost::asio::execution::outstanding_work.tracked))>;
-    using pool = boost::asio::thread_pool::executor_type;
-    using erased = boost::asio::any_io_executor;
-    if (const auto* e = executor.template target<plain>()) return ask(*e);
-    if (const auto* e = executor.template target<tracked>()) return ask(*e);
-    if (const auto* e = executor.template target<boost::asio::strand<plain>>()) return ask(*e);
-    if (const auto* e = executor.template target<boost::asio::strand<tracked>>()) return ask(*e);
-    if (const auto* e = executor.template target<pool>()) return ask(*e);
-    if (const auto* e = executor.template target<boost::asio::strand<pool>>()) return ask(*e);
-    if (const auto* e = executor.template target<boost::asio::strand<erased>>()) return ask(*e);
+  if constexpr (requires { executor.template target<boost::asio::io_context::executor_type>(); }) {
+    bool answered = false;
+    const bool answer = ask_standard_executor(executor, ask, answered, std::make_integer_sequence<std::uintptr_t, 8>{},
+                                              std::make_integer_sequence<unsigned, 16>{});
+    if (answered) return answer;
+    if (const auto* e = executor.template target<boost::asio::strand<boost::asio::any_io_executor>>()) return ask(*e);
     return false;
   } else {
     return ask(executor);
