@@ -83,8 +83,9 @@
 // executor: use this one with an event loop, that one without. Returns (NTSTATUS, as the signed LONG):
 // - STATUS_INVALID_PARAMETER at once for a null Context or Buffer, a Length of 0 or above 128 (nothing is
 //   issued);
-// - STATUS_INVALID_DEVICE_REQUEST at once on the thread running the endpoint's executor (an io_context's,
-//   a thread_pool's, a strand of either or of an any_io_executor: the call would wait for its own thread;
+// - STATUS_INVALID_DEVICE_REQUEST at once on the thread running the endpoint's executor (an io_context's
+//   or a thread_pool's, with any blocking, relationship or outstanding-work property and the default
+//   allocator; a strand of either or of an any_io_executor: the call would wait for its own thread;
 //   on another kind of executor's thread it waits for good, as io_event::wait there);
 // - STATUS_INSUFFICIENT_RESOURCES when the request cannot be allocated;
 // - otherwise the request's final status (IoStatus.Status above). A successful read fills all of Length:

@@ -34,8 +34,9 @@
 //                error), or the mailbox layout's revision differs (binding 1);
 //   -EDEADLK     read_cfg_blk or write_cfg_blk called from this facade's invalidation callback (any
 //                executor; another facade's callback on the same thread is not told), or on
-//                the thread running the endpoint's executor when that is an io_context's or a thread_pool's,
-//                or a strand of either or of an any_io_executor, type-erased or not: the call would wait
+//                the thread running the endpoint's executor when that is an io_context's or a thread_pool's
+//                (with any blocking, relationship or outstanding-work property; the default allocator), or
+//                a strand of either or of an any_io_executor, type-erased or not: the call would wait
 //                for that very thread. On a thread of another kind of executor such a call waits for good:
 //                do not make one there (nor destroy there a facade with a callback registered);
 //   -EOPNOTSUPP  the free functions with a null `dev` (pci-hyperv-intf.c's answer when no backend is there);
