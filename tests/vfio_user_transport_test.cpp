@@ -380,6 +380,43 @@ BOOST_AUTO_TEST_CASE(close_during_a_pending_operation_is_not_a_failure) {
   BOOST_TEST(!f.client.lasting_failure());
 }
 
+// A token audit: destroying the client with a read in flight resumed the read into freed memory when the
+// socket's end arrived (ASan: heap-use-after-free), with or without close() first; a queued operation was
+// reached through the freed queue. Each now completes once, with operation_aborted, after the destructor.
+BOOST_AUTO_TEST_CASE(destroying_the_client_with_operations_pending_completes_each_aborted) {
+  scripted_fixture f;
+  f.handshake();
+  std::optional<basic_vfio_user_config_space<steady_timing>> client;
+  client.emplace(f.io, vfio_user_client_options<steady_timing>{std::chrono::seconds(1), f.clock});
+  boost::system::error_code ec;
+  client->open(std::move(f.sockets.client), ec);
+  BOOST_REQUIRE(!ec);
+  BOOST_REQUIRE(f.requests().size() == 3u);  // the handshake's
+  std::array<std::byte, 4> first{};
+  std::array<std::byte, 4> third{};
+  const std::array<std::byte, 4> pattern{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}};
+  std::vector<boost::system::error_code> outcomes(3, errc::device_error);
+  std::vector<int> calls(3, 0);
+  const auto record = [&](std::size_t which) {
+    return [&, which](boost::system::error_code e, std::size_t n) {
+      outcomes[which] = e;
+      ++calls[which];
+      BOOST_TEST(n == 0u);
+    };
+  };
+  client->async_read(0, first, record(0));      // in flight: its reply never comes
+  client->async_write(0x40, pattern, record(1));  // queued behind it
+  client->async_read(8, third, record(2));       // and behind that
+  run_until(f.io, [] { return false; });         // the first request sent, its reply awaited
+  BOOST_REQUIRE(f.requests().size() == 1u);
+  client.reset();
+  BOOST_TEST((calls == std::vector<int>{0, 0, 0}), "none inside the destructor");
+  run_until(f.io, [&] { return calls == std::vector<int>{1, 1, 1}; });
+  BOOST_TEST((calls == std::vector<int>{1, 1, 1}));
+  for (const auto& outcome : outcomes) BOOST_TEST((outcome == boost::asio::error::operation_aborted), outcome.message());
+  BOOST_TEST(f.requests().empty());  // nothing more was sent
+}
+
 // Cancellation is not supported: a cancelled operation still completes with its reply, and the stream stays
 // in step (a half-read reply would desynchronise it).
 BOOST_AUTO_TEST_CASE(cancellation_leaves_the_stream_in_step) {

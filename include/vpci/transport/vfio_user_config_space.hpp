@@ -179,9 +179,13 @@ class basic_vfio_user_config_space {
     requires std::convertible_to<ExecutionContext&, boost::asio::execution_context&>
   basic_vfio_user_config_space(ExecutionContext& context, const std::string& path, const options_type& options = {})
       : basic_vfio_user_config_space(executor_type(context.get_executor()), path, options) {}
-  // Pending deadline completions check this before touching the object.
+  // Every pending completion checks life_ before touching the object: the operations in flight complete
+  // with operation_aborted as the socket's own end (destroyed with it), those queued behind them as they
+  // are posted here; none inside the destructor. (Before, a read in flight then resumed into freed memory.)
   ~basic_vfio_user_config_space() {
     life_->alive = false;
+    for (auto& queued : waiting_) boost::asio::post(socket_.get_executor(), std::move(queued));
+    waiting_.clear();
     drop_interrupt();
   }
 
@@ -238,7 +242,7 @@ class basic_vfio_user_config_space {
   template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_connect(std::string path, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_compose<CompletionToken, void(boost::system::error_code)>(
-        connect_op{this, std::move(path)}, token, socket_);
+        connect_op{this, life_, std::move(path)}, token, socket_);
   }
   // Completion: void(boost::system::error_code). Errors as open(): busy (posted) while an asynchronous
   // operation is pending, and nothing changes then (`socket` is closed). Never completes inline.
@@ -347,7 +351,9 @@ class basic_vfio_user_config_space {
   }
 
   // Completion: void(boost::system::error_code, std::size_t bytes_transferred); never inline. Errors as
-  // read(). No cancellation (see above). `out` and this object must stay valid until completion.
+  // read(). No cancellation (see above). `out` must stay valid until completion. Destroying this object
+  // completes every pending read, write, reset and connect with operation_aborted (after the destructor,
+  // from the executor), as close() does.
   template <class CompletionToken = vpci::default_completion_token_t<executor_type>>
   auto async_read(std::size_t offset, std::span<std::byte> out, CompletionToken&& token = CompletionToken{}) {
     return async_exchange(plan(this, plan::kind::read, offset, out), std::forward<CompletionToken>(token),
@@ -870,6 +876,7 @@ class basic_vfio_user_config_space {
   template <class Adapt>
   struct exchange_op {
     basic_vfio_user_config_space* self;
+    std::shared_ptr<life_state> life;  // self is gone once this says so: complete without touching it
     std::unique_ptr<plan> p;
     Adapt adapt;  // (ec, n) -> the completion's arguments
     enum class state { start, queued, running, writing, reading_header, reading_payload } at{state::start};
@@ -893,7 +900,9 @@ class basic_vfio_user_config_space {
         boost::asio::post(self->socket_.get_executor(), std::move(s));  // never complete inline
         return;
       }
-      // Resumed by the operation before it, which handed the stream over (active_ stayed true).
+      // Resumed by the operation before it, which handed the stream over (active_ stayed true), or by the
+      // destructor.
+      if (!life->alive) return abandon(s);
       at = state::running;
       if (generation != self->generation_) return finish(s, boost::asio::error::operation_aborted);
       boost::system::error_code ec = self->broken_ ? self->broken_ : p->check();
@@ -904,6 +913,7 @@ class basic_vfio_user_config_space {
 
     template <class Self>
     void operator()(Self& s, boost::system::error_code ec, std::size_t) {
+      if (!life->alive) return abandon(s);  // the object was destroyed: its socket ended this I/O
       ec = without_source_location(ec);
       // This side closed the connection (or opened another) since: the I/O belonged to a connection that is
       // gone, and its errors say nothing of the current one.
@@ -967,6 +977,13 @@ class basic_vfio_user_config_space {
       std::apply([&s](auto&&... args) { s.complete(std::forward<decltype(args)>(args)...); }, as_tuple(adapt(ec, n)));
     }
 
+    // The object is gone: nothing of it is touched (its stream, deadline and queue went with it).
+    template <class Self>
+    void abandon(Self& s) {
+      std::apply([&s](auto&&... args) { s.complete(std::forward<decltype(args)>(args)...); },
+                 as_tuple(adapt(boost::asio::error::operation_aborted, 0)));
+    }
+
     static std::tuple<boost::system::error_code> as_tuple(boost::system::error_code ec) { return {ec}; }
     static std::tuple<boost::system::error_code, std::size_t> as_tuple(std::pair<boost::system::error_code, std::size_t> r) {
       return {r.first, r.second};
@@ -979,7 +996,7 @@ class basic_vfio_user_config_space {
                                                         boost::system::error_code>,
                                          void(boost::system::error_code), void(boost::system::error_code, std::size_t)>;
     return boost::asio::async_compose<CompletionToken, signature>(
-        exchange_op<Adapt>{this, std::make_unique<plan>(std::move(p)), std::move(adapt)}, token, socket_);
+        exchange_op<Adapt>{this, life_, std::make_unique<plan>(std::move(p)), std::move(adapt)}, token, socket_);
   }
 
   // Ends the turn of the operation that had the stream: the first one queued gets it (handed over: active_
@@ -1034,6 +1051,7 @@ class basic_vfio_user_config_space {
   // operations started meanwhile queue behind its handshake.
   struct connect_op {
     basic_vfio_user_config_space* self;
+    std::shared_ptr<life_state> life;
     std::string path;
     enum class state { start, connecting, handshaking } at{state::start};
     std::uint64_t generation{0};
@@ -1055,6 +1073,7 @@ class basic_vfio_user_config_space {
     template <class Self>
     void operator()(Self& s, boost::system::error_code ec) {
       if (at != state::connecting) return s.complete(ec);  // refused, or the handshake's verdict
+      if (!life->alive) return s.complete(boost::asio::error::operation_aborted);  // destroyed while connecting
       at = state::handshaking;
       ec = without_source_location(ec);
       if (generation != self->generation_) ec = boost::asio::error::operation_aborted;  // closed meanwhile
