@@ -397,7 +397,10 @@ class sysfs_config_space {
       auto complete = [work = std::move(work), state](handler_type h, boost::system::error_code ec,
                                                       std::size_t n) mutable {
         auto ex = work.get_executor();
-        // The completion's memory comes from the handler's allocator, as any Asio completion's does.
+        // The completion's post carries the handler's allocator: an executor that takes it as a property
+        // (an io_context's, as the handler's own) allocates from it; Asio 1.81's any_io_executor (this
+        // object's) does not carry the property and allocates its own memory, none of it left when the
+        // handler runs. The access's own state (make_shared above) is this object's.
         const auto allocator = boost::asio::get_associated_allocator(h);
         auto call = [h = std::move(h), ec, n, work = std::move(work)]() mutable {
           // The slot belongs to the handler's executor: clear it there, before the handler may reuse it.

@@ -1,7 +1,9 @@
 // vpci/transport/detail/deferred_access.hpp (hosted, not public API): the completion object the in-process
 // transports hand to Asio when an access is performed later (posted, or after a latency timer), so that
 // the access and the user's handler run where the handler's associated executor says, with its allocator
-// and cancellation slot, exactly as if Asio had been given the handler itself.
+// and cancellation slot associated, exactly as if Asio had been given the handler itself. (Whether the post
+// allocates from that allocator is the executor's choice: Asio 1.81's any_io_executor, these transports'
+// executor type, does not carry the allocator property and allocates its own memory.)
 #pragma once
 
 #include <cstddef>
