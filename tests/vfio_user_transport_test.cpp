@@ -383,6 +383,8 @@ BOOST_AUTO_TEST_CASE(close_during_a_pending_operation_is_not_a_failure) {
 // A token audit: destroying the client with a read in flight resumed the read into freed memory when the
 // socket's end arrived (ASan: heap-use-after-free), with or without close() first; a queued operation was
 // reached through the freed queue. Each now completes once, with operation_aborted, after the destructor.
+// And through its handler's executor: a queued one was resumed as a plain function on the socket's, and
+// its completion (made in that step) ran there, on a thread its handler was not bound to.
 BOOST_AUTO_TEST_CASE(destroying_the_client_with_operations_pending_completes_each_aborted) {
   scripted_fixture f;
   f.handshake();
@@ -406,12 +408,19 @@ BOOST_AUTO_TEST_CASE(destroying_the_client_with_operations_pending_completes_eac
   };
   client->async_read(0, first, record(0));      // in flight: its reply never comes
   client->async_write(0x40, pattern, record(1));  // queued behind it
-  client->async_read(8, third, record(2));       // and behind that
+  boost::asio::io_context other;  // the last one's handler is bound to another context
+  client->async_read(8, third, boost::asio::bind_executor(other, [&, handler = record(2)](boost::system::error_code e,
+                                                                                          std::size_t n) {
+                       BOOST_TEST(other.get_executor().running_in_this_thread());
+                       handler(e, n);
+                     }));  // and behind that
   run_until(f.io, [] { return false; });         // the first request sent, its reply awaited
   BOOST_REQUIRE(f.requests().size() == 1u);
   client.reset();
   BOOST_TEST((calls == std::vector<int>{0, 0, 0}), "none inside the destructor");
-  run_until(f.io, [&] { return calls == std::vector<int>{1, 1, 1}; });
+  run_until(f.io, [&] { return calls == std::vector<int>{1, 1, 0}; });
+  BOOST_TEST((calls == std::vector<int>{1, 1, 0}), "the third waits for its own executor");
+  run_until(other, [&] { return calls[2] == 1; });
   BOOST_TEST((calls == std::vector<int>{1, 1, 1}));
   for (const auto& outcome : outcomes) BOOST_TEST((outcome == boost::asio::error::operation_aborted), outcome.message());
   BOOST_TEST(f.requests().empty());  // nothing more was sent

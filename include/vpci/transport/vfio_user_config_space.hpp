@@ -184,7 +184,7 @@ class basic_vfio_user_config_space {
   // are posted here; none inside the destructor. (Before, a read in flight then resumed into freed memory.)
   ~basic_vfio_user_config_space() {
     life_->alive = false;
-    for (auto& queued : waiting_) boost::asio::post(socket_.get_executor(), std::move(queued));
+    for (auto& resume_queued : waiting_) resume_queued();  // each posts itself
     waiting_.clear();
     drop_interrupt();
   }
@@ -891,8 +891,11 @@ class basic_vfio_user_config_space {
         generation = self->generation_;
         if (self->active_) {
           at = state::queued;
+          // Resumed by posting the operation itself, so that its step runs through the handler's executor
+          // (a plain function posted to the socket's ran it, and a completion made there, on the socket's).
           auto shared = std::make_shared<Self>(std::move(s));
-          self->waiting_.push_back([shared] { (*shared)(); });
+          self->waiting_.push_back(
+              [shared, executor = self->socket_.get_executor()] { boost::asio::post(executor, std::move(*shared)); });
           return;
         }
         self->active_ = true;
@@ -1006,9 +1009,9 @@ class basic_vfio_user_config_space {
       active_ = false;
       return;
     }
-    auto next = std::move(waiting_.front());
+    auto resume_next = std::move(waiting_.front());
     waiting_.pop_front();
-    boost::asio::post(socket_.get_executor(), std::move(next));
+    resume_next();  // posts it: it never runs inside this call
   }
 
   // async_open / async_connect refused (busy, or a path too long): nothing changes.
