@@ -86,7 +86,8 @@
 // - STATUS_INVALID_DEVICE_REQUEST at once on the thread running the endpoint's executor (an io_context's
 //   or a thread_pool's, with any blocking, relationship or outstanding-work property and the default
 //   allocator; a strand of either or of an any_io_executor: the call would wait for its own thread;
-//   on another kind of executor's thread it waits for good, as io_event::wait there);
+//   on another kind of executor's thread (a strand of a strand, one with an allocator of its own, a
+//   user's executor type) it waits for good, as io_event::wait there);
 // - STATUS_INSUFFICIENT_RESOURCES when the request cannot be allocated;
 // - otherwise the request's final status (IoStatus.Status above). A successful read fills all of Length:
 //   the bytes past a block shorter than Length are zeroed (VPCI_READ_BLOCK reports no byte count; binding

@@ -37,7 +37,8 @@
 //                the thread running the endpoint's executor when that is an io_context's or a thread_pool's
 //                (with any blocking, relationship or outstanding-work property; the default allocator), or
 //                a strand of either or of an any_io_executor, type-erased or not: the call would wait
-//                for that very thread. On a thread of another kind of executor such a call waits for good:
+//                for that very thread. On a thread of another kind of executor (a strand of a strand, one
+//                with an allocator of its own, a user's executor type) such a call waits for good:
 //                do not make one there (nor destroy there a facade with a callback registered);
 //   -EOPNOTSUPP  the free functions with a null `dev` (pci-hyperv-intf.c's answer when no backend is there);
 //   -errno       a transport's own system error (sysfs' EACCES, ...), passed through.
