@@ -680,20 +680,27 @@ template <class T, class... Ptrs>
 struct listed_bytes<T, std::tuple<Ptrs...>>
     : std::integral_constant<std::size_t, (sizeof(typename member_type<Ptrs>::type) + ... + 0)> {};
 
+// Whether what each initializer of T{...} initializes can be recorded: an aggregate whose members take
+// bare initializers, each made in a constant expression.
+template <class T>
+consteval bool union_bytes_recorded() {
+  if constexpr (!counted<T>() || !members_countable<T>() || !element_probe<T>::accepts) {
+    return false;
+  } else {
+    return initialized_bytes_known<T>(std::make_index_sequence<listed_initializers<T>::value>{});
+  }
+}
+
 // True unless a listed field is a member of an anonymous union that is smaller than the union (or
 // T{...} initializes more bytes than the listed fields hold in any other way), once the count holds.
 template <class T>
 consteval bool lists_whole_unions() {
-  if constexpr (!counted<T>() || !members_countable<T>() || !lists_every_member<T>() ||
-                !element_probe<T>::accepts) {
+  if constexpr (!counted<T>() || !members_countable<T>() || !lists_every_member<T>()) {
     return true;
+  } else if constexpr (!union_bytes_recorded<T>()) {
+    return true;  // unions_weighed below
   } else {
-    constexpr auto initializers = std::make_index_sequence<listed_initializers<T>::value>{};
-    if constexpr (!initialized_bytes_known<T>(initializers)) {
-      return true;
-    } else {
-      return initialized_bytes<T>(initializers) == listed_bytes<T>::value;
-    }
+    return initialized_bytes<T>(std::make_index_sequence<listed_initializers<T>::value>{}) == listed_bytes<T>::value;
   }
 }
 
@@ -714,14 +721,6 @@ template <class T, class... Ptrs>
 struct listed_types_made_from_bytes<T, std::tuple<Ptrs...>>
     : std::bool_constant<(made_from_bytes_at_compile_time<std::remove_all_extents_t<typename member_type<Ptrs>::type>> &&
                           ...)> {};
-template <class T>
-consteval bool union_bytes_recorded() {
-  if constexpr (!counted<T>() || !members_countable<T>() || !element_probe<T>::accepts) {
-    return false;
-  } else {
-    return initialized_bytes_known<T>(std::make_index_sequence<listed_initializers<T>::value>{});
-  }
-}
 // (Nested: g++ instantiates a function named after an operand of || that a true one before it decides.)
 template <class T>
 consteval bool unions_weighed() {
