@@ -96,8 +96,8 @@ namespace detail {
 using engine::vf_index;
 
 // The user's async_serve handler, type-erased: completes once, posted to the handler's executor (which
-// the serving loop's steps are also dispatched through), with the work kept until then. The post takes its memory from the
-// handler's associated allocator, as every completion of an Asio operation does.
+// the serving loop's steps are also dispatched through), with the work kept until then. The post carries
+// the handler's associated allocator (pf_endpoint::async_serve: an executor that takes it uses it).
 class serve_completion {
  public:
   virtual ~serve_completion() = default;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -36,19 +37,17 @@ namespace vpci::detail {
 // The executor types of an io_context and of a thread_pool with the default allocator: plain, and with
 // each combination of the properties a user may require or prefer on them (blocking.never, a pool's
 // blocking.always, relationship.continuation, outstanding_work.tracked: each its own type), each also
-// inside a strand. Asks `ask` of the first `executor` holds; false and `answered` unset for none.
+// inside a strand. `ask`'s answer for the first of them `executor` holds; none when it holds none.
 template <class Executor, class Ask, std::uintptr_t... IoBits, unsigned... PoolBits>
-bool ask_standard_executor(const Executor& executor, Ask& ask, bool& answered,
-                           std::integer_sequence<std::uintptr_t, IoBits...>,
-                           std::integer_sequence<unsigned, PoolBits...>) {
-  bool answer = false;
+std::optional<bool> ask_standard_executor(const Executor& executor, Ask& ask,
+                                          std::integer_sequence<std::uintptr_t, IoBits...>,
+                                          std::integer_sequence<unsigned, PoolBits...>) {
+  std::optional<bool> answer;
   const auto try_type = [&]<class E>(std::type_identity<E>) {
-    if (answered) return;
+    if (answer) return;
     if (const auto* e = executor.template target<E>()) {
-      answered = true;
       answer = ask(*e);
     } else if (const auto* in_strand = executor.template target<boost::asio::strand<E>>()) {
-      answered = true;
       answer = ask(*in_strand);
     }
   };
@@ -59,17 +58,16 @@ bool ask_standard_executor(const Executor& executor, Ask& ask, bool& answered,
 
 // Hands `ask` the executor inside `executor`, as its own type, when `executor` is type-erased
 // (any_io_executor) and holds one this layer knows: an io_context's or a thread_pool's (with any of the
-// properties above; a work-tracking pool executor was missed, and a blocking facade called on its thread
-// waited for itself), a strand of one of those or of an any_io_executor. An executor that is not
+// properties above: a facade that missed one waited on its thread for itself), a strand of one of those
+// or of an any_io_executor. An executor that is not
 // type-erased is handed over as it is; `ask` says what it can of it. False for an erased one of another
 // kind (one with an allocator of its own, say).
 template <class Executor, class Ask>
 bool ask_known_executor(const Executor& executor, Ask ask) {
   if constexpr (requires { executor.template target<boost::asio::io_context::executor_type>(); }) {
-    bool answered = false;
-    const bool answer = ask_standard_executor(executor, ask, answered, std::make_integer_sequence<std::uintptr_t, 8>{},
-                                              std::make_integer_sequence<unsigned, 16>{});
-    if (answered) return answer;
+    const std::optional<bool> answer = ask_standard_executor(
+        executor, ask, std::make_integer_sequence<std::uintptr_t, 8>{}, std::make_integer_sequence<unsigned, 16>{});
+    if (answer) return *answer;
     if (const auto* e = executor.template target<boost::asio::strand<boost::asio::any_io_executor>>()) return ask(*e);
     return false;
   } else {
