@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -780,6 +781,67 @@ BOOST_AUTO_TEST_CASE(one_client_at_a_time_and_cancellation) {
   BOOST_TEST(f.done);
   BOOST_TEST((f.served == errc::cancelled));
   BOOST_TEST(!f.server.serving());
+}
+
+// Destroying the server while it serves ends serving: the completion runs once, after the destructor,
+// with operation_aborted, the client reads the connection's end, and what the client sends afterwards
+// reaches nothing (it reached the freed server before). At each point a session can be in: its first step
+// posted, waiting for a message, inside one (the header read, the payload pending).
+BOOST_AUTO_TEST_CASE(destroying_the_server_while_it_serves_ends_serving_aborted) {
+  for (int point = 0; point < 3; ++point) {
+    BOOST_TEST_CONTEXT("point " << point) {
+      boost::asio::io_context io;
+      vfio_user_device_space space{io};
+      std::optional<vfio_user_device_server> server(std::in_place, space);
+      int fds[2];
+      BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+      const int client = fds[0];
+      int calls = 0;
+      bool in_destructor = false;
+      bool called_in_destructor = false;
+      boost::system::error_code served;
+      server->async_serve(socket_type(io, boost::asio::local::stream_protocol(), fds[1]), [&](boost::system::error_code ec) {
+        ++calls;
+        served = ec;
+        called_in_destructor = called_in_destructor || in_destructor;
+      });
+      const auto turn = [&] {
+        for (int i = 0; i < 100; ++i) {
+          io.restart();
+          if (io.poll() == 0) break;
+        }
+      };
+      if (point >= 1) {
+        const bytes version = message(1, vu::command::version, vu::version{0, 1, {}});
+        BOOST_REQUIRE(detail::vfio_user_send(client, version, {}) == 0);
+        turn();
+        std::array<std::byte, 512> reply{};
+        BOOST_TEST(::recv(client, reply.data(), reply.size(), MSG_DONTWAIT) > 16);
+      }
+      const bytes read = message(2, vu::command::region_read, vu::region_access{0, 7, 4});
+      if (point == 2) {
+        BOOST_REQUIRE(::send(client, read.data(), 16, 0) == 16);
+        turn();
+      }
+      in_destructor = true;
+      server.reset();
+      in_destructor = false;
+      BOOST_TEST(calls == 0);
+      // The rest of the message (or a whole one), after the server is gone.
+      const std::size_t from = point == 2 ? 16 : 0;
+      (void)::send(client, read.data() + from, read.size() - from, MSG_NOSIGNAL);
+      turn();
+      BOOST_TEST(calls == 1);
+      BOOST_TEST((served == boost::asio::error::operation_aborted), served.message());
+      BOOST_TEST(!called_in_destructor);
+      std::array<std::byte, 64> after{};
+      // The end, no reply (reset: the server closed with the client's bytes unread).
+      const ssize_t n = ::recv(client, after.data(), after.size(), MSG_DONTWAIT);
+      const int error = n < 0 ? errno : 0;
+      BOOST_TEST((n == 0 || (n < 0 && error == ECONNRESET)), "recv " << n << ", errno " << error);
+      ::close(client);
+    }
+  }
 }
 
 // The server takes each connection it serves: serving() turns false as soon as a connection ended, so the

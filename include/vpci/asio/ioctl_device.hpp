@@ -100,7 +100,9 @@
 // Threading: device_io_control and cancel_io may be called from any thread (they hand the work to the
 // endpoint's executor and never wait); completion routines run on the endpoint's executor. io_event::wait
 // blocks its caller: never on the thread running the endpoint's executor. The caller keeps the buffers and
-// the status block valid until completion (METHOD_NEITHER). The endpoint must outlive the facade; requests
+// the status block valid until completion (METHOD_NEITHER). The endpoint must outlive every call into the
+// facade, not the facade itself: destroyed first, it completes its pending requests (the device gone) and
+// the queued ones complete with their status, after which the facade may only be destroyed. Requests
 // pending when the facade is destroyed still complete, the queued ones included (they still start as
 // slots free). The queue is kept on the endpoint's executor, so it needs no lock.
 #pragma once

@@ -78,6 +78,7 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -190,7 +191,11 @@ class vfio_user_device_server {
   }
   vfio_user_device_server(const vfio_user_device_server&) = delete;
   vfio_user_device_server& operator=(const vfio_user_device_server&) = delete;
+  // Destroying the server while it serves ends serving: the connection is closed and the completion runs
+  // afterwards (never inside the destructor) with boost::asio::error::operation_aborted; nothing the
+  // client sent is handled any more. On the connection's executor's thread, as every call here.
   ~vfio_user_device_server() {
+    if (session_) session_->abandon();
     space_.set_interrupt({});
     drop_eventfd();
     drop_unmask_eventfd();
@@ -206,13 +211,14 @@ class vfio_user_device_server {
   // - vpci::errc::busy: this server already serves a client (`connection` is closed; the served one is
   //   untouched);
   // - vpci::errc::cancelled: cancelled;
+  // - boost::asio::error::operation_aborted: the server was destroyed;
   // - the socket's errors, unchanged.
   // When serving ends the client's eventfd is closed and the interrupt state reset (the spec's reconnect
   // rule: descriptors of the old client are closed).
   // Cancellation: terminal, partial and total through the handler's cancellation slot (the way to end
   // serving from this side).
-  // Thread safety: the connection's executor's thread only; the server and its space must outlive the
-  // operation.
+  // Thread safety: the connection's executor's thread only. The space must outlive the server; the server
+  // may go while serving (the destructor ends it).
   template <class CompletionToken = vpci::default_completion_token_t<socket_type::executor_type>>
   auto async_serve(socket_type connection, CompletionToken&& token = CompletionToken{}) {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
@@ -554,12 +560,12 @@ class vfio_user_device_server {
   class session : public std::enable_shared_from_this<session> {
    public:
     session(vfio_user_device_server& server, socket_type socket, std::unique_ptr<detail::serve_completion> done)
-        : server_(server), socket_(std::move(socket)), done_(std::move(done)) {}
+        : server_(&server), socket_(std::move(socket)), done_(std::move(done)) {}
 
     void start() {
       boost::system::error_code ignored;
       socket_.non_blocking(true, ignored);
-      server_.reset_connection_state();
+      server_->reset_connection_state();
       rx_.resize(vfio_user::header_size + max_payload);
       // The first step is posted: serving never completes inline.
       boost::asio::post(socket_.get_executor(), [self = this->shared_from_this()] { self->read_header(); });
@@ -570,6 +576,12 @@ class vfio_user_device_server {
       stop_reason_ = reason;
       boost::system::error_code ignored;
       socket_.cancel(ignored);
+    }
+    // The server is being destroyed: the session lets go of it and ends at its next step, which every
+    // path reaches through stop_reason_ before touching the server (the unmask line's rule too).
+    void abandon() noexcept {
+      server_ = nullptr;
+      stop(boost::asio::error::operation_aborted);
     }
 
    private:
@@ -615,7 +627,7 @@ class vfio_user_device_server {
         got_ += static_cast<std::size_t>(n);
         if (discarding_ != 0) dropped += static_cast<std::size_t>(n);
       }
-      if (discarding_ != 0) return send(server_.refuse_oversized(header_));
+      if (discarding_ != 0) return send(server_->refuse_oversized(header_));
       if (need_ == vfio_user::header_size) {
         auto h = vfio_user::decode_header(std::span<const std::byte>(rx_.data(), vfio_user::header_size));
         if (!h) return finish(make_error_code(errc::protocol_violation));
@@ -631,7 +643,7 @@ class vfio_user_device_server {
           return receive();
         }
       }
-      auto reply = server_.handle(header_, std::span<const std::byte>(rx_.data() + vfio_user::header_size,
+      auto reply = server_->handle(header_, std::span<const std::byte>(rx_.data() + vfio_user::header_size,
                                                                         header_.payload_size()),
                                   fds_);
       fds_.clear();  // descriptors the message did not use
@@ -660,12 +672,14 @@ class vfio_user_device_server {
       boost::system::error_code ignored;
       socket_.shutdown(socket_type::shutdown_both, ignored);
       socket_.close(ignored);
-      server_.reset_connection_state();
-      server_.session_.reset();
+      if (server_ != nullptr) {
+        server_->reset_connection_state();
+        server_->session_.reset();
+      }
       done_->complete(ec);
     }
 
-    vfio_user_device_server& server_;
+    vfio_user_device_server* server_;  // null once the server is destroyed
     socket_type socket_;  // the connection, the session's own: no completion reaches a socket of the caller's
     std::unique_ptr<detail::serve_completion> done_;
     std::vector<std::byte> rx_;
