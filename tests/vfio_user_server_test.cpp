@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -842,6 +843,81 @@ BOOST_AUTO_TEST_CASE(destroying_the_server_while_it_serves_ends_serving_aborted)
       ::close(client);
     }
   }
+}
+
+// A reset function may destroy the server (a device that goes away at its reset): serving ends with
+// operation_aborted and the reset is not answered. The server went on with the reset in freed memory and
+// sent its reply after the destructor.
+BOOST_AUTO_TEST_CASE(a_reset_function_that_destroys_the_server_ends_serving_unanswered) {
+  boost::asio::io_context io;
+  vfio_user_device_space space{io};
+  std::unique_ptr<vfio_user_device_server> server;
+  int resets = 0;
+  server = std::make_unique<vfio_user_device_server>(space, [&]() -> boost::system::error_code {
+    ++resets;
+    server.reset();
+    return {};
+  });
+  int fds[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  const int client = fds[0];
+  int calls = 0;
+  boost::system::error_code served;
+  server->async_serve(socket_type(io, boost::asio::local::stream_protocol(), fds[1]), [&](boost::system::error_code ec) {
+    ++calls;
+    served = ec;
+  });
+  const auto turn = [&] {
+    for (int i = 0; i < 100; ++i) {
+      io.restart();
+      if (io.poll() == 0) break;
+    }
+  };
+  BOOST_REQUIRE(detail::vfio_user_send(client, message(1, vu::command::version, vu::version{0, 1, {}}), {}) == 0);
+  turn();
+  std::array<std::byte, 512> reply{};
+  BOOST_TEST(::recv(client, reply.data(), reply.size(), MSG_DONTWAIT) > 16);
+  BOOST_REQUIRE(detail::vfio_user_send(client, bare(2, vu::command::device_reset), {}) == 0);
+  turn();
+  BOOST_TEST(resets == 1);
+  BOOST_TEST(!server);
+  BOOST_TEST(calls == 1);
+  BOOST_TEST((served == boost::asio::error::operation_aborted), served.message());
+  const ssize_t n = ::recv(client, reply.data(), reply.size(), MSG_DONTWAIT);
+  BOOST_TEST(n == 0, "recv " << n << " (a reply, or the connection still open)");
+  ::close(client);
+}
+
+// The usual way to replace a server, `server = make_unique<...>(space)`, makes the new one before the old
+// one goes: the old one's destructor took the space's interrupt line from the new one, whose client then
+// never saw an interrupt (installed, and silent).
+BOOST_AUTO_TEST_CASE(a_server_made_to_replace_another_keeps_the_interrupt) {
+  boost::asio::io_context io;
+  vfio_user_device_space space{io};
+  auto server = std::make_unique<vfio_user_device_server>(space);
+  server = std::make_unique<vfio_user_device_server>(space);
+  detail::vfio_user_fd_list none;
+  const auto send = [&](const bytes& m, detail::vfio_user_fd_list& fds) {
+    auto h = vu::decode_header(m);
+    BOOST_REQUIRE(h.has_value());
+    return server->handle(*h, std::span<const std::byte>(m).subspan(16), fds);
+  };
+  BOOST_REQUIRE(send(message(1, vu::command::version, vu::version{0, 1, R"({"capabilities":{}})"}), none).size() > 16u);
+  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  detail::vfio_user_fd_list fds;
+  fds.push(::dup(efd));
+  BOOST_TEST(send(message(2, vu::command::device_set_irqs,
+                          vu::irq_set{20, vu::irq_set_data_eventfd | vu::irq_set_action_trigger, 0, 0, 1, {}}),
+                  fds)
+                 .size() == 16u);
+  BOOST_TEST(server->interrupt_installed());
+  space.signal_peer();
+  BOOST_TEST(drain_eventfd(efd) == 1u);
+  // The last server lets go of the line: a line left to a destroyed server would call into freed memory.
+  server.reset();
+  space.signal_peer();
+  BOOST_TEST(drain_eventfd(efd) == 0u);
+  ::close(efd);
 }
 
 // The server takes each connection it serves: serving() turns false as soon as a connection ended, so the

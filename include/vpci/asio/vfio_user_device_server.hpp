@@ -161,12 +161,23 @@ class vfio_user_device_space {
   // The memory model: the device's header and register kinds (device_write, set_register_kind, ...).
   [[nodiscard]] memory_config_space& model() noexcept { return model_; }
 
-  // The server's interrupt line (one server per space at a time).
-  void set_interrupt(std::function<void()> raise) { interrupt_ = std::move(raise); }
+  // The server's interrupt line. One server serves a space at a time: the one made last holds the line, so
+  // a server made to replace another before that one is destroyed keeps it; `owner` lets go only of a
+  // line still its own.
+  void set_interrupt(const void* owner, std::function<void()> raise) {
+    interrupt_ = std::move(raise);
+    interrupt_owner_ = owner;
+  }
+  void release_interrupt(const void* owner) noexcept {
+    if (interrupt_owner_ != owner) return;
+    interrupt_ = {};
+    interrupt_owner_ = nullptr;
+  }
 
  private:
   memory_config_space model_;
   std::function<void()> interrupt_;
+  const void* interrupt_owner_{nullptr};
   std::uint64_t signals_{0};
 };
 
@@ -187,16 +198,17 @@ class vfio_user_device_server {
 
   explicit vfio_user_device_server(vfio_user_device_space& space, reset_function reset = {})
       : space_(space), reset_(std::move(reset)) {
-    space_.set_interrupt([this] { raise_interrupt(); });
+    space_.set_interrupt(this, [this] { raise_interrupt(); });
   }
   vfio_user_device_server(const vfio_user_device_server&) = delete;
   vfio_user_device_server& operator=(const vfio_user_device_server&) = delete;
   // Destroying the server while it serves ends serving: the connection is closed and the completion runs
   // afterwards (never inside the destructor) with boost::asio::error::operation_aborted; nothing the
-  // client sent is handled any more. On the connection's executor's thread, as every call here.
+  // client sent is handled any more, nor is the message that destroyed it (from the reset function or a
+  // write hook) answered. On the connection's executor's thread, as every call here.
   ~vfio_user_device_server() {
     if (session_) session_->abandon();
-    space_.set_interrupt({});
+    space_.release_interrupt(this);
     drop_eventfd();
     drop_unmask_eventfd();
   }
@@ -374,7 +386,13 @@ class vfio_user_device_server {
       case command::device_reset: {
         if (!payload.empty()) return EINVAL;
         if (!reset_) return ENOTSUP;
-        if (reset_()) return EIO;
+        // The reset function may destroy the server (a device that goes away at its reset): it runs from a
+        // copy, and nothing of the server is touched after it once the server is gone.
+        const std::weak_ptr<const bool> alive = life_;
+        const reset_function reset = reset_;
+        const bool failed = static_cast<bool>(reset());
+        if (alive.expired()) return ECANCELED;
+        if (failed) return EIO;
         masked_ = false;
         deliver_pending();
         encode_empty_reply(h, out);
@@ -647,6 +665,8 @@ class vfio_user_device_server {
                                                                         header_.payload_size()),
                                   fds_);
       fds_.clear();  // descriptors the message did not use
+      // The server destroyed by what the message ran (its reset function, a write hook): no answer.
+      if (stop_reason_) return finish(stop_reason_);
       send(std::move(reply));
     }
 
@@ -706,6 +726,7 @@ class vfio_user_device_server {
 
   vfio_user_device_space& space_;
   reset_function reset_;
+  std::shared_ptr<const bool> life_{std::make_shared<const bool>(true)};  // expires with the server
   std::shared_ptr<session> session_;
   int eventfd_{-1};
   std::shared_ptr<unmask_line> unmask_;
