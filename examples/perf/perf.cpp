@@ -846,14 +846,21 @@ class load_generator {
   // next run to replace.
   [[noreturn]] void abandon() {
     std::fprintf(stderr, "vpci-perf: second signal: exiting without waiting for the operations in flight\n");
-    settle_seconds();
+    settle_figures();
     figures_to_print::kept().print(o_, f_);  // unless a signal after the load printed them
     std::fflush(stdout);
     std::fflush(stderr);
     std::_Exit(130);
   }
-  void settle_seconds() {
+  // The figures taken at the end, of the load or of the tool at a second signal: the seconds, and binding
+  // 1's config accesses per operation (at a second signal they include what the operations in flight
+  // made, as the seconds include their time).
+  void settle_figures() {
     if (measuring_) f_.seconds = std::chrono::duration<double>(stopped_at_.value_or(clock_type::now()) - measure_start_).count();
+    if (hooks_.accesses && measuring_ && f_.operations() != 0 && !f_.accesses_per_op) {
+      if (const auto n = hooks_.accesses(); n)
+        f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.operations());
+    }
   }
   void end_run(std::string why) {
     if (!f_.ended_by) f_.ended_by = std::move(why);
@@ -862,11 +869,7 @@ class load_generator {
 
   void retire() {
     if (--active_ != 0) return;
-    settle_seconds();
-    if (hooks_.accesses && measuring_ && f_.operations() != 0) {
-      if (const auto n = hooks_.accesses(); n)
-        f_.accesses_per_op = static_cast<double>(*n) / static_cast<double>(f_.operations());
-    }
+    settle_figures();
     progress_.cancel();
     done_();
   }
