@@ -146,6 +146,8 @@ vpci_compile_fail(block_union_member_smaller_than_the_union block_union_member_s
 vpci_compile_fail(block_nonaggregate_union_member_smaller_than_the_union
                   block_nonaggregate_union_member_smaller_than_the_union.cpp
                   "T holds an anonymous union \\(or a pointer\\) whose bytes vpci cannot weigh")
+vpci_compile_fail(block_nonaggregate_union_beside_a_listed_array block_nonaggregate_union_beside_a_listed_array.cpp
+                  "T holds an anonymous union \\(or a pointer\\) whose bytes vpci cannot weigh")
 vpci_compile_fail(block_union_member_beside_uncountable_members block_union_member_beside_uncountable_members.cpp
                   "T holds an anonymous union \\(or a pointer\\) whose bytes vpci cannot weigh")
 vpci_compile_fail(block_anonymous_struct_not_listed_whole block_anonymous_struct_not_listed_whole.cpp

@@ -302,6 +302,28 @@ BOOST_AUTO_TEST_CASE(len8_disagreeing_with_the_packet_is_malformed) {
   BOOST_TEST(vmbus::decode_descriptor(with_len8(4)).has_value());
 }
 
+// The first bytes of a longer packet (a frame decoder keeps 168) are judged against the packet's length:
+// a payload that starts beyond the bytes held but inside the packet is where it should be (payload_of
+// then gives none), and a length below the bytes held cannot be (the bytes would be another packet's).
+BOOST_AUTO_TEST_CASE(a_descriptor_is_judged_against_the_packets_length_not_the_bytes_held) {
+  bytes held(168, std::byte{0});
+  vmbus::store_descriptor(vmbus::packet_descriptor{6, 25, 50, 0, 7}, held.data());  // payload at 200, 400 bytes
+  BOOST_TEST((vmbus::find_descriptor_fault(held, 400) == vmbus::descriptor_fault::none));
+  const auto d = vmbus::decode_descriptor(held, 400);
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST(d->transaction_id == 7u);
+  BOOST_TEST(vmbus::payload_of(held, *d).empty());
+  BOOST_TEST((vmbus::find_descriptor_fault(held, 199) == vmbus::descriptor_fault::payload_offset));
+
+  bytes whole(24, std::byte{0});
+  vmbus::store_descriptor(vmbus::make_descriptor(6, 24, 1), whole.data());
+  BOOST_TEST((vmbus::find_descriptor_fault(whole, 24) == vmbus::descriptor_fault::none));
+  for (std::size_t claimed : {std::size_t{0}, std::size_t{16}, std::size_t{23}}) {
+    BOOST_TEST((vmbus::find_descriptor_fault(whole, claimed) == vmbus::descriptor_fault::truncated), claimed);
+    BOOST_TEST((vmbus::decode_descriptor(whole, claimed).error() == errc::truncated_message), claimed);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(hyperv_read_request)

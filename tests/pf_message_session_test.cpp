@@ -824,6 +824,35 @@ BOOST_FIXTURE_TEST_CASE(a_linux_resources_assigned2_of_224_bytes_is_answered_bad
   BOOST_TEST(store.counters(vf0).violations == 0u);
 }
 
+// INVALIDATE_BLOCK is the PF's own message: from a VF it is unserved whatever its length, so in a packet
+// longer than 168 bytes (where a message the session serves is a violation) it is answered STATUS_BAD_DATA
+// when a completion is asked for, and the stream goes on.
+BOOST_FIXTURE_TEST_CASE(an_invalidate_block_from_the_vf_longer_than_168_bytes_is_answered_bad_data, fixture) {
+  std::vector<std::byte> packet(hyperv::invalidate::wire_size);
+  BOOST_REQUIRE(hyperv::encode(hyperv::invalidate{slot0, block_mask{1}}, packet).has_value());
+  packet.resize(256);
+  hyperv::vmbus::store_descriptor(hyperv::vmbus::make_descriptor(hyperv::vmbus::packet_data_inband, 256, 7,
+                                                                 hyperv::vmbus::flag_completion_requested),
+                                  packet.data());
+  std::vector<std::byte> input(4);
+  le::store_u32(input.data(), 256);
+  input.insert(input.end(), packet.begin(), packet.end());
+  const pf_input_step step = session0.on_input(input, out);
+  BOOST_TEST(step.error == no_error);
+  BOOST_TEST(step.consumed == input.size());
+  BOOST_TEST(step.reply.status == ntstatus::bad_data);
+  // pci_response: a completion (type 11, offset8 2, len8 3), transaction 7, STATUS_BAD_DATA, padded to 24.
+  const auto bad_data = vpci::test::make_bytes({0x18, 0x00, 0x00, 0x00, 0x0B, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00,
+                                                0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0B, 0x09, 0x00, 0xC0,
+                                                0x00, 0x00, 0x00, 0x00});
+  BOOST_TEST(ints(std::span<const std::byte>{out}.first(step.reply.size)) == ints(bad_data), boost::test_tools::per_element());
+  hand_off(session0);
+  BOOST_TEST(session0.counters().unsupported_messages == 1u);
+  BOOST_TEST(store.quarantined(vf0) == quarantine_reason::none);
+  BOOST_TEST(store.counters(vf0).violations == 0u);
+  BOOST_TEST(answer(session0, read_packet(10, 3, slot0, 16)).status == ntstatus::success);
+}
+
 // A message the session serves in a packet longer than 168 bytes is longer than its largest legal form:
 // a violation, as when a transport hands the whole packet to on_packet, though the framing kept only the
 // first 168 bytes (the decoders never see the length).

@@ -1397,6 +1397,88 @@ BOOST_AUTO_TEST_CASE(a_pf_leaving_invalidated_set_with_nothing_to_take_costs_a_w
   BOOST_TEST(s.vf.take_invalidations().bits() == 0b100u);
 }
 
+// A signal ends the back-off of the looks (docs/protocol.md 4.3): the PF signals when it takes an
+// acknowledgement, and a VF that sleeps until signalled reads nothing else. Here the back-off was built by
+// a slow request's polls (a signalled VF polls an unanswered request every watch interval) on a PF that kept
+// INVALIDATED up with an acknowledgement it did not take; the request timed out and the VF sleeps. When the
+// PF takes the acknowledgement, raises block 5 and signals, the status read that answers the signal looks
+// at once. Without that, the look waited for the back-off's next time (160 ms), and as no status is read
+// before another signal, block 5 was not delivered at all.
+BOOST_AUTO_TEST_CASE(a_signal_ends_the_look_backoff_of_a_vf_that_sleeps_until_signalled) {
+  const std::uint64_t watch = vf_mailbox_config{}.watch_interval_ns;
+  vf_mailbox_config signalled;
+  signalled.use_signal = true;
+  harness s(signalled, mailbox::capability::invalidation | mailbox::capability::signal);
+  s.pf_answers = false;
+  s.pf.invalidate(0b100);
+  s.pf.set(reg::invalidate_ack_low, 0b100);  // an acknowledgement of bit 2 the PF has not taken
+  s.vf.watch_invalidations(true);
+  const std::uint64_t start = s.now;
+  std::array<std::byte, 16> out{};
+  (void)s.read(5, out, start + 10 * watch);  // never answered: polled every watch interval, then timed out
+  s.run(start + 20 * watch);
+  BOOST_REQUIRE(s.done.size() == 1u);
+  BOOST_TEST((s.done[0].error == errc::timeout));
+  std::vector<std::uint64_t> looked;
+  for (const auto& t : s.trace)
+    if (t.what == kind::read && t.offset == mailbox::ack_area) looked.push_back((t.at - start) / watch);
+  // The probe's look, the request's first poll, then intervals 1, 2, 4 and 8; the next is due at 16.
+  BOOST_TEST(looked == (std::vector<std::uint64_t>{0, 0, 1, 2, 4, 8}), boost::test_tools::per_element());
+  const mailbox_action asleep = s.settle();
+  BOOST_TEST(asleep.until == ~std::uint64_t{0});  // sleeps until signalled
+  BOOST_TEST(s.vf.pending_invalidations().empty());
+  // At 12 intervals the PF takes the acknowledgement, raises block 5 and signals.
+  s.now = start + 12 * watch;
+  s.pf.service(reg::invalidate_ack_low);
+  s.pf.invalidate(std::uint64_t{1} << 5);
+  s.vf.wake();
+  const std::size_t mark = s.trace.size();
+  const mailbox_action after = s.settle();
+  BOOST_TEST(s.script(mark) == (script_t{"R 20 4", "R 30 8", "R 28 8", "W 30 4", "wait"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(s.vf.take_invalidations().bits() == (std::uint64_t{1} << 5));  // at once, no time passed
+  BOOST_TEST(after.until == ~std::uint64_t{0});
+  BOOST_TEST(s.trace.back().at == start + 12 * watch);
+}
+
+// A look that finds bits ends the back-off of the looks (docs/protocol.md 4.3): a fruitless look after it
+// starts a new row. The look right after the VF's acknowledgement usually finds the registers not cleared
+// yet (the PF takes it at its own poll): with the old row's back-off kept, that look pushed the next one 16
+// watch intervals away, and a block raised meanwhile was delivered 160 ms late instead of at the next
+// interval.
+BOOST_AUTO_TEST_CASE(a_look_that_finds_bits_ends_the_look_backoff) {
+  const std::uint64_t watch = vf_mailbox_config{}.watch_interval_ns;
+  harness h;
+  h.pf_answers = false;  // the PF acts below, at the times given
+  h.pf.invalidate(0b100);
+  h.pf.set(reg::invalidate_ack_low, 0b1);  // an acknowledgement the PF does not take for 90 ms
+  h.vf.watch_invalidations(true);
+  const std::uint64_t start = h.now;
+  h.run(start + 9 * watch);
+  // At 9 intervals the PF takes the acknowledgement and raises block 3; the back-off's look at 16 delivers
+  // bits 2 and 3 and acknowledges them.
+  h.pf.set(reg::invalidate_ack_low, 0);
+  h.pf.invalidate(0b1000);
+  h.run(start + 16 * watch);
+  BOOST_TEST(h.vf.take_invalidations().bits() == 0b1100u);
+  BOOST_TEST(h.pf.u32(reg::invalidate_ack_low) == 0b1100u);
+  // Block 4 is raised before the PF takes that acknowledgement; the VF's look at 17 finds the registers not
+  // cleared yet. The PF takes the acknowledgement at 17.2 intervals (its poll): block 4 stays latched.
+  h.now = start + 16 * watch + watch / 2;
+  h.pf.invalidate(0b10000);
+  h.run(start + 17 * watch);
+  h.now = start + 17 * watch + watch / 5;
+  h.pf.service(reg::invalidate_ack_low);
+  BOOST_REQUIRE(h.pf.latched == 0b10000u);
+  h.run(start + 18 * watch);
+  BOOST_TEST(h.vf.take_invalidations().bits() == 0b10000u);  // at 18 intervals (back-off kept: at 33)
+  std::vector<std::uint64_t> looked;
+  for (const auto& t : h.trace)
+    if (t.what == kind::read && t.offset == mailbox::ack_area) looked.push_back((t.at - start) / watch);
+  BOOST_TEST(looked == (std::vector<std::uint64_t>{0, 1, 2, 4, 8, 16, 17, 18}), boost::test_tools::per_element());
+  BOOST_TEST(h.count("R 28 8") == 2u);  // the mask: at 16 and at 18
+}
+
 BOOST_AUTO_TEST_CASE(invalidations_seen_during_a_request_are_read_after_it) {
   harness h;
   std::array<std::byte, 16> a{};
@@ -1619,6 +1701,52 @@ BOOST_AUTO_TEST_CASE(a_request_on_the_wire_when_the_heartbeat_stopped_is_not_run
       BOOST_TEST(h.pf.status().ack == mailbox::decode_request(h.pf.u32(reg::request)).sequence);
     }
   }
+}
+
+// docs/protocol.md 5.5: a PF that withdraws its heartbeat (identity before limits) and stops beating serves
+// on; a VF that probed before the withdrawal reads identity once and goes on as after a probe that found no
+// heartbeat. Its request's polls were capped at the old beat interval (there so that a stopped beat is seen,
+// a 2 ms one here): kept after the withdrawal, a request the PF answers 60 ms later cost a status read every
+// 2 ms (31 until the answer was seen, at 62 ms), where a PF without a heartbeat costs the doubling from the
+// poll interval to the watch interval (14, the answer seen at 60.22 ms). The polls start again from the
+// poll interval, up to the watch interval, once identity is read.
+BOOST_AUTO_TEST_CASE(a_request_goes_on_at_the_watch_intervals_pace_once_the_pf_withdrew_a_short_heartbeat) {
+  harness h({}, mailbox::capability::invalidation | mailbox::capability::heartbeat, 2);
+  std::array<std::byte, 16> out{};
+  (void)h.read(5, out);  // probed: the VF knows the 2 ms heartbeat
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  // The PF withdraws the heartbeat, identity before limits, stops beating, and answers nothing for now.
+  h.pf.set(reg::identity, mailbox::encode_identity(mailbox::capability::invalidation));
+  h.pf.set(reg::limits, mailbox::encode_limits(0));
+  h.pf_answers = false;
+  const std::uint64_t start = h.now;
+  (void)h.read(5, out);
+  // Polled at most every 2 ms: after 8.54 ms the beat has not moved for more than 4 intervals.
+  h.run(start + 9'000'000);
+  BOOST_REQUIRE(h.count("R c 4") == 1u);
+  const auto identity = std::find_if(h.trace.begin(), h.trace.end(), [](const traced& t) {
+    return t.what == kind::read && t.offset == reg::identity;
+  });
+  const std::uint64_t withdrawn = identity->at;
+  BOOST_TEST(withdrawn - start == 8'540'000u);
+  BOOST_TEST(h.done.size() == 1u);  // not gone: the request goes on
+  h.run(withdrawn + 60'000'000);
+  h.pf.service(reg::request);  // the answer, 60 ms after the VF read identity
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == no_error));
+  BOOST_TEST(copy_of(out) == h.pf.blocks[5], boost::test_tools::per_element());
+  BOOST_TEST(h.count("R c 4") == 1u);  // identity once: no heartbeat is watched any more
+  std::vector<std::uint64_t> polled;
+  for (const auto& t : h.trace)
+    if (t.what == kind::read && t.offset == reg::status && t.at > withdrawn) polled.push_back((t.at - withdrawn) / 1000);
+  // In microseconds after the identity read: the doubling from 20 us to 10 ms, then every 10 ms; the last
+  // two are the answered read and the tear check (with the 2 ms cap kept: every 2 ms, 30 reads, the answer
+  // seen at 62 ms).
+  BOOST_TEST(polled == (std::vector<std::uint64_t>{20, 60, 140, 300, 620, 1260, 2540, 5100, 10220, 20220, 30220,
+                                                   40220, 50220, 60220, 60220}),
+             boost::test_tools::per_element());
 }
 
 // A VF whose probe found an earlier driver's request unanswered waited for it first and went straight to

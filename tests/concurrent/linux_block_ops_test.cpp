@@ -703,7 +703,8 @@ BOOST_AUTO_TEST_CASE(edeadlk_from_the_callback_on_any_executor) {
 // pool's thread waited for that thread for good (no -EDEADLK, no STATUS_INVALID_DEVICE_REQUEST): the
 // facades' check knew a pool's plain executor only. Every executor type an io_context or a thread_pool
 // gives with the default allocator (each property a user may require or prefer is a type of its own), and
-// a strand of each, is asked whether the caller runs it, as the facades ask it.
+// a strand of each (a strand of the type-erased executor too), is asked whether the caller runs it, as
+// the facades ask it.
 BOOST_AUTO_TEST_CASE(the_facades_know_their_own_thread_on_every_io_context_and_thread_pool_executor) {
   boost::asio::thread_pool pool(1);
   const auto pool_plain = pool.get_executor();
@@ -713,7 +714,8 @@ BOOST_AUTO_TEST_CASE(the_facades_know_their_own_thread_on_every_io_context_and_t
   const auto pool_continuation = boost::asio::prefer(pool_tracked, boost::asio::execution::relationship.continuation);
   const std::vector<boost::asio::any_io_executor> on_the_pool{
       pool_plain, pool_tracked, pool_never, pool_always, pool_continuation,
-      boost::asio::make_strand(pool_tracked), boost::asio::make_strand(pool_never)};
+      boost::asio::make_strand(pool_tracked), boost::asio::make_strand(pool_never),
+      boost::asio::make_strand(boost::asio::any_io_executor(pool_plain))};
   for (std::size_t i = 0; i < on_the_pool.size(); ++i) {
     BOOST_TEST_CONTEXT("pool executor " << i) {
       const boost::asio::any_io_executor& erased = on_the_pool[i];
@@ -729,7 +731,8 @@ BOOST_AUTO_TEST_CASE(the_facades_know_their_own_thread_on_every_io_context_and_t
   const auto io_never = boost::asio::require(io_tracked, boost::asio::execution::blocking.never);
   const auto io_continuation = boost::asio::prefer(io_never, boost::asio::execution::relationship.continuation);
   const std::vector<boost::asio::any_io_executor> on_the_io_context{
-      io_plain, io_tracked, io_never, io_continuation, boost::asio::make_strand(io_never)};
+      io_plain, io_tracked, io_never, io_continuation, boost::asio::make_strand(io_never),
+      boost::asio::make_strand(boost::asio::any_io_executor(io_plain))};
   for (std::size_t i = 0; i < on_the_io_context.size(); ++i) {
     BOOST_TEST_CONTEXT("io_context executor " << i) {
       const boost::asio::any_io_executor& erased = on_the_io_context[i];
