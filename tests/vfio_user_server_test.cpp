@@ -845,6 +845,32 @@ BOOST_AUTO_TEST_CASE(destroying_the_server_while_it_serves_ends_serving_aborted)
   }
 }
 
+// Serving cancelled, then the server destroyed before the completion ran: the first reason is the one
+// reported (the later one replaced it).
+BOOST_AUTO_TEST_CASE(serving_cancelled_then_the_server_destroyed_completes_cancelled) {
+  boost::asio::io_context io;
+  vfio_user_device_space space{io};
+  std::optional<vfio_user_device_server> server(std::in_place, space);
+  int fds[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  boost::asio::cancellation_signal cancel;
+  int calls = 0;
+  boost::system::error_code served;
+  server->async_serve(socket_type(io, boost::asio::local::stream_protocol(), fds[1]),
+                      boost::asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code ec) {
+                        ++calls;
+                        served = ec;
+                      }));
+  io.poll();  // waiting for the first header
+  cancel.emit(boost::asio::cancellation_type::terminal);
+  server.reset();
+  io.restart();
+  io.poll();
+  BOOST_TEST(calls == 1);
+  BOOST_TEST((served == errc::cancelled), served.message());
+  ::close(fds[0]);
+}
+
 // A reset function may destroy the server (a device that goes away at its reset): serving ends with
 // operation_aborted and the reset is not answered. The server went on with the reset in freed memory and
 // sent its reply after the destructor.

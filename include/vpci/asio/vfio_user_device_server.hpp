@@ -589,9 +589,11 @@ class vfio_user_device_server {
       boost::asio::post(socket_.get_executor(), [self = this->shared_from_this()] { self->read_header(); });
     }
 
+    // Ends serving at the next step with `reason`, or with the reason given first (a cancellation, then
+    // the server's destruction, completes `cancelled`).
     void stop(boost::system::error_code reason) {
       if (finished_) return;
-      stop_reason_ = reason;
+      if (!stop_reason_) stop_reason_ = reason;
       boost::system::error_code ignored;
       socket_.cancel(ignored);
     }

@@ -34,10 +34,11 @@
 
 namespace vpci::detail {
 
-// The executor types of an io_context and of a thread_pool with the default allocator: plain, and with
-// each combination of the properties a user may require or prefer on them (blocking.never, a pool's
-// blocking.always, relationship.continuation, outstanding_work.tracked: each its own type), each also
-// inside a strand. `ask`'s answer for the first of them `executor` holds; none when it holds none.
+// The executor types of an io_context and of a thread_pool with the default allocator: every value of
+// their Bits parameter (the properties a user may require or prefer that the type records: in Boost 1.81
+// outstanding_work.tracked, and a pool's blocking.always; the others are kept in the object, but a Boost
+// that moved one into the type stays covered), each also inside a strand. `ask`'s answer for the first
+// of them `executor` holds; none when it holds none.
 template <class Executor, class Ask, std::uintptr_t... IoBits, unsigned... PoolBits>
 std::optional<bool> ask_standard_executor(const Executor& executor, Ask& ask,
                                           std::integer_sequence<std::uintptr_t, IoBits...>,
