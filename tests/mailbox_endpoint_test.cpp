@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <memory>
 #include <new>
 #include <optional>
 #include <thread>
@@ -25,6 +26,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -717,10 +719,62 @@ BOOST_AUTO_TEST_CASE(serving_with_use_future_runs_the_loop_on_the_transports_thr
   f.io.poll();  // the request is in the window before serving starts: the first pass answers it
   std::future<void> served = f.pf.async_serve(0, boost::asio::use_future);
   f.io.run();
+  // A hang guard, not a timing assertion: serving has ended once the io_context ran out of work. A loop run
+  // off the transport's thread never ended it, and get() waited for good.
+  BOOST_TEST_REQUIRE((served.wait_for(std::chrono::seconds(30)) == std::future_status::ready),
+                     "serving did not end (a 30 s hang guard): the loop ran off the transport's thread");
   served.get();  // throws the error serving ended with
   BOOST_TEST(!read_result);
   BOOST_TEST(value[0] == std::byte{42});
   BOOST_TEST((recorder->served_on.load() == std::this_thread::get_id()));
+}
+
+// A mutation audit: the first serving pass was posted to the transport's executor and run there, not
+// dispatched through the handler's executor (bind_executor dropped), and no test could tell: every later
+// step reaches the loop through the handler's executor, so the first pass alone ran outside a strand the
+// handler is bound to, beside the user's work on that strand when the io_context has several threads.
+// The request is in the window before serving starts, so that the first pass answers it.
+BOOST_AUTO_TEST_CASE(serving_through_a_strand_runs_the_first_pass_inside_it) {
+  mailbox_fixture f({}, {.service_on_write = false});  // only the serving loop's passes answer
+  auto strand = boost::asio::make_strand(f.io);
+  struct strand_recorder final : engine::block_handler {
+    explicit strand_recorder(boost::asio::strand<boost::asio::io_context::executor_type> s) : strand(std::move(s)) {}
+    boost::asio::strand<boost::asio::io_context::executor_type> strand;  // a copy: the same strand
+    int reads = 0;
+    int reads_in_strand = 0;
+    ntstatus on_read(vf_index, block_id, std::span<std::byte> out, std::size_t& bytes) override {
+      ++reads;
+      if (strand.running_in_this_thread()) ++reads_in_strand;
+      out[0] = std::byte{42};
+      bytes = 1;
+      return ntstatus::success;
+    }
+    ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return ntstatus::success; }
+  };
+  auto recorder = std::make_shared<strand_recorder>(strand);
+  BOOST_REQUIRE(!f.pf.define_block(0, block_id{9}, std::array<std::byte, 1>{}, block_access::read_write, recorder));
+  std::array<std::byte, 1> value{};
+  boost::system::error_code read_result = errc::device_error;
+  f.vf->async_read_block(block_id{9}, value, [&](boost::system::error_code ec, std::size_t) {
+    read_result = ec;
+    BOOST_TEST(!f.pf.detach_mailbox(0));  // serving ends with success
+  });
+  f.io.poll();  // the request is in the window before serving starts: the first pass answers it
+  BOOST_REQUIRE(recorder->reads == 0);
+  std::optional<boost::system::error_code> served;
+  bool served_in_strand = false;
+  f.pf.async_serve(0, boost::asio::bind_executor(strand, [&](boost::system::error_code ec) {
+                     served = ec;
+                     served_in_strand = strand.running_in_this_thread();
+                   }));
+  f.io.run();
+  BOOST_REQUIRE(served.has_value());
+  BOOST_TEST(!*served, served->message());
+  BOOST_TEST(served_in_strand);
+  BOOST_TEST(!read_result, read_result.message());
+  BOOST_TEST(value[0] == std::byte{42});
+  BOOST_TEST(recorder->reads == 1);
+  BOOST_TEST(recorder->reads_in_strand == recorder->reads, "the block handler ran outside the serving handler's strand");
 }
 
 // The synchronous forms fail with busy while an asynchronous operation or invalidation wait of this
