@@ -692,6 +692,21 @@ BOOST_AUTO_TEST_CASE(a_handler_bound_to_another_executor_runs_there) {
   BOOST_TEST(typed);
 }
 
+namespace {
+// Block 9 of VF 0 served by `handler`, and the VF's read of it in the window before serving starts (so the
+// first serving pass answers it), its completion recorded in `result` and detaching the mailbox (serving
+// then ends with success).
+void read_before_serving(mailbox_fixture& f, std::shared_ptr<engine::block_handler> handler,
+                         std::array<std::byte, 1>& value, boost::system::error_code& result) {
+  BOOST_REQUIRE(!f.pf.define_block(0, block_id{9}, std::array<std::byte, 1>{}, block_access::read_write, std::move(handler)));
+  f.vf->async_read_block(block_id{9}, value, [&f, &result](boost::system::error_code ec, std::size_t) {
+    result = ec;
+    BOOST_TEST(!f.pf.detach_mailbox(0));
+  });
+  f.io.poll();
+}
+}  // namespace
+
 // A token audit: async_serve(vf, use_future) posted its first pass to the handler's executor, and a
 // use_future handler's runs posted work on the system executor's threads: the PF served the window there,
 // racing the VF on the transport (ThreadSanitizer), and its pass outlived the io_context (a use after
@@ -709,14 +724,9 @@ BOOST_AUTO_TEST_CASE(serving_with_use_future_runs_the_loop_on_the_transports_thr
     ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return ntstatus::success; }
   };
   auto recorder = std::make_shared<thread_recorder>();
-  BOOST_REQUIRE(!f.pf.define_block(0, block_id{9}, std::array<std::byte, 1>{}, block_access::read_write, recorder));
   std::array<std::byte, 1> value{};
   boost::system::error_code read_result = errc::device_error;
-  f.vf->async_read_block(block_id{9}, value, [&](boost::system::error_code ec, std::size_t) {
-    read_result = ec;
-    BOOST_TEST(!f.pf.detach_mailbox(0));  // serving ends with success
-  });
-  f.io.poll();  // the request is in the window before serving starts: the first pass answers it
+  read_before_serving(f, recorder, value, read_result);
   std::future<void> served = f.pf.async_serve(0, boost::asio::use_future);
   f.io.run();
   // A hang guard, not a timing assertion: serving has ended once the io_context ran out of work. A loop run
@@ -752,14 +762,9 @@ BOOST_AUTO_TEST_CASE(serving_through_a_strand_runs_the_first_pass_inside_it) {
     ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return ntstatus::success; }
   };
   auto recorder = std::make_shared<strand_recorder>(strand);
-  BOOST_REQUIRE(!f.pf.define_block(0, block_id{9}, std::array<std::byte, 1>{}, block_access::read_write, recorder));
   std::array<std::byte, 1> value{};
   boost::system::error_code read_result = errc::device_error;
-  f.vf->async_read_block(block_id{9}, value, [&](boost::system::error_code ec, std::size_t) {
-    read_result = ec;
-    BOOST_TEST(!f.pf.detach_mailbox(0));  // serving ends with success
-  });
-  f.io.poll();  // the request is in the window before serving starts: the first pass answers it
+  read_before_serving(f, recorder, value, read_result);
   BOOST_REQUIRE(recorder->reads == 0);
   std::optional<boost::system::error_code> served;
   bool served_in_strand = false;
