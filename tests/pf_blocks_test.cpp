@@ -1340,4 +1340,24 @@ BOOST_AUTO_TEST_CASE(a_latch_kept_after_a_removal_ends_what_the_store_says_of_th
   BOOST_TEST((s.take_mailbox_latch(0, untouched) == mailbox_history::none));
 }
 
+// A store for more than 256 VFs keeps each VF's blocks its own: a block's key packs the VF index beside the
+// block ID, and a key with 8 bits for the index gave VF 256 the blocks of VF 0 (a read of one VF's block
+// answered with another's contents).
+BOOST_AUTO_TEST_CASE(vf_indices_past_255_keep_their_blocks_apart) {
+  auto s = std::make_unique<pf_blocks<512>>();
+  BOOST_REQUIRE((s->register_vf(0, 1) == no_error));
+  BOOST_REQUIRE((s->register_vf(256, 2) == no_error));
+  BOOST_REQUIRE((s->register_vf(511, 3) == no_error));
+  BOOST_REQUIRE((s->define_block(256, block_id{1}, pattern(4, 0x11)) == no_error));
+  BOOST_REQUIRE((s->define_block(0, block_id{2}, pattern(8, 0x22)) == no_error));
+  BOOST_REQUIRE((s->define_block(511, block_id{1}, pattern(6, 0x33)) == no_error));
+  BOOST_TEST(s->blocks_defined() == 3u);
+  BOOST_TEST(copy_of(s->contents(256, block_id{1})) == pattern(4, 0x11), boost::test_tools::per_element());
+  BOOST_TEST(copy_of(s->contents(0, block_id{2})) == pattern(8, 0x22), boost::test_tools::per_element());
+  BOOST_TEST(copy_of(s->contents(511, block_id{1})) == pattern(6, 0x33), boost::test_tools::per_element());
+  BOOST_TEST(!s->defined(0, block_id{1}));
+  BOOST_TEST(!s->defined(256, block_id{2}));
+  BOOST_TEST(!s->defined(255, block_id{1}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // pf_blocks_test

@@ -1437,4 +1437,77 @@ BOOST_AUTO_TEST_CASE(a_write_of_a_128_byte_block_fills_the_whole_data_window_and
   BOOST_TEST(f.store.counters(0).writes == 1u);
 }
 
+// A request with an operation the PF does not know (0, 3) or with reserved bits set is dropped, and counted
+// so: `dropped`, not `refused` (nothing was refused to a request the PF could not read).
+BOOST_AUTO_TEST_CASE(an_unknown_operation_or_reserved_bits_count_as_dropped) {
+  for (const std::uint32_t op : {0u, 3u, std::uint32_t{op_read} | 0x4u}) {
+    BOOST_TEST_CONTEXT("operation field " << op) {
+      fixture f;
+      f.next(op, 5, 16);
+      BOOST_TEST(f.store.counters(0).dropped == 1u);
+      BOOST_TEST(f.store.counters(0).refused == 0u);
+    }
+  }
+}
+
+// A released session (its mailbox detached) serves nothing and beats nothing until it is initialised again:
+// a session that still counted as initialised answered requests in a window no longer its own.
+BOOST_AUTO_TEST_CASE(a_released_session_serves_and_beats_nothing) {
+  constexpr std::uint64_t ms = 1'000'000;
+  fixture f({100, false});
+  f.session.release();
+  BOOST_TEST(!f.session.initialized());
+  BOOST_TEST(f.session.next_tick() == no_tick);
+  f.request(op_read, 5, 16, 1);
+  f.service_at(500 * ms);
+  BOOST_TEST(f.last.empty());
+  BOOST_TEST((f.session.last_event() == mailbox_event::none));
+  f.tick(1000 * ms);
+  BOOST_TEST(f.last.empty());
+}
+
+// A reset serviced when a heartbeat is due carries the beat in its status write, and the next beat is an
+// interval on (protocol.md 5.5: the heartbeat advances every interval, whatever else the PF writes).
+BOOST_AUTO_TEST_CASE(a_reset_serviced_when_a_beat_is_due_carries_the_beat) {
+  constexpr std::uint64_t ms = 1'000'000;
+  fixture f({100, false});
+  f.vf_write_u32(reg::control, mailbox::control_reset);
+  f.service_at(100 * ms);
+  BOOST_TEST((f.session.last_event() == mailbox_event::reset));
+  BOOST_TEST(f.status().heartbeat == 1u);
+  BOOST_TEST(f.session.next_tick() == 200 * ms);
+}
+
+// protocol.md 4.2: a service takes the VF's acknowledgements before it latches new raises. Latched first,
+// an acknowledgement of a bit serviced with a new raise of it wiped the raise out (a VF that acknowledges
+// a bit it was not shown is out of protocol, but the PF's raise must not be lost to it), and a bit raised
+// again while latched lost one of its repeat deliveries.
+BOOST_AUTO_TEST_CASE(acknowledgements_are_taken_before_new_raises_join_the_latch) {
+  {
+    fixture f;
+    BOOST_TEST((f.store.invalidate(0, block_mask{0b1000}) == no_error));
+    f.vf_write_u32(reg::invalidate_ack_low, 0b1000);
+    f.service();
+    BOOST_TEST(f.mask() == 0b1000u);
+    BOOST_TEST(f.status().invalidated);
+  }
+  {
+    fixture f;
+    BOOST_TEST((f.store.invalidate(0, block_mask{0b100}) == no_error));
+    f.service();
+    BOOST_TEST((f.store.invalidate(0, block_mask{0b100}) == no_error));
+    f.service();
+    BOOST_TEST((f.store.invalidate(0, block_mask{0b100}) == no_error));
+    f.vf_write_u32(reg::invalidate_ack_low, 0b100);
+    f.service();
+    BOOST_TEST(f.mask() == 0b100u);
+    f.vf_write_u32(reg::invalidate_ack_low, 0b100);
+    f.service();
+    BOOST_TEST(f.mask() == 0b100u);  // the third raise, serviced with the first acknowledgement, came after it
+    f.vf_write_u32(reg::invalidate_ack_low, 0b100);
+    f.service();
+    BOOST_TEST(f.mask() == 0u);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // pf_mailbox_test

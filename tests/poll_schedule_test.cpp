@@ -40,6 +40,14 @@ BOOST_AUTO_TEST_CASE(a_bound_that_is_not_a_power_of_two_times_fast_is_kept) {
   BOOST_TEST(delays(schedule, {false, false, false, false}) == expected, boost::test_tools::per_element());
 }
 
+// A doubling that lands below the bound is kept, and only the next one is cut to it: with an odd bound a
+// check of `>=` against the bound skipped the step (5, 11 instead of 5, 10, 11).
+BOOST_AUTO_TEST_CASE(a_doubling_that_lands_below_an_odd_bound_is_kept) {
+  poll_schedule schedule(5, 11);
+  const std::vector<std::uint64_t> expected{5, 10, 11, 11};
+  BOOST_TEST(delays(schedule, {false, false, false, false}) == expected, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(degenerate_bounds_are_corrected_and_nothing_overflows) {
   poll_schedule zero(0, 0);
   BOOST_TEST(zero.fast() == 1u);
