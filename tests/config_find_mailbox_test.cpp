@@ -120,6 +120,22 @@ BOOST_AUTO_TEST_CASE(a_window_this_library_does_not_speak_is_refused_with_the_re
   BOOST_TEST(*config::find_mailbox(longer.view()) == 0x100u);
 }
 
+// The identity register's layout version is the whole of bits 15:0 (docs/protocol.md): a layout whose low
+// byte happens to be 2 (0x0102) or 0 (0x0100, 0x0200) is another layout, refused as revision_mismatch,
+// neither taken as this layout nor as "not initialised yet". A reader that masked the field to 8 bits
+// would adopt a window of a layout it does not speak and write its registers.
+BOOST_AUTO_TEST_CASE(the_identity_layout_is_all_sixteen_bits_of_the_register) {
+  for (std::uint16_t layout : {std::uint16_t{0x0102}, std::uint16_t{0x0100}, std::uint16_t{0x0200}, std::uint16_t{0x8002}}) {
+    BOOST_TEST_CONTEXT("layout 0x" << std::hex << layout) {
+      config_image image{0x8086, 0x1572};
+      window(image, 0x100, 0x300, 0x8086, 0x5650, 2, 0xB8, layout);
+      window(image, 0x300, 0, 0x8086, 0x5650);  // a good one later: the first one decides
+      BOOST_TEST((config::find_mailbox(image.view()).error() == errc::revision_mismatch));
+      BOOST_TEST((mailbox::layout_of(std::uint32_t{layout} | 0x00070000u) == mailbox::identity_layout::other));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(truncated_snapshots_and_broken_lists) {
   config_image image{0x8086, 0x1572};
   image.extended_capability(0x100, cid::sriov, 1, 0x200);

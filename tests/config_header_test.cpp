@@ -46,6 +46,30 @@ BOOST_AUTO_TEST_CASE(cardbus_bridge_pointer_is_at_0x14) {
   BOOST_TEST(h->capabilities_pointer == 0x80);
 }
 
+// Header type bit 7 is the multi-function flag, not part of the layout: a multi-function CardBus bridge
+// (header type 0x82, as on the two-slot controllers lspci lists as functions .0 and .1) still keeps its
+// capabilities pointer at 0x14, and its list is walked from there, as lspci does (it masks the header type
+// with 0x7F before choosing PCI_CB_CAPABILITY_LIST). Reading 0x34 instead walks a CardBus register.
+BOOST_AUTO_TEST_CASE(a_multi_function_cardbus_bridge_pointer_is_still_at_0x14) {
+  config_image image;
+  image.put16(0x06, config::status_capabilities_list);
+  image.put8(0x0E, 0x82);
+  image.put8(0x14, 0x80);
+  image.put8(0x34, 0x40);  // a CardBus register, not a pointer
+  image.put8(0x80, config::capability_id::power_management);
+  image.put8(0x81, 0x00);
+  const auto h = config::decode_header(image.view(256));
+  BOOST_TEST_REQUIRE(h.has_value());
+  BOOST_TEST(h->multi_function());
+  BOOST_TEST(h->layout() == 2);
+  BOOST_TEST(h->capabilities_pointer == 0x80);
+  BOOST_TEST(config::capabilities_pointer_location(0x82) == 0x14u);
+  const auto walk = config::walk_capabilities(image.view(256));
+  BOOST_TEST((walk.error == no_error));
+  BOOST_REQUIRE(walk.entries.size() == 1u);
+  BOOST_TEST(walk.entries[0].offset == 0x80);
+}
+
 BOOST_AUTO_TEST_CASE(absent_function_reads_all_ones) {
   std::array<std::byte, 64> ones{};
   ones.fill(std::byte{0xFF});

@@ -418,6 +418,25 @@ BOOST_AUTO_TEST_CASE(oversized_length_arriving_byte_by_byte) {
   BOOST_TEST(decoder.feed(std::span{stream}.subspan(4)).consumed == 0u);
 }
 
+// The length prefix is a full 32-bit little-endian word: a peer's length whose low half is a valid size
+// (0x0001'0010 = 65552, low 16 bits 16) is still out of 16..16384 and ends the stream. A decoder that read
+// only the low 16 bits would take 16 bytes as a packet and misframe every byte after it. (The existing
+// 0x10000 and 0xFFFFFFFF cases have low halves 0 and 65535, out of range either way.)
+BOOST_AUTO_TEST_CASE(a_length_whose_low_16_bits_are_valid_is_still_judged_on_all_32) {
+  for (std::uint32_t length : {0x0001'0010u, 0x0100'00A8u, 0x8000'4000u}) {
+    BOOST_TEST_CONTEXT("length " << std::hex << length) {
+      std::vector<std::byte> stream(4 + 200, std::byte{0x55});
+      le::store_u32(stream.data(), length);
+      frame_decoder decoder;
+      const auto step = decoder.feed(stream);
+      BOOST_TEST((step.error == errc::malformed_message));
+      BOOST_TEST(step.consumed == 4u);
+      BOOST_TEST(step.packet.empty());
+      BOOST_TEST((decoder.finish() == errc::malformed_message));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(garbage_fuzz_never_overruns) {
   std::mt19937 random{20240607};
   std::size_t packets = 0;

@@ -70,6 +70,26 @@ BOOST_AUTO_TEST_CASE(header_refusals) {
   BOOST_TEST(octets(out) == std::vector<unsigned>(15, 0xAA));
 }
 
+// The message type is the whole of flags bits 3:0 (docs/vfio-user.md: 0 command, 1 reply): a type of
+// 3, 9 or 15 has bit 0 set but is neither a reply nor a command, so the client's reply check
+// (transport/vfio_user_config_space.hpp: !h.is_reply()) refuses it. A header that tested bit 0 alone
+// would take a peer's reserved types as replies.
+BOOST_AUTO_TEST_CASE(a_type_other_than_0_or_1_in_flags_bits_3_to_0_is_neither_command_nor_reply) {
+  for (unsigned type : {0x3u, 0x9u, 0xFu, 0x2u}) {
+    BOOST_TEST_CONTEXT("type " << type) {
+      auto h = vu::decode_header(make_bytes({1, 0, 9, 0, 16, 0, 0, 0, type, 0, 0, 0, 0, 0, 0, 0}));
+      BOOST_REQUIRE(h.has_value());
+      BOOST_TEST(!h->is_reply());
+      BOOST_TEST(!h->is_command());
+      BOOST_TEST(static_cast<unsigned>(h->type()) == type);
+    }
+  }
+  // Bits above 3:0 do not change the type: a reply with No_reply and Error set is still a reply.
+  auto flagged = vu::decode_header(make_bytes({1, 0, 9, 0, 16, 0, 0, 0, 0x31, 0, 0, 0, 0, 0, 0, 0}));
+  BOOST_REQUIRE(flagged.has_value());
+  BOOST_TEST(flagged->is_reply());
+}
+
 // "Commands": the numbers of every command vpci uses.
 BOOST_AUTO_TEST_CASE(command_numbers) {
   BOOST_TEST(static_cast<int>(vu::command::version) == 1);

@@ -366,6 +366,22 @@ BOOST_AUTO_TEST_CASE(bad_header_is_malformed) {
   }
 }
 
+// A header whose Size claims more bytes than the information buffer holds is a malformed header, whatever
+// BufferOffset says: NDIS_STATUS_INVALID_DATA, not BUFFER_TOO_SHORT. The existing Size 37 / 0xFFFF cases
+// keep BufferOffset 20, which the "data overlaps the structure" check refuses anyway; here BufferOffset is
+// at or past Size, so only the Size-against-buffer check tells malformed from "give me a larger buffer"
+// (a driver answering BUFFER_TOO_SHORT would have the caller retry forever with a larger buffer).
+BOOST_AUTO_TEST_CASE(a_header_size_past_the_buffer_is_malformed_even_with_the_data_after_it) {
+  for (std::uint16_t size : {std::uint16_t{37}, std::uint16_t{40}, std::uint16_t{0xFFFF}}) {
+    auto in = information_buffer();  // 36 bytes
+    le::store_u16(in.data() + 2, size);
+    le::store_u32(in.data() + 16, size);  // BufferOffset = Size: not inside the structure
+    BOOST_TEST_CONTEXT("Size " << size) {
+      check_rejected(dec_params, in, errc::malformed_message, params_sentinel);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(pf_function_id_is_malformed) {
   auto in = information_buffer();
   le::store_u16(in.data() + 4, 0xFFFF);  // NDIS_PF_FUNCTION_ID: not a VF
