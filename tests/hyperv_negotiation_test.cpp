@@ -318,6 +318,23 @@ BOOST_AUTO_TEST_CASE(cancelled_while_waiting_is_never_sent) {
   BOOST_TEST(octets(take_send(channel, 0)) == octets(read_request_frame(kept)));
 }
 
+// An operation whose deadline passes while it waits for negotiation completes with timeout, and its
+// request is never sent (vf_message_channel.hpp push(): a completion drops its unsent frame). Sent after
+// agreement, the PF would act on a request the caller was told had failed, and the frame left in the
+// send queue would name its slot again once the slot is reused: the new operation's frame went out twice.
+BOOST_AUTO_TEST_CASE(timed_out_while_waiting_is_never_sent) {
+  channel_type channel{own_slot};
+  auto expired = start_read(channel, second / 2);
+  auto kept = start_read(channel, 5 * second);
+  (void)take_send(channel, 0);  // the first offer, answered only after the first read's deadline
+  const auto done = channel.step(second / 2);
+  BOOST_REQUIRE(done.what == action_kind::complete);
+  BOOST_TEST(done.done.handle == expired.handle);
+  BOOST_TEST((done.done.error == errc::timeout));
+  receive(channel, host_completion(1, 0));
+  BOOST_TEST(octets(take_send(channel, second / 2)) == octets(read_request_frame(kept)));
+}
+
 // Negotiation off: the block request goes out at once, no version is known.
 BOOST_AUTO_TEST_CASE(negotiation_off) {
   channel_type channel{own_slot, engine::vf_negotiation_options{false, second}};

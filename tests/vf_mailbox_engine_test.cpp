@@ -1593,6 +1593,31 @@ BOOST_AUTO_TEST_CASE(a_pf_whose_heartbeat_stops_is_gone) {
   BOOST_TEST(!h.vf.peer_silent());
 }
 
+// docs/protocol.md 5.5 and vf_mailbox.hpp (ready): a request to a PF found silent looks once (one status
+// read) and fails at once; no request is sent to a PF that is gone, where it would only become an orphan
+// that the next request must wait for or reset. a_pf_whose_heartbeat_stops_is_gone checks this with an
+// orphan in the window, which takes the same path for its own reason; here the watch found the PF gone
+// and nothing is on the wire, so only the silence keeps the doorbell unrung. 10 ms beat, watched every
+// 10 ms: gone once the beat has not moved for more than 40 ms.
+BOOST_AUTO_TEST_CASE(a_request_to_a_pf_the_watch_found_gone_rings_nothing) {
+  harness h = served_by_a_beating_pf(vf_mailbox_config{});
+  h.vf.watch_invalidations(true);
+  const std::uint64_t start = h.now;
+  h.run(start + 100'000'000);  // the PF never beats again
+  BOOST_TEST(h.vf.peer_silent());
+  BOOST_TEST((h.vf.take_watch_failure() == errc::peer_gone));
+  BOOST_TEST(!h.vf.has_orphan());
+  const std::size_t mark = h.trace.size();
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  (void)h.settle();
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::peer_gone));
+  BOOST_TEST(h.script(mark).front() == "R 20 4");  // one look
+  BOOST_TEST(h.count("W 1c 4") == 1u);             // the first read's doorbell only
+  BOOST_TEST(!h.vf.has_orphan());
+}
+
 // The beat is two bits: a VF that idled a multiple of four intervals reads the value it last saw from a
 // PF that beat all along. Its next request found the PF gone at once (peer_gone, and every request after
 // it), as the value had "not moved" since the VF's last look; found by a VF written from the spec against
@@ -2149,6 +2174,24 @@ BOOST_AUTO_TEST_CASE(an_unfinished_reset_is_asked_again_while_a_request_waits) {
   BOOST_TEST(probes == 0u);
   BOOST_TEST(resets == 7u);  // control.reset written again at each reset deadline
   BOOST_TEST(h.done.size() == 1u);  // the second read still waits
+}
+
+// The other half of the rule above (vf_mailbox.hpp after_control): a reset the PF does not finish is
+// asked again only while a request waits for it. When the request behind the orphan times out while the
+// reset is awaited, nobody waits any more: at the reset deadline the VF goes quiet (the next request
+// probes afresh) instead of rewriting control.reset every orphan timeout, for good, to a hung PF.
+// Orphan timeout 1000 ns, polled from 100 ns: the orphan is found overdue and reset at 2500 ns, the
+// request behind it times out at 3000, the reset deadline is 3500.
+BOOST_AUTO_TEST_CASE(an_unfinished_reset_is_not_asked_again_once_nobody_waits_for_it) {
+  harness h = with_an_orphan();  // a PF that answers nothing, not even a reset
+  std::array<std::byte, 16> b{};
+  (void)h.read(5, b, 3000);  // waits behind the orphan, and times out while the reset is awaited
+  h.run(h.now + 10'000);     // about ten orphan timeouts
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::timeout));
+  BOOST_TEST(h.count("W 14 4") == 1u);  // control.reset written once
+  BOOST_TEST(h.vf.resets() == 1u);
+  BOOST_TEST((h.settle().what == kind::idle));  // quiet: no timer, no access, until the next request
 }
 
 
