@@ -48,6 +48,15 @@ bytes bare(std::uint16_t id, vu::command c) {
   return out;
 }
 
+// Runs what is ready on `io`, and what that makes ready, until nothing is (bounded: a server that keeps
+// posting cannot hold a test).
+void run_until_idle(boost::asio::io_context& io) {
+  for (int i = 0; i < 100; ++i) {
+    io.restart();
+    if (io.poll() == 0) break;
+  }
+}
+
 struct device_fixture {
   boost::asio::io_context io;
   vfio_user_device_space space{io};
@@ -654,12 +663,7 @@ struct socket_fixture : device_fixture {
   void put(const bytes& m, std::span<const int> fds = {}) {
     BOOST_REQUIRE(detail::vfio_user_send(client, m, fds) == 0);
   }
-  void turn() {
-    for (int i = 0; i < 100; ++i) {
-      io.restart();
-      if (io.poll() == 0) break;
-    }
-  }
+  void turn() { run_until_idle(io); }
   // The next reply (the server has had its turns).
   bytes get() {
     turn();
@@ -806,23 +810,17 @@ BOOST_AUTO_TEST_CASE(destroying_the_server_while_it_serves_ends_serving_aborted)
         served = ec;
         called_in_destructor = called_in_destructor || in_destructor;
       });
-      const auto turn = [&] {
-        for (int i = 0; i < 100; ++i) {
-          io.restart();
-          if (io.poll() == 0) break;
-        }
-      };
       if (point >= 1) {
         const bytes version = message(1, vu::command::version, vu::version{0, 1, {}});
         BOOST_REQUIRE(detail::vfio_user_send(client, version, {}) == 0);
-        turn();
+        run_until_idle(io);
         std::array<std::byte, 512> reply{};
         BOOST_TEST(::recv(client, reply.data(), reply.size(), MSG_DONTWAIT) > 16);
       }
       const bytes read = message(2, vu::command::region_read, vu::region_access{0, 7, 4});
       if (point == 2) {
         BOOST_REQUIRE(::send(client, read.data(), 16, 0) == 16);
-        turn();
+        run_until_idle(io);
       }
       in_destructor = true;
       server.reset();
@@ -831,7 +829,7 @@ BOOST_AUTO_TEST_CASE(destroying_the_server_while_it_serves_ends_serving_aborted)
       // The rest of the message (or a whole one), after the server is gone.
       const std::size_t from = point == 2 ? 16 : 0;
       (void)::send(client, read.data() + from, read.size() - from, MSG_NOSIGNAL);
-      turn();
+      run_until_idle(io);
       BOOST_TEST(calls == 1);
       BOOST_TEST((served == boost::asio::error::operation_aborted), served.message());
       BOOST_TEST(!called_in_destructor);
@@ -893,18 +891,12 @@ BOOST_AUTO_TEST_CASE(a_reset_function_that_destroys_the_server_ends_serving_unan
     ++calls;
     served = ec;
   });
-  const auto turn = [&] {
-    for (int i = 0; i < 100; ++i) {
-      io.restart();
-      if (io.poll() == 0) break;
-    }
-  };
   BOOST_REQUIRE(detail::vfio_user_send(client, message(1, vu::command::version, vu::version{0, 1, {}}), {}) == 0);
-  turn();
+  run_until_idle(io);
   std::array<std::byte, 512> reply{};
   BOOST_TEST(::recv(client, reply.data(), reply.size(), MSG_DONTWAIT) > 16);
   BOOST_REQUIRE(detail::vfio_user_send(client, bare(2, vu::command::device_reset), {}) == 0);
-  turn();
+  run_until_idle(io);
   BOOST_TEST(resets == 1);
   BOOST_TEST(!server);
   BOOST_TEST(calls == 1);
