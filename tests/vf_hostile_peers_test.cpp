@@ -24,6 +24,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
+#include <vpci/asio/ioctl_device.hpp>
 #include <vpci/asio/linux_block_ops.hpp>
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/timing.hpp>
@@ -34,6 +35,7 @@
 #include <vpci/transport/test_stream.hpp>
 
 #include "../examples/blocks.hpp"
+#include "linux_packets.hpp"
 #include "test_support.hpp"
 #include "virtual_time.hpp"
 
@@ -942,6 +944,81 @@ BOOST_AUTO_TEST_CASE(a_pf_answering_no_such_device_fails_that_request_and_ends_n
   }
 }
 
+// Found by the error-path audit: a PF that failed a binding-2 read or write with a success-class status
+// other than 0 (STATUS_PENDING, an informational 0x4xxxxxxx) had it handed on as the outcome: the
+// operation failed with device_error, nothing copied, but its pf_status_report and to_ntstatus said
+// 0x103, the IOCTL completed with IoStatus.Status STATUS_PENDING and ReadVfConfigBlock returned it, all of
+// which NT_SUCCESS accepts: a ported driver took the unfilled buffer as read. Now the operation reports its
+// own status, STATUS_UNSUCCESSFUL, and the PF's status only when it is an error or a warning.
+BOOST_AUTO_TEST_CASE(a_pf_failing_a_request_with_a_success_class_status_reports_a_failure_status) {
+  const auto frame = [](const vpci::test::bytes& packet) {
+    vpci::test::bytes out(4);
+    le::store_u32(out.data(), static_cast<std::uint32_t>(packet.size()));
+    out.insert(out.end(), packet.begin(), packet.end());
+    return out;
+  };
+  for (const std::uint32_t status : {0x00000103u /* STATUS_PENDING */, 0x40000000u /* informational */}) {
+    BOOST_TEST_CONTEXT("status 0x" << std::hex << status) {
+      message_fixture f;
+      // The endpoint's own forms: the read (answered with data, which is not taken) and the write.
+      std::array<std::byte, 6> buffer{};
+      buffer.fill(std::byte{0xEE});
+      ntstatus read_status = ntstatus::pending;
+      outcome read;
+      f.vf->async_read_block(block_id{1}, buffer, 1s, pf_status_report{&read_status}, read.handler());
+      run_ready(f.io);
+      auto requests = take_requests(f.pf_end);
+      BOOST_REQUIRE(requests.size() == 1u);
+      send(f.pf_end, frame(vpci::test::linux_packets::host_read_completion(requests[0].id, status, vpci::test::pattern(6, 0x61))));
+      run_until(f.io, f.clock, [&] { return read.done; });
+      BOOST_TEST(read.calls == 1);
+      BOOST_TEST((read.ec == errc::device_error));
+      BOOST_TEST(read.bytes == 0u);
+      BOOST_TEST(vpci::test::octets(buffer) == std::vector<unsigned>(6, 0xEEu));
+      BOOST_TEST(read_status == ntstatus::success);  // not the PF's: the failure is the operation's own
+      BOOST_TEST(to_ntstatus(read.ec, read_status) == ntstatus::unsuccessful);
+
+      const std::array<std::byte, 4> data{};
+      ntstatus write_status = ntstatus::pending;
+      outcome write;
+      f.vf->async_write_block(block_id{1}, std::span<const std::byte>(data), 1s, pf_status_report{&write_status},
+                              write.handler());
+      run_ready(f.io);
+      requests = take_requests(f.pf_end);
+      BOOST_REQUIRE(requests.size() == 1u);
+      send(f.pf_end, frame(vpci::test::linux_packets::host_completion(requests[0].id, status)));
+      run_until(f.io, f.clock, [&] { return write.done; });
+      BOOST_TEST((write.ec == errc::device_error));
+      BOOST_TEST(write_status == ntstatus::success);
+      BOOST_TEST(to_ntstatus(write.ec, write_status) == ntstatus::unsuccessful);
+
+      // The IOCTL a Windows driver sends completes with a failure status, Information 0.
+      {
+        ioctl_device<message_vf> device(*f.vf);
+        std::array<std::byte, 8> input{};
+        le::store_u32(input.data(), 1);
+        le::store_u32(input.data() + 4, 6);
+        io_status_block iosb;
+        io_event event;
+        BOOST_REQUIRE(device.device_io_control(ioctl::read_block, input.data(), 8, buffer.data(), 6, iosb, event) ==
+                      ntstatus::pending);
+        run_ready(f.io);
+        requests = take_requests(f.pf_end);
+        BOOST_REQUIRE(requests.size() == 1u);
+        send(f.pf_end, frame(vpci::test::linux_packets::host_read_completion(requests[0].id, status, vpci::test::pattern(6, 0x61))));
+        run_until(f.io, f.clock, [&] { return event.signaled(); });
+        BOOST_REQUIRE(event.signaled());
+        BOOST_TEST(iosb.Status == ntstatus::unsuccessful);
+        BOOST_TEST(iosb.Information == 0u);
+        BOOST_TEST(vpci::test::octets(buffer) == std::vector<unsigned>(6, 0xEEu));
+      }
+      BOOST_TEST(!f.vf->failure());  // one answer fails one request
+      f.vf->close();
+      run_ready(f.io);
+    }
+  }
+}
+
 // Through linux_block_ops, with every slot of the endpoint taken and one more call waiting for a slot: a
 // PF answering one call STATUS_NO_SUCH_DEVICE made that call return -ENODEV and ended the waiting call
 // with -ENODEV too, without sending it (STATUS_IO_TIMEOUT returned -ETIMEDOUT, STATUS_REVISION_MISMATCH
@@ -1021,6 +1098,54 @@ BOOST_AUTO_TEST_CASE(a_pf_answering_no_such_device_fails_that_linux_call_with_ei
           BOOST_TEST(bytes_returned[i] == 6u);
         }
       }
+    }
+  }
+}
+
+// Found by the error-path audit: a PF that refused binding 2's version offer with a status other than
+// STATUS_REVISION_MISMATCH (STATUS_ACCESS_DENIED, what vpci's PF answers a quarantined VF, or
+// STATUS_UNSUCCESSFUL) made every linux_block_ops call return -ENODEV, "the device is gone", where the
+// facade documents -EPROTO for no version agreed and Linux's hv_pci_protocol_negotiation fails with
+// -EPROTO on any status but REVISION_MISMATCH. The endpoint now says its negotiation failed
+// (negotiation_failure()), and the facade maps that to -EPROTO for the call waiting and every later one.
+BOOST_AUTO_TEST_CASE(a_negotiation_refused_with_any_status_is_eproto_through_linux_block_ops) {
+  for (const std::uint32_t refusal : {0xC0000022u /* ACCESS_DENIED */, 0xC0000001u /* UNSUCCESSFUL */}) {
+    BOOST_TEST_CONTEXT("refusal 0x" << std::hex << refusal) {
+      boost::asio::io_context io;
+      manual_timing clock;
+      auto ends = test_stream::make_pair(io.get_executor());
+      message_vf vf(ends.first, own_slot, vf_message_options{.default_timeout = 1s}, clock);  // negotiates
+      BOOST_TEST(!vf.negotiation_failure());
+      {
+        linux_block_ops<message_vf> ops(vf);
+        std::array<std::byte, 6> buffer{};
+        unsigned int returned = 0xDEAD;
+        const auto read_on_another_thread = [&] {
+          auto call = std::async(std::launch::async, [&] { return ops.read_cfg_blk(buffer.data(), 6, 1, &returned); });
+          while (call.wait_for(0s) != std::future_status::ready) {
+            if (ends.second.available() != 0) {  // the version offer: refused
+              const auto offers = take_requests(ends.second);
+              BOOST_REQUIRE(offers.size() == 1u);
+              BOOST_TEST((offers[0].type == hyperv::message_type::query_protocol_version));
+              auto reply = vpci::test::linux_packets::host_completion(offers[0].id, refusal);
+              vpci::test::bytes frame(4);
+              le::store_u32(frame.data(), static_cast<std::uint32_t>(reply.size()));
+              frame.insert(frame.end(), reply.begin(), reply.end());
+              send(ends.second, frame);
+            }
+            run_ready(io);
+            std::this_thread::yield();
+          }
+          return call.get();
+        };
+        BOOST_TEST(read_on_another_thread() == -EPROTO);
+        BOOST_TEST(returned == 0xDEADu);
+        BOOST_TEST((vf.negotiation_failure() == to_errc(static_cast<ntstatus>(refusal))));
+        BOOST_TEST(read_on_another_thread() == -EPROTO);  // for good, as Linux's probe failed
+        BOOST_TEST(ends.second.available() == 0u);        // no second offer, no block request
+      }
+      vf.close();
+      run_ready(io);
     }
   }
 }

@@ -220,12 +220,16 @@ BOOST_FIXTURE_TEST_CASE(a_block_completion_with_a_status_other_than_success_is_a
     BOOST_TEST_CONTEXT("status " << std::hex << static_cast<std::uint32_t>(status)) {
       std::array<std::byte, 8> destination{};
       const auto started = read(3, destination);
-      expect_completion(vf.on_packet(raw_read_reply(started.handle.transaction_id, status, 8)), started.handle,
-                        errc::device_error, 0);
+      const auto read_done = vf.on_packet(raw_read_reply(started.handle.transaction_id, status, 8));
+      expect_completion(read_done, started.handle, errc::device_error, 0);
       for (std::byte b : destination) BOOST_TEST(std::to_integer<unsigned>(b) == 0u);
+      // Nor is the status handed on beside the failure: NT_SUCCESS would take it for success (the
+      // error-path audit: an IOCTL completed with STATUS_PENDING).
+      BOOST_TEST((read_done.completion.peer_status == ntstatus::success));
       const auto written = write(3, pattern(4, 1));
-      expect_completion(vf.on_packet(write_reply(written.handle.transaction_id, status)), written.handle,
-                        errc::device_error, 0);
+      const auto write_done = vf.on_packet(write_reply(written.handle.transaction_id, status));
+      expect_completion(write_done, written.handle, errc::device_error, 0);
+      BOOST_TEST((write_done.completion.peer_status == ntstatus::success));
     }
   }
   BOOST_TEST(vf.counters().protocol_violations == 0u);

@@ -324,13 +324,23 @@ class linux_block_ops {
     return true;
   }
 
+  // Whether `ec` is the endpoint's failed negotiation (binding 2; binding 1 negotiates nothing).
+  static bool failed_negotiation(const Endpoint& endpoint, const boost::system::error_code& ec) {
+    if constexpr (requires { endpoint.negotiation_failure(); }) {
+      return ec == endpoint.negotiation_failure();
+    } else {
+      return false;
+    }
+  }
+
   // The errno for an operation's outcome (on the endpoint's executor, where failure() may be read).
   static int to_errno(const state& s, const boost::system::error_code& ec) {
     if (!ec) return 0;
     if (!s.life->alive) return -ENODEV;  // ended by the endpoint's destruction: nothing of it is left to ask
-    // First: a failed negotiation is also the endpoint's lasting failure, and stays -EPROTO / -ETIMEDOUT.
+    // First: a failed negotiation is also the endpoint's lasting failure, and stays -ETIMEDOUT when the PF
+    // never answered, else -EPROTO whatever status it refused with (hv_pci_protocol_negotiation).
     if (ec == errc::timeout) return -ETIMEDOUT;
-    if (ec == errc::revision_mismatch) return -EPROTO;
+    if (ec == errc::revision_mismatch || failed_negotiation(*s.endpoint, ec)) return -EPROTO;
     if (detail::device_gone(*s.life, *s.endpoint, ec)) return -ENODEV;
     if (ec.category() == error_category()) return -EIO;
     if ((ec.category() == boost::system::system_category() || ec.category() == boost::system::generic_category()) &&

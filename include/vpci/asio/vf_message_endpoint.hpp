@@ -106,6 +106,14 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
   // The protocol version agreed with the PF, (major << 16) | minor (hyperv::protocol_version_1_4, ...);
   // 0 before agreement, after a failed negotiation, or with negotiation off.
   [[nodiscard]] std::uint32_t negotiated_version() const noexcept { return channel_->negotiated_version(); }
+  // Why no version could be agreed: errc::revision_mismatch (the PF refused every offer with
+  // STATUS_REVISION_MISMATCH), errc::timeout (an offer went unanswered), or the errc of the status the PF
+  // refused an offer with otherwise (STATUS_ACCESS_DENIED: access_denied); an empty code until then and with
+  // negotiation off. Every operation fails with it from then on (failure(), while the stream lasts).
+  [[nodiscard]] boost::system::error_code negotiation_failure() const {
+    const auto& negotiation = channel_->negotiation();
+    return negotiation.failed() ? make_error_code(negotiation.error()) : boost::system::error_code{};
+  }
   [[nodiscard]] Stream& stream() noexcept { return stream_; }
 
  private:

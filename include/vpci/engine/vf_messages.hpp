@@ -348,6 +348,15 @@ class vf_message_engine {
     return event;
   }
 
+  // A completion with any status but 0 fails its operation (block_completion_errc), nothing copied. The
+  // PF's status goes with it only when it is an error or a warning: a success-class one (STATUS_PENDING)
+  // handed on as the outcome would read as success to whoever tests NT_SUCCESS, and a failed
+  // ReadVfConfigBlock or IOCTL would look done; the operation's own status (device_error's
+  // STATUS_UNSUCCESSFUL) is reported instead.
+  constexpr vf_event refused(std::size_t slot, ntstatus status) noexcept {
+    return finish(slot, block_completion_errc(status), 0, nt_success(status) ? ntstatus::success : status);
+  }
+
   // A reply whose descriptor is well formed and whose ID names a live operation answers that
   // operation: if its body breaks the protocol the operation fails with protocol_violation (waiting for
   // its deadline would only delay the same verdict).
@@ -359,10 +368,9 @@ class vf_message_engine {
     if (s.kind == vf_op_kind::write) {
       auto reply = hyperv::decode_write_completion(packet, packet_size);
       if (!reply) return violation(slot);
-      const errc error = block_completion_errc(reply->status);
       bump(counters_.completed);
-      if (error != no_error) return finish(slot, error, 0, reply->status);
-      return finish(slot, error, s.length);
+      if (reply->status != ntstatus::success) return refused(slot, reply->status);
+      return finish(slot, no_error, s.length);
     }
     auto reply = hyperv::decode_read_response(packet, packet_size);
     if (!reply) {
@@ -372,9 +380,8 @@ class vf_message_engine {
       }
       return violation(slot);
     }
-    const errc error = block_completion_errc(reply->status);
     bump(counters_.completed);
-    if (error != no_error) return finish(slot, error, 0, reply->status);
+    if (reply->status != ntstatus::success) return refused(slot, reply->status);
     // VMBus pads the packet: what follows the status is the data plus up to 7 padding bytes, and a read
     // returns min(requested, present) of it (hv_pci_read_config_compl).
     const auto data = reply->data_for(s.length);
