@@ -92,7 +92,9 @@ class vf_core : public vf_sync_forms<Derived> {
   //   own error when it failed (eof, connection_reset, an errno, a transport's errc), passed through
   //   unchanged. Once the peer is gone or the stream failed, every operation fails at once with that same
   //   error. A PF's failure status fails only the request it answers: the endpoint, its other operations
-  //   and its invalidation wait go on.
+  //   and its invalidation wait go on. The endpoint's own state is judged before the arguments: a dead
+  //   endpoint reports its failure (and a synchronous form refused as busy reports busy) whatever the
+  //   buffer's size.
   // Cancellation: terminal, partial and total (a read has no effect on the PF). `buffer` must stay
   //   valid until completion; after completion the endpoint never touches it.
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
