@@ -72,7 +72,9 @@ block_mask bit(std::uint32_t id) {
 }
 
 // A transport that has nothing but the concept (no write hooks, no signal, no device side, no write
-// protection): the PF must poll it and write through its ordinary write. It counts window reads (polls).
+// protection): the PF must poll it and write through its ordinary write. It counts the PF's looks (each
+// ends with the one read of the acknowledgement pair, 8 bytes), its whole-window reads (passes) and every
+// dword accessed.
 // NonBlocking says whether its synchronous accesses may be used inline (else async_read/async_write).
 template <bool NonBlocking>
 class plain_transport {
@@ -89,6 +91,7 @@ class plain_transport {
     return space_.read(offset, out, ec);
   }
   std::size_t write(std::size_t offset, std::span<const std::byte> in, boost::system::error_code& ec) {
+    accesses += (in.size() + 3) / 4;
     return space_.write(offset, in, ec);
   }
   template <class CompletionToken>
@@ -98,15 +101,19 @@ class plain_transport {
   }
   template <class CompletionToken>
   auto async_write(std::size_t offset, std::span<const std::byte> in, CompletionToken&& token) {
+    accesses += (in.size() + 3) / 4;
     return space_.async_write(offset, in, std::forward<CompletionToken>(token));
   }
 
-  // Reads of one whole mailbox window: the PF's polls.
-  std::size_t polls = 0;
+  std::size_t looks = 0;
+  std::size_t passes = 0;
+  std::size_t accesses = 0;
 
  private:
   void count(std::size_t length) {
-    if (length == mailbox::window_size) ++polls;
+    if (length == 8) ++looks;
+    if (length == mailbox::window_size) ++passes;
+    accesses += (length + 3) / 4;
   }
   memory_config_space& space_;
 };
@@ -323,7 +330,9 @@ BOOST_AUTO_TEST_CASE(case_14_adaptive_polling_on_virtual_time_counts_every_poll_
       mailbox_options options;
       options.polling = {1ms, 8ms};
       polled_attachment<plain_transport> transport(f, nonblocking, options);
-      auto polls = [&] { return transport.with([](auto& t) { return t.polls; }); };
+      // Each poll is a look (four dwords); the window is read whole only when the look finds it changed.
+      auto polls = [&] { return transport.with([](auto& t) { return t.looks; }); };
+      auto passes = [&] { return transport.with([](auto& t) { return t.passes; }); };
       BOOST_TEST(polls() == 0u);  // attaching reads the whole space, not the window
 
       serve_result served;
@@ -335,6 +344,7 @@ BOOST_AUTO_TEST_CASE(case_14_adaptive_polling_on_virtual_time_counts_every_poll_
       };
       at(0ms);
       BOOST_TEST(polls() == 1u);
+      BOOST_TEST(passes() == 0u);  // the window as the attach left it: nothing to serve
       // Idle: the next polls come after 1, 2, 4, 8, 8 ms: at 1, 3, 7, 15, 23.
       const std::pair<std::chrono::milliseconds, std::size_t> idle[] = {
           {1ms, 2}, {2ms, 2}, {3ms, 3}, {6ms, 3}, {7ms, 4}, {14ms, 4}, {15ms, 5}};
@@ -348,9 +358,11 @@ BOOST_AUTO_TEST_CASE(case_14_adaptive_polling_on_virtual_time_counts_every_poll_
       vf.request(op_read, 5, block5_size);
       at(22ms);
       BOOST_TEST(polls() == 5u);
+      BOOST_TEST(passes() == 0u);  // the idle polls read four dwords each, never the window
       BOOST_TEST(!vf.answered());
       at(23ms);
       BOOST_TEST(polls() == 6u);
+      BOOST_TEST(passes() == 1u);  // the look saw the doorbell
       BOOST_TEST(vf.succeeded(block5_size));
       BOOST_TEST(vf.data(block5_size) == pattern(block5_size, 0x10), boost::test_tools::per_element());
       // Active: fast again (24, 25), then backing off (27, 31).
@@ -368,6 +380,53 @@ BOOST_AUTO_TEST_CASE(case_14_adaptive_polling_on_virtual_time_counts_every_poll_
       BOOST_TEST(f.timing.armed() == 0u);
       at(100ms);
       BOOST_TEST(polls() == 10u);
+      BOOST_TEST(passes() == 1u);
+    }
+  }
+}
+
+// Found by the slow-config-space audit: every poll and every heartbeat of a polled window was a whole
+// pass, the doorbell and the window read (47 dwords): an idle window cost about 4,800 accesses a second,
+// and a PF polling 256 windows over config space at 50 us an access spent 600 ms going round them, so
+// their heartbeats went out up to 614 ms apart and a VF with default options called the PF gone. A poll
+// is now a look: four dwords (request, control, the acknowledgement pair), the window read only when
+// they show the VF asked, and a heartbeat one status write. Over the first idle second after serving
+// starts (defaults: polls from 20 us doubling to 10 ms, a beat every 100 ms):
+BOOST_AUTO_TEST_CASE(an_idle_polled_window_costs_four_dwords_a_poll_and_one_a_heartbeat) {
+  for (const bool nonblocking : {true, false}) {
+    BOOST_TEST_CONTEXT((nonblocking ? "inline accesses" : "asynchronous accesses")) {
+      memory_fixture<manual_timing> f({}, /*attach=*/false);
+      polled_attachment<plain_transport> transport(f, nonblocking, mailbox_options{});
+      const auto counts = [&] {
+        return transport.with([](auto& t) { return std::array<std::size_t, 3>{t.looks, t.passes, t.accesses}; });
+      };
+      const std::size_t attached = counts()[2];  // the attach's own accesses (placement, initialisation)
+      serve_result served;
+      f.pf->async_serve(0, served.handler());
+      f.settle();
+      // The first pass is a look too: the window is as the attach left it.
+      BOOST_TEST(counts() == (std::array<std::size_t, 3>{1, 0, attached + 4}));
+      std::size_t beats = 0;
+      std::uint8_t heartbeat = f.vf().status().heartbeat;
+      for (std::uint64_t t = 10'000; t <= 1'000'000'000; t += 10'000) {  // every 10 us for a second
+        f.timing.advance_to(t);
+        f.settle();
+        if (const std::uint8_t now = f.vf().status().heartbeat; now != heartbeat) {
+          ++beats;
+          heartbeat = now;
+        }
+      }
+      const auto [looks, passes, accesses] = counts();
+      BOOST_TEST(beats == 10u);  // at 100, 200, ..., 1000 ms
+      BOOST_TEST(passes == 0u);  // the window never read whole
+      BOOST_TEST(accesses - attached == 4 * looks + beats);
+      // The looks: the first; 9 polls 20 us doubling to 5.12 ms apart (to 10.22 ms); 8 more 10 ms apart
+      // (to 90.22 ms); the beat at 100 ms, from which the polls run 10 ms apart again (110 .. 990 ms: 89);
+      // the beat at 1000 ms. The beats from 200 ms on fall on polls: one look each.
+      BOOST_TEST(looks == 1u + 9u + 8u + 1u + 89u + 1u);
+      BOOST_TEST(!f.pf->detach_mailbox(0));
+      f.settle();
+      BOOST_TEST(served.calls == 1);
     }
   }
 }
@@ -387,12 +446,15 @@ BOOST_AUTO_TEST_CASE(case_14_an_invalidation_on_an_asynchronous_transport_is_pub
     f.timing.advance_to(to_nanoseconds(t));
     f.settle();
   }
-  BOOST_TEST(transport.polls == 3u);  // next poll at 7 ms
-  // No blocking I/O inside invalidate(): the loop is woken and publishes before the timer is due.
+  BOOST_TEST(transport.looks == 3u);  // next poll at 7 ms
+  BOOST_TEST(transport.passes == 0u);
+  // No blocking I/O inside invalidate(): the loop is woken and publishes before the timer is due, with a
+  // whole pass (a publish asks for one: no look).
   BOOST_TEST(!f.pf->invalidate(0, bit(9)));
   BOOST_TEST(vf.mask() == 0u);
   f.settle();
-  BOOST_TEST(transport.polls == 4u);
+  BOOST_TEST(transport.looks == 3u);
+  BOOST_TEST(transport.passes == 1u);
   BOOST_TEST(vf.mask() == (std::uint64_t{1} << 9));
   BOOST_TEST(vf.status().invalidated);
   BOOST_TEST(served.calls == 0);
@@ -735,7 +797,8 @@ BOOST_AUTO_TEST_CASE(async_serve_errors_cancellation_and_removal) {
   BOOST_TEST(second.calls == 1);
   BOOST_TEST((second.ec == errc::invalid_argument));
   BOOST_TEST(first.calls == 0);
-  BOOST_TEST(transport.polls == 1u);
+  BOOST_TEST(transport.looks == 1u);
+  BOOST_TEST(transport.passes == 0u);
 
   cancel.emit(boost::asio::cancellation_type::terminal);
   BOOST_TEST(first.calls == 0);  // completes through the executor
@@ -744,14 +807,15 @@ BOOST_AUTO_TEST_CASE(async_serve_errors_cancellation_and_removal) {
   BOOST_TEST((first.ec == errc::cancelled));
   f.timing.advance(10ms);
   f.settle();
-  BOOST_TEST(transport.polls == 1u);  // not serving any more
+  BOOST_TEST(transport.looks == 1u);  // not serving any more
   BOOST_TEST(f.timing.armed() == 0u);
 
   // The attachment stayed: it can be served again; removing the VF ends that with vf_removed.
   serve_result third;
   f.pf->async_serve(0, third.handler());
   f.settle();
-  BOOST_TEST(transport.polls == 2u);
+  BOOST_TEST(transport.looks == 2u);
+  BOOST_TEST(transport.passes == 0u);  // the window as the attach left it: nothing to serve
   raw_vf vf = f.vf();
   vf.request(op_read, 5, block5_size);
   f.timing.advance(1ms);
@@ -1466,6 +1530,9 @@ BOOST_AUTO_TEST_CASE(a_request_rung_while_the_pf_copies_the_window_runs_on_the_b
         rung = true;
       };
       transport.with([&](auto& t) { t.after_reading(f.window + reg::request_block, ring_between); });
+      // The VF sets control.SIGNAL first, so that the first poll's look finds the window changed and
+      // copies it.
+      vf.write_u32(reg::control, mailbox::control_signal);
 
       serve_result served;
       f.pf->async_serve(0, served.handler());
@@ -1684,11 +1751,12 @@ BOOST_AUTO_TEST_CASE(pf_destroyed_with_mailbox_attachments_live) {
     BOOST_TEST(timing.armed() == 2u);
     // VF 1's loop is waiting on its timer again and VF 2's has a read in flight when the endpoint goes.
     timing.advance(std::chrono::microseconds(20));
-    BOOST_TEST(async_transport.polls == 1u);
-    io.run_one();  // VF 1's timer: a whole pass (inline accesses), then the next wait
-    io.run_one();  // VF 2's timer: the pass's first asynchronous read (the doorbell) is started, not completed
-    BOOST_TEST(inline_transport.polls == 2u);
-    BOOST_TEST(async_transport.polls == 1u);  // the window is read once the doorbell is in
+    BOOST_TEST(async_transport.looks == 1u);
+    io.run_one();  // VF 1's timer: a look (inline accesses), then the next wait
+    io.run_one();  // VF 2's timer: the look's first asynchronous read (the doorbell) is started, not completed
+    BOOST_TEST(inline_transport.looks == 2u);
+    BOOST_TEST(inline_transport.passes == 0u);
+    BOOST_TEST(async_transport.looks == 1u);  // the acknowledgement pair is read after the doorbell and control
     BOOST_TEST(timing.armed() == 1u);
   }
   for (const serve_result& s : served) BOOST_TEST(s.calls == 0);  // never inline, not even here
@@ -1709,8 +1777,10 @@ BOOST_AUTO_TEST_CASE(pf_destroyed_with_mailbox_attachments_live) {
   timing.advance(1s);
   io.restart();
   io.run();
-  BOOST_TEST(async_transport.polls == 1u);  // the doorbell's read completed after the end: no window read
-  BOOST_TEST(inline_transport.polls == 2u);
+  BOOST_TEST(async_transport.looks == 1u);  // the doorbell's read completed after the end: nothing more read
+  BOOST_TEST(async_transport.passes == 0u);
+  BOOST_TEST(inline_transport.looks == 2u);
+  BOOST_TEST(inline_transport.passes == 0u);
 }
 
 // The endpoint destroyed while every kind of loop waits on its heartbeat timer (and shared memory's on its

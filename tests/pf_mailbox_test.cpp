@@ -619,6 +619,103 @@ BOOST_AUTO_TEST_CASE(a_reset_lifts_quarantine_keeps_the_latch_and_clears_control
   BOOST_TEST(!f.session.signal_vf());
 }
 
+// The look of a pass nothing asked for (a poll, a heartbeat due): four registers decide whether the
+// window needs a service. Each thing a VF or the PF can do that a service must take shows in them; the
+// window as the last update left it, and a VF that only composes a request, do not.
+BOOST_AUTO_TEST_CASE(a_look_wants_a_service_exactly_when_the_vf_or_the_store_asked_for_one) {
+  fixture f(pf_mailbox_config{100, false});
+  constexpr std::uint64_t ms = 1'000'000;
+  const auto wants = [&f] {
+    return f.session.wants_service(f.u32(reg::request), f.u32(reg::control), f.u32(reg::invalidate_ack_low),
+                                   f.u32(reg::invalidate_ack_high));
+  };
+  // The window as initialize() left it (its writes performed): nothing to serve.
+  BOOST_TEST(!wants());
+  // Composing a request (block register, data) is not asking; ringing is.
+  f.vf_write_u32(reg::request_block, 5);
+  f.vf_write_u32(reg::data, 0xAABBCCDD);
+  BOOST_TEST(!wants());
+  f.vf_write_u32(reg::request, request_word(1, 16, op_read));
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST(f.status().ack == 1u);
+  BOOST_TEST(!wants());  // the request answered stays in `request`: a replay, nothing to serve
+  // An acknowledgement in either half.
+  f.vf_write_u32(reg::invalidate_ack_high, 0x1);
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST(f.u32(reg::invalidate_ack_high) == 0u);
+  BOOST_TEST(!wants());
+  f.vf_write_u32(reg::invalidate_ack_low, 0x4);
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST(!wants());
+  // An invalidation waiting in the store.
+  BOOST_TEST((f.store.invalidate(0, block_mask{0b100}) == no_error));
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST(f.mask() == 0b100u);
+  BOOST_TEST(!wants());
+  // control: SIGNAL set or cleared, RESET asked.
+  f.vf_write_u32(reg::control, mailbox::control_signal);
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST(!wants());
+  f.vf_write_u32(reg::control, mailbox::control_signal | mailbox::control_reset);
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST((f.session.last_event() == mailbox_event::reset));
+  BOOST_TEST(!wants());  // as the reset wrote them: request 0, control SIGNAL only
+  // A request rung after a reset (any sequence: adopted) is asking. The same sequence again with other
+  // bits, sequence 0, or undefined control bits are not: a service would do nothing with them.
+  f.vf_write_u32(reg::request, request_word(7, 8, op_read));
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST(f.status().ack == 7u);
+  BOOST_TEST(!wants());
+  f.vf_write_u32(reg::request, request_word(7, 4, op_read));
+  BOOST_TEST(!wants());
+  f.service();
+  BOOST_TEST(f.last.empty());
+  f.vf_write_u32(reg::request, 0);
+  BOOST_TEST(!wants());
+  f.vf_write_u32(reg::control, mailbox::control_signal | 0x100);
+  BOOST_TEST(!wants());
+  f.service();
+  BOOST_TEST(f.last.empty());
+  // A sequence neither replayed nor next is asking too: the service judges it (a violation).
+  f.vf_write_u32(reg::request, request_word(9, 8, op_read));
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST((f.session.last_event() == mailbox_event::violation));
+  BOOST_TEST(!wants());
+  f.vf_write_u32(reg::control, mailbox::control_reset);  // lifts the quarantine; SIGNAL cleared
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST(!wants());
+  // A re-initialisation (an FLR): the window as it wrote it needs nothing; a VF's next request does.
+  f.apply(f.session.initialize(f.window, 0, /*function_reset=*/true));
+  BOOST_TEST(!wants());
+  f.vf_write_u32(reg::request, request_word(1, 8, op_read));
+  BOOST_TEST(wants());
+  // A PF-owned register a VF wrote is not a reason to look further: the next service undoes it.
+  f.service();
+  const std::uint32_t result = f.u32(reg::result);
+  f.vf_write_u32(reg::result, 0x12345678);
+  BOOST_TEST(!wants());
+  f.service();
+  BOOST_TEST(f.u32(reg::result) == result);
+  // With nothing to serve, a due heartbeat is one status write.
+  f.tick(100 * ms);
+  f.expect_writes({w32(0x20, f.u32(reg::status))});
+  BOOST_TEST(f.status().heartbeat == 1u);
+  // A session released (detached) or never initialised wants a service, which does nothing.
+  f.session.release();
+  BOOST_TEST(wants());
+  f.service();
+  BOOST_TEST(f.last.empty());
+}
+
 // A VF's mailbox reset lifted its quarantine through pf_blocks::reset_vf, which also zeroed the store's
 // in-flight count: the answers the Hyper-V binding admitted and has not handed yet. A VF writing RESET
 // then had more requests admitted on its stream than the cap allows. The count is the admitting binding's

@@ -238,7 +238,7 @@ bool mailbox_world::apply(step_type s) {
     case act::tick: {
       const std::uint64_t next = next_time();
       now_ = next;
-      if (now_ % pf_poll_ns == 0 && doorbells_ < 2) ++doorbells_;  // the PF's bounded poll
+      if (now_ % pf_poll_ns == 0) pf_poll();
       if (mode_ == vf_mode::waiting && now_ >= until_) mode_ = vf_mode::idle;
       if (log_ != nullptr) note("now " + std::to_string(now_ / 1000) + " us");
       break;
@@ -359,6 +359,23 @@ void mailbox_world::vf_access_step() {
     vf_.on_written(now_);
     if (doorbells_ < 2) ++doorbells_;  // the write hook: the VF's doorbell
   }
+}
+
+// The PF's bounded poll, as the serving loop's timer runs it: a look at request, control and the
+// acknowledgement pair (the session's wants_service), then a service when it wants one (a doorbell: the
+// service is a step of its own, so VF accesses interleave between the look and the copy), else a due
+// heartbeat (none in this world). Writes of the last update still queued: a service, as the binding's
+// pass finishes them first.
+void mailbox_world::pf_poll() {
+  const auto load = [this](std::uint16_t r) { return le::load_u32(window_.data() + r); };
+  if (queue_count_ == 0 && !pf_.wants_service(load(mailbox::reg::request), load(mailbox::reg::control),
+                                              load(mailbox::reg::invalidate_ack_low),
+                                              load(mailbox::reg::invalidate_ack_high))) {
+    if (log_ != nullptr) note("PF looks: nothing to serve");
+    queue_writes(pf_.tick(now_));
+    return;
+  }
+  if (doorbells_ < 2) ++doorbells_;
 }
 
 void mailbox_world::pf_service_now() {

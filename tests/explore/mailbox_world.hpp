@@ -133,6 +133,7 @@ class mailbox_world {
   void pump();
   void on_completion(const engine::op_completion& done);
   void vf_access_step();
+  void pf_poll();
   void pf_service_now();
   void pf_write_step();
   void queue_writes(const session::write_list& writes);

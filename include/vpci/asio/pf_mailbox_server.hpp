@@ -18,7 +18,13 @@
 // Timing policy's time, so a heartbeat that is due rides along), perform its writes in order, and raise the
 // VF's signal once when the session says so (the VF set control.SIGNAL; transports with a peer signal:
 // transport/traits.hpp). The serving loop also wakes when the session's next heartbeat is due. A pass is
-// never nested in another pass of the same window: a service asked for during a pass (a block handler
+// never nested in another pass of the same window. A pass that nothing asked for (the loop's timer alone:
+// a poll, a heartbeat due; not a peer signal, a publish or a re-initialisation) looks first: it reads the
+// four registers through which a VF asks for a service (request, control, the acknowledgement pair) and
+// reads the window only when the session finds them changed (engine::pf_mailbox_session::wants_service),
+// else writes a heartbeat that is due in one status write: an idle window costs a look a poll, not a
+// pass, and a PF polling hundreds of windows over a slow transport keeps their heartbeats. A service asked
+// for during a pass (a block handler
 // calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass right after it. A
 // pass once started always completes its writes, so the window is never left in the middle of an update by
 // a stop, a detach or the pf_endpoint's destruction.
@@ -64,7 +70,9 @@ namespace vpci {
 
 // How the PF polls a VF's window on a transport that neither reports writes nor signals (any other
 // transport ignores it): every `fast` while the VF is active, backing off (doubling) while it is idle,
-// at least every `slow`. A VF request waits at most `slow` for its answer.
+// at least every `slow`. A VF request waits at most `slow` for its answer. A poll is a look of four
+// dword reads; the window (47) is read only when they show the VF asked: an idle window costs 4 accesses
+// a poll, 400 a second at the 10 ms default, and a heartbeat one status write.
 struct mailbox_polling {
   std::chrono::nanoseconds fast{std::chrono::microseconds(20)};
   std::chrono::nanoseconds slow{std::chrono::milliseconds(10)};
@@ -453,6 +461,37 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     servicing_ = false;
     return ec;
   }
+  // A pass nothing asked for (the serving loop's timer), synchronously: the look (read_look), then a whole
+  // pass when the session wants one, else the heartbeat if it is due.
+  boost::system::error_code look_now(bool& wrote) {
+    if (servicing_ || writes_ != nullptr || this->reinitialize_) return pass_now(wrote);
+    boost::system::error_code ec;
+    read_look(look_, ec);
+    if (ec) return ec;
+    if (look_wants_service()) return pass_now(wrote);
+    servicing_ = true;
+    decided(this->session_.tick(timing_.now()));
+    ec = finish_update_now(wrote);
+    servicing_ = false;
+    return ec;
+  }
+  // The registers a look reads, each one dword access: request, control, then the acknowledgement pair.
+  struct look_registers {
+    std::array<std::byte, 4> request{};
+    std::array<std::byte, 4> control{};
+    std::array<std::byte, 8> acknowledged{};
+  };
+  void read_look(look_registers& look, boost::system::error_code& ec) {
+    device_side_read(transport_, this->window_ + mailbox::reg::request, look.request, ec);
+    if (!ec) device_side_read(transport_, this->window_ + mailbox::reg::control, look.control, ec);
+    if (!ec) device_side_read(transport_, this->window_ + mailbox::reg::invalidate_ack_low, look.acknowledged, ec);
+  }
+  [[nodiscard]] bool look_wants_service() const {
+    return this->session_.wants_service(le::load_u32(look_.request.data()), le::load_u32(look_.control.data()),
+                                        le::load_u32(look_.acknowledged.data()),
+                                        le::load_u32(look_.acknowledged.data() + 4));
+  }
+
   // The copy a pass decides from: the doorbell (`request`) first, then the whole window, the copy keeping
   // the doorbell as first read (docs/protocol.md 4.2). A read of several dwords is no indivisible copy on
   // most transports (shared memory, a device's registers: one dword after another, in address order), and
@@ -505,18 +544,25 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
 
   void loop_pass() {
     if (stopping_ || detached_) return finish();
+    // Asked for: kicked (a publish, a re-initialisation), or the VF signalled. Else the timer alone woke
+    // the loop, and the pass looks first.
+    bool asked = std::exchange(kicked_, false);
     if constexpr (peer_signalling_transport<Transport>) {
       // Read the signal's count before the pass: a signal during the pass is not lost.
-      if (kind_ == kind::signalled) seen_ = transport_.peer_signal_sequence();
+      if (kind_ == kind::signalled) {
+        const std::uint32_t sequence = transport_.peer_signal_sequence();
+        asked = asked || sequence != seen_;
+        seen_ = sequence;
+      }
     }
     state_ = loop_state::passing;
-    kicked_ = false;
     if constexpr (sync_io) {
       bool wrote = false;
-      const boost::system::error_code ec = pass_now(wrote);
+      const boost::system::error_code ec = asked ? pass_now(wrote) : look_now(wrote);
       after_pass(ec);
     } else {
-      async_pass();
+      if (asked) return async_pass();
+      async_look();
     }
   }
 
@@ -531,6 +577,33 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     resuming_ = writes_ != nullptr;
     if (resuming_) return write_next();
     read_next();
+  }
+  // As look_now: the look's three reads, then a whole pass (read_next) or the heartbeat.
+  void async_look() {
+    if (servicing_ || writes_ != nullptr || this->reinitialize_) return async_pass();
+    servicing_ = true;
+    again_ = false;
+    look_next(0);
+  }
+  void look_next(int step) {
+    const std::span<std::byte> into = step == 0   ? std::span<std::byte>(look_.request)
+                                      : step == 1 ? std::span<std::byte>(look_.control)
+                                                  : std::span<std::byte>(look_.acknowledged);
+    const std::size_t at = step == 0   ? mailbox::reg::request
+                           : step == 1 ? mailbox::reg::control
+                                       : mailbox::reg::invalidate_ack_low;
+    transport_.async_read(this->window_ + at, into,
+                          boost::asio::bind_executor(executor_, [self = this->shared_from_this(), step](
+                                                                    boost::system::error_code ec, std::size_t) {
+                            if (ec || self->detached_) return self->end_async_pass(ec);
+                            if (step < 2) return self->look_next(step + 1);
+                            self->on_look();
+                          }));
+  }
+  void on_look() {
+    if (look_wants_service()) return read_next();
+    decided(this->session_.tick(timing_.now()));
+    write_next();
   }
   // As read_window: the doorbell, then the window.
   void read_next() {
@@ -685,6 +758,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   engine::poll_schedule schedule_;
   std::optional<write_hook_id> hook_;
   std::array<std::byte, 4> doorbell_{};  // an asynchronous pass's first read (read_next)
+  look_registers look_{};                // the last look's reads
   std::array<std::byte, mailbox::window_size> buffer_{};
   // Serving.
   std::unique_ptr<serve_completion> completion_;

@@ -194,6 +194,25 @@ class pf_mailbox_session {
     return serve_window(window, true, now);
   }
 
+  // The look of a pass that nothing asked for (a binding's timer: a poll, a heartbeat due; docs/protocol.md
+  // 4.2, "A look"): whether the registers through which a VF asks for a service, as the binding read them
+  // (`request`, `control`, the acknowledgement pair), call for one. They do when `request` holds a
+  // sequence other than 0 and the last one taken (a service would run it, answer it or judge it), control
+  // asks for a reset or shows SIGNAL changed, an acknowledgement register is set, or invalidations wait in
+  // the store; and before initialize() (where service() does nothing). What a service would find nothing
+  // to do with does not: the registers as the last update left them, a replayed doorbell, a request being
+  // composed (block register, data), control's undefined bits. Then a heartbeat that is due is tick()'s:
+  // one status write where a service reads the whole window (47 dwords). A PF-owned register a VF wrote
+  // past a transport's read-only bits is undone at the next service, not at the look.
+  [[nodiscard]] constexpr bool wants_service(std::uint32_t request, std::uint32_t control, std::uint32_t ack_low,
+                                             std::uint32_t ack_high) const noexcept {
+    const std::uint16_t sequence = mailbox::decode_request(request).sequence;
+    const bool signal = (control & mailbox::control_signal) != 0;
+    return !initialized_ || (sequence != 0 && sequence != last_sequence_) ||
+           (control & mailbox::control_reset) != 0 || signal != signal_requested_ || ack_low != 0 || ack_high != 0 ||
+           !store_->pending_invalidations(vf_).empty();
+  }
+
   // What a VF write of `length` bytes at `offset` in the window (offsets from the DVSEC's start) calls for,
   // for a binding told of each VF write (a write hook). A write wholly inside request_block or the data
   // window only composes a request: the PF reads those registers once the VF rings `request`, and a
