@@ -162,6 +162,10 @@ BOOST_AUTO_TEST_CASE(completions_and_invalidations) {
   BOOST_TEST(version.out.find("    protocol version: 0x00010004 (1.4)\n"
                               "    after the version: 0 bytes") != std::string::npos,
              version.out);
+  // The minor version is all of bits 15:0 (the tools' mutation audit: only 1.4 was ever decoded).
+  const auto wide_minor = codec("06000200030001000100000000000000 1300494200010100");
+  BOOST_TEST(wide_minor.exit_status == 0, wide_minor.out);
+  BOOST_TEST(wide_minor.out.find("    protocol version: 0x00010100 (1.256)\n") != std::string::npos, wide_minor.out);
   // The Hyper-V header's form: a word after the version (is_last_attempt, reserved), 12 bytes padded to 16.
   // The word was not shown (found by a review): every byte of a packet is.
   const auto hyperv_form = codec("06000200040001000100000000000000 13004942 04000100 ffffffff 00000000");

@@ -1355,6 +1355,71 @@ BOOST_AUTO_TEST_CASE(quarantine_after_a_violation_with_a_bad_length_or_operation
   BOOST_TEST(doc.as_array()[3].at("mailbox").at("result").as_string() == "0xc0000010");
 }
 
+// From the tools' mutation audit: fields a mutant could change unnoticed. A request pending after a
+// STATUS_INVALID_DEVICE_REQUEST answer is only a possible quarantine (the answer may be to another request
+// than the one the VF now waits for); a heartbeat interval of 256 ms or more is all 16 bits of limits.
+BOOST_AUTO_TEST_CASE(a_request_pending_after_invalid_device_request_and_a_long_heartbeat) {
+  if (skip_without_binary()) return;
+  auto pending = vf_with_mailbox(mailbox::encode_request(7, 8, mailbox::operation::read));  // quarantined
+  pending.put32(0x100 + mailbox::reg::request, mailbox::encode_request(8, 8, mailbox::operation::read));
+  auto slow_beat = vf_with_mailbox();
+  slow_beat.put32(0x100 + mailbox::reg::limits, mailbox::encode_limits(1000));
+  temp_file dump(dump_text("04:10.0 pending", pending.view()) + dump_text("04:10.2 slow", slow_beat.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find("    state: request 8 pending (the PF has acknowledged 7); quarantine: possible "
+                            "(STATUS_INVALID_DEVICE_REQUEST: an unknown operation or reserved bits, or a sequence "
+                            "violation)") != std::string::npos,
+             human.out);
+  BOOST_TEST(human.out.find("data 32 dwords, heartbeat 1000 ms\n") != std::string::npos, human.out);
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  BOOST_TEST(doc.as_array()[0].at("mailbox").at("state").as_string() == "pending");
+  BOOST_TEST(doc.as_array()[0].at("mailbox").at("quarantine").as_string() == "possible");
+  BOOST_TEST(doc.as_array()[1].at("mailbox").at("heartbeat_ms").as_int64() == 1000);
+}
+
+// From the tools' mutation audit: a VF BAR is prefetchable by its bit 3 and 64-bit by bits 2:1 (the
+// fixtures had only a 64-bit prefetchable BAR and a 32-bit non-prefetchable one, so bit 2 and bit 3 always
+// agreed), and the JSON's vf_migration_status is IOVSta bit 0 (only the human output was checked).
+BOOST_AUTO_TEST_CASE(vf_bar_prefetchable_and_iov_status_migration_are_their_own_bits) {
+  if (skip_without_binary()) return;
+  auto image = sriov_pf_enabled();
+  image.put32(0x150 + 0x24, 0xFD000008);  // VF BAR0: 32-bit, prefetchable
+  image.put32(0x150 + 0x28, 0xFC000004);  // VF BAR1: 64-bit, non-prefetchable
+  image.put32(0x150 + 0x2C, 0x00000000);  //   its upper half
+  image.put16(0x150 + 0x0A, 0x0001);      // IOVSta: VF Migration Status
+  auto other = sriov_pf_enabled();
+  other.put16(0x150 + 0x0A, 0x0002);  // a bit IOVSta does not define
+  temp_file dump(dump_text("03:00.0 PF", image.view()) + dump_text("05:00.0 PF", other.view()));
+  const auto human = run_inspect("--dump '" + dump.path() + "'");
+  BOOST_TEST(human.exit_status == 0);
+  BOOST_TEST(human.out.find("    VF BAR0: memory at fd000000 (32-bit, prefetchable)\n"
+                            "    VF BAR1: memory at 00000000fc000000 (64-bit, non-prefetchable)\n") != std::string::npos,
+             human.out);
+  BOOST_TEST(human.out.find("; IOVSta 0001: Migration+\n") != std::string::npos, human.out);
+  BOOST_TEST(human.out.find("; IOVSta 0002: Migration-\n") != std::string::npos, human.out);
+  const json::value doc = json::parse(run_inspect("--json --dump '" + dump.path() + "'").out);
+  const auto& s = doc.as_array()[0].at("sriov");
+  BOOST_TEST(json::serialize(s.at("vf_bars")) ==
+             R"([{"bar":0,"address":"0xfd000000","64bit":false,"type":"32-bit","prefetchable":true},)"
+             R"({"bar":1,"address":"0x00000000fc000000","64bit":true,"type":"64-bit","prefetchable":false}])");
+  BOOST_TEST(s.at("vf_migration_status").as_bool());
+  BOOST_TEST(!doc.as_array()[1].at("sriov").at("vf_migration_status").as_bool());
+}
+
+// From the tools' mutation audit: -d :::PROG-IF never matches a function whose header could not be read
+// (a dump of its first 16 bytes), as it never matches one of another programming interface.
+BOOST_AUTO_TEST_CASE(dash_d_prog_if_does_not_match_a_function_without_a_header) {
+  if (skip_without_binary()) return;
+  temp_file dump(dump_text("00:01.0 Short", config_image{0x8086, 0x1234}.view(16)));
+  const auto all = run_inspect("--json --dump '" + dump.path() + "'");
+  BOOST_TEST(all.exit_status == 0);
+  BOOST_TEST(json::parse(all.out).as_array().size() == 1u, all.out);
+  const auto filtered = run_inspect("--json --dump '" + dump.path() + "' -d :::00");
+  BOOST_TEST(filtered.exit_status == 0);
+  BOOST_TEST(filtered.out == "[\n]\n");
+}
+
 // -d VENDOR:DEVICE keeps the matching devices, as lspci -d; a malformed filter is a usage error.
 BOOST_AUTO_TEST_CASE(dash_d_filters_by_vendor_and_device) {
   if (skip_without_binary()) return;

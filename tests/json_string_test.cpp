@@ -39,6 +39,11 @@ BOOST_AUTO_TEST_CASE(every_byte_that_starts_no_sequence_is_a_replacement_charact
   // A sequence cut short, by the end or by another character: its bytes each, and what follows as it is.
   BOOST_TEST(json_string("\xe2\x82") == "\"\\ufffd\\ufffd\"");
   BOOST_TEST(json_string("\xe2\x82\"\xc3\xa9") == "\"\\ufffd\\ufffd\\\"\xc3\xa9\"");
+  // The third and fourth bytes are continuation bytes too (the tools' mutation audit: only the second was
+  // checked by a test): invalid UTF-8 never reaches --json output.
+  BOOST_TEST(json_string("\xe2\x82\xc0") == "\"\\ufffd\\ufffd\\ufffd\"");
+  BOOST_TEST(json_string("\xf0\x9f\x98\xff") == "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+  BOOST_TEST(json_string("\xf0\x9f\x98\x80") == "\"\xf0\x9f\x98\x80\"");
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // json_string_test

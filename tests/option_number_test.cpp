@@ -21,6 +21,10 @@ BOOST_AUTO_TEST_CASE(a_whole_number_is_digits_only) {
     BOOST_TEST(!option_number(text, 0, 100).has_value(), "'" << text << "'");
   BOOST_TEST(option_number("0x10", 0, 100, number_syntax::c_literal).value_or(0) == 16u);
   BOOST_TEST(option_number("010", 0, 100, number_syntax::c_literal).value_or(0) == 8u);
+  // Two characters starting with 0 are an octal literal too (the tools' mutation audit: "08" taken as 8).
+  BOOST_TEST(option_number("07", 0, 100, number_syntax::c_literal).value_or(99) == 7u);
+  BOOST_TEST(!option_number("08", 0, 100, number_syntax::c_literal).has_value());
+  BOOST_TEST(option_number("0", 0, 100, number_syntax::c_literal).value_or(99) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_fraction_is_decimal_digits_with_an_optional_point) {

@@ -138,4 +138,18 @@ BOOST_AUTO_TEST_CASE(percentile_ranks_are_exact_where_floating_point_is_not) {
   BOOST_TEST(latency_histogram::rank_of(99'999, most) == most - most / 100'000);   // ceil(most * 0.99999)
 }
 
+// From the tools' mutation audit: a percentile is taken to the nearest thousandth (1.001 is 1000.999...
+// thousandths in floating point, rank 1001, not 1000), a percentile below 0 is the minimum, and a rank
+// above 100 % is the count.
+BOOST_AUTO_TEST_CASE(percentiles_round_to_the_nearest_thousandth_and_clamp_to_0_and_100) {
+  latency_histogram h;
+  for (int i = 0; i < 1000; ++i) h.record(1);
+  for (int i = 1000; i < 100'000; ++i) h.record(2);
+  BOOST_TEST(h.percentile(1.0) == 1u);
+  BOOST_TEST(h.percentile(1.001) == 2u);
+  BOOST_TEST(h.percentile(-5) == 1u);
+  BOOST_TEST(h.percentile(250) == 2u);
+  BOOST_TEST(latency_histogram::rank_of(200'000, 10) == 10u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // perf_histogram_test

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cerrno>
 #include <csignal>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -309,6 +310,9 @@ BOOST_AUTO_TEST_CASE(sysfs_reads_need_no_allow_write) {
   BOOST_TEST(reads.status == 1);
   BOOST_TEST(!contains(reads.output, "read-only"));
   BOOST_TEST(contains(reads.output, "\"errors\":{\"operation timed out\":2}"), reads.output);
+  // Throughput counts the blocks that moved: none did.
+  BOOST_TEST(json_number(reads.output, "blocks_per_second") == 0.0, reads.output);
+  BOOST_TEST(json_number(reads.output, "mb_per_second") == 0.0, reads.output);
   const auto writes = run_perf({"--role", "vf", "--sysfs", config, "--read-percent", "50", "--count", "2"});
   BOOST_TEST(writes.status == 2);
   BOOST_TEST(contains(writes.output, "--allow-write"), writes.output);
@@ -1229,6 +1233,49 @@ BOOST_AUTO_TEST_CASE(an_empty_transport_value_is_a_usage_error) {
 
 // Found by a review: "bad role" and "bad binding" did not repeat the value given, and a block of one byte
 // "holds 1 bytes".
+// From the tools' mutation audit (each of these survived a mutant): MB/s is blocks/s times the block
+// size (a throughput tool's headline figure, never related to anything), and a warm-up without failures
+// still reports its line.
+BOOST_AUTO_TEST_CASE(mb_per_second_is_blocks_per_second_times_the_block_size) {
+  for (const char* size : {"64", "128"}) {
+    BOOST_TEST_CONTEXT("block size " << size) {
+      const auto run = run_perf({"--memory", "--count", "300", "--warmup", "5", "--block-size", size, "--json", "--quiet"});
+      BOOST_TEST(run.status == 0, run.output);
+      const double blocks = json_number(run.output, "blocks_per_second");
+      const double mb = json_number(run.output, "mb_per_second");
+      BOOST_TEST(blocks > 0.0, run.output);
+      // Printed as %.1f and %.3f: the rounding of each, no more.
+      BOOST_TEST(std::abs(mb - blocks * std::stod(size) / 1e6) <= 0.0005 + 0.05 * std::stod(size) / 1e6, run.output);
+    }
+  }
+  const auto text = run_perf({"--memory", "--count", "10", "--warmup", "5"});
+  BOOST_TEST(text.status == 0, text.output);
+  BOOST_TEST(contains(text.output, "  warm-up     5 operations (0 failed)"), text.output);
+}
+
+// From the tools' mutation audit: the bounds of the queue depth (1 to 16 on binding 1, 1 to 64 on binding
+// 2) and of the read percentage (0 to 100) were never tried at the value just past them.
+BOOST_AUTO_TEST_CASE(queue_depth_and_read_percentage_are_refused_just_past_their_bounds) {
+  const auto deep_mailbox = run_perf({"--memory", "--queue-depth", "17", "--count", "1"});
+  BOOST_TEST(deep_mailbox.status == 2);
+  BOOST_TEST(contains(deep_mailbox.output, "queue depth above 16 on binding 1"), deep_mailbox.output);
+  const auto deepest_hyperv = run_perf({"--memory", "--binding", "hyperv", "--queue-depth", "64", "--count", "64", "--quiet"});
+  BOOST_TEST(deepest_hyperv.status == 0, deepest_hyperv.output);
+  const auto too_deep = run_perf({"--memory", "--binding", "hyperv", "--queue-depth", "65", "--count", "1"});
+  BOOST_TEST(too_deep.status == 2);
+  BOOST_TEST(contains(too_deep.output, "bad queue depth '65'"), too_deep.output);
+  const auto zero = run_perf({"--memory", "--queue-depth", "0", "--count", "1"});
+  BOOST_TEST(zero.status == 2);
+  BOOST_TEST(contains(zero.output, "bad queue depth '0'"), zero.output);
+  const auto percent = run_perf({"--memory", "--read-percent", "101", "--count", "1"});
+  BOOST_TEST(percent.status == 2);
+  BOOST_TEST(contains(percent.output, "bad read percentage '101'"), percent.output);
+  const auto all_writes = run_perf({"--memory", "--read-percent", "0", "--count", "10", "--json", "--quiet"});
+  BOOST_TEST(all_writes.status == 0, all_writes.output);
+  BOOST_TEST(json_number(all_writes.output, "reads") == 0.0, all_writes.output);
+  BOOST_TEST(json_number(all_writes.output, "writes") == 10.0, all_writes.output);
+}
+
 BOOST_AUTO_TEST_CASE(messages_name_the_value_and_count_in_the_right_number) {
   const auto role = run_perf({"--role", "pff", "--memory"});
   BOOST_TEST(role.status == 2);
