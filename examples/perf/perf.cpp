@@ -135,6 +135,7 @@
 #include "json_string.hpp"
 #include "option_number.hpp"
 #include "perf/latency_histogram.hpp"
+#include "perf/latency_report.hpp"
 #include "perf/signal_watch.hpp"
 #include "quoted_text.hpp"
 #include "shm_mailbox_driver.hpp"
@@ -443,14 +444,8 @@ void print_figures(const options& o, const figures& f) {
                 ",\"seconds\":%.6f,\"blocks_per_second\":%.1f,\"mb_per_second\":%.3f,",
                 name_of(o.binding), name_of(o.transport), name_of(o.role), o.block_size, o.queue_depth, o.read_percent,
                 f.operations(), f.reads, f.writes, f.seconds, blocks_per_s, mb_per_s);
-    // Without a successful operation there is no latency: zeros would read as a measurement.
-    if (f.blocks() == 0)
-      std::printf("\"latency_ns\":{\"min\":null,\"mean\":null,\"p50\":null,\"p90\":null,\"p99\":null,\"p99_9\":null,"
-                  "\"max\":null},");
-    else
-      std::printf("\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
-                  ",\"p99\":%" PRIu64 ",\"p99_9\":%" PRIu64 ",\"max\":%" PRIu64 "},",
-                  h.min(), h.mean(), h.percentile(50), h.percentile(90), h.percentile(99), h.percentile(99.9), h.max());
+    // Without a successful operation there is no latency (the histogram holds successes only): nulls.
+    std::printf("\"latency_ns\":%s,", vpci_perf::latency_json(h).c_str());
     if (f.accesses_per_op) std::printf("\"config_accesses_per_op\":%.3f,", *f.accesses_per_op);
     else std::printf("\"config_accesses_per_op\":null,");
     std::printf("\"error_count\":%" PRIu64 ",\"errors\":", f.failed);
@@ -476,13 +471,10 @@ void print_figures(const options& o, const figures& f) {
     std::printf("  operations  %" PRIu64 " (%" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " failed) in %.*f s\n",
                 f.operations(), f.reads, f.writes, f.failed, f.seconds >= 0.1 ? 3 : 6, f.seconds);
     std::printf("  blocks/s    %.0f\n  MB/s        %.3f\n", blocks_per_s, mb_per_s);
-    auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
     if (f.blocks() == 0) {
       std::printf("  latency     none: no operation succeeded\n");
     } else {
-      std::printf("  latency us  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (min %.2f, mean %.2f)\n",
-                  us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
-                  us(h.min()), h.mean() / 1000.0);
+      std::printf("  latency us  %s\n", vpci_perf::latency_line(h).c_str());
     }
     if (f.accesses_per_op) std::printf("  config accesses per operation  %.2f\n", *f.accesses_per_op);
   }
@@ -886,12 +878,9 @@ class load_generator {
       if (!o_.quiet && measuring_) {
         const double span = std::chrono::duration<double>(now - last_tick_).count();
         const double rate = static_cast<double>(interval_.count()) / (span > 0 ? span : 1);
-        std::array<char, 32> p99{"       -"};
-        if (interval_.count() != 0)
-          std::snprintf(p99.data(), p99.size(), "%8.2f", static_cast<double>(interval_.percentile(99)) / 1000.0);
         std::fprintf(stderr, "[%6.1fs] %10.0f blocks/s %9.3f MB/s  p99 %s us  errors %" PRIu64 "\n",
                      std::chrono::duration<double>(now - measure_start_).count(), rate,
-                     rate * static_cast<double>(o_.block_size) / 1e6, p99.data(), f_.failed);
+                     rate * static_cast<double>(o_.block_size) / 1e6, vpci_perf::progress_p99(interval_).c_str(), f_.failed);
       } else if (!o_.quiet && !f_.load_started) {
         std::fprintf(stderr, "[sizing] reading the size of block %u\n", o_.block_id);
       } else if (!o_.quiet) {
