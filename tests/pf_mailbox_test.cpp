@@ -705,7 +705,12 @@ BOOST_AUTO_TEST_CASE(a_look_wants_a_service_exactly_when_the_vf_or_the_store_ask
   BOOST_TEST(!wants());
   f.service();
   BOOST_TEST(f.u32(reg::result) == result);
-  // With nothing to serve, a due heartbeat is one status write.
+  // With nothing to serve, a look reads status too once a beat is due, and a status as the PF wrote it
+  // leaves the beat to tick(): one status write. One a VF wrote over calls for a service.
+  BOOST_TEST(!f.session.look_reads_status(100 * ms - 1));
+  BOOST_TEST(f.session.look_reads_status(100 * ms));
+  BOOST_TEST(!f.session.status_changed(f.u32(reg::status)));
+  BOOST_TEST(f.session.status_changed(f.u32(reg::status) ^ 0x04000000u));
   f.tick(100 * ms);
   f.expect_writes({w32(0x20, f.u32(reg::status))});
   BOOST_TEST(f.status().heartbeat == 1u);

@@ -22,7 +22,8 @@
 // a poll, a heartbeat due; not a peer signal, a publish or a re-initialisation) looks first: it reads the
 // four registers through which a VF asks for a service (request, control, the acknowledgement pair) and
 // reads the window only when the session finds them changed (engine::pf_mailbox_session::wants_service),
-// else writes a heartbeat that is due in one status write: an idle window costs a look a poll, not a
+// else writes a heartbeat that is due (after reading status: a VF's write over it is left to a service,
+// which counts it): an idle window costs a look a poll, not a
 // pass, and a PF polling hundreds of windows over a slow transport keeps their heartbeats. A service asked
 // for during a pass (a block handler
 // calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass right after it. A
@@ -72,7 +73,7 @@ namespace vpci {
 // transport ignores it): every `fast` while the VF is active, backing off (doubling) while it is idle,
 // at least every `slow`. A VF request waits at most `slow` for its answer. A poll is a look of four
 // dword reads; the window (47) is read only when they show the VF asked: an idle window costs 4 accesses
-// a poll, 400 a second at the 10 ms default, and a heartbeat one status write.
+// a poll, 400 a second at the 10 ms default, and a heartbeat 2 (status read, then written).
 struct mailbox_polling {
   std::chrono::nanoseconds fast{std::chrono::microseconds(20)};
   std::chrono::nanoseconds slow{std::chrono::milliseconds(10)};
@@ -411,12 +412,16 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
 
   // Announces the heartbeat (0: withdraws it) where write hooks serve the window, written at once in the
   // session's order (engine::pf_mailbox_session::set_heartbeat), as open() writes the window. A failed
-  // write leaves the session's shadow ahead of the window: the next pass restores it from there.
+  // write leaves the session's shadow ahead of the window: the loop's next pass is a whole one, whose service
+  // restores it from there.
   void announce_heartbeat(std::uint16_t heartbeat_ms) {
     boost::system::error_code ec;
     for (const engine::register_write& w : this->session_.set_heartbeat(heartbeat_ms, timing_.now())) {
       device_side_write(transport_, this->window_ + w.offset, w.bytes, ec);
-      if (ec) return;
+      if (ec) {
+        behind_ = true;  // the loop's next pass is a whole one (a look restores nothing)
+        return;
+      }
     }
   }
 
@@ -469,17 +474,25 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     read_look(look_, ec);
     if (ec) return ec;
     if (look_wants_service()) return pass_now(wrote);
+    const std::uint64_t now = timing_.now();
+    if (this->session_.look_reads_status(now)) {
+      device_side_read(transport_, this->window_ + mailbox::reg::status, look_.status, ec);
+      if (ec) return ec;
+      if (this->session_.status_changed(le::load_u32(look_.status.data()))) return pass_now(wrote);
+    }
     servicing_ = true;
-    decided(this->session_.tick(timing_.now()));
+    decided(this->session_.tick(now));
     ec = finish_update_now(wrote);
     servicing_ = false;
     return ec;
   }
-  // The registers a look reads, each one dword access: request, control, then the acknowledgement pair.
+  // The registers a look reads, each one dword access: request, control, then the acknowledgement pair;
+  // status too when a heartbeat is due (engine::pf_mailbox_session::look_reads_status).
   struct look_registers {
     std::array<std::byte, 4> request{};
     std::array<std::byte, 4> control{};
     std::array<std::byte, 8> acknowledged{};
+    std::array<std::byte, 4> status{};
   };
   void read_look(look_registers& look, boost::system::error_code& ec) {
     device_side_read(transport_, this->window_ + mailbox::reg::request, look.request, ec);
@@ -544,9 +557,10 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
 
   void loop_pass() {
     if (stopping_ || detached_) return finish();
-    // Asked for: kicked (a publish, a re-initialisation), or the VF signalled. Else the timer alone woke
-    // the loop, and the pass looks first.
+    // Asked for: kicked (a publish, a re-initialisation), the window behind the session's shadow, or the
+    // VF signalled. Else the timer alone woke the loop, and the pass looks first.
     bool asked = std::exchange(kicked_, false);
+    asked = std::exchange(behind_, false) || asked;
     if constexpr (peer_signalling_transport<Transport>) {
       // Read the signal's count before the pass: a signal during the pass is not lost.
       if (kind_ == kind::signalled) {
@@ -585,24 +599,30 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     again_ = false;
     look_next(0);
   }
+  // Step 0 to 2: request, control, the acknowledgement pair; step 3: status (a heartbeat due).
   void look_next(int step) {
     const std::span<std::byte> into = step == 0   ? std::span<std::byte>(look_.request)
                                       : step == 1 ? std::span<std::byte>(look_.control)
-                                                  : std::span<std::byte>(look_.acknowledged);
+                                      : step == 2 ? std::span<std::byte>(look_.acknowledged)
+                                                  : std::span<std::byte>(look_.status);
     const std::size_t at = step == 0   ? mailbox::reg::request
                            : step == 1 ? mailbox::reg::control
-                                       : mailbox::reg::invalidate_ack_low;
+                           : step == 2 ? mailbox::reg::invalidate_ack_low
+                                       : mailbox::reg::status;
     transport_.async_read(this->window_ + at, into,
                           boost::asio::bind_executor(executor_, [self = this->shared_from_this(), step](
                                                                     boost::system::error_code ec, std::size_t) {
                             if (ec || self->detached_) return self->end_async_pass(ec);
                             if (step < 2) return self->look_next(step + 1);
-                            self->on_look();
+                            self->on_look(step == 3);
                           }));
   }
-  void on_look() {
+  void on_look(bool status_read) {
     if (look_wants_service()) return read_next();
-    decided(this->session_.tick(timing_.now()));
+    const std::uint64_t now = timing_.now();
+    if (!status_read && this->session_.look_reads_status(now)) return look_next(3);
+    if (status_read && this->session_.status_changed(le::load_u32(look_.status.data()))) return read_next();
+    decided(this->session_.tick(now));
     write_next();
   }
   // As read_window: the doorbell, then the window.
@@ -767,6 +787,9 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   loop_state state_{loop_state::idle};
   bool stopping_{false};
   bool kicked_{false};
+  // A write of the heartbeat's announcement failed: the window is behind the session's shadow until a
+  // whole pass's service restores it.
+  bool behind_{false};
   boost::system::error_code stop_reason_;
   std::uint32_t seen_{0};
   int waits_{0};        // the loop's waits in flight (the timer, the peer signal)

@@ -201,9 +201,10 @@ class pf_mailbox_session {
   // asks for a reset or shows SIGNAL changed, an acknowledgement register is set, or invalidations wait in
   // the store; and before initialize() (where service() does nothing). What a service would find nothing
   // to do with does not: the registers as the last update left them, a replayed doorbell, a request being
-  // composed (block register, data), control's undefined bits. Then a heartbeat that is due is tick()'s:
-  // one status write where a service reads the whole window (47 dwords). A PF-owned register a VF wrote
-  // past a transport's read-only bits is undone at the next service, not at the look.
+  // composed (block register, data), control's undefined bits. Then a heartbeat that is due is tick()'s
+  // (look_reads_status first): one status write where a service reads the whole window (47 dwords). Any
+  // other PF-owned register a VF wrote past a transport's read-only bits is undone at the next service,
+  // not at the look.
   [[nodiscard]] constexpr bool wants_service(std::uint32_t request, std::uint32_t control, std::uint32_t ack_low,
                                              std::uint32_t ack_high) const noexcept {
     const std::uint16_t sequence = mailbox::decode_request(request).sequence;
@@ -211,6 +212,17 @@ class pf_mailbox_session {
     return !initialized_ || (sequence != 0 && sequence != last_sequence_) ||
            (control & mailbox::control_reset) != 0 || signal != signal_requested_ || ack_low != 0 || ack_high != 0 ||
            !store_->pending_invalidations(vf_).empty();
+  }
+
+  // A look that found nothing to serve, at `now`: whether it reads `status` too before tick() writes a
+  // due heartbeat. tick() rewrites status whole from what the PF last wrote, so a VF write over it (a
+  // transport without read-only bits) would be undone unseen: read first, a status that differs from what
+  // the PF wrote (status_changed) calls for a service, which undoes the write and counts it (section 3).
+  [[nodiscard]] constexpr bool look_reads_status(std::uint64_t now) const noexcept {
+    return initialized_ && beat_due(now);
+  }
+  [[nodiscard]] constexpr bool status_changed(std::uint32_t status) const noexcept {
+    return status != mailbox::encode_status(status_);
   }
 
   // What a VF write of `length` bytes at `offset` in the window (offsets from the DVSEC's start) calls for,
