@@ -1657,6 +1657,34 @@ BOOST_AUTO_TEST_CASE(a_request_rung_while_the_pf_copies_the_window_runs_on_the_b
   }
 }
 
+// Found by the review of the look: the inline look read its registers without marking the window busy,
+// so a service asked for from inside one of those reads (a device model calling back into the PF) ran as
+// a whole pass nested in the look. It runs after the look now, as a service asked for during a pass does.
+BOOST_AUTO_TEST_CASE(a_service_asked_for_during_a_look_runs_after_it_not_inside) {
+  memory_fixture<manual_timing> f({}, /*attach=*/false);
+  polled_attachment<dword_by_dword_transport> transport(f, /*nonblocking=*/true, mailbox_options{});
+  raw_vf vf = f.vf();
+  serve_result served;
+  f.pf->async_serve(0, served.handler());
+  f.settle();  // the first look
+  vf.request(op_read, block5.value(), block5_size);
+  bool answered_inside = true;
+  transport.with([&](auto& t) {
+    t.after_reading(f.window + reg::control, [&] {
+      BOOST_TEST(!f.pf->service(0));
+      answered_inside = vf.answered();
+    });
+  });
+  f.timing.advance(std::chrono::microseconds(20));  // the next poll: a look, whose control read asks
+  f.settle();
+  BOOST_TEST(!answered_inside);
+  BOOST_TEST(vf.succeeded(block5_size));
+  BOOST_TEST(f.pf->blocks().counters(0).reads == 1u);  // once
+  BOOST_TEST(!f.pf->detach_mailbox(0));
+  f.settle();
+  BOOST_TEST(served.calls == 1);
+}
+
 // ---- the heartbeat ---------------------------------------------------------------------------------------
 
 // async_serve advances status bits 27:26 every mailbox_options::heartbeat on the Timing policy's timers,

@@ -470,21 +470,25 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   // pass when the session wants one, else the heartbeat if it is due.
   boost::system::error_code look_now(bool& wrote) {
     if (servicing_ || writes_ != nullptr || this->reinitialize_) return pass_now(wrote);
+    // Busy as a pass is: a service asked for from inside a transport access (a device model calling
+    // back into the PF) is a whole pass after the look, not one nested in it.
+    servicing_ = true;
+    again_ = false;
     boost::system::error_code ec;
     read_look(look_, ec);
-    if (ec) return ec;
-    if (look_wants_service()) return pass_now(wrote);
     const std::uint64_t now = timing_.now();
-    if (this->session_.look_reads_status(now)) {
+    bool wants = !ec && look_wants_service();
+    if (!ec && !wants && this->session_.look_reads_status(now)) {
       device_side_read(transport_, this->window_ + mailbox::reg::status, look_.status, ec);
-      if (ec) return ec;
-      if (this->session_.status_changed(le::load_u32(look_.status.data()))) return pass_now(wrote);
+      wants = !ec && this->session_.status_changed(le::load_u32(look_.status.data()));
     }
-    servicing_ = true;
-    decided(this->session_.tick(now));
-    ec = finish_update_now(wrote);
+    if (!ec && !wants && !again_) {
+      decided(this->session_.tick(now));
+      ec = finish_update_now(wrote);
+    }
     servicing_ = false;
-    return ec;
+    if (ec) return ec;
+    return wants || std::exchange(again_, false) ? pass_now(wrote) : boost::system::error_code{};
   }
   // The registers a look reads, each one dword access: request, control, then the acknowledgement pair;
   // status too when a heartbeat is due (engine::pf_mailbox_session::look_reads_status).
