@@ -136,8 +136,8 @@ inline ntstatus to_ntstatus(const std::error_code& ec) noexcept {
 // STATUS_BUFFER_OVERFLOW buffer_too_small. `*status` is set when the operation completes: the PF's status
 // when the failure is its answer and that status is an error or a warning, STATUS_SUCCESS otherwise (a
 // success-class status such as STATUS_PENDING that a PF fails an operation with is not handed on: it would
-// read as success; to_ntstatus below then gives the errc's status). For callers that hand NTSTATUS on: a Windows
-// driver's IOCTL or ReadVfConfigBlock sees the status the PF gave, as Windows' vPCI hands it on.
+// read as success; to_ntstatus below then gives the errc's status). For callers that hand NTSTATUS on: a
+// Windows driver's IOCTL or ReadVfConfigBlock sees the status the PF gave, as Windows' vPCI hands it on.
 struct pf_status_report {
   ntstatus* status{nullptr};
 };

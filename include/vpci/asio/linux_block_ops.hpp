@@ -17,8 +17,9 @@
 //                and STATUS_REVISION_MISMATCH too: as Linux answers -EIO for every status but success), or
 //                with success and no data (an empty answer), or with an answer that breaks the protocol;
 //                on binding 1 also a PF that restarted under the call (peer_restarted: a write's outcome is
-//                unknown) and a read the PF's writes kept tearing (torn_read); also the endpoint's busy when operations started on it other than through this facade
-//                hold every slot (the facade's own callers wait: Threading). Such an answer fails that call
+//                unknown) and a read the PF's writes kept tearing (torn_read); also the endpoint's busy
+//                when operations started on it other than through this facade hold every slot (the
+//                facade's own callers wait: Threading). Such an answer fails that call
 //                only: the calls waiting for a slot start, and the invalidation callback stays registered;
 //   -ENODEV      the device is gone: the operation was ended by a VF removal (the endpoint's remove() or
 //                destruction: a call still waiting when the endpoint is destroyed returns it too), the PF is

@@ -23,12 +23,11 @@
 // four registers through which a VF asks for a service (request, control, the acknowledgement pair) and
 // reads the window only when the session finds them changed (engine::pf_mailbox_session::wants_service),
 // else writes a heartbeat that is due (after reading status: a VF's write over it is left to a service,
-// which counts it): an idle window costs a look a poll, not a
-// pass, and a PF polling hundreds of windows over a slow transport keeps their heartbeats. A service asked
-// for during a pass (a block handler
-// calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass right after it. A
-// pass once started always completes its writes, so the window is never left in the middle of an update by
-// a stop, a detach or the pf_endpoint's destruction.
+// which counts it): an idle window costs a look a poll, not a pass, and a PF polling hundreds of windows
+// over a slow transport keeps their heartbeats. A service asked for during a pass or a look (a block
+// handler calling pf_endpoint::invalidate from on_write, a second VF write) runs as a second pass right
+// after it. A pass once started always completes its writes, so the window is never left in the middle of
+// an update by a stop, a detach or the pf_endpoint's destruction.
 #pragma once
 
 #include <algorithm>
@@ -412,8 +411,8 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
 
   // Announces the heartbeat (0: withdraws it) where write hooks serve the window, written at once in the
   // session's order (engine::pf_mailbox_session::set_heartbeat), as open() writes the window. A failed
-  // write leaves the session's shadow ahead of the window: the loop's next pass is a whole one, whose service
-  // restores it from there.
+  // write leaves the session's shadow ahead of the window: the loop's next pass is a whole one, whose
+  // service restores it from there.
   void announce_heartbeat(std::uint16_t heartbeat_ms) {
     boost::system::error_code ec;
     for (const engine::register_write& w : this->session_.set_heartbeat(heartbeat_ms, timing_.now())) {
