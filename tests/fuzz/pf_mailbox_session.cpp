@@ -31,7 +31,9 @@
 //   transport without read-only bits);
 // - a (re)initialisation publishes a new epoch, never 0, differing from the one the window showed;
 // - the VF is signalled only when it set control.SIGNAL and the update wrote something;
-// - a window shorter than 184 bytes, or a session not initialised yet, is ignored: no writes.
+// - a window shorter than 184 bytes, or a session not initialised yet, is ignored: no writes;
+// - a service the session's look (wants_service over the same copy) would have skipped changes nothing but
+//   a PF-owned register a VF wrote over, or the heartbeat (docs/protocol.md 4.2, "A look").
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -277,11 +279,21 @@ struct harness {
     if (read_answer)
       for (std::size_t i = 0; i < v.bytes; ++i) answer[i] = v.data[i];
 
+    // The look a polling PF takes instead of this service when its timer alone woke it: from the same copy,
+    // before the service takes the store's invalidations.
+    const bool look_wants = session->wants_service(load(snap, reg::request), control,
+                                                   load(snap, reg::invalidate_ack_low),
+                                                   load(snap, reg::invalidate_ack_high));
     const auto& writes = timed ? session->service(snap, now) : session->service(snap);
     check_shape(writes);
     check_ownership(writes, snap, reset, read_answer ? std::span<const std::byte>(answer).first(padded)
                                                      : std::span<const std::byte>{});
     const engine::mailbox_event event = session->last_event();
+    // A service the look would have skipped does nothing a look leaves undone: at most it restores a PF
+    // register a VF wrote over, or beats.
+    if (!look_wants)
+      VPCI_FUZZ_CHECK(event == engine::mailbox_event::none || event == engine::mailbox_event::restored ||
+                      event == engine::mailbox_event::heartbeat);
 
     // Invalidations: acknowledged bits leave, raised ones join.
     outstanding &= ~acks;
