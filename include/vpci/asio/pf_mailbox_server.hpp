@@ -465,8 +465,8 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     servicing_ = false;
     return ec;
   }
-  // A pass nothing asked for (the serving loop's timer), synchronously: the look (read_look), then a whole
-  // pass when the session wants one, else the heartbeat if it is due.
+  // A pass nothing asked for (the serving loop's timer), synchronously: the look (after_look says what it
+  // calls for), then a whole pass when the session wants one, else the heartbeat if it is due.
   boost::system::error_code look_now(bool& wrote) {
     if (servicing_ || writes_ != nullptr || this->reinitialize_) return pass_now(wrote);
     // Busy as a pass is: a service asked for from inside a transport access (a device model calling
@@ -474,38 +474,65 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     servicing_ = true;
     again_ = false;
     boost::system::error_code ec;
-    read_look(look_, ec);
+    for (int step = 0; !ec && step < look_status_step; ++step) read_look_step(step, ec);
     const std::uint64_t now = timing_.now();
-    bool wants = !ec && look_wants_service();
-    if (!ec && !wants && this->session_.look_reads_status(now)) {
-      device_side_read(transport_, this->window_ + mailbox::reg::status, look_.status, ec);
-      wants = !ec && this->session_.status_changed(le::load_u32(look_.status.data()));
+    look_verdict verdict = look_verdict::whole_pass;
+    if (!ec) verdict = after_look(false, now);
+    if (!ec && verdict == look_verdict::read_status) {
+      read_look_step(look_status_step, ec);
+      if (!ec) verdict = after_look(true, now);
     }
-    if (!ec && !wants && !again_) {
+    if (!ec && verdict == look_verdict::heartbeat && !again_) {
       decided(this->session_.tick(now));
       ec = finish_update_now(wrote);
     }
     servicing_ = false;
     if (ec) return ec;
-    return wants || std::exchange(again_, false) ? pass_now(wrote) : boost::system::error_code{};
+    const bool asked = std::exchange(again_, false);
+    return verdict == look_verdict::whole_pass || asked ? pass_now(wrote) : boost::system::error_code{};
   }
-  // The registers a look reads, each one dword access: request, control, then the acknowledgement pair;
-  // status too when a heartbeat is due (engine::pf_mailbox_session::look_reads_status).
+  // The registers a look reads, each one access: request, control, then the acknowledgement pair (steps 0
+  // to 2); status too (step 3) when a heartbeat is due (engine::pf_mailbox_session::look_reads_status).
   struct look_registers {
     std::array<std::byte, 4> request{};
     std::array<std::byte, 4> control{};
     std::array<std::byte, 8> acknowledged{};
     std::array<std::byte, 4> status{};
   };
-  void read_look(look_registers& look, boost::system::error_code& ec) {
-    device_side_read(transport_, this->window_ + mailbox::reg::request, look.request, ec);
-    if (!ec) device_side_read(transport_, this->window_ + mailbox::reg::control, look.control, ec);
-    if (!ec) device_side_read(transport_, this->window_ + mailbox::reg::invalidate_ack_low, look.acknowledged, ec);
+  static constexpr int look_status_step = 3;
+  struct look_read {
+    std::size_t offset;  // in the window
+    std::span<std::byte> into;
+  };
+  [[nodiscard]] look_read look_step(int step) noexcept {
+    switch (step) {
+      case 0:
+        return {mailbox::reg::request, look_.request};
+      case 1:
+        return {mailbox::reg::control, look_.control};
+      case 2:
+        return {mailbox::reg::invalidate_ack_low, look_.acknowledged};
+      default:
+        return {mailbox::reg::status, look_.status};
+    }
   }
-  [[nodiscard]] bool look_wants_service() const {
-    return this->session_.wants_service(le::load_u32(look_.request.data()), le::load_u32(look_.control.data()),
-                                        le::load_u32(look_.acknowledged.data()),
-                                        le::load_u32(look_.acknowledged.data() + 4));
+  void read_look_step(int step, boost::system::error_code& ec) {
+    const look_read read = look_step(step);
+    device_side_read(transport_, this->window_ + read.offset, read.into, ec);
+  }
+  enum class look_verdict { whole_pass, read_status, heartbeat };
+  // What the look's reads call for, status among them or not: a whole pass when the session wants a
+  // service; else a read of status first when a heartbeat is due (a VF write over status is a service's
+  // to undo and count, and the beat would overwrite it unseen); else the heartbeat, tick()'s (nothing to
+  // write when none is due).
+  [[nodiscard]] look_verdict after_look(bool status_read, std::uint64_t now) const {
+    const auto word = [](std::span<const std::byte> bytes) { return le::load_u32(bytes.data()); };
+    if (this->session_.wants_service(word(look_.request), word(look_.control), word(look_.acknowledged),
+                                     word(std::span(look_.acknowledged).subspan(4))))
+      return look_verdict::whole_pass;
+    if (!status_read)
+      return this->session_.look_reads_status(now) ? look_verdict::read_status : look_verdict::heartbeat;
+    return this->session_.status_changed(word(look_.status)) ? look_verdict::whole_pass : look_verdict::heartbeat;
   }
 
   // The copy a pass decides from: the doorbell (`request`) first, then the whole window, the copy keeping
@@ -595,36 +622,33 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
     if (resuming_) return write_next();
     read_next();
   }
-  // As look_now: the look's three reads, then a whole pass (read_next) or the heartbeat.
+  // As look_now: the look's reads, one step at a time, then what after_look says.
   void async_look() {
     if (servicing_ || writes_ != nullptr || this->reinitialize_) return async_pass();
     servicing_ = true;
     again_ = false;
     look_next(0);
   }
-  // Step 0 to 2: request, control, the acknowledgement pair; step 3: status (a heartbeat due).
   void look_next(int step) {
-    const std::span<std::byte> into = step == 0   ? std::span<std::byte>(look_.request)
-                                      : step == 1 ? std::span<std::byte>(look_.control)
-                                      : step == 2 ? std::span<std::byte>(look_.acknowledged)
-                                                  : std::span<std::byte>(look_.status);
-    const std::size_t at = step == 0   ? mailbox::reg::request
-                           : step == 1 ? mailbox::reg::control
-                           : step == 2 ? mailbox::reg::invalidate_ack_low
-                                       : mailbox::reg::status;
-    transport_.async_read(this->window_ + at, into,
+    const look_read read = look_step(step);
+    transport_.async_read(this->window_ + read.offset, read.into,
                           boost::asio::bind_executor(executor_, [self = this->shared_from_this(), step](
                                                                     boost::system::error_code ec, std::size_t) {
                             if (ec || self->detached_) return self->end_async_pass(ec);
-                            if (step < 2) return self->look_next(step + 1);
-                            self->on_look(step == 3);
+                            if (step + 1 < look_status_step) return self->look_next(step + 1);
+                            self->on_look(step == look_status_step);
                           }));
   }
   void on_look(bool status_read) {
-    if (look_wants_service()) return read_next();
     const std::uint64_t now = timing_.now();
-    if (!status_read && this->session_.look_reads_status(now)) return look_next(3);
-    if (status_read && this->session_.status_changed(le::load_u32(look_.status.data()))) return read_next();
+    switch (after_look(status_read, now)) {
+      case look_verdict::whole_pass:
+        return read_next();
+      case look_verdict::read_status:
+        return look_next(look_status_step);
+      case look_verdict::heartbeat:
+        break;
+    }
     decided(this->session_.tick(now));
     write_next();
   }
