@@ -2398,4 +2398,90 @@ BOOST_AUTO_TEST_CASE(the_torn_retry_budget_is_each_requests_own) {
   BOOST_TEST(h.vf.torn_retries() == 6u);
 }
 
+// A watch interval of 0 (vf_endpoint's options let any duration through; a negative one arrives as 0):
+// the watch "waited" until the instant it was at, read status again at once and never handed back a wait,
+// so an endpoint's pump spun inside one handler for ever. Durations that schedule a wait are at least 1 ns.
+BOOST_AUTO_TEST_CASE(a_watch_interval_of_zero_waits_a_nanosecond_instead_of_reading_status_for_ever) {
+  vf_mailbox_config config;
+  config.watch_interval_ns = 0;
+  harness h(config);
+  h.vf.watch_invalidations(true);
+  const mailbox_action first = h.settle();
+  BOOST_TEST((first.what == kind::wait));
+  BOOST_TEST(first.until == h.now + 1);
+  // Each look is one status read a nanosecond (then the looks' back-off) apart, never two at one instant.
+  h.run(h.now + 1000);
+  for (std::size_t i = 1; i < h.trace.size(); ++i)
+    if (h.trace[i].what == kind::read && h.trace[i - 1].what == kind::read) BOOST_TEST(h.trace[i].at > h.trace[i - 1].at);
+  BOOST_TEST(h.vf.config().watch_interval_ns == 1u);
+}
+
+// An orphan timeout of 0 with a PF that does not finish the reset: the next request wrote control.RESET,
+// read it back still set, found the reset's deadline (now + 0) reached and wrote RESET again, for ever at
+// one instant: the request never reached its own deadline. Every round of the reset now has a wait in it,
+// and the request times out at its deadline.
+BOOST_AUTO_TEST_CASE(an_orphan_timeout_of_zero_still_waits_between_reset_requests) {
+  vf_mailbox_config config;
+  config.poll_interval_ns = 100;
+  config.orphan_timeout_ns = 0;
+  harness h(config);
+  h.pf_answers = false;
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a, 1150);
+  h.run(1150);
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == errc::timeout));
+  const std::uint64_t deadline = h.now + 5000;
+  (void)h.read(5, a, deadline);
+  h.run(deadline);
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::timeout));
+  BOOST_TEST(h.vf.resets() >= 1u);
+  BOOST_TEST(h.vf.config().orphan_timeout_ns == 1u);
+}
+
+// heartbeat_misses x the PF's heartbeat interval wrapped in 64 bits: with a 65535 ms beat, a tolerance of
+// 281,479,272 intervals called a hung PF gone after 16.8 s (the default 4: 262 s). The product saturates:
+// such a PF is never found gone by its beat, and the request times out at its deadline. A tolerance of 0 is
+// one interval (it was "gone" at the first look that saw the same beat a moment later).
+BOOST_AUTO_TEST_CASE(a_heartbeat_tolerance_past_the_clock_s_range_never_finds_a_pf_gone_early) {
+  constexpr std::uint64_t second = 1'000'000'000;
+  vf_mailbox_config config;
+  config.watch_interval_ns = second;  // the polls slow to a second: a thousand of them
+  config.heartbeat_misses = 281'479'272;
+  harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, 65535);
+  std::array<std::byte, 16> a{};
+  (void)h.read(5, a);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  h.pf_answers = false;
+  const std::uint64_t deadline = h.now + 1000 * second;
+  (void)h.read(5, a, deadline);
+  h.run(deadline);
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == errc::timeout));
+  BOOST_TEST(!h.vf.peer_silent());
+}
+
+BOOST_AUTO_TEST_CASE(a_heartbeat_tolerance_of_zero_misses_is_one_interval) {
+  for (const std::uint32_t misses : {0u, 1u}) {
+    BOOST_TEST_CONTEXT(misses << " misses") {
+      vf_mailbox_config config;
+      config.poll_interval_ns = 1'000'000;
+      config.heartbeat_misses = misses;
+      harness h = served_by_a_beating_pf(config);
+      h.pf_answers = false;
+      const std::uint64_t start = h.now;
+      std::array<std::byte, 16> a{};
+      (void)h.read(5, a);
+      h.run(start + 100'000'000);
+      BOOST_REQUIRE(h.done.size() == 2u);
+      BOOST_TEST((h.done[1].error == errc::peer_gone));
+      // More than one 10 ms interval without a beat, found at the poll after it (1, 2, 4, 8, 16 ms).
+      BOOST_TEST(h.trace.back().at - start > 10'000'000u);
+      BOOST_TEST(h.trace.back().at - start <= 20'000'000u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // vf_mailbox_engine_test

@@ -6,7 +6,7 @@
 // signals arrive and time advances, as the input says.
 //
 // Input: byte 0 the mode (bit 0 use the signal, bit 1 watch invalidations, bits 2..4 the torn-read retries
-// less one, bit 5 a well-formed window to start from, bits 6..7 the capabilities it offers); then
+// less one, 7 also zeroing every duration and heartbeat_misses, bit 5 a well-formed window to start from, bits 6..7 the capabilities it offers); then
 // operations, one opcode byte each (vf_mailbox_ops), until the input ends; then time runs past every
 // deadline, and the VF is removed.
 //
@@ -63,6 +63,14 @@ engine::vf_mailbox_config config_of(std::uint8_t mode) {
   c.watch_interval_ns = 10'000;
   c.orphan_timeout_ns = 50'000;
   c.heartbeat_misses = 2;
+  if (((mode >> 2) & 7u) == 7u) {
+    // The last retries value also zeroes the durations (the engine takes each as 1 ns): a watch or a reset
+    // that "waited" 0 ns read the window at one instant for ever, which settle()'s guard reports.
+    c.poll_interval_ns = 0;
+    c.watch_interval_ns = 0;
+    c.orphan_timeout_ns = 0;
+    c.heartbeat_misses = 0;
+  }
   return c;
 }
 

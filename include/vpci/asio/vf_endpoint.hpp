@@ -51,6 +51,7 @@ struct vf_mailbox_options {
   // Status polling while a request awaits its answer from a PF that does not signal this VF: the delay
   // before the second read, doubling after each unanswered one up to watch_interval (a PF that signals is
   // read when it signals, and every watch_interval as a safety net).
+  // Here and in watch_interval and orphan_timeout, 0 or less is taken as 1 ns (engine::vf_mailbox_config).
   std::chrono::nanoseconds poll_interval{std::chrono::microseconds(20)};
   // Status polling while only an invalidation wait is pending and no peer signal wakes the VF: the bound
   // on invalidation delivery latency over a transport without a signal.

@@ -65,7 +65,8 @@ struct vf_message_options {
   // (no answer within negotiation_timeout) or the PF's refusal mapped to errc. Turn it off for a PF that
   // does not answer QUERY_PROTOCOL_VERSION.
   bool negotiate{true};
-  // How long the PF may take to answer each version offered.
+  // How long the PF may take to answer each version offered. 0 or less gives it no time: the first offer
+  // is overdue as soon as it is sent, and negotiation fails with vpci::errc::timeout.
   std::chrono::nanoseconds negotiation_timeout{std::chrono::seconds(1)};
 };
 

@@ -26,4 +26,10 @@ inline constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
   return span >= no_deadline - now ? no_deadline - 1 : now + span;
 }
 
+// `span` taken `times` times, held at no_deadline: a tolerance of many intervals that passes the clock's
+// range is one that never runs out, not one that wrapped to a short time.
+[[nodiscard]] constexpr std::uint64_t span_times(std::uint64_t span, std::uint32_t times) noexcept {
+  return times != 0 && span > no_deadline / times ? no_deadline : span * times;
+}
+
 }  // namespace vpci::engine

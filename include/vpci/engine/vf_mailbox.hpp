@@ -43,6 +43,9 @@
 
 namespace vpci::engine {
 
+// Every duration here is a wait the engine schedules: 0 is taken as 1 ns (a wait until the instant the
+// engine is at is no wait, and an engine that "waited" 0 ns read the window again at that instant for
+// ever). heartbeat_misses 0 is taken as 1. vf_mailbox_engine::config() shows the values in effect.
 struct vf_mailbox_config {
   // How long to wait before the second status read of a request (or a reset) that a PF which does not
   // signal this VF has not answered yet; each read after an unanswered one waits twice as long as the
@@ -68,7 +71,8 @@ struct vf_mailbox_config {
   // vendor ID (by default any: discovery matched it, and a VF's own vendor ID reads 0xFFFF).
   std::uint16_t dvsec_id{mailbox::default_dvsec_id};
   config::dvsec_vendor_filter dvsec_vendor{config::any_dvsec_vendor};
-  // A PF whose heartbeat (when it offers one) has not moved for this many heartbeat intervals is gone.
+  // A PF whose heartbeat (when it offers one) has not moved for this many heartbeat intervals is gone
+  // (however many: a tolerance past the clock's range never runs out).
   std::uint32_t heartbeat_misses{4};
 };
 
@@ -120,7 +124,7 @@ class vf_mailbox_engine {
   };
 
   constexpr explicit vf_mailbox_engine(vf_mailbox_config config = {}) noexcept
-      : config_(config), looks_(fresh_looks(config_.watch_interval_ns)) {
+      : config_(in_effect(config)), looks_(fresh_looks(config_.watch_interval_ns)) {
     restart_polls();
   }
 
@@ -437,6 +441,8 @@ class vf_mailbox_engine {
   [[nodiscard]] constexpr std::uint64_t restarts_seen() const noexcept { return restarts_; }
   [[nodiscard]] constexpr bool has_orphan() const noexcept { return on_wire_ && wire_owner_ == no_op; }
   [[nodiscard]] constexpr bool peer_silent() const noexcept { return silent_; }
+  // The configuration in effect: as given, with the zeros vf_mailbox_config names taken as 1.
+  [[nodiscard]] constexpr const vf_mailbox_config& config() const noexcept { return config_; }
 
  private:
   static constexpr std::size_t no_op = MaxQueued;
@@ -743,7 +749,8 @@ class vf_mailbox_engine {
     }
   }
   constexpr bool heartbeat_lost(std::uint64_t now) const noexcept {
-    return heartbeat_interval_ns_ != 0 && now - heartbeat_seen_at_ > heartbeat_interval_ns_ * config_.heartbeat_misses;
+    return heartbeat_interval_ns_ != 0 &&
+           now - heartbeat_seen_at_ > span_times(heartbeat_interval_ns_, config_.heartbeat_misses);
   }
 
   // An orphan's timeout runs from the first status read that found it unanswered, so every orphan gets
@@ -993,6 +1000,16 @@ class vf_mailbox_engine {
     if (std::exchange(first_fruitless_at_, never_) == never_) return;
     next_look_at_ = 0;
     looks_ = fresh_looks(config_.watch_interval_ns);
+  }
+  static constexpr vf_mailbox_config in_effect(vf_mailbox_config config) noexcept {
+    const auto at_least_one = [](auto& value) {
+      if (value == 0) value = 1;
+    };
+    at_least_one(config.poll_interval_ns);
+    at_least_one(config.watch_interval_ns);
+    at_least_one(config.orphan_timeout_ns);
+    at_least_one(config.heartbeat_misses);
+    return config;
   }
   static constexpr poll_schedule fresh_looks(std::uint64_t watch) noexcept {
     return poll_schedule(watch, watch > never_ / max_look_backoff ? never_ : watch * max_look_backoff);
