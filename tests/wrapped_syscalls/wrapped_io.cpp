@@ -1,5 +1,6 @@
 #include "wrapped_io.hpp"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,7 +9,9 @@
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 namespace vpci::test::wrapped_io {
 namespace {
@@ -26,6 +29,9 @@ struct state {
   long accesses = 0;
   long failed = 0;
   std::function<void()> before_join;
+  long interrupt_polls = 0;
+  std::function<void()> meanwhile;
+  std::vector<int> eventfd_poll_timeouts;
 };
 
 state& the_state() {
@@ -80,6 +86,9 @@ void forget() {
   s.fail_after = -1;
   s.holding = false;
   s.before_join = nullptr;
+  s.interrupt_polls = 0;
+  s.meanwhile = nullptr;
+  s.eventfd_poll_timeouts.clear();
   s.changed.notify_all();
 }
 
@@ -127,12 +136,41 @@ void on_next_join(std::function<void()> before_join) {
   s.before_join = std::move(before_join);
 }
 
+void interrupt_eventfd_polls(long count, std::function<void()> meanwhile) {
+  state& s = the_state();
+  const std::lock_guard lock(s.mutex);
+  s.interrupt_polls = count;
+  s.meanwhile = std::move(meanwhile);
+}
+
+long eventfd_polls() {
+  state& s = the_state();
+  const std::lock_guard lock(s.mutex);
+  return static_cast<long>(s.eventfd_poll_timeouts.size());
+}
+
+std::vector<int> eventfd_poll_timeouts() {
+  state& s = the_state();
+  const std::lock_guard lock(s.mutex);
+  return s.eventfd_poll_timeouts;
+}
+
+namespace {
+bool is_eventfd(int fd) {
+  char link[64] = {};
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+  return n > 0 && std::string_view(link, static_cast<std::size_t>(n)) == "anon_inode:[eventfd]";
+}
+}  // namespace
+
 }  // namespace vpci::test::wrapped_io
 
 extern "C" {
 ssize_t __real_pread(int fd, void* buffer, std::size_t count, off_t offset);
 ssize_t __real_pwrite(int fd, const void* buffer, std::size_t count, off_t offset);
 int __real_pthread_join(pthread_t thread, void** result);
+int __real_poll(pollfd* fds, nfds_t count, int timeout);
 
 ssize_t __wrap_pread(int fd, void* buffer, std::size_t count, off_t offset) {
   if (const int error = vpci::test::wrapped_io::decide(fd); error != 0) {
@@ -159,5 +197,27 @@ int __wrap_pthread_join(pthread_t thread, void** result) {
   }
   if (before_join) before_join();
   return __real_pthread_join(thread, result);
+}
+
+int __wrap_poll(pollfd* fds, nfds_t count, int timeout) {
+  namespace wrapped_io = vpci::test::wrapped_io;
+  if (count == 1 && wrapped_io::is_eventfd(fds[0].fd)) {
+    std::function<void()> meanwhile;
+    {
+      auto& s = wrapped_io::the_state();
+      const std::lock_guard lock(s.mutex);
+      s.eventfd_poll_timeouts.push_back(timeout);
+      if (s.interrupt_polls > 0) {
+        --s.interrupt_polls;
+        meanwhile = s.meanwhile;
+      }
+    }
+    if (meanwhile) {
+      meanwhile();
+      errno = EINTR;
+      return -1;
+    }
+  }
+  return __real_poll(fds, count, timeout);
 }
 }

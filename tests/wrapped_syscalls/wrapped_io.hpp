@@ -1,12 +1,14 @@
 // What pread and pwrite do to one chosen file in vpci_wrapped_syscall_tests, whose link wraps them
-// (--wrap=pread, --wrap=pwrite, --wrap=pthread_join): the kernel's answers a regular file never gives
-// (ENODEV when Linux removes a function under its open sysfs file, EPERM under lockdown, EIO), and
-// accesses held in the kernel (a reset holding config access), as a test decides. Every other file, and
-// the chosen one until told otherwise, is read and written as usual.
+// (--wrap=pread, --wrap=pwrite, --wrap=pthread_join, --wrap=poll): the kernel's answers a regular file
+// never gives (ENODEV when Linux removes a function under its open sysfs file, EPERM under lockdown, EIO),
+// and accesses held in the kernel (a reset holding config access), as a test decides. Every other file,
+// and the chosen one until told otherwise, is read and written as usual. And poll(2) on an eventfd
+// interrupted by a signal, as a process with an interval timer or a profiler sees it.
 #pragma once
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace vpci::test::wrapped_io {
 
@@ -31,6 +33,13 @@ long failed();
 // Runs `before_join` (once) when the next pthread_join starts: a thread pool's join is where close()
 // waits for its worker, after it has flagged the operations still queued.
 void on_next_join(std::function<void()> before_join);
+
+// The next `count` calls of poll(2) on one eventfd (an interrupt's) fail with EINTR, each after calling
+// `meanwhile` (what the signal's handler took: a test moves its clock); the others poll as usual.
+void interrupt_eventfd_polls(long count, std::function<void()> meanwhile);
+// The calls of poll(2) on one eventfd since forget(), and the timeout (ms) each was given.
+long eventfd_polls();
+std::vector<int> eventfd_poll_timeouts();
 
 // A test fixture: the case starts and ends with no file chosen. (A named type: a test case derives from
 // it, and g++ warns of a base of internal linkage in a unity build.)

@@ -282,22 +282,41 @@ class basic_vfio_user_config_space {
   // first (a non-blocking read), so a signal already delivered counts.
   [[nodiscard]] std::uint32_t peer_signal_sequence() const noexcept { return drain_signals(); }
   // Blocks until the count differs from `seen` or `timeout` passes (errc::timeout); with no interrupt
-  // installed, errc::not_supported at once. Returns the count.
+  // installed, errc::not_supported at once; poll(2)'s own failure as its errno. Returns the count. The wait
+  // runs to a deadline on the Timing's clock: a signal the process takes meanwhile (EINTR) leaves it the
+  // rest of its time, not the whole timeout again, and a timeout longer than one poll's limit (INT_MAX ms)
+  // is waited in several. Under virtual time it looks at the interrupt, then moves the clock to the
+  // deadline (the timing policy's rule for blocking waits).
   std::uint32_t wait_peer_signal(std::uint32_t seen, std::chrono::nanoseconds timeout, boost::system::error_code& ec) const {
     ec = {};
-    std::uint32_t now = drain_signals();
-    if (now != seen) return now;
+    std::uint32_t count = drain_signals();
+    if (count != seen) return count;
     if (irq_native_ < 0) {
       ec = errc::not_supported;
-      return now;
+      return count;
     }
-    const std::uint64_t wait_ms = (to_nanoseconds(timeout) + 999'999) / 1'000'000;
-    pollfd ready{irq_native_, POLLIN, 0};
-    while (::poll(&ready, 1, static_cast<int>(std::min<std::uint64_t>(wait_ms, INT_MAX))) < 0 && errno == EINTR) {
+    const std::uint64_t deadline = deadline_after(timing_.now(), timeout);
+    for (;;) {
+      const std::uint64_t now = timing_.now();
+      if (now >= deadline) {
+        ec = errc::timeout;
+        return count;
+      }
+      const std::uint64_t wait_ms = (deadline - now + 999'999) / 1'000'000;
+      pollfd ready{irq_native_, POLLIN, 0};
+      const int n = ::poll(&ready, 1, Timing::is_virtual ? 0 : static_cast<int>(std::min<std::uint64_t>(wait_ms, INT_MAX)));
+      if (n < 0 && errno != EINTR) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+        return count;
+      }
+      count = drain_signals();
+      if (count != seen) return count;
+      if (n > 0 && (ready.revents & POLLNVAL) != 0) {  // the eventfd was closed under the wait: no spinning on it
+        ec = make_error_code(boost::system::errc::bad_file_descriptor);
+        return count;
+      }
+      if (n == 0 && Timing::is_virtual) timing_.sleep_until(deadline);
     }
-    now = drain_signals();
-    if (now == seen) ec = errc::timeout;
-    return now;
   }
   // Completion: void(boost::system::error_code, std::uint32_t count): success as soon as the count differs
   // from `seen` (at once, posted, when it already does). Never completes inline. Errors: not_supported (no
