@@ -1,16 +1,17 @@
 // vpci-explore: the exhaustive interleaving explorer's command line.
 //   vpci-explore [--binding mailbox|hyperv] [--depth N] [--max-states N] [--no-progress-check] [budgets]
 // Prints the distinct states explored, the transitions, the time; on a violation the shrunk trace, and
-// exits 1. Exit 2: bad arguments.
+// exits 1. Exit 2: bad arguments (a number is taken only as written, by option_number.hpp's rule, and
+// within its range: the search says what it explored, so a value it cannot take is refused, not wrapped).
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <optional>
 #include <string>
 
 #include "explore_search.hpp"
 #include "hyperv_world.hpp"
 #include "mailbox_world.hpp"
+#include "option_number.hpp"
 
 namespace {
 
@@ -49,13 +50,23 @@ int main(int argc, char** argv) {
   limits.depth = 0;
   vpci::explore::mailbox_scenario mailbox;
   vpci::explore::hyperv_scenario hyperv;
-  const auto count = [](const char* text) { return static_cast<unsigned>(std::strtoul(text, nullptr, 10)); };
-  for (int i = 1; i < argc; ++i) {
+  // Budgets: no more events than the deepest search has steps.
+  constexpr std::uint64_t max_depth = 250, max_budget = max_depth;
+  // The orphan timeout in microseconds, up to 1000 s (0 included: the engine takes it as 1 ns).
+  constexpr std::uint64_t max_orphan_us = 1'000'000'000;
+  bool valid = true;
+  const auto number = [&](const char* text, std::uint64_t low, std::uint64_t high) {
+    const std::optional<std::uint64_t> value = vpci::tools::option_number(text, low, high);
+    valid = valid && value.has_value();
+    return value.value_or(0);
+  };
+  const auto count = [&](const char* text) { return static_cast<unsigned>(number(text, 0, max_budget)); };
+  for (int i = 1; i < argc && valid; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
     if (arg == "--binding" && has_value) binding = argv[++i];
-    else if (arg == "--depth" && has_value) limits.depth = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
-    else if (arg == "--max-states" && has_value) limits.max_states = std::strtoull(argv[++i], nullptr, 10);
+    else if (arg == "--depth" && has_value) limits.depth = static_cast<unsigned>(number(argv[++i], 1, max_depth));
+    else if (arg == "--max-states" && has_value) limits.max_states = number(argv[++i], 1, UINT64_MAX);
     else if (arg == "--no-progress-check") limits.check_progress = false;
     // The environment's budgets (binding 1): how many of each event the search may insert anywhere.
     else if (arg == "--requests" && has_value) mailbox.requests = hyperv.requests = count(argv[++i]);
@@ -70,10 +81,10 @@ int main(int argc, char** argv) {
     else if (arg == "--removals" && has_value) mailbox.removals = count(argv[++i]);
     else if (arg == "--signal") mailbox.signal = true;
     else if (arg == "--missed-signals" && has_value) mailbox.missed_signals = count(argv[++i]);
-    else if (arg == "--orphan-us" && has_value) mailbox.orphan_ns = std::uint64_t{count(argv[++i])} * 1000;
+    else if (arg == "--orphan-us" && has_value) mailbox.orphan_ns = number(argv[++i], 0, max_orphan_us) * 1000;
     else return usage();
   }
-  if (limits.depth > 250) return usage();
+  if (!valid) return usage();
   if (binding == "mailbox") {
     if (limits.depth == 0) limits.depth = 24;
     return run(vpci::explore::mailbox_world{mailbox}, limits, "mailbox");
