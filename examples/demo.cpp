@@ -15,10 +15,12 @@
 // Ctrl-C (SIGINT or SIGTERM) removes the shared memory and the socket it made and ends it as the signal ends
 // any program. A VF process whose PF is gone says what failed.
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -423,7 +425,11 @@ int main(int argc, char** argv) {
   boost::asio::signal_set child_exit(io, SIGCHLD);
   std::fflush(stdout);
   const pid_t child = fork();
-  if (child < 0) return 1;
+  if (child < 0) {
+    std::fprintf(stderr, "vpci-demo: cannot start the VF process: %s\n", std::strerror(errno));
+    ::unlink(socket_path.c_str());
+    return 1;
+  }
   if (child == 0) {
     // The VF process builds its own io_context; it uses nothing of the PF's but the names, and leaves what
     // the PF made to the PF: Ctrl-C ends it as any program.

@@ -67,9 +67,20 @@ class unix_socket_file {
     }
     boost::system::error_code ec;
     acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.bind(endpoint, ec);
+    bool bound = false;
+    if (!ec) {
+      acceptor.bind(endpoint, ec);
+      bound = !ec;
+    }
     if (!ec) acceptor.listen(boost::asio::socket_base::max_listen_connections, ec);
-    if (ec) throw std::runtime_error("cannot listen on " + quoted_text(path) + ": " + ec.message());
+    if (ec) {
+      // Nothing left behind: the socket closed, and the file its bind made (the lock is still held, so the
+      // file is the one made here).
+      boost::system::error_code ignored;
+      acceptor.close(ignored);
+      if (bound) ::unlink(path.c_str());
+      throw std::runtime_error("cannot listen on " + quoted_text(path) + ": " + ec.message());
+    }
     struct ::stat made {};
     if (::lstat(path.c_str(), &made) == 0) identity_ = made;
   }

@@ -148,7 +148,11 @@ class self_stream_pf final : public stream_target, public pf_control {
       socket& s = sockets_.back();
       boost::system::error_code ec;
       s.assign(boost::asio::local::stream_protocol(), fd, ec);
-      if (ec) return ec.message();
+      if (ec) {  // the socket did not take the descriptor (the reactor refused it): it is still this one's
+        ::close(fd);
+        sockets_.pop_back();
+        return ec.message();
+      }
       pf_stream_options<steady_timing> options;
       options.stall_timeout = stall_;
       pf_.async_serve(static_cast<vf_index>(vf), wslots_[static_cast<std::size_t>(vf)], s, options, [](boost::system::error_code) {});

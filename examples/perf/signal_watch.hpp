@@ -48,7 +48,12 @@ class signal_watch {
       close_all();
       throw std::system_error(error, std::generic_category(), "watching SIGINT and SIGTERM");
     }
-    thread_ = std::thread([this] { watch(); });
+    try {
+      thread_ = std::thread([this] { watch(); });
+    } catch (...) {  // a thread that cannot start: nothing kept, the signals unblocked again
+      close_all();
+      throw;
+    }
   }
   // Stops the watch's thread, then unblocks the signals in this thread: one that came in between is
   // delivered then, and ends the tool as it ends any program.

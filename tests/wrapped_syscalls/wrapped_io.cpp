@@ -2,10 +2,13 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <array>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -32,6 +35,7 @@ struct state {
   long interrupt_polls = 0;
   std::function<void()> meanwhile;
   std::vector<int> eventfd_poll_timeouts;
+  std::array<int, 3> fail_next{};  // by failing_call: the errno the next call fails with, or 0
 };
 
 state& the_state() {
@@ -89,6 +93,7 @@ void forget() {
   s.interrupt_polls = 0;
   s.meanwhile = nullptr;
   s.eventfd_poll_timeouts.clear();
+  s.fail_next = {};
   s.changed.notify_all();
 }
 
@@ -155,7 +160,20 @@ std::vector<int> eventfd_poll_timeouts() {
   return s.eventfd_poll_timeouts;
 }
 
+void fail_next_call(failing_call call, int error) {
+  state& s = the_state();
+  const std::lock_guard lock(s.mutex);
+  s.fail_next[static_cast<std::size_t>(call)] = error;
+}
+
 namespace {
+// The errno the call fails with now (once), or 0 to perform it.
+int take_failure(failing_call call) {
+  state& s = the_state();
+  const std::lock_guard lock(s.mutex);
+  return std::exchange(s.fail_next[static_cast<std::size_t>(call)], 0);
+}
+
 bool is_eventfd(int fd) {
   char link[64] = {};
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
@@ -171,6 +189,35 @@ ssize_t __real_pread(int fd, void* buffer, std::size_t count, off_t offset);
 ssize_t __real_pwrite(int fd, const void* buffer, std::size_t count, off_t offset);
 int __real_pthread_join(pthread_t thread, void** result);
 int __real_poll(pollfd* fds, nfds_t count, int timeout);
+int __real_pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*start)(void*), void* argument);
+int __real_listen(int fd, int backlog);
+int __real_epoll_ctl(int epoll, int operation, int fd, epoll_event* event);
+
+int __wrap_pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*start)(void*), void* argument) {
+  if (const int error = vpci::test::wrapped_io::take_failure(vpci::test::wrapped_io::failing_call::thread_start);
+      error != 0)
+    return error;  // pthread_create returns its error; errno is not set
+  return __real_pthread_create(thread, attributes, start, argument);
+}
+
+int __wrap_listen(int fd, int backlog) {
+  if (const int error = vpci::test::wrapped_io::take_failure(vpci::test::wrapped_io::failing_call::listen); error != 0) {
+    errno = error;
+    return -1;
+  }
+  return __real_listen(fd, backlog);
+}
+
+int __wrap_epoll_ctl(int epoll, int operation, int fd, epoll_event* event) {
+  if (operation == EPOLL_CTL_ADD) {
+    if (const int error = vpci::test::wrapped_io::take_failure(vpci::test::wrapped_io::failing_call::epoll_add);
+        error != 0) {
+      errno = error;
+      return -1;
+    }
+  }
+  return __real_epoll_ctl(epoll, operation, fd, event);
+}
 
 ssize_t __wrap_pread(int fd, void* buffer, std::size_t count, off_t offset) {
   if (const int error = vpci::test::wrapped_io::decide(fd); error != 0) {

@@ -3,7 +3,8 @@
 // never gives (ENODEV when Linux removes a function under its open sysfs file, EPERM under lockdown, EIO),
 // and accesses held in the kernel (a reset holding config access), as a test decides. Every other file,
 // and the chosen one until told otherwise, is read and written as usual. And poll(2) on an eventfd
-// interrupted by a signal, as a process with an interval timer or a profiler sees it.
+// interrupted by a signal, as a process with an interval timer or a profiler sees it; and a thread, a
+// listen or a reactor registration that fails once (--wrap=pthread_create, listen, epoll_ctl).
 #pragma once
 
 #include <functional>
@@ -33,6 +34,11 @@ long failed();
 // Runs `before_join` (once) when the next pthread_join starts: a thread pool's join is where close()
 // waits for its worker, after it has flagged the operations still queued.
 void on_next_join(std::function<void()> before_join);
+
+// The next call of one of these fails with `error`, once: pthread_create (a thread the process cannot
+// start), listen(2), epoll_ctl(2) adding a descriptor (the reactor's registration of a socket).
+enum class failing_call { thread_start, listen, epoll_add };
+void fail_next_call(failing_call call, int error);
 
 // The next `count` calls of poll(2) on one eventfd (an interrupt's) fail with EINTR, each after calling
 // `meanwhile` (what the signal's handler took: a test moves its clock); the others poll as usual.

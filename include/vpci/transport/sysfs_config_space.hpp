@@ -57,10 +57,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -186,8 +188,8 @@ class sysfs_config_space {
     return "/sys/bus/pci/devices/" + address.to_string() + "/config";
   }
 
-  // Opens a file; on failure sets ec (errno's error, that of the open or of the reads that learn size())
-  // and leaves the object closed.
+  // Opens a file; on failure sets ec (errno's error, that of the open or of the reads that learn size(), or
+  // the worker thread's that could not start) and leaves the object closed.
   void open(const std::string& config_file, access_mode mode, boost::system::error_code& ec) {
     close();
     ec.clear();
@@ -209,12 +211,30 @@ class sysfs_config_space {
       ::close(fd);
       return;
     }
+    // The worker is started before anything is kept: a thread that cannot start (EAGAIN at the process's
+    // limit) or memory that runs out is this call's error, with the object and the file closed.
+    std::shared_ptr<shared_state> shared;
+    std::unique_ptr<boost::asio::thread_pool> worker;
+    try {
+      shared = std::make_shared<shared_state>();
+      worker = std::make_unique<boost::asio::thread_pool>(1);
+    } catch (const boost::system::system_error& e) {
+      ec = e.code();
+    } catch (const std::system_error& e) {
+      ec = boost::system::error_code(e.code().value(), boost::system::system_category());
+    } catch (const std::bad_alloc&) {
+      ec = make_error_code(boost::system::errc::not_enough_memory);
+    }
+    if (ec) {
+      ::close(fd);
+      return;
+    }
     fd_ = fd;
     mode_ = mode;
     file_size_ = file_size;
     size_ = readable;
-    shared_ = std::make_shared<shared_state>();
-    worker_ = std::make_unique<boost::asio::thread_pool>(1);
+    shared_ = std::move(shared);
+    worker_ = std::move(worker);
   }
 
   // Opens /sys/bus/pci/devices/<address>/config; errc::invalid_argument for an address that does not parse.
