@@ -826,7 +826,10 @@ int main(int argc, char** argv) {
   fflush(stdout);
   int64_t next_raise = now_ns() + (int64_t)every_ms * 1000000;
   while (ok) {
-    const struct timespec timeout = to_timespec(next_raise - now_ns() > 0 ? next_raise - now_ns() : 0);
+    /* One reading of the clock: read twice, the second could fall past next_raise and sigtimedwait refuse a
+       negative wait (EINVAL) for a round. */
+    const int64_t left = next_raise - now_ns();
+    const struct timespec timeout = to_timespec(left > 0 ? left : 0);
     const int taken = sigtimedwait(&set, NULL, every_ms ? &timeout : NULL);
     if (taken == SIGINT || taken == SIGTERM) break;
     if (taken == SIGUSR1) raise_statistics();

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -84,7 +85,11 @@ struct steady_timing {
   [[nodiscard]] static timer_type make_timer(const boost::asio::any_io_executor& executor) { return timer_type(executor); }
   static void sleep_until(std::uint64_t ns) {
     const std::uint64_t current = now();
-    if (ns > current) std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<std::int64_t>(ns - current)));
+    // Held at the longest sleep a duration holds: a time more than 2^63 ns away (never) is not a negative
+    // duration, which sleeps not at all.
+    if (ns > current)
+      std::this_thread::sleep_for(std::chrono::nanoseconds(
+          static_cast<std::int64_t>(std::min<std::uint64_t>(ns - current, std::numeric_limits<std::int64_t>::max()))));
   }
 };
 

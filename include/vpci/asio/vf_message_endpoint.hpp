@@ -271,7 +271,7 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
       const std::uint64_t now = this->timing_.now();
       const int timeout_ms = Timing::is_virtual || until <= now
                                  ? 0
-                                 : static_cast<int>(std::min<std::uint64_t>((until - now + 999'999) / 1'000'000, 60'000));
+                                 : static_cast<int>((std::min<std::uint64_t>(until - now, 60'000'000'000) + 999'999) / 1'000'000);
       ::pollfd fd{static_cast<int>(stream_.native_handle()), events, 0};
       const int ready = ::poll(&fd, 1, timeout_ms);
       if (ready > 0) return true;
