@@ -13,4 +13,11 @@ std::uint64_t allocation_count() noexcept;
 // Heap bytes allocated through operator new and not yet freed (malloc_usable_size of each block).
 std::int64_t live_heap_bytes() noexcept;
 
+// The allocation tests' out-of-memory: the `after`-th allocation from now (0: the next), in any thread,
+// fails once: operator new throws std::bad_alloc, its nothrow forms and std::aligned_alloc return null.
+// fail_no_allocation() disarms; allocation_failed() says whether the armed failure happened.
+void fail_allocation(std::uint64_t after) noexcept;
+void fail_no_allocation() noexcept;
+bool allocation_failed() noexcept;
+
 }  // namespace vpci_bench

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <new>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -21,9 +22,11 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <vpci/asio/ioctl_device.hpp>
 #include <vpci/asio/pf_endpoint.hpp>
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/asio/vf_message_endpoint.hpp>
+#include <vpci/transport/device_side.hpp>
 #include <vpci/transport/memory_config_space.hpp>
 
 #include "../../bench/alloc_counter.hpp"
@@ -224,6 +227,255 @@ BOOST_AUTO_TEST_CASE(a_refused_pf_serve_completes_with_its_handlers_allocator) {
   BOOST_REQUIRE(result.has_value());
   BOOST_TEST((*result == errc::not_found));
   BOOST_TEST(asked == 1u);
+}
+
+// ---- out of memory: the allocation a call needs fails (fail_allocation), one after another ----
+
+namespace {
+
+// A block handler that counts its calls and answers `fill` bytes.
+struct counting_handler final : engine::block_handler {
+  explicit counting_handler(std::byte fill) : fill(fill) {}
+  ntstatus on_read(vf_index, block_id, std::span<std::byte> out, std::size_t& bytes) override {
+    ++reads;
+    std::fill(out.begin(), out.end(), fill);
+    bytes = out.size();
+    return ntstatus::success;
+  }
+  ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return ntstatus::success; }
+  std::byte fill;
+  int reads = 0;
+};
+
+// Runs `call` with its `n`-th allocation failing, for n = 0, 1, ... until a run needs fewer allocations
+// than n; `check(threw)` after each run whose failure happened. Returns how many runs failed one.
+template <class Call, class Check>
+std::size_t with_each_allocation_failing(Call call, Check check) {
+  std::size_t runs = 0;
+  for (std::uint64_t n = 0; n < 200; ++n) {
+    bool threw = false;
+    vpci_bench::fail_allocation(n);
+    try {
+      call();
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    vpci_bench::fail_no_allocation();
+    if (!vpci_bench::allocation_failed()) return runs;
+    ++runs;
+    BOOST_TEST_CONTEXT("allocation " << n << " failed") { check(threw); }
+  }
+  BOOST_ERROR("a call that never stops allocating");
+  return runs;
+}
+
+}  // namespace
+
+// A block (re)defined with a handler: the store took the new handler's pointer before the map entry that
+// keeps it was allocated, so when that allocation failed the call threw, the handler was freed and the
+// block pointed at it (the next read called freed memory), the old handler gone too. Out of memory, the
+// call now throws with nothing changed: the old handler still answers.
+BOOST_AUTO_TEST_CASE(a_block_handler_defined_out_of_memory_changes_nothing) {
+  pf_endpoint<4> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  const auto old_handler = std::make_shared<counting_handler>(std::byte{0x11});
+  const auto new_handler = std::make_shared<counting_handler>(std::byte{0x22});
+  const std::array<std::byte, 16> initial{};
+  BOOST_REQUIRE(!pf.define_block(0, block_id{5}, initial, block_access::read_write, old_handler));
+  std::array<std::byte, 16> out{};
+  const auto read = [&](std::uint32_t id) { return pf.blocks().serve_read(0, block_id{id}, out.size(), out); };
+  // A redefinition.
+  const std::size_t failed_redefinitions = with_each_allocation_failing(
+      [&] { (void)pf.define_block(0, block_id{5}, initial, block_access::read_write, new_handler); },
+      [&](bool threw) {
+        BOOST_TEST(threw);
+        const int before = old_handler->reads;
+        BOOST_TEST((read(5).status == ntstatus::success));
+        BOOST_TEST(old_handler->reads == before + 1);
+        BOOST_TEST(new_handler->reads == 0);
+        BOOST_TEST((out[0] == std::byte{0x11}));
+      });
+  BOOST_TEST(failed_redefinitions >= 1u);
+  BOOST_TEST((read(5).status == ntstatus::success));  // the last run succeeded: the new handler answers
+  BOOST_TEST((out[0] == std::byte{0x22}));
+  // A new block.
+  const auto third = std::make_shared<counting_handler>(std::byte{0x33});
+  const std::size_t failed_definitions = with_each_allocation_failing(
+      [&] {
+        const auto ec = pf.define_block(0, block_id{6}, initial, block_access::read_write, third);
+        if (!ec) return;
+        BOOST_ERROR("define_block failed without throwing: " << ec.message());
+      },
+      [&](bool threw) {
+        BOOST_TEST(threw);
+        BOOST_TEST((read(6).status == ntstatus::invalid_parameter));  // not defined
+        BOOST_TEST(third->reads == 0);
+        BOOST_TEST(!pf.blocks().defined(0, block_id{6}));
+      });
+  BOOST_TEST(failed_definitions >= 2u);  // the handler's wrapper, then the entry that keeps it
+  BOOST_TEST((read(6).status == ntstatus::success));
+  BOOST_TEST(third->reads == 1);
+}
+
+// An IOCTL read or invalidate that the device accepted (STATUS_PENDING) whose start on the executor ran out
+// of memory: nothing completed it, and the caller's event was never set. Each allocation of the request in
+// turn failing: the request completes exactly once (STATUS_INSUFFICIENT_RESOURCES where its start failed),
+// or the call refuses it at once; a bad_alloc out of the event loop is the program's to see, and the loop
+// run again finishes the work. The device serves a read afterwards.
+BOOST_AUTO_TEST_CASE(an_ioctl_request_out_of_memory_completes_once_and_never_stays_pending) {
+  mailbox_world w;
+  ioctl_device<vf_endpoint<memory_config_space>> device(*w.vf);
+  const auto run = [&] {
+    for (int i = 0; i < 8; ++i) {
+      try {
+        w.io.restart();
+        w.io.run();
+        return;
+      } catch (const std::bad_alloc&) {
+      }
+    }
+    BOOST_ERROR("the event loop kept running out of memory");
+  };
+  std::array<std::byte, 8> input{};
+  le::store_u32(input.data(), stats_id.value());
+  le::store_u32(input.data() + 4, example::stats_block::size);
+  std::array<std::byte, example::stats_block::size> output{};
+  const auto issue = [&](std::uint32_t code, io_status_block& status, int& completions) {
+    const std::uint32_t input_size = code == ioctl::read_block ? 8u : 0u;
+    return device.device_io_control(code, input_size != 0 ? input.data() : nullptr, input_size, output.data(),
+                                    code == ioctl::read_block ? static_cast<std::uint32_t>(output.size()) : 8u, status,
+                                    [&completions](io_status_block&) { ++completions; });
+  };
+  {  // warm: Asio's caches hold what a request takes
+    io_status_block status;
+    int completions = 0;
+    BOOST_TEST((issue(ioctl::read_block, status, completions) == ntstatus::pending));
+    run();
+    BOOST_TEST(completions == 1);
+  }
+  for (const std::uint32_t code : {ioctl::read_block, ioctl::invalidate_block}) {
+    BOOST_TEST_CONTEXT((code == ioctl::read_block ? "read" : "invalidate")) {
+      io_status_block status;
+      int completions = 0;
+      ntstatus returned = ntstatus::success;
+      const std::size_t failed = with_each_allocation_failing(
+          [&] {
+            completions = 0;
+            returned = ntstatus::success;
+            returned = issue(code, status, completions);
+            if (code == ioctl::invalidate_block && returned == ntstatus::pending) {
+              vpci_bench::fail_no_allocation();
+              (void)w.pf.invalidate(0, block_mask{1});  // what ends the wait (no allocation counted)
+            }
+            run();
+          },
+          [&](bool threw) {
+            if (threw || returned != ntstatus::pending) {
+              BOOST_TEST(completions == 0);  // refused at once: nothing to complete
+              return;
+            }
+            BOOST_TEST(completions == 1);
+            BOOST_TEST((status.Status == ntstatus::success || status.Status == ntstatus::insufficient_resources));
+          });
+      BOOST_TEST(failed >= 1u);
+    }
+  }
+  io_status_block status;
+  int completions = 0;
+  BOOST_TEST((issue(ioctl::read_block, status, completions) == ntstatus::pending));
+  run();
+  BOOST_TEST(completions == 1);
+  BOOST_TEST((status.Status == ntstatus::success));
+}
+
+// Binding 2, a request started while memory runs out, each allocation of it in turn failing: the frame's
+// copy grew the endpoint's output buffer inside the pump (the first frame larger than any before), and an
+// allocation failing there, or after the request was filed, lost the request (neither thrown nor
+// completed) and left the endpoint's pump marked running: every later request hung. Now the call throws
+// with nothing started, or the request completes exactly once; the endpoint serves a read afterwards.
+BOOST_AUTO_TEST_CASE(a_binding_2_request_out_of_memory_throws_or_completes_once_and_the_endpoint_goes_on) {
+  message_world w;
+  const auto run = [&] {
+    for (int i = 0; i < 8; ++i) {
+      try {
+        w.io.restart();
+        w.io.poll();  // the PF and the VF answer each other at once: nothing waits on time
+        return;
+      } catch (const std::bad_alloc&) {
+      }
+    }
+    BOOST_ERROR("the event loop kept running out of memory");
+  };
+  std::array<std::byte, example::stats_block::size> buffer{};
+  std::array<std::byte, 128> large{};
+  for (const bool write : {true, false}) {
+    BOOST_TEST_CONTEXT((write ? "write of 128 bytes" : "read")) {
+      int completions = 0;
+      boost::system::error_code outcome;
+      const std::size_t failed = with_each_allocation_failing(
+          [&] {
+            completions = 0;
+            const auto done = [&](boost::system::error_code ec, std::size_t) {
+              outcome = ec;
+              ++completions;
+            };
+            if (write) w.vf->async_write_block(block_id{70}, large, done);
+            else w.vf->async_read_block(stats_id, buffer, done);
+            for (int turn = 0; turn < 100 && completions == 0; ++turn) run();
+          },
+          [&](bool threw) {
+            BOOST_TEST(completions == (threw ? 0 : 1));
+          });
+      BOOST_TEST(failed >= 1u);
+    }
+  }
+  int completions = 0;
+  boost::system::error_code outcome = errc::device_error;
+  w.vf->async_read_block(stats_id, buffer, [&](boost::system::error_code ec, std::size_t) {
+    outcome = ec;
+    ++completions;
+  });
+  for (int turn = 0; turn < 100 && completions == 0; ++turn) run();
+  BOOST_TEST(completions == 1);
+  BOOST_TEST(!outcome);
+}
+
+// attach_mailbox with each of its allocations failing in turn: the window was written and published, then
+// the write hook that serves it could not be added (a window nobody serves: a VF finding it timed out), or
+// the attachment could not be recorded after the hook was in (a server answering the VF that
+// detach_mailbox, remove_vf and a second attach could not see). Now the call throws or fails with the
+// config space as it was and nothing attached; the next attach serves the VF.
+BOOST_AUTO_TEST_CASE(a_mailbox_attached_out_of_memory_leaves_the_config_space_as_it_was) {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  pf_endpoint<4> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define<example::stats_block>(0, example::stats_frame{}));
+  std::vector<std::byte> before(space.size());
+  boost::system::error_code ec;
+  device_side_read(space, 0, before, ec);
+  BOOST_REQUIRE(!ec);
+  const std::size_t failed = with_each_allocation_failing(
+      [&] {
+        const auto window = pf.attach_mailbox(0, space);
+        if (window.has_value()) BOOST_REQUIRE(!pf.detach_mailbox(0));  // the run that needed no failure
+      },
+      [&](bool) {
+        std::vector<std::byte> after(space.size());
+        boost::system::error_code read_error;
+        device_side_read(space, 0, after, read_error);
+        BOOST_TEST(!read_error);
+        BOOST_TEST((after == before));
+        BOOST_TEST((pf.detach_mailbox(0) == errc::not_found));  // nothing attached, seen or unseen
+      });
+  BOOST_TEST(failed >= 3u);
+  const auto window = pf.attach_mailbox(0, space);
+  BOOST_REQUIRE(window.has_value());
+  vf_endpoint<memory_config_space> vf(space, *window);
+  std::array<std::byte, example::stats_block::size> buffer{};
+  boost::system::error_code read_error;
+  BOOST_TEST(vf.read_block(stats_id, buffer, read_error) == buffer.size());
+  BOOST_TEST(!read_error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

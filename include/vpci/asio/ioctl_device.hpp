@@ -114,6 +114,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <new>
 #include <mutex>
 #include <span>
 #include <utility>
@@ -402,13 +403,20 @@ class ioctl_device {
     s->queue.arrive(std::move(r), [&s](std::shared_ptr<request>&& next) { return start_if_alive(s, next); });
   }
   // A request that may start now (a read or write with a slot, or an invalidate): started, or ended when
-  // the endpoint was destroyed before it started.
+  // the endpoint was destroyed before it started, or when the memory to start it could not be had
+  // (STATUS_INSUFFICIENT_RESOURCES, as Windows completes an IRP it cannot allocate for; its slot stays
+  // free). Ended so, not left pending: the caller was told STATUS_PENDING and waits for its event.
   static bool start_if_alive(const std::shared_ptr<state>& s, const std::shared_ptr<request>& r) {
     if (!s->life->alive) {
       end(*r, to_ntstatus(errc::vf_removed));  // as the requests the destruction ended
       return false;
     }
-    start(s, r);
+    try {
+      start(s, r);
+    } catch (const std::bad_alloc&) {
+      end(*r, ntstatus::insufficient_resources);
+      return false;
+    }
     return true;
   }
 
@@ -416,7 +424,15 @@ class ioctl_device {
   // the next queued request; one that reports the device gone ends the queued ones with its status.
   static void start(const std::shared_ptr<state>& s, const std::shared_ptr<request>& r) {
     const auto where = s->pending.insert(s->pending.end(), r);
-    request* raw = r.get();
+    try {
+      hand_to_endpoint(s, r.get(), where);
+    } catch (...) {  // the endpoint did not take it: it is not pending
+      s->pending.erase(where);
+      throw;
+    }
+  }
+  template <class Where>
+  static void hand_to_endpoint(const std::shared_ptr<state>& s, request* raw, Where where) {
     auto finish = [s, where](boost::system::error_code ec, std::size_t bytes) {
       const std::shared_ptr<request> done = std::move(*where);
       s->pending.erase(where);

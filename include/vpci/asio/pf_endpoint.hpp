@@ -146,8 +146,29 @@ class pf_endpoint {
                                                        block_access access = block_access::read_write,
                                                        std::shared_ptr<engine::block_handler> handler = nullptr) {
     auto owned = handler ? std::make_shared<owned_handler>(std::move(handler), keeper_) : nullptr;
-    auto ec = code(store_->define_block(vf, id, initial, access, owned.get()));
-    if (!ec) keep_handler(vf, id, std::move(owned));
+    // What allocates comes before the store names the handler: the map's entry that keeps it and the
+    // keeper's room for the handler it replaces. Out of memory there, the call throws with nothing
+    // changed; the store never points at a handler already freed (it did when the entry's allocation
+    // failed after the store took the pointer: the next read of the block called freed memory).
+    const std::pair<vf_index, std::uint32_t> key{vf, id.value()};
+    auto entry = handlers_.find(key);
+    const bool made = owned && entry == handlers_.end();
+    if (made) entry = handlers_.emplace(key, nullptr).first;
+    try {
+      keeper_.make_room();
+    } catch (...) {
+      if (made) handlers_.erase(entry);
+      throw;
+    }
+    const auto ec = code(store_->define_block(vf, id, initial, access, owned.get()));
+    if (ec) {
+      if (made) handlers_.erase(entry);
+      return ec;
+    }
+    if (entry != handlers_.end()) {
+      keeper_.retire(std::exchange(entry->second, std::move(owned)));
+      if (!entry->second) handlers_.erase(entry);
+    }
     return ec;
   }
   // Updates a stored block; with `invalidate_block` (the default for blocks 0..63, the ones that can be
@@ -270,10 +291,13 @@ class pf_endpoint {
       if (!at) return make_error_code(at.error());
       window = *at;
     }
+    // Room for the attachment before the window opens: once open, its hook serves the window, and an
+    // attachment that could not be recorded then served a VF that detach_mailbox and remove_vf cannot see.
+    mailbox_attachments_.reserve(mailbox_attachments_.size() + 1);
     auto server = std::make_shared<detail::pf_mailbox_server<MaxVfs, Transport, Timing>>(*store_, vf, window, transport,
                                                                                          timing_, options);
     if (auto opened = server->open(original, placed); opened) return opened;
-    mailbox_attachments_.push_back(std::move(server));
+    mailbox_attachments_.push_back(std::move(server));  // no allocation: the room is made
     return window;
   }
 
@@ -493,6 +517,9 @@ class pf_endpoint {
   // 5.3).
   // Errors: not_found (VF not registered).
   [[nodiscard]] boost::system::error_code remove_vf(vf_index vf) {
+    std::size_t handlers = 0;
+    for (auto it = handlers_.lower_bound({vf, 0}); it != handlers_.end() && it->first.first == vf; ++it) ++handlers;
+    keeper_.make_room(handlers);  // before anything changes: retire() below never allocates
     for_each_stream_of([vf](vf_index v) { return v == vf; }, [](detail::pf_stream_link& stream) {
       stream.stop(make_error_code(errc::vf_removed));  // closed; its async_serve completes with vf_removed
     });
@@ -549,8 +576,13 @@ class pf_endpoint {
     void leave() noexcept {
       if (--depth_ == 0) retired_.clear();
     }
-    void retire(std::shared_ptr<engine::block_handler> handler) {
-      if (handler && depth_ != 0) retired_.push_back(std::move(handler));
+    // Room for `count` more handlers let go of, made before they are: retire() then never allocates (a
+    // handler freed while it runs is what the keeper is for).
+    void make_room(std::size_t count = 1) {
+      if (depth_ != 0) retired_.reserve(retired_.size() + count);
+    }
+    void retire(std::shared_ptr<engine::block_handler> handler) noexcept {
+      if (handler && depth_ != 0) retired_.push_back(std::move(handler));  // room made by make_room()
     }
 
    private:
@@ -590,16 +622,6 @@ class pf_endpoint {
     std::shared_ptr<engine::block_handler> handler_;
     handler_keeper* keeper_;
   };
-
-  void keep_handler(vf_index vf, block_id id, std::shared_ptr<engine::block_handler> handler) {
-    const std::pair<vf_index, std::uint32_t> key{vf, id.value()};
-    auto it = handlers_.find(key);
-    if (it != handlers_.end()) {
-      keeper_.retire(std::move(it->second));
-      handlers_.erase(it);
-    }
-    if (handler) handlers_.emplace(key, std::move(handler));
-  }
 
   // Calls `f` on each stream whose VF matches, held first (stopping one removes it from
   // stream_attachments_). Up to four are held without the heap: a VF has one stream, and an invalidation

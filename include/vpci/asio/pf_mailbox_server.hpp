@@ -278,28 +278,38 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
         device_side_write(transport_, at, word, ec);
     }
     if (ec) {
-      boost::system::error_code ignored;
-      device_side_write(transport_, window, original.subspan(window, mailbox::window_size), ignored);
-      device_side_publish(transport_);
+      take_back_window(original, window);
       return ec;
     }
     device_side_publish(transport_);
     if constexpr (write_observing_transport<Transport>) {
       if (kind_ == kind::observed) {
         // A write that only composes a request (the block register, the data window) waits for the
-        // doorbell: the session says what each write calls for.
-        hook_ = transport_.add_write_hook(
-            [self = this->shared_from_this(), window](std::size_t offset, std::size_t length) {
-              using effect = typename base::session_type::write_effect;
-              switch (base::session_type::effect_of_config_write(window, offset, length)) {
-                case effect::service: (void)self->service(); return;
-                case effect::anticipate: self->anticipate(); return;
-                case effect::none: return;
-              }
-            });
+        // doorbell: the session says what each write calls for. A hook that cannot be added (out of
+        // memory) leaves no window behind that nobody would serve.
+        try {
+          hook_ = transport_.add_write_hook(
+              [self = this->shared_from_this(), window](std::size_t offset, std::size_t length) {
+                using effect = typename base::session_type::write_effect;
+                switch (base::session_type::effect_of_config_write(window, offset, length)) {
+                  case effect::service: (void)self->service(); return;
+                  case effect::anticipate: self->anticipate(); return;
+                  case effect::none: return;
+                }
+              });
+        } catch (...) {
+          take_back_window(original, window);
+          throw;
+        }
       }
     }
     return {};
+  }
+  // An open that failed: the window's bytes as they were before it, published.
+  void take_back_window(std::span<const std::byte> original, std::size_t window) {
+    boost::system::error_code ignored;
+    device_side_write(transport_, window, original.subspan(window, mailbox::window_size), ignored);
+    device_side_publish(transport_);
   }
 
   [[nodiscard]] bool uses(const void* transport) const noexcept override {

@@ -123,6 +123,9 @@ class vf_message_endpoint final : public detail::vf_core<vf_message_endpoint<Str
 
   // What a read or write in progress may still touch after the endpoint is gone.
   struct io_state {
+    // Room for the largest send the channel makes, taken once: copying a frame out in the pump never
+    // allocates (an allocation that failed there lost the operation whose frame it was).
+    io_state() { output.reserve(channel_type::max_send_size); }
     std::array<std::byte, 4096> input{};
     std::vector<std::byte> output;
     detail::op_memory<2> ops;  // a background read (or wait) and a write

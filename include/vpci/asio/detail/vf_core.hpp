@@ -455,43 +455,72 @@ class vf_core : public vf_sync_forms<Derived> {
     }
   };
 
+  // The initiations hand `op` to start or start_wait, which own it: completed once from the executor, or,
+  // when the start itself throws (out of memory: the cancellation handler's memory, the pump's post),
+  // destroyed unrun with the engine and the tables as they were, the exception leaving the initiating
+  // call as Asio's own initiations do. An operation that both threw and completed later had two outcomes.
+  template <class Operation>
+  struct unstarted {
+    Operation* op;
+    ~unstarted() {
+      if (op != nullptr) op->destroy();
+    }
+    Operation* release() noexcept { return std::exchange(op, nullptr); }
+  };
+
   template <class Handler>
   void start(engine::operation_kind kind, block_id id, std::span<std::byte> destination,
              std::span<const std::byte> data, std::chrono::nanoseconds timeout, rw_operation* op, Handler& handler) {
-    if (dead_ || (dead_ = self().peer_status())) return post_completion(op, dead_);
+    unstarted<rw_operation> owned{op};
+    if (dead_ || (dead_ = self().peer_status())) return post_completion(owned.release(), dead_);
     auto& e = self().engine_ref();
     const std::uint64_t deadline = deadline_after(timing_.now(), timeout);
     auto started = kind == engine::operation_kind::read ? e.start_read(id, destination, deadline)
                                                         : e.start_write(id, data, deadline);
-    if (!started) return post_completion(op, make_error_code(started.error()));  // never inline
+    if (!started) return post_completion(owned.release(), make_error_code(started.error()));  // never inline
     if (!operations_.put(*started, op)) {
       // The slot's previous operation is still waiting for its completion (see put): this one ends
       // unsent, as busy, and the previous one keeps its place.
       (void)e.cancel(*started, engine::cancel_scope::with_effects);
       schedule_pump();  // binding 1 reports the cancellation from its next step
-      return post_completion(op, make_error_code(errc::busy));
+      return post_completion(owned.release(), make_error_code(errc::busy));
     }
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    if (slot.is_connected()) slot.template emplace<cancel_request>(this, *started);
-    schedule_pump();
+    try {
+      if (slot.is_connected()) slot.template emplace<cancel_request>(this, *started);
+      schedule_pump();
+    } catch (...) {
+      if (slot.is_connected()) slot.clear();
+      (void)take(*started);
+      (void)e.cancel(*started, engine::cancel_scope::without_effects);  // not sent yet: nothing happened
+      throw;
+    }
+    owned.release();
   }
 
   template <class Handler>
   void start_wait(wait_operation* op, Handler& handler) {
+    unstarted<wait_operation> owned{op};
     if (dead_ || (dead_ = self().peer_status())) {
-      boost::asio::post(self().get_executor(), posted_completion<block_mask>(op, dead_, block_mask{}));
+      boost::asio::post(self().get_executor(), posted_completion<block_mask>(owned.release(), dead_, block_mask{}));
       return;
     }
     if (waiter_ != nullptr) {
-      boost::asio::post(self().get_executor(), posted_completion<block_mask>(op, make_error_code(errc::busy), block_mask{}));
+      boost::asio::post(self().get_executor(),
+                        posted_completion<block_mask>(owned.release(), make_error_code(errc::busy), block_mask{}));
       return;
     }
-    waiter_ = op;
-    ++wait_generation_;
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    if (slot.is_connected()) slot.template emplace<cancel_wait>(this, wait_generation_);
+    if (slot.is_connected()) slot.template emplace<cancel_wait>(this, wait_generation_ + 1);
+    try {
+      schedule_pump();  // latched bits are delivered by the pump, from the executor
+    } catch (...) {
+      if (slot.is_connected()) slot.clear();
+      throw;
+    }
+    waiter_ = owned.release();
+    ++wait_generation_;
     self().engine_ref().watch_invalidations(true);
-    schedule_pump();  // latched bits are delivered by the pump, from the executor
   }
 
   // A handler without an allocator of its own takes its operation's memory from the endpoint's slots: one
@@ -566,12 +595,13 @@ class vf_core : public vf_sync_forms<Derived> {
       return;
     }
     if (pump_scheduled_) return;
-    pump_scheduled_ = true;
+    // post() never runs the function inline; it may throw (out of memory), and then no pump is scheduled.
     boost::asio::post(self().get_executor(), [this, life = life_] {
       if (!life->alive) return;
       pump_scheduled_ = false;
       pump();
     });
+    pump_scheduled_ = true;
   }
 
   // Runs the engine until it must wait for I/O or time, or has delivered completions_per_turn
@@ -587,6 +617,24 @@ class vf_core : public vf_sync_forms<Derived> {
     // A handler delivered here may destroy this endpoint (a coroutine holding it returns): then nothing of
     // it is touched again. The life record outlives it, as it does for every handler that was posted.
     const std::shared_ptr<vf_life> life = life_;
+    try {
+      pump_engine(life);
+    } catch (...) {
+      // Out of memory arming the timer or starting a wait (or a handler that threw, out of the event loop
+      // as Asio hands it on): the next pump starts afresh rather than finding this one still running, and
+      // one is scheduled for when the loop runs again (a watch waits on a timer that did not start:
+      // nothing else would wake it). Out of memory for that too, the next event pumps.
+      if (life->alive) {
+        pumping_ = false;
+        try {
+          schedule_pump();
+        } catch (...) {
+        }
+      }
+      throw;
+    }
+  }
+  void pump_engine(const std::shared_ptr<vf_life>& life) {
     auto& e = self().engine_ref();
     std::uint64_t now = timing_.now();
     std::size_t delivered = 0;
@@ -635,14 +683,17 @@ class vf_core : public vf_sync_forms<Derived> {
       return;
     }
     if (timer_armed_ && timer_at_ <= until) return;
-    timer_armed_ = true;
-    timer_at_ = until;
+    timer_armed_ = false;  // until the new wait has started (expires_at ends the one before)
     timer_.expires_at(until);
+    // Armed once the wait is started: a wait that could not start (out of memory) leaves the timer unarmed,
+    // and the next pump arms it again instead of waiting for a timer that never fires.
     timer_.async_wait([this, life = life_, generation = ++timer_generation_](boost::system::error_code) {
       if (!life->alive || generation != timer_generation_) return;  // gone, or superseded by a later arm
       timer_armed_ = false;
       pump();
     });
+    timer_armed_ = true;
+    timer_at_ = until;
   }
 
   bool blocking_allowed(boost::system::error_code& ec) {
