@@ -297,25 +297,15 @@ class basic_vfio_user_config_space {
     }
     const std::uint64_t deadline = deadline_after(timing_.now(), timeout);
     for (;;) {
-      const std::uint64_t now = timing_.now();
-      if (now >= deadline) {
-        ec = errc::timeout;
-        return count;
-      }
-      const std::uint64_t wait_ms = (deadline - now + 999'999) / 1'000'000;
       pollfd ready{irq_native_, POLLIN, 0};
-      const int n = ::poll(&ready, 1, Timing::is_virtual ? 0 : static_cast<int>(std::min<std::uint64_t>(wait_ms, INT_MAX)));
-      if (n < 0 && errno != EINTR) {
-        ec = boost::system::error_code(errno, boost::system::system_category());
-        return count;
-      }
+      const int n = poll_before(ready, deadline, ec);
+      if (n < 0) return count;  // the deadline passed, or poll failed
       count = drain_signals();
       if (count != seen) return count;
       if (n > 0 && (ready.revents & POLLNVAL) != 0) {  // the eventfd was closed under the wait: no spinning on it
         ec = make_error_code(boost::system::errc::bad_file_descriptor);
         return count;
       }
-      if (n == 0 && Timing::is_virtual) timing_.sleep_until(deadline);
     }
   }
   // Completion: void(boost::system::error_code, std::uint32_t count): success as soon as the count differs
@@ -707,28 +697,37 @@ class basic_vfio_user_config_space {
     return p.transferred();
   }
 
+  // The client's one blocking wait: polls `ready` with what is left before `deadline`. 1: ready (revents
+  // set); 0: not yet (a signal interrupted the poll, or, under virtual time, where it only looks, the
+  // clock was moved to the deadline): the caller looks again; -1: `ec` says why it ends, errc::timeout
+  // (the deadline passed) or poll's own failure. A signal leaves the wait the rest of its time, and a wait
+  // longer than one poll's limit (INT_MAX ms) is polled again.
+  int poll_before(pollfd& ready, std::uint64_t deadline, boost::system::error_code& ec) const {
+    const std::uint64_t now = timing_.now();
+    if (now >= deadline) {
+      ec = errc::timeout;
+      return -1;
+    }
+    const std::uint64_t wait_ms = (deadline - now + 999'999) / 1'000'000;
+    const int n = ::poll(&ready, 1, Timing::is_virtual ? 0 : static_cast<int>(std::min<std::uint64_t>(wait_ms, INT_MAX)));
+    if (n < 0 && errno != EINTR) {
+      ec = boost::system::error_code(errno, boost::system::system_category());
+      return -1;
+    }
+    if (n == 0 && Timing::is_virtual) timing_.sleep_until(deadline);
+    return n > 0 ? 1 : 0;
+  }
+
   // Writes (POLLOUT) or reads (POLLIN) all of `bytes` before `deadline`: errc::timeout when it passes, the
   // socket's errors unchanged. Under virtual time it only looks at the socket and then moves time to the
   // deadline (the timing policy's rule for blocking waits).
   void transfer_sync(short direction, std::span<std::byte> bytes, std::uint64_t deadline, boost::system::error_code& ec) {
     std::size_t done = 0;
     while (done < bytes.size()) {
-      const std::uint64_t now = timing_.now();
-      if (now >= deadline) {
-        ec = errc::timeout;
-        return;
-      }
-      const std::uint64_t wait_ms = (deadline - now + 999'999) / 1'000'000;
       pollfd ready{socket_.native_handle(), direction, 0};
-      const int n = ::poll(&ready, 1, Timing::is_virtual ? 0 : static_cast<int>(std::min<std::uint64_t>(wait_ms, INT_MAX)));
-      if (n < 0 && errno != EINTR) {
-        ec = boost::system::error_code(errno, boost::system::system_category());
-        return;
-      }
-      if (n <= 0) {
-        if (Timing::is_virtual) timing_.sleep_until(deadline);
-        continue;
-      }
+      const int n = poll_before(ready, deadline, ec);
+      if (n < 0) return;
+      if (n == 0) continue;
       // Ready (or hung up / failed, which the transfer reports): this does not block.
       const std::span<std::byte> rest = bytes.subspan(done);
       done += direction == POLLIN ? socket_.read_some(boost::asio::buffer(rest.data(), rest.size()), ec)
