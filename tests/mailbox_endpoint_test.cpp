@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <stdexcept>
 #include <atomic>
 #include <type_traits>
 #include <chrono>
@@ -808,6 +809,58 @@ BOOST_AUTO_TEST_CASE(synchronous_forms_are_busy_while_an_asynchronous_operation_
   f.io.run();
   BOOST_REQUIRE(waited.has_value());
   BOOST_TEST((*waited == errc::vf_removed));
+}
+
+// A simulated config space's write hook that throws (the user's device model) propagates out of the
+// access, as documented, and out of run(). The access was never reported to the engine: it waited for its
+// end for good, no deadline armed, every later operation queued behind it and the synchronous forms busy.
+// Now the access fails the operation it served (device_error; its deadline not needed), the exception still
+// goes out, and the endpoint serves the next operations; a synchronous read that meets the throw lets it
+// out too, and the read after it succeeds.
+BOOST_AUTO_TEST_CASE(a_write_hook_that_throws_fails_the_operation_it_served_and_the_endpoint_goes_on) {
+  manual_timing clock;
+  basic_mailbox_fixture<manual_timing> f({}, {}, clock);
+  bool throw_next = true;
+  f.space.set_write_hook([&](std::size_t offset, std::size_t) {
+    if (offset >= f.window && std::exchange(throw_next, false)) throw std::runtime_error("device model failed");
+  });
+  std::array<std::byte, example::stats_block::size> buffer{};
+  int completions = 0;
+  boost::system::error_code outcome;
+  f.vf->async_read_block(example::stats_block::id, buffer, 50ms, [&](boost::system::error_code ec, std::size_t) {
+    outcome = ec;
+    ++completions;
+  });
+  bool thrown = false;
+  try {
+    f.io.run();
+  } catch (const std::runtime_error&) {
+    thrown = true;
+  }
+  BOOST_TEST(thrown);
+  f.io.restart();
+  f.io.poll();
+  BOOST_TEST(completions == 1);
+  BOOST_TEST((outcome == errc::device_error), outcome.message());
+  BOOST_TEST(clock.now() == 0u);  // ended by the failed access, not its deadline
+  // The endpoint goes on: an asynchronous read, then a synchronous one that meets a throw, then another.
+  completions = 0;
+  f.vf->async_read_block(example::stats_block::id, buffer, 50ms, [&](boost::system::error_code ec, std::size_t) {
+    outcome = ec;
+    ++completions;
+  });
+  f.io.restart();
+  f.io.poll();
+  BOOST_TEST(completions == 1);
+  BOOST_TEST(!outcome, outcome.message());
+  BOOST_TEST(buffer[0] == std::byte{7});  // the stats frame's sequence
+  throw_next = true;
+  std::array<std::byte, example::stats_block::size> sync_buffer{};
+  boost::system::error_code sync_error;
+  BOOST_CHECK_THROW((void)f.vf->read_block(example::stats_block::id, sync_buffer, sync_error), std::runtime_error);
+  BOOST_TEST(f.vf->read_block(example::stats_block::id, sync_buffer, sync_error) == sync_buffer.size());
+  BOOST_TEST(!sync_error, sync_error.message());
+  BOOST_TEST(sync_buffer[0] == std::byte{7});
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // mailbox_endpoint_test

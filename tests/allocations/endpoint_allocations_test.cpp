@@ -27,7 +27,9 @@
 #include <vpci/asio/vf_endpoint.hpp>
 #include <vpci/asio/vf_message_endpoint.hpp>
 #include <vpci/transport/device_side.hpp>
+#include <vpci/transport/fault_injecting.hpp>
 #include <vpci/transport/memory_config_space.hpp>
+#include <vpci/transport/shm_config_space.hpp>
 
 #include "../../bench/alloc_counter.hpp"
 #include "../../examples/blocks.hpp"
@@ -438,6 +440,176 @@ BOOST_AUTO_TEST_CASE(a_binding_2_request_out_of_memory_throws_or_completes_once_
   for (int turn = 0; turn < 100 && completions == 0; ++turn) run();
   BOOST_TEST(completions == 1);
   BOOST_TEST(!outcome);
+}
+
+// Binding 1 over a transport whose accesses complete later (the fault-injecting wrapper drives the
+// simulated config space through async_read/async_write, as shm and sysfs are driven), each allocation of a
+// read or a write in turn failing. An access that could not start for want of memory inside the endpoint's
+// pump left the engine waiting for a report that never came: the operation hung (without a deadline, for
+// good) and the next one queued behind it. Now the access fails the operation with not_enough_memory, the
+// call throws with nothing started, or the operation succeeds; exactly one completion either way, and the
+// endpoint serves a read afterwards.
+BOOST_AUTO_TEST_CASE(a_binding_1_access_that_cannot_start_out_of_memory_fails_its_operation_instead_of_hanging) {
+  boost::asio::io_context io;
+  memory_config_space space{io, 4096};
+  pf_endpoint<4> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define<example::stats_block>(0, example::stats_frame{}));
+  BOOST_REQUIRE(!pf.define_block(0, block_id{70}, std::array<std::byte, 128>{}, block_access::read_write));
+  const auto window = pf.attach_mailbox(0, space);
+  BOOST_REQUIRE(window.has_value());
+  using transport = fault_injecting_transport<memory_config_space&>;
+  transport accesses{space};
+  vf_endpoint<transport> vf(accesses, *window);
+  const auto run = [&] {
+    for (int i = 0; i < 8; ++i) {
+      try {
+        io.restart();
+        io.poll();  // the PF answers inside the VF's writes: nothing waits on time
+        return;
+      } catch (const std::bad_alloc&) {
+      }
+    }
+    BOOST_ERROR("the event loop kept running out of memory");
+  };
+  std::array<std::byte, example::stats_block::size> buffer{};
+  std::array<std::byte, 128> large{};
+  for (const bool write : {true, false}) {
+    BOOST_TEST_CONTEXT((write ? "write of 128 bytes" : "read")) {
+      int completions = 0;
+      boost::system::error_code outcome;
+      const std::size_t failed = with_each_allocation_failing(
+          [&] {
+            completions = 0;
+            outcome = {};
+            const auto done = [&](boost::system::error_code ec, std::size_t) {
+              outcome = ec;
+              ++completions;
+            };
+            if (write) vf.async_write_block(block_id{70}, large, done);
+            else vf.async_read_block(stats_id, buffer, done);
+            for (int turn = 0; turn < 100 && completions == 0; ++turn) run();
+          },
+          [&](bool threw) {
+            BOOST_TEST(completions == (threw ? 0 : 1));
+            if (completions == 1 && outcome)
+              BOOST_TEST((outcome == boost::system::errc::not_enough_memory), outcome.message());
+          });
+      BOOST_TEST(failed >= 2u);
+    }
+  }
+  int completions = 0;
+  boost::system::error_code outcome = errc::device_error;
+  vf.async_read_block(stats_id, buffer, [&](boost::system::error_code ec, std::size_t) {
+    outcome = ec;
+    ++completions;
+  });
+  for (int turn = 0; turn < 100 && completions == 0; ++turn) run();
+  BOOST_TEST(completions == 1);
+  BOOST_TEST(!outcome, outcome.message());
+}
+
+// Binding 1 over shared memory, where a PF's write rings the VF's doorbell: an invalidation wait whose
+// doorbell wait could not start (out of memory) left the endpoint marked as waiting on the doorbell, so no
+// later pump started one: the idle watcher, which reads nothing while it counts on the doorbell, never
+// woke for the PF's invalidation (and every request after it waited for the watch interval). Each
+// allocation of the wait's start in turn failing: the call throws with nothing started, or the wait ends
+// at the PF's invalidation, on virtual time that never moved.
+BOOST_AUTO_TEST_CASE(a_doorbell_wait_that_cannot_start_out_of_memory_is_started_again) {
+  using shm_vf = vf_endpoint<shm_config_space, manual_timing>;
+  boost::asio::io_context io;
+  std::optional<shm_config_space> space(shm_config_space::create_anonymous(io.get_executor(), 4096));
+  auto driver = space->view(io.get_executor(), shm_role::driver);
+  pf_endpoint<2> pf;
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.define<example::stats_block>(0, example::stats_frame{}));
+  const auto window = pf.attach_mailbox(0, *space);
+  BOOST_REQUIRE(window.has_value());
+  pf.async_serve(0, [](boost::system::error_code) {});
+  manual_timing clock;
+  shm_vf vf(driver, *window, vf_mailbox_options{}, clock);
+  // Runs what is ready; a bad_alloc out of the loop is the program's to see, and the loop goes on.
+  const auto run_for = [&](auto done) {
+    for (int i = 0; i < 500 && !done(); ++i) {
+      try {
+        io.restart();
+        io.run_one_for(std::chrono::milliseconds(10));  // a guard: the doorbell wakes a thread of the view
+      } catch (const std::bad_alloc&) {
+      }
+    }
+  };
+  // Runs what is ready now, out of memory or not.
+  const auto settle = [&] {
+    for (int i = 0; i < 100; ++i) {
+      try {
+        io.restart();
+        if (io.poll() == 0) return;
+      } catch (const std::bad_alloc&) {
+      }
+    }
+  };
+  std::array<std::byte, example::stats_block::size> buffer{};
+  int reads = 0;
+  vf.async_read_block(stats_id, buffer, [&](boost::system::error_code ec, std::size_t) {
+    BOOST_TEST(!ec, ec.message());
+    ++reads;
+  });
+  run_for([&] { return reads == 1; });
+  BOOST_REQUIRE(reads == 1);
+  std::uint32_t next_bit = 0;
+  int completions = 0;
+  block_mask delivered{};
+  const std::size_t failed = with_each_allocation_failing(
+      [&] {
+        completions = 0;
+        delivered = block_mask{};
+        vf.async_wait_invalidate([&](boost::system::error_code ec, block_mask mask) {
+          BOOST_TEST(!ec, ec.message());
+          delivered = mask;
+          ++completions;
+        });
+        settle();
+      },
+      [&](bool threw) {
+        if (threw) {
+          BOOST_TEST(completions == 0);
+          return;
+        }
+        const block_mask raised{std::uint64_t{1} << (next_bit++ % 64)};
+        BOOST_REQUIRE(!pf.invalidate(0, raised));
+        run_for([&] { return completions != 0; });
+        BOOST_TEST(completions == 1);
+        BOOST_TEST((delivered == raised));
+      });
+  BOOST_TEST(failed >= 1u);
+  BOOST_TEST(clock.now() == 0u);  // the doorbell woke every wait, never the watch interval
+}
+
+// A shared-memory doorbell wait completes through a post from the transport's own helper thread, and that
+// post allocates: out of memory there, the exception ended the process (std::terminate on that thread).
+// Now the completion is posted again a millisecond later: the wait completes once, with the ring.
+BOOST_AUTO_TEST_CASE(a_doorbell_wait_completion_posted_out_of_memory_is_posted_again_instead_of_ending_the_process) {
+  boost::asio::io_context io;
+  auto device = shm_config_space::create_anonymous(io.get_executor(), 256);
+  const std::uint32_t seen = device.doorbell_sequence(shm_doorbell::to_device);
+  int completions = 0;
+  boost::system::error_code result = errc::device_error;
+  std::uint32_t observed = 0;
+  device.async_wait_doorbell(shm_doorbell::to_device, seen, [&](boost::system::error_code ec, std::uint32_t value) {
+    result = ec;
+    observed = value;
+    ++completions;
+  });
+  // The helper thread is waiting on the doorbell (or about to): the ring wakes it, and the next allocation
+  // of the process, its post of the completion, fails.
+  vpci_bench::fail_allocation(0);
+  device.ring_doorbell(shm_doorbell::to_device);
+  for (int i = 0; i < 500 && completions == 0; ++i) io.run_one_for(std::chrono::milliseconds(10));
+  BOOST_TEST(vpci_bench::allocation_failed());
+  vpci_bench::fail_no_allocation();
+  BOOST_TEST(completions == 1);
+  BOOST_TEST(!result, result.message());
+  BOOST_TEST(observed == seen + 1);
 }
 
 // attach_mailbox with each of its allocations failing in turn: the window was written and published, then

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <span>
 #include <utility>
 
@@ -120,16 +121,18 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
         report(what, ec, std::span<const std::byte>(io->scratch).first(ec ? 0 : n), at);
         this->resume();
       };
-      if (a.what == core::action_type::kind::write) {
-        // The bytes are copied out of the engine: the write may outlive the endpoint.
-        std::copy(a.bytes.begin(), a.bytes.end(), io_->outgoing.begin());
-        transport_.async_write(window_ + a.offset, std::span<const std::byte>(io_->outgoing).first(a.bytes.size()),
-                               std::move(done));
-      } else {
-        note_signal();
-        transport_.async_read(window_ + a.offset, std::span<std::byte>(io_->scratch).first(a.length), std::move(done));
-      }
-      return false;
+      // An access that cannot start fails the operation it served (access_or_fail).
+      return !access_or_fail(a.what, now, [&] {
+        if (a.what == core::action_type::kind::write) {
+          // The bytes are copied out of the engine: the write may outlive the endpoint.
+          std::copy(a.bytes.begin(), a.bytes.end(), io_->outgoing.begin());
+          transport_.async_write(window_ + a.offset, std::span<const std::byte>(io_->outgoing).first(a.bytes.size()),
+                                 std::move(done));
+        } else {
+          note_signal();
+          transport_.async_read(window_ + a.offset, std::span<std::byte>(io_->scratch).first(a.length), std::move(done));
+        }
+      });
     }
   }
 
@@ -142,7 +145,8 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
   boost::system::error_code perform_blocking(const typename core::action_type& a, std::uint64_t& now) {
     boost::system::error_code ec;
     if (a.what == core::action_type::kind::write) {
-      transport_.write(window_ + a.offset, a.bytes, ec);
+      if (!access_or_fail(a.what, now, [&] { transport_.write(window_ + a.offset, a.bytes, ec); }))
+        return make_error_code(boost::system::errc::not_enough_memory);
       if constexpr (!nonblocking_transport_v<Transport>) now = this->timing_.now();
       report(a.what, ec, {}, now);
       return ec;
@@ -153,10 +157,29 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
     // scratch is one more cold line per 64 bytes.
     std::array<std::byte, mailbox::window_size> landed;
     const auto into = std::span<std::byte>(landed).first(a.length);
-    transport_.read(window_ + a.offset, into, ec);
+    if (!access_or_fail(a.what, now, [&] { transport_.read(window_ + a.offset, into, ec); }))
+      return make_error_code(boost::system::errc::not_enough_memory);
     if constexpr (!nonblocking_transport_v<Transport>) now = this->timing_.now();
     report(a.what, ec, into, now);
     return ec;
+  }
+
+  // An access that throws (a transport's write hook or access observer, the user's code; out of memory) is
+  // one that failed: the engine is told, so the operation it served fails instead of waiting for a report
+  // that never comes. Out of memory is that operation's error (false); anything else is the user's and
+  // goes on out of the call after the engine was told.
+  template <class Access>
+  bool access_or_fail(typename core::action_type::kind what, std::uint64_t now, Access access) {
+    try {
+      access();
+      return true;
+    } catch (const std::bad_alloc&) {
+      report(what, make_error_code(boost::system::errc::not_enough_memory), {}, now);
+      return false;
+    } catch (...) {
+      report(what, make_error_code(errc::device_error), {}, now);
+      throw;
+    }
   }
 
   void report(typename core::action_type::kind what, const boost::system::error_code& ec, std::span<const std::byte> bytes,
@@ -181,8 +204,9 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
 
   void await_peer() {
     if constexpr (peer_signalling_transport<Transport>) {
+      // Each flag is set once its wait has started: a wait that could not start (out of memory) is started
+      // again at the next pump instead of counted on for good.
       if (!signal_armed_) {
-        signal_armed_ = true;
         transport_.async_wait_peer_signal(
             signal_seen_,
             boost::asio::bind_cancellation_slot(
@@ -194,11 +218,11 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
                   signal_armed_ = false;
                   if (!ec) this->wake_and_resume();
                 })));
+        signal_armed_ = true;
       }
     }
     if constexpr (liveness_transport<Transport>) {
       if (!liveness_armed_) {
-        liveness_armed_ = true;
         transport_.async_wait_peer_gone(boost::asio::bind_cancellation_slot(
             io_->liveness_cancel.slot(),
             boost::asio::bind_executor(get_executor(), [this, life = this->life(), io = io_](boost::system::error_code ec) {
@@ -206,6 +230,7 @@ class vf_endpoint final : public detail::vf_core<vf_endpoint<Transport, Timing>,
               liveness_armed_ = false;
               if (!ec) this->fail(make_error_code(errc::peer_gone));
             })));
+        liveness_armed_ = true;
       }
     }
   }

@@ -725,11 +725,23 @@ class vf_core : public vf_sync_forms<Derived> {
       ec = started.error();
       return 0;
     }
+    try {
+      return drive_blocking(*started, now, ec, report);
+    } catch (...) {
+      // Thrown out of an access (a transport hook's exception) or a wait: the operation ends here, its
+      // destination (the caller's, about to be gone) never written again.
+      (void)e.cancel(*started, engine::cancel_scope::with_effects);
+      throw;
+    }
+  }
+  std::size_t drive_blocking(const auto& started, std::uint64_t now, boost::system::error_code& ec,
+                             pf_status_report report) {
+    auto& e = self().engine_ref();
     for (;;) {
       const action_type a = e.step(now);
       switch (a.what) {
         case action_type::kind::complete:
-          if (!(a.done.handle == *started)) continue;  // a cancelled operation's late report
+          if (!(a.done.handle == started)) continue;  // a cancelled operation's late report
           if (a.done.transport_failure || a.done.error != no_error) {
             ec = error_of(a.done);
             if (report.status != nullptr) *report.status = pf_status_of(a.done);

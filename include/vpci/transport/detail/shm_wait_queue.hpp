@@ -19,6 +19,12 @@
 // the slot when completing, as composed operations do, would require the signal to outlive the completion;
 // a completion queued after its owner died (a VF endpoint destroyed while it waited) would then write to
 // freed memory.
+//
+// Out of memory: posting a completion allocates (the executor's operation), on the helper thread among
+// others, where an exception would end the process. A completion that cannot be posted leaves its wait
+// as it was: the helper thread queues it again and retries a millisecond later, the queue's shutdown
+// retries until it is posted, a cancellation puts it back and throws std::bad_alloc to the canceller, and a
+// wait finished at its start throws std::bad_alloc from the initiating function without calling the handler.
 #pragma once
 
 #include <atomic>
@@ -27,6 +33,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <utility>
 
@@ -50,8 +57,11 @@ struct shm_wait_pending {
   shm_wait_pending* prev = nullptr;
   std::uint64_t id = 0;
   std::uint32_t seen = 0;
-  // Takes ownership of the operation: posts its completion and deletes it.
-  virtual void finish(boost::system::error_code ec, std::uint32_t observed) = 0;
+  // Posts the operation's completion and lets go of it (the completion owns it then): true. False when the
+  // post ran out of memory: the operation is as it was, still the caller's.
+  [[nodiscard]] virtual bool try_finish(boost::system::error_code ec, std::uint32_t observed) noexcept = 0;
+  // Destroys the operation without calling its handler (its initiation threw).
+  virtual void discard() noexcept = 0;
   virtual ~shm_wait_pending() = default;
 };
 
@@ -66,24 +76,49 @@ class shm_wait_queue {
   [[nodiscard]] std::uint32_t observe() const noexcept { return watch_.observe(); }
   [[nodiscard]] std::uint64_t next_id() noexcept { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
-  // Finishes `op` at once (posted) when the value already differs from its `seen`, else when it changes, on
-  // cancellation or on shutdown (vpci::errc::cancelled). Throws boost::system::system_error with the errno
-  // of thread creation when the helper thread cannot start: `op` is then destroyed unfinished, as an
-  // initiating function that throws never calls its handler.
-  void add(std::unique_ptr<shm_wait_pending> op) {
+  // Takes `op` (which owns itself until finished or discarded) and finishes it at once (posted) when the
+  // value already differs from its `seen`, else when it changes, on cancellation or on shutdown
+  // (vpci::errc::cancelled). Throws boost::system::system_error with the errno of thread creation when the
+  // helper thread cannot start, std::bad_alloc when the immediate completion cannot be posted: `op` is
+  // then discarded, as an initiating function that throws never calls its handler.
+  void add(shm_wait_pending* op) {
     queue_state& state = *state_;
     std::unique_lock lock(state.mutex);
     const std::uint32_t current = watch_.observe();
     if (state.stopping || current != op->seen) {
       const bool stopping = state.stopping;
       lock.unlock();
-      op.release()->finish(stopping ? boost::system::error_code{errc::cancelled} : boost::system::error_code{},
-                           current);
+      if (!op->try_finish(stopping ? boost::system::error_code{errc::cancelled} : boost::system::error_code{}, current)) {
+        op->discard();
+        throw std::bad_alloc();
+      }
       return;
     }
-    if (!thread_) thread_ = start_helper_thread([this] { run(); }, "start the wait thread");
-    state.link(op.release());
+    if (!thread_) {
+      try {
+        thread_ = start_helper_thread([this] { run(); }, "start the wait thread");
+      } catch (...) {
+        op->discard();
+        throw;
+      }
+    }
+    state.link(op);
     state.idle.notify_one();
+  }
+
+  // Puts back a wait taken out by remove() whose completion could not be posted: pending again, as if it
+  // had never been taken out (the helper thread finishes it once the value differs from its `seen`).
+  void put_back(shm_wait_pending* op) noexcept {
+    queue_state& state = *state_;
+    {
+      std::lock_guard lock(state.mutex);
+      if (!state.stopping) {
+        state.link(op);
+        state.idle.notify_one();
+        return;
+      }
+    }
+    finish_until_posted(op, errc::cancelled, watch_.observe());  // the shutdown has taken the others
   }
 
   // Unlinks the wait `id` if it is still pending and returns it (the caller finishes it); nullptr if it
@@ -132,7 +167,12 @@ class shm_wait_queue {
       thread_->join();
       thread_.reset();
     }
-    finish_all(abandoned, errc::cancelled, watch_.observe());
+    const std::uint32_t observed = watch_.observe();
+    while (abandoned != nullptr) {
+      shm_wait_pending* next = abandoned->next;
+      finish_until_posted(abandoned, errc::cancelled, observed);
+      abandoned = next;
+    }
   }
 
  private:
@@ -158,12 +198,12 @@ class shm_wait_queue {
     }
   };
 
-  static void finish_all(shm_wait_pending* list, boost::system::error_code ec, std::uint32_t observed) {
-    while (list != nullptr) {
-      shm_wait_pending* next = list->next;
-      list->finish(ec, observed);
-      list = next;
-    }
+  static constexpr std::chrono::milliseconds retry_delay{1};
+
+  // Where no one is left to try again later: each wait completes exactly once, so out of memory the post is
+  // tried again until it is made.
+  static void finish_until_posted(shm_wait_pending* op, boost::system::error_code ec, std::uint32_t observed) noexcept {
+    while (!op->try_finish(ec, observed)) std::this_thread::sleep_for(retry_delay);
   }
 
   void run() {
@@ -186,12 +226,39 @@ class shm_wait_queue {
         p = next;
       }
       lock.unlock();
-      if (ready != nullptr) {
-        finish_all(ready, {}, current);
-      } else {
+      if (ready == nullptr) {
         watch_.sleep(current);
+        lock.lock();
+        continue;
+      }
+      shm_wait_pending* unposted = nullptr;
+      while (ready != nullptr) {
+        shm_wait_pending* next = ready->next;
+        if (!ready->try_finish({}, current)) {
+          ready->next = unposted;
+          unposted = ready;
+        }
+        ready = next;
       }
       lock.lock();
+      if (unposted == nullptr) continue;
+      if (state.stopping) {  // the shutdown has taken the pending waits: these are this thread's to finish
+        lock.unlock();
+        while (unposted != nullptr) {
+          shm_wait_pending* next = unposted->next;
+          finish_until_posted(unposted, {}, current);
+          unposted = next;
+        }
+        lock.lock();
+        break;
+      }
+      // Out of memory: pending again (their `seen` still differs), tried again after a pause.
+      while (unposted != nullptr) {
+        shm_wait_pending* next = unposted->next;
+        state.link(unposted);
+        unposted = next;
+      }
+      state.idle.wait_for(lock, retry_delay);
     }
     state.exited = true;
     state.exited_signal.notify_all();
@@ -209,7 +276,9 @@ class shm_wait_queue {
 enum class shm_wait_result { with_value, without_value };
 
 // One pending asynchronous wait. Its completion always runs on the handler's associated executor (work is
-// held on it meanwhile). It never touches the handler's cancellation slot (see the top of this file).
+// held on it meanwhile). It never touches the handler's cancellation slot (see the top of this file). It
+// owns itself (`self_`) from start_shm_wait until its completion is posted, which then owns it, or until it
+// is discarded: a post that fails leaves the posted copy of the ownership behind, never the operation.
 template <class Handler, shm_wait_result Result>
 class shm_wait_operation final : public shm_wait_pending {
  public:
@@ -222,15 +291,23 @@ class shm_wait_operation final : public shm_wait_pending {
     this->id = operation_id;
   }
 
-  void finish(boost::system::error_code ec, std::uint32_t observed) override {
-    std::unique_ptr<shm_wait_operation> self(this);
-    const handler_executor target = work_.get_executor();
-    boost::asio::post(target, [self = std::move(self), ec, observed]() mutable {
-      Handler handler = std::move(self->handler_);
-      self.reset();  // freed first, so that the handler may start the next wait
-      complete(handler, ec, observed);
-    });
+  void own(std::shared_ptr<shm_wait_operation> self) noexcept { self_ = std::move(self); }
+
+  bool try_finish(boost::system::error_code ec, std::uint32_t observed) noexcept override {
+    try {
+      boost::asio::post(work_.get_executor(), [self = self_, ec, observed]() mutable {
+        Handler handler = std::move(self->handler_);
+        self.reset();  // freed first (unless try_finish has not let go yet), so the handler may start the next wait
+        complete(handler, ec, observed);
+      });
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+    // The completion may already have run on another thread: nothing but our own reference is touched.
+    const std::shared_ptr<shm_wait_operation> posted = std::move(self_);
+    return true;
   }
+  void discard() noexcept override { const std::shared_ptr<shm_wait_operation> last = std::move(self_); }
 
  private:
   static void complete(Handler& handler, boost::system::error_code ec, std::uint32_t observed) {
@@ -244,6 +321,7 @@ class shm_wait_operation final : public shm_wait_pending {
 
   Handler handler_;
   boost::asio::executor_work_guard<handler_executor> work_;
+  std::shared_ptr<shm_wait_operation> self_;
 };
 
 // The cancellation handler a wait installs into its slot.
@@ -262,7 +340,10 @@ class shm_wait_canceller {
     }
     const std::shared_ptr<Queue> queue = queue_.lock();
     if (!queue) return;
-    if (shm_wait_pending* op = queue->remove(id_)) op->finish(errc::cancelled, queue->observe());
+    shm_wait_pending* op = queue->remove(id_);
+    if (op == nullptr || op->try_finish(errc::cancelled, queue->observe())) return;
+    queue->put_back(op);  // not cancelled: the wait goes on
+    throw std::bad_alloc();
   }
 
  private:
@@ -276,9 +357,10 @@ void start_shm_wait(const std::shared_ptr<Queue>& queue, Handler&& handler,
                     const boost::asio::any_io_executor& io_executor, std::uint32_t seen) {
   using operation_type = shm_wait_operation<std::decay_t<Handler>, Result>;
   auto slot = boost::asio::get_associated_cancellation_slot(handler);
-  auto operation = std::make_unique<operation_type>(std::forward<Handler>(handler), io_executor, seen, queue->next_id());
+  auto operation = std::make_shared<operation_type>(std::forward<Handler>(handler), io_executor, seen, queue->next_id());
   if (slot.is_connected()) slot.template emplace<shm_wait_canceller<Queue>>(queue, operation->id);
-  queue->add(std::move(operation));
+  operation->own(operation);
+  queue->add(operation.get());
 }
 
 }  // namespace vpci::detail
