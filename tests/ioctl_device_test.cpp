@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <stdexcept>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -1095,6 +1096,50 @@ BOOST_AUTO_TEST_CASE(binding_1_queues_beyond_its_slots_too) {
       BOOST_TEST(statuses[i].Status == ntstatus::success);
       BOOST_TEST(statuses[i].Information == 16u);
       BOOST_TEST(octets(outputs[i]) == octets(pattern(16, 0x20)));
+    }
+  }
+}
+
+// A completion routine that throws (the caller's code: out of the event loop, which the caller runs again)
+// kept its request's slot: after as many throwing routines as the endpoint has slots, every later request
+// stayed STATUS_PENDING for good. The slot now goes to the next request whatever the routine does.
+BOOST_AUTO_TEST_CASE(a_completion_routine_that_throws_gives_its_slot_to_the_next_request) {
+  mailbox_ioctl_setup s;
+  using mailbox_vf = mailbox_ioctl_setup::mailbox_vf;
+  constexpr std::size_t throwing = mailbox_vf::max_operations + 2;
+  const bytes input = read_input(2, 16);
+  const auto run = [&] {
+    for (int i = 0; i < 100; ++i) {
+      try {
+        run_ready(s.io);
+        return;
+      } catch (const std::runtime_error&) {
+      }
+    }
+    BOOST_ERROR("the event loop kept throwing");
+  };
+  std::vector<std::array<std::byte, 16>> outputs(throwing + 3);
+  std::vector<io_status_block> statuses(throwing + 3);
+  int thrown = 0;
+  for (std::size_t i = 0; i != throwing; ++i)
+    BOOST_TEST(s.device->device_io_control(ioctl::read_block, input.data(), 8, outputs[i].data(), 16, statuses[i],
+                                           [&](io_status_block&) {
+                                             ++thrown;
+                                             throw std::runtime_error("completion routine failed");
+                                           }) == ntstatus::pending);
+  run();
+  BOOST_TEST(thrown == static_cast<int>(throwing));
+  std::vector<int> completions(3);
+  for (std::size_t i = 0; i != 3; ++i)
+    BOOST_TEST(s.device->device_io_control(ioctl::read_block, input.data(), 8, outputs[throwing + i].data(), 16,
+                                           statuses[throwing + i],
+                                           [&completions, i](io_status_block&) { ++completions[i]; }) == ntstatus::pending);
+  run();
+  for (std::size_t i = 0; i != 3; ++i) {
+    BOOST_TEST_CONTEXT("request " << i << " after the throwing ones") {
+      BOOST_TEST(completions[i] == 1);
+      BOOST_TEST(statuses[throwing + i].Status == ntstatus::success);
+      BOOST_TEST(octets(outputs[throwing + i]) == octets(pattern(16, 0x20)));
     }
   }
 }

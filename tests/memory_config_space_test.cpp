@@ -392,6 +392,38 @@ BOOST_AUTO_TEST_CASE(a_hook_replaced_from_inside_itself_takes_effect_afterwards)
   BOOST_TEST(order == expected, boost::test_tools::per_element());
 }
 
+// A write hook set from inside the access observer waited for the end of a write hook's call to take
+// effect (each kind installed only its own replacement): it came into force a write late, over a hook set
+// after it outside any callback, and a hook removed from the observer still ran for the write under way.
+// A replacement made during any callback now takes effect when that callback returns; the newest setting
+// wins.
+BOOST_AUTO_TEST_CASE(a_hook_set_from_the_observer_takes_effect_when_the_observer_returns_and_the_newest_setting_wins) {
+  boost::asio::io_context io;
+  memory_config_space space(io, 256);
+  std::vector<char> order;
+  const auto hook = [&](char name) { return [&order, name](std::size_t, std::size_t) { order.push_back(name); }; };
+  space.set_write_hook(hook('a'));
+  bool replace = true;
+  space.set_access_observer([&](access_direction direction, std::size_t, std::size_t) {
+    if (direction == access_direction::write && std::exchange(replace, false)) space.set_write_hook(hook('b'));
+  });
+  error_code ec;
+  BOOST_TEST(space.write(0, bytes({1}), ec) == 1U);  // the observer runs before the hooks: b serves this write
+  space.set_write_hook(hook('c'));                    // set afterwards, outside any callback: c from now on
+  BOOST_TEST(space.write(0, bytes({1}), ec) == 1U);
+  BOOST_TEST(space.write(0, bytes({1}), ec) == 1U);
+  BOOST_TEST(order == (std::vector<char>{'b', 'c', 'c'}), boost::test_tools::per_element());
+  // A removal from the observer: no hook runs for the write under way.
+  order.clear();
+  replace = true;
+  space.set_access_observer([&](access_direction direction, std::size_t, std::size_t) {
+    if (direction == access_direction::write && std::exchange(replace, false)) space.set_write_hook({});
+  });
+  BOOST_TEST(space.write(0, bytes({1}), ec) == 1U);
+  BOOST_TEST(space.write(0, bytes({1}), ec) == 1U);
+  BOOST_TEST(order.empty());
+}
+
 // Case 14 (issue 8): a device model serving this space (a PF's mailbox) and the user's own hook both
 // see every driver-side write; adding and removing observers works from inside a write.
 BOOST_AUTO_TEST_CASE(case_14_several_parties_observe_driver_writes) {

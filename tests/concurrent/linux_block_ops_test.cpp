@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <stdexcept>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -63,7 +65,20 @@ struct io_thread {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard{io.get_executor()};
   std::thread thread;
 
-  void start() { thread = std::thread([this] { io.run(); }); }
+  // A std::runtime_error out of run() (a callback of the test's that throws) is counted and the loop run again.
+  std::atomic<int> caught{0};
+  void start() {
+    thread = std::thread([this] {
+      for (;;) {
+        try {
+          io.run();
+          return;
+        } catch (const std::runtime_error&) {
+          ++caught;
+        }
+      }
+    });
+  }
   // Runs `f` on the io thread (through `executor`, by default the io_context's own); returns its result.
   template <class F>
   auto on_io(F f, const boost::asio::any_io_executor& executor = {}) {
@@ -916,6 +931,32 @@ BOOST_AUTO_TEST_CASE(a_transport_errno_passes_through) {
     return 0;
   });
   t.finish();
+}
+
+// An invalidation callback that throws (C++ driver code: out of the endpoint's loop, which its thread runs
+// again) stayed registered but was never called again: the wait for the next invalidation was not started,
+// and the thread stayed marked as inside the callback. Now the next invalidation reaches it.
+BOOST_AUTO_TEST_CASE(a_callback_that_throws_is_called_again_for_the_next_invalidation) {
+  mailbox_setup s;
+  struct throwing_once {
+    invalidations seen;
+    std::atomic<bool> thrown{false};
+    static void callback(void* context, std::uint64_t mask) {
+      auto* self = static_cast<throwing_once*>(context);
+      invalidations::callback(&self->seen, mask);
+      if (!self->thrown.exchange(true)) throw std::runtime_error("driver callback failed");
+    }
+  } probe;
+  BOOST_TEST(s.ops->reg_blk_invalidate(&probe, &throwing_once::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{1})); });
+  for (int i = 0; i < 100 && s.t.caught.load() == 0; ++i) s.step();  // the VF polls on virtual time
+  BOOST_TEST(probe.seen.count() == 1u);
+  BOOST_TEST(s.t.caught.load() == 1);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{2})); });
+  for (int i = 0; i < 100 && probe.seen.count() < 2; ++i) s.step();
+  BOOST_REQUIRE(probe.seen.count() == 2u);
+  std::lock_guard lock(probe.seen.mutex);
+  BOOST_TEST(probe.seen.seen[1].second == 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()  // linux_block_ops_test

@@ -436,12 +436,23 @@ class ioctl_device {
     auto finish = [s, where](boost::system::error_code ec, std::size_t bytes) {
       const std::shared_ptr<request> done = std::move(*where);
       s->pending.erase(where);
-      const ntstatus final_status = complete(*done, ec, bytes);
-      if (done->what == kind::invalidate) return;
-      s->queue.completed(
-          detail::device_gone(*s->life, *s->endpoint, ec),
-          [final_status](std::shared_ptr<request>&& queued) { end(*queued, final_status); },
-          [&s](std::shared_ptr<request>&& next) { return start_if_alive(s, next); });
+      const ntstatus final_status = settle(*done, ec, bytes);
+      const auto next = [&] {
+        if (done->what == kind::invalidate) return;
+        s->queue.completed(
+            detail::device_gone(*s->life, *s->endpoint, ec),
+            [final_status](std::shared_ptr<request>&& queued) { end(*queued, final_status); },
+            [&s](std::shared_ptr<request>&& next_request) { return start_if_alive(s, next_request); });
+      };
+      // The slot goes to the next request whatever the completion routine (the caller's code) does: one
+      // that throws, out of the event loop, kept it, and the queue stalled one slot short for good.
+      try {
+        done->done.signal(*done->status);
+      } catch (...) {
+        next();
+        throw;
+      }
+      next();
     };
     switch (raw->what) {
       case kind::read:
@@ -469,14 +480,13 @@ class ioctl_device {
     r.cancel.emit(r.what == kind::write ? boost::asio::cancellation_type::total : boost::asio::cancellation_type::terminal);
   }
 
-  // Completes a started request with its outcome; returns its final status.
-  static ntstatus complete(request& r, const boost::system::error_code& ec, std::size_t bytes) {
+  // A started request's outcome in its IO_STATUS_BLOCK (signalled by the caller); returns its final status.
+  static ntstatus settle(request& r, const boost::system::error_code& ec, std::size_t bytes) {
     ntstatus final_status = ntstatus::success;
     if (ec == boost::asio::error::operation_aborted) final_status = ntstatus::cancelled;  // the endpoint was closed
     else if (ec) final_status = to_ntstatus(ec, r.pf_status);
     r.status->Status = final_status;
     r.status->Information = final_status == ntstatus::success ? bytes : 0;
-    r.done.signal(*r.status);
     return final_status;
   }
   // Completes a request that never started (never sent) with `final_status`.

@@ -364,7 +364,15 @@ class linux_block_ops {
           if (!ec) {
             if (s->callback != nullptr) {
               const void* const outer = std::exchange(detail::linux_block_ops_in_callback, s.get());
-              s->callback(s->context, mask.bits());
+              try {
+                s->callback(s->context, mask.bits());
+              } catch (...) {
+                // A callback that throws (C++ driver code) stays registered: this thread is out of it again
+                // and its next invalidation is waited for before the exception goes out of the loop.
+                detail::linux_block_ops_in_callback = outer;
+                if (s->callback != nullptr && s->life->alive) arm(s);
+                throw;
+              }
               detail::linux_block_ops_in_callback = outer;
             }
           } else if (ec == errc::peer_gone && !s->endpoint->failure()) {

@@ -309,22 +309,24 @@ class basic_memory_config_space {
 
   // The replaceable hook and the observer are held through pointers, null when there is none: the
   // pointers fit in the object's first cache line, where two std::function objects would not.
-  // A replacement set during a callback waits in `pending` (an empty function there removes); this
-  // installs it once the callback returns, also when the callback throws.
-  template <class Callback>
+  // A replacement set during a callback (of either kind) waits in `pending` (an empty function there
+  // removes); the callback's end installs every waiting one, also when the callback throws, so the newest
+  // setting of each is the one in place once no callback runs.
   struct callback_scope {
     basic_memory_config_space& self;
-    std::unique_ptr<Callback>& current;
-    std::unique_ptr<Callback>& pending;
     ~callback_scope() {
       self.in_callback_ = false;
-      if (pending) {
-        if (*pending) {
-          current = std::move(pending);
-        } else {
-          current.reset();
-          pending.reset();
-        }
+      install(self.write_hook_, self.pending_write_hook_);
+      install(self.access_observer_, self.pending_access_observer_);
+    }
+    template <class Callback>
+    static void install(std::unique_ptr<Callback>& current, std::unique_ptr<Callback>& pending) noexcept {
+      if (!pending) return;
+      if (*pending) {
+        current = std::move(pending);
+      } else {
+        current.reset();
+        pending.reset();
       }
     }
   };
@@ -341,14 +343,14 @@ class basic_memory_config_space {
   void observe(access_direction direction, std::size_t at, std::size_t width) {
     if (in_callback_ || !access_observer_) return;
     in_callback_ = true;
-    callback_scope<access_observer> scope{*this, access_observer_, pending_access_observer_};
+    callback_scope scope{*this};
     (*access_observer_)(direction, at, width);
   }
 
   void ring_write_hook(std::size_t offset, std::size_t length) {
     if (in_callback_ || (!added_hooks_ && !write_hook_)) return;
     in_callback_ = true;
-    callback_scope<write_hook> scope{*this, write_hook_, pending_write_hook_};
+    callback_scope scope{*this};
     if (write_hook_) (*write_hook_)(offset, length);
     // Hooks added during this write are linked after `last`; a removal during it only marks the node (see
     // remove_write_hook), so every node stays where it is until the walk ends.
