@@ -959,4 +959,41 @@ BOOST_AUTO_TEST_CASE(a_callback_that_throws_is_called_again_for_the_next_invalid
   BOOST_TEST(probe.seen.seen[1].second == 2u);
 }
 
+// Found by static analysis: an unregistration made while the io_context was stopped withdrew the callback
+// for good. A callback registered on the same facade once the io_context ran again (reg_blk_invalidate
+// returned 0) was never called, and an invalidation a withdrawn delivery had taken was dropped. The next
+// registration now ends the withdrawal and receives every invalidation raised since, none lost.
+BOOST_AUTO_TEST_CASE(a_callback_registered_after_an_unregistration_on_a_stopped_io_context_gets_every_invalidation) {
+  message_setup s;
+  invalidations first;
+  invalidations second;
+  const auto within_a_while = [&](auto ready) {  // turns of the io thread, bounded
+    for (int i = 0; i < 10000 && !ready(); ++i) {
+      s.t.on_io([] { return 0; });
+      std::this_thread::yield();
+    }
+    return ready();
+  };
+  BOOST_TEST(s.ops->reg_blk_invalidate(&first, &invalidations::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x2})); });
+  BOOST_REQUIRE(within_a_while([&] { return first.count() == 1; }));
+  s.t.io.stop();
+  s.t.thread.join();
+  BOOST_TEST(s.ops->reg_blk_invalidate(nullptr, nullptr) == 0);  // withdrawn at once: nothing runs the loop
+  BOOST_TEST(!s.pf.invalidate(0, block_mask{0x4}));  // raised meanwhile (the loop's thread is gone)
+  s.t.io.restart();
+  s.t.start();
+  BOOST_TEST(s.ops->reg_blk_invalidate(&second, &invalidations::callback) == 0);
+  s.t.on_io([&] { return static_cast<bool>(s.pf.invalidate(0, block_mask{0x8})); });
+  const auto delivered = [&] {
+    std::lock_guard lock(second.mutex);
+    std::uint64_t bits = 0;
+    for (const auto& seen : second.seen) bits |= seen.second;
+    return bits;
+  };
+  BOOST_TEST(within_a_while([&] { return delivered() == 0xCu; }));
+  BOOST_TEST(delivered() == 0xCu);
+  BOOST_TEST(first.count() == 1u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // linux_block_ops_test

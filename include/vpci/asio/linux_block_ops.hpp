@@ -59,8 +59,8 @@
 // included; from another thread it waits for the endpoint's executor (so that no earlier callback runs
 // once it returns, which Linux does not promise): never call it, or destroy the facade, while holding a
 // lock the callback takes. An unregistration (and so the destructor) finding the endpoint's io_context
-// stopped does not wait for it: the callback is withdrawn at once (destroy the facade after the threads
-// running the io_context have returned, as the usual shutdown does).
+// stopped does not wait for it: the callback is withdrawn at once, until a later registration applies
+// (destroy the facade after the threads running the io_context have returned, as the usual shutdown does).
 //
 // Reads of a block shorter than `buf_len`: binding 2 answers `buf_len` bytes (the PF pads the block with
 // zeros, as Linux's host does), binding 1 the block's own size (docs/hyperv-binding.md). A driver that
@@ -219,9 +219,16 @@ class linux_block_ops {
         return -ENODEV;
       }
       s->registered.store(true);  // again: an unregistration applied after this call began cleared it
+      s->withdrawn.store(false);  // a withdrawal while the io_context was stopped ends with this registration
       s->context = context;
       s->callback = block_invalidate;
       arm(s);
+      // Bits that arrived while none was registered: delivered to this callback, from the executor (never
+      // inside this call, which the callback itself may make).
+      if (!s->kept.empty())
+        boost::asio::post(s->executor, [s] {
+          if (s->life->alive) deliver(s, block_mask{});
+        });
       return 0;
     };
     if (on_executor_thread(*s)) return apply();
@@ -282,8 +289,11 @@ class linux_block_ops {
     // A callback is registered, or being registered (the destructor must unregister). Set by the
     // registering thread at once, and on the executor in the order the registrations apply.
     std::atomic<bool> registered{false};
-    // Unregistered while the io_context was stopped (reg_blk_invalidate): no callback runs any more.
+    // Unregistered while the io_context was stopped (reg_blk_invalidate): no callback runs until the next
+    // registration applies.
     std::atomic<bool> withdrawn{false};
+    // Invalidations a wait delivered while no callback was registered, for the next one.
+    block_mask kept{};
     bool waiting{false};
     boost::asio::cancellation_signal cancel;
     // This facade's calls on the endpoint's slots: at most max_calls_in_flight started, the others
@@ -360,28 +370,40 @@ class linux_block_ops {
         s->cancel.slot(), [s](boost::system::error_code ec, block_mask mask) {
           s->waiting = false;
           if (!s->life->alive) return;  // the endpoint was destroyed
-          if (s->withdrawn.load()) return;
           if (!ec) {
-            if (s->callback != nullptr) {
-              const void* const outer = std::exchange(detail::linux_block_ops_in_callback, s.get());
-              try {
-                s->callback(s->context, mask.bits());
-              } catch (...) {
-                // A callback that throws (C++ driver code) stays registered: this thread is out of it again
-                // and its next invalidation is waited for before the exception goes out of the loop.
-                detail::linux_block_ops_in_callback = outer;
-                if (s->callback != nullptr && s->life->alive) arm(s);
-                throw;
-              }
-              detail::linux_block_ops_in_callback = outer;
-            }
+            deliver(s, mask);
           } else if (ec == errc::peer_gone && !s->endpoint->failure()) {
             // The PF's heartbeat paused: the endpoint lives and finds out when it beats again.
           } else if (ec != errc::cancelled && ec != errc::vf_removed) {
             return;  // the endpoint is dead, or another waiter holds the wait: nothing more comes here
           }
-          if (s->callback != nullptr && s->life->alive) arm(s);  // (a cancelled wait's bits stay latched)
+          rearm(s);  // (a cancelled wait's bits stay latched)
         }));
+  }
+  static void rearm(const std::shared_ptr<state>& s) {
+    if (s->callback != nullptr && !s->withdrawn.load() && s->life->alive) arm(s);
+  }
+
+  // Calls the callback registered now with `mask` and the bits kept for it. With none (unregistered or
+  // withdrawn since the wait began) the bits are kept for the next callback registered: never lost.
+  static void deliver(const std::shared_ptr<state>& s, block_mask mask) {
+    if (s->callback == nullptr || s->withdrawn.load()) {
+      s->kept |= mask;
+      return;
+    }
+    mask |= std::exchange(s->kept, block_mask{});
+    if (mask.empty()) return;
+    const void* const outer = std::exchange(detail::linux_block_ops_in_callback, s.get());
+    try {
+      s->callback(s->context, mask.bits());
+    } catch (...) {
+      // A callback that throws (C++ driver code) stays registered: this thread is out of it again and its
+      // next invalidation is waited for before the exception goes out of the loop.
+      detail::linux_block_ops_in_callback = outer;
+      rearm(s);
+      throw;
+    }
+    detail::linux_block_ops_in_callback = outer;
   }
 
   std::shared_ptr<state> state_;
