@@ -46,6 +46,13 @@ namespace {
 constexpr hyperv::wslot vf0_slot{2, 1};
 constexpr block_id stats_id = example::stats_block::id;
 
+// VF 0 registered with the PF, its stats block defined.
+template <class Pf>
+void register_vf0_with_stats(Pf& pf) {
+  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
+  BOOST_REQUIRE(!pf.template define<example::stats_block>(0, example::stats_frame{}));
+}
+
 // Binding 1: a PF answering on write hooks through a simulated config space, and VF 0's endpoint.
 struct mailbox_world {
   boost::asio::io_context io;
@@ -53,8 +60,7 @@ struct mailbox_world {
   pf_endpoint<4> pf;
   std::optional<vf_endpoint<memory_config_space>> vf;
   mailbox_world() {
-    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-    BOOST_REQUIRE(!pf.define<example::stats_block>(0, example::stats_frame{}));
+    register_vf0_with_stats(pf);
     const auto window = pf.attach_mailbox(0, space);
     BOOST_REQUIRE(window.has_value());
     vf.emplace(space, *window);
@@ -70,8 +76,7 @@ struct message_world {
   std::optional<vf_message_endpoint<socket_type>> vf;
   message_world() {
     boost::asio::local::connect_pair(vf_socket, pf_socket);
-    BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-    BOOST_REQUIRE(!pf.define<example::stats_block>(0, example::stats_frame{}));
+    register_vf0_with_stats(pf);
     pf.async_serve(0, vf0_slot, pf_socket, [](boost::system::error_code) {});
     vf.emplace(vf_socket, vf0_slot);
   }
@@ -468,8 +473,7 @@ BOOST_AUTO_TEST_CASE(a_binding_1_access_that_cannot_start_out_of_memory_fails_it
   boost::asio::io_context io;
   memory_config_space space{io, 4096};
   pf_endpoint<4> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define<example::stats_block>(0, example::stats_frame{}));
+  register_vf0_with_stats(pf);
   BOOST_REQUIRE(!pf.define_block(0, block_id{70}, std::array<std::byte, 128>{}, block_access::read_write));
   const auto window = pf.attach_mailbox(0, space);
   BOOST_REQUIRE(window.has_value());
@@ -490,8 +494,7 @@ BOOST_AUTO_TEST_CASE(a_doorbell_wait_that_cannot_start_out_of_memory_is_started_
   std::optional<shm_config_space> space(shm_config_space::create_anonymous(io.get_executor(), 4096));
   auto driver = space->view(io.get_executor(), shm_role::driver);
   pf_endpoint<2> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define<example::stats_block>(0, example::stats_frame{}));
+  register_vf0_with_stats(pf);
   const auto window = pf.attach_mailbox(0, *space);
   BOOST_REQUIRE(window.has_value());
   pf.async_serve(0, [](boost::system::error_code) {});
@@ -503,16 +506,6 @@ BOOST_AUTO_TEST_CASE(a_doorbell_wait_that_cannot_start_out_of_memory_is_started_
       try {
         io.restart();
         io.run_one_for(std::chrono::milliseconds(10));  // a guard: the doorbell wakes a thread of the view
-      } catch (const std::bad_alloc&) {
-      }
-    }
-  };
-  // Runs what is ready now, out of memory or not.
-  const auto settle = [&] {
-    for (int i = 0; i < 100; ++i) {
-      try {
-        io.restart();
-        if (io.poll() == 0) return;
       } catch (const std::bad_alloc&) {
       }
     }
@@ -537,7 +530,7 @@ BOOST_AUTO_TEST_CASE(a_doorbell_wait_that_cannot_start_out_of_memory_is_started_
           delivered = mask;
           ++completions;
         });
-        settle();
+        poll_through_out_of_memory(io);
       },
       [&](bool threw) {
         if (threw) {
@@ -590,8 +583,7 @@ BOOST_AUTO_TEST_CASE(a_mailbox_attached_out_of_memory_leaves_the_config_space_as
   boost::asio::io_context io;
   memory_config_space space{io, 4096};
   pf_endpoint<4> pf;
-  BOOST_REQUIRE(!pf.register_vf(0, 0x0101));
-  BOOST_REQUIRE(!pf.define<example::stats_block>(0, example::stats_frame{}));
+  register_vf0_with_stats(pf);
   std::vector<std::byte> before(space.size());
   boost::system::error_code ec;
   device_side_read(space, 0, before, ec);

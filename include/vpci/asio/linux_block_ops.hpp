@@ -380,14 +380,16 @@ class linux_block_ops {
           rearm(s);  // (a cancelled wait's bits stay latched)
         }));
   }
+  // A callback is there to call: registered, and not withdrawn since.
+  static bool listening(const state& s) { return s.callback != nullptr && !s.withdrawn.load(); }
   static void rearm(const std::shared_ptr<state>& s) {
-    if (s->callback != nullptr && !s->withdrawn.load() && s->life->alive) arm(s);
+    if (listening(*s) && s->life->alive) arm(s);
   }
 
   // Calls the callback registered now with `mask` and the bits kept for it. With none (unregistered or
   // withdrawn since the wait began) the bits are kept for the next callback registered: never lost.
   static void deliver(const std::shared_ptr<state>& s, block_mask mask) {
-    if (s->callback == nullptr || s->withdrawn.load()) {
+    if (!listening(*s)) {
       s->kept |= mask;
       return;
     }

@@ -62,7 +62,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -218,10 +217,8 @@ class sysfs_config_space {
     try {
       shared = std::make_shared<shared_state>();
       worker = std::make_unique<boost::asio::thread_pool>(1);
-    } catch (const boost::system::system_error& e) {
+    } catch (const boost::system::system_error& e) {  // Asio's thread start (throw_error)
       ec = e.code();
-    } catch (const std::system_error& e) {
-      ec = boost::system::error_code(e.code().value(), boost::system::system_category());
     } catch (const std::bad_alloc&) {
       ec = make_error_code(boost::system::errc::not_enough_memory);
     }

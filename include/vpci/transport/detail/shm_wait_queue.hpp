@@ -22,8 +22,8 @@
 //
 // Out of memory: posting a completion allocates (the executor's operation), on the helper thread among
 // others, where an exception would end the process. A completion that cannot be posted leaves its wait
-// as it was: the helper thread queues it again and retries a millisecond later, the queue's shutdown
-// retries until it is posted, a cancellation puts it back and throws std::bad_alloc to the canceller, and a
+// as it was: the helper thread and the queue's shutdown try again a millisecond apart until it is posted,
+// a cancellation puts it back and throws std::bad_alloc to the canceller, and a
 // wait finished at its start throws std::bad_alloc from the initiating function without calling the handler.
 #pragma once
 
@@ -118,7 +118,7 @@ class shm_wait_queue {
         return;
       }
     }
-    finish_until_posted(op, errc::cancelled, watch_.observe());  // the shutdown has taken the others
+    finish_until_posted(op, errc::cancelled, watch_.observe());  // the shutdown has taken the others (op->next is null)
   }
 
   // Unlinks the wait `id` if it is still pending and returns it (the caller finishes it); nullptr if it
@@ -167,12 +167,7 @@ class shm_wait_queue {
       thread_->join();
       thread_.reset();
     }
-    const std::uint32_t observed = watch_.observe();
-    while (abandoned != nullptr) {
-      shm_wait_pending* next = abandoned->next;
-      finish_until_posted(abandoned, errc::cancelled, observed);
-      abandoned = next;
-    }
+    finish_until_posted(abandoned, errc::cancelled, watch_.observe());
   }
 
  private:
@@ -200,10 +195,14 @@ class shm_wait_queue {
 
   static constexpr std::chrono::milliseconds retry_delay{1};
 
-  // Where no one is left to try again later: each wait completes exactly once, so out of memory the post is
-  // tried again until it is made.
-  static void finish_until_posted(shm_wait_pending* op, boost::system::error_code ec, std::uint32_t observed) noexcept {
-    while (!op->try_finish(ec, observed)) std::this_thread::sleep_for(retry_delay);
+  // Finishes each wait of the list (linked by `next`). Each completes exactly once, so out of memory its post
+  // is tried again, a millisecond apart, until it is made.
+  static void finish_until_posted(shm_wait_pending* list, boost::system::error_code ec, std::uint32_t observed) noexcept {
+    while (list != nullptr) {
+      shm_wait_pending* next = list->next;  // read first: once posted, the wait may be gone
+      while (!list->try_finish(ec, observed)) std::this_thread::sleep_for(retry_delay);
+      list = next;
+    }
   }
 
   void run() {
@@ -231,34 +230,9 @@ class shm_wait_queue {
         lock.lock();
         continue;
       }
-      shm_wait_pending* unposted = nullptr;
-      while (ready != nullptr) {
-        shm_wait_pending* next = ready->next;
-        if (!ready->try_finish({}, current)) {
-          ready->next = unposted;
-          unposted = ready;
-        }
-        ready = next;
-      }
+      // Out of memory, this thread tries each post again until it is made: nothing else could.
+      finish_until_posted(ready, {}, current);
       lock.lock();
-      if (unposted == nullptr) continue;
-      if (state.stopping) {  // the shutdown has taken the pending waits: these are this thread's to finish
-        lock.unlock();
-        while (unposted != nullptr) {
-          shm_wait_pending* next = unposted->next;
-          finish_until_posted(unposted, {}, current);
-          unposted = next;
-        }
-        lock.lock();
-        break;
-      }
-      // Out of memory: pending again (their `seen` still differs), tried again after a pause.
-      while (unposted != nullptr) {
-        shm_wait_pending* next = unposted->next;
-        state.link(unposted);
-        unposted = next;
-      }
-      state.idle.wait_for(lock, retry_delay);
     }
     state.exited = true;
     state.exited_signal.notify_all();
