@@ -863,4 +863,41 @@ BOOST_AUTO_TEST_CASE(a_write_hook_that_throws_fails_the_operation_it_served_and_
   BOOST_TEST(sync_buffer[0] == std::byte{7});
 }
 
+// poll_invalidations watches for invalidations for the length of its look only. An exception out of the
+// look (the user's access observer) left the engine watching with no one waiting: from then on the pump
+// read status at every watch interval while the VF was idle (100 config reads a second, for ever). The
+// watch is now given back however the call ends.
+BOOST_AUTO_TEST_CASE(a_poll_for_invalidations_that_throws_leaves_the_idle_endpoint_reading_nothing) {
+  manual_timing clock;
+  basic_mailbox_fixture<manual_timing> f({}, {}, clock);
+  bool throw_next = false;
+  std::size_t accesses = 0;
+  f.space.set_access_observer([&](access_direction, std::size_t offset, std::size_t) {
+    ++accesses;
+    if (offset >= f.window && std::exchange(throw_next, false)) throw std::runtime_error("device model failed");
+  });
+  boost::system::error_code ec;
+  (void)f.vf->poll_invalidations(ec);  // the probe, so the next look is one status read
+  BOOST_REQUIRE(!ec);
+  throw_next = true;
+  BOOST_CHECK_THROW((void)f.vf->poll_invalidations(ec), std::runtime_error);
+  // One read to start the pump; then the VF is idle with nothing pending and no one waiting.
+  std::array<std::byte, example::mac_block::size> buffer{};
+  std::optional<boost::system::error_code> read;
+  f.vf->async_read_block(example::mac_block::id, buffer, [&](boost::system::error_code e, std::size_t) { read = e; });
+  f.io.run();
+  BOOST_REQUIRE(read.has_value());
+  BOOST_TEST(!*read, read->message());
+  accesses = 0;
+  for (int i = 0; i < 100; ++i) {
+    clock.advance(10ms);
+    f.io.restart();
+    f.io.poll();
+  }
+  BOOST_TEST(accesses == 0u);
+  // The look still works afterwards.
+  BOOST_TEST(f.vf->poll_invalidations(ec).empty());
+  BOOST_TEST(!ec, ec.message());
+}
+
 BOOST_AUTO_TEST_SUITE_END()  // mailbox_endpoint_test

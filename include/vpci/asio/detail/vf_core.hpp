@@ -255,7 +255,13 @@ class vf_core : public vf_sync_forms<Derived> {
     if (!blocking_allowed(ec)) return {};
     const blocking_scope scope(*this);
     auto& e = self().engine_ref();
-    const bool was_watching = waiter_ != nullptr;
+    // The watch is this call's for the length of its look, however the call ends (a user's hook or
+    // observer may throw out of an access): left on, the idle pump would read status at every interval.
+    struct watch_scope {
+      engine_type& engine;
+      bool was_watching;
+      ~watch_scope() { engine.watch_invalidations(was_watching); }
+    } const watch{e, waiter_ != nullptr};
     e.watch_invalidations(true);
     e.wake();
     std::uint64_t now = timing_.now();
@@ -278,7 +284,6 @@ class vf_core : public vf_sync_forms<Derived> {
     // What the look found about the PF is this call's to report: restoring the watch forgets it.
     const errc failure = e.take_watch_failure();
     if (!ec && failure != no_error) ec = failure;
-    e.watch_invalidations(was_watching);
     return e.take_invalidations();
   }
 
