@@ -574,6 +574,71 @@ BOOST_AUTO_TEST_CASE(a_doorbell_wait_completion_posted_out_of_memory_is_posted_a
   BOOST_TEST(observed == seen + 1);
 }
 
+// vpci::manual_timing posts a timer's completion when the test advances time or the timer is cancelled,
+// re-armed or destroyed, and that post allocates. Out of memory there, the completion was dropped: the
+// wait never completed (a test driving an endpoint through it saw the endpoint hang), and a timer
+// destroyed meanwhile ended the process. Now the wait stays armed until posted (the call that tried
+// throws) and completes exactly once: with success at the next advance, with operation_aborted at the next
+// cancel, or, for a timer destroyed meanwhile, at the next advance.
+BOOST_AUTO_TEST_CASE(a_virtual_timer_completion_posted_out_of_memory_stays_armed_and_completes_once) {
+  using namespace std::chrono_literals;
+  boost::asio::io_context io;
+  manual_timing clock;
+  int completions = 0;
+  boost::system::error_code result;
+  bool armed = false;
+  const auto wait_on = [&](manual_timing::timer_type& timer, std::chrono::nanoseconds after) {
+    poll_through_out_of_memory(io);  // what the run before completed (a sweep's last run is not checked)
+    completions = 0;
+    result = errc::device_error;
+    armed = false;
+    timer.expires_at(deadline_after(clock.now(), after));
+    timer.async_wait([&](boost::system::error_code ec) {
+      result = ec;
+      ++completions;
+    });
+    armed = true;
+  };
+  // Reached by an advance.
+  auto timer = clock.make_timer(io.get_executor());
+  std::size_t failed = with_each_allocation_failing([&] {
+    wait_on(timer, 1ms);
+    clock.advance(1ms);
+  }, [&](bool) {
+    clock.advance(0ms);
+    poll_through_out_of_memory(io);
+    BOOST_TEST(completions == (armed ? 1 : 0));
+    if (armed) BOOST_TEST(!result, result.message());
+    BOOST_TEST(clock.armed() == 0u);
+  });
+  BOOST_TEST(failed >= 1u);
+  // Re-armed (a cancel): the wait stays armed until a cancel posts it.
+  failed = with_each_allocation_failing([&] {
+    wait_on(timer, 1h);
+    timer.expires_at(never);
+  }, [&](bool) {
+    (void)timer.cancel();
+    poll_through_out_of_memory(io);
+    BOOST_TEST(completions == (armed ? 1 : 0));
+    if (armed) BOOST_TEST((result == boost::asio::error::operation_aborted), result.message());
+    BOOST_TEST(clock.armed() == 0u);
+  });
+  BOOST_TEST(failed >= 1u);
+  // Destroyed with its wait pending: the wait completes with operation_aborted, at the next advance at the
+  // latest.
+  failed = with_each_allocation_failing([&] {
+    auto doomed = clock.make_timer(io.get_executor());
+    wait_on(doomed, 1h);
+  }, [&](bool) {
+    clock.advance(0ms);
+    poll_through_out_of_memory(io);
+    BOOST_TEST(completions == (armed ? 1 : 0));
+    if (armed) BOOST_TEST((result == boost::asio::error::operation_aborted), result.message());
+    BOOST_TEST(clock.armed() == 0u);
+  });
+  BOOST_TEST(failed >= 1u);
+}
+
 // attach_mailbox with each of its allocations failing in turn: the window was written and published, then
 // the write hook that serves it could not be added (a window nobody serves: a VF finding it timed out), or
 // the attachment could not be recorded after the hook was in (a server answering the VF that

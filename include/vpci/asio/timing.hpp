@@ -95,32 +95,42 @@ struct steady_timing {
 
 // Virtual time. Copies share one clock (the endpoints keep a copy; the test keeps the original).
 // Thread-safe: the clock and its timers may be used from several threads.
+// A completion that cannot be posted (its executor runs out of memory) is not lost: its wait stays armed,
+// the call that tried (advance, cancel, expires_at) throws, and a later one posts it; a timer destroyed
+// then leaves its wait due at once with operation_aborted, for the next advance. No wait completes twice.
 class manual_timing {
-  // Posts the user's handler to its executor with the result (move-only, type-erased).
+  // The user's handler and its executor, shared between the armed wait and the posted call: a post that
+  // throws leaves the wait holding the handler, so it can be posted again.
   class completion {
    public:
-    template <class Function>
-    explicit completion(Function f) : impl_(std::make_unique<model<Function>>(std::move(f))) {}
-    void operator()(boost::system::error_code ec) && { impl_->call(ec); }
+    template <class Handler, class Executor>
+    completion(Handler handler, Executor executor)
+        : impl_(std::make_shared<model<Handler, Executor>>(std::move(handler), std::move(executor))) {}
+    void post(boost::system::error_code ec) const { impl_->post(impl_, ec); }
 
    private:
     struct concept_type {
-      virtual void call(boost::system::error_code ec) = 0;
+      virtual void post(const std::shared_ptr<concept_type>& self, boost::system::error_code ec) = 0;
       virtual ~concept_type() = default;
     };
-    template <class Function>
+    template <class Handler, class Executor>
     struct model final : concept_type {
-      explicit model(Function f) : function(std::move(f)) {}
-      void call(boost::system::error_code ec) override { function(ec); }
-      Function function;
+      model(Handler h, Executor e) : handler(std::move(h)), executor(std::move(e)) {}
+      void post(const std::shared_ptr<concept_type>& self, boost::system::error_code ec) override {
+        boost::asio::post(executor, [self, this, ec]() mutable { std::move(handler)(ec); });
+      }
+      Handler handler;
+      Executor executor;
     };
-    std::unique_ptr<concept_type> impl_;
+    std::shared_ptr<concept_type> impl_;
   };
   struct waiter {
     std::uint64_t expiry;
-    std::uint64_t timer_id;
-    std::uint64_t order;  // arming order: equal expiries complete in the order they were armed
+    std::uint64_t timer_id;  // 0: the timer is gone (its wait completes with `result` at the next advance)
+    std::uint64_t order;     // arming order: equal expiries complete in the order they were armed; unique
     completion handler;
+    boost::system::error_code result{};
+    bool posting{false};  // being posted by some call: no other call takes it
   };
   struct state {
     std::mutex mutex;
@@ -129,6 +139,51 @@ class manual_timing {
     std::uint64_t next_order{0};
     std::vector<waiter> waiters;
   };
+
+  // Posts, one at a time and outside the lock, the waits `pick` chooses (the first it prefers among those
+  // no other call is posting), each with `result(w)`; a wait leaves the list only once posted. A post that
+  // throws puts its wait back as it was and the exception goes on. Returns how many were posted.
+  template <class Pick, class Result>
+  static std::size_t post_each(state& clock, Pick pick, Result result) {
+    std::size_t posted = 0;
+    for (;;) {
+      std::unique_lock lock(clock.mutex);
+      auto chosen = clock.waiters.end();
+      for (auto it = clock.waiters.begin(); it != clock.waiters.end(); ++it)
+        if (!it->posting && pick(*it) && (chosen == clock.waiters.end() || pick.before(*it, *chosen))) chosen = it;
+      if (chosen == clock.waiters.end()) return posted;
+      chosen->posting = true;
+      const completion handler = chosen->handler;
+      const boost::system::error_code ec = result(*chosen);
+      const std::uint64_t order = chosen->order;
+      lock.unlock();
+      bool done = false;
+      try {
+        handler.post(ec);
+        done = true;
+      } catch (...) {
+        settle(clock, order, done);
+        throw;
+      }
+      settle(clock, order, done);
+      ++posted;
+    }
+  }
+  // Removes the wait `order` once posted, or makes it available again.
+  static void settle(state& clock, std::uint64_t order, bool posted) noexcept {
+    std::lock_guard lock(clock.mutex);
+    auto& all = clock.waiters;
+    const auto it = std::find_if(all.begin(), all.end(), [&](const waiter& w) { return w.order == order; });
+    if (it == all.end()) return;
+    if (posted)
+      all.erase(it);
+    else
+      it->posting = false;
+  }
+  // Earliest expiry first, then arming order.
+  static bool earlier(const waiter& a, const waiter& b) noexcept {
+    return a.expiry != b.expiry ? a.expiry < b.expiry : a.order < b.order;
+  }
 
  public:
   class timer_type {
@@ -140,7 +195,20 @@ class manual_timing {
     }
     timer_type(const timer_type&) = delete;
     timer_type& operator=(const timer_type&) = delete;
-    ~timer_type() { (void)cancel(); }
+    ~timer_type() {
+      try {
+        (void)cancel();
+      } catch (...) {
+        // What could not be posted completes with operation_aborted at the next advance.
+        std::lock_guard lock(clock_->mutex);
+        for (waiter& w : clock_->waiters)
+          if (w.timer_id == id_) {
+            w.timer_id = 0;
+            w.expiry = 0;
+            w.result = boost::asio::error::operation_aborted;
+          }
+      }
+    }
 
     // Sets the expiry; a wait in progress completes with operation_aborted (as Asio's timers do).
     void expires_at(std::uint64_t ns) {
@@ -154,31 +222,26 @@ class manual_timing {
       return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
           [this](auto handler) {
             auto executor = boost::asio::get_associated_executor(handler, executor_);
-            // The completion is posted to the handler's executor, never run inline.
-            completion deliver([executor, h = std::move(handler)](boost::system::error_code ec) mutable {
-              boost::asio::post(executor, [h = std::move(h), ec]() mutable { std::move(h)(ec); });
-            });
+            const completion deliver(std::move(handler), std::move(executor));
             std::unique_lock lock(clock_->mutex);
             if (expiry_ <= clock_->now) {
               lock.unlock();
-              std::move(deliver)(boost::system::error_code{});
+              deliver.post(boost::system::error_code{});  // never run inline
               return;
             }
-            clock_->waiters.push_back(waiter{expiry_, id_, clock_->next_order++, std::move(deliver)});
+            clock_->waiters.push_back(waiter{expiry_, id_, clock_->next_order++, deliver});
           },
           token);
     }
     std::size_t cancel() {
-      std::vector<waiter> cancelled;
-      {
-        std::lock_guard lock(clock_->mutex);
-        auto& all = clock_->waiters;
-        auto split = std::stable_partition(all.begin(), all.end(), [&](const waiter& w) { return w.timer_id != id_; });
-        std::move(split, all.end(), std::back_inserter(cancelled));
-        all.erase(split, all.end());
-      }
-      for (waiter& w : cancelled) post_completion(std::move(w.handler), boost::asio::error::operation_aborted);
-      return cancelled.size();
+      struct mine {
+        std::uint64_t id;
+        bool operator()(const waiter& w) const noexcept { return w.timer_id == id; }
+        static bool before(const waiter& a, const waiter& b) noexcept { return a.order < b.order; }
+      };
+      return post_each(*clock_, mine{id_}, [](const waiter&) -> boost::system::error_code {
+        return boost::asio::error::operation_aborted;
+      });
     }
 
    private:
@@ -214,35 +277,35 @@ class manual_timing {
     advance_to(target);
   }
   void advance_to(std::uint64_t ns) const {
-    std::vector<waiter> due;
+    std::uint64_t now = 0;
     {
       std::lock_guard lock(state_->mutex);
       if (ns > state_->now) state_->now = ns;
-      auto& all = state_->waiters;
-      auto split = std::stable_partition(all.begin(), all.end(), [&](const waiter& w) { return w.expiry > state_->now; });
-      std::move(split, all.end(), std::back_inserter(due));
-      all.erase(split, all.end());
+      now = state_->now;
     }
-    std::sort(due.begin(), due.end(),
-              [](const waiter& a, const waiter& b) { return a.expiry != b.expiry ? a.expiry < b.expiry : a.order < b.order; });
-    for (waiter& w : due) post_completion(std::move(w.handler), {});
+    struct due {
+      std::uint64_t now;
+      bool operator()(const waiter& w) const noexcept { return w.expiry <= now; }
+      static bool before(const waiter& a, const waiter& b) noexcept { return earlier(a, b); }
+    };
+    (void)post_each(*state_, due{now}, [](const waiter& w) { return w.result; });
   }
   // The earliest expiry of an armed timer, or never: "advance to the next event" in tests.
   [[nodiscard]] std::uint64_t next_expiry() const {
     std::lock_guard lock(state_->mutex);
     std::uint64_t earliest = never;
-    for (const waiter& w : state_->waiters) earliest = std::min(earliest, w.expiry);
+    for (const waiter& w : state_->waiters)
+      if (!w.posting) earliest = std::min(earliest, w.expiry);
     return earliest;
   }
   // How many timer waits are armed.
   [[nodiscard]] std::size_t armed() const {
     std::lock_guard lock(state_->mutex);
-    return state_->waiters.size();
+    return static_cast<std::size_t>(
+        std::count_if(state_->waiters.begin(), state_->waiters.end(), [](const waiter& w) { return !w.posting; }));
   }
 
  private:
-  static void post_completion(completion handler, boost::system::error_code ec) { std::move(handler)(ec); }
-
   std::shared_ptr<state> state_;
 };
 
