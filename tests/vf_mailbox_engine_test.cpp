@@ -965,6 +965,82 @@ BOOST_AUTO_TEST_CASE(a_request_finds_a_pf_with_a_short_heartbeat_gone) {
   }
 }
 
+// Found by a version-skew audit: a watch looked every watch interval (10 ms), and two status reads more than
+// two heartbeat intervals apart cannot show that the beat stopped, so the watch of a PF with a beat of 4 ms
+// or less that stopped never ended (100 status reads a second, for good); a request to a PF that signals
+// polled every watch interval too, and timed out at its deadline instead of finding the PF gone. A read that
+// finds the beat where the last one left it is now followed by one a heartbeat interval later, until the beat
+// moves or the PF is gone.
+BOOST_AUTO_TEST_CASE(a_watch_and_a_signalled_request_find_a_pf_with_a_short_heartbeat_gone) {
+  constexpr std::uint64_t ms = 1'000'000;
+  vf_mailbox_config signalled;
+  signalled.use_signal = true;
+  for (const std::uint16_t beat_ms : std::initializer_list<std::uint16_t>{1, 2, 4, 5}) {
+    BOOST_TEST_CONTEXT(beat_ms << " ms heartbeat") {
+      const std::uint64_t interval = beat_ms * ms;
+      std::array<std::byte, 16> out{};
+      // The watch: found gone within a watch interval and five beats.
+      harness w({}, mailbox::capability::invalidation | mailbox::capability::heartbeat, beat_ms);
+      (void)w.read(5, out);
+      w.run();
+      BOOST_REQUIRE(w.done.size() == 1u);
+      w.pf_answers = false;  // it stops beating and answering
+      w.vf.watch_invalidations(true);
+      w.run(w.now + 10 * ms + 5 * interval);
+      BOOST_TEST((w.vf.take_watch_failure() == errc::peer_gone));
+      // A request to a PF that signals: peer_gone within a watch interval and five beats, not its timeout.
+      harness r(signalled, mailbox::capability::invalidation | mailbox::capability::heartbeat | mailbox::capability::signal,
+                beat_ms);
+      (void)r.read(5, out);
+      r.run();
+      BOOST_REQUIRE(r.done.size() == 1u);
+      BOOST_REQUIRE(r.vf.signalled());
+      r.pf_answers = false;
+      const std::uint64_t start = r.now;
+      (void)r.read(5, out, start + 1'000 * ms);
+      r.run(start + 1'000 * ms);
+      BOOST_REQUIRE(r.done.size() == 2u);
+      BOOST_TEST((r.done[1].error == errc::peer_gone));
+      BOOST_TEST(r.trace.back().at - start <= 10 * ms + 5 * interval);
+    }
+  }
+}
+
+// What the follow-up reads cost a watch of a live PF with a short beat: nothing while each look finds the
+// beat moved (a 1 ms beat under the 10 ms watch: 100 reads a second, as without a heartbeat); one more read
+// per look when the watch interval is a whole number of rounds of the beat (8 ms and 2 ms: every look finds
+// the beat where it was, and the one 2 ms later finds it moved: two reads every 10 ms), and the PF is never
+// taken for gone.
+BOOST_AUTO_TEST_CASE(a_watch_of_a_live_pf_with_a_short_heartbeat_reads_at_most_twice_a_watch_interval) {
+  constexpr std::uint64_t ms = 1'000'000;
+  struct case_t {
+    std::uint16_t beat_ms;
+    std::uint64_t watch_ms;
+    std::size_t reads_per_second;
+  };
+  for (const case_t c : {case_t{1, 10, 100}, case_t{2, 8, 200}}) {
+    BOOST_TEST_CONTEXT(c.beat_ms << " ms heartbeat, " << c.watch_ms << " ms watch") {
+      vf_mailbox_config config;
+      config.watch_interval_ns = c.watch_ms * ms;
+      harness h(config, mailbox::capability::invalidation | mailbox::capability::heartbeat, c.beat_ms);
+      std::uint64_t next_beat = h.now + c.beat_ms * ms / 2;  // beats halfway between the looks' instants
+      h.before_read = [&](const mailbox_action&) {
+        for (; next_beat <= h.now; next_beat += c.beat_ms * ms) h.pf.beat();
+      };
+      h.vf.watch_invalidations(true);
+      (void)h.settle();  // the probe
+      const std::size_t mark = h.trace.size();
+      const std::uint64_t start = h.now;
+      h.run(start + 1'000 * ms);
+      std::size_t reads = 0;
+      for (std::size_t i = mark; i < h.trace.size(); ++i) reads += h.trace[i].what == kind::read ? 1u : 0u;
+      BOOST_TEST(reads == c.reads_per_second);
+      BOOST_TEST((h.vf.take_watch_failure() == no_error));
+      BOOST_TEST(!h.vf.peer_silent());
+    }
+  }
+}
+
 // Found by a review (D2): a probe that found an earlier driver's request unanswered did not start the orphan
 // timeout, although it read the status. A watcher on a signalling PF reads nothing more, so a read 10 s
 // later waited the whole orphan timeout (100 ms) before its reset; it is reset at once now.

@@ -277,7 +277,7 @@ class vf_mailbox_engine {
           if (!watching_) return {};
           // A PF found silent gets no signal to wait for: the watch looks every watch interval, to find
           // the beat moving again or to end the watch.
-          enter_wait(state::watch_wait, signalled_ && !silent_ ? never_ : time_after(now, config_.watch_interval_ns));
+          enter_wait(state::watch_wait, signalled_ && !silent_ ? never_ : time_after(now, look_interval()));
           continue;  // a signal that came meanwhile ends the wait at once
 
         case state::writing_data:
@@ -608,7 +608,16 @@ class vf_mailbox_engine {
   // accesses a second per pending request. The doubling keeps the answer's delay under about twice
   // the time the PF took.
   constexpr std::uint64_t next_poll_at(std::uint64_t now) noexcept {
-    return time_after(now, signalled_ ? config_.watch_interval_ns : polls_.after_poll(false));
+    return time_after(now, signalled_ ? look_interval() : polls_.after_poll(false));
+  }
+  // The watch interval, or the heartbeat interval when it is the shorter and the last status read found
+  // the beat where the one before left it: a look a watch interval later cannot tell a stopped beat from
+  // one that went round (note_heartbeat), so the next one comes an interval later, until the beat moves
+  // or has stood for the misses that make the PF gone. Every watch interval alone, a watch or a signalled
+  // request never found a PF with a beat of 4 ms or less gone (a watch waited for good).
+  [[nodiscard]] constexpr std::uint64_t look_interval() const noexcept {
+    const std::uint64_t beat = heartbeat_interval_ns_;
+    return beat_unsure_ && beat != 0 && beat < config_.watch_interval_ns ? beat : config_.watch_interval_ns;
   }
   // Up to the heartbeat interval when it is shorter: two reads more than two intervals apart cannot show
   // that the beat stopped (note_heartbeat), and a PF with a 4 ms beat was never found gone by a request.
@@ -740,6 +749,7 @@ class vf_mailbox_engine {
   constexpr void note_heartbeat(std::uint8_t beat, std::uint64_t now, bool reset) noexcept {
     const bool may_have_wrapped = !silent_ && now - heartbeat_looked_at_ > 2 * heartbeat_interval_ns_;
     heartbeat_looked_at_ = now;
+    beat_unsure_ = !reset && !silent_ && beat == heartbeat_;
     if (reset || beat != heartbeat_) {
       heartbeat_ = beat;
       heartbeat_seen_at_ = now;
@@ -1098,6 +1108,7 @@ class vf_mailbox_engine {
   bool signal_{false};             // the PF signals this VF (asked through control.signal)
   bool signalled_{false};          // ... and control.signal is set in the window: the PF signals now
   bool silent_{false};             // the PF's heartbeat stopped
+  bool beat_unsure_{false};        // the last status read found the beat unmoved (look_interval)
   bool block_known_{false};        // block_in_window_ is what the block register holds
   bool reading_invalidations_due_{false};
   bool orphan_waited_for_{false};  // a request waits behind the orphan (its polls restarted for it)
