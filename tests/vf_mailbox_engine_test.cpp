@@ -745,6 +745,48 @@ BOOST_AUTO_TEST_CASE(a_foreign_or_other_layout_window_is_refused_at_the_probe) {
   }
 }
 
+// Found by a version-skew audit: a window of another layout or revision, or too short for this one, was
+// refused to a request (revision_mismatch, not_supported) but a watch of it waited for good, polling, and
+// poll_invalidations said success. The watch now ends with the request's verdict, at each look for a watch
+// started again; a window no PF has initialised yet, or none there yet, is watched on (not_found: nothing
+// to report yet), and one that becomes usable is served.
+BOOST_AUTO_TEST_CASE(a_watch_of_a_window_of_another_layout_ends_with_the_requests_verdict) {
+  struct case_t {
+    const char* what;
+    std::function<void(spec_pf&)> change;
+    errc expected;  // no_error: watched on
+  };
+  const std::vector<case_t> cases{
+      {"another revision", [](spec_pf& pf) { pf.set(reg::dvsec_header1, pf.u32(reg::dvsec_header1) ^ (1u << 16)); }, errc::revision_mismatch},
+      {"another layout", [](spec_pf& pf) { pf.set(reg::identity, mailbox::encode_identity(0) + 1); }, errc::revision_mismatch},
+      {"too short", [](spec_pf& pf) { pf.set(reg::dvsec_header1, (pf.u32(reg::dvsec_header1) & 0xFFFFF) | (0x40u << 20)); }, errc::not_supported},
+      {"placed, not yet initialised", [](spec_pf& pf) { pf.set(reg::identity, 0); pf.set(reg::status, 0); }, no_error},
+      {"another DVSEC ID", [](spec_pf& pf) { pf.set(reg::dvsec_header2, 0x1234); }, no_error},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.what) {
+      harness h;
+      c.change(h.pf);
+      h.vf.watch_invalidations(true);
+      h.run(h.now + 5'000'000);
+      BOOST_TEST((h.vf.take_watch_failure() == c.expected));
+      // Watched again (the endpoint's next wait): the verdict again at the next look, which reads one dword.
+      h.vf.watch_invalidations(true);
+      const std::size_t mark = h.trace.size();
+      h.run(h.now + 10'000'000);
+      BOOST_TEST((h.vf.take_watch_failure() == c.expected));
+      BOOST_TEST(h.accesses(mark) == 1u);
+      // The PF initialises the window afresh in this layout: the watch is served.
+      h.pf.initialise();
+      h.pf.invalidate(0b10);
+      h.vf.watch_invalidations(true);
+      h.run(h.now + 20'000'000);
+      BOOST_TEST((h.vf.take_watch_failure() == no_error));
+      BOOST_TEST(h.vf.take_invalidations().bits() == 0b10u);
+    }
+  }
+}
+
 // The DVSEC vendor a VF checks: by default any (discovery matched it; a VF's own vendor ID reads 0xFFFF),
 // or the one it names (the window of another vendor is not found, nothing sent). The option is a
 // config::dvsec_vendor_filter, as find_mailbox's: vendor 0 is a vendor, not "unchecked".

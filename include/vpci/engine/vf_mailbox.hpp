@@ -678,13 +678,27 @@ class vf_mailbox_engine {
     }
     backoff_status_known_ = status != nullptr;
     if (status != nullptr) backoff_status_ = *status;
+    backoff_verdict_ = transport_failure ? no_error : error;
+    note_unusable_window();
     if (!has_work() && watching_) enter_wait(state::probe_backoff, time_after(now, config_.watch_interval_ns));
     else state_ = state::unprobed;
   }
 
   constexpr void after_recheck(std::uint32_t word, std::uint64_t now) noexcept {
-    if (word == backoff_status_) return enter_wait(state::probe_backoff, time_after(now, config_.watch_interval_ns));
+    if (word == backoff_status_) {
+      note_unusable_window();
+      return enter_wait(state::probe_backoff, time_after(now, config_.watch_interval_ns));
+    }
     state_ = state::probing;
+  }
+
+  // A window of another layout or revision, or one too short for this layout, will not report
+  // invalidations this VF can read: the watch ends with that verdict, as a request does (and at each look
+  // after it, for a watch started again). A window not initialised yet, or none there yet, is watched on.
+  // The watch of a foreign window waited for good, polling, and poll_invalidations said success.
+  constexpr void note_unusable_window() noexcept {
+    if (watching_ && (backoff_verdict_ == errc::revision_mismatch || backoff_verdict_ == errc::not_supported))
+      watch_failure_ = backoff_verdict_;
   }
 
   constexpr void after_probe(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
@@ -1118,6 +1132,7 @@ class vf_mailbox_engine {
   // The status dword the last failed probe read, which the back-off's looks compare (fail_probe).
   std::uint32_t backoff_status_{0};
   bool backoff_status_known_{false};
+  errc backoff_verdict_{no_error};  // ... and its verdict (none after a transport failure)
   std::uint8_t heartbeat_{0};
   std::uint8_t epoch_{0};
   std::uint16_t sequence_{0};
