@@ -787,6 +787,38 @@ BOOST_AUTO_TEST_CASE(a_watch_of_a_window_of_another_layout_ends_with_the_request
   }
 }
 
+// Found by a version-skew audit: the INVALIDATION capability was never read. A watch of a PF that announces
+// none waited for good (100 status reads a second), and the VF read and acknowledged the mask registers of a
+// PF that said it has none whenever status bit 25 was set. The watch now ends with not_supported, at each
+// look while the PF announces none; bit 25 means nothing from such a PF; requests are served as before.
+BOOST_AUTO_TEST_CASE(a_pf_without_the_invalidation_capability_ends_a_watch_and_its_mask_is_never_read) {
+  harness h({}, mailbox::capability::heartbeat, 10);
+  h.pf.invalidate(0b1);  // bit 25 set all the same, the mask registers holding a bit
+  h.vf.watch_invalidations(true);
+  h.run(h.now + 5'000'000);
+  BOOST_TEST((h.vf.take_watch_failure() == errc::not_supported));
+  h.vf.watch_invalidations(true);  // watched again: the verdict again at the next look
+  h.run(h.now + 10'000'000);
+  BOOST_TEST((h.vf.take_watch_failure() == errc::not_supported));
+  h.vf.watch_invalidations(false);
+  std::array<std::byte, 16> out{};
+  (void)h.read(5, out);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 1u);
+  BOOST_TEST((h.done[0].error == no_error));
+  BOOST_TEST(out == pattern(16, 0x10), boost::test_tools::per_element());
+  BOOST_TEST(h.count("R 28 8") == 0u);
+  BOOST_TEST(h.count("R 30 8") == 0u);
+  BOOST_TEST(h.vf.take_invalidations().empty());
+  // The PF comes back announcing it: the next probe reads the latch and the watch is served.
+  h.pf.capabilities = mailbox::capability::invalidation | mailbox::capability::heartbeat;
+  h.pf.initialise();
+  h.vf.watch_invalidations(true);
+  h.run(h.now + 20'000'000);
+  BOOST_TEST((h.vf.take_watch_failure() == no_error));
+  BOOST_TEST(h.vf.take_invalidations().bits() == 0b1u);
+}
+
 // The DVSEC vendor a VF checks: by default any (discovery matched it; a VF's own vendor ID reads 0xFFFF),
 // or the one it names (the window of another vendor is not found, nothing sent). The option is a
 // config::dvsec_vendor_filter, as find_mailbox's: vendor 0 is a vendor, not "unchecked".

@@ -733,6 +733,8 @@ class vf_mailbox_engine {
                                  ? std::uint64_t{at(mailbox::reg::limits) >> 16} * 1'000'000
                                  : 0;
     signal_ = config_.use_signal && (capabilities & mailbox::capability::signal) != 0;
+    invalidation_ = (capabilities & mailbox::capability::invalidation) != 0;
+    note_watchable();
     epoch_ = status.epoch;
     note_heartbeat(status.heartbeat, now, true);
     const mailbox::request_word request = mailbox::decode_request(at(mailbox::reg::request));
@@ -745,7 +747,7 @@ class vf_mailbox_engine {
     orphan_since_ = on_wire_ ? now : never_;  // this read found it unanswered: its timeout runs from here
     orphan_waited_for_ = has_work();
     end_look_backoff();
-    reading_invalidations_due_ = status.invalidated;
+    reading_invalidations_due_ = invalidation_ && status.invalidated;
     const bool signal_asked = (at(mailbox::reg::control) & mailbox::control_signal) != 0;
     signalled_ = signal_ && signal_asked;
     restart_polls();
@@ -868,6 +870,7 @@ class vf_mailbox_engine {
     const mailbox::status_word status = mailbox::decode_status(word);
     if (!on_wire_) {
       // A watcher's poll, or a look at a PF that was silent: the next request goes out from ready.
+      note_watchable();
       note_invalidated(status.invalidated);
       state_ = state::ready;
       return;
@@ -988,8 +991,14 @@ class vf_mailbox_engine {
 
   // A status that shows INVALIDATED asks for a look at the acknowledgement registers and the mask; one
   // that does not ends a back-off of the looks (found_nothing_to_take): the PF has nothing latched.
+  // A PF that announces no INVALIDATION raises nothing to watch for (docs/protocol.md 4.3): a watch ends,
+  // at each look while the PF stays so (it waited for good, polling).
+  constexpr void note_watchable() noexcept {
+    if (watching_ && !invalidation_) watch_failure_ = errc::not_supported;
+  }
+  // Bit 25 of a PF without INVALIDATION means nothing: its mask registers are not read.
   constexpr void note_invalidated(bool invalidated) noexcept {
-    if (invalidated) {
+    if (invalidated && invalidation_) {
       reading_invalidations_due_ = true;
       return;
     }
@@ -1121,6 +1130,7 @@ class vf_mailbox_engine {
   bool watching_{false};
   bool signal_{false};             // the PF signals this VF (asked through control.signal)
   bool signalled_{false};          // ... and control.signal is set in the window: the PF signals now
+  bool invalidation_{false};       // the PF announces INVALIDATION: its mask registers are read
   bool silent_{false};             // the PF's heartbeat stopped
   bool beat_unsure_{false};        // the last status read found the beat unmoved (look_interval)
   bool block_known_{false};        // block_in_window_ is what the block register holds
