@@ -207,8 +207,9 @@ class vf_core : public vf_sync_forms<Derived> {
   // vf_removed, and the dead-peer errors of async_read_block (on binding 1 peer_gone also when the PF's
   // heartbeat stops while the wait is pending and the wait polls: docs/protocol.md 5.5. A wait on the PF's
   // signal reads nothing while idle, so it learns that the PF hung from the transport, when it reports the
-  // PF's end itself, or from the next request; and revision_mismatch or not_supported, as a request's,
-  // for a window of another layout or revision or too short for this one).
+  // PF's end itself, or from the next request; revision_mismatch or not_supported, as a request's, for a
+  // window of another layout or revision or too short for this one; not_supported for a PF that announces
+  // no invalidations: docs/protocol.md 8).
   // Cancellation: terminal, partial and total (the latched bits stay latched for the next wait).
   template <class CompletionToken = vpci::default_completion_token_t<Executor>>
   auto async_wait_invalidate(CompletionToken&& token = CompletionToken{}) {
@@ -249,7 +250,8 @@ class vf_core : public vf_sync_forms<Derived> {
   // Looks once for invalidations (one poll of the window; what the stream already delivered) and returns
   // those latched so far, possibly none, taking them. Errors: busy, the transport's error of the look, and
   // on binding 1 peer_gone when the look shows that the PF's heartbeat stopped, revision_mismatch or
-  // not_supported when it shows a window of another layout (as read_block). A window no PF has
+  // not_supported when it shows a window of another layout (as read_block) or a PF that announces no
+  // invalidations (not_supported). A window no PF has
   // initialised yet is no error: it has nothing to report yet, as a watcher keeps looking (read_block
   // reports it as not_found).
   block_mask poll_invalidations(boost::system::error_code& ec) {
