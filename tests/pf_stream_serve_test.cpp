@@ -658,6 +658,23 @@ BOOST_AUTO_TEST_CASE(a_stall_timeout_not_above_zero_is_refused) {
   }
 }
 
+// Found by a version-skew audit: a supported version range whose lowest is above its highest was taken as
+// given, and every negotiation then failed (each offer refused, the VF's read revision_mismatch) with
+// nothing saying why. It is refused as the other bad options are: invalid_argument, nothing served.
+BOOST_AUTO_TEST_CASE(an_inverted_version_range_is_refused) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  auto options = f.options;
+  options.negotiation = engine::pf_negotiation{true, hyperv::protocol_version_1_4, hyperv::protocol_version_1_1};
+  serve_result served;
+  f.pf->async_serve(0, slot0, pf_end, options, served.handler());
+  f.run();
+  BOOST_TEST(served.completions == 1);
+  BOOST_TEST_REQUIRE(served.ec.has_value());
+  BOOST_TEST((*served.ec == errc::invalid_argument));
+  BOOST_TEST(f.pf->streams(0) == 0u);
+}
+
 // A block handler that removes its own VF from inside on_write, in the middle of a chunk: serving ends
 // with vf_removed, nothing after that request runs, nothing runs on freed memory.
 BOOST_AUTO_TEST_CASE(a_handler_may_remove_its_vf_from_inside_on_write) {

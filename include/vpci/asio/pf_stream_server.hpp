@@ -64,7 +64,8 @@ struct pf_stream_options {
   // What "now" is and the stall timer (vpci::manual_timing in tests).
   Timing timing{};
   // Protocol-version negotiation: required by default (a block message first is a protocol violation),
-  // versions 1.1 to 1.4 supported (engine::pf_negotiation).
+  // versions 1.1 to 1.4 supported (engine::pf_negotiation). Any version in the range is agreed; a range
+  // whose lowest is above its highest is refused (invalid_argument).
   engine::pf_negotiation negotiation{};
 };
 
