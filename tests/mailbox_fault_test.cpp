@@ -382,7 +382,7 @@ BOOST_AUTO_TEST_CASE(a_failed_invalidation_look_delivers_every_raised_block_at_l
         if ((all & later) != 0) break;
         BOOST_REQUIRE(wait().has_value());
       }
-      std::size_t four = 0, sixty_three = 0, eleven = 0;
+      std::uint64_t four = 0, sixty_three = 0, eleven = 0;
       for (std::uint64_t m : delivered) {
         four += (m >> 4) & 1;
         sixty_three += (m >> 63) & 1;

@@ -12,7 +12,7 @@ BOOST_AUTO_TEST_SUITE(perf_histogram_test)
 using vpci_perf::latency_histogram;
 
 BOOST_AUTO_TEST_CASE(values_below_32_have_a_bucket_each) {
-  for (std::uint64_t v = 0; v < 32; ++v) {
+  for (std::size_t v = 0; v < 32; ++v) {
     BOOST_TEST(latency_histogram::index_of(v) == v);
     BOOST_TEST(latency_histogram::lowest_of(v) == v);
     BOOST_TEST(latency_histogram::highest_of(v) == v);

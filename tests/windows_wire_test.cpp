@@ -439,7 +439,7 @@ BOOST_AUTO_TEST_CASE(round_trip) {
   for (const vf_config_block_parameters p : {vf_config_block_parameters{0, block_id{0}, 1, 20},
                                              vf_config_block_parameters{0xFFFE, block_id{63}, 128, 20},
                                              vf_config_block_parameters{7, block_id{0x12345678}, 64, 32}}) {
-    bytes buffer(ndis::required_buffer_size(p));
+    bytes buffer(static_cast<std::size_t>(ndis::required_buffer_size(p)));
     BOOST_TEST_REQUIRE(ndis::encode(p, buffer).has_value());
     auto back = ndis::decode_vf_config_block_parameters(buffer);
     BOOST_TEST_REQUIRE(back.has_value());

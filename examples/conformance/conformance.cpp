@@ -259,7 +259,7 @@ block_spec parse_block(std::string_view option, const std::string& text) {
   b.id = id32(std::string(option) + " ID", text.substr(0, colon));
   std::string rest = text.substr(colon + 1);
   const auto mode = rest.find(':');
-  b.size = number(std::string(option) + " SIZE", rest.substr(0, mode), block_size_range);
+  b.size = static_cast<std::size_t>(number(std::string(option) + " SIZE", rest.substr(0, mode), block_size_range));  // 1..128
   if (mode != std::string::npos) {
     const std::string m = rest.substr(mode + 1);
     if (m == "ro") b.access = vpci::engine::block_access::read_only;

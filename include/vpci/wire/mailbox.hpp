@@ -83,8 +83,8 @@ struct request_word {
 };
 [[nodiscard]] constexpr std::uint32_t encode_request(std::uint16_t sequence, std::size_t length,
                                                      mailbox::operation op) noexcept {
-  return std::uint32_t{sequence} | (static_cast<std::uint32_t>(length & 0xFF) << 16) |
-         (static_cast<std::uint32_t>(op) << 24);
+  const std::uint32_t count = length & 0xFFu;  // the mask makes it fit, whatever size_t's width
+  return std::uint32_t{sequence} | (count << 16) | (static_cast<std::uint32_t>(op) << 24);
 }
 [[nodiscard]] constexpr request_word decode_request(std::uint32_t word) noexcept {
   return request_word{static_cast<std::uint16_t>(word & 0xFFFF), static_cast<std::uint8_t>((word >> 16) & 0xFF),

@@ -1,0 +1,46 @@
+// The shared-memory transport's timed futex wait, on a 32-bit host built with a 64-bit time_t: a wait of
+// less than a second must sleep until woken, not return at once. SYS_futex read the C library's 16-byte
+// timespec as {low half of the seconds, high half}: {0 s, 999 ms} was a timeout of 0, and every sleep of
+// the transport spun. A waker thread wakes the word until the waiter returns, so a correct wait ends
+// woken (0) within microseconds; nothing here waits for the timeout unless the waker is starved for
+// most of a second, and a wait that the kernel ended at its timeout is told apart by its length.
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <thread>
+
+#include <vpci/transport/detail/futex.hpp>
+
+int main() {
+  std::printf("sizeof(time_t) %zu, sizeof(long) %zu\n", sizeof(::time_t), sizeof(long));
+  int failures = 0;
+  for (int round = 0; round < 20; ++round) {
+    std::uint32_t word = 0;
+    std::atomic<bool> returned{false};
+    std::thread waker([&] {
+      while (!returned.load()) {
+        vpci::detail::futex_wake_all(word);
+        std::this_thread::yield();
+      }
+    });
+    const ::timespec almost_a_second{0, 999'000'000};
+    const auto start = std::chrono::steady_clock::now();
+    const long result = vpci::detail::futex_wait(word, 0, &almost_a_second);
+    const int error = errno;
+    const auto waited = std::chrono::steady_clock::now() - start;
+    returned = true;
+    waker.join();
+    const bool woken = result == 0;
+    const bool timed_out_in_full = result == -1 && error == ETIMEDOUT && waited >= std::chrono::milliseconds(900);
+    if (!woken && !timed_out_in_full) {
+      std::printf("FAIL: round %d: futex_wait returned %ld (errno %d) after %lld us, neither woken nor at its timeout\n",
+                  round, result, error,
+                  static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
+      ++failures;
+    }
+  }
+  if (failures == 0) std::printf("futex_timeout: 20 timed waits of 999 ms ended woken or at their timeout\n");
+  return failures == 0 ? 0 : 1;
+}
