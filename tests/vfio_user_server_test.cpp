@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -904,6 +906,48 @@ BOOST_AUTO_TEST_CASE(a_reset_function_that_destroys_the_server_ends_serving_unan
   const ssize_t n = ::recv(client, reply.data(), reply.size(), MSG_DONTWAIT);
   BOOST_TEST(n == 0, "recv " << n << " (a reply, or the connection still open)");
   ::close(client);
+}
+
+// Found by a re-entrancy audit: a write hook (or access observer, or reset function) that threw while the
+// server handled a message left the session stranded. run() threw, as documented, but the message was never
+// answered, nothing more was read (not even the client's hang-up), serving() stayed true, every later
+// async_serve was busy, run() never ran out of work, and destroying the server never ran the completion.
+// Now the message is answered EIO, serving goes on, and the exception still goes out of run().
+BOOST_AUTO_TEST_CASE(a_hook_that_throws_gets_its_message_answered_eio_and_serving_goes_on) {
+  socket_fixture f;
+  f.serve();
+  f.put(message(1, vu::command::version, vu::version{0, 1, {}}));
+  BOOST_TEST(f.get().size() > 16u);
+  bool throw_next = true;
+  (void)f.space.add_write_hook([&](std::size_t, std::size_t) {
+    if (std::exchange(throw_next, false)) throw std::runtime_error("device model failed");
+  });
+  f.put(message(2, vu::command::region_write, vu::region_access{0x40, 7, 2, make_bytes({9, 8})}));
+  int thrown = 0;
+  for (int i = 0; i < 100; ++i) {
+    try {
+      f.io.restart();
+      if (f.io.poll() == 0) break;
+    } catch (const std::runtime_error&) {
+      ++thrown;
+    }
+  }
+  BOOST_TEST(thrown == 1);
+  BOOST_TEST(octets(f.get()) == octets(error_reply(2, vu::command::region_write, EIO)), boost::test_tools::per_element());
+  // Serving goes on: the same write is answered, then a read.
+  f.put(message(3, vu::command::region_write, vu::region_access{0x40, 7, 2, make_bytes({9, 8})}));
+  BOOST_TEST(f.get().size() == 32u);
+  f.put(message(4, vu::command::region_read, vu::region_access{0x40, 7, 2}));
+  const bytes read = f.get();
+  BOOST_REQUIRE(read.size() == 34u);
+  BOOST_TEST(octets(bytes(read.begin() + 32, read.end())) == octets(make_bytes({9, 8})), boost::test_tools::per_element());
+  BOOST_TEST(f.server.serving());
+  // The client leaves: serving ends with success, as after any session.
+  ::close(std::exchange(f.client, -1));
+  f.turn();
+  BOOST_TEST(f.done);
+  BOOST_TEST(!f.served, f.served.message());
+  BOOST_TEST(!f.server.serving());
 }
 
 // The usual way to replace a server, `server = make_unique<...>(space)`, makes the new one before the old

@@ -17,7 +17,7 @@
 //   3  the client ends an interrupt: writes its unmask eventfd, if it passed one, and the reactor runs;
 //   4  the client disconnects (reset_connection_state);
 //   5  the device stores input bytes into the space (write_unsignalled);
-//   6  a message too large to read (refuse_oversized: the serving loop drops its payload).
+//   6  a message too large to read (refuse(h, E2BIG): the serving loop drops its payload).
 // Every message handed to handle() is as the serving loop delivers it: the header's message size is the
 // payload's.
 //
@@ -162,7 +162,7 @@ class world {
         const auto size =
             static_cast<std::uint32_t>(vu::header_size + vfio_user_device_server::max_payload + 1 + in.u16());
         const vu::header h{id, command, size, in.u32(), 0};
-        const auto reply = server_->refuse_oversized(h);
+        const auto reply = vfio_user_device_server::refuse(h, E2BIG);
         if (h.is_command() && h.no_reply()) {
           VPCI_FUZZ_CHECK(reply.empty());
         } else {

@@ -17,6 +17,7 @@
 //   ended between messages, truncated_message inside one; cancelling: cancelled;
 // - after serving, the server serves no one and its INTx state is reset; no descriptor is left open.
 #include <array>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -83,7 +84,7 @@ expectation reference(std::span<const std::byte> stream, bool closing) {
     if (rest.size() < h->message_size) break;
     const auto payload = rest.subspan(vu::header_size, h->payload_size());
     if (payload.size() > vfio_user_device_server::max_payload) {
-      append(d.server.refuse_oversized(*h));
+      append(vfio_user_device_server::refuse(*h, E2BIG));
     } else {
       detail::vfio_user_fd_list none;
       const exact_bytes copy{payload};

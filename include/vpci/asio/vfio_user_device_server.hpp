@@ -45,7 +45,9 @@
 // - anything else: ENOTSUP; a message of more than 16 + 4112 bytes: its payload is read and dropped (64 KiB
 //   per turn of the executor), E2BIG.
 // A command with No_reply set gets no reply, error or not. Malformed payloads (sizes, argsz too small,
-// reserved values) get EINVAL; nothing changes then.
+// reserved values) get EINVAL; nothing changes then. A message whose handling the user's code interrupts
+// with an exception (a write hook, an access observer, the reset function) is answered EIO; serving goes
+// on, and the exception goes out of the executor's run().
 //
 // Interrupt: signal_peer() writes 1 to the installed eventfd unless INTx is masked; delivery masks it
 // (AUTOMASKED: the client unmasks after handling, as for INTx under VFIO). With no eventfd, or while
@@ -270,18 +272,16 @@ class vfio_user_device_server {
                                 detail::vfio_user_fd_list& fds) {
     std::vector<std::byte> reply;
     const int error = dispatch(h, payload, fds, reply);
+    if (error != 0) return refuse(h, error);
     if (h.no_reply() && h.is_command()) return {};
-    if (error != 0) {
-      reply.assign(vfio_user::header_size, std::byte{0});
-      (void)vfio_user::encode(vfio_user::error_reply_header(h, static_cast<std::uint32_t>(error)), reply);
-    }
     return reply;
   }
-  // A message whose payload was too large to read: dropped, E2BIG.
-  std::vector<std::byte> refuse_oversized(const vfio_user::header& h) {
+  // The error reply to `h` (none when it asked for none): E2BIG for a message whose payload was too large
+  // to read (dropped), EIO for one whose handling the user's code interrupted with an exception.
+  static std::vector<std::byte> refuse(const vfio_user::header& h, int error) {
     if (h.no_reply() && h.is_command()) return {};
     std::vector<std::byte> reply(vfio_user::header_size);
-    (void)vfio_user::encode(vfio_user::error_reply_header(h, E2BIG), reply);
+    (void)vfio_user::encode(vfio_user::error_reply_header(h, static_cast<std::uint32_t>(error)), reply);
     return reply;
   }
 
@@ -647,7 +647,7 @@ class vfio_user_device_server {
         got_ += static_cast<std::size_t>(n);
         if (discarding_ != 0) dropped += static_cast<std::size_t>(n);
       }
-      if (discarding_ != 0) return send(server_->refuse_oversized(header_));
+      if (discarding_ != 0) return send(refuse(header_, E2BIG));
       if (need_ == vfio_user::header_size) {
         auto h = vfio_user::decode_header(std::span<const std::byte>(rx_.data(), vfio_user::header_size));
         if (!h) return finish(make_error_code(errc::protocol_violation));
@@ -663,9 +663,21 @@ class vfio_user_device_server {
           return receive();
         }
       }
-      auto reply = server_->handle(header_, std::span<const std::byte>(rx_.data() + vfio_user::header_size,
-                                                                        header_.payload_size()),
-                                  fds_);
+      std::vector<std::byte> reply;
+      try {
+        reply = server_->handle(header_, std::span<const std::byte>(rx_.data() + vfio_user::header_size,
+                                                                     header_.payload_size()),
+                                fds_);
+      } catch (...) {
+        // The user's write hook, access observer or reset function threw: the message is answered as a
+        // failed device access and serving goes on; the exception goes out of run() (README, Lifetime).
+        // Left unanswered, the session read nothing more (not even the client's hang-up) and stayed
+        // serving for good.
+        fds_.clear();
+        if (stop_reason_) finish(stop_reason_);
+        else send(refuse(header_, EIO));
+        throw;
+      }
       fds_.clear();  // descriptors the message did not use
       // The server destroyed by what the message ran (its reset function, a write hook): no answer.
       if (stop_reason_) return finish(stop_reason_);
