@@ -636,24 +636,33 @@ BOOST_AUTO_TEST_CASE(a_handlers_invalidation_follows_the_answer_it_was_raised_in
   BOOST_TEST(!served.ec.has_value());
 }
 
+namespace {
+// async_serve with the fixture's options as `change` leaves them: refused with invalid_argument, completed
+// once, nothing served, the VF not quarantined.
+template <class Change>
+void expect_serving_refused(Change change) {
+  serve_fixture f;
+  auto& [vf_end, pf_end] = f.connect();
+  auto options = f.options;
+  change(options);
+  serve_result served;
+  f.pf->async_serve(0, slot0, pf_end, options, served.handler());
+  f.run();
+  BOOST_TEST(served.completions == 1);
+  BOOST_TEST_REQUIRE(served.ec.has_value());
+  BOOST_TEST((*served.ec == errc::invalid_argument));
+  BOOST_TEST(f.pf->streams(0) == 0u);
+  BOOST_TEST((f.pf->blocks().quarantined(0) == engine::quarantine_reason::none));
+}
+}  // namespace
+
 // A stall timeout of zero or below is refused, as a wslot that does not encode is: invalid_argument,
 // nothing served, the VF not quarantined. It was taken as zero, and the first stall check (due at once)
 // could find no progress "since" it was armed and quarantine a VF that reads its answers.
 BOOST_AUTO_TEST_CASE(a_stall_timeout_not_above_zero_is_refused) {
   for (const std::chrono::nanoseconds timeout : {std::chrono::nanoseconds{0}, std::chrono::nanoseconds{-1}}) {
     BOOST_TEST_CONTEXT("stall timeout " << timeout.count() << " ns") {
-      serve_fixture f;
-      auto& [vf_end, pf_end] = f.connect();
-      auto options = f.options;
-      options.stall_timeout = timeout;
-      serve_result served;
-      f.pf->async_serve(0, slot0, pf_end, options, served.handler());
-      f.run();
-      BOOST_TEST(served.completions == 1);
-      BOOST_TEST_REQUIRE(served.ec.has_value());
-      BOOST_TEST((*served.ec == errc::invalid_argument));
-      BOOST_TEST(f.pf->streams(0) == 0u);
-      BOOST_TEST((f.pf->blocks().quarantined(0) == engine::quarantine_reason::none));
+      expect_serving_refused([&](auto& options) { options.stall_timeout = timeout; });
     }
   }
 }
@@ -662,17 +671,9 @@ BOOST_AUTO_TEST_CASE(a_stall_timeout_not_above_zero_is_refused) {
 // given, and every negotiation then failed (each offer refused, the VF's read revision_mismatch) with
 // nothing saying why. It is refused as the other bad options are: invalid_argument, nothing served.
 BOOST_AUTO_TEST_CASE(an_inverted_version_range_is_refused) {
-  serve_fixture f;
-  auto& [vf_end, pf_end] = f.connect();
-  auto options = f.options;
-  options.negotiation = engine::pf_negotiation{true, hyperv::protocol_version_1_4, hyperv::protocol_version_1_1};
-  serve_result served;
-  f.pf->async_serve(0, slot0, pf_end, options, served.handler());
-  f.run();
-  BOOST_TEST(served.completions == 1);
-  BOOST_TEST_REQUIRE(served.ec.has_value());
-  BOOST_TEST((*served.ec == errc::invalid_argument));
-  BOOST_TEST(f.pf->streams(0) == 0u);
+  expect_serving_refused([](auto& options) {
+    options.negotiation = engine::pf_negotiation{true, hyperv::protocol_version_1_4, hyperv::protocol_version_1_1};
+  });
 }
 
 // A block handler that removes its own VF from inside on_write, in the middle of a chunk: serving ends

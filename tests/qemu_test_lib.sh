@@ -1,4 +1,5 @@
-# Sourced by the tests that build for another CPU and run under QEMU (tests/firmware_m4, tests/big_endian).
+# Sourced by the tests that build for another CPU and run under QEMU (tests/firmware_m4, tests/big_endian,
+# tests/hosted_32bit).
 
 # qemu_test_resolve CONFIGURED NAME: the configured path if it is an executable, else NAME on PATH, else empty.
 qemu_test_resolve() {
@@ -14,5 +15,22 @@ qemu_test_same() {
   touch "$actual"
   cmp -s "$expected" "$actual" && return 0
   diff -u --label "$expected_label" "$expected" --label "$actual_label" "$actual" || true
+  return 1
+}
+
+# qemu_test_boost_headers BOOST_INCLUDE_DIRS OUT: links OUT/boost-include/boost to the host's Boost headers
+# (the same for every architecture), so a cross compiler gets them without the rest of the host's include
+# directory, whose C library headers are the host's. Prints OUT/boost-include; fails when there is none.
+qemu_test_boost_headers() {
+  local boost_include=$1 out=$2 dir
+  for dir in ${boost_include//;/ }; do
+    if [[ -d $dir/boost ]]; then
+      mkdir -p "$out/boost-include"
+      ln -sfn "$dir/boost" "$out/boost-include/boost"
+      echo "$out/boost-include"
+      return 0
+    fi
+  done
+  echo "FAIL: no boost/ directory under the Boost include directories '$boost_include'" >&2
   return 1
 }

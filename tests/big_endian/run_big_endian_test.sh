@@ -27,24 +27,13 @@ suites=(block_test c_header_test protocol_traces_test framing_test hyperv_wire_t
         sysfs_config_space_test vf_mailbox_engine_test pf_mailbox_test mailbox_endpoint_test
         vf_message_engine_test pf_message_session_test config_bounds_test)
 
-mkdir -p "$out/boost-include"
-# The host's Boost headers alone (they are the same for every architecture), not the rest of its include
-# directory, whose C library headers are the host's.
-boost_dir=
-for dir in ${boost_include//;/ }; do
-  if [[ -d $dir/boost ]]; then boost_dir=$dir/boost; break; fi
-done
-if [[ -z $boost_dir ]]; then
-  echo "FAIL: no boost/ directory under the Boost include directories '$boost_include'"
-  exit 1
-fi
-ln -sfn "$boost_dir" "$out/boost-include/boost"
+boost_headers=$(qemu_test_boost_headers "$boost_include" "$out")
 unity=$out/suites.cpp
 : >"$unity"
 for suite in "${suites[@]}"; do echo "#include \"$suite.cpp\"" >>"$unity"; done
 
 flags=(-std=c++20 -O0 -static -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror -Wno-subobject-linkage
-       -isystem "$out/boost-include" -I "$source/include" -I "$source/tests" -I "$source/examples"
+       -isystem "$boost_headers" -I "$source/include" -I "$source/tests" -I "$source/examples"
        -DVPCI_SOURCE_DIR="\"$source\"")
 "$cxx" "${flags[@]}" "$here/main.cpp" "$unity" -o "$out/suites" -lpthread -lrt
 "$cxx" "${flags[@]}" "$source/tests/firmware_m4/host_main.cpp" -o "$out/replay"

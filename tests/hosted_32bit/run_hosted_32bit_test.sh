@@ -21,21 +21,11 @@ if [[ -z $cxx || -z $qemu ]]; then
   exit 77
 fi
 
-mkdir -p "$out/boost-include"
-# The host's Boost headers alone (the same for every architecture), not its C library's.
-boost_dir=
-for dir in ${boost_include//;/ }; do
-  if [[ -d $dir/boost ]]; then boost_dir=$dir/boost; break; fi
-done
-if [[ -z $boost_dir ]]; then
-  echo "FAIL: no boost/ directory under the Boost include directories '$boost_include'"
-  exit 1
-fi
-ln -sfn "$boost_dir" "$out/boost-include/boost"
+boost_headers=$(qemu_test_boost_headers "$boost_include" "$out")
 
 flags=(-std=c++20 -O0 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror -Wno-subobject-linkage
        -D_TIME_BITS=64 -D_FILE_OFFSET_BITS=64
-       -isystem "$out/boost-include" -I "$source/include" -I "$source/tests" -I "$source/examples"
+       -isystem "$boost_headers" -I "$source/include" -I "$source/tests" -I "$source/examples"
        -DVPCI_SOURCE_DIR="\"$source\"")
 status=0
 
@@ -58,8 +48,7 @@ done
 "$cxx" "${flags[@]}" -static "$here/futex_timeout.cpp" -o "$out/futex_timeout" -lpthread
 "$qemu" "$out/futex_timeout" || status=1
 
-suites=(c_header_test perf_histogram_test mailbox_fault_test windows_wire_test timing_test memory_config_space_test
-        mailbox_endpoint_test)
+suites=(c_header_test perf_histogram_test mailbox_fault_test windows_wire_test timing_test memory_config_space_test)
 unity=$out/suites.cpp
 : >"$unity"
 for suite in "${suites[@]}"; do echo "#include \"$suite.cpp\"" >>"$unity"; done
