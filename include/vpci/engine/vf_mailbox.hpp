@@ -606,25 +606,27 @@ class vf_mailbox_engine {
   // answers a request that finds it idle only at its next poll (vpci's: up to 10 ms): read every 20 us,
   // the first request after an idle spell cost 500 status reads instead of 4, and a hung PF 50,000
   // accesses a second per pending request. The doubling keeps the answer's delay under about twice
-  // the time the PF took.
+  // the time the PF took. Either way no later than look_interval().
   constexpr std::uint64_t next_poll_at(std::uint64_t now) noexcept {
-    return time_after(now, signalled_ ? look_interval() : polls_.after_poll(false));
+    if (signalled_) return time_after(now, look_interval());
+    const std::uint64_t poll = polls_.after_poll(false);
+    const std::uint64_t look = look_interval();
+    return time_after(now, poll < look ? poll : look);
   }
-  // The watch interval, or the heartbeat interval when it is the shorter and the last status read found
-  // the beat where the one before left it: a look a watch interval later cannot tell a stopped beat from
-  // one that went round (note_heartbeat), so the next one comes an interval later, until the beat moves
-  // or has stood for the misses that make the PF gone. Every watch interval alone, a watch or a signalled
-  // request never found a PF with a beat of 4 ms or less gone (a watch waited for good).
+  // The longest wait before the next status read: the watch interval, or the heartbeat interval when it
+  // is the shorter and the last status read found the beat where the one before left it. A read a watch
+  // interval later cannot tell a stopped beat from one that went round (note_heartbeat), so the next one
+  // comes an interval later, until the beat moves or has stood for the misses that make the PF gone. The
+  // one rule for the watch, a signalled request and the doubling polls: with the watch interval alone, a
+  // watch or a request never found a PF with a beat of 4 ms or less gone (a watch waited for good, a
+  // request timed out).
   [[nodiscard]] constexpr std::uint64_t look_interval() const noexcept {
     const std::uint64_t beat = heartbeat_interval_ns_;
     return beat_unsure_ && beat != 0 && beat < config_.watch_interval_ns ? beat : config_.watch_interval_ns;
   }
-  // Up to the heartbeat interval when it is shorter: two reads more than two intervals apart cannot show
-  // that the beat stopped (note_heartbeat), and a PF with a 4 ms beat was never found gone by a request.
+  // The doubling polls start again from the poll interval.
   constexpr void restart_polls() noexcept {
-    const std::uint64_t beat = heartbeat_interval_ns_;
-    polls_ = poll_schedule(config_.poll_interval_ns,
-                           beat != 0 && beat < config_.watch_interval_ns ? beat : config_.watch_interval_ns);
+    polls_ = poll_schedule(config_.poll_interval_ns, config_.watch_interval_ns);
   }
   // Only a watch waits: no request is queued or on the wire behind an orphan.
   [[nodiscard]] constexpr bool watching_alone() const noexcept { return watching_ && !has_work(); }
@@ -808,7 +810,7 @@ class vf_mailbox_engine {
       return;
     }
     heartbeat_interval_ns_ = 0;
-    restart_polls();
+    restart_polls();  // from the poll interval again, as after a probe that found no heartbeat
     after_status(stopped_beat_status_, now);
   }
 
@@ -989,14 +991,14 @@ class vf_mailbox_engine {
     state_ = state::acknowledging;
   }
 
-  // A status that shows INVALIDATED asks for a look at the acknowledgement registers and the mask; one
-  // that does not ends a back-off of the looks (found_nothing_to_take): the PF has nothing latched.
   // A PF that announces no INVALIDATION raises nothing to watch for (docs/protocol.md 4.3): a watch ends,
   // at each look while the PF stays so (it waited for good, polling).
   constexpr void note_watchable() noexcept {
     if (watching_ && !invalidation_) watch_failure_ = errc::not_supported;
   }
-  // Bit 25 of a PF without INVALIDATION means nothing: its mask registers are not read.
+  // A status that shows INVALIDATED asks for a look at the acknowledgement registers and the mask; one
+  // that does not ends a back-off of the looks (found_nothing_to_take): the PF has nothing latched. Bit 25
+  // of a PF without INVALIDATION means nothing: its mask registers are not read.
   constexpr void note_invalidated(bool invalidated) noexcept {
     if (invalidated && invalidation_) {
       reading_invalidations_due_ = true;
