@@ -34,3 +34,15 @@ qemu_test_boost_headers() {
   echo "FAIL: no boost/ directory under the Boost include directories '$boost_include'" >&2
   return 1
 }
+
+# qemu_user_test_tools LABEL CXX_NAME QEMU_NAME PACKAGE: resolves the globals cxx and qemu (the configured
+# paths, else CXX_NAME and QEMU_NAME on PATH); exits 77 (skipped) when either is missing.
+qemu_user_test_tools() {
+  local label=$1 cxx_name=$2 qemu_name=$3 package=$4
+  cxx=$(qemu_test_resolve "$cxx" "$cxx_name")
+  qemu=$(qemu_test_resolve "$qemu" "$qemu_name")
+  if [[ -z $cxx || -z $qemu ]]; then
+    echo "$label: $cxx_name or $qemu_name is not installed (Debian: $package qemu-user); skipped"
+    exit 77
+  fi
+}

@@ -15,12 +15,7 @@ cxx=$1 qemu=$2 boost_include=$3 source=$4 out=$5
 here=$(cd "$(dirname "$0")" && pwd)
 
 source "$here/../qemu_test_lib.sh"
-cxx=$(qemu_test_resolve "$cxx" s390x-linux-gnu-g++)
-qemu=$(qemu_test_resolve "$qemu" qemu-s390x)
-if [[ -z $cxx || -z $qemu ]]; then
-  echo "big_endian: s390x-linux-gnu-g++ or qemu-s390x is not installed (Debian: g++-s390x-linux-gnu qemu-user); skipped"
-  exit 77
-fi
+qemu_user_test_tools big_endian s390x-linux-gnu-g++ qemu-s390x g++-s390x-linux-gnu
 
 suites=(block_test c_header_test protocol_traces_test framing_test hyperv_wire_test windows_wire_test ndis_pf_test
         config_header_test config_capabilities_test config_sriov_test config_vsec_test config_find_mailbox_test

@@ -14,12 +14,7 @@ cxx=$1 qemu=$2 boost_include=$3 source=$4 out=$5
 here=$(cd "$(dirname "$0")" && pwd)
 
 source "$here/../qemu_test_lib.sh"
-cxx=$(qemu_test_resolve "$cxx" arm-linux-gnueabihf-g++)
-qemu=$(qemu_test_resolve "$qemu" qemu-arm)
-if [[ -z $cxx || -z $qemu ]]; then
-  echo "hosted_32bit: arm-linux-gnueabihf-g++ or qemu-arm is not installed (Debian: g++-arm-linux-gnueabihf qemu-user); skipped"
-  exit 77
-fi
+qemu_user_test_tools hosted_32bit arm-linux-gnueabihf-g++ qemu-arm g++-arm-linux-gnueabihf
 
 boost_headers=$(qemu_test_boost_headers "$boost_include" "$out")
 
