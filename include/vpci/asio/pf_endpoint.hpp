@@ -400,10 +400,10 @@ class pf_endpoint {
     return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
         [this, vf, slot, &stream, options](auto handler) {
           // A stall timeout of zero would judge a VF at once: quarantined whenever its stream is full for
-          // a moment, however soon it reads. A version range lowest above highest agrees no version.
+          // a moment, however soon it reads.
           const bool bad_options = !hyperv::encode_wslot(slot).has_value() ||
                                    options.stall_timeout <= std::chrono::nanoseconds::zero() ||
-                                   options.negotiation.lowest > options.negotiation.highest;
+                                   !options.negotiation.valid();
           const errc refused = !store_->registered(vf) ? errc::not_found
                                : bad_options           ? errc::invalid_argument
                                                        : no_error;

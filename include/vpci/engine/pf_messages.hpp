@@ -95,6 +95,8 @@ struct pf_negotiation {
   // The supported versions, (major << 16) | minor, inclusive: 1.1 .. 1.4 (what pci-hyperv.c offers).
   std::uint32_t lowest{hyperv::protocol_version_1_1};
   std::uint32_t highest{hyperv::protocol_version_1_4};
+  // A range whose lowest is above its highest agrees no version: every negotiation would fail.
+  [[nodiscard]] constexpr bool valid() const noexcept { return lowest <= highest; }
 };
 
 // Where negotiation stands on a stream.

@@ -699,8 +699,12 @@ class vf_mailbox_engine {
   // after it, for a watch started again). A window not initialised yet, or none there yet, is watched on.
   // The watch of a foreign window waited for good, polling, and poll_invalidations said success.
   constexpr void note_unusable_window() noexcept {
-    if (watching_ && (backoff_verdict_ == errc::revision_mismatch || backoff_verdict_ == errc::not_supported))
-      watch_failure_ = backoff_verdict_;
+    if (backoff_verdict_ == errc::revision_mismatch || backoff_verdict_ == errc::not_supported)
+      fail_watch(backoff_verdict_);
+  }
+  // Why a watch must end (take_watch_failure), when one is on.
+  constexpr void fail_watch(errc why) noexcept {
+    if (watching_) watch_failure_ = why;
   }
 
   constexpr void after_probe(std::span<const std::byte> bytes, std::uint64_t now) noexcept {
@@ -710,7 +714,7 @@ class vf_mailbox_engine {
       // All ones: the function no longer answers config reads (surprise removal, VF Enable cleared), as
       // after_status judges it. The requests and the watch end with peer_gone, not not_found: "no mailbox
       // here" would send a driver looking elsewhere for a function that is gone.
-      if (watching_) watch_failure_ = errc::peer_gone;
+      fail_watch(errc::peer_gone);
       return fail_probe(errc::peer_gone, false, now, &status_word);
     }
     const std::uint32_t header1 = at(mailbox::reg::dvsec_header1);
@@ -820,7 +824,7 @@ class vf_mailbox_engine {
   // and the PF quarantined the VF for the skipped sequence.
   constexpr void found_gone() noexcept {
     end_all(errc::peer_gone, false);
-    if (watching_) watch_failure_ = errc::peer_gone;
+    fail_watch(errc::peer_gone);
   }
 
   // The verdicts of a status read on the PF itself, whatever the VF waits for: all ones (the function is
@@ -994,7 +998,7 @@ class vf_mailbox_engine {
   // A PF that announces no INVALIDATION raises nothing to watch for (docs/protocol.md 4.3): a watch ends,
   // at each look while the PF stays so (it waited for good, polling).
   constexpr void note_watchable() noexcept {
-    if (watching_ && !invalidation_) watch_failure_ = errc::not_supported;
+    if (!invalidation_) fail_watch(errc::not_supported);
   }
   // A status that shows INVALIDATED asks for a look at the acknowledgement registers and the mask; one
   // that does not ends a back-off of the looks (found_nothing_to_take): the PF has nothing latched. Bit 25
