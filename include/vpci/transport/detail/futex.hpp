@@ -16,6 +16,15 @@
 
 namespace vpci::detail {
 
+// The futex call of wakes, and of waits where the C library's timespec is the kernel's. 32-bit
+// architectures ported after the time64 work (riscv32, LoongArch32) have no SYS_futex, only
+// SYS_futex_time64, which every kernel of theirs provides.
+#if defined(SYS_futex)
+inline constexpr long futex_syscall = SYS_futex;
+#else
+inline constexpr long futex_syscall = SYS_futex_time64;
+#endif
+
 // Sleeps while `word` holds `expected`, until a wake, a signal or `timeout` (relative; nullptr: none).
 // Returns at once when the word already differs. Callers re-check their condition after every return.
 //
@@ -25,10 +34,10 @@ namespace vpci::detail {
 // time64) has a 16-byte ::timespec that SYS_futex read as {low half of the seconds, high half}: a wait of
 // less than a second waited not at all, and the transport's sleeps spun. Such a program uses
 // SYS_futex_time64, which takes two 64-bit fields (Linux 5.1 on), and SYS_futex with the seconds held at
-// INT32_MAX on a kernel without it.
+// INT32_MAX on a kernel without it (where the architecture has SYS_futex at all).
 inline long futex_wait(std::uint32_t& word, std::uint32_t expected, const ::timespec* timeout) noexcept {
   if constexpr (sizeof(timeout->tv_sec) == sizeof(long)) {
-    return ::syscall(SYS_futex, &word, FUTEX_WAIT, expected, timeout, nullptr, 0);
+    return ::syscall(futex_syscall, &word, FUTEX_WAIT, expected, timeout, nullptr, 0);
   } else {
 #if defined(SYS_futex_time64)
     struct {
@@ -38,8 +47,13 @@ inline long futex_wait(std::uint32_t& word, std::uint32_t expected, const ::time
     if (timeout != nullptr) wide = {timeout->tv_sec, timeout->tv_nsec};
     const long result = ::syscall(SYS_futex_time64, &word, FUTEX_WAIT, expected, timeout != nullptr ? &wide : nullptr,
                                   nullptr, 0);
+#if defined(SYS_futex)
     if (result == 0 || errno != ENOSYS) return result;
+#else
+    return result;
 #endif
+#endif
+#if defined(SYS_futex)
     struct {
       long tv_sec;
       long tv_nsec;
@@ -48,11 +62,12 @@ inline long futex_wait(std::uint32_t& word, std::uint32_t expected, const ::time
       narrow = {timeout->tv_sec > INT32_MAX ? long{INT32_MAX} : static_cast<long>(timeout->tv_sec),
                 static_cast<long>(timeout->tv_nsec)};
     return ::syscall(SYS_futex, &word, FUTEX_WAIT, expected, timeout != nullptr ? &narrow : nullptr, nullptr, 0);
+#endif
   }
 }
 
 inline void futex_wake_all(std::uint32_t& word) noexcept {
-  ::syscall(SYS_futex, &word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  ::syscall(futex_syscall, &word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
 }  // namespace vpci::detail
