@@ -859,15 +859,18 @@ BOOST_AUTO_TEST_CASE(a_handler_may_release_itself_from_inside_on_write) {
   vf.request(op_write, 6, 8);
   BOOST_TEST(vf.succeeded(8));
   BOOST_TEST(watch.expired());  // released once the dispatch ended
-  // Removing the VF from inside a handler: the answer still goes out, the VF is gone afterwards.
+  // Removing the VF from inside a handler: the request goes unanswered (the window is no longer the VF's:
+  // nothing more is written to it), the VF is gone afterwards.
   BOOST_REQUIRE(!f.pf->define_block(0, block_id{6}, std::array<std::byte, 8>{}, block_access::read_write,
                                     std::make_shared<function_block_handler>(nullptr, [&](vf_index vf, block_id, std::span<const std::byte>) {
                                       BOOST_TEST(!f.pf->remove_vf(vf));
                                       return ntstatus::success;
                                     })));
   vf.write_data(pattern(8, 0x31));
+  const std::uint32_t status_before = vf.u32(reg::status);
   vf.request(op_write, 6, 8);
-  BOOST_TEST(vf.answered());
+  BOOST_TEST(!vf.answered());
+  BOOST_TEST(vf.u32(reg::status) == status_before);
   BOOST_TEST(!f.pf->blocks().registered(0));
   BOOST_TEST(f.pf->mailbox_session(0) == nullptr);
   vf.request(op_read, 5, block5_size);  // nobody serves the window any more
@@ -1152,6 +1155,85 @@ BOOST_AUTO_TEST_CASE(a_config_space_attached_for_one_vf_is_refused_to_another) {
   BOOST_REQUIRE(!f.pf->detach_mailbox(0));
   BOOST_TEST(f.pf->attach_mailbox(0, f.space).has_value());
   f.pf.reset();  // before `other`, which VF 1's attachment uses
+}
+
+// A block handler that resets its VF (remove_vf, register_vf, attach_mailbox on the same space, as an FLR
+// handler does): the removed VF's session then wrote its answer over the window the new attachment had just
+// initialised, so the window showed the old epoch with the request acknowledged and the handler's bytes in
+// the data registers, where the VF registered again must inherit nothing (the test above). A detached
+// attachment now writes nothing more: the request goes unanswered and the VF sees the new epoch. On each
+// of the serving paths (write hooks; a polled transport's inline and asynchronous accesses).
+BOOST_AUTO_TEST_CASE(a_vf_reset_by_its_own_block_handler_inherits_nothing_of_the_removed_vfs_answer) {
+  const auto reset_handler = [](auto& f, auto attach_again) {
+    return std::make_shared<function_block_handler>(
+        [&f, attach_again](vf_index vf, block_id, std::span<std::byte> out, std::size_t& bytes) {
+          BOOST_TEST(!f.pf->remove_vf(vf));
+          BOOST_TEST(!f.pf->register_vf(vf, 0x0101));
+          BOOST_TEST(!f.pf->define_block(vf, block_id{2}, pattern(4, 0x40)));
+          BOOST_TEST(attach_again(vf));
+          std::fill(out.begin(), out.end(), std::byte{0xEE});
+          bytes = 16;
+          return ntstatus::success;
+        },
+        nullptr);
+  };
+  const auto check_reset = [](const raw_vf& vf, std::uint8_t old_epoch) {
+    BOOST_TEST(!vf.answered());
+    BOOST_TEST(vf.status().epoch != old_epoch);
+    BOOST_TEST(vf.status().epoch != 0);
+    BOOST_TEST(vf.u32(reg::request_block) == 0u);
+    BOOST_TEST(vf.data(mailbox::data_window_size) == std::vector<std::byte>(mailbox::data_window_size),
+               boost::test_tools::per_element());
+  };
+  BOOST_TEST_CONTEXT("write hooks") {
+    memory_fixture f;
+    BOOST_REQUIRE(!f.pf->define_block(0, block_id{7}, std::array<std::byte, 16>{}, block_access::read_write,
+                                      reset_handler(f, [&f](vf_index vf) { return f.pf->attach_mailbox(vf, f.space).has_value(); })));
+    raw_vf vf = f.vf();
+    const std::uint8_t old_epoch = vf.status().epoch;
+    vf.request(op_read, 7, 16);
+    check_reset(vf, old_epoch);
+    vf.sequence = 0;  // the VF resynchronises with the new epoch: its next sequence is 1 (docs/protocol.md 7)
+    vf.request(op_read, 2, 4);
+    BOOST_TEST(vf.succeeded(4));
+    BOOST_TEST(vf.data(4) == pattern(4, 0x40), boost::test_tools::per_element());
+  }
+  for (const bool nonblocking : {true, false}) {
+    BOOST_TEST_CONTEXT((nonblocking ? "inline accesses" : "asynchronous accesses")) {
+      memory_fixture<manual_timing> f({}, /*attach=*/false);
+      mailbox_options options;
+      options.polling = {1ms, 1ms};
+      polled_attachment<plain_transport> transport(f, nonblocking, options);
+      serve_result first, second;
+      BOOST_REQUIRE(!f.pf->define_block(0, block_id{7}, std::array<std::byte, 16>{}, block_access::read_write,
+                                        reset_handler(f, [&](vf_index vf) {
+                                          if (!transport.with([&](auto& t) { return f.pf->attach_mailbox(vf, t, options).has_value(); }))
+                                            return false;
+                                          f.pf->async_serve(vf, second.handler());
+                                          return true;
+                                        })));
+      f.pf->async_serve(0, first.handler());
+      f.settle();
+      raw_vf vf = f.vf();
+      const std::uint8_t old_epoch = vf.status().epoch;
+      vf.request(op_read, 7, 16);
+      f.timing.advance(1ms);
+      f.settle();
+      BOOST_TEST(first.calls == 1);
+      BOOST_TEST((first.ec == errc::vf_removed));
+      check_reset(vf, old_epoch);
+      vf.sequence = 0;
+      vf.request(op_read, 2, 4);
+      f.timing.advance(1ms);
+      f.settle();
+      BOOST_TEST(vf.succeeded(4));
+      BOOST_TEST(vf.data(4) == pattern(4, 0x40), boost::test_tools::per_element());
+      BOOST_TEST(second.calls == 0);
+      BOOST_TEST(!f.pf->remove_vf(0));
+      f.settle();
+      BOOST_TEST(second.calls == 1);
+    }
+  }
 }
 
 // remove_vf, then register_vf at the same index and attach_mailbox on the same space: the new session took

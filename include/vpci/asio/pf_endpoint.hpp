@@ -502,7 +502,8 @@ class pf_endpoint {
   }
 
   // Stops serving VF `vf`'s mailbox window: its write hook is removed, its async_serve completes with
-  // success; the DVSEC stays in place (a later attach_mailbox re-attaches to it with a new epoch). The
+  // success, nothing more is written to the window (called from a block handler, the request it serves
+  // goes unanswered); the DVSEC stays in place (a later attach_mailbox re-attaches to it with a new epoch). The
   // window's invalidation latch stays with the store, raised-again bits included, and a re-attach
   // publishes it rather than what the window's mask registers show (docs/protocol.md 5.3). Invalidations
   // raised afterwards wait in the store for the VF's next binding.
@@ -513,7 +514,8 @@ class pf_endpoint {
 
   // VF removal: stops serving every stream of it (closed) and its mailbox (their operations complete with
   // vpci::errc::vf_removed) and forgets the VF, its blocks and their handlers. The window's bytes stay as
-  // they were (on hardware the VF's config space goes with it); a VF registered again at this index and
+  // they were (on hardware the VF's config space goes with it; called from a block handler, the request it
+  // serves goes unanswered on either binding); a VF registered again at this index and
   // attached to the same space starts from a zeroed window and inherits nothing of it (docs/protocol.md
   // 5.3).
   // Errors: not_found (VF not registered).
