@@ -1160,7 +1160,9 @@ BOOST_AUTO_TEST_CASE(a_config_space_attached_for_one_vf_is_refused_to_another) {
 // A block handler that resets its VF (remove_vf, register_vf, attach_mailbox on the same space, as an FLR
 // handler does): the removed VF's session then wrote its answer over the window the new attachment had just
 // initialised, so the window showed the old epoch with the request acknowledged and the handler's bytes in
-// the data registers, where the VF registered again must inherit nothing (the test above). A detached
+// the data registers, where the VF registered again must inherit nothing (the test above): a VF endpoint
+// took the removed VF's bytes as its read's success and failed its next read, the new registration's
+// first, with peer_restarted. A detached
 // attachment now writes nothing more: the request goes unanswered and the VF sees the new epoch. On each
 // of the serving paths (write hooks; a polled transport's inline and asynchronous accesses).
 BOOST_AUTO_TEST_CASE(a_vf_reset_by_its_own_block_handler_inherits_nothing_of_the_removed_vfs_answer) {
@@ -1197,6 +1199,23 @@ BOOST_AUTO_TEST_CASE(a_vf_reset_by_its_own_block_handler_inherits_nothing_of_the
     vf.request(op_read, 2, 4);
     BOOST_TEST(vf.succeeded(4));
     BOOST_TEST(vf.data(4) == pattern(4, 0x40), boost::test_tools::per_element());
+  }
+  BOOST_TEST_CONTEXT("a VF endpoint, write hooks") {
+    // What a VF driver sees: the read whose handler reset the VF ends with peer_restarted (its outcome
+    // unknown to the VF), and the next read is served by the new registration.
+    memory_fixture<manual_timing> f;
+    BOOST_REQUIRE(!f.pf->define_block(0, block_id{7}, std::array<std::byte, 16>{}, block_access::read_write,
+                                      reset_handler(f, [&f](vf_index vf) { return f.pf->attach_mailbox(vf, f.space).has_value(); })));
+    vf_endpoint<memory_config_space, manual_timing> vf(f.space, f.window, vf_mailbox_options{}, f.timing);
+    boost::system::error_code ec;
+    std::array<std::byte, 16> out{};
+    BOOST_TEST(vf.read_block(block_id{7}, out, ec) == 0u);
+    BOOST_TEST((ec == errc::peer_restarted), ec.message());
+    BOOST_TEST(out == (std::array<std::byte, 16>{}), boost::test_tools::per_element());
+    std::array<std::byte, 4> block2{};
+    BOOST_TEST(vf.read_block(block_id{2}, block2, ec) == 4u);
+    BOOST_TEST(!ec, ec.message());
+    BOOST_TEST(block2 == pattern(4, 0x40), boost::test_tools::per_element());
   }
   for (const bool nonblocking : {true, false}) {
     BOOST_TEST_CONTEXT((nonblocking ? "inline accesses" : "asynchronous accesses")) {
