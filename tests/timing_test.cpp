@@ -3,10 +3,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <functional>
+#include <utility>
 #include <vector>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <vpci/asio/timing.hpp>
 
@@ -111,6 +116,67 @@ BOOST_AUTO_TEST_CASE(a_destroyed_timer_aborts_its_wait) {
   BOOST_TEST(clock.armed() == 0u);
   run_ready(io);
   BOOST_TEST((result == boost::asio::error::operation_aborted));
+}
+
+// Timers due at the same instant complete in the order they were armed, whatever order they were created
+// or set in.
+BOOST_AUTO_TEST_CASE(virtual_timers_due_at_the_same_instant_complete_in_arming_order) {
+  boost::asio::io_context io;
+  vpci::manual_timing clock;
+  auto a = clock.make_timer(io.get_executor());
+  auto b = clock.make_timer(io.get_executor());
+  std::vector<char> fired;
+  b.expires_at(1'000);
+  a.expires_at(1'000);
+  b.async_wait([&](boost::system::error_code) { fired.push_back('b'); });
+  a.async_wait([&](boost::system::error_code) { fired.push_back('a'); });
+  clock.advance(std::chrono::nanoseconds(1'000));
+  run_ready(io);
+  BOOST_TEST(fired == (std::vector<char>{'b', 'a'}), boost::test_tools::per_element());
+}
+
+namespace {
+// An executor whose post first runs `hook` once (a completion posted while the clock is asked about
+// itself: another thread, or a handler's executor that calls back into the clock), then posts to `io`.
+struct calling_back_executor {
+  boost::asio::io_context* io;
+  std::function<void()>* hook;
+  boost::asio::io_context& query(boost::asio::execution::context_t) const noexcept { return *io; }
+  static constexpr boost::asio::execution::blocking_t query(boost::asio::execution::blocking_t) noexcept {
+    return boost::asio::execution::blocking.never;
+  }
+  template <class F>
+  void execute(F f) const {
+    if (*hook) std::exchange(*hook, nullptr)();
+    boost::asio::post(*io, std::move(f));
+  }
+  friend bool operator==(const calling_back_executor& a, const calling_back_executor& b) noexcept { return a.io == b.io; }
+  friend bool operator!=(const calling_back_executor& a, const calling_back_executor& b) noexcept { return !(a == b); }
+};
+}  // namespace
+
+// A wait whose completion is being posted has left the clock for every caller but the poster: it is not
+// armed, not the next expiry, and an advance meanwhile does not post it a second time.
+BOOST_AUTO_TEST_CASE(a_virtual_timer_wait_being_posted_is_neither_armed_nor_due_nor_posted_again) {
+  boost::asio::io_context io;
+  vpci::manual_timing clock;
+  auto timer = clock.make_timer(io.get_executor());
+  int completions = 0;
+  std::size_t armed_meanwhile = 99;
+  std::uint64_t next_meanwhile = 0;
+  std::function<void()> hook = [&] {
+    armed_meanwhile = clock.armed();
+    next_meanwhile = clock.next_expiry();
+    clock.advance(std::chrono::nanoseconds(0));
+  };
+  timer.expires_at(1'000);
+  timer.async_wait(boost::asio::bind_executor(calling_back_executor{&io, &hook}, [&](boost::system::error_code) { ++completions; }));
+  clock.advance(std::chrono::nanoseconds(1'000));
+  run_ready(io);
+  BOOST_TEST(completions == 1);
+  BOOST_TEST(armed_meanwhile == 0u);
+  BOOST_TEST(next_meanwhile == vpci::never);
+  BOOST_TEST(clock.armed() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(steady_timing_is_monotonic) {

@@ -1115,6 +1115,79 @@ BOOST_AUTO_TEST_CASE(a_watch_of_a_live_pf_with_a_short_heartbeat_reads_at_most_t
   }
 }
 
+// A request to a live PF with a short beat that answers late: the doubling polls are bounded by the look
+// interval, not by the beat. They double from 20 us (0 to 2540 us); the read at 2540 us finds the beat where
+// the one at 1260 us left it (beats at 1, 3, 5 ms...), so the next comes a beat later (4540 us) and finds it
+// moved; the doubling goes on (9660 us) up to the watch interval, one poll every 10 ms until the answer
+// made at 100 ms is seen (109660 us) and its status read again with the data. Capping the polls at the beat
+// throughout, as before the look interval, read every 2 ms: 58 status reads where 21 do.
+BOOST_AUTO_TEST_CASE(a_late_answer_from_a_live_pf_with_a_short_heartbeat_is_polled_up_to_the_watch_interval) {
+  constexpr std::uint64_t us = 1'000;
+  constexpr std::uint64_t ms = 1'000 * us;
+  harness h({}, mailbox::capability::invalidation | mailbox::capability::heartbeat, 2);
+  std::array<std::byte, 8> got{};
+  (void)h.read(6, got);
+  h.run();
+  std::uint64_t next_beat = h.now + ms;
+  h.before_read = [&](const mailbox_action&) {
+    for (; next_beat <= h.now; next_beat += 2 * ms) h.pf.beat();
+  };
+  h.pf_answers = false;
+  const std::size_t mark = h.trace.size();
+  const std::uint64_t start = h.now;
+  (void)h.read(6, got);
+  h.run(start + 100 * ms);
+  h.pf.service(reg::request);
+  h.run();
+  BOOST_REQUIRE(h.done.size() == 2u);
+  BOOST_TEST((h.done[1].error == no_error));
+  std::vector<std::uint64_t> polls;
+  for (std::size_t i = mark; i < h.trace.size(); ++i)
+    if (h.trace[i].what == kind::read && h.trace[i].offset == reg::status) polls.push_back((h.trace[i].at - start) / us);
+  std::vector<std::uint64_t> expected{0, 20, 60, 140, 300, 620, 1260, 2540, 4540, 9660};
+  for (std::uint64_t at = 19'660; at <= 109'660; at += 10'000) expected.push_back(at);
+  expected.push_back(109'660);
+  BOOST_TEST(polls == expected, boost::test_tools::per_element());
+}
+
+// A watch that found the PF gone (a 1 ms beat stopped) goes on looking once a watch interval, not at the
+// beat's pace: a PF found gone is not looked at again a beat later (it read every 1 ms, 100 reads in the
+// 100 ms where 10 do).
+BOOST_AUTO_TEST_CASE(a_watch_of_a_pf_found_gone_looks_once_a_watch_interval) {
+  constexpr std::uint64_t ms = 1'000'000;
+  harness w({}, mailbox::capability::invalidation | mailbox::capability::heartbeat, 1);
+  std::array<std::byte, 16> out{};
+  (void)w.read(5, out);
+  w.run();
+  w.pf_answers = false;  // it stops beating and answering
+  w.vf.watch_invalidations(true);
+  w.run(w.now + 20 * ms);
+  BOOST_REQUIRE((w.vf.take_watch_failure() == errc::peer_gone));
+  const std::size_t mark = w.trace.size();
+  const std::uint64_t start = w.now;
+  w.run(start + 100 * ms);
+  std::vector<std::uint64_t> reads;
+  for (std::size_t i = mark; i < w.trace.size(); ++i)
+    if (w.trace[i].what == kind::read) reads.push_back((w.trace[i].at - start) / ms);
+  BOOST_TEST(reads == (std::vector<std::uint64_t>{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}), boost::test_tools::per_element());
+}
+
+// The probe that starts a watch tells nothing about the beat yet: the first look comes a watch interval
+// after it, not a heartbeat interval (a 1 ms beat read every 1 ms from the probe on).
+BOOST_AUTO_TEST_CASE(the_first_look_of_a_watch_comes_a_watch_interval_after_the_probe) {
+  constexpr std::uint64_t ms = 1'000'000;
+  harness h({}, mailbox::capability::invalidation | mailbox::capability::heartbeat, 1);
+  h.vf.watch_invalidations(true);
+  (void)h.settle();  // the probe
+  const std::size_t mark = h.trace.size();
+  const std::uint64_t start = h.now;
+  h.run(start + 10 * ms);
+  std::vector<std::uint64_t> reads;
+  for (std::size_t i = mark; i < h.trace.size(); ++i)
+    if (h.trace[i].what == kind::read) reads.push_back(h.trace[i].at - start);
+  BOOST_TEST(reads == (std::vector<std::uint64_t>{10 * ms}), boost::test_tools::per_element());
+}
+
 // Found by a review (D2): a probe that found an earlier driver's request unanswered did not start the orphan
 // timeout, although it read the status. A watcher on a signalling PF reads nothing more, so a read 10 s
 // later waited the whole orphan timeout (100 ms) before its reset; it is reset at once now.
