@@ -27,6 +27,21 @@
 int main() {
   std::printf("sizeof(time_t) %zu, sizeof(long) %zu\n", sizeof(::time_t), sizeof(long));
   int failures = 0;
+  // The kernel must read the timeout as it was given, which a deadline alone cannot show without waiting
+  // for it (and the waker below often wins the race with a wait that returns at once): {0 s, 10^9 ns} is
+  // no valid timespec and is refused with EINVAL before anything waits. Read as two 32-bit fields, it
+  // was {0, 0}, a valid timeout of zero (ETIMEDOUT).
+  {
+    std::uint32_t word = 0;
+    const ::timespec out_of_range{0, 1'000'000'000};
+    const long result = vpci::detail::futex_wait(word, 0, &out_of_range);
+    const int error = errno;
+    if (result != -1 || error != EINVAL) {
+      std::printf("FAIL: a timeout of {0 s, 1e9 ns} returned %ld (errno %d), not EINVAL: the kernel read another timespec\n",
+                  result, error);
+      ++failures;
+    }
+  }
   int woken_rounds = 0;
   for (int round = 0; round < 20; ++round) {
     std::uint32_t word = 0;

@@ -28,18 +28,18 @@ inline constexpr long futex_syscall = SYS_futex_time64;
 // Sleeps while `word` holds `expected`, until a wake, a signal or `timeout` (relative; nullptr: none).
 // Returns at once when the word already differs. Callers re-check their condition after every return.
 //
-// The kernel reads the timeout as its own timespec, not the C library's. SYS_futex takes a pair of
-// `long`s: the C library's ::timespec on 64-bit hosts and on 32-bit ones with a 32-bit time_t. A 32-bit
-// program built with a 64-bit time_t (_TIME_BITS=64: Debian 13's and Ubuntu 24.04's armhf, musl, Yocto's
-// time64) has a 16-byte ::timespec that SYS_futex read as {low half of the seconds, high half}: a wait of
-// less than a second waited not at all, and the transport's sleeps spun. Such a program uses
-// SYS_futex_time64, which takes two 64-bit fields (Linux 5.1 on), and SYS_futex with the seconds held at
-// INT32_MAX on a kernel without it (where the architecture has SYS_futex at all).
+// The kernel reads the timeout as its own timespec, not the C library's. Where SYS_futex_time64 exists (a
+// 32-bit architecture), SYS_futex takes a pair of 32-bit `long`s: the C library's ::timespec only with a
+// 32-bit time_t. A program built with a 64-bit time_t there (_TIME_BITS=64: Debian 13's and Ubuntu
+// 24.04's armhf, musl, Yocto's time64) has a 16-byte ::timespec that SYS_futex read as {low half of the
+// seconds, high half}: a wait of less than a second waited not at all, and the transport's sleeps spun.
+// Such a program uses SYS_futex_time64, which takes two 64-bit fields (Linux 5.1 on), and SYS_futex with
+// the seconds held at INT32_MAX on a kernel without it (where the architecture has SYS_futex at all).
+// Elsewhere (64-bit hosts, and x32, whose `long` is 32 bits but whose SYS_futex takes the C library's
+// 64-bit fields) SYS_futex takes the C library's ::timespec as it is.
 inline long futex_wait(std::uint32_t& word, std::uint32_t expected, const ::timespec* timeout) noexcept {
-  if constexpr (sizeof(timeout->tv_sec) == sizeof(long)) {
-    return ::syscall(futex_syscall, &word, FUTEX_WAIT, expected, timeout, nullptr, 0);
-  } else {
 #if defined(SYS_futex_time64)
+  if constexpr (sizeof(timeout->tv_sec) != sizeof(long)) {
     struct {
       std::int64_t tv_sec;
       std::int64_t tv_nsec;
@@ -49,11 +49,6 @@ inline long futex_wait(std::uint32_t& word, std::uint32_t expected, const ::time
                                   nullptr, 0);
 #if defined(SYS_futex)
     if (result == 0 || errno != ENOSYS) return result;
-#else
-    return result;
-#endif
-#endif
-#if defined(SYS_futex)
     struct {
       long tv_sec;
       long tv_nsec;
@@ -62,8 +57,12 @@ inline long futex_wait(std::uint32_t& word, std::uint32_t expected, const ::time
       narrow = {timeout->tv_sec > INT32_MAX ? long{INT32_MAX} : static_cast<long>(timeout->tv_sec),
                 static_cast<long>(timeout->tv_nsec)};
     return ::syscall(SYS_futex, &word, FUTEX_WAIT, expected, timeout != nullptr ? &narrow : nullptr, nullptr, 0);
+#else
+    return result;
 #endif
   }
+#endif
+  return ::syscall(futex_syscall, &word, FUTEX_WAIT, expected, timeout, nullptr, 0);
 }
 
 inline void futex_wake_all(std::uint32_t& word) noexcept {
