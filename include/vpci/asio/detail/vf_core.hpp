@@ -259,13 +259,13 @@ class vf_core : public vf_sync_forms<Derived> {
     if (!blocking_allowed(ec)) return {};
     const blocking_scope scope(*this);
     auto& e = self().engine_ref();
-    // The watch is this call's for the length of its look, however the call ends (a user's hook or
-    // observer may throw out of an access): left on, the idle pump would read status at every interval.
+    // The watch is this call's for the length of its look (no wait is pending: blocking_allowed refuses
+    // then), and ends however the call does (a user's hook or observer may throw out of an access): left
+    // on, the idle pump would read status at every interval.
     struct watch_scope {
       engine_type& engine;
-      bool was_watching;
-      ~watch_scope() { engine.watch_invalidations(was_watching); }
-    } const watch{e, waiter_ != nullptr};
+      ~watch_scope() { engine.watch_invalidations(false); }
+    } const watch{e};
     e.watch_invalidations(true);
     e.wake();
     std::uint64_t now = timing_.now();
