@@ -360,6 +360,52 @@ BOOST_AUTO_TEST_CASE(a_relinked_header_never_becomes_all_ones) {
 }
 
 // DVSECs are placed by the same rule as VSECs, with their three header dwords.
+// Found by a longer fuzz run (config_placement): a placement whose header equals the function's first
+// dword, placed at 0x100 where the space repeats that dword at every other 256-byte boundary, completed the
+// alias that marks a function without extended space (extended_space_aliases_header, Linux's
+// pci_ext_cfg_is_aliased). It succeeded, and the capability it placed could not be found or freed: every
+// walk of the space failed with not_supported. A removal could complete the alias the same way (a Null head
+// equal to the first dword). Both are refused now, with not_supported and nothing written; a placement
+// that leaves one boundary different is made as before.
+BOOST_AUTO_TEST_CASE(placing_or_freeing_never_makes_the_space_repeat_its_header) {
+  // A DVSEC at 0x100 of a 4 KiB space whose first dword, 0x00010023, is its header, as is every boundary
+  // from 0x200 on.
+  config_image aliased_but_0x100(0x0023, 0x0001);
+  for (std::size_t at = 0x200; at < 0x1000; at += 0x100) aliased_but_0x100.put32(at, 0x00010023);
+  const config::dvsec_request dvsec{0x8086, 0x5650, 2, 12};
+  config_image image = aliased_but_0x100;
+  auto placed = config::place_dvsec(image.span(), dvsec);
+  BOOST_TEST((!placed && placed.error() == errc::not_supported));
+  BOOST_TEST((image.bytes() == aliased_but_0x100.bytes()));
+  // One boundary different: placed at 0x100 and found there.
+  image.put32(0xF00, 0);
+  placed = config::place_dvsec(image.span(), dvsec);
+  BOOST_TEST_REQUIRE(placed.has_value());
+  BOOST_TEST(*placed == 0x100u);
+  BOOST_TEST(list_offsets(image) == v16({0x100}), boost::test_tools::per_element());
+  BOOST_TEST((config::free_dvsec(image.span(), 0x100) == no_error));
+
+  // A VSEC in a snapshot that reaches only past 0x100 (one boundary): the first dword is its header.
+  config_image vsec_header_first(0x000B, 0x0001);
+  const config_image before_vsec = vsec_header_first;
+  auto vsec = config::place_vsec(vsec_header_first.span(0x108), config::vsec_request{1, 0, 8});
+  BOOST_TEST((!vsec && vsec.error() == errc::not_supported));
+  BOOST_TEST((vsec_header_first.bytes() == before_vsec.bytes()));
+
+  // Freeing the VSEC at the head: the Null head linking past it, 0x10800000, is the first dword.
+  config_image head_vsec(0x0000, 0x1080);
+  head_vsec.extended_capability(0x100, cid::vendor_specific, 1, 0x108);
+  head_vsec.put32(0x104, config::encode_vsec_word(0, 0, 8));
+  head_vsec.extended_capability(0x108, cid::null_capability, 1, 0);
+  const config_image before_free = head_vsec;
+  BOOST_TEST((config::walk_extended_capabilities(head_vsec.view(0x10C)).error == no_error));
+  BOOST_TEST((config::free_vsec(head_vsec.span(0x10C), 0x100) == errc::not_supported));
+  BOOST_TEST((head_vsec.bytes() == before_free.bytes()));
+  // With extended space beyond 0x1FF that does not repeat it, the same removal is made.
+  BOOST_TEST((config::free_vsec(head_vsec.span(), 0x100) == no_error));
+  BOOST_TEST(list_offsets(head_vsec) == v16({0x100, 0x108}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(places_a_dvsec_by_the_same_rule_and_frees_it) {
   config_image image;
   const auto before = image.bytes();

@@ -158,6 +158,28 @@ void check_place(const image& original, const walked& w, const result<free_space
       lowest = &r;
       break;
     }
+  // The space the rule would leave: refused (not_supported) when it would repeat its header from 0x100 on
+  // with a list there, which no walk reads (extended_space_aliases_header).
+  if (head_fits || lowest != nullptr) {
+    image model = original;
+    const std::size_t at = head_fits ? 0x100 : lowest->start;
+    le::store_u32(model.data() + at, encode_extended_header(kind.id(), kind.version(), 0));
+    if (kind.dvsec) {
+      le::store_u32(model.data() + at + 4, encode_dvsec_header1(request.vsec_id, request.vsec_revision, request.length));
+      le::store_u32(model.data() + at + 8, encode_dvsec_header2(kind.dvsec_id()));
+    } else {
+      le::store_u32(model.data() + at + 4, encode_vsec_word(request.vsec_id, request.vsec_revision, request.length));
+    }
+    const auto link = static_cast<std::uint16_t>(at);
+    if (!list_empty)
+      le::store_u32(model.data() + w.list.back().offset, relinked_header(w.list.back(), link));
+    else if (at != 0x100)
+      le::store_u32(model.data() + 0x100, encode_extended_header(extended_capability_id::null_capability, 0, link));
+    if (!extended_list_empty(model) && extended_space_aliases_header(model)) {
+      VPCI_FUZZ_CHECK(!placed && placed.error() == errc::not_supported);
+      return;
+    }
+  }
   if (!placed) {
     VPCI_FUZZ_CHECK(placed.error() == errc::insufficient_resources);
     VPCI_FUZZ_CHECK((lowest == nullptr && !head_fits) ||

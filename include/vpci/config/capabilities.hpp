@@ -204,12 +204,22 @@ constexpr errc for_each_capability(std::span<const std::byte> space, Visitor&& v
 // boundary the snapshot holds, reads as the dword at 0. A function without extended space may alias its
 // header there (pciutils' "broken-ecaps" dump); Linux then sizes the config space at 256 bytes and never
 // walks the list (pci_ext_cfg_is_aliased, drivers/pci/probe.c), so neither does this walk.
-[[nodiscard]] constexpr bool extended_space_aliases_header(std::span<const std::byte> space) noexcept {
-  if (space.size() < extended_capabilities_start + 4) return false;
-  const std::uint32_t header = detail::read_u32(space, 0);
-  for (std::size_t at = extended_capabilities_start; at + 4 <= space.size(); at += extended_capabilities_start)
-    if (detail::read_u32(space, at) != header) return false;
+namespace detail {
+// The rule of extended_space_aliases_header for a space of `size` bytes whose dwords `dword_at(offset)`
+// gives (placement asks it of the space a change would leave, before making the change).
+template <class DwordAt>
+[[nodiscard]] constexpr bool repeats_header_from_extended_start(std::size_t size, DwordAt dword_at) noexcept {
+  if (size < extended_capabilities_start + 4) return false;
+  const std::uint32_t header = dword_at(std::size_t{0});
+  for (std::size_t at = extended_capabilities_start; at + 4 <= size; at += extended_capabilities_start)
+    if (dword_at(at) != header) return false;
   return true;
+}
+}  // namespace detail
+
+[[nodiscard]] constexpr bool extended_space_aliases_header(std::span<const std::byte> space) noexcept {
+  return detail::repeats_header_from_extended_start(space.size(),
+                                                    [space](std::size_t at) { return detail::read_u32(space, at); });
 }
 
 // Calls visit(const extended_capability&) for each extended capability, in list order.

@@ -217,6 +217,24 @@ inline constexpr std::uint8_t placed_vsec_version = 1;
 inline constexpr std::uint8_t placed_dvsec_version = 1;
 
 namespace detail {
+// Whether a change after which dword `at` reads `after(at)` would leave the space repeating its header from
+// 0x100 on with a list there (extended_space_aliases_header): a list no walk reads, Linux's included
+// (pci_ext_cfg_is_aliased), so that nothing in it, a capability just placed included, could be found or
+// freed. An empty list hides nothing. Asked before anything is written.
+template <class DwordAfter>
+constexpr bool hides_extended_list(std::size_t size, DwordAfter after) noexcept {
+  if (size < extended_capabilities_start + 4) return false;
+  const std::uint32_t head = after(extended_capabilities_start);
+  if (head == 0 || head == 0xFFFFFFFFu) return false;
+  return repeats_header_from_extended_start(size, after);
+}
+
+// A header dword a placement writes.
+struct header_write {
+  std::size_t at = 0;  // 0: none (the header at 0 is never a capability's)
+  std::uint32_t value = 0;
+};
+
 // The placement rule, shared by VSECs and DVSECs: puts a capability of `length` bytes (already validated)
 // with extended capability ID `id` in the lowest free range that holds it, writes its extended header and
 // then `headers` (the dwords after it; the body stays zero, as free space is), and appends it to the end of
@@ -224,7 +242,8 @@ namespace detail {
 // Null Capability header (ID 0, version 0) at 0x100 points to it. Returns its offset. Errors, with the span
 // unchanged: the extended walk's error for a malformed list; errc::insufficient_resources when no free range
 // holds it (including a space with no extended part: 256 bytes, or all ones at 0x100); errc::not_supported
-// for a space that repeats its header at 0x100 (no extended space: extended_space_aliases_header).
+// for a space that repeats its header at 0x100 (no extended space: extended_space_aliases_header), or that
+// would once the capability is placed (its headers and link equal to the function's first dword).
 constexpr result<std::uint16_t> place_extended(std::span<std::byte> space, std::uint16_t id, std::uint8_t version,
                                                std::span<const std::uint32_t> headers, std::size_t length) noexcept {
   const std::span<const std::byte> view{space};
@@ -255,17 +274,23 @@ constexpr result<std::uint16_t> place_extended(std::span<std::byte> space, std::
     errc e = for_each_extended_capability(view, [&](const extended_capability& c) { tail = c.offset; });
     if (e != no_error) return e;  // unreachable: find_free_space walked the same list
   }
-  std::byte* p = space.data();
-  le::store_u32(p + offset, encode_extended_header(id, version, 0));
-  for (std::size_t i = 0; i < headers.size(); ++i) le::store_u32(p + offset + 4 + 4 * i, headers[i]);
+  // Every dword the placement writes: the extended header, `headers` (two at most), and one link (a Null
+  // Capability head at 0x100 for an empty list, or the tail's header).
   const auto link = static_cast<std::uint16_t>(offset);
-  if (list_empty) {
-    if (offset != extended_capabilities_start)
-      le::store_u32(p + extended_capabilities_start, encode_extended_header(extended_capability_id::null_capability, 0, link));
-  } else {
-    const extended_capability last = decode_extended_header(le::load_u32(p + tail), static_cast<std::uint16_t>(tail));
-    le::store_u32(p + tail, relinked_header(last, link));
-  }
+  header_write writes[4] = {{offset, encode_extended_header(id, version, 0)}};
+  for (std::size_t i = 0; i < headers.size() && i < 2; ++i) writes[1 + i] = {offset + 4 + 4 * i, headers[i]};
+  if (!list_empty)
+    writes[3] = {tail, relinked_header(decode_extended_header(read_u32(view, tail), static_cast<std::uint16_t>(tail)), link)};
+  else if (offset != extended_capabilities_start)
+    writes[3] = {extended_capabilities_start, encode_extended_header(extended_capability_id::null_capability, 0, link)};
+  const auto after = [&](std::size_t at) {
+    for (const header_write& w : writes)
+      if (w.at != 0 && w.at == at) return w.value;
+    return read_u32(view, at);
+  };
+  if (hides_extended_list(space.size(), after)) return errc::not_supported;
+  for (const header_write& w : writes)
+    if (w.at != 0) le::store_u32(space.data() + w.at, w.value);
   return link;
 }
 
@@ -282,7 +307,9 @@ constexpr bool valid_placed_length(std::size_t length, std::size_t minimum) noex
 // Errors, with the span unchanged: errc::invalid_argument (length not 8..0xFFC and dword aligned, or
 // revision > 15); the extended walk's error for a malformed list; errc::insufficient_resources when no
 // free range holds it (including a space with no extended part: 256 bytes, or all ones at 0x100);
-// errc::not_supported for a space that repeats its header at 0x100 (extended_space_aliases_header).
+// errc::not_supported for a space that repeats its header at 0x100 (extended_space_aliases_header), or
+// would once the VSEC is placed (its headers or link equal to the function's first dword at every 256-byte
+// boundary: a list no walk reads).
 [[nodiscard]] constexpr result<std::uint16_t> place_vsec(std::span<std::byte> space, const vsec_request& request) noexcept {
   if (!detail::valid_placed_length(request.length, vsec_header_size) || request.vsec_revision > 0xF)
     return errc::invalid_argument;
@@ -340,36 +367,55 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
   });
   if (covers_other) return errc::malformed_message;
 
-  std::byte* p = space.data();
-  for (std::size_t at = offset; at < end; ++at) p[at] = std::byte{0};
+  // What the removal writes, decided before anything is written: the capability's bytes zeroed, then one
+  // header (a Null Capability head at 0x100 linking past it, or the predecessor's or the keeper's header
+  // relinked), and the Null Capabilities of version 0 from `chain` up to it zeroed when it ended the list
+  // behind them.
+  header_write link{};
+  std::size_t chain = 0;  // 0: none to zero
   if (predecessor == 0) {
     if (target.next_offset() != 0)
-      le::store_u32(p + offset, encode_extended_header(extended_capability_id::null_capability, 0, target.next_offset()));
+      link = {offset, encode_extended_header(extended_capability_id::null_capability, 0, target.next_offset())};
   } else {
     const extended_capability before =
-        decode_extended_header(le::load_u32(p + predecessor), static_cast<std::uint16_t>(predecessor));
+        decode_extended_header(read_u32(view, predecessor), static_cast<std::uint16_t>(predecessor));
     const std::uint32_t linked = relinked_header(before, target.next_offset());
     if (linked != 0 || predecessor == extended_capabilities_start) {
-      // At 0x100 an all-zero header is the empty list.
-      le::store_u32(p + predecessor, linked);
+      link = {predecessor, linked};  // at 0x100 an all-zero header is the empty list
     } else {
       // The capability ended the list behind Null Capabilities of version 0: the keeper ends it now (or,
       // with none, the list is empty) and the Null Capabilities from there up to it are zeroed. The walk
       // above followed this chain, so it reaches `offset`.
-      std::size_t at = extended_capabilities_start;
+      chain = extended_capabilities_start;
       if (keeper != 0) {
-        const extended_capability kept =
-            decode_extended_header(le::load_u32(p + keeper), static_cast<std::uint16_t>(keeper));
-        at = kept.next_offset();
-        le::store_u32(p + keeper, relinked_header(kept, 0));
-      }
-      while (at != offset) {
-        const std::size_t next =
-            decode_extended_header(le::load_u32(p + at), static_cast<std::uint16_t>(at)).next_offset();
-        le::store_u32(p + at, 0);
-        at = next;
+        const extended_capability kept = decode_extended_header(read_u32(view, keeper), static_cast<std::uint16_t>(keeper));
+        chain = kept.next_offset();
+        link = {keeper, relinked_header(kept, 0)};
       }
     }
+  }
+  const auto next_of = [view](std::size_t at) {
+    return decode_extended_header(read_u32(view, at), static_cast<std::uint16_t>(at)).next_offset();
+  };
+  const auto in_chain = [&](std::size_t at) {
+    for (std::size_t c = chain; c != 0 && c != offset; c = next_of(c))
+      if (c == at) return true;
+    return false;
+  };
+  const auto after = [&](std::size_t at) -> std::uint32_t {
+    if (link.at != 0 && at == link.at) return link.value;
+    if ((at >= offset && at < end) || in_chain(at)) return 0;
+    return read_u32(view, at);
+  };
+  if (hides_extended_list(space.size(), after)) return errc::not_supported;
+
+  std::byte* p = space.data();
+  for (std::size_t at = offset; at < end; ++at) p[at] = std::byte{0};
+  if (link.at != 0) le::store_u32(p + link.at, link.value);
+  for (std::size_t at = chain; at != 0 && at != offset;) {
+    const std::size_t next = next_of(at);
+    le::store_u32(p + at, 0);
+    at = next;
   }
   return no_error;
 }
@@ -384,7 +430,9 @@ constexpr errc free_extended(std::span<std::byte> space, std::uint16_t offset, s
 // Capabilities before it: the entry before them ends the list, or the list is empty.
 // Errors, with the span unchanged: the extended walk's error for a malformed list; errc::not_found when no
 // VSEC is linked at `offset`; decode_vsec's errors for its length; errc::out_of_range when the VSEC runs
-// past the snapshot; errc::malformed_message when its length covers another capability's header.
+// past the snapshot; errc::malformed_message when its length covers another capability's header;
+// errc::not_supported when the space would then repeat its header from 0x100 on with a list there (a
+// relinked header equal to the function's first dword: extended_space_aliases_header, a list no walk reads).
 [[nodiscard]] constexpr errc free_vsec(std::span<std::byte> space, std::uint16_t offset) noexcept {
   return detail::free_extended(space, offset, extended_capability_id::vendor_specific,
                                [](std::span<const std::byte> view, std::size_t at) { return decode_vsec(view, at); });
