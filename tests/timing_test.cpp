@@ -151,7 +151,6 @@ struct calling_back_executor {
     boost::asio::post(*io, std::move(f));
   }
   friend bool operator==(const calling_back_executor& a, const calling_back_executor& b) noexcept { return a.io == b.io; }
-  friend bool operator!=(const calling_back_executor& a, const calling_back_executor& b) noexcept { return !(a == b); }
 };
 }  // namespace
 
