@@ -150,7 +150,7 @@ struct calling_back_executor {
     if (*hook) std::exchange(*hook, nullptr)();
     boost::asio::post(*io, std::move(f));
   }
-  friend bool operator==(const calling_back_executor& a, const calling_back_executor& b) noexcept { return a.io == b.io; }
+  bool operator==(const calling_back_executor&) const noexcept = default;
 };
 }  // namespace
 
