@@ -721,6 +721,33 @@ BOOST_AUTO_TEST_CASE(a_look_wants_a_service_exactly_when_the_vf_or_the_store_ask
   BOOST_TEST(f.last.empty());
 }
 
+// A block handler that releases the session serving it (its binding detached, the VF removed) takes the
+// window from it: that service writes nothing, the request goes unanswered, whatever the handler answered
+// (the window may already be initialised for another session, which the answer would overwrite).
+BOOST_AUTO_TEST_CASE(a_session_released_by_a_block_handler_writes_nothing_of_that_service) {
+  fixture f;
+  struct releasing final : block_handler {
+    pf_mailbox_session<4>* session = nullptr;
+    ntstatus on_read(vf_index, block_id, std::span<std::byte> out, std::size_t& bytes) override {
+      session->release();
+      out[0] = std::byte{0xEE};
+      bytes = 1;
+      return ntstatus::success;
+    }
+    ntstatus on_write(vf_index, block_id, std::span<const std::byte>) override { return ntstatus::success; }
+  } handler;
+  handler.session = &f.session;
+  BOOST_REQUIRE((f.store.define_block(0, block_id{10}, pattern(8, 0), block_access::read_write, &handler) == no_error));
+  f.request(1, 10, 8, ++f.sequence);
+  const window_type rung = f.window;
+  f.service();
+  BOOST_TEST(f.last.empty());
+  BOOST_TEST((f.window == rung));
+  BOOST_TEST((f.session.last_event() == mailbox_event::none));
+  BOOST_TEST(!f.session.signal_vf());
+  BOOST_TEST(!f.session.initialized());
+}
+
 // A VF's mailbox reset lifted its quarantine through pf_blocks::reset_vf, which also zeroed the store's
 // in-flight count: the answers the Hyper-V binding admitted and has not handed yet. A VF writing RESET
 // then had more requests admitted on its stream than the cap allows. The count is the admitting binding's

@@ -467,7 +467,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
       again_ = false;
       read_window(window, ec);
       if (ec) break;
-      if (!decided(this->decide(window, timing_.now()))) break;
+      decided(this->decide(window, timing_.now()));
       ec = finish_update_now(wrote);
       read = again_;
     }
@@ -562,22 +562,14 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   static void take_doorbell(std::span<const std::byte, 4> doorbell, std::span<std::byte, mailbox::window_size> window) {
     std::copy(doorbell.begin(), doorbell.end(), window.begin() + mailbox::reg::request);
   }
-  // The session's decision becomes the update in progress, with what to do once it is written. False,
-  // and no update, when a handler the decision ran detached this attachment (remove_vf, detach_mailbox):
-  // the window is no longer this session's (the handler may have attached it again, initialised for a new
-  // epoch and zeroed for a VF registered again), so nothing more is written to it, as binding 2's
-  // stream is closed under such a request: the request goes unanswered.
-  bool decided(const typename base::session_type::write_list& writes) {
-    if (detached_) {
-      writes_ = nullptr;
-      return false;
-    }
+  // The session's decision becomes the update in progress, with what to do once it is written (nothing,
+  // when a block handler the decision ran detached this attachment: engine::pf_mailbox_session::release).
+  void decided(const typename base::session_type::write_list& writes) {
     writes_ = &writes;
     next_write_ = 0;
     signal_after_ = this->session_.signal_vf();
     // A heartbeat alone is no sign of a busy VF: the poll schedule keeps backing off.
     update_active_ = this->session_.last_event() != engine::mailbox_event::heartbeat;
-    return true;
   }
   // Performs the writes of the update in progress from next_write_ on, then signals the peer once when the
   // session asked for it. A failed write leaves the rest for the next pass, which finishes this update
@@ -690,7 +682,7 @@ class pf_mailbox_server final : public pf_mailbox_attachment<MaxVfs>,
   void on_pass_read(boost::system::error_code ec) {
     if (ec || detached_) return end_async_pass(ec);
     take_doorbell(doorbell_, buffer_);
-    if (!decided(this->decide(buffer_, timing_.now()))) return end_async_pass({});
+    decided(this->decide(buffer_, timing_.now()));
     write_next();
   }
   void write_next() {

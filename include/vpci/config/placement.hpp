@@ -229,7 +229,7 @@ constexpr bool hides_extended_list(std::size_t size, DwordAfter after) noexcept 
   return repeats_header_from_extended_start(size, after);
 }
 
-// A header dword a placement writes.
+// A header dword a placement or a removal writes.
 struct header_write {
   std::size_t at = 0;  // 0: none (the header at 0 is never a capability's)
   std::uint32_t value = 0;

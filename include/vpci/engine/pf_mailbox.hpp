@@ -178,8 +178,9 @@ class pf_mailbox_session {
   // not acknowledged, and those raised again) to the store, which keeps it for the VF's next session on
   // this store (pf_blocks::keep_mailbox_latch: a re-attach publishes it, not the mask registers; a
   // freestanding store keeps none), and serves nothing more (service() and tick() do nothing) until
-  // initialize(). Nothing for a session never initialised: it has no latch of its own. Writes nothing: the
-  // window stays as the last update left it.
+  // initialize(): released by a block handler during a service, that service writes nothing either (a
+  // hosted build; a freestanding one leaves that to its binding). Nothing for a session never initialised:
+  // it has no latch of its own. Writes nothing: the window stays as the last update left it.
   constexpr void release() noexcept {
     if (!initialized_) return;
     store_->keep_mailbox_latch(vf_, mailbox_latch{latched_, reraised_});
@@ -375,6 +376,17 @@ class pf_mailbox_session {
       answered(request.sequence, ntstatus::invalid_device_request, 0);
       event_ = mailbox_event::violation;
     }
+
+#if __STDC_HOSTED__
+    // A block handler that released the session (its binding detached, the VF removed) took the window
+    // from it, and may have initialised it for another session: nothing is written, the request goes
+    // unanswered (release()). Hosted builds only: the check cost the Cortex-M4 image 12 bytes it does not
+    // have, and a firmware's handlers (vpci_mailbox.h) cannot release a session.
+    if (!initialized_) {
+      begin();
+      return writes_;
+    }
+#endif
 
     // 4. The heartbeat, when due, rides in the same status write.
     const bool beat_now = timed && beat_due(now);
